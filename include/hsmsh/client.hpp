@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: Apache-2.0
+// A client connection to one node: mutual TLS, hello, request/response with deadlines.
+#pragma once
+
+#include "hsmsh/deadline.hpp"
+#include "hsmsh/wire.hpp"
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace hsm {
+
+/// Why talking to a node failed.
+enum class client_failure {
+    connect,          // resolve or TCP connect failed
+    timeout,          // a deadline passed
+    untrusted_server, // the node's certificate does not chain to our anchor
+    wrong_cluster,    // the certificate names another cluster
+    client_refused,   // the node refused our client certificate
+    closed,           // the connection broke
+    protocol,         // the node sent something that is not a valid reply
+};
+
+std::string_view client_failure_name(client_failure f) noexcept;
+
+struct client_error : std::runtime_error {
+    client_error(client_failure kind, const std::string& what)
+        : std::runtime_error(what), kind(kind) {}
+    client_failure kind;
+};
+
+/// What a node says of itself when a connection opens.
+struct node_hello {
+    std::uint32_t version = 0;
+    std::string cluster_id;
+    std::string hsm_id;
+    std::string state;
+};
+
+/// One connection to one node. Not thread-safe; one call at a time.
+class node_client {
+public:
+    node_client(asio::any_io_executor executor, ssl::context& context);
+
+    /// Connects, handshakes, checks that the node's certificate names
+    /// `cluster_id`, and exchanges hello, all within `timeout`. Throws client_error.
+    awaitable<node_hello> connect(std::string host, std::uint16_t port, std::string cluster_id,
+                                  duration timeout);
+
+    /// Sends one request and awaits its reply within `timeout`. Throws
+    /// client_error; the connection is closed after any failure.
+    awaitable<reply> call(operation op, json fields, duration timeout);
+
+    /// Closes with a TLS close_notify, bounded by `timeout`; never throws.
+    awaitable<void> close(duration timeout);
+
+    bool connected() const noexcept { return stream_.has_value(); }
+
+private:
+    awaitable<void> open(const std::string& host, std::uint16_t port);
+    awaitable<void> handshake(const std::string& cluster_id);
+    awaitable<reply> exchange(request req);
+    client_error classify(const std::exception& e, bool connecting) const;
+
+    asio::any_io_executor executor_;
+    ssl::context& context_;
+    std::optional<tls_stream> stream_;
+    std::uint64_t next_id_ = 1;
+    bool handshake_done_ = false;
+};
+
+} // namespace hsm

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: Apache-2.0
+// Status codes that travel on the wire in every reply, with CMU's names.
+#pragma once
+
+#include <optional>
+#include <string_view>
+#include <system_error>
+
+namespace hsm {
+
+/// A node's answer to a request. Names follow CMU where CMU has one.
+enum class status {
+    ok,
+    user_login_failure, // unknown user, wrong password and locked account alike
+    user_exists,
+    user_not_found,
+    permission_denied,
+    not_logged_in,
+    already_logged_in,
+    user_logged_in, // the target user is logged in elsewhere
+    user_owns_keys,
+    last_co,
+    password_policy,
+    invalid_user_name,
+    invalid_user_type,
+    quota_exceeded,
+    cluster_not_active,
+    bad_request,
+    unsupported_version,
+    storage_failure,
+    internal_error,
+};
+
+/// The wire and display name, e.g. "RET_USER_EXISTS".
+std::string_view status_name(status s) noexcept;
+
+/// Parses a wire name; nullopt for names this build does not know.
+std::optional<status> status_from_name(std::string_view name) noexcept;
+
+/// One sentence for humans, never containing request data.
+std::string_view status_description(status s) noexcept;
+
+const std::error_category& status_category() noexcept;
+std::error_code make_error_code(status s) noexcept;
+
+} // namespace hsm
+
+template <> struct std::is_error_code_enum<hsm::status> : std::true_type {};

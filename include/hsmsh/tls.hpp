@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: Apache-2.0
+// TLS 1.3 contexts for mutual authentication, trusting configured anchors only.
+#pragma once
+
+#include "hsmsh/asio.hpp"
+
+#include <string>
+#include <vector>
+
+namespace hsm {
+
+/// PEM texts for one end of a connection.
+struct tls_identity {
+    std::string certificate;          // our certificate
+    std::string private_key;          // its key
+    std::vector<std::string> anchors; // the CAs we trust for the other end
+};
+
+/// A client context: TLS 1.3 only, our certificate, the peer verified against
+/// `anchors` alone (never the system store or SSL_CERT_FILE). Throws pki_error.
+ssl::context make_client_context(const tls_identity& id);
+
+/// A server context: TLS 1.3 only, client certificates required and verified
+/// against `anchors`, no session tickets. Throws pki_error.
+ssl::context make_server_context(const tls_identity& id);
+
+/// The SHA-256 fingerprint of the peer's certificate, empty if none.
+std::string peer_fingerprint(SSL* ssl);
+
+/// The common name of the peer's certificate, empty if none.
+std::string peer_common_name(SSL* ssl);
+
+} // namespace hsm

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: Apache-2.0
+// The wire format: length-prefixed frames carrying JSON requests and replies.
+#pragma once
+
+#include "hsmsh/status.hpp"
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include <nlohmann/json.hpp>
+
+namespace hsm {
+
+using json = nlohmann::json;
+
+inline constexpr std::uint32_t protocol_version = 1;
+
+/// Largest message body a peer may announce; checked before allocating.
+inline constexpr std::size_t max_frame_size = 256 * 1024;
+inline constexpr std::size_t frame_header_size = 4;
+
+enum class operation {
+    hello,
+    login,
+    logout,
+    list_users,
+    create_user,
+    delete_user,
+    change_password,
+    hsm_info,
+    describe_cluster,
+};
+
+std::string_view operation_name(operation op) noexcept;
+std::optional<operation> operation_from_name(std::string_view name) noexcept;
+
+/// A client's request. `fields` is always a JSON object.
+struct request {
+    std::uint32_t version = protocol_version;
+    std::uint64_t id = 0;
+    operation op = operation::hello;
+    json fields = json::object();
+};
+
+/// A node's reply to the request with the same id.
+struct reply {
+    std::uint64_t id = 0;
+    status code = status::ok;
+    json fields = json::object();
+};
+
+/// Why a byte string is not a message. Decoding never throws.
+enum class decode_error {
+    empty,
+    too_large,
+    not_json,
+    not_object,
+    missing_field,
+    wrong_type,
+    unknown_operation,
+    unknown_status,
+};
+
+std::string_view decode_error_name(decode_error e) noexcept;
+
+using request_or_error = std::variant<request, decode_error>;
+using reply_or_error = std::variant<reply, decode_error>;
+
+/// Total decoders: every byte string yields a message or a typed error.
+request_or_error decode_request(std::string_view body) noexcept;
+reply_or_error decode_reply(std::string_view body) noexcept;
+
+std::string encode(const request& r);
+std::string encode(const reply& r);
+
+/// The 4-byte big-endian length header for a body of `size` bytes.
+std::array<std::uint8_t, frame_header_size> encode_frame_header(std::size_t size) noexcept;
+
+/// The announced body size, or nullopt when it is zero or above max_frame_size.
+std::optional<std::size_t>
+decode_frame_header(std::span<const std::uint8_t, frame_header_size> header) noexcept;
+
+/// Typed access to request fields; nullopt when absent or of another type.
+std::optional<std::string> string_field(const json& fields, std::string_view key);
+std::optional<std::int64_t> integer_field(const json& fields, std::string_view key);
+
+} // namespace hsm

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: Apache-2.0
+// A client connection to one node.
+#include "hsmsh/client.hpp"
+
+#include "hsmsh/frame_io.hpp"
+#include "hsmsh/tls.hpp"
+
+#include <fmt/format.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+namespace hsm {
+namespace {
+
+std::string ssl_reason(const boost::system::error_code& ec) {
+    if (ec.category() == asio::error::get_ssl_category()) {
+        const char* reason = ERR_reason_error_string(static_cast<unsigned long>(ec.value()));
+        if (reason) return reason;
+    }
+    return ec.message();
+}
+
+} // namespace
+
+std::string_view client_failure_name(client_failure f) noexcept {
+    switch (f) {
+    case client_failure::connect:
+        return "connection failed";
+    case client_failure::timeout:
+        return "timed out";
+    case client_failure::untrusted_server:
+        return "untrusted server certificate";
+    case client_failure::wrong_cluster:
+        return "wrong cluster";
+    case client_failure::client_refused:
+        return "client certificate refused";
+    case client_failure::closed:
+        return "connection closed";
+    case client_failure::protocol:
+        return "protocol error";
+    }
+    return "error";
+}
+
+node_client::node_client(asio::any_io_executor executor, ssl::context& context)
+    : executor_(std::move(executor)), context_(context) {}
+
+awaitable<node_hello> node_client::connect(std::string host, std::uint16_t port,
+                                           std::string cluster_id, duration timeout) {
+    auto attempt = [&]() -> awaitable<node_hello> {
+        co_await open(host, port);
+        co_await handshake(cluster_id);
+        auto r = co_await exchange(request{.op = operation::hello});
+        if (r.code != status::ok)
+            throw client_error(client_failure::protocol,
+                               fmt::format("hello refused: {}", status_name(r.code)));
+        node_hello h;
+        h.version = static_cast<std::uint32_t>(integer_field(r.fields, "version").value_or(0));
+        h.cluster_id = string_field(r.fields, "cluster_id").value_or("");
+        h.hsm_id = string_field(r.fields, "hsm_id").value_or("");
+        h.state = string_field(r.fields, "state").value_or("");
+        co_return h;
+    };
+    try {
+        co_return co_await with_deadline(attempt(), timeout);
+    } catch (const client_error&) {
+        stream_.reset();
+        throw;
+    } catch (const std::exception& e) {
+        auto error = classify(e, true);
+        stream_.reset();
+        throw error;
+    }
+}
+
+awaitable<void> node_client::open(const std::string& host, std::uint16_t port) {
+    handshake_done_ = false;
+    stream_.emplace(executor_, context_);
+    tcp::resolver resolver(executor_);
+    auto endpoints = co_await resolver.async_resolve(host, std::to_string(port), use_awaitable);
+    co_await asio::async_connect(stream_->next_layer(), endpoints, use_awaitable);
+    stream_->next_layer().set_option(tcp::no_delay(true));
+}
+
+awaitable<void> node_client::handshake(const std::string& cluster_id) {
+    co_await stream_->async_handshake(ssl::stream_base::client, use_awaitable);
+    handshake_done_ = true;
+    auto name = peer_common_name(stream_->native_handle());
+    if (name != cluster_id)
+        throw client_error(client_failure::wrong_cluster,
+                           fmt::format("the node's certificate names cluster '{}', expected '{}'",
+                                       name, cluster_id));
+}
+
+awaitable<reply> node_client::exchange(request req) {
+    req.id = next_id_++;
+    co_await write_frame(*stream_, encode(req), std::chrono::hours(1));
+    auto body = co_await read_frame(*stream_, std::chrono::hours(1), std::chrono::hours(1));
+    auto decoded = decode_reply(body);
+    if (auto* e = std::get_if<decode_error>(&decoded))
+        throw client_error(client_failure::protocol,
+                           fmt::format("bad reply: {}", decode_error_name(*e)));
+    auto& r = std::get<reply>(decoded);
+    if (r.id != req.id) throw client_error(client_failure::protocol, "reply to another request");
+    co_return std::move(r);
+}
+
+awaitable<reply> node_client::call(operation op, json fields, duration timeout) {
+    if (!stream_) throw client_error(client_failure::closed, "not connected");
+    try {
+        co_return co_await with_deadline(exchange(request{.op = op, .fields = std::move(fields)}),
+                                         timeout);
+    } catch (const client_error&) {
+        stream_.reset();
+        throw;
+    } catch (const std::exception& e) {
+        auto error = classify(e, false);
+        stream_.reset();
+        throw error;
+    }
+}
+
+awaitable<void> node_client::close(duration timeout) {
+    if (!stream_) co_return;
+    try {
+        co_await with_deadline(stream_->async_shutdown(use_awaitable), timeout);
+    } catch (const std::exception&) {
+        // The peer may already be gone; closing is best effort.
+    }
+    stream_.reset();
+}
+
+client_error node_client::classify(const std::exception& e, bool connecting) const {
+    if (dynamic_cast<const deadline_exceeded*>(&e))
+        return {client_failure::timeout, "no answer before the deadline"};
+    if (dynamic_cast<const frame_error*>(&e)) return {client_failure::protocol, e.what()};
+    auto* se = dynamic_cast<const boost::system::system_error*>(&e);
+    if (!se) return {client_failure::protocol, e.what()};
+    auto ec = se->code();
+    if (!stream_ || (!handshake_done_ && ec.category() != asio::error::get_ssl_category()))
+        return {client_failure::connect, ec.message()};
+    if (!handshake_done_) {
+        long verify = SSL_get_verify_result(const_cast<tls_stream&>(*stream_).native_handle());
+        if (verify != X509_V_OK)
+            return {client_failure::untrusted_server,
+                    fmt::format("untrusted server certificate: {}",
+                                X509_verify_cert_error_string(verify))};
+        return {client_failure::connect, fmt::format("TLS handshake failed: {}", ssl_reason(ec))};
+    }
+    // TLS 1.3 reports a refused client certificate on the first read.
+    if (connecting && ec.category() == asio::error::get_ssl_category())
+        return {client_failure::client_refused,
+                fmt::format("the node refused our client certificate: {}", ssl_reason(ec))};
+    return {client_failure::closed, ssl_reason(ec)};
+}
+
+} // namespace hsm

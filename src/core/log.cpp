@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: Apache-2.0
+// One-line event logging to stderr.
+#include "hsmsh/log.hpp"
+
+#include <unistd.h>
+
+namespace hsm {
+
+std::string escape_control(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (char c : text) {
+        auto b = static_cast<unsigned char>(c);
+        if (b < 0x20 || b >= 0x7f || c == '\\')
+            out += fmt::format("\\x{:02x}", b);
+        else
+            out += c;
+    }
+    return out;
+}
+
+void log_line(std::string_view line) noexcept {
+    try {
+        std::string out = fmt::format("hsmd[{}]: {}\n", ::getpid(), line);
+        std::string_view rest = out;
+        while (!rest.empty()) {
+            ssize_t n = ::write(STDERR_FILENO, rest.data(), rest.size());
+            if (n <= 0) return;
+            rest.remove_prefix(static_cast<std::size_t>(n));
+        }
+    } catch (...) {
+        // Logging must never take the node down.
+    }
+}
+
+} // namespace hsm

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: Apache-2.0
+// Names and descriptions of the wire status codes.
+#include "hsmsh/status.hpp"
+
+#include <array>
+#include <string>
+
+namespace hsm {
+namespace {
+
+struct status_info {
+    status code;
+    std::string_view name;
+    std::string_view description;
+};
+
+constexpr std::array status_table{
+    status_info{status::ok, "RET_OK", "success"},
+    status_info{status::user_login_failure, "RET_USER_LOGIN_FAILURE",
+                "login failed: unknown user, wrong password or locked account"},
+    status_info{status::user_exists, "RET_USER_EXISTS", "a user with that name already exists"},
+    status_info{status::user_not_found, "RET_USER_NOT_FOUND", "no such user"},
+    status_info{status::permission_denied, "RET_PERMISSION_DENIED",
+                "the logged-in user may not do this"},
+    status_info{status::not_logged_in, "RET_NOT_LOGGED_IN", "log in first"},
+    status_info{status::already_logged_in, "RET_ALREADY_LOGGED_IN",
+                "this session is already logged in"},
+    status_info{status::user_logged_in, "RET_USER_LOGGED_IN",
+                "the user is logged in and cannot be changed now"},
+    status_info{status::user_owns_keys, "RET_USER_OWNS_KEYS",
+                "a crypto user who owns keys cannot be deleted"},
+    status_info{status::last_co, "RET_LAST_CO", "the last crypto officer cannot be deleted"},
+    status_info{status::password_policy, "RET_PASSWORD_POLICY",
+                "passwords are 7 to 128 bytes without control characters"},
+    status_info{status::invalid_user_name, "RET_INVALID_USER_NAME",
+                "user names are 1 to 31 letters, digits or underscores"},
+    status_info{status::invalid_user_type, "RET_INVALID_USER_TYPE",
+                "wrong or unsupported user type"},
+    status_info{status::quota_exceeded, "RET_QUOTA_EXCEEDED", "the node holds 1024 users already"},
+    status_info{status::cluster_not_active, "RET_CLUSTER_NOT_ACTIVE",
+                "the cluster is not active yet: change the PRECO password first"},
+    status_info{status::bad_request, "RET_BAD_REQUEST", "malformed request"},
+    status_info{status::unsupported_version, "RET_UNSUPPORTED_VERSION",
+                "protocol version not supported"},
+    status_info{status::storage_failure, "RET_STORAGE_FAILURE",
+                "the node could not store the change"},
+    status_info{status::internal_error, "RET_INTERNAL_ERROR", "internal error on the node"},
+};
+
+const status_info* find(status s) noexcept {
+    for (const auto& info : status_table)
+        if (info.code == s) return &info;
+    return nullptr;
+}
+
+class category final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "hsm.status"; }
+    std::string message(int value) const override {
+        return std::string(status_description(static_cast<status>(value)));
+    }
+};
+
+} // namespace
+
+std::string_view status_name(status s) noexcept {
+    const auto* info = find(s);
+    return info ? info->name : "RET_UNKNOWN";
+}
+
+std::string_view status_description(status s) noexcept {
+    const auto* info = find(s);
+    return info ? info->description : "unknown status";
+}
+
+std::optional<status> status_from_name(std::string_view name) noexcept {
+    for (const auto& info : status_table)
+        if (info.name == name) return info.code;
+    return std::nullopt;
+}
+
+const std::error_category& status_category() noexcept {
+    static const category instance;
+    return instance;
+}
+
+std::error_code make_error_code(status s) noexcept {
+    return {static_cast<int>(s), status_category()};
+}
+
+} // namespace hsm

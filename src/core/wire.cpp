@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: Apache-2.0
+// Encoding and total decoding of frames, requests and replies.
+#include "hsmsh/wire.hpp"
+
+#include <array>
+
+namespace hsm {
+namespace {
+
+constexpr std::array<std::pair<operation, std::string_view>, 9> operation_names{{
+    {operation::hello, "hello"},
+    {operation::login, "login"},
+    {operation::logout, "logout"},
+    {operation::list_users, "list_users"},
+    {operation::create_user, "create_user"},
+    {operation::delete_user, "delete_user"},
+    {operation::change_password, "change_password"},
+    {operation::hsm_info, "hsm_info"},
+    {operation::describe_cluster, "describe_cluster"},
+}};
+
+// Parses a body into a JSON object, or says why it is not one.
+std::variant<json, decode_error> parse_object(std::string_view body) noexcept {
+    if (body.empty()) return decode_error::empty;
+    if (body.size() > max_frame_size) return decode_error::too_large;
+    try {
+        json doc = json::parse(body, nullptr, false);
+        if (doc.is_discarded()) return decode_error::not_json;
+        if (!doc.is_object()) return decode_error::not_object;
+        return doc;
+    } catch (...) {
+        // parse() without exceptions can still fail to allocate.
+        return decode_error::not_json;
+    }
+}
+
+std::optional<decode_error> check_header(const json& doc) {
+    if (!doc.contains("id")) return decode_error::missing_field;
+    if (!doc["id"].is_number_unsigned()) return decode_error::wrong_type;
+    if (doc.contains("f") && !doc["f"].is_object()) return decode_error::wrong_type;
+    return std::nullopt;
+}
+
+request_or_error request_from(const json& doc) {
+    if (auto e = check_header(doc)) return *e;
+    if (!doc.contains("v") || !doc.contains("op")) return decode_error::missing_field;
+    if (!doc["v"].is_number_unsigned() || !doc["op"].is_string()) return decode_error::wrong_type;
+    auto op = operation_from_name(doc["op"].get_ref<const std::string&>());
+    if (!op) return decode_error::unknown_operation;
+    request r;
+    r.version = static_cast<std::uint32_t>(doc["v"].get<std::uint64_t>());
+    r.id = doc["id"].get<std::uint64_t>();
+    r.op = *op;
+    if (doc.contains("f")) r.fields = doc["f"];
+    return r;
+}
+
+reply_or_error reply_from(const json& doc) {
+    if (auto e = check_header(doc)) return *e;
+    if (!doc.contains("status")) return decode_error::missing_field;
+    if (!doc["status"].is_string()) return decode_error::wrong_type;
+    auto code = status_from_name(doc["status"].get_ref<const std::string&>());
+    if (!code) return decode_error::unknown_status;
+    reply r;
+    r.id = doc["id"].get<std::uint64_t>();
+    r.code = *code;
+    if (doc.contains("f")) r.fields = doc["f"];
+    return r;
+}
+
+} // namespace
+
+std::string_view operation_name(operation op) noexcept {
+    for (const auto& [value, name] : operation_names)
+        if (value == op) return name;
+    return "unknown";
+}
+
+std::optional<operation> operation_from_name(std::string_view name) noexcept {
+    for (const auto& [value, known] : operation_names)
+        if (known == name) return value;
+    return std::nullopt;
+}
+
+std::string_view decode_error_name(decode_error e) noexcept {
+    switch (e) {
+    case decode_error::empty:
+        return "empty message";
+    case decode_error::too_large:
+        return "message too large";
+    case decode_error::not_json:
+        return "not JSON";
+    case decode_error::not_object:
+        return "not a JSON object";
+    case decode_error::missing_field:
+        return "missing field";
+    case decode_error::wrong_type:
+        return "field of the wrong type";
+    case decode_error::unknown_operation:
+        return "unknown operation";
+    case decode_error::unknown_status:
+        return "unknown status";
+    }
+    return "malformed message";
+}
+
+request_or_error decode_request(std::string_view body) noexcept {
+    auto doc = parse_object(body);
+    if (auto* e = std::get_if<decode_error>(&doc)) return *e;
+    try {
+        return request_from(std::get<json>(doc));
+    } catch (...) {
+        return decode_error::wrong_type;
+    }
+}
+
+reply_or_error decode_reply(std::string_view body) noexcept {
+    auto doc = parse_object(body);
+    if (auto* e = std::get_if<decode_error>(&doc)) return *e;
+    try {
+        return reply_from(std::get<json>(doc));
+    } catch (...) {
+        return decode_error::wrong_type;
+    }
+}
+
+std::string encode(const request& r) {
+    json doc{{"v", r.version}, {"id", r.id}, {"op", operation_name(r.op)}, {"f", r.fields}};
+    return doc.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string encode(const reply& r) {
+    json doc{{"id", r.id}, {"status", status_name(r.code)}, {"f", r.fields}};
+    return doc.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::array<std::uint8_t, frame_header_size> encode_frame_header(std::size_t size) noexcept {
+    return {static_cast<std::uint8_t>(size >> 24), static_cast<std::uint8_t>(size >> 16),
+            static_cast<std::uint8_t>(size >> 8), static_cast<std::uint8_t>(size)};
+}
+
+std::optional<std::size_t>
+decode_frame_header(std::span<const std::uint8_t, frame_header_size> header) noexcept {
+    std::size_t size = (std::size_t{header[0]} << 24) | (std::size_t{header[1]} << 16) |
+                       (std::size_t{header[2]} << 8) | std::size_t{header[3]};
+    if (size == 0 || size > max_frame_size) return std::nullopt;
+    return size;
+}
+
+std::optional<std::string> string_field(const json& fields, std::string_view key) {
+    auto it = fields.find(key);
+    if (it == fields.end() || !it->is_string()) return std::nullopt;
+    return it->get<std::string>();
+}
+
+std::optional<std::int64_t> integer_field(const json& fields, std::string_view key) {
+    auto it = fields.find(key);
+    if (it == fields.end() || !it->is_number_integer()) return std::nullopt;
+    return it->get<std::int64_t>();
+}
+
+} // namespace hsm

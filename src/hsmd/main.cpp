@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: Apache-2.0
+// hsmd: one HSM node. Parses options and runs the chosen subcommand.
+#include "node_data.hpp"
+#include "serve.hpp"
+
+#include "hsmsh/pki.hpp"
+
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include <sys/stat.h>
+
+namespace {
+
+using namespace hsm;
+
+int print_state(const std::string& state, const std::string& message) {
+    std::cout << json{{"State", state}, {"StateMessage", message}}.dump() << '\n';
+    return 0;
+}
+
+int run_initialize(const node_paths& paths, const std::string& cluster_id, const std::string& cert,
+                   const std::string& anchor, std::uint32_t iterations) {
+    std::string before = "UNINITIALIZED";
+    try {
+        before = node_state(paths);
+        initialize_cluster(paths, cluster_id, cert, anchor, iterations);
+        return print_state("INITIALIZED", "Cluster initialized: log in as PRECO admin");
+    } catch (const std::exception& e) {
+        print_state(before, e.what());
+        return 1;
+    }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    ::umask(077); // keys, hashes and audit are for the node alone
+    CLI::App app{"hsmd: one HSM node of an hsmsh cluster"};
+    app.require_subcommand(1);
+    std::string data, cluster_id, signed_cert, trust_anchor, from;
+    std::uint32_t iterations = default_kdf_iterations;
+    serve_options serve_opts;
+
+    auto* create = app.add_subcommand("create-cluster", "Create a node: key pair and CSR");
+    create->add_option("--data", data, "Data directory")->required();
+    create->add_option("--cluster-id", cluster_id, "Cluster id")->required();
+
+    auto* init = app.add_subcommand("initialize-cluster", "Claim the cluster with a signed cert");
+    init->add_option("--data", data, "Data directory")->required();
+    init->add_option("--cluster-id", cluster_id, "Cluster id")->required();
+    init->add_option("--signed-cert", signed_cert, "Cluster certificate (PEM)")->required();
+    init->add_option("--trust-anchor", trust_anchor, "Issuing CA certificate (PEM)")->required();
+    init->add_option("--kdf-iterations", iterations, "PBKDF2 iterations for admin")
+        ->check(CLI::Range(min_kdf_iterations, 100'000'000u));
+
+    auto* describe = app.add_subcommand("describe", "Print the node's ids, state, CSR, peers");
+    describe->add_option("--data", data, "Data directory")->required();
+
+    auto* clone = app.add_subcommand("clone", "Create a new node of the same cluster");
+    clone->add_option("--from", from, "Source data directory")->required();
+    clone->add_option("--data", data, "New data directory")->required();
+
+    auto* srv = app.add_subcommand("serve", "Serve the node over mutual TLS");
+    srv->add_option("--data", data, "Data directory")->required();
+    srv->add_option("--listen", serve_opts.listen, "ADDR:PORT (port 0: any free port)");
+    srv->add_option("--peer", serve_opts.peers, "HOST:PORT of another node of the cluster");
+    srv->add_option("--kdf-iterations", serve_opts.kdf_iterations, "PBKDF2 iterations")
+        ->check(CLI::Range(min_kdf_iterations, 100'000'000u));
+    srv->add_option("--max-connections", serve_opts.limits.max_connections, "Connection limit")
+        ->check(CLI::Range(1, 4096));
+
+    CLI11_PARSE(app, argc, argv);
+    try {
+        if (*create) {
+            create_cluster({data}, cluster_id);
+            std::cout << describe_node({data}).dump(2) << '\n';
+        } else if (*init) {
+            return run_initialize({data}, cluster_id, signed_cert, trust_anchor, iterations);
+        } else if (*describe) {
+            std::cout << describe_node({data}).dump(2) << '\n';
+        } else if (*clone) {
+            clone_node({from}, {data});
+            std::cout << describe_node({data}).dump(2) << '\n';
+        } else if (*srv) {
+            serve_opts.paths = {data};
+            return serve(serve_opts);
+        }
+    } catch (const std::exception& e) {
+        std::cerr << "hsmd: " << e.what() << '\n';
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0
+// `hsmd serve`.
+#include "serve.hpp"
+
+#include "hsmsh/files.hpp"
+#include "hsmsh/log.hpp"
+#include "hsmsh/pki.hpp"
+#include "hsmsh/tls.hpp"
+
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+namespace hsm {
+namespace {
+
+constexpr std::size_t max_pem_file = 64 * 1024;
+
+tcp::endpoint parse_endpoint(const std::string& text) {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos) throw lifecycle_error("--listen takes ADDR:PORT");
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(text.substr(0, colon), ec);
+    if (ec) throw lifecycle_error("--listen: bad address " + text.substr(0, colon));
+    unsigned long port = 0;
+    try {
+        port = std::stoul(text.substr(colon + 1));
+    } catch (const std::exception&) {
+        port = 65536;
+    }
+    if (port > 65535) throw lifecycle_error("--listen: bad port in " + text);
+    return {address, static_cast<std::uint16_t>(port)};
+}
+
+// A node holds the cluster key: never let a crash write it to a core file.
+void disable_core_dumps() {
+    rlimit none{0, 0};
+    setrlimit(RLIMIT_CORE, &none);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+tls_identity node_identity_files(const node_paths& paths) {
+    return {read_file(paths.certificate(), max_pem_file),
+            read_file(paths.key(), max_pem_file),
+            {read_file(paths.trust_anchor(), max_pem_file)}};
+}
+
+} // namespace
+
+int serve(const serve_options& options) {
+    disable_core_dumps();
+    const auto& paths = options.paths;
+    if (!fs::exists(paths.database())) throw lifecycle_error("no node in " + paths.dir.string());
+    user_store store(paths.database().string());
+    store.check_integrity();
+    auto state = store.meta("state").value_or("");
+    if (state == "UNINITIALIZED")
+        throw lifecycle_error("the node is UNINITIALIZED: run initialize-cluster first");
+
+    auto files = node_identity_files(paths);
+    auto cert = cert_from_pem(files.certificate);
+    node_identity identity{store.meta("cluster_id").value_or(""), store.meta("hsm_id").value_or(""),
+                           fingerprint(cert.get()), options.peers};
+    ssl::context tls = make_server_context(files);
+
+    asio::io_context io(1);
+    asio::thread_pool kdf_pool(std::max(1u, std::thread::hardware_concurrency()));
+    node_service service(store, identity, options.kdf_iterations, kdf_pool.get_executor());
+    node_server server(io, tls, service, options.limits);
+    auto bound = server.listen(parse_endpoint(options.listen));
+
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+        if (ec) return;
+        log_event("signal {}: stopping", signo);
+        server.stop();
+    });
+    server.start();
+    log_event("serving cluster {} as {} ({}) on {}:{}, kdf iterations {}", identity.cluster_id,
+              identity.hsm_id, state, bound.address().to_string(), bound.port(),
+              options.kdf_iterations);
+    std::cout << bound.address().to_string() << ':' << bound.port() << std::endl;
+    io.run();
+    kdf_pool.join();
+    log_event("stopped");
+    return 0;
+}
+
+} // namespace hsm

@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: Apache-2.0
+// `hsmd serve`: loads a node's data directory and serves it until SIGTERM/SIGINT.
+#pragma once
+
+#include "node_data.hpp"
+#include "node_server.hpp"
+
+#include <string>
+#include <vector>
+
+namespace hsm {
+
+struct serve_options {
+    node_paths paths;
+    std::string listen = "127.0.0.1:2225";
+    std::vector<std::string> peers;
+    std::uint32_t kdf_iterations = default_kdf_iterations;
+    server_limits limits;
+};
+
+/// Runs the node; returns the process exit status. Throws on set-up failures.
+int serve(const serve_options& options);
+
+} // namespace hsm

@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: Apache-2.0
+// A node's data directory and the cluster life cycle.
+#include "node_data.hpp"
+
+#include "hsmsh/files.hpp"
+#include "hsmsh/kdf.hpp"
+#include "hsmsh/pki.hpp"
+#include "user_store.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <openssl/rand.h>
+
+namespace hsm {
+namespace {
+
+constexpr std::size_t max_key_file = 16 * 1024;
+
+std::string new_hsm_id() {
+    constexpr std::string_view alphabet = "abcdefghijklmnopqrstuvwxyz234567";
+    unsigned char bytes[11];
+    if (RAND_bytes(bytes, sizeof bytes) != 1) throw lifecycle_error("random generator failed");
+    std::string id = "hsm-";
+    for (unsigned char b : bytes)
+        id += alphabet[b % alphabet.size()];
+    return id;
+}
+
+// Reads a PEM file the InitializeCluster way: at most 5000 characters.
+std::string read_pem(const fs::path& path, std::string_view what) {
+    try {
+        return read_file(path, max_pem_characters);
+    } catch (const file_error& e) {
+        throw lifecycle_error(fmt::format("{} is unreadable or longer than {} characters ({})",
+                                          what, max_pem_characters, e.what()));
+    }
+}
+
+x509_ptr parse_pem(const std::string& pem, std::string_view what) {
+    try {
+        return cert_from_pem(pem);
+    } catch (const pki_error&) {
+        throw lifecycle_error(fmt::format("{} is not a PEM certificate", what));
+    }
+}
+
+void require_state(user_store& store, std::string_view expected) {
+    auto state = store.meta("state").value_or("");
+    if (state != expected)
+        throw lifecycle_error(fmt::format("the node is {}, not {}", state, expected));
+}
+
+void validate_claim(const node_paths& paths, X509* cert, X509* anchor,
+                    const std::string& cluster_id) {
+    if (!is_self_signed(anchor)) throw lifecycle_error("the trust anchor is not self-signed");
+    if (!issued_by(cert, anchor))
+        throw lifecycle_error("the signed certificate was not issued by the trust anchor");
+    auto csr = csr_from_pem(read_file(paths.csr(), max_key_file));
+    if (!same_public_key(cert, csr.get()))
+        throw lifecycle_error("the signed certificate does not carry the key of the cluster CSR");
+    if (common_name(cert) != cluster_id)
+        throw lifecycle_error(fmt::format("the signed certificate names '{}', not cluster '{}'",
+                                          common_name(cert), cluster_id));
+}
+
+} // namespace
+
+bool valid_cluster_id(std::string_view id) noexcept {
+    return !id.empty() && id.size() <= 64 && std::ranges::all_of(id, [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '-' || c == '_' || c == '.';
+    });
+}
+
+std::string node_state(const node_paths& paths) {
+    if (!fs::exists(paths.database())) throw lifecycle_error("no node in " + paths.dir.string());
+    user_store store(paths.database().string());
+    return store.meta("state").value_or("DEGRADED");
+}
+
+void create_cluster(const node_paths& paths, const std::string& cluster_id) {
+    if (!valid_cluster_id(cluster_id))
+        throw lifecycle_error("cluster ids are 1-64 of letters, digits, '.', '_' and '-'");
+    if (fs::exists(paths.database()))
+        throw lifecycle_error(fmt::format("{} already holds a node", paths.dir.string()));
+    fs::create_directories(paths.dir);
+    fs::permissions(paths.dir, fs::perms::owner_all, fs::perm_options::replace);
+    auto key = generate_key();
+    auto csr = make_csr(key.get(), cluster_id);
+    write_file_atomic(paths.key(), key_to_pem(key.get()), 0600);
+    write_file_atomic(paths.csr(), csr_to_pem(csr.get()), 0644);
+    user_store store(paths.database().string());
+    store.transact([&] {
+        store.set_meta("cluster_id", cluster_id);
+        store.set_meta("hsm_id", new_hsm_id());
+        store.set_meta("state", "UNINITIALIZED");
+    });
+}
+
+void initialize_cluster(const node_paths& paths, const std::string& cluster_id,
+                        const fs::path& signed_cert, const fs::path& trust_anchor,
+                        std::uint32_t kdf_iterations) {
+    if (!fs::exists(paths.database()))
+        throw lifecycle_error(
+            fmt::format("no node in {}: run create-cluster first", paths.dir.string()));
+    user_store store(paths.database().string());
+    require_state(store, "UNINITIALIZED");
+    if (store.meta("cluster_id") != cluster_id)
+        throw lifecycle_error(fmt::format("this node belongs to cluster '{}', not '{}'",
+                                          store.meta("cluster_id").value_or(""), cluster_id));
+    auto cert_pem = read_pem(signed_cert, "the signed certificate");
+    auto anchor_pem = read_pem(trust_anchor, "the trust anchor");
+    auto cert = parse_pem(cert_pem, "the signed certificate");
+    auto anchor = parse_pem(anchor_pem, "the trust anchor");
+    validate_claim(paths, cert.get(), anchor.get(), cluster_id);
+
+    auto admin = hash_password("password", kdf_iterations);
+    write_file_atomic(paths.certificate(), cert_pem, 0644);
+    write_file_atomic(paths.trust_anchor(), anchor_pem, 0644);
+    store.transact([&] {
+        store.insert_user("admin", user_type::preco, admin);
+        store.set_meta("state", "INITIALIZED");
+        store.append_audit(store.meta("hsm_id").value_or(""),
+                           {"-", "-", "-", "initialize_cluster", cluster_id, "RET_OK"});
+    });
+}
+
+json describe_node(const node_paths& paths) {
+    if (!fs::exists(paths.database())) throw lifecycle_error("no node in " + paths.dir.string());
+    user_store store(paths.database().string());
+    json out{{"ClusterId", store.meta("cluster_id").value_or("")},
+             {"HsmId", store.meta("hsm_id").value_or("")},
+             {"State", store.meta("state").value_or("DEGRADED")},
+             {"Csr", read_file(paths.csr(), max_key_file)},
+             {"Peers", json::parse(store.meta("peers").value_or("[]"), nullptr, false)}};
+    if (fs::exists(paths.certificate())) {
+        auto cert = cert_from_pem(read_file(paths.certificate(), max_key_file));
+        out["CertificateFingerprint"] = fingerprint(cert.get());
+    }
+    return out;
+}
+
+void clone_node(const node_paths& from, const node_paths& to) {
+    if (!fs::exists(from.database())) throw lifecycle_error("no node in " + from.dir.string());
+    if (fs::exists(to.database()))
+        throw lifecycle_error(fmt::format("{} already holds a node", to.dir.string()));
+    user_store source(from.database().string());
+    if (source.meta("state").value_or("") == "UNINITIALIZED")
+        throw lifecycle_error("only an initialized node can be cloned");
+    fs::create_directories(to.dir);
+    fs::permissions(to.dir, fs::perms::owner_all, fs::perm_options::replace);
+    for (auto file : {&node_paths::key, &node_paths::csr, &node_paths::certificate,
+                      &node_paths::trust_anchor}) {
+        unsigned mode = file == &node_paths::key ? 0600 : 0644;
+        write_file_atomic((to.*file)(), read_file((from.*file)(), max_key_file), mode);
+    }
+    source.backup_to(to.database().string());
+    user_store copy(to.database().string());
+    copy.transact([&] {
+        copy.set_meta("hsm_id", new_hsm_id());
+        copy.append_audit(copy.meta("hsm_id").value_or(""),
+                          {"-", "-", "-", "clone", source.meta("hsm_id").value_or(""), "RET_OK"});
+    });
+}
+
+} // namespace hsm

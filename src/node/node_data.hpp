@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: Apache-2.0
+// A node's data directory and the cluster life cycle: create, initialize, describe, clone.
+#pragma once
+
+#include "hsmsh/wire.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+namespace hsm {
+
+namespace fs = std::filesystem;
+
+/// Raised when a life-cycle step is refused; `what()` is the StateMessage.
+struct lifecycle_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+/// The files of one node's data directory (design §5).
+struct node_paths {
+    fs::path dir;
+    fs::path database() const { return dir / "hsm.db"; }
+    fs::path key() const { return dir / "cluster.key"; }
+    fs::path csr() const { return dir / "cluster.csr"; }
+    fs::path certificate() const { return dir / "cluster.crt"; }
+    fs::path trust_anchor() const { return dir / "trust-anchor.crt"; }
+};
+
+inline constexpr std::size_t max_pem_characters = 5000;
+
+/// Cluster ids: 1-64 of [A-Za-z0-9._-].
+bool valid_cluster_id(std::string_view id) noexcept;
+
+/// A new data directory with the cluster key pair (0600) and a CSR naming
+/// the cluster id; state UNINITIALIZED. Throws lifecycle_error.
+void create_cluster(const node_paths& paths, const std::string& cluster_id);
+
+/// Claims the cluster (InitializeCluster): validates both certificates, stores
+/// them, creates admin as PRECO with password "password". Changes nothing and
+/// throws lifecycle_error on any violation.
+void initialize_cluster(const node_paths& paths, const std::string& cluster_id,
+                        const fs::path& signed_cert, const fs::path& trust_anchor,
+                        std::uint32_t kdf_iterations);
+
+/// The node's state as describe prints it: ids, state, CSR, peers.
+json describe_node(const node_paths& paths);
+
+/// A new node of the same cluster with a new HSM id and a consistent copy of
+/// the user store. Throws lifecycle_error.
+void clone_node(const node_paths& from, const node_paths& to);
+
+/// The state name stored in a data directory ("UNINITIALIZED", ...).
+std::string node_state(const node_paths& paths);
+
+} // namespace hsm

@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: Apache-2.0
+// The node's request handling.
+#include "node_service.hpp"
+
+#include "hsmsh/kdf.hpp"
+#include "hsmsh/log.hpp"
+#include "policy.hpp"
+
+namespace hsm {
+namespace {
+
+inline constexpr std::string_view firmware_version = "0.1.0";
+
+// The target of a user request: its type and canonical name, or why not.
+struct user_target {
+    user_type type = user_type::cu;
+    std::string name;
+    status error = status::ok;
+};
+
+user_target parse_target(const json& f, status bad_name) {
+    auto type = user_type_from_name(string_field(f, "type").value_or(""));
+    auto name = string_field(f, "name");
+    if (!type) return {user_type::cu, {}, status::invalid_user_type};
+    if (!name || !valid_user_name(*name)) return {*type, {}, bad_name};
+    return {*type, canonical_user_name(*name), status::ok};
+}
+
+// Moves the password out of the request into a secret and wipes the original.
+std::optional<secret> take_password(json& fields) {
+    auto it = fields.find("password");
+    if (it == fields.end() || !it->is_string()) return std::nullopt;
+    auto& text = it->get_ref<std::string&>();
+    secret out{std::string(text)};
+    wipe(text);
+    return out;
+}
+
+bool same_type(user_type stored, user_type asked) {
+    // A PCO logs in and is addressed as CO, as CMU does.
+    return stored == asked || (stored == user_type::pco && asked == user_type::co);
+}
+
+} // namespace
+
+node_service::node_service(user_store& store, node_identity identity, std::uint32_t kdf_iterations,
+                           asio::any_io_executor kdf_executor)
+    : store_(store), identity_(std::move(identity)), kdf_iterations_(kdf_iterations),
+      kdf_executor_(std::move(kdf_executor)) {}
+
+std::string node_service::state() const {
+    return store_.meta("state").value_or("DEGRADED");
+}
+
+template <typename F> awaitable<std::invoke_result_t<F>> node_service::off_thread(F f) {
+    co_return co_await asio::co_spawn(
+        kdf_executor_,
+        [f = std::move(f)]() mutable -> awaitable<std::invoke_result_t<F>> { co_return f(); },
+        use_awaitable);
+}
+
+int node_service::sessions_of(std::int64_t user_id) const {
+    auto it = logged_in_.find(user_id);
+    return it == logged_in_.end() ? 0 : it->second;
+}
+
+void node_service::audit(const session& s, operation op, std::string_view target, status result) {
+    audit_entry e{s.user_id ? s.user_name : "-",
+                  s.user_id ? std::string(user_type_name(s.type)) : "-",
+                  s.peer,
+                  std::string(operation_name(op)),
+                  std::string(target),
+                  std::string(status_name(result))};
+    store_.transact([&] { store_.append_audit(identity_.hsm_id, e); });
+}
+
+void node_service::audit_violation(const std::string& peer, std::string_view reason) noexcept {
+    try {
+        audit_entry e{"-", "-", peer, "protocol_violation", std::string(reason), "disconnected"};
+        store_.transact([&] { store_.append_audit(identity_.hsm_id, e); });
+    } catch (const std::exception& ex) {
+        log_event("audit write failed: {}", escape_control(ex.what()));
+    }
+}
+
+void node_service::end_session(session& s) noexcept {
+    if (!s.user_id) return;
+    if (--logged_in_[*s.user_id] <= 0) logged_in_.erase(*s.user_id);
+    s.user_id.reset();
+}
+
+awaitable<reply> node_service::handle(session& s, request& r) {
+    try {
+        co_return co_await dispatch(s, r);
+    } catch (const store_error& e) {
+        log_event("store failure on {}: {}", operation_name(r.op), escape_control(e.what()));
+        co_return reply{r.id, status::storage_failure, json::object()};
+    } catch (const std::exception& e) {
+        log_event("internal error on {}: {}", operation_name(r.op), escape_control(e.what()));
+        co_return reply{r.id, status::internal_error, json::object()};
+    }
+}
+
+awaitable<reply> node_service::dispatch(session& s, request& r) {
+    reply out{r.id, status::ok, json::object()};
+    if (r.version != protocol_version) {
+        out.code = status::unsupported_version;
+        co_return out;
+    }
+    auto password = take_password(r.fields);
+    switch (r.op) {
+    case operation::hello:
+        out.fields = {{"version", protocol_version},
+                      {"cluster_id", identity_.cluster_id},
+                      {"hsm_id", identity_.hsm_id},
+                      {"state", state()}};
+        break;
+    case operation::login:
+        out.code = co_await login(s, r.fields, std::move(password).value_or(secret{}));
+        break;
+    case operation::logout:
+        out.code = logout(s);
+        break;
+    case operation::list_users:
+        out.fields = list_users();
+        break;
+    case operation::create_user:
+        out.code = co_await create_user(s, r.fields, std::move(password).value_or(secret{}));
+        break;
+    case operation::delete_user:
+        out.code = delete_user(s, r.fields);
+        break;
+    case operation::change_password:
+        out.code = co_await change_password(s, r.fields, std::move(password).value_or(secret{}));
+        break;
+    case operation::hsm_info:
+        out.fields = hsm_info();
+        break;
+    case operation::describe_cluster:
+        out.fields = describe_cluster();
+        break;
+    }
+    co_return out;
+}
+
+awaitable<status> node_service::login(session& s, const json& f, secret password) {
+    if (s.user_id) co_return status::already_logged_in;
+    auto target = parse_target(f, status::user_login_failure);
+    if (target.error != status::ok) co_return target.error;
+    std::string name = target.name;
+    auto user = store_.find(name);
+    bool plausible = valid_password(password.view());
+    if (!user || !same_type(user->type, target.type) || !plausible) {
+        // Spend the same work whatever is wrong, so timing tells nothing.
+        if (plausible)
+            co_await off_thread([&] { dummy_derivation(password.view(), kdf_iterations_); });
+        audit(s, operation::login, name, status::user_login_failure);
+        co_return status::user_login_failure;
+    }
+    bool good = co_await off_thread([&] { return verify_password(password.view(), user->hash); });
+    // Re-read: other connections may have counted failures meanwhile.
+    user = store_.find(name);
+    if (!user || user->locked() || !good) {
+        audit_entry e{"-", "-", s.peer, "login", name, "RET_USER_LOGIN_FAILURE"};
+        store_.transact([&] {
+            if (user && !user->locked()) store_.record_login_failure(user->id);
+            store_.append_audit(identity_.hsm_id, e);
+        });
+        co_return status::user_login_failure;
+    }
+    s.user_id = user->id;
+    s.user_name = user->name;
+    s.type = user->type;
+    ++logged_in_[user->id];
+    store_.transact([&] {
+        store_.record_login_success(user->id);
+        store_.append_audit(identity_.hsm_id, {s.user_name, std::string(user_type_name(s.type)),
+                                               s.peer, "login", name, "RET_OK"});
+    });
+    co_return status::ok;
+}
+
+status node_service::logout(session& s) {
+    auto allowed = authorize(s.actor(), operation::logout, true);
+    if (allowed != status::ok) return allowed;
+    audit(s, operation::logout, s.user_name, status::ok);
+    end_session(s);
+    return status::ok;
+}
+
+json node_service::list_users() const {
+    json users = json::array();
+    for (const auto& u : store_.list())
+        users.push_back({{"id", u.id},
+                         {"type", user_type_name(u.type)},
+                         {"name", u.name},
+                         {"mofn", u.mofn},
+                         {"failures", u.failures},
+                         {"two_fa", u.two_fa},
+                         {"version", u.version}});
+    return {{"users", std::move(users)}};
+}
+
+awaitable<status> node_service::create_user(session& s, const json& f, secret password) {
+    auto target = parse_target(f, status::invalid_user_name);
+    auto check = [&]() -> status {
+        if (auto a = authorize(s.actor(), operation::create_user, false); a != status::ok) return a;
+        if (state() != "ACTIVE") return status::cluster_not_active;
+        if (target.error != status::ok) return target.error;
+        if (target.type == user_type::preco) return status::invalid_user_type;
+        if (!valid_password(password.view())) return status::password_policy;
+        if (store_.find(target.name)) return status::user_exists;
+        if (store_.count_users() >= max_users_per_node) return status::quota_exceeded;
+        return status::ok;
+    };
+    auto verdict = check();
+    if (verdict == status::ok) {
+        auto hash =
+            co_await off_thread([&] { return hash_password(password.view(), kdf_iterations_); });
+        verdict = check(); // the store may have changed while we derived
+        if (verdict == status::ok) {
+            store_.transact([&] {
+                store_.insert_user(target.name, target.type, hash);
+                store_.append_audit(identity_.hsm_id,
+                                    {s.user_name, std::string(user_type_name(s.type)), s.peer,
+                                     "create_user", target.name, "RET_OK"});
+            });
+            co_return status::ok;
+        }
+    }
+    audit(s, operation::create_user, target.name, verdict);
+    co_return verdict;
+}
+
+status node_service::delete_user(session& s, const json& f) {
+    auto target = parse_target(f, status::user_not_found);
+    auto check = [&]() -> status {
+        if (auto a = authorize(s.actor(), operation::delete_user, false); a != status::ok) return a;
+        if (state() != "ACTIVE") return status::cluster_not_active;
+        if (target.error != status::ok) return target.error;
+        auto user = store_.find(target.name);
+        if (!user) return status::user_not_found;
+        if (!same_type(user->type, target.type)) return status::invalid_user_type;
+        if (sessions_of(user->id) > 0) return status::user_logged_in;
+        if (store_.owns_keys(user->id)) return status::user_owns_keys;
+        if (is_officer(user->type) && store_.count_officers() <= 1) return status::last_co;
+        store_.transact([&] {
+            store_.delete_user(user->id);
+            store_.append_audit(identity_.hsm_id, {s.user_name, std::string(user_type_name(s.type)),
+                                                   s.peer, "delete_user", target.name, "RET_OK"});
+        });
+        return status::ok;
+    };
+    auto verdict = check();
+    if (verdict != status::ok) audit(s, operation::delete_user, target.name, verdict);
+    return verdict;
+}
+
+awaitable<status> node_service::change_password(session& s, const json& f, secret password) {
+    auto target = parse_target(f, status::user_not_found);
+    auto check = [&]() -> std::pair<status, std::optional<user_record>> {
+        if (!s.user_id) return {status::not_logged_in, {}};
+        if (target.error != status::ok) return {target.error, {}};
+        if (!valid_password(password.view())) return {status::password_policy, {}};
+        auto user = store_.find(target.name);
+        if (!user) return {status::user_not_found, {}};
+        if (!same_type(user->type, target.type)) return {status::invalid_user_type, {}};
+        bool self = user->id == *s.user_id;
+        if (auto a = authorize(s.actor(), operation::change_password, self); a != status::ok)
+            return {a, {}};
+        if (!self && sessions_of(user->id) > 0) return {status::user_logged_in, {}};
+        return {status::ok, user};
+    };
+    auto [verdict, user] = check();
+    if (verdict == status::ok) {
+        auto hash =
+            co_await off_thread([&] { return hash_password(password.view(), kdf_iterations_); });
+        std::tie(verdict, user) = check();
+        if (verdict == status::ok) {
+            // Changing the PRECO password activates the cluster: PRECO becomes CO.
+            bool activation = user->type == user_type::preco;
+            user_type new_type = activation ? user_type::co : user->type;
+            store_.transact([&] {
+                store_.set_password(user->id, new_type, hash);
+                if (activation) store_.set_meta("state", "ACTIVE");
+                store_.append_audit(identity_.hsm_id,
+                                    {s.user_name, std::string(user_type_name(s.type)), s.peer,
+                                     "change_password", target.name, "RET_OK"});
+            });
+            if (user->id == *s.user_id) s.type = new_type;
+            co_return status::ok;
+        }
+    }
+    audit(s, operation::change_password, target.name, verdict);
+    co_return verdict;
+}
+
+json node_service::hsm_info() const {
+    return {{"hsm_id", identity_.hsm_id},
+            {"cluster_id", identity_.cluster_id},
+            {"state", state()},
+            {"model", "hsmd software HSM"},
+            {"serial_number", identity_.hsm_id},
+            {"firmware", firmware_version},
+            {"users", store_.count_users()},
+            {"max_users", max_users_per_node},
+            {"kdf", fmt::format("PBKDF2-HMAC-SHA256, {} iterations", kdf_iterations_)},
+            {"certificate_fingerprint", identity_.certificate_fingerprint},
+            {"peers", identity_.peers}};
+}
+
+json node_service::describe_cluster() const {
+    return {{"cluster_id", identity_.cluster_id},
+            {"hsm_id", identity_.hsm_id},
+            {"state", state()},
+            {"certificate_fingerprint", identity_.certificate_fingerprint},
+            {"peers", identity_.peers}};
+}
+
+} // namespace hsm

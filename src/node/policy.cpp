@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: Apache-2.0
+// Who may run which operation.
+#include "policy.hpp"
+
+namespace hsm {
+
+status authorize(std::optional<user_type> actor, operation op, bool on_self) noexcept {
+    switch (op) {
+    case operation::hello:
+    case operation::login:
+    case operation::list_users:
+    case operation::hsm_info:
+    case operation::describe_cluster:
+        return status::ok;
+    case operation::logout:
+        return actor ? status::ok : status::not_logged_in;
+    case operation::create_user:
+    case operation::delete_user:
+        if (!actor) return status::not_logged_in;
+        return is_officer(*actor) ? status::ok : status::permission_denied;
+    case operation::change_password:
+        if (!actor) return status::not_logged_in;
+        return on_self || is_officer(*actor) ? status::ok : status::permission_denied;
+    }
+    return status::permission_denied;
+}
+
+} // namespace hsm

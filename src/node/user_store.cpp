@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: Apache-2.0
+// The node's durable state in SQLite.
+#include "user_store.hpp"
+
+#include <chrono>
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+namespace hsm {
+namespace {
+
+constexpr const char* schema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS users(
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  type TEXT NOT NULL,
+  salt BLOB NOT NULL,
+  hash BLOB NOT NULL,
+  iterations INTEGER NOT NULL,
+  failures INTEGER NOT NULL DEFAULT 0,
+  version INTEGER NOT NULL DEFAULT 1,
+  mofn INTEGER NOT NULL DEFAULT 0,
+  two_fa INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS keys(
+  handle INTEGER PRIMARY KEY,
+  owner INTEGER NOT NULL REFERENCES users(id),
+  label TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS audit(
+  seq INTEGER PRIMARY KEY,
+  time TEXT NOT NULL,
+  node TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  role TEXT NOT NULL,
+  peer TEXT NOT NULL,
+  operation TEXT NOT NULL,
+  target TEXT NOT NULL,
+  result TEXT NOT NULL);
+)sql";
+
+constexpr const char* user_columns =
+    "SELECT id, name, type, salt, hash, iterations, failures, version, mofn, two_fa FROM users";
+
+user_record read_user(const statement& s) {
+    user_record u;
+    u.id = s.integer(0);
+    u.name = s.text(1);
+    u.type = user_type_from_name(s.text(2)).value_or(user_type::cu);
+    u.hash.salt = s.blob(3);
+    u.hash.key = s.blob(4);
+    u.hash.iterations = static_cast<std::uint32_t>(s.integer(5));
+    u.failures = static_cast<int>(s.integer(6));
+    u.version = s.integer(7);
+    u.mofn = s.integer(8) != 0;
+    u.two_fa = s.integer(9) != 0;
+    return u;
+}
+
+std::string utc_now() {
+    auto now =
+        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", now);
+}
+
+} // namespace
+
+user_store::user_store(const std::string& path) {
+    sqlite3* raw = nullptr;
+    int rc = sqlite3_open_v2(path.c_str(), &raw,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                             nullptr);
+    db_.reset(raw);
+    if (rc != SQLITE_OK)
+        throw store_error(fmt::format("{}: {}", path, raw ? sqlite3_errmsg(raw) : "cannot open"));
+    sqlite3_busy_timeout(db_.get(), 5000);
+    sqlite3_extended_result_codes(db_.get(), 1);
+    if (path != ":memory:") execute(db_.get(), "PRAGMA journal_mode=WAL");
+    execute(db_.get(), "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+    execute(db_.get(), schema);
+}
+
+void user_store::transact(const std::function<void()>& change) {
+    execute(db_.get(), "BEGIN IMMEDIATE");
+    try {
+        change();
+        execute(db_.get(), "COMMIT");
+    } catch (...) {
+        sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+}
+
+void user_store::check_integrity() {
+    statement s(db_.get(), "PRAGMA quick_check");
+    std::string first;
+    while (s.step())
+        if (first.empty()) first = s.text(0);
+    if (first != "ok") throw store_error(fmt::format("the store is damaged: {}", first));
+}
+
+std::optional<user_record> user_store::find(std::string_view canonical_name) const {
+    statement s(db_.get(), fmt::format("{} WHERE name = ?", user_columns));
+    s.bind(1, canonical_name);
+    if (!s.step()) return std::nullopt;
+    return read_user(s);
+}
+
+std::vector<user_record> user_store::list() const {
+    statement s(db_.get(), fmt::format("{} ORDER BY id", user_columns));
+    std::vector<user_record> users;
+    while (s.step())
+        users.push_back(read_user(s));
+    return users;
+}
+
+std::int64_t user_store::scalar(std::string_view sql) const {
+    statement s(db_.get(), sql);
+    return s.step() ? s.integer(0) : 0;
+}
+
+std::size_t user_store::count_users() const {
+    return static_cast<std::size_t>(scalar("SELECT count(*) FROM users"));
+}
+
+std::size_t user_store::count_officers() const {
+    return static_cast<std::size_t>(
+        scalar("SELECT count(*) FROM users WHERE type IN ('CO','PCO')"));
+}
+
+std::size_t user_store::count_audit() const {
+    return static_cast<std::size_t>(scalar("SELECT count(*) FROM audit"));
+}
+
+bool user_store::owns_keys(std::int64_t user_id) const {
+    statement s(db_.get(), "SELECT 1 FROM keys WHERE owner = ? LIMIT 1");
+    s.bind(1, user_id);
+    return s.step();
+}
+
+std::int64_t user_store::insert_user(std::string_view name, user_type type,
+                                     const password_hash& hash) {
+    statement s(db_.get(),
+                "INSERT INTO users(name, type, salt, hash, iterations) VALUES(?, ?, ?, ?, ?)");
+    s.bind(1, name).bind(2, user_type_name(type)).bind(3, hash.salt).bind(4, hash.key);
+    s.bind(5, static_cast<std::int64_t>(hash.iterations)).run();
+    return sqlite3_last_insert_rowid(db_.get());
+}
+
+void user_store::delete_user(std::int64_t id) {
+    statement(db_.get(), "DELETE FROM users WHERE id = ?").bind(1, id).run();
+}
+
+void user_store::set_password(std::int64_t id, user_type type, const password_hash& hash) {
+    statement s(db_.get(), "UPDATE users SET type = ?, salt = ?, hash = ?, iterations = ?, "
+                           "failures = 0, version = version + 1 WHERE id = ?");
+    s.bind(1, user_type_name(type)).bind(2, hash.salt).bind(3, hash.key);
+    s.bind(4, static_cast<std::int64_t>(hash.iterations)).bind(5, id).run();
+}
+
+void user_store::record_login_failure(std::int64_t id) {
+    statement(db_.get(), "UPDATE users SET failures = failures + 1, version = version + 1 "
+                         "WHERE id = ?")
+        .bind(1, id)
+        .run();
+}
+
+void user_store::record_login_success(std::int64_t id) {
+    // Only a change of the counter is a change of the record.
+    statement(db_.get(), "UPDATE users SET failures = 0, version = version + 1 "
+                         "WHERE id = ? AND failures <> 0")
+        .bind(1, id)
+        .run();
+}
+
+std::int64_t user_store::add_key(std::int64_t owner, std::string_view label) {
+    statement(db_.get(), "INSERT INTO keys(owner, label) VALUES(?, ?)")
+        .bind(1, owner)
+        .bind(2, label)
+        .run();
+    return sqlite3_last_insert_rowid(db_.get());
+}
+
+std::optional<std::string> user_store::meta(std::string_view key) const {
+    statement s(db_.get(), "SELECT value FROM meta WHERE key = ?");
+    s.bind(1, key);
+    if (!s.step()) return std::nullopt;
+    return s.text(0);
+}
+
+void user_store::set_meta(std::string_view key, std::string_view value) {
+    statement(db_.get(), "INSERT INTO meta(key, value) VALUES(?, ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        .bind(1, key)
+        .bind(2, value)
+        .run();
+}
+
+void user_store::append_audit(std::string_view node, const audit_entry& e) {
+    statement s(db_.get(), "INSERT INTO audit(time, node, actor, role, peer, operation, target, "
+                           "result) VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
+    s.bind(1, utc_now()).bind(2, node).bind(3, e.actor).bind(4, e.role).bind(5, e.peer);
+    s.bind(6, e.operation).bind(7, e.target).bind(8, e.result).run();
+}
+
+void user_store::backup_to(const std::string& path) const {
+    sqlite3* raw = nullptr;
+    int rc =
+        sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+    sqlite_ptr dest(raw);
+    if (rc != SQLITE_OK) throw store_error(fmt::format("{}: cannot create", path));
+    sqlite3_backup* backup = sqlite3_backup_init(dest.get(), "main", db_.get(), "main");
+    if (!backup) throw store_error(fmt::format("backup: {}", sqlite3_errmsg(dest.get())));
+    rc = sqlite3_backup_step(backup, -1);
+    sqlite3_backup_finish(backup);
+    if (rc != SQLITE_DONE) throw store_error(fmt::format("backup: {}", sqlite3_errstr(rc)));
+}
+
+} // namespace hsm

@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: Apache-2.0
+// The node's durable state in SQLite: users, keys, node metadata and the audit trail.
+#pragma once
+
+#include "hsmsh/kdf.hpp"
+#include "hsmsh/user_rules.hpp"
+#include "sqlite.hpp"
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hsm {
+
+struct user_record {
+    std::int64_t id = 0;
+    std::string name;
+    user_type type = user_type::cu;
+    password_hash hash;
+    int failures = 0;
+    std::int64_t version = 0;
+    bool mofn = false;
+    bool two_fa = false;
+
+    bool locked() const noexcept { return failures >= max_login_failures; }
+};
+
+/// One audit row. Never carries a password, hash or key.
+struct audit_entry {
+    std::string actor; // user name, or "-" before login
+    std::string role;  // the actor's type, or "-"
+    std::string peer;  // client certificate fingerprint
+    std::string operation;
+    std::string target;
+    std::string result; // a status name
+};
+
+/// Owns the SQLite connection. Every write runs inside `transact`, which
+/// commits (synchronous=FULL) before returning: a change is durable once
+/// transact returns. Throws store_error.
+class user_store {
+public:
+    /// Opens or creates the store; ":memory:" gives a private in-memory store.
+    explicit user_store(const std::string& path);
+
+    /// Runs `change` in a BEGIN IMMEDIATE transaction; rolls back if it throws.
+    void transact(const std::function<void()>& change);
+
+    /// PRAGMA quick_check; throws store_error naming the damage.
+    void check_integrity();
+
+    std::optional<user_record> find(std::string_view canonical_name) const;
+    std::vector<user_record> list() const;
+    std::size_t count_users() const;
+    std::size_t count_officers() const;
+    bool owns_keys(std::int64_t user_id) const;
+
+    std::int64_t insert_user(std::string_view name, user_type type, const password_hash& hash);
+    void delete_user(std::int64_t id);
+    /// New credentials and type; unlocks and bumps the version.
+    void set_password(std::int64_t id, user_type type, const password_hash& hash);
+    void record_login_failure(std::int64_t id);
+    void record_login_success(std::int64_t id);
+    std::int64_t add_key(std::int64_t owner, std::string_view label);
+
+    std::optional<std::string> meta(std::string_view key) const;
+    void set_meta(std::string_view key, std::string_view value);
+
+    /// Appends an audit row for node `node`; call inside transact.
+    void append_audit(std::string_view node, const audit_entry& entry);
+    std::size_t count_audit() const;
+
+    /// Copies the whole database to `path` with the online backup API.
+    void backup_to(const std::string& path) const;
+
+private:
+    std::int64_t scalar(std::string_view sql) const;
+    sqlite_ptr db_;
+};
+
+} // namespace hsm

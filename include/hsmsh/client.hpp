@@ -55,6 +55,10 @@ public:
     /// Closes with a TLS close_notify, bounded by `timeout`; never throws.
     awaitable<void> close(duration timeout);
 
+    /// Closes the socket at once, failing any operation in flight. Call on
+    /// the client's executor.
+    void abort() noexcept;
+
     bool connected() const noexcept { return stream_.has_value(); }
 
 private:

@@ -86,6 +86,9 @@ std::array<std::uint8_t, frame_header_size> encode_frame_header(std::size_t size
 std::optional<std::size_t>
 decode_frame_header(std::span<const std::uint8_t, frame_header_size> header) noexcept;
 
+/// Wipes the "password" field of `fields` in place, if there is one.
+void wipe_password(json& fields) noexcept;
+
 /// Typed access to request fields; nullopt when absent or of another type.
 std::optional<std::string> string_field(const json& fields, std::string_view key);
 std::optional<std::int64_t> integer_field(const json& fields, std::string_view key);

@@ -3,6 +3,7 @@
 #include "hsmsh/client.hpp"
 
 #include "hsmsh/frame_io.hpp"
+#include "hsmsh/secret.hpp"
 #include "hsmsh/tls.hpp"
 
 #include <fmt/format.h>
@@ -52,7 +53,11 @@ awaitable<node_hello> node_client::connect(std::string host, std::uint16_t port,
     auto attempt = [&]() -> awaitable<node_hello> {
         co_await open(host, port);
         co_await handshake(cluster_id);
-        auto r = co_await exchange(request{.op = operation::hello});
+        // Named, not a temporary: GCC 12 destroys brace-initialised temporaries
+        // in a co_await expression twice (GCC PR 100611).
+        request hello;
+        hello.op = operation::hello;
+        auto r = co_await exchange(std::move(hello));
         if (r.code != status::ok)
             throw client_error(client_failure::protocol,
                                fmt::format("hello refused: {}", status_name(r.code)));
@@ -96,7 +101,15 @@ awaitable<void> node_client::handshake(const std::string& cluster_id) {
 
 awaitable<reply> node_client::exchange(request req) {
     req.id = next_id_++;
-    co_await write_frame(*stream_, encode(req), std::chrono::hours(1));
+    std::string out = encode(req);
+    wipe_password(req.fields);
+    try {
+        co_await write_frame(*stream_, out, std::chrono::hours(1));
+    } catch (...) {
+        wipe(out);
+        throw;
+    }
+    wipe(out);
     auto body = co_await read_frame(*stream_, std::chrono::hours(1), std::chrono::hours(1));
     auto decoded = decode_reply(body);
     if (auto* e = std::get_if<decode_error>(&decoded))
@@ -110,8 +123,11 @@ awaitable<reply> node_client::exchange(request req) {
 awaitable<reply> node_client::call(operation op, json fields, duration timeout) {
     if (!stream_) throw client_error(client_failure::closed, "not connected");
     try {
-        co_return co_await with_deadline(exchange(request{.op = op, .fields = std::move(fields)}),
-                                         timeout);
+        request req; // named: see GCC PR 100611 above
+        req.op = op;
+        req.fields = std::move(fields);
+        auto exchanged = exchange(std::move(req));
+        co_return co_await with_deadline(std::move(exchanged), timeout);
     } catch (const client_error&) {
         stream_.reset();
         throw;
@@ -130,6 +146,12 @@ awaitable<void> node_client::close(duration timeout) {
         // The peer may already be gone; closing is best effort.
     }
     stream_.reset();
+}
+
+void node_client::abort() noexcept {
+    if (!stream_) return;
+    boost::system::error_code ignored;
+    stream_->lowest_layer().close(ignored);
 }
 
 client_error node_client::classify(const std::exception& e, bool connecting) const {

@@ -2,6 +2,8 @@
 // Encoding and total decoding of frames, requests and replies.
 #include "hsmsh/wire.hpp"
 
+#include "hsmsh/secret.hpp"
+
 #include <array>
 
 namespace hsm {
@@ -145,6 +147,12 @@ decode_frame_header(std::span<const std::uint8_t, frame_header_size> header) noe
                        (std::size_t{header[2]} << 8) | std::size_t{header[3]};
     if (size == 0 || size > max_frame_size) return std::nullopt;
     return size;
+}
+
+void wipe_password(json& fields) noexcept {
+    if (!fields.is_object()) return;
+    auto it = fields.find("password");
+    if (it != fields.end() && it->is_string()) wipe(it->get_ref<std::string&>());
 }
 
 std::optional<std::string> string_field(const json& fields, std::string_view key) {

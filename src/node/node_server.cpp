@@ -104,7 +104,8 @@ awaitable<void> node_server::converse(tls_stream& stream, connection& conn, sess
         if (auto* e = std::get_if<decode_error>(&decoded))
             throw frame_error(std::string(decode_error_name(*e)));
         auto answer = co_await service_.handle(s, std::get<request>(decoded));
-        co_await write_frame(stream, encode(answer), limits_.frame_timeout);
+        std::string encoded = encode(answer);
+        co_await write_frame(stream, encoded, limits_.frame_timeout);
         conn.busy = false;
     }
 }

@@ -107,7 +107,8 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
         out.code = status::unsupported_version;
         co_return out;
     }
-    auto password = take_password(r.fields);
+    // Named, not a temporary in the co_await expressions below (GCC PR 100611).
+    secret given = take_password(r.fields).value_or(secret{});
     switch (r.op) {
     case operation::hello:
         out.fields = {{"version", protocol_version},
@@ -116,7 +117,7 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
                       {"state", state()}};
         break;
     case operation::login:
-        out.code = co_await login(s, r.fields, std::move(password).value_or(secret{}));
+        out.code = co_await login(s, r.fields, std::move(given));
         break;
     case operation::logout:
         out.code = logout(s);
@@ -125,13 +126,13 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
         out.fields = list_users();
         break;
     case operation::create_user:
-        out.code = co_await create_user(s, r.fields, std::move(password).value_or(secret{}));
+        out.code = co_await create_user(s, r.fields, std::move(given));
         break;
     case operation::delete_user:
         out.code = delete_user(s, r.fields);
         break;
     case operation::change_password:
-        out.code = co_await change_password(s, r.fields, std::move(password).value_or(secret{}));
+        out.code = co_await change_password(s, r.fields, std::move(given));
         break;
     case operation::hsm_info:
         out.fields = hsm_info();

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+// Starting and stopping child processes (hsmd nodes for the demo and the tests).
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace hsm {
+
+struct process_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+/// A child process whose stdout is a pipe to us; stderr goes to a file (or
+/// is inherited when none is given). The destructor sends SIGTERM and reaps.
+class child_process {
+public:
+    child_process(const std::vector<std::string>& argv, const std::filesystem::path& stderr_file);
+    ~child_process();
+    child_process(child_process&& other) noexcept;
+    child_process& operator=(child_process&&) = delete;
+    child_process(const child_process&) = delete;
+    child_process& operator=(const child_process&) = delete;
+
+    /// One line of the child's stdout, within `timeout`; nullopt on EOF or timeout.
+    std::optional<std::string> read_line(std::chrono::milliseconds timeout);
+
+    /// Sends `signo` (no-op once reaped).
+    void signal(int signo) noexcept;
+
+    /// Waits up to `timeout` for the child; its exit status, or nullopt if it
+    /// still runs. A child killed by a signal gives 128 + signal.
+    std::optional<int> wait(std::chrono::milliseconds timeout);
+
+    /// SIGTERM, then SIGKILL after `grace`; returns the exit status.
+    int stop(std::chrono::milliseconds grace = std::chrono::seconds(5)) noexcept;
+
+    pid_t pid() const noexcept { return pid_; }
+
+private:
+    pid_t pid_ = -1;
+    int stdout_fd_ = -1;
+    std::string buffer_;
+    std::optional<int> status_;
+};
+
+/// Runs a command to completion, returning its exit status and stdout.
+struct command_result {
+    int status = -1;
+    std::string output;
+};
+command_result run_command(const std::vector<std::string>& argv,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
+} // namespace hsm

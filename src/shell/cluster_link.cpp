@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: Apache-2.0
+// The shell's connections and the parallel fan-out.
+#include "cluster_link.hpp"
+
+#include "hsmsh/files.hpp"
+#include "hsmsh/pki.hpp"
+#include "hsmsh/tls.hpp"
+
+#include <future>
+
+#include <fmt/format.h>
+
+namespace hsm {
+namespace {
+
+constexpr std::size_t max_pem_file = 64 * 1024;
+
+std::string read_config_file(const fs::path& path, std::string_view field) {
+    try {
+        return read_file(path, max_pem_file);
+    } catch (const file_error& e) {
+        throw config_error(fmt::format("{}: {}", field, e.what()));
+    }
+}
+
+ssl::context client_context(const cluster_config& c) {
+    tls_identity id{read_config_file(c.client_cert, "client_cert"),
+                    read_config_file(c.client_key, "client_key"),
+                    {read_config_file(c.hsm_ca_cert, "hsm_ca_cert")}};
+    try {
+        return make_client_context(id);
+    } catch (const pki_error& e) {
+        throw config_error(fmt::format("client_cert/client_key/hsm_ca_cert: {}", e.what()));
+    }
+}
+
+} // namespace
+
+cluster_link::cluster_link(const cluster_config& config, duration connect_timeout,
+                           duration request_timeout)
+    : cluster_id_(config.cluster_id), servers_(config.servers), connect_timeout_(connect_timeout),
+      request_timeout_(request_timeout), io_(1), work_(io_.get_executor()),
+      tls_(client_context(config)) {
+    for (std::size_t i = 0; i < servers_.size(); ++i)
+        clients_.push_back(std::make_unique<node_client>(io_.get_executor(), tls_));
+    thread_ = std::thread([this] { io_.run(); });
+}
+
+cluster_link::~cluster_link() {
+    work_.reset();
+    asio::post(io_, [this] {
+        for (auto& c : clients_)
+            c->abort();
+    });
+    thread_.join();
+}
+
+bool cluster_link::connected(std::size_t i) const {
+    // Read on the terminal thread between calls, when the network thread is idle.
+    return clients_.at(i)->connected();
+}
+
+template <typename T>
+std::vector<T> cluster_link::run_all(std::vector<std::future<T>>& futures,
+                                     const std::vector<std::size_t>& targets,
+                                     const std::atomic<bool>* interrupt) {
+    bool aborted = false;
+    for (auto& f : futures) {
+        while (f.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
+            if (!aborted && interrupt && interrupt->load()) {
+                aborted = true;
+                asio::post(io_, [this, targets] {
+                    for (auto i : targets)
+                        clients_[i]->abort();
+                });
+            }
+        }
+    }
+    std::vector<T> out;
+    for (auto& f : futures)
+        out.push_back(f.get());
+    return out;
+}
+
+std::vector<connect_outcome> cluster_link::connect(const std::vector<std::size_t>& which) {
+    std::vector<std::future<connect_outcome>> futures;
+    // The coroutines take what they need as parameters: a lambda's captures
+    // live in the closure, which dies before the coroutine finishes.
+    auto task = [this](std::size_t i) -> awaitable<connect_outcome> {
+        connect_outcome out;
+        try {
+            const auto& s = servers_[i];
+            out.hello =
+                co_await clients_[i]->connect(s.hostname, s.port, cluster_id_, connect_timeout_);
+            out.ok = true;
+        } catch (const client_error& e) {
+            out.failure = e.kind;
+            out.error = e.what();
+        }
+        co_return out;
+    };
+    for (auto i : which)
+        futures.push_back(asio::co_spawn(io_, task(i), asio::use_future));
+    return run_all(futures, which, nullptr);
+}
+
+std::vector<server_outcome> cluster_link::call(const std::vector<std::size_t>& targets,
+                                               operation op, const json& fields,
+                                               const std::atomic<bool>* interrupt) {
+    std::vector<std::future<server_outcome>> futures;
+    auto task = [this](std::size_t i, operation op, json fields,
+                       const std::atomic<bool>* interrupt) -> awaitable<server_outcome> {
+        server_outcome out;
+        if (!clients_[i]->connected()) co_return out;
+        try {
+            auto r = co_await clients_[i]->call(op, std::move(fields), request_timeout_);
+            out.what = server_outcome::kind::replied;
+            out.code = r.code;
+            out.fields = std::move(r.fields);
+        } catch (const client_error& e) {
+            bool cancelled = interrupt && interrupt->load();
+            out.what = cancelled ? server_outcome::kind::cancelled : server_outcome::kind::failed;
+            out.failure = e.kind;
+            out.error = e.what();
+        }
+        co_return out;
+    };
+    for (auto i : targets)
+        futures.push_back(asio::co_spawn(io_, task(i, op, fields, interrupt), asio::use_future));
+    return run_all(futures, targets, interrupt);
+}
+
+void cluster_link::close_all() {
+    std::vector<std::future<void>> futures;
+    for (auto& c : clients_)
+        futures.push_back(asio::co_spawn(io_, c->close(std::chrono::seconds(2)), asio::use_future));
+    for (auto& f : futures)
+        f.wait();
+}
+
+} // namespace hsm

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: Apache-2.0
+// The shell's connections to every server of one cluster, and the parallel fan-out.
+#pragma once
+
+#include "config.hpp"
+#include "hsmsh/client.hpp"
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+namespace hsm {
+
+/// What one server did with one request.
+struct server_outcome {
+    enum class kind { replied, failed, not_connected, cancelled };
+    kind what = kind::not_connected;
+    status code = status::ok;                        // when replied
+    json fields = json::object();                    // when replied
+    client_failure failure = client_failure::closed; // when failed
+    std::string error;                               // when failed
+
+    bool ok() const noexcept { return what == kind::replied && code == status::ok; }
+};
+
+/// What connecting to one server gave.
+struct connect_outcome {
+    bool ok = false;
+    node_hello hello;
+    client_failure failure = client_failure::connect;
+    std::string error;
+};
+
+/// Owns the network thread and one node_client per configured server. All
+/// public calls are made from one thread (the terminal's); they block until
+/// every server involved has answered or passed its own deadline.
+class cluster_link {
+public:
+    /// Reads the certificates and key. Throws config_error naming the file.
+    cluster_link(const cluster_config& config, duration connect_timeout, duration request_timeout);
+    ~cluster_link();
+    cluster_link(const cluster_link&) = delete;
+    cluster_link& operator=(const cluster_link&) = delete;
+
+    std::size_t size() const noexcept { return servers_.size(); }
+    const server_entry& server(std::size_t i) const { return servers_.at(i); }
+    const std::string& cluster_id() const noexcept { return cluster_id_; }
+    bool connected(std::size_t i) const;
+
+    /// Connects the given servers in parallel, each within the connect timeout.
+    std::vector<connect_outcome> connect(const std::vector<std::size_t>& which);
+
+    /// Sends the request to every target in parallel, each within the request
+    /// timeout. If `*interrupt` becomes true, requests in flight are cut off
+    /// and reported as cancelled. Results are in the order of `targets`.
+    std::vector<server_outcome> call(const std::vector<std::size_t>& targets, operation op,
+                                     const json& fields, const std::atomic<bool>* interrupt);
+
+    /// Closes every connection with a TLS close_notify (bounded).
+    void close_all();
+
+private:
+    template <typename T>
+    std::vector<T> run_all(std::vector<std::future<T>>& futures,
+                           const std::vector<std::size_t>& targets,
+                           const std::atomic<bool>* interrupt);
+
+    std::string cluster_id_;
+    std::vector<server_entry> servers_;
+    duration connect_timeout_;
+    duration request_timeout_;
+    asio::io_context io_;
+    asio::executor_work_guard<asio::io_context::executor_type> work_;
+    ssl::context tls_;
+    std::vector<std::unique_ptr<node_client>> clients_;
+    std::thread thread_;
+};
+
+} // namespace hsm

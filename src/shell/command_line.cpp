@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: Apache-2.0
+// Splitting and parsing command lines.
+#include "command_line.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <utility>
+
+namespace hsm {
+namespace {
+
+bool is_blank(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+std::string quote_if_needed(const std::string& word) {
+    if (!word.empty() && word.find_first_of(" \t'\"\\#") == std::string::npos) return word;
+    std::string out = "'";
+    for (char c : word)
+        out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
+} // namespace
+
+std::vector<std::string> split_words(std::string_view line) {
+    if (line.size() > max_line_length)
+        throw usage_error(fmt::format("line longer than {} bytes", max_line_length));
+    std::vector<std::string> words;
+    std::string word;
+    bool in_word = false;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+        char c = line[i];
+        if (is_blank(c)) {
+            if (in_word) words.push_back(std::exchange(word, {}));
+            in_word = false;
+        } else if (c == '#' && !in_word) {
+            break;
+        } else if (c == '\'') {
+            auto end = line.find('\'', i + 1);
+            if (end == std::string_view::npos) throw usage_error("unterminated single quote");
+            word.append(line.substr(i + 1, end - i - 1));
+            i = end;
+            in_word = true;
+        } else if (c == '"') {
+            for (++i;; ++i) {
+                if (i >= line.size()) throw usage_error("unterminated double quote");
+                if (line[i] == '"') break;
+                if (line[i] == '\\' && i + 1 < line.size() &&
+                    (line[i + 1] == '"' || line[i + 1] == '\\'))
+                    ++i;
+                word += line[i];
+            }
+            in_word = true;
+        } else if (c == '\\') {
+            if (i + 1 >= line.size()) throw usage_error("line ends with a backslash");
+            word += line[++i];
+            in_word = true;
+        } else {
+            word += c;
+            in_word = true;
+        }
+    }
+    if (in_word) words.push_back(std::move(word));
+    return words;
+}
+
+std::optional<parsed_command> parse_command(std::vector<std::string> words) {
+    if (words.empty()) return std::nullopt;
+    auto found = find_command(words.front());
+    if (!found.spec) {
+        if (found.matches.empty())
+            throw usage_error(
+                fmt::format("unknown command '{}': type help for the list", words.front()));
+        throw usage_error(fmt::format("ambiguous command '{}': {}", words.front(),
+                                      fmt::join(found.matches, ", ")));
+    }
+    parsed_command cmd;
+    cmd.spec = found.spec;
+    cmd.args.assign(words.begin() + 1, words.end());
+    const auto& spec = *cmd.spec;
+    if (cmd.args.size() < spec.min_args || cmd.args.size() > spec.max_args)
+        throw usage_error(fmt::format("usage: {}", spec.synopsis));
+    if (spec.password_arg >= 0) {
+        auto index = static_cast<std::size_t>(spec.password_arg);
+        if (cmd.args.size() > index) {
+            if (cmd.args[index] != "-hpswd") cmd.inline_password = std::move(cmd.args[index]);
+            cmd.args.erase(cmd.args.begin() + static_cast<std::ptrdiff_t>(index));
+        }
+        cmd.prompt_password = !cmd.inline_password;
+    }
+    return cmd;
+}
+
+std::string parsed_command::history_text() const {
+    std::string out(spec->name);
+    for (const auto& a : args)
+        out += " " + quote_if_needed(a);
+    if (spec->password_arg >= 0) out += " -hpswd";
+    return out;
+}
+
+} // namespace hsm

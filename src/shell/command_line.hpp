@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: Apache-2.0
+// Splitting a line into words (shell-like quoting) and parsing it against the table.
+#pragma once
+
+#include "command_table.hpp"
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace hsm {
+
+/// A line that cannot be parsed; the message never repeats a password.
+struct usage_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+inline constexpr std::size_t max_line_length = 4096;
+
+/// Splits on blanks; '...' is literal, "..." allows \" and \\, a backslash
+/// outside quotes escapes the next byte, and an unquoted '#' at the start of a
+/// word ends the line. Throws usage_error (unterminated quote, line too long).
+std::vector<std::string> split_words(std::string_view line);
+
+/// A command with its arguments; the password, if any, is kept apart.
+struct parsed_command {
+    const command_spec* spec = nullptr;
+    std::vector<std::string> args; // without the password
+    std::optional<std::string> inline_password;
+    bool prompt_password = false; // omitted or -hpswd
+
+    /// The line as history may keep it: an inline password replaced by -hpswd.
+    std::string history_text() const;
+};
+
+/// Parses words into a command; nullopt for an empty line or comment.
+/// Throws usage_error naming the problem (unknown or ambiguous command with
+/// its candidates, wrong number of arguments).
+std::optional<parsed_command> parse_command(std::vector<std::string> words);
+
+} // namespace hsm

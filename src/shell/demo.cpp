@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: Apache-2.0
+// `hsmsh demo`: a real local cluster built with the real commands.
+#include "demo.hpp"
+
+#include "hsmsh/files.hpp"
+#include "hsmsh/pki.hpp"
+
+#include <cstdlib>
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+namespace hsm {
+namespace {
+
+constexpr std::string_view demo_cluster_id = "cluster-demo";
+constexpr std::size_t max_pem = 64 * 1024;
+
+fs::path node_dir(const fs::path& dir, std::size_t i) {
+    return dir / fmt::format("node{}", i);
+}
+
+void run_hsmd(const fs::path& hsmd, std::vector<std::string> args) {
+    args.insert(args.begin(), hsmd.string());
+    auto r = run_command(args);
+    if (r.status != 0)
+        throw process_error(
+            fmt::format("{} failed ({}): {}", fmt::join(args, " "), r.status, r.output));
+}
+
+// The customer's side of the claim: a CA that signs the cluster's CSR.
+void sign_cluster_csr(const fs::path& dir, const fs::path& node0) {
+    auto ca_key = generate_key();
+    auto ca = make_ca_certificate(ca_key.get(), "hsmsh demo customer CA", 3650);
+    write_file_atomic(dir / "customerCA.key", key_to_pem(ca_key.get()), 0600);
+    write_file_atomic(dir / "customerCA.crt", cert_to_pem(ca.get()), 0644);
+    auto csr = csr_from_pem(read_file(node0 / "cluster.csr", max_pem));
+    auto cert = issue_certificate(csr.get(), ca.get(), ca_key.get(), cert_usage::server, 3650);
+    write_file_atomic(dir / "cluster.crt", cert_to_pem(cert.get()), 0644);
+}
+
+void make_client_certificate(const fs::path& dir) {
+    auto ca_key = key_from_pem(read_file(dir / "customerCA.key", max_pem));
+    auto ca = cert_from_pem(read_file(dir / "customerCA.crt", max_pem));
+    auto key = generate_key();
+    auto csr = make_csr(key.get(), "hsmsh demo client");
+    auto cert = issue_certificate(csr.get(), ca.get(), ca_key.get(), cert_usage::client, 3650);
+    write_file_atomic(dir / "client.key", key_to_pem(key.get()), 0600);
+    write_file_atomic(dir / "client.crt", cert_to_pem(cert.get()), 0644);
+}
+
+std::string env(const char* name) {
+    const char* v = std::getenv(name);
+    return v ? v : "";
+}
+
+} // namespace
+
+fs::path default_demo_dir() {
+    if (auto state = env("XDG_STATE_HOME"); !state.empty())
+        return fs::path(state) / "hsmsh" / "demo";
+    if (auto home = env("HOME"); !home.empty())
+        return fs::path(home) / ".local" / "state" / "hsmsh" / "demo";
+    return fs::temp_directory_path() / "hsmsh-demo";
+}
+
+fs::path find_hsmd() {
+    if (auto p = env("HSMD"); !p.empty()) return p;
+    std::error_code ec;
+    auto self = fs::read_symlink("/proc/self/exe", ec).parent_path();
+    for (auto candidate :
+         {self / "hsmd", self / ".." / "hsmd" / "hsmd", self / ".." / "sbin" / "hsmd"})
+        if (fs::exists(candidate, ec)) return fs::weakly_canonical(candidate, ec);
+    for (auto candidate : {"/usr/local/sbin/hsmd", "/usr/sbin/hsmd"})
+        if (fs::exists(candidate, ec)) return candidate;
+    throw process_error("cannot find hsmd: set HSMD to its path");
+}
+
+demo_cluster::demo_cluster(const demo_options& options, std::ostream& out)
+    : dir_(options.dir.empty() ? default_demo_dir() : options.dir),
+      config_path_(dir_ / "hsmsh.json"), hsmd_(options.hsmd.empty() ? find_hsmd() : options.hsmd) {
+    if (options.nodes < 1 || options.nodes > 28)
+        throw process_error("--nodes takes 1 to 28 (CloudHSM's cluster maximum)");
+    if (!fs::exists(node_dir(dir_, 0) / "hsm.db"))
+        build(options, out);
+    else
+        fmt::print(out, "Reusing the demo cluster in {}\n", dir_.string());
+    start(options);
+}
+
+void demo_cluster::build(const demo_options& options, std::ostream& out) {
+    fmt::print(out, "Building a demo cluster of {} nodes in {}\n", options.nodes, dir_.string());
+    fs::create_directories(dir_);
+    fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::replace);
+    auto node0 = node_dir(dir_, 0);
+    run_hsmd(hsmd_, {"create-cluster", "--data", node0.string(), "--cluster-id",
+                     std::string(demo_cluster_id)});
+    sign_cluster_csr(dir_, node0);
+    std::vector<std::string> init{"initialize-cluster",
+                                  "--data",
+                                  node0.string(),
+                                  "--cluster-id",
+                                  std::string(demo_cluster_id),
+                                  "--signed-cert",
+                                  (dir_ / "cluster.crt").string(),
+                                  "--trust-anchor",
+                                  (dir_ / "customerCA.crt").string()};
+    if (options.kdf_iterations)
+        init.insert(init.end(), {"--kdf-iterations", std::to_string(options.kdf_iterations)});
+    run_hsmd(hsmd_, init);
+    for (std::size_t i = 1; i < options.nodes; ++i)
+        run_hsmd(hsmd_, {"clone", "--from", node0.string(), "--data", node_dir(dir_, i).string()});
+    make_client_certificate(dir_);
+    fmt::print(out,
+               "  customer CA      {}\n  cluster          {} (claimed with a certificate "
+               "signed by that CA)\n  nodes            {} (node0 and its clones)\n"
+               "  client identity  {}\n",
+               (dir_ / "customerCA.crt").string(), demo_cluster_id, options.nodes,
+               (dir_ / "client.crt").string());
+}
+
+void demo_cluster::start(const demo_options& options) {
+    std::size_t count = 0;
+    while (fs::exists(node_dir(dir_, count) / "hsm.db"))
+        ++count;
+    cluster_config cluster{std::string(demo_cluster_id),
+                           dir_ / "customerCA.crt",
+                           dir_ / "client.crt",
+                           dir_ / "client.key",
+                           {}};
+    for (std::size_t i = 0; i < count; ++i) {
+        std::vector<std::string> argv{hsmd_.string(), "serve",
+                                      "--data",       node_dir(dir_, i).string(),
+                                      "--listen",     "127.0.0.1:0"};
+        if (options.kdf_iterations)
+            argv.insert(argv.end(), {"--kdf-iterations", std::to_string(options.kdf_iterations)});
+        nodes_.emplace_back(argv, dir_ / fmt::format("node{}.log", i));
+        auto address = nodes_.back().read_line(std::chrono::seconds(30));
+        if (!address)
+            throw process_error(fmt::format("node{} did not start: see {}", i,
+                                            (dir_ / fmt::format("node{}.log", i)).string()));
+        auto colon = address->rfind(':');
+        cluster.servers.push_back(
+            {*address, address->substr(0, colon),
+             static_cast<std::uint16_t>(std::stoi(address->substr(colon + 1)))});
+    }
+    client_config config{config_path_, std::string(demo_cluster_id), {cluster}};
+    save_config(config);
+}
+
+} // namespace hsm

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+// `hsmsh demo`: a real local cluster built with the real commands.
+#pragma once
+
+#include "config.hpp"
+#include "hsmsh/process.hpp"
+
+#include <filesystem>
+#include <ostream>
+#include <vector>
+
+namespace hsm {
+
+struct demo_options {
+    std::size_t nodes = 3;
+    fs::path dir;                     // empty: $XDG_STATE_HOME/hsmsh/demo
+    fs::path hsmd;                    // empty: found next to hsmsh
+    std::uint32_t kdf_iterations = 0; // 0: the node's default
+};
+
+/// A running demo cluster; stops its nodes when destroyed.
+class demo_cluster {
+public:
+    /// Creates the cluster under options.dir on first use (CA, create-cluster,
+    /// signing, initialize-cluster, clones, client certificate), starts every
+    /// node, and writes the config. Throws on failure.
+    demo_cluster(const demo_options& options, std::ostream& out);
+
+    const fs::path& config_path() const noexcept { return config_path_; }
+
+private:
+    void build(const demo_options& options, std::ostream& out);
+    void start(const demo_options& options);
+
+    fs::path dir_;
+    fs::path config_path_;
+    fs::path hsmd_;
+    std::vector<child_process> nodes_;
+};
+
+/// The default demo directory.
+fs::path default_demo_dir();
+
+/// The hsmd binary: $HSMD, next to this program, or ../sbin. Throws if none.
+fs::path find_hsmd();
+
+} // namespace hsm

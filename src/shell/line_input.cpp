@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: Apache-2.0
+// Batch and listed line sources.
+#include "line_input.hpp"
+
+#include "command_line.hpp"
+
+namespace hsm {
+
+batch_input::batch_input(std::istream& in) : in_(in) {}
+
+std::optional<std::string> batch_input::next() {
+    std::streambuf* buf = in_.rdbuf();
+    std::string line;
+    bool any = false;
+    for (;;) {
+        int c = buf->sbumpc();
+        if (c == std::char_traits<char>::eof()) break;
+        any = true;
+        if (c == '\n') break;
+        if (line.size() > max_line_length) {
+            // Keep one byte too many and drop the rest: the parser reports it.
+            continue;
+        }
+        line.push_back(static_cast<char>(c));
+    }
+    if (!any) return std::nullopt;
+    ++line_;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    return line;
+}
+
+std::optional<std::string> batch_input::read_command(const std::string&) {
+    return next();
+}
+
+std::optional<std::string> batch_input::read_answer(const std::string&) {
+    return next();
+}
+
+std::optional<secret> batch_input::read_password(const std::string&) {
+    auto line = next();
+    if (!line) return std::nullopt;
+    secret out{std::string(*line)};
+    wipe(*line);
+    return out;
+}
+
+listed_input::listed_input(std::vector<std::string> commands, line_input& answers)
+    : commands_(std::move(commands)), answers_(answers) {}
+
+std::optional<std::string> listed_input::read_command(const std::string&) {
+    if (next_ >= commands_.size()) return std::nullopt;
+    return commands_[next_++];
+}
+
+std::optional<std::string> listed_input::read_answer(const std::string& prompt) {
+    return answers_.read_answer(prompt);
+}
+
+std::optional<secret> listed_input::read_password(const std::string& prompt) {
+    return answers_.read_password(prompt);
+}
+
+} // namespace hsm

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: Apache-2.0
+// CMU's text shapes and the JSON form of results.
+#include "render.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+namespace hsm {
+namespace {
+
+std::string yes_no(const json& v) {
+    return v.is_boolean() && v.get<bool>() ? "YES" : "NO";
+}
+
+template <typename T> T value_or(const json& obj, const char* key, T fallback) {
+    auto it = obj.find(key);
+    if (it == obj.end()) return fallback;
+    try {
+        return it->get<T>();
+    } catch (const json::exception&) {
+        return fallback;
+    }
+}
+
+} // namespace
+
+std::string server_label(std::size_t index, const std::string& name) {
+    return fmt::format("server {}({})", index, name);
+}
+
+std::string outcome_code(const server_outcome& o) {
+    using enum server_outcome::kind;
+    switch (o.what) {
+    case replied:
+        return std::string(status_name(o.code));
+    case not_connected:
+        return "NOT_CONNECTED";
+    case cancelled:
+        return "CANCELLED";
+    case failed:
+        break;
+    }
+    switch (o.failure) {
+    case client_failure::timeout:
+        return "TIMEOUT";
+    case client_failure::untrusted_server:
+    case client_failure::wrong_cluster:
+    case client_failure::client_refused:
+        return "TLS_ERROR";
+    case client_failure::protocol:
+        return "PROTOCOL_ERROR";
+    default:
+        return "CONNECTION_LOST";
+    }
+}
+
+std::string outcome_message(const server_outcome& o) {
+    using enum server_outcome::kind;
+    switch (o.what) {
+    case replied:
+        return std::string(status_description(o.code));
+    case not_connected:
+        return "not connected";
+    case cancelled:
+        return "cancelled";
+    case failed:
+        return o.error;
+    }
+    return o.error;
+}
+
+void print_server_lines(std::ostream& out, std::string_view command,
+                        const std::vector<server_report>& reports, bool color) {
+    const std::string_view green = color ? "\x1b[32m" : "", red = color ? "\x1b[31m" : "",
+                           reset = color ? "\x1b[0m" : "";
+    for (const auto& r : reports) {
+        auto label = server_label(r.index, r.name);
+        if (r.outcome.ok())
+            fmt::print(out, "{} {}success{} on {}\n", command, green, reset, label);
+        else if (r.outcome.what == server_outcome::kind::replied)
+            fmt::print(out, "{} {}failed{} on {}: {}\n", command, red, reset, label,
+                       outcome_code(r.outcome));
+        else
+            fmt::print(out, "{} {}failed{} on {}: {} ({})\n", command, red, reset, label,
+                       outcome_code(r.outcome), outcome_message(r.outcome));
+    }
+}
+
+void print_user_table(std::ostream& out, const server_report& r) {
+    auto label = server_label(r.index, r.name);
+    if (!r.outcome.ok()) {
+        print_server_lines(out, "listUsers", {r});
+        return;
+    }
+    const json users = value_or(r.outcome.fields, "users", json::array());
+    fmt::print(out, "Users on {}:\nNumber of users found:{}\n\n", label, users.size());
+    fmt::print(out, "    User Id             User Type       User Name                          "
+                    "MofnPubKey    LoginFailureCnt         2FA\n");
+    for (const auto& u : users)
+        fmt::print(out, "{:>10}{:14}{:<16}{:<35}{:>8}{:>16}{:>17}\n",
+                   value_or<std::int64_t>(u, "id", 0), "", value_or<std::string>(u, "type", "?"),
+                   value_or<std::string>(u, "name", "?"), yes_no(u.value("mofn", json())),
+                   value_or<std::int64_t>(u, "failures", 0), yes_no(u.value("two_fa", json())));
+}
+
+void print_hsm_info(std::ostream& out, const server_report& r) {
+    if (!r.outcome.ok()) {
+        print_server_lines(out, "getHSMInfo", {r});
+        return;
+    }
+    const auto& f = r.outcome.fields;
+    fmt::print(out, "\t\t*** Server {} HSM Info ***\n\n", r.index);
+    auto line = [&](std::string_view label, const std::string& value) {
+        fmt::print(out, "\t{:<22}:{}\n", label, value);
+    };
+    line("Label", value_or<std::string>(f, "hsm_id", ""));
+    line("Model", value_or<std::string>(f, "model", ""));
+    line("Serial Number", value_or<std::string>(f, "serial_number", ""));
+    line("Cluster Id", value_or<std::string>(f, "cluster_id", ""));
+    line("State", value_or<std::string>(f, "state", ""));
+    line("Firmware", value_or<std::string>(f, "firmware", ""));
+    line("Users", fmt::format("{} of {}", value_or<std::int64_t>(f, "users", 0),
+                              value_or<std::int64_t>(f, "max_users", 0)));
+    line("Password KDF", value_or<std::string>(f, "kdf", ""));
+    line("Certificate", value_or<std::string>(f, "certificate_fingerprint", ""));
+    fmt::print(out, "\n");
+}
+
+void print_json(std::ostream& out, std::string_view command,
+                const std::vector<server_report>& reports) {
+    json servers = json::array();
+    bool ok = true;
+    for (const auto& r : reports) {
+        json s{{"index", r.index}, {"name", r.name}};
+        if (r.outcome.ok()) {
+            s["status"] = "success";
+        } else {
+            ok = false;
+            s["status"] = "error";
+            s["code"] = outcome_code(r.outcome);
+            s["message"] = outcome_message(r.outcome);
+        }
+        if (r.outcome.ok() && command == "listUsers")
+            s["users"] = value_or(r.outcome.fields, "users", json::array());
+        if (r.outcome.ok() && command == "getHSMInfo") s["info"] = r.outcome.fields;
+        servers.push_back(std::move(s));
+    }
+    json doc{{"command", command}, {"ok", ok}, {"servers", std::move(servers)}};
+    out << doc.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
+}
+
+} // namespace hsm

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+// How results look: CMU's text shapes, and one JSON object per command.
+#pragma once
+
+#include "cluster_link.hpp"
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace hsm {
+
+/// One server's part in a command's result.
+struct server_report {
+    std::size_t index = 0;
+    std::string name;
+    server_outcome outcome;
+};
+
+/// `server 0(127.0.0.1:2225)`.
+std::string server_label(std::size_t index, const std::string& name);
+
+/// The machine-readable code of an outcome: a status name, or TIMEOUT,
+/// CONNECTION_LOST, NOT_CONNECTED, CANCELLED, TLS_ERROR.
+std::string outcome_code(const server_outcome& o);
+
+/// A sentence explaining a failed outcome.
+std::string outcome_message(const server_outcome& o);
+
+/// `<command> success on server N(name)` or `... failed on server N(name): CODE`.
+void print_server_lines(std::ostream& out, std::string_view command,
+                        const std::vector<server_report>& reports, bool color = false);
+
+/// CMU's listUsers block for one server.
+void print_user_table(std::ostream& out, const server_report& report);
+
+/// CMU-like getHSMInfo block for one server.
+void print_hsm_info(std::ostream& out, const server_report& report);
+
+/// `{"command":...,"ok":...,"servers":[...]}` on one line; listUsers adds
+/// each server's users, getHSMInfo its info.
+void print_json(std::ostream& out, std::string_view command,
+                const std::vector<server_report>& reports);
+
+} // namespace hsm

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: Apache-2.0
+// One run of the shell.
+#include "session.hpp"
+
+#include "terminal_input.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+#include <unistd.h>
+
+namespace hsm {
+namespace {
+
+duration seconds(double s) {
+    return std::chrono::duration_cast<duration>(std::chrono::duration<double>(s));
+}
+
+bool use_color(color_mode mode) {
+    if (mode == color_mode::always) return true;
+    if (mode == color_mode::never) return false;
+    const char* no_color = std::getenv("NO_COLOR");
+    return ::isatty(STDOUT_FILENO) && !(no_color && *no_color);
+}
+
+fs::path history_path() {
+    const char* state = std::getenv("XDG_STATE_HOME");
+    const char* home = std::getenv("HOME");
+    fs::path base = state && *state ? fs::path(state)
+                    : home          ? fs::path(home) / ".local" / "state"
+                                    : fs::temp_directory_path();
+    return base / "hsmsh" / "history";
+}
+
+int run_lines(shell& sh, cluster_link& link, bool interactive) {
+    int status = sh.run();
+    if (interactive) fmt::print("\ndisconnecting from servers, please wait...\n");
+    link.close_all();
+    return status;
+}
+
+} // namespace
+
+int run_session(const session_options& options) {
+    try {
+        auto path = options.config.empty() ? default_config_path() : options.config;
+        auto config = load_config(path);
+        const auto& cluster = config.select(options.cluster);
+        cluster_link link(cluster, seconds(options.connect_timeout),
+                          seconds(options.request_timeout));
+        auto shell_opts = options.shell;
+        shell_opts.color = use_color(options.color);
+        shell_opts.from_argv = !options.commands.empty();
+
+        batch_input stdin_lines(std::cin);
+        std::ifstream script_stream;
+        std::unique_ptr<line_input> input;
+        bool interactive = false;
+        if (!options.commands.empty()) {
+            input = std::make_unique<listed_input>(options.commands, stdin_lines);
+        } else if (!options.script.empty()) {
+            script_stream.open(options.script, std::ios::binary);
+            if (!script_stream) {
+                fmt::print(std::cerr, "hsmsh: cannot open script {}\n", options.script.string());
+                return exit_usage;
+            }
+            input = std::make_unique<batch_input>(script_stream);
+        } else if (::isatty(STDIN_FILENO)) {
+            interactive = true;
+            input = std::make_unique<terminal_input>(history_path(), &shell::complete);
+        } else {
+            input = std::make_unique<batch_input>(std::cin);
+        }
+        shell sh(link, *input, std::cout, std::cerr, shell_opts);
+        if (sh.connect_all() == 0) {
+            fmt::print(std::cerr, "hsmsh: no server of cluster '{}' could be reached\n",
+                       cluster.cluster_id);
+            return exit_connection;
+        }
+        return run_lines(sh, link, interactive);
+    } catch (const config_error& e) {
+        fmt::print(std::cerr, "hsmsh: {}\n", e.what());
+        return exit_connection;
+    } catch (const std::exception& e) {
+        fmt::print(std::cerr, "hsmsh: {}\n", e.what());
+        return exit_connection;
+    }
+}
+
+} // namespace hsm

@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: Apache-2.0
+// The shell: command dispatch and session state.
+#include "shell.hpp"
+
+#include "terminal_input.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+namespace hsm {
+shell::shell(cluster_link& link, line_input& input, std::ostream& out, std::ostream& err,
+             shell_options options)
+    : link_(link), input_(input), out_(out), err_(err), options_(options), logins_(link.size()),
+      ever_connected_(link.size(), false) {}
+
+std::ostream& shell::info() {
+    return options_.json ? err_ : out_;
+}
+
+std::size_t shell::connect_all() {
+    std::vector<std::size_t> all(link_.size());
+    for (std::size_t i = 0; i < all.size(); ++i)
+        all[i] = i;
+    for (auto i : all) {
+        const auto& s = link_.server(i);
+        fmt::print(info(), "Connecting to server '{}': hostname '{}', port {}...\n", s.name,
+                   s.hostname, s.port);
+    }
+    auto results = link_.connect(all);
+    std::size_t connected = 0;
+    for (auto i : all) {
+        const auto& s = link_.server(i);
+        if (results[i].ok) {
+            ++connected;
+            ever_connected_[i] = true;
+            fmt::print(info(), "Connected to server '{}': hostname '{}', port {}.\n", s.name,
+                       s.hostname, s.port);
+        } else {
+            fmt::print(info(), "Connection to server '{}': hostname '{}', port {} failed: {}\n",
+                       s.name, s.hostname, s.port, results[i].error);
+        }
+    }
+    if (connected > 0 && connected < link_.size())
+        fmt::print(err_,
+                   "WARNING: only {} of {} servers connected: commands will not reach "
+                   "the others\n",
+                   connected, link_.size());
+    info().flush();
+    return connected;
+}
+
+std::string shell::prompt() const {
+    std::string p = "hsmsh";
+    for (const auto& l : logins_)
+        if (l) {
+            p += fmt::format(":{}({})", l->name, user_type_name(l->type));
+            break;
+        }
+    if (server_mode_) p += fmt::format("[server{}]", *server_mode_);
+    return p + "> ";
+}
+
+int shell::run() {
+    int worst = exit_ok;
+    bool batch = !input_.interactive();
+    while (auto line = input_.read_command(batch ? "" : prompt())) {
+        if (batch && interrupt_requested.load()) return exit_interrupted;
+        auto result = run_line(std::move(*line));
+        if (batch && interrupt_requested.load()) return exit_interrupted;
+        interrupt_requested.store(false);
+        if (result == line_result::quit) break;
+        if (!batch) continue;
+        if (result == line_result::protocol_error) return exit_usage;
+        int status = result == line_result::failed        ? exit_failed
+                     : result == line_result::usage_error ? exit_usage
+                                                          : exit_ok;
+        worst = std::max(worst, status);
+        if (status != exit_ok && !options_.keep_going) return status;
+    }
+    if (batch && interrupt_requested.load()) return exit_interrupted;
+    return batch ? worst : exit_ok;
+}
+
+line_result shell::usage(const std::string& message) {
+    if (input_.line_number() > 0)
+        fmt::print(err_, "hsmsh: line {}: {}\n", input_.line_number(), message);
+    else
+        fmt::print(err_, "hsmsh: {}\n", message);
+    return line_result::usage_error;
+}
+
+line_result shell::run_line(std::string line) {
+    std::optional<parsed_command> cmd;
+    try {
+        cmd = parse_command(split_words(line));
+    } catch (const usage_error& e) {
+        wipe(line);
+        return usage(e.what());
+    }
+    bool hidden = !line.empty() && line.front() == ' ';
+    wipe(line);
+    if (!cmd) return line_result::ok;
+    if (!hidden) input_.remember(cmd->history_text());
+    if (options_.echo) fmt::print(out_, "{}\n", cmd->history_text());
+    try {
+        auto result = execute(*cmd);
+        if (cmd->inline_password) wipe(*cmd->inline_password);
+        out_.flush();
+        return result;
+    } catch (const usage_error& e) {
+        if (cmd->inline_password) wipe(*cmd->inline_password);
+        return usage(e.what());
+    }
+}
+
+line_result shell::execute(parsed_command& cmd) {
+    const auto& spec = *cmd.spec;
+    if (spec.scope == command_scope::server_only && !server_mode_)
+        throw usage_error(fmt::format("{} works in server mode only (server N)", spec.name));
+    if (spec.scope == command_scope::global_only && server_mode_)
+        throw usage_error(fmt::format("{} does not work in server mode: exit first", spec.name));
+    if (cmd.inline_password && options_.from_argv)
+        throw usage_error("passwords are not accepted on the command line (-e): use -hpswd "
+                          "and give the password on standard input");
+    switch (spec.id) {
+    case command_id::help:
+        return help(cmd);
+    case command_id::quit:
+        return line_result::quit;
+    case command_id::server:
+        return run_server(cmd);
+    case command_id::exit_server:
+        server_mode_.reset();
+        return line_result::ok;
+    case command_id::info:
+        return run_info(cmd);
+    case command_id::list_users:
+        return run_query(cmd, operation::list_users);
+    case command_id::get_hsm_info:
+        return run_query(cmd, operation::hsm_info);
+    case command_id::login:
+        return run_login(cmd);
+    case command_id::logout:
+        return run_logout();
+    case command_id::create_user:
+    case command_id::delete_user:
+    case command_id::change_password:
+        return run_user_change(cmd);
+    }
+    return line_result::ok;
+}
+
+std::vector<std::size_t> shell::targets() {
+    std::vector<std::size_t> wanted;
+    if (server_mode_)
+        wanted.push_back(*server_mode_);
+    else
+        for (std::size_t i = 0; i < link_.size(); ++i)
+            wanted.push_back(i);
+    std::vector<std::size_t> lost;
+    for (auto i : wanted)
+        if (!link_.connected(i) && ever_connected_[i]) lost.push_back(i);
+    if (!lost.empty()) {
+        auto results = link_.connect(lost);
+        for (std::size_t k = 0; k < lost.size(); ++k) {
+            auto label = server_label(lost[k], link_.server(lost[k]).name);
+            if (!results[k].ok) {
+                fmt::print(err_, "Reconnecting to {} failed: {}\n", label, results[k].error);
+                continue;
+            }
+            fmt::print(err_, "Reconnected to {}", label);
+            if (logins_[lost[k]])
+                fmt::print(err_, ": the login there was lost, run loginHSM again");
+            fmt::print(err_, "\n");
+            logins_[lost[k]].reset();
+        }
+    }
+    std::vector<std::size_t> out;
+    for (auto i : wanted)
+        if (link_.connected(i)) out.push_back(i);
+    return out;
+}
+
+std::vector<server_report> shell::fan_out(const std::vector<std::size_t>& targets, operation op,
+                                          json fields) {
+    auto outcomes = link_.call(targets, op, fields, &interrupt_requested);
+    wipe_password(fields);
+    std::vector<server_report> reports;
+    for (std::size_t k = 0; k < targets.size(); ++k)
+        reports.push_back({targets[k], link_.server(targets[k]).name, std::move(outcomes[k])});
+    return reports;
+}
+
+line_result shell::finish(std::string_view command, const std::vector<server_report>& reports) {
+    if (options_.json)
+        print_json(out_, command, reports);
+    else
+        print_server_lines(out_, command, reports, options_.color);
+    bool all_ok = std::ranges::all_of(reports, [](const auto& r) { return r.outcome.ok(); });
+    bool cancelled = std::ranges::any_of(
+        reports, [](const auto& r) { return r.outcome.what == server_outcome::kind::cancelled; });
+    if (cancelled) return line_result::cancelled;
+    return all_ok && !reports.empty() ? line_result::ok : line_result::failed;
+}
+
+line_result shell::run_query(const parsed_command& cmd, operation op) {
+    auto where = targets();
+    if (where.empty()) {
+        fmt::print(err_, "{}: no server is connected\n", cmd.spec->name);
+        return line_result::failed;
+    }
+    if (op == operation::hsm_info && !options_.json)
+        fmt::print(out_, "Getting HSM Info on {} nodes\n", where.size());
+    auto reports = fan_out(where, op, json::object());
+    if (options_.json) {
+        print_json(out_, cmd.spec->name, reports);
+    } else {
+        for (const auto& r : reports) {
+            if (op == operation::list_users)
+                print_user_table(out_, r);
+            else
+                print_hsm_info(out_, r);
+        }
+    }
+    bool all_ok = std::ranges::all_of(reports, [](const auto& r) { return r.outcome.ok(); });
+    return all_ok ? line_result::ok : line_result::failed;
+}
+
+} // namespace hsm

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: Apache-2.0
+// The shell: runs command lines against the cluster and renders the results.
+#pragma once
+
+#include "cluster_link.hpp"
+#include "command_line.hpp"
+#include "line_input.hpp"
+#include "render.hpp"
+
+#include "hsmsh/user_rules.hpp"
+
+#include <optional>
+#include <ostream>
+
+namespace hsm {
+
+struct shell_options {
+    bool assume_yes = false; // -y: no y/n question (the banner still prints)
+    bool json = false;       // --json
+    bool keep_going = false; // --keep-going
+    bool echo = false;       // --echo
+    bool color = false;      // resolved --color
+    bool from_argv = false;  // commands came from -e: inline passwords refused
+};
+
+/// What running one line came to.
+enum class line_result { ok, failed, usage_error, protocol_error, cancelled, quit };
+
+/// Exit statuses (design §4).
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_failed = 1;
+inline constexpr int exit_usage = 2;
+inline constexpr int exit_connection = 3;
+inline constexpr int exit_interrupted = 130;
+
+/// Holds the session state (server mode, who is logged in where) and runs
+/// commands. Lives on the terminal thread.
+class shell {
+public:
+    shell(cluster_link& link, line_input& input, std::ostream& out, std::ostream& err,
+          shell_options options);
+
+    /// Connects every server in parallel and prints CMU's lines. Returns the
+    /// number of servers connected.
+    std::size_t connect_all();
+
+    /// Reads and runs lines until end of input or quit; returns the exit status.
+    int run();
+
+    /// Runs one line.
+    line_result run_line(std::string line);
+
+    std::string prompt() const;
+
+    /// Offers completions for Tab (command names, user types, help topics).
+    static std::vector<std::string> complete(const std::vector<std::string>& before,
+                                             const std::string& partial);
+
+private:
+    struct login_state {
+        std::string name;
+        user_type type;
+    };
+
+    line_result execute(parsed_command& cmd);
+    line_result run_user_change(parsed_command& cmd);
+    line_result run_login(parsed_command& cmd);
+    line_result run_logout();
+    line_result run_query(const parsed_command& cmd, operation op);
+    line_result run_info(const parsed_command& cmd);
+    line_result run_server(const parsed_command& cmd);
+    line_result help(const parsed_command& cmd);
+
+    std::optional<secret> obtain_password(const parsed_command& cmd, line_result& failure);
+    line_result confirm(const parsed_command& cmd, const std::vector<std::size_t>& targets);
+    std::vector<std::size_t> targets();
+    std::vector<server_report> fan_out(const std::vector<std::size_t>& targets, operation op,
+                                       json fields);
+    line_result finish(std::string_view command, const std::vector<server_report>& reports);
+    void note_logins(const parsed_command& cmd, const std::vector<server_report>& reports);
+    line_result usage(const std::string& message);
+    std::ostream& info();
+
+    cluster_link& link_;
+    line_input& input_;
+    std::ostream& out_;
+    std::ostream& err_;
+    shell_options options_;
+    std::optional<std::size_t> server_mode_;
+    std::vector<std::optional<login_state>> logins_;
+    std::vector<bool> ever_connected_;
+};
+
+} // namespace hsm

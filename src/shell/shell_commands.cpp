@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: Apache-2.0
+// The shell's commands: login, user changes with confirmation, info, server mode, help.
+#include "shell.hpp"
+
+#include "terminal_input.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+namespace hsm {
+namespace {
+
+struct named_user {
+    user_type type;
+    std::string name;
+};
+
+named_user check_user(const parsed_command& cmd) {
+    auto type = user_type_from_name(cmd.args.at(0));
+    if (!type)
+        throw usage_error(
+            fmt::format("unknown user type '{}': use PRECO, CO, PCO, CU or AU", cmd.args.at(0)));
+    if (!valid_user_name(cmd.args.at(1)))
+        throw usage_error("user names are 1 to 31 letters, digits or underscores");
+    return {*type, canonical_user_name(cmd.args.at(1))};
+}
+
+operation operation_of(command_id id) {
+    switch (id) {
+    case command_id::create_user:
+        return operation::create_user;
+    case command_id::delete_user:
+        return operation::delete_user;
+    default:
+        return operation::change_password;
+    }
+}
+
+std::string lead_line(command_id id, const named_user& u, std::size_t nodes) {
+    auto who = fmt::format("{}({})", u.name, user_type_name(u.type));
+    switch (id) {
+    case command_id::create_user:
+        return fmt::format("Creating User {} on {} nodes", who, nodes);
+    case command_id::delete_user:
+        return fmt::format("Deleting user {} on {} nodes", who, nodes);
+    default:
+        return fmt::format("Changing password for {} on {} nodes", who, nodes);
+    }
+}
+
+std::optional<std::size_t> parse_index(const std::string& text, std::size_t size) {
+    if (text.empty() || text.size() > 3 ||
+        text.find_first_not_of("0123456789") != std::string::npos)
+        return std::nullopt;
+    auto n = static_cast<std::size_t>(std::stoul(text));
+    return n < size ? std::optional(n) : std::nullopt;
+}
+
+} // namespace
+
+std::optional<secret> shell::obtain_password(const parsed_command& cmd, line_result& failure) {
+    if (cmd.inline_password) return secret(std::string(*cmd.inline_password));
+    auto first = input_.read_password("Enter password:");
+    if (!first) {
+        if (input_.interactive()) {
+            failure = line_result::cancelled;
+            fmt::print(err_, "Cancelled.\n");
+        } else {
+            usage(fmt::format("{} expects a password line", cmd.spec->name));
+            failure = line_result::protocol_error;
+        }
+        return std::nullopt;
+    }
+    if (cmd.spec->new_password && input_.interactive()) {
+        auto again = input_.read_password("Re-enter password:");
+        if (!again || !again->equals(*first)) {
+            fmt::print(err_, "The passwords do not match; nothing was changed.\n");
+            failure = line_result::failed;
+            return std::nullopt;
+        }
+    }
+    return first;
+}
+
+line_result shell::confirm(const parsed_command& cmd, const std::vector<std::size_t>& where) {
+    auto& o = info();
+    fmt::print(o,
+               "*************************CAUTION********************************\n"
+               "This is a CRITICAL operation. {} will change the users of:\n",
+               cmd.spec->name);
+    for (auto i : where)
+        fmt::print(o, "    {}\n", server_label(i, link_.server(i).name));
+    if (where.size() < link_.size())
+        fmt::print(o,
+                   "WARNING: {} of {} configured servers will NOT be changed: they are not\n"
+                   "connected or not selected. Bring them in line later (listUsers shows\n"
+                   "which users differ).\n",
+                   link_.size() - where.size(), link_.size());
+    fmt::print(o, "****************************************************************\n\n");
+    if (options_.assume_yes) return line_result::ok;
+    for (;;) {
+        fmt::print(o, "Do you want to continue(y/n)?");
+        o.flush();
+        auto answer = input_.read_answer("");
+        if (!input_.interactive()) fmt::print(o, "\n");
+        if (answer && (*answer == "y" || *answer == "n"))
+            return *answer == "y" ? line_result::ok : line_result::cancelled;
+        if (!input_.interactive() || !answer) {
+            if (!input_.interactive()) {
+                usage(fmt::format("{} expects a line 'y' or 'n' to confirm", cmd.spec->name));
+                return line_result::protocol_error;
+            }
+            return line_result::cancelled;
+        }
+        fmt::print(o, "Invalid option, please type 'y' or 'n'\n\n");
+    }
+}
+
+line_result shell::run_user_change(parsed_command& cmd) {
+    auto user = check_user(cmd);
+    line_result failure = line_result::failed;
+    std::optional<secret> password;
+    if (cmd.spec->password_arg >= 0) {
+        password = obtain_password(cmd, failure);
+        if (!password) return failure;
+        if (!valid_password(password->view()))
+            throw usage_error("passwords are 7 to 128 bytes without control characters");
+    }
+    auto where = targets();
+    if (where.empty()) {
+        fmt::print(err_, "{}: no server is connected; nothing was changed\n", cmd.spec->name);
+        return line_result::failed;
+    }
+    auto answer = confirm(cmd, where);
+    if (answer != line_result::ok) {
+        if (answer == line_result::cancelled) fmt::print(info(), "Nothing was changed.\n");
+        return answer;
+    }
+    if (!options_.json) fmt::print(out_, "{}\n", lead_line(cmd.spec->id, user, where.size()));
+    json fields{{"type", user_type_name(user.type)}, {"name", user.name}};
+    if (password) fields["password"] = std::string(password->view());
+    auto reports = fan_out(where, operation_of(cmd.spec->id), std::move(fields));
+    note_logins(cmd, reports);
+    return finish(cmd.spec->name, reports);
+}
+
+line_result shell::run_login(parsed_command& cmd) {
+    auto user = check_user(cmd);
+    line_result failure = line_result::failed;
+    auto password = obtain_password(cmd, failure);
+    if (!password) return failure;
+    auto where = targets();
+    json fields{{"type", user_type_name(user.type)},
+                {"name", user.name},
+                {"password", std::string(password->view())}};
+    auto reports = fan_out(where, operation::login, std::move(fields));
+    for (const auto& r : reports)
+        if (r.outcome.ok()) logins_[r.index] = login_state{user.name, user.type};
+    return finish("loginHSM", reports);
+}
+
+line_result shell::run_logout() {
+    auto reports = fan_out(targets(), operation::logout, json::object());
+    for (const auto& r : reports)
+        if (r.outcome.ok()) logins_[r.index].reset();
+    return finish("logoutHSM", reports);
+}
+
+void shell::note_logins(const parsed_command& cmd, const std::vector<server_report>& reports) {
+    // Changing the PRECO's own password activates it as CO.
+    if (cmd.spec->id != command_id::change_password) return;
+    for (const auto& r : reports) {
+        auto& l = logins_[r.index];
+        if (r.outcome.ok() && l && l->type == user_type::preco &&
+            l->name == canonical_user_name(cmd.args.at(1)))
+            l->type = user_type::co;
+    }
+}
+
+line_result shell::run_server(const parsed_command& cmd) {
+    auto index = parse_index(cmd.args.at(0), link_.size());
+    if (!index)
+        throw usage_error(
+            fmt::format("no server {}: servers are 0 to {}", cmd.args.at(0), link_.size() - 1));
+    server_mode_ = *index;
+    fmt::print(info(), "Server is in 'E2' mode...\n");
+    return line_result::ok;
+}
+
+line_result shell::run_info(const parsed_command& cmd) {
+    if (cmd.args.at(0) != "server") throw usage_error("usage: info server <server-number>");
+    auto index = parse_index(cmd.args.at(1), link_.size());
+    if (!index)
+        throw usage_error(
+            fmt::format("no server {}: servers are 0 to {}", cmd.args.at(1), link_.size() - 1));
+    const auto& s = link_.server(*index);
+    bool up = link_.connected(*index);
+    const auto& l = logins_[*index];
+    std::string login = l ? fmt::format("Logged in as '{}({})'", l->name, user_type_name(l->type))
+                          : std::string("Not logged in");
+    if (options_.json) {
+        json doc{{"command", "info"},
+                 {"ok", true},
+                 {"server",
+                  {{"index", *index},
+                   {"name", s.name},
+                   {"hostname", s.hostname},
+                   {"port", s.port},
+                   {"connected", up},
+                   {"login", login}}}};
+        out_ << doc.dump() << '\n';
+        return line_result::ok;
+    }
+    fmt::print(out_, "Id\tName\t\t\tHostname\t\tPort\tState\t\tLoginState\n");
+    fmt::print(out_, "{}\t{}\t\t{}\t\t{}\t{}\t{}\n", *index, s.name, s.hostname, s.port,
+               up ? "Connected" : "Disconnected", login);
+    return line_result::ok;
+}
+
+line_result shell::help(const parsed_command& cmd) {
+    if (cmd.args.empty()) {
+        fmt::print(out_, "Commands (a unique prefix is enough):\n\n");
+        for (const auto& c : command_table())
+            fmt::print(out_, "  {:<12} {}\n", c.name, c.summary);
+        fmt::print(out_, "\nhelp <command> shows its syntax.\n");
+        return line_result::ok;
+    }
+    auto found = find_command(cmd.args.front());
+    if (!found.spec) throw usage_error(fmt::format("no help for '{}'", cmd.args.front()));
+    const auto& c = *found.spec;
+    fmt::print(out_, "{}\n\n{}\n\nWho: {}\nConfirmation: {}\n", c.synopsis, c.summary, c.who,
+               c.critical ? "yes (y/n, or -y)" : "no");
+    if (c.password_arg >= 0)
+        fmt::print(out_, "Password: omit it or give -hpswd to be asked without echo\n");
+    return line_result::ok;
+}
+
+std::vector<std::string> shell::complete(const std::vector<std::string>& before,
+                                         const std::string& partial) {
+    std::vector<std::string> out;
+    auto offer = [&](std::string_view candidate) {
+        if (candidate.starts_with(partial)) out.emplace_back(candidate);
+    };
+    if (before.empty()) {
+        for (const auto& c : command_table())
+            offer(c.name);
+        return out;
+    }
+    auto found = find_command(before.front());
+    if (!found.spec || before.size() != 1) return out;
+    if (found.spec->completes == "types")
+        for (auto t : completion_user_types())
+            offer(t);
+    if (found.spec->completes == "commands")
+        for (const auto& c : command_table())
+            offer(c.name);
+    return out;
+}
+
+} // namespace hsm

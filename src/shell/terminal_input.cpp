@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: Apache-2.0
+// The interactive line source on libedit.
+#include "terminal_input.hpp"
+
+#include "command_line.hpp"
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include <histedit.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+namespace hsm {
+
+std::atomic<bool> interrupt_requested{false};
+
+namespace {
+
+extern "C" void on_interrupt(int) {
+    interrupt_requested.store(true);
+}
+
+struct editline_free {
+    void operator()(EditLine* e) const noexcept { el_end(e); }
+};
+struct history_free {
+    void operator()(History* h) const noexcept { history_end(h); }
+};
+
+// Restores the terminal's echo on every path out of a password prompt.
+class echo_off {
+public:
+    echo_off() {
+        if (tcgetattr(STDIN_FILENO, &saved_) == 0) {
+            termios quiet = saved_;
+            quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+            active_ = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
+        }
+    }
+    ~echo_off() {
+        if (active_) tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_);
+    }
+    echo_off(const echo_off&) = delete;
+    echo_off& operator=(const echo_off&) = delete;
+
+private:
+    termios saved_{};
+    bool active_ = false;
+};
+
+} // namespace
+
+void install_interrupt_handler() {
+    struct sigaction sa {};
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; // no SA_RESTART: a blocked read returns EINTR
+    sigaction(SIGINT, &sa, nullptr);
+}
+
+struct terminal_input::impl {
+    std::unique_ptr<EditLine, editline_free> el;
+    std::unique_ptr<History, history_free> history;
+    std::filesystem::path history_file;
+    completer complete;
+    std::string prompt;
+    bool cleared = false;
+
+    static impl* of(EditLine* el) {
+        void* data = nullptr;
+        el_get(el, EL_CLIENTDATA, &data);
+        return static_cast<impl*>(data);
+    }
+
+    static char* prompt_of(EditLine* el) { return of(el)->prompt.data(); }
+
+    // Ctrl-C at the prompt: abandon the line and show a fresh prompt.
+    static unsigned char clear_line(EditLine* el, int) {
+        of(el)->cleared = true;
+        return CC_NEWLINE;
+    }
+
+    static unsigned char complete_word(EditLine* el, int) {
+        auto* self = of(el);
+        const LineInfo* li = el_line(el);
+        std::string before(li->buffer, li->cursor);
+        auto start = before.find_last_of(" \t");
+        std::string partial = start == std::string::npos ? before : before.substr(start + 1);
+        std::vector<std::string> words;
+        try {
+            words = split_words(start == std::string::npos ? "" : before.substr(0, start));
+        } catch (const usage_error&) {
+            return CC_ERROR;
+        }
+        auto options = self->complete(words, partial);
+        if (options.empty()) return CC_ERROR;
+        if (options.size() == 1) {
+            std::string rest = options.front().substr(partial.size()) + " ";
+            el_insertstr(el, rest.c_str());
+            return CC_REFRESH;
+        }
+        std::fputc('\n', stdout);
+        for (const auto& o : options)
+            std::fprintf(stdout, "%s  ", o.c_str());
+        std::fputc('\n', stdout);
+        return CC_REDISPLAY;
+    }
+};
+
+terminal_input::terminal_input(std::filesystem::path history_file, completer complete)
+    : impl_(std::make_unique<impl>()) {
+    impl_->history_file = std::move(history_file);
+    impl_->complete = std::move(complete);
+    impl_->el.reset(el_init("hsmsh", stdin, stdout, stderr));
+    impl_->history.reset(history_init());
+    if (!impl_->el || !impl_->history) throw std::runtime_error("libedit initialisation failed");
+    EditLine* el = impl_->el.get();
+    HistEvent ev;
+    history(impl_->history.get(), &ev, H_SETSIZE, 1000);
+    history(impl_->history.get(), &ev, H_SETUNIQUE, 1);
+    el_set(el, EL_CLIENTDATA, impl_.get());
+    el_set(el, EL_EDITOR, "emacs");
+    el_set(el, EL_HIST, history, impl_->history.get());
+    el_set(el, EL_PROMPT, &impl::prompt_of);
+    el_set(el, EL_SETTY, "-d", "-isig", nullptr);
+    el_set(el, EL_ADDFN, "hsmsh-clear", "Abandon the line", &impl::clear_line);
+    el_set(el, EL_BIND, "^C", "hsmsh-clear", nullptr);
+    el_set(el, EL_ADDFN, "hsmsh-complete", "Complete the word", &impl::complete_word);
+    el_set(el, EL_BIND, "^I", "hsmsh-complete", nullptr);
+    el_set(el, EL_BIND, "^R", "em-inc-search-prev", nullptr);
+    std::error_code ec;
+    std::filesystem::create_directories(impl_->history_file.parent_path(), ec);
+    history(impl_->history.get(), &ev, H_LOAD, impl_->history_file.c_str());
+}
+
+terminal_input::~terminal_input() = default;
+
+std::optional<std::string> terminal_input::read_line(const std::string& prompt) {
+    for (;;) {
+        impl_->prompt = prompt;
+        impl_->cleared = false;
+        int count = 0;
+        const char* line = el_gets(impl_->el.get(), &count);
+        if (impl_->cleared) {
+            interrupt_requested.store(false);
+            continue;
+        }
+        if (!line || count <= 0) {
+            if (errno == EINTR && interrupt_requested.exchange(false)) continue;
+            return std::nullopt;
+        }
+        std::string out(line, static_cast<std::size_t>(count));
+        if (!out.empty() && out.back() == '\n') out.pop_back();
+        return out;
+    }
+}
+
+std::optional<std::string> terminal_input::read_command(const std::string& prompt) {
+    return read_line(prompt);
+}
+
+std::optional<std::string> terminal_input::read_answer(const std::string& prompt) {
+    return read_line(prompt);
+}
+
+std::optional<secret> terminal_input::read_password(const std::string& prompt) {
+    std::fputs(prompt.c_str(), stdout);
+    std::fflush(stdout);
+    std::string text;
+    {
+        echo_off quiet;
+        char c = 0;
+        for (;;) {
+            ssize_t n = ::read(STDIN_FILENO, &c, 1);
+            if (n < 0 && errno == EINTR && !interrupt_requested.load()) continue;
+            if (n <= 0) {
+                wipe(text);
+                std::fputc('\n', stdout);
+                return std::nullopt;
+            }
+            if (c == '\n' || c == '\r') break;
+            if (text.size() <= max_line_length) text.push_back(c);
+        }
+    }
+    std::fputc('\n', stdout);
+    secret out{std::string(text)};
+    wipe(text);
+    return out;
+}
+
+void terminal_input::remember(const std::string& text) {
+    if (text.empty() || text.front() == ' ') return;
+    HistEvent ev;
+    history(impl_->history.get(), &ev, H_ENTER, text.c_str());
+    mode_t old = ::umask(077);
+    history(impl_->history.get(), &ev, H_SAVE, impl_->history_file.c_str());
+    ::umask(old);
+    ::chmod(impl_->history_file.c_str(), 0600);
+}
+
+} // namespace hsm

@@ -4,6 +4,8 @@
 
 #include "hsmsh/asio.hpp"
 
+#include <boost/asio/experimental/parallel_group.hpp>
+
 #include <chrono>
 #include <stdexcept>
 
@@ -15,14 +17,32 @@ struct deadline_exceeded : std::runtime_error {
 
 using duration = std::chrono::steady_clock::duration;
 
-/// Awaits `op`; if `timeout` passes first, cancels it and throws deadline_exceeded.
-/// Exceptions of `op` pass through.
+/// Awaits `op`; if `timeout` passes first, cancels it and throws
+/// deadline_exceeded. Exceptions of `op` pass through at once.
+// Not awaitable operator||: it waits for the first *success*, so a failing
+// operation would only be reported when the timer fires.
 template <typename T> awaitable<T> with_deadline(awaitable<T> op, duration timeout) {
-    using namespace boost::asio::experimental::awaitable_operators;
-    asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
-    auto result = co_await (std::move(op) || timer.async_wait(use_awaitable));
-    if (result.index() == 1) throw deadline_exceeded();
-    if constexpr (!std::is_void_v<T>) co_return std::get<0>(std::move(result));
+    namespace ex = boost::asio::experimental;
+    auto executor = co_await asio::this_coro::executor;
+    asio::steady_timer timer(executor, timeout);
+    auto spawned = asio::co_spawn(executor, std::move(op), asio::deferred);
+    auto waited = timer.async_wait(asio::deferred);
+    if constexpr (std::is_void_v<T>) {
+        auto [order, error, timer_ec] =
+            co_await ex::make_parallel_group(std::move(spawned), std::move(waited))
+                .async_wait(ex::wait_for_one(), use_awaitable);
+        (void)timer_ec;
+        if (order[0] != 0) throw deadline_exceeded();
+        if (error) std::rethrow_exception(error);
+    } else {
+        auto [order, error, value, timer_ec] =
+            co_await ex::make_parallel_group(std::move(spawned), std::move(waited))
+                .async_wait(ex::wait_for_one(), use_awaitable);
+        (void)timer_ec;
+        if (order[0] != 0) throw deadline_exceeded();
+        if (error) std::rethrow_exception(error);
+        co_return std::move(value);
+    }
 }
 
 } // namespace hsm

@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: Apache-2.0
+// Real hsmd processes on 127.0.0.1 driven through the client library.
+#include "node_fixture.hpp"
+
+#include <csignal>
+
+using namespace hsm;
+using namespace hsm::test;
+
+namespace {
+
+const std::string cluster = "cluster-it";
+
+struct one_node {
+    temp_dir dir;
+    test_ca ca{"customer CA"};
+    fs::path data = dir.path / "node";
+    tls_identity client_id;
+    std::unique_ptr<running_node> node;
+
+    one_node() {
+        make_node(data, cluster, ca);
+        client_id = ca.client(ca.pem());
+        node = std::make_unique<running_node>(data);
+    }
+    void restart() {
+        node.reset();
+        node = std::make_unique<running_node>(data);
+    }
+    std::unique_ptr<sync_client> connect() {
+        auto c = std::make_unique<sync_client>(client_id);
+        auto hello = c->connect(node->port, cluster);
+        CHECK(hello.cluster_id == cluster);
+        return c;
+    }
+    // Logs in as admin, activates, returns the officer's connection.
+    std::unique_ptr<sync_client> officer() {
+        auto c = connect();
+        REQUIRE(c->user_op(operation::login, "PRECO", "admin", "password") == status::ok);
+        REQUIRE(c->user_op(operation::change_password, "PRECO", "admin", "officer-pw1") ==
+                status::ok);
+        return c;
+    }
+};
+
+client_failure failure_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const client_error& e) {
+        return e.kind;
+    }
+    FAIL("no client_error");
+    return client_failure::closed;
+}
+
+} // namespace
+
+TEST_CASE("activation, then create, list, change and delete over mutual TLS") {
+    one_node n;
+    auto c = n.connect();
+    CHECK(c->connect(n.node->port, cluster).state == "INITIALIZED");
+    auto co = n.officer();
+    CHECK(co->user_op(operation::create_user, "CU", "alice", "alice-pw1") == status::ok);
+    CHECK(co->user_op(operation::create_user, "CU", "alice", "alice-pw1") == status::user_exists);
+    auto users = co->call(operation::list_users).fields["users"];
+    REQUIRE(users.size() == 2);
+    CHECK(users[0]["name"] == "admin");
+    CHECK(users[0]["type"] == "CO");
+    CHECK(users[1]["name"] == "alice");
+    CHECK(co->user_op(operation::change_password, "CU", "alice", "alice-pw2") == status::ok);
+    auto alice = n.connect();
+    CHECK(alice->user_op(operation::login, "CU", "alice", "alice-pw1") ==
+          status::user_login_failure);
+    CHECK(alice->user_op(operation::login, "CU", "alice", "alice-pw2") == status::ok);
+    CHECK(alice->user_op(operation::create_user, "CU", "mallory", "mallory-1") ==
+          status::permission_denied);
+    CHECK(co->user_op(operation::delete_user, "CU", "alice") == status::user_logged_in);
+    CHECK(alice->code(operation::logout) == status::ok);
+    CHECK(co->user_op(operation::delete_user, "CU", "alice") == status::ok);
+    CHECK(co->call(operation::list_users).fields["users"].size() == 1);
+    CHECK(co->call(operation::hsm_info).fields["state"] == "ACTIVE");
+}
+
+TEST_CASE("lock-out survives a restart; a CO reset unlocks") {
+    one_node n;
+    {
+        auto co = n.officer();
+        REQUIRE(co->user_op(operation::create_user, "CU", "bob", "bob-pass1") == status::ok);
+        auto guess = n.connect();
+        for (int i = 0; i < 5; ++i)
+            CHECK(guess->user_op(operation::login, "CU", "bob", "wrong-pw1") ==
+                  status::user_login_failure);
+    }
+    n.restart();
+    auto bob = n.connect();
+    CHECK(bob->user_op(operation::login, "CU", "bob", "bob-pass1") == status::user_login_failure);
+    auto co = n.connect();
+    REQUIRE(co->user_op(operation::login, "CO", "admin", "officer-pw1") == status::ok);
+    auto users = co->call(operation::list_users).fields["users"];
+    CHECK(users[1]["failures"] == 5);
+    CHECK(co->user_op(operation::change_password, "CU", "bob", "bob-pass2") == status::ok);
+    CHECK(bob->user_op(operation::login, "CU", "bob", "bob-pass2") == status::ok);
+}
+
+TEST_CASE("clients without a certificate from the cluster's CA are refused") {
+    one_node n;
+    test_ca rogue("rogue CA");
+    sync_client stranger(rogue.client(n.ca.pem()));
+    CHECK(failure_of([&] { stranger.connect(n.node->port, cluster); }) ==
+          client_failure::client_refused);
+    // A node trusted by another anchor is refused by the client.
+    sync_client misled(n.ca.client(rogue.pem()));
+    CHECK(failure_of([&] { misled.connect(n.node->port, cluster); }) ==
+          client_failure::untrusted_server);
+    // A node that proves another cluster id is refused too.
+    sync_client wrong(n.client_id);
+    CHECK(failure_of([&] { wrong.connect(n.node->port, "cluster-other"); }) ==
+          client_failure::wrong_cluster);
+    // And the node still serves the legitimate client.
+    CHECK(n.connect()->code(operation::list_users) == status::ok);
+}
+
+TEST_CASE("a client with no certificate at all is refused") {
+    one_node n;
+    ssl::context ctx(ssl::context::tls_client);
+    SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_3_VERSION);
+    ctx.add_certificate_authority(asio::buffer(n.ca.pem()));
+    ctx.set_verify_mode(ssl::verify_peer);
+    asio::io_context io;
+    node_client anonymous(io.get_executor(), ctx);
+    auto f = asio::co_spawn(
+        io, anonymous.connect("127.0.0.1", n.node->port, cluster, std::chrono::seconds(5)),
+        asio::use_future);
+    io.run();
+    try {
+        f.get();
+        FAIL("connected without a certificate");
+    } catch (const client_error& e) {
+        CHECK(e.kind == client_failure::client_refused);
+    }
+}
+
+namespace {
+// Sends raw bytes over TLS and reports whether the node hung up.
+bool node_hangs_up_after(const one_node& n, const std::string& bytes) {
+    asio::io_context io;
+    auto ctx = make_client_context(n.client_id);
+    tls_stream s(io, ctx);
+    s.next_layer().connect({asio::ip::make_address("127.0.0.1"), n.node->port});
+    timeval tv{10, 0};
+    setsockopt(s.next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    s.handshake(ssl::stream_base::client);
+    asio::write(s, asio::buffer(bytes));
+    char buf[16];
+    boost::system::error_code ec;
+    s.read_some(asio::buffer(buf), ec);
+    return ec == asio::error::eof || ec == ssl::error::stream_truncated ||
+           ec == asio::error::connection_reset;
+}
+} // namespace
+
+TEST_CASE("oversize and garbage frames are answered by disconnection; others keep working") {
+    one_node n;
+    auto bystander = n.connect();
+    CHECK(node_hangs_up_after(n, std::string("\xff\xff\xff\xff", 4)));
+    CHECK(node_hangs_up_after(n, std::string("\x00\x00\x00\x00", 4)));
+    CHECK(node_hangs_up_after(n, std::string("\x00\x00\x00\x05hello", 9)));
+    CHECK(node_hangs_up_after(n, std::string("\x00\x00\x00\x02{}", 6)));
+    CHECK(bystander->code(operation::list_users) == status::ok);
+}
+
+TEST_CASE("a bad request field type gets RET_BAD_REQUEST-free handling, not a crash") {
+    one_node n;
+    auto c = n.connect();
+    CHECK(c->code(operation::login, {{"type", 5}, {"name", "admin"}, {"password", "password"}}) ==
+          status::invalid_user_type);
+    CHECK(c->code(operation::login, {{"type", "CO"}, {"name", json::array()}}) ==
+          status::user_login_failure);
+    CHECK(c->code(operation::list_users) == status::ok);
+}
+
+TEST_CASE("the node's default password cost is 600,000 iterations") {
+    one_node n;
+    n.node.reset();
+    n.node = std::make_unique<running_node>(n.data, std::vector<std::string>{});
+    auto c = n.connect();
+    CHECK(c->call(operation::hsm_info).fields["kdf"] == "PBKDF2-HMAC-SHA256, 600000 iterations");
+}
+
+TEST_CASE("serve refuses an uninitialised node; SIGTERM stops a node cleanly") {
+    temp_dir dir;
+    auto data = dir.path / "raw";
+    REQUIRE(hsmd({"create-cluster", "--data", data.string(), "--cluster-id", cluster}).status == 0);
+    auto r = hsmd({"serve", "--data", data.string(), "--listen", "127.0.0.1:0"});
+    CHECK(r.status != 0);
+    one_node n;
+    n.node->process->signal(SIGTERM);
+    CHECK(n.node->process->wait(std::chrono::seconds(10)) == 0);
+}
+
+TEST_CASE("initialize-cluster refuses every violation and changes nothing") {
+    temp_dir dir;
+    test_ca ca("customer CA"), other("other CA");
+    auto data = dir.path / "n";
+    REQUIRE(hsmd({"create-cluster", "--data", data.string(), "--cluster-id", cluster}).status == 0);
+    auto csr = csr_from_pem(read_file(data / "cluster.csr", 65536));
+    auto write = [&](const char* name, const std::string& text) {
+        write_file_atomic(dir.path / name, text, 0644);
+        return (dir.path / name).string();
+    };
+    auto good_cert = write("good.crt", ca.issue(csr.get(), cert_usage::server));
+    auto anchor = write("anchor.crt", ca.pem());
+    auto init = [&](const std::string& id, const std::string& cert, const std::string& trust) {
+        return hsmd({"initialize-cluster", "--data", data.string(), "--cluster-id", id,
+                     "--signed-cert", cert, "--trust-anchor", trust, "--kdf-iterations", "1000"});
+    };
+    auto foreign = write("foreign.crt", other.issue(csr.get(), cert_usage::server));
+    auto other_key_csr = make_csr(generate_key().get(), cluster);
+    auto wrong_key = write("wrongkey.crt", ca.issue(other_key_csr.get(), cert_usage::server));
+    auto wrong_name_csr = make_csr(generate_key().get(), "cluster-else");
+    auto big = write("big.crt", std::string(5001, 'A'));
+    auto leaf_as_anchor = good_cert;
+
+    struct violation {
+        std::string id, cert, trust, message;
+    } cases[] = {
+        {cluster, big, anchor, "longer than 5000"},
+        {cluster, good_cert, leaf_as_anchor, "not self-signed"},
+        {cluster, foreign, anchor, "not issued by the trust anchor"},
+        {cluster, wrong_key, anchor, "does not carry the key"},
+        {"cluster-else", good_cert, anchor, "belongs to cluster"},
+    };
+    for (const auto& v : cases) {
+        auto r = init(v.id, v.cert, v.trust);
+        CAPTURE(r.output);
+        CHECK(r.status != 0);
+        CHECK(r.output.find(v.message) != std::string::npos);
+        CHECK(r.output.find("\"State\":\"UNINITIALIZED\"") != std::string::npos);
+        CHECK_FALSE(fs::exists(data / "cluster.crt"));
+    }
+    auto ok = init(cluster, good_cert, anchor);
+    CHECK(ok.status == 0);
+    CHECK(ok.output.find("\"State\":\"INITIALIZED\"") != std::string::npos);
+    CHECK(init(cluster, good_cert, anchor).status != 0);
+    auto described = json::parse(hsmd({"describe", "--data", data.string()}).output);
+    CHECK(described["State"] == "INITIALIZED");
+    CHECK((fs::status(data / "cluster.key").permissions() & fs::perms::all) ==
+          (fs::perms::owner_read | fs::perms::owner_write));
+}

@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: Apache-2.0
+// The node's rules against an in-memory store, through node_service.
+#include "node_service.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace hsm;
+
+namespace {
+
+constexpr std::uint32_t cheap = 1000;
+
+// A node over an in-memory store, initialised like initialize-cluster does.
+struct node_fixture {
+    asio::io_context io;
+    user_store store{":memory:"};
+    node_service service{
+        store, {"cluster-t", "hsm-test", "SHA256:00", {}}, cheap, io.get_executor()};
+
+    node_fixture() {
+        store.transact([&] {
+            store.set_meta("state", "INITIALIZED");
+            store.insert_user("admin", user_type::preco, hash_password("password", cheap));
+        });
+    }
+
+    reply call(session& s, operation op, json fields = json::object()) {
+        request r;
+        r.op = op;
+        r.fields = std::move(fields);
+        auto f = asio::co_spawn(io, service.handle(s, r), asio::use_future);
+        io.restart();
+        io.run();
+        return f.get();
+    }
+    status login(session& s, std::string_view type, std::string_view name,
+                 std::string_view password) {
+        return call(s, operation::login, {{"type", type}, {"name", name}, {"password", password}})
+            .code;
+    }
+    status create(session& s, std::string_view type, std::string_view name,
+                  std::string_view password = "password1") {
+        return call(s, operation::create_user,
+                    {{"type", type}, {"name", name}, {"password", password}})
+            .code;
+    }
+    status change(session& s, std::string_view type, std::string_view name,
+                  std::string_view password) {
+        return call(s, operation::change_password,
+                    {{"type", type}, {"name", name}, {"password", password}})
+            .code;
+    }
+    status remove(session& s, std::string_view type, std::string_view name) {
+        return call(s, operation::delete_user, {{"type", type}, {"name", name}}).code;
+    }
+    // Logs in as admin and activates the cluster.
+    session activated() {
+        session s;
+        REQUIRE(login(s, "PRECO", "admin", "password") == status::ok);
+        REQUIRE(change(s, "PRECO", "admin", "officer-pw1") == status::ok);
+        return s;
+    }
+};
+
+} // namespace
+
+TEST_CASE("PRECO may only change its own password, which activates the cluster") {
+    node_fixture n;
+    session s;
+    CHECK(n.create(s, "CU", "bob") == status::not_logged_in);
+    REQUIRE(n.login(s, "PRECO", "admin", "password") == status::ok);
+    CHECK(n.create(s, "CU", "bob") == status::permission_denied);
+    CHECK(n.service.state() == "INITIALIZED");
+    CHECK(n.change(s, "PRECO", "admin", "officer-pw1") == status::ok);
+    CHECK(n.service.state() == "ACTIVE");
+    CHECK(n.store.find("admin")->type == user_type::co);
+    CHECK(n.create(s, "CU", "bob") == status::ok);
+}
+
+TEST_CASE("user creation checks type, name, password, existence and quota") {
+    node_fixture n;
+    auto s = n.activated();
+    auto before = n.store.count_users();
+    CHECK(n.create(s, "PRECO", "x1") == status::invalid_user_type);
+    CHECK(n.create(s, "XX", "x1") == status::invalid_user_type);
+    CHECK(n.create(s, "CU", "bad-name") == status::invalid_user_name);
+    CHECK(n.create(s, "CU", "x1", "short") == status::password_policy);
+    CHECK(n.store.count_users() == before);
+    CHECK(n.create(s, "CU", "Alice") == status::ok);
+    CHECK(n.store.find("alice"));
+    CHECK(n.create(s, "CO", "ALICE") == status::user_exists);
+    n.store.transact([&] {
+        for (auto i = n.store.count_users(); i < max_users_per_node; ++i)
+            n.store.insert_user("u" + std::to_string(i), user_type::cu, password_hash{{1}, {1}, 1});
+    });
+    CHECK(n.create(s, "CU", "one_too_many") == status::quota_exceeded);
+    CHECK_FALSE(n.store.find("one_too_many"));
+}
+
+TEST_CASE("deletion refuses logged-in users, key owners and the last CO") {
+    node_fixture n;
+    auto admin = n.activated();
+    CHECK(n.remove(admin, "CO", "admin") == status::user_logged_in);
+    REQUIRE(n.create(admin, "CU", "keeper") == status::ok);
+    n.store.transact([&] { n.store.add_key(n.store.find("keeper")->id, "k1"); });
+    CHECK(n.remove(admin, "CU", "keeper") == status::user_owns_keys);
+    REQUIRE(n.create(admin, "CO", "officer2") == status::ok);
+    session other;
+    REQUIRE(n.login(other, "CO", "officer2", "password1") == status::ok);
+    CHECK(n.remove(admin, "CO", "officer2") == status::user_logged_in);
+    CHECK(n.call(other, operation::logout).code == status::ok);
+    CHECK(n.remove(admin, "CU", "officer2") == status::invalid_user_type);
+    CHECK(n.remove(admin, "CO", "officer2") == status::ok);
+    CHECK(n.remove(admin, "CU", "nobody") == status::user_not_found);
+    // Only admin is left as an officer: a second session cannot delete it.
+    n.service.end_session(admin);
+    session again;
+    REQUIRE(n.login(again, "CO", "admin", "officer-pw1") == status::ok);
+    REQUIRE(n.create(again, "CO", "officer3") == status::ok);
+    session third;
+    REQUIRE(n.login(third, "CO", "officer3", "password1") == status::ok);
+    n.service.end_session(again);
+    CHECK(n.remove(third, "CO", "admin") == status::ok);
+    n.service.end_session(third);
+    session fourth;
+    REQUIRE(n.login(fourth, "CO", "officer3", "password1") == status::ok);
+    CHECK(n.remove(fourth, "CO", "officer3") == status::user_logged_in);
+}
+
+TEST_CASE("five failed logins lock the account; a CO reset unlocks it") {
+    node_fixture n;
+    auto admin = n.activated();
+    REQUIRE(n.create(admin, "CU", "carol", "carol-pw1") == status::ok);
+    session guess;
+    for (int i = 0; i < 5; ++i)
+        CHECK(n.login(guess, "CU", "carol", "wrong-pw1") == status::user_login_failure);
+    CHECK(n.store.find("carol")->failures == 5);
+    CHECK(n.login(guess, "CU", "carol", "carol-pw1") == status::user_login_failure);
+    CHECK(n.store.find("carol")->failures == 5);
+    CHECK(n.login(guess, "CU", "nobody", "carol-pw1") == status::user_login_failure);
+    CHECK(n.change(admin, "CU", "carol", "carol-pw2") == status::ok);
+    CHECK(n.store.find("carol")->failures == 0);
+    CHECK(n.login(guess, "CU", "carol", "carol-pw2") == status::ok);
+}
+
+TEST_CASE("passwords of others: CO only, and not while they are logged in") {
+    node_fixture n;
+    auto admin = n.activated();
+    REQUIRE(n.create(admin, "CU", "dave", "dave-pw01") == status::ok);
+    REQUIRE(n.create(admin, "CU", "erin", "erin-pw01") == status::ok);
+    session dave;
+    REQUIRE(n.login(dave, "CU", "dave", "dave-pw01") == status::ok);
+    CHECK(n.change(dave, "CU", "erin", "erin-pw02") == status::permission_denied);
+    CHECK(n.change(dave, "CU", "dave", "dave-pw02") == status::ok);
+    CHECK(n.change(admin, "CU", "dave", "dave-pw03") == status::user_logged_in);
+    auto version = n.store.find("erin")->version;
+    CHECK(n.change(admin, "CU", "erin", "erin-pw03") == status::ok);
+    CHECK(n.store.find("erin")->version == version + 1);
+}
+
+TEST_CASE("every change and login attempt is audited, never with a secret") {
+    node_fixture n;
+    auto before = n.store.count_audit();
+    auto admin = n.activated();
+    session s;
+    n.login(s, "CU", "ghost", "not-the-pw");
+    CHECK(n.store.count_audit() == before + 3);
+}

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+// CMU's permission matrix, as a table.
+#include "policy.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace hsm;
+
+namespace {
+constexpr auto ok = status::ok;
+constexpr auto no = status::permission_denied;
+constexpr auto out = status::not_logged_in;
+
+struct row {
+    operation op;
+    bool on_self;
+    status anonymous, preco, co, pco, cu, au;
+};
+
+// clang-format off
+constexpr row matrix[] = {
+    {operation::hello,            false, ok,  ok, ok, ok, ok, ok},
+    {operation::login,            false, ok,  ok, ok, ok, ok, ok},
+    {operation::list_users,       false, ok,  ok, ok, ok, ok, ok},
+    {operation::hsm_info,         false, ok,  ok, ok, ok, ok, ok},
+    {operation::describe_cluster, false, ok,  ok, ok, ok, ok, ok},
+    {operation::logout,           true,  out, ok, ok, ok, ok, ok},
+    {operation::create_user,      false, out, no, ok, ok, no, no},
+    {operation::delete_user,      false, out, no, ok, ok, no, no},
+    {operation::change_password,  true,  out, ok, ok, ok, ok, ok},
+    {operation::change_password,  false, out, no, ok, ok, no, no},
+};
+// clang-format on
+} // namespace
+
+TEST_CASE("who may run what") {
+    for (const auto& r : matrix) {
+        CAPTURE(operation_name(r.op));
+        CAPTURE(r.on_self);
+        CHECK(authorize(std::nullopt, r.op, r.on_self) == r.anonymous);
+        CHECK(authorize(user_type::preco, r.op, r.on_self) == r.preco);
+        CHECK(authorize(user_type::co, r.op, r.on_self) == r.co);
+        CHECK(authorize(user_type::pco, r.op, r.on_self) == r.pco);
+        CHECK(authorize(user_type::cu, r.op, r.on_self) == r.cu);
+        CHECK(authorize(user_type::au, r.op, r.on_self) == r.au);
+    }
+}

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: Apache-2.0
+// Word splitting, command lookup and parsing, and the config file.
+#include "command_line.hpp"
+#include "config.hpp"
+
+#include "hsmsh/files.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace hsm;
+
+TEST_CASE("words split with shell-like quoting and comments") {
+    using v = std::vector<std::string>;
+    CHECK(split_words("  listUsers  ") == v{"listUsers"});
+    CHECK(split_words("a 'b c' \"d \\\" e\" f\\ g") == v{"a", "b c", "d \" e", "f g"});
+    CHECK(split_words("# just a comment").empty());
+    CHECK(split_words("listUsers # trailing") == v{"listUsers"});
+    CHECK(split_words("pass#word") == v{"pass#word"});
+    CHECK(split_words("''") == v{""});
+    CHECK_THROWS_AS(split_words("'unterminated"), usage_error);
+    CHECK_THROWS_AS(split_words("\"unterminated"), usage_error);
+    CHECK_THROWS_AS(split_words(std::string(max_line_length + 1, 'a')), usage_error);
+}
+
+TEST_CASE("commands match exactly or by a unique prefix") {
+    CHECK(find_command("listUsers").spec->id == command_id::list_users);
+    CHECK(find_command("listU").spec->id == command_id::list_users);
+    CHECK(find_command("logi").spec->id == command_id::login);
+    auto ambiguous = find_command("log");
+    CHECK(ambiguous.spec == nullptr);
+    CHECK(ambiguous.matches.size() == 2);
+    CHECK(find_command("nope").matches.empty());
+    CHECK_THROWS_WITH_AS(parse_command({"log"}), "ambiguous command 'log': loginHSM, logoutHSM",
+                         usage_error);
+}
+
+TEST_CASE("the table is sorted and each entry is well formed") {
+    auto table = command_table();
+    for (std::size_t i = 1; i < table.size(); ++i)
+        CHECK(table[i - 1].name < table[i].name);
+    for (const auto& c : table) {
+        CHECK(c.min_args <= c.max_args);
+        CHECK(c.synopsis.starts_with(c.name));
+        if (c.password_arg >= 0) CHECK(static_cast<std::size_t>(c.password_arg) < c.max_args);
+    }
+}
+
+TEST_CASE("passwords are kept apart from arguments and out of history") {
+    auto cmd = parse_command({"createUser", "CU", "alice", "s3cret-pw"});
+    REQUIRE(cmd);
+    CHECK(cmd->args == std::vector<std::string>{"CU", "alice"});
+    CHECK(cmd->inline_password == "s3cret-pw");
+    CHECK_FALSE(cmd->prompt_password);
+    CHECK(cmd->history_text() == "createUser CU alice -hpswd");
+    auto prompted = parse_command({"loginHSM", "CO", "admin", "-hpswd"});
+    CHECK(prompted->prompt_password);
+    CHECK(parse_command({"loginHSM", "CO", "admin"})->prompt_password);
+    CHECK_THROWS_AS(parse_command({"deleteUser", "CU"}), usage_error);
+    CHECK_THROWS_AS(parse_command({"listUsers", "extra"}), usage_error);
+    CHECK_FALSE(parse_command({}));
+}
+
+namespace {
+struct temp_file {
+    fs::path path;
+    explicit temp_file(std::string_view text)
+        : path(fs::temp_directory_path() / ("hsmsh-test-" + std::to_string(::getpid()) + ".json")) {
+        write_file_atomic(path, text, 0600);
+    }
+    ~temp_file() { fs::remove(path); }
+};
+} // namespace
+
+TEST_CASE("config errors name the file and the field") {
+    temp_file bad(R"({"clusters":[{"cluster_id":"c1","hsm_ca_cert":"ca.crt","client_cert":"c.crt",
+                    "servers":[{"hostname":"127.0.0.1","port":2225}]}]})");
+    CHECK_THROWS_WITH_AS(load_config(bad.path),
+                         (bad.path.string() + ": clusters[0].client_key: missing").c_str(),
+                         config_error);
+    temp_file port(R"({"clusters":[{"cluster_id":"c1","hsm_ca_cert":"a","client_cert":"b",
+                     "client_key":"k","servers":[{"hostname":"h","port":70000}]}]})");
+    CHECK_THROWS_WITH_AS(
+        load_config(port.path),
+        (port.path.string() + ": clusters[0].servers[0].port: must be a port number").c_str(),
+        config_error);
+    temp_file junk("{not json");
+    CHECK_THROWS_AS(load_config(junk.path), config_error);
+    CHECK_THROWS_AS(load_config("/nonexistent/hsmsh.json"), config_error);
+}
+
+TEST_CASE("our config and CMU's both load, with paths relative to the file") {
+    temp_file ours(R"({"default_cluster":"c2","clusters":[
+        {"cluster_id":"c1","hsm_ca_cert":"ca.crt","client_cert":"c.crt","client_key":"c.key",
+         "servers":[{"name":"a","hostname":"10.0.0.1","port":2225}]},
+        {"cluster_id":"c2","hsm_ca_cert":"/abs/ca.crt","client_cert":"c.crt","client_key":"c.key",
+         "servers":[{"hostname":"10.0.0.2"}]}]})");
+    auto c = load_config(ours.path);
+    CHECK(c.select("").cluster_id == "c2");
+    CHECK(c.select("c1").hsm_ca_cert == ours.path.parent_path() / "ca.crt");
+    CHECK(c.select("c2").hsm_ca_cert == "/abs/ca.crt");
+    CHECK(c.select("c2").servers[0].name == "10.0.0.2");
+    CHECK(c.select("c2").servers[0].port == 2225);
+    CHECK_THROWS_AS(c.select("c3"), config_error);
+
+    temp_file cmu(
+        R"({"scard":{"enable":"no"},"servers":[{"CAfile":"","certificate":"/etc/client.crt",
+        "pkey":"/etc/client.key","e2e_encryption":{"enable":"yes","owner_cert_path":"/etc/customerCA.crt"},
+        "hostname":"10.10.4.20","name":"10.10.4.20","port":2225}]})");
+    auto m = load_config(cmu.path);
+    REQUIRE(m.clusters.size() == 1);
+    CHECK(m.select("").servers[0].hostname == "10.10.4.20");
+    CHECK(m.select("").hsm_ca_cert == "/etc/customerCA.crt");
+}

@@ -177,10 +177,12 @@ std::vector<std::size_t> shell::targets() {
             logins_[lost[k]].reset();
         }
     }
-    std::vector<std::size_t> out;
-    for (auto i : wanted)
-        if (link_.connected(i)) out.push_back(i);
-    return out;
+    return wanted;
+}
+
+std::size_t shell::live(const std::vector<std::size_t>& servers) const {
+    return static_cast<std::size_t>(
+        std::ranges::count_if(servers, [&](auto i) { return link_.connected(i); }));
 }
 
 std::vector<server_report> shell::fan_out(const std::vector<std::size_t>& targets, operation op,
@@ -207,12 +209,8 @@ line_result shell::finish(std::string_view command, const std::vector<server_rep
 
 line_result shell::run_query(const parsed_command& cmd, operation op) {
     auto where = targets();
-    if (where.empty()) {
-        fmt::print(err_, "{}: no server is connected\n", cmd.spec->name);
-        return line_result::failed;
-    }
     if (op == operation::hsm_info && !options_.json)
-        fmt::print(out_, "Getting HSM Info on {} nodes\n", where.size());
+        fmt::print(out_, "Getting HSM Info on {} nodes\n", live(where));
     auto reports = fan_out(where, op, json::object());
     if (options_.json) {
         print_json(out_, cmd.spec->name, reports);

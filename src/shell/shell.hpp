@@ -73,7 +73,10 @@ private:
 
     std::optional<secret> obtain_password(const parsed_command& cmd, line_result& failure);
     line_result confirm(const parsed_command& cmd, const std::vector<std::size_t>& targets);
+    /// The servers a command addresses (after reconnecting lost ones),
+    /// connected or not: those not connected report NOT_CONNECTED.
     std::vector<std::size_t> targets();
+    std::size_t live(const std::vector<std::size_t>& servers) const;
     std::vector<server_report> fan_out(const std::vector<std::size_t>& targets, operation op,
                                        json fields);
     line_result finish(std::string_view command, const std::vector<server_report>& reports);

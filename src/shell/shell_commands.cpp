@@ -127,7 +127,7 @@ line_result shell::run_user_change(parsed_command& cmd) {
             throw usage_error("passwords are 7 to 128 bytes without control characters");
     }
     auto where = targets();
-    if (where.empty()) {
+    if (live(where) == 0) {
         fmt::print(err_, "{}: no server is connected; nothing was changed\n", cmd.spec->name);
         return line_result::failed;
     }
@@ -136,7 +136,7 @@ line_result shell::run_user_change(parsed_command& cmd) {
         if (answer == line_result::cancelled) fmt::print(info(), "Nothing was changed.\n");
         return answer;
     }
-    if (!options_.json) fmt::print(out_, "{}\n", lead_line(cmd.spec->id, user, where.size()));
+    if (!options_.json) fmt::print(out_, "{}\n", lead_line(cmd.spec->id, user, live(where)));
     json fields{{"type", user_type_name(user.type)}, {"name", user.name}};
     if (password) fields["password"] = std::string(password->view());
     auto reports = fan_out(where, operation_of(cmd.spec->id), std::move(fields));

@@ -1,0 +1,128 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A throwaway 3-node cluster built with the real commands, for shell tests.
+
+The PKI is made with the openssl command line, as an operator would; the
+nodes are real `hsmd serve` processes on 127.0.0.1 ephemeral ports.
+"""
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+HSMD = os.environ["HSMD"]
+HSMSH = os.environ["HSMSH"]
+CLUSTER = "cluster-shell"
+
+
+def run(*args, **kw):
+    return subprocess.run(list(args), check=True, capture_output=True, text=True, **kw)
+
+
+def openssl(*args):
+    run("openssl", *args)
+
+
+class Cluster:
+    def __init__(self, nodes=3):
+        self.tmp = tempfile.TemporaryDirectory(prefix="hsmsh-shell-")
+        self.dir = self.tmp.name
+        self.nodes = []
+        self.ports = []
+        self._make_pki()
+        self._make_nodes(nodes)
+        self.start()
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def _make_pki(self):
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-keyout", self.path("ca.key"), "-out", self.path("customerCA.crt"),
+                "-subj", "/CN=test customer CA", "-days", "30")
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", self.path("client.key"), "-out", self.path("client.csr"),
+                "-subj", "/CN=test client")
+        openssl("x509", "-req", "-in", self.path("client.csr"), "-CA",
+                self.path("customerCA.crt"), "-CAkey", self.path("ca.key"),
+                "-CAcreateserial", "-out", self.path("client.crt"), "-days", "30")
+
+    def _make_nodes(self, count):
+        node0 = self.path("node0")
+        run(HSMD, "create-cluster", "--data", node0, "--cluster-id", CLUSTER)
+        openssl("x509", "-req", "-in", os.path.join(node0, "cluster.csr"), "-CA",
+                self.path("customerCA.crt"), "-CAkey", self.path("ca.key"),
+                "-CAcreateserial", "-out", self.path("cluster.crt"), "-days", "30")
+        run(HSMD, "initialize-cluster", "--data", node0, "--cluster-id", CLUSTER,
+            "--signed-cert", self.path("cluster.crt"), "--trust-anchor",
+            self.path("customerCA.crt"), "--kdf-iterations", "1000")
+        for i in range(1, count):
+            run(HSMD, "clone", "--from", node0, "--data", self.path(f"node{i}"))
+        self.count = count
+
+    def start_node(self, i):
+        with open(self.path(f"node{i}.log"), "ab") as log:
+            p = subprocess.Popen([HSMD, "serve", "--data", self.path(f"node{i}"), "--listen",
+                                  "127.0.0.1:0", "--kdf-iterations", "1000"],
+                                 stdout=subprocess.PIPE, stderr=log, text=True)
+        line = p.stdout.readline().strip()
+        if not line:
+            raise RuntimeError(f"node{i} did not start")
+        return p, int(line.rsplit(":", 1)[1])
+
+    def start(self):
+        for i in range(self.count):
+            p, port = self.start_node(i)
+            self.nodes.append(p)
+            self.ports.append(port)
+        self.write_config()
+
+    def write_config(self, servers=None, name="hsmsh.json"):
+        servers = servers if servers is not None else [
+            {"name": f"127.0.0.1:{p}", "hostname": "127.0.0.1", "port": p} for p in self.ports]
+        config = {"default_cluster": CLUSTER,
+                  "clusters": [{"cluster_id": CLUSTER, "hsm_ca_cert": "customerCA.crt",
+                                "client_cert": "client.crt", "client_key": "client.key",
+                                "servers": servers}]}
+        with open(self.path(name), "w") as f:
+            json.dump(config, f)
+        return self.path(name)
+
+    def label(self, i):
+        return f"server {i}(127.0.0.1:{self.ports[i]})"
+
+    def env(self, **extra):
+        env = dict(os.environ)
+        env.update({"HSMSH_CONFIG": self.path("hsmsh.json"), "XDG_STATE_HOME": self.path("state"),
+                    "NO_COLOR": "1"})
+        env.update(extra)
+        return env
+
+    def shell(self, *args, input="", timeout=60, env=None):
+        return subprocess.run([HSMSH, *args], input=input, capture_output=True, text=True,
+                              timeout=timeout, env=env or self.env())
+
+    def activate(self):
+        r = self.shell(input="loginHSM PRECO admin password\n"
+                             "changePswd PRECO admin officer-pw1\ny\n")
+        assert r.returncode == 0, r.stdout + r.stderr
+
+    def signal(self, i, signo):
+        self.nodes[i].send_signal(signo)
+
+    def stop(self):
+        for p in self.nodes:
+            if p.poll() is None:
+                p.send_signal(signal.SIGCONT)
+                p.terminate()
+        deadline = time.monotonic() + 10
+        for p in self.nodes:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            if p.stdout:
+                p.stdout.close()
+        self.tmp.cleanup()

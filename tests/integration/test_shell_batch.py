@@ -1,0 +1,253 @@
+# SPDX-License-Identifier: Apache-2.0
+"""hsmsh in batch mode against 3 real nodes: the CMU tour, failures, exit codes."""
+import json
+import os
+import signal
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from cluster import Cluster  # noqa: E402
+
+
+class BatchTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Cluster()
+        cls.c.activate()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.stop()
+
+    def sh(self, script, *args, **kw):
+        return self.c.shell(*args, input=script, **kw)
+
+    def test_connect_lines_name_every_server_in_order(self):
+        r = self.sh("listUsers\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for i, port in enumerate(self.c.ports):
+            self.assertIn(f"Connecting to server '127.0.0.1:{port}': hostname '127.0.0.1', "
+                          f"port {port}...", r.stdout)
+            self.assertIn(f"Connected to server '127.0.0.1:{port}'", r.stdout)
+            self.assertIn(f"Users on {self.c.label(i)}:", r.stdout)
+        self.assertLess(r.stdout.index(self.c.label(0)), r.stdout.index(self.c.label(2)))
+
+    def test_cmu_user_management_tour(self):
+        script = """loginHSM CO admin officer-pw1
+createUser CO officer2 officer2-pw
+y
+createUser CU app_user1 app-user-pw
+y
+listUsers
+changePswd CU app_user1 app-user-pw2
+y
+changePswd CO admin officer-pw1
+y
+deleteUser CO officer2
+y
+logoutHSM
+loginHSM CU app_user1 app-user-pw2
+changePswd CU app_user1 app-user-pw3
+y
+logoutHSM
+loginHSM CO admin officer-pw1
+deleteUser CU app_user1
+y
+"""
+        r = self.sh(script)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        out = r.stdout
+        self.assertIn("Creating User officer2(CO) on 3 nodes", out)
+        self.assertIn("Creating User app_user1(CU) on 3 nodes", out)
+        self.assertIn("Changing password for app_user1(CU) on 3 nodes", out)
+        self.assertIn("Deleting user officer2(CO) on 3 nodes", out)
+        for i in range(3):
+            self.assertIn(f"createUser success on {self.c.label(i)}", out)
+            self.assertIn(f"changePswd success on {self.c.label(i)}", out)
+            self.assertIn(f"deleteUser success on {self.c.label(i)}", out)
+            self.assertIn(f"loginHSM success on {self.c.label(i)}", out)
+        self.assertIn("Number of users found:3", out)
+        self.assertRegex(out, r"\n\s+\d+\s+CU\s+app_user1\s+NO\s+0\s+NO\n")
+        self.assertNotIn("app-user-pw", out + r.stderr)
+
+    def test_node_refusals_in_text_and_json(self):
+        r = self.sh("createUser CU nobody_here nobody-pw1\ny\n")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(f"createUser failed on {self.c.label(0)}: RET_NOT_LOGGED_IN", r.stdout)
+        r = self.sh("loginHSM CO admin officer-pw1\ncreateUser CU dup_user dup-user-pw\ny\n"
+                    "createUser CU dup_user dup-user-pw\ny\n", "--json")
+        self.assertEqual(r.returncode, 1)
+        lines = [json.loads(line) for line in r.stdout.splitlines()]
+        self.assertEqual([d["command"] for d in lines], ["loginHSM", "createUser", "createUser"])
+        self.assertTrue(lines[1]["ok"])
+        last = lines[2]
+        self.assertFalse(last["ok"])
+        self.assertEqual([s["code"] for s in last["servers"]], ["RET_USER_EXISTS"] * 3)
+        self.assertEqual([s["index"] for s in last["servers"]], [0, 1, 2])
+        r = self.sh("loginHSM CU dup_user dup-user-pw\ncreateUser CU x_user x-user-pw1\ny\n"
+                    "deleteUser CO admin\ny\n", "--keep-going")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(f"createUser failed on {self.c.label(1)}: RET_PERMISSION_DENIED", r.stdout)
+        self.assertIn(f"deleteUser failed on {self.c.label(2)}: RET_PERMISSION_DENIED", r.stdout)
+        r = self.sh("loginHSM CU dup_user wrong-password\n")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("RET_USER_LOGIN_FAILURE", r.stdout)
+        self.assertNotIn("wrong-password", r.stdout + r.stderr)
+
+    def test_confirmation_lines_in_scripts(self):
+        r = self.sh("loginHSM CO admin officer-pw1\ncreateUser CU declined_1 declined-pw\nn\n"
+                    "listUsers\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Nothing was changed.", r.stdout)
+        self.assertNotIn("declined_1", r.stdout.split("Nothing was changed.")[1])
+        r = self.sh("loginHSM CO admin officer-pw1\ncreateUser CU missing_1 missing-pw\n")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("line 2: createUser expects a line 'y' or 'n'", r.stderr)
+        r = self.sh("loginHSM CO admin officer-pw1\ncreateUser CU maybe_1 maybe-pw1\nmaybe\n"
+                    "listUsers\n")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("expects a line 'y' or 'n'", r.stderr)
+        self.assertNotIn("Users on", r.stdout)
+        r = self.sh("loginHSM CO admin officer-pw1\ncreateUser CU yes_1 yes-user-pw\nlistUsers\n",
+                    "-y")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("CAUTION", r.stdout)
+        self.assertIn("yes_1", r.stdout)
+
+    def test_passwords_from_the_next_line(self):
+        r = self.sh("loginHSM CO admin -hpswd\nofficer-pw1\ncreateUser CU hidden_1\n"
+                    "hidden-pw-1\ny\nlogoutHSM\nloginHSM CU hidden_1\nhidden-pw-1\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertNotIn("hidden-pw-1", r.stdout + r.stderr)
+
+    def test_usage_errors_name_the_line(self):
+        r = self.sh("# a comment\n\nlistUsers\nfrobnicate\nlistUsers\n")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("hsmsh: line 4: unknown command 'frobnicate'", r.stderr)
+        self.assertEqual(r.stdout.count("Users on server 0"), 1)
+        r = self.sh("log\n")
+        self.assertIn("ambiguous command 'log': loginHSM, logoutHSM", r.stderr)
+        r = self.sh("listU\ncreateUser XX bob bob-pass1\nlistUsers", "--keep-going")
+        self.assertEqual(r.returncode, 2)
+        self.assertEqual(r.stdout.count("Users on server 0"), 2)
+        r = self.sh("createUser CU 'unterminated\n")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("unterminated single quote", r.stderr)
+
+    def test_commands_from_arguments(self):
+        r = self.c.shell("-e", "listUsers", "-e", "getHSMInfo")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Getting HSM Info on 3 nodes", r.stdout)
+        r = self.c.shell("-e", "loginHSM CO admin officer-pw1")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("not accepted on the command line", r.stderr)
+        self.assertNotIn("officer-pw1", r.stderr)
+        r = self.c.shell("-e", "loginHSM CO admin -hpswd", input="officer-pw1\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_server_mode_and_info(self):
+        r = self.sh("server 1\nlistUsers\ninfo server 1\nexit\nserver 9\n")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("Server is in 'E2' mode...", r.stdout)
+        self.assertIn(f"Users on {self.c.label(1)}:", r.stdout)
+        self.assertNotIn(f"Users on {self.c.label(0)}:", r.stdout)
+        self.assertIn("Connected\tNot logged in", r.stdout)
+        self.assertIn("no server 9", r.stderr)
+
+    def test_config_errors_exit_3(self):
+        r = self.c.shell(input="", env=self.c.env(HSMSH_CONFIG=self.c.path("missing.json")))
+        self.assertEqual(r.returncode, 3)
+        self.assertIn("missing.json", r.stderr)
+        bad = self.c.path("bad.json")
+        with open(bad, "w") as f:
+            json.dump({"clusters": [{"cluster_id": "x", "hsm_ca_cert": "customerCA.crt",
+                                     "client_cert": "client.crt", "servers": []}]}, f)
+        r = self.c.shell("-c", bad, input="")
+        self.assertEqual(r.returncode, 3)
+        self.assertIn("clusters[0].client_key: missing", r.stderr)
+        dead = self.c.write_config([{"hostname": "127.0.0.1", "port": 1}], "dead.json")
+        r = self.c.shell("-c", dead, input="listUsers\n")
+        self.assertEqual(r.returncode, 3)
+        self.assertIn("Connection to server '127.0.0.1'", r.stdout)
+
+    def test_wrong_cluster_id_is_refused_with_its_cause(self):
+        path = self.c.write_config(name="other.json")
+        with open(path) as f:
+            doc = json.load(f)
+        doc["clusters"][0]["cluster_id"] = doc["default_cluster"] = "cluster-other"
+        with open(path, "w") as f:
+            json.dump(doc, f)
+        r = self.c.shell("-c", path, input="listUsers\n")
+        self.assertEqual(r.returncode, 3)
+        self.assertIn("names cluster 'cluster-shell', expected 'cluster-other'", r.stdout)
+
+    def test_help_lists_every_command_and_the_man_page_documents_it(self):
+        r = self.sh("help\nhelp createUser\n")
+        self.assertEqual(r.returncode, 0)
+        names = [line.split()[0] for line in r.stdout.split("Commands")[1].splitlines()[2:]
+                 if line.startswith("  ")]
+        self.assertGreaterEqual(len(names), 12)
+        self.assertIn("createUser <user-type> <user-name>", r.stdout)
+        man = os.environ.get("HSMSH_MAN")
+        if man:
+            with open(man) as f:
+                text = f.read()
+            for name in names:
+                self.assertIn(f".B {name}", text, name)
+
+
+class DegradedClusterTests(unittest.TestCase):
+    """One node stopped, one stalled: the others answer, exit status 1."""
+
+    def setUp(self):
+        self.c = Cluster()
+
+    def tearDown(self):
+        self.c.stop()
+
+    def test_one_node_stopped(self):
+        self.c.signal(1, signal.SIGTERM)
+        self.c.nodes[1].wait(timeout=10)
+        r = self.c.shell(input="listUsers\n")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("only 2 of 3 servers connected", r.stderr)
+        self.assertIn(f"Users on {self.c.label(0)}:", r.stdout)
+        self.assertIn(f"Users on {self.c.label(2)}:", r.stdout)
+
+    def test_node_stopped_after_connecting_and_one_stalled(self):
+        self.c.signal(2, signal.SIGSTOP)
+        try:
+            r = self.c.shell("--timeout", "2", "--connect-timeout", "2", input="listUsers\n")
+        finally:
+            self.c.signal(2, signal.SIGCONT)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(f"Users on {self.c.label(0)}:", r.stdout)
+        self.assertIn(f"Users on {self.c.label(1)}:", r.stdout)
+        self.assertIn("Connection to server '127.0.0.1:%d'" % self.c.ports[2], r.stdout)
+        self.assertIn("no answer before the deadline", r.stdout)
+
+    def test_node_stalled_after_connecting_times_out_alone(self):
+        script = "listUsers\nlistUsers\n"
+        import subprocess
+        p = subprocess.Popen([os.environ["HSMSH"], "--timeout", "2", "--keep-going"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=self.c.env())
+        try:
+            p.stdin.write("listUsers\n")
+            p.stdin.flush()
+            self.assertIn("Connected to server", p.stdout.readline() + p.stdout.readline()
+                          + p.stdout.readline() + p.stdout.readline())
+            self.c.signal(0, signal.SIGSTOP)
+            out, err = p.communicate("listUsers\n", timeout=60)
+        finally:
+            self.c.signal(0, signal.SIGCONT)
+        self.assertEqual(p.returncode, 1, err)
+        self.assertIn(f"listUsers failed on {self.c.label(0)}: TIMEOUT", out)
+        self.assertIn(f"Users on {self.c.label(1)}:", out)
+        self.assertIn(f"Users on {self.c.label(2)}:", out)
+        del script
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

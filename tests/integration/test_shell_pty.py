@@ -1,0 +1,179 @@
+# SPDX-License-Identifier: Apache-2.0
+"""hsmsh at a real pseudo-terminal: prompt, hidden passwords, completion,
+Ctrl-C, the y/n loop and the history file."""
+import fcntl
+import os
+import pty
+import re
+import select
+import signal
+import stat
+import struct
+import sys
+import termios
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from cluster import HSMSH, Cluster  # noqa: E402
+
+
+class Terminal:
+    """A child on a pty, read with bounded waits."""
+
+    def __init__(self, argv, env):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.execve(argv[0], argv, env)
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        self.buf = ""
+        self.seen = ""
+
+    def send(self, text):
+        os.write(self.fd, text.encode())
+
+    def expect(self, pattern, timeout=20):
+        deadline = time.monotonic() + timeout
+        while True:
+            m = re.search(pattern, self.buf)
+            if m:
+                chunk, self.buf = self.buf[:m.end()], self.buf[m.end():]
+                return chunk
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {pattern!r} within {timeout}s; screen: {self.buf!r}")
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if ready:
+                try:
+                    data = os.read(self.fd, 4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    raise AssertionError(f"EOF before {pattern!r}; screen: {self.buf!r}")
+                text = data.decode(errors="replace")
+                self.buf += text
+                self.seen += text
+
+    def close(self):
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(self.fd)
+
+    def wait(self, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                return os.waitstatus_to_exitcode(status)
+            try:
+                os.read(self.fd, 4096)
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("the shell did not exit")
+
+
+PROMPT = r"hsmsh[^\n]*> $"
+
+
+class TerminalTests(unittest.TestCase):
+    def setUp(self):
+        self.c = Cluster()
+        self.t = Terminal([HSMSH, "--timeout", "30"], self.c.env(TERM="xterm"))
+        self.t.expect(r"Connected to server '127\.0\.0\.1:%d'.*\n" % self.c.ports[2])
+        self.t.expect(r"hsmsh> ")
+
+    def tearDown(self):
+        self.t.close()
+        self.c.stop()
+
+    def activate(self):
+        self.t.send("loginHSM PRECO admin\r")
+        self.t.expect("Enter password:")
+        self.t.send("password\r")
+        after = self.t.expect(r"loginHSM success on server 2.*\n")
+        self.assertNotIn("password", after)
+        self.t.expect(r"hsmsh:admin\(PRECO\)> ")
+        self.t.send("changePswd PRECO admin\r")
+        self.t.expect("Enter password:")
+        self.t.send("officer-pw1\r")
+        self.t.expect("Re-enter password:")
+        self.t.send("officer-pw1\r")
+        self.t.expect(r"Do you want to continue\(y/n\)\?")
+        self.t.send("maybe\r")
+        self.t.expect("Invalid option, please type 'y' or 'n'")
+        self.t.expect(r"Do you want to continue\(y/n\)\?")
+        self.t.send("y\r")
+        self.t.expect(r"changePswd success on server 2.*\n")
+        self.t.expect(r"hsmsh:admin\(CO\)> ")
+
+    def test_prompt_hidden_password_and_y_n_loop(self):
+        self.activate()
+        self.assertNotIn("officer-pw1", self.t.seen)
+
+    def test_tab_completion(self):
+        # "PR" is no user type: only a completed "PRECO" gets to the password.
+        self.t.send("loginHSM PR\tadmin\r")
+        self.t.expect("Enter password:")
+        self.t.send("password\r")
+        self.t.expect(r"loginHSM success on server 2.*\n")
+        self.t.expect(PROMPT)
+        self.t.send("lo\t")
+        self.t.expect("loginHSM")
+        self.t.expect("logoutHSM")
+        self.t.send("gou\t\r")
+        self.t.expect(r"logoutHSM success on server 2.*\n")
+        self.assertNotIn("unknown user type", self.t.seen)
+
+    def test_ctrl_c_at_the_prompt_clears_the_line(self):
+        self.t.send("bogus words here\x03")
+        self.t.expect(r"hsmsh> ")
+        self.t.send("listUsers\r")
+        self.t.expect(r"Users on server 0")
+        self.t.expect(PROMPT)
+        self.assertNotIn("unknown command", self.t.seen)
+
+    def test_ctrl_c_cancels_a_stalled_command(self):
+        self.c.signal(1, signal.SIGSTOP)
+        try:
+            self.t.send("listUsers\r")
+            time.sleep(1.0)
+            self.t.send("\x03")
+            self.t.expect(r"listUsers failed on server 1\(127\.0\.0\.1:\d+\): CANCELLED")
+            self.t.expect(PROMPT)
+        finally:
+            self.c.signal(1, signal.SIGCONT)
+        self.assertIn("Users on server 0", self.t.seen)
+
+    def test_history_keeps_no_secret_and_has_mode_0600(self):
+        self.activate()
+        self.t.send("createUser CU bob bob-pass-1\r")
+        self.t.expect(r"Do you want to continue\(y/n\)\?")
+        self.t.send("y\r")
+        self.t.expect(PROMPT)
+        self.t.send(" listUsers\r")
+        self.t.expect(PROMPT)
+        self.t.send("quit\r")
+        self.t.expect("disconnecting from servers, please wait...")
+        self.assertEqual(self.t.wait(), 0)
+        history = self.c.path("state", "hsmsh", "history")
+        self.assertEqual(stat.S_IMODE(os.stat(history).st_mode), 0o600)
+        with open(history) as f:
+            text = f.read().replace("\\040", " ")  # libedit's vis(3) encoding
+        self.assertIn("createUser CU bob -hpswd", text)
+        self.assertIn("changePswd PRECO admin -hpswd", text)
+        for secret in ("bob-pass-1", "officer-pw1", "password\n"):
+            self.assertNotIn(secret, text)
+        self.assertNotIn(" listUsers", text)
+
+    def test_ctrl_d_leaves(self):
+        self.t.send("\x04")
+        self.t.expect("disconnecting from servers, please wait...")
+        self.assertEqual(self.t.wait(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

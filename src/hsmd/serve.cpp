@@ -60,6 +60,8 @@ int serve(const serve_options& options) {
     if (state == "UNINITIALIZED")
         throw lifecycle_error("the node is UNINITIALIZED: run initialize-cluster first");
 
+    if (!options.peers.empty())
+        store.transact([&] { store.set_meta("peers", json(options.peers).dump()); });
     auto files = node_identity_files(paths);
     auto cert = cert_from_pem(files.certificate);
     node_identity identity{store.meta("cluster_id").value_or(""), store.meta("hsm_id").value_or(""),

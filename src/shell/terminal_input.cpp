@@ -39,11 +39,12 @@ public:
         if (tcgetattr(STDIN_FILENO, &saved_) == 0) {
             termios quiet = saved_;
             quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-            active_ = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
+            // TCSANOW, not TCSAFLUSH: a password typed ahead must not be lost.
+            active_ = tcsetattr(STDIN_FILENO, TCSANOW, &quiet) == 0;
         }
     }
     ~echo_off() {
-        if (active_) tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_);
+        if (active_) tcsetattr(STDIN_FILENO, TCSANOW, &saved_);
     }
     echo_off(const echo_off&) = delete;
     echo_off& operator=(const echo_off&) = delete;
@@ -169,11 +170,12 @@ std::optional<std::string> terminal_input::read_answer(const std::string& prompt
 }
 
 std::optional<secret> terminal_input::read_password(const std::string& prompt) {
-    std::fputs(prompt.c_str(), stdout);
-    std::fflush(stdout);
     std::string text;
     {
+        // Echo goes off before the prompt shows, so nothing typed after it is seen.
         echo_off quiet;
+        std::fputs(prompt.c_str(), stdout);
+        std::fflush(stdout);
         char c = 0;
         for (;;) {
             ssize_t n = ::read(STDIN_FILENO, &c, 1);

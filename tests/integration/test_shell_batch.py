@@ -197,6 +197,32 @@ y
                 self.assertIn(f".B {name}", text, name)
 
 
+class DemoTests(unittest.TestCase):
+    """hsmsh demo builds a real cluster once and reuses it."""
+
+    def test_demo_builds_then_reuses_the_cluster(self):
+        import subprocess
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix="hsmsh-demo-") as d:
+            env = dict(os.environ, XDG_STATE_HOME=d, NO_COLOR="1")
+            args = [os.environ["HSMSH"], "demo", "--dir", os.path.join(d, "demo"),
+                    "--kdf-iterations", "1000", "--echo"]
+            first = subprocess.run(args, input="loginHSM PRECO admin password\n"
+                                   "changePswd PRECO admin officer-pw1\ny\n"
+                                   "createUser CU demo_user demo-user-pw\ny\n",
+                                   capture_output=True, text=True, timeout=120, env=env)
+            self.assertEqual(first.returncode, 0, first.stdout + first.stderr)
+            self.assertIn("Building a demo cluster of 3 nodes", first.stdout)
+            self.assertIn("loginHSM PRECO admin password", first.stdout)  # the hint
+            self.assertIn("createUser CU demo_user -hpswd", first.stdout)  # --echo, no secret
+            self.assertNotIn("officer-pw1", first.stdout)
+            second = subprocess.run(args, input="listUsers\n", capture_output=True, text=True,
+                                    timeout=120, env=env)
+            self.assertEqual(second.returncode, 0, second.stderr)
+            self.assertIn("Reusing the demo cluster", second.stdout)
+            self.assertEqual(second.stdout.count("demo_user"), 3)
+
+
 class DegradedClusterTests(unittest.TestCase):
     """One node stopped, one stalled: the others answer, exit status 1."""
 

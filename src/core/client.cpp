@@ -54,7 +54,8 @@ awaitable<node_hello> node_client::connect(std::string host, std::uint16_t port,
         co_await open(host, port);
         co_await handshake(cluster_id);
         // Named, not a temporary: GCC 12 destroys brace-initialised temporaries
-        // in a co_await expression twice (GCC PR 100611).
+        // in a co_await expression twice (seen as a double free in hsmsh with
+        // Debian 12's g++ 12.2).
         request hello;
         hello.op = operation::hello;
         auto r = co_await exchange(std::move(hello));
@@ -123,7 +124,7 @@ awaitable<reply> node_client::exchange(request req) {
 awaitable<reply> node_client::call(operation op, json fields, duration timeout) {
     if (!stream_) throw client_error(client_failure::closed, "not connected");
     try {
-        request req; // named: see GCC PR 100611 above
+        request req; // named: see the GCC 12 note above
         req.op = op;
         req.fields = std::move(fields);
         auto exchanged = exchange(std::move(req));

@@ -107,7 +107,7 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
         out.code = status::unsupported_version;
         co_return out;
     }
-    // Named, not a temporary in the co_await expressions below (GCC PR 100611).
+    // Named, not a temporary in the co_await expressions below: see client.cpp.
     secret given = take_password(r.fields).value_or(secret{});
     switch (r.op) {
     case operation::hello:

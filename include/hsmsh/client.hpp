@@ -44,7 +44,8 @@ public:
     node_client(asio::any_io_executor executor, ssl::context& context);
 
     /// Connects, handshakes, checks that the node's certificate names
-    /// `cluster_id`, and exchanges hello, all within `timeout`. Throws client_error.
+    /// `cluster_id` (any id when empty: the anchor alone decides), and
+    /// exchanges hello, all within `timeout`. Throws client_error.
     awaitable<node_hello> connect(std::string host, std::uint16_t port, std::string cluster_id,
                                   duration timeout);
 

@@ -46,6 +46,10 @@ x509_req_ptr csr_from_pem(std::string_view pem);
 /// A self-signed CA certificate (the customer's trust anchor).
 x509_ptr make_ca_certificate(EVP_PKEY* key, std::string_view common_name, int days);
 
+/// A self-signed end-entity certificate (a client identity to be pinned).
+x509_ptr make_self_signed_certificate(EVP_PKEY* key, std::string_view common_name, cert_usage usage,
+                                      int days);
+
 /// Issues a certificate for the CSR's subject and key, signed by the CA.
 x509_ptr issue_certificate(X509_REQ* csr, X509* ca, EVP_PKEY* ca_key, cert_usage usage, int days);
 

@@ -14,6 +14,7 @@ struct tls_identity {
     std::string certificate;          // our certificate
     std::string private_key;          // its key
     std::vector<std::string> anchors; // the CAs we trust for the other end
+    std::vector<std::string> pinned;  // server only: fingerprints of pinned client certificates
 };
 
 /// A client context: TLS 1.3 only, our certificate, the peer verified against
@@ -21,7 +22,7 @@ struct tls_identity {
 ssl::context make_client_context(const tls_identity& id);
 
 /// A server context: TLS 1.3 only, client certificates required and verified
-/// against `anchors`, no session tickets. Throws pki_error.
+/// against `anchors` (or pinned by fingerprint), no session tickets. Throws pki_error.
 ssl::context make_server_context(const tls_identity& id);
 
 /// The SHA-256 fingerprint of the peer's certificate, empty if none.

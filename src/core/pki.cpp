@@ -145,6 +145,18 @@ x509_ptr make_ca_certificate(EVP_PKEY* key, std::string_view common_name, int da
     return cert;
 }
 
+x509_ptr make_self_signed_certificate(EVP_PKEY* key, std::string_view common_name, cert_usage usage,
+                                      int days) {
+    auto cert = new_certificate(key, days);
+    set_subject_cn(X509_get_subject_name(cert.get()), common_name);
+    check(X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get())), "issuer");
+    add_extension(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:FALSE");
+    add_extension(cert.get(), cert.get(), NID_key_usage, "critical,digitalSignature,keyAgreement");
+    add_extension(cert.get(), cert.get(), NID_ext_key_usage, usage_value(usage));
+    check(X509_sign(cert.get(), key, EVP_sha256()), "signing the certificate");
+    return cert;
+}
+
 x509_ptr issue_certificate(X509_REQ* csr, X509* ca, EVP_PKEY* ca_key, cert_usage usage, int days) {
     EVP_PKEY* subject_key = X509_REQ_get0_pubkey(csr);
     if (!subject_key || X509_REQ_verify(csr, subject_key) != 1) fail("the CSR's signature is bad");

@@ -4,6 +4,8 @@
 
 #include "hsmsh/pki.hpp"
 
+#include <algorithm>
+
 #include <openssl/ssl.h>
 
 namespace hsm {
@@ -32,6 +34,20 @@ template <typename Getter> std::string with_peer(SSL* ssl, Getter get) {
     return cert ? get(cert) : std::string();
 }
 
+// Chain-building failures a pinned leaf may override; expiry and the like may not.
+bool pin_may_override(int error) {
+    switch (error) {
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+        return true;
+    default:
+        return false;
+    }
+}
+
 } // namespace
 
 ssl::context make_client_context(const tls_identity& id) {
@@ -49,6 +65,18 @@ ssl::context make_server_context(const tls_identity& id) {
     SSL_CTX_set_options(native, SSL_OP_NO_TICKET);
     SSL_CTX_set_num_tickets(native, 0);
     SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
+    if (!id.pinned.empty()) {
+        ctx.set_verify_callback([pinned = id.pinned](bool preverified, ssl::verify_context& vc) {
+            if (preverified) return true;
+            X509_STORE_CTX* store = vc.native_handle();
+            X509* cert = X509_STORE_CTX_get_current_cert(store);
+            if (!cert || X509_STORE_CTX_get_error_depth(store) != 0 ||
+                !pin_may_override(X509_STORE_CTX_get_error(store)))
+                return false;
+            auto fp = fingerprint(cert);
+            return std::find(pinned.begin(), pinned.end(), fp) != pinned.end();
+        });
+    }
     return ctx;
 }
 

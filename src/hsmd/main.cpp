@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // hsmd: one HSM node. Parses options and runs the chosen subcommand.
+#include "client_credentials.hpp"
 #include "node_data.hpp"
 #include "serve.hpp"
 
+#include "hsmsh/files.hpp"
 #include "hsmsh/pki.hpp"
 
 #include <iostream>
@@ -62,6 +64,25 @@ int main(int argc, char** argv) {
     clone->add_option("--from", from, "Source data directory")->required();
     clone->add_option("--data", data, "New data directory")->required();
 
+    std::string cert_file, anchor_file, fingerprint;
+    auto* reg = app.add_subcommand("register-client-certificate",
+                                   "Pin a client certificate, or register a client CA");
+    reg->add_option("--data", data, "Data directory")->required();
+    auto* reg_cert = reg->add_option("--cert", cert_file, "Client certificate to pin (PEM)");
+    auto* reg_anchor =
+        reg->add_option("--trust-anchor", anchor_file, "Client CA certificate (PEM), at most 2");
+    reg_cert->excludes(reg_anchor);
+    reg->require_option(1);
+
+    auto* list_clients =
+        app.add_subcommand("list-client-certificates", "List pinned certificates and client CAs");
+    list_clients->add_option("--data", data, "Data directory")->required();
+
+    auto* remove_client =
+        app.add_subcommand("remove-client-certificate", "Remove a pinned certificate or client CA");
+    remove_client->add_option("--data", data, "Data directory")->required();
+    remove_client->add_option("--fingerprint", fingerprint, "SHA256:... as listed")->required();
+
     auto* srv = app.add_subcommand("serve", "Serve the node over mutual TLS");
     srv->add_option("--data", data, "Data directory")->required();
     srv->add_option("--listen", serve_opts.listen, "ADDR:PORT (port 0: any free port)");
@@ -83,6 +104,26 @@ int main(int argc, char** argv) {
         } else if (*clone) {
             clone_node({from}, {data});
             std::cout << describe_node({data}).dump(2) << '\n';
+        } else if (*reg) {
+            user_store store(existing_database({data}));
+            bool anchor = !anchor_file.empty();
+            auto c = register_client_credential(
+                store, read_file(anchor ? anchor_file : cert_file, max_pem_characters * 4), anchor);
+            std::cout << json{{"Fingerprint", c.fingerprint},
+                              {"Kind", c.kind},
+                              {"Subject", c.subject}}
+                             .dump()
+                      << "\nTakes effect when the node next starts.\n";
+        } else if (*list_clients) {
+            user_store store(existing_database({data}));
+            for (const auto& c : list_client_credentials(store))
+                std::cout << c.kind << ' ' << c.fingerprint << ' ' << c.subject << '\n';
+        } else if (*remove_client) {
+            user_store store(existing_database({data}));
+            if (!remove_client_credential(store, fingerprint)) {
+                std::cerr << "hsmd: no client certificate " << fingerprint << '\n';
+                return 1;
+            }
         } else if (*srv) {
             serve_opts.paths = {data};
             return serve(serve_opts);

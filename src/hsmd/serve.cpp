@@ -2,6 +2,7 @@
 // `hsmd serve`.
 #include "serve.hpp"
 
+#include "client_credentials.hpp"
 #include "hsmsh/files.hpp"
 #include "hsmsh/log.hpp"
 #include "hsmsh/pki.hpp"
@@ -45,7 +46,8 @@ void disable_core_dumps() {
 tls_identity node_identity_files(const node_paths& paths) {
     return {read_file(paths.certificate(), max_pem_file),
             read_file(paths.key(), max_pem_file),
-            {read_file(paths.trust_anchor(), max_pem_file)}};
+            {read_file(paths.trust_anchor(), max_pem_file)},
+            {}};
 }
 
 } // namespace
@@ -63,6 +65,12 @@ int serve(const serve_options& options) {
     if (!options.peers.empty())
         store.transact([&] { store.set_meta("peers", json(options.peers).dump()); });
     auto files = node_identity_files(paths);
+    for (const auto& c : list_client_credentials(store)) {
+        if (c.kind == "anchor")
+            files.anchors.push_back(c.pem);
+        else
+            files.pinned.push_back(c.fingerprint);
+    }
     auto cert = cert_from_pem(files.certificate);
     node_identity identity{store.meta("cluster_id").value_or(""), store.meta("hsm_id").value_or(""),
                            fingerprint(cert.get()), options.peers};

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // hsmsh: the shell. Parses options and runs the shell or a set-up subcommand.
+#include "configure.hpp"
 #include "demo.hpp"
 #include "session.hpp"
 #include "terminal_input.hpp"
@@ -43,6 +44,35 @@ int main(int argc, char** argv) {
     demo_cmd->add_option("--kdf-iterations", demo.kdf_iterations, "PBKDF2 iterations (tests)")
         ->check(CLI::Range(1000u, 100'000'000u));
 
+    configure_options conf;
+    auto* configure = app.add_subcommand("configure", "Point this client at clusters");
+    configure->fallthrough();
+    configure->add_option("--cmu", conf.cmu,
+                          "HOST[:PORT] of a node: write all its cluster's members");
+    configure->add_option("--cluster-id", conf.cluster_id,
+                          "The cluster's entry (default: default)");
+    configure->add_option("--hsm-ca-cert", conf.hsm_ca_cert, "The cluster's trust anchor");
+    auto* add = configure->add_subcommand("add-cluster", "Add a cluster to the configuration");
+    add->add_option("--cluster-id", conf.cluster_id, "Cluster id")->required();
+    add->add_option("--endpoint", conf.endpoint, "HOST[:PORT] of one of its nodes");
+    add->add_option("--hsm-ca-cert", conf.hsm_ca_cert, "Its trust anchor (customerCA.crt)");
+    auto* cert_opt = add->add_option("--server-client-cert-file", conf.client_cert,
+                                     "Client certificate for mutual TLS");
+    auto* key_opt = add->add_option("--server-client-key-file", conf.client_key, "Its private key");
+    cert_opt->needs(key_opt);
+    key_opt->needs(cert_opt);
+    auto* remove = configure->add_subcommand("remove-cluster", "Remove a cluster");
+    remove->add_option("--cluster-id", conf.cluster_id, "Cluster id")->required();
+    configure->require_subcommand(0, 1);
+
+    std::string identifier;
+    std::vector<std::string> tags;
+    auto* create_cert = app.add_subcommand("create-hsm-client-certificate",
+                                           "Make a client key pair and certificate to register");
+    create_cert->add_option("--hsm-client-certificate-identifier", identifier, "Its name")
+        ->required();
+    create_cert->add_option("--tags", tags, "Key=K,Value=V ...");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -50,6 +80,19 @@ int main(int argc, char** argv) {
         return rc == 0 ? 0 : exit_usage;
     }
     opts.config = config;
+    auto config_path = config.empty() ? default_config_path() : fs::path(config);
+    if (*configure) {
+        conf.config = config_path;
+        if (*add) return add_cluster(conf, std::cout, std::cerr);
+        if (*remove) return remove_cluster(conf, std::cout, std::cerr);
+        if (conf.cmu.empty()) {
+            std::cerr << "hsmsh configure: give --cmu HOST[:PORT], add-cluster or remove-cluster\n";
+            return exit_usage;
+        }
+        return configure_cmu(conf, std::cout, std::cerr);
+    }
+    if (*create_cert)
+        return create_client_certificate(config_path, identifier, tags, std::cout, std::cerr);
     install_interrupt_handler();
     if (*demo_cmd) {
         try {

@@ -73,6 +73,11 @@ bool valid_cluster_id(std::string_view id) noexcept {
     });
 }
 
+std::string existing_database(const node_paths& paths) {
+    if (!fs::exists(paths.database())) throw lifecycle_error("no node in " + paths.dir.string());
+    return paths.database().string();
+}
+
 std::string node_state(const node_paths& paths) {
     if (!fs::exists(paths.database())) throw lifecycle_error("no node in " + paths.dir.string());
     user_store store(paths.database().string());
@@ -137,7 +142,13 @@ json describe_node(const node_paths& paths) {
     if (fs::exists(paths.certificate())) {
         auto cert = cert_from_pem(read_file(paths.certificate(), max_key_file));
         out["CertificateFingerprint"] = fingerprint(cert.get());
+        auto anchor = cert_from_pem(read_file(paths.trust_anchor(), max_key_file));
+        out["TrustAnchorFingerprint"] = fingerprint(anchor.get());
     }
+    json clients = json::array();
+    for (const auto& row : store.client_credentials())
+        clients.push_back({{"Fingerprint", row[0]}, {"Kind", row[1]}, {"Subject", row[2]}});
+    out["ClientCredentials"] = std::move(clients);
     return out;
 }
 

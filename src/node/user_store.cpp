@@ -27,6 +27,11 @@ CREATE TABLE IF NOT EXISTS keys(
   handle INTEGER PRIMARY KEY,
   owner INTEGER NOT NULL REFERENCES users(id),
   label TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS client_credentials(
+  fingerprint TEXT PRIMARY KEY,
+  kind TEXT NOT NULL CHECK(kind IN ('pin', 'anchor')),
+  subject TEXT NOT NULL,
+  pem TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit(
   seq INTEGER PRIMARY KEY,
   time TEXT NOT NULL,
@@ -201,6 +206,29 @@ void user_store::append_audit(std::string_view node, const audit_entry& e) {
                            "result) VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
     s.bind(1, utc_now()).bind(2, node).bind(3, e.actor).bind(4, e.role).bind(5, e.peer);
     s.bind(6, e.operation).bind(7, e.target).bind(8, e.result).run();
+}
+
+void user_store::add_client_credential(std::string_view fingerprint, std::string_view kind,
+                                       std::string_view subject, std::string_view pem) {
+    statement s(db_.get(),
+                "INSERT INTO client_credentials(fingerprint, kind, subject, pem) VALUES(?,?,?,?)");
+    s.bind(1, fingerprint).bind(2, kind).bind(3, subject).bind(4, pem).run();
+}
+
+bool user_store::remove_client_credential(std::string_view fingerprint) {
+    statement(db_.get(), "DELETE FROM client_credentials WHERE fingerprint = ?")
+        .bind(1, fingerprint)
+        .run();
+    return sqlite3_changes(db_.get()) > 0;
+}
+
+std::vector<std::array<std::string, 4>> user_store::client_credentials() const {
+    statement s(db_.get(), "SELECT fingerprint, kind, subject, pem FROM client_credentials "
+                           "ORDER BY kind, fingerprint");
+    std::vector<std::array<std::string, 4>> out;
+    while (s.step())
+        out.push_back({s.text(0), s.text(1), s.text(2), s.text(3)});
+    return out;
 }
 
 void user_store::backup_to(const std::string& path) const {

@@ -6,6 +6,7 @@
 #include "hsmsh/user_rules.hpp"
 #include "sqlite.hpp"
 
+#include <array>
 #include <functional>
 #include <optional>
 #include <string>
@@ -70,6 +71,12 @@ public:
     /// Appends an audit row for node `node`; call inside transact.
     void append_audit(std::string_view node, const audit_entry& entry);
     std::size_t count_audit() const;
+
+    /// Client credentials: rows of fingerprint, kind, subject, PEM.
+    void add_client_credential(std::string_view fingerprint, std::string_view kind,
+                               std::string_view subject, std::string_view pem);
+    bool remove_client_credential(std::string_view fingerprint);
+    std::vector<std::array<std::string, 4>> client_credentials() const;
 
     /// Copies the whole database to `path` with the online backup API.
     void backup_to(const std::string& path) const;

@@ -26,7 +26,8 @@ std::string read_config_file(const fs::path& path, std::string_view field) {
 ssl::context client_context(const cluster_config& c) {
     tls_identity id{read_config_file(c.client_cert, "client_cert"),
                     read_config_file(c.client_key, "client_key"),
-                    {read_config_file(c.hsm_ca_cert, "hsm_ca_cert")}};
+                    {read_config_file(c.hsm_ca_cert, "hsm_ca_cert")},
+                    {}};
     try {
         return make_client_context(id);
     } catch (const pki_error& e) {

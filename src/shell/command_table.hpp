@@ -19,11 +19,13 @@ enum class command_id {
     get_hsm_info,
     help,
     info,
+    list_clusters,
     list_users,
     login,
     logout,
     quit,
     server,
+    use_cluster,
 };
 
 /// Where a command may run.

@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -41,6 +42,9 @@ struct client_config {
 
     /// The cluster named `id`, or the default one when `id` is empty. Throws config_error.
     const cluster_config& select(const std::string& id) const;
+    cluster_config& select(const std::string& id) {
+        return const_cast<cluster_config&>(std::as_const(*this).select(id));
+    }
 };
 
 inline constexpr std::size_t max_config_size = 1024 * 1024;

@@ -35,10 +35,10 @@ fs::path history_path() {
     return base / "hsmsh" / "history";
 }
 
-int run_lines(shell& sh, cluster_link& link, bool interactive) {
+int run_lines(shell& sh, bool interactive) {
     int status = sh.run();
     if (interactive) fmt::print("\ndisconnecting from servers, please wait...\n");
-    link.close_all();
+    sh.disconnect();
     return status;
 }
 
@@ -48,9 +48,6 @@ int run_session(const session_options& options) {
     try {
         auto path = options.config.empty() ? default_config_path() : options.config;
         auto config = load_config(path);
-        const auto& cluster = config.select(options.cluster);
-        cluster_link link(cluster, seconds(options.connect_timeout),
-                          seconds(options.request_timeout));
         auto shell_opts = options.shell;
         shell_opts.color = use_color(options.color);
         shell_opts.from_argv = !options.commands.empty();
@@ -74,13 +71,14 @@ int run_session(const session_options& options) {
         } else {
             input = std::make_unique<batch_input>(std::cin);
         }
-        shell sh(link, *input, std::cout, std::cerr, shell_opts);
+        shell sh(std::move(config), options.cluster, seconds(options.connect_timeout),
+                 seconds(options.request_timeout), *input, std::cout, std::cerr, shell_opts);
         if (sh.connect_all() == 0) {
             fmt::print(std::cerr, "hsmsh: no server of cluster '{}' could be reached\n",
-                       cluster.cluster_id);
+                       sh.cluster_id());
             return exit_connection;
         }
-        return run_lines(sh, link, interactive);
+        return run_lines(sh, interactive);
     } catch (const config_error& e) {
         fmt::print(std::cerr, "hsmsh: {}\n", e.what());
         return exit_connection;

@@ -10,28 +10,42 @@
 #include <fmt/ostream.h>
 
 namespace hsm {
-shell::shell(cluster_link& link, line_input& input, std::ostream& out, std::ostream& err,
+
+shell::shell(client_config config, const std::string& cluster, duration connect_timeout,
+             duration request_timeout, line_input& input, std::ostream& out, std::ostream& err,
              shell_options options)
-    : link_(link), input_(input), out_(out), err_(err), options_(options), logins_(link.size()),
-      ever_connected_(link.size(), false) {}
+    : config_(std::move(config)), connect_timeout_(connect_timeout),
+      request_timeout_(request_timeout), input_(input), out_(out), err_(err), options_(options) {
+    open_cluster(cluster);
+}
+
+void shell::open_cluster(const std::string& id) {
+    auto next =
+        std::make_unique<cluster_link>(config_.select(id), connect_timeout_, request_timeout_);
+    if (link_) link_->close_all();
+    link_ = std::move(next);
+    server_mode_.reset();
+    logins_.assign(link_->size(), std::nullopt);
+    ever_connected_.assign(link_->size(), false);
+}
 
 std::ostream& shell::info() {
     return options_.json ? err_ : out_;
 }
 
 std::size_t shell::connect_all() {
-    std::vector<std::size_t> all(link_.size());
+    std::vector<std::size_t> all(link_->size());
     for (std::size_t i = 0; i < all.size(); ++i)
         all[i] = i;
     for (auto i : all) {
-        const auto& s = link_.server(i);
+        const auto& s = link_->server(i);
         fmt::print(info(), "Connecting to server '{}': hostname '{}', port {}...\n", s.name,
                    s.hostname, s.port);
     }
-    auto results = link_.connect(all);
+    auto results = link_->connect(all);
     std::size_t connected = 0;
     for (auto i : all) {
-        const auto& s = link_.server(i);
+        const auto& s = link_->server(i);
         if (results[i].ok) {
             ++connected;
             ever_connected_[i] = true;
@@ -42,17 +56,18 @@ std::size_t shell::connect_all() {
                        s.name, s.hostname, s.port, results[i].error);
         }
     }
-    if (connected > 0 && connected < link_.size())
+    if (connected > 0 && connected < link_->size())
         fmt::print(err_,
                    "WARNING: only {} of {} servers connected: commands will not reach "
                    "the others\n",
-                   connected, link_.size());
+                   connected, link_->size());
     info().flush();
     return connected;
 }
 
 std::string shell::prompt() const {
     std::string p = "hsmsh";
+    if (config_.clusters.size() > 1) p += fmt::format("({})", link_->cluster_id());
     for (const auto& l : logins_)
         if (l) {
             p += fmt::format(":{}({})", l->name, user_type_name(l->type));
@@ -125,6 +140,10 @@ line_result shell::execute(parsed_command& cmd) {
         throw usage_error("passwords are not accepted on the command line (-e): use -hpswd "
                           "and give the password on standard input");
     switch (spec.id) {
+    case command_id::list_clusters:
+        return list_clusters();
+    case command_id::use_cluster:
+        return use_cluster(cmd);
     case command_id::help:
         return help(cmd);
     case command_id::quit:
@@ -157,15 +176,15 @@ std::vector<std::size_t> shell::targets() {
     if (server_mode_)
         wanted.push_back(*server_mode_);
     else
-        for (std::size_t i = 0; i < link_.size(); ++i)
+        for (std::size_t i = 0; i < link_->size(); ++i)
             wanted.push_back(i);
     std::vector<std::size_t> lost;
     for (auto i : wanted)
-        if (!link_.connected(i) && ever_connected_[i]) lost.push_back(i);
+        if (!link_->connected(i) && ever_connected_[i]) lost.push_back(i);
     if (!lost.empty()) {
-        auto results = link_.connect(lost);
+        auto results = link_->connect(lost);
         for (std::size_t k = 0; k < lost.size(); ++k) {
-            auto label = server_label(lost[k], link_.server(lost[k]).name);
+            auto label = server_label(lost[k], link_->server(lost[k]).name);
             if (!results[k].ok) {
                 fmt::print(err_, "Reconnecting to {} failed: {}\n", label, results[k].error);
                 continue;
@@ -182,16 +201,16 @@ std::vector<std::size_t> shell::targets() {
 
 std::size_t shell::live(const std::vector<std::size_t>& servers) const {
     return static_cast<std::size_t>(
-        std::ranges::count_if(servers, [&](auto i) { return link_.connected(i); }));
+        std::ranges::count_if(servers, [&](auto i) { return link_->connected(i); }));
 }
 
 std::vector<server_report> shell::fan_out(const std::vector<std::size_t>& targets, operation op,
                                           json fields) {
-    auto outcomes = link_.call(targets, op, fields, &interrupt_requested);
+    auto outcomes = link_->call(targets, op, fields, &interrupt_requested);
     wipe_password(fields);
     std::vector<server_report> reports;
     for (std::size_t k = 0; k < targets.size(); ++k)
-        reports.push_back({targets[k], link_.server(targets[k]).name, std::move(outcomes[k])});
+        reports.push_back({targets[k], link_->server(targets[k]).name, std::move(outcomes[k])});
     return reports;
 }
 

@@ -37,8 +37,15 @@ inline constexpr int exit_interrupted = 130;
 /// commands. Lives on the terminal thread.
 class shell {
 public:
-    shell(cluster_link& link, line_input& input, std::ostream& out, std::ostream& err,
+    /// Opens `cluster` of `config` (the default one when empty). Throws
+    /// config_error when it is unknown or its certificates are unreadable.
+    shell(client_config config, const std::string& cluster, duration connect_timeout,
+          duration request_timeout, line_input& input, std::ostream& out, std::ostream& err,
           shell_options options);
+
+    /// Closes every connection with a TLS close_notify (bounded).
+    void disconnect() { link_->close_all(); }
+    const std::string& cluster_id() const noexcept { return link_->cluster_id(); }
 
     /// Connects every server in parallel and prints CMU's lines. Returns the
     /// number of servers connected.
@@ -70,6 +77,9 @@ private:
     line_result run_info(const parsed_command& cmd);
     line_result run_server(const parsed_command& cmd);
     line_result help(const parsed_command& cmd);
+    line_result list_clusters();
+    line_result use_cluster(const parsed_command& cmd);
+    void open_cluster(const std::string& id);
 
     std::optional<secret> obtain_password(const parsed_command& cmd, line_result& failure);
     line_result confirm(const parsed_command& cmd, const std::vector<std::size_t>& targets);
@@ -84,7 +94,10 @@ private:
     line_result usage(const std::string& message);
     std::ostream& info();
 
-    cluster_link& link_;
+    client_config config_;
+    duration connect_timeout_;
+    duration request_timeout_;
+    std::unique_ptr<cluster_link> link_;
     line_input& input_;
     std::ostream& out_;
     std::ostream& err_;

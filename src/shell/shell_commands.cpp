@@ -89,13 +89,13 @@ line_result shell::confirm(const parsed_command& cmd, const std::vector<std::siz
                "This is a CRITICAL operation. {} will change the users of:\n",
                cmd.spec->name);
     for (auto i : where)
-        fmt::print(o, "    {}\n", server_label(i, link_.server(i).name));
-    if (where.size() < link_.size())
+        fmt::print(o, "    {}\n", server_label(i, link_->server(i).name));
+    if (where.size() < link_->size())
         fmt::print(o,
                    "WARNING: {} of {} configured servers will NOT be changed: they are not\n"
                    "connected or not selected. Bring them in line later (listUsers shows\n"
                    "which users differ).\n",
-                   link_.size() - where.size(), link_.size());
+                   link_->size() - where.size(), link_->size());
     fmt::print(o, "****************************************************************\n\n");
     if (options_.assume_yes) return line_result::ok;
     for (;;) {
@@ -178,10 +178,10 @@ void shell::note_logins(const parsed_command& cmd, const std::vector<server_repo
 }
 
 line_result shell::run_server(const parsed_command& cmd) {
-    auto index = parse_index(cmd.args.at(0), link_.size());
+    auto index = parse_index(cmd.args.at(0), link_->size());
     if (!index)
         throw usage_error(
-            fmt::format("no server {}: servers are 0 to {}", cmd.args.at(0), link_.size() - 1));
+            fmt::format("no server {}: servers are 0 to {}", cmd.args.at(0), link_->size() - 1));
     server_mode_ = *index;
     fmt::print(info(), "Server is in 'E2' mode...\n");
     return line_result::ok;
@@ -189,12 +189,12 @@ line_result shell::run_server(const parsed_command& cmd) {
 
 line_result shell::run_info(const parsed_command& cmd) {
     if (cmd.args.at(0) != "server") throw usage_error("usage: info server <server-number>");
-    auto index = parse_index(cmd.args.at(1), link_.size());
+    auto index = parse_index(cmd.args.at(1), link_->size());
     if (!index)
         throw usage_error(
-            fmt::format("no server {}: servers are 0 to {}", cmd.args.at(1), link_.size() - 1));
-    const auto& s = link_.server(*index);
-    bool up = link_.connected(*index);
+            fmt::format("no server {}: servers are 0 to {}", cmd.args.at(1), link_->size() - 1));
+    const auto& s = link_->server(*index);
+    bool up = link_->connected(*index);
     const auto& l = logins_[*index];
     std::string login = l ? fmt::format("Logged in as '{}({})'", l->name, user_type_name(l->type))
                           : std::string("Not logged in");
@@ -215,6 +215,39 @@ line_result shell::run_info(const parsed_command& cmd) {
     fmt::print(out_, "{}\t{}\t\t{}\t\t{}\t{}\t{}\n", *index, s.name, s.hostname, s.port,
                up ? "Connected" : "Disconnected", login);
     return line_result::ok;
+}
+
+line_result shell::list_clusters() {
+    for (const auto& c : config_.clusters) {
+        bool current = c.cluster_id == link_->cluster_id();
+        if (options_.json) {
+            out_ << json{{"command", "listClusters"},
+                         {"cluster_id", c.cluster_id},
+                         {"current", current},
+                         {"servers", c.servers.size()}}
+                        .dump()
+                 << '\n';
+            continue;
+        }
+        fmt::print(out_, "{} {:<24} {} servers{}\n", current ? '*' : ' ', c.cluster_id,
+                   c.servers.size(), c.cluster_id == config_.default_cluster ? " (default)" : "");
+    }
+    return line_result::ok;
+}
+
+line_result shell::use_cluster(const parsed_command& cmd) {
+    const auto& id = cmd.args.at(0);
+    if (std::none_of(config_.clusters.begin(), config_.clusters.end(),
+                     [&](const auto& c) { return c.cluster_id == id; }))
+        throw usage_error(fmt::format("no cluster '{}' in {}: listClusters shows them", id,
+                                      config_.path.string()));
+    try {
+        open_cluster(id);
+    } catch (const config_error& e) {
+        fmt::print(err_, "hsmsh: {}\n", e.what());
+        return line_result::failed;
+    }
+    return connect_all() == 0 ? line_result::failed : line_result::ok;
 }
 
 line_result shell::help(const parsed_command& cmd) {

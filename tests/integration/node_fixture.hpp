@@ -52,8 +52,10 @@ struct test_ca {
     tls_identity client(std::string_view trust_pem) const {
         auto k = generate_key();
         auto csr = make_csr(k.get(), "test client");
-        return {
-            issue(csr.get(), cert_usage::client), key_to_pem(k.get()), {std::string(trust_pem)}};
+        return {issue(csr.get(), cert_usage::client),
+                key_to_pem(k.get()),
+                {std::string(trust_pem)},
+                {}};
     }
 };
 

@@ -193,8 +193,8 @@ y
         if man:
             with open(man) as f:
                 text = f.read()
-            for name in names:
-                self.assertIn(f".B {name}", text, name)
+            missing = [name for name in names if f".B {name}" not in text]
+            self.assertEqual(missing, [], "commands missing from the man page")
 
 
 class DemoTests(unittest.TestCase):

@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: Apache-2.0
+// Client set-up: discovery, clusters in the config file, client certificates.
+#include "configure.hpp"
+
+#include "cluster_link.hpp"
+#include "hsmsh/files.hpp"
+#include "hsmsh/pki.hpp"
+#include "shell.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+namespace hsm {
+namespace {
+
+constexpr std::string_view default_endpoint = "127.0.0.1:2225";
+
+server_entry parse_endpoint(const std::string& text) {
+    server_entry s;
+    auto colon = text.rfind(':');
+    s.hostname = text.substr(0, colon);
+    if (colon != std::string::npos) {
+        auto port = text.substr(colon + 1);
+        if (port.empty() || port.size() > 5 ||
+            port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) == 0 ||
+            std::stoul(port) > 65535)
+            throw config_error(fmt::format("'{}': the port must be 1 to 65535", text));
+        s.port = static_cast<std::uint16_t>(std::stoul(port));
+    }
+    if (s.hostname.empty()) throw config_error(fmt::format("'{}': no host name", text));
+    s.name = fmt::format("{}:{}", s.hostname, s.port);
+    return s;
+}
+
+duration seconds(double s) {
+    return std::chrono::duration_cast<duration>(std::chrono::duration<double>(s));
+}
+
+// Connects to one node of `cluster` (which names the expected cluster id and
+// the certificates) and returns the cluster's members, that node first.
+std::vector<server_entry> discover(cluster_config cluster, const server_entry& first,
+                                   double timeout) {
+    cluster.servers = {first};
+    cluster_link link(cluster, seconds(timeout), seconds(timeout));
+    auto connected = link.connect({0});
+    if (!connected[0].ok)
+        throw config_error(fmt::format("cannot reach {}: {}", first.name, connected[0].error));
+    auto reply = link.call({0}, operation::describe_cluster, json::object(), nullptr);
+    link.close_all();
+    if (!reply[0].ok())
+        throw config_error(fmt::format("{} did not describe its cluster", first.name));
+    std::vector<server_entry> members{first};
+    for (const auto& peer : reply[0].fields.value("peers", json::array())) {
+        if (!peer.is_string()) continue;
+        auto entry = parse_endpoint(peer.get<std::string>());
+        if (std::none_of(members.begin(), members.end(),
+                         [&](const auto& m) { return m.name == entry.name; }))
+            members.push_back(entry);
+    }
+    return members;
+}
+
+client_config load_or_new(const fs::path& path) {
+    if (fs::exists(path)) return load_config(path);
+    client_config c;
+    c.path = path;
+    return c;
+}
+
+cluster_config* find_cluster(client_config& c, const std::string& id) {
+    for (auto& cl : c.clusters)
+        if (cl.cluster_id == id) return &cl;
+    return nullptr;
+}
+
+void print_change(std::ostream& out, const fs::path& path, const std::vector<server_entry>& before,
+                  const std::vector<server_entry>& after) {
+    fmt::print(out, "Updating server config in {}\n", path.string());
+    auto has = [](const auto& list, const auto& s) {
+        return std::any_of(list.begin(), list.end(),
+                           [&](const auto& x) { return x.name == s.name; });
+    };
+    for (const auto& s : after)
+        fmt::print(out, "  {} {}\n", has(before, s) ? "kept   " : "added  ", s.name);
+    for (const auto& s : before)
+        if (!has(after, s)) fmt::print(out, "  removed {}\n", s.name);
+}
+
+fs::path absolute_if_set(const fs::path& p) {
+    return p.empty() ? p : fs::absolute(p);
+}
+
+int fail(std::ostream& err, const std::exception& e) {
+    fmt::print(err, "hsmsh configure: {}\n", e.what());
+    return exit_connection;
+}
+
+} // namespace
+
+int configure_cmu(const configure_options& o, std::ostream& out, std::ostream& err) {
+    try {
+        auto config = load_config(o.config);
+        auto& cluster = config.select(o.cluster_id);
+        if (!o.hsm_ca_cert.empty()) cluster.hsm_ca_cert = absolute_if_set(o.hsm_ca_cert);
+        auto before = cluster.servers;
+        cluster.servers = discover(cluster, parse_endpoint(o.cmu), o.timeout);
+        print_change(out, config.path, before, cluster.servers);
+        save_config(config);
+        return exit_ok;
+    } catch (const std::exception& e) {
+        return fail(err, e);
+    }
+}
+
+int add_cluster(const configure_options& o, std::ostream& out, std::ostream& err) {
+    try {
+        auto config = load_or_new(o.config);
+        if (find_cluster(config, o.cluster_id))
+            throw config_error(fmt::format("cluster '{}' is already configured in {}: "
+                                           "remove-cluster first",
+                                           o.cluster_id, config.path.string()));
+        auto dir = fs::absolute(config.path).parent_path();
+        cluster_config cluster{
+            o.cluster_id,
+            o.hsm_ca_cert.empty() ? dir / "customerCA.crt" : absolute_if_set(o.hsm_ca_cert),
+            o.client_cert.empty() ? dir / "client.crt" : absolute_if_set(o.client_cert),
+            o.client_key.empty() ? dir / "client.key" : absolute_if_set(o.client_key),
+            {}};
+        for (const auto& [file, option] :
+             {std::pair{cluster.hsm_ca_cert, "--hsm-ca-cert"},
+              std::pair{cluster.client_cert, "--server-client-cert-file"},
+              std::pair{cluster.client_key, "--server-client-key-file"}})
+            if (!fs::exists(file))
+                throw config_error(
+                    fmt::format("{} does not exist: give {}", file.string(), option));
+        auto endpoint =
+            parse_endpoint(o.endpoint.empty() ? std::string(default_endpoint) : o.endpoint);
+        try {
+            cluster.servers = discover(cluster, endpoint, o.timeout);
+        } catch (const config_error& e) {
+            if (!o.endpoint.empty()) throw;
+            throw config_error(fmt::format("{} (the default endpoint); give the address of one "
+                                           "of the cluster's nodes with --endpoint HOST[:PORT]",
+                                           e.what()));
+        }
+        config.clusters.push_back(cluster);
+        if (config.default_cluster.empty()) config.default_cluster = o.cluster_id;
+        print_change(out, config.path, {}, cluster.servers);
+        fs::create_directories(dir);
+        save_config(config);
+        return exit_ok;
+    } catch (const std::exception& e) {
+        return fail(err, e);
+    }
+}
+
+int remove_cluster(const configure_options& o, std::ostream& out, std::ostream& err) {
+    try {
+        auto config = load_config(o.config);
+        auto it = std::find_if(config.clusters.begin(), config.clusters.end(),
+                               [&](const auto& c) { return c.cluster_id == o.cluster_id; });
+        if (it == config.clusters.end())
+            throw config_error(
+                fmt::format("{}: no cluster '{}'", config.path.string(), o.cluster_id));
+        config.clusters.erase(it);
+        if (config.default_cluster == o.cluster_id)
+            config.default_cluster = config.clusters.empty() ? "" : config.clusters[0].cluster_id;
+        fmt::print(out, "Removed cluster '{}' from {}\n", o.cluster_id, config.path.string());
+        save_config(config);
+        return exit_ok;
+    } catch (const std::exception& e) {
+        return fail(err, e);
+    }
+}
+
+int create_client_certificate(const fs::path& config, const std::string& identifier,
+                              const std::vector<std::string>& tags, std::ostream& out,
+                              std::ostream& err) {
+    try {
+        bool valid = !identifier.empty() && identifier.size() <= 64 &&
+                     std::all_of(identifier.begin(), identifier.end(), [](char c) {
+                         return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+                     });
+        if (!valid) throw config_error("identifiers are 1 to 64 letters, digits, '-' or '_'");
+        json tag_list = json::array();
+        for (const auto& t : tags) {
+            auto comma = t.find(",Value=");
+            if (!t.starts_with("Key=") || comma == std::string::npos)
+                throw config_error(fmt::format("tag '{}': write Key=K,Value=V", t));
+            tag_list.push_back({{"Key", t.substr(4, comma - 4)}, {"Value", t.substr(comma + 7)}});
+        }
+        auto dir = fs::absolute(config).parent_path() / "client-certificates";
+        auto cert_path = dir / (identifier + ".crt");
+        if (fs::exists(cert_path))
+            throw config_error(fmt::format("a client certificate '{}' exists already ({})",
+                                           identifier, cert_path.string()));
+        fs::create_directories(dir);
+        auto key = generate_key();
+        auto cert = make_self_signed_certificate(key.get(), identifier, cert_usage::client, 365);
+        auto pem = cert_to_pem(cert.get());
+        write_file_atomic(dir / (identifier + ".key"), key_to_pem(key.get()), 0600);
+        write_file_atomic(cert_path, pem, 0644);
+        json doc{{"HsmClientCertificate",
+                  {{"HsmClientCertificateIdentifier", identifier},
+                   {"HsmClientCertificatePublicKey", pem},
+                   {"Tags", tag_list}}}};
+        write_file_atomic(dir / (identifier + ".json"), doc.dump(4) + "\n", 0644);
+        out << doc.dump(4) << '\n';
+        return exit_ok;
+    } catch (const std::exception& e) {
+        fmt::print(err, "hsmsh create-hsm-client-certificate: {}\n", e.what());
+        return exit_connection;
+    }
+}
+
+} // namespace hsm

@@ -72,7 +72,6 @@ int main(int argc, char** argv) {
     auto* reg_anchor =
         reg->add_option("--trust-anchor", anchor_file, "Client CA certificate (PEM), at most 2");
     reg_cert->excludes(reg_anchor);
-    reg->require_option(1);
 
     auto* list_clients =
         app.add_subcommand("list-client-certificates", "List pinned certificates and client CAs");
@@ -105,6 +104,10 @@ int main(int argc, char** argv) {
             clone_node({from}, {data});
             std::cout << describe_node({data}).dump(2) << '\n';
         } else if (*reg) {
+            if (cert_file.empty() == anchor_file.empty()) {
+                std::cerr << "hsmd: give --cert or --trust-anchor\n";
+                return 2;
+            }
             user_store store(existing_database({data}));
             bool anchor = !anchor_file.empty();
             auto c = register_client_credential(

@@ -47,6 +47,9 @@ constexpr std::array commands{
     command_spec{command_id::server, "server", "server <server-number>",
                  "Enter server mode: commands go to that server only", "everyone", false, 1, 1, -1,
                  false, global_only, ""},
+    command_spec{command_id::use_cluster, "useCluster", "useCluster <cluster-id>",
+                 "Switch to another configured cluster (our extension)", "everyone", false, 1, 1,
+                 -1, false, global_only, ""},
 };
 
 constexpr std::array<std::string_view, 6> user_types{"PRECO", "CO", "PCO", "CU", "AU", "preCO"};

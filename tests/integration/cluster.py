@@ -25,7 +25,8 @@ def openssl(*args):
 
 
 class Cluster:
-    def __init__(self, nodes=3):
+    def __init__(self, nodes=3, cluster_id=CLUSTER):
+        self.cluster_id = cluster_id
         self.tmp = tempfile.TemporaryDirectory(prefix="hsmsh-shell-")
         self.dir = self.tmp.name
         self.nodes = []
@@ -50,21 +51,21 @@ class Cluster:
 
     def _make_nodes(self, count):
         node0 = self.path("node0")
-        run(HSMD, "create-cluster", "--data", node0, "--cluster-id", CLUSTER)
+        run(HSMD, "create-cluster", "--data", node0, "--cluster-id", self.cluster_id)
         openssl("x509", "-req", "-in", os.path.join(node0, "cluster.csr"), "-CA",
                 self.path("customerCA.crt"), "-CAkey", self.path("ca.key"),
                 "-CAcreateserial", "-out", self.path("cluster.crt"), "-days", "30")
-        run(HSMD, "initialize-cluster", "--data", node0, "--cluster-id", CLUSTER,
+        run(HSMD, "initialize-cluster", "--data", node0, "--cluster-id", self.cluster_id,
             "--signed-cert", self.path("cluster.crt"), "--trust-anchor",
             self.path("customerCA.crt"), "--kdf-iterations", "1000")
         for i in range(1, count):
             run(HSMD, "clone", "--from", node0, "--data", self.path(f"node{i}"))
         self.count = count
 
-    def start_node(self, i):
+    def start_node(self, i, extra=()):
         with open(self.path(f"node{i}.log"), "ab") as log:
             p = subprocess.Popen([HSMD, "serve", "--data", self.path(f"node{i}"), "--listen",
-                                  "127.0.0.1:0", "--kdf-iterations", "1000"],
+                                  "127.0.0.1:0", "--kdf-iterations", "1000", *extra],
                                  stdout=subprocess.PIPE, stderr=log, text=True)
         line = p.stdout.readline().strip()
         if not line:
@@ -78,11 +79,19 @@ class Cluster:
             self.ports.append(port)
         self.write_config()
 
+    def restart_node(self, i, extra=()):
+        old = self.nodes[i]
+        old.terminate()
+        old.wait(timeout=10)
+        old.stdout.close()
+        self.nodes[i], self.ports[i] = self.start_node(i, extra)
+        self.write_config()
+
     def write_config(self, servers=None, name="hsmsh.json"):
         servers = servers if servers is not None else [
             {"name": f"127.0.0.1:{p}", "hostname": "127.0.0.1", "port": p} for p in self.ports]
-        config = {"default_cluster": CLUSTER,
-                  "clusters": [{"cluster_id": CLUSTER, "hsm_ca_cert": "customerCA.crt",
+        config = {"default_cluster": self.cluster_id,
+                  "clusters": [{"cluster_id": self.cluster_id, "hsm_ca_cert": "customerCA.crt",
                                 "client_cert": "client.crt", "client_key": "client.key",
                                 "servers": servers}]}
         with open(self.path(name), "w") as f:

@@ -1,0 +1,241 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Cluster life cycle and client set-up: discovery, add/remove cluster,
+switching clusters, client certificates, clone while serving, atomic writes."""
+import json
+import os
+import random
+import signal
+import stat
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from cluster import HSMD, HSMSH, Cluster  # noqa: E402
+
+
+class LifecycleTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Cluster()
+        cls.c.activate()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.stop()
+
+    def hsmsh(self, *args, input="", config=None):
+        env = self.c.env()
+        if config:
+            env["HSMSH_CONFIG"] = config
+        return subprocess.run([HSMSH, *args], input=input, capture_output=True, text=True,
+                              timeout=60, env=env)
+
+    def test_discovery_writes_every_member(self):
+        peers = [a for i in (1, 2) for a in ("--peer", f"127.0.0.1:{self.c.ports[i]}")]
+        self.c.restart_node(0, peers)
+        cfg = self.c.write_config(servers=[{"name": "first", "hostname": "127.0.0.1",
+                                            "port": self.c.ports[0]}], name="discover.json")
+        r = self.hsmsh("configure", "--cmu", f"127.0.0.1:{self.c.ports[0]}", config=cfg)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"Updating server config in {cfg}", r.stdout)
+        self.assertIn(f"added   127.0.0.1:{self.c.ports[1]}", r.stdout)
+        self.assertIn("removed first", r.stdout)
+        with open(cfg) as f:
+            doc = json.load(f)
+        ports = [s["port"] for s in doc["clusters"][0]["servers"]]
+        self.assertEqual(sorted(ports), sorted(self.c.ports))
+        self.assertEqual(stat.S_IMODE(os.stat(cfg).st_mode), 0o600)
+        r = self.hsmsh(input="listUsers\n", config=cfg)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.count("Users on server"), 3)
+        d = json.loads(subprocess.run([HSMD, "describe", "--data", self.c.path("node0")],
+                                      capture_output=True, text=True).stdout)
+        self.assertEqual(len(d["Peers"]), 2)
+
+    def test_add_remove_and_switch_clusters(self):
+        other = Cluster(nodes=1, cluster_id="cluster-second")
+        try:
+            other.activate()
+            cfg = self.c.path("multi.json")
+            common = ["--hsm-ca-cert", self.c.path("customerCA.crt"),
+                      "--server-client-cert-file", self.c.path("client.crt"),
+                      "--server-client-key-file", self.c.path("client.key")]
+            r = self.hsmsh("-c", cfg, "configure", "add-cluster", "--cluster-id",
+                           "cluster-shell", "--endpoint", f"127.0.0.1:{self.c.ports[1]}", *common)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            r = self.hsmsh("-c", cfg, "configure", "add-cluster", "--cluster-id", "cluster-bogus",
+                           "--endpoint", f"127.0.0.1:{self.c.ports[1]}", *common)
+            self.assertEqual(r.returncode, 3)
+            self.assertIn("names cluster 'cluster-shell', expected 'cluster-bogus'", r.stderr)
+            r = self.hsmsh("-c", cfg, "configure", "add-cluster", "--cluster-id",
+                           "cluster-shell", "--endpoint", f"127.0.0.1:{self.c.ports[1]}", *common)
+            self.assertIn("already configured", r.stderr)
+            r = self.hsmsh("-c", cfg, "configure", "add-cluster", "--cluster-id", "cluster-x",
+                           "--server-client-cert-file", self.c.path("client.crt"))
+            self.assertEqual(r.returncode, 2)
+            r = self.hsmsh("-c", cfg, "configure", "add-cluster", "--cluster-id",
+                           "cluster-second", *common[:2],
+                           "--server-client-cert-file", other.path("client.crt"),
+                           "--server-client-key-file", other.path("client.key"))
+            self.assertEqual(r.returncode, 3)
+            self.assertIn("--endpoint HOST[:PORT]", r.stderr)
+            r = self.hsmsh("-c", cfg, "configure", "add-cluster", "--cluster-id",
+                           "cluster-second", "--endpoint", f"127.0.0.1:{other.ports[0]}",
+                           "--hsm-ca-cert", other.path("customerCA.crt"),
+                           "--server-client-cert-file", other.path("client.crt"),
+                           "--server-client-key-file", other.path("client.key"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            r = self.hsmsh("-c", cfg, input="listClusters\nuseCluster cluster-second\n"
+                           "listUsers\nlistClusters\nuseCluster nowhere\n")
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("* cluster-shell", r.stdout)
+            self.assertIn("* cluster-second", r.stdout, r.stderr)
+            self.assertIn(f"Users on server 0(127.0.0.1:{other.ports[0]})", r.stdout)
+            self.assertIn("no cluster 'nowhere'", r.stderr)
+            r = self.hsmsh("-c", cfg, "--cluster", "cluster-second", input="listUsers\n")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            r = self.hsmsh("-c", cfg, "configure", "remove-cluster", "--cluster-id",
+                           "cluster-second")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(cfg) as f:
+                self.assertEqual([c["cluster_id"] for c in json.load(f)["clusters"]],
+                                 ["cluster-shell"])
+        finally:
+            other.stop()
+
+    def test_clone_while_serving_carries_the_users(self):
+        r = self.c.shell("-y", input="loginHSM CO admin officer-pw1\n"
+                                     "createUser CU clone_me clone-me-pw\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        new = self.c.path("node9")
+        r = subprocess.run([HSMD, "clone", "--from", self.c.path("node0"), "--data", new],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        src = json.loads(subprocess.run([HSMD, "describe", "--data", self.c.path("node0")],
+                                        capture_output=True, text=True).stdout)
+        dst = json.loads(r.stdout)
+        self.assertNotEqual(src["HsmId"], dst["HsmId"])
+        self.assertEqual(src["ClusterId"], dst["ClusterId"])
+        p, port = self.c.start_node(9)
+        try:
+            cfg = self.c.write_config([{"hostname": "127.0.0.1", "port": port}], "clone.json")
+            r = self.hsmsh(input="listUsers\n", config=cfg)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("clone_me", r.stdout)
+        finally:
+            p.terminate()
+            p.wait(timeout=10)
+            p.stdout.close()
+
+    def test_config_writes_survive_being_killed(self):
+        cfg = self.c.path("killed.json")
+        base = ["-c", cfg, "configure"]
+        add = [*base, "add-cluster", "--cluster-id", "cluster-shell", "--endpoint",
+               f"127.0.0.1:{self.c.ports[2]}", "--hsm-ca-cert", self.c.path("customerCA.crt"),
+               "--server-client-cert-file", self.c.path("client.crt"),
+               "--server-client-key-file", self.c.path("client.key")]
+        remove = [*base, "remove-cluster", "--cluster-id", "cluster-shell"]
+        self.assertEqual(self.hsmsh(*add).returncode, 0)
+        rng = random.Random(7)
+        for round in range(30):
+            p = subprocess.Popen([HSMSH, *(remove if round % 2 == 0 else add)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 env=self.c.env())
+            time.sleep(rng.uniform(0, 0.03))
+            p.send_signal(signal.SIGKILL)
+            p.wait(timeout=10)
+            with open(cfg) as f:
+                doc = json.load(f)  # never half written
+            self.assertIn("clusters", doc)
+            self.assertEqual(stat.S_IMODE(os.stat(cfg).st_mode), 0o600)
+
+
+class ClientCertificateTests(unittest.TestCase):
+    """create-hsm-client-certificate, register on each node, use."""
+
+    def setUp(self):
+        self.c = Cluster(nodes=2)
+
+    def tearDown(self):
+        self.c.stop()
+
+    def test_create_register_use_and_remove(self):
+        cfg_dir = self.c.path("cfg")
+        os.makedirs(cfg_dir)
+        cfg = os.path.join(cfg_dir, "hsmsh.json")
+        env = self.c.env(HSMSH_CONFIG=cfg)
+
+        def hsmsh(*args, input=""):
+            return subprocess.run([HSMSH, *args], input=input, capture_output=True, text=True,
+                                  timeout=60, env=env)
+
+        r = hsmsh("create-hsm-client-certificate", "--hsm-client-certificate-identifier",
+                  "app-1", "--tags", "Key=team,Value=payments", "Key=env,Value=test")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(r.stdout)["HsmClientCertificate"]
+        self.assertEqual(doc["HsmClientCertificateIdentifier"], "app-1")
+        self.assertTrue(doc["HsmClientCertificatePublicKey"].startswith("-----BEGIN CERTIFICATE"))
+        self.assertEqual(doc["Tags"], [{"Key": "team", "Value": "payments"},
+                                       {"Key": "env", "Value": "test"}])
+        key = os.path.join(cfg_dir, "client-certificates", "app-1.key")
+        crt = os.path.join(cfg_dir, "client-certificates", "app-1.crt")
+        self.assertEqual(stat.S_IMODE(os.stat(key).st_mode), 0o600)
+        again = hsmsh("create-hsm-client-certificate", "--hsm-client-certificate-identifier",
+                      "app-1")
+        self.assertEqual(again.returncode, 3)
+        self.assertIn("exists already", again.stderr)
+
+        config = {"default_cluster": "cluster-shell", "clusters": [{
+            "cluster_id": "cluster-shell", "hsm_ca_cert": self.c.path("customerCA.crt"),
+            "client_cert": crt, "client_key": key,
+            "servers": [{"hostname": "127.0.0.1", "port": p} for p in self.c.ports]}]}
+        with open(cfg, "w") as f:
+            json.dump(config, f)
+        r = hsmsh(input="listUsers\n")
+        self.assertEqual(r.returncode, 3)
+        self.assertIn("the node refused our client certificate", r.stdout)
+
+        for i in range(2):
+            r = subprocess.run([HSMD, "register-client-certificate", "--data",
+                                self.c.path(f"node{i}"), "--cert", crt],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.c.restart_node(i)
+        for i, p in enumerate(self.c.ports):
+            config["clusters"][0]["servers"][i]["port"] = p
+        with open(cfg, "w") as f:
+            json.dump(config, f)
+        r = hsmsh(input="listUsers\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+        listing = subprocess.run([HSMD, "list-client-certificates", "--data",
+                                  self.c.path("node0")], capture_output=True, text=True).stdout
+        self.assertIn("pin SHA256:", listing)
+        fingerprint = listing.split()[1]
+        for ca in ("ca1", "ca2", "ca3"):
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:P-256", "-nodes", "-keyout", self.c.path(ca + ".key"),
+                            "-out", self.c.path(ca + ".crt"), "-subj", "/CN=" + ca, "-days", "5"],
+                           check=True, capture_output=True)
+        results = [subprocess.run([HSMD, "register-client-certificate", "--data",
+                                   self.c.path("node0"), "--trust-anchor", self.c.path(ca + ".crt")],
+                                  capture_output=True, text=True) for ca in ("ca1", "ca2", "ca3")]
+        self.assertEqual([r.returncode for r in results], [0, 0, 1])
+        self.assertIn("at most 2 client trust anchors", results[2].stderr)
+
+        r = subprocess.run([HSMD, "remove-client-certificate", "--data", self.c.path("node0"),
+                            "--fingerprint", fingerprint], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.c.restart_node(0)
+        config["clusters"][0]["servers"][0]["port"] = self.c.ports[0]
+        with open(cfg, "w") as f:
+            json.dump(config, f)
+        r = hsmsh(input="listUsers\n")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("only 1 of 2 servers connected", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

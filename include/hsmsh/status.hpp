@@ -25,6 +25,11 @@ enum class status {
     invalid_user_type,
     quota_exceeded,
     cluster_not_active,
+    conflict,      // another prepared change holds the user
+    version_newer, // syncUser would overwrite a newer record
+    tx_unknown,
+    tx_aborted,
+    tx_committed,
     bad_request,
     unsupported_version,
     storage_failure,

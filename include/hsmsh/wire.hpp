@@ -35,6 +35,11 @@ enum class operation {
     change_password,
     hsm_info,
     describe_cluster,
+    prepare, // phase 1 of a cluster-wide change
+    commit,  // phase 2
+    abort,
+    tx_status, // what became of a prepared change (peers ask this)
+    get_user,  // a user's stored record, for syncUser
 };
 
 std::string_view operation_name(operation op) noexcept;

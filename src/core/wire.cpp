@@ -9,7 +9,7 @@
 namespace hsm {
 namespace {
 
-constexpr std::array<std::pair<operation, std::string_view>, 9> operation_names{{
+constexpr std::array<std::pair<operation, std::string_view>, 14> operation_names{{
     {operation::hello, "hello"},
     {operation::login, "login"},
     {operation::logout, "logout"},
@@ -19,6 +19,11 @@ constexpr std::array<std::pair<operation, std::string_view>, 9> operation_names{
     {operation::change_password, "change_password"},
     {operation::hsm_info, "hsm_info"},
     {operation::describe_cluster, "describe_cluster"},
+    {operation::prepare, "prepare"},
+    {operation::commit, "commit"},
+    {operation::abort, "abort"},
+    {operation::tx_status, "tx_status"},
+    {operation::get_user, "get_user"},
 }};
 
 // Parses a body into a JSON object, or says why it is not one.

@@ -4,42 +4,14 @@
 
 #include "hsmsh/kdf.hpp"
 #include "hsmsh/log.hpp"
+#include "planned_change.hpp"
 #include "policy.hpp"
+#include "request_fields.hpp"
 
 namespace hsm {
 namespace {
 
 inline constexpr std::string_view firmware_version = "0.1.0";
-
-// The target of a user request: its type and canonical name, or why not.
-struct user_target {
-    user_type type = user_type::cu;
-    std::string name;
-    status error = status::ok;
-};
-
-user_target parse_target(const json& f, status bad_name) {
-    auto type = user_type_from_name(string_field(f, "type").value_or(""));
-    auto name = string_field(f, "name");
-    if (!type) return {user_type::cu, {}, status::invalid_user_type};
-    if (!name || !valid_user_name(*name)) return {*type, {}, bad_name};
-    return {*type, canonical_user_name(*name), status::ok};
-}
-
-// Moves the password out of the request into a secret and wipes the original.
-std::optional<secret> take_password(json& fields) {
-    auto it = fields.find("password");
-    if (it == fields.end() || !it->is_string()) return std::nullopt;
-    auto& text = it->get_ref<std::string&>();
-    secret out{std::string(text)};
-    wipe(text);
-    return out;
-}
-
-bool same_type(user_type stored, user_type asked) {
-    // A PCO logs in and is addressed as CO, as CMU does.
-    return stored == asked || (stored == user_type::pco && asked == user_type::co);
-}
 
 } // namespace
 
@@ -50,13 +22,6 @@ node_service::node_service(user_store& store, node_identity identity, std::uint3
 
 std::string node_service::state() const {
     return store_.meta("state").value_or("DEGRADED");
-}
-
-template <typename F> awaitable<std::invoke_result_t<F>> node_service::off_thread(F f) {
-    co_return co_await asio::co_spawn(
-        kdf_executor_,
-        [f = std::move(f)]() mutable -> awaitable<std::invoke_result_t<F>> { co_return f(); },
-        use_awaitable);
 }
 
 int node_service::sessions_of(std::int64_t user_id) const {
@@ -126,13 +91,24 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
         out.fields = list_users();
         break;
     case operation::create_user:
-        out.code = co_await create_user(s, r.fields, std::move(given));
-        break;
     case operation::delete_user:
-        out.code = delete_user(s, r.fields);
-        break;
     case operation::change_password:
-        out.code = co_await change_password(s, r.fields, std::move(given));
+        out.code = co_await direct(s, r.op, r.fields, std::move(given));
+        break;
+    case operation::prepare:
+        out.code = co_await prepare(s, r.fields, std::move(given));
+        break;
+    case operation::commit:
+        out.code = finish_tx(s, string_field(r.fields, "txid").value_or(""), true);
+        break;
+    case operation::abort:
+        out.code = finish_tx(s, string_field(r.fields, "txid").value_or(""), false);
+        break;
+    case operation::tx_status:
+        out.fields = {{"outcome", tx_outcome(string_field(r.fields, "txid").value_or(""))}};
+        break;
+    case operation::get_user:
+        out.code = get_user(s, r.fields, out.fields);
         break;
     case operation::hsm_info:
         out.fields = hsm_info();
@@ -198,102 +174,9 @@ json node_service::list_users() const {
                          {"mofn", u.mofn},
                          {"failures", u.failures},
                          {"two_fa", u.two_fa},
-                         {"version", u.version}});
+                         {"version", u.version},
+                         {"digest", record_digest(u.name, u.type, u.version, u.locked(), u.hash)}});
     return {{"users", std::move(users)}};
-}
-
-awaitable<status> node_service::create_user(session& s, const json& f, secret password) {
-    auto target = parse_target(f, status::invalid_user_name);
-    auto check = [&]() -> status {
-        if (auto a = authorize(s.actor(), operation::create_user, false); a != status::ok) return a;
-        if (state() != "ACTIVE") return status::cluster_not_active;
-        if (target.error != status::ok) return target.error;
-        if (target.type == user_type::preco) return status::invalid_user_type;
-        if (!valid_password(password.view())) return status::password_policy;
-        if (store_.find(target.name)) return status::user_exists;
-        if (store_.count_users() >= max_users_per_node) return status::quota_exceeded;
-        return status::ok;
-    };
-    auto verdict = check();
-    if (verdict == status::ok) {
-        auto hash =
-            co_await off_thread([&] { return hash_password(password.view(), kdf_iterations_); });
-        verdict = check(); // the store may have changed while we derived
-        if (verdict == status::ok) {
-            store_.transact([&] {
-                store_.insert_user(target.name, target.type, hash);
-                store_.append_audit(identity_.hsm_id,
-                                    {s.user_name, std::string(user_type_name(s.type)), s.peer,
-                                     "create_user", target.name, "RET_OK"});
-            });
-            co_return status::ok;
-        }
-    }
-    audit(s, operation::create_user, target.name, verdict);
-    co_return verdict;
-}
-
-status node_service::delete_user(session& s, const json& f) {
-    auto target = parse_target(f, status::user_not_found);
-    auto check = [&]() -> status {
-        if (auto a = authorize(s.actor(), operation::delete_user, false); a != status::ok) return a;
-        if (state() != "ACTIVE") return status::cluster_not_active;
-        if (target.error != status::ok) return target.error;
-        auto user = store_.find(target.name);
-        if (!user) return status::user_not_found;
-        if (!same_type(user->type, target.type)) return status::invalid_user_type;
-        if (sessions_of(user->id) > 0) return status::user_logged_in;
-        if (store_.owns_keys(user->id)) return status::user_owns_keys;
-        if (is_officer(user->type) && store_.count_officers() <= 1) return status::last_co;
-        store_.transact([&] {
-            store_.delete_user(user->id);
-            store_.append_audit(identity_.hsm_id, {s.user_name, std::string(user_type_name(s.type)),
-                                                   s.peer, "delete_user", target.name, "RET_OK"});
-        });
-        return status::ok;
-    };
-    auto verdict = check();
-    if (verdict != status::ok) audit(s, operation::delete_user, target.name, verdict);
-    return verdict;
-}
-
-awaitable<status> node_service::change_password(session& s, const json& f, secret password) {
-    auto target = parse_target(f, status::user_not_found);
-    auto check = [&]() -> std::pair<status, std::optional<user_record>> {
-        if (!s.user_id) return {status::not_logged_in, {}};
-        if (target.error != status::ok) return {target.error, {}};
-        if (!valid_password(password.view())) return {status::password_policy, {}};
-        auto user = store_.find(target.name);
-        if (!user) return {status::user_not_found, {}};
-        if (!same_type(user->type, target.type)) return {status::invalid_user_type, {}};
-        bool self = user->id == *s.user_id;
-        if (auto a = authorize(s.actor(), operation::change_password, self); a != status::ok)
-            return {a, {}};
-        if (!self && sessions_of(user->id) > 0) return {status::user_logged_in, {}};
-        return {status::ok, user};
-    };
-    auto [verdict, user] = check();
-    if (verdict == status::ok) {
-        auto hash =
-            co_await off_thread([&] { return hash_password(password.view(), kdf_iterations_); });
-        std::tie(verdict, user) = check();
-        if (verdict == status::ok) {
-            // Changing the PRECO password activates the cluster: PRECO becomes CO.
-            bool activation = user->type == user_type::preco;
-            user_type new_type = activation ? user_type::co : user->type;
-            store_.transact([&] {
-                store_.set_password(user->id, new_type, hash);
-                if (activation) store_.set_meta("state", "ACTIVE");
-                store_.append_audit(identity_.hsm_id,
-                                    {s.user_name, std::string(user_type_name(s.type)), s.peer,
-                                     "change_password", target.name, "RET_OK"});
-            });
-            if (user->id == *s.user_id) s.type = new_type;
-            co_return status::ok;
-        }
-    }
-    audit(s, operation::change_password, target.name, verdict);
-    co_return verdict;
 }
 
 json node_service::hsm_info() const {

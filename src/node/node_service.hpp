@@ -5,7 +5,10 @@
 #include "hsmsh/asio.hpp"
 #include "hsmsh/secret.hpp"
 #include "hsmsh/wire.hpp"
+#include "planned_change.hpp"
 #include "user_store.hpp"
+
+#include <chrono>
 
 #include <optional>
 #include <string>
@@ -51,13 +54,30 @@ public:
 
     std::string state() const;
 
+    /// Commits (or aborts) a prepared change; `s` is who asked (the shell,
+    /// or the node's own resolver). Idempotent.
+    status finish_tx(const session& s, const std::string& txid, bool commit);
+
+    /// "committed", "aborted", "prepared" or "unknown".
+    std::string tx_outcome(const std::string& txid) const;
+
+    /// How long a prepared change waits for its commit before the node
+    /// resolves it with its peers.
+    void set_prepare_timeout(std::chrono::milliseconds t) noexcept { prepare_timeout_ = t; }
+
 private:
     awaitable<status> login(session& s, const json& f, secret password);
     status logout(session& s);
     json list_users() const;
-    awaitable<status> create_user(session& s, const json& f, secret password);
-    status delete_user(session& s, const json& f);
-    awaitable<status> change_password(session& s, const json& f, secret password);
+    // User changes (node_changes.cpp): validated into a planned_change, then
+    // applied at once (direct) or recorded for a later commit (prepare).
+    awaitable<std::pair<status, planned_change>> plan(session& s, operation op, const json& f,
+                                                      const secret& password);
+    std::pair<status, planned_change> plan_sync(session& s, const json& f);
+    void apply(const planned_change& c);
+    awaitable<status> direct(session& s, operation op, const json& f, secret password);
+    awaitable<status> prepare(session& s, const json& f, secret password);
+    status get_user(session& s, const json& f, json& out);
     json hsm_info() const;
     json describe_cluster() const;
     awaitable<reply> dispatch(session& s, request& r);
@@ -71,6 +91,15 @@ private:
     std::uint32_t kdf_iterations_;
     asio::any_io_executor kdf_executor_;
     std::unordered_map<std::int64_t, int> logged_in_;
+    std::chrono::milliseconds prepare_timeout_{60'000};
 };
+
+// Runs `f` on the KDF executor and resumes on ours.
+template <typename F> awaitable<std::invoke_result_t<F>> node_service::off_thread(F f) {
+    co_return co_await asio::co_spawn(
+        kdf_executor_,
+        [f = std::move(f)]() mutable -> awaitable<std::invoke_result_t<F>> { co_return f(); },
+        use_awaitable);
+}
 
 } // namespace hsm

@@ -27,6 +27,15 @@ CREATE TABLE IF NOT EXISTS keys(
   handle INTEGER PRIMARY KEY,
   owner INTEGER NOT NULL REFERENCES users(id),
   label TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS prepared(
+  txid TEXT PRIMARY KEY,
+  user_name TEXT NOT NULL UNIQUE,
+  change TEXT NOT NULL,
+  deadline INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS outcomes(
+  txid TEXT PRIMARY KEY,
+  outcome TEXT NOT NULL CHECK(outcome IN ('committed', 'aborted')),
+  time TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS client_credentials(
   fingerprint TEXT PRIMARY KEY,
   kind TEXT NOT NULL CHECK(kind IN ('pin', 'anchor')),
@@ -163,19 +172,82 @@ void user_store::set_password(std::int64_t id, user_type type, const password_ha
     s.bind(4, static_cast<std::int64_t>(hash.iterations)).bind(5, id).run();
 }
 
+// The login counters are each HSM's own (CMU's LoginFailureCnt): they do not
+// change the record's version, which counts changes made by officers.
 void user_store::record_login_failure(std::int64_t id) {
-    statement(db_.get(), "UPDATE users SET failures = failures + 1, version = version + 1 "
-                         "WHERE id = ?")
+    statement(db_.get(), "UPDATE users SET failures = failures + 1 WHERE id = ?").bind(1, id).run();
+}
+
+void user_store::record_login_success(std::int64_t id) {
+    statement(db_.get(), "UPDATE users SET failures = 0 WHERE id = ? AND failures <> 0")
         .bind(1, id)
         .run();
 }
 
-void user_store::record_login_success(std::int64_t id) {
-    // Only a change of the counter is a change of the record.
-    statement(db_.get(), "UPDATE users SET failures = 0, version = version + 1 "
-                         "WHERE id = ? AND failures <> 0")
-        .bind(1, id)
+void user_store::insert_prepared(const prepared_row& row) {
+    statement s(db_.get(),
+                "INSERT INTO prepared(txid, user_name, change, deadline) VALUES(?, ?, ?, ?)");
+    s.bind(1, row.txid).bind(2, row.user_name).bind(3, row.change).bind(4, row.deadline_ms).run();
+}
+
+namespace {
+constexpr const char* prepared_columns = "SELECT txid, user_name, change, deadline FROM prepared";
+
+user_store::prepared_row read_prepared(const statement& s) {
+    return {s.text(0), s.text(1), s.text(2), s.integer(3)};
+}
+} // namespace
+
+std::optional<user_store::prepared_row> user_store::prepared(std::string_view txid) const {
+    statement s(db_.get(), fmt::format("{} WHERE txid = ?", prepared_columns));
+    s.bind(1, txid);
+    if (!s.step()) return std::nullopt;
+    return read_prepared(s);
+}
+
+bool user_store::reserved(std::string_view user_name) const {
+    statement s(db_.get(), "SELECT 1 FROM prepared WHERE user_name = ?");
+    s.bind(1, user_name);
+    return s.step();
+}
+
+std::vector<user_store::prepared_row> user_store::prepared_past(std::int64_t now_ms) const {
+    statement s(db_.get(),
+                fmt::format("{} WHERE deadline <= ? ORDER BY deadline", prepared_columns));
+    s.bind(1, now_ms);
+    std::vector<prepared_row> out;
+    while (s.step())
+        out.push_back(read_prepared(s));
+    return out;
+}
+
+void user_store::delete_prepared(std::string_view txid) {
+    statement(db_.get(), "DELETE FROM prepared WHERE txid = ?").bind(1, txid).run();
+}
+
+void user_store::record_outcome(std::string_view txid, std::string_view outcome) {
+    statement(db_.get(), "INSERT OR REPLACE INTO outcomes(txid, outcome, time) VALUES(?, ?, ?)")
+        .bind(1, txid)
+        .bind(2, outcome)
+        .bind(3, utc_now())
         .run();
+}
+
+std::optional<std::string> user_store::outcome(std::string_view txid) const {
+    statement s(db_.get(), "SELECT outcome FROM outcomes WHERE txid = ?");
+    s.bind(1, txid);
+    if (!s.step()) return std::nullopt;
+    return s.text(0);
+}
+
+void user_store::put_user(std::string_view name, user_type type, const password_hash& hash,
+                          std::int64_t version, int failures) {
+    statement s(db_.get(),
+                "INSERT INTO users(name, type, salt, hash, iterations, failures, version) "
+                "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(name) DO UPDATE SET "
+                "type = ?2, salt = ?3, hash = ?4, iterations = ?5, failures = ?6, version = ?7");
+    s.bind(1, name).bind(2, user_type_name(type)).bind(3, hash.salt).bind(4, hash.key);
+    s.bind(5, static_cast<std::int64_t>(hash.iterations)).bind(6, failures).bind(7, version).run();
 }
 
 std::int64_t user_store::add_key(std::int64_t owner, std::string_view label) {

@@ -72,6 +72,24 @@ public:
     void append_audit(std::string_view node, const audit_entry& entry);
     std::size_t count_audit() const;
 
+    /// Prepared changes: one per user at most (the reservation).
+    struct prepared_row {
+        std::string txid;
+        std::string user_name;
+        std::string change;           // planned_change as JSON
+        std::int64_t deadline_ms = 0; // system clock, ms since the epoch
+    };
+    void insert_prepared(const prepared_row& row);
+    std::optional<prepared_row> prepared(std::string_view txid) const;
+    bool reserved(std::string_view user_name) const;
+    std::vector<prepared_row> prepared_past(std::int64_t now_ms) const;
+    void delete_prepared(std::string_view txid);
+    void record_outcome(std::string_view txid, std::string_view outcome);
+    std::optional<std::string> outcome(std::string_view txid) const;
+    /// Writes a whole record as synced from another node (insert or replace).
+    void put_user(std::string_view name, user_type type, const password_hash& hash,
+                  std::int64_t version, int failures);
+
     /// Client credentials: rows of fingerprint, kind, subject, PEM.
     void add_client_credential(std::string_view fingerprint, std::string_view kind,
                                std::string_view subject, std::string_view pem);

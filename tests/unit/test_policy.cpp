@@ -29,6 +29,11 @@ constexpr row matrix[] = {
     {operation::delete_user,      false, out, no, ok, ok, no, no},
     {operation::change_password,  true,  out, ok, ok, ok, ok, ok},
     {operation::change_password,  false, out, no, ok, ok, no, no},
+    {operation::get_user,         false, out, no, ok, ok, no, no},
+    {operation::prepare,          false, out, ok, ok, ok, ok, ok},
+    {operation::tx_status,        false, ok,  ok, ok, ok, ok, ok},
+    {operation::commit,           false, ok,  ok, ok, ok, ok, ok},
+    {operation::abort,            false, ok,  ok, ok, ok, ok, ok},
 };
 // clang-format on
 } // namespace

@@ -88,6 +88,10 @@ int main(int argc, char** argv) {
     srv->add_option("--peer", serve_opts.peers, "HOST:PORT of another node of the cluster");
     srv->add_option("--kdf-iterations", serve_opts.kdf_iterations, "PBKDF2 iterations")
         ->check(CLI::Range(min_kdf_iterations, 100'000'000u));
+    double prepare_timeout = 60;
+    srv->add_option("--prepare-timeout", prepare_timeout,
+                    "Seconds a prepared change waits for its commit (default 60)")
+        ->check(CLI::Range(0.5, 86400.0));
     srv->add_option("--max-connections", serve_opts.limits.max_connections, "Connection limit")
         ->check(CLI::Range(1, 4096));
 
@@ -129,6 +133,8 @@ int main(int argc, char** argv) {
             }
         } else if (*srv) {
             serve_opts.paths = {data};
+            serve_opts.prepare_timeout =
+                std::chrono::milliseconds(static_cast<std::int64_t>(prepare_timeout * 1000));
             return serve(serve_opts);
         }
     } catch (const std::exception& e) {

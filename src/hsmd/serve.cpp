@@ -7,6 +7,7 @@
 #include "hsmsh/log.hpp"
 #include "hsmsh/pki.hpp"
 #include "hsmsh/tls.hpp"
+#include "prepared_resolver.hpp"
 
 #include <cstdio>
 #include <iostream>
@@ -62,8 +63,12 @@ int serve(const serve_options& options) {
     if (state == "UNINITIALIZED")
         throw lifecycle_error("the node is UNINITIALIZED: run initialize-cluster first");
 
-    if (!options.peers.empty())
-        store.transact([&] { store.set_meta("peers", json(options.peers).dump()); });
+    auto peers = options.peers;
+    if (!peers.empty())
+        store.transact([&] { store.set_meta("peers", json(peers).dump()); });
+    else
+        peers = json::parse(store.meta("peers").value_or("[]"), nullptr, false)
+                    .get<std::vector<std::string>>();
     auto files = node_identity_files(paths);
     for (const auto& c : list_client_credentials(store)) {
         if (c.kind == "anchor")
@@ -73,13 +78,16 @@ int serve(const serve_options& options) {
     }
     auto cert = cert_from_pem(files.certificate);
     node_identity identity{store.meta("cluster_id").value_or(""), store.meta("hsm_id").value_or(""),
-                           fingerprint(cert.get()), options.peers};
+                           fingerprint(cert.get()), peers};
     ssl::context tls = make_server_context(files);
 
     asio::io_context io(1);
     asio::thread_pool kdf_pool(std::max(1u, std::thread::hardware_concurrency()));
     node_service service(store, identity, options.kdf_iterations, kdf_pool.get_executor());
+    service.set_prepare_timeout(options.prepare_timeout);
     node_server server(io, tls, service, options.limits);
+    prepared_resolver resolver(io, service, store, node_identity_files(paths), identity.cluster_id,
+                               peers, options.prepare_timeout * 10);
     auto bound = server.listen(parse_endpoint(options.listen));
 
     asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -87,8 +95,10 @@ int serve(const serve_options& options) {
         if (ec) return;
         log_event("signal {}: stopping", signo);
         server.stop();
+        resolver.stop();
     });
     server.start();
+    resolver.start();
     log_event("serving cluster {} as {} ({}) on {}:{}, kdf iterations {}", identity.cluster_id,
               identity.hsm_id, state, bound.address().to_string(), bound.port(),
               options.kdf_iterations);

@@ -5,6 +5,8 @@
 #include "node_data.hpp"
 #include "node_server.hpp"
 
+#include <chrono>
+
 #include <string>
 #include <vector>
 
@@ -16,6 +18,7 @@ struct serve_options {
     std::vector<std::string> peers;
     std::uint32_t kdf_iterations = default_kdf_iterations;
     server_limits limits;
+    std::chrono::milliseconds prepare_timeout{60'000};
 };
 
 /// Runs the node; returns the process exit status. Throws on set-up failures.

@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
     app.add_flag("--json", opts.shell.json, "One JSON object per command");
     app.add_flag("--keep-going", opts.shell.keep_going, "Batch: go on after a failed command");
     app.add_flag("--echo", opts.shell.echo, "Batch: print each command before its output");
+    app.add_flag("--allow-partial", opts.shell.allow_partial,
+                 "Batch: when a server refuses a change, commit it where it was prepared");
     std::map<std::string, color_mode> colors{{"auto", color_mode::automatic},
                                              {"always", color_mode::always},
                                              {"never", color_mode::never}};

@@ -179,7 +179,7 @@ awaitable<status> node_service::prepare(session& s, const json& f, secret passwo
     co_return verdict;
 }
 
-status node_service::finish_tx(const session& s, const std::string& txid, bool commit) {
+status node_service::finish_tx(session& s, const std::string& txid, bool commit) {
     auto row = store_.prepared(txid);
     if (!row) {
         auto outcome = store_.outcome(txid);
@@ -201,6 +201,8 @@ status node_service::finish_tx(const session& s, const std::string& txid, bool c
         store_.append_audit(identity_.hsm_id, entry_for(s, commit ? "commit" : "abort",
                                                         row->user_name + " " + txid, status::ok));
     });
+    if (commit && change && change->activation && s.user_name == change->name)
+        s.type = user_type::co;
     return status::ok;
 }
 

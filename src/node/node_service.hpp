@@ -56,7 +56,7 @@ public:
 
     /// Commits (or aborts) a prepared change; `s` is who asked (the shell,
     /// or the node's own resolver). Idempotent.
-    status finish_tx(const session& s, const std::string& txid, bool commit);
+    status finish_tx(session& s, const std::string& txid, bool commit);
 
     /// "committed", "aborted", "prepared" or "unknown".
     std::string tx_outcome(const std::string& txid) const;

@@ -24,6 +24,13 @@ struct server_outcome {
     bool ok() const noexcept { return what == kind::replied && code == status::ok; }
 };
 
+/// One server's part in a command's result.
+struct server_report {
+    std::size_t index = 0;
+    std::string name;
+    server_outcome outcome;
+};
+
 /// What connecting to one server gave.
 struct connect_outcome {
     bool ok = false;

@@ -35,7 +35,9 @@ void sign_cluster_csr(const fs::path& dir, const fs::path& node0) {
     write_file_atomic(dir / "customerCA.key", key_to_pem(ca_key.get()), 0600);
     write_file_atomic(dir / "customerCA.crt", cert_to_pem(ca.get()), 0644);
     auto csr = csr_from_pem(read_file(node0 / "cluster.csr", max_pem));
-    auto cert = issue_certificate(csr.get(), ca.get(), ca_key.get(), cert_usage::server, 3650);
+    // Server and client: nodes also use it to ask their peers about changes in doubt.
+    auto cert =
+        issue_certificate(csr.get(), ca.get(), ca_key.get(), cert_usage::server_and_client, 3650);
     write_file_atomic(dir / "cluster.crt", cert_to_pem(cert.get()), 0644);
 }
 

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
+#include <fmt/ranges.h>
 
 namespace hsm {
 namespace {
@@ -124,6 +125,54 @@ void print_hsm_info(std::ostream& out, const server_report& r) {
     line("Password KDF", value_or<std::string>(f, "kdf", ""));
     line("Certificate", value_or<std::string>(f, "certificate_fingerprint", ""));
     fmt::print(out, "\n");
+}
+
+void print_phase_lines(std::ostream& out, std::string_view command,
+                       const std::vector<phase_report>& reports, bool color) {
+    std::vector<server_report> lines;
+    std::vector<std::string> refused, behind;
+    std::size_t committed = 0;
+    for (const auto& r : reports) {
+        auto label = server_label(r.index, r.name);
+        auto why = fmt::format("{} ({})", outcome_code(r.outcome), outcome_message(r.outcome));
+        if (r.result == "committed") ++committed;
+        if (r.result == "aborted")
+            fmt::print(out, "{} aborted on {}: nothing changed there\n", command, label);
+        else
+            print_server_lines(out, command, {{r.index, r.name, r.outcome}}, color);
+        if (r.result == "refused") refused.push_back(fmt::format("{} refused: {}", label, why));
+        if (r.result == "left_behind")
+            behind.push_back(fmt::format("{} was left behind: {}", label, why));
+    }
+    if (committed == 0 && !refused.empty())
+        fmt::print(out, "No server was changed: {}.\n", fmt::join(refused, "; "));
+    else if (!behind.empty())
+        fmt::print(out,
+                   "Changed on {} of {} servers; {}. listUsers shows the difference, "
+                   "syncUser repairs it.\n",
+                   committed, reports.size(), fmt::join(behind, "; "));
+}
+
+void print_phase_json(std::ostream& out, std::string_view command,
+                      const std::vector<phase_report>& reports) {
+    json servers = json::array();
+    bool ok = true;
+    for (const auto& r : reports) {
+        json s{{"index", r.index}, {"name", r.name}, {"phase", r.phase}, {"outcome", r.result}};
+        bool committed = r.result == "committed";
+        ok = ok && committed;
+        s["status"] = committed ? "success" : "error";
+        if (!r.outcome.ok()) {
+            s["code"] = outcome_code(r.outcome);
+            s["message"] = outcome_message(r.outcome);
+        } else if (!committed) {
+            s["code"] = "ABORTED";
+            s["message"] = "prepared, then aborted: nothing changed";
+        }
+        servers.push_back(std::move(s));
+    }
+    json doc{{"command", command}, {"ok", ok}, {"servers", std::move(servers)}};
+    out << doc.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
 }
 
 void print_json(std::ostream& out, std::string_view command,

@@ -3,19 +3,13 @@
 #pragma once
 
 #include "cluster_link.hpp"
+#include "two_phase.hpp"
 
 #include <ostream>
 #include <string>
 #include <vector>
 
 namespace hsm {
-
-/// One server's part in a command's result.
-struct server_report {
-    std::size_t index = 0;
-    std::string name;
-    server_outcome outcome;
-};
 
 /// `server 0(127.0.0.1:2225)`.
 std::string server_label(std::size_t index, const std::string& name);
@@ -41,5 +35,14 @@ void print_hsm_info(std::ostream& out, const server_report& report);
 /// each server's users, getHSMInfo its info.
 void print_json(std::ostream& out, std::string_view command,
                 const std::vector<server_report>& reports);
+
+/// A two-phase change's per-server lines and, when not every server
+/// committed, a summary saying what was and was not changed.
+void print_phase_lines(std::ostream& out, std::string_view command,
+                       const std::vector<phase_report>& reports, bool color = false);
+
+/// The JSON form, each server with its phase and outcome.
+void print_phase_json(std::ostream& out, std::string_view command,
+                      const std::vector<phase_report>& reports);
 
 } // namespace hsm

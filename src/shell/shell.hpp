@@ -6,6 +6,7 @@
 #include "command_line.hpp"
 #include "line_input.hpp"
 #include "render.hpp"
+#include "two_phase.hpp"
 
 #include "hsmsh/user_rules.hpp"
 
@@ -15,12 +16,13 @@
 namespace hsm {
 
 struct shell_options {
-    bool assume_yes = false; // -y: no y/n question (the banner still prints)
-    bool json = false;       // --json
-    bool keep_going = false; // --keep-going
-    bool echo = false;       // --echo
-    bool color = false;      // resolved --color
-    bool from_argv = false;  // commands came from -e: inline passwords refused
+    bool assume_yes = false;    // -y: no y/n question (the banner still prints)
+    bool json = false;          // --json
+    bool keep_going = false;    // --keep-going
+    bool echo = false;          // --echo
+    bool color = false;         // resolved --color
+    bool from_argv = false;     // commands came from -e: inline passwords refused
+    bool allow_partial = false; // batch: commit where prepared when a server refuses
 };
 
 /// What running one line came to.
@@ -71,6 +73,10 @@ private:
 
     line_result execute(parsed_command& cmd);
     line_result run_user_change(parsed_command& cmd);
+    line_result run_prepared(std::string_view command, const std::vector<std::size_t>& where,
+                             json fields);
+    partial_choice choose_after_failure(std::string_view command,
+                                        const std::vector<server_report>& failed);
     line_result run_login(parsed_command& cmd);
     line_result run_logout();
     line_result run_query(const parsed_command& cmd, operation op);
@@ -90,7 +96,7 @@ private:
     std::vector<server_report> fan_out(const std::vector<std::size_t>& targets, operation op,
                                        json fields);
     line_result finish(std::string_view command, const std::vector<server_report>& reports);
-    void note_logins(const parsed_command& cmd, const std::vector<server_report>& reports);
+    void note_activation(const parsed_command& cmd, const std::vector<std::size_t>& where);
     line_result usage(const std::string& message);
     std::ostream& info();
 

@@ -137,11 +137,49 @@ line_result shell::run_user_change(parsed_command& cmd) {
         return answer;
     }
     if (!options_.json) fmt::print(out_, "{}\n", lead_line(cmd.spec->id, user, live(where)));
-    json fields{{"type", user_type_name(user.type)}, {"name", user.name}};
+    json fields{{"type", user_type_name(user.type)},
+                {"name", user.name},
+                {"change", operation_name(operation_of(cmd.spec->id))}};
     if (password) fields["password"] = std::string(password->view());
-    auto reports = fan_out(where, operation_of(cmd.spec->id), std::move(fields));
-    note_logins(cmd, reports);
-    return finish(cmd.spec->name, reports);
+    auto result = run_prepared(cmd.spec->name, where, std::move(fields));
+    if (result == line_result::ok) note_activation(cmd, where);
+    return result;
+}
+
+line_result shell::run_prepared(std::string_view command, const std::vector<std::size_t>& where,
+                                json fields) {
+    two_phase_change change([this](const std::vector<std::size_t>& servers, operation op,
+                                   const json& f) { return fan_out(servers, op, f); },
+                            [this, command](const std::vector<server_report>& failed) {
+                                return choose_after_failure(command, failed);
+                            });
+    auto reports = change.run(where, std::move(fields));
+    if (options_.json)
+        print_phase_json(out_, command, reports);
+    else
+        print_phase_lines(out_, command, reports, options_.color);
+    bool all = std::ranges::all_of(reports, [](const auto& r) { return r.result == "committed"; });
+    return all ? line_result::ok : line_result::failed;
+}
+
+partial_choice shell::choose_after_failure(std::string_view command,
+                                           const std::vector<server_report>& failed) {
+    if (!input_.interactive())
+        return options_.allow_partial ? partial_choice::ignore : partial_choice::abort;
+    auto& o = info();
+    for (const auto& f : failed) {
+        fmt::print(o, "{} failed: {}\n", command, outcome_code(f.outcome));
+        fmt::print(o, "preparing on {} failed\n", server_label(f.index, f.name));
+    }
+    for (;;) {
+        fmt::print(o, "\nRetry/Ignore/Abort?(R/I/A):");
+        o.flush();
+        auto answer = input_.read_answer("");
+        if (!answer || *answer == "A" || *answer == "a") return partial_choice::abort;
+        if (*answer == "R" || *answer == "r") return partial_choice::retry;
+        if (*answer == "I" || *answer == "i") return partial_choice::ignore;
+        fmt::print(o, "Invalid option, please type 'R', 'I' or 'A'\n");
+    }
 }
 
 line_result shell::run_login(parsed_command& cmd) {
@@ -166,13 +204,12 @@ line_result shell::run_logout() {
     return finish("logoutHSM", reports);
 }
 
-void shell::note_logins(const parsed_command& cmd, const std::vector<server_report>& reports) {
+void shell::note_activation(const parsed_command& cmd, const std::vector<std::size_t>& where) {
     // Changing the PRECO's own password activates it as CO.
     if (cmd.spec->id != command_id::change_password) return;
-    for (const auto& r : reports) {
-        auto& l = logins_[r.index];
-        if (r.outcome.ok() && l && l->type == user_type::preco &&
-            l->name == canonical_user_name(cmd.args.at(1)))
+    for (auto i : where) {
+        auto& l = logins_[i];
+        if (l && l->type == user_type::preco && l->name == canonical_user_name(cmd.args.at(1)))
             l->type = user_type::co;
     }
 }

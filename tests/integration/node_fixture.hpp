@@ -69,8 +69,8 @@ inline void make_node(const fs::path& data, const std::string& cluster_id, const
     REQUIRE(hsmd({"create-cluster", "--data", data.string(), "--cluster-id", cluster_id}).status ==
             0);
     auto csr = csr_from_pem(read_file(data / "cluster.csr", 65536));
-    write_file_atomic(data.parent_path() / "signed.crt", ca.issue(csr.get(), cert_usage::server),
-                      0644);
+    write_file_atomic(data.parent_path() / "signed.crt",
+                      ca.issue(csr.get(), cert_usage::server_and_client), 0644);
     write_file_atomic(data.parent_path() / "anchor.crt", ca.pem(), 0644);
     auto r = hsmd({"initialize-cluster", "--data", data.string(), "--cluster-id", cluster_id,
                    "--signed-cert", (data.parent_path() / "signed.crt").string(), "--trust-anchor",

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+// Resolving prepared changes left in doubt.
+#include "prepared_resolver.hpp"
+
+#include "hsmsh/client.hpp"
+#include "hsmsh/log.hpp"
+
+namespace hsm {
+namespace {
+
+constexpr auto poll_interval = std::chrono::seconds(1);
+constexpr auto peer_timeout = std::chrono::seconds(3);
+
+std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+peer_answer answer_from(const std::string& outcome) {
+    if (outcome == "committed") return peer_answer::committed;
+    if (outcome == "aborted") return peer_answer::aborted;
+    if (outcome == "prepared") return peer_answer::prepared;
+    return peer_answer::unknown;
+}
+
+} // namespace
+
+prepared_resolver::prepared_resolver(asio::io_context& io, node_service& service, user_store& store,
+                                     const tls_identity& peer_identity, std::string cluster_id,
+                                     std::vector<std::string> peers,
+                                     std::chrono::milliseconds give_up_after)
+    : io_(io), service_(service), store_(store), tls_(make_client_context(peer_identity)),
+      cluster_id_(std::move(cluster_id)), peers_(std::move(peers)), give_up_after_(give_up_after),
+      timer_(io) {}
+
+void prepared_resolver::start() {
+    asio::co_spawn(io_, loop(), asio::detached);
+}
+
+void prepared_resolver::stop() {
+    stopped_ = true;
+    timer_.cancel();
+}
+
+awaitable<void> prepared_resolver::loop() {
+    while (!stopped_) {
+        timer_.expires_after(poll_interval);
+        auto [ec] = co_await timer_.async_wait(asio::as_tuple(use_awaitable));
+        if (ec || stopped_) break;
+        try {
+            co_await resolve_due();
+        } catch (const std::exception& e) {
+            log_event("resolving prepared changes failed: {}", escape_control(e.what()));
+        }
+    }
+}
+
+awaitable<void> prepared_resolver::resolve_due() {
+    auto now = now_ms();
+    for (const auto& row : store_.prepared_past(now)) {
+        std::vector<peer_answer> answers;
+        for (const auto& peer : peers_) {
+            auto answer = co_await ask(peer, row.txid);
+            answers.push_back(answer);
+            if (answer == peer_answer::committed) break;
+        }
+        bool give_up = now > row.deadline_ms + give_up_after_.count();
+        auto decision = resolve_prepared(answers, give_up);
+        if (decision == resolution::wait || stopped_) continue;
+        if (!store_.prepared(row.txid)) continue; // the shell finished it meanwhile
+        session resolver;
+        resolver.peer = "resolver";
+        bool commit = decision == resolution::commit;
+        service_.finish_tx(resolver, row.txid, commit);
+        log_event("prepared change {} on {} resolved: {} (asked {} peers)", row.txid,
+                  escape_control(row.user_name), commit ? "committed" : "aborted", answers.size());
+    }
+}
+
+// g++ 12 warns that the coroutine frame's operator delete mismatches its
+// operator new (-Wmismatched-new-delete) for this function; both are Asio's
+// awaitable_frame_base pair, so the warning is a false positive.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+awaitable<peer_answer> prepared_resolver::ask(const std::string& peer, const std::string& txid) {
+    auto answer = peer_answer::unreachable;
+    auto colon = peer.rfind(':');
+    node_client client(io_.get_executor(), tls_);
+    try {
+        auto port = static_cast<std::uint16_t>(std::stoul(peer.substr(colon + 1)));
+        std::string host = peer.substr(0, colon);
+        co_await client.connect(host, port, cluster_id_, peer_timeout);
+        json fields{{"txid", txid}};
+        auto r = co_await client.call(operation::tx_status, std::move(fields), peer_timeout);
+        co_await client.close(std::chrono::seconds(1));
+        if (r.code == status::ok)
+            answer = answer_from(string_field(r.fields, "outcome").value_or(""));
+    } catch (const std::exception&) {
+        // Unreachable, refused or not a node of this cluster: no answer.
+    }
+    co_return answer;
+}
+#pragma GCC diagnostic pop
+
+} // namespace hsm

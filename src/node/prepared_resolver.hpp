@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: Apache-2.0
+// Resolves prepared changes nobody committed or aborted in time (the shell
+// died, the network was cut) by asking the cluster's other nodes.
+#pragma once
+
+#include "hsmsh/tls.hpp"
+#include "node_service.hpp"
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace hsm {
+
+class prepared_resolver {
+public:
+    /// `peer_identity` is the node's own certificate and key, trusted by its
+    /// peers because the cluster's trust anchor issued it. Throws pki_error.
+    prepared_resolver(asio::io_context& io, node_service& service, user_store& store,
+                      const tls_identity& peer_identity, std::string cluster_id,
+                      std::vector<std::string> peers, std::chrono::milliseconds give_up_after);
+
+    void start();
+    void stop();
+
+private:
+    awaitable<void> loop();
+    awaitable<void> resolve_due();
+    awaitable<peer_answer> ask(const std::string& peer, const std::string& txid);
+
+    asio::io_context& io_;
+    node_service& service_;
+    user_store& store_;
+    ssl::context tls_;
+    std::string cluster_id_;
+    std::vector<std::string> peers_;
+    std::chrono::milliseconds give_up_after_;
+    asio::steady_timer timer_;
+    bool stopped_ = false;
+};
+
+} // namespace hsm

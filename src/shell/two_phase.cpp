@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0
+// Cluster-wide changes in two phases.
+#include "two_phase.hpp"
+
+#include "hsmsh/secret.hpp"
+
+#include <cstdlib>
+#include <map>
+#include <stdexcept>
+#include <string_view>
+
+#include <fmt/format.h>
+#include <openssl/rand.h>
+#include <unistd.h>
+
+namespace hsm {
+namespace {
+
+// A test hook that simulates a shell dying between the phases, so that the
+// nodes' own resolution can be tested: "after-prepare" or "after-first-commit".
+bool failpoint(std::string_view name) {
+    const char* fp = std::getenv("HSMSH_FAILPOINT");
+    return fp && name == fp;
+}
+
+} // namespace
+
+std::string new_txid() {
+    unsigned char bytes[16];
+    if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("random generator failed");
+    std::string out;
+    for (auto b : bytes)
+        out += fmt::format("{:02x}", b);
+    return out;
+}
+
+std::vector<phase_report> two_phase_change::run(const std::vector<std::size_t>& targets,
+                                                json fields) {
+    auto txid = new_txid();
+    fields["txid"] = txid;
+    std::map<std::size_t, phase_report> reports;
+    std::vector<std::size_t> pending = targets;
+    auto choice = partial_choice::abort;
+    for (;;) {
+        auto prepared = call_(pending, operation::prepare, fields);
+        std::vector<server_report> failed;
+        for (auto& r : prepared) {
+            reports[r.index] = {r.index, r.name, "prepare", r.outcome,
+                                r.outcome.ok() ? "prepared" : "refused"};
+            if (!r.outcome.ok()) failed.push_back(r);
+        }
+        if (failed.empty()) {
+            choice = partial_choice::ignore; // nothing to ignore: commit everywhere
+            break;
+        }
+        choice = choose_(failed);
+        if (choice != partial_choice::retry) break;
+        pending.clear();
+        for (const auto& f : failed)
+            pending.push_back(f.index);
+    }
+    wipe_password(fields);
+    std::vector<std::size_t> holders;
+    for (const auto& [index, r] : reports)
+        if (r.result == "prepared") holders.push_back(index);
+    if (failpoint("after-prepare")) ::_exit(70);
+    json tx{{"txid", txid}};
+    if (choice == partial_choice::abort) {
+        call_(holders, operation::abort, tx);
+        for (auto i : holders)
+            reports[i].result = "aborted";
+    } else {
+        if (failpoint("after-first-commit") && !holders.empty()) {
+            call_({holders.front()}, operation::commit, tx);
+            ::_exit(70);
+        }
+        for (auto& r : call_(holders, operation::commit, tx)) {
+            auto& report = reports[r.index];
+            report.phase = "commit";
+            report.outcome = r.outcome;
+            report.result = r.outcome.ok() ? "committed" : "left_behind";
+        }
+        for (auto& [index, r] : reports)
+            if (r.result == "refused") r.result = "left_behind";
+    }
+    std::vector<phase_report> out;
+    for (auto i : targets)
+        out.push_back(reports[i]);
+    return out;
+}
+
+} // namespace hsm

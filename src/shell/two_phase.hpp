@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0
+// Cluster-wide changes in two phases: prepare everywhere, then commit
+// everywhere, or abort (design §7).
+#pragma once
+
+#include "cluster_link.hpp"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace hsm {
+
+/// What became of one server in a two-phase change.
+struct phase_report {
+    std::size_t index = 0;
+    std::string name;
+    std::string phase;      // "prepare" or "commit": where it ended
+    server_outcome outcome; // of that phase
+    std::string result;     // "committed", "aborted", "refused", "left_behind"
+};
+
+/// The operator's choice after a failed prepare.
+enum class partial_choice { retry, ignore, abort };
+
+/// Runs a prepared change over `targets`. `call` sends one operation to some
+/// servers (in parallel) and returns their outcomes in order; `choose` is
+/// asked after a failed prepare (it may be asked again after a retry).
+class two_phase_change {
+public:
+    using caller = std::function<std::vector<server_report>(const std::vector<std::size_t>&,
+                                                            operation, const json&)>;
+    using chooser = std::function<partial_choice(const std::vector<server_report>& failed)>;
+
+    two_phase_change(caller call, chooser choose)
+        : call_(std::move(call)), choose_(std::move(choose)) {}
+
+    /// `fields` describe the change (with "change": the operation name);
+    /// a fresh transaction id is added. Returns one report per target.
+    std::vector<phase_report> run(const std::vector<std::size_t>& targets, json fields);
+
+private:
+    caller call_;
+    chooser choose_;
+};
+
+/// A fresh 128-bit transaction id in hex.
+std::string new_txid();
+
+} // namespace hsm

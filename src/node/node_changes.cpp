@@ -84,8 +84,15 @@ node_service::plan(session& s, operation op, const json& f, const secret& passwo
     };
     auto verdict = check();
     if (verdict == status::ok && needs_hash) {
-        c.hash =
-            co_await off_thread([&] { return hash_password(password.view(), kdf_iterations_); });
+        // A cluster-wide change brings its salt, so that every node stores the
+        // same credentials and their record digests agree.
+        auto salt = from_hex(string_field(f, "salt").value_or(""));
+        if (salt && salt->size() != salt_size) salt.reset();
+        c.hash = co_await off_thread([&] {
+            if (!salt || salt->empty()) return hash_password(password.view(), kdf_iterations_);
+            auto key = pbkdf2_sha256(password.view(), *salt, kdf_iterations_, derived_key_size);
+            return password_hash{*salt, std::move(key), kdf_iterations_};
+        });
         verdict = check(); // the store may have changed while we derived
     }
     co_return std::pair{verdict, std::move(c)};

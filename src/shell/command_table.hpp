@@ -25,6 +25,7 @@ enum class command_id {
     logout,
     quit,
     server,
+    sync_user,
     use_cluster,
 };
 

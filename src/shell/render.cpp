@@ -176,7 +176,7 @@ void print_phase_json(std::ostream& out, std::string_view command,
 }
 
 void print_json(std::ostream& out, std::string_view command,
-                const std::vector<server_report>& reports) {
+                const std::vector<server_report>& reports, json summary) {
     json servers = json::array();
     bool ok = true;
     for (const auto& r : reports) {
@@ -195,6 +195,7 @@ void print_json(std::ostream& out, std::string_view command,
         servers.push_back(std::move(s));
     }
     json doc{{"command", command}, {"ok", ok}, {"servers", std::move(servers)}};
+    if (!summary.is_null()) doc["summary"] = std::move(summary);
     out << doc.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
 }
 

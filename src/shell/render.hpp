@@ -34,7 +34,7 @@ void print_hsm_info(std::ostream& out, const server_report& report);
 /// `{"command":...,"ok":...,"servers":[...]}` on one line; listUsers adds
 /// each server's users, getHSMInfo its info.
 void print_json(std::ostream& out, std::string_view command,
-                const std::vector<server_report>& reports);
+                const std::vector<server_report>& reports, json summary = json());
 
 /// A two-phase change's per-server lines and, when not every server
 /// committed, a summary saying what was and was not changed.

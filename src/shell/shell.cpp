@@ -2,6 +2,7 @@
 // The shell: command dispatch and session state.
 #include "shell.hpp"
 
+#include "divergence.hpp"
 #include "terminal_input.hpp"
 
 #include <algorithm>
@@ -140,6 +141,8 @@ line_result shell::execute(parsed_command& cmd) {
         throw usage_error("passwords are not accepted on the command line (-e): use -hpswd "
                           "and give the password on standard input");
     switch (spec.id) {
+    case command_id::sync_user:
+        return run_sync(cmd);
     case command_id::list_clusters:
         return list_clusters();
     case command_id::use_cluster:
@@ -227,18 +230,27 @@ line_result shell::finish(std::string_view command, const std::vector<server_rep
 }
 
 line_result shell::run_query(const parsed_command& cmd, operation op) {
+    bool summary_only = !cmd.args.empty();
+    if (summary_only && cmd.args.front() != "--summary")
+        throw usage_error("usage: listUsers [--summary]");
     auto where = targets();
     if (op == operation::hsm_info && !options_.json)
         fmt::print(out_, "Getting HSM Info on {} nodes\n", live(where));
     auto reports = fan_out(where, op, json::object());
+    std::vector<user_comparison> comparison;
+    if (op == operation::list_users) comparison = compare_users(reports);
     if (options_.json) {
-        print_json(out_, cmd.spec->name, reports);
+        print_json(out_, cmd.spec->name, reports,
+                   op == operation::list_users ? comparison_json(comparison) : json());
+    } else if (summary_only) {
+        fmt::print(out_, "Users across {} servers:\n", live(where));
+        print_comparison(out_, comparison, reports, false);
     } else {
-        for (const auto& r : reports) {
-            if (op == operation::list_users)
-                print_user_table(out_, r);
-            else
-                print_hsm_info(out_, r);
+        for (const auto& r : reports)
+            op == operation::list_users ? print_user_table(out_, r) : print_hsm_info(out_, r);
+        if (!all_agree(comparison)) {
+            fmt::print(out_, "\nServers disagree:\n");
+            print_comparison(out_, comparison, reports, true);
         }
     }
     bool all_ok = std::ranges::all_of(reports, [](const auto& r) { return r.outcome.ok(); });

@@ -73,6 +73,9 @@ private:
 
     line_result execute(parsed_command& cmd);
     line_result run_user_change(parsed_command& cmd);
+    line_result run_sync(const parsed_command& cmd);
+    line_result sync_all(const std::string& name, bool force);
+    line_result sync_to(const std::string& user, std::size_t destination, bool force);
     line_result run_prepared(std::string_view command, const std::vector<std::size_t>& where,
                              json fields);
     partial_choice choose_after_failure(std::string_view command,
@@ -88,7 +91,7 @@ private:
     void open_cluster(const std::string& id);
 
     std::optional<secret> obtain_password(const parsed_command& cmd, line_result& failure);
-    line_result confirm(const parsed_command& cmd, const std::vector<std::size_t>& targets);
+    line_result confirm(std::string_view command, const std::vector<std::size_t>& targets);
     /// The servers a command addresses (after reconnecting lost ones),
     /// connected or not: those not connected report NOT_CONNECTED.
     std::vector<std::size_t> targets();

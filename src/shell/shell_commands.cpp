@@ -82,12 +82,12 @@ std::optional<secret> shell::obtain_password(const parsed_command& cmd, line_res
     return first;
 }
 
-line_result shell::confirm(const parsed_command& cmd, const std::vector<std::size_t>& where) {
+line_result shell::confirm(std::string_view command, const std::vector<std::size_t>& where) {
     auto& o = info();
     fmt::print(o,
                "*************************CAUTION********************************\n"
                "This is a CRITICAL operation. {} will change the users of:\n",
-               cmd.spec->name);
+               command);
     for (auto i : where)
         fmt::print(o, "    {}\n", server_label(i, link_->server(i).name));
     if (where.size() < link_->size())
@@ -107,7 +107,7 @@ line_result shell::confirm(const parsed_command& cmd, const std::vector<std::siz
             return *answer == "y" ? line_result::ok : line_result::cancelled;
         if (!input_.interactive() || !answer) {
             if (!input_.interactive()) {
-                usage(fmt::format("{} expects a line 'y' or 'n' to confirm", cmd.spec->name));
+                usage(fmt::format("{} expects a line 'y' or 'n' to confirm", command));
                 return line_result::protocol_error;
             }
             return line_result::cancelled;
@@ -131,7 +131,7 @@ line_result shell::run_user_change(parsed_command& cmd) {
         fmt::print(err_, "{}: no server is connected; nothing was changed\n", cmd.spec->name);
         return line_result::failed;
     }
-    auto answer = confirm(cmd, where);
+    auto answer = confirm(cmd.spec->name, where);
     if (answer != line_result::ok) {
         if (answer == line_result::cancelled) fmt::print(info(), "Nothing was changed.\n");
         return answer;
@@ -140,7 +140,11 @@ line_result shell::run_user_change(parsed_command& cmd) {
     json fields{{"type", user_type_name(user.type)},
                 {"name", user.name},
                 {"change", operation_name(operation_of(cmd.spec->id))}};
-    if (password) fields["password"] = std::string(password->view());
+    if (password) {
+        fields["password"] = std::string(password->view());
+        // One salt for every node: the same credentials everywhere (see record digests).
+        fields["salt"] = new_txid();
+    }
     auto result = run_prepared(cmd.spec->name, where, std::move(fields));
     if (result == line_result::ok) note_activation(cmd, where);
     return result;

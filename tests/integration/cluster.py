@@ -7,6 +7,7 @@ nodes are real `hsmd serve` processes on 127.0.0.1 ephemeral ports.
 import json
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -24,9 +25,23 @@ def openssl(*args):
     run("openssl", *args)
 
 
+def free_ports(count):
+    """Ports the kernel has just handed out on 127.0.0.1 (then released)."""
+    socks = [socket.socket() for _ in range(count)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
 class Cluster:
-    def __init__(self, nodes=3, cluster_id=CLUSTER):
+    def __init__(self, nodes=3, cluster_id=CLUSTER, peers=False, node_args=()):
+        """With `peers`, the nodes listen on fixed free ports and know each other."""
         self.cluster_id = cluster_id
+        self.node_args = list(node_args)
+        self.fixed_ports = free_ports(nodes) if peers else None
         self.tmp = tempfile.TemporaryDirectory(prefix="hsmsh-shell-")
         self.dir = self.tmp.name
         self.nodes = []
@@ -63,9 +78,15 @@ class Cluster:
         self.count = count
 
     def start_node(self, i, extra=()):
+        listen, peers = "127.0.0.1:0", []
+        if self.fixed_ports and i < len(self.fixed_ports):
+            listen = f"127.0.0.1:{self.fixed_ports[i]}"
+            peers = [a for j, p in enumerate(self.fixed_ports) if j != i
+                     for a in ("--peer", f"127.0.0.1:{p}")]
         with open(self.path(f"node{i}.log"), "ab") as log:
             p = subprocess.Popen([HSMD, "serve", "--data", self.path(f"node{i}"), "--listen",
-                                  "127.0.0.1:0", "--kdf-iterations", "1000", *extra],
+                                  listen, "--kdf-iterations", "1000", *self.node_args, *peers,
+                                  *extra],
                                  stdout=subprocess.PIPE, stderr=log, text=True)
         line = p.stdout.readline().strip()
         if not line:

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: Apache-2.0
+// syncUser: repairing divergence by copying a user's stored record (its
+// salted hash, never a password) through prepare/commit.
+#include "shell.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+namespace hsm {
+namespace {
+
+std::optional<std::size_t> parse_server(const std::string& text, std::size_t size) {
+    if (text.empty() || text.size() > 3 ||
+        text.find_first_not_of("0123456789") != std::string::npos)
+        return std::nullopt;
+    auto n = static_cast<std::size_t>(std::stoul(text));
+    return n < size ? std::optional(n) : std::nullopt;
+}
+
+} // namespace
+
+line_result shell::run_sync(const parsed_command& cmd) {
+    bool force = cmd.args.size() == 3;
+    if (force && cmd.args[2] != "--force")
+        throw usage_error(fmt::format("usage: {}", cmd.spec->synopsis));
+    if (cmd.args[1] == "--all") {
+        if (server_mode_) throw usage_error("syncUser ... --all works in global mode: exit first");
+        if (!valid_user_name(cmd.args[0])) throw usage_error("--all takes a user name");
+        return sync_all(canonical_user_name(cmd.args[0]), force);
+    }
+    if (!server_mode_)
+        throw usage_error("syncUser <user> <server> works in server mode (server N), as in CMU; "
+                          "syncUser <user-name> --all works here");
+    auto destination = parse_server(cmd.args[1], link_->size());
+    if (!destination || *destination == *server_mode_)
+        throw usage_error(fmt::format("no other server {}", cmd.args[1]));
+    return sync_to(cmd.args[0], *destination, force);
+}
+
+line_result shell::sync_to(const std::string& user, std::size_t destination, bool force) {
+    auto source = *server_mode_;
+    std::string name = user;
+    if (user.find_first_not_of("0123456789") == std::string::npos) {
+        // CMU names the user by its id on the current server.
+        auto listed = fan_out({source}, operation::list_users, json::object());
+        name.clear();
+        for (const auto& u : listed[0].outcome.fields.value("users", json::array()))
+            if (std::to_string(u.value("id", std::int64_t{-1})) == user) name = u.value("name", "");
+        if (name.empty()) {
+            fmt::print(err_, "syncUser: no user with id {} on {}\n", user,
+                       server_label(source, link_->server(source).name));
+            return line_result::failed;
+        }
+    } else if (!valid_user_name(user)) {
+        throw usage_error("user names are 1 to 31 letters, digits or underscores");
+    }
+    auto record = fan_out({source}, operation::get_user, json{{"name", name}});
+    if (!record[0].outcome.ok()) return finish("syncUser", record);
+    if (!link_->connected(destination)) targets(); // reconnect a lost one
+    auto answer = confirm("syncUser", {destination});
+    if (answer != line_result::ok) return answer;
+    json fields{{"change", "sync_user"},
+                {"name", name},
+                {"record", record[0].outcome.fields["record"]},
+                {"force", force}};
+    return run_prepared("syncUser", {destination}, std::move(fields));
+}
+
+line_result shell::sync_all(const std::string& name, bool force) {
+    auto where = targets();
+    auto records = fan_out(where, operation::get_user, json{{"name", name}});
+    const server_report* newest = nullptr;
+    for (const auto& r : records)
+        if (r.outcome.ok() && (!newest || r.outcome.fields["record"].value("version", 0) >
+                                              newest->outcome.fields["record"].value("version", 0)))
+            newest = &r;
+    if (!newest) {
+        fmt::print(err_, "syncUser: no server holds user {} (or you may not read it)\n", name);
+        return finish("syncUser", records);
+    }
+    std::vector<std::size_t> behind;
+    for (const auto& r : records) {
+        bool same = r.outcome.ok() && r.outcome.fields.value("digest", "") ==
+                                          newest->outcome.fields.value("digest", "");
+        bool missing = r.outcome.what == server_outcome::kind::replied &&
+                       r.outcome.code == status::user_not_found;
+        if (!same && (r.outcome.ok() || missing)) behind.push_back(r.index);
+    }
+    if (behind.empty()) {
+        fmt::print(out_, "syncUser: {} is the same on every server; nothing to do\n", name);
+        return line_result::ok;
+    }
+    fmt::print(info(), "The newest record of {} is on {}.\n", name,
+               server_label(newest->index, newest->name));
+    auto answer = confirm("syncUser", behind);
+    if (answer != line_result::ok) return answer;
+    json fields{{"change", "sync_user"},
+                {"name", name},
+                {"record", newest->outcome.fields["record"]},
+                {"force", force}};
+    return run_prepared("syncUser", behind, std::move(fields));
+}
+
+} // namespace hsm

@@ -1,0 +1,163 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Cluster-wide changes that never leave HSMs divergent: prepare/commit,
+refusals, shells dying between the phases, concurrent shells, stalled nodes,
+divergence shown by listUsers and repaired by syncUser."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from cluster import HSMSH, Cluster  # noqa: E402
+
+LOGIN = "loginHSM CO admin officer-pw1\n"
+
+
+def wait_for(predicate, seconds=30):
+    """Polls `predicate` (bounded) until it holds."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.25)
+    return False
+
+
+class ClusterChangeTests(unittest.TestCase):
+    def setUp(self):
+        self.c = Cluster(peers=True, node_args=["--prepare-timeout", "2"])
+        self.c.activate()
+
+    def tearDown(self):
+        self.c.stop()
+
+    def sh(self, script, *args, env=None):
+        return self.c.shell(*args, input=LOGIN + script, env=env)
+
+    def users(self):
+        r = self.c.shell("--json", input="listUsers\n")
+        doc = json.loads(r.stdout.splitlines()[-1])
+        return [sorted(u["name"] for u in s.get("users", [])) for s in doc["servers"]]
+
+    def test_a_refusal_on_one_node_changes_no_node(self):
+        r = self.sh("server 1\ncreateUser CU alice alice-pw-1\ny\nexit\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        r = self.sh("createUser CU alice alice-pw-2\ny\n")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(f"createUser failed on {self.c.label(1)}: RET_USER_EXISTS", r.stdout)
+        self.assertIn(f"createUser aborted on {self.c.label(0)}: nothing changed there", r.stdout)
+        self.assertIn(f"No server was changed: {self.c.label(1)} refused: RET_USER_EXISTS",
+                      r.stdout)
+        self.assertEqual(self.users(), [["admin"], ["admin", "alice"], ["admin"]])
+        r = self.c.shell(input="listUsers\n")
+        self.assertIn("Servers disagree:", r.stdout)
+        self.assertRegex(r.stdout, r"alice\s+partial\s+consistent\s+missing on server 0")
+
+    def test_divergence_is_repaired_by_sync_user_idempotently(self):
+        r = self.sh("server 1\ncreateUser CU bob bob-pass-1\ny\nsyncUser bob 0\ny\n"
+                    "syncUser bob 0\ny\nexit\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(f"syncUser success on {self.c.label(0)}", r.stdout)
+        r = self.c.shell(input="listUsers --summary\n")
+        self.assertRegex(r.stdout, r"bob\s+partial\s+consistent\s+missing on server 2")
+        r = self.sh("syncUser bob --all\ny\nsyncUser bob --all\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(f"syncUser success on {self.c.label(2)}", r.stdout)
+        self.assertIn("bob is the same on every server; nothing to do", r.stdout)
+        r = self.c.shell(input="listUsers --summary\n")
+        self.assertRegex(r.stdout, r"bob\s+full\s+consistent")
+        self.assertNotIn("Servers disagree", self.c.shell(input="listUsers\n").stdout)
+        # The copied credentials are the real ones: bob logs in on the copy.
+        r = self.c.shell(input="server 2\nloginHSM CU bob bob-pass-1\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # A newer record is not overwritten unless forced.
+        r = self.sh("server 0\nchangePswd CU bob bob-pass-2\ny\nexit\nserver 1\n"
+                    "syncUser bob 0\ny\n")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("RET_VERSION_NEWER", r.stdout)
+        r = self.c.shell(input="listUsers --summary\n")
+        self.assertRegex(r.stdout, r"bob\s+full\s+inconsistent\s+differs on server 1")
+        r = self.sh("server 1\nsyncUser bob 0 --force\ny\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertNotIn("bob-pass", r.stdout + r.stderr)
+
+    def test_shell_killed_after_prepare_then_nodes_abort_by_themselves(self):
+        env = self.c.env(HSMSH_FAILPOINT="after-prepare")
+        r = self.sh("createUser CU carol carol-pw-1\ny\n", env=env)
+        self.assertEqual(r.returncode, 70)
+        # Meanwhile the user is reserved: a second change conflicts.
+        r = self.sh("createUser CU carol carol-pw-2\ny\n")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("RET_CONFLICT", r.stdout)
+        self.assertIn("No server was changed", r.stdout)
+        # After the deadline the nodes ask each other; nobody committed: abort.
+        def free():
+            r = self.sh("createUser CU carol carol-pw-3\ny\n")
+            return r.returncode == 0
+        self.assertTrue(wait_for(free), "the reservation was never released")
+        self.assertEqual(self.users(), [["admin", "carol"]] * 3)
+
+    def test_shell_killed_after_first_commit_then_nodes_commit_by_themselves(self):
+        env = self.c.env(HSMSH_FAILPOINT="after-first-commit")
+        r = self.sh("createUser CU dave dave-pass-1\ny\n", env=env)
+        self.assertEqual(r.returncode, 70)
+        self.assertTrue(wait_for(lambda: self.users() == [["admin", "dave"]] * 3),
+                        f"did not converge: {self.users()}")
+        r = self.c.shell(input="server 2\nloginHSM CU dave dave-pass-1\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_node_killed_between_prepare_and_commit_resolves_after_restart(self):
+        env = self.c.env(HSMSH_FAILPOINT="after-first-commit")
+        r = self.sh("createUser CU erin erin-pass-1\ny\n", env=env)
+        self.assertEqual(r.returncode, 70)
+        self.c.nodes[2].send_signal(signal.SIGKILL)
+        self.c.nodes[2].wait(timeout=10)
+        self.c.nodes[2].stdout.close()
+        self.c.nodes[2], self.c.ports[2] = self.c.start_node(2)
+        self.assertTrue(wait_for(lambda: self.users() == [["admin", "erin"]] * 3),
+                        f"did not converge: {self.users()}")
+
+    def test_two_shells_on_one_user_one_wins(self):
+        env = self.c.env(HSMSH_FAILPOINT="after-prepare")
+        first = subprocess.Popen([HSMSH], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, env=env)
+        second = subprocess.Popen([HSMSH], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=self.c.env())
+        script = LOGIN + "createUser CU frank frank-pw-1\ny\n"
+        out1, _ = first.communicate(script, timeout=60)
+        out2, _ = second.communicate(script, timeout=60)
+        # Whoever prepared first holds frank; the other changed nothing.
+        outcomes = sorted([first.returncode, second.returncode])
+        self.assertIn(outcomes, ([0, 70], [1, 70]))
+        if second.returncode == 1:
+            self.assertIn("RET_CONFLICT", out2)
+            self.assertIn("No server was changed", out2)
+        self.assertTrue(wait_for(lambda: len(set(map(tuple, self.users()))) == 1))
+
+    def test_stalled_node_batch_aborts_unless_allow_partial(self):
+        self.c.signal(2, signal.SIGSTOP)
+        try:
+            args = ("--timeout", "2", "--connect-timeout", "2", "--keep-going")
+            r = self.sh("createUser CU gina gina-pass-1\ny\n", *args)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(f"createUser failed on {self.c.label(2)}: NOT_CONNECTED", r.stdout)
+            self.assertIn("No server was changed", r.stdout)
+            r = self.sh("createUser CU gina gina-pass-1\ny\n", *args, "--allow-partial", "--json")
+            self.assertEqual(r.returncode, 1)
+            doc = json.loads(r.stdout.splitlines()[-1])
+            self.assertEqual([s["outcome"] for s in doc["servers"]],
+                             ["committed", "committed", "left_behind"])
+            self.assertEqual(doc["servers"][2]["phase"], "prepare")
+        finally:
+            self.c.signal(2, signal.SIGCONT)
+        self.assertEqual(self.users(), [["admin", "gina"], ["admin", "gina"], ["admin"]])
+        r = self.sh("syncUser gina --all\ny\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.users(), [["admin", "gina"]] * 3)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

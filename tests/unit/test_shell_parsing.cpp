@@ -56,7 +56,7 @@ TEST_CASE("passwords are kept apart from arguments and out of history") {
     CHECK(prompted->prompt_password);
     CHECK(parse_command({"loginHSM", "CO", "admin"})->prompt_password);
     CHECK_THROWS_AS(parse_command({"deleteUser", "CU"}), usage_error);
-    CHECK_THROWS_AS(parse_command({"listUsers", "extra"}), usage_error);
+    CHECK_THROWS_AS(parse_command({"listUsers", "--summary", "extra"}), usage_error);
     CHECK_FALSE(parse_command({}));
 }
 

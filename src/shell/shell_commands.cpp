@@ -88,14 +88,22 @@ line_result shell::confirm(std::string_view command, const std::vector<std::size
                "*************************CAUTION********************************\n"
                "This is a CRITICAL operation. {} will change the users of:\n",
                command);
-    for (auto i : where)
-        fmt::print(o, "    {}\n", server_label(i, link_->server(i).name));
-    if (where.size() < link_->size())
+    std::vector<std::string> absent;
+    for (auto i : where) {
+        auto label = server_label(i, link_->server(i).name);
+        if (link_->connected(i))
+            fmt::print(o, "    {}\n", label);
+        else
+            absent.push_back(label);
+    }
+    for (const auto& label : absent)
         fmt::print(o,
-                   "WARNING: {} of {} configured servers will NOT be changed: they are not\n"
-                   "connected or not selected. Bring them in line later (listUsers shows\n"
-                   "which users differ).\n",
-                   link_->size() - where.size(), link_->size());
+                   "WARNING: {} is not connected: it cannot prepare the change, so the\n"
+                   "change is aborted everywhere unless you choose to leave it behind.\n",
+                   label);
+    if (where.size() < link_->size())
+        fmt::print(o, "Only {} of the {} configured servers are addressed (server mode).\n",
+                   where.size(), link_->size());
     fmt::print(o, "****************************************************************\n\n");
     if (options_.assume_yes) return line_result::ok;
     for (;;) {

@@ -82,6 +82,11 @@ int main(int argc, char** argv) {
     remove_client->add_option("--data", data, "Data directory")->required();
     remove_client->add_option("--fingerprint", fingerprint, "SHA256:... as listed")->required();
 
+    auto* audit = app.add_subcommand("audit", "Work with the audit trail");
+    auto* audit_verify = audit->add_subcommand("verify", "Check the audit trail's hash chain");
+    audit_verify->add_option("--data", data, "Data directory")->required();
+    audit->require_subcommand(1);
+
     auto* srv = app.add_subcommand("serve", "Serve the node over mutual TLS");
     srv->add_option("--data", data, "Data directory")->required();
     srv->add_option("--listen", serve_opts.listen, "ADDR:PORT (port 0: any free port)");
@@ -131,6 +136,15 @@ int main(int argc, char** argv) {
                 std::cerr << "hsmd: no client certificate " << fingerprint << '\n';
                 return 1;
             }
+        } else if (*audit_verify) {
+            user_store store(existing_database({data}));
+            std::size_t rows = 0;
+            if (auto bad = store.verify_audit(rows)) {
+                std::cout << "audit trail broken at row " << *bad << " (" << rows
+                          << " rows before it are intact): it was altered there or before\n";
+                return 1;
+            }
+            std::cout << "audit trail intact: " << rows << " rows\n";
         } else if (*srv) {
             serve_opts.paths = {data};
             serve_opts.prepare_timeout =

@@ -6,6 +6,7 @@
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <openssl/evp.h>
 
 namespace hsm {
 namespace {
@@ -50,8 +51,26 @@ CREATE TABLE IF NOT EXISTS audit(
   peer TEXT NOT NULL,
   operation TEXT NOT NULL,
   target TEXT NOT NULL,
-  result TEXT NOT NULL);
+  result TEXT NOT NULL,
+  hash TEXT NOT NULL DEFAULT '');
 )sql";
+
+// One audit row's link in the chain: SHA-256 over the previous link and the
+// row's fields, so that changing, inserting or removing a row breaks every
+// link after it.
+std::string chain_link(std::string_view previous, std::int64_t seq,
+                       const std::array<std::string, 8>& fields) {
+    std::string text = fmt::format("{}\x1f{}", previous, seq);
+    for (const auto& f : fields)
+        text += fmt::format("\x1f{}", f);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr);
+    std::string out;
+    for (unsigned int i = 0; i < len; ++i)
+        out += fmt::format("{:02x}", md[i]);
+    return out;
+}
 
 constexpr const char* user_columns =
     "SELECT id, name, type, salt, hash, iterations, failures, version, mofn, two_fa FROM users";
@@ -92,6 +111,11 @@ user_store::user_store(const std::string& path) {
     if (path != ":memory:") execute(db_.get(), "PRAGMA journal_mode=WAL");
     execute(db_.get(), "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
     execute(db_.get(), schema);
+    // Stores made before the audit trail was chained gain the column; their
+    // old rows do not verify, which `hsmd audit verify` then says.
+    statement columns(db_.get(), "SELECT 1 FROM pragma_table_info('audit') WHERE name = 'hash'");
+    if (!columns.step())
+        execute(db_.get(), "ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT ''");
 }
 
 void user_store::transact(const std::function<void()>& change) {
@@ -274,10 +298,42 @@ void user_store::set_meta(std::string_view key, std::string_view value) {
 }
 
 void user_store::append_audit(std::string_view node, const audit_entry& e) {
-    statement s(db_.get(), "INSERT INTO audit(time, node, actor, role, peer, operation, target, "
-                           "result) VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
-    s.bind(1, utc_now()).bind(2, node).bind(3, e.actor).bind(4, e.role).bind(5, e.peer);
-    s.bind(6, e.operation).bind(7, e.target).bind(8, e.result).run();
+    std::string previous;
+    std::int64_t seq = 1;
+    {
+        statement last(db_.get(), "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+        if (last.step()) {
+            seq = last.integer(0) + 1;
+            previous = last.text(1);
+        }
+    }
+    std::array<std::string, 8> fields{utc_now(), std::string(node), e.actor,  e.role,
+                                      e.peer,    e.operation,       e.target, e.result};
+    statement s(db_.get(), "INSERT INTO audit(seq, time, node, actor, role, peer, operation, "
+                           "target, result, hash) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    s.bind(1, seq);
+    for (int i = 0; i < 8; ++i)
+        s.bind(i + 2, fields[static_cast<std::size_t>(i)]);
+    s.bind(10, chain_link(previous, seq, fields)).run();
+}
+
+std::optional<std::int64_t> user_store::verify_audit(std::size_t& rows) const {
+    statement s(db_.get(), "SELECT seq, time, node, actor, role, peer, operation, target, "
+                           "result, hash FROM audit ORDER BY seq");
+    std::string previous;
+    rows = 0;
+    while (s.step()) {
+        std::array<std::string, 8> fields;
+        for (int i = 0; i < 8; ++i)
+            fields[static_cast<std::size_t>(i)] = s.text(i + 1);
+        auto seq = s.integer(0);
+        if (seq != static_cast<std::int64_t>(rows) + 1 ||
+            chain_link(previous, seq, fields) != s.text(9))
+            return seq;
+        previous = s.text(9);
+        ++rows;
+    }
+    return std::nullopt;
 }
 
 void user_store::add_client_credential(std::string_view fingerprint, std::string_view kind,

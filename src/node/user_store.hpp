@@ -72,6 +72,11 @@ public:
     void append_audit(std::string_view node, const audit_entry& entry);
     std::size_t count_audit() const;
 
+    /// Checks the audit trail's hash chain. Returns the sequence number of
+    /// the first row that does not match (altered, inserted or out of order),
+    /// or nullopt when the whole chain holds; `rows` counts the good rows.
+    std::optional<std::int64_t> verify_audit(std::size_t& rows) const;
+
     /// Prepared changes: one per user at most (the reservation).
     struct prepared_row {
         std::string txid;

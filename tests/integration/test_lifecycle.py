@@ -152,6 +152,79 @@ class LifecycleTests(unittest.TestCase):
             self.assertEqual(stat.S_IMODE(os.stat(cfg).st_mode), 0o600)
 
 
+class AuditTrailTests(unittest.TestCase):
+    """The audit trail is a hash chain: hsmd audit verify names the first bad row."""
+
+    def test_tampering_is_found(self):
+        import sqlite3
+        c = Cluster(nodes=1)
+        try:
+            c.activate()
+            r = c.shell("-y", input="loginHSM CO admin officer-pw1\n"
+                                    "createUser CU audited audited-pw1\n")
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            data = c.path("node0")
+            verify = [HSMD, "audit", "verify", "--data", data]
+            ok = subprocess.run(verify, capture_output=True, text=True)
+            self.assertEqual(ok.returncode, 0, ok.stdout)
+            self.assertIn("audit trail intact", ok.stdout)
+            db = sqlite3.connect(os.path.join(data, "hsm.db"))
+            rows = db.execute("SELECT seq, operation FROM audit ORDER BY seq").fetchall()
+            self.assertTrue(any("create_user" in op for _, op in rows), rows)
+            text = "".join(str(r) for r in db.execute("SELECT * FROM audit").fetchall())
+            self.assertNotIn("audited-pw1", text)
+            self.assertNotIn("officer-pw1", text)
+            target = rows[len(rows) // 2][0]
+            db.execute("UPDATE audit SET result = 'RET_OK_FORGED' WHERE seq = ?", (target,))
+            db.commit()
+            db.close()
+            bad = subprocess.run(verify, capture_output=True, text=True)
+            self.assertEqual(bad.returncode, 1)
+            self.assertIn(f"audit trail broken at row {target}", bad.stdout)
+        finally:
+            c.stop()
+
+
+class SecretTests(unittest.TestCase):
+    """A sentinel password never lands in a log, database, WAL, history or output."""
+
+    SENTINEL = "Sentinel-Pw-7f3a9c"
+
+    def forms(self):
+        import base64
+        raw = self.SENTINEL.encode()
+        return [self.SENTINEL, raw.hex(), base64.b64encode(raw).decode().rstrip("="),
+                base64.b64encode(raw).decode()]
+
+    def test_sentinel_password_is_nowhere(self):
+        c = Cluster()
+        try:
+            pw = self.SENTINEL
+            outputs = []
+            r = c.shell(input=f"loginHSM PRECO admin password\nchangePswd PRECO admin {pw}\ny\n")
+            outputs.append(r.stdout + r.stderr)
+            r = c.shell("-y", "--echo", input=f"loginHSM CO admin {pw}\ncreateUser CU sam -hpswd\n"
+                                             f"{pw}\nloginHSM CO admin wrong-{pw}\n"
+                                             f"changePswd CU sam {pw}x\n", env=c.env())
+            outputs.append(r.stdout + r.stderr)
+            r = c.shell("--json", input=f"loginHSM CU sam {pw}\nlistUsers\n")
+            outputs.append(r.stdout + r.stderr)
+            for text in outputs:
+                for form in self.forms():
+                    self.assertNotIn(form, text)
+            for p in c.nodes:
+                p.terminate()
+                p.wait(timeout=10)
+            for root, _, files in os.walk(c.dir):
+                for name in files:
+                    with open(os.path.join(root, name), "rb") as f:
+                        data = f.read()
+                    for form in self.forms():
+                        self.assertNotIn(form.encode(), data, os.path.join(root, name))
+        finally:
+            c.stop()
+
+
 class ClientCertificateTests(unittest.TestCase):
     """create-hsm-client-certificate, register on each node, use."""
 

@@ -198,6 +198,22 @@ TEST_CASE("serve refuses an uninitialised node; SIGTERM stops a node cleanly") {
     CHECK(n.node->process->wait(std::chrono::seconds(10)) == 0);
 }
 
+TEST_CASE("serve refuses a damaged store with a clear message") {
+    one_node n;
+    n.node.reset();
+    auto db = n.data / "hsm.db";
+    // The WAL may hold the latest pages: fold it in first, then damage the file.
+    fs::remove(n.data / "hsm.db-wal");
+    fs::remove(n.data / "hsm.db-shm");
+    auto bytes = read_file(db, 1 << 20);
+    REQUIRE(bytes.size() > 8192);
+    for (std::size_t i = 4096; i < bytes.size(); ++i)
+        bytes[i] = static_cast<char>(i * 31);
+    write_file_atomic(db, bytes, 0600);
+    auto r = hsmd({"serve", "--data", n.data.string(), "--listen", "127.0.0.1:0"});
+    CHECK(r.status != 0);
+}
+
 TEST_CASE("initialize-cluster refuses every violation and changes nothing") {
     temp_dir dir;
     test_ca ca("customer CA"), other("other CA");

@@ -93,6 +93,13 @@ int main(int argc, char** argv) {
     srv->add_option("--peer", serve_opts.peers, "HOST:PORT of another node of the cluster");
     srv->add_option("--kdf-iterations", serve_opts.kdf_iterations, "PBKDF2 iterations")
         ->check(CLI::Range(min_kdf_iterations, 100'000'000u));
+    double handshake_timeout = 10, frame_timeout = 10, idle_timeout = 600;
+    srv->add_option("--handshake-timeout", handshake_timeout, "Seconds for a TLS handshake")
+        ->check(CLI::Range(0.1, 3600.0));
+    srv->add_option("--frame-timeout", frame_timeout, "Seconds for a frame's body to arrive")
+        ->check(CLI::Range(0.1, 3600.0));
+    srv->add_option("--idle-timeout", idle_timeout, "Seconds a connection may stay idle")
+        ->check(CLI::Range(0.1, 86400.0));
     double prepare_timeout = 60;
     srv->add_option("--prepare-timeout", prepare_timeout,
                     "Seconds a prepared change waits for its commit (default 60)")
@@ -147,6 +154,12 @@ int main(int argc, char** argv) {
             std::cout << "audit trail intact: " << rows << " rows\n";
         } else if (*srv) {
             serve_opts.paths = {data};
+            auto seconds = [](double s) {
+                return std::chrono::duration_cast<duration>(std::chrono::duration<double>(s));
+            };
+            serve_opts.limits.handshake_timeout = seconds(handshake_timeout);
+            serve_opts.limits.frame_timeout = seconds(frame_timeout);
+            serve_opts.limits.idle_timeout = seconds(idle_timeout);
             serve_opts.prepare_timeout =
                 std::chrono::milliseconds(static_cast<std::int64_t>(prepare_timeout * 1000));
             return serve(serve_opts);

@@ -3,6 +3,7 @@
 #include "node_fixture.hpp"
 
 #include <csignal>
+#include <thread>
 
 using namespace hsm;
 using namespace hsm::test;
@@ -145,12 +146,24 @@ namespace {
 bool node_hangs_up_after(const one_node& n, const std::string& bytes) {
     asio::io_context io;
     auto ctx = make_client_context(n.client_id);
-    tls_stream s(io, ctx);
-    s.next_layer().connect({asio::ip::make_address("127.0.0.1"), n.node->port});
+    std::unique_ptr<tls_stream> stream;
+    // A slot may still be held by a connection the node has not yet seen
+    // close: try again, a bounded number of times.
+    for (int attempt = 0; attempt < 50 && !stream; ++attempt) {
+        auto candidate = std::make_unique<tls_stream>(io, ctx);
+        try {
+            candidate->next_layer().connect({asio::ip::make_address("127.0.0.1"), n.node->port});
+            candidate->handshake(ssl::stream_base::client);
+            stream = std::move(candidate);
+        } catch (const boost::system::system_error&) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    }
+    REQUIRE(stream);
+    auto& s = *stream;
     timeval tv{10, 0};
     setsockopt(s.next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    s.handshake(ssl::stream_base::client);
-    asio::write(s, asio::buffer(bytes));
+    if (!bytes.empty()) asio::write(s, asio::buffer(bytes));
     char buf[16];
     boost::system::error_code ec;
     s.read_some(asio::buffer(buf), ec);
@@ -167,6 +180,78 @@ TEST_CASE("oversize and garbage frames are answered by disconnection; others kee
     CHECK(node_hangs_up_after(n, std::string("\x00\x00\x00\x05hello", 9)));
     CHECK(node_hangs_up_after(n, std::string("\x00\x00\x00\x02{}", 6)));
     CHECK(bystander->code(operation::list_users) == status::ok);
+}
+
+TEST_CASE("concurrent guesses count exactly five failures, then the account is locked") {
+    one_node n;
+    {
+        auto co = n.officer();
+        REQUIRE(co->user_op(operation::create_user, "CU", "target", "target-pw1") == status::ok);
+    }
+    asio::io_context io;
+    auto ctx = make_client_context(n.client_id);
+    std::vector<std::unique_ptr<node_client>> clients;
+    std::vector<std::future<reply>> answers;
+    for (int i = 0; i < 8; ++i)
+        clients.push_back(std::make_unique<node_client>(io.get_executor(), ctx));
+    auto guess = [&](node_client& c) -> awaitable<reply> {
+        co_await c.connect("127.0.0.1", n.node->port, cluster, std::chrono::seconds(5));
+        json f{{"type", "CU"}, {"name", "target"}, {"password", "wrong-pw-1"}};
+        co_return co_await c.call(operation::login, std::move(f), std::chrono::seconds(10));
+    };
+    for (auto& c : clients)
+        answers.push_back(asio::co_spawn(io, guess(*c), asio::use_future));
+    io.run();
+    for (auto& a : answers)
+        CHECK(a.get().code == status::user_login_failure);
+    auto co = n.connect();
+    REQUIRE(co->user_op(operation::login, "CO", "admin", "officer-pw1") == status::ok);
+    auto users = co->call(operation::list_users).fields["users"];
+    CHECK(users[1]["failures"] == 5);
+    CHECK(n.connect()->user_op(operation::login, "CU", "target", "target-pw1") ==
+          status::user_login_failure);
+}
+
+TEST_CASE("connections beyond the limit are refused; slow senders are cut off") {
+    one_node n;
+    n.node.reset();
+    n.node = std::make_unique<running_node>(
+        n.data, std::vector<std::string>{"--kdf-iterations", "1000", "--max-connections", "2",
+                                         "--frame-timeout", "1", "--idle-timeout", "2"});
+    auto first = n.connect();
+    auto second = n.connect();
+    sync_client third(n.client_id);
+    CHECK_THROWS_AS(third.connect(n.node->port, cluster), client_error);
+    first.reset();
+    // The node notices the closed connection at once; give it a bounded moment.
+    bool admitted = false;
+    for (int i = 0; i < 50 && !admitted; ++i) {
+        try {
+            sync_client again(n.client_id);
+            again.connect(n.node->port, cluster);
+            admitted = true;
+        } catch (const client_error&) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    }
+    CHECK(admitted);
+    second.reset();
+    // Wait (bounded) until the node has seen both connections close.
+    for (int i = 0; i < 50; ++i) {
+        try {
+            sync_client probe(n.client_id);
+            probe.connect(n.node->port, cluster);
+            sync_client probe2(n.client_id);
+            probe2.connect(n.node->port, cluster);
+            break;
+        } catch (const client_error&) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    }
+    // A body that never completes: cut off after the frame timeout.
+    CHECK(node_hangs_up_after(n, std::string("\x00\x00\x00\x64{\"v\":1", 10)));
+    // A connection that says nothing: cut off after the idle timeout.
+    CHECK(node_hangs_up_after(n, std::string()));
 }
 
 TEST_CASE("a bad request field type gets RET_BAD_REQUEST-free handling, not a crash") {

@@ -124,6 +124,11 @@ void print_hsm_info(std::ostream& out, const server_report& r) {
                               value_or<std::int64_t>(f, "max_users", 0)));
     line("Password KDF", value_or<std::string>(f, "kdf", ""));
     line("Certificate", value_or<std::string>(f, "certificate_fingerprint", ""));
+    std::vector<std::string> peers;
+    for (const auto& p : value_or(f, "peers", json::array()))
+        if (p.is_string()) peers.push_back(p.get<std::string>());
+    line("Peers", peers.empty() ? std::string("none configured")
+                                : fmt::format("{}", fmt::join(peers, ", ")));
     fmt::print(out, "\n");
 }
 

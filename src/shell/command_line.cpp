@@ -93,6 +93,14 @@ std::optional<parsed_command> parse_command(std::vector<std::string> words) {
     return cmd;
 }
 
+std::optional<std::size_t> parse_server_number(const std::string& text, std::size_t size) {
+    if (text.empty() || text.size() > 3 ||
+        text.find_first_not_of("0123456789") != std::string::npos)
+        return std::nullopt;
+    auto n = static_cast<std::size_t>(std::stoul(text));
+    return n < size ? std::optional(n) : std::nullopt;
+}
+
 std::string parsed_command::history_text() const {
     std::string out(spec->name);
     for (const auto& a : args)

@@ -39,4 +39,7 @@ struct parsed_command {
 /// its candidates, wrong number of arguments).
 std::optional<parsed_command> parse_command(std::vector<std::string> words);
 
+/// A server number below `size` ("0", "12"); nullopt for anything else.
+std::optional<std::size_t> parse_server_number(const std::string& text, std::size_t size);
+
 } // namespace hsm

@@ -48,14 +48,6 @@ std::string lead_line(command_id id, const named_user& u, std::size_t nodes) {
     }
 }
 
-std::optional<std::size_t> parse_index(const std::string& text, std::size_t size) {
-    if (text.empty() || text.size() > 3 ||
-        text.find_first_not_of("0123456789") != std::string::npos)
-        return std::nullopt;
-    auto n = static_cast<std::size_t>(std::stoul(text));
-    return n < size ? std::optional(n) : std::nullopt;
-}
-
 } // namespace
 
 std::optional<secret> shell::obtain_password(const parsed_command& cmd, line_result& failure) {
@@ -227,7 +219,7 @@ void shell::note_activation(const parsed_command& cmd, const std::vector<std::si
 }
 
 line_result shell::run_server(const parsed_command& cmd) {
-    auto index = parse_index(cmd.args.at(0), link_->size());
+    auto index = parse_server_number(cmd.args.at(0), link_->size());
     if (!index)
         throw usage_error(
             fmt::format("no server {}: servers are 0 to {}", cmd.args.at(0), link_->size() - 1));
@@ -238,7 +230,7 @@ line_result shell::run_server(const parsed_command& cmd) {
 
 line_result shell::run_info(const parsed_command& cmd) {
     if (cmd.args.at(0) != "server") throw usage_error("usage: info server <server-number>");
-    auto index = parse_index(cmd.args.at(1), link_->size());
+    auto index = parse_server_number(cmd.args.at(1), link_->size());
     if (!index)
         throw usage_error(
             fmt::format("no server {}: servers are 0 to {}", cmd.args.at(1), link_->size() - 1));

@@ -7,17 +7,6 @@
 #include <fmt/ostream.h>
 
 namespace hsm {
-namespace {
-
-std::optional<std::size_t> parse_server(const std::string& text, std::size_t size) {
-    if (text.empty() || text.size() > 3 ||
-        text.find_first_not_of("0123456789") != std::string::npos)
-        return std::nullopt;
-    auto n = static_cast<std::size_t>(std::stoul(text));
-    return n < size ? std::optional(n) : std::nullopt;
-}
-
-} // namespace
 
 line_result shell::run_sync(const parsed_command& cmd) {
     bool force = cmd.args.size() == 3;
@@ -31,7 +20,7 @@ line_result shell::run_sync(const parsed_command& cmd) {
     if (!server_mode_)
         throw usage_error("syncUser <user> <server> works in server mode (server N), as in CMU; "
                           "syncUser <user-name> --all works here");
-    auto destination = parse_server(cmd.args[1], link_->size());
+    auto destination = parse_server_number(cmd.args[1], link_->size());
     if (!destination || *destination == *server_mode_)
         throw usage_error(fmt::format("no other server {}", cmd.args[1]));
     return sync_to(cmd.args[0], *destination, force);

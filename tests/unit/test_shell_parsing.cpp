@@ -34,6 +34,16 @@ TEST_CASE("commands match exactly or by a unique prefix") {
                          usage_error);
 }
 
+TEST_CASE("server numbers are small decimal numbers below the count") {
+    CHECK(parse_server_number("0", 3) == 0u);
+    CHECK(parse_server_number("2", 3) == 2u);
+    CHECK_FALSE(parse_server_number("3", 3));
+    CHECK_FALSE(parse_server_number("-1", 3));
+    CHECK_FALSE(parse_server_number("1x", 3));
+    CHECK_FALSE(parse_server_number("", 3));
+    CHECK_FALSE(parse_server_number("99999999999999999999", 3));
+}
+
 TEST_CASE("the table is sorted and each entry is well formed") {
     auto table = command_table();
     for (std::size_t i = 1; i < table.size(); ++i)

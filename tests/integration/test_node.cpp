@@ -121,6 +121,52 @@ TEST_CASE("clients without a certificate from the cluster's CA are refused") {
     CHECK(n.connect()->code(operation::list_users) == status::ok);
 }
 
+TEST_CASE("expired, server-only and TLS 1.2 clients are refused; SSL_CERT_FILE is ignored") {
+    one_node n;
+    auto client_with = [&](cert_usage usage, int days) {
+        auto key = generate_key();
+        auto csr = make_csr(key.get(), "odd client");
+        return tls_identity{
+            cert_to_pem(
+                issue_certificate(csr.get(), n.ca.cert.get(), n.ca.key.get(), usage, days).get()),
+            key_to_pem(key.get()),
+            {n.ca.pem()},
+            {}};
+    };
+    sync_client expired(client_with(cert_usage::client, -1));
+    CHECK(failure_of([&] { expired.connect(n.node->port, cluster); }) ==
+          client_failure::client_refused);
+    sync_client server_only(client_with(cert_usage::server, 30));
+    CHECK(failure_of([&] { server_only.connect(n.node->port, cluster); }) ==
+          client_failure::client_refused);
+
+    ssl::context old_tls(ssl::context::tls_client);
+    SSL_CTX_set_max_proto_version(old_tls.native_handle(), TLS1_2_VERSION);
+    old_tls.add_certificate_authority(asio::buffer(n.ca.pem()));
+    old_tls.use_certificate_chain(asio::buffer(n.client_id.certificate));
+    old_tls.use_private_key(asio::buffer(n.client_id.private_key), ssl::context::pem);
+    asio::io_context io;
+    node_client legacy(io.get_executor(), old_tls);
+    auto f = asio::co_spawn(
+        io, legacy.connect("127.0.0.1", n.node->port, cluster, std::chrono::seconds(5)),
+        asio::use_future);
+    io.run();
+    CHECK_THROWS_AS(f.get(), client_error);
+
+    // A bundle that trusts the node, named by SSL_CERT_FILE, must not make a
+    // client with another anchor trust it.
+    test_ca rogue("rogue CA");
+    write_file_atomic(n.dir.path / "bundle.pem", n.ca.pem(), 0644);
+    ::setenv("SSL_CERT_FILE", (n.dir.path / "bundle.pem").c_str(), 1);
+    ::setenv("SSL_CERT_DIR", n.dir.path.c_str(), 1);
+    sync_client misled(n.ca.client(rogue.pem()));
+    auto failure = failure_of([&] { misled.connect(n.node->port, cluster); });
+    ::unsetenv("SSL_CERT_FILE");
+    ::unsetenv("SSL_CERT_DIR");
+    CHECK(failure == client_failure::untrusted_server);
+    CHECK(n.connect()->code(operation::list_users) == status::ok);
+}
+
 TEST_CASE("a client with no certificate at all is refused") {
     one_node n;
     ssl::context ctx(ssl::context::tls_client);

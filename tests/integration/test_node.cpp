@@ -82,6 +82,75 @@ TEST_CASE("activation, then create, list, change and delete over mutual TLS") {
     CHECK(co->call(operation::hsm_info).fields["state"] == "ACTIVE");
 }
 
+TEST_CASE("the permission matrix over the wire; a refused change writes nothing") {
+    one_node n;
+    // PRECO before activation, on this node; then CO and CU after it.
+    auto preco = n.connect();
+    REQUIRE(preco->user_op(operation::login, "PRECO", "admin", "password") == status::ok);
+    auto snapshot = [&] { return n.connect()->call(operation::list_users).fields["users"].dump(); };
+    struct row {
+        operation op;
+        json fields;
+        status anonymous, preco_s;
+    };
+    const json other_user{{"type", "CU"}, {"name", "someone"}, {"password", "someone-pw1"}};
+    const json admin_pw{{"type", "CO"}, {"name", "admin"}, {"password", "new-admin-pw1"}};
+    std::vector<row> before_activation{
+        {operation::create_user, other_user, status::not_logged_in, status::permission_denied},
+        {operation::delete_user,
+         {{"type", "CU"}, {"name", "someone"}},
+         status::not_logged_in,
+         status::permission_denied},
+        {operation::change_password, admin_pw, status::not_logged_in, status::invalid_user_type},
+        {operation::get_user,
+         {{"name", "admin"}},
+         status::not_logged_in,
+         status::permission_denied},
+    };
+    for (auto& r : before_activation) {
+        CAPTURE(operation_name(r.op));
+        auto before = snapshot();
+        CHECK(n.connect()->code(r.op, r.fields) == r.anonymous);
+        CHECK(preco->code(r.op, r.fields) == r.preco_s);
+        CHECK(snapshot() == before);
+    }
+    REQUIRE(preco->user_op(operation::change_password, "PRECO", "admin", "officer-pw1") ==
+            status::ok);
+    auto co = preco.get();
+    REQUIRE(co->user_op(operation::create_user, "CU", "cu_user", "cu-user-pw1") == status::ok);
+    REQUIRE(co->user_op(operation::create_user, "CU", "victim", "victim-pw1") == status::ok);
+    auto cu = n.connect();
+    REQUIRE(cu->user_op(operation::login, "CU", "cu_user", "cu-user-pw1") == status::ok);
+    struct after_row {
+        operation op;
+        json fields;
+        status co_s, cu_s;
+    };
+    std::vector<after_row> after_activation{
+        {operation::create_user, other_user, status::ok, status::permission_denied},
+        {operation::change_password,
+         {{"type", "CU"}, {"name", "victim"}, {"password", "victim-pw2"}},
+         status::ok,
+         status::permission_denied},
+        {operation::get_user, {{"name", "victim"}}, status::ok, status::permission_denied},
+        {operation::list_users, json::object(), status::ok, status::ok},
+        {operation::hsm_info, json::object(), status::ok, status::ok},
+        {operation::delete_user,
+         {{"type", "CU"}, {"name", "someone"}},
+         status::ok,
+         status::permission_denied},
+    };
+    for (auto& r : after_activation) {
+        CAPTURE(operation_name(r.op));
+        auto before = snapshot();
+        CHECK(cu->code(r.op, r.fields) == r.cu_s);
+        CHECK(snapshot() == before); // the refusal changed nothing
+        CHECK(co->code(r.op, r.fields) == r.co_s);
+    }
+    CHECK(cu->code(operation::logout) == status::ok);
+    CHECK(cu->code(operation::logout) == status::not_logged_in);
+}
+
 TEST_CASE("lock-out survives a restart; a CO reset unlocks") {
     one_node n;
     {

@@ -134,6 +134,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "results.json"))
     args = ap.parse_args()
     build = os.path.abspath(args.build)
+    # `meson test` builds only what the tests need: build the benchmark's tools too.
+    subprocess.run(["meson", "compile", "-C", build], check=True, stdout=subprocess.DEVNULL)
     setup_env(build)
     sizes = [1, 2] if args.smoke else [1, 4, 16, 28]
     commands = 4 if args.smoke else 20

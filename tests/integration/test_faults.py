@@ -124,5 +124,35 @@ class CrashLoopTests(unittest.TestCase):
         c.stop()
 
 
+class MisbehavingNodeTests(unittest.TestCase):
+    """A node that answers garbage or drops mid-frame: reported per server,
+    the others answer, and the shell stays usable."""
+
+    def test_garbage_and_dropped_frames_are_reported_per_server(self):
+        from rogue_node import RogueNode
+        c = Cluster(nodes=1)
+        rogues = []
+        try:
+            for behaviour in ("garbage", "drop"):
+                rogues.append(RogueNode(c.path("node0", "cluster.crt"),
+                                        c.path("node0", "cluster.key"),
+                                        c.path("customerCA.crt"), c.cluster_id, behaviour))
+            servers = [{"name": "good", "hostname": "127.0.0.1", "port": c.ports[0]},
+                       {"name": "garbage", "hostname": "127.0.0.1", "port": rogues[0].port},
+                       {"name": "drop", "hostname": "127.0.0.1", "port": rogues[1].port}]
+            cfg = c.write_config(servers, "rogues.json")
+            r = c.shell("--keep-going", "--timeout", "5",
+                        input="listUsers\nlistUsers\n", env=c.env(HSMSH_CONFIG=cfg))
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("Connected to server 'garbage'", r.stdout)
+            self.assertEqual(r.stdout.count("Users on server 0(good):"), 2)
+            self.assertIn("listUsers failed on server 1(garbage): PROTOCOL_ERROR", r.stdout)
+            self.assertIn("listUsers failed on server 2(drop): CONNECTION_LOST", r.stdout)
+        finally:
+            for rogue in rogues:
+                rogue.stop()
+            c.stop()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

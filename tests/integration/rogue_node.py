@@ -1,0 +1,84 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A node that misbehaves after a correct hello: it answers garbage, or drops
+the connection in the middle of a frame. It proves the cluster's identity
+with a real node's certificate, so the shell connects to it."""
+import json
+import socket
+import ssl
+import struct
+import threading
+
+
+class RogueNode:
+    def __init__(self, cert, key, client_ca, cluster_id, behaviour):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        self.ctx.load_cert_chain(cert, key)
+        self.ctx.load_verify_locations(client_ca)
+        self.ctx.verify_mode = ssl.CERT_REQUIRED
+        self.cluster_id = cluster_id
+        self.behaviour = behaviour  # "garbage" or "drop"
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _read_frame(self, conn):
+        header = b""
+        while len(header) < 4:
+            chunk = conn.recv(4 - len(header))
+            if not chunk:
+                return None
+            header += chunk
+        size = struct.unpack(">I", header)[0]
+        body = b""
+        while len(body) < size:
+            chunk = conn.recv(size - len(body))
+            if not chunk:
+                return None
+            body += chunk
+        return json.loads(body)
+
+    def _send(self, conn, payload):
+        conn.sendall(struct.pack(">I", len(payload)) + payload)
+
+    def _handle(self, raw):
+        try:
+            conn = self.ctx.wrap_socket(raw, server_side=True)
+            conn.settimeout(10)
+            while not self.stopped.is_set():
+                req = self._read_frame(conn)
+                if req is None:
+                    break
+                if req["op"] == "hello":
+                    reply = {"id": req["id"], "status": "RET_OK",
+                             "f": {"version": 1, "cluster_id": self.cluster_id,
+                                   "hsm_id": "hsm-rogue", "state": "ACTIVE"}}
+                    self._send(conn, json.dumps(reply).encode())
+                elif self.behaviour == "garbage":
+                    self._send(conn, b"\x00\xffthis is not a reply")
+                else:  # announce 100 bytes, send 5, hang up
+                    conn.sendall(struct.pack(">I", 100) + b'{"id"')
+                    break
+            conn.close()
+        except (OSError, ValueError, KeyError):
+            pass
+
+    def _serve(self):
+        while not self.stopped.is_set():
+            try:
+                raw, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            threading.Thread(target=self._handle, args=(raw,), daemon=True).start()
+
+    def stop(self):
+        self.stopped.set()
+        self.sock.close()
+        self.thread.join(timeout=5)

@@ -9,6 +9,7 @@
 #include "hsmsh/tls.hpp"
 #include "prepared_resolver.hpp"
 
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <thread>
@@ -55,6 +56,9 @@ tls_identity node_identity_files(const node_paths& paths) {
 
 int serve(const serve_options& options) {
     disable_core_dumps();
+    // A file-size limit reached must fail the write (EFBIG, a storage
+    // failure the client sees), not kill the node with SIGXFSZ.
+    std::signal(SIGXFSZ, SIG_IGN);
     const auto& paths = options.paths;
     if (!fs::exists(paths.database())) throw lifecycle_error("no node in " + paths.dir.string());
     user_store store(paths.database().string());

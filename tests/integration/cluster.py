@@ -77,14 +77,15 @@ class Cluster:
             run(HSMD, "clone", "--from", node0, "--data", self.path(f"node{i}"))
         self.count = count
 
-    def start_node(self, i, extra=()):
+    def start_node(self, i, extra=(), wrap=()):
+        """`wrap` is a command that runs the node (it must exec it, keeping its pid)."""
         listen, peers = "127.0.0.1:0", []
         if self.fixed_ports and i < len(self.fixed_ports):
             listen = f"127.0.0.1:{self.fixed_ports[i]}"
             peers = [a for j, p in enumerate(self.fixed_ports) if j != i
                      for a in ("--peer", f"127.0.0.1:{p}")]
         with open(self.path(f"node{i}.log"), "ab") as log:
-            p = subprocess.Popen([HSMD, "serve", "--data", self.path(f"node{i}"), "--listen",
+            p = subprocess.Popen([*wrap, HSMD, "serve", "--data", self.path(f"node{i}"), "--listen",
                                   listen, "--kdf-iterations", "1000", *self.node_args, *peers,
                                   *extra],
                                  stdout=subprocess.PIPE, stderr=log, text=True)

@@ -1,9 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Faults: a node killed at random moments loses nothing it acknowledged."""
+"""Faults: a node killed at random moments loses nothing it acknowledged; a
+full disk refuses the change that does not fit and nothing else."""
 import os
 import random
+import re
 import signal
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -151,6 +154,143 @@ class MisbehavingNodeTests(unittest.TestCase):
         finally:
             for rogue in rogues:
                 rogue.stop()
+            c.stop()
+
+
+class FullDiskTests(unittest.TestCase):
+    """A change that does not fit is refused with a clear error; what was
+    there stays, reads go on, and writes work again once space returns."""
+
+    MAX_ATTEMPTS = 3000
+
+    def login(self, c):
+        client = WireClient(c.ports[0], c.path("client.crt"), c.path("client.key"),
+                            c.path("customerCA.crt"))
+        status, _ = client.call("login", type="CO", name="admin", password="officer-pw1")
+        self.assertEqual(status, "RET_OK")
+        return client
+
+    def fill_and_recover(self, c, fill, make_room, run_in_node_ns=()):
+        client = self.login(c)
+        fill()
+        created, failed = [], None
+        for i in range(self.MAX_ATTEMPTS):
+            name = f"fill_{i}"
+            status, _ = client.call("create_user", type="CU", name=name, password="fill-pw-1")
+            if status != "RET_OK":
+                failed = (name, status)
+                break
+            created.append(name)
+        self.assertIsNotNone(failed, f"the store never filled in {self.MAX_ATTEMPTS} creations")
+        self.assertEqual(failed[1], "RET_STORAGE_FAILURE")
+        self.assertGreater(len(created), 0)
+
+        # Reads go on, on this connection and on a new one; nothing is lost
+        # and the refused change is not half there.
+        fresh = WireClient(c.ports[0], c.path("client.crt"), c.path("client.key"),
+                           c.path("customerCA.crt"))
+        for reader in (client, fresh):
+            status, fields = reader.call("list_users")
+            self.assertEqual(status, "RET_OK")
+            names = {u["name"] for u in fields["users"]}
+            self.assertTrue(set(created) <= names, "a change made before the disk filled is lost")
+            self.assertNotIn(failed[0], names)
+        # A login must be audited and counted. Smaller than a creation, a few
+        # may still fit; once its audit row cannot be written it is refused
+        # (fail closed), never let through unrecorded.
+        logins = 2  # activation's and ours
+        for _ in range(500):
+            status, _ = fresh.call("login", type="CO", name="admin", password="officer-pw1")
+            if status != "RET_OK":
+                break
+            logins += 1
+            fresh.call("logout")
+        self.assertEqual(status, "RET_STORAGE_FAILURE")
+        fresh.close()
+
+        # The shell says what happened, in one line per server.
+        r = c.shell("--keep-going", input="listUsers\nloginHSM CO admin officer-pw1\n"
+                                          "createUser CU shell_full shell-pw-1\ny\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn(f"Users on {c.label(0)}:", r.stdout)
+        self.assertRegex(r.stdout, rf"(loginHSM|createUser) failed on "
+                                   rf"{re.escape(c.label(0))}: RET_STORAGE_FAILURE")
+        logins += r.stdout.count("loginHSM success")
+
+        make_room()
+        status, _ = client.call("create_user", type="CU", name=failed[0], password="fill-pw-1")
+        self.assertEqual(status, "RET_OK")
+        r = c.shell(input="loginHSM CO admin officer-pw1\ncreateUser CU shell_full shell-pw-1\ny\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        logins += 1
+        client.close()
+
+        # The store is sound and its audit chain unbroken, seen from the node's view of the disk.
+        data = c.path("node0")
+        check = subprocess.run([*run_in_node_ns, sys.executable, "-c",
+                                "import sqlite3,sys; d=sqlite3.connect(sys.argv[1]);"
+                                "print(d.execute('PRAGMA integrity_check').fetchone()[0]);"
+                                "print(d.execute(\"SELECT count(*) FROM audit WHERE operation"
+                                " = 'login' AND result = 'RET_OK'\").fetchone()[0])",
+                                os.path.join(data, "hsm.db")],
+                               capture_output=True, text=True, timeout=60)
+        self.assertEqual(check.stdout.split(), ["ok", str(logins)],
+                         "integrity, then one audit row per accepted login: " + check.stderr)
+        audit = subprocess.run([*run_in_node_ns, os.path.abspath(os.environ["HSMD"]), "audit", "verify",
+                                "--data", data], capture_output=True, text=True, timeout=60)
+        self.assertEqual(audit.returncode, 0, audit.stdout + audit.stderr)
+
+    def test_file_size_limit(self):
+        """RLIMIT_FSIZE set on the running node: writes past it fail with EFBIG."""
+        import resource
+        c = Cluster(nodes=1)
+        try:
+            c.activate()
+            pid = c.nodes[0].pid
+
+            def limit():
+                largest = max(os.path.getsize(os.path.join(c.path("node0"), f))
+                              for f in os.listdir(c.path("node0")))
+                room = largest + 64 * 1024
+                # Soft limit only: raising it again needs no privilege.
+                resource.prlimit(pid, resource.RLIMIT_FSIZE, (room, resource.RLIM_INFINITY))
+
+            def unlimit():
+                infinity = resource.RLIM_INFINITY
+                resource.prlimit(pid, resource.RLIMIT_FSIZE, (infinity, infinity))
+            self.fill_and_recover(c, limit, unlimit)
+            self.assertIsNone(c.nodes[0].poll(), "the node died")
+        finally:
+            c.stop()
+
+    def test_tiny_tmpfs(self):
+        """The data directory on a 1 MiB tmpfs in the node's own mount namespace:
+        writes past it fail with ENOSPC; the tmpfs is grown to make room."""
+        probe = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                                "mount -t tmpfs -o size=64k probe /mnt"],
+                               capture_output=True, timeout=30)
+        if probe.returncode != 0:
+            self.skipTest("no private mount namespace here (needs CAP_SYS_ADMIN)")
+        c = Cluster(nodes=1)
+        try:
+            c.activate()
+            c.nodes[0].terminate()
+            c.nodes[0].wait(timeout=10)
+            c.nodes[0].stdout.close()
+            data = c.path("node0")
+            script = ('set -e; cp -a "$0" "$0.disk"; mount -t tmpfs -o size=1m,mode=0700 hsmsh "$0";'
+                      ' cp -a "$0.disk/." "$0/"; exec "$@"')
+            wrap = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, data]
+            c.nodes[0], c.ports[0] = c.start_node(0, wrap=wrap)
+            c.write_config()
+            ns = ["nsenter", "-t", str(c.nodes[0].pid), "-m"]
+
+            def grow():
+                subprocess.run([*ns, "mount", "-o", "remount,size=16m", data], check=True,
+                               timeout=30)
+            self.fill_and_recover(c, lambda: None, grow, ns)
+            self.assertIsNone(c.nodes[0].poll(), "the node died")
+        finally:
             c.stop()
 
 

@@ -2,6 +2,7 @@
 """hsmsh in batch mode against 3 real nodes: the CMU tour, failures, exit codes."""
 import json
 import os
+import time
 import signal
 import sys
 import unittest
@@ -254,25 +255,55 @@ class DegradedClusterTests(unittest.TestCase):
         self.assertIn("no answer before the deadline", r.stdout)
 
     def test_node_stalled_after_connecting_times_out_alone(self):
-        script = "listUsers\nlistUsers\n"
+        """A node stalled mid-session times out alone; once it runs again
+        the same shell reaches it on the next command."""
+        import queue
         import subprocess
+        import threading
         p = subprocess.Popen([os.environ["HSMSH"], "--timeout", "2", "--keep-going"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env=self.c.env())
-        try:
-            p.stdin.write("listUsers\n")
+        lines = queue.Queue()
+        reader = threading.Thread(target=lambda: [lines.put(l) for l in p.stdout], daemon=True)
+        reader.start()
+
+        transcript = []
+
+        def command(text, until, times=1):
+            """Send a line; read until `until` has been printed `times` in all."""
+            p.stdin.write(text + "\n")
             p.stdin.flush()
-            self.assertIn("Connected to server", p.stdout.readline() + p.stdout.readline()
-                          + p.stdout.readline() + p.stdout.readline())
+            deadline = time.monotonic() + 30
+            while "".join(transcript).count(until) < times:
+                self.assertLess(time.monotonic(), deadline, "".join(transcript))
+                try:
+                    transcript.append(lines.get(timeout=1))
+                except queue.Empty:
+                    pass
+
+        users = [f"Users on {self.c.label(i)}:" for i in range(3)]
+        try:
+            command("listUsers", users[0])
             self.c.signal(0, signal.SIGSTOP)
-            out, err = p.communicate("listUsers\n", timeout=60)
+            command("listUsers", f"listUsers failed on {self.c.label(0)}: TIMEOUT")
+            self.c.signal(0, signal.SIGCONT)
+            command("listUsers", users[0], times=2)
+            p.stdin.close()
+            p.wait(timeout=30)
+            reader.join(timeout=10)
+            transcript.extend(lines.get() for _ in range(lines.qsize()))
         finally:
             self.c.signal(0, signal.SIGCONT)
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            err = p.stderr.read()
+            p.stdout.close()
+            p.stderr.close()
         self.assertEqual(p.returncode, 1, err)
-        self.assertIn(f"listUsers failed on {self.c.label(0)}: TIMEOUT", out)
-        self.assertIn(f"Users on {self.c.label(1)}:", out)
-        self.assertIn(f"Users on {self.c.label(2)}:", out)
-        del script
+        out = "".join(transcript)
+        self.assertEqual([out.count(u) for u in users], [2, 3, 3], out)
+        self.assertEqual(out.count("TIMEOUT"), 1, out)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 // Splitting and parsing command lines.
 #include "command_line.hpp"
 
+#include "hsmsh/log.hpp"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -15,7 +17,9 @@ bool is_blank(char c) {
 }
 
 std::string quote_if_needed(const std::string& word) {
-    if (!word.empty() && word.find_first_of(" \t'\"\\#") == std::string::npos) return word;
+    // Every byte split_words treats specially, blanks included: a word holding
+    // a carriage return must come back as one word.
+    if (!word.empty() && word.find_first_of(" \t\r\n'\"\\#") == std::string::npos) return word;
     std::string out = "'";
     for (char c : word)
         out += c == '\'' ? std::string("'\\''") : std::string(1, c);
@@ -71,9 +75,9 @@ std::optional<parsed_command> parse_command(std::vector<std::string> words) {
     auto found = find_command(words.front());
     if (!found.spec) {
         if (found.matches.empty())
-            throw usage_error(
-                fmt::format("unknown command '{}': type help for the list", words.front()));
-        throw usage_error(fmt::format("ambiguous command '{}': {}", words.front(),
+            throw usage_error(fmt::format("unknown command '{}': type help for the list",
+                                          escape_control(words.front())));
+        throw usage_error(fmt::format("ambiguous command '{}': {}", escape_control(words.front()),
                                       fmt::join(found.matches, ", ")));
     }
     parsed_command cmd;

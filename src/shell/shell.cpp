@@ -6,6 +6,7 @@
 #include "terminal_input.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
@@ -100,10 +101,18 @@ int shell::run() {
 }
 
 line_result shell::usage(const std::string& message) {
+    // The message may quote what was typed: no control byte reaches the
+    // terminal (words are escaped where quoted; this catches the rest).
+    std::string text;
+    for (char c : message) {
+        auto b = static_cast<unsigned char>(c);
+        text += b < 0x20 || b == 0x7f ? fmt::format("\\x{:02x}", b) : std::string(1, c);
+    }
     if (input_.line_number() > 0)
-        fmt::print(err_, "hsmsh: line {}: {}\n", input_.line_number(), message);
+        fmt::print(err_, "hsmsh: line {}: {}\n", input_.line_number(), text);
     else
-        fmt::print(err_, "hsmsh: {}\n", message);
+        fmt::print(err_, "hsmsh: {}\n", text);
+    if (!input_.interactive()) refused_line_ = input_.line_number();
     return line_result::usage_error;
 }
 
@@ -113,13 +122,27 @@ line_result shell::run_line(std::string line) {
         cmd = parse_command(split_words(line));
     } catch (const usage_error& e) {
         wipe(line);
+        if (auto refused = std::exchange(refused_line_, std::nullopt)) {
+            // Most likely the password or y/n line of the refused command:
+            // never repeat it, it may be a secret.
+            fmt::print(err_,
+                       "hsmsh: line {}: skipped, not a command (a password or answer "
+                       "for line {}?)\n",
+                       input_.line_number(), *refused);
+            refused_line_ = refused;
+            return line_result::usage_error;
+        }
         return usage(e.what());
     }
+    refused_line_.reset();
     bool hidden = !line.empty() && line.front() == ' ';
     wipe(line);
     if (!cmd) return line_result::ok;
-    if (!hidden) input_.remember(cmd->history_text());
-    if (options_.echo) fmt::print(out_, "{}\n", cmd->history_text());
+    auto kept = cmd->history_text();
+    // Quoting can lengthen a line past the limit; history keeps only lines
+    // that can be recalled and run again.
+    if (!hidden && kept.size() <= max_line_length) input_.remember(kept);
+    if (options_.echo) fmt::print(out_, "{}\n", kept);
     try {
         auto result = execute(*cmd);
         if (cmd->inline_password) wipe(*cmd->inline_password);

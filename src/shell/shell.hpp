@@ -112,6 +112,9 @@ private:
     std::ostream& err_;
     shell_options options_;
     std::optional<std::size_t> server_mode_;
+    // In a script, the line of the last command refused before it ran: the
+    // lines after it that are not commands are its password and answer.
+    std::optional<std::size_t> refused_line_;
     std::vector<std::optional<login_state>> logins_;
     std::vector<bool> ever_connected_;
 };

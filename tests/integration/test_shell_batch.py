@@ -4,6 +4,7 @@ import json
 import os
 import time
 import signal
+import subprocess
 import sys
 import unittest
 
@@ -135,6 +136,52 @@ y
         r = self.sh("createUser CU 'unterminated\n")
         self.assertEqual(r.returncode, 2)
         self.assertIn("unterminated single quote", r.stderr)
+
+    def test_input_at_and_past_every_limit(self):
+        """Each script line: what the shell must do with it, in a table."""
+        login = b"loginHSM CO admin officer-pw1\n"
+        secret = b"Sentinel-Secret-77"
+        cases = [
+            # (script after the login, exit status, in stdout, in stderr)
+            (b"createUser CU " + b"a" * 31 + b" pass-word-1\ny\n", 0,
+             b"createUser success", b""),
+            (b"createUser CU " + b"b" * 32 + b" pass-word-1\ny\n", 2, b"",
+             b"line 2: user names are 1 to 31"),
+            (b"createUser CU pw_short pw3456\ny\n", 2, b"", b"line 2: passwords are 7 to 128"),
+            (b"createUser CU pw_long " + b"p" * 129 + b"\ny\n", 2, b"",
+             b"line 2: passwords are 7 to 128"),
+            (b"createUser CU pw_max " + b"p" * 128 + b"\ny\n", 0, b"createUser success", b""),
+            (b"createUser CU pw_ctl pass\x01word\ny\n", 2, b"", b"without control characters"),
+            (b"createUser CU \xff\xfe pass-word-1\ny\n", 2, b"", b"user names are 1 to 31"),
+            (b"createUser CU \"open pass-word-1\ny\n", 2, b"", b"unterminated double quote"),
+            (b"x" * 5000 + b"\nlistUsers\n", 2, b"Users on server 2",
+             b"line 2: line longer than 4096 bytes"),
+            (b"x" * (2 << 20) + b"\nlistUsers\n", 2, b"Users on server 2",
+             b"line 2: line longer than 4096 bytes"),
+            (b"listUsers\x00 extra\n", 2, b"", b"unknown command 'listUsers\\x00'"),
+            (b"\x1b[31mlistUsers\n", 2, b"", b"unknown command '\\x1b[31mlistUsers'"),
+            (b"createUser CU no_answer pass-word-1\n", 2, b"", b"expects a line 'y' or 'n'"),
+            (b"createUser CU no_newline pass-word-1\ny", 0, b"createUser success", b""),
+            (b"createUser CU no_pw_line -hpswd\n", 2, b"", b"expects a password line"),
+            # A refused command's password line is skipped, never repeated.
+            (b"createUser XX bad_type -hpswd\n" + secret + b"\ny\nlistUsers\n", 2,
+             b"Users on server 2", b"line 3: skipped, not a command"),
+            (b"createUser CU " + b"c" * 40 + b"\n" + secret + b"\ny\n", 2, b"",
+             b"line 4: skipped, not a command"),
+        ]
+        for script, status, out, err in cases:
+            with self.subTest(script=script[:50]):
+                r = subprocess.run([os.environ["HSMSH"], "--keep-going"], input=login + script,
+                                   capture_output=True, timeout=60, env=self.c.env())
+                self.assertEqual(r.returncode, status, r.stderr)
+                self.assertIn(out, r.stdout)
+                self.assertIn(err, r.stderr)
+                self.assertNotIn(secret, r.stdout + r.stderr)
+                self.assertNotIn(b"\x1b", r.stdout + r.stderr)
+                self.assertLess(len(r.stderr), 2000, "an error repeated the long line")
+        r = self.sh("loginHSM CO admin officer-pw1\ndeleteUser CU " + "a" * 31 + "\ny\n"
+                    "deleteUser CU pw_max\ny\ndeleteUser CU no_newline\ny\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_commands_from_arguments(self):
         r = self.c.shell("-e", "listUsers", "-e", "getHSMInfo")

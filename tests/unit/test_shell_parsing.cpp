@@ -70,6 +70,18 @@ TEST_CASE("passwords are kept apart from arguments and out of history") {
     CHECK_FALSE(parse_command({}));
 }
 
+TEST_CASE("history keeps a line that runs the same command again") {
+    // Found by fuzz_command: a quoted carriage return came back as two words.
+    for (std::string name : {"a b", "it's", "cr\rlf\n", "tab\there", "#hash", "back\\slash", ""}) {
+        auto cmd = parse_command({"deleteUser", "CU", name});
+        REQUIRE(cmd);
+        auto back = parse_command(split_words(cmd->history_text()));
+        REQUIRE(back);
+        CHECK(back->spec == cmd->spec);
+        CHECK(back->args == cmd->args);
+    }
+}
+
 namespace {
 struct temp_file {
     fs::path path;

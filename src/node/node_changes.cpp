@@ -145,7 +145,10 @@ void node_service::apply(const planned_change& c) {
 }
 
 awaitable<status> node_service::direct(session& s, operation op, const json& f, secret password) {
-    auto [verdict, change] = co_await plan(s, op, f, password);
+    auto planned = co_await plan(s, op, f, password);
+    // Named, not a structured binding: clang 14 cannot capture one in a lambda.
+    auto& verdict = planned.first;
+    auto& change = planned.second;
     auto target = change.name.empty() ? string_field(f, "name").value_or("") : change.name;
     store_.transact([&] {
         if (verdict == status::ok) apply(change);
@@ -168,7 +171,8 @@ awaitable<status> node_service::prepare(session& s, const json& f, secret passwo
         if (!op) co_return status::bad_request;
         planned = co_await plan(s, *op, f, password);
     }
-    auto& [verdict, change] = planned;
+    auto& verdict = planned.first;
+    auto& change = planned.second;
     // No co_await from here on: the check and the reservation are one step.
     if (verdict == status::ok &&
         (store_.reserved(change.name) || store_.prepared(txid) || store_.outcome(txid)))

@@ -1,58 +1,62 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""hsmsh benchmarks: fan-out scaling behind a 20 ms delay proxy, start-up,
-batch throughput next to a bare TLS round trip, and the shell's memory.
+"""hsmsh benchmarks, side by side in one run (these machines are shared and
+noisy: ratios, not absolute times):
 
-Prints a table and writes JSON. Ratios only mean something within one run:
-these machines are shared and noisy.
+1. fan-out: time per listUsers and per mutation with N nodes, each behind a
+   20 ms loopback delay proxy (bench/delay_proxy, C++), as T(N)/T(1);
+2. start-up with the same N;
+3. batch throughput of listUsers on 3 nodes next to a bare TLS round trip;
+4. password-bound throughput (createUser/deleteUser at 600,000 iterations)
+   next to the bound the machine allows, cores / (nodes x one derivation);
+5. memory: hsmsh with N nodes, hsmd holding 1,024 users with 32 clients;
+6. node concurrency: 32 clients with mixed commands against one node.
+
+Prints a table, writes JSON and, with gnuplot, the fan-out chart (SVG).
 
     python3 bench/run.py --build build [--smoke] [--out bench/results.json]
 """
 import argparse
-import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+DELAY_MS = 20
 
 
 def setup_env(build):
     os.environ["HSMD"] = os.path.join(build, "src", "hsmd", "hsmd")
     os.environ["HSMSH"] = os.path.join(build, "src", "hsmsh", "hsmsh")
     sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
-    sys.path.insert(0, HERE)
 
 
-class ProxyLoop:
-    """Delay proxies served by one asyncio loop on a background thread."""
+def tool(build, name):
+    return os.path.join(build, "bench", name)
 
-    def __init__(self):
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.servers = []
 
-    def add(self, upstream_port, delay):
-        from delay_proxy import start_proxy
-        server, port = asyncio.run_coroutine_threadsafe(
-            start_proxy(upstream_port, delay), self.loop).result()
-        self.servers.append(server)
-        return port
+class DelayProxy:
+    """bench/delay_proxy in front of every node; it exits when we close its stdin."""
+
+    def __init__(self, build, ports, delay_ms):
+        self.p = subprocess.Popen([tool(build, "delay_proxy"), str(delay_ms),
+                                   *map(str, ports)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.ports = [int(self.p.stdout.readline()) for _ in ports]
 
     def close(self):
-        for s in self.servers:
-            self.loop.call_soon_threadsafe(s.close)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
+        self.p.stdin.close()
+        self.p.wait(timeout=10)
+        self.p.stdout.close()
 
 
-def timed_shell(cluster, script, *args):
-    """Runs hsmsh on a script; returns (seconds, peak RSS in KiB)."""
+def timed_shell(cluster, script, *args, cpu=None):
+    """Runs hsmsh on a script; returns (seconds, peak RSS in KiB). With a
+    `cpu` list, appends the CPU seconds the shell used."""
     start = time.perf_counter()
     p = subprocess.Popen([os.environ["HSMSH"], *args], stdin=subprocess.PIPE,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=cluster.env())
@@ -61,6 +65,8 @@ def timed_shell(cluster, script, *args):
     _, status, usage = os.wait4(p.pid, 0)
     elapsed = time.perf_counter() - start
     p.returncode = os.waitstatus_to_exitcode(status)
+    if cpu is not None:
+        cpu.append(usage.ru_utime + usage.ru_stime)
     err = p.stderr.read().decode()
     p.stderr.close()
     if p.returncode != 0:
@@ -72,59 +78,178 @@ def median_time(cluster, script, repeats, *args):
     return statistics.median(timed_shell(cluster, script, *args)[0] for _ in range(repeats))
 
 
-def fan_out(sizes, commands, repeats, delay):
+LOGIN = "loginHSM CO admin officer-pw1\n"
+
+
+def pairs(count, prefix="bench"):
+    return "".join(f"createUser CU {prefix}{i} {prefix}-pass-{i}\ndeleteUser CU {prefix}{i}\n"
+                   for i in range(count))
+
+
+def fan_out(build, sizes, commands, repeats):
     from cluster import Cluster
     rows = []
     for n in sizes:
         c = Cluster(nodes=n)
-        proxies = ProxyLoop()
+        proxy = None
         try:
             c.activate()
-            ports = [proxies.add(p, delay) for p in c.ports]
+            proxy = DelayProxy(build, c.ports, DELAY_MS)
             c.write_config([{"name": f"node{i}", "hostname": "127.0.0.1", "port": p}
-                            for i, p in enumerate(ports)])
+                            for i, p in enumerate(proxy.ports)])
             startup = median_time(c, "", repeats)
             lists = median_time(c, "listUsers\n" * commands, repeats)
-            login = "loginHSM CO admin officer-pw1\n"
-            pairs = "".join(f"createUser CU bench{i} bench-pass-{i}\ndeleteUser CU bench{i}\n"
-                            for i in range(commands // 2))
-            mutations = median_time(c, login + pairs, repeats, "-y")
-            login_only = median_time(c, login, repeats)
+            mutations = median_time(c, LOGIN + pairs(commands // 2), repeats, "-y")
+            login_only = median_time(c, LOGIN, repeats)
             _, rss = timed_shell(c, "listUsers\n")
             rows.append({"nodes": n, "startup_s": startup,
                          "list_users_s": (lists - startup) / commands,
                          "mutation_s": (mutations - login_only) / (2 * (commands // 2)),
                          "shell_peak_rss_kib": rss})
         finally:
-            proxies.close()
+            if proxy:
+                proxy.close()
             c.stop()
     base = rows[0]
     for r in rows:
         for key in ("startup_s", "list_users_s", "mutation_s"):
             r[key.replace("_s", "_ratio")] = r[key] / base[key]
+        # A sequential fan-out, as CMU's, pays every server's round trip in turn.
+        r["sequential_list_users_s"] = base["list_users_s"] * r["nodes"]
     return rows
 
 
-def throughput(commands, build):
+def throughput(build, commands):
     from cluster import Cluster
     c = Cluster(nodes=3)
     try:
         c.activate()
         users = "".join(f"createUser CU user{i} user-pass-{i}\n" for i in range(9))
-        timed_shell(c, "loginHSM CO admin officer-pw1\n" + users, "-y")
+        timed_shell(c, LOGIN + users, "-y")
         startup = median_time(c, "", 3)
-        total, _ = timed_shell(c, "listUsers\n" * commands)
+        shell_cpu, nodes_before = [], [cpu_seconds(p.pid) for p in c.nodes]
+        total, _ = timed_shell(c, "listUsers\n" * commands, cpu=shell_cpu)
+        nodes_cpu = sum(cpu_seconds(p.pid) for p in c.nodes) - sum(nodes_before)
         per_command = (total - startup) / commands
-        rt = subprocess.run([os.path.join(build, "bench", "roundtrip"), c.path("client.crt"),
+        # The machine's bound for this work: all cores busy with what one
+        # command costs in CPU (shell and nodes), nothing else.
+        cpu_per_command = (shell_cpu[0] + nodes_cpu) / commands
+        rt = subprocess.run([tool(build, "roundtrip"), c.path("client.crt"),
                              c.path("client.key"), c.path("customerCA.crt"), str(c.ports[0]),
                              c.cluster_id, str(commands)],
                             capture_output=True, text=True, check=True)
         bare = float(rt.stdout.strip())
         return {"commands": commands, "nodes": 3, "users": 10,
                 "commands_per_s": 1 / per_command, "per_command_s": per_command,
-                "bare_round_trip_s": bare, "overhead_ratio": per_command / bare}
+                "bare_round_trip_s": bare, "overhead_ratio": per_command / bare,
+                "shell_cpu_per_command_s": shell_cpu[0] / commands,
+                "nodes_cpu_per_command_s": nodes_cpu / commands,
+                "cpu_bound_commands_per_s": os.cpu_count() / cpu_per_command}
     finally:
         c.stop()
+
+
+def password_bound(build, iterations, count):
+    """createUser/deleteUser pairs at `iterations` on 3 nodes against the bound:
+    each createUser costs one derivation on every node (the shell sends the
+    salt; deleteUser derives nothing), so pairs/s <= cores / (nodes x t)."""
+    from cluster import Cluster
+    nodes, cores = 3, os.cpu_count()
+    t_kdf = float(subprocess.run([tool(build, "kdf_time"), str(iterations), "5"],
+                                 capture_output=True, text=True, check=True).stdout)
+    c = Cluster(nodes=nodes, kdf_iterations=iterations)
+    try:
+        c.activate()
+        login_only = median_time(c, LOGIN, 3)
+        total, _ = timed_shell(c, LOGIN + pairs(count, "kdf"), "-y")
+        per_pair = (total - login_only) / count
+        bound = cores / (nodes * t_kdf)
+        return {"iterations": iterations, "nodes": nodes, "cores": cores, "pairs": count,
+                "kdf_s": t_kdf, "pairs_per_s": 1 / per_pair, "bound_pairs_per_s": bound,
+                "fraction_of_bound": (1 / per_pair) / bound}
+    finally:
+        c.stop()
+
+
+def node_load(build, cluster, clients, seconds, mode="mixed"):
+    r = subprocess.run([tool(build, "node_load"), cluster.path("client.crt"),
+                        cluster.path("client.key"), cluster.path("customerCA.crt"),
+                        str(cluster.ports[0]), cluster.cluster_id, str(clients), str(seconds),
+                        mode],
+                       input="officer-pw1\n", capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        raise RuntimeError(f"node_load failed: {r.stdout} {r.stderr[-500:]}")
+    return json.loads(r.stdout)
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a running process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def node_concurrency(build, clients, seconds):
+    from cluster import Cluster
+    c = Cluster(nodes=1, node_args=["--max-connections", str(clients * 2)])
+    try:
+        c.activate()
+        return node_load(build, c, clients, seconds)
+    finally:
+        c.stop()
+
+
+def node_memory(build, users, clients, seconds):
+    """Peak RSS of one hsmd holding `users` users (admin included) while
+    `clients` connections list them all, over and over."""
+    from cluster import Cluster
+    c = Cluster(nodes=1, node_args=["--max-connections", str(clients * 2)])
+    try:
+        c.activate()
+        fill = "".join(f"createUser CU mem{i} mem-pass-{i}\n" for i in range(users - 1))
+        timed_shell(c, LOGIN + fill, "-y")
+        load = node_load(build, c, clients, seconds, "list")
+        return {"users": users, "clients": clients, "requests": load["requests"],
+                "hsmd_peak_rss_kib": peak_rss_kib(c.nodes[0].pid)}
+    finally:
+        c.stop()
+
+
+def chart(results, path):
+    """Time per listUsers against N, ours next to a sequential fan-out's."""
+    if not shutil.which("gnuplot"):
+        print("(gnuplot not found: no chart)")
+        return None
+    data = path + ".dat"
+    with open(data, "w") as f:
+        f.write("# nodes ours_ms sequential_ms mutation_ms\n")
+        for r in results["fan_out"]:
+            f.write(f"{r['nodes']} {r['list_users_s'] * 1e3:.3f} "
+                    f"{r['sequential_list_users_s'] * 1e3:.3f} {r['mutation_s'] * 1e3:.3f}\n")
+    script = f"""
+set terminal svg size 720,440 dynamic font "sans,12"
+set output "{path}"
+set title "Time per command with a {DELAY_MS} ms delay to every node"
+set xlabel "nodes (N)"
+set ylabel "ms per command"
+set logscale y
+set key top left
+set grid
+plot "{data}" using 1:2 with linespoints lw 2 title "hsmsh listUsers (parallel fan-out)", \\
+     "{data}" using 1:4 with linespoints lw 2 title "hsmsh createUser/deleteUser", \\
+     "{data}" using 1:3 with lines dt 2 lw 2 title "sequential fan-out (N x T(1))"
+"""
+    subprocess.run(["gnuplot"], input=script, text=True, check=True)
+    os.remove(data)
+    return path
 
 
 def main():
@@ -132,31 +257,58 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
     ap.add_argument("--out", default=os.path.join(HERE, "results.json"))
+    ap.add_argument("--chart", default=None, help="SVG path (default: next to --out)")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     # `meson test` builds only what the tests need: build the benchmark's tools too.
     subprocess.run(["meson", "compile", "-C", build], check=True, stdout=subprocess.DEVNULL)
     setup_env(build)
-    sizes = [1, 2] if args.smoke else [1, 4, 16, 28]
-    commands = 4 if args.smoke else 20
-    repeats = 1 if args.smoke else 3
-    fan = fan_out(sizes, commands, repeats, delay=0.020)
-    tp = throughput(200 if args.smoke else 5000, build)
+    smoke = args.smoke
+    sizes = [1, 2] if smoke else [1, 4, 16, 28]
+    results = {
+        "fan_out": fan_out(build, sizes, 4 if smoke else 20, 1 if smoke else 3),
+        "throughput": throughput(build, 200 if smoke else 5000),
+        "password_bound": password_bound(build, 10_000 if smoke else 600_000,
+                                         2 if smoke else 8),
+        "node_concurrency": node_concurrency(build, 4 if smoke else 32, 1 if smoke else 10),
+        "node_memory": node_memory(build, 20 if smoke else 1024, 4 if smoke else 32,
+                                   1 if smoke else 5),
+        "delay_ms": DELAY_MS, "kernel": os.uname().release, "cores": os.cpu_count(),
+        "smoke": smoke,
+    }
     print(f"{'nodes':>5} {'startup s':>10} {'ratio':>6} {'listUsers s':>12} {'ratio':>6} "
           f"{'mutation s':>11} {'ratio':>6} {'seq. ratio':>10} {'hsmsh RSS MiB':>14}")
-    for r in fan:
+    for r in results["fan_out"]:
         print(f"{r['nodes']:>5} {r['startup_s']:>10.3f} {r['startup_ratio']:>6.2f} "
               f"{r['list_users_s']:>12.4f} {r['list_users_ratio']:>6.2f} "
               f"{r['mutation_s']:>11.4f} {r['mutation_ratio']:>6.2f} {r['nodes']:>10} "
               f"{r['shell_peak_rss_kib'] / 1024:>14.1f}")
+    tp = results["throughput"]
     print(f"\nbatch throughput: {tp['commands_per_s']:.0f} listUsers/s over {tp['commands']} "
           f"commands on {tp['nodes']} nodes; per command {tp['per_command_s'] * 1e3:.3f} ms, "
           f"bare TLS round trip {tp['bare_round_trip_s'] * 1e3:.3f} ms, "
           f"ratio {tp['overhead_ratio']:.2f}")
+    print(f"  CPU per command: shell {tp['shell_cpu_per_command_s'] * 1e3:.3f} ms, 3 nodes "
+          f"{tp['nodes_cpu_per_command_s'] * 1e3:.3f} ms: the {os.cpu_count()} cores allow at "
+          f"most {tp['cpu_bound_commands_per_s']:.0f} commands/s")
+    pb = results["password_bound"]
+    print(f"password-bound: {pb['pairs_per_s']:.2f} createUser/deleteUser pairs/s at "
+          f"{pb['iterations']} iterations on {pb['nodes']} nodes; one derivation "
+          f"{pb['kdf_s'] * 1e3:.1f} ms, bound {pb['bound_pairs_per_s']:.2f} pairs/s "
+          f"({pb['cores']} cores): {pb['fraction_of_bound'] * 100:.0f}% of the bound")
+    nc = results["node_concurrency"]
+    print(f"node concurrency: {nc['clients']} clients, {nc['requests']} requests in "
+          f"{nc['seconds']:.1f} s: {nc['per_s']:.0f} requests/s, p50 {nc['p50_s'] * 1e3:.2f} ms, "
+          f"p99 {nc['p99_s'] * 1e3:.2f} ms; statuses {nc['statuses']}")
+    nm = results["node_memory"]
+    print(f"hsmd memory: {nm['users']} users, {nm['clients']} clients listing them "
+          f"({nm['requests']} requests): peak RSS {nm['hsmd_peak_rss_kib'] / 1024:.1f} MiB")
     with open(args.out, "w") as f:
-        json.dump({"fan_out": fan, "throughput": tp, "delay_s": 0.020,
-                   "machine": os.uname().release, "cores": os.cpu_count()}, f, indent=2)
+        json.dump(results, f, indent=2)
     print(f"\nwrote {args.out}")
+    svg = chart(results, args.chart or os.path.splitext(args.out)[0] + ".svg")
+    if svg:
+        print(f"wrote {svg}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,12 @@ struct server_outcome {
     std::string error;                               // when failed
 
     bool ok() const noexcept { return what == kind::replied && code == status::ok; }
+    /// The "users" array of a reply, by reference (empty when there is none).
+    const json& users() const noexcept {
+        static const json none = json::array();
+        auto it = fields.find("users");
+        return it != fields.end() && it->is_array() ? *it : none;
+    }
 };
 
 /// One server's part in a command's result.

@@ -27,7 +27,7 @@ std::vector<user_comparison> compare_users(const std::vector<server_report>& rep
     for (const auto& r : reports) {
         if (!r.outcome.ok()) continue;
         answered.push_back(r.index);
-        for (const auto& u : r.outcome.fields.value("users", json::array()))
+        for (const auto& u : r.outcome.users())
             by_user[u.value("name", "")][r.index] = {u.value("digest", ""),
                                                      u.value("version", std::int64_t{0})};
     }

@@ -93,7 +93,7 @@ void print_user_table(std::ostream& out, const server_report& r) {
         print_server_lines(out, "listUsers", {r});
         return;
     }
-    const json users = value_or(r.outcome.fields, "users", json::array());
+    const json& users = r.outcome.users();
     fmt::print(out, "Users on {}:\nNumber of users found:{}\n\n", label, users.size());
     fmt::print(out, "    User Id             User Type       User Name                          "
                     "MofnPubKey    LoginFailureCnt         2FA\n");

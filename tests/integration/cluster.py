@@ -37,9 +37,12 @@ def free_ports(count):
 
 
 class Cluster:
-    def __init__(self, nodes=3, cluster_id=CLUSTER, peers=False, node_args=()):
-        """With `peers`, the nodes listen on fixed free ports and know each other."""
+    def __init__(self, nodes=3, cluster_id=CLUSTER, peers=False, node_args=(),
+                 kdf_iterations=1000):
+        """With `peers`, the nodes listen on fixed free ports and know each other.
+        Cheap password derivation by default: tests exercise rules, not PBKDF2."""
         self.cluster_id = cluster_id
+        self.kdf_iterations = str(kdf_iterations)
         self.node_args = list(node_args)
         self.fixed_ports = free_ports(nodes) if peers else None
         self.tmp = tempfile.TemporaryDirectory(prefix="hsmsh-shell-")
@@ -72,7 +75,7 @@ class Cluster:
                 "-CAcreateserial", "-out", self.path("cluster.crt"), "-days", "30")
         run(HSMD, "initialize-cluster", "--data", node0, "--cluster-id", self.cluster_id,
             "--signed-cert", self.path("cluster.crt"), "--trust-anchor",
-            self.path("customerCA.crt"), "--kdf-iterations", "1000")
+            self.path("customerCA.crt"), "--kdf-iterations", self.kdf_iterations)
         for i in range(1, count):
             run(HSMD, "clone", "--from", node0, "--data", self.path(f"node{i}"))
         self.count = count
@@ -86,7 +89,8 @@ class Cluster:
                      for a in ("--peer", f"127.0.0.1:{p}")]
         with open(self.path(f"node{i}.log"), "ab") as log:
             p = subprocess.Popen([*wrap, HSMD, "serve", "--data", self.path(f"node{i}"), "--listen",
-                                  listen, "--kdf-iterations", "1000", *self.node_args, *peers,
+                                  listen, "--kdf-iterations", self.kdf_iterations,
+                                  *self.node_args, *peers,
                                   *extra],
                                  stdout=subprocess.PIPE, stderr=log, text=True)
         line = p.stdout.readline().strip()

@@ -95,3 +95,14 @@ TEST_CASE("comparing servers finds missing and differing users") {
     CHECK(all_agree(
         compare_users({listing(0, {user("x", 1, "d")}), listing(1, {user("x", 1, "d")})})));
 }
+
+TEST_CASE("hex encoding round-trips every byte value") {
+    std::vector<std::uint8_t> all(256);
+    for (std::size_t i = 0; i < all.size(); ++i)
+        all[i] = static_cast<std::uint8_t>(i);
+    auto text = to_hex(all);
+    CHECK(text.substr(0, 8) == "00010203");
+    CHECK(text.substr(text.size() - 4) == "feff");
+    CHECK(from_hex(text) == all);
+    CHECK(to_hex({}).empty());
+}

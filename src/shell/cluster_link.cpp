@@ -7,6 +7,7 @@
 #include "hsmsh/tls.hpp"
 
 #include <future>
+#include <memory>
 
 #include <fmt/format.h>
 
@@ -62,29 +63,44 @@ bool cluster_link::connected(std::size_t i) const {
 }
 
 template <typename T>
-std::vector<T> cluster_link::run_all(std::vector<std::future<T>>& futures,
+std::vector<T> cluster_link::run_all(std::vector<awaitable<T>> tasks,
                                      const std::vector<std::size_t>& targets,
                                      const std::atomic<bool>* interrupt) {
+    // Completions count down on the network thread and the last one wakes
+    // this thread: one wake-up per fan-out rather than one per server.
+    struct gather {
+        std::vector<T> results;
+        std::exception_ptr error;
+        std::size_t pending = 0;
+        std::promise<void> done;
+    };
+    if (tasks.empty()) return {};
+    auto state = std::make_shared<gather>();
+    state->results.resize(tasks.size());
+    state->pending = tasks.size();
+    auto all_done = state->done.get_future();
+    for (std::size_t k = 0; k < tasks.size(); ++k)
+        asio::co_spawn(io_, std::move(tasks[k]), [state, k](std::exception_ptr e, T value) {
+            if (e && !state->error) state->error = e;
+            if (!e) state->results[k] = std::move(value);
+            if (--state->pending == 0) state->done.set_value();
+        });
     bool aborted = false;
-    for (auto& f : futures) {
-        while (f.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
-            if (!aborted && interrupt && interrupt->load()) {
-                aborted = true;
-                asio::post(io_, [this, targets] {
-                    for (auto i : targets)
-                        clients_[i]->abort();
-                });
-            }
+    while (all_done.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
+        if (!aborted && interrupt && interrupt->load()) {
+            aborted = true;
+            asio::post(io_, [this, targets] {
+                for (auto i : targets)
+                    clients_[i]->abort();
+            });
         }
     }
-    std::vector<T> out;
-    for (auto& f : futures)
-        out.push_back(f.get());
-    return out;
+    if (state->error) std::rethrow_exception(state->error);
+    return std::move(state->results);
 }
 
 std::vector<connect_outcome> cluster_link::connect(const std::vector<std::size_t>& which) {
-    std::vector<std::future<connect_outcome>> futures;
+    std::vector<awaitable<connect_outcome>> tasks;
     // The coroutines take what they need as parameters: a lambda's captures
     // live in the closure, which dies before the coroutine finishes.
     auto task = [this](std::size_t i) -> awaitable<connect_outcome> {
@@ -101,14 +117,14 @@ std::vector<connect_outcome> cluster_link::connect(const std::vector<std::size_t
         co_return out;
     };
     for (auto i : which)
-        futures.push_back(asio::co_spawn(io_, task(i), asio::use_future));
-    return run_all(futures, which, nullptr);
+        tasks.push_back(task(i));
+    return run_all(std::move(tasks), which, nullptr);
 }
 
 std::vector<server_outcome> cluster_link::call(const std::vector<std::size_t>& targets,
                                                operation op, const json& fields,
                                                const std::atomic<bool>* interrupt) {
-    std::vector<std::future<server_outcome>> futures;
+    std::vector<awaitable<server_outcome>> tasks;
     auto task = [this](std::size_t i, operation op, json fields,
                        const std::atomic<bool>* interrupt) -> awaitable<server_outcome> {
         server_outcome out;
@@ -127,8 +143,8 @@ std::vector<server_outcome> cluster_link::call(const std::vector<std::size_t>& t
         co_return out;
     };
     for (auto i : targets)
-        futures.push_back(asio::co_spawn(io_, task(i, op, fields, interrupt), asio::use_future));
-    return run_all(futures, targets, interrupt);
+        tasks.push_back(task(i, op, fields, interrupt));
+    return run_all(std::move(tasks), targets, interrupt);
 }
 
 void cluster_link::close_all() {

@@ -75,8 +75,7 @@ public:
 
 private:
     template <typename T>
-    std::vector<T> run_all(std::vector<std::future<T>>& futures,
-                           const std::vector<std::size_t>& targets,
+    std::vector<T> run_all(std::vector<awaitable<T>> tasks, const std::vector<std::size_t>& targets,
                            const std::atomic<bool>* interrupt);
 
     std::string cluster_id_;

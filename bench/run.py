@@ -214,14 +214,6 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def peak_rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
-
-
 def node_concurrency(build, clients, seconds):
     from cluster import Cluster
     c = Cluster(nodes=1, node_args=["--max-connections", str(clients * 2)])
@@ -235,7 +227,7 @@ def node_concurrency(build, clients, seconds):
 def node_memory(build, users, clients, seconds):
     """Peak RSS of one hsmd holding `users` users (admin included) while
     `clients` connections list them all, over and over."""
-    from cluster import Cluster
+    from cluster import Cluster, proc_status_kib
     c = Cluster(nodes=1, node_args=["--max-connections", str(clients * 2)])
     try:
         c.activate()
@@ -243,7 +235,7 @@ def node_memory(build, users, clients, seconds):
         timed_shell(c, LOGIN + fill, "-y")
         load = node_load(build, c, clients, seconds, "list")
         return {"users": users, "clients": clients, "requests": load["requests"],
-                "hsmd_peak_rss_kib": peak_rss_kib(c.nodes[0].pid)}
+                "hsmd_peak_rss_kib": proc_status_kib(c.nodes[0].pid, "VmHWM")}
     finally:
         c.stop()
 

@@ -36,6 +36,21 @@ def free_ports(count):
     return ports
 
 
+def proc_status_kib(pid, field):
+    """A memory field of /proc/PID/status (VmRSS, VmHWM, ...) in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def sanitized(pid):
+    """A sanitizer's shadow memory and quarantine make RSS meaningless."""
+    with open(f"/proc/{pid}/maps") as f:
+        return any(n in f.read() for n in ("libasan", "libtsan"))
+
+
 class Cluster:
     def __init__(self, nodes=3, cluster_id=CLUSTER, peers=False, node_args=(),
                  kdf_iterations=1000):

@@ -13,7 +13,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import Cluster  # noqa: E402
+from cluster import Cluster, proc_status_kib, sanitized  # noqa: E402
 from wire_client import WireClient  # noqa: E402
 
 
@@ -292,6 +292,114 @@ class FullDiskTests(unittest.TestCase):
             self.assertIsNone(c.nodes[0].poll(), "the node died")
         finally:
             c.stop()
+
+
+class HostilePeerTests(unittest.TestCase):
+    """Bad frames, unknown operations, wrong types, slow senders, a flood of
+    connections: each is cut off within its deadline and audited, while a
+    well-behaved client goes on being served and the node's memory stays
+    bounded."""
+
+    ROUNDS = 6
+
+    def test_hostile_clients_cost_a_bystander_nothing(self):
+        c = Cluster(nodes=1, node_args=["--frame-timeout", "1", "--idle-timeout", "5",
+                                        "--max-connections", "24"])
+        try:
+            c.activate()
+            self.run_hostile(c)
+        finally:
+            c.stop()
+
+    def client(self, c):
+        return WireClient(c.ports[0], c.path("client.crt"), c.path("client.key"),
+                          c.path("customerCA.crt"), timeout=15)
+
+    def run_hostile(self, c):
+        import struct
+        frame = lambda body: struct.pack(">I", len(body)) + body  # noqa: E731
+        hostile = {
+            "oversize header": b"\xff\xff\xff\xff",
+            "zero-length frame": b"\x00\x00\x00\x00",
+            "garbage body": frame(b"\x01\x02not json"),
+            "unknown operation": frame(b'{"v":1,"id":1,"op":"frobnicate","f":{}}'),
+            "truncated frame": b"\x00\x00\x00\x64" + b'{"v":1',
+        }
+        bystander = self.client(c)
+        served, violations = 0, 0
+        stop = threading.Event()
+        errors = []
+
+        def keep_asking():
+            nonlocal served
+            while not stop.is_set():
+                try:
+                    status, _ = bystander.call("list_users")
+                    if status != "RET_OK":
+                        errors.append(status)
+                    served += 1
+                except (OSError, ConnectionError) as e:
+                    errors.append(repr(e))
+                    return
+                time.sleep(0.05)
+
+        asker = threading.Thread(target=keep_asking)
+        asker.start()
+
+        def attack(kind, payload):
+            s = self.client(c)
+            started = time.monotonic()
+            try:
+                if kind == "slow sender":
+                    for b in b"\x00\x00\x00\x20":
+                        s.sock.sendall(bytes([b]))
+                        time.sleep(0.4)
+                else:
+                    s.sock.sendall(payload)
+                closed = s.sock.recv(16) == b""
+            except (OSError, ConnectionError):
+                closed = True
+            finally:
+                s.close()
+            return kind, closed, time.monotonic() - started
+
+        results = []
+        try:
+            for _ in range(self.ROUNDS):
+                batch = [threading.Thread(target=lambda k=k, p=p: results.append(attack(k, p)))
+                         for k, p in [*hostile.items(), ("slow sender", b"")]]
+                for t in batch:
+                    t.start()
+                for t in batch:
+                    t.join(timeout=60)
+                # Wrong field types get an answer, not a disconnection.
+                s = self.client(c)
+                status, _ = s.call("login", type=5, name=[], password={})
+                self.assertIn(status, ("RET_INVALID_USER_TYPE", "RET_BAD_REQUEST"))
+                s.close()
+        finally:
+            stop.set()
+            asker.join(timeout=30)
+        bystander.close()
+
+        self.assertEqual(errors, [], "the bystander was disturbed")
+        self.assertGreater(served, self.ROUNDS)
+        self.assertEqual(len(results), self.ROUNDS * (len(hostile) + 1))
+        for kind, closed, seconds in results:
+            self.assertTrue(closed, f"{kind}: the node did not hang up")
+            self.assertLess(seconds, 15, f"{kind}: cut off only after {seconds:.1f} s")
+        if not sanitized(c.nodes[0].pid):
+            self.assertLess(proc_status_kib(c.nodes[0].pid, "VmHWM"), 64 * 1024,
+                            "node memory grew")
+
+        c.nodes[0].terminate()
+        c.nodes[0].wait(timeout=10)
+        db = sqlite3.connect(c.path("node0", "hsm.db"))
+        violations = db.execute("SELECT count(*) FROM audit WHERE operation = "
+                                "'protocol_violation'").fetchone()[0]
+        db.close()
+        # Every hostile connection proved its certificate, so each is audited.
+        self.assertEqual(violations, len(results))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import HSMSH, Cluster  # noqa: E402
+from cluster import HSMSH, Cluster, proc_status_kib, sanitized  # noqa: E402
 
 SHELLS = 32
 SECONDS = float(os.environ.get("HSMSH_LOAD_SECONDS", "15"))
@@ -20,20 +20,6 @@ MAX_ROUNDS = 500  # per shell, so the loop is bounded whatever the machine
 # What two shells racing for the same user may see, and nothing else.
 EXPECTED = {"RET_CONFLICT", "RET_USER_EXISTS", "RET_USER_NOT_FOUND", "RET_USER_LOGGED_IN",
             "ABORTED"}
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def sanitized(pid):
-    """A sanitizer's shadow memory and quarantine make RSS meaningless."""
-    with open(f"/proc/{pid}/maps") as f:
-        return any(n in f.read() for n in ("libasan", "libtsan"))
 
 
 class Shell:
@@ -125,12 +111,12 @@ class LoadTests(unittest.TestCase):
         began = time.monotonic()
         stop_at[0] = began + SECONDS
         time.sleep(SECONDS / 4)
-        warm = [rss_kib(p.pid) for p in c.nodes]
+        warm = [proc_status_kib(p.pid, "VmRSS") for p in c.nodes]
         for t in threads:
             t.join(timeout=SECONDS + 300)
         self.assertFalse(any(t.is_alive() for t in threads), "a shell hung")
         elapsed = time.monotonic() - began
-        end = [rss_kib(p.pid) for p in c.nodes]
+        end = [proc_status_kib(p.pid, "VmRSS") for p in c.nodes]
 
         self.assertEqual(unexpected[:3], [], f"{len(unexpected)} unexpected errors: codes "
                          f"{ {s.get('code') for _, r in unexpected for s in r['servers']} }")

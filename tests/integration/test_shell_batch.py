@@ -230,6 +230,26 @@ y
         self.assertEqual(r.returncode, 3)
         self.assertIn("names cluster 'cluster-shell', expected 'cluster-other'", r.stdout)
 
+    def test_node_from_another_ca_is_refused_even_if_the_environment_trusts_it(self):
+        from cluster import openssl
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-keyout", self.c.path("other.key"), "-out",
+                self.c.path("otherCA.crt"), "-subj", "/CN=another CA", "-days", "30")
+        path = self.c.write_config(name="other-ca.json")
+        with open(path) as f:
+            doc = json.load(f)
+        doc["clusters"][0]["hsm_ca_cert"] = "otherCA.crt"
+        with open(path, "w") as f:
+            json.dump(doc, f)
+        # OpenSSL's default paths name the nodes' real CA: they must not count.
+        env = self.c.env(SSL_CERT_FILE=self.c.path("customerCA.crt"), SSL_CERT_DIR=self.c.dir)
+        r = self.c.shell("-c", path, input="listUsers\n", env=env)
+        self.assertEqual(r.returncode, 3)
+        for port in self.c.ports:
+            self.assertRegex(r.stdout, rf"Connection to server '127.0.0.1:{port}': .* failed: "
+                                       r"untrusted server certificate: [^\n]+\n")
+        self.assertNotIn("Users on", r.stdout)
+
     def test_help_lists_every_command_and_the_man_page_documents_it(self):
         r = self.sh("help\nhelp createUser\n")
         self.assertEqual(r.returncode, 0)

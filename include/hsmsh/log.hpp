@@ -13,6 +13,10 @@ namespace hsm {
 /// so that a field can never start a new log line.
 std::string escape_control(std::string_view text);
 
+/// For a terminal: control bytes (NUL, ESC, DEL, ...) as \xNN; everything
+/// else, UTF-8 and backslashes included, as it is.
+std::string escape_terminal(std::string_view text);
+
 /// Writes "hsmd[pid]: <line>\n" to stderr in one write. The caller escapes fields.
 void log_line(std::string_view line) noexcept;
 

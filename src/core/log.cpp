@@ -19,6 +19,19 @@ std::string escape_control(std::string_view text) {
     return out;
 }
 
+std::string escape_terminal(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (char c : text) {
+        auto b = static_cast<unsigned char>(c);
+        if (b < 0x20 || b == 0x7f)
+            out += fmt::format("\\x{:02x}", b);
+        else
+            out += c;
+    }
+    return out;
+}
+
 void log_line(std::string_view line) noexcept {
     try {
         std::string out = fmt::format("hsmd[{}]: {}\n", ::getpid(), line);

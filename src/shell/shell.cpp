@@ -3,10 +3,10 @@
 #include "shell.hpp"
 
 #include "divergence.hpp"
+#include "hsmsh/log.hpp"
 #include "terminal_input.hpp"
 
 #include <algorithm>
-#include <utility>
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
@@ -101,13 +101,8 @@ int shell::run() {
 }
 
 line_result shell::usage(const std::string& message) {
-    // The message may quote what was typed: no control byte reaches the
-    // terminal (words are escaped where quoted; this catches the rest).
-    std::string text;
-    for (char c : message) {
-        auto b = static_cast<unsigned char>(c);
-        text += b < 0x20 || b == 0x7f ? fmt::format("\\x{:02x}", b) : std::string(1, c);
-    }
+    // The message may quote what was typed: no control byte reaches the terminal.
+    auto text = escape_terminal(message);
     if (input_.line_number() > 0)
         fmt::print(err_, "hsmsh: line {}: {}\n", input_.line_number(), text);
     else
@@ -122,14 +117,13 @@ line_result shell::run_line(std::string line) {
         cmd = parse_command(split_words(line));
     } catch (const usage_error& e) {
         wipe(line);
-        if (auto refused = std::exchange(refused_line_, std::nullopt)) {
+        if (refused_line_) {
             // Most likely the password or y/n line of the refused command:
             // never repeat it, it may be a secret.
             fmt::print(err_,
                        "hsmsh: line {}: skipped, not a command (a password or answer "
                        "for line {}?)\n",
-                       input_.line_number(), *refused);
-            refused_line_ = refused;
+                       input_.line_number(), *refused_line_);
             return line_result::usage_error;
         }
         return usage(e.what());

@@ -4,6 +4,7 @@
 #include "config.hpp"
 
 #include "hsmsh/files.hpp"
+#include "hsmsh/log.hpp"
 
 #include <doctest/doctest.h>
 
@@ -132,4 +133,18 @@ TEST_CASE("our config and CMU's both load, with paths relative to the file") {
     REQUIRE(m.clusters.size() == 1);
     CHECK(m.select("").servers[0].hostname == "10.10.4.20");
     CHECK(m.select("").hsm_ca_cert == "/etc/customerCA.crt");
+}
+
+TEST_CASE("what was typed reaches the terminal without its control bytes") {
+    using namespace std::string_literals;
+    CHECK(escape_terminal("a\x1b[31m\0b\x7f"s) == "a\\x1b[31m\\x00b\\x7f");
+    CHECK(escape_terminal("caf\xc3\xa9 C:\\dir") == "caf\xc3\xa9 C:\\dir");
+    try {
+        parse_command({"\x1b[2Jlist\0x"s});
+        FAIL("parsed");
+    } catch (const usage_error& e) {
+        // Escaped where the word is quoted, so a NUL cannot cut the message.
+        CHECK(std::string(e.what()) ==
+              "unknown command '\\x1b[2Jlist\\x00x': type help for the list");
+    }
 }

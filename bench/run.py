@@ -122,8 +122,7 @@ def fan_out(build, sizes, commands, repeats):
 
 def throughput(build, commands):
     from cluster import Cluster
-    c = Cluster(nodes=3)
-    try:
+    with Cluster(nodes=3) as c:
         c.activate()
         users = "".join(f"createUser CU user{i} user-pass-{i}\n" for i in range(9))
         timed_shell(c, LOGIN + users, "-y")
@@ -146,8 +145,6 @@ def throughput(build, commands):
                 "shell_cpu_per_command_s": shell_cpu[0] / commands,
                 "nodes_cpu_per_command_s": nodes_cpu / commands,
                 "cpu_bound_commands_per_s": os.cpu_count() / cpu_per_command}
-    finally:
-        c.stop()
 
 
 def password_bound(build, iterations, count):
@@ -158,8 +155,7 @@ def password_bound(build, iterations, count):
     nodes, cores = 3, os.cpu_count()
     t_kdf = float(subprocess.run([tool(build, "kdf_time"), str(iterations), "5"],
                                  capture_output=True, text=True, check=True).stdout)
-    c = Cluster(nodes=nodes, kdf_iterations=iterations)
-    try:
+    with Cluster(nodes=nodes, kdf_iterations=iterations) as c:
         c.activate()
         login_only = median_time(c, LOGIN, 3)
         bound = cores / (nodes * t_kdf)
@@ -182,8 +178,6 @@ def password_bound(build, iterations, count):
             out[f"pairs_per_s_{shells}_shell"] = rate
             out[f"fraction_of_bound_{shells}_shell"] = rate / bound
         return out
-    finally:
-        c.stop()
 
 
 def node_load(build, cluster, clients, seconds, mode="mixed"):
@@ -216,28 +210,22 @@ def cpu_seconds(pid):
 
 def node_concurrency(build, clients, seconds):
     from cluster import Cluster
-    c = Cluster(nodes=1, node_args=["--max-connections", str(clients * 2)])
-    try:
+    with Cluster(nodes=1, node_args=["--max-connections", str(clients * 2)]) as c:
         c.activate()
         return node_load(build, c, clients, seconds)
-    finally:
-        c.stop()
 
 
 def node_memory(build, users, clients, seconds):
     """Peak RSS of one hsmd holding `users` users (admin included) while
     `clients` connections list them all, over and over."""
     from cluster import Cluster, proc_status_kib
-    c = Cluster(nodes=1, node_args=["--max-connections", str(clients * 2)])
-    try:
+    with Cluster(nodes=1, node_args=["--max-connections", str(clients * 2)]) as c:
         c.activate()
         fill = "".join(f"createUser CU mem{i} mem-pass-{i}\n" for i in range(users - 1))
         timed_shell(c, LOGIN + fill, "-y")
         load = node_load(build, c, clients, seconds, "list")
         return {"users": users, "clients": clients, "requests": load["requests"],
                 "hsmd_peak_rss_kib": proc_status_kib(c.nodes[0].pid, "VmHWM")}
-    finally:
-        c.stop()
 
 
 def chart(results, path):

@@ -120,13 +120,19 @@ class Cluster:
             self.ports.append(port)
         self.write_config()
 
-    def restart_node(self, i, extra=()):
+    def restart_node(self, i, extra=(), wrap=()):
         old = self.nodes[i]
         old.terminate()
         old.wait(timeout=10)
         old.stdout.close()
-        self.nodes[i], self.ports[i] = self.start_node(i, extra)
+        self.nodes[i], self.ports[i] = self.start_node(i, extra, wrap)
         self.write_config()
+
+    def wire_client(self, i=0, timeout=5):
+        """A raw protocol client of node i, with the cluster's client certificate."""
+        from wire_client import WireClient
+        return WireClient(self.ports[i], self.path("client.crt"), self.path("client.key"),
+                          self.path("customerCA.crt"), timeout=timeout)
 
     def write_config(self, servers=None, name="hsmsh.json"):
         servers = servers if servers is not None else [
@@ -160,6 +166,12 @@ class Cluster:
 
     def signal(self, i, signo):
         self.nodes[i].send_signal(signo)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
 
     def stop(self):
         for p in self.nodes:

@@ -164,8 +164,7 @@ class FullDiskTests(unittest.TestCase):
     MAX_ATTEMPTS = 3000
 
     def login(self, c):
-        client = WireClient(c.ports[0], c.path("client.crt"), c.path("client.key"),
-                            c.path("customerCA.crt"))
+        client = c.wire_client()
         status, _ = client.call("login", type="CO", name="admin", password="officer-pw1")
         self.assertEqual(status, "RET_OK")
         return client
@@ -187,8 +186,7 @@ class FullDiskTests(unittest.TestCase):
 
         # Reads go on, on this connection and on a new one; nothing is lost
         # and the refused change is not half there.
-        fresh = WireClient(c.ports[0], c.path("client.crt"), c.path("client.key"),
-                           c.path("customerCA.crt"))
+        fresh = c.wire_client()
         for reader in (client, fresh):
             status, fields = reader.call("list_users")
             self.assertEqual(status, "RET_OK")
@@ -243,8 +241,7 @@ class FullDiskTests(unittest.TestCase):
     def test_file_size_limit(self):
         """RLIMIT_FSIZE set on the running node: writes past it fail with EFBIG."""
         import resource
-        c = Cluster(nodes=1)
-        try:
+        with Cluster(nodes=1) as c:
             c.activate()
             pid = c.nodes[0].pid
 
@@ -260,8 +257,6 @@ class FullDiskTests(unittest.TestCase):
                 resource.prlimit(pid, resource.RLIMIT_FSIZE, (infinity, infinity))
             self.fill_and_recover(c, limit, unlimit)
             self.assertIsNone(c.nodes[0].poll(), "the node died")
-        finally:
-            c.stop()
 
     def test_tiny_tmpfs(self):
         """The data directory on a 1 MiB tmpfs in the node's own mount namespace:
@@ -271,18 +266,13 @@ class FullDiskTests(unittest.TestCase):
                                capture_output=True, timeout=30)
         if probe.returncode != 0:
             self.skipTest("no private mount namespace here (needs CAP_SYS_ADMIN)")
-        c = Cluster(nodes=1)
-        try:
+        with Cluster(nodes=1) as c:
             c.activate()
-            c.nodes[0].terminate()
-            c.nodes[0].wait(timeout=10)
-            c.nodes[0].stdout.close()
             data = c.path("node0")
             script = ('set -e; cp -a "$0" "$0.disk"; mount -t tmpfs -o size=1m,mode=0700 hsmsh "$0";'
                       ' cp -a "$0.disk/." "$0/"; exec "$@"')
-            wrap = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, data]
-            c.nodes[0], c.ports[0] = c.start_node(0, wrap=wrap)
-            c.write_config()
+            c.restart_node(0, wrap=["unshare", "-m", "--propagation", "private", "sh", "-c",
+                                    script, data])
             ns = ["nsenter", "-t", str(c.nodes[0].pid), "-m"]
 
             def grow():
@@ -290,8 +280,6 @@ class FullDiskTests(unittest.TestCase):
                                timeout=30)
             self.fill_and_recover(c, lambda: None, grow, ns)
             self.assertIsNone(c.nodes[0].poll(), "the node died")
-        finally:
-            c.stop()
 
 
 class HostilePeerTests(unittest.TestCase):
@@ -303,17 +291,10 @@ class HostilePeerTests(unittest.TestCase):
     ROUNDS = 6
 
     def test_hostile_clients_cost_a_bystander_nothing(self):
-        c = Cluster(nodes=1, node_args=["--frame-timeout", "1", "--idle-timeout", "5",
-                                        "--max-connections", "24"])
-        try:
+        with Cluster(nodes=1, node_args=["--frame-timeout", "1", "--idle-timeout", "5",
+                                         "--max-connections", "24"]) as c:
             c.activate()
             self.run_hostile(c)
-        finally:
-            c.stop()
-
-    def client(self, c):
-        return WireClient(c.ports[0], c.path("client.crt"), c.path("client.key"),
-                          c.path("customerCA.crt"), timeout=15)
 
     def run_hostile(self, c):
         import struct
@@ -325,7 +306,7 @@ class HostilePeerTests(unittest.TestCase):
             "unknown operation": frame(b'{"v":1,"id":1,"op":"frobnicate","f":{}}'),
             "truncated frame": b"\x00\x00\x00\x64" + b'{"v":1',
         }
-        bystander = self.client(c)
+        bystander = c.wire_client(timeout=15)
         served, violations = 0, 0
         stop = threading.Event()
         errors = []
@@ -347,7 +328,7 @@ class HostilePeerTests(unittest.TestCase):
         asker.start()
 
         def attack(kind, payload):
-            s = self.client(c)
+            s = c.wire_client(timeout=15)
             started = time.monotonic()
             try:
                 if kind == "slow sender":
@@ -373,7 +354,7 @@ class HostilePeerTests(unittest.TestCase):
                 for t in batch:
                     t.join(timeout=60)
                 # Wrong field types get an answer, not a disconnection.
-                s = self.client(c)
+                s = c.wire_client(timeout=15)
                 status, _ = s.call("login", type=5, name=[], password={})
                 self.assertIn(status, ("RET_INVALID_USER_TYPE", "RET_BAD_REQUEST"))
                 s.close()

@@ -59,12 +59,9 @@ class Shell:
 
 class LoadTests(unittest.TestCase):
     def test_32_shells_mixed_commands(self):
-        c = Cluster(nodes=3, node_args=["--max-connections", "128"])
-        try:
+        with Cluster(nodes=3, node_args=["--max-connections", "128"]) as c:
             c.activate()
             self.run_load(c)
-        finally:
-            c.stop()
 
     def run_load(self, c):
         latencies, unexpected, counts = [], [], {"ok": 0, "expected": 0}

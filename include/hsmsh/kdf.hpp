@@ -11,6 +11,9 @@ namespace hsm {
 
 inline constexpr std::uint32_t default_kdf_iterations = 600'000;
 inline constexpr std::uint32_t min_kdf_iterations = 1'000;
+/// The most a node accepts, from its options or in a synced record: a
+/// derivation must stay a bounded amount of work (about 2 s here).
+inline constexpr std::uint32_t max_kdf_iterations = 10'000'000;
 inline constexpr std::size_t salt_size = 16;
 inline constexpr std::size_t derived_key_size = 32;
 

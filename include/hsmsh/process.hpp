@@ -58,4 +58,9 @@ struct command_result {
 command_result run_command(const std::vector<std::string>& argv,
                            std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+/// No core file and no ptrace attach by other processes of the same user:
+/// a process holding passwords or keys must not write them to disk when it
+/// crashes. Call first thing in main.
+void disable_core_dumps() noexcept;
+
 } // namespace hsm

@@ -34,6 +34,8 @@ enum class status {
     unsupported_version,
     storage_failure,
     internal_error,
+    user_change_pending, // right password, but a prepared change of the user is pending
+    busy,                // the node's budget for clients not logged in is spent
 };
 
 /// The wire and display name, e.g. "RET_USER_EXISTS".

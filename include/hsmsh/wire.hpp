@@ -38,8 +38,9 @@ enum class operation {
     prepare, // phase 1 of a cluster-wide change
     commit,  // phase 2
     abort,
-    tx_status, // what became of a prepared change (peers ask this)
-    get_user,  // a user's stored record, for syncUser
+    tx_status,     // what became of a prepared change (peers ask this)
+    get_user,      // a user's stored record, sealed, for syncUser
+    list_prepared, // the prepared changes waiting for their commit
 };
 
 std::string_view operation_name(operation op) noexcept;
@@ -70,7 +71,16 @@ enum class decode_error {
     wrong_type,
     unknown_operation,
     unknown_status,
+    too_deep,
 };
+
+/// Deepest nesting of objects and arrays a message may have: every message
+/// of the protocol fits in 4; 8 leaves room to grow.
+inline constexpr std::size_t max_json_depth = 8;
+
+/// True when `text` nests objects and arrays deeper than `limit`, found by
+/// one scan that builds nothing (strings and escapes taken into account).
+bool json_depth_exceeds(std::string_view text, std::size_t limit) noexcept;
 
 std::string_view decode_error_name(decode_error e) noexcept;
 

@@ -3,6 +3,7 @@
 #include "hsmsh/client.hpp"
 
 #include "hsmsh/frame_io.hpp"
+#include "hsmsh/log.hpp"
 #include "hsmsh/secret.hpp"
 #include "hsmsh/tls.hpp"
 
@@ -97,7 +98,7 @@ awaitable<void> node_client::handshake(const std::string& cluster_id) {
     if (!cluster_id.empty() && name != cluster_id)
         throw client_error(client_failure::wrong_cluster,
                            fmt::format("the node's certificate names cluster '{}', expected '{}'",
-                                       name, cluster_id));
+                                       escape_terminal(name), cluster_id));
 }
 
 awaitable<reply> node_client::exchange(request req) {

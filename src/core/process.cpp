@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -141,6 +143,12 @@ command_result run_command(const std::vector<std::string>& argv,
     out.status = child.wait(std::chrono::seconds(5)).value_or(-1);
     if (out.status == -1) out.status = child.stop();
     return out;
+}
+
+void disable_core_dumps() noexcept {
+    rlimit none{0, 0};
+    ::setrlimit(RLIMIT_CORE, &none);
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
 } // namespace hsm

@@ -52,6 +52,9 @@ constexpr std::array status_table{
     status_info{status::storage_failure, "RET_STORAGE_FAILURE",
                 "the node could not store the change"},
     status_info{status::internal_error, "RET_INTERNAL_ERROR", "internal error on the node"},
+    status_info{status::user_change_pending, "RET_USER_CHANGE_PENDING",
+                "a change of this user is being made on the cluster: log in when it is done"},
+    status_info{status::busy, "RET_BUSY", "the node is busy with other logins: try again"},
 };
 
 const status_info* find(status s) noexcept {

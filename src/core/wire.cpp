@@ -9,7 +9,7 @@
 namespace hsm {
 namespace {
 
-constexpr std::array<std::pair<operation, std::string_view>, 14> operation_names{{
+constexpr std::array<std::pair<operation, std::string_view>, 15> operation_names{{
     {operation::hello, "hello"},
     {operation::login, "login"},
     {operation::logout, "logout"},
@@ -24,12 +24,16 @@ constexpr std::array<std::pair<operation, std::string_view>, 14> operation_names
     {operation::abort, "abort"},
     {operation::tx_status, "tx_status"},
     {operation::get_user, "get_user"},
+    {operation::list_prepared, "list_prepared"},
 }};
 
-// Parses a body into a JSON object, or says why it is not one.
+// Parses a body into a JSON object, or says why it is not one. The nesting
+// is bounded before any tree is built: copying or destroying a deep tree
+// recurses once per level, and a 140 KB frame can hold 70,000 of them.
 std::variant<json, decode_error> parse_object(std::string_view body) noexcept {
     if (body.empty()) return decode_error::empty;
     if (body.size() > max_frame_size) return decode_error::too_large;
+    if (json_depth_exceeds(body, max_json_depth)) return decode_error::too_deep;
     try {
         json doc = json::parse(body, nullptr, false);
         if (doc.is_discarded()) return decode_error::not_json;
@@ -48,7 +52,7 @@ std::optional<decode_error> check_header(const json& doc) {
     return std::nullopt;
 }
 
-request_or_error request_from(const json& doc) {
+request_or_error request_from(json& doc) {
     if (auto e = check_header(doc)) return *e;
     if (!doc.contains("v") || !doc.contains("op")) return decode_error::missing_field;
     if (!doc["v"].is_number_unsigned() || !doc["op"].is_string()) return decode_error::wrong_type;
@@ -58,11 +62,11 @@ request_or_error request_from(const json& doc) {
     r.version = static_cast<std::uint32_t>(doc["v"].get<std::uint64_t>());
     r.id = doc["id"].get<std::uint64_t>();
     r.op = *op;
-    if (doc.contains("f")) r.fields = doc["f"];
+    if (doc.contains("f")) r.fields = std::move(doc["f"]);
     return r;
 }
 
-reply_or_error reply_from(const json& doc) {
+reply_or_error reply_from(json& doc) {
     if (auto e = check_header(doc)) return *e;
     if (!doc.contains("status")) return decode_error::missing_field;
     if (!doc["status"].is_string()) return decode_error::wrong_type;
@@ -71,11 +75,33 @@ reply_or_error reply_from(const json& doc) {
     reply r;
     r.id = doc["id"].get<std::uint64_t>();
     r.code = *code;
-    if (doc.contains("f")) r.fields = doc["f"];
+    if (doc.contains("f")) r.fields = std::move(doc["f"]);
     return r;
 }
 
 } // namespace
+
+bool json_depth_exceeds(std::string_view text, std::size_t limit) noexcept {
+    std::size_t depth = 0;
+    bool in_string = false, escaped = false;
+    for (char c : text) {
+        if (in_string) {
+            if (escaped)
+                escaped = false;
+            else if (c == '\\')
+                escaped = true;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > limit) return true;
+        } else if ((c == '}' || c == ']') && depth > 0) {
+            --depth;
+        }
+    }
+    return false;
+}
 
 std::string_view operation_name(operation op) noexcept {
     for (const auto& [value, name] : operation_names)
@@ -107,6 +133,8 @@ std::string_view decode_error_name(decode_error e) noexcept {
         return "unknown operation";
     case decode_error::unknown_status:
         return "unknown status";
+    case decode_error::too_deep:
+        return "nested too deeply";
     }
     return "malformed message";
 }
@@ -131,9 +159,54 @@ reply_or_error decode_reply(std::string_view body) noexcept {
     }
 }
 
+namespace {
+
+// Appends `s` as a JSON string; `out` must have room, so that no copy of a
+// password is left behind in a buffer the string outgrew.
+void append_json_string(std::string& out, std::string_view s) {
+    static constexpr char digits[] = "0123456789abcdef";
+    out.push_back('"');
+    for (char c : s) {
+        auto u = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') {
+            out.push_back('\\');
+            out.push_back(c);
+        } else if (u < 0x20) {
+            out.append("\\u00");
+            out.push_back(digits[u >> 4]);
+            out.push_back(digits[u & 0x0f]);
+        } else {
+            out.push_back(c);
+        }
+    }
+    out.push_back('"');
+}
+
+} // namespace
+
 std::string encode(const request& r) {
-    json doc{{"v", r.version}, {"id", r.id}, {"op", operation_name(r.op)}, {"f", r.fields}};
-    return doc.dump(-1, ' ', false, json::error_handler_t::replace);
+    auto password = r.fields.find("password");
+    bool secret_field = password != r.fields.end() && password->is_string();
+    json fields = json::object();
+    for (auto it = r.fields.begin(); it != r.fields.end(); ++it)
+        if (it != password) fields[it.key()] = it.value();
+    // The password goes in last, by hand, into a buffer sized for it: the
+    // JSON tree and the serializer's growing buffer never hold a copy.
+    if (secret_field) fields["password"] = "\x01password\x01";
+    // As dump() writes it; a string value cannot hold this (its quotes are escaped).
+    constexpr std::string_view hole = R"("password":"\u0001password\u0001")";
+    json doc{
+        {"v", r.version}, {"id", r.id}, {"op", operation_name(r.op)}, {"f", std::move(fields)}};
+    auto text = doc.dump(-1, ' ', false, json::error_handler_t::replace);
+    if (!secret_field) return text;
+    const auto& value = password->get_ref<const std::string&>();
+    auto at = text.find(hole);
+    std::string out;
+    out.reserve(text.size() + 6 * value.size() + 2);
+    out.append(text, 0, at + 11); // "password":
+    append_json_string(out, value);
+    out.append(text, at + hole.size(), std::string::npos);
+    return out;
 }
 
 std::string encode(const reply& r) {

@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
     init->add_option("--signed-cert", signed_cert, "Cluster certificate (PEM)")->required();
     init->add_option("--trust-anchor", trust_anchor, "Issuing CA certificate (PEM)")->required();
     init->add_option("--kdf-iterations", iterations, "PBKDF2 iterations for admin")
-        ->check(CLI::Range(min_kdf_iterations, 100'000'000u));
+        ->check(CLI::Range(min_kdf_iterations, max_kdf_iterations));
 
     auto* describe = app.add_subcommand("describe", "Print the node's ids, state, CSR, peers");
     describe->add_option("--data", data, "Data directory")->required();
@@ -85,6 +85,14 @@ int main(int argc, char** argv) {
     auto* audit = app.add_subcommand("audit", "Work with the audit trail");
     auto* audit_verify = audit->add_subcommand("verify", "Check the audit trail's hash chain");
     audit_verify->add_option("--data", data, "Data directory")->required();
+    std::string expected_head;
+    audit_verify
+        ->add_option("--head", expected_head,
+                     "ROWS:HASH printed by an earlier verify or getHSMInfo; the trail must "
+                     "still hold that row, unchanged")
+        ->check([](const std::string& v) {
+            return parse_audit_head(v) ? std::string() : std::string("--head takes ROWS:HASH");
+        });
     audit->require_subcommand(1);
 
     auto* srv = app.add_subcommand("serve", "Serve the node over mutual TLS");
@@ -92,8 +100,8 @@ int main(int argc, char** argv) {
     srv->add_option("--listen", serve_opts.listen, "ADDR:PORT (port 0: any free port)");
     srv->add_option("--peer", serve_opts.peers, "HOST:PORT of another node of the cluster");
     srv->add_option("--kdf-iterations", serve_opts.kdf_iterations, "PBKDF2 iterations")
-        ->check(CLI::Range(min_kdf_iterations, 100'000'000u));
-    double handshake_timeout = 10, frame_timeout = 10, idle_timeout = 600;
+        ->check(CLI::Range(min_kdf_iterations, max_kdf_iterations));
+    double handshake_timeout = 3, frame_timeout = 10, idle_timeout = 600;
     srv->add_option("--handshake-timeout", handshake_timeout, "Seconds for a TLS handshake")
         ->check(CLI::Range(0.1, 3600.0));
     srv->add_option("--frame-timeout", frame_timeout, "Seconds for a frame's body to arrive")
@@ -104,7 +112,14 @@ int main(int argc, char** argv) {
     srv->add_option("--prepare-timeout", prepare_timeout,
                     "Seconds a prepared change waits for its commit (default 60)")
         ->check(CLI::Range(0.5, 86400.0));
-    srv->add_option("--max-connections", serve_opts.limits.max_connections, "Connection limit")
+    srv->add_option("--max-connections", serve_opts.limits.max_connections,
+                    "Connections that finished the TLS handshake (default 32)")
+        ->check(CLI::Range(1, 4096));
+    srv->add_option("--max-pending", serve_opts.limits.max_pending,
+                    "Connections still in the TLS handshake (default 64)")
+        ->check(CLI::Range(1, 4096));
+    srv->add_option("--max-pending-per-address", serve_opts.limits.max_pending_per_address,
+                    "Of those, from one address (default 8)")
         ->check(CLI::Range(1, 4096));
 
     CLI11_PARSE(app, argc, argv);
@@ -124,7 +139,7 @@ int main(int argc, char** argv) {
                 std::cerr << "hsmd: give --cert or --trust-anchor\n";
                 return 2;
             }
-            user_store store(existing_database({data}));
+            auto store = open_store({data});
             bool anchor = !anchor_file.empty();
             auto c = register_client_credential(
                 store, read_file(anchor ? anchor_file : cert_file, max_pem_characters * 4), anchor);
@@ -134,24 +149,35 @@ int main(int argc, char** argv) {
                              .dump()
                       << "\nTakes effect when the node next starts.\n";
         } else if (*list_clients) {
-            user_store store(existing_database({data}));
+            auto store = open_store({data});
             for (const auto& c : list_client_credentials(store))
                 std::cout << c.kind << ' ' << c.fingerprint << ' ' << c.subject << '\n';
         } else if (*remove_client) {
-            user_store store(existing_database({data}));
+            auto store = open_store({data});
             if (!remove_client_credential(store, fingerprint)) {
                 std::cerr << "hsmd: no client certificate " << fingerprint << '\n';
                 return 1;
             }
         } else if (*audit_verify) {
-            user_store store(existing_database({data}));
+            auto store = open_store({data});
             std::size_t rows = 0;
             if (auto bad = store.verify_audit(rows)) {
                 std::cout << "audit trail broken at row " << *bad << " (" << rows
                           << " rows before it are intact): it was altered there or before\n";
                 return 1;
             }
-            std::cout << "audit trail intact: " << rows << " rows\n";
+            auto head = store.head();
+            if (!expected_head.empty()) {
+                auto expected = *parse_audit_head(expected_head);
+                if (!store.holds_audit_row(expected)) {
+                    std::cout << "audit trail cut or rewritten: it no longer holds row "
+                              << expected.rows << " as recorded (now " << head.rows
+                              << " rows, head " << head.rows << ':' << head.hash << ")\n";
+                    return 1;
+                }
+            }
+            std::cout << "audit trail intact: " << rows << " rows, head " << head.rows << ':'
+                      << head.hash << '\n';
         } else if (*srv) {
             serve_opts.paths = {data};
             auto seconds = [](double s) {

@@ -6,6 +6,7 @@
 #include "hsmsh/files.hpp"
 #include "hsmsh/log.hpp"
 #include "hsmsh/pki.hpp"
+#include "hsmsh/process.hpp"
 #include "hsmsh/tls.hpp"
 #include "prepared_resolver.hpp"
 
@@ -13,9 +14,6 @@
 #include <cstdio>
 #include <iostream>
 #include <thread>
-
-#include <sys/prctl.h>
-#include <sys/resource.h>
 
 namespace hsm {
 namespace {
@@ -38,13 +36,6 @@ tcp::endpoint parse_endpoint(const std::string& text) {
     return {address, static_cast<std::uint16_t>(port)};
 }
 
-// A node holds the cluster key: never let a crash write it to a core file.
-void disable_core_dumps() {
-    rlimit none{0, 0};
-    setrlimit(RLIMIT_CORE, &none);
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-}
-
 tls_identity node_identity_files(const node_paths& paths) {
     return {read_file(paths.certificate(), max_pem_file),
             read_file(paths.key(), max_pem_file),
@@ -61,7 +52,8 @@ int serve(const serve_options& options) {
     std::signal(SIGXFSZ, SIG_IGN);
     const auto& paths = options.paths;
     if (!fs::exists(paths.database())) throw lifecycle_error("no node in " + paths.dir.string());
-    user_store store(paths.database().string());
+    auto keys = load_cluster_keys(paths);
+    user_store store(paths.database().string(), keys.audit());
     store.check_integrity();
     auto state = store.meta("state").value_or("");
     if (state == "UNINITIALIZED")
@@ -87,7 +79,8 @@ int serve(const serve_options& options) {
 
     asio::io_context io(1);
     asio::thread_pool kdf_pool(std::max(1u, std::thread::hardware_concurrency()));
-    node_service service(store, identity, options.kdf_iterations, kdf_pool.get_executor());
+    node_service service(store, identity, std::move(keys), options.kdf_iterations,
+                         kdf_pool.get_executor());
     service.set_prepare_timeout(options.prepare_timeout);
     node_server server(io, tls, service, options.limits);
     prepared_resolver resolver(io, service, store, node_identity_files(paths), identity.cluster_id,

@@ -2,6 +2,7 @@
 // hsmsh: the shell. Parses options and runs the shell or a set-up subcommand.
 #include "configure.hpp"
 #include "demo.hpp"
+#include "hsmsh/process.hpp"
 #include "session.hpp"
 #include "terminal_input.hpp"
 
@@ -12,6 +13,7 @@
 #include <sys/stat.h>
 
 int main(int argc, char** argv) {
+    hsm::disable_core_dumps(); // the shell holds passwords while it runs
     using namespace hsm;
     ::umask(077); // history, keys and configs are for this user alone
     CLI::App app{"hsmsh: manage the users of a cluster of HSMs"};

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// User changes on a node: validated into a planned_change, then applied at
-// once or prepared for a cluster-wide commit (design §7).
+// User changes on a node: planned for the session's user, checked against
+// the rules, then applied at once or prepared for a cluster-wide commit that
+// checks the rules again (docs/design.md, "Two-phase changes").
 #include "hsmsh/log.hpp"
 #include "node_service.hpp"
 #include "policy.hpp"
@@ -29,6 +30,14 @@ std::optional<operation> change_operation(const std::string& name) {
     return std::nullopt;
 }
 
+// The permission a change needs: a sync writes a whole record, as a create does.
+operation permission_of(planned_change::kind k) {
+    using enum planned_change::kind;
+    if (k == delete_user) return operation::delete_user;
+    if (k == change_password) return operation::change_password;
+    return operation::create_user;
+}
+
 audit_entry entry_for(const session& s, std::string_view what, std::string_view target,
                       status result) {
     return {s.user_id ? s.user_name : "-",
@@ -39,7 +48,75 @@ audit_entry entry_for(const session& s, std::string_view what, std::string_view 
             std::string(status_name(result))};
 }
 
+bool same_credentials(const password_hash& a, const password_hash& b) {
+    return a.salt == b.salt && a.key == b.key && a.iterations == b.iterations;
+}
+
 } // namespace
+
+// Every rule a change depends on, against the state as it is now: run when
+// the change is planned and again when a prepared change commits.
+status node_service::rules_hold(const planned_change& c) const {
+    using enum planned_change::kind;
+    auto actor = store_.find_id(c.actor_id);
+    if (!actor || actor->generation != c.actor_generation || actor->type != c.actor_type)
+        return status::not_logged_in; // the user who asked is gone or changed
+    auto user = store_.find(c.name);
+    bool self = user && user->id == c.actor_id;
+    if (auto a = authorize(c.actor_type, permission_of(c.what), self); a != status::ok) return a;
+    if (c.what == nothing) return status::ok;
+    if (c.what != change_password && state() != "ACTIVE") return status::cluster_not_active;
+    if (c.target_id != 0 &&
+        (!user || user->id != c.target_id || user->generation != c.target_generation))
+        return status::conflict; // not the record the change was planned for
+    switch (c.what) {
+    case create_user:
+        if (c.type == user_type::preco) return status::invalid_user_type;
+        if (user) return status::user_exists;
+        if (store_.count_users() + store_.count_reserved_new_users() >= max_users_per_node)
+            return status::quota_exceeded;
+        return status::ok;
+    case delete_user:
+        if (!user) return status::user_not_found;
+        if (sessions_of(user->id) > 0) return status::user_logged_in;
+        if (store_.owns_keys(user->id)) return status::user_owns_keys;
+        if (is_officer(user->type) && store_.count_officers() <= 1) return status::last_co;
+        return status::ok;
+    case change_password:
+        if (!user) return status::user_not_found;
+        if (!self && sessions_of(user->id) > 0) return status::user_logged_in;
+        return status::ok;
+    case sync_user:
+        return record_rules(c, user ? &*user : nullptr);
+    case nothing:
+        break;
+    }
+    return status::ok;
+}
+
+// A synced record may change a user only as create, delete and reset could.
+status node_service::record_rules(const planned_change& c, const user_record* existing) const {
+    if (!c.hash || !c.well_formed()) return status::bad_request;
+    if (c.type == user_type::preco) return status::invalid_user_type;
+    if (!existing) {
+        if (c.target_id != 0) return status::conflict;
+        if (store_.count_users() + store_.count_reserved_new_users() >= max_users_per_node)
+            return status::quota_exceeded;
+        return status::ok;
+    }
+    if (c.target_id == 0) return status::conflict; // created since it was planned
+    bool type_changes = existing->type != c.type;
+    bool self = existing->id == c.actor_id;
+    if ((type_changes || !same_credentials(existing->hash, *c.hash)) && !self &&
+        sessions_of(existing->id) > 0)
+        return status::user_logged_in;
+    if (type_changes) {
+        if (is_officer(existing->type) && !is_officer(c.type) && store_.count_officers() <= 1)
+            return status::last_co;
+        if (store_.owns_keys(existing->id)) return status::user_owns_keys;
+    }
+    return status::ok;
+}
 
 awaitable<std::pair<status, planned_change>>
 node_service::plan(session& s, operation op, const json& f, const secret& password) {
@@ -49,9 +126,13 @@ node_service::plan(session& s, operation op, const json& f, const secret& passwo
     c.name = target.name;
     c.type = target.type;
     bool needs_hash = op != operation::delete_user;
+    // Reads the state anew each time: the store may change while we derive.
     auto check = [&]() -> status {
-        if (!s.user_id) return status::not_logged_in;
+        if (!current(s)) return status::not_logged_in;
         if (target.error != status::ok) return target.error;
+        c.actor_id = *s.user_id;
+        c.actor_generation = s.generation;
+        c.actor_type = s.type;
         auto user = store_.find(target.name);
         bool self = user && user->id == *s.user_id;
         if (auto a = authorize(s.actor(), op, self); a != status::ok) return a;
@@ -60,27 +141,22 @@ node_service::plan(session& s, operation op, const json& f, const secret& passwo
         if (needs_hash && !valid_password(password.view())) return status::password_policy;
         if (store_.reserved(target.name)) return status::conflict;
         if (op == operation::create_user) {
-            if (target.type == user_type::preco) return status::invalid_user_type;
-            if (user) return status::user_exists;
-            if (store_.count_users() >= max_users_per_node) return status::quota_exceeded;
             c.what = planned_change::kind::create_user;
-            return status::ok;
+            return rules_hold(c);
         }
         if (!user) return status::user_not_found;
         if (!same_type(user->type, target.type)) return status::invalid_user_type;
+        c.target_id = user->id;
+        c.target_generation = user->generation;
         if (op == operation::delete_user) {
-            if (sessions_of(user->id) > 0) return status::user_logged_in;
-            if (store_.owns_keys(user->id)) return status::user_owns_keys;
-            if (is_officer(user->type) && store_.count_officers() <= 1) return status::last_co;
             c.what = planned_change::kind::delete_user;
-            return status::ok;
+            return rules_hold(c);
         }
-        if (!self && sessions_of(user->id) > 0) return status::user_logged_in;
         // Changing the PRECO password activates the cluster: PRECO becomes CO.
         c.activation = user->type == user_type::preco;
         c.type = c.activation ? user_type::co : user->type;
         c.what = planned_change::kind::change_password;
-        return status::ok;
+        return rules_hold(c);
     };
     auto verdict = check();
     if (verdict == status::ok && needs_hash) {
@@ -93,47 +169,65 @@ node_service::plan(session& s, operation op, const json& f, const secret& passwo
             auto key = pbkdf2_sha256(password.view(), *salt, kdf_iterations_, derived_key_size);
             return password_hash{*salt, std::move(key), kdf_iterations_};
         });
-        verdict = check(); // the store may have changed while we derived
+        verdict = check();
     }
     co_return std::pair{verdict, std::move(c)};
 }
 
+std::string node_service::record_context(std::string_view name, std::int64_t version) const {
+    return fmt::format("hsmsh sealed record v1\x1f{}\x1fuser\x1f{}\x1f{}", identity_.cluster_id,
+                       name, version);
+}
+
 std::pair<status, planned_change> node_service::plan_sync(session& s, const json& f) {
-    auto record = f.find("record");
-    if (record == f.end() || !record->is_object()) return {status::bad_request, {}};
-    auto c = planned_change::from_json(*record);
-    if (!c || c->what != planned_change::kind::sync_user || !c->hash)
-        return {status::bad_request, {}};
+    if (!current(s)) return {status::not_logged_in, {}};
     if (auto a = authorize(s.actor(), operation::create_user, false); a != status::ok)
         return {a, {}};
+    // The record is opened with this cluster's key, bound to the name and
+    // version it travels under: nobody outside the nodes can read or make one.
+    auto record = f.find("record");
+    if (record == f.end() || !record->is_object()) return {status::bad_request, {}};
+    auto name = string_field(*record, "name").value_or("");
+    auto version = integer_field(*record, "version").value_or(-1);
+    auto sealed = from_hex(string_field(*record, "sealed").value_or(""));
+    if (!sealed) return {status::bad_request, {}};
+    auto plain = unseal(keys_.sealing(), record_context(name, version), *sealed);
+    if (!plain) return {status::bad_request, {}};
+    auto c = planned_change::from_json(json::parse(*plain, nullptr, false));
+    wipe(*plain);
+    if (!c || c->what != planned_change::kind::sync_user || !c->hash || c->name != name ||
+        c->version != version)
+        return {status::bad_request, {}};
+    c->actor_id = *s.user_id;
+    c->actor_generation = s.generation;
+    c->actor_type = s.type;
     if (store_.reserved(c->name)) return {status::conflict, {}};
     auto existing = store_.find(c->name);
-    if (!existing) {
-        if (store_.count_users() >= max_users_per_node) return {status::quota_exceeded, {}};
-        return {status::ok, *c};
+    if (existing) {
+        c->target_id = existing->id;
+        c->target_generation = existing->generation;
+        auto force = f.find("force");
+        bool forced = force != f.end() && force->is_boolean() && force->get<bool>();
+        if (existing->version > c->version && !forced) return {status::version_newer, {}};
+        // Running it twice changes nothing.
+        if (digest_of(*existing) == record_digest(keys_.digest(), c->name, c->type, c->version,
+                                                  c->failures >= max_login_failures, *c->hash))
+            c->what = planned_change::kind::nothing;
     }
-    bool forced = f.value("force", false);
-    if (existing->version > c->version && !forced) return {status::version_newer, {}};
-    bool same =
-        record_digest(existing->name, existing->type, existing->version, existing->locked(),
-                      existing->hash) ==
-        record_digest(c->name, c->type, c->version, c->failures >= max_login_failures, *c->hash);
-    if (same) c->what = planned_change::kind::nothing; // running it twice changes nothing
-    return {status::ok, *c};
+    return {rules_hold(*c), std::move(*c)};
 }
 
 void node_service::apply(const planned_change& c) {
     using enum planned_change::kind;
-    auto user = store_.find(c.name);
     switch (c.what) {
     case create_user:
         store_.insert_user(c.name, c.type, *c.hash);
         break;
     case delete_user:
-        if (user) store_.delete_user(user->id);
+        store_.delete_user(c.target_id);
         break;
     case change_password:
-        if (user) store_.set_password(user->id, c.type, *c.hash);
+        store_.set_password(c.target_id, c.type, *c.hash);
         if (c.activation) store_.set_meta("state", "ACTIVE");
         break;
     case sync_user:
@@ -154,14 +248,14 @@ awaitable<status> node_service::direct(session& s, operation op, const json& f, 
         if (verdict == status::ok) apply(change);
         store_.append_audit(identity_.hsm_id, entry_for(s, operation_name(op), target, verdict));
     });
-    if (verdict == status::ok && change.activation && s.user_name == change.name)
-        s.type = user_type::co;
+    if (verdict == status::ok) settle_sessions(change.target_id, &s);
     co_return verdict;
 }
 
 awaitable<status> node_service::prepare(session& s, const json& f, secret password) {
     auto txid = string_field(f, "txid").value_or("");
     auto op_name = string_field(f, "change").value_or("");
+    if (!current(s)) co_return status::not_logged_in;
     if (!valid_txid(txid)) co_return status::bad_request;
     std::pair<status, planned_change> planned;
     if (op_name == "sync_user") {
@@ -190,8 +284,21 @@ awaitable<status> node_service::prepare(session& s, const json& f, secret passwo
     co_return verdict;
 }
 
+// Who may finish or ask about a prepared change: the user who prepared it,
+// an officer, or another node of the cluster resolving it.
+status node_service::may_finish(session& s, operation op, const std::optional<planned_change>& c) {
+    if (s.peer_node) return status::ok;
+    if (!current(s)) return status::not_logged_in;
+    return authorize(s.actor(), op, c && c->actor_id == *s.user_id);
+}
+
 status node_service::finish_tx(session& s, const std::string& txid, bool commit) {
     auto row = store_.prepared(txid);
+    std::optional<planned_change> change;
+    if (row) change = planned_change::from_json(json::parse(row->change, nullptr, false));
+    if (auto a = may_finish(s, commit ? operation::commit : operation::abort, change);
+        a != status::ok)
+        return a;
     if (!row) {
         auto outcome = store_.outcome(txid);
         if (commit)
@@ -204,17 +311,22 @@ status node_service::finish_tx(session& s, const std::string& txid, bool commit)
             store_.transact([&] { store_.record_outcome(txid, "aborted"); });
         return status::ok;
     }
-    auto change = planned_change::from_json(json::parse(row->change, nullptr, false));
+    // The rules are checked again against the state of now, in the same
+    // transaction that applies the change: what held at prepare may not.
+    status verdict = status::ok;
     store_.transact([&] {
-        if (commit && change) apply(*change);
         store_.delete_prepared(txid);
-        store_.record_outcome(txid, commit ? "committed" : "aborted");
+        if (commit) verdict = change ? rules_hold(*change) : status::bad_request;
+        bool applied = commit && verdict == status::ok;
+        if (applied) apply(*change);
+        store_.record_outcome(txid, applied ? "committed" : "aborted");
         store_.append_audit(identity_.hsm_id, entry_for(s, commit ? "commit" : "abort",
-                                                        row->user_name + " " + txid, status::ok));
+                                                        row->user_name + " " + txid, verdict));
     });
-    if (commit && change && change->activation && s.user_name == change->name)
-        s.type = user_type::co;
-    return status::ok;
+    if (commit && verdict == status::ok) settle_sessions(change->target_id, &s);
+    if (commit && verdict != status::ok)
+        log_event("commit of {} refused: {}", txid, status_name(verdict));
+    return verdict;
 }
 
 std::string node_service::tx_outcome(const std::string& txid) const {
@@ -223,11 +335,14 @@ std::string node_service::tx_outcome(const std::string& txid) const {
 }
 
 status node_service::get_user(session& s, const json& f, json& out) {
-    if (auto a = authorize(s.actor(), operation::create_user, false); a != status::ok) return a;
+    if (auto a = authorize(s.actor(), operation::get_user, false); a != status::ok) return a;
     auto name = string_field(f, "name");
     if (!name || !valid_user_name(*name)) return status::user_not_found;
     auto user = store_.find(canonical_user_name(*name));
-    if (!user) return status::user_not_found;
+    if (!user) {
+        audit(s, "get_user", canonical_user_name(*name), status::user_not_found);
+        return status::user_not_found;
+    }
     planned_change record;
     record.what = planned_change::kind::sync_user;
     record.name = user->name;
@@ -235,9 +350,33 @@ status node_service::get_user(session& s, const json& f, json& out) {
     record.hash = user->hash;
     record.version = user->version;
     record.failures = user->failures;
-    out = {{"record", record.to_json()},
-           {"digest",
-            record_digest(user->name, user->type, user->version, user->locked(), user->hash)}};
+    // Sealed for this cluster's nodes: the shell carries it, and cannot read it.
+    auto plain = record.to_json().dump();
+    auto sealed = seal(keys_.sealing(), record_context(user->name, user->version), plain);
+    wipe(plain);
+    out = {{"record",
+            {{"name", user->name},
+             {"type", user_type_name(user->type)},
+             {"version", user->version},
+             {"sealed", to_hex(sealed)}}},
+           {"digest", digest_of(*user)}};
+    audit(s, "get_user", user->name, status::ok);
+    return status::ok;
+}
+
+status node_service::list_prepared(session& s, json& out) {
+    if (auto a = authorize(s.actor(), operation::list_prepared, false); a != status::ok) return a;
+    json rows = json::array();
+    for (const auto& row : store_.list_prepared()) {
+        auto c = planned_change::from_json(json::parse(row.change, nullptr, false));
+        auto actor = c ? store_.find_id(c->actor_id) : std::nullopt;
+        rows.push_back({{"txid", row.txid},
+                        {"user", row.user_name},
+                        {"change", c ? change_kind_name(c->what) : "unreadable"},
+                        {"actor", actor ? actor->name : "-"},
+                        {"deadline_ms", row.deadline_ms}});
+    }
+    out = {{"prepared", std::move(rows)}};
     return status::ok;
 }
 

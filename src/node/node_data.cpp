@@ -78,9 +78,19 @@ std::string existing_database(const node_paths& paths) {
     return paths.database().string();
 }
 
+cluster_keys load_cluster_keys(const node_paths& paths) {
+    existing_database(paths);
+    if (!fs::exists(paths.masking_key())) cluster_keys::generate().write(paths.masking_key());
+    return cluster_keys::read(paths.masking_key());
+}
+
+user_store open_store(const node_paths& paths) {
+    auto keys = load_cluster_keys(paths);
+    return user_store(existing_database(paths), keys.audit());
+}
+
 std::string node_state(const node_paths& paths) {
-    if (!fs::exists(paths.database())) throw lifecycle_error("no node in " + paths.dir.string());
-    user_store store(paths.database().string());
+    auto store = open_store(paths);
     return store.meta("state").value_or("DEGRADED");
 }
 
@@ -95,7 +105,9 @@ void create_cluster(const node_paths& paths, const std::string& cluster_id) {
     auto csr = make_csr(key.get(), cluster_id);
     write_file_atomic(paths.key(), key_to_pem(key.get()), 0600);
     write_file_atomic(paths.csr(), csr_to_pem(csr.get()), 0644);
-    user_store store(paths.database().string());
+    auto keys = cluster_keys::generate();
+    keys.write(paths.masking_key());
+    user_store store(paths.database().string(), keys.audit());
     store.transact([&] {
         store.set_meta("cluster_id", cluster_id);
         store.set_meta("hsm_id", new_hsm_id());
@@ -109,7 +121,7 @@ void initialize_cluster(const node_paths& paths, const std::string& cluster_id,
     if (!fs::exists(paths.database()))
         throw lifecycle_error(
             fmt::format("no node in {}: run create-cluster first", paths.dir.string()));
-    user_store store(paths.database().string());
+    auto store = open_store(paths);
     require_state(store, "UNINITIALIZED");
     if (store.meta("cluster_id") != cluster_id)
         throw lifecycle_error(fmt::format("this node belongs to cluster '{}', not '{}'",
@@ -132,8 +144,7 @@ void initialize_cluster(const node_paths& paths, const std::string& cluster_id,
 }
 
 json describe_node(const node_paths& paths) {
-    if (!fs::exists(paths.database())) throw lifecycle_error("no node in " + paths.dir.string());
-    user_store store(paths.database().string());
+    auto store = open_store(paths);
     json out{{"ClusterId", store.meta("cluster_id").value_or("")},
              {"HsmId", store.meta("hsm_id").value_or("")},
              {"State", store.meta("state").value_or("DEGRADED")},
@@ -156,18 +167,19 @@ void clone_node(const node_paths& from, const node_paths& to) {
     if (!fs::exists(from.database())) throw lifecycle_error("no node in " + from.dir.string());
     if (fs::exists(to.database()))
         throw lifecycle_error(fmt::format("{} already holds a node", to.dir.string()));
-    user_store source(from.database().string());
+    auto source = open_store(from);
     if (source.meta("state").value_or("") == "UNINITIALIZED")
         throw lifecycle_error("only an initialized node can be cloned");
     fs::create_directories(to.dir);
     fs::permissions(to.dir, fs::perms::owner_all, fs::perm_options::replace);
-    for (auto file : {&node_paths::key, &node_paths::csr, &node_paths::certificate,
-                      &node_paths::trust_anchor}) {
-        unsigned mode = file == &node_paths::key ? 0600 : 0644;
+    for (auto file : {&node_paths::key, &node_paths::masking_key, &node_paths::csr,
+                      &node_paths::certificate, &node_paths::trust_anchor}) {
+        bool secret = file == &node_paths::key || file == &node_paths::masking_key;
+        unsigned mode = secret ? 0600 : 0644;
         write_file_atomic((to.*file)(), read_file((from.*file)(), max_key_file), mode);
     }
     source.backup_to(to.database().string());
-    user_store copy(to.database().string());
+    auto copy = open_store(to);
     copy.transact([&] {
         copy.set_meta("hsm_id", new_hsm_id());
         copy.append_audit(copy.meta("hsm_id").value_or(""),

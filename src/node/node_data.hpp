@@ -2,7 +2,9 @@
 // A node's data directory and the cluster life cycle: create, initialize, describe, clone.
 #pragma once
 
+#include "cluster_keys.hpp"
 #include "hsmsh/wire.hpp"
+#include "user_store.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -26,15 +28,25 @@ struct node_paths {
     fs::path csr() const { return dir / "cluster.csr"; }
     fs::path certificate() const { return dir / "cluster.crt"; }
     fs::path trust_anchor() const { return dir / "trust-anchor.crt"; }
+    fs::path masking_key() const { return dir / "masking.key"; }
 };
+
+/// The node's cluster keys; a node made before they existed gets a new
+/// masking key here (copy node0's file to its clones to seal between them).
+/// Throws lifecycle_error when there is no node.
+cluster_keys load_cluster_keys(const node_paths& paths);
+
+/// The node's store, its audit chain keyed by the cluster keys. Throws
+/// lifecycle_error when there is no node.
+user_store open_store(const node_paths& paths);
 
 inline constexpr std::size_t max_pem_characters = 5000;
 
 /// Cluster ids: 1-64 of [A-Za-z0-9._-].
 bool valid_cluster_id(std::string_view id) noexcept;
 
-/// A new data directory with the cluster key pair (0600) and a CSR naming
-/// the cluster id; state UNINITIALIZED. Throws lifecycle_error.
+/// A new data directory with the cluster key pair and masking key (0600) and
+/// a CSR naming the cluster id; state UNINITIALIZED. Throws lifecycle_error.
 void create_cluster(const node_paths& paths, const std::string& cluster_id);
 
 /// Claims the cluster (InitializeCluster): validates both certificates, stores

@@ -45,6 +45,44 @@ void node_server::stop() {
     acceptor_.close(ignored);
     for (auto& c : connections_)
         if (!c.busy) c.stream->next_layer().cancel(ignored);
+    for (auto& p : pending_)
+        p.stream->next_layer().cancel(ignored);
+}
+
+// Refusals are logged at most once a second, with a count: a flood of
+// connections must not become a flood of log lines.
+void node_server::refused(std::string_view why) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_refusal_log_ < std::chrono::seconds(1)) {
+        ++refusals_unlogged_;
+        return;
+    }
+    log_event("refused a connection: {} ({} more refused since the last such line)", why,
+              refusals_unlogged_);
+    last_refusal_log_ = now;
+    refusals_unlogged_ = 0;
+}
+
+// Whether a new connection from `address` fits the handshake budget, once
+// the oldest silent connection (from that address when it is that address's
+// share that is spent) has been closed to make room if need be.
+bool node_server::make_room(const std::string& address) {
+    std::size_t total = 0, from_address = 0;
+    for (const auto& p : pending_) {
+        if (p.evicted) continue;
+        ++total;
+        if (p.address == address) ++from_address;
+    }
+    bool address_full = from_address >= limits_.max_pending_per_address;
+    if (!address_full && total < limits_.max_pending) return true;
+    for (auto& p : pending_) {
+        if (p.evicted || !p.silent || (address_full && p.address != address)) continue;
+        p.evicted = true;
+        boost::system::error_code ignored;
+        p.stream->next_layer().close(ignored);
+        return true;
+    }
+    return false;
 }
 
 awaitable<void> node_server::accept_loop() {
@@ -53,26 +91,47 @@ awaitable<void> node_server::accept_loop() {
         auto [ec] = co_await acceptor_.async_accept(socket, asio::as_tuple(use_awaitable));
         if (ec == asio::error::operation_aborted || stopping_) break;
         if (ec) continue;
-        if (connections_.size() >= limits_.max_connections) {
-            log_event("refused {}: {} connections already", remote_name(socket),
-                      limits_.max_connections);
+        auto address = socket.remote_endpoint(ec).address().to_string();
+        if (ec || !make_room(address)) {
+            refused(fmt::format("{} connections in the handshake", limits_.max_pending));
             socket.close(ec);
             continue;
         }
-        asio::co_spawn(io_, serve(std::move(socket)), asio::detached);
+        asio::co_spawn(io_, serve(std::move(socket), address), asio::detached);
     }
 }
 
-awaitable<void> node_server::serve(tcp::socket socket) {
+// The TLS handshake, within its deadline; counted in the handshake budget
+// (silent until the first byte arrives) until it is done.
+awaitable<void> node_server::handshake(tls_stream& stream, pending& p) {
+    co_await with_deadline(stream.next_layer().async_wait(tcp::socket::wait_read, use_awaitable),
+                           limits_.handshake_timeout);
+    p.silent = false;
+    co_await with_deadline(stream.async_handshake(ssl::stream_base::server, use_awaitable),
+                           limits_.handshake_timeout);
+}
+
+awaitable<void> node_server::serve(tcp::socket socket, std::string address) {
     std::string remote = remote_name(socket);
     tls_stream stream(std::move(socket), tls_);
-    auto conn = connections_.insert(connections_.end(), connection{&stream, false});
+    auto waiting = pending_.insert(pending_.end(), pending{&stream, address});
+    std::optional<std::list<connection>::iterator> conn;
     session s;
     try {
-        co_await with_deadline(stream.async_handshake(ssl::stream_base::server, use_awaitable),
-                               limits_.handshake_timeout);
-        s.peer = peer_fingerprint(stream.native_handle());
-        co_await converse(stream, *conn, s);
+        try {
+            co_await handshake(stream, *waiting);
+        } catch (...) {
+            pending_.erase(waiting);
+            throw;
+        }
+        pending_.erase(waiting);
+        if (connections_.size() >= limits_.max_connections) {
+            refused(fmt::format("{} connections already", limits_.max_connections));
+            co_return;
+        }
+        conn = connections_.insert(connections_.end(), connection{&stream, false});
+        service_.authenticate(s, peer_fingerprint(stream.native_handle()));
+        co_await converse(stream, **conn, s);
         co_await with_deadline(stream.async_shutdown(use_awaitable), std::chrono::seconds(2));
     } catch (const frame_error& e) {
         log_event("{}: {}, disconnected", remote, e.what());
@@ -89,7 +148,7 @@ awaitable<void> node_server::serve(tcp::socket socket) {
         log_event("{}: {}, disconnected", remote, escape_control(e.what()));
     }
     service_.end_session(s);
-    connections_.erase(conn);
+    if (conn) connections_.erase(*conn);
 }
 
 awaitable<void> node_server::converse(tls_stream& stream, connection& conn, session& s) {

@@ -11,8 +11,14 @@
 namespace hsm {
 
 struct server_limits {
-    std::size_t max_connections = 32;
-    duration handshake_timeout = std::chrono::seconds(10);
+    std::size_t max_connections = 32; // connections that finished the TLS handshake
+    // Connections still in the handshake have a budget of their own, so that
+    // sockets that never present a certificate cannot take a certified
+    // client's place; when it is spent, the oldest one that has not sent a
+    // byte yet makes room.
+    std::size_t max_pending = 64;
+    std::size_t max_pending_per_address = 8;
+    duration handshake_timeout = std::chrono::seconds(3);
     duration frame_timeout = std::chrono::seconds(10);
     duration idle_timeout = std::chrono::minutes(10);
 };
@@ -38,10 +44,19 @@ private:
         tls_stream* stream = nullptr;
         bool busy = false;
     };
+    struct pending {
+        tls_stream* stream = nullptr;
+        std::string address;
+        bool silent = true; // nothing received yet
+        bool evicted = false;
+    };
 
     awaitable<void> accept_loop();
-    awaitable<void> serve(tcp::socket socket);
+    bool make_room(const std::string& address);
+    awaitable<void> serve(tcp::socket socket, std::string address);
+    awaitable<void> handshake(tls_stream& stream, pending& p);
     awaitable<void> converse(tls_stream& stream, connection& conn, session& s);
+    void refused(std::string_view why);
 
     asio::io_context& io_;
     ssl::context& tls_;
@@ -49,7 +64,10 @@ private:
     server_limits limits_;
     tcp::acceptor acceptor_;
     std::list<connection> connections_;
+    std::list<pending> pending_;
     bool stopping_ = false;
+    std::chrono::steady_clock::time_point last_refusal_log_{};
+    std::size_t refusals_unlogged_ = 0;
 };
 
 } // namespace hsm

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The node's request handling.
+// The node's request handling and its sessions.
 #include "node_service.hpp"
 
 #include "hsmsh/kdf.hpp"
@@ -8,32 +8,36 @@
 #include "policy.hpp"
 #include "request_fields.hpp"
 
+#include <algorithm>
+
 namespace hsm {
 namespace {
 
-inline constexpr std::string_view firmware_version = "0.1.0";
+inline constexpr std::string_view firmware_version = "0.2.0";
 
 } // namespace
 
-node_service::node_service(user_store& store, node_identity identity, std::uint32_t kdf_iterations,
-                           asio::any_io_executor kdf_executor)
-    : store_(store), identity_(std::move(identity)), kdf_iterations_(kdf_iterations),
-      kdf_executor_(std::move(kdf_executor)) {}
+node_service::node_service(user_store& store, node_identity identity, cluster_keys keys,
+                           std::uint32_t kdf_iterations, asio::any_io_executor kdf_executor,
+                           derivation_budget::limits budget)
+    : store_(store), identity_(std::move(identity)), keys_(std::move(keys)),
+      kdf_iterations_(kdf_iterations), kdf_executor_(std::move(kdf_executor)), budget_(budget) {}
+
+void node_service::authenticate(session& s, std::string fingerprint) const {
+    s.peer_node = fingerprint == identity_.certificate_fingerprint;
+    s.peer = std::move(fingerprint);
+}
 
 std::string node_service::state() const {
     return store_.meta("state").value_or("DEGRADED");
 }
 
-int node_service::sessions_of(std::int64_t user_id) const {
-    auto it = logged_in_.find(user_id);
-    return it == logged_in_.end() ? 0 : it->second;
-}
-
-void node_service::audit(const session& s, operation op, std::string_view target, status result) {
+void node_service::audit(const session& s, std::string_view what, std::string_view target,
+                         status result) {
     audit_entry e{s.user_id ? s.user_name : "-",
                   s.user_id ? std::string(user_type_name(s.type)) : "-",
                   s.peer,
-                  std::string(operation_name(op)),
+                  std::string(what),
                   std::string(target),
                   std::string(status_name(result))};
     store_.transact([&] { store_.append_audit(identity_.hsm_id, e); });
@@ -48,10 +52,50 @@ void node_service::audit_violation(const std::string& peer, std::string_view rea
     }
 }
 
+void node_service::bind(session& s, const user_record& u) {
+    if (!s.user_id) sessions_.emplace(u.id, &s);
+    s.user_id = u.id;
+    s.user_name = u.name;
+    s.type = u.type;
+    s.generation = u.generation;
+}
+
 void node_service::end_session(session& s) noexcept {
     if (!s.user_id) return;
-    if (--logged_in_[*s.user_id] <= 0) logged_in_.erase(*s.user_id);
+    auto [first, last] = sessions_.equal_range(*s.user_id);
+    for (auto it = first; it != last; ++it)
+        if (it->second == &s) {
+            sessions_.erase(it);
+            break;
+        }
     s.user_id.reset();
+}
+
+// Whether the session still acts for the record it authenticated; a session
+// whose user was deleted, or whose credentials or type changed, is ended.
+bool node_service::current(session& s) {
+    if (!s.user_id) return false;
+    auto u = store_.find_id(*s.user_id);
+    if (u && u->generation == s.generation && u->type == s.type) return true;
+    end_session(s);
+    return false;
+}
+
+// After user `user_id` changed: the acting session (the user changing its own
+// password, or activating the cluster) follows its record; every other
+// session of that user ends, in the same step as the change.
+void node_service::settle_sessions(std::int64_t user_id, session* actor) {
+    auto u = store_.find_id(user_id);
+    std::vector<session*> of_user;
+    auto [first, last] = sessions_.equal_range(user_id);
+    for (auto it = first; it != last; ++it)
+        of_user.push_back(it->second);
+    for (auto* s : of_user) {
+        if (u && s == actor)
+            bind(*s, *u);
+        else
+            end_session(*s);
+    }
 }
 
 awaitable<reply> node_service::handle(session& s, request& r) {
@@ -74,6 +118,8 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
     }
     // Named, not a temporary in the co_await expressions below: see client.cpp.
     secret given = take_password(r.fields).value_or(secret{});
+    current(s); // a session whose record changed acts for nobody from here on
+    auto txid = [&] { return string_field(r.fields, "txid").value_or(""); };
     switch (r.op) {
     case operation::hello:
         out.fields = {{"version", protocol_version},
@@ -99,16 +145,22 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
         out.code = co_await prepare(s, r.fields, std::move(given));
         break;
     case operation::commit:
-        out.code = finish_tx(s, string_field(r.fields, "txid").value_or(""), true);
-        break;
     case operation::abort:
-        out.code = finish_tx(s, string_field(r.fields, "txid").value_or(""), false);
+        out.code = finish_tx(s, txid(), r.op == operation::commit);
         break;
-    case operation::tx_status:
-        out.fields = {{"outcome", tx_outcome(string_field(r.fields, "txid").value_or(""))}};
+    case operation::tx_status: {
+        auto row = store_.prepared(txid());
+        std::optional<planned_change> c;
+        if (row) c = planned_change::from_json(json::parse(row->change, nullptr, false));
+        out.code = may_finish(s, r.op, c);
+        if (out.code == status::ok) out.fields = {{"outcome", tx_outcome(txid())}};
         break;
+    }
     case operation::get_user:
         out.code = get_user(s, r.fields, out.fields);
+        break;
+    case operation::list_prepared:
+        out.code = list_prepared(s, out.fields);
         break;
     case operation::hsm_info:
         out.fields = hsm_info();
@@ -120,49 +172,74 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
     co_return out;
 }
 
+// What every login costs, found or not: the node's own count or the highest
+// a stored record asks for, so that timing tells nothing of which user exists.
+std::uint32_t node_service::login_cost() const {
+    return std::clamp(std::max(kdf_iterations_, store_.max_iterations()), min_kdf_iterations,
+                      max_kdf_iterations);
+}
+
 awaitable<status> node_service::login(session& s, const json& f, secret password) {
     if (s.user_id) co_return status::already_logged_in;
     auto target = parse_target(f, status::user_login_failure);
     if (target.error != status::ok) co_return target.error;
+    auto ticket = co_await budget_.acquire(s.peer);
+    if (!ticket) co_return status::busy;
     std::string name = target.name;
     auto user = store_.find(name);
+    auto cost = login_cost();
     bool plausible = valid_password(password.view());
     if (!user || !same_type(user->type, target.type) || !plausible) {
-        // Spend the same work whatever is wrong, so timing tells nothing.
-        if (plausible)
-            co_await off_thread([&] { dummy_derivation(password.view(), kdf_iterations_); });
-        audit(s, operation::login, name, status::user_login_failure);
+        if (plausible) co_await off_thread([&] { dummy_derivation(password.view(), cost); });
+        audit(s, "login", name, status::user_login_failure);
         co_return status::user_login_failure;
     }
-    bool good = co_await off_thread([&] { return verify_password(password.view(), user->hash); });
-    // Re-read: other connections may have counted failures meanwhile.
-    user = store_.find(name);
-    if (!user || user->locked() || !good) {
-        audit_entry e{"-", "-", s.peer, "login", name, "RET_USER_LOGIN_FAILURE"};
+    bool good = co_await off_thread([&] {
+        bool same = verify_password(password.view(), user->hash);
+        if (cost > user->hash.iterations)
+            dummy_derivation(password.view(), cost - user->hash.iterations);
+        return same;
+    });
+    // Accept only the very record that was verified: a change made meanwhile
+    // (a reset, a deletion, a sync) wins over a login that read the old one.
+    auto now = store_.find_id(user->id);
+    bool unchanged = now && now->generation == user->generation;
+    if (!unchanged || now->locked() || !good) {
         store_.transact([&] {
-            if (user && !user->locked()) store_.record_login_failure(user->id);
-            store_.append_audit(identity_.hsm_id, e);
+            if (now && !now->locked() && !good) store_.record_login_failure(now->id);
+            store_.append_audit(identity_.hsm_id,
+                                {"-", "-", s.peer, "login", name, "RET_USER_LOGIN_FAILURE"});
         });
         co_return status::user_login_failure;
     }
-    s.user_id = user->id;
-    s.user_name = user->name;
-    s.type = user->type;
-    ++logged_in_[user->id];
+    // The password is right, so saying why is safe: a prepared change of
+    // this user (a deletion, a reset) is waiting for its commit.
+    if (store_.reserved(name)) {
+        audit(s, "login", name, status::user_change_pending);
+        co_return status::user_change_pending;
+    }
     store_.transact([&] {
-        store_.record_login_success(user->id);
-        store_.append_audit(identity_.hsm_id, {s.user_name, std::string(user_type_name(s.type)),
+        store_.record_login_success(now->id);
+        store_.append_audit(identity_.hsm_id, {now->name, std::string(user_type_name(now->type)),
                                                s.peer, "login", name, "RET_OK"});
     });
+    bind(s, *now);
     co_return status::ok;
 }
 
 status node_service::logout(session& s) {
     auto allowed = authorize(s.actor(), operation::logout, true);
     if (allowed != status::ok) return allowed;
-    audit(s, operation::logout, s.user_name, status::ok);
+    // Ended first: a logout must take effect even when its audit row cannot
+    // be written (a full disk answers RET_STORAGE_FAILURE, and the session is gone).
+    session was = s;
     end_session(s);
+    audit(was, "logout", was.user_name, status::ok);
     return status::ok;
+}
+
+std::string node_service::digest_of(const user_record& u) const {
+    return record_digest(keys_.digest(), u.name, u.type, u.version, u.locked(), u.hash);
 }
 
 json node_service::list_users() const {
@@ -175,11 +252,12 @@ json node_service::list_users() const {
                          {"failures", u.failures},
                          {"two_fa", u.two_fa},
                          {"version", u.version},
-                         {"digest", record_digest(u.name, u.type, u.version, u.locked(), u.hash)}});
+                         {"digest", digest_of(u)}});
     return {{"users", std::move(users)}};
 }
 
 json node_service::hsm_info() const {
+    auto head = store_.head();
     return {{"hsm_id", identity_.hsm_id},
             {"cluster_id", identity_.cluster_id},
             {"state", state()},
@@ -190,6 +268,7 @@ json node_service::hsm_info() const {
             {"max_users", max_users_per_node},
             {"kdf", fmt::format("PBKDF2-HMAC-SHA256, {} iterations", kdf_iterations_)},
             {"certificate_fingerprint", identity_.certificate_fingerprint},
+            {"audit_head", fmt::format("{}:{}", head.rows, head.hash)},
             {"peers", identity_.peers}};
 }
 

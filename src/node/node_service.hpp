@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// The node's request handling: every rule of design §6 applied to one request.
+// The node's request handling: every rule of docs/design.md ("What a node
+// enforces") applied to one request, and the sessions bound to user records.
 #pragma once
 
+#include "cluster_keys.hpp"
+#include "derivation_budget.hpp"
 #include "hsmsh/asio.hpp"
 #include "hsmsh/secret.hpp"
 #include "hsmsh/wire.hpp"
@@ -9,7 +12,6 @@
 #include "user_store.hpp"
 
 #include <chrono>
-
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -25,28 +27,37 @@ struct node_identity {
     std::vector<std::string> peers;
 };
 
-/// One client connection's login state.
+/// One client connection's login state. A logged-in session acts for one
+/// user record: its id (never reused) and its generation (bumped by every
+/// change of credentials or type). The node re-checks both on every request
+/// and ends or rebinds the session the moment that record changes.
 struct session {
-    std::string peer; // client certificate fingerprint
+    std::string peer;       // client certificate fingerprint
+    bool peer_node = false; // it presented the cluster certificate: another node
     std::optional<std::int64_t> user_id;
     std::string user_name;
     user_type type = user_type::cu;
+    std::int64_t generation = 0;
 
     std::optional<user_type> actor() const { return user_id ? std::optional(type) : std::nullopt; }
 };
 
 /// Applies requests to the store. Runs on one executor (the store and the
-/// login registry are not shared across threads); password derivations run
-/// on `kdf_executor` so that one slow login never stalls other clients.
+/// session registry are not shared across threads); password derivations
+/// run on `kdf_executor` so that one slow login never stalls other clients.
 class node_service {
 public:
-    node_service(user_store& store, node_identity identity, std::uint32_t kdf_iterations,
-                 asio::any_io_executor kdf_executor);
+    node_service(user_store& store, node_identity identity, cluster_keys keys,
+                 std::uint32_t kdf_iterations, asio::any_io_executor kdf_executor,
+                 derivation_budget::limits budget = {});
+
+    /// Records who a new connection is (its verified client certificate).
+    void authenticate(session& s, std::string fingerprint) const;
 
     /// Handles one request; never throws. Passwords in `r` are wiped.
     awaitable<reply> handle(session& s, request& r);
 
-    /// Forgets the session's login (connection closed).
+    /// Forgets the session's login (connection closed, or its record changed).
     void end_session(session& s) noexcept;
 
     /// Records a peer that broke the protocol.
@@ -55,7 +66,8 @@ public:
     std::string state() const;
 
     /// Commits (or aborts) a prepared change; `s` is who asked (the shell,
-    /// or the node's own resolver). Idempotent.
+    /// or the node's own resolver). A commit re-checks every rule first and
+    /// aborts the change instead when one no longer holds. Idempotent.
     status finish_tx(session& s, const std::string& txid, bool commit);
 
     /// "committed", "aborted", "prepared" or "unknown".
@@ -65,32 +77,48 @@ public:
     /// resolves it with its peers.
     void set_prepare_timeout(std::chrono::milliseconds t) noexcept { prepare_timeout_ = t; }
 
+    /// The sessions currently logged in as user `id` (tests, invariants).
+    std::size_t sessions_of(std::int64_t id) const noexcept { return sessions_.count(id); }
+
 private:
     awaitable<status> login(session& s, const json& f, secret password);
     status logout(session& s);
     json list_users() const;
-    // User changes (node_changes.cpp): validated into a planned_change, then
-    // applied at once (direct) or recorded for a later commit (prepare).
+    bool current(session& s);
+    void bind(session& s, const user_record& u);
+    void settle_sessions(std::int64_t user_id, session* actor);
+    std::uint32_t login_cost() const;
+
+    // User changes (node_changes.cpp): planned for the session's user, checked
+    // against the rules, then applied at once (direct) or recorded for a later
+    // commit (prepare), where the rules are checked again.
     awaitable<std::pair<status, planned_change>> plan(session& s, operation op, const json& f,
                                                       const secret& password);
     std::pair<status, planned_change> plan_sync(session& s, const json& f);
+    status rules_hold(const planned_change& c) const;
+    status record_rules(const planned_change& c, const user_record* existing) const;
     void apply(const planned_change& c);
     awaitable<status> direct(session& s, operation op, const json& f, secret password);
     awaitable<status> prepare(session& s, const json& f, secret password);
+    status may_finish(session& s, operation op, const std::optional<planned_change>& c);
     status get_user(session& s, const json& f, json& out);
+    status list_prepared(session& s, json& out);
+    std::string digest_of(const user_record& u) const;
+    std::string record_context(std::string_view name, std::int64_t version) const;
     json hsm_info() const;
     json describe_cluster() const;
     awaitable<reply> dispatch(session& s, request& r);
 
     template <typename F> awaitable<std::invoke_result_t<F>> off_thread(F f);
-    void audit(const session& s, operation op, std::string_view target, status result);
-    int sessions_of(std::int64_t user_id) const;
+    void audit(const session& s, std::string_view what, std::string_view target, status result);
 
     user_store& store_;
     node_identity identity_;
+    cluster_keys keys_;
     std::uint32_t kdf_iterations_;
     asio::any_io_executor kdf_executor_;
-    std::unordered_map<std::int64_t, int> logged_in_;
+    derivation_budget budget_;
+    std::unordered_multimap<std::int64_t, session*> sessions_;
     std::chrono::milliseconds prepare_timeout_{60'000};
 };
 

@@ -2,11 +2,13 @@
 // Planned changes, their JSON form, the resolution rule and record digests.
 #include "planned_change.hpp"
 
+#include "hsmsh/sealing.hpp"
+#include "hsmsh/secret.hpp"
+
 #include <array>
 
 #include <fmt/format.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 namespace hsm {
 namespace {
@@ -27,38 +29,26 @@ std::string_view change_kind_name(planned_change::kind k) noexcept {
     return "nothing";
 }
 
-std::string to_hex(const std::vector<std::uint8_t>& bytes) {
-    // A table, not fmt per byte: listUsers computes a digest per user and
-    // per request, and formatting each byte was 14% of a node's time in it.
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out(bytes.size() * 2, '\0');
-    for (std::size_t i = 0; i < bytes.size(); ++i) {
-        out[2 * i] = digits[bytes[i] >> 4];
-        out[2 * i + 1] = digits[bytes[i] & 0x0f];
-    }
-    return out;
-}
-
-std::optional<std::vector<std::uint8_t>> from_hex(std::string_view text) {
-    if (text.size() % 2 != 0 || text.size() > 512) return std::nullopt;
-    std::vector<std::uint8_t> out;
-    for (std::size_t i = 0; i < text.size(); i += 2) {
-        auto nibble = [](char c) -> int {
-            if (c >= '0' && c <= '9') return c - '0';
-            if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-            return -1;
-        };
-        int hi = nibble(text[i]), lo = nibble(text[i + 1]);
-        if (hi < 0 || lo < 0) return std::nullopt;
-        out.push_back(static_cast<std::uint8_t>(hi * 16 + lo));
-    }
-    return out;
+bool planned_change::well_formed() const noexcept {
+    if (!valid_user_name(name) || canonical_user_name(name) != name) return false;
+    if (failures < 0 || failures > max_login_failures || version < 0) return false;
+    return !hash ||
+           (hash->salt.size() == salt_size && hash->key.size() == derived_key_size &&
+            hash->iterations >= min_kdf_iterations && hash->iterations <= max_kdf_iterations);
 }
 
 json planned_change::to_json() const {
-    json j{{"kind", change_kind_name(what)}, {"name", name},
-           {"type", user_type_name(type)},   {"version", version},
-           {"failures", failures},           {"activation", activation}};
+    json j{{"kind", change_kind_name(what)},
+           {"name", name},
+           {"type", user_type_name(type)},
+           {"version", version},
+           {"failures", failures},
+           {"activation", activation},
+           {"actor",
+            {{"id", actor_id},
+             {"generation", actor_generation},
+             {"type", user_type_name(actor_type)}}},
+           {"target", {{"id", target_id}, {"generation", target_generation}}}};
     if (hash)
         j["hash"] = {{"salt", to_hex(hash->salt)},
                      {"key", to_hex(hash->key)},
@@ -84,12 +74,24 @@ std::optional<planned_change> planned_change::from_json(const json& j) {
             const auto& h = j.at("hash");
             auto salt = from_hex(h.at("salt").get<std::string>());
             auto key = from_hex(h.at("key").get<std::string>());
-            auto iterations = h.at("iterations").get<std::uint32_t>();
-            if (!salt || !key || key->empty() || iterations < min_kdf_iterations)
+            auto iterations = h.at("iterations").get<std::int64_t>();
+            if (!salt || !key || iterations < 0 || iterations > max_kdf_iterations)
                 return std::nullopt;
-            c.hash = password_hash{*salt, *key, iterations};
+            c.hash = password_hash{*salt, *key, static_cast<std::uint32_t>(iterations)};
         }
-        if (!valid_user_name(c.name)) return std::nullopt;
+        if (j.contains("actor")) {
+            const auto& a = j.at("actor");
+            auto actor_type = user_type_from_name(a.at("type").get<std::string>());
+            if (!actor_type) return std::nullopt;
+            c.actor_id = a.at("id").get<std::int64_t>();
+            c.actor_generation = a.at("generation").get<std::int64_t>();
+            c.actor_type = *actor_type;
+        }
+        if (j.contains("target")) {
+            c.target_id = j.at("target").at("id").get<std::int64_t>();
+            c.target_generation = j.at("target").at("generation").get<std::int64_t>();
+        }
+        if (!c.well_formed()) return std::nullopt;
         return c;
     } catch (const json::exception&) {
         return std::nullopt;
@@ -105,15 +107,13 @@ resolution resolve_prepared(std::span<const peer_answer> answers, bool give_up) 
     return unreachable && !give_up ? resolution::wait : resolution::abort;
 }
 
-std::string record_digest(std::string_view name, user_type type, std::int64_t version, bool locked,
-                          const password_hash& hash) {
+std::string record_digest(std::span<const std::uint8_t> key, std::string_view name, user_type type,
+                          std::int64_t version, bool locked, const password_hash& hash) {
     auto text = fmt::format("{}|{}|{}|{}|{}|{}|{}", name, user_type_name(type), version,
                             locked ? 1 : 0, to_hex(hash.salt), to_hex(hash.key), hash.iterations);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr);
+    auto mac = hmac_sha256(key, text);
     OPENSSL_cleanse(text.data(), text.size()); // it held the stored key, in hex
-    return to_hex(std::vector<std::uint8_t>(md, md + 8));
+    return to_hex(std::span(mac).first(8));
 }
 
 } // namespace hsm

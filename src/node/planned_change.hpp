@@ -3,6 +3,7 @@
 // commit applies, and how a node resolves a prepared change left in doubt.
 #pragma once
 
+#include "hsmsh/hex.hpp"
 #include "hsmsh/kdf.hpp"
 #include "hsmsh/user_rules.hpp"
 #include "hsmsh/wire.hpp"
@@ -22,6 +23,19 @@ struct planned_change {
     std::int64_t version = 0; // sync_user: the record's version
     int failures = 0;         // sync_user: its lock state
     bool activation = false;  // change_password of the PRECO
+    // Who asked, as authenticated then: a commit re-checks that this user
+    // still exists unchanged and still may make the change.
+    std::int64_t actor_id = 0;
+    std::int64_t actor_generation = 0;
+    user_type actor_type = user_type::cu;
+    // The user changed, as it was then (0: a user that does not exist yet).
+    std::int64_t target_id = 0;
+    std::int64_t target_generation = 0;
+
+    /// Validated like user input: a canonical name, a lock count in
+    /// [0, max_login_failures], a hash of the right sizes whose iteration
+    /// count a node accepts.
+    bool well_formed() const noexcept;
 
     json to_json() const;
     /// Nullopt for anything that is not a well-formed change.
@@ -42,11 +56,10 @@ enum class resolution { commit, abort, wait };
 resolution resolve_prepared(std::span<const peer_answer> answers, bool give_up) noexcept;
 
 /// A digest of a stored user record (type, version, lock state, salted
-/// hash): equal records give equal digests; nothing of the password shows.
-std::string record_digest(std::string_view name, user_type type, std::int64_t version, bool locked,
-                          const password_hash& hash);
-
-std::string to_hex(const std::vector<std::uint8_t>& bytes);
-std::optional<std::vector<std::uint8_t>> from_hex(std::string_view text);
+/// hash), keyed with the cluster's digest key: equal records give equal
+/// digests on every node, and without the key a digest cannot be used to
+/// test password guesses.
+std::string record_digest(std::span<const std::uint8_t> key, std::string_view name, user_type type,
+                          std::int64_t version, bool locked, const password_hash& hash);
 
 } // namespace hsm

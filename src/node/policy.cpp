@@ -11,13 +11,16 @@ status authorize(std::optional<user_type> actor, operation op, bool on_self) noe
     case operation::list_users:
     case operation::hsm_info:
     case operation::describe_cluster:
-    // Peers resolving a change in doubt ask without logging in; commit and
-    // abort carry the transaction id, a random capability from the prepare,
-    // which was authorised.
+        return status::ok;
+    // A prepared change is finished or asked about by the user who prepared
+    // it (`on_self`) or by an officer; a transaction id alone is no
+    // capability. Peer nodes resolving a change in doubt are let in by the
+    // node_service, which knows the cluster certificate.
     case operation::tx_status:
     case operation::commit:
     case operation::abort:
-        return status::ok;
+        if (!actor) return status::not_logged_in;
+        return on_self || is_officer(*actor) ? status::ok : status::permission_denied;
     case operation::prepare:
         return actor ? status::ok : status::not_logged_in;
     case operation::logout:
@@ -25,6 +28,7 @@ status authorize(std::optional<user_type> actor, operation op, bool on_self) noe
     case operation::create_user:
     case operation::delete_user:
     case operation::get_user:
+    case operation::list_prepared:
         if (!actor) return status::not_logged_in;
         return is_officer(*actor) ? status::ok : status::permission_denied;
     case operation::change_password:

@@ -71,6 +71,7 @@ awaitable<void> prepared_resolver::resolve_due() {
         if (!store_.prepared(row.txid)) continue; // the shell finished it meanwhile
         session resolver;
         resolver.peer = "resolver";
+        resolver.peer_node = true;
         bool commit = decision == resolution::commit;
         service_.finish_tx(resolver, row.txid, commit);
         log_event("prepared change {} on {} resolved: {} (asked {} peers)", row.txid,

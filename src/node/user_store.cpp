@@ -2,11 +2,14 @@
 // The node's durable state in SQLite.
 #include "user_store.hpp"
 
+#include "hsmsh/hex.hpp"
+#include "hsmsh/sealing.hpp"
+#include "hsmsh/secret.hpp"
+
 #include <chrono>
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
-#include <openssl/evp.h>
 
 namespace hsm {
 namespace {
@@ -23,7 +26,8 @@ CREATE TABLE IF NOT EXISTS users(
   failures INTEGER NOT NULL DEFAULT 0,
   version INTEGER NOT NULL DEFAULT 1,
   mofn INTEGER NOT NULL DEFAULT 0,
-  two_fa INTEGER NOT NULL DEFAULT 0);
+  two_fa INTEGER NOT NULL DEFAULT 0,
+  generation INTEGER NOT NULL DEFAULT 1);
 CREATE TABLE IF NOT EXISTS keys(
   handle INTEGER PRIMARY KEY,
   owner INTEGER NOT NULL REFERENCES users(id),
@@ -55,25 +59,20 @@ CREATE TABLE IF NOT EXISTS audit(
   hash TEXT NOT NULL DEFAULT '');
 )sql";
 
-// One audit row's link in the chain: SHA-256 over the previous link and the
-// row's fields, so that changing, inserting or removing a row breaks every
-// link after it.
-std::string chain_link(std::string_view previous, std::int64_t seq,
-                       const std::array<std::string, 8>& fields) {
+// One audit row's link in the chain: HMAC-SHA256 under the node's audit key
+// over the previous link and the row's fields, so that changing, inserting or
+// removing a row breaks every link after it, and nobody without the key can
+// compute a new chain (a cut tail shows as a head that went backwards).
+std::string chain_link(const std::vector<std::uint8_t>& key, std::string_view previous,
+                       std::int64_t seq, const std::array<std::string, 8>& fields) {
     std::string text = fmt::format("{}\x1f{}", previous, seq);
     for (const auto& f : fields)
         text += fmt::format("\x1f{}", f);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr);
-    std::string out;
-    for (unsigned int i = 0; i < len; ++i)
-        out += fmt::format("{:02x}", md[i]);
-    return out;
+    return to_hex(hmac_sha256(key, text));
 }
 
-constexpr const char* user_columns =
-    "SELECT id, name, type, salt, hash, iterations, failures, version, mofn, two_fa FROM users";
+constexpr const char* user_columns = "SELECT id, name, type, salt, hash, iterations, failures, "
+                                     "version, mofn, two_fa, generation FROM users";
 
 user_record read_user(const statement& s) {
     user_record u;
@@ -87,6 +86,7 @@ user_record read_user(const statement& s) {
     u.version = s.integer(7);
     u.mofn = s.integer(8) != 0;
     u.two_fa = s.integer(9) != 0;
+    u.generation = s.integer(10);
     return u;
 }
 
@@ -98,7 +98,8 @@ std::string utc_now() {
 
 } // namespace
 
-user_store::user_store(const std::string& path) {
+user_store::user_store(const std::string& path, std::vector<std::uint8_t> audit_key)
+    : audit_key_(std::move(audit_key)) {
     sqlite3* raw = nullptr;
     int rc = sqlite3_open_v2(path.c_str(), &raw,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
@@ -116,6 +117,14 @@ user_store::user_store(const std::string& path) {
     statement columns(db_.get(), "SELECT 1 FROM pragma_table_info('audit') WHERE name = 'hash'");
     if (!columns.step())
         execute(db_.get(), "ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT ''");
+    statement generation(db_.get(),
+                         "SELECT 1 FROM pragma_table_info('users') WHERE name = 'generation'");
+    if (!generation.step())
+        execute(db_.get(), "ALTER TABLE users ADD COLUMN generation INTEGER NOT NULL DEFAULT 1");
+}
+
+user_store::~user_store() {
+    wipe(audit_key_.data(), audit_key_.size());
 }
 
 void user_store::transact(const std::function<void()>& change) {
@@ -144,6 +153,13 @@ std::optional<user_record> user_store::find(std::string_view canonical_name) con
     return read_user(s);
 }
 
+std::optional<user_record> user_store::find_id(std::int64_t id) const {
+    statement s(db_.get(), fmt::format("{} WHERE id = ?", user_columns));
+    s.bind(1, id);
+    if (!s.step()) return std::nullopt;
+    return read_user(s);
+}
+
 std::vector<user_record> user_store::list() const {
     statement s(db_.get(), fmt::format("{} ORDER BY id", user_columns));
     std::vector<user_record> users;
@@ -161,6 +177,15 @@ std::size_t user_store::count_users() const {
     return static_cast<std::size_t>(scalar("SELECT count(*) FROM users"));
 }
 
+std::size_t user_store::count_reserved_new_users() const {
+    return static_cast<std::size_t>(
+        scalar("SELECT count(*) FROM prepared WHERE user_name NOT IN (SELECT name FROM users)"));
+}
+
+std::uint32_t user_store::max_iterations() const {
+    return static_cast<std::uint32_t>(scalar("SELECT coalesce(max(iterations), 0) FROM users"));
+}
+
 std::size_t user_store::count_officers() const {
     return static_cast<std::size_t>(
         scalar("SELECT count(*) FROM users WHERE type IN ('CO','PCO')"));
@@ -176,13 +201,24 @@ bool user_store::owns_keys(std::int64_t user_id) const {
     return s.step();
 }
 
+// Ids are never reused: a session, an audit row or a key owner naming an id
+// must never come to mean a later user. The highest id ever given is kept in
+// meta, since SQLite's INTEGER PRIMARY KEY reuses the highest id once deleted.
+std::int64_t user_store::next_user_id() {
+    std::int64_t given = std::stoll(meta("last_user_id").value_or("0"));
+    auto id = std::max(given, scalar("SELECT coalesce(max(id), 0) FROM users")) + 1;
+    set_meta("last_user_id", std::to_string(id));
+    return id;
+}
+
 std::int64_t user_store::insert_user(std::string_view name, user_type type,
                                      const password_hash& hash) {
-    statement s(db_.get(),
-                "INSERT INTO users(name, type, salt, hash, iterations) VALUES(?, ?, ?, ?, ?)");
-    s.bind(1, name).bind(2, user_type_name(type)).bind(3, hash.salt).bind(4, hash.key);
-    s.bind(5, static_cast<std::int64_t>(hash.iterations)).run();
-    return sqlite3_last_insert_rowid(db_.get());
+    auto id = next_user_id();
+    statement s(db_.get(), "INSERT INTO users(id, name, type, salt, hash, iterations) "
+                           "VALUES(?, ?, ?, ?, ?, ?)");
+    s.bind(1, id).bind(2, name).bind(3, user_type_name(type)).bind(4, hash.salt);
+    s.bind(5, hash.key).bind(6, static_cast<std::int64_t>(hash.iterations)).run();
+    return id;
 }
 
 void user_store::delete_user(std::int64_t id) {
@@ -191,7 +227,8 @@ void user_store::delete_user(std::int64_t id) {
 
 void user_store::set_password(std::int64_t id, user_type type, const password_hash& hash) {
     statement s(db_.get(), "UPDATE users SET type = ?, salt = ?, hash = ?, iterations = ?, "
-                           "failures = 0, version = version + 1 WHERE id = ?");
+                           "failures = 0, version = version + 1, generation = generation + 1 "
+                           "WHERE id = ?");
     s.bind(1, user_type_name(type)).bind(2, hash.salt).bind(3, hash.key);
     s.bind(4, static_cast<std::int64_t>(hash.iterations)).bind(5, id).run();
 }
@@ -249,12 +286,30 @@ void user_store::delete_prepared(std::string_view txid) {
     statement(db_.get(), "DELETE FROM prepared WHERE txid = ?").bind(1, txid).run();
 }
 
+std::vector<user_store::prepared_row> user_store::list_prepared() const {
+    statement s(db_.get(), fmt::format("{} ORDER BY deadline", prepared_columns));
+    std::vector<prepared_row> out;
+    while (s.step())
+        out.push_back(read_prepared(s));
+    return out;
+}
+
 void user_store::record_outcome(std::string_view txid, std::string_view outcome) {
     statement(db_.get(), "INSERT OR REPLACE INTO outcomes(txid, outcome, time) VALUES(?, ?, ?)")
         .bind(1, txid)
         .bind(2, outcome)
         .bind(3, utc_now())
         .run();
+    // Bounded: only the newest outcomes are kept, enough for any commit or
+    // abort that can still arrive late (a prepared change lives minutes).
+    statement(db_.get(),
+              "DELETE FROM outcomes WHERE rowid <= (SELECT max(rowid) FROM outcomes) - ?")
+        .bind(1, static_cast<std::int64_t>(max_outcomes))
+        .run();
+}
+
+std::size_t user_store::count_outcomes() const {
+    return static_cast<std::size_t>(scalar("SELECT count(*) FROM outcomes"));
 }
 
 std::optional<std::string> user_store::outcome(std::string_view txid) const {
@@ -266,12 +321,15 @@ std::optional<std::string> user_store::outcome(std::string_view txid) const {
 
 void user_store::put_user(std::string_view name, user_type type, const password_hash& hash,
                           std::int64_t version, int failures) {
-    statement s(db_.get(),
-                "INSERT INTO users(name, type, salt, hash, iterations, failures, version) "
-                "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(name) DO UPDATE SET "
-                "type = ?2, salt = ?3, hash = ?4, iterations = ?5, failures = ?6, version = ?7");
+    auto existing = find(name);
+    auto id = existing ? existing->id : next_user_id();
+    statement s(db_.get(), "INSERT INTO users(id, name, type, salt, hash, iterations, failures, "
+                           "version) VALUES(?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO "
+                           "UPDATE SET type = ?2, salt = ?3, hash = ?4, iterations = ?5, "
+                           "failures = ?6, version = ?7, generation = generation + 1");
     s.bind(1, name).bind(2, user_type_name(type)).bind(3, hash.salt).bind(4, hash.key);
-    s.bind(5, static_cast<std::int64_t>(hash.iterations)).bind(6, failures).bind(7, version).run();
+    s.bind(5, static_cast<std::int64_t>(hash.iterations)).bind(6, failures).bind(7, version);
+    s.bind(8, id).run();
 }
 
 std::int64_t user_store::add_key(std::int64_t owner, std::string_view label) {
@@ -314,7 +372,30 @@ void user_store::append_audit(std::string_view node, const audit_entry& e) {
     s.bind(1, seq);
     for (int i = 0; i < 8; ++i)
         s.bind(i + 2, fields[static_cast<std::size_t>(i)]);
-    s.bind(10, chain_link(previous, seq, fields)).run();
+    s.bind(10, chain_link(audit_key_, previous, seq, fields)).run();
+}
+
+std::optional<audit_head> parse_audit_head(std::string_view text) {
+    auto colon = text.find(':');
+    if (colon == std::string_view::npos || colon == 0 || colon > 18) return std::nullopt;
+    auto rows = text.substr(0, colon);
+    auto hash = text.substr(colon + 1);
+    if (rows.find_first_not_of("0123456789") != std::string_view::npos || hash.size() != 64 ||
+        !from_hex(hash))
+        return std::nullopt;
+    return audit_head{std::stoll(std::string(rows)), std::string(hash)};
+}
+
+bool user_store::holds_audit_row(const audit_head& h) const {
+    statement s(db_.get(), "SELECT 1 FROM audit WHERE seq = ? AND hash = ?");
+    s.bind(1, h.rows).bind(2, h.hash);
+    return s.step();
+}
+
+audit_head user_store::head() const {
+    statement s(db_.get(), "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+    if (!s.step()) return {};
+    return {s.integer(0), s.text(1)};
 }
 
 std::optional<std::int64_t> user_store::verify_audit(std::size_t& rows) const {
@@ -328,7 +409,7 @@ std::optional<std::int64_t> user_store::verify_audit(std::size_t& rows) const {
             fields[static_cast<std::size_t>(i)] = s.text(i + 1);
         auto seq = s.integer(0);
         if (seq != static_cast<std::int64_t>(rows) + 1 ||
-            chain_link(previous, seq, fields) != s.text(9))
+            chain_link(audit_key_, previous, seq, fields) != s.text(9))
             return seq;
         previous = s.text(9);
         ++rows;

@@ -23,6 +23,7 @@ struct user_record {
     std::int64_t version = 0;
     bool mofn = false;
     bool two_fa = false;
+    std::int64_t generation = 1; // this node's count of credential and type changes
 
     bool locked() const noexcept { return failures >= max_login_failures; }
 };
@@ -37,13 +38,26 @@ struct audit_entry {
     std::string result; // a status name
 };
 
+/// The newest audit row: how many rows and the last link.
+struct audit_head {
+    std::int64_t rows = 0;
+    std::string hash;
+};
+
+/// "ROWS:HASH" as verify prints it; nullopt when it is not that.
+std::optional<audit_head> parse_audit_head(std::string_view text);
+
 /// Owns the SQLite connection. Every write runs inside `transact`, which
 /// commits (synchronous=FULL) before returning: a change is durable once
 /// transact returns. Throws store_error.
 class user_store {
 public:
     /// Opens or creates the store; ":memory:" gives a private in-memory store.
-    explicit user_store(const std::string& path);
+    /// `audit_key` keys the audit chain (the node's secret; wiped at the end).
+    explicit user_store(const std::string& path, std::vector<std::uint8_t> audit_key = {});
+    user_store(const user_store&) = delete;
+    user_store& operator=(const user_store&) = delete;
+    ~user_store();
 
     /// Runs `change` in a BEGIN IMMEDIATE transaction; rolls back if it throws.
     void transact(const std::function<void()>& change);
@@ -52,14 +66,20 @@ public:
     void check_integrity();
 
     std::optional<user_record> find(std::string_view canonical_name) const;
+    std::optional<user_record> find_id(std::int64_t id) const;
     std::vector<user_record> list() const;
     std::size_t count_users() const;
+    /// Prepared changes that would add a user (their name does not exist yet).
+    std::size_t count_reserved_new_users() const;
     std::size_t count_officers() const;
+    /// The highest iteration count of any stored password hash (0: no user).
+    std::uint32_t max_iterations() const;
     bool owns_keys(std::int64_t user_id) const;
 
+    /// A new user with an id never given before; returns it.
     std::int64_t insert_user(std::string_view name, user_type type, const password_hash& hash);
     void delete_user(std::int64_t id);
-    /// New credentials and type; unlocks and bumps the version.
+    /// New credentials and type; unlocks and bumps the version and generation.
     void set_password(std::int64_t id, user_type type, const password_hash& hash);
     void record_login_failure(std::int64_t id);
     void record_login_success(std::int64_t id);
@@ -71,6 +91,11 @@ public:
     /// Appends an audit row for node `node`; call inside transact.
     void append_audit(std::string_view node, const audit_entry& entry);
     std::size_t count_audit() const;
+    /// The newest row of the audit trail: a monitor that sees it go backwards
+    /// knows rows were cut.
+    audit_head head() const;
+    /// True when row `h.rows` is still there with link `h.hash`.
+    bool holds_audit_row(const audit_head& h) const;
 
     /// Checks the audit trail's hash chain. Returns the sequence number of
     /// the first row that does not match (altered, inserted or out of order),
@@ -88,10 +113,15 @@ public:
     std::optional<prepared_row> prepared(std::string_view txid) const;
     bool reserved(std::string_view user_name) const;
     std::vector<prepared_row> prepared_past(std::int64_t now_ms) const;
+    std::vector<prepared_row> list_prepared() const;
     void delete_prepared(std::string_view txid);
     void record_outcome(std::string_view txid, std::string_view outcome);
     std::optional<std::string> outcome(std::string_view txid) const;
-    /// Writes a whole record as synced from another node (insert or replace).
+    std::size_t count_outcomes() const;
+    /// Outcomes kept: older ones are pruned as new ones are recorded.
+    static constexpr std::size_t max_outcomes = 4096;
+    /// Writes a whole record as synced from another node (insert or replace;
+    /// a new user gets a new id, an existing one a new generation).
     void put_user(std::string_view name, user_type type, const password_hash& hash,
                   std::int64_t version, int failures);
 
@@ -106,7 +136,9 @@ public:
 
 private:
     std::int64_t scalar(std::string_view sql) const;
+    std::int64_t next_user_id();
     sqlite_ptr db_;
+    std::vector<std::uint8_t> audit_key_;
 };
 
 } // namespace hsm

@@ -11,6 +11,9 @@ using enum command_scope;
 
 // Sorted by name. Argument counts include an optional password.
 constexpr std::array commands{
+    command_spec{command_id::abort_prepared, "abortPrepared", "abortPrepared <transaction-id>",
+                 "Abort a prepared change that waits for its commit (our extension)", "CO", true, 1,
+                 1, -1, false, anywhere, ""},
     command_spec{command_id::change_password, "changePswd",
                  "changePswd <user-type> <user-name> [<password> | -hpswd]",
                  "Change a user's password (your own, or any as CO); activates a PRECO",
@@ -35,6 +38,10 @@ constexpr std::array commands{
     command_spec{command_id::list_clusters, "listClusters", "listClusters",
                  "List the configured clusters (our extension)", "everyone", false, 0, 0, -1, false,
                  anywhere, ""},
+    command_spec{command_id::list_prepared, "listPrepared", "listPrepared",
+                 "List the changes prepared on each server and waiting for their commit "
+                 "(our extension)",
+                 "CO", false, 0, 0, -1, false, anywhere, ""},
     command_spec{command_id::list_users, "listUsers", "listUsers [--summary]",
                  "List the users on each server, and where servers disagree", "everyone, no login",
                  false, 0, 1, -1, false, anywhere, ""},

@@ -12,6 +12,7 @@
 namespace hsm {
 
 enum class command_id {
+    abort_prepared,
     change_password,
     create_user,
     delete_user,
@@ -20,6 +21,7 @@ enum class command_id {
     help,
     info,
     list_clusters,
+    list_prepared,
     list_users,
     login,
     logout,

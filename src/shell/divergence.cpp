@@ -2,6 +2,8 @@
 // Comparing the users of several servers.
 #include "divergence.hpp"
 
+#include "hsmsh/log.hpp"
+
 #include "render.hpp"
 
 #include <algorithm>
@@ -61,7 +63,7 @@ void print_comparison(std::ostream& out, const std::vector<user_comparison>& use
     };
     for (const auto& u : users) {
         if (only_disagreements && u.full() && u.consistent()) continue;
-        fmt::print(out, "  {:<32} {:<8} {}", u.name, u.full() ? "full" : "partial",
+        fmt::print(out, "  {:<32} {:<8} {}", escape_terminal(u.name), u.full() ? "full" : "partial",
                    u.consistent() ? "consistent" : "inconsistent");
         if (!u.missing.empty()) fmt::print(out, "  missing on {}", labels(u.missing));
         if (!u.differing.empty()) fmt::print(out, "  differs on {}", labels(u.differing));

@@ -2,6 +2,8 @@
 // CMU's text shapes and the JSON form of results.
 #include "render.hpp"
 
+#include "hsmsh/log.hpp"
+
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 #include <fmt/ranges.h>
@@ -17,7 +19,12 @@ template <typename T> T value_or(const json& obj, const char* key, T fallback) {
     auto it = obj.find(key);
     if (it == obj.end()) return fallback;
     try {
-        return it->get<T>();
+        // A node's strings reach a terminal: escaped, so that no node (or
+        // certificate) can move the cursor or retitle the window.
+        if constexpr (std::is_same_v<T, std::string>)
+            return escape_terminal(it->get_ref<const std::string&>());
+        else
+            return it->get<T>();
     } catch (const json::exception&) {
         return fallback;
     }
@@ -83,7 +90,7 @@ void print_server_lines(std::ostream& out, std::string_view command,
                        outcome_code(r.outcome));
         else
             fmt::print(out, "{} {}failed{} on {}: {} ({})\n", command, red, reset, label,
-                       outcome_code(r.outcome), outcome_message(r.outcome));
+                       outcome_code(r.outcome), escape_terminal(outcome_message(r.outcome)));
     }
 }
 
@@ -124,9 +131,10 @@ void print_hsm_info(std::ostream& out, const server_report& r) {
                               value_or<std::int64_t>(f, "max_users", 0)));
     line("Password KDF", value_or<std::string>(f, "kdf", ""));
     line("Certificate", value_or<std::string>(f, "certificate_fingerprint", ""));
+    line("Audit head", value_or<std::string>(f, "audit_head", ""));
     std::vector<std::string> peers;
     for (const auto& p : value_or(f, "peers", json::array()))
-        if (p.is_string()) peers.push_back(p.get<std::string>());
+        if (p.is_string()) peers.push_back(escape_terminal(p.get_ref<const std::string&>()));
     line("Peers", peers.empty() ? std::string("none configured")
                                 : fmt::format("{}", fmt::join(peers, ", ")));
     fmt::print(out, "\n");

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace hsm {
@@ -26,13 +27,25 @@ bool use_color(color_mode mode) {
     return ::isatty(STDOUT_FILENO) && !(no_color && *no_color);
 }
 
+// The history file, only ever under the user's own directories: a directory
+// that is not ours (or a link) could be read or replaced by someone else, so
+// then no history is kept at all (an empty path).
 fs::path history_path() {
     const char* state = std::getenv("XDG_STATE_HOME");
     const char* home = std::getenv("HOME");
-    fs::path base = state && *state ? fs::path(state)
-                    : home          ? fs::path(home) / ".local" / "state"
-                                    : fs::temp_directory_path();
-    return base / "hsmsh" / "history";
+    fs::path base = state && *state && fs::path(state).is_absolute() ? fs::path(state)
+                    : home && *home && fs::path(home).is_absolute()
+                        ? fs::path(home) / ".local" / "state"
+                        : fs::path();
+    if (base.empty()) return {};
+    auto dir = base / "hsmsh";
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() ||
+        (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+        return {};
+    return dir / "history";
 }
 
 int run_lines(shell& sh, bool interactive) {

@@ -158,6 +158,10 @@ line_result shell::execute(parsed_command& cmd) {
         throw usage_error("passwords are not accepted on the command line (-e): use -hpswd "
                           "and give the password on standard input");
     switch (spec.id) {
+    case command_id::list_prepared:
+        return list_prepared();
+    case command_id::abort_prepared:
+        return abort_prepared(cmd);
     case command_id::sync_user:
         return run_sync(cmd);
     case command_id::list_clusters:

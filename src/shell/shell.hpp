@@ -87,6 +87,8 @@ private:
     line_result run_server(const parsed_command& cmd);
     line_result help(const parsed_command& cmd);
     line_result list_clusters();
+    line_result list_prepared();
+    line_result abort_prepared(const parsed_command& cmd);
     line_result use_cluster(const parsed_command& cmd);
     void open_cluster(const std::string& id);
 

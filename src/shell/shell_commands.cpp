@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The shell's commands: login, user changes with confirmation, info, server mode, help.
+#include "hsmsh/hex.hpp"
+#include "hsmsh/kdf.hpp"
 #include "shell.hpp"
 
 #include "terminal_input.hpp"
@@ -143,7 +145,7 @@ line_result shell::run_user_change(parsed_command& cmd) {
     if (password) {
         fields["password"] = std::string(password->view());
         // One salt for every node: the same credentials everywhere (see record digests).
-        fields["salt"] = new_txid();
+        fields["salt"] = random_hex(salt_size);
     }
     auto result = run_prepared(cmd.spec->name, where, std::move(fields));
     if (result == line_result::ok) note_activation(cmd, where);

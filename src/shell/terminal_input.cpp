@@ -134,9 +134,8 @@ terminal_input::terminal_input(std::filesystem::path history_file, completer com
     el_set(el, EL_ADDFN, "hsmsh-complete", "Complete the word", &impl::complete_word);
     el_set(el, EL_BIND, "^I", "hsmsh-complete", nullptr);
     el_set(el, EL_BIND, "^R", "em-inc-search-prev", nullptr);
-    std::error_code ec;
-    std::filesystem::create_directories(impl_->history_file.parent_path(), ec);
-    history(impl_->history.get(), &ev, H_LOAD, impl_->history_file.c_str());
+    if (!impl_->history_file.empty())
+        history(impl_->history.get(), &ev, H_LOAD, impl_->history_file.c_str());
 }
 
 terminal_input::~terminal_input() = default;
@@ -199,6 +198,7 @@ void terminal_input::remember(const std::string& text) {
     if (text.empty() || text.front() == ' ') return;
     HistEvent ev;
     history(impl_->history.get(), &ev, H_ENTER, text.c_str());
+    if (impl_->history_file.empty()) return; // kept in memory only
     mode_t old = ::umask(077);
     history(impl_->history.get(), &ev, H_SAVE, impl_->history_file.c_str());
     ::umask(old);

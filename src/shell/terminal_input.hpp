@@ -15,7 +15,8 @@ using completer = std::function<std::vector<std::string>(const std::vector<std::
                                                          const std::string& partial)>;
 
 /// Line editing on the terminal (stdin/stdout). Owns the EditLine and History
-/// handles. History is loaded from and saved to `history_file` (mode 0600)
+/// handles. History is loaded from and saved to `history_file` (mode 0600;
+/// empty: kept in memory only)
 /// after every command; lines starting with a space are not kept.
 class terminal_input : public line_input {
 public:

@@ -2,6 +2,7 @@
 // Cluster-wide changes in two phases.
 #include "two_phase.hpp"
 
+#include "hsmsh/hex.hpp"
 #include "hsmsh/secret.hpp"
 
 #include <cstdlib>
@@ -10,7 +11,6 @@
 #include <string_view>
 
 #include <fmt/format.h>
-#include <openssl/rand.h>
 #include <unistd.h>
 
 namespace hsm {
@@ -26,12 +26,7 @@ bool failpoint(std::string_view name) {
 } // namespace
 
 std::string new_txid() {
-    unsigned char bytes[16];
-    if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("random generator failed");
-    std::string out;
-    for (auto b : bytes)
-        out += fmt::format("{:02x}", b);
-    return out;
+    return random_hex(16);
 }
 
 std::vector<phase_report> two_phase_change::run(const std::vector<std::size_t>& targets,

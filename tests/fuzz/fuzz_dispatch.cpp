@@ -33,7 +33,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         store.set_meta("state", "INITIALIZED");
         store.insert_user("admin", hsm::user_type::preco, hsm::hash_password("password", cheap));
     });
-    hsm::node_service service(store, {"cluster-f", "hsm-fuzz", "SHA256:00", {}}, cheap,
+    hsm::node_service service(store, {"cluster-f", "hsm-fuzz", "SHA256:00", {}},
+                              hsm::cluster_keys(hsm::bytes(hsm::sealing_key_size, 7)), cheap,
                               io.get_executor());
     hsm::session sessions[2];
     sessions[0].peer = "SHA256:aa";

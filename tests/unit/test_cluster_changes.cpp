@@ -2,6 +2,7 @@
 // The pure parts of cluster-wide changes: the resolution rule for a prepared
 // change, planned changes on the wire, and the comparison of user lists.
 #include "divergence.hpp"
+#include "hsmsh/sealing.hpp"
 #include "planned_change.hpp"
 
 #include <doctest/doctest.h>
@@ -46,11 +47,27 @@ TEST_CASE("planned changes survive JSON and refuse malformed records") {
     bad = c.to_json();
     bad["hash"]["iterations"] = 1;
     CHECK_FALSE(planned_change::from_json(bad));
+    // Records from anywhere are validated like user input.
+    for (auto [field, value] : std::initializer_list<std::pair<const char*, json>>{
+             {"name", "ADMIN"}, {"failures", -2147483648LL}, {"failures", 6}, {"version", -1}}) {
+        CAPTURE(field);
+        bad = c.to_json();
+        bad[field] = value;
+        CHECK_FALSE(planned_change::from_json(bad));
+    }
+    bad = c.to_json();
+    bad["hash"]["iterations"] = 2147483648LL;
+    CHECK_FALSE(planned_change::from_json(bad));
+    bad = c.to_json();
+    bad["hash"]["key"] = "00";
+    CHECK_FALSE(planned_change::from_json(bad));
     CHECK_FALSE(planned_change::from_json(json::array()));
 }
 
 TEST_CASE("record digests change with every stored field and hide the hash") {
     password_hash h{std::vector<std::uint8_t>(16, 1), std::vector<std::uint8_t>(32, 2), 1000};
+    const bytes key(32, 5);
+    auto record_digest = [&](auto&&... args) { return hsm::record_digest(key, args...); };
     auto d = record_digest("bob", user_type::cu, 1, false, h);
     CHECK(d.size() == 16);
     CHECK(d == record_digest("bob", user_type::cu, 1, false, h));
@@ -61,6 +78,8 @@ TEST_CASE("record digests change with every stored field and hide the hash") {
     other.salt[0] = 9;
     CHECK(d != record_digest("bob", user_type::cu, 1, false, other));
     CHECK(d.find(to_hex(h.key).substr(0, 8)) == std::string::npos);
+    // Keyed: without the cluster's key the digest cannot test a guess.
+    CHECK(d != hsm::record_digest(bytes(32, 6), "bob", user_type::cu, 1, false, h));
 }
 
 namespace {

@@ -14,8 +14,11 @@ constexpr std::uint32_t cheap = 1000;
 struct node_fixture {
     asio::io_context io;
     user_store store{":memory:"};
-    node_service service{
-        store, {"cluster-t", "hsm-test", "SHA256:00", {}}, cheap, io.get_executor()};
+    node_service service{store,
+                         {"cluster-t", "hsm-test", "SHA256:00", {}},
+                         cluster_keys(bytes(sealing_key_size, 7)),
+                         cheap,
+                         io.get_executor()};
 
     node_fixture() {
         store.transact([&] {

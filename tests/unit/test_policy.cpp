@@ -31,9 +31,13 @@ constexpr row matrix[] = {
     {operation::change_password,  false, out, no, ok, ok, no, no},
     {operation::get_user,         false, out, no, ok, ok, no, no},
     {operation::prepare,          false, out, ok, ok, ok, ok, ok},
-    {operation::tx_status,        false, ok,  ok, ok, ok, ok, ok},
-    {operation::commit,           false, ok,  ok, ok, ok, ok, ok},
-    {operation::abort,            false, ok,  ok, ok, ok, ok, ok},
+    {operation::list_prepared,    false, out, no, ok, ok, no, no},
+    {operation::tx_status,        true,  out, ok, ok, ok, ok, ok},
+    {operation::tx_status,        false, out, no, ok, ok, no, no},
+    {operation::commit,           true,  out, ok, ok, ok, ok, ok},
+    {operation::commit,           false, out, no, ok, ok, no, no},
+    {operation::abort,            true,  out, ok, ok, ok, ok, ok},
+    {operation::abort,            false, out, no, ok, ok, no, no},
 };
 // clang-format on
 } // namespace

@@ -17,7 +17,7 @@ class RogueNode:
         self.ctx.load_verify_locations(client_ca)
         self.ctx.verify_mode = ssl.CERT_REQUIRED
         self.cluster_id = cluster_id
-        self.behaviour = behaviour  # "garbage" or "drop"
+        self.behaviour = behaviour  # "garbage", "drop", "deep" or "escapes"
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -58,6 +58,17 @@ class RogueNode:
                     reply = {"id": req["id"], "status": "RET_OK",
                              "f": {"version": 1, "cluster_id": self.cluster_id,
                                    "hsm_id": "hsm-rogue", "state": "ACTIVE"}}
+                    self._send(conn, json.dumps(reply).encode())
+                elif self.behaviour == "deep":
+                    depth = 70_000
+                    self._send(conn, b'{"id":%d,"status":"RET_OK","f":{"x":' % req["id"] +
+                               b"[" * depth + b"]" * depth + b"}}")
+                elif self.behaviour == "escapes":
+                    evil = "\x1b]0;pwned\x07\x1b[2J"
+                    reply = {"id": req["id"], "status": "RET_OK",
+                             "f": {"hsm_id": evil, "model": evil, "state": evil, "peers": [evil],
+                                   "users": [{"id": 1, "type": evil, "name": evil,
+                                              "version": 1, "digest": evil}]}}
                     self._send(conn, json.dumps(reply).encode())
                 elif self.behaviour == "garbage":
                     self._send(conn, b"\x00\xffthis is not a reply")

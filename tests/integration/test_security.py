@@ -1,0 +1,560 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The node's authority model against real nodes: each attack of the
+adversarial review (issue 11), replayed through the wire protocol or the
+shell, asserting its end effect can no longer happen."""
+import json
+import os
+import re
+import secrets
+import socket
+import sqlite3
+import struct
+import subprocess
+import sys
+import time
+import unittest
+import warnings
+
+sys.path.insert(0, os.path.dirname(__file__))
+from cluster import HSMD, Cluster, openssl  # noqa: E402
+
+OFFICER_PW = "officer-pw1"
+# The tests leave connections to the node open on purpose (old sessions).
+warnings.simplefilter("ignore", ResourceWarning)
+
+
+def txid():
+    return secrets.token_hex(16)
+
+
+def login(c, i, name="admin", password=OFFICER_PW, type="CO"):
+    w = c.wire_client(i)
+    status, _ = w.call("login", type=type, name=name, password=password)
+    assert status == "RET_OK", (name, status)
+    return w
+
+
+def eventually(call, expected, tries=100):
+    """Repeats call() until it answers `expected` (a node notices a closed
+    connection a moment later); returns the last status. Bounded: 10 s."""
+    for _ in range(tries):
+        status = call()[0]
+        if status == expected:
+            break
+        time.sleep(0.1)
+    return status
+
+
+def users(c, i=0):
+    w = c.wire_client(i)
+    status, fields = w.call("list_users")
+    w.close()
+    assert status == "RET_OK", status
+    return {u["name"]: u for u in fields["users"]}
+
+
+def everywhere(c, op, **fields):
+    """Runs op with an admin session on every node; returns the statuses."""
+    out = []
+    for i in range(c.count):
+        w = login(c, i)
+        out.append(w.call(op, **fields)[0])
+        w.close()
+    return out
+
+
+class SessionTests(unittest.TestCase):
+    def test_crypto_user_cannot_take_over_a_new_officer(self):
+        """Finding 1: a CU logged in where her deletion is prepared, a retried
+        delete, then a new CO that took her old id."""
+        with Cluster(nodes=3) as c:
+            c.activate()
+            self.assertEqual(everywhere(c, "create_user", type="CU", name="carol",
+                                        password="carol-pw-1"), ["RET_OK"] * 3)
+            carol0 = login(c, 0, "carol", "carol-pw-1", "CU")
+            old_id = users(c)["carol"]["id"]
+            tx = txid()
+            admins = [login(c, i) for i in range(3)]
+            prepared = [a.call("prepare", txid=tx, change="delete_user", type="CU",
+                               name="carol")[0] for a in admins]
+            self.assertEqual(prepared, ["RET_USER_LOGGED_IN", "RET_OK", "RET_OK"])
+            # Where her deletion is prepared she cannot log in: the right
+            # password is told apart only once it has verified.
+            for i in (1, 2):
+                w = c.wire_client(i)
+                self.assertEqual(w.call("login", type="CU", name="carol",
+                                        password="carol-pw-1")[0], "RET_USER_CHANGE_PENDING")
+                self.assertEqual(w.call("login", type="CU", name="carol",
+                                        password="wrong-pw-1")[0], "RET_USER_LOGIN_FAILURE")
+                w.close()
+            # She keeps her session on node 0; the officer retries there.
+            self.assertEqual(admins[0].call("prepare", txid=tx, change="delete_user", type="CU",
+                                            name="carol")[0], "RET_USER_LOGGED_IN")
+            for a in admins[1:]:
+                self.assertEqual(a.call("abort", txid=tx)[0], "RET_OK")
+            carol0.call("logout")
+            tx = txid()
+            self.assertEqual([a.call("prepare", txid=tx, change="delete_user", type="CU",
+                                     name="carol")[0] for a in admins], ["RET_OK"] * 3)
+            # A login that arrives now (the password verified) is held back.
+            self.assertEqual(carol0.call("login", type="CU", name="carol",
+                                         password="carol-pw-1")[0], "RET_USER_CHANGE_PENDING")
+            self.assertEqual([a.call("commit", txid=tx)[0] for a in admins], ["RET_OK"] * 3)
+            for a in admins:
+                self.assertEqual(a.call("create_user", type="CO", name="dave",
+                                        password="dave-pw-11")[0], "RET_OK")
+            dave = users(c)["dave"]
+            self.assertNotEqual(dave["id"], old_id, "a deleted user's id was given again")
+            # Her old connection acts for nobody: she cannot set dave's password.
+            self.assertEqual(carol0.call("change_password", type="CO", name="dave",
+                                         password="carol-owns")[0], "RET_NOT_LOGGED_IN")
+            w = c.wire_client(0)
+            self.assertEqual(w.call("login", type="CO", name="dave", password="carol-owns")[0],
+                             "RET_USER_LOGIN_FAILURE")
+
+    def test_a_changed_user_sessions_end_with_the_change(self):
+        """A session acts for the record it authenticated: a reset or a
+        deletion by any path ends the user's other sessions at once."""
+        with Cluster(nodes=1) as c:
+            c.activate()
+            admin = login(c, 0)
+            self.assertEqual(admin.call("create_user", type="CO", name="bob",
+                                        password="bob-pw-111")[0], "RET_OK")
+            bob = login(c, 0, "bob", "bob-pw-111")
+            bob_again = login(c, 0, "bob", "bob-pw-111")
+            # bob changes his own password: that session follows, the other ends.
+            self.assertEqual(bob.call("change_password", type="CO", name="bob",
+                                      password="bob-pw-222")[0], "RET_OK")
+            self.assertEqual(bob.call("list_prepared")[0], "RET_OK")
+            self.assertEqual(bob_again.call("list_prepared")[0], "RET_NOT_LOGGED_IN")
+            # bob logs out; admin deletes him; the old connection is nobody.
+            bob.call("logout")
+            self.assertEqual(admin.call("delete_user", type="CO", name="bob")[0], "RET_OK")
+            self.assertEqual(bob.call("create_user", type="CU", name="x", password="x-pw-1111")[0],
+                             "RET_NOT_LOGGED_IN")
+
+
+class CommitTests(unittest.TestCase):
+    def test_commit_needs_a_session_and_rechecks_the_preparer(self):
+        """Finding 2a: admin prepares 'delete CO bob' and leaves; bob deletes
+        admin; an anonymous commit then left no officer."""
+        with Cluster(nodes=1) as c:
+            c.activate()
+            admin = login(c, 0)
+            for name in ("bob", "carl"):
+                admin.call("create_user", type="CO", name=name, password="officer-pw2")
+            tx = txid()
+            self.assertEqual(admin.call("prepare", txid=tx, change="delete_user", type="CO",
+                                        name="bob")[0], "RET_OK")
+            admin.close()
+            # bob cannot even log in while his deletion is pending.
+            w = c.wire_client(0)
+            self.assertEqual(w.call("login", type="CO", name="bob", password="officer-pw2")[0],
+                             "RET_USER_CHANGE_PENDING")
+            anonymous = c.wire_client(0)
+            for op in ("commit", "abort", "tx_status"):
+                self.assertEqual(anonymous.call(op, txid=tx)[0], "RET_NOT_LOGGED_IN")
+            carl = login(c, 0, "carl", "officer-pw2", "CO")
+            self.assertEqual(eventually(lambda: carl.call("delete_user", type="CO", name="admin"),
+                                        "RET_OK"), "RET_OK")
+            # An officer may finish it, but the rules are checked again: the
+            # officer who prepared it is gone, so it is aborted instead.
+            self.assertEqual(carl.call("commit", txid=tx)[0], "RET_NOT_LOGGED_IN")
+            self.assertEqual(carl.call("tx_status", txid=tx)[1], {"outcome": "aborted"})
+            self.assertEqual(users(c)["bob"]["type"], "CO")
+            self.assertEqual(w.call("login", type="CO", name="bob", password="officer-pw2")[0],
+                             "RET_OK")
+
+    def test_a_deleted_officers_prepared_backdoor_never_commits(self):
+        """Finding 2b: CO rogue prepares 'create CO backdoor' and is deleted."""
+        with Cluster(nodes=1) as c:
+            c.activate()
+            admin = login(c, 0)
+            admin.call("create_user", type="CO", name="rogue", password="rogue-pw-1")
+            rogue = login(c, 0, "rogue", "rogue-pw-1")
+            tx = txid()
+            self.assertEqual(rogue.call("prepare", txid=tx, change="create_user", type="CO",
+                                        name="backdoor", password="backdoor-1")[0], "RET_OK")
+            rogue.close()
+            self.assertEqual(eventually(lambda: admin.call("delete_user", type="CO", name="rogue"),
+                                        "RET_OK"), "RET_OK")
+            self.assertEqual(c.wire_client(0).call("commit", txid=tx)[0], "RET_NOT_LOGGED_IN")
+            self.assertEqual(admin.call("commit", txid=tx)[0], "RET_NOT_LOGGED_IN")
+            self.assertNotIn("backdoor", users(c))
+            w = c.wire_client(0)
+            self.assertEqual(w.call("login", type="CO", name="backdoor", password="backdoor-1")[0],
+                             "RET_USER_LOGIN_FAILURE")
+
+    def test_a_crypto_user_finishes_only_its_own_prepared_change(self):
+        with Cluster(nodes=1) as c:
+            c.activate()
+            admin = login(c, 0)
+            for name in ("cu_a", "cu_b"):
+                admin.call("create_user", type="CU", name=name, password="cu-pw-1111")
+            a = login(c, 0, "cu_a", "cu-pw-1111", "CU")
+            b = login(c, 0, "cu_b", "cu-pw-1111", "CU")
+            tx = txid()
+            self.assertEqual(a.call("prepare", txid=tx, change="change_password", type="CU",
+                                    name="cu_a", password="cu-pw-2222")[0], "RET_OK")
+            self.assertEqual(b.call("commit", txid=tx)[0], "RET_PERMISSION_DENIED")
+            self.assertEqual(b.call("abort", txid=tx)[0], "RET_PERMISSION_DENIED")
+            self.assertEqual(a.call("commit", txid=tx)[0], "RET_OK")
+            # Her own session follows her new password.
+            self.assertEqual(a.call("logout")[0], "RET_OK")
+
+    def test_prepared_reservations_count_against_the_quota(self):
+        """Finding 2d: creates prepared at the quota's edge never commit past it."""
+        with Cluster(nodes=1) as c:
+            c.activate()
+            admin = login(c, 0)
+            have = len(users(c))
+            for i in range(1024 - have - 3):
+                status, _ = admin.call("create_user", type="CU", name=f"u{i}",
+                                       password="fill-pw-11")
+                self.assertEqual(status, "RET_OK")
+            txs, refused = [], []
+            for i in range(8):
+                tx = txid()
+                status, _ = admin.call("prepare", txid=tx, change="create_user", type="CU",
+                                       name=f"extra{i}", password="extra-pw-1")
+                if status == "RET_OK":
+                    txs.append(tx)
+                else:
+                    refused.append(status)
+            self.assertEqual(len(txs), 3)
+            self.assertEqual(set(refused), {"RET_QUOTA_EXCEEDED"})
+            self.assertEqual(admin.call("create_user", type="CU", name="direct",
+                                        password="extra-pw-1")[0], "RET_QUOTA_EXCEEDED")
+            for tx in txs:
+                self.assertEqual(admin.call("commit", txid=tx)[0], "RET_OK")
+            self.assertEqual(len(users(c)), 1024)
+            self.assertEqual(c.shell("-e", "listUsers").returncode, 0)
+
+    def test_officers_list_and_abort_prepared_changes_from_the_shell(self):
+        with Cluster(nodes=2) as c:
+            c.activate()
+            tx = txid()
+            for i in range(2):
+                w = login(c, i)
+                self.assertEqual(w.call("prepare", txid=tx, change="create_user", type="CU",
+                                        name="pending", password="pending-pw")[0], "RET_OK")
+                w.close()
+            script = f"loginHSM CO admin {OFFICER_PW}\nlistPrepared\nabortPrepared {tx}\ny\n" \
+                     "listPrepared\n"
+            r = c.shell(input=script)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertEqual(r.stdout.count(f"{tx}  create_user"), 2)
+            self.assertIn(f"abortPrepared success on {c.label(1)}", r.stdout)
+            self.assertEqual(r.stdout.count("Prepared changes on"), 4)
+            self.assertRegex(r.stdout, rf"Prepared changes on {re.escape(c.label(0))}: 0")
+            r = c.shell(input="listPrepared\n")
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("RET_NOT_LOGGED_IN", r.stdout)
+
+
+class HostileInputTests(unittest.TestCase):
+    def test_deep_nesting_before_login_does_not_kill_the_node(self):
+        """Finding 3: one 140 KB frame of 70,000 nested arrays."""
+        with Cluster(nodes=1) as c:
+            w = c.wire_client(0)
+            depth = 70_000
+            body = b'{"v":1,"id":1,"op":"hello","f":{"x":' + b"[" * depth + b"]" * depth + b"}}"
+            w.sock.sendall(struct.pack(">I", len(body)) + body)
+            with self.assertRaises((ConnectionError, OSError)):
+                w._recv(4)
+            self.assertIn("admin", users(c))  # a new client is served
+            self.assertIsNone(c.nodes[0].poll(), "the node died")
+
+    def test_deep_nesting_from_a_node_does_not_kill_the_shell(self):
+        from rogue_node import RogueNode
+        with Cluster(nodes=1) as c:
+            rogue = RogueNode(c.path("node0", "cluster.crt"), c.path("node0", "cluster.key"),
+                              c.path("customerCA.crt"), c.cluster_id, "deep")
+            try:
+                c.write_config([{"name": "deep", "hostname": "127.0.0.1", "port": rogue.port},
+                                {"name": "real", "hostname": "127.0.0.1", "port": c.ports[0]}])
+                r = c.shell("-e", "listUsers", timeout=60)
+                self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                self.assertIn("listUsers failed on server 0(deep): PROTOCOL_ERROR", r.stdout)
+                self.assertIn("Users on server 1(real):", r.stdout)
+            finally:
+                rogue.stop()
+
+    def test_strings_from_a_node_reach_the_terminal_escaped(self):
+        from rogue_node import RogueNode
+        with Cluster(nodes=1) as c:
+            rogue = RogueNode(c.path("node0", "cluster.crt"), c.path("node0", "cluster.key"),
+                              c.path("customerCA.crt"), c.cluster_id, "escapes")
+            try:
+                c.write_config([{"name": "rogue", "hostname": "127.0.0.1", "port": rogue.port}])
+                for command in ("getHSMInfo", "listUsers"):
+                    r = c.shell("-e", command, timeout=60)
+                    self.assertNotIn("\x1b", r.stdout + r.stderr)
+                    self.assertIn("\\x1b]0;pwned", r.stdout)
+            finally:
+                rogue.stop()
+
+    def test_a_certificate_name_reaches_the_terminal_escaped(self):
+        """Finding 10: a CA-issued server certificate whose CN holds escapes."""
+        with Cluster(nodes=1) as c:
+            subject = "/CN=evil\x1b]0;pwned\x07x"
+            openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", c.path("evil.key"), "-out", c.path("evil.csr"), "-utf8",
+                    "-subj", subject)
+            openssl("x509", "-req", "-in", c.path("evil.csr"), "-CA", c.path("customerCA.crt"),
+                    "-CAkey", c.path("ca.key"), "-CAcreateserial", "-out", c.path("evil.crt"),
+                    "-days", "1")
+            from rogue_node import RogueNode
+            rogue = RogueNode(c.path("evil.crt"), c.path("evil.key"), c.path("customerCA.crt"),
+                              c.cluster_id, "garbage")
+            try:
+                c.write_config([{"name": "evil", "hostname": "127.0.0.1", "port": rogue.port}])
+                r = c.shell("-e", "listUsers", timeout=60)
+                self.assertNotIn("\x1b", r.stdout + r.stderr)
+                self.assertIn("\\x1b]0;pwned", r.stdout + r.stderr)
+            finally:
+                rogue.stop()
+
+
+class BudgetTests(unittest.TestCase):
+    def test_idle_sockets_do_not_lock_out_certified_clients(self):
+        """Finding 4: 40 plain sockets that never send a byte, reopened as
+        they are dropped, while certified clients connect and list users."""
+        with Cluster(nodes=1) as c:
+            port = c.ports[0]
+            idle = []
+
+            def top_up():
+                alive = []
+                for s in idle:
+                    try:
+                        s.setblocking(False)
+                        dropped = s.recv(1) == b""
+                    except BlockingIOError:
+                        dropped = False
+                    except OSError:
+                        dropped = True
+                    if dropped:
+                        s.close()
+                    else:
+                        alive.append(s)
+                idle[:] = alive
+                while len(idle) < 40:
+                    idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+
+            served = 0
+            try:
+                for _ in range(20):
+                    top_up()
+                    w = c.wire_client(0, timeout=10)
+                    status, fields = w.call("list_users")
+                    w.close()
+                    self.assertEqual(status, "RET_OK")
+                    served += 1
+            finally:
+                for s in idle:
+                    s.close()
+            self.assertEqual(served, 20)
+
+    def test_anonymous_aborts_write_nothing(self):
+        """Finding 7: aborts with random ids from a client that never logged in."""
+        with Cluster(nodes=1) as c:
+            db = c.path("node0", "hsm.db")
+
+            def counts():
+                con = sqlite3.connect(db)
+                try:
+                    return [con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                            for t in ("outcomes", "audit")]
+                finally:
+                    con.close()
+            before = counts()
+            w = c.wire_client(0)
+            for _ in range(300):
+                self.assertEqual(w.call("abort", txid=txid())[0], "RET_NOT_LOGGED_IN")
+            self.assertEqual(counts(), before)
+
+    def test_a_login_flood_from_one_client_leaves_room_for_another(self):
+        """Finding 7: 30 wrong-password loops from one certificate; an officer
+        with another certificate still logs in (not RET_BUSY)."""
+        import threading
+        with Cluster(nodes=1, kdf_iterations=200_000) as c:
+            c.activate()
+            openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", c.path("officer.key"), "-out", c.path("officer.csr"),
+                    "-subj", "/CN=officer")
+            openssl("x509", "-req", "-in", c.path("officer.csr"), "-CA", c.path("customerCA.crt"),
+                    "-CAkey", c.path("ca.key"), "-CAcreateserial", "-out", c.path("officer.crt"),
+                    "-days", "1")
+            stop = threading.Event()
+            seen = []
+
+            def flood():
+                w = c.wire_client(0, timeout=30)
+                while not stop.is_set():
+                    seen.append(w.call("login", type="CO", name="nobody",
+                                       password="guess-pw-1")[0])
+                w.close()
+            threads = [threading.Thread(target=flood) for _ in range(30)]
+            for t in threads:
+                t.start()
+            try:
+                from wire_client import WireClient
+                time.sleep(0.5)
+                for _ in range(3):
+                    w = WireClient(c.ports[0], c.path("officer.crt"), c.path("officer.key"),
+                                   c.path("customerCA.crt"), timeout=30)
+                    self.assertEqual(w.call("login", type="CO", name="admin",
+                                            password=OFFICER_PW)[0], "RET_OK")
+                    w.close()
+            finally:
+                stop.set()
+                for t in threads:
+                    t.join(timeout=60)
+            self.assertTrue(seen)
+            self.assertLessEqual(set(seen), {"RET_USER_LOGIN_FAILURE", "RET_BUSY"})
+
+
+class RecordTests(unittest.TestCase):
+    def stored(self, c, name):
+        con = sqlite3.connect(c.path("node0", "hsm.db"))
+        try:
+            salt, key = con.execute("SELECT salt, hash FROM users WHERE name = ?",
+                                    (name,)).fetchone()
+        finally:
+            con.close()
+        return salt.hex(), key.hex()
+
+    def test_password_hashes_never_leave_the_node(self):
+        """Finding 5: get_user gave every user's salt and derived key."""
+        with Cluster(nodes=2) as c:
+            c.activate()
+            admin = login(c, 0)
+            status, fields = admin.call("get_user", name="admin")
+            self.assertEqual(status, "RET_OK")
+            text = json.dumps(fields)
+            for secret in self.stored(c, "admin"):
+                self.assertNotIn(secret, text)
+                self.assertNotIn(secret[:16], text)
+            self.assertEqual(set(fields["record"]), {"name", "type", "version", "sealed"})
+            # The read is audited.
+            con = sqlite3.connect(c.path("node0", "hsm.db"))
+            rows = con.execute("SELECT actor, target, result FROM audit WHERE operation = "
+                               "'get_user'").fetchall()
+            con.close()
+            self.assertIn(("admin", "admin", "RET_OK"), rows)
+            # listUsers' digests are keyed: no offline test of a guess.
+            for u in users(c).values():
+                self.assertEqual(len(u["digest"]), 16)
+
+    def test_sealed_records_open_only_as_sealed(self):
+        """Finding 6: a synced record is the node's own, bound to its name,
+        version and cluster; any change to it is refused."""
+        with Cluster(nodes=2) as c:
+            c.activate()
+            admin0 = login(c, 0)
+            admin0.call("create_user", type="CU", name="eve", password="eve-pw-111")
+            record = admin0.call("get_user", name="eve")[1]["record"]
+            admin1 = login(c, 1)
+            sealed = bytearray.fromhex(record["sealed"])
+            sealed[-1] ^= 1
+            variants = [dict(record, sealed=sealed.hex()), dict(record, name="EVE"),
+                        dict(record, name="admin"), dict(record, version=record["version"] + 1),
+                        dict(record, type="CO"), {"name": "eve", "version": 1}]
+            for bad in variants[:4] + variants[5:]:
+                self.assertEqual(admin1.call("prepare", txid=txid(), change="sync_user",
+                                             name="eve", record=bad)[0], "RET_BAD_REQUEST", bad)
+            # The type shown beside the sealed blob is not what is applied.
+            tx = txid()
+            self.assertEqual(admin1.call("prepare", txid=tx, change="sync_user", name="eve",
+                                         record=variants[4])[0], "RET_OK")
+            self.assertEqual(admin1.call("commit", txid=tx)[0], "RET_OK")
+            self.assertEqual(users(c, 1)["eve"]["type"], "CU")
+            # A record sealed by another cluster does not open here.
+            with Cluster(nodes=1) as other:
+                other.activate()
+                foreign = login(other, 0).call("get_user", name="admin")[1]["record"]
+            self.assertEqual(admin1.call("prepare", txid=txid(), change="sync_user",
+                                         name="admin", record=foreign)[0], "RET_BAD_REQUEST")
+
+
+class AuditTests(unittest.TestCase):
+    def test_a_cut_tail_is_found_against_a_recorded_head(self):
+        """Finding 9: deleting the last audit rows passed verify."""
+        with Cluster(nodes=1) as c:
+            c.activate()
+            data = c.path("node0")
+            r = subprocess.run([HSMD, "audit", "verify", "--data", data], capture_output=True,
+                               text=True)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            head = re.search(r"head (\d+:[0-9a-f]{64})", r.stdout).group(1)
+            info = c.shell("--json", "-e", "getHSMInfo")
+            self.assertEqual(json.loads(info.stdout)["servers"][0]["info"]["audit_head"], head)
+            c.nodes[0].terminate()  # the store is quiet while we edit it
+            c.nodes[0].wait(timeout=10)
+            con = sqlite3.connect(os.path.join(data, "hsm.db"))
+            con.execute("DELETE FROM audit WHERE seq > (SELECT max(seq) - 2 FROM audit)")
+            con.commit()
+            con.close()
+            r = subprocess.run([HSMD, "audit", "verify", "--data", data, "--head", head],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 1, r.stdout)
+            self.assertIn("cut or rewritten", r.stdout)
+
+    def test_an_unkeyed_chain_does_not_verify(self):
+        """The chain is keyed: recomputing it without the node's key fails."""
+        import hashlib
+        with Cluster(nodes=1) as c:
+            c.activate()
+            c.nodes[0].terminate()
+            c.nodes[0].wait(timeout=10)
+            data = c.path("node0")
+            con = sqlite3.connect(os.path.join(data, "hsm.db"))
+            rows = con.execute("SELECT seq, time, node, actor, role, peer, operation, target, "
+                               "result FROM audit ORDER BY seq").fetchall()
+            previous = ""
+            for row in rows:
+                seq, fields = row[0], [row[1], row[2], "forged", *row[4:]]
+                text = f"{previous}\x1f{seq}" + "".join(f"\x1f{f}" for f in fields)
+                previous = hashlib.sha256(text.encode()).hexdigest()
+                con.execute("UPDATE audit SET actor = 'forged', hash = ? WHERE seq = ?",
+                            (previous, seq))
+            con.commit()
+            con.close()
+            r = subprocess.run([HSMD, "audit", "verify", "--data", data], capture_output=True,
+                               text=True)
+            self.assertEqual(r.returncode, 1, r.stdout)
+
+
+class ShellHygieneTests(unittest.TestCase):
+    def test_no_history_in_a_shared_directory(self):
+        """Finding 10: without HOME and XDG_STATE_HOME, history went to /tmp/hsmsh."""
+        import pty
+        with Cluster(nodes=1) as c:
+            env = {k: v for k, v in c.env().items() if k not in ("HOME", "XDG_STATE_HOME")}
+            env["TMPDIR"] = c.path("tmp")
+            os.mkdir(c.path("tmp"))
+            pid, fd = pty.fork()
+            if pid == 0:
+                os.execve(os.environ["HSMSH"], [os.environ["HSMSH"]], env)
+            try:
+                out = b""
+                deadline = time.monotonic() + 30
+                while b"hsmsh>" not in out and time.monotonic() < deadline:
+                    out += os.read(fd, 4096)
+                with open(f"/proc/{pid}/limits") as f:
+                    core = [line for line in f if line.startswith("Max core file size")][0]
+                self.assertEqual(core.split()[4], "0", core)
+                os.write(fd, b"listUsers\r")
+                time.sleep(0.5)
+                os.write(fd, b"quit\r")
+                os.waitpid(pid, 0)
+            finally:
+                os.close(fd)
+            self.assertEqual(os.listdir(c.path("tmp")), [])
+            self.assertFalse(os.path.exists("/tmp/hsmsh/history") and
+                             os.stat("/tmp/hsmsh/history").st_mtime > time.time() - 60)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2, warnings="ignore")

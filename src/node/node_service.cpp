@@ -75,7 +75,9 @@ void node_service::end_session(session& s) noexcept {
 // whose user was deleted, or whose credentials or type changed, is ended.
 bool node_service::current(session& s) {
     if (!s.user_id) return false;
-    auto u = store_.find_id(*s.user_id);
+    auto [first, last] = sessions_.equal_range(*s.user_id);
+    bool registered = std::any_of(first, last, [&](const auto& e) { return e.second == &s; });
+    auto u = registered ? store_.find_id(*s.user_id) : std::nullopt;
     if (u && u->generation == s.generation && u->type == s.type) return true;
     end_session(s);
     return false;
@@ -232,7 +234,11 @@ status node_service::logout(session& s) {
     if (allowed != status::ok) return allowed;
     // Ended first: a logout must take effect even when its audit row cannot
     // be written (a full disk answers RET_STORAGE_FAILURE, and the session is gone).
-    session was = s;
+    session was; // who it was, for the audit row: a copy acts for nobody
+    was.peer = s.peer;
+    was.user_id = s.user_id;
+    was.user_name = s.user_name;
+    was.type = s.type;
     end_session(s);
     audit(was, "logout", was.user_name, status::ok);
     return status::ok;

@@ -30,7 +30,8 @@ struct node_identity {
 /// One client connection's login state. A logged-in session acts for one
 /// user record: its id (never reused) and its generation (bumped by every
 /// change of credentials or type). The node re-checks both on every request
-/// and ends or rebinds the session the moment that record changes.
+/// and ends or rebinds the session the moment that record changes. Only the
+/// session object the node logged in counts: a copy of it acts for nobody.
 struct session {
     std::string peer;       // client certificate fingerprint
     bool peer_node = false; // it presented the cluster certificate: another node

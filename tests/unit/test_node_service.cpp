@@ -2,6 +2,8 @@
 // The node's rules against an in-memory store, through node_service.
 #include "node_service.hpp"
 
+#include <fmt/format.h>
+
 #include <doctest/doctest.h>
 
 using namespace hsm;
@@ -168,4 +170,119 @@ TEST_CASE("every change and login attempt is audited, never with a secret") {
     session s;
     n.login(s, "CU", "ghost", "not-the-pw");
     CHECK(n.store.count_audit() == before + 3);
+}
+
+TEST_CASE("user ids are never given again, and old sessions act for nobody") {
+    node_fixture n;
+    auto admin = n.activated();
+    REQUIRE(n.create(admin, "CU", "carol") == status::ok);
+    auto carol_id = n.store.find("carol")->id;
+    session carol;
+    REQUIRE(n.login(carol, "CU", "carol", "password1") == status::ok);
+    REQUIRE(n.call(carol, operation::logout).code == status::ok);
+    REQUIRE(n.remove(admin, "CU", "carol") == status::ok);
+    REQUIRE(n.create(admin, "CO", "dave") == status::ok);
+    CHECK(n.store.find("dave")->id > carol_id);
+    // A copy of a logged-in session is nobody.
+    session copy = admin;
+    CHECK(n.create(copy, "CU", "x_copy") == status::not_logged_in);
+    CHECK(n.create(admin, "CU", "x_real") == status::ok);
+}
+
+TEST_CASE("a prepared change holds its user's logins back, and commit checks again") {
+    node_fixture n;
+    auto admin = n.activated();
+    REQUIRE(n.create(admin, "CU", "cu1") == status::ok);
+    std::string tx(32, 'a');
+    REQUIRE(n.call(admin, operation::prepare,
+                   {{"txid", tx}, {"change", "delete_user"}, {"type", "CU"}, {"name", "cu1"}})
+                .code == status::ok);
+    session cu;
+    CHECK(n.login(cu, "CU", "cu1", "wrong-pw-1") == status::user_login_failure);
+    CHECK(n.login(cu, "CU", "cu1", "password1") == status::user_change_pending);
+    CHECK_FALSE(cu.user_id);
+    // Aborted: she logs in again; a commit of it later is refused.
+    REQUIRE(n.call(admin, operation::abort, {{"txid", tx}}).code == status::ok);
+    CHECK(n.login(cu, "CU", "cu1", "password1") == status::ok);
+    CHECK(n.call(admin, operation::commit, {{"txid", tx}}).code == status::tx_aborted);
+}
+
+TEST_CASE("a synced record may not demote the last officer") {
+    node_fixture source, destination;
+    // On the source, admin was deleted and made again as a crypto user.
+    auto a = source.activated();
+    REQUIRE(source.create(a, "CO", "chief") == status::ok);
+    session chief;
+    REQUIRE(source.login(chief, "CO", "chief", "password1") == status::ok);
+    source.service.end_session(a);
+    REQUIRE(source.remove(chief, "CO", "admin") == status::ok);
+    REQUIRE(source.create(chief, "CU", "admin", "new-admin-1") == status::ok);
+    auto record = source.call(chief, operation::get_user, {{"name", "admin"}});
+    REQUIRE(record.code == status::ok);
+    CHECK(record.fields["record"]["type"] == "CU");
+    // The destination's only officer is admin: the demotion is refused,
+    // forced or not, and admin keeps its rights.
+    auto b = destination.activated();
+    for (bool force : {false, true}) {
+        auto r = destination.call(b, operation::prepare,
+                                  {{"txid", std::string(31, 'b') + (force ? "1" : "0")},
+                                   {"change", "sync_user"},
+                                   {"record", record.fields["record"]},
+                                   {"force", force}});
+        CHECK(r.code == (force ? status::last_co : status::version_newer));
+    }
+    CHECK(destination.create(b, "CU", "still_co") == status::ok);
+}
+
+TEST_CASE("aborts of unknown changes are remembered within a bound") {
+    node_fixture n;
+    auto admin = n.activated();
+    session anonymous;
+    CHECK(n.call(anonymous, operation::abort, {{"txid", std::string(32, 'c')}}).code ==
+          status::not_logged_in);
+    CHECK(n.store.count_outcomes() == 0);
+    for (std::size_t i = 0; i < user_store::max_outcomes + 100; ++i)
+        REQUIRE(n.call(admin, operation::abort, {{"txid", fmt::format("{:032x}", i)}}).code ==
+                status::ok);
+    CHECK(n.store.count_outcomes() == user_store::max_outcomes);
+    // The newest are kept: a late commit of one of them is still refused.
+    CHECK(n.call(admin, operation::commit,
+                 {{"txid", fmt::format("{:032x}", user_store::max_outcomes + 99)}})
+              .code == status::tx_aborted);
+}
+
+TEST_CASE("the derivation budget serves peers round-robin and refuses a flood") {
+    asio::io_context io;
+    derivation_budget budget({.total = 2, .per_peer = 1, .max_waiting = 2});
+    std::vector<std::string> order;
+    std::vector<std::optional<derivation_budget::ticket>> held;
+    int refused = 0;
+    auto take = [&](std::string peer) -> awaitable<void> {
+        auto t = co_await budget.acquire(peer);
+        if (!t) {
+            ++refused;
+            co_return;
+        }
+        order.push_back(peer);
+        held.push_back(std::move(t));
+    };
+    for (auto peer : {"flood", "flood", "flood", "flood", "officer"})
+        asio::co_spawn(io, take(peer), asio::detached);
+    io.poll(); // waiters wait on timers that only a release fires
+    // One of the flood's runs, the officer's runs; two flood waits, one is refused.
+    CHECK(order == std::vector<std::string>{"flood", "officer"});
+    CHECK(refused == 1);
+    CHECK(budget.running() == 2);
+    held.clear(); // both finish: the flood's next two run
+    io.restart();
+    io.poll();
+    CHECK(order.size() == 3);
+    held.clear();
+    io.restart();
+    io.poll();
+    CHECK(order.size() == 4);
+    held.clear();
+    CHECK(budget.running() == 0);
+    io.restart();
+    io.poll();
 }

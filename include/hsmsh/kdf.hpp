@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Password hashing: PBKDF2-HMAC-SHA256 with a random salt (design §6).
+// Password hashing: PBKDF2-HMAC-SHA256 with a random salt (docs/design.md, "What a node enforces").
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// User types, and the rules for user names and passwords (design §3, §6).
+// User types, and the rules for user names and passwords (docs/design.md, "What a node enforces").
 #pragma once
 
 #include <cstddef>

@@ -20,7 +20,7 @@ struct lifecycle_error : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-/// The files of one node's data directory (design §5).
+/// The files of one node's data directory (docs/design.md, "Files").
 struct node_paths {
     fs::path dir;
     fs::path database() const { return dir / "hsm.db"; }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Who may run which operation (CMU's permission matrix, design §6).
+// Who may run which operation (CMU's permission matrix, docs/design.md, "What a node enforces").
 #pragma once
 
 #include "hsmsh/status.hpp"

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The client configuration file (design §5): clusters, servers, certificates.
+// The client configuration file (docs/design.md, "Files"; hsmsh.json(5)):
+// clusters, servers, certificates.
 #pragma once
 
 #include <cstdint>

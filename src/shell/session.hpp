@@ -23,7 +23,7 @@ struct session_options {
 };
 
 /// Loads the config, connects, runs the lines from -e, -f, the terminal or
-/// stdin, and returns the exit status of design §4. Never throws.
+/// stdin, and returns the exit status of hsmsh(1) (docs/design.md, "Exit status"). Never throws.
 int run_session(const session_options& options);
 
 } // namespace hsm

@@ -28,7 +28,7 @@ struct shell_options {
 /// What running one line came to.
 enum class line_result { ok, failed, usage_error, protocol_error, cancelled, quit };
 
-/// Exit statuses (design §4).
+/// Exit statuses (docs/design.md, "Exit status").
 inline constexpr int exit_ok = 0;
 inline constexpr int exit_failed = 1;
 inline constexpr int exit_usage = 2;

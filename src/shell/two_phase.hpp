@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Cluster-wide changes in two phases: prepare everywhere, then commit
-// everywhere, or abort (design §7).
+// everywhere, or abort (docs/design.md, "Two-phase changes").
 #pragma once
 
 #include "cluster_link.hpp"

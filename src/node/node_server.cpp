@@ -77,9 +77,12 @@ bool node_server::make_room(const std::string& address) {
     if (!address_full && total < limits_.max_pending) return true;
     for (auto& p : pending_) {
         if (p.evicted || !p.silent || (address_full && p.address != address)) continue;
+        // Bytes already waiting mean a client whose first flight we have not
+        // got round to yet (a burst of connections), not an idle socket.
+        boost::system::error_code ec;
+        if (p.stream->next_layer().available(ec) > 0 || ec) continue;
         p.evicted = true;
-        boost::system::error_code ignored;
-        p.stream->next_layer().close(ignored);
+        p.stream->next_layer().close(ec);
         return true;
     }
     return false;

@@ -16,8 +16,8 @@ struct server_limits {
     // sockets that never present a certificate cannot take a certified
     // client's place; when it is spent, the oldest one that has not sent a
     // byte yet makes room.
-    std::size_t max_pending = 64;
-    std::size_t max_pending_per_address = 8;
+    std::size_t max_pending = 128;
+    std::size_t max_pending_per_address = 32; // a host running many shells connects in bursts
     duration handshake_timeout = std::chrono::seconds(3);
     duration frame_timeout = std::chrono::seconds(10);
     duration idle_timeout = std::chrono::minutes(10);

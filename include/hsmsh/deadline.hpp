@@ -17,6 +17,14 @@ struct deadline_exceeded : std::runtime_error {
 
 using duration = std::chrono::steady_clock::duration;
 
+/// Seconds as options give them (0.5, 10) as a duration, and back.
+inline duration from_seconds(double s) {
+    return std::chrono::duration_cast<duration>(std::chrono::duration<double>(s));
+}
+inline double to_seconds(duration d) {
+    return std::chrono::duration<double>(d).count();
+}
+
 /// Awaits `op`; if `timeout` passes first, cancels it and throws
 /// deadline_exceeded. Exceptions of `op` pass through at once.
 // Not awaitable operator||: it waits for the first *success*, so a failing

@@ -3,6 +3,7 @@
 #include "serve.hpp"
 
 #include "client_credentials.hpp"
+#include "hsmsh/endpoint.hpp"
 #include "hsmsh/files.hpp"
 #include "hsmsh/log.hpp"
 #include "hsmsh/pki.hpp"
@@ -12,7 +13,6 @@
 
 #include <csignal>
 #include <cstdio>
-#include <iostream>
 #include <thread>
 
 namespace hsm {
@@ -20,20 +20,16 @@ namespace {
 
 constexpr std::size_t max_pem_file = 64 * 1024;
 
-tcp::endpoint parse_endpoint(const std::string& text) {
-    auto colon = text.rfind(':');
-    if (colon == std::string::npos) throw lifecycle_error("--listen takes ADDR:PORT");
-    boost::system::error_code ec;
-    auto address = asio::ip::make_address(text.substr(0, colon), ec);
-    if (ec) throw lifecycle_error("--listen: bad address " + text.substr(0, colon));
-    unsigned long port = 0;
+tcp::endpoint parse_listen(const std::string& text) {
     try {
-        port = std::stoul(text.substr(colon + 1));
-    } catch (const std::exception&) {
-        port = 65536;
+        auto hp = parse_host_port(text, std::nullopt, true);
+        boost::system::error_code ec;
+        auto address = asio::ip::make_address(hp.host, ec);
+        if (ec) throw lifecycle_error("--listen: not an address: " + hp.host);
+        return {address, hp.port};
+    } catch (const std::invalid_argument& e) {
+        throw lifecycle_error(std::string("--listen: ") + e.what());
     }
-    if (port > 65535) throw lifecycle_error("--listen: bad port in " + text);
-    return {address, static_cast<std::uint16_t>(port)};
 }
 
 tls_identity node_identity_files(const node_paths& paths) {
@@ -85,7 +81,7 @@ int serve(const serve_options& options) {
     node_server server(io, tls, service, options.limits);
     prepared_resolver resolver(io, service, store, node_identity_files(paths), identity.cluster_id,
                                peers, options.prepare_timeout * 10);
-    auto bound = server.listen(parse_endpoint(options.listen));
+    auto bound = server.listen(parse_listen(options.listen));
 
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
@@ -99,7 +95,9 @@ int serve(const serve_options& options) {
     log_event("serving cluster {} as {} ({}) on {}:{}, kdf iterations {}", identity.cluster_id,
               identity.hsm_id, state, bound.address().to_string(), bound.port(),
               options.kdf_iterations);
-    std::cout << bound.address().to_string() << ':' << bound.port() << std::endl;
+    // The bound address on one line: scripts and tests read the port from it.
+    fmt::print("{}\n", host_port{bound.address().to_string(), bound.port()}.text());
+    std::fflush(stdout);
     io.run();
     kdf_pool.join();
     log_event("stopped");

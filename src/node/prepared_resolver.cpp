@@ -3,6 +3,7 @@
 #include "prepared_resolver.hpp"
 
 #include "hsmsh/client.hpp"
+#include "hsmsh/endpoint.hpp"
 #include "hsmsh/log.hpp"
 
 namespace hsm {
@@ -86,12 +87,10 @@ awaitable<void> prepared_resolver::resolve_due() {
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 awaitable<peer_answer> prepared_resolver::ask(const std::string& peer, const std::string& txid) {
     auto answer = peer_answer::unreachable;
-    auto colon = peer.rfind(':');
     node_client client(io_.get_executor(), tls_);
     try {
-        auto port = static_cast<std::uint16_t>(std::stoul(peer.substr(colon + 1)));
-        std::string host = peer.substr(0, colon);
-        co_await client.connect(host, port, cluster_id_, peer_timeout);
+        auto where = parse_host_port(peer, std::nullopt);
+        co_await client.connect(where.host, where.port, cluster_id_, peer_timeout);
         json fields{{"txid", txid}};
         auto r = co_await client.call(operation::tx_status, std::move(fields), peer_timeout);
         co_await client.close(std::chrono::seconds(1));

@@ -3,6 +3,7 @@
 #include "configure.hpp"
 
 #include "cluster_link.hpp"
+#include "hsmsh/endpoint.hpp"
 #include "hsmsh/files.hpp"
 #include "hsmsh/pki.hpp"
 #include "shell.hpp"
@@ -18,24 +19,12 @@ namespace {
 constexpr std::string_view default_endpoint = "127.0.0.1:2225";
 
 server_entry parse_endpoint(const std::string& text) {
-    server_entry s;
-    auto colon = text.rfind(':');
-    s.hostname = text.substr(0, colon);
-    if (colon != std::string::npos) {
-        auto port = text.substr(colon + 1);
-        if (port.empty() || port.size() > 5 ||
-            port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) == 0 ||
-            std::stoul(port) > 65535)
-            throw config_error(fmt::format("'{}': the port must be 1 to 65535", text));
-        s.port = static_cast<std::uint16_t>(std::stoul(port));
+    try {
+        auto hp = parse_host_port(text, server_entry{}.port);
+        return {hp.text(), hp.host, hp.port};
+    } catch (const std::invalid_argument& e) {
+        throw config_error(e.what());
     }
-    if (s.hostname.empty()) throw config_error(fmt::format("'{}': no host name", text));
-    s.name = fmt::format("{}:{}", s.hostname, s.port);
-    return s;
-}
-
-duration seconds(double s) {
-    return std::chrono::duration_cast<duration>(std::chrono::duration<double>(s));
 }
 
 // Connects to one node of `cluster` (which names the expected cluster id and
@@ -43,7 +32,7 @@ duration seconds(double s) {
 std::vector<server_entry> discover(cluster_config cluster, const server_entry& first,
                                    double timeout) {
     cluster.servers = {first};
-    cluster_link link(cluster, seconds(timeout), seconds(timeout));
+    cluster_link link(cluster, from_seconds(timeout), from_seconds(timeout));
     auto connected = link.connect({0});
     if (!connected[0].ok)
         throw config_error(fmt::format("cannot reach {}: {}", first.name, connected[0].error));

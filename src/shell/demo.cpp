@@ -2,6 +2,7 @@
 // `hsmsh demo`: a real local cluster built with the real commands.
 #include "demo.hpp"
 
+#include "hsmsh/endpoint.hpp"
 #include "hsmsh/files.hpp"
 #include "hsmsh/pki.hpp"
 
@@ -141,10 +142,8 @@ void demo_cluster::start(const demo_options& options) {
         if (!address)
             throw process_error(fmt::format("node{} did not start: see {}", i,
                                             (dir_ / fmt::format("node{}.log", i)).string()));
-        auto colon = address->rfind(':');
-        cluster.servers.push_back(
-            {*address, address->substr(0, colon),
-             static_cast<std::uint16_t>(std::stoi(address->substr(colon + 1)))});
+        auto hp = parse_host_port(*address, std::nullopt);
+        cluster.servers.push_back({hp.text(), hp.host, hp.port});
     }
     client_config config{config_path_, std::string(demo_cluster_id), {cluster}};
     save_config(config);

@@ -16,10 +16,6 @@
 namespace hsm {
 namespace {
 
-duration seconds(double s) {
-    return std::chrono::duration_cast<duration>(std::chrono::duration<double>(s));
-}
-
 bool use_color(color_mode mode) {
     if (mode == color_mode::always) return true;
     if (mode == color_mode::never) return false;
@@ -84,8 +80,8 @@ int run_session(const session_options& options) {
         } else {
             input = std::make_unique<batch_input>(std::cin);
         }
-        shell sh(std::move(config), options.cluster, seconds(options.connect_timeout),
-                 seconds(options.request_timeout), *input, std::cout, std::cerr, shell_opts);
+        shell sh(std::move(config), options.cluster, from_seconds(options.connect_timeout),
+                 from_seconds(options.request_timeout), *input, std::cout, std::cerr, shell_opts);
         if (sh.connect_all() == 0) {
             fmt::print(std::cerr, "hsmsh: no server of cluster '{}' could be reached\n",
                        sh.cluster_id());

@@ -54,6 +54,35 @@ class LifecycleTests(unittest.TestCase):
                                       capture_output=True, text=True).stdout)
         self.assertEqual(len(d["Peers"]), 2)
 
+    def test_ipv6_endpoints(self):
+        """A node listening on [::1], discovered and used through IPv6 literals."""
+        c = self.c
+        c.nodes[0].terminate()
+        c.nodes[0].wait(timeout=10)
+        c.nodes[0].stdout.close()
+        p = subprocess.Popen([HSMD, "serve", "--data", c.path("node0"), "--listen", "[::1]:0",
+                              "--kdf-iterations", c.kdf_iterations],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            address = p.stdout.readline().strip()
+            self.assertRegex(address, r"^\[::1\]:\d+$")
+            cfg = c.write_config(servers=[{"name": "old", "hostname": "127.0.0.1", "port": 1}],
+                                 name="v6.json")
+            r = self.hsmsh("configure", "--cmu", address, config=cfg)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            with open(cfg) as f:
+                servers = json.load(f)["clusters"][0]["servers"]
+            self.assertIn({"name": address, "hostname": "::1", "port": int(address[6:])},
+                          servers)
+            r = self.hsmsh("-e", "listUsers", config=cfg)
+            self.assertIn(f"Users on server 0({address}):", r.stdout)
+        finally:
+            p.terminate()
+            p.wait(timeout=10)
+            p.stdout.close()
+            c.nodes[0], c.ports[0] = c.start_node(0)
+            c.write_config()
+
     def test_add_remove_and_switch_clusters(self):
         other = Cluster(nodes=1, cluster_id="cluster-second")
         try:

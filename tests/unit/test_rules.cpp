@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Names, passwords, types, secrets and PBKDF2 test vectors.
+#include "hsmsh/endpoint.hpp"
 #include "hsmsh/kdf.hpp"
 #include "hsmsh/secret.hpp"
 #include "hsmsh/user_rules.hpp"
@@ -87,4 +88,25 @@ TEST_CASE("secrets compare by content and are emptied when moved") {
     std::string s = "wipe me please, I am long enough to live on the heap";
     wipe(s);
     CHECK(s.empty());
+}
+
+TEST_CASE("HOST:PORT parses names, IPv4 and IPv6 literals") {
+    auto p = parse_host_port("10.0.0.5:2226", 2225);
+    CHECK(p.host == "10.0.0.5");
+    CHECK(p.port == 2226);
+    CHECK(parse_host_port("hsm.example", 2225).port == 2225);
+    p = parse_host_port("[::1]:2300", 2225);
+    CHECK(p.host == "::1");
+    CHECK(p.port == 2300);
+    CHECK(p.text() == "[::1]:2300");
+    CHECK(parse_host_port("[fe80::1]", 2225).port == 2225);
+    CHECK(parse_host_port("::1", 2225).host == "::1");
+    CHECK(parse_host_port("127.0.0.1:0", std::nullopt, true).port == 0);
+    CHECK(parse_host_port("a:1", std::nullopt).text() == "a:1");
+    for (auto bad :
+         {"a:0", "a:65536", "a:", "a:x1", ":2225", "[::1", "[::1]x", "[]:1", "a:123456"}) {
+        CAPTURE(bad);
+        CHECK_THROWS_AS(parse_host_port(bad, 2225), std::invalid_argument);
+    }
+    CHECK_THROWS_AS(parse_host_port("host", std::nullopt), std::invalid_argument);
 }

@@ -3,6 +3,8 @@
 // the confirmation policy all read it.
 #pragma once
 
+#include "hsmsh/wire.hpp"
+
 #include <optional>
 #include <span>
 #include <string>
@@ -34,19 +36,34 @@ enum class command_id {
 /// Where a command may run.
 enum class command_scope { anywhere, global_only, server_only };
 
+/// What Tab offers for a command's first argument.
+enum class completion { none, user_types, commands };
+
+class shell;
+struct parsed_command;
+enum class line_result;
+
+/// Runs one parsed command of its entry.
+using command_handler = line_result (shell::*)(parsed_command&);
+
+/// One command: everything the parser, help, completion, confirmation and
+/// the executor know of it.
 struct command_spec {
     command_id id;
     std::string_view name;
     std::string_view synopsis;
     std::string_view summary;
     std::string_view who; // who may run it, in the man page's words
-    bool critical;        // prints the banner and asks y/n
-    std::size_t min_args;
-    std::size_t max_args;
-    int password_arg;  // index of a password argument, or -1
-    bool new_password; // a new password: asked twice at a terminal
-    command_scope scope;
-    std::string_view completes; // what Tab offers for arguments: "types", "commands" or ""
+    command_handler handler = nullptr;
+    std::optional<operation> op = std::nullopt; // what it sends (user changes: what is prepared)
+    bool critical = false; // prints the banner and asks y/n before changing anything
+    std::size_t min_args = 0;
+    std::size_t max_args = 0;
+    int password_arg = -1;     // index of a password argument, or -1
+    bool new_password = false; // a new password: asked twice at a terminal
+    command_scope scope = command_scope::anywhere;
+    completion completes = completion::none;
+    std::string_view lead = {}; // user changes: CMU's line before the results: {0} user, {1} nodes
 };
 
 /// All commands, sorted by name.

@@ -94,10 +94,10 @@ void print_server_lines(std::ostream& out, std::string_view command,
     }
 }
 
-void print_user_table(std::ostream& out, const server_report& r) {
+void print_user_table(std::ostream& out, std::string_view command, const server_report& r) {
     auto label = server_label(r.index, r.name);
     if (!r.outcome.ok()) {
-        print_server_lines(out, "listUsers", {r});
+        print_server_lines(out, command, {r});
         return;
     }
     const json& users = r.outcome.users();
@@ -111,9 +111,9 @@ void print_user_table(std::ostream& out, const server_report& r) {
                    value_or<std::int64_t>(u, "failures", 0), yes_no(u.value("two_fa", json())));
 }
 
-void print_hsm_info(std::ostream& out, const server_report& r) {
+void print_hsm_info(std::ostream& out, std::string_view command, const server_report& r) {
     if (!r.outcome.ok()) {
-        print_server_lines(out, "getHSMInfo", {r});
+        print_server_lines(out, command, {r});
         return;
     }
     const auto& f = r.outcome.fields;
@@ -189,7 +189,8 @@ void print_phase_json(std::ostream& out, std::string_view command,
 }
 
 void print_json(std::ostream& out, std::string_view command,
-                const std::vector<server_report>& reports, json summary) {
+                const std::vector<server_report>& reports, std::optional<operation> op,
+                json summary) {
     json servers = json::array();
     bool ok = true;
     for (const auto& r : reports) {
@@ -202,9 +203,11 @@ void print_json(std::ostream& out, std::string_view command,
             s["code"] = outcome_code(r.outcome);
             s["message"] = outcome_message(r.outcome);
         }
-        if (r.outcome.ok() && command == "listUsers")
+        if (r.outcome.ok() && op == operation::list_users)
             s["users"] = value_or(r.outcome.fields, "users", json::array());
-        if (r.outcome.ok() && command == "getHSMInfo") s["info"] = r.outcome.fields;
+        if (r.outcome.ok() && op == operation::hsm_info) s["info"] = r.outcome.fields;
+        if (r.outcome.ok() && op == operation::list_prepared)
+            s["prepared"] = value_or(r.outcome.fields, "prepared", json::array());
         servers.push_back(std::move(s));
     }
     json doc{{"command", command}, {"ok", ok}, {"servers", std::move(servers)}};

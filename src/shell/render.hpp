@@ -25,16 +25,18 @@ std::string outcome_message(const server_outcome& o);
 void print_server_lines(std::ostream& out, std::string_view command,
                         const std::vector<server_report>& reports, bool color = false);
 
-/// CMU's listUsers block for one server.
-void print_user_table(std::ostream& out, const server_report& report);
+/// CMU's listUsers block for one server (a failure as `command`'s line).
+void print_user_table(std::ostream& out, std::string_view command, const server_report& report);
 
 /// CMU-like getHSMInfo block for one server.
-void print_hsm_info(std::ostream& out, const server_report& report);
+void print_hsm_info(std::ostream& out, std::string_view command, const server_report& report);
 
-/// `{"command":...,"ok":...,"servers":[...]}` on one line; listUsers adds
-/// each server's users, getHSMInfo its info.
+/// `{"command":...,"ok":...,"servers":[...]}` on one line; the replies of
+/// `op` add what they carry: list_users each server's users, hsm_info its
+/// info, list_prepared its prepared changes.
 void print_json(std::ostream& out, std::string_view command,
-                const std::vector<server_report>& reports, json summary = json());
+                const std::vector<server_report>& reports,
+                std::optional<operation> op = std::nullopt, json summary = json());
 
 /// A two-phase change's per-server lines and, when not every server
 /// committed, a summary saying what was and was not changed.

@@ -157,42 +157,7 @@ line_result shell::execute(parsed_command& cmd) {
     if (cmd.inline_password && options_.from_argv)
         throw usage_error("passwords are not accepted on the command line (-e): use -hpswd "
                           "and give the password on standard input");
-    switch (spec.id) {
-    case command_id::list_prepared:
-        return list_prepared();
-    case command_id::abort_prepared:
-        return abort_prepared(cmd);
-    case command_id::sync_user:
-        return run_sync(cmd);
-    case command_id::list_clusters:
-        return list_clusters();
-    case command_id::use_cluster:
-        return use_cluster(cmd);
-    case command_id::help:
-        return help(cmd);
-    case command_id::quit:
-        return line_result::quit;
-    case command_id::server:
-        return run_server(cmd);
-    case command_id::exit_server:
-        server_mode_.reset();
-        return line_result::ok;
-    case command_id::info:
-        return run_info(cmd);
-    case command_id::list_users:
-        return run_query(cmd, operation::list_users);
-    case command_id::get_hsm_info:
-        return run_query(cmd, operation::hsm_info);
-    case command_id::login:
-        return run_login(cmd);
-    case command_id::logout:
-        return run_logout();
-    case command_id::create_user:
-    case command_id::delete_user:
-    case command_id::change_password:
-        return run_user_change(cmd);
-    }
-    return line_result::ok;
+    return (this->*spec.handler)(cmd);
 }
 
 std::vector<std::size_t> shell::targets() {
@@ -250,10 +215,11 @@ line_result shell::finish(std::string_view command, const std::vector<server_rep
     return all_ok && !reports.empty() ? line_result::ok : line_result::failed;
 }
 
-line_result shell::run_query(const parsed_command& cmd, operation op) {
+line_result shell::run_query(parsed_command& cmd) {
+    auto op = *cmd.spec->op;
     bool summary_only = !cmd.args.empty();
     if (summary_only && cmd.args.front() != "--summary")
-        throw usage_error("usage: listUsers [--summary]");
+        throw usage_error(fmt::format("usage: {}", cmd.spec->synopsis));
     auto where = targets();
     if (op == operation::hsm_info && !options_.json)
         fmt::print(out_, "Getting HSM Info on {} nodes\n", live(where));
@@ -261,14 +227,15 @@ line_result shell::run_query(const parsed_command& cmd, operation op) {
     std::vector<user_comparison> comparison;
     if (op == operation::list_users) comparison = compare_users(reports);
     if (options_.json) {
-        print_json(out_, cmd.spec->name, reports,
+        print_json(out_, cmd.spec->name, reports, op,
                    op == operation::list_users ? comparison_json(comparison) : json());
     } else if (summary_only) {
         fmt::print(out_, "Users across {} servers:\n", live(where));
         print_comparison(out_, comparison, reports, false);
     } else {
         for (const auto& r : reports)
-            op == operation::list_users ? print_user_table(out_, r) : print_hsm_info(out_, r);
+            op == operation::list_users ? print_user_table(out_, cmd.spec->name, r)
+                                        : print_hsm_info(out_, cmd.spec->name, r);
         if (!all_agree(comparison)) {
             fmt::print(out_, "\nServers disagree:\n");
             print_comparison(out_, comparison, reports, true);

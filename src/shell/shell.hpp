@@ -65,6 +65,23 @@ public:
     static std::vector<std::string> complete(const std::vector<std::string>& before,
                                              const std::string& partial);
 
+    // The commands' handlers, one per entry of the command table, which
+    // names them; the table's executor calls them (execute).
+    line_result run_user_change(parsed_command& cmd);
+    line_result run_sync(parsed_command& cmd);
+    line_result run_login(parsed_command& cmd);
+    line_result run_logout(parsed_command& cmd);
+    line_result run_query(parsed_command& cmd);
+    line_result run_info(parsed_command& cmd);
+    line_result run_server(parsed_command& cmd);
+    line_result run_exit(parsed_command& cmd);
+    line_result run_quit(parsed_command& cmd);
+    line_result help(parsed_command& cmd);
+    line_result list_clusters(parsed_command& cmd);
+    line_result list_prepared(parsed_command& cmd);
+    line_result abort_prepared(parsed_command& cmd);
+    line_result use_cluster(parsed_command& cmd);
+
 private:
     struct login_state {
         std::string name;
@@ -72,28 +89,19 @@ private:
     };
 
     line_result execute(parsed_command& cmd);
-    line_result run_user_change(parsed_command& cmd);
-    line_result run_sync(const parsed_command& cmd);
-    line_result sync_all(const std::string& name, bool force);
-    line_result sync_to(const std::string& user, std::size_t destination, bool force);
+    line_result sync_all(const command_spec& spec, const std::string& name, bool force);
+    line_result sync_to(const command_spec& spec, const std::string& user, std::size_t destination,
+                        bool force);
     line_result run_prepared(std::string_view command, const std::vector<std::size_t>& where,
                              json fields);
     partial_choice choose_after_failure(std::string_view command,
                                         const std::vector<server_report>& failed);
-    line_result run_login(parsed_command& cmd);
-    line_result run_logout();
-    line_result run_query(const parsed_command& cmd, operation op);
-    line_result run_info(const parsed_command& cmd);
-    line_result run_server(const parsed_command& cmd);
-    line_result help(const parsed_command& cmd);
-    line_result list_clusters();
-    line_result list_prepared();
-    line_result abort_prepared(const parsed_command& cmd);
-    line_result use_cluster(const parsed_command& cmd);
     void open_cluster(const std::string& id);
 
     std::optional<secret> obtain_password(const parsed_command& cmd, line_result& failure);
-    line_result confirm(std::string_view command, const std::vector<std::size_t>& targets);
+    /// The CAUTION banner and y/n, exactly when the command's table entry
+    /// is critical; ok at once otherwise.
+    line_result confirm(const command_spec& spec, const std::vector<std::size_t>& targets);
     /// The servers a command addresses (after reconnecting lost ones),
     /// connected or not: those not connected report NOT_CONNECTED.
     std::vector<std::size_t> targets();

@@ -27,27 +27,10 @@ named_user check_user(const parsed_command& cmd) {
     return {*type, canonical_user_name(cmd.args.at(1))};
 }
 
-operation operation_of(command_id id) {
-    switch (id) {
-    case command_id::create_user:
-        return operation::create_user;
-    case command_id::delete_user:
-        return operation::delete_user;
-    default:
-        return operation::change_password;
-    }
-}
-
-std::string lead_line(command_id id, const named_user& u, std::size_t nodes) {
-    auto who = fmt::format("{}({})", u.name, user_type_name(u.type));
-    switch (id) {
-    case command_id::create_user:
-        return fmt::format("Creating User {} on {} nodes", who, nodes);
-    case command_id::delete_user:
-        return fmt::format("Deleting user {} on {} nodes", who, nodes);
-    default:
-        return fmt::format("Changing password for {} on {} nodes", who, nodes);
-    }
+// CMU's line before a user change's results, from the command's table entry.
+std::string lead_line(const command_spec& spec, const named_user& u, std::size_t nodes) {
+    return fmt::format(fmt::runtime(spec.lead),
+                       fmt::format("{}({})", u.name, user_type_name(u.type)), nodes);
 }
 
 } // namespace
@@ -76,7 +59,9 @@ std::optional<secret> shell::obtain_password(const parsed_command& cmd, line_res
     return first;
 }
 
-line_result shell::confirm(std::string_view command, const std::vector<std::size_t>& where) {
+line_result shell::confirm(const command_spec& spec, const std::vector<std::size_t>& where) {
+    if (!spec.critical) return line_result::ok;
+    auto command = spec.name;
     auto& o = info();
     fmt::print(o,
                "*************************CAUTION********************************\n"
@@ -133,15 +118,15 @@ line_result shell::run_user_change(parsed_command& cmd) {
         fmt::print(err_, "{}: no server is connected; nothing was changed\n", cmd.spec->name);
         return line_result::failed;
     }
-    auto answer = confirm(cmd.spec->name, where);
+    auto answer = confirm(*cmd.spec, where);
     if (answer != line_result::ok) {
         if (answer == line_result::cancelled) fmt::print(info(), "Nothing was changed.\n");
         return answer;
     }
-    if (!options_.json) fmt::print(out_, "{}\n", lead_line(cmd.spec->id, user, live(where)));
+    if (!options_.json) fmt::print(out_, "{}\n", lead_line(*cmd.spec, user, live(where)));
     json fields{{"type", user_type_name(user.type)},
                 {"name", user.name},
-                {"change", operation_name(operation_of(cmd.spec->id))}};
+                {"change", operation_name(*cmd.spec->op)}};
     if (password) {
         fields["password"] = std::string(password->view());
         // One salt for every node: the same credentials everywhere (see record digests).
@@ -200,19 +185,28 @@ line_result shell::run_login(parsed_command& cmd) {
     auto reports = fan_out(where, operation::login, std::move(fields));
     for (const auto& r : reports)
         if (r.outcome.ok()) logins_[r.index] = login_state{user.name, user.type};
-    return finish("loginHSM", reports);
+    return finish(cmd.spec->name, reports);
 }
 
-line_result shell::run_logout() {
+line_result shell::run_logout(parsed_command& cmd) {
     auto reports = fan_out(targets(), operation::logout, json::object());
     for (const auto& r : reports)
         if (r.outcome.ok()) logins_[r.index].reset();
-    return finish("logoutHSM", reports);
+    return finish(cmd.spec->name, reports);
+}
+
+line_result shell::run_exit(parsed_command&) {
+    server_mode_.reset();
+    return line_result::ok;
+}
+
+line_result shell::run_quit(parsed_command&) {
+    return line_result::quit;
 }
 
 void shell::note_activation(const parsed_command& cmd, const std::vector<std::size_t>& where) {
     // Changing the PRECO's own password activates it as CO.
-    if (cmd.spec->id != command_id::change_password) return;
+    if (cmd.spec->op != operation::change_password) return;
     for (auto i : where) {
         auto& l = logins_[i];
         if (l && l->type == user_type::preco && l->name == canonical_user_name(cmd.args.at(1)))
@@ -220,7 +214,7 @@ void shell::note_activation(const parsed_command& cmd, const std::vector<std::si
     }
 }
 
-line_result shell::run_server(const parsed_command& cmd) {
+line_result shell::run_server(parsed_command& cmd) {
     auto index = parse_server_number(cmd.args.at(0), link_->size());
     if (!index)
         throw usage_error(
@@ -230,7 +224,7 @@ line_result shell::run_server(const parsed_command& cmd) {
     return line_result::ok;
 }
 
-line_result shell::run_info(const parsed_command& cmd) {
+line_result shell::run_info(parsed_command& cmd) {
     if (cmd.args.at(0) != "server") throw usage_error("usage: info server <server-number>");
     auto index = parse_server_number(cmd.args.at(1), link_->size());
     if (!index)
@@ -242,7 +236,7 @@ line_result shell::run_info(const parsed_command& cmd) {
     std::string login = l ? fmt::format("Logged in as '{}({})'", l->name, user_type_name(l->type))
                           : std::string("Not logged in");
     if (options_.json) {
-        json doc{{"command", "info"},
+        json doc{{"command", cmd.spec->name},
                  {"ok", true},
                  {"server",
                   {{"index", *index},
@@ -260,11 +254,11 @@ line_result shell::run_info(const parsed_command& cmd) {
     return line_result::ok;
 }
 
-line_result shell::list_clusters() {
+line_result shell::list_clusters(parsed_command& cmd) {
     for (const auto& c : config_.clusters) {
         bool current = c.cluster_id == link_->cluster_id();
         if (options_.json) {
-            out_ << json{{"command", "listClusters"},
+            out_ << json{{"command", cmd.spec->name},
                          {"cluster_id", c.cluster_id},
                          {"current", current},
                          {"servers", c.servers.size()}}
@@ -278,7 +272,7 @@ line_result shell::list_clusters() {
     return line_result::ok;
 }
 
-line_result shell::use_cluster(const parsed_command& cmd) {
+line_result shell::use_cluster(parsed_command& cmd) {
     const auto& id = cmd.args.at(0);
     if (std::none_of(config_.clusters.begin(), config_.clusters.end(),
                      [&](const auto& c) { return c.cluster_id == id; }))
@@ -293,7 +287,7 @@ line_result shell::use_cluster(const parsed_command& cmd) {
     return connect_all() == 0 ? line_result::failed : line_result::ok;
 }
 
-line_result shell::help(const parsed_command& cmd) {
+line_result shell::help(parsed_command& cmd) {
     if (cmd.args.empty()) {
         fmt::print(out_, "Commands (a unique prefix is enough):\n\n");
         for (const auto& c : command_table())
@@ -324,10 +318,10 @@ std::vector<std::string> shell::complete(const std::vector<std::string>& before,
     }
     auto found = find_command(before.front());
     if (!found.spec || before.size() != 1) return out;
-    if (found.spec->completes == "types")
+    if (found.spec->completes == completion::user_types)
         for (auto t : completion_user_types())
             offer(t);
-    if (found.spec->completes == "commands")
+    if (found.spec->completes == completion::commands)
         for (const auto& c : command_table())
             offer(c.name);
     return out;

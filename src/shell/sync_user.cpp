@@ -8,14 +8,14 @@
 
 namespace hsm {
 
-line_result shell::run_sync(const parsed_command& cmd) {
+line_result shell::run_sync(parsed_command& cmd) {
     bool force = cmd.args.size() == 3;
     if (force && cmd.args[2] != "--force")
         throw usage_error(fmt::format("usage: {}", cmd.spec->synopsis));
     if (cmd.args[1] == "--all") {
         if (server_mode_) throw usage_error("syncUser ... --all works in global mode: exit first");
         if (!valid_user_name(cmd.args[0])) throw usage_error("--all takes a user name");
-        return sync_all(canonical_user_name(cmd.args[0]), force);
+        return sync_all(*cmd.spec, canonical_user_name(cmd.args[0]), force);
     }
     if (!server_mode_)
         throw usage_error("syncUser <user> <server> works in server mode (server N), as in CMU; "
@@ -23,10 +23,11 @@ line_result shell::run_sync(const parsed_command& cmd) {
     auto destination = parse_server_number(cmd.args[1], link_->size());
     if (!destination || *destination == *server_mode_)
         throw usage_error(fmt::format("no other server {}", cmd.args[1]));
-    return sync_to(cmd.args[0], *destination, force);
+    return sync_to(*cmd.spec, cmd.args[0], *destination, force);
 }
 
-line_result shell::sync_to(const std::string& user, std::size_t destination, bool force) {
+line_result shell::sync_to(const command_spec& spec, const std::string& user,
+                           std::size_t destination, bool force) {
     auto source = *server_mode_;
     std::string name = user;
     if (user.find_first_not_of("0123456789") == std::string::npos) {
@@ -36,36 +37,36 @@ line_result shell::sync_to(const std::string& user, std::size_t destination, boo
         for (const auto& u : listed[0].outcome.fields.value("users", json::array()))
             if (std::to_string(u.value("id", std::int64_t{-1})) == user) name = u.value("name", "");
         if (name.empty()) {
-            fmt::print(err_, "syncUser: no user with id {} on {}\n", user,
+            fmt::print(err_, "{}: no user with id {} on {}\n", spec.name, user,
                        server_label(source, link_->server(source).name));
             return line_result::failed;
         }
     } else if (!valid_user_name(user)) {
         throw usage_error("user names are 1 to 31 letters, digits or underscores");
     }
-    auto record = fan_out({source}, operation::get_user, json{{"name", name}});
-    if (!record[0].outcome.ok()) return finish("syncUser", record);
+    auto record = fan_out({source}, *spec.op, json{{"name", name}});
+    if (!record[0].outcome.ok()) return finish(spec.name, record);
     if (!link_->connected(destination)) targets(); // reconnect a lost one
-    auto answer = confirm("syncUser", {destination});
+    auto answer = confirm(spec, {destination});
     if (answer != line_result::ok) return answer;
     json fields{{"change", "sync_user"},
                 {"name", name},
                 {"record", record[0].outcome.fields["record"]},
                 {"force", force}};
-    return run_prepared("syncUser", {destination}, std::move(fields));
+    return run_prepared(spec.name, {destination}, std::move(fields));
 }
 
-line_result shell::sync_all(const std::string& name, bool force) {
+line_result shell::sync_all(const command_spec& spec, const std::string& name, bool force) {
     auto where = targets();
-    auto records = fan_out(where, operation::get_user, json{{"name", name}});
+    auto records = fan_out(where, *spec.op, json{{"name", name}});
     const server_report* newest = nullptr;
     for (const auto& r : records)
         if (r.outcome.ok() && (!newest || r.outcome.fields["record"].value("version", 0) >
                                               newest->outcome.fields["record"].value("version", 0)))
             newest = &r;
     if (!newest) {
-        fmt::print(err_, "syncUser: no server holds user {} (or you may not read it)\n", name);
-        return finish("syncUser", records);
+        fmt::print(err_, "{}: no server holds user {} (or you may not read it)\n", spec.name, name);
+        return finish(spec.name, records);
     }
     std::vector<std::size_t> behind;
     for (const auto& r : records) {
@@ -76,18 +77,18 @@ line_result shell::sync_all(const std::string& name, bool force) {
         if (!same && (r.outcome.ok() || missing)) behind.push_back(r.index);
     }
     if (behind.empty()) {
-        fmt::print(out_, "syncUser: {} is the same on every server; nothing to do\n", name);
+        fmt::print(out_, "{}: {} is the same on every server; nothing to do\n", spec.name, name);
         return line_result::ok;
     }
     fmt::print(info(), "The newest record of {} is on {}.\n", name,
                server_label(newest->index, newest->name));
-    auto answer = confirm("syncUser", behind);
+    auto answer = confirm(spec, behind);
     if (answer != line_result::ok) return answer;
     json fields{{"change", "sync_user"},
                 {"name", name},
                 {"record", newest->outcome.fields["record"]},
                 {"force", force}};
-    return run_prepared("syncUser", behind, std::move(fields));
+    return run_prepared(spec.name, behind, std::move(fields));
 }
 
 } // namespace hsm

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: Apache-2.0
+// The command table is the single source: lookup, completion, help, the man
+// page's command list and its confirmation set all agree with it.
+#include "command_table.hpp"
+#include "shell.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <doctest/doctest.h>
+
+using namespace hsm;
+
+namespace {
+
+std::string man_page() {
+    const char* path = std::getenv("HSMSH_MAN");
+    REQUIRE_MESSAGE(path, "set HSMSH_MAN to man/hsmsh.1");
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// The section of the man page from ".SH name" to the next ".SH".
+std::string section(const std::string& page, const std::string& name) {
+    auto start = page.find(".SH " + name);
+    REQUIRE(start != std::string::npos);
+    auto end = page.find("\n.SH ", start + 1);
+    return page.substr(start, end - start);
+}
+
+} // namespace
+
+TEST_CASE("every entry is found by its name, completed and complete") {
+    auto table = command_table();
+    CHECK(std::is_sorted(table.begin(), table.end(),
+                         [](const auto& a, const auto& b) { return a.name < b.name; }));
+    auto offered = shell::complete({}, "");
+    for (const auto& spec : table) {
+        CAPTURE(spec.name);
+        CHECK(find_command(spec.name).spec == &spec);
+        CHECK(std::count(offered.begin(), offered.end(), std::string(spec.name)) == 1);
+        CHECK(spec.handler != nullptr);
+        CHECK(spec.synopsis.starts_with(spec.name));
+        CHECK(spec.min_args <= spec.max_args);
+        if (spec.password_arg >= 0) {
+            CHECK(static_cast<std::size_t>(spec.password_arg) < spec.max_args);
+            CHECK(spec.completes == completion::user_types);
+        }
+        if (!spec.lead.empty()) CHECK(spec.lead.find("{0}") != std::string_view::npos);
+    }
+    CHECK(offered.size() == table.size());
+}
+
+TEST_CASE("the man page lists every command, and confirms exactly the critical ones") {
+    auto page = man_page();
+    auto commands = section(page, "COMMANDS");
+    for (const auto& spec : command_table()) {
+        CAPTURE(spec.name);
+        std::regex entry("\\n\\.BI? " + std::string(spec.name) + "[ \\n\\\\]");
+        CHECK(std::regex_search(commands, entry));
+    }
+    // CONFIRMATION names the critical commands in its first sentence.
+    auto confirmation = section(page, "CONFIRMATION");
+    auto first = confirmation.substr(0, confirmation.find("\nprint"));
+    std::set<std::string> named, critical;
+    for (const auto& spec : command_table()) {
+        if (first.find(std::string(spec.name)) != std::string::npos)
+            named.insert(std::string(spec.name));
+        if (spec.critical) critical.insert(std::string(spec.name));
+    }
+    CHECK(named == critical);
+}

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "hsmsh/asio.hpp"
+#include "hsmsh/duration.hpp"
 
 #include <boost/asio/experimental/parallel_group.hpp>
 
@@ -14,16 +15,6 @@ namespace hsm {
 struct deadline_exceeded : std::runtime_error {
     deadline_exceeded() : std::runtime_error("deadline exceeded") {}
 };
-
-using duration = std::chrono::steady_clock::duration;
-
-/// Seconds as options give them (0.5, 10) as a duration, and back.
-inline duration from_seconds(double s) {
-    return std::chrono::duration_cast<duration>(std::chrono::duration<double>(s));
-}
-inline double to_seconds(duration d) {
-    return std::chrono::duration<double>(d).count();
-}
 
 /// Awaits `op`; if `timeout` passes first, cancels it and throws
 /// deadline_exceeded. Exceptions of `op` pass through at once.

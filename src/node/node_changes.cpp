@@ -38,16 +38,6 @@ operation permission_of(planned_change::kind k) {
     return operation::create_user;
 }
 
-audit_entry entry_for(const session& s, std::string_view what, std::string_view target,
-                      status result) {
-    return {s.user_id ? s.user_name : "-",
-            s.user_id ? std::string(user_type_name(s.type)) : "-",
-            s.peer,
-            std::string(what),
-            std::string(target),
-            std::string(status_name(result))};
-}
-
 bool same_credentials(const password_hash& a, const password_hash& b) {
     return a.salt == b.salt && a.key == b.key && a.iterations == b.iterations;
 }

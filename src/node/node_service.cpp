@@ -32,15 +32,20 @@ std::string node_service::state() const {
     return store_.meta("state").value_or("DEGRADED");
 }
 
+audit_entry node_service::entry_for(const session& s, std::string_view what,
+                                    std::string_view target, status result) {
+    return {s.user_id ? s.user_name : "-",
+            s.user_id ? std::string(user_type_name(s.type)) : "-",
+            s.peer,
+            std::string(what),
+            std::string(target),
+            std::string(status_name(result))};
+}
+
 void node_service::audit(const session& s, std::string_view what, std::string_view target,
                          status result) {
-    audit_entry e{s.user_id ? s.user_name : "-",
-                  s.user_id ? std::string(user_type_name(s.type)) : "-",
-                  s.peer,
-                  std::string(what),
-                  std::string(target),
-                  std::string(status_name(result))};
-    store_.transact([&] { store_.append_audit(identity_.hsm_id, e); });
+    store_.transact(
+        [&] { store_.append_audit(identity_.hsm_id, entry_for(s, what, target, result)); });
 }
 
 void node_service::audit_violation(const std::string& peer, std::string_view reason) noexcept {
@@ -210,7 +215,7 @@ awaitable<status> node_service::login(session& s, const json& f, secret password
         store_.transact([&] {
             if (now && !now->locked() && !good) store_.record_login_failure(now->id);
             store_.append_audit(identity_.hsm_id,
-                                {"-", "-", s.peer, "login", name, "RET_USER_LOGIN_FAILURE"});
+                                entry_for(s, "login", name, status::user_login_failure));
         });
         co_return status::user_login_failure;
     }
@@ -220,10 +225,12 @@ awaitable<status> node_service::login(session& s, const json& f, secret password
         audit(s, "login", name, status::user_change_pending);
         co_return status::user_change_pending;
     }
+    auto entry = entry_for(s, "login", name, status::ok);
+    entry.actor = now->name;
+    entry.role = user_type_name(now->type);
     store_.transact([&] {
         store_.record_login_success(now->id);
-        store_.append_audit(identity_.hsm_id, {now->name, std::string(user_type_name(now->type)),
-                                               s.peer, "login", name, "RET_OK"});
+        store_.append_audit(identity_.hsm_id, entry);
     });
     bind(s, *now);
     co_return status::ok;

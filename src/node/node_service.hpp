@@ -111,6 +111,9 @@ private:
     awaitable<reply> dispatch(session& s, request& r);
 
     template <typename F> awaitable<std::invoke_result_t<F>> off_thread(F f);
+    /// The audit row of what `s` did (its user, or "-" before login).
+    static audit_entry entry_for(const session& s, std::string_view what, std::string_view target,
+                                 status result);
     void audit(const session& s, std::string_view what, std::string_view target, status result);
 
     user_store& store_;

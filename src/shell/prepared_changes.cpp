@@ -4,6 +4,8 @@
 #include "hsmsh/log.hpp"
 #include "shell.hpp"
 
+#include "cluster_link.hpp"
+
 #include <chrono>
 
 #include <fmt/format.h>

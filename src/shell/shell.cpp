@@ -2,6 +2,7 @@
 // The shell: command dispatch and session state.
 #include "shell.hpp"
 
+#include "cluster_link.hpp"
 #include "divergence.hpp"
 #include "hsmsh/log.hpp"
 #include "terminal_input.hpp"
@@ -19,6 +20,16 @@ shell::shell(client_config config, const std::string& cluster, duration connect_
     : config_(std::move(config)), connect_timeout_(connect_timeout),
       request_timeout_(request_timeout), input_(input), out_(out), err_(err), options_(options) {
     open_cluster(cluster);
+}
+
+shell::~shell() = default;
+
+void shell::disconnect() {
+    link_->close_all();
+}
+
+const std::string& shell::cluster_id() const noexcept {
+    return link_->cluster_id();
 }
 
 void shell::open_cluster(const std::string& id) {

@@ -2,14 +2,17 @@
 // The shell: runs command lines against the cluster and renders the results.
 #pragma once
 
-#include "cluster_link.hpp"
 #include "command_line.hpp"
+#include "config.hpp"
+#include "hsmsh/duration.hpp"
 #include "line_input.hpp"
+#include "outcome.hpp"
 #include "render.hpp"
 #include "two_phase.hpp"
 
 #include "hsmsh/user_rules.hpp"
 
+#include <memory>
 #include <optional>
 #include <ostream>
 
@@ -35,6 +38,8 @@ inline constexpr int exit_usage = 2;
 inline constexpr int exit_connection = 3;
 inline constexpr int exit_interrupted = 130;
 
+class cluster_link;
+
 /// Holds the session state (server mode, who is logged in where) and runs
 /// commands. Lives on the terminal thread.
 class shell {
@@ -44,10 +49,13 @@ public:
     shell(client_config config, const std::string& cluster, duration connect_timeout,
           duration request_timeout, line_input& input, std::ostream& out, std::ostream& err,
           shell_options options);
+    ~shell();
+    shell(const shell&) = delete;
+    shell& operator=(const shell&) = delete;
 
     /// Closes every connection with a TLS close_notify (bounded).
-    void disconnect() { link_->close_all(); }
-    const std::string& cluster_id() const noexcept { return link_->cluster_id(); }
+    void disconnect();
+    const std::string& cluster_id() const noexcept;
 
     /// Connects every server in parallel and prints CMU's lines. Returns the
     /// number of servers connected.

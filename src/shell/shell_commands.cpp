@@ -4,6 +4,8 @@
 #include "hsmsh/kdf.hpp"
 #include "shell.hpp"
 
+#include "cluster_link.hpp"
+
 #include "terminal_input.hpp"
 
 #include <fmt/format.h>
@@ -23,7 +25,7 @@ named_user check_user(const parsed_command& cmd) {
         throw usage_error(
             fmt::format("unknown user type '{}': use PRECO, CO, PCO, CU or AU", cmd.args.at(0)));
     if (!valid_user_name(cmd.args.at(1)))
-        throw usage_error("user names are 1 to 31 letters, digits or underscores");
+        throw usage_error(std::string(status_description(status::invalid_user_name)));
     return {*type, canonical_user_name(cmd.args.at(1))};
 }
 
@@ -111,7 +113,7 @@ line_result shell::run_user_change(parsed_command& cmd) {
         password = obtain_password(cmd, failure);
         if (!password) return failure;
         if (!valid_password(password->view()))
-            throw usage_error("passwords are 7 to 128 bytes without control characters");
+            throw usage_error(std::string(status_description(status::password_policy)));
     }
     auto where = targets();
     if (live(where) == 0) {

@@ -3,6 +3,8 @@
 // salted hash, never a password) through prepare/commit.
 #include "shell.hpp"
 
+#include "cluster_link.hpp"
+
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
@@ -42,7 +44,7 @@ line_result shell::sync_to(const command_spec& spec, const std::string& user,
             return line_result::failed;
         }
     } else if (!valid_user_name(user)) {
-        throw usage_error("user names are 1 to 31 letters, digits or underscores");
+        throw usage_error(std::string(status_description(status::invalid_user_name)));
     }
     auto record = fan_out({source}, *spec.op, json{{"name", name}});
     if (!record[0].outcome.ok()) return finish(spec.name, record);

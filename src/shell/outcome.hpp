@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: Apache-2.0
+// What each server did with a command: the result types the shell renders,
+// without the network code that produces them.
+#pragma once
+
+#include "hsmsh/client_result.hpp"
+#include "hsmsh/wire.hpp"
+
+#include <string>
+
+namespace hsm {
+
+/// What one server did with one request.
+struct server_outcome {
+    enum class kind { replied, failed, not_connected, cancelled };
+    kind what = kind::not_connected;
+    status code = status::ok;                        // when replied
+    json fields = json::object();                    // when replied
+    client_failure failure = client_failure::closed; // when failed
+    std::string error;                               // when failed
+
+    bool ok() const noexcept { return what == kind::replied && code == status::ok; }
+    /// The "users" array of a reply, by reference (empty when there is none).
+    const json& users() const noexcept {
+        static const json none = json::array();
+        auto it = fields.find("users");
+        return it != fields.end() && it->is_array() ? *it : none;
+    }
+};
+
+/// One server's part in a command's result.
+struct server_report {
+    std::size_t index = 0;
+    std::string name;
+    server_outcome outcome;
+};
+
+/// What connecting to one server gave.
+struct connect_outcome {
+    bool ok = false;
+    node_hello hello;
+    client_failure failure = client_failure::connect;
+    std::string error;
+};
+
+} // namespace hsm

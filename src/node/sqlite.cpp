@@ -8,7 +8,8 @@ namespace hsm {
 namespace {
 
 [[noreturn]] void fail(sqlite3* db, std::string_view what) {
-    throw store_error(fmt::format("{}: {}", what, sqlite3_errmsg(db)));
+    throw store_error(fmt::format("{}: {}", what, sqlite3_errmsg(db)),
+                      sqlite3_extended_errcode(db));
 }
 
 } // namespace
@@ -17,6 +18,36 @@ statement::statement(sqlite3* db, std::string_view sql) : db_(db) {
     if (sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr) !=
         SQLITE_OK)
         fail(db, "prepare");
+}
+
+statement::~statement() {
+    if (!in_use_) {
+        sqlite3_finalize(stmt_);
+        return;
+    }
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    *in_use_ = false;
+}
+
+statement_cache::~statement_cache() {
+    for (auto& [sql, e] : entries_)
+        sqlite3_finalize(e->stmt);
+}
+
+statement statement_cache::get(sqlite3* db, std::string_view sql) {
+    auto it = entries_.find(std::string(sql));
+    if (it == entries_.end()) {
+        auto e = std::make_unique<entry>();
+        if (sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()),
+                               SQLITE_PREPARE_PERSISTENT, &e->stmt, nullptr) != SQLITE_OK)
+            fail(db, "prepare");
+        it = entries_.emplace(std::string(sql), std::move(e)).first;
+    }
+    auto& e = *it->second;
+    if (e.in_use) return statement(db, sql);
+    e.in_use = true;
+    return statement(db, e.stmt, &e.in_use);
 }
 
 statement& statement::bind(int index, std::int64_t value) {
@@ -72,7 +103,7 @@ void execute(sqlite3* db, const char* sql) {
     if (sqlite3_exec(db, sql, nullptr, nullptr, &message) != SQLITE_OK) {
         std::string text = message ? message : "unknown error";
         sqlite3_free(message);
-        throw store_error(text);
+        throw store_error(text, sqlite3_extended_errcode(db));
     }
 }
 

@@ -114,11 +114,10 @@ user_store::user_store(const std::string& path, std::vector<std::uint8_t> audit_
     execute(db_.get(), schema);
     // Stores made before the audit trail was chained gain the column; their
     // old rows do not verify, which `hsmd audit verify` then says.
-    statement columns(db_.get(), "SELECT 1 FROM pragma_table_info('audit') WHERE name = 'hash'");
+    auto columns = query("SELECT 1 FROM pragma_table_info('audit') WHERE name = 'hash'");
     if (!columns.step())
         execute(db_.get(), "ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT ''");
-    statement generation(db_.get(),
-                         "SELECT 1 FROM pragma_table_info('users') WHERE name = 'generation'");
+    auto generation = query("SELECT 1 FROM pragma_table_info('users') WHERE name = 'generation'");
     if (!generation.step())
         execute(db_.get(), "ALTER TABLE users ADD COLUMN generation INTEGER NOT NULL DEFAULT 1");
 }
@@ -139,7 +138,7 @@ void user_store::transact(const std::function<void()>& change) {
 }
 
 void user_store::check_integrity() {
-    statement s(db_.get(), "PRAGMA quick_check");
+    auto s = query("PRAGMA quick_check");
     std::string first;
     while (s.step())
         if (first.empty()) first = s.text(0);
@@ -147,21 +146,21 @@ void user_store::check_integrity() {
 }
 
 std::optional<user_record> user_store::find(std::string_view canonical_name) const {
-    statement s(db_.get(), fmt::format("{} WHERE name = ?", user_columns));
+    auto s = query(fmt::format("{} WHERE name = ?", user_columns));
     s.bind(1, canonical_name);
     if (!s.step()) return std::nullopt;
     return read_user(s);
 }
 
 std::optional<user_record> user_store::find_id(std::int64_t id) const {
-    statement s(db_.get(), fmt::format("{} WHERE id = ?", user_columns));
+    auto s = query(fmt::format("{} WHERE id = ?", user_columns));
     s.bind(1, id);
     if (!s.step()) return std::nullopt;
     return read_user(s);
 }
 
 std::vector<user_record> user_store::list() const {
-    statement s(db_.get(), fmt::format("{} ORDER BY id", user_columns));
+    auto s = query(fmt::format("{} ORDER BY id", user_columns));
     std::vector<user_record> users;
     while (s.step())
         users.push_back(read_user(s));
@@ -169,7 +168,7 @@ std::vector<user_record> user_store::list() const {
 }
 
 std::int64_t user_store::scalar(std::string_view sql) const {
-    statement s(db_.get(), sql);
+    auto s = query(sql);
     return s.step() ? s.integer(0) : 0;
 }
 
@@ -196,7 +195,7 @@ std::size_t user_store::count_audit() const {
 }
 
 bool user_store::owns_keys(std::int64_t user_id) const {
-    statement s(db_.get(), "SELECT 1 FROM keys WHERE owner = ? LIMIT 1");
+    auto s = query("SELECT 1 FROM keys WHERE owner = ? LIMIT 1");
     s.bind(1, user_id);
     return s.step();
 }
@@ -214,21 +213,21 @@ std::int64_t user_store::next_user_id() {
 std::int64_t user_store::insert_user(std::string_view name, user_type type,
                                      const password_hash& hash) {
     auto id = next_user_id();
-    statement s(db_.get(), "INSERT INTO users(id, name, type, salt, hash, iterations) "
-                           "VALUES(?, ?, ?, ?, ?, ?)");
+    auto s = query("INSERT INTO users(id, name, type, salt, hash, iterations) "
+                   "VALUES(?, ?, ?, ?, ?, ?)");
     s.bind(1, id).bind(2, name).bind(3, user_type_name(type)).bind(4, hash.salt);
     s.bind(5, hash.key).bind(6, static_cast<std::int64_t>(hash.iterations)).run();
     return id;
 }
 
 void user_store::delete_user(std::int64_t id) {
-    statement(db_.get(), "DELETE FROM users WHERE id = ?").bind(1, id).run();
+    query("DELETE FROM users WHERE id = ?").bind(1, id).run();
 }
 
 void user_store::set_password(std::int64_t id, user_type type, const password_hash& hash) {
-    statement s(db_.get(), "UPDATE users SET type = ?, salt = ?, hash = ?, iterations = ?, "
-                           "failures = 0, version = version + 1, generation = generation + 1 "
-                           "WHERE id = ?");
+    auto s = query("UPDATE users SET type = ?, salt = ?, hash = ?, iterations = ?, "
+                   "failures = 0, version = version + 1, generation = generation + 1 "
+                   "WHERE id = ?");
     s.bind(1, user_type_name(type)).bind(2, hash.salt).bind(3, hash.key);
     s.bind(4, static_cast<std::int64_t>(hash.iterations)).bind(5, id).run();
 }
@@ -236,18 +235,15 @@ void user_store::set_password(std::int64_t id, user_type type, const password_ha
 // The login counters are each HSM's own (CMU's LoginFailureCnt): they do not
 // change the record's version, which counts changes made by officers.
 void user_store::record_login_failure(std::int64_t id) {
-    statement(db_.get(), "UPDATE users SET failures = failures + 1 WHERE id = ?").bind(1, id).run();
+    query("UPDATE users SET failures = failures + 1 WHERE id = ?").bind(1, id).run();
 }
 
 void user_store::record_login_success(std::int64_t id) {
-    statement(db_.get(), "UPDATE users SET failures = 0 WHERE id = ? AND failures <> 0")
-        .bind(1, id)
-        .run();
+    query("UPDATE users SET failures = 0 WHERE id = ? AND failures <> 0").bind(1, id).run();
 }
 
 void user_store::insert_prepared(const prepared_row& row) {
-    statement s(db_.get(),
-                "INSERT INTO prepared(txid, user_name, change, deadline) VALUES(?, ?, ?, ?)");
+    auto s = query("INSERT INTO prepared(txid, user_name, change, deadline) VALUES(?, ?, ?, ?)");
     s.bind(1, row.txid).bind(2, row.user_name).bind(3, row.change).bind(4, row.deadline_ms).run();
 }
 
@@ -260,21 +256,20 @@ user_store::prepared_row read_prepared(const statement& s) {
 } // namespace
 
 std::optional<user_store::prepared_row> user_store::prepared(std::string_view txid) const {
-    statement s(db_.get(), fmt::format("{} WHERE txid = ?", prepared_columns));
+    auto s = query(fmt::format("{} WHERE txid = ?", prepared_columns));
     s.bind(1, txid);
     if (!s.step()) return std::nullopt;
     return read_prepared(s);
 }
 
 bool user_store::reserved(std::string_view user_name) const {
-    statement s(db_.get(), "SELECT 1 FROM prepared WHERE user_name = ?");
+    auto s = query("SELECT 1 FROM prepared WHERE user_name = ?");
     s.bind(1, user_name);
     return s.step();
 }
 
 std::vector<user_store::prepared_row> user_store::prepared_past(std::int64_t now_ms) const {
-    statement s(db_.get(),
-                fmt::format("{} WHERE deadline <= ? ORDER BY deadline", prepared_columns));
+    auto s = query(fmt::format("{} WHERE deadline <= ? ORDER BY deadline", prepared_columns));
     s.bind(1, now_ms);
     std::vector<prepared_row> out;
     while (s.step())
@@ -283,11 +278,11 @@ std::vector<user_store::prepared_row> user_store::prepared_past(std::int64_t now
 }
 
 void user_store::delete_prepared(std::string_view txid) {
-    statement(db_.get(), "DELETE FROM prepared WHERE txid = ?").bind(1, txid).run();
+    query("DELETE FROM prepared WHERE txid = ?").bind(1, txid).run();
 }
 
 std::vector<user_store::prepared_row> user_store::list_prepared() const {
-    statement s(db_.get(), fmt::format("{} ORDER BY deadline", prepared_columns));
+    auto s = query(fmt::format("{} ORDER BY deadline", prepared_columns));
     std::vector<prepared_row> out;
     while (s.step())
         out.push_back(read_prepared(s));
@@ -295,15 +290,14 @@ std::vector<user_store::prepared_row> user_store::list_prepared() const {
 }
 
 void user_store::record_outcome(std::string_view txid, std::string_view outcome) {
-    statement(db_.get(), "INSERT OR REPLACE INTO outcomes(txid, outcome, time) VALUES(?, ?, ?)")
+    query("INSERT OR REPLACE INTO outcomes(txid, outcome, time) VALUES(?, ?, ?)")
         .bind(1, txid)
         .bind(2, outcome)
         .bind(3, utc_now())
         .run();
     // Bounded: only the newest outcomes are kept, enough for any commit or
     // abort that can still arrive late (a prepared change lives minutes).
-    statement(db_.get(),
-              "DELETE FROM outcomes WHERE rowid <= (SELECT max(rowid) FROM outcomes) - ?")
+    query("DELETE FROM outcomes WHERE rowid <= (SELECT max(rowid) FROM outcomes) - ?")
         .bind(1, static_cast<std::int64_t>(max_outcomes))
         .run();
 }
@@ -313,7 +307,7 @@ std::size_t user_store::count_outcomes() const {
 }
 
 std::optional<std::string> user_store::outcome(std::string_view txid) const {
-    statement s(db_.get(), "SELECT outcome FROM outcomes WHERE txid = ?");
+    auto s = query("SELECT outcome FROM outcomes WHERE txid = ?");
     s.bind(1, txid);
     if (!s.step()) return std::nullopt;
     return s.text(0);
@@ -323,33 +317,30 @@ void user_store::put_user(std::string_view name, user_type type, const password_
                           std::int64_t version, int failures) {
     auto existing = find(name);
     auto id = existing ? existing->id : next_user_id();
-    statement s(db_.get(), "INSERT INTO users(id, name, type, salt, hash, iterations, failures, "
-                           "version) VALUES(?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO "
-                           "UPDATE SET type = ?2, salt = ?3, hash = ?4, iterations = ?5, "
-                           "failures = ?6, version = ?7, generation = generation + 1");
+    auto s = query("INSERT INTO users(id, name, type, salt, hash, iterations, failures, "
+                   "version) VALUES(?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO "
+                   "UPDATE SET type = ?2, salt = ?3, hash = ?4, iterations = ?5, "
+                   "failures = ?6, version = ?7, generation = generation + 1");
     s.bind(1, name).bind(2, user_type_name(type)).bind(3, hash.salt).bind(4, hash.key);
     s.bind(5, static_cast<std::int64_t>(hash.iterations)).bind(6, failures).bind(7, version);
     s.bind(8, id).run();
 }
 
 std::int64_t user_store::add_key(std::int64_t owner, std::string_view label) {
-    statement(db_.get(), "INSERT INTO keys(owner, label) VALUES(?, ?)")
-        .bind(1, owner)
-        .bind(2, label)
-        .run();
+    query("INSERT INTO keys(owner, label) VALUES(?, ?)").bind(1, owner).bind(2, label).run();
     return sqlite3_last_insert_rowid(db_.get());
 }
 
 std::optional<std::string> user_store::meta(std::string_view key) const {
-    statement s(db_.get(), "SELECT value FROM meta WHERE key = ?");
+    auto s = query("SELECT value FROM meta WHERE key = ?");
     s.bind(1, key);
     if (!s.step()) return std::nullopt;
     return s.text(0);
 }
 
 void user_store::set_meta(std::string_view key, std::string_view value) {
-    statement(db_.get(), "INSERT INTO meta(key, value) VALUES(?, ?) "
-                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+    query("INSERT INTO meta(key, value) VALUES(?, ?) "
+          "ON CONFLICT(key) DO UPDATE SET value = excluded.value")
         .bind(1, key)
         .bind(2, value)
         .run();
@@ -359,7 +350,7 @@ void user_store::append_audit(std::string_view node, const audit_entry& e) {
     std::string previous;
     std::int64_t seq = 1;
     {
-        statement last(db_.get(), "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+        auto last = query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
         if (last.step()) {
             seq = last.integer(0) + 1;
             previous = last.text(1);
@@ -367,8 +358,8 @@ void user_store::append_audit(std::string_view node, const audit_entry& e) {
     }
     std::array<std::string, 8> fields{utc_now(), std::string(node), e.actor,  e.role,
                                       e.peer,    e.operation,       e.target, e.result};
-    statement s(db_.get(), "INSERT INTO audit(seq, time, node, actor, role, peer, operation, "
-                           "target, result, hash) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    auto s = query("INSERT INTO audit(seq, time, node, actor, role, peer, operation, "
+                   "target, result, hash) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     s.bind(1, seq);
     for (int i = 0; i < 8; ++i)
         s.bind(i + 2, fields[static_cast<std::size_t>(i)]);
@@ -387,20 +378,20 @@ std::optional<audit_head> parse_audit_head(std::string_view text) {
 }
 
 bool user_store::holds_audit_row(const audit_head& h) const {
-    statement s(db_.get(), "SELECT 1 FROM audit WHERE seq = ? AND hash = ?");
+    auto s = query("SELECT 1 FROM audit WHERE seq = ? AND hash = ?");
     s.bind(1, h.rows).bind(2, h.hash);
     return s.step();
 }
 
 audit_head user_store::head() const {
-    statement s(db_.get(), "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+    auto s = query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
     if (!s.step()) return {};
     return {s.integer(0), s.text(1)};
 }
 
 std::optional<std::int64_t> user_store::verify_audit(std::size_t& rows) const {
-    statement s(db_.get(), "SELECT seq, time, node, actor, role, peer, operation, target, "
-                           "result, hash FROM audit ORDER BY seq");
+    auto s = query("SELECT seq, time, node, actor, role, peer, operation, target, "
+                   "result, hash FROM audit ORDER BY seq");
     std::string previous;
     rows = 0;
     while (s.step()) {
@@ -419,21 +410,19 @@ std::optional<std::int64_t> user_store::verify_audit(std::size_t& rows) const {
 
 void user_store::add_client_credential(std::string_view fingerprint, std::string_view kind,
                                        std::string_view subject, std::string_view pem) {
-    statement s(db_.get(),
-                "INSERT INTO client_credentials(fingerprint, kind, subject, pem) VALUES(?,?,?,?)");
+    auto s =
+        query("INSERT INTO client_credentials(fingerprint, kind, subject, pem) VALUES(?,?,?,?)");
     s.bind(1, fingerprint).bind(2, kind).bind(3, subject).bind(4, pem).run();
 }
 
 bool user_store::remove_client_credential(std::string_view fingerprint) {
-    statement(db_.get(), "DELETE FROM client_credentials WHERE fingerprint = ?")
-        .bind(1, fingerprint)
-        .run();
+    query("DELETE FROM client_credentials WHERE fingerprint = ?").bind(1, fingerprint).run();
     return sqlite3_changes(db_.get()) > 0;
 }
 
 std::vector<std::array<std::string, 4>> user_store::client_credentials() const {
-    statement s(db_.get(), "SELECT fingerprint, kind, subject, pem FROM client_credentials "
-                           "ORDER BY kind, fingerprint");
+    auto s = query("SELECT fingerprint, kind, subject, pem FROM client_credentials "
+                   "ORDER BY kind, fingerprint");
     std::vector<std::array<std::string, 4>> out;
     while (s.step())
         out.push_back({s.text(0), s.text(1), s.text(2), s.text(3)});

@@ -137,7 +137,10 @@ public:
 private:
     std::int64_t scalar(std::string_view sql) const;
     std::int64_t next_user_id();
+    /// The statement for `sql`, prepared once for this connection.
+    statement query(std::string_view sql) const { return statements_.get(db_.get(), sql); }
     sqlite_ptr db_;
+    mutable statement_cache statements_; // after db_: finalized before it closes
     std::vector<std::uint8_t> audit_key_;
 };
 

@@ -81,15 +81,21 @@ fs::path absolute_if_set(const fs::path& p) {
     return p.empty() ? p : fs::absolute(p);
 }
 
-int fail(std::ostream& err, const std::exception& e) {
-    fmt::print(err, "hsmsh configure: {}\n", e.what());
-    return exit_connection;
+// The one catch boundary of every subcommand here: a refusal is one line on
+// `err` and exit status 3.
+template <typename F> int boundary(std::ostream& err, std::string_view command, F body) {
+    try {
+        return body();
+    } catch (const std::exception& e) {
+        fmt::print(err, "hsmsh {}: {}\n", command, e.what());
+        return exit_connection;
+    }
 }
 
 } // namespace
 
 int configure_cmu(const configure_options& o, std::ostream& out, std::ostream& err) {
-    try {
+    return boundary(err, "configure", [&] {
         auto config = load_config(o.config);
         auto& cluster = config.select(o.cluster_id);
         if (!o.hsm_ca_cert.empty()) cluster.hsm_ca_cert = absolute_if_set(o.hsm_ca_cert);
@@ -98,13 +104,11 @@ int configure_cmu(const configure_options& o, std::ostream& out, std::ostream& e
         print_change(out, config.path, before, cluster.servers);
         save_config(config);
         return exit_ok;
-    } catch (const std::exception& e) {
-        return fail(err, e);
-    }
+    });
 }
 
 int add_cluster(const configure_options& o, std::ostream& out, std::ostream& err) {
-    try {
+    return boundary(err, "configure", [&] {
         auto config = load_or_new(o.config);
         if (find_cluster(config, o.cluster_id))
             throw config_error(fmt::format("cluster '{}' is already configured in {}: "
@@ -140,13 +144,11 @@ int add_cluster(const configure_options& o, std::ostream& out, std::ostream& err
         fs::create_directories(dir);
         save_config(config);
         return exit_ok;
-    } catch (const std::exception& e) {
-        return fail(err, e);
-    }
+    });
 }
 
 int remove_cluster(const configure_options& o, std::ostream& out, std::ostream& err) {
-    try {
+    return boundary(err, "configure", [&] {
         auto config = load_config(o.config);
         auto it = std::find_if(config.clusters.begin(), config.clusters.end(),
                                [&](const auto& c) { return c.cluster_id == o.cluster_id; });
@@ -159,15 +161,13 @@ int remove_cluster(const configure_options& o, std::ostream& out, std::ostream& 
         fmt::print(out, "Removed cluster '{}' from {}\n", o.cluster_id, config.path.string());
         save_config(config);
         return exit_ok;
-    } catch (const std::exception& e) {
-        return fail(err, e);
-    }
+    });
 }
 
 int create_client_certificate(const fs::path& config, const std::string& identifier,
                               const std::vector<std::string>& tags, std::ostream& out,
                               std::ostream& err) {
-    try {
+    return boundary(err, "create-hsm-client-certificate", [&] {
         bool valid = !identifier.empty() && identifier.size() <= 64 &&
                      std::all_of(identifier.begin(), identifier.end(), [](char c) {
                          return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
@@ -198,10 +198,7 @@ int create_client_certificate(const fs::path& config, const std::string& identif
         write_file_atomic(dir / (identifier + ".json"), doc.dump(4) + "\n", 0644);
         out << doc.dump(4) << '\n';
         return exit_ok;
-    } catch (const std::exception& e) {
-        fmt::print(err, "hsmsh create-hsm-client-certificate: {}\n", e.what());
-        return exit_connection;
-    }
+    });
 }
 
 } // namespace hsm

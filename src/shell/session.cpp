@@ -88,10 +88,7 @@ int run_session(const session_options& options) {
             return exit_connection;
         }
         return run_lines(sh, interactive);
-    } catch (const config_error& e) {
-        fmt::print(std::cerr, "hsmsh: {}\n", e.what());
-        return exit_connection;
-    } catch (const std::exception& e) {
+    } catch (const std::exception& e) { // config_error included: exit status 3 alike
         fmt::print(std::cerr, "hsmsh: {}\n", e.what());
         return exit_connection;
     }

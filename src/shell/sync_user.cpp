@@ -15,13 +15,16 @@ line_result shell::run_sync(parsed_command& cmd) {
     if (force && cmd.args[2] != "--force")
         throw usage_error(fmt::format("usage: {}", cmd.spec->synopsis));
     if (cmd.args[1] == "--all") {
-        if (server_mode_) throw usage_error("syncUser ... --all works in global mode: exit first");
+        if (server_mode_)
+            throw usage_error(
+                fmt::format("{} ... --all works in global mode: exit first", cmd.spec->name));
         if (!valid_user_name(cmd.args[0])) throw usage_error("--all takes a user name");
         return sync_all(*cmd.spec, canonical_user_name(cmd.args[0]), force);
     }
     if (!server_mode_)
-        throw usage_error("syncUser <user> <server> works in server mode (server N), as in CMU; "
-                          "syncUser <user-name> --all works here");
+        throw usage_error(fmt::format("{0} <user> <server> works in server mode (server N), as in "
+                                      "CMU; {0} <user-name> --all works here",
+                                      cmd.spec->name));
     auto destination = parse_server_number(cmd.args[1], link_->size());
     if (!destination || *destination == *server_mode_)
         throw usage_error(fmt::format("no other server {}", cmd.args[1]));

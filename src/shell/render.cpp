@@ -148,13 +148,14 @@ void print_phase_lines(std::ostream& out, std::string_view command,
     for (const auto& r : reports) {
         auto label = server_label(r.index, r.name);
         auto why = fmt::format("{} ({})", outcome_code(r.outcome), outcome_message(r.outcome));
-        if (r.result == "committed") ++committed;
-        if (r.result == "aborted")
+        if (r.result == phase_result::committed) ++committed;
+        if (r.result == phase_result::aborted)
             fmt::print(out, "{} aborted on {}: nothing changed there\n", command, label);
         else
             print_server_lines(out, command, {{r.index, r.name, r.outcome}}, color);
-        if (r.result == "refused") refused.push_back(fmt::format("{} refused: {}", label, why));
-        if (r.result == "left_behind")
+        if (r.result == phase_result::refused)
+            refused.push_back(fmt::format("{} refused: {}", label, why));
+        if (r.result == phase_result::left_behind)
             behind.push_back(fmt::format("{} was left behind: {}", label, why));
     }
     if (committed == 0 && !refused.empty())
@@ -171,8 +172,11 @@ void print_phase_json(std::ostream& out, std::string_view command,
     json servers = json::array();
     bool ok = true;
     for (const auto& r : reports) {
-        json s{{"index", r.index}, {"name", r.name}, {"phase", r.phase}, {"outcome", r.result}};
-        bool committed = r.result == "committed";
+        json s{{"index", r.index},
+               {"name", r.name},
+               {"phase", phase_name(r.phase)},
+               {"outcome", phase_result_name(r.result)}};
+        bool committed = r.result == phase_result::committed;
         ok = ok && committed;
         s["status"] = committed ? "success" : "error";
         if (!r.outcome.ok()) {

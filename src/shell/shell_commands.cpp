@@ -151,7 +151,8 @@ line_result shell::run_prepared(std::string_view command, const std::vector<std:
         print_phase_json(out_, command, reports);
     else
         print_phase_lines(out_, command, reports, options_.color);
-    bool all = std::ranges::all_of(reports, [](const auto& r) { return r.result == "committed"; });
+    bool all = std::ranges::all_of(
+        reports, [](const auto& r) { return r.result == phase_result::committed; });
     return all ? line_result::ok : line_result::failed;
 }
 

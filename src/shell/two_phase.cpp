@@ -25,6 +25,26 @@ bool failpoint(std::string_view name) {
 
 } // namespace
 
+std::string_view phase_name(change_phase p) noexcept {
+    return p == change_phase::commit ? "commit" : "prepare";
+}
+
+std::string_view phase_result_name(phase_result r) noexcept {
+    switch (r) {
+    case phase_result::prepared:
+        return "prepared";
+    case phase_result::refused:
+        return "refused";
+    case phase_result::aborted:
+        return "aborted";
+    case phase_result::committed:
+        return "committed";
+    case phase_result::left_behind:
+        return "left_behind";
+    }
+    return "refused";
+}
+
 std::string new_txid() {
     return random_hex(16);
 }
@@ -40,8 +60,8 @@ std::vector<phase_report> two_phase_change::run(const std::vector<std::size_t>& 
         auto prepared = call_(pending, operation::prepare, fields);
         std::vector<server_report> failed;
         for (auto& r : prepared) {
-            reports[r.index] = {r.index, r.name, "prepare", r.outcome,
-                                r.outcome.ok() ? "prepared" : "refused"};
+            reports[r.index] = {r.index, r.name, change_phase::prepare, r.outcome,
+                                r.outcome.ok() ? phase_result::prepared : phase_result::refused};
             if (!r.outcome.ok()) failed.push_back(r);
         }
         if (failed.empty()) {
@@ -57,13 +77,13 @@ std::vector<phase_report> two_phase_change::run(const std::vector<std::size_t>& 
     wipe_password(fields);
     std::vector<std::size_t> holders;
     for (const auto& [index, r] : reports)
-        if (r.result == "prepared") holders.push_back(index);
+        if (r.result == phase_result::prepared) holders.push_back(index);
     if (failpoint("after-prepare")) ::_exit(70);
     json tx{{"txid", txid}};
     if (choice == partial_choice::abort) {
         call_(holders, operation::abort, tx);
         for (auto i : holders)
-            reports[i].result = "aborted";
+            reports[i].result = phase_result::aborted;
     } else {
         if (failpoint("after-first-commit") && !holders.empty()) {
             call_({holders.front()}, operation::commit, tx);
@@ -71,12 +91,12 @@ std::vector<phase_report> two_phase_change::run(const std::vector<std::size_t>& 
         }
         for (auto& r : call_(holders, operation::commit, tx)) {
             auto& report = reports[r.index];
-            report.phase = "commit";
+            report.phase = change_phase::commit;
             report.outcome = r.outcome;
-            report.result = r.outcome.ok() ? "committed" : "left_behind";
+            report.result = r.outcome.ok() ? phase_result::committed : phase_result::left_behind;
         }
         for (auto& [index, r] : reports)
-            if (r.result == "refused") r.result = "left_behind";
+            if (r.result == phase_result::refused) r.result = phase_result::left_behind;
     }
     std::vector<phase_report> out;
     for (auto i : targets)

@@ -12,12 +12,28 @@
 namespace hsm {
 
 /// What became of one server in a two-phase change.
+/// Where a server's part in a two-phase change ended.
+enum class change_phase { prepare, commit };
+
+/// What became of it there.
+enum class phase_result {
+    prepared,    // (only while the change runs)
+    refused,     // the prepare failed
+    aborted,     // prepared, then aborted: nothing changed
+    committed,   // changed
+    left_behind, // not changed while others were (refused then ignored, or commit failed)
+};
+
+/// "prepare", "commit"; "prepared", "refused", ... as --json prints them.
+std::string_view phase_name(change_phase p) noexcept;
+std::string_view phase_result_name(phase_result r) noexcept;
+
 struct phase_report {
     std::size_t index = 0;
     std::string name;
-    std::string phase;      // "prepare" or "commit": where it ended
-    server_outcome outcome; // of that phase
-    std::string result;     // "committed", "aborted", "refused", "left_behind"
+    change_phase phase = change_phase::prepare; // where it ended
+    server_outcome outcome;                     // of that phase
+    phase_result result = phase_result::refused;
 };
 
 /// The operator's choice after a failed prepare.

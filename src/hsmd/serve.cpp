@@ -51,15 +51,15 @@ int serve(const serve_options& options) {
     auto keys = load_cluster_keys(paths);
     user_store store(paths.database().string(), keys.audit());
     store.check_integrity();
-    auto state = store.meta("state").value_or("");
+    auto state = store.meta(meta_key::state).value_or("");
     if (state == "UNINITIALIZED")
         throw lifecycle_error("the node is UNINITIALIZED: run initialize-cluster first");
 
     auto peers = options.peers;
     if (!peers.empty())
-        store.transact([&] { store.set_meta("peers", json(peers).dump()); });
+        store.transact([&] { store.set_meta(meta_key::peers, json(peers).dump()); });
     else
-        peers = json::parse(store.meta("peers").value_or("[]"), nullptr, false)
+        peers = json::parse(store.meta(meta_key::peers).value_or("[]"), nullptr, false)
                     .get<std::vector<std::string>>();
     auto files = node_identity_files(paths);
     for (const auto& c : list_client_credentials(store)) {
@@ -69,8 +69,9 @@ int serve(const serve_options& options) {
             files.pinned.push_back(c.fingerprint);
     }
     auto cert = cert_from_pem(files.certificate);
-    node_identity identity{store.meta("cluster_id").value_or(""), store.meta("hsm_id").value_or(""),
-                           fingerprint(cert.get()), peers};
+    node_identity identity{store.meta(meta_key::cluster_id).value_or(""),
+                           store.meta(meta_key::hsm_id).value_or(""), fingerprint(cert.get()),
+                           peers};
     ssl::context tls = make_server_context(files);
 
     asio::io_context io(1);

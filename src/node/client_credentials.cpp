@@ -32,7 +32,7 @@ client_credential register_client_credential(user_store& store, const std::strin
             fmt::format("at most {} client trust anchors: remove one first", max_client_anchors));
     store.transact([&] {
         store.add_client_credential(c.fingerprint, c.kind, c.subject, c.pem);
-        store.append_audit(store.meta("hsm_id").value_or(""),
+        store.append_audit(store.meta(meta_key::hsm_id).value_or(""),
                            {"-", "-", "-", "register_client_" + c.kind, c.fingerprint, "RET_OK"});
     });
     return c;
@@ -50,7 +50,7 @@ bool remove_client_credential(user_store& store, const std::string& fp) {
     store.transact([&] {
         removed = store.remove_client_credential(fp);
         if (removed)
-            store.append_audit(store.meta("hsm_id").value_or(""),
+            store.append_audit(store.meta(meta_key::hsm_id).value_or(""),
                                {"-", "-", "-", "remove_client_credential", fp, "RET_OK"});
     });
     return removed;

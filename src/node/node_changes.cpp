@@ -218,7 +218,7 @@ void node_service::apply(const planned_change& c) {
         break;
     case change_password:
         store_.set_password(c.target_id, c.type, *c.hash);
-        if (c.activation) store_.set_meta("state", "ACTIVE");
+        if (c.activation) store_.set_meta(meta_key::state, "ACTIVE");
         break;
     case sync_user:
         store_.put_user(c.name, c.type, *c.hash, c.version, c.failures);

@@ -46,7 +46,7 @@ x509_ptr parse_pem(const std::string& pem, std::string_view what) {
 }
 
 void require_state(user_store& store, std::string_view expected) {
-    auto state = store.meta("state").value_or("");
+    auto state = store.meta(meta_key::state).value_or("");
     if (state != expected)
         throw lifecycle_error(fmt::format("the node is {}, not {}", state, expected));
 }
@@ -91,7 +91,7 @@ user_store open_store(const node_paths& paths) {
 
 std::string node_state(const node_paths& paths) {
     auto store = open_store(paths);
-    return store.meta("state").value_or("DEGRADED");
+    return store.meta(meta_key::state).value_or("DEGRADED");
 }
 
 void create_cluster(const node_paths& paths, const std::string& cluster_id) {
@@ -109,9 +109,9 @@ void create_cluster(const node_paths& paths, const std::string& cluster_id) {
     keys.write(paths.masking_key());
     user_store store(paths.database().string(), keys.audit());
     store.transact([&] {
-        store.set_meta("cluster_id", cluster_id);
-        store.set_meta("hsm_id", new_hsm_id());
-        store.set_meta("state", "UNINITIALIZED");
+        store.set_meta(meta_key::cluster_id, cluster_id);
+        store.set_meta(meta_key::hsm_id, new_hsm_id());
+        store.set_meta(meta_key::state, "UNINITIALIZED");
     });
 }
 
@@ -123,9 +123,10 @@ void initialize_cluster(const node_paths& paths, const std::string& cluster_id,
             fmt::format("no node in {}: run create-cluster first", paths.dir.string()));
     auto store = open_store(paths);
     require_state(store, "UNINITIALIZED");
-    if (store.meta("cluster_id") != cluster_id)
+    if (store.meta(meta_key::cluster_id) != cluster_id)
         throw lifecycle_error(fmt::format("this node belongs to cluster '{}', not '{}'",
-                                          store.meta("cluster_id").value_or(""), cluster_id));
+                                          store.meta(meta_key::cluster_id).value_or(""),
+                                          cluster_id));
     auto cert_pem = read_pem(signed_cert, "the signed certificate");
     auto anchor_pem = read_pem(trust_anchor, "the trust anchor");
     auto cert = parse_pem(cert_pem, "the signed certificate");
@@ -137,19 +138,19 @@ void initialize_cluster(const node_paths& paths, const std::string& cluster_id,
     write_file_atomic(paths.trust_anchor(), anchor_pem, 0644);
     store.transact([&] {
         store.insert_user("admin", user_type::preco, admin);
-        store.set_meta("state", "INITIALIZED");
-        store.append_audit(store.meta("hsm_id").value_or(""),
+        store.set_meta(meta_key::state, "INITIALIZED");
+        store.append_audit(store.meta(meta_key::hsm_id).value_or(""),
                            {"-", "-", "-", "initialize_cluster", cluster_id, "RET_OK"});
     });
 }
 
 json describe_node(const node_paths& paths) {
     auto store = open_store(paths);
-    json out{{"ClusterId", store.meta("cluster_id").value_or("")},
-             {"HsmId", store.meta("hsm_id").value_or("")},
-             {"State", store.meta("state").value_or("DEGRADED")},
+    json out{{"ClusterId", store.meta(meta_key::cluster_id).value_or("")},
+             {"HsmId", store.meta(meta_key::hsm_id).value_or("")},
+             {"State", store.meta(meta_key::state).value_or("DEGRADED")},
              {"Csr", read_file(paths.csr(), max_key_file)},
-             {"Peers", json::parse(store.meta("peers").value_or("[]"), nullptr, false)}};
+             {"Peers", json::parse(store.meta(meta_key::peers).value_or("[]"), nullptr, false)}};
     if (fs::exists(paths.certificate())) {
         auto cert = cert_from_pem(read_file(paths.certificate(), max_key_file));
         out["CertificateFingerprint"] = fingerprint(cert.get());
@@ -168,7 +169,7 @@ void clone_node(const node_paths& from, const node_paths& to) {
     if (fs::exists(to.database()))
         throw lifecycle_error(fmt::format("{} already holds a node", to.dir.string()));
     auto source = open_store(from);
-    if (source.meta("state").value_or("") == "UNINITIALIZED")
+    if (source.meta(meta_key::state).value_or("") == "UNINITIALIZED")
         throw lifecycle_error("only an initialized node can be cloned");
     fs::create_directories(to.dir);
     fs::permissions(to.dir, fs::perms::owner_all, fs::perm_options::replace);
@@ -181,9 +182,10 @@ void clone_node(const node_paths& from, const node_paths& to) {
     source.backup_to(to.database().string());
     auto copy = open_store(to);
     copy.transact([&] {
-        copy.set_meta("hsm_id", new_hsm_id());
-        copy.append_audit(copy.meta("hsm_id").value_or(""),
-                          {"-", "-", "-", "clone", source.meta("hsm_id").value_or(""), "RET_OK"});
+        copy.set_meta(meta_key::hsm_id, new_hsm_id());
+        copy.append_audit(
+            copy.meta(meta_key::hsm_id).value_or(""),
+            {"-", "-", "-", "clone", source.meta(meta_key::hsm_id).value_or(""), "RET_OK"});
     });
 }
 

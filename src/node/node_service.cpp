@@ -29,7 +29,7 @@ void node_service::authenticate(session& s, std::string fingerprint) const {
 }
 
 std::string node_service::state() const {
-    return store_.meta("state").value_or("DEGRADED");
+    return store_.meta(meta_key::state).value_or("DEGRADED");
 }
 
 audit_entry node_service::entry_for(const session& s, std::string_view what,

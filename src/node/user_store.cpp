@@ -204,9 +204,9 @@ bool user_store::owns_keys(std::int64_t user_id) const {
 // must never come to mean a later user. The highest id ever given is kept in
 // meta, since SQLite's INTEGER PRIMARY KEY reuses the highest id once deleted.
 std::int64_t user_store::next_user_id() {
-    std::int64_t given = std::stoll(meta("last_user_id").value_or("0"));
+    std::int64_t given = std::stoll(meta(meta_key::last_user_id).value_or("0"));
     auto id = std::max(given, scalar("SELECT coalesce(max(id), 0) FROM users")) + 1;
-    set_meta("last_user_id", std::to_string(id));
+    set_meta(meta_key::last_user_id, std::to_string(id));
     return id;
 }
 
@@ -331,14 +331,32 @@ std::int64_t user_store::add_key(std::int64_t owner, std::string_view label) {
     return sqlite3_last_insert_rowid(db_.get());
 }
 
-std::optional<std::string> user_store::meta(std::string_view key) const {
+std::string_view meta_key_name(meta_key k) noexcept {
+    switch (k) {
+    case meta_key::cluster_id:
+        return "cluster_id";
+    case meta_key::hsm_id:
+        return "hsm_id";
+    case meta_key::state:
+        return "state";
+    case meta_key::peers:
+        return "peers";
+    case meta_key::last_user_id:
+        return "last_user_id";
+    }
+    return "unknown";
+}
+
+std::optional<std::string> user_store::meta(meta_key k) const {
+    auto key = meta_key_name(k);
     auto s = query("SELECT value FROM meta WHERE key = ?");
     s.bind(1, key);
     if (!s.step()) return std::nullopt;
     return s.text(0);
 }
 
-void user_store::set_meta(std::string_view key, std::string_view value) {
+void user_store::set_meta(meta_key k, std::string_view value) {
+    auto key = meta_key_name(k);
     query("INSERT INTO meta(key, value) VALUES(?, ?) "
           "ON CONFLICT(key) DO UPDATE SET value = excluded.value")
         .bind(1, key)

@@ -38,6 +38,10 @@ struct audit_entry {
     std::string result; // a status name
 };
 
+/// The node's metadata, each key spelled once (meta_key_name).
+enum class meta_key { cluster_id, hsm_id, state, peers, last_user_id };
+std::string_view meta_key_name(meta_key k) noexcept;
+
 /// The newest audit row: how many rows and the last link.
 struct audit_head {
     std::int64_t rows = 0;
@@ -85,8 +89,8 @@ public:
     void record_login_success(std::int64_t id);
     std::int64_t add_key(std::int64_t owner, std::string_view label);
 
-    std::optional<std::string> meta(std::string_view key) const;
-    void set_meta(std::string_view key, std::string_view value);
+    std::optional<std::string> meta(meta_key key) const;
+    void set_meta(meta_key key, std::string_view value);
 
     /// Appends an audit row for node `node`; call inside transact.
     void append_audit(std::string_view node, const audit_entry& entry);

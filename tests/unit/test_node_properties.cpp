@@ -46,7 +46,7 @@ struct world {
 
     explicit world(std::uint64_t seed) : rng(seed) {
         store.transact([&] {
-            store.set_meta("state", "INITIALIZED");
+            store.set_meta(meta_key::state, "INITIALIZED");
             store.insert_user("admin", user_type::preco, hash_password("password", cheap));
         });
         for (std::size_t i = 0; i < sessions.size(); ++i)
@@ -163,7 +163,7 @@ struct world {
     }
 
     void check_invariants(bool audit) {
-        if (store.meta("state") == "ACTIVE") activated = true;
+        if (store.meta(meta_key::state) == "ACTIVE") activated = true;
         // At least one officer once the cluster is active.
         if (activated) REQUIRE(store.count_officers() >= 1);
         auto users = store.list();

@@ -24,7 +24,7 @@ struct node_fixture {
 
     node_fixture() {
         store.transact([&] {
-            store.set_meta("state", "INITIALIZED");
+            store.set_meta(meta_key::state, "INITIALIZED");
             store.insert_user("admin", user_type::preco, hash_password("password", cheap));
         });
     }

@@ -140,10 +140,14 @@ awaitable<void> node_server::serve(tcp::socket socket, std::string address) {
         log_event("{}: {}, disconnected", remote, e.what());
         service_.audit_violation(s.peer, e.what());
     } catch (const deadline_exceeded&) {
-        log_event("{}: deadline exceeded, disconnected", remote);
         // Audited once the peer has proven who it is; an anonymous handshake
-        // flood must not be able to fill the audit trail.
-        if (!s.peer.empty()) service_.audit_violation(s.peer, "deadline exceeded");
+        // flood must not be able to fill the audit trail, nor the log.
+        if (s.peer.empty()) {
+            refused("the TLS handshake deadline passed");
+        } else {
+            log_event("{}: deadline exceeded, disconnected", remote);
+            service_.audit_violation(s.peer, "deadline exceeded");
+        }
     } catch (const boost::system::system_error& e) {
         if (!is_transport_end(e))
             log_event("{}: {}, disconnected", remote, escape_control(e.code().message()));

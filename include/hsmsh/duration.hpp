@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 
 namespace hsm {
 
@@ -14,6 +15,13 @@ inline duration from_seconds(double s) {
 }
 inline double to_seconds(duration d) {
     return std::chrono::duration<double>(d).count();
+}
+
+/// Milliseconds since the Unix epoch: deadlines that must survive a restart.
+inline std::int64_t unix_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
 }
 
 } // namespace hsm

@@ -101,6 +101,9 @@ std::array<std::uint8_t, frame_header_size> encode_frame_header(std::size_t size
 std::optional<std::size_t>
 decode_frame_header(std::span<const std::uint8_t, frame_header_size> header) noexcept;
 
+/// A transaction id of a two-phase change: 32 lower-case hex digits.
+bool valid_txid(std::string_view txid) noexcept;
+
 /// Wipes the "password" field of `fields` in place, if there is one.
 void wipe_password(json& fields) noexcept;
 

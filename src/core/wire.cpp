@@ -227,6 +227,11 @@ decode_frame_header(std::span<const std::uint8_t, frame_header_size> header) noe
     return size;
 }
 
+bool valid_txid(std::string_view txid) noexcept {
+    return txid.size() == 32 &&
+           txid.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
 void wipe_password(json& fields) noexcept {
     if (!fields.is_object()) return;
     auto it = fields.find("password");

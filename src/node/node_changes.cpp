@@ -2,25 +2,14 @@
 // User changes on a node: planned for the session's user, checked against
 // the rules, then applied at once or prepared for a cluster-wide commit that
 // checks the rules again (docs/design.md, "Two-phase changes").
+#include "hsmsh/duration.hpp"
 #include "hsmsh/log.hpp"
 #include "node_service.hpp"
 #include "policy.hpp"
 #include "request_fields.hpp"
 
-#include <chrono>
-
 namespace hsm {
 namespace {
-
-std::int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-bool valid_txid(const std::string& txid) {
-    return txid.size() == 32 && txid.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
 
 std::optional<operation> change_operation(const std::string& name) {
     auto op = operation_from_name(name);
@@ -264,7 +253,7 @@ awaitable<status> node_service::prepare(session& s, const json& f, secret passwo
     store_.transact([&] {
         if (verdict == status::ok)
             store_.insert_prepared(
-                {txid, change.name, change.to_json().dump(), now_ms() + prepare_timeout_.count()});
+                {txid, change.name, change.to_json().dump(), unix_ms() + prepare_timeout_.count()});
         store_.append_audit(
             identity_.hsm_id,
             entry_for(s, "prepare " + op_name,

@@ -3,6 +3,7 @@
 #include "prepared_resolver.hpp"
 
 #include "hsmsh/client.hpp"
+#include "hsmsh/duration.hpp"
 #include "hsmsh/endpoint.hpp"
 #include "hsmsh/log.hpp"
 
@@ -11,12 +12,6 @@ namespace {
 
 constexpr auto poll_interval = std::chrono::seconds(1);
 constexpr auto peer_timeout = std::chrono::seconds(3);
-
-std::int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 peer_answer answer_from(const std::string& outcome) {
     if (outcome == "committed") return peer_answer::committed;
@@ -58,7 +53,7 @@ awaitable<void> prepared_resolver::loop() {
 }
 
 awaitable<void> prepared_resolver::resolve_due() {
-    auto now = now_ms();
+    auto now = unix_ms();
     for (const auto& row : store_.prepared_past(now)) {
         std::vector<peer_answer> answers;
         for (const auto& peer : peers_) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // listPrepared and abortPrepared: officers see and end the prepared changes
 // that wait for a commit (a shell that died between the phases leaves some).
+#include "hsmsh/duration.hpp"
 #include "hsmsh/log.hpp"
 #include "shell.hpp"
 
@@ -15,10 +16,7 @@ namespace hsm {
 namespace {
 
 std::int64_t seconds_until(std::int64_t deadline_ms) {
-    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-                   .count();
-    return (deadline_ms - now) / 1000;
+    return (deadline_ms - unix_ms()) / 1000;
 }
 
 // A node's numbers are checked like its strings: a hostile one cannot make
@@ -61,7 +59,7 @@ line_result shell::list_prepared(parsed_command& cmd) {
 
 line_result shell::abort_prepared(parsed_command& cmd) {
     const auto& txid = cmd.args[0];
-    if (txid.size() != 32 || txid.find_first_not_of("0123456789abcdef") != std::string::npos)
+    if (!valid_txid(txid))
         throw usage_error("a transaction id is 32 lower-case hex digits (see listPrepared)");
     auto where = targets();
     auto answer = confirm(*cmd.spec, where);

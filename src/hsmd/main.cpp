@@ -28,7 +28,7 @@ struct options {
     double handshake_timeout = to_seconds(server_limits{}.handshake_timeout);
     double frame_timeout = to_seconds(server_limits{}.frame_timeout);
     double idle_timeout = to_seconds(server_limits{}.idle_timeout);
-    double prepare_timeout = std::chrono::duration<double>(serve_options{}.prepare_timeout).count();
+    double prepare_timeout = to_seconds(serve_options{}.prepare_timeout);
 };
 
 int print_state(const std::string& state, const std::string& message) {

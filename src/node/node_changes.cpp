@@ -172,7 +172,7 @@ std::pair<status, planned_change> node_service::plan_sync(session& s, const json
     if (!sealed) return {status::bad_request, {}};
     auto plain = unseal(keys_.sealing(), record_context(name, version), *sealed);
     if (!plain) return {status::bad_request, {}};
-    auto c = planned_change::from_json(json::parse(*plain, nullptr, false));
+    auto c = planned_change::from_stored(*plain);
     wipe(*plain);
     if (!c || c->what != planned_change::kind::sync_user || !c->hash || c->name != name ||
         c->version != version)
@@ -274,7 +274,7 @@ status node_service::may_finish(session& s, operation op, const std::optional<pl
 status node_service::finish_tx(session& s, const std::string& txid, bool commit) {
     auto row = store_.prepared(txid);
     std::optional<planned_change> change;
-    if (row) change = planned_change::from_json(json::parse(row->change, nullptr, false));
+    if (row) change = planned_change::from_stored(row->change);
     if (auto a = may_finish(s, commit ? operation::commit : operation::abort, change);
         a != status::ok)
         return a;
@@ -347,7 +347,7 @@ status node_service::list_prepared(session& s, json& out) {
     if (auto a = authorize(s.actor(), operation::list_prepared, false); a != status::ok) return a;
     json rows = json::array();
     for (const auto& row : store_.list_prepared()) {
-        auto c = planned_change::from_json(json::parse(row.change, nullptr, false));
+        auto c = planned_change::from_stored(row.change);
         auto actor = c ? store_.find_id(c->actor_id) : std::nullopt;
         rows.push_back({{"txid", row.txid},
                         {"user", row.user_name},

@@ -158,7 +158,7 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
     case operation::tx_status: {
         auto row = store_.prepared(txid());
         std::optional<planned_change> c;
-        if (row) c = planned_change::from_json(json::parse(row->change, nullptr, false));
+        if (row) c = planned_change::from_stored(row->change);
         out.code = may_finish(s, r.op, c);
         if (out.code == status::ok) out.fields = {{"outcome", tx_outcome(txid())}};
         break;
@@ -241,13 +241,9 @@ status node_service::logout(session& s) {
     if (allowed != status::ok) return allowed;
     // Ended first: a logout must take effect even when its audit row cannot
     // be written (a full disk answers RET_STORAGE_FAILURE, and the session is gone).
-    session was; // who it was, for the audit row: a copy acts for nobody
-    was.peer = s.peer;
-    was.user_id = s.user_id;
-    was.user_name = s.user_name;
-    was.type = s.type;
+    auto entry = entry_for(s, "logout", s.user_name, status::ok);
     end_session(s);
-    audit(was, "logout", was.user_name, status::ok);
+    store_.transact([&] { store_.append_audit(identity_.hsm_id, entry); });
     return status::ok;
 }
 

@@ -98,6 +98,10 @@ std::optional<planned_change> planned_change::from_json(const json& j) {
     }
 }
 
+std::optional<planned_change> planned_change::from_stored(std::string_view text) {
+    return from_json(json::parse(text, nullptr, false));
+}
+
 resolution resolve_prepared(std::span<const peer_answer> answers, bool give_up) noexcept {
     bool unreachable = false;
     for (auto a : answers) {

@@ -40,6 +40,8 @@ struct planned_change {
     json to_json() const;
     /// Nullopt for anything that is not a well-formed change.
     static std::optional<planned_change> from_json(const json& j);
+    /// The change as a prepared row stores it (to_json's text).
+    static std::optional<planned_change> from_stored(std::string_view text);
 };
 
 std::string_view change_kind_name(planned_change::kind k) noexcept;

@@ -189,7 +189,7 @@ struct world {
         }
         // A user whose deletion is prepared has no session.
         for (const auto& row : store.list_prepared()) {
-            auto c = planned_change::from_json(json::parse(row.change, nullptr, false));
+            auto c = planned_change::from_stored(row.change);
             REQUIRE(c);
             if (c->what == planned_change::kind::delete_user)
                 REQUIRE(service.sessions_of(c->target_id) == 0);

@@ -2,6 +2,7 @@
 // CMU's text shapes and the JSON form of results.
 #include "render.hpp"
 
+#include "hsmsh/duration.hpp"
 #include "hsmsh/log.hpp"
 
 #include <fmt/format.h>
@@ -138,6 +139,24 @@ void print_hsm_info(std::ostream& out, std::string_view command, const server_re
     line("Peers", peers.empty() ? std::string("none configured")
                                 : fmt::format("{}", fmt::join(peers, ", ")));
     fmt::print(out, "\n");
+}
+
+void print_prepared(std::ostream& out, std::string_view command, const server_report& r,
+                    bool color) {
+    if (!r.outcome.ok()) {
+        print_server_lines(out, command, {r}, color);
+        return;
+    }
+    auto rows = value_or(r.outcome.fields, "prepared", json::array());
+    fmt::print(out, "Prepared changes on {}: {}\n", server_label(r.index, r.name), rows.size());
+    for (const auto& row : rows) {
+        auto deadline = value_or<std::int64_t>(row, "deadline_ms", 0);
+        fmt::print(out, "  {}  {:<16} {:<32} by {:<32} resolves in {} s\n",
+                   value_or<std::string>(row, "txid", "?"),
+                   value_or<std::string>(row, "change", "?"),
+                   value_or<std::string>(row, "user", "?"),
+                   value_or<std::string>(row, "actor", "?"), (deadline - unix_ms()) / 1000);
+    }
 }
 
 void print_phase_lines(std::ostream& out, std::string_view command,

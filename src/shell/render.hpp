@@ -31,6 +31,11 @@ void print_user_table(std::ostream& out, std::string_view command, const server_
 /// CMU-like getHSMInfo block for one server.
 void print_hsm_info(std::ostream& out, std::string_view command, const server_report& report);
 
+/// One server's prepared changes: id, kind, user, who prepared it, and the
+/// seconds until the node resolves it (a failure as `command`'s line).
+void print_prepared(std::ostream& out, std::string_view command, const server_report& report,
+                    bool color = false);
+
 /// `{"command":...,"ok":...,"servers":[...]}` on one line; the replies of
 /// `op` add what they carry: list_users each server's users, hsm_info its
 /// info, list_prepared its prepared changes.

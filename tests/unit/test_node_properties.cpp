@@ -5,7 +5,7 @@
 //
 // The seed is fixed in the unit suite; CI's fuzzing stage runs it again with
 // fresh ones (HSMSH_PROPERTY_SEED, HSMSH_PROPERTY_STEPS).
-#include "node_service.hpp"
+#include "memory_node.hpp"
 
 #include <array>
 #include <cstdlib>
@@ -20,7 +20,6 @@ using namespace hsm;
 
 namespace {
 
-constexpr std::uint32_t cheap = 1000;
 constexpr std::array names{"admin", "ann", "bob", "cid", "dee", "eve"};
 constexpr std::array types{"CO", "CU", "PCO", "CU", "AU", "CO"};
 
@@ -29,14 +28,7 @@ std::uint64_t env_number(const char* name, std::uint64_t fallback) {
     return v && *v ? std::strtoull(v, nullptr, 10) : fallback;
 }
 
-struct world {
-    asio::io_context io;
-    user_store store{":memory:"};
-    node_service service{store,
-                         {"cluster-p", "hsm-prop", "SHA256:node", {}},
-                         cluster_keys(bytes(sealing_key_size, 3)),
-                         cheap,
-                         io.get_executor()};
+struct world : test::memory_node {
     std::array<session, 6> sessions; // the last one is a peer node
     std::mt19937_64 rng;
     std::vector<std::string> txids;
@@ -45,13 +37,9 @@ struct world {
     bool activated = false;
 
     explicit world(std::uint64_t seed) : rng(seed) {
-        store.transact([&] {
-            store.set_meta(meta_key::state, "INITIALIZED");
-            store.insert_user("admin", user_type::preco, hash_password("password", cheap));
-        });
         for (std::size_t i = 0; i < sessions.size(); ++i)
             service.authenticate(sessions[i], i + 1 == sessions.size()
-                                                  ? "SHA256:node"
+                                                  ? std::string(test::node_fingerprint)
                                                   : fmt::format("SHA256:{}", i));
     }
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The node's rules against an in-memory store, through node_service.
-#include "node_service.hpp"
+#include "memory_node.hpp"
 
 #include <fmt/format.h>
 
@@ -10,24 +10,9 @@ using namespace hsm;
 
 namespace {
 
-constexpr std::uint32_t cheap = 1000;
+constexpr std::uint32_t cheap = test::cheap_kdf;
 
-// A node over an in-memory store, initialised like initialize-cluster does.
-struct node_fixture {
-    asio::io_context io;
-    user_store store{":memory:"};
-    node_service service{store,
-                         {"cluster-t", "hsm-test", "SHA256:00", {}},
-                         cluster_keys(bytes(sealing_key_size, 7)),
-                         cheap,
-                         io.get_executor()};
-
-    node_fixture() {
-        store.transact([&] {
-            store.set_meta(meta_key::state, "INITIALIZED");
-            store.insert_user("admin", user_type::preco, hash_password("password", cheap));
-        });
-    }
+struct node_fixture : test::memory_node {
 
     reply call(session& s, operation op, json fields = json::object()) {
         request r;

@@ -147,6 +147,40 @@ def throughput(build, commands):
                 "cpu_bound_commands_per_s": os.cpu_count() / cpu_per_command}
 
 
+def per_server_cpu(sizes, commands, repeats):
+    """The shell's CPU per command for each extra server, straight to the
+    nodes (no proxy): (CPU with N servers - CPU with 1) / (N - 1), where each
+    CPU per command is (CPU of the script - CPU of an empty script) /
+    commands, the median of `repeats` runs. For listUsers and for a mutation
+    (a createUser/deleteUser pair: two rounds each)."""
+    from cluster import Cluster
+    biggest = max(sizes)
+    with Cluster(nodes=biggest) as c:
+        c.activate()
+        per = {}
+        for n in sizes:
+            c.write_config([{"name": f"node{i}", "hostname": "127.0.0.1", "port": p}
+                            for i, p in enumerate(c.ports[:n])])
+
+            def cpu(script, *args):
+                runs = []
+                for _ in range(repeats):
+                    timed_shell(c, script, *args, cpu=runs)
+                return statistics.median(runs)
+            idle, login = cpu(""), cpu(LOGIN, "-y")
+            per[n] = {"list_users_cpu_s": (cpu("listUsers\n" * commands) - idle) / commands,
+                      "mutation_cpu_s": (cpu(LOGIN + pairs(commands // 2), "-y") - login)
+                      / (2 * (commands // 2))}
+        c.write_config()
+    one, many = per[min(sizes)], per[biggest]
+    extra = biggest - min(sizes)
+    return {"sizes": sizes, "commands": commands, "per_command": per,
+            "list_users_cpu_per_extra_server_s":
+                (many["list_users_cpu_s"] - one["list_users_cpu_s"]) / extra,
+            "mutation_cpu_per_extra_server_s":
+                (many["mutation_cpu_s"] - one["mutation_cpu_s"]) / extra}
+
+
 def password_bound(build, iterations, count):
     """createUser/deleteUser pairs at `iterations` on 3 nodes against the bound:
     each createUser costs one derivation on every node (the shell sends the
@@ -274,6 +308,8 @@ def main():
     results = {
         "fan_out": fan_out(build, sizes, 4 if smoke else 20, 1 if smoke else 3),
         "throughput": throughput(build, 200 if smoke else 5000),
+        "per_server_cpu": per_server_cpu([1, 3] if smoke else [1, 28], 20 if smoke else 300,
+                                         1 if smoke else 3),
         "password_bound": password_bound(build, 10_000 if smoke else 600_000,
                                          2 if smoke else 12),
         "node_concurrency": node_concurrency(build, 4 if smoke else 32, 1 if smoke else 10),
@@ -300,6 +336,11 @@ def main():
     print(f"  CPU per command: shell {tp['shell_cpu_per_command_s'] * 1e3:.3f} ms, 3 nodes "
           f"{tp['nodes_cpu_per_command_s'] * 1e3:.3f} ms: the {os.cpu_count()} cores allow at "
           f"most {tp['cpu_bound_commands_per_s']:.0f} commands/s")
+    ps = results["per_server_cpu"]
+    print(f"shell CPU per extra server ({ps['sizes'][0]} to {ps['sizes'][-1]} servers, "
+          f"{ps['commands']} commands): listUsers "
+          f"{ps['list_users_cpu_per_extra_server_s'] * 1e3:.4f} ms, mutation "
+          f"{ps['mutation_cpu_per_extra_server_s'] * 1e3:.4f} ms")
     pb = results["password_bound"]
     print(f"password-bound: createUser/deleteUser pairs at {pb['iterations']} iterations on "
           f"{pb['nodes']} nodes; one derivation {pb['kdf_s'] * 1e3:.1f} ms, bound "

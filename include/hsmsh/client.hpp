@@ -4,6 +4,7 @@
 
 #include "hsmsh/client_result.hpp"
 #include "hsmsh/deadline.hpp"
+#include "hsmsh/payloads.hpp"
 #include "hsmsh/wire.hpp"
 
 #include <optional>
@@ -27,6 +28,9 @@ public:
     /// client_error; the connection is closed after any failure.
     awaitable<reply> call(operation op, json fields, duration timeout);
 
+    /// list_users, its reply decoded into typed users without a JSON tree.
+    awaitable<user_list_reply> list_users(duration timeout);
+
     /// Closes with a TLS close_notify, bounded by `timeout`; never throws.
     awaitable<void> close(duration timeout);
 
@@ -39,7 +43,14 @@ public:
 private:
     awaitable<void> open(const std::string& host, std::uint16_t port);
     awaitable<void> handshake(const std::string& cluster_id);
-    awaitable<reply> exchange(request req);
+    /// Sends `req` (its id set) and returns the body of the reply.
+    awaitable<std::string> exchange(request req);
+    /// Runs a request's exchange within `timeout`; any failure closes the connection.
+    awaitable<std::string> bounded(awaitable<std::string> exchanged, duration timeout);
+    /// The decoded reply to request `id`, or a protocol failure (the connection closed).
+    template <typename Reply>
+    Reply checked(std::variant<Reply, decode_error> decoded, std::uint64_t id);
+    request next_request(operation op, json fields = json::object());
     client_error classify(const std::exception& e, bool connecting) const;
 
     asio::any_io_executor executor_;

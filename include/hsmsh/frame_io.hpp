@@ -15,6 +15,18 @@ struct frame_error : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+/// Reads one frame with no deadline of its own: for a caller that bounds
+/// the whole exchange. Throws frame_error or boost::system::system_error.
+template <typename Stream> awaitable<std::string> read_frame(Stream& stream) {
+    std::array<std::uint8_t, frame_header_size> header{};
+    co_await asio::async_read(stream, asio::buffer(header), use_awaitable);
+    auto size = decode_frame_header(header);
+    if (!size) throw frame_error("frame size out of bounds");
+    std::string body(*size, '\0');
+    co_await asio::async_read(stream, asio::buffer(body), use_awaitable);
+    co_return body;
+}
+
 /// Reads one frame. The header may take `header_timeout` (idle time between
 /// messages), the body `body_timeout`. Throws frame_error, deadline_exceeded,
 /// or boost::system::system_error for transport failures.
@@ -31,13 +43,19 @@ awaitable<std::string> read_frame(Stream& stream, duration header_timeout, durat
     co_return body;
 }
 
-/// Writes one frame (header and body in one gathered write).
-template <typename Stream>
-awaitable<void> write_frame(Stream& stream, std::string_view body, duration timeout) {
+/// Writes one frame (header and body in one gathered write) with no
+/// deadline of its own.
+template <typename Stream> awaitable<void> write_frame(Stream& stream, std::string_view body) {
     if (body.empty() || body.size() > max_frame_size) throw frame_error("frame too large");
     auto header = encode_frame_header(body.size());
     std::array<asio::const_buffer, 2> buffers{asio::buffer(header), asio::buffer(body)};
-    co_await with_deadline(asio::async_write(stream, buffers, use_awaitable), timeout);
+    co_await asio::async_write(stream, buffers, use_awaitable);
+}
+
+/// Writes one frame within `timeout`.
+template <typename Stream>
+awaitable<void> write_frame(Stream& stream, std::string_view body, duration timeout) {
+    co_await with_deadline(write_frame(stream, body), timeout);
 }
 
 } // namespace hsm

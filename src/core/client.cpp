@@ -57,9 +57,10 @@ awaitable<node_hello> node_client::connect(std::string host, std::uint16_t port,
         // Named, not a temporary: GCC 12 destroys brace-initialised temporaries
         // in a co_await expression twice (seen as a double free in hsmsh with
         // Debian 12's g++ 12.2).
-        request hello;
-        hello.op = operation::hello;
-        auto r = co_await exchange(std::move(hello));
+        auto hello = next_request(operation::hello);
+        auto id = hello.id;
+        auto body = co_await exchange(std::move(hello));
+        auto r = checked(decode_reply(body), id);
         if (r.code != status::ok)
             throw client_error(client_failure::protocol,
                                fmt::format("hello refused: {}", status_name(r.code)));
@@ -101,43 +102,66 @@ awaitable<void> node_client::handshake(const std::string& cluster_id) {
                                        escape_terminal(name), cluster_id));
 }
 
-awaitable<reply> node_client::exchange(request req) {
+request node_client::next_request(operation op, json fields) {
+    request req;
     req.id = next_id_++;
+    req.op = op;
+    req.fields = std::move(fields);
+    return req;
+}
+
+awaitable<std::string> node_client::exchange(request req) {
     std::string out = encode(req);
     wipe_password(req.fields);
     try {
-        co_await write_frame(*stream_, out, std::chrono::hours(1));
+        co_await write_frame(*stream_, out);
     } catch (...) {
         wipe(out);
         throw;
     }
     wipe(out);
-    auto body = co_await read_frame(*stream_, std::chrono::hours(1), std::chrono::hours(1));
-    auto decoded = decode_reply(body);
-    if (auto* e = std::get_if<decode_error>(&decoded))
-        throw client_error(client_failure::protocol,
-                           fmt::format("bad reply: {}", decode_error_name(*e)));
-    auto& r = std::get<reply>(decoded);
-    if (r.id != req.id) throw client_error(client_failure::protocol, "reply to another request");
-    co_return std::move(r);
+    co_return co_await read_frame(*stream_);
 }
 
-awaitable<reply> node_client::call(operation op, json fields, duration timeout) {
-    if (!stream_) throw client_error(client_failure::closed, "not connected");
-    try {
-        request req; // named: see the GCC 12 note above
-        req.op = op;
-        req.fields = std::move(fields);
-        auto exchanged = exchange(std::move(req));
-        co_return co_await with_deadline(std::move(exchanged), timeout);
-    } catch (const client_error&) {
+template <typename Reply>
+Reply node_client::checked(std::variant<Reply, decode_error> decoded, std::uint64_t id) {
+    if (auto* e = std::get_if<decode_error>(&decoded)) {
         stream_.reset();
-        throw;
+        throw client_error(client_failure::protocol,
+                           fmt::format("bad reply: {}", decode_error_name(*e)));
+    }
+    auto& r = std::get<Reply>(decoded);
+    if (r.id != id) {
+        stream_.reset();
+        throw client_error(client_failure::protocol, "reply to another request");
+    }
+    return std::move(r);
+}
+
+awaitable<std::string> node_client::bounded(awaitable<std::string> exchanged, duration timeout) {
+    try {
+        co_return co_await with_deadline(std::move(exchanged), timeout);
     } catch (const std::exception& e) {
         auto error = classify(e, false);
         stream_.reset();
         throw error;
     }
+}
+
+awaitable<reply> node_client::call(operation op, json fields, duration timeout) {
+    if (!stream_) throw client_error(client_failure::closed, "not connected");
+    auto req = next_request(op, std::move(fields)); // named: see the GCC 12 note above
+    auto id = req.id;
+    auto body = co_await bounded(exchange(std::move(req)), timeout);
+    co_return checked(decode_reply(body), id);
+}
+
+awaitable<user_list_reply> node_client::list_users(duration timeout) {
+    if (!stream_) throw client_error(client_failure::closed, "not connected");
+    auto req = next_request(operation::list_users);
+    auto id = req.id;
+    auto body = co_await bounded(exchange(std::move(req)), timeout);
+    co_return checked(decode_user_list_reply(body), id);
 }
 
 awaitable<void> node_client::close(duration timeout) {

@@ -31,8 +31,9 @@ struct options {
     double prepare_timeout = to_seconds(serve_options{}.prepare_timeout);
 };
 
-int print_state(const std::string& state, const std::string& message) {
-    fmt::print("{}\n", json{{"State", state}, {"StateMessage", message}}.dump());
+int print_state(cluster_state state, const std::string& message) {
+    fmt::print("{}\n",
+               json{{"State", cluster_state_name(state)}, {"StateMessage", message}}.dump());
     return 0;
 }
 
@@ -48,11 +49,12 @@ int run_create(const options& o) {
 
 int run_initialize(const options& o) {
     node_paths paths{o.data};
-    std::string before = "UNINITIALIZED";
+    auto before = cluster_state::uninitialized;
     try {
         before = node_state(paths);
         initialize_cluster(paths, o.cluster_id, o.signed_cert, o.trust_anchor, o.iterations);
-        return print_state("INITIALIZED", "Cluster initialized: log in as PRECO admin");
+        return print_state(cluster_state::initialized,
+                           "Cluster initialized: log in as PRECO admin");
     } catch (const std::exception& e) {
         print_state(before, e.what());
         return 1;

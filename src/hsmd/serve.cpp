@@ -51,8 +51,7 @@ int serve(const serve_options& options) {
     auto keys = load_cluster_keys(paths);
     user_store store(paths.database().string(), keys.audit());
     store.check_integrity();
-    auto state = store.meta(meta_key::state).value_or("");
-    if (state == "UNINITIALIZED")
+    if (store.state() == cluster_state::uninitialized)
         throw lifecycle_error("the node is UNINITIALIZED: run initialize-cluster first");
 
     auto peers = options.peers;
@@ -94,8 +93,8 @@ int serve(const serve_options& options) {
     server.start();
     resolver.start();
     log_event("serving cluster {} as {} ({}) on {}:{}, kdf iterations {}", identity.cluster_id,
-              identity.hsm_id, state, bound.address().to_string(), bound.port(),
-              options.kdf_iterations);
+              identity.hsm_id, cluster_state_name(store.state()), bound.address().to_string(),
+              bound.port(), options.kdf_iterations);
     // The bound address on one line: scripts and tests read the port from it.
     fmt::print("{}\n", host_port{bound.address().to_string(), bound.port()}.text());
     std::fflush(stdout);

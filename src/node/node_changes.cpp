@@ -44,7 +44,8 @@ status node_service::rules_hold(const planned_change& c) const {
     bool self = user && user->id == c.actor_id;
     if (auto a = authorize(c.actor_type, permission_of(c.what), self); a != status::ok) return a;
     if (c.what == nothing) return status::ok;
-    if (c.what != change_password && state() != "ACTIVE") return status::cluster_not_active;
+    if (c.what != change_password && state() != cluster_state::active)
+        return status::cluster_not_active;
     if (c.target_id != 0 &&
         (!user || user->id != c.target_id || user->generation != c.target_generation))
         return status::conflict; // not the record the change was planned for
@@ -115,7 +116,7 @@ node_service::plan(session& s, operation op, const json& f, const secret& passwo
         auto user = store_.find(target.name);
         bool self = user && user->id == *s.user_id;
         if (auto a = authorize(s.actor(), op, self); a != status::ok) return a;
-        if (op != operation::change_password && state() != "ACTIVE")
+        if (op != operation::change_password && state() != cluster_state::active)
             return status::cluster_not_active;
         if (needs_hash && !valid_password(password.view())) return status::password_policy;
         if (store_.reserved(target.name)) return status::conflict;
@@ -165,10 +166,10 @@ std::pair<status, planned_change> node_service::plan_sync(session& s, const json
     // The record is opened with this cluster's key, bound to the name and
     // version it travels under: nobody outside the nodes can read or make one.
     auto record = f.find("record");
-    if (record == f.end() || !record->is_object()) return {status::bad_request, {}};
-    auto name = string_field(*record, "name").value_or("");
-    auto version = integer_field(*record, "version").value_or(-1);
-    auto sealed = from_hex(string_field(*record, "sealed").value_or(""));
+    auto carried = record == f.end() ? std::nullopt : sealed_user_from(*record);
+    if (!carried) return {status::bad_request, {}};
+    const auto& [name, shown_type, version, sealed_hex] = *carried;
+    auto sealed = from_hex(sealed_hex);
     if (!sealed) return {status::bad_request, {}};
     auto plain = unseal(keys_.sealing(), record_context(name, version), *sealed);
     if (!plain) return {status::bad_request, {}};
@@ -207,7 +208,7 @@ void node_service::apply(const planned_change& c) {
         break;
     case change_password:
         store_.set_password(c.target_id, c.type, *c.hash);
-        if (c.activation) store_.set_meta(meta_key::state, "ACTIVE");
+        if (c.activation) store_.set_state(cluster_state::active);
         break;
     case sync_user:
         store_.put_user(c.name, c.type, *c.hash, c.version, c.failures);
@@ -333,11 +334,7 @@ status node_service::get_user(session& s, const json& f, json& out) {
     auto plain = record.to_json().dump();
     auto sealed = seal(keys_.sealing(), record_context(user->name, user->version), plain);
     wipe(plain);
-    out = {{"record",
-            {{"name", user->name},
-             {"type", user_type_name(user->type)},
-             {"version", user->version},
-             {"sealed", to_hex(sealed)}}},
+    out = {{"record", to_json(sealed_user{user->name, user->type, user->version, to_hex(sealed)})},
            {"digest", digest_of(*user)}};
     audit(s, "get_user", user->name, status::ok);
     return status::ok;

@@ -45,10 +45,11 @@ x509_ptr parse_pem(const std::string& pem, std::string_view what) {
     }
 }
 
-void require_state(user_store& store, std::string_view expected) {
-    auto state = store.meta(meta_key::state).value_or("");
+void require_state(user_store& store, cluster_state expected) {
+    auto state = store.state();
     if (state != expected)
-        throw lifecycle_error(fmt::format("the node is {}, not {}", state, expected));
+        throw lifecycle_error(fmt::format("the node is {}, not {}", cluster_state_name(state),
+                                          cluster_state_name(expected)));
 }
 
 void validate_claim(const node_paths& paths, X509* cert, X509* anchor,
@@ -89,9 +90,9 @@ user_store open_store(const node_paths& paths) {
     return user_store(existing_database(paths), keys.audit());
 }
 
-std::string node_state(const node_paths& paths) {
+cluster_state node_state(const node_paths& paths) {
     auto store = open_store(paths);
-    return store.meta(meta_key::state).value_or("DEGRADED");
+    return store.state();
 }
 
 void create_cluster(const node_paths& paths, const std::string& cluster_id) {
@@ -111,7 +112,7 @@ void create_cluster(const node_paths& paths, const std::string& cluster_id) {
     store.transact([&] {
         store.set_meta(meta_key::cluster_id, cluster_id);
         store.set_meta(meta_key::hsm_id, new_hsm_id());
-        store.set_meta(meta_key::state, "UNINITIALIZED");
+        store.set_state(cluster_state::uninitialized);
     });
 }
 
@@ -122,7 +123,7 @@ void initialize_cluster(const node_paths& paths, const std::string& cluster_id,
         throw lifecycle_error(
             fmt::format("no node in {}: run create-cluster first", paths.dir.string()));
     auto store = open_store(paths);
-    require_state(store, "UNINITIALIZED");
+    require_state(store, cluster_state::uninitialized);
     if (store.meta(meta_key::cluster_id) != cluster_id)
         throw lifecycle_error(fmt::format("this node belongs to cluster '{}', not '{}'",
                                           store.meta(meta_key::cluster_id).value_or(""),
@@ -138,7 +139,7 @@ void initialize_cluster(const node_paths& paths, const std::string& cluster_id,
     write_file_atomic(paths.trust_anchor(), anchor_pem, 0644);
     store.transact([&] {
         store.insert_user("admin", user_type::preco, admin);
-        store.set_meta(meta_key::state, "INITIALIZED");
+        store.set_state(cluster_state::initialized);
         store.append_audit(store.meta(meta_key::hsm_id).value_or(""),
                            {"-", "-", "-", "initialize_cluster", cluster_id, "RET_OK"});
     });
@@ -148,7 +149,7 @@ json describe_node(const node_paths& paths) {
     auto store = open_store(paths);
     json out{{"ClusterId", store.meta(meta_key::cluster_id).value_or("")},
              {"HsmId", store.meta(meta_key::hsm_id).value_or("")},
-             {"State", store.meta(meta_key::state).value_or("DEGRADED")},
+             {"State", cluster_state_name(store.state())},
              {"Csr", read_file(paths.csr(), max_key_file)},
              {"Peers", json::parse(store.meta(meta_key::peers).value_or("[]"), nullptr, false)}};
     if (fs::exists(paths.certificate())) {
@@ -169,7 +170,7 @@ void clone_node(const node_paths& from, const node_paths& to) {
     if (fs::exists(to.database()))
         throw lifecycle_error(fmt::format("{} already holds a node", to.dir.string()));
     auto source = open_store(from);
-    if (source.meta(meta_key::state).value_or("") == "UNINITIALIZED")
+    if (source.state() == cluster_state::uninitialized)
         throw lifecycle_error("only an initialized node can be cloned");
     fs::create_directories(to.dir);
     fs::permissions(to.dir, fs::perms::owner_all, fs::perm_options::replace);

@@ -66,7 +66,7 @@ void clone_node(const node_paths& from, const node_paths& to);
 /// The database path of an existing node. Throws lifecycle_error when there is none.
 std::string existing_database(const node_paths& paths);
 
-/// The state name stored in a data directory ("UNINITIALIZED", ...).
-std::string node_state(const node_paths& paths);
+/// The state stored in a data directory.
+cluster_state node_state(const node_paths& paths);
 
 } // namespace hsm

@@ -28,8 +28,8 @@ void node_service::authenticate(session& s, std::string fingerprint) const {
     s.peer = std::move(fingerprint);
 }
 
-std::string node_service::state() const {
-    return store_.meta(meta_key::state).value_or("DEGRADED");
+cluster_state node_service::state() const {
+    return store_.state();
 }
 
 audit_entry node_service::entry_for(const session& s, std::string_view what,
@@ -132,7 +132,7 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
         out.fields = {{"version", protocol_version},
                       {"cluster_id", identity_.cluster_id},
                       {"hsm_id", identity_.hsm_id},
-                      {"state", state()}};
+                      {"state", cluster_state_name(state())}};
         break;
     case operation::login:
         out.code = co_await login(s, r.fields, std::move(given));
@@ -252,39 +252,40 @@ std::string node_service::digest_of(const user_record& u) const {
 }
 
 json node_service::list_users() const {
-    json users = json::array();
+    std::vector<user_summary> users;
     for (const auto& u : store_.list())
-        users.push_back({{"id", u.id},
-                         {"type", user_type_name(u.type)},
-                         {"name", u.name},
-                         {"mofn", u.mofn},
-                         {"failures", u.failures},
-                         {"two_fa", u.two_fa},
-                         {"version", u.version},
-                         {"digest", digest_of(u)}});
-    return {{"users", std::move(users)}};
+        users.push_back({.id = u.id,
+                         .type = std::string(user_type_name(u.type)),
+                         .name = u.name,
+                         .mofn = u.mofn,
+                         .failures = u.failures,
+                         .two_fa = u.two_fa,
+                         .version = u.version,
+                         .digest = digest_of(u)});
+    return {{"users", to_json(users)}};
 }
 
 json node_service::hsm_info() const {
     auto head = store_.head();
-    return {{"hsm_id", identity_.hsm_id},
-            {"cluster_id", identity_.cluster_id},
-            {"state", state()},
-            {"model", "hsmd software HSM"},
-            {"serial_number", identity_.hsm_id},
-            {"firmware", firmware_version},
-            {"users", store_.count_users()},
-            {"max_users", max_users_per_node},
-            {"kdf", fmt::format("PBKDF2-HMAC-SHA256, {} iterations", kdf_iterations_)},
-            {"certificate_fingerprint", identity_.certificate_fingerprint},
-            {"audit_head", fmt::format("{}:{}", head.rows, head.hash)},
-            {"peers", identity_.peers}};
+    return to_json(
+        hsm::hsm_info{.hsm_id = identity_.hsm_id,
+                      .cluster_id = identity_.cluster_id,
+                      .state = std::string(cluster_state_name(state())),
+                      .model = "hsmd software HSM",
+                      .serial_number = identity_.hsm_id,
+                      .firmware = std::string(firmware_version),
+                      .users = static_cast<std::int64_t>(store_.count_users()),
+                      .max_users = static_cast<std::int64_t>(max_users_per_node),
+                      .kdf = fmt::format("PBKDF2-HMAC-SHA256, {} iterations", kdf_iterations_),
+                      .certificate_fingerprint = identity_.certificate_fingerprint,
+                      .audit_head = fmt::format("{}:{}", head.rows, head.hash),
+                      .peers = identity_.peers});
 }
 
 json node_service::describe_cluster() const {
     return {{"cluster_id", identity_.cluster_id},
             {"hsm_id", identity_.hsm_id},
-            {"state", state()},
+            {"state", cluster_state_name(state())},
             {"certificate_fingerprint", identity_.certificate_fingerprint},
             {"peers", identity_.peers}};
 }

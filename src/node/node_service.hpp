@@ -64,7 +64,7 @@ public:
     /// Records a peer that broke the protocol.
     void audit_violation(const std::string& peer, std::string_view reason) noexcept;
 
-    std::string state() const;
+    cluster_state state() const;
 
     /// Commits (or aborts) a prepared change; `s` is who asked (the shell,
     /// or the node's own resolver). A commit re-checks every rule first and

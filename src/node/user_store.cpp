@@ -355,6 +355,16 @@ std::optional<std::string> user_store::meta(meta_key k) const {
     return s.text(0);
 }
 
+cluster_state user_store::state() const {
+    auto name = meta(meta_key::state);
+    return name ? cluster_state_from_name(*name).value_or(cluster_state::degraded)
+                : cluster_state::degraded;
+}
+
+void user_store::set_state(cluster_state s) {
+    set_meta(meta_key::state, cluster_state_name(s));
+}
+
 void user_store::set_meta(meta_key k, std::string_view value) {
     auto key = meta_key_name(k);
     query("INSERT INTO meta(key, value) VALUES(?, ?) "

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "hsmsh/kdf.hpp"
+#include "hsmsh/payloads.hpp"
 #include "hsmsh/user_rules.hpp"
 #include "sqlite.hpp"
 
@@ -91,6 +92,9 @@ public:
 
     std::optional<std::string> meta(meta_key key) const;
     void set_meta(meta_key key, std::string_view value);
+    /// The node's life-cycle state; DEGRADED when missing or unreadable.
+    cluster_state state() const;
+    void set_state(cluster_state s);
 
     /// Appends an audit row for node `node`; call inside transact.
     void append_audit(std::string_view node, const audit_entry& entry);

@@ -130,10 +130,16 @@ std::vector<server_outcome> cluster_link::call(const std::vector<std::size_t>& t
         server_outcome out;
         if (!clients_[i]->connected()) co_return out;
         try {
-            auto r = co_await clients_[i]->call(op, std::move(fields), request_timeout_);
+            if (op == operation::list_users) {
+                auto r = co_await clients_[i]->list_users(request_timeout_);
+                out.code = r.code;
+                out.users = std::move(r.users);
+            } else {
+                auto r = co_await clients_[i]->call(op, std::move(fields), request_timeout_);
+                out.code = r.code;
+                out.fields = std::move(r.fields);
+            }
             out.what = server_outcome::kind::replied;
-            out.code = r.code;
-            out.fields = std::move(r.fields);
         } catch (const client_error& e) {
             bool cancelled = interrupt && interrupt->load();
             out.what = cancelled ? server_outcome::kind::cancelled : server_outcome::kind::failed;

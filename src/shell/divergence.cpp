@@ -29,9 +29,8 @@ std::vector<user_comparison> compare_users(const std::vector<server_report>& rep
     for (const auto& r : reports) {
         if (!r.outcome.ok()) continue;
         answered.push_back(r.index);
-        for (const auto& u : r.outcome.users())
-            by_user[u.value("name", "")][r.index] = {u.value("digest", ""),
-                                                     u.value("version", std::int64_t{0})};
+        for (const auto& u : r.outcome.users)
+            by_user[u.name][r.index] = {u.digest, u.version};
     }
     std::vector<user_comparison> out;
     for (const auto& [name, copies] : by_user) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "hsmsh/client_result.hpp"
+#include "hsmsh/payloads.hpp"
 #include "hsmsh/wire.hpp"
 
 #include <string>
@@ -16,16 +17,11 @@ struct server_outcome {
     kind what = kind::not_connected;
     status code = status::ok;                        // when replied
     json fields = json::object();                    // when replied
+    std::vector<user_summary> users;                 // when a list_users replied
     client_failure failure = client_failure::closed; // when failed
     std::string error;                               // when failed
 
     bool ok() const noexcept { return what == kind::replied && code == status::ok; }
-    /// The "users" array of a reply, by reference (empty when there is none).
-    const json& users() const noexcept {
-        static const json none = json::array();
-        auto it = fields.find("users");
-        return it != fields.end() && it->is_array() ? *it : none;
-    }
 };
 
 /// One server's part in a command's result.

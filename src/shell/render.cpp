@@ -12,8 +12,8 @@
 namespace hsm {
 namespace {
 
-std::string yes_no(const json& v) {
-    return v.is_boolean() && v.get<bool>() ? "YES" : "NO";
+std::string_view yes_no(bool v) {
+    return v ? "YES" : "NO";
 }
 
 template <typename T> T value_or(const json& obj, const char* key, T fallback) {
@@ -101,15 +101,19 @@ void print_user_table(std::ostream& out, std::string_view command, const server_
         print_server_lines(out, command, {r});
         return;
     }
-    const json& users = r.outcome.users();
-    fmt::print(out, "Users on {}:\nNumber of users found:{}\n\n", label, users.size());
-    fmt::print(out, "    User Id             User Type       User Name                          "
-                    "MofnPubKey    LoginFailureCnt         2FA\n");
+    const auto& users = r.outcome.users;
+    // One buffer for the whole table, written once.
+    fmt::memory_buffer table;
+    fmt::format_to(std::back_inserter(table), "Users on {}:\nNumber of users found:{}\n\n", label,
+                   users.size());
+    fmt::format_to(std::back_inserter(table),
+                   "    User Id             User Type       User Name                          "
+                   "MofnPubKey    LoginFailureCnt         2FA\n");
     for (const auto& u : users)
-        fmt::print(out, "{:>10}{:14}{:<16}{:<35}{:>8}{:>16}{:>17}\n",
-                   value_or<std::int64_t>(u, "id", 0), "", value_or<std::string>(u, "type", "?"),
-                   value_or<std::string>(u, "name", "?"), yes_no(u.value("mofn", json())),
-                   value_or<std::int64_t>(u, "failures", 0), yes_no(u.value("two_fa", json())));
+        fmt::format_to(std::back_inserter(table), "{:>10}{:14}{:<16}{:<35}{:>8}{:>16}{:>17}\n",
+                       u.id, "", escape_terminal(u.type), escape_terminal(u.name), yes_no(u.mofn),
+                       u.failures, yes_no(u.two_fa));
+    out.write(table.data(), static_cast<std::streamsize>(table.size()));
 }
 
 void print_hsm_info(std::ostream& out, std::string_view command, const server_report& r) {
@@ -117,27 +121,29 @@ void print_hsm_info(std::ostream& out, std::string_view command, const server_re
         print_server_lines(out, command, {r});
         return;
     }
-    const auto& f = r.outcome.fields;
     fmt::print(out, "\t\t*** Server {} HSM Info ***\n\n", r.index);
+    auto info = hsm_info_from(r.outcome.fields);
+    if (!info) {
+        fmt::print(out, "\t(the server's description is not readable)\n\n");
+        return;
+    }
+    // A node's strings reach a terminal: escaped, so that no node (or
+    // certificate) can move the cursor or retitle the window.
     auto line = [&](std::string_view label, const std::string& value) {
-        fmt::print(out, "\t{:<22}:{}\n", label, value);
+        fmt::print(out, "\t{:<22}:{}\n", label, escape_terminal(value));
     };
-    line("Label", value_or<std::string>(f, "hsm_id", ""));
-    line("Model", value_or<std::string>(f, "model", ""));
-    line("Serial Number", value_or<std::string>(f, "serial_number", ""));
-    line("Cluster Id", value_or<std::string>(f, "cluster_id", ""));
-    line("State", value_or<std::string>(f, "state", ""));
-    line("Firmware", value_or<std::string>(f, "firmware", ""));
-    line("Users", fmt::format("{} of {}", value_or<std::int64_t>(f, "users", 0),
-                              value_or<std::int64_t>(f, "max_users", 0)));
-    line("Password KDF", value_or<std::string>(f, "kdf", ""));
-    line("Certificate", value_or<std::string>(f, "certificate_fingerprint", ""));
-    line("Audit head", value_or<std::string>(f, "audit_head", ""));
-    std::vector<std::string> peers;
-    for (const auto& p : value_or(f, "peers", json::array()))
-        if (p.is_string()) peers.push_back(escape_terminal(p.get_ref<const std::string&>()));
-    line("Peers", peers.empty() ? std::string("none configured")
-                                : fmt::format("{}", fmt::join(peers, ", ")));
+    line("Label", info->hsm_id);
+    line("Model", info->model);
+    line("Serial Number", info->serial_number);
+    line("Cluster Id", info->cluster_id);
+    line("State", info->state);
+    line("Firmware", info->firmware);
+    line("Users", fmt::format("{} of {}", info->users, info->max_users));
+    line("Password KDF", info->kdf);
+    line("Certificate", info->certificate_fingerprint);
+    line("Audit head", info->audit_head);
+    line("Peers", info->peers.empty() ? std::string("none configured")
+                                      : fmt::format("{}", fmt::join(info->peers, ", ")));
     fmt::print(out, "\n");
 }
 
@@ -226,9 +232,11 @@ void print_json(std::ostream& out, std::string_view command,
             s["code"] = outcome_code(r.outcome);
             s["message"] = outcome_message(r.outcome);
         }
-        if (r.outcome.ok() && op == operation::list_users)
-            s["users"] = value_or(r.outcome.fields, "users", json::array());
-        if (r.outcome.ok() && op == operation::hsm_info) s["info"] = r.outcome.fields;
+        if (r.outcome.ok() && op == operation::list_users) s["users"] = to_json(r.outcome.users);
+        if (r.outcome.ok() && op == operation::hsm_info) {
+            auto info = hsm_info_from(r.outcome.fields);
+            s["info"] = info ? to_json(*info) : json();
+        }
         if (r.outcome.ok() && op == operation::list_prepared)
             s["prepared"] = value_or(r.outcome.fields, "prepared", json::array());
         servers.push_back(std::move(s));

@@ -9,6 +9,16 @@
 #include <fmt/ostream.h>
 
 namespace hsm {
+namespace {
+
+// The sealed record a server sent, when it answered with one that reads.
+std::optional<sealed_user> record_of(const server_report& r) {
+    auto it = r.outcome.fields.find("record");
+    if (!r.outcome.ok() || it == r.outcome.fields.end()) return std::nullopt;
+    return sealed_user_from(*it);
+}
+
+} // namespace
 
 line_result shell::run_sync(parsed_command& cmd) {
     bool force = cmd.args.size() == 3;
@@ -39,8 +49,8 @@ line_result shell::sync_to(const command_spec& spec, const std::string& user,
         // CMU names the user by its id on the current server.
         auto listed = fan_out({source}, operation::list_users, json::object());
         name.clear();
-        for (const auto& u : listed[0].outcome.fields.value("users", json::array()))
-            if (std::to_string(u.value("id", std::int64_t{-1})) == user) name = u.value("name", "");
+        for (const auto& u : listed[0].outcome.users)
+            if (std::to_string(u.id) == user) name = u.name;
         if (name.empty()) {
             fmt::print(err_, "{}: no user with id {} on {}\n", spec.name, user,
                        server_label(source, link_->server(source).name));
@@ -49,15 +59,19 @@ line_result shell::sync_to(const command_spec& spec, const std::string& user,
     } else if (!valid_user_name(user)) {
         throw usage_error(std::string(status_description(status::invalid_user_name)));
     }
-    auto record = fan_out({source}, *spec.op, json{{"name", name}});
-    if (!record[0].outcome.ok()) return finish(spec.name, record);
+    auto got = fan_out({source}, *spec.op, json{{"name", name}});
+    auto record = record_of(got[0]);
+    if (!record && got[0].outcome.ok()) {
+        fmt::print(err_, "{}: {} sent no readable record of {}\n", spec.name,
+                   server_label(source, link_->server(source).name), name);
+        return line_result::failed;
+    }
+    if (!record) return finish(spec.name, got);
     if (!link_->connected(destination)) targets(); // reconnect a lost one
     auto answer = confirm(spec, {destination});
     if (answer != line_result::ok) return answer;
-    json fields{{"change", "sync_user"},
-                {"name", name},
-                {"record", record[0].outcome.fields["record"]},
-                {"force", force}};
+    json fields{
+        {"change", "sync_user"}, {"name", name}, {"record", to_json(*record)}, {"force", force}};
     return run_prepared(spec.name, {destination}, std::move(fields));
 }
 
@@ -65,18 +79,22 @@ line_result shell::sync_all(const command_spec& spec, const std::string& name, b
     auto where = targets();
     auto records = fan_out(where, *spec.op, json{{"name", name}});
     const server_report* newest = nullptr;
-    for (const auto& r : records)
-        if (r.outcome.ok() && (!newest || r.outcome.fields["record"].value("version", 0) >
-                                              newest->outcome.fields["record"].value("version", 0)))
+    std::optional<sealed_user> newest_record;
+    for (const auto& r : records) {
+        auto record = record_of(r);
+        if (record && (!newest_record || record->version > newest_record->version)) {
             newest = &r;
+            newest_record = std::move(record);
+        }
+    }
     if (!newest) {
         fmt::print(err_, "{}: no server holds user {} (or you may not read it)\n", spec.name, name);
         return finish(spec.name, records);
     }
     std::vector<std::size_t> behind;
     for (const auto& r : records) {
-        bool same = r.outcome.ok() && r.outcome.fields.value("digest", "") ==
-                                          newest->outcome.fields.value("digest", "");
+        bool same = r.outcome.ok() && string_field(r.outcome.fields, "digest") ==
+                                          string_field(newest->outcome.fields, "digest");
         bool missing = r.outcome.what == server_outcome::kind::replied &&
                        r.outcome.code == status::user_not_found;
         if (!same && (r.outcome.ok() || missing)) behind.push_back(r.index);
@@ -91,7 +109,7 @@ line_result shell::sync_all(const command_spec& spec, const std::string& name, b
     if (answer != line_result::ok) return answer;
     json fields{{"change", "sync_user"},
                 {"name", name},
-                {"record", newest->outcome.fields["record"]},
+                {"record", to_json(*newest_record)},
                 {"force", force}};
     return run_prepared(spec.name, behind, std::move(fields));
 }

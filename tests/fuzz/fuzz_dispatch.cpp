@@ -30,7 +30,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     static hsm::asio::io_context io;
     hsm::user_store store(":memory:");
     store.transact([&] {
-        store.set_meta(hsm::meta_key::state, "INITIALIZED");
+        store.set_state(hsm::cluster_state::initialized);
         store.insert_user("admin", hsm::user_type::preco, hsm::hash_password("password", cheap));
     });
     hsm::node_service service(store, {"cluster-f", "hsm-fuzz", "SHA256:00", {}},

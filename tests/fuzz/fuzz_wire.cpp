@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// libFuzzer target: the frame header and message decoders must be total.
+// libFuzzer target: the frame header and message decoders must be total,
+// and the tree-free listing decoder must agree with the general one.
+#include "hsmsh/payloads.hpp"
 #include "hsmsh/wire.hpp"
 
 #include <cstdint>
@@ -24,6 +26,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (auto* r = std::get_if<hsm::reply>(&reply)) {
         auto again = hsm::decode_reply(hsm::encode(*r));
         if (!std::holds_alternative<hsm::reply>(again)) std::abort();
+    }
+    auto listing = hsm::decode_user_list_reply(body);
+    if (auto* l = std::get_if<hsm::user_list_reply>(&listing)) {
+        // What the listing decoder accepts is a reply to the general one...
+        auto* r = std::get_if<hsm::reply>(&reply);
+        if (!r || r->id != l->id || r->code != l->code) std::abort();
+        // ...and its users survive their own encoding.
+        hsm::reply encoded{l->id, l->code, {{"users", hsm::to_json(l->users)}}};
+        auto again = hsm::decode_user_list_reply(hsm::encode(encoded));
+        auto* back = std::get_if<hsm::user_list_reply>(&again);
+        if (!back || back->users != l->users) std::abort();
     }
     return 0;
 }

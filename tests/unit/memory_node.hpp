@@ -23,7 +23,7 @@ struct memory_node {
 
     memory_node() {
         store.transact([&] {
-            store.set_meta(meta_key::state, "INITIALIZED");
+            store.set_state(cluster_state::initialized);
             store.insert_user("admin", user_type::preco, hash_password("password", cheap_kdf));
         });
     }

@@ -83,14 +83,14 @@ TEST_CASE("record digests change with every stored field and hide the hash") {
 }
 
 namespace {
-server_report listing(std::size_t index, json users) {
+server_report listing(std::size_t index, std::vector<user_summary> users) {
     server_report r{index, "s" + std::to_string(index), {}};
     r.outcome.what = server_outcome::kind::replied;
-    r.outcome.fields = {{"users", std::move(users)}};
+    r.outcome.users = std::move(users);
     return r;
 }
-json user(const char* name, int version, const char* digest) {
-    return {{"name", name}, {"version", version}, {"digest", digest}};
+user_summary user(const char* name, int version, const char* digest) {
+    return {.type = "CU", .name = name, .version = version, .digest = digest};
 }
 } // namespace
 

@@ -154,7 +154,7 @@ struct world : test::memory_node {
     }
 
     void check_invariants(bool audit) {
-        if (store.meta(meta_key::state) == "ACTIVE") activated = true;
+        if (store.state() == cluster_state::active) activated = true;
         // At least one officer once the cluster is active.
         if (activated) REQUIRE(store.count_officers() >= 1);
         auto users = store.list();

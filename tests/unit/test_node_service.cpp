@@ -60,9 +60,9 @@ TEST_CASE("PRECO may only change its own password, which activates the cluster")
     CHECK(n.create(s, "CU", "bob") == status::not_logged_in);
     REQUIRE(n.login(s, "PRECO", "admin", "password") == status::ok);
     CHECK(n.create(s, "CU", "bob") == status::permission_denied);
-    CHECK(n.service.state() == "INITIALIZED");
+    CHECK(n.service.state() == cluster_state::initialized);
     CHECK(n.change(s, "PRECO", "admin", "officer-pw1") == status::ok);
-    CHECK(n.service.state() == "ACTIVE");
+    CHECK(n.service.state() == cluster_state::active);
     CHECK(n.store.find("admin")->type == user_type::co);
     CHECK(n.create(s, "CU", "bob") == status::ok);
 }

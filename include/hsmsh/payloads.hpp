@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: Apache-2.0
+// What crosses the wire inside replies, typed: one encoder and one decoder
+// each, used by the node and the shell alike (docs/design.md, "Wire protocol").
+#pragma once
+
+#include "hsmsh/user_rules.hpp"
+#include "hsmsh/wire.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace hsm {
+
+/// The state of a node in the cluster life cycle.
+enum class cluster_state { uninitialized, initialized, active, degraded };
+
+std::string_view cluster_state_name(cluster_state s) noexcept;
+std::optional<cluster_state> cluster_state_from_name(std::string_view name) noexcept;
+
+/// One user as listUsers shows it: no secret, and a keyed digest of the
+/// stored record so that servers can be compared. The type is the name the
+/// node gave: the shell shows it (escaped) and never acts on it.
+struct user_summary {
+    std::int64_t id = 0;
+    std::string type;
+    std::string name;
+    bool mofn = false;
+    std::int64_t failures = 0;
+    bool two_fa = false;
+    std::int64_t version = 0;
+    std::string digest;
+
+    friend bool operator==(const user_summary&, const user_summary&) = default;
+};
+
+/// A list_users reply: its header and its users.
+struct user_list_reply {
+    std::uint64_t id = 0;
+    status code = status::ok;
+    std::vector<user_summary> users;
+};
+
+/// The fields of a list_users reply.
+json to_json(const std::vector<user_summary>& users);
+
+/// Decodes a whole list_users reply body without building a tree: the
+/// listing is the shell's hot path, once per server and command. Total, as
+/// decode_reply is: any other shape yields a decode_error.
+std::variant<user_list_reply, decode_error> decode_user_list_reply(std::string_view body) noexcept;
+
+/// A node's description of itself (hsm_info).
+struct hsm_info {
+    std::string hsm_id;
+    std::string cluster_id;
+    std::string state; // a cluster_state_name, as the node said it
+    std::string model;
+    std::string serial_number;
+    std::string firmware;
+    std::int64_t users = 0;
+    std::int64_t max_users = 0;
+    std::string kdf;
+    std::string certificate_fingerprint;
+    std::string audit_head;
+    std::vector<std::string> peers;
+};
+
+json to_json(const hsm_info& info);
+/// Nullopt unless `fields` is an object; fields missing or of another type
+/// read as empty (the description is shown, never acted on).
+std::optional<hsm_info> hsm_info_from(const json& fields);
+
+/// A user's stored record sealed for the cluster's nodes (get_user), with
+/// the clear attributes the shell shows beside it.
+struct sealed_user {
+    std::string name;
+    user_type type = user_type::cu;
+    std::int64_t version = 0;
+    std::string sealed; // hex
+};
+
+json to_json(const sealed_user& record);
+std::optional<sealed_user> sealed_user_from(const json& record);
+
+} // namespace hsm

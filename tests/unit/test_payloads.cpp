@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: Apache-2.0
+// Typed reply payloads: each decoder reads what its encoder writes, and
+// refuses every other shape with the error the general decoder would give.
+#include "hsmsh/payloads.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace hsm;
+
+namespace {
+
+std::vector<user_summary> two_users() {
+    return {{.id = 1,
+             .type = "CO",
+             .name = "admin",
+             .failures = 0,
+             .version = 3,
+             .digest = std::string(64, 'a')},
+            {.id = 7,
+             .type = "CU",
+             .name = "app\x1b]0;x\x07",
+             .mofn = true,
+             .failures = 5,
+             .two_fa = true,
+             .version = 1,
+             .digest = "d"}};
+}
+
+std::string listing(const json& fields, std::string_view status = "RET_OK") {
+    return json{{"id", 9}, {"status", status}, {"f", fields}}.dump();
+}
+
+decode_error error_of(std::string_view body) {
+    auto decoded = decode_user_list_reply(body);
+    REQUIRE(std::holds_alternative<decode_error>(decoded));
+    return std::get<decode_error>(decoded);
+}
+
+} // namespace
+
+TEST_CASE("a user listing survives encoding and tree-free decoding") {
+    auto users = two_users();
+    reply r{42, status::ok, {{"users", to_json(users)}, {"later", {{"nested", {1, 2}}}}}};
+    auto decoded = decode_user_list_reply(encode(r));
+    REQUIRE(std::holds_alternative<user_list_reply>(decoded));
+    auto& l = std::get<user_list_reply>(decoded);
+    CHECK(l.id == 42);
+    CHECK(l.code == status::ok);
+    CHECK(l.users == users);
+    // A refusal carries no users, and that is not an error.
+    auto refused = decode_user_list_reply(encode(reply{5, status::not_logged_in, json::object()}));
+    REQUIRE(std::holds_alternative<user_list_reply>(refused));
+    CHECK(std::get<user_list_reply>(refused).code == status::not_logged_in);
+    CHECK(std::get<user_list_reply>(refused).users.empty());
+}
+
+TEST_CASE("a user listing of another shape is refused, as the general decoder would") {
+    CHECK(error_of("") == decode_error::empty);
+    CHECK(error_of(std::string(max_frame_size + 1, ' ')) == decode_error::too_large);
+    CHECK(error_of("{\"id\":1,") == decode_error::not_json);
+    CHECK(error_of("[1]") == decode_error::not_object);
+    CHECK(error_of("17") == decode_error::not_object);
+    CHECK(error_of(R"({"status":"RET_OK"})") == decode_error::missing_field);
+    CHECK(error_of(R"({"id":-1,"status":"RET_OK"})") == decode_error::wrong_type);
+    CHECK(error_of(R"({"id":1,"status":"RET_NOPE"})") == decode_error::unknown_status);
+    CHECK(error_of(R"({"id":1,"status":"RET_OK","f":[]})") == decode_error::wrong_type);
+    CHECK(error_of(listing({{"users", {{"id", 1}}}})) == decode_error::wrong_type);
+    CHECK(error_of(listing({{"users", {1}}})) == decode_error::wrong_type);
+    CHECK(error_of(listing({{"users", "none"}})) == decode_error::wrong_type);
+    // A user without its id, type or name; with a field of the wrong type.
+    CHECK(error_of(listing({{"users", {{{"id", 1}, {"type", "CU"}}}}})) ==
+          decode_error::missing_field);
+    CHECK(error_of(listing({{"users", {{{"id", "1"}, {"type", "CU"}, {"name", "x"}}}}})) ==
+          decode_error::wrong_type);
+    CHECK(error_of(listing({{"users", {{{"id", 1}, {"type", "CU"}, {"name", {"x"}}}}}})) ==
+          decode_error::wrong_type);
+    // Nesting is bounded here too, and the bound is the general decoder's.
+    std::string deep = R"({"id":1,"status":"RET_OK","f":{"x":)";
+    for (std::size_t i = 0; i < max_json_depth; ++i)
+        deep += "[";
+    CHECK(error_of(deep) == decode_error::too_deep);
+    CHECK(std::get<decode_error>(decode_reply(deep)) == decode_error::too_deep);
+}
+
+TEST_CASE("an HSM's description and a sealed record read back as written") {
+    hsm_info info;
+    info.hsm_id = "hsm-1";
+    info.state = "ACTIVE";
+    info.users = 3;
+    info.peers = {"127.0.0.1:2225"};
+    auto back = hsm_info_from(to_json(info));
+    REQUIRE(back);
+    CHECK(back->state == "ACTIVE");
+    CHECK(back->peers == info.peers);
+    CHECK(back->users == 3);
+    auto odd = hsm_info_from(json{{"hsm_id", "h"}, {"state", 3}, {"users", "many"}});
+    REQUIRE(odd);
+    CHECK(odd->hsm_id == "h");
+    CHECK(odd->state.empty());
+    CHECK(odd->users == 0);
+    CHECK_FALSE(hsm_info_from(json::array()));
+
+    sealed_user record{"bob", user_type::cu, 4, "00ff"};
+    auto again = sealed_user_from(to_json(record));
+    REQUIRE(again);
+    CHECK(again->name == "bob");
+    CHECK(again->type == user_type::cu);
+    CHECK(again->version == 4);
+    CHECK(again->sealed == "00ff");
+    CHECK_FALSE(sealed_user_from(json{{"name", "bob"}, {"type", "CU"}, {"version", 4}}));
+    CHECK_FALSE(sealed_user_from(json{{"name", "bob"}, {"type", "CU"}, {"version", "4"}}));
+}
+
+TEST_CASE("cluster states have one name each") {
+    for (auto s : {cluster_state::uninitialized, cluster_state::initialized, cluster_state::active,
+                   cluster_state::degraded})
+        CHECK(cluster_state_from_name(cluster_state_name(s)) == s);
+    CHECK_FALSE(cluster_state_from_name("active"));
+}

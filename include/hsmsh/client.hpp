@@ -13,6 +13,10 @@
 
 namespace hsm {
 
+/// A request timeout that leaves the bound to the caller, who ends a call
+/// that takes too long with node_client::expire.
+inline constexpr duration no_deadline = duration::max();
+
 /// One connection to one node. Not thread-safe; one call at a time.
 class node_client {
 public:
@@ -38,6 +42,9 @@ public:
     /// the client's executor.
     void abort() noexcept;
 
+    /// As abort, for a caller's deadline: the call in flight fails as a time-out.
+    void expire() noexcept;
+
     bool connected() const noexcept { return stream_.has_value(); }
 
 private:
@@ -58,6 +65,7 @@ private:
     std::optional<tls_stream> stream_;
     std::uint64_t next_id_ = 1;
     bool handshake_done_ = false;
+    bool expired_ = false;
 };
 
 } // namespace hsm

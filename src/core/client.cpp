@@ -85,6 +85,7 @@ awaitable<node_hello> node_client::connect(std::string host, std::uint16_t port,
 
 awaitable<void> node_client::open(const std::string& host, std::uint16_t port) {
     handshake_done_ = false;
+    expired_ = false;
     stream_.emplace(executor_, context_);
     tcp::resolver resolver(executor_);
     auto endpoints = co_await resolver.async_resolve(host, std::to_string(port), use_awaitable);
@@ -139,7 +140,9 @@ Reply node_client::checked(std::variant<Reply, decode_error> decoded, std::uint6
 }
 
 awaitable<std::string> node_client::bounded(awaitable<std::string> exchanged, duration timeout) {
+    expired_ = false;
     try {
+        if (timeout == no_deadline) co_return co_await std::move(exchanged);
         co_return co_await with_deadline(std::move(exchanged), timeout);
     } catch (const std::exception& e) {
         auto error = classify(e, false);
@@ -174,6 +177,11 @@ awaitable<void> node_client::close(duration timeout) {
     stream_.reset();
 }
 
+void node_client::expire() noexcept {
+    expired_ = true;
+    abort();
+}
+
 void node_client::abort() noexcept {
     if (!stream_) return;
     boost::system::error_code ignored;
@@ -181,7 +189,7 @@ void node_client::abort() noexcept {
 }
 
 client_error node_client::classify(const std::exception& e, bool connecting) const {
-    if (dynamic_cast<const deadline_exceeded*>(&e))
+    if (expired_ || dynamic_cast<const deadline_exceeded*>(&e))
         return {client_failure::timeout, "no answer before the deadline"};
     if (dynamic_cast<const frame_error*>(&e)) return {client_failure::protocol, e.what()};
     auto* se = dynamic_cast<const boost::system::system_error*>(&e);

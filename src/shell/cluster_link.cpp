@@ -63,27 +63,44 @@ bool cluster_link::connected(std::size_t i) const {
 }
 
 template <typename T>
-std::vector<T> cluster_link::run_all(std::vector<awaitable<T>> tasks,
-                                     const std::vector<std::size_t>& targets,
-                                     const std::atomic<bool>* interrupt) {
+std::vector<T>
+cluster_link::run_all(std::vector<awaitable<T>> tasks, const std::vector<std::size_t>& targets,
+                      const std::atomic<bool>* interrupt, std::optional<duration> deadline) {
     // Completions count down on the network thread and the last one wakes
-    // this thread: one wake-up per fan-out rather than one per server.
+    // this thread: one wake-up per fan-out rather than one per server. Only
+    // the network thread touches the state after this point.
     struct gather {
         std::vector<T> results;
+        std::vector<bool> finished;
         std::exception_ptr error;
         std::size_t pending = 0;
         std::promise<void> done;
+        std::optional<asio::steady_timer> deadline;
     };
     if (tasks.empty()) return {};
     auto state = std::make_shared<gather>();
     state->results.resize(tasks.size());
+    state->finished.resize(tasks.size());
     state->pending = tasks.size();
     auto all_done = state->done.get_future();
+    if (deadline)
+        // Posted first, so it runs before any task can finish.
+        asio::post(io_, [this, state, targets, after = *deadline] {
+            state->deadline.emplace(io_, after);
+            state->deadline->async_wait([this, state, targets](boost::system::error_code ec) {
+                if (ec) return; // every task finished first
+                for (std::size_t k = 0; k < targets.size(); ++k)
+                    if (!state->finished[k]) clients_[targets[k]]->expire();
+            });
+        });
     for (std::size_t k = 0; k < tasks.size(); ++k)
         asio::co_spawn(io_, std::move(tasks[k]), [state, k](std::exception_ptr e, T value) {
             if (e && !state->error) state->error = e;
             if (!e) state->results[k] = std::move(value);
-            if (--state->pending == 0) state->done.set_value();
+            state->finished[k] = true;
+            if (--state->pending > 0) return;
+            if (state->deadline) state->deadline->cancel();
+            state->done.set_value();
         });
     bool aborted = false;
     while (all_done.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
@@ -130,12 +147,13 @@ std::vector<server_outcome> cluster_link::call(const std::vector<std::size_t>& t
         server_outcome out;
         if (!clients_[i]->connected()) co_return out;
         try {
+            // One deadline for the whole fan-out (run_all), not a timer per server.
             if (op == operation::list_users) {
-                auto r = co_await clients_[i]->list_users(request_timeout_);
+                auto r = co_await clients_[i]->list_users(no_deadline);
                 out.code = r.code;
                 out.users = std::move(r.users);
             } else {
-                auto r = co_await clients_[i]->call(op, std::move(fields), request_timeout_);
+                auto r = co_await clients_[i]->call(op, std::move(fields), no_deadline);
                 out.code = r.code;
                 out.fields = std::move(r.fields);
             }
@@ -150,7 +168,7 @@ std::vector<server_outcome> cluster_link::call(const std::vector<std::size_t>& t
     };
     for (auto i : targets)
         tasks.push_back(task(i, op, fields, interrupt));
-    return run_all(std::move(tasks), targets, interrupt);
+    return run_all(std::move(tasks), targets, interrupt, request_timeout_);
 }
 
 void cluster_link::close_all() {

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -42,9 +43,12 @@ public:
     void close_all();
 
 private:
+    /// Runs one task per target; with a `deadline`, the targets still
+    /// running when it passes are expired (one timer for the whole fan-out).
     template <typename T>
     std::vector<T> run_all(std::vector<awaitable<T>> tasks, const std::vector<std::size_t>& targets,
-                           const std::atomic<bool>* interrupt);
+                           const std::atomic<bool>* interrupt,
+                           std::optional<duration> deadline = std::nullopt);
 
     std::string cluster_id_;
     std::vector<server_entry> servers_;

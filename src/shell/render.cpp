@@ -104,15 +104,15 @@ void print_user_table(std::ostream& out, std::string_view command, const server_
     const auto& users = r.outcome.users;
     // One buffer for the whole table, written once.
     fmt::memory_buffer table;
-    fmt::format_to(std::back_inserter(table), "Users on {}:\nNumber of users found:{}\n\n", label,
+    fmt::format_to(fmt::appender(table), "Users on {}:\nNumber of users found:{}\n\n", label,
                    users.size());
-    fmt::format_to(std::back_inserter(table),
+    fmt::format_to(fmt::appender(table),
                    "    User Id             User Type       User Name                          "
                    "MofnPubKey    LoginFailureCnt         2FA\n");
     for (const auto& u : users)
-        fmt::format_to(std::back_inserter(table), "{:>10}{:14}{:<16}{:<35}{:>8}{:>16}{:>17}\n",
-                       u.id, "", escape_terminal(u.type), escape_terminal(u.name), yes_no(u.mofn),
-                       u.failures, yes_no(u.two_fa));
+        fmt::format_to(fmt::appender(table), "{:>10}{:14}{:<16}{:<35}{:>8}{:>16}{:>17}\n", u.id, "",
+                       escape_terminal(u.type), escape_terminal(u.name), yes_no(u.mofn), u.failures,
+                       yes_no(u.two_fa));
     out.write(table.data(), static_cast<std::streamsize>(table.size()));
 }
 

@@ -58,7 +58,9 @@ private:
     template <typename Reply>
     Reply checked(std::variant<Reply, decode_error> decoded, std::uint64_t id);
     request next_request(operation op, json fields = json::object());
-    client_error classify(const std::exception& e, bool connecting) const;
+    /// What a failed operation means for the user, decided by its error code
+    /// (the text is kept for protocol failures).
+    client_error classify(const boost::system::system_error& e, bool connecting) const;
 
     asio::any_io_executor executor_;
     ssl::context& context_;

@@ -12,8 +12,11 @@
 
 namespace hsm {
 
-struct deadline_exceeded : std::runtime_error {
-    deadline_exceeded() : std::runtime_error("deadline exceeded") {}
+/// A deadline passed: an error value (asio::error::timed_out) as much as an
+/// exception type, so that callers can classify failures by code.
+struct deadline_exceeded : boost::system::system_error {
+    deadline_exceeded() : boost::system::system_error(asio::error::timed_out) {}
+    const char* what() const noexcept override { return "deadline exceeded"; }
 };
 
 /// Awaits `op`; if `timeout` passes first, cancels it and throws

@@ -10,9 +10,15 @@
 
 namespace hsm {
 
-/// The peer announced a frame of size zero or above max_frame_size.
-struct frame_error : std::runtime_error {
-    using std::runtime_error::runtime_error;
+/// The peer broke the framing or sent what does not decode: an error value
+/// (errc::bad_message) as much as an exception type.
+struct frame_error : boost::system::system_error {
+    explicit frame_error(std::string what)
+        : boost::system::system_error(
+              boost::system::errc::make_error_code(boost::system::errc::bad_message)),
+          detail(std::move(what)) {}
+    const char* what() const noexcept override { return detail.c_str(); }
+    std::string detail;
 };
 
 /// Reads one frame with no deadline of its own: for a caller that bounds

@@ -76,10 +76,13 @@ awaitable<node_hello> node_client::connect(std::string host, std::uint16_t port,
     } catch (const client_error&) {
         stream_.reset();
         throw;
-    } catch (const std::exception& e) {
+    } catch (const boost::system::system_error& e) {
         auto error = classify(e, true);
         stream_.reset();
         throw error;
+    } catch (const std::exception& e) {
+        stream_.reset(); // not a transport failure (an allocation, say)
+        throw client_error(client_failure::protocol, e.what());
     }
 }
 
@@ -144,10 +147,13 @@ awaitable<std::string> node_client::bounded(awaitable<std::string> exchanged, du
     try {
         if (timeout == no_deadline) co_return co_await std::move(exchanged);
         co_return co_await with_deadline(std::move(exchanged), timeout);
-    } catch (const std::exception& e) {
+    } catch (const boost::system::system_error& e) {
         auto error = classify(e, false);
         stream_.reset();
         throw error;
+    } catch (const std::exception& e) {
+        stream_.reset();
+        throw client_error(client_failure::protocol, e.what());
     }
 }
 
@@ -188,13 +194,11 @@ void node_client::abort() noexcept {
     stream_->lowest_layer().close(ignored);
 }
 
-client_error node_client::classify(const std::exception& e, bool connecting) const {
-    if (expired_ || dynamic_cast<const deadline_exceeded*>(&e))
+client_error node_client::classify(const boost::system::system_error& e, bool connecting) const {
+    auto ec = e.code();
+    if (expired_ || ec == asio::error::timed_out)
         return {client_failure::timeout, "no answer before the deadline"};
-    if (dynamic_cast<const frame_error*>(&e)) return {client_failure::protocol, e.what()};
-    auto* se = dynamic_cast<const boost::system::system_error*>(&e);
-    if (!se) return {client_failure::protocol, e.what()};
-    auto ec = se->code();
+    if (ec == boost::system::errc::bad_message) return {client_failure::protocol, e.what()};
     if (!stream_ || (!handshake_done_ && ec.category() != asio::error::get_ssl_category()))
         return {client_failure::connect, ec.message()};
     if (!handshake_done_) {

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// hsmsh: the shell. Parses options and runs the shell or a set-up subcommand.
+// hsmsh: the shell. Parses options and runs the shell or a set-up
+// subcommand, each in a function of its own.
 #include "configure.hpp"
 #include "demo.hpp"
 #include "hsmsh/process.hpp"
@@ -12,43 +13,67 @@
 #include <CLI/CLI.hpp>
 #include <sys/stat.h>
 
-int main(int argc, char** argv) {
-    hsm::disable_core_dumps(); // the shell holds passwords while it runs
-    using namespace hsm;
-    ::umask(077); // history, keys and configs are for this user alone
-    CLI::App app{"hsmsh: manage the users of a cluster of HSMs"};
-    app.require_subcommand(0, 1);
-    session_options opts;
+namespace {
+
+using namespace hsm;
+
+// What the options fill in; one instance, read by what runs.
+struct options {
+    session_options session;
     std::string config;
-    app.add_option("-c,--config", config, "Configuration file");
-    app.add_option("--cluster", opts.cluster, "Cluster id (default: the config's default)");
-    app.add_flag("-y,--yes", opts.shell.assume_yes, "Do not ask before critical changes");
-    app.add_flag("--json", opts.shell.json, "One JSON object per command");
-    app.add_flag("--keep-going", opts.shell.keep_going, "Batch: go on after a failed command");
-    app.add_flag("--echo", opts.shell.echo, "Batch: print each command before its output");
-    app.add_flag("--allow-partial", opts.shell.allow_partial,
+    demo_options demo;
+    configure_options configure;
+    std::string identifier;
+    std::vector<std::string> tags;
+
+    fs::path config_path() const {
+        return config.empty() ? default_config_path() : fs::path(config);
+    }
+};
+
+// The subcommands, once parsed: the one that ran is the one that is set.
+struct subcommands {
+    CLI::App* demo = nullptr;
+    CLI::App* configure = nullptr;
+    CLI::App* add_cluster = nullptr;
+    CLI::App* remove_cluster = nullptr;
+    CLI::App* create_certificate = nullptr;
+};
+
+void add_shell_options(CLI::App& app, options& o) {
+    auto& s = o.session;
+    app.add_option("-c,--config", o.config, "Configuration file");
+    app.add_option("--cluster", s.cluster, "Cluster id (default: the config's default)");
+    app.add_flag("-y,--yes", s.shell.assume_yes, "Do not ask before critical changes");
+    app.add_flag("--json", s.shell.json, "One JSON object per command");
+    app.add_flag("--keep-going", s.shell.keep_going, "Batch: go on after a failed command");
+    app.add_flag("--echo", s.shell.echo, "Batch: print each command before its output");
+    app.add_flag("--allow-partial", s.shell.allow_partial,
                  "Batch: when a server refuses a change, commit it where it was prepared");
     std::map<std::string, color_mode> colors{{"auto", color_mode::automatic},
                                              {"always", color_mode::always},
                                              {"never", color_mode::never}};
-    app.add_option("--color", opts.color, "auto, always or never")
+    app.add_option("--color", s.color, "auto, always or never")
         ->transform(CLI::CheckedTransformer(colors));
-    app.add_option("--connect-timeout", opts.connect_timeout, "Seconds per connection")
+    app.add_option("--connect-timeout", s.connect_timeout, "Seconds per connection")
         ->check(CLI::Range(0.1, 600.0));
-    app.add_option("--timeout", opts.request_timeout, "Seconds per request")
+    app.add_option("--timeout", s.request_timeout, "Seconds per request")
         ->check(CLI::Range(0.1, 3600.0));
-    app.add_option("-e,--execute", opts.commands, "Run this command (repeatable)");
-    app.add_option("-f,--file", opts.script, "Run the commands of this script");
+    app.add_option("-e,--execute", s.commands, "Run this command (repeatable)");
+    app.add_option("-f,--file", s.script, "Run the commands of this script");
+}
 
-    demo_options demo;
-    auto* demo_cmd = app.add_subcommand("demo", "Start a local cluster and open the shell on it");
-    demo_cmd->fallthrough();
-    demo_cmd->add_option("--nodes", demo.nodes, "Number of nodes (1-28)")->check(CLI::Range(1, 28));
-    demo_cmd->add_option("--dir", demo.dir, "Where the cluster lives");
-    demo_cmd->add_option("--kdf-iterations", demo.kdf_iterations, "PBKDF2 iterations (tests)")
+CLI::App* demo_command(CLI::App& app, demo_options& demo) {
+    auto* cmd = app.add_subcommand("demo", "Start a local cluster and open the shell on it");
+    cmd->fallthrough();
+    cmd->add_option("--nodes", demo.nodes, "Number of nodes (1-28)")->check(CLI::Range(1, 28));
+    cmd->add_option("--dir", demo.dir, "Where the cluster lives");
+    cmd->add_option("--kdf-iterations", demo.kdf_iterations, "PBKDF2 iterations (tests)")
         ->check(CLI::Range(1000u, 100'000'000u));
+    return cmd;
+}
 
-    configure_options conf;
+void configure_commands(CLI::App& app, configure_options& conf, subcommands& subs) {
     auto* configure = app.add_subcommand("configure", "Point this client at clusters");
     configure->fallthrough();
     configure->add_option("--cmu", conf.cmu,
@@ -60,56 +85,78 @@ int main(int argc, char** argv) {
     add->add_option("--cluster-id", conf.cluster_id, "Cluster id")->required();
     add->add_option("--endpoint", conf.endpoint, "HOST[:PORT] of one of its nodes");
     add->add_option("--hsm-ca-cert", conf.hsm_ca_cert, "Its trust anchor (customerCA.crt)");
-    auto* cert_opt = add->add_option("--server-client-cert-file", conf.client_cert,
-                                     "Client certificate for mutual TLS");
-    auto* key_opt = add->add_option("--server-client-key-file", conf.client_key, "Its private key");
-    cert_opt->needs(key_opt);
-    key_opt->needs(cert_opt);
+    auto* cert = add->add_option("--server-client-cert-file", conf.client_cert,
+                                 "Client certificate for mutual TLS");
+    auto* key = add->add_option("--server-client-key-file", conf.client_key, "Its private key");
+    cert->needs(key);
+    key->needs(cert);
     auto* remove = configure->add_subcommand("remove-cluster", "Remove a cluster");
     remove->add_option("--cluster-id", conf.cluster_id, "Cluster id")->required();
     configure->require_subcommand(0, 1);
+    subs.configure = configure;
+    subs.add_cluster = add;
+    subs.remove_cluster = remove;
+}
 
-    std::string identifier;
-    std::vector<std::string> tags;
-    auto* create_cert = app.add_subcommand("create-hsm-client-certificate",
-                                           "Make a client key pair and certificate to register");
-    create_cert->add_option("--hsm-client-certificate-identifier", identifier, "Its name")
-        ->required();
-    create_cert->add_option("--tags", tags, "Key=K,Value=V ...");
+CLI::App* certificate_command(CLI::App& app, options& o) {
+    auto* cmd = app.add_subcommand("create-hsm-client-certificate",
+                                   "Make a client key pair and certificate to register");
+    cmd->add_option("--hsm-client-certificate-identifier", o.identifier, "Its name")->required();
+    cmd->add_option("--tags", o.tags, "Key=K,Value=V ...");
+    return cmd;
+}
 
+int run_configure(options& o, const subcommands& subs) {
+    auto& conf = o.configure;
+    conf.config = o.config_path();
+    if (*subs.add_cluster) return add_cluster(conf, std::cout, std::cerr);
+    if (*subs.remove_cluster) return remove_cluster(conf, std::cout, std::cerr);
+    if (conf.cmu.empty()) {
+        std::cerr << "hsmsh configure: give --cmu HOST[:PORT], add-cluster or remove-cluster\n";
+        return exit_usage;
+    }
+    return configure_cmu(conf, std::cout, std::cerr);
+}
+
+int run_demo(options& o) {
+    try {
+        demo_cluster cluster(o.demo, std::cout);
+        std::cout << "\nFirst time? Activate the cluster:\n"
+                     "  loginHSM PRECO admin password\n"
+                     "  changePswd PRECO admin -hpswd\n\n";
+        o.session.config = cluster.config_path();
+        return run_session(o.session);
+    } catch (const std::exception& e) {
+        std::cerr << "hsmsh demo: " << e.what() << '\n';
+        return exit_connection;
+    }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    hsm::disable_core_dumps(); // the shell holds passwords while it runs
+    ::umask(077);              // history, keys and configs are for this user alone
+    CLI::App app{"hsmsh: manage the users of a cluster of HSMs"};
+    app.require_subcommand(0, 1);
+    options o;
+    subcommands subs;
+    add_shell_options(app, o);
+    subs.demo = demo_command(app, o.demo);
+    configure_commands(app, o.configure, subs);
+    subs.create_certificate = certificate_command(app, o);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         int rc = app.exit(e);
         return rc == 0 ? 0 : exit_usage;
     }
-    opts.config = config;
-    auto config_path = config.empty() ? default_config_path() : fs::path(config);
-    if (*configure) {
-        conf.config = config_path;
-        if (*add) return add_cluster(conf, std::cout, std::cerr);
-        if (*remove) return remove_cluster(conf, std::cout, std::cerr);
-        if (conf.cmu.empty()) {
-            std::cerr << "hsmsh configure: give --cmu HOST[:PORT], add-cluster or remove-cluster\n";
-            return exit_usage;
-        }
-        return configure_cmu(conf, std::cout, std::cerr);
-    }
-    if (*create_cert)
-        return create_client_certificate(config_path, identifier, tags, std::cout, std::cerr);
+    o.session.config = o.config;
+    if (*subs.configure) return run_configure(o, subs);
+    if (*subs.create_certificate)
+        return create_client_certificate(o.config_path(), o.identifier, o.tags, std::cout,
+                                         std::cerr);
     install_interrupt_handler();
-    if (*demo_cmd) {
-        try {
-            demo_cluster cluster(demo, std::cout);
-            std::cout << "\nFirst time? Activate the cluster:\n"
-                         "  loginHSM PRECO admin password\n"
-                         "  changePswd PRECO admin -hpswd\n\n";
-            opts.config = cluster.config_path();
-            return run_session(opts);
-        } catch (const std::exception& e) {
-            std::cerr << "hsmsh demo: " << e.what() << '\n';
-            return exit_connection;
-        }
-    }
-    return run_session(opts);
+    if (*subs.demo) return run_demo(o);
+    return run_session(o.session);
 }

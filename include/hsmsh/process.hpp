@@ -18,7 +18,9 @@ struct process_error : std::runtime_error {
 };
 
 /// A child process whose stdout is a pipe to us; stderr goes to a file (or
-/// is inherited when none is given). The destructor sends SIGTERM and reaps.
+/// is inherited when none is given). It runs in a process group of its own,
+/// so a terminal's Ctrl-C does not reach it. The destructor sends SIGTERM
+/// and reaps.
 class child_process {
 public:
     child_process(const std::vector<std::string>& argv, const std::filesystem::path& stderr_file);

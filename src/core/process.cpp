@@ -33,6 +33,20 @@ struct spawn_actions {
     spawn_actions& operator=(const spawn_actions&) = delete;
 };
 
+// The child leads a process group of its own: the terminal's Ctrl-C goes to
+// the foreground group (the shell's), and must not stop the demo's nodes.
+struct own_process_group {
+    posix_spawnattr_t attr;
+    own_process_group() {
+        posix_spawnattr_init(&attr);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+        posix_spawnattr_setpgroup(&attr, 0);
+    }
+    ~own_process_group() { posix_spawnattr_destroy(&attr); }
+    own_process_group(const own_process_group&) = delete;
+    own_process_group& operator=(const own_process_group&) = delete;
+};
+
 int decode_status(int raw) {
     if (WIFEXITED(raw)) return WEXITSTATUS(raw);
     if (WIFSIGNALED(raw)) return 128 + WTERMSIG(raw);
@@ -55,7 +69,8 @@ child_process::child_process(const std::vector<std::string>& argv,
     for (const auto& a : argv)
         args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
-    int rc = posix_spawn(&pid_, args[0], &fa.actions, nullptr, args.data(), environ);
+    own_process_group group;
+    int rc = posix_spawn(&pid_, args[0], &fa.actions, &group.attr, args.data(), environ);
     ::close(pipe_fds[1]);
     if (rc != 0) {
         ::close(pipe_fds[0]);

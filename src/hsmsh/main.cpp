@@ -50,6 +50,9 @@ void add_shell_options(CLI::App& app, options& o) {
     app.add_flag("--echo", s.shell.echo, "Batch: print each command before its output");
     app.add_flag("--allow-partial", s.shell.allow_partial,
                  "Batch: when a server refuses a change, commit it where it was prepared");
+    app.add_flag_function(
+        "--cmu-compat", [&s](std::int64_t) { s.shell.confirmations = confirmation_set::cmu; },
+        "Ask for confirmation only where CMU does (createUser, changePswd)");
     std::map<std::string, color_mode> colors{{"auto", color_mode::automatic},
                                              {"always", color_mode::always},
                                              {"never", color_mode::never}};
@@ -80,6 +83,8 @@ void configure_commands(CLI::App& app, configure_options& conf, subcommands& sub
                           "HOST[:PORT] of a node: write all its cluster's members");
     configure->add_option("--cluster-id", conf.cluster_id,
                           "The cluster's entry (default: default)");
+    configure->add_flag("--prune", conf.prune,
+                        "With --cmu: drop configured servers the node does not name");
     configure->add_option("--hsm-ca-cert", conf.hsm_ca_cert, "The cluster's trust anchor");
     auto* add = configure->add_subcommand("add-cluster", "Add a cluster to the configuration");
     add->add_option("--cluster-id", conf.cluster_id, "Cluster id")->required();
@@ -120,7 +125,7 @@ int run_configure(options& o, const subcommands& subs) {
 
 int run_demo(options& o) {
     try {
-        demo_cluster cluster(o.demo, std::cout);
+        demo_cluster cluster(o.demo, std::cout, std::cerr);
         std::cout << "\nFirst time? Activate the cluster:\n"
                      "  loginHSM PRECO admin password\n"
                      "  changePswd PRECO admin -hpswd\n\n";

@@ -31,6 +31,7 @@ const std::array commands{
                  .handler = &shell::run_user_change,
                  .op = operation::change_password,
                  .critical = true,
+                 .cmu_critical = true,
                  .min_args = 2,
                  .max_args = 3,
                  .password_arg = 2,
@@ -45,6 +46,7 @@ const std::array commands{
                  .handler = &shell::run_user_change,
                  .op = operation::create_user,
                  .critical = true,
+                 .cmu_critical = true,
                  .min_args = 2,
                  .max_args = 3,
                  .password_arg = 2,
@@ -177,6 +179,10 @@ constexpr std::array<std::string_view, 6> user_types{"PRECO", "CO", "PCO", "CU",
 
 std::span<const command_spec> command_table() noexcept {
     return commands;
+}
+
+bool asks_confirmation(const command_spec& spec, confirmation_set set) noexcept {
+    return set == confirmation_set::cmu ? spec.cmu_critical : spec.critical;
 }
 
 std::span<const std::string_view> completion_user_types() noexcept {

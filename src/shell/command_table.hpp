@@ -56,7 +56,8 @@ struct command_spec {
     std::string_view who; // who may run it, in the man page's words
     command_handler handler = nullptr;
     std::optional<operation> op = std::nullopt; // what it sends (user changes: what is prepared)
-    bool critical = false; // prints the banner and asks y/n before changing anything
+    bool critical = false;     // prints the banner and asks y/n before changing anything
+    bool cmu_critical = false; // the same where CMU asks (--cmu-compat): CMU scripts answer there
     std::size_t min_args = 0;
     std::size_t max_args = 0;
     int password_arg = -1;     // index of a password argument, or -1
@@ -68,6 +69,12 @@ struct command_spec {
 
 /// All commands, sorted by name.
 std::span<const command_spec> command_table() noexcept;
+
+/// Which commands ask before they change anything: hsmsh's own set, or CMU's.
+enum class confirmation_set { hsmsh, cmu };
+
+/// Whether `spec` asks for confirmation under `set`.
+bool asks_confirmation(const command_spec& spec, confirmation_set set) noexcept;
 
 /// The outcome of looking up a command word.
 struct command_lookup {

@@ -64,17 +64,27 @@ cluster_config* find_cluster(client_config& c, const std::string& id) {
     return nullptr;
 }
 
+bool same_endpoint(const server_entry& a, const server_entry& b) {
+    return a.hostname == b.hostname && a.port == b.port;
+}
+
+bool has_name(const std::vector<server_entry>& list, const server_entry& s) {
+    return std::ranges::any_of(list, [&](const auto& x) { return x.name == s.name; });
+}
+
+// `unnamed`: configured servers the node did not name, kept (no --prune).
 void print_change(std::ostream& out, const fs::path& path, const std::vector<server_entry>& before,
-                  const std::vector<server_entry>& after) {
+                  const std::vector<server_entry>& after,
+                  const std::vector<server_entry>& unnamed) {
     fmt::print(out, "Updating server config in {}\n", path.string());
-    auto has = [](const auto& list, const auto& s) {
-        return std::any_of(list.begin(), list.end(),
-                           [&](const auto& x) { return x.name == s.name; });
-    };
-    for (const auto& s : after)
-        fmt::print(out, "  {} {}\n", has(before, s) ? "kept   " : "added  ", s.name);
+    for (const auto& s : after) {
+        if (has_name(unnamed, s))
+            fmt::print(out, "  kept    {} (not named by the node: --prune removes it)\n", s.name);
+        else
+            fmt::print(out, "  {} {}\n", has_name(before, s) ? "kept   " : "added  ", s.name);
+    }
     for (const auto& s : before)
-        if (!has(after, s)) fmt::print(out, "  removed {}\n", s.name);
+        if (!has_name(after, s)) fmt::print(out, "  removed {}\n", s.name);
 }
 
 fs::path absolute_if_set(const fs::path& p) {
@@ -101,7 +111,21 @@ int configure_cmu(const configure_options& o, std::ostream& out, std::ostream& e
         if (!o.hsm_ca_cert.empty()) cluster.hsm_ca_cert = absolute_if_set(o.hsm_ca_cert);
         auto before = cluster.servers;
         cluster.servers = discover(cluster, parse_endpoint(o.cmu), o.timeout);
-        print_change(out, config.path, before, cluster.servers);
+        // A node names the members it knows; one that knows fewer than the
+        // configuration lists must not shrink the cluster to itself.
+        std::vector<server_entry> unnamed;
+        for (const auto& s : before)
+            if (std::ranges::none_of(cluster.servers,
+                                     [&](const auto& m) { return same_endpoint(m, s); }))
+                unnamed.push_back(s);
+        if (!o.prune) cluster.servers.insert(cluster.servers.end(), unnamed.begin(), unnamed.end());
+        print_change(out, config.path, before, cluster.servers,
+                     o.prune ? decltype(unnamed){} : unnamed);
+        if (!o.prune && !unnamed.empty())
+            fmt::print(out,
+                       "{} names {} member(s); {} configured server(s) it does not name were "
+                       "kept. A node names the peers it was started with (hsmd serve --peer).\n",
+                       o.cmu, cluster.servers.size() - unnamed.size(), unnamed.size());
         save_config(config);
         return exit_ok;
     });
@@ -140,7 +164,7 @@ int add_cluster(const configure_options& o, std::ostream& out, std::ostream& err
         }
         config.clusters.push_back(cluster);
         if (config.default_cluster.empty()) config.default_cluster = o.cluster_id;
-        print_change(out, config.path, {}, cluster.servers);
+        print_change(out, config.path, {}, cluster.servers, {});
         fs::create_directories(dir);
         save_config(config);
         return exit_ok;

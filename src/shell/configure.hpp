@@ -19,6 +19,7 @@ struct configure_options {
     fs::path client_cert;   // --server-client-cert-file
     fs::path client_key;    // --server-client-key-file
     double timeout = 5;     // seconds for the discovery connection
+    bool prune = false;     // --prune: drop configured servers the node does not name
 };
 
 /// `configure --cmu`: asks the node for its cluster's members and writes them

@@ -79,7 +79,7 @@ fs::path find_hsmd() {
     throw process_error("cannot find hsmd: set HSMD to its path");
 }
 
-demo_cluster::demo_cluster(const demo_options& options, std::ostream& out)
+demo_cluster::demo_cluster(const demo_options& options, std::ostream& out, std::ostream& err)
     : dir_(options.dir.empty() ? default_demo_dir() : options.dir),
       config_path_(dir_ / "hsmsh.json"), hsmd_(options.hsmd.empty() ? find_hsmd() : options.hsmd) {
     if (options.nodes < 1 || options.nodes > 28)
@@ -89,6 +89,25 @@ demo_cluster::demo_cluster(const demo_options& options, std::ostream& out)
     else
         fmt::print(out, "Reusing the demo cluster in {}\n", dir_.string());
     start(options);
+    watcher_ = std::jthread([this, &err](std::stop_token stop) { watch(stop, err); });
+}
+
+void demo_cluster::watch(std::stop_token stop, std::ostream& err) {
+    std::vector<bool> reported(nodes_.size());
+    while (!stop.stop_requested()) {
+        for (std::size_t i = 0; i < nodes_.size(); ++i) {
+            if (reported[i]) continue;
+            auto status = nodes_[i].wait(std::chrono::milliseconds(0));
+            if (!status) continue;
+            reported[i] = true;
+            fmt::print(err,
+                       "\nhsmsh demo: node{} stopped (exit status {}); its log is {}. Leave "
+                       "with quit and run hsmsh demo again to restart the cluster.\n",
+                       i, *status, (dir_ / fmt::format("node{}.log", i)).string());
+            err.flush();
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
 }
 
 void demo_cluster::build(const demo_options& options, std::ostream& out) {

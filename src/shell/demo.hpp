@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <ostream>
+#include <thread>
 #include <vector>
 
 namespace hsm {
@@ -24,18 +25,21 @@ public:
     /// Creates the cluster under options.dir on first use (CA, create-cluster,
     /// signing, initialize-cluster, clones, client certificate), starts every
     /// node, and writes the config. Throws on failure.
-    demo_cluster(const demo_options& options, std::ostream& out);
+    /// Watches the nodes from then on: one that exits is reported on `err`.
+    demo_cluster(const demo_options& options, std::ostream& out, std::ostream& err);
 
     const fs::path& config_path() const noexcept { return config_path_; }
 
 private:
     void build(const demo_options& options, std::ostream& out);
     void start(const demo_options& options);
+    void watch(std::stop_token stop, std::ostream& err);
 
     fs::path dir_;
     fs::path config_path_;
     fs::path hsmd_;
     std::vector<child_process> nodes_;
+    std::jthread watcher_; // declared last: stopped before the nodes are
 };
 
 /// The default demo directory.

@@ -81,8 +81,9 @@ std::size_t shell::connect_all() {
 std::string shell::prompt() const {
     std::string p = "hsmsh";
     if (config_.clusters.size() > 1) p += fmt::format("({})", link_->cluster_id());
-    for (const auto& l : logins_)
-        if (l) {
+    // Only a login a connected server still holds: a lost connection took its login along.
+    for (std::size_t i = 0; i < logins_.size(); ++i)
+        if (const auto& l = logins_[i]; l && link_->connected(i)) {
             p += fmt::format(":{}({})", l->name, user_type_name(l->type));
             break;
         }

@@ -26,6 +26,7 @@ struct shell_options {
     bool color = false;         // resolved --color
     bool from_argv = false;     // commands came from -e: inline passwords refused
     bool allow_partial = false; // batch: commit where prepared when a server refuses
+    confirmation_set confirmations = confirmation_set::hsmsh; // --cmu-compat: CMU's
 };
 
 /// What running one line came to.

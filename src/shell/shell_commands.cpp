@@ -62,7 +62,7 @@ std::optional<secret> shell::obtain_password(const parsed_command& cmd, line_res
 }
 
 line_result shell::confirm(const command_spec& spec, const std::vector<std::size_t>& where) {
-    if (!spec.critical) return line_result::ok;
+    if (!asks_confirmation(spec, options_.confirmations)) return line_result::ok;
     auto command = spec.name;
     auto& o = info();
     fmt::print(o,

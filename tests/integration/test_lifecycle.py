@@ -54,6 +54,26 @@ class LifecycleTests(unittest.TestCase):
                                       capture_output=True, text=True).stdout)
         self.assertEqual(len(d["Peers"]), 2)
 
+    def test_discovery_never_shrinks_the_cluster_unless_asked(self):
+        """A node started without --peer names only itself: the other configured
+        servers stay (marked), and only --prune drops them."""
+        cfg = self.c.write_config(name="shrink.json")
+        one = f"127.0.0.1:{self.c.ports[1]}"
+        r = self.hsmsh("configure", "--cmu", one, config=cfg)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.count("not named by the node: --prune removes it"), 2, r.stdout)
+        self.assertIn("2 configured server(s) it does not name were kept", r.stdout)
+        self.assertNotIn("removed", r.stdout)
+        with open(cfg) as f:
+            ports = [s["port"] for s in json.load(f)["clusters"][0]["servers"]]
+        self.assertEqual(sorted(ports), sorted(self.c.ports))
+        r = self.hsmsh("configure", "--cmu", one, "--prune", config=cfg)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.count("  removed "), 2, r.stdout)
+        with open(cfg) as f:
+            ports = [s["port"] for s in json.load(f)["clusters"][0]["servers"]]
+        self.assertEqual(ports, [self.c.ports[1]])
+
     def test_ipv6_endpoints(self):
         """A node listening on [::1], discovered and used through IPv6 literals."""
         c = self.c

@@ -117,6 +117,22 @@ y
         self.assertIn("CAUTION", r.stdout)
         self.assertIn("yes_1", r.stdout)
 
+    def test_cmu_compat_asks_only_where_cmu_does(self):
+        # A CMU script: 'y' after createUser and changePswd, none after deleteUser.
+        script = ("loginHSM CO admin officer-pw1\ncreateUser CU cmu_1 cmu-user-pw1\ny\n"
+                  "changePswd CU cmu_1 cmu-user-pw2\ny\ndeleteUser CU cmu_1\nlistUsers\n")
+        r = self.sh(script, "--cmu-compat")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.count("Do you want to continue(y/n)?"), 2, r.stdout)
+        self.assertIn("deleteUser success on", r.stdout)
+        self.assertNotIn("cmu_1", r.stdout.split("Users on")[-1])
+        # Without it, deleteUser asks, and the script's next line is no answer.
+        r = self.sh("loginHSM CO admin officer-pw1\ncreateUser CU cmu_2 cmu-user-pw1\ny\n"
+                    "deleteUser CU cmu_2\nlistUsers\n")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("line 5: deleteUser expects a line 'y' or 'n'", r.stderr)
+        self.sh("loginHSM CO admin officer-pw1\ndeleteUser CU cmu_2\n", "-y")
+
     def test_passwords_from_the_next_line(self):
         r = self.sh("loginHSM CO admin -hpswd\nofficer-pw1\ncreateUser CU hidden_1\n"
                     "hidden-pw-1\ny\nlogoutHSM\nloginHSM CU hidden_1\nhidden-pw-1\n")

@@ -214,5 +214,86 @@ class TerminalTests(unittest.TestCase):
         self.assertEqual(self.t.wait(), 0)
 
 
+
+
+def node_pids(data_dir):
+    """The hsmd processes serving the data directories under `data_dir`."""
+    pids = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in argv and b"--data" in argv:
+            data = argv[argv.index(b"--data") + 1].decode()
+            if data.startswith(data_dir):
+                pids[os.path.basename(data)] = int(pid)
+    return pids
+
+
+class DemoTerminalTests(unittest.TestCase):
+    """hsmsh demo at a terminal: the terminal's Ctrl-C is the shell's alone."""
+
+    def setUp(self):
+        import tempfile
+        self.tmp = tempfile.TemporaryDirectory(prefix="hsmsh-demo-pty-")
+        self.dir = os.path.join(self.tmp.name, "demo")
+        env = dict(os.environ, XDG_STATE_HOME=self.tmp.name, NO_COLOR="1", TERM="xterm")
+        self.t = Terminal([HSMSH, "demo", "--dir", self.dir, "--kdf-iterations", "1000"], env)
+        self.t.expect(r"Connected to server .*\n.*\n.*Connected to server .*\n", timeout=120)
+        self.t.expect(r"hsmsh> ")
+        time.sleep(0.2)
+
+    def tearDown(self):
+        self.t.close()
+        for pid in node_pids(self.dir).values():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.tmp.cleanup()
+
+    def test_ctrl_c_leaves_the_demo_nodes_running(self):
+        before = node_pids(self.dir)
+        self.assertEqual(len(before), 3)
+        # Ctrl-C at the password prompt, then on a half-typed line.
+        self.t.send("loginHSM PRECO admin\r")
+        self.t.expect("Enter password:")
+        self.t.send("\x03")
+        self.t.expect(r"hsmsh> ")
+        self.t.send("listU\x03")
+        self.t.expect(r"hsmsh> ")
+        self.t.send("loginHSM PRECO admin\r")
+        self.t.expect("Enter password:")
+        self.t.send("password\r")
+        self.t.expect(r"loginHSM success on server 2.*\n")
+        self.t.expect(r"hsmsh:admin\(PRECO\)> ")
+        self.t.send("listUsers\r")
+        self.t.expect(r"Users on server 2")
+        self.t.expect(PROMPT)
+        self.assertNotIn("CONNECTION_LOST", self.t.seen)
+        self.assertEqual(node_pids(self.dir), before)
+        for i in range(3):
+            with open(os.path.join(self.tmp.name, "demo", f"node{i}.log")) as f:
+                self.assertNotIn("signal 2", f.read())
+
+    def test_a_node_that_exits_is_reported_and_its_login_not_shown(self):
+        self.t.send("loginHSM PRECO admin\r")
+        self.t.expect("Enter password:")
+        self.t.send("password\r")
+        self.t.expect(r"hsmsh:admin\(PRECO\)> ")
+        pids = node_pids(self.dir)
+        for pid in pids.values():
+            os.kill(pid, signal.SIGKILL)
+        self.t.expect(r"hsmsh demo: node\d stopped \(exit status 137\)", timeout=10)
+        self.t.send("listUsers\r")
+        self.t.expect(r"listUsers failed on server 2.*\n")
+        # No server holds the login any more: the prompt does not claim one.
+        self.t.expect(r"hsmsh> $")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -75,4 +75,19 @@ TEST_CASE("the man page lists every command, and confirms exactly the critical o
         if (spec.critical) critical.insert(std::string(spec.name));
     }
     CHECK(named == critical);
+    // The CMU set is CMU's own (createUser and changePswd ask; deleteUser,
+    // syncUser and the rest do not), the man page names it under
+    // --cmu-compat, and hsmsh asks wherever CMU does.
+    std::set<std::string> cmu;
+    for (const auto& spec : command_table()) {
+        if (asks_confirmation(spec, confirmation_set::cmu)) cmu.insert(std::string(spec.name));
+        CHECK(asks_confirmation(spec, confirmation_set::hsmsh) == spec.critical);
+        if (spec.cmu_critical) CHECK(spec.critical);
+    }
+    CHECK(cmu == std::set<std::string>{"changePswd", "createUser"});
+    auto options = section(page, "OPTIONS");
+    auto flag = options.substr(options.find("cmu\\-compat"));
+    flag = flag.substr(0, flag.find(".TP"));
+    for (const auto& name : cmu)
+        CHECK(flag.find(name) != std::string::npos);
 }

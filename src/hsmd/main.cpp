@@ -7,6 +7,7 @@
 
 #include "hsmsh/files.hpp"
 #include "hsmsh/pki.hpp"
+#include "hsmsh/version.hpp"
 
 #include <functional>
 
@@ -165,6 +166,7 @@ int main(int argc, char** argv) {
     ::umask(077); // keys, hashes and audit are for the node alone
     CLI::App app{"hsmd: one HSM node of an hsmsh cluster"};
     app.require_subcommand(1);
+    app.set_version_flag("--version", std::string(version()));
     options o;
     std::vector<std::pair<CLI::App*, std::function<int()>>> commands;
     auto command = [&](CLI::App* parent, const char* name, const char* summary, auto run) {
@@ -227,7 +229,12 @@ int main(int argc, char** argv) {
     data(srv);
     serve_options_of(*srv, o);
 
-    CLI11_PARSE(app, argc, argv);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        // --help and --version exit 0; every usage error exits 2.
+        return app.exit(e) == 0 ? 0 : 2;
+    }
     // One boundary for every subcommand: a refusal is one line and exit 1.
     try {
         for (auto& [sub, run] : commands)

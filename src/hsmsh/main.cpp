@@ -4,6 +4,7 @@
 #include "configure.hpp"
 #include "demo.hpp"
 #include "hsmsh/process.hpp"
+#include "hsmsh/version.hpp"
 #include "session.hpp"
 #include "terminal_input.hpp"
 
@@ -56,8 +57,9 @@ void add_shell_options(CLI::App& app, options& o) {
     std::map<std::string, color_mode> colors{{"auto", color_mode::automatic},
                                              {"always", color_mode::always},
                                              {"never", color_mode::never}};
-    app.add_option("--color", s.color, "auto, always or never")
-        ->transform(CLI::CheckedTransformer(colors));
+    app.add_option("--color", s.color, "When to color the results")
+        ->transform(CLI::CheckedTransformer(colors).description(""))
+        ->option_text("auto|always|never");
     app.add_option("--connect-timeout", s.connect_timeout, "Seconds per connection")
         ->check(CLI::Range(0.1, 600.0));
     app.add_option("--timeout", s.request_timeout, "Seconds per request")
@@ -144,6 +146,7 @@ int main(int argc, char** argv) {
     ::umask(077);              // history, keys and configs are for this user alone
     CLI::App app{"hsmsh: manage the users of a cluster of HSMs"};
     app.require_subcommand(0, 1);
+    app.set_version_flag("--version", std::string(version()));
     options o;
     subcommands subs;
     add_shell_options(app, o);

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+#include <cctype>
 #include <utility>
 
 namespace hsm {
@@ -75,8 +77,10 @@ std::optional<parsed_command> parse_command(std::vector<std::string> words) {
     auto found = find_command(words.front());
     if (!found.spec) {
         if (found.matches.empty())
-            throw usage_error(fmt::format("unknown command '{}': type help for the list",
-                                          escape_control(words.front())));
+            throw usage_error(fmt::format(
+                "unknown command '{}': {}type help for the list", escape_control(words.front()),
+                found.suggestion.empty() ? std::string()
+                                         : fmt::format("did you mean {}? ", found.suggestion)));
         throw usage_error(fmt::format("ambiguous command '{}': {}", escape_control(words.front()),
                                       fmt::join(found.matches, ", ")));
     }
@@ -111,6 +115,20 @@ std::string parsed_command::history_text() const {
         out += " " + quote_if_needed(a);
     if (spec->password_arg >= 0) out += " -hpswd";
     return out;
+}
+
+std::optional<bool> parse_yes_no(std::string_view answer) {
+    auto first = answer.find_first_not_of(" \t\r");
+    if (first == std::string_view::npos) return std::nullopt;
+    answer = answer.substr(first, answer.find_last_not_of(" \t\r") - first + 1);
+    auto is = [&](std::string_view word) {
+        return answer.size() == word.size() && std::ranges::equal(answer, word, [](char a, char b) {
+                   return std::tolower(static_cast<unsigned char>(a)) == b;
+               });
+    };
+    if (is("y") || is("yes")) return true;
+    if (is("n") || is("no")) return false;
+    return std::nullopt;
 }
 
 } // namespace hsm

@@ -42,4 +42,8 @@ std::optional<parsed_command> parse_command(std::vector<std::string> words);
 /// A server number below `size` ("0", "12"); nullopt for anything else.
 std::optional<std::size_t> parse_server_number(const std::string& text, std::size_t size);
 
+/// A y/n answer: y, yes, n or no in any case, blanks around ignored;
+/// nullopt for anything else.
+std::optional<bool> parse_yes_no(std::string_view answer);
+
 } // namespace hsm

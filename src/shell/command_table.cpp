@@ -4,7 +4,9 @@
 
 #include "shell.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 
 namespace hsm {
 namespace {
@@ -111,7 +113,7 @@ const std::array commands{
                  .op = operation::list_prepared},
     command_spec{.id = command_id::list_users,
                  .name = "listUsers",
-                 .synopsis = "listUsers [--summary]",
+                 .synopsis = "listUsers [--summary | --check]",
                  .summary = "List the users on each server, and where servers disagree",
                  .who = "everyone, no login",
                  .handler = &shell::run_query,
@@ -189,20 +191,59 @@ std::span<const std::string_view> completion_user_types() noexcept {
     return std::span(user_types).first(5);
 }
 
+namespace {
+
+char lower(char c) {
+    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+}
+
+bool starts_with_any_case(std::string_view name, std::string_view word) {
+    return word.size() <= name.size() &&
+           std::ranges::equal(name.substr(0, word.size()), word,
+                              [](char a, char b) { return lower(a) == lower(b); });
+}
+
+// Levenshtein distance, ignoring case; words are at most a line long.
+std::size_t edits(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j)
+        row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            auto above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1,
+                               diagonal + (lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1)});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+} // namespace
+
 command_lookup find_command(std::string_view word) {
     command_lookup out;
     if (word.empty()) return out;
     for (const auto& c : commands) {
-        if (c.name == word) {
+        if (c.name.size() == word.size() && starts_with_any_case(c.name, word)) {
             out.spec = &c;
             out.matches = {c.name};
             return out;
         }
-        if (c.name.starts_with(word)) out.matches.push_back(c.name);
+        if (starts_with_any_case(c.name, word)) out.matches.push_back(c.name);
     }
     if (out.matches.size() == 1)
         for (const auto& c : commands)
             if (c.name == out.matches.front()) out.spec = &c;
+    if (!out.matches.empty() || word.size() > 64) return out;
+    std::size_t best = 3; // more than two edits away is no suggestion
+    for (const auto& c : commands)
+        if (auto d = edits(word, c.name); d < best) {
+            best = d;
+            out.suggestion = c.name;
+        }
     return out;
 }
 

@@ -80,9 +80,12 @@ bool asks_confirmation(const command_spec& spec, confirmation_set set) noexcept;
 struct command_lookup {
     const command_spec* spec = nullptr;    // set when exact or a unique prefix
     std::vector<std::string_view> matches; // all commands the word is a prefix of
+    std::string_view suggestion;           // unknown: the nearest name, if near enough
 };
 
-/// Exact name, else unique prefix. Ambiguous or unknown: spec is null.
+/// Exact name, else unique prefix, in any case (listusers is listUsers).
+/// Ambiguous or unknown: spec is null; an unknown word within two edits of
+/// a name gets that name as its suggestion.
 command_lookup find_command(std::string_view word);
 
 /// The user types offered to Tab completion.

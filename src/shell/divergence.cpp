@@ -25,16 +25,19 @@ struct seen {
 
 std::vector<user_comparison> compare_users(const std::vector<server_report>& reports) {
     std::map<std::string, std::map<std::size_t, seen>> by_user;
-    std::vector<std::size_t> answered;
+    std::vector<std::size_t> answered, unanswered;
     for (const auto& r : reports) {
-        if (!r.outcome.ok()) continue;
+        if (!r.outcome.ok()) {
+            unanswered.push_back(r.index);
+            continue;
+        }
         answered.push_back(r.index);
         for (const auto& u : r.outcome.users)
             by_user[u.name][r.index] = {u.digest, u.version};
     }
     std::vector<user_comparison> out;
     for (const auto& [name, copies] : by_user) {
-        user_comparison c{name, {}, {}};
+        user_comparison c{name, {}, {}, unanswered};
         for (auto i : answered)
             if (!copies.contains(i)) c.missing.push_back(i);
         auto newest = std::max_element(copies.begin(), copies.end(), [](auto& a, auto& b) {
@@ -62,10 +65,11 @@ void print_comparison(std::ostream& out, const std::vector<user_comparison>& use
     };
     for (const auto& u : users) {
         if (only_disagreements && u.full() && u.consistent()) continue;
-        fmt::print(out, "  {:<32} {:<8} {}", escape_terminal(u.name), u.full() ? "full" : "partial",
+        fmt::print(out, "  {:<32} {:<8} {}", escape_terminal(u.name), u.coverage(),
                    u.consistent() ? "consistent" : "inconsistent");
         if (!u.missing.empty()) fmt::print(out, "  missing on {}", labels(u.missing));
         if (!u.differing.empty()) fmt::print(out, "  differs on {}", labels(u.differing));
+        if (!u.unknown.empty()) fmt::print(out, "  no answer from {}", labels(u.unknown));
         fmt::print(out, "\n");
     }
 }
@@ -74,10 +78,11 @@ nlohmann::json comparison_json(const std::vector<user_comparison>& users) {
     json out = json::array();
     for (const auto& u : users)
         out.push_back({{"name", u.name},
-                       {"coverage", u.full() ? "full" : "partial"},
+                       {"coverage", u.coverage()},
                        {"consistency", u.consistent() ? "consistent" : "inconsistent"},
                        {"missing", u.missing},
-                       {"differing", u.differing}});
+                       {"differing", u.differing},
+                       {"unknown", u.unknown}});
     return out;
 }
 

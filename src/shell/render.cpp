@@ -219,7 +219,7 @@ void print_phase_json(std::ostream& out, std::string_view command,
 
 void print_json(std::ostream& out, std::string_view command,
                 const std::vector<server_report>& reports, std::optional<operation> op,
-                json summary) {
+                json summary, json covered) {
     json servers = json::array();
     bool ok = true;
     for (const auto& r : reports) {
@@ -243,6 +243,7 @@ void print_json(std::ostream& out, std::string_view command,
     }
     json doc{{"command", command}, {"ok", ok}, {"servers", std::move(servers)}};
     if (!summary.is_null()) doc["summary"] = std::move(summary);
+    if (!covered.is_null()) doc["covered"] = std::move(covered);
     out << doc.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
 }
 

@@ -41,7 +41,8 @@ void print_prepared(std::ostream& out, std::string_view command, const server_re
 /// info, list_prepared its prepared changes.
 void print_json(std::ostream& out, std::string_view command,
                 const std::vector<server_report>& reports,
-                std::optional<operation> op = std::nullopt, json summary = json());
+                std::optional<operation> op = std::nullopt, json summary = json(),
+                json covered = json());
 
 /// A two-phase change's per-server lines and, when not every server
 /// committed, a summary saying what was and was not changed.

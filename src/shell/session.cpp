@@ -56,6 +56,18 @@ int run_lines(shell& sh, bool interactive) {
 int run_session(const session_options& options) {
     try {
         auto path = options.config.empty() ? default_config_path() : options.config;
+        if (!fs::exists(path)) {
+            // A first run: say what to do next, not only what is missing.
+            fmt::print(std::cerr,
+                       "hsmsh: no configuration at {}.\n"
+                       "  Try a local cluster first:  hsmsh demo\n"
+                       "  Or point hsmsh at yours:    hsmsh configure add-cluster --cluster-id "
+                       "cluster-1 --endpoint 10.0.0.1:2225 --hsm-ca-cert customerCA.crt "
+                       "--server-client-cert-file client.crt --server-client-key-file "
+                       "client.key\n",
+                       path.string());
+            return exit_connection;
+        }
         auto config = load_config(path);
         auto shell_opts = options.shell;
         shell_opts.color = use_color(options.color);

@@ -230,7 +230,8 @@ line_result shell::finish(std::string_view command, const std::vector<server_rep
 line_result shell::run_query(parsed_command& cmd) {
     auto op = *cmd.spec->op;
     bool summary_only = !cmd.args.empty();
-    if (summary_only && cmd.args.front() != "--summary")
+    bool check = summary_only && cmd.args.front() == "--check";
+    if (summary_only && !check && cmd.args.front() != "--summary")
         throw usage_error(fmt::format("usage: {}", cmd.spec->synopsis));
     auto where = targets();
     if (op == operation::hsm_info && !options_.json)
@@ -238,11 +239,17 @@ line_result shell::run_query(parsed_command& cmd) {
     auto reports = fan_out(where, op, json::object());
     std::vector<user_comparison> comparison;
     if (op == operation::list_users) comparison = compare_users(reports);
+    auto answered = static_cast<std::size_t>(
+        std::ranges::count_if(reports, [](const auto& r) { return r.outcome.ok(); }));
     if (options_.json) {
         print_json(out_, cmd.spec->name, reports, op,
-                   op == operation::list_users ? comparison_json(comparison) : json());
+                   op == operation::list_users ? comparison_json(comparison) : json(),
+                   op == operation::list_users
+                       ? json{{"answered", answered}, {"servers", reports.size()}}
+                       : json());
     } else if (summary_only) {
-        fmt::print(out_, "Users across {} servers:\n", live(where));
+        fmt::print(out_, "Users across {} servers ({} of {} answered):\n", reports.size(), answered,
+                   reports.size());
         print_comparison(out_, comparison, reports, false);
     } else {
         for (const auto& r : reports)
@@ -253,7 +260,9 @@ line_result shell::run_query(parsed_command& cmd) {
             print_comparison(out_, comparison, reports, true);
         }
     }
-    bool all_ok = std::ranges::all_of(reports, [](const auto& r) { return r.outcome.ok(); });
+    bool all_ok = answered == reports.size();
+    // --check: for monitoring, every user must be known to agree everywhere.
+    if (check && !all_agree(comparison)) return line_result::failed;
     return all_ok ? line_result::ok : line_result::failed;
 }
 

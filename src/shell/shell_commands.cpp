@@ -92,8 +92,8 @@ line_result shell::confirm(const command_spec& spec, const std::vector<std::size
         o.flush();
         auto answer = input_.read_answer("");
         if (!input_.interactive()) fmt::print(o, "\n");
-        if (answer && (*answer == "y" || *answer == "n"))
-            return *answer == "y" ? line_result::ok : line_result::cancelled;
+        if (auto yes = answer ? parse_yes_no(*answer) : std::nullopt)
+            return *yes ? line_result::ok : line_result::cancelled;
         if (!input_.interactive() || !answer) {
             if (!input_.interactive()) {
                 usage(fmt::format("{} expects a line 'y' or 'n' to confirm", command));

@@ -117,6 +117,17 @@ y
         self.assertIn("CAUTION", r.stdout)
         self.assertIn("yes_1", r.stdout)
 
+    def test_forgiving_answers_and_command_names(self):
+        r = self.sh("LOGINHSM CO admin officer-pw1\ncreateuser CU forgive_1 forgive-pw1\nYes\n"
+                    "deleteUser CU forgive_1\nN\nlistusers\nlstUsers\n", "--keep-going")
+        self.assertEqual(r.returncode, 2, r.stderr)  # the typo, reported and skipped
+        self.assertIn("createUser success on", r.stdout)
+        self.assertIn("Nothing was changed.", r.stdout)
+        listing = r.stdout.split("Nothing was changed.")[1]
+        self.assertEqual(listing.count("forgive_1"), 3, r.stdout)  # still on every server
+        self.assertIn("unknown command 'lstUsers': did you mean listUsers?", r.stderr)
+        self.sh("loginHSM CO admin officer-pw1\ndeleteUser CU forgive_1\n", "-y")
+
     def test_cmu_compat_asks_only_where_cmu_does(self):
         # A CMU script: 'y' after createUser and changePswd, none after deleteUser.
         script = ("loginHSM CO admin officer-pw1\ncreateUser CU cmu_1 cmu-user-pw1\ny\n"
@@ -223,6 +234,9 @@ y
         r = self.c.shell(input="", env=self.c.env(HSMSH_CONFIG=self.c.path("missing.json")))
         self.assertEqual(r.returncode, 3)
         self.assertIn("missing.json", r.stderr)
+        # A first run says what to do next.
+        self.assertIn("hsmsh demo", r.stderr)
+        self.assertIn("hsmsh configure add-cluster --cluster-id", r.stderr)
         bad = self.c.path("bad.json")
         with open(bad, "w") as f:
             json.dump({"clusters": [{"cluster_id": "x", "hsm_ca_cert": "customerCA.crt",
@@ -265,6 +279,19 @@ y
             self.assertRegex(r.stdout, rf"Connection to server '127.0.0.1:{port}': .* failed: "
                                        r"untrusted server certificate: [^\n]+\n")
         self.assertNotIn("Users on", r.stdout)
+
+    def test_versions_and_usage_errors(self):
+        import subprocess
+        for program in (os.environ["HSMSH"], os.environ["HSMD"]):
+            r = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertRegex(r.stdout, r"^\d+\.\d+\.\d+\n$")
+            r = subprocess.run([program, "--no-such-option"], capture_output=True, text=True,
+                               timeout=30)
+            self.assertEqual(r.returncode, 2, program)
+        r = subprocess.run([os.environ["HSMSH"], "--help"], capture_output=True, text=True,
+                           timeout=30)
+        self.assertIn("--color auto|always|never", r.stdout)
 
     def test_help_lists_every_command_and_the_man_page_documents_it(self):
         r = self.sh("help\nhelp createUser\n")
@@ -324,6 +351,24 @@ class DegradedClusterTests(unittest.TestCase):
         self.assertIn("only 2 of 3 servers connected", r.stderr)
         self.assertIn(f"Users on {self.c.label(0)}:", r.stdout)
         self.assertIn(f"Users on {self.c.label(2)}:", r.stdout)
+
+    def test_a_silent_server_makes_the_summary_unknown(self):
+        r = self.c.shell("-e", "listUsers --check")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"admin\s+full\s+consistent")
+        self.c.signal(1, signal.SIGTERM)
+        self.c.nodes[1].wait(timeout=10)
+        r = self.c.shell("-e", "listUsers --summary")
+        self.assertIn("Users across 3 servers (2 of 3 answered):", r.stdout)
+        self.assertRegex(r.stdout, r"admin\s+unknown\s+consistent\s+no answer from server 1")
+        self.assertNotRegex(r.stdout, r"admin\s+full")
+        r = self.c.shell("-e", "listUsers --check")
+        self.assertEqual(r.returncode, 1)
+        r = self.c.shell("--json", "-e", "listUsers")
+        doc = json.loads(r.stdout.strip().splitlines()[-1])
+        self.assertEqual(doc["covered"], {"answered": 2, "servers": 3})
+        self.assertEqual(doc["summary"][0]["coverage"], "unknown")
+        self.assertEqual(doc["summary"][0]["unknown"], [1])
 
     def test_node_stopped_after_connecting_and_one_stalled(self):
         self.c.signal(2, signal.SIGSTOP)

@@ -100,17 +100,22 @@ TEST_CASE("comparing servers finds missing and differing users") {
         listing(1, {user("admin", 2, "a"), user("bob", 3, "b3"), user("carol", 1, "c")}),
         listing(2, {user("admin", 2, "a"), user("bob", 1, "b1")}),
     };
-    reports.push_back({3, "down", {}}); // not connected: not compared
+    reports.push_back({3, "down", {}}); // not connected: nobody knows what it holds
     auto users = compare_users(reports);
     REQUIRE(users.size() == 3);
     CHECK(users[0].name == "admin");
-    CHECK(users[0].full());
+    CHECK_FALSE(users[0].full());
+    CHECK(users[0].coverage() == "unknown");
+    CHECK(users[0].unknown == std::vector<std::size_t>{3});
     CHECK(users[0].consistent());
     CHECK(users[1].name == "bob");
-    CHECK(users[1].full());
+    CHECK(users[1].coverage() == "unknown");
     CHECK(users[1].differing == std::vector<std::size_t>{0, 2}); // the newest is on server 1
     CHECK(users[2].missing == std::vector<std::size_t>{0, 2});
+    CHECK(users[2].coverage() == "partial"); // missing where known outweighs unknown
     CHECK_FALSE(all_agree(users));
+    reports.pop_back();
+    CHECK(compare_users(reports)[0].full());
     CHECK(all_agree(
         compare_users({listing(0, {user("x", 1, "d")}), listing(1, {user("x", 1, "d")})})));
 }

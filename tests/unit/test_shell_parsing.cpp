@@ -35,6 +35,32 @@ TEST_CASE("commands match exactly or by a unique prefix") {
                          usage_error);
 }
 
+TEST_CASE("command names match in any case, and a near miss gets a suggestion") {
+    CHECK(find_command("listusers").spec->id == command_id::list_users);
+    CHECK(find_command("LISTUSERS").spec->id == command_id::list_users);
+    CHECK(find_command("LoGi").spec->id == command_id::login);
+    auto typo = find_command("lstUsers");
+    CHECK(typo.spec == nullptr);
+    CHECK(typo.suggestion == "listUsers");
+    CHECK(find_command("creatUsr").suggestion == "createUser");
+    CHECK(find_command("frobnicate").suggestion.empty());
+    CHECK_THROWS_WITH_AS(parse_command({"lstUsers"}),
+                         "unknown command 'lstUsers': did you mean listUsers? type help for the "
+                         "list",
+                         usage_error);
+    CHECK_THROWS_WITH_AS(parse_command({"frobnicate"}),
+                         "unknown command 'frobnicate': type help for the list", usage_error);
+}
+
+TEST_CASE("y/n answers: y, yes, n, no in any case") {
+    for (auto yes : {"y", "Y", "yes", "YES", "Yes", " y ", "y\r"})
+        CHECK(parse_yes_no(yes) == true);
+    for (auto no : {"n", "N", "no", "NO", "nO"})
+        CHECK(parse_yes_no(no) == false);
+    for (auto other : {"", " ", "ye", "yess", "maybe", "0", "1", "nope", "y n"})
+        CHECK_FALSE(parse_yes_no(other).has_value());
+}
+
 TEST_CASE("server numbers are small decimal numbers below the count") {
     CHECK(parse_server_number("0", 3) == 0u);
     CHECK(parse_server_number("2", 3) == 2u);

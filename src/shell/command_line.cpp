@@ -3,6 +3,7 @@
 #include "command_line.hpp"
 
 #include "hsmsh/log.hpp"
+#include "hsmsh/secret.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -128,6 +129,45 @@ std::optional<bool> parse_yes_no(std::string_view answer) {
     };
     if (is("y") || is("yes")) return true;
     if (is("n") || is("no")) return false;
+    return std::nullopt;
+}
+
+std::optional<std::string> check_script(std::string_view text, confirmation_set confirmations,
+                                        bool assume_yes) {
+    std::vector<std::string_view> lines;
+    for (std::size_t start = 0; start < text.size();) {
+        auto end = std::min(text.find('\n', start), text.size());
+        auto line = text.substr(start, end - start);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        lines.push_back(line);
+        start = end + 1;
+    }
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        auto where = [&](std::size_t k) { return fmt::format("line {}: ", k + 1); };
+        std::optional<parsed_command> cmd;
+        try {
+            cmd = parse_command(split_words(lines[i]));
+        } catch (const usage_error& e) {
+            if (i > 0) {
+                // The line after one that asks for a password is most likely
+                // that password: never repeat it.
+                try {
+                    auto before = parse_command(split_words(lines[i - 1]));
+                    if (before && before->prompt_password)
+                        return where(i) + "not a command (with -f, passwords come from "
+                                          "standard input, not from the script)";
+                } catch (const usage_error&) {
+                }
+            }
+            return where(i) + e.what();
+        }
+        if (cmd && cmd->inline_password) wipe(*cmd->inline_password);
+        if (!cmd || assume_yes || !asks_confirmation(*cmd->spec, confirmations)) continue;
+        if (i + 1 >= lines.size() || !parse_yes_no(lines[i + 1]))
+            return where(i + 1) +
+                   fmt::format("{} expects a line 'y' or 'n' to confirm", cmd->spec->name);
+        ++i; // the answer
+    }
     return std::nullopt;
 }
 

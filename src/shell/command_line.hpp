@@ -46,4 +46,12 @@ std::optional<std::size_t> parse_server_number(const std::string& text, std::siz
 /// nullopt for anything else.
 std::optional<bool> parse_yes_no(std::string_view answer);
 
+/// Checks a whole script (-f) before anything runs: every line parses, and
+/// each command that will ask is followed by its y/n line. Passwords are not
+/// in the script (they come from standard input), so a line after a
+/// command that asks for one is refused without being repeated. The first
+/// problem as "line N: ...", or nullopt.
+std::optional<std::string> check_script(std::string_view text, confirmation_set confirmations,
+                                        bool assume_yes);
+
 } // namespace hsm

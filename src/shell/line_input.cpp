@@ -45,6 +45,21 @@ std::optional<secret> batch_input::read_password(const std::string&) {
     return out;
 }
 
+script_input::script_input(std::istream& script, line_input& passwords)
+    : script_(script), passwords_(passwords) {}
+
+std::optional<std::string> script_input::read_command(const std::string& prompt) {
+    return script_.read_command(prompt);
+}
+
+std::optional<std::string> script_input::read_answer(const std::string& prompt) {
+    return script_.read_answer(prompt);
+}
+
+std::optional<secret> script_input::read_password(const std::string& prompt) {
+    return passwords_.read_password(prompt);
+}
+
 listed_input::listed_input(std::vector<std::string> commands, line_input& answers)
     : commands_(std::move(commands)), answers_(answers) {}
 

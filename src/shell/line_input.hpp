@@ -46,6 +46,22 @@ private:
     std::size_t line_ = 0;
 };
 
+/// A script (-f): commands and y/n answers from the script, passwords from a
+/// second source (standard input), so that the script holds no secret.
+class script_input : public line_input {
+public:
+    script_input(std::istream& script, line_input& passwords);
+    std::optional<std::string> read_command(const std::string& prompt) override;
+    std::optional<std::string> read_answer(const std::string& prompt) override;
+    std::optional<secret> read_password(const std::string& prompt) override;
+    bool interactive() const noexcept override { return false; }
+    std::size_t line_number() const noexcept override { return script_.line_number(); }
+
+private:
+    batch_input script_;
+    line_input& passwords_;
+};
+
 /// Commands from -e options; answers and passwords from a second source.
 class listed_input : public line_input {
 public:

@@ -4,9 +4,16 @@
 
 #include "terminal_input.hpp"
 
+#include "command_line.hpp"
+#include "hsmsh/files.hpp"
+#include "hsmsh/log.hpp"
+#include "hsmsh/secret.hpp"
+#include "line_input.hpp"
+
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
@@ -15,6 +22,9 @@
 
 namespace hsm {
 namespace {
+
+/// A script is read whole, to be checked before it runs.
+constexpr std::size_t max_script_size = 4 * 1024 * 1024;
 
 bool use_color(color_mode mode) {
     if (mode == color_mode::always) return true;
@@ -74,18 +84,31 @@ int run_session(const session_options& options) {
         shell_opts.from_argv = !options.commands.empty();
 
         batch_input stdin_lines(std::cin);
-        std::ifstream script_stream;
+        std::istringstream script_stream;
         std::unique_ptr<line_input> input;
         bool interactive = false;
         if (!options.commands.empty()) {
             input = std::make_unique<listed_input>(options.commands, stdin_lines);
         } else if (!options.script.empty()) {
-            script_stream.open(options.script, std::ios::binary);
-            if (!script_stream) {
-                fmt::print(std::cerr, "hsmsh: cannot open script {}\n", options.script.string());
+            std::string text;
+            try {
+                text = read_file(options.script, max_script_size);
+            } catch (const file_error& e) {
+                fmt::print(std::cerr, "hsmsh: script {}: {}\n", options.script.string(), e.what());
                 return exit_usage;
             }
-            input = std::make_unique<batch_input>(script_stream);
+            // The whole script is checked before any server is contacted: a
+            // typo on line 4 must not stop it after line 2 changed users.
+            if (!shell_opts.keep_going)
+                if (auto problem =
+                        check_script(text, shell_opts.confirmations, shell_opts.assume_yes)) {
+                    fmt::print(std::cerr, "hsmsh: {}: {}\n", options.script.string(),
+                               escape_terminal(*problem));
+                    wipe(text);
+                    return exit_usage;
+                }
+            script_stream.str(std::move(text));
+            input = std::make_unique<script_input>(script_stream, stdin_lines);
         } else if (::isatty(STDIN_FILENO)) {
             interactive = true;
             input = std::make_unique<terminal_input>(history_path(), &shell::complete);

@@ -117,6 +117,34 @@ y
         self.assertIn("CAUTION", r.stdout)
         self.assertIn("yes_1", r.stdout)
 
+    def test_a_script_file_holds_no_secret_and_is_checked_first(self):
+        script = self.c.path("officer.hsmsh")
+        with open(script, "w") as f:
+            f.write("loginHSM CO admin -hpswd\ncreateUser CU scripted_1 -hpswd\ny\nlistUsers\n")
+        r = self.c.shell("-f", script, input="officer-pw1\nscripted-pw-1\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("createUser success on", r.stdout)
+        self.assertEqual(r.stdout.split("Users on")[-1].count("scripted_1"), 1)
+        # A typo on line 4 stops the run before line 2 changes anything.
+        with open(script, "w") as f:
+            f.write("loginHSM CO admin -hpswd\ncreateUser CU scripted_2 -hpswd\ny\nlstUsers\n")
+        r = self.c.shell("-f", script, input="officer-pw1\nscripted-pw-2\n")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("line 4: unknown command 'lstUsers'", r.stderr)
+        self.assertNotIn("Connecting", r.stdout + r.stderr)
+        r = self.sh("listUsers\n")
+        self.assertNotIn("scripted_2", r.stdout)
+        # An old-style script with its password inline after -hpswd: refused,
+        # and the password is not repeated.
+        with open(script, "w") as f:
+            f.write("loginHSM CO admin -hpswd\nofficer-pw1\nlistUsers\n")
+        r = self.c.shell("-f", script)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("line 2: not a command (with -f, passwords come from standard input",
+                      r.stderr)
+        self.assertNotIn("officer-pw1", r.stdout + r.stderr)
+        self.sh("loginHSM CO admin officer-pw1\ndeleteUser CU scripted_1\n", "-y")
+
     def test_forgiving_answers_and_command_names(self):
         r = self.sh("LOGINHSM CO admin officer-pw1\ncreateuser CU forgive_1 forgive-pw1\nYes\n"
                     "deleteUser CU forgive_1\nN\nlistusers\nlstUsers\n", "--keep-going")

@@ -61,6 +61,27 @@ TEST_CASE("y/n answers: y, yes, n, no in any case") {
         CHECK_FALSE(parse_yes_no(other).has_value());
 }
 
+TEST_CASE("a script is checked whole before it runs") {
+    auto check = [](std::string_view text, bool yes = false) {
+        return check_script(text, confirmation_set::hsmsh, yes);
+    };
+    CHECK_FALSE(
+        check("loginHSM CO admin -hpswd\ncreateUser CU a -hpswd\ny\n\n# done\nlistUsers\n"));
+    CHECK_FALSE(check("loginHSM CO admin -hpswd\r\ncreateUser CU a -hpswd\r\nYES\r\n"));
+    CHECK(check("listUsers\ncreateUser CU a -hpswd\ny\nlstUsers\n") ==
+          "line 4: unknown command 'lstUsers': did you mean listUsers? type help for the list");
+    CHECK(check("createUser CU a -hpswd\nlistUsers\n") ==
+          "line 2: createUser expects a line 'y' or 'n' to confirm");
+    CHECK(check("deleteUser CU a\n") == "line 2: deleteUser expects a line 'y' or 'n' to confirm");
+    CHECK_FALSE(check("deleteUser CU a\n", true)); // -y: no answers
+    CHECK_FALSE(check_script("deleteUser CU a\n", confirmation_set::cmu, false));
+    // A password where the command line should be is never repeated.
+    auto leaked = check("loginHSM CO admin -hpswd\nS3cret-officer\n");
+    REQUIRE(leaked);
+    CHECK(leaked->find("S3cret") == std::string::npos);
+    CHECK(leaked->starts_with("line 2: not a command (with -f, passwords come from"));
+}
+
 TEST_CASE("server numbers are small decimal numbers below the count") {
     CHECK(parse_server_number("0", 3) == 0u);
     CHECK(parse_server_number("2", 3) == 2u);

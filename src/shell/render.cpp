@@ -232,7 +232,11 @@ void print_json(std::ostream& out, std::string_view command,
             s["code"] = outcome_code(r.outcome);
             s["message"] = outcome_message(r.outcome);
         }
-        if (r.outcome.ok() && op == operation::list_users) s["users"] = to_json(r.outcome.users);
+        if (r.outcome.ok() && op == operation::list_users) {
+            s["users"] = to_json(r.outcome.users);
+            for (auto& u : s["users"])
+                u["locked"] = u.value("failures", std::int64_t{0}) >= max_login_failures;
+        }
         if (r.outcome.ok() && op == operation::hsm_info) {
             auto info = hsm_info_from(r.outcome.fields);
             s["info"] = info ? to_json(*info) : json();

@@ -69,6 +69,8 @@ public:
     line_result run_line(std::string line);
 
     std::string prompt() const;
+    /// The answer was no: says so in JSON mode; cancelled.
+    line_result declined(const command_spec& spec);
 
     /// Offers completions for Tab (command names, user types, help topics).
     static std::vector<std::string> complete(const std::vector<std::string>& before,

@@ -61,6 +61,13 @@ std::optional<secret> shell::obtain_password(const parsed_command& cmd, line_res
     return first;
 }
 
+line_result shell::declined(const command_spec& spec) {
+    // A script reading --json learns that nothing ran, and why.
+    if (options_.json)
+        fmt::print(out_, "{}\n", json{{"command", spec.name}, {"declined", true}}.dump());
+    return line_result::cancelled;
+}
+
 line_result shell::confirm(const command_spec& spec, const std::vector<std::size_t>& where) {
     if (!asks_confirmation(spec, options_.confirmations)) return line_result::ok;
     auto command = spec.name;
@@ -93,13 +100,13 @@ line_result shell::confirm(const command_spec& spec, const std::vector<std::size
         auto answer = input_.read_answer("");
         if (!input_.interactive()) fmt::print(o, "\n");
         if (auto yes = answer ? parse_yes_no(*answer) : std::nullopt)
-            return *yes ? line_result::ok : line_result::cancelled;
+            return *yes ? line_result::ok : declined(spec);
         if (!input_.interactive() || !answer) {
             if (!input_.interactive()) {
                 usage(fmt::format("{} expects a line 'y' or 'n' to confirm", command));
                 return line_result::protocol_error;
             }
-            return line_result::cancelled;
+            return declined(spec);
         }
         fmt::print(o, "Invalid option, please type 'y' or 'n'\n\n");
     }

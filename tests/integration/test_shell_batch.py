@@ -145,6 +145,18 @@ y
         self.assertNotIn("officer-pw1", r.stdout + r.stderr)
         self.sh("loginHSM CO admin officer-pw1\ndeleteUser CU scripted_1\n", "-y")
 
+    def test_json_for_a_declined_change_and_locked_users(self):
+        r = self.sh("loginHSM CO admin officer-pw1\ncreateUser CU json_no no-pass-word\nn\n"
+                    "listUsers\n", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        docs = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+        self.assertIn({"command": "createUser", "declined": True}, docs)
+        listing = [d for d in docs if d.get("command") == "listUsers"][0]
+        for server in listing["servers"]:
+            for user in server["users"]:
+                self.assertIs(user["locked"], user["failures"] >= 5)
+                self.assertNotEqual(user["name"], "json_no")
+
     def test_forgiving_answers_and_command_names(self):
         r = self.sh("LOGINHSM CO admin officer-pw1\ncreateuser CU forgive_1 forgive-pw1\nYes\n"
                     "deleteUser CU forgive_1\nN\nlistusers\nlstUsers\n", "--keep-going")

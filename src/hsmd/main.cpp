@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace {
 
@@ -131,6 +132,8 @@ void serve_options_of(CLI::App& srv, options& o) {
     srv.add_option("--listen", o.serve.listen, "ADDR:PORT (port 0: any free port)")
         ->capture_default_str();
     srv.add_option("--peer", o.serve.peers, "HOST:PORT of another node of the cluster");
+    srv.add_flag("--stop-with-parent", o.serve.stop_with_parent,
+                 "Stop when the process that started this one exits (hsmsh demo)");
     srv.add_option("--kdf-iterations", o.serve.kdf_iterations, "PBKDF2 iterations")
         ->check(CLI::Range(min_kdf_iterations, max_kdf_iterations))
         ->capture_default_str();
@@ -164,6 +167,7 @@ void serve_options_of(CLI::App& srv, options& o) {
 
 int main(int argc, char** argv) {
     ::umask(077); // keys, hashes and audit are for the node alone
+    auto parent = ::getppid();
     CLI::App app{"hsmd: one HSM node of an hsmsh cluster"};
     app.require_subcommand(1);
     app.set_version_flag("--version", std::string(version()));
@@ -228,6 +232,7 @@ int main(int argc, char** argv) {
     auto* srv = command(&app, "serve", "Serve the node over mutual TLS", run_serve);
     data(srv);
     serve_options_of(*srv, o);
+    o.serve.parent = parent;
 
     try {
         app.parse(argc, argv);

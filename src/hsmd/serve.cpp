@@ -12,8 +12,11 @@
 #include "prepared_resolver.hpp"
 
 #include <csignal>
+
 #include <cstdio>
+#include <sys/prctl.h>
 #include <thread>
+#include <unistd.h>
 
 namespace hsm {
 namespace {
@@ -46,6 +49,11 @@ int serve(const serve_options& options) {
     // A file-size limit reached must fail the write (EFBIG, a storage
     // failure the client sees), not kill the node with SIGXFSZ.
     std::signal(SIGXFSZ, SIG_IGN);
+    if (options.stop_with_parent) {
+        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+        // The parent may have gone before the line above: then we were re-parented.
+        if (::getppid() != options.parent) throw lifecycle_error("the starting process is gone");
+    }
     const auto& paths = options.paths;
     if (!fs::exists(paths.database())) throw lifecycle_error("no node in " + paths.dir.string());
     auto keys = load_cluster_keys(paths);

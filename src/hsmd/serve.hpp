@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/types.h>
+
 namespace hsm {
 
 struct serve_options {
@@ -19,6 +21,11 @@ struct serve_options {
     std::uint32_t kdf_iterations = default_kdf_iterations;
     server_limits limits;
     std::chrono::milliseconds prepare_timeout{60'000};
+    /// Stop (as on SIGTERM) when the process that started us exits: the
+    /// demo's nodes live in their own process group, out of the terminal's
+    /// reach, and must not outlive a shell that was killed.
+    bool stop_with_parent = false;
+    pid_t parent = 0; // the parent at start-up, for stop_with_parent
 };
 
 /// Runs the node; returns the process exit status. Throws on set-up failures.

@@ -151,9 +151,13 @@ void demo_cluster::start(const demo_options& options) {
                            dir_ / "client.key",
                            {}};
     for (std::size_t i = 0; i < count; ++i) {
-        std::vector<std::string> argv{hsmd_.string(), "serve",
-                                      "--data",       node_dir(dir_, i).string(),
-                                      "--listen",     "127.0.0.1:0"};
+        std::vector<std::string> argv{hsmd_.string(),
+                                      "serve",
+                                      "--data",
+                                      node_dir(dir_, i).string(),
+                                      "--listen",
+                                      "127.0.0.1:0",
+                                      "--stop-with-parent"};
         if (options.kdf_iterations)
             argv.insert(argv.end(), {"--kdf-iterations", std::to_string(options.kdf_iterations)});
         nodes_.emplace_back(argv, dir_ / fmt::format("node{}.log", i));

@@ -280,6 +280,22 @@ class DemoTerminalTests(unittest.TestCase):
             with open(os.path.join(self.tmp.name, "demo", f"node{i}.log")) as f:
                 self.assertNotIn("signal 2", f.read())
 
+    def test_the_nodes_stop_when_the_shell_is_killed(self):
+        pids = node_pids(self.dir)
+        self.assertEqual(len(pids), 3)
+        os.kill(self.t.pid, signal.SIGKILL)  # no destructor runs: the nodes must notice
+
+        def running(pid):
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    return "\nState:\tZ" not in f.read()
+            except OSError:
+                return False
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(running(p) for p in pids.values()):
+            time.sleep(0.1)
+        self.assertFalse([n for n, p in pids.items() if running(p)])
+
     def test_a_node_that_exits_is_reported_and_its_login_not_shown(self):
         self.t.send("loginHSM PRECO admin\r")
         self.t.expect("Enter password:")

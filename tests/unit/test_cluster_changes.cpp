@@ -48,11 +48,13 @@ TEST_CASE("planned changes survive JSON and refuse malformed records") {
     bad["hash"]["iterations"] = 1;
     CHECK_FALSE(planned_change::from_json(bad));
     // Records from anywhere are validated like user input.
-    for (auto [field, value] : std::initializer_list<std::pair<const char*, json>>{
+    // Not a structured binding: clang 14 cannot capture one in CAPTURE's lambda.
+    for (const auto& change : std::initializer_list<std::pair<const char*, json>>{
              {"name", "ADMIN"}, {"failures", -2147483648LL}, {"failures", 6}, {"version", -1}}) {
+        const char* field = change.first;
         CAPTURE(field);
         bad = c.to_json();
-        bad[field] = value;
+        bad[field] = change.second;
         CHECK_FALSE(planned_change::from_json(bad));
     }
     bad = c.to_json();

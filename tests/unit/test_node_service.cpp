@@ -10,8 +10,6 @@ using namespace hsm;
 
 namespace {
 
-constexpr std::uint32_t cheap = test::cheap_kdf;
-
 struct node_fixture : test::memory_node {
 
     reply call(session& s, operation op, json fields = json::object()) {

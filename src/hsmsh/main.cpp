@@ -128,7 +128,12 @@ int run_configure(options& o, const subcommands& subs) {
 int run_demo(options& o) {
     try {
         demo_cluster cluster(o.demo, std::cout, std::cerr);
-        std::cout << "\nFirst time? Activate the cluster:\n"
+        std::cout << "\nConfiguration " << cluster.config_path().string()
+                  << "\n  (another terminal reaches this cluster while the demo runs: hsmsh -c "
+                  << cluster.config_path().string() << ")\nData and node logs "
+                  << cluster.config_path().parent_path().string()
+                  << " (hsmsh demo --dir DIR starts them again)\n"
+                  << "\nFirst time? Activate the cluster:\n"
                      "  loginHSM PRECO admin password\n"
                      "  changePswd PRECO admin -hpswd\n\n";
         o.session.config = cluster.config_path();

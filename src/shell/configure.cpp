@@ -5,6 +5,7 @@
 #include "cluster_link.hpp"
 #include "hsmsh/endpoint.hpp"
 #include "hsmsh/files.hpp"
+#include "hsmsh/log.hpp"
 #include "hsmsh/pki.hpp"
 #include "shell.hpp"
 
@@ -191,24 +192,29 @@ int remove_cluster(const configure_options& o, std::ostream& out, std::ostream& 
 int create_client_certificate(const fs::path& config, const std::string& identifier,
                               const std::vector<std::string>& tags, std::ostream& out,
                               std::ostream& err) {
+    // What the caller asked for cannot be done as asked: a usage error (2).
+    auto refuse = [&](const std::string& message) {
+        fmt::print(err, "hsmsh create-hsm-client-certificate: {}\n", message);
+        return exit_usage;
+    };
     return boundary(err, "create-hsm-client-certificate", [&] {
         bool valid = !identifier.empty() && identifier.size() <= 64 &&
                      std::all_of(identifier.begin(), identifier.end(), [](char c) {
                          return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
                      });
-        if (!valid) throw config_error("identifiers are 1 to 64 letters, digits, '-' or '_'");
+        if (!valid) return refuse("identifiers are 1 to 64 letters, digits, '-' or '_'");
         json tag_list = json::array();
         for (const auto& t : tags) {
             auto comma = t.find(",Value=");
             if (!t.starts_with("Key=") || comma == std::string::npos)
-                throw config_error(fmt::format("tag '{}': write Key=K,Value=V", t));
+                return refuse(fmt::format("tag '{}': write Key=K,Value=V", escape_terminal(t)));
             tag_list.push_back({{"Key", t.substr(4, comma - 4)}, {"Value", t.substr(comma + 7)}});
         }
         auto dir = fs::absolute(config).parent_path() / "client-certificates";
         auto cert_path = dir / (identifier + ".crt");
         if (fs::exists(cert_path))
-            throw config_error(fmt::format("a client certificate '{}' exists already ({})",
-                                           identifier, cert_path.string()));
+            return refuse(fmt::format("a client certificate '{}' exists already ({})", identifier,
+                                      cert_path.string()));
         fs::create_directories(dir);
         auto key = generate_key();
         auto cert = make_self_signed_certificate(key.get(), identifier, cert_usage::client, 365);
@@ -221,6 +227,12 @@ int create_client_certificate(const fs::path& config, const std::string& identif
                    {"Tags", tag_list}}}};
         write_file_atomic(dir / (identifier + ".json"), doc.dump(4) + "\n", 0644);
         out << doc.dump(4) << '\n';
+        // Standard output stays the JSON document; where things are goes to standard error.
+        fmt::print(err,
+                   "Wrote the certificate to {0}.crt and its private key to {0}.key "
+                   "(mode 0600).\nRegister it on every node: hsmd register-client-certificate "
+                   "--data DIR --cert {0}.crt\n",
+                   (dir / identifier).string());
         return exit_ok;
     });
 }

@@ -304,10 +304,15 @@ class ClientCertificateTests(unittest.TestCase):
         key = os.path.join(cfg_dir, "client-certificates", "app-1.key")
         crt = os.path.join(cfg_dir, "client-certificates", "app-1.crt")
         self.assertEqual(stat.S_IMODE(os.stat(key).st_mode), 0o600)
+        self.assertIn(f"Wrote the certificate to {crt[:-4]}.crt and its private key to "
+                      f"{key}", r.stderr)
         again = hsmsh("create-hsm-client-certificate", "--hsm-client-certificate-identifier",
                       "app-1")
-        self.assertEqual(again.returncode, 3)
+        self.assertEqual(again.returncode, 2)  # a usage error, as the issue asks
         self.assertIn("exists already", again.stderr)
+        bad = hsmsh("create-hsm-client-certificate", "--hsm-client-certificate-identifier",
+                    "app/2")
+        self.assertEqual(bad.returncode, 2)
 
         config = {"default_cluster": "cluster-shell", "clusters": [{
             "cluster_id": "cluster-shell", "hsm_ca_cert": self.c.path("customerCA.crt"),

@@ -364,6 +364,8 @@ class DemoTests(unittest.TestCase):
                                    capture_output=True, text=True, timeout=120, env=env)
             self.assertEqual(first.returncode, 0, first.stdout + first.stderr)
             self.assertIn("Building a demo cluster of 3 nodes", first.stdout)
+            # Where it lives, and how another terminal reaches it.
+            self.assertIn("hsmsh -c " + os.path.join(d, "demo", "hsmsh.json"), first.stdout)
             self.assertIn("loginHSM PRECO admin password", first.stdout)  # the hint
             self.assertIn("createUser CU demo_user -hpswd", first.stdout)  # --echo, no secret
             self.assertNotIn("officer-pw1", first.stdout)

@@ -142,31 +142,28 @@ std::optional<std::string> check_script(std::string_view text, confirmation_set 
         lines.push_back(line);
         start = end + 1;
     }
+    // Whether the line before asked for a password: the next line is then
+    // most likely that password, and is never repeated.
+    bool after_password_prompt = false;
     for (std::size_t i = 0; i < lines.size(); ++i) {
         auto where = [&](std::size_t k) { return fmt::format("line {}: ", k + 1); };
         std::optional<parsed_command> cmd;
         try {
             cmd = parse_command(split_words(lines[i]));
         } catch (const usage_error& e) {
-            if (i > 0) {
-                // The line after one that asks for a password is most likely
-                // that password: never repeat it.
-                try {
-                    auto before = parse_command(split_words(lines[i - 1]));
-                    if (before && before->prompt_password)
-                        return where(i) + "not a command (with -f, passwords come from "
-                                          "standard input, not from the script)";
-                } catch (const usage_error&) {
-                }
-            }
+            if (after_password_prompt)
+                return where(i) + "not a command (with -f, passwords come from standard input, "
+                                  "not from the script)";
             return where(i) + e.what();
         }
+        after_password_prompt = cmd && cmd->prompt_password;
         if (cmd && cmd->inline_password) wipe(*cmd->inline_password);
         if (!cmd || assume_yes || !asks_confirmation(*cmd->spec, confirmations)) continue;
         if (i + 1 >= lines.size() || !parse_yes_no(lines[i + 1]))
             return where(i + 1) +
                    fmt::format("{} expects a line 'y' or 'n' to confirm", cmd->spec->name);
         ++i; // the answer
+        after_password_prompt = false;
     }
     return std::nullopt;
 }

@@ -50,6 +50,13 @@ public:
 private:
     awaitable<void> open(const std::string& host, std::uint16_t port);
     awaitable<void> handshake(const std::string& cluster_id);
+    /// A reply's body, and the id of the request it must answer.
+    struct sent {
+        std::string body;
+        std::uint64_t id = 0;
+    };
+    /// Sends one request within `timeout` and returns its reply's body, undecoded.
+    awaitable<sent> send(operation op, json fields, duration timeout);
     /// Sends `req` (its id set) and returns the body of the reply.
     awaitable<std::string> exchange(request req);
     /// Runs a request's exchange within `timeout`; any failure closes the connection.

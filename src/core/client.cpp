@@ -157,20 +157,22 @@ awaitable<std::string> node_client::bounded(awaitable<std::string> exchanged, du
     }
 }
 
-awaitable<reply> node_client::call(operation op, json fields, duration timeout) {
+awaitable<node_client::sent> node_client::send(operation op, json fields, duration timeout) {
     if (!stream_) throw client_error(client_failure::closed, "not connected");
     auto req = next_request(op, std::move(fields)); // named: see the GCC 12 note above
     auto id = req.id;
     auto body = co_await bounded(exchange(std::move(req)), timeout);
-    co_return checked(decode_reply(body), id);
+    co_return sent{std::move(body), id};
+}
+
+awaitable<reply> node_client::call(operation op, json fields, duration timeout) {
+    auto answer = co_await send(op, std::move(fields), timeout);
+    co_return checked(decode_reply(answer.body), answer.id);
 }
 
 awaitable<user_list_reply> node_client::list_users(duration timeout) {
-    if (!stream_) throw client_error(client_failure::closed, "not connected");
-    auto req = next_request(operation::list_users);
-    auto id = req.id;
-    auto body = co_await bounded(exchange(std::move(req)), timeout);
-    co_return checked(decode_user_list_reply(body), id);
+    auto answer = co_await send(operation::list_users, json::object(), timeout);
+    co_return checked(decode_user_list_reply(answer.body), answer.id);
 }
 
 awaitable<void> node_client::close(duration timeout) {

@@ -84,4 +84,19 @@ struct sealed_user {
 json to_json(const sealed_user& record);
 std::optional<sealed_user> sealed_user_from(const json& record);
 
+/// A change prepared on a node and waiting for its commit (list_prepared).
+struct prepared_entry {
+    std::string txid;
+    std::string user;
+    std::string change;           // a planned change's kind, as the node names it
+    std::string actor;            // who prepared it
+    std::int64_t deadline_ms = 0; // when the node resolves it by itself (Unix ms)
+};
+
+/// The fields of a list_prepared reply.
+json to_json(const std::vector<prepared_entry>& entries);
+/// Entries that are objects; missing or mistyped fields read as empty (shown,
+/// never acted on). Nothing when `fields` has no "prepared" array.
+std::vector<prepared_entry> prepared_entries_from(const json& fields);
+
 } // namespace hsm

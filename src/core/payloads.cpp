@@ -304,4 +304,31 @@ std::optional<sealed_user> sealed_user_from(const json& r) {
     return sealed_user{*name, *type, *version, *sealed};
 }
 
+json to_json(const std::vector<prepared_entry>& entries) {
+    json rows = json::array();
+    for (const auto& e : entries)
+        rows.push_back({{"txid", e.txid},
+                        {"user", e.user},
+                        {"change", e.change},
+                        {"actor", e.actor},
+                        {"deadline_ms", e.deadline_ms}});
+    return {{"prepared", std::move(rows)}};
+}
+
+std::vector<prepared_entry> prepared_entries_from(const json& f) {
+    std::vector<prepared_entry> out;
+    if (!f.is_object()) return out;
+    auto rows = f.find("prepared");
+    if (rows == f.end() || !rows->is_array()) return out;
+    for (const auto& row : *rows) {
+        if (!row.is_object()) continue;
+        out.push_back({field<std::string>(row, "txid").value_or(""),
+                       field<std::string>(row, "user").value_or(""),
+                       field<std::string>(row, "change").value_or(""),
+                       field<std::string>(row, "actor").value_or(""),
+                       field<std::int64_t>(row, "deadline_ms").value_or(0)});
+    }
+    return out;
+}
+
 } // namespace hsm

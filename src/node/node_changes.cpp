@@ -4,8 +4,8 @@
 // checks the rules again (docs/design.md, "Two-phase changes").
 #include "hsmsh/duration.hpp"
 #include "hsmsh/log.hpp"
+#include "hsmsh/policy.hpp"
 #include "node_service.hpp"
-#include "policy.hpp"
 #include "request_fields.hpp"
 
 namespace hsm {
@@ -342,17 +342,15 @@ status node_service::get_user(session& s, const json& f, json& out) {
 
 status node_service::list_prepared(session& s, json& out) {
     if (auto a = authorize(s.actor(), operation::list_prepared, false); a != status::ok) return a;
-    json rows = json::array();
+    std::vector<prepared_entry> entries;
     for (const auto& row : store_.list_prepared()) {
         auto c = planned_change::from_stored(row.change);
         auto actor = c ? store_.find_id(c->actor_id) : std::nullopt;
-        rows.push_back({{"txid", row.txid},
-                        {"user", row.user_name},
-                        {"change", c ? change_kind_name(c->what) : "unreadable"},
-                        {"actor", actor ? actor->name : "-"},
-                        {"deadline_ms", row.deadline_ms}});
+        entries.push_back({row.txid, row.user_name,
+                           c ? std::string(change_kind_name(c->what)) : "unreadable",
+                           actor ? actor->name : "-", row.deadline_ms});
     }
-    out = {{"prepared", std::move(rows)}};
+    out = to_json(entries);
     return status::ok;
 }
 

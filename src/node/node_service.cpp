@@ -4,8 +4,8 @@
 
 #include "hsmsh/kdf.hpp"
 #include "hsmsh/log.hpp"
+#include "hsmsh/policy.hpp"
 #include "planned_change.hpp"
-#include "policy.hpp"
 #include "request_fields.hpp"
 
 #include <algorithm>

@@ -106,9 +106,11 @@ cluster_link::run_all(std::vector<awaitable<T>> tasks, const std::vector<std::si
     while (all_done.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
         if (!aborted && interrupt && interrupt->load()) {
             aborted = true;
-            asio::post(io_, [this, targets] {
-                for (auto i : targets)
-                    clients_[i]->abort();
+            // Only the requests still in flight: a server that answered
+            // keeps its connection, and the login it holds.
+            asio::post(io_, [this, state, targets] {
+                for (std::size_t k = 0; k < targets.size(); ++k)
+                    if (!state->finished[k]) clients_[targets[k]]->abort();
             });
         }
     }

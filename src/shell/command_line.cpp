@@ -118,6 +118,16 @@ std::string parsed_command::history_text() const {
     return out;
 }
 
+named_user user_arguments(const parsed_command& cmd) {
+    auto type = user_type_from_name(cmd.args.at(0));
+    if (!type)
+        throw usage_error(
+            fmt::format("unknown user type '{}': use PRECO, CO, PCO, CU or AU", cmd.args.at(0)));
+    if (!valid_user_name(cmd.args.at(1)))
+        throw usage_error(std::string(status_description(status::invalid_user_name)));
+    return {*type, canonical_user_name(cmd.args.at(1))};
+}
+
 std::optional<bool> parse_yes_no(std::string_view answer) {
     auto first = answer.find_first_not_of(" \t\r");
     if (first == std::string_view::npos) return std::nullopt;

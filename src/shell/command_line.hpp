@@ -3,6 +3,7 @@
 #pragma once
 
 #include "command_table.hpp"
+#include "hsmsh/user_rules.hpp"
 
 #include <optional>
 #include <stdexcept>
@@ -33,6 +34,15 @@ struct parsed_command {
     /// The line as history may keep it: an inline password replaced by -hpswd.
     std::string history_text() const;
 };
+
+/// A user command's first two arguments: the type and the name.
+struct named_user {
+    user_type type;
+    std::string name; // canonical
+};
+
+/// Reads and checks them. Throws usage_error (unknown type, invalid name).
+named_user user_arguments(const parsed_command& cmd);
 
 /// Parses words into a command; nullopt for an empty line or comment.
 /// Throws usage_error naming the problem (unknown or ambiguous command with

@@ -18,7 +18,7 @@ public:
     virtual ~line_input() = default;
     /// The next command line; nullopt at end of input.
     virtual std::optional<std::string> read_command(const std::string& prompt) = 0;
-    /// The answer to a question; nullopt at end of input.
+    /// The answer to a question; nullopt at end of input or on Ctrl-C.
     virtual std::optional<std::string> read_answer(const std::string& prompt) = 0;
     /// A password, without echo at a terminal; nullopt at end of input.
     virtual std::optional<secret> read_password(const std::string& prompt) = 0;

@@ -16,21 +16,6 @@ std::string_view yes_no(bool v) {
     return v ? "YES" : "NO";
 }
 
-template <typename T> T value_or(const json& obj, const char* key, T fallback) {
-    auto it = obj.find(key);
-    if (it == obj.end()) return fallback;
-    try {
-        // A node's strings reach a terminal: escaped, so that no node (or
-        // certificate) can move the cursor or retitle the window.
-        if constexpr (std::is_same_v<T, std::string>)
-            return escape_terminal(it->get_ref<const std::string&>());
-        else
-            return it->get<T>();
-    } catch (const json::exception&) {
-        return fallback;
-    }
-}
-
 } // namespace
 
 std::string server_label(std::size_t index, const std::string& name) {
@@ -153,22 +138,19 @@ void print_prepared(std::ostream& out, std::string_view command, const server_re
         print_server_lines(out, command, {r}, color);
         return;
     }
-    auto rows = value_or(r.outcome.fields, "prepared", json::array());
-    fmt::print(out, "Prepared changes on {}: {}\n", server_label(r.index, r.name), rows.size());
-    for (const auto& row : rows) {
-        auto deadline = value_or<std::int64_t>(row, "deadline_ms", 0);
-        fmt::print(out, "  {}  {:<16} {:<32} by {:<32} resolves in {} s\n",
-                   value_or<std::string>(row, "txid", "?"),
-                   value_or<std::string>(row, "change", "?"),
-                   value_or<std::string>(row, "user", "?"),
-                   value_or<std::string>(row, "actor", "?"), (deadline - unix_ms()) / 1000);
-    }
+    auto entries = prepared_entries_from(r.outcome.fields);
+    fmt::print(out, "Prepared changes on {}: {}\n", server_label(r.index, r.name), entries.size());
+    // A node's strings reach a terminal: escaped.
+    for (const auto& e : entries)
+        fmt::print(out, "  {}  {:<16} {:<32} by {:<32} resolves in {} s\n", escape_terminal(e.txid),
+                   escape_terminal(e.change), escape_terminal(e.user), escape_terminal(e.actor),
+                   (e.deadline_ms - unix_ms()) / 1000);
 }
 
 void print_phase_lines(std::ostream& out, std::string_view command,
                        const std::vector<phase_report>& reports, bool color) {
     std::vector<server_report> lines;
-    std::vector<std::string> refused, behind;
+    std::vector<std::string> behind, unchanged;
     std::size_t committed = 0;
     for (const auto& r : reports) {
         auto label = server_label(r.index, r.name);
@@ -179,17 +161,26 @@ void print_phase_lines(std::ostream& out, std::string_view command,
         else
             print_server_lines(out, command, {{r.index, r.name, r.outcome}}, color);
         if (r.result == phase_result::refused)
-            refused.push_back(fmt::format("{} refused: {}", label, why));
-        if (r.result == phase_result::left_behind)
+            unchanged.push_back(fmt::format("{} refused: {}", label, why));
+        if (r.result == phase_result::left_behind) {
             behind.push_back(fmt::format("{} was left behind: {}", label, why));
+            unchanged.push_back(fmt::format("{} did not {}: {}", label, phase_name(r.phase), why));
+        }
     }
-    if (committed == 0 && !refused.empty())
-        fmt::print(out, "No server was changed: {}.\n", fmt::join(refused, "; "));
-    else if (!behind.empty())
+    bool cut = std::ranges::any_of(reports, [](const phase_report& r) {
+        return r.outcome.what == server_outcome::kind::cancelled;
+    });
+    if (committed == 0) {
+        // Nothing changed anywhere: nothing diverged, nothing to repair. After
+        // Ctrl-C the shell says what was cut off and what may linger.
+        if (!unchanged.empty() && !cut)
+            fmt::print(out, "No server was changed: {}.\n", fmt::join(unchanged, "; "));
+    } else if (!behind.empty()) {
         fmt::print(out,
                    "Changed on {} of {} servers; {}. listUsers shows the difference, "
                    "syncUser repairs it.\n",
                    committed, reports.size(), fmt::join(behind, "; "));
+    }
 }
 
 void print_phase_json(std::ostream& out, std::string_view command,
@@ -242,7 +233,7 @@ void print_json(std::ostream& out, std::string_view command,
             s["info"] = info ? to_json(*info) : json();
         }
         if (r.outcome.ok() && op == operation::list_prepared)
-            s["prepared"] = value_or(r.outcome.fields, "prepared", json::array());
+            s["prepared"] = to_json(prepared_entries_from(r.outcome.fields))["prepared"];
         servers.push_back(std::move(s));
     }
     json doc{{"command", command}, {"ok", ok}, {"servers", std::move(servers)}};

@@ -40,6 +40,7 @@ void shell::open_cluster(const std::string& id) {
     server_mode_.reset();
     logins_.assign(link_->size(), std::nullopt);
     ever_connected_.assign(link_->size(), false);
+    listed_.assign(link_->size(), std::nullopt);
 }
 
 std::ostream& shell::info() {
@@ -206,8 +207,9 @@ std::size_t shell::live(const std::vector<std::size_t>& servers) const {
 }
 
 std::vector<server_report> shell::fan_out(const std::vector<std::size_t>& targets, operation op,
-                                          json fields) {
-    auto outcomes = link_->call(targets, op, fields, &interrupt_requested);
+                                          json fields, bool interruptible) {
+    auto outcomes =
+        link_->call(targets, op, fields, interruptible ? &interrupt_requested : nullptr);
     wipe_password(fields);
     std::vector<server_report> reports;
     for (std::size_t k = 0; k < targets.size(); ++k)
@@ -238,7 +240,11 @@ line_result shell::run_query(parsed_command& cmd) {
         fmt::print(out_, "Getting HSM Info on {} nodes\n", live(where));
     auto reports = fan_out(where, op, json::object());
     std::vector<user_comparison> comparison;
-    if (op == operation::list_users) comparison = compare_users(reports);
+    if (op == operation::list_users) {
+        comparison = compare_users(reports);
+        for (const auto& r : reports)
+            if (r.outcome.ok()) listed_[r.index] = r.outcome.users;
+    }
     auto answered = static_cast<std::size_t>(
         std::ranges::count_if(reports, [](const auto& r) { return r.outcome.ok(); }));
     if (options_.json) {

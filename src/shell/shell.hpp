@@ -103,9 +103,10 @@ private:
     line_result sync_all(const command_spec& spec, const std::string& name, bool force);
     line_result sync_to(const command_spec& spec, const std::string& user, std::size_t destination,
                         bool force);
+    /// Runs a two-phase change; `committed` gets the per-server reports.
     line_result run_prepared(std::string_view command, const std::vector<std::size_t>& where,
-                             json fields);
-    partial_choice choose_after_failure(std::string_view command,
+                             json fields, std::vector<phase_report>* committed = nullptr);
+    partial_choice choose_after_failure(std::string_view command, const std::string& user,
                                         const std::vector<server_report>& failed);
     void open_cluster(const std::string& id);
 
@@ -117,8 +118,22 @@ private:
     /// connected or not: those not connected report NOT_CONNECTED.
     std::vector<std::size_t> targets();
     std::size_t live(const std::vector<std::size_t>& servers) const;
+    /// Sends `op` to `targets` in parallel; Ctrl-C cuts it off when `interruptible`.
     std::vector<server_report> fan_out(const std::vector<std::size_t>& targets, operation op,
-                                       json fields);
+                                       json fields, bool interruptible = true);
+    /// Refuses a user change before its banner when every connected target
+    /// would refuse it: nobody logged in, a role that may not, or the user
+    /// (not) there as last listed. Prints why, per server; false if it may go on.
+    bool refused_early(const command_spec& spec, const std::string& name,
+                       const std::vector<std::size_t>& where);
+    /// Says which change holds `user` on servers that answered RET_CONFLICT,
+    /// and when it resolves.
+    void explain_pending(const std::string& user, const std::vector<server_report>& failed);
+    /// After Ctrl-C cut a change off: what was aborted where, what may linger.
+    void explain_interrupted(const std::vector<phase_report>& reports);
+    /// Keeps the last listing in step with a change committed on `reports`.
+    void note_committed(operation op, user_type type, const std::string& name,
+                        const std::vector<phase_report>& reports);
     line_result finish(std::string_view command, const std::vector<server_report>& reports);
     void note_activation(const parsed_command& cmd, const std::vector<std::size_t>& where);
     line_result usage(const std::string& message);
@@ -138,6 +153,8 @@ private:
     std::optional<std::size_t> refused_line_;
     std::vector<std::optional<login_state>> logins_;
     std::vector<bool> ever_connected_;
+    // Each server's users as last listed (nullopt: not listed since connecting).
+    std::vector<std::optional<std::vector<user_summary>>> listed_;
 };
 
 } // namespace hsm

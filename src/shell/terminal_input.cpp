@@ -80,9 +80,12 @@ struct terminal_input::impl {
 
     static char* prompt_of(EditLine* el) { return of(el)->prompt.data(); }
 
-    // Ctrl-C at the prompt: abandon the line and show a fresh prompt.
+    // Ctrl-C: abandon the line. The cursor goes to its end first, so that
+    // the "^C" read_line prints follows what was typed, as a shell shows it.
     static unsigned char clear_line(EditLine* el, int) {
         of(el)->cleared = true;
+        const LineInfo* li = el_line(el);
+        el_cursor(el, static_cast<int>(li->lastchar - li->cursor));
         return CC_NEWLINE;
     }
 
@@ -140,7 +143,8 @@ terminal_input::terminal_input(std::filesystem::path history_file, completer com
 
 terminal_input::~terminal_input() = default;
 
-std::optional<std::string> terminal_input::read_line(const std::string& prompt) {
+std::optional<std::string> terminal_input::read_line(const std::string& prompt,
+                                                     bool interruptible) {
     for (;;) {
         impl_->prompt = prompt;
         impl_->cleared = false;
@@ -148,6 +152,11 @@ std::optional<std::string> terminal_input::read_line(const std::string& prompt) 
         const char* line = el_gets(impl_->el.get(), &count);
         if (impl_->cleared) {
             interrupt_requested.store(false);
+            // libedit leaves the cursor after the abandoned text: the next
+            // prompt starts on a line of its own.
+            std::fputs("^C\n", stdout);
+            std::fflush(stdout);
+            if (interruptible) return std::nullopt;
             continue;
         }
         if (!line || count <= 0) {
@@ -161,11 +170,12 @@ std::optional<std::string> terminal_input::read_line(const std::string& prompt) 
 }
 
 std::optional<std::string> terminal_input::read_command(const std::string& prompt) {
-    return read_line(prompt);
+    return read_line(prompt, false);
 }
 
 std::optional<std::string> terminal_input::read_answer(const std::string& prompt) {
-    return read_line(prompt);
+    // Ctrl-C answers a question with its safe choice: the caller sees no answer.
+    return read_line(prompt, true);
 }
 
 std::optional<secret> terminal_input::read_password(const std::string& prompt) {

@@ -34,7 +34,8 @@ public:
     struct impl;
 
 private:
-    std::optional<std::string> read_line(const std::string& prompt);
+    /// Ctrl-C abandons the line: a fresh prompt, or, when `interruptible`, nullopt.
+    std::optional<std::string> read_line(const std::string& prompt, bool interruptible);
     std::unique_ptr<impl> impl_;
 };
 

@@ -5,6 +5,7 @@
 #include "hsmsh/hex.hpp"
 #include "hsmsh/secret.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <stdexcept>
@@ -23,7 +24,44 @@ bool failpoint(std::string_view name) {
     return fp && name == fp;
 }
 
+// A refusal that says the same of the change wherever it is asked: retrying
+// it, or committing it elsewhere, cannot help.
+bool deterministic(status s) noexcept {
+    switch (s) {
+    case status::user_exists:
+    case status::user_not_found:
+    case status::permission_denied:
+    case status::not_logged_in:
+    case status::user_owns_keys:
+    case status::last_co:
+    case status::password_policy:
+    case status::invalid_user_name:
+    case status::invalid_user_type:
+    case status::quota_exceeded:
+    case status::cluster_not_active:
+    case status::version_newer:
+        return true;
+    default:
+        return false;
+    }
+}
+
 } // namespace
+
+bool refused_alike(const std::vector<server_report>& prepared) {
+    if (prepared.empty()) return false;
+    const auto& first = prepared.front().outcome;
+    return std::ranges::all_of(prepared, [&](const server_report& r) {
+        return r.outcome.what == server_outcome::kind::replied && r.outcome.code == first.code &&
+               deterministic(r.outcome.code);
+    });
+}
+
+bool interrupted(const std::vector<server_report>& reports) {
+    return std::ranges::any_of(reports, [](const server_report& r) {
+        return r.outcome.what == server_outcome::kind::cancelled;
+    });
+}
 
 std::string_view phase_name(change_phase p) noexcept {
     return p == change_phase::commit ? "commit" : "prepare";
@@ -68,7 +106,10 @@ std::vector<phase_report> two_phase_change::run(const std::vector<std::size_t>& 
             choice = partial_choice::ignore; // nothing to ignore: commit everywhere
             break;
         }
-        choice = choose_(failed);
+        // Ctrl-C means stop; a refusal every server gives alike leaves
+        // nothing to retry or to commit elsewhere: no question either way.
+        choice = interrupted(prepared) || refused_alike(prepared) ? partial_choice::abort
+                                                                  : choose_(failed);
         if (choice != partial_choice::retry) break;
         pending.clear();
         for (const auto& f : failed)

@@ -41,7 +41,9 @@ enum class partial_choice { retry, ignore, abort };
 
 /// Runs a prepared change over `targets`. `call` sends one operation to some
 /// servers (in parallel) and returns their outcomes in order; `choose` is
-/// asked after a failed prepare (it may be asked again after a retry).
+/// asked after a failed prepare (it may be asked again after a retry),
+/// except when Ctrl-C cut the prepare off or every server refused alike:
+/// then the change is aborted where it was prepared.
 class two_phase_change {
 public:
     using caller = std::function<std::vector<server_report>(const std::vector<std::size_t>&,
@@ -59,6 +61,13 @@ private:
     caller call_;
     chooser choose_;
 };
+
+/// Whether every server refused, for the same reason, one that retrying or
+/// committing elsewhere cannot change (exists, not found, permission, ...).
+bool refused_alike(const std::vector<server_report>& prepared);
+
+/// Whether Ctrl-C cut any of these requests off.
+bool interrupted(const std::vector<server_report>& reports);
 
 /// A fresh 128-bit transaction id in hex.
 std::string new_txid();

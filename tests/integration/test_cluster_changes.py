@@ -4,6 +4,7 @@ refusals, shells dying between the phases, concurrent shells, stalled nodes,
 divergence shown by listUsers and repaired by syncUser."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -93,6 +94,12 @@ class ClusterChangeTests(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("RET_CONFLICT", r.stdout)
         self.assertIn("No server was changed", r.stdout)
+        # Never an unexplained conflict: which change holds the user, and until when.
+        for i in range(3):
+            self.assertRegex(r.stdout, re.escape(self.c.label(i)) +
+                             r": another change of carol is pending there \(create_user by "
+                             r"admin, transaction [0-9a-f]{32}\): the server resolves it by "
+                             r"itself in \d+ s, or abortPrepared [0-9a-f]{32} ends it now\.")
         # After the deadline the nodes ask each other; nobody committed: abort.
         def free():
             r = self.sh("createUser CU carol carol-pw-3\ny\n")

@@ -76,7 +76,9 @@ y
     def test_node_refusals_in_text_and_json(self):
         r = self.sh("createUser CU nobody_here nobody-pw1\ny\n")
         self.assertEqual(r.returncode, 1)
-        self.assertIn(f"createUser failed on {self.c.label(0)}: RET_NOT_LOGGED_IN", r.stdout)
+        # Known before anything is sent: one line per server, no banner.
+        self.assertIn(f"createUser refused for {self.c.label(0)}: RET_NOT_LOGGED_IN", r.stdout)
+        self.assertNotIn("CAUTION", r.stdout)
         r = self.sh("loginHSM CO admin officer-pw1\ncreateUser CU dup_user dup-user-pw\ny\n"
                     "createUser CU dup_user dup-user-pw\ny\n", "--json")
         self.assertEqual(r.returncode, 1)
@@ -90,8 +92,9 @@ y
         r = self.sh("loginHSM CU dup_user dup-user-pw\ncreateUser CU x_user x-user-pw1\ny\n"
                     "deleteUser CO admin\ny\n", "--keep-going")
         self.assertEqual(r.returncode, 1)
-        self.assertIn(f"createUser failed on {self.c.label(1)}: RET_PERMISSION_DENIED", r.stdout)
-        self.assertIn(f"deleteUser failed on {self.c.label(2)}: RET_PERMISSION_DENIED", r.stdout)
+        self.assertIn(f"createUser refused for {self.c.label(1)}: RET_PERMISSION_DENIED: CU may "
+                      "not createUser x_user", r.stdout)
+        self.assertIn(f"deleteUser refused for {self.c.label(2)}: RET_PERMISSION_DENIED", r.stdout)
         r = self.sh("loginHSM CU dup_user wrong-password\n")
         self.assertEqual(r.returncode, 1)
         self.assertIn("RET_USER_LOGIN_FAILURE", r.stdout)

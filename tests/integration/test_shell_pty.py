@@ -208,6 +208,73 @@ class TerminalTests(unittest.TestCase):
             t.close()
         self.assertIn("WARNING: server 2", t.seen)
 
+    def test_ctrl_c_means_no_abort_and_a_fresh_line(self):
+        self.activate()
+        # A half-typed line: ^C after it, and the next prompt on a line of its own.
+        self.t.send("createUser CU bo\x03")
+        self.t.expect(r"createUser CU bo\^C\r\nhsmsh:admin\(CO\)> ")
+        # At y/n, Ctrl-C is no.
+        self.t.send("createUser CU bob bob-pass-1\r")
+        self.t.expect(r"Do you want to continue\(y/n\)\?")
+        self.t.send("\x03")
+        self.t.expect("Nothing was changed.")
+        self.t.expect(PROMPT)
+        # During a change: aborted where it was prepared, those servers keep
+        # their connection and login; the one that did not answer is named.
+        self.c.signal(2, signal.SIGSTOP)
+        try:
+            self.t.send("createUser CU bob bob-pass-1\r")
+            self.t.expect(r"Do you want to continue\(y/n\)\?")
+            self.t.send("y\r")
+            self.t.expect(r"Creating User bob\(CU\) on 3 nodes")
+            time.sleep(1.0)
+            self.t.send("\x03")
+            self.t.expect(r"Interrupted: nothing was changed\. The change was aborted on "
+                          r"server 0\(127\.0\.0\.1:\d+\), server 1\(127\.0\.0\.1:\d+\), "
+                          r"which stay connected and logged in\. server 2\(127\.0\.0\.1:\d+\) "
+                          r"had not answered")
+            self.t.expect(r"hsmsh:admin\(CO\)> ")
+        finally:
+            self.c.signal(2, signal.SIGCONT)
+        # Still logged in on servers 0 and 1, with nothing left prepared there.
+        self.t.send("listPrepared\r")
+        self.t.expect(r"Prepared changes on server 0\(127\.0\.0\.1:\d+\): 0")
+        self.t.expect(r"Prepared changes on server 1\(127\.0\.0\.1:\d+\): 0")
+        self.t.expect(PROMPT)
+        # At Retry/Ignore/Abort (server 2 lost its login), Ctrl-C is Abort.
+        self.t.send("createUser CU bob bob-pass-1\r")
+        self.t.expect(r"Do you want to continue\(y/n\)\?")
+        self.t.send("y\r")
+        self.t.expect(r"Retry/Ignore/Abort\?\(R/I/A\):")
+        self.t.send("\x03")
+        self.t.expect(r"createUser aborted on server 1\(127\.0\.0\.1:\d+\): nothing changed")
+        self.t.expect(r"No server was changed")
+        self.t.expect(PROMPT)
+        self.t.send("listUsers\r")
+        self.t.expect(r"Users on server 1")
+        self.t.expect(PROMPT)
+        self.assertNotRegex(self.t.seen, r"\d+ +CU +bob +NO")  # no table row
+
+    def test_a_refusal_every_server_gives_asks_nothing_more(self):
+        self.activate()
+        # Not known to the shell (nothing listed yet): the servers refuse alike.
+        self.t.send("createUser CU admin admin-pass-2\r")
+        self.t.expect(r"Do you want to continue\(y/n\)\?")
+        self.t.send("y\r")
+        self.t.expect(r"No server was changed: server 0\(127\.0\.0\.1:\d+\) refused: "
+                      r"RET_USER_EXISTS")
+        self.t.expect(PROMPT)
+        # Once listed, the shell refuses before the banner.
+        self.t.send("listUsers\r")
+        self.t.expect(PROMPT)
+        self.t.send("deleteUser CU nobody\r")
+        self.t.expect(r"deleteUser refused for server 2\(127\.0\.0\.1:\d+\): "
+                      r"RET_USER_NOT_FOUND: no nobody there \(as last listed\)")
+        self.t.expect(PROMPT)
+        self.assertNotIn("Retry/Ignore/Abort", self.t.seen)
+        self.assertNotIn("syncUser", self.t.seen)
+        self.assertEqual(self.t.seen.count("CAUTION"), 2)  # activate's and the first createUser's
+
     def test_ctrl_d_leaves(self):
         self.t.send("\x04")
         self.t.expect("disconnecting from servers, please wait...")

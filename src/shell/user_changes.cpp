@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: Apache-2.0
+// User changes: password, early refusal, the CAUTION banner and y/n, and the
+// two-phase run with what the operator is told when it does not go through.
+#include "shell.hpp"
+
+#include "cluster_link.hpp"
+#include "hsmsh/hex.hpp"
+#include "hsmsh/kdf.hpp"
+#include "hsmsh/log.hpp"
+#include "hsmsh/policy.hpp"
+#include "terminal_input.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+#include <fmt/ranges.h>
+
+namespace hsm {
+namespace {
+
+// CMU's line before a user change's results, from the command's table entry.
+std::string lead_line(const command_spec& spec, const named_user& u, std::size_t nodes) {
+    return fmt::format(fmt::runtime(spec.lead),
+                       fmt::format("{}({})", u.name, user_type_name(u.type)), nodes);
+}
+
+} // namespace
+
+std::optional<secret> shell::obtain_password(const parsed_command& cmd, line_result& failure) {
+    if (cmd.inline_password) return secret(std::string(*cmd.inline_password));
+    auto first = input_.read_password("Enter password:");
+    if (!first) {
+        if (input_.interactive()) {
+            failure = line_result::cancelled;
+            fmt::print(err_, "Cancelled.\n");
+        } else {
+            usage(fmt::format("{} expects a password line", cmd.spec->name));
+            failure = line_result::protocol_error;
+        }
+        return std::nullopt;
+    }
+    if (cmd.spec->new_password && input_.interactive()) {
+        auto again = input_.read_password("Re-enter password:");
+        if (!again || !again->equals(*first)) {
+            fmt::print(err_, "The passwords do not match; nothing was changed.\n");
+            failure = line_result::failed;
+            return std::nullopt;
+        }
+    }
+    return first;
+}
+
+line_result shell::declined(const command_spec& spec) {
+    // A script reading --json learns that nothing ran, and why.
+    if (options_.json)
+        fmt::print(out_, "{}\n", json{{"command", spec.name}, {"declined", true}}.dump());
+    return line_result::cancelled;
+}
+
+line_result shell::confirm(const command_spec& spec, const std::vector<std::size_t>& where) {
+    if (!asks_confirmation(spec, options_.confirmations)) return line_result::ok;
+    auto command = spec.name;
+    auto& o = info();
+    fmt::print(o,
+               "*************************CAUTION********************************\n"
+               "This is a CRITICAL operation. {} will change the users of:\n",
+               command);
+    std::vector<std::string> absent;
+    for (auto i : where) {
+        auto label = server_label(i, link_->server(i).name);
+        if (link_->connected(i))
+            fmt::print(o, "    {}\n", label);
+        else
+            absent.push_back(label);
+    }
+    for (const auto& label : absent)
+        fmt::print(o,
+                   "WARNING: {} is not connected: it cannot prepare the change, so the\n"
+                   "change is aborted everywhere unless you choose to leave it behind.\n",
+                   label);
+    if (where.size() < link_->size())
+        fmt::print(o, "Only {} of the {} configured servers are addressed (server mode).\n",
+                   where.size(), link_->size());
+    fmt::print(o, "****************************************************************\n\n");
+    if (options_.assume_yes) return line_result::ok;
+    for (;;) {
+        fmt::print(o, "Do you want to continue(y/n)?");
+        o.flush();
+        auto answer = input_.read_answer("");
+        if (!input_.interactive()) fmt::print(o, "\n");
+        if (auto yes = answer ? parse_yes_no(*answer) : std::nullopt)
+            return *yes ? line_result::ok : declined(spec);
+        if (!input_.interactive() || !answer) {
+            if (!input_.interactive()) {
+                usage(fmt::format("{} expects a line 'y' or 'n' to confirm", command));
+                return line_result::protocol_error;
+            }
+            return declined(spec);
+        }
+        fmt::print(o, "Invalid option, please type 'y' or 'n'\n\n");
+    }
+}
+
+line_result shell::run_user_change(parsed_command& cmd) {
+    auto user = user_arguments(cmd);
+    line_result failure = line_result::failed;
+    std::optional<secret> password;
+    if (cmd.spec->password_arg >= 0) {
+        password = obtain_password(cmd, failure);
+        if (!password) return failure;
+        if (!valid_password(password->view()))
+            throw usage_error(std::string(status_description(status::password_policy)));
+    }
+    auto where = targets();
+    if (live(where) == 0) {
+        fmt::print(err_, "{}: no server is connected; nothing was changed\n", cmd.spec->name);
+        return line_result::failed;
+    }
+    if (refused_early(*cmd.spec, user.name, where)) {
+        // A script's answer to the question that was not asked is still its
+        // next line: consumed, so that the script stays in step.
+        if (!input_.interactive() && !options_.assume_yes &&
+            asks_confirmation(*cmd.spec, options_.confirmations)) {
+            auto answer = input_.read_answer("");
+            if (!answer || !parse_yes_no(*answer)) {
+                usage(fmt::format("{} expects a line 'y' or 'n' to confirm", cmd.spec->name));
+                return line_result::protocol_error;
+            }
+        }
+        return line_result::failed;
+    }
+    auto answer = confirm(*cmd.spec, where);
+    if (answer != line_result::ok) {
+        if (answer == line_result::cancelled) fmt::print(info(), "Nothing was changed.\n");
+        return answer;
+    }
+    if (!options_.json) fmt::print(out_, "{}\n", lead_line(*cmd.spec, user, live(where)));
+    json fields{{"type", user_type_name(user.type)},
+                {"name", user.name},
+                {"change", operation_name(*cmd.spec->op)}};
+    if (password) {
+        fields["password"] = std::string(password->view());
+        // One salt for every node: the same credentials everywhere (see record digests).
+        fields["salt"] = random_hex(salt_size);
+    }
+    std::vector<phase_report> reports;
+    auto result = run_prepared(cmd.spec->name, where, std::move(fields), &reports);
+    note_committed(*cmd.spec->op, user.type, user.name, reports);
+    if (result == line_result::ok) note_activation(cmd, where);
+    return result;
+}
+
+bool shell::refused_early(const command_spec& spec, const std::string& name,
+                          const std::vector<std::size_t>& where) {
+    auto op = *spec.op;
+    std::vector<std::pair<std::size_t, std::string>> refusals;
+    for (auto i : where) {
+        if (!link_->connected(i)) continue; // the banner warns of it
+        const auto& login = logins_[i];
+        if (!login) {
+            refusals.emplace_back(i, "RET_NOT_LOGGED_IN: nobody is logged in there (loginHSM)");
+            continue;
+        }
+        if (authorize(login->type, op, login->name == name) != status::ok) {
+            refusals.emplace_back(i, fmt::format("RET_PERMISSION_DENIED: {} may not {} {}",
+                                                 user_type_name(login->type), spec.name, name));
+            continue;
+        }
+        if (!listed_[i]) continue;
+        bool there =
+            std::ranges::any_of(*listed_[i], [&](const user_summary& u) { return u.name == name; });
+        if (op == operation::create_user && there)
+            refusals.emplace_back(
+                i, fmt::format("RET_USER_EXISTS: {} exists there (as last listed)", name));
+        else if (op != operation::create_user && !there)
+            refusals.emplace_back(
+                i, fmt::format("RET_USER_NOT_FOUND: no {} there (as last listed)", name));
+    }
+    // Only a refusal every connected server would give; where servers
+    // differ, the two-phase run shows it and offers the choices.
+    if (refusals.empty() || refusals.size() != live(where)) return false;
+    if (options_.json) {
+        json servers = json::array();
+        for (const auto& [i, why] : refusals)
+            servers.push_back({{"index", i},
+                               {"name", link_->server(i).name},
+                               {"status", "error"},
+                               {"code", why.substr(0, why.find(':'))},
+                               {"message", why.substr(why.find(':') + 2)}});
+        out_ << json{{"command", spec.name},
+                     {"ok", false},
+                     {"refused_before_sending", true},
+                     {"servers", std::move(servers)}}
+                    .dump()
+             << '\n';
+        return true;
+    }
+    for (const auto& [i, why] : refusals)
+        fmt::print(out_, "{} refused for {}: {}\n", spec.name,
+                   server_label(i, link_->server(i).name), escape_terminal(why));
+    fmt::print(out_, "Nothing was sent or changed; listUsers refreshes what the shell saw.\n");
+    return true;
+}
+
+line_result shell::run_prepared(std::string_view command, const std::vector<std::size_t>& where,
+                                json fields, std::vector<phase_report>* out) {
+    auto user = fields.value("name", std::string());
+    // Ctrl-C may cut the prepare off; once the change is decided, its commit
+    // or abort runs to its end (each within the request timeout).
+    two_phase_change change(
+        [this](const std::vector<std::size_t>& servers, operation op, const json& f) {
+            return fan_out(servers, op, f, op == operation::prepare);
+        },
+        [this, command, &user](const std::vector<server_report>& failed) {
+            return choose_after_failure(command, user, failed);
+        });
+    auto reports = change.run(where, std::move(fields));
+    bool cut = std::ranges::any_of(reports, [](const phase_report& r) {
+        return r.outcome.what == server_outcome::kind::cancelled;
+    });
+    // The terminal echoed ^C where the cursor was.
+    if (cut && input_.interactive()) fmt::print(out_, "\n");
+    if (options_.json)
+        print_phase_json(out_, command, reports);
+    else
+        print_phase_lines(out_, command, reports, options_.color);
+    explain_interrupted(reports);
+    if (!input_.interactive()) {
+        std::vector<server_report> conflicts;
+        for (const auto& r : reports)
+            if (r.outcome.what == server_outcome::kind::replied &&
+                r.outcome.code == status::conflict)
+                conflicts.push_back({r.index, r.name, r.outcome});
+        explain_pending(user, conflicts);
+    }
+    bool all = std::ranges::all_of(
+        reports, [](const auto& r) { return r.result == phase_result::committed; });
+    if (out) *out = std::move(reports);
+    return all ? line_result::ok : line_result::failed;
+}
+
+partial_choice shell::choose_after_failure(std::string_view command, const std::string& user,
+                                           const std::vector<server_report>& failed) {
+    if (!input_.interactive())
+        return options_.allow_partial ? partial_choice::ignore : partial_choice::abort;
+    auto& o = info();
+    std::vector<server_report> conflicts;
+    for (const auto& f : failed) {
+        fmt::print(o, "{} failed: {}\n", command, outcome_code(f.outcome));
+        fmt::print(o, "preparing on {} failed\n", server_label(f.index, f.name));
+        if (f.outcome.what == server_outcome::kind::replied && f.outcome.code == status::conflict)
+            conflicts.push_back(f);
+    }
+    explain_pending(user, conflicts);
+    for (;;) {
+        fmt::print(o, "\nRetry/Ignore/Abort?(R/I/A):");
+        o.flush();
+        // No answer (Ctrl-C, end of input) is Abort: nothing changes anywhere.
+        auto answer = input_.read_answer("");
+        if (!answer || *answer == "A" || *answer == "a") return partial_choice::abort;
+        if (*answer == "R" || *answer == "r") return partial_choice::retry;
+        if (*answer == "I" || *answer == "i") return partial_choice::ignore;
+        fmt::print(o, "Invalid option, please type 'R', 'I' or 'A'\n");
+    }
+}
+
+void shell::explain_pending(const std::string& user, const std::vector<server_report>& failed) {
+    if (failed.empty()) return;
+    std::vector<std::size_t> where;
+    for (const auto& f : failed)
+        where.push_back(f.index);
+    auto lists = fan_out(where, operation::list_prepared, json::object(), false);
+    auto& o = info();
+    for (const auto& l : lists) {
+        auto label = server_label(l.index, l.name);
+        bool told = false;
+        if (l.outcome.ok())
+            for (const auto& e : prepared_entries_from(l.outcome.fields)) {
+                if (e.user != user) continue;
+                auto left = std::max<std::int64_t>(0, (e.deadline_ms - unix_ms() + 999) / 1000);
+                auto txid = escape_terminal(e.txid);
+                fmt::print(o,
+                           "{}: another change of {} is pending there ({} by {}, transaction "
+                           "{}): the server resolves it by itself in {} s, or abortPrepared {} "
+                           "ends it now.\n",
+                           label, user, escape_terminal(e.change), escape_terminal(e.actor), txid,
+                           left, txid);
+                told = true;
+            }
+        if (!told)
+            fmt::print(o,
+                       "{}: another change of {} is pending there; the server resolves it by "
+                       "itself when its prepare deadline passes (60 s unless the node sets "
+                       "--prepare-timeout). listPrepared, as an officer, shows it.\n",
+                       label, user);
+    }
+}
+
+void shell::explain_interrupted(const std::vector<phase_report>& reports) {
+    std::vector<std::string> aborted, cut;
+    for (const auto& r : reports) {
+        auto label = server_label(r.index, r.name);
+        if (r.result == phase_result::aborted) aborted.push_back(label);
+        if (r.outcome.what == server_outcome::kind::cancelled) cut.push_back(label);
+    }
+    if (cut.empty()) return;
+    auto& o = info();
+    fmt::print(o, "Interrupted: nothing was changed.");
+    if (!aborted.empty())
+        fmt::print(o, " The change was aborted on {}, which stay connected and logged in.",
+                   fmt::join(aborted, ", "));
+    fmt::print(o,
+               " {} had not answered: the connection was closed, and the login there with it; "
+               "if the change was prepared there, the server aborts it by itself when its "
+               "prepare deadline passes (60 s unless the node sets --prepare-timeout).\n",
+               fmt::join(cut, ", "));
+}
+
+void shell::note_committed(operation op, user_type type, const std::string& name,
+                           const std::vector<phase_report>& reports) {
+    for (const auto& r : reports) {
+        auto& users = listed_[r.index];
+        if (r.result != phase_result::committed || !users) continue;
+        auto same = [&](const user_summary& u) { return u.name == name; };
+        if (op == operation::delete_user) std::erase_if(*users, same);
+        if (op == operation::create_user && std::ranges::none_of(*users, same)) {
+            user_summary added;
+            added.type = user_type_name(type);
+            added.name = name;
+            users->push_back(std::move(added));
+        }
+    }
+}
+
+} // namespace hsm

@@ -49,6 +49,7 @@ void add_shell_options(CLI::App& app, options& o) {
     app.add_flag("--json", s.shell.json, "One JSON object per command");
     app.add_flag("--keep-going", s.shell.keep_going, "Batch: go on after a failed command");
     app.add_flag("--echo", s.shell.echo, "Batch: print each command before its output");
+    app.add_flag("-q,--quiet", s.shell.quiet, "No connection lines (failures still show)");
     app.add_flag("--allow-partial", s.shell.allow_partial,
                  "Batch: when a server refuses a change, commit it where it was prepared");
     app.add_flag_function(
@@ -66,6 +67,9 @@ void add_shell_options(CLI::App& app, options& o) {
         ->check(CLI::Range(0.1, 3600.0));
     app.add_option("-e,--execute", s.commands, "Run this command (repeatable)");
     app.add_option("-f,--file", s.script, "Run the commands of this script");
+    app.add_option("--password-fd", s.password_fd,
+                   "Read the passwords that -hpswd asks for from this file descriptor")
+        ->check(CLI::Range(0, 1 << 20));
 }
 
 CLI::App* demo_command(CLI::App& app, demo_options& demo) {
@@ -149,6 +153,8 @@ int run_demo(options& o) {
 int main(int argc, char** argv) {
     hsm::disable_core_dumps(); // the shell holds passwords while it runs
     ::umask(077);              // history, keys and configs are for this user alone
+    // Before anything is spawned (the demo's nodes): no child inherits it.
+    auto environment_password = hsm::take_environment_password();
     CLI::App app{"hsmsh: manage the users of a cluster of HSMs"};
     app.require_subcommand(0, 1);
     app.set_version_flag("--version", std::string(version()));
@@ -165,6 +171,7 @@ int main(int argc, char** argv) {
         return rc == 0 ? 0 : exit_usage;
     }
     o.session.config = o.config;
+    o.session.shell.login_password = std::move(environment_password);
     if (*subs.configure) return run_configure(o, subs);
     if (*subs.create_certificate)
         return create_client_certificate(o.config_path(), o.identifier, o.tags, std::cout,

@@ -4,6 +4,10 @@
 
 #include "command_line.hpp"
 
+#include <cerrno>
+
+#include <unistd.h>
+
 namespace hsm {
 
 batch_input::batch_input(std::istream& in) : in_(in) {}
@@ -45,19 +49,38 @@ std::optional<secret> batch_input::read_password(const std::string&) {
     return out;
 }
 
-script_input::script_input(std::istream& script, line_input& passwords)
-    : script_(script), passwords_(passwords) {}
+with_passwords::with_passwords(line_input& lines, line_input& passwords)
+    : lines_(lines), passwords_(passwords) {}
 
-std::optional<std::string> script_input::read_command(const std::string& prompt) {
-    return script_.read_command(prompt);
+std::optional<std::string> with_passwords::read_command(const std::string& prompt) {
+    return lines_.read_command(prompt);
 }
 
-std::optional<std::string> script_input::read_answer(const std::string& prompt) {
-    return script_.read_answer(prompt);
+std::optional<std::string> with_passwords::read_answer(const std::string& prompt) {
+    return lines_.read_answer(prompt);
 }
 
-std::optional<secret> script_input::read_password(const std::string& prompt) {
+std::optional<secret> with_passwords::read_password(const std::string& prompt) {
     return passwords_.read_password(prompt);
+}
+
+std::optional<secret> fd_passwords::read_password(const std::string&) {
+    std::string text;
+    bool any = false;
+    char c = 0;
+    for (;;) {
+        ssize_t n = ::read(fd_, &c, 1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        any = true;
+        if (c == '\n') break;
+        if (text.size() <= max_line_length) text.push_back(c);
+    }
+    if (!text.empty() && text.back() == '\r') text.pop_back();
+    if (!any) return std::nullopt;
+    secret out{std::string(text)};
+    wipe(text);
+    return out;
 }
 
 listed_input::listed_input(std::vector<std::string> commands, line_input& answers)

@@ -46,20 +46,35 @@ private:
     std::size_t line_ = 0;
 };
 
-/// A script (-f): commands and y/n answers from the script, passwords from a
-/// second source (standard input), so that the script holds no secret.
-class script_input : public line_input {
+/// Lines from one source, passwords from another: a script (-f) whose
+/// passwords come from standard input, or any source with --password-fd.
+class with_passwords : public line_input {
 public:
-    script_input(std::istream& script, line_input& passwords);
+    with_passwords(line_input& lines, line_input& passwords);
     std::optional<std::string> read_command(const std::string& prompt) override;
     std::optional<std::string> read_answer(const std::string& prompt) override;
     std::optional<secret> read_password(const std::string& prompt) override;
-    bool interactive() const noexcept override { return false; }
-    std::size_t line_number() const noexcept override { return script_.line_number(); }
+    bool interactive() const noexcept override { return lines_.interactive(); }
+    std::size_t line_number() const noexcept override { return lines_.line_number(); }
+    void remember(const std::string& text) override { lines_.remember(text); }
 
 private:
-    batch_input script_;
+    line_input& lines_;
     line_input& passwords_;
+};
+
+/// Passwords, one per line, from a file descriptor (--password-fd), read
+/// byte by byte so that nothing past a password is buffered in memory.
+class fd_passwords : public line_input {
+public:
+    explicit fd_passwords(int fd) : fd_(fd) {}
+    std::optional<std::string> read_command(const std::string&) override { return std::nullopt; }
+    std::optional<std::string> read_answer(const std::string&) override { return std::nullopt; }
+    std::optional<secret> read_password(const std::string& prompt) override;
+    bool interactive() const noexcept override { return false; }
+
+private:
+    int fd_;
 };
 
 /// Commands from -e options; answers and passwords from a second source.

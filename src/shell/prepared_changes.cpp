@@ -10,7 +10,7 @@ namespace hsm {
 line_result shell::list_prepared(parsed_command& cmd) {
     auto reports = fan_out(targets(), *cmd.spec->op, json::object());
     if (options_.json) {
-        print_json(out_, cmd.spec->name, reports, cmd.spec->op);
+        emit(result_json(cmd.spec->name, reports, cmd.spec->op));
     } else {
         for (const auto& r : reports)
             print_prepared(out_, cmd.spec->name, r, options_.color);

@@ -183,8 +183,7 @@ void print_phase_lines(std::ostream& out, std::string_view command,
     }
 }
 
-void print_phase_json(std::ostream& out, std::string_view command,
-                      const std::vector<phase_report>& reports) {
+json phase_json(std::string_view command, const std::vector<phase_report>& reports) {
     json servers = json::array();
     bool ok = true;
     for (const auto& r : reports) {
@@ -204,13 +203,11 @@ void print_phase_json(std::ostream& out, std::string_view command,
         }
         servers.push_back(std::move(s));
     }
-    json doc{{"command", command}, {"ok", ok}, {"servers", std::move(servers)}};
-    out << doc.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
+    return json{{"command", command}, {"ok", ok}, {"servers", std::move(servers)}};
 }
 
-void print_json(std::ostream& out, std::string_view command,
-                const std::vector<server_report>& reports, std::optional<operation> op,
-                json summary, json covered) {
+json result_json(std::string_view command, const std::vector<server_report>& reports,
+                 std::optional<operation> op, json summary, json covered) {
     json servers = json::array();
     bool ok = true;
     for (const auto& r : reports) {
@@ -239,6 +236,10 @@ void print_json(std::ostream& out, std::string_view command,
     json doc{{"command", command}, {"ok", ok}, {"servers", std::move(servers)}};
     if (!summary.is_null()) doc["summary"] = std::move(summary);
     if (!covered.is_null()) doc["covered"] = std::move(covered);
+    return doc;
+}
+
+void print_json_line(std::ostream& out, const json& doc) {
     out << doc.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
 }
 

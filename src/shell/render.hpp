@@ -36,13 +36,12 @@ void print_hsm_info(std::ostream& out, std::string_view command, const server_re
 void print_prepared(std::ostream& out, std::string_view command, const server_report& report,
                     bool color = false);
 
-/// `{"command":...,"ok":...,"servers":[...]}` on one line; the replies of
-/// `op` add what they carry: list_users each server's users, hsm_info its
-/// info, list_prepared its prepared changes.
-void print_json(std::ostream& out, std::string_view command,
-                const std::vector<server_report>& reports,
-                std::optional<operation> op = std::nullopt, json summary = json(),
-                json covered = json());
+/// `{"command":...,"ok":...,"servers":[...]}`; the replies of `op` add what
+/// they carry: list_users each server's users, hsm_info its info,
+/// list_prepared its prepared changes.
+json result_json(std::string_view command, const std::vector<server_report>& reports,
+                 std::optional<operation> op = std::nullopt, json summary = json(),
+                 json covered = json());
 
 /// A two-phase change's per-server lines and, when not every server
 /// committed, a summary saying what was and was not changed.
@@ -50,7 +49,9 @@ void print_phase_lines(std::ostream& out, std::string_view command,
                        const std::vector<phase_report>& reports, bool color = false);
 
 /// The JSON form, each server with its phase and outcome.
-void print_phase_json(std::ostream& out, std::string_view command,
-                      const std::vector<phase_report>& reports);
+json phase_json(std::string_view command, const std::vector<phase_report>& reports);
+
+/// One JSON document on one line; bytes that are not UTF-8 are replaced.
+void print_json_line(std::ostream& out, const json& doc);
 
 } // namespace hsm

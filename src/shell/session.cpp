@@ -11,10 +11,12 @@
 #include "line_input.hpp"
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 #include <sys/stat.h>
@@ -54,6 +56,25 @@ fs::path history_path() {
     return dir / "history";
 }
 
+// Every -e command must parse before any server is contacted, and none may
+// carry a password (argv is visible to every user of the machine).
+std::optional<std::string> check_commands(const std::vector<std::string>& commands) {
+    for (std::size_t i = 0; i < commands.size(); ++i) {
+        try {
+            auto cmd = parse_command(split_words(commands[i]));
+            if (cmd && cmd->inline_password) {
+                wipe(*cmd->inline_password);
+                return fmt::format("-e {}: passwords are not accepted on the command line: use "
+                                   "-hpswd and give the password on standard input",
+                                   i + 1);
+            }
+        } catch (const usage_error& e) {
+            return fmt::format("-e {}: {}", i + 1, e.what());
+        }
+    }
+    return std::nullopt;
+}
+
 int run_lines(shell& sh, bool interactive) {
     int status = sh.run();
     if (interactive) fmt::print("\ndisconnecting from servers, please wait...\n");
@@ -62,6 +83,15 @@ int run_lines(shell& sh, bool interactive) {
 }
 
 } // namespace
+
+std::shared_ptr<const secret> take_environment_password() {
+    char* value = std::getenv("HSMSH_PASSWORD");
+    if (!value) return nullptr;
+    auto password = std::make_shared<const secret>(std::string(value));
+    wipe(value, std::strlen(value));
+    ::unsetenv("HSMSH_PASSWORD");
+    return password;
+}
 
 int run_session(const session_options& options) {
     try {
@@ -84,11 +114,33 @@ int run_session(const session_options& options) {
         shell_opts.from_argv = !options.commands.empty();
 
         batch_input stdin_lines(std::cin);
+        std::optional<fd_passwords> fd_lines;
+        if (options.password_fd >= 0) {
+            if (::fcntl(options.password_fd, F_GETFD) < 0) {
+                fmt::print(std::cerr, "hsmsh: --password-fd {}: not an open file descriptor\n",
+                           options.password_fd);
+                return exit_usage;
+            }
+            fd_lines.emplace(options.password_fd);
+        }
+        // Without --password-fd, passwords come from the line source itself,
+        // or (for -e and -f) from standard input.
+        line_input& passwords = fd_lines ? static_cast<line_input&>(*fd_lines) : stdin_lines;
         std::istringstream script_stream;
+        std::optional<batch_input> script_lines;
+        std::unique_ptr<line_input> lines;
         std::unique_ptr<line_input> input;
         bool interactive = false;
         if (!options.commands.empty()) {
+            if (auto problem = check_commands(options.commands)) {
+                fmt::print(std::cerr, "hsmsh: {}\n", escape_terminal(*problem));
+                return exit_usage;
+            }
             input = std::make_unique<listed_input>(options.commands, stdin_lines);
+            if (fd_lines) {
+                lines = std::move(input);
+                input = std::make_unique<with_passwords>(*lines, passwords);
+            }
         } else if (!options.script.empty()) {
             std::string text;
             try {
@@ -108,12 +160,18 @@ int run_session(const session_options& options) {
                     return exit_usage;
                 }
             script_stream.str(std::move(text));
-            input = std::make_unique<script_input>(script_stream, stdin_lines);
-        } else if (::isatty(STDIN_FILENO)) {
-            interactive = true;
-            input = std::make_unique<terminal_input>(history_path(), &shell::complete);
+            script_lines.emplace(script_stream);
+            input = std::make_unique<with_passwords>(*script_lines, passwords);
         } else {
-            input = std::make_unique<batch_input>(std::cin);
+            interactive = ::isatty(STDIN_FILENO) != 0;
+            if (interactive)
+                lines = std::make_unique<terminal_input>(history_path(), &shell::complete);
+            else
+                lines = std::make_unique<batch_input>(std::cin);
+            if (fd_lines)
+                input = std::make_unique<with_passwords>(*lines, passwords);
+            else
+                input = std::move(lines);
         }
         shell sh(std::move(config), options.cluster, from_seconds(options.connect_timeout),
                  from_seconds(options.request_timeout), *input, std::cout, std::cerr, shell_opts);

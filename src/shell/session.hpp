@@ -4,6 +4,7 @@
 
 #include "shell.hpp"
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,13 @@ struct session_options {
     double request_timeout = 30;       // seconds
     std::vector<std::string> commands; // -e
     fs::path script;                   // -f
+    int password_fd = -1;              // --password-fd: passwords from this descriptor
 };
+
+/// Takes HSMSH_PASSWORD out of the environment (so that no child inherits
+/// it, and the process's environment block no longer holds it) and returns
+/// it; null when unset. Call it before anything is spawned.
+std::shared_ptr<const secret> take_environment_password();
 
 /// Loads the config, connects, runs the lines from -e, -f, the terminal or
 /// stdin, and returns the exit status of hsmsh(1) (docs/design.md, "Exit status"). Never throws.

@@ -51,10 +51,13 @@ std::size_t shell::connect_all() {
     std::vector<std::size_t> all(link_->size());
     for (std::size_t i = 0; i < all.size(); ++i)
         all[i] = i;
+    // Connection chatter goes to standard error, so that standard output
+    // holds the commands' results alone; --quiet drops all but failures.
     for (auto i : all) {
         const auto& s = link_->server(i);
-        fmt::print(info(), "Connecting to server '{}': hostname '{}', port {}...\n", s.name,
-                   s.hostname, s.port);
+        if (!options_.quiet)
+            fmt::print(err_, "Connecting to server '{}': hostname '{}', port {}...\n", s.name,
+                       s.hostname, s.port);
     }
     auto results = link_->connect(all);
     std::size_t connected = 0;
@@ -63,10 +66,11 @@ std::size_t shell::connect_all() {
         if (results[i].ok) {
             ++connected;
             ever_connected_[i] = true;
-            fmt::print(info(), "Connected to server '{}': hostname '{}', port {}.\n", s.name,
-                       s.hostname, s.port);
+            if (!options_.quiet)
+                fmt::print(err_, "Connected to server '{}': hostname '{}', port {}.\n", s.name,
+                           s.hostname, s.port);
         } else {
-            fmt::print(info(), "Connection to server '{}': hostname '{}', port {} failed: {}\n",
+            fmt::print(err_, "Connection to server '{}': hostname '{}', port {} failed: {}\n",
                        s.name, s.hostname, s.port, results[i].error);
         }
     }
@@ -75,7 +79,7 @@ std::size_t shell::connect_all() {
                    "WARNING: only {} of {} servers connected: commands will not reach "
                    "the others\n",
                    connected, link_->size());
-    info().flush();
+    err_.flush();
     return connected;
 }
 
@@ -150,6 +154,7 @@ line_result shell::run_line(std::string line) {
     // that can be recalled and run again.
     if (!hidden && kept.size() <= max_line_length) input_.remember(kept);
     if (options_.echo) fmt::print(out_, "{}\n", kept);
+    args_ = cmd->args;
     try {
         auto result = execute(*cmd);
         if (cmd->inline_password) wipe(*cmd->inline_password);
@@ -159,6 +164,11 @@ line_result shell::run_line(std::string line) {
         if (cmd->inline_password) wipe(*cmd->inline_password);
         return usage(e.what());
     }
+}
+
+void shell::emit(json doc) {
+    doc["args"] = args_;
+    print_json_line(out_, doc);
 }
 
 line_result shell::execute(parsed_command& cmd) {
@@ -219,7 +229,7 @@ std::vector<server_report> shell::fan_out(const std::vector<std::size_t>& target
 
 line_result shell::finish(std::string_view command, const std::vector<server_report>& reports) {
     if (options_.json)
-        print_json(out_, command, reports);
+        emit(result_json(command, reports));
     else
         print_server_lines(out_, command, reports, options_.color);
     bool all_ok = std::ranges::all_of(reports, [](const auto& r) { return r.outcome.ok(); });
@@ -248,11 +258,11 @@ line_result shell::run_query(parsed_command& cmd) {
     auto answered = static_cast<std::size_t>(
         std::ranges::count_if(reports, [](const auto& r) { return r.outcome.ok(); }));
     if (options_.json) {
-        print_json(out_, cmd.spec->name, reports, op,
-                   op == operation::list_users ? comparison_json(comparison) : json(),
-                   op == operation::list_users
-                       ? json{{"answered", answered}, {"servers", reports.size()}}
-                       : json());
+        emit(result_json(cmd.spec->name, reports, op,
+                         op == operation::list_users ? comparison_json(comparison) : json(),
+                         op == operation::list_users
+                             ? json{{"answered", answered}, {"servers", reports.size()}}
+                             : json()));
     } else if (summary_only) {
         fmt::print(out_, "Users across {} servers ({} of {} answered):\n", reports.size(), answered,
                    reports.size());

@@ -23,10 +23,12 @@ struct shell_options {
     bool json = false;          // --json
     bool keep_going = false;    // --keep-going
     bool echo = false;          // --echo
+    bool quiet = false;         // --quiet: no connection chatter
     bool color = false;         // resolved --color
     bool from_argv = false;     // commands came from -e: inline passwords refused
     bool allow_partial = false; // batch: commit where prepared when a server refuses
     confirmation_set confirmations = confirmation_set::hsmsh; // --cmu-compat: CMU's
+    std::shared_ptr<const secret> login_password; // HSMSH_PASSWORD: loginHSM's, when not typed
 };
 
 /// What running one line came to.
@@ -137,6 +139,9 @@ private:
     line_result finish(std::string_view command, const std::vector<server_report>& reports);
     void note_activation(const parsed_command& cmd, const std::vector<std::size_t>& where);
     line_result usage(const std::string& message);
+    /// Prints a command's --json document, with the command's arguments
+    /// (never a password: parsing keeps it apart).
+    void emit(json doc);
     std::ostream& info();
 
     client_config config_;
@@ -153,6 +158,7 @@ private:
     std::optional<std::size_t> refused_line_;
     std::vector<std::optional<login_state>> logins_;
     std::vector<bool> ever_connected_;
+    std::vector<std::string> args_; // of the command running
     // Each server's users as last listed (nullopt: not listed since connecting).
     std::vector<std::optional<std::vector<user_summary>>> listed_;
 };

@@ -82,7 +82,7 @@ line_result shell::run_info(parsed_command& cmd) {
                    {"port", s.port},
                    {"connected", up},
                    {"login", login}}}};
-        out_ << doc.dump() << '\n';
+        emit(std::move(doc));
         return line_result::ok;
     }
     fmt::print(out_, "Id\tName\t\t\tHostname\t\tPort\tState\t\tLoginState\n");
@@ -95,12 +95,10 @@ line_result shell::list_clusters(parsed_command& cmd) {
     for (const auto& c : config_.clusters) {
         bool current = c.cluster_id == link_->cluster_id();
         if (options_.json) {
-            out_ << json{{"command", cmd.spec->name},
-                         {"cluster_id", c.cluster_id},
-                         {"current", current},
-                         {"servers", c.servers.size()}}
-                        .dump()
-                 << '\n';
+            emit(json{{"command", cmd.spec->name},
+                      {"cluster_id", c.cluster_id},
+                      {"current", current},
+                      {"servers", c.servers.size()}});
             continue;
         }
         fmt::print(out_, "{} {:<24} {} servers{}\n", current ? '*' : ' ', c.cluster_id,

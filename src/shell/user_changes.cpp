@@ -29,6 +29,8 @@ std::string lead_line(const command_spec& spec, const named_user& u, std::size_t
 
 std::optional<secret> shell::obtain_password(const parsed_command& cmd, line_result& failure) {
     if (cmd.inline_password) return secret(std::string(*cmd.inline_password));
+    if (cmd.spec->op == operation::login && options_.login_password)
+        return options_.login_password->clone();
     auto first = input_.read_password("Enter password:");
     if (!first) {
         if (input_.interactive()) {
@@ -53,8 +55,7 @@ std::optional<secret> shell::obtain_password(const parsed_command& cmd, line_res
 
 line_result shell::declined(const command_spec& spec) {
     // A script reading --json learns that nothing ran, and why.
-    if (options_.json)
-        fmt::print(out_, "{}\n", json{{"command", spec.name}, {"declined", true}}.dump());
+    if (options_.json) emit(json{{"command", spec.name}, {"declined", true}});
     return line_result::cancelled;
 }
 
@@ -188,12 +189,10 @@ bool shell::refused_early(const command_spec& spec, const std::string& name,
                                {"status", "error"},
                                {"code", why.substr(0, why.find(':'))},
                                {"message", why.substr(why.find(':') + 2)}});
-        out_ << json{{"command", spec.name},
-                     {"ok", false},
-                     {"refused_before_sending", true},
-                     {"servers", std::move(servers)}}
-                    .dump()
-             << '\n';
+        emit(json{{"command", spec.name},
+                  {"ok", false},
+                  {"refused_before_sending", true},
+                  {"servers", std::move(servers)}});
         return true;
     }
     for (const auto& [i, why] : refusals)
@@ -222,7 +221,7 @@ line_result shell::run_prepared(std::string_view command, const std::vector<std:
     // The terminal echoed ^C where the cursor was.
     if (cut && input_.interactive()) fmt::print(out_, "\n");
     if (options_.json)
-        print_phase_json(out_, command, reports);
+        emit(phase_json(command, reports));
     else
         print_phase_lines(out_, command, reports, options_.color);
     explain_interrupted(reports);

@@ -51,6 +51,24 @@ def sanitized(pid):
         return any(n in f.read() for n in ("libasan", "libtsan"))
 
 
+def node_pids(data_dir):
+    """The hsmd processes serving the data directories under `data_dir`."""
+    pids = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in argv and b"--data" in argv:
+            data = argv[argv.index(b"--data") + 1].decode()
+            if data.startswith(data_dir):
+                pids[os.path.basename(data)] = int(pid)
+    return pids
+
+
 class Cluster:
     def __init__(self, nodes=3, cluster_id=CLUSTER, peers=False, node_args=(),
                  kdf_iterations=1000):

@@ -147,7 +147,7 @@ class MisbehavingNodeTests(unittest.TestCase):
             r = c.shell("--keep-going", "--timeout", "5",
                         input="listUsers\nlistUsers\n", env=c.env(HSMSH_CONFIG=cfg))
             self.assertEqual(r.returncode, 1, r.stderr)
-            self.assertIn("Connected to server 'garbage'", r.stdout)
+            self.assertIn("Connected to server 'garbage'", r.stderr)
             self.assertEqual(r.stdout.count("Users on server 0(good):"), 2)
             self.assertIn("listUsers failed on server 1(garbage): PROTOCOL_ERROR", r.stdout)
             self.assertIn("listUsers failed on server 2(drop): CONNECTION_LOST", r.stdout)

@@ -2,6 +2,7 @@
 """hsmsh in batch mode against 3 real nodes: the CMU tour, failures, exit codes."""
 import json
 import os
+import select
 import time
 import signal
 import subprocess
@@ -9,7 +10,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import Cluster  # noqa: E402
+from cluster import HSMSH, Cluster, node_pids  # noqa: E402
 
 
 class BatchTests(unittest.TestCase):
@@ -30,9 +31,15 @@ class BatchTests(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         for i, port in enumerate(self.c.ports):
             self.assertIn(f"Connecting to server '127.0.0.1:{port}': hostname '127.0.0.1', "
-                          f"port {port}...", r.stdout)
-            self.assertIn(f"Connected to server '127.0.0.1:{port}'", r.stdout)
+                          f"port {port}...", r.stderr)
+            self.assertIn(f"Connected to server '127.0.0.1:{port}'", r.stderr)
             self.assertIn(f"Users on {self.c.label(i)}:", r.stdout)
+        # Standard output holds results alone; --quiet drops the chatter.
+        self.assertNotIn("Connect", r.stdout)
+        r = self.sh("listUsers\n", "--quiet")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr, "")
+        self.assertIn(f"Users on {self.c.label(2)}:", r.stdout)
         self.assertLess(r.stdout.index(self.c.label(0)), r.stdout.index(self.c.label(2)))
 
     def test_cmu_user_management_tour(self):
@@ -152,8 +159,13 @@ y
         r = self.sh("loginHSM CO admin officer-pw1\ncreateUser CU json_no no-pass-word\nn\n"
                     "listUsers\n", "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
-        docs = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
-        self.assertIn({"command": "createUser", "declined": True}, docs)
+        # Standard output is JSON alone, each object naming its arguments
+        # and never a password.
+        docs = [json.loads(line) for line in r.stdout.splitlines()]
+        self.assertIn({"command": "createUser", "declined": True, "args": ["CU", "json_no"]}, docs)
+        self.assertEqual(docs[0]["args"], ["CO", "admin"])
+        self.assertNotIn("no-pass-word", r.stdout + r.stderr)
+        self.assertNotIn("officer-pw1", r.stdout + r.stderr)
         listing = [d for d in docs if d.get("command") == "listUsers"][0]
         for server in listing["servers"]:
             for user in server["users"]:
@@ -263,6 +275,40 @@ y
         self.assertNotIn("officer-pw1", r.stderr)
         r = self.c.shell("-e", "loginHSM CO admin -hpswd", input="officer-pw1\n")
         self.assertEqual(r.returncode, 0, r.stderr)
+        # The whole list is checked before any server is contacted.
+        r = self.c.shell("-e", "listUsers", "-e", "creatUser CU nobody_e")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("-e 2: unknown command 'creatUser'", r.stderr)
+        self.assertNotIn("Connecting", r.stdout + r.stderr)
+
+    def test_passwords_from_a_descriptor_or_the_environment(self):
+        # --password-fd: the script on standard input holds no secret.
+        read_end, write_end = os.pipe()
+        os.write(write_end, b"officer-pw1\nfd-user-pw-1\n")
+        os.close(write_end)
+        try:
+            r = subprocess.run(
+                [HSMSH, "--password-fd", str(read_end)],
+                input="loginHSM CO admin -hpswd\ncreateUser CU fd_user -hpswd\ny\nlistUsers\n",
+                capture_output=True, text=True, timeout=60, env=self.c.env(),
+                pass_fds=(read_end,))
+        finally:
+            os.close(read_end)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout.split("Users on")[-1].count("fd_user"), 1)
+        r = self.c.shell("--password-fd", "99", "-e", "listUsers")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--password-fd 99: not an open file descriptor", r.stderr)
+        # HSMSH_PASSWORD: the login's password alone; no other prompt takes it.
+        env = self.c.env(HSMSH_PASSWORD="officer-pw1")
+        r = self.c.shell("-e", "loginHSM CO admin", "-e", "deleteUser CU fd_user", "-y", env=env)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("deleteUser success on", r.stdout)
+        r = self.c.shell("-e", "loginHSM CO admin", "-e", "changePswd CU nobody_here -hpswd",
+                         "-y", env=env)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("changePswd expects a password line", r.stderr)
+        self.assertNotIn("officer-pw1", r.stdout + r.stderr)
 
     def test_server_mode_and_info(self):
         r = self.sh("server 1\nlistUsers\ninfo server 1\nexit\nserver 9\n")
@@ -290,7 +336,7 @@ y
         dead = self.c.write_config([{"hostname": "127.0.0.1", "port": 1}], "dead.json")
         r = self.c.shell("-c", dead, input="listUsers\n")
         self.assertEqual(r.returncode, 3)
-        self.assertIn("Connection to server '127.0.0.1'", r.stdout)
+        self.assertIn("Connection to server '127.0.0.1'", r.stderr)
 
     def test_wrong_cluster_id_is_refused_with_its_cause(self):
         path = self.c.write_config(name="other.json")
@@ -301,7 +347,7 @@ y
             json.dump(doc, f)
         r = self.c.shell("-c", path, input="listUsers\n")
         self.assertEqual(r.returncode, 3)
-        self.assertIn("names cluster 'cluster-shell', expected 'cluster-other'", r.stdout)
+        self.assertIn("names cluster 'cluster-shell', expected 'cluster-other'", r.stderr)
 
     def test_node_from_another_ca_is_refused_even_if_the_environment_trusts_it(self):
         from cluster import openssl
@@ -319,7 +365,7 @@ y
         r = self.c.shell("-c", path, input="listUsers\n", env=env)
         self.assertEqual(r.returncode, 3)
         for port in self.c.ports:
-            self.assertRegex(r.stdout, rf"Connection to server '127.0.0.1:{port}': .* failed: "
+            self.assertRegex(r.stderr, rf"Connection to server '127.0.0.1:{port}': .* failed: "
                                        r"untrusted server certificate: [^\n]+\n")
         self.assertNotIn("Users on", r.stdout)
 
@@ -377,6 +423,34 @@ class DemoTests(unittest.TestCase):
             self.assertEqual(second.returncode, 0, second.stderr)
             self.assertIn("Reusing the demo cluster", second.stdout)
             self.assertEqual(second.stdout.count("demo_user"), 3)
+            # HSMSH_PASSWORD logs in, and neither the nodes nor the shell's
+            # environment block keep it.
+            env["HSMSH_PASSWORD"] = "officer-pw1"
+            shell = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, env=env)
+            try:
+                shell.stdin.write(b"loginHSM CO admin\n")
+                shell.stdin.flush()
+                seen = b""
+                deadline = time.monotonic() + 60
+                while seen.count(b"loginHSM success") < 3 and time.monotonic() < deadline:
+                    ready, _, _ = select.select([shell.stdout], [], [], 1)
+                    if ready:
+                        chunk = os.read(shell.stdout.fileno(), 4096)
+                        if not chunk:
+                            break
+                        seen += chunk
+                self.assertEqual(seen.count(b"loginHSM success"), 3, seen)
+                environments = [f"/proc/{pid}/environ" for pid in
+                                [shell.pid, *node_pids(os.path.join(d, "demo")).values()]]
+                self.assertEqual(len(environments), 4)
+                for path in environments:
+                    with open(path, "rb") as f:
+                        self.assertNotIn(b"officer-pw1", f.read(), path)
+            finally:
+                shell.stdin.close()
+                shell.wait(timeout=60)
+                shell.stdout.close()
 
 
 class DegradedClusterTests(unittest.TestCase):
@@ -424,8 +498,8 @@ class DegradedClusterTests(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn(f"Users on {self.c.label(0)}:", r.stdout)
         self.assertIn(f"Users on {self.c.label(1)}:", r.stdout)
-        self.assertIn("Connection to server '127.0.0.1:%d'" % self.c.ports[2], r.stdout)
-        self.assertIn("no answer before the deadline", r.stdout)
+        self.assertIn("Connection to server '127.0.0.1:%d'" % self.c.ports[2], r.stderr)
+        self.assertIn("no answer before the deadline", r.stderr)
 
     def test_node_stalled_after_connecting_times_out_alone(self):
         """A node stalled mid-session times out alone; once it runs again

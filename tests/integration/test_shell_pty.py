@@ -15,7 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import HSMSH, Cluster  # noqa: E402
+from cluster import HSMSH, Cluster, node_pids  # noqa: E402
 
 
 class Terminal:
@@ -283,22 +283,6 @@ class TerminalTests(unittest.TestCase):
 
 
 
-def node_pids(data_dir):
-    """The hsmd processes serving the data directories under `data_dir`."""
-    pids = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if b"serve" in argv and b"--data" in argv:
-            data = argv[argv.index(b"--data") + 1].decode()
-            if data.startswith(data_dir):
-                pids[os.path.basename(data)] = int(pid)
-    return pids
 
 
 class DemoTerminalTests(unittest.TestCase):

@@ -118,6 +118,38 @@ std::string parsed_command::history_text() const {
     return out;
 }
 
+std::optional<std::string> history_text_of_failed(std::string_view line) {
+    std::vector<std::string> words;
+    try {
+        words = split_words(line);
+    } catch (const usage_error&) {
+        return std::nullopt;
+    }
+    if (words.empty()) return std::nullopt;
+    auto found = find_command(words.front());
+    std::vector<const command_spec*> candidates;
+    if (found.spec) candidates.push_back(found.spec);
+    for (auto name : found.matches)
+        candidates.push_back(find_command(name).spec);
+    if (candidates.empty() && !found.suggestion.empty())
+        candidates.push_back(find_command(found.suggestion).spec);
+    std::optional<std::string> out;
+    if (!candidates.empty()) {
+        // The earliest place any candidate takes a password.
+        std::size_t keep = words.size();
+        for (const auto* c : candidates)
+            if (c && c->password_arg >= 0)
+                keep = std::min(keep, static_cast<std::size_t>(c->password_arg) + 1);
+        out = quote_if_needed(words.front());
+        for (std::size_t i = 1; i < keep; ++i)
+            *out += " " + quote_if_needed(words[i]);
+        if (keep < words.size()) *out += " -hpswd";
+    }
+    for (auto& w : words)
+        wipe(w);
+    return out;
+}
+
 named_user user_arguments(const parsed_command& cmd) {
     auto type = user_type_from_name(cmd.args.at(0));
     if (!type)

@@ -35,6 +35,13 @@ struct parsed_command {
     std::string history_text() const;
 };
 
+/// What history keeps of a line that did not parse, so that it can be
+/// recalled and corrected: the words up to where the named command (or the
+/// command it is near, or any it is a prefix of) takes a password, then
+/// -hpswd. Nothing when the first word names no command (it may be a
+/// password typed at the wrong prompt) or the line does not split.
+std::optional<std::string> history_text_of_failed(std::string_view line);
+
 /// A user command's first two arguments: the type and the name.
 struct named_user {
     user_type type;

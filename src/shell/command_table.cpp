@@ -38,7 +38,7 @@ const std::array commands{
                  .max_args = 3,
                  .password_arg = 2,
                  .new_password = true,
-                 .completes = completion::user_types,
+                 .completes = {completion::user_types, completion::user_names},
                  .lead = "Changing password for {0} on {1} nodes"},
     command_spec{.id = command_id::create_user,
                  .name = "createUser",
@@ -53,7 +53,7 @@ const std::array commands{
                  .max_args = 3,
                  .password_arg = 2,
                  .new_password = true,
-                 .completes = completion::user_types,
+                 .completes = {completion::user_types},
                  .lead = "Creating User {0} on {1} nodes"},
     command_spec{.id = command_id::delete_user,
                  .name = "deleteUser",
@@ -65,7 +65,7 @@ const std::array commands{
                  .critical = true,
                  .min_args = 2,
                  .max_args = 2,
-                 .completes = completion::user_types,
+                 .completes = {completion::user_types, completion::user_names},
                  .lead = "Deleting user {0} on {1} nodes"},
     command_spec{.id = command_id::exit_server,
                  .name = "exit",
@@ -88,7 +88,7 @@ const std::array commands{
                  .who = "everyone",
                  .handler = &shell::help,
                  .max_args = 1,
-                 .completes = completion::commands},
+                 .completes = {completion::commands}},
     command_spec{.id = command_id::info,
                  .name = "info",
                  .synopsis = "info server <server-number>",
@@ -129,7 +129,7 @@ const std::array commands{
                  .min_args = 2,
                  .max_args = 3,
                  .password_arg = 2,
-                 .completes = completion::user_types},
+                 .completes = {completion::user_types, completion::user_names}},
     command_spec{.id = command_id::logout,
                  .name = "logoutHSM",
                  .synopsis = "logoutHSM",
@@ -163,7 +163,8 @@ const std::array commands{
                  .op = operation::get_user,
                  .critical = true,
                  .min_args = 2,
-                 .max_args = 3},
+                 .max_args = 3,
+                 .completes = {completion::user_names}},
     command_spec{.id = command_id::use_cluster,
                  .name = "useCluster",
                  .synopsis = "useCluster <cluster-id>",
@@ -172,7 +173,8 @@ const std::array commands{
                  .handler = &shell::use_cluster,
                  .min_args = 1,
                  .max_args = 1,
-                 .scope = global_only},
+                 .scope = global_only,
+                 .completes = {completion::cluster_ids}},
 };
 
 constexpr std::array<std::string_view, 6> user_types{"PRECO", "CO", "PCO", "CU", "AU", "preCO"};
@@ -244,6 +246,44 @@ command_lookup find_command(std::string_view word) {
             best = d;
             out.suggestion = c.name;
         }
+    return out;
+}
+
+std::vector<std::string> complete_words(const std::vector<std::string>& before,
+                                        const std::string& partial,
+                                        const completion_sources& known) {
+    std::vector<std::string> out;
+    auto offer = [&](std::string_view candidate) {
+        if (candidate.starts_with(partial)) out.emplace_back(candidate);
+    };
+    if (before.empty()) {
+        for (const auto& c : command_table())
+            offer(c.name);
+        return out;
+    }
+    auto found = find_command(before.front());
+    std::size_t position = before.size() - 1; // of the argument being typed
+    if (!found.spec || position >= found.spec->completes.size()) return out;
+    switch (found.spec->completes[position]) {
+    case completion::none:
+        break;
+    case completion::user_types:
+        for (auto t : completion_user_types())
+            offer(t);
+        break;
+    case completion::user_names:
+        for (const auto& n : known.user_names)
+            offer(n);
+        break;
+    case completion::commands:
+        for (const auto& c : command_table())
+            offer(c.name);
+        break;
+    case completion::cluster_ids:
+        for (const auto& id : known.cluster_ids)
+            offer(id);
+        break;
+    }
     return out;
 }
 

@@ -5,6 +5,7 @@
 
 #include "hsmsh/wire.hpp"
 
+#include <array>
 #include <optional>
 #include <span>
 #include <string>
@@ -36,8 +37,8 @@ enum class command_id {
 /// Where a command may run.
 enum class command_scope { anywhere, global_only, server_only };
 
-/// What Tab offers for a command's first argument.
-enum class completion { none, user_types, commands };
+/// What Tab offers for an argument.
+enum class completion { none, user_types, user_names, commands, cluster_ids };
 
 class shell;
 struct parsed_command;
@@ -63,7 +64,7 @@ struct command_spec {
     int password_arg = -1;     // index of a password argument, or -1
     bool new_password = false; // a new password: asked twice at a terminal
     command_scope scope = command_scope::anywhere;
-    completion completes = completion::none;
+    std::array<completion, 2> completes = {}; // for the first two arguments
     std::string_view lead = {}; // user changes: CMU's line before the results: {0} user, {1} nodes
 };
 
@@ -90,5 +91,17 @@ command_lookup find_command(std::string_view word);
 
 /// The user types offered to Tab completion.
 std::span<const std::string_view> completion_user_types() noexcept;
+
+/// What the shell knows that Tab may offer besides the table's own words.
+struct completion_sources {
+    std::vector<std::string> user_names;  // as last listed
+    std::vector<std::string> cluster_ids; // of the configuration file
+};
+
+/// The words Tab offers for `partial`, given the words before it: command
+/// names first, then what the command's entry says of that argument.
+std::vector<std::string> complete_words(const std::vector<std::string>& before,
+                                        const std::string& partial,
+                                        const completion_sources& known);
 
 } // namespace hsm

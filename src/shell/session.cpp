@@ -114,6 +114,7 @@ int run_session(const session_options& options) {
         shell_opts.from_argv = !options.commands.empty();
 
         batch_input stdin_lines(std::cin);
+        const shell* active = nullptr; // for Tab, once the shell exists
         std::optional<fd_passwords> fd_lines;
         if (options.password_fd >= 0) {
             if (::fcntl(options.password_fd, F_GETFD) < 0) {
@@ -165,7 +166,11 @@ int run_session(const session_options& options) {
         } else {
             interactive = ::isatty(STDIN_FILENO) != 0;
             if (interactive)
-                lines = std::make_unique<terminal_input>(history_path(), &shell::complete);
+                lines = std::make_unique<terminal_input>(
+                    history_path(), [&active](const auto& before, const auto& partial) {
+                        return active ? active->complete(before, partial)
+                                      : complete_words(before, partial, {});
+                    });
             else
                 lines = std::make_unique<batch_input>(std::cin);
             if (fd_lines)
@@ -175,6 +180,7 @@ int run_session(const session_options& options) {
         }
         shell sh(std::move(config), options.cluster, from_seconds(options.connect_timeout),
                  from_seconds(options.request_timeout), *input, std::cout, std::cerr, shell_opts);
+        active = &sh;
         if (sh.connect_all() == 0) {
             fmt::print(std::cerr, "hsmsh: no server of cluster '{}' could be reached\n",
                        sh.cluster_id());

@@ -133,6 +133,9 @@ line_result shell::run_line(std::string line) {
     try {
         cmd = parse_command(split_words(line));
     } catch (const usage_error& e) {
+        // Kept for recall and correction, without what may be a password.
+        bool hidden = !line.empty() && line.front() == ' ';
+        if (auto kept = history_text_of_failed(line); kept && !hidden) input_.remember(*kept);
         wipe(line);
         if (refused_line_) {
             // Most likely the password or y/n line of the refused command:

@@ -74,9 +74,10 @@ public:
     /// The answer was no: says so in JSON mode; cancelled.
     line_result declined(const command_spec& spec);
 
-    /// Offers completions for Tab (command names, user types, help topics).
-    static std::vector<std::string> complete(const std::vector<std::string>& before,
-                                             const std::string& partial);
+    /// Offers completions for Tab: command names, user types, help topics,
+    /// user names as last listed, cluster ids.
+    std::vector<std::string> complete(const std::vector<std::string>& before,
+                                      const std::string& partial) const;
 
     // The commands' handlers, one per entry of the command table, which
     // names them; the table's executor calls them (execute).

@@ -141,25 +141,16 @@ line_result shell::help(parsed_command& cmd) {
 }
 
 std::vector<std::string> shell::complete(const std::vector<std::string>& before,
-                                         const std::string& partial) {
-    std::vector<std::string> out;
-    auto offer = [&](std::string_view candidate) {
-        if (candidate.starts_with(partial)) out.emplace_back(candidate);
-    };
-    if (before.empty()) {
-        for (const auto& c : command_table())
-            offer(c.name);
-        return out;
-    }
-    auto found = find_command(before.front());
-    if (!found.spec || before.size() != 1) return out;
-    if (found.spec->completes == completion::user_types)
-        for (auto t : completion_user_types())
-            offer(t);
-    if (found.spec->completes == completion::commands)
-        for (const auto& c : command_table())
-            offer(c.name);
-    return out;
+                                         const std::string& partial) const {
+    completion_sources known;
+    for (const auto& c : config_.clusters)
+        known.cluster_ids.push_back(c.cluster_id);
+    for (const auto& users : listed_)
+        if (users)
+            for (const auto& u : *users)
+                if (std::ranges::find(known.user_names, u.name) == known.user_names.end())
+                    known.user_names.push_back(u.name);
+    return complete_words(before, partial, known);
 }
 
 } // namespace hsm

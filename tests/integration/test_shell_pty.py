@@ -130,6 +130,19 @@ class TerminalTests(unittest.TestCase):
         self.t.send("gou\t\r")
         self.t.expect(r"logoutHSM success on server 2.*\n")
         self.assertNotIn("unknown user type", self.t.seen)
+        # User names as last listed, and cluster ids.
+        self.t.expect(PROMPT)
+        self.t.send("listUsers\r")
+        self.t.expect(r"Users on server 2")
+        self.t.expect(PROMPT)
+        self.t.send("changePswd PRECO ad\t")
+        self.t.expect(r"changePswd PRECO ad.*min ")  # libedit may redraw the tail
+        self.t.send("\x03")
+        self.t.expect(PROMPT)
+        self.t.send("useCluster cl\t")
+        self.t.expect(r"useCluster cl.*uster-shell ")
+        self.t.send("\x03")
+        self.t.expect(PROMPT)
 
     def test_ctrl_c_at_the_prompt_clears_the_line(self):
         self.t.send("bogus words here\x03")
@@ -159,6 +172,14 @@ class TerminalTests(unittest.TestCase):
         self.t.expect(PROMPT)
         self.t.send(" listUsers\r")
         self.t.expect(PROMPT)
+        # A line that did not parse is kept for correction, masked; a word
+        # that is no command (a password typed at the prompt) is not kept.
+        self.t.send("creatUser CU carol carol-pass-1\r")
+        self.t.expect(r"did you mean createUser\?")
+        self.t.expect(PROMPT)
+        self.t.send("Tr0ub4dor-3\r")
+        self.t.expect("unknown command")
+        self.t.expect(PROMPT)
         self.t.send("quit\r")
         self.t.expect("disconnecting from servers, please wait...")
         self.assertEqual(self.t.wait(), 0)
@@ -168,7 +189,8 @@ class TerminalTests(unittest.TestCase):
             text = f.read().replace("\\040", " ")  # libedit's vis(3) encoding
         self.assertIn("createUser CU bob -hpswd", text)
         self.assertIn("changePswd PRECO admin -hpswd", text)
-        for secret in ("bob-pass-1", "officer-pw1", "password\n"):
+        self.assertIn("creatUser CU carol -hpswd", text)
+        for secret in ("bob-pass-1", "officer-pw1", "password\n", "carol-pass-1", "Tr0ub4dor"):
             self.assertNotIn(secret, text)
         self.assertNotIn(" listUsers", text)
 

@@ -40,7 +40,7 @@ TEST_CASE("every entry is found by its name, completed and complete") {
     auto table = command_table();
     CHECK(std::is_sorted(table.begin(), table.end(),
                          [](const auto& a, const auto& b) { return a.name < b.name; }));
-    auto offered = shell::complete({}, "");
+    auto offered = complete_words({}, "", {});
     for (const auto& spec : table) {
         CAPTURE(spec.name);
         CHECK(find_command(spec.name).spec == &spec);
@@ -50,7 +50,7 @@ TEST_CASE("every entry is found by its name, completed and complete") {
         CHECK(spec.min_args <= spec.max_args);
         if (spec.password_arg >= 0) {
             CHECK(static_cast<std::size_t>(spec.password_arg) < spec.max_args);
-            CHECK(spec.completes == completion::user_types);
+            CHECK(spec.completes[0] == completion::user_types);
         }
         if (!spec.lead.empty()) CHECK(spec.lead.find("{0}") != std::string_view::npos);
     }
@@ -90,4 +90,17 @@ TEST_CASE("the man page lists every command, and confirms exactly the critical o
     flag = flag.substr(0, flag.find(".TP"));
     for (const auto& name : cmu)
         CHECK(flag.find(name) != std::string::npos);
+}
+
+TEST_CASE("Tab offers user names as last listed and cluster ids where they fit") {
+    completion_sources known{{"alice", "albert", "bob"}, {"cluster-a", "cluster-b"}};
+    using v = std::vector<std::string>;
+    CHECK(complete_words({"deleteUser", "CU"}, "al", known) == v{"alice", "albert"});
+    CHECK(complete_words({"loginHSM", "CO"}, "b", known) == v{"bob"});
+    CHECK(complete_words({"syncUser"}, "bo", known) == v{"bob"});
+    CHECK(complete_words({"useCluster"}, "cluster-", known) == v{"cluster-a", "cluster-b"});
+    // A new user's name is not among the existing ones; nor is a password.
+    CHECK(complete_words({"createUser", "CU"}, "a", known).empty());
+    CHECK(complete_words({"changePswd", "CU", "alice"}, "", known).empty());
+    CHECK(complete_words({"deleteUser"}, "C", known) == v{"CO", "CU"});
 }

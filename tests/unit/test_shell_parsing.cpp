@@ -195,3 +195,18 @@ TEST_CASE("what was typed reaches the terminal without its control bytes") {
               "unknown command '\\x1b[2Jlist\\x00x': type help for the list");
     }
 }
+
+TEST_CASE("history keeps a line that did not parse, without its password") {
+    // Too many words: the password and what follows it are masked.
+    CHECK(history_text_of_failed("loginHSM CO admin s3cret extra") == "loginHSM CO admin -hpswd");
+    // A near miss of a command that takes a password at the same place.
+    CHECK(history_text_of_failed("creatUser CU bob bob-pass") == "creatUser CU bob -hpswd");
+    // An ambiguous prefix: masked where any candidate takes a password.
+    CHECK(history_text_of_failed("l CO admin pw") == "l CO admin -hpswd");
+    // A command without passwords keeps its words (quoted as needed).
+    CHECK(history_text_of_failed("listUsers 'a b' c") == "listUsers 'a b' c");
+    // No command: it may be a password typed at the wrong prompt.
+    CHECK_FALSE(history_text_of_failed("Tr0ub4dor&3"));
+    CHECK_FALSE(history_text_of_failed("'unterminated"));
+    CHECK_FALSE(history_text_of_failed("   "));
+}

@@ -26,6 +26,9 @@ std::optional<user_type> user_type_from_name(std::string_view name) noexcept;
 /// True for the officer types that manage users (CO and PCO).
 bool is_officer(user_type t) noexcept;
 
+/// Cluster ids: 1-64 of [A-Za-z0-9._-].
+bool valid_cluster_id(std::string_view id) noexcept;
+
 /// True when `name` is 1-31 of [A-Za-z0-9_].
 bool valid_user_name(std::string_view name) noexcept;
 

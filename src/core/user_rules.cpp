@@ -43,6 +43,13 @@ bool is_officer(user_type t) noexcept {
     return t == user_type::co || t == user_type::pco;
 }
 
+bool valid_cluster_id(std::string_view id) noexcept {
+    return !id.empty() && id.size() <= 64 && std::ranges::all_of(id, [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '-' || c == '_' || c == '.';
+    });
+}
+
 bool valid_user_name(std::string_view name) noexcept {
     return !name.empty() && name.size() <= max_user_name && std::ranges::all_of(name, is_name_char);
 }

@@ -92,6 +92,11 @@ void configure_commands(CLI::App& app, configure_options& conf, subcommands& sub
     configure->add_flag("--prune", conf.prune,
                         "With --cmu: drop configured servers the node does not name");
     configure->add_option("--hsm-ca-cert", conf.hsm_ca_cert, "The cluster's trust anchor");
+    // With --cmu on a machine without the cluster's entry: the entry's files.
+    configure->add_option("--server-client-cert-file", conf.client_cert,
+                          "With --cmu, a new entry: client certificate for mutual TLS");
+    configure->add_option("--server-client-key-file", conf.client_key,
+                          "With --cmu, a new entry: its private key");
     auto* add = configure->add_subcommand("add-cluster", "Add a cluster to the configuration");
     add->add_option("--cluster-id", conf.cluster_id, "Cluster id")->required();
     add->add_option("--endpoint", conf.endpoint, "HOST[:PORT] of one of its nodes");

@@ -67,13 +67,6 @@ void validate_claim(const node_paths& paths, X509* cert, X509* anchor,
 
 } // namespace
 
-bool valid_cluster_id(std::string_view id) noexcept {
-    return !id.empty() && id.size() <= 64 && std::ranges::all_of(id, [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '-' || c == '_' || c == '.';
-    });
-}
-
 std::string existing_database(const node_paths& paths) {
     if (!fs::exists(paths.database())) throw lifecycle_error("no node in " + paths.dir.string());
     return paths.database().string();

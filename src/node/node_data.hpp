@@ -42,9 +42,6 @@ user_store open_store(const node_paths& paths);
 
 inline constexpr std::size_t max_pem_characters = 5000;
 
-/// Cluster ids: 1-64 of [A-Za-z0-9._-].
-bool valid_cluster_id(std::string_view id) noexcept;
-
 /// A new data directory with the cluster key pair and masking key (0600) and
 /// a CSR naming the cluster id; state UNINITIALIZED. Throws lifecycle_error.
 void create_cluster(const node_paths& paths, const std::string& cluster_id);

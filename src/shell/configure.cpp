@@ -28,15 +28,23 @@ server_entry parse_endpoint(const std::string& text) {
     }
 }
 
-// Connects to one node of `cluster` (which names the expected cluster id and
-// the certificates) and returns the cluster's members, that node first.
-std::vector<server_entry> discover(cluster_config cluster, const server_entry& first,
-                                   double timeout) {
+struct discovery {
+    std::string cluster_id; // as the node's certificate and hello name it
+    std::vector<server_entry> members;
+};
+
+// Connects to one node of `cluster` (which names the certificates and the
+// expected cluster id, or none: then the node's own, verified by the trust
+// anchor, is taken) and returns the cluster's members, that node first.
+discovery discover(cluster_config cluster, const server_entry& first, double timeout) {
     cluster.servers = {first};
     cluster_link link(cluster, from_seconds(timeout), from_seconds(timeout));
     auto connected = link.connect({0});
     if (!connected[0].ok)
         throw config_error(fmt::format("cannot reach {}: {}", first.name, connected[0].error));
+    auto cluster_id = connected[0].hello.cluster_id;
+    if (!valid_cluster_id(cluster_id))
+        throw config_error(fmt::format("{} names no valid cluster id", first.name));
     auto reply = link.call({0}, operation::describe_cluster, json::object(), nullptr);
     link.close_all();
     if (!reply[0].ok())
@@ -49,7 +57,7 @@ std::vector<server_entry> discover(cluster_config cluster, const server_entry& f
                          [&](const auto& m) { return m.name == entry.name; }))
             members.push_back(entry);
     }
-    return members;
+    return {cluster_id, members};
 }
 
 client_config load_or_new(const fs::path& path) {
@@ -92,6 +100,23 @@ fs::path absolute_if_set(const fs::path& p) {
     return p.empty() ? p : fs::absolute(p);
 }
 
+// A new cluster entry: the given certificate files, or the usual names
+// beside the configuration file, each of which must exist.
+cluster_config new_entry(const configure_options& o, const fs::path& dir) {
+    cluster_config cluster{
+        o.cluster_id,
+        o.hsm_ca_cert.empty() ? dir / "customerCA.crt" : absolute_if_set(o.hsm_ca_cert),
+        o.client_cert.empty() ? dir / "client.crt" : absolute_if_set(o.client_cert),
+        o.client_key.empty() ? dir / "client.key" : absolute_if_set(o.client_key),
+        {}};
+    for (const auto& [file, option] : {std::pair{cluster.hsm_ca_cert, "--hsm-ca-cert"},
+                                       std::pair{cluster.client_cert, "--server-client-cert-file"},
+                                       std::pair{cluster.client_key, "--server-client-key-file"}})
+        if (!fs::exists(file))
+            throw config_error(fmt::format("{} does not exist: give {}", file.string(), option));
+    return cluster;
+}
+
 // The one catch boundary of every subcommand here: a refusal is one line on
 // `err` and exit status 3.
 template <typename F> int boundary(std::ostream& err, std::string_view command, F body) {
@@ -107,11 +132,34 @@ template <typename F> int boundary(std::ostream& err, std::string_view command, 
 
 int configure_cmu(const configure_options& o, std::ostream& out, std::ostream& err) {
     return boundary(err, "configure", [&] {
-        auto config = load_config(o.config);
+        auto config = load_or_new(o.config);
+        bool known = o.cluster_id.empty() ? !config.clusters.empty()
+                                          : find_cluster(config, o.cluster_id) != nullptr;
+        if (!known) {
+            // A fresh machine (or a cluster not yet configured): the node
+            // says which cluster it serves, and who its members are.
+            auto dir = fs::absolute(config.path).parent_path();
+            auto cluster = new_entry(o, dir);
+            auto found = discover(cluster, parse_endpoint(o.cmu), o.timeout);
+            cluster.cluster_id = found.cluster_id;
+            cluster.servers = found.members;
+            if (find_cluster(config, cluster.cluster_id))
+                throw config_error(fmt::format("{} serves cluster '{}', which is configured "
+                                               "already: give --cluster-id {}",
+                                               o.cmu, cluster.cluster_id, cluster.cluster_id));
+            config.clusters.push_back(cluster);
+            if (config.default_cluster.empty()) config.default_cluster = cluster.cluster_id;
+            print_change(out, config.path, {}, cluster.servers, {});
+            fmt::print(out, "Configured cluster '{}' ({} server(s)).\n", cluster.cluster_id,
+                       cluster.servers.size());
+            fs::create_directories(dir);
+            save_config(config);
+            return exit_ok;
+        }
         auto& cluster = config.select(o.cluster_id);
         if (!o.hsm_ca_cert.empty()) cluster.hsm_ca_cert = absolute_if_set(o.hsm_ca_cert);
         auto before = cluster.servers;
-        cluster.servers = discover(cluster, parse_endpoint(o.cmu), o.timeout);
+        cluster.servers = discover(cluster, parse_endpoint(o.cmu), o.timeout).members;
         // A node names the members it knows; one that knows fewer than the
         // configuration lists must not shrink the cluster to itself.
         std::vector<server_entry> unnamed;
@@ -140,23 +188,11 @@ int add_cluster(const configure_options& o, std::ostream& out, std::ostream& err
                                            "remove-cluster first",
                                            o.cluster_id, config.path.string()));
         auto dir = fs::absolute(config.path).parent_path();
-        cluster_config cluster{
-            o.cluster_id,
-            o.hsm_ca_cert.empty() ? dir / "customerCA.crt" : absolute_if_set(o.hsm_ca_cert),
-            o.client_cert.empty() ? dir / "client.crt" : absolute_if_set(o.client_cert),
-            o.client_key.empty() ? dir / "client.key" : absolute_if_set(o.client_key),
-            {}};
-        for (const auto& [file, option] :
-             {std::pair{cluster.hsm_ca_cert, "--hsm-ca-cert"},
-              std::pair{cluster.client_cert, "--server-client-cert-file"},
-              std::pair{cluster.client_key, "--server-client-key-file"}})
-            if (!fs::exists(file))
-                throw config_error(
-                    fmt::format("{} does not exist: give {}", file.string(), option));
+        auto cluster = new_entry(o, dir);
         auto endpoint =
             parse_endpoint(o.endpoint.empty() ? std::string(default_endpoint) : o.endpoint);
         try {
-            cluster.servers = discover(cluster, endpoint, o.timeout);
+            cluster.servers = discover(cluster, endpoint, o.timeout).members;
         } catch (const config_error& e) {
             if (!o.endpoint.empty()) throw;
             throw config_error(fmt::format("{} (the default endpoint); give the address of one "

@@ -54,6 +54,30 @@ class LifecycleTests(unittest.TestCase):
                                       capture_output=True, text=True).stdout)
         self.assertEqual(len(d["Peers"]), 2)
 
+    def test_configure_cmu_on_a_fresh_machine(self):
+        """No configuration yet: --cmu with the certificate files writes one,
+        taking the cluster id from the node the trust anchor verified."""
+        fresh = os.path.join(self.c.path("fresh-home"), "hsmsh", "hsmsh.json")
+        self.assertFalse(os.path.exists(fresh))
+        r = self.hsmsh("configure", "--cmu", f"127.0.0.1:{self.c.ports[2]}",
+                       "--hsm-ca-cert", self.c.path("customerCA.crt"),
+                       "--server-client-cert-file", self.c.path("client.crt"),
+                       "--server-client-key-file", self.c.path("client.key"), config=fresh)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(f"Configured cluster '{self.c.cluster_id}'", r.stdout)
+        with open(fresh) as f:
+            doc = json.load(f)
+        self.assertEqual(doc["default_cluster"], self.c.cluster_id)
+        self.assertEqual(doc["clusters"][0]["cluster_id"], self.c.cluster_id)
+        self.assertIn(self.c.ports[2], [s["port"] for s in doc["clusters"][0]["servers"]])
+        r = self.hsmsh("-e", "listUsers", config=fresh)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # A missing file is named with the option that gives it.
+        r = self.hsmsh("configure", "--cmu", f"127.0.0.1:{self.c.ports[2]}",
+                       config=os.path.join(self.c.path("fresh-2"), "hsmsh.json"))
+        self.assertEqual(r.returncode, 3)
+        self.assertIn("customerCA.crt does not exist: give --hsm-ca-cert", r.stderr)
+
     def test_discovery_never_shrinks_the_cluster_unless_asked(self):
         """A node started without --peer names only itself: the other configured
         servers stay (marked), and only --prune drops them."""
@@ -322,7 +346,7 @@ class ClientCertificateTests(unittest.TestCase):
             json.dump(config, f)
         r = hsmsh(input="listUsers\n")
         self.assertEqual(r.returncode, 3)
-        self.assertIn("the node refused our client certificate", r.stdout)
+        self.assertIn("the node refused our client certificate", r.stderr)
 
         for i in range(2):
             r = subprocess.run([HSMD, "register-client-certificate", "--data",

@@ -41,6 +41,7 @@ enum class operation {
     tx_status,     // what became of a prepared change (peers ask this)
     get_user,      // a user's stored record, sealed, for syncUser
     list_prepared, // the prepared changes waiting for their commit
+    announce_peers, // a node tells a peer where it and the nodes it knows listen
 };
 
 std::string_view operation_name(operation op) noexcept;

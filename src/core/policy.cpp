@@ -31,6 +31,10 @@ status authorize(std::optional<user_type> actor, operation op, bool on_self) noe
     case operation::list_prepared:
         if (!actor) return status::not_logged_in;
         return is_officer(*actor) ? status::ok : status::permission_denied;
+    // Only another node of the cluster (its certificate), never a user:
+    // node_service admits peer nodes before asking here.
+    case operation::announce_peers:
+        return status::permission_denied;
     case operation::change_password:
         if (!actor) return status::not_logged_in;
         return on_self || is_officer(*actor) ? status::ok : status::permission_denied;

@@ -11,7 +11,7 @@
 namespace hsm {
 namespace {
 
-constexpr std::array<std::pair<operation, std::string_view>, 15> operation_names{{
+constexpr std::array<std::pair<operation, std::string_view>, 16> operation_names{{
     {operation::hello, "hello"},
     {operation::login, "login"},
     {operation::logout, "logout"},
@@ -27,6 +27,7 @@ constexpr std::array<std::pair<operation, std::string_view>, 15> operation_names
     {operation::tx_status, "tx_status"},
     {operation::get_user, "get_user"},
     {operation::list_prepared, "list_prepared"},
+    {operation::announce_peers, "announce_peers"},
 }};
 
 // Parses a body into a JSON object, or says why it is not one. The nesting

@@ -131,7 +131,12 @@ void serve_options_of(CLI::App& srv, options& o) {
     auto& limits = o.serve.limits;
     srv.add_option("--listen", o.serve.listen, "ADDR:PORT (port 0: any free port)")
         ->capture_default_str();
-    srv.add_option("--peer", o.serve.peers, "HOST:PORT of another node of the cluster");
+    srv.add_option("--peer", o.serve.peers,
+                   "HOST:PORT of another node of the cluster (one is enough: nodes tell each "
+                   "other the rest)");
+    srv.add_option("--advertise", o.serve.advertise,
+                   "HOST:PORT where the other nodes reach this one (default: the listening "
+                   "address, unless it is a wildcard)");
     srv.add_flag("--stop-with-parent", o.serve.stop_with_parent,
                  "Stop when the process that started this one exits (hsmsh demo)");
     srv.add_option("--kdf-iterations", o.serve.kdf_iterations, "PBKDF2 iterations")

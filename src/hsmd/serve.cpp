@@ -9,6 +9,7 @@
 #include "hsmsh/pki.hpp"
 #include "hsmsh/process.hpp"
 #include "hsmsh/tls.hpp"
+#include "peer_announcer.hpp"
 #include "prepared_resolver.hpp"
 
 #include <csignal>
@@ -62,12 +63,13 @@ int serve(const serve_options& options) {
     if (store.state() == cluster_state::uninitialized)
         throw lifecycle_error("the node is UNINITIALIZED: run initialize-cluster first");
 
-    auto peers = options.peers;
-    if (!peers.empty())
-        store.transact([&] { store.set_meta(meta_key::peers, json(peers).dump()); });
+    // --peer says who the peers are; without it, the node remembers whom it
+    // knew (and learns the rest from announcements).
+    json peers = json(options.peers);
+    if (options.peers.empty())
+        peers = json::parse(store.meta(meta_key::peers).value_or("[]"), nullptr, false);
     else
-        peers = json::parse(store.meta(meta_key::peers).value_or("[]"), nullptr, false)
-                    .get<std::vector<std::string>>();
+        store.transact([&] { store.set_meta(meta_key::peers, peers.dump()); });
     auto files = node_identity_files(paths);
     for (const auto& c : list_client_credentials(store)) {
         if (c.kind == "anchor")
@@ -88,8 +90,18 @@ int serve(const serve_options& options) {
     service.set_prepare_timeout(options.prepare_timeout);
     node_server server(io, tls, service, options.limits);
     prepared_resolver resolver(io, service, store, node_identity_files(paths), identity.cluster_id,
-                               peers, options.prepare_timeout * 10);
+                               options.prepare_timeout * 10);
     auto bound = server.listen(parse_listen(options.listen));
+    auto self = options.advertise;
+    if (self.empty() && !bound.address().is_unspecified())
+        self = host_port{bound.address().to_string(), bound.port()}.text();
+    if (self.empty())
+        log_event("listening on a wildcard address: the peers learn no address of this node "
+                  "(give --advertise HOST:PORT)");
+    service.advertise(self);
+    peer_announcer announcer(io, service, node_identity_files(paths), identity.cluster_id,
+                             options.announce_interval);
+    service.on_peers_changed([&announcer] { announcer.poke(); });
 
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
@@ -97,9 +109,11 @@ int serve(const serve_options& options) {
         log_event("signal {}: stopping", signo);
         server.stop();
         resolver.stop();
+        announcer.stop();
     });
     server.start();
     resolver.start();
+    announcer.start();
     log_event("serving cluster {} as {} ({}) on {}:{}, kdf iterations {}", identity.cluster_id,
               identity.hsm_id, cluster_state_name(store.state()), bound.address().to_string(),
               bound.port(), options.kdf_iterations);

@@ -18,6 +18,10 @@ struct serve_options {
     node_paths paths;
     std::string listen = "127.0.0.1:2225";
     std::vector<std::string> peers;
+    /// HOST:PORT where the other nodes reach this one; empty: the bound
+    /// address, unless it is a wildcard (then the node announces no address).
+    std::string advertise;
+    std::chrono::milliseconds announce_interval{30'000};
     std::uint32_t kdf_iterations = default_kdf_iterations;
     server_limits limits;
     std::chrono::milliseconds prepare_timeout{60'000};

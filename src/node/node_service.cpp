@@ -2,6 +2,7 @@
 // The node's request handling and its sessions.
 #include "node_service.hpp"
 
+#include "hsmsh/duration.hpp"
 #include "hsmsh/kdf.hpp"
 #include "hsmsh/log.hpp"
 #include "hsmsh/policy.hpp"
@@ -21,7 +22,8 @@ node_service::node_service(user_store& store, node_identity identity, cluster_ke
                            std::uint32_t kdf_iterations, asio::any_io_executor kdf_executor,
                            derivation_budget::limits budget)
     : store_(store), identity_(std::move(identity)), keys_(std::move(keys)),
-      kdf_iterations_(kdf_iterations), kdf_executor_(std::move(kdf_executor)), budget_(budget) {}
+      kdf_iterations_(kdf_iterations), kdf_executor_(std::move(kdf_executor)), budget_(budget),
+      peers_(identity_.hsm_id, identity_.peers) {}
 
 void node_service::authenticate(session& s, std::string fingerprint) const {
     s.peer_node = fingerprint == identity_.certificate_fingerprint;
@@ -175,6 +177,17 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
     case operation::describe_cluster:
         out.fields = describe_cluster();
         break;
+    case operation::announce_peers:
+        // Only another node of the cluster: a user, even an officer, cannot
+        // point this node's resolver or anyone's discovery elsewhere.
+        if (!s.peer_node) {
+            out.code = status::permission_denied;
+            audit(s, "announce_peers", "-", out.code);
+            break;
+        }
+        learn_peers(r.fields);
+        out.fields = peers_.announcement();
+        break;
     }
     co_return out;
 }
@@ -279,7 +292,7 @@ json node_service::hsm_info() const {
                       .kdf = fmt::format("PBKDF2-HMAC-SHA256, {} iterations", kdf_iterations_),
                       .certificate_fingerprint = identity_.certificate_fingerprint,
                       .audit_head = fmt::format("{}:{}", head.rows, head.hash),
-                      .peers = identity_.peers});
+                      .peers = peers_.addresses()});
 }
 
 json node_service::describe_cluster() const {
@@ -287,7 +300,18 @@ json node_service::describe_cluster() const {
             {"hsm_id", identity_.hsm_id},
             {"state", cluster_state_name(state())},
             {"certificate_fingerprint", identity_.certificate_fingerprint},
-            {"peers", identity_.peers}};
+            {"peers", peers_.addresses()}};
+}
+
+void node_service::advertise(const std::string& self) {
+    peers_.set_self(self, unix_ms());
+}
+
+void node_service::learn_peers(const json& announcement) {
+    if (!peers_.learn(announcement)) return;
+    store_.transact([&] { store_.set_meta(meta_key::peers, peers_.to_json().dump()); });
+    log_event("peers now: {}", escape_control(json(peers_.addresses()).dump()));
+    if (peers_changed_) peers_changed_();
 }
 
 } // namespace hsm

@@ -8,10 +8,12 @@
 #include "hsmsh/asio.hpp"
 #include "hsmsh/secret.hpp"
 #include "hsmsh/wire.hpp"
+#include "peer_list.hpp"
 #include "planned_change.hpp"
 #include "user_store.hpp"
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -24,7 +26,7 @@ struct node_identity {
     std::string cluster_id;
     std::string hsm_id;
     std::string certificate_fingerprint;
-    std::vector<std::string> peers;
+    json peers; // given with --peer (address strings) or remembered (peer_list::to_json)
 };
 
 /// One client connection's login state. A logged-in session acts for one
@@ -78,6 +80,18 @@ public:
     /// resolves it with its peers.
     void set_prepare_timeout(std::chrono::milliseconds t) noexcept { prepare_timeout_ = t; }
 
+    /// Where the other nodes this node knows listen.
+    std::vector<std::string> peers() const { return peers_.addresses(); }
+    /// What this node announces to them: itself and the others.
+    json peer_announcement() const { return peers_.announcement(); }
+    /// Where the others reach this node (once the listener is bound), from now.
+    void advertise(const std::string& self);
+    /// Learns from an announcement or a peer's reply to ours; a change is
+    /// remembered in the store and reported to the watcher.
+    void learn_peers(const json& announcement);
+    /// Called after the peer list changed (the announcer spreads the news).
+    void on_peers_changed(std::function<void()> watcher) { peers_changed_ = std::move(watcher); }
+
     /// The sessions currently logged in as user `id` (tests, invariants).
     std::size_t sessions_of(std::int64_t id) const noexcept { return sessions_.count(id); }
 
@@ -124,6 +138,8 @@ private:
     derivation_budget budget_;
     std::unordered_multimap<std::int64_t, session*> sessions_;
     std::chrono::milliseconds prepare_timeout_{60'000};
+    peer_list peers_;
+    std::function<void()> peers_changed_;
 };
 
 // Runs `f` on the KDF executor and resumes on ours.

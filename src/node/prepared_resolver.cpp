@@ -2,10 +2,9 @@
 // Resolving prepared changes left in doubt.
 #include "prepared_resolver.hpp"
 
-#include "hsmsh/client.hpp"
 #include "hsmsh/duration.hpp"
-#include "hsmsh/endpoint.hpp"
 #include "hsmsh/log.hpp"
+#include "peer_call.hpp"
 
 namespace hsm {
 namespace {
@@ -24,11 +23,9 @@ peer_answer answer_from(const std::string& outcome) {
 
 prepared_resolver::prepared_resolver(asio::io_context& io, node_service& service, user_store& store,
                                      const tls_identity& peer_identity, std::string cluster_id,
-                                     std::vector<std::string> peers,
                                      std::chrono::milliseconds give_up_after)
     : io_(io), service_(service), store_(store), tls_(make_client_context(peer_identity)),
-      cluster_id_(std::move(cluster_id)), peers_(std::move(peers)), give_up_after_(give_up_after),
-      timer_(io) {}
+      cluster_id_(std::move(cluster_id)), give_up_after_(give_up_after), timer_(io) {}
 
 void prepared_resolver::start() {
     asio::co_spawn(io_, loop(), asio::detached);
@@ -56,7 +53,9 @@ awaitable<void> prepared_resolver::resolve_due() {
     auto now = unix_ms();
     for (const auto& row : store_.prepared_past(now)) {
         std::vector<peer_answer> answers;
-        for (const auto& peer : peers_) {
+        // A copy: announcements may add peers while we wait for answers.
+        auto peers = service_.peers();
+        for (const auto& peer : peers) {
             auto answer = co_await ask(peer, row.txid);
             answers.push_back(answer);
             if (answer == peer_answer::committed) break;
@@ -75,27 +74,15 @@ awaitable<void> prepared_resolver::resolve_due() {
     }
 }
 
-// g++ 12 warns that the coroutine frame's operator delete mismatches its
-// operator new (-Wmismatched-new-delete) for this function; both are Asio's
-// awaitable_frame_base pair, so the warning is a false positive.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 awaitable<peer_answer> prepared_resolver::ask(const std::string& peer, const std::string& txid) {
-    auto answer = peer_answer::unreachable;
-    node_client client(io_.get_executor(), tls_);
-    try {
-        auto where = parse_host_port(peer, std::nullopt);
-        co_await client.connect(where.host, where.port, cluster_id_, peer_timeout);
-        json fields{{"txid", txid}};
-        auto r = co_await client.call(operation::tx_status, std::move(fields), peer_timeout);
-        co_await client.close(std::chrono::seconds(1));
-        if (r.code == status::ok)
-            answer = answer_from(string_field(r.fields, "outcome").value_or(""));
-    } catch (const std::exception&) {
-        // Unreachable, refused or not a node of this cluster: no answer.
-    }
-    co_return answer;
+    // Named, not a temporary in the co_await expression: g++ 12 cannot build
+    // a coroutine frame around a braced JSON initializer there.
+    json fields;
+    fields["txid"] = txid;
+    auto r = co_await call_peer(tls_, cluster_id_, peer, operation::tx_status, std::move(fields),
+                                peer_timeout);
+    if (!r || r->code != status::ok) co_return peer_answer::unreachable;
+    co_return answer_from(string_field(r->fields, "outcome").value_or(""));
 }
-#pragma GCC diagnostic pop
 
 } // namespace hsm

@@ -18,7 +18,7 @@ public:
     /// peers because the cluster's trust anchor issued it. Throws pki_error.
     prepared_resolver(asio::io_context& io, node_service& service, user_store& store,
                       const tls_identity& peer_identity, std::string cluster_id,
-                      std::vector<std::string> peers, std::chrono::milliseconds give_up_after);
+                      std::chrono::milliseconds give_up_after);
 
     void start();
     void stop();
@@ -33,7 +33,6 @@ private:
     user_store& store_;
     ssl::context tls_;
     std::string cluster_id_;
-    std::vector<std::string> peers_;
     std::chrono::milliseconds give_up_after_;
     asio::steady_timer timer_;
     bool stopped_ = false;

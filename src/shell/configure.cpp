@@ -173,7 +173,8 @@ int configure_cmu(const configure_options& o, std::ostream& out, std::ostream& e
         if (!o.prune && !unnamed.empty())
             fmt::print(out,
                        "{} names {} member(s); {} configured server(s) it does not name were "
-                       "kept. A node names the peers it was started with (hsmd serve --peer).\n",
+                       "kept. A node names the peers it knows (hsmd serve --peer; nodes announce "
+                       "themselves to each other).\n",
                        o.cmu, cluster.servers.size() - unnamed.size(), unnamed.size());
         save_config(config);
         return exit_ok;

@@ -160,6 +160,10 @@ void demo_cluster::start(const demo_options& options) {
                                       "--stop-with-parent"};
         if (options.kdf_iterations)
             argv.insert(argv.end(), {"--kdf-iterations", std::to_string(options.kdf_iterations)});
+        // Each later node names the first; the nodes tell each other the
+        // rest, so that discovery from any node finds the whole cluster.
+        if (!cluster.servers.empty())
+            argv.insert(argv.end(), {"--peer", cluster.servers.front().name});
         nodes_.emplace_back(argv, dir_ / fmt::format("node{}.log", i));
         auto address = nodes_.back().read_line(std::chrono::seconds(30));
         if (!address)

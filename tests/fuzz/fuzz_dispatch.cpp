@@ -33,12 +33,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         store.set_state(hsm::cluster_state::initialized);
         store.insert_user("admin", hsm::user_type::preco, hsm::hash_password("password", cheap));
     });
-    hsm::node_service service(store, {"cluster-f", "hsm-fuzz", "SHA256:00", {}},
+    hsm::node_service service(store, {"cluster-f", "hsm-fuzz", "SHA256:00", hsm::json::array()},
                               hsm::cluster_keys(hsm::bytes(hsm::sealing_key_size, 7)), cheap,
                               io.get_executor());
-    hsm::session sessions[2];
-    sessions[0].peer = "SHA256:aa";
-    sessions[1].peer = "SHA256:bb";
+    // Two clients, and another node of the cluster (its certificate's
+    // fingerprint is the node's own): lines start with '2' or '3' for them.
+    hsm::session sessions[3];
+    service.authenticate(sessions[0], "SHA256:aa");
+    service.authenticate(sessions[1], "SHA256:bb");
+    service.authenticate(sessions[2], "SHA256:00");
 
     std::string_view input(reinterpret_cast<const char*>(data), size);
     int requests = 0;
@@ -46,8 +49,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         auto end = input.find('\n');
         auto line = input.substr(0, end);
         input.remove_prefix(end == std::string_view::npos ? input.size() : end + 1);
-        auto& s = sessions[!line.empty() && line.front() == '2' ? 1 : 0];
-        if (!line.empty() && line.front() == '2') line.remove_prefix(1);
+        std::size_t who = line.empty() ? 0 : line.front() == '2' ? 1 : line.front() == '3' ? 2 : 0;
+        auto& s = sessions[who];
+        if (who != 0) line.remove_prefix(1);
 
         auto decoded = hsm::decode_request(line);
         auto* r = std::get_if<hsm::request>(&decoded);
@@ -62,8 +66,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         auto* back = std::get_if<hsm::reply>(&again);
         check(back && back->code == reply.code);
     }
-    service.end_session(sessions[0]);
-    service.end_session(sessions[1]);
+    for (auto& s : sessions)
+        service.end_session(s);
+    check(service.peers().size() <= hsm::peer_list::max_peers);
     check(store.count_users() <= hsm::max_users_per_node);
     std::size_t rows = 0;
     check(!store.verify_audit(rows)); // no broken link in the audit chain

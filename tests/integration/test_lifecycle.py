@@ -15,6 +15,64 @@ sys.path.insert(0, os.path.dirname(__file__))
 from cluster import HSMD, HSMSH, Cluster  # noqa: E402
 
 
+class PeerAnnouncementTests(unittest.TestCase):
+    """Nodes started with one --peer each come to know every other node."""
+
+    def setUp(self):
+        self.c = Cluster()
+
+    def tearDown(self):
+        self.c.stop()
+
+    def peers_of(self, i):
+        w = self.c.wire_client(i)
+        try:
+            status, fields = w.call("describe_cluster")
+        finally:
+            w.close()
+        self.assertEqual(status, "RET_OK")
+        return sorted(fields["peers"])
+
+    def wait_for_peers(self, i, expected, limit=30):
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            if self.peers_of(i) == sorted(expected):
+                return
+            time.sleep(0.2)
+        self.fail(f"node{i} knows {self.peers_of(i)}, expected {sorted(expected)}")
+
+    def test_one_peer_each_is_enough_and_only_nodes_announce(self):
+        c = self.c
+        first = f"127.0.0.1:{c.ports[0]}"
+        c.restart_node(1, ["--peer", first])
+        c.restart_node(2, ["--peer", first])
+        address = [f"127.0.0.1:{p}" for p in c.ports]
+        # node1 learnt node2 (which never named it) through node0.
+        self.wait_for_peers(0, [address[1], address[2]])
+        self.wait_for_peers(1, [address[0], address[2]])
+        self.wait_for_peers(2, [address[0], address[1]])
+        # Discovery from any node finds the whole cluster.
+        fresh = c.path("gossip", "hsmsh.json")
+        env = dict(c.env(), HSMSH_CONFIG=fresh)
+        r = subprocess.run([HSMSH, "configure", "--cmu", address[1], "--hsm-ca-cert",
+                            c.path("customerCA.crt"), "--server-client-cert-file",
+                            c.path("client.crt"), "--server-client-key-file",
+                            c.path("client.key")], capture_output=True, text=True, timeout=60,
+                           env=env)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        with open(fresh) as f:
+            ports = [s["port"] for s in json.load(f)["clusters"][0]["servers"]]
+        self.assertEqual(sorted(ports), sorted(c.ports))
+        # A certified client is no node: it cannot point a node elsewhere.
+        w = c.wire_client(1)
+        try:
+            status, _ = w.call("announce_peers", peers=["127.0.0.1:1", "evil.example:2225"])
+        finally:
+            w.close()
+        self.assertEqual(status, "RET_PERMISSION_DENIED")
+        self.assertEqual(self.peers_of(1), sorted([address[0], address[2]]))
+
+
 class LifecycleTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

@@ -447,6 +447,28 @@ class DemoTests(unittest.TestCase):
                 for path in environments:
                     with open(path, "rb") as f:
                         self.assertNotIn(b"officer-pw1", f.read(), path)
+                # The demo's nodes know each other: discovery from the last
+                # one (which was started naming only the first) finds all.
+                demo = os.path.join(d, "demo")
+                with open(os.path.join(demo, "hsmsh.json")) as f:
+                    servers = json.load(f)["clusters"][0]["servers"]
+                fresh = os.path.join(d, "fresh", "hsmsh.json")
+                found = []
+                deadline = time.monotonic() + 30
+                while len(found) < 3 and time.monotonic() < deadline:
+                    r = subprocess.run(
+                        [os.environ["HSMSH"], "-c", fresh, "configure", "--cmu",
+                         servers[2]["name"], "--prune", "--hsm-ca-cert",
+                         os.path.join(demo, "customerCA.crt"), "--server-client-cert-file",
+                         os.path.join(demo, "client.crt"), "--server-client-key-file",
+                         os.path.join(demo, "client.key")],
+                        capture_output=True, text=True, timeout=60, env=env)
+                    self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                    with open(fresh) as f:
+                        found = json.load(f)["clusters"][0]["servers"]
+                    time.sleep(0.2)
+                self.assertEqual(sorted(s["port"] for s in found),
+                                 sorted(s["port"] for s in servers))
             finally:
                 shell.stdin.close()
                 shell.wait(timeout=60)

@@ -16,7 +16,7 @@ struct memory_node {
     asio::io_context io;
     user_store store{":memory:"};
     node_service service{store,
-                         {"cluster-t", "hsm-test", std::string(node_fingerprint), {}},
+                         {"cluster-t", "hsm-test", std::string(node_fingerprint), json::array()},
                          cluster_keys(bytes(sealing_key_size, 7)),
                          cheap_kdf,
                          io.get_executor()};

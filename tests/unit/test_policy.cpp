@@ -24,6 +24,7 @@ constexpr row matrix[] = {
     {operation::list_users,       false, ok,  ok, ok, ok, ok, ok},
     {operation::hsm_info,         false, ok,  ok, ok, ok, ok, ok},
     {operation::describe_cluster, false, ok,  ok, ok, ok, ok, ok},
+    {operation::announce_peers,   false, no,  no, no, no, no, no},
     {operation::logout,           true,  out, ok, ok, ok, ok, ok},
     {operation::create_user,      false, out, no, ok, ok, no, no},
     {operation::delete_user,      false, out, no, ok, ok, no, no},

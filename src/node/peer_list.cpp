@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: Apache-2.0
+// The peers a node knows.
+#include "peer_list.hpp"
+
+#include "hsmsh/endpoint.hpp"
+
+#include <algorithm>
+#include <optional>
+
+namespace hsm {
+namespace {
+
+// A DNS name is at most 253 bytes; with brackets and a port, well below this.
+constexpr std::size_t max_address_size = 270;
+constexpr std::size_t max_hsm_id_size = 64;
+
+std::optional<std::string> canonical(const json& address) {
+    if (!address.is_string()) return std::nullopt;
+    const auto& text = address.get_ref<const std::string&>();
+    if (text.empty() || text.size() > max_address_size) return std::nullopt;
+    try {
+        return parse_host_port(text, std::nullopt).text();
+    } catch (const std::invalid_argument&) {
+        return std::nullopt;
+    }
+}
+
+// An entry of an announcement or of the stored list; a bare string is an
+// address nobody owns yet.
+std::optional<peer_address> entry_from(const json& e) {
+    if (e.is_string()) {
+        auto address = canonical(e);
+        if (!address) return std::nullopt;
+        return peer_address{"", *address, 0};
+    }
+    if (!e.is_object()) return std::nullopt;
+    auto id = e.find("hsm_id");
+    auto address = e.find("address");
+    auto since = e.find("since");
+    if (id == e.end() || !id->is_string() || address == e.end() || since == e.end() ||
+        !since->is_number_integer())
+        return std::nullopt;
+    const auto& hsm_id = id->get_ref<const std::string&>();
+    auto where = canonical(*address);
+    if (hsm_id.size() > max_hsm_id_size || !where) return std::nullopt;
+    return peer_address{hsm_id, *where, since->get<std::int64_t>()};
+}
+
+json entry_json(const peer_address& p) {
+    return {{"hsm_id", p.hsm_id}, {"address", p.address}, {"since", p.since}};
+}
+
+} // namespace
+
+peer_list::peer_list(std::string hsm_id, const json& known) : hsm_id_(std::move(hsm_id)) {
+    if (known.is_array())
+        for (const auto& e : known)
+            learn_one(e);
+}
+
+void peer_list::set_self(const std::string& address, std::int64_t since) {
+    address_ = canonical(json(address)).value_or("");
+    since_ = since;
+    std::erase_if(members_, [&](const peer_address& p) {
+        return p.address == address_ || (!p.hsm_id.empty() && p.hsm_id == hsm_id_);
+    });
+}
+
+std::vector<std::string> peer_list::addresses() const {
+    std::vector<std::string> out;
+    for (const auto& p : members_)
+        out.push_back(p.address);
+    return out;
+}
+
+json peer_list::announcement() const {
+    return {{"hsm_id", hsm_id_}, {"address", address_}, {"since", since_}, {"peers", to_json()}};
+}
+
+json peer_list::to_json() const {
+    json out = json::array();
+    for (const auto& p : members_)
+        out.push_back(entry_json(p));
+    return out;
+}
+
+bool peer_list::learn(const json& announcement) {
+    if (!announcement.is_object()) return false;
+    bool changed = learn_one(announcement); // the sender itself
+    auto peers = announcement.find("peers");
+    if (peers != announcement.end() && peers->is_array())
+        for (const auto& e : *peers)
+            changed = learn_one(e) || changed;
+    return changed;
+}
+
+bool peer_list::learn_one(const json& e) {
+    auto p = entry_from(e);
+    if (!p || p->address == address_ || (!p->hsm_id.empty() && p->hsm_id == hsm_id_)) return false;
+    auto same_address = std::ranges::find(members_, p->address, &peer_address::address);
+    if (p->hsm_id.empty()) {
+        // A bare address: kept only while nobody is known there.
+        if (same_address != members_.end() || members_.size() >= max_peers) return false;
+        members_.push_back(*p);
+        return true;
+    }
+    auto same_node = std::ranges::find(members_, p->hsm_id, &peer_address::hsm_id);
+    if (same_node != members_.end()) {
+        if (p->since <= same_node->since) return false; // old news
+        same_node->address = p->address;
+        same_node->since = p->since;
+        // Whoever was said to be there before is not (any more).
+        std::erase_if(members_, [&](const peer_address& q) {
+            return q.address == p->address && q.hsm_id != p->hsm_id;
+        });
+        return true;
+    }
+    if (same_address != members_.end()) {
+        // An address nobody owned (a --peer), or one another node left:
+        // the newer word decides.
+        if (!same_address->hsm_id.empty() && p->since <= same_address->since) return false;
+        *same_address = *p;
+        return true;
+    }
+    if (members_.size() >= max_peers) return false;
+    members_.push_back(*p);
+    return true;
+}
+
+} // namespace hsm

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: Apache-2.0
+// The other nodes of the cluster this node knows: given with --peer, or
+// learnt from announcements (docs/design.md, "Peers").
+#pragma once
+
+#include "hsmsh/wire.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace hsm {
+
+/// Where one node listens, as that node itself last said: `since` is the
+/// owner's own clock when it started saying so, so that an older word
+/// relayed by a node that has not heard the news never wins.
+struct peer_address {
+    std::string hsm_id;  // "" for a --peer address not yet heard from
+    std::string address; // canonical HOST:PORT
+    std::int64_t since = 0;
+};
+
+class peer_list {
+public:
+    /// A cluster has at most 28 nodes; room for some that were replaced.
+    static constexpr std::size_t max_peers = 32;
+
+    /// `known` is what to_json() stored, or an array of address strings
+    /// (--peer); invalid entries are dropped.
+    peer_list(std::string hsm_id, const json& known);
+
+    /// Where the others reach this node ("": it does not know), from `since`.
+    void set_self(const std::string& address, std::int64_t since);
+
+    /// The other nodes' addresses, in the order first learnt.
+    std::vector<std::string> addresses() const;
+    const std::vector<peer_address>& members() const noexcept { return members_; }
+
+    /// {"hsm_id", "address", "since", "peers": [{"hsm_id", "address", "since"}...]}
+    json announcement() const;
+    /// The members, as the store keeps them.
+    json to_json() const;
+
+    /// Learns from an announcement (a peer's, or its reply to ours): the
+    /// sender itself and the nodes it knows. A node's address is replaced
+    /// only by a newer word of its own; an address nobody owned yet (a
+    /// --peer) is bound to the node that answers from it. Garbage of any
+    /// shape is ignored; at most max_peers are kept. Returns whether the
+    /// list changed.
+    bool learn(const json& announcement);
+
+private:
+    bool learn_one(const json& entry);
+
+    std::string hsm_id_;
+    std::string address_;
+    std::int64_t since_ = 0;
+    std::vector<peer_address> members_;
+};
+
+} // namespace hsm

@@ -38,9 +38,9 @@ enum class operation {
     prepare, // phase 1 of a cluster-wide change
     commit,  // phase 2
     abort,
-    tx_status,     // what became of a prepared change (peers ask this)
-    get_user,      // a user's stored record, sealed, for syncUser
-    list_prepared, // the prepared changes waiting for their commit
+    tx_status,      // what became of a prepared change (peers ask this)
+    get_user,       // a user's stored record, sealed, for syncUser
+    list_prepared,  // the prepared changes waiting for their commit
     announce_peers, // a node tells a peer where it and the nodes it knows listen
 };
 

@@ -35,6 +35,7 @@ struct node_hello {
     std::string cluster_id;
     std::string hsm_id;
     std::string state;
+    std::string certificate_pem; // the node's certificate, as the handshake verified it
 };
 
 } // namespace hsm

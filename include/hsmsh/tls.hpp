@@ -31,4 +31,7 @@ std::string peer_fingerprint(SSL* ssl);
 /// The common name of the peer's certificate, empty if none.
 std::string peer_common_name(SSL* ssl);
 
+/// The peer's certificate in PEM, empty if none.
+std::string peer_certificate_pem(SSL* ssl);
+
 } // namespace hsm

@@ -69,6 +69,7 @@ awaitable<node_hello> node_client::connect(std::string host, std::uint16_t port,
         h.cluster_id = string_field(r.fields, "cluster_id").value_or("");
         h.hsm_id = string_field(r.fields, "hsm_id").value_or("");
         h.state = string_field(r.fields, "state").value_or("");
+        h.certificate_pem = peer_certificate_pem(stream_->native_handle());
         co_return h;
     };
     try {

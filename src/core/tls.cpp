@@ -88,4 +88,8 @@ std::string peer_common_name(SSL* ssl) {
     return with_peer(ssl, [](X509* c) { return common_name(c); });
 }
 
+std::string peer_certificate_pem(SSL* ssl) {
+    return with_peer(ssl, [](X509* c) { return cert_to_pem(c); });
+}
+
 } // namespace hsm

@@ -22,6 +22,7 @@ using namespace hsm;
 struct options {
     session_options session;
     std::string config;
+    std::string config_positional;
     demo_options demo;
     configure_options configure;
     std::string identifier;
@@ -41,9 +42,21 @@ struct subcommands {
     CLI::App* create_certificate = nullptr;
 };
 
+// What invoking hsmsh as cloudhsm_mgmt_util (or with --cmu-compat) changes.
+void cmu_mode(shell_options& shell) {
+    shell.cmu_mode = true;
+    shell.confirmations = confirmation_set::cmu;
+}
+
+bool invoked_as_cmu(const char* argv0) {
+    return argv0 && fs::path(argv0).filename() == "cloudhsm_mgmt_util";
+}
+
 void add_shell_options(CLI::App& app, options& o) {
     auto& s = o.session;
     app.add_option("-c,--config", o.config, "Configuration file");
+    // CMU's form: the configuration file as the one argument.
+    app.add_option("config-file", o.config_positional, "Configuration file (as CMU takes it)");
     app.add_option("--cluster", s.cluster, "Cluster id (default: the config's default)");
     app.add_flag("-y,--yes", s.shell.assume_yes, "Do not ask before critical changes");
     app.add_flag("--json", s.shell.json, "One JSON object per command");
@@ -53,8 +66,8 @@ void add_shell_options(CLI::App& app, options& o) {
     app.add_flag("--allow-partial", s.shell.allow_partial,
                  "Batch: when a server refuses a change, commit it where it was prepared");
     app.add_flag_function(
-        "--cmu-compat", [&s](std::int64_t) { s.shell.confirmations = confirmation_set::cmu; },
-        "Ask for confirmation only where CMU does (createUser, changePswd)");
+        "--cmu-compat", [&s](std::int64_t) { cmu_mode(s.shell); },
+        "CMU mode: CMU's prompt, texts and confirmations (as cloudhsm_mgmt_util)");
     std::map<std::string, color_mode> colors{{"auto", color_mode::automatic},
                                              {"always", color_mode::always},
                                              {"never", color_mode::never}};
@@ -164,6 +177,7 @@ int main(int argc, char** argv) {
     app.require_subcommand(0, 1);
     app.set_version_flag("--version", std::string(version()));
     options o;
+    if (invoked_as_cmu(argv[0])) cmu_mode(o.session.shell);
     subcommands subs;
     add_shell_options(app, o);
     subs.demo = demo_command(app, o.demo);
@@ -174,6 +188,13 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         int rc = app.exit(e);
         return rc == 0 ? 0 : exit_usage;
+    }
+    if (!o.config_positional.empty()) {
+        if (!o.config.empty()) {
+            std::cerr << "hsmsh: give the configuration file once (-c or as the argument)\n";
+            return exit_usage;
+        }
+        o.config = o.config_positional;
     }
     o.session.config = o.config;
     o.session.shell.login_password = std::move(environment_password);

@@ -176,13 +176,12 @@ std::optional<bool> parse_yes_no(std::string_view answer) {
 
 std::optional<std::string> check_script(std::string_view text, confirmation_set confirmations,
                                         bool assume_yes) {
+    // Lines end as batch input ends them: \n, \r\n or a lone \r.
     std::vector<std::string_view> lines;
     for (std::size_t start = 0; start < text.size();) {
-        auto end = std::min(text.find('\n', start), text.size());
-        auto line = text.substr(start, end - start);
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        lines.push_back(line);
-        start = end + 1;
+        auto end = std::min(text.find_first_of("\r\n", start), text.size());
+        lines.push_back(text.substr(start, end - start));
+        start = end + (text.substr(end, 2) == "\r\n" ? 2 : 1);
     }
     // Whether the line before asked for a password: the next line is then
     // most likely that password, and is never repeated.

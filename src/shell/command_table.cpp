@@ -13,6 +13,18 @@ namespace {
 
 using enum command_scope;
 
+// A command CMU has and this shell does not have yet: it answers so, rather
+// than being unknown.
+constexpr command_spec not_yet(std::string_view name) {
+    return {.id = command_id::not_yet,
+            .name = name,
+            .synopsis = name,
+            .summary = "CMU's; not supported by this shell yet (keys, quorum)",
+            .who = "-",
+            .handler = &shell::run_not_yet,
+            .max_args = 16};
+}
+
 // Sorted by name. Argument counts include an optional password.
 const std::array commands{
     command_spec{.id = command_id::abort_prepared,
@@ -25,6 +37,7 @@ const std::array commands{
                  .critical = true,
                  .min_args = 1,
                  .max_args = 1},
+    not_yet("approveToken"),
     command_spec{.id = command_id::change_password,
                  .name = "changePswd",
                  .synopsis = "changePswd <user-type> <user-name> [<password> | -hpswd]",
@@ -55,6 +68,7 @@ const std::array commands{
                  .new_password = true,
                  .completes = {completion::user_types},
                  .lead = "Creating User {0} on {1} nodes"},
+    not_yet("delToken"),
     command_spec{.id = command_id::delete_user,
                  .name = "deleteUser",
                  .synopsis = "deleteUser <user-type> <user-name>",
@@ -67,6 +81,13 @@ const std::array commands{
                  .max_args = 2,
                  .completes = {completion::user_types, completion::user_names},
                  .lead = "Deleting user {0} on {1} nodes"},
+    command_spec{.id = command_id::enable_e2e,
+                 .name = "enable_e2e",
+                 .synopsis = "enable_e2e",
+                 .summary =
+                     "CMU's: say that every connection is end-to-end already (mutual TLS 1.3)",
+                 .who = "everyone",
+                 .handler = &shell::run_enable_e2e},
     command_spec{.id = command_id::exit_server,
                  .name = "exit",
                  .synopsis = "exit",
@@ -74,6 +95,16 @@ const std::array commands{
                  .who = "everyone",
                  .handler = &shell::run_exit,
                  .scope = server_only},
+    not_yet("findAllKeys"),
+    not_yet("getAttribute"),
+    command_spec{.id = command_id::get_cert,
+                 .name = "getCert",
+                 .synopsis = "getCert [<file-name> <certificate-type>]",
+                 .summary = "Print each server's certificate; in server mode, write type 8 (the "
+                            "node's) or 4 (the trust anchor) to a file, as CMU does",
+                 .who = "everyone",
+                 .handler = &shell::run_get_cert,
+                 .max_args = 2},
     command_spec{.id = command_id::get_hsm_info,
                  .name = "getHSMInfo",
                  .synopsis = "getHSMInfo",
@@ -81,6 +112,9 @@ const std::array commands{
                  .who = "everyone, no login",
                  .handler = &shell::run_query,
                  .op = operation::hsm_info},
+    not_yet("getKeyInfo"),
+    not_yet("getMValue"),
+    not_yet("getToken"),
     command_spec{.id = command_id::help,
                  .name = "help",
                  .synopsis = "help [<command>]",
@@ -97,6 +131,7 @@ const std::array commands{
                  .handler = &shell::run_info,
                  .min_args = 2,
                  .max_args = 2},
+    not_yet("listAttributes"),
     command_spec{.id = command_id::list_clusters,
                  .name = "listClusters",
                  .synopsis = "listClusters",
@@ -111,6 +146,7 @@ const std::array commands{
                  .who = "CO",
                  .handler = &shell::list_prepared,
                  .op = operation::list_prepared},
+    not_yet("listTokens"),
     command_spec{.id = command_id::list_users,
                  .name = "listUsers",
                  .synopsis = "listUsers [--summary | --check]",
@@ -143,6 +179,7 @@ const std::array commands{
                  .summary = "Disconnect and leave the shell",
                  .who = "everyone",
                  .handler = &shell::run_quit},
+    not_yet("registerQuorumPubKey"),
     command_spec{.id = command_id::server,
                  .name = "server",
                  .synopsis = "server <server-number>",
@@ -152,6 +189,10 @@ const std::array commands{
                  .min_args = 1,
                  .max_args = 1,
                  .scope = global_only},
+    not_yet("setAttribute"),
+    not_yet("setMValue"),
+    not_yet("shareKey"),
+    not_yet("syncKey"),
     command_spec{.id = command_id::sync_user,
                  .name = "syncUser",
                  .synopsis = "syncUser <user-id|user-name> <server-number> [--force] | "
@@ -174,8 +215,7 @@ const std::array commands{
                  .min_args = 1,
                  .max_args = 1,
                  .scope = global_only,
-                 .completes = {completion::cluster_ids}},
-};
+                 .completes = {completion::cluster_ids}}};
 
 constexpr std::array<std::string_view, 6> user_types{"PRECO", "CO", "PCO", "CU", "AU", "preCO"};
 

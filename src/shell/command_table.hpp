@@ -19,7 +19,9 @@ enum class command_id {
     change_password,
     create_user,
     delete_user,
+    enable_e2e,
     exit_server,
+    get_cert,
     get_hsm_info,
     help,
     info,
@@ -28,6 +30,7 @@ enum class command_id {
     list_users,
     login,
     logout,
+    not_yet, // a CMU command this shell does not have yet
     quit,
     server,
     sync_user,

@@ -75,18 +75,30 @@ public:
         return out;
     }
 
-    // CMU's cloudhsm_mgmt_util.cfg: one cluster, certificates per server.
+    // CMU's cloudhsm_mgmt_util.cfg: one cluster, certificates per server; a
+    // server with "enable": "no" is skipped, as CMU skips it. The numbers
+    // ("server N") are those of the servers kept.
     cluster_config cmu_cluster(const json& doc) const {
         cluster_config out;
         out.cluster_id = text(doc, "cluster_id", "", false);
-        out.servers = servers(doc, "");
-        const json& first = doc["servers"][0];
-        out.client_cert = file_path(first, "certificate", "servers[0].");
-        out.client_key = file_path(first, "pkey", "servers[0].");
-        auto e2e = first.find("e2e_encryption");
-        if (e2e == first.end() || !e2e->is_object())
-            fail("servers[0].e2e_encryption.owner_cert_path", "missing");
-        out.hsm_ca_cert = file_path(*e2e, "owner_cert_path", "servers[0].e2e_encryption.");
+        auto listed = servers(doc, "");
+        const json& all = doc["servers"];
+        std::optional<std::size_t> first;
+        for (std::size_t i = 0; i < all.size(); ++i) {
+            auto enable = all[i].find("enable");
+            if (enable != all[i].end() && enable->is_string() && *enable == "no") continue;
+            out.servers.push_back(listed[i]);
+            if (!first) first = i;
+        }
+        if (!first) fail("servers", "every server has \"enable\": \"no\"");
+        const json& used = all[*first];
+        auto where = fmt::format("servers[{}].", *first);
+        out.client_cert = file_path(used, "certificate", where);
+        out.client_key = file_path(used, "pkey", where);
+        auto e2e = used.find("e2e_encryption");
+        if (e2e == used.end() || !e2e->is_object())
+            fail(where + "e2e_encryption.owner_cert_path", "missing");
+        out.hsm_ca_cert = file_path(*e2e, "owner_cert_path", where + "e2e_encryption.");
         return out;
     }
 

@@ -21,6 +21,12 @@ std::optional<std::string> batch_input::next() {
         if (c == std::char_traits<char>::eof()) break;
         any = true;
         if (c == '\n') break;
+        // A line ends at \r\n, and at a lone \r too (expect's "send ...\r"
+        // into a pipe).
+        if (c == '\r') {
+            if (buf->sgetc() == '\n') buf->sbumpc();
+            break;
+        }
         if (line.size() > max_line_length) {
             // Keep one byte too many and drop the rest: the parser reports it.
             continue;
@@ -29,7 +35,6 @@ std::optional<std::string> batch_input::next() {
     }
     if (!any) return std::nullopt;
     ++line_;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
     return line;
 }
 

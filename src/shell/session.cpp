@@ -75,9 +75,10 @@ std::optional<std::string> check_commands(const std::vector<std::string>& comman
     return std::nullopt;
 }
 
-int run_lines(shell& sh, bool interactive) {
+int run_lines(shell& sh, bool interactive, bool cmu_mode) {
     int status = sh.run();
-    if (interactive) fmt::print("\ndisconnecting from servers, please wait...\n");
+    // CMU says it whenever it quits; hsmsh at a terminal only.
+    if (interactive || cmu_mode) fmt::print("\ndisconnecting from servers, please wait...\n");
     sh.disconnect();
     return status;
 }
@@ -186,7 +187,7 @@ int run_session(const session_options& options) {
                        sh.cluster_id());
             return exit_connection;
         }
-        return run_lines(sh, interactive);
+        return run_lines(sh, interactive, shell_opts.cmu_mode);
     } catch (const std::exception& e) { // config_error included: exit status 3 alike
         fmt::print(std::cerr, "hsmsh: {}\n", e.what());
         return exit_connection;

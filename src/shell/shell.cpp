@@ -41,10 +41,15 @@ void shell::open_cluster(const std::string& id) {
     logins_.assign(link_->size(), std::nullopt);
     ever_connected_.assign(link_->size(), false);
     listed_.assign(link_->size(), std::nullopt);
+    certificates_.assign(link_->size(), std::string());
 }
 
 std::ostream& shell::info() {
     return options_.json ? err_ : out_;
+}
+
+std::ostream& shell::chatter() {
+    return options_.cmu_mode && !options_.json ? out_ : err_;
 }
 
 std::size_t shell::connect_all() {
@@ -52,26 +57,30 @@ std::size_t shell::connect_all() {
     for (std::size_t i = 0; i < all.size(); ++i)
         all[i] = i;
     // Connection chatter goes to standard error, so that standard output
-    // holds the commands' results alone; --quiet drops all but failures.
-    for (auto i : all) {
-        const auto& s = link_->server(i);
-        if (!options_.quiet)
-            fmt::print(err_, "Connecting to server '{}': hostname '{}', port {}...\n", s.name,
-                       s.hostname, s.port);
-    }
+    // holds the commands' results alone (CMU mode: standard output, as CMU);
+    // --quiet drops all but failures.
+    auto& o = chatter();
+    if (options_.cmu_mode && !options_.quiet)
+        fmt::print(o, "\nConnecting to the server(s), it may take time\n"
+                      "depending on the server(s) load, please wait...\n\n");
     auto results = link_->connect(all);
     std::size_t connected = 0;
     for (auto i : all) {
         const auto& s = link_->server(i);
+        if (!options_.quiet)
+            fmt::print(o, "Connecting to server '{}': hostname '{}', port {}...\n", s.name,
+                       s.hostname, s.port);
         if (results[i].ok) {
             ++connected;
             ever_connected_[i] = true;
-            if (!options_.quiet)
-                fmt::print(err_, "Connected to server '{}': hostname '{}', port {}.\n", s.name,
-                           s.hostname, s.port);
+            certificates_[i] = results[i].hello.certificate_pem;
+            if (options_.quiet) continue;
+            fmt::print(o, "Connected to server '{}': hostname '{}', port {}.\n", s.name, s.hostname,
+                       s.port);
+            if (options_.cmu_mode) fmt::print(o, "E2E enabled on {}\n", server_label(i, s.name));
         } else {
-            fmt::print(err_, "Connection to server '{}': hostname '{}', port {} failed: {}\n",
-                       s.name, s.hostname, s.port, results[i].error);
+            fmt::print(o, "Connection to server '{}': hostname '{}', port {} failed: {}\n", s.name,
+                       s.hostname, s.port, results[i].error);
         }
     }
     if (connected > 0 && connected < link_->size())
@@ -79,11 +88,14 @@ std::size_t shell::connect_all() {
                    "WARNING: only {} of {} servers connected: commands will not reach "
                    "the others\n",
                    connected, link_->size());
-    err_.flush();
+    o.flush();
     return connected;
 }
 
 std::string shell::prompt() const {
+    // CMU's prompts, exactly: scripts written for CMU wait for them.
+    if (options_.cmu_mode)
+        return server_mode_ ? fmt::format("server{}>", *server_mode_) : "aws-cloudhsm>";
     std::string p = "hsmsh";
     if (config_.clusters.size() > 1) p += fmt::format("({})", link_->cluster_id());
     // Only a login a connected server still holds: a lost connection took its login along.
@@ -204,6 +216,7 @@ std::vector<std::size_t> shell::targets() {
                 fmt::print(err_, "Reconnecting to {} failed: {}\n", label, results[k].error);
                 continue;
             }
+            certificates_[lost[k]] = results[k].hello.certificate_pem;
             fmt::print(err_, "Reconnected to {}", label);
             if (logins_[lost[k]])
                 fmt::print(err_, ": the login there was lost, run loginHSM again");

@@ -24,6 +24,7 @@ struct shell_options {
     bool keep_going = false;    // --keep-going
     bool echo = false;          // --echo
     bool quiet = false;         // --quiet: no connection chatter
+    bool cmu_mode = false;      // cloudhsm_mgmt_util or --cmu-compat: CMU's prompt and texts
     bool color = false;         // resolved --color
     bool from_argv = false;     // commands came from -e: inline passwords refused
     bool allow_partial = false; // batch: commit where prepared when a server refuses
@@ -95,6 +96,9 @@ public:
     line_result list_prepared(parsed_command& cmd);
     line_result abort_prepared(parsed_command& cmd);
     line_result use_cluster(parsed_command& cmd);
+    line_result run_enable_e2e(parsed_command& cmd);
+    line_result run_get_cert(parsed_command& cmd);
+    line_result run_not_yet(parsed_command& cmd);
 
 private:
     struct login_state {
@@ -144,6 +148,9 @@ private:
     /// (never a password: parsing keeps it apart).
     void emit(json doc);
     std::ostream& info();
+    /// Where connection lines go: standard output in CMU mode (as CMU), else
+    /// standard error.
+    std::ostream& chatter();
 
     client_config config_;
     duration connect_timeout_;
@@ -159,7 +166,8 @@ private:
     std::optional<std::size_t> refused_line_;
     std::vector<std::optional<login_state>> logins_;
     std::vector<bool> ever_connected_;
-    std::vector<std::string> args_; // of the command running
+    std::vector<std::string> args_;         // of the command running
+    std::vector<std::string> certificates_; // each server's, as last verified (PEM)
     // Each server's users as last listed (nullopt: not listed since connecting).
     std::vector<std::optional<std::vector<user_summary>>> listed_;
 };

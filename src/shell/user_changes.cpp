@@ -11,6 +11,7 @@
 #include "terminal_input.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
@@ -63,17 +64,22 @@ line_result shell::confirm(const command_spec& spec, const std::vector<std::size
     if (!asks_confirmation(spec, options_.confirmations)) return line_result::ok;
     auto command = spec.name;
     auto& o = info();
-    fmt::print(o,
-               "*************************CAUTION********************************\n"
-               "This is a CRITICAL operation. {} will change the users of:\n",
-               command);
+    fmt::print(o, "*************************CAUTION********************************\n");
+    if (options_.cmu_mode)
+        // CMU's own words (the two-phase change makes their warning moot).
+        fmt::print(o, "This is a CRITICAL operation, should be done on all nodes in the\n"
+                      "cluster. AWS does NOT synchronize these changes automatically with the\n"
+                      "nodes on which this operation is not executed or failed, please\n"
+                      "ensure this operation is executed on all nodes in the cluster.\n");
+    else
+        fmt::print(o, "This is a CRITICAL operation. {} will change the users of:\n", command);
     std::vector<std::string> absent;
     for (auto i : where) {
         auto label = server_label(i, link_->server(i).name);
-        if (link_->connected(i))
-            fmt::print(o, "    {}\n", label);
-        else
+        if (!link_->connected(i))
             absent.push_back(label);
+        else if (!options_.cmu_mode)
+            fmt::print(o, "    {}\n", label);
     }
     for (const auto& label : absent)
         fmt::print(o,
@@ -92,7 +98,10 @@ line_result shell::confirm(const command_spec& spec, const std::vector<std::size
         if (!input_.interactive()) fmt::print(o, "\n");
         if (auto yes = answer ? parse_yes_no(*answer) : std::nullopt)
             return *yes ? line_result::ok : declined(spec);
-        if (!input_.interactive() || !answer) {
+        // CMU reads on after an invalid answer, from a script too (a blank
+        // line before the 'y', say); at the end of the script it stops.
+        bool again = answer && (input_.interactive() || options_.cmu_mode);
+        if (!again) {
             if (!input_.interactive()) {
                 usage(fmt::format("{} expects a line 'y' or 'n' to confirm", command));
                 return line_result::protocol_error;
@@ -246,21 +255,36 @@ partial_choice shell::choose_after_failure(std::string_view command, const std::
     auto& o = info();
     std::vector<server_report> conflicts;
     for (const auto& f : failed) {
+        auto label = server_label(f.index, f.name);
         fmt::print(o, "{} failed: {}\n", command, outcome_code(f.outcome));
-        fmt::print(o, "preparing on {} failed\n", server_label(f.index, f.name));
+        // CMU's lines, inconsistent wording included (scripts match them).
+        if (options_.cmu_mode && command == "createUser")
+            fmt::print(o, "creating user on {} failed\n", label);
+        else if (options_.cmu_mode)
+            fmt::print(o, "{} failed on {}\n", command, label);
+        else
+            fmt::print(o, "preparing on {} failed\n", label);
         if (f.outcome.what == server_outcome::kind::replied && f.outcome.code == status::conflict)
             conflicts.push_back(f);
     }
     explain_pending(user, conflicts);
+    // CMU offers deleteUser a rollBack instead of an Abort: both leave every
+    // server as it was, which is what Abort does here.
+    bool rollback = options_.cmu_mode && command == "deleteUser";
     for (;;) {
-        fmt::print(o, "\nRetry/Ignore/Abort?(R/I/A):");
+        o << (rollback ? "\nRetry/rollBack/Ignore?(R/B/I):" : "\nRetry/Ignore/Abort?(R/I/A):");
         o.flush();
         // No answer (Ctrl-C, end of input) is Abort: nothing changes anywhere.
         auto answer = input_.read_answer("");
-        if (!answer || *answer == "A" || *answer == "a") return partial_choice::abort;
-        if (*answer == "R" || *answer == "r") return partial_choice::retry;
-        if (*answer == "I" || *answer == "i") return partial_choice::ignore;
-        fmt::print(o, "Invalid option, please type 'R', 'I' or 'A'\n");
+        auto is = [&](char c) {
+            return answer && answer->size() == 1 &&
+                   std::tolower(static_cast<unsigned char>(answer->front())) == c;
+        };
+        if (!answer || is(rollback ? 'b' : 'a')) return partial_choice::abort;
+        if (is('r')) return partial_choice::retry;
+        if (is('i')) return partial_choice::ignore;
+        o << (rollback ? "Invalid option, please type 'R', 'B' or 'I'\n"
+                       : "Invalid option, please type 'R', 'I' or 'A'\n");
     }
 }
 

@@ -132,6 +132,14 @@ class CmuCompatTests(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(self.users(), [["admin", "exp_user"]] * 3)
 
+    def test_deleteUser_offers_cmu_s_rollback(self):
+        self.c.activate()
+        r = subprocess.run(["expect", "-f", os.path.join(HERE, "cmu", "rollback.exp"), self.cmu,
+                            self.cfg], capture_output=True, text=True, timeout=180, env=self.env)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # Rolled back: still on server 0 alone, as before the deleteUser.
+        self.assertEqual(self.users(), [["admin", "solo"], ["admin"], ["admin"]])
+
     def test_the_expect_script_through_plain_hsmsh_waits_in_vain(self):
         # The prompt is hsmsh's own: a script waiting for aws-cloudhsm> times out.
         script = os.path.join(self.tmp.name, "short.exp")

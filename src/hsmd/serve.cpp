@@ -93,6 +93,13 @@ int serve(const serve_options& options) {
                                options.prepare_timeout * 10);
     auto bound = server.listen(parse_listen(options.listen));
     auto self = options.advertise;
+    if (!self.empty()) {
+        try {
+            self = parse_host_port(self, std::nullopt).text();
+        } catch (const std::invalid_argument& e) {
+            throw lifecycle_error(fmt::format("--advertise {}: {}", escape_control(self), e.what()));
+        }
+    }
     if (self.empty() && !bound.address().is_unspecified())
         self = host_port{bound.address().to_string(), bound.port()}.text();
     if (self.empty())

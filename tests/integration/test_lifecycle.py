@@ -71,6 +71,12 @@ class PeerAnnouncementTests(unittest.TestCase):
             w.close()
         self.assertEqual(status, "RET_PERMISSION_DENIED")
         self.assertEqual(self.peers_of(1), sorted([address[0], address[2]]))
+        # An address nobody could reach is refused before the node serves.
+        r = subprocess.run([HSMD, "serve", "--data", c.path("node1"), "--listen", "127.0.0.1:0",
+                            "--advertise", "no-port-here"], capture_output=True, text=True,
+                           timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("--advertise no-port-here", r.stderr)
 
 
 class LifecycleTests(unittest.TestCase):

@@ -97,7 +97,8 @@ int serve(const serve_options& options) {
         try {
             self = parse_host_port(self, std::nullopt).text();
         } catch (const std::invalid_argument& e) {
-            throw lifecycle_error(fmt::format("--advertise {}: {}", escape_control(self), e.what()));
+            throw lifecycle_error(
+                fmt::format("--advertise {}: {}", escape_control(self), e.what()));
         }
     }
     if (self.empty() && !bound.address().is_unspecified())

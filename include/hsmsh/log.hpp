@@ -17,11 +17,31 @@ std::string escape_control(std::string_view text);
 /// else, UTF-8 and backslashes included, as it is.
 std::string escape_terminal(std::string_view text);
 
-/// Writes "hsmd[pid]: <line>\n" to stderr in one write. The caller escapes fields.
-void log_line(std::string_view line) noexcept;
+/// How bad an event is: syslog's levels, as journald reads them.
+enum class severity { error = 3, warning = 4, info = 6 };
+
+/// Writes "hsmd[pid]: <line>\n" to stderr in one write. When stderr is the
+/// journal (systemd's JOURNAL_STREAM names it), the line starts with the
+/// priority ("<3>", "<4>", "<6>") and without the name, which the journal
+/// records itself. The caller escapes fields.
+void log_line(std::string_view line, severity level = severity::info) noexcept;
+
+/// Whether standard error is the journal: JOURNAL_STREAM's "device:inode"
+/// is standard error's own (sd_journal_stream_fd(3)).
+bool stderr_is_journal() noexcept;
 
 template <typename... Args> void log_event(fmt::format_string<Args...> f, Args&&... args) {
-    log_line(fmt::format(f, std::forward<Args>(args)...));
+    log_line(fmt::format(f, std::forward<Args>(args)...), severity::info);
+}
+
+/// Something went wrong that an operator should look at.
+template <typename... Args> void log_error(fmt::format_string<Args...> f, Args&&... args) {
+    log_line(fmt::format(f, std::forward<Args>(args)...), severity::error);
+}
+
+/// Something was refused or cut off: the node is fine, a peer or client is not.
+template <typename... Args> void log_warning(fmt::format_string<Args...> f, Args&&... args) {
+    log_line(fmt::format(f, std::forward<Args>(args)...), severity::warning);
 }
 
 } // namespace hsm

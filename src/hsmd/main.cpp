@@ -6,6 +6,7 @@
 #include "serve.hpp"
 
 #include "hsmsh/files.hpp"
+#include "hsmsh/log.hpp"
 #include "hsmsh/pki.hpp"
 #include "hsmsh/version.hpp"
 
@@ -250,7 +251,8 @@ int main(int argc, char** argv) {
         for (auto& [sub, run] : commands)
             if (sub->parsed()) return run();
     } catch (const std::exception& e) {
-        fmt::print(stderr, "hsmd: {}\n", e.what());
+        // Under systemd the journal reads the priority from the line.
+        fmt::print(stderr, "{}hsmd: {}\n", stderr_is_journal() ? "<3>" : "", e.what());
         return 1;
     }
     return 0;

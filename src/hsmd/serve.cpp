@@ -13,9 +13,14 @@
 #include "prepared_resolver.hpp"
 
 #include <csignal>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
 
 #include <cstdio>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <thread>
 #include <unistd.h>
 
@@ -41,6 +46,25 @@ tls_identity node_identity_files(const node_paths& paths) {
             read_file(paths.key(), max_pem_file),
             {read_file(paths.trust_anchor(), max_pem_file)},
             {}};
+}
+
+// Tells systemd (Type=notify) what the node is doing: the sd_notify(3)
+// protocol, one datagram to $NOTIFY_SOCKET; nothing without it.
+void notify_systemd(const std::string& state) noexcept {
+    const char* path = std::getenv("NOTIFY_SOCKET");
+    if (!path || (path[0] != '/' && path[0] != '@')) return;
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::size_t length = std::strlen(path);
+    if (length >= sizeof address.sun_path) return;
+    std::memcpy(address.sun_path, path, length);
+    if (path[0] == '@') address.sun_path[0] = '\0'; // an abstract socket
+    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return;
+    auto size = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + length);
+    (void)::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL,
+                   reinterpret_cast<const sockaddr*>(&address), size);
+    ::close(fd);
 }
 
 } // namespace
@@ -104,8 +128,8 @@ int serve(const serve_options& options) {
     if (self.empty() && !bound.address().is_unspecified())
         self = host_port{bound.address().to_string(), bound.port()}.text();
     if (self.empty())
-        log_event("listening on a wildcard address: the peers learn no address of this node "
-                  "(give --advertise HOST:PORT)");
+        log_warning("listening on a wildcard address: the peers learn no address of this node "
+                    "(give --advertise HOST:PORT)");
     service.advertise(self);
     peer_announcer announcer(io, service, node_identity_files(paths), identity.cluster_id,
                              options.announce_interval);
@@ -115,6 +139,7 @@ int serve(const serve_options& options) {
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
         if (ec) return;
         log_event("signal {}: stopping", signo);
+        notify_systemd("STOPPING=1");
         server.stop();
         resolver.stop();
         announcer.stop();
@@ -126,8 +151,11 @@ int serve(const serve_options& options) {
               identity.hsm_id, cluster_state_name(store.state()), bound.address().to_string(),
               bound.port(), options.kdf_iterations);
     // The bound address on one line: scripts and tests read the port from it.
-    fmt::print("{}\n", host_port{bound.address().to_string(), bound.port()}.text());
+    auto where = host_port{bound.address().to_string(), bound.port()}.text();
+    fmt::print("{}\n", where);
     std::fflush(stdout);
+    notify_systemd(
+        fmt::format("READY=1\nSTATUS=serving cluster {} on {}", identity.cluster_id, where));
     io.run();
     kdf_pool.join();
     log_event("stopped");

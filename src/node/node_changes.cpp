@@ -305,7 +305,7 @@ status node_service::finish_tx(session& s, const std::string& txid, bool commit)
     });
     if (commit && verdict == status::ok) settle_sessions(change->target_id, &s);
     if (commit && verdict != status::ok)
-        log_event("commit of {} refused: {}", txid, status_name(verdict));
+        log_warning("commit of {} refused: {}", txid, status_name(verdict));
     return verdict;
 }
 

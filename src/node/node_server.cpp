@@ -57,8 +57,8 @@ void node_server::refused(std::string_view why) {
         ++refusals_unlogged_;
         return;
     }
-    log_event("refused a connection: {} ({} more refused since the last such line)", why,
-              refusals_unlogged_);
+    log_warning("refused a connection: {} ({} more refused since the last such line)", why,
+                refusals_unlogged_);
     last_refusal_log_ = now;
     refusals_unlogged_ = 0;
 }
@@ -137,7 +137,7 @@ awaitable<void> node_server::serve(tcp::socket socket, std::string address) {
         co_await converse(stream, **conn, s);
         co_await with_deadline(stream.async_shutdown(use_awaitable), std::chrono::seconds(2));
     } catch (const frame_error& e) {
-        log_event("{}: {}, disconnected", remote, e.what());
+        log_warning("{}: {}, disconnected", remote, e.what());
         service_.audit_violation(s.peer, e.what());
     } catch (const deadline_exceeded&) {
         // Audited once the peer has proven who it is; an anonymous handshake
@@ -145,14 +145,14 @@ awaitable<void> node_server::serve(tcp::socket socket, std::string address) {
         if (s.peer.empty()) {
             refused("the TLS handshake deadline passed");
         } else {
-            log_event("{}: deadline exceeded, disconnected", remote);
+            log_warning("{}: deadline exceeded, disconnected", remote);
             service_.audit_violation(s.peer, "deadline exceeded");
         }
     } catch (const boost::system::system_error& e) {
         if (!is_transport_end(e))
-            log_event("{}: {}, disconnected", remote, escape_control(e.code().message()));
+            log_warning("{}: {}, disconnected", remote, escape_control(e.code().message()));
     } catch (const std::exception& e) {
-        log_event("{}: {}, disconnected", remote, escape_control(e.what()));
+        log_warning("{}: {}, disconnected", remote, escape_control(e.what()));
     }
     service_.end_session(s);
     if (conn) connections_.erase(*conn);

@@ -55,7 +55,7 @@ void node_service::audit_violation(const std::string& peer, std::string_view rea
         audit_entry e{"-", "-", peer, "protocol_violation", std::string(reason), "disconnected"};
         store_.transact([&] { store_.append_audit(identity_.hsm_id, e); });
     } catch (const std::exception& ex) {
-        log_event("audit write failed: {}", escape_control(ex.what()));
+        log_error("audit write failed: {}", escape_control(ex.what()));
     }
 }
 
@@ -111,10 +111,10 @@ awaitable<reply> node_service::handle(session& s, request& r) {
     try {
         co_return co_await dispatch(s, r);
     } catch (const store_error& e) {
-        log_event("store failure on {}: {}", operation_name(r.op), escape_control(e.what()));
+        log_error("store failure on {}: {}", operation_name(r.op), escape_control(e.what()));
         co_return reply{r.id, status::storage_failure, json::object()};
     } catch (const std::exception& e) {
-        log_event("internal error on {}: {}", operation_name(r.op), escape_control(e.what()));
+        log_error("internal error on {}: {}", operation_name(r.op), escape_control(e.what()));
         co_return reply{r.id, status::internal_error, json::object()};
     }
 }

@@ -38,7 +38,7 @@ awaitable<void> peer_announcer::loop() {
         try {
             co_await announce_round();
         } catch (const std::exception& e) {
-            log_event("announcing to peers failed: {}", escape_control(e.what()));
+            log_warning("announcing to peers failed: {}", escape_control(e.what()));
         }
         if (stopped_) break;
         if (poked_) continue; // learnt something during the round: tell the others now

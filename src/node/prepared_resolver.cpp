@@ -44,7 +44,7 @@ awaitable<void> prepared_resolver::loop() {
         try {
             co_await resolve_due();
         } catch (const std::exception& e) {
-            log_event("resolving prepared changes failed: {}", escape_control(e.what()));
+            log_error("resolving prepared changes failed: {}", escape_control(e.what()));
         }
     }
 }

@@ -16,6 +16,8 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <memory>
 
 #include <cstdio>
 #include <sys/prctl.h>
@@ -46,6 +48,19 @@ tls_identity node_identity_files(const node_paths& paths) {
             read_file(paths.key(), max_pem_file),
             {read_file(paths.trust_anchor(), max_pem_file)},
             {}};
+}
+
+// The node's TLS identity with the client credentials registered in its
+// store: anchors that may issue client certificates, and pinned leaves.
+tls_identity server_identity(const node_paths& paths, user_store& store) {
+    auto files = node_identity_files(paths);
+    for (const auto& c : list_client_credentials(store)) {
+        if (c.kind == "anchor")
+            files.anchors.push_back(c.pem);
+        else
+            files.pinned.push_back(c.fingerprint);
+    }
+    return files;
 }
 
 // Tells systemd (Type=notify) what the node is doing: the sd_notify(3)
@@ -94,18 +109,12 @@ int serve(const serve_options& options) {
         peers = json::parse(store.meta(meta_key::peers).value_or("[]"), nullptr, false);
     else
         store.transact([&] { store.set_meta(meta_key::peers, peers.dump()); });
-    auto files = node_identity_files(paths);
-    for (const auto& c : list_client_credentials(store)) {
-        if (c.kind == "anchor")
-            files.anchors.push_back(c.pem);
-        else
-            files.pinned.push_back(c.fingerprint);
-    }
+    auto files = server_identity(paths, store);
     auto cert = cert_from_pem(files.certificate);
     node_identity identity{store.meta(meta_key::cluster_id).value_or(""),
                            store.meta(meta_key::hsm_id).value_or(""), fingerprint(cert.get()),
                            peers};
-    ssl::context tls = make_server_context(files);
+    auto tls = std::make_shared<ssl::context>(make_server_context(files));
 
     asio::io_context io(1);
     asio::thread_pool kdf_pool(std::max(1u, std::thread::hardware_concurrency()));
@@ -135,6 +144,7 @@ int serve(const serve_options& options) {
                              options.announce_interval);
     service.on_peers_changed([&announcer] { announcer.poke(); });
 
+    asio::signal_set hangups(io, SIGHUP);
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
         if (ec) return;
@@ -143,7 +153,25 @@ int serve(const serve_options& options) {
         server.stop();
         resolver.stop();
         announcer.stop();
+        boost::system::error_code ignored;
+        hangups.cancel(ignored);
     });
+    // SIGHUP: the client credentials registered now, without a restart.
+    std::function<void()> await_hangup = [&] {
+        hangups.async_wait([&](const boost::system::error_code& ec, int) {
+            if (ec) return;
+            try {
+                server.reload(std::make_shared<ssl::context>(
+                    make_server_context(server_identity(paths, store))));
+                log_event("SIGHUP: client credentials reloaded; earlier connections closed");
+            } catch (const std::exception& e) {
+                log_error("SIGHUP: reload failed, the old credentials stay: {}",
+                          escape_control(e.what()));
+            }
+            await_hangup();
+        });
+    };
+    await_hangup();
     server.start();
     resolver.start();
     announcer.start();

@@ -23,9 +23,9 @@ bool is_transport_end(const boost::system::system_error& e) {
 
 } // namespace
 
-node_server::node_server(asio::io_context& io, ssl::context& tls, node_service& service,
-                         server_limits limits)
-    : io_(io), tls_(tls), service_(service), limits_(limits), acceptor_(io) {}
+node_server::node_server(asio::io_context& io, std::shared_ptr<ssl::context> tls,
+                         node_service& service, server_limits limits)
+    : io_(io), tls_(std::move(tls)), service_(service), limits_(limits), acceptor_(io) {}
 
 tcp::endpoint node_server::listen(const tcp::endpoint& endpoint) {
     acceptor_.open(endpoint.protocol());
@@ -45,6 +45,17 @@ void node_server::stop() {
     acceptor_.close(ignored);
     for (auto& c : connections_)
         if (!c.busy) c.stream->next_layer().cancel(ignored);
+    for (auto& p : pending_)
+        p.stream->next_layer().cancel(ignored);
+}
+
+void node_server::reload(std::shared_ptr<ssl::context> tls) {
+    tls_ = std::move(tls);
+    ++generation_;
+    boost::system::error_code ignored;
+    for (auto& c : connections_)
+        if (!c.busy) c.stream->next_layer().cancel(ignored);
+    // Handshakes under the old credentials are cut too: the client retries.
     for (auto& p : pending_)
         p.stream->next_layer().cancel(ignored);
 }
@@ -116,7 +127,11 @@ awaitable<void> node_server::handshake(tls_stream& stream, pending& p) {
 
 awaitable<void> node_server::serve(tcp::socket socket, std::string address) {
     std::string remote = remote_name(socket);
-    tls_stream stream(std::move(socket), tls_);
+    // The connection keeps the context it was accepted under alive, should a
+    // reload replace it meanwhile.
+    auto tls = tls_;
+    auto generation = generation_;
+    tls_stream stream(std::move(socket), *tls);
     auto waiting = pending_.insert(pending_.end(), pending{&stream, address});
     std::optional<std::list<connection>::iterator> conn;
     session s;
@@ -132,7 +147,8 @@ awaitable<void> node_server::serve(tcp::socket socket, std::string address) {
             refused(fmt::format("{} connections already", limits_.max_connections));
             co_return;
         }
-        conn = connections_.insert(connections_.end(), connection{&stream, false});
+        if (generation != generation_) co_return; // reloaded during the handshake
+        conn = connections_.insert(connections_.end(), connection{&stream, false, generation});
         service_.authenticate(s, peer_fingerprint(stream.native_handle()));
         co_await converse(stream, **conn, s);
         co_await with_deadline(stream.async_shutdown(use_awaitable), std::chrono::seconds(2));
@@ -159,12 +175,15 @@ awaitable<void> node_server::serve(tcp::socket socket, std::string address) {
 }
 
 awaitable<void> node_server::converse(tls_stream& stream, connection& conn, session& s) {
-    while (!stopping_) {
+    // Until the node stops, or a reload of the credentials ends the
+    // connections made before it.
+    auto current = [&] { return !stopping_ && conn.generation == generation_; };
+    while (current()) {
         std::string body;
         try {
             body = co_await read_frame(stream, limits_.idle_timeout, limits_.frame_timeout);
         } catch (const boost::system::system_error& e) {
-            if (e.code() == asio::error::operation_aborted && stopping_) co_return;
+            if (e.code() == asio::error::operation_aborted && !current()) co_return;
             throw;
         }
         conn.busy = true;

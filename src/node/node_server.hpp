@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <list>
+#include <memory>
 
 namespace hsm {
 
@@ -27,7 +28,7 @@ struct server_limits {
 /// Everything runs on the io_context's single thread.
 class node_server {
 public:
-    node_server(asio::io_context& io, ssl::context& tls, node_service& service,
+    node_server(asio::io_context& io, std::shared_ptr<ssl::context> tls, node_service& service,
                 server_limits limits);
 
     /// Binds; returns the bound endpoint (port 0 picks a free one). Throws.
@@ -39,10 +40,17 @@ public:
     /// Stops accepting and closes idle connections; requests in flight finish.
     void stop();
 
+    /// New connections use `tls` (the client credentials registered now);
+    /// connections made before are closed, idle ones at once and busy ones
+    /// after their reply, so that a removed credential keeps no session.
+    /// Clients reconnect and log in again.
+    void reload(std::shared_ptr<ssl::context> tls);
+
 private:
     struct connection {
         tls_stream* stream = nullptr;
         bool busy = false;
+        std::uint64_t generation = 0; // of the credentials it was accepted under
     };
     struct pending {
         tls_stream* stream = nullptr;
@@ -59,7 +67,8 @@ private:
     void refused(std::string_view why);
 
     asio::io_context& io_;
-    ssl::context& tls_;
+    std::shared_ptr<ssl::context> tls_;
+    std::uint64_t generation_ = 0; // bumped by every reload
     node_service& service_;
     server_limits limits_;
     tcp::acceptor acceptor_;

@@ -13,6 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from cluster import HSMD, HSMSH, Cluster  # noqa: E402
+from wire_client import WireClient  # noqa: E402
 
 
 class PeerAnnouncementTests(unittest.TestCase):
@@ -417,13 +418,21 @@ class ClientCertificateTests(unittest.TestCase):
                                 self.c.path(f"node{i}"), "--cert", crt],
                                capture_output=True, text=True)
             self.assertEqual(r.returncode, 0, r.stderr)
-            self.c.restart_node(i)
-        for i, p in enumerate(self.c.ports):
-            config["clusters"][0]["servers"][i]["port"] = p
-        with open(cfg, "w") as f:
-            json.dump(config, f)
-        r = hsmsh(input="listUsers\n")
+            # No restart: SIGHUP reloads the registrations.
+            self.c.signal(i, signal.SIGHUP)
+
+        def until(check, limit=20):
+            deadline = time.monotonic() + limit
+            while True:
+                r = hsmsh(input="listUsers\n")
+                if check(r) or time.monotonic() > deadline:
+                    return r
+                time.sleep(0.2)
+        r = until(lambda r: r.returncode == 0)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # A connection the certificate holds while it is removed.
+        held = WireClient(self.c.ports[0], crt, key, self.c.path("customerCA.crt"))
+        self.assertEqual(held.call("hello")[0], "RET_OK")
 
         listing = subprocess.run([HSMD, "list-client-certificates", "--data",
                                   self.c.path("node0")], capture_output=True, text=True).stdout
@@ -443,13 +452,14 @@ class ClientCertificateTests(unittest.TestCase):
         r = subprocess.run([HSMD, "remove-client-certificate", "--data", self.c.path("node0"),
                             "--fingerprint", fingerprint], capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.c.restart_node(0)
-        config["clusters"][0]["servers"][0]["port"] = self.c.ports[0]
-        with open(cfg, "w") as f:
-            json.dump(config, f)
-        r = hsmsh(input="listUsers\n")
+        self.c.signal(0, signal.SIGHUP)
+        r = until(lambda r: r.returncode != 0)
         self.assertEqual(r.returncode, 1)
         self.assertIn("only 1 of 2 servers connected", r.stderr)
+        # The removed certificate keeps no session: the held connection is closed.
+        with self.assertRaises((ConnectionError, OSError)):
+            held.call("hello")
+        held.close()
 
 
 if __name__ == "__main__":

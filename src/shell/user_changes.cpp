@@ -163,50 +163,57 @@ line_result shell::run_user_change(parsed_command& cmd) {
 
 bool shell::refused_early(const command_spec& spec, const std::string& name,
                           const std::vector<std::size_t>& where) {
+    struct refusal {
+        std::size_t server;
+        status code;
+        std::string why;
+    };
     auto op = *spec.op;
-    std::vector<std::pair<std::size_t, std::string>> refusals;
+    std::vector<refusal> refusals;
     for (auto i : where) {
         if (!link_->connected(i)) continue; // the banner warns of it
         const auto& login = logins_[i];
         if (!login) {
-            refusals.emplace_back(i, "RET_NOT_LOGGED_IN: nobody is logged in there (loginHSM)");
+            refusals.push_back({i, status::not_logged_in, "nobody is logged in there (loginHSM)"});
             continue;
         }
         if (authorize(login->type, op, login->name == name) != status::ok) {
-            refusals.emplace_back(i, fmt::format("RET_PERMISSION_DENIED: {} may not {} {}",
-                                                 user_type_name(login->type), spec.name, name));
+            refusals.push_back(
+                {i, status::permission_denied,
+                 fmt::format("{} may not {} {}", user_type_name(login->type), spec.name, name)});
             continue;
         }
         if (!listed_[i]) continue;
         bool there =
             std::ranges::any_of(*listed_[i], [&](const user_summary& u) { return u.name == name; });
         if (op == operation::create_user && there)
-            refusals.emplace_back(
-                i, fmt::format("RET_USER_EXISTS: {} exists there (as last listed)", name));
+            refusals.push_back(
+                {i, status::user_exists, fmt::format("{} exists there (as last listed)", name)});
         else if (op != operation::create_user && !there)
-            refusals.emplace_back(
-                i, fmt::format("RET_USER_NOT_FOUND: no {} there (as last listed)", name));
+            refusals.push_back(
+                {i, status::user_not_found, fmt::format("no {} there (as last listed)", name)});
     }
     // Only a refusal every connected server would give; where servers
     // differ, the two-phase run shows it and offers the choices.
     if (refusals.empty() || refusals.size() != live(where)) return false;
     if (options_.json) {
         json servers = json::array();
-        for (const auto& [i, why] : refusals)
-            servers.push_back({{"index", i},
-                               {"name", link_->server(i).name},
+        for (const auto& r : refusals)
+            servers.push_back({{"index", r.server},
+                               {"name", link_->server(r.server).name},
                                {"status", "error"},
-                               {"code", why.substr(0, why.find(':'))},
-                               {"message", why.substr(why.find(':') + 2)}});
+                               {"code", status_name(r.code)},
+                               {"message", r.why}});
         emit(json{{"command", spec.name},
                   {"ok", false},
                   {"refused_before_sending", true},
                   {"servers", std::move(servers)}});
         return true;
     }
-    for (const auto& [i, why] : refusals)
-        fmt::print(out_, "{} refused for {}: {}\n", spec.name,
-                   server_label(i, link_->server(i).name), escape_terminal(why));
+    for (const auto& r : refusals)
+        fmt::print(out_, "{} refused for {}: {}: {}\n", spec.name,
+                   server_label(r.server, link_->server(r.server).name), status_name(r.code),
+                   escape_terminal(r.why));
     fmt::print(out_, "Nothing was sent or changed; listUsers refreshes what the shell saw.\n");
     return true;
 }

@@ -149,7 +149,6 @@ void print_prepared(std::ostream& out, std::string_view command, const server_re
 
 void print_phase_lines(std::ostream& out, std::string_view command,
                        const std::vector<phase_report>& reports, bool color) {
-    std::vector<server_report> lines;
     std::vector<std::string> behind, unchanged;
     std::size_t committed = 0;
     for (const auto& r : reports) {
@@ -167,9 +166,7 @@ void print_phase_lines(std::ostream& out, std::string_view command,
             unchanged.push_back(fmt::format("{} did not {}: {}", label, phase_name(r.phase), why));
         }
     }
-    bool cut = std::ranges::any_of(reports, [](const phase_report& r) {
-        return r.outcome.what == server_outcome::kind::cancelled;
-    });
+    bool cut = interrupted(reports);
     if (committed == 0) {
         // Nothing changed anywhere: nothing diverged, nothing to repair. After
         // Ctrl-C the shell says what was cut off and what may linger.

@@ -249,9 +249,7 @@ line_result shell::finish(std::string_view command, const std::vector<server_rep
     else
         print_server_lines(out_, command, reports, options_.color);
     bool all_ok = std::ranges::all_of(reports, [](const auto& r) { return r.outcome.ok(); });
-    bool cancelled = std::ranges::any_of(
-        reports, [](const auto& r) { return r.outcome.what == server_outcome::kind::cancelled; });
-    if (cancelled) return line_result::cancelled;
+    if (interrupted(reports)) return line_result::cancelled;
     return all_ok && !reports.empty() ? line_result::ok : line_result::failed;
 }
 

@@ -57,12 +57,6 @@ bool refused_alike(const std::vector<server_report>& prepared) {
     });
 }
 
-bool interrupted(const std::vector<server_report>& reports) {
-    return std::ranges::any_of(reports, [](const server_report& r) {
-        return r.outcome.what == server_outcome::kind::cancelled;
-    });
-}
-
 std::string_view phase_name(change_phase p) noexcept {
     return p == change_phase::commit ? "commit" : "prepare";
 }

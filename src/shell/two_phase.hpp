@@ -66,8 +66,12 @@ private:
 /// committing elsewhere cannot change (exists, not found, permission, ...).
 bool refused_alike(const std::vector<server_report>& prepared);
 
-/// Whether Ctrl-C cut any of these requests off.
-bool interrupted(const std::vector<server_report>& reports);
+/// Whether Ctrl-C cut any of these requests off (server or phase reports).
+template <typename Report> bool interrupted(const std::vector<Report>& reports) {
+    for (const auto& r : reports)
+        if (r.outcome.what == server_outcome::kind::cancelled) return true;
+    return false;
+}
 
 /// A fresh 128-bit transaction id in hex.
 std::string new_txid();

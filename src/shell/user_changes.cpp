@@ -231,9 +231,7 @@ line_result shell::run_prepared(std::string_view command, const std::vector<std:
             return choose_after_failure(command, user, failed);
         });
     auto reports = change.run(where, std::move(fields));
-    bool cut = std::ranges::any_of(reports, [](const phase_report& r) {
-        return r.outcome.what == server_outcome::kind::cancelled;
-    });
+    bool cut = interrupted(reports);
     // The terminal echoed ^C where the cursor was.
     if (cut && input_.interactive()) fmt::print(out_, "\n");
     if (options_.json)

@@ -3,6 +3,7 @@
 // each, used by the node and the shell alike (docs/design.md, "Wire protocol").
 #pragma once
 
+#include "hsmsh/keys.hpp"
 #include "hsmsh/user_rules.hpp"
 #include "hsmsh/wire.hpp"
 
@@ -98,5 +99,41 @@ json to_json(const std::vector<prepared_entry>& entries);
 /// Entries that are objects; missing or mistyped fields read as empty (shown,
 /// never acted on). Nothing when `fields` has no "prepared" array.
 std::vector<prepared_entry> prepared_entries_from(const json& fields);
+
+/// One key as get_key describes it: never its material.
+struct key_summary {
+    std::int64_t handle = 0;
+    key_class cls = key_class::secret_key;
+    key_type type = key_type::aes;
+    int bits = 0;
+    std::string label;
+    std::string id; // hex
+    key_flags flags;
+    std::int64_t owner = 0; // the owner's user id on that node
+    std::string owner_name;
+    std::vector<std::int64_t> shared; // user ids on that node
+    std::string digest;               // keyed, equal on nodes holding the same key
+    std::string public_key;           // SubjectPublicKeyInfo DER as hex; empty for secret keys
+};
+
+json to_json(const key_summary& k);
+/// Nullopt unless every field is there with its type and a known class and type.
+std::optional<key_summary> key_summary_from(const json& j);
+
+/// One entry of a find_keys reply.
+struct found_key {
+    std::int64_t handle = 0;
+    bool owned = false; // owned, else shared with the user
+};
+
+/// A find_keys reply: the handles, and the keyed hash of all these keys
+/// (empty when there are none), equal on servers that agree.
+struct found_keys {
+    std::vector<found_key> keys;
+    std::string hash;
+};
+
+json to_json(const found_keys& f);
+std::optional<found_keys> found_keys_from(const json& j);
 
 } // namespace hsm

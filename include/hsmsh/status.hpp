@@ -34,8 +34,17 @@ enum class status {
     unsupported_version,
     storage_failure,
     internal_error,
-    user_change_pending, // right password, but a prepared change of the user is pending
-    busy,                // the node's budget for clients not logged in is spent
+    user_change_pending,        // right password, but a prepared change of the user is pending
+    busy,                       // the node's budget for clients not logged in is spent
+    key_not_found,              // no such key, or one the user may not see
+    key_function_not_permitted, // the key's attributes forbid this use
+    mechanism_invalid,          // the mechanism does not fit the key or the use
+    attribute_read_only,
+    attribute_invalid,
+    signature_invalid,
+    encrypted_data_invalid,
+    key_limit_exceeded,
+    key_not_shareable, // public keys: every crypto user may use them already
 };
 
 /// The wire and display name, e.g. "RET_USER_EXISTS".

@@ -42,6 +42,14 @@ enum class operation {
     get_user,       // a user's stored record, sealed, for syncUser
     list_prepared,  // the prepared changes waiting for their commit
     announce_peers, // a node tells a peer where it and the nodes it knows listen
+    generate_key,   // new key material, sealed for the cluster, for a prepare to insert
+    find_keys,      // the keys a user owns or shares (findAllKeys)
+    get_key,        // one key's description (getKeyInfo, getAttribute)
+    sign,
+    verify,
+    encrypt,
+    decrypt,
+    random, // bytes from the node's generator
 };
 
 std::string_view operation_name(operation op) noexcept;

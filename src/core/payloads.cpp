@@ -331,4 +331,65 @@ std::vector<prepared_entry> prepared_entries_from(const json& f) {
     return out;
 }
 
+json to_json(const key_summary& k) {
+    return {{"handle", k.handle},
+            {"class", key_class_name(k.cls)},
+            {"type", key_type_name(k.type)},
+            {"bits", k.bits},
+            {"label", k.label},
+            {"id", k.id},
+            {"flags", flags_to_json(k.flags)},
+            {"owner", k.owner},
+            {"owner_name", k.owner_name},
+            {"shared", k.shared},
+            {"digest", k.digest},
+            {"public", k.public_key}};
+}
+
+std::optional<key_summary> key_summary_from(const json& j) {
+    if (!j.is_object()) return std::nullopt;
+    try {
+        key_summary k;
+        auto cls = key_class_from_name(j.at("class").get<std::string>());
+        auto type = key_type_from_name(j.at("type").get<std::string>());
+        auto flags = flags_from_json(j.at("flags"), key_flags{});
+        if (!cls || !type || !flags) return std::nullopt;
+        k.cls = *cls;
+        k.type = *type;
+        k.flags = *flags;
+        k.handle = j.at("handle").get<std::int64_t>();
+        k.bits = j.at("bits").get<int>();
+        k.label = j.at("label").get<std::string>();
+        k.id = j.at("id").get<std::string>();
+        k.owner = j.at("owner").get<std::int64_t>();
+        k.owner_name = j.at("owner_name").get<std::string>();
+        k.shared = j.at("shared").get<std::vector<std::int64_t>>();
+        k.digest = j.at("digest").get<std::string>();
+        k.public_key = j.at("public").get<std::string>();
+        return k;
+    } catch (const json::exception&) {
+        return std::nullopt;
+    }
+}
+
+json to_json(const found_keys& f) {
+    json keys = json::array();
+    for (const auto& k : f.keys)
+        keys.push_back({{"handle", k.handle}, {"owned", k.owned}});
+    return {{"keys", std::move(keys)}, {"hash", f.hash}};
+}
+
+std::optional<found_keys> found_keys_from(const json& j) {
+    if (!j.is_object()) return std::nullopt;
+    try {
+        found_keys f;
+        for (const auto& k : j.at("keys"))
+            f.keys.push_back({k.at("handle").get<std::int64_t>(), k.at("owned").get<bool>()});
+        f.hash = j.at("hash").get<std::string>();
+        return f;
+    } catch (const json::exception&) {
+        return std::nullopt;
+    }
+}
+
 } // namespace hsm

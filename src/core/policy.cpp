@@ -35,6 +35,22 @@ status authorize(std::optional<user_type> actor, operation op, bool on_self) noe
     // node_service admits peer nodes before asking here.
     case operation::announce_peers:
         return status::permission_denied;
+    // Officers manage keys and never use them: a key is generated and used
+    // by crypto users; which key a user may touch, the key rules decide.
+    case operation::generate_key:
+        if (!actor) return status::not_logged_in;
+        return *actor == user_type::cu ? status::ok : status::permission_denied;
+    case operation::find_keys:
+        if (!actor) return status::not_logged_in;
+        return is_officer(*actor) || *actor == user_type::au ? status::ok
+                                                             : status::permission_denied;
+    case operation::get_key:
+    case operation::sign:
+    case operation::verify:
+    case operation::encrypt:
+    case operation::decrypt:
+    case operation::random:
+        return actor ? status::ok : status::not_logged_in;
     case operation::change_password:
         if (!actor) return status::not_logged_in;
         return on_self || is_officer(*actor) ? status::ok : status::permission_denied;

@@ -11,7 +11,7 @@
 namespace hsm {
 namespace {
 
-constexpr std::array<std::pair<operation, std::string_view>, 16> operation_names{{
+constexpr std::array<std::pair<operation, std::string_view>, 24> operation_names{{
     {operation::hello, "hello"},
     {operation::login, "login"},
     {operation::logout, "logout"},
@@ -28,6 +28,14 @@ constexpr std::array<std::pair<operation, std::string_view>, 16> operation_names
     {operation::get_user, "get_user"},
     {operation::list_prepared, "list_prepared"},
     {operation::announce_peers, "announce_peers"},
+    {operation::generate_key, "generate_key"},
+    {operation::find_keys, "find_keys"},
+    {operation::get_key, "get_key"},
+    {operation::sign, "sign"},
+    {operation::verify, "verify"},
+    {operation::encrypt, "encrypt"},
+    {operation::decrypt, "decrypt"},
+    {operation::random, "random"},
 }};
 
 // Parses a body into a JSON object, or says why it is not one. The nesting

@@ -237,6 +237,7 @@ awaitable<status> node_service::prepare(session& s, const json& f, secret passwo
     auto op_name = string_field(f, "change").value_or("");
     if (!current(s)) co_return status::not_logged_in;
     if (!valid_txid(txid)) co_return status::bad_request;
+    if (auto kind = key_change_from_name(op_name)) co_return prepare_key_change(s, *kind, f, txid);
     std::pair<status, planned_change> planned;
     if (op_name == "sync_user") {
         planned = plan_sync(s, f);
@@ -266,16 +267,57 @@ awaitable<status> node_service::prepare(session& s, const json& f, secret passwo
 
 // Who may finish or ask about a prepared change: the user who prepared it,
 // an officer, or another node of the cluster resolving it.
-status node_service::may_finish(session& s, operation op, const std::optional<planned_change>& c) {
+status node_service::may_finish(session& s, operation op, const std::optional<stored_change>& c) {
     if (s.peer_node) return status::ok;
     if (!current(s)) return status::not_logged_in;
-    return authorize(s.actor(), op, c && c->actor_id == *s.user_id);
+    bool own = c && std::visit([&](const auto& x) { return x.actor_id == *s.user_id; }, *c);
+    return authorize(s.actor(), op, own);
+}
+
+std::optional<node_service::stored_change> node_service::read_change(std::string_view text) {
+    if (auto c = planned_change::from_stored(text)) return stored_change(std::move(*c));
+    if (auto c = key_change::from_stored(text)) return stored_change(std::move(*c));
+    return std::nullopt;
+}
+
+status node_service::change_rules_hold(const stored_change& c) const {
+    if (const auto* user = std::get_if<planned_change>(&c)) return rules_hold(*user);
+    return key_rules_hold(std::get<key_change>(c));
+}
+
+void node_service::apply_change(const stored_change& c, session& s) {
+    if (const auto* user = std::get_if<planned_change>(&c)) {
+        apply(*user);
+        settle_sessions(user->target_id, &s);
+        return;
+    }
+    apply(std::get<key_change>(c));
+}
+
+status node_service::prepare_key_change(session& s, key_change::kind kind, const json& f,
+                                        const std::string& txid) {
+    auto [verdict, change] = plan_key_change(s, kind, f);
+    if (verdict == status::ok &&
+        (store_.reserved(change.subject()) || store_.prepared(txid) || store_.outcome(txid)))
+        verdict = status::conflict;
+    std::int64_t owner = kind == key_change::kind::insert_keys ? change.actor_id : 0;
+    store_.transact([&] {
+        if (verdict == status::ok) {
+            store_.insert_prepared({txid, change.subject(), change.to_json().dump(),
+                                    unix_ms() + prepare_timeout_.count()});
+            store_.reserve_key_handles(txid, change.handles, owner);
+        }
+        store_.append_audit(identity_.hsm_id,
+                            entry_for(s, fmt::format("prepare {}", key_change_name(kind)),
+                                      change.subject(), verdict));
+    });
+    return verdict;
 }
 
 status node_service::finish_tx(session& s, const std::string& txid, bool commit) {
     auto row = store_.prepared(txid);
-    std::optional<planned_change> change;
-    if (row) change = planned_change::from_stored(row->change);
+    std::optional<stored_change> change;
+    if (row) change = read_change(row->change);
     if (auto a = may_finish(s, commit ? operation::commit : operation::abort, change);
         a != status::ok)
         return a;
@@ -296,14 +338,13 @@ status node_service::finish_tx(session& s, const std::string& txid, bool commit)
     status verdict = status::ok;
     store_.transact([&] {
         store_.delete_prepared(txid);
-        if (commit) verdict = change ? rules_hold(*change) : status::bad_request;
+        if (commit) verdict = change ? change_rules_hold(*change) : status::bad_request;
         bool applied = commit && verdict == status::ok;
-        if (applied) apply(*change);
+        if (applied) apply_change(*change, s);
         store_.record_outcome(txid, applied ? "committed" : "aborted");
         store_.append_audit(identity_.hsm_id, entry_for(s, commit ? "commit" : "abort",
                                                         row->user_name + " " + txid, verdict));
     });
-    if (commit && verdict == status::ok) settle_sessions(change->target_id, &s);
     if (commit && verdict != status::ok)
         log_warning("commit of {} refused: {}", txid, status_name(verdict));
     return verdict;
@@ -344,11 +385,22 @@ status node_service::list_prepared(session& s, json& out) {
     if (auto a = authorize(s.actor(), operation::list_prepared, false); a != status::ok) return a;
     std::vector<prepared_entry> entries;
     for (const auto& row : store_.list_prepared()) {
-        auto c = planned_change::from_stored(row.change);
-        auto actor = c ? store_.find_id(c->actor_id) : std::nullopt;
-        entries.push_back({row.txid, row.user_name,
-                           c ? std::string(change_kind_name(c->what)) : "unreadable",
-                           actor ? actor->name : "-", row.deadline_ms});
+        auto c = read_change(row.change);
+        std::string kind = "unreadable";
+        std::optional<user_record> actor;
+        if (c) {
+            kind = std::visit(
+                [](const auto& x) {
+                    if constexpr (std::is_same_v<std::decay_t<decltype(x)>, key_change>)
+                        return std::string(key_change_name(x.what));
+                    else
+                        return std::string(change_kind_name(x.what));
+                },
+                *c);
+            actor = store_.find_id(std::visit([](const auto& x) { return x.actor_id; }, *c));
+        }
+        entries.push_back(
+            {row.txid, row.user_name, kind, actor ? actor->name : "-", row.deadline_ms});
     }
     out = to_json(entries);
     return status::ok;

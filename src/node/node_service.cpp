@@ -159,8 +159,8 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
         break;
     case operation::tx_status: {
         auto row = store_.prepared(txid());
-        std::optional<planned_change> c;
-        if (row) c = planned_change::from_stored(row->change);
+        std::optional<stored_change> c;
+        if (row) c = read_change(row->change);
         out.code = may_finish(s, r.op, c);
         if (out.code == status::ok) out.fields = {{"outcome", tx_outcome(txid())}};
         break;
@@ -187,6 +187,33 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
         }
         learn_peers(r.fields);
         out.fields = peers_.announcement();
+        break;
+    case operation::generate_key:
+        out.code = co_await generate_key(s, r.fields, out.fields);
+        audit(s, "generate_key", string_field(r.fields, "spec").value_or("-"), out.code);
+        break;
+    case operation::find_keys:
+        out.code = find_keys(s, r.fields, out.fields);
+        audit(s, "find_keys", std::to_string(integer_field(r.fields, "user").value_or(0)),
+              out.code);
+        break;
+    case operation::get_key:
+        out.code = get_key(s, r.fields, out.fields);
+        break;
+    case operation::sign:
+    case operation::verify:
+    case operation::encrypt:
+    case operation::decrypt:
+        out.code = co_await use_key(s, r.op, r.fields, out.fields);
+        // Refusals are audited (someone probing handles or attributes);
+        // uses are not: a busy application signs thousands of times.
+        if (out.code != status::ok && out.code != status::signature_invalid &&
+            out.code != status::encrypted_data_invalid)
+            audit(s, operation_name(r.op),
+                  std::to_string(integer_field(r.fields, "handle").value_or(0)), out.code);
+        break;
+    case operation::random:
+        out.code = random(s, r.fields, out.fields);
         break;
     }
     co_return out;

@@ -6,8 +6,10 @@
 #include "cluster_keys.hpp"
 #include "derivation_budget.hpp"
 #include "hsmsh/asio.hpp"
+#include "hsmsh/keys.hpp"
 #include "hsmsh/secret.hpp"
 #include "hsmsh/wire.hpp"
+#include "key_change.hpp"
 #include "peer_list.hpp"
 #include "planned_change.hpp"
 #include "user_store.hpp"
@@ -17,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 namespace hsm {
@@ -115,7 +118,28 @@ private:
     void apply(const planned_change& c);
     awaitable<status> direct(session& s, operation op, const json& f, secret password);
     awaitable<status> prepare(session& s, const json& f, secret password);
-    status may_finish(session& s, operation op, const std::optional<planned_change>& c);
+    /// A prepared row's change, user or key; nullopt when it does not read.
+    using stored_change = std::variant<planned_change, key_change>;
+    static std::optional<stored_change> read_change(std::string_view text);
+    status may_finish(session& s, operation op, const std::optional<stored_change>& c);
+    status change_rules_hold(const stored_change& c) const;
+    void apply_change(const stored_change& c, session& s);
+
+    // Keys (node_keys.cpp, node_key_changes.cpp).
+    key_actor key_actor_for(const session& s, const key_record& k) const;
+    std::string key_digest(const key_record& k) const;
+    std::int64_t next_key_handle();
+    awaitable<status> generate_key(session& s, const json& f, json& out);
+    status find_keys(session& s, const json& f, json& out);
+    status get_key(session& s, const json& f, json& out);
+    awaitable<status> use_key(session& s, operation op, const json& f, json& out);
+    status random(session& s, const json& f, json& out);
+    std::pair<status, key_change> plan_key_change(session& s, key_change::kind kind, const json& f);
+    status key_rules_hold(const key_change& c) const;
+    status insert_rules(const key_change& c, const user_record& actor) const;
+    void apply(const key_change& c);
+    status prepare_key_change(session& s, key_change::kind kind, const json& f,
+                              const std::string& txid);
     status get_user(session& s, const json& f, json& out);
     status list_prepared(session& s, json& out);
     std::string digest_of(const user_record& u) const;
@@ -140,6 +164,7 @@ private:
     std::chrono::milliseconds prepare_timeout_{60'000};
     peer_list peers_;
     std::function<void()> peers_changed_;
+    std::int64_t handed_out_ = 0; // the last key handle generate_key gave
 };
 
 // Runs `f` on the KDF executor and resumes on ours.

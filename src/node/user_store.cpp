@@ -28,10 +28,6 @@ CREATE TABLE IF NOT EXISTS users(
   mofn INTEGER NOT NULL DEFAULT 0,
   two_fa INTEGER NOT NULL DEFAULT 0,
   generation INTEGER NOT NULL DEFAULT 1);
-CREATE TABLE IF NOT EXISTS keys(
-  handle INTEGER PRIMARY KEY,
-  owner INTEGER NOT NULL REFERENCES users(id),
-  label TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS prepared(
   txid TEXT PRIMARY KEY,
   user_name TEXT NOT NULL UNIQUE,
@@ -117,6 +113,7 @@ user_store::user_store(const std::string& path, std::vector<std::uint8_t> audit_
     auto columns = query("SELECT 1 FROM pragma_table_info('audit') WHERE name = 'hash'");
     if (!columns.step())
         execute(db_.get(), "ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT ''");
+    create_key_tables();
     auto generation = query("SELECT 1 FROM pragma_table_info('users') WHERE name = 'generation'");
     if (!generation.step())
         execute(db_.get(), "ALTER TABLE users ADD COLUMN generation INTEGER NOT NULL DEFAULT 1");
@@ -178,7 +175,8 @@ std::size_t user_store::count_users() const {
 
 std::size_t user_store::count_reserved_new_users() const {
     return static_cast<std::size_t>(
-        scalar("SELECT count(*) FROM prepared WHERE user_name NOT IN (SELECT name FROM users)"));
+        scalar("SELECT count(*) FROM prepared WHERE user_name NOT IN (SELECT name FROM users) "
+               "AND user_name NOT LIKE 'key %'"));
 }
 
 std::uint32_t user_store::max_iterations() const {
@@ -192,12 +190,6 @@ std::size_t user_store::count_officers() const {
 
 std::size_t user_store::count_audit() const {
     return static_cast<std::size_t>(scalar("SELECT count(*) FROM audit"));
-}
-
-bool user_store::owns_keys(std::int64_t user_id) const {
-    auto s = query("SELECT 1 FROM keys WHERE owner = ? LIMIT 1");
-    s.bind(1, user_id);
-    return s.step();
 }
 
 // Ids are never reused: a session, an audit row or a key owner naming an id
@@ -326,11 +318,6 @@ void user_store::put_user(std::string_view name, user_type type, const password_
     s.bind(8, id).run();
 }
 
-std::int64_t user_store::add_key(std::int64_t owner, std::string_view label) {
-    query("INSERT INTO keys(owner, label) VALUES(?, ?)").bind(1, owner).bind(2, label).run();
-    return sqlite3_last_insert_rowid(db_.get());
-}
-
 std::string_view meta_key_name(meta_key k) noexcept {
     switch (k) {
     case meta_key::cluster_id:
@@ -341,6 +328,8 @@ std::string_view meta_key_name(meta_key k) noexcept {
         return "state";
     case meta_key::peers:
         return "peers";
+    case meta_key::last_key_handle:
+        return "last_key_handle";
     case meta_key::last_user_id:
         return "last_user_id";
     }

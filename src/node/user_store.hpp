@@ -5,6 +5,7 @@
 #include "hsmsh/kdf.hpp"
 #include "hsmsh/payloads.hpp"
 #include "hsmsh/user_rules.hpp"
+#include "key_record.hpp"
 #include "sqlite.hpp"
 
 #include <array>
@@ -40,7 +41,7 @@ struct audit_entry {
 };
 
 /// The node's metadata, each key spelled once (meta_key_name).
-enum class meta_key { cluster_id, hsm_id, state, peers, last_user_id };
+enum class meta_key { cluster_id, hsm_id, state, peers, last_user_id, last_key_handle };
 std::string_view meta_key_name(meta_key k) noexcept;
 
 /// The newest audit row: how many rows and the last link.
@@ -79,7 +80,9 @@ public:
     std::size_t count_officers() const;
     /// The highest iteration count of any stored password hash (0: no user).
     std::uint32_t max_iterations() const;
-    bool owns_keys(std::int64_t user_id) const;
+    /// Keys the user owns, with those a prepared change would give it.
+    std::size_t count_owned_keys(std::int64_t user_id) const;
+    bool owns_keys(std::int64_t user_id) const { return count_owned_keys(user_id) > 0; }
 
     /// A new user with an id never given before; returns it.
     std::int64_t insert_user(std::string_view name, user_type type, const password_hash& hash);
@@ -88,7 +91,29 @@ public:
     void set_password(std::int64_t id, user_type type, const password_hash& hash);
     void record_login_failure(std::int64_t id);
     void record_login_success(std::int64_t id);
-    std::int64_t add_key(std::int64_t owner, std::string_view label);
+
+    // Keys (key_store.cpp). Handles are the cluster's: a key has the same
+    // handle on every node, and a handle is never given twice by one node.
+    std::optional<key_record> find_key(std::int64_t handle) const;
+    /// Keys owned by or shared with `user_id`, by handle.
+    std::vector<key_record> keys_of(std::int64_t user_id) const;
+    std::size_t count_keys() const;
+    /// Keys prepared changes would add.
+    std::size_t count_reserved_keys() const;
+    /// Whether `handle` names a key or one a prepared change reserves.
+    bool key_handle_taken(std::int64_t handle) const;
+    /// Whether a prepared change holds `handle`.
+    bool key_handle_reserved(std::int64_t handle) const;
+    /// The highest handle this node has seen (kept, stored or reserved).
+    std::int64_t last_key_handle() const;
+    void insert_key(const key_record& k);
+    void delete_key(std::int64_t handle);
+    /// The key's shares become exactly `users`.
+    void set_key_shares(std::int64_t handle, const std::vector<std::int64_t>& users);
+    /// Reserves handles for prepared change `txid` (dropped with its row);
+    /// `owner` is the user new keys would belong to (0: none).
+    void reserve_key_handles(std::string_view txid, const std::vector<std::int64_t>& handles,
+                             std::int64_t owner);
 
     std::optional<std::string> meta(meta_key key) const;
     void set_meta(meta_key key, std::string_view value);
@@ -143,6 +168,8 @@ public:
     void backup_to(const std::string& path) const;
 
 private:
+    void create_key_tables();
+    std::vector<std::int64_t> shares_of(std::int64_t handle) const;
     std::int64_t scalar(std::string_view sql) const;
     std::int64_t next_user_id();
     /// The statement for `sql`, prepared once for this connection.

@@ -8,49 +8,7 @@
 
 using namespace hsm;
 
-namespace {
-
-struct node_fixture : test::memory_node {
-
-    reply call(session& s, operation op, json fields = json::object()) {
-        request r;
-        r.op = op;
-        r.fields = std::move(fields);
-        auto f = asio::co_spawn(io, service.handle(s, r), asio::use_future);
-        io.restart();
-        io.run();
-        return f.get();
-    }
-    status login(session& s, std::string_view type, std::string_view name,
-                 std::string_view password) {
-        return call(s, operation::login, {{"type", type}, {"name", name}, {"password", password}})
-            .code;
-    }
-    status create(session& s, std::string_view type, std::string_view name,
-                  std::string_view password = "password1") {
-        return call(s, operation::create_user,
-                    {{"type", type}, {"name", name}, {"password", password}})
-            .code;
-    }
-    status change(session& s, std::string_view type, std::string_view name,
-                  std::string_view password) {
-        return call(s, operation::change_password,
-                    {{"type", type}, {"name", name}, {"password", password}})
-            .code;
-    }
-    status remove(session& s, std::string_view type, std::string_view name) {
-        return call(s, operation::delete_user, {{"type", type}, {"name", name}}).code;
-    }
-    // Logs in as admin and activates the cluster.
-    session activated() {
-        session s;
-        REQUIRE(login(s, "PRECO", "admin", "password") == status::ok);
-        REQUIRE(change(s, "PRECO", "admin", "officer-pw1") == status::ok);
-        return s;
-    }
-};
-
-} // namespace
+using test::node_fixture;
 
 TEST_CASE("PRECO may only change its own password, which activates the cluster") {
     node_fixture n;
@@ -90,7 +48,10 @@ TEST_CASE("deletion refuses logged-in users, key owners and the last CO") {
     auto admin = n.activated();
     CHECK(n.remove(admin, "CO", "admin") == status::user_logged_in);
     REQUIRE(n.create(admin, "CU", "keeper") == status::ok);
-    n.store.transact([&] { n.store.add_key(n.store.find("keeper")->id, "k1"); });
+    session keeper;
+    REQUIRE(n.login(keeper, "CU", "keeper", "password1") == status::ok);
+    REQUIRE(n.new_keys(keeper, "aes:128").size() == 1);
+    CHECK(n.call(keeper, operation::logout).code == status::ok);
     CHECK(n.remove(admin, "CU", "keeper") == status::user_owns_keys);
     REQUIRE(n.create(admin, "CO", "officer2") == status::ok);
     session other;

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: Apache-2.0
+// Key classes, types, attributes, mechanisms and the rules of who may do what.
+#include "hsmsh/keys.hpp"
+
+#include "hsmsh/hex.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+
+#include <fmt/format.h>
+
+namespace hsm {
+namespace {
+
+template <typename E> struct named {
+    E value;
+    std::string_view name;
+};
+
+template <typename E, std::size_t N>
+std::string_view name_in(const std::array<named<E>, N>& table, E value) noexcept {
+    for (const auto& [v, n] : table)
+        if (v == value) return n;
+    return "unknown";
+}
+
+template <typename E, std::size_t N>
+std::optional<E> value_in(const std::array<named<E>, N>& table, std::string_view name) noexcept {
+    for (const auto& [v, n] : table)
+        if (n == name) return v;
+    return std::nullopt;
+}
+
+constexpr std::array<named<key_class>, 3> class_names{{
+    {key_class::public_key, "public"},
+    {key_class::private_key, "private"},
+    {key_class::secret_key, "secret"},
+}};
+
+constexpr std::array<named<key_type>, 4> type_names{{
+    {key_type::ec, "ec"},
+    {key_type::rsa, "rsa"},
+    {key_type::aes, "aes"},
+    {key_type::generic_secret, "generic_secret"},
+}};
+
+constexpr std::array<named<mechanism>, 13> mechanism_names{{
+    {mechanism::ecdsa, "ecdsa"},
+    {mechanism::ecdsa_sha256, "ecdsa-sha256"},
+    {mechanism::ecdsa_sha384, "ecdsa-sha384"},
+    {mechanism::rsa_pkcs1, "rsa-pkcs1"},
+    {mechanism::rsa_pkcs1_sha256, "rsa-pkcs1-sha256"},
+    {mechanism::rsa_pkcs1_sha384, "rsa-pkcs1-sha384"},
+    {mechanism::rsa_pkcs1_sha512, "rsa-pkcs1-sha512"},
+    {mechanism::rsa_pss_sha256, "rsa-pss-sha256"},
+    {mechanism::rsa_pss_sha384, "rsa-pss-sha384"},
+    {mechanism::rsa_pss_sha512, "rsa-pss-sha512"},
+    {mechanism::hmac_sha256, "hmac-sha256"},
+    {mechanism::aes_gcm, "aes-gcm"},
+    {mechanism::rsa_oaep_sha256, "rsa-oaep-sha256"},
+}};
+
+using ka = key_attribute;
+constexpr std::array<attribute_info, 29> attribute_table{{
+    {ka::class_, "OBJ_ATTR_CLASS", nullptr, false},
+    {ka::token, "OBJ_ATTR_TOKEN", &key_flags::token, false},
+    {ka::private_, "OBJ_ATTR_PRIVATE", &key_flags::private_, false},
+    {ka::label, "OBJ_ATTR_LABEL", nullptr, true},
+    {ka::trusted, "OBJ_ATTR_TRUSTED", &key_flags::trusted, true},
+    {ka::key_type, "OBJ_ATTR_KEY_TYPE", nullptr, false},
+    {ka::id, "OBJ_ATTR_ID", nullptr, false},
+    {ka::sensitive, "OBJ_ATTR_SENSITIVE", &key_flags::sensitive, false},
+    {ka::encrypt, "OBJ_ATTR_ENCRYPT", &key_flags::encrypt, true},
+    {ka::decrypt, "OBJ_ATTR_DECRYPT", &key_flags::decrypt, true},
+    {ka::wrap, "OBJ_ATTR_WRAP", &key_flags::wrap, true},
+    {ka::unwrap, "OBJ_ATTR_UNWRAP", &key_flags::unwrap, true},
+    {ka::sign, "OBJ_ATTR_SIGN", &key_flags::sign, true},
+    {ka::verify, "OBJ_ATTR_VERIFY", &key_flags::verify, true},
+    {ka::derive, "OBJ_ATTR_DERIVE", &key_flags::derive, true},
+    {ka::local, "OBJ_ATTR_LOCAL", &key_flags::local, false},
+    {ka::modulus, "OBJ_ATTR_MODULUS", nullptr, false},
+    {ka::modulus_bits, "OBJ_ATTR_MODULUS_BITS", nullptr, false},
+    {ka::public_exponent, "OBJ_ATTR_PUBLIC_EXPONENT", nullptr, false},
+    {ka::value_len, "OBJ_ATTR_VALUE_LEN", nullptr, false},
+    {ka::extractable, "OBJ_ATTR_EXTRACTABLE", &key_flags::extractable, false},
+    {ka::never_extractable, "OBJ_ATTR_NEVER_EXTRACTABLE", &key_flags::never_extractable, false},
+    {ka::always_sensitive, "OBJ_ATTR_ALWAYS_SENSITIVE", &key_flags::always_sensitive, false},
+    {ka::destroyable, "OBJ_ATTR_DESTROYABLE", &key_flags::destroyable, true},
+    {ka::kcv, "OBJ_ATTR_KCV", nullptr, false},
+    {ka::wrap_with_trusted, "OBJ_ATTR_WRAP_WITH_TRUSTED", &key_flags::wrap_with_trusted, true},
+    {ka::wrap_template, "OBJ_ATTR_WRAP_TEMPLATE", nullptr, false},
+    {ka::unwrap_template, "OBJ_ATTR_UNWRAP_TEMPLATE", nullptr, false},
+    {ka::all, "OBJ_ATTR_ALL", nullptr, false},
+}};
+
+// The JSON names of the flags: the attribute name without its prefix, lower case.
+std::string flag_name(const attribute_info& a) {
+    std::string name(a.name.substr(9));
+    std::ranges::transform(name, name.begin(), [](char c) {
+        return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    });
+    return name;
+}
+
+// What each kind of key may ever do.
+key_flags usable_by(key_class c, key_type t) noexcept {
+    key_flags f;
+    bool ciphers = t != key_type::generic_secret;
+    bool signs = t != key_type::aes;
+    f.encrypt = ciphers && c != key_class::private_key;
+    f.wrap = ciphers && c != key_class::private_key;
+    f.decrypt = ciphers && c != key_class::public_key;
+    f.unwrap = ciphers && c != key_class::public_key;
+    f.verify = signs && c != key_class::private_key;
+    f.sign = signs && c != key_class::public_key;
+    f.derive = t == key_type::ec && c == key_class::private_key;
+    return f;
+}
+
+std::optional<int> parse_bits(std::string_view text) {
+    int bits = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), bits);
+    if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+    return bits;
+}
+
+} // namespace
+
+std::string_view key_class_name(key_class c) noexcept {
+    return name_in(class_names, c);
+}
+std::optional<key_class> key_class_from_name(std::string_view n) noexcept {
+    return value_in(class_names, n);
+}
+std::string_view key_type_name(key_type t) noexcept {
+    return name_in(type_names, t);
+}
+std::optional<key_type> key_type_from_name(std::string_view n) noexcept {
+    return value_in(type_names, n);
+}
+std::string_view mechanism_name(mechanism m) noexcept {
+    return name_in(mechanism_names, m);
+}
+std::optional<mechanism> mechanism_from_name(std::string_view n) noexcept {
+    return value_in(mechanism_names, n);
+}
+
+std::optional<key_spec> parse_key_spec(std::string_view text) {
+    auto colon = text.find(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    auto kind = text.substr(0, colon);
+    auto size = text.substr(colon + 1);
+    if (kind == "ec") {
+        if (size == "p256" || size == "prime256v1" || size == "secp256r1")
+            return key_spec{key_type::ec, 256};
+        if (size == "p384" || size == "secp384r1") return key_spec{key_type::ec, 384};
+        return std::nullopt;
+    }
+    auto bits = parse_bits(size);
+    if (!bits) return std::nullopt;
+    if (kind == "rsa" && (*bits == 2048 || *bits == 3072 || *bits == 4096))
+        return key_spec{key_type::rsa, *bits};
+    if (kind == "aes" && (*bits == 128 || *bits == 192 || *bits == 256))
+        return key_spec{key_type::aes, *bits};
+    if (kind == "hmac" && *bits >= 128 && *bits <= 512 && *bits % 8 == 0)
+        return key_spec{key_type::generic_secret, *bits};
+    return std::nullopt;
+}
+
+std::string key_spec_name(const key_spec& spec) {
+    switch (spec.type) {
+    case key_type::ec:
+        return fmt::format("ec:p{}", spec.bits);
+    case key_type::rsa:
+        return fmt::format("rsa:{}", spec.bits);
+    case key_type::aes:
+        return fmt::format("aes:{}", spec.bits);
+    case key_type::generic_secret:
+        return fmt::format("hmac:{}", spec.bits);
+    }
+    return "unknown";
+}
+
+std::span<const attribute_info> key_attributes() noexcept {
+    return attribute_table;
+}
+
+const attribute_info* find_key_attribute(std::uint32_t id) noexcept {
+    for (const auto& a : attribute_table)
+        if (static_cast<std::uint32_t>(a.id) == id) return &a;
+    return nullptr;
+}
+
+key_flags default_flags(key_class c, key_type t) noexcept {
+    auto f = usable_by(c, t);
+    // Public keys are no secret: readable by every crypto user, and exportable.
+    if (c == key_class::public_key) {
+        f.private_ = false;
+        f.sensitive = false;
+        f.always_sensitive = false;
+        f.extractable = true;
+        f.never_extractable = false;
+    }
+    return f;
+}
+
+bool flags_fit(const key_flags& f, key_class c, key_type t) noexcept {
+    auto may = usable_by(c, t);
+    for (const auto& a : attribute_table) {
+        bool usage = a.flag && a.settable && a.flag != &key_flags::trusted &&
+                     a.flag != &key_flags::destroyable && a.flag != &key_flags::wrap_with_trusted;
+        if (usage && f.*(a.flag) && !(may.*(a.flag))) return false;
+    }
+    // No key leaves a node in the clear: secret and private keys stay
+    // sensitive and never extractable (there is no export operation).
+    if (c != key_class::public_key && (!f.sensitive || f.extractable || !f.never_extractable))
+        return false;
+    return true;
+}
+
+json flags_to_json(const key_flags& f) {
+    json j = json::object();
+    for (const auto& a : attribute_table)
+        if (a.flag) j[flag_name(a)] = f.*(a.flag);
+    return j;
+}
+
+std::optional<key_flags> flags_from_json(const json& j, key_flags base) {
+    if (!j.is_object()) return std::nullopt;
+    for (const auto& [name, value] : j.items()) {
+        auto it = std::ranges::find_if(attribute_table, [&](const attribute_info& a) {
+            return a.flag && flag_name(a) == name;
+        });
+        if (it == attribute_table.end() || !value.is_boolean()) return std::nullopt;
+        base.*(it->flag) = value.get<bool>();
+    }
+    return base;
+}
+
+bool valid_key_label(std::string_view label) noexcept {
+    if (label.size() > max_key_label) return false;
+    return std::ranges::none_of(label, [](char c) {
+        auto u = static_cast<unsigned char>(c);
+        return u < 0x20 || u == 0x7f;
+    });
+}
+
+bool valid_key_id_hex(std::string_view id) noexcept {
+    if (id.size() > 2 * max_key_id || id.size() % 2 != 0) return false;
+    return std::ranges::all_of(
+        id, [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+bool mechanism_fits(mechanism m, key_use use, key_type t, key_class c) noexcept {
+    using enum mechanism;
+    bool signing = use == key_use::sign || use == key_use::verify;
+    bool by_class = use == key_use::sign || use == key_use::decrypt ? c != key_class::public_key
+                                                                    : c != key_class::private_key;
+    if (!by_class) return false;
+    switch (m) {
+    case ecdsa:
+    case ecdsa_sha256:
+    case ecdsa_sha384:
+        return signing && t == key_type::ec;
+    case rsa_pkcs1:
+    case rsa_pkcs1_sha256:
+    case rsa_pkcs1_sha384:
+    case rsa_pkcs1_sha512:
+    case rsa_pss_sha256:
+    case rsa_pss_sha384:
+    case rsa_pss_sha512:
+        return signing && t == key_type::rsa;
+    case hmac_sha256:
+        return signing && t == key_type::generic_secret;
+    case aes_gcm:
+        return !signing && t == key_type::aes;
+    case rsa_oaep_sha256:
+        return !signing && t == key_type::rsa;
+    }
+    return false;
+}
+
+bool flags_allow(const key_flags& f, key_use use) noexcept {
+    switch (use) {
+    case key_use::sign:
+        return f.sign;
+    case key_use::verify:
+        return f.verify;
+    case key_use::encrypt:
+        return f.encrypt;
+    case key_use::decrypt:
+        return f.decrypt;
+    }
+    return false;
+}
+
+status may_use_key(const key_actor& who, key_class c) noexcept {
+    if (!who.type) return status::not_logged_in;
+    if (*who.type != user_type::cu) return status::permission_denied;
+    if (c == key_class::public_key || who.owner || who.shared) return status::ok;
+    return status::key_not_found;
+}
+
+status may_read_key(const key_actor& who, key_class c) noexcept {
+    if (who.type && is_officer(*who.type)) return status::ok;
+    return may_use_key(who, c);
+}
+
+status may_share_key(const key_actor& who, key_class c) noexcept {
+    if (auto seen = may_use_key(who, c); seen != status::ok) return seen;
+    if (!who.owner) return who.shared ? status::permission_denied : status::key_not_found;
+    return c == key_class::public_key ? status::key_not_shareable : status::ok;
+}
+
+status may_change_key(const key_actor& who, key_class c) noexcept {
+    if (auto seen = may_use_key(who, c); seen != status::ok) return seen;
+    return who.owner ? status::ok : status::permission_denied;
+}
+
+} // namespace hsm

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: Apache-2.0
+// Key changes on a node: inserting keys generated elsewhere in the cluster,
+// destroying and sharing, each prepared and committed like a user change,
+// with every rule checked at both steps (docs/design.md, "Keys").
+#include "hsmsh/hex.hpp"
+#include "node_service.hpp"
+
+#include <algorithm>
+#include <set>
+
+namespace hsm {
+
+std::pair<status, key_change> node_service::plan_key_change(session& s, key_change::kind kind,
+                                                            const json& f) {
+    key_change c;
+    c.what = kind;
+    if (!current(s)) return {status::not_logged_in, c};
+    c.actor_id = *s.user_id;
+    c.actor_generation = s.generation;
+    c.actor_type = s.type;
+    if (kind == key_change::kind::insert_keys) {
+        auto keys = f.find("keys");
+        if (keys == f.end() || !keys->is_array() || keys->empty() || keys->size() > 2)
+            return {status::bad_request, c};
+        for (const auto& k : *keys) {
+            auto handle = integer_field(k, "handle");
+            auto sealed = string_field(k, "sealed");
+            if (!handle || !sealed) return {status::bad_request, c};
+            c.handles.push_back(*handle);
+            c.sealed.push_back(*sealed);
+        }
+    } else {
+        auto handle = integer_field(f, "handle");
+        if (!handle) return {status::key_not_found, c};
+        c.handles.push_back(*handle);
+    }
+    if (kind == key_change::kind::share_key) {
+        auto share = f.find("share");
+        auto users = f.find("users");
+        if (share == f.end() || !share->is_boolean() || users == f.end() || !users->is_array())
+            return {status::bad_request, c};
+        c.share = share->get<bool>();
+        // CMU names users by id, each HSM by its own: this node's ids.
+        for (const auto& u : *users) {
+            auto named = u.is_number_integer() ? store_.find_id(u.get<std::int64_t>())
+                         : u.is_string() && valid_user_name(u.get<std::string>())
+                             ? store_.find(canonical_user_name(u.get<std::string>()))
+                             : std::nullopt;
+            if (!named) return {status::user_not_found, c};
+            c.users.push_back(named->name);
+        }
+    }
+    if (!c.well_formed()) return {status::bad_request, c};
+    // One pending change per key; a user with a pending change gets no key.
+    for (auto h : c.handles)
+        if (store_.key_handle_reserved(h)) return {status::conflict, c};
+    if (kind == key_change::kind::insert_keys && store_.reserved(s.user_name))
+        return {status::conflict, c};
+    return {key_rules_hold(c), std::move(c)};
+}
+
+// Every rule a key change depends on, against the state as it is now.
+status node_service::key_rules_hold(const key_change& c) const {
+    auto actor = store_.find_id(c.actor_id);
+    if (!actor || actor->generation != c.actor_generation || actor->type != c.actor_type)
+        return status::not_logged_in;
+    if (state() != cluster_state::active) return status::cluster_not_active;
+    if (c.what == key_change::kind::insert_keys) return insert_rules(c, *actor);
+    auto k = store_.find_key(c.handles.front());
+    if (!k) return status::key_not_found;
+    key_actor who{actor->type, k->owner == actor->id,
+                  std::ranges::find(k->shared, actor->id) != k->shared.end()};
+    if (c.what == key_change::kind::destroy_key) {
+        if (auto a = may_change_key(who, k->cls); a != status::ok) return a;
+        return k->flags.destroyable ? status::ok : status::key_function_not_permitted;
+    }
+    if (auto a = may_share_key(who, k->cls); a != status::ok) return a;
+    std::set<std::int64_t> shared(k->shared.begin(), k->shared.end());
+    for (const auto& name : c.users) {
+        auto u = store_.find(name);
+        if (!u) return status::user_not_found;
+        if (u->type != user_type::cu || u->id == k->owner) return status::invalid_user_type;
+        if (c.share)
+            shared.insert(u->id);
+        else
+            shared.erase(u->id);
+    }
+    return shared.size() <= max_key_shares ? status::ok : status::bad_request;
+}
+
+// New keys: sealed by this cluster for their handles, owned by the crypto
+// user inserting them, under handles nobody holds, within the node's limit.
+status node_service::insert_rules(const key_change& c, const user_record& actor) const {
+    if (actor.type != user_type::cu) return status::permission_denied;
+    for (std::size_t i = 0; i < c.handles.size(); ++i) {
+        auto sealed = from_hex(c.sealed[i]);
+        auto k = sealed ? open_key(keys_.sealing(), identity_.cluster_id, c.handles[i], *sealed)
+                        : std::nullopt;
+        if (!k) return status::bad_request;
+        if (k->owner_name != actor.name) return status::permission_denied;
+        if (store_.key_handle_taken(c.handles[i])) return status::conflict;
+    }
+    if (store_.count_keys() + store_.count_reserved_keys() + c.handles.size() > max_keys_per_node)
+        return status::key_limit_exceeded;
+    return status::ok;
+}
+
+void node_service::apply(const key_change& c) {
+    switch (c.what) {
+    case key_change::kind::insert_keys:
+        for (std::size_t i = 0; i < c.handles.size(); ++i) {
+            auto sealed = from_hex(c.sealed[i]);
+            auto k = open_key(keys_.sealing(), identity_.cluster_id, c.handles[i], *sealed);
+            auto owner = store_.find(k->owner_name);
+            auto row = std::move(k->description);
+            row.owner = owner->id;
+            row.sealed = std::move(*sealed);
+            std::string material(k->material.view().begin(), k->material.view().end());
+            row.material_digest = to_hex(hmac_sha256(keys_.digest(), material));
+            wipe(material);
+            store_.insert_key(row);
+        }
+        break;
+    case key_change::kind::destroy_key:
+        store_.delete_key(c.handles.front());
+        break;
+    case key_change::kind::share_key: {
+        auto k = store_.find_key(c.handles.front());
+        std::set<std::int64_t> shared(k->shared.begin(), k->shared.end());
+        for (const auto& name : c.users) {
+            auto id = store_.find(name)->id;
+            if (c.share)
+                shared.insert(id);
+            else
+                shared.erase(id);
+        }
+        store_.set_key_shares(k->handle, {shared.begin(), shared.end()});
+        break;
+    }
+    }
+}
+
+} // namespace hsm

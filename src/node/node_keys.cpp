@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: Apache-2.0
+// Keys on a node: generated for a crypto user and sealed for the cluster,
+// found and described for officers, used by their owners and the users they
+// are shared with (docs/design.md, "Keys").
+#include "hsmsh/hex.hpp"
+#include "hsmsh/log.hpp"
+#include "hsmsh/policy.hpp"
+#include "key_crypto.hpp"
+#include "node_service.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+namespace hsm {
+namespace {
+
+key_use use_of(operation op) {
+    switch (op) {
+    case operation::sign:
+        return key_use::sign;
+    case operation::verify:
+        return key_use::verify;
+    case operation::encrypt:
+        return key_use::encrypt;
+    default:
+        return key_use::decrypt;
+    }
+}
+
+// A hex field of at most `limit` bytes; nullopt when absent, not hex or longer.
+std::optional<bytes> hex_field(const json& f, std::string_view key, std::size_t limit) {
+    auto text = string_field(f, key);
+    if (!text || text->size() > 2 * limit) return std::nullopt;
+    return from_hex(*text);
+}
+
+} // namespace
+
+key_actor node_service::key_actor_for(const session& s, const key_record& k) const {
+    key_actor who{s.actor()};
+    if (!s.user_id) return who;
+    who.owner = k.owner == *s.user_id;
+    who.shared = std::ranges::find(k.shared, *s.user_id) != k.shared.end();
+    return who;
+}
+
+std::string node_service::key_digest(const key_record& k) const {
+    std::vector<std::string> shared;
+    for (auto id : k.shared) {
+        auto u = store_.find_id(id);
+        shared.push_back(u ? u->name : "?");
+    }
+    auto owner = store_.find_id(k.owner);
+    auto text =
+        fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", k.handle, key_class_name(k.cls),
+                    key_type_name(k.type), k.bits, k.label, k.id_hex, flags_to_json(k.flags).dump(),
+                    owner ? owner->name : "?", fmt::join(shared, ","), k.material_digest);
+    return to_hex(hmac_sha256(keys_.digest(), text));
+}
+
+awaitable<status> node_service::generate_key(session& s, const json& f, json& out) {
+    if (auto a = authorize(s.actor(), operation::generate_key, false); a != status::ok) co_return a;
+    if (state() != cluster_state::active) co_return status::cluster_not_active;
+    auto spec = parse_key_spec(string_field(f, "spec").value_or(""));
+    if (!spec) co_return status::mechanism_invalid;
+    auto label = string_field(f, "label").value_or("");
+    auto id = string_field(f, "id").value_or("");
+    bool pair = spec->type == key_type::ec || spec->type == key_type::rsa;
+    auto main = pair ? key_class::private_key : key_class::secret_key;
+    auto flags = f.contains("attributes")
+                     ? flags_from_json(f["attributes"], default_flags(main, spec->type))
+                     : default_flags(main, spec->type);
+    if (!valid_key_label(label) || !valid_key_id_hex(id) || !flags ||
+        !flags_fit(*flags, main, spec->type))
+        co_return status::attribute_invalid;
+    std::size_t objects = pair ? 2 : 1;
+    if (store_.count_keys() + store_.count_reserved_keys() + objects > max_keys_per_node)
+        co_return status::key_limit_exceeded;
+    auto generated = co_await off_thread([spec = *spec] { return generate_key_material(spec); });
+    if (!current(s)) co_return status::not_logged_in;
+    json keys = json::array();
+    for (auto& g : generated) {
+        key_contents k;
+        auto& d = k.description;
+        d.handle = next_key_handle();
+        d.cls = g.cls;
+        d.type = spec->type;
+        d.bits = spec->bits;
+        d.label = label;
+        d.id_hex = id;
+        d.flags = g.cls == main ? *flags : default_flags(g.cls, spec->type);
+        d.public_der = g.public_der;
+        k.owner_name = s.user_name;
+        k.material = std::move(g.material);
+        keys.push_back({{"handle", d.handle},
+                        {"class", key_class_name(d.cls)},
+                        {"sealed", to_hex(seal_key(keys_.sealing(), identity_.cluster_id, k))}});
+    }
+    out = {{"keys", std::move(keys)}};
+    co_return status::ok;
+}
+
+// A handle no key, reservation or earlier generation of this node has had.
+// Another node may hand out the same one meanwhile: the prepare that comes
+// second finds it taken and is refused, and nothing is inserted anywhere.
+std::int64_t node_service::next_key_handle() {
+    handed_out_ = std::max(handed_out_, store_.last_key_handle()) + 1;
+    return handed_out_;
+}
+
+status node_service::find_keys(session& s, const json& f, json& out) {
+    if (auto a = authorize(s.actor(), operation::find_keys, false); a != status::ok) return a;
+    auto user = integer_field(f, "user");
+    if (!user || !store_.find_id(*user)) return status::user_not_found;
+    found_keys found;
+    std::string digests;
+    for (const auto& k : store_.keys_of(*user)) {
+        found.keys.push_back({k.handle, k.owner == *user});
+        digests += key_digest(k);
+    }
+    auto hash = f.find("hash");
+    if (!found.keys.empty() && hash != f.end() && hash->is_boolean() && hash->get<bool>())
+        found.hash = to_hex(hmac_sha256(keys_.digest(), digests));
+    out = to_json(found);
+    return status::ok;
+}
+
+status node_service::get_key(session& s, const json& f, json& out) {
+    auto handle = integer_field(f, "handle");
+    auto k = handle ? store_.find_key(*handle) : std::nullopt;
+    if (!k) return status::key_not_found;
+    if (auto a = may_read_key(key_actor_for(s, *k), k->cls); a != status::ok) return a;
+    auto owner = store_.find_id(k->owner);
+    out = to_json(key_summary{.handle = k->handle,
+                              .cls = k->cls,
+                              .type = k->type,
+                              .bits = k->bits,
+                              .label = k->label,
+                              .id = k->id_hex,
+                              .flags = k->flags,
+                              .owner = k->owner,
+                              .owner_name = owner ? owner->name : "",
+                              .shared = k->shared,
+                              .digest = key_digest(*k),
+                              .public_key = to_hex(k->public_der)});
+    return status::ok;
+}
+
+awaitable<status> node_service::use_key(session& s, operation op, const json& f, json& out) {
+    auto use = use_of(op);
+    auto handle = integer_field(f, "handle");
+    auto k = handle ? store_.find_key(*handle) : std::nullopt;
+    if (!k) co_return s.user_id ? status::key_not_found : status::not_logged_in;
+    if (auto a = may_use_key(key_actor_for(s, *k), k->cls); a != status::ok) co_return a;
+    auto m = mechanism_from_name(string_field(f, "mechanism").value_or(""));
+    if (!m || !mechanism_fits(*m, use, k->type, k->cls)) co_return status::mechanism_invalid;
+    if (!flags_allow(k->flags, use)) co_return status::key_function_not_permitted;
+    auto data = hex_field(f, "data", max_crypto_data);
+    auto signature = hex_field(f, "signature", max_crypto_data);
+    auto iv = f.contains("iv") ? hex_field(f, "iv", 64) : std::optional(bytes{});
+    auto aad = f.contains("aad") ? hex_field(f, "aad", max_crypto_data) : std::optional(bytes{});
+    if (!data || !iv || !aad || (use == key_use::verify && !signature))
+        co_return status::bad_request;
+    auto contents = open_key(keys_.sealing(), identity_.cluster_id, k->handle, k->sealed);
+    if (!contents) co_return status::internal_error; // the store holds what it sealed
+    auto type = k->type;
+    auto result = co_await off_thread([&]() -> crypto_result {
+        const auto& key = contents->material;
+        switch (use) {
+        case key_use::sign:
+            return sign_data(*m, type, key, *data);
+        case key_use::verify:
+            return verify_data(*m, type, key, *data, *signature);
+        case key_use::encrypt:
+            return encrypt_data(*m, key, *iv, *aad, *data);
+        case key_use::decrypt:
+            return decrypt_data(*m, key, *aad, *data);
+        }
+        return status::internal_error;
+    });
+    if (auto* code = std::get_if<status>(&result)) co_return *code;
+    auto& output = std::get<bytes>(result);
+    if (use != key_use::verify) out = {{"data", to_hex(output)}};
+    wipe(output.data(), output.size());
+    co_return status::ok;
+}
+
+status node_service::random(session& s, const json& f, json& out) {
+    if (auto a = authorize(s.actor(), operation::random, false); a != status::ok) return a;
+    auto n = integer_field(f, "bytes");
+    if (!n || *n < 1 || *n > 4096) return status::bad_request;
+    out = {{"data", to_hex(random_bytes(static_cast<std::size_t>(*n)))}};
+    return status::ok;
+}
+
+} // namespace hsm

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: Apache-2.0
+// Key specs, attributes, mechanisms and who may do what with a key.
+#include "hsmsh/keys.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace hsm;
+
+TEST_CASE("key specs name the sizes a node generates, and nothing else") {
+    CHECK(parse_key_spec("ec:prime256v1") == key_spec{key_type::ec, 256});
+    CHECK(parse_key_spec("ec:secp384r1") == key_spec{key_type::ec, 384});
+    CHECK(parse_key_spec("rsa:3072") == key_spec{key_type::rsa, 3072});
+    CHECK(parse_key_spec("aes:192") == key_spec{key_type::aes, 192});
+    CHECK(parse_key_spec("hmac:256") == key_spec{key_type::generic_secret, 256});
+    for (auto bad : {"", "ec", "ec:p521", "rsa:1024", "rsa:2048x", "rsa: 2048", "aes:512",
+                     "hmac:100", "hmac:1024", "des:64", "rsa:-2048"})
+        CHECK_FALSE(parse_key_spec(bad));
+    for (auto text : {"ec:p256", "ec:p384", "rsa:4096", "aes:128", "hmac:512"})
+        CHECK(key_spec_name(*parse_key_spec(text)) == text);
+}
+
+TEST_CASE("attributes: CMU's ids, the settable ones, and flags that fit the class") {
+    CHECK(find_key_attribute(354)->name == "OBJ_ATTR_EXTRACTABLE");
+    CHECK(find_key_attribute(3)->settable);
+    CHECK_FALSE(find_key_attribute(0)->settable);
+    CHECK_FALSE(find_key_attribute(354)->settable);
+    CHECK_FALSE(find_key_attribute(9999));
+    auto priv = default_flags(key_class::private_key, key_type::ec);
+    CHECK(priv.sign);
+    CHECK_FALSE(priv.verify);
+    CHECK_FALSE(priv.extractable);
+    CHECK(flags_fit(priv, key_class::private_key, key_type::ec));
+    auto pub = default_flags(key_class::public_key, key_type::ec);
+    CHECK(pub.verify);
+    CHECK_FALSE(pub.sign);
+    CHECK(flags_fit(pub, key_class::public_key, key_type::ec));
+    priv.verify = true;
+    CHECK_FALSE(flags_fit(priv, key_class::private_key, key_type::ec));
+    auto secret = default_flags(key_class::secret_key, key_type::aes);
+    secret.extractable = true;
+    CHECK_FALSE(
+        flags_fit(secret, key_class::secret_key, key_type::aes)); // no key leaves in the clear
+    CHECK_FALSE(default_flags(key_class::secret_key, key_type::aes).sign);
+    CHECK_FALSE(default_flags(key_class::secret_key, key_type::generic_secret).encrypt);
+    CHECK(default_flags(key_class::secret_key, key_type::generic_secret).sign);
+    auto narrowed =
+        flags_from_json({{"decrypt", false}}, default_flags(key_class::secret_key, key_type::aes));
+    REQUIRE(narrowed);
+    CHECK_FALSE(narrowed->decrypt);
+    CHECK(narrowed->encrypt);
+    CHECK_FALSE(flags_from_json({{"signn", true}}, key_flags{}));
+    CHECK_FALSE(flags_from_json({{"sign", 1}}, key_flags{}));
+    CHECK(flags_from_json(flags_to_json(pub), key_flags{}) == pub);
+}
+
+TEST_CASE("labels and ids are bounded") {
+    CHECK(valid_key_label(""));
+    CHECK(valid_key_label(std::string(max_key_label, 'x')));
+    CHECK_FALSE(valid_key_label(std::string(max_key_label + 1, 'x')));
+    CHECK_FALSE(valid_key_label("a\nb"));
+    CHECK_FALSE(valid_key_label("\x1b[2J"));
+    CHECK(valid_key_id_hex("00ff"));
+    CHECK_FALSE(valid_key_id_hex("0"));
+    CHECK_FALSE(valid_key_id_hex("00FF"));
+    CHECK_FALSE(valid_key_id_hex(std::string(2 * max_key_id + 2, '0')));
+}
+
+TEST_CASE("mechanisms fit key types, classes and uses") {
+    using enum key_use;
+    CHECK(mechanism_fits(mechanism::ecdsa_sha256, sign, key_type::ec, key_class::private_key));
+    CHECK(mechanism_fits(mechanism::ecdsa_sha256, verify, key_type::ec, key_class::public_key));
+    CHECK_FALSE(mechanism_fits(mechanism::ecdsa_sha256, sign, key_type::ec, key_class::public_key));
+    CHECK_FALSE(
+        mechanism_fits(mechanism::ecdsa_sha256, sign, key_type::rsa, key_class::private_key));
+    CHECK(mechanism_fits(mechanism::rsa_pss_sha384, sign, key_type::rsa, key_class::private_key));
+    CHECK(
+        mechanism_fits(mechanism::rsa_oaep_sha256, encrypt, key_type::rsa, key_class::public_key));
+    CHECK_FALSE(
+        mechanism_fits(mechanism::rsa_oaep_sha256, sign, key_type::rsa, key_class::private_key));
+    CHECK(mechanism_fits(mechanism::aes_gcm, decrypt, key_type::aes, key_class::secret_key));
+    CHECK_FALSE(mechanism_fits(mechanism::aes_gcm, sign, key_type::aes, key_class::secret_key));
+    CHECK(mechanism_fits(mechanism::hmac_sha256, verify, key_type::generic_secret,
+                         key_class::secret_key));
+    for (auto name : {"ecdsa", "rsa-pkcs1-sha512", "aes-gcm", "hmac-sha256"})
+        CHECK(mechanism_name(*mechanism_from_name(name)) == name);
+    CHECK_FALSE(mechanism_from_name("rsa-x509"));
+}
+
+TEST_CASE("who may use, read, share and change a key") {
+    auto cu = [](bool owner, bool shared) { return key_actor{user_type::cu, owner, shared}; };
+    auto priv = key_class::private_key;
+    CHECK(may_use_key({}, priv) == status::not_logged_in);
+    CHECK(may_use_key(cu(true, false), priv) == status::ok);
+    CHECK(may_use_key(cu(false, true), priv) == status::ok);
+    // A key of another user looks like no key at all.
+    CHECK(may_use_key(cu(false, false), priv) == status::key_not_found);
+    CHECK(may_use_key(cu(false, false), key_class::public_key) == status::ok);
+    // Officers manage keys and never use them, even keys they could read.
+    CHECK(may_use_key({user_type::co, false, false}, priv) == status::permission_denied);
+    CHECK(may_read_key({user_type::co, false, false}, priv) == status::ok);
+    CHECK(may_read_key({user_type::au, false, false}, priv) == status::permission_denied);
+    CHECK(may_share_key(cu(true, false), priv) == status::ok);
+    CHECK(may_share_key(cu(false, true), priv) == status::permission_denied);
+    CHECK(may_share_key(cu(false, false), priv) == status::key_not_found);
+    CHECK(may_share_key(cu(true, false), key_class::public_key) == status::key_not_shareable);
+    CHECK(may_change_key(cu(false, true), priv) == status::permission_denied);
+    CHECK(may_change_key(cu(true, false), key_class::secret_key) == status::ok);
+    CHECK(may_change_key({user_type::co, false, false}, priv) == status::permission_denied);
+}

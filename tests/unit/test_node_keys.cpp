@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: Apache-2.0
+// Keys on a node: generation, insertion through prepare/commit, use,
+// sharing, destruction and the user rules that depend on keys.
+#include "hsmsh/hex.hpp"
+#include "memory_node.hpp"
+
+#include <algorithm>
+
+#include <doctest/doctest.h>
+
+using namespace hsm;
+using test::node_fixture;
+
+namespace {
+
+// A node with an officer and two crypto users, alice and bob, logged in.
+struct key_fixture : node_fixture {
+    session admin = activated();
+    session alice, bob;
+
+    key_fixture() {
+        REQUIRE(create(admin, "CU", "alice") == status::ok);
+        REQUIRE(create(admin, "CU", "bob") == status::ok);
+        REQUIRE(login(alice, "CU", "alice", "password1") == status::ok);
+        REQUIRE(login(bob, "CU", "bob", "password1") == status::ok);
+    }
+    reply use(session& s, operation op, std::int64_t handle, std::string_view mechanism,
+              std::string_view data_hex, json more = json::object()) {
+        more["handle"] = handle;
+        more["mechanism"] = mechanism;
+        more["data"] = data_hex;
+        return call(s, op, more);
+    }
+    status share(session& s, std::int64_t handle, json users, bool on) {
+        return prepared(s, {{"change", "share_key"},
+                            {"handle", handle},
+                            {"users", std::move(users)},
+                            {"share", on}});
+    }
+    std::int64_t id_of(std::string_view name) { return store.find(name)->id; }
+};
+
+const std::string message = "746865206461746120746f207369676e";
+
+} // namespace
+
+TEST_CASE(
+    "a crypto user generates an EC pair, signs with the private key, verifies with the public") {
+    key_fixture n;
+    auto handles = n.new_keys(n.alice, "ec:p256", {{"label", "signer"}, {"id", "0102"}});
+    REQUIRE(handles.size() == 2);
+    auto info = n.call(n.alice, operation::get_key, {{"handle", handles[0]}});
+    REQUIRE(info.code == status::ok);
+    auto k = key_summary_from(info.fields);
+    REQUIRE(k);
+    CHECK(k->cls == key_class::private_key);
+    CHECK(k->label == "signer");
+    CHECK(k->id == "0102");
+    CHECK(k->owner_name == "alice");
+    CHECK_FALSE(k->flags.extractable);
+    CHECK_FALSE(k->public_key.empty());
+    CHECK(info.fields.dump().find("material") == std::string::npos);
+    auto sig = n.use(n.alice, operation::sign, handles[0], "ecdsa-sha256", message);
+    REQUIRE(sig.code == status::ok);
+    auto signature = sig.fields.at("data").get<std::string>();
+    CHECK(n.use(n.alice, operation::verify, handles[1], "ecdsa-sha256", message,
+                {{"signature", signature}})
+              .code == status::ok);
+    CHECK(n.use(n.alice, operation::verify, handles[1], "ecdsa-sha256", "78",
+                {{"signature", signature}})
+              .code == status::signature_invalid);
+    // The wrong key, mechanism or use is refused before anything is computed.
+    CHECK(n.use(n.alice, operation::sign, handles[1], "ecdsa-sha256", message).code ==
+          status::mechanism_invalid);
+    CHECK(n.use(n.alice, operation::sign, handles[0], "rsa-pss-sha256", message).code ==
+          status::mechanism_invalid);
+    CHECK(n.use(n.alice, operation::sign, handles[0], "ecdsa-sha256", "zz").code ==
+          status::bad_request);
+}
+
+TEST_CASE("officers manage keys and never use them; other users do not see them") {
+    key_fixture n;
+    auto handles = n.new_keys(n.alice, "ec:p384");
+    REQUIRE(handles.size() == 2);
+    CHECK(n.call(n.admin, operation::generate_key, {{"spec", "aes:256"}}).code ==
+          status::permission_denied);
+    CHECK(n.use(n.admin, operation::sign, handles[0], "ecdsa-sha384", message).code ==
+          status::permission_denied);
+    CHECK(n.use(n.bob, operation::sign, handles[0], "ecdsa-sha384", message).code ==
+          status::key_not_found);
+    CHECK(n.use(n.bob, operation::sign, 999, "ecdsa-sha384", message).code ==
+          status::key_not_found);
+    auto found =
+        n.call(n.admin, operation::find_keys, {{"user", n.id_of("alice")}, {"hash", true}});
+    REQUIRE(found.code == status::ok);
+    auto f = found_keys_from(found.fields);
+    REQUIRE(f);
+    REQUIRE(f->keys.size() == 2);
+    CHECK(f->keys[0].owned);
+    CHECK(f->hash.size() == 64);
+    CHECK(n.call(n.alice, operation::find_keys, {{"user", n.id_of("alice")}}).code ==
+          status::permission_denied);
+    CHECK(n.call(n.admin, operation::get_key, {{"handle", handles[0]}}).code == status::ok);
+    CHECK(n.call(n.bob, operation::get_key, {{"handle", handles[0]}}).code ==
+          status::key_not_found);
+    // Every crypto user may use a public key.
+    CHECK(n.call(n.bob, operation::get_key, {{"handle", handles[1]}}).code == status::ok);
+}
+
+TEST_CASE("the owner shares and unshares; a share ends with its user") {
+    key_fixture n;
+    auto handles = n.new_keys(n.alice, "rsa:2048");
+    REQUIRE(handles.size() == 2);
+    auto priv = handles[0];
+    CHECK(n.share(n.bob, priv, {"alice"}, true) == status::key_not_found);
+    CHECK(n.share(n.alice, handles[1], {"bob"}, true) == status::key_not_shareable);
+    CHECK(n.share(n.alice, priv, {"admin"}, true) == status::invalid_user_type);
+    CHECK(n.share(n.alice, priv, {"nobody"}, true) == status::user_not_found);
+    REQUIRE(n.share(n.alice, priv, json::array({n.id_of("bob")}), true) == status::ok);
+    CHECK(n.use(n.bob, operation::sign, priv, "rsa-pss-sha256", message).code == status::ok);
+    // A user a key is shared with uses it, and cannot pass it on or destroy it.
+    CHECK(n.share(n.bob, priv, {"bob"}, false) == status::permission_denied);
+    CHECK(n.prepared(n.bob, {{"change", "destroy_key"}, {"handle", priv}}) ==
+          status::permission_denied);
+    REQUIRE(n.share(n.alice, priv, {"bob"}, false) == status::ok);
+    CHECK(n.use(n.bob, operation::sign, priv, "rsa-pss-sha256", message).code ==
+          status::key_not_found);
+    REQUIRE(n.share(n.alice, priv, {"bob"}, true) == status::ok);
+    REQUIRE(n.call(n.bob, operation::logout).code == status::ok);
+    REQUIRE(n.remove(n.admin, "CU", "bob") == status::ok);
+    CHECK(key_summary_from(n.call(n.alice, operation::get_key, {{"handle", priv}}).fields)
+              ->shared.empty());
+    // The owner cannot be deleted while it owns keys; once they are destroyed it can.
+    REQUIRE(n.call(n.alice, operation::logout).code == status::ok);
+    CHECK(n.remove(n.admin, "CU", "alice") == status::user_owns_keys);
+    REQUIRE(n.login(n.alice, "CU", "alice", "password1") == status::ok);
+    for (auto h : handles)
+        REQUIRE(n.prepared(n.alice, {{"change", "destroy_key"}, {"handle", h}}) == status::ok);
+    CHECK(n.call(n.alice, operation::get_key, {{"handle", priv}}).code == status::key_not_found);
+    REQUIRE(n.call(n.alice, operation::logout).code == status::ok);
+    CHECK(n.remove(n.admin, "CU", "alice") == status::ok);
+}
+
+TEST_CASE("secret keys: AES-GCM and HMAC, and attributes that forbid a use") {
+    key_fixture n;
+    auto aes = n.new_keys(n.alice, "aes:256", {{"attributes", {{"decrypt", false}}}});
+    REQUIRE(aes.size() == 1);
+    auto sealed = n.use(n.alice, operation::encrypt, aes[0], "aes-gcm", message, {{"aad", "01"}});
+    REQUIRE(sealed.code == status::ok);
+    CHECK(n.use(n.alice, operation::decrypt, aes[0], "aes-gcm",
+                sealed.fields.at("data").get<std::string>())
+              .code == status::key_function_not_permitted);
+    auto both = n.new_keys(n.alice, "aes:128");
+    auto c = n.use(n.alice, operation::encrypt, both[0], "aes-gcm", message, {{"aad", "01"}});
+    auto text = c.fields.at("data").get<std::string>();
+    auto plain = n.use(n.alice, operation::decrypt, both[0], "aes-gcm", text, {{"aad", "01"}});
+    REQUIRE(plain.code == status::ok);
+    CHECK(plain.fields.at("data") == message);
+    text.back() = text.back() == '0' ? '1' : '0';
+    CHECK(n.use(n.alice, operation::decrypt, both[0], "aes-gcm", text, {{"aad", "01"}}).code ==
+          status::encrypted_data_invalid);
+    auto mac = n.new_keys(n.alice, "hmac:256");
+    auto tag = n.use(n.alice, operation::sign, mac[0], "hmac-sha256", message);
+    REQUIRE(tag.code == status::ok);
+    CHECK(n.use(n.alice, operation::verify, mac[0], "hmac-sha256", message,
+                {{"signature", tag.fields.at("data")}})
+              .code == status::ok);
+    CHECK(n.call(n.alice, operation::generate_key,
+                 {{"spec", "aes:256"}, {"attributes", {{"sign", true}}}})
+              .code == status::attribute_invalid);
+    CHECK(n.call(n.alice, operation::generate_key,
+                 {{"spec", "aes:256"}, {"attributes", {{"extractable", true}}}})
+              .code == status::attribute_invalid);
+    auto kept = n.new_keys(n.alice, "aes:128", {{"attributes", {{"destroyable", false}}}});
+    CHECK(n.prepared(n.alice, {{"change", "destroy_key"}, {"handle", kept[0]}}) ==
+          status::key_function_not_permitted);
+}
+
+TEST_CASE("an inserted key is the one the cluster sealed, for its owner, under a free handle") {
+    key_fixture n;
+    auto g = n.call(n.alice, operation::generate_key, {{"spec", "aes:128"}});
+    REQUIRE(g.code == status::ok);
+    auto keys = g.fields.at("keys");
+    // Bob cannot take alice's key as his own, nor can anyone alter one.
+    CHECK(n.prepared(n.bob, {{"change", "insert_keys"}, {"keys", keys}}) ==
+          status::permission_denied);
+    auto altered = keys;
+    auto& hex = altered[0]["sealed"].get_ref<std::string&>();
+    hex[40] = hex[40] == 'a' ? 'b' : 'a';
+    CHECK(n.prepared(n.alice, {{"change", "insert_keys"}, {"keys", altered}}) ==
+          status::bad_request);
+    auto moved = keys;
+    moved[0]["handle"] = 4242;
+    CHECK(n.prepared(n.alice, {{"change", "insert_keys"}, {"keys", moved}}) == status::bad_request);
+    REQUIRE(n.prepared(n.alice, {{"change", "insert_keys"}, {"keys", keys}}) == status::ok);
+    CHECK(n.prepared(n.alice, {{"change", "insert_keys"}, {"keys", keys}}) == status::conflict);
+    // The database alone reveals nothing: the material is sealed.
+    auto handle = keys[0]["handle"].get<std::int64_t>();
+    auto row = n.store.find_key(handle);
+    REQUIRE(row);
+    cluster_keys same(bytes(sealing_key_size, 7));
+    auto opened = open_key(same.sealing(), "cluster-t", handle, row->sealed);
+    REQUIRE(opened);
+    auto material = opened->material.view();
+    CHECK(std::ranges::search(row->sealed, material).empty());
+    cluster_keys other(bytes(sealing_key_size, 8));
+    CHECK_FALSE(open_key(other.sealing(), "cluster-t", handle, row->sealed));
+    CHECK_FALSE(open_key(same.sealing(), "cluster-u", handle, row->sealed));
+}
+
+TEST_CASE("a node holds at most 3300 keys, counting prepared ones") {
+    key_fixture n;
+    auto g = n.call(n.alice, operation::generate_key, {{"spec", "aes:128"}});
+    REQUIRE(g.code == status::ok);
+    auto row = n.store.find_key(n.new_keys(n.alice, "aes:128").at(0));
+    n.store.transact([&] {
+        for (auto i = n.store.count_keys(); i < max_keys_per_node - 1; ++i) {
+            auto copy = *row;
+            copy.handle = 100000 + static_cast<std::int64_t>(i);
+            n.store.insert_key(copy);
+        }
+    });
+    REQUIRE(n.store.count_keys() == max_keys_per_node - 1);
+    // One left: a prepared insertion takes it, so the next one is refused.
+    json fields{{"txid", random_hex(16)}, {"change", "insert_keys"}, {"keys", g.fields.at("keys")}};
+    REQUIRE(n.call(n.alice, operation::prepare, fields).code == status::ok);
+    CHECK(n.call(n.alice, operation::generate_key, {{"spec", "aes:128"}}).code ==
+          status::key_limit_exceeded);
+    CHECK(n.call(n.alice, operation::commit, {{"txid", fields["txid"]}}).code == status::ok);
+    CHECK(n.store.count_keys() == max_keys_per_node);
+}
+
+TEST_CASE("a user with a pending key insertion cannot be deleted") {
+    key_fixture n;
+    auto g = n.call(n.alice, operation::generate_key, {{"spec", "aes:128"}});
+    json fields{{"txid", random_hex(16)}, {"change", "insert_keys"}, {"keys", g.fields.at("keys")}};
+    REQUIRE(n.call(n.alice, operation::prepare, fields).code == status::ok);
+    REQUIRE(n.call(n.alice, operation::logout).code == status::ok);
+    CHECK(n.remove(n.admin, "CU", "alice") == status::user_owns_keys);
+    CHECK(n.call(n.admin, operation::abort, {{"txid", fields["txid"]}}).code == status::ok);
+    CHECK(n.remove(n.admin, "CU", "alice") == status::ok);
+}

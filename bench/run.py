@@ -10,7 +10,10 @@ noisy: ratios, not absolute times):
 4. password-bound throughput (createUser/deleteUser at 600,000 iterations)
    next to the bound the machine allows, cores / (nodes x one derivation);
 5. memory: hsmsh with N nodes, hsmd holding 1,024 users with 32 clients;
-6. node concurrency: 32 clients with mixed commands against one node.
+6. node concurrency: 32 clients with mixed commands against one node;
+7. key use: one sign on a node through the protocol (ECDSA P-256 with
+   SHA-256, RSA-2048 PKCS#1 v1.5 with SHA-256), median and p99, next to
+   `openssl speed` for the same algorithm and to a bare protocol round trip.
 
 Prints a table, writes JSON and, with gnuplot, the fan-out chart (SVG).
 
@@ -262,6 +265,56 @@ def node_memory(build, users, clients, seconds):
                 "hsmd_peak_rss_kib": proc_status_kib(c.nodes[0].pid, "VmHWM")}
 
 
+def openssl_sign_s():
+    """Seconds per sign that `openssl speed` measures here, now."""
+    import re
+    r = subprocess.run(["openssl", "speed", "-seconds", "1", "ecdsap256", "rsa2048"],
+                       capture_output=True, text=True, timeout=120)
+    ec = re.search(r"ecdsa \(nistp256\)\s+\S+s\s+\S+s\s+([\d.]+)", r.stdout)
+    rsa = re.search(r"rsa 2048 bits\s+\S+s\s+\S+s\s+([\d.]+)", r.stdout)
+    return {"ecdsa-sha256": 1 / float(ec.group(1)), "rsa-pkcs1-sha256": 1 / float(rsa.group(1))}
+
+
+def key_sign(count):
+    """One crypto user signing on one node, one request at a time."""
+    from cluster import Cluster
+
+    def quantiles(samples):
+        samples = sorted(samples)
+        return statistics.median(samples), samples[min(len(samples) - 1, len(samples) * 99 // 100)]
+
+    with Cluster(nodes=1) as c:
+        c.activate()
+        timed_shell(c, LOGIN + "createUser CU signer signer-pw-1\n", "-y")
+        w = c.wire_client(0)
+        w.call("login", type="CU", name="signer", password="signer-pw-1")
+        out = {"count": count}
+        data = os.urandom(64).hex()
+        rounds = []
+        for _ in range(count):
+            t = time.perf_counter()
+            w.call("hello")
+            rounds.append(time.perf_counter() - t)
+        out["round_trip_p50_s"], out["round_trip_p99_s"] = quantiles(rounds)
+        speed = openssl_sign_s()
+        for spec, mechanism in (("ec:p256", "ecdsa-sha256"), ("rsa:2048", "rsa-pkcs1-sha256")):
+            _, made = w.call("generate_key", spec=spec)
+            txid = os.urandom(16).hex()
+            w.call("prepare", txid=txid, change="insert_keys", keys=made["keys"])
+            w.call("commit", txid=txid)
+            handle = made["keys"][0]["handle"]
+            times = []
+            for _ in range(count):
+                t = time.perf_counter()
+                status, _ = w.call("sign", handle=handle, mechanism=mechanism, data=data)
+                times.append(time.perf_counter() - t)
+            p50, p99 = quantiles(times)
+            out[mechanism] = {"p50_s": p50, "p99_s": p99, "openssl_speed_s": speed[mechanism],
+                              "last_status": status}
+        w.close()
+        return out
+
+
 def chart(results, path):
     """Time per listUsers against N, ours next to a sequential fan-out's."""
     if not shutil.which("gnuplot"):
@@ -315,6 +368,7 @@ def main():
         "node_concurrency": node_concurrency(build, 4 if smoke else 32, 1 if smoke else 10),
         "node_memory": node_memory(build, 20 if smoke else 1024, 4 if smoke else 32,
                                    1 if smoke else 5),
+        "key_sign": key_sign(20 if smoke else 2000),
         "delay_ms": DELAY_MS, "kernel": os.uname().release, "cores": os.cpu_count(),
         "smoke": smoke,
     }
@@ -355,6 +409,14 @@ def main():
     nm = results["node_memory"]
     print(f"hsmd memory: {nm['users']} users, {nm['clients']} clients listing them "
           f"({nm['requests']} requests): peak RSS {nm['hsmd_peak_rss_kib'] / 1024:.1f} MiB")
+    ks = results["key_sign"]
+    print(f"key use ({ks['count']} requests each; bare round trip p50 "
+          f"{ks['round_trip_p50_s'] * 1e3:.3f} ms):")
+    for mechanism in ("ecdsa-sha256", "rsa-pkcs1-sha256"):
+        k = ks[mechanism]
+        print(f"  {mechanism}: sign on a node p50 {k['p50_s'] * 1e3:.3f} ms, p99 "
+              f"{k['p99_s'] * 1e3:.3f} ms; openssl speed {k['openssl_speed_s'] * 1e3:.3f} ms "
+              f"(ratio {k['p50_s'] / k['openssl_speed_s']:.1f}); {k['last_status']}")
     m = results["machine"]
     print(f"machine: {m['wall_s']:.0f} s of wall time, {m['busy_cpu_s']:.0f} CPU-s busy, "
           f"{m['steal_cpu_s']:.1f} CPU-s stolen by the hypervisor")

@@ -44,14 +44,6 @@ template <typename Encode> bytes der_of(EVP_PKEY* key, Encode encode) {
     return out;
 }
 
-// The private key (sign, decrypt) or the public key (verify, encrypt) in `m`.
-pkey_ptr load(const key_material& m, bool private_key) {
-    const auto* p = m.view().data();
-    auto size = static_cast<long>(m.view().size());
-    return pkey_ptr(private_key ? d2i_AutoPrivateKey(nullptr, &p, size)
-                                : d2i_PUBKEY(nullptr, &p, size));
-}
-
 const EVP_MD* digest_of(mechanism m) noexcept {
     using enum mechanism;
     switch (m) {
@@ -195,10 +187,9 @@ crypto_result gcm(const key_material& key, std::span<const std::uint8_t> iv,
     return out;
 }
 
-crypto_result oaep(const key_material& key, std::span<const std::uint8_t> in, bool encrypt) {
-    auto pkey = load(key, !encrypt);
+crypto_result oaep(EVP_PKEY* pkey, std::span<const std::uint8_t> in, bool encrypt) {
     if (!pkey) return status::mechanism_invalid;
-    pkey_ctx_ptr ctx(EVP_PKEY_CTX_new(pkey.get(), nullptr));
+    pkey_ctx_ptr ctx(EVP_PKEY_CTX_new(pkey, nullptr));
     auto init = encrypt ? EVP_PKEY_encrypt_init : EVP_PKEY_decrypt_init;
     auto run = encrypt ? EVP_PKEY_encrypt : EVP_PKEY_decrypt;
     std::size_t size = 0;
@@ -257,41 +248,57 @@ std::vector<generated_key> generate_key_material(const key_spec& spec) {
     return out;
 }
 
-crypto_result sign_data(mechanism m, key_type t, const key_material& key,
-                        std::span<const std::uint8_t> data) {
-    if (t == key_type::generic_secret) return hmac(key, data);
-    auto pkey = load(key, true);
-    if (!pkey) return status::mechanism_invalid;
-    return sign_asymmetric(m, pkey.get(), data);
+std::optional<loaded_key> loaded_key::load(key_class c, key_type t, key_material material) {
+    loaded_key k;
+    k.type_ = t;
+    if (c == key_class::secret_key) {
+        k.secret_ = std::make_shared<const key_material>(std::move(material));
+        return k;
+    }
+    const auto* p = material.view().data();
+    auto size = static_cast<long>(material.view().size());
+    // The type is known: naming it spares OpenSSL trying every decoder.
+    EVP_PKEY* pkey =
+        c == key_class::public_key
+            ? d2i_PUBKEY(nullptr, &p, size)
+            : d2i_PrivateKey(t == key_type::ec ? EVP_PKEY_EC : EVP_PKEY_RSA, nullptr, &p, size);
+    if (!pkey) return std::nullopt;
+    k.pkey_.reset(pkey, EVP_PKEY_free);
+    return k;
 }
 
-status verify_data(mechanism m, key_type t, const key_material& key,
-                   std::span<const std::uint8_t> data, std::span<const std::uint8_t> signature) {
-    if (t == key_type::generic_secret) {
-        auto expected = hmac(key, data);
+crypto_result sign_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> data) {
+    if (key.type() == key_type::generic_secret) return hmac(key.secret(), data);
+    if (!key.pkey()) return status::mechanism_invalid;
+    return sign_asymmetric(m, key.pkey(), data);
+}
+
+status verify_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> data,
+                   std::span<const std::uint8_t> signature) {
+    if (key.type() == key_type::generic_secret) {
+        auto expected = hmac(key.secret(), data);
         return expected.size() == signature.size() &&
                        CRYPTO_memcmp(expected.data(), signature.data(), expected.size()) == 0
                    ? status::ok
                    : status::signature_invalid;
     }
-    auto pkey = load(key, false);
-    if (!pkey) return status::mechanism_invalid;
-    return verify_asymmetric(m, pkey.get(), data, signature);
+    if (!key.pkey()) return status::mechanism_invalid;
+    return verify_asymmetric(m, key.pkey(), data, signature);
 }
 
-crypto_result encrypt_data(mechanism m, const key_material& key, std::span<const std::uint8_t> iv,
+crypto_result encrypt_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> iv,
                            std::span<const std::uint8_t> aad, std::span<const std::uint8_t> data) {
-    if (m == mechanism::rsa_oaep_sha256) return oaep(key, data, true);
-    if (!iv.empty()) return gcm(key, iv, aad, data, true);
+    if (m == mechanism::rsa_oaep_sha256) return oaep(key.pkey(), data, true);
+    if (!iv.empty()) return gcm(key.secret(), iv, aad, data, true);
     auto fresh = random_bytes(gcm_iv_size);
-    return gcm(key, fresh, aad, data, true);
+    return gcm(key.secret(), fresh, aad, data, true);
 }
 
-crypto_result decrypt_data(mechanism m, const key_material& key, std::span<const std::uint8_t> aad,
+crypto_result decrypt_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> aad,
                            std::span<const std::uint8_t> data) {
-    if (m == mechanism::rsa_oaep_sha256) return oaep(key, data, false);
+    if (m == mechanism::rsa_oaep_sha256) return oaep(key.pkey(), data, false);
     if (data.size() < gcm_iv_size) return status::encrypted_data_invalid;
-    return gcm(key, data.first(gcm_iv_size), aad, data.subspan(gcm_iv_size), false);
+    return gcm(key.secret(), data.first(gcm_iv_size), aad, data.subspan(gcm_iv_size), false);
 }
 
 } // namespace hsm

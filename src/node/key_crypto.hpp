@@ -6,6 +6,9 @@
 #include "hsmsh/keys.hpp"
 #include "hsmsh/sealing.hpp"
 
+#include <openssl/evp.h>
+
+#include <memory>
 #include <optional>
 #include <span>
 #include <variant>
@@ -41,22 +44,39 @@ struct generated_key {
 /// New key material for `spec`. Throws std::runtime_error when OpenSSL fails.
 std::vector<generated_key> generate_key_material(const key_spec& spec);
 
+/// A key ready for use: parsed once (parsing a private key costs several
+/// times a signature), then shared by the operations that use it, on any
+/// thread. OpenSSL clears the private parts when the last user lets go.
+class loaded_key {
+public:
+    /// Nullopt when the material is not a key of that class and type.
+    static std::optional<loaded_key> load(key_class c, key_type t, key_material material);
+
+    key_type type() const noexcept { return type_; }
+    EVP_PKEY* pkey() const noexcept { return pkey_.get(); }
+    const key_material& secret() const noexcept { return *secret_; }
+
+private:
+    key_type type_ = key_type::aes;
+    std::shared_ptr<EVP_PKEY> pkey_;             // EC and RSA
+    std::shared_ptr<const key_material> secret_; // AES and HMAC
+};
+
 /// The result of one operation: its output, or why it failed.
 using crypto_result = std::variant<bytes, status>;
 
 /// Signs `data` (mechanism_fits already checked). ECDSA signatures are DER.
-crypto_result sign_data(mechanism m, key_type t, const key_material& key,
-                        std::span<const std::uint8_t> data);
-/// ok or signature_invalid (or mechanism_invalid when the key does not load).
-status verify_data(mechanism m, key_type t, const key_material& key,
-                   std::span<const std::uint8_t> data, std::span<const std::uint8_t> signature);
+crypto_result sign_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> data);
+/// ok, signature_invalid, or mechanism_invalid.
+status verify_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> data,
+                   std::span<const std::uint8_t> signature);
 
 /// AES-GCM takes a 12-byte IV (a fresh random one when `iv` is empty) and
 /// returns IV || ciphertext || 16-byte tag; decrypt takes the same layout.
 /// RSA-OAEP (SHA-256, MGF1-SHA-256) ignores `iv`.
-crypto_result encrypt_data(mechanism m, const key_material& key, std::span<const std::uint8_t> iv,
+crypto_result encrypt_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> iv,
                            std::span<const std::uint8_t> aad, std::span<const std::uint8_t> data);
-crypto_result decrypt_data(mechanism m, const key_material& key, std::span<const std::uint8_t> aad,
+crypto_result decrypt_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> aad,
                            std::span<const std::uint8_t> data);
 
 /// Random bytes from the node's CSPRNG. Throws std::runtime_error.

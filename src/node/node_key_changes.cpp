@@ -123,6 +123,7 @@ void node_service::apply(const key_change& c) {
         break;
     case key_change::kind::destroy_key:
         store_.delete_key(c.handles.front());
+        loaded_keys_.erase(c.handles.front()); // no copy of it stays in memory
         break;
     case key_change::kind::share_key: {
         auto k = store_.find_key(c.handles.front());

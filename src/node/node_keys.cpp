@@ -163,20 +163,18 @@ awaitable<status> node_service::use_key(session& s, operation op, const json& f,
     auto aad = f.contains("aad") ? hex_field(f, "aad", max_crypto_data) : std::optional(bytes{});
     if (!data || !iv || !aad || (use == key_use::verify && !signature))
         co_return status::bad_request;
-    auto contents = open_key(keys_.sealing(), identity_.cluster_id, k->handle, k->sealed);
-    if (!contents) co_return status::internal_error; // the store holds what it sealed
-    auto type = k->type;
+    auto key = loaded(*k);
+    if (!key) co_return status::internal_error; // the store holds what it sealed
     auto result = co_await off_thread([&]() -> crypto_result {
-        const auto& key = contents->material;
         switch (use) {
         case key_use::sign:
-            return sign_data(*m, type, key, *data);
+            return sign_data(*m, *key, *data);
         case key_use::verify:
-            return verify_data(*m, type, key, *data, *signature);
+            return verify_data(*m, *key, *data, *signature);
         case key_use::encrypt:
-            return encrypt_data(*m, key, *iv, *aad, *data);
+            return encrypt_data(*m, *key, *iv, *aad, *data);
         case key_use::decrypt:
-            return decrypt_data(*m, key, *aad, *data);
+            return decrypt_data(*m, *key, *aad, *data);
         }
         return status::internal_error;
     });
@@ -185,6 +183,21 @@ awaitable<status> node_service::use_key(session& s, operation op, const json& f,
     if (use != key_use::verify) out = {{"data", to_hex(output)}};
     wipe(output.data(), output.size());
     co_return status::ok;
+}
+
+// Keys in use stay parsed, up to a bound; an entry is for the material the
+// row holds now (its digest), so that a key replaced under its handle is
+// parsed anew.
+std::optional<loaded_key> node_service::loaded(const key_record& k) {
+    auto it = loaded_keys_.find(k.handle);
+    if (it != loaded_keys_.end() && it->second.first == k.material_digest) return it->second.second;
+    auto contents = open_key(keys_.sealing(), identity_.cluster_id, k.handle, k.sealed);
+    if (!contents) return std::nullopt;
+    auto key = loaded_key::load(k.cls, k.type, std::move(contents->material));
+    if (!key) return std::nullopt;
+    if (loaded_keys_.size() >= max_loaded_keys) loaded_keys_.erase(loaded_keys_.begin());
+    loaded_keys_.insert_or_assign(k.handle, std::pair(k.material_digest, *key));
+    return key;
 }
 
 status node_service::random(session& s, const json& f, json& out) {

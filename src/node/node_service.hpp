@@ -10,6 +10,7 @@
 #include "hsmsh/secret.hpp"
 #include "hsmsh/wire.hpp"
 #include "key_change.hpp"
+#include "key_crypto.hpp"
 #include "peer_list.hpp"
 #include "planned_change.hpp"
 #include "user_store.hpp"
@@ -129,6 +130,7 @@ private:
     key_actor key_actor_for(const session& s, const key_record& k) const;
     std::string key_digest(const key_record& k) const;
     std::int64_t next_key_handle();
+    std::optional<loaded_key> loaded(const key_record& k);
     awaitable<status> generate_key(session& s, const json& f, json& out);
     status find_keys(session& s, const json& f, json& out);
     status get_key(session& s, const json& f, json& out);
@@ -165,6 +167,8 @@ private:
     peer_list peers_;
     std::function<void()> peers_changed_;
     std::int64_t handed_out_ = 0; // the last key handle generate_key gave
+    static constexpr std::size_t max_loaded_keys = 512;
+    std::unordered_map<std::int64_t, std::pair<std::string, loaded_key>> loaded_keys_;
 };
 
 // Runs `f` on the KDF executor and resumes on ours.

@@ -21,6 +21,13 @@ enum class command_id {
     delete_user,
     enable_e2e,
     exit_server,
+    destroy_key,
+    find_keys,
+    generate_key,
+    get_attribute,
+    get_key_info,
+    list_attributes,
+    share_key,
     get_cert,
     get_hsm_info,
     help,
@@ -41,7 +48,7 @@ enum class command_id {
 enum class command_scope { anywhere, global_only, server_only };
 
 /// What Tab offers for an argument.
-enum class completion { none, user_types, user_names, commands, cluster_ids };
+enum class completion { none, user_types, user_names, commands, cluster_ids, key_handles };
 
 class shell;
 struct parsed_command;
@@ -69,6 +76,7 @@ struct command_spec {
     command_scope scope = command_scope::anywhere;
     std::array<completion, 2> completes = {}; // for the first two arguments
     std::string_view lead = {}; // user changes: CMU's line before the results: {0} user, {1} nodes
+    std::string_view changes = "users"; // what the banner says a critical command changes
 };
 
 /// All commands, sorted by name.
@@ -99,6 +107,7 @@ std::span<const std::string_view> completion_user_types() noexcept;
 struct completion_sources {
     std::vector<std::string> user_names;  // as last listed
     std::vector<std::string> cluster_ids; // of the configuration file
+    std::vector<std::string> key_handles; // seen by findAllKeys and generateKey
 };
 
 /// The words Tab offers for `partial`, given the words before it: command

@@ -226,6 +226,13 @@ json result_json(std::string_view command, const std::vector<server_report>& rep
             auto info = hsm_info_from(r.outcome.fields);
             s["info"] = info ? to_json(*info) : json();
         }
+        if (r.outcome.ok() && op == operation::find_keys)
+            if (auto found = found_keys_from(r.outcome.fields)) {
+                s["keys"] = to_json(*found)["keys"];
+                s["hash"] = found->hash;
+            }
+        if (r.outcome.ok() && op == operation::get_key)
+            if (auto k = key_summary_from(r.outcome.fields)) s["key"] = to_json(*k);
         if (r.outcome.ok() && op == operation::list_prepared)
             s["prepared"] = to_json(prepared_entries_from(r.outcome.fields))["prepared"];
         servers.push_back(std::move(s));

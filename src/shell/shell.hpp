@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <ostream>
+#include <set>
 
 namespace hsm {
 
@@ -99,6 +100,13 @@ public:
     line_result run_enable_e2e(parsed_command& cmd);
     line_result run_get_cert(parsed_command& cmd);
     line_result run_not_yet(parsed_command& cmd);
+    line_result run_find_keys(parsed_command& cmd);
+    line_result run_key_info(parsed_command& cmd);
+    line_result run_list_attributes(parsed_command& cmd);
+    line_result run_get_attribute(parsed_command& cmd);
+    line_result run_share_key(parsed_command& cmd);
+    line_result run_generate_key(parsed_command& cmd);
+    line_result run_destroy_key(parsed_command& cmd);
 
 private:
     struct login_state {
@@ -110,9 +118,16 @@ private:
     line_result sync_all(const command_spec& spec, const std::string& name, bool force);
     line_result sync_to(const command_spec& spec, const std::string& user, std::size_t destination,
                         bool force);
-    /// Runs a two-phase change; `committed` gets the per-server reports.
+    /// Runs a two-phase change; `committed` gets the per-server reports;
+    /// `extra` joins the --json document.
     line_result run_prepared(std::string_view command, const std::vector<std::size_t>& where,
-                             json fields, std::vector<phase_report>* committed = nullptr);
+                             json fields, std::vector<phase_report>* committed = nullptr,
+                             json extra = json());
+    /// A key change: the banner and y/n where the command asks, then prepare/commit.
+    line_result run_key_change(parsed_command& cmd, json fields);
+    /// Prints `text`, and writes it to `file` when one is named.
+    line_result deliver(const std::string& text, const std::optional<std::string>& file,
+                        line_result result);
     partial_choice choose_after_failure(std::string_view command, const std::string& user,
                                         const std::vector<server_report>& failed);
     void open_cluster(const std::string& id);
@@ -170,6 +185,8 @@ private:
     std::vector<std::string> certificates_; // each server's, as last verified (PEM)
     // Each server's users as last listed (nullopt: not listed since connecting).
     std::vector<std::optional<std::vector<user_summary>>> listed_;
+    // Key handles seen (findAllKeys, generateKey), for Tab.
+    std::set<std::int64_t> known_handles_;
 };
 
 } // namespace hsm

@@ -150,6 +150,8 @@ std::vector<std::string> shell::complete(const std::vector<std::string>& before,
             for (const auto& u : *users)
                 if (std::ranges::find(known.user_names, u.name) == known.user_names.end())
                     known.user_names.push_back(u.name);
+    for (auto h : known_handles_)
+        known.key_handles.push_back(std::to_string(h));
     return complete_words(before, partial, known);
 }
 

@@ -72,7 +72,8 @@ line_result shell::confirm(const command_spec& spec, const std::vector<std::size
                       "nodes on which this operation is not executed or failed, please\n"
                       "ensure this operation is executed on all nodes in the cluster.\n");
     else
-        fmt::print(o, "This is a CRITICAL operation. {} will change the users of:\n", command);
+        fmt::print(o, "This is a CRITICAL operation. {} will change the {} of:\n", command,
+                   spec.changes);
     std::vector<std::string> absent;
     for (auto i : where) {
         auto label = server_label(i, link_->server(i).name);
@@ -219,8 +220,10 @@ bool shell::refused_early(const command_spec& spec, const std::string& name,
 }
 
 line_result shell::run_prepared(std::string_view command, const std::vector<std::size_t>& where,
-                                json fields, std::vector<phase_report>* out) {
+                                json fields, std::vector<phase_report>* out, json extra) {
+    // What a pending change holds, as listPrepared names it: a user, or a key.
     auto user = fields.value("name", std::string());
+    if (auto handle = integer_field(fields, "handle")) user = fmt::format("key {}", *handle);
     // Ctrl-C may cut the prepare off; once the change is decided, its commit
     // or abort runs to its end (each within the request timeout).
     two_phase_change change(
@@ -234,9 +237,11 @@ line_result shell::run_prepared(std::string_view command, const std::vector<std:
     bool cut = interrupted(reports);
     // The terminal echoed ^C where the cursor was.
     if (cut && input_.interactive()) fmt::print(out_, "\n");
-    if (options_.json)
-        emit(phase_json(command, reports));
-    else
+    if (options_.json) {
+        auto doc = phase_json(command, reports);
+        if (extra.is_object()) doc.update(extra);
+        emit(std::move(doc));
+    } else
         print_phase_lines(out_, command, reports, options_.color);
     explain_interrupted(reports);
     if (!input_.interactive()) {

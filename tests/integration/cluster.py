@@ -69,6 +69,16 @@ def node_pids(data_dir):
     return pids
 
 
+def wait_for(predicate, seconds=30):
+    """Polls `predicate` (bounded) until it holds."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.25)
+    return False
+
+
 class Cluster:
     def __init__(self, nodes=3, cluster_id=CLUSTER, peers=False, node_args=(),
                  kdf_iterations=1000):

@@ -12,19 +12,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import HSMSH, Cluster  # noqa: E402
+from cluster import HSMSH, Cluster, wait_for  # noqa: E402
 
 LOGIN = "loginHSM CO admin officer-pw1\n"
-
-
-def wait_for(predicate, seconds=30):
-    """Polls `predicate` (bounded) until it holds."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.25)
-    return False
 
 
 class ClusterChangeTests(unittest.TestCase):

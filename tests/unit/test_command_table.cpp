@@ -84,7 +84,7 @@ TEST_CASE("the man page lists every command, and confirms exactly the critical o
         CHECK(asks_confirmation(spec, confirmation_set::hsmsh) == spec.critical);
         if (spec.cmu_critical) CHECK(spec.critical);
     }
-    CHECK(cmu == std::set<std::string>{"changePswd", "createUser"});
+    CHECK(cmu == std::set<std::string>{"changePswd", "createUser", "shareKey"});
     auto options = section(page, "OPTIONS");
     auto flag = options.substr(options.find("cmu\\-compat"));
     flag = flag.substr(0, flag.find(".TP"));
@@ -92,8 +92,9 @@ TEST_CASE("the man page lists every command, and confirms exactly the critical o
         CHECK(flag.find(name) != std::string::npos);
 }
 
-TEST_CASE("Tab offers user names as last listed and cluster ids where they fit") {
-    completion_sources known{{"alice", "albert", "bob"}, {"cluster-a", "cluster-b"}};
+TEST_CASE("Tab offers user names as last listed, cluster ids and key handles where they fit") {
+    completion_sources known{
+        {"alice", "albert", "bob"}, {"cluster-a", "cluster-b"}, {"17", "18", "262"}};
     using v = std::vector<std::string>;
     CHECK(complete_words({"deleteUser", "CU"}, "al", known) == v{"alice", "albert"});
     CHECK(complete_words({"loginHSM", "CO"}, "b", known) == v{"bob"});
@@ -103,4 +104,8 @@ TEST_CASE("Tab offers user names as last listed and cluster ids where they fit")
     CHECK(complete_words({"createUser", "CU"}, "a", known).empty());
     CHECK(complete_words({"changePswd", "CU", "alice"}, "", known).empty());
     CHECK(complete_words({"deleteUser"}, "C", known) == v{"CO", "CU"});
+    CHECK(complete_words({"getKeyInfo"}, "1", known) == v{"17", "18"});
+    CHECK(complete_words({"getKeyInfo", "-k"}, "2", known) == v{"262"});
+    CHECK(complete_words({"shareKey"}, "", known) == v{"17", "18", "262"});
+    CHECK(complete_words({"findAllKeys"}, "1", known).empty()); // a user id, not a handle
 }

@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: Apache-2.0
+// CMU's key commands (findAllKeys, getKeyInfo, listAttributes, getAttribute,
+// shareKey) and ours (generateKey, destroyKey): what officers see of keys,
+// and the key changes crypto users make through prepare/commit.
+#include "shell.hpp"
+
+#include "cluster_link.hpp"
+#include "hsmsh/files.hpp"
+#include "hsmsh/log.hpp"
+#include "key_view.hpp"
+
+#include <charconv>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+#include <fmt/ranges.h>
+
+namespace hsm {
+namespace {
+
+// A positive decimal number (a user id, a handle, an attribute id).
+std::optional<std::int64_t> parse_number(std::string_view text) {
+    std::int64_t n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc() || end != text.data() + text.size() || n < 0) return std::nullopt;
+    return n;
+}
+
+std::int64_t handle_argument(const std::string& text) {
+    auto h = parse_number(text);
+    if (!h || *h == 0) throw usage_error(fmt::format("'{}' is not a key handle", text));
+    return *h;
+}
+
+} // namespace
+
+// Prints `text` and, when a file is named, writes it there too (as CMU's
+// optional output file), readable by its owner only.
+line_result shell::deliver(const std::string& text, const std::optional<std::string>& file,
+                           line_result result) {
+    out_ << text;
+    if (!file) return result;
+    try {
+        write_file_atomic(*file, text, 0600);
+    } catch (const std::exception& e) {
+        fmt::print(err_, "cannot write {}: {}\n", *file, e.what());
+        return line_result::failed;
+    }
+    return result;
+}
+
+line_result shell::run_find_keys(parsed_command& cmd) {
+    auto user = parse_number(cmd.args[0]);
+    if (!user || *user == 0) throw usage_error("findAllKeys takes a user id (see listUsers)");
+    if (cmd.args[1] != "0" && cmd.args[1] != "1")
+        throw usage_error("the key hash argument is 0 (no hash) or 1");
+    auto reports =
+        fan_out(targets(), *cmd.spec->op, json{{"user", *user}, {"hash", cmd.args[1] == "1"}});
+    for (const auto& r : reports)
+        if (auto found = r.outcome.ok() ? found_keys_from(r.outcome.fields) : std::nullopt)
+            for (const auto& k : found->keys)
+                known_handles_.insert(k.handle);
+    auto differ = key_disagreements(reports);
+    bool all_ok = std::ranges::all_of(reports, [](const auto& r) { return r.outcome.ok(); });
+    auto result = all_ok ? line_result::ok : line_result::failed;
+    if (options_.json) {
+        emit(result_json(cmd.spec->name, reports, cmd.spec->op,
+                         json{{"agree", differ.empty()}, {"differences", differ}}));
+        return result;
+    }
+    std::ostringstream text;
+    for (const auto& r : reports)
+        print_found_keys(text, cmd.spec->name, r);
+    if (!differ.empty())
+        fmt::print(text, "\nServers disagree on the keys of user {}:\n    {}\n", *user,
+                   fmt::join(differ, "\n    "));
+    auto file = cmd.args.size() > 2 ? std::optional(cmd.args[2]) : std::nullopt;
+    return deliver(text.str(), file, result);
+}
+
+line_result shell::run_key_info(parsed_command& cmd) {
+    // CMU's syntax is getKeyInfo -k <handle>; its own examples omit -k.
+    auto args = cmd.args;
+    if (!args.empty() && args.front() == "-k") args.erase(args.begin());
+    if (args.empty() || args.size() > 2)
+        throw usage_error(fmt::format("usage: {}", cmd.spec->synopsis));
+    auto handle = handle_argument(args[0]);
+    auto reports = fan_out(targets(), *cmd.spec->op, json{{"handle", handle}});
+    bool all_ok = std::ranges::all_of(reports, [](const auto& r) { return r.outcome.ok(); });
+    auto result = all_ok ? line_result::ok : line_result::failed;
+    if (options_.json) {
+        emit(result_json(cmd.spec->name, reports, cmd.spec->op));
+        return result;
+    }
+    std::ostringstream text;
+    for (const auto& r : reports)
+        print_key_info(text, cmd.spec->name, r);
+    return deliver(text.str(), args.size() > 1 ? std::optional(args[1]) : std::nullopt, result);
+}
+
+line_result shell::run_list_attributes(parsed_command& cmd) {
+    if (options_.json) {
+        json attributes = json::array();
+        for (const auto& a : key_attributes())
+            attributes.push_back({{"name", a.name},
+                                  {"id", static_cast<std::uint32_t>(a.id)},
+                                  {"settable", a.settable}});
+        emit(json{{"command", cmd.spec->name}, {"ok", true}, {"attributes", attributes}});
+        return line_result::ok;
+    }
+    print_attribute_list(out_);
+    return line_result::ok;
+}
+
+line_result shell::run_get_attribute(parsed_command& cmd) {
+    auto handle = handle_argument(cmd.args[0]);
+    auto id = parse_number(cmd.args[1]);
+    const auto* attribute = id ? find_key_attribute(static_cast<std::uint32_t>(*id)) : nullptr;
+    if (!attribute)
+        throw usage_error(fmt::format("no attribute {} (listAttributes shows them)", cmd.args[1]));
+    auto reports = fan_out(targets(), operation::get_key, json{{"handle", handle}});
+    bool all_ok = std::ranges::all_of(reports, [](const auto& r) { return r.outcome.ok(); });
+    auto result = all_ok ? line_result::ok : line_result::failed;
+    if (options_.json) {
+        auto doc = result_json(cmd.spec->name, reports);
+        for (std::size_t i = 0; i < reports.size(); ++i) {
+            auto k = reports[i].outcome.ok() ? key_summary_from(reports[i].outcome.fields)
+                                             : std::nullopt;
+            if (!k) continue;
+            json values = json::object();
+            for (const auto& a : key_attributes())
+                if (attribute->id == key_attribute::all || a.id == attribute->id)
+                    if (auto v = attribute_value(*k, a.id)) values[std::string(a.name)] = *v;
+            doc["servers"][i]["attributes"] = std::move(values);
+        }
+        emit(std::move(doc));
+        return result;
+    }
+    std::ostringstream text;
+    for (const auto& r : reports)
+        print_attribute(text, cmd.spec->name, r, *attribute);
+    return deliver(text.str(), cmd.args.size() > 2 ? std::optional(cmd.args[2]) : std::nullopt,
+                   result);
+}
+
+line_result shell::run_share_key(parsed_command& cmd) {
+    auto handle = handle_argument(cmd.args[0]);
+    json users = json::array();
+    std::stringstream ids(cmd.args[1]);
+    for (std::string id; std::getline(ids, id, ',');) {
+        auto n = parse_number(id);
+        if (!n || *n == 0) throw usage_error(fmt::format("'{}' is not a user id", id));
+        users.push_back(*n);
+    }
+    if (users.empty() || users.size() > max_key_shares)
+        throw usage_error(
+            fmt::format("shareKey takes 1 to {} user ids, separated by commas", max_key_shares));
+    if (cmd.args[2] != "0" && cmd.args[2] != "1")
+        throw usage_error("the last argument is 1 (share) or 0 (unshare)");
+    return run_key_change(cmd, json{{"change", "share_key"},
+                                    {"handle", handle},
+                                    {"users", users},
+                                    {"share", cmd.args[2] == "1"}});
+}
+
+line_result shell::run_destroy_key(parsed_command& cmd) {
+    return run_key_change(
+        cmd, json{{"change", "destroy_key"}, {"handle", handle_argument(cmd.args[0])}});
+}
+
+line_result shell::run_key_change(parsed_command& cmd, json fields) {
+    auto where = targets();
+    if (live(where) == 0) {
+        fmt::print(err_, "{}: no server is connected; nothing was changed\n", cmd.spec->name);
+        return line_result::failed;
+    }
+    auto answer = confirm(*cmd.spec, where);
+    if (answer != line_result::ok) {
+        if (answer == line_result::cancelled) fmt::print(info(), "Nothing was changed.\n");
+        return answer;
+    }
+    return run_prepared(cmd.spec->name, where, std::move(fields));
+}
+
+// A key is made on one node (its generator and the owner's session there),
+// sealed for the cluster, then inserted everywhere by one two-phase change:
+// on every server or none.
+line_result shell::run_generate_key(parsed_command& cmd) {
+    auto spec = parse_key_spec(cmd.args[0]);
+    if (!spec)
+        throw usage_error(fmt::format("no key type '{}': ec:p256, ec:p384, rsa:2048, rsa:3072, "
+                                      "rsa:4096, aes:128, aes:192, aes:256 or hmac:<bits>",
+                                      cmd.args[0]));
+    json request{{"spec", key_spec_name(*spec)}};
+    if (cmd.args.size() > 1) {
+        if (!valid_key_label(cmd.args[1]))
+            throw usage_error(fmt::format("a label is at most {} printable bytes", max_key_label));
+        request["label"] = cmd.args[1];
+    }
+    auto where = targets();
+    auto maker = std::ranges::find_if(where, [&](auto i) { return link_->connected(i); });
+    if (maker == where.end()) {
+        fmt::print(err_, "{}: no server is connected; nothing was changed\n", cmd.spec->name);
+        return line_result::failed;
+    }
+    auto made = fan_out({*maker}, operation::generate_key, request);
+    auto keys =
+        made[0].outcome.ok() ? made[0].outcome.fields.find("keys") : made[0].outcome.fields.end();
+    if (keys == made[0].outcome.fields.end() || !keys->is_array())
+        return finish(cmd.spec->name, made);
+    std::vector<std::string> handles;
+    json shown = json::array();
+    for (const auto& k : *keys) {
+        auto h = integer_field(k, "handle");
+        auto cls = string_field(k, "class").value_or("?");
+        handles.push_back(fmt::format("{} key handle {}", cls, h.value_or(0)));
+        shown.push_back({{"handle", h.value_or(0)}, {"class", cls}});
+        if (h) known_handles_.insert(*h);
+    }
+    auto handle_list = fmt::format("{}", fmt::join(handles, ", "));
+    auto result =
+        run_prepared(cmd.spec->name, where, json{{"change", "insert_keys"}, {"keys", *keys}},
+                     nullptr, json{{"keys", shown}});
+    if (result == line_result::ok && !options_.json)
+        fmt::print(out_, "{}: {}\n", cmd.spec->name, escape_terminal(handle_list));
+    return result;
+}
+
+} // namespace hsm

@@ -1,0 +1,213 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Keys on three real nodes: crypto users generate them through the shell,
+every node holds the same key under the same handle, signatures verify with
+plain openssl, sharing lets another user sign, officers find and describe
+keys, owners cannot be deleted, and a node stopped during a key creation
+leaves the key on no node."""
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from cluster import HSMSH, Cluster, wait_for  # noqa: E402
+
+LOGIN = "loginHSM CO admin officer-pw1\n"
+DATA = b"the data a crypto user signs"
+
+
+class KeyTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Cluster(peers=True, node_args=["--prepare-timeout", "2"])
+        cls.c.activate()
+        r = cls.c.shell(input=LOGIN + "createUser CU alice alice-pw-1\ny\n"
+                        "createUser CU bob bob-pw-01\ny\ncreateUser CU carol carol-pw-1\ny\n")
+        assert r.returncode == 0, r.stdout + r.stderr
+        cls.ids = {}
+        doc = json.loads(cls.c.shell("--json", input="listUsers\n").stdout.splitlines()[-1])
+        for u in doc["servers"][0]["users"]:
+            cls.ids[u["name"]] = u["id"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.stop()
+
+    def as_user(self, name, script, *args):
+        password = {"alice": "alice-pw-1", "bob": "bob-pw-01", "carol": "carol-pw-1"}[name]
+        return self.c.shell(*args, input=f"loginHSM CU {name} {password}\n" + script)
+
+    def generate(self, user, spec, label=""):
+        r = self.as_user(user, f"generateKey {spec} {label}\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        last = r.stdout.strip().splitlines()[-1]
+        return [int(h) for h in re.findall(r"key handle (\d+)", last)]
+
+    def wire(self, i, user):
+        password = {"alice": "alice-pw-1", "bob": "bob-pw-01", "carol": "carol-pw-1"}[user]
+        w = self.c.wire_client(i)
+        status, _ = w.call("login", type="CU", name=user, password=password)
+        self.assertEqual(status, "RET_OK")
+        self.addCleanup(w.close)
+        return w
+
+    def verify_with_openssl(self, public_hex, signature_hex, *options):
+        pub = self.c.path("pub.der")
+        sig = self.c.path("sig.bin")
+        data = self.c.path("data.bin")
+        for path, content in ((pub, bytes.fromhex(public_hex)),
+                              (sig, bytes.fromhex(signature_hex)), (data, DATA)):
+            with open(path, "wb") as f:
+                f.write(content)
+        r = subprocess.run(["openssl", "dgst", *options, "-verify", pub, "-keyform", "DER",
+                            "-signature", sig, data], capture_output=True, text=True)
+        return r.returncode == 0 and "Verified OK" in r.stdout
+
+    def test_keys_are_on_every_node_and_their_signatures_verify_with_openssl(self):
+        ec = self.generate("alice", "ec:p256", "signer")
+        rsa = self.generate("alice", "rsa:2048")
+        aes = self.generate("alice", "aes:256")
+        self.assertEqual((len(ec), len(rsa), len(aes)), (2, 2, 1))
+        nodes = [self.wire(i, "alice") for i in range(3)]
+        for handle in ec + rsa + aes:
+            described = [n.call("get_key", handle=handle) for n in nodes]
+            self.assertEqual([s for s, _ in described], ["RET_OK"] * 3)
+            self.assertEqual(len({f["digest"] for _, f in described}), 1, handle)
+            self.assertNotIn("material", json.dumps(described))
+        status, f = nodes[0].call("get_key", handle=ec[0])
+        self.assertEqual((f["class"], f["label"], f["flags"]["extractable"]),
+                         ("private", "signer", False))
+        cases = [(ec, "ecdsa-sha256", ["-sha256"]),
+                 (rsa, "rsa-pkcs1-sha256", ["-sha256"]),
+                 (rsa, "rsa-pss-sha384", ["-sha384", "-sigopt", "rsa_padding_mode:pss",
+                                          "-sigopt", "rsa_pss_saltlen:-1"])]
+        for (private, public), mechanism, options in cases:
+            # Signed on one node, verified by openssl against the public key another exports.
+            status, signed = nodes[0].call("sign", handle=private, mechanism=mechanism,
+                                           data=DATA.hex())
+            self.assertEqual(status, "RET_OK", mechanism)
+            _, pub = nodes[2].call("get_key", handle=public)
+            self.assertTrue(self.verify_with_openssl(pub["public"], signed["data"], *options),
+                            mechanism)
+            status, _ = nodes[1].call("verify", handle=public, mechanism=mechanism,
+                                      data=DATA.hex(), signature=signed["data"])
+            self.assertEqual(status, "RET_OK")
+        # Encrypted on one node, decrypted on another: the same key everywhere.
+        status, sealed = nodes[0].call("encrypt", handle=aes[0], mechanism="aes-gcm",
+                                       data=DATA.hex())
+        self.assertEqual(status, "RET_OK")
+        status, plain = nodes[2].call("decrypt", handle=aes[0], mechanism="aes-gcm",
+                                      data=sealed["data"])
+        self.assertEqual((status, bytes.fromhex(plain["data"])), ("RET_OK", DATA))
+
+    def test_sharing_lets_another_user_sign_until_unshared(self):
+        private, _ = self.generate("alice", "ec:p384")
+        bob = self.wire(1, "bob")
+        sign = lambda: bob.call("sign", handle=private, mechanism="ecdsa-sha384",
+                                data=DATA.hex())[0]
+        self.assertEqual(sign(), "RET_INVALID_HANDLE")
+        r = self.as_user("alice", f"shareKey {private} {self.ids['bob']} 1\ny\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        for i in range(3):
+            self.assertIn(f"shareKey success on {self.c.label(i)}", r.stdout)
+        self.assertEqual(sign(), "RET_OK")
+        # bob may use it, not pass it on.
+        r = self.as_user("bob", f"shareKey {private} {self.ids['carol']} 1\ny\n")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("RET_PERMISSION_DENIED", r.stdout)
+        r = self.c.shell(input=LOGIN + f"getKeyInfo -k {private}\n")
+        self.assertEqual(r.stdout.count("also, shared to following 1 user(s):"), 3, r.stdout)
+        self.assertEqual(r.stdout.count(f"Owned by user {self.ids['alice']}"), 3)
+        r = self.as_user("alice", f"shareKey {private} {self.ids['bob']} 0\ny\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(sign(), "RET_INVALID_HANDLE")
+
+    def test_officers_find_keys_and_agree_servers_hold_the_same(self):
+        handles = self.generate("carol", "hmac:256", "mac")
+        r = self.c.shell(input=LOGIN + f"findAllKeys {self.ids['carol']} 1\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout.count("Number of keys found 1"), 3, r.stdout)
+        self.assertEqual(r.stdout.count(f"{handles[0]}(o)"), 3)
+        hashes = re.findall(r"Key Hash:\n([0-9a-f]{64})", r.stdout)
+        self.assertEqual(len(hashes), 3)
+        self.assertEqual(len(set(hashes)), 1)
+        self.assertNotIn("disagree", r.stdout)
+        r = self.c.shell("--json", input=LOGIN + f"getAttribute {handles[0]} 512\n")
+        doc = json.loads(r.stdout.splitlines()[-1])
+        attributes = doc["servers"][0]["attributes"]
+        self.assertEqual(attributes["OBJ_ATTR_LABEL"], "mac")
+        self.assertEqual(attributes["OBJ_ATTR_SIGN"], "0x00000001")
+        self.assertEqual(attributes["OBJ_ATTR_EXTRACTABLE"], "0x00000000")
+        self.assertEqual(attributes["OBJ_ATTR_KEY_TYPE"], "0x00000010")
+        # Officers describe keys and never use them; the owner cannot be deleted.
+        w = self.c.wire_client(0)
+        self.addCleanup(w.close)
+        self.assertEqual(w.call("login", type="CO", name="admin", password="officer-pw1")[0],
+                         "RET_OK")
+        self.assertEqual(w.call("sign", handle=handles[0], mechanism="hmac-sha256",
+                                data=DATA.hex())[0], "RET_PERMISSION_DENIED")
+        r = self.c.shell(input=LOGIN + "deleteUser CU carol\ny\n")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("RET_USER_OWNS_KEYS", r.stdout)
+        r = self.c.shell(input=LOGIN + "listUsers\n")
+        self.assertIn("carol", r.stdout)
+
+    def test_a_node_stopped_during_a_key_creation_leaves_the_key_nowhere(self):
+        before = [self.wire(i, "bob").call("find_keys", user=self.ids["bob"])
+                  for i in range(1)]
+        self.assertEqual(before[0][0], "RET_PERMISSION_DENIED")  # a CU does not list keys
+        shell = subprocess.Popen([HSMSH, "--timeout", "2"], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 env=self.c.env())
+        try:
+            shell.stdin.write(b"loginHSM CU bob bob-pw-01\n")
+            shell.stdin.flush()
+            seen = b""
+            deadline = time.monotonic() + 30
+            while seen.count(b"loginHSM success") < 3 and time.monotonic() < deadline:
+                ready, _, _ = select.select([shell.stdout], [], [], 1)
+                if ready:
+                    seen += os.read(shell.stdout.fileno(), 4096)
+            self.assertEqual(seen.count(b"loginHSM success"), 3, seen)
+            self.c.signal(2, signal.SIGSTOP)
+            out, _ = shell.communicate(b"generateKey aes:128\n", timeout=60)
+        finally:
+            self.c.signal(2, signal.SIGCONT)
+            if shell.poll() is None:
+                shell.kill()
+        out = out.decode()
+        self.assertEqual(shell.returncode, 1, out)
+        self.assertIn("No server was changed", out)
+        officer = []
+        for i in range(3):
+            w = self.c.wire_client(i)
+            self.addCleanup(w.close)
+            w.call("login", type="CO", name="admin", password="officer-pw1")
+            officer.append(w)
+
+        def settled():
+            keys = [w.call("find_keys", user=self.ids["bob"])[1].get("keys") for w in officer]
+            pending = [w.call("list_prepared")[1].get("prepared") for w in officer]
+            return keys == [[], [], []] and pending == [[], [], []]
+        self.assertTrue(wait_for(settled), [w.call("list_prepared") for w in officer])
+
+    def test_servers_that_disagree_on_keys_are_named(self):
+        handles = self.generate("bob", "aes:192")
+        # Remove the key by hand from node 2's database, as damage would.
+        import sqlite3
+        db = sqlite3.connect(os.path.join(self.c.path("node2"), "hsm.db"))
+        db.execute("DELETE FROM keys WHERE handle = ?", (handles[0],))
+        db.commit()
+        db.close()
+        r = self.c.shell(input=LOGIN + f"findAllKeys {self.ids['bob']} 0\n")
+        self.assertIn(f"Servers disagree on the keys of user {self.ids['bob']}:", r.stdout)
+        self.assertIn(f"{self.c.label(2)} differs from 2 other server(s)", r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -86,6 +86,16 @@ std::optional<key_record> user_store::find_key(std::int64_t handle) const {
     return k;
 }
 
+std::vector<key_record> user_store::list_keys() const {
+    auto s = query(fmt::format("{} ORDER BY handle", key_columns));
+    std::vector<key_record> keys;
+    while (s.step())
+        keys.push_back(read_key(s));
+    for (auto& k : keys)
+        k.shared = shares_of(k.handle);
+    return keys;
+}
+
 std::vector<key_record> user_store::keys_of(std::int64_t user_id) const {
     auto s = query(fmt::format("{} WHERE owner = ?1 OR handle IN "
                                "(SELECT handle FROM key_shares WHERE user = ?1) ORDER BY handle",

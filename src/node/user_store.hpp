@@ -95,6 +95,8 @@ public:
     // Keys (key_store.cpp). Handles are the cluster's: a key has the same
     // handle on every node, and a handle is never given twice by one node.
     std::optional<key_record> find_key(std::int64_t handle) const;
+    /// Every key, by handle.
+    std::vector<key_record> list_keys() const;
     /// Keys owned by or shared with `user_id`, by handle.
     std::vector<key_record> keys_of(std::int64_t user_id) const;
     std::size_t count_keys() const;

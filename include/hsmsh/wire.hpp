@@ -49,7 +49,8 @@ enum class operation {
     verify,
     encrypt,
     decrypt,
-    random, // bytes from the node's generator
+    random,         // bytes from the node's generator
+    get_sealed_key, // a key as it is now, sealed for the cluster (syncKey)
 };
 
 std::string_view operation_name(operation op) noexcept;

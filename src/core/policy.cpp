@@ -50,6 +50,7 @@ status authorize(std::optional<user_type> actor, operation op, bool on_self) noe
     case operation::encrypt:
     case operation::decrypt:
     case operation::random:
+    case operation::get_sealed_key:
         return actor ? status::ok : status::not_logged_in;
     case operation::change_password:
         if (!actor) return status::not_logged_in;

@@ -13,10 +13,12 @@
 namespace hsm {
 namespace {
 
-constexpr std::array<std::pair<key_change::kind, std::string_view>, 3> kind_names{{
+constexpr std::array<std::pair<key_change::kind, std::string_view>, 5> kind_names{{
     {key_change::kind::insert_keys, "insert_keys"},
+    {key_change::kind::sync_key, "sync_key"},
     {key_change::kind::destroy_key, "destroy_key"},
     {key_change::kind::share_key, "share_key"},
+    {key_change::kind::set_attribute, "set_attribute"},
 }};
 
 bool is_hex(const std::string& s) {
@@ -43,12 +45,14 @@ bool key_change::well_formed() const noexcept {
     if (handles.empty() || std::ranges::any_of(handles, [](auto h) { return h <= 0; }))
         return false;
     if (std::set(handles.begin(), handles.end()).size() != handles.size()) return false;
-    if (what == kind::insert_keys) {
-        if (handles.size() > 2 || sealed.size() != handles.size()) return false;
-        if (!std::ranges::all_of(sealed, is_hex)) return false;
-    } else if (handles.size() != 1 || !sealed.empty()) {
+    bool carries_keys = what == kind::insert_keys || what == kind::sync_key;
+    std::size_t most = what == kind::insert_keys ? 2 : 1;
+    if (handles.size() > most) return false;
+    if (carries_keys != !sealed.empty() || (carries_keys && sealed.size() != handles.size()))
         return false;
-    }
+    if (!std::ranges::all_of(sealed, is_hex)) return false;
+    if (what != kind::set_attribute && (attribute != 0 || !value.empty())) return false;
+    if (value.size() > max_key_label) return false;
     if (what != kind::share_key && !users.empty()) return false;
     if (users.size() > max_key_shares) return false;
     return std::ranges::all_of(users, [](const std::string& u) {
@@ -66,6 +70,8 @@ json key_change::to_json() const {
             {"sealed", sealed},
             {"users", users},
             {"share", share},
+            {"attribute", attribute},
+            {"value", value},
             {"actor",
              {{"id", actor_id},
               {"generation", actor_generation},
@@ -83,6 +89,8 @@ std::optional<key_change> key_change::from_json(const json& j) {
         c.sealed = j.at("sealed").get<std::vector<std::string>>();
         c.users = j.at("users").get<std::vector<std::string>>();
         c.share = j.at("share").get<bool>();
+        c.attribute = j.at("attribute").get<std::uint32_t>();
+        c.value = j.at("value").get<std::string>();
         c.actor_id = j.at("actor").at("id").get<std::int64_t>();
         c.actor_generation = j.at("actor").at("generation").get<std::int64_t>();
         c.actor_type = *actor_type;

@@ -14,19 +14,21 @@
 namespace hsm {
 
 struct key_change {
-    enum class kind { insert_keys, destroy_key, share_key };
+    enum class kind { insert_keys, sync_key, destroy_key, share_key, set_attribute };
     kind what = kind::insert_keys;
     std::vector<std::int64_t> handles; // insert: the new keys; else the one key
-    std::vector<std::string> sealed;   // insert: each key sealed for the cluster (hex)
+    std::vector<std::string> sealed;   // insert, sync: each key sealed for the cluster (hex)
     std::vector<std::string> users;    // share: canonical names
     bool share = true;                 // share_key: share (true) or unshare
+    std::uint32_t attribute = 0;       // set_attribute: CMU's id
+    std::string value;                 // set_attribute: "0", "1", or a label
     // Who asked, as authenticated then: a commit checks it again.
     std::int64_t actor_id = 0;
     std::int64_t actor_generation = 0;
     user_type actor_type = user_type::cu;
 
-    /// Handles positive and distinct, one to two keys to insert (a pair),
-    /// sealed keys hex, at most max_key_shares names, each valid.
+    /// Handles positive and distinct, one to two keys to insert (a pair), one
+    /// to sync, sealed keys hex, at most max_key_shares names, each valid.
     bool well_formed() const noexcept;
 
     /// What the prepared row holds: "key <first handle>" (never a user name).

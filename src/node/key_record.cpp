@@ -5,6 +5,8 @@
 #include "hsmsh/hex.hpp"
 #include "hsmsh/secret.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace hsm {
@@ -48,6 +50,7 @@ bytes seal_key(std::span<const std::uint8_t> sealing_key, std::string_view clust
            {"id", d.id_hex},
            {"flags", flags_to_json(d.flags)},
            {"owner", k.owner_name},
+           {"shared", k.shared_names},
            {"public", to_hex(d.public_der)},
            {"material", material}};
     auto plain = j.dump();
@@ -86,12 +89,15 @@ std::optional<key_contents> open_key(std::span<const std::uint8_t> sealing_key,
         d.label = j.at("label").get<std::string>();
         d.id_hex = j.at("id").get<std::string>();
         k.owner_name = j.at("owner").get<std::string>();
+        k.shared_names = j.at("shared").get<std::vector<std::string>>();
         k.material = key_material(std::move(*material));
     } catch (const json::exception&) {
         return std::nullopt;
     }
+    auto valid_name = [](const std::string& n) { return valid_user_name(n); };
     if (k.description.handle != handle || !well_formed(k.description) ||
-        !valid_user_name(k.owner_name))
+        !valid_user_name(k.owner_name) || k.shared_names.size() > max_key_shares ||
+        !std::ranges::all_of(k.shared_names, valid_name))
         return std::nullopt;
     return k;
 }

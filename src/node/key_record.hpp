@@ -31,11 +31,12 @@ struct key_record {
     std::string material_digest;      // keyed digest of the material (hex)
 };
 
-/// What a sealed key carries: the description made at generation (owner by
-/// name, since user ids are each node's own) and the material.
+/// What a sealed key carries: its description (owner and shares by name,
+/// since user ids are each node's own) and the material.
 struct key_contents {
     key_record description; // owner, shared, sealed and material_digest unset
     std::string owner_name;
+    std::vector<std::string> shared_names;
     key_material material;
 };
 

@@ -161,6 +161,14 @@ void user_store::delete_key(std::int64_t handle) {
     query("DELETE FROM keys WHERE handle = ?").bind(1, handle).run();
 }
 
+void user_store::update_key(std::int64_t handle, const key_flags& flags, std::string_view label) {
+    query("UPDATE keys SET flags = ?, label = ? WHERE handle = ?")
+        .bind(1, flags_to_json(flags).dump())
+        .bind(2, label)
+        .bind(3, handle)
+        .run();
+}
+
 void user_store::set_key_shares(std::int64_t handle, const std::vector<std::int64_t>& users) {
     query("DELETE FROM key_shares WHERE handle = ?").bind(1, handle).run();
     for (auto u : users)

@@ -18,7 +18,7 @@ std::pair<status, key_change> node_service::plan_key_change(session& s, key_chan
     c.actor_id = *s.user_id;
     c.actor_generation = s.generation;
     c.actor_type = s.type;
-    if (kind == key_change::kind::insert_keys) {
+    if (kind == key_change::kind::insert_keys || kind == key_change::kind::sync_key) {
         auto keys = f.find("keys");
         if (keys == f.end() || !keys->is_array() || keys->empty() || keys->size() > 2)
             return {status::bad_request, c};
@@ -50,6 +50,15 @@ std::pair<status, key_change> node_service::plan_key_change(session& s, key_chan
             c.users.push_back(named->name);
         }
     }
+    if (kind == key_change::kind::set_attribute) {
+        auto attribute = integer_field(f, "attribute");
+        auto value = string_field(f, "value");
+        if (!attribute || *attribute < 0 || *attribute > 0xffffffff || !value ||
+            value->size() > max_key_label)
+            return {status::attribute_invalid, c};
+        c.attribute = static_cast<std::uint32_t>(*attribute);
+        c.value = *value;
+    }
     if (!c.well_formed()) return {status::bad_request, c};
     // One pending change per key; a user with a pending change gets no key.
     for (auto h : c.handles)
@@ -59,6 +68,13 @@ std::pair<status, key_change> node_service::plan_key_change(session& s, key_chan
     return {key_rules_hold(c), std::move(c)};
 }
 
+std::string node_service::material_digest(const key_material& m) const {
+    std::string material(m.view().begin(), m.view().end());
+    auto digest = to_hex(hmac_sha256(keys_.digest(), material));
+    wipe(material);
+    return digest;
+}
+
 // Every rule a key change depends on, against the state as it is now.
 status node_service::key_rules_hold(const key_change& c) const {
     auto actor = store_.find_id(c.actor_id);
@@ -66,6 +82,7 @@ status node_service::key_rules_hold(const key_change& c) const {
         return status::not_logged_in;
     if (state() != cluster_state::active) return status::cluster_not_active;
     if (c.what == key_change::kind::insert_keys) return insert_rules(c, *actor);
+    if (c.what == key_change::kind::sync_key) return sync_rules(c, *actor);
     auto k = store_.find_key(c.handles.front());
     if (!k) return status::key_not_found;
     key_actor who{actor->type, k->owner == actor->id,
@@ -73,6 +90,10 @@ status node_service::key_rules_hold(const key_change& c) const {
     if (c.what == key_change::kind::destroy_key) {
         if (auto a = may_change_key(who, k->cls); a != status::ok) return a;
         return k->flags.destroyable ? status::ok : status::key_function_not_permitted;
+    }
+    if (c.what == key_change::kind::set_attribute) {
+        if (auto a = may_change_key(who, k->cls); a != status::ok) return a;
+        return changed_attributes(*k, c.attribute, c.value).first;
     }
     if (auto a = may_share_key(who, k->cls); a != status::ok) return a;
     std::set<std::int64_t> shared(k->shared.begin(), k->shared.end());
@@ -105,6 +126,47 @@ status node_service::insert_rules(const key_change& c, const user_record& actor)
     return status::ok;
 }
 
+// A key copied from another node (syncKey): sealed by this cluster, by an
+// officer or by its owner, for an owner and users that exist here; it
+// replaces what this node holds under its handle.
+status node_service::sync_rules(const key_change& c, const user_record& actor) const {
+    auto sealed = from_hex(c.sealed.front());
+    auto k = sealed ? open_key(keys_.sealing(), identity_.cluster_id, c.handles.front(), *sealed)
+                    : std::nullopt;
+    if (!k) return status::bad_request;
+    bool owner = actor.type == user_type::cu && k->owner_name == actor.name;
+    if (!is_officer(actor.type) && !owner) return status::permission_denied;
+    for (const auto& name : k->shared_names) {
+        auto u = store_.find(name);
+        if (!u || u->type != user_type::cu) return status::user_not_found;
+    }
+    auto o = store_.find(k->owner_name);
+    if (!o || o->type != user_type::cu) return status::user_not_found;
+    if (!store_.find_key(c.handles.front()) &&
+        store_.count_keys() + store_.count_reserved_keys() + 1 > max_keys_per_node)
+        return status::key_limit_exceeded;
+    return status::ok;
+}
+
+// What setting one attribute makes of a key's flags and label, or why not.
+std::pair<status, key_record> node_service::changed_attributes(const key_record& k,
+                                                               std::uint32_t id,
+                                                               const std::string& value) const {
+    auto changed = k;
+    const auto* a = find_key_attribute(id);
+    if (!a) return {status::attribute_invalid, changed};
+    if (!a->settable) return {status::attribute_read_only, changed};
+    if (a->id == key_attribute::label) {
+        if (!valid_key_label(value)) return {status::attribute_invalid, changed};
+        changed.label = value;
+        return {status::ok, changed};
+    }
+    if (value != "0" && value != "1") return {status::attribute_invalid, changed};
+    changed.flags.*(a->flag) = value == "1";
+    return {flags_fit(changed.flags, k.cls, k.type) ? status::ok : status::attribute_invalid,
+            changed};
+}
+
 void node_service::apply(const key_change& c) {
     switch (c.what) {
     case key_change::kind::insert_keys:
@@ -115,12 +177,31 @@ void node_service::apply(const key_change& c) {
             auto row = std::move(k->description);
             row.owner = owner->id;
             row.sealed = std::move(*sealed);
-            std::string material(k->material.view().begin(), k->material.view().end());
-            row.material_digest = to_hex(hmac_sha256(keys_.digest(), material));
-            wipe(material);
+            row.material_digest = material_digest(k->material);
             store_.insert_key(row);
         }
         break;
+    case key_change::kind::sync_key: {
+        auto sealed = from_hex(c.sealed.front());
+        auto k = open_key(keys_.sealing(), identity_.cluster_id, c.handles.front(), *sealed);
+        auto row = std::move(k->description);
+        row.owner = store_.find(k->owner_name)->id;
+        for (const auto& name : k->shared_names)
+            row.shared.push_back(store_.find(name)->id);
+        std::ranges::sort(row.shared);
+        row.sealed = std::move(*sealed);
+        row.material_digest = material_digest(k->material);
+        store_.delete_key(row.handle);
+        loaded_keys_.erase(row.handle);
+        store_.insert_key(row);
+        break;
+    }
+    case key_change::kind::set_attribute: {
+        auto k = store_.find_key(c.handles.front());
+        auto changed = changed_attributes(*k, c.attribute, c.value).second;
+        store_.update_key(changed.handle, changed.flags, changed.label);
+        break;
+    }
     case key_change::kind::destroy_key:
         store_.delete_key(c.handles.front());
         loaded_keys_.erase(c.handles.front()); // no copy of it stays in memory

@@ -185,6 +185,32 @@ awaitable<status> node_service::use_key(session& s, operation op, const json& f,
     co_return status::ok;
 }
 
+// The key as it is now, sealed for the cluster's nodes (syncKey carries it):
+// for an officer, or for its owner.
+status node_service::get_sealed_key(session& s, const json& f, json& out) {
+    auto handle = integer_field(f, "handle");
+    auto k = handle ? store_.find_key(*handle) : std::nullopt;
+    if (!k) return s.user_id ? status::key_not_found : status::not_logged_in;
+    auto who = key_actor_for(s, *k);
+    if (!(who.type && is_officer(*who.type)))
+        if (auto a = may_change_key(who, k->cls); a != status::ok) return a;
+    auto contents = open_key(keys_.sealing(), identity_.cluster_id, k->handle, k->sealed);
+    auto owner = store_.find_id(k->owner);
+    if (!contents || !owner) return status::internal_error;
+    contents->description.label = k->label;
+    contents->description.flags = k->flags;
+    contents->owner_name = owner->name;
+    contents->shared_names.clear();
+    for (auto id : k->shared)
+        if (auto u = store_.find_id(id)) contents->shared_names.push_back(u->name);
+    out = {{"keys",
+            {{{"handle", k->handle},
+              {"class", key_class_name(k->cls)},
+              {"sealed", to_hex(seal_key(keys_.sealing(), identity_.cluster_id, *contents))}}}},
+           {"digest", key_digest(*k)}};
+    return status::ok;
+}
+
 // Keys in use stay parsed, up to a bound; an entry is for the material the
 // row holds now (its digest), so that a key replaced under its handle is
 // parsed anew.

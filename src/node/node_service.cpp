@@ -215,6 +215,11 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
     case operation::random:
         out.code = random(s, r.fields, out.fields);
         break;
+    case operation::get_sealed_key:
+        out.code = get_sealed_key(s, r.fields, out.fields);
+        audit(s, "get_sealed_key", std::to_string(integer_field(r.fields, "handle").value_or(0)),
+              out.code);
+        break;
     }
     co_return out;
 }

@@ -139,6 +139,11 @@ private:
     std::pair<status, key_change> plan_key_change(session& s, key_change::kind kind, const json& f);
     status key_rules_hold(const key_change& c) const;
     status insert_rules(const key_change& c, const user_record& actor) const;
+    status sync_rules(const key_change& c, const user_record& actor) const;
+    std::pair<status, key_record> changed_attributes(const key_record& k, std::uint32_t id,
+                                                     const std::string& value) const;
+    std::string material_digest(const key_material& m) const;
+    status get_sealed_key(session& s, const json& f, json& out);
     void apply(const key_change& c);
     status prepare_key_change(session& s, key_change::kind kind, const json& f,
                               const std::string& txid);

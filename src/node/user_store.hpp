@@ -110,6 +110,8 @@ public:
     std::int64_t last_key_handle() const;
     void insert_key(const key_record& k);
     void delete_key(std::int64_t handle);
+    /// New flags and label (setAttribute).
+    void update_key(std::int64_t handle, const key_flags& flags, std::string_view label);
     /// The key's shares become exactly `users`.
     void set_key_shares(std::int64_t handle, const std::vector<std::int64_t>& users);
     /// Reserves handles for prepared change `txid` (dropped with its row);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // CMU's commands that exist for compatibility: enable_e2e, getCert, and the
-// key and quorum commands this shell does not have yet.
+// quorum commands this shell does not have yet.
 #include "shell.hpp"
 
 #include "cluster_link.hpp"
@@ -78,9 +78,7 @@ line_result shell::run_get_cert(parsed_command& cmd) {
 line_result shell::run_not_yet(parsed_command& cmd) {
     // One clear line, exit status 1 in a script; never "unknown command" for
     // a command that CMU has.
-    fmt::print(err_,
-               "{}: not supported by this shell yet (it manages users; keys and quorum "
-               "commands come later)\n",
+    fmt::print(err_, "{}: not supported by this shell yet (quorum commands come later)\n",
                cmd.spec->name);
     return line_result::failed;
 }

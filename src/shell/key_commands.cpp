@@ -33,6 +33,13 @@ std::int64_t handle_argument(const std::string& text) {
     return *h;
 }
 
+const attribute_info& attribute_argument(const std::string& text) {
+    auto id = parse_number(text);
+    const auto* a = id ? find_key_attribute(static_cast<std::uint32_t>(*id)) : nullptr;
+    if (!a) throw usage_error(fmt::format("no attribute {} (listAttributes shows them)", text));
+    return *a;
+}
+
 } // namespace
 
 // Prints `text` and, when a file is named, writes it there too (as CMU's
@@ -115,10 +122,7 @@ line_result shell::run_list_attributes(parsed_command& cmd) {
 
 line_result shell::run_get_attribute(parsed_command& cmd) {
     auto handle = handle_argument(cmd.args[0]);
-    auto id = parse_number(cmd.args[1]);
-    const auto* attribute = id ? find_key_attribute(static_cast<std::uint32_t>(*id)) : nullptr;
-    if (!attribute)
-        throw usage_error(fmt::format("no attribute {} (listAttributes shows them)", cmd.args[1]));
+    const auto* attribute = &attribute_argument(cmd.args[1]);
     auto reports = fan_out(targets(), operation::get_key, json{{"handle", handle}});
     bool all_ok = std::ranges::all_of(reports, [](const auto& r) { return r.outcome.ok(); });
     auto result = all_ok ? line_result::ok : line_result::failed;
@@ -162,6 +166,49 @@ line_result shell::run_share_key(parsed_command& cmd) {
                                     {"handle", handle},
                                     {"users", users},
                                     {"share", cmd.args[2] == "1"}});
+}
+
+line_result shell::run_set_attribute(parsed_command& cmd) {
+    auto handle = handle_argument(cmd.args[0]);
+    const auto* a = &attribute_argument(cmd.args[1]);
+    if (!a->settable) {
+        std::vector<std::string> settable;
+        for (const auto& each : key_attributes())
+            if (each.settable)
+                settable.push_back(std::to_string(static_cast<std::uint32_t>(each.id)));
+        throw usage_error(
+            fmt::format("{} cannot be changed; these can: {}", a->name, fmt::join(settable, ", ")));
+    }
+    const auto& value = cmd.args[2];
+    if (a->id == key_attribute::label ? !valid_key_label(value) : value != "0" && value != "1")
+        throw usage_error(a->id == key_attribute::label
+                              ? fmt::format("a label is at most {} printable bytes", max_key_label)
+                              : fmt::format("{} takes 0 or 1", a->name));
+    return run_key_change(cmd, json{{"change", "set_attribute"},
+                                    {"handle", handle},
+                                    {"attribute", static_cast<std::uint32_t>(a->id)},
+                                    {"value", value}});
+}
+
+line_result shell::run_sync_key(parsed_command& cmd) {
+    auto handle = handle_argument(cmd.args[0]);
+    if (!server_mode_)
+        throw usage_error("syncKey <key-handle> <server> works in server mode (server N), as in "
+                          "CMU: it copies the key from that server");
+    auto destination = parse_server_number(cmd.args[1], link_->size());
+    if (!destination || *destination == *server_mode_)
+        throw usage_error(fmt::format("no other server {}", cmd.args[1]));
+    auto source = *server_mode_;
+    auto got = fan_out({source}, operation::get_sealed_key, json{{"handle", handle}});
+    auto keys =
+        got[0].outcome.ok() ? got[0].outcome.fields.find("keys") : got[0].outcome.fields.end();
+    if (keys == got[0].outcome.fields.end() || !keys->is_array())
+        return finish(cmd.spec->name, got);
+    if (!link_->connected(*destination)) targets(); // reconnect a lost one
+    auto answer = confirm(*cmd.spec, {*destination});
+    if (answer != line_result::ok) return answer;
+    return run_prepared(cmd.spec->name, {*destination},
+                        json{{"change", "sync_key"}, {"handle", handle}, {"keys", *keys}});
 }
 
 line_result shell::run_destroy_key(parsed_command& cmd) {

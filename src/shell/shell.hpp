@@ -107,6 +107,8 @@ public:
     line_result run_share_key(parsed_command& cmd);
     line_result run_generate_key(parsed_command& cmd);
     line_result run_destroy_key(parsed_command& cmd);
+    line_result run_set_attribute(parsed_command& cmd);
+    line_result run_sync_key(parsed_command& cmd);
 
 private:
     struct login_state {

@@ -153,9 +153,9 @@ class CmuCompatTests(unittest.TestCase):
         self.assertIn("TIMEOUT waiting for: aws-cloudhsm>", r.stderr)
 
     def test_commands_cmu_has_and_this_shell_not_yet(self):
-        r = self.run_tool(self.cmu, "findAllKeys 0 0\nlistUsers\n")
+        r = self.run_tool(self.cmu, "getMValue 3\nlistUsers\n")
         self.assertEqual(r.returncode, 1)
-        self.assertIn("findAllKeys: not supported by this shell yet", r.stderr)
+        self.assertIn("getMValue: not supported by this shell yet", r.stderr)
         self.assertNotIn("unknown command", r.stderr)
 
     def test_getCert_writes_the_node_certificate_and_the_anchor(self):

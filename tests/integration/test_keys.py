@@ -204,9 +204,34 @@ class KeyTests(unittest.TestCase):
         db.execute("DELETE FROM keys WHERE handle = ?", (handles[0],))
         db.commit()
         db.close()
-        r = self.c.shell(input=LOGIN + f"findAllKeys {self.ids['bob']} 0\n")
+        r = self.c.shell(input=LOGIN + f"findAllKeys {self.ids['bob']} 1\n")
         self.assertIn(f"Servers disagree on the keys of user {self.ids['bob']}:", r.stdout)
         self.assertIn(f"{self.c.label(2)} differs from 2 other server(s)", r.stdout)
+        # syncKey copies it back, sealed, from a server that holds it; twice changes nothing.
+        for _ in range(2):
+            r = self.c.shell(input=LOGIN + f"server 0\nsyncKey {handles[0]} 2\ny\nexit\n")
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn(f"syncKey success on {self.c.label(2)}", r.stdout)
+        r = self.c.shell(input=LOGIN + f"findAllKeys {self.ids['bob']} 1\n")
+        self.assertNotIn("disagree", r.stdout)
+        self.assertEqual(len(set(re.findall(r"Key Hash:\n([0-9a-f]{64})", r.stdout))), 1)
+
+    def test_the_owner_sets_attributes_on_every_server(self):
+        private, public = self.generate("carol", "ec:p256", "before")
+        r = self.as_user("carol", f"setAttribute {private} 3 after\ny\n"
+                                  f"setAttribute {private} 264 0\ny\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout.count("setAttribute success on"), 6, r.stdout)
+        r = self.as_user("carol", f"getAttribute {private} 3\ngetAttribute {private} 264\n")
+        self.assertEqual(r.stdout.count("OBJ_ATTR_LABEL\nafter"), 3, r.stdout)
+        self.assertEqual(r.stdout.count("OBJ_ATTR_SIGN\n0x00000000"), 3, r.stdout)
+        carol = self.wire(2, "carol")
+        self.assertEqual(carol.call("sign", handle=private, mechanism="ecdsa-sha256",
+                                    data=DATA.hex())[0], "RET_KEY_FUNCTION_NOT_PERMITTED")
+        # Read-only attributes are refused before anything is sent.
+        r = self.as_user("carol", f"setAttribute {private} 354 1\n")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("OBJ_ATTR_EXTRACTABLE cannot be changed", r.stderr)
 
 
 if __name__ == "__main__":

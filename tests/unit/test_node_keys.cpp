@@ -240,3 +240,57 @@ TEST_CASE("a user with a pending key insertion cannot be deleted") {
     CHECK(n.call(n.admin, operation::abort, {{"txid", fields["txid"]}}).code == status::ok);
     CHECK(n.remove(n.admin, "CU", "alice") == status::ok);
 }
+
+TEST_CASE("the owner changes settable attributes; the rest are read-only") {
+    key_fixture n;
+    auto mac = n.new_keys(n.alice, "hmac:256").at(0);
+    auto set = [&](session& s, std::uint32_t id, std::string value) {
+        return n.prepared(s, {{"change", "set_attribute"},
+                              {"handle", mac},
+                              {"attribute", id},
+                              {"value", std::move(value)}});
+    };
+    REQUIRE(set(n.alice, 3, "renamed") == status::ok);
+    CHECK(key_summary_from(n.call(n.alice, operation::get_key, {{"handle", mac}}).fields)->label ==
+          "renamed");
+    REQUIRE(set(n.alice, 264, "0") == status::ok);
+    CHECK(n.use(n.alice, operation::sign, mac, "hmac-sha256", message).code ==
+          status::key_function_not_permitted);
+    REQUIRE(set(n.alice, 264, "1") == status::ok);
+    CHECK(n.use(n.alice, operation::sign, mac, "hmac-sha256", message).code == status::ok);
+    CHECK(set(n.alice, 354, "1") == status::attribute_read_only); // extractable
+    CHECK(set(n.alice, 260, "1") == status::attribute_invalid);   // an HMAC key never encrypts
+    CHECK(set(n.alice, 264, "yes") == status::attribute_invalid);
+    CHECK(set(n.alice, 9999, "1") == status::attribute_invalid);
+    CHECK(set(n.alice, 3, "a\nb") == status::attribute_invalid);
+    REQUIRE(n.share(n.alice, mac, {"bob"}, true) == status::ok);
+    CHECK(set(n.bob, 3, "mine") == status::permission_denied);
+    CHECK(set(n.admin, 3, "mine") == status::permission_denied);
+}
+
+TEST_CASE("syncKey puts back a key as it is now, from an officer or its owner") {
+    key_fixture n;
+    auto aes = n.new_keys(n.alice, "aes:256", {{"label", "data"}}).at(0);
+    REQUIRE(n.share(n.alice, aes, {"bob"}, true) == status::ok);
+    auto before = n.call(n.admin, operation::get_key, {{"handle", aes}}).fields.at("digest");
+    CHECK(n.call(n.bob, operation::get_sealed_key, {{"handle", aes}}).code ==
+          status::permission_denied);
+    auto sealed = n.call(n.admin, operation::get_sealed_key, {{"handle", aes}});
+    REQUIRE(sealed.code == status::ok);
+    CHECK(sealed.fields.at("digest") == before);
+    // Lost on this node, as damage would lose it; the copy repairs it.
+    n.store.transact([&] { n.store.delete_key(aes); });
+    CHECK(n.use(n.bob, operation::encrypt, aes, "aes-gcm", message).code == status::key_not_found);
+    auto keys = sealed.fields.at("keys");
+    auto altered = keys;
+    auto& hex = altered[0]["sealed"].get_ref<std::string&>();
+    hex[50] = hex[50] == 'a' ? 'b' : 'a';
+    CHECK(n.prepared(n.admin, {{"change", "sync_key"}, {"keys", altered}}) == status::bad_request);
+    CHECK(n.prepared(n.bob, {{"change", "sync_key"}, {"keys", keys}}) == status::permission_denied);
+    REQUIRE(n.prepared(n.admin, {{"change", "sync_key"}, {"keys", keys}}) == status::ok);
+    CHECK(n.call(n.admin, operation::get_key, {{"handle", aes}}).fields.at("digest") == before);
+    CHECK(n.use(n.bob, operation::encrypt, aes, "aes-gcm", message).code == status::ok);
+    // Again: it replaces the key by itself, and nothing changes.
+    REQUIRE(n.prepared(n.alice, {{"change", "sync_key"}, {"keys", keys}}) == status::ok);
+    CHECK(n.call(n.admin, operation::get_key, {{"handle", aes}}).fields.at("digest") == before);
+}

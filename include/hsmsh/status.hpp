@@ -45,6 +45,7 @@ enum class status {
     encrypted_data_invalid,
     key_limit_exceeded,
     key_not_shareable, // public keys: every crypto user may use them already
+    key_unavailable,   // a new key would be on fewer nodes than the availability rule asks
 };
 
 /// The wire and display name, e.g. "RET_USER_EXISTS".

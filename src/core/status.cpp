@@ -71,6 +71,8 @@ constexpr std::array status_table{
                 "the ciphertext does not decrypt under this key"},
     status_info{status::key_limit_exceeded, "RET_KEY_LIMIT_EXCEEDED",
                 "the node holds 3300 keys already"},
+    status_info{status::key_unavailable, "RET_KEY_UNAVAILABLE",
+                "a new key must be on at least two nodes of the cluster"},
     status_info{status::key_not_shareable, "RET_KEY_NOT_SHAREABLE",
                 "public keys are not shared: every crypto user may use them"},
 };

@@ -314,7 +314,19 @@ status node_service::prepare_key_change(session& s, key_change::kind kind, const
     return verdict;
 }
 
-status node_service::finish_tx(session& s, const std::string& txid, bool commit) {
+// CloudHSM's key availability: a new key is usable only once at least two
+// HSMs hold it (where the cluster has two or more). Here a key insertion is
+// not committed on fewer nodes than that: it is on enough nodes, or none.
+status node_service::available_enough(const stored_change& c,
+                                      std::optional<std::int64_t> holders) const {
+    const auto* k = std::get_if<key_change>(&c);
+    if (!k || k->what != key_change::kind::insert_keys || !holders) return status::ok;
+    auto cluster = static_cast<std::int64_t>(peers_.addresses().size()) + 1;
+    return *holders >= std::min<std::int64_t>(2, cluster) ? status::ok : status::key_unavailable;
+}
+
+status node_service::finish_tx(session& s, const std::string& txid, bool commit,
+                               std::optional<std::int64_t> holders) {
     auto row = store_.prepared(txid);
     std::optional<stored_change> change;
     if (row) change = read_change(row->change);
@@ -339,6 +351,7 @@ status node_service::finish_tx(session& s, const std::string& txid, bool commit)
     store_.transact([&] {
         store_.delete_prepared(txid);
         if (commit) verdict = change ? change_rules_hold(*change) : status::bad_request;
+        if (commit && verdict == status::ok) verdict = available_enough(*change, holders);
         bool applied = commit && verdict == status::ok;
         if (applied) apply_change(*change, s);
         store_.record_outcome(txid, applied ? "committed" : "aborted");

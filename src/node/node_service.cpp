@@ -155,7 +155,10 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
         break;
     case operation::commit:
     case operation::abort:
-        out.code = finish_tx(s, txid(), r.op == operation::commit);
+        out.code =
+            finish_tx(s, txid(), r.op == operation::commit,
+                      s.peer_node ? std::nullopt
+                                  : std::optional(integer_field(r.fields, "holders").value_or(1)));
         break;
     case operation::tx_status: {
         auto row = store_.prepared(txid());
@@ -221,6 +224,11 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
               out.code);
         break;
     }
+    // An officer refused a deletion learns how many keys stand in the way.
+    if (out.code == status::user_owns_keys)
+        if (auto name = string_field(r.fields, "name"); name && valid_user_name(*name))
+            if (auto u = store_.find(canonical_user_name(*name)))
+                out.fields = {{"keys", store_.count_owned_keys(u->id)}};
     co_return out;
 }
 

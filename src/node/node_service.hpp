@@ -75,7 +75,11 @@ public:
     /// Commits (or aborts) a prepared change; `s` is who asked (the shell,
     /// or the node's own resolver). A commit re-checks every rule first and
     /// aborts the change instead when one no longer holds. Idempotent.
-    status finish_tx(session& s, const std::string& txid, bool commit);
+    /// `holders` is how many nodes the shell commits on: a new key is
+    /// committed only where it will be on enough of them (nullopt: a peer
+    /// node resolving, which commits only what another node committed).
+    status finish_tx(session& s, const std::string& txid, bool commit,
+                     std::optional<std::int64_t> holders = std::nullopt);
 
     /// "committed", "aborted", "prepared" or "unknown".
     std::string tx_outcome(const std::string& txid) const;
@@ -124,6 +128,7 @@ private:
     static std::optional<stored_change> read_change(std::string_view text);
     status may_finish(session& s, operation op, const std::optional<stored_change>& c);
     status change_rules_hold(const stored_change& c) const;
+    status available_enough(const stored_change& c, std::optional<std::int64_t> holders) const;
     void apply_change(const stored_change& c, session& s);
 
     // Keys (node_keys.cpp, node_key_changes.cpp).

@@ -52,6 +52,10 @@ std::string outcome_message(const server_outcome& o) {
     using enum server_outcome::kind;
     switch (o.what) {
     case replied:
+        // A refusal that says how many keys stand in the way.
+        if (auto keys = integer_field(o.fields, "keys"); keys && o.code == status::user_owns_keys)
+            return fmt::format("{}: {} key(s) (findAllKeys lists them)", status_description(o.code),
+                               *keys);
         return std::string(status_description(o.code));
     case not_connected:
         return "not connected";

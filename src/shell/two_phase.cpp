@@ -114,7 +114,9 @@ std::vector<phase_report> two_phase_change::run(const std::vector<std::size_t>& 
     for (const auto& [index, r] : reports)
         if (r.result == phase_result::prepared) holders.push_back(index);
     if (failpoint("after-prepare")) ::_exit(70);
-    json tx{{"txid", txid}};
+    // How many nodes the change is committed on: a node commits a new key
+    // only where it will be on enough of them.
+    json tx{{"txid", txid}, {"holders", holders.size()}};
     if (choice == partial_choice::abort) {
         call_(holders, operation::abort, tx);
         for (auto i : holders)

@@ -153,7 +153,9 @@ class KeyTests(unittest.TestCase):
                                 data=DATA.hex())[0], "RET_PERMISSION_DENIED")
         r = self.c.shell(input=LOGIN + "deleteUser CU carol\ny\n")
         self.assertEqual(r.returncode, 1)
-        self.assertIn("RET_USER_OWNS_KEYS", r.stdout)
+        self.assertIn("RET_USER_OWNS_KEYS (a crypto user who owns keys cannot be deleted: ",
+                      r.stdout)
+        self.assertRegex(r.stdout, r"cannot be deleted: \d+ key\(s\) \(findAllKeys lists them\)")
         r = self.c.shell(input=LOGIN + "listUsers\n")
         self.assertIn("carol", r.stdout)
 
@@ -215,6 +217,19 @@ class KeyTests(unittest.TestCase):
         r = self.c.shell(input=LOGIN + f"findAllKeys {self.ids['bob']} 1\n")
         self.assertNotIn("disagree", r.stdout)
         self.assertEqual(len(set(re.findall(r"Key Hash:\n([0-9a-f]{64})", r.stdout))), 1)
+
+    def test_a_new_key_is_committed_on_two_nodes_or_none(self):
+        # In server mode one server would hold it: CloudHSM's availability
+        # rule (two HSMs) refuses that, and the key is nowhere.
+        r = self.as_user("carol", "server 1\ngenerateKey aes:128 lonely\nexit\n")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("RET_KEY_UNAVAILABLE", r.stdout)
+        doc = json.loads(self.c.shell("--json", input=LOGIN + f"findAllKeys {self.ids['carol']} 0\n")
+                         .stdout.splitlines()[-1])
+        for server in doc["servers"]:
+            for key in server["keys"]:
+                status, f = self.wire(1, "carol").call("get_key", handle=key["handle"])
+                self.assertNotEqual(f.get("label"), "lonely")
 
     def test_the_owner_sets_attributes_on_every_server(self):
         private, public = self.generate("carol", "ec:p256", "before")

@@ -3,7 +3,7 @@
 // quorum commands this shell does not have yet.
 #include "shell.hpp"
 
-#include "cluster_link.hpp"
+#include "hsmsh/cluster_link.hpp"
 #include "hsmsh/files.hpp"
 
 #include <fmt/format.h>

@@ -2,7 +2,7 @@
 // `hsmsh configure` and `hsmsh create-hsm-client-certificate`: client set-up.
 #pragma once
 
-#include "config.hpp"
+#include "hsmsh/config.hpp"
 
 #include <ostream>
 #include <string>

@@ -2,7 +2,7 @@
 // Comparing the users of several servers: who is missing where, who differs.
 #pragma once
 
-#include "outcome.hpp"
+#include "hsmsh/outcome.hpp"
 
 #include <string>
 #include <vector>

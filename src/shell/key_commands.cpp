@@ -4,7 +4,7 @@
 // and the key changes crypto users make through prepare/commit.
 #include "shell.hpp"
 
-#include "cluster_link.hpp"
+#include "hsmsh/cluster_link.hpp"
 #include "hsmsh/files.hpp"
 #include "hsmsh/log.hpp"
 #include "key_view.hpp"

@@ -3,7 +3,7 @@
 // getAttribute blocks, and what servers that disagree on keys are told.
 #pragma once
 
-#include "outcome.hpp"
+#include "hsmsh/outcome.hpp"
 
 #include <optional>
 #include <ostream>

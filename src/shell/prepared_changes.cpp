@@ -3,7 +3,7 @@
 // that wait for a commit (a shell that died between the phases leaves some).
 #include "shell.hpp"
 
-#include "cluster_link.hpp"
+#include "hsmsh/cluster_link.hpp"
 
 namespace hsm {
 

@@ -2,7 +2,7 @@
 // How results look: CMU's text shapes, and one JSON object per command.
 #pragma once
 
-#include "outcome.hpp"
+#include "hsmsh/outcome.hpp"
 #include "two_phase.hpp"
 
 #include <ostream>

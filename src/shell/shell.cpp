@@ -2,8 +2,8 @@
 // The shell: command dispatch and session state.
 #include "shell.hpp"
 
-#include "cluster_link.hpp"
 #include "divergence.hpp"
+#include "hsmsh/cluster_link.hpp"
 #include "hsmsh/log.hpp"
 #include "terminal_input.hpp"
 

@@ -3,10 +3,10 @@
 #pragma once
 
 #include "command_line.hpp"
-#include "config.hpp"
+#include "hsmsh/config.hpp"
 #include "hsmsh/duration.hpp"
+#include "hsmsh/outcome.hpp"
 #include "line_input.hpp"
-#include "outcome.hpp"
 #include "render.hpp"
 #include "two_phase.hpp"
 

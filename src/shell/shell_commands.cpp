@@ -2,7 +2,7 @@
 // The shell's commands: login, user changes with confirmation, info, server mode, help.
 #include "shell.hpp"
 
-#include "cluster_link.hpp"
+#include "hsmsh/cluster_link.hpp"
 
 #include "terminal_input.hpp"
 

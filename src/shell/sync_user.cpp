@@ -3,7 +3,7 @@
 // salted hash, never a password) through prepare/commit.
 #include "shell.hpp"
 
-#include "cluster_link.hpp"
+#include "hsmsh/cluster_link.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>

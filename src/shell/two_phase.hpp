@@ -3,7 +3,7 @@
 // everywhere, or abort (docs/design.md, "Two-phase changes").
 #pragma once
 
-#include "outcome.hpp"
+#include "hsmsh/outcome.hpp"
 
 #include <functional>
 #include <string>

@@ -3,7 +3,7 @@
 // two-phase run with what the operator is told when it does not go through.
 #include "shell.hpp"
 
-#include "cluster_link.hpp"
+#include "hsmsh/cluster_link.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/kdf.hpp"
 #include "hsmsh/log.hpp"

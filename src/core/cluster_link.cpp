@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The shell's connections and the parallel fan-out.
-#include "cluster_link.hpp"
+// Connections to every server of one cluster, and the parallel fan-out.
+#include "hsmsh/cluster_link.hpp"
 
 #include "hsmsh/files.hpp"
 #include "hsmsh/pki.hpp"

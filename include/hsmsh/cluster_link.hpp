@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The shell's connections to every server of one cluster, and the parallel fan-out.
+// Connections to every server of one cluster and the parallel fan-out, for the
+// shell and the PKCS#11 module alike.
 #pragma once
 
 #include "config.hpp"

@@ -51,6 +51,7 @@ enum class operation {
     decrypt,
     random,         // bytes from the node's generator
     get_sealed_key, // a key as it is now, sealed for the cluster (syncKey)
+    list_keys,      // the keys a crypto user owns or shares, described, a page at a time
 };
 
 std::string_view operation_name(operation op) noexcept;

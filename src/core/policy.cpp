@@ -38,6 +38,7 @@ status authorize(std::optional<user_type> actor, operation op, bool on_self) noe
     // Officers manage keys and never use them: a key is generated and used
     // by crypto users; which key a user may touch, the key rules decide.
     case operation::generate_key:
+    case operation::list_keys:
         if (!actor) return status::not_logged_in;
         return *actor == user_type::cu ? status::ok : status::permission_denied;
     case operation::find_keys:

@@ -11,7 +11,7 @@
 namespace hsm {
 namespace {
 
-constexpr std::array<std::pair<operation, std::string_view>, 25> operation_names{{
+constexpr std::array<std::pair<operation, std::string_view>, 26> operation_names{{
     {operation::hello, "hello"},
     {operation::login, "login"},
     {operation::logout, "logout"},
@@ -37,6 +37,7 @@ constexpr std::array<std::pair<operation, std::string_view>, 25> operation_names
     {operation::decrypt, "decrypt"},
     {operation::random, "random"},
     {operation::get_sealed_key, "get_sealed_key"},
+    {operation::list_keys, "list_keys"},
 }};
 
 // Parses a body into a JSON object, or says why it is not one. The nesting

@@ -127,24 +127,47 @@ status node_service::find_keys(session& s, const json& f, json& out) {
     return status::ok;
 }
 
+key_summary node_service::summary_of(const key_record& k) const {
+    auto owner = store_.find_id(k.owner);
+    return {.handle = k.handle,
+            .cls = k.cls,
+            .type = k.type,
+            .bits = k.bits,
+            .label = k.label,
+            .id = k.id_hex,
+            .flags = k.flags,
+            .owner = k.owner,
+            .owner_name = owner ? owner->name : "",
+            .shared = k.shared,
+            .digest = key_digest(k),
+            .public_key = to_hex(k.public_der)};
+}
+
 status node_service::get_key(session& s, const json& f, json& out) {
     auto handle = integer_field(f, "handle");
     auto k = handle ? store_.find_key(*handle) : std::nullopt;
     if (!k) return status::key_not_found;
     if (auto a = may_read_key(key_actor_for(s, *k), k->cls); a != status::ok) return a;
-    auto owner = store_.find_id(k->owner);
-    out = to_json(key_summary{.handle = k->handle,
-                              .cls = k->cls,
-                              .type = k->type,
-                              .bits = k->bits,
-                              .label = k->label,
-                              .id = k->id_hex,
-                              .flags = k->flags,
-                              .owner = k->owner,
-                              .owner_name = owner ? owner->name : "",
-                              .shared = k->shared,
-                              .digest = key_digest(*k),
-                              .public_key = to_hex(k->public_der)});
+    out = to_json(summary_of(*k));
+    return status::ok;
+}
+
+// A crypto user's own keys and those shared with it, described, a page at a
+// time after handle `after` (what a PKCS#11 token shows as its objects).
+status node_service::list_keys(session& s, const json& f, json& out) {
+    if (auto a = authorize(s.actor(), operation::list_keys, false); a != status::ok) return a;
+    auto after = integer_field(f, "after").value_or(0);
+    json keys = json::array();
+    bool more = false;
+    for (const auto& k : store_.keys_of(*s.user_id)) {
+        if (k.handle <= after) continue;
+        if (keys.size() == keys_per_page) {
+            more = true;
+            break;
+        }
+        keys.push_back(to_json(summary_of(k)));
+    }
+    out = {{"keys", std::move(keys)}, {"more", more}};
     return status::ok;
 }
 

@@ -203,6 +203,9 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
     case operation::get_key:
         out.code = get_key(s, r.fields, out.fields);
         break;
+    case operation::list_keys:
+        out.code = list_keys(s, r.fields, out.fields);
+        break;
     case operation::sign:
     case operation::verify:
     case operation::encrypt:

@@ -139,6 +139,9 @@ private:
     awaitable<status> generate_key(session& s, const json& f, json& out);
     status find_keys(session& s, const json& f, json& out);
     status get_key(session& s, const json& f, json& out);
+    status list_keys(session& s, const json& f, json& out);
+    key_summary summary_of(const key_record& k) const;
+    static constexpr std::size_t keys_per_page = 32;
     awaitable<status> use_key(session& s, operation op, const json& f, json& out);
     status random(session& s, const json& f, json& out);
     std::pair<status, key_change> plan_key_change(session& s, key_change::kind kind, const json& f);

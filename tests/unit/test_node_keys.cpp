@@ -294,3 +294,28 @@ TEST_CASE("syncKey puts back a key as it is now, from an officer or its owner") 
     REQUIRE(n.prepared(n.alice, {{"change", "sync_key"}, {"keys", keys}}) == status::ok);
     CHECK(n.call(n.admin, operation::get_key, {{"handle", aes}}).fields.at("digest") == before);
 }
+
+TEST_CASE("a crypto user lists its keys and those shared with it, a page at a time") {
+    key_fixture n;
+    std::vector<std::int64_t> mine;
+    for (int i = 0; i < 20; ++i)
+        for (auto h : n.new_keys(n.alice, "ec:p256"))
+            mine.push_back(h);
+    auto theirs = n.new_keys(n.bob, "aes:128").at(0);
+    REQUIRE(n.share(n.bob, theirs, {"alice"}, true) == status::ok);
+    mine.push_back(theirs);
+    std::vector<std::int64_t> seen;
+    std::int64_t after = 0;
+    for (int page = 0; page < 10; ++page) {
+        auto r = n.call(n.alice, operation::list_keys, {{"after", after}});
+        REQUIRE(r.code == status::ok);
+        for (const auto& k : r.fields.at("keys")) {
+            seen.push_back(k.at("handle").get<std::int64_t>());
+            CHECK(key_summary_from(k));
+        }
+        after = seen.back();
+        if (!r.fields.at("more").get<bool>()) break;
+    }
+    CHECK(seen == mine);
+    CHECK(n.call(n.admin, operation::list_keys).code == status::permission_denied);
+}

@@ -27,6 +27,7 @@ constexpr row matrix[] = {
     {operation::announce_peers,   false, no,  no, no, no, no, no},
     {operation::generate_key,     false, out, no, no, no, ok, no},
     {operation::find_keys,        false, out, no, ok, ok, no, ok},
+    {operation::list_keys,        false, out, no, no, no, ok, no},
     {operation::get_key,          false, out, ok, ok, ok, ok, ok},
     {operation::sign,             false, out, ok, ok, ok, ok, ok},
     {operation::decrypt,          false, out, ok, ok, ok, ok, ok},

@@ -119,14 +119,15 @@ const std::array commands{
                  .max_args = 3},
     command_spec{.id = command_id::generate_key,
                  .name = "generateKey",
-                 .synopsis = "generateKey <ec:p256|ec:p384|rsa:BITS|aes:BITS|hmac:BITS> [<label>]",
+                 .synopsis = "generateKey <ec:p256|ec:p384|rsa:BITS|aes:BITS|hmac:BITS> [<label> "
+                             "[<id-hex>]]",
                  .summary = "Generate a key (a pair for EC and RSA) you own, on every server or "
                             "none (our extension)",
                  .who = "CU",
                  .handler = &shell::run_generate_key,
                  .op = operation::prepare,
                  .min_args = 1,
-                 .max_args = 2,
+                 .max_args = 3,
                  .changes = "keys"},
     command_spec{.id = command_id::get_attribute,
                  .name = "getAttribute",

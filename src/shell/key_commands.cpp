@@ -245,6 +245,13 @@ line_result shell::run_generate_key(parsed_command& cmd) {
             throw usage_error(fmt::format("a label is at most {} printable bytes", max_key_label));
         request["label"] = cmd.args[1];
     }
+    if (cmd.args.size() > 2) {
+        // PKCS#11's CKA_ID, by which applications (pkcs11-tool --id) pick a key.
+        if (!valid_key_id_hex(cmd.args[2]))
+            throw usage_error(
+                fmt::format("an id is at most {} bytes in lower-case hex", max_key_id));
+        request["id"] = cmd.args[2];
+    }
     auto where = targets();
     auto maker = std::ranges::find_if(where, [&](auto i) { return link_->connected(i); });
     if (maker == where.end()) {

@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: Apache-2.0
+// Attributes, templates and signature formats of key objects.
+#include "key_object.hpp"
+
+#include "hsmsh/hex.hpp"
+#include "hsmsh/pki.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+namespace hsm::p11 {
+namespace {
+
+struct bn_free {
+    void operator()(BIGNUM* b) const noexcept { BN_free(b); }
+};
+struct sig_free {
+    void operator()(ECDSA_SIG* s) const noexcept { ECDSA_SIG_free(s); }
+};
+
+// DER of the named curves' object identifiers (CKA_EC_PARAMS).
+const bytes p256_oid{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+const bytes p384_oid{0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
+
+template <typename T> bytes scalar(T v) {
+    bytes b(sizeof(T));
+    std::memcpy(b.data(), &v, sizeof(T));
+    return b;
+}
+
+bytes boolean(bool v) {
+    return {static_cast<std::uint8_t>(v ? CK_TRUE : CK_FALSE)};
+}
+
+pkey_ptr public_key(const key_summary& k) {
+    auto der = from_hex(k.public_key);
+    if (!der || der->empty()) return nullptr;
+    const auto* p = der->data();
+    return std::unique_ptr<EVP_PKEY, pkey_free>(
+        d2i_PUBKEY(nullptr, &p, static_cast<long>(der->size())));
+}
+
+std::optional<bytes> rsa_part(const key_summary& k, const char* name) {
+    auto pkey = public_key(k);
+    BIGNUM* raw = nullptr;
+    if (!pkey || EVP_PKEY_get_bn_param(pkey.get(), name, &raw) != 1) return std::nullopt;
+    std::unique_ptr<BIGNUM, bn_free> bn(raw);
+    bytes out(static_cast<std::size_t>(BN_num_bytes(bn.get())));
+    BN_bn2bin(bn.get(), out.data());
+    return out;
+}
+
+// CKA_EC_POINT: the uncompressed point, DER-wrapped in an OCTET STRING.
+std::optional<bytes> ec_point(const key_summary& k) {
+    auto pkey = public_key(k);
+    unsigned char point[133];
+    std::size_t size = 0;
+    if (!pkey ||
+        EVP_PKEY_get_octet_string_param(pkey.get(), OSSL_PKEY_PARAM_PUB_KEY, point, sizeof point,
+                                        &size) != 1 ||
+        size > 127)
+        return std::nullopt;
+    bytes out{0x04, static_cast<std::uint8_t>(size)};
+    out.insert(out.end(), point, point + size);
+    return out;
+}
+
+CK_OBJECT_CLASS class_of(const key_summary& k) {
+    switch (k.cls) {
+    case key_class::public_key:
+        return CKO_PUBLIC_KEY;
+    case key_class::private_key:
+        return CKO_PRIVATE_KEY;
+    case key_class::secret_key:
+        return CKO_SECRET_KEY;
+    }
+    return CKO_DATA;
+}
+
+CK_KEY_TYPE type_of(const key_summary& k) {
+    switch (k.type) {
+    case key_type::ec:
+        return CKK_EC;
+    case key_type::rsa:
+        return CKK_RSA;
+    case key_type::aes:
+        return CKK_AES;
+    case key_type::generic_secret:
+        return CKK_GENERIC_SECRET;
+    }
+    return CKK_VENDOR_DEFINED;
+}
+
+attribute_value of(bytes b) {
+    return {CKR_OK, std::move(b)};
+}
+
+attribute_value invalid() {
+    return {CKR_ATTRIBUTE_TYPE_INVALID, {}};
+}
+
+} // namespace
+
+attribute_value attribute_of(const key_summary& k, CK_ATTRIBUTE_TYPE type) {
+    const auto& f = k.flags;
+    bool asymmetric = k.cls != key_class::secret_key;
+    switch (type) {
+    case CKA_CLASS:
+        return of(scalar<CK_OBJECT_CLASS>(class_of(k)));
+    case CKA_KEY_TYPE:
+        return of(scalar<CK_KEY_TYPE>(type_of(k)));
+    case CKA_TOKEN:
+        return of(boolean(true));
+    case CKA_PRIVATE:
+        return of(boolean(f.private_));
+    case CKA_MODIFIABLE:
+        return of(boolean(false)); // setAttribute changes keys, as CloudHSM's library
+    case CKA_LABEL:
+        return of(bytes(k.label.begin(), k.label.end()));
+    case CKA_ID:
+        return of(from_hex(k.id).value_or(bytes{}));
+    case CKA_LOCAL:
+        return of(boolean(f.local));
+    case CKA_DESTROYABLE:
+        return of(boolean(f.destroyable));
+    case CKA_SIGN:
+        return of(boolean(f.sign));
+    case CKA_VERIFY:
+        return of(boolean(f.verify));
+    case CKA_ENCRYPT:
+        return of(boolean(f.encrypt));
+    case CKA_DECRYPT:
+        return of(boolean(f.decrypt));
+    case CKA_WRAP:
+        return of(boolean(f.wrap));
+    case CKA_UNWRAP:
+        return of(boolean(f.unwrap));
+    case CKA_DERIVE:
+        return of(boolean(f.derive));
+    case CKA_TRUSTED:
+        return of(boolean(f.trusted));
+    case CKA_ALWAYS_AUTHENTICATE:
+        if (k.cls != key_class::private_key) return invalid();
+        return of(boolean(false));
+    case CKA_SENSITIVE:
+    case CKA_EXTRACTABLE:
+    case CKA_NEVER_EXTRACTABLE:
+    case CKA_ALWAYS_SENSITIVE:
+        if (k.cls == key_class::public_key) return invalid();
+        return of(boolean(type == CKA_SENSITIVE           ? f.sensitive
+                          : type == CKA_EXTRACTABLE       ? f.extractable
+                          : type == CKA_NEVER_EXTRACTABLE ? f.never_extractable
+                                                          : f.always_sensitive));
+    case CKA_VALUE:
+        // No secret or private key leaves a node; a public key's value is
+        // given by its own attributes (CKA_EC_POINT, CKA_MODULUS).
+        return {k.cls == key_class::public_key ? CKR_ATTRIBUTE_TYPE_INVALID
+                                               : CKR_ATTRIBUTE_SENSITIVE,
+                {}};
+    case CKA_VALUE_LEN:
+        if (asymmetric) return invalid();
+        return of(scalar<CK_ULONG>(static_cast<CK_ULONG>(k.bits / 8)));
+    case CKA_EC_PARAMS:
+        if (k.type != key_type::ec) return invalid();
+        return of(k.bits == 384 ? p384_oid : p256_oid);
+    case CKA_EC_POINT:
+        if (k.type != key_type::ec || k.cls != key_class::public_key) return invalid();
+        if (auto p = ec_point(k)) return of(std::move(*p));
+        return {CKR_GENERAL_ERROR, {}};
+    case CKA_MODULUS:
+    case CKA_PUBLIC_EXPONENT:
+        if (k.type != key_type::rsa) return invalid();
+        if (auto p =
+                rsa_part(k, type == CKA_MODULUS ? OSSL_PKEY_PARAM_RSA_N : OSSL_PKEY_PARAM_RSA_E))
+            return of(std::move(*p));
+        return {CKR_GENERAL_ERROR, {}};
+    case CKA_MODULUS_BITS:
+        if (k.type != key_type::rsa) return invalid();
+        return of(scalar<CK_ULONG>(static_cast<CK_ULONG>(k.bits)));
+    default:
+        return invalid();
+    }
+}
+
+CK_RV fill_attributes(const key_summary& k, CK_ATTRIBUTE* tmpl, CK_ULONG count) {
+    CK_RV result = CKR_OK;
+    for (CK_ULONG i = 0; i < count; ++i) {
+        auto& a = tmpl[i];
+        auto v = attribute_of(k, a.type);
+        CK_RV error = v.error;
+        if (error == CKR_OK && a.pValue && a.ulValueLen < v.value.size())
+            error = CKR_BUFFER_TOO_SMALL;
+        if (error != CKR_OK) {
+            a.ulValueLen = CK_UNAVAILABLE_INFORMATION;
+            if (result == CKR_OK || result == CKR_BUFFER_TOO_SMALL) result = error;
+            continue;
+        }
+        if (a.pValue) std::memcpy(a.pValue, v.value.data(), v.value.size());
+        a.ulValueLen = v.value.size();
+    }
+    return result;
+}
+
+bool matches(const key_summary& k, const CK_ATTRIBUTE* tmpl, CK_ULONG count) {
+    for (CK_ULONG i = 0; i < count; ++i) {
+        auto v = attribute_of(k, tmpl[i].type);
+        if (v.error != CKR_OK || v.value.size() != tmpl[i].ulValueLen) return false;
+        if (!v.value.empty() &&
+            (!tmpl[i].pValue || std::memcmp(v.value.data(), tmpl[i].pValue, v.value.size()) != 0))
+            return false;
+    }
+    return true;
+}
+
+std::optional<std::string> signing_mechanism(CK_MECHANISM_TYPE m, const key_summary& k) {
+    auto pick = [&](key_type t, const char* name) -> std::optional<std::string> {
+        if (k.type != t) return std::nullopt;
+        return std::string(name);
+    };
+    switch (m) {
+    case CKM_ECDSA:
+        return pick(key_type::ec, "ecdsa");
+    case CKM_ECDSA_SHA256:
+        return pick(key_type::ec, "ecdsa-sha256");
+    case CKM_ECDSA_SHA384:
+        return pick(key_type::ec, "ecdsa-sha384");
+    case CKM_RSA_PKCS:
+        return pick(key_type::rsa, "rsa-pkcs1");
+    case CKM_SHA256_RSA_PKCS:
+        return pick(key_type::rsa, "rsa-pkcs1-sha256");
+    case CKM_SHA384_RSA_PKCS:
+        return pick(key_type::rsa, "rsa-pkcs1-sha384");
+    case CKM_SHA512_RSA_PKCS:
+        return pick(key_type::rsa, "rsa-pkcs1-sha512");
+    case CKM_SHA256_HMAC:
+        return pick(key_type::generic_secret, "hmac-sha256");
+    default:
+        return std::nullopt;
+    }
+}
+
+std::optional<bytes> pkcs11_signature(const key_summary& k, const bytes& node_signature) {
+    if (k.type != key_type::ec) return node_signature;
+    const auto* p = node_signature.data();
+    std::unique_ptr<ECDSA_SIG, sig_free> sig(
+        d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(node_signature.size())));
+    if (!sig) return std::nullopt;
+    auto half = static_cast<std::size_t>(k.bits / 8);
+    bytes out(2 * half);
+    if (BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), out.data(), static_cast<int>(half)) < 0 ||
+        BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), out.data() + half, static_cast<int>(half)) < 0)
+        return std::nullopt;
+    return out;
+}
+
+const std::vector<mechanism_entry>& mechanisms() {
+    static const std::vector<mechanism_entry> list{
+        {CKM_ECDSA, 256, 384,
+         CKF_HW | CKF_SIGN | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS},
+        {CKM_ECDSA_SHA256, 256, 384,
+         CKF_HW | CKF_SIGN | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS},
+        {CKM_ECDSA_SHA384, 256, 384,
+         CKF_HW | CKF_SIGN | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS},
+        {CKM_RSA_PKCS, 2048, 4096, CKF_HW | CKF_SIGN},
+        {CKM_SHA256_RSA_PKCS, 2048, 4096, CKF_HW | CKF_SIGN},
+        {CKM_SHA384_RSA_PKCS, 2048, 4096, CKF_HW | CKF_SIGN},
+        {CKM_SHA512_RSA_PKCS, 2048, 4096, CKF_HW | CKF_SIGN},
+        {CKM_SHA256_HMAC, 128, 512, CKF_HW | CKF_SIGN},
+    };
+    return list;
+}
+
+} // namespace hsm::p11

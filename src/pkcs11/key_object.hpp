@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+// A node's key as a PKCS#11 object: its attributes (with the two-call size
+// convention and the per-attribute errors of the specification), template
+// matching for C_FindObjects, and the signature formats PKCS#11 expects.
+#pragma once
+
+#include "hsmsh/payloads.hpp"
+
+#include <optional>
+#include <vector>
+
+#include <p11-kit/pkcs11.h>
+
+namespace hsm::p11 {
+
+using bytes = std::vector<std::uint8_t>;
+
+/// An attribute's value as the object holds it, or why it has none:
+/// CKR_ATTRIBUTE_SENSITIVE (a secret part) or CKR_ATTRIBUTE_TYPE_INVALID.
+struct attribute_value {
+    CK_RV error = CKR_OK;
+    bytes value;
+};
+
+attribute_value attribute_of(const key_summary& k, CK_ATTRIBUTE_TYPE type);
+
+/// C_GetAttributeValue over one object: fills what fits, sets
+/// CK_UNAVAILABLE_INFORMATION where it cannot, and returns the first error
+/// of the specification's order (sensitive, type invalid, buffer too small).
+CK_RV fill_attributes(const key_summary& k, CK_ATTRIBUTE* tmpl, CK_ULONG count);
+
+/// Whether every attribute of the template has this object's value.
+bool matches(const key_summary& k, const CK_ATTRIBUTE* tmpl, CK_ULONG count);
+
+/// The node's mechanism name for a PKCS#11 signing mechanism, checked
+/// against the key; nullopt for anything else.
+std::optional<std::string> signing_mechanism(CK_MECHANISM_TYPE m, const key_summary& k);
+
+/// The signature in PKCS#11's format: ECDSA as r || s, each as long as the
+/// curve's order; others as they are. Nullopt if a DER signature does not parse.
+std::optional<bytes> pkcs11_signature(const key_summary& k, const bytes& node_signature);
+
+/// The mechanisms this module offers, with their flags.
+struct mechanism_entry {
+    CK_MECHANISM_TYPE type;
+    CK_ULONG min_bits;
+    CK_ULONG max_bits;
+    CK_FLAGS flags;
+};
+const std::vector<mechanism_entry>& mechanisms();
+
+} // namespace hsm::p11

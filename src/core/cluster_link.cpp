@@ -9,6 +9,9 @@
 #include <future>
 #include <memory>
 
+#include <csignal>
+#include <pthread.h>
+
 #include <fmt/format.h>
 
 namespace hsm {
@@ -36,6 +39,23 @@ ssl::context client_context(const cluster_config& c) {
     }
 }
 
+// Blocks every signal in this thread while it lives, so that a thread started
+// meanwhile inherits the mask.
+class signals_blocked {
+public:
+    signals_blocked() {
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &saved_);
+    }
+    ~signals_blocked() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
+    signals_blocked(const signals_blocked&) = delete;
+    signals_blocked& operator=(const signals_blocked&) = delete;
+
+private:
+    sigset_t saved_;
+};
+
 } // namespace
 
 cluster_link::cluster_link(const cluster_config& config, duration connect_timeout,
@@ -45,6 +65,12 @@ cluster_link::cluster_link(const cluster_config& config, duration connect_timeou
       tls_(client_context(config)) {
     for (std::size_t i = 0; i < servers_.size(); ++i)
         clients_.push_back(std::make_unique<node_client>(io_.get_executor(), tls_));
+    // The network thread takes no signal: a Ctrl-C must reach the thread that
+    // reads the terminal (its read returns EINTR), never this one, where it
+    // would set the flag while the terminal's read went on waiting (seen under
+    // load: Ctrl-C at y/n did nothing). An application using the PKCS#11
+    // module keeps its signals too.
+    signals_blocked during_start;
     thread_ = std::thread([this] { io_.run(); });
 }
 

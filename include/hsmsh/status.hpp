@@ -46,6 +46,7 @@ enum class status {
     key_limit_exceeded,
     key_not_shareable, // public keys: every crypto user may use them already
     key_unavailable,   // a new key would be on fewer nodes than the availability rule asks
+    key_destroyed,     // that handle's key was destroyed here: never inserted again
 };
 
 /// The wire and display name, e.g. "RET_USER_EXISTS".

@@ -42,7 +42,7 @@ constexpr std::array status_table{
     status_info{status::conflict, "RET_CONFLICT",
                 "another change of this user is in progress; nothing was changed"},
     status_info{status::version_newer, "RET_VERSION_NEWER",
-                "the destination holds a newer version of the user"},
+                "the destination holds a newer version of the user or key"},
     status_info{status::tx_unknown, "RET_TX_UNKNOWN", "no such prepared change"},
     status_info{status::tx_aborted, "RET_TX_ABORTED", "the prepared change was aborted"},
     status_info{status::tx_committed, "RET_TX_COMMITTED", "the change was committed already"},
@@ -73,6 +73,8 @@ constexpr std::array status_table{
                 "the node holds 3300 keys already"},
     status_info{status::key_unavailable, "RET_KEY_UNAVAILABLE",
                 "a new key must be on at least two nodes of the cluster"},
+    status_info{status::key_destroyed, "RET_KEY_DESTROYED",
+                "that key was destroyed on this node and is never inserted again"},
     status_info{status::key_not_shareable, "RET_KEY_NOT_SHAREABLE",
                 "public keys are not shared: every crypto user may use them"},
 };

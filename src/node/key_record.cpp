@@ -30,9 +30,9 @@ bool well_formed(const key_record& k) noexcept {
     try {
         bool asymmetric = k.type == key_type::ec || k.type == key_type::rsa;
         if (asymmetric == (k.cls == key_class::secret_key)) return false;
-        return k.handle > 0 && size_fits(k.type, k.bits) && valid_key_label(k.label) &&
-               valid_key_id_hex(k.id_hex) && flags_fit(k.flags, k.cls, k.type) &&
-               asymmetric == !k.public_der.empty();
+        return k.handle > 0 && k.version > 0 && size_fits(k.type, k.bits) &&
+               valid_key_label(k.label) && valid_key_id_hex(k.id_hex) &&
+               flags_fit(k.flags, k.cls, k.type) && asymmetric == !k.public_der.empty();
     } catch (const std::exception&) {
         return false;
     }
@@ -49,6 +49,7 @@ bytes seal_key(std::span<const std::uint8_t> sealing_key, std::string_view clust
            {"label", d.label},
            {"id", d.id_hex},
            {"flags", flags_to_json(d.flags)},
+           {"version", d.version},
            {"owner", k.owner_name},
            {"shared", k.shared_names},
            {"public", to_hex(d.public_der)},
@@ -86,6 +87,7 @@ std::optional<key_contents> open_key(std::span<const std::uint8_t> sealing_key,
         d.flags = *flags;
         d.public_der = std::move(*pub);
         d.bits = j.at("bits").get<int>();
+        d.version = j.at("version").get<std::int64_t>();
         d.label = j.at("label").get<std::string>();
         d.id_hex = j.at("id").get<std::string>();
         k.owner_name = j.at("owner").get<std::string>();

@@ -29,6 +29,7 @@ struct key_record {
     bytes public_der;                 // asymmetric keys: SubjectPublicKeyInfo
     bytes sealed;                     // sealed_key's output: the material is inside
     std::string material_digest;      // keyed digest of the material (hex)
+    std::int64_t version = 1;         // bumped by every change of attributes or shares
 };
 
 /// What a sealed key carries: its description (owner and shares by name,

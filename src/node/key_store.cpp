@@ -20,11 +20,13 @@ CREATE TABLE IF NOT EXISTS keys(
   flags TEXT NOT NULL,
   public BLOB, -- NULL for secret keys
   sealed BLOB NOT NULL,
-  material_digest TEXT NOT NULL);
+  material_digest TEXT NOT NULL,
+  version INTEGER NOT NULL DEFAULT 1);
 CREATE TABLE IF NOT EXISTS key_shares(
   handle INTEGER NOT NULL REFERENCES keys(handle) ON DELETE CASCADE,
   user INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
   PRIMARY KEY(handle, user));
+CREATE TABLE IF NOT EXISTS destroyed_keys(handle INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS key_reservations(
   handle INTEGER PRIMARY KEY,
   txid TEXT NOT NULL REFERENCES prepared(txid) ON DELETE CASCADE,
@@ -33,7 +35,7 @@ CREATE TABLE IF NOT EXISTS key_reservations(
 
 constexpr const char* key_columns =
     "SELECT handle, owner, class, type, bits, label, key_id, flags, public, sealed, "
-    "material_digest FROM keys";
+    "material_digest, version FROM keys";
 
 key_record read_key(const statement& s) {
     key_record k;
@@ -54,6 +56,7 @@ key_record read_key(const statement& s) {
     k.public_der = s.blob(8);
     k.sealed = s.blob(9);
     k.material_digest = s.text(10);
+    k.version = s.integer(11);
     return k;
 }
 
@@ -66,6 +69,9 @@ void user_store::create_key_tables() {
     auto current = query("SELECT 1 FROM pragma_table_info('keys') WHERE name = 'sealed'");
     if (old.step() && !current.step()) execute(db_.get(), "DROP TABLE keys");
     execute(db_.get(), key_schema);
+    auto versioned = query("SELECT 1 FROM pragma_table_info('keys') WHERE name = 'version'");
+    if (!versioned.step())
+        execute(db_.get(), "ALTER TABLE keys ADD COLUMN version INTEGER NOT NULL DEFAULT 1");
 }
 
 std::vector<std::int64_t> user_store::shares_of(std::int64_t handle) const {
@@ -147,12 +153,13 @@ std::int64_t user_store::last_key_handle() const {
 
 void user_store::insert_key(const key_record& k) {
     auto s = query("INSERT INTO keys(handle, owner, class, type, bits, label, key_id, flags, "
-                   "public, sealed, material_digest) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                   "public, sealed, material_digest, version) "
+                   "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     s.bind(1, k.handle).bind(2, k.owner).bind(3, key_class_name(k.cls));
     s.bind(4, key_type_name(k.type)).bind(5, std::int64_t{k.bits}).bind(6, k.label);
     s.bind(7, k.id_hex).bind(8, flags_to_json(k.flags).dump()).bind(9, k.public_der);
-    s.bind(10, k.sealed).bind(11, k.material_digest).run();
-    set_key_shares(k.handle, k.shared);
+    s.bind(10, k.sealed).bind(11, k.material_digest).bind(12, k.version).run();
+    insert_shares(k.handle, k.shared);
     std::int64_t kept = std::stoll(meta(meta_key::last_key_handle).value_or("0"));
     if (k.handle > kept) set_meta(meta_key::last_key_handle, std::to_string(k.handle));
 }
@@ -161,8 +168,19 @@ void user_store::delete_key(std::int64_t handle) {
     query("DELETE FROM keys WHERE handle = ?").bind(1, handle).run();
 }
 
+void user_store::destroy_key(std::int64_t handle) {
+    delete_key(handle);
+    query("INSERT OR IGNORE INTO destroyed_keys(handle) VALUES(?)").bind(1, handle).run();
+}
+
+bool user_store::key_destroyed(std::int64_t handle) const {
+    auto s = query("SELECT 1 FROM destroyed_keys WHERE handle = ?");
+    s.bind(1, handle);
+    return s.step();
+}
+
 void user_store::update_key(std::int64_t handle, const key_flags& flags, std::string_view label) {
-    query("UPDATE keys SET flags = ?, label = ? WHERE handle = ?")
+    query("UPDATE keys SET flags = ?, label = ?, version = version + 1 WHERE handle = ?")
         .bind(1, flags_to_json(flags).dump())
         .bind(2, label)
         .bind(3, handle)
@@ -171,6 +189,11 @@ void user_store::update_key(std::int64_t handle, const key_flags& flags, std::st
 
 void user_store::set_key_shares(std::int64_t handle, const std::vector<std::int64_t>& users) {
     query("DELETE FROM key_shares WHERE handle = ?").bind(1, handle).run();
+    insert_shares(handle, users);
+    query("UPDATE keys SET version = version + 1 WHERE handle = ?").bind(1, handle).run();
+}
+
+void user_store::insert_shares(std::int64_t handle, const std::vector<std::int64_t>& users) {
     for (auto u : users)
         query("INSERT INTO key_shares(handle, user) VALUES(?, ?)").bind(1, handle).bind(2, u).run();
 }

@@ -119,6 +119,7 @@ status node_service::insert_rules(const key_change& c, const user_record& actor)
                         : std::nullopt;
         if (!k) return status::bad_request;
         if (k->owner_name != actor.name) return status::permission_denied;
+        if (store_.key_destroyed(c.handles[i])) return status::key_destroyed;
         if (store_.key_handle_taken(c.handles[i])) return status::conflict;
     }
     if (store_.count_keys() + store_.count_reserved_keys() + c.handles.size() > max_keys_per_node)
@@ -142,8 +143,12 @@ status node_service::sync_rules(const key_change& c, const user_record& actor) c
     }
     auto o = store_.find(k->owner_name);
     if (!o || o->type != user_type::cu) return status::user_not_found;
-    if (!store_.find_key(c.handles.front()) &&
-        store_.count_keys() + store_.count_reserved_keys() + 1 > max_keys_per_node)
+    if (store_.key_destroyed(c.handles.front())) return status::key_destroyed;
+    auto existing = store_.find_key(c.handles.front());
+    // An older copy (kept by someone since) never undoes a later change,
+    // such as the owner's unsharing: the newest version wins.
+    if (existing && existing->version > k->description.version) return status::version_newer;
+    if (!existing && store_.count_keys() + store_.count_reserved_keys() + 1 > max_keys_per_node)
         return status::key_limit_exceeded;
     return status::ok;
 }
@@ -203,7 +208,7 @@ void node_service::apply(const key_change& c) {
         break;
     }
     case key_change::kind::destroy_key:
-        store_.delete_key(c.handles.front());
+        store_.destroy_key(c.handles.front());
         loaded_keys_.erase(c.handles.front()); // no copy of it stays in memory
         break;
     case key_change::kind::share_key: {

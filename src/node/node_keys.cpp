@@ -53,10 +53,10 @@ std::string node_service::key_digest(const key_record& k) const {
         shared.push_back(u ? u->name : "?");
     }
     auto owner = store_.find_id(k.owner);
-    auto text =
-        fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", k.handle, key_class_name(k.cls),
-                    key_type_name(k.type), k.bits, k.label, k.id_hex, flags_to_json(k.flags).dump(),
-                    owner ? owner->name : "?", fmt::join(shared, ","), k.material_digest);
+    auto text = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", k.handle, key_class_name(k.cls),
+                            key_type_name(k.type), k.bits, k.label, k.id_hex,
+                            flags_to_json(k.flags).dump(), owner ? owner->name : "?",
+                            fmt::join(shared, ","), k.material_digest, k.version);
     return to_hex(hmac_sha256(keys_.digest(), text));
 }
 
@@ -222,6 +222,7 @@ status node_service::get_sealed_key(session& s, const json& f, json& out) {
     if (!contents || !owner) return status::internal_error;
     contents->description.label = k->label;
     contents->description.flags = k->flags;
+    contents->description.version = k->version;
     contents->owner_name = owner->name;
     contents->shared_names.clear();
     for (auto id : k->shared)

@@ -110,9 +110,14 @@ public:
     std::int64_t last_key_handle() const;
     void insert_key(const key_record& k);
     void delete_key(std::int64_t handle);
-    /// New flags and label (setAttribute).
+    /// Deletes the key and remembers its handle: a destroyed key is never
+    /// inserted or synced again on this node, whoever kept a sealed copy.
+    void destroy_key(std::int64_t handle);
+    bool key_destroyed(std::int64_t handle) const;
+    /// New flags and label (setAttribute); bumps the key's version.
     void update_key(std::int64_t handle, const key_flags& flags, std::string_view label);
-    /// The key's shares become exactly `users`.
+    /// The key's shares become exactly `users`; bumps its version (insert_key
+    /// sets the shares of a new key first, then its version as given).
     void set_key_shares(std::int64_t handle, const std::vector<std::int64_t>& users);
     /// Reserves handles for prepared change `txid` (dropped with its row);
     /// `owner` is the user new keys would belong to (0: none).
@@ -174,6 +179,7 @@ public:
 private:
     void create_key_tables();
     std::vector<std::int64_t> shares_of(std::int64_t handle) const;
+    void insert_shares(std::int64_t handle, const std::vector<std::int64_t>& users);
     std::int64_t scalar(std::string_view sql) const;
     std::int64_t next_user_id();
     /// The statement for `sql`, prepared once for this connection.

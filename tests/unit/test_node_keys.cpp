@@ -319,3 +319,26 @@ TEST_CASE("a crypto user lists its keys and those shared with it, a page at a ti
     CHECK(seen == mine);
     CHECK(n.call(n.admin, operation::list_keys).code == status::permission_denied);
 }
+
+TEST_CASE("a kept sealed copy never undoes a later change, nor brings back a destroyed key") {
+    key_fixture n;
+    auto aes = n.new_keys(n.alice, "aes:128").at(0);
+    REQUIRE(n.share(n.alice, aes, {"bob"}, true) == status::ok);
+    // An officer keeps a copy while bob may use the key...
+    auto kept = n.call(n.admin, operation::get_sealed_key, {{"handle", aes}}).fields.at("keys");
+    // ...the owner then stops sharing it: replaying the copy cannot share it again.
+    REQUIRE(n.share(n.alice, aes, {"bob"}, false) == status::ok);
+    CHECK(n.prepared(n.admin, {{"change", "sync_key"}, {"keys", kept}}) == status::version_newer);
+    CHECK(n.use(n.bob, operation::encrypt, aes, "aes-gcm", message).code == status::key_not_found);
+    // A destroyed key stays destroyed, whoever kept a copy of it.
+    auto generated = n.call(n.alice, operation::generate_key, {{"spec", "aes:128"}});
+    auto keys = generated.fields.at("keys");
+    REQUIRE(n.prepared(n.alice, {{"change", "insert_keys"}, {"keys", keys}}) == status::ok);
+    auto handle = keys[0].at("handle").get<std::int64_t>();
+    auto copy = n.call(n.admin, operation::get_sealed_key, {{"handle", handle}}).fields.at("keys");
+    REQUIRE(n.prepared(n.alice, {{"change", "destroy_key"}, {"handle", handle}}) == status::ok);
+    CHECK(n.prepared(n.alice, {{"change", "insert_keys"}, {"keys", keys}}) ==
+          status::key_destroyed);
+    CHECK(n.prepared(n.admin, {{"change", "sync_key"}, {"keys", copy}}) == status::key_destroyed);
+    CHECK(n.call(n.alice, operation::get_key, {{"handle", handle}}).code == status::key_not_found);
+}

@@ -228,7 +228,9 @@ json flags_to_json(const key_flags& f) {
 
 std::optional<key_flags> flags_from_json(const json& j, key_flags base) {
     if (!j.is_object()) return std::nullopt;
-    for (const auto& [name, value] : j.items()) {
+    for (const auto& item : j.items()) {
+        const auto& name = item.key();
+        const auto& value = item.value();
         auto it = std::ranges::find_if(attribute_table, [&](const attribute_info& a) {
             return a.flag && flag_name(a) == name;
         });

@@ -296,7 +296,10 @@ void node_service::apply_change(const stored_change& c, session& s) {
 
 status node_service::prepare_key_change(session& s, key_change::kind kind, const json& f,
                                         const std::string& txid) {
-    auto [verdict, change] = plan_key_change(s, kind, f);
+    // Named, not a structured binding: clang 14 cannot capture one in a lambda.
+    auto planned = plan_key_change(s, kind, f);
+    auto& verdict = planned.first;
+    auto& change = planned.second;
     if (verdict == status::ok &&
         (store_.reserved(change.subject()) || store_.prepared(txid) || store_.outcome(txid)))
         verdict = status::conflict;

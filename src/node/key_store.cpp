@@ -92,8 +92,8 @@ std::optional<key_record> user_store::find_key(std::int64_t handle) const {
     return k;
 }
 
-std::vector<key_record> user_store::list_keys() const {
-    auto s = query(fmt::format("{} ORDER BY handle", key_columns));
+// Every row of `s`, with its shares (read once the rows are: one statement at a time).
+std::vector<key_record> user_store::read_keys(statement& s) const {
     std::vector<key_record> keys;
     while (s.step())
         keys.push_back(read_key(s));
@@ -102,17 +102,17 @@ std::vector<key_record> user_store::list_keys() const {
     return keys;
 }
 
+std::vector<key_record> user_store::list_keys() const {
+    auto s = query(fmt::format("{} ORDER BY handle", key_columns));
+    return read_keys(s);
+}
+
 std::vector<key_record> user_store::keys_of(std::int64_t user_id) const {
     auto s = query(fmt::format("{} WHERE owner = ?1 OR handle IN "
                                "(SELECT handle FROM key_shares WHERE user = ?1) ORDER BY handle",
                                key_columns));
     s.bind(1, user_id);
-    std::vector<key_record> keys;
-    while (s.step())
-        keys.push_back(read_key(s));
-    for (auto& k : keys)
-        k.shared = shares_of(k.handle);
-    return keys;
+    return read_keys(s);
 }
 
 std::size_t user_store::count_keys() const {

@@ -16,6 +16,11 @@ namespace {
 
 inline constexpr std::string_view firmware_version = "0.2.0";
 
+// The key handle a request names, as an audit row's target.
+std::string handle_text(const json& fields) {
+    return std::to_string(integer_field(fields, "handle").value_or(0));
+}
+
 } // namespace
 
 node_service::node_service(user_store& store, node_identity identity, cluster_keys keys,
@@ -215,16 +220,14 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
         // uses are not: a busy application signs thousands of times.
         if (out.code != status::ok && out.code != status::signature_invalid &&
             out.code != status::encrypted_data_invalid)
-            audit(s, operation_name(r.op),
-                  std::to_string(integer_field(r.fields, "handle").value_or(0)), out.code);
+            audit(s, operation_name(r.op), handle_text(r.fields), out.code);
         break;
     case operation::random:
         out.code = random(s, r.fields, out.fields);
         break;
     case operation::get_sealed_key:
         out.code = get_sealed_key(s, r.fields, out.fields);
-        audit(s, "get_sealed_key", std::to_string(integer_field(r.fields, "handle").value_or(0)),
-              out.code);
+        audit(s, "get_sealed_key", handle_text(r.fields), out.code);
         break;
     }
     // An officer refused a deletion learns how many keys stand in the way.

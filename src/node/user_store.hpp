@@ -179,6 +179,7 @@ public:
 private:
     void create_key_tables();
     std::vector<std::int64_t> shares_of(std::int64_t handle) const;
+    std::vector<key_record> read_keys(statement& s) const;
     void insert_shares(std::int64_t handle, const std::vector<std::int64_t>& users);
     std::int64_t scalar(std::string_view sql) const;
     std::int64_t next_user_id();

@@ -425,11 +425,10 @@ std::optional<key_summary> object(library& l, CK_SESSION_HANDLE h, CK_OBJECT_HAN
     auto answer = slot->call(operation::get_key, json{{"handle", o}});
     auto k =
         answer.what == cluster_answer::kind::ok ? key_summary_from(answer.fields) : std::nullopt;
-    rv = k ? CKR_OK
-         : answer.what == cluster_answer::kind::unreachable && !slot->logged_in()
-             ? CKR_OBJECT_HANDLE_INVALID
-         : answer.what == cluster_answer::kind::unreachable ? CKR_DEVICE_ERROR
-                                                            : CKR_OBJECT_HANDLE_INVALID;
+    // No node answering a logged-in slot is the device's fault; otherwise
+    // the handle names nothing this user may see.
+    bool device = answer.what == cluster_answer::kind::unreachable && slot->logged_in();
+    rv = k ? CKR_OK : device ? CKR_DEVICE_ERROR : CKR_OBJECT_HANDLE_INVALID;
     return k;
 }
 

@@ -138,6 +138,10 @@ private:
     /// The CAUTION banner and y/n, exactly when the command's table entry
     /// is critical; ok at once otherwise.
     line_result confirm(const command_spec& spec, const std::vector<std::size_t>& targets);
+    /// Asks `question` and reads the answer. At a terminal the question is
+    /// the line editor's prompt, shown once the terminal is ready to take a
+    /// Ctrl-C as a key; elsewhere it is printed on `o`.
+    std::optional<std::string> ask(std::ostream& o, const std::string& question);
     /// The servers a command addresses (after reconnecting lost ones),
     /// connected or not: those not connected report NOT_CONNECTED.
     std::vector<std::size_t> targets();

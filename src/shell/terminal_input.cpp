@@ -146,6 +146,13 @@ terminal_input::~terminal_input() = default;
 std::optional<std::string> terminal_input::read_line(const std::string& prompt,
                                                      bool interruptible) {
     for (;;) {
+        // A Ctrl-C typed before the editor took the terminal came as a
+        // signal: it answers a question all the same.
+        if (interruptible && interrupt_requested.exchange(false)) {
+            std::fputs("\n", stdout);
+            std::fflush(stdout);
+            return std::nullopt;
+        }
         impl_->prompt = prompt;
         impl_->cleared = false;
         int count = 0;
@@ -160,7 +167,10 @@ std::optional<std::string> terminal_input::read_line(const std::string& prompt,
             continue;
         }
         if (!line || count <= 0) {
-            if (errno == EINTR && interrupt_requested.exchange(false)) continue;
+            if (errno == EINTR && interrupt_requested.exchange(false)) {
+                if (interruptible) return std::nullopt;
+                continue;
+            }
             return std::nullopt;
         }
         std::string out(line, static_cast<std::size_t>(count));

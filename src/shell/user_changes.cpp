@@ -60,6 +60,19 @@ line_result shell::declined(const command_spec& spec) {
     return line_result::cancelled;
 }
 
+std::optional<std::string> shell::ask(std::ostream& o, const std::string& question) {
+    if (input_.interactive()) {
+        // Printed before the editor takes the terminal, a question could be
+        // answered by a Ctrl-C the terminal turns into a signal, which no
+        // read would then see.
+        o.flush();
+        return input_.read_answer(question);
+    }
+    o << question;
+    o.flush();
+    return input_.read_answer("");
+}
+
 line_result shell::confirm(const command_spec& spec, const std::vector<std::size_t>& where) {
     if (!asks_confirmation(spec, options_.confirmations)) return line_result::ok;
     auto command = spec.name;
@@ -93,9 +106,7 @@ line_result shell::confirm(const command_spec& spec, const std::vector<std::size
     fmt::print(o, "****************************************************************\n\n");
     if (options_.assume_yes) return line_result::ok;
     for (;;) {
-        fmt::print(o, "Do you want to continue(y/n)?");
-        o.flush();
-        auto answer = input_.read_answer("");
+        auto answer = ask(o, "Do you want to continue(y/n)?");
         if (!input_.interactive()) fmt::print(o, "\n");
         if (auto yes = answer ? parse_yes_no(*answer) : std::nullopt)
             return *yes ? line_result::ok : declined(spec);
@@ -282,10 +293,10 @@ partial_choice shell::choose_after_failure(std::string_view command, const std::
     // server as it was, which is what Abort does here.
     bool rollback = options_.cmu_mode && command == "deleteUser";
     for (;;) {
-        o << (rollback ? "\nRetry/rollBack/Ignore?(R/B/I):" : "\nRetry/Ignore/Abort?(R/I/A):");
-        o.flush();
+        o << '\n';
         // No answer (Ctrl-C, end of input) is Abort: nothing changes anywhere.
-        auto answer = input_.read_answer("");
+        auto answer =
+            ask(o, rollback ? "Retry/rollBack/Ignore?(R/B/I):" : "Retry/Ignore/Abort?(R/I/A):");
         auto is = [&](char c) {
             return answer && answer->size() == 1 &&
                    std::tolower(static_cast<unsigned char>(answer->front())) == c;

@@ -106,7 +106,7 @@ std::string flag_name(const attribute_info& a) {
 // What each kind of key may ever do.
 key_flags usable_by(key_class c, key_type t) noexcept {
     key_flags f;
-    bool ciphers = t != key_type::generic_secret;
+    bool ciphers = t == key_type::aes || t == key_type::rsa; // no EC encryption here
     bool signs = t != key_type::aes;
     f.encrypt = ciphers && c != key_class::private_key;
     f.wrap = ciphers && c != key_class::private_key;

@@ -2,6 +2,8 @@
 // A slot's connections, login and calls.
 #include "cluster_slot.hpp"
 
+#include "hsmsh/two_phase.hpp"
+
 #include <chrono>
 
 namespace hsm::p11 {
@@ -89,6 +91,56 @@ cluster_answer cluster_slot::call_locked(operation op, const json& fields) {
                 std::move(o.fields)};
     }
     return {};
+}
+
+cluster_answer cluster_slot::change(json fields) {
+    std::lock_guard lock(mutex_);
+    return change_locked(std::move(fields));
+}
+
+cluster_answer cluster_slot::change_locked(json fields) {
+    if (!link_) return {};
+    two_phase_change change(
+        [this](const std::vector<std::size_t>& servers, operation op, const json& f) {
+            auto outcomes = link_->call(servers, op, f, nullptr);
+            std::vector<server_report> reports;
+            for (std::size_t k = 0; k < servers.size(); ++k)
+                reports.push_back({servers[k], link_->server(servers[k]).name, outcomes[k]});
+            return reports;
+        },
+        [](const std::vector<server_report>&) { return partial_choice::abort; });
+    auto reports = change.run(all(link_->size()), std::move(fields));
+    cluster_answer answer{cluster_answer::kind::ok, status::ok, json::object()};
+    for (const auto& r : reports) {
+        if (r.result == phase_result::committed) continue;
+        if (r.outcome.what == server_outcome::kind::replied && !r.outcome.ok()) {
+            // A refusal says more than a silence: it is what the application hears.
+            if (answer.what != cluster_answer::kind::refused)
+                answer = {cluster_answer::kind::refused, r.outcome.code, json::object()};
+        } else if (answer.what == cluster_answer::kind::ok) {
+            answer = {};
+        }
+        if (r.outcome.what != server_outcome::kind::replied) logged_in_[r.index] = false;
+    }
+    return answer;
+}
+
+cluster_answer cluster_slot::generate(const json& request) {
+    std::lock_guard lock(mutex_);
+    auto made = call_locked(operation::generate_key, request);
+    if (made.what != cluster_answer::kind::ok) return made;
+    auto keys = made.fields.find("keys");
+    if (keys == made.fields.end() || !keys->is_array() || keys->empty()) return {};
+    json made_keys = json::array();
+    for (const auto& k : *keys) {
+        auto h = k.find("handle");
+        auto c = k.find("class");
+        if (h == k.end() || !h->is_number_integer() || c == k.end() || !c->is_string()) return {};
+        made_keys.push_back({{"handle", *h}, {"class", *c}});
+    }
+    auto done = change_locked(json{{"change", "insert_keys"}, {"keys", *keys}});
+    if (done.what == cluster_answer::kind::ok) done.fields = {{"keys", made_keys}};
+    return done;
 }
 
 std::optional<std::vector<key_summary>> cluster_slot::keys() {

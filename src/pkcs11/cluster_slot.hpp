@@ -49,7 +49,20 @@ public:
     /// when one does not answer.
     cluster_answer call(operation op, const json& fields);
 
+    /// A cluster-wide change (`fields` with its "change"), prepared on every
+    /// server and committed only if all prepared: an application cannot be
+    /// asked whether to leave a server behind, so any refusal, or a server
+    /// down, aborts it everywhere. The answer is the first refusal, or
+    /// unreachable when a server did not answer.
+    cluster_answer change(json fields);
+
+    /// Makes a key (or key pair) as `request` says on one node, then
+    /// inserts it on every server by one change: everywhere or nowhere.
+    /// The answer's fields are {"keys": [{"handle", "class"}, ...]}.
+    cluster_answer generate(const json& request);
+
 private:
+    cluster_answer change_locked(json fields);
     cluster_answer call_locked(operation op, const json& fields);
     void open_locked();
 

@@ -218,33 +218,6 @@ bool matches(const key_summary& k, const CK_ATTRIBUTE* tmpl, CK_ULONG count) {
     return true;
 }
 
-std::optional<std::string> signing_mechanism(CK_MECHANISM_TYPE m, const key_summary& k) {
-    auto pick = [&](key_type t, const char* name) -> std::optional<std::string> {
-        if (k.type != t) return std::nullopt;
-        return std::string(name);
-    };
-    switch (m) {
-    case CKM_ECDSA:
-        return pick(key_type::ec, "ecdsa");
-    case CKM_ECDSA_SHA256:
-        return pick(key_type::ec, "ecdsa-sha256");
-    case CKM_ECDSA_SHA384:
-        return pick(key_type::ec, "ecdsa-sha384");
-    case CKM_RSA_PKCS:
-        return pick(key_type::rsa, "rsa-pkcs1");
-    case CKM_SHA256_RSA_PKCS:
-        return pick(key_type::rsa, "rsa-pkcs1-sha256");
-    case CKM_SHA384_RSA_PKCS:
-        return pick(key_type::rsa, "rsa-pkcs1-sha384");
-    case CKM_SHA512_RSA_PKCS:
-        return pick(key_type::rsa, "rsa-pkcs1-sha512");
-    case CKM_SHA256_HMAC:
-        return pick(key_type::generic_secret, "hmac-sha256");
-    default:
-        return std::nullopt;
-    }
-}
-
 std::optional<bytes> pkcs11_signature(const key_summary& k, const bytes& node_signature) {
     if (k.type != key_type::ec) return node_signature;
     const auto* p = node_signature.data();
@@ -260,18 +233,29 @@ std::optional<bytes> pkcs11_signature(const key_summary& k, const bytes& node_si
 }
 
 const std::vector<mechanism_entry>& mechanisms() {
+    constexpr CK_FLAGS ec = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
+    constexpr CK_FLAGS rsa_sign = CKF_HW | CKF_SIGN | CKF_VERIFY;
     static const std::vector<mechanism_entry> list{
-        {CKM_ECDSA, 256, 384,
-         CKF_HW | CKF_SIGN | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS},
-        {CKM_ECDSA_SHA256, 256, 384,
-         CKF_HW | CKF_SIGN | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS},
-        {CKM_ECDSA_SHA384, 256, 384,
-         CKF_HW | CKF_SIGN | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS},
-        {CKM_RSA_PKCS, 2048, 4096, CKF_HW | CKF_SIGN},
-        {CKM_SHA256_RSA_PKCS, 2048, 4096, CKF_HW | CKF_SIGN},
-        {CKM_SHA384_RSA_PKCS, 2048, 4096, CKF_HW | CKF_SIGN},
-        {CKM_SHA512_RSA_PKCS, 2048, 4096, CKF_HW | CKF_SIGN},
-        {CKM_SHA256_HMAC, 128, 512, CKF_HW | CKF_SIGN},
+        {CKM_EC_KEY_PAIR_GEN, 256, 384, CKF_HW | CKF_GENERATE_KEY_PAIR | ec},
+        {CKM_ECDSA, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | ec},
+        {CKM_ECDSA_SHA256, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | ec},
+        {CKM_ECDSA_SHA384, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | ec},
+        {CKM_RSA_PKCS_KEY_PAIR_GEN, 2048, 4096, CKF_HW | CKF_GENERATE_KEY_PAIR},
+        {CKM_RSA_PKCS, 2048, 4096, rsa_sign},
+        {CKM_SHA256_RSA_PKCS, 2048, 4096, rsa_sign},
+        {CKM_SHA384_RSA_PKCS, 2048, 4096, rsa_sign},
+        {CKM_SHA512_RSA_PKCS, 2048, 4096, rsa_sign},
+        {CKM_SHA256_RSA_PKCS_PSS, 2048, 4096, rsa_sign},
+        {CKM_SHA384_RSA_PKCS_PSS, 2048, 4096, rsa_sign},
+        {CKM_SHA512_RSA_PKCS_PSS, 2048, 4096, rsa_sign},
+        {CKM_RSA_PKCS_OAEP, 2048, 4096, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT},
+        {CKM_AES_KEY_GEN, 16, 32, CKF_HW | CKF_GENERATE},
+        {CKM_AES_GCM, 16, 32, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT},
+        {CKM_GENERIC_SECRET_KEY_GEN, 16, 64, CKF_HW | CKF_GENERATE},
+        {CKM_SHA256_HMAC, 16, 64, CKF_HW | CKF_SIGN | CKF_VERIFY},
+        {CKM_SHA256, 0, 0, CKF_DIGEST},
+        {CKM_SHA384, 0, 0, CKF_DIGEST},
+        {CKM_SHA512, 0, 0, CKF_DIGEST},
     };
     return list;
 }

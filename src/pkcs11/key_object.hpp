@@ -32,10 +32,6 @@ CK_RV fill_attributes(const key_summary& k, CK_ATTRIBUTE* tmpl, CK_ULONG count);
 /// Whether every attribute of the template has this object's value.
 bool matches(const key_summary& k, const CK_ATTRIBUTE* tmpl, CK_ULONG count);
 
-/// The node's mechanism name for a PKCS#11 signing mechanism, checked
-/// against the key; nullopt for anything else.
-std::optional<std::string> signing_mechanism(CK_MECHANISM_TYPE m, const key_summary& k);
-
 /// The signature in PKCS#11's format: ECDSA as r || s, each as long as the
 /// curve's order; others as they are. Nullopt if a DER signature does not parse.
 std::optional<bytes> pkcs11_signature(const key_summary& k, const bytes& node_signature);

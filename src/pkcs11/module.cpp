@@ -6,19 +6,36 @@
 #include "hsmsh/hex.hpp"
 #include "hsmsh/version.hpp"
 #include "key_object.hpp"
+#include "requests.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
 
+#include <openssl/evp.h>
 #include <unistd.h>
 
 namespace hsm::p11 {
 namespace {
 
-constexpr std::size_t max_sign_data = max_crypto_data;
+struct md_ctx_free {
+    void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
+};
+using md_ctx_ptr = std::unique_ptr<EVP_MD_CTX, md_ctx_free>;
+
+// A sign, verify, encrypt or decrypt operation a session has begun.
+struct active_operation {
+    key_summary key;
+    node_mechanism mechanism;
+    bytes pending; // C_*Update's data so far
+};
+
+constexpr std::size_t index(key_operation op) {
+    return static_cast<std::size_t>(op);
+}
 
 struct session_state {
     CK_SLOT_ID slot = 0;
@@ -26,9 +43,8 @@ struct session_state {
     std::vector<CK_OBJECT_HANDLE> found;
     std::size_t cursor = 0;
     bool finding = false;
-    std::optional<key_summary> signing_key; // set by C_SignInit
-    std::string mechanism;
-    bytes pending; // C_SignUpdate's data
+    std::array<std::optional<active_operation>, 4> ops; // by key_operation
+    md_ctx_ptr digest;
 };
 
 // The library's state; its mutex guards these maps only, never a network
@@ -74,6 +90,18 @@ CK_RV from_status(status s) {
         return CKR_SIGNATURE_INVALID;
     case status::bad_request:
         return CKR_ARGUMENTS_BAD;
+    case status::key_destroyed:
+        return CKR_OBJECT_HANDLE_INVALID;
+    case status::encrypted_data_invalid:
+        return CKR_ENCRYPTED_DATA_INVALID;
+    case status::attribute_read_only:
+        return CKR_ATTRIBUTE_READ_ONLY;
+    case status::attribute_invalid:
+        return CKR_TEMPLATE_INCONSISTENT;
+    case status::key_limit_exceeded:
+        return CKR_DEVICE_MEMORY;
+    case status::permission_denied:
+        return CKR_USER_NOT_LOGGED_IN;
     default:
         return CKR_FUNCTION_FAILED;
     }
@@ -443,104 +471,406 @@ CK_RV C_GetAttributeValue(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_
     return fill_attributes(*k, tmpl, count);
 }
 
-CK_RV C_SignInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE o) {
+// One operation of a session: the key, the node's mechanism, the data of
+// C_*Update so far.
+CK_RV operation_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE o,
+                     key_operation op) {
     auto& l = lib();
     if (!l.initialized) return CKR_CRYPTOKI_NOT_INITIALIZED;
     if (!mechanism) return CKR_ARGUMENTS_BAD;
-    CK_RV rv = CKR_OK;
-    auto k = object(l, h, o, rv);
-    if (!k) return rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID : rv;
-    auto name = signing_mechanism(mechanism->mechanism, *k);
-    if (!name) return CKR_MECHANISM_INVALID;
-    if (k->cls == key_class::public_key) return CKR_KEY_TYPE_INCONSISTENT;
-    if (!k->flags.sign) return CKR_KEY_FUNCTION_NOT_PERMITTED;
-    std::lock_guard lock(l.mutex);
-    session_state* state = nullptr;
-    if (!slot_of(l, h, &state)) return CKR_SESSION_HANDLE_INVALID;
-    if (state->signing_key) return CKR_OPERATION_ACTIVE;
-    state->signing_key = std::move(*k);
-    state->mechanism = *name;
-    state->pending.clear();
-    return CKR_OK;
-}
-
-std::size_t signature_size(const key_summary& k) {
-    if (k.type == key_type::ec) return 2 * static_cast<std::size_t>(k.bits / 8);
-    if (k.type == key_type::rsa) return static_cast<std::size_t>(k.bits / 8);
-    return 32; // HMAC-SHA-256
-}
-
-// Signs `data` with the session's key; the size query leaves the operation on.
-CK_RV finish_sign(CK_SESSION_HANDLE h, const bytes& data, CK_BYTE_PTR out, CK_ULONG_PTR out_len) {
-    auto& l = lib();
-    cluster_slot* slot = nullptr;
-    key_summary k;
-    std::string mechanism;
     {
         std::lock_guard lock(l.mutex);
         session_state* state = nullptr;
-        slot = slot_of(l, h, &state);
-        if (!slot) return CKR_SESSION_HANDLE_INVALID;
-        if (!state->signing_key) return CKR_OPERATION_NOT_INITIALIZED;
-        if (!out_len) return CKR_ARGUMENTS_BAD;
-        auto size = signature_size(*state->signing_key);
-        if (!out || *out_len < size) {
-            bool query = !out;
-            *out_len = size;
-            return query ? CKR_OK : CKR_BUFFER_TOO_SMALL;
-        }
-        k = std::move(*state->signing_key);
-        mechanism = state->mechanism;
-        state->signing_key.reset();
-        state->pending.clear();
+        if (!slot_of(l, h, &state)) return CKR_SESSION_HANDLE_INVALID;
+        if (state->ops[index(op)]) return CKR_OPERATION_ACTIVE;
     }
-    auto answer =
-        slot->call(operation::sign,
-                   json{{"handle", k.handle}, {"mechanism", mechanism}, {"data", to_hex(data)}});
-    if (answer.what != cluster_answer::kind::ok) return from_answer(answer);
-    auto raw = from_hex(answer.fields.value("data", std::string()));
-    auto signature = raw ? pkcs11_signature(k, *raw) : std::nullopt;
-    if (!signature || signature->size() > *out_len) return CKR_DEVICE_ERROR;
-    std::memcpy(out, signature->data(), signature->size());
-    *out_len = signature->size();
+    CK_RV rv = CKR_OK;
+    auto k = object(l, h, o, rv);
+    if (!k) return rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID : rv;
+    auto m = node_mechanism_for(*mechanism, *k, op);
+    if (auto* error = std::get_if<CK_RV>(&m)) return *error;
+    bool allowed = op == key_operation::sign      ? k->flags.sign
+                   : op == key_operation::verify  ? k->flags.verify
+                   : op == key_operation::encrypt ? k->flags.encrypt
+                                                  : k->flags.decrypt;
+    if (!allowed) return CKR_KEY_FUNCTION_NOT_PERMITTED;
+    std::lock_guard lock(l.mutex);
+    session_state* state = nullptr;
+    if (!slot_of(l, h, &state)) return CKR_SESSION_HANDLE_INVALID;
+    auto& slot = state->ops[index(op)];
+    if (slot) return CKR_OPERATION_ACTIVE;
+    slot = active_operation{std::move(*k), std::move(std::get<node_mechanism>(m)), {}};
     return CKR_OK;
 }
 
-CK_RV C_Sign(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR out,
-             CK_ULONG_PTR out_len) {
-    if (!lib().initialized) return CKR_CRYPTOKI_NOT_INITIALIZED;
-    if (!data && len) return CKR_ARGUMENTS_BAD;
-    if (len > max_sign_data) return CKR_DATA_LEN_RANGE;
-    return finish_sign(h, bytes(data, data + len), out, out_len);
-}
-
-CK_RV C_SignUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len) {
+CK_RV operation_update(CK_SESSION_HANDLE h, key_operation op, CK_BYTE_PTR data, CK_ULONG len) {
     auto& l = lib();
     std::lock_guard lock(l.mutex);
     if (!l.initialized) return CKR_CRYPTOKI_NOT_INITIALIZED;
     session_state* state = nullptr;
     if (!slot_of(l, h, &state)) return CKR_SESSION_HANDLE_INVALID;
-    if (!state->signing_key) return CKR_OPERATION_NOT_INITIALIZED;
-    if (!data && len) return CKR_ARGUMENTS_BAD;
-    if (state->pending.size() + len > max_sign_data) {
-        state->signing_key.reset();
+    auto& active = state->ops[index(op)];
+    if (!active) return CKR_OPERATION_NOT_INITIALIZED;
+    if (!data && len) {
+        active.reset();
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (active->pending.size() + len > max_crypto_data) {
+        active.reset(); // an error other than a short buffer ends the operation
         return CKR_DATA_LEN_RANGE;
     }
-    state->pending.insert(state->pending.end(), data, data + len);
+    active->pending.insert(active->pending.end(), data, data + len);
     return CKR_OK;
 }
 
-CK_RV C_SignFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR out_len) {
+// The data of C_*Update so far, or nothing when no such operation is active.
+std::optional<bytes> pending_data(CK_SESSION_HANDLE h, key_operation op, CK_RV& rv) {
     auto& l = lib();
-    bytes data;
+    std::lock_guard lock(l.mutex);
+    session_state* state = nullptr;
+    rv = !l.initialized           ? CKR_CRYPTOKI_NOT_INITIALIZED
+         : !slot_of(l, h, &state) ? CKR_SESSION_HANDLE_INVALID
+         : !state->ops[index(op)] ? CKR_OPERATION_NOT_INITIALIZED
+                                  : CKR_OK;
+    if (rv != CKR_OK) return std::nullopt;
+    return state->ops[index(op)]->pending;
+}
+
+// Ends an operation with `input` (all its data): a size query (no `out`)
+// or a short buffer leaves it active, as PKCS#11 says; anything else ends it.
+CK_RV operation_finish(CK_SESSION_HANDLE h, key_operation op, const bytes& input,
+                       const bytes* signature, CK_BYTE_PTR out, CK_ULONG_PTR out_len) {
+    auto& l = lib();
+    cluster_slot* slot = nullptr;
+    active_operation active;
     {
         std::lock_guard lock(l.mutex);
         if (!l.initialized) return CKR_CRYPTOKI_NOT_INITIALIZED;
         session_state* state = nullptr;
-        if (!slot_of(l, h, &state)) return CKR_SESSION_HANDLE_INVALID;
-        data = state->pending;
+        slot = slot_of(l, h, &state);
+        if (!slot) return CKR_SESSION_HANDLE_INVALID;
+        auto& current = state->ops[index(op)];
+        if (!current) return CKR_OPERATION_NOT_INITIALIZED;
+        if (op != key_operation::verify) {
+            if (!out_len) {
+                current.reset();
+                return CKR_ARGUMENTS_BAD;
+            }
+            auto bound = output_bound(current->key, current->mechanism, op, input.size());
+            if (!out) {
+                *out_len = bound;
+                return CKR_OK;
+            }
+            // A decryption's exact size is known once it is done.
+            if (*out_len < bound && op != key_operation::decrypt) {
+                *out_len = bound;
+                return CKR_BUFFER_TOO_SMALL;
+            }
+        }
+        active = std::move(*current);
+        current.reset();
     }
-    return finish_sign(h, data, out, out_len);
+    auto fields = active.mechanism.fields;
+    fields["handle"] = active.key.handle;
+    fields["mechanism"] = active.mechanism.name;
+    bytes data = input;
+    if (op == key_operation::decrypt && fields.contains("iv")) {
+        // The node takes a GCM ciphertext with its IV in front.
+        auto iv = from_hex(fields["iv"].get<std::string>()).value_or(bytes{});
+        data.insert(data.begin(), iv.begin(), iv.end());
+    }
+    fields["data"] = to_hex(data);
+    if (op == key_operation::verify) {
+        auto expected = output_bound(active.key, active.mechanism, op, input.size());
+        if (!signature || signature->size() != expected) return CKR_SIGNATURE_LEN_RANGE;
+        auto der = der_signature(active.key, *signature);
+        if (!der) return CKR_SIGNATURE_LEN_RANGE;
+        fields["signature"] = to_hex(*der);
+    }
+    auto node_op = op == key_operation::sign      ? operation::sign
+                   : op == key_operation::verify  ? operation::verify
+                   : op == key_operation::encrypt ? operation::encrypt
+                                                  : operation::decrypt;
+    auto answer = slot->call(node_op, fields);
+    wipe(data.data(), data.size());
+    if (answer.what != cluster_answer::kind::ok) return from_answer(answer);
+    if (op == key_operation::verify) return CKR_OK;
+    auto raw = from_hex(answer.fields.value("data", std::string()));
+    if (!raw) return CKR_DEVICE_ERROR;
+    std::optional<bytes> result = std::move(raw);
+    if (op == key_operation::sign)
+        result = pkcs11_signature(active.key, *result);
+    else if (op == key_operation::encrypt && fields.contains("iv")) {
+        // ... and gives one back with its IV in front, which the caller chose.
+        if (result->size() < 12) return CKR_DEVICE_ERROR;
+        result->erase(result->begin(), result->begin() + 12);
+    }
+    if (!result) return CKR_DEVICE_ERROR;
+    if (result->size() > *out_len) {
+        *out_len = result->size();
+        wipe(result->data(), result->size());
+        // The operation stays, for the call with a buffer big enough.
+        std::lock_guard lock(l.mutex);
+        session_state* state = nullptr;
+        if (slot_of(l, h, &state) && !state->ops[index(op)])
+            state->ops[index(op)] = std::move(active);
+        return CKR_BUFFER_TOO_SMALL;
+    }
+    std::memcpy(out, result->data(), result->size());
+    *out_len = result->size();
+    wipe(result->data(), result->size());
+    return CKR_OK;
+}
+
+// Single-part: the data at once (after no update).
+CK_RV operation_once(CK_SESSION_HANDLE h, key_operation op, CK_BYTE_PTR data, CK_ULONG len,
+                     const bytes* signature, CK_BYTE_PTR out, CK_ULONG_PTR out_len) {
+    if (!lib().initialized) return CKR_CRYPTOKI_NOT_INITIALIZED;
+    if (!data && len) return CKR_ARGUMENTS_BAD;
+    if (len > max_crypto_data) return CKR_DATA_LEN_RANGE;
+    return operation_finish(h, op, bytes(data, data + len), signature, out, out_len);
+}
+
+// Multi-part's end: what C_*Update gave.
+CK_RV operation_final(CK_SESSION_HANDLE h, key_operation op, const bytes* signature,
+                      CK_BYTE_PTR out, CK_ULONG_PTR out_len) {
+    CK_RV rv = CKR_OK;
+    auto data = pending_data(h, op, rv);
+    if (!data) return rv;
+    return operation_finish(h, op, *data, signature, out, out_len);
+}
+
+// The entry points of sign, verify, encrypt and decrypt, one of each shape.
+template <key_operation Op>
+CK_RV init_entry(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE o) {
+    return operation_init(h, m, o, Op);
+}
+template <key_operation Op>
+CK_RV once_entry(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR out,
+                 CK_ULONG_PTR out_len) {
+    return operation_once(h, Op, data, len, nullptr, out, out_len);
+}
+template <key_operation Op>
+CK_RV update_entry(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len) {
+    return operation_update(h, Op, data, len);
+}
+// GCM and OAEP give nothing before the end: an update keeps the data.
+template <key_operation Op>
+CK_RV update_entry(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR,
+                   CK_ULONG_PTR out_len) {
+    if (!out_len) return CKR_ARGUMENTS_BAD;
+    *out_len = 0;
+    return operation_update(h, Op, data, len);
+}
+template <key_operation Op>
+CK_RV final_entry(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR out_len) {
+    return operation_final(h, Op, nullptr, out, out_len);
+}
+
+bytes signature_bytes(CK_BYTE_PTR sig, CK_ULONG len) {
+    return sig ? bytes(sig, sig + std::min<CK_ULONG>(len, max_crypto_data)) : bytes{};
+}
+CK_RV C_Verify(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig,
+               CK_ULONG sig_len) {
+    auto s = signature_bytes(sig, sig_len);
+    return operation_once(h, key_operation::verify, data, len, &s, nullptr, nullptr);
+}
+CK_RV C_VerifyFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR sig, CK_ULONG sig_len) {
+    auto s = signature_bytes(sig, sig_len);
+    return operation_final(h, key_operation::verify, &s, nullptr, nullptr);
+}
+
+// Digests are computed here: no key, nothing for a node to do.
+CK_RV C_DigestInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m) {
+    auto& l = lib();
+    std::lock_guard lock(l.mutex);
+    if (!l.initialized) return CKR_CRYPTOKI_NOT_INITIALIZED;
+    session_state* state = nullptr;
+    if (!slot_of(l, h, &state)) return CKR_SESSION_HANDLE_INVALID;
+    if (!m) return CKR_ARGUMENTS_BAD;
+    if (state->digest) return CKR_OPERATION_ACTIVE;
+    const EVP_MD* md = m->mechanism == CKM_SHA256   ? EVP_sha256()
+                       : m->mechanism == CKM_SHA384 ? EVP_sha384()
+                       : m->mechanism == CKM_SHA512 ? EVP_sha512()
+                                                    : nullptr;
+    if (!md) return CKR_MECHANISM_INVALID;
+    if (m->pParameter || m->ulParameterLen) return CKR_MECHANISM_PARAM_INVALID;
+    md_ctx_ptr ctx(EVP_MD_CTX_new());
+    if (!ctx || EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1) return CKR_HOST_MEMORY;
+    state->digest = std::move(ctx);
+    return CKR_OK;
+}
+
+// Runs `f` on the session's digest, under the library lock.
+template <typename F> CK_RV with_digest(CK_SESSION_HANDLE h, F f) {
+    auto& l = lib();
+    std::lock_guard lock(l.mutex);
+    if (!l.initialized) return CKR_CRYPTOKI_NOT_INITIALIZED;
+    session_state* state = nullptr;
+    if (!slot_of(l, h, &state)) return CKR_SESSION_HANDLE_INVALID;
+    if (!state->digest) return CKR_OPERATION_NOT_INITIALIZED;
+    return f(state->digest);
+}
+
+// The size query and a short buffer leave the digest on.
+CK_RV digest_size(md_ctx_ptr& d, CK_BYTE_PTR out, CK_ULONG_PTR out_len) {
+    if (!out_len) {
+        d.reset();
+        return CKR_ARGUMENTS_BAD;
+    }
+    auto size = static_cast<CK_ULONG>(EVP_MD_CTX_get_size(d.get()));
+    if (out && *out_len >= size) return CKR_OK;
+    bool query = !out;
+    *out_len = size;
+    return query ? CKR_OK : CKR_BUFFER_TOO_SMALL;
+}
+
+CK_RV C_DigestUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len) {
+    return with_digest(h, [&](md_ctx_ptr& d) {
+        if ((!data && len) || EVP_DigestUpdate(d.get(), data, len) != 1) {
+            d.reset();
+            return CKR_ARGUMENTS_BAD;
+        }
+        return CKR_OK;
+    });
+}
+
+CK_RV C_DigestFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR out_len) {
+    return with_digest(h, [&](md_ctx_ptr& d) {
+        if (auto rv = digest_size(d, out, out_len); rv != CKR_OK || !out) return rv;
+        unsigned int n = 0;
+        auto ok = EVP_DigestFinal_ex(d.get(), out, &n) == 1;
+        d.reset();
+        *out_len = n;
+        return ok ? CKR_OK : CKR_FUNCTION_FAILED;
+    });
+}
+
+CK_RV C_Digest(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR out,
+               CK_ULONG_PTR out_len) {
+    // The size is known before any data is hashed.
+    auto rv = with_digest(h, [&](md_ctx_ptr& d) { return digest_size(d, out, out_len); });
+    if (rv != CKR_OK || !out) return rv;
+    if (rv = C_DigestUpdate(h, data, len); rv != CKR_OK) return rv;
+    return C_DigestFinal(h, out, out_len);
+}
+
+// The keys are sensitive: none can be hashed into a digest.
+CK_RV C_DigestKey(CK_SESSION_HANDLE, CK_OBJECT_HANDLE) {
+    return CKR_KEY_INDIGESTIBLE;
+}
+
+// Creating and destroying keys are cluster-wide changes of a logged-in
+// user in a read/write session.
+CK_RV writable_session(CK_SESSION_HANDLE h, cluster_slot*& slot, CK_SLOT_ID* id = nullptr) {
+    auto& l = lib();
+    std::lock_guard lock(l.mutex);
+    if (!l.initialized) return CKR_CRYPTOKI_NOT_INITIALIZED;
+    session_state* state = nullptr;
+    slot = slot_of(l, h, &state);
+    if (!slot) return CKR_SESSION_HANDLE_INVALID;
+    if (id) *id = state->slot;
+    if (!(state->flags & CKF_RW_SESSION)) return CKR_SESSION_READ_ONLY;
+    return CKR_OK;
+}
+
+CK_RV generate(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, const CK_ATTRIBUTE* public_tmpl,
+               CK_ULONG public_count, const CK_ATTRIBUTE* private_tmpl, CK_ULONG private_count,
+               CK_OBJECT_HANDLE_PTR public_key, CK_OBJECT_HANDLE_PTR main_key) {
+    cluster_slot* slot = nullptr;
+    if (auto rv = writable_session(h, slot); rv != CKR_OK) return rv;
+    if (!m || !main_key) return CKR_ARGUMENTS_BAD;
+    if (m->pParameter || m->ulParameterLen) return CKR_MECHANISM_PARAM_INVALID;
+    if (!slot->logged_in()) return CKR_USER_NOT_LOGGED_IN;
+    auto request =
+        generation_request(m->mechanism, public_tmpl, public_count, private_tmpl, private_count);
+    if (auto* error = std::get_if<CK_RV>(&request)) return *error;
+    auto answer = slot->generate(std::get<json>(request));
+    if (answer.what != cluster_answer::kind::ok) return from_answer(answer);
+    const auto& made = answer.fields["keys"];
+    for (const auto& k : made) {
+        auto handle = static_cast<CK_OBJECT_HANDLE>(k.value("handle", std::int64_t{0}));
+        if (k.value("class", std::string()) == "public")
+            *(public_key ? public_key : main_key) = handle;
+        else
+            *main_key = handle;
+    }
+    return CKR_OK;
+}
+
+CK_RV C_GenerateKey(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
+                    CK_OBJECT_HANDLE_PTR key) {
+    if (m && (m->mechanism == CKM_EC_KEY_PAIR_GEN || m->mechanism == CKM_RSA_PKCS_KEY_PAIR_GEN))
+        return CKR_MECHANISM_INVALID;
+    return generate(h, m, nullptr, 0, tmpl, count, nullptr, key);
+}
+
+CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR public_tmpl,
+                        CK_ULONG public_count, CK_ATTRIBUTE_PTR private_tmpl,
+                        CK_ULONG private_count, CK_OBJECT_HANDLE_PTR public_key,
+                        CK_OBJECT_HANDLE_PTR private_key) {
+    if (!public_key) return CKR_ARGUMENTS_BAD;
+    if (m && m->mechanism != CKM_EC_KEY_PAIR_GEN && m->mechanism != CKM_RSA_PKCS_KEY_PAIR_GEN)
+        return CKR_MECHANISM_INVALID;
+    return generate(h, m, public_tmpl, public_count, private_tmpl, private_count, public_key,
+                    private_key);
+}
+
+CK_RV C_DestroyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o) {
+    cluster_slot* slot = nullptr;
+    CK_SLOT_ID id = 0;
+    if (auto rv = writable_session(h, slot, &id); rv != CKR_OK) return rv;
+    if (!slot->logged_in()) return CKR_USER_NOT_LOGGED_IN;
+    auto answer = slot->change(json{{"change", "destroy_key"}, {"handle", o}});
+    if (answer.what == cluster_answer::kind::ok) {
+        auto& l = lib();
+        std::lock_guard lock(l.mutex);
+        if (id < l.objects.size()) l.objects[id].erase(o);
+    }
+    if (answer.what == cluster_answer::kind::refused && answer.code == status::key_not_found)
+        return CKR_OBJECT_HANDLE_INVALID;
+    return from_answer(answer);
+}
+
+CK_RV C_SetAttributeValue(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR tmpl,
+                          CK_ULONG count) {
+    cluster_slot* slot = nullptr;
+    CK_SLOT_ID id = 0;
+    if (auto rv = writable_session(h, slot, &id); rv != CKR_OK) return rv;
+    if (!tmpl && count) return CKR_ARGUMENTS_BAD;
+    if (!slot->logged_in()) return CKR_USER_NOT_LOGGED_IN;
+    // Each attribute is one change (setAttribute's): check them all first.
+    std::vector<json> changes;
+    for (CK_ULONG i = 0; i < count; ++i) {
+        const auto& a = tmpl[i];
+        const auto* info = find_key_attribute(static_cast<std::uint32_t>(a.type));
+        if (!info) return CKR_ATTRIBUTE_TYPE_INVALID;
+        if (!info->settable) return CKR_ATTRIBUTE_READ_ONLY;
+        std::string value;
+        if (info->id == key_attribute::label) {
+            if (!a.pValue && a.ulValueLen) return CKR_ARGUMENTS_BAD;
+            value.assign(static_cast<const char*>(a.pValue), a.ulValueLen);
+            if (!valid_key_label(value)) return CKR_ATTRIBUTE_VALUE_INVALID;
+        } else {
+            if (!a.pValue || a.ulValueLen != sizeof(CK_BBOOL)) return CKR_ATTRIBUTE_VALUE_INVALID;
+            value = *static_cast<const CK_BBOOL*>(a.pValue) ? "1" : "0";
+        }
+        changes.push_back(json{{"change", "set_attribute"},
+                               {"handle", o},
+                               {"attribute", static_cast<std::uint32_t>(info->id)},
+                               {"value", value}});
+    }
+    for (auto& c : changes) {
+        auto answer = slot->change(std::move(c));
+        if (answer.what != cluster_answer::kind::ok) {
+            if (answer.code == status::key_not_found) return CKR_OBJECT_HANDLE_INVALID;
+            return from_answer(answer);
+        }
+    }
+    auto& l = lib();
+    std::lock_guard lock(l.mutex);
+    if (id < l.objects.size()) l.objects[id].erase(o); // read anew when next asked
+    return CKR_OK;
 }
 
 CK_RV C_GenerateRandom(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG len) {
@@ -590,44 +920,44 @@ CK_FUNCTION_LIST function_list = {
     C_Logout,
     not_supported, // C_CreateObject
     not_supported, // C_CopyObject
-    not_supported, // C_DestroyObject
+    C_DestroyObject,
     not_supported, // C_GetObjectSize
     C_GetAttributeValue,
-    not_supported, // C_SetAttributeValue
+    C_SetAttributeValue,
     C_FindObjectsInit,
     C_FindObjects,
     C_FindObjectsFinal,
-    not_supported, // C_EncryptInit
-    not_supported, // C_Encrypt
-    not_supported, // C_EncryptUpdate
-    not_supported, // C_EncryptFinal
-    not_supported, // C_DecryptInit
-    not_supported, // C_Decrypt
-    not_supported, // C_DecryptUpdate
-    not_supported, // C_DecryptFinal
-    not_supported, // C_DigestInit
-    not_supported, // C_Digest
-    not_supported, // C_DigestUpdate
-    not_supported, // C_DigestKey
-    not_supported, // C_DigestFinal
-    C_SignInit,
-    C_Sign,
-    C_SignUpdate,
-    C_SignFinal,
+    init_entry<key_operation::encrypt>,
+    once_entry<key_operation::encrypt>,
+    update_entry<key_operation::encrypt>,
+    final_entry<key_operation::encrypt>,
+    init_entry<key_operation::decrypt>,
+    once_entry<key_operation::decrypt>,
+    update_entry<key_operation::decrypt>,
+    final_entry<key_operation::decrypt>,
+    C_DigestInit,
+    C_Digest,
+    C_DigestUpdate,
+    C_DigestKey,
+    C_DigestFinal,
+    init_entry<key_operation::sign>,
+    once_entry<key_operation::sign>,
+    update_entry<key_operation::sign>,
+    final_entry<key_operation::sign>,
     not_supported, // C_SignRecoverInit
     not_supported, // C_SignRecover
-    not_supported, // C_VerifyInit
-    not_supported, // C_Verify
-    not_supported, // C_VerifyUpdate
-    not_supported, // C_VerifyFinal
+    init_entry<key_operation::verify>,
+    C_Verify,
+    update_entry<key_operation::verify>,
+    C_VerifyFinal,
     not_supported, // C_VerifyRecoverInit
     not_supported, // C_VerifyRecover
     not_supported, // C_DigestEncryptUpdate
     not_supported, // C_DecryptDigestUpdate
     not_supported, // C_SignEncryptUpdate
     not_supported, // C_DecryptVerifyUpdate
-    not_supported, // C_GenerateKey
-    not_supported, // C_GenerateKeyPair
+    C_GenerateKey,
+    C_GenerateKeyPair,
     not_supported, // C_WrapKey
     not_supported, // C_UnwrapKey
     not_supported, // C_DeriveKey

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "hsmsh/outcome.hpp"
-#include "two_phase.hpp"
+#include "hsmsh/two_phase.hpp"
 
 #include <ostream>
 #include <string>

@@ -6,9 +6,9 @@
 #include "hsmsh/config.hpp"
 #include "hsmsh/duration.hpp"
 #include "hsmsh/outcome.hpp"
+#include "hsmsh/two_phase.hpp"
 #include "line_input.hpp"
 #include "render.hpp"
-#include "two_phase.hpp"
 
 #include "hsmsh/user_rules.hpp"
 

@@ -43,6 +43,10 @@ TEST_CASE("attributes: CMU's ids, the settable ones, and flags that fit the clas
     CHECK_FALSE(default_flags(key_class::secret_key, key_type::aes).sign);
     CHECK_FALSE(default_flags(key_class::secret_key, key_type::generic_secret).encrypt);
     CHECK(default_flags(key_class::secret_key, key_type::generic_secret).sign);
+    // EC keys sign and derive; nothing here encrypts with them.
+    CHECK_FALSE(default_flags(key_class::private_key, key_type::ec).decrypt);
+    CHECK_FALSE(default_flags(key_class::public_key, key_type::ec).encrypt);
+    CHECK_FALSE(default_flags(key_class::public_key, key_type::ec).wrap);
     auto narrowed =
         flags_from_json({{"decrypt", false}}, default_flags(key_class::secret_key, key_type::aes));
     REQUIRE(narrowed);

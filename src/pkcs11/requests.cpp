@@ -1,0 +1,350 @@
+// SPDX-License-Identifier: Apache-2.0
+// Templates to generation requests, mechanisms to node mechanisms.
+#include "requests.hpp"
+
+#include "hsmsh/hex.hpp"
+#include "hsmsh/keys.hpp"
+
+#include <cstring>
+#include <memory>
+#include <span>
+
+#include <fmt/format.h>
+#include <openssl/ec.h>
+
+namespace hsm::p11 {
+namespace {
+
+// DER of the named curves' object identifiers, as CKA_EC_PARAMS holds them.
+const bytes p256_oid{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+const bytes p384_oid{0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
+// The same curves by name (PrintableString), which pkcs11-tool also sends.
+const bytes p256_name{0x13, 0x0a, 'p', 'r', 'i', 'm', 'e', '2', '5', '6', 'v', '1'};
+
+std::span<const std::uint8_t> value_of(const CK_ATTRIBUTE& a) {
+    if (!a.pValue || a.ulValueLen == CK_UNAVAILABLE_INFORMATION) return {};
+    return {static_cast<const std::uint8_t*>(a.pValue), a.ulValueLen};
+}
+
+bool equals(const CK_ATTRIBUTE& a, const bytes& b) {
+    auto v = value_of(a);
+    return v.size() == b.size() && std::equal(v.begin(), v.end(), b.begin());
+}
+
+std::optional<CK_ULONG> ulong_of(const CK_ATTRIBUTE& a) {
+    if (!a.pValue || a.ulValueLen != sizeof(CK_ULONG)) return std::nullopt;
+    CK_ULONG v = 0;
+    std::memcpy(&v, a.pValue, sizeof v);
+    return v;
+}
+
+std::optional<bool> bool_of(const CK_ATTRIBUTE& a) {
+    if (!a.pValue || a.ulValueLen != sizeof(CK_BBOOL)) return std::nullopt;
+    return *static_cast<const CK_BBOOL*>(a.pValue) != CK_FALSE;
+}
+
+// What one template says: the request's fields, and the error it makes.
+struct template_reading {
+    CK_RV error = CKR_OK;
+    std::optional<std::string> label;
+    std::optional<bytes> id;
+    std::optional<CK_ULONG> modulus_bits;
+    std::optional<CK_ULONG> value_len;
+    std::optional<int> curve_bits;
+    key_flags flags;
+    bool any_flag = false;
+
+    void fail(CK_RV rv) {
+        if (error == CKR_OK) error = rv;
+    }
+};
+
+// Reads a template for an object of class `cls` and type `type`.
+template_reading read_template(const CK_ATTRIBUTE* tmpl, CK_ULONG count, key_class cls,
+                               key_type type, CK_OBJECT_CLASS ck_class, CK_KEY_TYPE ck_type) {
+    template_reading r;
+    r.flags = default_flags(cls, type);
+    if (count && !tmpl) {
+        r.fail(CKR_ARGUMENTS_BAD);
+        return r;
+    }
+    for (CK_ULONG i = 0; i < count; ++i) {
+        const auto& a = tmpl[i];
+        switch (a.type) {
+        case CKA_CLASS:
+            if (ulong_of(a) != ck_class) r.fail(CKR_TEMPLATE_INCONSISTENT);
+            continue;
+        case CKA_KEY_TYPE:
+            if (ulong_of(a) != ck_type) r.fail(CKR_TEMPLATE_INCONSISTENT);
+            continue;
+        case CKA_TOKEN:
+            // Every key lives on the nodes: there are no session objects.
+            if (bool_of(a) != true) r.fail(CKR_TEMPLATE_INCONSISTENT);
+            continue;
+        case CKA_LABEL: {
+            auto v = value_of(a);
+            r.label = std::string(v.begin(), v.end());
+            if (!valid_key_label(*r.label)) r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
+            continue;
+        }
+        case CKA_ID: {
+            auto v = value_of(a);
+            r.id = bytes(v.begin(), v.end());
+            if (r.id->size() > max_key_id) r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
+            continue;
+        }
+        case CKA_MODULUS_BITS:
+            r.modulus_bits = ulong_of(a);
+            if (!r.modulus_bits) r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
+            continue;
+        case CKA_PUBLIC_EXPONENT: {
+            // 65537 only, as the nodes make it (leading zeros allowed).
+            auto v = value_of(a);
+            bytes e(std::find_if(v.begin(), v.end(), [](auto b) { return b != 0; }), v.end());
+            if (e != bytes{0x01, 0x00, 0x01}) r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
+            continue;
+        }
+        case CKA_VALUE_LEN:
+            r.value_len = ulong_of(a);
+            if (!r.value_len) r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
+            continue;
+        case CKA_EC_PARAMS:
+            if (equals(a, p256_oid) || equals(a, p256_name))
+                r.curve_bits = 256;
+            else if (equals(a, p384_oid))
+                r.curve_bits = 384;
+            else
+                r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
+            continue;
+        default:
+            break;
+        }
+        // A public key never derives; tools ask for it on both halves of
+        // an EC pair out of habit (pkcs11-tool does): the private half derives.
+        if (a.type == CKA_DERIVE && cls == key_class::public_key) continue;
+        const auto* info = find_key_attribute(static_cast<std::uint32_t>(a.type));
+        auto value = bool_of(a);
+        if (!info || !info->flag || a.type > CKA_DESTROYABLE) {
+            r.fail(CKR_ATTRIBUTE_TYPE_INVALID);
+            continue;
+        }
+        if (!value) {
+            r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
+            continue;
+        }
+        // Flags the node sets by itself are accepted when they agree.
+        if (info->flag == &key_flags::local || info->flag == &key_flags::never_extractable ||
+            info->flag == &key_flags::always_sensitive) {
+            if (r.flags.*(info->flag) != *value) r.fail(CKR_TEMPLATE_INCONSISTENT);
+            continue;
+        }
+        r.flags.*(info->flag) = *value;
+        r.any_flag = true;
+    }
+    if (r.error == CKR_OK && !flags_fit(r.flags, cls, type)) r.fail(CKR_TEMPLATE_INCONSISTENT);
+    return r;
+}
+
+} // namespace
+
+std::variant<CK_RV, json> generation_request(CK_MECHANISM_TYPE mechanism,
+                                             const CK_ATTRIBUTE* public_tmpl,
+                                             CK_ULONG public_count,
+                                             const CK_ATTRIBUTE* private_tmpl,
+                                             CK_ULONG private_count) {
+    key_type type;
+    key_class main = key_class::secret_key;
+    CK_KEY_TYPE ck_type;
+    switch (mechanism) {
+    case CKM_EC_KEY_PAIR_GEN:
+        type = key_type::ec, main = key_class::private_key, ck_type = CKK_EC;
+        break;
+    case CKM_RSA_PKCS_KEY_PAIR_GEN:
+        type = key_type::rsa, main = key_class::private_key, ck_type = CKK_RSA;
+        break;
+    case CKM_AES_KEY_GEN:
+        type = key_type::aes, ck_type = CKK_AES;
+        break;
+    case CKM_GENERIC_SECRET_KEY_GEN:
+        type = key_type::generic_secret, ck_type = CKK_GENERIC_SECRET;
+        break;
+    default:
+        return CKR_MECHANISM_INVALID;
+    }
+    bool pair = main == key_class::private_key;
+    auto priv = read_template(private_tmpl, private_count, main, type,
+                              pair ? CKO_PRIVATE_KEY : CKO_SECRET_KEY, ck_type);
+    if (priv.error != CKR_OK) return priv.error;
+    template_reading pub;
+    if (pair) {
+        pub = read_template(public_tmpl, public_count, key_class::public_key, type,
+                            CKO_PUBLIC_KEY, ck_type);
+        if (pub.error != CKR_OK) return pub.error;
+        // The public key's flags are the node's defaults: a template may
+        // ask for them, never for others.
+        if (pub.flags != default_flags(key_class::public_key, type))
+            return CKR_TEMPLATE_INCONSISTENT;
+    }
+    std::string spec;
+    switch (type) {
+    case key_type::ec: {
+        auto bits = pub.curve_bits ? pub.curve_bits : priv.curve_bits;
+        if (!bits) return CKR_TEMPLATE_INCOMPLETE;
+        spec = fmt::format("ec:p{}", *bits);
+        break;
+    }
+    case key_type::rsa: {
+        auto bits = pub.modulus_bits ? pub.modulus_bits : priv.modulus_bits;
+        if (!bits) return CKR_TEMPLATE_INCOMPLETE;
+        spec = fmt::format("rsa:{}", *bits);
+        break;
+    }
+    case key_type::aes:
+    case key_type::generic_secret:
+        if (!priv.value_len) return CKR_TEMPLATE_INCOMPLETE;
+        spec = fmt::format("{}:{}", type == key_type::aes ? "aes" : "hmac", *priv.value_len * 8);
+        break;
+    }
+    if (!parse_key_spec(spec)) return CKR_ATTRIBUTE_VALUE_INVALID;
+    json request{{"spec", spec}};
+    // Applications name a pair on either half; the nodes give both one.
+    auto label = priv.label ? priv.label : pub.label;
+    auto id = priv.id ? priv.id : pub.id;
+    if (label) request["label"] = *label;
+    if (id) request["id"] = to_hex(*id);
+    if (priv.any_flag) request["attributes"] = flags_to_json(priv.flags);
+    return request;
+}
+
+std::variant<CK_RV, node_mechanism> node_mechanism_for(const CK_MECHANISM& m, const key_summary& k,
+                                                       key_operation op) {
+    auto name = [&]() -> std::optional<std::string> {
+        switch (m.mechanism) {
+        case CKM_ECDSA:
+            return "ecdsa";
+        case CKM_ECDSA_SHA256:
+            return "ecdsa-sha256";
+        case CKM_ECDSA_SHA384:
+            return "ecdsa-sha384";
+        case CKM_RSA_PKCS:
+            return "rsa-pkcs1";
+        case CKM_SHA256_RSA_PKCS:
+            return "rsa-pkcs1-sha256";
+        case CKM_SHA384_RSA_PKCS:
+            return "rsa-pkcs1-sha384";
+        case CKM_SHA512_RSA_PKCS:
+            return "rsa-pkcs1-sha512";
+        case CKM_SHA256_RSA_PKCS_PSS:
+            return "rsa-pss-sha256";
+        case CKM_SHA384_RSA_PKCS_PSS:
+            return "rsa-pss-sha384";
+        case CKM_SHA512_RSA_PKCS_PSS:
+            return "rsa-pss-sha512";
+        case CKM_SHA256_HMAC:
+            return "hmac-sha256";
+        case CKM_AES_GCM:
+            return "aes-gcm";
+        case CKM_RSA_PKCS_OAEP:
+            return "rsa-oaep-sha256";
+        default:
+            return std::nullopt;
+        }
+    }();
+    auto parsed = name ? mechanism_from_name(*name) : std::nullopt;
+    if (!parsed) return CKR_MECHANISM_INVALID;
+    auto use = op == key_operation::sign     ? key_use::sign
+               : op == key_operation::verify  ? key_use::verify
+               : op == key_operation::encrypt ? key_use::encrypt
+                                              : key_use::decrypt;
+    // A key of another type, or of the other half of a pair (a public key
+    // to sign with), is inconsistent with the mechanism (as SoftHSM says).
+    if (!mechanism_fits(*parsed, use, k.type, k.cls)) return CKR_KEY_TYPE_INCONSISTENT;
+    node_mechanism out{*name};
+    switch (m.mechanism) {
+    case CKM_SHA256_RSA_PKCS_PSS:
+    case CKM_SHA384_RSA_PKCS_PSS:
+    case CKM_SHA512_RSA_PKCS_PSS: {
+        // The nodes salt with as many bytes as the digest has, MGF1 with the same hash.
+        if (!m.pParameter || m.ulParameterLen != sizeof(CK_RSA_PKCS_PSS_PARAMS))
+            return CKR_MECHANISM_PARAM_INVALID;
+        CK_RSA_PKCS_PSS_PARAMS p;
+        std::memcpy(&p, m.pParameter, sizeof p);
+        auto [hash, mgf, len] = m.mechanism == CKM_SHA256_RSA_PKCS_PSS
+                                    ? std::tuple{CKM_SHA256, CKG_MGF1_SHA256, 32UL}
+                                : m.mechanism == CKM_SHA384_RSA_PKCS_PSS
+                                    ? std::tuple{CKM_SHA384, CKG_MGF1_SHA384, 48UL}
+                                    : std::tuple{CKM_SHA512, CKG_MGF1_SHA512, 64UL};
+        if (p.hashAlg != hash || p.mgf != mgf || p.sLen != len) return CKR_MECHANISM_PARAM_INVALID;
+        break;
+    }
+    case CKM_RSA_PKCS_OAEP: {
+        if (!m.pParameter || m.ulParameterLen != sizeof(CK_RSA_PKCS_OAEP_PARAMS))
+            return CKR_MECHANISM_PARAM_INVALID;
+        CK_RSA_PKCS_OAEP_PARAMS p;
+        std::memcpy(&p, m.pParameter, sizeof p);
+        if (p.hashAlg != CKM_SHA256 || p.mgf != CKG_MGF1_SHA256 ||
+            (p.source != 0 && p.source != CKZ_DATA_SPECIFIED) ||
+            (p.pSourceData && p.ulSourceDataLen != 0))
+            return CKR_MECHANISM_PARAM_INVALID;
+        break;
+    }
+    case CKM_AES_GCM: {
+        if (!m.pParameter || m.ulParameterLen != sizeof(CK_GCM_PARAMS))
+            return CKR_MECHANISM_PARAM_INVALID;
+        CK_GCM_PARAMS p;
+        std::memcpy(&p, m.pParameter, sizeof p);
+        if (!p.pIv || p.ulIvLen != 12 || p.ulTagBits != 128 ||
+            p.ulAADLen > max_crypto_data || (p.ulAADLen && !p.pAAD))
+            return CKR_MECHANISM_PARAM_INVALID;
+        out.fields["iv"] = to_hex(bytes(p.pIv, p.pIv + p.ulIvLen));
+        out.fields["aad"] = to_hex(bytes(p.pAAD, p.pAAD + p.ulAADLen));
+        break;
+    }
+    default:
+        if (m.pParameter || m.ulParameterLen) return CKR_MECHANISM_PARAM_INVALID;
+        break;
+    }
+    return out;
+}
+
+std::size_t output_bound(const key_summary& k, const node_mechanism& m, key_operation op,
+                         std::size_t input) {
+    constexpr std::size_t tag = 16;
+    switch (k.type) {
+    case key_type::ec:
+        return 2 * static_cast<std::size_t>(k.bits / 8);
+    case key_type::rsa:
+        return static_cast<std::size_t>(k.bits / 8);
+    case key_type::generic_secret:
+        return 32; // HMAC-SHA-256
+    case key_type::aes:
+        if (m.name != "aes-gcm") return 0;
+        return op == key_operation::encrypt ? input + tag : (input < tag ? 0 : input - tag);
+    }
+    return 0;
+}
+
+std::optional<bytes> der_signature(const key_summary& k, const bytes& pkcs11_signature) {
+    if (k.type != key_type::ec) return pkcs11_signature;
+    auto half = static_cast<std::size_t>(k.bits / 8);
+    if (pkcs11_signature.size() != 2 * half) return std::nullopt;
+    struct sig_free {
+        void operator()(ECDSA_SIG* s) const noexcept { ECDSA_SIG_free(s); }
+    };
+    std::unique_ptr<ECDSA_SIG, sig_free> sig(ECDSA_SIG_new());
+    BIGNUM* r = BN_bin2bn(pkcs11_signature.data(), static_cast<int>(half), nullptr);
+    BIGNUM* s = BN_bin2bn(pkcs11_signature.data() + half, static_cast<int>(half), nullptr);
+    if (!sig || !r || !s || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
+        BN_free(r);
+        BN_free(s);
+        return std::nullopt;
+    }
+    unsigned char* der = nullptr;
+    int len = i2d_ECDSA_SIG(sig.get(), &der);
+    if (len <= 0) return std::nullopt;
+    bytes out(der, der + len);
+    OPENSSL_free(der);
+    return out;
+}
+
+} // namespace hsm::p11

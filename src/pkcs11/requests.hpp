@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: Apache-2.0
+// What a PKCS#11 call asks of the nodes: a key generation request from the
+// application's templates, and a node mechanism (with its parameters) from
+// a CK_MECHANISM. Pure: checked here, re-checked by the node.
+#pragma once
+
+#include "key_object.hpp"
+
+#include <string>
+#include <variant>
+
+namespace hsm::p11 {
+
+/// A generate_key request ({"spec", "label", "id", "attributes"}) for
+/// C_GenerateKey (`public_tmpl` empty) or C_GenerateKeyPair. The error is
+/// the specification's: CKR_MECHANISM_INVALID, CKR_TEMPLATE_INCOMPLETE
+/// (no curve, no modulus size), CKR_ATTRIBUTE_VALUE_INVALID (a curve, size,
+/// exponent or label the nodes do not make), CKR_TEMPLATE_INCONSISTENT
+/// (a session object, an extractable private key, a class or type that is
+/// not the mechanism's), CKR_ATTRIBUTE_TYPE_INVALID (an attribute no key has).
+std::variant<CK_RV, json> generation_request(CK_MECHANISM_TYPE mechanism,
+                                             const CK_ATTRIBUTE* public_tmpl,
+                                             CK_ULONG public_count,
+                                             const CK_ATTRIBUTE* private_tmpl,
+                                             CK_ULONG private_count);
+
+/// How a key is used; PKCS#11 names the same four.
+enum class key_operation { sign, verify, encrypt, decrypt };
+
+/// A node mechanism and the fields it takes beside the data: "iv" and
+/// "aad" for AES-GCM.
+struct node_mechanism {
+    std::string name;
+    json fields = json::object();
+};
+
+/// The node mechanism for `m` used with `k` for `op`, its parameters
+/// checked: CKR_MECHANISM_INVALID (not ours, or not for this key or use),
+/// CKR_MECHANISM_PARAM_INVALID (a PSS salt other than the digest's length,
+/// an OAEP hash other than SHA-256, a GCM IV not 12 bytes or a tag not
+/// 128 bits), CKR_KEY_TYPE_INCONSISTENT (a public key to sign, ...).
+std::variant<CK_RV, node_mechanism> node_mechanism_for(const CK_MECHANISM& m, const key_summary& k,
+                                                       key_operation op);
+
+/// The largest output of `op` on `input` bytes with this key and mechanism
+/// (decryption's is a bound; the exact size comes with the result).
+std::size_t output_bound(const key_summary& k, const node_mechanism& m, key_operation op,
+                         std::size_t input);
+
+/// PKCS#11's ECDSA signature (r || s) as the node takes it (DER);
+/// nullopt when its length is not twice the curve's.
+std::optional<bytes> der_signature(const key_summary& k, const bytes& pkcs11_signature);
+
+} // namespace hsm::p11

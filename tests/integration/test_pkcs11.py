@@ -10,26 +10,13 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from cluster import Cluster  # noqa: E402
+from p11_tools import MODULE, have, tool_env  # noqa: E402
 
-MODULE = os.environ["HSMSH_PKCS11"]
 PIN = "alice:alice-pw-1"
 DATA = b"signed through PKCS#11"
 
 
-def tool_env(env):
-    """A sanitized build of the module (CI's ASan stage) runs inside tools that
-    are not: its runtime is preloaded, and the tool's own leaks are not ours."""
-    ldd = subprocess.run(["ldd", MODULE], capture_output=True, text=True).stdout
-    runtimes = [line.split("=>")[1].split()[0] for line in ldd.splitlines()
-                if "=>" in line and ("libasan" in line or "libubsan" in line)]
-    if runtimes:
-        env["LD_PRELOAD"] = " ".join(runtimes)
-        env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
-    return env
-
-
-@unittest.skipUnless(subprocess.run(["which", "pkcs11-tool"], capture_output=True).returncode == 0,
-                     "pkcs11-tool (opensc) is not installed")
+@unittest.skipUnless(have("pkcs11-tool"), "pkcs11-tool (opensc) is not installed")
 class Pkcs11ToolTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -37,6 +24,9 @@ class Pkcs11ToolTests(unittest.TestCase):
         cls.other = Cluster(nodes=1, cluster_id="cluster-other")
         cls.c.activate()
         r = cls.c.shell(input="loginHSM CO admin officer-pw1\ncreateUser CU alice alice-pw-1\ny\n")
+        assert r.returncode == 0, r.stdout + r.stderr
+        # bob makes keys through the module; alice's stay as the shell made them.
+        r = cls.c.shell(input="loginHSM CO admin officer-pw1\ncreateUser CU bob bob-pw-123\ny\n")
         assert r.returncode == 0, r.stdout + r.stderr
         r = cls.c.shell(input=f"loginHSM CU alice alice-pw-1\ngenerateKey ec:p256 signer 01\n"
                               "generateKey rsa:2048 rsasigner 02\n")
@@ -64,6 +54,22 @@ class Pkcs11ToolTests(unittest.TestCase):
     def tool(self, *args):
         return subprocess.run(["pkcs11-tool", "--module", MODULE, *args], capture_output=True,
                               text=True, env=tool_env(self.c.env()), timeout=120)
+
+    def bob(self, *args, check=True):
+        r = self.tool("--login", "--pin", "bob:bob-pw-123", *args)
+        if check:
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        return r
+
+    def keys_on(self, i, user, password):
+        """The keys node i lists for a crypto user, by label and class."""
+        w = self.c.wire_client(i)
+        self.addCleanup(w.close)
+        status, _ = w.call("login", type="CU", name=user, password=password)
+        self.assertEqual(status, "RET_OK")
+        status, f = w.call("list_keys", after=0)
+        self.assertEqual(status, "RET_OK")
+        return {(k["label"], k["class"]): k for k in f["keys"]}
 
     def public_key(self, handle):
         w = self.c.wire_client(1)
@@ -119,6 +125,94 @@ class Pkcs11ToolTests(unittest.TestCase):
         r = self.tool("--list-objects")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn("Key Object", r.stdout)
+
+    def test_key_pairs_made_through_the_module_are_on_every_node_and_sign(self):
+        self.bob("--keypairgen", "--key-type", "EC:prime256v1", "--label", "bob-ec", "--id", "a1")
+        self.bob("--keypairgen", "--key-type", "rsa:2048", "--label", "bob-rsa", "--id", "a2")
+        # One cluster-wide change: every node holds both pairs, alike.
+        held = [self.keys_on(i, "bob", "bob-pw-123") for i in range(3)]
+        for label in ("bob-ec", "bob-rsa"):
+            for cls in ("private", "public"):
+                digests = {h[(label, cls)]["digest"] for h in held}
+                self.assertEqual(len(digests), 1, (label, cls))
+        pub = {}
+        for label in ("bob-ec", "bob-rsa"):
+            pub[label] = self.c.path(f"{label}.der")
+            with open(pub[label], "wb") as f:
+                f.write(bytes.fromhex(held[0][(label, "public")]["public"]))
+        cases = [("a1", "bob-ec", "ECDSA-SHA256", ["--signature-format", "openssl"], ["-sha256"]),
+                 ("a2", "bob-rsa", "SHA256-RSA-PKCS", [], ["-sha256"]),
+                 ("a2", "bob-rsa", "SHA256-RSA-PKCS-PSS", [],
+                  ["-sha256", "-sigopt", "rsa_padding_mode:pss", "-sigopt",
+                   "rsa_pss_saltlen:32"])]
+        for key_id, label, mechanism, fmt, options in cases:
+            signature = self.c.path(f"sig-{mechanism}")
+            self.bob("--sign", "--id", key_id, "-m", mechanism, "-i", self.data, "-o", signature,
+                     *fmt)
+            self.assertTrue(self.verify(pub[label], signature, *options), mechanism)
+            # The module verifies its own signatures too (with the public key).
+            if not fmt:
+                r = self.bob("--verify", "--id", key_id, "-m", mechanism, "-i", self.data,
+                             "--signature-file", signature)
+                self.assertIn("Signature is valid", r.stdout)
+        # A session object cannot be made: every key lives on the nodes.
+        r = self.bob("--keygen", "--key-type", "AES:32", "--label", "bob-aes", check=False)
+        self.assertIn("CKR_TEMPLATE_INCONSISTENT", r.stderr)  # pkcs11-tool asks non-sensitive
+        self.bob("--keygen", "--key-type", "AES:32", "--sensitive", "--label", "bob-aes")
+        self.assertIn(("bob-aes", "secret"), self.keys_on(2, "bob", "bob-pw-123"))
+        # Destroyed through the module: gone from every node.
+        self.bob("--delete-object", "--type", "secrkey", "--label", "bob-aes")
+        for i in range(3):
+            self.assertNotIn(("bob-aes", "secret"), self.keys_on(i, "bob", "bob-pw-123"))
+
+    def test_pkcs11_tool_self_tests_pass(self):
+        r = self.bob("--test")
+        self.assertIn("No errors", r.stdout + r.stderr)
+        r = self.tool("--test-fork")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("Calling C_Initialize in forked child", r.stdout + r.stderr)
+        # Threads that each initialise (with CKF_OS_LOCKING_OK), list and read slots.
+        r = self.tool("--use-locking", "--test-threads", "ILGISLT0", "--test-threads", "ILGISLT0")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("all threads have ended with CKR_OK", r.stdout + r.stderr)
+
+    @unittest.skipUnless(have("p11tool"), "p11tool (gnutls-bin) is not installed")
+    def test_p11tool_lists_generates_and_signs(self):
+        def p11tool(*args):
+            # --provider loads the module directly: p11-kit's registry is not touched.
+            return subprocess.run(["p11tool", "--provider", MODULE, *args], capture_output=True,
+                                  text=True, env=tool_env(self.c.env(GNUTLS_PIN="bob:bob-pw-123")),
+                                  timeout=120)
+        r = p11tool("--list-tokens")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"Label: {self.c.cluster_id}", r.stdout)
+        self.assertIn("Label: cluster-other", r.stdout)
+        token = f"pkcs11:token={self.c.cluster_id}"
+        r = p11tool("--login", "--generate-privkey", "ECDSA", "--curve", "secp256r1", "--label",
+                    "gnutls-ec", token)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("BEGIN PUBLIC KEY", r.stdout)
+        r = p11tool("--login", "--test-sign", f"{token};object=gnutls-ec")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("Verifying against public key in the token... ok", r.stdout + r.stderr)
+
+    @unittest.skipUnless(os.path.exists("/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so") or
+                         have("dpkg") and subprocess.run(["dpkg", "-s", "libengine-pkcs11-openssl"],
+                                                         capture_output=True).returncode == 0,
+                         "the OpenSSL pkcs11 engine (libengine-pkcs11-openssl) is not installed")
+    def test_the_openssl_engine_signs_a_certificate_request(self):
+        csr = self.c.path("request.pem")
+        key = (f"pkcs11:token={self.c.cluster_id};object=signer;type=private;"
+               "pin-value=alice:alice-pw-1")
+        r = subprocess.run(["openssl", "req", "-new", "-engine", "pkcs11", "-keyform", "engine",
+                            "-key", key, "-subj", "/CN=hsmsh engine test", "-out", csr],
+                           capture_output=True, text=True, timeout=120,
+                           env=tool_env(self.c.env(PKCS11_MODULE_PATH=MODULE)))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        r = subprocess.run(["openssl", "req", "-in", csr, "-verify", "-noout", "-text"],
+                           capture_output=True, text=True)
+        self.assertIn("verify OK", r.stdout + r.stderr)
+        self.assertIn("id-ecPublicKey", r.stdout)
 
     def test_random_bytes_come_from_the_nodes(self):
         out = self.c.path("random.bin")

@@ -148,8 +148,7 @@ template_reading read_template(const CK_ATTRIBUTE* tmpl, CK_ULONG count, key_cla
 } // namespace
 
 std::variant<CK_RV, json> generation_request(CK_MECHANISM_TYPE mechanism,
-                                             const CK_ATTRIBUTE* public_tmpl,
-                                             CK_ULONG public_count,
+                                             const CK_ATTRIBUTE* public_tmpl, CK_ULONG public_count,
                                              const CK_ATTRIBUTE* private_tmpl,
                                              CK_ULONG private_count) {
     key_type type;
@@ -177,8 +176,8 @@ std::variant<CK_RV, json> generation_request(CK_MECHANISM_TYPE mechanism,
     if (priv.error != CKR_OK) return priv.error;
     template_reading pub;
     if (pair) {
-        pub = read_template(public_tmpl, public_count, key_class::public_key, type,
-                            CKO_PUBLIC_KEY, ck_type);
+        pub = read_template(public_tmpl, public_count, key_class::public_key, type, CKO_PUBLIC_KEY,
+                            ck_type);
         if (pub.error != CKR_OK) return pub.error;
         // The public key's flags are the node's defaults: a template may
         // ask for them, never for others.
@@ -252,7 +251,7 @@ std::variant<CK_RV, node_mechanism> node_mechanism_for(const CK_MECHANISM& m, co
     }();
     auto parsed = name ? mechanism_from_name(*name) : std::nullopt;
     if (!parsed) return CKR_MECHANISM_INVALID;
-    auto use = op == key_operation::sign     ? key_use::sign
+    auto use = op == key_operation::sign      ? key_use::sign
                : op == key_operation::verify  ? key_use::verify
                : op == key_operation::encrypt ? key_use::encrypt
                                               : key_use::decrypt;
@@ -293,8 +292,8 @@ std::variant<CK_RV, node_mechanism> node_mechanism_for(const CK_MECHANISM& m, co
             return CKR_MECHANISM_PARAM_INVALID;
         CK_GCM_PARAMS p;
         std::memcpy(&p, m.pParameter, sizeof p);
-        if (!p.pIv || p.ulIvLen != 12 || p.ulTagBits != 128 ||
-            p.ulAADLen > max_crypto_data || (p.ulAADLen && !p.pAAD))
+        if (!p.pIv || p.ulIvLen != 12 || p.ulTagBits != 128 || p.ulAADLen > max_crypto_data ||
+            (p.ulAADLen && !p.pAAD))
             return CKR_MECHANISM_PARAM_INVALID;
         out.fields["iv"] = to_hex(bytes(p.pIv, p.pIv + p.ulIvLen));
         out.fields["aad"] = to_hex(bytes(p.pAAD, p.pAAD + p.ulAADLen));

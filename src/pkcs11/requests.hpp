@@ -19,8 +19,7 @@ namespace hsm::p11 {
 /// (a session object, an extractable private key, a class or type that is
 /// not the mechanism's), CKR_ATTRIBUTE_TYPE_INVALID (an attribute no key has).
 std::variant<CK_RV, json> generation_request(CK_MECHANISM_TYPE mechanism,
-                                             const CK_ATTRIBUTE* public_tmpl,
-                                             CK_ULONG public_count,
+                                             const CK_ATTRIBUTE* public_tmpl, CK_ULONG public_count,
                                              const CK_ATTRIBUTE* private_tmpl,
                                              CK_ULONG private_count);
 

@@ -74,6 +74,7 @@ cluster_answer cluster_slot::call(operation op, const json& fields) {
 cluster_answer cluster_slot::call_locked(operation op, const json& fields) {
     if (!link_) return {};
     auto n = link_->size();
+    bool logged_out = false; // a node said the login is gone (the user deleted, say)
     for (std::size_t k = 0; k < n; ++k) {
         auto i = (next_ + k) % n;
         if (!logged_in_[i] || !link_->connected(i)) continue;
@@ -85,11 +86,13 @@ cluster_answer cluster_slot::call_locked(operation op, const json& fields) {
         next_ = (i + 1) % n;
         if (o.code == status::not_logged_in) {
             logged_in_[i] = false;
+            logged_out = true;
             continue;
         }
         return {o.ok() ? cluster_answer::kind::ok : cluster_answer::kind::refused, o.code,
                 std::move(o.fields)};
     }
+    if (logged_out) return {cluster_answer::kind::refused, status::not_logged_in, json::object()};
     return {};
 }
 
@@ -143,16 +146,22 @@ cluster_answer cluster_slot::generate(const json& request) {
     return done;
 }
 
-std::optional<std::vector<key_summary>> cluster_slot::keys() {
+std::optional<std::vector<key_summary>> cluster_slot::keys(cluster_answer& failure) {
     std::lock_guard lock(mutex_);
     std::vector<key_summary> out;
     std::int64_t after = 0;
     // Bounded: 3300 keys a node, 32 a page.
     for (int page = 0; page < 200; ++page) {
         auto answer = call_locked(operation::list_keys, json{{"after", after}});
-        if (answer.what != cluster_answer::kind::ok) return std::nullopt;
+        if (answer.what != cluster_answer::kind::ok) {
+            failure = std::move(answer);
+            return std::nullopt;
+        }
         auto keys = answer.fields.find("keys");
-        if (keys == answer.fields.end() || !keys->is_array()) return std::nullopt;
+        if (keys == answer.fields.end() || !keys->is_array()) {
+            failure = {};
+            return std::nullopt;
+        }
         for (const auto& k : *keys)
             if (auto summary = key_summary_from(k); summary && summary->handle > after) {
                 after = summary->handle;

@@ -42,8 +42,9 @@ public:
     void logout();
     bool logged_in() const;
 
-    /// The keys the user may use (owned or shared), fetched anew.
-    std::optional<std::vector<key_summary>> keys();
+    /// The keys the user may use (owned or shared), fetched anew; nothing,
+    /// and why in `failure`, when no node gave them.
+    std::optional<std::vector<key_summary>> keys(cluster_answer& failure);
 
     /// Sends `op` to one node holding the login, failing over to the next
     /// when one does not answer.

@@ -388,8 +388,9 @@ CK_RV C_FindObjectsInit(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG cou
     // Before login the token shows no object: every key belongs to a user.
     std::vector<key_summary> keys;
     if (slot->logged_in()) {
-        auto fetched = slot->keys();
-        if (!fetched) return CKR_DEVICE_ERROR;
+        cluster_answer failure;
+        auto fetched = slot->keys(failure);
+        if (!fetched) return from_answer(failure);
         keys = std::move(*fetched);
     }
     std::lock_guard lock(l.mutex);
@@ -877,6 +878,8 @@ CK_RV C_GenerateRandom(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG len) {
     cluster_slot* slot = nullptr;
     if (auto rv = session_slot(h, slot); rv != CKR_OK) return rv;
     if (!out && len) return CKR_ARGUMENTS_BAD;
+    // The nodes give random bytes to a logged-in user.
+    if (!slot->logged_in()) return CKR_USER_NOT_LOGGED_IN;
     for (CK_ULONG done = 0; done < len;) {
         auto n = std::min<CK_ULONG>(len - done, 4096);
         auto answer = slot->call(operation::random, json{{"bytes", n}});

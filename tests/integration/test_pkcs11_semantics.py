@@ -1,0 +1,322 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The module's PKCS#11 semantics through PyKCS11, checked side by side with
+SoftHSM2 (an implementation nobody here wrote) where the specification makes
+them the same: login states, session kinds, templates, per-attribute errors,
+mechanisms and their error codes. Then what only a cluster does: a node lost
+while an application signs or makes a key, a user deleted while logged in, a
+key unshared while in use."""
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from p11_tools import MODULE, sanitizer_runtimes, tool_env  # noqa: E402
+
+# A sanitized module runs in this (unsanitized) interpreter with its runtime preloaded.
+if sanitizer_runtimes() and "LD_PRELOAD" not in os.environ:
+    os.execve(sys.executable, [sys.executable, *sys.argv], tool_env(dict(os.environ)))
+
+try:
+    import PyKCS11
+    from PyKCS11 import PyKCS11Error
+    from PyKCS11.LowLevel import (CKA_CLASS, CKA_DECRYPT, CKA_EC_PARAMS, CKA_ENCRYPT,
+                                  CKA_EXTRACTABLE, CKA_ID, CKA_KEY_TYPE, CKA_LABEL, CKA_PRIVATE,
+                                  CKA_SENSITIVE, CKA_SIGN, CKA_TOKEN, CKA_VALUE, CKA_VALUE_LEN,
+                                  CKA_VERIFY, CKF_LOGIN_REQUIRED, CKF_RNG, CKF_RW_SESSION,
+                                  CKF_SERIAL_SESSION, CKF_TOKEN_INITIALIZED,
+                                  CKF_USER_PIN_INITIALIZED, CKK_AES, CKK_EC, CKM_ECDSA, CKM_ECDSA_SHA256,
+                                  CKM_VENDOR_DEFINED, CKM_SHA256, CKM_SHA384, CKO_PRIVATE_KEY,
+                                  CKO_PUBLIC_KEY, CKO_SECRET_KEY, CKS_RO_PUBLIC_SESSION,
+                                  CKS_RO_USER_FUNCTIONS, CKS_RW_PUBLIC_SESSION,
+                                  CKS_RW_USER_FUNCTIONS)
+except ImportError:
+    PyKCS11 = None
+
+from cluster import Cluster  # noqa: E402
+
+P256 = bytes.fromhex("06082a8648ce3d030107")
+DATA = b"the same data, two implementations"
+
+
+def code(error):
+    return PyKCS11.CKR[error.value]
+
+
+class Semantics:
+    """The checks both implementations must pass alike; a subclass gives
+    `lib` (a loaded PyKCS11Lib), `slot` and `pin`."""
+
+    # The specification's CKR_USER_NOT_LOGGED_IN for a second C_Logout;
+    # SoftHSM 2.6 answers CKR_OK.
+    logout_twice_refused = True
+
+    def session(self, rw=False, login=False):
+        flags = CKF_SERIAL_SESSION | (CKF_RW_SESSION if rw else 0)
+        s = self.lib.openSession(self.slot, flags)
+        self.addCleanup(self.close, s)
+        if login:
+            s.login(self.pin)
+        return s
+
+    @staticmethod
+    def close(s):
+        try:
+            s.closeSession()
+        except PyKCS11Error:
+            pass
+
+    def refused(self, expected, f, *args):
+        with self.assertRaises(PyKCS11Error) as caught:
+            f(*args)
+        self.assertEqual(code(caught.exception), expected)
+
+    def ec_pair(self, s, label):
+        public = [(CKA_CLASS, CKO_PUBLIC_KEY), (CKA_KEY_TYPE, CKK_EC), (CKA_TOKEN, True),
+                  (CKA_VERIFY, True), (CKA_EC_PARAMS, P256), (CKA_LABEL, label),
+                  (CKA_ID, b"\x42")]
+        private = [(CKA_CLASS, CKO_PRIVATE_KEY), (CKA_KEY_TYPE, CKK_EC), (CKA_TOKEN, True),
+                   (CKA_PRIVATE, True), (CKA_SENSITIVE, True), (CKA_SIGN, True),
+                   (CKA_LABEL, label), (CKA_ID, b"\x42")]
+        return s.generateKeyPair(public, private, mecha=PyKCS11.MechanismECGENERATEKEYPAIR)
+
+    def aes_key(self, s, label):
+        return s.generateKey([(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_AES),
+                              (CKA_TOKEN, True), (CKA_SENSITIVE, True), (CKA_ENCRYPT, True),
+                              (CKA_DECRYPT, True), (CKA_VALUE_LEN, 32), (CKA_LABEL, label)],
+                             mecha=PyKCS11.MechanismAESGENERATEKEY)
+
+    def test_the_token_says_it_needs_a_login(self):
+        flags = self.lib.getTokenInfo(self.slot).flags
+        for f in (CKF_LOGIN_REQUIRED, CKF_TOKEN_INITIALIZED, CKF_USER_PIN_INITIALIZED, CKF_RNG):
+            self.assertTrue(flags & f, hex(f))
+
+    def test_the_login_is_the_slots_shared_by_its_sessions(self):
+        ro, rw = self.session(), self.session(rw=True)
+        self.assertEqual(ro.getSessionInfo().state, CKS_RO_PUBLIC_SESSION)
+        self.assertEqual(rw.getSessionInfo().state, CKS_RW_PUBLIC_SESSION)
+        self.refused("CKR_PIN_INCORRECT", ro.login, self.pin + "x")
+        ro.login(self.pin)
+        self.assertEqual(ro.getSessionInfo().state, CKS_RO_USER_FUNCTIONS)
+        self.assertEqual(rw.getSessionInfo().state, CKS_RW_USER_FUNCTIONS)
+        self.refused("CKR_USER_ALREADY_LOGGED_IN", rw.login, self.pin)
+        rw.logout()
+        self.assertEqual(ro.getSessionInfo().state, CKS_RO_PUBLIC_SESSION)
+        if self.logout_twice_refused:
+            self.refused("CKR_USER_NOT_LOGGED_IN", ro.logout)
+
+    def test_a_read_only_session_makes_no_key(self):
+        s = self.session(login=True)
+        self.refused("CKR_SESSION_READ_ONLY", self.ec_pair, s, "read-only")
+
+    def test_templates_find_and_attributes_answer_each_alone(self):
+        s = self.session(rw=True, login=True)
+        public, private = self.ec_pair(s, "templates")
+        found = s.findObjects([(CKA_LABEL, "templates"), (CKA_CLASS, CKO_PRIVATE_KEY)])
+        self.assertEqual([o.value() for o in found], [private.value()])
+        self.assertEqual(len(s.findObjects([(CKA_LABEL, "templates")])), 2)
+        self.assertEqual(s.findObjects([(CKA_LABEL, "no such label")]), [])
+        label, key_type, sign, extractable = s.getAttributeValue(
+            private, [CKA_LABEL, CKA_KEY_TYPE, CKA_SIGN, CKA_EXTRACTABLE])
+        self.assertEqual((label, key_type, sign, extractable), ("templates", CKK_EC, True, False))
+        # A sensitive value is refused alone (CKR_ATTRIBUTE_SENSITIVE): the
+        # other attributes of the same call are still given.
+        value, label = s.getAttributeValue(private, [CKA_VALUE, CKA_LABEL])
+        self.assertIsNone(value)
+        self.assertEqual(label, "templates")
+        s.destroyObject(private)
+        s.destroyObject(public)
+        self.assertEqual(s.findObjects([(CKA_LABEL, "templates")]), [])
+
+    def test_signatures_verify_and_a_tampered_one_does_not(self):
+        s = self.session(rw=True, login=True)
+        public, private = self.ec_pair(s, "signing")
+        self.addCleanup(s.destroyObject, private)
+        self.addCleanup(s.destroyObject, public)
+        # CKM_ECDSA over a SHA-256 digest: SoftHSM 2.6 has no CKM_ECDSA_SHA256.
+        mechanism = PyKCS11.Mechanism(CKM_ECDSA, None)
+        digest = hashlib.sha256(DATA).digest()
+        signature = bytes(s.sign(private, digest, mechanism))
+        self.assertEqual(len(signature), 64)  # r || s
+        self.assertTrue(s.verify(public, digest, signature, mechanism))
+        self.assertFalse(s.verify(public, hashlib.sha256(b"other").digest(), signature,
+                                  mechanism))
+        self.refused("CKR_MECHANISM_INVALID", s.sign, private, digest,
+                     PyKCS11.Mechanism(CKM_VENDOR_DEFINED | 0x4242, None))
+
+    def test_aes_gcm_round_trip_and_a_tampered_ciphertext(self):
+        s = self.session(rw=True, login=True)
+        key = self.aes_key(s, "sealing")
+        self.addCleanup(s.destroyObject, key)
+        mechanism = PyKCS11.AES_GCM_Mechanism(bytes(range(12)), b"header", 128)
+        sealed = bytes(s.encrypt(key, DATA, mechanism))
+        self.assertEqual(len(sealed), len(DATA) + 16)
+        self.assertEqual(bytes(s.decrypt(key, sealed, mechanism)), DATA)
+        tampered = bytes([sealed[0] ^ 1]) + sealed[1:]
+        with self.assertRaises(PyKCS11Error):
+            s.decrypt(key, tampered, mechanism)
+
+    def test_digests_are_the_standard_ones(self):
+        s = self.session()
+        self.assertEqual(bytes(s.digest(DATA, PyKCS11.Mechanism(CKM_SHA256, None))),
+                         hashlib.sha256(DATA).digest())
+        d = s.digestSession(PyKCS11.Mechanism(CKM_SHA384, None))
+        d.update(DATA[:5])
+        d.update(DATA[5:])
+        self.assertEqual(bytes(d.final()), hashlib.sha384(DATA).digest())
+
+    def test_random_bytes(self):
+        s = self.session(login=True)
+        self.assertEqual(len(s.generateRandom(100)), 100)
+
+
+@unittest.skipIf(PyKCS11 is None, "python3-pykcs11 is not installed")
+class HsmshModule(Semantics, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Cluster(peers=True)
+        cls.c.activate()
+        r = cls.c.shell(input="loginHSM CO admin officer-pw1\ncreateUser CU carol carol-pw-1\ny\n")
+        assert r.returncode == 0, r.stdout + r.stderr
+        os.environ["HSMSH_CONFIG"] = cls.c.write_config()
+        cls.lib = PyKCS11.PyKCS11Lib()
+        cls.lib.load(MODULE)
+        cls.slot = cls.lib.getSlotList(tokenPresent=True)[0]
+        cls.pin = "carol:carol-pw-1"
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.lib.closeAllSessions(cls.slot)
+        cls.lib.lib.Unload()  # C_Finalize: the next load reads the configuration anew
+        cls.c.stop()
+
+    def test_before_login_the_token_shows_nothing(self):
+        # SoftHSM shows public objects before login; here every key is a user's.
+        s = self.session(rw=True, login=True)
+        public, private = self.ec_pair(s, "hidden")
+        self.addCleanup(s.destroyObject, private)
+        self.addCleanup(s.destroyObject, public)
+        other = self.session()
+        s.logout()
+        self.assertEqual(other.findObjects([(CKA_LABEL, "hidden")]), [])
+        s.login(self.pin)
+
+
+@unittest.skipIf(PyKCS11 is None, "python3-pykcs11 is not installed")
+@unittest.skipUnless(os.path.exists("/usr/lib/softhsm/libsofthsm2.so"), "softhsm2 is not installed")
+class SoftHsm2(Semantics, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="softhsm-")
+        conf = os.path.join(cls.tmp.name, "softhsm2.conf")
+        os.mkdir(os.path.join(cls.tmp.name, "tokens"))
+        with open(conf, "w") as f:
+            f.write(f"directories.tokendir = {cls.tmp.name}/tokens\nobjectstore.backend = file\n")
+        os.environ["SOFTHSM2_CONF"] = conf
+        subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "reference",
+                        "--so-pin", "12345678", "--pin", "user-pin-1"], check=True,
+                       capture_output=True, env=tool_env(dict(os.environ)))
+        cls.lib = PyKCS11.PyKCS11Lib()
+        cls.lib.load("/usr/lib/softhsm/libsofthsm2.so")
+        cls.slot = cls.lib.getSlotList(tokenPresent=True)[0]
+        cls.pin = "user-pin-1"
+
+    logout_twice_refused = False
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.lib.closeAllSessions(cls.slot)
+        cls.lib.lib.Unload()
+        cls.tmp.cleanup()
+
+
+@unittest.skipIf(PyKCS11 is None, "python3-pykcs11 is not installed")
+class ClusterCases(unittest.TestCase):
+    """An application logged in while the cluster changes under it."""
+
+    def setUp(self):
+        self.c = Cluster(peers=True)
+        self.addCleanup(self.c.stop)
+        self.c.activate()
+        self.officer("createUser CU erin erin-pw-12\ny\n")
+        os.environ["HSMSH_CONFIG"] = self.c.write_config()
+        self.lib = PyKCS11.PyKCS11Lib()
+        self.lib.load(MODULE)
+        self.slot = self.lib.getSlotList(tokenPresent=True)[0]
+        self.addCleanup(self.lib.lib.Unload)  # C_Finalize, for the next test's cluster
+        self.s = self.lib.openSession(self.slot, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+        self.addCleanup(self.lib.closeAllSessions, self.slot)
+        self.s.login("erin:erin-pw-12")
+
+    def officer(self, commands):
+        r = self.c.shell(input="loginHSM CO admin officer-pw1\n" + commands)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        return r.stdout
+
+    def user_id(self, name):
+        return re.search(rf"(\d+)\s+CU\s+{name}\b", self.officer("listUsers\n")).group(1)
+
+    def labels_on(self, i):
+        w = self.c.wire_client(i)
+        self.addCleanup(w.close)
+        w.call("login", type="CU", name="erin", password="erin-pw-12")
+        status, f = w.call("list_keys", after=0)
+        self.assertEqual(status, "RET_OK")
+        return sorted(k["label"] for k in f["keys"])
+
+    def ec_pair(self, label):
+        return Semantics.ec_pair(self, self.s, label)
+
+    def test_a_node_lost_while_signing_fails_over_and_no_key_is_half_made(self):
+        public, private = self.ec_pair("before")
+        mechanism = PyKCS11.Mechanism(CKM_ECDSA_SHA256, None)
+        self.assertTrue(self.s.verify(public, DATA, self.s.sign(private, DATA, mechanism),
+                                      mechanism))
+        self.c.nodes[1].kill()
+        self.c.nodes[1].wait()
+        # Calls are spread over the nodes: one of these meets the lost node.
+        for _ in range(4):
+            self.assertTrue(self.s.verify(public, DATA, self.s.sign(private, DATA, mechanism),
+                                          mechanism))
+        # A key needs every node: refused, and on none of the others.
+        with self.assertRaises(PyKCS11Error) as caught:
+            self.ec_pair("after")
+        self.assertEqual(code(caught.exception), "CKR_DEVICE_ERROR")
+        for i in (0, 2):
+            self.assertEqual(self.labels_on(i), ["before", "before"])
+
+    def test_a_user_logged_in_is_not_deleted_under_its_application(self):
+        self.assertEqual(len(self.s.generateRandom(16)), 16)
+        r = self.c.shell(input="loginHSM CO admin officer-pw1\ndeleteUser CU erin\ny\n")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("RET_USER_LOGGED_IN", r.stdout)
+        self.assertEqual(len(self.s.generateRandom(16)), 16)  # the application goes on
+        # Logged out, the user can be deleted; its PIN then opens nothing.
+        self.s.logout()
+        self.officer("deleteUser CU erin\ny\n")
+        with self.assertRaises(PyKCS11Error) as caught:
+            self.s.login("erin:erin-pw-12")
+        self.assertEqual(code(caught.exception), "CKR_PIN_INCORRECT")
+
+    def test_a_key_unshared_while_in_use_is_no_longer_usable(self):
+        self.officer("createUser CU owner owner-pw-1\ny\n")
+        r = self.c.shell(input="loginHSM CU owner owner-pw-1\ngenerateKey ec:p256 lent\n")
+        private = int(re.search(r"private key handle (\d+)", r.stdout).group(1))
+        erin = self.user_id("erin")
+        share = f"loginHSM CU owner owner-pw-1\nshareKey {private} {erin} {{}}\ny\n"
+        self.assertEqual(self.c.shell(input=share.format(1)).returncode, 0)
+        found = self.s.findObjects([(CKA_LABEL, "lent"), (CKA_CLASS, CKO_PRIVATE_KEY)])
+        self.assertEqual([o.value() for o in found], [private])
+        mechanism = PyKCS11.Mechanism(CKM_ECDSA_SHA256, None)
+        self.assertEqual(len(self.s.sign(found[0], DATA, mechanism)), 64)
+        self.assertEqual(self.c.shell(input=share.format(0)).returncode, 0)
+        with self.assertRaises(PyKCS11Error) as caught:
+            self.s.sign(found[0], DATA, mechanism)
+        self.assertEqual(code(caught.exception), "CKR_KEY_HANDLE_INVALID")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

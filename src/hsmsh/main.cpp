@@ -8,6 +8,7 @@
 #include "session.hpp"
 #include "terminal_input.hpp"
 
+#include <algorithm>
 #include <iostream>
 #include <map>
 
@@ -48,8 +49,12 @@ void cmu_mode(shell_options& shell) {
     shell.confirmations = confirmation_set::cmu;
 }
 
+bool invoked_as(const char* argv0, std::string_view name) {
+    return argv0 && fs::path(argv0).filename() == name;
+}
+
 bool invoked_as_cmu(const char* argv0) {
-    return argv0 && fs::path(argv0).filename() == "cloudhsm_mgmt_util";
+    return invoked_as(argv0, "cloudhsm_mgmt_util");
 }
 
 void add_shell_options(CLI::App& app, options& o) {
@@ -114,6 +119,8 @@ void configure_commands(CLI::App& app, configure_options& conf, subcommands& sub
     add->add_option("--cluster-id", conf.cluster_id, "Cluster id")->required();
     add->add_option("--endpoint", conf.endpoint, "HOST[:PORT] of one of its nodes");
     add->add_option("--hsm-ca-cert", conf.hsm_ca_cert, "Its trust anchor (customerCA.crt)");
+    // CloudHSM's configure-pkcs11 takes a region for its cloud API; there is none here.
+    add->add_option("--region", conf.region, "Accepted for CloudHSM's scripts; unused");
     auto* cert = add->add_option("--server-client-cert-file", conf.client_cert,
                                  "Client certificate for mutual TLS");
     auto* key = add->add_option("--server-client-key-file", conf.client_key, "Its private key");
@@ -183,8 +190,15 @@ int main(int argc, char** argv) {
     subs.demo = demo_command(app, o.demo);
     configure_commands(app, o.configure, subs);
     subs.create_certificate = certificate_command(app, o);
+    // As configure-pkcs11 (CloudHSM's name), the program is `hsmsh configure`.
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (invoked_as(argv[0], "configure-pkcs11")) {
+        args.insert(args.begin(), "configure");
+        app.name("configure-pkcs11");
+    }
+    std::reverse(args.begin(), args.end()); // CLI11 takes them last first
     try {
-        app.parse(argc, argv);
+        app.parse(args);
     } catch (const CLI::ParseError& e) {
         int rc = app.exit(e);
         return rc == 0 ? 0 : exit_usage;

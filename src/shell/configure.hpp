@@ -15,6 +15,7 @@ struct configure_options {
     std::string cmu;        // --cmu HOST[:PORT]
     std::string cluster_id; // --cluster-id
     std::string endpoint;   // --endpoint HOST[:PORT]
+    std::string region;     // --region: accepted (CloudHSM's scripts), unused
     fs::path hsm_ca_cert;   // --hsm-ca-cert
     fs::path client_cert;   // --server-client-cert-file
     fs::path client_key;    // --server-client-key-file

@@ -46,6 +46,16 @@ class InstallTests(unittest.TestCase):
                   "lib/sysusers.d/hsmd.conf"):
             self.assertTrue(os.path.isfile(self.path(f)), f)
         self.assertEqual(os.readlink(self.path("bin", "cloudhsm_mgmt_util")), "hsmsh")
+        self.assertEqual(os.readlink(self.path("bin", "configure-pkcs11")), "hsmsh")
+        # The PKCS#11 module, and the p11-kit module file that names where it is installed.
+        modules = [os.path.join(d, f) for d, _, files in os.walk(self.root) for f in files
+                   if f == "libhsmsh-pkcs11.so"]
+        self.assertEqual(len(modules), 1, modules)
+        self.assertEqual(os.path.basename(os.path.dirname(modules[0])), "pkcs11")
+        with open(self.path("share/p11-kit/modules/hsmsh.module")) as f:
+            self.assertIn(f"module: {self.prefix}/" + os.path.relpath(modules[0], self.root),
+                          f.read())
+        self.assertTrue(os.path.isfile(self.path("share/man/man7/hsmsh-pkcs11.7")))
         with open(self.path("lib/systemd/system/hsmd@.service")) as f:
             self.assertIn(f"ExecStart={self.prefix}/sbin/hsmd serve --data /var/lib/hsmd/%i",
                           f.read())

@@ -214,6 +214,31 @@ class Pkcs11ToolTests(unittest.TestCase):
         self.assertIn("verify OK", r.stdout + r.stderr)
         self.assertIn("id-ecPublicKey", r.stdout)
 
+    def test_configure_pkcs11_adds_and_removes_slots(self):
+        # CloudHSM's configuration name for the same program: `hsmsh configure`.
+        tool = self.c.path("configure-pkcs11")
+        if not os.path.exists(tool):
+            os.symlink(os.environ["HSMSH"], tool)
+        config = self.c.path("slots.json")
+        env = self.c.env(HSMSH_CONFIG=config)
+        add = [tool, "add-cluster", "--cluster-id", self.c.cluster_id, "--region", "us-east-1",
+               "--endpoint", f"127.0.0.1:{self.c.ports[0]}",
+               "--hsm-ca-cert", self.c.path("customerCA.crt"),
+               "--server-client-cert-file", self.c.path("client.crt"),
+               "--server-client-key-file", self.c.path("client.key")]
+        r = subprocess.run(add, capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        listed = subprocess.run(["pkcs11-tool", "--module", MODULE, "--list-slots"],
+                                capture_output=True, text=True, env=tool_env(env), timeout=60)
+        self.assertEqual(listed.stdout.count("token label"), 1, listed.stdout)
+        self.assertIn(f"token label        : {self.c.cluster_id}", listed.stdout)
+        r = subprocess.run([tool, "remove-cluster", "--cluster-id", self.c.cluster_id],
+                           capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        listed = subprocess.run(["pkcs11-tool", "--module", MODULE, "--list-slots"],
+                                capture_output=True, text=True, env=tool_env(env), timeout=60)
+        self.assertNotIn("token label", listed.stdout)
+
     def test_random_bytes_come_from_the_nodes(self):
         out = self.c.path("random.bin")
         r = self.tool("--login", "--pin", PIN, "--generate-random", "5000", "-o", out)

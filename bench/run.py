@@ -13,7 +13,11 @@ noisy: ratios, not absolute times):
 6. node concurrency: 32 clients with mixed commands against one node;
 7. key use: one sign on a node through the protocol (ECDSA P-256 with
    SHA-256, RSA-2048 PKCS#1 v1.5 with SHA-256), median and p99, next to
-   `openssl speed` for the same algorithm and to a bare protocol round trip.
+   `openssl speed` for the same algorithm and to a bare protocol round trip;
+8. PKCS#11: signatures per second through libhsmsh-pkcs11.so on 3 nodes with
+   1 and 16 application threads, next to SoftHSM2 in the same C loop
+   (bench/pkcs11_sign) and `openssl speed`; p50/p99, CPU per signature in
+   the application and in the nodes.
 
 Prints a table, writes JSON and, with gnuplot, the fan-out chart (SVG).
 
@@ -315,6 +319,60 @@ def key_sign(count):
         return out
 
 
+def pkcs11_sign(build, per_thread):
+    """The same C loop through our module (3 nodes) and through SoftHSM2."""
+    import tempfile
+    from cluster import Cluster
+    driver = tool(build, "pkcs11_sign")
+    module = os.path.join(build, "src", "pkcs11", "libhsmsh-pkcs11.so")
+    softhsm = "/usr/lib/softhsm/libsofthsm2.so"
+    speed = openssl_sign_s()
+    out = {"openssl_speed_per_s": {"ec": 1 / speed["ecdsa-sha256"],
+                                   "rsa": 1 / speed["rsa-pkcs1-sha256"]}, "runs": []}
+
+    def run(lib, pin, algorithm, threads, env, pids=()):
+        before = sum(cpu_seconds(p) for p in pids)
+        r = subprocess.run([driver, lib, pin, f"bench-{algorithm}", algorithm, str(threads),
+                            str(per_thread[threads])], capture_output=True, text=True,
+                           timeout=1200, env=env)
+        if r.returncode != 0:
+            raise RuntimeError(f"pkcs11_sign: {r.stderr[-500:]}")
+        row = json.loads(r.stdout)
+        if pids:
+            row["node_cpu_per_signature_s"] = (sum(cpu_seconds(p) for p in pids) -
+                                               before) / row["signatures"]
+        return row
+
+    with Cluster(nodes=3, peers=True) as c:
+        c.activate()
+        timed_shell(c, LOGIN + "createUser CU bench bench-pw-1\n", "-y")
+        env = dict(os.environ, HSMSH_CONFIG=c.write_config())
+        pids = [p.pid for p in c.nodes]
+        for algorithm in ("ec", "rsa"):
+            run(module, "bench:bench-pw-1", algorithm, 1, env, pids)  # makes the key, warms up
+            for threads in (1, 16):
+                out["runs"].append({"module": "hsmsh", "algorithm": algorithm, "threads": threads,
+                                    **run(module, "bench:bench-pw-1", algorithm, threads, env,
+                                          pids)})
+    if os.path.exists(softhsm) and shutil.which("softhsm2-util"):
+        with tempfile.TemporaryDirectory() as tmp:
+            os.mkdir(os.path.join(tmp, "tokens"))
+            conf = os.path.join(tmp, "softhsm2.conf")
+            with open(conf, "w") as f:
+                f.write(f"directories.tokendir = {tmp}/tokens\nobjectstore.backend = file\n")
+            env = dict(os.environ, SOFTHSM2_CONF=conf)
+            subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "bench",
+                            "--so-pin", "12345678", "--pin", "bench-pin"], check=True, env=env,
+                           capture_output=True)
+            for algorithm in ("ec", "rsa"):
+                run(softhsm, "bench-pin", algorithm, 1, env)
+                for threads in (1, 16):
+                    out["runs"].append({"module": "softhsm2", "algorithm": algorithm,
+                                        "threads": threads,
+                                        **run(softhsm, "bench-pin", algorithm, threads, env)})
+    return out
+
+
 def chart(results, path):
     """Time per listUsers against N, ours next to a sequential fan-out's."""
     if not shutil.which("gnuplot"):
@@ -369,6 +427,7 @@ def main():
         "node_memory": node_memory(build, 20 if smoke else 1024, 4 if smoke else 32,
                                    1 if smoke else 5),
         "key_sign": key_sign(20 if smoke else 2000),
+        "pkcs11_sign": pkcs11_sign(build, {1: 10, 16: 2} if smoke else {1: 1000, 16: 200}),
         "delay_ms": DELAY_MS, "kernel": os.uname().release, "cores": os.cpu_count(),
         "smoke": smoke,
     }
@@ -417,6 +476,24 @@ def main():
         print(f"  {mechanism}: sign on a node p50 {k['p50_s'] * 1e3:.3f} ms, p99 "
               f"{k['p99_s'] * 1e3:.3f} ms; openssl speed {k['openssl_speed_s'] * 1e3:.3f} ms "
               f"(ratio {k['p50_s'] / k['openssl_speed_s']:.1f}); {k['last_status']}")
+    ps = results["pkcs11_sign"]
+    print("PKCS#11 signatures (the same C loop; ECDSA P-256 over a digest, RSA-2048 with "
+          "SHA-256):")
+    print(f"  {'module':<9} {'alg':<4} {'threads':>7} {'sig/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'app CPU ms/sig':>15} {'node CPU ms/sig':>16}")
+    for r in ps["runs"]:
+        node = r.get("node_cpu_per_signature_s")
+        print(f"  {r['module']:<9} {r['algorithm']:<4} {r['threads']:>7} {r['per_s']:>8.0f} "
+              f"{r['p50_s'] * 1e3:>8.3f} {r['p99_s'] * 1e3:>8.3f} "
+              f"{r['cpu_per_signature_s'] * 1e3:>15.3f} "
+              f"{(node * 1e3 if node is not None else float('nan')):>16.3f}")
+    for algorithm in ("ec", "rsa"):
+        ours = [r for r in ps["runs"] if r["module"] == "hsmsh" and r["algorithm"] == algorithm]
+        soft = [r for r in ps["runs"] if r["module"] == "softhsm2" and r["algorithm"] == algorithm]
+        if ours and soft:
+            print(f"  {algorithm}: 16 threads, hsmsh/softhsm2 = "
+                  f"{ours[-1]['per_s'] / soft[-1]['per_s']:.2f}; openssl speed "
+                  f"{ps['openssl_speed_per_s'][algorithm]:.0f}/s on one core")
     m = results["machine"]
     print(f"machine: {m['wall_s']:.0f} s of wall time, {m['busy_cpu_s']:.0f} CPU-s busy, "
           f"{m['steal_cpu_s']:.1f} CPU-s stolen by the hypervisor")

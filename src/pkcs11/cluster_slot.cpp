@@ -22,7 +22,11 @@ std::vector<std::size_t> all(std::size_t n) {
 } // namespace
 
 cluster_slot::cluster_slot(cluster_config config)
-    : config_(std::move(config)), logged_in_(config_.servers.size(), false) {}
+    : config_(std::move(config)),
+      logged_in_(std::make_unique<std::atomic<bool>[]>(config_.servers.size())) {
+    for (std::size_t i = 0; i < config_.servers.size(); ++i)
+        node_mutex_.push_back(std::make_unique<std::mutex>());
+}
 
 void cluster_slot::open_locked() {
     if (!link_) link_ = std::make_unique<cluster_link>(config_, connect_timeout, request_timeout);
@@ -36,7 +40,7 @@ void cluster_slot::open_locked() {
 }
 
 cluster_answer cluster_slot::login(const std::string& user, secret password) {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(link_mutex_);
     open_locked();
     json fields{{"type", "CU"}, {"name", user}, {"password", std::string(password.view())}};
     auto outcomes = link_->call(all(link_->size()), operation::login, fields, nullptr);
@@ -56,34 +60,59 @@ cluster_answer cluster_slot::login(const std::string& user, secret password) {
 }
 
 void cluster_slot::logout() {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(link_mutex_);
     if (link_) link_->call(all(link_->size()), operation::logout, json::object(), nullptr);
-    std::fill(logged_in_.begin(), logged_in_.end(), false);
+    for (std::size_t i = 0; i < config_.servers.size(); ++i)
+        logged_in_[i] = false;
 }
 
 bool cluster_slot::logged_in() const {
-    std::lock_guard lock(mutex_);
-    return std::find(logged_in_.begin(), logged_in_.end(), true) != logged_in_.end();
+    for (std::size_t i = 0; i < config_.servers.size(); ++i)
+        if (logged_in_[i]) return true;
+    return false;
 }
 
 cluster_answer cluster_slot::call(operation op, const json& fields) {
-    std::lock_guard lock(mutex_);
+    std::shared_lock lock(link_mutex_);
     return call_locked(op, fields);
 }
 
+std::optional<std::pair<std::size_t, std::unique_lock<std::mutex>>>
+cluster_slot::pick(std::size_t start, const std::vector<bool>& tried) {
+    auto n = tried.size();
+    for (bool wait : {false, true})
+        for (std::size_t k = 0; k < n; ++k) {
+            auto i = (start + k) % n;
+            if (tried[i] || !logged_in_[i]) continue;
+            std::unique_lock node(*node_mutex_[i], std::defer_lock);
+            if (wait)
+                node.lock();
+            else if (!node.try_lock())
+                continue;
+            return std::pair(i, std::move(node));
+        }
+    return std::nullopt;
+}
+
+// Under the slot's lock, shared or exclusive.
 cluster_answer cluster_slot::call_locked(operation op, const json& fields) {
     if (!link_) return {};
     auto n = link_->size();
+    std::vector<bool> tried(n, false);
     bool logged_out = false; // a node said the login is gone (the user deleted, say)
-    for (std::size_t k = 0; k < n; ++k) {
-        auto i = (next_ + k) % n;
-        if (!logged_in_[i] || !link_->connected(i)) continue;
+    auto start = next_.fetch_add(1) % n;
+    while (auto picked = pick(start, tried)) {
+        auto i = picked->first;
+        tried[i] = true;
+        if (!link_->connected(i)) {
+            logged_in_[i] = false;
+            continue;
+        }
         auto o = link_->call({i}, op, fields, nullptr).front();
         if (o.what != server_outcome::kind::replied) {
             logged_in_[i] = false; // the connection, and the login with it, is gone
             continue;
         }
-        next_ = (i + 1) % n;
         if (o.code == status::not_logged_in) {
             logged_in_[i] = false;
             logged_out = true;
@@ -97,7 +126,7 @@ cluster_answer cluster_slot::call_locked(operation op, const json& fields) {
 }
 
 cluster_answer cluster_slot::change(json fields) {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(link_mutex_);
     return change_locked(std::move(fields));
 }
 
@@ -129,7 +158,7 @@ cluster_answer cluster_slot::change_locked(json fields) {
 }
 
 cluster_answer cluster_slot::generate(const json& request) {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(link_mutex_);
     auto made = call_locked(operation::generate_key, request);
     if (made.what != cluster_answer::kind::ok) return made;
     auto keys = made.fields.find("keys");
@@ -147,7 +176,7 @@ cluster_answer cluster_slot::generate(const json& request) {
 }
 
 std::optional<std::vector<key_summary>> cluster_slot::keys(cluster_answer& failure) {
-    std::lock_guard lock(mutex_);
+    std::shared_lock lock(link_mutex_);
     std::vector<key_summary> out;
     std::int64_t after = 0;
     // Bounded: 3300 keys a node, 32 a page.

@@ -9,7 +9,9 @@
 #include "hsmsh/secret.hpp"
 
 #include <memory>
+#include <atomic>
 #include <mutex>
+#include <shared_mutex>
 #include <optional>
 #include <string>
 #include <variant>
@@ -26,8 +28,11 @@ struct cluster_answer {
     json fields = json::object();
 };
 
-/// Thread-safe: one mutex per slot serialises its network calls, so that
-/// two slots never wait for each other.
+/// Thread-safe. A call to one node takes that node's lock, so calls of
+/// several threads go to several nodes at once (one request at a time per
+/// connection); what involves every node (login, logout, cluster-wide
+/// changes) takes the slot's lock exclusively. Two slots never wait for
+/// each other.
 class cluster_slot {
 public:
     explicit cluster_slot(cluster_config config);
@@ -63,15 +68,22 @@ public:
     cluster_answer generate(const json& request);
 
 private:
+    /// A logged-in node not tried yet, with its lock held: a free one if
+    /// there is one, else the first in turn (waiting for it).
+    std::optional<std::pair<std::size_t, std::unique_lock<std::mutex>>>
+    pick(std::size_t start, const std::vector<bool>& tried);
     cluster_answer change_locked(json fields);
     cluster_answer call_locked(operation op, const json& fields);
     void open_locked();
 
     cluster_config config_;
-    mutable std::mutex mutex_;
+    // Exclusive: the connections (re)opened, login, logout, cluster-wide
+    // changes. Shared: calls to one node, each under that node's lock.
+    std::shared_mutex link_mutex_;
     std::unique_ptr<cluster_link> link_;
-    std::vector<bool> logged_in_; // per server
-    std::size_t next_ = 0;        // where the next call goes first (spread across nodes)
+    std::vector<std::unique_ptr<std::mutex>> node_mutex_;
+    std::unique_ptr<std::atomic<bool>[]> logged_in_; // per server
+    std::atomic<std::size_t> next_{0};               // where the next call goes first
 };
 
 } // namespace hsm::p11

@@ -8,11 +8,11 @@
 #include "hsmsh/payloads.hpp"
 #include "hsmsh/secret.hpp"
 
-#include <memory>
 #include <atomic>
+#include <memory>
 #include <mutex>
-#include <shared_mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <variant>
 #include <vector>

@@ -593,7 +593,16 @@ CK_RV operation_finish(CK_SESSION_HANDLE h, key_operation op, const bytes& input
                    : op == key_operation::encrypt ? operation::encrypt
                                                   : operation::decrypt;
     auto answer = slot->call(node_op, fields);
+    // The data may be a plaintext: no copy of it outlives the call.
     wipe(data.data(), data.size());
+    wipe(fields["data"].get_ref<std::string&>());
+    // C_*Update's data is wiped when the operation ends here, kept when it stays.
+    struct wipe_pending {
+        active_operation* op;
+        ~wipe_pending() {
+            if (op) wipe(op->pending.data(), op->pending.size());
+        }
+    } pending_guard{&active};
     if (answer.what != cluster_answer::kind::ok) return from_answer(answer);
     if (op == key_operation::verify) return CKR_OK;
     auto raw = from_hex(answer.fields.value("data", std::string()));
@@ -611,6 +620,7 @@ CK_RV operation_finish(CK_SESSION_HANDLE h, key_operation op, const bytes& input
         *out_len = result->size();
         wipe(result->data(), result->size());
         // The operation stays, for the call with a buffer big enough.
+        pending_guard.op = nullptr;
         std::lock_guard lock(l.mutex);
         session_state* state = nullptr;
         if (slot_of(l, h, &state) && !state->ops[index(op)])
@@ -629,7 +639,10 @@ CK_RV operation_once(CK_SESSION_HANDLE h, key_operation op, CK_BYTE_PTR data, CK
     if (!lib().initialized) return CKR_CRYPTOKI_NOT_INITIALIZED;
     if (!data && len) return CKR_ARGUMENTS_BAD;
     if (len > max_crypto_data) return CKR_DATA_LEN_RANGE;
-    return operation_finish(h, op, bytes(data, data + len), signature, out, out_len);
+    bytes input(data, data + len);
+    auto rv = operation_finish(h, op, input, signature, out, out_len);
+    wipe(input.data(), input.size());
+    return rv;
 }
 
 // Multi-part's end: what C_*Update gave.
@@ -638,7 +651,9 @@ CK_RV operation_final(CK_SESSION_HANDLE h, key_operation op, const bytes* signat
     CK_RV rv = CKR_OK;
     auto data = pending_data(h, op, rv);
     if (!data) return rv;
-    return operation_finish(h, op, *data, signature, out, out_len);
+    rv = operation_finish(h, op, *data, signature, out, out_len);
+    wipe(data->data(), data->size());
+    return rv;
 }
 
 // The entry points of sign, verify, encrypt and decrypt, one of each shape.

@@ -201,7 +201,7 @@ CK_RV fill_attributes(const key_summary& k, CK_ATTRIBUTE* tmpl, CK_ULONG count) 
             if (result == CKR_OK || result == CKR_BUFFER_TOO_SMALL) result = error;
             continue;
         }
-        if (a.pValue) std::memcpy(a.pValue, v.value.data(), v.value.size());
+        if (a.pValue && !v.value.empty()) std::memcpy(a.pValue, v.value.data(), v.value.size());
         a.ulValueLen = v.value.size();
     }
     return result;

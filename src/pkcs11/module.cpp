@@ -627,7 +627,7 @@ CK_RV operation_finish(CK_SESSION_HANDLE h, key_operation op, const bytes& input
             state->ops[index(op)] = std::move(active);
         return CKR_BUFFER_TOO_SMALL;
     }
-    std::memcpy(out, result->data(), result->size());
+    if (!result->empty()) std::memcpy(out, result->data(), result->size());
     *out_len = result->size();
     wipe(result->data(), result->size());
     return CKR_OK;

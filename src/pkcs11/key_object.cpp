@@ -15,6 +15,10 @@
 #include <openssl/x509.h>
 
 namespace hsm::p11 {
+
+const bytes p256_oid{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+const bytes p384_oid{0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
+
 namespace {
 
 struct bn_free {
@@ -23,10 +27,6 @@ struct bn_free {
 struct sig_free {
     void operator()(ECDSA_SIG* s) const noexcept { ECDSA_SIG_free(s); }
 };
-
-// DER of the named curves' object identifiers (CKA_EC_PARAMS).
-const bytes p256_oid{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
-const bytes p384_oid{0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
 
 template <typename T> bytes scalar(T v) {
     bytes b(sizeof(T));
@@ -229,6 +229,26 @@ std::optional<bytes> pkcs11_signature(const key_summary& k, const bytes& node_si
     if (BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), out.data(), static_cast<int>(half)) < 0 ||
         BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), out.data() + half, static_cast<int>(half)) < 0)
         return std::nullopt;
+    return out;
+}
+
+std::optional<bytes> der_signature(const key_summary& k, const bytes& pkcs11_signature) {
+    if (k.type != key_type::ec) return pkcs11_signature;
+    auto half = static_cast<std::size_t>(k.bits / 8);
+    if (pkcs11_signature.size() != 2 * half) return std::nullopt;
+    std::unique_ptr<ECDSA_SIG, sig_free> sig(ECDSA_SIG_new());
+    BIGNUM* r = BN_bin2bn(pkcs11_signature.data(), static_cast<int>(half), nullptr);
+    BIGNUM* s = BN_bin2bn(pkcs11_signature.data() + half, static_cast<int>(half), nullptr);
+    if (!sig || !r || !s || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
+        BN_free(r);
+        BN_free(s);
+        return std::nullopt;
+    }
+    unsigned char* der = nullptr;
+    int len = i2d_ECDSA_SIG(sig.get(), &der);
+    if (len <= 0) return std::nullopt;
+    bytes out(der, der + len);
+    OPENSSL_free(der);
     return out;
 }
 

@@ -36,6 +36,14 @@ bool matches(const key_summary& k, const CK_ATTRIBUTE* tmpl, CK_ULONG count);
 /// curve's order; others as they are. Nullopt if a DER signature does not parse.
 std::optional<bytes> pkcs11_signature(const key_summary& k, const bytes& node_signature);
 
+/// PKCS#11's ECDSA signature (r || s) as the node takes it (DER);
+/// nullopt when its length is not twice the curve's.
+std::optional<bytes> der_signature(const key_summary& k, const bytes& pkcs11_signature);
+
+/// DER of the named curves' object identifiers, as CKA_EC_PARAMS holds them.
+extern const bytes p256_oid;
+extern const bytes p384_oid;
+
 /// The mechanisms this module offers, with their flags.
 struct mechanism_entry {
     CK_MECHANISM_TYPE type;

@@ -472,6 +472,16 @@ CK_RV C_GetAttributeValue(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_
     return fill_attributes(*k, tmpl, count);
 }
 
+// Runs `f` on the session's state under the library lock.
+template <typename F> CK_RV with_session(CK_SESSION_HANDLE h, F f) {
+    auto& l = lib();
+    std::lock_guard lock(l.mutex);
+    if (!l.initialized) return CKR_CRYPTOKI_NOT_INITIALIZED;
+    session_state* state = nullptr;
+    if (!slot_of(l, h, &state)) return CKR_SESSION_HANDLE_INVALID;
+    return f(*state);
+}
+
 // One operation of a session: the key, the node's mechanism, the data of
 // C_*Update so far.
 CK_RV operation_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE o,
@@ -505,36 +515,32 @@ CK_RV operation_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mechanism, CK_OBJECT_
 }
 
 CK_RV operation_update(CK_SESSION_HANDLE h, key_operation op, CK_BYTE_PTR data, CK_ULONG len) {
-    auto& l = lib();
-    std::lock_guard lock(l.mutex);
-    if (!l.initialized) return CKR_CRYPTOKI_NOT_INITIALIZED;
-    session_state* state = nullptr;
-    if (!slot_of(l, h, &state)) return CKR_SESSION_HANDLE_INVALID;
-    auto& active = state->ops[index(op)];
-    if (!active) return CKR_OPERATION_NOT_INITIALIZED;
-    if (!data && len) {
-        active.reset();
-        return CKR_ARGUMENTS_BAD;
-    }
-    if (active->pending.size() + len > max_crypto_data) {
-        active.reset(); // an error other than a short buffer ends the operation
-        return CKR_DATA_LEN_RANGE;
-    }
-    active->pending.insert(active->pending.end(), data, data + len);
-    return CKR_OK;
+    return with_session(h, [&](session_state& state) {
+        auto& active = state.ops[index(op)];
+        if (!active) return CKR_OPERATION_NOT_INITIALIZED;
+        if (!data && len) {
+            active.reset();
+            return CKR_ARGUMENTS_BAD;
+        }
+        if (active->pending.size() + len > max_crypto_data) {
+            active.reset(); // an error other than a short buffer ends the operation
+            return CKR_DATA_LEN_RANGE;
+        }
+        active->pending.insert(active->pending.end(), data, data + len);
+        return CKR_OK;
+    });
 }
 
 // The data of C_*Update so far, or nothing when no such operation is active.
 std::optional<bytes> pending_data(CK_SESSION_HANDLE h, key_operation op, CK_RV& rv) {
-    auto& l = lib();
-    std::lock_guard lock(l.mutex);
-    session_state* state = nullptr;
-    rv = !l.initialized           ? CKR_CRYPTOKI_NOT_INITIALIZED
-         : !slot_of(l, h, &state) ? CKR_SESSION_HANDLE_INVALID
-         : !state->ops[index(op)] ? CKR_OPERATION_NOT_INITIALIZED
-                                  : CKR_OK;
-    if (rv != CKR_OK) return std::nullopt;
-    return state->ops[index(op)]->pending;
+    std::optional<bytes> data;
+    rv = with_session(h, [&](session_state& state) {
+        const auto& active = state.ops[index(op)];
+        if (!active) return CKR_OPERATION_NOT_INITIALIZED;
+        data = active->pending;
+        return CKR_OK;
+    });
+    return data;
 }
 
 // Ends an operation with `input` (all its data): a size query (no `out`)
@@ -698,34 +704,28 @@ CK_RV C_VerifyFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR sig, CK_ULONG sig_len) {
 
 // Digests are computed here: no key, nothing for a node to do.
 CK_RV C_DigestInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m) {
-    auto& l = lib();
-    std::lock_guard lock(l.mutex);
-    if (!l.initialized) return CKR_CRYPTOKI_NOT_INITIALIZED;
-    session_state* state = nullptr;
-    if (!slot_of(l, h, &state)) return CKR_SESSION_HANDLE_INVALID;
-    if (!m) return CKR_ARGUMENTS_BAD;
-    if (state->digest) return CKR_OPERATION_ACTIVE;
-    const EVP_MD* md = m->mechanism == CKM_SHA256   ? EVP_sha256()
-                       : m->mechanism == CKM_SHA384 ? EVP_sha384()
-                       : m->mechanism == CKM_SHA512 ? EVP_sha512()
-                                                    : nullptr;
-    if (!md) return CKR_MECHANISM_INVALID;
-    if (m->pParameter || m->ulParameterLen) return CKR_MECHANISM_PARAM_INVALID;
-    md_ctx_ptr ctx(EVP_MD_CTX_new());
-    if (!ctx || EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1) return CKR_HOST_MEMORY;
-    state->digest = std::move(ctx);
-    return CKR_OK;
+    return with_session(h, [&](session_state& state) {
+        if (!m) return CKR_ARGUMENTS_BAD;
+        if (state.digest) return CKR_OPERATION_ACTIVE;
+        const EVP_MD* md = m->mechanism == CKM_SHA256   ? EVP_sha256()
+                           : m->mechanism == CKM_SHA384 ? EVP_sha384()
+                           : m->mechanism == CKM_SHA512 ? EVP_sha512()
+                                                        : nullptr;
+        if (!md) return CKR_MECHANISM_INVALID;
+        if (m->pParameter || m->ulParameterLen) return CKR_MECHANISM_PARAM_INVALID;
+        md_ctx_ptr ctx(EVP_MD_CTX_new());
+        if (!ctx || EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1) return CKR_HOST_MEMORY;
+        state.digest = std::move(ctx);
+        return CKR_OK;
+    });
 }
 
 // Runs `f` on the session's digest, under the library lock.
 template <typename F> CK_RV with_digest(CK_SESSION_HANDLE h, F f) {
-    auto& l = lib();
-    std::lock_guard lock(l.mutex);
-    if (!l.initialized) return CKR_CRYPTOKI_NOT_INITIALIZED;
-    session_state* state = nullptr;
-    if (!slot_of(l, h, &state)) return CKR_SESSION_HANDLE_INVALID;
-    if (!state->digest) return CKR_OPERATION_NOT_INITIALIZED;
-    return f(state->digest);
+    return with_session(h, [&](session_state& state) {
+        if (!state.digest) return CKR_OPERATION_NOT_INITIALIZED;
+        return f(state.digest);
+    });
 }
 
 // The size query and a short buffer leave the digest on.

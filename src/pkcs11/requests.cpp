@@ -10,15 +10,11 @@
 #include <span>
 
 #include <fmt/format.h>
-#include <openssl/ec.h>
 
 namespace hsm::p11 {
 namespace {
 
-// DER of the named curves' object identifiers, as CKA_EC_PARAMS holds them.
-const bytes p256_oid{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
-const bytes p384_oid{0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
-// The same curves by name (PrintableString), which pkcs11-tool also sends.
+// P-256 by name (PrintableString), which pkcs11-tool also sends.
 const bytes p256_name{0x13, 0x0a, 'p', 'r', 'i', 'm', 'e', '2', '5', '6', 'v', '1'};
 
 std::span<const std::uint8_t> value_of(const CK_ATTRIBUTE& a) {
@@ -58,6 +54,14 @@ struct template_reading {
         if (error == CKR_OK) error = rv;
     }
 };
+
+// The mechanism's parameters, when they are a structure of that size.
+template <typename P> std::optional<P> parameters(const CK_MECHANISM& m) {
+    if (!m.pParameter || m.ulParameterLen != sizeof(P)) return std::nullopt;
+    P p;
+    std::memcpy(&p, m.pParameter, sizeof p);
+    return p;
+}
 
 // Reads a template for an object of class `cls` and type `type`.
 template_reading read_template(const CK_ATTRIBUTE* tmpl, CK_ULONG count, key_class cls,
@@ -264,10 +268,9 @@ std::variant<CK_RV, node_mechanism> node_mechanism_for(const CK_MECHANISM& m, co
     case CKM_SHA384_RSA_PKCS_PSS:
     case CKM_SHA512_RSA_PKCS_PSS: {
         // The nodes salt with as many bytes as the digest has, MGF1 with the same hash.
-        if (!m.pParameter || m.ulParameterLen != sizeof(CK_RSA_PKCS_PSS_PARAMS))
-            return CKR_MECHANISM_PARAM_INVALID;
-        CK_RSA_PKCS_PSS_PARAMS p;
-        std::memcpy(&p, m.pParameter, sizeof p);
+        auto given = parameters<CK_RSA_PKCS_PSS_PARAMS>(m);
+        if (!given) return CKR_MECHANISM_PARAM_INVALID;
+        const auto& p = *given;
         auto [hash, mgf, len] = m.mechanism == CKM_SHA256_RSA_PKCS_PSS
                                     ? std::tuple{CKM_SHA256, CKG_MGF1_SHA256, 32UL}
                                 : m.mechanism == CKM_SHA384_RSA_PKCS_PSS
@@ -277,10 +280,9 @@ std::variant<CK_RV, node_mechanism> node_mechanism_for(const CK_MECHANISM& m, co
         break;
     }
     case CKM_RSA_PKCS_OAEP: {
-        if (!m.pParameter || m.ulParameterLen != sizeof(CK_RSA_PKCS_OAEP_PARAMS))
-            return CKR_MECHANISM_PARAM_INVALID;
-        CK_RSA_PKCS_OAEP_PARAMS p;
-        std::memcpy(&p, m.pParameter, sizeof p);
+        auto given = parameters<CK_RSA_PKCS_OAEP_PARAMS>(m);
+        if (!given) return CKR_MECHANISM_PARAM_INVALID;
+        const auto& p = *given;
         if (p.hashAlg != CKM_SHA256 || p.mgf != CKG_MGF1_SHA256 ||
             (p.source != 0 && p.source != CKZ_DATA_SPECIFIED) ||
             (p.pSourceData && p.ulSourceDataLen != 0))
@@ -288,10 +290,9 @@ std::variant<CK_RV, node_mechanism> node_mechanism_for(const CK_MECHANISM& m, co
         break;
     }
     case CKM_AES_GCM: {
-        if (!m.pParameter || m.ulParameterLen != sizeof(CK_GCM_PARAMS))
-            return CKR_MECHANISM_PARAM_INVALID;
-        CK_GCM_PARAMS p;
-        std::memcpy(&p, m.pParameter, sizeof p);
+        auto given = parameters<CK_GCM_PARAMS>(m);
+        if (!given) return CKR_MECHANISM_PARAM_INVALID;
+        const auto& p = *given;
         if (!p.pIv || p.ulIvLen != 12 || p.ulTagBits != 128 || p.ulAADLen > max_crypto_data ||
             (p.ulAADLen && !p.pAAD))
             return CKR_MECHANISM_PARAM_INVALID;
@@ -321,29 +322,6 @@ std::size_t output_bound(const key_summary& k, const node_mechanism& m, key_oper
         return op == key_operation::encrypt ? input + tag : (input < tag ? 0 : input - tag);
     }
     return 0;
-}
-
-std::optional<bytes> der_signature(const key_summary& k, const bytes& pkcs11_signature) {
-    if (k.type != key_type::ec) return pkcs11_signature;
-    auto half = static_cast<std::size_t>(k.bits / 8);
-    if (pkcs11_signature.size() != 2 * half) return std::nullopt;
-    struct sig_free {
-        void operator()(ECDSA_SIG* s) const noexcept { ECDSA_SIG_free(s); }
-    };
-    std::unique_ptr<ECDSA_SIG, sig_free> sig(ECDSA_SIG_new());
-    BIGNUM* r = BN_bin2bn(pkcs11_signature.data(), static_cast<int>(half), nullptr);
-    BIGNUM* s = BN_bin2bn(pkcs11_signature.data() + half, static_cast<int>(half), nullptr);
-    if (!sig || !r || !s || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
-        BN_free(r);
-        BN_free(s);
-        return std::nullopt;
-    }
-    unsigned char* der = nullptr;
-    int len = i2d_ECDSA_SIG(sig.get(), &der);
-    if (len <= 0) return std::nullopt;
-    bytes out(der, der + len);
-    OPENSSL_free(der);
-    return out;
 }
 
 } // namespace hsm::p11

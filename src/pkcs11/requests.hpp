@@ -46,8 +46,4 @@ std::variant<CK_RV, node_mechanism> node_mechanism_for(const CK_MECHANISM& m, co
 std::size_t output_bound(const key_summary& k, const node_mechanism& m, key_operation op,
                          std::size_t input);
 
-/// PKCS#11's ECDSA signature (r || s) as the node takes it (DER);
-/// nullopt when its length is not twice the curve's.
-std::optional<bytes> der_signature(const key_summary& k, const bytes& pkcs11_signature);
-
 } // namespace hsm::p11

@@ -3,6 +3,7 @@
 Debian expects it, the installed programs run (the demo finds the installed
 hsmd), the systemd unit verifies and rates as hardened, and hsmd speaks
 systemd's readiness and journal protocols."""
+import json
 import os
 import re
 import shutil
@@ -28,9 +29,12 @@ class InstallTests(unittest.TestCase):
         r = subprocess.run(["meson", "install", "-C", BUILD, "--no-rebuild", "--quiet",
                             "--destdir", cls.dest], capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stdout + r.stderr
-        prefix = subprocess.run(["meson", "introspect", BUILD, "--buildoptions"],
-                                capture_output=True, text=True, timeout=60).stdout
-        cls.prefix = re.search(r'"name": "prefix", "value": "([^"]+)"', prefix).group(1)
+        options = json.loads(subprocess.run(["meson", "introspect", BUILD, "--buildoptions"],
+                                            capture_output=True, text=True, timeout=60).stdout)
+        option = {o["name"]: o["value"] for o in options}
+        cls.prefix = option["prefix"]
+        # meson's sysconfdir: /etc for prefix /usr, else relative to the prefix.
+        cls.sysconfdir = os.path.join(cls.prefix, option["sysconfdir"])
         cls.root = cls.dest + cls.prefix
 
     @classmethod
@@ -39,6 +43,13 @@ class InstallTests(unittest.TestCase):
 
     def path(self, *parts):
         return os.path.join(self.root, *parts)
+
+    def etc_installed(self, *parts):
+        """Where a file of the configuration directory is once installed."""
+        return os.path.join(self.sysconfdir, *parts)
+
+    def etc(self, *parts):
+        return self.dest + self.etc_installed(*parts)
 
     def test_the_tree(self):
         for f in ("bin/hsmsh", "sbin/hsmd", "share/man/man1/hsmsh.1", "share/man/man8/hsmd.8",
@@ -56,9 +67,28 @@ class InstallTests(unittest.TestCase):
             self.assertIn(f"module: {self.prefix}/" + os.path.relpath(modules[0], self.root),
                           f.read())
         self.assertTrue(os.path.isfile(self.path("share/man/man7/hsmsh-pkcs11.7")))
+        # The shell's other names have its page.
+        for name in ("cloudhsm_mgmt_util", "configure-pkcs11"):
+            self.assertEqual(os.readlink(self.path("share/man/man1", name + ".1")), "hsmsh.1")
+        # The configuration directories with their examples; the unit reads its
+        # instance's options from the same directory.
+        self.assertTrue(os.path.isfile(self.etc("hsmd", "node.conf.example")))
+        with open(self.path("lib/systemd/system/hsmd@.service")) as f:
+            self.assertIn(f"EnvironmentFile=-{self.etc_installed('hsmd')}/%i.conf", f.read())
         with open(self.path("lib/systemd/system/hsmd@.service")) as f:
             self.assertIn(f"ExecStart={self.prefix}/sbin/hsmd serve --data /var/lib/hsmd/%i",
                           f.read())
+
+    def test_the_example_configuration_is_read(self):
+        # The shell reads the example as it is (a cluster with two servers):
+        # what stops it is the certificate files the example names, not the file.
+        env = dict(os.environ, NO_COLOR="1")
+        r = subprocess.run([self.path("bin/hsmsh"), "-c", self.etc("hsmsh", "hsmsh.json.example")],
+                           input="listUsers\n", capture_output=True, text=True, timeout=30,
+                           env=env)
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertIn("client.crt: cannot open", r.stderr)
+        self.assertNotIn("JSON", r.stderr)
 
     def test_the_installed_programs_run(self):
         for program in ("bin/hsmsh", "bin/cloudhsm_mgmt_util", "sbin/hsmd"):

@@ -37,6 +37,9 @@ pkey_ptr generate_key();
 
 std::string key_to_pem(EVP_PKEY* key);
 pkey_ptr key_from_pem(std::string_view pem);
+/// A PEM public key (`-----BEGIN PUBLIC KEY-----`, as `openssl rsa -pubout`
+/// writes it) as SubjectPublicKeyInfo DER. Throws pki_error.
+std::string public_key_der_from_pem(std::string_view pem);
 
 /// A CSR signed by `key` whose subject is CN=`common_name`.
 x509_req_ptr make_csr(EVP_PKEY* key, std::string_view common_name);

@@ -48,6 +48,12 @@ struct token_record {
 };
 
 inline constexpr std::size_t token_record_size = 80;
+/// The most bytes of a registration token (what one RSA-2048 PKCS#1 v1.5
+/// block can carry: 256 - 11).
+inline constexpr std::size_t max_registration_token = 245;
+/// An RSA-2048 signature.
+inline constexpr std::size_t signature_size = 256;
+
 /// The most records a token file holds (one per node; CMU's limit).
 inline constexpr std::size_t max_token_records = 32;
 

@@ -44,9 +44,10 @@ enum class status {
     signature_invalid,
     encrypted_data_invalid,
     key_limit_exceeded,
-    key_not_shareable, // public keys: every crypto user may use them already
-    key_unavailable,   // a new key would be on fewer nodes than the availability rule asks
-    key_destroyed,     // that handle's key was destroyed here: never inserted again
+    key_not_shareable,  // public keys: every crypto user may use them already
+    key_unavailable,    // a new key would be on fewer nodes than the availability rule asks
+    key_destroyed,      // that handle's key was destroyed here: never inserted again
+    quorum_key_invalid, // registerQuorumPubKey: not an RSA-2048 public key
 };
 
 /// The wire and display name, e.g. "RET_USER_EXISTS".

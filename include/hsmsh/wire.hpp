@@ -49,9 +49,10 @@ enum class operation {
     verify,
     encrypt,
     decrypt,
-    random,         // bytes from the node's generator
-    get_sealed_key, // a key as it is now, sealed for the cluster (syncKey)
-    list_keys,      // the keys a crypto user owns or shares, described, a page at a time
+    random,              // bytes from the node's generator
+    get_sealed_key,      // a key as it is now, sealed for the cluster (syncKey)
+    list_keys,           // the keys a crypto user owns or shares, described, a page at a time
+    register_quorum_key, // an officer's own RSA-2048 key for quorum approvals
 };
 
 std::string_view operation_name(operation op) noexcept;

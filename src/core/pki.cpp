@@ -113,6 +113,18 @@ pkey_ptr key_from_pem(std::string_view pem) {
     return key;
 }
 
+std::string public_key_der_from_pem(std::string_view pem) {
+    auto bio = memory_bio(pem);
+    pkey_ptr key(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
+    if (!key) fail("not a PEM public key");
+    unsigned char* der = nullptr;
+    int size = i2d_PUBKEY(key.get(), &der);
+    if (size <= 0) fail("i2d_PUBKEY");
+    std::string out(reinterpret_cast<const char*>(der), static_cast<std::size_t>(size));
+    OPENSSL_free(der);
+    return out;
+}
+
 x509_req_ptr make_csr(EVP_PKEY* key, std::string_view common_name) {
     x509_req_ptr csr(X509_REQ_new());
     if (!csr) fail("out of memory");

@@ -56,6 +56,11 @@ status authorize(std::optional<user_type> actor, operation op, bool on_self) noe
     case operation::change_password:
         if (!actor) return status::not_logged_in;
         return on_self || is_officer(*actor) ? status::ok : status::permission_denied;
+    // An officer registers its own key (the signature it brings proves it
+    // holds the private half): no officer plants a key on another's account.
+    case operation::register_quorum_key:
+        if (!actor) return status::not_logged_in;
+        return on_self && is_officer(*actor) ? status::ok : status::permission_denied;
     }
     return status::permission_denied;
 }

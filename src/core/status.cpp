@@ -77,6 +77,8 @@ constexpr std::array status_table{
                 "that key was destroyed on this node and is never inserted again"},
     status_info{status::key_not_shareable, "RET_KEY_NOT_SHAREABLE",
                 "public keys are not shared: every crypto user may use them"},
+    status_info{status::quorum_key_invalid, "RET_QUORUM_KEY_INVALID",
+                "a quorum key is an RSA-2048 public key"},
 };
 
 const status_info* find(status s) noexcept {

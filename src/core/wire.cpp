@@ -11,7 +11,7 @@
 namespace hsm {
 namespace {
 
-constexpr std::array<std::pair<operation, std::string_view>, 26> operation_names{{
+constexpr std::array<std::pair<operation, std::string_view>, 27> operation_names{{
     {operation::hello, "hello"},
     {operation::login, "login"},
     {operation::logout, "logout"},
@@ -38,6 +38,7 @@ constexpr std::array<std::pair<operation, std::string_view>, 26> operation_names
     {operation::random, "random"},
     {operation::get_sealed_key, "get_sealed_key"},
     {operation::list_keys, "list_keys"},
+    {operation::register_quorum_key, "register_quorum_key"},
 }};
 
 // Parses a body into a JSON object, or says why it is not one. The nesting

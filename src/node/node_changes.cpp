@@ -5,7 +5,9 @@
 #include "hsmsh/duration.hpp"
 #include "hsmsh/log.hpp"
 #include "hsmsh/policy.hpp"
+#include "hsmsh/quorum.hpp"
 #include "node_service.hpp"
+#include "quorum_key.hpp"
 #include "request_fields.hpp"
 
 namespace hsm {
@@ -14,7 +16,7 @@ namespace {
 std::optional<operation> change_operation(const std::string& name) {
     auto op = operation_from_name(name);
     if (op == operation::create_user || op == operation::delete_user ||
-        op == operation::change_password)
+        op == operation::change_password || op == operation::register_quorum_key)
         return op;
     return std::nullopt;
 }
@@ -24,11 +26,29 @@ operation permission_of(planned_change::kind k) {
     using enum planned_change::kind;
     if (k == delete_user) return operation::delete_user;
     if (k == change_password) return operation::change_password;
+    if (k == register_quorum_key) return operation::register_quorum_key;
     return operation::create_user;
 }
 
 bool same_credentials(const password_hash& a, const password_hash& b) {
     return a.salt == b.salt && a.key == b.key && a.iterations == b.iterations;
+}
+
+// registerQuorumPubKey's proof: the key is an RSA-2048 public key and the
+// officer signed the registration token with its private half. The key, once
+// proven, goes to `key`.
+status registration_proof(const json& f, bytes& key) {
+    auto der = from_hex(string_field(f, "quorum_key").value_or(""));
+    auto token = from_hex(string_field(f, "token").value_or(""));
+    auto signature = from_hex(string_field(f, "signature").value_or(""));
+    if (!der || !token || !signature || der->size() > max_quorum_key_size || token->empty() ||
+        token->size() > quorum::max_registration_token)
+        return status::bad_request;
+    auto officer = quorum_key::from_der(*der);
+    if (!officer) return status::quorum_key_invalid;
+    if (!officer->approves(*token, *signature)) return status::signature_invalid;
+    key = std::move(*der);
+    return status::ok;
 }
 
 } // namespace
@@ -66,6 +86,10 @@ status node_service::rules_hold(const planned_change& c) const {
         if (!user) return status::user_not_found;
         if (!self && sessions_of(user->id) > 0) return status::user_logged_in;
         return status::ok;
+    case register_quorum_key:
+        if (!user) return status::user_not_found;
+        if (!is_officer(user->type)) return status::invalid_user_type;
+        return quorum_key::from_der(c.quorum_key) ? status::ok : status::quorum_key_invalid;
     case sync_user:
         return record_rules(c, user ? &*user : nullptr);
     case nothing:
@@ -105,7 +129,9 @@ node_service::plan(session& s, operation op, const json& f, const secret& passwo
                                                                : status::user_not_found);
     c.name = target.name;
     c.type = target.type;
-    bool needs_hash = op != operation::delete_user;
+    bool needs_hash = op != operation::delete_user && op != operation::register_quorum_key;
+    auto proof =
+        op == operation::register_quorum_key ? registration_proof(f, c.quorum_key) : status::ok;
     // Reads the state anew each time: the store may change while we derive.
     auto check = [&]() -> status {
         if (!current(s)) return status::not_logged_in;
@@ -119,6 +145,7 @@ node_service::plan(session& s, operation op, const json& f, const secret& passwo
         if (op != operation::change_password && state() != cluster_state::active)
             return status::cluster_not_active;
         if (needs_hash && !valid_password(password.view())) return status::password_policy;
+        if (proof != status::ok) return proof;
         if (store_.reserved(target.name)) return status::conflict;
         if (op == operation::create_user) {
             c.what = planned_change::kind::create_user;
@@ -130,6 +157,10 @@ node_service::plan(session& s, operation op, const json& f, const secret& passwo
         c.target_generation = user->generation;
         if (op == operation::delete_user) {
             c.what = planned_change::kind::delete_user;
+            return rules_hold(c);
+        }
+        if (op == operation::register_quorum_key) {
+            c.what = planned_change::kind::register_quorum_key;
             return rules_hold(c);
         }
         // Changing the PRECO password activates the cluster: PRECO becomes CO.
@@ -191,7 +222,8 @@ std::pair<status, planned_change> node_service::plan_sync(session& s, const json
         if (existing->version > c->version && !forced) return {status::version_newer, {}};
         // Running it twice changes nothing.
         if (digest_of(*existing) == record_digest(keys_.digest(), c->name, c->type, c->version,
-                                                  c->failures >= max_login_failures, *c->hash))
+                                                  c->failures >= max_login_failures, *c->hash,
+                                                  c->quorum_key))
             c->what = planned_change::kind::nothing;
     }
     return {rules_hold(*c), std::move(*c)};
@@ -211,7 +243,10 @@ void node_service::apply(const planned_change& c) {
         if (c.activation) store_.set_state(cluster_state::active);
         break;
     case sync_user:
-        store_.put_user(c.name, c.type, *c.hash, c.version, c.failures);
+        store_.put_user(c.name, c.type, *c.hash, c.version, c.failures, c.quorum_key);
+        break;
+    case register_quorum_key:
+        store_.set_quorum_key(c.target_id, c.quorum_key);
         break;
     case nothing:
         break;
@@ -387,6 +422,7 @@ status node_service::get_user(session& s, const json& f, json& out) {
     record.hash = user->hash;
     record.version = user->version;
     record.failures = user->failures;
+    record.quorum_key = user->quorum_key;
     // Sealed for this cluster's nodes: the shell carries it, and cannot read it.
     auto plain = record.to_json().dump();
     auto sealed = seal(keys_.sealing(), record_context(user->name, user->version), plain);

@@ -97,7 +97,9 @@ bool node_service::current(session& s) {
 
 // After user `user_id` changed: the acting session (the user changing its own
 // password, or activating the cluster) follows its record; every other
-// session of that user ends, in the same step as the change.
+// session of that user whose credentials or type changed (or which was
+// deleted) ends, in the same step as the change. A change that leaves them
+// (a quorum key) ends none.
 void node_service::settle_sessions(std::int64_t user_id, session* actor) {
     auto u = store_.find_id(user_id);
     std::vector<session*> of_user;
@@ -107,7 +109,7 @@ void node_service::settle_sessions(std::int64_t user_id, session* actor) {
     for (auto* s : of_user) {
         if (u && s == actor)
             bind(*s, *u);
-        else
+        else if (!u || u->generation != s->generation || u->type != s->type)
             end_session(*s);
     }
 }
@@ -153,6 +155,7 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
     case operation::create_user:
     case operation::delete_user:
     case operation::change_password:
+    case operation::register_quorum_key:
         out.code = co_await direct(s, r.op, r.fields, std::move(given));
         break;
     case operation::prepare:
@@ -307,7 +310,8 @@ status node_service::logout(session& s) {
 }
 
 std::string node_service::digest_of(const user_record& u) const {
-    return record_digest(keys_.digest(), u.name, u.type, u.version, u.locked(), u.hash);
+    return record_digest(keys_.digest(), u.name, u.type, u.version, u.locked(), u.hash,
+                         u.quorum_key);
 }
 
 json node_service::list_users() const {
@@ -316,7 +320,7 @@ json node_service::list_users() const {
         users.push_back({.id = u.id,
                          .type = std::string(user_type_name(u.type)),
                          .name = u.name,
-                         .mofn = u.mofn,
+                         .mofn = u.mofn(),
                          .failures = u.failures,
                          .two_fa = u.two_fa,
                          .version = u.version,

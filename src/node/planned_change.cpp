@@ -13,11 +13,12 @@
 namespace hsm {
 namespace {
 
-constexpr std::array<std::pair<planned_change::kind, std::string_view>, 5> kind_names{{
+constexpr std::array<std::pair<planned_change::kind, std::string_view>, 6> kind_names{{
     {planned_change::kind::create_user, "create_user"},
     {planned_change::kind::delete_user, "delete_user"},
     {planned_change::kind::change_password, "change_password"},
     {planned_change::kind::sync_user, "sync_user"},
+    {planned_change::kind::register_quorum_key, "register_quorum_key"},
     {planned_change::kind::nothing, "nothing"},
 }};
 
@@ -32,6 +33,7 @@ std::string_view change_kind_name(planned_change::kind k) noexcept {
 bool planned_change::well_formed() const noexcept {
     if (!valid_user_name(name) || canonical_user_name(name) != name) return false;
     if (failures < 0 || failures > max_login_failures || version < 0) return false;
+    if (quorum_key.size() > max_quorum_key_size) return false;
     return !hash ||
            (hash->salt.size() == salt_size && hash->key.size() == derived_key_size &&
             hash->iterations >= min_kdf_iterations && hash->iterations <= max_kdf_iterations);
@@ -49,6 +51,7 @@ json planned_change::to_json() const {
              {"generation", actor_generation},
              {"type", user_type_name(actor_type)}}},
            {"target", {{"id", target_id}, {"generation", target_generation}}}};
+    if (!quorum_key.empty()) j["quorum_key"] = to_hex(quorum_key);
     if (hash)
         j["hash"] = {{"salt", to_hex(hash->salt)},
                      {"key", to_hex(hash->key)},
@@ -78,6 +81,11 @@ std::optional<planned_change> planned_change::from_json(const json& j) {
             if (!salt || !key || iterations < 0 || iterations > max_kdf_iterations)
                 return std::nullopt;
             c.hash = password_hash{*salt, *key, static_cast<std::uint32_t>(iterations)};
+        }
+        if (j.contains("quorum_key")) {
+            auto key = from_hex(j.at("quorum_key").get<std::string>());
+            if (!key || key->empty()) return std::nullopt;
+            c.quorum_key = std::move(*key);
         }
         if (j.contains("actor")) {
             const auto& a = j.at("actor");
@@ -112,9 +120,11 @@ resolution resolve_prepared(std::span<const peer_answer> answers, bool give_up) 
 }
 
 std::string record_digest(std::span<const std::uint8_t> key, std::string_view name, user_type type,
-                          std::int64_t version, bool locked, const password_hash& hash) {
-    auto text = fmt::format("{}|{}|{}|{}|{}|{}|{}", name, user_type_name(type), version,
-                            locked ? 1 : 0, to_hex(hash.salt), to_hex(hash.key), hash.iterations);
+                          std::int64_t version, bool locked, const password_hash& hash,
+                          std::span<const std::uint8_t> quorum_key) {
+    auto text =
+        fmt::format("{}|{}|{}|{}|{}|{}|{}|{}", name, user_type_name(type), version, locked ? 1 : 0,
+                    to_hex(hash.salt), to_hex(hash.key), hash.iterations, to_hex(quorum_key));
     auto mac = hmac_sha256(key, text);
     OPENSSL_cleanse(text.data(), text.size()); // it held the stored key, in hex
     return to_hex(std::span(mac).first(8));

@@ -5,6 +5,7 @@
 
 #include "hsmsh/hex.hpp"
 #include "hsmsh/kdf.hpp"
+#include "hsmsh/sealing.hpp"
 #include "hsmsh/user_rules.hpp"
 #include "hsmsh/wire.hpp"
 
@@ -15,7 +16,14 @@
 namespace hsm {
 
 struct planned_change {
-    enum class kind { create_user, delete_user, change_password, sync_user, nothing };
+    enum class kind {
+        create_user,
+        delete_user,
+        change_password,
+        sync_user,
+        register_quorum_key,
+        nothing
+    };
     kind what = kind::nothing;
     std::string name; // canonical user name
     user_type type = user_type::cu;
@@ -23,6 +31,7 @@ struct planned_change {
     std::int64_t version = 0; // sync_user: the record's version
     int failures = 0;         // sync_user: its lock state
     bool activation = false;  // change_password of the PRECO
+    bytes quorum_key;         // register_quorum_key, sync_user: the officer's key (or none)
     // Who asked, as authenticated then: a commit re-checks that this user
     // still exists unchanged and still may make the change.
     std::int64_t actor_id = 0;
@@ -34,7 +43,7 @@ struct planned_change {
 
     /// Validated like user input: a canonical name, a lock count in
     /// [0, max_login_failures], a hash of the right sizes whose iteration
-    /// count a node accepts.
+    /// count a node accepts, a quorum key of at most max_quorum_key_size bytes.
     bool well_formed() const noexcept;
 
     json to_json() const;
@@ -62,6 +71,10 @@ resolution resolve_prepared(std::span<const peer_answer> answers, bool give_up) 
 /// digests on every node, and without the key a digest cannot be used to
 /// test password guesses.
 std::string record_digest(std::span<const std::uint8_t> key, std::string_view name, user_type type,
-                          std::int64_t version, bool locked, const password_hash& hash);
+                          std::int64_t version, bool locked, const password_hash& hash,
+                          std::span<const std::uint8_t> quorum_key);
+
+/// A quorum key is an RSA-2048 SubjectPublicKeyInfo: 294 bytes in DER.
+inline constexpr std::size_t max_quorum_key_size = 1024;
 
 } // namespace hsm

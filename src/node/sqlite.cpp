@@ -63,9 +63,11 @@ statement& statement::bind(int index, std::string_view value) {
 }
 
 statement& statement::bind(int index, const std::vector<std::uint8_t>& value) {
-    if (sqlite3_bind_blob(stmt_, index, value.data(), static_cast<int>(value.size()),
-                          SQLITE_TRANSIENT) != SQLITE_OK)
-        fail(db_, "bind");
+    // An empty vector's data() may be null, which SQLite would store as NULL.
+    int rc = value.empty() ? sqlite3_bind_zeroblob(stmt_, index, 0)
+                           : sqlite3_bind_blob(stmt_, index, value.data(),
+                                               static_cast<int>(value.size()), SQLITE_TRANSIENT);
+    if (rc != SQLITE_OK) fail(db_, "bind");
     return *this;
 }
 

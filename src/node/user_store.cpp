@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS users(
   version INTEGER NOT NULL DEFAULT 1,
   mofn INTEGER NOT NULL DEFAULT 0,
   two_fa INTEGER NOT NULL DEFAULT 0,
-  generation INTEGER NOT NULL DEFAULT 1);
+  generation INTEGER NOT NULL DEFAULT 1,
+  quorum_key BLOB NOT NULL DEFAULT x'');
 CREATE TABLE IF NOT EXISTS prepared(
   txid TEXT PRIMARY KEY,
   user_name TEXT NOT NULL UNIQUE,
@@ -68,7 +69,7 @@ std::string chain_link(const std::vector<std::uint8_t>& key, std::string_view pr
 }
 
 constexpr const char* user_columns = "SELECT id, name, type, salt, hash, iterations, failures, "
-                                     "version, mofn, two_fa, generation FROM users";
+                                     "version, two_fa, generation, quorum_key FROM users";
 
 user_record read_user(const statement& s) {
     user_record u;
@@ -80,9 +81,9 @@ user_record read_user(const statement& s) {
     u.hash.iterations = static_cast<std::uint32_t>(s.integer(5));
     u.failures = static_cast<int>(s.integer(6));
     u.version = s.integer(7);
-    u.mofn = s.integer(8) != 0;
-    u.two_fa = s.integer(9) != 0;
-    u.generation = s.integer(10);
+    u.two_fa = s.integer(8) != 0;
+    u.generation = s.integer(9);
+    u.quorum_key = s.blob(10);
     return u;
 }
 
@@ -117,6 +118,9 @@ user_store::user_store(const std::string& path, std::vector<std::uint8_t> audit_
     auto generation = query("SELECT 1 FROM pragma_table_info('users') WHERE name = 'generation'");
     if (!generation.step())
         execute(db_.get(), "ALTER TABLE users ADD COLUMN generation INTEGER NOT NULL DEFAULT 1");
+    auto quorum = query("SELECT 1 FROM pragma_table_info('users') WHERE name = 'quorum_key'");
+    if (!quorum.step())
+        execute(db_.get(), "ALTER TABLE users ADD COLUMN quorum_key BLOB NOT NULL DEFAULT x''");
 }
 
 user_store::~user_store() {
@@ -306,16 +310,25 @@ std::optional<std::string> user_store::outcome(std::string_view txid) const {
 }
 
 void user_store::put_user(std::string_view name, user_type type, const password_hash& hash,
-                          std::int64_t version, int failures) {
+                          std::int64_t version, int failures, const bytes& quorum_key) {
     auto existing = find(name);
     auto id = existing ? existing->id : next_user_id();
     auto s = query("INSERT INTO users(id, name, type, salt, hash, iterations, failures, "
-                   "version) VALUES(?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO "
-                   "UPDATE SET type = ?2, salt = ?3, hash = ?4, iterations = ?5, "
-                   "failures = ?6, version = ?7, generation = generation + 1");
+                   "version, quorum_key) VALUES(?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9) ON "
+                   "CONFLICT(id) DO UPDATE SET type = ?2, salt = ?3, hash = ?4, "
+                   "iterations = ?5, failures = ?6, version = ?7, quorum_key = ?9, "
+                   "generation = generation + 1");
     s.bind(1, name).bind(2, user_type_name(type)).bind(3, hash.salt).bind(4, hash.key);
     s.bind(5, static_cast<std::int64_t>(hash.iterations)).bind(6, failures).bind(7, version);
-    s.bind(8, id).run();
+    s.bind(8, id).bind(9, quorum_key).run();
+}
+
+// Not a credential: the user's sessions go on (the generation stays).
+void user_store::set_quorum_key(std::int64_t id, const bytes& quorum_key) {
+    query("UPDATE users SET quorum_key = ?, version = version + 1 WHERE id = ?")
+        .bind(1, quorum_key)
+        .bind(2, id)
+        .run();
 }
 
 std::string_view meta_key_name(meta_key k) noexcept {

@@ -23,10 +23,12 @@ struct user_record {
     password_hash hash;
     int failures = 0;
     std::int64_t version = 0;
-    bool mofn = false;
     bool two_fa = false;
     std::int64_t generation = 1; // this node's count of credential and type changes
+    bytes quorum_key;            // SubjectPublicKeyInfo DER; empty: none registered
 
+    /// CMU's MofnPubKey: the officer can approve quorum tokens.
+    bool mofn() const noexcept { return !quorum_key.empty(); }
     bool locked() const noexcept { return failures >= max_login_failures; }
 };
 
@@ -165,7 +167,9 @@ public:
     /// Writes a whole record as synced from another node (insert or replace;
     /// a new user gets a new id, an existing one a new generation).
     void put_user(std::string_view name, user_type type, const password_hash& hash,
-                  std::int64_t version, int failures);
+                  std::int64_t version, int failures, const bytes& quorum_key);
+    /// Registers (or, empty, removes) the user's quorum key; bumps the version.
+    void set_quorum_key(std::int64_t id, const bytes& quorum_key);
 
     /// Client credentials: rows of fingerprint, kind, subject, PEM.
     void add_client_credential(std::string_view fingerprint, std::string_view kind,

@@ -41,6 +41,7 @@ enum class command_id {
     logout,
     not_yet, // a CMU command this shell does not have yet
     quit,
+    register_quorum_key,
     server,
     sync_user,
     use_cluster,

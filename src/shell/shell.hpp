@@ -84,6 +84,7 @@ public:
     // The commands' handlers, one per entry of the command table, which
     // names them; the table's executor calls them (execute).
     line_result run_user_change(parsed_command& cmd);
+    line_result run_register_quorum_key(parsed_command& cmd);
     line_result run_sync(parsed_command& cmd);
     line_result run_login(parsed_command& cmd);
     line_result run_logout(parsed_command& cmd);
@@ -135,6 +136,10 @@ private:
     void open_cluster(const std::string& id);
 
     std::optional<secret> obtain_password(const parsed_command& cmd, line_result& failure);
+    /// A user change after its arguments: early refusal, the banner and y/n,
+    /// CMU's lead line and the two-phase run of `fields` (what the change
+    /// brings: a password, a key).
+    line_result change_user(const parsed_command& cmd, const named_user& user, json fields);
     /// The CAUTION banner and y/n, exactly when the command's table entry
     /// is critical; ok at once otherwise.
     line_result confirm(const command_spec& spec, const std::vector<std::size_t>& targets);

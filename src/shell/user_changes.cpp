@@ -134,6 +134,16 @@ line_result shell::run_user_change(parsed_command& cmd) {
         if (!valid_password(password->view()))
             throw usage_error(std::string(status_description(status::password_policy)));
     }
+    json fields = json::object();
+    if (password) {
+        fields["password"] = std::string(password->view());
+        // One salt for every node: the same credentials everywhere (see record digests).
+        fields["salt"] = random_hex(salt_size);
+    }
+    return change_user(cmd, user, std::move(fields));
+}
+
+line_result shell::change_user(const parsed_command& cmd, const named_user& user, json fields) {
     auto where = targets();
     if (live(where) == 0) {
         fmt::print(err_, "{}: no server is connected; nothing was changed\n", cmd.spec->name);
@@ -157,15 +167,11 @@ line_result shell::run_user_change(parsed_command& cmd) {
         if (answer == line_result::cancelled) fmt::print(info(), "Nothing was changed.\n");
         return answer;
     }
-    if (!options_.json) fmt::print(out_, "{}\n", lead_line(*cmd.spec, user, live(where)));
-    json fields{{"type", user_type_name(user.type)},
-                {"name", user.name},
-                {"change", operation_name(*cmd.spec->op)}};
-    if (password) {
-        fields["password"] = std::string(password->view());
-        // One salt for every node: the same credentials everywhere (see record digests).
-        fields["salt"] = random_hex(salt_size);
-    }
+    if (!options_.json && !cmd.spec->lead.empty())
+        fmt::print(out_, "{}\n", lead_line(*cmd.spec, user, live(where)));
+    fields["type"] = user_type_name(user.type);
+    fields["name"] = user.name;
+    fields["change"] = operation_name(*cmd.spec->op);
     std::vector<phase_report> reports;
     auto result = run_prepared(cmd.spec->name, where, std::move(fields), &reports);
     note_committed(*cmd.spec->op, user.type, user.name, reports);

@@ -69,19 +69,24 @@ TEST_CASE("planned changes survive JSON and refuse malformed records") {
 TEST_CASE("record digests change with every stored field and hide the hash") {
     password_hash h{std::vector<std::uint8_t>(16, 1), std::vector<std::uint8_t>(32, 2), 1000};
     const bytes key(32, 5);
+    const bytes none;
     auto record_digest = [&](auto&&... args) { return hsm::record_digest(key, args...); };
-    auto d = record_digest("bob", user_type::cu, 1, false, h);
+    auto d = record_digest("bob", user_type::cu, 1, false, h, none);
     CHECK(d.size() == 16);
-    CHECK(d == record_digest("bob", user_type::cu, 1, false, h));
-    CHECK(d != record_digest("bob", user_type::co, 1, false, h));
-    CHECK(d != record_digest("bob", user_type::cu, 2, false, h));
-    CHECK(d != record_digest("bob", user_type::cu, 1, true, h));
+    CHECK(d == record_digest("bob", user_type::cu, 1, false, h, none));
+    CHECK(d != record_digest("bob", user_type::co, 1, false, h, none));
+    CHECK(d != record_digest("bob", user_type::cu, 2, false, h, none));
+    CHECK(d != record_digest("bob", user_type::cu, 1, true, h, none));
     auto other = h;
     other.salt[0] = 9;
-    CHECK(d != record_digest("bob", user_type::cu, 1, false, other));
+    CHECK(d != record_digest("bob", user_type::cu, 1, false, other, none));
+    // A registered quorum key, or another one, is another record.
+    CHECK(d != record_digest("bob", user_type::cu, 1, false, h, bytes(294, 7)));
+    CHECK(record_digest("bob", user_type::cu, 1, false, h, bytes(294, 7)) !=
+          record_digest("bob", user_type::cu, 1, false, h, bytes(294, 8)));
     CHECK(d.find(to_hex(h.key).substr(0, 8)) == std::string::npos);
     // Keyed: without the cluster's key the digest cannot test a guess.
-    CHECK(d != hsm::record_digest(bytes(32, 6), "bob", user_type::cu, 1, false, h));
+    CHECK(d != hsm::record_digest(bytes(32, 6), "bob", user_type::cu, 1, false, h, none));
 }
 
 namespace {

@@ -84,7 +84,8 @@ TEST_CASE("the man page lists every command, and confirms exactly the critical o
         CHECK(asks_confirmation(spec, confirmation_set::hsmsh) == spec.critical);
         if (spec.cmu_critical) CHECK(spec.critical);
     }
-    CHECK(cmu == std::set<std::string>{"changePswd", "createUser", "setAttribute", "shareKey"});
+    CHECK(cmu == std::set<std::string>{"changePswd", "createUser", "registerQuorumPubKey",
+                                       "setAttribute", "shareKey"});
     auto options = section(page, "OPTIONS");
     auto flag = options.substr(options.find("cmu\\-compat"));
     flag = flag.substr(0, flag.find(".TP"));

@@ -46,6 +46,8 @@ constexpr row matrix[] = {
     {operation::commit,           false, out, no, ok, ok, no, no},
     {operation::abort,            true,  out, ok, ok, ok, ok, ok},
     {operation::abort,            false, out, no, ok, ok, no, no},
+    {operation::register_quorum_key, true,  out, no, ok, ok, no, no},
+    {operation::register_quorum_key, false, out, no, no, no, no, no},
 };
 // clang-format on
 } // namespace

@@ -48,6 +48,7 @@ enum class status {
     key_unavailable,    // a new key would be on fewer nodes than the availability rule asks
     key_destroyed,      // that handle's key was destroyed here: never inserted again
     quorum_key_invalid, // registerQuorumPubKey: not an RSA-2048 public key
+    quorum_key_in_use,  // registerQuorumPubKey: another user registered that key
 };
 
 /// The wire and display name, e.g. "RET_USER_EXISTS".

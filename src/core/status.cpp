@@ -79,6 +79,8 @@ constexpr std::array status_table{
                 "public keys are not shared: every crypto user may use them"},
     status_info{status::quorum_key_invalid, "RET_QUORUM_KEY_INVALID",
                 "a quorum key is an RSA-2048 public key"},
+    status_info{status::quorum_key_in_use, "RET_QUORUM_KEY_IN_USE",
+                "another user registered this public key"},
 };
 
 const status_info* find(status s) noexcept {

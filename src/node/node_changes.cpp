@@ -89,7 +89,8 @@ status node_service::rules_hold(const planned_change& c) const {
     case register_quorum_key:
         if (!user) return status::user_not_found;
         if (!is_officer(user->type)) return status::invalid_user_type;
-        return quorum_key::from_der(c.quorum_key) ? status::ok : status::quorum_key_invalid;
+        if (!quorum_key::from_der(c.quorum_key)) return status::quorum_key_invalid;
+        return quorum_key_free(c, user->id);
     case sync_user:
         return record_rules(c, user ? &*user : nullptr);
     case nothing:
@@ -98,10 +99,20 @@ status node_service::rules_hold(const planned_change& c) const {
     return status::ok;
 }
 
+// One key, one approver: a key another user holds would let one officer's
+// signature count twice. A registration token is any data, so a signed one
+// can be replayed by whoever saw it; only this rule stops the replay.
+status node_service::quorum_key_free(const planned_change& c, std::int64_t user_id) const {
+    auto holder = store_.quorum_key_holder(c.quorum_key);
+    return holder && *holder != user_id ? status::quorum_key_in_use : status::ok;
+}
+
 // A synced record may change a user only as create, delete and reset could.
 status node_service::record_rules(const planned_change& c, const user_record* existing) const {
     if (!c.hash || !c.well_formed()) return status::bad_request;
     if (c.type == user_type::preco) return status::invalid_user_type;
+    if (auto free = quorum_key_free(c, existing ? existing->id : 0); free != status::ok)
+        return free;
     if (!existing) {
         if (c.target_id != 0) return status::conflict;
         if (store_.count_users() + store_.count_reserved_new_users() >= max_users_per_node)

@@ -120,6 +120,8 @@ private:
     std::pair<status, planned_change> plan_sync(session& s, const json& f);
     status rules_hold(const planned_change& c) const;
     status record_rules(const planned_change& c, const user_record* existing) const;
+    /// Whether c's quorum key is no other user's than `user_id`'s.
+    status quorum_key_free(const planned_change& c, std::int64_t user_id) const;
     void apply(const planned_change& c);
     awaitable<status> direct(session& s, operation op, const json& f, secret password);
     awaitable<status> prepare(session& s, const json& f, secret password);

@@ -323,6 +323,14 @@ void user_store::put_user(std::string_view name, user_type type, const password_
     s.bind(8, id).bind(9, quorum_key).run();
 }
 
+std::optional<std::int64_t> user_store::quorum_key_holder(const bytes& der) const {
+    if (der.empty()) return std::nullopt;
+    auto s = query("SELECT id FROM users WHERE quorum_key = ?");
+    s.bind(1, der);
+    if (!s.step()) return std::nullopt;
+    return s.integer(0);
+}
+
 // Not a credential: the user's sessions go on (the generation stays).
 void user_store::set_quorum_key(std::int64_t id, const bytes& quorum_key) {
     query("UPDATE users SET quorum_key = ?, version = version + 1 WHERE id = ?")

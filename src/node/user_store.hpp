@@ -168,6 +168,8 @@ public:
     /// a new user gets a new id, an existing one a new generation).
     void put_user(std::string_view name, user_type type, const password_hash& hash,
                   std::int64_t version, int failures, const bytes& quorum_key);
+    /// The user whose quorum key `der` is, if any.
+    std::optional<std::int64_t> quorum_key_holder(const bytes& der) const;
     /// Registers (or, empty, removes) the user's quorum key; bumps the version.
     void set_quorum_key(std::int64_t id, const bytes& quorum_key);
 

@@ -3,7 +3,8 @@
 line only: an officer registers its own RSA-2048 key with CMU's
 registerQuorumPubKey, every node shows MofnPubKey YES, and every refusal (a
 signature by another key, a key that is not RSA-2048, another officer's
-account, a crypto user) leaves every node as it was."""
+key replayed, another officer's account, a crypto user) leaves every node
+as it was."""
 import json
 import os
 import signal
@@ -94,6 +95,14 @@ class QuorumKeyTests(unittest.TestCase):
                     self.assertIn(f"registerQuorumPubKey failed on {self.c.label(i)}: {code}",
                                   r.stdout)
                 self.assertIn("No server was changed", r.stdout)
+        # A registration replayed by another officer: admin's key, token and
+        # signature (anyone who saw them has them) do not make admin's key
+        # officer2's, which would let one signature approve twice.
+        r = self.register(OFFICER2, "officer2", "token.admin.sig", "admin.pub")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        for i in range(3):
+            self.assertIn(f"registerQuorumPubKey failed on {self.c.label(i)}: "
+                          "RET_QUORUM_KEY_IN_USE", r.stdout)
         # A signed token that is not the token.
         with open(self.path("other-token"), "w") as f:
             f.write("another token\n")

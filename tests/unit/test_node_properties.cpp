@@ -5,12 +5,17 @@
 //
 // The seed is fixed in the unit suite; CI's fuzzing stage runs it again with
 // fresh ones (HSMSH_PROPERTY_SEED, HSMSH_PROPERTY_STEPS).
+#include "hsmsh/hex.hpp"
+#include "key_crypto.hpp"
 #include "memory_node.hpp"
+#include "quorum_key.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <map>
 #include <random>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -22,6 +27,30 @@ namespace {
 
 constexpr std::array names{"admin", "ann", "bob", "cid", "dee", "eve"};
 constexpr std::array types{"CO", "CU", "PCO", "CU", "AU", "CO"};
+
+// A quorum key for each user name, each with its signature over the
+// registration token: a registration pairs a key with its own signature or
+// another's.
+struct quorum_credential {
+    std::string key_hex;
+    std::string signature_hex;
+};
+constexpr std::string_view registration_token = "token to be signed";
+
+std::array<quorum_credential, names.size()> make_quorum_credentials() {
+    std::array<quorum_credential, names.size()> out;
+    for (auto& c : out) {
+        auto pair = generate_key_material({key_type::rsa, 2048});
+        auto key =
+            loaded_key::load(key_class::private_key, key_type::rsa, std::move(pair.at(0).material));
+        REQUIRE(key);
+        auto token = std::span(reinterpret_cast<const std::uint8_t*>(registration_token.data()),
+                               registration_token.size());
+        auto signature = std::get<bytes>(sign_data(mechanism::rsa_pkcs1_sha256, *key, token));
+        c = {to_hex(pair.at(0).public_der), to_hex(signature)};
+    }
+    return out;
+}
 
 std::uint64_t env_number(const char* name, std::uint64_t fallback) {
     const char* v = std::getenv(name);
@@ -35,6 +64,10 @@ struct world : test::memory_node {
     std::map<std::int64_t, std::string> ever;     // every user id seen, and its name
     std::map<std::string, std::size_t> successes; // by operation: the run reached real states
     std::vector<std::pair<std::string, json>> generated; // sealed keys, by who generated them
+    std::array<quorum_credential, names.size()> quorum = make_quorum_credentials();
+    // The quorum keys each user proved it holds, asking for itself: the only
+    // keys its record may carry.
+    std::map<std::string, std::set<std::string>> proven;
     bool activated = false;
 
     explicit world(std::uint64_t seed) : rng(seed) {
@@ -109,9 +142,40 @@ struct world : test::memory_node {
             r.op = operation::get_user;
             r.fields = {{"name", name}};
             break;
+        case 10:
+            return registration(s, name, type);
         default:
             return key_request(s, name);
         }
+        return r;
+    }
+
+    // registerQuorumPubKey, direct or prepared, mostly for the session's own
+    // user and mostly with the key that user holds (else anyone's: a replayed
+    // registration); the key with its own signature, or with another's.
+    request registration(const session& s, std::string name, const std::string& type) {
+        if (s.user_id && below(3) != 0) name = s.user_name;
+        auto own = std::find(names.begin(), names.end(), s.user_name) - names.begin();
+        auto k = s.user_id && below(4) != 0 ? static_cast<std::size_t>(own) : below(names.size());
+        bool proof = below(4) != 0;
+        const auto& signature = quorum[proof ? k : (k + 1) % names.size()].signature_hex;
+        request r;
+        r.op = operation::register_quorum_key;
+        r.fields = {{"type", type},
+                    {"name", name},
+                    {"quorum_key", quorum[k].key_hex},
+                    {"token", to_hex(std::span(
+                                  reinterpret_cast<const std::uint8_t*>(registration_token.data()),
+                                  registration_token.size()))},
+                    {"signature", signature}};
+        if (below(2) == 0) {
+            auto tx = fmt::format("{:032x}", rng());
+            r.fields["txid"] = tx;
+            r.fields["change"] = "register_quorum_key";
+            r.op = operation::prepare;
+            txids.push_back(tx);
+        }
+        if (proof && s.user_id && s.user_name == name) proven[name].insert(quorum[k].key_hex);
         return r;
     }
 
@@ -185,6 +249,8 @@ struct world : test::memory_node {
         }
         if (r.op == operation::prepare && string_field(r.fields, "change") == "insert_keys")
             ++successes["insert_keys"];
+        if (r.op == operation::prepare && string_field(r.fields, "change") == "register_quorum_key")
+            ++successes["prepare register_quorum_key"];
         return answer;
     }
 
@@ -233,7 +299,16 @@ struct world : test::memory_node {
             REQUIRE(u->name == s.user_name);
             ++sessions_by_user[*s.user_id];
         }
+        std::set<bytes> quorum_keys;
         for (const auto& u : users) {
+            // No quorum key but an RSA-2048 one its user proved it holds,
+            // and no key on two users (one officer would approve twice).
+            if (!u.quorum_key.empty()) {
+                CAPTURE(u.name);
+                REQUIRE(quorum_key::from_der(u.quorum_key));
+                REQUIRE(proven[u.name].count(to_hex(u.quorum_key)) == 1);
+                REQUIRE(quorum_keys.insert(u.quorum_key).second);
+            }
             REQUIRE(u.failures >= 0);
             REQUIRE(u.failures <= max_login_failures);
             REQUIRE(service.sessions_of(u.id) == sessions_by_user[u.id]);
@@ -306,8 +381,9 @@ TEST_CASE("node invariants hold under random interleavings of sessions") {
     w.check_invariants(true);
     // Not vacuous: the run logged in, changed users directly and through
     // prepared changes, and read sealed records.
-    for (std::string op : {"login", "create_user", "prepare", "commit", "get_user", "generate_key",
-                           "insert_keys", "sign"}) {
+    for (std::string op :
+         {"login", "create_user", "prepare", "commit", "get_user", "generate_key", "insert_keys",
+          "sign", "register_quorum_key", "prepare register_quorum_key"}) {
         CAPTURE(op);
         CHECK(w.successes[op] > 0);
     }

@@ -265,6 +265,9 @@ void node_service::apply(const planned_change& c) {
 }
 
 awaitable<status> node_service::direct(session& s, operation op, const json& f, secret password) {
+    // Before login a client writes nothing durable, not even the refusal's
+    // audit row (docs/design.md, "Clients not logged in"), and costs no check.
+    if (!current(s)) co_return status::not_logged_in;
     auto planned = co_await plan(s, op, f, password);
     // Named, not a structured binding: clang 14 cannot capture one in a lambda.
     auto& verdict = planned.first;

@@ -372,6 +372,12 @@ class BudgetTests(unittest.TestCase):
             w = c.wire_client(0)
             for _ in range(300):
                 self.assertEqual(w.call("abort", txid=txid())[0], "RET_NOT_LOGGED_IN")
+            # Nor do user changes sent directly (not prepared) before login.
+            for op in ("create_user", "delete_user", "change_password", "register_quorum_key"):
+                for _ in range(20):
+                    self.assertEqual(w.call(op, type="CO", name="x", password="abcdefgh1",
+                                            quorum_key="00", token="00", signature="00")[0],
+                                     "RET_NOT_LOGGED_IN")
             self.assertEqual(counts(), before)
 
     def test_a_login_flood_from_one_client_leaves_room_for_another(self):

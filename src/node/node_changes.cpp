@@ -141,8 +141,6 @@ node_service::plan(session& s, operation op, const json& f, const secret& passwo
     c.name = target.name;
     c.type = target.type;
     bool needs_hash = op != operation::delete_user && op != operation::register_quorum_key;
-    auto proof =
-        op == operation::register_quorum_key ? registration_proof(f, c.quorum_key) : status::ok;
     // Reads the state anew each time: the store may change while we derive.
     auto check = [&]() -> status {
         if (!current(s)) return status::not_logged_in;
@@ -156,7 +154,9 @@ node_service::plan(session& s, operation op, const json& f, const secret& passwo
         if (op != operation::change_password && state() != cluster_state::active)
             return status::cluster_not_active;
         if (needs_hash && !valid_password(password.view())) return status::password_policy;
-        if (proof != status::ok) return proof;
+        // The proof costs an RSA verification: only once the user may ask.
+        if (op == operation::register_quorum_key)
+            if (auto proof = registration_proof(f, c.quorum_key); proof != status::ok) return proof;
         if (store_.reserved(target.name)) return status::conflict;
         if (op == operation::create_user) {
             c.what = planned_change::kind::create_user;

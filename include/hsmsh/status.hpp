@@ -44,11 +44,15 @@ enum class status {
     signature_invalid,
     encrypted_data_invalid,
     key_limit_exceeded,
-    key_not_shareable,  // public keys: every crypto user may use them already
-    key_unavailable,    // a new key would be on fewer nodes than the availability rule asks
-    key_destroyed,      // that handle's key was destroyed here: never inserted again
-    quorum_key_invalid, // registerQuorumPubKey: not an RSA-2048 public key
-    quorum_key_in_use,  // registerQuorumPubKey: another user registered that key
+    key_not_shareable,    // public keys: every crypto user may use them already
+    key_unavailable,      // a new key would be on fewer nodes than the availability rule asks
+    key_destroyed,        // that handle's key was destroyed here: never inserted again
+    quorum_key_invalid,   // registerQuorumPubKey: not an RSA-2048 public key
+    quorum_key_in_use,    // registerQuorumPubKey: another user registered that key
+    mxn_auth_failed,      // a quorum-protected change without an approved token (CMU's name)
+    m_value_invalid,      // an m value out of range, or one the officers could not meet
+    token_not_found,      // no such quorum token of this session (gone, used or expired)
+    token_limit_exceeded, // the session or the node holds all the tokens it may
 };
 
 /// The wire and display name, e.g. "RET_USER_EXISTS".

@@ -53,6 +53,12 @@ enum class operation {
     get_sealed_key,      // a key as it is now, sealed for the cluster (syncKey)
     list_keys,           // the keys a crypto user owns or shares, described, a page at a time
     register_quorum_key, // an officer's own RSA-2048 key for quorum approvals
+    get_m_value,         // a service's quorum minimum
+    set_m_value,         // a service's quorum minimum, changed (quorum-protected by service 4)
+    get_token,           // a quorum token for the session, this node's record of it
+    approve_token,       // signatures over a token file, checked against registered keys
+    list_tokens,         // the session's quorum tokens
+    delete_token,        // one of the session's quorum tokens, or all of them
 };
 
 std::string_view operation_name(operation op) noexcept;

@@ -61,6 +61,17 @@ status authorize(std::optional<user_type> actor, operation op, bool on_self) noe
     case operation::register_quorum_key:
         if (!actor) return status::not_logged_in;
         return on_self && is_officer(*actor) ? status::ok : status::permission_denied;
+    case operation::get_m_value:
+        return actor ? status::ok : status::not_logged_in;
+    // Quorum tokens are the officers': a session's own, never another's
+    // (node_service binds each token to the session that asked for it).
+    case operation::set_m_value:
+    case operation::get_token:
+    case operation::approve_token:
+    case operation::list_tokens:
+    case operation::delete_token:
+        if (!actor) return status::not_logged_in;
+        return is_officer(*actor) ? status::ok : status::permission_denied;
     }
     return status::permission_denied;
 }

@@ -81,6 +81,15 @@ constexpr std::array status_table{
                 "a quorum key is an RSA-2048 public key"},
     status_info{status::quorum_key_in_use, "RET_QUORUM_KEY_IN_USE",
                 "another user registered this public key"},
+    status_info{status::mxn_auth_failed, "RET_MXN_AUTH_FAILED",
+                "the change needs a quorum token approved by m crypto officers"},
+    status_info{status::m_value_invalid, "RET_M_VALUE_INVALID",
+                "m is 1, or 2 to 8 and at most the crypto officers; service 3's at most "
+                "service 4's; and no deletion may leave fewer officers than an m value"},
+    status_info{status::token_not_found, "RET_TOKEN_NOT_FOUND",
+                "no such quorum token in this session: used, deleted, expired or another's"},
+    status_info{status::token_limit_exceeded, "RET_TOKEN_LIMIT_EXCEEDED",
+                "the session or the node holds all the quorum tokens it may"},
 };
 
 const status_info* find(status s) noexcept {

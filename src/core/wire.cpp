@@ -11,7 +11,7 @@
 namespace hsm {
 namespace {
 
-constexpr std::array<std::pair<operation, std::string_view>, 27> operation_names{{
+constexpr std::array<std::pair<operation, std::string_view>, 33> operation_names{{
     {operation::hello, "hello"},
     {operation::login, "login"},
     {operation::logout, "logout"},
@@ -39,6 +39,12 @@ constexpr std::array<std::pair<operation, std::string_view>, 27> operation_names
     {operation::get_sealed_key, "get_sealed_key"},
     {operation::list_keys, "list_keys"},
     {operation::register_quorum_key, "register_quorum_key"},
+    {operation::get_m_value, "get_m_value"},
+    {operation::set_m_value, "set_m_value"},
+    {operation::get_token, "get_token"},
+    {operation::approve_token, "approve_token"},
+    {operation::list_tokens, "list_tokens"},
+    {operation::delete_token, "delete_token"},
 }};
 
 // Parses a body into a JSON object, or says why it is not one. The nesting

@@ -32,6 +32,7 @@ struct options {
     double frame_timeout = to_seconds(server_limits{}.frame_timeout);
     double idle_timeout = to_seconds(server_limits{}.idle_timeout);
     double prepare_timeout = to_seconds(serve_options{}.prepare_timeout);
+    double token_timeout = to_seconds(serve_options{}.token_timeout);
 };
 
 int print_state(cluster_state state, const std::string& message) {
@@ -125,6 +126,8 @@ int run_serve(options& o) {
     o.serve.limits.idle_timeout = from_seconds(o.idle_timeout);
     o.serve.prepare_timeout =
         std::chrono::duration_cast<std::chrono::milliseconds>(from_seconds(o.prepare_timeout));
+    o.serve.token_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(from_seconds(o.token_timeout));
     return serve(o.serve);
 }
 
@@ -155,6 +158,10 @@ void serve_options_of(CLI::App& srv, options& o) {
     srv.add_option("--prepare-timeout", o.prepare_timeout,
                    "Seconds a prepared change waits for its commit")
         ->check(CLI::Range(0.5, 86400.0))
+        ->capture_default_str();
+    srv.add_option("--token-timeout", o.token_timeout,
+                   "Seconds a quorum token lives after getToken")
+        ->check(CLI::Range(1.0, 86400.0))
         ->capture_default_str();
     srv.add_option("--max-connections", limits.max_connections,
                    "Connections that finished the TLS handshake")

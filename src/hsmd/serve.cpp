@@ -121,6 +121,7 @@ int serve(const serve_options& options) {
     node_service service(store, identity, std::move(keys), options.kdf_iterations,
                          kdf_pool.get_executor());
     service.set_prepare_timeout(options.prepare_timeout);
+    service.set_token_lifetime(options.token_timeout);
     node_server server(io, tls, service, options.limits);
     prepared_resolver resolver(io, service, store, node_identity_files(paths), identity.cluster_id,
                                options.prepare_timeout * 10);

@@ -25,6 +25,7 @@ struct serve_options {
     std::uint32_t kdf_iterations = default_kdf_iterations;
     server_limits limits;
     std::chrono::milliseconds prepare_timeout{60'000};
+    std::chrono::milliseconds token_timeout{600'000}; // a quorum token's life
     /// Stop (as on SIGTERM) when the process that started us exits: the
     /// demo's nodes live in their own process group, out of the terminal's
     /// reach, and must not outlive a shell that was killed.

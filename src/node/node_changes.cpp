@@ -64,6 +64,8 @@ status node_service::rules_hold(const planned_change& c) const {
     bool self = user && user->id == c.actor_id;
     if (auto a = authorize(c.actor_type, permission_of(c.what), self); a != status::ok) return a;
     if (c.what == nothing) return status::ok;
+    if (auto svc = guarding(c))
+        if (auto q = quorum_holds(*svc, c.approvals); q != status::ok) return q;
     if (c.what != change_password && state() != cluster_state::active)
         return status::cluster_not_active;
     if (c.target_id != 0 &&
@@ -81,6 +83,10 @@ status node_service::rules_hold(const planned_change& c) const {
         if (sessions_of(user->id) > 0) return status::user_logged_in;
         if (store_.owns_keys(user->id)) return status::user_owns_keys;
         if (is_officer(user->type) && store_.count_officers() <= 1) return status::last_co;
+        // Never fewer officers than a quorum asks: that would lock quorum out.
+        if (is_officer(user->type) &&
+            static_cast<int>(store_.count_officers()) - 1 < officers_needed())
+            return status::m_value_invalid;
         return status::ok;
     case change_password:
         if (!user) return status::user_not_found;
@@ -128,6 +134,9 @@ status node_service::record_rules(const planned_change& c, const user_record* ex
     if (type_changes) {
         if (is_officer(existing->type) && !is_officer(c.type) && store_.count_officers() <= 1)
             return status::last_co;
+        if (is_officer(existing->type) && !is_officer(c.type) &&
+            static_cast<int>(store_.count_officers()) - 1 < officers_needed())
+            return status::m_value_invalid;
         if (store_.owns_keys(existing->id)) return status::user_owns_keys;
     }
     return status::ok;
@@ -148,6 +157,7 @@ node_service::plan(session& s, operation op, const json& f, const secret& passwo
         c.actor_id = *s.user_id;
         c.actor_generation = s.generation;
         c.actor_type = s.type;
+        c.approvals = approvals_for(s, quorum::service::user_mgmt);
         auto user = store_.find(target.name);
         bool self = user && user->id == *s.user_id;
         if (auto a = authorize(s.actor(), op, self); a != status::ok) return a;
@@ -223,6 +233,7 @@ std::pair<status, planned_change> node_service::plan_sync(session& s, const json
     c->actor_id = *s.user_id;
     c->actor_generation = s.generation;
     c->actor_type = s.type;
+    c->approvals = approvals_for(s, quorum::service::user_mgmt);
     if (store_.reserved(c->name)) return {status::conflict, {}};
     auto existing = store_.find(c->name);
     if (existing) {
@@ -277,7 +288,10 @@ awaitable<status> node_service::direct(session& s, operation op, const json& f, 
         if (verdict == status::ok) apply(change);
         store_.append_audit(identity_.hsm_id, entry_for(s, operation_name(op), target, verdict));
     });
-    if (verdict == status::ok) settle_sessions(change.target_id, &s);
+    if (verdict == status::ok) {
+        if (auto svc = guarding(change)) spend_token(s, *svc);
+        settle_sessions(change.target_id, &s);
+    }
     co_return verdict;
 }
 
@@ -287,6 +301,7 @@ awaitable<status> node_service::prepare(session& s, const json& f, secret passwo
     if (!current(s)) co_return status::not_logged_in;
     if (!valid_txid(txid)) co_return status::bad_request;
     if (auto kind = key_change_from_name(op_name)) co_return prepare_key_change(s, *kind, f, txid);
+    if (op_name == "set_m_value") co_return prepare_m_change(s, f, txid);
     std::pair<status, planned_change> planned;
     if (op_name == "sync_user") {
         planned = plan_sync(s, f);
@@ -301,6 +316,9 @@ awaitable<status> node_service::prepare(session& s, const json& f, secret passwo
     if (verdict == status::ok &&
         (store_.reserved(change.name) || store_.prepared(txid) || store_.outcome(txid)))
         verdict = status::conflict;
+    // The token is spent by the prepare: an abort does not give it back.
+    if (verdict == status::ok)
+        if (auto svc = guarding(change)) spend_token(s, *svc);
     store_.transact([&] {
         if (verdict == status::ok)
             store_.insert_prepared(
@@ -326,11 +344,13 @@ status node_service::may_finish(session& s, operation op, const std::optional<st
 std::optional<node_service::stored_change> node_service::read_change(std::string_view text) {
     if (auto c = planned_change::from_stored(text)) return stored_change(std::move(*c));
     if (auto c = key_change::from_stored(text)) return stored_change(std::move(*c));
+    if (auto c = m_change::from_stored(text)) return stored_change(*c);
     return std::nullopt;
 }
 
 status node_service::change_rules_hold(const stored_change& c) const {
     if (const auto* user = std::get_if<planned_change>(&c)) return rules_hold(*user);
+    if (const auto* m = std::get_if<m_change>(&c)) return m_rules_hold(*m);
     return key_rules_hold(std::get<key_change>(c));
 }
 
@@ -340,7 +360,30 @@ void node_service::apply_change(const stored_change& c, session& s) {
         settle_sessions(user->target_id, &s);
         return;
     }
+    if (const auto* m = std::get_if<m_change>(&c)) {
+        store_.set_m_value(m->svc, m->m);
+        return;
+    }
     apply(std::get<key_change>(c));
+}
+
+// setMValue's phase 1: the rules, the service-4 token spent, the row.
+status node_service::prepare_m_change(session& s, const json& f, const std::string& txid) {
+    auto planned = plan_m_change(s, f);
+    auto& verdict = planned.first;
+    auto& change = planned.second;
+    if (verdict == status::ok &&
+        (store_.reserved(change.subject()) || store_.prepared(txid) || store_.outcome(txid)))
+        verdict = status::conflict;
+    if (verdict == status::ok) spend_token(s, quorum::service::misc_co);
+    store_.transact([&] {
+        if (verdict == status::ok)
+            store_.insert_prepared({txid, change.subject(), change.to_json().dump(),
+                                    unix_ms() + prepare_timeout_.count()});
+        store_.append_audit(identity_.hsm_id,
+                            entry_for(s, "prepare set_m_value", change.subject(), verdict));
+    });
+    return verdict;
 }
 
 status node_service::prepare_key_change(session& s, key_change::kind kind, const json& f,
@@ -459,6 +502,8 @@ status node_service::list_prepared(session& s, json& out) {
                 [](const auto& x) {
                     if constexpr (std::is_same_v<std::decay_t<decltype(x)>, key_change>)
                         return std::string(key_change_name(x.what));
+                    else if constexpr (std::is_same_v<std::decay_t<decltype(x)>, m_change>)
+                        return std::string("set_m_value");
                     else
                         return std::string(change_kind_name(x.what));
                 },

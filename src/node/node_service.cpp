@@ -73,6 +73,7 @@ void node_service::bind(session& s, const user_record& u) {
 }
 
 void node_service::end_session(session& s) noexcept {
+    tokens_.drop(&s); // a token lives no longer than its session's login
     if (!s.user_id) return;
     auto [first, last] = sessions_.equal_range(*s.user_id);
     for (auto it = first; it != last; ++it)
@@ -160,6 +161,25 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
         break;
     case operation::prepare:
         out.code = co_await prepare(s, r.fields, std::move(given));
+        break;
+    case operation::get_m_value:
+        out.code = get_m_value(s, r.fields, out.fields);
+        break;
+    case operation::set_m_value:
+        out.code = direct_m_change(s, r.fields);
+        break;
+    case operation::get_token:
+        out.code = get_token(s, r.fields, out.fields);
+        break;
+    case operation::approve_token:
+        out.code = approve_token(s, r.fields, out.fields);
+        break;
+    case operation::list_tokens:
+        out.code = list_tokens(s, out.fields);
+        break;
+    case operation::delete_token:
+        out.code = delete_token(s, r.fields, out.fields);
+        audit(s, "delete_token", "-", out.code);
         break;
     case operation::commit:
     case operation::abort:

@@ -11,8 +11,10 @@
 #include "hsmsh/wire.hpp"
 #include "key_change.hpp"
 #include "key_crypto.hpp"
+#include "m_change.hpp"
 #include "peer_list.hpp"
 #include "planned_change.hpp"
+#include "quorum_tokens.hpp"
 #include "user_store.hpp"
 
 #include <chrono>
@@ -87,6 +89,8 @@ public:
     /// How long a prepared change waits for its commit before the node
     /// resolves it with its peers.
     void set_prepare_timeout(std::chrono::milliseconds t) noexcept { prepare_timeout_ = t; }
+    /// How long a quorum token lives after getToken.
+    void set_token_lifetime(std::chrono::milliseconds t) noexcept { tokens_.set_lifetime(t); }
 
     /// Where the other nodes this node knows listen.
     std::vector<std::string> peers() const { return peers_.addresses(); }
@@ -126,12 +130,32 @@ private:
     awaitable<status> direct(session& s, operation op, const json& f, secret password);
     awaitable<status> prepare(session& s, const json& f, secret password);
     /// A prepared row's change, user or key; nullopt when it does not read.
-    using stored_change = std::variant<planned_change, key_change>;
+    using stored_change = std::variant<planned_change, key_change, m_change>;
     static std::optional<stored_change> read_change(std::string_view text);
     status may_finish(session& s, operation op, const std::optional<stored_change>& c);
     status change_rules_hold(const stored_change& c) const;
     status available_enough(const stored_change& c, std::optional<std::int64_t> holders) const;
     void apply_change(const stored_change& c, session& s);
+
+    // Quorum (node_quorum.cpp).
+    /// The quorum service that guards a user change, if one does.
+    static std::optional<quorum::service> guarding(const planned_change& c);
+    int valid_approvals(const quorum_token& t) const;
+    std::optional<std::pair<std::uint32_t, int>> best_token(const session& s,
+                                                            quorum::service svc) const;
+    int approvals_for(const session& s, quorum::service svc) const;
+    status quorum_holds(quorum::service svc, int approvals) const;
+    void spend_token(const session& s, quorum::service svc);
+    int officers_needed() const;
+    status get_m_value(session& s, const json& f, json& out);
+    std::pair<status, m_change> plan_m_change(session& s, const json& f);
+    status m_rules_hold(const m_change& c) const;
+    status direct_m_change(session& s, const json& f);
+    status prepare_m_change(session& s, const json& f, const std::string& txid);
+    status get_token(session& s, const json& f, json& out);
+    status approve_token(session& s, const json& f, json& out);
+    status list_tokens(session& s, json& out);
+    status delete_token(session& s, const json& f, json& out);
 
     // Keys (node_keys.cpp, node_key_changes.cpp).
     key_actor key_actor_for(const session& s, const key_record& k) const;
@@ -184,6 +208,7 @@ private:
     std::int64_t handed_out_ = 0; // the last key handle generate_key gave
     static constexpr std::size_t max_loaded_keys = 512;
     std::unordered_map<std::int64_t, std::pair<std::string, loaded_key>> loaded_keys_;
+    quorum_tokens tokens_; // each bound to the session that asked for it
 };
 
 // Runs `f` on the KDF executor and resumes on ours.

@@ -46,6 +46,7 @@ json planned_change::to_json() const {
            {"version", version},
            {"failures", failures},
            {"activation", activation},
+           {"approvals", approvals},
            {"actor",
             {{"id", actor_id},
              {"generation", actor_generation},
@@ -73,6 +74,8 @@ std::optional<planned_change> planned_change::from_json(const json& j) {
         c.version = j.at("version").get<std::int64_t>();
         c.failures = j.at("failures").get<int>();
         c.activation = j.at("activation").get<bool>();
+        c.approvals = j.value("approvals", 0); // rows prepared before quorum have none
+        if (c.approvals < 0) return std::nullopt;
         if (j.contains("hash")) {
             const auto& h = j.at("hash");
             auto salt = from_hex(h.at("salt").get<std::string>());

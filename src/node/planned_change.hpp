@@ -32,6 +32,7 @@ struct planned_change {
     int failures = 0;         // sync_user: its lock state
     bool activation = false;  // change_password of the PRECO
     bytes quorum_key;         // register_quorum_key, sync_user: the officer's key (or none)
+    int approvals = 0;        // quorum-protected changes: officers who approved the token used
     // Who asked, as authenticated then: a commit re-checks that this user
     // still exists unchanged and still may make the change.
     std::int64_t actor_id = 0;

@@ -6,6 +6,7 @@
 #include "hsmsh/sealing.hpp"
 #include "hsmsh/secret.hpp"
 
+#include <charconv>
 #include <chrono>
 
 #include <fmt/chrono.h>
@@ -179,8 +180,9 @@ std::size_t user_store::count_users() const {
 
 std::size_t user_store::count_reserved_new_users() const {
     return static_cast<std::size_t>(
+        // Rows of other subjects ("key 7", "mvalue 3") have a space, which no user name has.
         scalar("SELECT count(*) FROM prepared WHERE user_name NOT IN (SELECT name FROM users) "
-               "AND user_name NOT LIKE 'key %'"));
+               "AND instr(user_name, ' ') = 0"));
 }
 
 std::uint32_t user_store::max_iterations() const {
@@ -339,6 +341,27 @@ void user_store::set_quorum_key(std::int64_t id, const bytes& quorum_key) {
         .run();
 }
 
+namespace {
+meta_key m_key(quorum::service s) {
+    return s == quorum::service::user_mgmt ? meta_key::m_user_mgmt : meta_key::m_misc_co;
+}
+} // namespace
+
+int user_store::m_value(quorum::service s) const {
+    auto text = meta(m_key(s));
+    if (!text) return quorum::min_m;
+    int m = 0;
+    auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), m);
+    bool whole = error == std::errc() && end == text->data() + text->size();
+    // Unreadable is the strictest, never "off": a damaged store must not
+    // lift a quorum (an operator who can write the store can mend it).
+    return whole && m >= quorum::min_m && m <= quorum::max_m ? m : quorum::max_m;
+}
+
+void user_store::set_m_value(quorum::service s, int m) {
+    set_meta(m_key(s), std::to_string(m));
+}
+
 std::string_view meta_key_name(meta_key k) noexcept {
     switch (k) {
     case meta_key::cluster_id:
@@ -353,6 +376,10 @@ std::string_view meta_key_name(meta_key k) noexcept {
         return "last_key_handle";
     case meta_key::last_user_id:
         return "last_user_id";
+    case meta_key::m_user_mgmt:
+        return "m_user_mgmt";
+    case meta_key::m_misc_co:
+        return "m_misc_co";
     }
     return "unknown";
 }

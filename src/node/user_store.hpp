@@ -4,6 +4,7 @@
 
 #include "hsmsh/kdf.hpp"
 #include "hsmsh/payloads.hpp"
+#include "hsmsh/quorum.hpp"
 #include "hsmsh/user_rules.hpp"
 #include "key_record.hpp"
 #include "sqlite.hpp"
@@ -43,7 +44,16 @@ struct audit_entry {
 };
 
 /// The node's metadata, each key spelled once (meta_key_name).
-enum class meta_key { cluster_id, hsm_id, state, peers, last_user_id, last_key_handle };
+enum class meta_key {
+    cluster_id,
+    hsm_id,
+    state,
+    peers,
+    last_user_id,
+    last_key_handle,
+    m_user_mgmt, // quorum service 3's m value (missing: 1)
+    m_misc_co,   // quorum service 4's m value (missing: 1)
+};
 std::string_view meta_key_name(meta_key k) noexcept;
 
 /// The newest audit row: how many rows and the last link.
@@ -131,6 +141,9 @@ public:
     /// The node's life-cycle state; DEGRADED when missing or unreadable.
     cluster_state state() const;
     void set_state(cluster_state s);
+    /// A quorum service's m value: 1 (off) when never set, 8 when unreadable.
+    int m_value(quorum::service s) const;
+    void set_m_value(quorum::service s, int m);
 
     /// Appends an audit row for node `node`; call inside transact.
     void append_audit(std::string_view node, const audit_entry& entry);

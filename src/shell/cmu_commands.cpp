@@ -75,12 +75,4 @@ line_result shell::run_get_cert(parsed_command& cmd) {
     return line_result::ok;
 }
 
-line_result shell::run_not_yet(parsed_command& cmd) {
-    // One clear line, exit status 1 in a script; never "unknown command" for
-    // a command that CMU has.
-    fmt::print(err_, "{}: not supported by this shell yet (quorum commands come later)\n",
-               cmd.spec->name);
-    return line_result::failed;
-}
-
 } // namespace hsm

@@ -16,8 +16,10 @@ namespace hsm {
 
 enum class command_id {
     abort_prepared,
+    approve_token,
     change_password,
     create_user,
+    delete_token,
     delete_user,
     enable_e2e,
     exit_server,
@@ -32,17 +34,20 @@ enum class command_id {
     sync_key,
     get_cert,
     get_hsm_info,
+    get_m_value,
+    get_token,
     help,
     info,
     list_clusters,
     list_prepared,
+    list_tokens,
     list_users,
     login,
     logout,
-    not_yet, // a CMU command this shell does not have yet
     quit,
     register_quorum_key,
     server,
+    set_m_value,
     sync_user,
     use_cluster,
 };

@@ -162,10 +162,10 @@ line_result shell::run_share_key(parsed_command& cmd) {
             fmt::format("shareKey takes 1 to {} user ids, separated by commas", max_key_shares));
     if (cmd.args[2] != "0" && cmd.args[2] != "1")
         throw usage_error("the last argument is 1 (share) or 0 (unshare)");
-    return run_key_change(cmd, json{{"change", "share_key"},
-                                    {"handle", handle},
-                                    {"users", users},
-                                    {"share", cmd.args[2] == "1"}});
+    return run_confirmed_change(cmd, json{{"change", "share_key"},
+                                          {"handle", handle},
+                                          {"users", users},
+                                          {"share", cmd.args[2] == "1"}});
 }
 
 line_result shell::run_set_attribute(parsed_command& cmd) {
@@ -184,10 +184,10 @@ line_result shell::run_set_attribute(parsed_command& cmd) {
         throw usage_error(a->id == key_attribute::label
                               ? fmt::format("a label is at most {} printable bytes", max_key_label)
                               : fmt::format("{} takes 0 or 1", a->name));
-    return run_key_change(cmd, json{{"change", "set_attribute"},
-                                    {"handle", handle},
-                                    {"attribute", static_cast<std::uint32_t>(a->id)},
-                                    {"value", value}});
+    return run_confirmed_change(cmd, json{{"change", "set_attribute"},
+                                          {"handle", handle},
+                                          {"attribute", static_cast<std::uint32_t>(a->id)},
+                                          {"value", value}});
 }
 
 line_result shell::run_sync_key(parsed_command& cmd) {
@@ -212,22 +212,8 @@ line_result shell::run_sync_key(parsed_command& cmd) {
 }
 
 line_result shell::run_destroy_key(parsed_command& cmd) {
-    return run_key_change(
+    return run_confirmed_change(
         cmd, json{{"change", "destroy_key"}, {"handle", handle_argument(cmd.args[0])}});
-}
-
-line_result shell::run_key_change(parsed_command& cmd, json fields) {
-    auto where = targets();
-    if (live(where) == 0) {
-        fmt::print(err_, "{}: no server is connected; nothing was changed\n", cmd.spec->name);
-        return line_result::failed;
-    }
-    auto answer = confirm(*cmd.spec, where);
-    if (answer != line_result::ok) {
-        if (answer == line_result::cancelled) fmt::print(info(), "Nothing was changed.\n");
-        return answer;
-    }
-    return run_prepared(cmd.spec->name, where, std::move(fields));
 }
 
 // A key is made on one node (its generator and the owner's session there),

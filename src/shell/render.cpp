@@ -237,6 +237,12 @@ json result_json(std::string_view command, const std::vector<server_report>& rep
             }
         if (r.outcome.ok() && op == operation::get_key)
             if (auto k = key_summary_from(r.outcome.fields)) s["key"] = to_json(*k);
+        // Quorum replies carry their node's m value or tokens as they are.
+        if (r.outcome.ok() && (op == operation::get_m_value || op == operation::get_token ||
+                               op == operation::approve_token || op == operation::list_tokens)) {
+            s["result"] = r.outcome.fields;
+            s["result"].erase("record");
+        }
         if (r.outcome.ok() && op == operation::list_prepared)
             s["prepared"] = to_json(prepared_entries_from(r.outcome.fields))["prepared"];
         servers.push_back(std::move(s));

@@ -100,7 +100,12 @@ public:
     line_result use_cluster(parsed_command& cmd);
     line_result run_enable_e2e(parsed_command& cmd);
     line_result run_get_cert(parsed_command& cmd);
-    line_result run_not_yet(parsed_command& cmd);
+    line_result run_get_m_value(parsed_command& cmd);
+    line_result run_set_m_value(parsed_command& cmd);
+    line_result run_get_token(parsed_command& cmd);
+    line_result run_approve_token(parsed_command& cmd);
+    line_result run_list_tokens(parsed_command& cmd);
+    line_result run_delete_token(parsed_command& cmd);
     line_result run_find_keys(parsed_command& cmd);
     line_result run_key_info(parsed_command& cmd);
     line_result run_list_attributes(parsed_command& cmd);
@@ -126,8 +131,9 @@ private:
     line_result run_prepared(std::string_view command, const std::vector<std::size_t>& where,
                              json fields, std::vector<phase_report>* committed = nullptr,
                              json extra = json());
-    /// A key change: the banner and y/n where the command asks, then prepare/commit.
-    line_result run_key_change(parsed_command& cmd, json fields);
+    /// A cluster-wide change that is not a user's: the banner and y/n where
+    /// the command asks, `lead` ({}: the servers connected), then prepare/commit.
+    line_result run_confirmed_change(parsed_command& cmd, json fields, std::string_view lead = {});
     /// Prints `text`, and writes it to `file` when one is named.
     line_result deliver(const std::string& text, const std::optional<std::string>& file,
                         line_result result);

@@ -236,11 +236,28 @@ bool shell::refused_early(const command_spec& spec, const std::string& name,
     return true;
 }
 
+line_result shell::run_confirmed_change(parsed_command& cmd, json fields, std::string_view lead) {
+    auto where = targets();
+    if (live(where) == 0) {
+        fmt::print(err_, "{}: no server is connected; nothing was changed\n", cmd.spec->name);
+        return line_result::failed;
+    }
+    auto answer = confirm(*cmd.spec, where);
+    if (answer != line_result::ok) {
+        if (answer == line_result::cancelled) fmt::print(info(), "Nothing was changed.\n");
+        return answer;
+    }
+    if (!lead.empty() && !options_.json)
+        fmt::print(out_, "{}\n", fmt::format(fmt::runtime(lead), live(where)));
+    return run_prepared(cmd.spec->name, where, std::move(fields));
+}
+
 line_result shell::run_prepared(std::string_view command, const std::vector<std::size_t>& where,
                                 json fields, std::vector<phase_report>* out, json extra) {
     // What a pending change holds, as listPrepared names it: a user, or a key.
     auto user = fields.value("name", std::string());
     if (auto handle = integer_field(fields, "handle")) user = fmt::format("key {}", *handle);
+    if (auto subject = string_field(fields, "subject")) user = *subject;
     // Ctrl-C may cut the prepare off; once the change is decided, its commit
     // or abort runs to its end (each within the request timeout).
     two_phase_change change(

@@ -25,6 +25,41 @@ def openssl(*args):
     run("openssl", *args)
 
 
+class QuorumKeys:
+    """For test classes with a cluster `c`: files in its directory, and
+    officers' RSA keys and signatures made by the openssl command line."""
+
+    @classmethod
+    def start_cluster(cls):
+        """Three peered nodes, activated (admin, officer-pw1), with officers
+        officer2 and officer3 and the crypto user app."""
+        cls.c = Cluster(peers=True)
+        cls.c.activate()
+        r = cls.c.shell(input="loginHSM CO admin officer-pw1\n"
+                        "createUser CO officer2 officer-pw2\ny\n"
+                        "createUser CO officer3 officer-pw3\ny\n"
+                        "createUser CU app app-pass-1\ny\n")
+        assert r.returncode == 0, r.stdout + r.stderr
+
+    @classmethod
+    def path(cls, name):
+        return cls.c.path(name)
+
+    @classmethod
+    def make_key(cls, name, bits=2048):
+        openssl("genrsa", "-out", cls.path(f"{name}.key"), str(bits))
+        openssl("rsa", "-in", cls.path(f"{name}.key"), "-pubout", "-out", cls.path(f"{name}.pub"))
+
+    @classmethod
+    def sign(cls, key, data, out):
+        openssl("dgst", "-sha256", "-sign", cls.path(f"{key}.key"), "-out", cls.path(out),
+                cls.path(data))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.stop()
+
+
 def free_ports(count):
     """Ports the kernel has just handed out on 127.0.0.1 (then released)."""
     socks = [socket.socket() for _ in range(count)]

@@ -152,11 +152,13 @@ class CmuCompatTests(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("TIMEOUT waiting for: aws-cloudhsm>", r.stderr)
 
-    def test_commands_cmu_has_and_this_shell_not_yet(self):
-        r = self.run_tool(self.cmu, "getMValue 3\nlistUsers\n")
-        self.assertEqual(r.returncode, 1)
-        self.assertIn("getMValue: not supported by this shell yet", r.stderr)
-        self.assertNotIn("unknown command", r.stderr)
+    def test_getMValue_prints_cmu_lines(self):
+        self.c.activate()
+        r = self.run_tool(self.cmu, "loginHSM CO admin officer-pw1\ngetMValue 3\ngetMValue 4\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        for i in range(len(self.c.ports)):
+            self.assertIn(f"MValue of service 3[USER_MGMT] on server {i} : [1]", r.stdout)
+            self.assertIn(f"MValue of service 4[MISC_CO] on server {i} : [1]", r.stdout)
 
     def test_getCert_writes_the_node_certificate_and_the_anchor(self):
         node = os.path.join(self.tmp.name, "node.pem")

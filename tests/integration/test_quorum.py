@@ -12,47 +12,27 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import Cluster, openssl  # noqa: E402
+from cluster import QuorumKeys, openssl  # noqa: E402
 
 LOGIN = "loginHSM CO admin officer-pw1\n"
 OFFICER2 = "loginHSM CO officer2 officer-pw2\n"
 
 
-class QuorumKeyTests(unittest.TestCase):
+class QuorumKeyTests(QuorumKeys, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.c = Cluster(peers=True)
-        cls.c.activate()
-        r = cls.c.shell(input=LOGIN + "createUser CO officer2 officer-pw2\ny\n"
-                        "createUser CO officer3 officer-pw3\ny\n"
-                        "createUser CU app app-pass-1\ny\n")
-        assert r.returncode == 0, r.stdout + r.stderr
+        cls.start_cluster()
         # The officers' keys, a registration token and its signatures: what
         # CloudHSM's guide has an officer run.
         for name, bits in (("admin", 2048), ("officer2", 2048), ("officer3", 2048),
                            ("big", 3072)):
-            openssl("genrsa", "-out", cls.path(f"{name}.key"), str(bits))
-            openssl("rsa", "-in", cls.path(f"{name}.key"), "-pubout", "-out",
-                    cls.path(f"{name}.pub"))
+            cls.make_key(name, bits)
         openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", cls.path("ec.key"))
         openssl("ec", "-in", cls.path("ec.key"), "-pubout", "-out", cls.path("ec.pub"))
         with open(cls.path("token"), "w") as f:
             f.write("token to be signed\n")
         for name in ("admin", "officer2", "officer3", "big"):
             cls.sign(name, "token", f"token.{name}.sig")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.c.stop()
-
-    @classmethod
-    def path(cls, name):
-        return cls.c.path(name)
-
-    @classmethod
-    def sign(cls, key, data, out):
-        openssl("dgst", "-sha256", "-sign", cls.path(f"{key}.key"), "-out", cls.path(out),
-                cls.path(data))
 
     def register(self, login, user, signature, public_key, *args, token="token"):
         line = (f"registerQuorumPubKey CO {user} {self.path(token)} {self.path(signature)} "

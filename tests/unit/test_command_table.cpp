@@ -85,7 +85,7 @@ TEST_CASE("the man page lists every command, and confirms exactly the critical o
         if (spec.cmu_critical) CHECK(spec.critical);
     }
     CHECK(cmu == std::set<std::string>{"changePswd", "createUser", "registerQuorumPubKey",
-                                       "setAttribute", "shareKey"});
+                                       "setAttribute", "setMValue", "shareKey"});
     auto options = section(page, "OPTIONS");
     auto flag = options.substr(options.find("cmu\\-compat"));
     flag = flag.substr(0, flag.find(".TP"));

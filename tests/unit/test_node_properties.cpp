@@ -34,6 +34,7 @@ constexpr std::array types{"CO", "CU", "PCO", "CU", "AU", "CO"};
 struct quorum_credential {
     std::string key_hex;
     std::string signature_hex;
+    std::shared_ptr<loaded_key> private_key; // signs token files
 };
 constexpr std::string_view registration_token = "token to be signed";
 
@@ -47,7 +48,8 @@ std::array<quorum_credential, names.size()> make_quorum_credentials() {
         auto token = std::span(reinterpret_cast<const std::uint8_t*>(registration_token.data()),
                                registration_token.size());
         auto signature = std::get<bytes>(sign_data(mechanism::rsa_pkcs1_sha256, *key, token));
-        c = {to_hex(pair.at(0).public_der), to_hex(signature)};
+        c = {to_hex(pair.at(0).public_der), to_hex(signature),
+             std::make_shared<loaded_key>(std::move(*key))};
     }
     return out;
 }
@@ -69,6 +71,16 @@ struct world : test::memory_node {
     // keys its record may carry.
     std::map<std::string, std::set<std::string>> proven;
     bool activated = false;
+    // The quorum tokens each session was given (by record), and who
+    // approved each with which key, as the node answered: a protected
+    // change may pass only with one of them approved by enough officers.
+    struct model_token {
+        std::string record_hex;
+        int service = 0;
+        std::map<std::string, std::string> approvers; // name -> key (hex)
+    };
+    std::map<const session*, std::vector<model_token>> tokens;
+    bool quorum_focus = false; // twice the quorum requests
 
     explicit world(std::uint64_t seed) : rng(seed) {
         for (std::size_t i = 0; i < sessions.size(); ++i)
@@ -144,6 +156,11 @@ struct world : test::memory_node {
             break;
         case 10:
             return registration(s, name, type);
+        case 11:
+            return quorum_request(s);
+        case 12:
+            if (quorum_focus) return quorum_request(s);
+            return key_request(s, name);
         default:
             return key_request(s, name);
         }
@@ -177,6 +194,89 @@ struct world : test::memory_node {
         }
         if (proof && s.user_id && s.user_name == name) proven[name].insert(quorum[k].key_hex);
         return r;
+    }
+
+    // m values (direct or prepared), tokens and their approvals: signatures
+    // by any user's key, mostly claimed by that user, over the session's own
+    // token or another's.
+    request quorum_request(const session& s) {
+        request r;
+        auto svc = below(2) == 0 ? 3 : 4;
+        switch (below(4)) {
+        case 0: {
+            r.op = operation::set_m_value;
+            r.fields = {{"service", svc}, {"m", 1 + static_cast<int>(below(3))}};
+            if (below(2) == 0) {
+                auto tx = fmt::format("{:032x}", rng());
+                r.fields["txid"] = tx;
+                r.fields["change"] = "set_m_value";
+                r.op = operation::prepare;
+                txids.push_back(tx);
+            }
+            break;
+        }
+        case 1:
+            r.op = operation::get_token;
+            r.fields = {{"service", svc}};
+            break;
+        default: {
+            r.op = operation::approve_token;
+            std::string record = "00";
+            auto& own = tokens[&s];
+            if (!own.empty() && below(4) != 0)
+                record = own[below(own.size())].record_hex;
+            else
+                for (const auto& [who, list] : tokens)
+                    if (!list.empty()) record = list.front().record_hex;
+            auto file = from_hex(record).value_or(bytes{});
+            json approvals = json::array();
+            // Mostly officers whose registered key is one of ours.
+            std::vector<std::size_t> holders;
+            for (std::size_t k = 0; k < names.size(); ++k)
+                if (auto u = store.find(names[k]);
+                    u && is_officer(u->type) && to_hex(u->quorum_key) == quorum[k].key_hex)
+                    holders.push_back(k);
+            for (auto n = 1 + below(2); n > 0; --n) {
+                auto k = !holders.empty() && below(4) != 0 ? pick(holders) : below(names.size());
+                auto claimed = below(5) == 0 ? below(names.size()) : k;
+                auto sig = std::get<bytes>(
+                    sign_data(mechanism::rsa_pkcs1_sha256, *quorum[k].private_key, file));
+                approvals.push_back({{"name", names[claimed]}, {"signature", to_hex(sig)}});
+            }
+            r.fields = {{"tokens", record}, {"approvals", approvals}};
+            break;
+        }
+        }
+        return r;
+    }
+
+    // The approvals of a model token that count now: officers still there
+    // with the key they signed with.
+    int counted(const model_token& t) const {
+        int n = 0;
+        for (const auto& [name, key] : t.approvers) {
+            auto u = store.find(name);
+            if (u && is_officer(u->type) && to_hex(u->quorum_key) == key) ++n;
+        }
+        return n;
+    }
+
+    // Whether a request that succeeded was quorum-protected, and by which service.
+    std::optional<int> protected_service(const session& s, const request& r) const {
+        auto op = operation_name(r.op);
+        std::string change = r.op == operation::prepare
+                                 ? string_field(r.fields, "change").value_or("")
+                                 : std::string(op);
+        if (change == "set_m_value") return 4;
+        if (change == "sync_user") {
+            // Unless the record was there already (nothing to write).
+            auto row = store.prepared(string_field(r.fields, "txid").value_or(""));
+            auto c = row ? planned_change::from_stored(row->change) : std::nullopt;
+            return c && c->what == planned_change::kind::nothing ? std::nullopt : std::optional(3);
+        }
+        if (change == "create_user" || change == "delete_user") return 3;
+        if (change == "change_password" && string_field(r.fields, "name") != s.user_name) return 3;
+        return std::nullopt;
     }
 
     // A handle: mostly one the session's user may use, else any key's, else none.
@@ -231,16 +331,52 @@ struct world : test::memory_node {
         return r;
     }
 
+    std::array<int, 2> m_values() const {
+        return {store.m_value(quorum::service::user_mgmt), store.m_value(quorum::service::misc_co)};
+    }
+
     reply run(session& s, request r) {
+        auto before = m_values();
         auto f = asio::co_spawn(io, service.handle(s, r), asio::use_future);
         io.restart();
         io.run();
-        return count(s, r, f.get());
+        return count(s, r, f.get(), before);
     }
 
-    reply count(const session& s, const request& r, reply answer) {
+    reply count(const session& s, const request& r, reply answer, std::array<int, 2> before) {
         REQUIRE(answer.code != status::internal_error); // a refusal is never a bug
         if (answer.code != status::ok) return answer;
+        // No protected change without a token of its session approved by m
+        // distinct officers who still hold the keys they signed with (m as
+        // it was before, or after when a change ran beside it).
+        if (auto svc = protected_service(s, r)) {
+            auto now = m_values();
+            auto i = *svc == 3 ? 0 : 1;
+            auto m = std::min(before[i], now[i]);
+            if (m > 1) {
+                CAPTURE(operation_name(r.op));
+                auto& own = tokens[&s];
+                auto it = std::find_if(own.begin(), own.end(), [&](const model_token& t) {
+                    return t.service == *svc && counted(t) >= m;
+                });
+                REQUIRE(it != own.end());
+                own.erase(it);
+                ++successes["quorum-approved change"];
+            }
+        }
+        if (r.op == operation::get_token) {
+            tokens[&s].push_back({answer.fields["record"].get<std::string>(),
+                                  integer_field(r.fields, "service").value_or(0) == 3 ? 3 : 4,
+                                  {}});
+        }
+        if (r.op == operation::approve_token)
+            for (auto& t : tokens[&s])
+                if (t.record_hex == string_field(r.fields, "tokens"))
+                    for (const auto& a : r.fields["approvals"]) {
+                        auto u = store.find(a["name"].get<std::string>());
+                        REQUIRE(u);
+                        t.approvers[u->name] = to_hex(u->quorum_key);
+                    }
         ++successes[std::string(operation_name(r.op))];
         if (r.op == operation::generate_key) {
             // Who generated it is the owner its sealed records name.
@@ -256,12 +392,13 @@ struct world : test::memory_node {
 
     // Two requests on two sessions at once: their derivations interleave.
     void run_pair(session& a, request ra, session& b, request rb) {
+        auto before = m_values();
         auto fa = asio::co_spawn(io, service.handle(a, ra), asio::use_future);
         auto fb = asio::co_spawn(io, service.handle(b, rb), asio::use_future);
         io.restart();
         io.run();
-        count(a, ra, fa.get());
-        count(b, rb, fb.get());
+        count(a, ra, fa.get(), before);
+        count(b, rb, fb.get(), before);
     }
 
     // A sealed record of a user, replayed as a sync (forced or not).
@@ -319,7 +456,8 @@ struct world : test::memory_node {
         // A user whose deletion is prepared has no session.
         for (const auto& row : store.list_prepared()) {
             auto c = planned_change::from_stored(row.change);
-            REQUIRE((c || key_change::from_stored(row.change)));
+            REQUIRE(
+                (c || key_change::from_stored(row.change) || m_change::from_stored(row.change)));
             if (c && c->what == planned_change::kind::delete_user)
                 REQUIRE(service.sessions_of(c->target_id) == 0);
         }
@@ -339,6 +477,13 @@ struct world : test::memory_node {
                 REQUIRE(id != k.owner);
             }
         }
+        // m values: in range, service 3's at most service 4's, and never
+        // more than the officers who could approve.
+        auto [m3, m4] = m_values();
+        REQUIRE(m3 >= 1);
+        REQUIRE(m4 <= quorum::max_m);
+        REQUIRE(m3 <= m4);
+        if (m4 > 1) REQUIRE(store.count_officers() >= static_cast<std::size_t>(m4));
         std::size_t rows = 0;
         if (audit) REQUIRE_FALSE(store.verify_audit(rows));
     }
@@ -346,23 +491,72 @@ struct world : test::memory_node {
 
 } // namespace
 
-TEST_CASE("node invariants hold under random interleavings of sessions") {
-    auto seed = env_number("HSMSH_PROPERTY_SEED", 20261122);
-    auto steps = env_number("HSMSH_PROPERTY_STEPS", 4000);
-    CAPTURE(seed);
-    world w(seed);
-    // Activated first, so that officers exist to do things (the rules before
-    // activation have their own tests).
-    {
-        request login;
-        login.op = operation::login;
-        login.fields = {{"type", "PRECO"}, {"name", "admin"}, {"password", "password"}};
-        REQUIRE(w.run(w.sessions[0], login).code == status::ok);
-        request activate;
-        activate.op = operation::change_password;
-        activate.fields = {{"type", "PRECO"}, {"name", "admin"}, {"password", "pw-admin-1"}};
-        REQUIRE(w.run(w.sessions[0], activate).code == status::ok);
+namespace {
+
+// Logs in as the PRECO and activates the cluster, so that officers exist to
+// do things (the rules before activation have their own tests).
+void activate(world& w) {
+    request login;
+    login.op = operation::login;
+    login.fields = {{"type", "PRECO"}, {"name", "admin"}, {"password", "password"}};
+    REQUIRE(w.run(w.sessions[0], login).code == status::ok);
+    request activate;
+    activate.op = operation::change_password;
+    activate.fields = {{"type", "PRECO"}, {"name", "admin"}, {"password", "pw-admin-1"}};
+    REQUIRE(w.run(w.sessions[0], activate).code == status::ok);
+}
+
+// Quorum turned on as officers would (and as the walk may undo): a second
+// officer and two crypto users, both officers' keys registered, service 4's
+// m raised, and a service-4 token approved by both for service 3's.
+void turn_quorum_on(world& w) {
+    auto call = [&](std::size_t i, operation op, json fields) {
+        request r;
+        r.op = op;
+        r.fields = std::move(fields);
+        return w.run(w.sessions[i], r);
+    };
+    for (auto [type, name] : {std::pair{"CO", "eve"}, {"CU", "ann"}, {"CU", "cid"}})
+        REQUIRE(call(0, operation::create_user,
+                     {{"type", type}, {"name", name}, {"password", fmt::format("pw-{}-1", name)}})
+                    .code == status::ok);
+    REQUIRE(call(1, operation::login, {{"type", "CO"}, {"name", "eve"}, {"password", "pw-eve-1"}})
+                .code == status::ok);
+    auto token_hex =
+        to_hex(std::span(reinterpret_cast<const std::uint8_t*>(registration_token.data()),
+                         registration_token.size()));
+    for (auto [i, k] : {std::pair<std::size_t, std::size_t>{0, 0}, {1, 5}}) {
+        const auto& name = w.sessions[i].user_name;
+        w.proven[name].insert(w.quorum[k].key_hex);
+        REQUIRE(call(i, operation::register_quorum_key,
+                     {{"type", "CO"},
+                      {"name", name},
+                      {"quorum_key", w.quorum[k].key_hex},
+                      {"token", token_hex},
+                      {"signature", w.quorum[k].signature_hex}})
+                    .code == status::ok);
     }
+    REQUIRE(call(0, operation::set_m_value, {{"service", 4}, {"m", 2}}).code == status::ok);
+    auto token = call(0, operation::get_token, {{"service", 4}});
+    REQUIRE(token.code == status::ok);
+    auto record = token.fields["record"].get<std::string>();
+    auto file = from_hex(record).value_or(bytes{});
+    json approvals = json::array();
+    for (std::size_t k : {0, 5}) {
+        auto sig =
+            std::get<bytes>(sign_data(mechanism::rsa_pkcs1_sha256, *w.quorum[k].private_key, file));
+        approvals.push_back({{"name", names[k]}, {"signature", to_hex(sig)}});
+    }
+    REQUIRE(
+        call(0, operation::approve_token, {{"tokens", record}, {"approvals", approvals}}).code ==
+        status::ok);
+    REQUIRE(call(0, operation::set_m_value, {{"service", 3}, {"m", 2}}).code == status::ok);
+    REQUIRE(w.store.m_value(quorum::service::user_mgmt) == 2);
+}
+
+// `steps` random steps, the invariants checked after each; then that the
+// run reached each of `reached` (not vacuous).
+void walk(world& w, std::uint64_t steps, std::initializer_list<std::string> reached) {
     for (std::uint64_t step = 0; step < steps; ++step) {
         CAPTURE(step);
         // Session 0 (where admin starts) is the busiest, as an officer's is.
@@ -379,12 +573,34 @@ TEST_CASE("node invariants hold under random interleavings of sessions") {
         w.check_invariants(step % 256 == 0);
     }
     w.check_invariants(true);
-    // Not vacuous: the run logged in, changed users directly and through
-    // prepared changes, and read sealed records.
-    for (std::string op :
-         {"login", "create_user", "prepare", "commit", "get_user", "generate_key", "insert_keys",
-          "sign", "register_quorum_key", "prepare register_quorum_key"}) {
+    for (const auto& op : reached) {
         CAPTURE(op);
         CHECK(w.successes[op] > 0);
     }
+}
+
+} // namespace
+
+TEST_CASE("node invariants hold under random interleavings of sessions") {
+    auto seed = env_number("HSMSH_PROPERTY_SEED", 20261122);
+    CAPTURE(seed);
+    world w(seed);
+    activate(w);
+    walk(w, env_number("HSMSH_PROPERTY_STEPS", 4000),
+         {"login", "create_user", "prepare", "commit", "get_user", "generate_key", "insert_keys",
+          "sign", "register_quorum_key", "prepare register_quorum_key"});
+}
+
+// No protected change passes without a token of its session approved by m
+// distinct officers (checked in `count`), m values stay ordered and within
+// the officers, and a quorum never locks itself out by deletions.
+TEST_CASE("node invariants hold with quorum on") {
+    auto seed = env_number("HSMSH_PROPERTY_SEED", 20261123);
+    CAPTURE(seed);
+    world w(seed);
+    w.quorum_focus = true;
+    activate(w);
+    turn_quorum_on(w);
+    walk(w, env_number("HSMSH_PROPERTY_STEPS", 4000),
+         {"login", "get_token", "approve_token", "quorum-approved change"});
 }

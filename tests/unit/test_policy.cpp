@@ -48,6 +48,12 @@ constexpr row matrix[] = {
     {operation::abort,            false, out, no, ok, ok, no, no},
     {operation::register_quorum_key, true,  out, no, ok, ok, no, no},
     {operation::register_quorum_key, false, out, no, no, no, no, no},
+    {operation::get_m_value,      false, out, ok, ok, ok, ok, ok},
+    {operation::set_m_value,      false, out, no, ok, ok, no, no},
+    {operation::get_token,        false, out, no, ok, ok, no, no},
+    {operation::approve_token,    false, out, no, ok, ok, no, no},
+    {operation::list_tokens,      false, out, no, ok, ok, no, no},
+    {operation::delete_token,     false, out, no, ok, ok, no, no},
 };
 // clang-format on
 } // namespace

@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: Apache-2.0
+// Quorum on a node: m values, the session's tokens, their approval by
+// registered officer keys, and the check every protected change passes
+// (docs/design.md, "Quorum").
+#include "hsmsh/duration.hpp"
+#include "hsmsh/hex.hpp"
+#include "hsmsh/policy.hpp"
+#include "node_service.hpp"
+#include "quorum_key.hpp"
+#include "request_fields.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace hsm {
+namespace {
+
+std::optional<quorum::service> service_of(const json& f) {
+    auto n = integer_field(f, "service");
+    return n ? quorum::service_from_number(static_cast<long>(*n)) : std::nullopt;
+}
+
+json token_json(const quorum_token& t, std::int64_t now_ms, int approvals, int required) {
+    std::vector<std::string> approvers;
+    for (const auto& [id, a] : t.approvals)
+        approvers.push_back(a.name);
+    return {{"id", t.record.id},
+            {"service", static_cast<int>(t.record.svc)},
+            {"user", t.record.user},
+            {"validity", std::max<std::int64_t>(0, (t.expires_ms - now_ms + 999) / 1000)},
+            {"required", required},
+            {"approvals", approvals},
+            {"approvers", approvers}};
+}
+
+} // namespace
+
+std::optional<quorum::service> node_service::guarding(const planned_change& c) {
+    using enum planned_change::kind;
+    // A sync writes a whole record: it could bring back a deleted user or
+    // an old password (--force), so it is user management too.
+    if (c.what == create_user || c.what == delete_user || c.what == sync_user)
+        return quorum::service::user_mgmt;
+    if (c.what == change_password && c.target_id != c.actor_id) return quorum::service::user_mgmt;
+    return std::nullopt;
+}
+
+// The approvals of a token that still count: an officer who approved and
+// still holds the key it signed with (a deleted officer, or one whose key
+// changed since, no longer counts).
+int node_service::valid_approvals(const quorum_token& t) const {
+    int n = 0;
+    for (const auto& [id, a] : t.approvals) {
+        auto u = store_.find_id(id);
+        if (u && is_officer(u->type) && u->quorum_key == a.key) ++n;
+    }
+    return n;
+}
+
+// The session's unexpired token of `svc` with the most approvals that count.
+std::optional<std::pair<std::uint32_t, int>> node_service::best_token(const session& s,
+                                                                      quorum::service svc) const {
+    if (!s.user_id) return std::nullopt;
+    std::optional<std::pair<std::uint32_t, int>> best;
+    for (const auto* t : tokens_.of(&s, unix_ms())) {
+        if (t->record.svc != svc || t->user_id != *s.user_id) continue;
+        int n = valid_approvals(*t);
+        if (!best || n > best->second) best = std::pair{t->record.id, n};
+    }
+    return best;
+}
+
+int node_service::approvals_for(const session& s, quorum::service svc) const {
+    auto best = best_token(s, svc);
+    return best ? best->second : 0;
+}
+
+status node_service::quorum_holds(quorum::service svc, int approvals) const {
+    auto m = store_.m_value(svc);
+    return m <= 1 || approvals >= m ? status::ok : status::mxn_auth_failed;
+}
+
+// A token allows one change: the one that just passed with it is spent.
+void node_service::spend_token(const session& s, quorum::service svc) {
+    if (store_.m_value(svc) <= 1) return;
+    if (auto best = best_token(s, svc)) tokens_.remove(&s, best->first);
+}
+
+// The most officers an m value asks for (1 when quorum is off).
+int node_service::officers_needed() const {
+    return std::max(store_.m_value(quorum::service::user_mgmt),
+                    store_.m_value(quorum::service::misc_co));
+}
+
+status node_service::get_m_value(session& s, const json& f, json& out) {
+    if (auto a = authorize(s.actor(), operation::get_m_value, false); a != status::ok) return a;
+    auto svc = service_of(f);
+    if (!svc) return status::bad_request;
+    out = {{"service", static_cast<int>(*svc)}, {"m", store_.m_value(*svc)}};
+    return status::ok;
+}
+
+std::pair<status, m_change> node_service::plan_m_change(session& s, const json& f) {
+    m_change c;
+    if (!current(s)) return {status::not_logged_in, c};
+    if (auto a = authorize(s.actor(), operation::set_m_value, false); a != status::ok)
+        return {a, c};
+    auto svc = service_of(f);
+    auto m = integer_field(f, "m");
+    if (!svc || !m) return {status::bad_request, c};
+    if (*m < quorum::min_m || *m > quorum::max_m) return {status::m_value_invalid, c};
+    c.svc = *svc;
+    c.m = static_cast<int>(*m);
+    c.actor_id = *s.user_id;
+    c.actor_generation = s.generation;
+    c.actor_type = s.type;
+    c.approvals = approvals_for(s, quorum::service::misc_co);
+    return {m_rules_hold(c), c};
+}
+
+// Every rule of an m value, at prepare and again at commit. Service 3's m
+// never exceeds service 4's: otherwise fewer officers could lower service
+// 3's quorum than it takes to use it.
+status node_service::m_rules_hold(const m_change& c) const {
+    auto actor = store_.find_id(c.actor_id);
+    if (!actor || actor->generation != c.actor_generation || actor->type != c.actor_type)
+        return status::not_logged_in;
+    if (auto a = authorize(c.actor_type, operation::set_m_value, false); a != status::ok) return a;
+    if (state() != cluster_state::active) return status::cluster_not_active;
+    if (auto q = quorum_holds(quorum::service::misc_co, c.approvals); q != status::ok) return q;
+    if (!quorum::valid_m(c.m, store_.count_officers())) return status::m_value_invalid;
+    bool ordered = c.svc == quorum::service::user_mgmt
+                       ? c.m <= store_.m_value(quorum::service::misc_co)
+                       : c.m >= store_.m_value(quorum::service::user_mgmt);
+    return ordered ? status::ok : status::m_value_invalid;
+}
+
+status node_service::direct_m_change(session& s, const json& f) {
+    if (!current(s)) return status::not_logged_in;
+    // Named, not a structured binding: clang 14 cannot capture one in a lambda.
+    auto planned = plan_m_change(s, f);
+    auto& verdict = planned.first;
+    auto& change = planned.second;
+    store_.transact([&] {
+        if (verdict == status::ok) store_.set_m_value(change.svc, change.m);
+        store_.append_audit(identity_.hsm_id,
+                            entry_for(s, "set_m_value", change.subject(), verdict));
+    });
+    if (verdict == status::ok) spend_token(s, quorum::service::misc_co);
+    return verdict;
+}
+
+status node_service::get_token(session& s, const json& f, json& out) {
+    if (auto a = authorize(s.actor(), operation::get_token, false); a != status::ok) return a;
+    auto svc = service_of(f);
+    if (!svc) return status::bad_request;
+    const auto* t = tokens_.issue(&s, *s.user_id, *svc, s.user_name, unix_ms());
+    auto verdict = t ? status::ok : status::token_limit_exceeded;
+    if (t)
+        out = {{"record", to_hex(quorum::encode(t->record))},
+               {"token", token_json(*t, unix_ms(), 0, store_.m_value(*svc))}};
+    audit(s, "get_token", std::string(quorum::service_name(*svc)), verdict);
+    return verdict;
+}
+
+// approveToken: the whole token file as the officers signed it, and one
+// signature per approver. Every signature must be a registered officer's
+// over exactly that file, or nothing is recorded; the records of this
+// node's tokens of this session gain the approvers.
+status node_service::approve_token(session& s, const json& f, json& out) {
+    if (auto a = authorize(s.actor(), operation::approve_token, false); a != status::ok) return a;
+    auto file_hex = string_field(f, "tokens").value_or("");
+    auto approvals = f.find("approvals");
+    if (file_hex.size() > 2 * quorum::token_record_size * quorum::max_token_records ||
+        approvals == f.end() || !approvals->is_array() || approvals->empty() ||
+        approvals->size() > quorum::max_approvals)
+        return status::bad_request;
+    auto file = from_hex(file_hex);
+    auto records = file ? quorum::decode_file(*file) : std::nullopt;
+    if (!records) return status::bad_request;
+    auto now = unix_ms();
+    std::vector<std::uint32_t> mine;
+    for (const auto& r : *records)
+        if (auto* t = tokens_.find(&s, r, now); t && t->user_id == *s.user_id) mine.push_back(r.id);
+    auto verdict = mine.empty() ? status::token_not_found : status::ok;
+    std::map<std::int64_t, token_approval> approved;
+    for (const auto& a : *approvals) {
+        if (verdict != status::ok) break;
+        auto name = a.is_object() ? string_field(a, "name") : std::nullopt;
+        auto signature = from_hex(a.is_object() ? string_field(a, "signature").value_or("") : "");
+        if (!name || !signature || signature->size() != quorum::signature_size) {
+            verdict = status::bad_request;
+            break;
+        }
+        auto user = valid_user_name(*name) ? store_.find(canonical_user_name(*name)) : std::nullopt;
+        auto key =
+            user && is_officer(user->type) ? quorum_key::from_der(user->quorum_key) : std::nullopt;
+        if (!key || !key->approves(*file, *signature)) {
+            verdict = status::signature_invalid;
+            out = {{"approver", *name}};
+            break;
+        }
+        approved[user->id] = {user->name, user->quorum_key};
+    }
+    if (verdict == status::ok) {
+        for (auto id : mine)
+            if (auto* t = tokens_.find(&s, id, now)) {
+                t->approvals.insert(approved.begin(), approved.end());
+                out = {{"token",
+                        token_json(*t, now, valid_approvals(*t), store_.m_value(t->record.svc))}};
+            }
+    }
+    audit(s, "approve_token", fmt::format("{} signature(s)", approvals->size()), verdict);
+    return verdict;
+}
+
+status node_service::list_tokens(session& s, json& out) {
+    if (auto a = authorize(s.actor(), operation::list_tokens, false); a != status::ok) return a;
+    auto now = unix_ms();
+    json tokens = json::array();
+    for (const auto* t : tokens_.of(&s, now))
+        tokens.push_back(token_json(*t, now, valid_approvals(*t), store_.m_value(t->record.svc)));
+    out = {{"tokens", tokens}};
+    return status::ok;
+}
+
+// delToken: the session's tokens whose records a token file holds, or all.
+status node_service::delete_token(session& s, const json& f, json& out) {
+    if (auto a = authorize(s.actor(), operation::delete_token, false); a != status::ok) return a;
+    std::size_t deleted = 0;
+    if (f.contains("tokens")) {
+        auto file_hex = string_field(f, "tokens").value_or("");
+        if (file_hex.size() > 2 * quorum::token_record_size * quorum::max_token_records)
+            return status::bad_request;
+        auto file = from_hex(file_hex);
+        auto records = file ? quorum::decode_file(*file) : std::nullopt;
+        if (!records) return status::bad_request;
+        for (const auto& r : *records)
+            if (auto* t = tokens_.find(&s, r, unix_ms()); t && tokens_.remove(&s, r.id)) ++deleted;
+        if (deleted == 0) return status::token_not_found;
+    } else {
+        deleted = tokens_.drop(&s);
+    }
+    out = {{"deleted", deleted}};
+    return status::ok;
+}
+
+} // namespace hsm

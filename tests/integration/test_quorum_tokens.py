@@ -1,0 +1,330 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Quorum (M of N) on three real nodes, every key, token signature and
+approval file made by the openssl command line and a here-document: m values,
+a protected command refused without a token and allowed once with one, and
+every way a token fails (too few approvers, a signer without that key, a
+tampered token file, a logout, another session, expiry)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from cluster import HSMSH, QuorumKeys  # noqa: E402
+
+LOGIN = "loginHSM CO admin officer-pw1\n"
+OFFICERS = ("admin", "officer2", "officer3")
+
+
+class Session:
+    """One hsmsh process fed line by line: quorum tokens live as long as its
+    logins, so getToken, the offline signing and the command that uses the
+    token happen while it runs."""
+
+    def __init__(self, cluster, *args):
+        self.p = subprocess.Popen([HSMSH, "--keep-going", *args], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=cluster.env())
+
+    def send(self, text):
+        self.p.stdin.write(text)
+        self.p.stdin.flush()
+
+    def wait_for(self, path, timeout=30):
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(path):
+            if time.monotonic() > deadline or self.p.poll() is not None:
+                raise AssertionError(f"{path} was not written")
+            time.sleep(0.05)
+
+    def close(self):
+        out, err = self.p.communicate(timeout=120)
+        return self.p.returncode, out, err
+
+
+class QuorumTokenTests(QuorumKeys, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.start_cluster()
+        with open(cls.path("reg"), "w") as f:
+            f.write("registration\n")
+        for name in (*OFFICERS, "outsider"):
+            cls.make_key(name)
+            cls.sign(name, "reg", f"reg.{name}.sig")
+        for i, name in enumerate(OFFICERS):
+            r = cls.c.shell(input=f"loginHSM CO {name} officer-pw{i + 1}\n"
+                            f"registerQuorumPubKey CO {name} {cls.path('reg')} "
+                            f"{cls.path(f'reg.{name}.sig')} {cls.path(f'{name}.pub')}\ny\n")
+            assert r.returncode == 0, r.stdout + r.stderr
+        cls.files = 0
+
+    def new_name(self, stem):
+        type(self).files += 1
+        return f"{stem}{self.files}"
+
+    def approval_file(self, token, signers, names=None):
+        """CMU's approval file for `token`, signed with each signer's key,
+        each signature claimed by the matching name (default: the signer)."""
+        names = names or signers
+        lines = [f"Multi Token File Path = {self.path(token)};", "Token File Path = ;",
+                 f"Number of Approvals = {len(signers)};"]
+        for key, name in zip(signers, names):
+            sig = f"{token}.{key}.sig"
+            self.sign(key, token, sig)
+            lines += ["Approver Type = 2; # 2 for CO, 1 for CU", f"Approver Name = {name};",
+                      f"Approval File = {self.path(sig)};"]
+        name = self.new_name("approval")
+        with open(self.path(name), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return self.path(name)
+
+    def get_token(self, s, service, user="admin"):
+        token = self.new_name("token")
+        s.send(f"getToken {service} {user} {self.path(token)}\n")
+        s.wait_for(self.path(token))
+        return token
+
+    def m_values(self, service):
+        r = self.c.shell(input=LOGIN + f"getMValue {service}\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        return [int(line.rsplit("[", 1)[1].rstrip("]")) for line in r.stdout.splitlines()
+                if line.startswith("MValue of service")]
+
+    def users(self):
+        r = self.c.shell("--json", input="listUsers\n")
+        doc = json.loads(r.stdout.splitlines()[-1])
+        return [sorted(u["name"] for u in s["users"]) for s in doc["servers"]]
+
+    def test_1_m_values_and_their_order(self):
+        r = self.c.shell(input=LOGIN + "getMValue 3\ngetMValue 4\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        for i in range(3):
+            self.assertIn(f"MValue of service 3[USER_MGMT] on server {i} : [1]", r.stdout)
+            self.assertIn(f"MValue of service 4[MISC_CO] on server {i} : [1]", r.stdout)
+        # Service 3 may not ask more than service 4: one officer could lower it.
+        r = self.c.shell(input=LOGIN + "setMValue 3 2\ny\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("Setting M Value(2) for 3 on 3 nodes", r.stdout)
+        for i in range(3):
+            self.assertIn(f"setMValue failed on {self.c.label(i)}: RET_M_VALUE_INVALID", r.stdout)
+        # More than the officers, or out of range.
+        r = self.c.shell(input=LOGIN + "setMValue 4 4\ny\n")
+        self.assertIn("RET_M_VALUE_INVALID", r.stdout)
+        for line in ("setMValue 4 9\n", "setMValue 5 2\n", "getMValue 2\n"):
+            with self.subTest(line=line):
+                r = self.c.shell(input=LOGIN + line)
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                self.assertNotIn("CAUTION", r.stdout)
+        # Service 4 first (no token while its m is 1), with CMU's banner and y/n.
+        r = self.c.shell(input=LOGIN + "setMValue 4 2\ny\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("CAUTION", r.stdout)
+        for i in range(3):
+            self.assertIn(f"setMValue success on {self.c.label(i)}", r.stdout)
+        self.assertEqual(self.m_values(4), [2, 2, 2])
+        self.assertEqual(self.m_values(3), [1, 1, 1])
+
+    def test_2_service_3_needs_an_approved_service_4_token(self):
+        s = Session(self.c)
+        s.send(LOGIN + "setMValue 3 2\ny\n")
+        token = self.get_token(s, 4)
+        s.send(f"approveToken {self.approval_file(token, ['admin', 'officer2'])}\n"
+               "setMValue 3 2\ny\n")
+        rc, out, err = s.close()
+        self.assertEqual(rc, 1, out + err)  # the first setMValue failed
+        self.assertIn("setMValue failed on", out)
+        self.assertIn("RET_MXN_AUTH_FAILED", out)
+        for i in range(3):
+            self.assertIn(f"getToken success on {self.c.label(i)}", out)
+            self.assertIn(f"approveToken success on {self.c.label(i)}", out)
+            self.assertIn(f"setMValue success on {self.c.label(i)}", out)
+        self.assertIn("Token:\nId:", out)
+        self.assertIn("Service:4\n", out)
+        self.assertIn("User:admin\n", out)
+        with open(self.path(token), "rb") as f:
+            self.assertEqual(len(f.read()), 3 * 80)  # one record per node
+        self.assertEqual(self.m_values(3), [2, 2, 2])
+
+    def test_3_a_protected_command_without_a_token_changes_nothing(self):
+        r = self.c.shell("--keep-going", input=LOGIN + "createUser CU bob bob-pass-1\ny\n"
+                         "changePswd CU app new-pass-1\ny\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        for i in range(3):
+            self.assertIn(f"createUser failed on {self.c.label(i)}: RET_MXN_AUTH_FAILED",
+                          r.stdout)
+            self.assertIn(f"changePswd failed on {self.c.label(i)}: RET_MXN_AUTH_FAILED",
+                          r.stdout)
+        self.assertTrue(all("bob" not in u for u in self.users()))
+        # One's own password is no quorum matter.
+        r = self.c.shell(input="loginHSM CO officer3 officer-pw3\n"
+                         "changePswd CO officer3 officer-pw3\ny\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_4_an_approved_token_allows_one_change(self):
+        s = Session(self.c)
+        s.send(LOGIN)
+        token = self.get_token(s, 3)
+        s.send(f"approveToken {self.approval_file(token, ['officer2', 'officer3'])}\n"
+               "listTokens\n"
+               "createUser CU bob bob-pass-1\ny\n"
+               "createUser CU carol carol-pass-1\ny\n"
+               "listTokens\n")
+        rc, out, err = s.close()
+        self.assertEqual(rc, 1, out + err)  # carol's
+        self.assertIn("Required num of approvers : 2\nCurrent num of approvals : 2\n"
+                      "Approver-0: officer2\nApprover-1: officer3\n", out)
+        self.assertIn("Token Validity: ", out)
+        for i in range(3):
+            self.assertIn(f"createUser success on {self.c.label(i)}", out)
+            self.assertIn(f"createUser failed on {self.c.label(i)}: RET_MXN_AUTH_FAILED", out)
+        self.assertEqual(out.count("Num of tokens = 1"), 3)
+        self.assertEqual(out.count("Num of tokens = 0"), 3)
+        self.assertIn("listTokens success", out)
+        for users in self.users():
+            self.assertIn("bob", users)
+            self.assertNotIn("carol", users)
+
+    def test_5_approvals_that_do_not_count(self):
+        s = Session(self.c)
+        s.send(LOGIN)
+        token = self.get_token(s, 3)
+        # One approver, named twice, counts once: 1 of 2.
+        s.send(f"approveToken {self.approval_file(token, ['admin', 'admin'])}\n"
+               "createUser CU carol carol-pass-1\ny\n")
+        # A key officer3 never registered, claimed as officer3's: refused,
+        # nothing recorded.
+        s.send("approveToken "
+               f"{self.approval_file(token, ['outsider'], names=['officer3'])}\n")
+        # A token file changed after signing is no token of this session.
+        with open(self.path(token), "rb") as f:
+            data = bytearray(f.read())
+        data[20] ^= 1  # a byte of the first record's random part
+        tampered = self.new_name("tampered")
+        with open(self.path(tampered), "wb") as f:
+            f.write(data)
+        s.send(f"approveToken {self.approval_file(tampered, ['officer2', 'officer3'])}\n"
+               "listTokens\n")
+        rc, out, err = s.close()
+        self.assertEqual(rc, 1, out + err)
+        for i in range(3):
+            self.assertIn(f"createUser failed on {self.c.label(i)}: RET_MXN_AUTH_FAILED", out)
+            self.assertIn(f"approveToken failed on {self.c.label(i)}: RET_SIGNATURE_INVALID",
+                          out)
+        self.assertIn("the signature of officer3 is not its registered key's", out)
+        self.assertIn(f"approveToken failed on {self.c.label(0)}: RET_TOKEN_NOT_FOUND", out)
+        # Nodes 1 and 2 have their own records, untouched: 1 of 2 still.
+        self.assertIn(f"approveToken success on {self.c.label(1)}", out)
+        self.assertIn("Current num of approvals : 1\nApprover-0: admin\n", out)
+        self.assertNotIn("Current num of approvals : 2", out)
+        self.assertTrue(all("carol" not in u for u in self.users()))
+
+    def test_6_a_token_dies_with_its_login(self):
+        s = Session(self.c)
+        s.send(LOGIN)
+        token = self.get_token(s, 3)
+        s.send(f"logout\n{LOGIN}"
+               f"approveToken {self.approval_file(token, ['officer2', 'officer3'])}\n"
+               "listTokens\ncreateUser CU carol carol-pass-1\ny\n")
+        rc, out, err = s.close()
+        self.assertEqual(rc, 1, out + err)
+        for i in range(3):
+            self.assertIn(f"approveToken failed on {self.c.label(i)}: RET_TOKEN_NOT_FOUND", out)
+            self.assertIn(f"createUser failed on {self.c.label(i)}: RET_MXN_AUTH_FAILED", out)
+        self.assertEqual(out.count("Num of tokens = 0"), 3)
+
+    def test_7_only_officers_and_only_their_own_tokens(self):
+        r = self.c.shell("--keep-going", input="loginHSM CU app app-pass-1\n"
+                         f"getToken 3 app {self.path('cu-token')}\nlistTokens\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn(f"getToken failed on {self.c.label(0)}: RET_PERMISSION_DENIED", r.stdout)
+        self.assertFalse(os.path.exists(self.path("cu-token")))
+        r = self.c.shell(input=LOGIN + f"getToken 3 officer2 {self.path('x-token')}\n")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("logged in: admin", r.stderr)
+        # Another session of the same officer cannot use, approve or delete it.
+        a, b = self.c.wire_client(0), self.c.wire_client(0)
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        for w in (a, b):
+            self.assertEqual(w.call("login", type="CO", name="admin",
+                                    password="officer-pw1")[0], "RET_OK")
+        status, f = a.call("get_token", service=3)
+        self.assertEqual(status, "RET_OK")
+        record = bytes.fromhex(f["record"])
+        with open(self.path("wire-token"), "wb") as out:
+            out.write(record)
+        self.sign("officer2", "wire-token", "wire-token.sig2")
+        self.sign("officer3", "wire-token", "wire-token.sig3")
+        approvals = []
+        for n in ("2", "3"):
+            with open(self.path(f"wire-token.sig{n}"), "rb") as sig:
+                approvals.append({"name": f"officer{n}", "signature": sig.read().hex()})
+        self.assertEqual(b.call("approve_token", tokens=record.hex(), approvals=approvals)[0],
+                         "RET_TOKEN_NOT_FOUND")
+        self.assertEqual(b.call("delete_token", tokens=record.hex())[0], "RET_TOKEN_NOT_FOUND")
+        status, f = a.call("approve_token", tokens=record.hex(), approvals=approvals)
+        self.assertEqual(status, "RET_OK")
+        self.assertEqual(f["token"]["approvals"], 2)
+        self.assertEqual(b.call("create_user", type="CU", name="dave",
+                                password="dave-pass-1")[0], "RET_MXN_AUTH_FAILED")
+        self.assertEqual(b.call("list_tokens")[1], {"tokens": []})
+        self.assertEqual(a.call("delete_token", tokens=record.hex())[0], "RET_OK")
+        self.assertEqual(a.call("list_tokens")[1], {"tokens": []})
+
+    def test_8_syncUser_that_writes_a_record_needs_a_token(self):
+        # frank is created with quorum while server 2 is stopped: it misses him.
+        self.c.signal(2, signal.SIGSTOP)
+        try:
+            s = Session(self.c, "--timeout", "2", "--connect-timeout", "2", "--allow-partial")
+            s.send(LOGIN)
+            token = self.get_token(s, 3)
+            s.send(f"approveToken {self.approval_file(token, ['officer2', 'officer3'])}\n"
+                   "createUser CU frank frank-pass-1\ny\n")
+            rc, out, err = s.close()
+        finally:
+            self.c.signal(2, signal.SIGCONT)
+        self.assertIn(f"createUser success on {self.c.label(1)}", out, out + err)
+        self.assertEqual(["frank" in u for u in self.users()], [True, True, False])
+        # Bringing him back to server 2 is user management: one officer alone
+        # cannot.
+        r = self.c.shell(input=LOGIN + "syncUser frank --all\ny\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("RET_MXN_AUTH_FAILED", r.stdout)
+        self.assertEqual(["frank" in u for u in self.users()], [True, True, False])
+        s = Session(self.c)
+        s.send(LOGIN)
+        token = self.get_token(s, 3)
+        s.send(f"approveToken {self.approval_file(token, ['admin', 'officer3'])}\n"
+               "syncUser frank --all\ny\n")
+        rc, out, err = s.close()
+        self.assertEqual(rc, 0, out + err)
+        self.assertEqual(["frank" in u for u in self.users()], [True, True, True])
+
+    def test_9_a_token_expires(self):
+        self.c.restart_node(0, extra=["--token-timeout", "1"])
+        w = self.c.wire_client(0)
+        self.addCleanup(w.close)
+        self.assertEqual(w.call("login", type="CO", name="admin", password="officer-pw1")[0],
+                         "RET_OK")
+        status, f = w.call("get_token", service=3)
+        self.assertEqual(status, "RET_OK")
+        self.assertLessEqual(f["token"]["validity"], 1)
+        record = f["record"]
+        deadline = time.monotonic() + 10
+        while w.call("list_tokens")[1]["tokens"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(w.call("list_tokens")[1], {"tokens": []})
+        with open(self.path("late"), "wb") as out:
+            out.write(bytes.fromhex(record))
+        self.sign("officer2", "late", "late.sig")
+        with open(self.path("late.sig"), "rb") as sig:
+            approvals = [{"name": "officer2", "signature": sig.read().hex()}]
+        self.assertEqual(w.call("approve_token", tokens=record, approvals=approvals)[0],
+                         "RET_TOKEN_NOT_FOUND")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -33,7 +33,17 @@ const std::array commands{
                  .handler = &shell::run_approve_token,
                  .op = operation::approve_token,
                  .min_args = 1,
-                 .max_args = 1},
+                 .max_args = 1,
+                 .example =
+                     "# after getToken 3 officer1 t (officer1 logged in), in a system shell:\n"
+                     "openssl dgst -sha256 -sign officer1.key -out t.sig1 t\n"
+                     "openssl dgst -sha256 -sign officer2.key -out t.sig2 t\n"
+                     "printf 'Multi Token File Path = t;\\nToken File Path = ;\\n"
+                     "Number of Approvals = 2;\\nApprover Type = 2;\\nApprover Name = officer1;\\n"
+                     "Approval File = t.sig1;\\nApprover Type = 2;\\nApprover Name = officer2;\\n"
+                     "Approval File = t.sig2;\\n' > approval.txt\n"
+                     "# then, in hsmsh, from the same directory:\n"
+                     "approveToken approval.txt"},
     command_spec{.id = command_id::change_password,
                  .name = "changePswd",
                  .synopsis = "changePswd <user-type> <user-name> [<password> | -hpswd]",

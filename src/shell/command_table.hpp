@@ -85,6 +85,7 @@ struct command_spec {
     std::array<completion, 2> completes = {}; // for the first two arguments
     std::string_view lead = {}; // user changes: CMU's line before the results: {0} user, {1} nodes
     std::string_view changes = "users"; // what the banner says a critical command changes
+    std::string_view example = {};      // help <command> prints it: lines to run as they are
 };
 
 /// All commands, sorted by name.

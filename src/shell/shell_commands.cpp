@@ -6,6 +6,8 @@
 
 #include "terminal_input.hpp"
 
+#include <ranges>
+
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
@@ -137,6 +139,11 @@ line_result shell::help(parsed_command& cmd) {
                c.critical ? "yes (y/n, or -y)" : "no");
     if (c.password_arg >= 0)
         fmt::print(out_, "Password: omit it or give -hpswd to be asked without echo\n");
+    if (!c.example.empty()) {
+        fmt::print(out_, "\nExample:\n");
+        for (auto line : std::views::split(c.example, '\n'))
+            fmt::print(out_, "  {}\n", std::string_view(line.begin(), line.end()));
+    }
     return line_result::ok;
 }
 

@@ -24,10 +24,10 @@ class Session:
     logins, so getToken, the offline signing and the command that uses the
     token happen while it runs."""
 
-    def __init__(self, cluster, *args):
+    def __init__(self, cluster, *args, cwd=None):
         self.p = subprocess.Popen([HSMSH, "--keep-going", *args], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  env=cluster.env())
+                                  env=cluster.env(), cwd=cwd)
 
     def send(self, text):
         self.p.stdin.write(text)
@@ -302,6 +302,23 @@ class QuorumTokenTests(QuorumKeys, unittest.TestCase):
         rc, out, err = s.close()
         self.assertEqual(rc, 0, out + err)
         self.assertEqual(["frank" in u for u in self.users()], [True, True, True])
+
+    def test_8b_the_example_of_help_approveToken_works_as_printed(self):
+        r = self.c.shell(input="help approveToken\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        example = [line[2:] for line in r.stdout.split("Example:\n")[1].splitlines()]
+        system = [line for line in example[:-1] if not line.startswith("#")]
+        self.assertEqual(example[-1], "approveToken approval.txt")
+        s = Session(self.c, cwd=self.path(""))
+        s.send(LOGIN + "getToken 3 admin t\n")
+        s.wait_for(self.path("t"))
+        for line in system:  # officer1 is admin here
+            subprocess.run(["bash", "-c", line.replace("officer1", "admin")], check=True,
+                           cwd=self.path(""), timeout=60)
+        s.send("approveToken approval.txt\ncreateUser CU gina gina-pass-1\ny\n")
+        rc, out, err = s.close()
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn(f"createUser success on {self.c.label(2)}", out)
 
     def test_9_a_token_expires(self):
         self.c.restart_node(0, extra=["--token-timeout", "1"])

@@ -272,6 +272,15 @@ const std::array commands{
                  .summary = "Disconnect and leave the shell",
                  .who = "everyone",
                  .handler = &shell::run_quit},
+    command_spec{.id = command_id::quorum_status,
+                 .name = "quorum",
+                 .synopsis = "quorum status",
+                 .summary = "Per server: m values, officers with keys, your tokens and their "
+                            "approvals (our extension)",
+                 .who = "any logged-in user (tokens: CO)",
+                 .handler = &shell::run_quorum_status,
+                 .min_args = 1,
+                 .max_args = 1},
     command_spec{.id = command_id::register_quorum_key,
                  .name = "registerQuorumPubKey",
                  .synopsis = "registerQuorumPubKey <user-type> <user-name> <registration-token> "

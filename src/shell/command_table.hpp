@@ -45,6 +45,7 @@ enum class command_id {
     login,
     logout,
     quit,
+    quorum_status,
     register_quorum_key,
     server,
     set_m_value,

@@ -8,6 +8,9 @@
 #include "shell.hpp"
 
 #include <fmt/ostream.h>
+#include <fmt/ranges.h>
+
+#include <set>
 
 namespace hsm {
 namespace {
@@ -265,6 +268,79 @@ line_result shell::run_delete_token(parsed_command& cmd) {
     json fields = json::object();
     if (cmd.args[0] != "all") fields["tokens"] = hex_of(token_file_argument(cmd.args[0]));
     return finish(cmd.spec->name, fan_out(targets(), operation::delete_token, std::move(fields)));
+}
+
+// quorum status (our extension): in one view per server, what CMU spreads
+// over getMValue, listUsers and listTokens.
+line_result shell::run_quorum_status(parsed_command& cmd) {
+    if (cmd.args[0] != "status") throw usage_error("usage: quorum status");
+    auto where = targets();
+    auto m3 = fan_out(where, operation::get_m_value, json{{"service", 3}});
+    auto m4 = fan_out(where, operation::get_m_value, json{{"service", 4}});
+    auto users = fan_out(where, operation::list_users, json::object());
+    auto tokens = fan_out(where, operation::list_tokens, json::object());
+    json servers = json::array();
+    bool all_ok = !where.empty();
+    std::set<std::pair<int, int>> seen;
+    for (std::size_t k = 0; k < where.size(); ++k) {
+        const auto& r = m3[k];
+        json s{{"index", r.index}, {"name", r.name}};
+        if (!r.outcome.ok() || !m4[k].outcome.ok()) {
+            const auto& bad = r.outcome.ok() ? m4[k] : r;
+            all_ok = false;
+            s["status"] = "error";
+            s["code"] = outcome_code(bad.outcome);
+            servers.push_back(std::move(s));
+            continue;
+        }
+        int a = r.outcome.fields.value("m", 0), b = m4[k].outcome.fields.value("m", 0);
+        seen.insert({a, b});
+        std::size_t officers = 0, keyed = 0;
+        for (const auto& u : users[k].outcome.users)
+            if (u.type == "CO" || u.type == "PCO") {
+                ++officers;
+                keyed += u.mofn ? 1 : 0;
+            }
+        s["status"] = "success";
+        s["m"] = {{"3", a}, {"4", b}};
+        s["officers"] = officers;
+        s["officers_with_keys"] = keyed;
+        s["tokens"] = tokens[k].outcome.ok()
+                          ? tokens[k].outcome.fields.value("tokens", json::array())
+                          : json::array();
+        servers.push_back(std::move(s));
+    }
+    if (options_.json) {
+        emit(json{{"command", "quorum status"},
+                  {"ok", all_ok},
+                  {"agree", seen.size() <= 1},
+                  {"servers", servers}});
+        return all_ok ? line_result::ok : line_result::failed;
+    }
+    for (const auto& s : servers) {
+        auto label = server_label(s["index"].get<std::size_t>(), s["name"].get<std::string>());
+        if (s["status"] != "success") {
+            fmt::print(out_, "quorum status failed on {}: {}\n", label,
+                       s["code"].get<std::string>());
+            continue;
+        }
+        fmt::print(out_, "{}: USER_MGMT m={}, MISC_CO m={}; {} officers, {} with keys\n", label,
+                   s["m"]["3"].get<int>(), s["m"]["4"].get<int>(), s["officers"].get<std::size_t>(),
+                   s["officers_with_keys"].get<std::size_t>());
+        for (const auto& t : s["tokens"]) {
+            std::vector<std::string> who;
+            for (const auto& a : t.value("approvers", json::array()))
+                if (a.is_string()) who.push_back(escape_terminal(a.get<std::string>()));
+            auto svc = quorum::service_from_number(t.value("service", 0));
+            fmt::print(out_, "  token {} ({}): {} of {} approvals{}, expires in {} s\n",
+                       t.value("id", 0), svc ? quorum::service_name(*svc) : "?",
+                       t.value("approvals", 0), t.value("required", 0),
+                       who.empty() ? std::string() : fmt::format(" ({})", fmt::join(who, ", ")),
+                       t.value("validity", 0));
+        }
+    }
+    if (seen.size() > 1) fmt::print(out_, "Servers disagree on m values.\n");
+    return all_ok ? line_result::ok : line_result::failed;
 }
 
 } // namespace hsm

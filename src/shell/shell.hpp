@@ -106,6 +106,7 @@ public:
     line_result run_approve_token(parsed_command& cmd);
     line_result run_list_tokens(parsed_command& cmd);
     line_result run_delete_token(parsed_command& cmd);
+    line_result run_quorum_status(parsed_command& cmd);
     line_result run_find_keys(parsed_command& cmd);
     line_result run_key_info(parsed_command& cmd);
     line_result run_list_attributes(parsed_command& cmd);

@@ -168,7 +168,7 @@ class QuorumTokenTests(QuorumKeys, unittest.TestCase):
         s.send(LOGIN)
         token = self.get_token(s, 3)
         s.send(f"approveToken {self.approval_file(token, ['officer2', 'officer3'])}\n"
-               "listTokens\n"
+               "listTokens\nquorum status\n"
                "createUser CU bob bob-pass-1\ny\n"
                "createUser CU carol carol-pass-1\ny\n"
                "listTokens\n")
@@ -183,6 +183,11 @@ class QuorumTokenTests(QuorumKeys, unittest.TestCase):
         self.assertEqual(out.count("Num of tokens = 1"), 3)
         self.assertEqual(out.count("Num of tokens = 0"), 3)
         self.assertIn("listTokens success", out)
+        for i in range(3):
+            self.assertIn(f"{self.c.label(i)}: USER_MGMT m=2, MISC_CO m=2; 3 officers, "
+                          "3 with keys\n  token ", out)
+        self.assertRegex(out, r"token \d+ \(USER_MGMT\): 2 of 2 approvals \(officer2, "
+                              r"officer3\), expires in \d+ s")
         for users in self.users():
             self.assertIn("bob", users)
             self.assertNotIn("carol", users)

@@ -116,6 +116,7 @@ std::pair<status, m_change> node_service::plan_m_change(session& s, const json& 
     c.actor_generation = s.generation;
     c.actor_type = s.type;
     c.approvals = approvals_for(s, quorum::service::misc_co);
+    if (store_.reserved(c.subject())) return {status::conflict, c}; // a prepared one waits
     return {m_rules_hold(c), c};
 }
 

@@ -6,7 +6,7 @@
 
 #include "terminal_input.hpp"
 
-#include <ranges>
+#include <algorithm>
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
@@ -141,8 +141,12 @@ line_result shell::help(parsed_command& cmd) {
         fmt::print(out_, "Password: omit it or give -hpswd to be asked without echo\n");
     if (!c.example.empty()) {
         fmt::print(out_, "\nExample:\n");
-        for (auto line : std::views::split(c.example, '\n'))
-            fmt::print(out_, "  {}\n", std::string_view(line.begin(), line.end()));
+        std::string_view rest = c.example;
+        while (!rest.empty()) {
+            auto end = std::min(rest.find('\n'), rest.size());
+            fmt::print(out_, "  {}\n", rest.substr(0, end));
+            rest.remove_prefix(std::min(end + 1, rest.size()));
+        }
     }
     return line_result::ok;
 }

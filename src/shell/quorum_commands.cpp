@@ -52,10 +52,28 @@ std::string token_file_argument(const std::string& path) {
     return data;
 }
 
+// A node's reply field as a number, text or list (0, "" or [] when it is
+// not one): a malformed reply shows as such, and never ends the shell.
+std::int64_t number_in(const json& j, const char* key) {
+    auto it = j.is_object() ? j.find(key) : j.end();
+    return j.is_object() && it != j.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
+}
+
+std::string text_in(const json& j, const char* key) {
+    auto it = j.is_object() ? j.find(key) : j.end();
+    return j.is_object() && it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+json list_in(const json& j, const char* key) {
+    auto it = j.is_object() ? j.find(key) : j.end();
+    return j.is_object() && it != j.end() && it->is_array() ? *it : json::array();
+}
+
 // CMU's token block (getToken, listTokens); `node` is the server's index.
 void print_token(std::ostream& out, const json& t, std::size_t node) {
-    fmt::print(out, "Token:\nId:{}\nService:{}\nNode:{}\nKey Handle:0\nUser:{}\n", t.value("id", 0),
-               t.value("service", 0), node, escape_terminal(t.value("user", std::string())));
+    fmt::print(out, "Token:\nId:{}\nService:{}\nNode:{}\nKey Handle:0\nUser:{}\n",
+               number_in(t, "id"), number_in(t, "service"), node,
+               escape_terminal(text_in(t, "user")));
 }
 
 } // namespace
@@ -103,7 +121,7 @@ line_result shell::run_get_m_value(parsed_command& cmd) {
             if (r.outcome.ok())
                 fmt::print(out_, "MValue of service {}[{}] on server {} : [{}]\n",
                            static_cast<int>(svc), quorum::service_name(svc), r.index,
-                           r.outcome.fields.value("m", 0));
+                           number_in(r.outcome.fields, "m"));
             else
                 print_server_lines(out_, cmd.spec->name, {r}, options_.color);
         }
@@ -148,8 +166,7 @@ line_result shell::run_get_token(parsed_command& cmd) {
     std::string file;
     std::size_t records = 0;
     for (const auto& r : reports) {
-        auto record = r.outcome.ok() ? from_hex(r.outcome.fields.value("record", std::string()))
-                                     : std::nullopt;
+        auto record = r.outcome.ok() ? from_hex(text_in(r.outcome.fields, "record")) : std::nullopt;
         if (record && record->size() == quorum::token_record_size) {
             file.append(reinterpret_cast<const char*>(record->data()), record->size());
             ++records;
@@ -216,12 +233,12 @@ line_result shell::run_approve_token(parsed_command& cmd) {
             const auto& f = r.outcome.fields;
             if (r.outcome.ok() && !options_.cmu_mode && f.contains("token"))
                 fmt::print(info(), "  server {}: {} of {} approvals\n", r.index,
-                           f["token"].value("approvals", 0), f["token"].value("required", 0));
+                           number_in(f["token"], "approvals"), number_in(f["token"], "required"));
             else if (r.outcome.code == status::signature_invalid && f.contains("approver"))
                 fmt::print(info(),
                            "  server {}: the signature of {} is not its registered "
                            "key's over this token file\n",
-                           r.index, escape_terminal(f.value("approver", std::string())));
+                           r.index, escape_terminal(text_in(f, "approver")));
         }
     }
     bool all_ok = std::ranges::all_of(reports, [](const auto& r) { return r.outcome.ok(); });
@@ -242,7 +259,7 @@ line_result shell::run_list_tokens(parsed_command& cmd) {
                 print_server_lines(out_, cmd.spec->name, {r}, options_.color);
                 continue;
             }
-            auto tokens = r.outcome.fields.value("tokens", json::array());
+            auto tokens = list_in(r.outcome.fields, "tokens");
             std::size_t k = 0;
             for (const auto& t : tokens) {
                 fmt::print(out_, "-------- Token - {} ----------\n", k++);
@@ -250,9 +267,10 @@ line_result shell::run_list_tokens(parsed_command& cmd) {
                 fmt::print(out_,
                            "Token Validity: {} sec\nRequired num of approvers : {}\n"
                            "Current num of approvals : {}\n",
-                           t.value("validity", 0), t.value("required", 0), t.value("approvals", 0));
+                           number_in(t, "validity"), number_in(t, "required"),
+                           number_in(t, "approvals"));
                 std::size_t n = 0;
-                for (const auto& a : t.value("approvers", json::array()))
+                for (const auto& a : list_in(t, "approvers"))
                     fmt::print(out_, "Approver-{}: {}\n", n++,
                                escape_terminal(a.is_string() ? a.get<std::string>() : ""));
             }
@@ -293,7 +311,7 @@ line_result shell::run_quorum_status(parsed_command& cmd) {
             servers.push_back(std::move(s));
             continue;
         }
-        int a = r.outcome.fields.value("m", 0), b = m4[k].outcome.fields.value("m", 0);
+        int a = number_in(r.outcome.fields, "m"), b = number_in(m4[k].outcome.fields, "m");
         seen.insert({a, b});
         std::size_t officers = 0, keyed = 0;
         for (const auto& u : users[k].outcome.users)
@@ -305,9 +323,8 @@ line_result shell::run_quorum_status(parsed_command& cmd) {
         s["m"] = {{"3", a}, {"4", b}};
         s["officers"] = officers;
         s["officers_with_keys"] = keyed;
-        s["tokens"] = tokens[k].outcome.ok()
-                          ? tokens[k].outcome.fields.value("tokens", json::array())
-                          : json::array();
+        s["tokens"] =
+            tokens[k].outcome.ok() ? list_in(tokens[k].outcome.fields, "tokens") : json::array();
         servers.push_back(std::move(s));
     }
     if (options_.json) {
@@ -329,14 +346,14 @@ line_result shell::run_quorum_status(parsed_command& cmd) {
                    s["officers_with_keys"].get<std::size_t>());
         for (const auto& t : s["tokens"]) {
             std::vector<std::string> who;
-            for (const auto& a : t.value("approvers", json::array()))
+            for (const auto& a : list_in(t, "approvers"))
                 if (a.is_string()) who.push_back(escape_terminal(a.get<std::string>()));
-            auto svc = quorum::service_from_number(t.value("service", 0));
+            auto svc = quorum::service_from_number(number_in(t, "service"));
             fmt::print(out_, "  token {} ({}): {} of {} approvals{}, expires in {} s\n",
-                       t.value("id", 0), svc ? quorum::service_name(*svc) : "?",
-                       t.value("approvals", 0), t.value("required", 0),
+                       number_in(t, "id"), svc ? quorum::service_name(*svc) : "?",
+                       number_in(t, "approvals"), number_in(t, "required"),
                        who.empty() ? std::string() : fmt::format(" ({})", fmt::join(who, ", ")),
-                       t.value("validity", 0));
+                       number_in(t, "validity"));
         }
     }
     if (seen.size() > 1) fmt::print(out_, "Servers disagree on m values.\n");

@@ -126,6 +126,14 @@ class QuorumTokenTests(QuorumKeys, unittest.TestCase):
             self.assertIn(f"setMValue success on {self.c.label(i)}", r.stdout)
         self.assertEqual(self.m_values(4), [2, 2, 2])
         self.assertEqual(self.m_values(3), [1, 1, 1])
+        # The same for scripts, in JSON.
+        r = self.c.shell("--json", input=LOGIN + "getMValue 4\nquorum status\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        m, status = [json.loads(line) for line in r.stdout.splitlines()[-2:]]
+        self.assertEqual([s["result"]["m"] for s in m["servers"]], [2, 2, 2])
+        self.assertTrue(status["agree"])
+        self.assertEqual([(s["m"]["3"], s["m"]["4"], s["officers"], s["officers_with_keys"])
+                          for s in status["servers"]], [(1, 2, 3, 3)] * 3)
 
     def test_2_service_3_needs_an_approved_service_4_token(self):
         s = Session(self.c)

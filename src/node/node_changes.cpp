@@ -82,12 +82,7 @@ status node_service::rules_hold(const planned_change& c) const {
         if (!user) return status::user_not_found;
         if (sessions_of(user->id) > 0) return status::user_logged_in;
         if (store_.owns_keys(user->id)) return status::user_owns_keys;
-        if (is_officer(user->type) && store_.count_officers() <= 1) return status::last_co;
-        // Never fewer officers than a quorum asks: that would lock quorum out.
-        if (is_officer(user->type) &&
-            static_cast<int>(store_.count_officers()) - 1 < officers_needed())
-            return status::m_value_invalid;
-        return status::ok;
+        return is_officer(user->type) ? officer_may_leave() : status::ok;
     case change_password:
         if (!user) return status::user_not_found;
         if (!self && sessions_of(user->id) > 0) return status::user_logged_in;
@@ -132,11 +127,8 @@ status node_service::record_rules(const planned_change& c, const user_record* ex
         sessions_of(existing->id) > 0)
         return status::user_logged_in;
     if (type_changes) {
-        if (is_officer(existing->type) && !is_officer(c.type) && store_.count_officers() <= 1)
-            return status::last_co;
-        if (is_officer(existing->type) && !is_officer(c.type) &&
-            static_cast<int>(store_.count_officers()) - 1 < officers_needed())
-            return status::m_value_invalid;
+        if (is_officer(existing->type) && !is_officer(c.type))
+            if (auto leave = officer_may_leave(); leave != status::ok) return leave;
         if (store_.owns_keys(existing->id)) return status::user_owns_keys;
     }
     return status::ok;
@@ -310,26 +302,37 @@ awaitable<status> node_service::prepare(session& s, const json& f, secret passwo
         if (!op) co_return status::bad_request;
         planned = co_await plan(s, *op, f, password);
     }
-    auto& verdict = planned.first;
     auto& change = planned.second;
     // No co_await from here on: the check and the reservation are one step.
-    if (verdict == status::ok &&
-        (store_.reserved(change.name) || store_.prepared(txid) || store_.outcome(txid)))
-        verdict = status::conflict;
+    auto target = change.name.empty() ? string_field(f, "name").value_or("") : change.name;
+    auto verdict = record_prepared(s, txid, change.name, change.to_json(), "prepare " + op_name,
+                                   target, planned.first);
     // The token is spent by the prepare: an abort does not give it back.
     if (verdict == status::ok)
         if (auto svc = guarding(change)) spend_token(s, *svc);
-    store_.transact([&] {
-        if (verdict == status::ok)
-            store_.insert_prepared(
-                {txid, change.name, change.to_json().dump(), unix_ms() + prepare_timeout_.count()});
-        store_.append_audit(
-            identity_.hsm_id,
-            entry_for(s, "prepare " + op_name,
-                      change.name.empty() ? string_field(f, "name").value_or("") : change.name,
-                      verdict));
-    });
     co_return verdict;
+}
+
+// Phase 1's last step for every kind of change, with no co_await inside: the
+// row, unless another prepared change holds the subject or the transaction
+// id was used; `also` runs in the same transaction when the row is written;
+// the audit row either way.
+status node_service::record_prepared(session& s, const std::string& txid,
+                                     const std::string& subject, const json& change,
+                                     std::string_view what, std::string_view target, status verdict,
+                                     const std::function<void()>& also) {
+    if (verdict == status::ok &&
+        (store_.reserved(subject) || store_.prepared(txid) || store_.outcome(txid)))
+        verdict = status::conflict;
+    store_.transact([&] {
+        if (verdict == status::ok) {
+            store_.insert_prepared(
+                {txid, subject, change.dump(), unix_ms() + prepare_timeout_.count()});
+            if (also) also();
+        }
+        store_.append_audit(identity_.hsm_id, entry_for(s, what, target, verdict));
+    });
+    return verdict;
 }
 
 // Who may finish or ask about a prepared change: the user who prepared it,
@@ -367,46 +370,23 @@ void node_service::apply_change(const stored_change& c, session& s) {
     apply(std::get<key_change>(c));
 }
 
-// setMValue's phase 1: the rules, the service-4 token spent, the row.
+// setMValue's phase 1: the rules, the row, the service-4 token spent.
 status node_service::prepare_m_change(session& s, const json& f, const std::string& txid) {
-    auto planned = plan_m_change(s, f);
-    auto& verdict = planned.first;
-    auto& change = planned.second;
-    if (verdict == status::ok &&
-        (store_.reserved(change.subject()) || store_.prepared(txid) || store_.outcome(txid)))
-        verdict = status::conflict;
+    auto [verdict, change] = plan_m_change(s, f);
+    verdict = record_prepared(s, txid, change.subject(), change.to_json(), "prepare set_m_value",
+                              change.subject(), verdict);
     if (verdict == status::ok) spend_token(s, quorum::service::misc_co);
-    store_.transact([&] {
-        if (verdict == status::ok)
-            store_.insert_prepared({txid, change.subject(), change.to_json().dump(),
-                                    unix_ms() + prepare_timeout_.count()});
-        store_.append_audit(identity_.hsm_id,
-                            entry_for(s, "prepare set_m_value", change.subject(), verdict));
-    });
     return verdict;
 }
 
 status node_service::prepare_key_change(session& s, key_change::kind kind, const json& f,
                                         const std::string& txid) {
-    // Named, not a structured binding: clang 14 cannot capture one in a lambda.
-    auto planned = plan_key_change(s, kind, f);
-    auto& verdict = planned.first;
-    auto& change = planned.second;
-    if (verdict == status::ok &&
-        (store_.reserved(change.subject()) || store_.prepared(txid) || store_.outcome(txid)))
-        verdict = status::conflict;
+    auto [verdict, change] = plan_key_change(s, kind, f);
     std::int64_t owner = kind == key_change::kind::insert_keys ? change.actor_id : 0;
-    store_.transact([&] {
-        if (verdict == status::ok) {
-            store_.insert_prepared({txid, change.subject(), change.to_json().dump(),
-                                    unix_ms() + prepare_timeout_.count()});
-            store_.reserve_key_handles(txid, change.handles, owner);
-        }
-        store_.append_audit(identity_.hsm_id,
-                            entry_for(s, fmt::format("prepare {}", key_change_name(kind)),
-                                      change.subject(), verdict));
-    });
-    return verdict;
+    const auto& handles = change.handles;
+    return record_prepared(s, txid, change.subject(), change.to_json(),
+                           fmt::format("prepare {}", key_change_name(kind)), change.subject(),
+                           verdict, [&] { store_.reserve_key_handles(txid, handles, owner); });
 }
 
 // CloudHSM's key availability: a new key is usable only once at least two

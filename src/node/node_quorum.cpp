@@ -87,10 +87,15 @@ void node_service::spend_token(const session& s, quorum::service svc) {
     if (auto best = best_token(s, svc)) tokens_.remove(&s, best->first);
 }
 
-// The most officers an m value asks for (1 when quorum is off).
-int node_service::officers_needed() const {
-    return std::max(store_.m_value(quorum::service::user_mgmt),
-                    store_.m_value(quorum::service::misc_co));
+// Whether one officer may stop being one (deleted, or synced to another
+// type): never the last, and never below what a quorum asks (that would
+// lock the quorum out).
+status node_service::officer_may_leave() const {
+    auto officers = static_cast<int>(store_.count_officers());
+    if (officers <= 1) return status::last_co;
+    auto needed = std::max(store_.m_value(quorum::service::user_mgmt),
+                           store_.m_value(quorum::service::misc_co));
+    return officers - 1 < needed ? status::m_value_invalid : status::ok;
 }
 
 status node_service::get_m_value(session& s, const json& f, json& out) {

@@ -146,12 +146,15 @@ private:
     int approvals_for(const session& s, quorum::service svc) const;
     status quorum_holds(quorum::service svc, int approvals) const;
     void spend_token(const session& s, quorum::service svc);
-    int officers_needed() const;
+    status officer_may_leave() const;
     status get_m_value(session& s, const json& f, json& out);
     std::pair<status, m_change> plan_m_change(session& s, const json& f);
     status m_rules_hold(const m_change& c) const;
     status direct_m_change(session& s, const json& f);
     status prepare_m_change(session& s, const json& f, const std::string& txid);
+    status record_prepared(session& s, const std::string& txid, const std::string& subject,
+                           const json& change, std::string_view what, std::string_view target,
+                           status verdict, const std::function<void()>& also = {});
     status get_token(session& s, const json& f, json& out);
     status approve_token(session& s, const json& f, json& out);
     status list_tokens(session& s, json& out);

@@ -53,6 +53,8 @@ enum class status {
     m_value_invalid,      // an m value out of range, or one the officers could not meet
     token_not_found,      // no such quorum token of this session (gone, used or expired)
     token_limit_exceeded, // the session or the node holds all the tokens it may
+    two_factor_required,  // right password; now the signature over the challenge sent
+    two_factor_invalid,   // enrollment: no live challenge, or a signature that does not verify
 };
 
 /// The wire and display name, e.g. "RET_USER_EXISTS".

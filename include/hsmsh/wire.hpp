@@ -59,6 +59,8 @@ enum class operation {
     approve_token,       // signatures over a token file, checked against registered keys
     list_tokens,         // the session's quorum tokens
     delete_token,        // one of the session's quorum tokens, or all of them
+    login_2fa,           // a login's second step: the signature over the node's challenge
+    get_2fa_challenge,   // a challenge whose signature proves a new 2FA key (enrollment)
 };
 
 std::string_view operation_name(operation op) noexcept;

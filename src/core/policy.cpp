@@ -8,6 +8,7 @@ status authorize(std::optional<user_type> actor, operation op, bool on_self) noe
     switch (op) {
     case operation::hello:
     case operation::login:
+    case operation::login_2fa: // only the session that gave the right password has a challenge
     case operation::list_users:
     case operation::hsm_info:
     case operation::describe_cluster:
@@ -66,6 +67,7 @@ status authorize(std::optional<user_type> actor, operation op, bool on_self) noe
     // Quorum tokens are the officers': a session's own, never another's
     // (node_service binds each token to the session that asked for it).
     case operation::set_m_value:
+    case operation::get_2fa_challenge: // only officers have two-factor login
     case operation::get_token:
     case operation::approve_token:
     case operation::list_tokens:

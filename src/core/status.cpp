@@ -90,6 +90,10 @@ constexpr std::array status_table{
                 "no such quorum token in this session: used, deleted, expired or another's"},
     status_info{status::token_limit_exceeded, "RET_TOKEN_LIMIT_EXCEEDED",
                 "the session or the node holds all the quorum tokens it may"},
+    status_info{status::two_factor_required, "RET_2FA_REQUIRED",
+                "this user logs in with -2fa: sign the challenge with the registered key"},
+    status_info{status::two_factor_invalid, "RET_2FA_INVALID",
+                "no live 2FA challenge of this login, or its signature does not verify"},
 };
 
 const status_info* find(status s) noexcept {

@@ -11,7 +11,7 @@
 namespace hsm {
 namespace {
 
-constexpr std::array<std::pair<operation, std::string_view>, 33> operation_names{{
+constexpr std::array<std::pair<operation, std::string_view>, 35> operation_names{{
     {operation::hello, "hello"},
     {operation::login, "login"},
     {operation::logout, "logout"},
@@ -45,6 +45,8 @@ constexpr std::array<std::pair<operation, std::string_view>, 33> operation_names
     {operation::approve_token, "approve_token"},
     {operation::list_tokens, "list_tokens"},
     {operation::delete_token, "delete_token"},
+    {operation::login_2fa, "login_2fa"},
+    {operation::get_2fa_challenge, "get_2fa_challenge"},
 }};
 
 // Parses a body into a JSON object, or says why it is not one. The nesting

@@ -51,6 +51,26 @@ status registration_proof(const json& f, bytes& key) {
     return status::ok;
 }
 
+// Turning two-factor login on: the key, and its signature of the enrollment
+// challenge `challenge` of this node (`hsm_id`), which the session `s` was
+// given. The same fields go to every node: each finds its own signature.
+status enrollment_proof(const json& f, const std::optional<two_factor_challenge>& challenge,
+                        const session& s, const std::string& hsm_id, bytes& key) {
+    auto spec = f.find("two_fa");
+    if (spec == f.end() || !spec->is_object()) return status::bad_request;
+    auto der = from_hex(string_field(*spec, "key").value_or(""));
+    if (!der || der->size() > max_quorum_key_size) return status::bad_request;
+    auto signature = two_factor_challenge::signature_for(*spec, hsm_id);
+    auto officer = quorum_key::from_der(*der);
+    if (!officer) return status::quorum_key_invalid;
+    if (!signature || !challenge || !s.user_id ||
+        !challenge->answered(two_factor_challenge::purpose::enroll, *s.user_id, s.generation,
+                             *officer, *signature))
+        return status::two_factor_invalid;
+    key = std::move(*der);
+    return status::ok;
+}
+
 } // namespace
 
 // Every rule a change depends on, against the state as it is now: run when
@@ -71,6 +91,12 @@ status node_service::rules_hold(const planned_change& c) const {
     if (c.target_id != 0 &&
         (!user || user->id != c.target_id || user->generation != c.target_generation))
         return status::conflict; // not the record the change was planned for
+    if (c.two_fa == planned_change::second_factor::on) {
+        // Only officers log in with a second factor; its key is theirs alone.
+        if (!is_officer(c.type)) return status::invalid_user_type;
+        if (!quorum_key::from_der(c.quorum_key)) return status::quorum_key_invalid;
+        if (auto free = quorum_key_free(c, c.target_id); free != status::ok) return free;
+    }
     switch (c.what) {
     case create_user:
         if (c.type == user_type::preco) return status::invalid_user_type;
@@ -91,6 +117,8 @@ status node_service::rules_hold(const planned_change& c) const {
         if (!user) return status::user_not_found;
         if (!is_officer(user->type)) return status::invalid_user_type;
         if (!quorum_key::from_der(c.quorum_key)) return status::quorum_key_invalid;
+        // A 2FA user's key is its login's: only changePswd -2fa changes it.
+        if (user->two_fa) return status::two_factor_invalid;
         return quorum_key_free(c, user->id);
     case sync_user:
         return record_rules(c, user ? &*user : nullptr);
@@ -142,6 +170,12 @@ node_service::plan(session& s, operation op, const json& f, const secret& passwo
     c.name = target.name;
     c.type = target.type;
     bool needs_hash = op != operation::delete_user && op != operation::register_quorum_key;
+    // Turning 2FA on: the session's enrollment challenge is answered once,
+    // and its RSA verification done once, however often `check` runs.
+    bool enrolls =
+        f.contains("two_fa") && (op == operation::create_user || op == operation::change_password);
+    auto challenge = enrolls ? std::exchange(s.challenge, std::nullopt) : std::nullopt;
+    std::optional<status> proof;
     // Reads the state anew each time: the store may change while we derive.
     auto check = [&]() -> status {
         if (!current(s)) return status::not_logged_in;
@@ -159,6 +193,11 @@ node_service::plan(session& s, operation op, const json& f, const secret& passwo
         // The proof costs an RSA verification: only once the user may ask.
         if (op == operation::register_quorum_key)
             if (auto proof = registration_proof(f, c.quorum_key); proof != status::ok) return proof;
+        if (enrolls) {
+            if (!proof) proof = enrollment_proof(f, challenge, s, identity_.hsm_id, c.quorum_key);
+            if (*proof != status::ok) return *proof;
+            c.two_fa = planned_change::second_factor::on;
+        }
         if (store_.reserved(target.name)) return status::conflict;
         if (op == operation::create_user) {
             c.what = planned_change::kind::create_user;
@@ -180,6 +219,12 @@ node_service::plan(session& s, operation op, const json& f, const secret& passwo
         c.activation = user->type == user_type::preco;
         c.type = c.activation ? user_type::co : user->type;
         c.what = planned_change::kind::change_password;
+        // A new password without -2fa ends a 2FA user's second factor, and
+        // its key with it (CloudHSM: one key serves 2FA and quorum).
+        if (!enrolls && user->two_fa) {
+            c.two_fa = planned_change::second_factor::off;
+            c.quorum_key.clear();
+        }
         return rules_hold(c);
     };
     auto verdict = check();
@@ -237,7 +282,8 @@ std::pair<status, planned_change> node_service::plan_sync(session& s, const json
         // Running it twice changes nothing.
         if (digest_of(*existing) == record_digest(keys_.digest(), c->name, c->type, c->version,
                                                   c->failures >= max_login_failures, *c->hash,
-                                                  c->quorum_key))
+                                                  c->quorum_key,
+                                                  c->two_fa == planned_change::second_factor::on))
             c->what = planned_change::kind::nothing;
     }
     return {rules_hold(*c), std::move(*c)};
@@ -246,18 +292,25 @@ std::pair<status, planned_change> node_service::plan_sync(session& s, const json
 void node_service::apply(const planned_change& c) {
     using enum planned_change::kind;
     switch (c.what) {
-    case create_user:
-        store_.insert_user(c.name, c.type, *c.hash);
+    case create_user: {
+        auto id = store_.insert_user(c.name, c.type, *c.hash);
+        if (c.two_fa == planned_change::second_factor::on)
+            store_.set_second_factor(id, true, c.quorum_key);
         break;
+    }
     case delete_user:
         store_.delete_user(c.target_id);
         break;
     case change_password:
         store_.set_password(c.target_id, c.type, *c.hash);
+        if (c.two_fa != planned_change::second_factor::unchanged)
+            store_.set_second_factor(c.target_id, c.two_fa == planned_change::second_factor::on,
+                                     c.quorum_key);
         if (c.activation) store_.set_state(cluster_state::active);
         break;
     case sync_user:
-        store_.put_user(c.name, c.type, *c.hash, c.version, c.failures, c.quorum_key);
+        store_.put_user(c.name, c.type, *c.hash, c.version, c.failures, c.quorum_key,
+                        c.two_fa == planned_change::second_factor::on);
         break;
     case register_quorum_key:
         store_.set_quorum_key(c.target_id, c.quorum_key);
@@ -460,6 +513,8 @@ status node_service::get_user(session& s, const json& f, json& out) {
     record.version = user->version;
     record.failures = user->failures;
     record.quorum_key = user->quorum_key;
+    record.two_fa =
+        user->two_fa ? planned_change::second_factor::on : planned_change::second_factor::off;
     // Sealed for this cluster's nodes: the shell carries it, and cannot read it.
     auto plain = record.to_json().dump();
     auto sealed = seal(keys_.sealing(), record_context(user->name, user->version), plain);

@@ -74,6 +74,7 @@ void node_service::bind(session& s, const user_record& u) {
 
 void node_service::end_session(session& s) noexcept {
     tokens_.drop(&s); // a token lives no longer than its session's login
+    s.challenge.reset();
     if (!s.user_id) return;
     auto [first, last] = sessions_.equal_range(*s.user_id);
     for (auto it = first; it != last; ++it)
@@ -145,7 +146,13 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
                       {"state", cluster_state_name(state())}};
         break;
     case operation::login:
-        out.code = co_await login(s, r.fields, std::move(given));
+        out.code = co_await login(s, r.fields, std::move(given), out.fields);
+        break;
+    case operation::login_2fa:
+        out.code = login_2fa(s, r.fields);
+        break;
+    case operation::get_2fa_challenge:
+        out.code = get_2fa_challenge(s, out.fields);
         break;
     case operation::logout:
         out.code = logout(s);
@@ -268,7 +275,7 @@ std::uint32_t node_service::login_cost() const {
                       max_kdf_iterations);
 }
 
-awaitable<status> node_service::login(session& s, const json& f, secret password) {
+awaitable<status> node_service::login(session& s, const json& f, secret password, json& out) {
     if (s.user_id) co_return status::already_logged_in;
     auto target = parse_target(f, status::user_login_failure);
     if (target.error != status::ok) co_return target.error;
@@ -307,15 +314,73 @@ awaitable<status> node_service::login(session& s, const json& f, secret password
         audit(s, "login", name, status::user_change_pending);
         co_return status::user_change_pending;
     }
-    auto entry = entry_for(s, "login", name, status::ok);
-    entry.actor = now->name;
-    entry.role = user_type_name(now->type);
+    if (now->two_fa) {
+        // The password was right; the login now waits for a signature by
+        // the user's registered key over a challenge only this session has.
+        s.challenge = two_factor_challenge::issue(two_factor_challenge::purpose::login, now->id,
+                                                  now->generation, tokens_.lifetime());
+        out = {{"digest", to_hex(s.challenge->digest)}, {"hsm_id", identity_.hsm_id}};
+        audit(s, "login", name, status::two_factor_required);
+        co_return status::two_factor_required;
+    }
+    logged_in(s, *now, "login");
+    co_return status::ok;
+}
+
+// A login's last step: the failure count reset, the audit row, the session bound.
+void node_service::logged_in(session& s, const user_record& u, std::string_view what) {
+    auto entry = entry_for(s, what, u.name, status::ok);
+    entry.actor = u.name;
+    entry.role = user_type_name(u.type);
     store_.transact([&] {
-        store_.record_login_success(now->id);
+        store_.record_login_success(u.id);
         store_.append_audit(identity_.hsm_id, entry);
     });
-    bind(s, *now);
-    co_return status::ok;
+    bind(s, u);
+}
+
+// A login's second step. A wrong signature counts as a failed login (the
+// password alone must not be enough to try keys for free); the challenge is
+// gone after one answer, right or wrong.
+status node_service::login_2fa(session& s, const json& f) {
+    if (s.user_id) return status::already_logged_in;
+    auto challenge = std::exchange(s.challenge, std::nullopt);
+    auto user = challenge ? store_.find_id(challenge->user_id) : std::nullopt;
+    if (!user) {
+        audit(s, "login_2fa", "-", status::user_login_failure);
+        return status::user_login_failure;
+    }
+    auto signature = two_factor_challenge::signature_for(f, identity_.hsm_id);
+    auto key = user->two_fa ? quorum_key::from_der(user->quorum_key) : std::nullopt;
+    bool good = signature && key && !user->locked() &&
+                challenge->answered(two_factor_challenge::purpose::login, user->id,
+                                    user->generation, *key, *signature);
+    if (!good) {
+        bool same_record = user->generation == challenge->generation;
+        store_.transact([&] {
+            if (same_record && !user->locked()) store_.record_login_failure(user->id);
+            store_.append_audit(identity_.hsm_id,
+                                entry_for(s, "login_2fa", user->name, status::user_login_failure));
+        });
+        return status::user_login_failure;
+    }
+    if (store_.reserved(user->name)) {
+        audit(s, "login_2fa", user->name, status::user_change_pending);
+        return status::user_change_pending;
+    }
+    logged_in(s, *user, "login_2fa");
+    return status::ok;
+}
+
+// A challenge whose signature proves that the officer holds the key it turns
+// two-factor login on with (createUser or changePswd with -2fa).
+status node_service::get_2fa_challenge(session& s, json& out) {
+    if (auto a = authorize(s.actor(), operation::get_2fa_challenge, true); a != status::ok)
+        return a;
+    s.challenge = two_factor_challenge::issue(two_factor_challenge::purpose::enroll, *s.user_id,
+                                              s.generation, tokens_.lifetime());
+    out = {{"digest", to_hex(s.challenge->digest)}, {"hsm_id", identity_.hsm_id}};
+    return status::ok;
 }
 
 status node_service::logout(session& s) {
@@ -331,7 +396,7 @@ status node_service::logout(session& s) {
 
 std::string node_service::digest_of(const user_record& u) const {
     return record_digest(keys_.digest(), u.name, u.type, u.version, u.locked(), u.hash,
-                         u.quorum_key);
+                         u.quorum_key, u.two_fa);
 }
 
 json node_service::list_users() const {

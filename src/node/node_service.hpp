@@ -15,6 +15,7 @@
 #include "peer_list.hpp"
 #include "planned_change.hpp"
 #include "quorum_tokens.hpp"
+#include "two_factor.hpp"
 #include "user_store.hpp"
 
 #include <chrono>
@@ -47,6 +48,9 @@ struct session {
     std::string user_name;
     user_type type = user_type::cu;
     std::int64_t generation = 0;
+    // The 2FA challenge this session was given last (a login's second step,
+    // or an enrollment); taken by the first answer, right or wrong.
+    std::optional<two_factor_challenge> challenge;
 
     std::optional<user_type> actor() const { return user_id ? std::optional(type) : std::nullopt; }
 };
@@ -108,7 +112,10 @@ public:
     std::size_t sessions_of(std::int64_t id) const noexcept { return sessions_.count(id); }
 
 private:
-    awaitable<status> login(session& s, const json& f, secret password);
+    awaitable<status> login(session& s, const json& f, secret password, json& out);
+    status login_2fa(session& s, const json& f);
+    void logged_in(session& s, const user_record& u, std::string_view what);
+    status get_2fa_challenge(session& s, json& out);
     status logout(session& s);
     json list_users() const;
     bool current(session& s);

@@ -53,6 +53,7 @@ json planned_change::to_json() const {
              {"type", user_type_name(actor_type)}}},
            {"target", {{"id", target_id}, {"generation", target_generation}}}};
     if (!quorum_key.empty()) j["quorum_key"] = to_hex(quorum_key);
+    if (two_fa != second_factor::unchanged) j["two_fa"] = two_fa == second_factor::on;
     if (hash)
         j["hash"] = {{"salt", to_hex(hash->salt)},
                      {"key", to_hex(hash->key)},
@@ -90,6 +91,9 @@ std::optional<planned_change> planned_change::from_json(const json& j) {
             if (!key || key->empty()) return std::nullopt;
             c.quorum_key = std::move(*key);
         }
+        if (j.contains("two_fa"))
+            c.two_fa = j.at("two_fa").get<bool>() ? second_factor::on : second_factor::off;
+        if (c.two_fa == second_factor::on && c.quorum_key.empty()) return std::nullopt;
         if (j.contains("actor")) {
             const auto& a = j.at("actor");
             auto actor_type = user_type_from_name(a.at("type").get<std::string>());
@@ -124,10 +128,11 @@ resolution resolve_prepared(std::span<const peer_answer> answers, bool give_up) 
 
 std::string record_digest(std::span<const std::uint8_t> key, std::string_view name, user_type type,
                           std::int64_t version, bool locked, const password_hash& hash,
-                          std::span<const std::uint8_t> quorum_key) {
-    auto text =
-        fmt::format("{}|{}|{}|{}|{}|{}|{}|{}", name, user_type_name(type), version, locked ? 1 : 0,
-                    to_hex(hash.salt), to_hex(hash.key), hash.iterations, to_hex(quorum_key));
+                          std::span<const std::uint8_t> quorum_key, bool two_fa) {
+    // "|2fa" only when on: records without it keep the digests they had.
+    auto text = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}{}", name, user_type_name(type), version,
+                            locked ? 1 : 0, to_hex(hash.salt), to_hex(hash.key), hash.iterations,
+                            to_hex(quorum_key), two_fa ? "|2fa" : "");
     auto mac = hmac_sha256(key, text);
     OPENSSL_cleanse(text.data(), text.size()); // it held the stored key, in hex
     return to_hex(std::span(mac).first(8));

@@ -33,6 +33,11 @@ struct planned_change {
     bool activation = false;  // change_password of the PRECO
     bytes quorum_key;         // register_quorum_key, sync_user: the officer's key (or none)
     int approvals = 0;        // quorum-protected changes: officers who approved the token used
+    // Two-factor login: create_user and change_password turn it on (with
+    // quorum_key, the key it proves) or, a password change of a 2FA user
+    // without it, off (the key goes too); sync_user carries the record's.
+    enum class second_factor { unchanged, on, off };
+    second_factor two_fa = second_factor::unchanged;
     // Who asked, as authenticated then: a commit re-checks that this user
     // still exists unchanged and still may make the change.
     std::int64_t actor_id = 0;
@@ -73,7 +78,7 @@ resolution resolve_prepared(std::span<const peer_answer> answers, bool give_up) 
 /// test password guesses.
 std::string record_digest(std::span<const std::uint8_t> key, std::string_view name, user_type type,
                           std::int64_t version, bool locked, const password_hash& hash,
-                          std::span<const std::uint8_t> quorum_key);
+                          std::span<const std::uint8_t> quorum_key, bool two_fa);
 
 /// A quorum key is an RSA-2048 SubjectPublicKeyInfo: 294 bytes in DER.
 inline constexpr std::size_t max_quorum_key_size = 1024;

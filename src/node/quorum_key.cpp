@@ -3,6 +3,7 @@
 #include "quorum_key.hpp"
 
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 namespace hsm {
@@ -25,6 +26,18 @@ std::optional<quorum_key> quorum_key::from_der(std::span<const std::uint8_t> spk
 bool quorum_key::approves(std::span<const std::uint8_t> data,
                           std::span<const std::uint8_t> signature) const {
     return verify_data(mechanism::rsa_pkcs1_sha256, key_, data, signature) == status::ok;
+}
+
+bool quorum_key::approves_digest(std::span<const std::uint8_t> digest,
+                                 std::span<const std::uint8_t> signature) const {
+    if (digest.size() != 32 || !key_.pkey()) return false;
+    std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(
+        EVP_PKEY_CTX_new(key_.pkey(), nullptr), EVP_PKEY_CTX_free);
+    return ctx && EVP_PKEY_verify_init(ctx.get()) == 1 &&
+           EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) == 1 &&
+           EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) == 1 &&
+           EVP_PKEY_verify(ctx.get(), signature.data(), signature.size(), digest.data(),
+                           digest.size()) == 1;
 }
 
 } // namespace hsm

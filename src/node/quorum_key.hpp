@@ -21,6 +21,12 @@ public:
     bool approves(std::span<const std::uint8_t> data,
                   std::span<const std::uint8_t> signature) const;
 
+    /// Whether `signature` is this key's RSA PKCS#1 v1.5 signature of the
+    /// SHA-256 value `digest` (what `openssl pkeyutl -sign -pkeyopt
+    /// digest:sha256` makes of it): a 2FA challenge is signed so.
+    bool approves_digest(std::span<const std::uint8_t> digest,
+                         std::span<const std::uint8_t> signature) const;
+
     /// The key as registered (its SubjectPublicKeyInfo DER).
     std::span<const std::uint8_t> der() const noexcept { return der_; }
 

@@ -312,17 +312,18 @@ std::optional<std::string> user_store::outcome(std::string_view txid) const {
 }
 
 void user_store::put_user(std::string_view name, user_type type, const password_hash& hash,
-                          std::int64_t version, int failures, const bytes& quorum_key) {
+                          std::int64_t version, int failures, const bytes& quorum_key,
+                          bool two_fa) {
     auto existing = find(name);
     auto id = existing ? existing->id : next_user_id();
     auto s = query("INSERT INTO users(id, name, type, salt, hash, iterations, failures, "
-                   "version, quorum_key) VALUES(?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9) ON "
-                   "CONFLICT(id) DO UPDATE SET type = ?2, salt = ?3, hash = ?4, "
+                   "version, quorum_key, two_fa) VALUES(?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?10) "
+                   "ON CONFLICT(id) DO UPDATE SET type = ?2, salt = ?3, hash = ?4, "
                    "iterations = ?5, failures = ?6, version = ?7, quorum_key = ?9, "
-                   "generation = generation + 1");
+                   "two_fa = ?10, generation = generation + 1");
     s.bind(1, name).bind(2, user_type_name(type)).bind(3, hash.salt).bind(4, hash.key);
     s.bind(5, static_cast<std::int64_t>(hash.iterations)).bind(6, failures).bind(7, version);
-    s.bind(8, id).bind(9, quorum_key).run();
+    s.bind(8, id).bind(9, quorum_key).bind(10, std::int64_t{two_fa ? 1 : 0}).run();
 }
 
 std::optional<std::int64_t> user_store::quorum_key_holder(const bytes& der) const {
@@ -338,6 +339,14 @@ void user_store::set_quorum_key(std::int64_t id, const bytes& quorum_key) {
     query("UPDATE users SET quorum_key = ?, version = version + 1 WHERE id = ?")
         .bind(1, quorum_key)
         .bind(2, id)
+        .run();
+}
+
+void user_store::set_second_factor(std::int64_t id, bool on, const bytes& quorum_key) {
+    query("UPDATE users SET two_fa = ?, quorum_key = ? WHERE id = ?")
+        .bind(1, std::int64_t{on ? 1 : 0})
+        .bind(2, on ? quorum_key : bytes{})
+        .bind(3, id)
         .run();
 }
 

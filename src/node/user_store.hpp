@@ -180,11 +180,15 @@ public:
     /// Writes a whole record as synced from another node (insert or replace;
     /// a new user gets a new id, an existing one a new generation).
     void put_user(std::string_view name, user_type type, const password_hash& hash,
-                  std::int64_t version, int failures, const bytes& quorum_key);
+                  std::int64_t version, int failures, const bytes& quorum_key, bool two_fa);
     /// The user whose quorum key `der` is, if any.
     std::optional<std::int64_t> quorum_key_holder(const bytes& der) const;
     /// Registers (or, empty, removes) the user's quorum key; bumps the version.
     void set_quorum_key(std::int64_t id, const bytes& quorum_key);
+    /// Turns two-factor login on with `quorum_key` (the key it answers with,
+    /// which also approves quorum tokens) or off (and the key with it).
+    /// Leaves the version: it rides on a password change or a creation.
+    void set_second_factor(std::int64_t id, bool on, const bytes& quorum_key);
 
     /// Client credentials: rows of fingerprint, kind, subject, PEM.
     void add_client_credential(std::string_view fingerprint, std::string_view kind,

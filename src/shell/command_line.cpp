@@ -89,6 +89,16 @@ std::optional<parsed_command> parse_command(std::vector<std::string> words) {
     cmd.spec = found.spec;
     cmd.args.assign(words.begin() + 1, words.end());
     const auto& spec = *cmd.spec;
+    // -2fa <file> may come anywhere after the user type and name.
+    if (spec.two_factor && cmd.args.size() > 2) {
+        auto at = std::find(cmd.args.begin() + 2, cmd.args.end(), "-2fa");
+        if (at != cmd.args.end()) {
+            if (at + 1 == cmd.args.end())
+                throw usage_error("-2fa takes the path of the authdata file");
+            cmd.two_factor_file = *(at + 1);
+            cmd.args.erase(at, at + 2);
+        }
+    }
     if (cmd.args.size() < spec.min_args || cmd.args.size() > spec.max_args)
         throw usage_error(fmt::format("usage: {}", spec.synopsis));
     if (spec.password_arg >= 0) {
@@ -115,6 +125,7 @@ std::string parsed_command::history_text() const {
     for (const auto& a : args)
         out += " " + quote_if_needed(a);
     if (spec->password_arg >= 0) out += " -hpswd";
+    if (two_factor_file) out += " -2fa " + quote_if_needed(*two_factor_file);
     return out;
 }
 

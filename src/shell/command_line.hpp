@@ -19,6 +19,10 @@ struct usage_error : std::runtime_error {
 
 inline constexpr std::size_t max_line_length = 4096;
 
+/// A file a command names, of at most `limit` bytes, as bytes; a usage
+/// error saying `what` it is otherwise.
+std::string read_argument_file(const std::string& path, std::size_t limit, std::string_view what);
+
 /// Splits on blanks; '...' is literal, "..." allows \" and \\, a backslash
 /// outside quotes escapes the next byte, and an unquoted '#' at the start of a
 /// word ends the line. Throws usage_error (unterminated quote, line too long).
@@ -29,7 +33,8 @@ struct parsed_command {
     const command_spec* spec = nullptr;
     std::vector<std::string> args; // without the password
     std::optional<std::string> inline_password;
-    bool prompt_password = false; // omitted or -hpswd
+    bool prompt_password = false;               // omitted or -hpswd
+    std::optional<std::string> two_factor_file; // -2fa <authdata-file>
 
     /// The line as history may keep it: an inline password replaced by -hpswd.
     std::string history_text() const;

@@ -13,9 +13,7 @@
 #include <set>
 
 namespace hsm {
-namespace {
 
-// A file of at most `limit` bytes, as bytes; a usage error names it otherwise.
 std::string read_argument_file(const std::string& path, std::size_t limit, std::string_view what) {
     try {
         return read_file(path, limit);
@@ -23,6 +21,8 @@ std::string read_argument_file(const std::string& path, std::size_t limit, std::
         throw usage_error(fmt::format("{}: {}", what, e.what()));
     }
 }
+
+namespace {
 
 std::string hex_of(std::string_view data) {
     return to_hex(std::span(reinterpret_cast<const std::uint8_t*>(data.data()), data.size()));

@@ -2,6 +2,7 @@
 // The shell: runs command lines against the cluster and renders the results.
 #pragma once
 
+#include "authdata.hpp"
 #include "command_line.hpp"
 #include "hsmsh/config.hpp"
 #include "hsmsh/duration.hpp"
@@ -143,13 +144,30 @@ private:
     void open_cluster(const std::string& id);
 
     std::optional<secret> obtain_password(const parsed_command& cmd, line_result& failure);
+
+    // Two-factor login (two_factor_commands.cpp).
+    /// Writes the challenges of `challenges` (replies with hsm_id and
+    /// digest) to the command's -2fa file, waits for the officer, and reads
+    /// the signatures (and with `wants_key` the public key) back. Nullopt,
+    /// with `failure` set, when it cannot go on; a bad file is a usage error.
+    std::optional<authdata_answer> authdata_round(const parsed_command& cmd,
+                                                  const std::vector<server_report>& challenges,
+                                                  bool wants_key, line_result& failure);
+    /// loginHSM's second step on the servers that asked for it.
+    line_result second_login_step(const parsed_command& cmd, std::vector<server_report>& reports);
+    /// The "two_fa" fields of createUser/changePswd -2fa: key and signatures.
+    std::optional<json> enrollment_proof(const parsed_command& cmd,
+                                         const std::vector<std::size_t>& where,
+                                         line_result& failure);
+    bool has_second_factor(const std::string& name, const std::vector<std::size_t>& where);
     /// A user change after its arguments: early refusal, the banner and y/n,
     /// CMU's lead line and the two-phase run of `fields` (what the change
     /// brings: a password, a key).
     line_result change_user(const parsed_command& cmd, const named_user& user, json fields);
     /// The CAUTION banner and y/n, exactly when the command's table entry
     /// is critical; ok at once otherwise.
-    line_result confirm(const command_spec& spec, const std::vector<std::size_t>& targets);
+    line_result confirm(const command_spec& spec, const std::vector<std::size_t>& targets,
+                        std::string_view note = {});
     /// Asks `question` and reads the answer. At a terminal the question is
     /// the line editor's prompt, shown once the terminal is ready to take a
     /// Ctrl-C as a key; elsewhere it is printed on `o`.

@@ -22,6 +22,7 @@ line_result shell::run_login(parsed_command& cmd) {
                 {"name", user.name},
                 {"password", std::string(password->view())}};
     auto reports = fan_out(where, operation::login, std::move(fields));
+    if (auto step = second_login_step(cmd, reports); step != line_result::ok) return step;
     for (const auto& r : reports)
         if (r.outcome.ok()) logins_[r.index] = login_state{user.name, user.type};
     return finish(cmd.spec->name, reports);

@@ -73,7 +73,8 @@ std::optional<std::string> shell::ask(std::ostream& o, const std::string& questi
     return input_.read_answer("");
 }
 
-line_result shell::confirm(const command_spec& spec, const std::vector<std::size_t>& where) {
+line_result shell::confirm(const command_spec& spec, const std::vector<std::size_t>& where,
+                           std::string_view note) {
     if (!asks_confirmation(spec, options_.confirmations)) return line_result::ok;
     auto command = spec.name;
     auto& o = info();
@@ -103,6 +104,7 @@ line_result shell::confirm(const command_spec& spec, const std::vector<std::size
     if (where.size() < link_->size())
         fmt::print(o, "Only {} of the {} configured servers are addressed (server mode).\n",
                    where.size(), link_->size());
+    fmt::print(o, "{}", note);
     fmt::print(o, "****************************************************************\n\n");
     if (options_.assume_yes) return line_result::ok;
     for (;;) {
@@ -126,6 +128,8 @@ line_result shell::confirm(const command_spec& spec, const std::vector<std::size
 
 line_result shell::run_user_change(parsed_command& cmd) {
     auto user = user_arguments(cmd);
+    if (cmd.two_factor_file && !is_officer(user.type))
+        throw usage_error("-2fa: only crypto officers (CO) log in with a second factor");
     line_result failure = line_result::failed;
     std::optional<secret> password;
     if (cmd.spec->password_arg >= 0) {
@@ -162,10 +166,24 @@ line_result shell::change_user(const parsed_command& cmd, const named_user& user
         }
         return line_result::failed;
     }
-    auto answer = confirm(*cmd.spec, where);
+    // CloudHSM's rule: a new password without -2fa ends a user's second
+    // factor, and the key it answered with (which also approved tokens).
+    std::string note;
+    if (*cmd.spec->op == operation::change_password && !cmd.two_factor_file &&
+        is_officer(user.type) && has_second_factor(user.name, where))
+        note = fmt::format("{} logs in with two-factor authentication: without -2fa this change\n"
+                           "turns it off and removes {}'s quorum key.\n",
+                           user.name, user.name);
+    auto answer = confirm(*cmd.spec, where, note);
     if (answer != line_result::ok) {
         if (answer == line_result::cancelled) fmt::print(info(), "Nothing was changed.\n");
         return answer;
+    }
+    if (cmd.two_factor_file) {
+        line_result failure = line_result::failed;
+        auto proof = enrollment_proof(cmd, where, failure);
+        if (!proof) return failure;
+        fields["two_fa"] = std::move(*proof);
     }
     if (!options_.json && !cmd.spec->lead.empty())
         fmt::print(out_, "{}\n", lead_line(*cmd.spec, user, live(where)));

@@ -71,22 +71,25 @@ TEST_CASE("record digests change with every stored field and hide the hash") {
     const bytes key(32, 5);
     const bytes none;
     auto record_digest = [&](auto&&... args) { return hsm::record_digest(key, args...); };
-    auto d = record_digest("bob", user_type::cu, 1, false, h, none);
+    auto d = record_digest("bob", user_type::cu, 1, false, h, none, false);
     CHECK(d.size() == 16);
-    CHECK(d == record_digest("bob", user_type::cu, 1, false, h, none));
-    CHECK(d != record_digest("bob", user_type::co, 1, false, h, none));
-    CHECK(d != record_digest("bob", user_type::cu, 2, false, h, none));
-    CHECK(d != record_digest("bob", user_type::cu, 1, true, h, none));
+    CHECK(d == record_digest("bob", user_type::cu, 1, false, h, none, false));
+    CHECK(d != record_digest("bob", user_type::co, 1, false, h, none, false));
+    CHECK(d != record_digest("bob", user_type::cu, 2, false, h, none, false));
+    CHECK(d != record_digest("bob", user_type::cu, 1, true, h, none, false));
     auto other = h;
     other.salt[0] = 9;
-    CHECK(d != record_digest("bob", user_type::cu, 1, false, other, none));
+    CHECK(d != record_digest("bob", user_type::cu, 1, false, other, none, false));
     // A registered quorum key, or another one, is another record.
-    CHECK(d != record_digest("bob", user_type::cu, 1, false, h, bytes(294, 7)));
-    CHECK(record_digest("bob", user_type::cu, 1, false, h, bytes(294, 7)) !=
-          record_digest("bob", user_type::cu, 1, false, h, bytes(294, 8)));
+    CHECK(d != record_digest("bob", user_type::cu, 1, false, h, bytes(294, 7), false));
+    CHECK(record_digest("bob", user_type::cu, 1, false, h, bytes(294, 7), false) !=
+          record_digest("bob", user_type::cu, 1, false, h, bytes(294, 8), false));
+    // Two-factor login on is another record too.
+    CHECK(record_digest("bob", user_type::co, 1, false, h, bytes(294, 7), true) !=
+          record_digest("bob", user_type::co, 1, false, h, bytes(294, 7), false));
     CHECK(d.find(to_hex(h.key).substr(0, 8)) == std::string::npos);
     // Keyed: without the cluster's key the digest cannot test a guess.
-    CHECK(d != hsm::record_digest(bytes(32, 6), "bob", user_type::cu, 1, false, h, none));
+    CHECK(d != hsm::record_digest(bytes(32, 6), "bob", user_type::cu, 1, false, h, none, false));
 }
 
 namespace {

@@ -54,6 +54,8 @@ constexpr row matrix[] = {
     {operation::approve_token,    false, out, no, ok, ok, no, no},
     {operation::list_tokens,      false, out, no, ok, ok, no, no},
     {operation::delete_token,     false, out, no, ok, ok, no, no},
+    {operation::login_2fa,        false, ok,  ok, ok, ok, ok, ok},
+    {operation::get_2fa_challenge, false, out, no, ok, ok, no, no},
 };
 // clang-format on
 } // namespace

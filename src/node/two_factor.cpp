@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: Apache-2.0
+// Two-factor challenges: random, bound, single use, short-lived.
+#include "two_factor.hpp"
+
+#include "hsmsh/hex.hpp"
+#include "key_crypto.hpp"
+#include "peer_list.hpp"
+
+namespace hsm {
+
+two_factor_challenge two_factor_challenge::issue(purpose p, std::int64_t user_id,
+                                                 std::int64_t generation,
+                                                 std::chrono::milliseconds lifetime) {
+    return {p, user_id, generation, random_bytes(digest_size),
+            std::chrono::steady_clock::now() + lifetime};
+}
+
+std::optional<bytes> two_factor_challenge::signature_for(const json& fields,
+                                                         const std::string& hsm_id) {
+    auto all = fields.find("signatures");
+    if (all == fields.end() || !all->is_object() || all->size() > peer_list::max_peers + 1)
+        return std::nullopt;
+    auto mine = string_field(*all, hsm_id);
+    if (!mine || mine->size() > 2 * max_signature_size) return std::nullopt;
+    return from_hex(*mine);
+}
+
+bool two_factor_challenge::answered(purpose p, std::int64_t user_id, std::int64_t generation,
+                                    const quorum_key& key,
+                                    std::span<const std::uint8_t> signature) const {
+    if (what != p || this->user_id != user_id || this->generation != generation) return false;
+    if (std::chrono::steady_clock::now() >= expires) return false;
+    if (signature.size() > max_signature_size) return false;
+    return key.approves_digest(digest, signature);
+}
+
+} // namespace hsm

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+// Two-factor login's challenges: what a node asks an officer to sign with
+// its registered key (CloudHSM's authdata "Digest"), each for one purpose,
+// one session and one user record, answered once (docs/design.md,
+// "Two-factor login").
+#pragma once
+
+#include "hsmsh/sealing.hpp"
+#include "hsmsh/wire.hpp"
+#include "quorum_key.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+
+namespace hsm {
+
+struct two_factor_challenge {
+    enum class purpose {
+        login,  // the second step of a login whose password was right
+        enroll, // proof that the officer holds the key it turns 2FA on with
+    };
+    purpose what = purpose::login;
+    std::int64_t user_id = 0; // whose login, or which session's user
+    std::int64_t generation = 0;
+    bytes digest; // random, signed as a SHA-256 value (PKCS#1 v1.5)
+    std::chrono::steady_clock::time_point expires;
+
+    /// A fresh challenge of `digest_size` random bytes.
+    static two_factor_challenge issue(purpose p, std::int64_t user_id, std::int64_t generation,
+                                      std::chrono::milliseconds lifetime);
+
+    /// Whether `signature` by `key` answers this challenge, asked for `p` by
+    /// user `user_id` as of `generation`, before it expired.
+    bool answered(purpose p, std::int64_t user_id, std::int64_t generation, const quorum_key& key,
+                  std::span<const std::uint8_t> signature) const;
+
+    static constexpr std::size_t digest_size = 32;
+    /// The signature for node `hsm_id` in a request's "signatures" object
+    /// (HSM id -> hex: the shell sends every node the same fields). Nullopt
+    /// when there is none, or the object is larger than any cluster's.
+    static std::optional<bytes> signature_for(const json& fields, const std::string& hsm_id);
+    /// An RSA-2048 signature is 256 bytes; anything longer is refused unread.
+    static constexpr std::size_t max_signature_size = 512;
+};
+
+} // namespace hsm

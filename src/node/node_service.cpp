@@ -341,15 +341,16 @@ void node_service::logged_in(session& s, const user_record& u, std::string_view 
 
 // A login's second step. A wrong signature counts as a failed login (the
 // password alone must not be enough to try keys for free); the challenge is
-// gone after one answer, right or wrong.
+// gone after one answer, right or wrong. Without a login challenge (which
+// only a right password gives) it costs nothing and writes nothing, as every
+// other request before login (docs/design.md, "Clients not logged in").
 status node_service::login_2fa(session& s, const json& f) {
     if (s.user_id) return status::already_logged_in;
     auto challenge = std::exchange(s.challenge, std::nullopt);
-    auto user = challenge ? store_.find_id(challenge->user_id) : std::nullopt;
-    if (!user) {
-        audit(s, "login_2fa", "-", status::user_login_failure);
+    if (!challenge || challenge->what != two_factor_challenge::purpose::login)
         return status::user_login_failure;
-    }
+    auto user = store_.find_id(challenge->user_id);
+    if (!user) return status::user_login_failure;
     auto signature = two_factor_challenge::signature_for(f, identity_.hsm_id);
     auto key = user->two_fa ? quorum_key::from_der(user->quorum_key) : std::nullopt;
     bool good = signature && key && !user->locked() &&

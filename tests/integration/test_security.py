@@ -378,6 +378,11 @@ class BudgetTests(unittest.TestCase):
                     self.assertEqual(w.call(op, type="CO", name="x", password="abcdefgh1",
                                             quorum_key="00", token="00", signature="00")[0],
                                      "RET_NOT_LOGGED_IN")
+            # Nor a login's second step without a first, nor a 2FA challenge.
+            for _ in range(50):
+                self.assertEqual(w.call("login_2fa", signatures={"x": "00"})[0],
+                                 "RET_USER_LOGIN_FAILURE")
+                self.assertEqual(w.call("get_2fa_challenge")[0], "RET_NOT_LOGGED_IN")
             self.assertEqual(counts(), before)
 
     def test_a_login_flood_from_one_client_leaves_room_for_another(self):

@@ -10,6 +10,9 @@
 #include "memory_node.hpp"
 #include "quorum_key.hpp"
 
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+
 #include <algorithm>
 #include <array>
 #include <cstdlib>
@@ -54,6 +57,23 @@ std::array<quorum_credential, names.size()> make_quorum_credentials() {
     return out;
 }
 
+// A 2FA answer: PKCS#1 v1.5 over a given SHA-256 value, as `openssl
+// pkeyutl -sign -pkeyopt digest:sha256` makes it.
+bytes sign_digest(const loaded_key& key, const bytes& digest) {
+    std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(
+        EVP_PKEY_CTX_new(key.pkey(), nullptr), EVP_PKEY_CTX_free);
+    REQUIRE(ctx);
+    REQUIRE(EVP_PKEY_sign_init(ctx.get()) == 1);
+    REQUIRE(EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) == 1);
+    REQUIRE(EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) == 1);
+    std::size_t size = 0;
+    REQUIRE(EVP_PKEY_sign(ctx.get(), nullptr, &size, digest.data(), digest.size()) == 1);
+    bytes out(size);
+    REQUIRE(EVP_PKEY_sign(ctx.get(), out.data(), &size, digest.data(), digest.size()) == 1);
+    out.resize(size);
+    return out;
+}
+
 std::uint64_t env_number(const char* name, std::uint64_t fallback) {
     const char* v = std::getenv(name);
     return v && *v ? std::strtoull(v, nullptr, 10) : fallback;
@@ -80,7 +100,19 @@ struct world : test::memory_node {
         std::map<std::string, std::string> approvers; // name -> key (hex)
     };
     std::map<const session*, std::vector<model_token>> tokens;
-    bool quorum_focus = false; // twice the quorum requests
+    bool quorum_focus = false;     // twice the quorum requests
+    bool two_factor_focus = false; // 2FA requests, and logins' second steps
+    // The last 2FA challenge each session was given, as the node answered
+    // (a login's or an enrollment's), and, for a login_2fa sent, the key
+    // that signed that login challenge (empty: anything else was signed).
+    struct model_challenge {
+        bytes digest;
+        std::string hsm_id;
+        bool login = false;
+        std::string user; // a login's: whose password was right
+    };
+    std::map<const session*, model_challenge> challenges;
+    std::map<const session*, std::string> login_answer;
 
     explicit world(std::uint64_t seed) : rng(seed) {
         for (std::size_t i = 0; i < sessions.size(); ++i)
@@ -115,6 +147,10 @@ struct world : test::memory_node {
         auto password = name != "admin" && below(5) == 0 ? std::string("wrong-pw-1")
                         : name == "admin" && !activated  ? std::string("password")
                                                          : fmt::format("pw-{}-1", name);
+        // A login waiting for its second step mostly gets it next.
+        if (two_factor_focus && !s.user_id && below(3) != 0)
+            if (auto c = challenges.find(&s); c != challenges.end() && c->second.login)
+                return two_factor_request(s, name, type, password, 1);
         switch (!s.user_id && below(3) != 0 ? 0 : below(16)) {
         case 0:
         case 1:
@@ -157,6 +193,8 @@ struct world : test::memory_node {
         case 10:
             return registration(s, name, type);
         case 11:
+            if (two_factor_focus && below(2) == 0)
+                return two_factor_request(s, name, type, password);
             return quorum_request(s);
         case 12:
             if (quorum_focus) return quorum_request(s);
@@ -193,6 +231,63 @@ struct world : test::memory_node {
             txids.push_back(tx);
         }
         if (proof && s.user_id && s.user_name == name) proven[name].insert(quorum[k].key_hex);
+        return r;
+    }
+
+    // Two-factor login: an enrollment challenge; createUser/changePswd
+    // turning 2FA on (direct or prepared) with a key signing the session's
+    // challenge, mostly the right one; a login's second step, signed mostly
+    // with the user's own key. Anything else signs a digest never given.
+    request two_factor_request(const session& s, std::string name, std::string type,
+                               std::string password, std::optional<std::size_t> kind = {}) {
+        request r;
+        // Mostly an officer's own (changePswd -2fa of oneself needs no quorum).
+        bool self = s.user_id && below(3) != 0;
+        if (self) {
+            name = s.user_name;
+            type = user_type_name(s.type);
+            password = fmt::format("pw-{}-1", name);
+        }
+        auto given = challenges.find(&s);
+        bool genuine = given != challenges.end() && below(5) != 0;
+        if (given != challenges.end() && given->second.login) name = given->second.user;
+        auto k =
+            static_cast<std::size_t>(std::find(names.begin(), names.end(), name) - names.begin());
+        if (below(4) == 0) k = below(names.size());
+        auto digest = genuine ? given->second.digest : bytes(32, 7);
+        auto hsm_id = given != challenges.end() ? given->second.hsm_id : std::string("hsm");
+        json signatures = {{hsm_id, to_hex(sign_digest(*quorum[k].private_key, digest))}};
+        switch (kind.value_or(below(3))) {
+        case 0:
+            r.op = operation::get_2fa_challenge;
+            return r;
+        case 1: {
+            r.op = operation::login_2fa;
+            r.fields = {{"signatures", signatures}};
+            auto login = genuine && given->second.login;
+            login_answer[&s] = login ? quorum[k].key_hex : std::string();
+            challenges.erase(&s);
+            return r;
+        }
+        default:
+            break;
+        }
+        r.op = !self && below(2) ? operation::create_user : operation::change_password;
+        r.fields = {{"type", type},
+                    {"name", name},
+                    {"password", password},
+                    {"two_fa", {{"key", quorum[k].key_hex}, {"signatures", signatures}}}};
+        if (below(2) == 0) {
+            auto tx = fmt::format("{:032x}", rng());
+            r.fields["txid"] = tx;
+            r.fields["change"] = operation_name(r.op);
+            r.op = operation::prepare;
+            txids.push_back(tx);
+        }
+        // Whoever answers an enrollment challenge with key k holds it.
+        if (genuine && !given->second.login)
+            proven[canonical_user_name(name)].insert(quorum[k].key_hex);
+        challenges.erase(&s);
         return r;
     }
 
@@ -345,7 +440,28 @@ struct world : test::memory_node {
 
     reply count(const session& s, const request& r, reply answer, std::array<int, 2> before) {
         REQUIRE(answer.code != status::internal_error); // a refusal is never a bug
+        if (r.op == operation::login && answer.code == status::two_factor_required) {
+            challenges[&s] = {from_hex(answer.fields["digest"].get<std::string>()).value(),
+                              answer.fields["hsm_id"].get<std::string>(), true,
+                              canonical_user_name(string_field(r.fields, "name").value_or(""))};
+            ++successes["two_factor_required"];
+        }
         if (answer.code != status::ok) return answer;
+        // No login of a 2FA user by its password alone (unless the session
+        // has since ended: a change made beside it); a second step passes
+        // only signed by the user's own key over this session's challenge.
+        if (r.op == operation::login && s.user_id) REQUIRE_FALSE(store.find_id(*s.user_id)->two_fa);
+        if (r.op == operation::login_2fa) {
+            REQUIRE(s.user_id);
+            REQUIRE(login_answer[&s] == to_hex(store.find_id(*s.user_id)->quorum_key));
+        }
+        if (r.op == operation::get_2fa_challenge)
+            challenges[&s] = {from_hex(answer.fields["digest"].get<std::string>()).value(),
+                              answer.fields["hsm_id"].get<std::string>(), false, ""};
+        if ((r.op == operation::create_user || r.op == operation::change_password ||
+             r.op == operation::prepare) &&
+            r.fields.contains("two_fa"))
+            ++successes["two_fa enrollment"];
         // No protected change without a token of its session approved by m
         // distinct officers who still hold the keys they signed with (m as
         // it was before, or after when a change ran beside it).
@@ -388,6 +504,14 @@ struct world : test::memory_node {
         if (r.op == operation::prepare && string_field(r.fields, "change") == "register_quorum_key")
             ++successes["prepare register_quorum_key"];
         return answer;
+    }
+
+    // One request on session `i` (the setups' steps).
+    reply call(std::size_t i, operation op, json fields) {
+        request r;
+        r.op = op;
+        r.fields = std::move(fields);
+        return run(sessions[i], r);
     }
 
     // Two requests on two sessions at once: their derivations interleave.
@@ -511,10 +635,7 @@ void activate(world& w) {
 // m raised, and a service-4 token approved by both for service 3's.
 void turn_quorum_on(world& w) {
     auto call = [&](std::size_t i, operation op, json fields) {
-        request r;
-        r.op = op;
-        r.fields = std::move(fields);
-        return w.run(w.sessions[i], r);
+        return w.call(i, op, std::move(fields));
     };
     for (auto [type, name] : {std::pair{"CO", "eve"}, {"CU", "ann"}, {"CU", "cid"}})
         REQUIRE(call(0, operation::create_user,
@@ -552,6 +673,35 @@ void turn_quorum_on(world& w) {
         status::ok);
     REQUIRE(call(0, operation::set_m_value, {{"service", 3}, {"m", 2}}).code == status::ok);
     REQUIRE(w.store.m_value(quorum::service::user_mgmt) == 2);
+}
+
+// Two-factor login turned on as officers would: a second officer, and
+// each officer's own key proven over its session's enrollment challenge.
+void turn_two_factor_on(world& w) {
+    auto call = [&](std::size_t i, operation op, json fields) {
+        return w.call(i, op, std::move(fields));
+    };
+    REQUIRE(
+        call(0, operation::create_user, {{"type", "CO"}, {"name", "eve"}, {"password", "pw-eve-1"}})
+            .code == status::ok);
+    REQUIRE(call(1, operation::login, {{"type", "CO"}, {"name", "eve"}, {"password", "pw-eve-1"}})
+                .code == status::ok);
+    for (auto [i, k] : {std::pair<std::size_t, std::size_t>{0, 0}, {1, 5}}) {
+        auto challenge = call(i, operation::get_2fa_challenge, json::object());
+        REQUIRE(challenge.code == status::ok);
+        auto digest = from_hex(challenge.fields["digest"].get<std::string>()).value();
+        const auto& name = w.sessions[i].user_name;
+        w.proven[name].insert(w.quorum[k].key_hex);
+        json signatures = {{challenge.fields["hsm_id"].get<std::string>(),
+                            to_hex(sign_digest(*w.quorum[k].private_key, digest))}};
+        REQUIRE(call(i, operation::change_password,
+                     {{"type", "CO"},
+                      {"name", name},
+                      {"password", fmt::format("pw-{}-1", name)},
+                      {"two_fa", {{"key", w.quorum[k].key_hex}, {"signatures", signatures}}}})
+                    .code == status::ok);
+        REQUIRE(w.store.find(name)->two_fa);
+    }
 }
 
 // `steps` random steps, the invariants checked after each; then that the
@@ -603,4 +753,20 @@ TEST_CASE("node invariants hold with quorum on") {
     turn_quorum_on(w);
     walk(w, env_number("HSMSH_PROPERTY_STEPS", 4000),
          {"login", "get_token", "approve_token", "quorum-approved change"});
+}
+
+// Two officers with two-factor login from the start, and 2FA requests in
+// the walk: no login of a 2FA user by password alone, a second step passes
+// only signed with the user's registered key over its own session's
+// challenge, and keys stay unique and proven (checked in `count` and
+// `check_invariants`).
+TEST_CASE("node invariants hold with two-factor login") {
+    auto seed = env_number("HSMSH_PROPERTY_SEED", 20261124);
+    CAPTURE(seed);
+    world w(seed);
+    w.two_factor_focus = true;
+    activate(w);
+    turn_two_factor_on(w);
+    walk(w, env_number("HSMSH_PROPERTY_STEPS", 4000),
+         {"two_factor_required", "login_2fa", "two_fa enrollment"});
 }

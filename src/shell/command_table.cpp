@@ -11,6 +11,25 @@
 namespace hsm {
 namespace {
 
+// Two-factor login with openssl alone (help prints it; the two-factor
+// integration test runs it as printed): each Digest decoded, signed as a
+// SHA-256 value, and its Signature added beside it.
+constexpr std::string_view login_example =
+    "# loginHSM CO officer1 -2fa authdata.json writes a Digest per HSM and waits;\n"
+    "# in a system shell, in the same directory, sign them with officer1.key:\n"
+    R"ex(for d in $(sed -n 's/.*"Digest": "\(.*\)".*/\1/p' authdata.json); do s=$(printf %s "$d" | openssl base64 -d -A | openssl pkeyutl -sign -inkey officer1.key -pkeyopt digest:sha256 | openssl base64 -A); sed -i "s|\"Digest\": \"$d\"|&, \"Signature\": \"$s\"|" authdata.json; done)ex"
+    "\n# then press Enter in hsmsh";
+
+constexpr std::string_view enroll_example =
+    "# the officer's new key pair:\n"
+    "openssl genrsa -out officer1.key 2048\n"
+    "openssl rsa -in officer1.key -pubout -out officer1.pub\n"
+    "# changePswd (or createUser) CO officer1 -2fa authdata.json writes a Digest per\n"
+    "# HSM and waits: sign every Digest with officer1.key as help loginHSM shows,\n"
+    "# then add the public key:\n"
+    R"ex(sed -i "s|\"Version\"|\"PublicKey\": \"$(tr '\n' ' ' < officer1.pub)\", &|" authdata.json)ex"
+    "\n# then press Enter in hsmsh";
+
 using enum command_scope;
 
 // Sorted by name. Argument counts include an optional password.
@@ -60,7 +79,8 @@ const std::array commands{
                  .new_password = true,
                  .two_factor = true,
                  .completes = {completion::user_types, completion::user_names},
-                 .lead = "Changing password for {0} on {1} nodes"},
+                 .lead = "Changing password for {0} on {1} nodes",
+                 .example = enroll_example},
     command_spec{.id = command_id::create_user,
                  .name = "createUser",
                  .synopsis = "createUser <user-type> <user-name> [<password> | -hpswd] "
@@ -77,7 +97,8 @@ const std::array commands{
                  .new_password = true,
                  .two_factor = true,
                  .completes = {completion::user_types},
-                 .lead = "Creating User {0} on {1} nodes"},
+                 .lead = "Creating User {0} on {1} nodes",
+                 .example = enroll_example},
     command_spec{.id = command_id::delete_token,
                  .name = "delToken",
                  .synopsis = "delToken <token-file> | all",
@@ -264,7 +285,8 @@ const std::array commands{
                  .max_args = 3,
                  .password_arg = 2,
                  .two_factor = true,
-                 .completes = {completion::user_types, completion::user_names}},
+                 .completes = {completion::user_types, completion::user_names},
+                 .example = login_example},
     command_spec{.id = command_id::logout,
                  .name = "logoutHSM",
                  .synopsis = "logoutHSM",

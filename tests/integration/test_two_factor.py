@@ -208,5 +208,46 @@ class TwoFactorTests(QuorumKeys, unittest.TestCase):
         self.assertFalse(os.path.exists(self.path("none")))
 
 
+    def help_example(self, command):
+        r = self.c.shell(input=f"help {command}\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        example = [line[2:] for line in r.stdout.split("Example:\n")[1].splitlines()]
+        return [line for line in example if line and not line.startswith("#")]
+
+    def system(self, line):
+        """A line of help's example, run in a system shell (officer5 as officer1)."""
+        subprocess.run(["bash", "-c", line.replace("officer1", "officer5")], check=True,
+                       cwd=self.path(""), timeout=60)
+
+    def test_9b_the_examples_of_help_work_as_printed(self):
+        sign = self.help_example("loginHSM")
+        enroll = self.help_example("changePswd")
+        self.assertEqual(len(sign), 1)
+        self.assertEqual(len(enroll), 3)
+        self.assertEqual(self.help_example("createUser"), enroll)
+        authdata = self.path("authdata.json")
+        for line in enroll[:2]:  # the key pair
+            self.system(line)
+        s = Session(self.c, cwd=self.path(""))
+        s.send(LOGIN + "changePswd CO officer3 officer-pw3c -2fa authdata.json\ny\n")
+        s.wait_for(authdata)
+        self.system(sign[0])
+        self.system(enroll[2])
+        s.send("\n")
+        code, out, err = s.close()
+        self.assertEqual(code, 0, out + err)
+        self.assertIn(f"changePswd success on {self.c.label(2)}", out)
+        os.unlink(authdata)
+        s = Session(self.c, cwd=self.path(""))
+        s.send("loginHSM CO officer3 officer-pw3c -2fa authdata.json\n")
+        s.wait_for(authdata)
+        self.system(sign[0])
+        s.send("\n")
+        code, out, err = s.close()
+        self.assertEqual(code, 0, out + err)
+        for i in range(3):
+            self.assertIn(f"loginHSM success on {self.c.label(i)}", out)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

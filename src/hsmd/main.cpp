@@ -160,7 +160,7 @@ void serve_options_of(CLI::App& srv, options& o) {
         ->check(CLI::Range(0.5, 86400.0))
         ->capture_default_str();
     srv.add_option("--token-timeout", o.token_timeout,
-                   "Seconds a quorum token lives after getToken")
+                   "Seconds a quorum token (or a 2FA challenge) lives")
         ->check(CLI::Range(1.0, 86400.0))
         ->capture_default_str();
     srv.add_option("--max-connections", limits.max_connections,

@@ -14,7 +14,7 @@ json m_change::to_json() const {
     return {{"kind", "set_m_value"},
             {"service", static_cast<int>(svc)},
             {"m", m},
-            {"approvals", approvals},
+            {"approvers", approvers_to_json(approvals)},
             {"actor",
              {{"id", actor_id},
               {"generation", actor_generation},
@@ -30,11 +30,15 @@ std::optional<m_change> m_change::from_json(const json& j) {
         m_change c;
         c.svc = *svc;
         c.m = j.at("m").get<int>();
-        c.approvals = j.at("approvals").get<int>();
+        if (j.contains("approvers")) { // none in rows of older nodes: the safe side
+            auto a = approvers_from_json(j.at("approvers"));
+            if (!a) return std::nullopt;
+            c.approvals = std::move(*a);
+        }
         c.actor_id = j.at("actor").at("id").get<std::int64_t>();
         c.actor_generation = j.at("actor").at("generation").get<std::int64_t>();
         c.actor_type = *type;
-        if (c.m < quorum::min_m || c.m > quorum::max_m || c.approvals < 0) return std::nullopt;
+        if (c.m < quorum::min_m || c.m > quorum::max_m) return std::nullopt;
         return c;
     } catch (const json::exception&) {
         return std::nullopt;

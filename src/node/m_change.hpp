@@ -3,6 +3,7 @@
 // and the approvals that allowed it (re-checked at commit).
 #pragma once
 
+#include "approvers.hpp"
 #include "hsmsh/quorum.hpp"
 #include "hsmsh/user_rules.hpp"
 #include "hsmsh/wire.hpp"
@@ -16,7 +17,7 @@ namespace hsm {
 struct m_change {
     quorum::service svc = quorum::service::user_mgmt;
     int m = 1;
-    int approvals = 0; // distinct officers who approved the token it used
+    approver_keys approvals; // who approved the token it used
     std::int64_t actor_id = 0;
     std::int64_t actor_generation = 0;
     user_type actor_type = user_type::cu;

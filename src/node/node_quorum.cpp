@@ -46,45 +46,59 @@ std::optional<quorum::service> node_service::guarding(const planned_change& c) {
     return std::nullopt;
 }
 
-// The approvals of a token that still count: an officer who approved and
-// still holds the key it signed with (a deleted officer, or one whose key
-// changed since, no longer counts).
+// An approval still counts while its officer exists, is an officer and
+// holds the key it signed with (a deleted officer, or one whose key changed
+// since, no longer counts).
+bool node_service::still_approves(std::int64_t officer, const bytes& key) const {
+    auto u = store_.find_id(officer);
+    return u && is_officer(u->type) && u->quorum_key == key;
+}
+
 int node_service::valid_approvals(const quorum_token& t) const {
-    int n = 0;
-    for (const auto& [id, a] : t.approvals) {
-        auto u = store_.find_id(id);
-        if (u && is_officer(u->type) && u->quorum_key == a.key) ++n;
-    }
-    return n;
+    return static_cast<int>(
+        std::count_if(t.approvals.begin(), t.approvals.end(),
+                      [&](const auto& a) { return still_approves(a.first, a.second.key); }));
+}
+
+int node_service::valid_approvals(const approver_keys& a) const {
+    return static_cast<int>(std::count_if(
+        a.begin(), a.end(), [&](const auto& e) { return still_approves(e.first, e.second); }));
 }
 
 // The session's unexpired token of `svc` with the most approvals that count.
-std::optional<std::pair<std::uint32_t, int>> node_service::best_token(const session& s,
-                                                                      quorum::service svc) const {
-    if (!s.user_id) return std::nullopt;
-    std::optional<std::pair<std::uint32_t, int>> best;
+const quorum_token* node_service::best_token(const session& s, quorum::service svc) const {
+    if (!s.user_id) return nullptr;
+    const quorum_token* best = nullptr;
+    int most = -1;
     for (const auto* t : tokens_.of(&s, unix_ms())) {
         if (t->record.svc != svc || t->user_id != *s.user_id) continue;
-        int n = valid_approvals(*t);
-        if (!best || n > best->second) best = std::pair{t->record.id, n};
+        if (int n = valid_approvals(*t); n > most) {
+            best = t;
+            most = n;
+        }
     }
     return best;
 }
 
-int node_service::approvals_for(const session& s, quorum::service svc) const {
-    auto best = best_token(s, svc);
-    return best ? best->second : 0;
+// The approvers of the session's best token of `svc`, as a change keeps them.
+approver_keys node_service::approvals_for(const session& s, quorum::service svc) const {
+    approver_keys out;
+    if (const auto* t = best_token(s, svc))
+        for (const auto& [id, a] : t->approvals)
+            out.emplace(id, a.key);
+    return out;
 }
 
-status node_service::quorum_holds(quorum::service svc, int approvals) const {
+// Counted when the rules run: at prepare, and again at commit.
+status node_service::quorum_holds(quorum::service svc, const approver_keys& approvals) const {
     auto m = store_.m_value(svc);
-    return m <= 1 || approvals >= m ? status::ok : status::mxn_auth_failed;
+    return m <= 1 || valid_approvals(approvals) >= m ? status::ok : status::mxn_auth_failed;
 }
 
 // A token allows one change: the one that just passed with it is spent.
 void node_service::spend_token(const session& s, quorum::service svc) {
     if (store_.m_value(svc) <= 1) return;
-    if (auto best = best_token(s, svc)) tokens_.remove(&s, best->first);
+    if (const auto* t = best_token(s, svc)) tokens_.remove(&s, t->record.id);
 }
 
 // Whether one officer may stop being one (deleted, or synced to another

@@ -147,11 +147,12 @@ private:
     // Quorum (node_quorum.cpp).
     /// The quorum service that guards a user change, if one does.
     static std::optional<quorum::service> guarding(const planned_change& c);
+    bool still_approves(std::int64_t officer, const bytes& key) const;
     int valid_approvals(const quorum_token& t) const;
-    std::optional<std::pair<std::uint32_t, int>> best_token(const session& s,
-                                                            quorum::service svc) const;
-    int approvals_for(const session& s, quorum::service svc) const;
-    status quorum_holds(quorum::service svc, int approvals) const;
+    int valid_approvals(const approver_keys& a) const;
+    const quorum_token* best_token(const session& s, quorum::service svc) const;
+    approver_keys approvals_for(const session& s, quorum::service svc) const;
+    status quorum_holds(quorum::service svc, const approver_keys& approvals) const;
     void spend_token(const session& s, quorum::service svc);
     status officer_may_leave() const;
     status get_m_value(session& s, const json& f, json& out);

@@ -46,7 +46,7 @@ json planned_change::to_json() const {
            {"version", version},
            {"failures", failures},
            {"activation", activation},
-           {"approvals", approvals},
+           {"approvers", approvers_to_json(approvals)},
            {"actor",
             {{"id", actor_id},
              {"generation", actor_generation},
@@ -75,8 +75,13 @@ std::optional<planned_change> planned_change::from_json(const json& j) {
         c.version = j.at("version").get<std::int64_t>();
         c.failures = j.at("failures").get<int>();
         c.activation = j.at("activation").get<bool>();
-        c.approvals = j.value("approvals", 0); // rows prepared before quorum have none
-        if (c.approvals < 0) return std::nullopt;
+        // Rows prepared before approvers were kept have none: under a
+        // quorum they no longer commit, which is the safe side.
+        if (j.contains("approvers")) {
+            auto a = approvers_from_json(j.at("approvers"));
+            if (!a) return std::nullopt;
+            c.approvals = std::move(*a);
+        }
         if (j.contains("hash")) {
             const auto& h = j.at("hash");
             auto salt = from_hex(h.at("salt").get<std::string>());

@@ -3,6 +3,7 @@
 // commit applies, and how a node resolves a prepared change left in doubt.
 #pragma once
 
+#include "approvers.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/kdf.hpp"
 #include "hsmsh/sealing.hpp"
@@ -32,7 +33,7 @@ struct planned_change {
     int failures = 0;         // sync_user: its lock state
     bool activation = false;  // change_password of the PRECO
     bytes quorum_key;         // register_quorum_key, sync_user: the officer's key (or none)
-    int approvals = 0;        // quorum-protected changes: officers who approved the token used
+    approver_keys approvals;  // quorum-protected changes: who approved the token used
     // Two-factor login: create_user and change_password turn it on (with
     // quorum_key, the key it proves) or, a password change of a 2FA user
     // without it, off (the key goes too); sync_user carries the record's.

@@ -432,10 +432,44 @@ struct world : test::memory_node {
 
     reply run(session& s, request r) {
         auto before = m_values();
+        auto kept = r.op == operation::commit ? kept_approvals(r) : std::nullopt;
         auto f = asio::co_spawn(io, service.handle(s, r), asio::use_future);
         io.restart();
         io.run();
-        return count(s, r, f.get(), before);
+        auto answer = count(s, r, f.get(), before);
+        // A protected change commits only while m of the officers who
+        // approved its token at prepare still count (exists, officer, same
+        // key): alone on the node, what counted just before is what the
+        // commit saw.
+        if (kept && answer.code == status::ok) {
+            auto i = kept->first == 3 ? 0 : 1;
+            auto m = std::min(before[i], m_values()[i]);
+            if (m > 1) {
+                REQUIRE(kept->second >= m);
+                ++successes["quorum-checked commit"];
+            }
+        }
+        return answer;
+    }
+
+    // The service guarding the prepared change a commit names, and how many
+    // of the approvers it kept count now.
+    std::optional<std::pair<int, int>> kept_approvals(const request& r) const {
+        auto row = store.prepared(string_field(r.fields, "txid").value_or(""));
+        if (!row) return std::nullopt;
+        auto still = [&](const approver_keys& a) {
+            return static_cast<int>(std::count_if(a.begin(), a.end(), [&](const auto& e) {
+                auto u = store.find_id(e.first);
+                return u && is_officer(u->type) && u->quorum_key == e.second;
+            }));
+        };
+        if (auto m = m_change::from_stored(row->change)) return std::pair{4, still(m->approvals)};
+        auto c = planned_change::from_stored(row->change);
+        if (!c) return std::nullopt;
+        using enum planned_change::kind;
+        bool guarded = c->what == create_user || c->what == delete_user || c->what == sync_user ||
+                       (c->what == change_password && c->target_id != c->actor_id);
+        return guarded ? std::optional(std::pair{3, still(c->approvals)}) : std::nullopt;
     }
 
     reply count(const session& s, const request& r, reply answer, std::array<int, 2> before) {
@@ -720,6 +754,17 @@ void walk(world& w, std::uint64_t steps, std::initializer_list<std::string> reac
                        w.random_request(w.sessions[b]));
         else
             w.run(w.sessions[a], w.random_request(w.sessions[a]));
+        // With quorum on, a change prepared with approvals is mostly
+        // committed soon, alone on the node, after whatever came between.
+        if (w.quorum_focus && w.below(2) == 0)
+            for (const auto& row : w.store.list_prepared())
+                if (row.change.find("\"approvers\":[{") != std::string::npos) {
+                    request commit;
+                    commit.op = operation::commit;
+                    commit.fields = {{"txid", row.txid}};
+                    w.run(w.sessions[w.below(w.sessions.size())], commit);
+                    break;
+                }
         w.check_invariants(step % 256 == 0);
     }
     w.check_invariants(true);

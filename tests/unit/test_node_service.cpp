@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The node's rules against an in-memory store, through node_service.
+#include "key_crypto.hpp"
 #include "memory_node.hpp"
 
 #include <fmt/format.h>
@@ -229,4 +230,85 @@ TEST_CASE("the derivation budget serves peers round-robin and refuses a flood") 
     CHECK(budget.running() == 0);
     io.restart();
     io.poll();
+}
+
+namespace {
+
+// An officer's quorum key pair, registered with its own proof.
+struct officer_key {
+    std::string public_hex;
+    std::shared_ptr<loaded_key> private_key;
+};
+
+officer_key register_key(node_fixture& n, session& s, std::string_view name) {
+    auto pair = generate_key_material({key_type::rsa, 2048});
+    auto key =
+        loaded_key::load(key_class::private_key, key_type::rsa, std::move(pair.at(0).material));
+    REQUIRE(key);
+    const bytes token{1, 2, 3};
+    auto signature = std::get<bytes>(sign_data(mechanism::rsa_pkcs1_sha256, *key, token));
+    officer_key out{to_hex(pair.at(0).public_der), std::make_shared<loaded_key>(std::move(*key))};
+    REQUIRE(n.call(s, operation::register_quorum_key,
+                   {{"type", "CO"},
+                    {"name", name},
+                    {"quorum_key", out.public_hex},
+                    {"token", to_hex(token)},
+                    {"signature", to_hex(signature)}})
+                .code == status::ok);
+    return out;
+}
+
+// A token of `s` for `service`, approved by each officer's key.
+void approved_token(node_fixture& n, session& s, int service,
+                    const std::vector<std::pair<std::string, const officer_key*>>& officers) {
+    auto token = n.call(s, operation::get_token, {{"service", service}});
+    REQUIRE(token.code == status::ok);
+    auto record = token.fields["record"].get<std::string>();
+    auto file = from_hex(record).value();
+    json approvals = json::array();
+    for (const auto& [name, key] : officers)
+        approvals.push_back(
+            {{"name", name},
+             {"signature", to_hex(std::get<bytes>(
+                               sign_data(mechanism::rsa_pkcs1_sha256, *key->private_key, file)))}});
+    REQUIRE(
+        n.call(s, operation::approve_token, {{"tokens", record}, {"approvals", approvals}}).code ==
+        status::ok);
+}
+
+} // namespace
+
+TEST_CASE("a prepared protected change commits only while its approvers still count") {
+    node_fixture n;
+    auto admin = n.activated();
+    REQUIRE(n.create(admin, "CO", "eve") == status::ok);
+    session eve;
+    REQUIRE(n.login(eve, "CO", "eve", "password1") == status::ok);
+    auto admin_key = register_key(n, admin, "admin");
+    auto eve_key = register_key(n, eve, "eve");
+    REQUIRE(n.call(admin, operation::set_m_value, {{"service", 4}, {"m", 2}}).code == status::ok);
+    approved_token(n, admin, 4, {{"admin", &admin_key}, {"eve", &eve_key}});
+    REQUIRE(n.call(admin, operation::set_m_value, {{"service", 3}, {"m", 2}}).code == status::ok);
+    auto prepare = [&](std::string_view name, const std::string& tx) {
+        approved_token(n, admin, 3, {{"admin", &admin_key}, {"eve", &eve_key}});
+        return n
+            .call(admin, operation::prepare,
+                  {{"txid", tx},
+                   {"change", "create_user"},
+                   {"type", "CU"},
+                   {"name", name},
+                   {"password", "password1"}})
+            .code;
+    };
+    // Both approvers still count at commit: it commits.
+    std::string first(32, 'a'), second(32, 'b');
+    REQUIRE(prepare("cu1", first) == status::ok);
+    CHECK(n.call(admin, operation::commit, {{"txid", first}}).code == status::ok);
+    CHECK(n.store.find("cu1"));
+    // An approver registers another key between prepare and commit: her
+    // approval no longer counts, and the commit is refused.
+    REQUIRE(prepare("cu2", second) == status::ok);
+    register_key(n, eve, "eve");
+    CHECK(n.call(admin, operation::commit, {{"txid", second}}).code == status::mxn_auth_failed);
+    CHECK_FALSE(n.store.find("cu2"));
 }

@@ -64,7 +64,7 @@ TEST_CASE("setMValue's prepared change reads back, and nothing else does") {
     m_change c;
     c.svc = quorum::service::misc_co;
     c.m = 3;
-    c.approvals = 2;
+    c.approvals = {{5, bytes(294, 1)}, {6, bytes(294, 2)}};
     c.actor_id = 4;
     c.actor_generation = 9;
     c.actor_type = user_type::co;
@@ -73,15 +73,22 @@ TEST_CASE("setMValue's prepared change reads back, and nothing else does") {
     REQUIRE(back);
     CHECK(back->svc == c.svc);
     CHECK(back->m == 3);
-    CHECK(back->approvals == 2);
+    CHECK(back->approvals == c.approvals);
     CHECK(back->actor_generation == 9);
     for (
         auto bad :
-        {R"({"kind":"set_m_value","service":5,"m":2,"approvals":0,"actor":{"id":1,"generation":1,"type":"CO"}})",
-         R"({"kind":"set_m_value","service":3,"m":9,"approvals":0,"actor":{"id":1,"generation":1,"type":"CO"}})",
-         R"({"kind":"set_m_value","service":3,"m":2,"approvals":-1,"actor":{"id":1,"generation":1,"type":"CO"}})",
+        {R"({"kind":"set_m_value","service":5,"m":2,"approvers":[],"actor":{"id":1,"generation":1,"type":"CO"}})",
+         R"({"kind":"set_m_value","service":3,"m":9,"approvers":[],"actor":{"id":1,"generation":1,"type":"CO"}})",
+         R"({"kind":"set_m_value","service":3,"m":2,"approvers":[{"id":1}],"actor":{"id":1,"generation":1,"type":"CO"}})",
+         R"({"kind":"set_m_value","service":3,"m":2,"approvers":[{"id":1,"key":"01"},{"id":1,"key":"02"}],"actor":{"id":1,"generation":1,"type":"CO"}})",
          R"({"kind":"create_user","service":3,"m":2})", "not json", "[]"}) {
         CAPTURE(bad);
         CHECK_FALSE(m_change::from_stored(bad));
     }
+    // A row an older node prepared (a count, no approvers) reads with none:
+    // under a quorum it no longer commits.
+    auto old = m_change::from_stored(
+        R"({"kind":"set_m_value","service":3,"m":2,"approvals":2,"actor":{"id":1,"generation":1,"type":"CO"}})");
+    REQUIRE(old);
+    CHECK(old->approvals.empty());
 }

@@ -55,6 +55,16 @@ class Terminal:
                 self.buf += text
                 self.seen += text
 
+    def wait_for_the_editor(self, timeout=20):
+        """Until the line editor holds the terminal (raw: no ISIG, no
+        ICANON): keys typed before that are the kernel's to echo, and a
+        Ctrl-C then is a signal, not the editor's key."""
+        deadline = time.monotonic() + timeout
+        while termios.tcgetattr(self.fd)[3] & (termios.ISIG | termios.ICANON):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the editor never took the terminal; {self.diagnosis()}")
+            time.sleep(0.02)
+
     def diagnosis(self):
         """Where the shell's threads wait and the terminal's mode: what a
         failure under load needs to be explained."""
@@ -164,6 +174,7 @@ class TerminalTests(unittest.TestCase):
         self.t.expect(PROMPT)
 
     def test_ctrl_c_at_the_prompt_clears_the_line(self):
+        self.t.wait_for_the_editor()
         self.t.send("bogus words here\x03")
         self.t.expect(r"hsmsh> ")
         self.t.send("listUsers\r")
@@ -253,6 +264,7 @@ class TerminalTests(unittest.TestCase):
         self.activate()
         # A half-typed line: ^C after it, and the next prompt on a line of its own.
         # The text is seen echoed (by the line editor) before Ctrl-C is typed.
+        self.t.wait_for_the_editor()
         self.t.send("createUser CU bo")
         self.t.expect("createUser CU bo")
         self.t.send("\x03")
@@ -359,6 +371,7 @@ class DemoTerminalTests(unittest.TestCase):
         self.t.expect("Enter password:")
         self.t.send("\x03")
         self.t.expect(r"hsmsh> ")
+        self.t.wait_for_the_editor()
         self.t.send("listU\x03")
         self.t.expect(r"hsmsh> ")
         self.t.send("loginHSM PRECO admin\r")

@@ -52,23 +52,6 @@ std::string token_file_argument(const std::string& path) {
     return data;
 }
 
-// A node's reply field as a number, text or list (0, "" or [] when it is
-// not one): a malformed reply shows as such, and never ends the shell.
-std::int64_t number_in(const json& j, const char* key) {
-    auto it = j.is_object() ? j.find(key) : j.end();
-    return j.is_object() && it != j.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
-}
-
-std::string text_in(const json& j, const char* key) {
-    auto it = j.is_object() ? j.find(key) : j.end();
-    return j.is_object() && it != j.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
-json list_in(const json& j, const char* key) {
-    auto it = j.is_object() ? j.find(key) : j.end();
-    return j.is_object() && it != j.end() && it->is_array() ? *it : json::array();
-}
-
 // CMU's token block (getToken, listTokens); `node` is the server's index.
 void print_token(std::ostream& out, const json& t, std::size_t node) {
     fmt::print(out, "Token:\nId:{}\nService:{}\nNode:{}\nKey Handle:0\nUser:{}\n",

@@ -40,13 +40,8 @@ std::optional<authdata_answer> shell::authdata_round(const parsed_command& cmd,
                                                      bool wants_key, line_result& failure) {
     std::vector<authdata_challenge> asked;
     for (const auto& r : challenges) {
-        auto hsm_id = r.outcome.fields.value("hsm_id", json()).is_string()
-                          ? r.outcome.fields["hsm_id"].get<std::string>()
-                          : std::string();
-        auto digest_hex = r.outcome.fields.value("digest", json()).is_string()
-                              ? r.outcome.fields["digest"].get<std::string>()
-                              : std::string();
-        auto digest = from_hex(digest_hex);
+        auto hsm_id = text_in(r.outcome.fields, "hsm_id");
+        auto digest = from_hex(text_in(r.outcome.fields, "digest"));
         if (hsm_id.empty() || !digest || digest->size() != 32) {
             fmt::print(err_, "{}: server {} sent no usable 2FA challenge\n", cmd.spec->name,
                        r.index);

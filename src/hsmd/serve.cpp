@@ -11,6 +11,7 @@
 #include "hsmsh/tls.hpp"
 #include "peer_announcer.hpp"
 #include "prepared_resolver.hpp"
+#include "signal_stream.hpp"
 
 #include <csignal>
 #include <cstddef>
@@ -82,6 +83,17 @@ void notify_systemd(const std::string& state) noexcept {
     ::close(fd);
 }
 
+// SIGHUP: the client credentials registered now, without a restart.
+void reload_client_credentials(node_server& server, const node_paths& paths, user_store& store) {
+    try {
+        server.reload(
+            std::make_shared<ssl::context>(make_server_context(server_identity(paths, store))));
+        log_event("SIGHUP: client credentials reloaded; earlier connections closed");
+    } catch (const std::exception& e) {
+        log_error("SIGHUP: reload failed, the old credentials stay: {}", escape_control(e.what()));
+    }
+}
+
 } // namespace
 
 int serve(const serve_options& options) {
@@ -89,6 +101,8 @@ int serve(const serve_options& options) {
     // A file-size limit reached must fail the write (EFBIG, a storage
     // failure the client sees), not kill the node with SIGXFSZ.
     std::signal(SIGXFSZ, SIG_IGN);
+    // Before any thread starts, so that every thread has them blocked.
+    auto taken_signals = block_signals({SIGINT, SIGTERM, SIGHUP});
     if (options.stop_with_parent) {
         ::prctl(PR_SET_PDEATHSIG, SIGTERM);
         // The parent may have gone before the line above: then we were re-parented.
@@ -117,6 +131,7 @@ int serve(const serve_options& options) {
     auto tls = std::make_shared<ssl::context>(make_server_context(files));
 
     asio::io_context io(1);
+    signal_stream signals(io, taken_signals);
     asio::thread_pool kdf_pool(std::max(1u, std::thread::hardware_concurrency()));
     node_service service(store, identity, std::move(keys), options.kdf_iterations,
                          kdf_pool.get_executor());
@@ -145,34 +160,15 @@ int serve(const serve_options& options) {
                              options.announce_interval);
     service.on_peers_changed([&announcer] { announcer.poke(); });
 
-    asio::signal_set hangups(io, SIGHUP);
-    asio::signal_set signals(io, SIGINT, SIGTERM);
-    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-        if (ec) return;
+    signals.start([&](int signo) {
+        if (signo == SIGHUP) return reload_client_credentials(server, paths, store);
         log_event("signal {}: stopping", signo);
         notify_systemd("STOPPING=1");
         server.stop();
         resolver.stop();
         announcer.stop();
-        boost::system::error_code ignored;
-        hangups.cancel(ignored);
+        signals.cancel();
     });
-    // SIGHUP: the client credentials registered now, without a restart.
-    std::function<void()> await_hangup = [&] {
-        hangups.async_wait([&](const boost::system::error_code& ec, int) {
-            if (ec) return;
-            try {
-                server.reload(std::make_shared<ssl::context>(
-                    make_server_context(server_identity(paths, store))));
-                log_event("SIGHUP: client credentials reloaded; earlier connections closed");
-            } catch (const std::exception& e) {
-                log_error("SIGHUP: reload failed, the old credentials stay: {}",
-                          escape_control(e.what()));
-            }
-            await_hangup();
-        });
-    };
-    await_hangup();
     server.start();
     resolver.start();
     announcer.start();

@@ -8,9 +8,12 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cwchar>
 #include <iostream>
 
 #include <histedit.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -54,6 +57,27 @@ private:
     bool active_ = false;
 };
 
+constexpr wchar_t ctrl_c = L'\x03';
+
+// Waits until standard input can be read; false when a SIGINT came first
+// (then or before, since the last one was taken). SIGINT is blocked from
+// the check to the wait, which unblocks it atomically: one arriving in
+// between ends the wait instead of being missed.
+bool wait_for_input() {
+    sigset_t sigint, saved;
+    sigemptyset(&sigint);
+    sigaddset(&sigint, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigint, &saved);
+    bool interrupted = interrupt_requested.exchange(false);
+    if (!interrupted) {
+        pollfd in{STDIN_FILENO, POLLIN, 0};
+        while (::ppoll(&in, 1, nullptr, &saved) < 0 && errno == EINTR)
+            if ((interrupted = interrupt_requested.exchange(false))) break;
+    }
+    pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+    return !interrupted;
+}
+
 } // namespace
 
 void install_interrupt_handler() {
@@ -71,6 +95,7 @@ struct terminal_input::impl {
     completer complete;
     std::string prompt;
     bool cleared = false;
+    bool signalled = false; // the Ctrl-C came as a signal (the terminal echoed it)
 
     static impl* of(EditLine* el) {
         void* data = nullptr;
@@ -87,6 +112,32 @@ struct terminal_input::impl {
         const LineInfo* li = el_line(el);
         el_cursor(el, static_cast<int>(li->lastchar - li->cursor));
         return CC_NEWLINE;
+    }
+
+    // The line editor's key reader. libedit's own retries a read a signal
+    // interrupted once and then gives up silently, and never sees a SIGINT
+    // that came before its read: a Ctrl-C typed while the terminal was still
+    // cooked (between two lines: a signal, not a key) left the shell waiting
+    // with no fresh prompt and the interrupt pending for the next question.
+    // Here such a Ctrl-C is the editor's Ctrl-C key: the line is abandoned.
+    // Returns 1 with a character, 0 at end of input, -1 on an error.
+    static int read_key(EditLine* el, wchar_t* out) {
+        std::mbstate_t state{};
+        for (;;) {
+            if (!wait_for_input()) {
+                of(el)->signalled = true;
+                *out = ctrl_c;
+                return 1;
+            }
+            char byte = 0;
+            ssize_t n = ::read(STDIN_FILENO, &byte, 1);
+            if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+            if (n <= 0) return n == 0 ? 0 : -1;
+            std::size_t used = std::mbrtowc(out, &byte, 1, &state);
+            if (used == static_cast<std::size_t>(-2)) continue; // more bytes to come
+            if (used != static_cast<std::size_t>(-1)) return 1;
+            state = {}; // a broken sequence is dropped, as libedit drops it
+        }
     }
 
     static unsigned char complete_word(EditLine* el, int) {
@@ -132,6 +183,7 @@ terminal_input::terminal_input(std::filesystem::path history_file, completer com
     el_set(el, EL_HIST, history, impl_->history.get());
     el_set(el, EL_PROMPT, &impl::prompt_of);
     el_set(el, EL_SETTY, "-d", "-isig", nullptr);
+    el_set(el, EL_GETCFN, &impl::read_key);
     el_set(el, EL_ADDFN, "hsmsh-clear", "Abandon the line", &impl::clear_line);
     el_set(el, EL_BIND, "^C", "hsmsh-clear", nullptr);
     el_set(el, EL_ADDFN, "hsmsh-complete", "Complete the word", &impl::complete_word);
@@ -146,33 +198,21 @@ terminal_input::~terminal_input() = default;
 std::optional<std::string> terminal_input::read_line(const std::string& prompt,
                                                      bool interruptible) {
     for (;;) {
-        // A Ctrl-C typed before the editor took the terminal came as a
-        // signal: it answers a question all the same.
-        if (interruptible && interrupt_requested.exchange(false)) {
-            std::fputs("\n", stdout);
-            std::fflush(stdout);
-            return std::nullopt;
-        }
+        // A Ctrl-C, typed as a key or come as a signal (read_key), clears the line.
         impl_->prompt = prompt;
         impl_->cleared = false;
+        impl_->signalled = false;
         int count = 0;
         const char* line = el_gets(impl_->el.get(), &count);
         if (impl_->cleared) {
-            interrupt_requested.store(false);
             // libedit leaves the cursor after the abandoned text: the next
             // prompt starts on a line of its own.
-            std::fputs("^C\n", stdout);
+            std::fputs(impl_->signalled ? "\n" : "^C\n", stdout);
             std::fflush(stdout);
             if (interruptible) return std::nullopt;
             continue;
         }
-        if (!line || count <= 0) {
-            if (errno == EINTR && interrupt_requested.exchange(false)) {
-                if (interruptible) return std::nullopt;
-                continue;
-            }
-            return std::nullopt;
-        }
+        if (!line || count <= 0) return std::nullopt;
         std::string out(line, static_cast<std::size_t>(count));
         if (!out.empty() && out.back() == '\n') out.pop_back();
         return out;

@@ -260,6 +260,25 @@ class TerminalTests(unittest.TestCase):
             t.close()
         self.assertIn("WARNING: server 2", t.seen)
 
+    def test_a_ctrl_c_come_as_a_signal_abandons_the_line(self):
+        """A Ctrl-C typed while the terminal is cooked (between two lines,
+        before the editor takes it) reaches the shell as SIGINT, not as the
+        editor's key: it too abandons the line for a fresh prompt, and it
+        answers no later question."""
+        self.activate()
+        self.t.wait_for_the_editor()
+        self.t.send("createUser CU bo")
+        self.t.expect("createUser CU bo")
+        os.kill(self.t.pid, signal.SIGINT)
+        self.t.expect(r"^\r\nhsmsh:admin\(CO\)> ")
+        self.t.send("createUser CU bob bob-pass-1\r")
+        self.t.expect(r"Do you want to continue\(y/n\)\?")
+        self.t.send("y\r")
+        self.t.expect(r"Created User bob\(CU\)|createUser success on server 0")
+        self.t.expect(PROMPT)
+        self.assertNotIn("Nothing was changed", self.t.seen)
+        self.assertNotIn("createUser CU bocreateUser", self.t.seen)
+
     def test_ctrl_c_means_no_abort_and_a_fresh_line(self):
         self.activate()
         # A half-typed line: ^C after it, and the next prompt on a line of its own.

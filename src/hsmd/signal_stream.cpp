@@ -37,18 +37,18 @@ void signal_stream::start(std::function<void(int)> handler) {
 }
 
 void signal_stream::cancel() noexcept {
-    cancelled_ = true;
+    // Closing cancels a pending read, and read() stops once the fd is closed.
     boost::system::error_code ignored;
-    fd_.cancel(ignored);
+    fd_.close(ignored);
 }
 
 void signal_stream::read() {
     // A signalfd gives whole signalfd_siginfo records, one per read here.
     fd_.async_read_some(asio::buffer(&info_, sizeof info_),
                         [this](const boost::system::error_code& ec, std::size_t n) {
-                            if (ec || cancelled_) return;
+                            if (ec) return;
                             if (n == sizeof info_) handler_(static_cast<int>(info_.ssi_signo));
-                            if (!cancelled_) read();
+                            if (fd_.is_open()) read();
                         });
 }
 

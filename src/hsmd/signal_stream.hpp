@@ -41,7 +41,6 @@ private:
     asio::posix::stream_descriptor fd_;
     signalfd_siginfo info_{};
     std::function<void(int)> handler_;
-    bool cancelled_ = false;
 };
 
 } // namespace hsm

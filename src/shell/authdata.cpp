@@ -5,6 +5,7 @@
 #include "command_line.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/log.hpp"
+#include "json_fields.hpp"
 
 #include <openssl/evp.h>
 
@@ -14,11 +15,6 @@ namespace hsm {
 namespace {
 
 constexpr std::size_t max_signature = 512;
-
-std::string text_of(const json& o, const char* key) {
-    auto it = o.find(key);
-    return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 } // namespace
 
@@ -71,14 +67,14 @@ authdata_answer read_authdata(std::string_view text, std::span<const authdata_ch
     for (const auto& c : asked) {
         const json* entry = nullptr;
         for (const auto& e : *data)
-            if (e.is_object() && text_of(e, "HsmId") == c.hsm_id) entry = &e;
+            if (e.is_object() && text_in(e, "HsmId") == c.hsm_id) entry = &e;
         if (!entry)
             throw usage_error(
                 fmt::format("authdata: no entry for HSM {}", escape_control(c.hsm_id)));
-        if (base64_decode(text_of(*entry, "Digest")) != c.digest)
+        if (base64_decode(text_in(*entry, "Digest")) != c.digest)
             throw usage_error(fmt::format("authdata: the Digest of HSM {} is not the one asked",
                                           escape_control(c.hsm_id)));
-        auto signature = base64_decode(text_of(*entry, "Signature"));
+        auto signature = base64_decode(text_in(*entry, "Signature"));
         if (!signature || signature->empty())
             throw usage_error(fmt::format("authdata: no base64 \"Signature\" for HSM {}",
                                           escape_control(c.hsm_id)));
@@ -90,7 +86,7 @@ authdata_answer read_authdata(std::string_view text, std::span<const authdata_ch
             std::span(reinterpret_cast<const std::uint8_t*>(signature->data()), signature->size()));
     }
     if (wants_key) {
-        answer.public_key_pem = text_of(doc, "PublicKey");
+        answer.public_key_pem = text_in(doc, "PublicKey");
         if (answer.public_key_pem.empty())
             throw usage_error("authdata: no \"PublicKey\" (the PEM of openssl rsa -pubout)");
     }

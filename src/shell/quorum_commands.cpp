@@ -5,6 +5,7 @@
 #include "hsmsh/log.hpp"
 #include "hsmsh/pki.hpp"
 #include "hsmsh/quorum.hpp"
+#include "json_fields.hpp"
 #include "shell.hpp"
 
 #include <fmt/ostream.h>

@@ -257,21 +257,4 @@ void print_json_line(std::ostream& out, const json& doc) {
     out << doc.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
 }
 
-// A node's reply field as a number, text or list (0, "" or [] when it is
-// not one): a malformed reply shows as such, and never ends the shell.
-std::int64_t number_in(const json& j, const char* key) {
-    auto it = j.is_object() ? j.find(key) : j.end();
-    return j.is_object() && it != j.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
-}
-
-std::string text_in(const json& j, const char* key) {
-    auto it = j.is_object() ? j.find(key) : j.end();
-    return j.is_object() && it != j.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
-json list_in(const json& j, const char* key) {
-    auto it = j.is_object() ? j.find(key) : j.end();
-    return j.is_object() && it != j.end() && it->is_array() ? *it : json::array();
-}
-
 } // namespace hsm

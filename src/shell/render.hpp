@@ -14,12 +14,6 @@ namespace hsm {
 /// `server 0(127.0.0.1:2225)`.
 std::string server_label(std::size_t index, const std::string& name);
 
-/// A node's reply field as a number, text or list (0, "" or [] when it is
-/// not one): a malformed reply shows as such, and never ends the shell.
-std::int64_t number_in(const json& j, const char* key);
-std::string text_in(const json& j, const char* key);
-json list_in(const json& j, const char* key);
-
 /// The machine-readable code of an outcome: a status name, or TIMEOUT,
 /// CONNECTION_LOST, NOT_CONNECTED, CANCELLED, TLS_ERROR.
 std::string outcome_code(const server_outcome& o);

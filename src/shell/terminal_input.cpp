@@ -68,12 +68,10 @@ bool wait_for_input() {
     sigemptyset(&sigint);
     sigaddset(&sigint, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigint, &saved);
+    pollfd in{STDIN_FILENO, POLLIN, 0};
     bool interrupted = interrupt_requested.exchange(false);
-    if (!interrupted) {
-        pollfd in{STDIN_FILENO, POLLIN, 0};
-        while (::ppoll(&in, 1, nullptr, &saved) < 0 && errno == EINTR)
-            if ((interrupted = interrupt_requested.exchange(false))) break;
-    }
+    while (!interrupted && ::ppoll(&in, 1, nullptr, &saved) < 0 && errno == EINTR)
+        interrupted = interrupt_requested.exchange(false);
     pthread_sigmask(SIG_SETMASK, &saved, nullptr);
     return !interrupted;
 }

@@ -8,6 +8,7 @@
 #include "hsmsh/hex.hpp"
 #include "hsmsh/log.hpp"
 #include "hsmsh/pki.hpp"
+#include "json_fields.hpp"
 #include "shell.hpp"
 
 #include <fmt/ostream.h>

@@ -65,6 +65,13 @@ class Terminal:
                 raise AssertionError(f"the editor never took the terminal; {self.diagnosis()}")
             time.sleep(0.02)
 
+    def type_half_a_line(self, text):
+        """Types `text` at the prompt once the editor holds the terminal,
+        and waits until the editor has echoed it."""
+        self.wait_for_the_editor()
+        self.send(text)
+        self.expect(re.escape(text))
+
     def diagnosis(self):
         """Where the shell's threads wait and the terminal's mode: what a
         failure under load needs to be explained."""
@@ -266,9 +273,7 @@ class TerminalTests(unittest.TestCase):
         editor's key: it too abandons the line for a fresh prompt, and it
         answers no later question."""
         self.activate()
-        self.t.wait_for_the_editor()
-        self.t.send("createUser CU bo")
-        self.t.expect("createUser CU bo")
+        self.t.type_half_a_line("createUser CU bo")
         os.kill(self.t.pid, signal.SIGINT)
         self.t.expect(r"^\r\nhsmsh:admin\(CO\)> ")
         self.t.send("createUser CU bob bob-pass-1\r")
@@ -283,9 +288,7 @@ class TerminalTests(unittest.TestCase):
         self.activate()
         # A half-typed line: ^C after it, and the next prompt on a line of its own.
         # The text is seen echoed (by the line editor) before Ctrl-C is typed.
-        self.t.wait_for_the_editor()
-        self.t.send("createUser CU bo")
-        self.t.expect("createUser CU bo")
+        self.t.type_half_a_line("createUser CU bo")
         self.t.send("\x03")
         self.t.expect(r"^\^C\r\nhsmsh:admin\(CO\)> ")
         # At y/n, Ctrl-C is no.

@@ -47,6 +47,10 @@ public:
 
     bool connected() const noexcept { return stream_.has_value(); }
 
+    /// The connection's TLS channel binding (second_factor.hpp), which a
+    /// two-factor answer names; empty when not connected.
+    const std::vector<std::uint8_t>& channel() const noexcept { return channel_; }
+
 private:
     awaitable<void> open(const std::string& host, std::uint16_t port);
     awaitable<void> handshake(const std::string& cluster_id);
@@ -74,6 +78,7 @@ private:
     std::optional<tls_stream> stream_;
     std::uint64_t next_id_ = 1;
     bool handshake_done_ = false;
+    std::vector<std::uint8_t> channel_;
     bool expired_ = false;
 };
 

@@ -21,7 +21,10 @@ namespace hsm {
 class cluster_link {
 public:
     /// Reads the certificates and key. Throws config_error naming the file.
-    cluster_link(const cluster_config& config, duration connect_timeout, duration request_timeout);
+    /// With `libctx`, TLS runs in that OpenSSL library context (the PKCS#11
+    /// module's own); without, in the default one.
+    cluster_link(const cluster_config& config, duration connect_timeout, duration request_timeout,
+                 OSSL_LIB_CTX* libctx = nullptr);
     ~cluster_link();
     cluster_link(const cluster_link&) = delete;
     cluster_link& operator=(const cluster_link&) = delete;
@@ -30,6 +33,8 @@ public:
     const server_entry& server(std::size_t i) const { return servers_.at(i); }
     const std::string& cluster_id() const noexcept { return cluster_id_; }
     bool connected(std::size_t i) const;
+    /// Server `i`'s connection's TLS channel binding (empty when not connected).
+    std::vector<std::uint8_t> channel(std::size_t i) const;
 
     /// Connects the given servers in parallel, each within the connect timeout.
     std::vector<connect_outcome> connect(const std::vector<std::size_t>& which);

@@ -19,6 +19,9 @@ namespace hsm {
 
 /// At most this many keys on one node (CloudHSM's hsm2m.medium figure).
 inline constexpr std::size_t max_keys_per_node = 3300;
+/// The keys (objects: a pair is two) one crypto user may own by default:
+/// one user alone never takes a node's places (hsmd --key-quota).
+inline constexpr std::size_t default_key_quota = 256;
 inline constexpr std::size_t max_key_label = 127;         // bytes
 inline constexpr std::size_t max_key_id = 64;             // bytes (CKA_ID), hex on the wire
 inline constexpr std::size_t max_key_shares = 32;         // users one key is shared with

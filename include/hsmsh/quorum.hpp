@@ -65,6 +65,10 @@ std::optional<token_record> decode(std::span<const std::uint8_t> bytes);
 /// max_token_records well-formed records.
 std::optional<std::vector<token_record>> decode_file(std::span<const std::uint8_t> bytes);
 
+/// Whether a token file asks for one thing: all its records of one service,
+/// requested by one officer (a node also takes at most one of its own).
+bool one_token_request(std::span<const token_record> records) noexcept;
+
 /// CMU's approval file: the token file's path and one block per approver.
 struct approver {
     int type = 2;     // 2 CO, 1 CU (CMU's numbers)

@@ -44,17 +44,21 @@ enum class status {
     signature_invalid,
     encrypted_data_invalid,
     key_limit_exceeded,
-    key_not_shareable,    // public keys: every crypto user may use them already
-    key_unavailable,      // a new key would be on fewer nodes than the availability rule asks
-    key_destroyed,        // that handle's key was destroyed here: never inserted again
-    quorum_key_invalid,   // registerQuorumPubKey: not an RSA-2048 public key
-    quorum_key_in_use,    // registerQuorumPubKey: another user registered that key
-    mxn_auth_failed,      // a quorum-protected change without an approved token (CMU's name)
-    m_value_invalid,      // an m value out of range, or one the officers could not meet
-    token_not_found,      // no such quorum token of this session (gone, used or expired)
-    token_limit_exceeded, // the session or the node holds all the tokens it may
-    two_factor_required,  // right password; now the signature over the challenge sent
-    two_factor_invalid,   // enrollment: no live challenge, or a signature that does not verify
+    key_not_shareable,      // public keys: every crypto user may use them already
+    key_unavailable,        // a new key would be on fewer nodes than the availability rule asks
+    key_destroyed,          // that handle's key was destroyed here: never inserted again
+    quorum_key_invalid,     // registerQuorumPubKey: not an RSA-2048 public key
+    quorum_key_in_use,      // registerQuorumPubKey: another user registered that key
+    mxn_auth_failed,        // a quorum-protected change without an approved token (CMU's name)
+    m_value_invalid,        // an m value out of range, or one the officers could not meet
+    token_not_found,        // no such quorum token of this session (gone, used or expired)
+    token_limit_exceeded,   // the session or the node holds all the tokens it may
+    two_factor_required,    // right password; now the signature over the challenge sent
+    two_factor_invalid,     // enrollment: no live challenge, or a signature that does not verify
+    key_mismatch,           // a sync would put another key, or another owner, under a handle
+    key_generation_expired, // a generated key waited too long for its insertion
+    key_quota_exceeded,     // the user owns as many keys as a user may
+    token_file_invalid,     // a token file asking for more than one token of one service here
 };
 
 /// The wire and display name, e.g. "RET_USER_EXISTS".

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <openssl/types.h>
+
 namespace hsm {
 
 /// PEM texts for one end of a connection.
@@ -20,6 +22,12 @@ struct tls_identity {
 /// A client context: TLS 1.3 only, our certificate, the peer verified against
 /// `anchors` alone (never the system store or SSL_CERT_FILE). Throws pki_error.
 ssl::context make_client_context(const tls_identity& id);
+
+/// The same in the OpenSSL library context `libctx`: the handshake, the
+/// certificates and the key parsed and used with its providers alone
+/// (the PKCS#11 module's own context, which its host's configuration cannot
+/// route back into the module). Throws pki_error.
+ssl::context make_client_context(const tls_identity& id, OSSL_LIB_CTX* libctx);
 
 /// A server context: TLS 1.3 only, client certificates required and verified
 /// against `anchors` (or pinned by fingerprint), no session tickets. Throws pki_error.

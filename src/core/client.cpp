@@ -4,6 +4,7 @@
 
 #include "hsmsh/frame_io.hpp"
 #include "hsmsh/log.hpp"
+#include "hsmsh/second_factor.hpp"
 #include "hsmsh/secret.hpp"
 #include "hsmsh/tls.hpp"
 
@@ -89,6 +90,7 @@ awaitable<node_hello> node_client::connect(std::string host, std::uint16_t port,
 
 awaitable<void> node_client::open(const std::string& host, std::uint16_t port) {
     handshake_done_ = false;
+    channel_.clear();
     expired_ = false;
     stream_.emplace(executor_, context_);
     tcp::resolver resolver(executor_);
@@ -100,6 +102,7 @@ awaitable<void> node_client::open(const std::string& host, std::uint16_t port) {
 awaitable<void> node_client::handshake(const std::string& cluster_id) {
     co_await stream_->async_handshake(ssl::stream_base::client, use_awaitable);
     handshake_done_ = true;
+    channel_ = channel_binding(stream_->native_handle());
     auto name = peer_common_name(stream_->native_handle());
     if (!cluster_id.empty() && name != cluster_id)
         throw client_error(client_failure::wrong_cluster,

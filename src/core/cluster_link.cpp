@@ -27,13 +27,13 @@ std::string read_config_file(const fs::path& path, std::string_view field) {
     }
 }
 
-ssl::context client_context(const cluster_config& c) {
+ssl::context client_context(const cluster_config& c, OSSL_LIB_CTX* libctx) {
     tls_identity id{read_config_file(c.client_cert, "client_cert"),
                     read_config_file(c.client_key, "client_key"),
                     {read_config_file(c.hsm_ca_cert, "hsm_ca_cert")},
                     {}};
     try {
-        return make_client_context(id);
+        return libctx ? make_client_context(id, libctx) : make_client_context(id);
     } catch (const pki_error& e) {
         throw config_error(fmt::format("client_cert/client_key/hsm_ca_cert: {}", e.what()));
     }
@@ -59,10 +59,10 @@ private:
 } // namespace
 
 cluster_link::cluster_link(const cluster_config& config, duration connect_timeout,
-                           duration request_timeout)
+                           duration request_timeout, OSSL_LIB_CTX* libctx)
     : cluster_id_(config.cluster_id), servers_(config.servers), connect_timeout_(connect_timeout),
       request_timeout_(request_timeout), io_(1), work_(io_.get_executor()),
-      tls_(client_context(config)) {
+      tls_(client_context(config, libctx)) {
     for (std::size_t i = 0; i < servers_.size(); ++i)
         clients_.push_back(std::make_unique<node_client>(io_.get_executor(), tls_));
     // The network thread takes no signal: a Ctrl-C must reach the thread that
@@ -86,6 +86,11 @@ cluster_link::~cluster_link() {
 bool cluster_link::connected(std::size_t i) const {
     // Read on the terminal thread between calls, when the network thread is idle.
     return clients_.at(i)->connected();
+}
+
+std::vector<std::uint8_t> cluster_link::channel(std::size_t i) const {
+    // As connected(): between calls, the network thread is idle.
+    return clients_.at(i)->channel();
 }
 
 template <typename T>

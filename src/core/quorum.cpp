@@ -196,4 +196,10 @@ approval_file parse_approval_file(std::string_view text) {
     return out;
 }
 
+bool one_token_request(std::span<const token_record> records) noexcept {
+    for (const auto& r : records)
+        if (r.svc != records.front().svc || r.user != records.front().user) return false;
+    return true;
+}
+
 } // namespace hsm::quorum

@@ -94,6 +94,14 @@ constexpr std::array status_table{
                 "this user logs in with -2fa: sign the challenge with the registered key"},
     status_info{status::two_factor_invalid, "RET_2FA_INVALID",
                 "no live 2FA challenge of this login, or its signature does not verify"},
+    status_info{status::key_mismatch, "RET_KEY_MISMATCH",
+                "the node holds another key, or another owner's, under that handle"},
+    status_info{status::key_generation_expired, "RET_KEY_GENERATION_EXPIRED",
+                "the generated key waited too long to be inserted: generate it again"},
+    status_info{status::key_quota_exceeded, "RET_KEY_QUOTA_EXCEEDED",
+                "the user owns as many keys as the node allows one user"},
+    status_info{status::token_file_invalid, "RET_TOKEN_FILE_INVALID",
+                "a token file holds one token per server, all of one service and one officer"},
 };
 
 const status_info* find(status s) noexcept {

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 
 namespace hsm {
@@ -25,6 +27,59 @@ void load_identity(ssl::context& ctx, const tls_identity& id) {
     } catch (const boost::system::system_error& e) {
         throw pki_error(std::string("TLS set-up: ") + e.what());
     }
+    if (SSL_CTX_check_private_key(native) != 1)
+        throw pki_error("TLS set-up: the private key does not match the certificate");
+}
+
+struct bio_free {
+    void operator()(BIO* b) const noexcept { BIO_free(b); }
+};
+using bio_ptr = std::unique_ptr<BIO, bio_free>;
+
+bio_ptr pem_bio(const std::string& pem) {
+    bio_ptr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    if (!bio) throw pki_error("TLS set-up: out of memory");
+    return bio;
+}
+
+// Every certificate of a PEM text, each parsed in `libctx`.
+std::vector<x509_ptr> read_certificates(const std::string& pem, OSSL_LIB_CTX* libctx) {
+    auto bio = pem_bio(pem);
+    std::vector<x509_ptr> out;
+    for (;;) {
+        X509* cert = X509_new_ex(libctx, nullptr);
+        if (!cert) throw pki_error("TLS set-up: out of memory");
+        // On failure PEM_read_bio_X509 may free `cert` (and null it), or not.
+        if (!PEM_read_bio_X509(bio.get(), &cert, nullptr, nullptr)) {
+            X509_free(cert);
+            break;
+        }
+        out.emplace_back(cert);
+    }
+    ERR_clear_error(); // the end of the text reads as an error
+    if (out.empty()) throw pki_error("TLS set-up: no certificate in a PEM text");
+    return out;
+}
+
+void load_identity(SSL_CTX* native, const tls_identity& id, OSSL_LIB_CTX* libctx) {
+    if (SSL_CTX_set_min_proto_version(native, TLS1_3_VERSION) != 1)
+        throw pki_error("cannot require TLS 1.3");
+    // Only the anchors we are given: the store starts empty.
+    X509_STORE* store = SSL_CTX_get_cert_store(native);
+    for (const auto& anchor : id.anchors)
+        for (auto& cert : read_certificates(anchor, libctx))
+            if (X509_STORE_add_cert(store, cert.get()) != 1)
+                throw pki_error("TLS set-up: cannot add a trust anchor");
+    auto chain = read_certificates(id.certificate, libctx);
+    if (SSL_CTX_use_certificate(native, chain.front().get()) != 1)
+        throw pki_error("TLS set-up: the certificate is refused");
+    for (std::size_t i = 1; i < chain.size(); ++i)
+        if (SSL_CTX_add1_chain_cert(native, chain[i].get()) != 1)
+            throw pki_error("TLS set-up: a chain certificate is refused");
+    auto bio = pem_bio(id.private_key);
+    pkey_ptr key(PEM_read_bio_PrivateKey_ex(bio.get(), nullptr, nullptr, nullptr, libctx, nullptr));
+    if (!key || SSL_CTX_use_PrivateKey(native, key.get()) != 1)
+        throw pki_error("TLS set-up: the private key is refused");
     if (SSL_CTX_check_private_key(native) != 1)
         throw pki_error("TLS set-up: the private key does not match the certificate");
 }
@@ -53,6 +108,15 @@ bool pin_may_override(int error) {
 ssl::context make_client_context(const tls_identity& id) {
     ssl::context ctx(ssl::context::tls_client);
     load_identity(ctx, id);
+    ctx.set_verify_mode(ssl::verify_peer);
+    return ctx;
+}
+
+ssl::context make_client_context(const tls_identity& id, OSSL_LIB_CTX* libctx) {
+    SSL_CTX* native = SSL_CTX_new_ex(libctx, nullptr, TLS_client_method());
+    if (!native) throw pki_error("TLS set-up: cannot make a context");
+    ssl::context ctx(native); // owns it from here
+    load_identity(native, id, libctx);
     ctx.set_verify_mode(ssl::verify_peer);
     return ctx;
 }

@@ -116,7 +116,7 @@ std::vector<phase_report> two_phase_change::run(const std::vector<std::size_t>& 
     if (failpoint("after-prepare")) ::_exit(70);
     // How many nodes the change is committed on: a node commits a new key
     // only where it will be on enough of them.
-    json tx{{"txid", txid}, {"holders", holders.size()}};
+    json tx{{"txid", txid}};
     if (choice == partial_choice::abort) {
         call_(holders, operation::abort, tx);
         for (auto i : holders)

@@ -31,6 +31,7 @@ struct options {
     double handshake_timeout = to_seconds(server_limits{}.handshake_timeout);
     double frame_timeout = to_seconds(server_limits{}.frame_timeout);
     double idle_timeout = to_seconds(server_limits{}.idle_timeout);
+    double login_timeout = to_seconds(server_limits{}.login_timeout);
     double prepare_timeout = to_seconds(serve_options{}.prepare_timeout);
     double token_timeout = to_seconds(serve_options{}.token_timeout);
 };
@@ -124,6 +125,7 @@ int run_serve(options& o) {
     o.serve.limits.handshake_timeout = from_seconds(o.handshake_timeout);
     o.serve.limits.frame_timeout = from_seconds(o.frame_timeout);
     o.serve.limits.idle_timeout = from_seconds(o.idle_timeout);
+    o.serve.limits.login_timeout = from_seconds(o.login_timeout);
     o.serve.prepare_timeout =
         std::chrono::duration_cast<std::chrono::milliseconds>(from_seconds(o.prepare_timeout));
     o.serve.token_timeout =
@@ -155,6 +157,10 @@ void serve_options_of(CLI::App& srv, options& o) {
     srv.add_option("--idle-timeout", o.idle_timeout, "Seconds a connection may stay idle")
         ->check(CLI::Range(0.1, 86400.0))
         ->capture_default_str();
+    srv.add_option("--login-timeout", o.login_timeout,
+                   "Seconds a connection that has not logged in may stay idle")
+        ->check(CLI::Range(0.1, 86400.0))
+        ->capture_default_str();
     srv.add_option("--prepare-timeout", o.prepare_timeout,
                    "Seconds a prepared change waits for its commit")
         ->check(CLI::Range(0.5, 86400.0))
@@ -163,8 +169,15 @@ void serve_options_of(CLI::App& srv, options& o) {
                    "Seconds a quorum token (or a 2FA challenge) lives")
         ->check(CLI::Range(1.0, 86400.0))
         ->capture_default_str();
+    srv.add_option("--key-quota", o.serve.key_quota, "Keys one crypto user may own on this node")
+        ->check(CLI::Range(std::size_t{1}, max_keys_per_node))
+        ->capture_default_str();
     srv.add_option("--max-connections", limits.max_connections,
                    "Connections that finished the TLS handshake")
+        ->check(CLI::Range(1, 4096))
+        ->capture_default_str();
+    srv.add_option("--max-peer-connections", limits.max_peer_connections,
+                   "Connections from the cluster's own nodes, beside those")
         ->check(CLI::Range(1, 4096))
         ->capture_default_str();
     srv.add_option("--max-pending", limits.max_pending, "Connections still in the TLS handshake")

@@ -137,9 +137,13 @@ int serve(const serve_options& options) {
                          kdf_pool.get_executor());
     service.set_prepare_timeout(options.prepare_timeout);
     service.set_token_lifetime(options.token_timeout);
+    service.set_key_quota(options.key_quota);
     node_server server(io, tls, service, options.limits);
     prepared_resolver resolver(io, service, store, node_identity_files(paths), identity.cluster_id,
                                options.prepare_timeout * 10);
+    service.on_count_peer_holders([&resolver](std::string txid, std::size_t enough) {
+        return resolver.peers_holding(std::move(txid), enough);
+    });
     auto bound = server.listen(parse_listen(options.listen));
     auto self = options.advertise;
     if (!self.empty()) {

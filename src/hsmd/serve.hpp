@@ -5,6 +5,8 @@
 #include "node_data.hpp"
 #include "node_server.hpp"
 
+#include "hsmsh/keys.hpp"
+
 #include <chrono>
 
 #include <string>
@@ -26,6 +28,7 @@ struct serve_options {
     server_limits limits;
     std::chrono::milliseconds prepare_timeout{60'000};
     std::chrono::milliseconds token_timeout{600'000}; // a quorum token's life
+    std::size_t key_quota = default_key_quota;        // keys one crypto user may own
     /// Stop (as on SIGTERM) when the process that started us exits: the
     /// demo's nodes live in their own process group, out of the terminal's
     /// reach, and must not outlive a shell that was killed.

@@ -286,10 +286,9 @@ status verify_data(mechanism m, const loaded_key& key, std::span<const std::uint
     return verify_asymmetric(m, key.pkey(), data, signature);
 }
 
-crypto_result encrypt_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> iv,
-                           std::span<const std::uint8_t> aad, std::span<const std::uint8_t> data) {
+crypto_result encrypt_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> aad,
+                           std::span<const std::uint8_t> data) {
     if (m == mechanism::rsa_oaep_sha256) return oaep(key.pkey(), data, true);
-    if (!iv.empty()) return gcm(key.secret(), iv, aad, data, true);
     auto fresh = random_bytes(gcm_iv_size);
     return gcm(key.secret(), fresh, aad, data, true);
 }

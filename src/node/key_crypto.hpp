@@ -71,11 +71,11 @@ crypto_result sign_data(mechanism m, const loaded_key& key, std::span<const std:
 status verify_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> data,
                    std::span<const std::uint8_t> signature);
 
-/// AES-GCM takes a 12-byte IV (a fresh random one when `iv` is empty) and
-/// returns IV || ciphertext || 16-byte tag; decrypt takes the same layout.
-/// RSA-OAEP (SHA-256, MGF1-SHA-256) ignores `iv`.
-crypto_result encrypt_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> iv,
-                           std::span<const std::uint8_t> aad, std::span<const std::uint8_t> data);
+/// AES-GCM encrypts under a fresh random 12-byte IV of its own (never a
+/// caller's) and returns IV || ciphertext || 16-byte tag; decrypt takes the
+/// same layout. RSA-OAEP: SHA-256, MGF1-SHA-256.
+crypto_result encrypt_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> aad,
+                           std::span<const std::uint8_t> data);
 crypto_result decrypt_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> aad,
                            std::span<const std::uint8_t> data);
 

@@ -53,6 +53,8 @@ bytes seal_key(std::span<const std::uint8_t> sealing_key, std::string_view clust
            {"owner", k.owner_name},
            {"shared", k.shared_names},
            {"public", to_hex(d.public_der)},
+           {"copy", k.copy},
+           {"sealed_at", k.sealed_at},
            {"material", material}};
     auto plain = j.dump();
     wipe(material);
@@ -93,6 +95,9 @@ std::optional<key_contents> open_key(std::span<const std::uint8_t> sealing_key,
         k.owner_name = j.at("owner").get<std::string>();
         k.shared_names = j.at("shared").get<std::vector<std::string>>();
         k.material = key_material(std::move(*material));
+        // Blobs sealed before these fields were generations whose time is unknown.
+        k.copy = j.value("copy", false);
+        k.sealed_at = j.value("sealed_at", std::int64_t{0});
     } catch (const json::exception&) {
         return std::nullopt;
     }

@@ -33,13 +33,23 @@ struct key_record {
 };
 
 /// What a sealed key carries: its description (owner and shares by name,
-/// since user ids are each node's own) and the material.
+/// since user ids are each node's own), the material, and where the blob
+/// came from: a fresh generation (insertable for a while) or a copy of a
+/// key some node holds (syncable only onto the same key).
 struct key_contents {
     key_record description; // owner, shared, sealed and material_digest unset
     std::string owner_name;
     std::vector<std::string> shared_names;
     key_material material;
+    bool copy = false;          // sealed by get_sealed_key, not by a generation
+    std::int64_t sealed_at = 0; // Unix ms, the sealing node's clock
 };
+
+/// How long a generated key may wait for its insertion: a generation that is
+/// never inserted holds nothing, and its blob soon inserts nothing.
+inline constexpr std::int64_t generated_key_lifetime_ms = 10 * 60 * 1000;
+/// Clock skew between nodes that a sealing time may show.
+inline constexpr std::int64_t sealing_clock_skew_ms = 60 * 1000;
 
 /// Seals `k` under the cluster's sealing key, bound to the cluster and the
 /// key's handle. Throws std::runtime_error.

@@ -145,12 +145,6 @@ bool user_store::key_handle_reserved(std::int64_t handle) const {
     return s.step();
 }
 
-std::int64_t user_store::last_key_handle() const {
-    std::int64_t kept = std::stoll(meta(meta_key::last_key_handle).value_or("0"));
-    return std::max({kept, scalar("SELECT coalesce(max(handle), 0) FROM keys"),
-                     scalar("SELECT coalesce(max(handle), 0) FROM key_reservations")});
-}
-
 void user_store::insert_key(const key_record& k) {
     auto s = query("INSERT INTO keys(handle, owner, class, type, bits, label, key_id, flags, "
                    "public, sealed, material_digest, version) "
@@ -160,8 +154,6 @@ void user_store::insert_key(const key_record& k) {
     s.bind(7, k.id_hex).bind(8, flags_to_json(k.flags).dump()).bind(9, k.public_der);
     s.bind(10, k.sealed).bind(11, k.material_digest).bind(12, k.version).run();
     insert_shares(k.handle, k.shared);
-    std::int64_t kept = std::stoll(meta(meta_key::last_key_handle).value_or("0"));
-    if (k.handle > kept) set_meta(meta_key::last_key_handle, std::to_string(k.handle));
 }
 
 void user_store::delete_key(std::int64_t handle) {

@@ -44,6 +44,13 @@ status registration_proof(const json& f, bytes& key) {
     if (!der || !token || !signature || der->size() > max_quorum_key_size || token->empty() ||
         token->size() > quorum::max_registration_token)
         return status::bad_request;
+    // A registration signs its token as a quorum approval signs a token
+    // file, and a 2FA answer a digest: a token that reads as a token file,
+    // or that starts as a two-factor message does, would make this
+    // signature one of those too.
+    std::string_view text(reinterpret_cast<const char*>(token->data()), token->size());
+    if (quorum::decode_file(*token) || text.starts_with(second_factor_domain))
+        return status::bad_request;
     auto officer = quorum_key::from_der(*der);
     if (!officer) return status::quorum_key_invalid;
     if (!officer->approves(*token, *signature)) return status::signature_invalid;
@@ -442,6 +449,27 @@ status node_service::prepare_key_change(session& s, key_change::kind kind, const
                            verdict, [&] { store_.reserve_key_handles(txid, handles, owner); });
 }
 
+// The nodes needed for a new key: CloudHSM's availability (at least two HSMs
+// hold it, where the cluster has two or more).
+std::size_t node_service::holders_needed() const {
+    return std::min<std::size_t>(2, peers_.addresses().size() + 1);
+}
+
+awaitable<status> node_service::commit_from_client(session& s, const std::string& txid,
+                                                   bool commit) {
+    auto row = commit ? store_.prepared(txid) : std::nullopt;
+    auto change = row ? read_change(row->change) : std::nullopt;
+    const auto* k = change ? std::get_if<key_change>(&*change) : nullptr;
+    if (!k || k->what != key_change::kind::insert_keys ||
+        may_finish(s, operation::commit, change) != status::ok)
+        co_return finish_tx(s, txid, commit, 1);
+    // This node holds it prepared; the others are asked, until enough say so.
+    std::size_t needed = holders_needed();
+    std::size_t others =
+        needed > 1 && count_peer_holders_ ? co_await count_peer_holders_(txid, needed - 1) : 0;
+    co_return finish_tx(s, txid, commit, static_cast<std::int64_t>(1 + others));
+}
+
 // CloudHSM's key availability: a new key is usable only once at least two
 // HSMs hold it (where the cluster has two or more). Here a key insertion is
 // not committed on fewer nodes than that: it is on enough nodes, or none.
@@ -449,8 +477,8 @@ status node_service::available_enough(const stored_change& c,
                                       std::optional<std::int64_t> holders) const {
     const auto* k = std::get_if<key_change>(&c);
     if (!k || k->what != key_change::kind::insert_keys || !holders) return status::ok;
-    auto cluster = static_cast<std::int64_t>(peers_.addresses().size()) + 1;
-    return *holders >= std::min<std::int64_t>(2, cluster) ? status::ok : status::key_unavailable;
+    return *holders >= static_cast<std::int64_t>(holders_needed()) ? status::ok
+                                                                   : status::key_unavailable;
 }
 
 status node_service::finish_tx(session& s, const std::string& txid, bool commit,

@@ -2,6 +2,7 @@
 // Keys on a node: generated for a crypto user and sealed for the cluster,
 // found and described for officers, used by their owners and the users they
 // are shared with (docs/design.md, "Keys").
+#include "hsmsh/duration.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/log.hpp"
 #include "hsmsh/policy.hpp"
@@ -84,7 +85,7 @@ awaitable<status> node_service::generate_key(session& s, const json& f, json& ou
     for (auto& g : generated) {
         key_contents k;
         auto& d = k.description;
-        d.handle = next_key_handle();
+        d.handle = next_key_handle(keys.empty() ? 0 : keys[0]["handle"].get<std::int64_t>());
         d.cls = g.cls;
         d.type = spec->type;
         d.bits = spec->bits;
@@ -94,6 +95,7 @@ awaitable<status> node_service::generate_key(session& s, const json& f, json& ou
         d.public_der = g.public_der;
         k.owner_name = s.user_name;
         k.material = std::move(g.material);
+        k.sealed_at = unix_ms();
         keys.push_back({{"handle", d.handle},
                         {"class", key_class_name(d.cls)},
                         {"sealed", to_hex(seal_key(keys_.sealing(), identity_.cluster_id, k))}});
@@ -102,12 +104,21 @@ awaitable<status> node_service::generate_key(session& s, const json& f, json& ou
     co_return status::ok;
 }
 
-// A handle no key, reservation or earlier generation of this node has had.
-// Another node may hand out the same one meanwhile: the prepare that comes
-// second finds it taken and is refused, and nothing is inserted anywhere.
-std::int64_t node_service::next_key_handle() {
-    handed_out_ = std::max(handed_out_, store_.last_key_handle()) + 1;
-    return handed_out_;
+// A handle drawn at random from 31 bits (CK_OBJECT_HANDLE and CMU's handles
+// fit it), never one this node holds, reserves or has destroyed, nor
+// `besides` (a pair's other half). Nobody can predict or steer another
+// user's handle, so no blob generated elsewhere names a key inserted here; a
+// draw that another node holds is refused at prepare (RET_CONFLICT), and nothing
+// is inserted anywhere.
+std::int64_t node_service::next_key_handle(std::int64_t besides) const {
+    for (int attempt = 0; attempt < 64; ++attempt) {
+        auto r = random_bytes(4);
+        std::int64_t h = (std::int64_t{r[0] & 0x7fU} << 24) | (std::int64_t{r[1]} << 16) |
+                         (std::int64_t{r[2]} << 8) | r[3];
+        if (h > 0 && h != besides && !store_.key_handle_taken(h) && !store_.key_destroyed(h))
+            return h;
+    }
+    throw std::runtime_error("no free key handle in 64 draws");
 }
 
 status node_service::find_keys(session& s, const json& f, json& out) {
@@ -182,10 +193,12 @@ awaitable<status> node_service::use_key(session& s, operation op, const json& f,
     if (!flags_allow(k->flags, use)) co_return status::key_function_not_permitted;
     auto data = hex_field(f, "data", max_crypto_data);
     auto signature = hex_field(f, "signature", max_crypto_data);
-    auto iv = f.contains("iv") ? hex_field(f, "iv", 64) : std::optional(bytes{});
+    // The node chooses every IV (a caller's would let one who may encrypt
+    // but not decrypt re-use a ciphertext's IV and read it): an "iv" field
+    // is refused; a decryption takes the IV in front of the ciphertext.
+    if (f.contains("iv")) co_return status::bad_request;
     auto aad = f.contains("aad") ? hex_field(f, "aad", max_crypto_data) : std::optional(bytes{});
-    if (!data || !iv || !aad || (use == key_use::verify && !signature))
-        co_return status::bad_request;
+    if (!data || !aad || (use == key_use::verify && !signature)) co_return status::bad_request;
     auto key = loaded(*k);
     if (!key) co_return status::internal_error; // the store holds what it sealed
     auto result = co_await off_thread([&]() -> crypto_result {
@@ -195,7 +208,7 @@ awaitable<status> node_service::use_key(session& s, operation op, const json& f,
         case key_use::verify:
             return verify_data(*m, *key, *data, *signature);
         case key_use::encrypt:
-            return encrypt_data(*m, *key, *iv, *aad, *data);
+            return encrypt_data(*m, *key, *aad, *data);
         case key_use::decrypt:
             return decrypt_data(*m, *key, *aad, *data);
         }
@@ -224,6 +237,8 @@ status node_service::get_sealed_key(session& s, const json& f, json& out) {
     contents->description.flags = k->flags;
     contents->description.version = k->version;
     contents->owner_name = owner->name;
+    contents->copy = true;
+    contents->sealed_at = unix_ms();
     contents->shared_names.clear();
     for (auto id : k->shared)
         if (auto u = store_.find_id(id)) contents->shared_names.push_back(u->name);

@@ -199,10 +199,16 @@ status node_service::approve_token(session& s, const json& f, json& out) {
     auto file = from_hex(file_hex);
     auto records = file ? quorum::decode_file(*file) : std::nullopt;
     if (!records) return status::bad_request;
+    // One approval authorises what the approver saw: one service, one
+    // requesting officer, and here one token of this session (a file holds
+    // one record per node). A file of many tokens of this node, or of two
+    // services, would make one signature approve what it does not show.
+    if (!one_token_request(*records)) return status::token_file_invalid;
     auto now = unix_ms();
     std::vector<std::uint32_t> mine;
     for (const auto& r : *records)
         if (auto* t = tokens_.find(&s, r, now); t && t->user_id == *s.user_id) mine.push_back(r.id);
+    if (mine.size() > 1) return status::token_file_invalid;
     auto verdict = mine.empty() ? status::token_not_found : status::ok;
     std::map<std::int64_t, token_approval> approved;
     for (const auto& a : *approvals) {

@@ -4,7 +4,11 @@
 
 #include "hsmsh/frame_io.hpp"
 #include "hsmsh/log.hpp"
+#include "hsmsh/second_factor.hpp"
 #include "hsmsh/tls.hpp"
+
+#include <algorithm>
+#include <map>
 
 namespace hsm {
 namespace {
@@ -99,6 +103,40 @@ bool node_server::make_room(const std::string& address) {
     return false;
 }
 
+// The cluster's own nodes have places of their own; clients share
+// max_connections, and when those are taken one that has not logged in
+// gives way.
+bool node_server::admit(const session& s) {
+    std::size_t peers = 0, clients = 0;
+    for (const auto& c : connections_)
+        if (!c.evicted) ++(c.s->peer_node ? peers : clients);
+    if (s.peer_node) return peers < limits_.max_peer_connections;
+    return clients < limits_.max_connections || evict_one_not_logged_in(s.peer);
+}
+
+// Of the certificate holding the most connections that have not logged in
+// (more than the newcomer's own), its oldest idle one is closed: one
+// client's idle connections make room for everyone else's, never for its own.
+bool node_server::evict_one_not_logged_in(const std::string& newcomer) {
+    std::map<std::string, std::size_t> held;
+    for (const auto& c : connections_)
+        if (!c.evicted && !c.s->peer_node && !c.logged_in()) ++held[c.s->peer];
+    auto greediest = std::ranges::max_element(
+        held, [](const auto& a, const auto& b) { return a.second < b.second; });
+    if (greediest == held.end() || greediest->first == newcomer ||
+        greediest->second <= held[newcomer] + 1)
+        return false;
+    for (auto& c : connections_) {
+        if (c.evicted || c.busy || c.s->peer_node || c.logged_in() || c.s->peer != greediest->first)
+            continue;
+        c.evicted = true;
+        boost::system::error_code ignored;
+        c.stream->next_layer().cancel(ignored);
+        return true;
+    }
+    return false;
+}
+
 awaitable<void> node_server::accept_loop() {
     while (!stopping_) {
         tcp::socket socket(io_);
@@ -143,13 +181,14 @@ awaitable<void> node_server::serve(tcp::socket socket, std::string address) {
             throw;
         }
         pending_.erase(waiting);
-        if (connections_.size() >= limits_.max_connections) {
+        if (generation != generation_) co_return; // reloaded during the handshake
+        service_.authenticate(s, peer_fingerprint(stream.native_handle()));
+        s.channel = channel_binding(stream.native_handle());
+        if (!admit(s)) {
             refused(fmt::format("{} connections already", limits_.max_connections));
             co_return;
         }
-        if (generation != generation_) co_return; // reloaded during the handshake
-        conn = connections_.insert(connections_.end(), connection{&stream, false, generation});
-        service_.authenticate(s, peer_fingerprint(stream.native_handle()));
+        conn = connections_.insert(connections_.end(), connection{&stream, false, generation, &s});
         co_await converse(stream, **conn, s);
         co_await with_deadline(stream.async_shutdown(use_awaitable), std::chrono::seconds(2));
     } catch (const frame_error& e) {
@@ -175,13 +214,16 @@ awaitable<void> node_server::serve(tcp::socket socket, std::string address) {
 }
 
 awaitable<void> node_server::converse(tls_stream& stream, connection& conn, session& s) {
-    // Until the node stops, or a reload of the credentials ends the
-    // connections made before it.
-    auto current = [&] { return !stopping_ && conn.generation == generation_; };
+    // Until the node stops, a reload of the credentials ends the connections
+    // made before it, or the connection gives way to another.
+    auto current = [&] { return !stopping_ && conn.generation == generation_ && !conn.evicted; };
     while (current()) {
         std::string body;
+        auto idle = s.user_id || s.peer_node
+                        ? limits_.idle_timeout
+                        : std::min(limits_.idle_timeout, limits_.login_timeout);
         try {
-            body = co_await read_frame(stream, limits_.idle_timeout, limits_.frame_timeout);
+            body = co_await read_frame(stream, idle, limits_.frame_timeout);
         } catch (const boost::system::system_error& e) {
             if (e.code() == asio::error::operation_aborted && !current()) co_return;
             throw;

@@ -22,6 +22,12 @@ struct server_limits {
     duration handshake_timeout = std::chrono::seconds(3);
     duration frame_timeout = std::chrono::seconds(10);
     duration idle_timeout = std::chrono::minutes(10);
+    // A certified connection that has not logged in holds a place only for
+    // a while, and gives way when the places are taken: the oldest idle one
+    // of the certificate holding the most such connections (more than the
+    // newcomer's). The cluster's own nodes have places of their own.
+    duration login_timeout = std::chrono::minutes(2);
+    std::size_t max_peer_connections = 16;
 };
 
 /// Accepts TLS connections and serves requests through a node_service.
@@ -51,6 +57,9 @@ private:
         tls_stream* stream = nullptr;
         bool busy = false;
         std::uint64_t generation = 0; // of the credentials it was accepted under
+        const session* s = nullptr;
+        bool evicted = false;
+        bool logged_in() const { return s->user_id.has_value(); }
     };
     struct pending {
         tls_stream* stream = nullptr;
@@ -61,6 +70,10 @@ private:
 
     awaitable<void> accept_loop();
     bool make_room(const std::string& address);
+    /// Whether a certified connection for `s` fits, once a connection that
+    /// has not logged in has given way if need be.
+    bool admit(const session& s);
+    bool evict_one_not_logged_in(const std::string& newcomer);
     awaitable<void> serve(tcp::socket socket, std::string address);
     awaitable<void> handshake(tls_stream& stream, pending& p);
     awaitable<void> converse(tls_stream& stream, connection& conn, session& s);

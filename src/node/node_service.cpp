@@ -195,10 +195,8 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
         break;
     case operation::commit:
     case operation::abort:
-        out.code =
-            finish_tx(s, txid(), r.op == operation::commit,
-                      s.peer_node ? std::nullopt
-                                  : std::optional(integer_field(r.fields, "holders").value_or(1)));
+        out.code = s.peer_node ? finish_tx(s, txid(), r.op == operation::commit)
+                               : co_await commit_from_client(s, txid(), r.op == operation::commit);
         break;
     case operation::tx_status: {
         auto row = store_.prepared(txid());
@@ -323,9 +321,10 @@ awaitable<status> node_service::login(session& s, const json& f, secret password
     if (now->two_fa) {
         // The password was right; the login now waits for a signature by
         // the user's registered key over a challenge only this session has.
-        s.challenge = two_factor_challenge::issue(two_factor_challenge::purpose::login, now->id,
-                                                  now->generation, tokens_.lifetime());
-        out = {{"digest", to_hex(s.challenge->digest)}, {"hsm_id", identity_.hsm_id}};
+        s.challenge = two_factor_challenge::issue(
+            two_factor_challenge::purpose::login, now->id, now->generation,
+            {identity_.hsm_id, now->name, s.channel}, tokens_.lifetime());
+        out = {{"challenge", to_hex(s.challenge->challenge)}, {"hsm_id", identity_.hsm_id}};
         audit(s, "login", name, status::two_factor_required);
         co_return status::two_factor_required;
     }
@@ -384,9 +383,10 @@ status node_service::login_2fa(session& s, const json& f) {
 status node_service::get_2fa_challenge(session& s, json& out) {
     if (auto a = authorize(s.actor(), operation::get_2fa_challenge, true); a != status::ok)
         return a;
-    s.challenge = two_factor_challenge::issue(two_factor_challenge::purpose::enroll, *s.user_id,
-                                              s.generation, tokens_.lifetime());
-    out = {{"digest", to_hex(s.challenge->digest)}, {"hsm_id", identity_.hsm_id}};
+    s.challenge =
+        two_factor_challenge::issue(two_factor_challenge::purpose::enroll, *s.user_id, s.generation,
+                                    {identity_.hsm_id, s.user_name, s.channel}, tokens_.lifetime());
+    out = {{"challenge", to_hex(s.challenge->challenge)}, {"hsm_id", identity_.hsm_id}};
     return status::ok;
 }
 

@@ -44,6 +44,7 @@ struct node_identity {
 struct session {
     std::string peer;       // client certificate fingerprint
     bool peer_node = false; // it presented the cluster certificate: another node
+    bytes channel;          // the TLS channel binding, which 2FA messages name
     std::optional<std::int64_t> user_id;
     std::string user_name;
     user_type type = user_type::cu;
@@ -81,11 +82,23 @@ public:
     /// Commits (or aborts) a prepared change; `s` is who asked (the shell,
     /// or the node's own resolver). A commit re-checks every rule first and
     /// aborts the change instead when one no longer holds. Idempotent.
-    /// `holders` is how many nodes the shell commits on: a new key is
-    /// committed only where it will be on enough of them (nullopt: a peer
-    /// node resolving, which commits only what another node committed).
+    /// `holders` is how many nodes hold the change prepared or committed,
+    /// as this node verified by asking its peers (commit_from_client): a
+    /// new key is committed only where it is on enough of them (nullopt: a
+    /// peer node resolving, which commits only what another node committed).
     status finish_tx(session& s, const std::string& txid, bool commit,
                      std::optional<std::int64_t> holders = std::nullopt);
+
+    /// A client's commit or abort. For a key insertion this node asks its
+    /// peers whether they hold the change (never what the client says) and
+    /// commits only when enough do.
+    awaitable<status> commit_from_client(session& s, const std::string& txid, bool commit);
+
+    /// How the node asks its peers whether they hold a transaction prepared
+    /// or committed: the count of peers that do, asking until `enough` say so.
+    using peer_holders =
+        std::function<awaitable<std::size_t>(std::string txid, std::size_t enough)>;
+    void on_count_peer_holders(peer_holders ask) { count_peer_holders_ = std::move(ask); }
 
     /// "committed", "aborted", "prepared" or "unknown".
     std::string tx_outcome(const std::string& txid) const;
@@ -95,6 +108,8 @@ public:
     void set_prepare_timeout(std::chrono::milliseconds t) noexcept { prepare_timeout_ = t; }
     /// How long a quorum token lives after getToken.
     void set_token_lifetime(std::chrono::milliseconds t) noexcept { tokens_.set_lifetime(t); }
+    /// The most keys (objects) one crypto user may own on this node.
+    void set_key_quota(std::size_t n) noexcept { key_quota_ = n; }
 
     /// Where the other nodes this node knows listen.
     std::vector<std::string> peers() const { return peers_.addresses(); }
@@ -142,6 +157,7 @@ private:
     status may_finish(session& s, operation op, const std::optional<stored_change>& c);
     status change_rules_hold(const stored_change& c) const;
     status available_enough(const stored_change& c, std::optional<std::int64_t> holders) const;
+    std::size_t holders_needed() const;
     void apply_change(const stored_change& c, session& s);
 
     // Quorum (node_quorum.cpp).
@@ -171,7 +187,8 @@ private:
     // Keys (node_keys.cpp, node_key_changes.cpp).
     key_actor key_actor_for(const session& s, const key_record& k) const;
     std::string key_digest(const key_record& k) const;
-    std::int64_t next_key_handle();
+    bool same_description(const key_record& held, const key_contents& copy) const;
+    std::int64_t next_key_handle(std::int64_t besides) const;
     std::optional<loaded_key> loaded(const key_record& k);
     awaitable<status> generate_key(session& s, const json& f, json& out);
     status find_keys(session& s, const json& f, json& out);
@@ -214,9 +231,10 @@ private:
     derivation_budget budget_;
     std::unordered_multimap<std::int64_t, session*> sessions_;
     std::chrono::milliseconds prepare_timeout_{60'000};
+    std::size_t key_quota_ = default_key_quota;
     peer_list peers_;
     std::function<void()> peers_changed_;
-    std::int64_t handed_out_ = 0; // the last key handle generate_key gave
+    peer_holders count_peer_holders_;
     static constexpr std::size_t max_loaded_keys = 512;
     std::unordered_map<std::int64_t, std::pair<std::string, loaded_key>> loaded_keys_;
     quorum_tokens tokens_; // each bound to the session that asked for it

@@ -74,6 +74,16 @@ awaitable<void> prepared_resolver::resolve_due() {
     }
 }
 
+awaitable<std::size_t> prepared_resolver::peers_holding(std::string txid, std::size_t enough) {
+    std::size_t holding = 0;
+    for (const auto& peer : service_.peers()) {
+        if (holding >= enough) break;
+        auto answer = co_await ask(peer, txid);
+        if (answer == peer_answer::prepared || answer == peer_answer::committed) ++holding;
+    }
+    co_return holding;
+}
+
 awaitable<peer_answer> prepared_resolver::ask(const std::string& peer, const std::string& txid) {
     // Named, not a temporary in the co_await expression: g++ 12 cannot build
     // a coroutine frame around a braced JSON initializer there.

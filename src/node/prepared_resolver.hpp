@@ -23,6 +23,10 @@ public:
     void start();
     void stop();
 
+    /// How many of the peers hold `txid` prepared or committed, asking one
+    /// at a time until `enough` do (a commit's availability check).
+    awaitable<std::size_t> peers_holding(std::string txid, std::size_t enough);
+
 private:
     awaitable<void> loop();
     awaitable<void> resolve_due();

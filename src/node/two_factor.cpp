@@ -10,8 +10,15 @@ namespace hsm {
 
 two_factor_challenge two_factor_challenge::issue(purpose p, std::int64_t user_id,
                                                  std::int64_t generation,
+                                                 const two_factor_context& where,
                                                  std::chrono::milliseconds lifetime) {
-    return {p, user_id, generation, random_bytes(digest_size),
+    auto challenge = random_bytes(digest_size);
+    auto digest = second_factor_digest(p, where.hsm_id, where.user, challenge, where.channel);
+    return {p,
+            user_id,
+            generation,
+            std::move(challenge),
+            std::move(digest),
             std::chrono::steady_clock::now() + lifetime};
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "hsmsh/sealing.hpp"
+#include "hsmsh/second_factor.hpp"
 #include "hsmsh/wire.hpp"
 #include "quorum_key.hpp"
 
@@ -15,19 +16,26 @@
 
 namespace hsm {
 
+/// Where a challenge is given: the node, whose login it is (the user logging
+/// in, or the officer whose session enrolls a key) and the connection.
+struct two_factor_context {
+    std::string_view hsm_id;
+    std::string_view user; // canonical name
+    std::span<const std::uint8_t> channel;
+};
+
 struct two_factor_challenge {
-    enum class purpose {
-        login,  // the second step of a login whose password was right
-        enroll, // proof that the officer holds the key it turns 2FA on with
-    };
+    using purpose = second_factor_purpose;
     purpose what = purpose::login;
     std::int64_t user_id = 0; // whose login, or which session's user
     std::int64_t generation = 0;
-    bytes digest; // random, signed as a SHA-256 value (PKCS#1 v1.5)
+    bytes challenge; // random: what the node sends
+    bytes digest;    // what an answer signs: second_factor_digest over challenge and context
     std::chrono::steady_clock::time_point expires;
 
-    /// A fresh challenge of `digest_size` random bytes.
+    /// A fresh challenge of `digest_size` random bytes, for `where`.
     static two_factor_challenge issue(purpose p, std::int64_t user_id, std::int64_t generation,
+                                      const two_factor_context& where,
                                       std::chrono::milliseconds lifetime);
 
     /// Whether `signature` by `key` answers this challenge, asked for `p` by

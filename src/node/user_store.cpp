@@ -381,8 +381,6 @@ std::string_view meta_key_name(meta_key k) noexcept {
         return "state";
     case meta_key::peers:
         return "peers";
-    case meta_key::last_key_handle:
-        return "last_key_handle";
     case meta_key::last_user_id:
         return "last_user_id";
     case meta_key::m_user_mgmt:

@@ -50,7 +50,6 @@ enum class meta_key {
     state,
     peers,
     last_user_id,
-    last_key_handle,
     m_user_mgmt, // quorum service 3's m value (missing: 1)
     m_misc_co,   // quorum service 4's m value (missing: 1)
 };
@@ -119,7 +118,6 @@ public:
     /// Whether a prepared change holds `handle`.
     bool key_handle_reserved(std::int64_t handle) const;
     /// The highest handle this node has seen (kept, stored or reserved).
-    std::int64_t last_key_handle() const;
     void insert_key(const key_record& k);
     void delete_key(std::int64_t handle);
     /// Deletes the key and remembers its handle: a destroyed key is never

@@ -7,6 +7,7 @@
 #include "hsmsh/config.hpp"
 #include "hsmsh/duration.hpp"
 #include "hsmsh/outcome.hpp"
+#include "hsmsh/second_factor.hpp"
 #include "hsmsh/two_phase.hpp"
 #include "line_input.hpp"
 #include "render.hpp"
@@ -146,13 +147,17 @@ private:
     std::optional<secret> obtain_password(const parsed_command& cmd, line_result& failure);
 
     // Two-factor login (two_factor_commands.cpp).
-    /// Writes the challenges of `challenges` (replies with hsm_id and
-    /// digest) to the command's -2fa file, waits for the officer, and reads
-    /// the signatures (and with `wants_key` the public key) back. Nullopt,
+    /// Writes the digests to sign for `challenges` (replies with hsm_id and
+    /// challenge) to the command's -2fa file, waits for the officer, and
+    /// reads the signatures (and with `wants_key` the public key) back. The
+    /// shell computes every Digest itself (second_factor_digest: `purpose`,
+    /// the server's HSM id, `user`, its challenge, this connection's
+    /// binding): a server never chooses what the officer signs. Nullopt,
     /// with `failure` set, when it cannot go on; a bad file is a usage error.
     std::optional<authdata_answer> authdata_round(const parsed_command& cmd,
                                                   const std::vector<server_report>& challenges,
-                                                  bool wants_key, line_result& failure);
+                                                  second_factor_purpose purpose,
+                                                  const std::string& user, line_result& failure);
     /// loginHSM's second step on the servers that asked for it.
     line_result second_login_step(const parsed_command& cmd, std::vector<server_report>& reports);
     /// The "two_fa" fields of createUser/changePswd -2fa: key and signatures.

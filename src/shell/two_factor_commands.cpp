@@ -4,6 +4,7 @@
 // signatures read back) for loginHSM's second step, and for createUser and
 // changePswd turning 2FA on (docs/design.md, "Two-factor login").
 #include "authdata.hpp"
+#include "hsmsh/cluster_link.hpp"
 #include "hsmsh/files.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/log.hpp"
@@ -38,17 +39,23 @@ std::string with_line_breaks(const std::string& pem) {
 
 std::optional<authdata_answer> shell::authdata_round(const parsed_command& cmd,
                                                      const std::vector<server_report>& challenges,
-                                                     bool wants_key, line_result& failure) {
+                                                     second_factor_purpose purpose,
+                                                     const std::string& user,
+                                                     line_result& failure) {
+    bool wants_key = purpose == second_factor_purpose::enroll;
     std::vector<authdata_challenge> asked;
     for (const auto& r : challenges) {
         auto hsm_id = text_in(r.outcome.fields, "hsm_id");
-        auto digest = from_hex(text_in(r.outcome.fields, "digest"));
-        if (hsm_id.empty() || !digest || digest->size() != 32) {
+        auto challenge = from_hex(text_in(r.outcome.fields, "challenge"));
+        auto channel = link_->channel(r.index);
+        if (hsm_id.empty() || hsm_id.size() > 64 || !challenge || challenge->size() != 32 ||
+            channel.empty()) {
             fmt::print(err_, "{}: server {} sent no usable 2FA challenge\n", cmd.spec->name,
                        r.index);
             return std::nullopt;
         }
-        asked.push_back({hsm_id, std::string(digest->begin(), digest->end())});
+        auto digest = second_factor_digest(purpose, hsm_id, user, *challenge, channel);
+        asked.push_back({hsm_id, std::string(digest.begin(), digest.end())});
     }
     const auto& path = *cmd.two_factor_file;
     try {
@@ -85,7 +92,8 @@ line_result shell::second_login_step(const parsed_command& cmd,
             asked.push_back(r);
     if (asked.empty() || !cmd.two_factor_file) return line_result::ok;
     line_result failure = line_result::failed;
-    auto answer = authdata_round(cmd, asked, false, failure);
+    auto answer =
+        authdata_round(cmd, asked, second_factor_purpose::login, user_arguments(cmd).name, failure);
     if (!answer) return failure;
     std::vector<std::size_t> where;
     for (const auto& r : asked)
@@ -112,7 +120,12 @@ std::optional<json> shell::enrollment_proof(const parsed_command& cmd,
                    cmd.spec->name);
         return std::nullopt;
     }
-    auto answer = authdata_round(cmd, challenges, true, failure);
+    // Every server's enrollment challenge names the officer of this login.
+    std::string officer;
+    for (auto i : where)
+        if (logins_[i]) officer = logins_[i]->name;
+    auto answer = authdata_round(cmd, challenges, second_factor_purpose::enroll,
+                                 canonical_user_name(officer), failure);
     if (!answer) return std::nullopt;
     std::string der;
     try {

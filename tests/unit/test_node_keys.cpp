@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Keys on a node: generation, insertion through prepare/commit, use,
 // sharing, destruction and the user rules that depend on keys.
+#include "hsmsh/duration.hpp"
 #include "hsmsh/hex.hpp"
 #include "memory_node.hpp"
 
@@ -210,6 +211,7 @@ TEST_CASE("an inserted key is the one the cluster sealed, for its owner, under a
 
 TEST_CASE("a node holds at most 3300 keys, counting prepared ones") {
     key_fixture n;
+    n.service.set_key_quota(max_keys_per_node);
     auto g = n.call(n.alice, operation::generate_key, {{"spec", "aes:128"}});
     REQUIRE(g.code == status::ok);
     auto row = n.store.find_key(n.new_keys(n.alice, "aes:128").at(0));
@@ -290,9 +292,13 @@ TEST_CASE("syncKey puts back a key as it is now, from an officer or its owner") 
     REQUIRE(n.prepared(n.admin, {{"change", "sync_key"}, {"keys", keys}}) == status::ok);
     CHECK(n.call(n.admin, operation::get_key, {{"handle", aes}}).fields.at("digest") == before);
     CHECK(n.use(n.bob, operation::encrypt, aes, "aes-gcm", message).code == status::ok);
-    // Again: it replaces the key by itself, and nothing changes.
+    // Again: the node holds this version already, as it is; nothing changes.
     REQUIRE(n.prepared(n.alice, {{"change", "sync_key"}, {"keys", keys}}) == status::ok);
     CHECK(n.call(n.admin, operation::get_key, {{"handle", aes}}).fields.at("digest") == before);
+    // A fresh generation is not a copy: it never syncs in.
+    auto fresh = n.call(n.alice, operation::generate_key, {{"spec", "aes:256"}});
+    CHECK(n.prepared(n.alice, {{"change", "sync_key"}, {"keys", fresh.fields.at("keys")}}) ==
+          status::bad_request);
 }
 
 TEST_CASE("a crypto user lists its keys and those shared with it, a page at a time") {
@@ -316,6 +322,7 @@ TEST_CASE("a crypto user lists its keys and those shared with it, a page at a ti
         after = seen.back();
         if (!r.fields.at("more").get<bool>()) break;
     }
+    std::ranges::sort(mine); // pages go in handle order
     CHECK(seen == mine);
     CHECK(n.call(n.admin, operation::list_keys).code == status::permission_denied);
 }
@@ -341,4 +348,111 @@ TEST_CASE("a kept sealed copy never undoes a later change, nor brings back a des
           status::key_destroyed);
     CHECK(n.prepared(n.admin, {{"change", "sync_key"}, {"keys", copy}}) == status::key_destroyed);
     CHECK(n.call(n.alice, operation::get_key, {{"handle", handle}}).code == status::key_not_found);
+}
+
+// A blob as a node of this cluster would seal it (the fixture's sealing key).
+std::string sealed_hex(const key_contents& k) {
+    cluster_keys same(bytes(sealing_key_size, 7));
+    return to_hex(seal_key(same.sealing(), "cluster-t", k));
+}
+
+TEST_CASE("a sync never puts another key or another owner under a handle") {
+    key_fixture n;
+    auto aes = n.new_keys(n.alice, "aes:256").at(0);
+    auto row = n.store.find_key(aes);
+    REQUIRE(row);
+    // The attack of issue 26: a blob for alice's handle that holds other
+    // material (mallory's generation under a colliding handle), newer.
+    key_contents forged;
+    forged.description = *row;
+    forged.description.version = row->version + 5;
+    forged.owner_name = "bob";
+    forged.material = key_material(bytes(32, 0x42));
+    forged.copy = true;
+    forged.sealed_at = unix_ms();
+    auto keys = [&](const key_contents& k) {
+        return json::array({{{"handle", aes}, {"class", "secret"}, {"sealed", sealed_hex(k)}}});
+    };
+    CHECK(n.prepared(n.bob, {{"change", "sync_key"}, {"keys", keys(forged)}}) ==
+          status::key_mismatch);
+    // The same material with another owner is refused as well: a sync never changes an owner.
+    cluster_keys same(bytes(sealing_key_size, 7));
+    auto own = open_key(same.sealing(), "cluster-t", aes, row->sealed);
+    REQUIRE(own);
+    own->owner_name = "bob";
+    own->copy = true;
+    own->description.version = row->version + 1;
+    CHECK(n.prepared(n.bob, {{"change", "sync_key"}, {"keys", keys(*own)}}) ==
+          status::key_mismatch);
+    CHECK(n.prepared(n.admin, {{"change", "sync_key"}, {"keys", keys(*own)}}) ==
+          status::key_mismatch);
+    CHECK(n.store.find_key(aes)->owner == n.id_of("alice"));
+    CHECK(n.use(n.alice, operation::encrypt, aes, "aes-gcm", message).code == status::ok);
+}
+
+TEST_CASE("only a fresh generation is inserted, once, by its owner") {
+    key_fixture n;
+    auto aes = n.new_keys(n.alice, "aes:256").at(0);
+    // A copy of a key some node holds is not a new key.
+    auto copy = n.call(n.alice, operation::get_sealed_key, {{"handle", aes}}).fields.at("keys");
+    n.store.transact([&] { n.store.delete_key(aes); });
+    CHECK(n.prepared(n.alice, {{"change", "insert_keys"}, {"keys", copy}}) == status::bad_request);
+    // A generation left waiting holds nothing and soon inserts nothing.
+    auto g = n.call(n.alice, operation::generate_key, {{"spec", "aes:128"}});
+    auto handle = g.fields.at("keys")[0].at("handle").get<std::int64_t>();
+    cluster_keys same(bytes(sealing_key_size, 7));
+    auto waiting = open_key(same.sealing(), "cluster-t", handle,
+                            *from_hex(g.fields.at("keys")[0].at("sealed").get<std::string>()));
+    REQUIRE(waiting);
+    waiting->sealed_at -= generated_key_lifetime_ms + 1000;
+    json old =
+        json::array({{{"handle", handle}, {"class", "secret"}, {"sealed", sealed_hex(*waiting)}}});
+    CHECK(n.prepared(n.alice, {{"change", "insert_keys"}, {"keys", old}}) ==
+          status::key_generation_expired);
+    CHECK(n.prepared(n.alice, {{"change", "insert_keys"}, {"keys", g.fields.at("keys")}}) ==
+          status::ok);
+}
+
+TEST_CASE("handles are drawn at random: a generation elsewhere cannot name the next key") {
+    key_fixture n;
+    std::vector<std::int64_t> drawn;
+    for (int i = 0; i < 8; ++i) {
+        auto g = n.call(n.alice, operation::generate_key, {{"spec", "aes:128"}});
+        drawn.push_back(g.fields.at("keys").at(0).at("handle").get<std::int64_t>());
+    }
+    auto next = n.new_keys(n.bob, "aes:128").at(0);
+    CHECK(std::ranges::find(drawn, next) == drawn.end());
+    // Not a counter: the draws are not consecutive.
+    std::ranges::sort(drawn);
+    CHECK(drawn.back() - drawn.front() > 1000);
+    CHECK(std::ranges::all_of(drawn, [](auto h) { return h > 0 && h <= 0x7fffffff; }));
+}
+
+TEST_CASE("one crypto user's keys stop at the quota; another's go on") {
+    key_fixture n;
+    n.service.set_key_quota(4);
+    CHECK(n.new_keys(n.alice, "ec:p256").size() == 2);
+    CHECK(n.new_keys(n.alice, "aes:128").size() == 1);
+    // A pair would make five.
+    auto g = n.call(n.alice, operation::generate_key, {{"spec", "ec:p256"}});
+    CHECK(n.prepared(n.alice, {{"change", "insert_keys"}, {"keys", g.fields.at("keys")}}) ==
+          status::key_quota_exceeded);
+    CHECK(n.new_keys(n.alice, "aes:128").size() == 1);
+    CHECK(n.new_keys(n.alice, "aes:128").empty());
+    CHECK(n.new_keys(n.bob, "aes:128").size() == 1);
+}
+
+TEST_CASE("the node chooses every encryption IV") {
+    key_fixture n;
+    auto aes = n.new_keys(n.alice, "aes:256").at(0);
+    CHECK(n.use(n.alice, operation::encrypt, aes, "aes-gcm", message,
+                {{"iv", "000000000000000000000000"}})
+              .code == status::bad_request);
+    auto a = n.use(n.alice, operation::encrypt, aes, "aes-gcm", message);
+    auto b = n.use(n.alice, operation::encrypt, aes, "aes-gcm", message);
+    REQUIRE(a.code == status::ok);
+    REQUIRE(b.code == status::ok);
+    // IV in front: two encryptions of the same data never share one.
+    CHECK(a.fields.at("data").get<std::string>().substr(0, 24) !=
+          b.fields.at("data").get<std::string>().substr(0, 24));
 }

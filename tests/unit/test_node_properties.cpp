@@ -475,9 +475,13 @@ struct world : test::memory_node {
     reply count(const session& s, const request& r, reply answer, std::array<int, 2> before) {
         REQUIRE(answer.code != status::internal_error); // a refusal is never a bug
         if (r.op == operation::login && answer.code == status::two_factor_required) {
-            challenges[&s] = {from_hex(answer.fields["digest"].get<std::string>()).value(),
-                              answer.fields["hsm_id"].get<std::string>(), true,
-                              canonical_user_name(string_field(r.fields, "name").value_or(""))};
+            // What the shell signs: the message it computes from the challenge.
+            auto user = canonical_user_name(string_field(r.fields, "name").value_or(""));
+            auto hsm_id = answer.fields["hsm_id"].get<std::string>();
+            auto challenge = from_hex(answer.fields["challenge"].get<std::string>()).value();
+            challenges[&s] = {second_factor_digest(second_factor_purpose::login, hsm_id, user,
+                                                   challenge, s.channel),
+                              hsm_id, true, user};
             ++successes["two_factor_required"];
         }
         if (answer.code != status::ok) return answer;
@@ -489,7 +493,11 @@ struct world : test::memory_node {
         if (r.op == operation::login_2fa && s.user_id)
             REQUIRE(login_answer[&s] == to_hex(store.find_id(*s.user_id)->quorum_key));
         if (r.op == operation::get_2fa_challenge)
-            challenges[&s] = {from_hex(answer.fields["digest"].get<std::string>()).value(),
+            challenges[&s] = {second_factor_digest(
+                                  second_factor_purpose::enroll,
+                                  answer.fields["hsm_id"].get<std::string>(), s.user_name,
+                                  from_hex(answer.fields["challenge"].get<std::string>()).value(),
+                                  s.channel),
                               answer.fields["hsm_id"].get<std::string>(), false, ""};
         if ((r.op == operation::create_user || r.op == operation::change_password ||
              r.op == operation::prepare) &&
@@ -722,8 +730,11 @@ void turn_two_factor_on(world& w) {
     for (auto [i, k] : {std::pair<std::size_t, std::size_t>{0, 0}, {1, 5}}) {
         auto challenge = call(i, operation::get_2fa_challenge, json::object());
         REQUIRE(challenge.code == status::ok);
-        auto digest = from_hex(challenge.fields["digest"].get<std::string>()).value();
         const auto& name = w.sessions[i].user_name;
+        auto digest = second_factor_digest(
+            second_factor_purpose::enroll, challenge.fields["hsm_id"].get<std::string>(), name,
+            from_hex(challenge.fields["challenge"].get<std::string>()).value(),
+            w.sessions[i].channel);
         w.proven[name].insert(w.quorum[k].key_hex);
         json signatures = {{challenge.fields["hsm_id"].get<std::string>(),
                             to_hex(sign_digest(*w.quorum[k].private_key, digest))}};

@@ -51,13 +51,49 @@ bytes sign_digest(const loaded_key& key, std::span<const std::uint8_t> digest) {
 
 } // namespace
 
+const bytes channel_a(32, 0xa1);
+const bytes channel_b(32, 0xb2);
+const two_factor_context here{"hsm-1", "officer1", channel_a};
+
+TEST_CASE("what a 2FA answer signs names the purpose, HSM, user, challenge and connection") {
+    bytes challenge(32, 7);
+    auto digest = second_factor_digest(purpose::login, "hsm-1", "officer1", challenge, channel_a);
+    CHECK(digest.size() == 32);
+    // The node sends the challenge, never the digest: the shell computes it.
+    auto c = two_factor_challenge::issue(purpose::login, 7, 3, here, std::chrono::minutes(10));
+    CHECK(c.digest ==
+          second_factor_digest(purpose::login, "hsm-1", "officer1", c.challenge, channel_a));
+    CHECK(c.digest != c.challenge);
+    // Each part changes it: a relay (another connection), another node,
+    // user or purpose, or the challenge alone signed as it is.
+    CHECK(second_factor_digest(purpose::login, "hsm-1", "officer1", challenge, channel_b) !=
+          digest);
+    CHECK(second_factor_digest(purpose::login, "hsm-2", "officer1", challenge, channel_a) !=
+          digest);
+    CHECK(second_factor_digest(purpose::login, "hsm-1", "officer2", challenge, channel_a) !=
+          digest);
+    CHECK(second_factor_digest(purpose::enroll, "hsm-1", "officer1", challenge, channel_a) !=
+          digest);
+    // Lengths are explicit: moving a byte from one part to the next is another message.
+    CHECK(second_factor_digest(purpose::login, "hsm-1o", "fficer1", challenge, channel_a) !=
+          digest);
+    // What the node checks: a signature over the challenge alone (as a rogue
+    // node would ask for it) never answers.
+    auto officer = make_officer_key();
+    CHECK_FALSE(c.answered(purpose::login, 7, 3, officer.public_key,
+                           sign_digest(*officer.private_key, c.challenge)));
+    CHECK(c.answered(purpose::login, 7, 3, officer.public_key,
+                     sign_digest(*officer.private_key, c.digest)));
+}
+
 TEST_CASE("a 2FA challenge is answered only by its key, for its purpose, user and time") {
     auto officer = make_officer_key();
     auto other = make_officer_key();
-    auto c = two_factor_challenge::issue(purpose::login, 7, 3, std::chrono::minutes(10));
+    auto c = two_factor_challenge::issue(purpose::login, 7, 3, here, std::chrono::minutes(10));
     CHECK(c.digest.size() == two_factor_challenge::digest_size);
-    CHECK(two_factor_challenge::issue(purpose::login, 7, 3, std::chrono::minutes(10)).digest !=
-          c.digest);
+    CHECK(
+        two_factor_challenge::issue(purpose::login, 7, 3, here, std::chrono::minutes(10)).digest !=
+        c.digest);
     auto signature = sign_digest(*officer.private_key, c.digest);
     CHECK(c.answered(purpose::login, 7, 3, officer.public_key, signature));
     CHECK_FALSE(c.answered(purpose::enroll, 7, 3, officer.public_key, signature));
@@ -74,7 +110,8 @@ TEST_CASE("a 2FA challenge is answered only by its key, for its purpose, user an
     flipped[10] ^= 1;
     CHECK_FALSE(c.answered(purpose::login, 7, 3, officer.public_key, flipped));
     CHECK_FALSE(c.answered(purpose::login, 7, 3, officer.public_key, bytes(600, 1)));
-    auto expired = two_factor_challenge::issue(purpose::login, 7, 3, std::chrono::milliseconds(0));
+    auto expired =
+        two_factor_challenge::issue(purpose::login, 7, 3, here, std::chrono::milliseconds(0));
     CHECK_FALSE(expired.answered(purpose::login, 7, 3, officer.public_key,
                                  sign_digest(*officer.private_key, expired.digest)));
 }

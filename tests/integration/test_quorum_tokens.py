@@ -200,6 +200,30 @@ class QuorumTokenTests(QuorumKeys, unittest.TestCase):
             self.assertIn("bob", users)
             self.assertNotIn("carol", users)
 
+    def test_4b_one_signature_approves_one_token(self):
+        """Issue 26, finding 3: a hostile officer puts several tokens (two of
+        service 3, or one of each service) in one file and has it signed
+        once: the nodes refuse the file, and m stays where it was."""
+        s = Session(self.c)
+        s.send(LOGIN)
+        first, second, misc = (self.get_token(s, 3), self.get_token(s, 3), self.get_token(s, 4))
+        for parts in ((first, second), (first, misc)):
+            bundle = self.new_name("bundle")
+            with open(self.path(bundle), "wb") as f:
+                for part in parts:
+                    with open(self.path(part), "rb") as g:
+                        f.write(g.read())
+            s.send(f"approveToken {self.approval_file(bundle, ['officer2', 'officer3'])}\n")
+        s.send("setMValue 4 1\ny\nlistTokens\n")
+        rc, out, err = s.close()
+        self.assertEqual(rc, 1, out + err)
+        for i in range(3):
+            self.assertEqual(out.count(f"approveToken failed on {self.c.label(i)}: "
+                                       "RET_TOKEN_FILE_INVALID"), 2, out)
+            self.assertIn(f"setMValue failed on {self.c.label(i)}: RET_MXN_AUTH_FAILED", out)
+        self.assertNotIn("Current num of approvals : 2", out)
+        self.assertEqual(self.m_values(4), [2, 2, 2])
+
     def test_5_approvals_that_do_not_count(self):
         s = Session(self.c)
         s.send(LOGIN)

@@ -356,6 +356,42 @@ class BudgetTests(unittest.TestCase):
                     s.close()
             self.assertEqual(served, 20)
 
+    def test_idle_certified_clients_do_not_lock_out_officers_or_peers(self):
+        """Issue 26, finding 5: one certified client opens 40 connections,
+        says hello on each and never logs in: officers (another
+        certificate) and the cluster's nodes are still served."""
+        from wire_client import WireClient
+        with Cluster(nodes=1) as c:
+            c.activate()
+            openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", c.path("idler.key"), "-out", c.path("idler.csr"),
+                    "-subj", "/CN=idler")
+            openssl("x509", "-req", "-in", c.path("idler.csr"), "-CA", c.path("customerCA.crt"),
+                    "-CAkey", c.path("ca.key"), "-CAcreateserial", "-out", c.path("idler.crt"),
+                    "-days", "1")
+            idle = []
+            try:
+                for _ in range(40):
+                    try:
+                        w = WireClient(c.ports[0], c.path("idler.crt"), c.path("idler.key"),
+                                       c.path("customerCA.crt"))
+                        w.call("hello", version=1)
+                        idle.append(w)
+                    except (OSError, ConnectionError):
+                        pass  # refused or closed: the node keeps its places
+                self.assertGreaterEqual(len(idle), 30)
+                for _ in range(5):
+                    r = c.shell(input="loginHSM CO admin officer-pw1\nlistUsers\n")
+                    self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                    self.assertIn("loginHSM success", r.stdout)
+                peer = WireClient(c.ports[0], c.path("node0", "cluster.crt"),
+                                  c.path("node0", "cluster.key"), c.path("customerCA.crt"))
+                self.assertEqual(peer.call("tx_status", txid="ab" * 16)[0], "RET_OK")
+                peer.close()
+            finally:
+                for w in idle:
+                    w.close()
+
     def test_anonymous_aborts_write_nothing(self):
         """Finding 7: aborts with random ids from a client that never logged in."""
         with Cluster(nodes=1) as c:

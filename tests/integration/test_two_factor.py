@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -160,6 +161,49 @@ class TwoFactorTests(QuorumKeys, unittest.TestCase):
         self.assertIn("the Digest of HSM", err)
         self.assertIn("is not the one asked", err)
         self.assertNotIn("loginHSM success", out)
+
+    def test_6b_a_rogue_node_relaying_the_login_gets_nothing(self):
+        """Issue 26, finding 2: a rogue node in the officer's configuration
+        (it holds the cluster certificate) relays his login to an honest
+        node and his signature of the challenge back: the honest node
+        refuses it, since the officer signed for the rogue's connection."""
+        from relay_node import RelayNode
+        relay = RelayNode(self.c.path("node0", "cluster.crt"), self.c.path("node0", "cluster.key"),
+                          self.c.path("customerCA.crt"), self.c.path("client.crt"),
+                          self.c.path("client.key"), self.c.ports[0])
+        self.addCleanup(relay.stop)
+        config = self.c.write_config([{"name": "rogue", "hostname": "127.0.0.1",
+                                       "port": relay.port}], name="relay.json")
+        authdata = self.path("relayed.json")
+        p = subprocess.Popen([HSMSH, "--keep-going"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=self.c.env(HSMSH_CONFIG=config))
+        p.stdin.write(f"loginHSM CO officer2 officer-pw2b -2fa {authdata}\n")
+        p.stdin.flush()
+        for _ in range(600):  # bounded: 30 s
+            if os.path.exists(authdata) or p.poll() is not None:
+                break
+            time.sleep(0.05)
+        with open(authdata) as f:
+            doc = json.load(f)
+        for entry in doc["Data"]:
+            digest = base64.b64decode(entry["Digest"])
+            sig = subprocess.run(["openssl", "pkeyutl", "-sign", "-inkey",
+                                  self.path("officer2.key"), "-pkeyopt", "digest:sha256"],
+                                 input=digest, capture_output=True, check=True).stdout
+            entry["Signature"] = base64.b64encode(sig).decode()
+        with open(authdata, "w") as f:
+            json.dump(doc, f)
+        out, err = p.communicate("\ncreateUser CO mole mole-pass-1\ny\n", timeout=60)
+        self.assertNotIn("loginHSM success", out, out + err)
+        self.assertIn("RET_USER_LOGIN_FAILURE", out)
+        self.assertNotIn("createUser success", out)
+        self.assertTrue(any(b'"login_2fa"' in body for body in relay.relayed))
+        for server in self.users():
+            self.assertNotIn("mole", server)
+        # The wrong answer counted as a failed login; the right key resets it.
+        code, out, err = self.login_via_stdin("officer2", "officer-pw2b", "officer2")
+        self.assertEqual(code, 0, out + err)
 
     def test_7_a_2fa_key_changes_only_with_changePswd(self):
         with open(self.path("reg"), "w") as f:

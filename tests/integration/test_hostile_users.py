@@ -1,0 +1,129 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The key side against a hostile crypto user (issue 26), replayed as the
+attacker would run it: the wire protocol from Python against three real
+nodes, with the victim using the real hsmsh. Each test asserts what the
+victim sees: her key stays hers, her ciphertext stays unreadable, she can
+still make keys."""
+import json
+import os
+import re
+import sys
+import unittest
+import uuid
+
+sys.path.insert(0, os.path.dirname(__file__))
+from cluster import Cluster  # noqa: E402
+
+LOGIN = "loginHSM CO admin officer-pw1\n"
+PASSWORDS = {"alice": "alice-pw-1", "mallory": "mallory-pw1", "bob": "bob-pass-1"}
+SECRET = b"4111 1111 1111 1111".hex()
+
+
+class HostileUserTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Cluster(peers=True, node_args=["--key-quota", "6"])
+        cls.c.activate()
+        script = LOGIN + "".join(f"createUser CU {n} {p}\ny\n" for n, p in PASSWORDS.items())
+        r = cls.c.shell(input=script)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.stop()
+
+    def wire(self, i, user):
+        w = self.c.wire_client(i)
+        self.addCleanup(w.close)
+        status, _ = w.call("login", type="CU", name=user, password=PASSWORDS[user])
+        self.assertEqual(status, "RET_OK")
+        return w
+
+    def generate(self, user, spec, label=""):
+        r = self.c.shell(input=f"loginHSM CU {user} {PASSWORDS[user]}\n"
+                         f"generateKey {spec} {label}\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        return [int(h) for h in re.findall(r"key handle (\d+)", r.stdout.splitlines()[-1])]
+
+    def everywhere(self, nodes, op, **fields):
+        return [w.call(op, **fields)[0] for w in nodes]
+
+    def test_a_crypto_user_cannot_take_another_users_key(self):
+        """Finding 1: mallory runs node 2's handles ahead, then syncs her
+        blob over the handle alice's key gets; alice's ciphertext stays hers."""
+        mallory = [self.wire(i, "mallory") for i in range(3)]
+        blobs = []
+        for _ in range(4):
+            status, f = mallory[2].call("generate_key", spec="aes:256", label="card")
+            self.assertEqual(status, "RET_OK")
+            blobs += f["keys"]
+        handle = self.generate("alice", "aes:256", "card")[0]
+        self.assertNotIn(handle, [b["handle"] for b in blobs])
+        for blob in blobs:
+            for forged in (blob, dict(blob, handle=handle)):
+                txid = uuid.uuid4().hex
+                answers = self.everywhere(mallory, "prepare", txid=txid, change="sync_key",
+                                          keys=[forged])
+                self.assertNotIn("RET_OK", answers, forged["handle"])
+                self.everywhere(mallory, "commit", txid=txid)
+        # Alice's application keeps using her handle; mallory cannot read it.
+        alice = self.wire(0, "alice")
+        status, f = alice.call("encrypt", handle=handle, mechanism="aes-gcm", data=SECRET)
+        self.assertEqual(status, "RET_OK")
+        for w in mallory:
+            status, _ = w.call("decrypt", handle=handle, mechanism="aes-gcm", data=f["data"])
+            self.assertNotEqual(status, "RET_OK")
+        for i in range(3):
+            status, k = self.wire(i, "alice").call("get_key", handle=handle)
+            self.assertEqual((status, k["owner_name"]), ("RET_OK", "alice"))
+
+    def test_a_caller_never_chooses_an_encryption_iv(self):
+        """Finding 9: bob may encrypt with alice's shared key but not
+        decrypt; re-using a ciphertext's IV would give him the plaintext."""
+        handle = self.generate("alice", "aes:128")[0]
+        r = self.c.shell(input=f"loginHSM CU alice {PASSWORDS['alice']}\n"
+                         f"shareKey {handle} {self.ids()['bob']} 1\ny\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        alice, bob = self.wire(0, "alice"), self.wire(0, "bob")
+        status, f = alice.call("encrypt", handle=handle, mechanism="aes-gcm", data=SECRET)
+        self.assertEqual(status, "RET_OK")
+        iv = f["data"][:24]
+        status, g = bob.call("encrypt", handle=handle, mechanism="aes-gcm", data="00" * 19, iv=iv)
+        self.assertEqual(status, "RET_BAD_REQUEST")
+        status, g = bob.call("encrypt", handle=handle, mechanism="aes-gcm", data="00" * 19)
+        self.assertEqual(status, "RET_OK")
+        self.assertNotEqual(g["data"][:24], iv)
+
+    def test_availability_is_decided_by_the_nodes(self):
+        """Finding 10: an insertion prepared on one node, committed there with
+        holders 3, exists nowhere."""
+        mallory = self.wire(0, "mallory")
+        status, f = mallory.call("generate_key", spec="aes:128", label="lonely")
+        self.assertEqual(status, "RET_OK")
+        txid = uuid.uuid4().hex
+        self.assertEqual(mallory.call("prepare", txid=txid, change="insert_keys",
+                                      keys=f["keys"])[0], "RET_OK")
+        self.assertEqual(mallory.call("commit", txid=txid, holders=3)[0], "RET_KEY_UNAVAILABLE")
+        status, _ = mallory.call("get_key", handle=f["keys"][0]["handle"])
+        self.assertEqual(status, "RET_INVALID_HANDLE")
+
+    def test_one_user_at_her_quota_leaves_places_for_others(self):
+        """Finding 7: mallory makes keys until the nodes refuse; alice still can."""
+        refused = None
+        for _ in range(10):  # the quota is 6 objects: at most 6 more keys
+            r = self.c.shell(input=f"loginHSM CU mallory {PASSWORDS['mallory']}\n"
+                             "generateKey aes:128\n")
+            if r.returncode != 0:
+                refused = r.stdout
+                break
+        self.assertIsNotNone(refused)
+        self.assertIn("RET_KEY_QUOTA_EXCEEDED", refused)
+        self.assertEqual(len(self.generate("alice", "ec:p256")), 2)
+
+    def ids(self):
+        doc = json.loads(self.c.shell("--json", input="listUsers\n").stdout.splitlines()[-1])
+        return {u["name"]: u["id"] for u in doc["servers"][0]["users"]}
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

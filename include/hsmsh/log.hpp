@@ -13,8 +13,9 @@ namespace hsm {
 /// so that a field can never start a new log line.
 std::string escape_control(std::string_view text);
 
-/// For a terminal: control bytes (NUL, ESC, DEL, ...) as \xNN; everything
-/// else, UTF-8 and backslashes included, as it is.
+/// For a terminal: control bytes (NUL, ESC, DEL, ...), C1 controls (raw, or
+/// UTF-8 encoded as U+0080-U+009F) and bytes that are not well-formed UTF-8
+/// as \xNN; everything else, printable UTF-8 and backslashes included, as it is.
 std::string escape_terminal(std::string_view text);
 
 /// How bad an event is: syslog's levels, as journald reads them.

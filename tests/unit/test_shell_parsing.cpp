@@ -186,6 +186,13 @@ TEST_CASE("what was typed reaches the terminal without its control bytes") {
     using namespace std::string_literals;
     CHECK(escape_terminal("a\x1b[31m\0b\x7f"s) == "a\\x1b[31m\\x00b\\x7f");
     CHECK(escape_terminal("caf\xc3\xa9 C:\\dir") == "caf\xc3\xa9 C:\\dir");
+    // C1 controls, raw or UTF-8 encoded (U+009B is CSI), and stray bytes.
+    CHECK(escape_terminal("a\x9b"
+                          "31mb") == "a\\x9b31mb");
+    CHECK(escape_terminal("a\xc2\x9b"
+                          "31m") == "a\\xc2\\x9b31m");
+    CHECK(escape_terminal("\xc0\xaf\xff") == "\\xc0\\xaf\\xff");
+    CHECK(escape_terminal("\xe2\x82\xac \xf0\x9f\x94\x91") == "\xe2\x82\xac \xf0\x9f\x94\x91");
     try {
         parse_command({"\x1b[2Jlist\0x"s});
         FAIL("parsed");

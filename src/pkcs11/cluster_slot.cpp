@@ -2,7 +2,9 @@
 // A slot's connections, login and calls.
 #include "cluster_slot.hpp"
 
+#include "hsmsh/hex.hpp"
 #include "hsmsh/two_phase.hpp"
+#include "openssl_context.hpp"
 
 #include <chrono>
 
@@ -21,6 +23,50 @@ std::vector<std::size_t> all(std::size_t n) {
 
 } // namespace
 
+CK_RV ck_rv(const cluster_answer& a) noexcept {
+    if (a.what == cluster_answer::kind::unreachable) return CKR_DEVICE_ERROR;
+    switch (a.code) {
+    case status::ok:
+        return CKR_OK;
+    case status::user_login_failure:
+        return CKR_PIN_INCORRECT;
+    case status::user_change_pending:
+        return CKR_PIN_LOCKED;
+    case status::not_logged_in:
+    case status::permission_denied:
+        return CKR_USER_NOT_LOGGED_IN;
+    case status::key_not_found:
+        return CKR_KEY_HANDLE_INVALID;
+    case status::key_function_not_permitted:
+        return CKR_KEY_FUNCTION_NOT_PERMITTED;
+    case status::mechanism_invalid:
+        return CKR_MECHANISM_INVALID;
+    case status::signature_invalid:
+        return CKR_SIGNATURE_INVALID;
+    case status::bad_request:
+        return CKR_ARGUMENTS_BAD;
+    case status::key_destroyed:
+        return CKR_OBJECT_HANDLE_INVALID;
+    case status::encrypted_data_invalid:
+        return CKR_ENCRYPTED_DATA_INVALID;
+    case status::attribute_read_only:
+        return CKR_ATTRIBUTE_READ_ONLY;
+    case status::attribute_invalid:
+        return CKR_TEMPLATE_INCONSISTENT;
+    case status::key_limit_exceeded:
+        return CKR_DEVICE_MEMORY;
+    default:
+        return CKR_FUNCTION_FAILED;
+    }
+}
+
+std::optional<std::vector<std::uint8_t>> hex_field(const json& fields, const char* name) {
+    if (!fields.is_object()) return std::nullopt;
+    auto it = fields.find(name);
+    if (it == fields.end() || !it->is_string()) return std::nullopt;
+    return from_hex(it->get_ref<const std::string&>());
+}
+
 cluster_slot::cluster_slot(cluster_config config)
     : config_(std::move(config)),
       logged_in_(std::make_unique<std::atomic<bool>[]>(config_.servers.size())) {
@@ -29,7 +75,9 @@ cluster_slot::cluster_slot(cluster_config config)
 }
 
 void cluster_slot::open_locked() {
-    if (!link_) link_ = std::make_unique<cluster_link>(config_, connect_timeout, request_timeout);
+    if (!link_)
+        link_ = std::make_unique<cluster_link>(config_, connect_timeout, request_timeout,
+                                               module_libctx());
     std::vector<std::size_t> lost;
     for (std::size_t i = 0; i < link_->size(); ++i)
         if (!link_->connected(i)) {

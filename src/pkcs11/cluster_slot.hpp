@@ -17,6 +17,8 @@
 #include <variant>
 #include <vector>
 
+#include <p11-kit/pkcs11.h>
+
 namespace hsm::p11 {
 
 /// What a call to the cluster came to: the reply's fields, or a status
@@ -27,6 +29,14 @@ struct cluster_answer {
     status code = status::ok;
     json fields = json::object();
 };
+
+/// What an application hears of an answer: CKR_DEVICE_ERROR when no node
+/// answered, else the CKR_ value of the node's status.
+CK_RV ck_rv(const cluster_answer& a) noexcept;
+
+/// A reply field holding hex bytes, decoded; nullopt when it is missing,
+/// not a string or not hex (a reply the module cannot use).
+std::optional<std::vector<std::uint8_t>> hex_field(const json& fields, const char* name);
 
 /// Thread-safe. A call to one node takes that node's lock, so calls of
 /// several threads go to several nodes at once (one request at a time per

@@ -4,6 +4,7 @@
 
 #include "hsmsh/hex.hpp"
 #include "hsmsh/pki.hpp"
+#include "openssl_context.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -15,9 +16,6 @@
 #include <openssl/x509.h>
 
 namespace hsm::p11 {
-
-const bytes p256_oid{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
-const bytes p384_oid{0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
 
 namespace {
 
@@ -43,7 +41,7 @@ pkey_ptr public_key(const key_summary& k) {
     if (!der || der->empty()) return nullptr;
     const auto* p = der->data();
     return std::unique_ptr<EVP_PKEY, pkey_free>(
-        d2i_PUBKEY(nullptr, &p, static_cast<long>(der->size())));
+        d2i_PUBKEY_ex(nullptr, &p, static_cast<long>(der->size()), module_libctx(), nullptr));
 }
 
 std::optional<bytes> rsa_part(const key_summary& k, const char* name) {
@@ -168,7 +166,8 @@ attribute_value attribute_of(const key_summary& k, CK_ATTRIBUTE_TYPE type) {
         return of(scalar<CK_ULONG>(static_cast<CK_ULONG>(k.bits / 8)));
     case CKA_EC_PARAMS:
         if (k.type != key_type::ec) return invalid();
-        return of(k.bits == 384 ? p384_oid : p256_oid);
+        return of(k.bits == 384 ? bytes(p384_oid.begin(), p384_oid.end())
+                                : bytes(p256_oid.begin(), p256_oid.end()));
     case CKA_EC_POINT:
         if (k.type != key_type::ec || k.cls != key_class::public_key) return invalid();
         if (auto p = ec_point(k)) return of(std::move(*p));
@@ -252,10 +251,10 @@ std::optional<bytes> der_signature(const key_summary& k, const bytes& pkcs11_sig
     return out;
 }
 
-const std::vector<mechanism_entry>& mechanisms() {
+std::span<const mechanism_entry> mechanisms() noexcept {
     constexpr CK_FLAGS ec = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
     constexpr CK_FLAGS rsa_sign = CKF_HW | CKF_SIGN | CKF_VERIFY;
-    static const std::vector<mechanism_entry> list{
+    static constexpr mechanism_entry list[]{
         {CKM_EC_KEY_PAIR_GEN, 256, 384, CKF_HW | CKF_GENERATE_KEY_PAIR | ec},
         {CKM_ECDSA, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | ec},
         {CKM_ECDSA_SHA256, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | ec},

@@ -6,7 +6,9 @@
 
 #include "hsmsh/payloads.hpp"
 
+#include <array>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include <p11-kit/pkcs11.h>
@@ -41,8 +43,11 @@ std::optional<bytes> pkcs11_signature(const key_summary& k, const bytes& node_si
 std::optional<bytes> der_signature(const key_summary& k, const bytes& pkcs11_signature);
 
 /// DER of the named curves' object identifiers, as CKA_EC_PARAMS holds them.
-extern const bytes p256_oid;
-extern const bytes p384_oid;
+/// Constants without destructors, as every static of the module (a host may
+/// call in while static destructors run at its exit).
+inline constexpr std::array<std::uint8_t, 10> p256_oid{0x06, 0x08, 0x2a, 0x86, 0x48,
+                                                       0xce, 0x3d, 0x03, 0x01, 0x07};
+inline constexpr std::array<std::uint8_t, 7> p384_oid{0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
 
 /// The mechanisms this module offers, with their flags.
 struct mechanism_entry {
@@ -51,6 +56,6 @@ struct mechanism_entry {
     CK_ULONG max_bits;
     CK_FLAGS flags;
 };
-const std::vector<mechanism_entry>& mechanisms();
+std::span<const mechanism_entry> mechanisms() noexcept;
 
 } // namespace hsm::p11

@@ -15,14 +15,15 @@ namespace hsm::p11 {
 namespace {
 
 // P-256 by name (PrintableString), which pkcs11-tool also sends.
-const bytes p256_name{0x13, 0x0a, 'p', 'r', 'i', 'm', 'e', '2', '5', '6', 'v', '1'};
+constexpr std::array<std::uint8_t, 12> p256_name{0x13, 0x0a, 'p', 'r', 'i', 'm',
+                                                 'e',  '2',  '5', '6', 'v', '1'};
 
 std::span<const std::uint8_t> value_of(const CK_ATTRIBUTE& a) {
     if (!a.pValue || a.ulValueLen == CK_UNAVAILABLE_INFORMATION) return {};
     return {static_cast<const std::uint8_t*>(a.pValue), a.ulValueLen};
 }
 
-bool equals(const CK_ATTRIBUTE& a, const bytes& b) {
+bool equals(const CK_ATTRIBUTE& a, std::span<const std::uint8_t> b) {
     auto v = value_of(a);
     return v.size() == b.size() && std::equal(v.begin(), v.end(), b.begin());
 }
@@ -126,6 +127,11 @@ template_reading read_template(const CK_ATTRIBUTE* tmpl, CK_ULONG count, key_cla
         // A public key never derives; tools ask for it on both halves of
         // an EC pair out of habit (pkcs11-tool does): the private half derives.
         if (a.type == CKA_DERIVE && cls == key_class::public_key) continue;
+        // No mechanism wraps with an EC key, here or on the nodes: CKA_WRAP
+        // and CKA_UNWRAP do not apply to one (pkcs11-provider asks both, true,
+        // on every EC pair). Ignored, as PKCS#11 lets a token ignore what does
+        // not apply: the key is made without them and never wraps.
+        if ((a.type == CKA_WRAP || a.type == CKA_UNWRAP) && type == key_type::ec) continue;
         const auto* info = find_key_attribute(static_cast<std::uint32_t>(a.type));
         auto value = bool_of(a);
         if (!info || !info->flag || a.type > CKA_DESTROYABLE) {
@@ -219,6 +225,20 @@ std::variant<CK_RV, json> generation_request(CK_MECHANISM_TYPE mechanism,
     return request;
 }
 
+key_use use_of(key_operation op) noexcept {
+    switch (op) {
+    case key_operation::sign:
+        return key_use::sign;
+    case key_operation::verify:
+        return key_use::verify;
+    case key_operation::encrypt:
+        return key_use::encrypt;
+    case key_operation::decrypt:
+        break;
+    }
+    return key_use::decrypt;
+}
+
 std::variant<CK_RV, node_mechanism> node_mechanism_for(const CK_MECHANISM& m, const key_summary& k,
                                                        key_operation op) {
     auto name = [&]() -> std::optional<std::string> {
@@ -255,14 +275,12 @@ std::variant<CK_RV, node_mechanism> node_mechanism_for(const CK_MECHANISM& m, co
     }();
     auto parsed = name ? mechanism_from_name(*name) : std::nullopt;
     if (!parsed) return CKR_MECHANISM_INVALID;
-    auto use = op == key_operation::sign      ? key_use::sign
-               : op == key_operation::verify  ? key_use::verify
-               : op == key_operation::encrypt ? key_use::encrypt
-                                              : key_use::decrypt;
+    auto use = use_of(op);
     // A key of another type, or of the other half of a pair (a public key
     // to sign with), is inconsistent with the mechanism (as SoftHSM says).
     if (!mechanism_fits(*parsed, use, k.type, k.cls)) return CKR_KEY_TYPE_INCONSISTENT;
-    node_mechanism out{*name};
+    node_mechanism out;
+    out.name = *name;
     switch (m.mechanism) {
     case CKM_SHA256_RSA_PKCS_PSS:
     case CKM_SHA384_RSA_PKCS_PSS:
@@ -293,11 +311,14 @@ std::variant<CK_RV, node_mechanism> node_mechanism_for(const CK_MECHANISM& m, co
         auto given = parameters<CK_GCM_PARAMS>(m);
         if (!given) return CKR_MECHANISM_PARAM_INVALID;
         const auto& p = *given;
-        if (!p.pIv || p.ulIvLen != 12 || p.ulTagBits != 128 || p.ulAADLen > max_crypto_data ||
-            (p.ulAADLen && !p.pAAD))
+        if (!p.pIv || p.ulIvLen != gcm_iv_size || p.ulTagBits != 128 ||
+            p.ulAADLen > max_crypto_data || (p.ulAADLen && !p.pAAD))
             return CKR_MECHANISM_PARAM_INVALID;
-        out.fields["iv"] = to_hex(bytes(p.pIv, p.pIv + p.ulIvLen));
         out.fields["aad"] = to_hex(bytes(p.pAAD, p.pAAD + p.ulAADLen));
+        if (op == key_operation::encrypt)
+            out.iv_out = p.pIv; // the caller's buffer receives the node's IV
+        else
+            out.iv.assign(p.pIv, p.pIv + p.ulIvLen);
         break;
     }
     default:

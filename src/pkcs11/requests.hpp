@@ -4,6 +4,7 @@
 // a CK_MECHANISM. Pure: checked here, re-checked by the node.
 #pragma once
 
+#include "hsmsh/keys.hpp"
 #include "key_object.hpp"
 
 #include <string>
@@ -26,18 +27,29 @@ std::variant<CK_RV, json> generation_request(CK_MECHANISM_TYPE mechanism,
 /// How a key is used; PKCS#11 names the same four.
 enum class key_operation { sign, verify, encrypt, decrypt };
 
-/// A node mechanism and the fields it takes beside the data: "iv" and
-/// "aad" for AES-GCM.
+/// The nodes' name of the same use.
+key_use use_of(key_operation op) noexcept;
+
+/// A node mechanism and the fields it takes beside the data ("aad" for
+/// AES-GCM). The nodes choose every GCM IV: a decryption gives the caller's
+/// in front of the ciphertext (`iv`); an encryption's comes back in front of
+/// its result and is written where the caller's CK_GCM_PARAMS.pIv points
+/// (`iv_out`, 12 bytes), as CloudHSM's library does.
 struct node_mechanism {
     std::string name;
     json fields = json::object();
+    bytes iv;                     // decryption: the caller's IV
+    CK_BYTE_PTR iv_out = nullptr; // encryption: where the node's IV goes
 };
+
+/// The length of every AES-GCM IV: the nodes make 12-byte ones.
+constexpr std::size_t gcm_iv_size = 12;
 
 /// The node mechanism for `m` used with `k` for `op`, its parameters
 /// checked: CKR_MECHANISM_INVALID (not ours, or not for this key or use),
 /// CKR_MECHANISM_PARAM_INVALID (a PSS salt other than the digest's length,
-/// an OAEP hash other than SHA-256, a GCM IV not 12 bytes or a tag not
-/// 128 bits), CKR_KEY_TYPE_INCONSISTENT (a public key to sign, ...).
+/// an OAEP hash other than SHA-256, a GCM IV buffer not 12 bytes or a tag
+/// not 128 bits), CKR_KEY_TYPE_INCONSISTENT (a public key to sign, ...).
 std::variant<CK_RV, node_mechanism> node_mechanism_for(const CK_MECHANISM& m, const key_summary& k,
                                                        key_operation op);
 

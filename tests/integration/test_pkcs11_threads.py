@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Sixteen application threads signing through one slot at once, each in its
-own session (bench/pkcs11_sign, a C loop): every signature is made; under
-CI's ThreadSanitizer stage, with the module and the loop instrumented, no
-data race."""
+own session (bench/pkcs11_sign, a C loop): every signature is made; and
+C_Finalize while four of them sign (tests/integration/pkcs11_finalize_race).
+Under CI's ThreadSanitizer stage, with the module and the loops instrumented,
+no data race."""
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from cluster import Cluster  # noqa: E402
 from p11_tools import MODULE, tool_env  # noqa: E402
 
 DRIVER = os.environ["PKCS11_SIGN"]
+FINALIZE_RACE = os.environ.get("PKCS11_FINALIZE_RACE")
 
 
 class ThreadedSigning(unittest.TestCase):
@@ -28,6 +30,21 @@ class ThreadedSigning(unittest.TestCase):
                                    env=env, timeout=300)
                 self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
                 self.assertIn('"signatures": 160,', r.stdout)
+
+    @unittest.skipUnless(FINALIZE_RACE, "PKCS11_FINALIZE_RACE is not set")
+    def test_finalize_while_four_threads_sign(self):
+        # 20 rounds of C_Finalize arriving while 4 threads sign: calls in
+        # flight finish, later ones hear CKR_CRYPTOKI_NOT_INITIALIZED, and
+        # nothing in use is freed (ASan and TSan stages run this too).
+        with Cluster(peers=True) as c:
+            c.activate()
+            r = c.shell(input="loginHSM CO admin officer-pw1\ncreateUser CU app app-pw-123\ny\n")
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            env = tool_env(c.env(HSMSH_CONFIG=c.write_config()))
+            r = subprocess.run([FINALIZE_RACE, MODULE, "app:app-pw-123", "20", "4"],
+                               capture_output=True, text=True, env=env, timeout=500)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn('{"rounds": 20, "threads": 4}', r.stdout)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: Apache-2.0
+// Keys made, changed and destroyed through the module: cluster-wide changes
+// of a logged-in user in a read/write session.
+#pragma once
+
+#include <p11-kit/pkcs11.h>
+
+namespace hsm::p11 {
+
+struct session;
+
+CK_RV generate_key(session& s, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
+                   CK_OBJECT_HANDLE_PTR key);
+CK_RV generate_key_pair(session& s, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR public_tmpl,
+                        CK_ULONG public_count, CK_ATTRIBUTE_PTR private_tmpl,
+                        CK_ULONG private_count, CK_OBJECT_HANDLE_PTR public_key,
+                        CK_OBJECT_HANDLE_PTR private_key);
+CK_RV destroy_object(session& s, CK_OBJECT_HANDLE o);
+CK_RV set_attribute_value(session& s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count);
+
+} // namespace hsm::p11

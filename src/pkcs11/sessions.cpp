@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+// Sessions and the slot's login.
+#include "sessions.hpp"
+
+#include "library.hpp"
+#include "tokens.hpp"
+
+#include <algorithm>
+
+namespace hsm::p11 {
+namespace {
+
+// The login is the slot's: it ends when its last session closes. Called
+// with the instance's lock held; the logout itself goes without it.
+void logout_if_last(instance& now, const std::shared_ptr<slot>& s,
+                    std::unique_lock<library_lock>& lock) {
+    bool any =
+        std::ranges::any_of(now.sessions, [&](const auto& e) { return e.second->slot == s; });
+    lock.unlock();
+    if (any || !s->cluster.logged_in()) return;
+    s->cluster.logout();
+    s->objects.clear();
+}
+
+} // namespace
+
+CK_RV open_session(CK_SLOT_ID id, CK_FLAGS flags, CK_VOID_PTR, CK_NOTIFY,
+                   CK_SESSION_HANDLE_PTR out) {
+    auto& lib = library::get();
+    auto now = lib.current();
+    require(id < now->slots.size(), CKR_SLOT_ID_INVALID);
+    require((flags & CKF_SERIAL_SESSION) != 0, CKR_SESSION_PARALLEL_NOT_SUPPORTED);
+    require(out != nullptr, CKR_ARGUMENTS_BAD);
+    auto h = lib.next_handle();
+    auto made = std::make_shared<session>(h, flags, now->slots[id]);
+    std::lock_guard lock(now->lock);
+    now->sessions.emplace(h, std::move(made));
+    *out = h;
+    return CKR_OK;
+}
+
+CK_RV close_session(CK_SESSION_HANDLE h) {
+    auto now = library::get().current();
+    std::unique_lock lock(now->lock);
+    auto it = now->sessions.find(h);
+    require(it != now->sessions.end(), CKR_SESSION_HANDLE_INVALID);
+    auto closed = std::move(it->second);
+    now->sessions.erase(it);
+    logout_if_last(*now, closed->slot, lock);
+    return CKR_OK;
+}
+
+CK_RV close_all_sessions(CK_SLOT_ID id) {
+    auto now = library::get().current();
+    require(id < now->slots.size(), CKR_SLOT_ID_INVALID);
+    const auto& s = now->slots[id];
+    std::vector<std::shared_ptr<session>> closed; // freed once the lock is released
+    std::unique_lock lock(now->lock);
+    std::erase_if(now->sessions, [&](auto& e) {
+        if (e.second->slot != s) return false;
+        closed.push_back(std::move(e.second));
+        return true;
+    });
+    logout_if_last(*now, s, lock);
+    return CKR_OK;
+}
+
+CK_RV get_session_info(session& s, CK_SESSION_INFO_PTR info) {
+    require(info != nullptr, CKR_ARGUMENTS_BAD);
+    bool rw = s.flags & CKF_RW_SESSION;
+    CK_SESSION_INFO out{};
+    out.slotID = s.slot->id;
+    out.flags = s.flags;
+    out.state = s.slot->cluster.logged_in() ? (rw ? CKS_RW_USER_FUNCTIONS : CKS_RO_USER_FUNCTIONS)
+                                            : (rw ? CKS_RW_PUBLIC_SESSION : CKS_RO_PUBLIC_SESSION);
+    *info = out;
+    return CKR_OK;
+}
+
+CK_RV login(session& s, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len) {
+    // Crypto users only: officers manage keys through hsmsh and never use them.
+    require(user == CKU_USER, CKR_USER_TYPE_INVALID);
+    require(pin && pin_len <= max_user_name + 1 + max_password, CKR_PIN_INCORRECT);
+    secret text(std::string(reinterpret_cast<const char*>(pin), pin_len));
+    auto colon = text.view().find(':');
+    require(colon != std::string_view::npos, CKR_PIN_INCORRECT);
+    std::string name(text.view().substr(0, colon));
+    require(valid_user_name(name), CKR_PIN_INCORRECT);
+    auto& here = *s.slot;
+    require(!here.cluster.logged_in(), CKR_USER_ALREADY_LOGGED_IN);
+    // What an earlier login fetched is not this one's.
+    here.objects.clear();
+    auto answer = here.cluster.login(name, secret(std::string(text.view().substr(colon + 1))));
+    here.objects.clear();
+    return ck_rv(answer);
+}
+
+CK_RV logout(session& s) {
+    auto& here = *s.slot;
+    require(here.cluster.logged_in(), CKR_USER_NOT_LOGGED_IN);
+    here.cluster.logout();
+    here.objects.clear();
+    return CKR_OK;
+}
+
+} // namespace hsm::p11

@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: Apache-2.0
+// Slots and their tokens: one per configured cluster, what PKCS#11 says of
+// them (slot, token and mechanism information) and their random numbers.
+#pragma once
+
+#include "cluster_slot.hpp"
+#include "objects.hpp"
+
+namespace hsm::p11 {
+
+struct session;
+
+/// One configured cluster as a slot: its connections and login (the
+/// slot's, shared by its sessions), and the object descriptions that
+/// login fetched. Shared by the instance and the calls in flight.
+struct slot {
+    slot(CK_SLOT_ID slot_id, cluster_config config) : id(slot_id), cluster(std::move(config)) {}
+
+    const CK_SLOT_ID id;
+    cluster_slot cluster;
+    login_objects objects;
+};
+
+CK_RV get_info(CK_INFO_PTR info);
+CK_RV get_slot_list(CK_BBOOL token_present, CK_SLOT_ID_PTR list, CK_ULONG_PTR count);
+CK_RV get_slot_info(CK_SLOT_ID id, CK_SLOT_INFO_PTR info);
+CK_RV get_token_info(CK_SLOT_ID id, CK_TOKEN_INFO_PTR info);
+CK_RV get_mechanism_list(CK_SLOT_ID id, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count);
+CK_RV get_mechanism_info(CK_SLOT_ID id, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info);
+
+/// Random bytes of the nodes, for a logged-in user.
+CK_RV generate_random(session& s, CK_BYTE_PTR out, CK_ULONG len);
+
+} // namespace hsm::p11

@@ -103,9 +103,12 @@ class Pkcs11ToolTests(unittest.TestCase):
         self.assertEqual(r.stdout.count("Private Key Object"), 2, r.stdout)
         self.assertIn("label:      signer", r.stdout)
         self.assertIn("never extractable", r.stdout)
-        cases = [("01", "ECDSA-SHA256", ["--signature-format", "openssl"], 2, ["-sha256"]),
-                 ("02", "SHA256-RSA-PKCS", [], 4, ["-sha256"])]
-        for key_id, mechanism, fmt, public_handle, options in cases:
+        # Handles are the nodes' (random): the public halves found by label.
+        keys = self.keys_on(1, "alice", "alice-pw-1")
+        cases = [("01", "ECDSA-SHA256", ["--signature-format", "openssl"], "signer", ["-sha256"]),
+                 ("02", "SHA256-RSA-PKCS", [], "rsasigner", ["-sha256"])]
+        for key_id, mechanism, fmt, label, options in cases:
+            public_handle = keys[(label, "public")]["handle"]
             signature = self.c.path(f"sig-{key_id}")
             r = self.tool("--login", "--pin", PIN, "--sign", "--id", key_id, "-m", mechanism,
                           "-i", self.data, "-o", signature, *fmt)

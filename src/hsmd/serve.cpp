@@ -132,12 +132,15 @@ int serve(const serve_options& options) {
 
     asio::io_context io(1);
     signal_stream signals(io, taken_signals);
-    asio::thread_pool kdf_pool(std::max(1u, std::thread::hardware_concurrency()));
+    // At least two threads: key work of one user leaves one to the others.
+    auto kdf_threads = std::max(2u, std::thread::hardware_concurrency());
+    asio::thread_pool kdf_pool(kdf_threads);
     node_service service(store, identity, std::move(keys), options.kdf_iterations,
                          kdf_pool.get_executor());
     service.set_prepare_timeout(options.prepare_timeout);
     service.set_token_lifetime(options.token_timeout);
     service.set_key_quota(options.key_quota);
+    service.set_key_work_threads(kdf_threads);
     node_server server(io, tls, service, options.limits);
     prepared_resolver resolver(io, service, store, node_identity_files(paths), identity.cluster_id,
                                options.prepare_timeout * 10);

@@ -79,6 +79,10 @@ awaitable<status> node_service::generate_key(session& s, const json& f, json& ou
     std::size_t objects = pair ? 2 : 1;
     if (store_.count_keys() + store_.count_reserved_keys() + objects > max_keys_per_node)
         co_return status::key_limit_exceeded;
+    // One generation at a time on the node, users taking turns: an RSA-4096
+    // loop of one user never holds more than one thread.
+    auto ticket = co_await generations_.acquire(fmt::format("user {}", *s.user_id));
+    if (!ticket) co_return status::busy;
     auto generated = co_await off_thread([spec = *spec] { return generate_key_material(spec); });
     if (!current(s)) co_return status::not_logged_in;
     json keys = json::array();
@@ -201,6 +205,9 @@ awaitable<status> node_service::use_key(session& s, operation op, const json& f,
     if (!data || !aad || (use == key_use::verify && !signature)) co_return status::bad_request;
     auto key = loaded(*k);
     if (!key) co_return status::internal_error; // the store holds what it sealed
+    // Each user's uses share the threads but one, users taking turns.
+    auto ticket = co_await key_uses_.acquire(fmt::format("user {}", *s.user_id));
+    if (!ticket) co_return status::busy;
     auto result = co_await off_thread([&]() -> crypto_result {
         switch (use) {
         case key_use::sign:

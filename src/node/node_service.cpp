@@ -279,6 +279,11 @@ std::uint32_t node_service::login_cost() const {
                       max_kdf_iterations);
 }
 
+void node_service::set_key_work_threads(std::size_t threads) {
+    threads = std::max<std::size_t>(threads, 2);
+    key_uses_ = derivation_budget({.total = threads, .per_peer = threads - 1, .max_waiting = 64});
+}
+
 awaitable<status> node_service::login(session& s, const json& f, secret password, json& out) {
     if (s.user_id) co_return status::already_logged_in;
     auto target = parse_target(f, status::user_login_failure);

@@ -110,6 +110,11 @@ public:
     void set_token_lifetime(std::chrono::milliseconds t) noexcept { tokens_.set_lifetime(t); }
     /// The most keys (objects) one crypto user may own on this node.
     void set_key_quota(std::size_t n) noexcept { key_quota_ = n; }
+    /// Sizes the budgets of key work for a KDF pool of `threads` threads:
+    /// one generation at a time, and key uses on all threads but one
+    /// user's share of them at most threads - 1, so that one user's load
+    /// always leaves a thread to the others' signatures and to logins.
+    void set_key_work_threads(std::size_t threads);
 
     /// Where the other nodes this node knows listen.
     std::vector<std::string> peers() const { return peers_.addresses(); }
@@ -229,6 +234,11 @@ private:
     std::uint32_t kdf_iterations_;
     asio::any_io_executor kdf_executor_;
     derivation_budget budget_;
+    // CPU-heavy key work, with a budget of its own and waiting users served
+    // round-robin, keyed by user (docs/design.md, "Keys"): generations, and
+    // uses of keys (signatures, decryptions, ...).
+    derivation_budget generations_{{.total = 1, .per_peer = 1, .max_waiting = 16}};
+    derivation_budget key_uses_{{.total = 2, .per_peer = 1, .max_waiting = 64}};
     std::unordered_multimap<std::int64_t, session*> sessions_;
     std::chrono::milliseconds prepare_timeout_{60'000};
     std::size_t key_quota_ = default_key_quota;

@@ -11,9 +11,6 @@
 namespace hsm::p11 {
 namespace {
 
-constexpr duration connect_timeout = std::chrono::seconds(5);
-constexpr duration request_timeout = std::chrono::seconds(10);
-
 std::vector<std::size_t> all(std::size_t n) {
     std::vector<std::size_t> v(n);
     for (std::size_t i = 0; i < n; ++i)
@@ -67,8 +64,10 @@ std::optional<std::vector<std::uint8_t>> hex_field(const json& fields, const cha
     return from_hex(it->get_ref<const std::string&>());
 }
 
-cluster_slot::cluster_slot(cluster_config config)
-    : config_(std::move(config)),
+cluster_slot::cluster_slot(cluster_config config, duration connect_timeout,
+                           duration request_timeout)
+    : config_(std::move(config)), connect_timeout_(connect_timeout),
+      request_timeout_(request_timeout),
       logged_in_(std::make_unique<std::atomic<bool>[]>(config_.servers.size())) {
     for (std::size_t i = 0; i < config_.servers.size(); ++i)
         node_mutex_.push_back(std::make_unique<std::mutex>());
@@ -76,7 +75,7 @@ cluster_slot::cluster_slot(cluster_config config)
 
 void cluster_slot::open_locked() {
     if (!link_)
-        link_ = std::make_unique<cluster_link>(config_, connect_timeout, request_timeout,
+        link_ = std::make_unique<cluster_link>(config_, connect_timeout_, request_timeout_,
                                                module_libctx());
     std::vector<std::size_t> lost;
     for (std::size_t i = 0; i < link_->size(); ++i)

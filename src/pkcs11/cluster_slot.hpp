@@ -45,7 +45,9 @@ std::optional<std::vector<std::uint8_t>> hex_field(const json& fields, const cha
 /// each other.
 class cluster_slot {
 public:
-    explicit cluster_slot(cluster_config config);
+    /// Connections are made within `connect_timeout`, requests answered
+    /// within `request_timeout` (the configuration's, hsmsh-pkcs11(7)).
+    cluster_slot(cluster_config config, duration connect_timeout, duration request_timeout);
 
     const std::string& cluster_id() const noexcept { return config_.cluster_id; }
     std::size_t servers() const noexcept { return config_.servers.size(); }
@@ -87,6 +89,8 @@ private:
     void open_locked();
 
     cluster_config config_;
+    duration connect_timeout_;
+    duration request_timeout_;
     // Exclusive: the connections (re)opened, login, logout, cluster-wide
     // changes. Shared: calls to one node, each under that node's lock.
     std::shared_mutex link_mutex_;

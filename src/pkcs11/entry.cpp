@@ -3,6 +3,7 @@
 // one catch boundary every C_* call passes through. One slot per cluster of
 // the configuration file; a crypto user logs in with "name:password"; the
 // objects are the keys that user owns or that are shared with it.
+#include "diagnostics.hpp"
 #include "digests.hpp"
 #include "hsmsh/config.hpp"
 #include "hsmsh/files.hpp"
@@ -23,6 +24,13 @@
 namespace hsm::p11 {
 namespace {
 
+// Logs why a call failed (a file, a certificate, the network: never a PIN,
+// key or data, which no such message holds) and returns `rv`.
+CK_RV failed(CK_RV rv, std::string_view why) noexcept {
+    log(log_level::error, why);
+    return rv;
+}
+
 // No exception crosses the C boundary: every call runs here, in the
 // module's own OpenSSL context, and ends with a CK_RV whatever happens.
 template <typename F> CK_RV guarded(F&& f) noexcept {
@@ -32,20 +40,22 @@ template <typename F> CK_RV guarded(F&& f) noexcept {
     } catch (const ck_error& e) {
         return e.rv;
     } catch (const std::bad_alloc&) {
-        return CKR_HOST_MEMORY;
-    } catch (const config_error&) {
+        return failed(CKR_HOST_MEMORY, "out of memory");
+    } catch (const config_error& e) {
         // A configuration or certificate file gone or changed (rotated, say).
-        return CKR_DEVICE_ERROR;
-    } catch (const file_error&) {
-        return CKR_DEVICE_ERROR;
-    } catch (const pki_error&) {
-        return CKR_DEVICE_ERROR;
-    } catch (const boost::system::system_error&) {
-        return CKR_DEVICE_ERROR; // the network
-    } catch (const std::system_error&) {
-        return CKR_DEVICE_ERROR;
+        return failed(CKR_DEVICE_ERROR, e.what());
+    } catch (const file_error& e) {
+        return failed(CKR_DEVICE_ERROR, e.what());
+    } catch (const pki_error& e) {
+        return failed(CKR_DEVICE_ERROR, e.what());
+    } catch (const boost::system::system_error& e) {
+        return failed(CKR_DEVICE_ERROR, e.what()); // the network
+    } catch (const std::system_error& e) {
+        return failed(CKR_DEVICE_ERROR, e.what());
     } catch (...) {
-        return CKR_GENERAL_ERROR;
+        // Not logged: the message of an unexpected exception (a JSON parser's,
+        // say) might quote what it read.
+        return failed(CKR_GENERAL_ERROR, "an unexpected failure");
     }
 }
 

@@ -3,12 +3,15 @@
 // and how calls find their session and slot in it.
 #include "library.hpp"
 
+#include "diagnostics.hpp"
 #include "hsmsh/config.hpp"
 #include "openssl_context.hpp"
 #include "sessions.hpp"
 #include "tokens.hpp"
 
 #include <new>
+
+#include <fmt/format.h>
 
 #include <unistd.h>
 
@@ -61,16 +64,29 @@ CK_RV library::initialize(const CK_C_INITIALIZE_ARGS* args) {
     if (current_) return CKR_CRYPTOKI_ALREADY_INITIALIZED;
     auto made = std::make_shared<instance>(args);
     made->pid = getpid();
+    auto path = default_config_path();
+    module_settings settings;
     try {
-        auto config = load_config(default_config_path());
+        settings = read_settings(path);
+    } catch (const config_error& e) {
+        // A wrong log or timeout setting never keeps an application from its keys.
+        log(log_level::error, fmt::format("{}: {} (the defaults apply)", path.string(), e.what()));
+    }
+    set_logging(settings.level, settings.syslog);
+    try {
+        auto config = load_config(path);
         for (auto& c : config.clusters)
-            made->slots.push_back(std::make_shared<slot>(made->slots.size(), std::move(c)));
+            made->slots.push_back(
+                std::make_shared<slot>(made->slots.size(), std::move(c), settings));
     } catch (const std::bad_alloc&) {
         throw;
-    } catch (const std::exception&) {
+    } catch (const std::exception& e) {
         // No usable configuration: a module with no slot, as a reader with no card.
+        log(log_level::warning, fmt::format("no slot: {}", e.what()));
         made->slots.clear();
     }
+    log(log_level::info,
+        fmt::format("C_Initialize: {} slot(s) from {}", made->slots.size(), path.string()));
     current_ = std::move(made);
     return CKR_OK;
 }

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 namespace hsm::p11 {
 namespace {
 
@@ -92,6 +94,10 @@ CK_RV login(session& s, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len
     here.objects.clear();
     auto answer = here.cluster.login(name, secret(std::string(text.view().substr(colon + 1))));
     here.objects.clear();
+    constexpr std::string_view outcome[]{"logged in", "refused", "no node answered"};
+    log(answer.what == cluster_answer::kind::ok ? log_level::info : log_level::warning,
+        fmt::format("C_Login of {} on slot {} ({}): {}", name, here.id, here.cluster.cluster_id(),
+                    outcome[static_cast<int>(answer.what)]));
     return ck_rv(answer);
 }
 

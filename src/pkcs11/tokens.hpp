@@ -4,6 +4,7 @@
 #pragma once
 
 #include "cluster_slot.hpp"
+#include "diagnostics.hpp"
 #include "objects.hpp"
 
 namespace hsm::p11 {
@@ -14,7 +15,9 @@ struct session;
 /// slot's, shared by its sessions), and the object descriptions that
 /// login fetched. Shared by the instance and the calls in flight.
 struct slot {
-    slot(CK_SLOT_ID slot_id, cluster_config config) : id(slot_id), cluster(std::move(config)) {}
+    slot(CK_SLOT_ID slot_id, cluster_config config, const module_settings& settings)
+        : id(slot_id),
+          cluster(std::move(config), settings.connect_timeout, settings.request_timeout) {}
 
     const CK_SLOT_ID id;
     cluster_slot cluster;

@@ -124,6 +124,28 @@ class HostSurvives(unittest.TestCase):
         self.assertEqual(answers.get("random"), "CKR_USER_NOT_LOGGED_IN", r.stdout)
         self.assertIn("host alive", r.stdout)
 
+    def test_the_log_says_what_failed_and_never_the_pin(self):
+        with open(self.c.path("hsmsh.json")) as f:
+            doc = json.load(f)
+        doc["pkcs11"] = {"log_level": "info", "log": "stderr", "connect_timeout_s": 3,
+                         "request_timeout_s": 5}
+        config = self.c.path("logging.json")
+        with open(config, "w") as f:
+            json.dump(doc, f)
+        r, answers = run_host(config, "login", PIN="alice:wrong-secret-77")
+        self.assertEqual(answers.get("login"), "CKR_PIN_INCORRECT", r.stdout + r.stderr)
+        self.assertIn("hsmsh-pkcs11[", r.stderr)
+        self.assertIn("C_Login of alice on slot 0", r.stderr)
+        self.assertIn("refused", r.stderr)
+        self.assertNotIn("wrong-secret-77", r.stderr)
+        # A wrong setting is said, and the defaults apply: the keys stay usable.
+        doc["pkcs11"] = {"request_timeout_s": "soon"}
+        with open(config, "w") as f:
+            json.dump(doc, f)
+        r, answers = run_host(config, "login", "random", PIN="alice:alice-pw-1")
+        self.assertEqual(answers.get("random"), "CKR_OK", r.stdout + r.stderr)
+        self.assertIn("pkcs11.request_timeout_s", r.stderr)
+
     def test_reply_fields_of_the_wrong_type_are_device_errors(self):
         rogue = WrongTypes(self.c.path("node0", "cluster.crt"), self.c.path("node0", "cluster.key"),
                            self.c.path("customerCA.crt"), self.c.cluster_id)

@@ -113,12 +113,12 @@ status node_service::rules_hold(const planned_change& c) const {
         return status::ok;
     case delete_user:
         if (!user) return status::user_not_found;
-        if (sessions_of(user->id) > 0) return status::user_logged_in;
+        if (sessions_of(user->id) > 0 && !c.revoke) return status::user_logged_in;
         if (store_.owns_keys(user->id)) return status::user_owns_keys;
         return is_officer(user->type) ? officer_may_leave() : status::ok;
     case change_password:
         if (!user) return status::user_not_found;
-        if (!self && sessions_of(user->id) > 0) return status::user_logged_in;
+        if (!self && sessions_of(user->id) > 0 && !c.revoke) return status::user_logged_in;
         return status::ok;
     case register_quorum_key:
         if (!user) return status::user_not_found;
@@ -194,6 +194,13 @@ node_service::plan(session& s, operation op, const json& f, const secret& passwo
         auto user = store_.find(target.name);
         bool self = user && user->id == *s.user_id;
         if (auto a = authorize(s.actor(), op, self); a != status::ok) return a;
+        // Revocation is an officer's, of another user, by deletion or reset.
+        auto revoke = f.find("revoke");
+        if (revoke != f.end() && !revoke->is_boolean()) return status::bad_request;
+        c.revoke = revoke != f.end() && revoke->get<bool>();
+        if (c.revoke && (self || !is_officer(s.type) ||
+                         (op != operation::delete_user && op != operation::change_password)))
+            return status::bad_request;
         if (op != operation::change_password && state() != cluster_state::active)
             return status::cluster_not_active;
         if (needs_hash && !valid_password(password.view())) return status::password_policy;

@@ -54,6 +54,7 @@ json planned_change::to_json() const {
            {"target", {{"id", target_id}, {"generation", target_generation}}}};
     if (!quorum_key.empty()) j["quorum_key"] = to_hex(quorum_key);
     if (two_fa != second_factor::unchanged) j["two_fa"] = two_fa == second_factor::on;
+    if (revoke) j["revoke"] = true;
     if (hash)
         j["hash"] = {{"salt", to_hex(hash->salt)},
                      {"key", to_hex(hash->key)},
@@ -99,6 +100,7 @@ std::optional<planned_change> planned_change::from_json(const json& j) {
         if (j.contains("two_fa"))
             c.two_fa = j.at("two_fa").get<bool>() ? second_factor::on : second_factor::off;
         if (c.two_fa == second_factor::on && c.quorum_key.empty()) return std::nullopt;
+        c.revoke = j.value("revoke", false);
         if (j.contains("actor")) {
             const auto& a = j.at("actor");
             auto actor_type = user_type_from_name(a.at("type").get<std::string>());

@@ -39,6 +39,9 @@ struct planned_change {
     // without it, off (the key goes too); sync_user carries the record's.
     enum class second_factor { unchanged, on, off };
     second_factor two_fa = second_factor::unchanged;
+    // An officer's revocation: the change passes while the user is logged
+    // in, and ends its sessions (delete_user, change_password of another).
+    bool revoke = false;
     // Who asked, as authenticated then: a commit re-checks that this user
     // still exists unchanged and still may make the change.
     std::int64_t actor_id = 0;

@@ -99,6 +99,14 @@ std::optional<parsed_command> parse_command(std::vector<std::string> words) {
             cmd.args.erase(at, at + 2);
         }
     }
+    // -revoke, likewise: an officer's change that ends the user's sessions.
+    if (spec.revocable && cmd.args.size() > 2) {
+        auto at = std::find(cmd.args.begin() + 2, cmd.args.end(), "-revoke");
+        if (at != cmd.args.end()) {
+            cmd.revoke = true;
+            cmd.args.erase(at);
+        }
+    }
     if (cmd.args.size() < spec.min_args || cmd.args.size() > spec.max_args)
         throw usage_error(fmt::format("usage: {}", spec.synopsis));
     if (spec.password_arg >= 0) {
@@ -126,6 +134,7 @@ std::string parsed_command::history_text() const {
         out += " " + quote_if_needed(a);
     if (spec->password_arg >= 0) out += " -hpswd";
     if (two_factor_file) out += " -2fa " + quote_if_needed(*two_factor_file);
+    if (revoke) out += " -revoke";
     return out;
 }
 

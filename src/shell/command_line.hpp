@@ -35,6 +35,7 @@ struct parsed_command {
     std::optional<std::string> inline_password;
     bool prompt_password = false;               // omitted or -hpswd
     std::optional<std::string> two_factor_file; // -2fa <authdata-file>
+    bool revoke = false;                        // -revoke
 
     /// The line as history may keep it: an inline password replaced by -hpswd.
     std::string history_text() const;

@@ -83,6 +83,7 @@ struct command_spec {
     int password_arg = -1;     // index of a password argument, or -1
     bool new_password = false; // a new password: asked twice at a terminal
     bool two_factor = false;   // takes -2fa <authdata-file> after the user name
+    bool revocable = false;    // takes -revoke: the user's sessions end with the change
     command_scope scope = command_scope::anywhere;
     std::array<completion, 2> completes = {}; // for the first two arguments
     std::string_view lead = {}; // user changes: CMU's line before the results: {0} user, {1} nodes

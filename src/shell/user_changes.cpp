@@ -139,6 +139,9 @@ line_result shell::run_user_change(parsed_command& cmd) {
             throw usage_error(std::string(status_description(status::password_policy)));
     }
     json fields = json::object();
+    // The node ends the user's sessions with the change, instead of
+    // refusing it while the user is logged in (an officer revoking a user).
+    if (cmd.revoke) fields["revoke"] = true;
     if (password) {
         fields["password"] = std::string(password->view());
         // One salt for every node: the same credentials everywhere (see record digests).

@@ -172,6 +172,31 @@ class HostileUserTests(unittest.TestCase):
         self.assertTrue(seen)
         self.assertLessEqual(set(seen), {"RET_OK", "RET_BUSY"})
 
+    def test_an_officer_revokes_a_user_who_stays_connected(self):
+        """Finding 7: mallory stays logged in everywhere; an officer resets
+        her password with -revoke: her sessions end on every node and her
+        old password no longer logs in. Without -revoke the change is
+        refused while she is logged in (CMU's rule)."""
+        PASSWORDS["eve"] = "eve-pass-01"
+        r = self.c.shell(input=LOGIN + "createUser CU eve eve-pass-01\ny\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        eve = [self.wire(i, "eve") for i in range(3)]
+        r = self.c.shell(input=LOGIN + "changePswd CU eve new-pass-01\ny\n")
+        self.assertIn("RET_USER_LOGGED_IN", r.stdout)
+        r = self.c.shell(input=LOGIN + "changePswd CU eve new-pass-01 -revoke\ny\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        for i in range(3):
+            self.assertIn(f"changePswd success on {self.c.label(i)}", r.stdout)
+        for w in eve:
+            status, _ = w.call("list_keys")
+            self.assertEqual(status, "RET_NOT_LOGGED_IN")
+            self.assertEqual(w.call("login", type="CU", name="eve",
+                                    password="eve-pass-01")[0], "RET_USER_LOGIN_FAILURE")
+        # Revocation is an officer's: a crypto user cannot end another's sessions.
+        alice = self.wire(0, "alice")
+        status, _ = alice.call("delete_user", type="CU", name="mallory", revoke=True)
+        self.assertNotEqual(status, "RET_OK")
+
     def ids(self):
         doc = json.loads(self.c.shell("--json", input="listUsers\n").stdout.splitlines()[-1])
         return {u["name"]: u["id"] for u in doc["servers"][0]["users"]}

@@ -86,6 +86,9 @@ struct world : test::memory_node {
     std::map<std::int64_t, std::string> ever;     // every user id seen, and its name
     std::map<std::string, std::size_t> successes; // by operation: the run reached real states
     std::vector<std::pair<std::string, json>> generated; // sealed keys, by who generated them
+    std::vector<json> copies; // get_sealed_key's answers: copies a sync may bring
+    // Each handle's key as first seen in the store: its material and owner.
+    std::map<std::int64_t, std::pair<std::string, std::int64_t>> key_identity;
     std::array<quorum_credential, names.size()> quorum = make_quorum_credentials();
     // The quorum keys each user proved it holds, asking for itself: the only
     // keys its record may carry.
@@ -388,7 +391,23 @@ struct world : test::memory_node {
     request key_request(const session& s, const std::string& name) {
         request r;
         auto tx = fmt::format("{:032x}", rng());
-        switch (below(6)) {
+        switch (below(7)) {
+        case 6:
+            // A sync of whatever blob this user has seen (a copy of any key,
+            // or anyone's fresh generation), under its handle or another.
+            if (below(2) == 0 || (copies.empty() && generated.empty())) {
+                r.op = operation::get_sealed_key;
+                r.fields = {{"handle", some_handle(s)}};
+            } else {
+                auto blob = !copies.empty() && (generated.empty() || below(2) == 0)
+                                ? copies[below(copies.size())]
+                                : generated[below(generated.size())].second.at(0);
+                if (below(4) == 0) blob["handle"] = some_handle(s);
+                r.op = operation::prepare;
+                r.fields = {{"txid", tx}, {"change", "sync_key"}, {"keys", json::array({blob})}};
+                txids.push_back(tx);
+            }
+            break;
         case 0: {
             static constexpr std::array specs{"aes:128", "hmac:256", "ec:p256", "ec:p384"};
             r.op = operation::generate_key;
@@ -540,8 +559,14 @@ struct world : test::memory_node {
             generated.emplace_back(s.user_name, answer.fields["keys"]);
             if (generated.size() > 16) generated.erase(generated.begin());
         }
+        if (r.op == operation::get_sealed_key) {
+            copies.push_back(answer.fields["keys"].at(0));
+            if (copies.size() > 16) copies.erase(copies.begin());
+        }
         if (r.op == operation::prepare && string_field(r.fields, "change") == "insert_keys")
             ++successes["insert_keys"];
+        if (r.op == operation::prepare && string_field(r.fields, "change") == "sync_key")
+            ++successes["sync_key"];
         if (r.op == operation::prepare && string_field(r.fields, "change") == "register_quorum_key")
             ++successes["prepare register_quorum_key"];
         return answer;
@@ -631,6 +656,15 @@ struct world : test::memory_node {
         auto keys = store.list_keys();
         REQUIRE(keys.size() + store.count_reserved_keys() <= max_keys_per_node);
         for (const auto& k : keys) {
+            // A handle names one key and one owner for its whole life: no
+            // sync, insertion or replay puts other material or another owner
+            // under it, and a destroyed key's handle never holds a key again.
+            auto first =
+                key_identity.emplace(k.handle, std::pair(k.material_digest, k.owner)).first;
+            CAPTURE(k.handle);
+            REQUIRE(first->second.first == k.material_digest);
+            REQUIRE(first->second.second == k.owner);
+            REQUIRE_FALSE(store.key_destroyed(k.handle));
             auto owner = store.find_id(k.owner);
             REQUIRE(owner);
             REQUIRE(owner->type == user_type::cu);
@@ -793,7 +827,8 @@ TEST_CASE("node invariants hold under random interleavings of sessions") {
     activate(w);
     walk(w, env_number("HSMSH_PROPERTY_STEPS", 4000),
          {"login", "create_user", "prepare", "commit", "get_user", "generate_key", "insert_keys",
-          "sign", "register_quorum_key", "prepare register_quorum_key"});
+          "sign", "register_quorum_key", "prepare register_quorum_key", "get_sealed_key",
+          "sync_key"});
 }
 
 // No protected change passes without a token of its session approved by m

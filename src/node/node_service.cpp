@@ -455,7 +455,7 @@ void node_service::advertise(const std::string& self) {
 }
 
 void node_service::learn_peers(const json& announcement) {
-    if (!peers_.learn(announcement)) return;
+    if (!peers_.learn(announcement, unix_ms())) return;
     store_.transact([&] { store_.set_meta(meta_key::peers, peers_.to_json().dump()); });
     log_event("peers now: {}", escape_control(json(peers_.addresses()).dump()));
     if (peers_changed_) peers_changed_();

@@ -5,6 +5,8 @@
 #include "hsmsh/endpoint.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <limits>
 #include <optional>
 
 namespace hsm {
@@ -19,7 +21,12 @@ std::optional<std::string> canonical(const json& address) {
     const auto& text = address.get_ref<const std::string&>();
     if (text.empty() || text.size() > max_address_size) return std::nullopt;
     try {
-        return parse_host_port(text, std::nullopt).text();
+        auto where = parse_host_port(text, std::nullopt);
+        // A DNS name or an IP literal: nothing a terminal could act on.
+        bool plain = std::ranges::all_of(where.host, [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':';
+        });
+        return plain ? std::optional(where.text()) : std::nullopt;
     } catch (const std::invalid_argument&) {
         return std::nullopt;
     }
@@ -42,20 +49,29 @@ std::optional<peer_address> entry_from(const json& e) {
         return std::nullopt;
     const auto& hsm_id = id->get_ref<const std::string&>();
     auto where = canonical(*address);
-    if (hsm_id.size() > max_hsm_id_size || !where) return std::nullopt;
+    bool plain_id = std::ranges::all_of(hsm_id, [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+    });
+    if (hsm_id.size() > max_hsm_id_size || !plain_id || !where) return std::nullopt;
     return peer_address{hsm_id, *where, since->get<std::int64_t>()};
 }
 
 json entry_json(const peer_address& p) {
-    return {{"hsm_id", p.hsm_id}, {"address", p.address}, {"since", p.since}};
+    return {{"hsm_id", p.hsm_id},
+            {"address", p.address},
+            {"since", p.since},
+            {"first_hand", p.first_hand}};
 }
+
+constexpr std::int64_t no_clock = std::numeric_limits<std::int64_t>::max() / 2;
 
 } // namespace
 
 peer_list::peer_list(std::string hsm_id, const json& known) : hsm_id_(std::move(hsm_id)) {
+    // What this node stored it had heard, as it had heard it.
     if (known.is_array())
         for (const auto& e : known)
-            learn_one(e);
+            learn_one(e, !e.is_object() || e.value("first_hand", true), no_clock);
 }
 
 void peer_list::set_self(const std::string& address, std::int64_t since) {
@@ -84,19 +100,31 @@ json peer_list::to_json() const {
     return out;
 }
 
-bool peer_list::learn(const json& announcement) {
+bool peer_list::learn(const json& announcement, std::int64_t now_ms) {
     if (!announcement.is_object()) return false;
-    bool changed = learn_one(announcement); // the sender itself
+    bool changed = learn_one(announcement, true, now_ms); // the sender itself
     auto peers = announcement.find("peers");
     if (peers != announcement.end() && peers->is_array())
         for (const auto& e : *peers)
-            changed = learn_one(e) || changed;
+            changed = learn_one(e, false, now_ms) || changed;
     return changed;
 }
 
-bool peer_list::learn_one(const json& e) {
+// A relayed entry gives way to one heard first-hand: the newest relayed one
+// (the oldest were learnt before whatever filled the list).
+bool peer_list::make_room() {
+    auto relayed = std::ranges::find_if(members_.rbegin(), members_.rend(),
+                                        [](const peer_address& p) { return !p.first_hand; });
+    if (relayed == members_.rend()) return false;
+    members_.erase(std::next(relayed).base());
+    return true;
+}
+
+bool peer_list::learn_one(const json& e, bool first_hand, std::int64_t now_ms) {
     auto p = entry_from(e);
     if (!p || p->address == address_ || (!p->hsm_id.empty() && p->hsm_id == hsm_id_)) return false;
+    if (p->since > now_ms + max_clock_skew_ms) return false; // a future word is no word
+    p->first_hand = first_hand;
     auto same_address = std::ranges::find(members_, p->address, &peer_address::address);
     if (p->hsm_id.empty()) {
         // A bare address: kept only while nobody is known there.
@@ -106,7 +134,14 @@ bool peer_list::learn_one(const json& e) {
     }
     auto same_node = std::ranges::find(members_, p->hsm_id, &peer_address::hsm_id);
     if (same_node != members_.end()) {
-        if (p->since <= same_node->since) return false; // old news
+        // Only the node's own word moves it; a relay only confirms what is known.
+        if (!first_hand) return false;
+        if (p->since <= same_node->since) {
+            bool confirmed = !same_node->first_hand && same_node->address == p->address;
+            same_node->first_hand = same_node->first_hand || confirmed;
+            return false; // old news
+        }
+        same_node->first_hand = true;
         same_node->address = p->address;
         same_node->since = p->since;
         // Whoever was said to be there before is not (any more).
@@ -117,12 +152,14 @@ bool peer_list::learn_one(const json& e) {
     }
     if (same_address != members_.end()) {
         // An address nobody owned (a --peer), or one another node left:
-        // the newer word decides.
-        if (!same_address->hsm_id.empty() && p->since <= same_address->since) return false;
+        // the newer word decides, and a relay never takes one from its owner.
+        if (!same_address->hsm_id.empty() &&
+            (p->since <= same_address->since || (!first_hand && same_address->first_hand)))
+            return false;
         *same_address = *p;
         return true;
     }
-    if (members_.size() >= max_peers) return false;
+    if (members_.size() >= max_peers && !(first_hand && make_room())) return false;
     members_.push_back(*p);
     return true;
 }

@@ -19,12 +19,17 @@ struct peer_address {
     std::string hsm_id;  // "" for a --peer address not yet heard from
     std::string address; // canonical HOST:PORT
     std::int64_t since = 0;
+    // Heard from that node itself (its own announcement or answer), not
+    // only relayed by another: relayed entries give way when the list is full.
+    bool first_hand = true;
 };
 
 class peer_list {
 public:
     /// A cluster has at most 28 nodes; room for some that were replaced.
     static constexpr std::size_t max_peers = 32;
+    /// How far ahead of the receiver's clock a `since` may be.
+    static constexpr std::int64_t max_clock_skew_ms = 60'000;
 
     /// `known` is what to_json() stored, or an array of address strings
     /// (--peer); invalid entries are dropped.
@@ -42,16 +47,21 @@ public:
     /// The members, as the store keeps them.
     json to_json() const;
 
-    /// Learns from an announcement (a peer's, or its reply to ours): the
-    /// sender itself and the nodes it knows. A node's address is replaced
-    /// only by a newer word of its own; an address nobody owned yet (a
-    /// --peer) is bound to the node that answers from it. Garbage of any
-    /// shape is ignored; at most max_peers are kept. Returns whether the
-    /// list changed.
-    bool learn(const json& announcement);
+    /// Learns from an announcement (a peer's, or its reply to ours) received
+    /// at `now_ms`: the sender itself and the nodes it knows. A node's
+    /// address is replaced only by a newer word of its own (the sender's
+    /// top-level entry; a relayed entry may add a node nobody knows, never
+    /// move one), and no `since` is believed more than max_clock_skew_ms
+    /// ahead of `now_ms`; an address nobody owned yet (a --peer) is bound to
+    /// the node that answers from it; hosts are DNS names or IP literals.
+    /// Garbage of any shape is ignored; at most max_peers are kept, and a
+    /// relayed entry gives way to a first-hand one when they are. Returns
+    /// whether the list changed.
+    bool learn(const json& announcement, std::int64_t now_ms);
 
 private:
-    bool learn_one(const json& entry);
+    bool learn_one(const json& entry, bool first_hand, std::int64_t now_ms);
+    bool make_room();
 
     std::string hsm_id_;
     std::string address_;

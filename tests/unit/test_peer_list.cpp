@@ -3,6 +3,9 @@
 #include "peer_list.hpp"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <algorithm>
 
 #include <string>
 
@@ -20,19 +23,24 @@ json entry(std::string id, std::string address, std::int64_t since) {
     return {{"hsm_id", id}, {"address", address}, {"since", since}};
 }
 
+// Announcements received at a time after every `since` the tests use.
+bool learn_at(peer_list& peers, const json& announcement) {
+    return peers.learn(announcement, 1'000'000);
+}
+
 } // namespace
 
 TEST_CASE("a --peer address is bound to the node that answers from it") {
     peer_list peers("hsm-me", json{"10.0.0.1:2225"});
     peers.set_self("10.0.0.9:2225", 100);
     CHECK(peers.addresses() == addresses{"10.0.0.1:2225"});
-    CHECK(peers.learn(node("hsm-a", "10.0.0.1:2225", 50,
-                           json{entry("hsm-b", "10.0.0.2:2225", 60),
-                                entry("hsm-me", "10.0.0.7:1", 999),     // never itself
-                                entry("hsm-x", "10.0.0.9:2225", 1)}))); // nor its address
+    CHECK(learn_at(peers, node("hsm-a", "10.0.0.1:2225", 50,
+                               json{entry("hsm-b", "10.0.0.2:2225", 60),
+                                    entry("hsm-me", "10.0.0.7:1", 999),     // never itself
+                                    entry("hsm-x", "10.0.0.9:2225", 1)}))); // nor its address
     CHECK(peers.addresses() == addresses{"10.0.0.1:2225", "10.0.0.2:2225"});
     CHECK(peers.members().front().hsm_id == "hsm-a");
-    CHECK_FALSE(peers.learn(node("hsm-a", "10.0.0.1:2225", 50))); // nothing new
+    CHECK_FALSE(learn_at(peers, node("hsm-a", "10.0.0.1:2225", 50))); // nothing new
     auto said = peers.announcement();
     CHECK(said["hsm_id"] == "hsm-me");
     CHECK(said["address"] == "10.0.0.9:2225");
@@ -42,15 +50,15 @@ TEST_CASE("a --peer address is bound to the node that answers from it") {
 TEST_CASE("a node that moved replaces its old address; old news never wins") {
     peer_list peers("hsm-me", json{entry("hsm-a", "127.0.0.1:4001", 10)});
     // A restart on a new port, said by the node itself.
-    CHECK(peers.learn(node("hsm-a", "127.0.0.1:5001", 20)));
+    CHECK(learn_at(peers, node("hsm-a", "127.0.0.1:5001", 20)));
     CHECK(peers.addresses() == addresses{"127.0.0.1:5001"});
     // Another node that has not heard relays the old address: only the
     // sender itself is new.
-    CHECK(peers.learn(
-        node("hsm-b", "127.0.0.1:5002", 20, json{entry("hsm-a", "127.0.0.1:4001", 10)})));
+    CHECK(learn_at(
+        peers, node("hsm-b", "127.0.0.1:5002", 20, json{entry("hsm-a", "127.0.0.1:4001", 10)})));
     CHECK(peers.addresses() == addresses{"127.0.0.1:5001", "127.0.0.1:5002"});
     // A port another node left is taken by a newer word.
-    CHECK(peers.learn(node("hsm-c", "127.0.0.1:5002", 30)));
+    CHECK(learn_at(peers, node("hsm-c", "127.0.0.1:5002", 30)));
     CHECK(peers.addresses() == addresses{"127.0.0.1:5001", "127.0.0.1:5002"});
     CHECK(peers.members().back().hsm_id == "hsm-c");
     // What is stored comes back the same.
@@ -60,17 +68,49 @@ TEST_CASE("a node that moved replaces its old address; old news never wins") {
 
 TEST_CASE("garbage is ignored and the list is bounded") {
     peer_list peers("hsm-me", json::array());
-    CHECK_FALSE(peers.learn(json::array()));
-    CHECK_FALSE(peers.learn(json{{"peers", "x"}}));
-    CHECK_FALSE(peers.learn(json{{"peers", json{1, nullptr, json::array(), "no-port", "h:0",
-                                                "h:70000", "", std::string(271, 'a') + ":1"}}}));
-    CHECK_FALSE(peers.learn(node(std::string(65, 'h'), "10.0.0.1:1", 1)));
-    CHECK_FALSE(peers.learn(json{{"hsm_id", "hsm-a"}, {"address", "10.0.0.1:1"}, {"since", "1"}}));
+    CHECK_FALSE(learn_at(peers, json::array()));
+    CHECK_FALSE(learn_at(peers, json{{"peers", "x"}}));
+    CHECK_FALSE(
+        learn_at(peers, json{{"peers", json{1, nullptr, json::array(), "no-port", "h:0", "h:70000",
+                                            "", std::string(271, 'a') + ":1"}}}));
+    CHECK_FALSE(learn_at(peers, node(std::string(65, 'h'), "10.0.0.1:1", 1)));
+    CHECK_FALSE(
+        learn_at(peers, json{{"hsm_id", "hsm-a"}, {"address", "10.0.0.1:1"}, {"since", "1"}}));
     CHECK(peers.addresses().empty());
     json many = json::array();
     for (int i = 1; i <= 100; ++i)
         many.push_back(
             entry("hsm-" + std::to_string(i), "10.0.1." + std::to_string(i) + ":2225", 1));
-    CHECK(peers.learn(json{{"peers", many}}));
+    CHECK(learn_at(peers, json{{"peers", many}}));
     CHECK(peers.addresses().size() == peer_list::max_peers);
+}
+
+TEST_CASE("a rogue node's announcement moves no node, fills no list, prints nothing") {
+    peer_list peers("hsm-me", json::array());
+    peers.set_self("10.0.0.9:2225", 100);
+    REQUIRE(learn_at(peers, node("hsm-a", "10.0.0.1:2225", 50)));
+    // Relayed: another node's word about hsm-a never moves it, however new.
+    REQUIRE(learn_at(peers, node("hsm-r", "10.0.0.66:2225", 60)));
+    CHECK_FALSE(learn_at(
+        peers, node("hsm-r", "10.0.0.66:2225", 60, json{entry("hsm-a", "10.0.0.66:1", 900)})));
+    CHECK(peers.members().front().address == "10.0.0.1:2225");
+    // A word from the future is no word; nor an escape in a host or an id.
+    CHECK_FALSE(learn_at(
+        peers, node("hsm-a", "10.0.0.5:2225", 1'000'000 + peer_list::max_clock_skew_ms + 1)));
+    CHECK_FALSE(learn_at(peers, node("hsm-e", "a\x1b]0;pwned\x07b:1", 10)));
+    CHECK_FALSE(learn_at(peers, node("hsm-\x9b", "10.0.0.7:1", 10)));
+    // 40 relayed junk entries fill the list; a node heard first-hand still
+    // gets in, and the relayed one it replaces was junk.
+    json junk = json::array();
+    for (int i = 0; i < 40; ++i)
+        junk.push_back(entry(fmt::format("junk-{}", i), fmt::format("10.1.0.{}:1", i), 10));
+    learn_at(peers, node("hsm-r", "10.0.0.66:2225", 70, junk));
+    CHECK(peers.members().size() == peer_list::max_peers);
+    CHECK(learn_at(peers, node("hsm-new", "10.0.0.3:2225", 80)));
+    CHECK(std::ranges::count(peers.addresses(), std::string("10.0.0.3:2225")) == 1);
+    CHECK(std::ranges::count(peers.addresses(), std::string("10.0.0.1:2225")) == 1);
+    // Stored and read back, the relayed entries stay relayed.
+    peer_list again("hsm-me", peers.to_json());
+    CHECK(std::ranges::count_if(again.members(), [](const auto& p) { return !p.first_hand; }) ==
+          std::ranges::count_if(peers.members(), [](const auto& p) { return !p.first_hand; }));
 }

@@ -144,9 +144,10 @@ int serve(const serve_options& options) {
     node_server server(io, tls, service, options.limits);
     prepared_resolver resolver(io, service, store, node_identity_files(paths), identity.cluster_id,
                                options.prepare_timeout * 10);
-    service.on_count_peer_holders([&resolver](std::string txid, std::size_t enough) {
-        return resolver.peers_holding(std::move(txid), enough);
-    });
+    service.on_count_peer_holders(
+        [&resolver](node_service::change_probe probe, std::size_t enough, bool committed_only) {
+            return resolver.peers_holding(std::move(probe), enough, committed_only);
+        });
     auto bound = server.listen(parse_listen(options.listen));
     auto self = options.advertise;
     if (!self.empty()) {

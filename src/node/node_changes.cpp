@@ -10,6 +10,11 @@
 #include "quorum_key.hpp"
 #include "request_fields.hpp"
 
+#include <algorithm>
+#include <cctype>
+
+#include <fmt/ranges.h>
+
 namespace hsm {
 namespace {
 
@@ -462,19 +467,52 @@ std::size_t node_service::holders_needed() const {
     return std::min<std::size_t>(2, peers_.addresses().size() + 1);
 }
 
+// What identifies a key change across nodes (user ids are each node's own):
+// its kind, handles and sealed keys.
+std::string node_service::change_identity(const key_change& c) const {
+    auto text = fmt::format("{}|{}|{}", key_change_name(c.what), fmt::join(c.handles, ","),
+                            fmt::join(c.sealed, ","));
+    // Hex in either case names the same bytes (a stored key's is lower case).
+    std::ranges::transform(text, text.begin(),
+                           [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    return to_hex(hmac_sha256(keys_.digest(), text));
+}
+
+std::optional<std::string> node_service::committed_identity(const json& handles) const {
+    if (!handles.is_array() || handles.empty() || handles.size() > 2) return std::nullopt;
+    key_change c;
+    for (const auto& h : handles) {
+        auto k = h.is_number_integer() ? store_.find_key(h.get<std::int64_t>()) : std::nullopt;
+        if (!k) return std::nullopt;
+        c.handles.push_back(k->handle);
+        c.sealed.push_back(to_hex(k->sealed));
+    }
+    return change_identity(c);
+}
+
 awaitable<status> node_service::commit_from_client(session& s, const std::string& txid,
                                                    bool commit) {
-    auto row = commit ? store_.prepared(txid) : std::nullopt;
+    auto row = store_.prepared(txid);
     auto change = row ? read_change(row->change) : std::nullopt;
     const auto* k = change ? std::get_if<key_change>(&*change) : nullptr;
     if (!k || k->what != key_change::kind::insert_keys ||
-        may_finish(s, operation::commit, change) != status::ok)
+        may_finish(s, operation::commit, change) != status::ok || !count_peer_holders_)
         co_return finish_tx(s, txid, commit, 1);
-    // This node holds it prepared; the others are asked, until enough say so.
+    change_probe probe{txid, change_identity(*k), k->handles};
+    if (!commit) {
+        // Once a peer committed this very insertion (counting this node's
+        // prepared copy), it is committed here too, whoever asks to abort.
+        if (co_await count_peer_holders_(probe, 1, true) == 0)
+            co_return finish_tx(s, txid, false, 1);
+        auto verdict = finish_tx(s, txid, true, std::nullopt);
+        co_return verdict == status::ok ? status::tx_committed : verdict;
+    }
+    // This node holds it prepared; the others are asked, until enough say
+    // they hold the same change.
     std::size_t needed = holders_needed();
     std::size_t others =
-        needed > 1 && count_peer_holders_ ? co_await count_peer_holders_(txid, needed - 1) : 0;
-    co_return finish_tx(s, txid, commit, static_cast<std::int64_t>(1 + others));
+        needed > 1 ? co_await count_peer_holders_(std::move(probe), needed - 1, false) : 0;
+    co_return finish_tx(s, txid, true, static_cast<std::int64_t>(1 + others));
 }
 
 // CloudHSM's key availability: a new key is usable only once at least two

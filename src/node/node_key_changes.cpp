@@ -169,6 +169,8 @@ status node_service::sync_rules(const key_change& c, const user_record& actor) c
     }
     if (store_.count_keys() + store_.count_reserved_keys() + 1 > max_keys_per_node)
         return status::key_limit_exceeded;
+    // A key that comes in whole counts against its owner's quota here too.
+    if (store_.count_owned_keys(o->id) + 1 > key_quota_) return status::key_quota_exceeded;
     return status::ok;
 }
 

@@ -205,10 +205,14 @@ status node_service::approve_token(session& s, const json& f, json& out) {
     // services, would make one signature approve what it does not show.
     if (!one_token_request(*records)) return status::token_file_invalid;
     auto now = unix_ms();
+    // At most one record of the file is a token of this node, in any
+    // session: the same officer's second session must not make one
+    // signature approve two tokens (one of each service) here.
+    if (std::ranges::count_if(*records, [&](const auto& r) { return tokens_.live(r, now); }) > 1)
+        return status::token_file_invalid;
     std::vector<std::uint32_t> mine;
     for (const auto& r : *records)
         if (auto* t = tokens_.find(&s, r, now); t && t->user_id == *s.user_id) mine.push_back(r.id);
-    if (mine.size() > 1) return status::token_file_invalid;
     auto verdict = mine.empty() ? status::token_not_found : status::ok;
     std::map<std::int64_t, token_approval> approved;
     for (const auto& a : *approvals) {

@@ -103,15 +103,43 @@ bool node_server::make_room(const std::string& address) {
     return false;
 }
 
-// The cluster's own nodes have places of their own; clients share
-// max_connections, and when those are taken one that has not logged in
-// gives way.
+// The cluster's own nodes have places of their own (an idle one gives way
+// to a new one); clients share max_connections, a certificate holding at
+// most max_not_logged_in_per_peer that have not logged in (its oldest idle
+// one gives way to its newest), and when the places are taken one that has
+// not logged in gives way.
 bool node_server::admit(const session& s) {
-    std::size_t peers = 0, clients = 0;
-    for (const auto& c : connections_)
-        if (!c.evicted) ++(c.s->peer_node ? peers : clients);
-    if (s.peer_node) return peers < limits_.max_peer_connections;
-    return clients < limits_.max_connections || evict_one_not_logged_in(s.peer);
+    std::size_t peers = 0, clients = 0, mine = 0;
+    for (const auto& c : connections_) {
+        if (c.evicted) continue;
+        ++(c.s->peer_node ? peers : clients);
+        if (!c.s->peer_node && !c.logged_in() && c.s->peer == s.peer) ++mine;
+    }
+    if (s.peer_node)
+        return peers < limits_.max_peer_connections ||
+               evict_idle([](const connection& c) { return c.s->peer_node; });
+    if (mine >= limits_.max_not_logged_in_per_peer &&
+        !evict_idle([&](const connection& c) { return waiting_login(c, s.peer); }))
+        return false;
+    return clients - (mine >= limits_.max_not_logged_in_per_peer ? 1 : 0) <
+               limits_.max_connections ||
+           evict_one_not_logged_in(s.peer);
+}
+
+bool node_server::waiting_login(const connection& c, const std::string& peer) {
+    return !c.s->peer_node && !c.logged_in() && c.s->peer == peer;
+}
+
+// Closes the oldest idle connection that `which` picks.
+bool node_server::evict_idle(const std::function<bool(const connection&)>& which) {
+    for (auto& c : connections_) {
+        if (c.evicted || c.busy || !which(c)) continue;
+        c.evicted = true;
+        boost::system::error_code ignored;
+        c.stream->next_layer().cancel(ignored);
+        return true;
+    }
+    return false;
 }
 
 // Of the certificate holding the most connections that have not logged in
@@ -126,15 +154,8 @@ bool node_server::evict_one_not_logged_in(const std::string& newcomer) {
     if (greediest == held.end() || greediest->first == newcomer ||
         greediest->second <= held[newcomer] + 1)
         return false;
-    for (auto& c : connections_) {
-        if (c.evicted || c.busy || c.s->peer_node || c.logged_in() || c.s->peer != greediest->first)
-            continue;
-        c.evicted = true;
-        boost::system::error_code ignored;
-        c.stream->next_layer().cancel(ignored);
-        return true;
-    }
-    return false;
+    const auto& peer = greediest->first;
+    return evict_idle([&](const connection& c) { return waiting_login(c, peer); });
 }
 
 awaitable<void> node_server::accept_loop() {
@@ -219,9 +240,11 @@ awaitable<void> node_server::converse(tls_stream& stream, connection& conn, sess
     auto current = [&] { return !stopping_ && conn.generation == generation_ && !conn.evicted; };
     while (current()) {
         std::string body;
-        auto idle = s.user_id || s.peer_node
-                        ? limits_.idle_timeout
-                        : std::min(limits_.idle_timeout, limits_.login_timeout);
+        // A login waiting for its second factor has the challenge's time;
+        // a peer's connection carries one call at a time and closes.
+        auto idle = s.user_id || s.challenge ? limits_.idle_timeout
+                    : s.peer_node ? std::min(limits_.idle_timeout, limits_.peer_idle_timeout)
+                                  : std::min(limits_.idle_timeout, limits_.login_timeout);
         try {
             body = co_await read_frame(stream, idle, limits_.frame_timeout);
         } catch (const boost::system::system_error& e) {

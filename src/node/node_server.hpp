@@ -27,7 +27,9 @@ struct server_limits {
     // of the certificate holding the most such connections (more than the
     // newcomer's). The cluster's own nodes have places of their own.
     duration login_timeout = std::chrono::minutes(2);
+    std::size_t max_not_logged_in_per_peer = 8; // of one client certificate
     std::size_t max_peer_connections = 16;
+    duration peer_idle_timeout = std::chrono::seconds(10);
 };
 
 /// Accepts TLS connections and serves requests through a node_service.
@@ -74,6 +76,8 @@ private:
     /// has not logged in has given way if need be.
     bool admit(const session& s);
     bool evict_one_not_logged_in(const std::string& newcomer);
+    bool evict_idle(const std::function<bool(const connection&)>& which);
+    static bool waiting_login(const connection& c, const std::string& peer);
     awaitable<void> serve(tcp::socket socket, std::string address);
     awaitable<void> handshake(tls_stream& stream, pending& p);
     awaitable<void> converse(tls_stream& stream, connection& conn, session& s);

@@ -204,6 +204,11 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
         if (row) c = read_change(row->change);
         out.code = may_finish(s, r.op, c);
         if (out.code == status::ok) out.fields = {{"outcome", tx_outcome(txid())}};
+        // Which key change it is, so that a peer counts only the same one.
+        if (out.code == status::ok && c && std::holds_alternative<key_change>(*c))
+            out.fields["change"] = change_identity(std::get<key_change>(*c));
+        else if (out.code == status::ok && r.fields.contains("handles"))
+            if (auto id = committed_identity(r.fields["handles"])) out.fields["change"] = *id;
         break;
     }
     case operation::get_user:
@@ -279,6 +284,12 @@ std::uint32_t node_service::login_cost() const {
                       max_kdf_iterations);
 }
 
+// A crypto or appliance user holds at most max_sessions_per_user sessions on
+// a node, so that one of them cannot take every connection officers need.
+bool node_service::room_for_session(const user_record& u) const {
+    return is_officer(u.type) || sessions_of(u.id) < max_sessions_per_user;
+}
+
 void node_service::set_key_work_threads(std::size_t threads) {
     threads = std::max<std::size_t>(threads, 2);
     key_uses_ = derivation_budget({.total = threads, .per_peer = threads - 1, .max_waiting = 64});
@@ -333,6 +344,10 @@ awaitable<status> node_service::login(session& s, const json& f, secret password
         audit(s, "login", name, status::two_factor_required);
         co_return status::two_factor_required;
     }
+    if (!room_for_session(*now)) {
+        audit(s, "login", name, status::busy);
+        co_return status::busy;
+    }
     logged_in(s, *now, "login");
     co_return status::ok;
 }
@@ -378,6 +393,10 @@ status node_service::login_2fa(session& s, const json& f) {
     if (store_.reserved(user->name)) {
         audit(s, "login_2fa", user->name, status::user_change_pending);
         return status::user_change_pending;
+    }
+    if (!room_for_session(*user)) {
+        audit(s, "login_2fa", user->name, status::busy);
+        return status::busy;
     }
     logged_in(s, *user, "login_2fa");
     return status::ok;

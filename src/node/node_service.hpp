@@ -94,10 +94,16 @@ public:
     /// commits only when enough do.
     awaitable<status> commit_from_client(session& s, const std::string& txid, bool commit);
 
-    /// How the node asks its peers whether they hold a transaction prepared
-    /// or committed: the count of peers that do, asking until `enough` say so.
-    using peer_holders =
-        std::function<awaitable<std::size_t>(std::string txid, std::size_t enough)>;
+    /// How the node asks its peers whether they hold a key change (its
+    /// change_identity) prepared or committed (only committed, with
+    /// `committed_only`): the count of peers that do, asking until `enough` say so.
+    struct change_probe {
+        std::string txid;
+        std::string identity;              // change_identity
+        std::vector<std::int64_t> handles; // a committed change is known by its keys
+    };
+    using peer_holders = std::function<awaitable<std::size_t>(
+        change_probe probe, std::size_t enough, bool committed_only)>;
     void on_count_peer_holders(peer_holders ask) { count_peer_holders_ = std::move(ask); }
 
     /// "committed", "aborted", "prepared" or "unknown".
@@ -115,6 +121,8 @@ public:
     /// user's share of them at most threads - 1, so that one user's load
     /// always leaves a thread to the others' signatures and to logins.
     void set_key_work_threads(std::size_t threads);
+    /// Sessions one crypto or appliance user may hold on the node.
+    static constexpr std::size_t max_sessions_per_user = 16;
 
     /// Where the other nodes this node knows listen.
     std::vector<std::string> peers() const { return peers_.addresses(); }
@@ -163,6 +171,10 @@ private:
     status change_rules_hold(const stored_change& c) const;
     status available_enough(const stored_change& c, std::optional<std::int64_t> holders) const;
     std::size_t holders_needed() const;
+    bool room_for_session(const user_record& u) const;
+    std::string change_identity(const key_change& c) const;
+    /// A committed insertion's identity, from the keys it left (`handles`).
+    std::optional<std::string> committed_identity(const json& handles) const;
     void apply_change(const stored_change& c, session& s);
 
     // Quorum (node_quorum.cpp).

@@ -74,24 +74,34 @@ awaitable<void> prepared_resolver::resolve_due() {
     }
 }
 
-awaitable<std::size_t> prepared_resolver::peers_holding(std::string txid, std::size_t enough) {
+awaitable<std::size_t> prepared_resolver::peers_holding(node_service::change_probe probe,
+                                                        std::size_t enough, bool committed_only) {
     std::size_t holding = 0;
     for (const auto& peer : service_.peers()) {
         if (holding >= enough) break;
-        auto answer = co_await ask(peer, txid);
-        if (answer == peer_answer::prepared || answer == peer_answer::committed) ++holding;
+        std::string theirs;
+        auto answer = co_await ask(peer, probe.txid, &probe, &theirs);
+        bool holds = answer == peer_answer::committed ||
+                     (!committed_only && answer == peer_answer::prepared);
+        // The very change: the same keys, sealed the same, not another
+        // change under the same transaction id.
+        if (holds && theirs == probe.identity) ++holding;
     }
     co_return holding;
 }
 
-awaitable<peer_answer> prepared_resolver::ask(const std::string& peer, const std::string& txid) {
+awaitable<peer_answer> prepared_resolver::ask(const std::string& peer, const std::string& txid,
+                                              const node_service::change_probe* probe,
+                                              std::string* identity) {
     // Named, not a temporary in the co_await expression: g++ 12 cannot build
     // a coroutine frame around a braced JSON initializer there.
     json fields;
     fields["txid"] = txid;
+    if (probe) fields["handles"] = probe->handles;
     auto r = co_await call_peer(tls_, cluster_id_, peer, operation::tx_status, std::move(fields),
                                 peer_timeout);
     if (!r || r->code != status::ok) co_return peer_answer::unreachable;
+    if (identity) *identity = string_field(r->fields, "change").value_or("");
     co_return answer_from(string_field(r->fields, "outcome").value_or(""));
 }
 

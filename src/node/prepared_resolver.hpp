@@ -23,14 +23,18 @@ public:
     void start();
     void stop();
 
-    /// How many of the peers hold `txid` prepared or committed, asking one
-    /// at a time until `enough` do (a commit's availability check).
-    awaitable<std::size_t> peers_holding(std::string txid, std::size_t enough);
+    /// How many of the peers hold `txid`, the key change `identity`,
+    /// prepared or committed (only committed, with `committed_only`),
+    /// asking one at a time until `enough` do (a commit's availability check).
+    awaitable<std::size_t> peers_holding(node_service::change_probe probe, std::size_t enough,
+                                         bool committed_only);
 
 private:
     awaitable<void> loop();
     awaitable<void> resolve_due();
-    awaitable<peer_answer> ask(const std::string& peer, const std::string& txid);
+    awaitable<peer_answer> ask(const std::string& peer, const std::string& txid,
+                               const node_service::change_probe* probe = nullptr,
+                               std::string* identity = nullptr);
 
     asio::io_context& io_;
     node_service& service_;

@@ -41,6 +41,11 @@ quorum_token* quorum_tokens::find(const void* owner, const quorum::token_record&
     return it == tokens_.end() ? nullptr : &*it;
 }
 
+bool quorum_tokens::live(const quorum::token_record& r, std::int64_t now_ms) const {
+    return std::ranges::any_of(
+        tokens_, [&](const quorum_token& t) { return t.record == r && t.expires_ms > now_ms; });
+}
+
 quorum_token* quorum_tokens::find(const void* owner, std::uint32_t id, std::int64_t now_ms) {
     auto it = std::ranges::find_if(tokens_, [&](const quorum_token& t) {
         return t.owner == owner && t.record.id == id && t.expires_ms > now_ms;

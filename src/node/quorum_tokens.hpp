@@ -51,6 +51,9 @@ public:
     /// The owner's unexpired token whose record is exactly `r`.
     quorum_token* find(const void* owner, const quorum::token_record& r, std::int64_t now_ms);
 
+    /// Whether `r` is an unexpired token of this node, whoever's session holds it.
+    bool live(const quorum::token_record& r, std::int64_t now_ms) const;
+
     /// The owner's unexpired token `id`.
     quorum_token* find(const void* owner, std::uint32_t id, std::int64_t now_ms);
 

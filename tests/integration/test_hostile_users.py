@@ -109,6 +109,39 @@ class HostileUserTests(unittest.TestCase):
         status, _ = mallory.call("get_key", handle=f["keys"][0]["handle"])
         self.assertEqual(status, "RET_INVALID_HANDLE")
 
+    def test_a_commit_counts_only_peers_holding_the_same_change(self):
+        """Red team on finding 10: prepared on nodes 0 and 1, committed on 0,
+        then aborted on 1 (the key would be on node 0 alone); and one txid
+        prepared with different keys on two nodes."""
+        mallory = [self.wire(i, "mallory") for i in range(3)]
+
+        def generated(i):
+            status, f = mallory[i].call("generate_key", spec="aes:128")
+            self.assertEqual(status, "RET_OK")
+            return f["keys"]
+
+        def holders(handle):
+            return [w.call("get_key", handle=handle)[0] == "RET_OK" for w in mallory]
+        keys = generated(0)
+        txid = uuid.uuid4().hex
+        for w in mallory[:2]:
+            self.assertEqual(w.call("prepare", txid=txid, change="insert_keys", keys=keys)[0],
+                             "RET_OK")
+        self.assertEqual(mallory[0].call("commit", txid=txid)[0], "RET_OK")
+        # Node 1 asks node 0: committed, so its abort commits instead.
+        self.assertEqual(mallory[1].call("abort", txid=txid)[0], "RET_TX_COMMITTED")
+        self.assertEqual(holders(keys[0]["handle"]), [True, True, False])
+        first, second = generated(1), generated(2)
+        txid = uuid.uuid4().hex
+        self.assertEqual(mallory[1].call("prepare", txid=txid, change="insert_keys",
+                                         keys=first)[0], "RET_OK")
+        self.assertEqual(mallory[2].call("prepare", txid=txid, change="insert_keys",
+                                         keys=second)[0], "RET_OK")
+        for w in mallory[1:]:
+            self.assertEqual(w.call("commit", txid=txid)[0], "RET_KEY_UNAVAILABLE")
+        self.assertEqual(holders(first[0]["handle"]), [False, False, False])
+        self.assertEqual(holders(second[0]["handle"]), [False, False, False])
+
     def test_one_user_at_her_quota_leaves_places_for_others(self):
         """Finding 7: mallory makes keys until the nodes refuse; alice still can."""
         refused = None

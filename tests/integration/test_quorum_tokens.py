@@ -207,7 +207,12 @@ class QuorumTokenTests(QuorumKeys, unittest.TestCase):
         s = Session(self.c)
         s.send(LOGIN)
         first, second, misc = (self.get_token(s, 3), self.get_token(s, 3), self.get_token(s, 4))
-        for parts in ((first, second), (first, misc)):
+        # The same officer's second login: its token is another session's,
+        # but one signature must still approve one token per node.
+        other = Session(self.c)
+        other.send(LOGIN)
+        elsewhere = self.get_token(other, 4)
+        for parts in ((first, second), (first, misc), (misc, elsewhere)):
             bundle = self.new_name("bundle")
             with open(self.path(bundle), "wb") as f:
                 for part in parts:
@@ -215,11 +220,13 @@ class QuorumTokenTests(QuorumKeys, unittest.TestCase):
                         f.write(g.read())
             s.send(f"approveToken {self.approval_file(bundle, ['officer2', 'officer3'])}\n")
         s.send("setMValue 4 1\ny\nlistTokens\n")
+        other.send("setMValue 3 1\ny\n")
         rc, out, err = s.close()
+        other.close()
         self.assertEqual(rc, 1, out + err)
         for i in range(3):
             self.assertEqual(out.count(f"approveToken failed on {self.c.label(i)}: "
-                                       "RET_TOKEN_FILE_INVALID"), 2, out)
+                                       "RET_TOKEN_FILE_INVALID"), 3, out)
             self.assertIn(f"setMValue failed on {self.c.label(i)}: RET_MXN_AUTH_FAILED", out)
         self.assertNotIn("Current num of approvals : 2", out)
         self.assertEqual(self.m_values(4), [2, 2, 2])

@@ -392,6 +392,41 @@ class BudgetTests(unittest.TestCase):
                 for w in idle:
                     w.close()
 
+    def test_one_crypto_user_or_shared_certificate_cannot_take_every_place(self):
+        """Red team on finding 5: a crypto user logged in on 32 connections,
+        then 40 idle connections with the officers' own client certificate:
+        officers are still served."""
+        with Cluster(nodes=1) as c:
+            c.activate()
+            r = c.shell(input="loginHSM CO admin officer-pw1\ncreateUser CU hog hog-pass-1\ny\n")
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            held = []
+            try:
+                answers = []
+                for _ in range(32):
+                    try:
+                        w = c.wire_client(0)
+                        answers.append(w.call("login", type="CU", name="hog",
+                                              password="hog-pass-1")[0])
+                        held.append(w)
+                    except (OSError, ConnectionError):
+                        answers.append("closed")
+                self.assertEqual(answers.count("RET_OK"), 16, answers)
+                self.assertLessEqual(set(answers), {"RET_OK", "RET_BUSY", "closed"})
+                for _ in range(40):
+                    try:
+                        w = c.wire_client(0)
+                        w.call("hello", version=1)
+                        held.append(w)
+                    except (OSError, ConnectionError):
+                        pass
+                for _ in range(3):
+                    r = c.shell(input="loginHSM CO admin officer-pw1\nlistUsers\n")
+                    self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            finally:
+                for w in held:
+                    w.close()
+
     def test_anonymous_aborts_write_nothing(self):
         """Finding 7: aborts with random ids from a client that never logged in."""
         with Cluster(nodes=1) as c:

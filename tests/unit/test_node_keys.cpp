@@ -456,3 +456,17 @@ TEST_CASE("the node chooses every encryption IV") {
     CHECK(a.fields.at("data").get<std::string>().substr(0, 24) !=
           b.fields.at("data").get<std::string>().substr(0, 24));
 }
+
+TEST_CASE("a key synced in whole counts against its owner's quota") {
+    key_fixture n;
+    n.service.set_key_quota(2);
+    auto kept = n.new_keys(n.alice, "aes:128").at(0);
+    auto other = n.new_keys(n.alice, "aes:128").at(0);
+    auto copy = n.call(n.admin, operation::get_sealed_key, {{"handle", other}}).fields.at("keys");
+    // Lost on this node (as on a node that never got it), with alice back at her quota.
+    n.store.transact([&] { n.store.delete_key(other); });
+    REQUIRE(n.new_keys(n.alice, "aes:128").size() == 1);
+    CHECK(n.prepared(n.admin, {{"change", "sync_key"}, {"keys", copy}}) ==
+          status::key_quota_exceeded);
+    CHECK(n.store.find_key(kept));
+}

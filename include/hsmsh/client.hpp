@@ -47,6 +47,10 @@ public:
 
     bool connected() const noexcept { return stream_.has_value(); }
 
+    /// From now, a node must present the certificate of this fingerprint
+    /// (the cluster's, pinned), or the connection fails as wrong_cluster.
+    void pin(std::string fingerprint) { pin_ = std::move(fingerprint); }
+
     /// The connection's TLS channel binding (second_factor.hpp), which a
     /// two-factor answer names; empty when not connected.
     const std::vector<std::uint8_t>& channel() const noexcept { return channel_; }
@@ -79,6 +83,7 @@ private:
     std::uint64_t next_id_ = 1;
     bool handshake_done_ = false;
     std::vector<std::uint8_t> channel_;
+    std::string pin_;
     bool expired_ = false;
 };
 

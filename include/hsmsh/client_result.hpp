@@ -36,6 +36,7 @@ struct node_hello {
     std::string hsm_id;
     std::string state;
     std::string certificate_pem; // the node's certificate, as the handshake verified it
+    std::string fingerprint;     // its SHA-256 fingerprint ("SHA256:AB:...")
 };
 
 } // namespace hsm

@@ -56,7 +56,14 @@ private:
                            const std::atomic<bool>* interrupt,
                            std::optional<duration> deadline = std::nullopt);
 
+    /// Without a pin, the nodes of one cluster must present one certificate:
+    /// those whose certificate is not the one most present (the first
+    /// listed, on a tie) fail as wrong_cluster, and the rest pin it.
+    void agree_on_certificate(const std::vector<std::size_t>& which,
+                              std::vector<connect_outcome>& outcomes);
+
     std::string cluster_id_;
+    std::string pin_;
     std::vector<server_entry> servers_;
     duration connect_timeout_;
     duration request_timeout_;

@@ -34,6 +34,9 @@ struct cluster_config {
     fs::path client_cert;
     fs::path client_key;
     std::vector<server_entry> servers;
+    // The cluster certificate's fingerprint (every node holds the same one),
+    // as configure and demo recorded it: empty, not pinned.
+    std::string cluster_cert = {};
 };
 
 struct client_config {

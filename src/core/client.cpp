@@ -71,6 +71,7 @@ awaitable<node_hello> node_client::connect(std::string host, std::uint16_t port,
         h.hsm_id = string_field(r.fields, "hsm_id").value_or("");
         h.state = string_field(r.fields, "state").value_or("");
         h.certificate_pem = peer_certificate_pem(stream_->native_handle());
+        h.fingerprint = peer_fingerprint(stream_->native_handle());
         co_return h;
     };
     try {
@@ -103,6 +104,9 @@ awaitable<void> node_client::handshake(const std::string& cluster_id) {
     co_await stream_->async_handshake(ssl::stream_base::client, use_awaitable);
     handshake_done_ = true;
     channel_ = channel_binding(stream_->native_handle());
+    if (!pin_.empty() && peer_fingerprint(stream_->native_handle()) != pin_)
+        throw client_error(client_failure::wrong_cluster,
+                           "the node's certificate is not the cluster's (pinned)");
     auto name = peer_common_name(stream_->native_handle());
     if (!cluster_id.empty() && name != cluster_id)
         throw client_error(client_failure::wrong_cluster,

@@ -7,6 +7,7 @@
 #include "hsmsh/tls.hpp"
 
 #include <future>
+#include <map>
 #include <memory>
 
 #include <csignal>
@@ -60,11 +61,13 @@ private:
 
 cluster_link::cluster_link(const cluster_config& config, duration connect_timeout,
                            duration request_timeout, OSSL_LIB_CTX* libctx)
-    : cluster_id_(config.cluster_id), servers_(config.servers), connect_timeout_(connect_timeout),
-      request_timeout_(request_timeout), io_(1), work_(io_.get_executor()),
-      tls_(client_context(config, libctx)) {
-    for (std::size_t i = 0; i < servers_.size(); ++i)
+    : cluster_id_(config.cluster_id), pin_(config.cluster_cert), servers_(config.servers),
+      connect_timeout_(connect_timeout), request_timeout_(request_timeout), io_(1),
+      work_(io_.get_executor()), tls_(client_context(config, libctx)) {
+    for (std::size_t i = 0; i < servers_.size(); ++i) {
         clients_.push_back(std::make_unique<node_client>(io_.get_executor(), tls_));
+        if (!pin_.empty()) clients_.back()->pin(pin_);
+    }
     // The network thread takes no signal: a Ctrl-C must reach the thread that
     // reads the terminal (its read returns EINTR), never this one, where it
     // would set the flag while the terminal's read went on waiting (seen under
@@ -168,7 +171,33 @@ std::vector<connect_outcome> cluster_link::connect(const std::vector<std::size_t
     };
     for (auto i : which)
         tasks.push_back(task(i));
-    return run_all(std::move(tasks), which, nullptr);
+    auto outcomes = run_all(std::move(tasks), which, nullptr);
+    if (pin_.empty()) agree_on_certificate(which, outcomes);
+    return outcomes;
+}
+
+// Every node of a cluster holds the cluster's certificate; the customer CA
+// also issues applications' certificates, and one of those in the list (a
+// CMU file names no cluster; a rogue may name the right one) must not take
+// an officer's password.
+void cluster_link::agree_on_certificate(const std::vector<std::size_t>& which,
+                                        std::vector<connect_outcome>& outcomes) {
+    std::map<std::string, std::size_t> seen;
+    std::string chosen;
+    for (const auto& o : outcomes)
+        if (o.ok && ++seen[o.hello.fingerprint] > seen[chosen]) chosen = o.hello.fingerprint;
+    if (chosen.empty()) return;
+    pin_ = chosen;
+    for (std::size_t k = 0; k < outcomes.size(); ++k) {
+        auto& o = outcomes[k];
+        clients_[which[k]]->pin(pin_);
+        if (!o.ok || o.hello.fingerprint == pin_) continue;
+        asio::post(io_, [c = clients_[which[k]].get()] { c->abort(); });
+        o = {false,
+             {},
+             client_failure::wrong_cluster,
+             "the node's certificate is not the one the other nodes present"};
+    }
 }
 
 std::vector<server_outcome> cluster_link::call(const std::vector<std::size_t>& targets,

@@ -64,10 +64,25 @@ public:
         return out;
     }
 
+    // "cluster_cert_sha256" (our extension, also in a CMU file): as
+    // fingerprint() writes it, or absent.
+    std::string pin(const json& c, const std::string& where) const {
+        auto it = c.find("cluster_cert_sha256");
+        if (it == c.end()) return "";
+        bool ok = it->is_string() && it->get_ref<const std::string&>().size() == 7 + 32 * 3 - 1 &&
+                  it->get_ref<const std::string&>().starts_with("SHA256:") &&
+                  std::ranges::all_of(it->get_ref<const std::string&>().substr(7), [](char ch) {
+                      return ch == ':' || (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'F');
+                  });
+        if (!ok) fail(where + "cluster_cert_sha256", "not a SHA256:AB:CD:... fingerprint");
+        return it->get<std::string>();
+    }
+
     cluster_config cluster(const json& c, const std::string& where) const {
         if (!c.is_object()) fail(where, "must be an object");
         cluster_config out;
         out.cluster_id = text(c, "cluster_id", where + ".");
+        out.cluster_cert = pin(c, where + ".");
         out.hsm_ca_cert = file_path(c, "hsm_ca_cert", where + ".");
         out.client_cert = file_path(c, "client_cert", where + ".");
         out.client_key = file_path(c, "client_key", where + ".");
@@ -81,6 +96,7 @@ public:
     cluster_config cmu_cluster(const json& doc) const {
         cluster_config out;
         out.cluster_id = text(doc, "cluster_id", "", false);
+        out.cluster_cert = pin(doc, "");
         auto listed = servers(doc, "");
         const json& all = doc["servers"];
         std::optional<std::size_t> first;
@@ -167,11 +183,13 @@ json config_to_json(const client_config& config) {
         json servers = json::array();
         for (const auto& s : c.servers)
             servers.push_back({{"name", s.name}, {"hostname", s.hostname}, {"port", s.port}});
-        clusters.push_back({{"cluster_id", c.cluster_id},
-                            {"hsm_ca_cert", c.hsm_ca_cert.string()},
-                            {"client_cert", c.client_cert.string()},
-                            {"client_key", c.client_key.string()},
-                            {"servers", std::move(servers)}});
+        json entry{{"cluster_id", c.cluster_id},
+                   {"hsm_ca_cert", c.hsm_ca_cert.string()},
+                   {"client_cert", c.client_cert.string()},
+                   {"client_key", c.client_key.string()},
+                   {"servers", std::move(servers)}};
+        if (!c.cluster_cert.empty()) entry["cluster_cert_sha256"] = c.cluster_cert;
+        clusters.push_back(std::move(entry));
     }
     json out{{"clusters", std::move(clusters)}};
     if (!config.default_cluster.empty()) out["default_cluster"] = config.default_cluster;

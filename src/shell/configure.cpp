@@ -29,7 +29,8 @@ server_entry parse_endpoint(const std::string& text) {
 }
 
 struct discovery {
-    std::string cluster_id; // as the node's certificate and hello name it
+    std::string cluster_id;   // as the node's certificate and hello name it
+    std::string cluster_cert; // its fingerprint, which the configuration pins
     std::vector<server_entry> members;
 };
 
@@ -57,7 +58,7 @@ discovery discover(cluster_config cluster, const server_entry& first, double tim
                          [&](const auto& m) { return m.name == entry.name; }))
             members.push_back(entry);
     }
-    return {cluster_id, members};
+    return {cluster_id, connected[0].hello.fingerprint, members};
 }
 
 client_config load_or_new(const fs::path& path) {
@@ -142,6 +143,7 @@ int configure_cmu(const configure_options& o, std::ostream& out, std::ostream& e
             auto cluster = new_entry(o, dir);
             auto found = discover(cluster, parse_endpoint(o.cmu), o.timeout);
             cluster.cluster_id = found.cluster_id;
+            cluster.cluster_cert = found.cluster_cert;
             cluster.servers = found.members;
             if (find_cluster(config, cluster.cluster_id))
                 throw config_error(fmt::format("{} serves cluster '{}', which is configured "

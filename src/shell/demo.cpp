@@ -172,6 +172,11 @@ void demo_cluster::start(const demo_options& options) {
         auto hp = parse_host_port(*address, std::nullopt);
         cluster.servers.push_back({hp.text(), hp.host, hp.port});
     }
+    // The shell pins the cluster's certificate: no other certificate the
+    // demo's CA issued passes as one of its nodes.
+    if (count > 0)
+        cluster.cluster_cert = fingerprint(
+            cert_from_pem(read_file(node_dir(dir_, 0) / "cluster.crt", 64 * 1024)).get());
     client_config config{config_path_, std::string(demo_cluster_id), {cluster}};
     save_config(config);
 }

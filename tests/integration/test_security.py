@@ -280,6 +280,55 @@ class HostileInputTests(unittest.TestCase):
             finally:
                 rogue.stop()
 
+    def test_an_application_certificate_never_passes_as_a_node(self):
+        """Issue 26, finding 8: a certificate the customer CA issued to an
+        application (even naming the cluster) serves as a 'node' in the
+        officer's list: the shell refuses it, by agreement with the other
+        nodes' certificate, or by the pin configure and demo record."""
+        import hashlib
+        import ssl as ssl_module
+        from relay_node import RelayNode
+        with Cluster(nodes=2) as c:
+            c.activate()
+            openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", c.path("app.key"), "-out", c.path("app.csr"),
+                    "-subj", f"/CN={c.cluster_id}")
+            openssl("x509", "-req", "-in", c.path("app.csr"), "-CA", c.path("customerCA.crt"),
+                    "-CAkey", c.path("ca.key"), "-CAcreateserial", "-out", c.path("app.crt"),
+                    "-days", "1")
+            rogue = RelayNode(c.path("app.crt"), c.path("app.key"), c.path("customerCA.crt"),
+                              c.path("client.crt"), c.path("client.key"), c.ports[0])
+            try:
+                servers = [{"name": f"127.0.0.1:{p}", "hostname": "127.0.0.1", "port": p}
+                           for p in (c.ports[0], c.ports[1], rogue.port)]
+                c.write_config(servers)
+                r = c.shell(input="loginHSM CO admin officer-pw1\n")
+                self.assertIn("not the one the other nodes present", r.stdout + r.stderr)
+                self.assertFalse(any(b'"login"' in body for body in rogue.relayed))
+                # Pinned (as configure and demo write it): the rogue alone is refused.
+                with open(c.path("node0", "cluster.crt")) as f:
+                    der = ssl_module.PEM_cert_to_DER_cert(f.read())
+                digest = hashlib.sha256(der).hexdigest().upper()
+                pin = "SHA256:" + ":".join(digest[i:i + 2] for i in range(0, 64, 2))
+                path = c.write_config(servers[2:])
+                with open(path) as f:
+                    doc = json.load(f)
+                doc["clusters"][0]["cluster_cert_sha256"] = pin
+                with open(path, "w") as f:
+                    json.dump(doc, f)
+                r = c.shell(input="loginHSM CO admin officer-pw1\n")
+                self.assertNotEqual(r.returncode, 0)
+                self.assertIn("pinned", r.stdout + r.stderr)
+                self.assertFalse(any(b'"login"' in body for body in rogue.relayed))
+                # The honest nodes pass the pin.
+                doc["clusters"][0]["servers"] = servers[:2]
+                with open(path, "w") as f:
+                    json.dump(doc, f)
+                r = c.shell(input="loginHSM CO admin officer-pw1\n")
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            finally:
+                rogue.stop()
+
     def test_strings_from_a_node_reach_the_terminal_escaped(self):
         from rogue_node import RogueNode
         with Cluster(nodes=1) as c:

@@ -423,6 +423,10 @@ class DemoTests(unittest.TestCase):
             self.assertEqual(second.returncode, 0, second.stderr)
             self.assertIn("Reusing the demo cluster", second.stdout)
             self.assertEqual(second.stdout.count("demo_user"), 3)
+            # The demo pins its cluster's certificate (issue 26, finding 8).
+            with open(os.path.join(d, "demo", "hsmsh.json")) as f:
+                pin = json.load(f)["clusters"][0]["cluster_cert_sha256"]
+            self.assertRegex(pin, r"^SHA256:([0-9A-F]{2}:){31}[0-9A-F]{2}$")
             # HSMSH_PASSWORD logs in, and neither the nodes nor the shell's
             # environment block keep it.
             env["HSMSH_PASSWORD"] = "officer-pw1"

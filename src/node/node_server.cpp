@@ -104,34 +104,27 @@ bool node_server::make_room(const std::string& address) {
 }
 
 // The cluster's own nodes have places of their own (an idle one gives way
-// to a new one); clients share max_connections, a certificate holding at
-// most max_not_logged_in_per_peer that have not logged in (its oldest idle
-// one gives way to its newest), and when the places are taken one that has
-// not logged in gives way.
+// to a new one); clients share max_connections, and when those are taken a
+// connection that has not logged in and has been idle for a moment gives way.
 bool node_server::admit(const session& s) {
-    std::size_t peers = 0, clients = 0, mine = 0;
-    for (const auto& c : connections_) {
-        if (c.evicted) continue;
-        ++(c.s->peer_node ? peers : clients);
-        if (!c.s->peer_node && !c.logged_in() && c.s->peer == s.peer) ++mine;
-    }
+    std::size_t peers = 0, clients = 0;
+    for (const auto& c : connections_)
+        if (!c.evicted) ++(c.s->peer_node ? peers : clients);
     if (s.peer_node)
         return peers < limits_.max_peer_connections ||
-               evict_idle([](const connection& c) { return c.s->peer_node; });
-    if (mine >= limits_.max_not_logged_in_per_peer &&
-        !evict_idle([&](const connection& c) { return waiting_login(c, s.peer); }))
-        return false;
-    return clients - (mine >= limits_.max_not_logged_in_per_peer ? 1 : 0) <
-               limits_.max_connections ||
-           evict_one_not_logged_in(s.peer);
+               evict_oldest([](const connection& c) { return c.s->peer_node; });
+    return clients < limits_.max_connections || evict_one_not_logged_in();
 }
 
-bool node_server::waiting_login(const connection& c, const std::string& peer) {
-    return !c.s->peer_node && !c.logged_in() && c.s->peer == peer;
+// A connection that has not logged in and has sent nothing for the grace:
+// one a client opened and left, not one whose login is on its way.
+bool node_server::stale_login(const connection& c) const {
+    return !c.s->peer_node && !c.logged_in() &&
+           std::chrono::steady_clock::now() - c.last_active >= limits_.login_grace;
 }
 
 // Closes the oldest idle connection that `which` picks.
-bool node_server::evict_idle(const std::function<bool(const connection&)>& which) {
+bool node_server::evict_oldest(const std::function<bool(const connection&)>& which) {
     for (auto& c : connections_) {
         if (c.evicted || c.busy || !which(c)) continue;
         c.evicted = true;
@@ -142,20 +135,19 @@ bool node_server::evict_idle(const std::function<bool(const connection&)>& which
     return false;
 }
 
-// Of the certificate holding the most connections that have not logged in
-// (more than the newcomer's own), its oldest idle one is closed: one
-// client's idle connections make room for everyone else's, never for its own.
-bool node_server::evict_one_not_logged_in(const std::string& newcomer) {
+// Of the certificate holding the most stale connections that have not logged
+// in, the oldest is closed: one client's idle connections make room for
+// everyone else's. The newcomer's own certificate is not spared: clients
+// often share one, and its idle connections must not crowd out its logins.
+bool node_server::evict_one_not_logged_in() {
     std::map<std::string, std::size_t> held;
     for (const auto& c : connections_)
-        if (!c.evicted && !c.s->peer_node && !c.logged_in()) ++held[c.s->peer];
+        if (!c.evicted && !c.busy && stale_login(c)) ++held[c.s->peer];
     auto greediest = std::ranges::max_element(
         held, [](const auto& a, const auto& b) { return a.second < b.second; });
-    if (greediest == held.end() || greediest->first == newcomer ||
-        greediest->second <= held[newcomer] + 1)
-        return false;
+    if (greediest == held.end()) return false;
     const auto& peer = greediest->first;
-    return evict_idle([&](const connection& c) { return waiting_login(c, peer); });
+    return evict_oldest([&](const connection& c) { return stale_login(c) && c.s->peer == peer; });
 }
 
 awaitable<void> node_server::accept_loop() {
@@ -209,7 +201,9 @@ awaitable<void> node_server::serve(tcp::socket socket, std::string address) {
             refused(fmt::format("{} connections already", limits_.max_connections));
             co_return;
         }
-        conn = connections_.insert(connections_.end(), connection{&stream, false, generation, &s});
+        conn = connections_.insert(
+            connections_.end(),
+            connection{&stream, false, generation, &s, false, std::chrono::steady_clock::now()});
         co_await converse(stream, **conn, s);
         co_await with_deadline(stream.async_shutdown(use_awaitable), std::chrono::seconds(2));
     } catch (const frame_error& e) {
@@ -264,6 +258,7 @@ awaitable<void> node_server::converse(tls_stream& stream, connection& conn, sess
         answer.fields = json();
         co_await write_frame(stream, encoded, limits_.frame_timeout);
         conn.busy = false;
+        conn.last_active = std::chrono::steady_clock::now();
     }
 }
 

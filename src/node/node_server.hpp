@@ -23,11 +23,11 @@ struct server_limits {
     duration frame_timeout = std::chrono::seconds(10);
     duration idle_timeout = std::chrono::minutes(10);
     // A certified connection that has not logged in holds a place only for
-    // a while, and gives way when the places are taken: the oldest idle one
-    // of the certificate holding the most such connections (more than the
-    // newcomer's). The cluster's own nodes have places of their own.
+    // a while, and gives way when the places are taken once it has been idle
+    // for login_grace: the oldest of the certificate holding the most such.
+    // The cluster's own nodes have places of their own.
     duration login_timeout = std::chrono::minutes(2);
-    std::size_t max_not_logged_in_per_peer = 8; // of one client certificate
+    duration login_grace = std::chrono::seconds(2);
     std::size_t max_peer_connections = 16;
     duration peer_idle_timeout = std::chrono::seconds(10);
 };
@@ -61,6 +61,7 @@ private:
         std::uint64_t generation = 0; // of the credentials it was accepted under
         const session* s = nullptr;
         bool evicted = false;
+        std::chrono::steady_clock::time_point last_active; // accepted, or last replied to
         bool logged_in() const { return s->user_id.has_value(); }
     };
     struct pending {
@@ -75,9 +76,9 @@ private:
     /// Whether a certified connection for `s` fits, once a connection that
     /// has not logged in has given way if need be.
     bool admit(const session& s);
-    bool evict_one_not_logged_in(const std::string& newcomer);
-    bool evict_idle(const std::function<bool(const connection&)>& which);
-    static bool waiting_login(const connection& c, const std::string& peer);
+    bool evict_one_not_logged_in();
+    bool evict_oldest(const std::function<bool(const connection&)>& which);
+    bool stale_login(const connection& c) const;
     awaitable<void> serve(tcp::socket socket, std::string address);
     awaitable<void> handshake(tls_stream& stream, pending& p);
     awaitable<void> converse(tls_stream& stream, connection& conn, session& s);

@@ -429,6 +429,7 @@ class BudgetTests(unittest.TestCase):
                     except (OSError, ConnectionError):
                         pass  # refused or closed: the node keeps its places
                 self.assertGreaterEqual(len(idle), 30)
+                time.sleep(3)  # idle past the node's grace for a login on its way
                 for _ in range(5):
                     r = c.shell(input="loginHSM CO admin officer-pw1\nlistUsers\n")
                     self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
@@ -469,6 +470,7 @@ class BudgetTests(unittest.TestCase):
                         held.append(w)
                     except (OSError, ConnectionError):
                         pass
+                time.sleep(3)  # idle past the node's grace for a login on its way
                 for _ in range(3):
                     r = c.shell(input="loginHSM CO admin officer-pw1\nlistUsers\n")
                     self.assertEqual(r.returncode, 0, r.stdout + r.stderr)

@@ -36,6 +36,11 @@ class WireClient:
         return reply["status"], reply.get("f", {})
 
     def close(self):
+        # shutdown first: it wakes a call of another thread blocked in recv.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         try:
             self.sock.close()
         except OSError:

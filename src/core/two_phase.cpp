@@ -114,8 +114,8 @@ std::vector<phase_report> two_phase_change::run(const std::vector<std::size_t>& 
     for (const auto& [index, r] : reports)
         if (r.result == phase_result::prepared) holders.push_back(index);
     if (failpoint("after-prepare")) ::_exit(70);
-    // How many nodes the change is committed on: a node commits a new key
-    // only where it will be on enough of them.
+    // Each node decides for itself whether a new key is on enough nodes
+    // (it asks its peers), so the commit carries nothing else.
     json tx{{"txid", txid}};
     if (choice == partial_choice::abort) {
         call_(holders, operation::abort, tx);

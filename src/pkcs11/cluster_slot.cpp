@@ -2,11 +2,15 @@
 // A slot's connections, login and calls.
 #include "cluster_slot.hpp"
 
+#include "diagnostics.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/two_phase.hpp"
 #include "openssl_context.hpp"
 
+#include <algorithm>
 #include <chrono>
+
+#include <fmt/format.h>
 
 namespace hsm::p11 {
 namespace {
@@ -187,11 +191,32 @@ cluster_answer cluster_slot::change_locked(json fields) {
                 reports.push_back({servers[k], link_->server(servers[k]).name, outcomes[k]});
             return reports;
         },
-        [](const std::vector<server_report>&) { return partial_choice::abort; });
+        // A new key goes on the nodes that answer when the others are down
+        // or hung: the nodes' availability rule (two nodes hold it) decides,
+        // not the module. A refusal, or any other change, aborts everywhere.
+        [inserting = string_field(fields, "change") ==
+                     "insert_keys"](const std::vector<server_report>& failed) {
+            bool silent = std::ranges::none_of(failed, [](const server_report& r) {
+                return r.outcome.what == server_outcome::kind::replied;
+            });
+            return inserting && silent ? partial_choice::ignore : partial_choice::abort;
+        });
     auto reports = change.run(all(link_->size()), std::move(fields));
     cluster_answer answer{cluster_answer::kind::ok, status::ok, json::object()};
+    bool committed = std::ranges::any_of(
+        reports, [](const phase_report& r) { return r.result == phase_result::committed; });
     for (const auto& r : reports) {
         if (r.result == phase_result::committed) continue;
+        if (committed && r.outcome.what != server_outcome::kind::replied) {
+            // The key is on the nodes that answered (enough of them: each
+            // checked with its peers); this one lacks it until an officer's
+            // syncKey copies it there.
+            p11::log(p11::log_level::warning,
+                     fmt::format("{} did not answer: it lacks the new key until syncKey copies it",
+                                 r.name));
+            logged_in_[r.index] = false;
+            continue;
+        }
         if (r.outcome.what == server_outcome::kind::replied && !r.outcome.ok()) {
             // A refusal says more than a silence: it is what the application hears.
             if (answer.what != cluster_answer::kind::refused)

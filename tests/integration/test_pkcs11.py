@@ -242,6 +242,34 @@ class Pkcs11ToolTests(unittest.TestCase):
                                 capture_output=True, text=True, env=tool_env(env), timeout=60)
         self.assertNotIn("token label", listed.stdout)
 
+    def test_a_degraded_cluster_still_makes_keys(self):
+        """Issue 27: with one node of three hung (SIGSTOP), a key generation
+        commits on the two that answer (the nodes' own availability rule),
+        the module's log names the silent node, and the key signs."""
+        import signal
+        config = self.c.path("hsmsh.json")
+        with open(config) as f:
+            doc = json.load(f)
+        doc["pkcs11"] = {"request_timeout_s": 3, "connect_timeout_s": 3}
+        with open(config, "w") as f:
+            json.dump(doc, f)
+        self.c.signal(2, signal.SIGSTOP)
+        try:
+            r = self.bob("--keypairgen", "--key-type", "EC:prime256v1", "--label", "bob-degraded",
+                         "--id", "d1")
+            self.assertIn(f"127.0.0.1:{self.c.ports[2]} did not answer", r.stderr)
+            for i in (0, 1):
+                self.assertIn(("bob-degraded", "private"),
+                              self.keys_on(i, "bob", "bob-pw-123"))
+            self.bob("--sign", "--mechanism", "ECDSA-SHA256", "--label", "bob-degraded",
+                     "--input-file", self.data, "--output-file", self.c.path("degraded.sig"))
+        finally:
+            self.c.signal(2, signal.SIGCONT)
+            del doc["pkcs11"]
+            with open(config, "w") as f:
+                json.dump(doc, f)
+        self.assertNotIn(("bob-degraded", "private"), self.keys_on(2, "bob", "bob-pw-123"))
+
     def test_random_bytes_come_from_the_nodes(self):
         out = self.c.path("random.bin")
         r = self.tool("--login", "--pin", PIN, "--generate-random", "5000", "-o", out)

@@ -113,7 +113,24 @@ bool node_server::admit(const session& s) {
     if (s.peer_node)
         return peers < limits_.max_peer_connections ||
                evict_oldest([](const connection& c) { return c.s->peer_node; });
-    return clients < limits_.max_connections || evict_one_not_logged_in();
+    return clients < limits_.max_connections || evict_one_not_logged_in() ||
+           evict_one_of_greediest_user();
+}
+
+// The crypto or appliance user holding the most sessions, beyond
+// sessions_per_user, gives one up (its oldest idle): one user cannot keep
+// officers or other users out (an application reconnects and logs in again).
+bool node_server::evict_one_of_greediest_user() {
+    std::map<std::int64_t, std::size_t> held;
+    for (const auto& c : connections_)
+        if (!c.evicted && !c.busy && c.logged_in() && !is_officer(c.s->type)) ++held[*c.s->user_id];
+    auto greediest = std::ranges::max_element(
+        held, [](const auto& a, const auto& b) { return a.second < b.second; });
+    if (greediest == held.end() || greediest->second <= limits_.sessions_per_user) return false;
+    auto user = greediest->first;
+    return evict_oldest([&](const connection& c) {
+        return c.logged_in() && !is_officer(c.s->type) && *c.s->user_id == user;
+    });
 }
 
 // A connection that has not logged in and has sent nothing for the grace:

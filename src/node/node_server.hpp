@@ -28,6 +28,9 @@ struct server_limits {
     // The cluster's own nodes have places of their own.
     duration login_timeout = std::chrono::minutes(2);
     duration login_grace = std::chrono::seconds(2);
+    // When the places are taken and none of those gives way, an idle session
+    // of a crypto or appliance user holding more than this many does.
+    std::size_t sessions_per_user = 16;
     std::size_t max_peer_connections = 16;
     duration peer_idle_timeout = std::chrono::seconds(10);
 };
@@ -77,6 +80,7 @@ private:
     /// has not logged in has given way if need be.
     bool admit(const session& s);
     bool evict_one_not_logged_in();
+    bool evict_one_of_greediest_user();
     bool evict_oldest(const std::function<bool(const connection&)>& which);
     bool stale_login(const connection& c) const;
     awaitable<void> serve(tcp::socket socket, std::string address);

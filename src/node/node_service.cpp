@@ -284,12 +284,6 @@ std::uint32_t node_service::login_cost() const {
                       max_kdf_iterations);
 }
 
-// A crypto or appliance user holds at most max_sessions_per_user sessions on
-// a node, so that one of them cannot take every connection officers need.
-bool node_service::room_for_session(const user_record& u) const {
-    return is_officer(u.type) || sessions_of(u.id) < max_sessions_per_user;
-}
-
 void node_service::set_key_work_threads(std::size_t threads) {
     threads = std::max<std::size_t>(threads, 2);
     key_uses_ = derivation_budget({.total = threads, .per_peer = threads - 1, .max_waiting = 64});
@@ -344,10 +338,6 @@ awaitable<status> node_service::login(session& s, const json& f, secret password
         audit(s, "login", name, status::two_factor_required);
         co_return status::two_factor_required;
     }
-    if (!room_for_session(*now)) {
-        audit(s, "login", name, status::busy);
-        co_return status::busy;
-    }
     logged_in(s, *now, "login");
     co_return status::ok;
 }
@@ -393,10 +383,6 @@ status node_service::login_2fa(session& s, const json& f) {
     if (store_.reserved(user->name)) {
         audit(s, "login_2fa", user->name, status::user_change_pending);
         return status::user_change_pending;
-    }
-    if (!room_for_session(*user)) {
-        audit(s, "login_2fa", user->name, status::busy);
-        return status::busy;
     }
     logged_in(s, *user, "login_2fa");
     return status::ok;

@@ -121,8 +121,6 @@ public:
     /// user's share of them at most threads - 1, so that one user's load
     /// always leaves a thread to the others' signatures and to logins.
     void set_key_work_threads(std::size_t threads);
-    /// Sessions one crypto or appliance user may hold on the node.
-    static constexpr std::size_t max_sessions_per_user = 16;
 
     /// Where the other nodes this node knows listen.
     std::vector<std::string> peers() const { return peers_.addresses(); }
@@ -171,7 +169,6 @@ private:
     status change_rules_hold(const stored_change& c) const;
     status available_enough(const stored_change& c, std::optional<std::int64_t> holders) const;
     std::size_t holders_needed() const;
-    bool room_for_session(const user_record& u) const;
     std::string change_identity(const key_change& c) const;
     /// A committed insertion's identity, from the keys it left (`handles`).
     std::optional<std::string> committed_identity(const json& handles) const;

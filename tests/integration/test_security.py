@@ -461,8 +461,7 @@ class BudgetTests(unittest.TestCase):
                         held.append(w)
                     except (OSError, ConnectionError):
                         answers.append("closed")
-                self.assertEqual(answers.count("RET_OK"), 16, answers)
-                self.assertLessEqual(set(answers), {"RET_OK", "RET_BUSY", "closed"})
+                self.assertLessEqual(set(answers), {"RET_OK", "closed"})
                 for _ in range(40):
                     try:
                         w = c.wire_client(0)

@@ -121,16 +121,10 @@ bool node_server::admit(const session& s) {
 // sessions_per_user, gives one up (its oldest idle): one user cannot keep
 // officers or other users out (an application reconnects and logs in again).
 bool node_server::evict_one_of_greediest_user() {
-    std::map<std::int64_t, std::size_t> held;
-    for (const auto& c : connections_)
-        if (!c.evicted && !c.busy && c.logged_in() && !is_officer(c.s->type)) ++held[*c.s->user_id];
-    auto greediest = std::ranges::max_element(
-        held, [](const auto& a, const auto& b) { return a.second < b.second; });
-    if (greediest == held.end() || greediest->second <= limits_.sessions_per_user) return false;
-    auto user = greediest->first;
-    return evict_oldest([&](const connection& c) {
-        return c.logged_in() && !is_officer(c.s->type) && *c.s->user_id == user;
-    });
+    auto user_session = [](const connection& c) { return c.logged_in() && !is_officer(c.s->type); };
+    return evict_from_greediest(
+        user_session, [](const connection& c) { return std::to_string(*c.s->user_id); },
+        limits_.sessions_per_user);
 }
 
 // A connection that has not logged in and has sent nothing for the grace:
@@ -157,14 +151,24 @@ bool node_server::evict_oldest(const std::function<bool(const connection&)>& whi
 // everyone else's. The newcomer's own certificate is not spared: clients
 // often share one, and its idle connections must not crowd out its logins.
 bool node_server::evict_one_not_logged_in() {
+    return evict_from_greediest([this](const connection& c) { return stale_login(c); },
+                                [](const connection& c) { return c.s->peer; }, 0);
+}
+
+// Among the idle connections `eligible` picks, grouped by `owner`, the
+// oldest of the group holding the most is closed, if it holds more than
+// `beyond`.
+bool node_server::evict_from_greediest(const std::function<bool(const connection&)>& eligible,
+                                       const std::function<std::string(const connection&)>& owner,
+                                       std::size_t beyond) {
     std::map<std::string, std::size_t> held;
     for (const auto& c : connections_)
-        if (!c.evicted && !c.busy && stale_login(c)) ++held[c.s->peer];
+        if (!c.evicted && !c.busy && eligible(c)) ++held[owner(c)];
     auto greediest = std::ranges::max_element(
         held, [](const auto& a, const auto& b) { return a.second < b.second; });
-    if (greediest == held.end()) return false;
-    const auto& peer = greediest->first;
-    return evict_oldest([&](const connection& c) { return stale_login(c) && c.s->peer == peer; });
+    if (greediest == held.end() || greediest->second <= beyond) return false;
+    const auto& most = greediest->first;
+    return evict_oldest([&](const connection& c) { return eligible(c) && owner(c) == most; });
 }
 
 awaitable<void> node_server::accept_loop() {

@@ -81,6 +81,9 @@ private:
     bool admit(const session& s);
     bool evict_one_not_logged_in();
     bool evict_one_of_greediest_user();
+    bool evict_from_greediest(const std::function<bool(const connection&)>& eligible,
+                              const std::function<std::string(const connection&)>& owner,
+                              std::size_t beyond);
     bool evict_oldest(const std::function<bool(const connection&)>& which);
     bool stale_login(const connection& c) const;
     awaitable<void> serve(tcp::socket socket, std::string address);

@@ -5,25 +5,9 @@ shell's connection to an honest node over a connection of its own, and back.
 What it relays is what the shell sends: a password, a second factor."""
 import socket
 import ssl
-import struct
 import threading
 
-
-def read_frame(conn):
-    header = b""
-    while len(header) < 4:
-        chunk = conn.recv(4 - len(header))
-        if not chunk:
-            return None
-        header += chunk
-    size = struct.unpack(">I", header)[0]
-    body = b""
-    while len(body) < size:
-        chunk = conn.recv(size - len(body))
-        if not chunk:
-            return None
-        body += chunk
-    return header + body
+from rogue_node import accept_loop, read_frame
 
 
 class RelayNode:
@@ -74,14 +58,7 @@ class RelayNode:
                     s.close()
 
     def _serve(self):
-        while not self.stopped.is_set():
-            try:
-                raw, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            threading.Thread(target=self._relay, args=(raw,), daemon=True).start()
+        accept_loop(self.sock, self.stopped, self._relay)
 
     def stop(self):
         self.stopped.set()

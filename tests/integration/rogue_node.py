@@ -9,6 +9,37 @@ import struct
 import threading
 
 
+def read_frame(conn):
+    """One whole frame (length prefix and body) from `conn`; None at its end."""
+    header = b""
+    while len(header) < 4:
+        chunk = conn.recv(4 - len(header))
+        if not chunk:
+            return None
+        header += chunk
+    size = struct.unpack(">I", header)[0]
+    body = b""
+    while len(body) < size:
+        chunk = conn.recv(size - len(body))
+        if not chunk:
+            return None
+        body += chunk
+    return header + body
+
+
+def accept_loop(sock, stopped, handle):
+    """Hands each accepted socket to `handle` on a thread of its own until
+    `stopped` is set or the listening socket closes (it has a timeout)."""
+    while not stopped.is_set():
+        try:
+            raw, _ = sock.accept()
+        except socket.timeout:
+            continue
+        except OSError:
+            break
+        threading.Thread(target=handle, args=(raw,), daemon=True).start()
+
+
 class RogueNode:
     def __init__(self, cert, key, client_ca, cluster_id, behaviour):
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -28,20 +59,8 @@ class RogueNode:
         self.thread.start()
 
     def _read_frame(self, conn):
-        header = b""
-        while len(header) < 4:
-            chunk = conn.recv(4 - len(header))
-            if not chunk:
-                return None
-            header += chunk
-        size = struct.unpack(">I", header)[0]
-        body = b""
-        while len(body) < size:
-            chunk = conn.recv(size - len(body))
-            if not chunk:
-                return None
-            body += chunk
-        return json.loads(body)
+        frame = read_frame(conn)
+        return None if frame is None else json.loads(frame[4:])
 
     def _send(self, conn, payload):
         conn.sendall(struct.pack(">I", len(payload)) + payload)
@@ -80,14 +99,7 @@ class RogueNode:
             pass
 
     def _serve(self):
-        while not self.stopped.is_set():
-            try:
-                raw, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            threading.Thread(target=self._handle, args=(raw,), daemon=True).start()
+        accept_loop(self.sock, self.stopped, self._handle)
 
     def stop(self):
         self.stopped.set()

@@ -66,6 +66,9 @@ bool is_self_signed(X509* cert);
 /// True when `issuer` names and signed `cert`.
 bool issued_by(X509* cert, X509* issuer);
 bool same_public_key(X509* cert, X509_REQ* csr);
+/// True when the certificate names TLS server use in an extended key usage
+/// (a node's certificate must; an application's, issued by the same CA, does not).
+bool names_server_use(X509* cert);
 /// "SHA256:AB:CD:..." over the DER encoding.
 std::string fingerprint(X509* cert);
 

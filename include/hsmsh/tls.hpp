@@ -20,7 +20,9 @@ struct tls_identity {
 };
 
 /// A client context: TLS 1.3 only, our certificate, the peer verified against
-/// `anchors` alone (never the system store or SSL_CERT_FILE). Throws pki_error.
+/// `anchors` alone (never the system store or SSL_CERT_FILE) and required to
+/// name serverAuth in its extended key usage (a node's certificate does, an
+/// application's does not). Throws pki_error.
 ssl::context make_client_context(const tls_identity& id);
 
 /// The same in the OpenSSL library context `libctx`: the handshake, the

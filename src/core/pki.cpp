@@ -216,6 +216,12 @@ bool issued_by(X509* cert, X509* issuer) {
     return ok;
 }
 
+bool names_server_use(X509* cert) {
+    // A certificate without the extension allows every use; a node's must say so.
+    return (X509_get_extension_flags(cert) & EXFLAG_XKUSAGE) != 0 &&
+           (X509_get_extended_key_usage(cert) & XKU_SSL_SERVER) != 0;
+}
+
 bool same_public_key(X509* cert, X509_REQ* csr) {
     EVP_PKEY* a = X509_get0_pubkey(cert);
     EVP_PKEY* b = X509_REQ_get0_pubkey(csr);

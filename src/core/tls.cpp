@@ -103,12 +103,26 @@ bool pin_may_override(int error) {
     }
 }
 
+// A server must be a node: its certificate names serverAuth, which an
+// application's certificate from the same CA does not.
+void require_server_use(ssl::context& ctx) {
+    ctx.set_verify_mode(ssl::verify_peer);
+    ctx.set_verify_callback([](bool preverified, ssl::verify_context& vc) {
+        X509_STORE_CTX* store = vc.native_handle();
+        if (!preverified || X509_STORE_CTX_get_error_depth(store) != 0) return preverified;
+        X509* cert = X509_STORE_CTX_get_current_cert(store);
+        if (cert && names_server_use(cert)) return true;
+        X509_STORE_CTX_set_error(store, X509_V_ERR_INVALID_PURPOSE);
+        return false;
+    });
+}
+
 } // namespace
 
 ssl::context make_client_context(const tls_identity& id) {
     ssl::context ctx(ssl::context::tls_client);
     load_identity(ctx, id);
-    ctx.set_verify_mode(ssl::verify_peer);
+    require_server_use(ctx);
     return ctx;
 }
 
@@ -117,7 +131,7 @@ ssl::context make_client_context(const tls_identity& id, OSSL_LIB_CTX* libctx) {
     if (!native) throw pki_error("TLS set-up: cannot make a context");
     ssl::context ctx(native); // owns it from here
     load_identity(native, id, libctx);
-    ctx.set_verify_mode(ssl::verify_peer);
+    require_server_use(ctx);
     return ctx;
 }
 

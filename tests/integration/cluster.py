@@ -145,12 +145,28 @@ class Cluster:
                 self.path("customerCA.crt"), "-CAkey", self.path("ca.key"),
                 "-CAcreateserial", "-out", self.path("client.crt"), "-days", "30")
 
+    def issue_certificate(self, name, subject, server=False):
+        """A certificate the customer CA issues (`name`.crt and `name`.key):
+        a server's names serverAuth, an application's names no usage."""
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", self.path(f"{name}.key"), "-out", self.path(f"{name}.csr"), "-utf8",
+                "-subj", subject)
+        usage = ["-extfile", self.path("node.ext")] if server else []
+        openssl("x509", "-req", "-in", self.path(f"{name}.csr"), "-CA",
+                self.path("customerCA.crt"), "-CAkey", self.path("ca.key"), "-CAcreateserial",
+                "-out", self.path(f"{name}.crt"), "-days", "1", *usage)
+        return self.path(f"{name}.crt"), self.path(f"{name}.key")
+
     def _make_nodes(self, count):
         node0 = self.path("node0")
         run(HSMD, "create-cluster", "--data", node0, "--cluster-id", self.cluster_id)
+        # A node's certificate names serverAuth (hsmd refuses one that does not).
+        with open(self.path("node.ext"), "w") as f:
+            f.write("extendedKeyUsage=serverAuth,clientAuth\n")
         openssl("x509", "-req", "-in", os.path.join(node0, "cluster.csr"), "-CA",
                 self.path("customerCA.crt"), "-CAkey", self.path("ca.key"),
-                "-CAcreateserial", "-out", self.path("cluster.crt"), "-days", "30")
+                "-CAcreateserial", "-out", self.path("cluster.crt"), "-days", "30",
+                "-extfile", self.path("node.ext"))
         run(HSMD, "initialize-cluster", "--data", node0, "--cluster-id", self.cluster_id,
             "--signed-cert", self.path("cluster.crt"), "--trust-anchor",
             self.path("customerCA.crt"), "--kdf-iterations", self.kdf_iterations)

@@ -439,6 +439,8 @@ TEST_CASE("initialize-cluster refuses every violation and changes nothing") {
     auto wrong_key = write("wrongkey.crt", ca.issue(other_key_csr.get(), cert_usage::server));
     auto wrong_name_csr = make_csr(generate_key().get(), "cluster-else");
     auto big = write("big.crt", std::string(5001, 'A'));
+    // An application's certificate from the same CA: it may not serve as a node.
+    auto client_only = write("client.crt", ca.issue(csr.get(), cert_usage::client));
     auto leaf_as_anchor = good_cert;
 
     struct violation {
@@ -448,6 +450,7 @@ TEST_CASE("initialize-cluster refuses every violation and changes nothing") {
         {cluster, good_cert, leaf_as_anchor, "not self-signed"},
         {cluster, foreign, anchor, "not issued by the trust anchor"},
         {cluster, wrong_key, anchor, "does not carry the key"},
+        {cluster, client_only, anchor, "does not name serverAuth"},
         {"cluster-else", good_cert, anchor, "belongs to cluster"},
     };
     for (const auto& v : cases) {

@@ -282,25 +282,37 @@ class HostileInputTests(unittest.TestCase):
 
     def test_an_application_certificate_never_passes_as_a_node(self):
         """Issue 26, finding 8: a certificate the customer CA issued to an
-        application (even naming the cluster) serves as a 'node' in the
-        officer's list: the shell refuses it, by agreement with the other
-        nodes' certificate, or by the pin configure and demo record."""
+        application (even naming the cluster) never serves as a 'node' in the
+        officer's list: a node's certificate names serverAuth, an
+        application's does not; a server certificate the CA issued for
+        something else is refused by agreement with the other nodes'
+        certificate, or by the pin configure and demo record."""
         import hashlib
         import ssl as ssl_module
         from relay_node import RelayNode
         with Cluster(nodes=2) as c:
             c.activate()
-            openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", c.path("app.key"), "-out", c.path("app.csr"),
-                    "-subj", f"/CN={c.cluster_id}")
-            openssl("x509", "-req", "-in", c.path("app.csr"), "-CA", c.path("customerCA.crt"),
-                    "-CAkey", c.path("ca.key"), "-CAcreateserial", "-out", c.path("app.crt"),
-                    "-days", "1")
+            for name, server in (("app", False), ("web", True)):
+                c.issue_certificate(name, f"/CN={c.cluster_id}", server=server)
+            honest = [{"name": f"127.0.0.1:{p}", "hostname": "127.0.0.1", "port": p}
+                      for p in c.ports]
+            # An application's certificate, alone in the list (a CMU
+            # configuration names no cluster and pins nothing).
             rogue = RelayNode(c.path("app.crt"), c.path("app.key"), c.path("customerCA.crt"),
                               c.path("client.crt"), c.path("client.key"), c.ports[0])
             try:
-                servers = [{"name": f"127.0.0.1:{p}", "hostname": "127.0.0.1", "port": p}
-                           for p in (c.ports[0], c.ports[1], rogue.port)]
+                c.write_config([{"name": "app", "hostname": "127.0.0.1", "port": rogue.port}])
+                r = c.shell(input="loginHSM CO admin officer-pw1\n")
+                self.assertNotEqual(r.returncode, 0)
+                self.assertIn("unsuitable certificate purpose", r.stdout + r.stderr)
+                self.assertFalse(any(b'"login"' in body for body in rogue.relayed))
+            finally:
+                rogue.stop()
+            # A server certificate of the same CA, beside the honest nodes.
+            rogue = RelayNode(c.path("web.crt"), c.path("web.key"), c.path("customerCA.crt"),
+                              c.path("client.crt"), c.path("client.key"), c.ports[0])
+            try:
+                servers = honest + [{"name": "web", "hostname": "127.0.0.1", "port": rogue.port}]
                 c.write_config(servers)
                 r = c.shell(input="loginHSM CO admin officer-pw1\n")
                 self.assertIn("not the one the other nodes present", r.stdout + r.stderr)
@@ -321,7 +333,7 @@ class HostileInputTests(unittest.TestCase):
                 self.assertIn("pinned", r.stdout + r.stderr)
                 self.assertFalse(any(b'"login"' in body for body in rogue.relayed))
                 # The honest nodes pass the pin.
-                doc["clusters"][0]["servers"] = servers[:2]
+                doc["clusters"][0]["servers"] = honest
                 with open(path, "w") as f:
                     json.dump(doc, f)
                 r = c.shell(input="loginHSM CO admin officer-pw1\n")
@@ -346,13 +358,7 @@ class HostileInputTests(unittest.TestCase):
     def test_a_certificate_name_reaches_the_terminal_escaped(self):
         """Finding 10: a CA-issued server certificate whose CN holds escapes."""
         with Cluster(nodes=1) as c:
-            subject = "/CN=evil\x1b]0;pwned\x07x"
-            openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", c.path("evil.key"), "-out", c.path("evil.csr"), "-utf8",
-                    "-subj", subject)
-            openssl("x509", "-req", "-in", c.path("evil.csr"), "-CA", c.path("customerCA.crt"),
-                    "-CAkey", c.path("ca.key"), "-CAcreateserial", "-out", c.path("evil.crt"),
-                    "-days", "1")
+            c.issue_certificate("evil", "/CN=evil\x1b]0;pwned\x07x", server=True)
             from rogue_node import RogueNode
             rogue = RogueNode(c.path("evil.crt"), c.path("evil.key"), c.path("customerCA.crt"),
                               c.cluster_id, "garbage")
@@ -412,12 +418,7 @@ class BudgetTests(unittest.TestCase):
         from wire_client import WireClient
         with Cluster(nodes=1) as c:
             c.activate()
-            openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", c.path("idler.key"), "-out", c.path("idler.csr"),
-                    "-subj", "/CN=idler")
-            openssl("x509", "-req", "-in", c.path("idler.csr"), "-CA", c.path("customerCA.crt"),
-                    "-CAkey", c.path("ca.key"), "-CAcreateserial", "-out", c.path("idler.crt"),
-                    "-days", "1")
+            c.issue_certificate("idler", "/CN=idler")
             idle = []
             try:
                 for _ in range(40):
@@ -512,12 +513,7 @@ class BudgetTests(unittest.TestCase):
         import threading
         with Cluster(nodes=1, kdf_iterations=200_000) as c:
             c.activate()
-            openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", c.path("officer.key"), "-out", c.path("officer.csr"),
-                    "-subj", "/CN=officer")
-            openssl("x509", "-req", "-in", c.path("officer.csr"), "-CA", c.path("customerCA.crt"),
-                    "-CAkey", c.path("ca.key"), "-CAcreateserial", "-out", c.path("officer.crt"),
-                    "-days", "1")
+            c.issue_certificate("officer", "/CN=officer")
             stop = threading.Event()
             seen = []
 

@@ -120,11 +120,18 @@ bool node_server::admit(const session& s) {
 // The crypto or appliance user holding the most sessions, beyond
 // sessions_per_user, gives one up (its oldest idle): one user cannot keep
 // officers or other users out (an application reconnects and logs in again).
+// Nor can several together: beyond max_connections - officer_reserve the
+// greediest gives way whatever it holds.
 bool node_server::evict_one_of_greediest_user() {
     auto user_session = [](const connection& c) { return c.logged_in() && !is_officer(c.s->type); };
+    auto held = std::ranges::count_if(
+        connections_, [&](const connection& c) { return !c.evicted && user_session(c); });
+    auto reserve = std::min(limits_.officer_reserve, limits_.max_connections);
+    auto beyond = static_cast<std::size_t>(held) > limits_.max_connections - reserve
+                      ? 0
+                      : limits_.sessions_per_user;
     return evict_from_greediest(
-        user_session, [](const connection& c) { return std::to_string(*c.s->user_id); },
-        limits_.sessions_per_user);
+        user_session, [](const connection& c) { return std::to_string(*c.s->user_id); }, beyond);
 }
 
 // A connection that has not logged in and has sent nothing for the grace:
@@ -134,10 +141,19 @@ bool node_server::stale_login(const connection& c) const {
            std::chrono::steady_clock::now() - c.last_active >= limits_.login_grace;
 }
 
-// Closes the oldest idle connection that `which` picks.
-bool node_server::evict_oldest(const std::function<bool(const connection&)>& which) {
+// A connection that was refused a login and has not logged in since: it has
+// no claim on a place ahead of a newcomer, busy or not (a client flooding
+// wrong passwords is never idle).
+bool node_server::failing_login(const connection& c) const {
+    return !c.s->peer_node && !c.logged_in() && c.failed_login;
+}
+
+// Closes the oldest idle connection that `which` picks (or, `even_busy`, the
+// oldest; a busy one closes after its reply).
+bool node_server::evict_oldest(const std::function<bool(const connection&)>& which,
+                               bool even_busy) {
     for (auto& c : connections_) {
-        if (c.evicted || c.busy || !which(c)) continue;
+        if (c.evicted || (c.busy && !even_busy) || !which(c)) continue;
         c.evicted = true;
         boost::system::error_code ignored;
         c.stream->next_layer().cancel(ignored);
@@ -146,13 +162,21 @@ bool node_server::evict_oldest(const std::function<bool(const connection&)>& whi
     return false;
 }
 
-// Of the certificate holding the most stale connections that have not logged
-// in, the oldest is closed: one client's idle connections make room for
-// everyone else's. The newcomer's own certificate is not spared: clients
-// often share one, and its idle connections must not crowd out its logins.
+// Of the certificate holding the most connections refused a login, or else
+// the most stale ones that have not logged in, or else more than
+// sessions_per_user that have not logged in (logins queued behind each
+// other), the oldest is closed: one client's failing, idle or flooding
+// connections make room for everyone else's. The newcomer's own certificate
+// is not spared: clients often share one, and its idle connections must not
+// crowd out its logins.
 bool node_server::evict_one_not_logged_in() {
-    return evict_from_greediest([this](const connection& c) { return stale_login(c); },
-                                [](const connection& c) { return c.s->peer; }, 0);
+    auto certificate = [](const connection& c) { return c.s->peer; };
+    auto not_logged_in = [](const connection& c) { return !c.s->peer_node && !c.logged_in(); };
+    return evict_from_greediest([this](const connection& c) { return failing_login(c); },
+                                certificate, 0, true) ||
+           evict_from_greediest([this](const connection& c) { return stale_login(c); }, certificate,
+                                0) ||
+           evict_from_greediest(not_logged_in, certificate, limits_.sessions_per_user, true);
 }
 
 // Among the idle connections `eligible` picks, grouped by `owner`, the
@@ -160,15 +184,16 @@ bool node_server::evict_one_not_logged_in() {
 // `beyond`.
 bool node_server::evict_from_greediest(const std::function<bool(const connection&)>& eligible,
                                        const std::function<std::string(const connection&)>& owner,
-                                       std::size_t beyond) {
+                                       std::size_t beyond, bool even_busy) {
     std::map<std::string, std::size_t> held;
     for (const auto& c : connections_)
-        if (!c.evicted && !c.busy && eligible(c)) ++held[owner(c)];
+        if (!c.evicted && (!c.busy || even_busy) && eligible(c)) ++held[owner(c)];
     auto greediest = std::ranges::max_element(
         held, [](const auto& a, const auto& b) { return a.second < b.second; });
     if (greediest == held.end() || greediest->second <= beyond) return false;
     const auto& most = greediest->first;
-    return evict_oldest([&](const connection& c) { return eligible(c) && owner(c) == most; });
+    return evict_oldest([&](const connection& c) { return eligible(c) && owner(c) == most; },
+                        even_busy);
 }
 
 awaitable<void> node_server::accept_loop() {
@@ -222,9 +247,11 @@ awaitable<void> node_server::serve(tcp::socket socket, std::string address) {
             refused(fmt::format("{} connections already", limits_.max_connections));
             co_return;
         }
-        conn = connections_.insert(
-            connections_.end(),
-            connection{&stream, false, generation, &s, false, std::chrono::steady_clock::now()});
+        conn = connections_.insert(connections_.end(),
+                                   connection{.stream = &stream,
+                                              .generation = generation,
+                                              .s = &s,
+                                              .last_active = std::chrono::steady_clock::now()});
         co_await converse(stream, **conn, s);
         co_await with_deadline(stream.async_shutdown(use_awaitable), std::chrono::seconds(2));
     } catch (const frame_error& e) {
@@ -271,7 +298,10 @@ awaitable<void> node_server::converse(tls_stream& stream, connection& conn, sess
         wipe(body);
         if (auto* e = std::get_if<decode_error>(&decoded))
             throw frame_error(std::string(decode_error_name(*e)));
+        auto op = std::get<request>(decoded).op;
         auto answer = co_await service_.handle(s, std::get<request>(decoded));
+        if (op == operation::login || op == operation::login_2fa)
+            conn.failed_login = !conn.logged_in() && answer.code == status::user_login_failure;
         std::string encoded = encode(answer);
         // The reply's tree (1,024 users: about a megabyte) is not needed while
         // the write waits on a slow reader; with 32 such readers it was most

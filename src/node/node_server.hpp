@@ -29,8 +29,11 @@ struct server_limits {
     duration login_timeout = std::chrono::minutes(2);
     duration login_grace = std::chrono::seconds(2);
     // When the places are taken and none of those gives way, an idle session
-    // of a crypto or appliance user holding more than this many does.
+    // of a crypto or appliance user holding more than this many does; and
+    // so does one of the user holding the most, while crypto and appliance
+    // users together hold more than max_connections - officer_reserve.
     std::size_t sessions_per_user = 16;
+    std::size_t officer_reserve = 4;
     std::size_t max_peer_connections = 16;
     duration peer_idle_timeout = std::chrono::seconds(10);
 };
@@ -64,6 +67,7 @@ private:
         std::uint64_t generation = 0; // of the credentials it was accepted under
         const session* s = nullptr;
         bool evicted = false;
+        bool failed_login = false; // refused a login, and not logged in since
         std::chrono::steady_clock::time_point last_active; // accepted, or last replied to
         bool logged_in() const { return s->user_id.has_value(); }
     };
@@ -83,9 +87,10 @@ private:
     bool evict_one_of_greediest_user();
     bool evict_from_greediest(const std::function<bool(const connection&)>& eligible,
                               const std::function<std::string(const connection&)>& owner,
-                              std::size_t beyond);
-    bool evict_oldest(const std::function<bool(const connection&)>& which);
+                              std::size_t beyond, bool even_busy = false);
+    bool evict_oldest(const std::function<bool(const connection&)>& which, bool even_busy = false);
     bool stale_login(const connection& c) const;
+    bool failing_login(const connection& c) const;
     awaitable<void> serve(tcp::socket socket, std::string address);
     awaitable<void> handshake(tls_stream& stream, pending& p);
     awaitable<void> converse(tls_stream& stream, connection& conn, session& s);

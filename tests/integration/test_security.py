@@ -16,7 +16,7 @@ import unittest
 import warnings
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import HSMD, Cluster, openssl  # noqa: E402
+from cluster import HSMD, Cluster, wait_for  # noqa: E402
 
 OFFICER_PW = "officer-pw1"
 # The tests leave connections to the node open on purpose (old sessions).
@@ -478,6 +478,31 @@ class BudgetTests(unittest.TestCase):
                 for w in held:
                     w.close()
 
+    def test_two_crypto_users_together_cannot_take_every_place(self):
+        """Issue 26 residual: two crypto users, 16 sessions each (none beyond
+        the per-user bound), hold all 32 places: an officer is still served,
+        three times (crypto users may not keep the officers' reserve)."""
+        with Cluster(nodes=1) as c:
+            c.activate()
+            r = c.shell(input="loginHSM CO admin officer-pw1\ncreateUser CU hog1 hog-pass-1\n"
+                              "y\ncreateUser CU hog2 hog-pass-2\ny\n")
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            held = []
+            try:
+                for name, password in (("hog1", "hog-pass-1"), ("hog2", "hog-pass-2")):
+                    for _ in range(16):
+                        w = c.wire_client(0)
+                        self.assertEqual(w.call("login", type="CU", name=name,
+                                                password=password)[0], "RET_OK")
+                        held.append(w)
+                for _ in range(3):
+                    r = c.shell(input="loginHSM CO admin officer-pw1\nlistUsers\n")
+                    self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                    self.assertIn("hog2", r.stdout)
+            finally:
+                for w in held:
+                    w.close()
+
     def test_anonymous_aborts_write_nothing(self):
         """Finding 7: aborts with random ids from a client that never logged in."""
         with Cluster(nodes=1) as c:
@@ -541,6 +566,46 @@ class BudgetTests(unittest.TestCase):
                     t.join(timeout=60)
             self.assertTrue(seen)
             self.assertLessEqual(set(seen), {"RET_USER_LOGIN_FAILURE", "RET_BUSY"})
+
+    def test_a_busy_login_flood_from_one_certificate_holds_no_place(self):
+        """Issue 26 residual: 40 connections of one certificate send wrong
+        passwords without pause (never idle, so never stale) and reconnect
+        when closed; an officer with another certificate still logs in, three
+        times: a connection refused a login gives way to a newcomer."""
+        import threading
+        from wire_client import WireClient
+        with Cluster(nodes=1, kdf_iterations=200_000) as c:
+            c.activate()
+            c.issue_certificate("officer", "/CN=officer")
+            stop = threading.Event()
+            seen = []
+
+            def flood():
+                while not stop.is_set():
+                    try:
+                        w = c.wire_client(0, timeout=30)
+                        while not stop.is_set():
+                            seen.append(w.call("login", type="CO", name="nobody",
+                                               password="guess-pw-1")[0])
+                    except (OSError, ConnectionError, ValueError):
+                        seen.append("closed")
+            threads = [threading.Thread(target=flood) for _ in range(40)]
+            for t in threads:
+                t.start()
+            try:
+                # Bounded: until the flood holds the places (refused or closed).
+                wait_for(lambda: "closed" in seen and "RET_USER_LOGIN_FAILURE" in seen, 60)
+                for _ in range(3):
+                    w = WireClient(c.ports[0], c.path("officer.crt"), c.path("officer.key"),
+                                   c.path("customerCA.crt"), timeout=60)
+                    self.assertEqual(w.call("login", type="CO", name="admin",
+                                            password=OFFICER_PW)[0], "RET_OK")
+                    w.close()
+            finally:
+                stop.set()
+                for t in threads:
+                    t.join(timeout=120)
+            self.assertLessEqual(set(seen), {"RET_USER_LOGIN_FAILURE", "RET_BUSY", "closed"})
 
 
 class RecordTests(unittest.TestCase):

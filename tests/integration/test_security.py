@@ -532,6 +532,16 @@ class BudgetTests(unittest.TestCase):
                 self.assertEqual(w.call("get_2fa_challenge")[0], "RET_NOT_LOGGED_IN")
             self.assertEqual(counts(), before)
 
+    def officer_logs_in(self, c, times):
+        """The officer, with a certificate of its own (officer.crt), logs in."""
+        from wire_client import WireClient
+        for _ in range(times):
+            w = WireClient(c.ports[0], c.path("officer.crt"), c.path("officer.key"),
+                           c.path("customerCA.crt"), timeout=60)
+            self.assertEqual(w.call("login", type="CO", name="admin",
+                                    password=OFFICER_PW)[0], "RET_OK")
+            w.close()
+
     def test_a_login_flood_from_one_client_leaves_room_for_another(self):
         """Finding 7: 30 wrong-password loops from one certificate; an officer
         with another certificate still logs in (not RET_BUSY)."""
@@ -552,14 +562,8 @@ class BudgetTests(unittest.TestCase):
             for t in threads:
                 t.start()
             try:
-                from wire_client import WireClient
                 time.sleep(0.5)
-                for _ in range(3):
-                    w = WireClient(c.ports[0], c.path("officer.crt"), c.path("officer.key"),
-                                   c.path("customerCA.crt"), timeout=30)
-                    self.assertEqual(w.call("login", type="CO", name="admin",
-                                            password=OFFICER_PW)[0], "RET_OK")
-                    w.close()
+                self.officer_logs_in(c, times=3)
             finally:
                 stop.set()
                 for t in threads:
@@ -573,7 +577,6 @@ class BudgetTests(unittest.TestCase):
         when closed; an officer with another certificate still logs in, three
         times: a connection refused a login gives way to a newcomer."""
         import threading
-        from wire_client import WireClient
         with Cluster(nodes=1, kdf_iterations=200_000) as c:
             c.activate()
             c.issue_certificate("officer", "/CN=officer")
@@ -595,12 +598,7 @@ class BudgetTests(unittest.TestCase):
             try:
                 # Bounded: until the flood holds the places (refused or closed).
                 wait_for(lambda: "closed" in seen and "RET_USER_LOGIN_FAILURE" in seen, 60)
-                for _ in range(3):
-                    w = WireClient(c.ports[0], c.path("officer.crt"), c.path("officer.key"),
-                                   c.path("customerCA.crt"), timeout=60)
-                    self.assertEqual(w.call("login", type="CO", name="admin",
-                                            password=OFFICER_PW)[0], "RET_OK")
-                    w.close()
+                self.officer_logs_in(c, times=3)
             finally:
                 stop.set()
                 for t in threads:

@@ -7,6 +7,7 @@
 #include "hsmsh/version.hpp"
 #include "session.hpp"
 #include "terminal_input.hpp"
+#include "token_view.hpp"
 
 #include <algorithm>
 #include <iostream>
@@ -28,6 +29,7 @@ struct options {
     configure_options configure;
     std::string identifier;
     std::vector<std::string> tags;
+    std::string token_file;
 
     fs::path config_path() const {
         return config.empty() ? default_config_path() : fs::path(config);
@@ -41,6 +43,7 @@ struct subcommands {
     CLI::App* add_cluster = nullptr;
     CLI::App* remove_cluster = nullptr;
     CLI::App* create_certificate = nullptr;
+    CLI::App* show_token = nullptr;
 };
 
 // What invoking hsmsh as cloudhsm_mgmt_util (or with --cmu-compat) changes.
@@ -142,6 +145,24 @@ CLI::App* certificate_command(CLI::App& app, options& o) {
     return cmd;
 }
 
+CLI::App* show_token_command(CLI::App& app, options& o) {
+    auto* cmd =
+        app.add_subcommand("show-token", "Say what a quorum token file asks an approver to sign");
+    cmd->add_option("token-file", o.token_file, "The file getToken wrote")->required();
+    return cmd;
+}
+
+// Offline, for an approver who has the file and nothing else.
+int show_token(const std::string& path) {
+    try {
+        std::cout << describe_token_file(path, read_argument_file(path, 64 * 1024, "token file"));
+        return exit_ok;
+    } catch (const usage_error& e) {
+        std::cerr << "hsmsh show-token: " << e.what() << '\n';
+        return exit_failed;
+    }
+}
+
 int run_configure(options& o, const subcommands& subs) {
     auto& conf = o.configure;
     conf.config = o.config_path();
@@ -190,6 +211,7 @@ int main(int argc, char** argv) {
     subs.demo = demo_command(app, o.demo);
     configure_commands(app, o.configure, subs);
     subs.create_certificate = certificate_command(app, o);
+    subs.show_token = show_token_command(app, o);
     // As configure-pkcs11 (CloudHSM's name), the program is `hsmsh configure`.
     std::vector<std::string> args(argv + 1, argv + argc);
     if (invoked_as(argv[0], "configure-pkcs11")) {
@@ -216,6 +238,7 @@ int main(int argc, char** argv) {
     if (*subs.create_certificate)
         return create_client_certificate(o.config_path(), o.identifier, o.tags, std::cout,
                                          std::cerr);
+    if (*subs.show_token) return show_token(o.token_file);
     install_interrupt_handler();
     if (*subs.demo) return run_demo(o);
     return run_session(o.session);

@@ -7,6 +7,7 @@
 #include "hsmsh/quorum.hpp"
 #include "json_fields.hpp"
 #include "shell.hpp"
+#include "token_view.hpp"
 
 #include <fmt/ostream.h>
 #include <fmt/ranges.h>
@@ -25,12 +26,12 @@ std::string read_argument_file(const std::string& path, std::size_t limit, std::
 
 namespace {
 
-std::string hex_of(std::string_view data) {
-    return to_hex(std::span(reinterpret_cast<const std::uint8_t*>(data.data()), data.size()));
-}
-
 std::span<const std::uint8_t> bytes_of(std::string_view data) {
     return {reinterpret_cast<const std::uint8_t*>(data.data()), data.size()};
+}
+
+std::string hex_of(std::string_view data) {
+    return to_hex(bytes_of(data));
 }
 
 quorum::service service_argument(const std::string& text) {
@@ -51,6 +52,16 @@ std::string token_file_argument(const std::string& path) {
     if (!quorum::decode_file(bytes_of(data)))
         throw usage_error(fmt::format("token file {}: not the records getToken writes", path));
     return data;
+}
+
+// Why the nodes refused a token file (they take one request per file).
+std::string why_not_one_request(const std::string& path, std::string_view data) {
+    try {
+        describe_token_file(path, data);
+        return "the file holds more than one token of one HSM (one getToken per file)";
+    } catch (const usage_error& e) {
+        return e.what();
+    }
 }
 
 // CMU's token block (getToken, listTokens); `node` is the server's index.
@@ -177,9 +188,9 @@ line_result shell::run_get_token(parsed_command& cmd) {
         }
         if (written && !options_.cmu_mode)
             fmt::print(info(),
-                       "Wrote {} token record(s) to {}. Each approver signs the whole file:\n"
-                       "  openssl dgst -sha256 -sign <key.pem> -out <signature> {}\n",
-                       records, escape_terminal(path), escape_terminal(path));
+                       "Wrote {} token record(s). {}(an approver can see this again: hsmsh "
+                       "show-token FILE)\n",
+                       records, describe_token_file(path, file));
     }
     bool all_ok = std::ranges::all_of(reports, [](const auto& r) { return r.outcome.ok(); });
     return all_ok && written ? line_result::ok : line_result::failed;
@@ -225,6 +236,9 @@ line_result shell::run_approve_token(parsed_command& cmd) {
                            r.index, escape_terminal(text_in(f, "approver")));
         }
     }
+    if (std::ranges::any_of(
+            reports, [](const auto& r) { return r.outcome.code == status::token_file_invalid; }))
+        fmt::print(info(), "  {}\n", why_not_one_request(approval.token_file, tokens));
     bool all_ok = std::ranges::all_of(reports, [](const auto& r) { return r.outcome.ok(); });
     return all_ok && !reports.empty() ? line_result::ok : line_result::failed;
 }

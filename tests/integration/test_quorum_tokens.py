@@ -230,6 +230,46 @@ class QuorumTokenTests(QuorumKeys, unittest.TestCase):
             self.assertIn(f"setMValue failed on {self.c.label(i)}: RET_MXN_AUTH_FAILED", out)
         self.assertNotIn("Current num of approvals : 2", out)
         self.assertEqual(self.m_values(4), [2, 2, 2])
+        # The shell says why, once per refused file.
+        self.assertEqual(out.count("asked for by admin: the nodes take one officer's tokens of "
+                                   "one service per file"), 1, out)
+        self.assertIn("6 records of service(s) 3, 4 asked for by admin", out)
+        # And an approver sees what a file asks before signing it.
+        shown = subprocess.run([HSMSH, "show-token", self.path(bundle)], capture_output=True,
+                               text=True, timeout=60)
+        self.assertEqual(shown.returncode, 0, shown.stdout + shown.stderr)
+        self.assertIn("Service:  4 (MISC_CO)", shown.stdout)
+        mixed = self.new_name("mixed")
+        with open(self.path(mixed), "wb") as f:
+            for part in (first, misc):
+                with open(self.path(part), "rb") as g:
+                    f.write(g.read())
+        shown = subprocess.run([HSMSH, "show-token", self.path(mixed)], capture_output=True,
+                               text=True, timeout=60)
+        self.assertEqual(shown.returncode, 1, shown.stdout + shown.stderr)
+        self.assertIn("6 records of service(s) 3, 4 asked for by admin", shown.stderr)
+        self.assertEqual(shown.stdout, "")
+
+    def test_4c_an_approver_sees_what_a_token_file_asks(self):
+        """Issue 26: the approver's tools show what they sign: getToken and
+        hsmsh show-token (offline, no configuration) name the service, the
+        officer, the count and the file's SHA-256 that openssl signs."""
+        import hashlib
+        s = Session(self.c)
+        s.send(LOGIN)
+        token = self.get_token(s, 3)
+        rc, out, err = s.close()
+        self.assertIn("Officer:  admin", out)
+        with open(self.path(token), "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        shown = subprocess.run([HSMSH, "show-token", self.path(token)], capture_output=True,
+                               text=True, timeout=60, env={"PATH": os.environ["PATH"]})
+        self.assertEqual(shown.returncode, 0, shown.stdout + shown.stderr)
+        for line in ("Service:  3 (USER_MGMT)", "Officer:  admin",
+                     "Tokens:   3 (one per HSM", f"SHA-256:  {digest}",
+                     f"openssl dgst -sha256 -sign <your-key.pem> -out {self.path(token)}.sig"):
+            self.assertIn(line, shown.stdout)
+        self.assertIn(out[out.index("Token file"):out.index("(an approver")], shown.stdout)
 
     def test_5_approvals_that_do_not_count(self):
         s = Session(self.c)

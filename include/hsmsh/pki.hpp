@@ -41,8 +41,10 @@ pkey_ptr key_from_pem(std::string_view pem);
 /// writes it) as SubjectPublicKeyInfo DER. Throws pki_error.
 std::string public_key_der_from_pem(std::string_view pem);
 
-/// A CSR signed by `key` whose subject is CN=`common_name`.
-x509_req_ptr make_csr(EVP_PKEY* key, std::string_view common_name);
+/// A CSR signed by `key` whose subject is CN=`common_name`, and
+/// serialNumber=`serial_number` when one is given (a node's HSM id).
+x509_req_ptr make_csr(EVP_PKEY* key, std::string_view common_name,
+                      std::string_view serial_number = {});
 std::string csr_to_pem(X509_REQ* csr);
 x509_req_ptr csr_from_pem(std::string_view pem);
 
@@ -62,6 +64,9 @@ x509_ptr cert_from_pem(std::string_view pem);
 
 /// The subject's common name, empty when there is none.
 std::string common_name(X509* cert);
+/// The subject's serialNumber attribute (a node certificate's HSM id),
+/// empty when there is none.
+std::string subject_serial_number(X509* cert);
 bool is_self_signed(X509* cert);
 /// True when `issuer` names and signed `cert`.
 bool issued_by(X509* cert, X509* issuer);
@@ -69,6 +74,8 @@ bool same_public_key(X509* cert, X509_REQ* csr);
 /// True when the certificate names TLS server use in an extended key usage
 /// (a node's certificate must; an application's, issued by the same CA, does not).
 bool names_server_use(X509* cert);
+/// The same for TLS client use (clientAuth).
+bool names_client_use(X509* cert);
 /// "SHA256:AB:CD:..." over the DER encoding.
 std::string fingerprint(X509* cert);
 

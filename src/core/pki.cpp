@@ -46,11 +46,24 @@ template <typename Write> std::string to_pem(Write write) {
     return std::string(data, static_cast<std::size_t>(len));
 }
 
+void add_name_entry(X509_NAME* name, const char* field, std::string_view value) {
+    check(X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8,
+                                     reinterpret_cast<const unsigned char*>(value.data()),
+                                     static_cast<int>(value.size()), -1, 0),
+          fmt::format("bad {} in a name", field));
+}
+
 void set_subject_cn(X509_NAME* name, std::string_view cn) {
-    check(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                                     reinterpret_cast<const unsigned char*>(cn.data()),
-                                     static_cast<int>(cn.size()), -1, 0),
-          "bad common name");
+    add_name_entry(name, "CN", cn);
+}
+
+std::string name_entry(X509* cert, int nid) {
+    X509_NAME* name = X509_get_subject_name(cert);
+    int idx = X509_NAME_get_index_by_NID(name, nid, -1);
+    if (idx < 0) return {};
+    ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
+    return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(data)),
+                       static_cast<std::size_t>(ASN1_STRING_length(data)));
 }
 
 void add_extension(X509* cert, X509* issuer, int nid, const char* value) {
@@ -92,6 +105,12 @@ const char* usage_value(cert_usage usage) {
     return "clientAuth";
 }
 
+// A certificate without the extension allows every use; a node's must say so.
+bool names_usage(X509* cert, std::uint32_t usage) {
+    return (X509_get_extension_flags(cert) & EXFLAG_XKUSAGE) != 0 &&
+           (X509_get_extended_key_usage(cert) & usage) != 0;
+}
+
 } // namespace
 
 pkey_ptr generate_key() {
@@ -125,11 +144,13 @@ std::string public_key_der_from_pem(std::string_view pem) {
     return out;
 }
 
-x509_req_ptr make_csr(EVP_PKEY* key, std::string_view common_name) {
+x509_req_ptr make_csr(EVP_PKEY* key, std::string_view common_name, std::string_view serial_number) {
     x509_req_ptr csr(X509_REQ_new());
     if (!csr) fail("out of memory");
     check(X509_REQ_set_version(csr.get(), 0), "X509_REQ_set_version");
     set_subject_cn(X509_REQ_get_subject_name(csr.get()), common_name);
+    if (!serial_number.empty())
+        add_name_entry(X509_REQ_get_subject_name(csr.get()), "serialNumber", serial_number);
     check(X509_REQ_set_pubkey(csr.get(), key), "X509_REQ_set_pubkey");
     check(X509_REQ_sign(csr.get(), key, EVP_sha256()), "signing the CSR");
     return csr;
@@ -196,12 +217,11 @@ x509_ptr cert_from_pem(std::string_view pem) {
 }
 
 std::string common_name(X509* cert) {
-    X509_NAME* name = X509_get_subject_name(cert);
-    int idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
-    if (idx < 0) return {};
-    ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
-    return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(data)),
-                       static_cast<std::size_t>(ASN1_STRING_length(data)));
+    return name_entry(cert, NID_commonName);
+}
+
+std::string subject_serial_number(X509* cert) {
+    return name_entry(cert, NID_serialNumber);
 }
 
 bool is_self_signed(X509* cert) {
@@ -217,9 +237,11 @@ bool issued_by(X509* cert, X509* issuer) {
 }
 
 bool names_server_use(X509* cert) {
-    // A certificate without the extension allows every use; a node's must say so.
-    return (X509_get_extension_flags(cert) & EXFLAG_XKUSAGE) != 0 &&
-           (X509_get_extended_key_usage(cert) & XKU_SSL_SERVER) != 0;
+    return names_usage(cert, XKU_SSL_SERVER);
+}
+
+bool names_client_use(X509* cert) {
+    return names_usage(cert, XKU_SSL_CLIENT);
 }
 
 bool same_public_key(X509* cert, X509_REQ* csr) {

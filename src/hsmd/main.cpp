@@ -71,6 +71,17 @@ int run_clone(const options& o) {
     return print_node(o);
 }
 
+// As the other life-cycle steps: the state and the reason, on a refusal.
+int run_install_node_certificate(const options& o) {
+    try {
+        install_node_certificate({o.data}, o.signed_cert);
+    } catch (const lifecycle_error& e) {
+        print_state(node_state({o.data}), e.what());
+        return 1;
+    }
+    return print_node(o);
+}
+
 int run_register(const options& o) {
     if (o.cert_file.empty() == o.anchor_file.empty()) {
         fmt::print(stderr, "hsmd: give --cert or --trust-anchor\n");
@@ -226,6 +237,12 @@ int main(int argc, char** argv) {
     auto* clone = command(&app, "clone", "Create a new node of the same cluster", run_clone);
     clone->add_option("--from", o.from, "Source data directory")->required();
     data(clone, "New data directory");
+
+    auto* node_cert = command(&app, "install-node-certificate",
+                              "Install this node's own certificate (signed node.csr)",
+                              run_install_node_certificate);
+    data(node_cert);
+    node_cert->add_option("--signed-cert", o.signed_cert, "Node certificate (PEM)")->required();
 
     auto* reg = command(&app, "register-client-certificate",
                         "Pin a client certificate, or register a client CA", run_register);

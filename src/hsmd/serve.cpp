@@ -51,6 +51,17 @@ tls_identity node_identity_files(const node_paths& paths) {
             {}};
 }
 
+// What the node presents when it calls its peers: its own node certificate
+// when one is installed (its word about itself is then its own), else the
+// cluster's.
+tls_identity peer_client_identity(const node_paths& paths) {
+    auto files = node_identity_files(paths);
+    if (!fs::exists(paths.node_certificate())) return files;
+    files.certificate = read_file(paths.node_certificate(), max_pem_file);
+    files.private_key = read_file(paths.node_key(), max_pem_file);
+    return files;
+}
+
 // The node's TLS identity with the client credentials registered in its
 // store: anchors that may issue client certificates, and pinned leaves.
 tls_identity server_identity(const node_paths& paths, user_store& store) {
@@ -115,6 +126,7 @@ int serve(const serve_options& options) {
     store.check_integrity();
     if (store.state() == cluster_state::uninitialized)
         throw lifecycle_error("the node is UNINITIALIZED: run initialize-cluster first");
+    ensure_node_request(paths); // a node made before node certificates existed
 
     // --peer says who the peers are; without it, the node remembers whom it
     // knew (and learns the rest from announcements).
@@ -127,7 +139,7 @@ int serve(const serve_options& options) {
     auto cert = cert_from_pem(files.certificate);
     node_identity identity{store.meta(meta_key::cluster_id).value_or(""),
                            store.meta(meta_key::hsm_id).value_or(""), fingerprint(cert.get()),
-                           peers};
+                           peers, read_file(paths.trust_anchor(), max_pem_file)};
     auto tls = std::make_shared<ssl::context>(make_server_context(files));
 
     asio::io_context io(1);
@@ -142,7 +154,7 @@ int serve(const serve_options& options) {
     service.set_key_quota(options.key_quota);
     service.set_key_work_threads(kdf_threads);
     node_server server(io, tls, service, options.limits);
-    prepared_resolver resolver(io, service, store, node_identity_files(paths), identity.cluster_id,
+    prepared_resolver resolver(io, service, store, peer_client_identity(paths), identity.cluster_id,
                                options.prepare_timeout * 10);
     service.on_count_peer_holders(
         [&resolver](node_service::change_probe probe, std::size_t enough, bool committed_only) {
@@ -164,7 +176,7 @@ int serve(const serve_options& options) {
         log_warning("listening on a wildcard address: the peers learn no address of this node "
                     "(give --advertise HOST:PORT)");
     service.advertise(self);
-    peer_announcer announcer(io, service, node_identity_files(paths), identity.cluster_id,
+    peer_announcer announcer(io, service, peer_client_identity(paths), identity.cluster_id,
                              options.announce_interval);
     service.on_peers_changed([&announcer] { announcer.poke(); });
 

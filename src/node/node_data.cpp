@@ -110,6 +110,47 @@ void create_cluster(const node_paths& paths, const std::string& cluster_id) {
         store.set_meta(meta_key::hsm_id, new_hsm_id());
         store.set_state(cluster_state::uninitialized);
     });
+    ensure_node_request(paths);
+}
+
+void ensure_node_request(const node_paths& paths) {
+    if (fs::exists(paths.node_key()) && fs::exists(paths.node_csr())) return;
+    auto store = open_store(paths);
+    auto key = generate_key();
+    auto csr = make_csr(key.get(), store.meta(meta_key::cluster_id).value_or(""),
+                        store.meta(meta_key::hsm_id).value_or(""));
+    write_file_atomic(paths.node_key(), key_to_pem(key.get()), 0600);
+    write_file_atomic(paths.node_csr(), csr_to_pem(csr.get()), 0644);
+}
+
+void install_node_certificate(const node_paths& paths, const fs::path& signed_cert) {
+    auto store = open_store(paths);
+    if (store.state() == cluster_state::uninitialized)
+        throw lifecycle_error("the node is UNINITIALIZED: initialize the cluster first");
+    ensure_node_request(paths);
+    auto pem = read_pem(signed_cert, "the node certificate");
+    auto cert = parse_pem(pem, "the node certificate");
+    auto anchor = parse_pem(read_file(paths.trust_anchor(), max_key_file), "the trust anchor");
+    auto csr = csr_from_pem(read_file(paths.node_csr(), max_key_file));
+    auto cluster_id = store.meta(meta_key::cluster_id).value_or("");
+    auto hsm_id = store.meta(meta_key::hsm_id).value_or("");
+    if (!issued_by(cert.get(), anchor.get()))
+        throw lifecycle_error("the node certificate was not issued by the trust anchor");
+    if (!same_public_key(cert.get(), csr.get()))
+        throw lifecycle_error("the node certificate does not carry the key of node.csr");
+    if (common_name(cert.get()) != cluster_id || subject_serial_number(cert.get()) != hsm_id)
+        throw lifecycle_error(fmt::format("the node certificate names CN '{}', serialNumber "
+                                          "'{}', not cluster '{}' and HSM '{}'",
+                                          common_name(cert.get()),
+                                          subject_serial_number(cert.get()), cluster_id, hsm_id));
+    if (!names_server_use(cert.get()) || !names_client_use(cert.get()))
+        throw lifecycle_error("the node certificate does not name serverAuth and clientAuth in "
+                              "its extended key usage");
+    write_file_atomic(paths.node_certificate(), pem, 0644);
+    store.transact([&] {
+        store.append_audit(
+            hsm_id, {"-", "-", "-", "install_node_certificate", fingerprint(cert.get()), "RET_OK"});
+    });
 }
 
 void initialize_cluster(const node_paths& paths, const std::string& cluster_id,
@@ -154,6 +195,11 @@ json describe_node(const node_paths& paths) {
         auto anchor = cert_from_pem(read_file(paths.trust_anchor(), max_key_file));
         out["TrustAnchorFingerprint"] = fingerprint(anchor.get());
     }
+    if (fs::exists(paths.node_csr())) out["NodeCsr"] = read_file(paths.node_csr(), max_key_file);
+    if (fs::exists(paths.node_certificate())) {
+        auto cert = cert_from_pem(read_file(paths.node_certificate(), max_key_file));
+        out["NodeCertificateFingerprint"] = fingerprint(cert.get());
+    }
     json clients = json::array();
     for (const auto& row : store.client_credentials())
         clients.push_back({{"Fingerprint", row[0]}, {"Kind", row[1]}, {"Subject", row[2]}});
@@ -184,6 +230,7 @@ void clone_node(const node_paths& from, const node_paths& to) {
             copy.meta(meta_key::hsm_id).value_or(""),
             {"-", "-", "-", "clone", source.meta(meta_key::hsm_id).value_or(""), "RET_OK"});
     });
+    ensure_node_request(to);
 }
 
 } // namespace hsm

@@ -29,6 +29,10 @@ struct node_paths {
     fs::path certificate() const { return dir / "cluster.crt"; }
     fs::path trust_anchor() const { return dir / "trust-anchor.crt"; }
     fs::path masking_key() const { return dir / "masking.key"; }
+    // This node's own identity among its peers (not copied by clone).
+    fs::path node_key() const { return dir / "node.key"; }
+    fs::path node_csr() const { return dir / "node.csr"; }
+    fs::path node_certificate() const { return dir / "node.crt"; }
 };
 
 /// The node's cluster keys; a node made before they existed gets a new
@@ -52,6 +56,19 @@ void create_cluster(const node_paths& paths, const std::string& cluster_id);
 void initialize_cluster(const node_paths& paths, const std::string& cluster_id,
                         const fs::path& signed_cert, const fs::path& trust_anchor,
                         std::uint32_t kdf_iterations);
+
+/// The node's own key and CSR, made when missing (node.key 0600; node.csr
+/// names the cluster id as CN and the HSM id as serialNumber): what a node
+/// certificate answers. Throws lifecycle_error when there is no node.
+void ensure_node_request(const node_paths& paths);
+
+/// Installs a node certificate (install-node-certificate): issued by the
+/// node's trust anchor, carrying node.key's public key, naming the cluster id
+/// (CN) and this node's HSM id (serialNumber), and serverAuth and clientAuth.
+/// With it the node speaks to its peers as itself, and only its own word
+/// moves its entry in their lists. Changes nothing and throws
+/// lifecycle_error on any violation.
+void install_node_certificate(const node_paths& paths, const fs::path& signed_cert);
 
 /// The node's state as describe prints it: ids, state, CSR, peers.
 json describe_node(const node_paths& paths);

@@ -241,7 +241,9 @@ awaitable<void> node_server::serve(tcp::socket socket, std::string address) {
         }
         pending_.erase(waiting);
         if (generation != generation_) co_return; // reloaded during the handshake
-        service_.authenticate(s, peer_fingerprint(stream.native_handle()));
+        auto* native = stream.native_handle();
+        service_.authenticate(s, peer_fingerprint(native),
+                              service_.node_named_by(SSL_get0_peer_certificate(native)));
         s.channel = channel_binding(stream.native_handle());
         if (!admit(s)) {
             refused(fmt::format("{} connections already", limits_.max_connections));

@@ -28,11 +28,22 @@ node_service::node_service(user_store& store, node_identity identity, cluster_ke
                            derivation_budget::limits budget)
     : store_(store), identity_(std::move(identity)), keys_(std::move(keys)),
       kdf_iterations_(kdf_iterations), kdf_executor_(std::move(kdf_executor)), budget_(budget),
-      peers_(identity_.hsm_id, identity_.peers) {}
+      peers_(identity_.hsm_id, identity_.peers) {
+    if (!identity_.trust_anchor.empty()) trust_anchor_ = cert_from_pem(identity_.trust_anchor);
+}
 
-void node_service::authenticate(session& s, std::string fingerprint) const {
-    s.peer_node = fingerprint == identity_.certificate_fingerprint;
+void node_service::authenticate(session& s, std::string fingerprint,
+                                std::string node_hsm_id) const {
+    s.peer_node = fingerprint == identity_.certificate_fingerprint || !node_hsm_id.empty();
+    s.node_hsm_id = std::move(node_hsm_id);
     s.peer = std::move(fingerprint);
+}
+
+std::string node_service::node_named_by(X509* cert) const {
+    if (!cert || !trust_anchor_ || !issued_by(cert, trust_anchor_.get())) return {};
+    if (common_name(cert) != identity_.cluster_id) return {};
+    if (!names_server_use(cert) || !names_client_use(cert)) return {};
+    return subject_serial_number(cert);
 }
 
 cluster_state node_service::state() const {
@@ -231,7 +242,7 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
             audit(s, "announce_peers", "-", out.code);
             break;
         }
-        learn_peers(r.fields);
+        learn_peers(r.fields, s.node_hsm_id);
         out.fields = peers_.announcement();
         break;
     case operation::generate_key:
@@ -459,8 +470,8 @@ void node_service::advertise(const std::string& self) {
     peers_.set_self(self, unix_ms());
 }
 
-void node_service::learn_peers(const json& announcement) {
-    if (!peers_.learn(announcement, unix_ms())) return;
+void node_service::learn_peers(const json& announcement, const std::string& speaker) {
+    if (!peers_.learn(announcement, unix_ms(), speaker)) return;
     store_.transact([&] { store_.set_meta(meta_key::peers, peers_.to_json().dump()); });
     log_event("peers now: {}", escape_control(json(peers_.addresses()).dump()));
     if (peers_changed_) peers_changed_();

@@ -7,6 +7,7 @@
 #include "derivation_budget.hpp"
 #include "hsmsh/asio.hpp"
 #include "hsmsh/keys.hpp"
+#include "hsmsh/pki.hpp"
 #include "hsmsh/secret.hpp"
 #include "hsmsh/wire.hpp"
 #include "key_change.hpp"
@@ -34,6 +35,9 @@ struct node_identity {
     std::string hsm_id;
     std::string certificate_fingerprint;
     json peers; // given with --peer (address strings) or remembered (peer_list::to_json)
+    // The cluster's trust anchor (PEM): it issues node certificates, each
+    // naming one HSM. Empty: none is recognised.
+    std::string trust_anchor;
 };
 
 /// One client connection's login state. A logged-in session acts for one
@@ -42,9 +46,10 @@ struct node_identity {
 /// and ends or rebinds the session the moment that record changes. Only the
 /// session object the node logged in counts: a copy of it acts for nobody.
 struct session {
-    std::string peer;       // client certificate fingerprint
-    bool peer_node = false; // it presented the cluster certificate: another node
-    bytes channel;          // the TLS channel binding, which 2FA messages name
+    std::string peer;        // client certificate fingerprint
+    bool peer_node = false;  // it presented the cluster certificate or a node certificate
+    std::string node_hsm_id; // the HSM a node certificate names: that node's own word
+    bytes channel;           // the TLS channel binding, which 2FA messages name
     std::optional<std::int64_t> user_id;
     std::string user_name;
     user_type type = user_type::cu;
@@ -65,8 +70,14 @@ public:
                  std::uint32_t kdf_iterations, asio::any_io_executor kdf_executor,
                  derivation_budget::limits budget = {});
 
-    /// Records who a new connection is (its verified client certificate).
-    void authenticate(session& s, std::string fingerprint) const;
+    /// Records who a new connection is (its verified client certificate):
+    /// `node_hsm_id` is what node_named_by found in it.
+    void authenticate(session& s, std::string fingerprint, std::string node_hsm_id = {}) const;
+
+    /// The HSM id a node certificate of this cluster names (issued by its
+    /// trust anchor, CN the cluster id, serialNumber the HSM id, serverAuth
+    /// and clientAuth); empty for any other certificate.
+    std::string node_named_by(X509* cert) const;
 
     /// Handles one request; never throws. Passwords in `r` are wiped.
     awaitable<reply> handle(session& s, request& r);
@@ -129,8 +140,10 @@ public:
     /// Where the others reach this node (once the listener is bound), from now.
     void advertise(const std::string& self);
     /// Learns from an announcement or a peer's reply to ours; a change is
-    /// remembered in the store and reported to the watcher.
-    void learn_peers(const json& announcement);
+    /// remembered in the store and reported to the watcher. `speaker` is
+    /// the HSM a node certificate proved the sender to be ("" when none did):
+    /// only its own entry is its own word.
+    void learn_peers(const json& announcement, const std::string& speaker);
     /// Called after the peer list changed (the announcer spreads the news).
     void on_peers_changed(std::function<void()> watcher) { peers_changed_ = std::move(watcher); }
 
@@ -239,6 +252,7 @@ private:
 
     user_store& store_;
     node_identity identity_;
+    x509_ptr trust_anchor_; // identity_.trust_anchor, parsed; null without one
     cluster_keys keys_;
     std::uint32_t kdf_iterations_;
     asio::any_io_executor kdf_executor_;

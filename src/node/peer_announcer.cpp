@@ -55,7 +55,9 @@ awaitable<void> peer_announcer::announce_round() {
         if (stopped_) break;
         auto r = co_await call_peer(tls_, cluster_id_, peer, operation::announce_peers, message,
                                     peer_timeout);
-        if (r && r->code == status::ok) service_.learn_peers(r->fields);
+        // A reply comes over the cluster certificate, which names no node:
+        // what it says of the replying node is relayed, not its own word.
+        if (r && r->code == status::ok) service_.learn_peers(r->fields, "");
     }
 }
 

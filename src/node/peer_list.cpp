@@ -100,9 +100,12 @@ json peer_list::to_json() const {
     return out;
 }
 
-bool peer_list::learn(const json& announcement, std::int64_t now_ms) {
+bool peer_list::learn(const json& announcement, std::int64_t now_ms, const std::string& speaker) {
     if (!announcement.is_object()) return false;
-    bool changed = learn_one(announcement, true, now_ms); // the sender itself
+    // The sender's own entry, its own word only when its certificate says so.
+    auto named = announcement.find("hsm_id");
+    bool own_word = !speaker.empty() && named != announcement.end() && *named == speaker;
+    bool changed = learn_one(announcement, own_word, now_ms);
     auto peers = announcement.find("peers");
     if (peers != announcement.end() && peers->is_array())
         for (const auto& e : *peers)

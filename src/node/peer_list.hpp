@@ -50,14 +50,14 @@ public:
     /// Learns from an announcement (a peer's, or its reply to ours) received
     /// at `now_ms`: the sender itself and the nodes it knows. A node's
     /// address is replaced only by a newer word of its own (the sender's
-    /// top-level entry; a relayed entry may add a node nobody knows, never
-    /// move one), and no `since` is believed more than max_clock_skew_ms
-    /// ahead of `now_ms`; an address nobody owned yet (a --peer) is bound to
-    /// the node that answers from it; hosts are DNS names or IP literals.
-    /// Garbage of any shape is ignored; at most max_peers are kept, and a
-    /// relayed entry gives way to a first-hand one when they are. Returns
-    /// whether the list changed.
-    bool learn(const json& announcement, std::int64_t now_ms);
+    /// top-level entry when `speaker`, the HSM a node certificate proved the
+    /// sender to be, is the HSM it names; anything else counts as relayed,
+    /// and a relayed entry may add a node nobody knows, never move one), and no `since` is believed
+    /// more than max_clock_skew_ms ahead of `now_ms`; an address nobody owned yet (a --peer) is
+    /// bound to the node that answers from it; hosts are DNS names or IP literals. Garbage of any
+    /// shape is ignored; at most max_peers are kept, and a relayed entry gives way to a first-hand
+    /// one when they are. Returns whether the list changed.
+    bool learn(const json& announcement, std::int64_t now_ms, const std::string& speaker);
 
 private:
     bool learn_one(const json& entry, bool first_hand, std::int64_t now_ms);

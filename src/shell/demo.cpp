@@ -42,6 +42,19 @@ void sign_cluster_csr(const fs::path& dir, const fs::path& node0) {
     write_file_atomic(dir / "cluster.crt", cert_to_pem(cert.get()), 0644);
 }
 
+// Each node's own certificate (its node.csr, signed by the CA): only that
+// node's word then moves its entry in its peers' lists.
+void certify_node(const fs::path& hsmd, const fs::path& dir, const fs::path& node) {
+    auto ca_key = key_from_pem(read_file(dir / "customerCA.key", max_pem));
+    auto ca = cert_from_pem(read_file(dir / "customerCA.crt", max_pem));
+    auto csr = csr_from_pem(read_file(node / "node.csr", max_pem));
+    auto cert =
+        issue_certificate(csr.get(), ca.get(), ca_key.get(), cert_usage::server_and_client, 3650);
+    write_file_atomic(node / "signed-node.crt", cert_to_pem(cert.get()), 0644);
+    run_hsmd(hsmd, {"install-node-certificate", "--data", node.string(), "--signed-cert",
+                    (node / "signed-node.crt").string()});
+}
+
 void make_client_certificate(const fs::path& dir) {
     auto ca_key = key_from_pem(read_file(dir / "customerCA.key", max_pem));
     auto ca = cert_from_pem(read_file(dir / "customerCA.crt", max_pem));
@@ -132,6 +145,8 @@ void demo_cluster::build(const demo_options& options, std::ostream& out) {
     run_hsmd(hsmd_, init);
     for (std::size_t i = 1; i < options.nodes; ++i)
         run_hsmd(hsmd_, {"clone", "--from", node0.string(), "--data", node_dir(dir_, i).string()});
+    for (std::size_t i = 0; i < options.nodes; ++i)
+        certify_node(hsmd_, dir_, node_dir(dir_, i));
     make_client_certificate(dir_);
     fmt::print(out,
                "  customer CA      {}\n  cluster          {} (claimed with a certificate "

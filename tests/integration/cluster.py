@@ -172,7 +172,20 @@ class Cluster:
             self.path("customerCA.crt"), "--kdf-iterations", self.kdf_iterations)
         for i in range(1, count):
             run(HSMD, "clone", "--from", node0, "--data", self.path(f"node{i}"))
+        for i in range(count):
+            self.certify_node(i)
         self.count = count
+
+    def certify_node(self, i):
+        """Each node's own certificate (its node.csr signed by the CA, as an
+        operator does): only that node's word moves its peer entry."""
+        data = self.path(f"node{i}")
+        openssl("x509", "-req", "-in", os.path.join(data, "node.csr"), "-CA",
+                self.path("customerCA.crt"), "-CAkey", self.path("ca.key"), "-CAcreateserial",
+                "-out", os.path.join(data, "signed-node.crt"), "-days", "30",
+                "-extfile", self.path("node.ext"))
+        run(HSMD, "install-node-certificate", "--data", data, "--signed-cert",
+            os.path.join(data, "signed-node.crt"))
 
     def start_node(self, i, extra=(), wrap=()):
         """`wrap` is a command that runs the node (it must exec it, keeping its pid)."""

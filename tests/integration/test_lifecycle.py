@@ -80,6 +80,34 @@ class PeerAnnouncementTests(unittest.TestCase):
         self.assertIn("--advertise no-port-here", r.stderr)
 
 
+    def test_only_a_nodes_own_certificate_moves_its_entry(self):
+        """Issue 26, finding 11's remainder: a rogue holding the cluster
+        certificate announces node2's HSM id at an address of its own; node1
+        keeps node2 where node2 said it is. node2 itself, restarted on a new
+        port, moves its entry (its node certificate names its HSM id)."""
+        from wire_client import WireClient
+        c = self.c
+        first = f"127.0.0.1:{c.ports[1]}"
+        c.restart_node(2, ["--peer", first])
+        self.wait_for_peers(1, [f"127.0.0.1:{c.ports[2]}"])
+        described = subprocess.run([HSMD, "describe", "--data", c.path("node2")],
+                                   capture_output=True, text=True, timeout=60)
+        node2 = json.loads(described.stdout)["HsmId"]
+        rogue = WireClient(c.ports[1], c.path("node0", "cluster.crt"),
+                           c.path("node0", "cluster.key"), c.path("customerCA.crt"))
+        try:
+            status, _ = rogue.call("announce_peers", hsm_id=node2, address="127.0.0.1:1",
+                                   since=int(time.time() * 1000), peers=[])
+        finally:
+            rogue.close()
+        self.assertEqual(status, "RET_OK")
+        self.assertEqual(self.peers_of(1), [f"127.0.0.1:{c.ports[2]}"])
+        old = c.ports[2]
+        c.restart_node(2, ["--peer", first])
+        self.assertNotEqual(c.ports[2], old)
+        self.wait_for_peers(1, [f"127.0.0.1:{c.ports[2]}"])
+
+
 class LifecycleTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

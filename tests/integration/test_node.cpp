@@ -418,6 +418,51 @@ TEST_CASE("serve refuses a damaged store with a clear message") {
     CHECK(r.status != 0);
 }
 
+TEST_CASE("install-node-certificate takes only this node's own certificate") {
+    temp_dir dir;
+    test_ca ca("customer CA"), other("other CA");
+    auto data = dir.path / "n0", twin = dir.path / "n1";
+    make_node(data, cluster, ca);
+    REQUIRE(hsmd({"clone", "--from", data.string(), "--data", twin.string()}).status == 0);
+    auto csr = [](const fs::path& node) {
+        return csr_from_pem(read_file(node / "node.csr", 65536));
+    };
+    auto write = [&](const char* name, const std::string& text) {
+        write_file_atomic(dir.path / name, text, 0644);
+        return (dir.path / name).string();
+    };
+    auto install = [&](const std::string& cert) {
+        return hsmd({"install-node-certificate", "--data", data.string(), "--signed-cert", cert});
+    };
+    auto own = csr(data);
+    struct violation {
+        std::string cert, message;
+    } cases[] = {
+        // The clone's certificate names the clone's HSM id and key.
+        {write("twin.crt", ca.issue(csr(twin).get(), cert_usage::server_and_client)),
+         "does not carry the key"},
+        {write("foreign.crt", other.issue(own.get(), cert_usage::server_and_client)),
+         "not issued by the trust anchor"},
+        {write("client.crt", ca.issue(own.get(), cert_usage::client)), "serverAuth and clientAuth"},
+    };
+    for (const auto& v : cases) {
+        auto r = install(v.cert);
+        CAPTURE(r.output);
+        CHECK(r.status != 0);
+        CHECK(r.output.find(v.message) != std::string::npos);
+        CHECK_FALSE(fs::exists(data / "node.crt"));
+    }
+    auto ok = install(write("own.crt", ca.issue(own.get(), cert_usage::server_and_client)));
+    CHECK_MESSAGE(ok.status == 0, ok.output);
+    auto described = json::parse(ok.output);
+    CHECK(described["NodeCertificateFingerprint"].get<std::string>().starts_with("SHA256:"));
+    // The clone's own request names the same cluster and its own HSM id.
+    auto twin_cert = cert_from_pem(ca.issue(csr(twin).get(), cert_usage::server_and_client));
+    auto twin_described = json::parse(hsmd({"describe", "--data", twin.string()}).output);
+    CHECK(subject_serial_number(twin_cert.get()) == twin_described["HsmId"]);
+    CHECK(common_name(twin_cert.get()) == cluster);
+}
+
 TEST_CASE("initialize-cluster refuses every violation and changes nothing") {
     temp_dir dir;
     test_ca ca("customer CA"), other("other CA");

@@ -21,11 +21,12 @@ inline constexpr std::string_view node_fingerprint = "SHA256:node";
 struct memory_node {
     asio::io_context io;
     user_store store{":memory:"};
-    node_service service{store,
-                         {"cluster-t", "hsm-test", std::string(node_fingerprint), json::array()},
-                         cluster_keys(bytes(sealing_key_size, 7)),
-                         cheap_kdf,
-                         io.get_executor()};
+    node_service service{
+        store,
+        {"cluster-t", "hsm-test", std::string(node_fingerprint), json::array(), {}},
+        cluster_keys(bytes(sealing_key_size, 7)),
+        cheap_kdf,
+        io.get_executor()};
 
     memory_node() {
         store.transact([&] {

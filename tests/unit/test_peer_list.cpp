@@ -23,9 +23,13 @@ json entry(std::string id, std::string address, std::int64_t since) {
     return {{"hsm_id", id}, {"address", address}, {"since", since}};
 }
 
-// Announcements received at a time after every `since` the tests use.
+// Announcements received at a time after every `since` the tests use, from
+// the node they name (its node certificate said so).
 bool learn_at(peer_list& peers, const json& announcement) {
-    return peers.learn(announcement, 1'000'000);
+    auto named = announcement.is_object() ? announcement.find("hsm_id") : announcement.end();
+    auto speaker = named != announcement.end() && named->is_string() ? named->get<std::string>()
+                                                                     : std::string();
+    return peers.learn(announcement, 1'000'000, speaker);
 }
 
 } // namespace
@@ -113,4 +117,20 @@ TEST_CASE("a rogue node's announcement moves no node, fills no list, prints noth
     peer_list again("hsm-me", peers.to_json());
     CHECK(std::ranges::count_if(again.members(), [](const auto& p) { return !p.first_hand; }) ==
           std::ranges::count_if(peers.members(), [](const auto& p) { return !p.first_hand; }));
+}
+
+TEST_CASE("only a node's own certificate makes its entry its own word") {
+    peer_list peers("hsm-me", json{entry("hsm-a", "127.0.0.1:4001", 10)});
+    // The cluster certificate (any node, or a rogue holding it) proves no
+    // HSM: an entry naming hsm-a is relayed, and a relay never moves a node.
+    CHECK_FALSE(peers.learn(node("hsm-a", "127.0.0.1:6666", 20), 1'000'000, ""));
+    // Nor does another node's certificate.
+    CHECK_FALSE(peers.learn(node("hsm-a", "127.0.0.1:6666", 20), 1'000'000, "hsm-r"));
+    CHECK(peers.addresses() == addresses{"127.0.0.1:4001"});
+    // An unknown node is still learnt, as relayed (it gives way when full).
+    CHECK(peers.learn(node("hsm-r", "127.0.0.1:7777", 20), 1'000'000, ""));
+    CHECK_FALSE(peers.members().back().first_hand);
+    // hsm-a's own certificate moves it.
+    CHECK(peers.learn(node("hsm-a", "127.0.0.1:5001", 20), 1'000'000, "hsm-a"));
+    CHECK(peers.addresses() == addresses{"127.0.0.1:5001", "127.0.0.1:7777"});
 }

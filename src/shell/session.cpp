@@ -28,11 +28,19 @@ namespace {
 /// A script is read whole, to be checked before it runs.
 constexpr std::size_t max_script_size = 4 * 1024 * 1024;
 
-bool use_color(color_mode mode) {
+bool env_is(const char* name, std::string_view value) {
+    const char* v = std::getenv(name);
+    return v && v == value;
+}
+
+// --color auto: colour at a terminal that shows it, unless NO_COLOR is set;
+// never in CMU mode, whose bytes are CMU's (expect scripts and transcripts
+// match `createUser success on server`). --color always still colours.
+bool use_color(color_mode mode, bool cmu_mode) {
     if (mode == color_mode::always) return true;
-    if (mode == color_mode::never) return false;
+    if (mode == color_mode::never || cmu_mode) return false;
     const char* no_color = std::getenv("NO_COLOR");
-    return ::isatty(STDOUT_FILENO) && !(no_color && *no_color);
+    return ::isatty(STDOUT_FILENO) && !(no_color && *no_color) && !env_is("TERM", "dumb");
 }
 
 // The history file, only ever under the user's own directories: a directory
@@ -111,7 +119,7 @@ int run_session(const session_options& options) {
         }
         auto config = load_config(path);
         auto shell_opts = options.shell;
-        shell_opts.color = use_color(options.color);
+        shell_opts.color = use_color(options.color, shell_opts.cmu_mode);
         shell_opts.from_argv = !options.commands.empty();
 
         batch_input stdin_lines(std::cin);

@@ -363,6 +363,51 @@ class TerminalTests(unittest.TestCase):
 
 
 
+class ColourTests(unittest.TestCase):
+    """Colour at a terminal: plain hsmsh colours its results unless told
+    not to (NO_COLOR, TERM=dumb, --color never); CMU mode never does."""
+
+    GREEN = "\x1b[32msuccess\x1b[0m"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Cluster()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.stop()
+
+    def login_at_a_terminal(self, *args, **env):
+        """`loginHSM PRECO admin` by -e at a pty (the password from
+        HSMSH_PASSWORD); what the terminal showed."""
+        environment = self.c.env(TERM="xterm", HSMSH_PASSWORD="password")
+        del environment["NO_COLOR"]
+        environment.update(env)
+        t = Terminal([HSMSH, *args, "-e", "loginHSM PRECO admin"], environment)
+        try:
+            t.expect(r"loginHSM \S+ on server 2.*\n")
+            self.assertEqual(t.wait(), 0, t.seen)
+            return t.seen
+        finally:
+            t.close()
+
+    def test_plain_hsmsh_colours_at_a_terminal(self):
+        self.assertIn("loginHSM " + self.GREEN + " on server 0", self.login_at_a_terminal())
+
+    def test_no_color_term_dumb_and_color_never_are_honoured(self):
+        for args, env in (((), {"NO_COLOR": "1"}), ((), {"TERM": "dumb"}),
+                          (("--color", "never"), {})):
+            with self.subTest(args=args, env=env):
+                seen = self.login_at_a_terminal(*args, **env)
+                self.assertIn("loginHSM success on server 0", seen)
+                self.assertNotIn("\x1b[3", seen)
+
+    def test_cmu_mode_never_colours(self):
+        seen = self.login_at_a_terminal("--cmu-compat")
+        self.assertIn("loginHSM success on server 0", seen)
+        self.assertNotIn("\x1b[3", seen)
+
+
 class DemoTerminalTests(unittest.TestCase):
     """hsmsh demo at a terminal: the terminal's Ctrl-C is the shell's alone."""
 

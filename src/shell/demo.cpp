@@ -80,7 +80,9 @@ fs::path find_hsmd() {
 }
 
 demo_cluster::demo_cluster(const demo_options& options, std::ostream& out, std::ostream& err)
-    : dir_(options.dir.empty() ? default_demo_dir() : options.dir),
+    // Absolute: the configuration it writes names its files by this
+    // directory, and hsmsh.json(5) reads relative paths relative to the file.
+    : dir_(fs::absolute(options.dir.empty() ? default_demo_dir() : options.dir)),
       config_path_(dir_ / "hsmsh.json"), hsmd_(options.hsmd.empty() ? find_hsmd() : options.hsmd) {
     if (options.nodes < 1 || options.nodes > 28)
         throw process_error("--nodes takes 1 to 28 (CloudHSM's cluster maximum)");

@@ -400,6 +400,27 @@ y
 class DemoTests(unittest.TestCase):
     """hsmsh demo builds a real cluster once and reuses it."""
 
+    def test_demo_in_a_relative_directory(self):
+        """`hsmsh demo --dir mydemo` from any directory: the configuration
+        names absolute paths, so the first run and another terminal's
+        `hsmsh -c` both read it."""
+        import subprocess
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix="hsmsh-demo-rel-") as d:
+            env = dict(os.environ, XDG_STATE_HOME=d, NO_COLOR="1")
+            r = subprocess.run([os.environ["HSMSH"], "demo", "--dir", "mydemo",
+                                "--kdf-iterations", "1000"], input="listUsers\n",
+                               capture_output=True, text=True, timeout=120, env=env, cwd=d)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertEqual(r.stdout.count("Users on server"), 3, r.stdout)
+            config = os.path.join(d, "mydemo", "hsmsh.json")
+            self.assertIn("hsmsh -c " + config, r.stdout)
+            with open(config) as f:
+                cluster = json.load(f)["clusters"][0]
+            for field in ("hsm_ca_cert", "client_cert", "client_key"):
+                self.assertEqual(cluster[field], os.path.join(d, "mydemo", os.path.basename(
+                    cluster[field])))
+
     def test_demo_builds_then_reuses_the_cluster(self):
         import subprocess
         import tempfile

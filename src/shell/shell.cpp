@@ -286,7 +286,7 @@ line_result shell::run_query(parsed_command& cmd) {
             op == operation::list_users ? print_user_table(out_, cmd.spec->name, r)
                                         : print_hsm_info(out_, cmd.spec->name, r);
         if (!all_agree(comparison)) {
-            fmt::print(out_, "\nServers disagree:\n");
+            fmt::print(out_, "\n{}\n", comparison_heading(comparison));
             print_comparison(out_, comparison, reports, true);
         }
     }

@@ -127,6 +127,11 @@ private:
 
     line_result execute(parsed_command& cmd);
     line_result sync_all(const command_spec& spec, const std::string& name, bool force);
+    /// Says that `blind` could not be asked about `name` (with --json,
+    /// `records` as the command's document when given); failed.
+    line_result partial_sync(const command_spec& spec, const std::string& name,
+                             const std::vector<server_report>& records,
+                             const std::vector<server_report>& blind);
     line_result sync_to(const command_spec& spec, const std::string& user, std::size_t destination,
                         bool force);
     /// Runs a two-phase change; `committed` gets the per-server reports;

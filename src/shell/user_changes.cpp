@@ -101,9 +101,11 @@ line_result shell::confirm(const command_spec& spec, const std::vector<std::size
                    "WARNING: {} is not connected: it cannot prepare the change, so the\n"
                    "change is aborted everywhere unless you choose to leave it behind.\n",
                    label);
+    // Fewer servers than configured: server mode, or a repair of the
+    // servers behind (syncUser --all); only the first is "server mode".
     if (where.size() < link_->size())
-        fmt::print(o, "Only {} of the {} configured servers are addressed (server mode).\n",
-                   where.size(), link_->size());
+        fmt::print(o, "Only {} of the {} configured servers are addressed{}.\n", where.size(),
+                   link_->size(), server_mode_ ? " (server mode)" : "");
     fmt::print(o, "{}", note);
     fmt::print(o, "****************************************************************\n\n");
     if (options_.assume_yes) return line_result::ok;

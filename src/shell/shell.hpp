@@ -7,6 +7,7 @@
 #include "hsmsh/config.hpp"
 #include "hsmsh/duration.hpp"
 #include "hsmsh/outcome.hpp"
+#include "hsmsh/quorum.hpp"
 #include "hsmsh/second_factor.hpp"
 #include "hsmsh/two_phase.hpp"
 #include "line_input.hpp"
@@ -123,6 +124,9 @@ private:
     struct login_state {
         std::string name;
         user_type type;
+        // The services whose m was above 1 there when an officer logged in
+        // (or set it): where a change may be refused before its banner.
+        std::set<quorum::service> under_quorum = {};
     };
 
     line_result execute(parsed_command& cmd);
@@ -194,6 +198,29 @@ private:
     /// (not) there as last listed. Prints why, per server; false if it may go on.
     bool refused_early(const command_spec& spec, const std::string& name,
                        const std::vector<std::size_t>& where);
+    /// Notes, for an officer's logins on `servers`, which services ask a quorum there.
+    void note_quorum(const std::vector<std::size_t>& servers);
+    /// What a quorum asks of a change: its service, and the least m of the servers.
+    struct quorum_need {
+        quorum::service svc;
+        int m;
+    };
+    /// When every connected target guards the change with m > 1 and this
+    /// login holds no approved token of its service there: what it needs.
+    /// Nullopt when it may go on (or some server is in doubt: the nodes
+    /// decide). Asks the servers only where the login noted a quorum, so
+    /// that without one no server (a stalled one) is waited for before the
+    /// banner; the answers, not the note, decide.
+    std::optional<quorum_need> quorum_asked(const command_spec& spec, const std::string& name,
+                                            const std::vector<std::size_t>& where);
+    /// Refuses a change under quorum before its banner, once, with the
+    /// next step (getToken ...); false if it may go on.
+    bool refused_by_quorum(const command_spec& spec, const std::string& name,
+                           const std::vector<std::size_t>& where);
+    /// After an early refusal: a script's answer to the question that was
+    /// not asked is consumed (the script stays in step); failed, or
+    /// protocol_error when that line is not y or n.
+    line_result refused(const command_spec& spec);
     /// Says which change holds `user` on servers that answered RET_CONFLICT,
     /// and when it resolves.
     void explain_pending(const std::string& user, const std::vector<server_report>& failed);

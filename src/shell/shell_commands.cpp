@@ -17,15 +17,36 @@ line_result shell::run_login(parsed_command& cmd) {
     line_result failure = line_result::failed;
     auto password = obtain_password(cmd, failure);
     if (!password) return failure;
-    auto where = targets();
+    // Where this very login is still held (another node restarted and took
+    // only its own login along), logging in again is a no-op, not a failure.
+    std::vector<std::size_t> held, send;
+    for (auto i : targets()) {
+        const auto& l = logins_[i];
+        bool same = l && link_->connected(i) && l->name == user.name && l->type == user.type;
+        (same ? held : send).push_back(i);
+    }
     json fields{{"type", user_type_name(user.type)},
                 {"name", user.name},
                 {"password", std::string(password->view())}};
-    auto reports = fan_out(where, operation::login, std::move(fields));
+    auto reports = fan_out(send, operation::login, std::move(fields));
     if (auto step = second_login_step(cmd, reports); step != line_result::ok) return step;
+    std::vector<std::size_t> logged_in;
     for (const auto& r : reports)
-        if (r.outcome.ok()) logins_[r.index] = login_state{user.name, user.type};
-    return finish(cmd.spec->name, reports);
+        if (r.outcome.ok()) {
+            logins_[r.index] = login_state{user.name, user.type};
+            logged_in.push_back(r.index);
+        }
+    if (is_officer(user.type)) note_quorum(logged_in);
+    server_outcome still_held;
+    still_held.what = server_outcome::kind::replied; // status ok: logged in there
+    for (auto i : held)
+        reports.push_back({i, link_->server(i).name, still_held});
+    std::ranges::sort(reports, {}, &server_report::index);
+    auto result = finish(cmd.spec->name, reports);
+    if (!held.empty() && !options_.json && !options_.cmu_mode)
+        fmt::print(info(), "{}({}) was still logged in on {} of {} servers: nothing sent there\n",
+                   user.name, user_type_name(user.type), held.size(), reports.size());
+    return result;
 }
 
 line_result shell::run_logout(parsed_command& cmd) {

@@ -115,6 +115,7 @@ line_result shell::sync_all(const command_spec& spec, const std::string& name, b
                    spec.name, name, records.size() - blind.size());
         return partial_sync(spec, name, records, blind);
     }
+    if (refused_by_quorum(spec, name, behind)) return refused(spec);
     fmt::print(info(), "The newest record of {} is on {}.\n", name,
                server_label(newest->index, newest->name));
     auto answer = confirm(spec, behind);

@@ -42,6 +42,19 @@ class BatchTests(unittest.TestCase):
         self.assertIn(f"Users on {self.c.label(2)}:", r.stdout)
         self.assertLess(r.stdout.index(self.c.label(0)), r.stdout.index(self.c.label(2)))
 
+    def test_loginHSM_where_the_login_is_still_held_is_a_no_op(self):
+        # Server 2 lost the login (here: logoutHSM there); loginHSM again
+        # logs in there and leaves servers 0 and 1, still logged in, alone.
+        login = "loginHSM CO admin officer-pw1\n"
+        r = self.sh(login + "server 2\nlogoutHSM\nexit\n" + login + "listPrepared\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertNotIn("RET_ALREADY_LOGGED_IN", r.stdout)
+        for i in range(3):
+            self.assertEqual(r.stdout.count(f"loginHSM success on {self.c.label(i)}"), 2)
+            self.assertIn(f"Prepared changes on {self.c.label(i)}: 0", r.stdout)
+        self.assertIn("admin(CO) was still logged in on 2 of 3 servers: nothing sent there",
+                      r.stdout)
+
     def test_cmu_user_management_tour(self):
         script = """loginHSM CO admin officer-pw1
 createUser CO officer2 officer2-pw

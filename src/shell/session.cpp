@@ -121,6 +121,7 @@ int run_session(const session_options& options) {
         auto shell_opts = options.shell;
         shell_opts.color = use_color(options.color, shell_opts.cmu_mode);
         shell_opts.from_argv = !options.commands.empty();
+        shell_opts.wait_notices = ::isatty(STDERR_FILENO) != 0;
 
         batch_input stdin_lines(std::cin);
         const shell* active = nullptr; // for Tab, once the shell exists

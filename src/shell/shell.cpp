@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
+#include <fmt/ranges.h>
 
 namespace hsm {
 
@@ -37,11 +38,25 @@ void shell::open_cluster(const std::string& id) {
         std::make_unique<cluster_link>(config_.select(id), connect_timeout_, request_timeout_);
     if (link_) link_->close_all();
     link_ = std::move(next);
+    if (options_.wait_notices)
+        link_->on_slow(slow_notice_after, [this](const auto& slow) { tell_waiting(slow); });
     server_mode_.reset();
     logins_.assign(link_->size(), std::nullopt);
     ever_connected_.assign(link_->size(), false);
     listed_.assign(link_->size(), std::nullopt);
     certificates_.assign(link_->size(), std::string());
+}
+
+void shell::tell_waiting(const slow_servers& slow) {
+    std::vector<std::string> labels;
+    for (auto i : slow.waiting)
+        labels.push_back(server_label(i, link_->server(i).name));
+    fmt::print(err_, "hsmsh: waiting for {} ({} gives up after {:g} s: {}{})\n",
+               fmt::join(labels, ", "), slow.connecting ? "connecting" : "the request",
+               std::chrono::duration<double>(slow.limit).count(),
+               slow.connecting ? "--connect-timeout" : "--timeout",
+               input_.interactive() ? "; Ctrl-C stops waiting" : "");
+    err_.flush();
 }
 
 std::ostream& shell::info() {

@@ -32,6 +32,7 @@ struct shell_options {
     bool color = false;         // resolved --color
     bool from_argv = false;     // commands came from -e: inline passwords refused
     bool allow_partial = false; // batch: commit where prepared when a server refuses
+    bool wait_notices = false;  // standard error is a terminal: name the servers waited for
     confirmation_set confirmations = confirmation_set::hsmsh; // --cmu-compat: CMU's
     std::shared_ptr<const secret> login_password; // HSMSH_PASSWORD: loginHSM's, when not typed
 };
@@ -47,6 +48,9 @@ inline constexpr int exit_connection = 3;
 inline constexpr int exit_interrupted = 130;
 
 class cluster_link;
+
+/// After how long the shell names the servers it still waits for.
+inline constexpr duration slow_notice_after = std::chrono::seconds(2);
 
 /// Holds the session state (server mode, who is logged in where) and runs
 /// commands. Lives on the terminal thread.
@@ -235,6 +239,8 @@ private:
     /// Prints a command's --json document, with the command's arguments
     /// (never a password: parsing keeps it apart).
     void emit(json doc);
+    /// Names the servers a command still waits for (standard error).
+    void tell_waiting(const slow_servers& slow);
     std::ostream& info();
     /// Where connection lines go: standard output in CMU mode (as CMU), else
     /// standard error.

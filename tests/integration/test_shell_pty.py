@@ -201,6 +201,31 @@ class TerminalTests(unittest.TestCase):
             self.c.signal(1, signal.SIGCONT)
         self.assertIn("Users on server 0", self.t.seen)
 
+    def test_a_stopped_node_is_named_while_the_shell_waits(self):
+        """Issue 28, item 5: a stopped (not dead) node is named on the
+        terminal after a moment, not only when --timeout (30 s) passes;
+        a script's standard error (not a terminal) is not told."""
+        self.c.signal(1, signal.SIGSTOP)
+        try:
+            self.t.send("listUsers\r")
+            self.t.expect(r"hsmsh: waiting for server 1\(127\.0\.0\.1:%d\) \(the request "
+                          r"gives up after 30 s: --timeout; Ctrl-C stops waiting\)"
+                          % self.c.ports[1], timeout=25)
+            self.t.send("\x03")
+            self.t.expect(r"listUsers failed on server 1\(127\.0\.0\.1:\d+\): CANCELLED")
+            self.t.expect(PROMPT)
+            r = self.c.shell("--timeout", "3", input="listUsers\n")
+            self.assertRegex(r.stdout, r"listUsers failed on server 1\(127\.0\.0\.1:\d+\): "
+                                       r"(TIMEOUT|NOT_CONNECTED)")
+            self.assertNotIn("waiting for", r.stderr)
+            # A server that did not answer is no disagreement (item 7).
+            self.assertIn("Not every server answered; the users' coverage is unknown:", r.stdout)
+            self.assertNotIn("Servers disagree", r.stdout)
+        finally:
+            self.c.signal(1, signal.SIGCONT)
+        self.assertEqual(self.t.seen.count("waiting for"), 1)
+        self.assertNotIn("server 0(", self.t.seen.split("waiting for")[1].split("\n")[0])
+
     def test_history_keeps_no_secret_and_has_mode_0600(self):
         self.activate()
         self.t.send("createUser CU bob bob-pass-1\r")

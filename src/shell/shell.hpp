@@ -156,6 +156,9 @@ private:
     partial_choice choose_after_failure(std::string_view command, const std::string& user,
                                         const std::vector<server_report>& failed);
     void open_cluster(const std::string& id);
+    /// Whether the configuration names cluster `id`, reading the file again
+    /// when it does not (another terminal may have added it).
+    bool knows_cluster(const std::string& id);
 
     std::optional<secret> obtain_password(const parsed_command& cmd, line_result& failure);
 

@@ -131,12 +131,30 @@ line_result shell::list_clusters(parsed_command& cmd) {
     return line_result::ok;
 }
 
+bool shell::knows_cluster(const std::string& id) {
+    auto known = [&] {
+        return std::ranges::any_of(config_.clusters,
+                                   [&](const auto& c) { return c.cluster_id == id; });
+    };
+    if (known()) return true;
+    // Another terminal may have added it since the shell read the file
+    // (configure add-cluster, configure-pkcs11): read it again. The open
+    // cluster's link keeps what it was opened with.
+    try {
+        config_ = load_config(config_.path);
+    } catch (const config_error& e) {
+        fmt::print(err_, "hsmsh: reading the configuration again: {}\n", e.what());
+        return false;
+    }
+    return known();
+}
+
 line_result shell::use_cluster(parsed_command& cmd) {
     const auto& id = cmd.args.at(0);
-    if (std::none_of(config_.clusters.begin(), config_.clusters.end(),
-                     [&](const auto& c) { return c.cluster_id == id; }))
-        throw usage_error(fmt::format("no cluster '{}' in {}: listClusters shows them", id,
-                                      config_.path.string()));
+    if (!knows_cluster(id))
+        throw usage_error(fmt::format("no cluster '{}' in {} (read again just now): "
+                                      "listClusters shows them",
+                                      id, config_.path.string()));
     try {
         open_cluster(id);
     } catch (const config_error& e) {

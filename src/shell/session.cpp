@@ -10,6 +10,7 @@
 #include "hsmsh/secret.hpp"
 #include "line_input.hpp"
 
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -81,6 +82,33 @@ std::optional<std::string> check_commands(const std::vector<std::string>& comman
         }
     }
     return std::nullopt;
+}
+
+// After -e or -f, the lines standard input (where their passwords and
+// answers come from) still holds: answers or passwords no command asked
+// for. Only what is there now: a writer that keeps the pipe open is not
+// waited for (the descriptor is non-blocking while it is read).
+std::size_t unread_stdin_lines() {
+    if (::isatty(STDIN_FILENO)) return 0;
+    int flags = ::fcntl(STDIN_FILENO, F_GETFL);
+    if (flags < 0 || ::fcntl(STDIN_FILENO, F_SETFL, flags | O_NONBLOCK) < 0) return 0;
+    std::size_t lines = 0;
+    bool in_line = false;
+    auto* buf = std::cin.rdbuf();
+    for (int c = buf->sbumpc(); c != std::char_traits<char>::eof(); c = buf->sbumpc()) {
+        if (c == '\n') lines += in_line ? 1 : 0;
+        in_line = c != '\n' && (in_line || !std::isspace(c));
+    }
+    ::fcntl(STDIN_FILENO, F_SETFL, flags);
+    return lines + (in_line ? 1 : 0);
+}
+
+void report_unread_stdin() {
+    if (auto left = unread_stdin_lines())
+        fmt::print(std::cerr,
+                   "hsmsh: standard input: {} line(s) left unread (answers or passwords that "
+                   "no command asked for)\n",
+                   left);
 }
 
 int run_lines(shell& sh, bool interactive, bool cmu_mode) {
@@ -196,7 +224,10 @@ int run_session(const session_options& options) {
                        sh.cluster_id());
             return exit_connection;
         }
-        return run_lines(sh, interactive, shell_opts.cmu_mode);
+        int status = run_lines(sh, interactive, shell_opts.cmu_mode);
+        bool stdin_answers = !fd_lines && (!options.commands.empty() || !options.script.empty());
+        if (stdin_answers) report_unread_stdin();
+        return status;
     } catch (const std::exception& e) { // config_error included: exit status 3 alike
         fmt::print(std::cerr, "hsmsh: {}\n", e.what());
         return exit_connection;

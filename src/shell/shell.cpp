@@ -144,11 +144,16 @@ int shell::run() {
     return batch ? worst : exit_ok;
 }
 
-line_result shell::usage(const std::string& message) {
+line_result shell::usage(const std::string& message, bool about_answer) {
     // The message may quote what was typed: no control byte reaches the terminal.
     auto text = escape_terminal(message);
-    if (input_.line_number() > 0)
-        fmt::print(err_, "hsmsh: line {}: {}\n", input_.line_number(), text);
+    // A command's line (-e's number too); an answer or password may come
+    // from another source, which answer_place() names.
+    auto place = about_answer               ? input_.answer_place()
+                 : input_.line_number() > 0 ? fmt::format("line {}", input_.line_number())
+                                            : std::string();
+    if (!place.empty())
+        fmt::print(err_, "hsmsh: {}: {}\n", place, text);
     else
         fmt::print(err_, "hsmsh: {}\n", text);
     if (!input_.interactive()) refused_line_ = input_.line_number();

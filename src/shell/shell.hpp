@@ -238,7 +238,9 @@ private:
                         const std::vector<phase_report>& reports);
     line_result finish(std::string_view command, const std::vector<server_report>& reports);
     void note_activation(const parsed_command& cmd, const std::vector<std::size_t>& where);
-    line_result usage(const std::string& message);
+    /// Prints a usage error with where it is ("line 3"; `about_answer`: where
+    /// the answer or password was read, "-e 2, standard input line 3").
+    line_result usage(const std::string& message, bool about_answer = false);
     /// Prints a command's --json document, with the command's arguments
     /// (never a password: parsing keeps it apart).
     void emit(json doc);

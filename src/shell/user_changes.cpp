@@ -38,7 +38,7 @@ std::optional<secret> shell::obtain_password(const parsed_command& cmd, line_res
             failure = line_result::cancelled;
             fmt::print(err_, "Cancelled.\n");
         } else {
-            usage(fmt::format("{} expects a password line", cmd.spec->name));
+            usage(fmt::format("{} expects a password line", cmd.spec->name), true);
             failure = line_result::protocol_error;
         }
         return std::nullopt;
@@ -119,7 +119,7 @@ line_result shell::confirm(const command_spec& spec, const std::vector<std::size
         bool again = answer && (input_.interactive() || options_.cmu_mode);
         if (!again) {
             if (!input_.interactive()) {
-                usage(fmt::format("{} expects a line 'y' or 'n' to confirm", command));
+                usage(fmt::format("{} expects a line 'y' or 'n' to confirm", command), true);
                 return line_result::protocol_error;
             }
             return declined(spec);
@@ -199,7 +199,7 @@ line_result shell::refused(const command_spec& spec) {
         asks_confirmation(spec, options_.confirmations)) {
         auto answer = input_.read_answer("");
         if (!answer || !parse_yes_no(*answer)) {
-            usage(fmt::format("{} expects a line 'y' or 'n' to confirm", spec.name));
+            usage(fmt::format("{} expects a line 'y' or 'n' to confirm", spec.name), true);
             return line_result::protocol_error;
         }
     }

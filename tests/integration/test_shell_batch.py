@@ -26,6 +26,13 @@ class BatchTests(unittest.TestCase):
     def sh(self, script, *args, **kw):
         return self.c.shell(*args, input=script, **kw)
 
+    def run_file(self, name, script, stdin):
+        """hsmsh -f with `script` written to `name`; `stdin` holds the passwords."""
+        path = self.c.path(name)
+        with open(path, "w") as f:
+            f.write(script)
+        return self.c.shell("-f", path, input=stdin)
+
     def test_connect_lines_name_every_server_in_order(self):
         r = self.sh("listUsers\n")
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -54,6 +61,28 @@ class BatchTests(unittest.TestCase):
             self.assertIn(f"Prepared changes on {self.c.label(i)}: 0", r.stdout)
         self.assertIn("admin(CO) was still logged in on 2 of 3 servers: nothing sent there",
                       r.stdout)
+
+    def test_scripts_name_where_a_line_came_from_and_what_was_left(self):
+        """Issue 28, item 7: with -e, an answer read from standard input is
+        named there; lines no command asked for are reported; a typo in a -f
+        script after a password line gets 'did you mean', not the
+        stray-password hint."""
+        r = self.c.shell("-e", "loginHSM CO admin -hpswd", "-e", "createUser CU bob -hpswd",
+                         input="officer-pw1\nbob-pass-1\nmaybe\n")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("hsmsh: -e 2, standard input line 3: createUser expects a line 'y' or 'n' "
+                      "to confirm", r.stderr)
+        r = self.c.shell("-e", "loginHSM CO admin -hpswd", input="officer-pw1\nextra\nlines\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("hsmsh: standard input: 2 line(s) left unread (answers or passwords that "
+                      "no command asked for)", r.stderr)
+        r = self.c.shell("-e", "loginHSM CO admin -hpswd", input="officer-pw1\n")
+        self.assertNotIn("left unread", r.stderr)
+        r = self.run_file("typo.hsmsh", "loginHSM CO admin -hpswd\ncreatUser CU bob -hpswd\n"
+                          "y\n", "officer-pw1\nbob-pass-1\n")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("line 2: unknown command 'creatUser': did you mean createUser?", r.stderr)
+        self.assertNotIn("passwords come from standard input", r.stderr)
 
     def test_cmu_user_management_tour(self):
         script = """loginHSM CO admin officer-pw1
@@ -141,17 +170,15 @@ y
         self.assertIn("yes_1", r.stdout)
 
     def test_a_script_file_holds_no_secret_and_is_checked_first(self):
-        script = self.c.path("officer.hsmsh")
-        with open(script, "w") as f:
-            f.write("loginHSM CO admin -hpswd\ncreateUser CU scripted_1 -hpswd\ny\nlistUsers\n")
-        r = self.c.shell("-f", script, input="officer-pw1\nscripted-pw-1\n")
+        login = "loginHSM CO admin -hpswd\n"
+        r = self.run_file("officer.hsmsh", login + "createUser CU scripted_1 -hpswd\ny\n"
+                          "listUsers\n", "officer-pw1\nscripted-pw-1\n")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("createUser success on", r.stdout)
         self.assertEqual(r.stdout.split("Users on")[-1].count("scripted_1"), 1)
         # A typo on line 4 stops the run before line 2 changes anything.
-        with open(script, "w") as f:
-            f.write("loginHSM CO admin -hpswd\ncreateUser CU scripted_2 -hpswd\ny\nlstUsers\n")
-        r = self.c.shell("-f", script, input="officer-pw1\nscripted-pw-2\n")
+        r = self.run_file("officer.hsmsh", login + "createUser CU scripted_2 -hpswd\ny\n"
+                          "lstUsers\n", "officer-pw1\nscripted-pw-2\n")
         self.assertEqual(r.returncode, 2)
         self.assertIn("line 4: unknown command 'lstUsers'", r.stderr)
         self.assertNotIn("Connecting", r.stdout + r.stderr)
@@ -159,9 +186,7 @@ y
         self.assertNotIn("scripted_2", r.stdout)
         # An old-style script with its password inline after -hpswd: refused,
         # and the password is not repeated.
-        with open(script, "w") as f:
-            f.write("loginHSM CO admin -hpswd\nofficer-pw1\nlistUsers\n")
-        r = self.c.shell("-f", script)
+        r = self.run_file("officer.hsmsh", login + "officer-pw1\nlistUsers\n", "")
         self.assertEqual(r.returncode, 2)
         self.assertIn("line 2: not a command (with -f, passwords come from standard input",
                       r.stderr)

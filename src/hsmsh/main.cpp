@@ -32,6 +32,13 @@ struct options {
     fs::path config_path() const {
         return config.empty() ? default_config_path() : fs::path(config);
     }
+
+    // A new client key pair goes beside this user's configuration (or the
+    // one -c names), never into /etc/hsmsh unasked, root's included.
+    fs::path certificate_config_path() const {
+        auto user = user_config_path();
+        return !config.empty() || user.empty() ? config_path() : user;
+    }
 };
 
 // The subcommands, once parsed: the one that ran is the one that is set.
@@ -214,8 +221,8 @@ int main(int argc, char** argv) {
     o.session.shell.login_password = std::move(environment_password);
     if (*subs.configure) return run_configure(o, subs);
     if (*subs.create_certificate)
-        return create_client_certificate(o.config_path(), o.identifier, o.tags, std::cout,
-                                         std::cerr);
+        return create_client_certificate(o.certificate_config_path(), o.identifier, o.tags,
+                                         std::cout, std::cerr);
     install_interrupt_handler();
     if (*subs.demo) return run_demo(o);
     return run_session(o.session);

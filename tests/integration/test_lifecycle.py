@@ -404,6 +404,27 @@ class ClientCertificateTests(unittest.TestCase):
     def tearDown(self):
         self.c.stop()
 
+    def test_without_a_configuration_the_pair_goes_to_the_user_s_directory(self):
+        """Issue 28, item 7: run as root without -c or HSMSH_CONFIG, the
+        pair goes under ~/.config/hsmsh, never into /etc/hsmsh unasked."""
+        home = self.c.path("home")
+        os.makedirs(home)
+        env = {k: v for k, v in self.c.env(HOME=home).items()
+               if k not in ("HSMSH_CONFIG", "XDG_CONFIG_HOME")}
+        name = f"app-home-{os.getpid()}"
+        r = subprocess.run([HSMSH, "create-hsm-client-certificate",
+                            "--hsm-client-certificate-identifier", name],
+                           capture_output=True, text=True, timeout=60, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        mine = os.path.join(home, ".config", "hsmsh", "client-certificates", name)
+        self.assertIn(f"Wrote the certificate to {mine}.crt", r.stderr)
+        self.assertTrue(os.path.exists(mine + ".key"))
+        self.assertFalse(os.path.exists(f"/etc/hsmsh/client-certificates/{name}.crt"))
+        # What to do next, as hsmd(8) and the README say it: SIGHUP, no restart.
+        self.assertIn("then send each running node SIGHUP", r.stderr)
+        with open(os.environ["HSMSH_MAN"]) as f:
+            self.assertNotIn("restart the nodes", f.read())
+
     def test_create_register_use_and_remove(self):
         cfg_dir = self.c.path("cfg")
         os.makedirs(cfg_dir)

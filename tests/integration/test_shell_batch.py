@@ -459,6 +459,25 @@ class DemoTests(unittest.TestCase):
                 self.assertEqual(cluster[field], os.path.join(d, "mydemo", os.path.basename(
                     cluster[field])))
 
+    def test_the_docs_give_the_demo_s_real_configuration_path(self):
+        import subprocess
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix="hsmsh-demo-home-") as home:
+            env = {k: v for k, v in os.environ.items() if k != "XDG_STATE_HOME"}
+            env.update(HOME=home, NO_COLOR="1")
+            r = subprocess.run([os.environ["HSMSH"], "demo", "--nodes", "1",
+                                "--kdf-iterations", "1000"], input="", capture_output=True,
+                               text=True, timeout=120, env=env)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn(f"Configuration {home}/.local/state/hsmsh/demo/hsmsh.json", r.stdout)
+        root = os.path.dirname(os.path.dirname(os.environ["HSMSH_MAN"]))
+        for doc in ("README.md", "man/hsmsh-pkcs11.7"):
+            with open(os.path.join(root, doc)) as f:
+                text = f.read()
+            self.assertIn("~/.local/state/hsmsh/demo/hsmsh.json", text, doc)
+            self.assertIn("HSMSH_CONFIG", text, doc)
+            self.assertNotIn("/tmp/hsmsh-demo", text, doc)
+
     def test_demo_builds_then_reuses_the_cluster(self):
         import subprocess
         import tempfile

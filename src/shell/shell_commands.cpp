@@ -2,6 +2,8 @@
 // The shell's commands: login, user changes with confirmation, info, server mode, help.
 #include "shell.hpp"
 
+#include "columns.hpp"
+
 #include "hsmsh/cluster_link.hpp"
 
 #include "terminal_input.hpp"
@@ -167,8 +169,13 @@ line_result shell::use_cluster(parsed_command& cmd) {
 line_result shell::help(parsed_command& cmd) {
     if (cmd.args.empty()) {
         fmt::print(out_, "Commands (a unique prefix is enough):\n\n");
+        // The summaries in one column, beside the longest name, wrapped to the terminal.
+        std::size_t indent = 0;
         for (const auto& c : command_table())
-            fmt::print(out_, "  {:<12} {}\n", c.name, c.summary);
+            indent = std::max(indent, c.name.size());
+        auto width = terminal_width();
+        for (const auto& c : command_table())
+            out_ << term_and_text(fmt::format("  {}", c.name), c.summary, indent + 4, width);
         fmt::print(out_, "\nhelp <command> shows its syntax.\n");
         return line_result::ok;
     }

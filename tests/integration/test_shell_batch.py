@@ -423,9 +423,16 @@ y
     def test_help_lists_every_command_and_the_man_page_documents_it(self):
         r = self.sh("help\nhelp createUser\n")
         self.assertEqual(r.returncode, 0)
-        names = [line.split()[0] for line in r.stdout.split("Commands")[1].splitlines()[2:]
-                 if line.startswith("  ")]
+        listing = r.stdout.split("Commands")[1].split("\nhelp <command>")[0].splitlines()[2:]
+        names = [line.split()[0] for line in listing if line.startswith("  ") and line[2] != " "]
         self.assertGreaterEqual(len(names), 12)
+        # In columns (issue 28, item 7): every summary, and every wrapped
+        # line of one, starts in one column; nothing passes 80 (not a terminal).
+        self.assertIn("registerQuorumPubKey", names)
+        starts = {len(line) - len(line.split(None, 1)[1]) if line[2] != " " else
+                  len(line) - len(line.lstrip()) for line in listing if line.strip()}
+        self.assertEqual(len(starts), 1, listing)
+        self.assertLessEqual(max(len(line) for line in listing), 80)
         self.assertIn("createUser <user-type> <user-name>", r.stdout)
         man = os.environ.get("HSMSH_MAN")
         if man:

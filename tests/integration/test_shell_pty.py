@@ -180,6 +180,22 @@ class TerminalTests(unittest.TestCase):
         self.t.send("\x03")
         self.t.expect(PROMPT)
 
+    def test_tab_lists_the_commands_in_columns(self):
+        self.t.wait_for_the_editor()
+        self.t.send("\t")
+        listing = self.t.expect(r"hsmsh> ")  # the prompt, drawn again below the list
+        rows = [line for line in listing.replace("\r", "").split("\n")[:-1] if line.strip()]
+        self.assertIn("useCluster", listing)
+        self.assertGreater(len(rows), 1)
+        self.assertTrue(all(len(row) <= 120 for row in rows), rows)
+        # Filled down then across: each column starts where the first row's does.
+        starts = [m.start() for m in re.finditer(r"\S+", rows[0])]
+        for row in rows[1:]:
+            self.assertEqual([m.start() for m in re.finditer(r"\S+", row)],
+                             starts[:len(row.split())], rows)
+        self.t.send("\x03")
+        self.t.expect(PROMPT)
+
     def test_ctrl_c_at_the_prompt_clears_the_line(self):
         self.t.wait_for_the_editor()
         self.t.send("bogus words here\x03")

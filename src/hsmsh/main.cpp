@@ -102,6 +102,8 @@ CLI::App* demo_command(CLI::App& app, demo_options& demo) {
     cmd->fallthrough();
     cmd->add_option("--nodes", demo.nodes, "Number of nodes (1-28)")->check(CLI::Range(1, 28));
     cmd->add_option("--dir", demo.dir, "Where the cluster lives");
+    cmd->add_option("--cluster-id", demo.cluster_id,
+                    "Its cluster id (default cluster-demo): two demos, two slots");
     cmd->add_option("--kdf-iterations", demo.kdf_iterations, "PBKDF2 iterations (tests)")
         ->check(CLI::Range(1000u, 100'000'000u));
     return cmd;

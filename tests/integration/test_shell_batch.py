@@ -466,6 +466,37 @@ class DemoTests(unittest.TestCase):
                 self.assertEqual(cluster[field], os.path.join(d, "mydemo", os.path.basename(
                     cluster[field])))
 
+    def test_two_demos_with_their_own_cluster_ids(self):
+        """hsmsh demo --cluster-id (issue 28, item 7): a second demo is a
+        second cluster; a directory keeps the id it was built with."""
+        import subprocess
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix="hsmsh-demo-id-") as d:
+            env = dict(os.environ, XDG_STATE_HOME=d, NO_COLOR="1")
+
+            def demo(name, *args):
+                return subprocess.run([os.environ["HSMSH"], "demo", "--nodes", "1", "--dir",
+                                       os.path.join(d, name), "--kdf-iterations", "1000", *args],
+                                      input="listUsers\n", capture_output=True, text=True,
+                                      timeout=120, env=env)
+
+            first, second = demo("one"), demo("two", "--cluster-id", "cluster-two")
+            for r in (first, second):
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                self.assertIn("Users on server 0", r.stdout)
+            ids = []
+            for name in ("one", "two"):
+                with open(os.path.join(d, name, "hsmsh.json")) as f:
+                    ids.append(json.load(f)["clusters"][0]["cluster_id"])
+            self.assertEqual(ids, ["cluster-demo", "cluster-two"])
+            again = demo("two")
+            self.assertEqual(again.returncode, 0, again.stdout + again.stderr)
+            self.assertIn("Reusing the demo cluster cluster-two in", again.stdout)
+            refused = demo("two", "--cluster-id", "cluster-three")
+            self.assertEqual(refused.returncode, 3)
+            self.assertIn("holds cluster 'cluster-two', not 'cluster-three': give another "
+                          "cluster its own --dir", refused.stderr)
+
     def test_the_docs_give_the_demo_s_real_configuration_path(self):
         import subprocess
         import tempfile

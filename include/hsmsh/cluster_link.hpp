@@ -8,6 +8,7 @@
 #include "outcome.hpp"
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -48,6 +49,11 @@ public:
     /// Closes every connection with a TLS close_notify (bounded).
     void close_all();
 
+    /// Once per connect or call that takes longer than `after`, `notice` is
+    /// told (on the calling thread) which servers it still waits for: a
+    /// stopped node is then named at once rather than after the timeout.
+    void on_slow(duration after, std::function<void(const slow_servers&)> notice);
+
 private:
     /// Runs one task per target; with a `deadline`, the targets still
     /// running when it passes are expired (one timer for the whole fan-out).
@@ -62,6 +68,10 @@ private:
     void agree_on_certificate(const std::vector<std::size_t>& which,
                               std::vector<connect_outcome>& outcomes);
 
+    /// Tells slow_notice_ which targets have not finished (see on_slow).
+    void tell_slow(const std::vector<std::atomic<bool>>& finished,
+                   const std::vector<std::size_t>& targets, std::optional<duration> deadline);
+
     std::string cluster_id_;
     std::string pin_;
     std::vector<server_entry> servers_;
@@ -72,6 +82,8 @@ private:
     ssl::context tls_;
     std::vector<std::unique_ptr<node_client>> clients_;
     std::thread thread_;
+    duration slow_after_{};
+    std::function<void(const slow_servers&)> slow_notice_;
 };
 
 } // namespace hsm

@@ -57,6 +57,11 @@ inline constexpr std::size_t max_config_size = 1024 * 1024;
 /// ~/.config/...), else /etc/hsmsh/hsmsh.json.
 fs::path default_config_path();
 
+/// The configuration of this user: $HSMSH_CONFIG, else
+/// $XDG_CONFIG_HOME/hsmsh/hsmsh.json, else ~/.config/hsmsh/hsmsh.json,
+/// whether it exists or not; empty without HOME. Never the system's.
+fs::path user_config_path();
+
 /// Reads our format or a CMU cloudhsm_mgmt_util.cfg; relative paths are made
 /// relative to the file's directory. Throws config_error.
 client_config load_config(const fs::path& path);

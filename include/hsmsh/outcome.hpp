@@ -4,6 +4,7 @@
 #pragma once
 
 #include "hsmsh/client_result.hpp"
+#include "hsmsh/duration.hpp"
 #include "hsmsh/payloads.hpp"
 #include "hsmsh/wire.hpp"
 
@@ -37,6 +38,13 @@ struct connect_outcome {
     node_hello hello;
     client_failure failure = client_failure::connect;
     std::string error;
+};
+
+/// The servers a connect or a request still waits for, some time after it began.
+struct slow_servers {
+    std::vector<std::size_t> waiting;
+    duration limit;  // when they are given up (the connect or request timeout)
+    bool connecting; // a connect (limit: the connect timeout), else a request
 };
 
 } // namespace hsm

@@ -105,7 +105,7 @@ cluster_link::run_all(std::vector<awaitable<T>> tasks, const std::vector<std::si
     // the network thread touches the state after this point.
     struct gather {
         std::vector<T> results;
-        std::vector<bool> finished;
+        std::vector<std::atomic<bool>> finished; // also read by this thread (tell_slow)
         std::exception_ptr error;
         std::size_t pending = 0;
         std::promise<void> done;
@@ -114,7 +114,7 @@ cluster_link::run_all(std::vector<awaitable<T>> tasks, const std::vector<std::si
     if (tasks.empty()) return {};
     auto state = std::make_shared<gather>();
     state->results.resize(tasks.size());
-    state->finished.resize(tasks.size());
+    state->finished = std::vector<std::atomic<bool>>(tasks.size());
     state->pending = tasks.size();
     auto all_done = state->done.get_future();
     if (deadline)
@@ -137,7 +137,13 @@ cluster_link::run_all(std::vector<awaitable<T>> tasks, const std::vector<std::si
             state->done.set_value();
         });
     bool aborted = false;
+    auto slow_at = std::chrono::steady_clock::now() + slow_after_;
+    bool told = !slow_notice_;
     while (all_done.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
+        if (!told && std::chrono::steady_clock::now() >= slow_at) {
+            told = true;
+            tell_slow(state->finished, targets, deadline);
+        }
         if (!aborted && interrupt && interrupt->load()) {
             aborted = true;
             // Only the requests still in flight: a server that answered
@@ -150,6 +156,20 @@ cluster_link::run_all(std::vector<awaitable<T>> tasks, const std::vector<std::si
     }
     if (state->error) std::rethrow_exception(state->error);
     return std::move(state->results);
+}
+
+void cluster_link::on_slow(duration after, std::function<void(const slow_servers&)> notice) {
+    slow_after_ = after;
+    slow_notice_ = std::move(notice);
+}
+
+void cluster_link::tell_slow(const std::vector<std::atomic<bool>>& finished,
+                             const std::vector<std::size_t>& targets,
+                             std::optional<duration> deadline) {
+    slow_servers slow{{}, deadline.value_or(connect_timeout_), !deadline};
+    for (std::size_t k = 0; k < targets.size(); ++k)
+        if (!finished[k]) slow.waiting.push_back(targets[k]);
+    if (!slow.waiting.empty()) slow_notice_(slow);
 }
 
 std::vector<connect_outcome> cluster_link::connect(const std::vector<std::size_t>& which) {

@@ -142,13 +142,18 @@ const cluster_config& client_config::select(const std::string& id) const {
 }
 
 fs::path default_config_path() {
+    auto user = user_config_path();
+    bool named = !env("HSMSH_CONFIG").empty() || !env("XDG_CONFIG_HOME").empty();
+    if (!user.empty() && (named || fs::exists(user))) return user;
+    return "/etc/hsmsh/hsmsh.json";
+}
+
+fs::path user_config_path() {
     if (auto p = env("HSMSH_CONFIG"); !p.empty()) return p;
     if (auto p = env("XDG_CONFIG_HOME"); !p.empty()) return fs::path(p) / "hsmsh" / "hsmsh.json";
-    if (auto home = env("HOME"); !home.empty()) {
-        fs::path p = fs::path(home) / ".config" / "hsmsh" / "hsmsh.json";
-        if (fs::exists(p)) return p;
-    }
-    return "/etc/hsmsh/hsmsh.json";
+    if (auto home = env("HOME"); !home.empty())
+        return fs::path(home) / ".config" / "hsmsh" / "hsmsh.json";
+    return {};
 }
 
 client_config load_config(const fs::path& path) {

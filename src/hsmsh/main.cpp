@@ -34,6 +34,13 @@ struct options {
     fs::path config_path() const {
         return config.empty() ? default_config_path() : fs::path(config);
     }
+
+    // A new client key pair goes beside this user's configuration (or the
+    // one -c names), never into /etc/hsmsh unasked, root's included.
+    fs::path certificate_config_path() const {
+        auto user = user_config_path();
+        return !config.empty() || user.empty() ? config_path() : user;
+    }
 };
 
 // The subcommands, once parsed: the one that ran is the one that is set.
@@ -98,6 +105,8 @@ CLI::App* demo_command(CLI::App& app, demo_options& demo) {
     cmd->fallthrough();
     cmd->add_option("--nodes", demo.nodes, "Number of nodes (1-28)")->check(CLI::Range(1, 28));
     cmd->add_option("--dir", demo.dir, "Where the cluster lives");
+    cmd->add_option("--cluster-id", demo.cluster_id,
+                    "Its cluster id (default cluster-demo): two demos, two slots");
     cmd->add_option("--kdf-iterations", demo.kdf_iterations, "PBKDF2 iterations (tests)")
         ->check(CLI::Range(1000u, 100'000'000u));
     return cmd;
@@ -236,8 +245,8 @@ int main(int argc, char** argv) {
     o.session.shell.login_password = std::move(environment_password);
     if (*subs.configure) return run_configure(o, subs);
     if (*subs.create_certificate)
-        return create_client_certificate(o.config_path(), o.identifier, o.tags, std::cout,
-                                         std::cerr);
+        return create_client_certificate(o.certificate_config_path(), o.identifier, o.tags,
+                                         std::cout, std::cerr);
     if (*subs.show_token) return show_token(o.token_file);
     install_interrupt_handler();
     if (*subs.demo) return run_demo(o);

@@ -194,6 +194,23 @@ std::optional<bool> parse_yes_no(std::string_view answer) {
     return std::nullopt;
 }
 
+namespace {
+
+// A line of words that is no command but starts with a near miss of one
+// ("creatUser CU bob") is a typo, which parsing explains (did you mean
+// ...?), not a stray password. One word alone may be the password: never
+// repeated.
+bool near_a_command(std::string_view line) {
+    try {
+        auto words = split_words(line);
+        return words.size() > 1 && !find_command(words.front()).suggestion.empty();
+    } catch (const usage_error&) {
+        return false;
+    }
+}
+
+} // namespace
+
 std::optional<std::string> check_script(std::string_view text, confirmation_set confirmations,
                                         bool assume_yes) {
     // Lines end as batch input ends them: \n, \r\n or a lone \r.
@@ -212,7 +229,7 @@ std::optional<std::string> check_script(std::string_view text, confirmation_set 
         try {
             cmd = parse_command(split_words(lines[i]));
         } catch (const usage_error& e) {
-            if (after_password_prompt)
+            if (after_password_prompt && !near_a_command(lines[i]))
                 return where(i) + "not a command (with -f, passwords come from standard input, "
                                   "not from the script)";
             return where(i) + e.what();

@@ -270,7 +270,8 @@ int create_client_certificate(const fs::path& config, const std::string& identif
         fmt::print(err,
                    "Wrote the certificate to {0}.crt and its private key to {0}.key "
                    "(mode 0600).\nRegister it on every node: hsmd register-client-certificate "
-                   "--data DIR --cert {0}.crt\n",
+                   "--data DIR --cert {0}.crt, then send each running node SIGHUP "
+                   "(systemctl reload hsmd@NODE)\n",
                    (dir / identifier).string());
         return exit_ok;
     });

@@ -14,7 +14,7 @@
 namespace hsm {
 namespace {
 
-constexpr std::string_view demo_cluster_id = "cluster-demo";
+constexpr std::string_view default_cluster_id = "cluster-demo";
 constexpr std::size_t max_pem = 64 * 1024;
 
 fs::path node_dir(const fs::path& dir, std::size_t i) {
@@ -93,14 +93,24 @@ fs::path find_hsmd() {
 }
 
 demo_cluster::demo_cluster(const demo_options& options, std::ostream& out, std::ostream& err)
-    : dir_(options.dir.empty() ? default_demo_dir() : options.dir),
+    // Absolute: the configuration it writes names its files by this
+    // directory, and hsmsh.json(5) reads relative paths relative to the file.
+    : dir_(fs::absolute(options.dir.empty() ? default_demo_dir() : options.dir)),
       config_path_(dir_ / "hsmsh.json"), hsmd_(options.hsmd.empty() ? find_hsmd() : options.hsmd) {
     if (options.nodes < 1 || options.nodes > 28)
         throw process_error("--nodes takes 1 to 28 (CloudHSM's cluster maximum)");
-    if (!fs::exists(node_dir(dir_, 0) / "hsm.db"))
+    cluster_id_ = options.cluster_id.empty() ? std::string(default_cluster_id) : options.cluster_id;
+    if (!fs::exists(node_dir(dir_, 0) / "hsm.db")) {
         build(options, out);
-    else
-        fmt::print(out, "Reusing the demo cluster in {}\n", dir_.string());
+    } else {
+        auto built = built_cluster_id();
+        if (!options.cluster_id.empty() && options.cluster_id != built)
+            throw process_error(fmt::format("{} holds cluster '{}', not '{}': give another cluster "
+                                            "its own --dir",
+                                            dir_.string(), built, options.cluster_id));
+        cluster_id_ = built;
+        fmt::print(out, "Reusing the demo cluster {} in {}\n", cluster_id_, dir_.string());
+    }
     start(options);
     watcher_ = std::jthread([this, &err](std::stop_token stop) { watch(stop, err); });
 }
@@ -123,19 +133,26 @@ void demo_cluster::watch(std::stop_token stop, std::ostream& err) {
     }
 }
 
+std::string demo_cluster::built_cluster_id() const {
+    try {
+        return load_config(config_path_).default_cluster;
+    } catch (const config_error&) {
+        return std::string(default_cluster_id); // no configuration written yet
+    }
+}
+
 void demo_cluster::build(const demo_options& options, std::ostream& out) {
     fmt::print(out, "Building a demo cluster of {} nodes in {}\n", options.nodes, dir_.string());
     fs::create_directories(dir_);
     fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::replace);
     auto node0 = node_dir(dir_, 0);
-    run_hsmd(hsmd_, {"create-cluster", "--data", node0.string(), "--cluster-id",
-                     std::string(demo_cluster_id)});
+    run_hsmd(hsmd_, {"create-cluster", "--data", node0.string(), "--cluster-id", cluster_id_});
     sign_cluster_csr(dir_, node0);
     std::vector<std::string> init{"initialize-cluster",
                                   "--data",
                                   node0.string(),
                                   "--cluster-id",
-                                  std::string(demo_cluster_id),
+                                  cluster_id_,
                                   "--signed-cert",
                                   (dir_ / "cluster.crt").string(),
                                   "--trust-anchor",
@@ -152,7 +169,7 @@ void demo_cluster::build(const demo_options& options, std::ostream& out) {
                "  customer CA      {}\n  cluster          {} (claimed with a certificate "
                "signed by that CA)\n  nodes            {} (node0 and its clones)\n"
                "  client identity  {}\n",
-               (dir_ / "customerCA.crt").string(), demo_cluster_id, options.nodes,
+               (dir_ / "customerCA.crt").string(), cluster_id_, options.nodes,
                (dir_ / "client.crt").string());
 }
 
@@ -160,11 +177,8 @@ void demo_cluster::start(const demo_options& options) {
     std::size_t count = 0;
     while (fs::exists(node_dir(dir_, count) / "hsm.db"))
         ++count;
-    cluster_config cluster{std::string(demo_cluster_id),
-                           dir_ / "customerCA.crt",
-                           dir_ / "client.crt",
-                           dir_ / "client.key",
-                           {}};
+    cluster_config cluster{
+        cluster_id_, dir_ / "customerCA.crt", dir_ / "client.crt", dir_ / "client.key", {}};
     for (std::size_t i = 0; i < count; ++i) {
         std::vector<std::string> argv{hsmd_.string(),
                                       "serve",
@@ -192,7 +206,7 @@ void demo_cluster::start(const demo_options& options) {
     if (count > 0)
         cluster.cluster_cert = fingerprint(
             cert_from_pem(read_file(node_dir(dir_, 0) / "cluster.crt", 64 * 1024)).get());
-    client_config config{config_path_, std::string(demo_cluster_id), {cluster}};
+    client_config config{config_path_, cluster_id_, {cluster}};
     save_config(config);
 }
 

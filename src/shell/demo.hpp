@@ -17,6 +17,7 @@ struct demo_options {
     fs::path dir;                     // empty: $XDG_STATE_HOME/hsmsh/demo
     fs::path hsmd;                    // empty: found next to hsmsh
     std::uint32_t kdf_iterations = 0; // 0: the node's default
+    std::string cluster_id;           // empty: cluster-demo (or what dir was built with)
 };
 
 /// A running demo cluster; stops its nodes when destroyed.
@@ -34,10 +35,13 @@ private:
     void build(const demo_options& options, std::ostream& out);
     void start(const demo_options& options);
     void watch(std::stop_token stop, std::ostream& err);
+    /// The id the cluster in dir_ was built with (its configuration's).
+    std::string built_cluster_id() const;
 
     fs::path dir_;
     fs::path config_path_;
     fs::path hsmd_;
+    std::string cluster_id_;
     std::vector<child_process> nodes_;
     std::jthread watcher_; // declared last: stopped before the nodes are
 };

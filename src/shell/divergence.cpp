@@ -54,6 +54,13 @@ bool all_agree(const std::vector<user_comparison>& users) {
     return std::ranges::all_of(users, [](const auto& u) { return u.full() && u.consistent(); });
 }
 
+std::string_view comparison_heading(const std::vector<user_comparison>& users) {
+    bool differ = std::ranges::any_of(
+        users, [](const auto& u) { return !u.missing.empty() || !u.consistent(); });
+    return differ ? "Servers disagree:"
+                  : "Not every server answered; the users' coverage is unknown:";
+}
+
 void print_comparison(std::ostream& out, const std::vector<user_comparison>& users,
                       const std::vector<server_report>& reports, bool only_disagreements) {
     auto labels = [&](const std::vector<std::size_t>& servers) {
@@ -84,6 +91,25 @@ nlohmann::json comparison_json(const std::vector<user_comparison>& users) {
                        {"differing", u.differing},
                        {"unknown", u.unknown}});
     return out;
+}
+
+std::vector<server_report> unasked(const std::vector<server_report>& reports, status absent) {
+    std::vector<server_report> out;
+    for (const auto& r : reports) {
+        bool found_absent =
+            r.outcome.what == server_outcome::kind::replied && r.outcome.code == absent;
+        if (!r.outcome.ok() && !found_absent) out.push_back(r);
+    }
+    return out;
+}
+
+std::string describe_unasked(const std::vector<server_report>& unasked) {
+    std::vector<std::string> parts;
+    for (const auto& r : unasked)
+        parts.push_back(fmt::format("{}: {} ({})", server_label(r.index, r.name),
+                                    outcome_code(r.outcome),
+                                    escape_terminal(outcome_message(r.outcome))));
+    return fmt::format("{}", fmt::join(parts, "; "));
 }
 
 } // namespace hsm

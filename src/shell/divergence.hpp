@@ -30,10 +30,25 @@ std::vector<user_comparison> compare_users(const std::vector<server_report>& rep
 /// True when every user is known to be on every server with the same record.
 bool all_agree(const std::vector<user_comparison>& users);
 
+/// The heading above the users not known to agree: "Servers disagree:"
+/// only when servers that answered differ; when the only doubt is a server
+/// that did not answer, it says so instead.
+std::string_view comparison_heading(const std::vector<user_comparison>& users);
+
 /// "full  consistent" lines; `only_disagreements` leaves out users in agreement.
 void print_comparison(std::ostream& out, const std::vector<user_comparison>& users,
                       const std::vector<server_report>& reports, bool only_disagreements);
 
 nlohmann::json comparison_json(const std::vector<user_comparison>& users);
+
+/// The servers a comparison learnt nothing from: those that did not
+/// answer, and those that answered with an error other than `absent` (the
+/// "no such user" or "no such key" a comparison counts as a finding). A
+/// result that leaves one out is partial, never "the same everywhere".
+std::vector<server_report> unasked(const std::vector<server_report>& reports, status absent);
+
+/// `server 2(127.0.0.1:2227): RET_NOT_LOGGED_IN (...); server ...`: who
+/// could not be asked, and why.
+std::string describe_unasked(const std::vector<server_report>& unasked);
 
 } // namespace hsm

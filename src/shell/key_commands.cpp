@@ -4,6 +4,7 @@
 // and the key changes crypto users make through prepare/commit.
 #include "shell.hpp"
 
+#include "divergence.hpp"
 #include "hsmsh/cluster_link.hpp"
 #include "hsmsh/files.hpp"
 #include "hsmsh/log.hpp"
@@ -82,6 +83,11 @@ line_result shell::run_find_keys(parsed_command& cmd) {
     if (!differ.empty())
         fmt::print(text, "\nServers disagree on the keys of user {}:\n    {}\n", *user,
                    fmt::join(differ, "\n    "));
+    // Agreement among the servers that answered says nothing of the others.
+    if (auto blind = unasked(reports, status::user_not_found);
+        !blind.empty() && blind.size() < reports.size())
+        fmt::print(text, "{}: partial: the keys of user {} are unknown on {}\n", cmd.spec->name,
+                   *user, describe_unasked(blind));
     auto file = cmd.args.size() > 2 ? std::optional(cmd.args[2]) : std::nullopt;
     return deliver(text.str(), file, result);
 }

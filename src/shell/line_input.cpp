@@ -6,9 +6,15 @@
 
 #include <cerrno>
 
+#include <fmt/format.h>
+
 #include <unistd.h>
 
 namespace hsm {
+
+std::string line_input::answer_place() const {
+    return line_number() > 0 ? fmt::format("line {}", line_number()) : std::string();
+}
 
 batch_input::batch_input(std::istream& in) : in_(in) {}
 
@@ -62,11 +68,19 @@ std::optional<std::string> with_passwords::read_command(const std::string& promp
 }
 
 std::optional<std::string> with_passwords::read_answer(const std::string& prompt) {
+    last_was_password_ = false;
     return lines_.read_answer(prompt);
 }
 
 std::optional<secret> with_passwords::read_password(const std::string& prompt) {
+    last_was_password_ = true;
     return passwords_.read_password(prompt);
+}
+
+std::string with_passwords::answer_place() const {
+    if (!last_was_password_) return lines_.answer_place();
+    auto n = passwords_.line_number();
+    return n > 0 ? fmt::format("standard input line {}", n) : "--password-fd";
 }
 
 std::optional<secret> fd_passwords::read_password(const std::string&) {
@@ -102,6 +116,12 @@ std::optional<std::string> listed_input::read_answer(const std::string& prompt) 
 
 std::optional<secret> listed_input::read_password(const std::string& prompt) {
     return answers_.read_password(prompt);
+}
+
+std::string listed_input::answer_place() const {
+    auto n = answers_.line_number();
+    return n > 0 ? fmt::format("-e {}, standard input line {}", next_, n)
+                 : fmt::format("-e {}", next_);
 }
 
 } // namespace hsm

@@ -25,6 +25,9 @@ public:
     virtual bool interactive() const noexcept = 0;
     /// The number of the last line read (batch), for error messages.
     virtual std::size_t line_number() const noexcept { return 0; }
+    /// Where the last answer or password was read, for error messages:
+    /// "line 3"; empty when there is no line to name (a terminal).
+    virtual std::string answer_place() const;
     /// Offers a command line to the history; `text` never holds a secret.
     virtual void remember(const std::string& text) { (void)text; }
 };
@@ -56,11 +59,14 @@ public:
     std::optional<secret> read_password(const std::string& prompt) override;
     bool interactive() const noexcept override { return lines_.interactive(); }
     std::size_t line_number() const noexcept override { return lines_.line_number(); }
+    /// The script's line for an answer; for a password, its source's.
+    std::string answer_place() const override;
     void remember(const std::string& text) override { lines_.remember(text); }
 
 private:
     line_input& lines_;
     line_input& passwords_;
+    bool last_was_password_ = false;
 };
 
 /// Passwords, one per line, from a file descriptor (--password-fd), read
@@ -86,6 +92,8 @@ public:
     std::optional<secret> read_password(const std::string& prompt) override;
     bool interactive() const noexcept override { return false; }
     std::size_t line_number() const noexcept override { return next_; }
+    /// "-e 2, standard input line 3": the command, and the line it read.
+    std::string answer_place() const override;
 
 private:
     std::vector<std::string> commands_;

@@ -135,13 +135,18 @@ line_result shell::run_set_m_value(parsed_command& cmd) {
         throw usage_error(fmt::format("m is 1 (no quorum) or 2 to 8, not '{}'", text));
     int m = text[0] - '0';
     auto service = static_cast<int>(svc);
-    return run_confirmed_change(
-        cmd,
-        json{{"change", "set_m_value"},
-             {"subject", fmt::format("mvalue {}", service)},
-             {"service", service},
-             {"m", m}},
-        fmt::format("Setting M Value({}) for {} on {{}} nodes", m, service));
+    auto result =
+        run_confirmed_change(cmd,
+                             json{{"change", "set_m_value"},
+                                  {"subject", fmt::format("mvalue {}", service)},
+                                  {"service", service},
+                                  {"m", m}},
+                             fmt::format("Setting M Value({}) for {} on {{}} nodes", m, service));
+    std::vector<std::size_t> logged_in;
+    for (std::size_t i = 0; i < logins_.size(); ++i)
+        if (logins_[i]) logged_in.push_back(i);
+    if (result == line_result::ok) note_quorum(logged_in); // the next change may need a token
+    return result;
 }
 
 // getToken <service> <user> <file>: one token per node, bound to this

@@ -10,6 +10,7 @@
 #include "hsmsh/secret.hpp"
 #include "line_input.hpp"
 
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -28,11 +29,19 @@ namespace {
 /// A script is read whole, to be checked before it runs.
 constexpr std::size_t max_script_size = 4 * 1024 * 1024;
 
-bool use_color(color_mode mode) {
+bool env_is(const char* name, std::string_view value) {
+    const char* v = std::getenv(name);
+    return v && v == value;
+}
+
+// --color auto: colour at a terminal that shows it, unless NO_COLOR is set;
+// never in CMU mode, whose bytes are CMU's (expect scripts and transcripts
+// match `createUser success on server`). --color always still colours.
+bool use_color(color_mode mode, bool cmu_mode) {
     if (mode == color_mode::always) return true;
-    if (mode == color_mode::never) return false;
+    if (mode == color_mode::never || cmu_mode) return false;
     const char* no_color = std::getenv("NO_COLOR");
-    return ::isatty(STDOUT_FILENO) && !(no_color && *no_color);
+    return ::isatty(STDOUT_FILENO) && !(no_color && *no_color) && !env_is("TERM", "dumb");
 }
 
 // The history file, only ever under the user's own directories: a directory
@@ -75,6 +84,33 @@ std::optional<std::string> check_commands(const std::vector<std::string>& comman
     return std::nullopt;
 }
 
+// After -e or -f, the lines standard input (where their passwords and
+// answers come from) still holds: answers or passwords no command asked
+// for. Only what is there now: a writer that keeps the pipe open is not
+// waited for (the descriptor is non-blocking while it is read).
+std::size_t unread_stdin_lines() {
+    if (::isatty(STDIN_FILENO)) return 0;
+    int flags = ::fcntl(STDIN_FILENO, F_GETFL);
+    if (flags < 0 || ::fcntl(STDIN_FILENO, F_SETFL, flags | O_NONBLOCK) < 0) return 0;
+    std::size_t lines = 0;
+    bool in_line = false;
+    auto* buf = std::cin.rdbuf();
+    for (int c = buf->sbumpc(); c != std::char_traits<char>::eof(); c = buf->sbumpc()) {
+        if (c == '\n') lines += in_line ? 1 : 0;
+        in_line = c != '\n' && (in_line || !std::isspace(c));
+    }
+    ::fcntl(STDIN_FILENO, F_SETFL, flags);
+    return lines + (in_line ? 1 : 0);
+}
+
+void report_unread_stdin() {
+    if (auto left = unread_stdin_lines())
+        fmt::print(std::cerr,
+                   "hsmsh: standard input: {} line(s) left unread (answers or passwords that "
+                   "no command asked for)\n",
+                   left);
+}
+
 int run_lines(shell& sh, bool interactive, bool cmu_mode) {
     int status = sh.run();
     // CMU says it whenever it quits; hsmsh at a terminal only.
@@ -111,8 +147,9 @@ int run_session(const session_options& options) {
         }
         auto config = load_config(path);
         auto shell_opts = options.shell;
-        shell_opts.color = use_color(options.color);
+        shell_opts.color = use_color(options.color, shell_opts.cmu_mode);
         shell_opts.from_argv = !options.commands.empty();
+        shell_opts.wait_notices = ::isatty(STDERR_FILENO) != 0;
 
         batch_input stdin_lines(std::cin);
         const shell* active = nullptr; // for Tab, once the shell exists
@@ -187,7 +224,10 @@ int run_session(const session_options& options) {
                        sh.cluster_id());
             return exit_connection;
         }
-        return run_lines(sh, interactive, shell_opts.cmu_mode);
+        int status = run_lines(sh, interactive, shell_opts.cmu_mode);
+        bool stdin_answers = !fd_lines && (!options.commands.empty() || !options.script.empty());
+        if (stdin_answers) report_unread_stdin();
+        return status;
     } catch (const std::exception& e) { // config_error included: exit status 3 alike
         fmt::print(std::cerr, "hsmsh: {}\n", e.what());
         return exit_connection;

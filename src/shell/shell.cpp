@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
+#include <fmt/ranges.h>
 
 namespace hsm {
 
@@ -37,11 +38,25 @@ void shell::open_cluster(const std::string& id) {
         std::make_unique<cluster_link>(config_.select(id), connect_timeout_, request_timeout_);
     if (link_) link_->close_all();
     link_ = std::move(next);
+    if (options_.wait_notices)
+        link_->on_slow(slow_notice_after, [this](const auto& slow) { tell_waiting(slow); });
     server_mode_.reset();
     logins_.assign(link_->size(), std::nullopt);
     ever_connected_.assign(link_->size(), false);
     listed_.assign(link_->size(), std::nullopt);
     certificates_.assign(link_->size(), std::string());
+}
+
+void shell::tell_waiting(const slow_servers& slow) {
+    std::vector<std::string> labels;
+    for (auto i : slow.waiting)
+        labels.push_back(server_label(i, link_->server(i).name));
+    fmt::print(err_, "hsmsh: waiting for {} ({} gives up after {:g} s: {}{})\n",
+               fmt::join(labels, ", "), slow.connecting ? "connecting" : "the request",
+               std::chrono::duration<double>(slow.limit).count(),
+               slow.connecting ? "--connect-timeout" : "--timeout",
+               input_.interactive() ? "; Ctrl-C stops waiting" : "");
+    err_.flush();
 }
 
 std::ostream& shell::info() {
@@ -129,11 +144,16 @@ int shell::run() {
     return batch ? worst : exit_ok;
 }
 
-line_result shell::usage(const std::string& message) {
+line_result shell::usage(const std::string& message, bool about_answer) {
     // The message may quote what was typed: no control byte reaches the terminal.
     auto text = escape_terminal(message);
-    if (input_.line_number() > 0)
-        fmt::print(err_, "hsmsh: line {}: {}\n", input_.line_number(), text);
+    // A command's line (-e's number too); an answer or password may come
+    // from another source, which answer_place() names.
+    auto place = about_answer               ? input_.answer_place()
+                 : input_.line_number() > 0 ? fmt::format("line {}", input_.line_number())
+                                            : std::string();
+    if (!place.empty())
+        fmt::print(err_, "hsmsh: {}: {}\n", place, text);
     else
         fmt::print(err_, "hsmsh: {}\n", text);
     if (!input_.interactive()) refused_line_ = input_.line_number();
@@ -286,7 +306,7 @@ line_result shell::run_query(parsed_command& cmd) {
             op == operation::list_users ? print_user_table(out_, cmd.spec->name, r)
                                         : print_hsm_info(out_, cmd.spec->name, r);
         if (!all_agree(comparison)) {
-            fmt::print(out_, "\nServers disagree:\n");
+            fmt::print(out_, "\n{}\n", comparison_heading(comparison));
             print_comparison(out_, comparison, reports, true);
         }
     }

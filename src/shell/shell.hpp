@@ -7,6 +7,7 @@
 #include "hsmsh/config.hpp"
 #include "hsmsh/duration.hpp"
 #include "hsmsh/outcome.hpp"
+#include "hsmsh/quorum.hpp"
 #include "hsmsh/second_factor.hpp"
 #include "hsmsh/two_phase.hpp"
 #include "line_input.hpp"
@@ -31,6 +32,7 @@ struct shell_options {
     bool color = false;         // resolved --color
     bool from_argv = false;     // commands came from -e: inline passwords refused
     bool allow_partial = false; // batch: commit where prepared when a server refuses
+    bool wait_notices = false;  // standard error is a terminal: name the servers waited for
     confirmation_set confirmations = confirmation_set::hsmsh; // --cmu-compat: CMU's
     std::shared_ptr<const secret> login_password; // HSMSH_PASSWORD: loginHSM's, when not typed
 };
@@ -46,6 +48,9 @@ inline constexpr int exit_connection = 3;
 inline constexpr int exit_interrupted = 130;
 
 class cluster_link;
+
+/// After how long the shell names the servers it still waits for.
+inline constexpr duration slow_notice_after = std::chrono::seconds(2);
 
 /// Holds the session state (server mode, who is logged in where) and runs
 /// commands. Lives on the terminal thread.
@@ -123,10 +128,18 @@ private:
     struct login_state {
         std::string name;
         user_type type;
+        // The services whose m was above 1 there when an officer logged in
+        // (or set it): where a change may be refused before its banner.
+        std::set<quorum::service> under_quorum = {};
     };
 
     line_result execute(parsed_command& cmd);
     line_result sync_all(const command_spec& spec, const std::string& name, bool force);
+    /// Says that `blind` could not be asked about `name` (with --json,
+    /// `records` as the command's document when given); failed.
+    line_result partial_sync(const command_spec& spec, const std::string& name,
+                             const std::vector<server_report>& records,
+                             const std::vector<server_report>& blind);
     line_result sync_to(const command_spec& spec, const std::string& user, std::size_t destination,
                         bool force);
     /// Runs a two-phase change; `committed` gets the per-server reports;
@@ -143,6 +156,9 @@ private:
     partial_choice choose_after_failure(std::string_view command, const std::string& user,
                                         const std::vector<server_report>& failed);
     void open_cluster(const std::string& id);
+    /// Whether the configuration names cluster `id`, reading the file again
+    /// when it does not (another terminal may have added it).
+    bool knows_cluster(const std::string& id);
 
     std::optional<secret> obtain_password(const parsed_command& cmd, line_result& failure);
 
@@ -189,6 +205,29 @@ private:
     /// (not) there as last listed. Prints why, per server; false if it may go on.
     bool refused_early(const command_spec& spec, const std::string& name,
                        const std::vector<std::size_t>& where);
+    /// Notes, for an officer's logins on `servers`, which services ask a quorum there.
+    void note_quorum(const std::vector<std::size_t>& servers);
+    /// What a quorum asks of a change: its service, and the least m of the servers.
+    struct quorum_need {
+        quorum::service svc;
+        int m;
+    };
+    /// When every connected target guards the change with m > 1 and this
+    /// login holds no approved token of its service there: what it needs.
+    /// Nullopt when it may go on (or some server is in doubt: the nodes
+    /// decide). Asks the servers only where the login noted a quorum, so
+    /// that without one no server (a stalled one) is waited for before the
+    /// banner; the answers, not the note, decide.
+    std::optional<quorum_need> quorum_asked(const command_spec& spec, const std::string& name,
+                                            const std::vector<std::size_t>& where);
+    /// Refuses a change under quorum before its banner, once, with the
+    /// next step (getToken ...); false if it may go on.
+    bool refused_by_quorum(const command_spec& spec, const std::string& name,
+                           const std::vector<std::size_t>& where);
+    /// After an early refusal: a script's answer to the question that was
+    /// not asked is consumed (the script stays in step); failed, or
+    /// protocol_error when that line is not y or n.
+    line_result refused(const command_spec& spec);
     /// Says which change holds `user` on servers that answered RET_CONFLICT,
     /// and when it resolves.
     void explain_pending(const std::string& user, const std::vector<server_report>& failed);
@@ -199,10 +238,14 @@ private:
                         const std::vector<phase_report>& reports);
     line_result finish(std::string_view command, const std::vector<server_report>& reports);
     void note_activation(const parsed_command& cmd, const std::vector<std::size_t>& where);
-    line_result usage(const std::string& message);
+    /// Prints a usage error with where it is ("line 3"; `about_answer`: where
+    /// the answer or password was read, "-e 2, standard input line 3").
+    line_result usage(const std::string& message, bool about_answer = false);
     /// Prints a command's --json document, with the command's arguments
     /// (never a password: parsing keeps it apart).
     void emit(json doc);
+    /// Names the servers a command still waits for (standard error).
+    void tell_waiting(const slow_servers& slow);
     std::ostream& info();
     /// Where connection lines go: standard output in CMU mode (as CMU), else
     /// standard error.

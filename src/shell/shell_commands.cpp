@@ -2,6 +2,8 @@
 // The shell's commands: login, user changes with confirmation, info, server mode, help.
 #include "shell.hpp"
 
+#include "columns.hpp"
+
 #include "hsmsh/cluster_link.hpp"
 
 #include "terminal_input.hpp"
@@ -17,15 +19,36 @@ line_result shell::run_login(parsed_command& cmd) {
     line_result failure = line_result::failed;
     auto password = obtain_password(cmd, failure);
     if (!password) return failure;
-    auto where = targets();
+    // Where this very login is still held (another node restarted and took
+    // only its own login along), logging in again is a no-op, not a failure.
+    std::vector<std::size_t> held, send;
+    for (auto i : targets()) {
+        const auto& l = logins_[i];
+        bool same = l && link_->connected(i) && l->name == user.name && l->type == user.type;
+        (same ? held : send).push_back(i);
+    }
     json fields{{"type", user_type_name(user.type)},
                 {"name", user.name},
                 {"password", std::string(password->view())}};
-    auto reports = fan_out(where, operation::login, std::move(fields));
+    auto reports = fan_out(send, operation::login, std::move(fields));
     if (auto step = second_login_step(cmd, reports); step != line_result::ok) return step;
+    std::vector<std::size_t> logged_in;
     for (const auto& r : reports)
-        if (r.outcome.ok()) logins_[r.index] = login_state{user.name, user.type};
-    return finish(cmd.spec->name, reports);
+        if (r.outcome.ok()) {
+            logins_[r.index] = login_state{user.name, user.type};
+            logged_in.push_back(r.index);
+        }
+    if (is_officer(user.type)) note_quorum(logged_in);
+    server_outcome still_held;
+    still_held.what = server_outcome::kind::replied; // status ok: logged in there
+    for (auto i : held)
+        reports.push_back({i, link_->server(i).name, still_held});
+    std::ranges::sort(reports, {}, &server_report::index);
+    auto result = finish(cmd.spec->name, reports);
+    if (!held.empty() && !options_.json && !options_.cmu_mode)
+        fmt::print(info(), "{}({}) was still logged in on {} of {} servers: nothing sent there\n",
+                   user.name, user_type_name(user.type), held.size(), reports.size());
+    return result;
 }
 
 line_result shell::run_logout(parsed_command& cmd) {
@@ -110,12 +133,30 @@ line_result shell::list_clusters(parsed_command& cmd) {
     return line_result::ok;
 }
 
+bool shell::knows_cluster(const std::string& id) {
+    auto known = [&] {
+        return std::ranges::any_of(config_.clusters,
+                                   [&](const auto& c) { return c.cluster_id == id; });
+    };
+    if (known()) return true;
+    // Another terminal may have added it since the shell read the file
+    // (configure add-cluster, configure-pkcs11): read it again. The open
+    // cluster's link keeps what it was opened with.
+    try {
+        config_ = load_config(config_.path);
+    } catch (const config_error& e) {
+        fmt::print(err_, "hsmsh: reading the configuration again: {}\n", e.what());
+        return false;
+    }
+    return known();
+}
+
 line_result shell::use_cluster(parsed_command& cmd) {
     const auto& id = cmd.args.at(0);
-    if (std::none_of(config_.clusters.begin(), config_.clusters.end(),
-                     [&](const auto& c) { return c.cluster_id == id; }))
-        throw usage_error(fmt::format("no cluster '{}' in {}: listClusters shows them", id,
-                                      config_.path.string()));
+    if (!knows_cluster(id))
+        throw usage_error(fmt::format("no cluster '{}' in {} (read again just now): "
+                                      "listClusters shows them",
+                                      id, config_.path.string()));
     try {
         open_cluster(id);
     } catch (const config_error& e) {
@@ -128,8 +169,13 @@ line_result shell::use_cluster(parsed_command& cmd) {
 line_result shell::help(parsed_command& cmd) {
     if (cmd.args.empty()) {
         fmt::print(out_, "Commands (a unique prefix is enough):\n\n");
+        // The summaries in one column, beside the longest name, wrapped to the terminal.
+        std::size_t indent = 0;
         for (const auto& c : command_table())
-            fmt::print(out_, "  {:<12} {}\n", c.name, c.summary);
+            indent = std::max(indent, c.name.size());
+        auto width = terminal_width();
+        for (const auto& c : command_table())
+            out_ << term_and_text(fmt::format("  {}", c.name), c.summary, indent + 4, width);
         fmt::print(out_, "\nhelp <command> shows its syntax.\n");
         return line_result::ok;
     }

@@ -3,6 +3,7 @@
 // salted hash, never a password) through prepare/commit.
 #include "shell.hpp"
 
+#include "divergence.hpp"
 #include "hsmsh/cluster_link.hpp"
 
 #include <fmt/format.h>
@@ -99,10 +100,22 @@ line_result shell::sync_all(const command_spec& spec, const std::string& name, b
                        r.outcome.code == status::user_not_found;
         if (!same && (r.outcome.ok() || missing)) behind.push_back(r.index);
     }
+    // A server that could not be asked (no answer, a lost login) may lack
+    // the user or hold an older record: the result is partial, never "the same".
+    auto blind = unasked(records, status::user_not_found);
     if (behind.empty()) {
-        fmt::print(out_, "{}: {} is the same on every server; nothing to do\n", spec.name, name);
-        return line_result::ok;
+        if (blind.empty()) {
+            fmt::print(out_, "{}: {} is the same on every server; nothing to do\n", spec.name,
+                       name);
+            return line_result::ok;
+        }
+        fmt::print(info(),
+                   "{}: {} is the same on the {} servers that answered; nothing was "
+                   "changed.\n",
+                   spec.name, name, records.size() - blind.size());
+        return partial_sync(spec, name, records, blind);
     }
+    if (refused_by_quorum(spec, name, behind)) return refused(spec);
     fmt::print(info(), "The newest record of {} is on {}.\n", name,
                server_label(newest->index, newest->name));
     auto answer = confirm(spec, behind);
@@ -111,7 +124,19 @@ line_result shell::sync_all(const command_spec& spec, const std::string& name, b
                 {"name", name},
                 {"record", to_json(*newest_record)},
                 {"force", force}};
-    return run_prepared(spec.name, behind, std::move(fields));
+    auto result = run_prepared(spec.name, behind, std::move(fields));
+    return blind.empty() ? result : partial_sync(spec, name, {}, blind);
+}
+
+line_result shell::partial_sync(const command_spec& spec, const std::string& name,
+                                const std::vector<server_report>& records,
+                                const std::vector<server_report>& blind) {
+    if (options_.json && !records.empty()) emit(result_json(spec.name, records));
+    fmt::print(info(),
+               "{}: partial: could not look at {} on {}. Once it answers (loginHSM there if "
+               "its login was lost), {} {} --all looks again.\n",
+               spec.name, name, describe_unasked(blind), spec.name, name);
+    return line_result::failed;
 }
 
 } // namespace hsm

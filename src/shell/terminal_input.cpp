@@ -2,6 +2,8 @@
 // The interactive line source on libedit.
 #include "terminal_input.hpp"
 
+#include "columns.hpp"
+
 #include "command_line.hpp"
 
 #include <atomic>
@@ -158,9 +160,7 @@ struct terminal_input::impl {
             return CC_REFRESH;
         }
         std::fputc('\n', stdout);
-        for (const auto& o : options)
-            std::fprintf(stdout, "%s  ", o.c_str());
-        std::fputc('\n', stdout);
+        std::fputs(in_columns(options, terminal_width()).c_str(), stdout);
         return CC_REDISPLAY;
     }
 };

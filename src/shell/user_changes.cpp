@@ -38,7 +38,7 @@ std::optional<secret> shell::obtain_password(const parsed_command& cmd, line_res
             failure = line_result::cancelled;
             fmt::print(err_, "Cancelled.\n");
         } else {
-            usage(fmt::format("{} expects a password line", cmd.spec->name));
+            usage(fmt::format("{} expects a password line", cmd.spec->name), true);
             failure = line_result::protocol_error;
         }
         return std::nullopt;
@@ -101,9 +101,11 @@ line_result shell::confirm(const command_spec& spec, const std::vector<std::size
                    "WARNING: {} is not connected: it cannot prepare the change, so the\n"
                    "change is aborted everywhere unless you choose to leave it behind.\n",
                    label);
+    // Fewer servers than configured: server mode, or a repair of the
+    // servers behind (syncUser --all); only the first is "server mode".
     if (where.size() < link_->size())
-        fmt::print(o, "Only {} of the {} configured servers are addressed (server mode).\n",
-                   where.size(), link_->size());
+        fmt::print(o, "Only {} of the {} configured servers are addressed{}.\n", where.size(),
+                   link_->size(), server_mode_ ? " (server mode)" : "");
     fmt::print(o, "{}", note);
     fmt::print(o, "****************************************************************\n\n");
     if (options_.assume_yes) return line_result::ok;
@@ -117,7 +119,7 @@ line_result shell::confirm(const command_spec& spec, const std::vector<std::size
         bool again = answer && (input_.interactive() || options_.cmu_mode);
         if (!again) {
             if (!input_.interactive()) {
-                usage(fmt::format("{} expects a line 'y' or 'n' to confirm", command));
+                usage(fmt::format("{} expects a line 'y' or 'n' to confirm", command), true);
                 return line_result::protocol_error;
             }
             return declined(spec);
@@ -156,19 +158,9 @@ line_result shell::change_user(const parsed_command& cmd, const named_user& user
         fmt::print(err_, "{}: no server is connected; nothing was changed\n", cmd.spec->name);
         return line_result::failed;
     }
-    if (refused_early(*cmd.spec, user.name, where)) {
-        // A script's answer to the question that was not asked is still its
-        // next line: consumed, so that the script stays in step.
-        if (!input_.interactive() && !options_.assume_yes &&
-            asks_confirmation(*cmd.spec, options_.confirmations)) {
-            auto answer = input_.read_answer("");
-            if (!answer || !parse_yes_no(*answer)) {
-                usage(fmt::format("{} expects a line 'y' or 'n' to confirm", cmd.spec->name));
-                return line_result::protocol_error;
-            }
-        }
-        return line_result::failed;
-    }
+    if (refused_early(*cmd.spec, user.name, where) ||
+        refused_by_quorum(*cmd.spec, user.name, where))
+        return refused(*cmd.spec);
     // CloudHSM's rule: a new password without -2fa ends a user's second
     // factor, and the key it answered with (which also approved tokens).
     std::string note;
@@ -198,6 +190,20 @@ line_result shell::change_user(const parsed_command& cmd, const named_user& user
     note_committed(*cmd.spec->op, user.type, user.name, reports);
     if (result == line_result::ok) note_activation(cmd, where);
     return result;
+}
+
+line_result shell::refused(const command_spec& spec) {
+    // A script's answer to the question that was not asked is still its
+    // next line: consumed, so that the script stays in step.
+    if (!input_.interactive() && !options_.assume_yes &&
+        asks_confirmation(spec, options_.confirmations)) {
+        auto answer = input_.read_answer("");
+        if (!answer || !parse_yes_no(*answer)) {
+            usage(fmt::format("{} expects a line 'y' or 'n' to confirm", spec.name), true);
+            return line_result::protocol_error;
+        }
+    }
+    return line_result::failed;
 }
 
 bool shell::refused_early(const command_spec& spec, const std::string& name,
@@ -263,6 +269,7 @@ line_result shell::run_confirmed_change(parsed_command& cmd, json fields, std::s
         fmt::print(err_, "{}: no server is connected; nothing was changed\n", cmd.spec->name);
         return line_result::failed;
     }
+    if (refused_by_quorum(*cmd.spec, {}, where)) return refused(*cmd.spec);
     auto answer = confirm(*cmd.spec, where);
     if (answer != line_result::ok) {
         if (answer == line_result::cancelled) fmt::print(info(), "Nothing was changed.\n");

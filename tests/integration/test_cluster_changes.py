@@ -75,6 +75,41 @@ class ClusterChangeTests(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertNotIn("bob-pass", r.stdout + r.stderr)
 
+    def test_syncUser_all_after_a_node_restart_is_partial_not_nothing_to_do(self):
+        """Issue 28, item 3: the shell's login on a restarted node is lost;
+        syncUser --all cannot look there, so it says so and fails, where it
+        said "the same on every server; nothing to do"."""
+        r = self.sh("createUser CU henry henry-pw-1\ny\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        shell = subprocess.Popen([HSMSH], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, env=self.c.env())
+        try:
+            shell.stdin.write(LOGIN + "server 2\ndeleteUser CU henry\ny\nexit\n")
+            shell.stdin.flush()
+            seen = ""
+            while "deleteUser success on" not in seen:
+                line = shell.stdout.readline()
+                self.assertTrue(line, seen)
+                seen += line
+            self.c.restart_node(2)
+            out, err = shell.communicate("syncUser henry --all\n", timeout=120)
+        finally:
+            if shell.poll() is None:
+                shell.kill()
+                shell.communicate()
+        self.assertEqual(shell.returncode, 1, out + err)
+        self.assertNotIn("nothing to do", out + err)
+        self.assertRegex(out + err, r"syncUser: partial: could not look at henry on "
+                                    r"server 2\(127\.0\.0\.1:\d+\): [A-Z_]+ \(")
+        self.assertEqual(self.users(), [["admin", "henry"], ["admin", "henry"], ["admin"]])
+        # The next step it names: logged in there, syncUser --all repairs it.
+        r = self.sh("syncUser henry --all\ny\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.users(), [["admin", "henry"]] * 3)
+        # Its banner: one server of three, and no "server mode" (item 7).
+        self.assertIn("Only 1 of the 3 configured servers are addressed.\n", r.stdout)
+        self.assertNotIn("server mode", r.stdout)
+
     def test_shell_killed_after_prepare_then_nodes_abort_by_themselves(self):
         env = self.c.env(HSMSH_FAILPOINT="after-prepare")
         r = self.sh("createUser CU carol carol-pw-1\ny\n", env=env)

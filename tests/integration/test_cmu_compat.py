@@ -132,6 +132,16 @@ class CmuCompatTests(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(self.users(), [["admin", "exp_user"]] * 3)
 
+    def test_an_expect_script_at_a_colour_terminal_sees_cmu_s_bytes(self):
+        # An xterm without NO_COLOR: plain hsmsh would colour "success";
+        # CMU never does, and the script waits for its plain bytes.
+        self.env = dict(self.env, TERM="xterm")
+        del self.env["NO_COLOR"]
+        r = self.expect(self.cmu, "exp_user")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("createUser success on server 2(", r.stdout)
+        self.assertNotIn("\x1b[3", r.stdout)
+
     def test_deleteUser_offers_cmu_s_rollback(self):
         self.c.activate()
         r = subprocess.run(["expect", "-f", os.path.join(HERE, "cmu", "rollback.exp"), self.cmu,

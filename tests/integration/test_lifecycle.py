@@ -118,6 +118,14 @@ class LifecycleTests(unittest.TestCase):
     def tearDownClass(cls):
         cls.c.stop()
 
+    def add_cluster(self, cfg, cluster_id, owner, port):
+        """configure add-cluster of `owner`'s node on `port`, with its files."""
+        return self.hsmsh("-c", cfg, "configure", "add-cluster", "--cluster-id", cluster_id,
+                          "--endpoint", f"127.0.0.1:{port}",
+                          "--hsm-ca-cert", owner.path("customerCA.crt"),
+                          "--server-client-cert-file", owner.path("client.crt"),
+                          "--server-client-key-file", owner.path("client.key"))
+
     def hsmsh(self, *args, input="", config=None):
         env = self.c.env()
         if config:
@@ -228,8 +236,7 @@ class LifecycleTests(unittest.TestCase):
             common = ["--hsm-ca-cert", self.c.path("customerCA.crt"),
                       "--server-client-cert-file", self.c.path("client.crt"),
                       "--server-client-key-file", self.c.path("client.key")]
-            r = self.hsmsh("-c", cfg, "configure", "add-cluster", "--cluster-id",
-                           "cluster-shell", "--endpoint", f"127.0.0.1:{self.c.ports[1]}", *common)
+            r = self.add_cluster(cfg, "cluster-shell", self.c, self.c.ports[1])
             self.assertEqual(r.returncode, 0, r.stderr)
             r = self.hsmsh("-c", cfg, "configure", "add-cluster", "--cluster-id", "cluster-bogus",
                            "--endpoint", f"127.0.0.1:{self.c.ports[1]}", *common)
@@ -247,11 +254,7 @@ class LifecycleTests(unittest.TestCase):
                            "--server-client-key-file", other.path("client.key"))
             self.assertEqual(r.returncode, 3)
             self.assertIn("--endpoint HOST[:PORT]", r.stderr)
-            r = self.hsmsh("-c", cfg, "configure", "add-cluster", "--cluster-id",
-                           "cluster-second", "--endpoint", f"127.0.0.1:{other.ports[0]}",
-                           "--hsm-ca-cert", other.path("customerCA.crt"),
-                           "--server-client-cert-file", other.path("client.crt"),
-                           "--server-client-key-file", other.path("client.key"))
+            r = self.add_cluster(cfg, "cluster-second", other, other.ports[0])
             self.assertEqual(r.returncode, 0, r.stderr)
             r = self.hsmsh("-c", cfg, input="listClusters\nuseCluster cluster-second\n"
                            "listUsers\nlistClusters\nuseCluster nowhere\n")
@@ -268,6 +271,35 @@ class LifecycleTests(unittest.TestCase):
             with open(cfg) as f:
                 self.assertEqual([c["cluster_id"] for c in json.load(f)["clusters"]],
                                  ["cluster-shell"])
+        finally:
+            other.stop()
+
+    def test_useCluster_sees_a_cluster_added_while_the_shell_runs(self):
+        """configure add-cluster in another terminal, then useCluster in the
+        shell that was already running: it reads the file again."""
+        other = Cluster(nodes=1, cluster_id="cluster-second")
+        try:
+            cfg = self.c.path("running.json")
+            r = self.add_cluster(cfg, "cluster-shell", self.c, self.c.ports[0])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            shell = subprocess.Popen([HSMSH, "-c", cfg], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=self.c.env())
+            try:
+                shell.stdin.write("listClusters\n")
+                shell.stdin.flush()
+                self.assertIn("cluster-shell", shell.stdout.readline())  # it has read the file
+                r = self.add_cluster(cfg, "cluster-second", other, other.ports[0])
+                self.assertEqual(r.returncode, 0, r.stderr)
+                out, err = shell.communicate("useCluster cluster-second\nlistUsers\n",
+                                             timeout=60)
+            finally:
+                if shell.poll() is None:
+                    shell.kill()
+                    shell.communicate()
+            self.assertEqual(shell.returncode, 0, out + err)
+            self.assertIn(f"Users on server 0(127.0.0.1:{other.ports[0]})", out)
+            self.assertNotIn("no cluster", err)
         finally:
             other.stop()
 
@@ -399,6 +431,27 @@ class ClientCertificateTests(unittest.TestCase):
 
     def tearDown(self):
         self.c.stop()
+
+    def test_without_a_configuration_the_pair_goes_to_the_user_s_directory(self):
+        """Issue 28, item 7: run as root without -c or HSMSH_CONFIG, the
+        pair goes under ~/.config/hsmsh, never into /etc/hsmsh unasked."""
+        home = self.c.path("home")
+        os.makedirs(home)
+        env = {k: v for k, v in self.c.env(HOME=home).items()
+               if k not in ("HSMSH_CONFIG", "XDG_CONFIG_HOME")}
+        name = f"app-home-{os.getpid()}"
+        r = subprocess.run([HSMSH, "create-hsm-client-certificate",
+                            "--hsm-client-certificate-identifier", name],
+                           capture_output=True, text=True, timeout=60, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        mine = os.path.join(home, ".config", "hsmsh", "client-certificates", name)
+        self.assertIn(f"Wrote the certificate to {mine}.crt", r.stderr)
+        self.assertTrue(os.path.exists(mine + ".key"))
+        self.assertFalse(os.path.exists(f"/etc/hsmsh/client-certificates/{name}.crt"))
+        # What to do next, as hsmd(8) and the README say it: SIGHUP, no restart.
+        self.assertIn("then send each running node SIGHUP", r.stderr)
+        with open(os.environ["HSMSH_MAN"]) as f:
+            self.assertNotIn("restart the nodes", f.read())
 
     def test_create_register_use_and_remove(self):
         cfg_dir = self.c.path("cfg")

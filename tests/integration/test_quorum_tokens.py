@@ -13,6 +13,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+from test_shell_pty import Terminal  # noqa: E402
 from cluster import HSMSH, QuorumKeys  # noqa: E402
 
 LOGIN = "loginHSM CO admin officer-pw1\n"
@@ -93,6 +94,17 @@ class QuorumTokenTests(QuorumKeys, unittest.TestCase):
         return [int(line.rsplit("[", 1)[1].rstrip("]")) for line in r.stdout.splitlines()
                 if line.startswith("MValue of service")]
 
+    def assert_refused_before_the_banner(self, out, command, service, m=2):
+        """The shell's one refusal of a change this login has no approved
+        token for, with the next step (issue 28, item 4)."""
+        name = {3: "USER_MGMT", 4: "MISC_CO"}[service]
+        self.assertIn(f"{command} refused: RET_MXN_AUTH_FAILED: {name} (service {service}) "
+                      f"needs {m} approvals on every server, and this login holds no approved "
+                      "token for it. Nothing was sent or changed.\n"
+                      f"  Next: getToken {service} admin FILE, {m} officers sign FILE, "
+                      f"approveToken APPROVAL-FILE, then {command} again", out)
+        self.assertNotIn(f"{command} failed on", out)
+
     def users(self):
         r = self.c.shell("--json", input="listUsers\n")
         doc = json.loads(r.stdout.splitlines()[-1])
@@ -143,8 +155,7 @@ class QuorumTokenTests(QuorumKeys, unittest.TestCase):
                "setMValue 3 2\ny\n")
         rc, out, err = s.close()
         self.assertEqual(rc, 1, out + err)  # the first setMValue failed
-        self.assertIn("setMValue failed on", out)
-        self.assertIn("RET_MXN_AUTH_FAILED", out)
+        self.assert_refused_before_the_banner(out.split("getToken success")[0], "setMValue", 4)
         for i in range(3):
             self.assertIn(f"getToken success on {self.c.label(i)}", out)
             self.assertIn(f"approveToken success on {self.c.label(i)}", out)
@@ -160,11 +171,9 @@ class QuorumTokenTests(QuorumKeys, unittest.TestCase):
         r = self.c.shell("--keep-going", input=LOGIN + "createUser CU bob bob-pass-1\ny\n"
                          "changePswd CU app new-pass-1\ny\n")
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-        for i in range(3):
-            self.assertIn(f"createUser failed on {self.c.label(i)}: RET_MXN_AUTH_FAILED",
-                          r.stdout)
-            self.assertIn(f"changePswd failed on {self.c.label(i)}: RET_MXN_AUTH_FAILED",
-                          r.stdout)
+        self.assert_refused_before_the_banner(r.stdout, "createUser", 3)
+        self.assert_refused_before_the_banner(r.stdout, "changePswd", 3)
+        self.assertNotIn("CAUTION", r.stdout)
         self.assertTrue(all("bob" not in u for u in self.users()))
         # One's own password is no quorum matter.
         r = self.c.shell(input="loginHSM CO officer3 officer-pw3\n"
@@ -187,7 +196,7 @@ class QuorumTokenTests(QuorumKeys, unittest.TestCase):
         self.assertIn("Token Validity: ", out)
         for i in range(3):
             self.assertIn(f"createUser success on {self.c.label(i)}", out)
-            self.assertIn(f"createUser failed on {self.c.label(i)}: RET_MXN_AUTH_FAILED", out)
+        self.assert_refused_before_the_banner(out, "createUser", 3)  # the token was spent
         self.assertEqual(out.count("Num of tokens = 1"), 3)
         self.assertEqual(out.count("Num of tokens = 0"), 3)
         self.assertIn("listTokens success", out)
@@ -227,7 +236,7 @@ class QuorumTokenTests(QuorumKeys, unittest.TestCase):
         for i in range(3):
             self.assertEqual(out.count(f"approveToken failed on {self.c.label(i)}: "
                                        "RET_TOKEN_FILE_INVALID"), 3, out)
-            self.assertIn(f"setMValue failed on {self.c.label(i)}: RET_MXN_AUTH_FAILED", out)
+        self.assert_refused_before_the_banner(out, "setMValue", 4)
         self.assertNotIn("Current num of approvals : 2", out)
         self.assertEqual(self.m_values(4), [2, 2, 2])
         # The shell says why, once per refused file.
@@ -293,8 +302,8 @@ class QuorumTokenTests(QuorumKeys, unittest.TestCase):
                "listTokens\n")
         rc, out, err = s.close()
         self.assertEqual(rc, 1, out + err)
+        self.assert_refused_before_the_banner(out, "createUser", 3)  # 1 of 2 approvals
         for i in range(3):
-            self.assertIn(f"createUser failed on {self.c.label(i)}: RET_MXN_AUTH_FAILED", out)
             self.assertIn(f"approveToken failed on {self.c.label(i)}: RET_SIGNATURE_INVALID",
                           out)
         self.assertIn("the signature of officer3 is not its registered key's", out)
@@ -316,7 +325,7 @@ class QuorumTokenTests(QuorumKeys, unittest.TestCase):
         self.assertEqual(rc, 1, out + err)
         for i in range(3):
             self.assertIn(f"approveToken failed on {self.c.label(i)}: RET_TOKEN_NOT_FOUND", out)
-            self.assertIn(f"createUser failed on {self.c.label(i)}: RET_MXN_AUTH_FAILED", out)
+        self.assert_refused_before_the_banner(out, "createUser", 3)
         self.assertEqual(out.count("Num of tokens = 0"), 3)
 
     def test_7_only_officers_and_only_their_own_tokens(self):
@@ -386,6 +395,26 @@ class QuorumTokenTests(QuorumKeys, unittest.TestCase):
         rc, out, err = s.close()
         self.assertEqual(rc, 0, out + err)
         self.assertEqual(["frank" in u for u in self.users()], [True, True, True])
+
+    def test_8c_at_a_terminal_the_refusal_comes_before_the_banner(self):
+        t = Terminal([HSMSH], self.c.env(TERM="xterm"))
+        try:
+            t.expect(r"hsmsh> ")
+            time.sleep(0.2)
+            t.send("loginHSM CO admin officer-pw1\r")
+            t.expect(r"loginHSM success on server 2.*\n")
+            t.expect(r"hsmsh:admin\(CO\)> ")
+            t.send("createUser CU ivan ivan-pass-1\r")
+            t.expect(r"Next: getToken 3 admin FILE, 2 officers sign FILE, approveToken "
+                     r"APPROVAL-FILE, then createUser again \(quorum status shows your tokens\)")
+            t.expect(r"hsmsh:admin\(CO\)> ")
+        finally:
+            t.close()
+        self.assert_refused_before_the_banner(t.seen.replace("\r\n", "\n"), "createUser", 3)
+        self.assertEqual(t.seen.count("refused"), 1)
+        for never in ("CAUTION", "Do you want to continue", "Retry/Ignore/Abort"):
+            self.assertNotIn(never, t.seen)
+        self.assertTrue(all("ivan" not in u for u in self.users()))
 
     def test_8b_the_example_of_help_approveToken_works_as_printed(self):
         r = self.c.shell(input="help approveToken\n")

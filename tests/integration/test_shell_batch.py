@@ -26,6 +26,13 @@ class BatchTests(unittest.TestCase):
     def sh(self, script, *args, **kw):
         return self.c.shell(*args, input=script, **kw)
 
+    def run_file(self, name, script, stdin):
+        """hsmsh -f with `script` written to `name`; `stdin` holds the passwords."""
+        path = self.c.path(name)
+        with open(path, "w") as f:
+            f.write(script)
+        return self.c.shell("-f", path, input=stdin)
+
     def test_connect_lines_name_every_server_in_order(self):
         r = self.sh("listUsers\n")
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -41,6 +48,41 @@ class BatchTests(unittest.TestCase):
         self.assertEqual(r.stderr, "")
         self.assertIn(f"Users on {self.c.label(2)}:", r.stdout)
         self.assertLess(r.stdout.index(self.c.label(0)), r.stdout.index(self.c.label(2)))
+
+    def test_loginHSM_where_the_login_is_still_held_is_a_no_op(self):
+        # Server 2 lost the login (here: logoutHSM there); loginHSM again
+        # logs in there and leaves servers 0 and 1, still logged in, alone.
+        login = "loginHSM CO admin officer-pw1\n"
+        r = self.sh(login + "server 2\nlogoutHSM\nexit\n" + login + "listPrepared\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertNotIn("RET_ALREADY_LOGGED_IN", r.stdout)
+        for i in range(3):
+            self.assertEqual(r.stdout.count(f"loginHSM success on {self.c.label(i)}"), 2)
+            self.assertIn(f"Prepared changes on {self.c.label(i)}: 0", r.stdout)
+        self.assertIn("admin(CO) was still logged in on 2 of 3 servers: nothing sent there",
+                      r.stdout)
+
+    def test_scripts_name_where_a_line_came_from_and_what_was_left(self):
+        """Issue 28, item 7: with -e, an answer read from standard input is
+        named there; lines no command asked for are reported; a typo in a -f
+        script after a password line gets 'did you mean', not the
+        stray-password hint."""
+        r = self.c.shell("-e", "loginHSM CO admin -hpswd", "-e", "createUser CU bob -hpswd",
+                         input="officer-pw1\nbob-pass-1\nmaybe\n")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("hsmsh: -e 2, standard input line 3: createUser expects a line 'y' or 'n' "
+                      "to confirm", r.stderr)
+        r = self.c.shell("-e", "loginHSM CO admin -hpswd", input="officer-pw1\nextra\nlines\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("hsmsh: standard input: 2 line(s) left unread (answers or passwords that "
+                      "no command asked for)", r.stderr)
+        r = self.c.shell("-e", "loginHSM CO admin -hpswd", input="officer-pw1\n")
+        self.assertNotIn("left unread", r.stderr)
+        r = self.run_file("typo.hsmsh", "loginHSM CO admin -hpswd\ncreatUser CU bob -hpswd\n"
+                          "y\n", "officer-pw1\nbob-pass-1\n")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("line 2: unknown command 'creatUser': did you mean createUser?", r.stderr)
+        self.assertNotIn("passwords come from standard input", r.stderr)
 
     def test_cmu_user_management_tour(self):
         script = """loginHSM CO admin officer-pw1
@@ -128,17 +170,15 @@ y
         self.assertIn("yes_1", r.stdout)
 
     def test_a_script_file_holds_no_secret_and_is_checked_first(self):
-        script = self.c.path("officer.hsmsh")
-        with open(script, "w") as f:
-            f.write("loginHSM CO admin -hpswd\ncreateUser CU scripted_1 -hpswd\ny\nlistUsers\n")
-        r = self.c.shell("-f", script, input="officer-pw1\nscripted-pw-1\n")
+        login = "loginHSM CO admin -hpswd\n"
+        r = self.run_file("officer.hsmsh", login + "createUser CU scripted_1 -hpswd\ny\n"
+                          "listUsers\n", "officer-pw1\nscripted-pw-1\n")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("createUser success on", r.stdout)
         self.assertEqual(r.stdout.split("Users on")[-1].count("scripted_1"), 1)
         # A typo on line 4 stops the run before line 2 changes anything.
-        with open(script, "w") as f:
-            f.write("loginHSM CO admin -hpswd\ncreateUser CU scripted_2 -hpswd\ny\nlstUsers\n")
-        r = self.c.shell("-f", script, input="officer-pw1\nscripted-pw-2\n")
+        r = self.run_file("officer.hsmsh", login + "createUser CU scripted_2 -hpswd\ny\n"
+                          "lstUsers\n", "officer-pw1\nscripted-pw-2\n")
         self.assertEqual(r.returncode, 2)
         self.assertIn("line 4: unknown command 'lstUsers'", r.stderr)
         self.assertNotIn("Connecting", r.stdout + r.stderr)
@@ -146,9 +186,7 @@ y
         self.assertNotIn("scripted_2", r.stdout)
         # An old-style script with its password inline after -hpswd: refused,
         # and the password is not repeated.
-        with open(script, "w") as f:
-            f.write("loginHSM CO admin -hpswd\nofficer-pw1\nlistUsers\n")
-        r = self.c.shell("-f", script)
+        r = self.run_file("officer.hsmsh", login + "officer-pw1\nlistUsers\n", "")
         self.assertEqual(r.returncode, 2)
         self.assertIn("line 2: not a command (with -f, passwords come from standard input",
                       r.stderr)
@@ -385,9 +423,16 @@ y
     def test_help_lists_every_command_and_the_man_page_documents_it(self):
         r = self.sh("help\nhelp createUser\n")
         self.assertEqual(r.returncode, 0)
-        names = [line.split()[0] for line in r.stdout.split("Commands")[1].splitlines()[2:]
-                 if line.startswith("  ")]
+        listing = r.stdout.split("Commands")[1].split("\nhelp <command>")[0].splitlines()[2:]
+        names = [line.split()[0] for line in listing if line.startswith("  ") and line[2] != " "]
         self.assertGreaterEqual(len(names), 12)
+        # In columns (issue 28, item 7): every summary, and every wrapped
+        # line of one, starts in one column; nothing passes 80 (not a terminal).
+        self.assertIn("registerQuorumPubKey", names)
+        starts = {len(line) - len(line.split(None, 1)[1]) if line[2] != " " else
+                  len(line) - len(line.lstrip()) for line in listing if line.strip()}
+        self.assertEqual(len(starts), 1, listing)
+        self.assertLessEqual(max(len(line) for line in listing), 80)
         self.assertIn("createUser <user-type> <user-name>", r.stdout)
         man = os.environ.get("HSMSH_MAN")
         if man:
@@ -399,6 +444,77 @@ y
 
 class DemoTests(unittest.TestCase):
     """hsmsh demo builds a real cluster once and reuses it."""
+
+    def test_demo_in_a_relative_directory(self):
+        """`hsmsh demo --dir mydemo` from any directory: the configuration
+        names absolute paths, so the first run and another terminal's
+        `hsmsh -c` both read it."""
+        import subprocess
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix="hsmsh-demo-rel-") as d:
+            env = dict(os.environ, XDG_STATE_HOME=d, NO_COLOR="1")
+            r = subprocess.run([os.environ["HSMSH"], "demo", "--dir", "mydemo",
+                                "--kdf-iterations", "1000"], input="listUsers\n",
+                               capture_output=True, text=True, timeout=120, env=env, cwd=d)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertEqual(r.stdout.count("Users on server"), 3, r.stdout)
+            config = os.path.join(d, "mydemo", "hsmsh.json")
+            self.assertIn("hsmsh -c " + config, r.stdout)
+            with open(config) as f:
+                cluster = json.load(f)["clusters"][0]
+            for field in ("hsm_ca_cert", "client_cert", "client_key"):
+                self.assertEqual(cluster[field], os.path.join(d, "mydemo", os.path.basename(
+                    cluster[field])))
+
+    def test_two_demos_with_their_own_cluster_ids(self):
+        """hsmsh demo --cluster-id (issue 28, item 7): a second demo is a
+        second cluster; a directory keeps the id it was built with."""
+        import subprocess
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix="hsmsh-demo-id-") as d:
+            env = dict(os.environ, XDG_STATE_HOME=d, NO_COLOR="1")
+
+            def demo(name, *args):
+                return subprocess.run([os.environ["HSMSH"], "demo", "--nodes", "1", "--dir",
+                                       os.path.join(d, name), "--kdf-iterations", "1000", *args],
+                                      input="listUsers\n", capture_output=True, text=True,
+                                      timeout=120, env=env)
+
+            first, second = demo("one"), demo("two", "--cluster-id", "cluster-two")
+            for r in (first, second):
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                self.assertIn("Users on server 0", r.stdout)
+            ids = []
+            for name in ("one", "two"):
+                with open(os.path.join(d, name, "hsmsh.json")) as f:
+                    ids.append(json.load(f)["clusters"][0]["cluster_id"])
+            self.assertEqual(ids, ["cluster-demo", "cluster-two"])
+            again = demo("two")
+            self.assertEqual(again.returncode, 0, again.stdout + again.stderr)
+            self.assertIn("Reusing the demo cluster cluster-two in", again.stdout)
+            refused = demo("two", "--cluster-id", "cluster-three")
+            self.assertEqual(refused.returncode, 3)
+            self.assertIn("holds cluster 'cluster-two', not 'cluster-three': give another "
+                          "cluster its own --dir", refused.stderr)
+
+    def test_the_docs_give_the_demo_s_real_configuration_path(self):
+        import subprocess
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix="hsmsh-demo-home-") as home:
+            env = {k: v for k, v in os.environ.items() if k != "XDG_STATE_HOME"}
+            env.update(HOME=home, NO_COLOR="1")
+            r = subprocess.run([os.environ["HSMSH"], "demo", "--nodes", "1",
+                                "--kdf-iterations", "1000"], input="", capture_output=True,
+                               text=True, timeout=120, env=env)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn(f"Configuration {home}/.local/state/hsmsh/demo/hsmsh.json", r.stdout)
+        root = os.path.dirname(os.path.dirname(os.environ["HSMSH_MAN"]))
+        for doc in ("README.md", "man/hsmsh-pkcs11.7"):
+            with open(os.path.join(root, doc)) as f:
+                text = f.read()
+            self.assertIn("~/.local/state/hsmsh/demo/hsmsh.json", text, doc)
+            self.assertIn("HSMSH_CONFIG", text, doc)
+            self.assertNotIn("/tmp/hsmsh-demo", text, doc)
 
     def test_demo_builds_then_reuses_the_cluster(self):
         import subprocess

@@ -180,6 +180,22 @@ class TerminalTests(unittest.TestCase):
         self.t.send("\x03")
         self.t.expect(PROMPT)
 
+    def test_tab_lists_the_commands_in_columns(self):
+        self.t.wait_for_the_editor()
+        self.t.send("\t")
+        listing = self.t.expect(r"hsmsh> ")  # the prompt, drawn again below the list
+        rows = [line for line in listing.replace("\r", "").split("\n")[:-1] if line.strip()]
+        self.assertIn("useCluster", listing)
+        self.assertGreater(len(rows), 1)
+        self.assertTrue(all(len(row) <= 120 for row in rows), rows)
+        # Filled down then across: each column starts where the first row's does.
+        starts = [m.start() for m in re.finditer(r"\S+", rows[0])]
+        for row in rows[1:]:
+            self.assertEqual([m.start() for m in re.finditer(r"\S+", row)],
+                             starts[:len(row.split())], rows)
+        self.t.send("\x03")
+        self.t.expect(PROMPT)
+
     def test_ctrl_c_at_the_prompt_clears_the_line(self):
         self.t.wait_for_the_editor()
         self.t.send("bogus words here\x03")
@@ -200,6 +216,31 @@ class TerminalTests(unittest.TestCase):
         finally:
             self.c.signal(1, signal.SIGCONT)
         self.assertIn("Users on server 0", self.t.seen)
+
+    def test_a_stopped_node_is_named_while_the_shell_waits(self):
+        """Issue 28, item 5: a stopped (not dead) node is named on the
+        terminal after a moment, not only when --timeout (30 s) passes;
+        a script's standard error (not a terminal) is not told."""
+        self.c.signal(1, signal.SIGSTOP)
+        try:
+            self.t.send("listUsers\r")
+            self.t.expect(r"hsmsh: waiting for server 1\(127\.0\.0\.1:%d\) \(the request "
+                          r"gives up after 30 s: --timeout; Ctrl-C stops waiting\)"
+                          % self.c.ports[1], timeout=25)
+            self.t.send("\x03")
+            self.t.expect(r"listUsers failed on server 1\(127\.0\.0\.1:\d+\): CANCELLED")
+            self.t.expect(PROMPT)
+            r = self.c.shell("--timeout", "3", input="listUsers\n")
+            self.assertRegex(r.stdout, r"listUsers failed on server 1\(127\.0\.0\.1:\d+\): "
+                                       r"(TIMEOUT|NOT_CONNECTED)")
+            self.assertNotIn("waiting for", r.stderr)
+            # A server that did not answer is no disagreement (item 7).
+            self.assertIn("Not every server answered; the users' coverage is unknown:", r.stdout)
+            self.assertNotIn("Servers disagree", r.stdout)
+        finally:
+            self.c.signal(1, signal.SIGCONT)
+        self.assertEqual(self.t.seen.count("waiting for"), 1)
+        self.assertNotIn("server 0(", self.t.seen.split("waiting for")[1].split("\n")[0])
 
     def test_history_keeps_no_secret_and_has_mode_0600(self):
         self.activate()
@@ -361,6 +402,51 @@ class TerminalTests(unittest.TestCase):
 
 
 
+
+
+class ColourTests(unittest.TestCase):
+    """Colour at a terminal: plain hsmsh colours its results unless told
+    not to (NO_COLOR, TERM=dumb, --color never); CMU mode never does."""
+
+    GREEN = "\x1b[32msuccess\x1b[0m"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Cluster()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.stop()
+
+    def login_at_a_terminal(self, *args, **env):
+        """`loginHSM PRECO admin` by -e at a pty (the password from
+        HSMSH_PASSWORD); what the terminal showed."""
+        environment = self.c.env(TERM="xterm", HSMSH_PASSWORD="password")
+        del environment["NO_COLOR"]
+        environment.update(env)
+        t = Terminal([HSMSH, *args, "-e", "loginHSM PRECO admin"], environment)
+        try:
+            t.expect(r"loginHSM \S+ on server 2.*\n")
+            self.assertEqual(t.wait(), 0, t.seen)
+            return t.seen
+        finally:
+            t.close()
+
+    def test_plain_hsmsh_colours_at_a_terminal(self):
+        self.assertIn("loginHSM " + self.GREEN + " on server 0", self.login_at_a_terminal())
+
+    def test_no_color_term_dumb_and_color_never_are_honoured(self):
+        for args, env in (((), {"NO_COLOR": "1"}), ((), {"TERM": "dumb"}),
+                          (("--color", "never"), {})):
+            with self.subTest(args=args, env=env):
+                seen = self.login_at_a_terminal(*args, **env)
+                self.assertIn("loginHSM success on server 0", seen)
+                self.assertNotIn("\x1b[3", seen)
+
+    def test_cmu_mode_never_colours(self):
+        seen = self.login_at_a_terminal("--cmu-compat")
+        self.assertIn("loginHSM success on server 0", seen)
+        self.assertNotIn("\x1b[3", seen)
 
 
 class DemoTerminalTests(unittest.TestCase):

@@ -123,7 +123,12 @@ status node_service::rules_hold(const planned_change& c) const {
         return is_officer(user->type) ? officer_may_leave() : status::ok;
     case change_password:
         if (!user) return status::user_not_found;
-        if (!self && sessions_of(user->id) > 0 && !c.revoke) return status::user_logged_in;
+        // A crypto or appliance user's password rotates while its
+        // applications run: their sessions end with the change (their next
+        // call is RET_NOT_LOGGED_IN, and they log in with the new one). An
+        // officer's logged-in sessions are ended only with -revoke.
+        if (!self && is_officer(user->type) && sessions_of(user->id) > 0 && !c.revoke)
+            return status::user_logged_in;
         return status::ok;
     case register_quorum_key:
         if (!user) return status::user_not_found;
@@ -163,7 +168,10 @@ status node_service::record_rules(const planned_change& c, const user_record* ex
     if (c.target_id == 0) return status::conflict; // created since it was planned
     bool type_changes = existing->type != c.type;
     bool self = existing->id == c.actor_id;
-    if ((type_changes || !same_credentials(existing->hash, *c.hash)) && !self &&
+    // As changePswd: a rotated crypto or appliance user's password is synced
+    // while it is logged in (its sessions end); an officer's, or a type, not.
+    bool rotation = !type_changes && !is_officer(existing->type);
+    if ((type_changes || !same_credentials(existing->hash, *c.hash)) && !self && !rotation &&
         sessions_of(existing->id) > 0)
         return status::user_logged_in;
     if (type_changes) {

@@ -50,6 +50,9 @@ key_summary object_of(session& s, CK_OBJECT_HANDLE o) {
     // No node answering, or an answer that is no key, is the device's fault;
     // a refusal means the handle names nothing this user may see.
     require(answer.what == cluster_answer::kind::refused, CKR_DEVICE_ERROR);
+    // The login ended under the application (its password was rotated):
+    // it logs in again, and the handle is still good.
+    require(answer.code != status::not_logged_in, CKR_USER_NOT_LOGGED_IN);
     throw ck_error{CKR_OBJECT_HANDLE_INVALID};
 }
 

@@ -300,6 +300,45 @@ class ClusterCases(unittest.TestCase):
             self.s.login("erin:erin-pw-12")
         self.assertEqual(code(caught.exception), "CKR_PIN_INCORRECT")
 
+    def test_a_crypto_users_password_rotates_under_its_running_application(self):
+        """Issue 28, item 8: an officer rotates a crypto user's password while
+        its application signs in a loop (CloudHSM's officers do not stop
+        applications to rotate). The application's next call is
+        CKR_USER_NOT_LOGGED_IN; the old PIN no longer opens anything; it logs
+        in with the new one and signs on."""
+        public, private = self.ec_pair("rotating")
+        mechanism = PyKCS11.Mechanism(CKM_ECDSA_SHA256, None)
+        pin, outcomes = "erin:erin-pw-12", []
+        for i in range(12):
+            if i == 4:
+                self.officer("changePswd CU erin erin-pw-new1\ny\n")
+            try:
+                self.assertTrue(self.s.verify(public, DATA, self.s.sign(private, DATA, mechanism),
+                                              mechanism))
+                outcomes.append("signed")
+            except PyKCS11Error as e:
+                outcomes.append(code(e))
+                if code(e) != "CKR_USER_NOT_LOGGED_IN":
+                    raise
+                with self.assertRaises(PyKCS11Error) as caught:
+                    self.s.login(pin)
+                self.assertEqual(code(caught.exception), "CKR_PIN_INCORRECT")
+                pin = "erin:erin-pw-new1"
+                self.s.login(pin)
+        self.assertEqual(outcomes, ["signed"] * 4 + ["CKR_USER_NOT_LOGGED_IN"] + ["signed"] * 7)
+        # An officer logged in elsewhere is not rotated under its session
+        # without -revoke.
+        r = self.c.shell(input="loginHSM CO admin officer-pw1\ncreateUser CO other other-pw-12\n"
+                               "y\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        held = self.c.wire_client(0)
+        self.addCleanup(held.close)
+        self.assertEqual(held.call("login", type="CO", name="other",
+                                   password="other-pw-12")[0], "RET_OK")
+        r = self.c.shell(input="loginHSM CO admin officer-pw1\nchangePswd CO other other-pw-13\n"
+                               "y\n")
+        self.assertIn("RET_USER_LOGGED_IN", r.stdout)
+
     def test_a_key_unshared_while_in_use_is_no_longer_usable(self):
         self.officer("createUser CU owner owner-pw-1\ny\n")
         r = self.c.shell(input="loginHSM CU owner owner-pw-1\ngenerateKey ec:p256 lent\n")

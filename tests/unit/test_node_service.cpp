@@ -93,7 +93,7 @@ TEST_CASE("five failed logins lock the account; a CO reset unlocks it") {
     CHECK(n.login(guess, "CU", "carol", "carol-pw2") == status::ok);
 }
 
-TEST_CASE("passwords of others: CO only, and not while they are logged in") {
+TEST_CASE("passwords of others: CO only; a logged-in user's rotates, ending its sessions") {
     node_fixture n;
     auto admin = n.activated();
     REQUIRE(n.create(admin, "CU", "dave", "dave-pw01") == status::ok);
@@ -102,7 +102,14 @@ TEST_CASE("passwords of others: CO only, and not while they are logged in") {
     REQUIRE(n.login(dave, "CU", "dave", "dave-pw01") == status::ok);
     CHECK(n.change(dave, "CU", "erin", "erin-pw02") == status::permission_denied);
     CHECK(n.change(dave, "CU", "dave", "dave-pw02") == status::ok);
-    CHECK(n.change(admin, "CU", "dave", "dave-pw03") == status::user_logged_in);
+    CHECK(n.change(admin, "CU", "dave", "dave-pw03") == status::ok);
+    CHECK(n.login(dave, "CU", "dave", "dave-pw02") != status::ok); // the old one is gone
+    CHECK(n.login(dave, "CU", "dave", "dave-pw03") == status::ok);
+    // An officer logged in elsewhere is not reset under its session.
+    REQUIRE(n.create(admin, "CO", "olga", "olga-pw01") == status::ok);
+    session olga;
+    REQUIRE(n.login(olga, "CO", "olga", "olga-pw01") == status::ok);
+    CHECK(n.change(admin, "CO", "olga", "olga-pw02") == status::user_logged_in);
     auto version = n.store.find("erin")->version;
     CHECK(n.change(admin, "CU", "erin", "erin-pw03") == status::ok);
     CHECK(n.store.find("erin")->version == version + 1);

@@ -137,6 +137,10 @@ int serve(const serve_options& options) {
         store.transact([&] { store.set_meta(meta_key::peers, peers.dump()); });
     auto files = server_identity(paths, store);
     auto cert = cert_from_pem(files.certificate);
+    if (!names_server_use(cert.get()) || !names_client_use(cert.get()))
+        log_warning("cluster.crt does not name serverAuth and clientAuth in its extended key "
+                    "usage: shells, PKCS#11 applications and peers refuse this node (unsuitable "
+                    "certificate purpose); sign cluster.csr again with both and replace it");
     node_identity identity{store.meta(meta_key::cluster_id).value_or(""),
                            store.meta(meta_key::hsm_id).value_or(""), fingerprint(cert.get()),
                            peers, read_file(paths.trust_anchor(), max_pem_file)};

@@ -60,9 +60,10 @@ void validate_claim(const node_paths& paths, X509* cert, X509* anchor,
     auto csr = csr_from_pem(read_file(paths.csr(), max_key_file));
     if (!same_public_key(cert, csr.get()))
         throw lifecycle_error("the signed certificate does not carry the key of the cluster CSR");
-    if (!names_server_use(cert))
-        throw lifecycle_error("the signed certificate does not name serverAuth in its extended key "
-                              "usage (sign with -extfile: extendedKeyUsage=serverAuth,clientAuth)");
+    if (!names_server_use(cert) || !names_client_use(cert))
+        throw lifecycle_error("the signed certificate does not name serverAuth and clientAuth in "
+                              "its extended key usage (sign with -extfile: "
+                              "extendedKeyUsage=serverAuth,clientAuth)");
     if (common_name(cert) != cluster_id)
         throw lifecycle_error(fmt::format("the signed certificate names '{}', not cluster '{}'",
                                           common_name(cert), cluster_id));

@@ -25,6 +25,15 @@ std::string sha256_hex(std::string_view data) {
     return to_hex({digest, size});
 }
 
+// A word a POSIX shell takes literally, whatever the file is called: the
+// approver pastes the printed line ("t$(cmd)" must not run cmd).
+std::string shell_quoted(std::string_view word) {
+    std::string out = "'";
+    for (char ch : word)
+        out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+    return out + "'";
+}
+
 // Why a file of well-formed records is not one request.
 std::string mixed_request(std::span<const quorum::token_record> records) {
     std::set<int> services;
@@ -55,6 +64,8 @@ std::string describe_token_file(std::string_view path, std::string_view data) {
     const auto& first = records->front();
     auto made = std::ranges::min(*records, {}, &quorum::token_record::created).created;
     auto name = escape_terminal(path);
+    auto quoted = escape_terminal(shell_quoted(path));
+    auto signature = escape_terminal(shell_quoted(std::string(path) + ".sig"));
     return fmt::format("Token file {} asks for one approval:\n"
                        "  Service:  {} ({})\n"
                        "  Officer:  {}\n"
@@ -63,10 +74,11 @@ std::string describe_token_file(std::string_view path, std::string_view data) {
                        "  SHA-256:  {}\n"
                        "Sign it only if you approve this; each HSM counts the signature for "
                        "this officer's token of this service, nothing else:\n"
-                       "  openssl dgst -sha256 -sign <your-key.pem> -out {}.sig {}\n",
+                       "  openssl dgst -sha256 -sign <your-key.pem> -out {} {}\n",
                        name, static_cast<int>(first.svc), quorum::service_name(first.svc),
                        escape_terminal(first.user), records->size(),
-                       fmt::gmtime(static_cast<std::time_t>(made)), sha256_hex(data), name, name);
+                       fmt::gmtime(static_cast<std::time_t>(made)), sha256_hex(data), signature,
+                       quoted);
 }
 
 } // namespace hsm

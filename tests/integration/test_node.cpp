@@ -473,7 +473,7 @@ TEST_CASE("initialize-cluster refuses every violation and changes nothing") {
         write_file_atomic(dir.path / name, text, 0644);
         return (dir.path / name).string();
     };
-    auto good_cert = write("good.crt", ca.issue(csr.get(), cert_usage::server));
+    auto good_cert = write("good.crt", ca.issue(csr.get(), cert_usage::server_and_client));
     auto anchor = write("anchor.crt", ca.pem());
     auto init = [&](const std::string& id, const std::string& cert, const std::string& trust) {
         return hsmd({"initialize-cluster", "--data", data.string(), "--cluster-id", id,
@@ -486,6 +486,8 @@ TEST_CASE("initialize-cluster refuses every violation and changes nothing") {
     auto big = write("big.crt", std::string(5001, 'A'));
     // An application's certificate from the same CA: it may not serve as a node.
     auto client_only = write("client.crt", ca.issue(csr.get(), cert_usage::client));
+    // A server-only one: the node could not call its peers with it.
+    auto server_only = write("server.crt", ca.issue(csr.get(), cert_usage::server));
     auto leaf_as_anchor = good_cert;
 
     struct violation {
@@ -495,7 +497,8 @@ TEST_CASE("initialize-cluster refuses every violation and changes nothing") {
         {cluster, good_cert, leaf_as_anchor, "not self-signed"},
         {cluster, foreign, anchor, "not issued by the trust anchor"},
         {cluster, wrong_key, anchor, "does not carry the key"},
-        {cluster, client_only, anchor, "does not name serverAuth"},
+        {cluster, client_only, anchor, "does not name serverAuth and clientAuth"},
+        {cluster, server_only, anchor, "does not name serverAuth and clientAuth"},
         {"cluster-else", good_cert, anchor, "belongs to cluster"},
     };
     for (const auto& v : cases) {

@@ -276,9 +276,23 @@ class QuorumTokenTests(QuorumKeys, unittest.TestCase):
         self.assertEqual(shown.returncode, 0, shown.stdout + shown.stderr)
         for line in ("Service:  3 (USER_MGMT)", "Officer:  admin",
                      "Tokens:   3 (one per HSM", f"SHA-256:  {digest}",
-                     f"openssl dgst -sha256 -sign <your-key.pem> -out {self.path(token)}.sig"):
+                     f"openssl dgst -sha256 -sign <your-key.pem> -out '{self.path(token)}.sig' "
+                     f"'{self.path(token)}'"):
             self.assertIn(line, shown.stdout)
         self.assertIn(out[out.index("Token file"):out.index("(an approver")], shown.stdout)
+        # The approver pastes the printed line: a file's name is never a command.
+        hostile = self.path("tok$(touch PWNED)'; touch PWNED2 '")
+        with open(self.path(token), "rb") as f, open(hostile, "wb") as g:
+            g.write(f.read())
+        shown = subprocess.run([HSMSH, "show-token", hostile], capture_output=True, text=True,
+                               timeout=60)
+        line = next(x for x in shown.stdout.splitlines() if "openssl dgst" in x)
+        line = line.replace("openssl", "printf '%s|'", 1).replace("<your-key.pem>", "key.pem")
+        echoed = subprocess.run(["sh", "-c", line],
+                                capture_output=True, text=True, timeout=60, cwd=self.c.path())
+        self.assertEqual(echoed.stdout.split("|")[-2], hostile)
+        self.assertFalse(os.path.exists(self.path("PWNED")))
+        self.assertFalse(os.path.exists(self.path("PWNED2")))
 
     def test_5_approvals_that_do_not_count(self):
         s = Session(self.c)

@@ -134,10 +134,11 @@ bool node_server::evict_one_of_greediest_user() {
         user_session, [](const connection& c) { return std::to_string(*c.s->user_id); }, beyond);
 }
 
-// A connection that has not logged in and has sent nothing for the grace:
-// one a client opened and left, not one whose login is on its way.
+// A connection that has not logged in and has tried no login for the grace:
+// one a client opened and left (or keeps busy with hellos), not one whose
+// login is on its way or waits for its second factor.
 bool node_server::stale_login(const connection& c) const {
-    return !c.s->peer_node && !c.logged_in() &&
+    return !c.s->peer_node && !c.logged_in() && !c.s->challenge &&
            std::chrono::steady_clock::now() - c.last_active >= limits_.login_grace;
 }
 
@@ -176,6 +177,7 @@ bool node_server::evict_one_not_logged_in() {
                                 certificate, 0, true) ||
            evict_from_greediest([this](const connection& c) { return stale_login(c); }, certificate,
                                 0) ||
+           evict_from_greediest(not_logged_in, certificate, limits_.sessions_per_user) ||
            evict_from_greediest(not_logged_in, certificate, limits_.sessions_per_user, true);
 }
 
@@ -302,7 +304,8 @@ awaitable<void> node_server::converse(tls_stream& stream, connection& conn, sess
             throw frame_error(std::string(decode_error_name(*e)));
         auto op = std::get<request>(decoded).op;
         auto answer = co_await service_.handle(s, std::get<request>(decoded));
-        if (op == operation::login || op == operation::login_2fa)
+        bool login = op == operation::login || op == operation::login_2fa;
+        if (login)
             conn.failed_login = !conn.logged_in() && answer.code == status::user_login_failure;
         std::string encoded = encode(answer);
         // The reply's tree (1,024 users: about a megabyte) is not needed while
@@ -311,7 +314,9 @@ awaitable<void> node_server::converse(tls_stream& stream, connection& conn, sess
         answer.fields = json();
         co_await write_frame(stream, encoded, limits_.frame_timeout);
         conn.busy = false;
-        conn.last_active = std::chrono::steady_clock::now();
+        // Before a login, only a login attempt counts as activity: hellos
+        // without one do not keep a place (issue 26 red team, S1 and S2).
+        if (login || conn.logged_in()) conn.last_active = std::chrono::steady_clock::now();
     }
 }
 

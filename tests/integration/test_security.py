@@ -571,6 +571,57 @@ class BudgetTests(unittest.TestCase):
             self.assertTrue(seen)
             self.assertLessEqual(set(seen), {"RET_USER_LOGIN_FAILURE", "RET_BUSY"})
 
+    def test_talkative_connections_that_never_log_in_hold_no_place(self):
+        """Red team on issue 26 (S1, S2): connections that never log in but
+        say hello every 0.5 s (never idle, never refused a login), 16 from
+        each of two certificates, or 16 beside the same certificate's 16
+        crypto-user sessions: an officer with its own certificate is served,
+        three times, in each case (only a login attempt is activity)."""
+        import threading
+        from wire_client import WireClient
+        with Cluster(nodes=1) as c:
+            c.activate()
+            r = c.shell(input="loginHSM CO admin officer-pw1\ncreateUser CU hog hog-pass-1\ny\n")
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            for name in ("officer", "appA", "appB"):
+                c.issue_certificate(name, f"/CN={name}")
+
+            def connect(name):
+                return WireClient(c.ports[0], c.path(f"{name}.crt"), c.path(f"{name}.key"),
+                                  c.path("customerCA.crt"))
+            for scenario in (("appA", "appB"), ("appA",)):
+                stop, held, threads = threading.Event(), [], []
+                if len(scenario) == 1:  # S1: the certificate's user holds 16 sessions too
+                    for _ in range(16):
+                        w = connect("appA")
+                        self.assertEqual(w.call("login", type="CU", name="hog",
+                                                password="hog-pass-1")[0], "RET_OK")
+                        held.append(w)
+
+                def chatter(w):
+                    while not stop.is_set():
+                        try:
+                            w.call("hello", version=1)
+                        except (OSError, ConnectionError, ValueError):
+                            return
+                        stop.wait(0.5)
+                for name in scenario:
+                    for _ in range(16):
+                        w = connect(name)
+                        held.append(w)
+                        threads.append(threading.Thread(target=chatter, args=(w,)))
+                for t in threads:
+                    t.start()
+                try:
+                    time.sleep(3)  # past the grace a login on its way has
+                    self.officer_logs_in(c, times=3)
+                finally:
+                    stop.set()
+                    for t in threads:
+                        t.join(timeout=60)
+                    for w in held:
+                        w.close()
+
     def test_a_busy_login_flood_from_one_certificate_holds_no_place(self):
         """Issue 26 residual: 40 connections of one certificate send wrong
         passwords without pause (never idle, so never stale) and reconnect

@@ -105,7 +105,7 @@ bool peer_list::learn(const json& announcement, std::int64_t now_ms, const std::
     // The sender's own entry, its own word only when its certificate says so.
     auto named = announcement.find("hsm_id");
     bool own_word = !speaker.empty() && named != announcement.end() && *named == speaker;
-    bool changed = learn_one(announcement, own_word, now_ms);
+    bool changed = learn_one(announcement, own_word, now_ms, true);
     auto peers = announcement.find("peers");
     if (peers != announcement.end() && peers->is_array())
         for (const auto& e : *peers)
@@ -123,7 +123,7 @@ bool peer_list::make_room() {
     return true;
 }
 
-bool peer_list::learn_one(const json& e, bool first_hand, std::int64_t now_ms) {
+bool peer_list::learn_one(const json& e, bool first_hand, std::int64_t now_ms, bool sender) {
     auto p = entry_from(e);
     if (!p || p->address == address_ || (!p->hsm_id.empty() && p->hsm_id == hsm_id_)) return false;
     if (p->since > now_ms + max_clock_skew_ms) return false; // a future word is no word
@@ -137,32 +137,40 @@ bool peer_list::learn_one(const json& e, bool first_hand, std::int64_t now_ms) {
     }
     auto same_node = std::ranges::find(members_, p->hsm_id, &peer_address::hsm_id);
     if (same_node != members_.end()) {
-        // Only the node's own word moves it; a relay only confirms what is known.
+        // Only the node's own word moves it; a relay only confirms what is
+        // known. Its own word always beats a relayed one, whatever `since`
+        // the relay claimed.
         if (!first_hand) return false;
-        if (p->since <= same_node->since) {
-            bool confirmed = !same_node->first_hand && same_node->address == p->address;
-            same_node->first_hand = same_node->first_hand || confirmed;
-            return false; // old news
-        }
+        if (same_node->first_hand && p->since <= same_node->since) return false; // old news
+        bool moved = same_node->address != p->address;
         same_node->first_hand = true;
         same_node->address = p->address;
         same_node->since = p->since;
-        // Whoever was said to be there before is not (any more).
+        // Whoever was only said (relayed) to be there before is not; another
+        // node's own word about the address stays until that node moves.
         std::erase_if(members_, [&](const peer_address& q) {
-            return q.address == p->address && q.hsm_id != p->hsm_id;
+            return q.address == p->address && q.hsm_id != p->hsm_id && !q.first_hand;
         });
-        return true;
+        return moved;
     }
     if (same_address != members_.end()) {
-        // An address nobody owned (a --peer), or one another node left:
-        // the newer word decides, and a relay never takes one from its owner.
-        if (!same_address->hsm_id.empty() &&
-            (p->since <= same_address->since || (!first_hand && same_address->first_hand)))
-            return false;
-        *same_address = *p;
-        return true;
+        // A bare address (a --peer) is bound to the node that says, itself,
+        // it is there (its announcement or its reply), never by a relay. An
+        // address another node's entry holds goes only from a relayed entry:
+        // to a node's own word, or to a sender's newer word.
+        bool bare = same_address->hsm_id.empty();
+        bool takes = bare ? sender
+                          : !same_address->first_hand &&
+                                (first_hand || (sender && p->since > same_address->since));
+        if (takes) {
+            *same_address = *p;
+            return true;
+        }
+        if (!first_hand) return false;
+        // A node's own word beside another node's own word at one address:
+        // each keeps its entry until its own word moves it.
     }
-    if (members_.size() >= max_peers && !(first_hand && make_room())) return false;
+    if (members_.size() >= max_peers && !((first_hand || sender) && make_room())) return false;
     members_.push_back(*p);
     return true;
 }

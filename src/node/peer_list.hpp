@@ -60,7 +60,10 @@ public:
     bool learn(const json& announcement, std::int64_t now_ms, const std::string& speaker);
 
 private:
-    bool learn_one(const json& entry, bool first_hand, std::int64_t now_ms);
+    /// `sender`: the announcement's own top-level entry, which may make
+    /// room in a full list (evicting a relayed entry) even when it is not
+    /// its own word, as a relayed entry may not.
+    bool learn_one(const json& entry, bool first_hand, std::int64_t now_ms, bool sender = false);
     bool make_room();
 
     std::string hsm_id_;

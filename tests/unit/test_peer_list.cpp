@@ -61,9 +61,12 @@ TEST_CASE("a node that moved replaces its old address; old news never wins") {
     CHECK(learn_at(
         peers, node("hsm-b", "127.0.0.1:5002", 20, json{entry("hsm-a", "127.0.0.1:4001", 10)})));
     CHECK(peers.addresses() == addresses{"127.0.0.1:5001", "127.0.0.1:5002"});
-    // A port another node left is taken by a newer word.
+    // A node's word about a port does not erase another node's own word
+    // about it (red team S4): both stay until hsm-b says it moved.
     CHECK(learn_at(peers, node("hsm-c", "127.0.0.1:5002", 30)));
-    CHECK(peers.addresses() == addresses{"127.0.0.1:5001", "127.0.0.1:5002"});
+    CHECK(peers.addresses() == addresses{"127.0.0.1:5001", "127.0.0.1:5002", "127.0.0.1:5002"});
+    CHECK(learn_at(peers, node("hsm-b", "127.0.0.1:5003", 40)));
+    CHECK(peers.addresses() == addresses{"127.0.0.1:5001", "127.0.0.1:5003", "127.0.0.1:5002"});
     CHECK(peers.members().back().hsm_id == "hsm-c");
     // What is stored comes back the same.
     peer_list again("hsm-me", peers.to_json());
@@ -133,4 +136,64 @@ TEST_CASE("only a node's own certificate makes its entry its own word") {
     // hsm-a's own certificate moves it.
     CHECK(peers.learn(node("hsm-a", "127.0.0.1:5001", 20), 1'000'000, "hsm-a"));
     CHECK(peers.addresses() == addresses{"127.0.0.1:5001", "127.0.0.1:7777"});
+}
+
+namespace {
+
+bool has(const peer_list& peers, std::string_view id, std::string_view address) {
+    return std::ranges::any_of(peers.members(), [&](const peer_address& p) {
+        return p.hsm_id == id && p.address == address;
+    });
+}
+
+} // namespace
+
+TEST_CASE("red team: a node's own word never erases another's, and beats any relay") {
+    peer_list peers("hsm-me", json::array());
+    CHECK(peers.learn(node("hsm-b", "127.0.0.1:4002", 10), 1'000'000, "hsm-b"));
+    // S4: hsm-a, under its own certificate, says it is at hsm-b's address:
+    // hsm-a's word is about hsm-a; hsm-b keeps its own entry.
+    CHECK(peers.learn(node("hsm-a", "127.0.0.1:4002", 20), 1'000'000, "hsm-a"));
+    CHECK(has(peers, "hsm-b", "127.0.0.1:4002"));
+    // A relay naming hsm-c nobody knew, with a `since` ahead of any word of
+    // its own, adds it; hsm-c's own (older) word still moves it.
+    CHECK(peers.learn(
+        node("hsm-a", "127.0.0.1:4001", 30, json{entry("hsm-c", "127.0.0.1:1", 1'059'000)}),
+        1'000'000, "hsm-a"));
+    CHECK(has(peers, "hsm-c", "127.0.0.1:1"));
+    CHECK(peers.learn(node("hsm-c", "127.0.0.1:4003", 40), 1'000'000, "hsm-c"));
+    CHECK(has(peers, "hsm-c", "127.0.0.1:4003"));
+    CHECK_FALSE(has(peers, "hsm-c", "127.0.0.1:1"));
+}
+
+TEST_CASE("red team: a relay takes no address another node's entry holds") {
+    // S5: without node certificates every entry is relayed; a rogue relays
+    // an invented node at hsm-b's address: hsm-b stays where it is.
+    peer_list peers("hsm-me", json::array());
+    CHECK(peers.learn(node("hsm-x", "127.0.0.1:9", 10, json{entry("hsm-b", "127.0.0.1:4002", 10)}),
+                      1'000'000, ""));
+    peers.learn(node("hsm-r", "127.0.0.1:8", 20, json{entry("fake-1", "127.0.0.1:4002", 30)}),
+                1'000'000, "");
+    CHECK(has(peers, "hsm-b", "127.0.0.1:4002"));
+    CHECK_FALSE(has(peers, "fake-1", "127.0.0.1:4002"));
+    // Nor binds a --peer address: only the node answering there does.
+    peer_list bare("hsm-me", json{"10.0.0.1:2225"});
+    bare.learn(node("hsm-r", "127.0.0.1:8", 20, json{entry("fake-2", "10.0.0.1:2225", 30)}),
+               1'000'000, "");
+    CHECK_FALSE(has(bare, "fake-2", "10.0.0.1:2225"));
+    CHECK(bare.learn(node("hsm-a", "10.0.0.1:2225", 40), 1'000'000, ""));
+    CHECK(has(bare, "hsm-a", "10.0.0.1:2225"));
+}
+
+TEST_CASE("red team: relayed junk in a full list gives way to a node announcing itself") {
+    // S6: a rogue relays 40 invented nodes; a new node without a node
+    // certificate announcing itself still gets a place.
+    peer_list peers("hsm-me", json::array());
+    json junk = json::array();
+    for (int i = 0; i < 40; ++i)
+        junk.push_back(entry(fmt::format("junk-{}", i), fmt::format("127.0.0.1:{}", 2000 + i), 5));
+    peers.learn(node("hsm-r", "127.0.0.1:8", 5, junk), 1'000'000, "");
+    CHECK(peers.members().size() == peer_list::max_peers);
+    CHECK(peers.learn(node("hsm-new", "127.0.0.1:4444", 30), 1'000'000, ""));
+    CHECK(has(peers, "hsm-new", "127.0.0.1:4444"));
 }

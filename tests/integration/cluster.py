@@ -6,6 +6,7 @@ nodes are real `hsmd serve` processes on 127.0.0.1 ephemeral ports.
 """
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -104,6 +105,13 @@ def node_pids(data_dir):
     return pids
 
 
+# What ASan, LSan, UBSan and TSan print when they find something.
+SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak|Memory)Sanitizer|WARNING: ThreadSanitizer|"
+                              r"runtime error:|SUMMARY: \w+Sanitizer")
+# A node stops within this on SIGTERM (generous: sanitized builds are slow).
+STOP_SECONDS = 60
+
+
 def wait_for(predicate, seconds=30):
     """Polls `predicate` (bounded) until it holds."""
     deadline = time.monotonic() + seconds
@@ -126,6 +134,7 @@ class Cluster:
         self.tmp = tempfile.TemporaryDirectory(prefix="hsmsh-shell-")
         self.dir = self.tmp.name
         self.nodes = []
+        self.stopped = False
         self.ports = []
         self._make_pki()
         self._make_nodes(nodes)
@@ -214,9 +223,13 @@ class Cluster:
 
     def restart_node(self, i, extra=(), wrap=()):
         old = self.nodes[i]
+        running = old.poll() is None
         old.terminate()
-        old.wait(timeout=10)
+        old.wait(timeout=STOP_SECONDS)
         old.stdout.close()
+        if running and old.returncode != 0:
+            raise AssertionError(f"node{i} exited with status {old.returncode} on SIGTERM\n"
+                                 + self.node_log(i))
         self.nodes[i], self.ports[i] = self.start_node(i, extra, wrap)
         self.write_config()
 
@@ -266,11 +279,19 @@ class Cluster:
         self.stop()
 
     def stop(self):
+        """Stops every node and fails the test that owns the cluster when a
+        node it did not stop itself exits other than 0 on SIGTERM, or when
+        any node's log holds a sanitizer report (printing the log): a leak or
+        a data race found at exit is a failure, not noise."""
+        if self.stopped:
+            return
+        self.stopped = True
+        running = [p.poll() is None for p in self.nodes]
         for p in self.nodes:
             if p.poll() is None:
                 p.send_signal(signal.SIGCONT)
                 p.terminate()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + STOP_SECONDS
         for p in self.nodes:
             try:
                 p.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -279,4 +300,19 @@ class Cluster:
                 p.wait()
             if p.stdout:
                 p.stdout.close()
+        problems = [f"node{i} exited with status {p.returncode} on SIGTERM"
+                    for i, (p, was) in enumerate(zip(self.nodes, running))
+                    if was and p.returncode != 0]
+        problems += [f"node{i}'s log holds a sanitizer report" for i in range(self.count)
+                     if SANITIZER_REPORT.search(self.node_log(i))]
+        logs = "".join(f"\n--- node{i}.log\n{self.node_log(i)}" for i in range(self.count))
         self.tmp.cleanup()
+        if problems:
+            raise AssertionError("; ".join(problems) + logs)
+
+    def node_log(self, i):
+        try:
+            with open(self.path(f"node{i}.log"), errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""

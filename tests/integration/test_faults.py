@@ -17,6 +17,37 @@ from cluster import Cluster, proc_status_kib, sanitized  # noqa: E402
 from wire_client import WireClient  # noqa: E402
 
 
+class HarnessTests(unittest.TestCase):
+    """Issue 33, item 2: what a node leaves at exit fails the test that owned it."""
+
+    def test_a_sanitizer_report_in_a_node_log_fails_the_owner(self):
+        c = Cluster(nodes=2)
+        with open(c.path("node1.log"), "a") as f:
+            f.write("src/node/x.cpp:1:2: runtime error: signed integer overflow\n")
+        with self.assertRaises(AssertionError) as caught:
+            c.stop()
+        self.assertIn("node1's log holds a sanitizer report", str(caught.exception))
+        self.assertIn("signed integer overflow", str(caught.exception))
+
+    def test_a_node_stopped_uncleanly_fails_the_owner(self):
+        c = Cluster(nodes=1)
+        # A node that exits 3 on SIGTERM (as a leak report at exit makes it).
+        exits_3 = ("import os, signal, subprocess, sys\n"
+                   "node = subprocess.Popen(sys.argv[1:])\n"
+                   "signal.signal(signal.SIGTERM,"
+                   " lambda *_: (node.terminate(), os._exit(3)))\n"
+                   "node.wait()\n")
+        c.restart_node(0, wrap=(sys.executable, "-c", exits_3))
+        with self.assertRaises(AssertionError) as caught:
+            c.stop()
+        self.assertIn("node0 exited with status 3 on SIGTERM", str(caught.exception))
+
+    def test_nodes_that_stop_cleanly_pass(self):
+        c = Cluster(nodes=2)
+        c.stop()
+        c.stop()  # once is enough
+
+
 class CrashLoopTests(unittest.TestCase):
     KILLS = 20
 

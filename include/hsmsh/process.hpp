@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#include <csignal>
+
+#include <pthread.h>
 #include <sys/types.h>
 
 namespace hsm {
@@ -64,5 +67,23 @@ command_result run_command(const std::vector<std::string>& argv,
 /// a process holding passwords or keys must not write them to disk when it
 /// crashes. Call first thing in main.
 void disable_core_dumps() noexcept;
+
+/// Blocks every signal in this thread while it lives, so that a thread started
+/// meanwhile inherits the mask (helper threads never take the terminal's
+/// Ctrl-C from the thread that reads it).
+class signals_blocked {
+public:
+    signals_blocked() {
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &saved_);
+    }
+    ~signals_blocked() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
+    signals_blocked(const signals_blocked&) = delete;
+    signals_blocked& operator=(const signals_blocked&) = delete;
+
+private:
+    sigset_t saved_;
+};
 
 } // namespace hsm

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Connections to every server of one cluster, and the parallel fan-out.
 #include "hsmsh/cluster_link.hpp"
+#include "hsmsh/process.hpp"
 
 #include "hsmsh/files.hpp"
 #include "hsmsh/pki.hpp"
@@ -39,23 +40,6 @@ ssl::context client_context(const cluster_config& c, OSSL_LIB_CTX* libctx) {
         throw config_error(fmt::format("client_cert/client_key/hsm_ca_cert: {}", e.what()));
     }
 }
-
-// Blocks every signal in this thread while it lives, so that a thread started
-// meanwhile inherits the mask.
-class signals_blocked {
-public:
-    signals_blocked() {
-        sigset_t all;
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, &saved_);
-    }
-    ~signals_blocked() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
-    signals_blocked(const signals_blocked&) = delete;
-    signals_blocked& operator=(const signals_blocked&) = delete;
-
-private:
-    sigset_t saved_;
-};
 
 } // namespace
 

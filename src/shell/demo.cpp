@@ -5,6 +5,7 @@
 #include "hsmsh/endpoint.hpp"
 #include "hsmsh/files.hpp"
 #include "hsmsh/pki.hpp"
+#include "hsmsh/process.hpp"
 
 #include <cstdlib>
 
@@ -112,6 +113,7 @@ demo_cluster::demo_cluster(const demo_options& options, std::ostream& out, std::
         fmt::print(out, "Reusing the demo cluster {} in {}\n", cluster_id_, dir_.string());
     }
     start(options);
+    signals_blocked during_start; // Ctrl-C interrupts the shell's read, never this thread
     watcher_ = std::jthread([this, &err](std::stop_token stop) { watch(stop, err); });
 }
 

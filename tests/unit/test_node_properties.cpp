@@ -147,9 +147,9 @@ struct world : test::memory_node {
         // The first officer never guesses wrong: locked out before creating
         // anyone, it would leave a cluster where nothing else can happen
         // (a real state, but a dead end for the rest of the run).
-        auto password = name != "admin" && below(5) == 0 ? std::string("wrong-pw-1")
-                        : name == "admin" && !activated  ? std::string("password")
-                                                         : fmt::format("pw-{}-1", name);
+        auto own =
+            name == "admin" && !activated ? std::string("password") : fmt::format("pw-{}-1", name);
+        auto password = name != "admin" && below(5) == 0 ? std::string("wrong-pw-1") : own;
         // A login waiting for its second step mostly gets it next.
         if (two_factor_focus && !s.user_id && below(3) != 0)
             if (auto c = challenges.find(&s); c != challenges.end() && c->second.login)
@@ -164,8 +164,11 @@ struct world : test::memory_node {
             r.op = operation::logout;
             break;
         case 3:
+            // A change sets the user's one password again: a crypto user's
+            // rotates under its sessions (ending them), and a wrong one set
+            // would lock it out of the rest of the run.
             r.op = below(2) ? operation::create_user : operation::change_password;
-            r.fields = {{"type", type}, {"name", name}, {"password", password}};
+            r.fields = {{"type", type}, {"name", name}, {"password", own}};
             break;
         case 4:
             r.op = operation::delete_user;
@@ -180,7 +183,7 @@ struct world : test::memory_node {
                         {"change", changes[below(3)]},
                         {"type", type},
                         {"name", name},
-                        {"password", password}};
+                        {"password", own}};
             txids.push_back(tx);
             break;
         }

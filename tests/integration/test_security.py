@@ -542,6 +542,21 @@ class BudgetTests(unittest.TestCase):
                                     password=OFFICER_PW)[0], "RET_OK")
             w.close()
 
+    def officer_logs_in_during(self, c, flood, count, stop, flooding):
+        """`count` threads run `flood` until `stop`; once `flooding()` holds
+        (bounded wait), the officer logs in three times."""
+        import threading
+        threads = [threading.Thread(target=flood) for _ in range(count)]
+        for t in threads:
+            t.start()
+        try:
+            wait_for(flooding, 60)
+            self.officer_logs_in(c, times=3)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=120)
+
     def test_a_login_flood_from_one_client_leaves_room_for_another(self):
         """Finding 7: 30 wrong-password loops from one certificate; an officer
         with another certificate still logs in (not RET_BUSY)."""
@@ -558,16 +573,7 @@ class BudgetTests(unittest.TestCase):
                     seen.append(w.call("login", type="CO", name="nobody",
                                        password="guess-pw-1")[0])
                 w.close()
-            threads = [threading.Thread(target=flood) for _ in range(30)]
-            for t in threads:
-                t.start()
-            try:
-                time.sleep(0.5)
-                self.officer_logs_in(c, times=3)
-            finally:
-                stop.set()
-                for t in threads:
-                    t.join(timeout=60)
+            self.officer_logs_in_during(c, flood, 30, stop, lambda: bool(seen))
             self.assertTrue(seen)
             self.assertLessEqual(set(seen), {"RET_USER_LOGIN_FAILURE", "RET_BUSY"})
 
@@ -643,17 +649,9 @@ class BudgetTests(unittest.TestCase):
                                                password="guess-pw-1")[0])
                     except (OSError, ConnectionError, ValueError):
                         seen.append("closed")
-            threads = [threading.Thread(target=flood) for _ in range(40)]
-            for t in threads:
-                t.start()
-            try:
-                # Bounded: until the flood holds the places (refused or closed).
-                wait_for(lambda: "closed" in seen and "RET_USER_LOGIN_FAILURE" in seen, 60)
-                self.officer_logs_in(c, times=3)
-            finally:
-                stop.set()
-                for t in threads:
-                    t.join(timeout=120)
+            # Until the flood holds the places (refused or closed).
+            self.officer_logs_in_during(
+                c, flood, 40, stop, lambda: "closed" in seen and "RET_USER_LOGIN_FAILURE" in seen)
             self.assertLessEqual(set(seen), {"RET_USER_LOGIN_FAILURE", "RET_BUSY", "closed"})
 
 

@@ -138,7 +138,7 @@ bool node_server::evict_one_of_greediest_user() {
 // one a client opened and left (or keeps busy with hellos), not one whose
 // login is on its way or waits for its second factor.
 bool node_server::stale_login(const connection& c) const {
-    return !c.s->peer_node && !c.logged_in() && !c.s->challenge &&
+    return c.before_login() && !c.s->challenge &&
            std::chrono::steady_clock::now() - c.last_active >= limits_.login_grace;
 }
 
@@ -146,7 +146,7 @@ bool node_server::stale_login(const connection& c) const {
 // no claim on a place ahead of a newcomer, busy or not (a client flooding
 // wrong passwords is never idle).
 bool node_server::failing_login(const connection& c) const {
-    return !c.s->peer_node && !c.logged_in() && c.failed_login;
+    return c.before_login() && c.failed_login;
 }
 
 // Closes the oldest idle connection that `which` picks (or, `even_busy`, the
@@ -172,7 +172,7 @@ bool node_server::evict_oldest(const std::function<bool(const connection&)>& whi
 // crowd out its logins.
 bool node_server::evict_one_not_logged_in() {
     auto certificate = [](const connection& c) { return c.s->peer; };
-    auto not_logged_in = [](const connection& c) { return !c.s->peer_node && !c.logged_in(); };
+    auto not_logged_in = [](const connection& c) { return c.before_login(); };
     return evict_from_greediest([this](const connection& c) { return failing_login(c); },
                                 certificate, 0, true) ||
            evict_from_greediest([this](const connection& c) { return stale_login(c); }, certificate,

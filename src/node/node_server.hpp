@@ -70,6 +70,8 @@ private:
         bool failed_login = false; // refused a login, and not logged in since
         std::chrono::steady_clock::time_point last_active; // accepted, or last replied to
         bool logged_in() const { return s->user_id.has_value(); }
+        // A client's connection that has not logged in (yet).
+        bool before_login() const { return !s->peer_node && !logged_in(); }
     };
     struct pending {
         tls_stream* stream = nullptr;

@@ -23,13 +23,17 @@ std::string quote_if_needed(const std::string& word) {
     // Every byte split_words treats specially, blanks included: a word holding
     // a carriage return must come back as one word.
     if (!word.empty() && word.find_first_of(" \t\r\n'\"\\#") == std::string::npos) return word;
+    return shell_quoted(word);
+}
+
+} // namespace
+
+std::string shell_quoted(std::string_view word) {
     std::string out = "'";
     for (char c : word)
         out += c == '\'' ? std::string("'\\''") : std::string(1, c);
     return out + "'";
 }
-
-} // namespace
 
 std::vector<std::string> split_words(std::string_view line) {
     if (line.size() > max_line_length)

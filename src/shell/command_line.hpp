@@ -19,6 +19,10 @@ struct usage_error : std::runtime_error {
 
 inline constexpr std::size_t max_line_length = 4096;
 
+/// `word` in single quotes, as a POSIX shell (and split_words) takes it
+/// literally, whatever it holds: for command lines printed to be pasted.
+std::string shell_quoted(std::string_view word);
+
 /// A file a command names, of at most `limit` bytes, as bytes; a usage
 /// error saying `what` it is otherwise.
 std::string read_argument_file(const std::string& path, std::size_t limit, std::string_view what);

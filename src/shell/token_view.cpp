@@ -25,15 +25,6 @@ std::string sha256_hex(std::string_view data) {
     return to_hex({digest, size});
 }
 
-// A word a POSIX shell takes literally, whatever the file is called: the
-// approver pastes the printed line ("t$(cmd)" must not run cmd).
-std::string shell_quoted(std::string_view word) {
-    std::string out = "'";
-    for (char ch : word)
-        out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
-    return out + "'";
-}
-
 // Why a file of well-formed records is not one request.
 std::string mixed_request(std::span<const quorum::token_record> records) {
     std::set<int> services;

@@ -103,6 +103,7 @@ CK_RV library::finalize() {
     std::map<CK_SESSION_HANDLE, std::shared_ptr<session>> closing;
     {
         std::lock_guard lock(ending->lock);
+        ending->finalized = true;
         closing.swap(ending->sessions);
     }
     return CKR_OK;
@@ -117,6 +118,7 @@ std::shared_ptr<instance> library::current() {
 std::shared_ptr<session> library::session_of(CK_SESSION_HANDLE h) {
     auto now = current();
     std::lock_guard lock(now->lock);
+    now->require_live();
     auto it = now->sessions.find(h);
     require(it != now->sessions.end(), CKR_SESSION_HANDLE_INVALID);
     return it->second;

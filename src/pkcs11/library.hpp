@@ -62,6 +62,12 @@ struct instance {
     pid_t pid = 0;
     std::vector<std::shared_ptr<slot>> slots; // by CK_SLOT_ID; fixed once made
     std::map<CK_SESSION_HANDLE, std::shared_ptr<session>> sessions;
+    bool finalized = false; // set by C_Finalize, which empties `sessions`
+
+    /// Under `lock`: throws ck_error(CKR_CRYPTOKI_NOT_INITIALIZED) once
+    /// C_Finalize has taken this instance's tables, so a call that found the
+    /// instance just before answers as one that came just after.
+    void require_live() const { require(!finalized, CKR_CRYPTOKI_NOT_INITIALIZED); }
 };
 
 /// The module's one state, allocated once and never destroyed: no static

@@ -36,6 +36,7 @@ CK_RV open_session(CK_SLOT_ID id, CK_FLAGS flags, CK_VOID_PTR, CK_NOTIFY,
     auto h = lib.next_handle();
     auto made = std::make_shared<session>(h, flags, now->slots[id]);
     std::lock_guard lock(now->lock);
+    now->require_live();
     now->sessions.emplace(h, std::move(made));
     *out = h;
     return CKR_OK;
@@ -44,6 +45,7 @@ CK_RV open_session(CK_SLOT_ID id, CK_FLAGS flags, CK_VOID_PTR, CK_NOTIFY,
 CK_RV close_session(CK_SESSION_HANDLE h) {
     auto now = library::get().current();
     std::unique_lock lock(now->lock);
+    now->require_live();
     auto it = now->sessions.find(h);
     require(it != now->sessions.end(), CKR_SESSION_HANDLE_INVALID);
     auto closed = std::move(it->second);
@@ -58,6 +60,7 @@ CK_RV close_all_sessions(CK_SLOT_ID id) {
     const auto& s = now->slots[id];
     std::vector<std::shared_ptr<session>> closed; // freed once the lock is released
     std::unique_lock lock(now->lock);
+    now->require_live();
     std::erase_if(now->sessions, [&](auto& e) {
         if (e.second->slot != s) return false;
         closed.push_back(std::move(e.second));

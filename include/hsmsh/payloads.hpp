@@ -33,6 +33,9 @@ struct user_summary {
     bool two_fa = false;
     std::int64_t version = 0;
     std::string digest;
+    // A crypto user's: the keys it may own on this node (an officer's
+    // setKeyQuota, else the node's --key-quota).
+    std::optional<std::int64_t> key_quota;
 
     friend bool operator==(const user_summary&, const user_summary&) = default;
 };

@@ -61,6 +61,7 @@ enum class operation {
     delete_token,        // one of the session's quorum tokens, or all of them
     login_2fa,           // a login's second step: the signature over the node's challenge
     get_2fa_challenge,   // a challenge whose signature proves a new 2FA key (enrollment)
+    set_key_quota,       // how many keys a crypto user may own (an officer's, quorum-protected)
 };
 
 std::string_view operation_name(operation op) noexcept;

@@ -113,7 +113,7 @@ private:
 
     bool known_user_field() const {
         for (std::string_view k :
-             {"id", "type", "name", "mofn", "failures", "two_fa", "version", "digest"})
+             {"id", "type", "name", "mofn", "failures", "two_fa", "version", "digest", "key_quota"})
             if (key_ == k) return true;
         return false;
     }
@@ -183,6 +183,8 @@ private:
             u.version = *number;
         } else if (key_ == "digest" && text) {
             u.digest = std::move(**text);
+        } else if (key_ == "key_quota" && number && *number >= 0) {
+            u.key_quota = *number;
         } else if (known_user_field()) {
             return fail(decode_error::wrong_type);
         }
@@ -225,15 +227,13 @@ std::optional<cluster_state> cluster_state_from_name(std::string_view name) noex
 
 json to_json(const std::vector<user_summary>& users) {
     json out = json::array();
-    for (const auto& u : users)
-        out.push_back({{"id", u.id},
-                       {"type", u.type},
-                       {"name", u.name},
-                       {"mofn", u.mofn},
-                       {"failures", u.failures},
-                       {"two_fa", u.two_fa},
-                       {"version", u.version},
-                       {"digest", u.digest}});
+    for (const auto& u : users) {
+        json one{{"id", u.id},           {"type", u.type},         {"name", u.name},
+                 {"mofn", u.mofn},       {"failures", u.failures}, {"two_fa", u.two_fa},
+                 {"version", u.version}, {"digest", u.digest}};
+        if (u.key_quota) one["key_quota"] = *u.key_quota;
+        out.push_back(std::move(one));
+    }
     return out;
 }
 

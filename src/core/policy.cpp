@@ -28,6 +28,7 @@ status authorize(std::optional<user_type> actor, operation op, bool on_self) noe
         return actor ? status::ok : status::not_logged_in;
     case operation::create_user:
     case operation::delete_user:
+    case operation::set_key_quota: // the node checks the target is a crypto user
     case operation::get_user:
     case operation::list_prepared:
         if (!actor) return status::not_logged_in;

@@ -11,7 +11,7 @@
 namespace hsm {
 namespace {
 
-constexpr std::array<std::pair<operation, std::string_view>, 35> operation_names{{
+constexpr std::array<std::pair<operation, std::string_view>, 36> operation_names{{
     {operation::hello, "hello"},
     {operation::login, "login"},
     {operation::logout, "logout"},
@@ -47,6 +47,7 @@ constexpr std::array<std::pair<operation, std::string_view>, 35> operation_names
     {operation::delete_token, "delete_token"},
     {operation::login_2fa, "login_2fa"},
     {operation::get_2fa_challenge, "get_2fa_challenge"},
+    {operation::set_key_quota, "set_key_quota"},
 }};
 
 // Parses a body into a JSON object, or says why it is not one. The nesting

@@ -21,7 +21,8 @@ namespace {
 std::optional<operation> change_operation(const std::string& name) {
     auto op = operation_from_name(name);
     if (op == operation::create_user || op == operation::delete_user ||
-        op == operation::change_password || op == operation::register_quorum_key)
+        op == operation::change_password || op == operation::register_quorum_key ||
+        op == operation::set_key_quota)
         return op;
     return std::nullopt;
 }
@@ -32,6 +33,7 @@ operation permission_of(planned_change::kind k) {
     if (k == delete_user) return operation::delete_user;
     if (k == change_password) return operation::change_password;
     if (k == register_quorum_key) return operation::register_quorum_key;
+    if (k == set_key_quota) return operation::set_key_quota;
     return operation::create_user;
 }
 
@@ -81,6 +83,22 @@ status enrollment_proof(const json& f, const std::optional<two_factor_challenge>
         return status::two_factor_invalid;
     key = std::move(*der);
     return status::ok;
+}
+
+// setKeyQuota's number: a count of keys up to the node's capacity, or null
+// for the node's default. False when the field is missing or not that.
+bool key_quota_field(const json& f, std::optional<std::int64_t>& quota) {
+    auto it = f.find("key_quota");
+    if (it == f.end()) return false;
+    if (it->is_null()) {
+        quota.reset();
+        return true;
+    }
+    if (!it->is_number_integer()) return false;
+    auto n = it->get<std::int64_t>();
+    if (n < 0 || n > std::int64_t{max_keys_per_node}) return false;
+    quota = n;
+    return true;
 }
 
 } // namespace
@@ -137,6 +155,11 @@ status node_service::rules_hold(const planned_change& c) const {
         // A 2FA user's key is its login's: only changePswd -2fa changes it.
         if (user->two_fa) return status::two_factor_invalid;
         return quorum_key_free(c, user->id);
+    case set_key_quota:
+        // Crypto users own keys: a quota on anyone else would mean nothing.
+        if (!user) return status::user_not_found;
+        if (user->type != user_type::cu) return status::invalid_user_type;
+        return status::ok;
     case sync_user:
         return record_rules(c, user ? &*user : nullptr);
     case nothing:
@@ -182,6 +205,11 @@ status node_service::record_rules(const planned_change& c, const user_record* ex
     return status::ok;
 }
 
+// g++ 12 may warn that the coroutine frame's operator delete mismatches its
+// operator new (-Wmismatched-new-delete), depending on what it inlines; both
+// are Asio's awaitable_frame_base pair (as in node_service.cpp).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 awaitable<std::pair<status, planned_change>>
 node_service::plan(session& s, operation op, const json& f, const secret& password) {
     planned_change c;
@@ -189,7 +217,7 @@ node_service::plan(session& s, operation op, const json& f, const secret& passwo
                                                                : status::user_not_found);
     c.name = target.name;
     c.type = target.type;
-    bool needs_hash = op != operation::delete_user && op != operation::register_quorum_key;
+    bool needs_hash = op == operation::create_user || op == operation::change_password;
     // Turning 2FA on: the session's enrollment challenge is answered once,
     // and its RSA verification done once, however often `check` runs.
     bool enrolls =
@@ -242,6 +270,11 @@ node_service::plan(session& s, operation op, const json& f, const secret& passwo
             c.what = planned_change::kind::register_quorum_key;
             return rules_hold(c);
         }
+        if (op == operation::set_key_quota) {
+            if (!key_quota_field(f, c.key_quota)) return status::bad_request;
+            c.what = planned_change::kind::set_key_quota;
+            return rules_hold(c);
+        }
         // Changing the PRECO password activates the cluster: PRECO becomes CO.
         c.activation = user->type == user_type::preco;
         c.type = c.activation ? user_type::co : user->type;
@@ -269,6 +302,7 @@ node_service::plan(session& s, operation op, const json& f, const secret& passwo
     }
     co_return std::pair{verdict, std::move(c)};
 }
+#pragma GCC diagnostic pop
 
 std::string node_service::record_context(std::string_view name, std::int64_t version) const {
     return fmt::format("hsmsh sealed record v1\x1f{}\x1fuser\x1f{}\x1f{}", identity_.cluster_id,
@@ -307,10 +341,10 @@ std::pair<status, planned_change> node_service::plan_sync(session& s, const json
         bool forced = force != f.end() && force->is_boolean() && force->get<bool>();
         if (existing->version > c->version && !forced) return {status::version_newer, {}};
         // Running it twice changes nothing.
-        if (digest_of(*existing) == record_digest(keys_.digest(), c->name, c->type, c->version,
-                                                  c->failures >= max_login_failures, *c->hash,
-                                                  c->quorum_key,
-                                                  c->two_fa == planned_change::second_factor::on))
+        if (digest_of(*existing) ==
+            record_digest(keys_.digest(), c->name, c->type, c->version,
+                          c->failures >= max_login_failures, *c->hash, c->quorum_key,
+                          c->two_fa == planned_change::second_factor::on, c->key_quota))
             c->what = planned_change::kind::nothing;
     }
     return {rules_hold(*c), std::move(*c)};
@@ -337,10 +371,13 @@ void node_service::apply(const planned_change& c) {
         break;
     case sync_user:
         store_.put_user(c.name, c.type, *c.hash, c.version, c.failures, c.quorum_key,
-                        c.two_fa == planned_change::second_factor::on);
+                        c.two_fa == planned_change::second_factor::on, c.key_quota);
         break;
     case register_quorum_key:
         store_.set_quorum_key(c.target_id, c.quorum_key);
+        break;
+    case set_key_quota:
+        store_.set_key_quota(c.target_id, c.key_quota);
         break;
     case nothing:
         break;
@@ -594,6 +631,7 @@ status node_service::get_user(session& s, const json& f, json& out) {
     record.version = user->version;
     record.failures = user->failures;
     record.quorum_key = user->quorum_key;
+    record.key_quota = user->key_quota;
     record.two_fa =
         user->two_fa ? planned_change::second_factor::on : planned_change::second_factor::off;
     // Sealed for this cluster's nodes: the shell carries it, and cannot read it.

@@ -131,7 +131,7 @@ status node_service::insert_rules(const key_change& c, const user_record& actor)
     }
     if (store_.count_keys() + store_.count_reserved_keys() + c.handles.size() > max_keys_per_node)
         return status::key_limit_exceeded;
-    if (store_.count_owned_keys(actor.id) + c.handles.size() > key_quota_)
+    if (store_.count_owned_keys(actor.id) + c.handles.size() > key_quota_of(actor))
         return status::key_quota_exceeded;
     return status::ok;
 }
@@ -170,7 +170,7 @@ status node_service::sync_rules(const key_change& c, const user_record& actor) c
     if (store_.count_keys() + store_.count_reserved_keys() + 1 > max_keys_per_node)
         return status::key_limit_exceeded;
     // A key that comes in whole counts against its owner's quota here too.
-    if (store_.count_owned_keys(o->id) + 1 > key_quota_) return status::key_quota_exceeded;
+    if (store_.count_owned_keys(o->id) + 1 > key_quota_of(*o)) return status::key_quota_exceeded;
     return status::ok;
 }
 

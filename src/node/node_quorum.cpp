@@ -40,7 +40,8 @@ std::optional<quorum::service> node_service::guarding(const planned_change& c) {
     using enum planned_change::kind;
     // A sync writes a whole record: it could bring back a deleted user or
     // an old password (--force), so it is user management too.
-    if (c.what == create_user || c.what == delete_user || c.what == sync_user)
+    if (c.what == create_user || c.what == delete_user || c.what == sync_user ||
+        c.what == set_key_quota)
         return quorum::service::user_mgmt;
     if (c.what == change_password && c.target_id != c.actor_id) return quorum::service::user_mgmt;
     return std::nullopt;

@@ -180,6 +180,7 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
     case operation::delete_user:
     case operation::change_password:
     case operation::register_quorum_key:
+    case operation::set_key_quota:
         out.code = co_await direct(s, r.op, r.fields, std::move(given));
         break;
     case operation::prepare:
@@ -424,7 +425,7 @@ status node_service::logout(session& s) {
 
 std::string node_service::digest_of(const user_record& u) const {
     return record_digest(keys_.digest(), u.name, u.type, u.version, u.locked(), u.hash,
-                         u.quorum_key, u.two_fa);
+                         u.quorum_key, u.two_fa, u.key_quota);
 }
 
 json node_service::list_users() const {
@@ -437,7 +438,10 @@ json node_service::list_users() const {
                          .failures = u.failures,
                          .two_fa = u.two_fa,
                          .version = u.version,
-                         .digest = digest_of(u)});
+                         .digest = digest_of(u),
+                         .key_quota = u.type == user_type::cu
+                                          ? std::optional<std::int64_t>(key_quota_of(u))
+                                          : std::nullopt});
     return {{"users", to_json(users)}};
 }
 

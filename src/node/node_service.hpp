@@ -127,6 +127,10 @@ public:
     void set_token_lifetime(std::chrono::milliseconds t) noexcept { tokens_.set_lifetime(t); }
     /// The most keys (objects) one crypto user may own on this node.
     void set_key_quota(std::size_t n) noexcept { key_quota_ = n; }
+    /// The keys `u` may own here: its officer-set quota, else the node's.
+    std::size_t key_quota_of(const user_record& u) const noexcept {
+        return u.key_quota ? static_cast<std::size_t>(*u.key_quota) : key_quota_;
+    }
     /// Sizes the budgets of key work for a KDF pool of `threads` threads:
     /// one generation at a time, and key uses on all threads but one
     /// user's share of them at most threads - 1, so that one user's load

@@ -2,6 +2,7 @@
 // Planned changes, their JSON form, the resolution rule and record digests.
 #include "planned_change.hpp"
 
+#include "hsmsh/keys.hpp"
 #include "hsmsh/sealing.hpp"
 #include "hsmsh/secret.hpp"
 
@@ -13,12 +14,13 @@
 namespace hsm {
 namespace {
 
-constexpr std::array<std::pair<planned_change::kind, std::string_view>, 6> kind_names{{
+constexpr std::array<std::pair<planned_change::kind, std::string_view>, 7> kind_names{{
     {planned_change::kind::create_user, "create_user"},
     {planned_change::kind::delete_user, "delete_user"},
     {planned_change::kind::change_password, "change_password"},
     {planned_change::kind::sync_user, "sync_user"},
     {planned_change::kind::register_quorum_key, "register_quorum_key"},
+    {planned_change::kind::set_key_quota, "set_key_quota"},
     {planned_change::kind::nothing, "nothing"},
 }};
 
@@ -34,6 +36,7 @@ bool planned_change::well_formed() const noexcept {
     if (!valid_user_name(name) || canonical_user_name(name) != name) return false;
     if (failures < 0 || failures > max_login_failures || version < 0) return false;
     if (quorum_key.size() > max_quorum_key_size) return false;
+    if (key_quota && (*key_quota < 0 || *key_quota > std::int64_t{max_keys_per_node})) return false;
     return !hash ||
            (hash->salt.size() == salt_size && hash->key.size() == derived_key_size &&
             hash->iterations >= min_kdf_iterations && hash->iterations <= max_kdf_iterations);
@@ -55,6 +58,7 @@ json planned_change::to_json() const {
     if (!quorum_key.empty()) j["quorum_key"] = to_hex(quorum_key);
     if (two_fa != second_factor::unchanged) j["two_fa"] = two_fa == second_factor::on;
     if (revoke) j["revoke"] = true;
+    if (key_quota) j["key_quota"] = *key_quota;
     if (hash)
         j["hash"] = {{"salt", to_hex(hash->salt)},
                      {"key", to_hex(hash->key)},
@@ -101,6 +105,7 @@ std::optional<planned_change> planned_change::from_json(const json& j) {
             c.two_fa = j.at("two_fa").get<bool>() ? second_factor::on : second_factor::off;
         if (c.two_fa == second_factor::on && c.quorum_key.empty()) return std::nullopt;
         c.revoke = j.value("revoke", false);
+        if (j.contains("key_quota")) c.key_quota = j.at("key_quota").get<std::int64_t>();
         if (j.contains("actor")) {
             const auto& a = j.at("actor");
             auto actor_type = user_type_from_name(a.at("type").get<std::string>());
@@ -135,11 +140,14 @@ resolution resolve_prepared(std::span<const peer_answer> answers, bool give_up) 
 
 std::string record_digest(std::span<const std::uint8_t> key, std::string_view name, user_type type,
                           std::int64_t version, bool locked, const password_hash& hash,
-                          std::span<const std::uint8_t> quorum_key, bool two_fa) {
-    // "|2fa" only when on: records without it keep the digests they had.
-    auto text = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}{}", name, user_type_name(type), version,
+                          std::span<const std::uint8_t> quorum_key, bool two_fa,
+                          std::optional<std::int64_t> key_quota) {
+    // "|2fa" only when on, the quota only when set: records without them
+    // keep the digests they had.
+    auto text = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}{}{}", name, user_type_name(type), version,
                             locked ? 1 : 0, to_hex(hash.salt), to_hex(hash.key), hash.iterations,
-                            to_hex(quorum_key), two_fa ? "|2fa" : "");
+                            to_hex(quorum_key), two_fa ? "|2fa" : "",
+                            key_quota ? fmt::format("|quota={}", *key_quota) : "");
     auto mac = hmac_sha256(key, text);
     OPENSSL_cleanse(text.data(), text.size()); // it held the stored key, in hex
     return to_hex(std::span(mac).first(8));

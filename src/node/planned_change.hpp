@@ -23,6 +23,7 @@ struct planned_change {
         change_password,
         sync_user,
         register_quorum_key,
+        set_key_quota,
         nothing
     };
     kind what = kind::nothing;
@@ -33,7 +34,9 @@ struct planned_change {
     int failures = 0;         // sync_user: its lock state
     bool activation = false;  // change_password of the PRECO
     bytes quorum_key;         // register_quorum_key, sync_user: the officer's key (or none)
-    approver_keys approvals;  // quorum-protected changes: who approved the token used
+    // set_key_quota, sync_user: the keys the user may own (none: the node's default)
+    std::optional<std::int64_t> key_quota;
+    approver_keys approvals; // quorum-protected changes: who approved the token used
     // Two-factor login: create_user and change_password turn it on (with
     // quorum_key, the key it proves) or, a password change of a 2FA user
     // without it, off (the key goes too); sync_user carries the record's.
@@ -53,7 +56,8 @@ struct planned_change {
 
     /// Validated like user input: a canonical name, a lock count in
     /// [0, max_login_failures], a hash of the right sizes whose iteration
-    /// count a node accepts, a quorum key of at most max_quorum_key_size bytes.
+    /// count a node accepts, a quorum key of at most max_quorum_key_size bytes,
+    /// a key quota in [0, max_keys_per_node].
     bool well_formed() const noexcept;
 
     json to_json() const;
@@ -82,7 +86,8 @@ resolution resolve_prepared(std::span<const peer_answer> answers, bool give_up) 
 /// test password guesses.
 std::string record_digest(std::span<const std::uint8_t> key, std::string_view name, user_type type,
                           std::int64_t version, bool locked, const password_hash& hash,
-                          std::span<const std::uint8_t> quorum_key, bool two_fa);
+                          std::span<const std::uint8_t> quorum_key, bool two_fa,
+                          std::optional<std::int64_t> key_quota);
 
 /// A quorum key is an RSA-2048 SubjectPublicKeyInfo: 294 bytes in DER.
 inline constexpr std::size_t max_quorum_key_size = 1024;

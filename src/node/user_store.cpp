@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS users(
   mofn INTEGER NOT NULL DEFAULT 0,
   two_fa INTEGER NOT NULL DEFAULT 0,
   generation INTEGER NOT NULL DEFAULT 1,
-  quorum_key BLOB NOT NULL DEFAULT x'');
+  quorum_key BLOB NOT NULL DEFAULT x'',
+  key_quota INTEGER NOT NULL DEFAULT -1);
 CREATE TABLE IF NOT EXISTS prepared(
   txid TEXT PRIMARY KEY,
   user_name TEXT NOT NULL UNIQUE,
@@ -69,8 +70,9 @@ std::string chain_link(const std::vector<std::uint8_t>& key, std::string_view pr
     return to_hex(hmac_sha256(key, text));
 }
 
-constexpr const char* user_columns = "SELECT id, name, type, salt, hash, iterations, failures, "
-                                     "version, two_fa, generation, quorum_key FROM users";
+constexpr const char* user_columns =
+    "SELECT id, name, type, salt, hash, iterations, failures, "
+    "version, two_fa, generation, quorum_key, key_quota FROM users";
 
 user_record read_user(const statement& s) {
     user_record u;
@@ -85,6 +87,7 @@ user_record read_user(const statement& s) {
     u.two_fa = s.integer(8) != 0;
     u.generation = s.integer(9);
     u.quorum_key = s.blob(10);
+    if (auto quota = s.integer(11); quota >= 0) u.key_quota = quota;
     return u;
 }
 
@@ -122,6 +125,9 @@ user_store::user_store(const std::string& path, std::vector<std::uint8_t> audit_
     auto quorum = query("SELECT 1 FROM pragma_table_info('users') WHERE name = 'quorum_key'");
     if (!quorum.step())
         execute(db_.get(), "ALTER TABLE users ADD COLUMN quorum_key BLOB NOT NULL DEFAULT x''");
+    auto quota = query("SELECT 1 FROM pragma_table_info('users') WHERE name = 'key_quota'");
+    if (!quota.step())
+        execute(db_.get(), "ALTER TABLE users ADD COLUMN key_quota INTEGER NOT NULL DEFAULT -1");
 }
 
 user_store::~user_store() {
@@ -312,18 +318,20 @@ std::optional<std::string> user_store::outcome(std::string_view txid) const {
 }
 
 void user_store::put_user(std::string_view name, user_type type, const password_hash& hash,
-                          std::int64_t version, int failures, const bytes& quorum_key,
-                          bool two_fa) {
+                          std::int64_t version, int failures, const bytes& quorum_key, bool two_fa,
+                          std::optional<std::int64_t> key_quota) {
     auto existing = find(name);
     auto id = existing ? existing->id : next_user_id();
     auto s = query("INSERT INTO users(id, name, type, salt, hash, iterations, failures, "
-                   "version, quorum_key, two_fa) VALUES(?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?10) "
+                   "version, quorum_key, two_fa, key_quota) "
+                   "VALUES(?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?10, ?11) "
                    "ON CONFLICT(id) DO UPDATE SET type = ?2, salt = ?3, hash = ?4, "
                    "iterations = ?5, failures = ?6, version = ?7, quorum_key = ?9, "
-                   "two_fa = ?10, generation = generation + 1");
+                   "two_fa = ?10, key_quota = ?11, generation = generation + 1");
     s.bind(1, name).bind(2, user_type_name(type)).bind(3, hash.salt).bind(4, hash.key);
     s.bind(5, static_cast<std::int64_t>(hash.iterations)).bind(6, failures).bind(7, version);
-    s.bind(8, id).bind(9, quorum_key).bind(10, std::int64_t{two_fa ? 1 : 0}).run();
+    s.bind(8, id).bind(9, quorum_key).bind(10, std::int64_t{two_fa ? 1 : 0});
+    s.bind(11, key_quota.value_or(-1)).run();
 }
 
 std::optional<std::int64_t> user_store::quorum_key_holder(const bytes& der) const {
@@ -338,6 +346,14 @@ std::optional<std::int64_t> user_store::quorum_key_holder(const bytes& der) cons
 void user_store::set_quorum_key(std::int64_t id, const bytes& quorum_key) {
     query("UPDATE users SET quorum_key = ?, version = version + 1 WHERE id = ?")
         .bind(1, quorum_key)
+        .bind(2, id)
+        .run();
+}
+
+// Not a credential either.
+void user_store::set_key_quota(std::int64_t id, std::optional<std::int64_t> quota) {
+    query("UPDATE users SET key_quota = ?, version = version + 1 WHERE id = ?")
+        .bind(1, quota.value_or(-1))
         .bind(2, id)
         .run();
 }

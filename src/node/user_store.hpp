@@ -27,6 +27,9 @@ struct user_record {
     bool two_fa = false;
     std::int64_t generation = 1; // this node's count of credential and type changes
     bytes quorum_key;            // SubjectPublicKeyInfo DER; empty: none registered
+    // Keys this crypto user may own, as an officer set it (none: the
+    // node's --key-quota).
+    std::optional<std::int64_t> key_quota;
 
     /// CMU's MofnPubKey: the officer can approve quorum tokens.
     bool mofn() const noexcept { return !quorum_key.empty(); }
@@ -178,11 +181,15 @@ public:
     /// Writes a whole record as synced from another node (insert or replace;
     /// a new user gets a new id, an existing one a new generation).
     void put_user(std::string_view name, user_type type, const password_hash& hash,
-                  std::int64_t version, int failures, const bytes& quorum_key, bool two_fa);
+                  std::int64_t version, int failures, const bytes& quorum_key, bool two_fa,
+                  std::optional<std::int64_t> key_quota);
     /// The user whose quorum key `der` is, if any.
     std::optional<std::int64_t> quorum_key_holder(const bytes& der) const;
     /// Registers (or, empty, removes) the user's quorum key; bumps the version.
     void set_quorum_key(std::int64_t id, const bytes& quorum_key);
+    /// The keys the user may own (none: the node's default); bumps the
+    /// version, not the generation (its sessions go on).
+    void set_key_quota(std::int64_t id, std::optional<std::int64_t> quota);
     /// Turns two-factor login on with `quorum_key` (the key it answers with,
     /// which also approves quorum tokens) or off (and the key with it).
     /// Leaves the version: it rides on a password change or a creation.

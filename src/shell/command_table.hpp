@@ -48,6 +48,7 @@ enum class command_id {
     quorum_status,
     register_quorum_key,
     server,
+    set_key_quota,
     set_m_value,
     sync_user,
     use_cluster,

@@ -21,6 +21,7 @@ std::optional<quorum::service> guarding(operation op, bool on_self) {
     switch (op) {
     case operation::create_user:
     case operation::delete_user:
+    case operation::set_key_quota:
     case operation::get_user: // syncUser's
         return quorum::service::user_mgmt;
     case operation::change_password:

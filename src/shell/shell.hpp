@@ -92,6 +92,7 @@ public:
     // names them; the table's executor calls them (execute).
     line_result run_user_change(parsed_command& cmd);
     line_result run_register_quorum_key(parsed_command& cmd);
+    line_result run_set_key_quota(parsed_command& cmd);
     line_result run_sync(parsed_command& cmd);
     line_result run_login(parsed_command& cmd);
     line_result run_logout(parsed_command& cmd);

@@ -6,12 +6,14 @@
 #include "hsmsh/cluster_link.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/kdf.hpp"
+#include "hsmsh/keys.hpp"
 #include "hsmsh/log.hpp"
 #include "hsmsh/policy.hpp"
 #include "terminal_input.hpp"
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
@@ -150,6 +152,29 @@ line_result shell::run_user_change(parsed_command& cmd) {
         fields["salt"] = random_hex(salt_size);
     }
     return change_user(cmd, user, std::move(fields));
+}
+
+// setKeyQuota <user> <keys | default>: how many keys a crypto user may own
+// on each node, set on every node or none. User management: under quorum it
+// needs an approved service-3 token, as createUser does.
+line_result shell::run_set_key_quota(parsed_command& cmd) {
+    const auto& name = cmd.args.at(0);
+    if (!valid_user_name(name))
+        throw usage_error(std::string(status_description(status::invalid_user_name)));
+    const auto& text = cmd.args.at(1);
+    json quota; // null: the node's default
+    if (text != "default") {
+        std::int64_t n = -1;
+        auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), n);
+        if (error != std::errc() || end != text.data() + text.size() || n < 0 ||
+            n > std::int64_t{max_keys_per_node})
+            throw usage_error(fmt::format("keys: a number from 0 to {} (a node holds no more), "
+                                          "or 'default' (the node's --key-quota), not '{}'",
+                                          max_keys_per_node, text));
+        quota = n;
+    }
+    return change_user(cmd, {user_type::cu, canonical_user_name(name)},
+                       json{{"key_quota", std::move(quota)}});
 }
 
 line_result shell::change_user(const parsed_command& cmd, const named_user& user, json fields) {

@@ -17,7 +17,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from cluster import Cluster  # noqa: E402
 
 LOGIN = "loginHSM CO admin officer-pw1\n"
-PASSWORDS = {"alice": "alice-pw-1", "mallory": "mallory-pw1", "bob": "bob-pass-1"}
+PASSWORDS = {"alice": "alice-pw-1", "mallory": "mallory-pw1", "bob": "bob-pass-1",
+             "quincy": "quincy-pw-1"}
 SECRET = b"4111 1111 1111 1111".hex()
 
 
@@ -154,6 +155,46 @@ class HostileUserTests(unittest.TestCase):
         self.assertIsNotNone(refused)
         self.assertIn("RET_KEY_QUOTA_EXCEEDED", refused)
         self.assertEqual(len(self.generate("alice", "ec:p256")), 2)
+
+    def quotas(self):
+        r = self.c.shell("--json", input=LOGIN + "listUsers\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        docs = [json.loads(line) for line in r.stdout.splitlines()]
+        listed = [d for d in docs if d.get("command") == "listUsers"]
+        self.assertEqual(len(listed), 1, r.stdout)
+        return [{u["name"]: u.get("key_quota") for u in s["users"]} for s in listed[0]["servers"]]
+
+    def test_an_officer_sets_one_users_key_quota_on_every_node(self):
+        """Issue 26: key quotas per user, officer-set; the others keep the
+        node's --key-quota (6 here)."""
+        r = self.c.shell(input=LOGIN + "setKeyQuota quincy 1\ny\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("Setting the key quota of quincy(CU) on 3 nodes", r.stdout)
+        self.assertEqual(r.stdout.count("setKeyQuota success on server"), 3, r.stdout)
+        for server in self.quotas():
+            self.assertEqual((server["quincy"], server["alice"], server["admin"]), (1, 6, None))
+        self.assertEqual(len(self.generate("quincy", "aes:128")), 1)
+        r = self.c.shell(input=f"loginHSM CU quincy {PASSWORDS['quincy']}\ngenerateKey aes:128\n")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("RET_KEY_QUOTA_EXCEEDED", r.stdout + r.stderr)
+        # A crypto user sets no quota, not even her own; an officer's is no
+        # quota at all; a number beyond a node's capacity is a usage error.
+        r = self.c.shell(input=f"loginHSM CU quincy {PASSWORDS['quincy']}\n"
+                         "setKeyQuota quincy 100\ny\n")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("may not setKeyQuota", r.stdout + r.stderr)
+        r = self.c.shell(input=LOGIN + "setKeyQuota admin 5\ny\n")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("RET_INVALID_USER_TYPE", r.stdout + r.stderr)
+        r = self.c.shell(input=LOGIN + "setKeyQuota quincy 3301\n")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("a number from 0 to 3300", r.stderr)
+        self.assertEqual(self.quotas()[0]["quincy"], 1)
+        # Back to the node's default: she makes keys again.
+        r = self.c.shell(input=LOGIN + "setKeyQuota quincy default\ny\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual([s["quincy"] for s in self.quotas()], [6, 6, 6])
+        self.assertEqual(len(self.generate("quincy", "aes:128")), 1)
 
     def test_key_work_of_one_user_leaves_room_for_others(self):
         """Finding 6: mallory generates RSA-4096 on 8 connections in a loop;

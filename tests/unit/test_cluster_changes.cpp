@@ -70,7 +70,10 @@ TEST_CASE("record digests change with every stored field and hide the hash") {
     password_hash h{std::vector<std::uint8_t>(16, 1), std::vector<std::uint8_t>(32, 2), 1000};
     const bytes key(32, 5);
     const bytes none;
-    auto record_digest = [&](auto&&... args) { return hsm::record_digest(key, args...); };
+    const std::optional<std::int64_t> default_quota;
+    auto record_digest = [&](auto&&... args) {
+        return hsm::record_digest(key, args..., default_quota);
+    };
     auto d = record_digest("bob", user_type::cu, 1, false, h, none, false);
     CHECK(d.size() == 16);
     CHECK(d == record_digest("bob", user_type::cu, 1, false, h, none, false));
@@ -87,9 +90,14 @@ TEST_CASE("record digests change with every stored field and hide the hash") {
     // Two-factor login on is another record too.
     CHECK(record_digest("bob", user_type::co, 1, false, h, bytes(294, 7), true) !=
           record_digest("bob", user_type::co, 1, false, h, bytes(294, 7), false));
+    // So is an officer-set key quota, and another one.
+    CHECK(d != hsm::record_digest(key, "bob", user_type::cu, 1, false, h, none, false, 256));
+    CHECK(hsm::record_digest(key, "bob", user_type::cu, 1, false, h, none, false, 0) !=
+          hsm::record_digest(key, "bob", user_type::cu, 1, false, h, none, false, 1));
     CHECK(d.find(to_hex(h.key).substr(0, 8)) == std::string::npos);
     // Keyed: without the cluster's key the digest cannot test a guess.
-    CHECK(d != hsm::record_digest(bytes(32, 6), "bob", user_type::cu, 1, false, h, none, false));
+    CHECK(d != hsm::record_digest(bytes(32, 6), "bob", user_type::cu, 1, false, h, none, false,
+                                  default_quota));
 }
 
 namespace {
@@ -100,7 +108,7 @@ server_report listing(std::size_t index, std::vector<user_summary> users) {
     return r;
 }
 user_summary user(const char* name, int version, const char* digest) {
-    return {.type = "CU", .name = name, .version = version, .digest = digest};
+    return {.type = "CU", .name = name, .version = version, .digest = digest, .key_quota = {}};
 }
 } // namespace
 

@@ -442,6 +442,74 @@ TEST_CASE("one crypto user's keys stop at the quota; another's go on") {
     CHECK(n.new_keys(n.bob, "aes:128").size() == 1);
 }
 
+TEST_CASE("an officer sets one crypto user's key quota; the others keep the node's") {
+    key_fixture n;
+    n.service.set_key_quota(4);
+    auto set = [&](session& s, std::string_view type, std::string_view name, json quota) {
+        return n
+            .call(s, operation::set_key_quota,
+                  {{"type", type}, {"name", name}, {"key_quota", std::move(quota)}})
+            .code;
+    };
+    REQUIRE(set(n.admin, "CU", "alice", 1) == status::ok);
+    CHECK(n.store.find("alice")->key_quota == 1);
+    CHECK(n.new_keys(n.alice, "aes:128").size() == 1);
+    CHECK(n.new_keys(n.alice, "aes:128").empty()); // RET_KEY_QUOTA_EXCEEDED at 1
+    CHECK(n.new_keys(n.bob, "aes:128").size() == 1);
+    CHECK(n.new_keys(n.bob, "ec:p256").size() == 2);
+    // listUsers says so: alice's own, bob the node's.
+    auto users = n.call(n.admin, operation::list_users).fields.at("users");
+    for (const auto& u : users)
+        if (u.at("name") == "alice")
+            CHECK(u.at("key_quota") == 1);
+        else if (u.at("name") == "bob")
+            CHECK(u.at("key_quota") == 4);
+        else
+            CHECK_FALSE(u.contains("key_quota")); // officers own no keys
+    // A crypto user sets no quota, its own or another's.
+    CHECK(set(n.alice, "CU", "alice", 100) == status::permission_denied);
+    CHECK(set(n.bob, "CU", "alice", 100) == status::permission_denied);
+    // Only crypto users own keys; the number is a count a node can hold.
+    CHECK(set(n.admin, "CO", "admin", 10) == status::invalid_user_type);
+    CHECK(set(n.admin, "CU", "nobody", 10) == status::user_not_found);
+    CHECK(set(n.admin, "CU", "alice", -1) == status::bad_request);
+    CHECK(set(n.admin, "CU", "alice", std::int64_t{max_keys_per_node} + 1) == status::bad_request);
+    CHECK(set(n.admin, "CU", "alice", "5") == status::bad_request);
+    CHECK(n.call(n.admin, operation::set_key_quota, {{"type", "CU"}, {"name", "alice"}}).code ==
+          status::bad_request);
+    // Not a credential: alice stays logged in; her record's version moves.
+    auto before = n.store.find("alice")->version;
+    REQUIRE(set(n.admin, "CU", "alice", nullptr) == status::ok); // back to the node's 4
+    CHECK_FALSE(n.store.find("alice")->key_quota);
+    CHECK(n.store.find("alice")->version == before + 1);
+    CHECK(n.new_keys(n.alice, "aes:128").size() == 1);
+    // Prepared like every user change: the commit applies it.
+    CHECK(n.prepared(
+              n.admin,
+              {{"change", "set_key_quota"}, {"type", "CU"}, {"name", "alice"}, {"key_quota", 2}}) ==
+          status::ok);
+    CHECK(n.store.find("alice")->key_quota == 2);
+    CHECK(n.new_keys(n.alice, "aes:128").empty());
+}
+
+TEST_CASE("syncUser carries an officer-set key quota to a node that lacks it") {
+    key_fixture n;
+    REQUIRE(n.call(n.admin, operation::set_key_quota,
+                   {{"type", "CU"}, {"name", "bob"}, {"key_quota", 7}})
+                .code == status::ok);
+    auto got = n.call(n.admin, operation::get_user, {{"name", "bob"}});
+    REQUIRE(got.code == status::ok);
+    // Lost here (as on a node that missed it), then synced back.
+    n.store.transact([&] { n.store.set_key_quota(n.id_of("bob"), std::nullopt); });
+    n.store.transact([&] {
+        auto u = *n.store.find("bob");
+        n.store.put_user("bob", u.type, u.hash, u.version - 1, 0, {}, false, std::nullopt);
+    });
+    CHECK(n.prepared(n.admin, {{"change", "sync_user"}, {"record", got.fields.at("record")}}) ==
+          status::ok);
+    CHECK(n.store.find("bob")->key_quota == 7);
+}
+
 TEST_CASE("the node chooses every encryption IV") {
     key_fixture n;
     auto aes = n.new_keys(n.alice, "aes:256").at(0);

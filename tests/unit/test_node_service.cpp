@@ -315,7 +315,14 @@ TEST_CASE("a prepared protected change commits only while its approvers still co
     // An approver registers another key between prepare and commit: her
     // approval no longer counts, and the commit is refused.
     REQUIRE(prepare("cu2", second) == status::ok);
-    register_key(n, eve, "eve");
+    eve_key = register_key(n, eve, "eve");
     CHECK(n.call(admin, operation::commit, {{"txid", second}}).code == status::mxn_auth_failed);
     CHECK_FALSE(n.store.find("cu2"));
+    // A key quota is user management too: no approved token, no change.
+    json quota{{"type", "CU"}, {"name", "cu1"}, {"key_quota", 3}};
+    CHECK(n.call(admin, operation::set_key_quota, quota).code == status::mxn_auth_failed);
+    CHECK_FALSE(n.store.find("cu1")->key_quota);
+    approved_token(n, admin, 3, {{"admin", &admin_key}, {"eve", &eve_key}});
+    CHECK(n.call(admin, operation::set_key_quota, quota).code == status::ok);
+    CHECK(n.store.find("cu1")->key_quota == 3);
 }

@@ -15,7 +15,8 @@ std::vector<user_summary> two_users() {
              .name = "admin",
              .failures = 0,
              .version = 3,
-             .digest = std::string(64, 'a')},
+             .digest = std::string(64, 'a'),
+             .key_quota = std::nullopt},
             {.id = 7,
              .type = "CU",
              .name = "app\x1b]0;x\x07",
@@ -23,7 +24,8 @@ std::vector<user_summary> two_users() {
              .failures = 5,
              .two_fa = true,
              .version = 1,
-             .digest = "d"}};
+             .digest = "d",
+             .key_quota = 256}};
 }
 
 std::string listing(const json& fields, std::string_view status = "RET_OK") {

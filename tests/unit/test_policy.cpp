@@ -56,6 +56,8 @@ constexpr row matrix[] = {
     {operation::delete_token,     false, out, no, ok, ok, no, no},
     {operation::login_2fa,        false, ok,  ok, ok, ok, ok, ok},
     {operation::get_2fa_challenge, false, out, no, ok, ok, no, no},
+    {operation::set_key_quota,    false, out, no, ok, ok, no, no},
+    {operation::set_key_quota,    true,  out, no, ok, ok, no, no},
 };
 // clang-format on
 } // namespace

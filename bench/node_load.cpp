@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
     std::string password;
     std::getline(std::cin, password);
     tls_identity id{
-        read_file(argv[1], 65536), read_file(argv[2], 65536), {read_file(argv[3], 65536)}, {}};
+        read_file(argv[1], 65536), read_file(argv[2], 65536), {read_file(argv[3], 65536)}, {}, {}};
     auto ctx = make_client_context(id);
     auto port = static_cast<std::uint16_t>(std::atoi(argv[4]));
     int clients = std::atoi(argv[6]);

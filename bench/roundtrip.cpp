@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     tls_identity id{
-        read_file(argv[1], 65536), read_file(argv[2], 65536), {read_file(argv[3], 65536)}, {}};
+        read_file(argv[1], 65536), read_file(argv[2], 65536), {read_file(argv[3], 65536)}, {}, {}};
     auto ctx = make_client_context(id);
     asio::io_context io;
     node_client client(io.get_executor(), ctx);

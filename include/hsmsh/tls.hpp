@@ -17,6 +17,9 @@ struct tls_identity {
     std::string private_key;          // its key
     std::vector<std::string> anchors; // the CAs we trust for the other end
     std::vector<std::string> pinned;  // server only: fingerprints of pinned client certificates
+    // Server only: certificate revocation lists (PEM texts, each may hold
+    // several), each signed by one of `anchors`.
+    std::vector<std::string> revocations;
 };
 
 /// A client context: TLS 1.3 only, our certificate, the peer verified against
@@ -32,7 +35,11 @@ ssl::context make_client_context(const tls_identity& id);
 ssl::context make_client_context(const tls_identity& id, OSSL_LIB_CTX* libctx);
 
 /// A server context: TLS 1.3 only, client certificates required and verified
-/// against `anchors` (or pinned by fingerprint), no session tickets. Throws pki_error.
+/// against `anchors` (or pinned by fingerprint), no session tickets. A client
+/// certificate listed in one of `revocations` is refused; an issuer with no
+/// list has revoked nothing, and a list past its next update still revokes
+/// what it names. Throws pki_error, also for a list that is not PEM or not
+/// signed by one of `anchors`.
 ssl::context make_server_context(const tls_identity& id);
 
 /// The SHA-256 fingerprint of the peer's certificate, empty if none.

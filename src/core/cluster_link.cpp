@@ -33,6 +33,7 @@ ssl::context client_context(const cluster_config& c, OSSL_LIB_CTX* libctx) {
     tls_identity id{read_config_file(c.client_cert, "client_cert"),
                     read_config_file(c.client_key, "client_key"),
                     {read_config_file(c.hsm_ca_cert, "hsm_ca_cert")},
+                    {},
                     {}};
     try {
         return libctx ? make_client_context(id, libctx) : make_client_context(id);

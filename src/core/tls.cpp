@@ -103,6 +103,46 @@ bool pin_may_override(int error) {
     }
 }
 
+// What a revocation check may say without refusing: the issuer has no list
+// (it revoked nothing we know of), or the list is out of its dates (what it
+// names stays revoked: a late list must not let a revoked node back in, nor
+// lock every client out). CERT_REVOKED is never here.
+bool revocation_may_pass(int error) {
+    return error == X509_V_ERR_UNABLE_TO_GET_CRL || error == X509_V_ERR_CRL_HAS_EXPIRED ||
+           error == X509_V_ERR_CRL_NOT_YET_VALID;
+}
+
+// Every revocation list of a PEM text, each checked against the anchors in
+// `store` (its issuer among them, its signature theirs) and added to it.
+void add_revocations(X509_STORE* store, const std::vector<std::string>& texts) {
+    for (const auto& text : texts) {
+        auto bio = pem_bio(text);
+        int read = 0;
+        for (;;) {
+            X509_CRL* raw = PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr);
+            if (!raw) break;
+            std::unique_ptr<X509_CRL, decltype(&X509_CRL_free)> crl(raw, X509_CRL_free);
+            ++read;
+            bool signed_by_anchor = false;
+            STACK_OF(X509_OBJECT)* objects = X509_STORE_get0_objects(store);
+            for (int i = 0; i < sk_X509_OBJECT_num(objects) && !signed_by_anchor; ++i) {
+                X509* ca = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objects, i));
+                signed_by_anchor =
+                    ca &&
+                    X509_NAME_cmp(X509_get_subject_name(ca), X509_CRL_get_issuer(crl.get())) == 0 &&
+                    X509_CRL_verify(crl.get(), X509_get0_pubkey(ca)) == 1;
+            }
+            if (!signed_by_anchor) throw pki_error("revocation list: not signed by a trusted CA");
+            if (X509_STORE_add_crl(store, crl.get()) != 1)
+                throw pki_error("revocation list: cannot be added");
+        }
+        ERR_clear_error(); // the end of the text reads as an error
+        if (read == 0) throw pki_error("revocation list: no X509 CRL in the PEM text");
+    }
+    if (!texts.empty() && X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK) != 1)
+        throw pki_error("revocation list: cannot turn checking on");
+}
+
 // A server must be a node: its certificate names serverAuth, which an
 // application's certificate from the same CA does not.
 void require_server_use(ssl::context& ctx) {
@@ -143,13 +183,15 @@ ssl::context make_server_context(const tls_identity& id) {
     SSL_CTX_set_options(native, SSL_OP_NO_TICKET);
     SSL_CTX_set_num_tickets(native, 0);
     SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
-    if (!id.pinned.empty()) {
+    add_revocations(SSL_CTX_get_cert_store(native), id.revocations);
+    if (!id.pinned.empty() || !id.revocations.empty()) {
         ctx.set_verify_callback([pinned = id.pinned](bool preverified, ssl::verify_context& vc) {
             if (preverified) return true;
             X509_STORE_CTX* store = vc.native_handle();
+            int error = X509_STORE_CTX_get_error(store);
+            if (revocation_may_pass(error)) return true;
             X509* cert = X509_STORE_CTX_get_current_cert(store);
-            if (!cert || X509_STORE_CTX_get_error_depth(store) != 0 ||
-                !pin_may_override(X509_STORE_CTX_get_error(store)))
+            if (!cert || X509_STORE_CTX_get_error_depth(store) != 0 || !pin_may_override(error))
                 return false;
             auto fp = fingerprint(cert);
             return std::find(pinned.begin(), pinned.end(), fp) != pinned.end();

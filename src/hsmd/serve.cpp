@@ -31,6 +31,7 @@ namespace hsm {
 namespace {
 
 constexpr std::size_t max_pem_file = 64 * 1024;
+constexpr std::size_t max_crl_file = 4 * 1024 * 1024; // about 100,000 revoked certificates
 
 tcp::endpoint parse_listen(const std::string& text) {
     try {
@@ -48,6 +49,7 @@ tls_identity node_identity_files(const node_paths& paths) {
     return {read_file(paths.certificate(), max_pem_file),
             read_file(paths.key(), max_pem_file),
             {read_file(paths.trust_anchor(), max_pem_file)},
+            {},
             {}};
 }
 
@@ -63,9 +65,12 @@ tls_identity peer_client_identity(const node_paths& paths) {
 }
 
 // The node's TLS identity with the client credentials registered in its
-// store: anchors that may issue client certificates, and pinned leaves.
+// store: anchors that may issue client certificates, and pinned leaves; and
+// the revocation lists the operator put in the data directory (crl.pem).
 tls_identity server_identity(const node_paths& paths, user_store& store) {
     auto files = node_identity_files(paths);
+    if (fs::exists(paths.revocation_list()))
+        files.revocations.push_back(read_file(paths.revocation_list(), max_crl_file));
     for (const auto& c : list_client_credentials(store)) {
         if (c.kind == "anchor")
             files.anchors.push_back(c.pem);

@@ -33,6 +33,8 @@ struct node_paths {
     fs::path node_key() const { return dir / "node.key"; }
     fs::path node_csr() const { return dir / "node.csr"; }
     fs::path node_certificate() const { return dir / "node.crt"; }
+    // The customer CA's revocation lists, when the operator installs them.
+    fs::path revocation_list() const { return dir / "crl.pem"; }
 };
 
 /// The node's cluster keys; a node made before they existed gets a new

@@ -166,6 +166,26 @@ class Cluster:
                 "-out", self.path(f"{name}.crt"), "-days", "1", *usage)
         return self.path(f"{name}.crt"), self.path(f"{name}.key")
 
+    def revocation_list(self, certificates, issuer=("customerCA.crt", "ca.key"), name="crl"):
+        """The customer CA's CRL naming `certificates` (openssl ca -revoke,
+        then -gencrl, as an operator runs them); its path. Another `issuer`
+        (certificate, key) makes a list the nodes do not trust."""
+        work = self.path(f"{name}.d")
+        os.makedirs(work, exist_ok=True)
+        open(os.path.join(work, "index.txt"), "w").close()
+        with open(os.path.join(work, "crlnumber"), "w") as f:
+            f.write("01\n")
+        with open(os.path.join(work, "ca.cnf"), "w") as f:
+            f.write(f"[ca]\ndefault_ca = crl\n[crl]\ndatabase = {work}/index.txt\n"
+                    f"crlnumber = {work}/crlnumber\ndefault_md = sha256\ndefault_crl_days = 30\n")
+        ca = ["-config", os.path.join(work, "ca.cnf"), "-cert", self.path(issuer[0]),
+              "-keyfile", self.path(issuer[1])]
+        for cert in certificates:
+            openssl("ca", *ca, "-revoke", cert)
+        out = self.path(f"{name}.pem")
+        openssl("ca", *ca, "-gencrl", "-out", out)
+        return out
+
     def _make_nodes(self, count):
         node0 = self.path("node0")
         run(HSMD, "create-cluster", "--data", node0, "--cluster-id", self.cluster_id)

@@ -55,6 +55,7 @@ struct test_ca {
         return {issue(csr.get(), cert_usage::client),
                 key_to_pem(k.get()),
                 {std::string(trust_pem)},
+                {},
                 {}};
     }
 };

@@ -12,7 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import HSMD, HSMSH, Cluster  # noqa: E402
+from cluster import HSMD, HSMSH, Cluster, openssl, wait_for  # noqa: E402
 from wire_client import WireClient  # noqa: E402
 
 
@@ -106,6 +106,60 @@ class PeerAnnouncementTests(unittest.TestCase):
         c.restart_node(2, ["--peer", first])
         self.assertNotEqual(c.ports[2], old)
         self.wait_for_peers(1, [f"127.0.0.1:{c.ports[2]}"])
+
+
+class RevocationTests(unittest.TestCase):
+    def test_a_revoked_node_certificate_loses_its_peer_rights(self):
+        """Issue 26: node certificates (and applications') are revoked by the
+        customer CA's list in a node's data directory (crl.pem), read at start
+        and again on SIGHUP: a retired node's certificate is then refused at
+        the handshake, so it announces nothing and resolves nothing. A list
+        the trusted CA did not sign is refused, and the node keeps the one it
+        had."""
+        import shutil
+        import ssl
+        with Cluster() as c:
+            node2 = (c.path("node2", "node.crt"), c.path("node2", "node.key"))
+            app = c.issue_certificate("app", "/CN=an application")
+
+            def answers(i, cert, key):
+                try:
+                    w = WireClient(c.ports[i], cert, key, c.path("customerCA.crt"))
+                except (ssl.SSLError, ConnectionError, OSError):
+                    return False
+                try:
+                    return w.call("hello")[0] == "RET_OK"
+                except (ssl.SSLError, ConnectionError, OSError):
+                    return False
+                finally:
+                    w.close()
+
+            def install(i, crl):
+                reloads = c.node_log(i).count("SIGHUP:")
+                shutil.copy(crl, c.path(f"node{i}", "crl.pem"))
+                c.signal(i, signal.SIGHUP)
+                self.assertTrue(wait_for(lambda: c.node_log(i).count("SIGHUP:") > reloads, 60))
+
+            self.assertTrue(answers(0, *node2))
+            self.assertTrue(answers(0, *app))
+            install(0, c.revocation_list([node2[0], app[0]]))
+            self.assertIn("client credentials reloaded", c.node_log(0))
+            self.assertFalse(answers(0, *node2))
+            self.assertFalse(answers(0, *app))
+            # What the list does not name, and a node without a list, go on.
+            self.assertTrue(answers(0, c.path("client.crt"), c.path("client.key")))
+            self.assertTrue(answers(1, *node2))
+            r = c.shell(input="listUsers\n")
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertEqual(r.stdout.count("Users on server"), 3, r.stdout)
+            # A list signed by another CA: refused, and the old one stays.
+            openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", c.path("other.key"), "-out", c.path("other.crt"),
+                    "-subj", "/CN=test customer CA", "-days", "30")
+            install(0, c.revocation_list([app[0]], issuer=("other.crt", "other.key"),
+                                         name="forged"))
+            self.assertIn("revocation list: not signed by a trusted CA", c.node_log(0))
+            self.assertFalse(answers(0, *node2))
 
 
 class LifecycleTests(unittest.TestCase):

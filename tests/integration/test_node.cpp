@@ -200,6 +200,7 @@ TEST_CASE("expired, server-only and TLS 1.2 clients are refused; SSL_CERT_FILE i
                 issue_certificate(csr.get(), n.ca.cert.get(), n.ca.key.get(), usage, days).get()),
             key_to_pem(key.get()),
             {n.ca.pem()},
+            {},
             {}};
     };
     sync_client expired(client_with(cert_usage::client, -1));

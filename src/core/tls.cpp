@@ -5,10 +5,12 @@
 #include "hsmsh/pki.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 namespace hsm {
 namespace {
@@ -112,12 +114,40 @@ bool revocation_may_pass(int error) {
            error == X509_V_ERR_CRL_NOT_YET_VALID;
 }
 
+// Whether the list is one OpenSSL applies as a complete list of its issuer:
+// no delta list or distribution-point scope (skipped by a CRL_CHECK, so the
+// certificates they name would pass) and no critical extension it does not
+// handle, on the list or an entry (that would fail every client of the CA).
+std::optional<std::string> unusable(X509_CRL* crl) {
+    for (int i = 0; i < X509_CRL_get_ext_count(crl); ++i) {
+        X509_EXTENSION* ext = X509_CRL_get_ext(crl, i);
+        int nid = OBJ_obj2nid(X509_EXTENSION_get_object(ext));
+        if (nid == NID_delta_crl) return "a delta list (give complete lists)";
+        if (nid == NID_issuing_distribution_point)
+            return "a list of one distribution point (give complete lists)";
+        if (X509_EXTENSION_get_critical(ext) && nid != NID_authority_key_identifier)
+            return "a critical extension this node does not handle";
+    }
+    STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(crl);
+    for (int i = 0; i < sk_X509_REVOKED_num(revoked); ++i) {
+        const X509_REVOKED* entry = sk_X509_REVOKED_value(revoked, i);
+        const STACK_OF(X509_EXTENSION)* exts = X509_REVOKED_get0_extensions(entry);
+        for (int j = 0; j < sk_X509_EXTENSION_num(exts); ++j)
+            if (X509_EXTENSION_get_critical(sk_X509_EXTENSION_value(exts, j)))
+                return "an entry with a critical extension this node does not handle";
+    }
+    return std::nullopt;
+}
+
 // Every revocation list of a PEM text, each checked against the anchors in
-// `store` (its issuer among them, its signature theirs) and added to it.
+// `store` (its issuer among them, its signature theirs) and added to it. A
+// block that does not read as a list refuses the whole text: lists after it
+// must not be dropped in silence.
 void add_revocations(X509_STORE* store, const std::vector<std::string>& texts) {
     for (const auto& text : texts) {
         auto bio = pem_bio(text);
         int read = 0;
+        ERR_clear_error();
         for (;;) {
             X509_CRL* raw = PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr);
             if (!raw) break;
@@ -133,13 +163,22 @@ void add_revocations(X509_STORE* store, const std::vector<std::string>& texts) {
                     X509_CRL_verify(crl.get(), X509_get0_pubkey(ca)) == 1;
             }
             if (!signed_by_anchor) throw pki_error("revocation list: not signed by a trusted CA");
+            if (auto why = unusable(crl.get())) throw pki_error("revocation list: " + *why);
             if (X509_STORE_add_crl(store, crl.get()) != 1)
                 throw pki_error("revocation list: cannot be added");
         }
-        ERR_clear_error(); // the end of the text reads as an error
+        // The text's end reads as "no start line"; anything else is a block
+        // that is not a list.
+        unsigned long error = ERR_peek_last_error();
+        ERR_clear_error();
         if (read == 0) throw pki_error("revocation list: no X509 CRL in the PEM text");
+        if (error != 0 &&
+            !(ERR_GET_LIB(error) == ERR_LIB_PEM && ERR_GET_REASON(error) == PEM_R_NO_START_LINE))
+            throw pki_error("revocation list: a block that does not read as a list");
     }
-    if (!texts.empty() && X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK) != 1)
+    // The whole chain: a revoked intermediate refuses every certificate it issued.
+    if (!texts.empty() &&
+        X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL) != 1)
         throw pki_error("revocation list: cannot turn checking on");
 }
 

@@ -147,8 +147,11 @@ int serve(const serve_options& options) {
                     "usage: shells, PKCS#11 applications and peers refuse this node (unsuitable "
                     "certificate purpose); sign cluster.csr again with both and replace it");
     node_identity identity{store.meta(meta_key::cluster_id).value_or(""),
-                           store.meta(meta_key::hsm_id).value_or(""), fingerprint(cert.get()),
-                           peers, read_file(paths.trust_anchor(), max_pem_file)};
+                           store.meta(meta_key::hsm_id).value_or(""),
+                           fingerprint(cert.get()),
+                           peers,
+                           read_file(paths.trust_anchor(), max_pem_file),
+                           fs::exists(paths.node_certificate())};
     auto tls = std::make_shared<ssl::context>(make_server_context(files));
 
     asio::io_context io(1);

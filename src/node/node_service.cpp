@@ -34,7 +34,8 @@ node_service::node_service(user_store& store, node_identity identity, cluster_ke
 
 void node_service::authenticate(session& s, std::string fingerprint,
                                 std::string node_hsm_id) const {
-    s.peer_node = fingerprint == identity_.certificate_fingerprint || !node_hsm_id.empty();
+    s.peer_node = !node_hsm_id.empty() || (fingerprint == identity_.certificate_fingerprint &&
+                                           !identity_.node_certificates_only);
     s.node_hsm_id = std::move(node_hsm_id);
     s.peer = std::move(fingerprint);
 }

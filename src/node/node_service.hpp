@@ -38,6 +38,10 @@ struct node_identity {
     // The cluster's trust anchor (PEM): it issues node certificates, each
     // naming one HSM. Empty: none is recognised.
     std::string trust_anchor;
+    // This node has its own certificate (node.crt): its peers have theirs
+    // too, and the shared cluster certificate gives no peer rights (a
+    // retired node keeps a copy of it; its node certificate is revoked).
+    bool node_certificates_only = false;
 };
 
 /// One client connection's login state. A logged-in session acts for one
@@ -71,7 +75,9 @@ public:
                  derivation_budget::limits budget = {});
 
     /// Records who a new connection is (its verified client certificate):
-    /// `node_hsm_id` is what node_named_by found in it.
+    /// `node_hsm_id` is what node_named_by found in it. A peer node is a
+    /// node certificate, or the cluster certificate while this node has no
+    /// certificate of its own (node_certificates_only).
     void authenticate(session& s, std::string fingerprint, std::string node_hsm_id = {}) const;
 
     /// The HSM id a node certificate of this cluster names (issued by its

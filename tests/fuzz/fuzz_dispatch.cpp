@@ -33,9 +33,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         store.set_state(hsm::cluster_state::initialized);
         store.insert_user("admin", hsm::user_type::preco, hsm::hash_password("password", cheap));
     });
-    hsm::node_service service(store, {"cluster-f", "hsm-fuzz", "SHA256:00", hsm::json::array(), {}},
-                              hsm::cluster_keys(hsm::bytes(hsm::sealing_key_size, 7)), cheap,
-                              io.get_executor());
+    hsm::node_service service(
+        store, {"cluster-f", "hsm-fuzz", "SHA256:00", hsm::json::array(), {}, false},
+        hsm::cluster_keys(hsm::bytes(hsm::sealing_key_size, 7)), cheap, io.get_executor());
     // Two clients, and another node of the cluster (its certificate's
     // fingerprint is the node's own): lines start with '2' or '3' for them.
     hsm::session sessions[3];

@@ -166,10 +166,12 @@ class Cluster:
                 "-out", self.path(f"{name}.crt"), "-days", "1", *usage)
         return self.path(f"{name}.crt"), self.path(f"{name}.key")
 
-    def revocation_list(self, certificates, issuer=("customerCA.crt", "ca.key"), name="crl"):
+    def revocation_list(self, certificates, issuer=("customerCA.crt", "ca.key"), name="crl",
+                        extension=None):
         """The customer CA's CRL naming `certificates` (openssl ca -revoke,
         then -gencrl, as an operator runs them); its path. Another `issuer`
-        (certificate, key) makes a list the nodes do not trust."""
+        (certificate, key) makes a list the nodes do not trust; `extension`
+        is one line of openssl's extension syntax added to the list."""
         work = self.path(f"{name}.d")
         os.makedirs(work, exist_ok=True)
         open(os.path.join(work, "index.txt"), "w").close()
@@ -178,6 +180,8 @@ class Cluster:
         with open(os.path.join(work, "ca.cnf"), "w") as f:
             f.write(f"[ca]\ndefault_ca = crl\n[crl]\ndatabase = {work}/index.txt\n"
                     f"crlnumber = {work}/crlnumber\ndefault_md = sha256\ndefault_crl_days = 30\n")
+            if extension:
+                f.write(f"crl_extensions = more\n[more]\n{extension}\n")
         ca = ["-config", os.path.join(work, "ca.cnf"), "-cert", self.path(issuer[0]),
               "-keyfile", self.path(issuer[1])]
         for cert in certificates:

@@ -93,14 +93,19 @@ class PeerAnnouncementTests(unittest.TestCase):
         described = subprocess.run([HSMD, "describe", "--data", c.path("node2")],
                                    capture_output=True, text=True, timeout=60)
         node2 = json.loads(described.stdout)["HsmId"]
-        rogue = WireClient(c.ports[1], c.path("node0", "cluster.crt"),
-                           c.path("node0", "cluster.key"), c.path("customerCA.crt"))
-        try:
-            status, _ = rogue.call("announce_peers", hsm_id=node2, address="127.0.0.1:1",
-                                   since=int(time.time() * 1000), peers=[])
-        finally:
-            rogue.close()
-        self.assertEqual(status, "RET_OK")
+        # Another node's certificate is heard as a relay, which moves nobody;
+        # the shared cluster certificate is no peer at all once the nodes
+        # have their own (a retired node keeps a copy of it).
+        for cert, expected in (("node.crt", "RET_OK"), ("cluster.crt", "RET_PERMISSION_DENIED")):
+            rogue = WireClient(c.ports[1], c.path("node0", cert),
+                               c.path("node0", cert.replace(".crt", ".key")),
+                               c.path("customerCA.crt"))
+            try:
+                status, _ = rogue.call("announce_peers", hsm_id=node2, address="127.0.0.1:1",
+                                       since=int(time.time() * 1000), peers=[])
+            finally:
+                rogue.close()
+            self.assertEqual(status, expected, cert)
         self.assertEqual(self.peers_of(1), [f"127.0.0.1:{c.ports[2]}"])
         old = c.ports[2]
         c.restart_node(2, ["--peer", first])
@@ -160,6 +165,70 @@ class RevocationTests(unittest.TestCase):
                                          name="forged"))
             self.assertIn("revocation list: not signed by a trusted CA", c.node_log(0))
             self.assertFalse(answers(0, *node2))
+
+    def test_a_retired_node_keeps_no_peer_rights_and_lists_never_fail_open(self):
+        """Red team on revocation: the retired node still holds the shared
+        cluster certificate, which gives no peer rights once the nodes have
+        their own; a list the node would apply only in part (a block that is
+        not a list, a delta or scoped list) or that would refuse every client
+        (an unknown critical extension) is refused whole, naming why, and the
+        list before it stays."""
+        import shutil
+        with Cluster() as c:
+            c.activate()
+            node2 = (c.path("node2", "node.crt"), c.path("node2", "node.key"))
+            app = c.issue_certificate("app", "/CN=an application")
+            lists = {"good": c.revocation_list([node2[0]], name="good")}
+
+            def install(text, expected):
+                reloads = c.node_log(0).count("SIGHUP:")
+                with open(c.path("node0", "crl.pem"), "w") as f:
+                    f.write(text)
+                c.signal(0, signal.SIGHUP)
+                self.assertTrue(wait_for(lambda: c.node_log(0).count("SIGHUP:") > reloads, 60))
+                self.assertIn(expected, c.node_log(0).splitlines()[-1])
+
+            def read(path):
+                with open(path) as f:
+                    return f.read()
+
+            def app_answers():
+                try:
+                    w = WireClient(c.ports[0], *app, c.path("customerCA.crt"))
+                    try:
+                        return w.call("hello")[0] == "RET_OK"
+                    finally:
+                        w.close()
+                except (ConnectionError, OSError):
+                    return False
+
+            install(read(lists["good"]), "client credentials reloaded")
+            # The shared certificate: a client like any other, never a peer.
+            w = WireClient(c.ports[0], c.path("node2", "cluster.crt"),
+                           c.path("node2", "cluster.key"), c.path("customerCA.crt"))
+            try:
+                self.assertEqual(w.call("tx_status", txid="ab" * 16)[0], "RET_NOT_LOGGED_IN")
+                self.assertEqual(w.call("announce_peers", hsm_id="x", address="127.0.0.1:1",
+                                        since=1, peers=[])[0], "RET_PERMISSION_DENIED")
+            finally:
+                w.close()
+            newer = c.revocation_list([node2[0], app[0]], name="newer")
+            corrupt = "-----BEGIN X509 CRL-----\nAAAAAAAA\n-----END X509 CRL-----\n"
+            for name, text, why in (
+                    ("corrupt", read(lists["good"]) + corrupt + read(newer),
+                     "a block that does not read as a list"),
+                    ("delta", read(c.revocation_list(
+                        [app[0]], name="delta", extension="2.5.29.27 = critical,ASN1:INTEGER:1")),
+                     "a delta list"),
+                    ("critical", read(c.revocation_list([app[0]], name="critical",
+                                                        extension="1.2.3.4 = critical,ASN1:NULL")),
+                     "a critical extension")):
+                install(text, "reload failed")
+                self.assertIn(why, c.node_log(0).splitlines()[-1], name)
+                self.assertTrue(app_answers(), name)  # the good list stays, and only it
+            # Officers are still served all along.
+            r = c.shell(input="loginHSM CO admin officer-pw1\nlistUsers\n")
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
 
 class LifecycleTests(unittest.TestCase):

@@ -435,8 +435,8 @@ class BudgetTests(unittest.TestCase):
                     r = c.shell(input="loginHSM CO admin officer-pw1\nlistUsers\n")
                     self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
                     self.assertIn("loginHSM success", r.stdout)
-                peer = WireClient(c.ports[0], c.path("node0", "cluster.crt"),
-                                  c.path("node0", "cluster.key"), c.path("customerCA.crt"))
+                peer = WireClient(c.ports[0], c.path("node0", "node.crt"),
+                                  c.path("node0", "node.key"), c.path("customerCA.crt"))
                 self.assertEqual(peer.call("tx_status", txid="ab" * 16)[0], "RET_OK")
                 peer.close()
             finally:

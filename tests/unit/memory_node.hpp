@@ -23,7 +23,7 @@ struct memory_node {
     user_store store{":memory:"};
     node_service service{
         store,
-        {"cluster-t", "hsm-test", std::string(node_fingerprint), json::array(), {}},
+        {"cluster-t", "hsm-test", std::string(node_fingerprint), json::array(), {}, false},
         cluster_keys(bytes(sealing_key_size, 7)),
         cheap_kdf,
         io.get_executor()};

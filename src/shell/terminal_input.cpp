@@ -235,7 +235,11 @@ std::optional<secret> terminal_input::read_password(const std::string& prompt) {
         std::fflush(stdout);
         char c = 0;
         for (;;) {
-            ssize_t n = ::read(STDIN_FILENO, &c, 1);
+            // A Ctrl-C between the prompt and the read would otherwise be
+            // taken by the handler with no read to interrupt, and the shell
+            // would wait at 'Enter password:' (shell-pty caught it once).
+            bool readable = wait_for_input();
+            ssize_t n = readable ? ::read(STDIN_FILENO, &c, 1) : 0;
             if (n < 0 && errno == EINTR && !interrupt_requested.load()) continue;
             if (n <= 0) {
                 wipe(text);

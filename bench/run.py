@@ -62,11 +62,11 @@ class DelayProxy:
         self.p.stdout.close()
 
 
-def timed_shell(cluster, script, *args, cpu=None):
-    """Runs hsmsh on a script; returns (seconds, peak RSS in KiB). With a
-    `cpu` list, appends the CPU seconds the shell used."""
+def timed_shell(cluster, script, *args, cpu=None, shell=None):
+    """Runs hsmsh (or `shell`) on a script; returns (seconds, peak RSS in
+    KiB). With a `cpu` list, appends the CPU seconds the shell used."""
     start = time.perf_counter()
-    p = subprocess.Popen([os.environ["HSMSH"], *args], stdin=subprocess.PIPE,
+    p = subprocess.Popen([shell or os.environ["HSMSH"], *args], stdin=subprocess.PIPE,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=cluster.env())
     p.stdin.write(script.encode())
     p.stdin.close()
@@ -122,8 +122,9 @@ def fan_out(build, sizes, commands, repeats):
     for r in rows:
         for key in ("startup_s", "list_users_s", "mutation_s"):
             r[key.replace("_s", "_ratio")] = r[key] / base[key]
-        # A sequential fan-out, as CMU's, pays every server's round trip in turn.
-        r["sequential_list_users_s"] = base["list_users_s"] * r["nodes"]
+        # A model, not a measurement: a sequential fan-out, as CMU's, would pay
+        # every server's round trip in turn, N x T(1).
+        r["sequential_list_users_model_s"] = base["list_users_s"] * r["nodes"]
     return rows
 
 
@@ -154,7 +155,7 @@ def throughput(build, commands):
                 "cpu_bound_commands_per_s": os.cpu_count() / cpu_per_command}
 
 
-def per_server_cpu(sizes, commands, repeats):
+def per_server_cpu(sizes, commands, repeats, shell=None):
     """The shell's CPU per command for each extra server, straight to the
     nodes (no proxy): (CPU with N servers - CPU with 1) / (N - 1), where each
     CPU per command is (CPU of the script - CPU of an empty script) /
@@ -172,7 +173,7 @@ def per_server_cpu(sizes, commands, repeats):
             def cpu(script, *args):
                 runs = []
                 for _ in range(repeats):
-                    timed_shell(c, script, *args, cpu=runs)
+                    timed_shell(c, script, *args, cpu=runs, shell=shell)
                 return statistics.median(runs)
             idle, login = cpu(""), cpu(LOGIN, "-y")
             per[n] = {"list_users_cpu_s": (cpu("listUsers\n" * commands) - idle) / commands,
@@ -186,6 +187,20 @@ def per_server_cpu(sizes, commands, repeats):
                 (many["list_users_cpu_s"] - one["list_users_cpu_s"]) / extra,
             "mutation_cpu_per_extra_server_s":
                 (many["mutation_cpu_s"] - one["mutation_cpu_s"]) / extra}
+
+
+def against_baseline(baseline, smoke):
+    """per_server_cpu for a baseline shell and ours, alternately, twice each
+    (the same nodes' build): docs/performance.md's before/after table."""
+    if not baseline:
+        return []
+    sizes, commands, repeats = ([1, 3], 20, 1) if smoke else ([1, 28], 300, 3)
+    runs = []
+    for _ in range(2):
+        for label, shell in (("baseline", os.path.abspath(baseline)), ("ours", None)):
+            r = per_server_cpu(sizes, commands, repeats, shell=shell)
+            runs.append({"shell": label, **r})
+    return runs
 
 
 def password_bound(build, iterations, count):
@@ -287,34 +302,44 @@ def key_sign(count):
         samples = sorted(samples)
         return statistics.median(samples), samples[min(len(samples) - 1, len(samples) * 99 // 100)]
 
+    def ok(reply, what):
+        """A reply's fields; a refusal ends the benchmark (a refused sign is
+        fast, and timing refusals would measure nothing)."""
+        status, fields = reply
+        if status != "RET_OK":
+            raise RuntimeError(f"key_sign: {what} answered {status}")
+        return fields
+
     with Cluster(nodes=1) as c:
         c.activate()
         timed_shell(c, LOGIN + "createUser CU signer signer-pw-1\n", "-y")
         w = c.wire_client(0)
-        w.call("login", type="CU", name="signer", password="signer-pw-1")
+        ok(w.call("login", type="CU", name="signer", password="signer-pw-1"), "login")
         out = {"count": count}
         data = os.urandom(64).hex()
         rounds = []
         for _ in range(count):
             t = time.perf_counter()
-            w.call("hello")
+            reply = w.call("hello")
             rounds.append(time.perf_counter() - t)
+            ok(reply, "hello")
         out["round_trip_p50_s"], out["round_trip_p99_s"] = quantiles(rounds)
         speed = openssl_sign_s()
         for spec, mechanism in (("ec:p256", "ecdsa-sha256"), ("rsa:2048", "rsa-pkcs1-sha256")):
-            _, made = w.call("generate_key", spec=spec)
+            made = ok(w.call("generate_key", spec=spec), "generate_key")
             txid = os.urandom(16).hex()
-            w.call("prepare", txid=txid, change="insert_keys", keys=made["keys"])
-            w.call("commit", txid=txid)
+            ok(w.call("prepare", txid=txid, change="insert_keys", keys=made["keys"]), "prepare")
+            ok(w.call("commit", txid=txid), "commit")
             handle = made["keys"][0]["handle"]
             times = []
             for _ in range(count):
                 t = time.perf_counter()
-                status, _ = w.call("sign", handle=handle, mechanism=mechanism, data=data)
+                reply = w.call("sign", handle=handle, mechanism=mechanism, data=data)
                 times.append(time.perf_counter() - t)
+                ok(reply, f"sign ({mechanism})")
             p50, p99 = quantiles(times)
             out[mechanism] = {"p50_s": p50, "p99_s": p99, "openssl_speed_s": speed[mechanism],
-                              "last_status": status}
+                              "signatures_ok": count}
         w.close()
         return out
 
@@ -380,10 +405,11 @@ def chart(results, path):
         return None
     data = path + ".dat"
     with open(data, "w") as f:
-        f.write("# nodes ours_ms sequential_ms mutation_ms\n")
+        f.write("# nodes ours_ms sequential_model_ms mutation_ms\n")
         for r in results["fan_out"]:
             f.write(f"{r['nodes']} {r['list_users_s'] * 1e3:.3f} "
-                    f"{r['sequential_list_users_s'] * 1e3:.3f} {r['mutation_s'] * 1e3:.3f}\n")
+                    f"{r['sequential_list_users_model_s'] * 1e3:.3f} "
+                    f"{r['mutation_s'] * 1e3:.3f}\n")
     script = f"""
 set terminal svg size 720,440 dynamic font "sans,12"
 set output "{path}"
@@ -395,7 +421,7 @@ set key top left
 set grid
 plot "{data}" using 1:2 with linespoints lw 2 title "hsmsh listUsers (parallel fan-out)", \\
      "{data}" using 1:4 with linespoints lw 2 title "hsmsh createUser/deleteUser", \\
-     "{data}" using 1:3 with lines dt 2 lw 2 title "sequential fan-out (N x T(1))"
+     "{data}" using 1:3 with lines dt 2 lw 2 title "sequential fan-out, a model: N x T(1)"
 """
     subprocess.run(["gnuplot"], input=script, text=True, check=True)
     os.remove(data)
@@ -408,6 +434,9 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
     ap.add_argument("--out", default=os.path.join(HERE, "results.json"))
     ap.add_argument("--chart", default=None, help="SVG path (default: next to --out)")
+    ap.add_argument("--baseline-shell", default=None,
+                    help="an hsmsh of another commit: its CPU per extra server is measured "
+                         "too, alternating with ours, twice each (docs/performance.md)")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     # `meson test` builds only what the tests need: build the benchmark's tools too.
@@ -427,6 +456,7 @@ def main():
         "node_memory": node_memory(build, 20 if smoke else 1024, 4 if smoke else 32,
                                    1 if smoke else 5),
         "key_sign": key_sign(20 if smoke else 2000),
+        "per_server_cpu_against_baseline": against_baseline(args.baseline_shell, smoke),
         "pkcs11_sign": pkcs11_sign(build, {1: 10, 16: 2} if smoke else {1: 1000, 16: 200}),
         "delay_ms": DELAY_MS, "kernel": os.uname().release, "cores": os.cpu_count(),
         "smoke": smoke,
@@ -435,11 +465,11 @@ def main():
     results["machine"] = {"wall_s": time.monotonic() - began, "busy_cpu_s": busy1 - busy0,
                           "steal_cpu_s": steal1 - steal0}
     print(f"{'nodes':>5} {'startup s':>10} {'ratio':>6} {'listUsers s':>12} {'ratio':>6} "
-          f"{'mutation s':>11} {'ratio':>6} {'seq. ratio':>10} {'hsmsh RSS MiB':>14}")
+          f"{'mutation s':>11} {'ratio':>6} {'model N x T(1)':>14} {'hsmsh RSS MiB':>14}")
     for r in results["fan_out"]:
         print(f"{r['nodes']:>5} {r['startup_s']:>10.3f} {r['startup_ratio']:>6.2f} "
               f"{r['list_users_s']:>12.4f} {r['list_users_ratio']:>6.2f} "
-              f"{r['mutation_s']:>11.4f} {r['mutation_ratio']:>6.2f} {r['nodes']:>10} "
+              f"{r['mutation_s']:>11.4f} {r['mutation_ratio']:>6.2f} {r['nodes']:>14} "
               f"{r['shell_peak_rss_kib'] / 1024:>14.1f}")
     tp = results["throughput"]
     print(f"\nbatch throughput: {tp['commands_per_s']:.0f} listUsers/s over {tp['commands']} "
@@ -454,6 +484,9 @@ def main():
           f"{ps['commands']} commands): listUsers "
           f"{ps['list_users_cpu_per_extra_server_s'] * 1e3:.4f} ms, mutation "
           f"{ps['mutation_cpu_per_extra_server_s'] * 1e3:.4f} ms")
+    for r in results["per_server_cpu_against_baseline"]:
+        print(f"  {r['shell']:<8} listUsers {r['list_users_cpu_per_extra_server_s'] * 1e3:.4f} ms, "
+              f"mutation {r['mutation_cpu_per_extra_server_s'] * 1e3:.4f} ms per extra server")
     pb = results["password_bound"]
     print(f"password-bound: createUser/deleteUser pairs at {pb['iterations']} iterations on "
           f"{pb['nodes']} nodes; one derivation {pb['kdf_s'] * 1e3:.1f} ms, bound "
@@ -475,7 +508,7 @@ def main():
         k = ks[mechanism]
         print(f"  {mechanism}: sign on a node p50 {k['p50_s'] * 1e3:.3f} ms, p99 "
               f"{k['p99_s'] * 1e3:.3f} ms; openssl speed {k['openssl_speed_s'] * 1e3:.3f} ms "
-              f"(ratio {k['p50_s'] / k['openssl_speed_s']:.1f}); {k['last_status']}")
+              f"(ratio {k['p50_s'] / k['openssl_speed_s']:.1f}); {k['signatures_ok']} RET_OK")
     ps = results["pkcs11_sign"]
     print("PKCS#11 signatures (the same C loop; ECDSA P-256 over a digest, RSA-2048 with "
           "SHA-256):")

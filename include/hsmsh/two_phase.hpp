@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hsm {
@@ -72,6 +73,13 @@ template <typename Report> bool interrupted(const std::vector<Report>& reports) 
         if (r.outcome.what == server_outcome::kind::cancelled) return true;
     return false;
 }
+
+/// Tests only: a hook asked at "after-prepare" and "after-first-commit"
+/// whether the shell should die there (_exit(70)), so that the nodes' own
+/// resolution can be tested. None is set in a shipped program: the test
+/// build of the shell (tests/integration/failpoints.cpp) sets one.
+using failpoint_hook = bool (*)(std::string_view where) noexcept;
+void set_failpoint_hook(failpoint_hook hook) noexcept;
 
 /// A fresh 128-bit transaction id in hex.
 std::string new_txid();

@@ -6,7 +6,6 @@
 #include "hsmsh/secret.hpp"
 
 #include <algorithm>
-#include <cstdlib>
 #include <map>
 #include <stdexcept>
 #include <string_view>
@@ -17,11 +16,11 @@
 namespace hsm {
 namespace {
 
-// A test hook that simulates a shell dying between the phases, so that the
-// nodes' own resolution can be tested: "after-prepare" or "after-first-commit".
-bool failpoint(std::string_view name) {
-    const char* fp = std::getenv("HSMSH_FAILPOINT");
-    return fp && name == fp;
+// Set by test builds only: a shipped program never reads HSMSH_FAILPOINT.
+failpoint_hook test_failpoint = nullptr;
+
+bool failpoint(std::string_view name) noexcept {
+    return test_failpoint && test_failpoint(name);
 }
 
 // A refusal that says the same of the change wherever it is asked: retrying
@@ -75,6 +74,10 @@ std::string_view phase_result_name(phase_result r) noexcept {
         return "left_behind";
     }
     return "refused";
+}
+
+void set_failpoint_hook(failpoint_hook hook) noexcept {
+    test_failpoint = hook;
 }
 
 std::string new_txid() {

@@ -284,8 +284,8 @@ class Cluster:
         env.update(extra)
         return env
 
-    def shell(self, *args, input="", timeout=60, env=None):
-        return subprocess.run([HSMSH, *args], input=input, capture_output=True, text=True,
+    def shell(self, *args, input="", timeout=60, env=None, program=HSMSH):
+        return subprocess.run([program, *args], input=input, capture_output=True, text=True,
                               timeout=timeout, env=env or self.env())
 
     def activate(self):

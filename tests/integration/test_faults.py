@@ -292,19 +292,26 @@ class FullDiskTests(unittest.TestCase):
     def test_tiny_tmpfs(self):
         """The data directory on a 1 MiB tmpfs in the node's own mount namespace:
         writes past it fail with ENOSPC; the tmpfs is grown to make room."""
-        probe = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
-                                "mount -t tmpfs -o size=64k probe /mnt"],
-                               capture_output=True, timeout=30)
-        if probe.returncode != 0:
-            self.skipTest("no private mount namespace here (needs CAP_SYS_ADMIN)")
+        # A mount namespace of our own needs CAP_SYS_ADMIN; without it (CI's
+        # container may lack it), one inside a new user namespace, where
+        # tmpfs may be mounted unprivileged.
+        for own, enter in ((["-m"], ["-m"]), (["-U", "-r", "-m"], ["-U", "-m"])):
+            probe = subprocess.run(["unshare", *own, "--propagation", "private", "sh", "-c",
+                                    "mount -t tmpfs -o size=64k probe /mnt"],
+                                   capture_output=True, timeout=30)
+            if probe.returncode == 0:
+                break
+        else:
+            self.skipTest("no mount namespace here, private or in a user namespace "
+                          f"(needs CAP_SYS_ADMIN or user namespaces): {probe.stderr!r}")
         with Cluster(nodes=1) as c:
             c.activate()
             data = c.path("node0")
             script = ('set -e; cp -a "$0" "$0.disk"; mount -t tmpfs -o size=1m,mode=0700 hsmsh "$0";'
                       ' cp -a "$0.disk/." "$0/"; exec "$@"')
-            c.restart_node(0, wrap=["unshare", "-m", "--propagation", "private", "sh", "-c",
+            c.restart_node(0, wrap=["unshare", *own, "--propagation", "private", "sh", "-c",
                                     script, data])
-            ns = ["nsenter", "-t", str(c.nodes[0].pid), "-m"]
+            ns = ["nsenter", "-t", str(c.nodes[0].pid), *enter]
 
             def grow():
                 subprocess.run([*ns, "mount", "-o", "remount,size=16m", data], check=True,
@@ -359,8 +366,9 @@ class HostilePeerTests(unittest.TestCase):
         asker.start()
 
         def attack(kind, payload):
-            s = c.wire_client(timeout=15)
-            started = time.monotonic()
+            # A node that hangs is told from one that hangs up: only the
+            # hang-up (EOF or a reset) counts; the bound is generous (TSan).
+            s = c.wire_client(timeout=60)
             try:
                 if kind == "slow sender":
                     for b in b"\x00\x00\x00\x20":
@@ -368,12 +376,14 @@ class HostilePeerTests(unittest.TestCase):
                         time.sleep(0.4)
                 else:
                     s.sock.sendall(payload)
-                closed = s.sock.recv(16) == b""
+                closed = "hung up" if s.sock.recv(16) == b"" else "answered"
+            except TimeoutError:
+                closed = "no answer in 60 s"
             except (OSError, ConnectionError):
-                closed = True
+                closed = "hung up"
             finally:
                 s.close()
-            return kind, closed, time.monotonic() - started
+            return kind, closed
 
         results = []
         try:
@@ -397,9 +407,8 @@ class HostilePeerTests(unittest.TestCase):
         self.assertEqual(errors, [], "the bystander was disturbed")
         self.assertGreater(served, self.ROUNDS)
         self.assertEqual(len(results), self.ROUNDS * (len(hostile) + 1))
-        for kind, closed, seconds in results:
-            self.assertTrue(closed, f"{kind}: the node did not hang up")
-            self.assertLess(seconds, 15, f"{kind}: cut off only after {seconds:.1f} s")
+        for kind, closed in results:
+            self.assertEqual(closed, "hung up", f"{kind}: the node did not hang up")
         if not sanitized(c.nodes[0].pid):
             self.assertLess(proc_status_kib(c.nodes[0].pid, "VmHWM"), 64 * 1024,
                             "node memory grew")

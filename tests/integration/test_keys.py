@@ -24,7 +24,7 @@ DATA = b"the data a crypto user signs"
 class KeyTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.c = Cluster(peers=True, node_args=["--prepare-timeout", "2"])
+        cls.c = Cluster(peers=True, node_args=["--prepare-timeout", "10"])
         cls.c.activate()
         r = cls.c.shell(input=LOGIN + "createUser CU alice alice-pw-1\ny\n"
                         "createUser CU bob bob-pw-01\ny\ncreateUser CU carol carol-pw-1\ny\n")
@@ -163,7 +163,8 @@ class KeyTests(unittest.TestCase):
         before = [self.wire(i, "bob").call("find_keys", user=self.ids["bob"])
                   for i in range(1)]
         self.assertEqual(before[0][0], "RET_PERMISSION_DENIED")  # a CU does not list keys
-        shell = subprocess.Popen([HSMSH, "--timeout", "2"], stdin=subprocess.PIPE,
+        # Only the stopped node misses a 10 s deadline (TSan included).
+        shell = subprocess.Popen([HSMSH, "--timeout", "10"], stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                  env=self.c.env())
         try:
@@ -196,7 +197,7 @@ class KeyTests(unittest.TestCase):
             keys = [w.call("find_keys", user=self.ids["bob"])[1].get("keys") for w in officer]
             pending = [w.call("list_prepared")[1].get("prepared") for w in officer]
             return keys == [[], [], []] and pending == [[], [], []]
-        self.assertTrue(wait_for(settled), [w.call("list_prepared") for w in officer])
+        self.assertTrue(wait_for(settled, 90), [w.call("list_prepared") for w in officer])
 
     def test_servers_that_disagree_on_keys_are_named(self):
         handles = self.generate("bob", "aes:192")

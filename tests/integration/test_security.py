@@ -34,6 +34,11 @@ def login(c, i, name="admin", password=OFFICER_PW, type="CO"):
     return w
 
 
+# How long a client waits for a reply or a hang-up before calling the node
+# hung: generous (TSan), since only a node that never answers reaches it.
+NO_ANSWER = 60
+
+
 def eventually(call, expected, tries=100):
     """Repeats call() until it answers `expected` (a node notices a closed
     connection a moment later); returns the last status. Bounded: 10 s."""
@@ -424,9 +429,11 @@ class BudgetTests(unittest.TestCase):
                 for _ in range(40):
                     try:
                         w = WireClient(c.ports[0], c.path("idler.crt"), c.path("idler.key"),
-                                       c.path("customerCA.crt"))
+                                       c.path("customerCA.crt"), timeout=NO_ANSWER)
                         w.call("hello", version=1)
                         idle.append(w)
+                    except TimeoutError:
+                        self.fail(f"the node neither answered nor hung up in {NO_ANSWER} s")
                     except (OSError, ConnectionError):
                         pass  # refused or closed: the node keeps its places
                 self.assertGreaterEqual(len(idle), 30)
@@ -456,18 +463,22 @@ class BudgetTests(unittest.TestCase):
                 answers = []
                 for _ in range(32):
                     try:
-                        w = c.wire_client(0)
+                        w = c.wire_client(0, timeout=NO_ANSWER)
                         answers.append(w.call("login", type="CU", name="hog",
                                               password="hog-pass-1")[0])
                         held.append(w)
+                    except TimeoutError:
+                        answers.append("no answer")  # a hang is not a hang-up
                     except (OSError, ConnectionError):
                         answers.append("closed")
                 self.assertLessEqual(set(answers), {"RET_OK", "closed"})
                 for _ in range(40):
                     try:
-                        w = c.wire_client(0)
+                        w = c.wire_client(0, timeout=NO_ANSWER)
                         w.call("hello", version=1)
                         held.append(w)
+                    except TimeoutError:
+                        self.fail(f"the node neither answered nor hung up in {NO_ANSWER} s")
                     except (OSError, ConnectionError):
                         pass
                 time.sleep(3)  # idle past the node's grace for a login on its way
@@ -643,10 +654,12 @@ class BudgetTests(unittest.TestCase):
             def flood():
                 while not stop.is_set():
                     try:
-                        w = c.wire_client(0, timeout=30)
+                        w = c.wire_client(0, timeout=NO_ANSWER)
                         while not stop.is_set():
                             seen.append(w.call("login", type="CO", name="nobody",
                                                password="guess-pw-1")[0])
+                    except TimeoutError:
+                        seen.append("no answer")  # a hang is not a hang-up: fails below
                     except (OSError, ConnectionError, ValueError):
                         seen.append("closed")
             # Until the flood holds the places (refused or closed).

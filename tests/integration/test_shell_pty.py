@@ -121,9 +121,9 @@ class TerminalTests(unittest.TestCase):
         self.t = Terminal([HSMSH, "--timeout", "30"], self.c.env(TERM="xterm"))
         self.t.expect(r"Connected to server '127\.0\.0\.1:%d'.*\n" % self.c.ports[2])
         self.t.expect(r"hsmsh> ")
-        # Under heavy load (CI's sanitizer build) a key sent the instant the
-        # first prompt shows was once lost; let the terminal settle.
-        time.sleep(0.2)
+        # A key sent the instant the first prompt shows, before the editor
+        # holds the terminal, was once lost under load: wait for the editor.
+        self.t.wait_for_the_editor()
 
     def tearDown(self):
         self.t.close()
@@ -277,7 +277,7 @@ class TerminalTests(unittest.TestCase):
         t = Terminal([HSMSH, "--timeout", "2"], self.c.env(TERM="xterm"))
         try:
             t.expect(r"hsmsh> ")
-            time.sleep(0.2)
+            t.wait_for_the_editor()
             t.send("loginHSM CO admin officer-pw1\r")
             t.expect(r"loginHSM success on server 2.*\n")
             t.expect(PROMPT)
@@ -460,7 +460,7 @@ class DemoTerminalTests(unittest.TestCase):
         self.t = Terminal([HSMSH, "demo", "--dir", self.dir, "--kdf-iterations", "1000"], env)
         self.t.expect(r"Connected to server .*\n.*\n.*Connected to server .*\n", timeout=120)
         self.t.expect(r"hsmsh> ")
-        time.sleep(0.2)
+        self.t.wait_for_the_editor()
 
     def tearDown(self):
         self.t.close()

@@ -827,8 +827,9 @@ struct world : test::memory_node {
     // second factor if it has one. With service 3 guarded it gets a token
     // and has every officer holding one of our keys approve it; then it
     // makes one change: a user created, deleted, its password set again
-    // (which unlocks it), an older record synced, or its own 2FA enrolled
-    // again with the key it holds; direct, or prepared and committed.
+    // (which unlocks it), an older record synced, its quorum key or its own
+    // 2FA registered again with the key it holds; direct, or prepared and
+    // committed.
     void steward_step() {
         if (!steward.user_id && !steward_login()) return;
         if (store.m_value(quorum::service::user_mgmt) > 1) steward_token();
@@ -836,7 +837,7 @@ struct world : test::memory_node {
         json f = {
             {"type", types[i]}, {"name", names[i]}, {"password", fmt::format("pw-{}-1", names[i])}};
         auto op = operation::create_user;
-        switch (below(5)) {
+        switch (below(6)) {
         case 0:
             break;
         case 1: {
@@ -861,6 +862,20 @@ struct world : test::memory_node {
             op = operation::prepare;
             f = {{"change", "sync_user"}, {"record", pick(records)}, {"force", below(2) == 0}};
             break;
+        case 4: {
+            // registerQuorumPubKey of the key admin holds (else its own).
+            auto k = key_of("admin").value_or(0);
+            proven["admin"].insert(quorum[k].key_hex);
+            op = operation::register_quorum_key;
+            f = {{"type", "CO"},
+                 {"name", "admin"},
+                 {"quorum_key", quorum[k].key_hex},
+                 {"token",
+                  to_hex(std::span(reinterpret_cast<const std::uint8_t*>(registration_token.data()),
+                                   registration_token.size()))},
+                 {"signature", quorum[k].signature_hex}};
+            break;
+        }
         default:
             if (!steward_enrollment(f)) return;
             op = operation::change_password;

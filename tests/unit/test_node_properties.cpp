@@ -1389,8 +1389,8 @@ TEST_CASE("node invariants hold with quorum on") {
     walk(w, env_number("HSMSH_PROPERTY_STEPS", 4000),
          {"login", "get_token", "approve_token", "quorum-approved change", "quorum-checked commit",
           "generate_key", "sign", "delete_user|committed delete_user",
-          "change_password|committed change_password", "committed sync_user", "aborted",
-          "wrong password refused", "locked account refused"});
+          "change_password|committed change_password", "aborted", "wrong password refused",
+          "locked account refused"});
 }
 
 // Two officers with two-factor login from the start, and 2FA requests in

@@ -28,6 +28,7 @@ using namespace hsm;
 
 namespace {
 
+constexpr std::string_view test_hsm_id = "hsm-test"; // memory_node's
 constexpr std::array names{"admin", "ann", "bob", "cid", "dee", "eve"};
 constexpr std::array types{"CO", "CU", "PCO", "CU", "AU", "CO"};
 
@@ -59,6 +60,13 @@ std::array<quorum_credential, names.size()> make_quorum_credentials() {
 
 // A 2FA answer: PKCS#1 v1.5 over a given SHA-256 value, as `openssl
 // pkeyutl -sign -pkeyopt digest:sha256` makes it.
+bytes sha256_of(const bytes& data) {
+    bytes out(32);
+    unsigned size = 0;
+    REQUIRE(EVP_Digest(data.data(), data.size(), out.data(), &size, EVP_sha256(), nullptr) == 1);
+    return out;
+}
+
 bytes sign_digest(const loaded_key& key, const bytes& digest) {
     std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(
         EVP_PKEY_CTX_new(key.pkey(), nullptr), EVP_PKEY_CTX_free);
@@ -81,12 +89,21 @@ std::uint64_t env_number(const char* name, std::uint64_t fallback) {
 
 struct world : test::memory_node {
     std::array<session, 6> sessions; // the last one is a peer node
+    // A crypto user's application, logged in for the whole run as a real one
+    // is: no other actor names it (its name is not in `names`), so every
+    // seed reaches key work; its keys meet everyone else's requests.
+    session app;
+    // An officer managing users by the book, on a connection of its own
+    // (see steward_step): every seed reaches approved changes, deletions,
+    // syncs and enrollments, whatever the walk's officers locked or broke.
+    session steward;
     std::mt19937_64 rng;
     std::vector<std::string> txids;
     std::map<std::int64_t, std::string> ever;     // every user id seen, and its name
     std::map<std::string, std::size_t> successes; // by operation: the run reached real states
     std::vector<std::pair<std::string, json>> generated; // sealed keys, by who generated them
-    std::vector<json> copies; // get_sealed_key's answers: copies a sync may bring
+    std::vector<json> copies;  // get_sealed_key's answers: copies a sync may bring
+    std::vector<json> records; // get_user's sealed records: a sync may bring an old one
     // Each handle's key as first seen in the store: its material and owner.
     std::map<std::int64_t, std::pair<std::string, std::int64_t>> key_identity;
     std::array<quorum_credential, names.size()> quorum = make_quorum_credentials();
@@ -109,19 +126,41 @@ struct world : test::memory_node {
     // (a login's or an enrollment's), and, for a login_2fa sent, the key
     // that signed that login challenge (empty: anything else was signed).
     struct model_challenge {
-        bytes digest;
+        second_factor_purpose purpose = second_factor_purpose::login;
         std::string hsm_id;
-        bool login = false;
-        std::string user; // a login's: whose password was right
+        std::string user; // a login's: whose password was right; an enrollment's: who asks
+        bytes challenge;
+        bytes channel;
+        bool login() const { return purpose == second_factor_purpose::login; }
     };
     std::map<const session*, model_challenge> challenges;
     std::map<const session*, std::string> login_answer;
+    // What each signature an officer key made was made for, as its officer
+    // saw it: "approval <token file>", "2fa <purpose> <hsm> <user>
+    // <challenge> <channel>", "registration", "digest <bytes>" (a bare value
+    // signed). PKCS#1 v1.5 is deterministic: one signature, several meanings.
+    std::map<std::string, std::set<std::string>> meanings;
 
     explicit world(std::uint64_t seed) : rng(seed) {
+        for (const auto& c : quorum)
+            meanings[c.signature_hex].insert("registration");
         for (std::size_t i = 0; i < sessions.size(); ++i)
             service.authenticate(sessions[i], i + 1 == sessions.size()
                                                   ? std::string(test::node_fingerprint)
                                                   : fmt::format("SHA256:{}", i));
+        service.authenticate(app, "SHA256:app");
+        service.authenticate(steward, "SHA256:steward");
+        // Each connection its own TLS channel binding, as 2FA messages name it.
+        for (auto* s : everyone()) {
+            s->channel.resize(channel_binding_size);
+            for (auto& b : s->channel)
+                b = static_cast<std::uint8_t>(rng());
+        }
+    }
+
+    std::array<session*, 8> everyone() {
+        return {&sessions[0], &sessions[1], &sessions[2], &sessions[3],
+                &sessions[4], &sessions[5], &app,         &steward};
     }
 
     // Mostly a change that is still prepared, else any id seen, else garbage.
@@ -129,6 +168,39 @@ struct world : test::memory_node {
         auto rows = store.list_prepared();
         if (!rows.empty() && below(4) != 0) return rows[below(rows.size())].txid;
         return txids.empty() ? std::string("0") : pick(txids);
+    }
+
+    // Officer k approves a token file: it signs the whole file.
+    bytes approval(std::size_t k, const bytes& file) {
+        auto sig =
+            std::get<bytes>(sign_data(mechanism::rsa_pkcs1_sha256, *quorum[k].private_key, file));
+        meanings[to_hex(sig)].insert("approval " + to_hex(file));
+        return sig;
+    }
+    static std::string meaning_of(const model_challenge& c) {
+        return fmt::format("2fa {} {} {} {} {}", second_factor_purpose_name(c.purpose), c.hsm_id,
+                           c.user, to_hex(c.challenge), to_hex(c.channel));
+    }
+    // Officer k answers a 2FA challenge as its shell shows it: the message
+    // naming the purpose, the HSM and user, the challenge and its channel.
+    bytes answer(std::size_t k, const model_challenge& c) {
+        auto sig =
+            sign_digest(*quorum[k].private_key,
+                        second_factor_digest(c.purpose, c.hsm_id, c.user, c.challenge, c.channel));
+        meanings[to_hex(sig)].insert(meaning_of(c));
+        return sig;
+    }
+    // Officer k signs a bare 32-byte value (what no honest shell asks).
+    bytes sign_value(std::size_t k, const bytes& value) {
+        auto sig = sign_digest(*quorum[k].private_key, value);
+        meanings[to_hex(sig)].insert("digest " + to_hex(value));
+        return sig;
+    }
+    bytes random_bytes_of(std::size_t n) {
+        bytes out(n);
+        for (auto& b : out)
+            b = static_cast<std::uint8_t>(rng());
+        return out;
     }
 
     template <typename T> const T& pick(const std::vector<T>& v) { return v[rng() % v.size()]; }
@@ -152,7 +224,7 @@ struct world : test::memory_node {
         auto password = name != "admin" && below(5) == 0 ? std::string("wrong-pw-1") : own;
         // A login waiting for its second step mostly gets it next.
         if (two_factor_focus && !s.user_id && below(3) != 0)
-            if (auto c = challenges.find(&s); c != challenges.end() && c->second.login)
+            if (auto c = challenges.find(&s); c != challenges.end() && c->second.login())
                 return two_factor_request(s, name, type, password, 1);
         switch (!s.user_id && below(3) != 0 ? 0 : below(16)) {
         case 0:
@@ -256,13 +328,13 @@ struct world : test::memory_node {
         }
         auto given = challenges.find(&s);
         bool genuine = given != challenges.end() && below(5) != 0;
-        if (given != challenges.end() && given->second.login) name = given->second.user;
+        if (given != challenges.end() && given->second.login()) name = given->second.user;
         auto k =
             static_cast<std::size_t>(std::find(names.begin(), names.end(), name) - names.begin());
         if (below(4) == 0) k = below(names.size());
-        auto digest = genuine ? given->second.digest : bytes(32, 7);
         auto hsm_id = given != challenges.end() ? given->second.hsm_id : std::string("hsm");
-        json signatures = {{hsm_id, to_hex(sign_digest(*quorum[k].private_key, digest))}};
+        json signatures = {
+            {hsm_id, to_hex(genuine ? answer(k, given->second) : sign_value(k, bytes(32, 7)))}};
         switch (kind.value_or(below(3))) {
         case 0:
             r.op = operation::get_2fa_challenge;
@@ -270,7 +342,7 @@ struct world : test::memory_node {
         case 1: {
             r.op = operation::login_2fa;
             r.fields = {{"signatures", signatures}};
-            auto login = genuine && given->second.login;
+            auto login = genuine && given->second.login();
             login_answer[&s] = login ? quorum[k].key_hex : std::string();
             challenges.erase(&s);
             return r;
@@ -291,7 +363,7 @@ struct world : test::memory_node {
             txids.push_back(tx);
         }
         // Whoever answers an enrollment challenge with key k holds it.
-        if (genuine && !given->second.login)
+        if (genuine && !given->second.login())
             proven[canonical_user_name(name)].insert(quorum[k].key_hex);
         challenges.erase(&s);
         return r;
@@ -329,6 +401,11 @@ struct world : test::memory_node {
             else
                 for (const auto& [who, list] : tokens)
                     if (!list.empty()) record = list.front().record_hex;
+            // One time in three a bundle: another record beside it, either side.
+            if (record != "00" && below(3) == 0) {
+                auto other = bundled_record(s, record);
+                record = below(2) ? record + other : other + record;
+            }
             auto file = from_hex(record).value_or(bytes{});
             json approvals = json::array();
             // Mostly officers whose registered key is one of ours.
@@ -340,9 +417,8 @@ struct world : test::memory_node {
             for (auto n = 1 + below(2); n > 0; --n) {
                 auto k = !holders.empty() && below(4) != 0 ? pick(holders) : below(names.size());
                 auto claimed = below(5) == 0 ? below(names.size()) : k;
-                auto sig = std::get<bytes>(
-                    sign_data(mechanism::rsa_pkcs1_sha256, *quorum[k].private_key, file));
-                approvals.push_back({{"name", names[claimed]}, {"signature", to_hex(sig)}});
+                approvals.push_back(
+                    {{"name", names[claimed]}, {"signature", to_hex(approval(k, file))}});
             }
             r.fields = {{"tokens", record}, {"approvals", approvals}};
             break;
@@ -351,15 +427,58 @@ struct world : test::memory_node {
         return r;
     }
 
+    // A record to bundle with `record`: another token of this session, of
+    // another session, or another node's token of the same request (as a
+    // cluster's file holds: this node never issued it).
+    std::string bundled_record(const session& s, const std::string& record) {
+        const auto& own = tokens[&s];
+        switch (below(3)) {
+        case 0:
+            if (!own.empty()) return own[below(own.size())].record_hex;
+            break;
+        case 1:
+            for (const auto& [who, list] : tokens)
+                if (who != &s && !list.empty()) return list[below(list.size())].record_hex;
+            break;
+        default:
+            break;
+        }
+        auto r = quorum::decode(from_hex(record).value_or(bytes{}));
+        REQUIRE(r);
+        r->id += 1000 + static_cast<std::uint32_t>(below(1000));
+        auto nonce = random_bytes_of(r->nonce.size());
+        std::copy(nonce.begin(), nonce.end(), r->nonce.begin());
+        return to_hex(quorum::encode(*r));
+    }
+
     // The approvals of a model token that count now: officers still there
     // with the key they signed with.
-    int counted(const model_token& t) const {
-        int n = 0;
-        for (const auto& [name, key] : t.approvers) {
-            auto u = store.find(name);
-            if (u && is_officer(u->type) && to_hex(u->quorum_key) == key) ++n;
-        }
-        return n;
+    int counted(const model_token& t) const { return counted_in(t, officer_keys()); }
+    // ... as they counted by `officers` (name -> quorum key).
+    static int counted_in(const model_token& t,
+                          const std::map<std::string, std::string>& officers) {
+        return static_cast<int>(
+            std::count_if(t.approvers.begin(), t.approvers.end(), [&](const auto& a) {
+                auto o = officers.find(a.first);
+                return o != officers.end() && o->second == a.second;
+            }));
+    }
+    // The officers and their quorum keys now.
+    std::map<std::string, std::string> officer_keys() const {
+        std::map<std::string, std::string> out;
+        for (const auto& u : store.list())
+            if (is_officer(u.type)) out[u.name] = to_hex(u.quorum_key);
+        return out;
+    }
+    // The officers as they were before the step: a change may end an
+    // approver's standing (deleting the officer who approved it).
+    std::map<std::string, std::string> officers_before;
+
+    // Whether a token file (hex) holds `record` as one of its records.
+    static bool holds_record(const std::string& file, const std::string& record) {
+        for (std::size_t at = 0; at + record.size() <= file.size(); at += record.size())
+            if (file.compare(at, record.size(), record) == 0) return true;
+        return false;
     }
 
     // Whether a request that succeeded was quorum-protected, and by which service.
@@ -454,11 +573,18 @@ struct world : test::memory_node {
 
     reply run(session& s, request r) {
         auto before = m_values();
+        officers_before = officer_keys();
         auto kept = r.op == operation::commit ? kept_approvals(r) : std::nullopt;
+        auto guard = guard_login(s, r);
+        auto finishing = finishing_kind(r);
+        auto approvers = r.op == operation::approve_token ? token_view() : token_approvers{};
         auto f = asio::co_spawn(io, service.handle(s, r), asio::use_future);
         io.restart();
         io.run();
         auto answer = count(s, r, f.get(), before);
+        check_login(guard, answer);
+        count_finished(r, finishing);
+        if (r.op == operation::approve_token) check_approval_scope(s, r, answer.code, approvers);
         // A protected change commits only while m of the officers who
         // approved its token at prepare still count (exists, officer, same
         // key): alone on the node, what counted just before is what the
@@ -474,24 +600,375 @@ struct world : test::memory_node {
         return answer;
     }
 
+    // The service guarding a prepared change (as stored), and the approvers
+    // it kept; nullopt for a change no quorum guards.
+    static std::optional<std::pair<int, approver_keys>> guarded(std::string_view change) {
+        if (auto m = m_change::from_stored(change)) return std::pair{4, m->approvals};
+        auto c = planned_change::from_stored(change);
+        if (!c) return std::nullopt;
+        using enum planned_change::kind;
+        bool user_mgmt = c->what == create_user || c->what == delete_user || c->what == sync_user ||
+                         (c->what == change_password && c->target_id != c->actor_id);
+        return user_mgmt ? std::optional(std::pair{3, c->approvals}) : std::nullopt;
+    }
+
     // The service guarding the prepared change a commit names, and how many
     // of the approvers it kept count now.
     std::optional<std::pair<int, int>> kept_approvals(const request& r) const {
         auto row = store.prepared(string_field(r.fields, "txid").value_or(""));
-        if (!row) return std::nullopt;
-        auto still = [&](const approver_keys& a) {
-            return static_cast<int>(std::count_if(a.begin(), a.end(), [&](const auto& e) {
-                auto u = store.find_id(e.first);
-                return u && is_officer(u->type) && u->quorum_key == e.second;
+        auto g = row ? guarded(row->change) : std::nullopt;
+        if (!g) return std::nullopt;
+        const auto& a = g->second;
+        return std::pair{g->first,
+                         static_cast<int>(std::count_if(a.begin(), a.end(), [&](const auto& e) {
+                             auto u = store.find_id(e.first);
+                             return u && is_officer(u->type) && u->quorum_key == e.second;
+                         }))};
+    }
+
+    // What a login must not do: pass with the wrong guess, or for an account
+    // locked before it and unchanged since (a change beside it, in run_pair,
+    // may unlock it: that bumps the record's generation).
+    // And no session acts for a signature made for another purpose, node,
+    // user, challenge or connection: a 2FA answer that passes (a login's
+    // second step, an enrollment) was signed as exactly this session's
+    // challenge on this node.
+    struct login_guard {
+        bool wrong = false;
+        std::optional<user_record> locked;
+        std::string signature;              // the answer for this node, if any
+        std::optional<std::string> meaning; // what that answer must have been signed as
+    };
+    std::optional<login_guard> guard_login(const session& s, const request& r) const {
+        std::optional<user_record> u;
+        const json* answers = nullptr;
+        if (r.op == operation::login) {
+            u = store.find(canonical_user_name(string_field(r.fields, "name").value_or("")));
+        } else if (r.op == operation::login_2fa) {
+            if (s.challenge) u = store.find_id(s.challenge->user_id);
+            answers = &r.fields;
+        } else if (auto t = r.fields.find("two_fa"); t != r.fields.end() && t->is_object()) {
+            answers = &*t;
+        } else {
+            return std::nullopt;
+        }
+        login_guard g;
+        g.wrong = r.op == operation::login && string_field(r.fields, "password") == "wrong-pw-1";
+        if (u && u->locked()) g.locked = u;
+        if (answers) {
+            auto all = answers->find("signatures");
+            if (all != answers->end() && all->is_object())
+                g.signature = string_field(*all, std::string(test_hsm_id)).value_or("");
+            g.meaning = "no challenge";
+            if (s.challenge)
+                g.meaning =
+                    meaning_of({s.challenge->what, std::string(test_hsm_id),
+                                r.op == operation::login_2fa ? (u ? u->name : "") : s.user_name,
+                                s.challenge->challenge, s.channel});
+        }
+        return g;
+    }
+    void check_login(const std::optional<login_guard>& g, const reply& answer) {
+        if (!g) return;
+        bool passed = answer.code == status::ok || answer.code == status::two_factor_required;
+        if (g->meaning && passed) {
+            CAPTURE(*g->meaning);
+            REQUIRE(meanings[g->signature].count(*g->meaning) == 1);
+            ++successes["2fa answers as signed"];
+        }
+        if (g->wrong) {
+            REQUIRE_FALSE(passed);
+            ++successes["wrong password refused"];
+        }
+        if (g->locked) {
+            auto now = store.find_id(g->locked->id);
+            if (now && now->generation == g->locked->generation) {
+                REQUIRE_FALSE(passed);
+                ++successes["locked account refused"];
+            }
+        }
+    }
+
+    // Every live token of the node and its approvers, by session and token
+    // id, as list_tokens shows each logged-in session its own.
+    using token_approvers =
+        std::map<std::pair<const session*, std::int64_t>, std::set<std::string>>;
+    token_approvers token_view() {
+        token_approvers out;
+        for (auto* s : everyone()) {
+            if (!s->user_id) continue;
+            request r;
+            r.op = operation::list_tokens;
+            auto f = asio::co_spawn(io, service.handle(*s, r), asio::use_future);
+            io.restart();
+            io.run();
+            auto a = f.get();
+            if (a.code != status::ok) continue;
+            for (const auto& t : a.fields["tokens"])
+                for (const auto& n : t["approvers"])
+                    out[{s, t["id"].get<std::int64_t>()}].insert(n.get<std::string>());
+        }
+        return out;
+    }
+
+    // An approval authorises at most what it states: an approve_token adds
+    // approvers to one token at most, the sending session's, whose record
+    // its file holds, and only officers it names.
+    void check_approval_scope(const session& s, const request& r, status verdict,
+                              const token_approvers& before) {
+        auto file = from_hex(string_field(r.fields, "tokens").value_or(""));
+        auto records = file ? quorum::decode_file(*file) : std::nullopt;
+        std::set<std::string> named;
+        for (const auto& a : r.fields["approvals"])
+            if (auto n = a.is_object() ? string_field(a, "name") : std::nullopt;
+                n && valid_user_name(*n))
+                named.insert(canonical_user_name(*n));
+        std::size_t grown = 0;
+        for (const auto& [token, approvers] : token_view()) {
+            auto was = before.find(token);
+            std::vector<std::string> added;
+            for (const auto& n : approvers)
+                if (was == before.end() || was->second.count(n) == 0) added.push_back(n);
+            if (added.empty()) continue;
+            CAPTURE(token.second);
+            ++grown;
+            REQUIRE(verdict == status::ok);
+            REQUIRE(token.first == &s);
+            REQUIRE(records);
+            REQUIRE(std::any_of(records->begin(), records->end(), [&](const auto& rec) {
+                return rec.id == token.second && rec.user == s.user_name;
             }));
-        };
-        if (auto m = m_change::from_stored(row->change)) return std::pair{4, still(m->approvals)};
-        auto c = planned_change::from_stored(row->change);
-        if (!c) return std::nullopt;
-        using enum planned_change::kind;
-        bool guarded = c->what == create_user || c->what == delete_user || c->what == sync_user ||
-                       (c->what == change_password && c->target_id != c->actor_id);
-        return guarded ? std::optional(std::pair{3, still(c->approvals)}) : std::nullopt;
+            for (const auto& n : added)
+                REQUIRE(named.count(n) == 1);
+        }
+        REQUIRE(grown <= 1);
+        if (grown == 1 && records && records->size() > 1) ++successes["bundle approved one token"];
+    }
+
+    // The rogue node: session 5, with the cluster certificate. An officer's
+    // configuration lists it, so it has officers' passwords, and officers
+    // sign what it calls its challenges, as their shells show them (its HSM
+    // id or this one's, over the officer's own connection to it): it relays
+    // this node's login challenge, hands over a token file's SHA-256, or
+    // relays a hostile officer's enrollment challenge. `count` and
+    // `check_login` refuse any of these passing.
+    void rogue_step() {
+        auto& rogue = sessions.back();
+        auto victim = below(names.size());
+        model_challenge shown{second_factor_purpose::login,
+                              below(2) ? "hsm-rogue" : std::string(test_hsm_id),
+                              names[victim],
+                              {},
+                              random_bytes_of(channel_binding_size)};
+        switch (below(3)) {
+        case 0: {
+            if (rogue.user_id) call_on(rogue, operation::logout, json::object());
+            auto got = call_on(rogue, operation::login,
+                               {{"type", types[victim]},
+                                {"name", names[victim]},
+                                {"password", fmt::format("pw-{}-1", names[victim])}});
+            if (got.code != status::two_factor_required) return;
+            shown.challenge = from_hex(got.fields["challenge"].get<std::string>()).value();
+            auto sig = to_hex(answer(victim, shown));
+            challenges.erase(&rogue);
+            login_answer[&rogue] = "";
+            call_on(rogue, operation::login_2fa,
+                    {{"signatures", {{std::string(test_hsm_id), sig}, {"hsm-rogue", sig}}}});
+            ++successes["rogue relayed a login"];
+            return;
+        }
+        case 1: {
+            std::vector<std::pair<session*, std::string>> held;
+            for (auto* s : everyone())
+                for (const auto& t : tokens[s])
+                    held.emplace_back(s, t.record_hex);
+            if (held.empty()) return;
+            auto [holder, record] = pick(held);
+            shown.challenge = sha256_of(from_hex(record).value());
+            auto sig = to_hex(answer(victim, shown));
+            call_on(*holder, operation::approve_token,
+                    {{"tokens", record},
+                     {"approvals", json::array({{{"name", names[victim]}, {"signature", sig}}})}});
+            ++successes["rogue relayed a token digest"];
+            return;
+        }
+        default: {
+            std::vector<session*> officers;
+            for (auto* s : everyone())
+                if (s->user_id && is_officer(s->type)) officers.push_back(s);
+            if (officers.empty()) return;
+            auto* hostile = pick(officers);
+            auto got = call_on(*hostile, operation::get_2fa_challenge, json::object());
+            if (got.code != status::ok) return;
+            shown.challenge = from_hex(got.fields["challenge"].get<std::string>()).value();
+            auto sig = to_hex(answer(victim, shown));
+            challenges.erase(hostile);
+            call_on(*hostile, operation::change_password,
+                    {{"type", user_type_name(hostile->type)},
+                     {"name", hostile->user_name},
+                     {"password", fmt::format("pw-{}-1", hostile->user_name)},
+                     {"two_fa",
+                      {{"key", quorum[victim].key_hex},
+                       {"signatures", {{std::string(test_hsm_id), sig}}}}}});
+            ++successes["rogue relayed an enrollment"];
+            return;
+        }
+        }
+    }
+    // The quorum key (index into `quorum`) user `name` holds now, if one of ours.
+    std::optional<std::size_t> key_of(const std::string& name) const {
+        auto u = store.find(name);
+        for (std::size_t k = 0; u && k < quorum.size(); ++k)
+            if (to_hex(u->quorum_key) == quorum[k].key_hex) return k;
+        return std::nullopt;
+    }
+
+    // The steward: admin (who never guesses wrong) logs in, answering its
+    // second factor if it has one. With service 3 guarded it gets a token
+    // and has every officer holding one of our keys approve it; then it
+    // makes one change: a user created, deleted, its password set again
+    // (which unlocks it), an older record synced, its quorum key or its own
+    // 2FA registered again with the key it holds; direct, or prepared and
+    // committed.
+    void steward_step() {
+        if (!steward.user_id && !steward_login()) return;
+        if (store.m_value(quorum::service::user_mgmt) > 1) steward_token();
+        auto i = below(names.size());
+        json f = {
+            {"type", types[i]}, {"name", names[i]}, {"password", fmt::format("pw-{}-1", names[i])}};
+        auto op = operation::create_user;
+        switch (below(6)) {
+        case 0:
+            break;
+        case 1: {
+            // Mostly a user that exists (the walk's own deletions are rare:
+            // users are logged in, own keys, or are guarded by a quorum).
+            std::vector<std::size_t> there;
+            for (std::size_t j = 1; j < names.size(); ++j)
+                if (auto u = store.find(names[j])) there.push_back(j);
+            if (!there.empty() && below(4) != 0) i = pick(there);
+            op = operation::delete_user;
+            f = {{"type", user_type_name(store.find(names[i]) ? store.find(names[i])->type
+                                                              : user_type::cu)},
+                 {"name", names[i]}};
+            f["revoke"] = below(2) == 0; // revoked: even while logged in
+            break;
+        }
+        case 2:
+            op = operation::change_password;
+            break;
+        case 3:
+            if (records.empty()) return;
+            op = operation::prepare;
+            f = {{"change", "sync_user"}, {"record", pick(records)}, {"force", below(2) == 0}};
+            break;
+        case 4: {
+            // registerQuorumPubKey of the key admin holds (else its own).
+            auto k = key_of("admin").value_or(0);
+            proven["admin"].insert(quorum[k].key_hex);
+            op = operation::register_quorum_key;
+            f = {{"type", "CO"},
+                 {"name", "admin"},
+                 {"quorum_key", quorum[k].key_hex},
+                 {"token",
+                  to_hex(std::span(reinterpret_cast<const std::uint8_t*>(registration_token.data()),
+                                   registration_token.size()))},
+                 {"signature", quorum[k].signature_hex}};
+            break;
+        }
+        default:
+            if (!steward_enrollment(f)) return;
+            op = operation::change_password;
+            break;
+        }
+        if (op != operation::prepare && below(2) == 0) {
+            call_on(steward, op, f);
+            return;
+        }
+        if (op != operation::prepare) f["change"] = operation_name(op);
+        auto tx = fmt::format("{:032x}", rng());
+        f["txid"] = tx;
+        txids.push_back(tx);
+        if (call_on(steward, operation::prepare, f).code == status::ok)
+            call_on(steward, operation::commit, {{"txid", tx}});
+    }
+    bool steward_login() {
+        auto got = call_on(steward, operation::login,
+                           {{"type", "CO"}, {"name", "admin"}, {"password", "pw-admin-1"}});
+        auto k = key_of("admin");
+        if (got.code != status::two_factor_required || !k) return steward.user_id.has_value();
+        auto sig = answer(*k, challenges[&steward]);
+        challenges.erase(&steward);
+        login_answer[&steward] = quorum[*k].key_hex;
+        call_on(steward, operation::login_2fa,
+                {{"signatures", {{std::string(test_hsm_id), to_hex(sig)}}}});
+        return steward.user_id.has_value();
+    }
+    void steward_token() {
+        auto token = call_on(steward, operation::get_token, {{"service", 3}});
+        if (token.code != status::ok) {
+            call_on(steward, operation::delete_token, json::object()); // all 8 held: start again
+            return;
+        }
+        auto record = token.fields["record"].get<std::string>();
+        // One time in three a bundle, as the walk's approvals send.
+        if (below(3) == 0) {
+            auto other = bundled_record(steward, record);
+            record = below(2) ? record + other : other + record;
+        }
+        auto file = from_hex(record).value();
+        json approvals = json::array();
+        for (const auto* name : names)
+            if (auto u = store.find(name); u && is_officer(u->type))
+                if (auto k = key_of(name))
+                    approvals.push_back(
+                        {{"name", name}, {"signature", to_hex(approval(*k, file))}});
+        if (!approvals.empty())
+            call_on(steward, operation::approve_token,
+                    {{"tokens", record}, {"approvals", approvals}});
+    }
+    // Turns `f` into admin's own enrollment: the key it holds (else its
+    // own), proven over a challenge of the steward's connection.
+    bool steward_enrollment(json& f) {
+        auto got = call_on(steward, operation::get_2fa_challenge, json::object());
+        if (got.code != status::ok) return false;
+        auto k = key_of("admin").value_or(0);
+        auto sig = answer(k, challenges[&steward]);
+        challenges.erase(&steward);
+        proven["admin"].insert(quorum[k].key_hex);
+        f = {{"type", "CO"},
+             {"name", "admin"},
+             {"password", "pw-admin-1"},
+             {"two_fa",
+              {{"key", quorum[k].key_hex},
+               {"signatures", {{std::string(test_hsm_id), to_hex(sig)}}}}}};
+        return true;
+    }
+
+    reply call_on(session& s, operation op, json fields) {
+        request r;
+        r.op = op;
+        r.fields = std::move(fields);
+        return run(s, r);
+    }
+
+    // The kind of the prepared change a commit or abort names, before it runs.
+    std::optional<std::string> finishing_kind(const request& r) const {
+        if (r.op != operation::commit && r.op != operation::abort) return std::nullopt;
+        auto row = store.prepared(string_field(r.fields, "txid").value_or(""));
+        if (!row) return std::nullopt;
+        if (auto c = planned_change::from_stored(row->change))
+            return std::string(change_kind_name(c->what));
+        if (auto k = key_change::from_stored(row->change))
+            return std::string(key_change_name(k->what));
+        return std::string("set_m_value");
+    }
+    // Counts what a commit or abort finished: "committed <kind>", "aborted".
+    void count_finished(const request& r, const std::optional<std::string>& kind) {
+        if (!kind) return;
+        auto outcome = service.tx_outcome(string_field(r.fields, "txid").value_or(""));
+        if (outcome == "committed") ++successes["committed " + *kind];
+        if (outcome == "aborted" && r.op == operation::abort) ++successes["aborted"];
     }
 
     reply count(const session& s, const request& r, reply answer, std::array<int, 2> before) {
@@ -501,9 +978,7 @@ struct world : test::memory_node {
             auto user = canonical_user_name(string_field(r.fields, "name").value_or(""));
             auto hsm_id = answer.fields["hsm_id"].get<std::string>();
             auto challenge = from_hex(answer.fields["challenge"].get<std::string>()).value();
-            challenges[&s] = {second_factor_digest(second_factor_purpose::login, hsm_id, user,
-                                                   challenge, s.channel),
-                              hsm_id, true, user};
+            challenges[&s] = {second_factor_purpose::login, hsm_id, user, challenge, s.channel};
             ++successes["two_factor_required"];
         }
         if (answer.code != status::ok) return answer;
@@ -515,12 +990,10 @@ struct world : test::memory_node {
         if (r.op == operation::login_2fa && s.user_id)
             REQUIRE(login_answer[&s] == to_hex(store.find_id(*s.user_id)->quorum_key));
         if (r.op == operation::get_2fa_challenge)
-            challenges[&s] = {second_factor_digest(
-                                  second_factor_purpose::enroll,
-                                  answer.fields["hsm_id"].get<std::string>(), s.user_name,
-                                  from_hex(answer.fields["challenge"].get<std::string>()).value(),
-                                  s.channel),
-                              answer.fields["hsm_id"].get<std::string>(), false, ""};
+            challenges[&s] = {second_factor_purpose::enroll,
+                              answer.fields["hsm_id"].get<std::string>(), s.user_name,
+                              from_hex(answer.fields["challenge"].get<std::string>()).value(),
+                              s.channel};
         if ((r.op == operation::create_user || r.op == operation::change_password ||
              r.op == operation::prepare) &&
             r.fields.contains("two_fa"))
@@ -534,23 +1007,45 @@ struct world : test::memory_node {
             auto m = std::min(before[i], now[i]);
             if (m > 1) {
                 CAPTURE(operation_name(r.op));
+                // The node spends the session's token of that service with
+                // the most approvals that count (the oldest of equals).
+                // Approvals count as they stood before the step or after it
+                // (the node checks before applying, a change beside it may
+                // come first, and a change may end its own approver's standing).
                 auto& own = tokens[&s];
-                auto it = std::find_if(own.begin(), own.end(), [&](const model_token& t) {
-                    return t.service == *svc && counted(t) >= m;
-                });
-                REQUIRE(it != own.end());
-                own.erase(it);
+                REQUIRE(std::any_of(own.begin(), own.end(), [&](const model_token& t) {
+                    return t.service == *svc &&
+                           std::max(counted(t), counted_in(t, officers_before)) >= m;
+                }));
+                auto best = own.end();
+                int most = -1;
+                for (auto it = own.begin(); it != own.end(); ++it)
+                    if (it->service == *svc && counted(*it) > most) {
+                        best = it;
+                        most = counted(*it);
+                    }
+                own.erase(best);
                 ++successes["quorum-approved change"];
             }
         }
+        if (r.op == operation::delete_token && !r.fields.contains("tokens")) tokens[&s].clear();
         if (r.op == operation::get_token) {
             tokens[&s].push_back({answer.fields["record"].get<std::string>(),
                                   integer_field(r.fields, "service").value_or(0) == 3 ? 3 : 4,
                                   {}});
         }
+        if (r.op == operation::approve_token) {
+            // An approval counts only as what its officer signed: this file.
+            auto file = string_field(r.fields, "tokens").value_or("");
+            for (const auto& a : r.fields["approvals"]) {
+                CAPTURE(file);
+                REQUIRE(meanings[a["signature"].get<std::string>()].count("approval " + file) == 1);
+            }
+            ++successes["approvals as signed"];
+        }
         if (r.op == operation::approve_token)
             for (auto& t : tokens[&s])
-                if (t.record_hex == string_field(r.fields, "tokens"))
+                if (holds_record(string_field(r.fields, "tokens").value_or(""), t.record_hex))
                     for (const auto& a : r.fields["approvals"]) {
                         auto u = store.find(a["name"].get<std::string>());
                         REQUIRE(u);
@@ -577,57 +1072,73 @@ struct world : test::memory_node {
 
     // One request on session `i` (the setups' steps).
     reply call(std::size_t i, operation op, json fields) {
-        request r;
-        r.op = op;
-        r.fields = std::move(fields);
-        return run(sessions[i], r);
+        return call_on(sessions[i], op, std::move(fields));
     }
 
     // Two requests on two sessions at once: their derivations interleave.
     void run_pair(session& a, request ra, session& b, request rb) {
         auto before = m_values();
+        officers_before = officer_keys();
+        auto guards = std::pair(guard_login(a, ra), guard_login(b, rb));
+        auto finishing = std::pair(finishing_kind(ra), finishing_kind(rb));
         auto fa = asio::co_spawn(io, service.handle(a, ra), asio::use_future);
         auto fb = asio::co_spawn(io, service.handle(b, rb), asio::use_future);
         io.restart();
         io.run();
-        count(a, ra, fa.get(), before);
-        count(b, rb, fb.get(), before);
+        check_login(guards.first, count(a, ra, fa.get(), before));
+        check_login(guards.second, count(b, rb, fb.get(), before));
+        count_finished(ra, finishing.first);
+        count_finished(rb, finishing.second);
     }
 
-    // A sealed record of a user, replayed as a sync (forced or not).
+    // A sealed record of a user, replayed as a sync (forced or not): the
+    // one just read, or one read before (an older version, a deleted
+    // user's), mostly committed at once as a shell would.
     void sync_round_trip(session& s) {
         request get;
         get.op = operation::get_user;
         get.fields = {{"name", names[below(names.size())]}};
         auto got = run(s, get);
-        if (got.code != status::ok) return;
+        if (got.code == status::ok) {
+            records.push_back(got.fields["record"]);
+            if (records.size() > 16) records.erase(records.begin());
+        }
+        if (records.empty()) return;
         request sync;
         sync.op = operation::prepare;
         auto tx = fmt::format("{:032x}", rng());
         sync.fields = {{"txid", tx},
                        {"change", "sync_user"},
-                       {"record", got.fields["record"]},
+                       {"record", got.code == status::ok && below(2) == 0 ? got.fields["record"]
+                                                                          : pick(records)},
                        {"force", below(2) == 0}};
         txids.push_back(tx);
-        run(s, sync);
+        if (run(s, sync).code != status::ok || below(3) == 0) return;
+        request commit;
+        commit.op = operation::commit;
+        commit.fields = {{"txid", tx}};
+        run(s, commit);
     }
 
     void check_invariants(bool audit) {
         if (store.state() == cluster_state::active) activated = true;
+        // A session's tokens end with its login.
+        for (auto* s : everyone())
+            if (!s->user_id) tokens.erase(s);
         // At least one officer once the cluster is active.
         if (activated) REQUIRE(store.count_officers() >= 1);
         auto users = store.list();
         REQUIRE(users.size() <= max_users_per_node);
         std::map<std::int64_t, std::size_t> sessions_by_user;
-        for (auto& s : sessions) {
-            if (!s.user_id) continue;
+        for (const auto* s : everyone()) {
+            if (!s->user_id) continue;
             // No session acts for a deleted or changed record.
-            auto u = store.find_id(*s.user_id);
+            auto u = store.find_id(*s->user_id);
             REQUIRE(u);
-            REQUIRE(u->generation == s.generation);
-            REQUIRE(u->type == s.type);
-            REQUIRE(u->name == s.user_name);
-            ++sessions_by_user[*s.user_id];
+            REQUIRE(u->generation == s->generation);
+            REQUIRE(u->type == s->type);
+            REQUIRE(u->name == s->user_name);
+            ++sessions_by_user[*s->user_id];
         }
         std::set<bytes> quorum_keys;
         for (const auto& u : users) {
@@ -741,11 +1252,8 @@ void turn_quorum_on(world& w) {
     auto record = token.fields["record"].get<std::string>();
     auto file = from_hex(record).value_or(bytes{});
     json approvals = json::array();
-    for (std::size_t k : {0, 5}) {
-        auto sig =
-            std::get<bytes>(sign_data(mechanism::rsa_pkcs1_sha256, *w.quorum[k].private_key, file));
-        approvals.push_back({{"name", names[k]}, {"signature", to_hex(sig)}});
-    }
+    for (std::size_t k : {0, 5})
+        approvals.push_back({{"name", names[k]}, {"signature", to_hex(w.approval(k, file))}});
     REQUIRE(
         call(0, operation::approve_token, {{"tokens", record}, {"approvals", approvals}}).code ==
         status::ok);
@@ -768,13 +1276,13 @@ void turn_two_factor_on(world& w) {
         auto challenge = call(i, operation::get_2fa_challenge, json::object());
         REQUIRE(challenge.code == status::ok);
         const auto& name = w.sessions[i].user_name;
-        auto digest = second_factor_digest(
-            second_factor_purpose::enroll, challenge.fields["hsm_id"].get<std::string>(), name,
-            from_hex(challenge.fields["challenge"].get<std::string>()).value(),
-            w.sessions[i].channel);
+        auto hsm_id = challenge.fields["hsm_id"].get<std::string>();
+        auto signature =
+            w.answer(k, {second_factor_purpose::enroll, hsm_id, name,
+                         from_hex(challenge.fields["challenge"].get<std::string>()).value(),
+                         w.sessions[i].channel});
         w.proven[name].insert(w.quorum[k].key_hex);
-        json signatures = {{challenge.fields["hsm_id"].get<std::string>(),
-                            to_hex(sign_digest(*w.quorum[k].private_key, digest))}};
+        json signatures = {{hsm_id, to_hex(signature)}};
         REQUIRE(call(i, operation::change_password,
                      {{"type", "CO"},
                       {"name", name},
@@ -788,24 +1296,31 @@ void turn_two_factor_on(world& w) {
 // `steps` random steps, the invariants checked after each; then that the
 // run reached each of `reached` (not vacuous).
 void walk(world& w, std::uint64_t steps, std::initializer_list<std::string> reached) {
+    w.successes.clear(); // what the walk itself reached, not its setup
     for (std::uint64_t step = 0; step < steps; ++step) {
         CAPTURE(step);
         // Session 0 (where admin starts) is the busiest, as an officer's is.
         auto a = w.below(3) == 0 ? 0 : w.below(w.sessions.size());
         auto b = (a + 1 + w.below(w.sessions.size() - 1)) % w.sessions.size();
-        auto roll = w.below(10);
+        auto roll = w.below(12);
         if (roll == 0)
             w.sync_round_trip(w.sessions[a]);
         else if (roll < 3)
             w.run_pair(w.sessions[a], w.random_request(w.sessions[a]), w.sessions[b],
                        w.random_request(w.sessions[b]));
+        else if (roll == 3)
+            w.run(w.app, w.key_request(w.app, names[w.below(names.size())]));
+        else if (roll == 4)
+            w.rogue_step();
+        else if (roll == 5)
+            w.steward_step();
         else
             w.run(w.sessions[a], w.random_request(w.sessions[a]));
         // With quorum on, a change prepared with approvals is mostly
         // committed soon, alone on the node, after whatever came between.
         if (w.quorum_focus && w.below(2) == 0)
             for (const auto& row : w.store.list_prepared())
-                if (row.change.find("\"approvers\":[{") != std::string::npos) {
+                if (auto g = world::guarded(row.change); g && !g->second.empty()) {
                     request commit;
                     commit.op = operation::commit;
                     commit.fields = {{"txid", row.txid}};
@@ -815,10 +1330,33 @@ void walk(world& w, std::uint64_t steps, std::initializer_list<std::string> reac
         w.check_invariants(step % 256 == 0);
     }
     w.check_invariants(true);
-    for (const auto& op : reached) {
-        CAPTURE(op);
-        CHECK(w.successes[op] > 0);
+    // HSMSH_PROPERTY_REPORT=1: what the walk reached, and how often.
+    if (std::getenv("HSMSH_PROPERTY_REPORT"))
+        for (const auto& [what, n] : w.successes)
+            MESSAGE(what << ": " << n);
+    // Each of `reached` is reached: "a|b" by a or b.
+    for (const auto& what : reached) {
+        CAPTURE(what);
+        std::size_t n = 0;
+        for (std::size_t at = 0; at <= what.size();) {
+            auto end = std::min(what.find('|', at), what.size());
+            n += w.successes[what.substr(at, end - at)];
+            at = end + 1;
+        }
+        CHECK(n > 0);
     }
+}
+
+// A crypto user's application: created by the officer on session 0 and
+// logged in for the rest of the run.
+void enlist_application(world& w) {
+    REQUIRE(w.call(0, operation::create_user,
+                   {{"type", "CU"}, {"name", "app"}, {"password", "pw-app-1"}})
+                .code == status::ok);
+    request login;
+    login.op = operation::login;
+    login.fields = {{"type", "CU"}, {"name", "app"}, {"password", "pw-app-1"}};
+    REQUIRE(w.run(w.app, login).code == status::ok);
 }
 
 } // namespace
@@ -828,10 +1366,13 @@ TEST_CASE("node invariants hold under random interleavings of sessions") {
     CAPTURE(seed);
     world w(seed);
     activate(w);
+    enlist_application(w);
     walk(w, env_number("HSMSH_PROPERTY_STEPS", 4000),
          {"login", "create_user", "prepare", "commit", "get_user", "generate_key", "insert_keys",
           "sign", "register_quorum_key", "prepare register_quorum_key", "get_sealed_key",
-          "sync_key"});
+          "sync_key", "delete_user|committed delete_user",
+          "change_password|committed change_password", "committed sync_user", "aborted",
+          "wrong password refused", "locked account refused"});
 }
 
 // No protected change passes without a token of its session approved by m
@@ -843,9 +1384,13 @@ TEST_CASE("node invariants hold with quorum on") {
     world w(seed);
     w.quorum_focus = true;
     activate(w);
+    enlist_application(w);
     turn_quorum_on(w);
     walk(w, env_number("HSMSH_PROPERTY_STEPS", 4000),
-         {"login", "get_token", "approve_token", "quorum-approved change"});
+         {"login", "get_token", "approve_token", "quorum-approved change", "quorum-checked commit",
+          "generate_key", "sign", "delete_user|committed delete_user",
+          "change_password|committed change_password", "aborted", "wrong password refused",
+          "locked account refused"});
 }
 
 // Two officers with two-factor login from the start, and 2FA requests in
@@ -859,7 +1404,10 @@ TEST_CASE("node invariants hold with two-factor login") {
     world w(seed);
     w.two_factor_focus = true;
     activate(w);
+    enlist_application(w);
     turn_two_factor_on(w);
     walk(w, env_number("HSMSH_PROPERTY_STEPS", 4000),
-         {"two_factor_required", "login_2fa", "two_fa enrollment"});
+         {"two_factor_required", "login_2fa", "two_fa enrollment", "generate_key", "sign",
+          "delete_user|committed delete_user", "change_password|committed change_password",
+          "committed sync_user", "aborted", "wrong password refused", "locked account refused"});
 }

@@ -1387,10 +1387,12 @@ TEST_CASE("node invariants hold with quorum on") {
     enlist_application(w);
     turn_quorum_on(w);
     walk(w, env_number("HSMSH_PROPERTY_STEPS", 4000),
+         // A lock needs five wrong guesses at one user between two of its
+         // unlocks; under quorum those are rarer, and whether one comes in
+         // 4,000 steps varies from run to run (the other cases require it).
          {"login", "get_token", "approve_token", "quorum-approved change", "quorum-checked commit",
           "generate_key", "sign", "delete_user|committed delete_user",
-          "change_password|committed change_password", "aborted", "wrong password refused",
-          "locked account refused"});
+          "change_password|committed change_password", "aborted", "wrong password refused"});
 }
 
 // Two officers with two-factor login from the start, and 2FA requests in

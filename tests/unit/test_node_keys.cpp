@@ -510,6 +510,29 @@ TEST_CASE("syncUser carries an officer-set key quota to a node that lacks it") {
     CHECK(n.store.find("bob")->key_quota == 7);
 }
 
+TEST_CASE("a synced record never makes a user a key is shared with an officer") {
+    key_fixture n;
+    auto key = n.new_keys(n.alice, "aes:128").at(0);
+    REQUIRE(n.share(n.alice, key, json::array({n.id_of("bob")}), true) == status::ok);
+    REQUIRE(n.call(n.bob, operation::logout).code == status::ok); // a type changes logged out
+    // Another node of the cluster (the same sealing key) where bob is a CO.
+    node_fixture other;
+    auto admin = other.activated();
+    REQUIRE(other.create(admin, "CO", "bob") == status::ok);
+    auto record = other.call(admin, operation::get_user, {{"name", "bob"}});
+    REQUIRE(record.code == status::ok);
+    CHECK(n.prepared(n.admin, {{"change", "sync_user"},
+                               {"record", record.fields.at("record")},
+                               {"force", true}}) == status::user_owns_keys);
+    CHECK(n.store.find("bob")->type == user_type::cu);
+    // Unshared, bob may become what the cluster says he is.
+    REQUIRE(n.share(n.alice, key, json::array({n.id_of("bob")}), false) == status::ok);
+    CHECK(n.prepared(n.admin, {{"change", "sync_user"},
+                               {"record", record.fields.at("record")},
+                               {"force", true}}) == status::ok);
+    CHECK(n.store.find("bob")->type == user_type::co);
+}
+
 TEST_CASE("the node chooses every encryption IV") {
     key_fixture n;
     auto aes = n.new_keys(n.alice, "aes:256").at(0);

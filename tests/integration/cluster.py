@@ -11,6 +11,8 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
+import queue
 import time
 
 HSMD = os.environ["HSMD"]
@@ -120,6 +122,28 @@ def wait_for(predicate, seconds=30):
             return True
         time.sleep(0.25)
     return False
+
+
+class ShellOnPipes:
+    """An hsmsh process on pipes whose standard output is read, a line at a
+    time, by a thread into a queue (None at its end), so that a test can wait,
+    bounded, for what the shell says while it types on."""
+
+    def __init__(self, args, env, stderr):
+        self.p = subprocess.Popen([HSMSH, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=stderr, text=True, env=env)
+        self.lines = queue.Queue()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def send(self, text):
+        self.p.stdin.write(text)
+        self.p.stdin.flush()
 
 
 class Cluster:

@@ -14,7 +14,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import HSMSH, Cluster, wait_for  # noqa: E402
+from cluster import HSMSH, Cluster, ShellOnPipes, wait_for  # noqa: E402
 
 LOGIN = "loginHSM CO admin officer-pw1\n"
 # The test build of the shell: it dies between the phases when
@@ -22,22 +22,13 @@ LOGIN = "loginHSM CO admin officer-pw1\n"
 FAILPOINTS = os.environ["HSMSH_FAILPOINTS"]
 
 
-class PipedShell:
+class PipedShell(ShellOnPipes):
     """A shell on pipes whose output is read as it comes, so that a test can
     wait (bounded) for what the shell said before typing on."""
 
     def __init__(self, env):
-        self.p = subprocess.Popen([HSMSH], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True, env=env)
-        self.lines = queue.Queue()
+        super().__init__([], env, subprocess.STDOUT)
         self.seen = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.p.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
 
     def _next(self, deadline):
         try:
@@ -48,10 +39,6 @@ class PipedShell:
             raise AssertionError("the shell ended: " + "".join(self.seen))
         self.seen.append(line)
         return line
-
-    def send(self, text):
-        self.p.stdin.write(text)
-        self.p.stdin.flush()
 
     def wait_for_lines(self, text, count, seconds=60):
         deadline = time.monotonic() + seconds

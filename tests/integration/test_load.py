@@ -4,7 +4,6 @@ a bounded time. No error but the expected conflicts, no divergence afterwards,
 node memory flat. Prints the throughput and the p99 latency it saw."""
 import json
 import os
-import queue
 import subprocess
 import sys
 import tempfile
@@ -14,7 +13,7 @@ import traceback
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import HSMSH, SANITIZER_REPORT, Cluster, proc_status_kib, sanitized  # noqa: E402
+from cluster import SANITIZER_REPORT, Cluster, ShellOnPipes, proc_status_kib, sanitized  # noqa: E402
 
 SHELLS = 32
 SECONDS = float(os.environ.get("HSMSH_LOAD_SECONDS", "15"))
@@ -24,29 +23,18 @@ EXPECTED = {"RET_CONFLICT", "RET_USER_EXISTS", "RET_USER_NOT_FOUND", "RET_USER_L
             "ABORTED"}
 
 
-class Shell:
+class Shell(ShellOnPipes):
     """One hsmsh --json process, driven a command at a time."""
 
     def __init__(self, env):
         # Standard error in a file (a pipe nobody reads could fill and stall
         # the shell): read at the end, for crashes and sanitizer reports.
         self.err = tempfile.TemporaryFile(mode="w+")
-        self.p = subprocess.Popen([HSMSH, "--json", "--keep-going"], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=self.err, text=True,
-                                  env=env)
-        self.lines = queue.Queue()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.p.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
+        super().__init__(["--json", "--keep-going"], env, self.err)
 
     def run(self, text, timeout=60):
         """Sends one command (and its y/n answer); returns its JSON result."""
-        self.p.stdin.write(text)
-        self.p.stdin.flush()
+        self.send(text)
         line = self.lines.get(timeout=timeout)
         if line is None:
             raise AssertionError(f"the shell ended during {text.split()[0]}")

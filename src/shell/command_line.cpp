@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <utility>
 
 namespace hsm {
@@ -172,6 +173,13 @@ std::optional<std::string> history_text_of_failed(std::string_view line) {
     for (auto& w : words)
         wipe(w);
     return out;
+}
+
+std::optional<std::int64_t> parse_number(std::string_view text) {
+    std::int64_t n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc() || end != text.data() + text.size() || n < 0) return std::nullopt;
+    return n;
 }
 
 named_user user_arguments(const parsed_command& cmd) {

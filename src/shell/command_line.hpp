@@ -61,6 +61,10 @@ struct named_user {
 /// Reads and checks them. Throws usage_error (unknown type, invalid name).
 named_user user_arguments(const parsed_command& cmd);
 
+/// A non-negative decimal number, all of `text` (a user id, a handle, an
+/// attribute id, a key count); nullopt for anything else.
+std::optional<std::int64_t> parse_number(std::string_view text);
+
 /// Parses words into a command; nullopt for an empty line or comment.
 /// Throws usage_error naming the problem (unknown or ambiguous command with
 /// its candidates, wrong number of arguments).

@@ -10,7 +10,6 @@
 #include "hsmsh/log.hpp"
 #include "key_view.hpp"
 
-#include <charconv>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -19,14 +18,6 @@
 
 namespace hsm {
 namespace {
-
-// A positive decimal number (a user id, a handle, an attribute id).
-std::optional<std::int64_t> parse_number(std::string_view text) {
-    std::int64_t n = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    if (ec != std::errc() || end != text.data() + text.size() || n < 0) return std::nullopt;
-    return n;
-}
 
 std::int64_t handle_argument(const std::string& text) {
     auto h = parse_number(text);

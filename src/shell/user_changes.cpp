@@ -13,7 +13,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
@@ -164,14 +163,12 @@ line_result shell::run_set_key_quota(parsed_command& cmd) {
     const auto& text = cmd.args.at(1);
     json quota; // null: the node's default
     if (text != "default") {
-        std::int64_t n = -1;
-        auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), n);
-        if (error != std::errc() || end != text.data() + text.size() || n < 0 ||
-            n > std::int64_t{max_keys_per_node})
+        auto n = parse_number(text);
+        if (!n || *n > std::int64_t{max_keys_per_node})
             throw usage_error(fmt::format("keys: a number from 0 to {} (a node holds no more), "
                                           "or 'default' (the node's --key-quota), not '{}'",
                                           max_keys_per_node, text));
-        quota = n;
+        quota = *n;
     }
     return change_user(cmd, {user_type::cu, canonical_user_name(name)},
                        json{{"key_quota", std::move(quota)}});

@@ -209,7 +209,8 @@ class TerminalTests(unittest.TestCase):
         self.c.signal(1, signal.SIGSTOP)
         try:
             self.t.send("listUsers\r")
-            time.sleep(1.0)
+            # Server 0 has answered when the shell waits for server 1 alone.
+            self.t.expect(r"hsmsh: waiting for server 1\(127\.0\.0\.1:\d+\) \(", timeout=25)
             self.t.send("\x03")
             self.t.expect(r"listUsers failed on server 1\(127\.0\.0\.1:\d+\): CANCELLED")
             self.t.expect(PROMPT)
@@ -346,7 +347,9 @@ class TerminalTests(unittest.TestCase):
             self.t.expect(r"Do you want to continue\(y/n\)\?")
             self.t.send("y\r")
             self.t.expect(r"Creating User bob\(CU\) on 3 nodes")
-            time.sleep(1.0)
+            # Servers 0 and 1 hold the change prepared when the shell waits
+            # for server 2 alone.
+            self.t.expect(r"hsmsh: waiting for server 2\(127\.0\.0\.1:\d+\) \(", timeout=25)
             self.t.send("\x03")
             self.t.expect(r"Interrupted: nothing was changed\. The change was aborted on "
                           r"server 0\(127\.0\.0\.1:\d+\), server 1\(127\.0\.0\.1:\d+\), "

@@ -270,6 +270,22 @@ class Pkcs11ToolTests(unittest.TestCase):
                 json.dump(doc, f)
         self.assertNotIn(("bob-degraded", "private"), self.keys_on(2, "bob", "bob-pw-123"))
 
+    def test_an_application_environment_naming_a_shell_failpoint_changes_nothing(self):
+        """Issue 33 item 6: the test shell's failpoints (HSMSH_FAILPOINT) are
+        not in the module; a variable of that name in an application's
+        environment must not kill it between the phases of a key insertion."""
+        for i, point in enumerate(("after-prepare", "after-first-commit")):
+            env = tool_env(self.c.env())
+            env["HSMSH_FAILPOINT"] = point
+            label = f"bob-fp{i}"
+            r = subprocess.run(["pkcs11-tool", "--module", MODULE, "--login", "--pin",
+                                "bob:bob-pw-123", "--keypairgen", "--key-type", "EC:prime256v1",
+                                "--label", label, "--id", f"f{i}"],
+                               capture_output=True, text=True, env=env, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            for node in range(3):
+                self.assertIn((label, "private"), self.keys_on(node, "bob", "bob-pw-123"))
+
     def test_random_bytes_come_from_the_nodes(self):
         out = self.c.path("random.bin")
         r = self.tool("--login", "--pin", PIN, "--generate-random", "5000", "-o", out)

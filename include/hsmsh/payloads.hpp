@@ -123,6 +123,26 @@ json to_json(const key_summary& k);
 /// Nullopt unless every field is there with its type and a known class and type.
 std::optional<key_summary> key_summary_from(const json& j);
 
+/// One key sealed for the cluster's nodes under the handle it has (or will
+/// have): what generate_key and get_sealed_key send, and what a prepared
+/// insert_keys or sync_key change brings back. Clients carry it unread.
+struct sealed_key {
+    std::int64_t handle = 0;
+    key_class cls = key_class::secret_key;
+    std::string sealed; // hex
+
+    friend bool operator==(const sealed_key&, const sealed_key&) = default;
+};
+
+/// The keys of one generation or copy: a pair, or one key.
+inline constexpr std::size_t max_sealed_keys = 2;
+
+/// The fields {"keys": [...]} of those replies and changes.
+json to_json(const std::vector<sealed_key>& keys);
+/// Nullopt unless `fields` has a "keys" array of 1 to max_sealed_keys
+/// entries, each with a positive handle, a known class and a hex string.
+std::optional<std::vector<sealed_key>> sealed_keys_from(const json& fields);
+
 /// One entry of a find_keys reply.
 struct found_key {
     std::int64_t handle = 0;

@@ -2,6 +2,8 @@
 // Typed reply payloads: encoders, and decoders that validate what they read.
 #include "hsmsh/payloads.hpp"
 
+#include "hsmsh/hex.hpp"
+
 #include <array>
 #include <limits>
 
@@ -344,6 +346,30 @@ json to_json(const key_summary& k) {
             {"shared", k.shared},
             {"digest", k.digest},
             {"public", k.public_key}};
+}
+
+json to_json(const std::vector<sealed_key>& keys) {
+    json out = json::array();
+    for (const auto& k : keys)
+        out.push_back(
+            {{"handle", k.handle}, {"class", key_class_name(k.cls)}, {"sealed", k.sealed}});
+    return {{"keys", std::move(out)}};
+}
+
+std::optional<std::vector<sealed_key>> sealed_keys_from(const json& fields) {
+    auto keys = fields.is_object() ? fields.find("keys") : fields.end();
+    if (keys == fields.end() || !keys->is_array() || keys->empty() ||
+        keys->size() > max_sealed_keys)
+        return std::nullopt;
+    std::vector<sealed_key> out;
+    for (const auto& k : *keys) {
+        auto handle = field<std::int64_t>(k, "handle");
+        auto cls = key_class_from_name(field<std::string>(k, "class").value_or(""));
+        auto sealed = field<std::string>(k, "sealed");
+        if (!handle || *handle <= 0 || !cls || !sealed || !from_hex(*sealed)) return std::nullopt;
+        out.push_back({*handle, *cls, std::move(*sealed)});
+    }
+    return out;
 }
 
 std::optional<key_summary> key_summary_from(const json& j) {

@@ -233,16 +233,14 @@ cluster_answer cluster_slot::generate(const json& request) {
     std::unique_lock lock(link_mutex_);
     auto made = call_locked(operation::generate_key, request);
     if (made.what != cluster_answer::kind::ok) return made;
-    auto keys = made.fields.find("keys");
-    if (keys == made.fields.end() || !keys->is_array() || keys->empty()) return {};
+    auto keys = sealed_keys_from(made.fields);
+    if (!keys) return {};
     json made_keys = json::array();
-    for (const auto& k : *keys) {
-        auto h = k.find("handle");
-        auto c = k.find("class");
-        if (h == k.end() || !h->is_number_integer() || c == k.end() || !c->is_string()) return {};
-        made_keys.push_back({{"handle", *h}, {"class", *c}});
-    }
-    auto done = change_locked(json{{"change", "insert_keys"}, {"keys", *keys}});
+    for (const auto& k : *keys)
+        made_keys.push_back({{"handle", k.handle}, {"class", key_class_name(k.cls)}});
+    auto insertion = to_json(*keys);
+    insertion["change"] = "insert_keys";
+    auto done = change_locked(std::move(insertion));
     if (done.what == cluster_answer::kind::ok) done.fields = {{"keys", made_keys}};
     return done;
 }

@@ -197,15 +197,20 @@ line_result shell::run_sync_key(parsed_command& cmd) {
         throw usage_error(fmt::format("no other server {}", cmd.args[1]));
     auto source = *server_mode_;
     auto got = fan_out({source}, operation::get_sealed_key, json{{"handle", handle}});
-    auto keys =
-        got[0].outcome.ok() ? got[0].outcome.fields.find("keys") : got[0].outcome.fields.end();
-    if (keys == got[0].outcome.fields.end() || !keys->is_array())
-        return finish(cmd.spec->name, got);
+    if (!got[0].outcome.ok()) return finish(cmd.spec->name, got);
+    auto keys = sealed_keys_from(got[0].outcome.fields);
+    if (!keys) {
+        fmt::print(err_, "{}: {} sent no readable key; nothing was changed\n", cmd.spec->name,
+                   server_label(source, link_->server(source).name));
+        return line_result::failed;
+    }
     if (!link_->connected(*destination)) targets(); // reconnect a lost one
     auto answer = confirm(*cmd.spec, {*destination});
     if (answer != line_result::ok) return answer;
-    return run_prepared(cmd.spec->name, {*destination},
-                        json{{"change", "sync_key"}, {"handle", handle}, {"keys", *keys}});
+    auto copy = to_json(*keys);
+    copy["change"] = "sync_key";
+    copy["handle"] = handle;
+    return run_prepared(cmd.spec->name, {*destination}, std::move(copy));
 }
 
 line_result shell::run_destroy_key(parsed_command& cmd) {
@@ -242,23 +247,25 @@ line_result shell::run_generate_key(parsed_command& cmd) {
         return line_result::failed;
     }
     auto made = fan_out({*maker}, operation::generate_key, request);
-    auto keys =
-        made[0].outcome.ok() ? made[0].outcome.fields.find("keys") : made[0].outcome.fields.end();
-    if (keys == made[0].outcome.fields.end() || !keys->is_array())
-        return finish(cmd.spec->name, made);
+    if (!made[0].outcome.ok()) return finish(cmd.spec->name, made);
+    auto keys = sealed_keys_from(made[0].outcome.fields);
+    if (!keys) {
+        fmt::print(err_, "{}: {} sent no readable keys; nothing was changed\n", cmd.spec->name,
+                   server_label(*maker, link_->server(*maker).name));
+        return line_result::failed;
+    }
     std::vector<std::string> handles;
     json shown = json::array();
     for (const auto& k : *keys) {
-        auto h = integer_field(k, "handle");
-        auto cls = string_field(k, "class").value_or("?");
-        handles.push_back(fmt::format("{} key handle {}", cls, h.value_or(0)));
-        shown.push_back({{"handle", h.value_or(0)}, {"class", cls}});
-        if (h) known_handles_.insert(*h);
+        handles.push_back(fmt::format("{} key handle {}", key_class_name(k.cls), k.handle));
+        shown.push_back({{"handle", k.handle}, {"class", key_class_name(k.cls)}});
+        known_handles_.insert(k.handle);
     }
     auto handle_list = fmt::format("{}", fmt::join(handles, ", "));
+    auto insertion = to_json(*keys);
+    insertion["change"] = "insert_keys";
     auto result =
-        run_prepared(cmd.spec->name, where, json{{"change", "insert_keys"}, {"keys", *keys}},
-                     nullptr, json{{"keys", shown}});
+        run_prepared(cmd.spec->name, where, std::move(insertion), nullptr, json{{"keys", shown}});
     if (result == line_result::ok && !options_.json)
         fmt::print(out_, "{}: {}\n", cmd.spec->name, escape_terminal(handle_list));
     return result;

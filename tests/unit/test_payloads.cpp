@@ -119,3 +119,39 @@ TEST_CASE("cluster states have one name each") {
         CHECK(cluster_state_from_name(cluster_state_name(s)) == s);
     CHECK_FALSE(cluster_state_from_name("active"));
 }
+
+TEST_CASE("sealed keys read back as written, and nothing else reads as them") {
+    std::vector<sealed_key> pair{{41, key_class::private_key, "a1b2"},
+                                 {42, key_class::public_key, "c3d4"}};
+    auto fields = to_json(pair);
+    CHECK(sealed_keys_from(fields) == pair);
+    // A change carries them beside its own fields.
+    fields["change"] = "insert_keys";
+    CHECK(sealed_keys_from(fields) == pair);
+
+    auto with = [](json keys) { return json{{"keys", std::move(keys)}}; };
+    json good = {{"handle", 7}, {"class", "secret"}, {"sealed", "00ff"}};
+    CHECK(sealed_keys_from(with(json::array({good}))));
+    CHECK_FALSE(sealed_keys_from(json::object()));
+    CHECK_FALSE(sealed_keys_from(json::array()));
+    CHECK_FALSE(sealed_keys_from(with(json::array())));
+    CHECK_FALSE(sealed_keys_from(with(json::array({good, good, good}))));
+    CHECK_FALSE(sealed_keys_from(with(good)));
+    for (auto [name, value] :
+         std::vector<std::pair<std::string, json>>{{"handle", 0},
+                                                   {"handle", -3},
+                                                   {"handle", "7"},
+                                                   {"handle", 1.5},
+                                                   {"class", "certificate"},
+                                                   {"class", 1},
+                                                   {"sealed", "0g"},
+                                                   {"sealed", "abc"},
+                                                   {"sealed", json::array()}}) {
+        auto bad = good;
+        bad[name] = value;
+        CAPTURE(bad.dump());
+        CHECK_FALSE(sealed_keys_from(with(json::array({bad}))));
+        bad.erase(name);
+        CHECK_FALSE(sealed_keys_from(with(json::array({bad}))));
+    }
+}

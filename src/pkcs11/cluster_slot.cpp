@@ -4,6 +4,7 @@
 
 #include "diagnostics.hpp"
 #include "hsmsh/hex.hpp"
+#include "hsmsh/protocol/changes.hpp"
 #include "hsmsh/two_phase.hpp"
 #include "openssl_context.hpp"
 
@@ -238,9 +239,7 @@ cluster_answer cluster_slot::generate(const json& request) {
     json made_keys = json::array();
     for (const auto& k : *keys)
         made_keys.push_back({{"handle", k.handle}, {"class", key_class_name(k.cls)}});
-    auto insertion = to_json(*keys);
-    insertion["change"] = "insert_keys";
-    auto done = change_locked(std::move(insertion));
+    auto done = change_locked(to_fields(key_insertion{std::move(*keys)}));
     if (done.what == cluster_answer::kind::ok) done.fields = {{"keys", made_keys}};
     return done;
 }

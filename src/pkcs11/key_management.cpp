@@ -2,6 +2,7 @@
 // C_GenerateKey(Pair), C_DestroyObject and C_SetAttributeValue.
 #include "key_management.hpp"
 
+#include "hsmsh/protocol/changes.hpp"
 #include "library.hpp"
 #include "requests.hpp"
 #include "sessions.hpp"
@@ -64,10 +65,8 @@ std::vector<json> attribute_changes(CK_OBJECT_HANDLE o, const CK_ATTRIBUTE* tmpl
             require(a.pValue && a.ulValueLen == sizeof(CK_BBOOL), CKR_ATTRIBUTE_VALUE_INVALID);
             value = *static_cast<const CK_BBOOL*>(a.pValue) ? "1" : "0";
         }
-        changes.push_back(json{{"change", "set_attribute"},
-                               {"handle", o},
-                               {"attribute", static_cast<std::uint32_t>(info->id)},
-                               {"value", value}});
+        changes.push_back(to_fields(key_attribute_change{
+            static_cast<std::int64_t>(o), static_cast<std::uint32_t>(info->id), value}));
     }
     return changes;
 }
@@ -94,7 +93,7 @@ CK_RV generate_key_pair(session& s, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR public_
 
 CK_RV destroy_object(session& s, CK_OBJECT_HANDLE o) {
     auto& here = writable(s);
-    auto answer = here.cluster.change(json{{"change", "destroy_key"}, {"handle", o}});
+    auto answer = here.cluster.change(to_fields(key_destruction{static_cast<std::int64_t>(o)}));
     if (answer.what == cluster_answer::kind::ok) here.objects.forget(o);
     return change_rv(answer);
 }

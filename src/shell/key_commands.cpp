@@ -8,6 +8,7 @@
 #include "hsmsh/cluster_link.hpp"
 #include "hsmsh/files.hpp"
 #include "hsmsh/log.hpp"
+#include "hsmsh/protocol/changes.hpp"
 #include "key_view.hpp"
 
 #include <sstream>
@@ -147,7 +148,7 @@ line_result shell::run_get_attribute(parsed_command& cmd) {
 
 line_result shell::run_share_key(parsed_command& cmd) {
     auto handle = handle_argument(cmd.args[0]);
-    json users = json::array();
+    std::vector<std::int64_t> users;
     std::stringstream ids(cmd.args[1]);
     for (std::string id; std::getline(ids, id, ',');) {
         auto n = parse_number(id);
@@ -159,10 +160,8 @@ line_result shell::run_share_key(parsed_command& cmd) {
             fmt::format("shareKey takes 1 to {} user ids, separated by commas", max_key_shares));
     if (cmd.args[2] != "0" && cmd.args[2] != "1")
         throw usage_error("the last argument is 1 (share) or 0 (unshare)");
-    return run_confirmed_change(cmd, json{{"change", "share_key"},
-                                          {"handle", handle},
-                                          {"users", users},
-                                          {"share", cmd.args[2] == "1"}});
+    return run_confirmed_change(
+        cmd, to_fields(key_sharing{handle, std::move(users), cmd.args[2] == "1"}));
 }
 
 line_result shell::run_set_attribute(parsed_command& cmd) {
@@ -181,10 +180,8 @@ line_result shell::run_set_attribute(parsed_command& cmd) {
         throw usage_error(a->id == key_attribute::label
                               ? fmt::format("a label is at most {} printable bytes", max_key_label)
                               : fmt::format("{} takes 0 or 1", a->name));
-    return run_confirmed_change(cmd, json{{"change", "set_attribute"},
-                                          {"handle", handle},
-                                          {"attribute", static_cast<std::uint32_t>(a->id)},
-                                          {"value", value}});
+    return run_confirmed_change(
+        cmd, to_fields(key_attribute_change{handle, static_cast<std::uint32_t>(a->id), value}));
 }
 
 line_result shell::run_sync_key(parsed_command& cmd) {
@@ -207,15 +204,11 @@ line_result shell::run_sync_key(parsed_command& cmd) {
     if (!link_->connected(*destination)) targets(); // reconnect a lost one
     auto answer = confirm(*cmd.spec, {*destination});
     if (answer != line_result::ok) return answer;
-    auto copy = to_json(*keys);
-    copy["change"] = "sync_key";
-    copy["handle"] = handle;
-    return run_prepared(cmd.spec->name, {*destination}, std::move(copy));
+    return run_prepared(cmd.spec->name, {*destination}, to_fields(key_copy{std::move(*keys)}));
 }
 
 line_result shell::run_destroy_key(parsed_command& cmd) {
-    return run_confirmed_change(
-        cmd, json{{"change", "destroy_key"}, {"handle", handle_argument(cmd.args[0])}});
+    return run_confirmed_change(cmd, to_fields(key_destruction{handle_argument(cmd.args[0])}));
 }
 
 // A key is made on one node (its generator and the owner's session there),
@@ -262,10 +255,8 @@ line_result shell::run_generate_key(parsed_command& cmd) {
         known_handles_.insert(k.handle);
     }
     auto handle_list = fmt::format("{}", fmt::join(handles, ", "));
-    auto insertion = to_json(*keys);
-    insertion["change"] = "insert_keys";
-    auto result =
-        run_prepared(cmd.spec->name, where, std::move(insertion), nullptr, json{{"keys", shown}});
+    auto result = run_prepared(cmd.spec->name, where, to_fields(key_insertion{std::move(*keys)}),
+                               nullptr, json{{"keys", shown}});
     if (result == line_result::ok && !options_.json)
         fmt::print(out_, "{}: {}\n", cmd.spec->name, escape_terminal(handle_list));
     return result;

@@ -4,6 +4,7 @@
 #include "hsmsh/hex.hpp"
 #include "hsmsh/log.hpp"
 #include "hsmsh/pki.hpp"
+#include "hsmsh/protocol/changes.hpp"
 #include "hsmsh/quorum.hpp"
 #include "json_fields.hpp"
 #include "shell.hpp"
@@ -135,12 +136,11 @@ line_result shell::run_set_m_value(parsed_command& cmd) {
         throw usage_error(fmt::format("m is 1 (no quorum) or 2 to 8, not '{}'", text));
     int m = text[0] - '0';
     auto service = static_cast<int>(svc);
+    // The subject names the change in listPrepared's terms, as the node does.
+    auto fields = to_fields(m_value_change{svc, m});
+    fields["subject"] = fmt::format("mvalue {}", service);
     auto result =
-        run_confirmed_change(cmd,
-                             json{{"change", "set_m_value"},
-                                  {"subject", fmt::format("mvalue {}", service)},
-                                  {"service", service},
-                                  {"m", m}},
+        run_confirmed_change(cmd, std::move(fields),
                              fmt::format("Setting M Value({}) for {} on {{}} nodes", m, service));
     std::vector<std::size_t> logged_in;
     for (std::size_t i = 0; i < logins_.size(); ++i)

@@ -5,6 +5,7 @@
 
 #include "divergence.hpp"
 #include "hsmsh/cluster_link.hpp"
+#include "hsmsh/protocol/changes.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
@@ -71,9 +72,7 @@ line_result shell::sync_to(const command_spec& spec, const std::string& user,
     if (!link_->connected(destination)) targets(); // reconnect a lost one
     auto answer = confirm(spec, {destination});
     if (answer != line_result::ok) return answer;
-    json fields{
-        {"change", "sync_user"}, {"name", name}, {"record", to_json(*record)}, {"force", force}};
-    return run_prepared(spec.name, {destination}, std::move(fields));
+    return run_prepared(spec.name, {destination}, to_fields(user_sync{*record, force}));
 }
 
 line_result shell::sync_all(const command_spec& spec, const std::string& name, bool force) {
@@ -120,11 +119,7 @@ line_result shell::sync_all(const command_spec& spec, const std::string& name, b
                server_label(newest->index, newest->name));
     auto answer = confirm(spec, behind);
     if (answer != line_result::ok) return answer;
-    json fields{{"change", "sync_user"},
-                {"name", name},
-                {"record", to_json(*newest_record)},
-                {"force", force}};
-    auto result = run_prepared(spec.name, behind, std::move(fields));
+    auto result = run_prepared(spec.name, behind, to_fields(user_sync{*newest_record, force}));
     return blind.empty() ? result : partial_sync(spec, name, {}, blind);
 }
 

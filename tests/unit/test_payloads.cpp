@@ -2,8 +2,11 @@
 // Typed reply payloads: each decoder reads what its encoder writes, and
 // refuses every other shape with the error the general decoder would give.
 #include "hsmsh/payloads.hpp"
+#include "hsmsh/protocol/changes.hpp"
 
 #include <doctest/doctest.h>
+
+#include <set>
 
 using namespace hsm;
 
@@ -154,4 +157,54 @@ TEST_CASE("sealed keys read back as written, and nothing else reads as them") {
         bad.erase(name);
         CHECK_FALSE(sealed_keys_from(with(json::array({bad}))));
     }
+}
+
+TEST_CASE("every change a prepare carries reads back as written") {
+    std::vector<sealed_key> keys{{9, key_class::secret_key, "beef"}};
+    sealed_user record{"henry", user_type::cu, 4, "00aa"};
+    std::vector<change_request> all{
+        key_insertion{keys},
+        key_copy{keys},
+        key_destruction{9},
+        key_sharing{9, {3, 4}, false},
+        key_attribute_change{9, 3, "a label"},
+        m_value_change{quorum::service::misc_co, 2},
+        user_sync{record, true},
+    };
+    std::set<std::string> names;
+    for (const auto& c : all) {
+        auto fields = to_fields(c);
+        CAPTURE(fields.dump());
+        CHECK(fields["change"] == change_request_name(c));
+        names.insert(std::string(change_request_name(c)));
+        auto back = change_request_from(fields);
+        REQUIRE(back);
+        CHECK(back->index() == c.index());
+        CHECK(to_fields(*back) == fields);
+    }
+    CHECK(names.size() == all.size());
+}
+
+TEST_CASE("a change of another shape does not read") {
+    auto refused = [](json f) {
+        CAPTURE(f.dump());
+        CHECK_FALSE(change_request_from(f));
+    };
+    refused(json::array());
+    refused({{"change", "frobnicate"}, {"handle", 1}});
+    refused({{"change", 3}, {"handle", 1}});
+    refused({{"change", "destroy_key"}});
+    refused({{"change", "destroy_key"}, {"handle", "1"}});
+    refused({{"change", "insert_keys"}, {"keys", json::array()}});
+    refused({{"change", "sync_key"}, {"handle", 1}});
+    refused({{"change", "share_key"}, {"handle", 1}, {"users", {"bob"}}, {"share", true}});
+    refused({{"change", "share_key"}, {"handle", 1}, {"users", {2}}, {"share", 1}});
+    refused({{"change", "set_attribute"}, {"handle", 1}, {"attribute", -1}, {"value", "1"}});
+    refused({{"change", "set_attribute"}, {"handle", 1}, {"attribute", 3}, {"value", 1}});
+    refused({{"change", "set_m_value"}, {"service", 5}, {"m", 2}});
+    refused({{"change", "set_m_value"}, {"service", 3}, {"m", std::int64_t{10'000'000'000}}});
+    refused({{"change", "sync_user"}, {"record", {{"name", "henry"}}}});
+    refused({{"change", "sync_user"},
+             {"record", {{"name", "h"}, {"type", "CU"}, {"version", 1}, {"sealed", "00"}}},
+             {"force", "yes"}});
 }

@@ -387,9 +387,6 @@ void node_service::apply(const planned_change& c) {
 }
 
 awaitable<status> node_service::direct(session& s, operation op, const json& f, secret password) {
-    // Before login a client writes nothing durable, not even the refusal's
-    // audit row (docs/design.md, "Clients not logged in"), and costs no check.
-    if (!current(s)) co_return status::not_logged_in;
     auto planned = co_await plan(s, op, f, password);
     // Named, not a structured binding: clang 14 cannot capture one in a lambda.
     auto& verdict = planned.first;
@@ -409,7 +406,6 @@ awaitable<status> node_service::direct(session& s, operation op, const json& f, 
 awaitable<status> node_service::prepare(session& s, const json& f, secret password) {
     auto txid = string_field(f, "txid").value_or("");
     auto op_name = string_field(f, "change").value_or("");
-    if (!current(s)) co_return status::not_logged_in;
     if (!valid_txid(txid)) co_return status::bad_request;
     if (auto kind = key_change_from_name(op_name)) co_return prepare_key_change(s, *kind, f, txid);
     if (op_name == "set_m_value") co_return prepare_m_change(s, f, txid);
@@ -461,6 +457,29 @@ status node_service::may_finish(session& s, operation op, const std::optional<st
     if (!current(s)) return status::not_logged_in;
     bool own = c && std::visit([&](const auto& x) { return x.actor_id == *s.user_id; }, *c);
     return authorize(s.actor(), op, own);
+}
+
+// A client's commit or abort, or a peer node's resolving one.
+awaitable<status> node_service::finish_from(session& s, const json& f, bool commit) {
+    auto txid = string_field(f, "txid").value_or("");
+    if (s.peer_node) co_return finish_tx(s, txid, commit);
+    co_return co_await commit_from_client(s, txid, commit);
+}
+
+// What became of a change, and which key change it is, so that a peer
+// counts only the same one.
+status node_service::tx_status(session& s, const json& f, json& out) {
+    auto txid = string_field(f, "txid").value_or("");
+    auto row = store_.prepared(txid);
+    std::optional<stored_change> c;
+    if (row) c = read_change(row->change);
+    if (auto a = may_finish(s, operation::tx_status, c); a != status::ok) return a;
+    out = {{"outcome", tx_outcome(txid)}};
+    if (c && std::holds_alternative<key_change>(*c))
+        out["change"] = change_identity(std::get<key_change>(*c));
+    else if (f.contains("handles"))
+        if (auto id = committed_identity(f["handles"])) out["change"] = *id;
+    return status::ok;
 }
 
 std::optional<node_service::stored_change> node_service::read_change(std::string_view text) {
@@ -616,15 +635,12 @@ std::string node_service::tx_outcome(const std::string& txid) const {
     return store_.outcome(txid).value_or("unknown");
 }
 
-status node_service::get_user(session& s, const json& f, json& out) {
-    if (auto a = authorize(s.actor(), operation::get_user, false); a != status::ok) return a;
+// Audited by the table (its target the name), once the name reads.
+status node_service::get_user(const json& f, json& out) {
     auto name = string_field(f, "name");
     if (!name || !valid_user_name(*name)) return status::user_not_found;
     auto user = store_.find(canonical_user_name(*name));
-    if (!user) {
-        audit(s, "get_user", canonical_user_name(*name), status::user_not_found);
-        return status::user_not_found;
-    }
+    if (!user) return status::user_not_found;
     planned_change record;
     record.what = planned_change::kind::sync_user;
     record.name = user->name;
@@ -642,12 +658,10 @@ status node_service::get_user(session& s, const json& f, json& out) {
     wipe(plain);
     out = {{"record", to_json(sealed_user{user->name, user->type, user->version, to_hex(sealed)})},
            {"digest", digest_of(*user)}};
-    audit(s, "get_user", user->name, status::ok);
     return status::ok;
 }
 
-status node_service::list_prepared(session& s, json& out) {
-    if (auto a = authorize(s.actor(), operation::list_prepared, false); a != status::ok) return a;
+status node_service::list_prepared(json& out) {
     std::vector<prepared_entry> entries;
     for (const auto& row : store_.list_prepared()) {
         auto c = read_change(row.change);

@@ -16,11 +16,6 @@ namespace {
 
 inline constexpr std::string_view firmware_version = "0.2.0";
 
-// The key handle a request names, as an audit row's target.
-std::string handle_text(const json& fields) {
-    return std::to_string(integer_field(fields, "handle").value_or(0));
-}
-
 } // namespace
 
 node_service::node_service(user_store& store, node_identity identity, cluster_keys keys,
@@ -30,6 +25,7 @@ node_service::node_service(user_store& store, node_identity identity, cluster_ke
       kdf_iterations_(kdf_iterations), kdf_executor_(std::move(kdf_executor)), budget_(budget),
       peers_(identity_.hsm_id, identity_.peers) {
     if (!identity_.trust_anchor.empty()) trust_anchor_ = cert_from_pem(identity_.trust_anchor);
+    check_operations();
 }
 
 void node_service::authenticate(session& s, std::string fingerprint,
@@ -154,133 +150,13 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
     // Named, not a temporary in the co_await expressions below: see client.cpp.
     secret given = take_password(r.fields).value_or(secret{});
     current(s); // a session whose record changed acts for nobody from here on
-    auto txid = [&] { return string_field(r.fields, "txid").value_or(""); };
-    switch (r.op) {
-    case operation::hello:
-        out.fields = {{"version", protocol_version},
-                      {"cluster_id", identity_.cluster_id},
-                      {"hsm_id", identity_.hsm_id},
-                      {"state", cluster_state_name(state())}};
-        break;
-    case operation::login:
-        out.code = co_await login(s, r.fields, std::move(given), out.fields);
-        break;
-    case operation::login_2fa:
-        out.code = login_2fa(s, r.fields);
-        break;
-    case operation::get_2fa_challenge:
-        out.code = get_2fa_challenge(s, out.fields);
-        break;
-    case operation::logout:
-        out.code = logout(s);
-        break;
-    case operation::list_users:
-        out.fields = list_users();
-        break;
-    case operation::create_user:
-    case operation::delete_user:
-    case operation::change_password:
-    case operation::register_quorum_key:
-    case operation::set_key_quota:
-        out.code = co_await direct(s, r.op, r.fields, std::move(given));
-        break;
-    case operation::prepare:
-        out.code = co_await prepare(s, r.fields, std::move(given));
-        break;
-    case operation::get_m_value:
-        out.code = get_m_value(s, r.fields, out.fields);
-        break;
-    case operation::set_m_value:
-        out.code = direct_m_change(s, r.fields);
-        break;
-    case operation::get_token:
-        out.code = get_token(s, r.fields, out.fields);
-        break;
-    case operation::approve_token:
-        out.code = approve_token(s, r.fields, out.fields);
-        break;
-    case operation::list_tokens:
-        out.code = list_tokens(s, out.fields);
-        break;
-    case operation::delete_token:
-        out.code = delete_token(s, r.fields, out.fields);
-        audit(s, "delete_token", "-", out.code);
-        break;
-    case operation::commit:
-    case operation::abort:
-        out.code = s.peer_node ? finish_tx(s, txid(), r.op == operation::commit)
-                               : co_await commit_from_client(s, txid(), r.op == operation::commit);
-        break;
-    case operation::tx_status: {
-        auto row = store_.prepared(txid());
-        std::optional<stored_change> c;
-        if (row) c = read_change(row->change);
-        out.code = may_finish(s, r.op, c);
-        if (out.code == status::ok) out.fields = {{"outcome", tx_outcome(txid())}};
-        // Which key change it is, so that a peer counts only the same one.
-        if (out.code == status::ok && c && std::holds_alternative<key_change>(*c))
-            out.fields["change"] = change_identity(std::get<key_change>(*c));
-        else if (out.code == status::ok && r.fields.contains("handles"))
-            if (auto id = committed_identity(r.fields["handles"])) out.fields["change"] = *id;
-        break;
-    }
-    case operation::get_user:
-        out.code = get_user(s, r.fields, out.fields);
-        break;
-    case operation::list_prepared:
-        out.code = list_prepared(s, out.fields);
-        break;
-    case operation::hsm_info:
-        out.fields = hsm_info();
-        break;
-    case operation::describe_cluster:
-        out.fields = describe_cluster();
-        break;
-    case operation::announce_peers:
-        // Only another node of the cluster: a user, even an officer, cannot
-        // point this node's resolver or anyone's discovery elsewhere.
-        if (!s.peer_node) {
-            out.code = status::permission_denied;
-            audit(s, "announce_peers", "-", out.code);
-            break;
-        }
-        learn_peers(r.fields, s.node_hsm_id);
-        out.fields = peers_.announcement();
-        break;
-    case operation::generate_key:
-        out.code = co_await generate_key(s, r.fields, out.fields);
-        audit(s, "generate_key", string_field(r.fields, "spec").value_or("-"), out.code);
-        break;
-    case operation::find_keys:
-        out.code = find_keys(s, r.fields, out.fields);
-        audit(s, "find_keys", std::to_string(integer_field(r.fields, "user").value_or(0)),
-              out.code);
-        break;
-    case operation::get_key:
-        out.code = get_key(s, r.fields, out.fields);
-        break;
-    case operation::list_keys:
-        out.code = list_keys(s, r.fields, out.fields);
-        break;
-    case operation::sign:
-    case operation::verify:
-    case operation::encrypt:
-    case operation::decrypt:
-        out.code = co_await use_key(s, r.op, r.fields, out.fields);
-        // Refusals are audited (someone probing handles or attributes);
-        // uses are not: a busy application signs thousands of times.
-        if (out.code != status::ok && out.code != status::signature_invalid &&
-            out.code != status::encrypted_data_invalid)
-            audit(s, operation_name(r.op), handle_text(r.fields), out.code);
-        break;
-    case operation::random:
-        out.code = random(s, r.fields, out.fields);
-        break;
-    case operation::get_sealed_key:
-        out.code = get_sealed_key(s, r.fields, out.fields);
-        audit(s, "get_sealed_key", handle_text(r.fields), out.code);
-        break;
-    }
+    const auto& entry = operations_[static_cast<std::size_t>(r.op)];
+    node_call call{s, r.fields, given, out.fields};
+    out.code = admit(entry, s);
+    bool let_in = out.code == status::ok;
+    if (let_in)
+        out.code = entry.run ? entry.run(*this, call) : co_await entry.run_async(*this, call);
+    audit_by_rule(entry, s, r.fields, let_in, out.code);
     // An officer refused a deletion learns how many keys stand in the way.
     if (out.code == status::user_owns_keys)
         if (auto name = string_field(r.fields, "name"); name && valid_user_name(*name))
@@ -404,8 +280,6 @@ status node_service::login_2fa(session& s, const json& f) {
 // A challenge whose signature proves that the officer holds the key it turns
 // two-factor login on with (createUser or changePswd with -2fa).
 status node_service::get_2fa_challenge(session& s, json& out) {
-    if (auto a = authorize(s.actor(), operation::get_2fa_challenge, true); a != status::ok)
-        return a;
     s.challenge =
         two_factor_challenge::issue(two_factor_challenge::purpose::enroll, *s.user_id, s.generation,
                                     {identity_.hsm_id, s.user_name, s.channel}, tokens_.lifetime());
@@ -414,8 +288,6 @@ status node_service::get_2fa_challenge(session& s, json& out) {
 }
 
 status node_service::logout(session& s) {
-    auto allowed = authorize(s.actor(), operation::logout, true);
-    if (allowed != status::ok) return allowed;
     // Ended first: a logout must take effect even when its audit row cannot
     // be written (a full disk answers RET_STORAGE_FAILURE, and the session is gone).
     auto entry = entry_for(s, "logout", s.user_name, status::ok);
@@ -446,6 +318,13 @@ json node_service::list_users() const {
     return {{"users", to_json(users)}};
 }
 
+json node_service::hello() const {
+    return {{"version", protocol_version},
+            {"cluster_id", identity_.cluster_id},
+            {"hsm_id", identity_.hsm_id},
+            {"state", cluster_state_name(state())}};
+}
+
 json node_service::hsm_info() const {
     auto head = store_.head();
     return to_json(
@@ -473,6 +352,14 @@ json node_service::describe_cluster() const {
 
 void node_service::advertise(const std::string& self) {
     peers_.set_self(self, unix_ms());
+}
+
+// Only another node of the cluster (the table's gate): a user, even an
+// officer, cannot point this node's resolver or anyone's discovery elsewhere.
+status node_service::announce_peers(session& s, const json& f, json& out) {
+    learn_peers(f, s.node_hsm_id);
+    out = peers_.announcement();
+    return status::ok;
 }
 
 void node_service::learn_peers(const json& announcement, const std::string& speaker) {

@@ -13,12 +13,14 @@
 #include "key_change.hpp"
 #include "key_crypto.hpp"
 #include "m_change.hpp"
+#include "operation_table.hpp"
 #include "peer_list.hpp"
 #include "planned_change.hpp"
 #include "quorum_tokens.hpp"
 #include "two_factor.hpp"
 #include "user_store.hpp"
 
+#include <array>
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -208,7 +210,7 @@ private:
     status quorum_holds(quorum::service svc, const approver_keys& approvals) const;
     void spend_token(const session& s, quorum::service svc);
     status officer_may_leave() const;
-    status get_m_value(session& s, const json& f, json& out);
+    status get_m_value(const json& f, json& out);
     std::pair<status, m_change> plan_m_change(session& s, const json& f);
     status m_rules_hold(const m_change& c) const;
     status direct_m_change(session& s, const json& f);
@@ -228,13 +230,13 @@ private:
     std::int64_t next_key_handle(std::int64_t besides) const;
     std::optional<loaded_key> loaded(const key_record& k);
     awaitable<status> generate_key(session& s, const json& f, json& out);
-    status find_keys(session& s, const json& f, json& out);
+    status find_keys(const json& f, json& out);
     status get_key(session& s, const json& f, json& out);
     status list_keys(session& s, const json& f, json& out);
     key_summary summary_of(const key_record& k) const;
     static constexpr std::size_t keys_per_page = 32;
     awaitable<status> use_key(session& s, operation op, const json& f, json& out);
-    status random(session& s, const json& f, json& out);
+    status random(const json& f, json& out);
     std::pair<status, key_change> plan_key_change(session& s, key_change::kind kind, const json& f);
     status key_rules_hold(const key_change& c) const;
     status insert_rules(const key_change& c, const user_record& actor) const;
@@ -246,13 +248,26 @@ private:
     void apply(const key_change& c);
     status prepare_key_change(session& s, key_change::kind kind, const json& f,
                               const std::string& txid);
-    status get_user(session& s, const json& f, json& out);
-    status list_prepared(session& s, json& out);
+    status get_user(const json& f, json& out);
+    status list_prepared(json& out);
     std::string digest_of(const user_record& u) const;
     std::string record_context(std::string_view name, std::int64_t version) const;
+    json hello() const;
     json hsm_info() const;
     json describe_cluster() const;
+    status tx_status(session& s, const json& f, json& out);
+    status announce_peers(session& s, const json& f, json& out);
+    awaitable<status> finish_from(session& s, const json& f, bool commit);
     awaitable<reply> dispatch(session& s, request& r);
+
+    // The operation table (operation_table.cpp): one row per operation, in
+    // the order of the enum; dispatch admits, runs and audits by its row.
+    static const std::array<operation_entry, operation_count> operations_;
+    /// Throws std::logic_error unless the table has its rows in order.
+    static void check_operations();
+    status admit(const operation_entry& e, const session& s) const;
+    void audit_by_rule(const operation_entry& e, const session& s, const json& f, bool let_in,
+                       status result);
 
     template <typename F> awaitable<std::invoke_result_t<F>> off_thread(F f);
     /// The audit row of what `s` did (its user, or "-" before login).

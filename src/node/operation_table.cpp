@@ -2,6 +2,12 @@
 // The node's operation table, and how dispatch admits and audits by it.
 #include "hsmsh/policy.hpp"
 #include "node_service.hpp"
+#include "ops/keys.hpp"
+#include "ops/peers.hpp"
+#include "ops/quorum.hpp"
+#include "ops/sessions.hpp"
+#include "ops/transactions.hpp"
+#include "ops/users.hpp"
 #include "request_fields.hpp"
 
 #include <stdexcept>
@@ -74,110 +80,110 @@ bool refused(status result) {
 const std::array<operation_entry, operation_count> node_service::operations_ = {{
     row(operation::hello, "hello", anyone, no_login, none, nullptr,
         [](node_service& n, node_call& c) {
-            c.out = n.hello();
+            c.out = hello(n.n_);
             return status::ok;
         }),
     row(operation::login, "login", anyone, no_login, in_handler, nullptr,
         [](node_service& n, node_call& c) {
-            return n.login(c.s, c.fields, std::move(c.password), c.out);
+            return login(n.n_, c.s, c.fields, std::move(c.password), c.out);
         }),
     row(operation::logout, "logout", policy, needs_login, in_handler, nullptr,
-        [](node_service& n, node_call& c) { return n.logout(c.s); }),
+        [](node_service& n, node_call& c) { return logout(n.n_, c.s); }),
     row(operation::list_users, "list_users", anyone, no_login, none, nullptr,
         [](node_service& n, node_call& c) {
-            c.out = n.list_users();
+            c.out = list_users(n.n_);
             return status::ok;
         }),
     row(operation::create_user, "create_user", planned, needs_login, in_handler, nullptr,
         [](node_service& n, node_call& c) {
-            return n.direct(c.s, operation::create_user, c.fields, std::move(c.password));
+            return direct(n.n_, c.s, operation::create_user, c.fields, std::move(c.password));
         }),
     row(operation::delete_user, "delete_user", planned, needs_login, in_handler, nullptr,
         [](node_service& n, node_call& c) {
-            return n.direct(c.s, operation::delete_user, c.fields, std::move(c.password));
+            return direct(n.n_, c.s, operation::delete_user, c.fields, std::move(c.password));
         }),
     row(operation::change_password, "change_password", planned, needs_login, in_handler, nullptr,
         [](node_service& n, node_call& c) {
-            return n.direct(c.s, operation::change_password, c.fields, std::move(c.password));
+            return direct(n.n_, c.s, operation::change_password, c.fields, std::move(c.password));
         }),
     row(operation::hsm_info, "hsm_info", anyone, no_login, none, nullptr,
         [](node_service& n, node_call& c) {
-            c.out = n.hsm_info();
+            c.out = node_info(n.n_);
             return status::ok;
         }),
     row(operation::describe_cluster, "describe_cluster", anyone, no_login, none, nullptr,
         [](node_service& n, node_call& c) {
-            c.out = n.describe_cluster();
+            c.out = describe_cluster(n.n_);
             return status::ok;
         }),
     row(operation::prepare, "prepare", policy, needs_login, in_handler, nullptr,
         [](node_service& n, node_call& c) {
-            return n.prepare(c.s, c.fields, std::move(c.password));
+            return prepare(n.n_, c.s, c.fields, std::move(c.password));
         }),
     row(operation::commit, "commit", preparer, no_login, in_handler, nullptr,
-        [](node_service& n, node_call& c) { return n.finish_from(c.s, c.fields, true); }),
+        [](node_service& n, node_call& c) { return finish_from(n.n_, c.s, c.fields, true); }),
     row(operation::abort, "abort", preparer, no_login, in_handler, nullptr,
-        [](node_service& n, node_call& c) { return n.finish_from(c.s, c.fields, false); }),
+        [](node_service& n, node_call& c) { return finish_from(n.n_, c.s, c.fields, false); }),
     row(operation::tx_status, "tx_status", preparer, no_login, none, nullptr,
-        [](node_service& n, node_call& c) { return n.tx_status(c.s, c.fields, c.out); }),
+        [](node_service& n, node_call& c) { return tx_status(n.n_, c.s, c.fields, c.out); }),
     row(operation::get_user, "get_user", policy, needs_login, admitted, user_name,
-        [](node_service& n, node_call& c) { return n.get_user(c.fields, c.out); }),
+        [](node_service& n, node_call& c) { return get_user(n.n_, c.fields, c.out); }),
     row(operation::list_prepared, "list_prepared", policy, needs_login, none, nullptr,
-        [](node_service& n, node_call& c) { return n.list_prepared(c.out); }),
+        [](node_service& n, node_call& c) { return list_prepared(n.n_, c.out); }),
     row(operation::announce_peers, "announce_peers", peer_node, no_login, refusals, no_target,
-        [](node_service& n, node_call& c) { return n.announce_peers(c.s, c.fields, c.out); }),
+        [](node_service& n, node_call& c) { return announce_peers(n.n_, c.s, c.fields, c.out); }),
     row(operation::generate_key, "generate_key", policy, needs_login, always, spec_asked,
-        [](node_service& n, node_call& c) { return n.generate_key(c.s, c.fields, c.out); }),
+        [](node_service& n, node_call& c) { return generate_key(n.n_, c.s, c.fields, c.out); }),
     row(operation::find_keys, "find_keys", policy, needs_login, always, user_id,
-        [](node_service& n, node_call& c) { return n.find_keys(c.fields, c.out); }),
+        [](node_service& n, node_call& c) { return find_keys(n.n_, c.fields, c.out); }),
     row(operation::get_key, "get_key", key_rules, no_login, none, nullptr,
-        [](node_service& n, node_call& c) { return n.get_key(c.s, c.fields, c.out); }),
+        [](node_service& n, node_call& c) { return get_key(n.n_, c.s, c.fields, c.out); }),
     row(operation::sign, "sign", key_rules, needs_login, refusals, key_handle,
         [](node_service& n, node_call& c) {
-            return n.use_key(c.s, operation::sign, c.fields, c.out);
+            return use_key(n.n_, c.s, operation::sign, c.fields, c.out);
         }),
     row(operation::verify, "verify", key_rules, needs_login, refusals, key_handle,
         [](node_service& n, node_call& c) {
-            return n.use_key(c.s, operation::verify, c.fields, c.out);
+            return use_key(n.n_, c.s, operation::verify, c.fields, c.out);
         }),
     row(operation::encrypt, "encrypt", key_rules, needs_login, refusals, key_handle,
         [](node_service& n, node_call& c) {
-            return n.use_key(c.s, operation::encrypt, c.fields, c.out);
+            return use_key(n.n_, c.s, operation::encrypt, c.fields, c.out);
         }),
     row(operation::decrypt, "decrypt", key_rules, needs_login, refusals, key_handle,
         [](node_service& n, node_call& c) {
-            return n.use_key(c.s, operation::decrypt, c.fields, c.out);
+            return use_key(n.n_, c.s, operation::decrypt, c.fields, c.out);
         }),
     row(operation::random, "random", policy, needs_login, none, nullptr,
-        [](node_service& n, node_call& c) { return n.random(c.fields, c.out); }),
+        [](node_service&, node_call& c) { return random(c.fields, c.out); }),
     row(operation::get_sealed_key, "get_sealed_key", key_rules, needs_login, always, key_handle,
-        [](node_service& n, node_call& c) { return n.get_sealed_key(c.s, c.fields, c.out); }),
+        [](node_service& n, node_call& c) { return get_sealed_key(n.n_, c.s, c.fields, c.out); }),
     row(operation::list_keys, "list_keys", policy, needs_login, none, nullptr,
-        [](node_service& n, node_call& c) { return n.list_keys(c.s, c.fields, c.out); }),
+        [](node_service& n, node_call& c) { return list_keys(n.n_, c.s, c.fields, c.out); }),
     row(operation::register_quorum_key, "register_quorum_key", planned, needs_login, in_handler,
         nullptr,
         [](node_service& n, node_call& c) {
-            return n.direct(c.s, operation::register_quorum_key, c.fields, std::move(c.password));
+            return direct(n.n_, c.s, operation::register_quorum_key, c.fields, std::move(c.password));
         }),
     row(operation::get_m_value, "get_m_value", policy, needs_login, none, nullptr,
-        [](node_service& n, node_call& c) { return n.get_m_value(c.fields, c.out); }),
+        [](node_service& n, node_call& c) { return get_m_value(n.n_, c.fields, c.out); }),
     row(operation::set_m_value, "set_m_value", planned, needs_login, in_handler, nullptr,
-        [](node_service& n, node_call& c) { return n.direct_m_change(c.s, c.fields); }),
+        [](node_service& n, node_call& c) { return direct_m_change(n.n_, c.s, c.fields); }),
     row(operation::get_token, "get_token", policy, needs_login, admitted, quorum_service,
-        [](node_service& n, node_call& c) { return n.get_token(c.s, c.fields, c.out); }),
+        [](node_service& n, node_call& c) { return get_token(n.n_, c.s, c.fields, c.out); }),
     row(operation::approve_token, "approve_token", policy, needs_login, in_handler, nullptr,
-        [](node_service& n, node_call& c) { return n.approve_token(c.s, c.fields, c.out); }),
+        [](node_service& n, node_call& c) { return approve_token(n.n_, c.s, c.fields, c.out); }),
     row(operation::list_tokens, "list_tokens", policy, needs_login, none, nullptr,
-        [](node_service& n, node_call& c) { return n.list_tokens(c.s, c.out); }),
+        [](node_service& n, node_call& c) { return list_tokens(n.n_, c.s, c.out); }),
     row(operation::delete_token, "delete_token", policy, needs_login, always, no_target,
-        [](node_service& n, node_call& c) { return n.delete_token(c.s, c.fields, c.out); }),
+        [](node_service& n, node_call& c) { return delete_token(n.n_, c.s, c.fields, c.out); }),
     row(operation::login_2fa, "login_2fa", anyone, no_login, in_handler, nullptr,
-        [](node_service& n, node_call& c) { return n.login_2fa(c.s, c.fields); }),
+        [](node_service& n, node_call& c) { return login_2fa(n.n_, c.s, c.fields); }),
     row(operation::get_2fa_challenge, "get_2fa_challenge", policy, needs_login, none, nullptr,
-        [](node_service& n, node_call& c) { return n.get_2fa_challenge(c.s, c.out); }),
+        [](node_service& n, node_call& c) { return get_2fa_challenge(n.n_, c.s, c.out); }),
     row(operation::set_key_quota, "set_key_quota", planned, needs_login, in_handler, nullptr,
         [](node_service& n, node_call& c) {
-            return n.direct(c.s, operation::set_key_quota, c.fields, std::move(c.password));
+            return direct(n.n_, c.s, operation::set_key_quota, c.fields, std::move(c.password));
         }),
 }};
 
@@ -185,6 +191,10 @@ void node_service::check_operations() {
     for (std::size_t i = 0; i < operation_count; ++i)
         if (static_cast<std::size_t>(operations_[i].op) != i)
             throw std::logic_error("the operation table is not in the order of the enum");
+    // An operation added to the protocol without its row here (and without
+    // raising operation_count) would be looked up past the table's end.
+    if (operation_name(static_cast<operation>(operation_count)) != "unknown")
+        throw std::logic_error("an operation has no row in the operation table");
 }
 
 status node_service::admit(const operation_entry& e, const session& s) const {
@@ -198,7 +208,7 @@ void node_service::audit_by_rule(const operation_entry& e, const session& s, con
     bool due = e.audited == always || (e.audited == refusals && refused(result)) ||
                (e.audited == admitted && let_in);
     if (!due) return;
-    if (auto target = e.target(f)) audit(s, e.name, *target, result);
+    if (auto target = e.target(f)) audit(n_, s, e.name, *target, result);
 }
 
 } // namespace hsm

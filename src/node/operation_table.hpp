@@ -18,7 +18,8 @@ namespace hsm {
 class node_service;
 struct session;
 
-/// How many operations the protocol has (the table has one row for each).
+/// How many operations the protocol has (the table has one row for each;
+/// node_service checks at construction that no operation lies beyond it).
 inline constexpr std::size_t operation_count =
     static_cast<std::size_t>(operation::set_key_quota) + 1;
 

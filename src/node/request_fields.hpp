@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Reading a user request's fields: its target user and its password.
+// Reading a request's fields: its target user, its password, its quorum service.
 #pragma once
 
+#include "hsmsh/quorum.hpp"
 #include "hsmsh/secret.hpp"
 #include "hsmsh/status.hpp"
 #include "hsmsh/user_rules.hpp"
@@ -35,6 +36,12 @@ inline std::optional<secret> take_password(json& fields) {
     secret out{std::string(text)};
     wipe(text);
     return out;
+}
+
+// The quorum service a request names by number; nullopt when it names none.
+inline std::optional<quorum::service> service_field(const json& f) {
+    auto n = integer_field(f, "service");
+    return n ? quorum::service_from_number(static_cast<long>(*n)) : std::nullopt;
 }
 
 inline bool same_type(user_type stored, user_type asked) {

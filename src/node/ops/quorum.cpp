@@ -2,10 +2,11 @@
 // Quorum on a node: m values, the session's tokens, their approval by
 // registered officer keys, and the check every protected change passes
 // (docs/design.md, "Quorum").
+#include "ops/quorum.hpp"
 #include "hsmsh/duration.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/policy.hpp"
-#include "node_service.hpp"
+#include "ops/sessions.hpp"
 #include "quorum_key.hpp"
 #include "request_fields.hpp"
 
@@ -15,11 +16,6 @@
 
 namespace hsm {
 namespace {
-
-std::optional<quorum::service> service_of(const json& f) {
-    auto n = integer_field(f, "service");
-    return n ? quorum::service_from_number(static_cast<long>(*n)) : std::nullopt;
-}
 
 json token_json(const quorum_token& t, std::int64_t now_ms, int approvals, int required) {
     std::vector<std::string> approvers;
@@ -36,7 +32,7 @@ json token_json(const quorum_token& t, std::int64_t now_ms, int approvals, int r
 
 } // namespace
 
-std::optional<quorum::service> node_service::guarding(const planned_change& c) {
+std::optional<quorum::service> guarding(const planned_change& c) {
     using enum planned_change::kind;
     // A sync writes a whole record: it could bring back a deleted user or
     // an old password (--force), so it is user management too.
@@ -50,83 +46,82 @@ std::optional<quorum::service> node_service::guarding(const planned_change& c) {
 // An approval still counts while its officer exists, is an officer and
 // holds the key it signed with (a deleted officer, or one whose key changed
 // since, no longer counts).
-bool node_service::still_approves(std::int64_t officer, const bytes& key) const {
-    auto u = store_.find_id(officer);
+bool still_approves(const node_context& n, std::int64_t officer, const bytes& key) {
+    auto u = n.store.find_id(officer);
     return u && is_officer(u->type) && u->quorum_key == key;
 }
 
-int node_service::valid_approvals(const quorum_token& t) const {
+int valid_approvals(const node_context& n, const quorum_token& t) {
     return static_cast<int>(
         std::count_if(t.approvals.begin(), t.approvals.end(),
-                      [&](const auto& a) { return still_approves(a.first, a.second.key); }));
+                      [&](const auto& a) { return still_approves(n, a.first, a.second.key); }));
 }
 
-int node_service::valid_approvals(const approver_keys& a) const {
+int valid_approvals(const node_context& n, const approver_keys& a) {
     return static_cast<int>(std::count_if(
-        a.begin(), a.end(), [&](const auto& e) { return still_approves(e.first, e.second); }));
+        a.begin(), a.end(), [&](const auto& e) { return still_approves(n, e.first, e.second); }));
 }
 
 // The session's unexpired token of `svc` with the most approvals that count.
-const quorum_token* node_service::best_token(const session& s, quorum::service svc) const {
+const quorum_token* best_token(const node_context& n, const session& s, quorum::service svc) {
     if (!s.user_id) return nullptr;
     const quorum_token* best = nullptr;
     int most = -1;
-    for (const auto* t : tokens_.of(&s, unix_ms())) {
+    for (const auto* t : n.tokens.of(&s, unix_ms())) {
         if (t->record.svc != svc || t->user_id != *s.user_id) continue;
-        if (int n = valid_approvals(*t); n > most) {
+        if (int count = valid_approvals(n, *t); count > most) {
             best = t;
-            most = n;
+            most = count;
         }
     }
     return best;
 }
 
 // The approvers of the session's best token of `svc`, as a change keeps them.
-approver_keys node_service::approvals_for(const session& s, quorum::service svc) const {
+approver_keys approvals_for(const node_context& n, const session& s, quorum::service svc) {
     approver_keys out;
-    if (const auto* t = best_token(s, svc))
+    if (const auto* t = best_token(n, s, svc))
         for (const auto& [id, a] : t->approvals)
             out.emplace(id, a.key);
     return out;
 }
 
 // Counted when the rules run: at prepare, and again at commit.
-status node_service::quorum_holds(quorum::service svc, const approver_keys& approvals) const {
-    auto m = store_.m_value(svc);
-    return m <= 1 || valid_approvals(approvals) >= m ? status::ok : status::mxn_auth_failed;
+status quorum_holds(const node_context& n, quorum::service svc, const approver_keys& approvals) {
+    auto m = n.store.m_value(svc);
+    return m <= 1 || valid_approvals(n, approvals) >= m ? status::ok : status::mxn_auth_failed;
 }
 
 // A token allows one change: the one that just passed with it is spent.
-void node_service::spend_token(const session& s, quorum::service svc) {
-    if (store_.m_value(svc) <= 1) return;
-    if (const auto* t = best_token(s, svc)) tokens_.remove(&s, t->record.id);
+void spend_token(node_context& n, const session& s, quorum::service svc) {
+    if (n.store.m_value(svc) <= 1) return;
+    if (const auto* t = best_token(n, s, svc)) n.tokens.remove(&s, t->record.id);
 }
 
 // Whether one officer may stop being one (deleted, or synced to another
 // type): never the last, and never below what a quorum asks (that would
 // lock the quorum out).
-status node_service::officer_may_leave() const {
-    auto officers = static_cast<int>(store_.count_officers());
+status officer_may_leave(const node_context& n) {
+    auto officers = static_cast<int>(n.store.count_officers());
     if (officers <= 1) return status::last_co;
-    auto needed = std::max(store_.m_value(quorum::service::user_mgmt),
-                           store_.m_value(quorum::service::misc_co));
+    auto needed = std::max(n.store.m_value(quorum::service::user_mgmt),
+                           n.store.m_value(quorum::service::misc_co));
     return officers - 1 < needed ? status::m_value_invalid : status::ok;
 }
 
-status node_service::get_m_value(session& s, const json& f, json& out) {
-    if (auto a = authorize(s.actor(), operation::get_m_value, false); a != status::ok) return a;
-    auto svc = service_of(f);
+status get_m_value(node_context& n, const json& f, json& out) {
+    auto svc = service_field(f);
     if (!svc) return status::bad_request;
-    out = {{"service", static_cast<int>(*svc)}, {"m", store_.m_value(*svc)}};
+    out = {{"service", static_cast<int>(*svc)}, {"m", n.store.m_value(*svc)}};
     return status::ok;
 }
 
-std::pair<status, m_change> node_service::plan_m_change(session& s, const json& f) {
+std::pair<status, m_change> plan_m_change(node_context& n, session& s, const json& f) {
     m_change c;
-    if (!current(s)) return {status::not_logged_in, c};
+    if (!current(n, s)) return {status::not_logged_in, c};
     if (auto a = authorize(s.actor(), operation::set_m_value, false); a != status::ok)
         return {a, c};
-    auto svc = service_of(f);
+    auto svc = service_field(f);
     auto m = integer_field(f, "m");
     if (!svc || !m) return {status::bad_request, c};
     if (*m < quorum::min_m || *m > quorum::max_m) return {status::m_value_invalid, c};
@@ -135,53 +130,51 @@ std::pair<status, m_change> node_service::plan_m_change(session& s, const json& 
     c.actor_id = *s.user_id;
     c.actor_generation = s.generation;
     c.actor_type = s.type;
-    c.approvals = approvals_for(s, quorum::service::misc_co);
-    if (store_.reserved(c.subject())) return {status::conflict, c}; // a prepared one waits
-    return {m_rules_hold(c), c};
+    c.approvals = approvals_for(n, s, quorum::service::misc_co);
+    if (n.store.reserved(c.subject())) return {status::conflict, c}; // a prepared one waits
+    return {m_rules_hold(n, c), c};
 }
 
 // Every rule of an m value, at prepare and again at commit. Service 3's m
 // never exceeds service 4's: otherwise fewer officers could lower service
 // 3's quorum than it takes to use it.
-status node_service::m_rules_hold(const m_change& c) const {
-    auto actor = store_.find_id(c.actor_id);
+status m_rules_hold(const node_context& n, const m_change& c) {
+    auto actor = n.store.find_id(c.actor_id);
     if (!actor || actor->generation != c.actor_generation || actor->type != c.actor_type)
         return status::not_logged_in;
     if (auto a = authorize(c.actor_type, operation::set_m_value, false); a != status::ok) return a;
-    if (state() != cluster_state::active) return status::cluster_not_active;
-    if (auto q = quorum_holds(quorum::service::misc_co, c.approvals); q != status::ok) return q;
-    if (!quorum::valid_m(c.m, store_.count_officers())) return status::m_value_invalid;
+    if (n.store.state() != cluster_state::active) return status::cluster_not_active;
+    if (auto q = quorum_holds(n, quorum::service::misc_co, c.approvals); q != status::ok) return q;
+    if (!quorum::valid_m(c.m, n.store.count_officers())) return status::m_value_invalid;
     bool ordered = c.svc == quorum::service::user_mgmt
-                       ? c.m <= store_.m_value(quorum::service::misc_co)
-                       : c.m >= store_.m_value(quorum::service::user_mgmt);
+                       ? c.m <= n.store.m_value(quorum::service::misc_co)
+                       : c.m >= n.store.m_value(quorum::service::user_mgmt);
     return ordered ? status::ok : status::m_value_invalid;
 }
 
-status node_service::direct_m_change(session& s, const json& f) {
-    if (!current(s)) return status::not_logged_in;
+status direct_m_change(node_context& n, session& s, const json& f) {
     // Named, not a structured binding: clang 14 cannot capture one in a lambda.
-    auto planned = plan_m_change(s, f);
+    auto planned = plan_m_change(n, s, f);
     auto& verdict = planned.first;
     auto& change = planned.second;
-    store_.transact([&] {
-        if (verdict == status::ok) store_.set_m_value(change.svc, change.m);
-        store_.append_audit(identity_.hsm_id,
-                            entry_for(s, "set_m_value", change.subject(), verdict));
+    n.store.transact([&] {
+        if (verdict == status::ok) n.store.set_m_value(change.svc, change.m);
+        n.store.append_audit(n.identity.hsm_id,
+                             entry_for(s, "set_m_value", change.subject(), verdict));
     });
-    if (verdict == status::ok) spend_token(s, quorum::service::misc_co);
+    if (verdict == status::ok) spend_token(n, s, quorum::service::misc_co);
     return verdict;
 }
 
-status node_service::get_token(session& s, const json& f, json& out) {
-    if (auto a = authorize(s.actor(), operation::get_token, false); a != status::ok) return a;
-    auto svc = service_of(f);
+// Audited by the table (its target the service), once the service reads.
+status get_token(node_context& n, session& s, const json& f, json& out) {
+    auto svc = service_field(f);
     if (!svc) return status::bad_request;
-    const auto* t = tokens_.issue(&s, *s.user_id, *svc, s.user_name, unix_ms());
+    const auto* t = n.tokens.issue(&s, *s.user_id, *svc, s.user_name, unix_ms());
     auto verdict = t ? status::ok : status::token_limit_exceeded;
     if (t)
         out = {{"record", to_hex(quorum::encode(t->record))},
-               {"token", token_json(*t, unix_ms(), 0, store_.m_value(*svc))}};
-    audit(s, "get_token", std::string(quorum::service_name(*svc)), verdict);
+               {"token", token_json(*t, unix_ms(), 0, n.store.m_value(*svc))}};
     return verdict;
 }
 
@@ -189,8 +182,7 @@ status node_service::get_token(session& s, const json& f, json& out) {
 // signature per approver. Every signature must be a registered officer's
 // over exactly that file, or nothing is recorded; the records of this
 // node's tokens of this session gain the approvers.
-status node_service::approve_token(session& s, const json& f, json& out) {
-    if (auto a = authorize(s.actor(), operation::approve_token, false); a != status::ok) return a;
+status approve_token(node_context& n, session& s, const json& f, json& out) {
     auto file_hex = string_field(f, "tokens").value_or("");
     auto approvals = f.find("approvals");
     if (file_hex.size() > 2 * quorum::token_record_size * quorum::max_token_records ||
@@ -209,11 +201,12 @@ status node_service::approve_token(session& s, const json& f, json& out) {
     // At most one record of the file is a token of this node, in any
     // session: the same officer's second session must not make one
     // signature approve two tokens (one of each service) here.
-    if (std::ranges::count_if(*records, [&](const auto& r) { return tokens_.live(r, now); }) > 1)
+    if (std::ranges::count_if(*records, [&](const auto& r) { return n.tokens.live(r, now); }) > 1)
         return status::token_file_invalid;
     std::vector<std::uint32_t> mine;
     for (const auto& r : *records)
-        if (auto* t = tokens_.find(&s, r, now); t && t->user_id == *s.user_id) mine.push_back(r.id);
+        if (auto* t = n.tokens.find(&s, r, now); t && t->user_id == *s.user_id)
+            mine.push_back(r.id);
     auto verdict = mine.empty() ? status::token_not_found : status::ok;
     std::map<std::int64_t, token_approval> approved;
     for (const auto& a : *approvals) {
@@ -224,7 +217,8 @@ status node_service::approve_token(session& s, const json& f, json& out) {
             verdict = status::bad_request;
             break;
         }
-        auto user = valid_user_name(*name) ? store_.find(canonical_user_name(*name)) : std::nullopt;
+        auto user =
+            valid_user_name(*name) ? n.store.find(canonical_user_name(*name)) : std::nullopt;
         auto key =
             user && is_officer(user->type) ? quorum_key::from_der(user->quorum_key) : std::nullopt;
         if (!key || !key->approves(*file, *signature)) {
@@ -236,29 +230,28 @@ status node_service::approve_token(session& s, const json& f, json& out) {
     }
     if (verdict == status::ok) {
         for (auto id : mine)
-            if (auto* t = tokens_.find(&s, id, now)) {
+            if (auto* t = n.tokens.find(&s, id, now)) {
                 t->approvals.insert(approved.begin(), approved.end());
-                out = {{"token",
-                        token_json(*t, now, valid_approvals(*t), store_.m_value(t->record.svc))}};
+                out = {{"token", token_json(*t, now, valid_approvals(n, *t),
+                                            n.store.m_value(t->record.svc))}};
             }
     }
-    audit(s, "approve_token", fmt::format("{} signature(s)", approvals->size()), verdict);
+    audit(n, s, "approve_token", fmt::format("{} signature(s)", approvals->size()), verdict);
     return verdict;
 }
 
-status node_service::list_tokens(session& s, json& out) {
-    if (auto a = authorize(s.actor(), operation::list_tokens, false); a != status::ok) return a;
+status list_tokens(node_context& n, session& s, json& out) {
     auto now = unix_ms();
     json tokens = json::array();
-    for (const auto* t : tokens_.of(&s, now))
-        tokens.push_back(token_json(*t, now, valid_approvals(*t), store_.m_value(t->record.svc)));
+    for (const auto* t : n.tokens.of(&s, now))
+        tokens.push_back(
+            token_json(*t, now, valid_approvals(n, *t), n.store.m_value(t->record.svc)));
     out = {{"tokens", tokens}};
     return status::ok;
 }
 
 // delToken: the session's tokens whose records a token file holds, or all.
-status node_service::delete_token(session& s, const json& f, json& out) {
-    if (auto a = authorize(s.actor(), operation::delete_token, false); a != status::ok) return a;
+status delete_token(node_context& n, session& s, const json& f, json& out) {
     std::size_t deleted = 0;
     if (f.contains("tokens")) {
         auto file_hex = string_field(f, "tokens").value_or("");
@@ -268,10 +261,11 @@ status node_service::delete_token(session& s, const json& f, json& out) {
         auto records = file ? quorum::decode_file(*file) : std::nullopt;
         if (!records) return status::bad_request;
         for (const auto& r : *records)
-            if (auto* t = tokens_.find(&s, r, unix_ms()); t && tokens_.remove(&s, r.id)) ++deleted;
+            if (auto* t = n.tokens.find(&s, r, unix_ms()); t && n.tokens.remove(&s, r.id))
+                ++deleted;
         if (deleted == 0) return status::token_not_found;
     } else {
-        deleted = tokens_.drop(&s);
+        deleted = n.tokens.drop(&s);
     }
     out = {{"deleted", deleted}};
     return status::ok;

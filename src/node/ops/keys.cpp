@@ -2,12 +2,13 @@
 // Keys on a node: generated for a crypto user and sealed for the cluster,
 // found and described for officers, used by their owners and the users they
 // are shared with (docs/design.md, "Keys").
+#include "ops/keys.hpp"
 #include "hsmsh/duration.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/log.hpp"
 #include "hsmsh/policy.hpp"
 #include "key_crypto.hpp"
-#include "node_service.hpp"
+#include "ops/sessions.hpp"
 
 #include <algorithm>
 
@@ -37,9 +38,12 @@ std::optional<bytes> hex_field(const json& f, std::string_view key, std::size_t 
     return from_hex(*text);
 }
 
+// A page of list_keys.
+constexpr std::size_t keys_per_page = 32;
+
 } // namespace
 
-key_actor node_service::key_actor_for(const session& s, const key_record& k) const {
+key_actor key_actor_for(const session& s, const key_record& k) {
     key_actor who{s.actor()};
     if (!s.user_id) return who;
     who.owner = k.owner == *s.user_id;
@@ -47,23 +51,22 @@ key_actor node_service::key_actor_for(const session& s, const key_record& k) con
     return who;
 }
 
-std::string node_service::key_digest(const key_record& k) const {
+std::string key_digest(const node_context& n, const key_record& k) {
     std::vector<std::string> shared;
     for (auto id : k.shared) {
-        auto u = store_.find_id(id);
+        auto u = n.store.find_id(id);
         shared.push_back(u ? u->name : "?");
     }
-    auto owner = store_.find_id(k.owner);
+    auto owner = n.store.find_id(k.owner);
     auto text = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", k.handle, key_class_name(k.cls),
                             key_type_name(k.type), k.bits, k.label, k.id_hex,
                             flags_to_json(k.flags).dump(), owner ? owner->name : "?",
                             fmt::join(shared, ","), k.material_digest, k.version);
-    return to_hex(hmac_sha256(keys_.digest(), text));
+    return to_hex(hmac_sha256(n.keys.digest(), text));
 }
 
-awaitable<status> node_service::generate_key(session& s, const json& f, json& out) {
-    if (auto a = authorize(s.actor(), operation::generate_key, false); a != status::ok) co_return a;
-    if (state() != cluster_state::active) co_return status::cluster_not_active;
+awaitable<status> generate_key(node_context& n, session& s, const json& f, json& out) {
+    if (n.store.state() != cluster_state::active) co_return status::cluster_not_active;
     auto spec = parse_key_spec(string_field(f, "spec").value_or(""));
     if (!spec) co_return status::mechanism_invalid;
     auto label = string_field(f, "label").value_or("");
@@ -77,19 +80,19 @@ awaitable<status> node_service::generate_key(session& s, const json& f, json& ou
         !flags_fit(*flags, main, spec->type))
         co_return status::attribute_invalid;
     std::size_t objects = pair ? 2 : 1;
-    if (store_.count_keys() + store_.count_reserved_keys() + objects > max_keys_per_node)
+    if (n.store.count_keys() + n.store.count_reserved_keys() + objects > max_keys_per_node)
         co_return status::key_limit_exceeded;
     // One generation at a time on the node, users taking turns: an RSA-4096
     // loop of one user never holds more than one thread.
-    auto ticket = co_await generations_.acquire(fmt::format("user {}", *s.user_id));
+    auto ticket = co_await n.generations.acquire(fmt::format("user {}", *s.user_id));
     if (!ticket) co_return status::busy;
-    auto generated = co_await off_thread([spec = *spec] { return generate_key_material(spec); });
-    if (!current(s)) co_return status::not_logged_in;
+    auto generated = co_await off_thread(n, [spec = *spec] { return generate_key_material(spec); });
+    if (!current(n, s)) co_return status::not_logged_in;
     json keys = json::array();
     for (auto& g : generated) {
         key_contents k;
         auto& d = k.description;
-        d.handle = next_key_handle(keys.empty() ? 0 : keys[0]["handle"].get<std::int64_t>());
+        d.handle = next_key_handle(n, keys.empty() ? 0 : keys[0]["handle"].get<std::int64_t>());
         d.cls = g.cls;
         d.type = spec->type;
         d.bits = spec->bits;
@@ -102,7 +105,7 @@ awaitable<status> node_service::generate_key(session& s, const json& f, json& ou
         k.sealed_at = unix_ms();
         keys.push_back({{"handle", d.handle},
                         {"class", key_class_name(d.cls)},
-                        {"sealed", to_hex(seal_key(keys_.sealing(), identity_.cluster_id, k))}});
+                        {"sealed", to_hex(seal_key(n.keys.sealing(), n.identity.cluster_id, k))}});
     }
     out = {{"keys", std::move(keys)}};
     co_return status::ok;
@@ -114,36 +117,35 @@ awaitable<status> node_service::generate_key(session& s, const json& f, json& ou
 // user's handle, so no blob generated elsewhere names a key inserted here; a
 // draw that another node holds is refused at prepare (RET_CONFLICT), and nothing
 // is inserted anywhere.
-std::int64_t node_service::next_key_handle(std::int64_t besides) const {
+std::int64_t next_key_handle(const node_context& n, std::int64_t besides) {
     for (int attempt = 0; attempt < 64; ++attempt) {
         auto r = random_bytes(4);
         std::int64_t h = (std::int64_t{r[0] & 0x7fU} << 24) | (std::int64_t{r[1]} << 16) |
                          (std::int64_t{r[2]} << 8) | r[3];
-        if (h > 0 && h != besides && !store_.key_handle_taken(h) && !store_.key_destroyed(h))
+        if (h > 0 && h != besides && !n.store.key_handle_taken(h) && !n.store.key_destroyed(h))
             return h;
     }
     throw std::runtime_error("no free key handle in 64 draws");
 }
 
-status node_service::find_keys(session& s, const json& f, json& out) {
-    if (auto a = authorize(s.actor(), operation::find_keys, false); a != status::ok) return a;
+status find_keys(node_context& n, const json& f, json& out) {
     auto user = integer_field(f, "user");
-    if (!user || !store_.find_id(*user)) return status::user_not_found;
+    if (!user || !n.store.find_id(*user)) return status::user_not_found;
     found_keys found;
     std::string digests;
-    for (const auto& k : store_.keys_of(*user)) {
+    for (const auto& k : n.store.keys_of(*user)) {
         found.keys.push_back({k.handle, k.owner == *user});
-        digests += key_digest(k);
+        digests += key_digest(n, k);
     }
     auto hash = f.find("hash");
     if (!found.keys.empty() && hash != f.end() && hash->is_boolean() && hash->get<bool>())
-        found.hash = to_hex(hmac_sha256(keys_.digest(), digests));
+        found.hash = to_hex(hmac_sha256(n.keys.digest(), digests));
     out = to_json(found);
     return status::ok;
 }
 
-key_summary node_service::summary_of(const key_record& k) const {
-    auto owner = store_.find_id(k.owner);
+key_summary summary_of(const node_context& n, const key_record& k) {
+    auto owner = n.store.find_id(k.owner);
     return {.handle = k.handle,
             .cls = k.cls,
             .type = k.type,
@@ -154,42 +156,41 @@ key_summary node_service::summary_of(const key_record& k) const {
             .owner = k.owner,
             .owner_name = owner ? owner->name : "",
             .shared = k.shared,
-            .digest = key_digest(k),
+            .digest = key_digest(n, k),
             .public_key = to_hex(k.public_der)};
 }
 
-status node_service::get_key(session& s, const json& f, json& out) {
+status get_key(node_context& n, session& s, const json& f, json& out) {
     auto handle = integer_field(f, "handle");
-    auto k = handle ? store_.find_key(*handle) : std::nullopt;
+    auto k = handle ? n.store.find_key(*handle) : std::nullopt;
     if (!k) return status::key_not_found;
     if (auto a = may_read_key(key_actor_for(s, *k), k->cls); a != status::ok) return a;
-    out = to_json(summary_of(*k));
+    out = to_json(summary_of(n, *k));
     return status::ok;
 }
 
 // A crypto user's own keys and those shared with it, described, a page at a
 // time after handle `after` (what a PKCS#11 token shows as its objects).
-status node_service::list_keys(session& s, const json& f, json& out) {
-    if (auto a = authorize(s.actor(), operation::list_keys, false); a != status::ok) return a;
+status list_keys(node_context& n, session& s, const json& f, json& out) {
     auto after = integer_field(f, "after").value_or(0);
     json keys = json::array();
     bool more = false;
-    for (const auto& k : store_.keys_of(*s.user_id)) {
+    for (const auto& k : n.store.keys_of(*s.user_id)) {
         if (k.handle <= after) continue;
         if (keys.size() == keys_per_page) {
             more = true;
             break;
         }
-        keys.push_back(to_json(summary_of(k)));
+        keys.push_back(to_json(summary_of(n, k)));
     }
     out = {{"keys", std::move(keys)}, {"more", more}};
     return status::ok;
 }
 
-awaitable<status> node_service::use_key(session& s, operation op, const json& f, json& out) {
+awaitable<status> use_key(node_context& n, session& s, operation op, const json& f, json& out) {
     auto use = use_of(op);
     auto handle = integer_field(f, "handle");
-    auto k = handle ? store_.find_key(*handle) : std::nullopt;
+    auto k = handle ? n.store.find_key(*handle) : std::nullopt;
     if (!k) co_return s.user_id ? status::key_not_found : status::not_logged_in;
     if (auto a = may_use_key(key_actor_for(s, *k), k->cls); a != status::ok) co_return a;
     auto m = mechanism_from_name(string_field(f, "mechanism").value_or(""));
@@ -203,12 +204,12 @@ awaitable<status> node_service::use_key(session& s, operation op, const json& f,
     if (f.contains("iv")) co_return status::bad_request;
     auto aad = f.contains("aad") ? hex_field(f, "aad", max_crypto_data) : std::optional(bytes{});
     if (!data || !aad || (use == key_use::verify && !signature)) co_return status::bad_request;
-    auto key = loaded(*k);
+    auto key = loaded(n, *k);
     if (!key) co_return status::internal_error; // the store holds what it sealed
     // Each user's uses share the threads but one, users taking turns.
-    auto ticket = co_await key_uses_.acquire(fmt::format("user {}", *s.user_id));
+    auto ticket = co_await n.key_uses.acquire(fmt::format("user {}", *s.user_id));
     if (!ticket) co_return status::busy;
-    auto result = co_await off_thread([&]() -> crypto_result {
+    auto result = co_await off_thread(n, [&]() -> crypto_result {
         switch (use) {
         case key_use::sign:
             return sign_data(*m, *key, *data);
@@ -230,15 +231,15 @@ awaitable<status> node_service::use_key(session& s, operation op, const json& f,
 
 // The key as it is now, sealed for the cluster's nodes (syncKey carries it):
 // for an officer, or for its owner.
-status node_service::get_sealed_key(session& s, const json& f, json& out) {
+status get_sealed_key(node_context& n, session& s, const json& f, json& out) {
     auto handle = integer_field(f, "handle");
-    auto k = handle ? store_.find_key(*handle) : std::nullopt;
+    auto k = handle ? n.store.find_key(*handle) : std::nullopt;
     if (!k) return s.user_id ? status::key_not_found : status::not_logged_in;
     auto who = key_actor_for(s, *k);
     if (!(who.type && is_officer(*who.type)))
         if (auto a = may_change_key(who, k->cls); a != status::ok) return a;
-    auto contents = open_key(keys_.sealing(), identity_.cluster_id, k->handle, k->sealed);
-    auto owner = store_.find_id(k->owner);
+    auto contents = open_key(n.keys.sealing(), n.identity.cluster_id, k->handle, k->sealed);
+    auto owner = n.store.find_id(k->owner);
     if (!contents || !owner) return status::internal_error;
     contents->description.label = k->label;
     contents->description.flags = k->flags;
@@ -248,35 +249,36 @@ status node_service::get_sealed_key(session& s, const json& f, json& out) {
     contents->sealed_at = unix_ms();
     contents->shared_names.clear();
     for (auto id : k->shared)
-        if (auto u = store_.find_id(id)) contents->shared_names.push_back(u->name);
+        if (auto u = n.store.find_id(id)) contents->shared_names.push_back(u->name);
     out = {{"keys",
             {{{"handle", k->handle},
               {"class", key_class_name(k->cls)},
-              {"sealed", to_hex(seal_key(keys_.sealing(), identity_.cluster_id, *contents))}}}},
-           {"digest", key_digest(*k)}};
+              {"sealed", to_hex(seal_key(n.keys.sealing(), n.identity.cluster_id, *contents))}}}},
+           {"digest", key_digest(n, *k)}};
     return status::ok;
 }
 
 // Keys in use stay parsed, up to a bound; an entry is for the material the
 // row holds now (its digest), so that a key replaced under its handle is
 // parsed anew.
-std::optional<loaded_key> node_service::loaded(const key_record& k) {
-    auto it = loaded_keys_.find(k.handle);
-    if (it != loaded_keys_.end() && it->second.first == k.material_digest) return it->second.second;
-    auto contents = open_key(keys_.sealing(), identity_.cluster_id, k.handle, k.sealed);
+std::optional<loaded_key> loaded(node_context& n, const key_record& k) {
+    auto it = n.loaded_keys.find(k.handle);
+    if (it != n.loaded_keys.end() && it->second.first == k.material_digest)
+        return it->second.second;
+    auto contents = open_key(n.keys.sealing(), n.identity.cluster_id, k.handle, k.sealed);
     if (!contents) return std::nullopt;
     auto key = loaded_key::load(k.cls, k.type, std::move(contents->material));
     if (!key) return std::nullopt;
-    if (loaded_keys_.size() >= max_loaded_keys) loaded_keys_.erase(loaded_keys_.begin());
-    loaded_keys_.insert_or_assign(k.handle, std::pair(k.material_digest, *key));
+    if (n.loaded_keys.size() >= node_context::max_loaded_keys)
+        n.loaded_keys.erase(n.loaded_keys.begin());
+    n.loaded_keys.insert_or_assign(k.handle, std::pair(k.material_digest, *key));
     return key;
 }
 
-status node_service::random(session& s, const json& f, json& out) {
-    if (auto a = authorize(s.actor(), operation::random, false); a != status::ok) return a;
-    auto n = integer_field(f, "bytes");
-    if (!n || *n < 1 || *n > 4096) return status::bad_request;
-    out = {{"data", to_hex(random_bytes(static_cast<std::size_t>(*n)))}};
+status random(const json& f, json& out) {
+    auto count = integer_field(f, "bytes");
+    if (!count || *count < 1 || *count > 4096) return status::bad_request;
+    out = {{"data", to_hex(random_bytes(static_cast<std::size_t>(*count)))}};
     return status::ok;
 }
 

@@ -4,18 +4,19 @@
 // with every rule checked at both steps (docs/design.md, "Keys").
 #include "hsmsh/duration.hpp"
 #include "hsmsh/hex.hpp"
-#include "node_service.hpp"
+#include "ops/keys.hpp"
+#include "ops/sessions.hpp"
 
 #include <algorithm>
 #include <set>
 
 namespace hsm {
 
-std::pair<status, key_change> node_service::plan_key_change(session& s, key_change::kind kind,
-                                                            const json& f) {
+std::pair<status, key_change> plan_key_change(node_context& n, session& s, key_change::kind kind,
+                                              const json& f) {
     key_change c;
     c.what = kind;
-    if (!current(s)) return {status::not_logged_in, c};
+    if (!current(n, s)) return {status::not_logged_in, c};
     c.actor_id = *s.user_id;
     c.actor_generation = s.generation;
     c.actor_type = s.type;
@@ -43,9 +44,9 @@ std::pair<status, key_change> node_service::plan_key_change(session& s, key_chan
         c.share = share->get<bool>();
         // CMU names users by id, each HSM by its own: this node's ids.
         for (const auto& u : *users) {
-            auto named = u.is_number_integer() ? store_.find_id(u.get<std::int64_t>())
+            auto named = u.is_number_integer() ? n.store.find_id(u.get<std::int64_t>())
                          : u.is_string() && valid_user_name(u.get<std::string>())
-                             ? store_.find(canonical_user_name(u.get<std::string>()))
+                             ? n.store.find(canonical_user_name(u.get<std::string>()))
                              : std::nullopt;
             if (!named) return {status::user_not_found, c};
             c.users.push_back(named->name);
@@ -63,28 +64,28 @@ std::pair<status, key_change> node_service::plan_key_change(session& s, key_chan
     if (!c.well_formed()) return {status::bad_request, c};
     // One pending change per key; a user with a pending change gets no key.
     for (auto h : c.handles)
-        if (store_.key_handle_reserved(h)) return {status::conflict, c};
-    if (kind == key_change::kind::insert_keys && store_.reserved(s.user_name))
+        if (n.store.key_handle_reserved(h)) return {status::conflict, c};
+    if (kind == key_change::kind::insert_keys && n.store.reserved(s.user_name))
         return {status::conflict, c};
-    return {key_rules_hold(c), std::move(c)};
+    return {key_rules_hold(n, c), std::move(c)};
 }
 
-std::string node_service::material_digest(const key_material& m) const {
+std::string material_digest(const node_context& n, const key_material& m) {
     std::string material(m.view().begin(), m.view().end());
-    auto digest = to_hex(hmac_sha256(keys_.digest(), material));
+    auto digest = to_hex(hmac_sha256(n.keys.digest(), material));
     wipe(material);
     return digest;
 }
 
 // Every rule a key change depends on, against the state as it is now.
-status node_service::key_rules_hold(const key_change& c) const {
-    auto actor = store_.find_id(c.actor_id);
+status key_rules_hold(const node_context& n, const key_change& c) {
+    auto actor = n.store.find_id(c.actor_id);
     if (!actor || actor->generation != c.actor_generation || actor->type != c.actor_type)
         return status::not_logged_in;
-    if (state() != cluster_state::active) return status::cluster_not_active;
-    if (c.what == key_change::kind::insert_keys) return insert_rules(c, *actor);
-    if (c.what == key_change::kind::sync_key) return sync_rules(c, *actor);
-    auto k = store_.find_key(c.handles.front());
+    if (n.store.state() != cluster_state::active) return status::cluster_not_active;
+    if (c.what == key_change::kind::insert_keys) return insert_rules(n, c, *actor);
+    if (c.what == key_change::kind::sync_key) return sync_rules(n, c, *actor);
+    auto k = n.store.find_key(c.handles.front());
     if (!k) return status::key_not_found;
     key_actor who{actor->type, k->owner == actor->id,
                   std::ranges::find(k->shared, actor->id) != k->shared.end()};
@@ -99,7 +100,7 @@ status node_service::key_rules_hold(const key_change& c) const {
     if (auto a = may_share_key(who, k->cls); a != status::ok) return a;
     std::set<std::int64_t> shared(k->shared.begin(), k->shared.end());
     for (const auto& name : c.users) {
-        auto u = store_.find(name);
+        auto u = n.store.find(name);
         if (!u) return status::user_not_found;
         if (u->type != user_type::cu || u->id == k->owner) return status::invalid_user_type;
         if (c.share)
@@ -114,24 +115,24 @@ status node_service::key_rules_hold(const key_change& c) const {
 // (not a copy of a key some node holds, not a generation left waiting),
 // owned by the crypto user inserting them, under handles nobody holds,
 // within the node's limit and the user's quota.
-status node_service::insert_rules(const key_change& c, const user_record& actor) const {
+status insert_rules(const node_context& n, const key_change& c, const user_record& actor) {
     if (actor.type != user_type::cu) return status::permission_denied;
     auto now = unix_ms();
     for (std::size_t i = 0; i < c.handles.size(); ++i) {
         auto sealed = from_hex(c.sealed[i]);
-        auto k = sealed ? open_key(keys_.sealing(), identity_.cluster_id, c.handles[i], *sealed)
+        auto k = sealed ? open_key(n.keys.sealing(), n.identity.cluster_id, c.handles[i], *sealed)
                         : std::nullopt;
         if (!k || k->copy || k->description.version != 1) return status::bad_request;
         if (k->sealed_at + generated_key_lifetime_ms < now ||
             k->sealed_at > now + sealing_clock_skew_ms)
             return status::key_generation_expired;
         if (k->owner_name != actor.name) return status::permission_denied;
-        if (store_.key_destroyed(c.handles[i])) return status::key_destroyed;
-        if (store_.key_handle_taken(c.handles[i])) return status::conflict;
+        if (n.store.key_destroyed(c.handles[i])) return status::key_destroyed;
+        if (n.store.key_handle_taken(c.handles[i])) return status::conflict;
     }
-    if (store_.count_keys() + store_.count_reserved_keys() + c.handles.size() > max_keys_per_node)
+    if (n.store.count_keys() + n.store.count_reserved_keys() + c.handles.size() > max_keys_per_node)
         return status::key_limit_exceeded;
-    if (store_.count_owned_keys(actor.id) + c.handles.size() > key_quota_of(actor))
+    if (n.store.count_owned_keys(actor.id) + c.handles.size() > n.key_quota_of(actor))
         return status::key_quota_exceeded;
     return status::ok;
 }
@@ -142,54 +143,54 @@ status node_service::insert_rules(const key_change& c, const user_record& actor)
 // owner, and newer: a sync never replaces one key by another, never changes
 // an owner, never undoes a later change. Where it does not, the key comes in
 // whole, for an owner and users that exist here.
-status node_service::sync_rules(const key_change& c, const user_record& actor) const {
+status sync_rules(const node_context& n, const key_change& c, const user_record& actor) {
     auto sealed = from_hex(c.sealed.front());
-    auto k = sealed ? open_key(keys_.sealing(), identity_.cluster_id, c.handles.front(), *sealed)
+    auto k = sealed ? open_key(n.keys.sealing(), n.identity.cluster_id, c.handles.front(), *sealed)
                     : std::nullopt;
     if (!k || !k->copy) return status::bad_request;
     bool owner = actor.type == user_type::cu && k->owner_name == actor.name;
     if (!is_officer(actor.type) && !owner) return status::permission_denied;
     for (const auto& name : k->shared_names) {
-        auto u = store_.find(name);
+        auto u = n.store.find(name);
         if (!u || u->type != user_type::cu) return status::user_not_found;
     }
-    auto o = store_.find(k->owner_name);
+    auto o = n.store.find(k->owner_name);
     if (!o || o->type != user_type::cu) return status::user_not_found;
-    if (store_.key_destroyed(c.handles.front())) return status::key_destroyed;
-    auto existing = store_.find_key(c.handles.front());
+    if (n.store.key_destroyed(c.handles.front())) return status::key_destroyed;
+    auto existing = n.store.find_key(c.handles.front());
     if (existing) {
-        if (existing->owner != o->id || existing->material_digest != material_digest(k->material))
+        if (existing->owner != o->id ||
+            existing->material_digest != material_digest(n, k->material))
             return status::key_mismatch;
         // The same version again changes nothing (syncKey twice); it
         // passes only when it describes the key exactly as it is here.
         if (existing->version > k->description.version ||
-            (existing->version == k->description.version && !same_description(*existing, *k)))
+            (existing->version == k->description.version && !same_description(n, *existing, *k)))
             return status::version_newer;
         return status::ok;
     }
-    if (store_.count_keys() + store_.count_reserved_keys() + 1 > max_keys_per_node)
+    if (n.store.count_keys() + n.store.count_reserved_keys() + 1 > max_keys_per_node)
         return status::key_limit_exceeded;
     // A key that comes in whole counts against its owner's quota here too.
-    if (store_.count_owned_keys(o->id) + 1 > key_quota_of(*o)) return status::key_quota_exceeded;
+    if (n.store.count_owned_keys(o->id) + 1 > n.key_quota_of(*o)) return status::key_quota_exceeded;
     return status::ok;
 }
 
 // Whether a copy describes the key as this node holds it: label, id,
 // flags and the users it is shared with.
-bool node_service::same_description(const key_record& held, const key_contents& copy) const {
+bool same_description(const node_context& n, const key_record& held, const key_contents& copy) {
     const auto& d = copy.description;
     std::set<std::string> shared;
     for (auto id : held.shared)
-        if (auto u = store_.find_id(id)) shared.insert(u->name);
+        if (auto u = n.store.find_id(id)) shared.insert(u->name);
     return held.label == d.label && held.id_hex == d.id_hex &&
            flags_to_json(held.flags) == flags_to_json(d.flags) &&
            shared == std::set<std::string>(copy.shared_names.begin(), copy.shared_names.end());
 }
 
 // What setting one attribute makes of a key's flags and label, or why not.
-std::pair<status, key_record> node_service::changed_attributes(const key_record& k,
-                                                               std::uint32_t id,
-                                                               const std::string& value) const {
+std::pair<status, key_record> changed_attributes(const key_record& k, std::uint32_t id,
+                                                 const std::string& value) {
     auto changed = k;
     const auto* a = find_key_attribute(id);
     if (!a) return {status::attribute_invalid, changed};
@@ -205,56 +206,56 @@ std::pair<status, key_record> node_service::changed_attributes(const key_record&
             changed};
 }
 
-void node_service::apply(const key_change& c) {
+void apply_key_change(node_context& n, const key_change& c) {
     switch (c.what) {
     case key_change::kind::insert_keys:
         for (std::size_t i = 0; i < c.handles.size(); ++i) {
             auto sealed = from_hex(c.sealed[i]);
-            auto k = open_key(keys_.sealing(), identity_.cluster_id, c.handles[i], *sealed);
-            auto owner = store_.find(k->owner_name);
+            auto k = open_key(n.keys.sealing(), n.identity.cluster_id, c.handles[i], *sealed);
+            auto owner = n.store.find(k->owner_name);
             auto row = std::move(k->description);
             row.owner = owner->id;
             row.sealed = std::move(*sealed);
-            row.material_digest = material_digest(k->material);
-            store_.insert_key(row);
+            row.material_digest = material_digest(n, k->material);
+            n.store.insert_key(row);
         }
         break;
     case key_change::kind::sync_key: {
         auto sealed = from_hex(c.sealed.front());
-        auto k = open_key(keys_.sealing(), identity_.cluster_id, c.handles.front(), *sealed);
+        auto k = open_key(n.keys.sealing(), n.identity.cluster_id, c.handles.front(), *sealed);
         auto row = std::move(k->description);
-        row.owner = store_.find(k->owner_name)->id;
+        row.owner = n.store.find(k->owner_name)->id;
         for (const auto& name : k->shared_names)
-            row.shared.push_back(store_.find(name)->id);
+            row.shared.push_back(n.store.find(name)->id);
         std::ranges::sort(row.shared);
         row.sealed = std::move(*sealed);
-        row.material_digest = material_digest(k->material);
-        store_.delete_key(row.handle);
-        loaded_keys_.erase(row.handle);
-        store_.insert_key(row);
+        row.material_digest = material_digest(n, k->material);
+        n.store.delete_key(row.handle);
+        n.loaded_keys.erase(row.handle);
+        n.store.insert_key(row);
         break;
     }
     case key_change::kind::set_attribute: {
-        auto k = store_.find_key(c.handles.front());
+        auto k = n.store.find_key(c.handles.front());
         auto changed = changed_attributes(*k, c.attribute, c.value).second;
-        store_.update_key(changed.handle, changed.flags, changed.label);
+        n.store.update_key(changed.handle, changed.flags, changed.label);
         break;
     }
     case key_change::kind::destroy_key:
-        store_.destroy_key(c.handles.front());
-        loaded_keys_.erase(c.handles.front()); // no copy of it stays in memory
+        n.store.destroy_key(c.handles.front());
+        n.loaded_keys.erase(c.handles.front()); // no copy of it stays in memory
         break;
     case key_change::kind::share_key: {
-        auto k = store_.find_key(c.handles.front());
+        auto k = n.store.find_key(c.handles.front());
         std::set<std::int64_t> shared(k->shared.begin(), k->shared.end());
         for (const auto& name : c.users) {
-            auto id = store_.find(name)->id;
+            auto id = n.store.find(name)->id;
             if (c.share)
                 shared.insert(id);
             else
                 shared.erase(id);
         }
-        store_.set_key_shares(k->handle, {shared.begin(), shared.end()});
+        n.store.set_key_shares(k->handle, {shared.begin(), shared.end()});
         break;
     }
     }

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: Apache-2.0
+// Keys: generated for a crypto user and sealed for the cluster, found and
+// described, used by their owners and the users they are shared with
+// (keys.cpp); inserted, synced, destroyed and shared as prepared changes
+// whose rules hold at prepare and at commit (key_changes.cpp).
+#pragma once
+
+#include "hsmsh/keys.hpp"
+#include "key_change.hpp"
+#include "key_crypto.hpp"
+#include "key_record.hpp"
+#include "node_context.hpp"
+
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace hsm {
+
+key_actor key_actor_for(const session& s, const key_record& k);
+std::string key_digest(const node_context& n, const key_record& k);
+awaitable<status> generate_key(node_context& n, session& s, const json& f, json& out);
+std::int64_t next_key_handle(const node_context& n, std::int64_t besides);
+status find_keys(node_context& n, const json& f, json& out);
+key_summary summary_of(const node_context& n, const key_record& k);
+status get_key(node_context& n, session& s, const json& f, json& out);
+status list_keys(node_context& n, session& s, const json& f, json& out);
+awaitable<status> use_key(node_context& n, session& s, operation op, const json& f, json& out);
+status get_sealed_key(node_context& n, session& s, const json& f, json& out);
+std::optional<loaded_key> loaded(node_context& n, const key_record& k);
+status random(const json& f, json& out);
+
+std::pair<status, key_change> plan_key_change(node_context& n, session& s, key_change::kind kind,
+                                              const json& f);
+std::string material_digest(const node_context& n, const key_material& m);
+status key_rules_hold(const node_context& n, const key_change& c);
+status insert_rules(const node_context& n, const key_change& c, const user_record& actor);
+status sync_rules(const node_context& n, const key_change& c, const user_record& actor);
+bool same_description(const node_context& n, const key_record& held, const key_contents& copy);
+std::pair<status, key_record> changed_attributes(const key_record& k, std::uint32_t id,
+                                                 const std::string& value);
+void apply_key_change(node_context& n, const key_change& c);
+
+} // namespace hsm

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: Apache-2.0
+// The node and its peers: who it is (hello, hsmInfo, describeCluster), and
+// where the other nodes of the cluster listen, learnt from their announcements.
+#include "ops/peers.hpp"
+
+#include "hsmsh/duration.hpp"
+#include "hsmsh/log.hpp"
+#include "hsmsh/payloads.hpp"
+
+#include <fmt/format.h>
+
+namespace hsm {
+namespace {
+
+inline constexpr std::string_view firmware_version = "0.2.0";
+
+} // namespace
+
+json hello(const node_context& n) {
+    return {{"version", protocol_version},
+            {"cluster_id", n.identity.cluster_id},
+            {"hsm_id", n.identity.hsm_id},
+            {"state", cluster_state_name(n.store.state())}};
+}
+
+json node_info(const node_context& n) {
+    auto head = n.store.head();
+    return to_json(
+        hsm::hsm_info{.hsm_id = n.identity.hsm_id,
+                      .cluster_id = n.identity.cluster_id,
+                      .state = std::string(cluster_state_name(n.store.state())),
+                      .model = "hsmd software HSM",
+                      .serial_number = n.identity.hsm_id,
+                      .firmware = std::string(firmware_version),
+                      .users = static_cast<std::int64_t>(n.store.count_users()),
+                      .max_users = static_cast<std::int64_t>(max_users_per_node),
+                      .kdf = fmt::format("PBKDF2-HMAC-SHA256, {} iterations", n.kdf_iterations),
+                      .certificate_fingerprint = n.identity.certificate_fingerprint,
+                      .audit_head = fmt::format("{}:{}", head.rows, head.hash),
+                      .peers = n.peers.addresses()});
+}
+
+json describe_cluster(const node_context& n) {
+    return {{"cluster_id", n.identity.cluster_id},
+            {"hsm_id", n.identity.hsm_id},
+            {"state", cluster_state_name(n.store.state())},
+            {"certificate_fingerprint", n.identity.certificate_fingerprint},
+            {"peers", n.peers.addresses()}};
+}
+
+// Only another node of the cluster (the table's gate): a user, even an
+// officer, cannot point this node's resolver or anyone's discovery elsewhere.
+status announce_peers(node_context& n, session& s, const json& f, json& out) {
+    learn_from(n, f, s.node_hsm_id);
+    out = n.peers.announcement();
+    return status::ok;
+}
+
+void learn_from(node_context& n, const json& announcement, const std::string& speaker) {
+    if (!n.peers.learn(announcement, unix_ms(), speaker)) return;
+    n.store.transact([&] { n.store.set_meta(meta_key::peers, n.peers.to_json().dump()); });
+    log_event("peers now: {}", escape_control(json(n.peers.addresses()).dump()));
+    if (n.peers_changed) n.peers_changed();
+}
+
+} // namespace hsm

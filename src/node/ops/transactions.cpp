@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: Apache-2.0
+// Two-phase changes on a node: a change of any kind prepared (its rules
+// checked, its row recorded), then committed with its rules checked again,
+// or aborted; asked about by peers resolving it (docs/design.md, "Two-phase changes").
+#include "ops/transactions.hpp"
+#include "hsmsh/duration.hpp"
+#include "hsmsh/log.hpp"
+#include "hsmsh/policy.hpp"
+#include "ops/keys.hpp"
+#include "ops/quorum.hpp"
+#include "ops/sessions.hpp"
+#include "ops/users.hpp"
+#include "request_fields.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include <fmt/ranges.h>
+
+namespace hsm {
+namespace {
+
+std::optional<operation> change_operation(const std::string& name) {
+    auto op = operation_from_name(name);
+    if (op == operation::create_user || op == operation::delete_user ||
+        op == operation::change_password || op == operation::register_quorum_key ||
+        op == operation::set_key_quota)
+        return op;
+    return std::nullopt;
+}
+
+} // namespace
+
+awaitable<status> prepare(node_context& n, session& s, const json& f, secret password) {
+    auto txid = string_field(f, "txid").value_or("");
+    auto op_name = string_field(f, "change").value_or("");
+    if (!valid_txid(txid)) co_return status::bad_request;
+    if (auto kind = key_change_from_name(op_name))
+        co_return prepare_key_change(n, s, *kind, f, txid);
+    if (op_name == "set_m_value") co_return prepare_m_change(n, s, f, txid);
+    std::pair<status, planned_change> planned;
+    if (op_name == "sync_user") {
+        planned = plan_sync(n, s, f);
+    } else {
+        auto op = change_operation(op_name);
+        if (!op) co_return status::bad_request;
+        planned = co_await plan(n, s, *op, f, password);
+    }
+    auto& change = planned.second;
+    // No co_await from here on: the check and the reservation are one step.
+    auto target = change.name.empty() ? string_field(f, "name").value_or("") : change.name;
+    auto verdict = record_prepared(n, s, txid, change.name, change.to_json(), "prepare " + op_name,
+                                   target, planned.first);
+    // The token is spent by the prepare: an abort does not give it back.
+    if (verdict == status::ok)
+        if (auto svc = guarding(change)) spend_token(n, s, *svc);
+    co_return verdict;
+}
+
+// Phase 1's last step for every kind of change, with no co_await inside: the
+// row, unless another prepared change holds the subject or the transaction
+// id was used; `also` runs in the same transaction when the row is written;
+// the audit row either way.
+status record_prepared(node_context& n, session& s, const std::string& txid,
+                       const std::string& subject, const json& change, std::string_view what,
+                       std::string_view target, status verdict, const std::function<void()>& also) {
+    if (verdict == status::ok &&
+        (n.store.reserved(subject) || n.store.prepared(txid) || n.store.outcome(txid)))
+        verdict = status::conflict;
+    n.store.transact([&] {
+        if (verdict == status::ok) {
+            n.store.insert_prepared(
+                {txid, subject, change.dump(), unix_ms() + n.prepare_timeout.count()});
+            if (also) also();
+        }
+        n.store.append_audit(n.identity.hsm_id, entry_for(s, what, target, verdict));
+    });
+    return verdict;
+}
+
+// Who may finish or ask about a prepared change: the user who prepared it,
+// an officer, or another node of the cluster resolving it.
+status may_finish(node_context& n, session& s, operation op,
+                  const std::optional<stored_change>& c) {
+    if (s.peer_node) return status::ok;
+    if (!current(n, s)) return status::not_logged_in;
+    bool own = c && std::visit([&](const auto& x) { return x.actor_id == *s.user_id; }, *c);
+    return authorize(s.actor(), op, own);
+}
+
+// A client's commit or abort, or a peer node's resolving one.
+awaitable<status> finish_from(node_context& n, session& s, const json& f, bool commit) {
+    auto txid = string_field(f, "txid").value_or("");
+    if (s.peer_node) co_return finish_change(n, s, txid, commit);
+    co_return co_await commit_asked(n, s, txid, commit);
+}
+
+// What became of a change, and which key change it is, so that a peer
+// counts only the same one.
+status tx_status(node_context& n, session& s, const json& f, json& out) {
+    auto txid = string_field(f, "txid").value_or("");
+    auto row = n.store.prepared(txid);
+    std::optional<stored_change> c;
+    if (row) c = read_change(row->change);
+    if (auto a = may_finish(n, s, operation::tx_status, c); a != status::ok) return a;
+    out = {{"outcome", outcome_of(n, txid)}};
+    if (c && std::holds_alternative<key_change>(*c))
+        out["change"] = change_identity(n, std::get<key_change>(*c));
+    else if (f.contains("handles"))
+        if (auto id = committed_identity(n, f["handles"])) out["change"] = *id;
+    return status::ok;
+}
+
+std::optional<stored_change> read_change(std::string_view text) {
+    if (auto c = planned_change::from_stored(text)) return stored_change(std::move(*c));
+    if (auto c = key_change::from_stored(text)) return stored_change(std::move(*c));
+    if (auto c = m_change::from_stored(text)) return stored_change(*c);
+    return std::nullopt;
+}
+
+status change_rules_hold(const node_context& n, const stored_change& c) {
+    if (const auto* user = std::get_if<planned_change>(&c)) return rules_hold(n, *user);
+    if (const auto* m = std::get_if<m_change>(&c)) return m_rules_hold(n, *m);
+    return key_rules_hold(n, std::get<key_change>(c));
+}
+
+void apply_change(node_context& n, const stored_change& c, session& s) {
+    if (const auto* user = std::get_if<planned_change>(&c)) {
+        apply_user_change(n, *user);
+        settle_sessions(n, user->target_id, &s);
+        return;
+    }
+    if (const auto* m = std::get_if<m_change>(&c)) {
+        n.store.set_m_value(m->svc, m->m);
+        return;
+    }
+    apply_key_change(n, std::get<key_change>(c));
+}
+
+// setMValue's phase 1: the rules, the row, the service-4 token spent.
+status prepare_m_change(node_context& n, session& s, const json& f, const std::string& txid) {
+    auto [verdict, change] = plan_m_change(n, s, f);
+    verdict = record_prepared(n, s, txid, change.subject(), change.to_json(), "prepare set_m_value",
+                              change.subject(), verdict);
+    if (verdict == status::ok) spend_token(n, s, quorum::service::misc_co);
+    return verdict;
+}
+
+status prepare_key_change(node_context& n, session& s, key_change::kind kind, const json& f,
+                          const std::string& txid) {
+    auto [verdict, change] = plan_key_change(n, s, kind, f);
+    std::int64_t owner = kind == key_change::kind::insert_keys ? change.actor_id : 0;
+    const auto& handles = change.handles;
+    return record_prepared(n, s, txid, change.subject(), change.to_json(),
+                           fmt::format("prepare {}", key_change_name(kind)), change.subject(),
+                           verdict, [&] { n.store.reserve_key_handles(txid, handles, owner); });
+}
+
+// The nodes needed for a new key: CloudHSM's availability (at least two HSMs
+// hold it, where the cluster has two or more).
+std::size_t holders_needed(const node_context& n) {
+    return std::min<std::size_t>(2, n.peers.addresses().size() + 1);
+}
+
+// What identifies a key change across nodes (user ids are each node's own):
+// its kind, handles and sealed keys.
+std::string change_identity(const node_context& n, const key_change& c) {
+    auto text = fmt::format("{}|{}|{}", key_change_name(c.what), fmt::join(c.handles, ","),
+                            fmt::join(c.sealed, ","));
+    // Hex in either case names the same bytes (a stored key's is lower case).
+    std::ranges::transform(text, text.begin(),
+                           [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    return to_hex(hmac_sha256(n.keys.digest(), text));
+}
+
+std::optional<std::string> committed_identity(const node_context& n, const json& handles) {
+    if (!handles.is_array() || handles.empty() || handles.size() > 2) return std::nullopt;
+    key_change c;
+    for (const auto& h : handles) {
+        auto k = h.is_number_integer() ? n.store.find_key(h.get<std::int64_t>()) : std::nullopt;
+        if (!k) return std::nullopt;
+        c.handles.push_back(k->handle);
+        c.sealed.push_back(to_hex(k->sealed));
+    }
+    return change_identity(n, c);
+}
+
+awaitable<status> commit_asked(node_context& n, session& s, const std::string& txid, bool commit) {
+    auto row = n.store.prepared(txid);
+    auto change = row ? read_change(row->change) : std::nullopt;
+    const auto* k = change ? std::get_if<key_change>(&*change) : nullptr;
+    if (!k || k->what != key_change::kind::insert_keys ||
+        may_finish(n, s, operation::commit, change) != status::ok || !n.count_peer_holders)
+        co_return finish_change(n, s, txid, commit, 1);
+    change_probe probe{txid, change_identity(n, *k), k->handles};
+    if (!commit) {
+        // Once a peer committed this very insertion (counting this node's
+        // prepared copy), it is committed here too, whoever asks to abort.
+        if (co_await n.count_peer_holders(probe, 1, true) == 0)
+            co_return finish_change(n, s, txid, false, 1);
+        auto verdict = finish_change(n, s, txid, true, std::nullopt);
+        co_return verdict == status::ok ? status::tx_committed : verdict;
+    }
+    // This node holds it prepared; the others are asked, until enough say
+    // they hold the same change.
+    std::size_t needed = holders_needed(n);
+    std::size_t others =
+        needed > 1 ? co_await n.count_peer_holders(std::move(probe), needed - 1, false) : 0;
+    co_return finish_change(n, s, txid, true, static_cast<std::int64_t>(1 + others));
+}
+
+// CloudHSM's key availability: a new key is usable only once at least two
+// HSMs hold it (where the cluster has two or more). Here a key insertion is
+// not committed on fewer nodes than that: it is on enough nodes, or none.
+status available_enough(const node_context& n, const stored_change& c,
+                        std::optional<std::int64_t> holders) {
+    const auto* k = std::get_if<key_change>(&c);
+    if (!k || k->what != key_change::kind::insert_keys || !holders) return status::ok;
+    return *holders >= static_cast<std::int64_t>(holders_needed(n)) ? status::ok
+                                                                    : status::key_unavailable;
+}
+
+status finish_change(node_context& n, session& s, const std::string& txid, bool commit,
+                     std::optional<std::int64_t> holders) {
+    auto row = n.store.prepared(txid);
+    std::optional<stored_change> change;
+    if (row) change = read_change(row->change);
+    if (auto a = may_finish(n, s, commit ? operation::commit : operation::abort, change);
+        a != status::ok)
+        return a;
+    if (!row) {
+        auto outcome = n.store.outcome(txid);
+        if (commit)
+            return outcome == "committed" ? status::ok
+                   : outcome == "aborted" ? status::tx_aborted
+                                          : status::tx_unknown;
+        if (outcome == "committed") return status::tx_committed;
+        // Remember the abort, so that a commit arriving late is refused.
+        if (valid_txid(txid) && !outcome)
+            n.store.transact([&] { n.store.record_outcome(txid, "aborted"); });
+        return status::ok;
+    }
+    // The rules are checked again against the state of now, in the same
+    // transaction that applies the change: what held at prepare may not.
+    status verdict = status::ok;
+    n.store.transact([&] {
+        n.store.delete_prepared(txid);
+        if (commit) verdict = change ? change_rules_hold(n, *change) : status::bad_request;
+        if (commit && verdict == status::ok) verdict = available_enough(n, *change, holders);
+        bool applied = commit && verdict == status::ok;
+        if (applied) apply_change(n, *change, s);
+        n.store.record_outcome(txid, applied ? "committed" : "aborted");
+        n.store.append_audit(n.identity.hsm_id, entry_for(s, commit ? "commit" : "abort",
+                                                          row->user_name + " " + txid, verdict));
+    });
+    if (commit && verdict != status::ok)
+        log_warning("commit of {} refused: {}", txid, status_name(verdict));
+    return verdict;
+}
+
+std::string outcome_of(const node_context& n, const std::string& txid) {
+    if (n.store.prepared(txid)) return "prepared";
+    return n.store.outcome(txid).value_or("unknown");
+}
+
+status list_prepared(node_context& n, json& out) {
+    std::vector<prepared_entry> entries;
+    for (const auto& row : n.store.list_prepared()) {
+        auto c = read_change(row.change);
+        std::string kind = "unreadable";
+        std::optional<user_record> actor;
+        if (c) {
+            kind = std::visit(
+                [](const auto& x) {
+                    if constexpr (std::is_same_v<std::decay_t<decltype(x)>, key_change>)
+                        return std::string(key_change_name(x.what));
+                    else if constexpr (std::is_same_v<std::decay_t<decltype(x)>, m_change>)
+                        return std::string("set_m_value");
+                    else
+                        return std::string(change_kind_name(x.what));
+                },
+                *c);
+            actor = n.store.find_id(std::visit([](const auto& x) { return x.actor_id; }, *c));
+        }
+        entries.push_back(
+            {row.txid, row.user_name, kind, actor ? actor->name : "-", row.deadline_ms});
+    }
+    out = to_json(entries);
+    return status::ok;
+}
+} // namespace hsm

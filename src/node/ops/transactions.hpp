@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: Apache-2.0
+// Two-phase changes: a change of any kind prepared (its rules checked, its
+// row recorded), committed with its rules checked again, or aborted; asked
+// about by peers resolving it (docs/design.md, "Two-phase changes").
+#pragma once
+
+#include "hsmsh/secret.hpp"
+#include "key_change.hpp"
+#include "m_change.hpp"
+#include "node_context.hpp"
+#include "planned_change.hpp"
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace hsm {
+
+/// A prepared row's change, user or key or m value.
+using stored_change = std::variant<planned_change, key_change, m_change>;
+
+/// Commits (or aborts) a prepared change; see node_service::finish_tx.
+status finish_change(node_context& n, session& s, const std::string& txid, bool commit,
+                     std::optional<std::int64_t> holders = std::nullopt);
+/// A client's commit or abort; see node_service::commit_from_client.
+awaitable<status> commit_asked(node_context& n, session& s, const std::string& txid, bool commit);
+/// "committed", "aborted", "prepared" or "unknown".
+std::string outcome_of(const node_context& n, const std::string& txid);
+
+awaitable<status> prepare(node_context& n, session& s, const json& f, secret password);
+status record_prepared(node_context& n, session& s, const std::string& txid,
+                       const std::string& subject, const json& change, std::string_view what,
+                       std::string_view target, status verdict,
+                       const std::function<void()>& also = {});
+status may_finish(node_context& n, session& s, operation op, const std::optional<stored_change>& c);
+awaitable<status> finish_from(node_context& n, session& s, const json& f, bool commit);
+status tx_status(node_context& n, session& s, const json& f, json& out);
+std::optional<stored_change> read_change(std::string_view text);
+status change_rules_hold(const node_context& n, const stored_change& c);
+void apply_change(node_context& n, const stored_change& c, session& s);
+status prepare_m_change(node_context& n, session& s, const json& f, const std::string& txid);
+status prepare_key_change(node_context& n, session& s, key_change::kind kind, const json& f,
+                          const std::string& txid);
+std::size_t holders_needed(const node_context& n);
+std::string change_identity(const node_context& n, const key_change& c);
+/// A committed insertion's identity, from the keys it left (`handles`).
+std::optional<std::string> committed_identity(const node_context& n, const json& handles);
+status available_enough(const node_context& n, const stored_change& c,
+                        std::optional<std::int64_t> holders);
+status list_prepared(node_context& n, json& out);
+
+} // namespace hsm

@@ -127,8 +127,8 @@ private:
     /// Throws std::logic_error unless the table has its rows in order.
     static void check_operations();
     status admit(const operation_entry& e, const session& s) const;
-    void audit_by_rule(const operation_entry& e, const session& s, const json& f, bool let_in,
-                       status result);
+    void audit_by_rule(const operation_entry& e, const session& s, const json& f, bool known,
+                       bool let_in, status result);
 
     node_context n_;
     x509_ptr trust_anchor_; // the identity's trust anchor, parsed; null without one

@@ -136,7 +136,7 @@ const std::array<operation_entry, operation_count> node_service::operations_ = {
         [](node_service& n, node_call& c) { return generate_key(n.n_, c.s, c.fields, c.out); }),
     row(operation::find_keys, "find_keys", policy, needs_login, always, user_id,
         [](node_service& n, node_call& c) { return find_keys(n.n_, c.fields, c.out); }),
-    row(operation::get_key, "get_key", key_rules, no_login, none, nullptr,
+    row(operation::get_key, "get_key", key_rules, needs_login, none, nullptr,
         [](node_service& n, node_call& c) { return get_key(n.n_, c.s, c.fields, c.out); }),
     row(operation::sign, "sign", key_rules, needs_login, refusals, key_handle,
         [](node_service& n, node_call& c) {
@@ -204,7 +204,11 @@ status node_service::admit(const operation_entry& e, const session& s) const {
 }
 
 void node_service::audit_by_rule(const operation_entry& e, const session& s, const json& f,
-                                 bool let_in, status result) {
+                                 bool known, bool let_in, status result) {
+    // Before login a client causes no durable write but its failed logins'
+    // (docs/design.md, "Clients not logged in"): its refusals leave no row, or
+    // one certified client could fill the disk with them.
+    if (!known) return;
     bool due = e.audited == always || (e.audited == refusals && refused(result)) ||
                (e.audited == admitted && let_in);
     if (!due) return;

@@ -43,7 +43,9 @@ enum class access {
     peer_node, // another node of the cluster, never a user
 };
 
-/// Which requests of an operation leave an audit row.
+/// Which requests of an operation leave an audit row. Only a logged-in
+/// user's or another node's: before login, a client's only rows are its
+/// logins' (login and login_2fa write them, in_handler).
 enum class audit_rule {
     none,       // none: reads and answers nobody need account for
     in_handler, // the handler's own rows, written in the transaction of what it

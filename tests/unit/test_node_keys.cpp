@@ -561,3 +561,33 @@ TEST_CASE("a key synced in whole counts against its owner's quota") {
           status::key_quota_exceeded);
     CHECK(n.store.find_key(kept));
 }
+
+TEST_CASE("before login a client writes no audit row and learns nothing of keys") {
+    key_fixture n;
+    auto handles = n.new_keys(n.alice, "aes:256");
+    REQUIRE(handles.size() == 1);
+    session anonymous;
+    n.service.authenticate(anonymous, "SHA256:cc");
+    auto before = n.store.count_audit();
+    for (auto handle : {handles[0], std::int64_t{424242}}) {
+        // The same answer whether the handle exists or not.
+        CHECK(n.call(anonymous, operation::get_key, {{"handle", handle}}).code ==
+              status::not_logged_in);
+        CHECK(n.call(anonymous, operation::get_sealed_key, {{"handle", handle}}).code ==
+              status::not_logged_in);
+        CHECK(n.use(anonymous, operation::sign, handle, "ecdsa-sha256", "00").code ==
+              status::not_logged_in);
+    }
+    CHECK(n.call(anonymous, operation::generate_key, {{"spec", "aes:256"}}).code ==
+          status::not_logged_in);
+    CHECK(n.call(anonymous, operation::find_keys, {{"user", 1}}).code == status::not_logged_in);
+    CHECK(n.call(anonymous, operation::delete_token, {{"all", true}}).code ==
+          status::not_logged_in);
+    CHECK(n.call(anonymous, operation::announce_peers, json::object()).code ==
+          status::permission_denied);
+    CHECK(n.store.count_audit() == before);
+    // A logged-in user's refusal is still audited.
+    CHECK(n.use(n.alice, operation::sign, 424242, "ecdsa-sha256", "00").code ==
+          status::key_not_found);
+    CHECK(n.store.count_audit() == before + 1);
+}

@@ -63,15 +63,17 @@ class QuorumKeys:
         cls.c.stop()
 
 
-def free_ports(count):
-    """Ports the kernel has just handed out on 127.0.0.1 (then released)."""
-    socks = [socket.socket() for _ in range(count)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+def reserve_port():
+    """A socket holding a port of 127.0.0.1 the kernel handed out, and the
+    port. Bound with SO_REUSEADDR and never listening, it keeps the port out
+    of every other bind to port 0 and every outgoing connection on the
+    machine (other suites run beside this one), while a server that sets
+    SO_REUSEADDR too (hsmd, openssl s_server) can listen on it. Close it when
+    the server is done with the port."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    return s, s.getsockname()[1]
 
 
 def proc_status_kib(pid, field):
@@ -154,7 +156,9 @@ class Cluster:
         self.cluster_id = cluster_id
         self.kdf_iterations = str(kdf_iterations)
         self.node_args = list(node_args)
-        self.fixed_ports = free_ports(nodes) if peers else None
+        # Held until stop(): a node restarted on its port finds it still free.
+        self.reservations = [reserve_port() for _ in range(nodes)] if peers else []
+        self.fixed_ports = [port for _, port in self.reservations] if peers else None
         self.tmp = tempfile.TemporaryDirectory(prefix="hsmsh-shell-")
         self.dir = self.tmp.name
         self.nodes = []
@@ -355,6 +359,8 @@ class Cluster:
                      if SANITIZER_REPORT.search(self.node_log(i))]
         logs = "".join(f"\n--- node{i}.log\n{self.node_log(i)}" for i in range(self.count))
         self.tmp.cleanup()
+        for s, _ in self.reservations:
+            s.close()
         if problems:
             raise AssertionError("; ".join(problems) + logs)
 

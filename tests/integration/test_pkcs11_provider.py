@@ -14,13 +14,12 @@ cannot be without C_GetOperationState (pkcs11-provider issue 215); with the
 provider first and digests not blocked, s_server fails in ssl_handshake_hash.
 The module computes its digests with OpenSSL anyway."""
 import os
-import socket
 import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import Cluster  # noqa: E402
+from cluster import Cluster, reserve_port  # noqa: E402
 from p11_tools import MODULE, have, sanitizer_runtimes, tool_env  # noqa: E402
 
 PROVIDER = "/usr/lib/x86_64-linux-gnu/ossl-modules/pkcs11.so"
@@ -43,12 +42,6 @@ activate = 1
 [default_sect]
 activate = 1
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @unittest.skipUnless(os.path.exists(PROVIDER) and have("openssl"),
@@ -121,7 +114,8 @@ class Provider:
                            "-pkeyopt", "ec_paramgen_curve:P-256")
         self.openssl("req", "-x509", "-new", "-key", key, "-subj", "/CN=localhost",
                      "-days", "1", "-out", "tls.crt")
-        port = free_port()
+        reservation, port = reserve_port()  # openssl s_server listens with SO_REUSEADDR
+        self.addCleanup(reservation.close)
         server = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{port}",
                                    "-key", key, "-cert", "tls.crt", "-tls1_3", "-naccept", "1",
                                    "-quiet"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,

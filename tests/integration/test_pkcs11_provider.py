@@ -19,7 +19,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import Cluster, reserve_port  # noqa: E402
+from cluster import ClusterTestCase, reserve_port  # noqa: E402
 from p11_tools import MODULE, have, sanitizer_runtimes, tool_env  # noqa: E402
 
 PROVIDER = "/usr/lib/x86_64-linux-gnu/ossl-modules/pkcs11.so"
@@ -53,13 +53,14 @@ class Provider:
     """The commands; a subclass gives the order of the providers."""
 
     first, second = "pkcs11", "default"
+    CLUSTER = {"peers": True}
+    ACTIVATE = True
+    USERS = (("CU", "carol", "carol-pw-12"),)
+    SHARED = True
 
     @classmethod
     def setUpClass(cls):
-        cls.c = Cluster(peers=True)
-        cls.c.activate()
-        r = cls.c.shell(input="loginHSM CO admin officer-pw1\ncreateUser CU carol carol-pw-12\ny\n")
-        assert r.returncode == 0, r.stdout + r.stderr
+        super().setUpClass()
         with open(cls.c.path("pin.txt"), "w") as f:
             f.write(PIN + "\n")
         with open(cls.c.path("openssl.cnf"), "w") as f:
@@ -71,10 +72,6 @@ class Provider:
                                      OPENSSL_CONF=cls.c.path("openssl.cnf")))
         # Plain openssl, which checks what the provider made.
         cls.plain = dict(cls.env, OPENSSL_CONF="/dev/null")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.c.stop()
 
     def openssl(self, *args, env=None):
         r = subprocess.run(["openssl", *args], capture_output=True, env=env or self.env,
@@ -147,11 +144,11 @@ class Provider:
             server.stdout.close()
 
 
-class ProviderFirst(Provider, unittest.TestCase):
+class ProviderFirst(Provider, ClusterTestCase):
     first, second = "pkcs11", "default"
 
 
-class DefaultFirst(Provider, unittest.TestCase):
+class DefaultFirst(Provider, ClusterTestCase):
     first, second = "default", "pkcs11"
 
 

@@ -4,20 +4,29 @@
 The PKI is made with the openssl command line, as an operator would; the
 nodes are real `hsmd serve` processes on 127.0.0.1 ephemeral ports.
 """
+import fcntl
 import json
 import os
+import pty
+import queue
 import re
+import select
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
+import termios
 import threading
-import queue
 import time
+import unittest
 
 HSMD = os.environ["HSMD"]
 HSMSH = os.environ["HSMSH"]
 CLUSTER = "cluster-shell"
+# An activated cluster's first officer (Cluster.activate) and its login line.
+OFFICER_PASSWORD = "officer-pw1"
+LOGIN = f"loginHSM CO admin {OFFICER_PASSWORD}\n"
 
 
 def run(*args, **kw):
@@ -28,50 +37,17 @@ def openssl(*args):
     run("openssl", *args)
 
 
-class QuorumKeys:
-    """For test classes with a cluster `c`: files in its directory, and
-    officers' RSA keys and signatures made by the openssl command line."""
-
-    @classmethod
-    def start_cluster(cls):
-        """Three peered nodes, activated (admin, officer-pw1), with officers
-        officer2 and officer3 and the crypto user app."""
-        cls.c = Cluster(peers=True)
-        cls.c.activate()
-        r = cls.c.shell(input="loginHSM CO admin officer-pw1\n"
-                        "createUser CO officer2 officer-pw2\ny\n"
-                        "createUser CO officer3 officer-pw3\ny\n"
-                        "createUser CU app app-pass-1\ny\n")
-        assert r.returncode == 0, r.stdout + r.stderr
-
-    @classmethod
-    def path(cls, name):
-        return cls.c.path(name)
-
-    @classmethod
-    def make_key(cls, name, bits=2048):
-        openssl("genrsa", "-out", cls.path(f"{name}.key"), str(bits))
-        openssl("rsa", "-in", cls.path(f"{name}.key"), "-pubout", "-out", cls.path(f"{name}.pub"))
-
-    @classmethod
-    def sign(cls, key, data, out):
-        openssl("dgst", "-sha256", "-sign", cls.path(f"{key}.key"), "-out", cls.path(out),
-                cls.path(data))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.c.stop()
-
-
-def free_ports(count):
-    """Ports the kernel has just handed out on 127.0.0.1 (then released)."""
-    socks = [socket.socket() for _ in range(count)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+def reserve_port():
+    """A socket holding a port of 127.0.0.1 the kernel handed out, and the
+    port. Bound with SO_REUSEADDR and never listening, it keeps the port out
+    of every other bind to port 0 and every outgoing connection on the
+    machine (other suites run beside this one), while a server that sets
+    SO_REUSEADDR too (hsmd, openssl s_server) can listen on it. Close it when
+    the server is done with the port."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    return s, s.getsockname()[1]
 
 
 def proc_status_kib(pid, field):
@@ -124,6 +100,13 @@ def wait_for(predicate, seconds=30):
     return False
 
 
+def listed_users(stdout):
+    """Each server's users, by name, from a shell's `listUsers` under --json
+    (the last line of its output): None for a server that listed none."""
+    doc = json.loads(stdout.splitlines()[-1])
+    return [{u["name"]: u for u in s["users"]} if "users" in s else None for s in doc["servers"]]
+
+
 class ShellOnPipes:
     """An hsmsh process on pipes whose standard output is read, a line at a
     time, by a thread into a queue (None at its end), so that a test can wait,
@@ -146,6 +129,126 @@ class ShellOnPipes:
         self.p.stdin.flush()
 
 
+class Session:
+    """One hsmsh process fed line by line: quorum tokens live as long as its
+    logins, so getToken, the offline signing and the command that uses the
+    token happen while it runs."""
+
+    def __init__(self, cluster, *args, cwd=None):
+        self.p = subprocess.Popen([HSMSH, "--keep-going", *args], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=cluster.env(), cwd=cwd)
+
+    def send(self, text):
+        self.p.stdin.write(text)
+        self.p.stdin.flush()
+
+    def wait_for(self, path, timeout=30):
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(path):
+            if time.monotonic() > deadline or self.p.poll() is not None:
+                raise AssertionError(f"{path} was not written")
+            time.sleep(0.05)
+
+    def close(self):
+        out, err = self.p.communicate(timeout=120)
+        return self.p.returncode, out, err
+
+
+class Terminal:
+    """A child on a pty, read with bounded waits."""
+
+    def __init__(self, argv, env):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.execve(argv[0], argv, env)
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        self.buf = ""
+        self.seen = ""
+
+    def send(self, text):
+        os.write(self.fd, text.encode())
+
+    def expect(self, pattern, timeout=60):
+        deadline = time.monotonic() + timeout
+        while True:
+            m = re.search(pattern, self.buf)
+            if m:
+                chunk, self.buf = self.buf[:m.end()], self.buf[m.end():]
+                return chunk
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {pattern!r} within {timeout}s; screen: {self.buf!r}; "
+                                     f"before: {self.seen[-600:]!r}; {self.diagnosis()}")
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if ready:
+                try:
+                    data = os.read(self.fd, 4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    raise AssertionError(f"EOF before {pattern!r}; screen: {self.buf!r}")
+                text = data.decode(errors="replace")
+                self.buf += text
+                self.seen += text
+
+    def wait_for_the_editor(self, timeout=60):
+        """Until the line editor holds the terminal (raw: no ISIG, no
+        ICANON): keys typed before that are the kernel's to echo, and a
+        Ctrl-C then is a signal, not the editor's key."""
+        deadline = time.monotonic() + timeout
+        while termios.tcgetattr(self.fd)[3] & (termios.ISIG | termios.ICANON):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the editor never took the terminal; {self.diagnosis()}")
+            time.sleep(0.02)
+
+    def type_half_a_line(self, text):
+        """Types `text` at the prompt once the editor holds the terminal,
+        and waits until the editor has echoed it."""
+        self.wait_for_the_editor()
+        self.send(text)
+        self.expect(re.escape(text))
+
+    def diagnosis(self):
+        """Where the shell's threads wait and the terminal's mode: what a
+        failure under load needs to be explained."""
+        parts = []
+        try:
+            lflag = termios.tcgetattr(self.fd)[3]
+            parts.append("terminal " + " ".join(
+                name for name in ("ICANON", "ISIG", "ECHO") if lflag & getattr(termios, name)))
+            for task in sorted(os.listdir(f"/proc/{self.pid}/task")):
+                with open(f"/proc/{self.pid}/task/{task}/wchan") as f:
+                    wchan = f.read()
+                with open(f"/proc/{self.pid}/task/{task}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+                parts.append(f"thread {task} {state} {wchan}")
+        except OSError as e:
+            parts.append(str(e))
+        return "; ".join(parts)
+
+    def close(self):
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(self.fd)
+
+    def wait(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                return os.waitstatus_to_exitcode(status)
+            try:
+                os.read(self.fd, 4096)
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("the shell did not exit")
+
+
 class Cluster:
     def __init__(self, nodes=3, cluster_id=CLUSTER, peers=False, node_args=(),
                  kdf_iterations=1000):
@@ -154,7 +257,9 @@ class Cluster:
         self.cluster_id = cluster_id
         self.kdf_iterations = str(kdf_iterations)
         self.node_args = list(node_args)
-        self.fixed_ports = free_ports(nodes) if peers else None
+        # Held until stop(): a node restarted on its port finds it still free.
+        self.reservations = [reserve_port() for _ in range(nodes)] if peers else []
+        self.fixed_ports = [port for _, port in self.reservations] if peers else None
         self.tmp = tempfile.TemporaryDirectory(prefix="hsmsh-shell-")
         self.dir = self.tmp.name
         self.nodes = []
@@ -314,8 +419,20 @@ class Cluster:
 
     def activate(self):
         r = self.shell(input="loginHSM PRECO admin password\n"
-                             "changePswd PRECO admin officer-pw1\ny\n")
+                             f"changePswd PRECO admin {OFFICER_PASSWORD}\ny\n")
         assert r.returncode == 0, r.stdout + r.stderr
+
+    def users(self, *args, env=None):
+        """What `listUsers` under --json says of each server (listed_users)."""
+        return listed_users(self.shell("--json", *args, input="listUsers\n", env=env).stdout)
+
+    def login(self, i, name="admin", password=OFFICER_PASSWORD, type="CO", timeout=5):
+        """A raw protocol client of node i, logged in (by default as the
+        first officer); the login must succeed."""
+        w = self.wire_client(i, timeout=timeout)
+        status, _ = w.call("login", type=type, name=name, password=password)
+        assert status == "RET_OK", (name, status)
+        return w
 
     def signal(self, i, signo):
         self.nodes[i].send_signal(signo)
@@ -355,6 +472,8 @@ class Cluster:
                      if SANITIZER_REPORT.search(self.node_log(i))]
         logs = "".join(f"\n--- node{i}.log\n{self.node_log(i)}" for i in range(self.count))
         self.tmp.cleanup()
+        for s, _ in self.reservations:
+            s.close()
         if problems:
             raise AssertionError("; ".join(problems) + logs)
 
@@ -364,3 +483,80 @@ class Cluster:
                 return f.read()
         except FileNotFoundError:
             return ""
+
+
+class ClusterTestCase(unittest.TestCase):
+    """A test case with its own cluster `c`: a fresh one for each test, or
+    with SHARED one for all the tests of the class. CLUSTER is Cluster's
+    keyword arguments; ACTIVATE activates it (the officer admin, LOGIN), and
+    admin then creates USERS, (type, name, password) each. The cluster is
+    stopped after the test (or the class) even when the set-up fails part
+    way; a node that did not stop cleanly fails it (Cluster.stop)."""
+
+    CLUSTER = {}
+    ACTIVATE = False
+    USERS = ()
+    SHARED = False
+
+    @classmethod
+    def make_cluster(cls):
+        c = Cluster(**cls.CLUSTER)
+        try:
+            if cls.ACTIVATE:
+                c.activate()
+            if cls.USERS:
+                r = c.shell(input=LOGIN + "".join(f"createUser {kind} {name} {password}\ny\n"
+                                                  for kind, name, password in cls.USERS))
+                assert r.returncode == 0, r.stdout + r.stderr
+        except BaseException:
+            c.stop()
+            raise
+        return c
+
+    @classmethod
+    def setUpClass(cls):
+        if cls.SHARED:
+            cls.c = cls.make_cluster()
+            cls.addClassCleanup(cls.c.stop)
+
+    def setUp(self):
+        if not self.SHARED:
+            self.c = self.make_cluster()
+            self.addCleanup(self.c.stop)
+
+    def users(self):
+        """The names of each server's users (listUsers --json), sorted."""
+        return [sorted(names or {}) for names in self.c.users()]
+
+    def login(self, i, **kw):
+        """Cluster.login's client of node i, closed after the test."""
+        w = self.c.login(i, **kw)
+        self.addCleanup(w.close)
+        return w
+
+
+class QuorumKeys(ClusterTestCase):
+    """Three peered nodes shared by the class, activated (admin, LOGIN), with
+    officers officer2 and officer3 and the crypto user app; files in the
+    cluster's directory, and officers' RSA keys and signatures made by the
+    openssl command line."""
+
+    CLUSTER = {"peers": True}
+    ACTIVATE = True
+    USERS = (("CO", "officer2", "officer-pw2"), ("CO", "officer3", "officer-pw3"),
+             ("CU", "app", "app-pass-1"))
+    SHARED = True
+
+    @classmethod
+    def path(cls, name):
+        return cls.c.path(name)
+
+    @classmethod
+    def make_key(cls, name, bits=2048):
+        openssl("genrsa", "-out", cls.path(f"{name}.key"), str(bits))
+        openssl("rsa", "-in", cls.path(f"{name}.key"), "-pubout", "-out", cls.path(f"{name}.pub"))
+
+    @classmethod
+    def sign(cls, key, data, out):
+        openssl("dgst", "-sha256", "-sign", cls.path(f"{key}.key"), "-out", cls.path(out),
+                cls.path(data))

@@ -14,9 +14,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import HSMSH, Cluster, ShellOnPipes, wait_for  # noqa: E402
+from cluster import HSMSH, LOGIN, ClusterTestCase, ShellOnPipes, wait_for  # noqa: E402
 
-LOGIN = "loginHSM CO admin officer-pw1\n"
 # The test build of the shell: it dies between the phases when
 # HSMSH_FAILPOINT names the point (the shipped one never reads it).
 FAILPOINTS = os.environ["HSMSH_FAILPOINTS"]
@@ -63,15 +62,11 @@ class PipedShell(ShellOnPipes):
             self.p.wait(timeout=10)
 
 
-class ClusterChangeTests(unittest.TestCase):
-    def setUp(self):
-        # A prepared change resolves itself after 10 s: long enough that no
-        # running shell's commit (under TSan too) comes after it.
-        self.c = Cluster(peers=True, node_args=["--prepare-timeout", "10"])
-        self.c.activate()
-
-    def tearDown(self):
-        self.c.stop()
+class ClusterChangeTests(ClusterTestCase):
+    # A prepared change resolves itself after 10 s: long enough that no
+    # running shell's commit (under TSan too) comes after it.
+    CLUSTER = {"peers": True, "node_args": ["--prepare-timeout", "10"]}
+    ACTIVATE = True
 
     def sh(self, script, *args, env=None, program=HSMSH):
         return self.c.shell(*args, input=LOGIN + script, env=env, program=program)
@@ -79,11 +74,6 @@ class ClusterChangeTests(unittest.TestCase):
     def dies_at(self, point, script):
         """The test shell, told to die at `point` (_exit(70))."""
         return self.sh(script, env=self.c.env(HSMSH_FAILPOINT=point), program=FAILPOINTS)
-
-    def users(self):
-        r = self.c.shell("--json", input="listUsers\n")
-        doc = json.loads(r.stdout.splitlines()[-1])
-        return [sorted(u["name"] for u in s.get("users", [])) for s in doc["servers"]]
 
     def test_a_refusal_on_one_node_changes_no_node(self):
         r = self.sh("server 1\ncreateUser CU alice alice-pw-1\ny\nexit\n")

@@ -11,7 +11,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import HSMSH, Cluster  # noqa: E402
+from cluster import HSMSH, LOGIN, ClusterTestCase, listed_users  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -34,9 +34,9 @@ def cmu_config(c, path, extra_servers=()):
     return path
 
 
-class CmuCompatTests(unittest.TestCase):
+class CmuCompatTests(ClusterTestCase):
     def setUp(self):
-        self.c = Cluster()
+        super().setUp()
         self.tmp = tempfile.TemporaryDirectory(prefix="hsmsh-cmu-")
         # What `meson install` makes: the same binary under CMU's name.
         self.cmu = os.path.join(self.tmp.name, "cloudhsm_mgmt_util")
@@ -50,7 +50,6 @@ class CmuCompatTests(unittest.TestCase):
         self.env = dict(self.c.env(), HSMSH_CONFIG="/nonexistent/hsmsh.json")
 
     def tearDown(self):
-        self.c.stop()
         self.tmp.cleanup()
 
     def run_tool(self, program, script, *args):
@@ -60,8 +59,7 @@ class CmuCompatTests(unittest.TestCase):
     def users(self):
         r = subprocess.run([HSMSH, self.cfg, "--json", "-e", "listUsers"], capture_output=True,
                            text=True, timeout=60, env=self.env)
-        doc = json.loads(r.stdout.splitlines()[-1])
-        return [sorted(u["name"] for u in s.get("users", [])) for s in doc["servers"]]
+        return [sorted(names or {}) for names in listed_users(r.stdout)]
 
     # A here-document in the style of public CMU scripts: \r\n line ends,
     # blank lines, a y after createUser and changePswd only.
@@ -109,14 +107,14 @@ class CmuCompatTests(unittest.TestCase):
         self.assertNotIn("aws-cloudhsm", r.stdout)
         self.assertEqual(self.users(), [["admin"]] * 3)
         # hsmsh asks before deleteUser too: the next line is no answer.
-        script = ("loginHSM CO admin officer-pw1\ncreateUser CU gone_user gone-pw-123\ny\n"
+        script = (LOGIN + "createUser CU gone_user gone-pw-123\ny\n"
                   "deleteUser CU gone_user\nlistUsers\n")
         r = self.run_tool(HSMSH, script)
         self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
         self.assertIn("deleteUser expects a line 'y' or 'n' to confirm", r.stderr)
         self.assertEqual(self.users(), [["admin", "gone_user"]] * 3)
         # --cmu-compat is the same mode as the name.
-        r = self.run_tool(HSMSH, "loginHSM CO admin officer-pw1\ndeleteUser CU gone_user\n",
+        r = self.run_tool(HSMSH, LOGIN + "deleteUser CU gone_user\n",
                           "--cmu-compat")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("Deleting user gone_user(CU) on 3 nodes", r.stdout)
@@ -164,7 +162,7 @@ class CmuCompatTests(unittest.TestCase):
 
     def test_getMValue_prints_cmu_lines(self):
         self.c.activate()
-        r = self.run_tool(self.cmu, "loginHSM CO admin officer-pw1\ngetMValue 3\ngetMValue 4\n")
+        r = self.run_tool(self.cmu, LOGIN + "getMValue 3\ngetMValue 4\n")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         for i in range(len(self.c.ports)):
             self.assertIn(f"MValue of service 3[USER_MGMT] on server {i} : [1]", r.stdout)

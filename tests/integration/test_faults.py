@@ -13,7 +13,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import Cluster, proc_status_kib, sanitized  # noqa: E402
+from cluster import LOGIN, Cluster, proc_status_kib, sanitized  # noqa: E402
 from wire_client import WireClient  # noqa: E402
 
 
@@ -249,7 +249,7 @@ class FullDiskTests(unittest.TestCase):
         make_room()
         status, _ = client.call("create_user", type="CU", name=failed[0], password="fill-pw-1")
         self.assertEqual(status, "RET_OK")
-        r = c.shell(input="loginHSM CO admin officer-pw1\ncreateUser CU shell_full shell-pw-1\ny\n")
+        r = c.shell(input=LOGIN + "createUser CU shell_full shell-pw-1\ny\n")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         logins += 1
         client.close()

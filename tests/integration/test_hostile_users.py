@@ -14,33 +14,21 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import Cluster  # noqa: E402
+from cluster import LOGIN, ClusterTestCase  # noqa: E402
 
-LOGIN = "loginHSM CO admin officer-pw1\n"
 PASSWORDS = {"alice": "alice-pw-1", "mallory": "mallory-pw1", "bob": "bob-pass-1",
              "quincy": "quincy-pw-1"}
 SECRET = b"4111 1111 1111 1111".hex()
 
 
-class HostileUserTests(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.c = Cluster(peers=True, node_args=["--key-quota", "6"])
-        cls.c.activate()
-        script = LOGIN + "".join(f"createUser CU {n} {p}\ny\n" for n, p in PASSWORDS.items())
-        r = cls.c.shell(input=script)
-        assert r.returncode == 0, r.stdout + r.stderr
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.c.stop()
+class HostileUserTests(ClusterTestCase):
+    CLUSTER = {"peers": True, "node_args": ["--key-quota", "6"]}
+    ACTIVATE = True
+    USERS = [("CU", name, password) for name, password in PASSWORDS.items()]
+    SHARED = True
 
     def wire(self, i, user):
-        w = self.c.wire_client(i)
-        self.addCleanup(w.close)
-        status, _ = w.call("login", type="CU", name=user, password=PASSWORDS[user])
-        self.assertEqual(status, "RET_OK")
-        return w
+        return self.login(i, name=user, password=PASSWORDS[user], type="CU")
 
     def generate(self, user, spec, label=""):
         r = self.c.shell(input=f"loginHSM CU {user} {PASSWORDS[user]}\n"
@@ -223,10 +211,8 @@ class HostileUserTests(unittest.TestCase):
                 if seen:
                     break
                 time.sleep(0.1)
-            alice = self.c.wire_client(0, timeout=60)
-            self.addCleanup(alice.close)
-            self.assertEqual(alice.call("login", type="CU", name="alice",
-                                        password=PASSWORDS["alice"])[0], "RET_OK")
+            alice = self.login(0, name="alice", password=PASSWORDS["alice"], type="CU",
+                               timeout=60)
             signatures = []
             for _ in range(10):
                 started = time.monotonic()
@@ -235,10 +221,7 @@ class HostileUserTests(unittest.TestCase):
                 self.assertEqual(status, "RET_OK")
                 signatures.append(time.monotonic() - started)
             started = time.monotonic()
-            officer = self.c.wire_client(0, timeout=60)
-            self.addCleanup(officer.close)
-            self.assertEqual(officer.call("login", type="CO", name="admin",
-                                          password="officer-pw1")[0], "RET_OK")
+            self.login(0, timeout=60)
             login = time.monotonic() - started
             print(f"\nunder 8 RSA-4096 generation loops: alice's ECDSA signature "
                   f"max {max(signatures):.3f} s, median {sorted(signatures)[5]:.3f} s; "

@@ -16,7 +16,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import HSMD, Cluster  # noqa: E402
+from cluster import HSMD, ClusterTestCase  # noqa: E402
 
 BUILD = os.environ["BUILD_ROOT"]
 
@@ -132,17 +132,18 @@ class InstallTests(unittest.TestCase):
         self.assertLessEqual(float(score.group(1)), 2.0)
 
 
-class SystemdProtocolTests(unittest.TestCase):
+class SystemdProtocolTests(ClusterTestCase):
+    CLUSTER = {"nodes": 1}
+
     def setUp(self):
-        self.c = Cluster(nodes=1)
+        super().setUp()
         node = self.c.nodes[0]
         node.terminate()
         node.wait(timeout=10)
         node.stdout.close()
 
     def tearDown(self):
-        self.c.nodes = []
-        self.c.stop()
+        self.c.nodes = []  # stopped by the set-up
 
     def test_readiness_and_stopping_are_notified(self):
         sock_path = self.c.path("notify.sock")

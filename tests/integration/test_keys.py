@@ -15,32 +15,28 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import HSMSH, Cluster, wait_for  # noqa: E402
+from cluster import HSMSH, LOGIN, ClusterTestCase, wait_for  # noqa: E402
 
-LOGIN = "loginHSM CO admin officer-pw1\n"
 DATA = b"the data a crypto user signs"
+PASSWORDS = {"alice": "alice-pw-1", "bob": "bob-pw-01", "carol": "carol-pw-1"}
 
 
-class KeyTests(unittest.TestCase):
+class KeyTests(ClusterTestCase):
+    CLUSTER = {"peers": True, "node_args": ["--prepare-timeout", "10"]}
+    ACTIVATE = True
+    USERS = [("CU", name, password) for name, password in PASSWORDS.items()]
+    SHARED = True
+
     @classmethod
     def setUpClass(cls):
-        cls.c = Cluster(peers=True, node_args=["--prepare-timeout", "10"])
-        cls.c.activate()
-        r = cls.c.shell(input=LOGIN + "createUser CU alice alice-pw-1\ny\n"
-                        "createUser CU bob bob-pw-01\ny\ncreateUser CU carol carol-pw-1\ny\n")
-        assert r.returncode == 0, r.stdout + r.stderr
+        super().setUpClass()
         cls.ids = {}
         doc = json.loads(cls.c.shell("--json", input="listUsers\n").stdout.splitlines()[-1])
         for u in doc["servers"][0]["users"]:
             cls.ids[u["name"]] = u["id"]
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.c.stop()
-
     def as_user(self, name, script, *args):
-        password = {"alice": "alice-pw-1", "bob": "bob-pw-01", "carol": "carol-pw-1"}[name]
-        return self.c.shell(*args, input=f"loginHSM CU {name} {password}\n" + script)
+        return self.c.shell(*args, input=f"loginHSM CU {name} {PASSWORDS[name]}\n" + script)
 
     def generate(self, user, spec, label=""):
         r = self.as_user(user, f"generateKey {spec} {label}\n")
@@ -49,12 +45,7 @@ class KeyTests(unittest.TestCase):
         return [int(h) for h in re.findall(r"key handle (\d+)", last)]
 
     def wire(self, i, user):
-        password = {"alice": "alice-pw-1", "bob": "bob-pw-01", "carol": "carol-pw-1"}[user]
-        w = self.c.wire_client(i)
-        status, _ = w.call("login", type="CU", name=user, password=password)
-        self.assertEqual(status, "RET_OK")
-        self.addCleanup(w.close)
-        return w
+        return self.login(i, name=user, password=PASSWORDS[user], type="CU")
 
     def verify_with_openssl(self, public_hex, signature_hex, *options):
         pub = self.c.path("pub.der")
@@ -145,10 +136,7 @@ class KeyTests(unittest.TestCase):
         self.assertEqual(attributes["OBJ_ATTR_EXTRACTABLE"], "0x00000000")
         self.assertEqual(attributes["OBJ_ATTR_KEY_TYPE"], "0x00000010")
         # Officers describe keys and never use them; the owner cannot be deleted.
-        w = self.c.wire_client(0)
-        self.addCleanup(w.close)
-        self.assertEqual(w.call("login", type="CO", name="admin", password="officer-pw1")[0],
-                         "RET_OK")
+        w = self.login(0)
         self.assertEqual(w.call("sign", handle=handles[0], mechanism="hmac-sha256",
                                 data=DATA.hex())[0], "RET_PERMISSION_DENIED")
         r = self.c.shell(input=LOGIN + "deleteUser CU carol\ny\n")
@@ -186,12 +174,7 @@ class KeyTests(unittest.TestCase):
         out = out.decode()
         self.assertEqual(shell.returncode, 1, out)
         self.assertIn("No server was changed", out)
-        officer = []
-        for i in range(3):
-            w = self.c.wire_client(i)
-            self.addCleanup(w.close)
-            w.call("login", type="CO", name="admin", password="officer-pw1")
-            officer.append(w)
+        officer = [self.login(i) for i in range(3)]
 
         def settled():
             keys = [w.call("find_keys", user=self.ids["bob"])[1].get("keys") for w in officer]

@@ -12,18 +12,12 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import HSMD, HSMSH, Cluster, openssl, wait_for  # noqa: E402
+from cluster import HSMD, HSMSH, LOGIN, Cluster, ClusterTestCase, openssl, wait_for  # noqa: E402
 from wire_client import WireClient  # noqa: E402
 
 
-class PeerAnnouncementTests(unittest.TestCase):
+class PeerAnnouncementTests(ClusterTestCase):
     """Nodes started with one --peer each come to know every other node."""
-
-    def setUp(self):
-        self.c = Cluster()
-
-    def tearDown(self):
-        self.c.stop()
 
     def peers_of(self, i):
         w = self.c.wire_client(i)
@@ -227,19 +221,13 @@ class RevocationTests(unittest.TestCase):
                 self.assertIn(why, c.node_log(0).splitlines()[-1], name)
                 self.assertTrue(app_answers(), name)  # the good list stays, and only it
             # Officers are still served all along.
-            r = c.shell(input="loginHSM CO admin officer-pw1\nlistUsers\n")
+            r = c.shell(input=LOGIN + "listUsers\n")
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
 
-class LifecycleTests(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.c = Cluster()
-        cls.c.activate()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.c.stop()
+class LifecycleTests(ClusterTestCase):
+    ACTIVATE = True
+    SHARED = True
 
     def add_cluster(self, cfg, cluster_id, owner, port):
         """configure add-cluster of `owner`'s node on `port`, with its files."""
@@ -427,8 +415,7 @@ class LifecycleTests(unittest.TestCase):
             other.stop()
 
     def test_clone_while_serving_carries_the_users(self):
-        r = self.c.shell("-y", input="loginHSM CO admin officer-pw1\n"
-                                     "createUser CU clone_me clone-me-pw\n")
+        r = self.c.shell("-y", input=LOGIN + "createUser CU clone_me clone-me-pw\n")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         new = self.c.path("node9")
         r = subprocess.run([HSMD, "clone", "--from", self.c.path("node0"), "--data", new],
@@ -481,8 +468,7 @@ class AuditTrailTests(unittest.TestCase):
         c = Cluster(nodes=1)
         try:
             c.activate()
-            r = c.shell("-y", input="loginHSM CO admin officer-pw1\n"
-                                    "createUser CU audited audited-pw1\n")
+            r = c.shell("-y", input=LOGIN + "createUser CU audited audited-pw1\n")
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             data = c.path("node0")
             verify = [HSMD, "audit", "verify", "--data", data]
@@ -546,14 +532,10 @@ class SecretTests(unittest.TestCase):
             c.stop()
 
 
-class ClientCertificateTests(unittest.TestCase):
+class ClientCertificateTests(ClusterTestCase):
     """create-hsm-client-certificate, register on each node, use."""
 
-    def setUp(self):
-        self.c = Cluster(nodes=2)
-
-    def tearDown(self):
-        self.c.stop()
+    CLUSTER = {"nodes": 2}
 
     def test_without_a_configuration_the_pair_goes_to_the_user_s_directory(self):
         """Issue 28, item 7: run as root without -c or HSMSH_CONFIG, the

@@ -13,7 +13,7 @@ import traceback
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import SANITIZER_REPORT, Cluster, ShellOnPipes, proc_status_kib, sanitized  # noqa: E402
+from cluster import LOGIN, SANITIZER_REPORT, Cluster, ShellOnPipes, proc_status_kib, sanitized  # noqa: E402
 
 SHELLS = 32
 SECONDS = float(os.environ.get("HSMSH_LOAD_SECONDS", "15"))
@@ -82,7 +82,7 @@ class LoadTests(unittest.TestCase):
         def work(i):
             sh = Shell(c.env())
             try:
-                result = sh.run("loginHSM CO admin officer-pw1\n")
+                result = sh.run(LOGIN)
                 if not result["ok"]:
                     unexpected.append(("login", result))
                 start_barrier.wait(timeout=120)

@@ -9,7 +9,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import Cluster  # noqa: E402
+from cluster import Cluster, ClusterTestCase  # noqa: E402
 from p11_tools import MODULE, have, tool_env  # noqa: E402
 
 PIN = "alice:alice-pw-1"
@@ -17,17 +17,18 @@ DATA = b"signed through PKCS#11"
 
 
 @unittest.skipUnless(have("pkcs11-tool"), "pkcs11-tool (opensc) is not installed")
-class Pkcs11ToolTests(unittest.TestCase):
+class Pkcs11ToolTests(ClusterTestCase):
+    CLUSTER = {"peers": True}
+    ACTIVATE = True
+    # bob makes keys through the module; alice's stay as the shell made them.
+    USERS = (("CU", "alice", "alice-pw-1"), ("CU", "bob", "bob-pw-123"))
+    SHARED = True
+
     @classmethod
     def setUpClass(cls):
-        cls.c = Cluster(peers=True)
+        super().setUpClass()
         cls.other = Cluster(nodes=1, cluster_id="cluster-other")
-        cls.c.activate()
-        r = cls.c.shell(input="loginHSM CO admin officer-pw1\ncreateUser CU alice alice-pw-1\ny\n")
-        assert r.returncode == 0, r.stdout + r.stderr
-        # bob makes keys through the module; alice's stay as the shell made them.
-        r = cls.c.shell(input="loginHSM CO admin officer-pw1\ncreateUser CU bob bob-pw-123\ny\n")
-        assert r.returncode == 0, r.stdout + r.stderr
+        cls.addClassCleanup(cls.other.stop)
         r = cls.c.shell(input=f"loginHSM CU alice alice-pw-1\ngenerateKey ec:p256 signer 01\n"
                               "generateKey rsa:2048 rsasigner 02\n")
         assert r.returncode == 0, r.stdout + r.stderr
@@ -45,11 +46,6 @@ class Pkcs11ToolTests(unittest.TestCase):
         cls.data = cls.c.path("data.bin")
         with open(cls.data, "wb") as f:
             f.write(DATA)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.c.stop()
-        cls.other.stop()
 
     def tool(self, *args):
         return subprocess.run(["pkcs11-tool", "--module", MODULE, *args], capture_output=True,

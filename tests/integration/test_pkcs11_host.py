@@ -26,8 +26,10 @@ try:
 except ImportError:
     PyKCS11 = None
 
-from cluster import Cluster  # noqa: E402
+from cluster import ClusterTestCase  # noqa: E402
 from rogue_node import RogueNode  # noqa: E402
+
+ALICE_AND_BOB = (("CU", "alice", "alice-pw-1"), ("CU", "bob", "bob-pw-12"))
 
 # A host application: opens a session, lets the test break something, then
 # logs in and makes the calls named on its command line. It prints each
@@ -95,19 +97,10 @@ class WrongTypes(RogueNode):
 
 
 @unittest.skipIf(PyKCS11 is None, "python3-pykcs11 is not installed")
-class HostSurvives(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.c = Cluster()
-        cls.c.activate()
-        r = cls.c.shell(input="loginHSM CO admin officer-pw1\n"
-                              "createUser CU alice alice-pw-1\ny\n"
-                              "createUser CU bob bob-pw-12\ny\n")
-        assert r.returncode == 0, r.stdout + r.stderr
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.c.stop()
+class HostSurvives(ClusterTestCase):
+    ACTIVATE = True
+    USERS = ALICE_AND_BOB
+    SHARED = True
 
     def test_a_certificate_removed_before_login_is_a_device_error(self):
         # A copy of the configuration, whose client certificate goes (a rotation).
@@ -161,15 +154,12 @@ class HostSurvives(unittest.TestCase):
 
 
 @unittest.skipIf(PyKCS11 is None, "python3-pykcs11 is not installed")
-class DescriptionsBelongToTheirLogin(unittest.TestCase):
+class DescriptionsBelongToTheirLogin(ClusterTestCase):
+    ACTIVATE = True
+    USERS = ALICE_AND_BOB
+
     def setUp(self):
-        self.c = Cluster()
-        self.addCleanup(self.c.stop)
-        self.c.activate()
-        r = self.c.shell(input="loginHSM CO admin officer-pw1\n"
-                               "createUser CU alice alice-pw-1\ny\n"
-                               "createUser CU bob bob-pw-12\ny\n")
-        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        super().setUp()
         os.environ["HSMSH_CONFIG"] = self.c.write_config()
         self.lib = PyKCS11.PyKCS11Lib()
         self.lib.load(MODULE)

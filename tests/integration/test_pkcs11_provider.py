@@ -14,13 +14,12 @@ cannot be without C_GetOperationState (pkcs11-provider issue 215); with the
 provider first and digests not blocked, s_server fails in ssl_handshake_hash.
 The module computes its digests with OpenSSL anyway."""
 import os
-import socket
 import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import Cluster  # noqa: E402
+from cluster import ClusterTestCase, reserve_port  # noqa: E402
 from p11_tools import MODULE, have, sanitizer_runtimes, tool_env  # noqa: E402
 
 PROVIDER = "/usr/lib/x86_64-linux-gnu/ossl-modules/pkcs11.so"
@@ -45,12 +44,6 @@ activate = 1
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @unittest.skipUnless(os.path.exists(PROVIDER) and have("openssl"),
                      "pkcs11-provider is not installed (bookworm-backports)")
 # pkcs11-provider loads its module with RTLD_DEEPBIND, which the sanitizer
@@ -60,13 +53,14 @@ class Provider:
     """The commands; a subclass gives the order of the providers."""
 
     first, second = "pkcs11", "default"
+    CLUSTER = {"peers": True}
+    ACTIVATE = True
+    USERS = (("CU", "carol", "carol-pw-12"),)
+    SHARED = True
 
     @classmethod
     def setUpClass(cls):
-        cls.c = Cluster(peers=True)
-        cls.c.activate()
-        r = cls.c.shell(input="loginHSM CO admin officer-pw1\ncreateUser CU carol carol-pw-12\ny\n")
-        assert r.returncode == 0, r.stdout + r.stderr
+        super().setUpClass()
         with open(cls.c.path("pin.txt"), "w") as f:
             f.write(PIN + "\n")
         with open(cls.c.path("openssl.cnf"), "w") as f:
@@ -78,10 +72,6 @@ class Provider:
                                      OPENSSL_CONF=cls.c.path("openssl.cnf")))
         # Plain openssl, which checks what the provider made.
         cls.plain = dict(cls.env, OPENSSL_CONF="/dev/null")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.c.stop()
 
     def openssl(self, *args, env=None):
         r = subprocess.run(["openssl", *args], capture_output=True, env=env or self.env,
@@ -121,7 +111,8 @@ class Provider:
                            "-pkeyopt", "ec_paramgen_curve:P-256")
         self.openssl("req", "-x509", "-new", "-key", key, "-subj", "/CN=localhost",
                      "-days", "1", "-out", "tls.crt")
-        port = free_port()
+        reservation, port = reserve_port()  # openssl s_server listens with SO_REUSEADDR
+        self.addCleanup(reservation.close)
         server = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{port}",
                                    "-key", key, "-cert", "tls.crt", "-tls1_3", "-naccept", "1",
                                    "-quiet"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -153,11 +144,11 @@ class Provider:
             server.stdout.close()
 
 
-class ProviderFirst(Provider, unittest.TestCase):
+class ProviderFirst(Provider, ClusterTestCase):
     first, second = "pkcs11", "default"
 
 
-class DefaultFirst(Provider, unittest.TestCase):
+class DefaultFirst(Provider, ClusterTestCase):
     first, second = "default", "pkcs11"
 
 

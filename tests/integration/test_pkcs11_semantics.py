@@ -36,7 +36,7 @@ try:
 except ImportError:
     PyKCS11 = None
 
-from cluster import Cluster  # noqa: E402
+from cluster import LOGIN, ClusterTestCase  # noqa: E402
 
 P256 = bytes.fromhex("06082a8648ce3d030107")
 DATA = b"the same data, two implementations"
@@ -174,13 +174,15 @@ class Semantics:
 
 
 @unittest.skipIf(PyKCS11 is None, "python3-pykcs11 is not installed")
-class HsmshModule(Semantics, unittest.TestCase):
+class HsmshModule(Semantics, ClusterTestCase):
+    CLUSTER = {"peers": True}
+    ACTIVATE = True
+    USERS = (("CU", "carol", "carol-pw-1"),)
+    SHARED = True
+
     @classmethod
     def setUpClass(cls):
-        cls.c = Cluster(peers=True)
-        cls.c.activate()
-        r = cls.c.shell(input="loginHSM CO admin officer-pw1\ncreateUser CU carol carol-pw-1\ny\n")
-        assert r.returncode == 0, r.stdout + r.stderr
+        super().setUpClass()
         os.environ["HSMSH_CONFIG"] = cls.c.write_config()
         cls.lib = PyKCS11.PyKCS11Lib()
         cls.lib.load(MODULE)
@@ -191,7 +193,6 @@ class HsmshModule(Semantics, unittest.TestCase):
     def tearDownClass(cls):
         cls.lib.closeAllSessions(cls.slot)
         cls.lib.lib.Unload()  # C_Finalize: the next load reads the configuration anew
-        cls.c.stop()
 
     def test_before_login_the_token_shows_nothing(self):
         # SoftHSM shows public objects before login; here every key is a user's.
@@ -234,14 +235,15 @@ class SoftHsm2(Semantics, unittest.TestCase):
 
 
 @unittest.skipIf(PyKCS11 is None, "python3-pykcs11 is not installed")
-class ClusterCases(unittest.TestCase):
+class ClusterCases(ClusterTestCase):
     """An application logged in while the cluster changes under it."""
 
+    CLUSTER = {"peers": True}
+    ACTIVATE = True
+    USERS = (("CU", "erin", "erin-pw-12"),)
+
     def setUp(self):
-        self.c = Cluster(peers=True)
-        self.addCleanup(self.c.stop)
-        self.c.activate()
-        self.officer("createUser CU erin erin-pw-12\ny\n")
+        super().setUp()
         os.environ["HSMSH_CONFIG"] = self.c.write_config()
         self.lib = PyKCS11.PyKCS11Lib()
         self.lib.load(MODULE)
@@ -252,7 +254,7 @@ class ClusterCases(unittest.TestCase):
         self.s.login("erin:erin-pw-12")
 
     def officer(self, commands):
-        r = self.c.shell(input="loginHSM CO admin officer-pw1\n" + commands)
+        r = self.c.shell(input=LOGIN + commands)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         return r.stdout
 
@@ -289,7 +291,7 @@ class ClusterCases(unittest.TestCase):
 
     def test_a_user_logged_in_is_not_deleted_under_its_application(self):
         self.assertEqual(len(self.s.generateRandom(16)), 16)
-        r = self.c.shell(input="loginHSM CO admin officer-pw1\ndeleteUser CU erin\ny\n")
+        r = self.c.shell(input=LOGIN + "deleteUser CU erin\ny\n")
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("RET_USER_LOGGED_IN", r.stdout)
         self.assertEqual(len(self.s.generateRandom(16)), 16)  # the application goes on
@@ -328,14 +330,14 @@ class ClusterCases(unittest.TestCase):
         self.assertEqual(outcomes, ["signed"] * 4 + ["CKR_USER_NOT_LOGGED_IN"] + ["signed"] * 7)
         # An officer logged in elsewhere is not rotated under its session
         # without -revoke.
-        r = self.c.shell(input="loginHSM CO admin officer-pw1\ncreateUser CO other other-pw-12\n"
+        r = self.c.shell(input=LOGIN + "createUser CO other other-pw-12\n"
                                "y\n")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         held = self.c.wire_client(0)
         self.addCleanup(held.close)
         self.assertEqual(held.call("login", type="CO", name="other",
                                    password="other-pw-12")[0], "RET_OK")
-        r = self.c.shell(input="loginHSM CO admin officer-pw1\nchangePswd CO other other-pw-13\n"
+        r = self.c.shell(input=LOGIN + "changePswd CO other other-pw-13\n"
                                "y\n")
         self.assertIn("RET_USER_LOGGED_IN", r.stdout)
 

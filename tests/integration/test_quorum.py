@@ -12,16 +12,15 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import QuorumKeys, openssl  # noqa: E402
+from cluster import LOGIN, QuorumKeys, openssl  # noqa: E402
 
-LOGIN = "loginHSM CO admin officer-pw1\n"
 OFFICER2 = "loginHSM CO officer2 officer-pw2\n"
 
 
-class QuorumKeyTests(QuorumKeys, unittest.TestCase):
+class QuorumKeyTests(QuorumKeys):
     @classmethod
     def setUpClass(cls):
-        cls.start_cluster()
+        super().setUpClass()
         # The officers' keys, a registration token and its signatures: what
         # CloudHSM's guide has an officer run.
         for name, bits in (("admin", 2048), ("officer2", 2048), ("officer3", 2048),
@@ -98,10 +97,7 @@ class QuorumKeyTests(QuorumKeys, unittest.TestCase):
         self.assertIn("RET_PERMISSION_DENIED", r.stdout)
         self.assertIn("Nothing was sent or changed", r.stdout)
         # Past the shell, the nodes refuse it too.
-        w = self.c.wire_client(0)
-        self.addCleanup(w.close)
-        self.assertEqual(w.call("login", type="CO", name="admin", password="officer-pw1")[0],
-                         "RET_OK")
+        w = self.login(0)
         with open(self.path("admin.pub")) as f:
             pem = f.read()
         der = openssl_der(pem, self.path)

@@ -13,43 +13,15 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_shell_pty import Terminal  # noqa: E402
-from cluster import HSMSH, QuorumKeys  # noqa: E402
+from cluster import HSMSH, LOGIN, QuorumKeys, Session, Terminal  # noqa: E402
 
-LOGIN = "loginHSM CO admin officer-pw1\n"
 OFFICERS = ("admin", "officer2", "officer3")
 
 
-class Session:
-    """One hsmsh process fed line by line: quorum tokens live as long as its
-    logins, so getToken, the offline signing and the command that uses the
-    token happen while it runs."""
-
-    def __init__(self, cluster, *args, cwd=None):
-        self.p = subprocess.Popen([HSMSH, "--keep-going", *args], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  env=cluster.env(), cwd=cwd)
-
-    def send(self, text):
-        self.p.stdin.write(text)
-        self.p.stdin.flush()
-
-    def wait_for(self, path, timeout=30):
-        deadline = time.monotonic() + timeout
-        while not os.path.exists(path):
-            if time.monotonic() > deadline or self.p.poll() is not None:
-                raise AssertionError(f"{path} was not written")
-            time.sleep(0.05)
-
-    def close(self):
-        out, err = self.p.communicate(timeout=120)
-        return self.p.returncode, out, err
-
-
-class QuorumTokenTests(QuorumKeys, unittest.TestCase):
+class QuorumTokenTests(QuorumKeys):
     @classmethod
     def setUpClass(cls):
-        cls.start_cluster()
+        super().setUpClass()
         with open(cls.path("reg"), "w") as f:
             f.write("registration\n")
         for name in (*OFFICERS, "outsider"):
@@ -104,11 +76,6 @@ class QuorumTokenTests(QuorumKeys, unittest.TestCase):
                       f"  Next: getToken {service} admin FILE, {m} officers sign FILE, "
                       f"approveToken APPROVAL-FILE, then {command} again", out)
         self.assertNotIn(f"{command} failed on", out)
-
-    def users(self):
-        r = self.c.shell("--json", input="listUsers\n")
-        doc = json.loads(r.stdout.splitlines()[-1])
-        return [sorted(u["name"] for u in s["users"]) for s in doc["servers"]]
 
     def test_1_m_values_and_their_order(self):
         r = self.c.shell(input=LOGIN + "getMValue 3\ngetMValue 4\n")
@@ -352,12 +319,7 @@ class QuorumTokenTests(QuorumKeys, unittest.TestCase):
         self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
         self.assertIn("logged in: admin", r.stderr)
         # Another session of the same officer cannot use, approve or delete it.
-        a, b = self.c.wire_client(0), self.c.wire_client(0)
-        self.addCleanup(a.close)
-        self.addCleanup(b.close)
-        for w in (a, b):
-            self.assertEqual(w.call("login", type="CO", name="admin",
-                                    password="officer-pw1")[0], "RET_OK")
+        a, b = self.login(0), self.login(0)
         status, f = a.call("get_token", service=3)
         self.assertEqual(status, "RET_OK")
         record = bytes.fromhex(f["record"])
@@ -449,10 +411,7 @@ class QuorumTokenTests(QuorumKeys, unittest.TestCase):
 
     def test_9_a_token_expires(self):
         self.c.restart_node(0, extra=["--token-timeout", "1"])
-        w = self.c.wire_client(0)
-        self.addCleanup(w.close)
-        self.assertEqual(w.call("login", type="CO", name="admin", password="officer-pw1")[0],
-                         "RET_OK")
+        w = self.login(0)
         status, f = w.call("get_token", service=3)
         self.assertEqual(status, "RET_OK")
         self.assertLessEqual(f["token"]["validity"], 1)

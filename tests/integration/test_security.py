@@ -16,22 +16,14 @@ import unittest
 import warnings
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import HSMD, Cluster, wait_for  # noqa: E402
+from cluster import HSMD, LOGIN, OFFICER_PASSWORD, Cluster, wait_for  # noqa: E402
 
-OFFICER_PW = "officer-pw1"
 # The tests leave connections to the node open on purpose (old sessions).
 warnings.simplefilter("ignore", ResourceWarning)
 
 
 def txid():
     return secrets.token_hex(16)
-
-
-def login(c, i, name="admin", password=OFFICER_PW, type="CO"):
-    w = c.wire_client(i)
-    status, _ = w.call("login", type=type, name=name, password=password)
-    assert status == "RET_OK", (name, status)
-    return w
 
 
 # How long a client waits for a reply or a hang-up before calling the node
@@ -62,7 +54,7 @@ def everywhere(c, op, **fields):
     """Runs op with an admin session on every node; returns the statuses."""
     out = []
     for i in range(c.count):
-        w = login(c, i)
+        w = c.login(i)
         out.append(w.call(op, **fields)[0])
         w.close()
     return out
@@ -76,10 +68,10 @@ class SessionTests(unittest.TestCase):
             c.activate()
             self.assertEqual(everywhere(c, "create_user", type="CU", name="carol",
                                         password="carol-pw-1"), ["RET_OK"] * 3)
-            carol0 = login(c, 0, "carol", "carol-pw-1", "CU")
+            carol0 = c.login(0, "carol", "carol-pw-1", "CU")
             old_id = users(c)["carol"]["id"]
             tx = txid()
-            admins = [login(c, i) for i in range(3)]
+            admins = [c.login(i) for i in range(3)]
             prepared = [a.call("prepare", txid=tx, change="delete_user", type="CU",
                                name="carol")[0] for a in admins]
             self.assertEqual(prepared, ["RET_USER_LOGGED_IN", "RET_OK", "RET_OK"])
@@ -122,11 +114,11 @@ class SessionTests(unittest.TestCase):
         deletion by any path ends the user's other sessions at once."""
         with Cluster(nodes=1) as c:
             c.activate()
-            admin = login(c, 0)
+            admin = c.login(0)
             self.assertEqual(admin.call("create_user", type="CO", name="bob",
                                         password="bob-pw-111")[0], "RET_OK")
-            bob = login(c, 0, "bob", "bob-pw-111")
-            bob_again = login(c, 0, "bob", "bob-pw-111")
+            bob = c.login(0, "bob", "bob-pw-111")
+            bob_again = c.login(0, "bob", "bob-pw-111")
             # bob changes his own password: that session follows, the other ends.
             self.assertEqual(bob.call("change_password", type="CO", name="bob",
                                       password="bob-pw-222")[0], "RET_OK")
@@ -145,7 +137,7 @@ class CommitTests(unittest.TestCase):
         admin; an anonymous commit then left no officer."""
         with Cluster(nodes=1) as c:
             c.activate()
-            admin = login(c, 0)
+            admin = c.login(0)
             for name in ("bob", "carl"):
                 admin.call("create_user", type="CO", name=name, password="officer-pw2")
             tx = txid()
@@ -159,7 +151,7 @@ class CommitTests(unittest.TestCase):
             anonymous = c.wire_client(0)
             for op in ("commit", "abort", "tx_status"):
                 self.assertEqual(anonymous.call(op, txid=tx)[0], "RET_NOT_LOGGED_IN")
-            carl = login(c, 0, "carl", "officer-pw2", "CO")
+            carl = c.login(0, "carl", "officer-pw2", "CO")
             self.assertEqual(eventually(lambda: carl.call("delete_user", type="CO", name="admin"),
                                         "RET_OK"), "RET_OK")
             # An officer may finish it, but the rules are checked again: the
@@ -174,9 +166,9 @@ class CommitTests(unittest.TestCase):
         """Finding 2b: CO rogue prepares 'create CO backdoor' and is deleted."""
         with Cluster(nodes=1) as c:
             c.activate()
-            admin = login(c, 0)
+            admin = c.login(0)
             admin.call("create_user", type="CO", name="rogue", password="rogue-pw-1")
-            rogue = login(c, 0, "rogue", "rogue-pw-1")
+            rogue = c.login(0, "rogue", "rogue-pw-1")
             tx = txid()
             self.assertEqual(rogue.call("prepare", txid=tx, change="create_user", type="CO",
                                         name="backdoor", password="backdoor-1")[0], "RET_OK")
@@ -193,11 +185,11 @@ class CommitTests(unittest.TestCase):
     def test_a_crypto_user_finishes_only_its_own_prepared_change(self):
         with Cluster(nodes=1) as c:
             c.activate()
-            admin = login(c, 0)
+            admin = c.login(0)
             for name in ("cu_a", "cu_b"):
                 admin.call("create_user", type="CU", name=name, password="cu-pw-1111")
-            a = login(c, 0, "cu_a", "cu-pw-1111", "CU")
-            b = login(c, 0, "cu_b", "cu-pw-1111", "CU")
+            a = c.login(0, "cu_a", "cu-pw-1111", "CU")
+            b = c.login(0, "cu_b", "cu-pw-1111", "CU")
             tx = txid()
             self.assertEqual(a.call("prepare", txid=tx, change="change_password", type="CU",
                                     name="cu_a", password="cu-pw-2222")[0], "RET_OK")
@@ -211,7 +203,7 @@ class CommitTests(unittest.TestCase):
         """Finding 2d: creates prepared at the quota's edge never commit past it."""
         with Cluster(nodes=1) as c:
             c.activate()
-            admin = login(c, 0)
+            admin = c.login(0)
             have = len(users(c))
             for i in range(1024 - have - 3):
                 status, _ = admin.call("create_user", type="CU", name=f"u{i}",
@@ -240,12 +232,11 @@ class CommitTests(unittest.TestCase):
             c.activate()
             tx = txid()
             for i in range(2):
-                w = login(c, i)
+                w = c.login(i)
                 self.assertEqual(w.call("prepare", txid=tx, change="create_user", type="CU",
                                         name="pending", password="pending-pw")[0], "RET_OK")
                 w.close()
-            script = f"loginHSM CO admin {OFFICER_PW}\nlistPrepared\nabortPrepared {tx}\ny\n" \
-                     "listPrepared\n"
+            script = LOGIN + f"listPrepared\nabortPrepared {tx}\ny\nlistPrepared\n"
             r = c.shell(input=script)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             self.assertEqual(r.stdout.count(f"{tx}  create_user"), 2)
@@ -307,7 +298,7 @@ class HostileInputTests(unittest.TestCase):
                               c.path("client.crt"), c.path("client.key"), c.ports[0])
             try:
                 c.write_config([{"name": "app", "hostname": "127.0.0.1", "port": rogue.port}])
-                r = c.shell(input="loginHSM CO admin officer-pw1\n")
+                r = c.shell(input=LOGIN)
                 self.assertNotEqual(r.returncode, 0)
                 self.assertIn("unsuitable certificate purpose", r.stdout + r.stderr)
                 self.assertFalse(any(b'"login"' in body for body in rogue.relayed))
@@ -319,7 +310,7 @@ class HostileInputTests(unittest.TestCase):
             try:
                 servers = honest + [{"name": "web", "hostname": "127.0.0.1", "port": rogue.port}]
                 c.write_config(servers)
-                r = c.shell(input="loginHSM CO admin officer-pw1\n")
+                r = c.shell(input=LOGIN)
                 self.assertIn("not the one the other nodes present", r.stdout + r.stderr)
                 self.assertFalse(any(b'"login"' in body for body in rogue.relayed))
                 # Pinned (as configure and demo write it): the rogue alone is refused.
@@ -333,7 +324,7 @@ class HostileInputTests(unittest.TestCase):
                 doc["clusters"][0]["cluster_cert_sha256"] = pin
                 with open(path, "w") as f:
                     json.dump(doc, f)
-                r = c.shell(input="loginHSM CO admin officer-pw1\n")
+                r = c.shell(input=LOGIN)
                 self.assertNotEqual(r.returncode, 0)
                 self.assertIn("pinned", r.stdout + r.stderr)
                 self.assertFalse(any(b'"login"' in body for body in rogue.relayed))
@@ -341,7 +332,7 @@ class HostileInputTests(unittest.TestCase):
                 doc["clusters"][0]["servers"] = honest
                 with open(path, "w") as f:
                     json.dump(doc, f)
-                r = c.shell(input="loginHSM CO admin officer-pw1\n")
+                r = c.shell(input=LOGIN)
                 self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             finally:
                 rogue.stop()
@@ -439,7 +430,7 @@ class BudgetTests(unittest.TestCase):
                 self.assertGreaterEqual(len(idle), 30)
                 time.sleep(3)  # idle past the node's grace for a login on its way
                 for _ in range(5):
-                    r = c.shell(input="loginHSM CO admin officer-pw1\nlistUsers\n")
+                    r = c.shell(input=LOGIN + "listUsers\n")
                     self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
                     self.assertIn("loginHSM success", r.stdout)
                 peer = WireClient(c.ports[0], c.path("node0", "node.crt"),
@@ -456,7 +447,7 @@ class BudgetTests(unittest.TestCase):
         officers are still served."""
         with Cluster(nodes=1) as c:
             c.activate()
-            r = c.shell(input="loginHSM CO admin officer-pw1\ncreateUser CU hog hog-pass-1\ny\n")
+            r = c.shell(input=LOGIN + "createUser CU hog hog-pass-1\ny\n")
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             held = []
             try:
@@ -483,7 +474,7 @@ class BudgetTests(unittest.TestCase):
                         pass
                 time.sleep(3)  # idle past the node's grace for a login on its way
                 for _ in range(3):
-                    r = c.shell(input="loginHSM CO admin officer-pw1\nlistUsers\n")
+                    r = c.shell(input=LOGIN + "listUsers\n")
                     self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             finally:
                 for w in held:
@@ -495,7 +486,7 @@ class BudgetTests(unittest.TestCase):
         three times (crypto users may not keep the officers' reserve)."""
         with Cluster(nodes=1) as c:
             c.activate()
-            r = c.shell(input="loginHSM CO admin officer-pw1\ncreateUser CU hog1 hog-pass-1\n"
+            r = c.shell(input=LOGIN + "createUser CU hog1 hog-pass-1\n"
                               "y\ncreateUser CU hog2 hog-pass-2\ny\n")
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             held = []
@@ -507,7 +498,7 @@ class BudgetTests(unittest.TestCase):
                                                 password=password)[0], "RET_OK")
                         held.append(w)
                 for _ in range(3):
-                    r = c.shell(input="loginHSM CO admin officer-pw1\nlistUsers\n")
+                    r = c.shell(input=LOGIN + "listUsers\n")
                     self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
                     self.assertIn("hog2", r.stdout)
             finally:
@@ -550,7 +541,7 @@ class BudgetTests(unittest.TestCase):
             w = WireClient(c.ports[0], c.path("officer.crt"), c.path("officer.key"),
                            c.path("customerCA.crt"), timeout=60)
             self.assertEqual(w.call("login", type="CO", name="admin",
-                                    password=OFFICER_PW)[0], "RET_OK")
+                                    password=OFFICER_PASSWORD)[0], "RET_OK")
             w.close()
 
     def officer_logs_in_during(self, c, flood, count, stop, flooding):
@@ -598,7 +589,7 @@ class BudgetTests(unittest.TestCase):
         from wire_client import WireClient
         with Cluster(nodes=1) as c:
             c.activate()
-            r = c.shell(input="loginHSM CO admin officer-pw1\ncreateUser CU hog hog-pass-1\ny\n")
+            r = c.shell(input=LOGIN + "createUser CU hog hog-pass-1\ny\n")
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             for name in ("officer", "appA", "appB"):
                 c.issue_certificate(name, f"/CN={name}")
@@ -682,7 +673,7 @@ class RecordTests(unittest.TestCase):
         """Finding 5: get_user gave every user's salt and derived key."""
         with Cluster(nodes=2) as c:
             c.activate()
-            admin = login(c, 0)
+            admin = c.login(0)
             status, fields = admin.call("get_user", name="admin")
             self.assertEqual(status, "RET_OK")
             text = json.dumps(fields)
@@ -705,10 +696,10 @@ class RecordTests(unittest.TestCase):
         version and cluster; any change to it is refused."""
         with Cluster(nodes=2) as c:
             c.activate()
-            admin0 = login(c, 0)
+            admin0 = c.login(0)
             admin0.call("create_user", type="CU", name="eve", password="eve-pw-111")
             record = admin0.call("get_user", name="eve")[1]["record"]
-            admin1 = login(c, 1)
+            admin1 = c.login(1)
             sealed = bytearray.fromhex(record["sealed"])
             sealed[-1] ^= 1
             variants = [dict(record, sealed=sealed.hex()), dict(record, name="EVE"),
@@ -726,7 +717,7 @@ class RecordTests(unittest.TestCase):
             # A record sealed by another cluster does not open here.
             with Cluster(nodes=1) as other:
                 other.activate()
-                foreign = login(other, 0).call("get_user", name="admin")[1]["record"]
+                foreign = other.login(0).call("get_user", name="admin")[1]["record"]
             self.assertEqual(admin1.call("prepare", txid=txid(), change="sync_user",
                                          name="admin", record=foreign)[0], "RET_BAD_REQUEST")
 

@@ -10,18 +10,12 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import HSMSH, Cluster, node_pids  # noqa: E402
+from cluster import HSMSH, LOGIN, ClusterTestCase, node_pids  # noqa: E402
 
 
-class BatchTests(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.c = Cluster()
-        cls.c.activate()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.c.stop()
+class BatchTests(ClusterTestCase):
+    ACTIVATE = True
+    SHARED = True
 
     def sh(self, script, *args, **kw):
         return self.c.shell(*args, input=script, **kw)
@@ -52,7 +46,7 @@ class BatchTests(unittest.TestCase):
     def test_loginHSM_where_the_login_is_still_held_is_a_no_op(self):
         # Server 2 lost the login (here: logoutHSM there); loginHSM again
         # logs in there and leaves servers 0 and 1, still logged in, alone.
-        login = "loginHSM CO admin officer-pw1\n"
+        login = LOGIN
         r = self.sh(login + "server 2\nlogoutHSM\nexit\n" + login + "listPrepared\n")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertNotIn("RET_ALREADY_LOGGED_IN", r.stdout)
@@ -128,7 +122,7 @@ y
         # Known before anything is sent: one line per server, no banner.
         self.assertIn(f"createUser refused for {self.c.label(0)}: RET_NOT_LOGGED_IN", r.stdout)
         self.assertNotIn("CAUTION", r.stdout)
-        r = self.sh("loginHSM CO admin officer-pw1\ncreateUser CU dup_user dup-user-pw\ny\n"
+        r = self.sh(LOGIN + "createUser CU dup_user dup-user-pw\ny\n"
                     "createUser CU dup_user dup-user-pw\ny\n", "--json")
         self.assertEqual(r.returncode, 1)
         lines = [json.loads(line) for line in r.stdout.splitlines()]
@@ -150,20 +144,20 @@ y
         self.assertNotIn("wrong-password", r.stdout + r.stderr)
 
     def test_confirmation_lines_in_scripts(self):
-        r = self.sh("loginHSM CO admin officer-pw1\ncreateUser CU declined_1 declined-pw\nn\n"
+        r = self.sh(LOGIN + "createUser CU declined_1 declined-pw\nn\n"
                     "listUsers\n")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("Nothing was changed.", r.stdout)
         self.assertNotIn("declined_1", r.stdout.split("Nothing was changed.")[1])
-        r = self.sh("loginHSM CO admin officer-pw1\ncreateUser CU missing_1 missing-pw\n")
+        r = self.sh(LOGIN + "createUser CU missing_1 missing-pw\n")
         self.assertEqual(r.returncode, 2)
         self.assertIn("line 2: createUser expects a line 'y' or 'n'", r.stderr)
-        r = self.sh("loginHSM CO admin officer-pw1\ncreateUser CU maybe_1 maybe-pw1\nmaybe\n"
+        r = self.sh(LOGIN + "createUser CU maybe_1 maybe-pw1\nmaybe\n"
                     "listUsers\n")
         self.assertEqual(r.returncode, 2)
         self.assertIn("expects a line 'y' or 'n'", r.stderr)
         self.assertNotIn("Users on", r.stdout)
-        r = self.sh("loginHSM CO admin officer-pw1\ncreateUser CU yes_1 yes-user-pw\nlistUsers\n",
+        r = self.sh(LOGIN + "createUser CU yes_1 yes-user-pw\nlistUsers\n",
                     "-y")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("CAUTION", r.stdout)
@@ -191,10 +185,10 @@ y
         self.assertIn("line 2: not a command (with -f, passwords come from standard input",
                       r.stderr)
         self.assertNotIn("officer-pw1", r.stdout + r.stderr)
-        self.sh("loginHSM CO admin officer-pw1\ndeleteUser CU scripted_1\n", "-y")
+        self.sh(LOGIN + "deleteUser CU scripted_1\n", "-y")
 
     def test_json_for_a_declined_change_and_locked_users(self):
-        r = self.sh("loginHSM CO admin officer-pw1\ncreateUser CU json_no no-pass-word\nn\n"
+        r = self.sh(LOGIN + "createUser CU json_no no-pass-word\nn\n"
                     "listUsers\n", "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
         # Standard output is JSON alone, each object naming its arguments
@@ -219,11 +213,11 @@ y
         listing = r.stdout.split("Nothing was changed.")[1]
         self.assertEqual(listing.count("forgive_1"), 3, r.stdout)  # still on every server
         self.assertIn("unknown command 'lstUsers': did you mean listUsers?", r.stderr)
-        self.sh("loginHSM CO admin officer-pw1\ndeleteUser CU forgive_1\n", "-y")
+        self.sh(LOGIN + "deleteUser CU forgive_1\n", "-y")
 
     def test_cmu_compat_asks_only_where_cmu_does(self):
         # A CMU script: 'y' after createUser and changePswd, none after deleteUser.
-        script = ("loginHSM CO admin officer-pw1\ncreateUser CU cmu_1 cmu-user-pw1\ny\n"
+        script = (LOGIN + "createUser CU cmu_1 cmu-user-pw1\ny\n"
                   "changePswd CU cmu_1 cmu-user-pw2\ny\ndeleteUser CU cmu_1\nlistUsers\n")
         r = self.sh(script, "--cmu-compat")
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -231,11 +225,11 @@ y
         self.assertIn("deleteUser success on", r.stdout)
         self.assertNotIn("cmu_1", r.stdout.split("Users on")[-1])
         # Without it, deleteUser asks, and the script's next line is no answer.
-        r = self.sh("loginHSM CO admin officer-pw1\ncreateUser CU cmu_2 cmu-user-pw1\ny\n"
+        r = self.sh(LOGIN + "createUser CU cmu_2 cmu-user-pw1\ny\n"
                     "deleteUser CU cmu_2\nlistUsers\n")
         self.assertEqual(r.returncode, 2)
         self.assertIn("line 5: deleteUser expects a line 'y' or 'n'", r.stderr)
-        self.sh("loginHSM CO admin officer-pw1\ndeleteUser CU cmu_2\n", "-y")
+        self.sh(LOGIN + "deleteUser CU cmu_2\n", "-y")
 
     def test_passwords_from_the_next_line(self):
         r = self.sh("loginHSM CO admin -hpswd\nofficer-pw1\ncreateUser CU hidden_1\n"
@@ -299,7 +293,7 @@ y
                 self.assertNotIn(secret, r.stdout + r.stderr)
                 self.assertNotIn(b"\x1b", r.stdout + r.stderr)
                 self.assertLess(len(r.stderr), 2000, "an error repeated the long line")
-        r = self.sh("loginHSM CO admin officer-pw1\ndeleteUser CU " + "a" * 31 + "\ny\n"
+        r = self.sh(LOGIN + "deleteUser CU " + "a" * 31 + "\ny\n"
                     "deleteUser CU pw_max\ny\ndeleteUser CU no_newline\ny\n")
         self.assertEqual(r.returncode, 0, r.stderr)
 
@@ -595,14 +589,8 @@ class DemoTests(unittest.TestCase):
                 shell.stdout.close()
 
 
-class DegradedClusterTests(unittest.TestCase):
+class DegradedClusterTests(ClusterTestCase):
     """One node stopped, one stalled: the others answer, exit status 1."""
-
-    def setUp(self):
-        self.c = Cluster()
-
-    def tearDown(self):
-        self.c.stop()
 
     def test_one_node_stopped(self):
         self.c.signal(1, signal.SIGTERM)

@@ -1,123 +1,24 @@
 # SPDX-License-Identifier: Apache-2.0
 """hsmsh at a real pseudo-terminal: prompt, hidden passwords, completion,
 Ctrl-C, the y/n loop and the history file."""
-import fcntl
 import os
-import pty
 import re
-import select
 import signal
 import stat
-import struct
 import sys
-import termios
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import HSMSH, Cluster, node_pids  # noqa: E402
-
-
-class Terminal:
-    """A child on a pty, read with bounded waits."""
-
-    def __init__(self, argv, env):
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:
-            os.execve(argv[0], argv, env)
-        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-        self.buf = ""
-        self.seen = ""
-
-    def send(self, text):
-        os.write(self.fd, text.encode())
-
-    def expect(self, pattern, timeout=20):
-        deadline = time.monotonic() + timeout
-        while True:
-            m = re.search(pattern, self.buf)
-            if m:
-                chunk, self.buf = self.buf[:m.end()], self.buf[m.end():]
-                return chunk
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no {pattern!r} within {timeout}s; screen: {self.buf!r}; "
-                                     f"before: {self.seen[-600:]!r}; {self.diagnosis()}")
-            ready, _, _ = select.select([self.fd], [], [], left)
-            if ready:
-                try:
-                    data = os.read(self.fd, 4096)
-                except OSError:
-                    data = b""
-                if not data:
-                    raise AssertionError(f"EOF before {pattern!r}; screen: {self.buf!r}")
-                text = data.decode(errors="replace")
-                self.buf += text
-                self.seen += text
-
-    def wait_for_the_editor(self, timeout=20):
-        """Until the line editor holds the terminal (raw: no ISIG, no
-        ICANON): keys typed before that are the kernel's to echo, and a
-        Ctrl-C then is a signal, not the editor's key."""
-        deadline = time.monotonic() + timeout
-        while termios.tcgetattr(self.fd)[3] & (termios.ISIG | termios.ICANON):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the editor never took the terminal; {self.diagnosis()}")
-            time.sleep(0.02)
-
-    def type_half_a_line(self, text):
-        """Types `text` at the prompt once the editor holds the terminal,
-        and waits until the editor has echoed it."""
-        self.wait_for_the_editor()
-        self.send(text)
-        self.expect(re.escape(text))
-
-    def diagnosis(self):
-        """Where the shell's threads wait and the terminal's mode: what a
-        failure under load needs to be explained."""
-        parts = []
-        try:
-            lflag = termios.tcgetattr(self.fd)[3]
-            parts.append("terminal " + " ".join(
-                name for name in ("ICANON", "ISIG", "ECHO") if lflag & getattr(termios, name)))
-            for task in sorted(os.listdir(f"/proc/{self.pid}/task")):
-                with open(f"/proc/{self.pid}/task/{task}/wchan") as f:
-                    wchan = f.read()
-                with open(f"/proc/{self.pid}/task/{task}/stat") as f:
-                    state = f.read().rsplit(")", 1)[1].split()[0]
-                parts.append(f"thread {task} {state} {wchan}")
-        except OSError as e:
-            parts.append(str(e))
-        return "; ".join(parts)
-
-    def close(self):
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        os.close(self.fd)
-
-    def wait(self, timeout=20):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                return os.waitstatus_to_exitcode(status)
-            try:
-                os.read(self.fd, 4096)
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError("the shell did not exit")
+from cluster import HSMSH, ClusterTestCase, Terminal, node_pids  # noqa: E402
 
 
 PROMPT = r"hsmsh[^\n]*> $"
 
 
-class TerminalTests(unittest.TestCase):
+class TerminalTests(ClusterTestCase):
     def setUp(self):
-        self.c = Cluster()
+        super().setUp()
         self.t = Terminal([HSMSH, "--timeout", "30"], self.c.env(TERM="xterm"))
         self.t.expect(r"Connected to server '127\.0\.0\.1:%d'.*\n" % self.c.ports[2])
         self.t.expect(r"hsmsh> ")
@@ -127,7 +28,6 @@ class TerminalTests(unittest.TestCase):
 
     def tearDown(self):
         self.t.close()
-        self.c.stop()
 
     def activate(self):
         self.t.send("loginHSM PRECO admin\r")
@@ -407,19 +307,12 @@ class TerminalTests(unittest.TestCase):
 
 
 
-class ColourTests(unittest.TestCase):
+class ColourTests(ClusterTestCase):
     """Colour at a terminal: plain hsmsh colours its results unless told
     not to (NO_COLOR, TERM=dumb, --color never); CMU mode never does."""
 
     GREEN = "\x1b[32msuccess\x1b[0m"
-
-    @classmethod
-    def setUpClass(cls):
-        cls.c = Cluster()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.c.stop()
+    SHARED = True
 
     def login_at_a_terminal(self, *args, **env):
         """`loginHSM PRECO admin` by -e at a pty (the password from

@@ -13,17 +13,14 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster import HSMSH, QuorumKeys  # noqa: E402
-from test_quorum_tokens import Session  # noqa: E402
-from test_shell_pty import Terminal  # noqa: E402
-
-LOGIN = "loginHSM CO admin officer-pw1\n"
+from cluster import HSMSH, LOGIN, QuorumKeys, Session, Terminal  # noqa: E402
 
 
-class TwoFactorTests(QuorumKeys, unittest.TestCase):
+
+class TwoFactorTests(QuorumKeys):
     @classmethod
     def setUpClass(cls):
-        cls.start_cluster()
+        super().setUpClass()
         for name in ("officer2", "officer3", "officer4", "stranger"):
             cls.make_key(name)
 
@@ -49,11 +46,6 @@ class TwoFactorTests(QuorumKeys, unittest.TestCase):
                 doc["PublicKey"] = f.read()
         with open(path, "w") as f:
             json.dump(doc, f)
-
-    def users(self):
-        r = self.c.shell("--json", input="listUsers\n")
-        doc = json.loads(r.stdout.splitlines()[-1])
-        return [{u["name"]: u for u in s["users"]} for s in doc["servers"]]
 
     def enroll(self, line, key, answers="y\n"):
         """Runs createUser/changePswd with -2fa as admin, signing the
@@ -85,7 +77,7 @@ class TwoFactorTests(QuorumKeys, unittest.TestCase):
         self.assertIn("Wrote 3 challenges to", err + out)
         for i in range(3):
             self.assertIn(f"changePswd success on {self.c.label(i)}", out)
-        for server in self.users():
+        for server in self.c.users():
             self.assertTrue(server["officer2"]["two_fa"])
             self.assertTrue(server["officer2"]["mofn"])  # one key for 2FA and quorum
         r = self.c.shell(input="listUsers\n")
@@ -132,17 +124,17 @@ class TwoFactorTests(QuorumKeys, unittest.TestCase):
         self.assertIn("listTokens success", out)
 
     def test_5_wrong_key_counts_as_a_failed_login(self):
-        before = [s["officer2"]["failures"] for s in self.users()]
+        before = [s["officer2"]["failures"] for s in self.c.users()]
         code, out, err = self.login_via_stdin("officer2", "officer-pw2b", "stranger")
         self.assertEqual(code, 1, out + err)
         for i in range(3):
             self.assertIn(f"loginHSM failed on {self.c.label(i)}: RET_USER_LOGIN_FAILURE", out)
-        self.assertEqual([s["officer2"]["failures"] for s in self.users()],
+        self.assertEqual([s["officer2"]["failures"] for s in self.c.users()],
                          [n + 1 for n in before])
         # The right key resets the count.
         code, out, err = self.login_via_stdin("officer2", "officer-pw2b", "officer2")
         self.assertEqual(code, 0, out + err)
-        self.assertEqual([s["officer2"]["failures"] for s in self.users()], [0, 0, 0])
+        self.assertEqual([s["officer2"]["failures"] for s in self.c.users()], [0, 0, 0])
 
     def test_6_an_old_signature_or_a_changed_digest_does_not_pass(self):
         # A signature of another digest (another login's), with the right
@@ -199,7 +191,7 @@ class TwoFactorTests(QuorumKeys, unittest.TestCase):
         self.assertIn("RET_USER_LOGIN_FAILURE", out)
         self.assertNotIn("createUser success", out)
         self.assertTrue(any(b'"login_2fa"' in body for body in relay.relayed))
-        for server in self.users():
+        for server in self.c.users():
             self.assertNotIn("mole", server)
         # The wrong answer counted as a failed login; the right key resets it.
         code, out, err = self.login_via_stdin("officer2", "officer-pw2b", "officer2")
@@ -218,13 +210,13 @@ class TwoFactorTests(QuorumKeys, unittest.TestCase):
                f"{self.path('officer3.pub')}\ny\n")
         code, out, err = s.close()
         self.assertIn("RET_2FA_INVALID", out)
-        for server in self.users():
+        for server in self.c.users():
             self.assertTrue(server["officer2"]["two_fa"])
 
     def test_8_createUser_with_2fa_and_a_key_in_use(self):
         code, out, err = self.enroll("createUser CO officer4 officer-pw4", "officer4")
         self.assertEqual(code, 0, out + err)
-        for server in self.users():
+        for server in self.c.users():
             self.assertTrue(server["officer4"]["two_fa"])
         code, out, err = self.login_via_stdin("officer4", "officer-pw4", "officer4")
         self.assertEqual(code, 0, out + err)
@@ -241,7 +233,7 @@ class TwoFactorTests(QuorumKeys, unittest.TestCase):
         r = self.c.shell(input=LOGIN + "changePswd CO officer2 officer-pw2c\ny\n")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("turns it off and removes officer2's quorum key", r.stdout + r.stderr)
-        for server in self.users():
+        for server in self.c.users():
             self.assertFalse(server["officer2"]["two_fa"])
             self.assertFalse(server["officer2"]["mofn"])
         r = self.c.shell(input="loginHSM CO officer2 officer-pw2c\n")

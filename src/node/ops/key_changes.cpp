@@ -21,15 +21,11 @@ std::pair<status, key_change> plan_key_change(node_context& n, session& s, key_c
     c.actor_generation = s.generation;
     c.actor_type = s.type;
     if (kind == key_change::kind::insert_keys || kind == key_change::kind::sync_key) {
-        auto keys = f.find("keys");
-        if (keys == f.end() || !keys->is_array() || keys->empty() || keys->size() > 2)
-            return {status::bad_request, c};
-        for (const auto& k : *keys) {
-            auto handle = integer_field(k, "handle");
-            auto sealed = string_field(k, "sealed");
-            if (!handle || !sealed) return {status::bad_request, c};
-            c.handles.push_back(*handle);
-            c.sealed.push_back(*sealed);
+        auto keys = sealed_keys_from(f);
+        if (!keys) return {status::bad_request, c};
+        for (auto& k : *keys) {
+            c.handles.push_back(k.handle);
+            c.sealed.push_back(std::move(k.sealed));
         }
     } else {
         auto handle = integer_field(f, "handle");

@@ -88,11 +88,11 @@ awaitable<status> generate_key(node_context& n, session& s, const json& f, json&
     if (!ticket) co_return status::busy;
     auto generated = co_await off_thread(n, [spec = *spec] { return generate_key_material(spec); });
     if (!current(n, s)) co_return status::not_logged_in;
-    json keys = json::array();
+    std::vector<sealed_key> keys;
     for (auto& g : generated) {
         key_contents k;
         auto& d = k.description;
-        d.handle = next_key_handle(n, keys.empty() ? 0 : keys[0]["handle"].get<std::int64_t>());
+        d.handle = next_key_handle(n, keys.empty() ? 0 : keys.front().handle);
         d.cls = g.cls;
         d.type = spec->type;
         d.bits = spec->bits;
@@ -103,11 +103,10 @@ awaitable<status> generate_key(node_context& n, session& s, const json& f, json&
         k.owner_name = s.user_name;
         k.material = std::move(g.material);
         k.sealed_at = unix_ms();
-        keys.push_back({{"handle", d.handle},
-                        {"class", key_class_name(d.cls)},
-                        {"sealed", to_hex(seal_key(n.keys.sealing(), n.identity.cluster_id, k))}});
+        keys.push_back(
+            {d.handle, d.cls, to_hex(seal_key(n.keys.sealing(), n.identity.cluster_id, k))});
     }
-    out = {{"keys", std::move(keys)}};
+    out = to_json(keys);
     co_return status::ok;
 }
 
@@ -250,11 +249,9 @@ status get_sealed_key(node_context& n, session& s, const json& f, json& out) {
     contents->shared_names.clear();
     for (auto id : k->shared)
         if (auto u = n.store.find_id(id)) contents->shared_names.push_back(u->name);
-    out = {{"keys",
-            {{{"handle", k->handle},
-              {"class", key_class_name(k->cls)},
-              {"sealed", to_hex(seal_key(n.keys.sealing(), n.identity.cluster_id, *contents))}}}},
-           {"digest", key_digest(n, *k)}};
+    out = to_json(std::vector<sealed_key>{
+        {k->handle, k->cls, to_hex(seal_key(n.keys.sealing(), n.identity.cluster_id, *contents))}});
+    out["digest"] = key_digest(n, *k);
     return status::ok;
 }
 

@@ -3,7 +3,6 @@
 #include "hsmsh/protocol/changes.hpp"
 
 #include <limits>
-#include <type_traits>
 
 namespace hsm {
 namespace {
@@ -11,22 +10,16 @@ namespace {
 template <typename... F> struct overloaded : F... { using F::operator()...; };
 template <typename... F> overloaded(F...) -> overloaded<F...>;
 
-template <typename T> std::optional<T> read(const json& fields, std::string_view key) {
+// The wire's string_field and integer_field read the rest.
+std::optional<bool> flag(const json& fields, std::string_view key) {
     auto it = fields.find(key);
-    if (it == fields.end()) return std::nullopt;
-    if constexpr (std::is_same_v<T, bool>) {
-        if (!it->is_boolean()) return std::nullopt;
-    } else if constexpr (std::is_same_v<T, std::string>) {
-        if (!it->is_string()) return std::nullopt;
-    } else {
-        if (!it->is_number_integer()) return std::nullopt;
-    }
-    return it->get<T>();
+    if (it == fields.end() || !it->is_boolean()) return std::nullopt;
+    return it->get<bool>();
 }
 
 std::optional<change_request> sharing_from(const json& f) {
-    auto handle = read<std::int64_t>(f, "handle");
-    auto share = read<bool>(f, "share");
+    auto handle = integer_field(f, "handle");
+    auto share = flag(f, "share");
     auto users = f.find("users");
     if (!handle || !share || users == f.end() || !users->is_array()) return std::nullopt;
     key_sharing c{*handle, {}, *share};
@@ -38,18 +31,18 @@ std::optional<change_request> sharing_from(const json& f) {
 }
 
 std::optional<change_request> attribute_from(const json& f) {
-    auto handle = read<std::int64_t>(f, "handle");
-    auto attribute = read<std::int64_t>(f, "attribute");
-    auto value = read<std::string>(f, "value");
+    auto handle = integer_field(f, "handle");
+    auto attribute = integer_field(f, "attribute");
+    auto value = string_field(f, "value");
     if (!handle || !attribute || *attribute < 0 || *attribute > 0xffffffff || !value)
         return std::nullopt;
     return key_attribute_change{*handle, static_cast<std::uint32_t>(*attribute), *value};
 }
 
 std::optional<change_request> m_value_from(const json& f) {
-    auto service = read<std::int64_t>(f, "service");
+    auto service = integer_field(f, "service");
     auto svc = service ? quorum::service_from_number(static_cast<long>(*service)) : std::nullopt;
-    auto m = read<std::int64_t>(f, "m");
+    auto m = integer_field(f, "m");
     if (!svc || !m || *m < std::numeric_limits<int>::min() || *m > std::numeric_limits<int>::max())
         return std::nullopt;
     return m_value_change{*svc, static_cast<int>(*m)};
@@ -58,7 +51,7 @@ std::optional<change_request> m_value_from(const json& f) {
 std::optional<change_request> user_sync_from(const json& f) {
     auto record = f.find("record");
     auto sealed = record == f.end() ? std::nullopt : sealed_user_from(*record);
-    auto force = f.contains("force") ? read<bool>(f, "force") : std::optional(false);
+    auto force = f.contains("force") ? flag(f, "force") : std::optional(false);
     if (!sealed || !force) return std::nullopt;
     return user_sync{*sealed, *force};
 }
@@ -111,7 +104,7 @@ json to_fields(const change_request& c) {
 
 std::optional<change_request> change_request_from(const json& f) {
     if (!f.is_object()) return std::nullopt;
-    auto name = read<std::string>(f, "change").value_or("");
+    auto name = string_field(f, "change").value_or("");
     if (name == "insert_keys") {
         auto keys = sealed_keys_from(f);
         return keys ? std::optional<change_request>(key_insertion{*keys}) : std::nullopt;
@@ -121,7 +114,7 @@ std::optional<change_request> change_request_from(const json& f) {
         return keys ? std::optional<change_request>(key_copy{*keys}) : std::nullopt;
     }
     if (name == "destroy_key") {
-        auto handle = read<std::int64_t>(f, "handle");
+        auto handle = integer_field(f, "handle");
         return handle ? std::optional<change_request>(key_destruction{*handle}) : std::nullopt;
     }
     if (name == "share_key") return sharing_from(f);

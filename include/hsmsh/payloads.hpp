@@ -103,6 +103,23 @@ json to_json(const std::vector<prepared_entry>& entries);
 /// never acted on). Nothing when `fields` has no "prepared" array.
 std::vector<prepared_entry> prepared_entries_from(const json& fields);
 
+/// A hello reply: what a node says of itself before anything else.
+struct hello_reply {
+    std::int64_t version = 0;
+    std::string cluster_id;
+    std::string hsm_id;
+    std::string state;
+};
+
+json to_json(const hello_reply& h);
+/// A field missing or of another type reads as empty (0): the caller
+/// checks the version and the cluster.
+hello_reply hello_reply_from(const json& fields);
+
+/// The bytes of a sign, encrypt, decrypt or random reply ({"data": hex});
+/// nullopt when missing, not a string or not hex.
+std::optional<std::vector<std::uint8_t>> reply_data(const json& fields);
+
 /// One key as get_key describes it: never its material.
 struct key_summary {
     std::int64_t handle = 0;
@@ -122,6 +139,17 @@ struct key_summary {
 json to_json(const key_summary& k);
 /// Nullopt unless every field is there with its type and a known class and type.
 std::optional<key_summary> key_summary_from(const json& j);
+
+/// A list_keys reply: a page of the keys a crypto user owns or shares.
+struct key_page {
+    std::vector<key_summary> keys;
+    bool more = false; // another page follows
+};
+
+json to_json(const key_page& page);
+/// Nullopt unless `fields` has a "keys" array; entries that do not decode
+/// are left out, and a missing or mistyped "more" reads as the last page.
+std::optional<key_page> key_page_from(const json& fields);
 
 /// One key sealed for the cluster's nodes under the handle it has (or will
 /// have): what generate_key and get_sealed_key send, and what a prepared

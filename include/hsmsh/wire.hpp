@@ -131,5 +131,6 @@ void wipe_password(json& fields) noexcept;
 /// Typed access to request fields; nullopt when absent or of another type.
 std::optional<std::string> string_field(const json& fields, std::string_view key);
 std::optional<std::int64_t> integer_field(const json& fields, std::string_view key);
+std::optional<bool> bool_field(const json& fields, std::string_view key);
 
 } // namespace hsm

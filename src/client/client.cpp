@@ -4,6 +4,7 @@
 
 #include "hsmsh/frame_io.hpp"
 #include "hsmsh/log.hpp"
+#include "hsmsh/payloads.hpp"
 #include "hsmsh/second_factor.hpp"
 #include "hsmsh/secret.hpp"
 #include "hsmsh/tls.hpp"
@@ -65,11 +66,12 @@ awaitable<node_hello> node_client::connect(std::string host, std::uint16_t port,
         if (r.code != status::ok)
             throw client_error(client_failure::protocol,
                                fmt::format("hello refused: {}", status_name(r.code)));
+        auto said = hello_reply_from(r.fields);
         node_hello h;
-        h.version = static_cast<std::uint32_t>(integer_field(r.fields, "version").value_or(0));
-        h.cluster_id = string_field(r.fields, "cluster_id").value_or("");
-        h.hsm_id = string_field(r.fields, "hsm_id").value_or("");
-        h.state = string_field(r.fields, "state").value_or("");
+        h.version = static_cast<std::uint32_t>(said.version);
+        h.cluster_id = std::move(said.cluster_id);
+        h.hsm_id = std::move(said.hsm_id);
+        h.state = std::move(said.state);
         h.certificate_pem = peer_certificate_pem(stream_->native_handle());
         h.fingerprint = peer_fingerprint(stream_->native_handle());
         co_return h;

@@ -62,13 +62,6 @@ CK_RV ck_rv(const cluster_answer& a) noexcept {
     }
 }
 
-std::optional<std::vector<std::uint8_t>> hex_field(const json& fields, const char* name) {
-    if (!fields.is_object()) return std::nullopt;
-    auto it = fields.find(name);
-    if (it == fields.end() || !it->is_string()) return std::nullopt;
-    return from_hex(it->get_ref<const std::string&>());
-}
-
 cluster_slot::cluster_slot(cluster_config config, duration connect_timeout,
                            duration request_timeout)
     : config_(std::move(config)), connect_timeout_(connect_timeout),
@@ -177,12 +170,12 @@ cluster_answer cluster_slot::call_locked(operation op, const json& fields) {
     return {};
 }
 
-cluster_answer cluster_slot::change(json fields) {
+cluster_answer cluster_slot::change(change_request c) {
     std::unique_lock lock(link_mutex_);
-    return change_locked(std::move(fields));
+    return change_locked(std::move(c));
 }
 
-cluster_answer cluster_slot::change_locked(json fields) {
+cluster_answer cluster_slot::change_locked(change_request c) {
     if (!link_) return {};
     two_phase_change change(
         [this](const std::vector<std::size_t>& servers, operation op, const json& f) {
@@ -195,14 +188,14 @@ cluster_answer cluster_slot::change_locked(json fields) {
         // A new key goes on the nodes that answer when the others are down
         // or hung: the nodes' availability rule (two nodes hold it) decides,
         // not the module. A refusal, or any other change, aborts everywhere.
-        [inserting = string_field(fields, "change") ==
-                     "insert_keys"](const std::vector<server_report>& failed) {
+        [inserting =
+             std::holds_alternative<key_insertion>(c)](const std::vector<server_report>& failed) {
             bool silent = std::ranges::none_of(failed, [](const server_report& r) {
                 return r.outcome.what == server_outcome::kind::replied;
             });
             return inserting && silent ? partial_choice::ignore : partial_choice::abort;
         });
-    auto reports = change.run(all(link_->size()), std::move(fields));
+    auto reports = change.run(all(link_->size()), to_fields(c));
     cluster_answer answer{cluster_answer::kind::ok, status::ok, json::object()};
     bool committed = std::ranges::any_of(
         reports, [](const phase_report& r) { return r.result == phase_result::committed; });
@@ -230,17 +223,14 @@ cluster_answer cluster_slot::change_locked(json fields) {
     return answer;
 }
 
-cluster_answer cluster_slot::generate(const json& request) {
+cluster_answer cluster_slot::generate(const json& request, std::vector<sealed_key>& made) {
     std::unique_lock lock(link_mutex_);
-    auto made = call_locked(operation::generate_key, request);
-    if (made.what != cluster_answer::kind::ok) return made;
-    auto keys = sealed_keys_from(made.fields);
+    auto answer = call_locked(operation::generate_key, request);
+    if (answer.what != cluster_answer::kind::ok) return answer;
+    auto keys = sealed_keys_from(answer.fields);
     if (!keys) return {};
-    json made_keys = json::array();
-    for (const auto& k : *keys)
-        made_keys.push_back({{"handle", k.handle}, {"class", key_class_name(k.cls)}});
-    auto done = change_locked(to_fields(key_insertion{std::move(*keys)}));
-    if (done.what == cluster_answer::kind::ok) done.fields = {{"keys", made_keys}};
+    auto done = change_locked(key_insertion{*keys});
+    if (done.what == cluster_answer::kind::ok) made = std::move(*keys);
     return done;
 }
 
@@ -249,26 +239,24 @@ std::optional<std::vector<key_summary>> cluster_slot::keys(cluster_answer& failu
     std::vector<key_summary> out;
     std::int64_t after = 0;
     // Bounded: 3300 keys a node, 32 a page.
-    for (int page = 0; page < 200; ++page) {
+    for (int round = 0; round < 200; ++round) {
         auto answer = call_locked(operation::list_keys, json{{"after", after}});
         if (answer.what != cluster_answer::kind::ok) {
             failure = std::move(answer);
             return std::nullopt;
         }
-        auto keys = answer.fields.find("keys");
-        if (keys == answer.fields.end() || !keys->is_array()) {
+        auto page = key_page_from(answer.fields);
+        if (!page) {
             failure = {};
             return std::nullopt;
         }
-        for (const auto& k : *keys)
-            if (auto summary = key_summary_from(k); summary && summary->handle > after) {
-                after = summary->handle;
-                out.push_back(std::move(*summary));
+        bool empty = page->keys.empty();
+        for (auto& k : page->keys)
+            if (k.handle > after) {
+                after = k.handle;
+                out.push_back(std::move(k));
             }
-        auto more = answer.fields.find("more");
-        if (more == answer.fields.end() || !more->is_boolean() || !more->get<bool>() ||
-            keys->empty())
-            break;
+        if (!page->more || empty) break;
     }
     return out;
 }

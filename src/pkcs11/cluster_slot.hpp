@@ -6,6 +6,7 @@
 #include "hsmsh/cluster_link.hpp"
 #include "hsmsh/config.hpp"
 #include "hsmsh/payloads.hpp"
+#include "hsmsh/protocol/changes.hpp"
 #include "hsmsh/secret.hpp"
 
 #include <atomic>
@@ -33,10 +34,6 @@ struct cluster_answer {
 /// What an application hears of an answer: CKR_DEVICE_ERROR when no node
 /// answered, else the CKR_ value of the node's status.
 CK_RV ck_rv(const cluster_answer& a) noexcept;
-
-/// A reply field holding hex bytes, decoded; nullopt when it is missing,
-/// not a string or not hex (a reply the module cannot use).
-std::optional<std::vector<std::uint8_t>> hex_field(const json& fields, const char* name);
 
 /// Thread-safe. A call to one node takes that node's lock, so calls of
 /// several threads go to several nodes at once (one request at a time per
@@ -67,24 +64,25 @@ public:
     /// when one does not answer.
     cluster_answer call(operation op, const json& fields);
 
-    /// A cluster-wide change (`fields` with its "change"), prepared on every
-    /// server and committed only if all prepared: an application cannot be
-    /// asked whether to leave a server behind, so any refusal, or a server
-    /// down, aborts it everywhere. The answer is the first refusal, or
+    /// A cluster-wide change, prepared on every server and committed only
+    /// if all prepared: an application cannot be asked whether to leave a
+    /// server behind, so any refusal, or a server down, aborts it everywhere
+    /// (a new key's insertion excepted: it goes on the nodes that answer
+    /// when the others are silent). The answer is the first refusal, or
     /// unreachable when a server did not answer.
-    cluster_answer change(json fields);
+    cluster_answer change(change_request c);
 
     /// Makes a key (or key pair) as `request` says on one node, then
     /// inserts it on every server by one change: everywhere or nowhere.
-    /// The answer's fields are {"keys": [{"handle", "class"}, ...]}.
-    cluster_answer generate(const json& request);
+    /// When it is in, `made` holds the new keys (handle and class).
+    cluster_answer generate(const json& request, std::vector<sealed_key>& made);
 
 private:
     /// A logged-in node not tried yet, with its lock held: a free one if
     /// there is one, else the first in turn (waiting for it).
     std::optional<std::pair<std::size_t, std::unique_lock<std::mutex>>>
     pick(std::size_t start, const std::vector<bool>& tried);
-    cluster_answer change_locked(json fields);
+    cluster_answer change_locked(change_request c);
     cluster_answer call_locked(operation op, const json& fields);
     void open_locked();
 

@@ -28,12 +28,12 @@ CK_RV generate(session& s, CK_MECHANISM_PTR m, const CK_ATTRIBUTE* public_tmpl,
     auto request =
         generation_request(m->mechanism, public_tmpl, public_count, private_tmpl, private_count);
     if (auto* error = std::get_if<CK_RV>(&request)) return *error;
-    auto answer = here.cluster.generate(std::get<json>(request));
+    std::vector<sealed_key> made;
+    auto answer = here.cluster.generate(std::get<json>(request), made);
     require(answer.what == cluster_answer::kind::ok, ck_rv(answer));
-    // cluster_slot::generate checked each entry: an integer handle, a string class.
-    for (const auto& k : answer.fields.at("keys")) {
-        auto handle = static_cast<CK_OBJECT_HANDLE>(k.at("handle").get<std::int64_t>());
-        if (k.at("class").get<std::string>() == "public")
+    for (const auto& k : made) {
+        auto handle = static_cast<CK_OBJECT_HANDLE>(k.handle);
+        if (k.cls == key_class::public_key)
             *(public_key ? public_key : main_key) = handle;
         else
             *main_key = handle;
@@ -49,8 +49,9 @@ CK_RV change_rv(const cluster_answer& a) {
 }
 
 // One set_attribute change per attribute of the template, all checked first.
-std::vector<json> attribute_changes(CK_OBJECT_HANDLE o, const CK_ATTRIBUTE* tmpl, CK_ULONG count) {
-    std::vector<json> changes;
+std::vector<change_request> attribute_changes(CK_OBJECT_HANDLE o, const CK_ATTRIBUTE* tmpl,
+                                              CK_ULONG count) {
+    std::vector<change_request> changes;
     for (CK_ULONG i = 0; i < count; ++i) {
         const auto& a = tmpl[i];
         const auto* info = find_key_attribute(static_cast<std::uint32_t>(a.type));
@@ -65,8 +66,8 @@ std::vector<json> attribute_changes(CK_OBJECT_HANDLE o, const CK_ATTRIBUTE* tmpl
             require(a.pValue && a.ulValueLen == sizeof(CK_BBOOL), CKR_ATTRIBUTE_VALUE_INVALID);
             value = *static_cast<const CK_BBOOL*>(a.pValue) ? "1" : "0";
         }
-        changes.push_back(to_fields(key_attribute_change{
-            static_cast<std::int64_t>(o), static_cast<std::uint32_t>(info->id), value}));
+        changes.push_back(key_attribute_change{static_cast<std::int64_t>(o),
+                                               static_cast<std::uint32_t>(info->id), value});
     }
     return changes;
 }
@@ -93,7 +94,7 @@ CK_RV generate_key_pair(session& s, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR public_
 
 CK_RV destroy_object(session& s, CK_OBJECT_HANDLE o) {
     auto& here = writable(s);
-    auto answer = here.cluster.change(to_fields(key_destruction{static_cast<std::int64_t>(o)}));
+    auto answer = here.cluster.change(key_destruction{static_cast<std::int64_t>(o)});
     if (answer.what == cluster_answer::kind::ok) here.objects.forget(o);
     return change_rv(answer);
 }

@@ -103,11 +103,9 @@ attribute_value invalid() {
     return {CKR_ATTRIBUTE_TYPE_INVALID, {}};
 }
 
-} // namespace
-
-attribute_value attribute_of(const key_summary& k, CK_ATTRIBUTE_TYPE type) {
+// What the object is and how it is named and kept; nullopt for other attributes.
+std::optional<attribute_value> storage_attribute(const key_summary& k, CK_ATTRIBUTE_TYPE type) {
     const auto& f = k.flags;
-    bool asymmetric = k.cls != key_class::secret_key;
     switch (type) {
     case CKA_CLASS:
         return of(scalar<CK_OBJECT_CLASS>(class_of(k)));
@@ -127,6 +125,15 @@ attribute_value attribute_of(const key_summary& k, CK_ATTRIBUTE_TYPE type) {
         return of(boolean(f.local));
     case CKA_DESTROYABLE:
         return of(boolean(f.destroyable));
+    default:
+        return std::nullopt;
+    }
+}
+
+// What the key may be used for and how it is protected; nullopt for other attributes.
+std::optional<attribute_value> usage_attribute(const key_summary& k, CK_ATTRIBUTE_TYPE type) {
+    const auto& f = k.flags;
+    switch (type) {
     case CKA_SIGN:
         return of(boolean(f.sign));
     case CKA_VERIFY:
@@ -155,6 +162,16 @@ attribute_value attribute_of(const key_summary& k, CK_ATTRIBUTE_TYPE type) {
                           : type == CKA_EXTRACTABLE       ? f.extractable
                           : type == CKA_NEVER_EXTRACTABLE ? f.never_extractable
                                                           : f.always_sensitive));
+    default:
+        return std::nullopt;
+    }
+}
+
+// The key's value and the public parts it is made of; CKR_ATTRIBUTE_TYPE_INVALID
+// for an attribute the key does not have.
+attribute_value value_attribute(const key_summary& k, CK_ATTRIBUTE_TYPE type) {
+    bool asymmetric = k.cls != key_class::secret_key;
+    switch (type) {
     case CKA_VALUE:
         // No secret or private key leaves a node; a public key's value is
         // given by its own attributes (CKA_EC_POINT, CKA_MODULUS).
@@ -185,6 +202,14 @@ attribute_value attribute_of(const key_summary& k, CK_ATTRIBUTE_TYPE type) {
     default:
         return invalid();
     }
+}
+
+} // namespace
+
+attribute_value attribute_of(const key_summary& k, CK_ATTRIBUTE_TYPE type) {
+    if (auto v = storage_attribute(k, type)) return std::move(*v);
+    if (auto v = usage_attribute(k, type)) return std::move(*v);
+    return value_attribute(k, type);
 }
 
 CK_RV fill_attributes(const key_summary& k, CK_ATTRIBUTE* tmpl, CK_ULONG count) {
@@ -249,34 +274,6 @@ std::optional<bytes> der_signature(const key_summary& k, const bytes& pkcs11_sig
     bytes out(der, der + len);
     OPENSSL_free(der);
     return out;
-}
-
-std::span<const mechanism_entry> mechanisms() noexcept {
-    constexpr CK_FLAGS ec = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
-    constexpr CK_FLAGS rsa_sign = CKF_HW | CKF_SIGN | CKF_VERIFY;
-    static constexpr mechanism_entry list[]{
-        {CKM_EC_KEY_PAIR_GEN, 256, 384, CKF_HW | CKF_GENERATE_KEY_PAIR | ec},
-        {CKM_ECDSA, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | ec},
-        {CKM_ECDSA_SHA256, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | ec},
-        {CKM_ECDSA_SHA384, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | ec},
-        {CKM_RSA_PKCS_KEY_PAIR_GEN, 2048, 4096, CKF_HW | CKF_GENERATE_KEY_PAIR},
-        {CKM_RSA_PKCS, 2048, 4096, rsa_sign},
-        {CKM_SHA256_RSA_PKCS, 2048, 4096, rsa_sign},
-        {CKM_SHA384_RSA_PKCS, 2048, 4096, rsa_sign},
-        {CKM_SHA512_RSA_PKCS, 2048, 4096, rsa_sign},
-        {CKM_SHA256_RSA_PKCS_PSS, 2048, 4096, rsa_sign},
-        {CKM_SHA384_RSA_PKCS_PSS, 2048, 4096, rsa_sign},
-        {CKM_SHA512_RSA_PKCS_PSS, 2048, 4096, rsa_sign},
-        {CKM_RSA_PKCS_OAEP, 2048, 4096, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT},
-        {CKM_AES_KEY_GEN, 16, 32, CKF_HW | CKF_GENERATE},
-        {CKM_AES_GCM, 16, 32, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT},
-        {CKM_GENERIC_SECRET_KEY_GEN, 16, 64, CKF_HW | CKF_GENERATE},
-        {CKM_SHA256_HMAC, 16, 64, CKF_HW | CKF_SIGN | CKF_VERIFY},
-        {CKM_SHA256, 0, 0, CKF_DIGEST},
-        {CKM_SHA384, 0, 0, CKF_DIGEST},
-        {CKM_SHA512, 0, 0, CKF_DIGEST},
-    };
-    return list;
 }
 
 } // namespace hsm::p11

@@ -49,13 +49,4 @@ inline constexpr std::array<std::uint8_t, 10> p256_oid{0x06, 0x08, 0x2a, 0x86, 0
                                                        0xce, 0x3d, 0x03, 0x01, 0x07};
 inline constexpr std::array<std::uint8_t, 7> p384_oid{0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
 
-/// The mechanisms this module offers, with their flags.
-struct mechanism_entry {
-    CK_MECHANISM_TYPE type;
-    CK_ULONG min_bits;
-    CK_ULONG max_bits;
-    CK_FLAGS flags;
-};
-std::span<const mechanism_entry> mechanisms() noexcept;
-
 } // namespace hsm::p11

@@ -5,6 +5,7 @@
 
 #include "diagnostics.hpp"
 #include "hsmsh/config.hpp"
+#include "module_config.hpp"
 #include "openssl_context.hpp"
 #include "sessions.hpp"
 #include "tokens.hpp"

@@ -94,7 +94,7 @@ json request_for(const active_operation& active, key_operation op, const bytes& 
 // The node's result as PKCS#11 gives it: ECDSA as r || s; a GCM
 // encryption's IV taken off its front (it goes to the caller's pIv).
 bytes result_of(const active_operation& active, key_operation op, const json& reply) {
-    auto raw = hex_field(reply, "data");
+    auto raw = reply_data(reply);
     require(raw.has_value(), CKR_DEVICE_ERROR);
     if (op == key_operation::sign) {
         auto sig = pkcs11_signature(active.key, *raw);

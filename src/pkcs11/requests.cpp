@@ -56,12 +56,92 @@ struct template_reading {
     }
 };
 
-// The mechanism's parameters, when they are a structure of that size.
-template <typename P> std::optional<P> parameters(const CK_MECHANISM& m) {
-    if (!m.pParameter || m.ulParameterLen != sizeof(P)) return std::nullopt;
-    P p;
-    std::memcpy(&p, m.pParameter, sizeof p);
-    return p;
+// The attributes that say what the object is and how it is named; false
+// when `a` is none of them.
+bool read_identity(const CK_ATTRIBUTE& a, template_reading& r, CK_OBJECT_CLASS ck_class,
+                   CK_KEY_TYPE ck_type) {
+    switch (a.type) {
+    case CKA_CLASS:
+        if (ulong_of(a) != ck_class) r.fail(CKR_TEMPLATE_INCONSISTENT);
+        return true;
+    case CKA_KEY_TYPE:
+        if (ulong_of(a) != ck_type) r.fail(CKR_TEMPLATE_INCONSISTENT);
+        return true;
+    case CKA_TOKEN:
+        // Every key lives on the nodes: there are no session objects.
+        if (bool_of(a) != true) r.fail(CKR_TEMPLATE_INCONSISTENT);
+        return true;
+    case CKA_LABEL: {
+        auto v = value_of(a);
+        r.label = std::string(v.begin(), v.end());
+        if (!valid_key_label(*r.label)) r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
+        return true;
+    }
+    case CKA_ID: {
+        auto v = value_of(a);
+        r.id = bytes(v.begin(), v.end());
+        if (r.id->size() > max_key_id) r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
+        return true;
+    }
+    default:
+        return false;
+    }
+}
+
+// The attributes that size the key (or choose its curve); false when `a`
+// is none of them.
+bool read_size(const CK_ATTRIBUTE& a, template_reading& r) {
+    switch (a.type) {
+    case CKA_MODULUS_BITS:
+        r.modulus_bits = ulong_of(a);
+        if (!r.modulus_bits) r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
+        return true;
+    case CKA_PUBLIC_EXPONENT: {
+        // 65537 only, as the nodes make it (leading zeros allowed).
+        auto v = value_of(a);
+        bytes e(std::find_if(v.begin(), v.end(), [](auto b) { return b != 0; }), v.end());
+        if (e != bytes{0x01, 0x00, 0x01}) r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
+        return true;
+    }
+    case CKA_VALUE_LEN:
+        r.value_len = ulong_of(a);
+        if (!r.value_len) r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
+        return true;
+    case CKA_EC_PARAMS:
+        if (equals(a, p256_oid) || equals(a, p256_name))
+            r.curve_bits = 256;
+        else if (equals(a, p384_oid))
+            r.curve_bits = 384;
+        else
+            r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
+        return true;
+    default:
+        return false;
+    }
+}
+
+// A boolean flag of a key of class `cls` and type `type`.
+void read_flag(const CK_ATTRIBUTE& a, template_reading& r, key_class cls, key_type type) {
+    // A public key never derives; tools ask for it on both halves of
+    // an EC pair out of habit (pkcs11-tool does): the private half derives.
+    if (a.type == CKA_DERIVE && cls == key_class::public_key) return;
+    // No mechanism wraps with an EC key, here or on the nodes: CKA_WRAP
+    // and CKA_UNWRAP do not apply to one (pkcs11-provider asks both, true,
+    // on every EC pair). Ignored, as PKCS#11 lets a token ignore what does
+    // not apply: the key is made without them and never wraps.
+    if ((a.type == CKA_WRAP || a.type == CKA_UNWRAP) && type == key_type::ec) return;
+    const auto* info = find_key_attribute(static_cast<std::uint32_t>(a.type));
+    auto value = bool_of(a);
+    if (!info || !info->flag || a.type > CKA_DESTROYABLE) return r.fail(CKR_ATTRIBUTE_TYPE_INVALID);
+    if (!value) return r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
+    // Flags the node sets by itself are accepted when they agree.
+    if (info->flag == &key_flags::local || info->flag == &key_flags::never_extractable ||
+        info->flag == &key_flags::always_sensitive) {
+        if (r.flags.*(info->flag) != *value) r.fail(CKR_TEMPLATE_INCONSISTENT);
+        return;
+    }
+    r.flags.*(info->flag) = *value;
+    r.any_flag = true;
 }
 
 // Reads a template for an object of class `cls` and type `type`.
@@ -73,84 +153,9 @@ template_reading read_template(const CK_ATTRIBUTE* tmpl, CK_ULONG count, key_cla
         r.fail(CKR_ARGUMENTS_BAD);
         return r;
     }
-    for (CK_ULONG i = 0; i < count; ++i) {
-        const auto& a = tmpl[i];
-        switch (a.type) {
-        case CKA_CLASS:
-            if (ulong_of(a) != ck_class) r.fail(CKR_TEMPLATE_INCONSISTENT);
-            continue;
-        case CKA_KEY_TYPE:
-            if (ulong_of(a) != ck_type) r.fail(CKR_TEMPLATE_INCONSISTENT);
-            continue;
-        case CKA_TOKEN:
-            // Every key lives on the nodes: there are no session objects.
-            if (bool_of(a) != true) r.fail(CKR_TEMPLATE_INCONSISTENT);
-            continue;
-        case CKA_LABEL: {
-            auto v = value_of(a);
-            r.label = std::string(v.begin(), v.end());
-            if (!valid_key_label(*r.label)) r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
-            continue;
-        }
-        case CKA_ID: {
-            auto v = value_of(a);
-            r.id = bytes(v.begin(), v.end());
-            if (r.id->size() > max_key_id) r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
-            continue;
-        }
-        case CKA_MODULUS_BITS:
-            r.modulus_bits = ulong_of(a);
-            if (!r.modulus_bits) r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
-            continue;
-        case CKA_PUBLIC_EXPONENT: {
-            // 65537 only, as the nodes make it (leading zeros allowed).
-            auto v = value_of(a);
-            bytes e(std::find_if(v.begin(), v.end(), [](auto b) { return b != 0; }), v.end());
-            if (e != bytes{0x01, 0x00, 0x01}) r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
-            continue;
-        }
-        case CKA_VALUE_LEN:
-            r.value_len = ulong_of(a);
-            if (!r.value_len) r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
-            continue;
-        case CKA_EC_PARAMS:
-            if (equals(a, p256_oid) || equals(a, p256_name))
-                r.curve_bits = 256;
-            else if (equals(a, p384_oid))
-                r.curve_bits = 384;
-            else
-                r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
-            continue;
-        default:
-            break;
-        }
-        // A public key never derives; tools ask for it on both halves of
-        // an EC pair out of habit (pkcs11-tool does): the private half derives.
-        if (a.type == CKA_DERIVE && cls == key_class::public_key) continue;
-        // No mechanism wraps with an EC key, here or on the nodes: CKA_WRAP
-        // and CKA_UNWRAP do not apply to one (pkcs11-provider asks both, true,
-        // on every EC pair). Ignored, as PKCS#11 lets a token ignore what does
-        // not apply: the key is made without them and never wraps.
-        if ((a.type == CKA_WRAP || a.type == CKA_UNWRAP) && type == key_type::ec) continue;
-        const auto* info = find_key_attribute(static_cast<std::uint32_t>(a.type));
-        auto value = bool_of(a);
-        if (!info || !info->flag || a.type > CKA_DESTROYABLE) {
-            r.fail(CKR_ATTRIBUTE_TYPE_INVALID);
-            continue;
-        }
-        if (!value) {
-            r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
-            continue;
-        }
-        // Flags the node sets by itself are accepted when they agree.
-        if (info->flag == &key_flags::local || info->flag == &key_flags::never_extractable ||
-            info->flag == &key_flags::always_sensitive) {
-            if (r.flags.*(info->flag) != *value) r.fail(CKR_TEMPLATE_INCONSISTENT);
-            continue;
-        }
-        r.flags.*(info->flag) = *value;
-        r.any_flag = true;
-    }
+    for (CK_ULONG i = 0; i < count; ++i)
+        if (!read_identity(tmpl[i], r, ck_class, ck_type) && !read_size(tmpl[i], r))
+            read_flag(tmpl[i], r, cls, type);
     if (r.error == CKR_OK && !flags_fit(r.flags, cls, type)) r.fail(CKR_TEMPLATE_INCONSISTENT);
     return r;
 }
@@ -161,25 +166,9 @@ std::variant<CK_RV, json> generation_request(CK_MECHANISM_TYPE mechanism,
                                              const CK_ATTRIBUTE* public_tmpl, CK_ULONG public_count,
                                              const CK_ATTRIBUTE* private_tmpl,
                                              CK_ULONG private_count) {
-    key_type type;
-    key_class main = key_class::secret_key;
-    CK_KEY_TYPE ck_type;
-    switch (mechanism) {
-    case CKM_EC_KEY_PAIR_GEN:
-        type = key_type::ec, main = key_class::private_key, ck_type = CKK_EC;
-        break;
-    case CKM_RSA_PKCS_KEY_PAIR_GEN:
-        type = key_type::rsa, main = key_class::private_key, ck_type = CKK_RSA;
-        break;
-    case CKM_AES_KEY_GEN:
-        type = key_type::aes, ck_type = CKK_AES;
-        break;
-    case CKM_GENERIC_SECRET_KEY_GEN:
-        type = key_type::generic_secret, ck_type = CKK_GENERIC_SECRET;
-        break;
-    default:
-        return CKR_MECHANISM_INVALID;
-    }
+    const auto* entry = find_mechanism(mechanism);
+    if (!entry || !entry->generates) return CKR_MECHANISM_INVALID;
+    auto [type, main, ck_type] = *entry->generates;
     bool pair = main == key_class::private_key;
     auto priv = read_template(private_tmpl, private_count, main, type,
                               pair ? CKO_PRIVATE_KEY : CKO_SECRET_KEY, ck_type);
@@ -225,105 +214,20 @@ std::variant<CK_RV, json> generation_request(CK_MECHANISM_TYPE mechanism,
     return request;
 }
 
-key_use use_of(key_operation op) noexcept {
-    switch (op) {
-    case key_operation::sign:
-        return key_use::sign;
-    case key_operation::verify:
-        return key_use::verify;
-    case key_operation::encrypt:
-        return key_use::encrypt;
-    case key_operation::decrypt:
-        break;
-    }
-    return key_use::decrypt;
-}
-
 std::variant<CK_RV, node_mechanism> node_mechanism_for(const CK_MECHANISM& m, const key_summary& k,
                                                        key_operation op) {
-    auto name = [&]() -> std::optional<std::string> {
-        switch (m.mechanism) {
-        case CKM_ECDSA:
-            return "ecdsa";
-        case CKM_ECDSA_SHA256:
-            return "ecdsa-sha256";
-        case CKM_ECDSA_SHA384:
-            return "ecdsa-sha384";
-        case CKM_RSA_PKCS:
-            return "rsa-pkcs1";
-        case CKM_SHA256_RSA_PKCS:
-            return "rsa-pkcs1-sha256";
-        case CKM_SHA384_RSA_PKCS:
-            return "rsa-pkcs1-sha384";
-        case CKM_SHA512_RSA_PKCS:
-            return "rsa-pkcs1-sha512";
-        case CKM_SHA256_RSA_PKCS_PSS:
-            return "rsa-pss-sha256";
-        case CKM_SHA384_RSA_PKCS_PSS:
-            return "rsa-pss-sha384";
-        case CKM_SHA512_RSA_PKCS_PSS:
-            return "rsa-pss-sha512";
-        case CKM_SHA256_HMAC:
-            return "hmac-sha256";
-        case CKM_AES_GCM:
-            return "aes-gcm";
-        case CKM_RSA_PKCS_OAEP:
-            return "rsa-oaep-sha256";
-        default:
-            return std::nullopt;
-        }
-    }();
-    auto parsed = name ? mechanism_from_name(*name) : std::nullopt;
+    const auto* entry = find_mechanism(m.mechanism);
+    auto parsed = entry ? mechanism_from_name(entry->node_name) : std::nullopt;
     if (!parsed) return CKR_MECHANISM_INVALID;
-    auto use = use_of(op);
     // A key of another type, or of the other half of a pair (a public key
     // to sign with), is inconsistent with the mechanism (as SoftHSM says).
-    if (!mechanism_fits(*parsed, use, k.type, k.cls)) return CKR_KEY_TYPE_INCONSISTENT;
+    if (!mechanism_fits(*parsed, use_of(op), k.type, k.cls)) return CKR_KEY_TYPE_INCONSISTENT;
     node_mechanism out;
-    out.name = *name;
-    switch (m.mechanism) {
-    case CKM_SHA256_RSA_PKCS_PSS:
-    case CKM_SHA384_RSA_PKCS_PSS:
-    case CKM_SHA512_RSA_PKCS_PSS: {
-        // The nodes salt with as many bytes as the digest has, MGF1 with the same hash.
-        auto given = parameters<CK_RSA_PKCS_PSS_PARAMS>(m);
-        if (!given) return CKR_MECHANISM_PARAM_INVALID;
-        const auto& p = *given;
-        auto [hash, mgf, len] = m.mechanism == CKM_SHA256_RSA_PKCS_PSS
-                                    ? std::tuple{CKM_SHA256, CKG_MGF1_SHA256, 32UL}
-                                : m.mechanism == CKM_SHA384_RSA_PKCS_PSS
-                                    ? std::tuple{CKM_SHA384, CKG_MGF1_SHA384, 48UL}
-                                    : std::tuple{CKM_SHA512, CKG_MGF1_SHA512, 64UL};
-        if (p.hashAlg != hash || p.mgf != mgf || p.sLen != len) return CKR_MECHANISM_PARAM_INVALID;
-        break;
-    }
-    case CKM_RSA_PKCS_OAEP: {
-        auto given = parameters<CK_RSA_PKCS_OAEP_PARAMS>(m);
-        if (!given) return CKR_MECHANISM_PARAM_INVALID;
-        const auto& p = *given;
-        if (p.hashAlg != CKM_SHA256 || p.mgf != CKG_MGF1_SHA256 ||
-            (p.source != 0 && p.source != CKZ_DATA_SPECIFIED) ||
-            (p.pSourceData && p.ulSourceDataLen != 0))
-            return CKR_MECHANISM_PARAM_INVALID;
-        break;
-    }
-    case CKM_AES_GCM: {
-        auto given = parameters<CK_GCM_PARAMS>(m);
-        if (!given) return CKR_MECHANISM_PARAM_INVALID;
-        const auto& p = *given;
-        if (!p.pIv || p.ulIvLen != gcm_iv_size || p.ulTagBits != 128 ||
-            p.ulAADLen > max_crypto_data || (p.ulAADLen && !p.pAAD))
-            return CKR_MECHANISM_PARAM_INVALID;
-        out.fields["aad"] = to_hex(bytes(p.pAAD, p.pAAD + p.ulAADLen));
-        if (op == key_operation::encrypt)
-            out.iv_out = p.pIv; // the caller's buffer receives the node's IV
-        else
-            out.iv.assign(p.pIv, p.pIv + p.ulIvLen);
-        break;
-    }
-    default:
-        if (m.pParameter || m.ulParameterLen) return CKR_MECHANISM_PARAM_INVALID;
-        break;
+    out.name = std::string(entry->node_name);
+    if (entry->read_parameters) {
+        if (auto rv = entry->read_parameters(m, op, out); rv != CKR_OK) return rv;
+    } else if (m.pParameter || m.ulParameterLen) {
+        return CKR_MECHANISM_PARAM_INVALID;
     }
     return out;
 }

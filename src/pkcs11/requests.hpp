@@ -6,6 +6,7 @@
 
 #include "hsmsh/keys.hpp"
 #include "key_object.hpp"
+#include "mechanism_table.hpp"
 
 #include <string>
 #include <variant>
@@ -23,27 +24,6 @@ std::variant<CK_RV, json> generation_request(CK_MECHANISM_TYPE mechanism,
                                              const CK_ATTRIBUTE* public_tmpl, CK_ULONG public_count,
                                              const CK_ATTRIBUTE* private_tmpl,
                                              CK_ULONG private_count);
-
-/// How a key is used; PKCS#11 names the same four.
-enum class key_operation { sign, verify, encrypt, decrypt };
-
-/// The nodes' name of the same use.
-key_use use_of(key_operation op) noexcept;
-
-/// A node mechanism and the fields it takes beside the data ("aad" for
-/// AES-GCM). The nodes choose every GCM IV: a decryption gives the caller's
-/// in front of the ciphertext (`iv`); an encryption's comes back in front of
-/// its result and is written where the caller's CK_GCM_PARAMS.pIv points
-/// (`iv_out`, 12 bytes), as CloudHSM's library does.
-struct node_mechanism {
-    std::string name;
-    json fields = json::object();
-    bytes iv;                     // decryption: the caller's IV
-    CK_BYTE_PTR iv_out = nullptr; // encryption: where the node's IV goes
-};
-
-/// The length of every AES-GCM IV: the nodes make 12-byte ones.
-constexpr std::size_t gcm_iv_size = 12;
 
 /// The node mechanism for `m` used with `k` for `op`, its parameters
 /// checked: CKR_MECHANISM_INVALID (not ours, or not for this key or use),

@@ -4,6 +4,7 @@
 
 #include "hsmsh/hex.hpp"
 #include "library.hpp"
+#include "mechanism_table.hpp"
 #include "sessions.hpp"
 
 #include <algorithm>
@@ -98,12 +99,10 @@ CK_RV get_mechanism_list(CK_SLOT_ID id, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR
 CK_RV get_mechanism_info(CK_SLOT_ID id, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info) {
     library::get().slot_of(id);
     require(info != nullptr, CKR_ARGUMENTS_BAD);
-    for (const auto& m : mechanisms())
-        if (m.type == type) {
-            *info = {m.min_bits, m.max_bits, m.flags};
-            return CKR_OK;
-        }
-    return CKR_MECHANISM_INVALID;
+    const auto* m = find_mechanism(type);
+    require(m != nullptr, CKR_MECHANISM_INVALID);
+    *info = {m->min_bits, m->max_bits, m->flags};
+    return CKR_OK;
 }
 
 CK_RV generate_random(session& s, CK_BYTE_PTR out, CK_ULONG len) {
@@ -115,7 +114,7 @@ CK_RV generate_random(session& s, CK_BYTE_PTR out, CK_ULONG len) {
         auto n = std::min<CK_ULONG>(len - done, 4096);
         auto answer = cluster.call(operation::random, json{{"bytes", n}});
         require(answer.what == cluster_answer::kind::ok, ck_rv(answer));
-        auto got = hex_field(answer.fields, "data");
+        auto got = reply_data(answer.fields);
         require(got && got->size() == n, CKR_DEVICE_ERROR);
         std::memcpy(out + done, got->data(), n);
         done += n;

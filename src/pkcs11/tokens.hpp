@@ -4,7 +4,7 @@
 #pragma once
 
 #include "cluster_slot.hpp"
-#include "diagnostics.hpp"
+#include "module_config.hpp"
 #include "objects.hpp"
 
 namespace hsm::p11 {

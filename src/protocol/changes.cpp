@@ -10,16 +10,9 @@ namespace {
 template <typename... F> struct overloaded : F... { using F::operator()...; };
 template <typename... F> overloaded(F...) -> overloaded<F...>;
 
-// The wire's string_field and integer_field read the rest.
-std::optional<bool> flag(const json& fields, std::string_view key) {
-    auto it = fields.find(key);
-    if (it == fields.end() || !it->is_boolean()) return std::nullopt;
-    return it->get<bool>();
-}
-
 std::optional<change_request> sharing_from(const json& f) {
     auto handle = integer_field(f, "handle");
-    auto share = flag(f, "share");
+    auto share = bool_field(f, "share");
     auto users = f.find("users");
     if (!handle || !share || users == f.end() || !users->is_array()) return std::nullopt;
     key_sharing c{*handle, {}, *share};
@@ -51,7 +44,7 @@ std::optional<change_request> m_value_from(const json& f) {
 std::optional<change_request> user_sync_from(const json& f) {
     auto record = f.find("record");
     auto sealed = record == f.end() ? std::nullopt : sealed_user_from(*record);
-    auto force = f.contains("force") ? flag(f, "force") : std::optional(false);
+    auto force = f.contains("force") ? bool_field(f, "force") : std::optional(false);
     if (!sealed || !force) return std::nullopt;
     return user_sync{*sealed, *force};
 }

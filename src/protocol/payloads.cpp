@@ -333,6 +333,26 @@ std::vector<prepared_entry> prepared_entries_from(const json& f) {
     return out;
 }
 
+json to_json(const hello_reply& h) {
+    return {{"version", h.version},
+            {"cluster_id", h.cluster_id},
+            {"hsm_id", h.hsm_id},
+            {"state", h.state}};
+}
+
+hello_reply hello_reply_from(const json& fields) {
+    return {integer_field(fields, "version").value_or(0),
+            string_field(fields, "cluster_id").value_or(""),
+            string_field(fields, "hsm_id").value_or(""),
+            string_field(fields, "state").value_or("")};
+}
+
+std::optional<std::vector<std::uint8_t>> reply_data(const json& fields) {
+    auto data = string_field(fields, "data");
+    if (!data) return std::nullopt;
+    return from_hex(*data);
+}
+
 json to_json(const key_summary& k) {
     return {{"handle", k.handle},
             {"class", key_class_name(k.cls)},
@@ -346,6 +366,13 @@ json to_json(const key_summary& k) {
             {"shared", k.shared},
             {"digest", k.digest},
             {"public", k.public_key}};
+}
+
+json to_json(const key_page& page) {
+    json keys = json::array();
+    for (const auto& k : page.keys)
+        keys.push_back(to_json(k));
+    return {{"keys", std::move(keys)}, {"more", page.more}};
 }
 
 json to_json(const std::vector<sealed_key>& keys) {
@@ -396,6 +423,16 @@ std::optional<key_summary> key_summary_from(const json& j) {
     } catch (const json::exception&) {
         return std::nullopt;
     }
+}
+
+std::optional<key_page> key_page_from(const json& fields) {
+    auto keys = fields.is_object() ? fields.find("keys") : fields.end();
+    if (!fields.is_object() || keys == fields.end() || !keys->is_array()) return std::nullopt;
+    key_page page;
+    for (const auto& k : *keys)
+        if (auto summary = key_summary_from(k)) page.keys.push_back(std::move(*summary));
+    page.more = bool_field(fields, "more").value_or(false);
+    return page;
 }
 
 json to_json(const found_keys& f) {

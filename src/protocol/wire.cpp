@@ -279,4 +279,10 @@ std::optional<std::int64_t> integer_field(const json& fields, std::string_view k
     return it->get<std::int64_t>();
 }
 
+std::optional<bool> bool_field(const json& fields, std::string_view key) {
+    auto it = fields.find(key);
+    if (it == fields.end() || !it->is_boolean()) return std::nullopt;
+    return it->get<bool>();
+}
+
 } // namespace hsm

@@ -123,6 +123,54 @@ TEST_CASE("cluster states have one name each") {
     CHECK_FALSE(cluster_state_from_name("active"));
 }
 
+TEST_CASE("a page of keys reads back as written, keeping only the keys that decode") {
+    key_summary k;
+    k.handle = 12;
+    k.cls = key_class::private_key;
+    k.type = key_type::ec;
+    k.bits = 256;
+    k.label = "signer";
+    auto fields = to_json(key_page{{k}, true});
+    auto page = key_page_from(fields);
+    REQUIRE(page);
+    REQUIRE(page->keys.size() == 1);
+    CHECK(to_json(page->keys.front()) == to_json(k));
+    CHECK(page->more);
+
+    // An entry of another shape is left out; the page still reads.
+    fields["keys"].push_back(json{{"handle", 13}});
+    page = key_page_from(fields);
+    REQUIRE(page);
+    CHECK(page->keys.size() == 1);
+    // A missing or mistyped "more" ends the listing; no "keys" is no page.
+    fields["more"] = "yes";
+    CHECK_FALSE(key_page_from(fields)->more);
+    fields.erase("more");
+    CHECK_FALSE(key_page_from(fields)->more);
+    CHECK_FALSE(key_page_from(json{{"keys", "none"}, {"more", false}}));
+    CHECK_FALSE(key_page_from(json::object()));
+    CHECK_FALSE(key_page_from(json::array()));
+}
+
+TEST_CASE("a hello and a data reply read back as written") {
+    hello_reply h{3, "c-1", "hsm-a", "active"};
+    auto back = hello_reply_from(to_json(h));
+    CHECK(back.version == 3);
+    CHECK(back.cluster_id == "c-1");
+    CHECK(back.hsm_id == "hsm-a");
+    CHECK(back.state == "active");
+    // What is missing or mistyped reads as empty: the caller's checks refuse it.
+    auto empty = hello_reply_from(json{{"version", "3"}, {"hsm_id", 7}});
+    CHECK(empty.version == 0);
+    CHECK(empty.hsm_id.empty());
+
+    CHECK(reply_data(json{{"data", "00ff"}}) == std::vector<std::uint8_t>{0x00, 0xff});
+    CHECK(reply_data(json{{"data", ""}}) == std::vector<std::uint8_t>{});
+    CHECK_FALSE(reply_data(json{{"data", "0g"}}));
+    CHECK_FALSE(reply_data(json{{"data", 12}}));
+    CHECK_FALSE(reply_data(json::object()));
+}
+
 TEST_CASE("sealed keys read back as written, and nothing else reads as them") {
     std::vector<sealed_key> pair{{41, key_class::private_key, "a1b2"},
                                  {42, key_class::public_key, "c3d4"}};

@@ -69,12 +69,16 @@ TEST_CASE("frame headers are bounded before anything is allocated") {
 }
 
 TEST_CASE("typed field access refuses other types") {
-    json f{{"name", "bob"}, {"n", 3}, {"s", 3}};
+    json f{{"name", "bob"}, {"n", 3}, {"s", 3}, {"yes", true}};
     CHECK(string_field(f, "name") == "bob");
     CHECK_FALSE(string_field(f, "s"));
     CHECK_FALSE(string_field(f, "missing"));
     CHECK(integer_field(f, "n") == 3);
     CHECK_FALSE(integer_field(f, "name"));
+    CHECK(bool_field(f, "yes") == true);
+    CHECK_FALSE(bool_field(f, "n"));
+    CHECK_FALSE(bool_field(f, "missing"));
+    CHECK_FALSE(bool_field(json::array(), "yes"));
 }
 
 TEST_CASE("random byte strings never crash the decoder") {

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: Apache-2.0
+// The module's mechanism table and the readers of its mechanisms' parameters.
+#include "mechanism_table.hpp"
+
+#include "hsmsh/hex.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace hsm::p11 {
+namespace {
+
+// The mechanism's parameters, when they are a structure of that size.
+template <typename P> std::optional<P> parameters(const CK_MECHANISM& m) {
+    if (!m.pParameter || m.ulParameterLen != sizeof(P)) return std::nullopt;
+    P p;
+    std::memcpy(&p, m.pParameter, sizeof p);
+    return p;
+}
+
+// RSA-PSS: the nodes salt with as many bytes as the digest has, MGF1 with the same hash.
+template <CK_MECHANISM_TYPE Hash, CK_RSA_PKCS_MGF_TYPE Mgf, CK_ULONG SaltLength>
+CK_RV pss_parameters(const CK_MECHANISM& m, key_operation, node_mechanism&) {
+    auto p = parameters<CK_RSA_PKCS_PSS_PARAMS>(m);
+    if (!p || p->hashAlg != Hash || p->mgf != Mgf || p->sLen != SaltLength)
+        return CKR_MECHANISM_PARAM_INVALID;
+    return CKR_OK;
+}
+
+// RSA-OAEP: SHA-256 and MGF1-SHA-256, no label.
+CK_RV oaep_parameters(const CK_MECHANISM& m, key_operation, node_mechanism&) {
+    auto p = parameters<CK_RSA_PKCS_OAEP_PARAMS>(m);
+    if (!p || p->hashAlg != CKM_SHA256 || p->mgf != CKG_MGF1_SHA256 ||
+        (p->source != 0 && p->source != CKZ_DATA_SPECIFIED) ||
+        (p->pSourceData && p->ulSourceDataLen != 0))
+        return CKR_MECHANISM_PARAM_INVALID;
+    return CKR_OK;
+}
+
+// AES-GCM: a 12-byte IV buffer, 128-bit tags, bounded additional data.
+CK_RV gcm_parameters(const CK_MECHANISM& m, key_operation op, node_mechanism& out) {
+    auto p = parameters<CK_GCM_PARAMS>(m);
+    if (!p || !p->pIv || p->ulIvLen != gcm_iv_size || p->ulTagBits != 128 ||
+        p->ulAADLen > max_crypto_data || (p->ulAADLen && !p->pAAD))
+        return CKR_MECHANISM_PARAM_INVALID;
+    out.fields["aad"] = to_hex(bytes(p->pAAD, p->pAAD + p->ulAADLen));
+    if (op == key_operation::encrypt)
+        out.iv_out = p->pIv; // the caller's buffer receives the node's IV
+    else
+        out.iv.assign(p->pIv, p->pIv + p->ulIvLen);
+    return CKR_OK;
+}
+
+constexpr CK_FLAGS ec = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
+constexpr CK_FLAGS ec_sign = CKF_HW | CKF_SIGN | CKF_VERIFY | ec;
+constexpr CK_FLAGS rsa_sign = CKF_HW | CKF_SIGN | CKF_VERIFY;
+constexpr CK_FLAGS crypt = CKF_HW | CKF_ENCRYPT | CKF_DECRYPT;
+
+constexpr key_generation ec_pair{key_type::ec, key_class::private_key, CKK_EC};
+constexpr key_generation rsa_pair{key_type::rsa, key_class::private_key, CKK_RSA};
+constexpr key_generation aes_key{key_type::aes, key_class::secret_key, CKK_AES};
+constexpr key_generation generic_key{key_type::generic_secret, key_class::secret_key,
+                                     CKK_GENERIC_SECRET};
+
+// Constants without destructors, as every static of the module (a host may
+// call in while static destructors run at its exit).
+constexpr mechanism_entry table[]{
+    {CKM_EC_KEY_PAIR_GEN, 256, 384, CKF_HW | CKF_GENERATE_KEY_PAIR | ec, {}, nullptr, ec_pair},
+    {CKM_ECDSA, 256, 384, ec_sign, "ecdsa", nullptr, {}},
+    {CKM_ECDSA_SHA256, 256, 384, ec_sign, "ecdsa-sha256", nullptr, {}},
+    {CKM_ECDSA_SHA384, 256, 384, ec_sign, "ecdsa-sha384", nullptr, {}},
+    {CKM_RSA_PKCS_KEY_PAIR_GEN, 2048, 4096, CKF_HW | CKF_GENERATE_KEY_PAIR, {}, nullptr, rsa_pair},
+    {CKM_RSA_PKCS, 2048, 4096, rsa_sign, "rsa-pkcs1", nullptr, {}},
+    {CKM_SHA256_RSA_PKCS, 2048, 4096, rsa_sign, "rsa-pkcs1-sha256", nullptr, {}},
+    {CKM_SHA384_RSA_PKCS, 2048, 4096, rsa_sign, "rsa-pkcs1-sha384", nullptr, {}},
+    {CKM_SHA512_RSA_PKCS, 2048, 4096, rsa_sign, "rsa-pkcs1-sha512", nullptr, {}},
+    {CKM_SHA256_RSA_PKCS_PSS,
+     2048,
+     4096,
+     rsa_sign,
+     "rsa-pss-sha256",
+     pss_parameters<CKM_SHA256, CKG_MGF1_SHA256, 32>,
+     {}},
+    {CKM_SHA384_RSA_PKCS_PSS,
+     2048,
+     4096,
+     rsa_sign,
+     "rsa-pss-sha384",
+     pss_parameters<CKM_SHA384, CKG_MGF1_SHA384, 48>,
+     {}},
+    {CKM_SHA512_RSA_PKCS_PSS,
+     2048,
+     4096,
+     rsa_sign,
+     "rsa-pss-sha512",
+     pss_parameters<CKM_SHA512, CKG_MGF1_SHA512, 64>,
+     {}},
+    {CKM_RSA_PKCS_OAEP, 2048, 4096, crypt, "rsa-oaep-sha256", oaep_parameters, {}},
+    {CKM_AES_KEY_GEN, 16, 32, CKF_HW | CKF_GENERATE, {}, nullptr, aes_key},
+    {CKM_AES_GCM, 16, 32, crypt, "aes-gcm", gcm_parameters, {}},
+    {CKM_GENERIC_SECRET_KEY_GEN, 16, 64, CKF_HW | CKF_GENERATE, {}, nullptr, generic_key},
+    {CKM_SHA256_HMAC, 16, 64, CKF_HW | CKF_SIGN | CKF_VERIFY, "hmac-sha256", nullptr, {}},
+    {CKM_SHA256, 0, 0, CKF_DIGEST, {}, nullptr, {}},
+    {CKM_SHA384, 0, 0, CKF_DIGEST, {}, nullptr, {}},
+    {CKM_SHA512, 0, 0, CKF_DIGEST, {}, nullptr, {}},
+};
+
+} // namespace
+
+key_use use_of(key_operation op) noexcept {
+    switch (op) {
+    case key_operation::sign:
+        return key_use::sign;
+    case key_operation::verify:
+        return key_use::verify;
+    case key_operation::encrypt:
+        return key_use::encrypt;
+    case key_operation::decrypt:
+        break;
+    }
+    return key_use::decrypt;
+}
+
+std::span<const mechanism_entry> mechanisms() noexcept {
+    return table;
+}
+
+const mechanism_entry* find_mechanism(CK_MECHANISM_TYPE type) noexcept {
+    const auto* it = std::find_if(std::begin(table), std::end(table),
+                                  [&](const mechanism_entry& e) { return e.type == type; });
+    return it == std::end(table) ? nullptr : it;
+}
+
+} // namespace hsm::p11

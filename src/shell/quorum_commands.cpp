@@ -7,6 +7,7 @@
 #include "hsmsh/log.hpp"
 #include "hsmsh/pki.hpp"
 #include "hsmsh/protocol/changes.hpp"
+#include "hsmsh/protocol/replies.hpp"
 #include "hsmsh/quorum.hpp"
 #include "json_fields.hpp"
 #include "render.hpp"
@@ -70,10 +71,9 @@ std::string why_not_one_request(const std::string& path, std::string_view data) 
 }
 
 // CMU's token block (getToken, listTokens); `node` is the server's index.
-void print_token(std::ostream& out, const json& t, std::size_t node) {
-    fmt::print(out, "Token:\nId:{}\nService:{}\nNode:{}\nKey Handle:0\nUser:{}\n",
-               number_in(t, "id"), number_in(t, "service"), node,
-               escape_terminal(text_in(t, "user")));
+void print_token(std::ostream& out, const token_summary& t, std::size_t node) {
+    fmt::print(out, "Token:\nId:{}\nService:{}\nNode:{}\nKey Handle:0\nUser:{}\n", t.id, t.service,
+               node, escape_terminal(t.user));
 }
 
 } // namespace
@@ -121,7 +121,7 @@ line_result run_get_m_value(shell_context& ctx, parsed_command& cmd) {
             if (r.outcome.ok())
                 fmt::print(ctx.output.out(), "MValue of service {}[{}] on server {} : [{}]\n",
                            static_cast<int>(svc), quorum::service_name(svc), r.index,
-                           number_in(r.outcome.fields, "m"));
+                           m_value_from(r.outcome.fields).value_or(0));
             else
                 print_server_lines(ctx.output.out(), cmd.spec->name, {r}, ctx.options.color);
         }
@@ -162,7 +162,8 @@ struct token_records {
 token_records records_of(const std::vector<server_report>& reports) {
     token_records out;
     for (const auto& r : reports) {
-        auto record = r.outcome.ok() ? from_hex(text_in(r.outcome.fields, "record")) : std::nullopt;
+        auto record =
+            r.outcome.ok() ? from_hex(token_grant_from(r.outcome.fields).record) : std::nullopt;
         if (record && record->size() == quorum::token_record_size) {
             out.file.append(reinterpret_cast<const char*>(record->data()), record->size());
             ++out.count;
@@ -187,7 +188,7 @@ void print_got_tokens(shell_context& ctx, const parsed_command& cmd,
     for (const auto& r : reports) {
         print_server_lines(ctx.output.out(), cmd.spec->name, {r}, ctx.options.color);
         if (r.outcome.ok())
-            print_token(ctx.output.out(), r.outcome.fields.value("token", json()), r.index);
+            print_token(ctx.output.out(), token_grant_from(r.outcome.fields).token, r.index);
     }
 }
 
@@ -258,15 +259,15 @@ json approvals_of(const quorum::approval_file& approval) {
 // Beside each server's line: how far its token got, or whose signature failed.
 void print_approvals(shell_context& ctx, const std::vector<server_report>& reports) {
     for (const auto& r : reports) {
-        const auto& f = r.outcome.fields;
-        if (r.outcome.ok() && !ctx.options.cmu_mode && f.contains("token"))
+        auto reply = token_approval_from(r.outcome.fields);
+        if (r.outcome.ok() && !ctx.options.cmu_mode && reply.token)
             fmt::print(ctx.output.info(), "  server {}: {} of {} approvals\n", r.index,
-                       number_in(f["token"], "approvals"), number_in(f["token"], "required"));
-        else if (r.outcome.code == status::signature_invalid && f.contains("approver"))
+                       reply.token->approvals.value_or(0), reply.token->required.value_or(0));
+        else if (r.outcome.code == status::signature_invalid && reply.approver)
             fmt::print(ctx.output.info(),
                        "  server {}: the signature of {} is not its registered "
                        "key's over this token file\n",
-                       r.index, escape_terminal(text_in(f, "approver")));
+                       r.index, escape_terminal(*reply.approver));
     }
 }
 
@@ -295,6 +296,35 @@ line_result run_approve_token(shell_context& ctx, parsed_command& cmd) {
     return all_ok && !reports.empty() ? line_result::ok : line_result::failed;
 }
 
+namespace {
+
+// One server's tokens in CMU's listTokens block.
+void print_token_list(std::ostream& out, const parsed_command& cmd, const server_report& r,
+                      bool color) {
+    fmt::print(out, "\n=====================\n    {}\n=====================\n",
+               escape_terminal(fmt::format("Server {}({})", r.index, r.name)));
+    if (!r.outcome.ok()) {
+        print_server_lines(out, cmd.spec->name, {r}, color);
+        return;
+    }
+    auto tokens = token_list_from(r.outcome.fields);
+    std::size_t k = 0;
+    for (const auto& t : tokens) {
+        fmt::print(out, "-------- Token - {} ----------\n", k++);
+        print_token(out, t, r.index);
+        fmt::print(out,
+                   "Token Validity: {} sec\nRequired num of approvers : {}\n"
+                   "Current num of approvals : {}\n",
+                   t.validity, t.required.value_or(0), t.approvals.value_or(0));
+        std::size_t n = 0;
+        for (const auto& a : t.approvers)
+            fmt::print(out, "Approver-{}: {}\n", n++, escape_terminal(a.value_or("")));
+    }
+    fmt::print(out, "Num of tokens = {}\n", tokens.size());
+}
+
+} // namespace
+
 // listTokens, in CMU's blocks: each server's tokens of this session.
 line_result run_list_tokens(shell_context& ctx, parsed_command& cmd) {
     auto reports =
@@ -303,30 +333,8 @@ line_result run_list_tokens(shell_context& ctx, parsed_command& cmd) {
     if (ctx.options.json) {
         ctx.output.emit(result_json(cmd.spec->name, reports, operation::list_tokens));
     } else {
-        for (const auto& r : reports) {
-            fmt::print(ctx.output.out(), "\n=====================\n    {}\n=====================\n",
-                       escape_terminal(fmt::format("Server {}({})", r.index, r.name)));
-            if (!r.outcome.ok()) {
-                print_server_lines(ctx.output.out(), cmd.spec->name, {r}, ctx.options.color);
-                continue;
-            }
-            auto tokens = list_in(r.outcome.fields, "tokens");
-            std::size_t k = 0;
-            for (const auto& t : tokens) {
-                fmt::print(ctx.output.out(), "-------- Token - {} ----------\n", k++);
-                print_token(ctx.output.out(), t, r.index);
-                fmt::print(ctx.output.out(),
-                           "Token Validity: {} sec\nRequired num of approvers : {}\n"
-                           "Current num of approvals : {}\n",
-                           number_in(t, "validity"), number_in(t, "required"),
-                           number_in(t, "approvals"));
-                std::size_t n = 0;
-                for (const auto& a : list_in(t, "approvers"))
-                    fmt::print(ctx.output.out(), "Approver-{}: {}\n", n++,
-                               escape_terminal(a.is_string() ? a.get<std::string>() : ""));
-            }
-            fmt::print(ctx.output.out(), "Num of tokens = {}\n", tokens.size());
-        }
+        for (const auto& r : reports)
+            print_token_list(ctx.output.out(), cmd, r, ctx.options.color);
         fmt::print(ctx.output.out(), "\n{} {}\n", cmd.spec->name, all_ok ? "success" : "failed");
     }
     return all_ok && !reports.empty() ? line_result::ok : line_result::failed;
@@ -380,27 +388,27 @@ server_quorum quorum_of(const server_report& m3, const server_report& m4,
         q.error = outcome_code((m3.outcome.ok() ? m4 : m3).outcome);
         return q;
     }
-    q.user_mgmt_m = number_in(m3.outcome.fields, "m");
-    q.misc_co_m = number_in(m4.outcome.fields, "m");
+    q.user_mgmt_m = static_cast<int>(m_value_from(m3.outcome.fields).value_or(0));
+    q.misc_co_m = static_cast<int>(m_value_from(m4.outcome.fields).value_or(0));
     for (const auto& u : users.outcome.users)
         if (u.type == "CO" || u.type == "PCO") {
             ++q.officers;
             q.officers_with_keys += u.mofn ? 1 : 0;
         }
+    // The --json document shows the tokens as the node sent them.
     if (tokens.outcome.ok()) q.tokens = list_in(tokens.outcome.fields, "tokens");
     return q;
 }
 
-void print_status_token(std::ostream& out, const json& t) {
+void print_status_token(std::ostream& out, const token_summary& t) {
     std::vector<std::string> who;
-    for (const auto& a : list_in(t, "approvers"))
-        if (a.is_string()) who.push_back(escape_terminal(a.get<std::string>()));
-    auto svc = quorum::service_from_number(number_in(t, "service"));
-    fmt::print(out, "  token {} ({}): {} of {} approvals{}, expires in {} s\n", number_in(t, "id"),
-               svc ? quorum::service_name(*svc) : "?", number_in(t, "approvals"),
-               number_in(t, "required"),
-               who.empty() ? std::string() : fmt::format(" ({})", fmt::join(who, ", ")),
-               number_in(t, "validity"));
+    for (const auto& a : t.approvers)
+        if (a) who.push_back(escape_terminal(*a));
+    auto svc = quorum::service_from_number(t.service);
+    fmt::print(
+        out, "  token {} ({}): {} of {} approvals{}, expires in {} s\n", t.id,
+        svc ? quorum::service_name(*svc) : "?", t.approvals.value_or(0), t.required.value_or(0),
+        who.empty() ? std::string() : fmt::format(" ({})", fmt::join(who, ", ")), t.validity);
 }
 
 void print_server_quorum(std::ostream& out, const server_quorum& q) {
@@ -412,7 +420,7 @@ void print_server_quorum(std::ostream& out, const server_quorum& q) {
     fmt::print(out, "{}: USER_MGMT m={}, MISC_CO m={}; {} officers, {} with keys\n", label,
                q.user_mgmt_m, q.misc_co_m, q.officers, q.officers_with_keys);
     for (const auto& t : q.tokens)
-        print_status_token(out, t);
+        print_status_token(out, token_summary_from(t));
 }
 
 } // namespace

@@ -4,6 +4,7 @@
 #include "change_runner.hpp"
 
 #include "hsmsh/cluster_link.hpp"
+#include "hsmsh/protocol/replies.hpp"
 #include "hsmsh/quorum.hpp"
 #include "render.hpp"
 
@@ -36,12 +37,10 @@ std::optional<quorum::service> guarding(operation op, bool on_self) {
 
 // Whether a list_tokens reply holds a token of `svc` with its approvals.
 bool holds_approved_token(const server_outcome& tokens, quorum::service svc) {
-    auto list = tokens.fields.find("tokens");
-    if (!tokens.ok() || list == tokens.fields.end() || !list->is_array()) return false;
-    return std::ranges::any_of(*list, [&](const json& t) {
-        return integer_field(t, "service") == static_cast<int>(svc) &&
-               integer_field(t, "approvals").value_or(0) >=
-                   integer_field(t, "required").value_or(1);
+    if (!tokens.ok()) return false;
+    return std::ranges::any_of(token_list_from(tokens.fields), [&](const token_summary& t) {
+        return t.service == static_cast<int>(svc) &&
+               t.approvals.value_or(0) >= t.required.value_or(1);
     });
 }
 
@@ -54,8 +53,7 @@ void change_runner::note_quorum(const std::vector<std::size_t>& servers) {
     for (auto svc : {quorum::service::user_mgmt, quorum::service::misc_co})
         for (const auto& r : cluster_.fan_out(servers, operation::get_m_value,
                                               json{{"service", static_cast<int>(svc)}}))
-            if (r.outcome.ok() && integer_field(r.outcome.fields, "m").value_or(1) > 1 &&
-                logins[r.index])
+            if (r.outcome.ok() && m_value_from(r.outcome.fields).value_or(1) > 1 && logins[r.index])
                 logins[r.index]->under_quorum.insert(svc);
 }
 
@@ -91,7 +89,7 @@ std::optional<int> change_runner::least_m(const std::vector<std::size_t>& asked,
         cluster_.fan_out(asked, operation::get_m_value, json{{"service", static_cast<int>(svc)}});
     int least = quorum::max_m;
     for (const auto& r : m) {
-        auto value = r.outcome.ok() ? integer_field(r.outcome.fields, "m") : std::nullopt;
+        auto value = r.outcome.ok() ? m_value_from(r.outcome.fields) : std::nullopt;
         if (!value || *value <= 1) return std::nullopt; // no quorum there, or no answer
         least = std::min(least, static_cast<int>(*value));
     }

@@ -9,6 +9,7 @@
 #include "divergence.hpp"
 #include "hsmsh/cluster_link.hpp"
 #include "hsmsh/protocol/changes.hpp"
+#include "hsmsh/protocol/replies.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
@@ -18,9 +19,8 @@ namespace {
 
 // The sealed record a server sent, when it answered with one that reads.
 std::optional<sealed_user> record_of(const server_report& r) {
-    auto it = r.outcome.fields.find("record");
-    if (!r.outcome.ok() || it == r.outcome.fields.end()) return std::nullopt;
-    return sealed_user_from(*it);
+    if (!r.outcome.ok()) return std::nullopt;
+    return user_record_from(r.outcome.fields).record;
 }
 
 // The server with the newest readable record, and that record.
@@ -43,8 +43,8 @@ std::vector<std::size_t> behind_of(const std::vector<server_report>& records,
                                    const server_report& newest) {
     std::vector<std::size_t> behind;
     for (const auto& r : records) {
-        bool same = r.outcome.ok() && string_field(r.outcome.fields, "digest") ==
-                                          string_field(newest.outcome.fields, "digest");
+        bool same = r.outcome.ok() && user_record_from(r.outcome.fields).digest ==
+                                          user_record_from(newest.outcome.fields).digest;
         bool missing = r.outcome.what == server_outcome::kind::replied &&
                        r.outcome.code == status::user_not_found;
         if (!same && (r.outcome.ok() || missing)) behind.push_back(r.index);

@@ -10,7 +10,7 @@
 #include "hsmsh/hex.hpp"
 #include "hsmsh/log.hpp"
 #include "hsmsh/pki.hpp"
-#include "json_fields.hpp"
+#include "hsmsh/protocol/replies.hpp"
 #include "render.hpp"
 #include "shell_context.hpp"
 
@@ -45,8 +45,8 @@ digests_to_sign(shell_context& ctx, const parsed_command& cmd,
                 const std::string& user) {
     std::vector<authdata_challenge> asked;
     for (const auto& r : challenges) {
-        auto hsm_id = text_in(r.outcome.fields, "hsm_id");
-        auto challenge = from_hex(text_in(r.outcome.fields, "challenge"));
+        auto [hsm_id, challenge_hex] = challenge_from(r.outcome.fields);
+        auto challenge = from_hex(challenge_hex);
         auto channel = ctx.cluster.link().channel(r.index);
         if (hsm_id.empty() || hsm_id.size() > 64 || !challenge || challenge->size() != 32 ||
             channel.empty()) {

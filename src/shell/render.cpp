@@ -212,9 +212,10 @@ namespace {
 // What a successful reply of `op` adds to its server's entry.
 void add_reply(json& s, const server_outcome& o, std::optional<operation> op) {
     if (op == operation::list_users) {
-        s["users"] = to_json(o.users);
-        for (auto& u : s["users"])
-            u["locked"] = u.value("failures", std::int64_t{0}) >= max_login_failures;
+        auto users = to_json(o.users); // one entry per user, in order
+        for (std::size_t i = 0; i < o.users.size(); ++i)
+            users[i]["locked"] = o.users[i].failures >= max_login_failures;
+        s["users"] = std::move(users);
     }
     if (op == operation::hsm_info) {
         auto info = hsm_info_from(o.fields);
@@ -230,8 +231,9 @@ void add_reply(json& s, const server_outcome& o, std::optional<operation> op) {
     // Quorum replies carry their node's m value or tokens as they are.
     if (op == operation::get_m_value || op == operation::get_token ||
         op == operation::approve_token || op == operation::list_tokens) {
-        s["result"] = o.fields;
-        s["result"].erase("record");
+        auto result = o.fields;
+        result.erase("record");
+        s["result"] = std::move(result);
     }
     if (op == operation::list_prepared)
         s["prepared"] = to_json(prepared_entries_from(o.fields))["prepared"];

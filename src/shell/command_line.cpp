@@ -27,6 +27,65 @@ std::string quote_if_needed(const std::string& word) {
     return shell_quoted(word);
 }
 
+// Appends the "..." that starts at `open` to `word` (\" and \\ escape);
+// returns the index of the closing quote.
+std::size_t append_double_quoted(std::string_view line, std::size_t open, std::string& word) {
+    for (auto i = open + 1;; ++i) {
+        if (i >= line.size()) throw usage_error("unterminated double quote");
+        if (line[i] == '"') return i;
+        if (line[i] == '\\' && i + 1 < line.size() && (line[i + 1] == '"' || line[i + 1] == '\\'))
+            ++i;
+        word += line[i];
+    }
+}
+
+// The command a word names: exactly, or as a unique prefix.
+const command_spec& command_named(const std::string& word) {
+    auto found = find_command(word);
+    if (found.spec) return *found.spec;
+    if (found.matches.empty())
+        throw usage_error(fmt::format(
+            "unknown command '{}': {}type help for the list", escape_control(word),
+            found.suggestion.empty() ? std::string()
+                                     : fmt::format("did you mean {}? ", found.suggestion)));
+    throw usage_error(fmt::format("ambiguous command '{}': {}", escape_control(word),
+                                  fmt::join(found.matches, ", ")));
+}
+
+// Takes -2fa <file> and -revoke out of the arguments, where the command
+// has them: anywhere after the user type and name.
+void take_options(parsed_command& cmd) {
+    const auto& spec = *cmd.spec;
+    if (spec.two_factor && cmd.args.size() > 2) {
+        auto at = std::find(cmd.args.begin() + 2, cmd.args.end(), "-2fa");
+        if (at != cmd.args.end()) {
+            if (at + 1 == cmd.args.end())
+                throw usage_error("-2fa takes the path of the authdata file");
+            cmd.two_factor_file = *(at + 1);
+            cmd.args.erase(at, at + 2);
+        }
+    }
+    // -revoke: an officer's change that ends the user's sessions.
+    if (spec.revocable && cmd.args.size() > 2) {
+        auto at = std::find(cmd.args.begin() + 2, cmd.args.end(), "-revoke");
+        if (at != cmd.args.end()) {
+            cmd.revoke = true;
+            cmd.args.erase(at);
+        }
+    }
+}
+
+// Keeps the password argument apart (-hpswd or none: asked for).
+void take_password(parsed_command& cmd) {
+    if (cmd.spec->password_arg < 0) return;
+    auto index = static_cast<std::size_t>(cmd.spec->password_arg);
+    if (cmd.args.size() > index) {
+        if (cmd.args[index] != "-hpswd") cmd.inline_password = std::move(cmd.args[index]);
+        cmd.args.erase(cmd.args.begin() + static_cast<std::ptrdiff_t>(index));
+    }
+    cmd.prompt_password = !cmd.inline_password;
+}
+
 } // namespace
 
 std::string shell_quoted(std::string_view word) {
@@ -56,14 +115,7 @@ std::vector<std::string> split_words(std::string_view line) {
             i = end;
             in_word = true;
         } else if (c == '"') {
-            for (++i;; ++i) {
-                if (i >= line.size()) throw usage_error("unterminated double quote");
-                if (line[i] == '"') break;
-                if (line[i] == '\\' && i + 1 < line.size() &&
-                    (line[i + 1] == '"' || line[i + 1] == '\\'))
-                    ++i;
-                word += line[i];
-            }
+            i = append_double_quoted(line, i, word);
             in_word = true;
         } else if (c == '\\') {
             if (i + 1 >= line.size()) throw usage_error("line ends with a backslash");
@@ -80,48 +132,13 @@ std::vector<std::string> split_words(std::string_view line) {
 
 std::optional<parsed_command> parse_command(std::vector<std::string> words) {
     if (words.empty()) return std::nullopt;
-    auto found = find_command(words.front());
-    if (!found.spec) {
-        if (found.matches.empty())
-            throw usage_error(fmt::format(
-                "unknown command '{}': {}type help for the list", escape_control(words.front()),
-                found.suggestion.empty() ? std::string()
-                                         : fmt::format("did you mean {}? ", found.suggestion)));
-        throw usage_error(fmt::format("ambiguous command '{}': {}", escape_control(words.front()),
-                                      fmt::join(found.matches, ", ")));
-    }
     parsed_command cmd;
-    cmd.spec = found.spec;
+    cmd.spec = &command_named(words.front());
     cmd.args.assign(words.begin() + 1, words.end());
-    const auto& spec = *cmd.spec;
-    // -2fa <file> may come anywhere after the user type and name.
-    if (spec.two_factor && cmd.args.size() > 2) {
-        auto at = std::find(cmd.args.begin() + 2, cmd.args.end(), "-2fa");
-        if (at != cmd.args.end()) {
-            if (at + 1 == cmd.args.end())
-                throw usage_error("-2fa takes the path of the authdata file");
-            cmd.two_factor_file = *(at + 1);
-            cmd.args.erase(at, at + 2);
-        }
-    }
-    // -revoke, likewise: an officer's change that ends the user's sessions.
-    if (spec.revocable && cmd.args.size() > 2) {
-        auto at = std::find(cmd.args.begin() + 2, cmd.args.end(), "-revoke");
-        if (at != cmd.args.end()) {
-            cmd.revoke = true;
-            cmd.args.erase(at);
-        }
-    }
-    if (cmd.args.size() < spec.min_args || cmd.args.size() > spec.max_args)
-        throw usage_error(fmt::format("usage: {}", spec.synopsis));
-    if (spec.password_arg >= 0) {
-        auto index = static_cast<std::size_t>(spec.password_arg);
-        if (cmd.args.size() > index) {
-            if (cmd.args[index] != "-hpswd") cmd.inline_password = std::move(cmd.args[index]);
-            cmd.args.erase(cmd.args.begin() + static_cast<std::ptrdiff_t>(index));
-        }
-        cmd.prompt_password = !cmd.inline_password;
-    }
+    take_options(cmd);
+    if (cmd.args.size() < cmd.spec->min_args || cmd.args.size() > cmd.spec->max_args)
+        throw usage_error(fmt::format("usage: {}", cmd.spec->synopsis));
+    take_password(cmd);
     return cmd;
 }
 

@@ -2,7 +2,12 @@
 // The shell's command table.
 #include "command_table.hpp"
 
-#include "shell.hpp"
+#include "cluster_commands.hpp"
+#include "key_commands.hpp"
+#include "prepared_changes.hpp"
+#include "quorum_commands.hpp"
+#include "session_commands.hpp"
+#include "user_commands.hpp"
 
 #include <algorithm>
 #include <array>
@@ -39,7 +44,7 @@ const std::array commands{
                  .synopsis = "abortPrepared <transaction-id>",
                  .summary = "Abort a prepared change that waits for its commit (our extension)",
                  .who = "CO",
-                 .handler = &shell::abort_prepared,
+                 .handler = &run_abort_prepared,
                  .op = operation::abort,
                  .critical = true,
                  .min_args = 1,
@@ -49,7 +54,7 @@ const std::array commands{
                  .synopsis = "approveToken <approval-file>",
                  .summary = "Send officers' signatures over a token file to every HSM",
                  .who = "CO, for their own tokens",
-                 .handler = &shell::run_approve_token,
+                 .handler = &run_approve_token,
                  .op = operation::approve_token,
                  .min_args = 1,
                  .max_args = 1,
@@ -69,7 +74,7 @@ const std::array commands{
                              "[-2fa <authdata-file>] [-revoke]",
                  .summary = "Change a user's password (your own, or any as CO); activates a PRECO",
                  .who = "any logged-in user for their own password; CO for others",
-                 .handler = &shell::run_user_change,
+                 .handler = &run_user_change,
                  .op = operation::change_password,
                  .critical = true,
                  .cmu_critical = true,
@@ -88,7 +93,7 @@ const std::array commands{
                              "[-2fa <authdata-file>]",
                  .summary = "Create a user (CO, PCO, CU or AU) on every server",
                  .who = "CO",
-                 .handler = &shell::run_user_change,
+                 .handler = &run_user_change,
                  .op = operation::create_user,
                  .critical = true,
                  .cmu_critical = true,
@@ -105,7 +110,7 @@ const std::array commands{
                  .synopsis = "delToken <token-file> | all",
                  .summary = "Delete your quorum tokens in a token file, or all of them",
                  .who = "CO, for their own tokens",
-                 .handler = &shell::run_delete_token,
+                 .handler = &run_delete_token,
                  .op = operation::delete_token,
                  .min_args = 1,
                  .max_args = 1},
@@ -114,7 +119,7 @@ const std::array commands{
                  .synopsis = "deleteUser <user-type> <user-name> [-revoke]",
                  .summary = "Delete a user on every server",
                  .who = "CO",
-                 .handler = &shell::run_user_change,
+                 .handler = &run_user_change,
                  .op = operation::delete_user,
                  .critical = true,
                  .min_args = 2,
@@ -127,7 +132,7 @@ const std::array commands{
                  .synopsis = "destroyKey <key-handle>",
                  .summary = "Destroy a key you own on every server (our extension)",
                  .who = "CU (owner)",
-                 .handler = &shell::run_destroy_key,
+                 .handler = &run_destroy_key,
                  .op = operation::prepare,
                  .critical = true,
                  .min_args = 1,
@@ -140,13 +145,13 @@ const std::array commands{
                  .summary =
                      "CMU's: say that every connection is end-to-end already (mutual TLS 1.3)",
                  .who = "everyone",
-                 .handler = &shell::run_enable_e2e},
+                 .handler = &run_enable_e2e},
     command_spec{.id = command_id::exit_server,
                  .name = "exit",
                  .synopsis = "exit",
                  .summary = "Leave server mode",
                  .who = "everyone",
-                 .handler = &shell::run_exit,
+                 .handler = &run_exit,
                  .scope = server_only},
     command_spec{.id = command_id::find_keys,
                  .name = "findAllKeys",
@@ -154,7 +159,7 @@ const std::array commands{
                  .summary = "List the keys a user owns (o) or shares (s) on each server, with a "
                             "hash of them that agrees where the servers do",
                  .who = "CO, AU",
-                 .handler = &shell::run_find_keys,
+                 .handler = &run_find_keys,
                  .op = operation::find_keys,
                  .min_args = 2,
                  .max_args = 3},
@@ -165,7 +170,7 @@ const std::array commands{
                  .summary = "Generate a key (a pair for EC and RSA) you own, on every server or "
                             "none (our extension)",
                  .who = "CU",
-                 .handler = &shell::run_generate_key,
+                 .handler = &run_generate_key,
                  .op = operation::prepare,
                  .min_args = 1,
                  .max_args = 3,
@@ -175,7 +180,7 @@ const std::array commands{
                  .synopsis = "getAttribute <key-handle> <attribute-id> [<output-file>]",
                  .summary = "Show a key's attribute (listAttributes names them; 512 is all)",
                  .who = "CU (keys it owns or shares), CO",
-                 .handler = &shell::run_get_attribute,
+                 .handler = &run_get_attribute,
                  .op = operation::get_key,
                  .min_args = 2,
                  .max_args = 3,
@@ -186,21 +191,21 @@ const std::array commands{
                  .summary = "Print each server's certificate; in server mode, write type 8 (the "
                             "node's) or 4 (the trust anchor) to a file, as CMU does",
                  .who = "everyone",
-                 .handler = &shell::run_get_cert,
+                 .handler = &run_get_cert,
                  .max_args = 2},
     command_spec{.id = command_id::get_hsm_info,
                  .name = "getHSMInfo",
                  .synopsis = "getHSMInfo",
                  .summary = "Show each HSM's model, ids, state and limits",
                  .who = "everyone, no login",
-                 .handler = &shell::run_query,
+                 .handler = &run_query,
                  .op = operation::hsm_info},
     command_spec{.id = command_id::get_key_info,
                  .name = "getKeyInfo",
                  .synopsis = "getKeyInfo [-k] <key-handle> [<output-file>]",
                  .summary = "Show who owns a key and whom it is shared with, on each server",
                  .who = "CU (keys it owns or shares), CO",
-                 .handler = &shell::run_key_info,
+                 .handler = &run_key_info,
                  .op = operation::get_key,
                  .min_args = 1,
                  .max_args = 3,
@@ -210,7 +215,7 @@ const std::array commands{
                  .synopsis = "getMValue <service-number>",
                  .summary = "Show a quorum service's m value (3 USER_MGMT, 4 MISC_CO) on each HSM",
                  .who = "any logged-in user",
-                 .handler = &shell::run_get_m_value,
+                 .handler = &run_get_m_value,
                  .op = operation::get_m_value,
                  .min_args = 1,
                  .max_args = 1},
@@ -219,7 +224,7 @@ const std::array commands{
                  .synopsis = "getToken <service-number> <user-name> <token-file>",
                  .summary = "Get a quorum token from every HSM and write them to a file to sign",
                  .who = "CO, for themselves",
-                 .handler = &shell::run_get_token,
+                 .handler = &run_get_token,
                  .op = operation::get_token,
                  .min_args = 3,
                  .max_args = 3,
@@ -229,7 +234,7 @@ const std::array commands{
                  .synopsis = "help [<command>]",
                  .summary = "List commands or describe one",
                  .who = "everyone",
-                 .handler = &shell::help,
+                 .handler = &run_help,
                  .max_args = 1,
                  .completes = {completion::commands}},
     command_spec{.id = command_id::info,
@@ -237,7 +242,7 @@ const std::array commands{
                  .synopsis = "info server <server-number>",
                  .summary = "Show one server's connection and login state",
                  .who = "everyone, no login",
-                 .handler = &shell::run_info,
+                 .handler = &run_info,
                  .min_args = 2,
                  .max_args = 2},
     command_spec{.id = command_id::list_attributes,
@@ -245,34 +250,34 @@ const std::array commands{
                  .synopsis = "listAttributes",
                  .summary = "List the key attributes and their ids",
                  .who = "everyone, no login",
-                 .handler = &shell::run_list_attributes},
+                 .handler = &run_list_attributes},
     command_spec{.id = command_id::list_clusters,
                  .name = "listClusters",
                  .synopsis = "listClusters",
                  .summary = "List the configured clusters (our extension)",
                  .who = "everyone",
-                 .handler = &shell::list_clusters},
+                 .handler = &run_list_clusters},
     command_spec{.id = command_id::list_prepared,
                  .name = "listPrepared",
                  .synopsis = "listPrepared",
                  .summary = "List the changes prepared on each server and waiting for their "
                             "commit (our extension)",
                  .who = "CO",
-                 .handler = &shell::list_prepared,
+                 .handler = &run_list_prepared,
                  .op = operation::list_prepared},
     command_spec{.id = command_id::list_tokens,
                  .name = "listTokens",
                  .synopsis = "listTokens",
                  .summary = "List your quorum tokens, their approvals and validity, per HSM",
                  .who = "CO",
-                 .handler = &shell::run_list_tokens,
+                 .handler = &run_list_tokens,
                  .op = operation::list_tokens},
     command_spec{.id = command_id::list_users,
                  .name = "listUsers",
                  .synopsis = "listUsers [--summary | --check]",
                  .summary = "List the users on each server, and where servers disagree",
                  .who = "everyone, no login",
-                 .handler = &shell::run_query,
+                 .handler = &run_query,
                  .op = operation::list_users,
                  .max_args = 1},
     command_spec{.id = command_id::login,
@@ -281,7 +286,7 @@ const std::array commands{
                              "[-2fa <authdata-file>]",
                  .summary = "Log in on every server",
                  .who = "everyone",
-                 .handler = &shell::run_login,
+                 .handler = &run_login,
                  .op = operation::login,
                  .min_args = 2,
                  .max_args = 3,
@@ -294,21 +299,21 @@ const std::array commands{
                  .synopsis = "logoutHSM",
                  .summary = "Log out on every server",
                  .who = "any logged-in user",
-                 .handler = &shell::run_logout,
+                 .handler = &run_logout,
                  .op = operation::logout},
     command_spec{.id = command_id::quit,
                  .name = "quit",
                  .synopsis = "quit",
                  .summary = "Disconnect and leave the shell",
                  .who = "everyone",
-                 .handler = &shell::run_quit},
+                 .handler = &run_quit},
     command_spec{.id = command_id::quorum_status,
                  .name = "quorum",
                  .synopsis = "quorum status",
                  .summary = "Per server: m values, officers with keys, your tokens and their "
                             "approvals (our extension)",
                  .who = "any logged-in user (tokens: CO)",
-                 .handler = &shell::run_quorum_status,
+                 .handler = &run_quorum_status,
                  .min_args = 1,
                  .max_args = 1},
     command_spec{.id = command_id::register_quorum_key,
@@ -318,7 +323,7 @@ const std::array commands{
                  .summary = "Register your RSA-2048 public key for quorum approvals "
                             "(listUsers: MofnPubKey YES)",
                  .who = "CO, for their own key",
-                 .handler = &shell::run_register_quorum_key,
+                 .handler = &run_register_quorum_key,
                  .op = operation::register_quorum_key,
                  .critical = true,
                  .cmu_critical = true,
@@ -331,7 +336,7 @@ const std::array commands{
                  .synopsis = "server <server-number>",
                  .summary = "Enter server mode: commands go to that server only",
                  .who = "everyone",
-                 .handler = &shell::run_server,
+                 .handler = &run_server,
                  .min_args = 1,
                  .max_args = 1,
                  .scope = global_only},
@@ -340,7 +345,7 @@ const std::array commands{
                  .synopsis = "setAttribute <key-handle> <attribute-id> <value>",
                  .summary = "Change a key's label (3) or a usage flag (0 or 1) on every server",
                  .who = "CU (owner)",
-                 .handler = &shell::run_set_attribute,
+                 .handler = &run_set_attribute,
                  .op = operation::prepare,
                  .critical = true,
                  .cmu_critical = true,
@@ -354,7 +359,7 @@ const std::array commands{
                  .summary = "Set how many keys a crypto user may own on each server (default: "
                             "the node's --key-quota) (our extension)",
                  .who = "CO; with an approved service-3 token once service 3's m is above 1",
-                 .handler = &shell::run_set_key_quota,
+                 .handler = &run_set_key_quota,
                  .op = operation::set_key_quota,
                  .critical = true,
                  .min_args = 2,
@@ -368,7 +373,7 @@ const std::array commands{
                  .synopsis = "setMValue <service-number> <m>",
                  .summary = "Set how many officers must approve a quorum service (1: off, 2-8)",
                  .who = "CO; with an approved service-4 token once service 4's m is above 1",
-                 .handler = &shell::run_set_m_value,
+                 .handler = &run_set_m_value,
                  .op = operation::set_m_value,
                  .critical = true,
                  .cmu_critical = true,
@@ -380,7 +385,7 @@ const std::array commands{
                  .synopsis = "shareKey <key-handle> <user-id>[,<user-id>...] <1 share | 0 unshare>",
                  .summary = "Share a key you own with crypto users, or stop sharing it",
                  .who = "CU (owner)",
-                 .handler = &shell::run_share_key,
+                 .handler = &run_share_key,
                  .op = operation::prepare,
                  .critical = true,
                  .cmu_critical = true,
@@ -393,7 +398,7 @@ const std::array commands{
                  .synopsis = "syncKey <key-handle> <server-number>",
                  .summary = "Copy a key, sealed, from this server to another (server mode)",
                  .who = "CO (any key), CU (its own)",
-                 .handler = &shell::run_sync_key,
+                 .handler = &run_sync_key,
                  .op = operation::prepare,
                  .critical = true,
                  .min_args = 2,
@@ -408,7 +413,7 @@ const std::array commands{
                  .summary = "Copy a user's record (never a password) from this server to another "
                             "(server mode), or make every server agree with the newest (--all)",
                  .who = "CO",
-                 .handler = &shell::run_sync,
+                 .handler = &run_sync_user,
                  .op = operation::get_user,
                  .critical = true,
                  .min_args = 2,
@@ -419,7 +424,7 @@ const std::array commands{
                  .synopsis = "useCluster <cluster-id>",
                  .summary = "Switch to another configured cluster (our extension)",
                  .who = "everyone",
-                 .handler = &shell::use_cluster,
+                 .handler = &run_use_cluster,
                  .min_args = 1,
                  .max_args = 1,
                  .scope = global_only,
@@ -497,22 +502,12 @@ command_lookup find_command(std::string_view word) {
     return out;
 }
 
-std::vector<std::string> complete_words(const std::vector<std::string>& before,
-                                        const std::string& partial,
-                                        const completion_sources& known) {
-    std::vector<std::string> out;
-    auto offer = [&](std::string_view candidate) {
-        if (candidate.starts_with(partial)) out.emplace_back(candidate);
-    };
-    if (before.empty()) {
-        for (const auto& c : command_table())
-            offer(c.name);
-        return out;
-    }
-    auto found = find_command(before.front());
-    std::size_t position = before.size() - 1; // of the argument being typed
-    if (!found.spec || position >= found.spec->completes.size()) return out;
-    switch (found.spec->completes[position]) {
+namespace {
+
+// Offers what `kind` of argument may be, each candidate once to `offer`.
+template <typename Offer>
+void offer_arguments(completion kind, const completion_sources& known, Offer offer) {
+    switch (kind) {
     case completion::none:
         break;
     case completion::user_types:
@@ -536,6 +531,26 @@ std::vector<std::string> complete_words(const std::vector<std::string>& before,
             offer(h);
         break;
     }
+}
+
+} // namespace
+
+std::vector<std::string> complete_words(const std::vector<std::string>& before,
+                                        const std::string& partial,
+                                        const completion_sources& known) {
+    std::vector<std::string> out;
+    auto offer = [&](std::string_view candidate) {
+        if (candidate.starts_with(partial)) out.emplace_back(candidate);
+    };
+    if (before.empty()) {
+        for (const auto& c : command_table())
+            offer(c.name);
+        return out;
+    }
+    auto found = find_command(before.front());
+    std::size_t position = before.size() - 1; // of the argument being typed
+    if (!found.spec || position >= found.spec->completes.size()) return out;
+    offer_arguments(found.spec->completes[position], known, offer);
     return out;
 }
 

@@ -60,12 +60,13 @@ enum class command_scope { anywhere, global_only, server_only };
 /// What Tab offers for an argument.
 enum class completion { none, user_types, user_names, commands, cluster_ids, key_handles };
 
-class shell;
+struct shell_context;
 struct parsed_command;
 enum class line_result;
 
-/// Runs one parsed command of its entry.
-using command_handler = line_result (shell::*)(parsed_command&);
+/// Runs one parsed command of its entry (the handlers, free functions
+/// grouped by capability, are declared in *_commands.hpp).
+using command_handler = line_result (*)(shell_context&, parsed_command&);
 
 /// One command: everything the parser, help, completion, confirmation and
 /// the executor know of it.

@@ -7,7 +7,7 @@
 #include "hsmsh/files.hpp"
 #include "hsmsh/log.hpp"
 #include "hsmsh/pki.hpp"
-#include "shell.hpp"
+#include "shell_options.hpp"
 
 #include <algorithm>
 
@@ -131,55 +131,65 @@ template <typename F> int boundary(std::ostream& err, std::string_view command, 
 
 } // namespace
 
+namespace {
+
+// configure --cmu for a cluster not yet configured (a fresh machine): the
+// node says which cluster it serves, and who its members are.
+int add_discovered_cluster(const configure_options& o, client_config& config, std::ostream& out) {
+    auto dir = fs::absolute(config.path).parent_path();
+    auto cluster = new_entry(o, dir);
+    auto found = discover(cluster, parse_endpoint(o.cmu), o.timeout);
+    cluster.cluster_id = found.cluster_id;
+    cluster.cluster_cert = found.cluster_cert;
+    cluster.servers = found.members;
+    if (find_cluster(config, cluster.cluster_id))
+        throw config_error(fmt::format("{} serves cluster '{}', which is configured "
+                                       "already: give --cluster-id {}",
+                                       o.cmu, cluster.cluster_id, cluster.cluster_id));
+    config.clusters.push_back(cluster);
+    if (config.default_cluster.empty()) config.default_cluster = cluster.cluster_id;
+    print_change(out, config.path, {}, cluster.servers, {});
+    fmt::print(out, "Configured cluster '{}' ({} server(s)).\n", cluster.cluster_id,
+               cluster.servers.size());
+    fs::create_directories(dir);
+    save_config(config);
+    return exit_ok;
+}
+
+// configure --cmu for a configured cluster: its members as the node names them.
+int refresh_members(const configure_options& o, client_config& config, std::ostream& out) {
+    auto& cluster = config.select(o.cluster_id);
+    if (!o.hsm_ca_cert.empty()) cluster.hsm_ca_cert = absolute_if_set(o.hsm_ca_cert);
+    auto before = cluster.servers;
+    cluster.servers = discover(cluster, parse_endpoint(o.cmu), o.timeout).members;
+    // A node names the members it knows; one that knows fewer than the
+    // configuration lists must not shrink the cluster to itself.
+    std::vector<server_entry> unnamed;
+    for (const auto& s : before)
+        if (std::ranges::none_of(cluster.servers,
+                                 [&](const auto& m) { return same_endpoint(m, s); }))
+            unnamed.push_back(s);
+    if (!o.prune) cluster.servers.insert(cluster.servers.end(), unnamed.begin(), unnamed.end());
+    print_change(out, config.path, before, cluster.servers,
+                 o.prune ? decltype(unnamed){} : unnamed);
+    if (!o.prune && !unnamed.empty())
+        fmt::print(out,
+                   "{} names {} member(s); {} configured server(s) it does not name were "
+                   "kept. A node names the peers it knows (hsmd serve --peer; nodes announce "
+                   "themselves to each other).\n",
+                   o.cmu, cluster.servers.size() - unnamed.size(), unnamed.size());
+    save_config(config);
+    return exit_ok;
+}
+
+} // namespace
+
 int configure_cmu(const configure_options& o, std::ostream& out, std::ostream& err) {
     return boundary(err, "configure", [&] {
         auto config = load_or_new(o.config);
         bool known = o.cluster_id.empty() ? !config.clusters.empty()
                                           : find_cluster(config, o.cluster_id) != nullptr;
-        if (!known) {
-            // A fresh machine (or a cluster not yet configured): the node
-            // says which cluster it serves, and who its members are.
-            auto dir = fs::absolute(config.path).parent_path();
-            auto cluster = new_entry(o, dir);
-            auto found = discover(cluster, parse_endpoint(o.cmu), o.timeout);
-            cluster.cluster_id = found.cluster_id;
-            cluster.cluster_cert = found.cluster_cert;
-            cluster.servers = found.members;
-            if (find_cluster(config, cluster.cluster_id))
-                throw config_error(fmt::format("{} serves cluster '{}', which is configured "
-                                               "already: give --cluster-id {}",
-                                               o.cmu, cluster.cluster_id, cluster.cluster_id));
-            config.clusters.push_back(cluster);
-            if (config.default_cluster.empty()) config.default_cluster = cluster.cluster_id;
-            print_change(out, config.path, {}, cluster.servers, {});
-            fmt::print(out, "Configured cluster '{}' ({} server(s)).\n", cluster.cluster_id,
-                       cluster.servers.size());
-            fs::create_directories(dir);
-            save_config(config);
-            return exit_ok;
-        }
-        auto& cluster = config.select(o.cluster_id);
-        if (!o.hsm_ca_cert.empty()) cluster.hsm_ca_cert = absolute_if_set(o.hsm_ca_cert);
-        auto before = cluster.servers;
-        cluster.servers = discover(cluster, parse_endpoint(o.cmu), o.timeout).members;
-        // A node names the members it knows; one that knows fewer than the
-        // configuration lists must not shrink the cluster to itself.
-        std::vector<server_entry> unnamed;
-        for (const auto& s : before)
-            if (std::ranges::none_of(cluster.servers,
-                                     [&](const auto& m) { return same_endpoint(m, s); }))
-                unnamed.push_back(s);
-        if (!o.prune) cluster.servers.insert(cluster.servers.end(), unnamed.begin(), unnamed.end());
-        print_change(out, config.path, before, cluster.servers,
-                     o.prune ? decltype(unnamed){} : unnamed);
-        if (!o.prune && !unnamed.empty())
-            fmt::print(out,
-                       "{} names {} member(s); {} configured server(s) it does not name were "
-                       "kept. A node names the peers it knows (hsmd serve --peer; nodes announce "
-                       "themselves to each other).\n",
-                       o.cmu, cluster.servers.size() - unnamed.size(), unnamed.size());
-        save_config(config);
-        return exit_ok;
+        return known ? refresh_members(o, config, out) : add_discovered_cluster(o, config, out);
     });
 }
 
@@ -228,6 +238,57 @@ int remove_cluster(const configure_options& o, std::ostream& out, std::ostream& 
     });
 }
 
+namespace {
+
+bool valid_certificate_identifier(const std::string& identifier) {
+    return !identifier.empty() && identifier.size() <= 64 &&
+           std::all_of(identifier.begin(), identifier.end(), [](char c) {
+               return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+           });
+}
+
+// The tags as CloudHSM lists them; nullopt, with `bad` set, for one not
+// written Key=K,Value=V.
+std::optional<json> tag_list_of(const std::vector<std::string>& tags, std::string& bad) {
+    json tag_list = json::array();
+    for (const auto& t : tags) {
+        auto comma = t.find(",Value=");
+        if (!t.starts_with("Key=") || comma == std::string::npos) {
+            bad = t;
+            return std::nullopt;
+        }
+        tag_list.push_back({{"Key", t.substr(4, comma - 4)}, {"Value", t.substr(comma + 7)}});
+    }
+    return tag_list;
+}
+
+// Makes the key and certificate in `dir`, with CloudHSM's JSON document
+// beside them and on `out`.
+void write_client_certificate(const fs::path& dir, const std::string& identifier,
+                              const json& tag_list, std::ostream& out, std::ostream& err) {
+    fs::create_directories(dir);
+    auto key = generate_key();
+    auto cert = make_self_signed_certificate(key.get(), identifier, cert_usage::client, 365);
+    auto pem = cert_to_pem(cert.get());
+    write_file_atomic(dir / (identifier + ".key"), key_to_pem(key.get()), 0600);
+    write_file_atomic(dir / (identifier + ".crt"), pem, 0644);
+    json doc{{"HsmClientCertificate",
+              {{"HsmClientCertificateIdentifier", identifier},
+               {"HsmClientCertificatePublicKey", pem},
+               {"Tags", tag_list}}}};
+    write_file_atomic(dir / (identifier + ".json"), doc.dump(4) + "\n", 0644);
+    out << doc.dump(4) << '\n';
+    // Standard output stays the JSON document; where things are goes to standard error.
+    fmt::print(err,
+               "Wrote the certificate to {0}.crt and its private key to {0}.key "
+               "(mode 0600).\nRegister it on every node: hsmd register-client-certificate "
+               "--data DIR --cert {0}.crt, then send each running node SIGHUP "
+               "(systemctl reload hsmd@NODE)\n",
+               (dir / identifier).string());
+}
+
+} // namespace
+
 int create_client_certificate(const fs::path& config, const std::string& identifier,
                               const std::vector<std::string>& tags, std::ostream& out,
                               std::ostream& err) {
@@ -237,42 +298,18 @@ int create_client_certificate(const fs::path& config, const std::string& identif
         return exit_usage;
     };
     return boundary(err, "create-hsm-client-certificate", [&] {
-        bool valid = !identifier.empty() && identifier.size() <= 64 &&
-                     std::all_of(identifier.begin(), identifier.end(), [](char c) {
-                         return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
-                     });
-        if (!valid) return refuse("identifiers are 1 to 64 letters, digits, '-' or '_'");
-        json tag_list = json::array();
-        for (const auto& t : tags) {
-            auto comma = t.find(",Value=");
-            if (!t.starts_with("Key=") || comma == std::string::npos)
-                return refuse(fmt::format("tag '{}': write Key=K,Value=V", escape_terminal(t)));
-            tag_list.push_back({{"Key", t.substr(4, comma - 4)}, {"Value", t.substr(comma + 7)}});
-        }
+        if (!valid_certificate_identifier(identifier))
+            return refuse("identifiers are 1 to 64 letters, digits, '-' or '_'");
+        std::string bad;
+        auto tag_list = tag_list_of(tags, bad);
+        if (!tag_list)
+            return refuse(fmt::format("tag '{}': write Key=K,Value=V", escape_terminal(bad)));
         auto dir = fs::absolute(config).parent_path() / "client-certificates";
         auto cert_path = dir / (identifier + ".crt");
         if (fs::exists(cert_path))
             return refuse(fmt::format("a client certificate '{}' exists already ({})", identifier,
                                       cert_path.string()));
-        fs::create_directories(dir);
-        auto key = generate_key();
-        auto cert = make_self_signed_certificate(key.get(), identifier, cert_usage::client, 365);
-        auto pem = cert_to_pem(cert.get());
-        write_file_atomic(dir / (identifier + ".key"), key_to_pem(key.get()), 0600);
-        write_file_atomic(cert_path, pem, 0644);
-        json doc{{"HsmClientCertificate",
-                  {{"HsmClientCertificateIdentifier", identifier},
-                   {"HsmClientCertificatePublicKey", pem},
-                   {"Tags", tag_list}}}};
-        write_file_atomic(dir / (identifier + ".json"), doc.dump(4) + "\n", 0644);
-        out << doc.dump(4) << '\n';
-        // Standard output stays the JSON document; where things are goes to standard error.
-        fmt::print(err,
-                   "Wrote the certificate to {0}.crt and its private key to {0}.key "
-                   "(mode 0600).\nRegister it on every node: hsmd register-client-certificate "
-                   "--data DIR --cert {0}.crt, then send each running node SIGHUP "
-                   "(systemctl reload hsmd@NODE)\n",
-                   (dir / identifier).string());
+        write_client_certificate(dir, identifier, *tag_list, out, err);
         return exit_ok;
     });
 }

@@ -2,7 +2,10 @@
 // CMU's key commands (findAllKeys, getKeyInfo, listAttributes, getAttribute,
 // shareKey) and ours (generateKey, destroyKey): what officers see of keys,
 // and the key changes crypto users make through prepare/commit.
-#include "shell.hpp"
+#include "key_commands.hpp"
+
+#include "render.hpp"
+#include "shell_context.hpp"
 
 #include "divergence.hpp"
 #include "hsmsh/cluster_link.hpp"
@@ -35,38 +38,23 @@ const attribute_info& attribute_argument(const std::string& text) {
 
 } // namespace
 
-// Prints `text` and, when a file is named, writes it there too (as CMU's
-// optional output file), readable by its owner only.
-line_result shell::deliver(const std::string& text, const std::optional<std::string>& file,
-                           line_result result) {
-    out_ << text;
-    if (!file) return result;
-    try {
-        write_file_atomic(*file, text, 0600);
-    } catch (const std::exception& e) {
-        fmt::print(err_, "cannot write {}: {}\n", *file, e.what());
-        return line_result::failed;
-    }
-    return result;
-}
-
-line_result shell::run_find_keys(parsed_command& cmd) {
+line_result run_find_keys(shell_context& ctx, parsed_command& cmd) {
     auto user = parse_number(cmd.args[0]);
     if (!user || *user == 0) throw usage_error("findAllKeys takes a user id (see listUsers)");
     if (cmd.args[1] != "0" && cmd.args[1] != "1")
         throw usage_error("the key hash argument is 0 (no hash) or 1");
-    auto reports =
-        fan_out(targets(), *cmd.spec->op, json{{"user", *user}, {"hash", cmd.args[1] == "1"}});
+    auto reports = ctx.cluster.fan_out(ctx.cluster.targets(), *cmd.spec->op,
+                                       json{{"user", *user}, {"hash", cmd.args[1] == "1"}});
     for (const auto& r : reports)
         if (auto found = r.outcome.ok() ? found_keys_from(r.outcome.fields) : std::nullopt)
             for (const auto& k : found->keys)
-                known_handles_.insert(k.handle);
+                ctx.session.known_handles.insert(k.handle);
     auto differ = key_disagreements(reports);
     bool all_ok = std::ranges::all_of(reports, [](const auto& r) { return r.outcome.ok(); });
     auto result = all_ok ? line_result::ok : line_result::failed;
-    if (options_.json) {
-        emit(result_json(cmd.spec->name, reports, cmd.spec->op,
-                         json{{"agree", differ.empty()}, {"differences", differ}}));
+    if (ctx.options.json) {
+        ctx.output.emit(result_json(cmd.spec->name, reports, cmd.spec->op,
+                                    json{{"agree", differ.empty()}, {"differences", differ}}));
         return result;
     }
     std::ostringstream text;
@@ -81,50 +69,54 @@ line_result shell::run_find_keys(parsed_command& cmd) {
         fmt::print(text, "{}: partial: the keys of user {} are unknown on {}\n", cmd.spec->name,
                    *user, describe_unasked(blind));
     auto file = cmd.args.size() > 2 ? std::optional(cmd.args[2]) : std::nullopt;
-    return deliver(text.str(), file, result);
+    return ctx.output.deliver(text.str(), file, result);
 }
 
-line_result shell::run_key_info(parsed_command& cmd) {
+line_result run_key_info(shell_context& ctx, parsed_command& cmd) {
     // CMU's syntax is getKeyInfo -k <handle>; its own examples omit -k.
     auto args = cmd.args;
     if (!args.empty() && args.front() == "-k") args.erase(args.begin());
     if (args.empty() || args.size() > 2)
         throw usage_error(fmt::format("usage: {}", cmd.spec->synopsis));
     auto handle = handle_argument(args[0]);
-    auto reports = fan_out(targets(), *cmd.spec->op, json{{"handle", handle}});
+    auto reports =
+        ctx.cluster.fan_out(ctx.cluster.targets(), *cmd.spec->op, json{{"handle", handle}});
     bool all_ok = std::ranges::all_of(reports, [](const auto& r) { return r.outcome.ok(); });
     auto result = all_ok ? line_result::ok : line_result::failed;
-    if (options_.json) {
-        emit(result_json(cmd.spec->name, reports, cmd.spec->op));
+    if (ctx.options.json) {
+        ctx.output.emit(result_json(cmd.spec->name, reports, cmd.spec->op));
         return result;
     }
     std::ostringstream text;
     for (const auto& r : reports)
         print_key_info(text, cmd.spec->name, r);
-    return deliver(text.str(), args.size() > 1 ? std::optional(args[1]) : std::nullopt, result);
+    return ctx.output.deliver(text.str(), args.size() > 1 ? std::optional(args[1]) : std::nullopt,
+                              result);
 }
 
-line_result shell::run_list_attributes(parsed_command& cmd) {
-    if (options_.json) {
+line_result run_list_attributes(shell_context& ctx, parsed_command& cmd) {
+    if (ctx.options.json) {
         json attributes = json::array();
         for (const auto& a : key_attributes())
             attributes.push_back({{"name", a.name},
                                   {"id", static_cast<std::uint32_t>(a.id)},
                                   {"settable", a.settable}});
-        emit(json{{"command", cmd.spec->name}, {"ok", true}, {"attributes", attributes}});
+        ctx.output.emit(
+            json{{"command", cmd.spec->name}, {"ok", true}, {"attributes", attributes}});
         return line_result::ok;
     }
-    print_attribute_list(out_);
+    print_attribute_list(ctx.output.out());
     return line_result::ok;
 }
 
-line_result shell::run_get_attribute(parsed_command& cmd) {
+line_result run_get_attribute(shell_context& ctx, parsed_command& cmd) {
     auto handle = handle_argument(cmd.args[0]);
     const auto* attribute = &attribute_argument(cmd.args[1]);
-    auto reports = fan_out(targets(), operation::get_key, json{{"handle", handle}});
+    auto reports =
+        ctx.cluster.fan_out(ctx.cluster.targets(), operation::get_key, json{{"handle", handle}});
     bool all_ok = std::ranges::all_of(reports, [](const auto& r) { return r.outcome.ok(); });
     auto result = all_ok ? line_result::ok : line_result::failed;
-    if (options_.json) {
+    if (ctx.options.json) {
         auto doc = result_json(cmd.spec->name, reports);
         for (std::size_t i = 0; i < reports.size(); ++i) {
             auto k = reports[i].outcome.ok() ? key_summary_from(reports[i].outcome.fields)
@@ -136,17 +128,17 @@ line_result shell::run_get_attribute(parsed_command& cmd) {
                     if (auto v = attribute_value(*k, a.id)) values[std::string(a.name)] = *v;
             doc["servers"][i]["attributes"] = std::move(values);
         }
-        emit(std::move(doc));
+        ctx.output.emit(std::move(doc));
         return result;
     }
     std::ostringstream text;
     for (const auto& r : reports)
         print_attribute(text, cmd.spec->name, r, *attribute);
-    return deliver(text.str(), cmd.args.size() > 2 ? std::optional(cmd.args[2]) : std::nullopt,
-                   result);
+    return ctx.output.deliver(
+        text.str(), cmd.args.size() > 2 ? std::optional(cmd.args[2]) : std::nullopt, result);
 }
 
-line_result shell::run_share_key(parsed_command& cmd) {
+line_result run_share_key(shell_context& ctx, parsed_command& cmd) {
     auto handle = handle_argument(cmd.args[0]);
     std::vector<std::int64_t> users;
     std::stringstream ids(cmd.args[1]);
@@ -160,11 +152,11 @@ line_result shell::run_share_key(parsed_command& cmd) {
             fmt::format("shareKey takes 1 to {} user ids, separated by commas", max_key_shares));
     if (cmd.args[2] != "0" && cmd.args[2] != "1")
         throw usage_error("the last argument is 1 (share) or 0 (unshare)");
-    return run_confirmed_change(
+    return ctx.changes.run_confirmed_change(
         cmd, to_fields(key_sharing{handle, std::move(users), cmd.args[2] == "1"}));
 }
 
-line_result shell::run_set_attribute(parsed_command& cmd) {
+line_result run_set_attribute(shell_context& ctx, parsed_command& cmd) {
     auto handle = handle_argument(cmd.args[0]);
     const auto* a = &attribute_argument(cmd.args[1]);
     if (!a->settable) {
@@ -180,41 +172,44 @@ line_result shell::run_set_attribute(parsed_command& cmd) {
         throw usage_error(a->id == key_attribute::label
                               ? fmt::format("a label is at most {} printable bytes", max_key_label)
                               : fmt::format("{} takes 0 or 1", a->name));
-    return run_confirmed_change(
+    return ctx.changes.run_confirmed_change(
         cmd, to_fields(key_attribute_change{handle, static_cast<std::uint32_t>(a->id), value}));
 }
 
-line_result shell::run_sync_key(parsed_command& cmd) {
+line_result run_sync_key(shell_context& ctx, parsed_command& cmd) {
     auto handle = handle_argument(cmd.args[0]);
-    if (!server_mode_)
+    if (!ctx.session.server_mode)
         throw usage_error("syncKey <key-handle> <server> works in server mode (server N), as in "
                           "CMU: it copies the key from that server");
-    auto destination = parse_server_number(cmd.args[1], link_->size());
-    if (!destination || *destination == *server_mode_)
+    auto destination = parse_server_number(cmd.args[1], ctx.cluster.link().size());
+    if (!destination || *destination == *ctx.session.server_mode)
         throw usage_error(fmt::format("no other server {}", cmd.args[1]));
-    auto source = *server_mode_;
-    auto got = fan_out({source}, operation::get_sealed_key, json{{"handle", handle}});
-    if (!got[0].outcome.ok()) return finish(cmd.spec->name, got);
+    auto source = *ctx.session.server_mode;
+    auto got = ctx.cluster.fan_out({source}, operation::get_sealed_key, json{{"handle", handle}});
+    if (!got[0].outcome.ok()) return ctx.output.finish(cmd.spec->name, got);
     auto keys = sealed_keys_from(got[0].outcome.fields);
     if (!keys) {
-        fmt::print(err_, "{}: {} sent no readable key; nothing was changed\n", cmd.spec->name,
-                   server_label(source, link_->server(source).name));
+        fmt::print(ctx.output.err(), "{}: {} sent no readable key; nothing was changed\n",
+                   cmd.spec->name, server_label(source, ctx.cluster.link().server(source).name));
         return line_result::failed;
     }
-    if (!link_->connected(*destination)) targets(); // reconnect a lost one
-    auto answer = confirm(*cmd.spec, {*destination});
+    if (!ctx.cluster.link().connected(*destination)) ctx.cluster.targets(); // reconnect a lost one
+    auto answer = ctx.changes.confirm(*cmd.spec, {*destination});
     if (answer != line_result::ok) return answer;
-    return run_prepared(cmd.spec->name, {*destination}, to_fields(key_copy{std::move(*keys)}));
+    return ctx.changes.run_prepared(cmd.spec->name, {*destination},
+                                    to_fields(key_copy{std::move(*keys)}));
 }
 
-line_result shell::run_destroy_key(parsed_command& cmd) {
-    return run_confirmed_change(cmd, to_fields(key_destruction{handle_argument(cmd.args[0])}));
+line_result run_destroy_key(shell_context& ctx, parsed_command& cmd) {
+    return ctx.changes.run_confirmed_change(
+        cmd, to_fields(key_destruction{handle_argument(cmd.args[0])}));
 }
 
-// A key is made on one node (its generator and the owner's session there),
-// sealed for the cluster, then inserted everywhere by one two-phase change:
-// on every server or none.
-line_result shell::run_generate_key(parsed_command& cmd) {
+namespace {
+
+// generateKey's request to the node that makes the key: its type, and its
+// label and id when given.
+json generate_request(const parsed_command& cmd) {
     auto spec = parse_key_spec(cmd.args[0]);
     if (!spec)
         throw usage_error(fmt::format("no key type '{}': ec:p256, ec:p384, rsa:2048, rsa:3072, "
@@ -233,18 +228,30 @@ line_result shell::run_generate_key(parsed_command& cmd) {
                 fmt::format("an id is at most {} bytes in lower-case hex", max_key_id));
         request["id"] = cmd.args[2];
     }
-    auto where = targets();
-    auto maker = std::ranges::find_if(where, [&](auto i) { return link_->connected(i); });
+    return request;
+}
+
+} // namespace
+
+// A key is made on one node (its generator and the owner's session there),
+// sealed for the cluster, then inserted everywhere by one two-phase change:
+// on every server or none.
+line_result run_generate_key(shell_context& ctx, parsed_command& cmd) {
+    auto request = generate_request(cmd);
+    auto where = ctx.cluster.targets();
+    auto maker =
+        std::ranges::find_if(where, [&](auto i) { return ctx.cluster.link().connected(i); });
     if (maker == where.end()) {
-        fmt::print(err_, "{}: no server is connected; nothing was changed\n", cmd.spec->name);
+        fmt::print(ctx.output.err(), "{}: no server is connected; nothing was changed\n",
+                   cmd.spec->name);
         return line_result::failed;
     }
-    auto made = fan_out({*maker}, operation::generate_key, request);
-    if (!made[0].outcome.ok()) return finish(cmd.spec->name, made);
+    auto made = ctx.cluster.fan_out({*maker}, operation::generate_key, request);
+    if (!made[0].outcome.ok()) return ctx.output.finish(cmd.spec->name, made);
     auto keys = sealed_keys_from(made[0].outcome.fields);
     if (!keys) {
-        fmt::print(err_, "{}: {} sent no readable keys; nothing was changed\n", cmd.spec->name,
-                   server_label(*maker, link_->server(*maker).name));
+        fmt::print(ctx.output.err(), "{}: {} sent no readable keys; nothing was changed\n",
+                   cmd.spec->name, server_label(*maker, ctx.cluster.link().server(*maker).name));
         return line_result::failed;
     }
     std::vector<std::string> handles;
@@ -252,13 +259,14 @@ line_result shell::run_generate_key(parsed_command& cmd) {
     for (const auto& k : *keys) {
         handles.push_back(fmt::format("{} key handle {}", key_class_name(k.cls), k.handle));
         shown.push_back({{"handle", k.handle}, {"class", key_class_name(k.cls)}});
-        known_handles_.insert(k.handle);
+        ctx.session.known_handles.insert(k.handle);
     }
     auto handle_list = fmt::format("{}", fmt::join(handles, ", "));
-    auto result = run_prepared(cmd.spec->name, where, to_fields(key_insertion{std::move(*keys)}),
-                               nullptr, json{{"keys", shown}});
-    if (result == line_result::ok && !options_.json)
-        fmt::print(out_, "{}: {}\n", cmd.spec->name, escape_terminal(handle_list));
+    auto result =
+        ctx.changes.run_prepared(cmd.spec->name, where, to_fields(key_insertion{std::move(*keys)}),
+                                 nullptr, json{{"keys", shown}});
+    if (result == line_result::ok && !ctx.options.json)
+        fmt::print(ctx.output.out(), "{}: {}\n", cmd.spec->name, escape_terminal(handle_list));
     return result;
 }
 

@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 // Quorum commands: an officer registers the key that approves quorum tokens.
+#include "quorum_commands.hpp"
+
 #include "hsmsh/files.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/log.hpp"
 #include "hsmsh/pki.hpp"
 #include "hsmsh/protocol/changes.hpp"
+#include "hsmsh/protocol/replies.hpp"
 #include "hsmsh/quorum.hpp"
 #include "json_fields.hpp"
-#include "shell.hpp"
+#include "render.hpp"
+#include "shell_context.hpp"
 #include "token_view.hpp"
+#include "user_change.hpp"
 
 #include <fmt/ostream.h>
 #include <fmt/ranges.h>
@@ -66,10 +71,9 @@ std::string why_not_one_request(const std::string& path, std::string_view data) 
 }
 
 // CMU's token block (getToken, listTokens); `node` is the server's index.
-void print_token(std::ostream& out, const json& t, std::size_t node) {
-    fmt::print(out, "Token:\nId:{}\nService:{}\nNode:{}\nKey Handle:0\nUser:{}\n",
-               number_in(t, "id"), number_in(t, "service"), node,
-               escape_terminal(text_in(t, "user")));
+void print_token(std::ostream& out, const token_summary& t, std::size_t node) {
+    fmt::print(out, "Token:\nId:{}\nService:{}\nNode:{}\nKey Handle:0\nUser:{}\n", t.id, t.service,
+               node, escape_terminal(t.user));
 }
 
 } // namespace
@@ -78,7 +82,7 @@ void print_token(std::ostream& out, const json& t, std::size_t node) {
 // nodes check that the key is RSA-2048 and that the signature over the token
 // is its own (proof that the officer holds the private key); every node
 // stores the key, or none.
-line_result shell::run_register_quorum_key(parsed_command& cmd) {
+line_result run_register_quorum_key(shell_context& ctx, parsed_command& cmd) {
     auto user = user_arguments(cmd);
     if (!is_officer(user.type))
         throw usage_error("only a crypto officer (CO) registers a quorum key");
@@ -99,27 +103,27 @@ line_result shell::run_register_quorum_key(parsed_command& cmd) {
     }
     json fields{
         {"quorum_key", hex_of(der)}, {"token", hex_of(token)}, {"signature", hex_of(signature)}};
-    return change_user(cmd, user, std::move(fields));
+    return change_user(ctx, cmd, user, std::move(fields));
 }
 
 } // namespace hsm
 
 namespace hsm {
 
-line_result shell::run_get_m_value(parsed_command& cmd) {
+line_result run_get_m_value(shell_context& ctx, parsed_command& cmd) {
     auto svc = service_argument(cmd.args[0]);
-    auto reports =
-        fan_out(targets(), operation::get_m_value, json{{"service", static_cast<int>(svc)}});
-    if (options_.json) {
-        emit(result_json(cmd.spec->name, reports, operation::get_m_value));
+    auto reports = ctx.cluster.fan_out(ctx.cluster.targets(), operation::get_m_value,
+                                       json{{"service", static_cast<int>(svc)}});
+    if (ctx.options.json) {
+        ctx.output.emit(result_json(cmd.spec->name, reports, operation::get_m_value));
     } else {
         for (const auto& r : reports) {
             if (r.outcome.ok())
-                fmt::print(out_, "MValue of service {}[{}] on server {} : [{}]\n",
+                fmt::print(ctx.output.out(), "MValue of service {}[{}] on server {} : [{}]\n",
                            static_cast<int>(svc), quorum::service_name(svc), r.index,
-                           number_in(r.outcome.fields, "m"));
+                           m_value_from(r.outcome.fields).value_or(0));
             else
-                print_server_lines(out_, cmd.spec->name, {r}, options_.color);
+                print_server_lines(ctx.output.out(), cmd.spec->name, {r}, ctx.options.color);
         }
     }
     bool all_ok = std::ranges::all_of(reports, [](const auto& r) { return r.outcome.ok(); });
@@ -129,7 +133,7 @@ line_result shell::run_get_m_value(parsed_command& cmd) {
 // setMValue <service> <m>: a cluster-wide change, every node or none. The
 // nodes check the value, the order of services 3 and 4, and (once service
 // 4's m is above 1) that this session holds an approved service-4 token.
-line_result shell::run_set_m_value(parsed_command& cmd) {
+line_result run_set_m_value(shell_context& ctx, parsed_command& cmd) {
     auto svc = service_argument(cmd.args[0]);
     const auto& text = cmd.args[1];
     if (text.size() != 1 || text[0] < '1' || text[0] > '8')
@@ -139,80 +143,106 @@ line_result shell::run_set_m_value(parsed_command& cmd) {
     // The subject names the change in listPrepared's terms, as the node does.
     auto fields = to_fields(m_value_change{svc, m});
     fields["subject"] = fmt::format("mvalue {}", service);
-    auto result =
-        run_confirmed_change(cmd, std::move(fields),
-                             fmt::format("Setting M Value({}) for {} on {{}} nodes", m, service));
-    std::vector<std::size_t> logged_in;
-    for (std::size_t i = 0; i < logins_.size(); ++i)
-        if (logins_[i]) logged_in.push_back(i);
-    if (result == line_result::ok) note_quorum(logged_in); // the next change may need a token
+    auto result = ctx.changes.run_confirmed_change(
+        cmd, std::move(fields),
+        fmt::format("Setting M Value({}) for {} on {{}} nodes", m, service));
+    // The next change may need a token.
+    if (result == line_result::ok) ctx.changes.note_quorum(ctx.session.logged_in());
     return result;
 }
+
+namespace {
+
+// The records of getToken's replies, in server order: the token file.
+struct token_records {
+    std::string file;
+    std::size_t count = 0;
+};
+
+token_records records_of(const std::vector<server_report>& reports) {
+    token_records out;
+    for (const auto& r : reports) {
+        auto record =
+            r.outcome.ok() ? from_hex(token_grant_from(r.outcome.fields).record) : std::nullopt;
+        if (record && record->size() == quorum::token_record_size) {
+            out.file.append(reinterpret_cast<const char*>(record->data()), record->size());
+            ++out.count;
+        }
+    }
+    return out;
+}
+
+// getToken's token is asked for by the officer logged in, for itself.
+void check_token_user(const shell_context& ctx, const std::vector<std::size_t>& where,
+                      const std::string& name) {
+    for (auto i : where)
+        if (const auto& l = ctx.session.logins[i];
+            l && canonical_user_name(l->name) != canonical_user_name(name))
+            throw usage_error(fmt::format("a token is asked for by the officer logged in: {}, "
+                                          "not {}",
+                                          l->name, name));
+}
+
+void print_got_tokens(shell_context& ctx, const parsed_command& cmd,
+                      const std::vector<server_report>& reports) {
+    for (const auto& r : reports) {
+        print_server_lines(ctx.output.out(), cmd.spec->name, {r}, ctx.options.color);
+        if (r.outcome.ok())
+            print_token(ctx.output.out(), token_grant_from(r.outcome.fields).token, r.index);
+    }
+}
+
+} // namespace
 
 // getToken <service> <user> <file>: one token per node, bound to this
 // login there; their records go to the file, in server order, for the
 // approvers to sign as one (openssl dgst -sha256 -sign).
-line_result shell::run_get_token(parsed_command& cmd) {
+line_result run_get_token(shell_context& ctx, parsed_command& cmd) {
     auto svc = service_argument(cmd.args[0]);
-    const auto& name = cmd.args[1];
     const auto& path = cmd.args[2];
-    auto where = targets();
-    for (auto i : where)
-        if (logins_[i] && canonical_user_name(logins_[i]->name) != canonical_user_name(name))
-            throw usage_error(fmt::format("a token is asked for by the officer logged in: {}, "
-                                          "not {}",
-                                          logins_[i]->name, name));
-    auto reports = fan_out(where, operation::get_token, json{{"service", static_cast<int>(svc)}});
-    std::string file;
-    std::size_t records = 0;
-    for (const auto& r : reports) {
-        auto record = r.outcome.ok() ? from_hex(text_in(r.outcome.fields, "record")) : std::nullopt;
-        if (record && record->size() == quorum::token_record_size) {
-            file.append(reinterpret_cast<const char*>(record->data()), record->size());
-            ++records;
-        }
-    }
+    auto where = ctx.cluster.targets();
+    check_token_user(ctx, where, cmd.args[1]);
+    auto reports =
+        ctx.cluster.fan_out(where, operation::get_token, json{{"service", static_cast<int>(svc)}});
+    auto records = records_of(reports);
     bool written = false;
-    if (records > 0) {
+    if (records.count > 0) {
         try {
-            write_file_atomic(path, file, 0644);
+            write_file_atomic(path, records.file, 0644);
             written = true;
         } catch (const file_error& e) {
-            fmt::print(err_, "getToken: {}\n", e.what());
+            fmt::print(ctx.output.err(), "getToken: {}\n", e.what());
         }
     }
-    if (options_.json) {
+    if (ctx.options.json) {
         auto doc = result_json(cmd.spec->name, reports, operation::get_token);
         doc["file"] = written ? json(path) : json();
-        doc["records"] = written ? records : 0;
-        emit(std::move(doc));
+        doc["records"] = written ? records.count : 0;
+        ctx.output.emit(std::move(doc));
     } else {
-        for (const auto& r : reports) {
-            print_server_lines(out_, cmd.spec->name, {r}, options_.color);
-            if (r.outcome.ok()) print_token(out_, r.outcome.fields.value("token", json()), r.index);
-        }
-        if (written && !options_.cmu_mode)
-            fmt::print(info(),
+        print_got_tokens(ctx, cmd, reports);
+        if (written && !ctx.options.cmu_mode)
+            fmt::print(ctx.output.info(),
                        "Wrote {} token record(s). {}(an approver can see this again: hsmsh "
                        "show-token FILE)\n",
-                       records, describe_token_file(path, file));
+                       records.count, describe_token_file(path, records.file));
     }
     bool all_ok = std::ranges::all_of(reports, [](const auto& r) { return r.outcome.ok(); });
     return all_ok && written ? line_result::ok : line_result::failed;
 }
 
-// approveToken <approval-file>: CMU's approval file names the token file
-// and, per approver, a name and a signature file. Every node gets the whole
-// file and every signature, and checks them against the registered keys.
-line_result shell::run_approve_token(parsed_command& cmd) {
-    quorum::approval_file approval;
+namespace {
+
+quorum::approval_file approval_file_argument(const std::string& path) {
     try {
-        approval = quorum::parse_approval_file(
-            read_argument_file(cmd.args[0], 64 * 1024, "approval file"));
+        return quorum::parse_approval_file(read_argument_file(path, 64 * 1024, "approval file"));
     } catch (const std::invalid_argument& e) {
-        throw usage_error(fmt::format("approval file {}: {}", cmd.args[0], e.what()));
+        throw usage_error(fmt::format("approval file {}: {}", path, e.what()));
     }
-    auto tokens = token_file_argument(approval.token_file);
+}
+
+// Each approver's name and signature, as the nodes take them.
+json approvals_of(const quorum::approval_file& approval) {
     json approvals = json::array();
     for (const auto& a : approval.approvers) {
         auto signature = read_argument_file(a.signature_file, quorum::signature_size,
@@ -223,143 +253,211 @@ line_result shell::run_approve_token(parsed_command& cmd) {
                                           a.name, signature.size(), quorum::signature_size));
         approvals.push_back({{"name", a.name}, {"signature", hex_of(signature)}});
     }
-    auto reports = fan_out(targets(), operation::approve_token,
-                           json{{"tokens", hex_of(tokens)}, {"approvals", std::move(approvals)}});
-    if (options_.json) {
-        emit(result_json(cmd.spec->name, reports, operation::approve_token));
+    return approvals;
+}
+
+// Beside each server's line: how far its token got, or whose signature failed.
+void print_approvals(shell_context& ctx, const std::vector<server_report>& reports) {
+    for (const auto& r : reports) {
+        auto reply = token_approval_from(r.outcome.fields);
+        if (r.outcome.ok() && !ctx.options.cmu_mode && reply.token)
+            fmt::print(ctx.output.info(), "  server {}: {} of {} approvals\n", r.index,
+                       reply.token->approvals.value_or(0), reply.token->required.value_or(0));
+        else if (r.outcome.code == status::signature_invalid && reply.approver)
+            fmt::print(ctx.output.info(),
+                       "  server {}: the signature of {} is not its registered "
+                       "key's over this token file\n",
+                       r.index, escape_terminal(*reply.approver));
+    }
+}
+
+} // namespace
+
+// approveToken <approval-file>: CMU's approval file names the token file
+// and, per approver, a name and a signature file. Every node gets the whole
+// file and every signature, and checks them against the registered keys.
+line_result run_approve_token(shell_context& ctx, parsed_command& cmd) {
+    auto approval = approval_file_argument(cmd.args[0]);
+    auto tokens = token_file_argument(approval.token_file);
+    auto approvals = approvals_of(approval);
+    auto reports =
+        ctx.cluster.fan_out(ctx.cluster.targets(), operation::approve_token,
+                            json{{"tokens", hex_of(tokens)}, {"approvals", std::move(approvals)}});
+    if (ctx.options.json) {
+        ctx.output.emit(result_json(cmd.spec->name, reports, operation::approve_token));
     } else {
-        print_server_lines(out_, cmd.spec->name, reports, options_.color);
-        for (const auto& r : reports) {
-            const auto& f = r.outcome.fields;
-            if (r.outcome.ok() && !options_.cmu_mode && f.contains("token"))
-                fmt::print(info(), "  server {}: {} of {} approvals\n", r.index,
-                           number_in(f["token"], "approvals"), number_in(f["token"], "required"));
-            else if (r.outcome.code == status::signature_invalid && f.contains("approver"))
-                fmt::print(info(),
-                           "  server {}: the signature of {} is not its registered "
-                           "key's over this token file\n",
-                           r.index, escape_terminal(text_in(f, "approver")));
-        }
+        print_server_lines(ctx.output.out(), cmd.spec->name, reports, ctx.options.color);
+        print_approvals(ctx, reports);
     }
     if (std::ranges::any_of(
             reports, [](const auto& r) { return r.outcome.code == status::token_file_invalid; }))
-        fmt::print(info(), "  {}\n", why_not_one_request(approval.token_file, tokens));
+        fmt::print(ctx.output.info(), "  {}\n", why_not_one_request(approval.token_file, tokens));
     bool all_ok = std::ranges::all_of(reports, [](const auto& r) { return r.outcome.ok(); });
     return all_ok && !reports.empty() ? line_result::ok : line_result::failed;
 }
 
+namespace {
+
+// One server's tokens in CMU's listTokens block.
+void print_token_list(std::ostream& out, const parsed_command& cmd, const server_report& r,
+                      bool color) {
+    fmt::print(out, "\n=====================\n    {}\n=====================\n",
+               escape_terminal(fmt::format("Server {}({})", r.index, r.name)));
+    if (!r.outcome.ok()) {
+        print_server_lines(out, cmd.spec->name, {r}, color);
+        return;
+    }
+    auto tokens = token_list_from(r.outcome.fields);
+    std::size_t k = 0;
+    for (const auto& t : tokens) {
+        fmt::print(out, "-------- Token - {} ----------\n", k++);
+        print_token(out, t, r.index);
+        fmt::print(out,
+                   "Token Validity: {} sec\nRequired num of approvers : {}\n"
+                   "Current num of approvals : {}\n",
+                   t.validity, t.required.value_or(0), t.approvals.value_or(0));
+        std::size_t n = 0;
+        for (const auto& a : t.approvers)
+            fmt::print(out, "Approver-{}: {}\n", n++, escape_terminal(a.value_or("")));
+    }
+    fmt::print(out, "Num of tokens = {}\n", tokens.size());
+}
+
+} // namespace
+
 // listTokens, in CMU's blocks: each server's tokens of this session.
-line_result shell::run_list_tokens(parsed_command& cmd) {
-    auto reports = fan_out(targets(), operation::list_tokens, json::object());
+line_result run_list_tokens(shell_context& ctx, parsed_command& cmd) {
+    auto reports =
+        ctx.cluster.fan_out(ctx.cluster.targets(), operation::list_tokens, json::object());
     bool all_ok = std::ranges::all_of(reports, [](const auto& r) { return r.outcome.ok(); });
-    if (options_.json) {
-        emit(result_json(cmd.spec->name, reports, operation::list_tokens));
+    if (ctx.options.json) {
+        ctx.output.emit(result_json(cmd.spec->name, reports, operation::list_tokens));
     } else {
-        for (const auto& r : reports) {
-            fmt::print(out_, "\n=====================\n    {}\n=====================\n",
-                       escape_terminal(fmt::format("Server {}({})", r.index, r.name)));
-            if (!r.outcome.ok()) {
-                print_server_lines(out_, cmd.spec->name, {r}, options_.color);
-                continue;
-            }
-            auto tokens = list_in(r.outcome.fields, "tokens");
-            std::size_t k = 0;
-            for (const auto& t : tokens) {
-                fmt::print(out_, "-------- Token - {} ----------\n", k++);
-                print_token(out_, t, r.index);
-                fmt::print(out_,
-                           "Token Validity: {} sec\nRequired num of approvers : {}\n"
-                           "Current num of approvals : {}\n",
-                           number_in(t, "validity"), number_in(t, "required"),
-                           number_in(t, "approvals"));
-                std::size_t n = 0;
-                for (const auto& a : list_in(t, "approvers"))
-                    fmt::print(out_, "Approver-{}: {}\n", n++,
-                               escape_terminal(a.is_string() ? a.get<std::string>() : ""));
-            }
-            fmt::print(out_, "Num of tokens = {}\n", tokens.size());
-        }
-        fmt::print(out_, "\n{} {}\n", cmd.spec->name, all_ok ? "success" : "failed");
+        for (const auto& r : reports)
+            print_token_list(ctx.output.out(), cmd, r, ctx.options.color);
+        fmt::print(ctx.output.out(), "\n{} {}\n", cmd.spec->name, all_ok ? "success" : "failed");
     }
     return all_ok && !reports.empty() ? line_result::ok : line_result::failed;
 }
 
 // delToken <token-file> | all: this session's tokens on every node.
-line_result shell::run_delete_token(parsed_command& cmd) {
+line_result run_delete_token(shell_context& ctx, parsed_command& cmd) {
     json fields = json::object();
     if (cmd.args[0] != "all") fields["tokens"] = hex_of(token_file_argument(cmd.args[0]));
-    return finish(cmd.spec->name, fan_out(targets(), operation::delete_token, std::move(fields)));
+    return ctx.output.finish(
+        cmd.spec->name,
+        ctx.cluster.fan_out(ctx.cluster.targets(), operation::delete_token, std::move(fields)));
 }
+
+namespace {
+
+// One server's line of quorum status.
+struct server_quorum {
+    std::size_t index = 0;
+    std::string name;
+    std::string error; // the code when the m values could not be read
+    int user_mgmt_m = 0;
+    int misc_co_m = 0;
+    std::size_t officers = 0;
+    std::size_t officers_with_keys = 0;
+    json tokens = json::array();
+
+    json to_json() const {
+        json s{{"index", index}, {"name", name}};
+        if (!error.empty()) {
+            s["status"] = "error";
+            s["code"] = error;
+            return s;
+        }
+        s["status"] = "success";
+        s["m"] = {{"3", user_mgmt_m}, {"4", misc_co_m}};
+        s["officers"] = officers;
+        s["officers_with_keys"] = officers_with_keys;
+        s["tokens"] = tokens;
+        return s;
+    }
+};
+
+// What the four fan-outs of quorum status say of one server.
+server_quorum quorum_of(const server_report& m3, const server_report& m4,
+                        const server_report& users, const server_report& tokens) {
+    server_quorum q{};
+    q.index = m3.index;
+    q.name = m3.name;
+    if (!m3.outcome.ok() || !m4.outcome.ok()) {
+        q.error = outcome_code((m3.outcome.ok() ? m4 : m3).outcome);
+        return q;
+    }
+    q.user_mgmt_m = static_cast<int>(m_value_from(m3.outcome.fields).value_or(0));
+    q.misc_co_m = static_cast<int>(m_value_from(m4.outcome.fields).value_or(0));
+    for (const auto& u : users.outcome.users)
+        if (u.type == "CO" || u.type == "PCO") {
+            ++q.officers;
+            q.officers_with_keys += u.mofn ? 1 : 0;
+        }
+    // The --json document shows the tokens as the node sent them.
+    if (tokens.outcome.ok()) q.tokens = list_in(tokens.outcome.fields, "tokens");
+    return q;
+}
+
+void print_status_token(std::ostream& out, const token_summary& t) {
+    std::vector<std::string> who;
+    for (const auto& a : t.approvers)
+        if (a) who.push_back(escape_terminal(*a));
+    auto svc = quorum::service_from_number(t.service);
+    fmt::print(
+        out, "  token {} ({}): {} of {} approvals{}, expires in {} s\n", t.id,
+        svc ? quorum::service_name(*svc) : "?", t.approvals.value_or(0), t.required.value_or(0),
+        who.empty() ? std::string() : fmt::format(" ({})", fmt::join(who, ", ")), t.validity);
+}
+
+void print_server_quorum(std::ostream& out, const server_quorum& q) {
+    auto label = server_label(q.index, q.name);
+    if (!q.error.empty()) {
+        fmt::print(out, "quorum status failed on {}: {}\n", label, q.error);
+        return;
+    }
+    fmt::print(out, "{}: USER_MGMT m={}, MISC_CO m={}; {} officers, {} with keys\n", label,
+               q.user_mgmt_m, q.misc_co_m, q.officers, q.officers_with_keys);
+    for (const auto& t : q.tokens)
+        print_status_token(out, token_summary_from(t));
+}
+
+} // namespace
 
 // quorum status (our extension): in one view per server, what CMU spreads
 // over getMValue, listUsers and listTokens.
-line_result shell::run_quorum_status(parsed_command& cmd) {
+line_result run_quorum_status(shell_context& ctx, parsed_command& cmd) {
     if (cmd.args[0] != "status") throw usage_error("usage: quorum status");
-    auto where = targets();
-    auto m3 = fan_out(where, operation::get_m_value, json{{"service", 3}});
-    auto m4 = fan_out(where, operation::get_m_value, json{{"service", 4}});
-    auto users = fan_out(where, operation::list_users, json::object());
-    auto tokens = fan_out(where, operation::list_tokens, json::object());
-    json servers = json::array();
+    auto where = ctx.cluster.targets();
+    auto m3 = ctx.cluster.fan_out(where, operation::get_m_value, json{{"service", 3}});
+    auto m4 = ctx.cluster.fan_out(where, operation::get_m_value, json{{"service", 4}});
+    auto users = ctx.cluster.fan_out(where, operation::list_users, json::object());
+    auto tokens = ctx.cluster.fan_out(where, operation::list_tokens, json::object());
+    std::vector<server_quorum> servers;
     bool all_ok = !where.empty();
     std::set<std::pair<int, int>> seen;
     for (std::size_t k = 0; k < where.size(); ++k) {
-        const auto& r = m3[k];
-        json s{{"index", r.index}, {"name", r.name}};
-        if (!r.outcome.ok() || !m4[k].outcome.ok()) {
-            const auto& bad = r.outcome.ok() ? m4[k] : r;
+        servers.push_back(quorum_of(m3[k], m4[k], users[k], tokens[k]));
+        const auto& q = servers.back();
+        if (q.error.empty())
+            seen.insert({q.user_mgmt_m, q.misc_co_m});
+        else
             all_ok = false;
-            s["status"] = "error";
-            s["code"] = outcome_code(bad.outcome);
-            servers.push_back(std::move(s));
-            continue;
-        }
-        int a = number_in(r.outcome.fields, "m"), b = number_in(m4[k].outcome.fields, "m");
-        seen.insert({a, b});
-        std::size_t officers = 0, keyed = 0;
-        for (const auto& u : users[k].outcome.users)
-            if (u.type == "CO" || u.type == "PCO") {
-                ++officers;
-                keyed += u.mofn ? 1 : 0;
-            }
-        s["status"] = "success";
-        s["m"] = {{"3", a}, {"4", b}};
-        s["officers"] = officers;
-        s["officers_with_keys"] = keyed;
-        s["tokens"] =
-            tokens[k].outcome.ok() ? list_in(tokens[k].outcome.fields, "tokens") : json::array();
-        servers.push_back(std::move(s));
     }
-    if (options_.json) {
-        emit(json{{"command", "quorum status"},
-                  {"ok", all_ok},
-                  {"agree", seen.size() <= 1},
-                  {"servers", servers}});
+    if (ctx.options.json) {
+        json docs = json::array();
+        for (const auto& q : servers)
+            docs.push_back(q.to_json());
+        ctx.output.emit(json{{"command", "quorum status"},
+                             {"ok", all_ok},
+                             {"agree", seen.size() <= 1},
+                             {"servers", std::move(docs)}});
         return all_ok ? line_result::ok : line_result::failed;
     }
-    for (const auto& s : servers) {
-        auto label = server_label(s["index"].get<std::size_t>(), s["name"].get<std::string>());
-        if (s["status"] != "success") {
-            fmt::print(out_, "quorum status failed on {}: {}\n", label,
-                       s["code"].get<std::string>());
-            continue;
-        }
-        fmt::print(out_, "{}: USER_MGMT m={}, MISC_CO m={}; {} officers, {} with keys\n", label,
-                   s["m"]["3"].get<int>(), s["m"]["4"].get<int>(), s["officers"].get<std::size_t>(),
-                   s["officers_with_keys"].get<std::size_t>());
-        for (const auto& t : s["tokens"]) {
-            std::vector<std::string> who;
-            for (const auto& a : list_in(t, "approvers"))
-                if (a.is_string()) who.push_back(escape_terminal(a.get<std::string>()));
-            auto svc = quorum::service_from_number(number_in(t, "service"));
-            fmt::print(out_, "  token {} ({}): {} of {} approvals{}, expires in {} s\n",
-                       number_in(t, "id"), svc ? quorum::service_name(*svc) : "?",
-                       number_in(t, "approvals"), number_in(t, "required"),
-                       who.empty() ? std::string() : fmt::format(" ({})", fmt::join(who, ", ")),
-                       number_in(t, "validity"));
-        }
-    }
-    if (seen.size() > 1) fmt::print(out_, "Servers disagree on m values.\n");
+    for (const auto& q : servers)
+        print_server_quorum(ctx.output.out(), q);
+    if (seen.size() > 1) fmt::print(ctx.output.out(), "Servers disagree on m values.\n");
     return all_ok ? line_result::ok : line_result::failed;
 }
 

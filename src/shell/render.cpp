@@ -207,45 +207,60 @@ json phase_json(std::string_view command, const std::vector<phase_report>& repor
     return json{{"command", command}, {"ok", ok}, {"servers", std::move(servers)}};
 }
 
+namespace {
+
+// What a successful reply of `op` adds to its server's entry.
+void add_reply(json& s, const server_outcome& o, std::optional<operation> op) {
+    if (op == operation::list_users) {
+        auto users = to_json(o.users); // one entry per user, in order
+        for (std::size_t i = 0; i < o.users.size(); ++i)
+            users[i]["locked"] = o.users[i].failures >= max_login_failures;
+        s["users"] = std::move(users);
+    }
+    if (op == operation::hsm_info) {
+        auto info = hsm_info_from(o.fields);
+        s["info"] = info ? to_json(*info) : json();
+    }
+    if (op == operation::find_keys)
+        if (auto found = found_keys_from(o.fields)) {
+            s["keys"] = to_json(*found)["keys"];
+            s["hash"] = found->hash;
+        }
+    if (op == operation::get_key)
+        if (auto k = key_summary_from(o.fields)) s["key"] = to_json(*k);
+    // Quorum replies carry their node's m value or tokens as they are.
+    if (op == operation::get_m_value || op == operation::get_token ||
+        op == operation::approve_token || op == operation::list_tokens) {
+        auto result = o.fields;
+        result.erase("record");
+        s["result"] = std::move(result);
+    }
+    if (op == operation::list_prepared)
+        s["prepared"] = to_json(prepared_entries_from(o.fields))["prepared"];
+}
+
+json server_entry(const server_report& r, std::optional<operation> op) {
+    json s{{"index", r.index}, {"name", r.name}};
+    if (!r.outcome.ok()) {
+        s["status"] = "error";
+        s["code"] = outcome_code(r.outcome);
+        s["message"] = outcome_message(r.outcome);
+        return s;
+    }
+    s["status"] = "success";
+    add_reply(s, r.outcome, op);
+    return s;
+}
+
+} // namespace
+
 json result_json(std::string_view command, const std::vector<server_report>& reports,
                  std::optional<operation> op, json summary, json covered) {
     json servers = json::array();
     bool ok = true;
     for (const auto& r : reports) {
-        json s{{"index", r.index}, {"name", r.name}};
-        if (r.outcome.ok()) {
-            s["status"] = "success";
-        } else {
-            ok = false;
-            s["status"] = "error";
-            s["code"] = outcome_code(r.outcome);
-            s["message"] = outcome_message(r.outcome);
-        }
-        if (r.outcome.ok() && op == operation::list_users) {
-            s["users"] = to_json(r.outcome.users);
-            for (auto& u : s["users"])
-                u["locked"] = u.value("failures", std::int64_t{0}) >= max_login_failures;
-        }
-        if (r.outcome.ok() && op == operation::hsm_info) {
-            auto info = hsm_info_from(r.outcome.fields);
-            s["info"] = info ? to_json(*info) : json();
-        }
-        if (r.outcome.ok() && op == operation::find_keys)
-            if (auto found = found_keys_from(r.outcome.fields)) {
-                s["keys"] = to_json(*found)["keys"];
-                s["hash"] = found->hash;
-            }
-        if (r.outcome.ok() && op == operation::get_key)
-            if (auto k = key_summary_from(r.outcome.fields)) s["key"] = to_json(*k);
-        // Quorum replies carry their node's m value or tokens as they are.
-        if (r.outcome.ok() && (op == operation::get_m_value || op == operation::get_token ||
-                               op == operation::approve_token || op == operation::list_tokens)) {
-            s["result"] = r.outcome.fields;
-            s["result"].erase("record");
-        }
-        if (r.outcome.ok() && op == operation::list_prepared)
-            s["prepared"] = to_json(prepared_entries_from(r.outcome.fields))["prepared"];
-        servers.push_back(std::move(s));
+        ok = ok && r.outcome.ok();
+        servers.push_back(server_entry(r, op));
     }
     json doc{{"command", command}, {"ok", ok}, {"servers", std::move(servers)}};
     if (!summary.is_null()) doc["summary"] = std::move(summary);

@@ -119,6 +119,117 @@ int run_lines(shell& sh, bool interactive, bool cmu_mode) {
     return status;
 }
 
+// A first run: say what to do next, not only what is missing.
+int no_configuration(const fs::path& path) {
+    fmt::print(std::cerr,
+               "hsmsh: no configuration at {}.\n"
+               "  Try a local cluster first:  hsmsh demo\n"
+               "  Or point hsmsh at yours:    hsmsh configure add-cluster --cluster-id "
+               "cluster-1 --endpoint 10.0.0.1:2225 --hsm-ca-cert customerCA.crt "
+               "--server-client-cert-file client.crt --server-client-key-file "
+               "client.key\n",
+               path.string());
+    return exit_connection;
+}
+
+shell_options resolved_options(const session_options& options) {
+    auto shell_opts = options.shell;
+    shell_opts.color = use_color(options.color, shell_opts.cmu_mode);
+    shell_opts.from_argv = !options.commands.empty();
+    shell_opts.wait_notices = ::isatty(STDERR_FILENO) != 0;
+    return shell_opts;
+}
+
+// Where the lines to run come from (-e, -f, the terminal or standard
+// input) and their passwords and answers. Declared in the order the
+// sources wrap each other: each outlives the ones built on it.
+struct line_sources {
+    batch_input stdin_lines{std::cin};
+    std::optional<fd_passwords> fd_lines;
+    std::istringstream script_stream;
+    std::optional<batch_input> script_lines;
+    std::unique_ptr<line_input> lines;
+    std::unique_ptr<line_input> input;
+    bool interactive = false;
+    const shell* active = nullptr; // for Tab, once the shell exists
+
+    // Without --password-fd, passwords come from the line source itself,
+    // or (for -e and -f) from standard input.
+    line_input& passwords() { return fd_lines ? static_cast<line_input&>(*fd_lines) : stdin_lines; }
+};
+
+std::optional<int> open_password_fd(int fd, line_sources& src) {
+    if (fd < 0) return std::nullopt;
+    if (::fcntl(fd, F_GETFD) < 0) {
+        fmt::print(std::cerr, "hsmsh: --password-fd {}: not an open file descriptor\n", fd);
+        return exit_usage;
+    }
+    src.fd_lines.emplace(fd);
+    return std::nullopt;
+}
+
+std::optional<int> open_commands(const std::vector<std::string>& commands, line_sources& src) {
+    if (auto problem = check_commands(commands)) {
+        fmt::print(std::cerr, "hsmsh: {}\n", escape_terminal(*problem));
+        return exit_usage;
+    }
+    src.input = std::make_unique<listed_input>(commands, src.stdin_lines);
+    if (src.fd_lines) {
+        src.lines = std::move(src.input);
+        src.input = std::make_unique<with_passwords>(*src.lines, src.passwords());
+    }
+    return std::nullopt;
+}
+
+std::optional<int> open_script(const fs::path& script, const shell_options& shell_opts,
+                               line_sources& src) {
+    std::string text;
+    try {
+        text = read_file(script, max_script_size);
+    } catch (const file_error& e) {
+        fmt::print(std::cerr, "hsmsh: script {}: {}\n", script.string(), e.what());
+        return exit_usage;
+    }
+    // The whole script is checked before any server is contacted: a
+    // typo on line 4 must not stop it after line 2 changed users.
+    if (!shell_opts.keep_going)
+        if (auto problem = check_script(text, shell_opts.confirmations, shell_opts.assume_yes)) {
+            fmt::print(std::cerr, "hsmsh: {}: {}\n", script.string(), escape_terminal(*problem));
+            wipe(text);
+            return exit_usage;
+        }
+    src.script_stream.str(std::move(text));
+    src.script_lines.emplace(src.script_stream);
+    src.input = std::make_unique<with_passwords>(*src.script_lines, src.passwords());
+    return std::nullopt;
+}
+
+void open_terminal_or_stdin(line_sources& src) {
+    src.interactive = ::isatty(STDIN_FILENO) != 0;
+    if (src.interactive)
+        src.lines = std::make_unique<terminal_input>(
+            history_path(), [&src](const auto& before, const auto& partial) {
+                return src.active ? src.active->complete(before, partial)
+                                  : complete_words(before, partial, {});
+            });
+    else
+        src.lines = std::make_unique<batch_input>(std::cin);
+    if (src.fd_lines)
+        src.input = std::make_unique<with_passwords>(*src.lines, src.passwords());
+    else
+        src.input = std::move(src.lines);
+}
+
+// Sets up `src` for `options`; an exit status when it cannot be.
+std::optional<int> open_line_sources(const session_options& options,
+                                     const shell_options& shell_opts, line_sources& src) {
+    if (auto failed = open_password_fd(options.password_fd, src)) return failed;
+    if (!options.commands.empty()) return open_commands(options.commands, src);
+    if (!options.script.empty()) return open_script(options.script, shell_opts, src);
+    open_terminal_or_stdin(src);
+    return std::nullopt;
+}
+
 } // namespace
 
 std::shared_ptr<const secret> take_environment_password() {
@@ -133,99 +244,23 @@ std::shared_ptr<const secret> take_environment_password() {
 int run_session(const session_options& options) {
     try {
         auto path = options.config.empty() ? default_config_path() : options.config;
-        if (!fs::exists(path)) {
-            // A first run: say what to do next, not only what is missing.
-            fmt::print(std::cerr,
-                       "hsmsh: no configuration at {}.\n"
-                       "  Try a local cluster first:  hsmsh demo\n"
-                       "  Or point hsmsh at yours:    hsmsh configure add-cluster --cluster-id "
-                       "cluster-1 --endpoint 10.0.0.1:2225 --hsm-ca-cert customerCA.crt "
-                       "--server-client-cert-file client.crt --server-client-key-file "
-                       "client.key\n",
-                       path.string());
-            return exit_connection;
-        }
+        if (!fs::exists(path)) return no_configuration(path);
         auto config = load_config(path);
-        auto shell_opts = options.shell;
-        shell_opts.color = use_color(options.color, shell_opts.cmu_mode);
-        shell_opts.from_argv = !options.commands.empty();
-        shell_opts.wait_notices = ::isatty(STDERR_FILENO) != 0;
-
-        batch_input stdin_lines(std::cin);
-        const shell* active = nullptr; // for Tab, once the shell exists
-        std::optional<fd_passwords> fd_lines;
-        if (options.password_fd >= 0) {
-            if (::fcntl(options.password_fd, F_GETFD) < 0) {
-                fmt::print(std::cerr, "hsmsh: --password-fd {}: not an open file descriptor\n",
-                           options.password_fd);
-                return exit_usage;
-            }
-            fd_lines.emplace(options.password_fd);
-        }
-        // Without --password-fd, passwords come from the line source itself,
-        // or (for -e and -f) from standard input.
-        line_input& passwords = fd_lines ? static_cast<line_input&>(*fd_lines) : stdin_lines;
-        std::istringstream script_stream;
-        std::optional<batch_input> script_lines;
-        std::unique_ptr<line_input> lines;
-        std::unique_ptr<line_input> input;
-        bool interactive = false;
-        if (!options.commands.empty()) {
-            if (auto problem = check_commands(options.commands)) {
-                fmt::print(std::cerr, "hsmsh: {}\n", escape_terminal(*problem));
-                return exit_usage;
-            }
-            input = std::make_unique<listed_input>(options.commands, stdin_lines);
-            if (fd_lines) {
-                lines = std::move(input);
-                input = std::make_unique<with_passwords>(*lines, passwords);
-            }
-        } else if (!options.script.empty()) {
-            std::string text;
-            try {
-                text = read_file(options.script, max_script_size);
-            } catch (const file_error& e) {
-                fmt::print(std::cerr, "hsmsh: script {}: {}\n", options.script.string(), e.what());
-                return exit_usage;
-            }
-            // The whole script is checked before any server is contacted: a
-            // typo on line 4 must not stop it after line 2 changed users.
-            if (!shell_opts.keep_going)
-                if (auto problem =
-                        check_script(text, shell_opts.confirmations, shell_opts.assume_yes)) {
-                    fmt::print(std::cerr, "hsmsh: {}: {}\n", options.script.string(),
-                               escape_terminal(*problem));
-                    wipe(text);
-                    return exit_usage;
-                }
-            script_stream.str(std::move(text));
-            script_lines.emplace(script_stream);
-            input = std::make_unique<with_passwords>(*script_lines, passwords);
-        } else {
-            interactive = ::isatty(STDIN_FILENO) != 0;
-            if (interactive)
-                lines = std::make_unique<terminal_input>(
-                    history_path(), [&active](const auto& before, const auto& partial) {
-                        return active ? active->complete(before, partial)
-                                      : complete_words(before, partial, {});
-                    });
-            else
-                lines = std::make_unique<batch_input>(std::cin);
-            if (fd_lines)
-                input = std::make_unique<with_passwords>(*lines, passwords);
-            else
-                input = std::move(lines);
-        }
+        auto shell_opts = resolved_options(options);
+        line_sources src;
+        if (auto failed = open_line_sources(options, shell_opts, src)) return *failed;
         shell sh(std::move(config), options.cluster, from_seconds(options.connect_timeout),
-                 from_seconds(options.request_timeout), *input, std::cout, std::cerr, shell_opts);
-        active = &sh;
+                 from_seconds(options.request_timeout), *src.input, std::cout, std::cerr,
+                 shell_opts);
+        src.active = &sh;
         if (sh.connect_all() == 0) {
             fmt::print(std::cerr, "hsmsh: no server of cluster '{}' could be reached\n",
                        sh.cluster_id());
             return exit_connection;
         }
-        int status = run_lines(sh, interactive, shell_opts.cmu_mode);
-        bool stdin_answers = !fd_lines && (!options.commands.empty() || !options.script.empty());
+        int status = run_lines(sh, src.interactive, shell_opts.cmu_mode);
+        bool stdin_answers =
+            !src.fd_lines && (!options.commands.empty() || !options.script.empty());
         if (stdin_answers) report_unread_stdin();
         return status;
     } catch (const std::exception& e) { // config_error included: exit status 3 alike

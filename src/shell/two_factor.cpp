@@ -3,14 +3,16 @@
 // written to the officer's file, a wait while the officer signs them, the
 // signatures read back) for loginHSM's second step, and for createUser and
 // changePswd turning 2FA on (docs/design.md, "Two-factor login").
-#include "authdata.hpp"
+#include "two_factor.hpp"
+
 #include "hsmsh/cluster_link.hpp"
 #include "hsmsh/files.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/log.hpp"
 #include "hsmsh/pki.hpp"
-#include "json_fields.hpp"
-#include "shell.hpp"
+#include "hsmsh/protocol/replies.hpp"
+#include "render.hpp"
+#include "shell_context.hpp"
 
 #include <fmt/ostream.h>
 
@@ -35,45 +37,56 @@ std::string with_line_breaks(const std::string& pem) {
     return out + std::string(end) + "\n";
 }
 
-} // namespace
-
-std::optional<authdata_answer> shell::authdata_round(const parsed_command& cmd,
-                                                     const std::vector<server_report>& challenges,
-                                                     second_factor_purpose purpose,
-                                                     const std::string& user,
-                                                     line_result& failure) {
-    bool wants_key = purpose == second_factor_purpose::enroll;
+// The Digest of each server's challenge, computed by the shell; nullopt
+// when a server sent none that is usable.
+std::optional<std::vector<authdata_challenge>>
+digests_to_sign(shell_context& ctx, const parsed_command& cmd,
+                const std::vector<server_report>& challenges, second_factor_purpose purpose,
+                const std::string& user) {
     std::vector<authdata_challenge> asked;
     for (const auto& r : challenges) {
-        auto hsm_id = text_in(r.outcome.fields, "hsm_id");
-        auto challenge = from_hex(text_in(r.outcome.fields, "challenge"));
-        auto channel = link_->channel(r.index);
+        auto [hsm_id, challenge_hex] = challenge_from(r.outcome.fields);
+        auto challenge = from_hex(challenge_hex);
+        auto channel = ctx.cluster.link().channel(r.index);
         if (hsm_id.empty() || hsm_id.size() > 64 || !challenge || challenge->size() != 32 ||
             channel.empty()) {
-            fmt::print(err_, "{}: server {} sent no usable 2FA challenge\n", cmd.spec->name,
-                       r.index);
+            fmt::print(ctx.output.err(), "{}: server {} sent no usable 2FA challenge\n",
+                       cmd.spec->name, r.index);
             return std::nullopt;
         }
         auto digest = second_factor_digest(purpose, hsm_id, user, *challenge, channel);
         asked.push_back({hsm_id, std::string(digest.begin(), digest.end())});
     }
+    return asked;
+}
+
+} // namespace
+
+std::optional<authdata_answer> authdata_round(shell_context& ctx, const parsed_command& cmd,
+                                              const std::vector<server_report>& challenges,
+                                              second_factor_purpose purpose,
+                                              const std::string& user, line_result& failure) {
+    bool wants_key = purpose == second_factor_purpose::enroll;
+    auto digests = digests_to_sign(ctx, cmd, challenges, purpose, user);
+    if (!digests) return std::nullopt;
+    const auto& asked = *digests;
     const auto& path = *cmd.two_factor_file;
     try {
         write_file_atomic(path, authdata_request(asked), 0600);
     } catch (const file_error& e) {
-        fmt::print(err_, "{}: authdata: {}\n", cmd.spec->name, e.what());
+        fmt::print(ctx.output.err(), "{}: authdata: {}\n", cmd.spec->name, e.what());
         return std::nullopt;
     }
-    auto& o = info();
+    auto& o = ctx.output.info();
     fmt::print(o,
                "Wrote {} challenge{} to {}: sign each Digest with your 2FA key and add it as "
                "\"Signature\"{} (help {} shows how).\n",
                asked.size(), asked.size() == 1 ? "" : "s", escape_control(path),
                wants_key ? ", and your public key as \"PublicKey\"" : "", cmd.spec->name);
-    auto answer = ask(o, "Press Enter once the file is signed, or n to cancel: ");
-    if (!input_.interactive()) fmt::print(o, "\n");
+    auto answer = ctx.changes.ask(o, "Press Enter once the file is signed, or n to cancel: ");
+    if (!ctx.input.interactive()) fmt::print(o, "\n");
     if (!answer || parse_yes_no(*answer) == false) {
-        fmt::print(info(), "Cancelled.\n");
+        fmt::print(ctx.output.info(), "Cancelled.\n");
         failure = line_result::cancelled;
         return std::nullopt;
     }
@@ -83,8 +96,8 @@ std::optional<authdata_answer> shell::authdata_round(const parsed_command& cmd,
 // loginHSM's second step, where a node answered RET_2FA_REQUIRED: with
 // -2fa, the signatures go to those nodes and their answers replace the
 // first ones; without, the first answers stand.
-line_result shell::second_login_step(const parsed_command& cmd,
-                                     std::vector<server_report>& reports) {
+line_result second_login_step(shell_context& ctx, const parsed_command& cmd,
+                              std::vector<server_report>& reports) {
     std::vector<server_report> asked;
     for (const auto& r : reports)
         if (r.outcome.what == server_outcome::kind::replied &&
@@ -92,13 +105,14 @@ line_result shell::second_login_step(const parsed_command& cmd,
             asked.push_back(r);
     if (asked.empty() || !cmd.two_factor_file) return line_result::ok;
     line_result failure = line_result::failed;
-    auto answer =
-        authdata_round(cmd, asked, second_factor_purpose::login, user_arguments(cmd).name, failure);
+    auto answer = authdata_round(ctx, cmd, asked, second_factor_purpose::login,
+                                 user_arguments(cmd).name, failure);
     if (!answer) return failure;
     std::vector<std::size_t> where;
     for (const auto& r : asked)
         where.push_back(r.index);
-    auto second = fan_out(where, operation::login_2fa, json{{"signatures", answer->signatures}});
+    auto second =
+        ctx.cluster.fan_out(where, operation::login_2fa, json{{"signatures", answer->signatures}});
     for (auto& r : reports)
         for (auto& s : second)
             if (s.index == r.index) r = s;
@@ -107,24 +121,22 @@ line_result shell::second_login_step(const parsed_command& cmd,
 
 // createUser or changePswd with -2fa: each node's enrollment challenge,
 // signed with the new key, and the key; the same fields go to every node.
-std::optional<json> shell::enrollment_proof(const parsed_command& cmd,
-                                            const std::vector<std::size_t>& where,
-                                            line_result& failure) {
-    auto challenges = fan_out(where, operation::get_2fa_challenge, json::object());
+std::optional<json> enrollment_proof(shell_context& ctx, const parsed_command& cmd,
+                                     const std::vector<std::size_t>& where, line_result& failure) {
+    auto challenges = ctx.cluster.fan_out(where, operation::get_2fa_challenge, json::object());
     std::vector<server_report> refused;
     for (const auto& r : challenges)
         if (!r.outcome.ok()) refused.push_back(r);
     if (!refused.empty()) {
-        print_server_lines(out_, cmd.spec->name, refused, options_.color);
-        fmt::print(err_, "{}: not every server gave a 2FA challenge; nothing was changed\n",
+        print_server_lines(ctx.output.out(), cmd.spec->name, refused, ctx.options.color);
+        fmt::print(ctx.output.err(),
+                   "{}: not every server gave a 2FA challenge; nothing was changed\n",
                    cmd.spec->name);
         return std::nullopt;
     }
     // Every server's enrollment challenge names the officer of this login.
-    std::string officer;
-    for (auto i : where)
-        if (logins_[i]) officer = logins_[i]->name;
-    auto answer = authdata_round(cmd, challenges, second_factor_purpose::enroll,
+    auto officer = ctx.session.login_name(where);
+    auto answer = authdata_round(ctx, cmd, challenges, second_factor_purpose::enroll,
                                  canonical_user_name(officer), failure);
     if (!answer) return std::nullopt;
     std::string der;
@@ -140,8 +152,9 @@ std::optional<json> shell::enrollment_proof(const parsed_command& cmd,
 }
 
 // Whether any server lists `name` with two-factor login on.
-bool shell::has_second_factor(const std::string& name, const std::vector<std::size_t>& where) {
-    for (const auto& r : fan_out(where, operation::list_users, json::object()))
+bool has_second_factor(shell_context& ctx, const std::string& name,
+                       const std::vector<std::size_t>& where) {
+    for (const auto& r : ctx.cluster.fan_out(where, operation::list_users, json::object()))
         for (const auto& u : r.outcome.users)
             if (u.name == name && u.two_fa) return true;
     return false;

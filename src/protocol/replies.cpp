@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: Apache-2.0
+// Decoders of the node replies the shell reads (hsmsh/protocol/replies.hpp).
+#include "hsmsh/protocol/replies.hpp"
+
+namespace hsm {
+namespace {
+
+// The member `key` of an object, or null.
+const json& member(const json& j, const char* key) {
+    static const json none;
+    if (!j.is_object()) return none;
+    auto it = j.find(key);
+    return it == j.end() ? none : *it;
+}
+
+} // namespace
+
+std::optional<std::int64_t> m_value_from(const json& fields) {
+    return integer_field(fields, "m");
+}
+
+token_summary token_summary_from(const json& token) {
+    token_summary t;
+    if (!token.is_object()) return t;
+    t.id = integer_field(token, "id").value_or(0);
+    t.service = integer_field(token, "service").value_or(0);
+    t.user = string_field(token, "user").value_or("");
+    t.validity = integer_field(token, "validity").value_or(0);
+    t.required = integer_field(token, "required");
+    t.approvals = integer_field(token, "approvals");
+    if (const auto& list = member(token, "approvers"); list.is_array())
+        for (const auto& a : list)
+            t.approvers.push_back(a.is_string() ? std::optional(a.get<std::string>())
+                                                : std::nullopt);
+    return t;
+}
+
+std::vector<token_summary> token_list_from(const json& fields) {
+    std::vector<token_summary> tokens;
+    if (const auto& list = member(fields, "tokens"); list.is_array())
+        for (const auto& t : list)
+            tokens.push_back(token_summary_from(t));
+    return tokens;
+}
+
+token_grant token_grant_from(const json& fields) {
+    return {token_summary_from(member(fields, "token")),
+            string_field(fields, "record").value_or("")};
+}
+
+token_approval token_approval_from(const json& fields) {
+    token_approval a{std::nullopt, std::nullopt};
+    if (!fields.is_object()) return a;
+    if (fields.contains("token")) a.token = token_summary_from(fields.at("token"));
+    if (fields.contains("approver")) a.approver = string_field(fields, "approver").value_or("");
+    return a;
+}
+
+challenge_reply challenge_from(const json& fields) {
+    return {string_field(fields, "hsm_id").value_or(""),
+            string_field(fields, "challenge").value_or("")};
+}
+
+user_record_reply user_record_from(const json& fields) {
+    user_record_reply r{std::nullopt, string_field(fields, "digest")};
+    if (const auto& record = member(fields, "record"); !record.is_null())
+        r.record = sealed_user_from(record);
+    return r;
+}
+
+} // namespace hsm

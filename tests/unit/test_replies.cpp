@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: Apache-2.0
+// The node replies the shell reads (hsmsh/protocol/replies.hpp): each
+// decoder reads what a node sends, and reads any other shape as absent
+// fields without throwing.
+#include "hsmsh/protocol/replies.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace hsm;
+
+namespace {
+
+json a_token() {
+    return {{"id", 4},
+            {"service", 3},
+            {"user", "officer1"},
+            {"validity", 120},
+            {"required", 2},
+            {"approvals", 1},
+            {"approvers", json::array({"officer1", 7})}};
+}
+
+// Shapes a hostile or buggy node may send instead of an object.
+const json odd_shapes[] = {json(), json(3), json("x"), json::array({1, 2}),
+                           json{{"tokens", "no"}, {"token", 5}, {"m", "2"}, {"record", 1}}};
+
+} // namespace
+
+TEST_CASE("a token reads as the node sends it") {
+    auto t = token_summary_from(a_token());
+    CHECK(t.id == 4);
+    CHECK(t.service == 3);
+    CHECK(t.user == "officer1");
+    CHECK(t.validity == 120);
+    CHECK(t.required == 2);
+    CHECK(t.approvals == 1);
+    REQUIRE(t.approvers.size() == 2);
+    CHECK(t.approvers[0] == "officer1");
+    CHECK_FALSE(t.approvers[1]); // not a string: kept in place, as nothing
+}
+
+TEST_CASE("replies read their fields") {
+    CHECK(m_value_from(json{{"m", 2}}) == 2);
+    auto list = token_list_from(json{{"tokens", json::array({a_token(), a_token()})}});
+    CHECK(list.size() == 2);
+    auto grant = token_grant_from(json{{"token", a_token()}, {"record", "ab"}});
+    CHECK(grant.token.id == 4);
+    CHECK(grant.record == "ab");
+    auto approved = token_approval_from(json{{"token", a_token()}});
+    REQUIRE(approved.token);
+    CHECK(approved.token->approvals == 1);
+    CHECK_FALSE(approved.approver);
+    CHECK(token_approval_from(json{{"approver", "officer2"}}).approver == "officer2");
+    CHECK(token_approval_from(json{{"approver", 1}}).approver == ""); // there, not a name
+    auto challenge = challenge_from(json{{"hsm_id", "h1"}, {"challenge", "00ff"}});
+    CHECK(challenge.hsm_id == "h1");
+    CHECK(challenge.challenge == "00ff");
+    auto record = user_record_from(
+        json{{"record", {{"name", "u"}, {"type", "CU"}, {"version", 2}, {"sealed", "aa"}}},
+             {"digest", "d"}});
+    REQUIRE(record.record);
+    CHECK(record.record->version == 2);
+    CHECK(record.digest == "d");
+}
+
+TEST_CASE("any other shape reads as absent fields, never an exception") {
+    for (const auto& odd : odd_shapes) {
+        CAPTURE(odd.dump());
+        CHECK_FALSE(m_value_from(odd));
+        CHECK(token_list_from(odd).empty());
+        CHECK(token_summary_from(odd).approvers.empty());
+        CHECK(token_grant_from(odd).record.empty());
+        CHECK_FALSE(user_record_from(odd).record);
+        CHECK(challenge_from(odd).hsm_id.empty());
+        CHECK_NOTHROW(token_approval_from(odd));
+    }
+}

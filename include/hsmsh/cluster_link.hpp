@@ -16,6 +16,8 @@
 
 namespace hsm {
 
+struct fan_progress; // one fan-out's completions (cluster_link.cpp)
+
 /// Owns the network thread and one node_client per configured server. All
 /// public calls are made from one thread (the terminal's); they block until
 /// every server involved has answered or passed its own deadline.
@@ -67,6 +69,16 @@ private:
     /// listed, on a tie) fail as wrong_cluster, and the rest pin it.
     void agree_on_certificate(const std::vector<std::size_t>& which,
                               std::vector<connect_outcome>& outcomes);
+
+    /// Expires the targets still running `after` from now (on the network thread).
+    void expire_after(std::shared_ptr<fan_progress> progress,
+                      const std::vector<std::size_t>& targets, duration after);
+
+    /// Waits until every task of `progress` finished: names the slow
+    /// servers once, and cuts off those in flight when `*interrupt` is set.
+    void wait_for(const std::shared_ptr<fan_progress>& progress,
+                  const std::vector<std::size_t>& targets, const std::atomic<bool>* interrupt,
+                  std::optional<duration> deadline);
 
     /// Tells slow_notice_ which targets have not finished (see on_slow).
     void tell_slow(const std::vector<std::atomic<bool>>& finished,

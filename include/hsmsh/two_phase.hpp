@@ -6,6 +6,7 @@
 #include "hsmsh/outcome.hpp"
 
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,6 +60,14 @@ public:
     std::vector<phase_report> run(const std::vector<std::size_t>& targets, json fields);
 
 private:
+    using report_map = std::map<std::size_t, phase_report>;
+    /// Prepares on `targets`, and again where the chooser says retry;
+    /// what to do with the servers that failed (ignore when none did).
+    partial_choice prepare(const std::vector<std::size_t>& targets, const json& fields,
+                           report_map& reports);
+    /// Commits where prepared, or aborts there, as `choice` says.
+    void decide(partial_choice choice, const std::string& txid, report_map& reports);
+
     caller call_;
     chooser choose_;
 };

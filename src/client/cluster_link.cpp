@@ -81,64 +81,91 @@ std::vector<std::uint8_t> cluster_link::channel(std::size_t i) const {
     return clients_.at(i)->channel();
 }
 
-template <typename T>
-std::vector<T>
-cluster_link::run_all(std::vector<awaitable<T>> tasks, const std::vector<std::size_t>& targets,
-                      const std::atomic<bool>* interrupt, std::optional<duration> deadline) {
-    // Completions count down on the network thread and the last one wakes
-    // this thread: one wake-up per fan-out rather than one per server. Only
-    // the network thread touches the state after this point.
-    struct gather {
-        std::vector<T> results;
-        std::vector<std::atomic<bool>> finished; // also read by this thread (tell_slow)
-        std::exception_ptr error;
-        std::size_t pending = 0;
-        std::promise<void> done;
-        std::optional<asio::steady_timer> deadline;
-    };
-    if (tasks.empty()) return {};
-    auto state = std::make_shared<gather>();
-    state->results.resize(tasks.size());
-    state->finished = std::vector<std::atomic<bool>>(tasks.size());
-    state->pending = tasks.size();
-    auto all_done = state->done.get_future();
-    if (deadline)
-        // Posted first, so it runs before any task can finish.
-        asio::post(io_, [this, state, targets, after = *deadline] {
-            state->deadline.emplace(io_, after);
-            state->deadline->async_wait([this, state, targets](boost::system::error_code ec) {
-                if (ec) return; // every task finished first
-                for (std::size_t k = 0; k < targets.size(); ++k)
-                    if (!state->finished[k]) clients_[targets[k]]->expire();
-            });
+// What a fan-out's completions share with the thread that waits for them.
+// Only the network thread touches it once the tasks run, but `finished`,
+// which the waiting thread reads too (tell_slow).
+struct fan_progress {
+    explicit fan_progress(std::size_t tasks)
+        : finished(tasks), pending(tasks), all_done(done.get_future()) {}
+    virtual ~fan_progress() = default;
+
+    std::vector<std::atomic<bool>> finished;
+    std::exception_ptr error;
+    std::size_t pending;
+    std::promise<void> done;
+    std::future<void> all_done;
+    std::optional<asio::steady_timer> deadline;
+
+    // Task `k` ended: the last one wakes the waiting thread (one wake-up
+    // per fan-out rather than one per server).
+    void finish(std::size_t k, std::exception_ptr e) {
+        if (e && !error) error = e;
+        finished[k] = true;
+        if (--pending > 0) return;
+        if (deadline) deadline->cancel();
+        done.set_value();
+    }
+};
+
+namespace {
+
+template <typename T> struct gather : fan_progress {
+    explicit gather(std::size_t tasks) : fan_progress(tasks), results(tasks) {}
+    std::vector<T> results;
+};
+
+} // namespace
+
+void cluster_link::expire_after(std::shared_ptr<fan_progress> progress,
+                                const std::vector<std::size_t>& targets, duration after) {
+    // Posted before the tasks, so it runs before any of them can finish.
+    asio::post(io_, [this, progress, targets, after] {
+        progress->deadline.emplace(io_, after);
+        progress->deadline->async_wait([this, progress, targets](boost::system::error_code ec) {
+            if (ec) return; // every task finished first
+            for (std::size_t k = 0; k < targets.size(); ++k)
+                if (!progress->finished[k]) clients_[targets[k]]->expire();
         });
-    for (std::size_t k = 0; k < tasks.size(); ++k)
-        asio::co_spawn(io_, std::move(tasks[k]), [state, k](std::exception_ptr e, T value) {
-            if (e && !state->error) state->error = e;
-            if (!e) state->results[k] = std::move(value);
-            state->finished[k] = true;
-            if (--state->pending > 0) return;
-            if (state->deadline) state->deadline->cancel();
-            state->done.set_value();
-        });
+    });
+}
+
+void cluster_link::wait_for(const std::shared_ptr<fan_progress>& progress,
+                            const std::vector<std::size_t>& targets,
+                            const std::atomic<bool>* interrupt, std::optional<duration> deadline) {
     bool aborted = false;
     auto slow_at = std::chrono::steady_clock::now() + slow_after_;
     bool told = !slow_notice_;
-    while (all_done.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
+    while (progress->all_done.wait_for(std::chrono::milliseconds(20)) !=
+           std::future_status::ready) {
         if (!told && std::chrono::steady_clock::now() >= slow_at) {
             told = true;
-            tell_slow(state->finished, targets, deadline);
+            tell_slow(progress->finished, targets, deadline);
         }
         if (!aborted && interrupt && interrupt->load()) {
             aborted = true;
             // Only the requests still in flight: a server that answered
             // keeps its connection, and the login it holds.
-            asio::post(io_, [this, state, targets] {
+            asio::post(io_, [this, progress, targets] {
                 for (std::size_t k = 0; k < targets.size(); ++k)
-                    if (!state->finished[k]) clients_[targets[k]]->abort();
+                    if (!progress->finished[k]) clients_[targets[k]]->abort();
             });
         }
     }
+}
+
+template <typename T>
+std::vector<T>
+cluster_link::run_all(std::vector<awaitable<T>> tasks, const std::vector<std::size_t>& targets,
+                      const std::atomic<bool>* interrupt, std::optional<duration> deadline) {
+    if (tasks.empty()) return {};
+    auto state = std::make_shared<gather<T>>(tasks.size());
+    if (deadline) expire_after(state, targets, *deadline);
+    for (std::size_t k = 0; k < tasks.size(); ++k)
+        asio::co_spawn(io_, std::move(tasks[k]), [state, k](std::exception_ptr e, T value) {
+            if (!e) state->results[k] = std::move(value);
+            state->finish(k, e);
+        });
+    wait_for(state, targets, interrupt, deadline);
     if (state->error) std::rethrow_exception(state->error);
     return std::move(state->results);
 }

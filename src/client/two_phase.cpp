@@ -84,13 +84,9 @@ std::string new_txid() {
     return random_hex(16);
 }
 
-std::vector<phase_report> two_phase_change::run(const std::vector<std::size_t>& targets,
-                                                json fields) {
-    auto txid = new_txid();
-    fields["txid"] = txid;
-    std::map<std::size_t, phase_report> reports;
+partial_choice two_phase_change::prepare(const std::vector<std::size_t>& targets,
+                                         const json& fields, report_map& reports) {
     std::vector<std::size_t> pending = targets;
-    auto choice = partial_choice::abort;
     for (;;) {
         auto prepared = call_(pending, operation::prepare, fields);
         std::vector<server_report> failed;
@@ -99,20 +95,19 @@ std::vector<phase_report> two_phase_change::run(const std::vector<std::size_t>& 
                                 r.outcome.ok() ? phase_result::prepared : phase_result::refused};
             if (!r.outcome.ok()) failed.push_back(r);
         }
-        if (failed.empty()) {
-            choice = partial_choice::ignore; // nothing to ignore: commit everywhere
-            break;
-        }
+        if (failed.empty()) return partial_choice::ignore; // nothing to ignore: commit everywhere
         // Ctrl-C means stop; a refusal every server gives alike leaves
         // nothing to retry or to commit elsewhere: no question either way.
-        choice = interrupted(prepared) || refused_alike(prepared) ? partial_choice::abort
-                                                                  : choose_(failed);
-        if (choice != partial_choice::retry) break;
+        auto choice = interrupted(prepared) || refused_alike(prepared) ? partial_choice::abort
+                                                                       : choose_(failed);
+        if (choice != partial_choice::retry) return choice;
         pending.clear();
         for (const auto& f : failed)
             pending.push_back(f.index);
     }
-    wipe_password(fields);
+}
+
+void two_phase_change::decide(partial_choice choice, const std::string& txid, report_map& reports) {
     std::vector<std::size_t> holders;
     for (const auto& [index, r] : reports)
         if (r.result == phase_result::prepared) holders.push_back(index);
@@ -124,20 +119,30 @@ std::vector<phase_report> two_phase_change::run(const std::vector<std::size_t>& 
         call_(holders, operation::abort, tx);
         for (auto i : holders)
             reports[i].result = phase_result::aborted;
-    } else {
-        if (failpoint("after-first-commit") && !holders.empty()) {
-            call_({holders.front()}, operation::commit, tx);
-            ::_exit(70);
-        }
-        for (auto& r : call_(holders, operation::commit, tx)) {
-            auto& report = reports[r.index];
-            report.phase = change_phase::commit;
-            report.outcome = r.outcome;
-            report.result = r.outcome.ok() ? phase_result::committed : phase_result::left_behind;
-        }
-        for (auto& [index, r] : reports)
-            if (r.result == phase_result::refused) r.result = phase_result::left_behind;
+        return;
     }
+    if (failpoint("after-first-commit") && !holders.empty()) {
+        call_({holders.front()}, operation::commit, tx);
+        ::_exit(70);
+    }
+    for (auto& r : call_(holders, operation::commit, tx)) {
+        auto& report = reports[r.index];
+        report.phase = change_phase::commit;
+        report.outcome = r.outcome;
+        report.result = r.outcome.ok() ? phase_result::committed : phase_result::left_behind;
+    }
+    for (auto& [index, r] : reports)
+        if (r.result == phase_result::refused) r.result = phase_result::left_behind;
+}
+
+std::vector<phase_report> two_phase_change::run(const std::vector<std::size_t>& targets,
+                                                json fields) {
+    auto txid = new_txid();
+    fields["txid"] = txid;
+    report_map reports;
+    auto choice = prepare(targets, fields, reports);
+    wipe_password(fields);
+    decide(choice, txid, reports);
     std::vector<phase_report> out;
     for (auto i : targets)
         out.push_back(reports[i]);

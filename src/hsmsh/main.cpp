@@ -203,6 +203,30 @@ int run_demo(options& o) {
     }
 }
 
+// The command line as CLI11 takes it: as configure-pkcs11 (CloudHSM's
+// name), the program is `hsmsh configure`.
+std::vector<std::string> command_line(CLI::App& app, int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (invoked_as(argv[0], "configure-pkcs11")) {
+        args.insert(args.begin(), "configure");
+        app.name("configure-pkcs11");
+    }
+    std::reverse(args.begin(), args.end()); // CLI11 takes them last first
+    return args;
+}
+
+// Runs what the command line chose.
+int dispatch(options& o, const subcommands& subs) {
+    if (*subs.configure) return run_configure(o, subs);
+    if (*subs.create_certificate)
+        return create_client_certificate(o.certificate_config_path(), o.identifier, o.tags,
+                                         std::cout, std::cerr);
+    if (*subs.show_token) return show_token(o.token_file);
+    install_interrupt_handler();
+    if (*subs.demo) return run_demo(o);
+    return run_session(o.session);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -221,15 +245,8 @@ int main(int argc, char** argv) {
     configure_commands(app, o.configure, subs);
     subs.create_certificate = certificate_command(app, o);
     subs.show_token = show_token_command(app, o);
-    // As configure-pkcs11 (CloudHSM's name), the program is `hsmsh configure`.
-    std::vector<std::string> args(argv + 1, argv + argc);
-    if (invoked_as(argv[0], "configure-pkcs11")) {
-        args.insert(args.begin(), "configure");
-        app.name("configure-pkcs11");
-    }
-    std::reverse(args.begin(), args.end()); // CLI11 takes them last first
     try {
-        app.parse(args);
+        app.parse(command_line(app, argc, argv));
     } catch (const CLI::ParseError& e) {
         int rc = app.exit(e);
         return rc == 0 ? 0 : exit_usage;
@@ -243,12 +260,5 @@ int main(int argc, char** argv) {
     }
     o.session.config = o.config;
     o.session.shell.login_password = std::move(environment_password);
-    if (*subs.configure) return run_configure(o, subs);
-    if (*subs.create_certificate)
-        return create_client_certificate(o.certificate_config_path(), o.identifier, o.tags,
-                                         std::cout, std::cerr);
-    if (*subs.show_token) return show_token(o.token_file);
-    install_interrupt_handler();
-    if (*subs.demo) return run_demo(o);
-    return run_session(o.session);
+    return dispatch(o, subs);
 }

@@ -195,7 +195,10 @@ cluster_answer cluster_slot::change_locked(change_request c) {
             });
             return inserting && silent ? partial_choice::ignore : partial_choice::abort;
         });
-    auto reports = change.run(all(link_->size()), to_fields(c));
+    return settle(change.run(all(link_->size()), to_fields(c)));
+}
+
+cluster_answer cluster_slot::settle(const std::vector<phase_report>& reports) {
     cluster_answer answer{cluster_answer::kind::ok, status::ok, json::object()};
     bool committed = std::ranges::any_of(
         reports, [](const phase_report& r) { return r.result == phase_result::committed; });

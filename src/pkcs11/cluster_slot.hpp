@@ -7,6 +7,7 @@
 #include "hsmsh/config.hpp"
 #include "hsmsh/payloads.hpp"
 #include "hsmsh/protocol/changes.hpp"
+#include "hsmsh/two_phase.hpp"
 #include "hsmsh/secret.hpp"
 
 #include <atomic>
@@ -83,6 +84,10 @@ private:
     std::optional<std::pair<std::size_t, std::unique_lock<std::mutex>>>
     pick(std::size_t start, const std::vector<bool>& tried);
     cluster_answer change_locked(change_request c);
+    /// What the application hears of a change's reports: ok when every
+    /// server committed, else the first refusal, or unreachable; a server
+    /// that did not answer loses its login (and lacks a new key until syncKey).
+    cluster_answer settle(const std::vector<phase_report>& reports);
     cluster_answer call_locked(operation op, const json& fields);
     void open_locked();
 

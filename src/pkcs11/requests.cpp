@@ -160,6 +160,30 @@ template_reading read_template(const CK_ATTRIBUTE* tmpl, CK_ULONG count, key_cla
     return r;
 }
 
+// The nodes' key spec ("ec:p256", "rsa:2048", "aes:256", "hmac:256") for
+// a key of `type` as its templates size it (a pair's size on either half);
+// CKR_TEMPLATE_INCOMPLETE when they do not.
+std::variant<CK_RV, std::string> key_spec_of(key_type type, const template_reading& priv,
+                                             const template_reading& pub) {
+    switch (type) {
+    case key_type::ec:
+        if (auto bits = pub.curve_bits ? pub.curve_bits : priv.curve_bits)
+            return fmt::format("ec:p{}", *bits);
+        break;
+    case key_type::rsa:
+        if (auto bits = pub.modulus_bits ? pub.modulus_bits : priv.modulus_bits)
+            return fmt::format("rsa:{}", *bits);
+        break;
+    case key_type::aes:
+    case key_type::generic_secret:
+        if (priv.value_len)
+            return fmt::format("{}:{}", type == key_type::aes ? "aes" : "hmac",
+                               *priv.value_len * 8);
+        break;
+    }
+    return CKR_TEMPLATE_INCOMPLETE;
+}
+
 } // namespace
 
 std::variant<CK_RV, json> generation_request(CK_MECHANISM_TYPE mechanism,
@@ -183,28 +207,10 @@ std::variant<CK_RV, json> generation_request(CK_MECHANISM_TYPE mechanism,
         if (pub.flags != default_flags(key_class::public_key, type))
             return CKR_TEMPLATE_INCONSISTENT;
     }
-    std::string spec;
-    switch (type) {
-    case key_type::ec: {
-        auto bits = pub.curve_bits ? pub.curve_bits : priv.curve_bits;
-        if (!bits) return CKR_TEMPLATE_INCOMPLETE;
-        spec = fmt::format("ec:p{}", *bits);
-        break;
-    }
-    case key_type::rsa: {
-        auto bits = pub.modulus_bits ? pub.modulus_bits : priv.modulus_bits;
-        if (!bits) return CKR_TEMPLATE_INCOMPLETE;
-        spec = fmt::format("rsa:{}", *bits);
-        break;
-    }
-    case key_type::aes:
-    case key_type::generic_secret:
-        if (!priv.value_len) return CKR_TEMPLATE_INCOMPLETE;
-        spec = fmt::format("{}:{}", type == key_type::aes ? "aes" : "hmac", *priv.value_len * 8);
-        break;
-    }
-    if (!parse_key_spec(spec)) return CKR_ATTRIBUTE_VALUE_INVALID;
-    json request{{"spec", spec}};
+    auto spec = key_spec_of(type, priv, pub);
+    if (auto* error = std::get_if<CK_RV>(&spec)) return *error;
+    if (!parse_key_spec(std::get<std::string>(spec))) return CKR_ATTRIBUTE_VALUE_INVALID;
+    json request{{"spec", std::get<std::string>(spec)}};
     // Applications name a pair on either half; the nodes give both one.
     auto label = priv.label ? priv.label : pub.label;
     auto id = priv.id ? priv.id : pub.id;

@@ -154,35 +154,50 @@ std::optional<std::vector<token_record>> decode_file(std::span<const std::uint8_
     return out;
 }
 
-approval_file parse_approval_file(std::string_view text) {
-    auto fields = fields_of(text);
-    // The header, in any order, each field once.
+namespace {
+
+// The header of an approval file: its three fields, in any order, each once.
+struct approval_header {
     std::optional<std::string> multi, single;
     std::optional<long> count;
-    std::size_t i = 0;
-    for (; i < fields.size() && !(multi && single && count); ++i) {
+    bool complete() const { return multi && single && count; }
+};
+
+// Reads the header from `fields`; `i` is left at the first approver's field.
+approval_header header_of(const std::vector<field>& fields, std::size_t& i) {
+    approval_header h;
+    for (; i < fields.size() && !h.complete(); ++i) {
         const auto& f = fields[i];
-        bool repeated = f.key == "multitokenfilepath" ? multi.has_value()
-                        : f.key == "tokenfilepath"    ? single.has_value()
+        bool repeated = f.key == "multitokenfilepath" ? h.multi.has_value()
+                        : f.key == "tokenfilepath"    ? h.single.has_value()
                         : f.key == "numberofapprovals"
-                            ? count.has_value()
+                            ? h.count.has_value()
                             : throw std::invalid_argument(fmt::format(
                                   "line {}: expected 'Multi Token File Path', 'Token File Path' "
                                   "or 'Number of Approvals'",
                                   f.line));
         if (repeated) throw std::invalid_argument(fmt::format("line {}: repeated", f.line));
-        if (f.key == "multitokenfilepath") multi = f.value;
-        if (f.key == "tokenfilepath") single = f.value;
-        if (f.key == "numberofapprovals") count = number_of(f, 1, long{max_approvals});
+        if (f.key == "multitokenfilepath") h.multi = f.value;
+        if (f.key == "tokenfilepath") h.single = f.value;
+        if (f.key == "numberofapprovals") h.count = number_of(f, 1, long{max_approvals});
     }
-    if (!(multi && single && count))
+    if (!h.complete())
         throw std::invalid_argument("the header needs 'Multi Token File Path', 'Token File "
                                     "Path' and 'Number of Approvals'");
+    return h;
+}
+
+} // namespace
+
+approval_file parse_approval_file(std::string_view text) {
+    auto fields = fields_of(text);
+    std::size_t i = 0;
+    auto header = header_of(fields, i);
     approval_file out;
-    out.token_file = multi->empty() ? *single : *multi;
+    out.token_file = header.multi->empty() ? *header.single : *header.multi;
     if (out.token_file.empty())
         throw std::invalid_argument("no token file: 'Multi Token File Path' is empty");
-    for (long n = 0; n < *count; ++n) {
+    for (long n = 0; n < *header.count; ++n) {
         approver a;
         a.type =
             static_cast<int>(number_of(expect(fields, i++, "approvertype", "Approver Type"), 1, 2));

@@ -239,7 +239,7 @@ void add_reply(json& s, const server_outcome& o, std::optional<operation> op) {
         s["prepared"] = to_json(prepared_entries_from(o.fields))["prepared"];
 }
 
-json server_entry(const server_report& r, std::optional<operation> op) {
+json server_document(const server_report& r, std::optional<operation> op) {
     json s{{"index", r.index}, {"name", r.name}};
     if (!r.outcome.ok()) {
         s["status"] = "error";
@@ -260,7 +260,7 @@ json result_json(std::string_view command, const std::vector<server_report>& rep
     bool ok = true;
     for (const auto& r : reports) {
         ok = ok && r.outcome.ok();
-        servers.push_back(server_entry(r, op));
+        servers.push_back(server_document(r, op));
     }
     json doc{{"command", command}, {"ok", ok}, {"servers", std::move(servers)}};
     if (!summary.is_null()) doc["summary"] = std::move(summary);

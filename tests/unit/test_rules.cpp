@@ -18,7 +18,7 @@ std::string hex(const std::vector<std::uint8_t>& bytes) {
         out += fmt::format("{:02x}", b);
     return out;
 }
-std::vector<std::uint8_t> bytes(std::string_view s) {
+std::vector<std::uint8_t> bytes_of(std::string_view s) {
     return {s.begin(), s.end()};
 }
 } // namespace
@@ -57,11 +57,11 @@ TEST_CASE("user types parse as CMU spells them") {
 }
 
 TEST_CASE("PBKDF2-HMAC-SHA256 matches published vectors") {
-    CHECK(hex(pbkdf2_sha256("password", bytes("salt"), 1, 32)) ==
+    CHECK(hex(pbkdf2_sha256("password", bytes_of("salt"), 1, 32)) ==
           "120fb6cffcf8b32c43e7225256c4f837a86548c92ccc35480805987cb70be17b");
-    CHECK(hex(pbkdf2_sha256("password", bytes("salt"), 2, 32)) ==
+    CHECK(hex(pbkdf2_sha256("password", bytes_of("salt"), 2, 32)) ==
           "ae4d0c95af6b46d32d0adff928f06dd02a303f8ef3c251dfd6e2d85a95474c43");
-    CHECK(hex(pbkdf2_sha256("password", bytes("salt"), 4096, 32)) ==
+    CHECK(hex(pbkdf2_sha256("password", bytes_of("salt"), 4096, 32)) ==
           "c5e478d59288c841aa530db6845c4c8d962893a001ce4e11a4963873aa98134a");
 }
 

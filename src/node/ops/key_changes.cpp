@@ -11,9 +11,20 @@
 #include <set>
 
 namespace hsm {
+namespace {
+
+// The user a share_key names, by this node's id or by its name.
+std::optional<user_record> referenced_user(const node_context& n, const user_reference& u) {
+    if (const auto* id = std::get_if<std::int64_t>(&u)) return n.store.find_id(*id);
+    const auto* name = std::get_if<std::string>(&u);
+    if (!name || !valid_user_name(*name)) return std::nullopt;
+    return n.store.find(canonical_user_name(*name));
+}
+
+} // namespace
 
 std::pair<status, key_change> plan_key_change(node_context& n, session& s, key_change::kind kind,
-                                              const json& f) {
+                                              const key_change_request& r) {
     key_change c;
     c.what = kind;
     if (!current(n, s)) return {status::not_logged_in, c};
@@ -21,36 +32,28 @@ std::pair<status, key_change> plan_key_change(node_context& n, session& s, key_c
     c.actor_generation = s.generation;
     c.actor_type = s.type;
     if (kind == key_change::kind::insert_keys || kind == key_change::kind::sync_key) {
-        auto keys = sealed_keys_from(f);
-        if (!keys) return {status::bad_request, c};
-        for (auto& k : *keys) {
+        if (!r.keys) return {status::bad_request, c};
+        for (const auto& k : *r.keys) {
             c.handles.push_back(k.handle);
-            c.sealed.push_back(std::move(k.sealed));
+            c.sealed.push_back(k.sealed);
         }
     } else {
-        auto handle = integer_field(f, "handle");
-        if (!handle) return {status::key_not_found, c};
-        c.handles.push_back(*handle);
+        if (!r.handle) return {status::key_not_found, c};
+        c.handles.push_back(*r.handle);
     }
     if (kind == key_change::kind::share_key) {
-        auto share = f.find("share");
-        auto users = f.find("users");
-        if (share == f.end() || !share->is_boolean() || users == f.end() || !users->is_array())
-            return {status::bad_request, c};
-        c.share = share->get<bool>();
+        if (!r.share || !r.users) return {status::bad_request, c};
+        c.share = *r.share;
         // CMU names users by id, each HSM by its own: this node's ids.
-        for (const auto& u : *users) {
-            auto named = u.is_number_integer() ? n.store.find_id(u.get<std::int64_t>())
-                         : u.is_string() && valid_user_name(u.get<std::string>())
-                             ? n.store.find(canonical_user_name(u.get<std::string>()))
-                             : std::nullopt;
+        for (const auto& u : *r.users) {
+            auto named = referenced_user(n, u);
             if (!named) return {status::user_not_found, c};
             c.users.push_back(named->name);
         }
     }
     if (kind == key_change::kind::set_attribute) {
-        auto attribute = integer_field(f, "attribute");
-        auto value = string_field(f, "value");
+        const auto& attribute = r.attribute;
+        const auto& value = r.value;
         if (!attribute || *attribute < 0 || *attribute > 0xffffffff || !value ||
             value->size() > max_key_label)
             return {status::attribute_invalid, c};

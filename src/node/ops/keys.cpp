@@ -31,13 +31,6 @@ key_use use_of(operation op) {
     }
 }
 
-// A hex field of at most `limit` bytes; nullopt when absent, not hex or longer.
-std::optional<bytes> hex_field(const json& f, std::string_view key, std::size_t limit) {
-    auto text = string_field(f, key);
-    if (!text || text->size() > 2 * limit) return std::nullopt;
-    return from_hex(*text);
-}
-
 // A page of list_keys.
 constexpr std::size_t keys_per_page = 32;
 
@@ -65,17 +58,16 @@ std::string key_digest(const node_context& n, const key_record& k) {
     return to_hex(hmac_sha256(n.keys.digest(), text));
 }
 
-awaitable<status> generate_key(node_context& n, session& s, const json& f, json& out) {
+awaitable<status> generate_keys(node_context& n, session& s, generate_key_request r, json& out) {
     if (n.store.state() != cluster_state::active) co_return status::cluster_not_active;
-    auto spec = parse_key_spec(string_field(f, "spec").value_or(""));
+    const auto& spec = r.spec;
     if (!spec) co_return status::mechanism_invalid;
-    auto label = string_field(f, "label").value_or("");
-    auto id = string_field(f, "id").value_or("");
+    const auto& label = r.label;
+    const auto& id = r.id;
     bool pair = spec->type == key_type::ec || spec->type == key_type::rsa;
     auto main = pair ? key_class::private_key : key_class::secret_key;
-    auto flags = f.contains("attributes")
-                     ? flags_from_json(f["attributes"], default_flags(main, spec->type))
-                     : default_flags(main, spec->type);
+    auto flags = r.attributes ? flags_from_json(*r.attributes, default_flags(main, spec->type))
+                              : default_flags(main, spec->type);
     if (!valid_key_label(label) || !valid_key_id_hex(id) || !flags ||
         !flags_fit(*flags, main, spec->type))
         co_return status::attribute_invalid;
@@ -127,8 +119,8 @@ std::int64_t next_key_handle(const node_context& n, std::int64_t besides) {
     throw std::runtime_error("no free key handle in 64 draws");
 }
 
-status find_keys(node_context& n, const json& f, json& out) {
-    auto user = integer_field(f, "user");
+status find_keys(node_context& n, session&, const find_keys_request& r, json& out) {
+    auto user = r.user;
     if (!user || !n.store.find_id(*user)) return status::user_not_found;
     found_keys found;
     std::string digests;
@@ -136,9 +128,7 @@ status find_keys(node_context& n, const json& f, json& out) {
         found.keys.push_back({k.handle, k.owner == *user});
         digests += key_digest(n, k);
     }
-    auto hash = f.find("hash");
-    if (!found.keys.empty() && hash != f.end() && hash->is_boolean() && hash->get<bool>())
-        found.hash = to_hex(hmac_sha256(n.keys.digest(), digests));
+    if (!found.keys.empty() && r.hash) found.hash = to_hex(hmac_sha256(n.keys.digest(), digests));
     out = to_json(found);
     return status::ok;
 }
@@ -159,8 +149,8 @@ key_summary summary_of(const node_context& n, const key_record& k) {
             .public_key = to_hex(k.public_der)};
 }
 
-status get_key(node_context& n, session& s, const json& f, json& out) {
-    auto handle = integer_field(f, "handle");
+status get_key(node_context& n, session& s, const key_handle_request& r, json& out) {
+    auto handle = r.handle;
     auto k = handle ? n.store.find_key(*handle) : std::nullopt;
     if (!k) return status::key_not_found;
     if (auto a = may_read_key(key_actor_for(s, *k), k->cls); a != status::ok) return a;
@@ -170,8 +160,8 @@ status get_key(node_context& n, session& s, const json& f, json& out) {
 
 // A crypto user's own keys and those shared with it, described, a page at a
 // time after handle `after` (what a PKCS#11 token shows as its objects).
-status list_keys(node_context& n, session& s, const json& f, json& out) {
-    auto after = integer_field(f, "after").value_or(0);
+status list_keys(node_context& n, session& s, const list_keys_request& r, json& out) {
+    auto after = r.after;
     json keys = json::array();
     bool more = false;
     for (const auto& k : n.store.keys_of(*s.user_id)) {
@@ -186,22 +176,22 @@ status list_keys(node_context& n, session& s, const json& f, json& out) {
     return status::ok;
 }
 
-awaitable<status> use_key(node_context& n, session& s, operation op, const json& f, json& out) {
-    auto use = use_of(op);
-    auto handle = integer_field(f, "handle");
+awaitable<status> use_key(node_context& n, session& s, key_use_request r, json& out) {
+    auto use = use_of(r.op);
+    auto handle = r.handle;
     auto k = handle ? n.store.find_key(*handle) : std::nullopt;
     if (!k) co_return s.user_id ? status::key_not_found : status::not_logged_in;
     if (auto a = may_use_key(key_actor_for(s, *k), k->cls); a != status::ok) co_return a;
-    auto m = mechanism_from_name(string_field(f, "mechanism").value_or(""));
+    auto m = r.mech;
     if (!m || !mechanism_fits(*m, use, k->type, k->cls)) co_return status::mechanism_invalid;
     if (!flags_allow(k->flags, use)) co_return status::key_function_not_permitted;
-    auto data = hex_field(f, "data", max_crypto_data);
-    auto signature = hex_field(f, "signature", max_crypto_data);
+    const auto& data = r.data;
+    const auto& signature = r.signature;
     // The node chooses every IV (a caller's would let one who may encrypt
     // but not decrypt re-use a ciphertext's IV and read it): an "iv" field
     // is refused; a decryption takes the IV in front of the ciphertext.
-    if (f.contains("iv")) co_return status::bad_request;
-    auto aad = f.contains("aad") ? hex_field(f, "aad", max_crypto_data) : std::optional(bytes{});
+    if (r.iv) co_return status::bad_request;
+    const auto& aad = r.aad;
     if (!data || !aad || (use == key_use::verify && !signature)) co_return status::bad_request;
     auto key = loaded(n, *k);
     if (!key) co_return status::internal_error; // the store holds what it sealed
@@ -230,8 +220,8 @@ awaitable<status> use_key(node_context& n, session& s, operation op, const json&
 
 // The key as it is now, sealed for the cluster's nodes (syncKey carries it):
 // for an officer, or for its owner.
-status get_sealed_key(node_context& n, session& s, const json& f, json& out) {
-    auto handle = integer_field(f, "handle");
+status get_sealed_key(node_context& n, session& s, const key_handle_request& r, json& out) {
+    auto handle = r.handle;
     auto k = handle ? n.store.find_key(*handle) : std::nullopt;
     if (!k) return s.user_id ? status::key_not_found : status::not_logged_in;
     auto who = key_actor_for(s, *k);
@@ -272,8 +262,8 @@ std::optional<loaded_key> loaded(node_context& n, const key_record& k) {
     return key;
 }
 
-status random(const json& f, json& out) {
-    auto count = integer_field(f, "bytes");
+status random(node_context&, session&, const random_request& r, json& out) {
+    auto count = r.count;
     if (!count || *count < 1 || *count > 4096) return status::bad_request;
     out = {{"data", to_hex(random_bytes(static_cast<std::size_t>(*count)))}};
     return status::ok;

@@ -86,9 +86,10 @@ std::uint32_t login_cost(const node_context& n) {
                       max_kdf_iterations);
 }
 
-awaitable<status> login(node_context& n, session& s, const json& f, secret password, json& out) {
+awaitable<status> login(node_context& n, session& s, login_request r, json& out) {
     if (s.user_id) co_return status::already_logged_in;
-    auto target = parse_target(f, status::user_login_failure);
+    const auto& password = r.password;
+    auto target = parse_target(r.user, status::user_login_failure);
     if (target.error != status::ok) co_return target.error;
     auto ticket = co_await n.budget.acquire(s.peer);
     if (!ticket) co_return status::busy;
@@ -156,14 +157,14 @@ void logged_in(node_context& n, session& s, const user_record& u, std::string_vi
 // gone after one answer, right or wrong. Without a login challenge (which
 // only a right password gives) it costs nothing and writes nothing, as every
 // other request before login (docs/design.md, "Clients not logged in").
-status login_2fa(node_context& n, session& s, const json& f) {
+status login_2fa(node_context& n, session& s, const second_factor_request& r, json&) {
     if (s.user_id) return status::already_logged_in;
     auto challenge = std::exchange(s.challenge, std::nullopt);
     if (!challenge || challenge->what != two_factor_challenge::purpose::login)
         return status::user_login_failure;
     auto user = n.store.find_id(challenge->user_id);
     if (!user) return status::user_login_failure;
-    auto signature = two_factor_challenge::signature_for(f, n.identity.hsm_id);
+    auto signature = two_factor_challenge::signature_for(r.signatures, n.identity.hsm_id);
     auto key = user->two_fa ? quorum_key::from_der(user->quorum_key) : std::nullopt;
     bool good = signature && key && !user->locked() &&
                 challenge->answered(two_factor_challenge::purpose::login, user->id,
@@ -187,7 +188,7 @@ status login_2fa(node_context& n, session& s, const json& f) {
 
 // A challenge whose signature proves that the officer holds the key it turns
 // two-factor login on with (createUser or changePswd with -2fa).
-status get_2fa_challenge(node_context& n, session& s, json& out) {
+status get_2fa_challenge(node_context& n, session& s, const no_fields&, json& out) {
     s.challenge = two_factor_challenge::issue(
         two_factor_challenge::purpose::enroll, *s.user_id, s.generation,
         {n.identity.hsm_id, s.user_name, s.channel}, n.tokens.lifetime());
@@ -195,7 +196,7 @@ status get_2fa_challenge(node_context& n, session& s, json& out) {
     return status::ok;
 }
 
-status logout(node_context& n, session& s) {
+status logout(node_context& n, session& s, const no_fields&, json&) {
     // Ended first: a logout must take effect even when its audit row cannot
     // be written (a full disk answers RET_STORAGE_FAILURE, and the session is gone).
     auto entry = entry_for(s, "logout", s.user_name, status::ok);

@@ -37,10 +37,10 @@ bool same_credentials(const password_hash& a, const password_hash& b) {
 // registerQuorumPubKey's proof: the key is an RSA-2048 public key and the
 // officer signed the registration token with its private half. The key, once
 // proven, goes to `key`.
-status registration_proof(const json& f, bytes& key) {
-    auto der = from_hex(string_field(f, "quorum_key").value_or(""));
-    auto token = from_hex(string_field(f, "token").value_or(""));
-    auto signature = from_hex(string_field(f, "signature").value_or(""));
+status registration_proof(const user_change_request& r, bytes& key) {
+    const auto& der = r.quorum_key;
+    const auto& token = r.token;
+    const auto& signature = r.signature;
     if (!der || !token || !signature || der->size() > max_quorum_key_size || token->empty() ||
         token->size() > quorum::max_registration_token)
         return status::bad_request;
@@ -54,41 +54,40 @@ status registration_proof(const json& f, bytes& key) {
     auto officer = quorum_key::from_der(*der);
     if (!officer) return status::quorum_key_invalid;
     if (!officer->approves(*token, *signature)) return status::signature_invalid;
-    key = std::move(*der);
+    key = *der;
     return status::ok;
 }
 
 // Turning two-factor login on: the key, and its signature of the enrollment
 // challenge `challenge` of this node (`hsm_id`), which the session `s` was
 // given. The same fields go to every node: each finds its own signature.
-status enrollment_proof(const json& f, const std::optional<two_factor_challenge>& challenge,
-                        const session& s, const std::string& hsm_id, bytes& key) {
-    auto spec = f.find("two_fa");
-    if (spec == f.end() || !spec->is_object()) return status::bad_request;
-    auto der = from_hex(string_field(*spec, "key").value_or(""));
+status enrollment_proof(const optional_field<enrollment>& two_fa,
+                        const std::optional<two_factor_challenge>& challenge, const session& s,
+                        const std::string& hsm_id, bytes& key) {
+    if (!two_fa.value) return status::bad_request;
+    const auto& der = two_fa.value->key;
     if (!der || der->size() > max_quorum_key_size) return status::bad_request;
-    auto signature = two_factor_challenge::signature_for(*spec, hsm_id);
+    auto signature = two_factor_challenge::signature_for(two_fa.value->signatures, hsm_id);
     auto officer = quorum_key::from_der(*der);
     if (!officer) return status::quorum_key_invalid;
     if (!signature || !challenge || !s.user_id ||
         !challenge->answered(two_factor_challenge::purpose::enroll, *s.user_id, s.generation,
                              *officer, *signature))
         return status::two_factor_invalid;
-    key = std::move(*der);
+    key = *der;
     return status::ok;
 }
 
 // setKeyQuota's number: a count of keys up to the node's capacity, or null
 // for the node's default. False when the field is missing or not that.
-bool key_quota_field(const json& f, std::optional<std::int64_t>& quota) {
-    auto it = f.find("key_quota");
-    if (it == f.end()) return false;
-    if (it->is_null()) {
+bool key_quota_field(const optional_field<std::optional<std::int64_t>>& given,
+                     std::optional<std::int64_t>& quota) {
+    if (!given.value) return false; // absent, or neither null nor an integer
+    if (!*given.value) {
         quota.reset();
         return true;
     }
-    if (!it->is_number_integer()) return false;
-    auto n = it->get<std::int64_t>();
+    auto n = **given.value;
     if (n < 0 || n > std::int64_t{max_keys_per_node}) return false;
     quota = n;
     return true;
@@ -205,18 +204,20 @@ status record_rules(const node_context& n, const planned_change& c, const user_r
 // are Asio's awaitable_frame_base pair (as in node_service.cpp).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-awaitable<std::pair<status, planned_change>> plan(node_context& n, session& s, operation op,
-                                                  const json& f, const secret& password) {
+awaitable<std::pair<status, planned_change>> plan(node_context& n, session& s,
+                                                  const user_change_request& r) {
+    auto op = r.op;
+    const auto& password = r.password;
     planned_change c;
-    auto target = parse_target(f, op == operation::create_user ? status::invalid_user_name
-                                                               : status::user_not_found);
+    auto target = parse_target(r.user, op == operation::create_user ? status::invalid_user_name
+                                                                    : status::user_not_found);
     c.name = target.name;
     c.type = target.type;
     bool needs_hash = op == operation::create_user || op == operation::change_password;
     // Turning 2FA on: the session's enrollment challenge is answered once,
     // and its RSA verification done once, however often `check` runs.
     bool enrolls =
-        f.contains("two_fa") && (op == operation::create_user || op == operation::change_password);
+        r.two_fa.given && (op == operation::create_user || op == operation::change_password);
     auto challenge = enrolls ? std::exchange(s.challenge, std::nullopt) : std::nullopt;
     std::optional<status> proof;
     // Reads the state anew each time: the store may change while we derive.
@@ -231,9 +232,8 @@ awaitable<std::pair<status, planned_change>> plan(node_context& n, session& s, o
         bool self = user && user->id == *s.user_id;
         if (auto a = authorize(s.actor(), op, self); a != status::ok) return a;
         // Revocation is an officer's, of another user, by deletion or reset.
-        auto revoke = f.find("revoke");
-        if (revoke != f.end() && !revoke->is_boolean()) return status::bad_request;
-        c.revoke = revoke != f.end() && revoke->get<bool>();
+        if (r.revoke.malformed()) return status::bad_request;
+        c.revoke = r.revoke.value.value_or(false);
         if (c.revoke && (self || !is_officer(s.type) ||
                          (op != operation::delete_user && op != operation::change_password)))
             return status::bad_request;
@@ -242,9 +242,10 @@ awaitable<std::pair<status, planned_change>> plan(node_context& n, session& s, o
         if (needs_hash && !valid_password(password.view())) return status::password_policy;
         // The proof costs an RSA verification: only once the user may ask.
         if (op == operation::register_quorum_key)
-            if (auto proof = registration_proof(f, c.quorum_key); proof != status::ok) return proof;
+            if (auto proof = registration_proof(r, c.quorum_key); proof != status::ok) return proof;
         if (enrolls) {
-            if (!proof) proof = enrollment_proof(f, challenge, s, n.identity.hsm_id, c.quorum_key);
+            if (!proof)
+                proof = enrollment_proof(r.two_fa, challenge, s, n.identity.hsm_id, c.quorum_key);
             if (*proof != status::ok) return *proof;
             c.two_fa = planned_change::second_factor::on;
         }
@@ -266,7 +267,7 @@ awaitable<std::pair<status, planned_change>> plan(node_context& n, session& s, o
             return rules_hold(n, c);
         }
         if (op == operation::set_key_quota) {
-            if (!key_quota_field(f, c.key_quota)) return status::bad_request;
+            if (!key_quota_field(r.key_quota, c.key_quota)) return status::bad_request;
             c.what = planned_change::kind::set_key_quota;
             return rules_hold(n, c);
         }
@@ -286,7 +287,7 @@ awaitable<std::pair<status, planned_change>> plan(node_context& n, session& s, o
     if (verdict == status::ok && needs_hash) {
         // A cluster-wide change brings its salt, so that every node stores the
         // same credentials and their record digests agree.
-        auto salt = from_hex(string_field(f, "salt").value_or(""));
+        auto salt = r.salt;
         if (salt && salt->size() != salt_size) salt.reset();
         c.hash = co_await off_thread(n, [&] {
             if (!salt || salt->empty()) return hash_password(password.view(), n.kdf_iterations);
@@ -304,14 +305,14 @@ std::string record_context(const node_context& n, std::string_view name, std::in
                        name, version);
 }
 
-std::pair<status, planned_change> plan_sync(node_context& n, session& s, const json& f) {
+std::pair<status, planned_change> plan_sync(node_context& n, session& s,
+                                            const user_sync_request& r) {
     if (!current(n, s)) return {status::not_logged_in, {}};
     if (auto a = authorize(s.actor(), operation::create_user, false); a != status::ok)
         return {a, {}};
     // The record is opened with this cluster's key, bound to the name and
     // version it travels under: nobody outside the nodes can read or make one.
-    auto record = f.find("record");
-    auto carried = record == f.end() ? std::nullopt : sealed_user_from(*record);
+    const auto& carried = r.record;
     if (!carried) return {status::bad_request, {}};
     const auto& [name, shown_type, version, sealed_hex] = *carried;
     auto sealed = from_hex(sealed_hex);
@@ -332,9 +333,7 @@ std::pair<status, planned_change> plan_sync(node_context& n, session& s, const j
     if (existing) {
         c->target_id = existing->id;
         c->target_generation = existing->generation;
-        auto force = f.find("force");
-        bool forced = force != f.end() && force->is_boolean() && force->get<bool>();
-        if (existing->version > c->version && !forced) return {status::version_newer, {}};
+        if (existing->version > c->version && !r.force) return {status::version_newer, {}};
         // Running it twice changes nothing.
         if (digest_of(n, *existing) ==
             record_digest(n.keys.digest(), c->name, c->type, c->version,
@@ -379,13 +378,13 @@ void apply_user_change(node_context& n, const planned_change& c) {
     }
 }
 
-awaitable<status> direct(node_context& n, session& s, operation op, const json& f,
-                         secret password) {
-    auto planned = co_await plan(n, s, op, f, password);
+awaitable<status> change_user(node_context& n, session& s, user_change_request r, json&) {
+    auto op = r.op;
+    auto planned = co_await plan(n, s, r);
     // Named, not a structured binding: clang 14 cannot capture one in a lambda.
     auto& verdict = planned.first;
     auto& change = planned.second;
-    auto target = change.name.empty() ? string_field(f, "name").value_or("") : change.name;
+    auto target = change.name.empty() ? r.user.name.value_or("") : change.name;
     n.store.transact([&] {
         if (verdict == status::ok) apply_user_change(n, change);
         n.store.append_audit(n.identity.hsm_id, entry_for(s, operation_name(op), target, verdict));
@@ -398,8 +397,8 @@ awaitable<status> direct(node_context& n, session& s, operation op, const json& 
 }
 
 // Audited by the table (its target the name), once the name reads.
-status get_user(node_context& n, const json& f, json& out) {
-    auto name = string_field(f, "name");
+status get_user(node_context& n, session&, const user_named& r, json& out) {
+    const auto& name = r.name;
     if (!name || !valid_user_name(*name)) return status::user_not_found;
     auto user = n.store.find(canonical_user_name(*name));
     if (!user) return status::user_not_found;
@@ -428,7 +427,7 @@ std::string digest_of(const node_context& n, const user_record& u) {
                          u.quorum_key, u.two_fa, u.key_quota);
 }
 
-json list_users(const node_context& n) {
+status list_users(node_context& n, session&, const no_fields&, json& out) {
     std::vector<user_summary> users;
     for (const auto& u : n.store.list())
         users.push_back({.id = u.id,
@@ -442,6 +441,7 @@ json list_users(const node_context& n) {
                          .key_quota = u.type == user_type::cu
                                           ? std::optional<std::int64_t>(n.key_quota_of(u))
                                           : std::nullopt});
-    return {{"users", to_json(users)}};
+    out = {{"users", to_json(users)}};
+    return status::ok;
 }
 } // namespace hsm

@@ -31,6 +31,55 @@ key_use use_of(operation op) {
     }
 }
 
+// The class of a generation's main key: a pair's private half, or a secret key.
+key_class main_class(const key_spec& spec) {
+    bool pair = spec.type == key_type::ec || spec.type == key_type::rsa;
+    return pair ? key_class::private_key : key_class::secret_key;
+}
+
+// A key's use, with a request whose inputs were checked (use_key).
+crypto_result used(key_use use, mechanism m, const loaded_key& key, const key_use_request& r) {
+    switch (use) {
+    case key_use::sign:
+        return sign_data(m, key, *r.data);
+    case key_use::verify:
+        return verify_data(m, key, *r.data, *r.signature);
+    case key_use::encrypt:
+        return encrypt_data(m, key, *r.aad, *r.data);
+    case key_use::decrypt:
+        return decrypt_data(m, key, *r.aad, *r.data);
+    }
+    return status::internal_error;
+}
+
+// New keys (a pair's main half `flags`, its other half the defaults)
+// under fresh handles, owned by the session's user, sealed for the cluster.
+std::vector<sealed_key> sealed_for_cluster(const node_context& n, const session& s,
+                                           const generate_key_request& r, const key_flags& flags,
+                                           std::vector<generated_key>& generated) {
+    const auto& spec = *r.spec;
+    auto main = main_class(spec);
+    std::vector<sealed_key> keys;
+    for (auto& g : generated) {
+        key_contents k;
+        auto& d = k.description;
+        d.handle = next_key_handle(n, keys.empty() ? 0 : keys.front().handle);
+        d.cls = g.cls;
+        d.type = spec.type;
+        d.bits = spec.bits;
+        d.label = r.label;
+        d.id_hex = r.id;
+        d.flags = g.cls == main ? flags : default_flags(g.cls, spec.type);
+        d.public_der = g.public_der;
+        k.owner_name = s.user_name;
+        k.material = std::move(g.material);
+        k.sealed_at = unix_ms();
+        keys.push_back(
+            {d.handle, d.cls, to_hex(seal_key(n.keys.sealing(), n.identity.cluster_id, k))});
+    }
+    return keys;
+}
+
 // A page of list_keys.
 constexpr std::size_t keys_per_page = 32;
 
@@ -64,14 +113,13 @@ awaitable<status> generate_keys(node_context& n, session& s, generate_key_reques
     if (!spec) co_return status::mechanism_invalid;
     const auto& label = r.label;
     const auto& id = r.id;
-    bool pair = spec->type == key_type::ec || spec->type == key_type::rsa;
-    auto main = pair ? key_class::private_key : key_class::secret_key;
+    auto main = main_class(*spec);
     auto flags = r.attributes ? flags_from_json(*r.attributes, default_flags(main, spec->type))
                               : default_flags(main, spec->type);
     if (!valid_key_label(label) || !valid_key_id_hex(id) || !flags ||
         !flags_fit(*flags, main, spec->type))
         co_return status::attribute_invalid;
-    std::size_t objects = pair ? 2 : 1;
+    std::size_t objects = main == key_class::private_key ? 2 : 1; // a pair, or one key
     if (n.store.count_keys() + n.store.count_reserved_keys() + objects > max_keys_per_node)
         co_return status::key_limit_exceeded;
     // One generation at a time on the node, users taking turns: an RSA-4096
@@ -80,25 +128,7 @@ awaitable<status> generate_keys(node_context& n, session& s, generate_key_reques
     if (!ticket) co_return status::busy;
     auto generated = co_await off_thread(n, [spec = *spec] { return generate_key_material(spec); });
     if (!current(n, s)) co_return status::not_logged_in;
-    std::vector<sealed_key> keys;
-    for (auto& g : generated) {
-        key_contents k;
-        auto& d = k.description;
-        d.handle = next_key_handle(n, keys.empty() ? 0 : keys.front().handle);
-        d.cls = g.cls;
-        d.type = spec->type;
-        d.bits = spec->bits;
-        d.label = label;
-        d.id_hex = id;
-        d.flags = g.cls == main ? *flags : default_flags(g.cls, spec->type);
-        d.public_der = g.public_der;
-        k.owner_name = s.user_name;
-        k.material = std::move(g.material);
-        k.sealed_at = unix_ms();
-        keys.push_back(
-            {d.handle, d.cls, to_hex(seal_key(n.keys.sealing(), n.identity.cluster_id, k))});
-    }
-    out = to_json(keys);
+    out = to_json(sealed_for_cluster(n, s, r, *flags, generated));
     co_return status::ok;
 }
 
@@ -198,19 +228,7 @@ awaitable<status> use_key(node_context& n, session& s, key_use_request r, json& 
     // Each user's uses share the threads but one, users taking turns.
     auto ticket = co_await n.key_uses.acquire(fmt::format("user {}", *s.user_id));
     if (!ticket) co_return status::busy;
-    auto result = co_await off_thread(n, [&]() -> crypto_result {
-        switch (use) {
-        case key_use::sign:
-            return sign_data(*m, *key, *data);
-        case key_use::verify:
-            return verify_data(*m, *key, *data, *signature);
-        case key_use::encrypt:
-            return encrypt_data(*m, *key, *aad, *data);
-        case key_use::decrypt:
-            return decrypt_data(*m, *key, *aad, *data);
-        }
-        return status::internal_error;
-    });
+    auto result = co_await off_thread(n, [&] { return used(use, *m, *key, r); });
     if (auto* code = std::get_if<status>(&result)) co_return *code;
     auto& output = std::get<bytes>(result);
     if (use != key_use::verify) out = {{"data", to_hex(output)}};

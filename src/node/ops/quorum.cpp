@@ -30,6 +30,28 @@ json token_json(const quorum_token& t, std::int64_t now_ms, int approvals, int r
             {"approvers", approvers}};
 }
 
+// The approvers of `file`: every signature a registered officer's over
+// exactly that file, or the first refusal (a signature that does not
+// verify names its approver in `out`).
+status approvers_of(const node_context& n, const std::vector<token_approval_entry>& approvals,
+                    const bytes& file, std::map<std::int64_t, token_approval>& approved,
+                    json& out) {
+    for (const auto& [name, signature] : approvals) {
+        if (!name || !signature || signature->size() != quorum::signature_size)
+            return status::bad_request;
+        auto user =
+            valid_user_name(*name) ? n.store.find(canonical_user_name(*name)) : std::nullopt;
+        auto key =
+            user && is_officer(user->type) ? quorum_key::from_der(user->quorum_key) : std::nullopt;
+        if (!key || !key->approves(file, *signature)) {
+            out = {{"approver", *name}};
+            return status::signature_invalid;
+        }
+        approved[user->id] = {user->name, user->quorum_key};
+    }
+    return status::ok;
+}
+
 } // namespace
 
 std::optional<quorum::service> guarding(const planned_change& c) {
@@ -208,24 +230,7 @@ status approve_token(node_context& n, session& s, const approve_token_request& r
             mine.push_back(r.id);
     auto verdict = mine.empty() ? status::token_not_found : status::ok;
     std::map<std::int64_t, token_approval> approved;
-    for (const auto& a : *approvals) {
-        if (verdict != status::ok) break;
-        const auto& [name, signature] = a;
-        if (!name || !signature || signature->size() != quorum::signature_size) {
-            verdict = status::bad_request;
-            break;
-        }
-        auto user =
-            valid_user_name(*name) ? n.store.find(canonical_user_name(*name)) : std::nullopt;
-        auto key =
-            user && is_officer(user->type) ? quorum_key::from_der(user->quorum_key) : std::nullopt;
-        if (!key || !key->approves(*file, *signature)) {
-            verdict = status::signature_invalid;
-            out = {{"approver", *name}};
-            break;
-        }
-        approved[user->id] = {user->name, user->quorum_key};
-    }
+    if (verdict == status::ok) verdict = approvers_of(n, *approvals, *file, approved, out);
     if (verdict == status::ok) {
         for (auto id : mine)
             if (auto* t = n.tokens.find(&s, id, now)) {

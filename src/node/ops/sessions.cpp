@@ -86,6 +86,47 @@ std::uint32_t login_cost(const node_context& n) {
                       max_kdf_iterations);
 }
 
+namespace {
+
+// A login as `name`, its password checked (`good`) against `user` as it was
+// read: accepted only for that very record, unlocked and with no change
+// pending; a 2FA user's login waits for its second step.
+status verified(node_context& n, session& s, const std::string& name, const user_record& user,
+                bool good, json& out) {
+    // Accept only the very record that was verified: a change made meanwhile
+    // (a reset, a deletion, a sync) wins over a login that read the old one.
+    auto now = n.store.find_id(user.id);
+    bool unchanged = now && now->generation == user.generation;
+    if (!unchanged || now->locked() || !good) {
+        n.store.transact([&] {
+            if (now && !now->locked() && !good) n.store.record_login_failure(now->id);
+            n.store.append_audit(n.identity.hsm_id,
+                                 entry_for(s, "login", name, status::user_login_failure));
+        });
+        return status::user_login_failure;
+    }
+    // The password is right, so saying why is safe: a prepared change of
+    // this user (a deletion, a reset) is waiting for its commit.
+    if (n.store.reserved(name)) {
+        audit(n, s, "login", name, status::user_change_pending);
+        return status::user_change_pending;
+    }
+    if (now->two_fa) {
+        // The password was right; the login now waits for a signature by
+        // the user's registered key over a challenge only this session has.
+        s.challenge = two_factor_challenge::issue(
+            two_factor_challenge::purpose::login, now->id, now->generation,
+            {n.identity.hsm_id, now->name, s.channel}, n.tokens.lifetime());
+        out = {{"challenge", to_hex(s.challenge->challenge)}, {"hsm_id", n.identity.hsm_id}};
+        audit(n, s, "login", name, status::two_factor_required);
+        return status::two_factor_required;
+    }
+    logged_in(n, s, *now, "login");
+    return status::ok;
+}
+
+} // namespace
+
 awaitable<status> login(node_context& n, session& s, login_request r, json& out) {
     if (s.user_id) co_return status::already_logged_in;
     const auto& password = r.password;
@@ -108,36 +149,7 @@ awaitable<status> login(node_context& n, session& s, login_request r, json& out)
             dummy_derivation(password.view(), cost - user->hash.iterations);
         return same;
     });
-    // Accept only the very record that was verified: a change made meanwhile
-    // (a reset, a deletion, a sync) wins over a login that read the old one.
-    auto now = n.store.find_id(user->id);
-    bool unchanged = now && now->generation == user->generation;
-    if (!unchanged || now->locked() || !good) {
-        n.store.transact([&] {
-            if (now && !now->locked() && !good) n.store.record_login_failure(now->id);
-            n.store.append_audit(n.identity.hsm_id,
-                                 entry_for(s, "login", name, status::user_login_failure));
-        });
-        co_return status::user_login_failure;
-    }
-    // The password is right, so saying why is safe: a prepared change of
-    // this user (a deletion, a reset) is waiting for its commit.
-    if (n.store.reserved(name)) {
-        audit(n, s, "login", name, status::user_change_pending);
-        co_return status::user_change_pending;
-    }
-    if (now->two_fa) {
-        // The password was right; the login now waits for a signature by
-        // the user's registered key over a challenge only this session has.
-        s.challenge = two_factor_challenge::issue(
-            two_factor_challenge::purpose::login, now->id, now->generation,
-            {n.identity.hsm_id, now->name, s.channel}, n.tokens.lifetime());
-        out = {{"challenge", to_hex(s.challenge->challenge)}, {"hsm_id", n.identity.hsm_id}};
-        audit(n, s, "login", name, status::two_factor_required);
-        co_return status::two_factor_required;
-    }
-    logged_in(n, s, *now, "login");
-    co_return status::ok;
+    co_return verified(n, s, name, *user, good, out);
 }
 
 // A login's last step: the failure count reset, the audit row, the session bound.

@@ -200,6 +200,107 @@ void serve_options_of(CLI::App& srv, options& o) {
         ->capture_default_str();
 }
 
+// hsmd's subcommands, each with what runs it once parsed.
+class subcommands {
+public:
+    explicit subcommands(options& o) : o_(o) {}
+
+    template <typename Run>
+    CLI::App* add(CLI::App* parent, const char* name, const char* summary, Run run) {
+        auto* sub = parent->add_subcommand(name, summary);
+        commands_.emplace_back(sub, [&o = o_, run] { return run(o); });
+        return sub;
+    }
+
+    /// The --data option of a subcommand.
+    CLI::App* data(CLI::App* sub, const char* what = "Data directory") {
+        sub->add_option("--data", o_.data, what)->required();
+        return sub;
+    }
+
+    options& o() noexcept { return o_; }
+
+    /// Runs the subcommand parsed; 0 when none was.
+    int run_parsed() const {
+        for (const auto& [sub, run] : commands_)
+            if (sub->parsed()) return run();
+        return 0;
+    }
+
+private:
+    options& o_;
+    std::vector<std::pair<CLI::App*, std::function<int()>>> commands_;
+};
+
+// A node's life: create, initialize, describe, clone, its own certificate.
+void add_cluster_commands(CLI::App& app, subcommands& c) {
+    auto& o = c.o();
+    auto* create = c.add(&app, "create-cluster", "Create a node: key pair and CSR", run_create);
+    c.data(create);
+    create->add_option("--cluster-id", o.cluster_id, "Cluster id")->required();
+
+    auto* init =
+        c.add(&app, "initialize-cluster", "Claim the cluster with a signed cert", run_initialize);
+    c.data(init);
+    init->add_option("--cluster-id", o.cluster_id, "Cluster id")->required();
+    init->add_option("--signed-cert", o.signed_cert, "Cluster certificate (PEM)")->required();
+    init->add_option("--trust-anchor", o.trust_anchor, "Issuing CA certificate (PEM)")->required();
+    init->add_option("--kdf-iterations", o.iterations, "PBKDF2 iterations for admin")
+        ->check(CLI::Range(min_kdf_iterations, max_kdf_iterations));
+
+    c.data(c.add(&app, "describe", "Print the node's ids, state, CSR, peers", print_node));
+
+    auto* clone = c.add(&app, "clone", "Create a new node of the same cluster", run_clone);
+    clone->add_option("--from", o.from, "Source data directory")->required();
+    c.data(clone, "New data directory");
+
+    auto* node_cert = c.add(&app, "install-node-certificate",
+                            "Install this node's own certificate (signed node.csr)",
+                            run_install_node_certificate);
+    c.data(node_cert);
+    node_cert->add_option("--signed-cert", o.signed_cert, "Node certificate (PEM)")->required();
+}
+
+// The client certificates and CAs a node accepts.
+void add_client_commands(CLI::App& app, subcommands& c) {
+    auto& o = c.o();
+    auto* reg = c.add(&app, "register-client-certificate",
+                      "Pin a client certificate, or register a client CA", run_register);
+    c.data(reg);
+    auto* reg_cert = reg->add_option("--cert", o.cert_file, "Client certificate to pin (PEM)");
+    reg->add_option("--trust-anchor", o.anchor_file, "Client CA certificate (PEM), at most 2")
+        ->excludes(reg_cert);
+
+    c.data(c.add(&app, "list-client-certificates", "List pinned certificates and client CAs",
+                 run_list_clients));
+
+    auto* remove = c.add(&app, "remove-client-certificate",
+                         "Remove a pinned certificate or client CA", run_remove_client);
+    c.data(remove);
+    remove->add_option("--fingerprint", o.fingerprint, "SHA256:... as listed")->required();
+}
+
+void add_audit_commands(CLI::App& app, subcommands& c) {
+    auto* audit = app.add_subcommand("audit", "Work with the audit trail");
+    audit->require_subcommand(1);
+    auto* verify =
+        c.add(audit, "verify", "Check the audit trail's keyed hash chain", run_audit_verify);
+    c.data(verify);
+    verify
+        ->add_option("--head", c.o().expected_head,
+                     "ROWS:HASH printed by an earlier verify or getHSMInfo; the trail must "
+                     "still hold that row, unchanged")
+        ->check([](const std::string& v) {
+            return parse_audit_head(v) ? std::string() : std::string("--head takes ROWS:HASH");
+        });
+}
+
+void add_serve_command(CLI::App& app, subcommands& c) {
+    auto* srv = c.add(&app, "serve", "Serve the node over mutual TLS", run_serve);
+    c.data(srv);
+    serve_options_of(*srv, c.o());
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -209,72 +310,11 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.set_version_flag("--version", std::string(version()));
     options o;
-    std::vector<std::pair<CLI::App*, std::function<int()>>> commands;
-    auto command = [&](CLI::App* parent, const char* name, const char* summary, auto run) {
-        auto* sub = parent->add_subcommand(name, summary);
-        commands.emplace_back(sub, [&o, run] { return run(o); });
-        return sub;
-    };
-    auto data = [&](CLI::App* sub, const char* what = "Data directory") {
-        sub->add_option("--data", o.data, what)->required();
-    };
-
-    auto* create = command(&app, "create-cluster", "Create a node: key pair and CSR", run_create);
-    data(create);
-    create->add_option("--cluster-id", o.cluster_id, "Cluster id")->required();
-
-    auto* init =
-        command(&app, "initialize-cluster", "Claim the cluster with a signed cert", run_initialize);
-    data(init);
-    init->add_option("--cluster-id", o.cluster_id, "Cluster id")->required();
-    init->add_option("--signed-cert", o.signed_cert, "Cluster certificate (PEM)")->required();
-    init->add_option("--trust-anchor", o.trust_anchor, "Issuing CA certificate (PEM)")->required();
-    init->add_option("--kdf-iterations", o.iterations, "PBKDF2 iterations for admin")
-        ->check(CLI::Range(min_kdf_iterations, max_kdf_iterations));
-
-    data(command(&app, "describe", "Print the node's ids, state, CSR, peers", print_node));
-
-    auto* clone = command(&app, "clone", "Create a new node of the same cluster", run_clone);
-    clone->add_option("--from", o.from, "Source data directory")->required();
-    data(clone, "New data directory");
-
-    auto* node_cert = command(&app, "install-node-certificate",
-                              "Install this node's own certificate (signed node.csr)",
-                              run_install_node_certificate);
-    data(node_cert);
-    node_cert->add_option("--signed-cert", o.signed_cert, "Node certificate (PEM)")->required();
-
-    auto* reg = command(&app, "register-client-certificate",
-                        "Pin a client certificate, or register a client CA", run_register);
-    data(reg);
-    auto* reg_cert = reg->add_option("--cert", o.cert_file, "Client certificate to pin (PEM)");
-    reg->add_option("--trust-anchor", o.anchor_file, "Client CA certificate (PEM), at most 2")
-        ->excludes(reg_cert);
-
-    data(command(&app, "list-client-certificates", "List pinned certificates and client CAs",
-                 run_list_clients));
-
-    auto* remove = command(&app, "remove-client-certificate",
-                           "Remove a pinned certificate or client CA", run_remove_client);
-    data(remove);
-    remove->add_option("--fingerprint", o.fingerprint, "SHA256:... as listed")->required();
-
-    auto* audit = app.add_subcommand("audit", "Work with the audit trail");
-    audit->require_subcommand(1);
-    auto* verify =
-        command(audit, "verify", "Check the audit trail's keyed hash chain", run_audit_verify);
-    data(verify);
-    verify
-        ->add_option("--head", o.expected_head,
-                     "ROWS:HASH printed by an earlier verify or getHSMInfo; the trail must "
-                     "still hold that row, unchanged")
-        ->check([](const std::string& v) {
-            return parse_audit_head(v) ? std::string() : std::string("--head takes ROWS:HASH");
-        });
-
-    auto* srv = command(&app, "serve", "Serve the node over mutual TLS", run_serve);
-    data(srv);
-    serve_options_of(*srv, o);
+    subcommands commands(o);
+    add_cluster_commands(app, commands);
+    add_client_commands(app, commands);
+    add_audit_commands(app, commands);
+    add_serve_command(app, commands);
     o.serve.parent = parent;
 
     try {
@@ -285,12 +325,10 @@ int main(int argc, char** argv) {
     }
     // One boundary for every subcommand: a refusal is one line and exit 1.
     try {
-        for (auto& [sub, run] : commands)
-            if (sub->parsed()) return run();
+        return commands.run_parsed();
     } catch (const std::exception& e) {
         // Under systemd the journal reads the priority from the line.
         fmt::print(stderr, "{}hsmd: {}\n", stderr_is_journal() ? "<3>" : "", e.what());
         return 1;
     }
-    return 0;
 }

@@ -110,9 +110,10 @@ void reload_client_credentials(node_server& server, const node_paths& paths, use
     }
 }
 
-} // namespace
-
-int serve(const serve_options& options) {
+// The process as a node runs: no core dumps, SIGXFSZ ignored, the signals
+// it takes blocked, stopped with its parent where asked. Returns the
+// blocked signals.
+sigset_t prepare_process(const serve_options& options) {
     disable_core_dumps();
     // A file-size limit reached must fail the write (EFBIG, a storage
     // failure the client sees), not kill the node with SIGXFSZ.
@@ -124,6 +125,73 @@ int serve(const serve_options& options) {
         // The parent may have gone before the line above: then we were re-parented.
         if (::getppid() != options.parent) throw lifecycle_error("the starting process is gone");
     }
+    return taken_signals;
+}
+
+// --peer says who the peers are; without it, the node remembers whom it
+// knew (and learns the rest from announcements).
+json known_peers(const serve_options& options, user_store& store) {
+    json peers = json(options.peers);
+    if (options.peers.empty())
+        peers = json::parse(store.meta(meta_key::peers).value_or("[]"), nullptr, false);
+    else
+        store.transact([&] { store.set_meta(meta_key::peers, peers.dump()); });
+    return peers;
+}
+
+node_identity identity_of(const node_paths& paths, const user_store& store,
+                          const tls_identity& files, const json& peers) {
+    auto cert = cert_from_pem(files.certificate);
+    if (!names_server_use(cert.get()) || !names_client_use(cert.get()))
+        log_warning("cluster.crt does not name serverAuth and clientAuth in its extended key "
+                    "usage: shells, PKCS#11 applications and peers refuse this node (unsuitable "
+                    "certificate purpose); sign cluster.csr again with both and replace it");
+    return {store.meta(meta_key::cluster_id).value_or(""),
+            store.meta(meta_key::hsm_id).value_or(""),
+            fingerprint(cert.get()),
+            peers,
+            read_file(paths.trust_anchor(), max_pem_file),
+            fs::exists(paths.node_certificate())};
+}
+
+// Where the peers reach this node: --advertise, else the bound address
+// unless it is a wildcard (then nowhere they could learn).
+std::string advertised(const serve_options& options, const tcp::endpoint& bound) {
+    auto self = options.advertise;
+    if (!self.empty()) {
+        try {
+            self = parse_host_port(self, std::nullopt).text();
+        } catch (const std::invalid_argument& e) {
+            throw lifecycle_error(
+                fmt::format("--advertise {}: {}", escape_control(self), e.what()));
+        }
+    }
+    if (self.empty() && !bound.address().is_unspecified())
+        self = host_port{bound.address().to_string(), bound.port()}.text();
+    if (self.empty())
+        log_warning("listening on a wildcard address: the peers learn no address of this node "
+                    "(give --advertise HOST:PORT)");
+    return self;
+}
+
+// The node serves: the log, the bound address on stdout, systemd told.
+void announce_ready(const serve_options& options, const node_identity& identity,
+                    const user_store& store, const tcp::endpoint& bound) {
+    log_event("serving cluster {} as {} ({}) on {}:{}, kdf iterations {}", identity.cluster_id,
+              identity.hsm_id, cluster_state_name(store.state()), bound.address().to_string(),
+              bound.port(), options.kdf_iterations);
+    // The bound address on one line: scripts and tests read the port from it.
+    auto where = host_port{bound.address().to_string(), bound.port()}.text();
+    fmt::print("{}\n", where);
+    std::fflush(stdout);
+    notify_systemd(
+        fmt::format("READY=1\nSTATUS=serving cluster {} on {}", identity.cluster_id, where));
+}
+
+} // namespace
+
+int serve(const serve_options& options) {
+    auto taken_signals = prepare_process(options);
     const auto& paths = options.paths;
     if (!fs::exists(paths.database())) throw lifecycle_error("no node in " + paths.dir.string());
     auto keys = load_cluster_keys(paths);
@@ -133,25 +201,9 @@ int serve(const serve_options& options) {
         throw lifecycle_error("the node is UNINITIALIZED: run initialize-cluster first");
     ensure_node_request(paths); // a node made before node certificates existed
 
-    // --peer says who the peers are; without it, the node remembers whom it
-    // knew (and learns the rest from announcements).
-    json peers = json(options.peers);
-    if (options.peers.empty())
-        peers = json::parse(store.meta(meta_key::peers).value_or("[]"), nullptr, false);
-    else
-        store.transact([&] { store.set_meta(meta_key::peers, peers.dump()); });
+    auto peers = known_peers(options, store);
     auto files = server_identity(paths, store);
-    auto cert = cert_from_pem(files.certificate);
-    if (!names_server_use(cert.get()) || !names_client_use(cert.get()))
-        log_warning("cluster.crt does not name serverAuth and clientAuth in its extended key "
-                    "usage: shells, PKCS#11 applications and peers refuse this node (unsuitable "
-                    "certificate purpose); sign cluster.csr again with both and replace it");
-    node_identity identity{store.meta(meta_key::cluster_id).value_or(""),
-                           store.meta(meta_key::hsm_id).value_or(""),
-                           fingerprint(cert.get()),
-                           peers,
-                           read_file(paths.trust_anchor(), max_pem_file),
-                           fs::exists(paths.node_certificate())};
+    auto identity = identity_of(paths, store, files, peers);
     auto tls = std::make_shared<ssl::context>(make_server_context(files));
 
     asio::io_context io(1);
@@ -173,21 +225,7 @@ int serve(const serve_options& options) {
             return resolver.peers_holding(std::move(probe), enough, committed_only);
         });
     auto bound = server.listen(parse_listen(options.listen));
-    auto self = options.advertise;
-    if (!self.empty()) {
-        try {
-            self = parse_host_port(self, std::nullopt).text();
-        } catch (const std::invalid_argument& e) {
-            throw lifecycle_error(
-                fmt::format("--advertise {}: {}", escape_control(self), e.what()));
-        }
-    }
-    if (self.empty() && !bound.address().is_unspecified())
-        self = host_port{bound.address().to_string(), bound.port()}.text();
-    if (self.empty())
-        log_warning("listening on a wildcard address: the peers learn no address of this node "
-                    "(give --advertise HOST:PORT)");
-    service.advertise(self);
+    service.advertise(advertised(options, bound));
     peer_announcer announcer(io, service, peer_client_identity(paths), identity.cluster_id,
                              options.announce_interval);
     service.on_peers_changed([&announcer] { announcer.poke(); });
@@ -204,15 +242,7 @@ int serve(const serve_options& options) {
     server.start();
     resolver.start();
     announcer.start();
-    log_event("serving cluster {} as {} ({}) on {}:{}, kdf iterations {}", identity.cluster_id,
-              identity.hsm_id, cluster_state_name(store.state()), bound.address().to_string(),
-              bound.port(), options.kdf_iterations);
-    // The bound address on one line: scripts and tests read the port from it.
-    auto where = host_port{bound.address().to_string(), bound.port()}.text();
-    fmt::print("{}\n", where);
-    std::fflush(stdout);
-    notify_systemd(
-        fmt::format("READY=1\nSTATUS=serving cluster {} on {}", identity.cluster_id, where));
+    announce_ready(options, identity, store, bound);
     io.run();
     kdf_pool.join();
     log_event("stopped");

@@ -7,6 +7,7 @@
 #include "derivation_budget.hpp"
 #include "hsmsh/asio.hpp"
 #include "hsmsh/keys.hpp"
+#include "hsmsh/protocol/requests.hpp"
 #include "hsmsh/wire.hpp"
 #include "key_crypto.hpp"
 #include "peer_list.hpp"

@@ -102,16 +102,15 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
     secret given = take_password(r.fields).value_or(secret{});
     current(n_, s); // a session whose record changed acts for nobody from here on
     const auto& entry = operations_[static_cast<std::size_t>(r.op)];
-    node_call call{s, r.fields, given, out.fields};
+    node_call call{s, r.op, r.fields, given, out.fields};
     bool known = s.user_id.has_value() || s.peer_node; // logged in, or another node
     out.code = admit(entry, s);
     bool let_in = out.code == status::ok;
-    if (let_in)
-        out.code = entry.run ? entry.run(*this, call) : co_await entry.run_async(*this, call);
+    if (let_in) out.code = entry.run ? entry.run(n_, call) : co_await entry.run_async(n_, call);
     audit_by_rule(entry, s, r.fields, known, let_in, out.code);
     // An officer refused a deletion learns how many keys stand in the way.
     if (out.code == status::user_owns_keys)
-        if (auto name = string_field(r.fields, "name"); name && valid_user_name(*name))
+        if (auto name = decoded<user_named>(r.fields).name; name && valid_user_name(*name))
             if (auto u = n_.store.find(canonical_user_name(*name)))
                 out.fields = {{"keys", n_.store.count_owned_keys(u->id)}};
     co_return out;

@@ -20,14 +20,40 @@ using enum audit_rule;
 constexpr bool needs_login = true;
 constexpr bool no_login = false;
 
-constexpr operation_entry row(operation op, std::string_view name, access who, bool login,
-                              audit_rule audited, audit_target target, sync_handler run) {
-    return {op, name, who, login, audited, target, run, nullptr};
+// Every handler has one of two forms, over its operation's typed request:
+//   status h(node_context&, session&, const R&, json& out)
+//   awaitable<status> h(node_context&, session&, R, json& out)
+template <typename R> R request_of(status (*)(node_context&, session&, const R&, json&));
+template <typename R> R request_of(awaitable<status> (*)(node_context&, session&, R, json&));
+
+template <auto handler> using request_type = decltype(request_of(handler));
+
+template <auto handler> status run_sync(node_context& n, node_call& c) {
+    return handler(n, c.s, decode_request<request_type<handler>>(c.op, c.fields, c.password),
+                   c.out);
 }
 
+// g++ 12 may warn that the coroutine frame's operator delete mismatches its
+// operator new (-Wmismatched-new-delete), depending on what it inlines; both
+// are Asio's awaitable_frame_base pair (as in node_service.cpp).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+template <auto handler> awaitable<status> run_async(node_context& n, node_call& c) {
+    co_return co_await handler(
+        n, c.s, decode_request<request_type<handler>>(c.op, c.fields, c.password), c.out);
+}
+#pragma GCC diagnostic pop
+
+// A row: the handler's request is decoded from the fields, then it runs.
+template <auto handler>
 constexpr operation_entry row(operation op, std::string_view name, access who, bool login,
-                              audit_rule audited, audit_target target, async_handler run) {
-    return {op, name, who, login, audited, target, nullptr, run};
+                              audit_rule audited, audit_target target) {
+    using result = decltype(handler(std::declval<node_context&>(), std::declval<session&>(),
+                                    std::declval<request_type<handler>>(), std::declval<json&>()));
+    if constexpr (std::is_same_v<result, status>)
+        return {op, name, who, login, audited, target, run_sync<handler>, nullptr};
+    else
+        return {op, name, who, login, audited, target, nullptr, run_async<handler>};
 }
 
 // Audit targets, read from the request's fields.
@@ -36,27 +62,27 @@ std::optional<std::string> no_target(const json&) {
 }
 
 std::optional<std::string> key_handle(const json& f) {
-    return std::to_string(integer_field(f, "handle").value_or(0));
+    return std::to_string(decoded<key_handle_request>(f).handle.value_or(0));
 }
 
 std::optional<std::string> spec_asked(const json& f) {
-    return string_field(f, "spec").value_or("-");
+    return decoded<generate_key_request>(f).spec_name.value_or("-");
 }
 
 std::optional<std::string> user_id(const json& f) {
-    return std::to_string(integer_field(f, "user").value_or(0));
+    return std::to_string(decoded<find_keys_request>(f).user.value_or(0));
 }
 
 // No row for a name that is none (the handler refuses it unread).
 std::optional<std::string> user_name(const json& f) {
-    auto name = string_field(f, "name");
+    auto name = decoded<user_named>(f).name;
     if (!name || !valid_user_name(*name)) return std::nullopt;
     return canonical_user_name(*name);
 }
 
 // No row for a service that is none (the handler refuses it unread).
 std::optional<std::string> quorum_service(const json& f) {
-    auto svc = service_field(f);
+    auto svc = decoded<service_request>(f).svc;
     if (!svc) return std::nullopt;
     return std::string(quorum::service_name(*svc));
 }
@@ -78,113 +104,57 @@ bool refused(status result) {
 // and `refusals`). A handler that writes its rows itself (`in_handler`) does
 // so in the transaction of what it changes: the row and the change are one step.
 const std::array<operation_entry, operation_count> node_service::operations_ = {{
-    row(operation::hello, "hello", anyone, no_login, none, nullptr,
-        [](node_service& n, node_call& c) {
-            c.out = hello(n.n_);
-            return status::ok;
-        }),
-    row(operation::login, "login", anyone, no_login, in_handler, nullptr,
-        [](node_service& n, node_call& c) {
-            return login(n.n_, c.s, c.fields, std::move(c.password), c.out);
-        }),
-    row(operation::logout, "logout", policy, needs_login, in_handler, nullptr,
-        [](node_service& n, node_call& c) { return logout(n.n_, c.s); }),
-    row(operation::list_users, "list_users", anyone, no_login, none, nullptr,
-        [](node_service& n, node_call& c) {
-            c.out = list_users(n.n_);
-            return status::ok;
-        }),
-    row(operation::create_user, "create_user", planned, needs_login, in_handler, nullptr,
-        [](node_service& n, node_call& c) {
-            return direct(n.n_, c.s, operation::create_user, c.fields, std::move(c.password));
-        }),
-    row(operation::delete_user, "delete_user", planned, needs_login, in_handler, nullptr,
-        [](node_service& n, node_call& c) {
-            return direct(n.n_, c.s, operation::delete_user, c.fields, std::move(c.password));
-        }),
-    row(operation::change_password, "change_password", planned, needs_login, in_handler, nullptr,
-        [](node_service& n, node_call& c) {
-            return direct(n.n_, c.s, operation::change_password, c.fields, std::move(c.password));
-        }),
-    row(operation::hsm_info, "hsm_info", anyone, no_login, none, nullptr,
-        [](node_service& n, node_call& c) {
-            c.out = node_info(n.n_);
-            return status::ok;
-        }),
-    row(operation::describe_cluster, "describe_cluster", anyone, no_login, none, nullptr,
-        [](node_service& n, node_call& c) {
-            c.out = describe_cluster(n.n_);
-            return status::ok;
-        }),
-    row(operation::prepare, "prepare", policy, needs_login, in_handler, nullptr,
-        [](node_service& n, node_call& c) {
-            return prepare(n.n_, c.s, c.fields, std::move(c.password));
-        }),
-    row(operation::commit, "commit", preparer, no_login, in_handler, nullptr,
-        [](node_service& n, node_call& c) { return finish_from(n.n_, c.s, c.fields, true); }),
-    row(operation::abort, "abort", preparer, no_login, in_handler, nullptr,
-        [](node_service& n, node_call& c) { return finish_from(n.n_, c.s, c.fields, false); }),
-    row(operation::tx_status, "tx_status", preparer, no_login, none, nullptr,
-        [](node_service& n, node_call& c) { return tx_status(n.n_, c.s, c.fields, c.out); }),
-    row(operation::get_user, "get_user", policy, needs_login, admitted, user_name,
-        [](node_service& n, node_call& c) { return get_user(n.n_, c.fields, c.out); }),
-    row(operation::list_prepared, "list_prepared", policy, needs_login, none, nullptr,
-        [](node_service& n, node_call& c) { return list_prepared(n.n_, c.out); }),
-    row(operation::announce_peers, "announce_peers", peer_node, no_login, refusals, no_target,
-        [](node_service& n, node_call& c) { return announce_peers(n.n_, c.s, c.fields, c.out); }),
-    row(operation::generate_key, "generate_key", policy, needs_login, always, spec_asked,
-        [](node_service& n, node_call& c) { return generate_key(n.n_, c.s, c.fields, c.out); }),
-    row(operation::find_keys, "find_keys", policy, needs_login, always, user_id,
-        [](node_service& n, node_call& c) { return find_keys(n.n_, c.fields, c.out); }),
-    row(operation::get_key, "get_key", key_rules, needs_login, none, nullptr,
-        [](node_service& n, node_call& c) { return get_key(n.n_, c.s, c.fields, c.out); }),
-    row(operation::sign, "sign", key_rules, needs_login, refusals, key_handle,
-        [](node_service& n, node_call& c) {
-            return use_key(n.n_, c.s, operation::sign, c.fields, c.out);
-        }),
-    row(operation::verify, "verify", key_rules, needs_login, refusals, key_handle,
-        [](node_service& n, node_call& c) {
-            return use_key(n.n_, c.s, operation::verify, c.fields, c.out);
-        }),
-    row(operation::encrypt, "encrypt", key_rules, needs_login, refusals, key_handle,
-        [](node_service& n, node_call& c) {
-            return use_key(n.n_, c.s, operation::encrypt, c.fields, c.out);
-        }),
-    row(operation::decrypt, "decrypt", key_rules, needs_login, refusals, key_handle,
-        [](node_service& n, node_call& c) {
-            return use_key(n.n_, c.s, operation::decrypt, c.fields, c.out);
-        }),
-    row(operation::random, "random", policy, needs_login, none, nullptr,
-        [](node_service&, node_call& c) { return random(c.fields, c.out); }),
-    row(operation::get_sealed_key, "get_sealed_key", key_rules, needs_login, always, key_handle,
-        [](node_service& n, node_call& c) { return get_sealed_key(n.n_, c.s, c.fields, c.out); }),
-    row(operation::list_keys, "list_keys", policy, needs_login, none, nullptr,
-        [](node_service& n, node_call& c) { return list_keys(n.n_, c.s, c.fields, c.out); }),
-    row(operation::register_quorum_key, "register_quorum_key", planned, needs_login, in_handler,
-        nullptr,
-        [](node_service& n, node_call& c) {
-            return direct(n.n_, c.s, operation::register_quorum_key, c.fields, std::move(c.password));
-        }),
-    row(operation::get_m_value, "get_m_value", policy, needs_login, none, nullptr,
-        [](node_service& n, node_call& c) { return get_m_value(n.n_, c.fields, c.out); }),
-    row(operation::set_m_value, "set_m_value", planned, needs_login, in_handler, nullptr,
-        [](node_service& n, node_call& c) { return direct_m_change(n.n_, c.s, c.fields); }),
-    row(operation::get_token, "get_token", policy, needs_login, admitted, quorum_service,
-        [](node_service& n, node_call& c) { return get_token(n.n_, c.s, c.fields, c.out); }),
-    row(operation::approve_token, "approve_token", policy, needs_login, in_handler, nullptr,
-        [](node_service& n, node_call& c) { return approve_token(n.n_, c.s, c.fields, c.out); }),
-    row(operation::list_tokens, "list_tokens", policy, needs_login, none, nullptr,
-        [](node_service& n, node_call& c) { return list_tokens(n.n_, c.s, c.out); }),
-    row(operation::delete_token, "delete_token", policy, needs_login, always, no_target,
-        [](node_service& n, node_call& c) { return delete_token(n.n_, c.s, c.fields, c.out); }),
-    row(operation::login_2fa, "login_2fa", anyone, no_login, in_handler, nullptr,
-        [](node_service& n, node_call& c) { return login_2fa(n.n_, c.s, c.fields); }),
-    row(operation::get_2fa_challenge, "get_2fa_challenge", policy, needs_login, none, nullptr,
-        [](node_service& n, node_call& c) { return get_2fa_challenge(n.n_, c.s, c.out); }),
-    row(operation::set_key_quota, "set_key_quota", planned, needs_login, in_handler, nullptr,
-        [](node_service& n, node_call& c) {
-            return direct(n.n_, c.s, operation::set_key_quota, c.fields, std::move(c.password));
-        }),
+    row<hello>(operation::hello, "hello", anyone, no_login, none, nullptr),
+    row<login>(operation::login, "login", anyone, no_login, in_handler, nullptr),
+    row<logout>(operation::logout, "logout", policy, needs_login, in_handler, nullptr),
+    row<list_users>(operation::list_users, "list_users", anyone, no_login, none, nullptr),
+    row<change_user>(operation::create_user, "create_user", planned, needs_login, in_handler,
+                     nullptr),
+    row<change_user>(operation::delete_user, "delete_user", planned, needs_login, in_handler,
+                     nullptr),
+    row<change_user>(operation::change_password, "change_password", planned, needs_login,
+                     in_handler, nullptr),
+    row<node_info>(operation::hsm_info, "hsm_info", anyone, no_login, none, nullptr),
+    row<describe_cluster>(operation::describe_cluster, "describe_cluster", anyone, no_login, none,
+                          nullptr),
+    row<prepare>(operation::prepare, "prepare", policy, needs_login, in_handler, nullptr),
+    row<finish_from>(operation::commit, "commit", preparer, no_login, in_handler, nullptr),
+    row<finish_from>(operation::abort, "abort", preparer, no_login, in_handler, nullptr),
+    row<tx_status>(operation::tx_status, "tx_status", preparer, no_login, none, nullptr),
+    row<get_user>(operation::get_user, "get_user", policy, needs_login, admitted, user_name),
+    row<list_prepared>(operation::list_prepared, "list_prepared", policy, needs_login, none,
+                       nullptr),
+    row<announce_peers>(operation::announce_peers, "announce_peers", peer_node, no_login, refusals,
+                        no_target),
+    row<generate_keys>(operation::generate_key, "generate_key", policy, needs_login, always,
+                       spec_asked),
+    row<find_keys>(operation::find_keys, "find_keys", policy, needs_login, always, user_id),
+    row<get_key>(operation::get_key, "get_key", key_rules, needs_login, none, nullptr),
+    row<use_key>(operation::sign, "sign", key_rules, needs_login, refusals, key_handle),
+    row<use_key>(operation::verify, "verify", key_rules, needs_login, refusals, key_handle),
+    row<use_key>(operation::encrypt, "encrypt", key_rules, needs_login, refusals, key_handle),
+    row<use_key>(operation::decrypt, "decrypt", key_rules, needs_login, refusals, key_handle),
+    row<random>(operation::random, "random", policy, needs_login, none, nullptr),
+    row<get_sealed_key>(operation::get_sealed_key, "get_sealed_key", key_rules, needs_login, always,
+                        key_handle),
+    row<list_keys>(operation::list_keys, "list_keys", policy, needs_login, none, nullptr),
+    row<change_user>(operation::register_quorum_key, "register_quorum_key", planned, needs_login,
+                     in_handler, nullptr),
+    row<get_m_value>(operation::get_m_value, "get_m_value", policy, needs_login, none, nullptr),
+    row<change_m_value>(operation::set_m_value, "set_m_value", planned, needs_login, in_handler,
+                        nullptr),
+    row<get_token>(operation::get_token, "get_token", policy, needs_login, admitted,
+                   quorum_service),
+    row<approve_token>(operation::approve_token, "approve_token", policy, needs_login, in_handler,
+                       nullptr),
+    row<list_tokens>(operation::list_tokens, "list_tokens", policy, needs_login, none, nullptr),
+    row<delete_token>(operation::delete_token, "delete_token", policy, needs_login, always,
+                      no_target),
+    row<login_2fa>(operation::login_2fa, "login_2fa", anyone, no_login, in_handler, nullptr),
+    row<get_2fa_challenge>(operation::get_2fa_challenge, "get_2fa_challenge", policy, needs_login,
+                           none, nullptr),
+    row<change_user>(operation::set_key_quota, "set_key_quota", planned, needs_login, in_handler,
+                     nullptr),
 }};
 
 void node_service::check_operations() {

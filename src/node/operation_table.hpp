@@ -15,7 +15,7 @@
 
 namespace hsm {
 
-class node_service;
+struct node_context;
 struct session;
 
 /// How many operations the protocol has (the table has one row for each;
@@ -23,10 +23,13 @@ struct session;
 inline constexpr std::size_t operation_count =
     static_cast<std::size_t>(operation::set_key_quota) + 1;
 
-/// One request as a handler sees it: who asks, the request's fields (its
-/// password already taken out of them), and the reply's fields to fill.
+/// One request as the table hands it on: who asks, the operation, its
+/// fields (its password already taken out of them), the password, and the
+/// reply's fields to fill. A row's handler sees its typed request only
+/// (requests.hpp), decoded from these by the row (operation_table.cpp).
 struct node_call {
     session& s;
+    operation op;
     const json& fields;
     secret& password;
     json& out;
@@ -61,8 +64,8 @@ enum class audit_rule {
 /// An audit row's target, read from the request; nullopt: no row.
 using audit_target = std::optional<std::string> (*)(const json& fields);
 
-using sync_handler = status (*)(node_service&, node_call&);
-using async_handler = awaitable<status> (*)(node_service&, node_call&);
+using sync_handler = status (*)(node_context&, node_call&);
+using async_handler = awaitable<status> (*)(node_context&, node_call&);
 
 /// One row of the table. Exactly one of `run` and `run_async` is set.
 struct operation_entry {

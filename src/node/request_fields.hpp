@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Reading a request's fields: its target user, its password, its quorum service.
+// A request's target user, checked; its password, taken out of its fields.
 #pragma once
 
-#include "hsmsh/quorum.hpp"
+#include "hsmsh/protocol/requests.hpp"
 #include "hsmsh/secret.hpp"
 #include "hsmsh/status.hpp"
 #include "hsmsh/user_rules.hpp"
@@ -20,12 +20,10 @@ struct user_target {
     status error = status::ok;
 };
 
-inline user_target parse_target(const json& f, status bad_name) {
-    auto type = user_type_from_name(string_field(f, "type").value_or(""));
-    auto name = string_field(f, "name");
-    if (!type) return {user_type::cu, {}, status::invalid_user_type};
-    if (!name || !valid_user_name(*name)) return {*type, {}, bad_name};
-    return {*type, canonical_user_name(*name), status::ok};
+inline user_target parse_target(const user_named& u, status bad_name) {
+    if (!u.type) return {user_type::cu, {}, status::invalid_user_type};
+    if (!u.name || !valid_user_name(*u.name)) return {*u.type, {}, bad_name};
+    return {*u.type, canonical_user_name(*u.name), status::ok};
 }
 
 // Moves the password out of the request into a secret and wipes the original.
@@ -36,12 +34,6 @@ inline std::optional<secret> take_password(json& fields) {
     secret out{std::string(text)};
     wipe(text);
     return out;
-}
-
-// The quorum service a request names by number; nullopt when it names none.
-inline std::optional<quorum::service> service_field(const json& f) {
-    auto n = integer_field(f, "service");
-    return n ? quorum::service_from_number(static_cast<long>(*n)) : std::nullopt;
 }
 
 inline bool same_type(user_type stored, user_type asked) {

@@ -22,14 +22,12 @@ two_factor_challenge two_factor_challenge::issue(purpose p, std::int64_t user_id
             std::chrono::steady_clock::now() + lifetime};
 }
 
-std::optional<bytes> two_factor_challenge::signature_for(const json& fields,
+std::optional<bytes> two_factor_challenge::signature_for(const node_signatures& all,
                                                          const std::string& hsm_id) {
-    auto all = fields.find("signatures");
-    if (all == fields.end() || !all->is_object() || all->size() > peer_list::max_peers + 1)
-        return std::nullopt;
-    auto mine = string_field(*all, hsm_id);
-    if (!mine || mine->size() > 2 * max_signature_size) return std::nullopt;
-    return from_hex(*mine);
+    if (!all.given || all.count > peer_list::max_peers + 1) return std::nullopt;
+    auto mine = all.hex.find(hsm_id);
+    if (mine == all.hex.end() || mine->second.size() > 2 * max_signature_size) return std::nullopt;
+    return from_hex(mine->second);
 }
 
 bool two_factor_challenge::answered(purpose p, std::int64_t user_id, std::int64_t generation,

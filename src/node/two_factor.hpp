@@ -5,6 +5,7 @@
 // "Two-factor login").
 #pragma once
 
+#include "hsmsh/protocol/requests.hpp"
 #include "hsmsh/sealing.hpp"
 #include "hsmsh/second_factor.hpp"
 #include "hsmsh/wire.hpp"
@@ -47,7 +48,12 @@ struct two_factor_challenge {
     /// The signature for node `hsm_id` in a request's "signatures" object
     /// (HSM id -> hex: the shell sends every node the same fields). Nullopt
     /// when there is none, or the object is larger than any cluster's.
-    static std::optional<bytes> signature_for(const json& fields, const std::string& hsm_id);
+    static std::optional<bytes> signature_for(const node_signatures& all,
+                                              const std::string& hsm_id);
+    /// The same, from fields holding the "signatures" object.
+    static std::optional<bytes> signature_for(const json& fields, const std::string& hsm_id) {
+        return signature_for(decoded<second_factor_request>(fields).signatures, hsm_id);
+    }
     /// An RSA-2048 signature is 256 bytes; anything longer is refused unread.
     static constexpr std::size_t max_signature_size = 512;
 };

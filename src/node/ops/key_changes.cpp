@@ -11,9 +11,75 @@
 #include <set>
 
 namespace hsm {
+namespace {
+
+// The user a share_key names, by this node's id or by its name.
+std::optional<user_record> referenced_user(const node_context& n, const user_reference& u) {
+    if (const auto* id = std::get_if<std::int64_t>(&u)) return n.store.find_id(*id);
+    const auto* name = std::get_if<std::string>(&u);
+    if (!name || !valid_user_name(*name)) return std::nullopt;
+    return n.store.find(canonical_user_name(*name));
+}
+
+// share_key's users, by name. CMU names users by id, each HSM by its own:
+// this node's ids.
+status shares_of(const node_context& n, const key_change_request& r, key_change& c) {
+    if (!r.share || !r.users) return status::bad_request;
+    c.share = *r.share;
+    for (const auto& u : *r.users) {
+        auto named = referenced_user(n, u);
+        if (!named) return status::user_not_found;
+        c.users.push_back(named->name);
+    }
+    return status::ok;
+}
+
+// The applying steps of key changes whose rules held (key_rules_hold).
+void insert_new_keys(node_context& n, const key_change& c) {
+    for (std::size_t i = 0; i < c.handles.size(); ++i) {
+        auto sealed = from_hex(c.sealed[i]);
+        auto k = open_key(n.keys.sealing(), n.identity.cluster_id, c.handles[i], *sealed);
+        auto owner = n.store.find(k->owner_name);
+        auto row = std::move(k->description);
+        row.owner = owner->id;
+        row.sealed = std::move(*sealed);
+        row.material_digest = material_digest(n, k->material);
+        n.store.insert_key(row);
+    }
+}
+
+void replace_key(node_context& n, const key_change& c) {
+    auto sealed = from_hex(c.sealed.front());
+    auto k = open_key(n.keys.sealing(), n.identity.cluster_id, c.handles.front(), *sealed);
+    auto row = std::move(k->description);
+    row.owner = n.store.find(k->owner_name)->id;
+    for (const auto& name : k->shared_names)
+        row.shared.push_back(n.store.find(name)->id);
+    std::ranges::sort(row.shared);
+    row.sealed = std::move(*sealed);
+    row.material_digest = material_digest(n, k->material);
+    n.store.delete_key(row.handle);
+    n.loaded_keys.erase(row.handle);
+    n.store.insert_key(row);
+}
+
+void change_shares(node_context& n, const key_change& c) {
+    auto k = n.store.find_key(c.handles.front());
+    std::set<std::int64_t> shared(k->shared.begin(), k->shared.end());
+    for (const auto& name : c.users) {
+        auto id = n.store.find(name)->id;
+        if (c.share)
+            shared.insert(id);
+        else
+            shared.erase(id);
+    }
+    n.store.set_key_shares(k->handle, {shared.begin(), shared.end()});
+}
+
+} // namespace
 
 std::pair<status, key_change> plan_key_change(node_context& n, session& s, key_change::kind kind,
-                                              const json& f) {
+                                              const key_change_request& r) {
     key_change c;
     c.what = kind;
     if (!current(n, s)) return {status::not_logged_in, c};
@@ -21,36 +87,21 @@ std::pair<status, key_change> plan_key_change(node_context& n, session& s, key_c
     c.actor_generation = s.generation;
     c.actor_type = s.type;
     if (kind == key_change::kind::insert_keys || kind == key_change::kind::sync_key) {
-        auto keys = sealed_keys_from(f);
-        if (!keys) return {status::bad_request, c};
-        for (auto& k : *keys) {
+        if (!r.keys) return {status::bad_request, c};
+        for (const auto& k : *r.keys) {
             c.handles.push_back(k.handle);
-            c.sealed.push_back(std::move(k.sealed));
+            c.sealed.push_back(k.sealed);
         }
     } else {
-        auto handle = integer_field(f, "handle");
-        if (!handle) return {status::key_not_found, c};
-        c.handles.push_back(*handle);
+        if (!r.handle) return {status::key_not_found, c};
+        c.handles.push_back(*r.handle);
     }
     if (kind == key_change::kind::share_key) {
-        auto share = f.find("share");
-        auto users = f.find("users");
-        if (share == f.end() || !share->is_boolean() || users == f.end() || !users->is_array())
-            return {status::bad_request, c};
-        c.share = share->get<bool>();
-        // CMU names users by id, each HSM by its own: this node's ids.
-        for (const auto& u : *users) {
-            auto named = u.is_number_integer() ? n.store.find_id(u.get<std::int64_t>())
-                         : u.is_string() && valid_user_name(u.get<std::string>())
-                             ? n.store.find(canonical_user_name(u.get<std::string>()))
-                             : std::nullopt;
-            if (!named) return {status::user_not_found, c};
-            c.users.push_back(named->name);
-        }
+        if (auto read = shares_of(n, r, c); read != status::ok) return {read, c};
     }
     if (kind == key_change::kind::set_attribute) {
-        auto attribute = integer_field(f, "attribute");
-        auto value = string_field(f, "value");
+        const auto& attribute = r.attribute;
+        const auto& value = r.value;
         if (!attribute || *attribute < 0 || *attribute > 0xffffffff || !value ||
             value->size() > max_key_label)
             return {status::attribute_invalid, c};
@@ -205,32 +256,11 @@ std::pair<status, key_record> changed_attributes(const key_record& k, std::uint3
 void apply_key_change(node_context& n, const key_change& c) {
     switch (c.what) {
     case key_change::kind::insert_keys:
-        for (std::size_t i = 0; i < c.handles.size(); ++i) {
-            auto sealed = from_hex(c.sealed[i]);
-            auto k = open_key(n.keys.sealing(), n.identity.cluster_id, c.handles[i], *sealed);
-            auto owner = n.store.find(k->owner_name);
-            auto row = std::move(k->description);
-            row.owner = owner->id;
-            row.sealed = std::move(*sealed);
-            row.material_digest = material_digest(n, k->material);
-            n.store.insert_key(row);
-        }
+        insert_new_keys(n, c);
         break;
-    case key_change::kind::sync_key: {
-        auto sealed = from_hex(c.sealed.front());
-        auto k = open_key(n.keys.sealing(), n.identity.cluster_id, c.handles.front(), *sealed);
-        auto row = std::move(k->description);
-        row.owner = n.store.find(k->owner_name)->id;
-        for (const auto& name : k->shared_names)
-            row.shared.push_back(n.store.find(name)->id);
-        std::ranges::sort(row.shared);
-        row.sealed = std::move(*sealed);
-        row.material_digest = material_digest(n, k->material);
-        n.store.delete_key(row.handle);
-        n.loaded_keys.erase(row.handle);
-        n.store.insert_key(row);
+    case key_change::kind::sync_key:
+        replace_key(n, c);
         break;
-    }
     case key_change::kind::set_attribute: {
         auto k = n.store.find_key(c.handles.front());
         auto changed = changed_attributes(*k, c.attribute, c.value).second;
@@ -241,19 +271,9 @@ void apply_key_change(node_context& n, const key_change& c) {
         n.store.destroy_key(c.handles.front());
         n.loaded_keys.erase(c.handles.front()); // no copy of it stays in memory
         break;
-    case key_change::kind::share_key: {
-        auto k = n.store.find_key(c.handles.front());
-        std::set<std::int64_t> shared(k->shared.begin(), k->shared.end());
-        for (const auto& name : c.users) {
-            auto id = n.store.find(name)->id;
-            if (c.share)
-                shared.insert(id);
-            else
-                shared.erase(id);
-        }
-        n.store.set_key_shares(k->handle, {shared.begin(), shared.end()});
+    case key_change::kind::share_key:
+        change_shares(n, c);
         break;
-    }
     }
 }
 

@@ -31,11 +31,53 @@ key_use use_of(operation op) {
     }
 }
 
-// A hex field of at most `limit` bytes; nullopt when absent, not hex or longer.
-std::optional<bytes> hex_field(const json& f, std::string_view key, std::size_t limit) {
-    auto text = string_field(f, key);
-    if (!text || text->size() > 2 * limit) return std::nullopt;
-    return from_hex(*text);
+// The class of a generation's main key: a pair's private half, or a secret key.
+key_class main_class(const key_spec& spec) {
+    bool pair = spec.type == key_type::ec || spec.type == key_type::rsa;
+    return pair ? key_class::private_key : key_class::secret_key;
+}
+
+// A key's use, with a request whose inputs were checked (use_key).
+crypto_result used(key_use use, mechanism m, const loaded_key& key, const key_use_request& r) {
+    switch (use) {
+    case key_use::sign:
+        return sign_data(m, key, *r.data);
+    case key_use::verify:
+        return verify_data(m, key, *r.data, *r.signature);
+    case key_use::encrypt:
+        return encrypt_data(m, key, *r.aad, *r.data);
+    case key_use::decrypt:
+        return decrypt_data(m, key, *r.aad, *r.data);
+    }
+    return status::internal_error;
+}
+
+// New keys (a pair's main half `flags`, its other half the defaults)
+// under fresh handles, owned by the session's user, sealed for the cluster.
+std::vector<sealed_key> sealed_for_cluster(const node_context& n, const session& s,
+                                           const generate_key_request& r, const key_flags& flags,
+                                           std::vector<generated_key>& generated) {
+    const auto& spec = *r.spec;
+    auto main = main_class(spec);
+    std::vector<sealed_key> keys;
+    for (auto& g : generated) {
+        key_contents k;
+        auto& d = k.description;
+        d.handle = next_key_handle(n, keys.empty() ? 0 : keys.front().handle);
+        d.cls = g.cls;
+        d.type = spec.type;
+        d.bits = spec.bits;
+        d.label = r.label;
+        d.id_hex = r.id;
+        d.flags = g.cls == main ? flags : default_flags(g.cls, spec.type);
+        d.public_der = g.public_der;
+        k.owner_name = s.user_name;
+        k.material = std::move(g.material);
+        k.sealed_at = unix_ms();
+        keys.push_back(
+            {d.handle, d.cls, to_hex(seal_key(n.keys.sealing(), n.identity.cluster_id, k))});
+    }
+    return keys;
 }
 
 // A page of list_keys.
@@ -65,21 +107,19 @@ std::string key_digest(const node_context& n, const key_record& k) {
     return to_hex(hmac_sha256(n.keys.digest(), text));
 }
 
-awaitable<status> generate_key(node_context& n, session& s, const json& f, json& out) {
+awaitable<status> generate_keys(node_context& n, session& s, generate_key_request r, json& out) {
     if (n.store.state() != cluster_state::active) co_return status::cluster_not_active;
-    auto spec = parse_key_spec(string_field(f, "spec").value_or(""));
+    const auto& spec = r.spec;
     if (!spec) co_return status::mechanism_invalid;
-    auto label = string_field(f, "label").value_or("");
-    auto id = string_field(f, "id").value_or("");
-    bool pair = spec->type == key_type::ec || spec->type == key_type::rsa;
-    auto main = pair ? key_class::private_key : key_class::secret_key;
-    auto flags = f.contains("attributes")
-                     ? flags_from_json(f["attributes"], default_flags(main, spec->type))
-                     : default_flags(main, spec->type);
+    const auto& label = r.label;
+    const auto& id = r.id;
+    auto main = main_class(*spec);
+    auto flags = r.attributes ? flags_from_json(*r.attributes, default_flags(main, spec->type))
+                              : default_flags(main, spec->type);
     if (!valid_key_label(label) || !valid_key_id_hex(id) || !flags ||
         !flags_fit(*flags, main, spec->type))
         co_return status::attribute_invalid;
-    std::size_t objects = pair ? 2 : 1;
+    std::size_t objects = main == key_class::private_key ? 2 : 1; // a pair, or one key
     if (n.store.count_keys() + n.store.count_reserved_keys() + objects > max_keys_per_node)
         co_return status::key_limit_exceeded;
     // One generation at a time on the node, users taking turns: an RSA-4096
@@ -88,25 +128,7 @@ awaitable<status> generate_key(node_context& n, session& s, const json& f, json&
     if (!ticket) co_return status::busy;
     auto generated = co_await off_thread(n, [spec = *spec] { return generate_key_material(spec); });
     if (!current(n, s)) co_return status::not_logged_in;
-    std::vector<sealed_key> keys;
-    for (auto& g : generated) {
-        key_contents k;
-        auto& d = k.description;
-        d.handle = next_key_handle(n, keys.empty() ? 0 : keys.front().handle);
-        d.cls = g.cls;
-        d.type = spec->type;
-        d.bits = spec->bits;
-        d.label = label;
-        d.id_hex = id;
-        d.flags = g.cls == main ? *flags : default_flags(g.cls, spec->type);
-        d.public_der = g.public_der;
-        k.owner_name = s.user_name;
-        k.material = std::move(g.material);
-        k.sealed_at = unix_ms();
-        keys.push_back(
-            {d.handle, d.cls, to_hex(seal_key(n.keys.sealing(), n.identity.cluster_id, k))});
-    }
-    out = to_json(keys);
+    out = to_json(sealed_for_cluster(n, s, r, *flags, generated));
     co_return status::ok;
 }
 
@@ -127,8 +149,8 @@ std::int64_t next_key_handle(const node_context& n, std::int64_t besides) {
     throw std::runtime_error("no free key handle in 64 draws");
 }
 
-status find_keys(node_context& n, const json& f, json& out) {
-    auto user = integer_field(f, "user");
+status find_keys(node_context& n, session&, const find_keys_request& r, json& out) {
+    auto user = r.user;
     if (!user || !n.store.find_id(*user)) return status::user_not_found;
     found_keys found;
     std::string digests;
@@ -136,9 +158,7 @@ status find_keys(node_context& n, const json& f, json& out) {
         found.keys.push_back({k.handle, k.owner == *user});
         digests += key_digest(n, k);
     }
-    auto hash = f.find("hash");
-    if (!found.keys.empty() && hash != f.end() && hash->is_boolean() && hash->get<bool>())
-        found.hash = to_hex(hmac_sha256(n.keys.digest(), digests));
+    if (!found.keys.empty() && r.hash) found.hash = to_hex(hmac_sha256(n.keys.digest(), digests));
     out = to_json(found);
     return status::ok;
 }
@@ -159,8 +179,8 @@ key_summary summary_of(const node_context& n, const key_record& k) {
             .public_key = to_hex(k.public_der)};
 }
 
-status get_key(node_context& n, session& s, const json& f, json& out) {
-    auto handle = integer_field(f, "handle");
+status get_key(node_context& n, session& s, const key_handle_request& r, json& out) {
+    auto handle = r.handle;
     auto k = handle ? n.store.find_key(*handle) : std::nullopt;
     if (!k) return status::key_not_found;
     if (auto a = may_read_key(key_actor_for(s, *k), k->cls); a != status::ok) return a;
@@ -170,8 +190,8 @@ status get_key(node_context& n, session& s, const json& f, json& out) {
 
 // A crypto user's own keys and those shared with it, described, a page at a
 // time after handle `after` (what a PKCS#11 token shows as its objects).
-status list_keys(node_context& n, session& s, const json& f, json& out) {
-    auto after = integer_field(f, "after").value_or(0);
+status list_keys(node_context& n, session& s, const list_keys_request& r, json& out) {
+    auto after = r.after;
     json keys = json::array();
     bool more = false;
     for (const auto& k : n.store.keys_of(*s.user_id)) {
@@ -186,41 +206,29 @@ status list_keys(node_context& n, session& s, const json& f, json& out) {
     return status::ok;
 }
 
-awaitable<status> use_key(node_context& n, session& s, operation op, const json& f, json& out) {
-    auto use = use_of(op);
-    auto handle = integer_field(f, "handle");
+awaitable<status> use_key(node_context& n, session& s, key_use_request r, json& out) {
+    auto use = use_of(r.op);
+    auto handle = r.handle;
     auto k = handle ? n.store.find_key(*handle) : std::nullopt;
     if (!k) co_return s.user_id ? status::key_not_found : status::not_logged_in;
     if (auto a = may_use_key(key_actor_for(s, *k), k->cls); a != status::ok) co_return a;
-    auto m = mechanism_from_name(string_field(f, "mechanism").value_or(""));
+    auto m = r.mech;
     if (!m || !mechanism_fits(*m, use, k->type, k->cls)) co_return status::mechanism_invalid;
     if (!flags_allow(k->flags, use)) co_return status::key_function_not_permitted;
-    auto data = hex_field(f, "data", max_crypto_data);
-    auto signature = hex_field(f, "signature", max_crypto_data);
+    const auto& data = r.data;
+    const auto& signature = r.signature;
     // The node chooses every IV (a caller's would let one who may encrypt
     // but not decrypt re-use a ciphertext's IV and read it): an "iv" field
     // is refused; a decryption takes the IV in front of the ciphertext.
-    if (f.contains("iv")) co_return status::bad_request;
-    auto aad = f.contains("aad") ? hex_field(f, "aad", max_crypto_data) : std::optional(bytes{});
+    if (r.iv) co_return status::bad_request;
+    const auto& aad = r.aad;
     if (!data || !aad || (use == key_use::verify && !signature)) co_return status::bad_request;
     auto key = loaded(n, *k);
     if (!key) co_return status::internal_error; // the store holds what it sealed
     // Each user's uses share the threads but one, users taking turns.
     auto ticket = co_await n.key_uses.acquire(fmt::format("user {}", *s.user_id));
     if (!ticket) co_return status::busy;
-    auto result = co_await off_thread(n, [&]() -> crypto_result {
-        switch (use) {
-        case key_use::sign:
-            return sign_data(*m, *key, *data);
-        case key_use::verify:
-            return verify_data(*m, *key, *data, *signature);
-        case key_use::encrypt:
-            return encrypt_data(*m, *key, *aad, *data);
-        case key_use::decrypt:
-            return decrypt_data(*m, *key, *aad, *data);
-        }
-        return status::internal_error;
-    });
+    auto result = co_await off_thread(n, [&] { return used(use, *m, *key, r); });
     if (auto* code = std::get_if<status>(&result)) co_return *code;
     auto& output = std::get<bytes>(result);
     if (use != key_use::verify) out = {{"data", to_hex(output)}};
@@ -230,8 +238,8 @@ awaitable<status> use_key(node_context& n, session& s, operation op, const json&
 
 // The key as it is now, sealed for the cluster's nodes (syncKey carries it):
 // for an officer, or for its owner.
-status get_sealed_key(node_context& n, session& s, const json& f, json& out) {
-    auto handle = integer_field(f, "handle");
+status get_sealed_key(node_context& n, session& s, const key_handle_request& r, json& out) {
+    auto handle = r.handle;
     auto k = handle ? n.store.find_key(*handle) : std::nullopt;
     if (!k) return s.user_id ? status::key_not_found : status::not_logged_in;
     auto who = key_actor_for(s, *k);
@@ -272,8 +280,8 @@ std::optional<loaded_key> loaded(node_context& n, const key_record& k) {
     return key;
 }
 
-status random(const json& f, json& out) {
-    auto count = integer_field(f, "bytes");
+status random(node_context&, session&, const random_request& r, json& out) {
+    auto count = r.count;
     if (!count || *count < 1 || *count > 4096) return status::bad_request;
     out = {{"data", to_hex(random_bytes(static_cast<std::size_t>(*count)))}};
     return status::ok;

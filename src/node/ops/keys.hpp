@@ -19,19 +19,19 @@ namespace hsm {
 
 key_actor key_actor_for(const session& s, const key_record& k);
 std::string key_digest(const node_context& n, const key_record& k);
-awaitable<status> generate_key(node_context& n, session& s, const json& f, json& out);
+awaitable<status> generate_keys(node_context& n, session& s, generate_key_request r, json& out);
 std::int64_t next_key_handle(const node_context& n, std::int64_t besides);
-status find_keys(node_context& n, const json& f, json& out);
+status find_keys(node_context& n, session& s, const find_keys_request& r, json& out);
 key_summary summary_of(const node_context& n, const key_record& k);
-status get_key(node_context& n, session& s, const json& f, json& out);
-status list_keys(node_context& n, session& s, const json& f, json& out);
-awaitable<status> use_key(node_context& n, session& s, operation op, const json& f, json& out);
-status get_sealed_key(node_context& n, session& s, const json& f, json& out);
+status get_key(node_context& n, session& s, const key_handle_request& r, json& out);
+status list_keys(node_context& n, session& s, const list_keys_request& r, json& out);
+awaitable<status> use_key(node_context& n, session& s, key_use_request r, json& out);
+status get_sealed_key(node_context& n, session& s, const key_handle_request& r, json& out);
 std::optional<loaded_key> loaded(node_context& n, const key_record& k);
-status random(const json& f, json& out);
+status random(node_context& n, session& s, const random_request& r, json& out);
 
 std::pair<status, key_change> plan_key_change(node_context& n, session& s, key_change::kind kind,
-                                              const json& f);
+                                              const key_change_request& r);
 std::string material_digest(const node_context& n, const key_material& m);
 status key_rules_hold(const node_context& n, const key_change& c);
 status insert_rules(const node_context& n, const key_change& c, const user_record& actor);

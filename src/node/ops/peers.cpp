@@ -16,16 +16,17 @@ inline constexpr std::string_view firmware_version = "0.2.0";
 
 } // namespace
 
-json hello(const node_context& n) {
-    return {{"version", protocol_version},
-            {"cluster_id", n.identity.cluster_id},
-            {"hsm_id", n.identity.hsm_id},
-            {"state", cluster_state_name(n.store.state())}};
+status hello(node_context& n, session&, const no_fields&, json& out) {
+    out = {{"version", protocol_version},
+           {"cluster_id", n.identity.cluster_id},
+           {"hsm_id", n.identity.hsm_id},
+           {"state", cluster_state_name(n.store.state())}};
+    return status::ok;
 }
 
-json node_info(const node_context& n) {
+status node_info(node_context& n, session&, const no_fields&, json& out) {
     auto head = n.store.head();
-    return to_json(
+    out = to_json(
         hsm::hsm_info{.hsm_id = n.identity.hsm_id,
                       .cluster_id = n.identity.cluster_id,
                       .state = std::string(cluster_state_name(n.store.state())),
@@ -38,20 +39,22 @@ json node_info(const node_context& n) {
                       .certificate_fingerprint = n.identity.certificate_fingerprint,
                       .audit_head = fmt::format("{}:{}", head.rows, head.hash),
                       .peers = n.peers.addresses()});
+    return status::ok;
 }
 
-json describe_cluster(const node_context& n) {
-    return {{"cluster_id", n.identity.cluster_id},
-            {"hsm_id", n.identity.hsm_id},
-            {"state", cluster_state_name(n.store.state())},
-            {"certificate_fingerprint", n.identity.certificate_fingerprint},
-            {"peers", n.peers.addresses()}};
+status describe_cluster(node_context& n, session&, const no_fields&, json& out) {
+    out = {{"cluster_id", n.identity.cluster_id},
+           {"hsm_id", n.identity.hsm_id},
+           {"state", cluster_state_name(n.store.state())},
+           {"certificate_fingerprint", n.identity.certificate_fingerprint},
+           {"peers", n.peers.addresses()}};
+    return status::ok;
 }
 
 // Only another node of the cluster (the table's gate): a user, even an
 // officer, cannot point this node's resolver or anyone's discovery elsewhere.
-status announce_peers(node_context& n, session& s, const json& f, json& out) {
-    learn_from(n, f, s.node_hsm_id);
+status announce_peers(node_context& n, session& s, const peer_announcement_request& r, json& out) {
+    learn_from(n, r.announcement, s.node_hsm_id);
     out = n.peers.announcement();
     return status::ok;
 }

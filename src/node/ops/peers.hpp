@@ -8,11 +8,11 @@
 
 namespace hsm {
 
-json hello(const node_context& n);
-json node_info(const node_context& n);
-json describe_cluster(const node_context& n);
+status hello(node_context& n, session& s, const no_fields& r, json& out);
+status node_info(node_context& n, session& s, const no_fields& r, json& out);
+status describe_cluster(node_context& n, session& s, const no_fields& r, json& out);
 /// Only another node of the cluster (the operation table's gate) announces.
-status announce_peers(node_context& n, session& s, const json& f, json& out);
+status announce_peers(node_context& n, session& s, const peer_announcement_request& r, json& out);
 /// Learns from an announcement; see node_service::learn_peers.
 void learn_from(node_context& n, const json& announcement, const std::string& speaker);
 

@@ -30,6 +30,28 @@ json token_json(const quorum_token& t, std::int64_t now_ms, int approvals, int r
             {"approvers", approvers}};
 }
 
+// The approvers of `file`: every signature a registered officer's over
+// exactly that file, or the first refusal (a signature that does not
+// verify names its approver in `out`).
+status approvers_of(const node_context& n, const std::vector<token_approval_entry>& approvals,
+                    const bytes& file, std::map<std::int64_t, token_approval>& approved,
+                    json& out) {
+    for (const auto& [name, signature] : approvals) {
+        if (!name || !signature || signature->size() != quorum::signature_size)
+            return status::bad_request;
+        auto user =
+            valid_user_name(*name) ? n.store.find(canonical_user_name(*name)) : std::nullopt;
+        auto key =
+            user && is_officer(user->type) ? quorum_key::from_der(user->quorum_key) : std::nullopt;
+        if (!key || !key->approves(file, *signature)) {
+            out = {{"approver", *name}};
+            return status::signature_invalid;
+        }
+        approved[user->id] = {user->name, user->quorum_key};
+    }
+    return status::ok;
+}
+
 } // namespace
 
 std::optional<quorum::service> guarding(const planned_change& c) {
@@ -109,20 +131,20 @@ status officer_may_leave(const node_context& n) {
     return officers - 1 < needed ? status::m_value_invalid : status::ok;
 }
 
-status get_m_value(node_context& n, const json& f, json& out) {
-    auto svc = service_field(f);
+status get_m_value(node_context& n, session&, const service_request& r, json& out) {
+    auto svc = r.svc;
     if (!svc) return status::bad_request;
     out = {{"service", static_cast<int>(*svc)}, {"m", n.store.m_value(*svc)}};
     return status::ok;
 }
 
-std::pair<status, m_change> plan_m_change(node_context& n, session& s, const json& f) {
+std::pair<status, m_change> plan_m_change(node_context& n, session& s, const m_value_request& r) {
     m_change c;
     if (!current(n, s)) return {status::not_logged_in, c};
     if (auto a = authorize(s.actor(), operation::set_m_value, false); a != status::ok)
         return {a, c};
-    auto svc = service_field(f);
-    auto m = integer_field(f, "m");
+    auto svc = r.svc;
+    auto m = r.m;
     if (!svc || !m) return {status::bad_request, c};
     if (*m < quorum::min_m || *m > quorum::max_m) return {status::m_value_invalid, c};
     c.svc = *svc;
@@ -152,9 +174,9 @@ status m_rules_hold(const node_context& n, const m_change& c) {
     return ordered ? status::ok : status::m_value_invalid;
 }
 
-status direct_m_change(node_context& n, session& s, const json& f) {
+status change_m_value(node_context& n, session& s, const m_value_request& r, json&) {
     // Named, not a structured binding: clang 14 cannot capture one in a lambda.
-    auto planned = plan_m_change(n, s, f);
+    auto planned = plan_m_change(n, s, r);
     auto& verdict = planned.first;
     auto& change = planned.second;
     n.store.transact([&] {
@@ -167,8 +189,8 @@ status direct_m_change(node_context& n, session& s, const json& f) {
 }
 
 // Audited by the table (its target the service), once the service reads.
-status get_token(node_context& n, session& s, const json& f, json& out) {
-    auto svc = service_field(f);
+status get_token(node_context& n, session& s, const service_request& r, json& out) {
+    auto svc = r.svc;
     if (!svc) return status::bad_request;
     const auto* t = n.tokens.issue(&s, *s.user_id, *svc, s.user_name, unix_ms());
     auto verdict = t ? status::ok : status::token_limit_exceeded;
@@ -182,12 +204,11 @@ status get_token(node_context& n, session& s, const json& f, json& out) {
 // signature per approver. Every signature must be a registered officer's
 // over exactly that file, or nothing is recorded; the records of this
 // node's tokens of this session gain the approvers.
-status approve_token(node_context& n, session& s, const json& f, json& out) {
-    auto file_hex = string_field(f, "tokens").value_or("");
-    auto approvals = f.find("approvals");
-    if (file_hex.size() > 2 * quorum::token_record_size * quorum::max_token_records ||
-        approvals == f.end() || !approvals->is_array() || approvals->empty() ||
-        approvals->size() > quorum::max_approvals)
+status approve_token(node_context& n, session& s, const approve_token_request& r, json& out) {
+    const auto& file_hex = r.tokens;
+    const auto& approvals = r.approvals;
+    if (file_hex.size() > 2 * quorum::token_record_size * quorum::max_token_records || !approvals ||
+        approvals->empty() || approvals->size() > quorum::max_approvals)
         return status::bad_request;
     auto file = from_hex(file_hex);
     auto records = file ? quorum::decode_file(*file) : std::nullopt;
@@ -209,25 +230,7 @@ status approve_token(node_context& n, session& s, const json& f, json& out) {
             mine.push_back(r.id);
     auto verdict = mine.empty() ? status::token_not_found : status::ok;
     std::map<std::int64_t, token_approval> approved;
-    for (const auto& a : *approvals) {
-        if (verdict != status::ok) break;
-        auto name = a.is_object() ? string_field(a, "name") : std::nullopt;
-        auto signature = from_hex(a.is_object() ? string_field(a, "signature").value_or("") : "");
-        if (!name || !signature || signature->size() != quorum::signature_size) {
-            verdict = status::bad_request;
-            break;
-        }
-        auto user =
-            valid_user_name(*name) ? n.store.find(canonical_user_name(*name)) : std::nullopt;
-        auto key =
-            user && is_officer(user->type) ? quorum_key::from_der(user->quorum_key) : std::nullopt;
-        if (!key || !key->approves(*file, *signature)) {
-            verdict = status::signature_invalid;
-            out = {{"approver", *name}};
-            break;
-        }
-        approved[user->id] = {user->name, user->quorum_key};
-    }
+    if (verdict == status::ok) verdict = approvers_of(n, *approvals, *file, approved, out);
     if (verdict == status::ok) {
         for (auto id : mine)
             if (auto* t = n.tokens.find(&s, id, now)) {
@@ -240,7 +243,7 @@ status approve_token(node_context& n, session& s, const json& f, json& out) {
     return verdict;
 }
 
-status list_tokens(node_context& n, session& s, json& out) {
+status list_tokens(node_context& n, session& s, const no_fields&, json& out) {
     auto now = unix_ms();
     json tokens = json::array();
     for (const auto* t : n.tokens.of(&s, now))
@@ -251,10 +254,10 @@ status list_tokens(node_context& n, session& s, json& out) {
 }
 
 // delToken: the session's tokens whose records a token file holds, or all.
-status delete_token(node_context& n, session& s, const json& f, json& out) {
+status delete_token(node_context& n, session& s, const delete_token_request& r, json& out) {
     std::size_t deleted = 0;
-    if (f.contains("tokens")) {
-        auto file_hex = string_field(f, "tokens").value_or("");
+    if (r.names_tokens) {
+        const auto& file_hex = r.tokens;
         if (file_hex.size() > 2 * quorum::token_record_size * quorum::max_token_records)
             return status::bad_request;
         auto file = from_hex(file_hex);

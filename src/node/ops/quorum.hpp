@@ -23,13 +23,14 @@ approver_keys approvals_for(const node_context& n, const session& s, quorum::ser
 status quorum_holds(const node_context& n, quorum::service svc, const approver_keys& approvals);
 void spend_token(node_context& n, const session& s, quorum::service svc);
 status officer_may_leave(const node_context& n);
-status get_m_value(node_context& n, const json& f, json& out);
-std::pair<status, m_change> plan_m_change(node_context& n, session& s, const json& f);
+status get_m_value(node_context& n, session& s, const service_request& r, json& out);
+std::pair<status, m_change> plan_m_change(node_context& n, session& s, const m_value_request& r);
 status m_rules_hold(const node_context& n, const m_change& c);
-status direct_m_change(node_context& n, session& s, const json& f);
-status get_token(node_context& n, session& s, const json& f, json& out);
-status approve_token(node_context& n, session& s, const json& f, json& out);
-status list_tokens(node_context& n, session& s, json& out);
-status delete_token(node_context& n, session& s, const json& f, json& out);
+/// set_m_value, applied at once.
+status change_m_value(node_context& n, session& s, const m_value_request& r, json& out);
+status get_token(node_context& n, session& s, const service_request& r, json& out);
+status approve_token(node_context& n, session& s, const approve_token_request& r, json& out);
+status list_tokens(node_context& n, session& s, const no_fields& r, json& out);
+status delete_token(node_context& n, session& s, const delete_token_request& r, json& out);
 
 } // namespace hsm

@@ -86,9 +86,51 @@ std::uint32_t login_cost(const node_context& n) {
                       max_kdf_iterations);
 }
 
-awaitable<status> login(node_context& n, session& s, const json& f, secret password, json& out) {
+namespace {
+
+// A login as `name`, its password checked (`good`) against `user` as it was
+// read: accepted only for that very record, unlocked and with no change
+// pending; a 2FA user's login waits for its second step.
+status verified(node_context& n, session& s, const std::string& name, const user_record& user,
+                bool good, json& out) {
+    // Accept only the very record that was verified: a change made meanwhile
+    // (a reset, a deletion, a sync) wins over a login that read the old one.
+    auto now = n.store.find_id(user.id);
+    bool unchanged = now && now->generation == user.generation;
+    if (!unchanged || now->locked() || !good) {
+        n.store.transact([&] {
+            if (now && !now->locked() && !good) n.store.record_login_failure(now->id);
+            n.store.append_audit(n.identity.hsm_id,
+                                 entry_for(s, "login", name, status::user_login_failure));
+        });
+        return status::user_login_failure;
+    }
+    // The password is right, so saying why is safe: a prepared change of
+    // this user (a deletion, a reset) is waiting for its commit.
+    if (n.store.reserved(name)) {
+        audit(n, s, "login", name, status::user_change_pending);
+        return status::user_change_pending;
+    }
+    if (now->two_fa) {
+        // The password was right; the login now waits for a signature by
+        // the user's registered key over a challenge only this session has.
+        s.challenge = two_factor_challenge::issue(
+            two_factor_challenge::purpose::login, now->id, now->generation,
+            {n.identity.hsm_id, now->name, s.channel}, n.tokens.lifetime());
+        out = {{"challenge", to_hex(s.challenge->challenge)}, {"hsm_id", n.identity.hsm_id}};
+        audit(n, s, "login", name, status::two_factor_required);
+        return status::two_factor_required;
+    }
+    logged_in(n, s, *now, "login");
+    return status::ok;
+}
+
+} // namespace
+
+awaitable<status> login(node_context& n, session& s, login_request r, json& out) {
     if (s.user_id) co_return status::already_logged_in;
-    auto target = parse_target(f, status::user_login_failure);
+    const auto& password = r.password;
+    auto target = parse_target(r.user, status::user_login_failure);
     if (target.error != status::ok) co_return target.error;
     auto ticket = co_await n.budget.acquire(s.peer);
     if (!ticket) co_return status::busy;
@@ -107,36 +149,7 @@ awaitable<status> login(node_context& n, session& s, const json& f, secret passw
             dummy_derivation(password.view(), cost - user->hash.iterations);
         return same;
     });
-    // Accept only the very record that was verified: a change made meanwhile
-    // (a reset, a deletion, a sync) wins over a login that read the old one.
-    auto now = n.store.find_id(user->id);
-    bool unchanged = now && now->generation == user->generation;
-    if (!unchanged || now->locked() || !good) {
-        n.store.transact([&] {
-            if (now && !now->locked() && !good) n.store.record_login_failure(now->id);
-            n.store.append_audit(n.identity.hsm_id,
-                                 entry_for(s, "login", name, status::user_login_failure));
-        });
-        co_return status::user_login_failure;
-    }
-    // The password is right, so saying why is safe: a prepared change of
-    // this user (a deletion, a reset) is waiting for its commit.
-    if (n.store.reserved(name)) {
-        audit(n, s, "login", name, status::user_change_pending);
-        co_return status::user_change_pending;
-    }
-    if (now->two_fa) {
-        // The password was right; the login now waits for a signature by
-        // the user's registered key over a challenge only this session has.
-        s.challenge = two_factor_challenge::issue(
-            two_factor_challenge::purpose::login, now->id, now->generation,
-            {n.identity.hsm_id, now->name, s.channel}, n.tokens.lifetime());
-        out = {{"challenge", to_hex(s.challenge->challenge)}, {"hsm_id", n.identity.hsm_id}};
-        audit(n, s, "login", name, status::two_factor_required);
-        co_return status::two_factor_required;
-    }
-    logged_in(n, s, *now, "login");
-    co_return status::ok;
+    co_return verified(n, s, name, *user, good, out);
 }
 
 // A login's last step: the failure count reset, the audit row, the session bound.
@@ -156,14 +169,14 @@ void logged_in(node_context& n, session& s, const user_record& u, std::string_vi
 // gone after one answer, right or wrong. Without a login challenge (which
 // only a right password gives) it costs nothing and writes nothing, as every
 // other request before login (docs/design.md, "Clients not logged in").
-status login_2fa(node_context& n, session& s, const json& f) {
+status login_2fa(node_context& n, session& s, const second_factor_request& r, json&) {
     if (s.user_id) return status::already_logged_in;
     auto challenge = std::exchange(s.challenge, std::nullopt);
     if (!challenge || challenge->what != two_factor_challenge::purpose::login)
         return status::user_login_failure;
     auto user = n.store.find_id(challenge->user_id);
     if (!user) return status::user_login_failure;
-    auto signature = two_factor_challenge::signature_for(f, n.identity.hsm_id);
+    auto signature = two_factor_challenge::signature_for(r.signatures, n.identity.hsm_id);
     auto key = user->two_fa ? quorum_key::from_der(user->quorum_key) : std::nullopt;
     bool good = signature && key && !user->locked() &&
                 challenge->answered(two_factor_challenge::purpose::login, user->id,
@@ -187,7 +200,7 @@ status login_2fa(node_context& n, session& s, const json& f) {
 
 // A challenge whose signature proves that the officer holds the key it turns
 // two-factor login on with (createUser or changePswd with -2fa).
-status get_2fa_challenge(node_context& n, session& s, json& out) {
+status get_2fa_challenge(node_context& n, session& s, const no_fields&, json& out) {
     s.challenge = two_factor_challenge::issue(
         two_factor_challenge::purpose::enroll, *s.user_id, s.generation,
         {n.identity.hsm_id, s.user_name, s.channel}, n.tokens.lifetime());
@@ -195,7 +208,7 @@ status get_2fa_challenge(node_context& n, session& s, json& out) {
     return status::ok;
 }
 
-status logout(node_context& n, session& s) {
+status logout(node_context& n, session& s, const no_fields&, json&) {
     // Ended first: a logout must take effect even when its audit row cannot
     // be written (a full disk answers RET_STORAGE_FAILURE, and the session is gone).
     auto entry = entry_for(s, "logout", s.user_name, status::ok);

@@ -20,10 +20,10 @@ void end_login(node_context& n, session& s) noexcept;
 bool current(node_context& n, session& s);
 void settle_sessions(node_context& n, std::int64_t user_id, session* actor);
 std::uint32_t login_cost(const node_context& n);
-awaitable<status> login(node_context& n, session& s, const json& f, secret password, json& out);
+awaitable<status> login(node_context& n, session& s, login_request r, json& out);
 void logged_in(node_context& n, session& s, const user_record& u, std::string_view what);
-status login_2fa(node_context& n, session& s, const json& f);
-status get_2fa_challenge(node_context& n, session& s, json& out);
-status logout(node_context& n, session& s);
+status login_2fa(node_context& n, session& s, const second_factor_request& r, json& out);
+status get_2fa_challenge(node_context& n, session& s, const no_fields& r, json& out);
+status logout(node_context& n, session& s, const no_fields& r, json& out);
 
 } // namespace hsm

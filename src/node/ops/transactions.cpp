@@ -18,37 +18,35 @@
 #include <fmt/ranges.h>
 
 namespace hsm {
-namespace {
 
-std::optional<operation> change_operation(const std::string& name) {
-    auto op = operation_from_name(name);
-    if (op == operation::create_user || op == operation::delete_user ||
-        op == operation::change_password || op == operation::register_quorum_key ||
-        op == operation::set_key_quota)
-        return op;
-    return std::nullopt;
-}
-
-} // namespace
-
-awaitable<status> prepare(node_context& n, session& s, const json& f, secret password) {
-    auto txid = string_field(f, "txid").value_or("");
-    auto op_name = string_field(f, "change").value_or("");
+// g++ 12 may warn that the coroutine frame's operator delete mismatches its
+// operator new (-Wmismatched-new-delete), depending on what it inlines; both
+// are Asio's awaitable_frame_base pair (as in node_service.cpp).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+awaitable<status> prepare(node_context& n, session& s, prepare_request r, json&) {
+    const auto& txid = r.txid;
+    const auto& op_name = r.change;
     if (!valid_txid(txid)) co_return status::bad_request;
-    if (auto kind = key_change_from_name(op_name))
-        co_return prepare_key_change(n, s, *kind, f, txid);
-    if (op_name == "set_m_value") co_return prepare_m_change(n, s, f, txid);
+    if (const auto* key = std::get_if<key_change_request>(&r.what)) {
+        auto kind = key_change_from_name(op_name);
+        if (!kind) co_return status::bad_request; // the decoder knows no other names
+        co_return prepare_key_change(n, s, *kind, *key, txid);
+    }
+    if (const auto* m = std::get_if<m_value_request>(&r.what))
+        co_return prepare_m_change(n, s, *m, txid);
     std::pair<status, planned_change> planned;
-    if (op_name == "sync_user") {
-        planned = plan_sync(n, s, f);
+    if (const auto* sync = std::get_if<user_sync_request>(&r.what)) {
+        planned = plan_sync(n, s, *sync);
     } else {
-        auto op = change_operation(op_name);
-        if (!op) co_return status::bad_request;
-        planned = co_await plan(n, s, *op, f, password);
+        auto* user = std::get_if<user_change_request>(&r.what);
+        if (!user) co_return status::bad_request;
+        user->password = std::move(r.password);
+        planned = co_await plan(n, s, *user);
     }
     auto& change = planned.second;
     // No co_await from here on: the check and the reservation are one step.
-    auto target = change.name.empty() ? string_field(f, "name").value_or("") : change.name;
+    auto target = change.name.empty() ? r.name.value_or("") : change.name;
     auto verdict = record_prepared(n, s, txid, change.name, change.to_json(), "prepare " + op_name,
                                    target, planned.first);
     // The token is spent by the prepare: an abort does not give it back.
@@ -56,6 +54,7 @@ awaitable<status> prepare(node_context& n, session& s, const json& f, secret pas
         if (auto svc = guarding(change)) spend_token(n, s, *svc);
     co_return verdict;
 }
+#pragma GCC diagnostic pop
 
 // Phase 1's last step for every kind of change, with no co_await inside: the
 // row, unless another prepared change holds the subject or the transaction
@@ -89,16 +88,20 @@ status may_finish(node_context& n, session& s, operation op,
 }
 
 // A client's commit or abort, or a peer node's resolving one.
-awaitable<status> finish_from(node_context& n, session& s, const json& f, bool commit) {
-    auto txid = string_field(f, "txid").value_or("");
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+awaitable<status> finish_from(node_context& n, session& s, transaction_request r, json&) {
+    const auto& txid = r.txid;
+    bool commit = r.op == operation::commit;
     if (s.peer_node) co_return finish_change(n, s, txid, commit);
     co_return co_await commit_asked(n, s, txid, commit);
 }
+#pragma GCC diagnostic pop
 
 // What became of a change, and which key change it is, so that a peer
 // counts only the same one.
-status tx_status(node_context& n, session& s, const json& f, json& out) {
-    auto txid = string_field(f, "txid").value_or("");
+status tx_status(node_context& n, session& s, const transaction_request& r, json& out) {
+    const auto& txid = r.txid;
     auto row = n.store.prepared(txid);
     std::optional<stored_change> c;
     if (row) c = read_change(row->change);
@@ -106,8 +109,8 @@ status tx_status(node_context& n, session& s, const json& f, json& out) {
     out = {{"outcome", outcome_of(n, txid)}};
     if (c && std::holds_alternative<key_change>(*c))
         out["change"] = change_identity(n, std::get<key_change>(*c));
-    else if (f.contains("handles"))
-        if (auto id = committed_identity(n, f["handles"])) out["change"] = *id;
+    else if (r.handles)
+        if (auto id = committed_identity(n, *r.handles)) out["change"] = *id;
     return status::ok;
 }
 
@@ -138,17 +141,18 @@ void apply_change(node_context& n, const stored_change& c, session& s) {
 }
 
 // setMValue's phase 1: the rules, the row, the service-4 token spent.
-status prepare_m_change(node_context& n, session& s, const json& f, const std::string& txid) {
-    auto [verdict, change] = plan_m_change(n, s, f);
+status prepare_m_change(node_context& n, session& s, const m_value_request& r,
+                        const std::string& txid) {
+    auto [verdict, change] = plan_m_change(n, s, r);
     verdict = record_prepared(n, s, txid, change.subject(), change.to_json(), "prepare set_m_value",
                               change.subject(), verdict);
     if (verdict == status::ok) spend_token(n, s, quorum::service::misc_co);
     return verdict;
 }
 
-status prepare_key_change(node_context& n, session& s, key_change::kind kind, const json& f,
-                          const std::string& txid) {
-    auto [verdict, change] = plan_key_change(n, s, kind, f);
+status prepare_key_change(node_context& n, session& s, key_change::kind kind,
+                          const key_change_request& r, const std::string& txid) {
+    auto [verdict, change] = plan_key_change(n, s, kind, r);
     std::int64_t owner = kind == key_change::kind::insert_keys ? change.actor_id : 0;
     const auto& handles = change.handles;
     return record_prepared(n, s, txid, change.subject(), change.to_json(),
@@ -173,11 +177,11 @@ std::string change_identity(const node_context& n, const key_change& c) {
     return to_hex(hmac_sha256(n.keys.digest(), text));
 }
 
-std::optional<std::string> committed_identity(const node_context& n, const json& handles) {
-    if (!handles.is_array() || handles.empty() || handles.size() > 2) return std::nullopt;
+std::optional<std::string> committed_identity(const node_context& n,
+                                              const std::vector<std::int64_t>& handles) {
     key_change c;
-    for (const auto& h : handles) {
-        auto k = h.is_number_integer() ? n.store.find_key(h.get<std::int64_t>()) : std::nullopt;
+    for (auto h : handles) {
+        auto k = n.store.find_key(h);
         if (!k) return std::nullopt;
         c.handles.push_back(k->handle);
         c.sealed.push_back(to_hex(k->sealed));
@@ -263,7 +267,7 @@ std::string outcome_of(const node_context& n, const std::string& txid) {
     return n.store.outcome(txid).value_or("unknown");
 }
 
-status list_prepared(node_context& n, json& out) {
+status list_prepared(node_context& n, session&, const no_fields&, json& out) {
     std::vector<prepared_entry> entries;
     for (const auto& row : n.store.list_prepared()) {
         auto c = read_change(row.change);

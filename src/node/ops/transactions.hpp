@@ -29,26 +29,29 @@ awaitable<status> commit_asked(node_context& n, session& s, const std::string& t
 /// "committed", "aborted", "prepared" or "unknown".
 std::string outcome_of(const node_context& n, const std::string& txid);
 
-awaitable<status> prepare(node_context& n, session& s, const json& f, secret password);
+awaitable<status> prepare(node_context& n, session& s, prepare_request r, json& out);
 status record_prepared(node_context& n, session& s, const std::string& txid,
                        const std::string& subject, const json& change, std::string_view what,
                        std::string_view target, status verdict,
                        const std::function<void()>& also = {});
 status may_finish(node_context& n, session& s, operation op, const std::optional<stored_change>& c);
-awaitable<status> finish_from(node_context& n, session& s, const json& f, bool commit);
-status tx_status(node_context& n, session& s, const json& f, json& out);
+/// commit or abort (by r.op).
+awaitable<status> finish_from(node_context& n, session& s, transaction_request r, json& out);
+status tx_status(node_context& n, session& s, const transaction_request& r, json& out);
 std::optional<stored_change> read_change(std::string_view text);
 status change_rules_hold(const node_context& n, const stored_change& c);
 void apply_change(node_context& n, const stored_change& c, session& s);
-status prepare_m_change(node_context& n, session& s, const json& f, const std::string& txid);
-status prepare_key_change(node_context& n, session& s, key_change::kind kind, const json& f,
-                          const std::string& txid);
+status prepare_m_change(node_context& n, session& s, const m_value_request& r,
+                        const std::string& txid);
+status prepare_key_change(node_context& n, session& s, key_change::kind kind,
+                          const key_change_request& r, const std::string& txid);
 std::size_t holders_needed(const node_context& n);
 std::string change_identity(const node_context& n, const key_change& c);
 /// A committed insertion's identity, from the keys it left (`handles`).
-std::optional<std::string> committed_identity(const node_context& n, const json& handles);
+std::optional<std::string> committed_identity(const node_context& n,
+                                              const std::vector<std::int64_t>& handles);
 status available_enough(const node_context& n, const stored_change& c,
                         std::optional<std::int64_t> holders);
-status list_prepared(node_context& n, json& out);
+status list_prepared(node_context& n, session& s, const no_fields& r, json& out);
 
 } // namespace hsm

@@ -23,14 +23,17 @@ status record_rules(const node_context& n, const planned_change& c, const user_r
 /// A user change planned for the session's user and checked against the
 /// rules; applied at once (direct) or recorded for a later commit
 /// (prepare), where the rules are checked again.
-awaitable<std::pair<status, planned_change>> plan(node_context& n, session& s, operation op,
-                                                  const json& f, const secret& password);
+awaitable<std::pair<status, planned_change>> plan(node_context& n, session& s,
+                                                  const user_change_request& r);
 std::string record_context(const node_context& n, std::string_view name, std::int64_t version);
-std::pair<status, planned_change> plan_sync(node_context& n, session& s, const json& f);
+std::pair<status, planned_change> plan_sync(node_context& n, session& s,
+                                            const user_sync_request& r);
 void apply_user_change(node_context& n, const planned_change& c);
-awaitable<status> direct(node_context& n, session& s, operation op, const json& f, secret password);
-status get_user(node_context& n, const json& f, json& out);
+/// A user change applied at once (createUser, deleteUser, changePswd,
+/// registerQuorumPubKey, setKeyQuota on one node).
+awaitable<status> change_user(node_context& n, session& s, user_change_request r, json& out);
+status get_user(node_context& n, session& s, const user_named& r, json& out);
 std::string digest_of(const node_context& n, const user_record& u);
-json list_users(const node_context& n);
+status list_users(node_context& n, session& s, const no_fields& r, json& out);
 
 } // namespace hsm

@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: Apache-2.0
+// The requests a node answers, typed: one struct per operation that has
+// fields, each with a total decoder (docs/design.md, "Wire protocol").
+#pragma once
+
+#include "hsmsh/keys.hpp"
+#include "hsmsh/payloads.hpp"
+#include "hsmsh/quorum.hpp"
+#include "hsmsh/sealing.hpp"
+#include "hsmsh/secret.hpp"
+#include "hsmsh/user_rules.hpp"
+#include "hsmsh/wire.hpp"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace hsm {
+
+// Decoding never fails: a field that is absent or of another type is
+// recorded as such (nullopt, or `given` without a value), and the node
+// refuses it where it refused it before, with the same status, in the
+// order its rules run (a request that may not be made at all is refused
+// for that first, whatever its fields).
+
+/// A field that may be left out, as given: absent, or present with a value
+/// of its type, or present with another (`given` and no value).
+template <typename T> struct optional_field {
+    bool given = false;
+    std::optional<T> value;
+
+    bool malformed() const noexcept { return given && !value; }
+};
+
+/// An operation without fields (hello, logout, list_users, ...).
+struct no_fields {};
+
+/// The user a request names: its type and its name as given (nullopt when
+/// absent, of another type, or, a type, no user type's name).
+struct user_named {
+    std::optional<user_type> type;
+    std::optional<std::string> name;
+};
+
+/// Signatures by node, over each node's own challenge ("signatures": {hsm
+/// id: hex}): the string entries, and how many entries the object has.
+struct node_signatures {
+    bool given = false; // an object
+    std::size_t count = 0;
+    std::map<std::string, std::string> hex;
+};
+
+struct login_request {
+    user_named user;
+    secret password;
+};
+
+/// login_2fa.
+struct second_factor_request {
+    node_signatures signatures;
+};
+
+/// Turning two-factor login on: the officer's key and its signatures of the
+/// nodes' enrollment challenges ("two_fa").
+struct enrollment {
+    std::optional<bytes> key; // nullopt: not hex
+    node_signatures signatures;
+};
+
+/// create_user, delete_user, change_password, register_quorum_key,
+/// set_key_quota, directly or prepared.
+struct user_change_request {
+    operation op = operation::create_user;
+    user_named user;
+    secret password;
+    optional_field<bool> revoke;
+    optional_field<enrollment> two_fa;                     // `given`: asked for, an object or not
+    std::optional<bytes> quorum_key;                       // register_quorum_key; nullopt: not hex
+    std::optional<bytes> token;                            // the registration token
+    std::optional<bytes> signature;                        // the token's signature
+    optional_field<std::optional<std::int64_t>> key_quota; // null: the node's default
+    std::optional<bytes> salt; // a cluster-wide change's salt; nullopt: not hex
+};
+
+/// One user a share_key names: by id, or by name (CMU names users by id).
+using user_reference = std::variant<std::monostate, std::int64_t, std::string>;
+
+/// insert_keys, sync_key, destroy_key, share_key, set_attribute, prepared.
+struct key_change_request {
+    std::optional<std::vector<sealed_key>> keys; // insert_keys, sync_key
+    std::optional<std::int64_t> handle;
+    std::optional<bool> share;
+    std::optional<std::vector<user_reference>> users;
+    std::optional<std::int64_t> attribute;
+    std::optional<std::string> value;
+};
+
+/// A quorum service by its number (get_m_value, get_token).
+struct service_request {
+    std::optional<quorum::service> svc;
+};
+
+/// set_m_value, directly or prepared.
+struct m_value_request {
+    std::optional<quorum::service> svc;
+    std::optional<std::int64_t> m;
+};
+
+/// sync_user, prepared.
+struct user_sync_request {
+    std::optional<sealed_user> record;
+    bool force = false; // only a boolean true forces
+};
+
+/// prepare: a transaction id and the change, decoded by the kind it names
+/// (monostate: no change the node prepares).
+struct prepare_request {
+    std::string txid;
+    std::string change;
+    std::optional<std::string> name; // the user named, as given (the audit row's target)
+    secret password;                 // a user change's; moved into `what` by the node
+    std::variant<std::monostate, user_change_request, key_change_request, m_value_request,
+                 user_sync_request>
+        what;
+};
+
+/// commit, abort, tx_status.
+struct transaction_request {
+    operation op = operation::commit;
+    std::string txid;
+    // tx_status: the keys a committed insertion left, 1 or 2 handles; else nullopt.
+    std::optional<std::vector<std::int64_t>> handles;
+};
+
+/// announce_peers: the announcement, read by peer_list.
+struct peer_announcement_request {
+    json announcement;
+};
+
+struct generate_key_request {
+    std::optional<std::string> spec_name;
+    std::optional<key_spec> spec;
+    std::string label;
+    std::string id;                 // hex
+    std::optional<json> attributes; // flags, read by flags_from_json (keys.hpp)
+};
+
+struct find_keys_request {
+    std::optional<std::int64_t> user;
+    bool hash = false; // only a boolean true asks for it
+};
+
+/// get_key, get_sealed_key.
+struct key_handle_request {
+    std::optional<std::int64_t> handle;
+};
+
+struct list_keys_request {
+    std::int64_t after = 0;
+};
+
+/// sign, verify, encrypt, decrypt.
+struct key_use_request {
+    operation op = operation::sign;
+    std::optional<std::int64_t> handle;
+    std::optional<mechanism> mech;
+    std::optional<bytes> data;      // nullopt: absent, not hex, or too long
+    std::optional<bytes> signature; // idem
+    bool iv = false;                // an IV was given (the node chooses every IV)
+    std::optional<bytes> aad;       // empty when absent; nullopt: not hex, or too long
+};
+
+struct random_request {
+    std::optional<std::int64_t> count;
+};
+
+/// One approval of approve_token: who, and the signature (nullopt: not hex).
+struct token_approval_entry {
+    std::optional<std::string> name;
+    std::optional<bytes> signature;
+};
+
+struct approve_token_request {
+    std::string tokens;                                         // the token file, hex
+    std::optional<std::vector<token_approval_entry>> approvals; // nullopt: no array
+};
+
+struct delete_token_request {
+    bool names_tokens = false; // else all the session's tokens
+    std::string tokens;        // the token file, hex
+};
+
+// One decoder per request: fills `out` from `fields` (its `op` set before).
+void decode_fields(const json& fields, no_fields& out);
+void decode_fields(const json& fields, user_named& out);
+void decode_fields(const json& fields, login_request& out);
+void decode_fields(const json& fields, second_factor_request& out);
+void decode_fields(const json& fields, user_change_request& out);
+void decode_fields(const json& fields, key_change_request& out);
+void decode_fields(const json& fields, service_request& out);
+void decode_fields(const json& fields, m_value_request& out);
+void decode_fields(const json& fields, user_sync_request& out);
+void decode_fields(const json& fields, prepare_request& out);
+void decode_fields(const json& fields, transaction_request& out);
+void decode_fields(const json& fields, peer_announcement_request& out);
+void decode_fields(const json& fields, generate_key_request& out);
+void decode_fields(const json& fields, find_keys_request& out);
+void decode_fields(const json& fields, key_handle_request& out);
+void decode_fields(const json& fields, list_keys_request& out);
+void decode_fields(const json& fields, key_use_request& out);
+void decode_fields(const json& fields, random_request& out);
+void decode_fields(const json& fields, approve_token_request& out);
+void decode_fields(const json& fields, delete_token_request& out);
+
+/// Decodes `fields` into R (one without an operation or a password).
+template <typename R> R decoded(const json& fields) {
+    R out{};
+    decode_fields(fields, out);
+    return out;
+}
+
+/// Decodes the fields of a request `op` into R; never throws but for
+/// memory. `password`, taken out of the fields by the node, moves into a
+/// request that carries one (and stays where it is for the others).
+template <typename R> R decode_request(operation op, const json& fields, secret& password) {
+    R out{};
+    if constexpr (requires { out.op; }) out.op = op;
+    decode_fields(fields, out);
+    if constexpr (requires { out.password; }) out.password = std::move(password);
+    return out;
+}
+
+} // namespace hsm

@@ -48,8 +48,8 @@ token_grant token_grant_from(const json& fields) {
             string_field(fields, "record").value_or("")};
 }
 
-token_approval token_approval_from(const json& fields) {
-    token_approval a{std::nullopt, std::nullopt};
+approve_token_reply approve_token_reply_from(const json& fields) {
+    approve_token_reply a{std::nullopt, std::nullopt};
     if (!fields.is_object()) return a;
     if (fields.contains("token")) a.token = token_summary_from(fields.at("token"));
     if (fields.contains("approver")) a.approver = string_field(fields, "approver").value_or("");

@@ -259,7 +259,7 @@ json approvals_of(const quorum::approval_file& approval) {
 // Beside each server's line: how far its token got, or whose signature failed.
 void print_approvals(shell_context& ctx, const std::vector<server_report>& reports) {
     for (const auto& r : reports) {
-        auto reply = token_approval_from(r.outcome.fields);
+        auto reply = approve_token_reply_from(r.outcome.fields);
         if (r.outcome.ok() && !ctx.options.cmu_mode && reply.token)
             fmt::print(ctx.output.info(), "  server {}: {} of {} approvals\n", r.index,
                        reply.token->approvals.value_or(0), reply.token->required.value_or(0));

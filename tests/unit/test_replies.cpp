@@ -46,12 +46,12 @@ TEST_CASE("replies read their fields") {
     auto grant = token_grant_from(json{{"token", a_token()}, {"record", "ab"}});
     CHECK(grant.token.id == 4);
     CHECK(grant.record == "ab");
-    auto approved = token_approval_from(json{{"token", a_token()}});
+    auto approved = approve_token_reply_from(json{{"token", a_token()}});
     REQUIRE(approved.token);
     CHECK(approved.token->approvals == 1);
     CHECK_FALSE(approved.approver);
-    CHECK(token_approval_from(json{{"approver", "officer2"}}).approver == "officer2");
-    CHECK(token_approval_from(json{{"approver", 1}}).approver == ""); // there, not a name
+    CHECK(approve_token_reply_from(json{{"approver", "officer2"}}).approver == "officer2");
+    CHECK(approve_token_reply_from(json{{"approver", 1}}).approver == ""); // there, not a name
     auto challenge = challenge_from(json{{"hsm_id", "h1"}, {"challenge", "00ff"}});
     CHECK(challenge.hsm_id == "h1");
     CHECK(challenge.challenge == "00ff");
@@ -72,6 +72,6 @@ TEST_CASE("any other shape reads as absent fields, never an exception") {
         CHECK(token_grant_from(odd).record.empty());
         CHECK_FALSE(user_record_from(odd).record);
         CHECK(challenge_from(odd).hsm_id.empty());
-        CHECK_NOTHROW(token_approval_from(odd));
+        CHECK_NOTHROW(approve_token_reply_from(odd));
     }
 }

@@ -47,11 +47,11 @@ token_grant token_grant_from(const json& fields);
 /// An approve_token reply: how far the token got (a success), or whose
 /// signature a node refused (RET_SIGNATURE_INVALID). Each is there when
 /// the reply has its field (an approver that is not a string reads as empty).
-struct token_approval {
+struct approve_token_reply {
     std::optional<token_summary> token;
     std::optional<std::string> approver;
 };
-token_approval token_approval_from(const json& fields);
+approve_token_reply approve_token_reply_from(const json& fields);
 
 /// A login or get_2fa_challenge reply asking for a second factor: the
 /// node's HSM id and its challenge (hex); empty when absent or not strings.

@@ -191,18 +191,16 @@ status get_key(node_context& n, session& s, const key_handle_request& r, json& o
 // A crypto user's own keys and those shared with it, described, a page at a
 // time after handle `after` (what a PKCS#11 token shows as its objects).
 status list_keys(node_context& n, session& s, const list_keys_request& r, json& out) {
-    auto after = r.after;
-    json keys = json::array();
-    bool more = false;
+    key_page page;
     for (const auto& k : n.store.keys_of(*s.user_id)) {
-        if (k.handle <= after) continue;
-        if (keys.size() == keys_per_page) {
-            more = true;
+        if (k.handle <= r.after) continue;
+        if (page.keys.size() == keys_per_page) {
+            page.more = true;
             break;
         }
-        keys.push_back(to_json(summary_of(n, k)));
+        page.keys.push_back(summary_of(n, k));
     }
-    out = {{"keys", std::move(keys)}, {"more", more}};
+    out = to_json(page);
     return status::ok;
 }
 

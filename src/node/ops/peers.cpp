@@ -17,10 +17,8 @@ inline constexpr std::string_view firmware_version = "0.2.0";
 } // namespace
 
 status hello(node_context& n, session&, const no_fields&, json& out) {
-    out = {{"version", protocol_version},
-           {"cluster_id", n.identity.cluster_id},
-           {"hsm_id", n.identity.hsm_id},
-           {"state", cluster_state_name(n.store.state())}};
+    out = to_json(hello_reply{protocol_version, n.identity.cluster_id, n.identity.hsm_id,
+                              std::string(cluster_state_name(n.store.state()))});
     return status::ok;
 }
 

@@ -7,8 +7,8 @@
 #include "hsmsh/config.hpp"
 #include "hsmsh/payloads.hpp"
 #include "hsmsh/protocol/changes.hpp"
-#include "hsmsh/two_phase.hpp"
 #include "hsmsh/secret.hpp"
+#include "hsmsh/two_phase.hpp"
 
 #include <atomic>
 #include <memory>

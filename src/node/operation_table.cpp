@@ -46,14 +46,14 @@ template <auto handler> awaitable<status> run_async(node_context& n, node_call& 
 
 // A row: the handler's request is decoded from the fields, then it runs.
 template <auto handler>
-constexpr operation_entry row(operation op, std::string_view name, access who, bool login,
-                              audit_rule audited, audit_target target) {
+constexpr operation_entry row(operation op, access who, bool login, audit_rule audited,
+                              audit_target target) {
     using result = decltype(handler(std::declval<node_context&>(), std::declval<session&>(),
                                     std::declval<request_type<handler>>(), std::declval<json&>()));
     if constexpr (std::is_same_v<result, status>)
-        return {op, name, who, login, audited, target, run_sync<handler>, nullptr};
+        return {op, who, login, audited, target, run_sync<handler>, nullptr};
     else
-        return {op, name, who, login, audited, target, nullptr, run_async<handler>};
+        return {op, who, login, audited, target, nullptr, run_async<handler>};
 }
 
 // Audit targets, read from the request's fields.
@@ -104,57 +104,42 @@ bool refused(status result) {
 // and `refusals`). A handler that writes its rows itself (`in_handler`) does
 // so in the transaction of what it changes: the row and the change are one step.
 const std::array<operation_entry, operation_count> node_service::operations_ = {{
-    row<hello>(operation::hello, "hello", anyone, no_login, none, nullptr),
-    row<login>(operation::login, "login", anyone, no_login, in_handler, nullptr),
-    row<logout>(operation::logout, "logout", policy, needs_login, in_handler, nullptr),
-    row<list_users>(operation::list_users, "list_users", anyone, no_login, none, nullptr),
-    row<change_user>(operation::create_user, "create_user", planned, needs_login, in_handler,
-                     nullptr),
-    row<change_user>(operation::delete_user, "delete_user", planned, needs_login, in_handler,
-                     nullptr),
-    row<change_user>(operation::change_password, "change_password", planned, needs_login,
-                     in_handler, nullptr),
-    row<node_info>(operation::hsm_info, "hsm_info", anyone, no_login, none, nullptr),
-    row<describe_cluster>(operation::describe_cluster, "describe_cluster", anyone, no_login, none,
-                          nullptr),
-    row<prepare>(operation::prepare, "prepare", policy, needs_login, in_handler, nullptr),
-    row<finish_from>(operation::commit, "commit", preparer, no_login, in_handler, nullptr),
-    row<finish_from>(operation::abort, "abort", preparer, no_login, in_handler, nullptr),
-    row<tx_status>(operation::tx_status, "tx_status", preparer, no_login, none, nullptr),
-    row<get_user>(operation::get_user, "get_user", policy, needs_login, admitted, user_name),
-    row<list_prepared>(operation::list_prepared, "list_prepared", policy, needs_login, none,
-                       nullptr),
-    row<announce_peers>(operation::announce_peers, "announce_peers", peer_node, no_login, refusals,
-                        no_target),
-    row<generate_keys>(operation::generate_key, "generate_key", policy, needs_login, always,
-                       spec_asked),
-    row<find_keys>(operation::find_keys, "find_keys", policy, needs_login, always, user_id),
-    row<get_key>(operation::get_key, "get_key", key_rules, needs_login, none, nullptr),
-    row<use_key>(operation::sign, "sign", key_rules, needs_login, refusals, key_handle),
-    row<use_key>(operation::verify, "verify", key_rules, needs_login, refusals, key_handle),
-    row<use_key>(operation::encrypt, "encrypt", key_rules, needs_login, refusals, key_handle),
-    row<use_key>(operation::decrypt, "decrypt", key_rules, needs_login, refusals, key_handle),
-    row<random>(operation::random, "random", policy, needs_login, none, nullptr),
-    row<get_sealed_key>(operation::get_sealed_key, "get_sealed_key", key_rules, needs_login, always,
-                        key_handle),
-    row<list_keys>(operation::list_keys, "list_keys", policy, needs_login, none, nullptr),
-    row<change_user>(operation::register_quorum_key, "register_quorum_key", planned, needs_login,
-                     in_handler, nullptr),
-    row<get_m_value>(operation::get_m_value, "get_m_value", policy, needs_login, none, nullptr),
-    row<change_m_value>(operation::set_m_value, "set_m_value", planned, needs_login, in_handler,
-                        nullptr),
-    row<get_token>(operation::get_token, "get_token", policy, needs_login, admitted,
-                   quorum_service),
-    row<approve_token>(operation::approve_token, "approve_token", policy, needs_login, in_handler,
-                       nullptr),
-    row<list_tokens>(operation::list_tokens, "list_tokens", policy, needs_login, none, nullptr),
-    row<delete_token>(operation::delete_token, "delete_token", policy, needs_login, always,
-                      no_target),
-    row<login_2fa>(operation::login_2fa, "login_2fa", anyone, no_login, in_handler, nullptr),
-    row<get_2fa_challenge>(operation::get_2fa_challenge, "get_2fa_challenge", policy, needs_login,
-                           none, nullptr),
-    row<change_user>(operation::set_key_quota, "set_key_quota", planned, needs_login, in_handler,
-                     nullptr),
+    row<hello>(operation::hello, anyone, no_login, none, nullptr),
+    row<login>(operation::login, anyone, no_login, in_handler, nullptr),
+    row<logout>(operation::logout, policy, needs_login, in_handler, nullptr),
+    row<list_users>(operation::list_users, anyone, no_login, none, nullptr),
+    row<change_user>(operation::create_user, planned, needs_login, in_handler, nullptr),
+    row<change_user>(operation::delete_user, planned, needs_login, in_handler, nullptr),
+    row<change_user>(operation::change_password, planned, needs_login, in_handler, nullptr),
+    row<node_info>(operation::hsm_info, anyone, no_login, none, nullptr),
+    row<describe_cluster>(operation::describe_cluster, anyone, no_login, none, nullptr),
+    row<prepare>(operation::prepare, policy, needs_login, in_handler, nullptr),
+    row<finish_from>(operation::commit, preparer, no_login, in_handler, nullptr),
+    row<finish_from>(operation::abort, preparer, no_login, in_handler, nullptr),
+    row<tx_status>(operation::tx_status, preparer, no_login, none, nullptr),
+    row<get_user>(operation::get_user, policy, needs_login, admitted, user_name),
+    row<list_prepared>(operation::list_prepared, policy, needs_login, none, nullptr),
+    row<announce_peers>(operation::announce_peers, peer_node, no_login, refusals, no_target),
+    row<generate_keys>(operation::generate_key, policy, needs_login, always, spec_asked),
+    row<find_keys>(operation::find_keys, policy, needs_login, always, user_id),
+    row<get_key>(operation::get_key, key_rules, needs_login, none, nullptr),
+    row<use_key>(operation::sign, key_rules, needs_login, refusals, key_handle),
+    row<use_key>(operation::verify, key_rules, needs_login, refusals, key_handle),
+    row<use_key>(operation::encrypt, key_rules, needs_login, refusals, key_handle),
+    row<use_key>(operation::decrypt, key_rules, needs_login, refusals, key_handle),
+    row<random>(operation::random, policy, needs_login, none, nullptr),
+    row<get_sealed_key>(operation::get_sealed_key, key_rules, needs_login, always, key_handle),
+    row<list_keys>(operation::list_keys, policy, needs_login, none, nullptr),
+    row<change_user>(operation::register_quorum_key, planned, needs_login, in_handler, nullptr),
+    row<get_m_value>(operation::get_m_value, policy, needs_login, none, nullptr),
+    row<change_m_value>(operation::set_m_value, planned, needs_login, in_handler, nullptr),
+    row<get_token>(operation::get_token, policy, needs_login, admitted, quorum_service),
+    row<approve_token>(operation::approve_token, policy, needs_login, in_handler, nullptr),
+    row<list_tokens>(operation::list_tokens, policy, needs_login, none, nullptr),
+    row<delete_token>(operation::delete_token, policy, needs_login, always, no_target),
+    row<login_2fa>(operation::login_2fa, anyone, no_login, in_handler, nullptr),
+    row<get_2fa_challenge>(operation::get_2fa_challenge, policy, needs_login, none, nullptr),
+    row<change_user>(operation::set_key_quota, planned, needs_login, in_handler, nullptr),
 }};
 
 void node_service::check_operations() {
@@ -182,7 +167,7 @@ void node_service::audit_by_rule(const operation_entry& e, const session& s, con
     bool due = e.audited == always || (e.audited == refusals && refused(result)) ||
                (e.audited == admitted && let_in);
     if (!due) return;
-    if (auto target = e.target(f)) audit(n_, s, e.name, *target, result);
+    if (auto target = e.target(f)) audit(n_, s, operation_name(e.op), *target, result);
 }
 
 } // namespace hsm

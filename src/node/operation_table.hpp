@@ -70,7 +70,6 @@ using async_handler = awaitable<status> (*)(node_context&, node_call&);
 /// One row of the table. Exactly one of `run` and `run_async` is set.
 struct operation_entry {
     operation op;
-    std::string_view name; // the wire name, and the audit row's "what"
     access who;
     // Refused with not_logged_in before anything else: before login a client
     // costs no check and, but for `always` and `refusals` rows, writes nothing

@@ -426,8 +426,9 @@ std::optional<key_summary> key_summary_from(const json& j) {
 }
 
 std::optional<key_page> key_page_from(const json& fields) {
-    auto keys = fields.is_object() ? fields.find("keys") : fields.end();
-    if (!fields.is_object() || keys == fields.end() || !keys->is_array()) return std::nullopt;
+    if (!fields.is_object()) return std::nullopt;
+    auto keys = fields.find("keys");
+    if (keys == fields.end() || !keys->is_array()) return std::nullopt;
     key_page page;
     for (const auto& k : *keys)
         if (auto summary = key_summary_from(k)) page.keys.push_back(std::move(*summary));

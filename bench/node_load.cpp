@@ -6,7 +6,7 @@
 // password is read from standard input, never from argv.
 //
 //   node_load CERT KEY ANCHOR PORT CLUSTER CLIENTS SECONDS MODE < password
-#include "hsmsh/client.hpp"
+#include "hsmsh/client/client.hpp"
 #include "hsmsh/files.hpp"
 #include "hsmsh/tls.hpp"
 

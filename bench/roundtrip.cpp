@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The cost of one bare request/response over mutual TLS to one node, with the
 // client library alone: the bound the shell's per-command overhead is held to.
-#include "hsmsh/client.hpp"
+#include "hsmsh/client/client.hpp"
 #include "hsmsh/files.hpp"
 #include "hsmsh/tls.hpp"
 

@@ -3,10 +3,10 @@
 // without the network code that produces them.
 #pragma once
 
-#include "hsmsh/client_result.hpp"
+#include "hsmsh/client/client_result.hpp"
 #include "hsmsh/duration.hpp"
-#include "hsmsh/payloads.hpp"
-#include "hsmsh/wire.hpp"
+#include "hsmsh/protocol/payloads.hpp"
+#include "hsmsh/protocol/wire.hpp"
 
 #include <string>
 

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // A client connection to one node.
-#include "hsmsh/client.hpp"
+#include "hsmsh/client/client.hpp"
 
-#include "hsmsh/frame_io.hpp"
 #include "hsmsh/log.hpp"
-#include "hsmsh/payloads.hpp"
+#include "hsmsh/protocol/frame_io.hpp"
+#include "hsmsh/protocol/payloads.hpp"
 #include "hsmsh/second_factor.hpp"
 #include "hsmsh/secret.hpp"
 #include "hsmsh/tls.hpp"

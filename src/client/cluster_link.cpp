@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Connections to every server of one cluster, and the parallel fan-out.
-#include "hsmsh/cluster_link.hpp"
+#include "hsmsh/client/cluster_link.hpp"
 #include "hsmsh/process.hpp"
 
 #include "hsmsh/files.hpp"

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Reading and writing the client configuration file.
-#include "hsmsh/config.hpp"
+#include "hsmsh/client/config.hpp"
 
 #include "hsmsh/files.hpp"
 

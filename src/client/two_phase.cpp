@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Cluster-wide changes in two phases.
-#include "hsmsh/two_phase.hpp"
+#include "hsmsh/client/two_phase.hpp"
 
 #include "hsmsh/hex.hpp"
 #include "hsmsh/secret.hpp"

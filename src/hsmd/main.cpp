@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // hsmd: one HSM node. Parses options and runs the chosen subcommand, each in
 // a function of its own; defaults come from serve_options and server_limits.
-#include "client_credentials.hpp"
-#include "node_data.hpp"
+#include "access/client_credentials.hpp"
 #include "serve.hpp"
+#include "store/node_data.hpp"
 
 #include "hsmsh/files.hpp"
 #include "hsmsh/log.hpp"

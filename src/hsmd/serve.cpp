@@ -2,15 +2,15 @@
 // `hsmd serve`.
 #include "serve.hpp"
 
-#include "client_credentials.hpp"
+#include "access/client_credentials.hpp"
+#include "changes/prepared_resolver.hpp"
 #include "hsmsh/endpoint.hpp"
 #include "hsmsh/files.hpp"
 #include "hsmsh/log.hpp"
 #include "hsmsh/pki.hpp"
 #include "hsmsh/process.hpp"
 #include "hsmsh/tls.hpp"
-#include "peer_announcer.hpp"
-#include "prepared_resolver.hpp"
+#include "peers/peer_announcer.hpp"
 #include "signal_stream.hpp"
 
 #include <csignal>

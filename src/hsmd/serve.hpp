@@ -2,10 +2,10 @@
 // `hsmd serve`: loads a node's data directory and serves it until SIGTERM/SIGINT.
 #pragma once
 
-#include "node_data.hpp"
 #include "node_server.hpp"
+#include "store/node_data.hpp"
 
-#include "hsmsh/keys.hpp"
+#include "hsmsh/protocol/keys.hpp"
 
 #include <chrono>
 

@@ -3,17 +3,17 @@
 // sessions, quorum tokens and peers; and the session a connection is.
 #pragma once
 
-#include "cluster_keys.hpp"
-#include "derivation_budget.hpp"
+#include "access/derivation_budget.hpp"
+#include "access/two_factor.hpp"
+#include "crypto/cluster_keys.hpp"
+#include "crypto/key_crypto.hpp"
 #include "hsmsh/asio.hpp"
-#include "hsmsh/keys.hpp"
+#include "hsmsh/protocol/keys.hpp"
 #include "hsmsh/protocol/requests.hpp"
-#include "hsmsh/wire.hpp"
-#include "key_crypto.hpp"
-#include "peer_list.hpp"
-#include "quorum_tokens.hpp"
-#include "two_factor.hpp"
-#include "user_store.hpp"
+#include "hsmsh/protocol/wire.hpp"
+#include "peers/peer_list.hpp"
+#include "quorum/quorum_tokens.hpp"
+#include "store/user_store.hpp"
 
 #include <chrono>
 #include <cstdint>

@@ -2,8 +2,8 @@
 // The node's network side.
 #include "node_server.hpp"
 
-#include "hsmsh/frame_io.hpp"
 #include "hsmsh/log.hpp"
+#include "hsmsh/protocol/frame_io.hpp"
 #include "hsmsh/second_factor.hpp"
 #include "hsmsh/tls.hpp"
 

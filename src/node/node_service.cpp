@@ -8,11 +8,11 @@
 #include "ops/transactions.hpp"
 #include "ops/users.hpp"
 
+#include "changes/planned_change.hpp"
 #include "hsmsh/duration.hpp"
 #include "hsmsh/kdf.hpp"
 #include "hsmsh/log.hpp"
-#include "hsmsh/policy.hpp"
-#include "planned_change.hpp"
+#include "hsmsh/protocol/policy.hpp"
 #include "request_fields.hpp"
 
 #include <algorithm>

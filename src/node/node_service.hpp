@@ -4,23 +4,23 @@
 // node's state (node_context); the handlers live in ops/, by capability.
 #pragma once
 
-#include "cluster_keys.hpp"
-#include "derivation_budget.hpp"
+#include "access/derivation_budget.hpp"
+#include "access/two_factor.hpp"
+#include "changes/key_change.hpp"
+#include "changes/m_change.hpp"
+#include "changes/planned_change.hpp"
+#include "crypto/cluster_keys.hpp"
+#include "crypto/key_crypto.hpp"
 #include "hsmsh/asio.hpp"
-#include "hsmsh/keys.hpp"
 #include "hsmsh/pki.hpp"
+#include "hsmsh/protocol/keys.hpp"
+#include "hsmsh/protocol/wire.hpp"
 #include "hsmsh/secret.hpp"
-#include "hsmsh/wire.hpp"
-#include "key_change.hpp"
-#include "key_crypto.hpp"
-#include "m_change.hpp"
 #include "node_context.hpp"
 #include "operation_table.hpp"
-#include "peer_list.hpp"
-#include "planned_change.hpp"
-#include "quorum_tokens.hpp"
-#include "two_factor.hpp"
-#include "user_store.hpp"
+#include "peers/peer_list.hpp"
+#include "quorum/quorum_tokens.hpp"
+#include "store/user_store.hpp"
 
 #include <array>
 #include <chrono>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The node's operation table, and how dispatch admits and audits by it.
-#include "hsmsh/policy.hpp"
+#include "hsmsh/protocol/policy.hpp"
 #include "node_service.hpp"
 #include "ops/keys.hpp"
 #include "ops/peers.hpp"

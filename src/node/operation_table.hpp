@@ -4,9 +4,9 @@
 #pragma once
 
 #include "hsmsh/asio.hpp"
+#include "hsmsh/protocol/status.hpp"
+#include "hsmsh/protocol/wire.hpp"
 #include "hsmsh/secret.hpp"
-#include "hsmsh/status.hpp"
-#include "hsmsh/wire.hpp"
 
 #include <cstddef>
 #include <optional>

@@ -3,10 +3,10 @@
 #pragma once
 
 #include "hsmsh/protocol/requests.hpp"
+#include "hsmsh/protocol/status.hpp"
+#include "hsmsh/protocol/user_rules.hpp"
+#include "hsmsh/protocol/wire.hpp"
 #include "hsmsh/secret.hpp"
-#include "hsmsh/status.hpp"
-#include "hsmsh/user_rules.hpp"
-#include "hsmsh/wire.hpp"
 
 #include <optional>
 #include <string>

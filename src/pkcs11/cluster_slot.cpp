@@ -3,9 +3,9 @@
 #include "cluster_slot.hpp"
 
 #include "diagnostics.hpp"
+#include "hsmsh/client/two_phase.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/protocol/changes.hpp"
-#include "hsmsh/two_phase.hpp"
 #include "openssl_context.hpp"
 
 #include <algorithm>

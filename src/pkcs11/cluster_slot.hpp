@@ -3,12 +3,12 @@
 // user logged in there, and the keys that user may see.
 #pragma once
 
-#include "hsmsh/cluster_link.hpp"
-#include "hsmsh/config.hpp"
-#include "hsmsh/payloads.hpp"
+#include "hsmsh/client/cluster_link.hpp"
+#include "hsmsh/client/config.hpp"
+#include "hsmsh/client/two_phase.hpp"
 #include "hsmsh/protocol/changes.hpp"
+#include "hsmsh/protocol/payloads.hpp"
 #include "hsmsh/secret.hpp"
-#include "hsmsh/two_phase.hpp"
 
 #include <atomic>
 #include <memory>

@@ -5,7 +5,7 @@
 // objects are the keys that user owns or that are shared with it.
 #include "diagnostics.hpp"
 #include "digests.hpp"
-#include "hsmsh/config.hpp"
+#include "hsmsh/client/config.hpp"
 #include "hsmsh/files.hpp"
 #include "hsmsh/pki.hpp"
 #include "key_management.hpp"

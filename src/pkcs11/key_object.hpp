@@ -4,7 +4,7 @@
 // matching for C_FindObjects, and the signature formats PKCS#11 expects.
 #pragma once
 
-#include "hsmsh/payloads.hpp"
+#include "hsmsh/protocol/payloads.hpp"
 
 #include <array>
 #include <optional>

@@ -4,7 +4,7 @@
 #include "library.hpp"
 
 #include "diagnostics.hpp"
-#include "hsmsh/config.hpp"
+#include "hsmsh/client/config.hpp"
 #include "module_config.hpp"
 #include "openssl_context.hpp"
 #include "sessions.hpp"

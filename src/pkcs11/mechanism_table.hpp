@@ -5,7 +5,7 @@
 // mechanism is a row here (and, for an operation, the node's name for it).
 #pragma once
 
-#include "hsmsh/keys.hpp"
+#include "hsmsh/protocol/keys.hpp"
 
 #include <optional>
 #include <span>

@@ -3,7 +3,7 @@
 #include "module_config.hpp"
 
 #include "hsmsh/files.hpp"
-#include "hsmsh/wire.hpp"
+#include "hsmsh/protocol/wire.hpp"
 
 #include <string>
 

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "diagnostics.hpp"
-#include "hsmsh/config.hpp"
+#include "hsmsh/client/config.hpp"
 #include "hsmsh/duration.hpp"
 
 #include <chrono>

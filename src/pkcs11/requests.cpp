@@ -3,7 +3,7 @@
 #include "requests.hpp"
 
 #include "hsmsh/hex.hpp"
-#include "hsmsh/keys.hpp"
+#include "hsmsh/protocol/keys.hpp"
 
 #include <cstring>
 #include <memory>

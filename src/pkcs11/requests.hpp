@@ -4,7 +4,7 @@
 // a CK_MECHANISM. Pure: checked here, re-checked by the node.
 #pragma once
 
-#include "hsmsh/keys.hpp"
+#include "hsmsh/protocol/keys.hpp"
 #include "key_object.hpp"
 #include "mechanism_table.hpp"
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Key classes, types, attributes, mechanisms and the rules of who may do what.
-#include "hsmsh/keys.hpp"
+#include "hsmsh/protocol/keys.hpp"
 
 #include "hsmsh/hex.hpp"
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Typed reply payloads: encoders, and decoders that validate what they read.
-#include "hsmsh/payloads.hpp"
+#include "hsmsh/protocol/payloads.hpp"
 
 #include "hsmsh/hex.hpp"
 

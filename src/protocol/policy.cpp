@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Who may run which operation.
-#include "hsmsh/policy.hpp"
+#include "hsmsh/protocol/policy.hpp"
 
 namespace hsm {
 

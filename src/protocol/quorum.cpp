@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Quorum's services, m values, token records and CMU's approval file.
-#include "hsmsh/quorum.hpp"
+#include "hsmsh/protocol/quorum.hpp"
 
 #include <fmt/format.h>
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Names and descriptions of the wire status codes.
-#include "hsmsh/status.hpp"
+#include "hsmsh/protocol/status.hpp"
 
 #include <array>
 #include <string>

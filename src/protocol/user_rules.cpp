@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // User types, and the rules for user names and passwords.
-#include "hsmsh/user_rules.hpp"
+#include "hsmsh/protocol/user_rules.hpp"
 
 #include <algorithm>
 #include <array>

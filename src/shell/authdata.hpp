@@ -5,7 +5,7 @@
 // the answers back, checked against what it asked.
 #pragma once
 
-#include "hsmsh/wire.hpp"
+#include "hsmsh/protocol/wire.hpp"
 
 #include <span>
 #include <string>

@@ -4,9 +4,9 @@
 // through. The refusal under quorum is in quorum_refusal.cpp.
 #include "change_runner.hpp"
 
-#include "hsmsh/cluster_link.hpp"
+#include "hsmsh/client/cluster_link.hpp"
 #include "hsmsh/log.hpp"
-#include "hsmsh/policy.hpp"
+#include "hsmsh/protocol/policy.hpp"
 #include "render.hpp"
 #include "terminal_input.hpp"
 

@@ -5,9 +5,9 @@
 #pragma once
 
 #include "cluster_io.hpp"
-#include "hsmsh/quorum.hpp"
+#include "hsmsh/client/two_phase.hpp"
+#include "hsmsh/protocol/quorum.hpp"
 #include "hsmsh/secret.hpp"
-#include "hsmsh/two_phase.hpp"
 
 #include <optional>
 #include <ostream>

@@ -5,7 +5,7 @@
 #include "cluster_commands.hpp"
 
 #include "divergence.hpp"
-#include "hsmsh/cluster_link.hpp"
+#include "hsmsh/client/cluster_link.hpp"
 #include "hsmsh/files.hpp"
 #include "hsmsh/log.hpp"
 #include "render.hpp"

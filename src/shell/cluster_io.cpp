@@ -2,7 +2,7 @@
 // The shell's connections to the open cluster: connect, reconnect, fan-out.
 #include "cluster_io.hpp"
 
-#include "hsmsh/cluster_link.hpp"
+#include "hsmsh/client/cluster_link.hpp"
 #include "render.hpp"
 #include "terminal_input.hpp"
 

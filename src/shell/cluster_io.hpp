@@ -3,7 +3,7 @@
 // lost servers, and sending one request to many servers at once.
 #pragma once
 
-#include "hsmsh/config.hpp"
+#include "hsmsh/client/config.hpp"
 #include "hsmsh/duration.hpp"
 #include "hsmsh/outcome.hpp"
 #include "session_state.hpp"

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "command_table.hpp"
-#include "hsmsh/user_rules.hpp"
+#include "hsmsh/protocol/user_rules.hpp"
 
 #include <optional>
 #include <stdexcept>

@@ -3,7 +3,7 @@
 // the confirmation policy all read it.
 #pragma once
 
-#include "hsmsh/wire.hpp"
+#include "hsmsh/protocol/wire.hpp"
 
 #include <array>
 #include <optional>

@@ -2,7 +2,7 @@
 // Client set-up: discovery, clusters in the config file, client certificates.
 #include "configure.hpp"
 
-#include "hsmsh/cluster_link.hpp"
+#include "hsmsh/client/cluster_link.hpp"
 #include "hsmsh/endpoint.hpp"
 #include "hsmsh/files.hpp"
 #include "hsmsh/log.hpp"

@@ -2,7 +2,7 @@
 // `hsmsh configure` and `hsmsh create-hsm-client-certificate`: client set-up.
 #pragma once
 
-#include "hsmsh/config.hpp"
+#include "hsmsh/client/config.hpp"
 
 #include <ostream>
 #include <string>

@@ -2,7 +2,7 @@
 // `hsmsh demo`: a real local cluster built with the real commands.
 #pragma once
 
-#include "hsmsh/config.hpp"
+#include "hsmsh/client/config.hpp"
 #include "hsmsh/process.hpp"
 
 #include <filesystem>

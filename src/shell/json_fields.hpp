@@ -2,7 +2,7 @@
 // One field of a JSON object the shell did not write (a node's reply, an authdata file).
 #pragma once
 
-#include "hsmsh/wire.hpp"
+#include "hsmsh/protocol/wire.hpp"
 
 #include <cstdint>
 #include <string>

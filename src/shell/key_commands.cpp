@@ -8,7 +8,7 @@
 #include "shell_context.hpp"
 
 #include "divergence.hpp"
-#include "hsmsh/cluster_link.hpp"
+#include "hsmsh/client/cluster_link.hpp"
 #include "hsmsh/files.hpp"
 #include "hsmsh/log.hpp"
 #include "hsmsh/protocol/changes.hpp"

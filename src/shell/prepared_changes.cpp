@@ -6,7 +6,7 @@
 #include "render.hpp"
 #include "shell_context.hpp"
 
-#include "hsmsh/cluster_link.hpp"
+#include "hsmsh/client/cluster_link.hpp"
 
 namespace hsm {
 

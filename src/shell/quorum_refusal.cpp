@@ -3,9 +3,9 @@
 // banner: once, with the next step.
 #include "change_runner.hpp"
 
-#include "hsmsh/cluster_link.hpp"
+#include "hsmsh/client/cluster_link.hpp"
+#include "hsmsh/protocol/quorum.hpp"
 #include "hsmsh/protocol/replies.hpp"
-#include "hsmsh/quorum.hpp"
 #include "render.hpp"
 
 #include <algorithm>

@@ -2,8 +2,8 @@
 // How results look: CMU's text shapes, and one JSON object per command.
 #pragma once
 
+#include "hsmsh/client/two_phase.hpp"
 #include "hsmsh/outcome.hpp"
-#include "hsmsh/two_phase.hpp"
 
 #include <ostream>
 #include <string>

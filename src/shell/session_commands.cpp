@@ -4,7 +4,7 @@
 #include "session_commands.hpp"
 
 #include "columns.hpp"
-#include "hsmsh/cluster_link.hpp"
+#include "hsmsh/client/cluster_link.hpp"
 #include "render.hpp"
 #include "shell_context.hpp"
 #include "terminal_input.hpp"

@@ -4,9 +4,9 @@
 #pragma once
 
 #include "command_line.hpp"
-#include "hsmsh/quorum.hpp"
-#include "hsmsh/two_phase.hpp"
-#include "hsmsh/user_rules.hpp"
+#include "hsmsh/client/two_phase.hpp"
+#include "hsmsh/protocol/quorum.hpp"
+#include "hsmsh/protocol/user_rules.hpp"
 
 #include <cstdint>
 #include <optional>

@@ -3,7 +3,7 @@
 // the prompt and completion that show the session.
 #include "shell.hpp"
 
-#include "hsmsh/cluster_link.hpp"
+#include "hsmsh/client/cluster_link.hpp"
 #include "hsmsh/log.hpp"
 #include "terminal_input.hpp"
 

@@ -6,7 +6,7 @@
 #include "change_runner.hpp"
 #include "cluster_io.hpp"
 #include "command_line.hpp"
-#include "hsmsh/config.hpp"
+#include "hsmsh/client/config.hpp"
 #include "hsmsh/duration.hpp"
 #include "line_input.hpp"
 #include "session_state.hpp"

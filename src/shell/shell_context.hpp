@@ -4,7 +4,7 @@
 
 #include "change_runner.hpp"
 #include "cluster_io.hpp"
-#include "hsmsh/config.hpp"
+#include "hsmsh/client/config.hpp"
 #include "line_input.hpp"
 #include "session_state.hpp"
 #include "shell_options.hpp"

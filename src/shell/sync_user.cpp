@@ -7,7 +7,7 @@
 #include "shell_context.hpp"
 
 #include "divergence.hpp"
-#include "hsmsh/cluster_link.hpp"
+#include "hsmsh/client/cluster_link.hpp"
 #include "hsmsh/protocol/changes.hpp"
 #include "hsmsh/protocol/replies.hpp"
 

@@ -5,7 +5,7 @@
 #include "command_line.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/log.hpp"
-#include "hsmsh/quorum.hpp"
+#include "hsmsh/protocol/quorum.hpp"
 
 #include <algorithm>
 #include <set>

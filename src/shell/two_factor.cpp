@@ -5,7 +5,7 @@
 // changePswd turning 2FA on (docs/design.md, "Two-factor login").
 #include "two_factor.hpp"
 
-#include "hsmsh/cluster_link.hpp"
+#include "hsmsh/client/cluster_link.hpp"
 #include "hsmsh/files.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/log.hpp"

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "command_line.hpp"
-#include "hsmsh/wire.hpp"
+#include "hsmsh/protocol/wire.hpp"
 
 namespace hsm {
 

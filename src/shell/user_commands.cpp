@@ -7,12 +7,12 @@
 #include "two_factor.hpp"
 #include "user_change.hpp"
 
-#include "hsmsh/cluster_link.hpp"
+#include "hsmsh/client/cluster_link.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/kdf.hpp"
-#include "hsmsh/keys.hpp"
 #include "hsmsh/log.hpp"
-#include "hsmsh/policy.hpp"
+#include "hsmsh/protocol/keys.hpp"
+#include "hsmsh/protocol/policy.hpp"
 #include "terminal_input.hpp"
 
 #include <algorithm>

@@ -9,7 +9,7 @@
 // the same status, and the store stays sound. The process counts the
 // prepared changes it committed and prints the count when it exits.
 #include "node_service.hpp"
-#include "user_store.hpp"
+#include "store/user_store.hpp"
 
 #include <cstdint>
 #include <cstdio>

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: the frame header and message decoders must be total,
 // and the tree-free listing decoder must agree with the general one.
-#include "hsmsh/payloads.hpp"
-#include "hsmsh/wire.hpp"
+#include "hsmsh/protocol/payloads.hpp"
+#include "hsmsh/protocol/wire.hpp"
 
 #include <cstdint>
 #include <cstdlib>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Linked into the test build of the shell only (hsmsh-failpoints): a shell
 // that dies between the phases when HSMSH_FAILPOINT names the point.
-#include "hsmsh/two_phase.hpp"
+#include "hsmsh/client/two_phase.hpp"
 
 #include <cstdlib>
 

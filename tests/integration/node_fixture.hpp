@@ -2,7 +2,7 @@
 // A throwaway PKI and real hsmd processes on 127.0.0.1 for integration tests.
 #pragma once
 
-#include "hsmsh/client.hpp"
+#include "hsmsh/client/client.hpp"
 #include "hsmsh/files.hpp"
 #include "hsmsh/pki.hpp"
 #include "hsmsh/process.hpp"

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The pure parts of cluster-wide changes: the resolution rule for a prepared
 // change, planned changes on the wire, and the comparison of user lists.
+#include "changes/planned_change.hpp"
 #include "divergence.hpp"
 #include "hsmsh/sealing.hpp"
-#include "planned_change.hpp"
 
 #include <doctest/doctest.h>
 

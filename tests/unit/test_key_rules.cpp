@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Key specs, attributes, mechanisms and who may do what with a key.
-#include "hsmsh/keys.hpp"
+#include "hsmsh/protocol/keys.hpp"
 
 #include <doctest/doctest.h>
 

@@ -5,10 +5,10 @@
 //
 // The seed is fixed in the unit suite; CI's fuzzing stage runs it again with
 // fresh ones (HSMSH_PROPERTY_SEED, HSMSH_PROPERTY_STEPS).
+#include "crypto/key_crypto.hpp"
 #include "hsmsh/hex.hpp"
-#include "key_crypto.hpp"
 #include "memory_node.hpp"
-#include "quorum_key.hpp"
+#include "quorum/quorum_key.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/rsa.h>

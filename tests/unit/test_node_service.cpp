@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The node's rules against an in-memory store, through node_service.
-#include "key_crypto.hpp"
+#include "crypto/key_crypto.hpp"
 #include "memory_node.hpp"
 
 #include <fmt/format.h>

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Typed reply payloads: each decoder reads what its encoder writes, and
 // refuses every other shape with the error the general decoder would give.
-#include "hsmsh/payloads.hpp"
 #include "hsmsh/protocol/changes.hpp"
+#include "hsmsh/protocol/payloads.hpp"
 
 #include <doctest/doctest.h>
 

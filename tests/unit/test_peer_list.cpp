@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // What a node learns from announcements, and what it refuses to.
-#include "peer_list.hpp"
+#include "peers/peer_list.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // CMU's permission matrix, as a table.
-#include "hsmsh/policy.hpp"
+#include "hsmsh/protocol/policy.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Quorum's pure pieces: services, m values, token records, CMU's approval file.
-#include "hsmsh/quorum.hpp"
+#include "hsmsh/protocol/quorum.hpp"
 
 #include <doctest/doctest.h>
 

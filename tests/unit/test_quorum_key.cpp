@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // An officer's quorum key against keys and signatures made by OpenSSL's
 // command line (tests/unit/fixtures/quorum/make.sh).
-#include "quorum_key.hpp"
+#include "quorum/quorum_key.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // A node's quorum tokens: bound to one session, bounded, expiring; and
 // setMValue's prepared form.
-#include "m_change.hpp"
-#include "quorum_tokens.hpp"
+#include "changes/m_change.hpp"
+#include "quorum/quorum_tokens.hpp"
 
 #include <array>
 #include <set>

@@ -2,8 +2,8 @@
 // Names, passwords, types, secrets and PBKDF2 test vectors.
 #include "hsmsh/endpoint.hpp"
 #include "hsmsh/kdf.hpp"
+#include "hsmsh/protocol/user_rules.hpp"
 #include "hsmsh/secret.hpp"
-#include "hsmsh/user_rules.hpp"
 
 #include <fmt/format.h>
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Sealed records, keyed digests, hex, nesting bounds and password-safe encoding.
 #include "hsmsh/hex.hpp"
+#include "hsmsh/protocol/wire.hpp"
 #include "hsmsh/sealing.hpp"
-#include "hsmsh/wire.hpp"
 
 #include <doctest/doctest.h>
 

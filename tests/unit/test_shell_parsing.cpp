@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Word splitting, command lookup and parsing, and the config file.
 #include "command_line.hpp"
-#include "hsmsh/config.hpp"
+#include "hsmsh/client/config.hpp"
 
 #include "hsmsh/files.hpp"
 #include "hsmsh/log.hpp"

@@ -2,11 +2,11 @@
 // Two-factor login's pieces: the node's challenges (bound, single purpose,
 // expiring, answered only by the key's signature of the digest itself) and
 // the shell's authdata file (what it writes, what it accepts back).
+#include "access/two_factor.hpp"
 #include "authdata.hpp"
 #include "command_line.hpp"
+#include "crypto/key_crypto.hpp"
 #include "hsmsh/hex.hpp"
-#include "key_crypto.hpp"
-#include "two_factor.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/rsa.h>

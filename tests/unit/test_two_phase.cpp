@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The two-phase run's decisions: when it commits, asks, or aborts unasked.
-#include "hsmsh/two_phase.hpp"
+#include "hsmsh/client/two_phase.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The frame and message codec: round trips and rejection of malformed input.
-#include "hsmsh/wire.hpp"
+#include "hsmsh/protocol/wire.hpp"
 
 #include <random>
 

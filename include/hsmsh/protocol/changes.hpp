@@ -5,8 +5,8 @@
 // module) and one total decoder (docs/design.md, "Wire protocol").
 #pragma once
 
-#include "hsmsh/payloads.hpp"
-#include "hsmsh/quorum.hpp"
+#include "hsmsh/protocol/payloads.hpp"
+#include "hsmsh/protocol/quorum.hpp"
 
 #include <cstdint>
 #include <optional>

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Node replies the shell reads, typed: one total decoder each (the replies
-// the node and the module share are in hsmsh/payloads.hpp).
+// the node and the module share are in hsmsh/protocol/payloads.hpp).
 #pragma once
 
-#include "hsmsh/payloads.hpp"
-#include "hsmsh/wire.hpp"
+#include "hsmsh/protocol/payloads.hpp"
+#include "hsmsh/protocol/wire.hpp"
 
 #include <cstdint>
 #include <optional>

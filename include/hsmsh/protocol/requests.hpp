@@ -3,13 +3,13 @@
 // fields, each with a total decoder (docs/design.md, "Wire protocol").
 #pragma once
 
-#include "hsmsh/keys.hpp"
-#include "hsmsh/payloads.hpp"
-#include "hsmsh/quorum.hpp"
+#include "hsmsh/protocol/keys.hpp"
+#include "hsmsh/protocol/payloads.hpp"
+#include "hsmsh/protocol/quorum.hpp"
+#include "hsmsh/protocol/user_rules.hpp"
+#include "hsmsh/protocol/wire.hpp"
 #include "hsmsh/sealing.hpp"
 #include "hsmsh/secret.hpp"
-#include "hsmsh/user_rules.hpp"
-#include "hsmsh/wire.hpp"
 
 #include <cstdint>
 #include <map>

@@ -3,11 +3,11 @@
 // found and described for officers, used by their owners and the users they
 // are shared with (docs/design.md, "Keys").
 #include "ops/keys.hpp"
+#include "crypto/key_crypto.hpp"
 #include "hsmsh/duration.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/log.hpp"
-#include "hsmsh/policy.hpp"
-#include "key_crypto.hpp"
+#include "hsmsh/protocol/policy.hpp"
 #include "ops/sessions.hpp"
 
 #include <algorithm>

@@ -5,11 +5,11 @@
 // whose rules hold at prepare and at commit (key_changes.cpp).
 #pragma once
 
-#include "hsmsh/keys.hpp"
-#include "key_change.hpp"
-#include "key_crypto.hpp"
-#include "key_record.hpp"
+#include "changes/key_change.hpp"
+#include "crypto/key_crypto.hpp"
+#include "hsmsh/protocol/keys.hpp"
 #include "node_context.hpp"
+#include "store/key_record.hpp"
 
 #include <optional>
 #include <string>

@@ -5,7 +5,7 @@
 
 #include "hsmsh/duration.hpp"
 #include "hsmsh/log.hpp"
-#include "hsmsh/payloads.hpp"
+#include "hsmsh/protocol/payloads.hpp"
 
 #include <fmt/format.h>
 

@@ -5,9 +5,9 @@
 #include "ops/quorum.hpp"
 #include "hsmsh/duration.hpp"
 #include "hsmsh/hex.hpp"
-#include "hsmsh/policy.hpp"
+#include "hsmsh/protocol/policy.hpp"
 #include "ops/sessions.hpp"
-#include "quorum_key.hpp"
+#include "quorum/quorum_key.hpp"
 #include "request_fields.hpp"
 
 #include <fmt/format.h>

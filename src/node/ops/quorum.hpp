@@ -3,10 +3,10 @@
 // officer keys, and the check every protected change passes.
 #pragma once
 
-#include "hsmsh/quorum.hpp"
-#include "m_change.hpp"
+#include "changes/m_change.hpp"
+#include "changes/planned_change.hpp"
+#include "hsmsh/protocol/quorum.hpp"
 #include "node_context.hpp"
-#include "planned_change.hpp"
 
 #include <optional>
 #include <utility>

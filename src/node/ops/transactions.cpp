@@ -5,7 +5,7 @@
 #include "ops/transactions.hpp"
 #include "hsmsh/duration.hpp"
 #include "hsmsh/log.hpp"
-#include "hsmsh/policy.hpp"
+#include "hsmsh/protocol/policy.hpp"
 #include "ops/keys.hpp"
 #include "ops/quorum.hpp"
 #include "ops/sessions.hpp"

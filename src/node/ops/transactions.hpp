@@ -4,11 +4,11 @@
 // about by peers resolving it (docs/design.md, "Two-phase changes").
 #pragma once
 
+#include "changes/key_change.hpp"
+#include "changes/m_change.hpp"
+#include "changes/planned_change.hpp"
 #include "hsmsh/secret.hpp"
-#include "key_change.hpp"
-#include "m_change.hpp"
 #include "node_context.hpp"
-#include "planned_change.hpp"
 
 #include <functional>
 #include <optional>

@@ -2,12 +2,12 @@
 // The rules of a user change, against the node's state as it is now: run
 // when the change is planned and again when a prepared change commits
 // (docs/design.md, "Two-phase changes").
-#include "hsmsh/policy.hpp"
-#include "hsmsh/quorum.hpp"
+#include "hsmsh/protocol/policy.hpp"
+#include "hsmsh/protocol/quorum.hpp"
 #include "ops/quorum.hpp"
 #include "ops/sessions.hpp"
 #include "ops/users.hpp"
-#include "quorum_key.hpp"
+#include "quorum/quorum_key.hpp"
 #include "request_fields.hpp"
 
 namespace hsm {

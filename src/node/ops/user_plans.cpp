@@ -3,12 +3,12 @@
 // checked, the password derived, every rule checked before and after it
 // (the store may change meanwhile); a synced record opened and checked.
 #include "hsmsh/duration.hpp"
-#include "hsmsh/policy.hpp"
-#include "hsmsh/quorum.hpp"
+#include "hsmsh/protocol/policy.hpp"
+#include "hsmsh/protocol/quorum.hpp"
 #include "ops/quorum.hpp"
 #include "ops/sessions.hpp"
 #include "ops/users.hpp"
-#include "quorum_key.hpp"
+#include "quorum/quorum_key.hpp"
 #include "request_fields.hpp"
 
 namespace hsm {

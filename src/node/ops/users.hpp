@@ -4,9 +4,9 @@
 // rules again (docs/design.md, "Two-phase changes"); a user's sealed record.
 #pragma once
 
+#include "changes/planned_change.hpp"
 #include "hsmsh/secret.hpp"
 #include "node_context.hpp"
-#include "planned_change.hpp"
 
 #include <string>
 #include <string_view>

@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: Apache-2.0
+// Keys as a node holds them and the shell shows them: classes, types and
+// sizes, CMU's attribute ids, and who may use, share or destroy a key
+// (docs/design.md, "Keys").
+#pragma once
+
+#include "hsmsh/protocol/status.hpp"
+#include "hsmsh/protocol/user_rules.hpp"
+#include "hsmsh/protocol/wire.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hsm {
+
+/// At most this many keys on one node (CloudHSM's hsm2m.medium figure).
+inline constexpr std::size_t max_keys_per_node = 3300;
+/// The keys (objects: a pair is two) one crypto user may own by default:
+/// one user alone never takes a node's places (hsmd --key-quota).
+inline constexpr std::size_t default_key_quota = 256;
+inline constexpr std::size_t max_key_label = 127;         // bytes
+inline constexpr std::size_t max_key_id = 64;             // bytes (CKA_ID), hex on the wire
+inline constexpr std::size_t max_key_shares = 32;         // users one key is shared with
+inline constexpr std::size_t max_crypto_data = 64 * 1024; // bytes one operation takes
+
+enum class key_class { public_key, private_key, secret_key };
+enum class key_type { ec, rsa, aes, generic_secret };
+
+/// "public", "private", "secret"; "ec", "rsa", "aes", "generic_secret".
+std::string_view key_class_name(key_class c) noexcept;
+std::optional<key_class> key_class_from_name(std::string_view name) noexcept;
+std::string_view key_type_name(key_type t) noexcept;
+std::optional<key_type> key_type_from_name(std::string_view name) noexcept;
+
+/// What to generate: a type and its size in bits (EC: 256 is P-256, 384 is P-384).
+struct key_spec {
+    key_type type = key_type::ec;
+    int bits = 256;
+
+    friend bool operator==(const key_spec&, const key_spec&) = default;
+};
+
+/// Parses "ec:p256", "ec:prime256v1", "ec:p384", "ec:secp384r1", "rsa:2048"
+/// (3072, 4096), "aes:128" (192, 256), "hmac:256" (generic secret, 128 to
+/// 512 bits in whole bytes). Nullopt for anything else.
+std::optional<key_spec> parse_key_spec(std::string_view text);
+/// The canonical text of a spec ("ec:p256", "rsa:2048", "aes:256", "hmac:256").
+std::string key_spec_name(const key_spec& spec);
+
+/// The boolean attributes of a key (PKCS#11's CKA_* of the same names).
+struct key_flags {
+    bool token = true;
+    bool private_ = true;
+    bool sensitive = true;
+    bool extractable = false;
+    bool never_extractable = true;
+    bool always_sensitive = true;
+    bool local = true; // generated on the HSM
+    bool trusted = false;
+    bool wrap_with_trusted = false;
+    bool encrypt = false;
+    bool decrypt = false;
+    bool wrap = false;
+    bool unwrap = false;
+    bool sign = false;
+    bool verify = false;
+    bool derive = false;
+    bool destroyable = true;
+
+    friend bool operator==(const key_flags&, const key_flags&) = default;
+};
+
+/// CMU's attribute ids (listAttributes), spelled once.
+enum class key_attribute : std::uint32_t {
+    class_ = 0,
+    token = 1,
+    private_ = 2,
+    label = 3,
+    trusted = 134,
+    key_type = 256,
+    id = 258,
+    sensitive = 259,
+    encrypt = 260,
+    decrypt = 261,
+    wrap = 262,
+    unwrap = 263,
+    sign = 264,
+    verify = 266,
+    derive = 268,
+    modulus = 288,
+    modulus_bits = 289,
+    public_exponent = 290,
+    value_len = 353,
+    extractable = 354,
+    local = 355,
+    never_extractable = 356,
+    always_sensitive = 357,
+    destroyable = 370,
+    kcv = 371,
+    all = 512,
+    wrap_with_trusted = 528,
+    wrap_template = 1073742353,
+    unwrap_template = 1073742354,
+};
+
+/// One row of listAttributes: the OBJ_ATTR_ name, its id, and whether
+/// setAttribute may change it (CMU's settable ids).
+struct attribute_info {
+    key_attribute id;
+    std::string_view name; // "OBJ_ATTR_CLASS"
+    bool key_flags::*flag; // the flag it reads, or null
+    bool settable;
+};
+
+/// Every attribute CMU lists, in its order.
+std::span<const attribute_info> key_attributes() noexcept;
+const attribute_info* find_key_attribute(std::uint32_t id) noexcept;
+
+/// The flags a new key of class `c` and type `t` gets: every usage it can
+/// have, sensitive and never extractable (public keys: neither).
+key_flags default_flags(key_class c, key_type t) noexcept;
+
+/// Whether `f` only allows what such a key can do (a public key never
+/// signs, a private key never verifies, an AES key never signs, an HMAC key
+/// never encrypts) and no secret or private key is extractable.
+bool flags_fit(const key_flags& f, key_class c, key_type t) noexcept;
+
+/// Flags as an object of names to booleans ({"sign": true, ...}) and back.
+/// from_json takes the defaults of `c` and applies the names given; unknown
+/// names or non-boolean values give nullopt.
+json flags_to_json(const key_flags& f);
+std::optional<key_flags> flags_from_json(const json& j, key_flags base);
+
+/// Labels: at most 127 bytes, printable, no control characters.
+bool valid_key_label(std::string_view label) noexcept;
+/// CKA_ID as hex: at most 64 bytes, even length.
+bool valid_key_id_hex(std::string_view id) noexcept;
+
+/// Mechanisms by name ("ecdsa-sha256", "rsa-pss-sha384", "aes-gcm", ...).
+enum class mechanism {
+    ecdsa, // the data is a digest already (PKCS#11 CKM_ECDSA)
+    ecdsa_sha256,
+    ecdsa_sha384,
+    rsa_pkcs1, // the data is a DigestInfo already (CKM_RSA_PKCS)
+    rsa_pkcs1_sha256,
+    rsa_pkcs1_sha384,
+    rsa_pkcs1_sha512,
+    rsa_pss_sha256,
+    rsa_pss_sha384,
+    rsa_pss_sha512,
+    hmac_sha256,
+    aes_gcm,
+    rsa_oaep_sha256,
+};
+
+std::string_view mechanism_name(mechanism m) noexcept;
+std::optional<mechanism> mechanism_from_name(std::string_view name) noexcept;
+
+/// What a mechanism does with a key.
+enum class key_use { sign, verify, encrypt, decrypt };
+
+/// Whether `m` can do `use` with a key of this type and class at all.
+bool mechanism_fits(mechanism m, key_use use, key_type t, key_class c) noexcept;
+
+/// Whether `f` allows `use` (CKA_SIGN for sign, ...).
+bool flags_allow(const key_flags& f, key_use use) noexcept;
+
+/// Who asks about a key, as the node knows the session.
+struct key_actor {
+    std::optional<user_type> type; // nullopt: not logged in
+    bool owner = false;            // the key's owner
+    bool shared = false;           // the key is shared with it
+};
+
+/// Using a key (sign, verify, encrypt, decrypt): crypto users only (officers
+/// manage keys and never use them), on keys they own or that are shared with
+/// them, and on any public key. A key the user may not see is
+/// RET_INVALID_HANDLE, as one that does not exist: a handle reveals nothing.
+status may_use_key(const key_actor& who, key_class c) noexcept;
+/// Reading a key's description (getKeyInfo, getAttribute): officers of any
+/// key, crypto users as for use.
+status may_read_key(const key_actor& who, key_class c) noexcept;
+/// Sharing, destroying or changing attributes: the owner only; public keys
+/// are never shared (every crypto user can use them).
+status may_share_key(const key_actor& who, key_class c) noexcept;
+status may_change_key(const key_actor& who, key_class c) noexcept;
+
+} // namespace hsm

@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: Apache-2.0
+// Key generation and use through OpenSSL 3's EVP interfaces.
+#include "crypto/key_crypto.hpp"
+
+#include "hsmsh/pki.hpp"
+#include "hsmsh/secret.hpp"
+
+#include <memory>
+#include <stdexcept>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+namespace hsm {
+namespace {
+
+struct pkey_ctx_free {
+    void operator()(EVP_PKEY_CTX* c) const noexcept { EVP_PKEY_CTX_free(c); }
+};
+struct md_ctx_free {
+    void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
+};
+struct cipher_ctx_free {
+    void operator()(EVP_CIPHER_CTX* c) const noexcept { EVP_CIPHER_CTX_free(c); }
+};
+using pkey_ctx_ptr = std::unique_ptr<EVP_PKEY_CTX, pkey_ctx_free>;
+using md_ctx_ptr = std::unique_ptr<EVP_MD_CTX, md_ctx_free>;
+using cipher_ctx_ptr = std::unique_ptr<EVP_CIPHER_CTX, cipher_ctx_free>;
+
+constexpr std::size_t gcm_iv_size = 12;
+constexpr std::size_t gcm_tag_size = 16;
+
+// A DER encoding written by an i2d function into a buffer of ours.
+template <typename Encode> bytes der_of(EVP_PKEY* key, Encode encode) {
+    int size = encode(key, nullptr);
+    if (size <= 0) throw std::runtime_error("key encoding failed");
+    bytes out(static_cast<std::size_t>(size));
+    auto* p = out.data();
+    if (encode(key, &p) != size) throw std::runtime_error("key encoding failed");
+    return out;
+}
+
+const EVP_MD* digest_of(mechanism m) noexcept {
+    using enum mechanism;
+    switch (m) {
+    case ecdsa_sha256:
+    case rsa_pkcs1_sha256:
+    case rsa_pss_sha256:
+    case hmac_sha256:
+    case rsa_oaep_sha256:
+        return EVP_sha256();
+    case ecdsa_sha384:
+    case rsa_pkcs1_sha384:
+    case rsa_pss_sha384:
+        return EVP_sha384();
+    case rsa_pkcs1_sha512:
+    case rsa_pss_sha512:
+        return EVP_sha512();
+    default:
+        return nullptr;
+    }
+}
+
+bool is_pss(mechanism m) noexcept {
+    return m == mechanism::rsa_pss_sha256 || m == mechanism::rsa_pss_sha384 ||
+           m == mechanism::rsa_pss_sha512;
+}
+
+bool is_rsa(mechanism m) noexcept {
+    using enum mechanism;
+    return m == rsa_pkcs1 || m == rsa_pkcs1_sha256 || m == rsa_pkcs1_sha384 ||
+           m == rsa_pkcs1_sha512 || is_pss(m);
+}
+
+// PSS with a salt as long as the digest, as PKCS#11 applications expect.
+bool set_padding(EVP_PKEY_CTX* ctx, mechanism m) {
+    if (!is_rsa(m)) return true;
+    if (is_pss(m))
+        return EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) == 1 &&
+               EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) == 1;
+    return EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1;
+}
+
+bytes hmac(const key_material& key, std::span<const std::uint8_t> data) {
+    bytes out(EVP_MAX_MD_SIZE);
+    std::size_t size = 0;
+    if (!EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key.view().data(),
+                   key.view().size(), data.data(), data.size(), out.data(), out.size(), &size))
+        throw std::runtime_error("HMAC failed");
+    out.resize(size);
+    return out;
+}
+
+// Signs: digest-and-sign for the hashing mechanisms, a raw sign for the
+// ones whose input is a digest (or a DigestInfo) already.
+crypto_result sign_asymmetric(mechanism m, EVP_PKEY* key, std::span<const std::uint8_t> data) {
+    std::size_t size = 0;
+    bytes out;
+    if (const auto* md = digest_of(m)) {
+        md_ctx_ptr ctx(EVP_MD_CTX_new());
+        EVP_PKEY_CTX* pctx = nullptr;
+        if (!ctx || EVP_DigestSignInit(ctx.get(), &pctx, md, nullptr, key) != 1 ||
+            !set_padding(pctx, m) ||
+            EVP_DigestSign(ctx.get(), nullptr, &size, data.data(), data.size()) != 1)
+            return status::mechanism_invalid;
+        out.resize(size);
+        if (EVP_DigestSign(ctx.get(), out.data(), &size, data.data(), data.size()) != 1)
+            return status::mechanism_invalid;
+    } else {
+        pkey_ctx_ptr ctx(EVP_PKEY_CTX_new(key, nullptr));
+        if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1 || !set_padding(ctx.get(), m) ||
+            EVP_PKEY_sign(ctx.get(), nullptr, &size, data.data(), data.size()) != 1)
+            return status::mechanism_invalid;
+        out.resize(size);
+        if (EVP_PKEY_sign(ctx.get(), out.data(), &size, data.data(), data.size()) != 1)
+            return status::mechanism_invalid; // e.g. a DigestInfo too long for the modulus
+    }
+    out.resize(size);
+    return out;
+}
+
+status verify_asymmetric(mechanism m, EVP_PKEY* key, std::span<const std::uint8_t> data,
+                         std::span<const std::uint8_t> signature) {
+    int verdict = 0;
+    if (const auto* md = digest_of(m)) {
+        md_ctx_ptr ctx(EVP_MD_CTX_new());
+        EVP_PKEY_CTX* pctx = nullptr;
+        if (!ctx || EVP_DigestVerifyInit(ctx.get(), &pctx, md, nullptr, key) != 1 ||
+            !set_padding(pctx, m))
+            return status::mechanism_invalid;
+        verdict = EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), data.data(),
+                                   data.size());
+    } else {
+        pkey_ctx_ptr ctx(EVP_PKEY_CTX_new(key, nullptr));
+        if (!ctx || EVP_PKEY_verify_init(ctx.get()) != 1 || !set_padding(ctx.get(), m))
+            return status::mechanism_invalid;
+        verdict = EVP_PKEY_verify(ctx.get(), signature.data(), signature.size(), data.data(),
+                                  data.size());
+    }
+    return verdict == 1 ? status::ok : status::signature_invalid;
+}
+
+const EVP_CIPHER* gcm_cipher(std::size_t key_size) noexcept {
+    if (key_size == 16) return EVP_aes_128_gcm();
+    if (key_size == 24) return EVP_aes_192_gcm();
+    if (key_size == 32) return EVP_aes_256_gcm();
+    return nullptr;
+}
+
+crypto_result gcm(const key_material& key, std::span<const std::uint8_t> iv,
+                  std::span<const std::uint8_t> aad, std::span<const std::uint8_t> in,
+                  bool encrypt) {
+    const auto* cipher = gcm_cipher(key.view().size());
+    if (!cipher || iv.size() != gcm_iv_size) return status::mechanism_invalid;
+    if (!encrypt && in.size() < gcm_tag_size) return status::encrypted_data_invalid;
+    auto body = encrypt ? in : in.first(in.size() - gcm_tag_size);
+    cipher_ctx_ptr ctx(EVP_CIPHER_CTX_new());
+    int len = 0;
+    bytes out(iv.begin(), iv.end());
+    out.resize(gcm_iv_size + body.size() + gcm_tag_size);
+    auto* text = out.data() + gcm_iv_size;
+    if (!ctx ||
+        EVP_CipherInit_ex(ctx.get(), cipher, nullptr, key.view().data(), iv.data(), encrypt) != 1 ||
+        EVP_CipherUpdate(ctx.get(), nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1 ||
+        EVP_CipherUpdate(ctx.get(), text, &len, body.data(), static_cast<int>(body.size())) != 1)
+        throw std::runtime_error("AES-GCM failed");
+    auto* tag = text + body.size();
+    if (!encrypt) {
+        bytes expected(in.end() - gcm_tag_size, in.end());
+        if (EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, gcm_tag_size, expected.data()) !=
+                1 ||
+            EVP_CipherFinal_ex(ctx.get(), tag, &len) != 1) {
+            wipe(out.data(), out.size());
+            return status::encrypted_data_invalid;
+        }
+        out.erase(out.begin(), out.begin() + gcm_iv_size);
+        out.resize(body.size());
+        return out;
+    }
+    if (EVP_CipherFinal_ex(ctx.get(), tag, &len) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, gcm_tag_size, tag) != 1)
+        throw std::runtime_error("AES-GCM failed");
+    return out;
+}
+
+crypto_result oaep(EVP_PKEY* pkey, std::span<const std::uint8_t> in, bool encrypt) {
+    if (!pkey) return status::mechanism_invalid;
+    pkey_ctx_ptr ctx(EVP_PKEY_CTX_new(pkey, nullptr));
+    auto init = encrypt ? EVP_PKEY_encrypt_init : EVP_PKEY_decrypt_init;
+    auto run = encrypt ? EVP_PKEY_encrypt : EVP_PKEY_decrypt;
+    std::size_t size = 0;
+    if (!ctx || init(ctx.get()) != 1 ||
+        EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_OAEP_PADDING) != 1 ||
+        EVP_PKEY_CTX_set_rsa_oaep_md(ctx.get(), EVP_sha256()) != 1 ||
+        EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.get(), EVP_sha256()) != 1 ||
+        run(ctx.get(), nullptr, &size, in.data(), in.size()) != 1)
+        return status::mechanism_invalid;
+    bytes out(size);
+    if (run(ctx.get(), out.data(), &size, in.data(), in.size()) != 1)
+        return encrypt ? status::mechanism_invalid : status::encrypted_data_invalid;
+    out.resize(size);
+    return out;
+}
+
+} // namespace
+
+key_material& key_material::operator=(key_material&& o) noexcept {
+    if (this != &o) {
+        wipe(bytes_.data(), bytes_.size());
+        bytes_ = std::move(o.bytes_);
+    }
+    return *this;
+}
+
+key_material::~key_material() {
+    wipe(bytes_.data(), bytes_.size());
+}
+
+bytes random_bytes(std::size_t n) {
+    bytes out(n);
+    if (n > 0 && RAND_priv_bytes(out.data(), static_cast<int>(n)) != 1)
+        throw std::runtime_error("the random generator failed");
+    return out;
+}
+
+std::vector<generated_key> generate_key_material(const key_spec& spec) {
+    std::vector<generated_key> out;
+    if (spec.type == key_type::aes || spec.type == key_type::generic_secret) {
+        out.push_back({key_class::secret_key,
+                       key_material(random_bytes(static_cast<std::size_t>(spec.bits / 8))),
+                       {}});
+        return out;
+    }
+    pkey_ptr key(
+        spec.type == key_type::ec
+            ? EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", spec.bits == 384 ? "P-384" : "P-256")
+            : EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<std::size_t>(spec.bits)));
+    if (!key) throw std::runtime_error("key generation failed");
+    auto pub = der_of(key.get(), [](EVP_PKEY* k, unsigned char** p) { return i2d_PUBKEY(k, p); });
+    auto priv =
+        der_of(key.get(), [](EVP_PKEY* k, unsigned char** p) { return i2d_PrivateKey(k, p); });
+    out.push_back({key_class::private_key, key_material(std::move(priv)), pub});
+    out.push_back({key_class::public_key, key_material(bytes(pub)), pub});
+    return out;
+}
+
+std::optional<loaded_key> loaded_key::load(key_class c, key_type t, key_material material) {
+    loaded_key k;
+    k.type_ = t;
+    if (c == key_class::secret_key) {
+        k.secret_ = std::make_shared<const key_material>(std::move(material));
+        return k;
+    }
+    const auto* p = material.view().data();
+    auto size = static_cast<long>(material.view().size());
+    // The type is known: naming it spares OpenSSL trying every decoder.
+    EVP_PKEY* pkey =
+        c == key_class::public_key
+            ? d2i_PUBKEY(nullptr, &p, size)
+            : d2i_PrivateKey(t == key_type::ec ? EVP_PKEY_EC : EVP_PKEY_RSA, nullptr, &p, size);
+    if (!pkey) return std::nullopt;
+    k.pkey_.reset(pkey, EVP_PKEY_free);
+    return k;
+}
+
+crypto_result sign_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> data) {
+    if (key.type() == key_type::generic_secret) return hmac(key.secret(), data);
+    if (!key.pkey()) return status::mechanism_invalid;
+    return sign_asymmetric(m, key.pkey(), data);
+}
+
+status verify_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> data,
+                   std::span<const std::uint8_t> signature) {
+    if (key.type() == key_type::generic_secret) {
+        auto expected = hmac(key.secret(), data);
+        return expected.size() == signature.size() &&
+                       CRYPTO_memcmp(expected.data(), signature.data(), expected.size()) == 0
+                   ? status::ok
+                   : status::signature_invalid;
+    }
+    if (!key.pkey()) return status::mechanism_invalid;
+    return verify_asymmetric(m, key.pkey(), data, signature);
+}
+
+crypto_result encrypt_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> aad,
+                           std::span<const std::uint8_t> data) {
+    if (m == mechanism::rsa_oaep_sha256) return oaep(key.pkey(), data, true);
+    auto fresh = random_bytes(gcm_iv_size);
+    return gcm(key.secret(), fresh, aad, data, true);
+}
+
+crypto_result decrypt_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> aad,
+                           std::span<const std::uint8_t> data) {
+    if (m == mechanism::rsa_oaep_sha256) return oaep(key.pkey(), data, false);
+    if (data.size() < gcm_iv_size) return status::encrypted_data_invalid;
+    return gcm(key.secret(), data.first(gcm_iv_size), aad, data.subspan(gcm_iv_size), false);
+}
+
+} // namespace hsm

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+// What a node does with key material, through OpenSSL's EVP interfaces:
+// generate with the CSPRNG, sign, verify, encrypt and decrypt.
+#pragma once
+
+#include "hsmsh/protocol/keys.hpp"
+#include "hsmsh/sealing.hpp"
+
+#include <openssl/evp.h>
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <variant>
+#include <vector>
+
+namespace hsm {
+
+/// Key material: a private key as PKCS#8 DER, a public key as
+/// SubjectPublicKeyInfo DER, a secret key as its raw bytes. Wiped at the end.
+class key_material {
+public:
+    key_material() = default;
+    explicit key_material(bytes b) noexcept : bytes_(std::move(b)) {}
+    key_material(const key_material&) = delete;
+    key_material& operator=(const key_material&) = delete;
+    key_material(key_material&& o) noexcept : bytes_(std::move(o.bytes_)) {}
+    key_material& operator=(key_material&& o) noexcept;
+    ~key_material();
+
+    std::span<const std::uint8_t> view() const noexcept { return bytes_; }
+
+private:
+    bytes bytes_;
+};
+
+/// One object of a generation: a key pair gives its private then its public key.
+struct generated_key {
+    key_class cls = key_class::secret_key;
+    key_material material;
+    bytes public_der; // asymmetric keys: SubjectPublicKeyInfo; empty for secret keys
+};
+
+/// New key material for `spec`. Throws std::runtime_error when OpenSSL fails.
+std::vector<generated_key> generate_key_material(const key_spec& spec);
+
+/// A key ready for use: parsed once (parsing a private key costs several
+/// times a signature), then shared by the operations that use it, on any
+/// thread. OpenSSL clears the private parts when the last user lets go.
+class loaded_key {
+public:
+    /// Nullopt when the material is not a key of that class and type.
+    static std::optional<loaded_key> load(key_class c, key_type t, key_material material);
+
+    key_type type() const noexcept { return type_; }
+    EVP_PKEY* pkey() const noexcept { return pkey_.get(); }
+    const key_material& secret() const noexcept { return *secret_; }
+
+private:
+    key_type type_ = key_type::aes;
+    std::shared_ptr<EVP_PKEY> pkey_;             // EC and RSA
+    std::shared_ptr<const key_material> secret_; // AES and HMAC
+};
+
+/// The result of one operation: its output, or why it failed.
+using crypto_result = std::variant<bytes, status>;
+
+/// Signs `data` (mechanism_fits already checked). ECDSA signatures are DER.
+crypto_result sign_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> data);
+/// ok, signature_invalid, or mechanism_invalid.
+status verify_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> data,
+                   std::span<const std::uint8_t> signature);
+
+/// AES-GCM encrypts under a fresh random 12-byte IV of its own (never a
+/// caller's) and returns IV || ciphertext || 16-byte tag; decrypt takes the
+/// same layout. RSA-OAEP: SHA-256, MGF1-SHA-256.
+crypto_result encrypt_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> aad,
+                           std::span<const std::uint8_t> data);
+crypto_result decrypt_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> aad,
+                           std::span<const std::uint8_t> data);
+
+/// Random bytes from the node's CSPRNG. Throws std::runtime_error.
+bytes random_bytes(std::size_t n);
+
+} // namespace hsm

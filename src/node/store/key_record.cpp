@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: Apache-2.0
+// Sealing and opening keys, and what a well-formed key description is.
+#include "store/key_record.hpp"
+
+#include "hsmsh/hex.hpp"
+#include "hsmsh/secret.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace hsm {
+namespace {
+
+std::string context(std::string_view cluster_id, std::int64_t handle) {
+    return fmt::format("hsmsh sealed key v1\x1f{}\x1f{}", cluster_id, handle);
+}
+
+bool size_fits(key_type t, int bits) {
+    auto spec = parse_key_spec(
+        t == key_type::generic_secret
+            ? fmt::format("hmac:{}", bits)
+            : fmt::format("{}:{}{}", key_type_name(t), t == key_type::ec ? "p" : "", bits));
+    return spec && spec->type == t && spec->bits == bits;
+}
+
+} // namespace
+
+bool well_formed(const key_record& k) noexcept {
+    try {
+        bool asymmetric = k.type == key_type::ec || k.type == key_type::rsa;
+        if (asymmetric == (k.cls == key_class::secret_key)) return false;
+        return k.handle > 0 && k.version > 0 && size_fits(k.type, k.bits) &&
+               valid_key_label(k.label) && valid_key_id_hex(k.id_hex) &&
+               flags_fit(k.flags, k.cls, k.type) && asymmetric == !k.public_der.empty();
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
+bytes seal_key(std::span<const std::uint8_t> sealing_key, std::string_view cluster_id,
+               const key_contents& k) {
+    const auto& d = k.description;
+    auto material = to_hex(k.material.view());
+    json j{{"handle", d.handle},
+           {"class", key_class_name(d.cls)},
+           {"type", key_type_name(d.type)},
+           {"bits", d.bits},
+           {"label", d.label},
+           {"id", d.id_hex},
+           {"flags", flags_to_json(d.flags)},
+           {"version", d.version},
+           {"owner", k.owner_name},
+           {"shared", k.shared_names},
+           {"public", to_hex(d.public_der)},
+           {"copy", k.copy},
+           {"sealed_at", k.sealed_at},
+           {"material", material}};
+    auto plain = j.dump();
+    wipe(material);
+    wipe(j["material"].get_ref<std::string&>());
+    auto sealed = seal(sealing_key, context(cluster_id, d.handle), plain);
+    wipe(plain);
+    return sealed;
+}
+
+std::optional<key_contents> open_key(std::span<const std::uint8_t> sealing_key,
+                                     std::string_view cluster_id, std::int64_t handle,
+                                     std::span<const std::uint8_t> sealed) {
+    auto plain = unseal(sealing_key, context(cluster_id, handle), sealed);
+    if (!plain) return std::nullopt;
+    auto j = json::parse(*plain, nullptr, false);
+    wipe(*plain);
+    key_contents k;
+    try {
+        auto& d = k.description;
+        d.handle = j.at("handle").get<std::int64_t>();
+        auto cls = key_class_from_name(j.at("class").get<std::string>());
+        auto type = key_type_from_name(j.at("type").get<std::string>());
+        auto flags = flags_from_json(j.at("flags"), key_flags{});
+        auto pub = from_hex(j.at("public").get<std::string>());
+        auto material_hex = j.at("material").get<std::string>();
+        auto material = from_hex(material_hex);
+        wipe(material_hex);
+        wipe(j["material"].get_ref<std::string&>());
+        if (!cls || !type || !flags || !pub || !material) return std::nullopt;
+        d.cls = *cls;
+        d.type = *type;
+        d.flags = *flags;
+        d.public_der = std::move(*pub);
+        d.bits = j.at("bits").get<int>();
+        d.version = j.at("version").get<std::int64_t>();
+        d.label = j.at("label").get<std::string>();
+        d.id_hex = j.at("id").get<std::string>();
+        k.owner_name = j.at("owner").get<std::string>();
+        k.shared_names = j.at("shared").get<std::vector<std::string>>();
+        k.material = key_material(std::move(*material));
+        // Blobs sealed before these fields were generations whose time is unknown.
+        k.copy = j.value("copy", false);
+        k.sealed_at = j.value("sealed_at", std::int64_t{0});
+    } catch (const json::exception&) {
+        return std::nullopt;
+    }
+    auto valid_name = [](const std::string& n) { return valid_user_name(n); };
+    if (k.description.handle != handle || !well_formed(k.description) ||
+        !valid_user_name(k.owner_name) || k.shared_names.size() > max_key_shares ||
+        !std::ranges::all_of(k.shared_names, valid_name))
+        return std::nullopt;
+    return k;
+}
+
+} // namespace hsm

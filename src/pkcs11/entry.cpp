@@ -93,6 +93,14 @@ template <typename... A> CK_RV not_supported(A...) {
     return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
+// C_GetFunctionStatus and C_CancelFunction: legacy functions for libraries
+// that ran calls in parallel with their application, which PKCS#11 asks all
+// others to answer so.
+CK_RV not_parallel(CK_SESSION_HANDLE) {
+    library::get().current();
+    return CKR_FUNCTION_NOT_PARALLEL;
+}
+
 CK_RV get_function_list(CK_FUNCTION_LIST_PTR_PTR list);
 
 constexpr auto encrypt = key_operation::encrypt;
@@ -119,8 +127,8 @@ constinit CK_FUNCTION_LIST function_list = {
     entry<close_session>::call,
     entry<close_all_sessions>::call,
     on_session<get_session_info>::call,
-    not_supported, // C_GetOperationState
-    not_supported, // C_SetOperationState
+    on_session<get_operation_state>::call,
+    on_session<set_operation_state>::call,
     on_session<login>::call,
     on_session<logout>::call,
     not_supported, // C_CreateObject
@@ -166,11 +174,11 @@ constinit CK_FUNCTION_LIST function_list = {
     not_supported, // C_WrapKey
     not_supported, // C_UnwrapKey
     not_supported, // C_DeriveKey
-    not_supported, // C_SeedRandom
+    on_session<seed_random>::call,
     on_session<generate_random>::call,
-    not_supported, // C_GetFunctionStatus
-    not_supported, // C_CancelFunction
-    not_supported, // C_WaitForSlotEvent
+    entry<not_parallel>::call,
+    entry<not_parallel>::call,
+    entry<wait_for_slot_event>::call,
 };
 
 CK_RV get_function_list(CK_FUNCTION_LIST_PTR_PTR list) {

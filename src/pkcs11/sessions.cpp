@@ -82,6 +82,20 @@ CK_RV get_session_info(session& s, CK_SESSION_INFO_PTR info) {
     return CKR_OK;
 }
 
+CK_RV get_operation_state(session& s, CK_BYTE_PTR, CK_ULONG_PTR len) {
+    require(len != nullptr, CKR_ARGUMENTS_BAD);
+    std::lock_guard lock(s.mutex);
+    bool active =
+        s.digest || std::ranges::any_of(s.operations, [](const auto& o) { return o.has_value(); });
+    return active ? CKR_STATE_UNSAVEABLE : CKR_OPERATION_NOT_INITIALIZED;
+}
+
+CK_RV set_operation_state(session&, CK_BYTE_PTR state, CK_ULONG len, CK_OBJECT_HANDLE,
+                          CK_OBJECT_HANDLE) {
+    require(state != nullptr && len > 0, CKR_ARGUMENTS_BAD);
+    return CKR_SAVED_STATE_INVALID;
+}
+
 CK_RV login(session& s, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len) {
     // Crypto users only: officers manage keys through hsmsh and never use them.
     require(user == CKU_USER, CKR_USER_TYPE_INVALID);

@@ -41,5 +41,12 @@ CK_RV close_all_sessions(CK_SLOT_ID id);
 CK_RV get_session_info(session& s, CK_SESSION_INFO_PTR info);
 CK_RV login(session& s, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len);
 CK_RV logout(session& s);
+/// An operation's state lives partly on the nodes (a signature's data goes
+/// at its end, to the node of the moment): none can be saved and resumed.
+/// CKR_STATE_UNSAVEABLE while one is active, else CKR_OPERATION_NOT_INITIALIZED.
+CK_RV get_operation_state(session& s, CK_BYTE_PTR state, CK_ULONG_PTR len);
+/// CKR_SAVED_STATE_INVALID: this module never gave out a state.
+CK_RV set_operation_state(session& s, CK_BYTE_PTR state, CK_ULONG len, CK_OBJECT_HANDLE encryption,
+                          CK_OBJECT_HANDLE authentication);
 
 } // namespace hsm::p11

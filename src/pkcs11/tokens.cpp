@@ -122,4 +122,17 @@ CK_RV generate_random(session& s, CK_BYTE_PTR out, CK_ULONG len) {
     return CKR_OK;
 }
 
+CK_RV seed_random(session&, CK_BYTE_PTR seed, CK_ULONG len) {
+    require(seed || !len, CKR_ARGUMENTS_BAD);
+    // The nodes draw from OpenSSL's generator, which the system seeds; an
+    // application's bytes are not mixed into what other users receive.
+    return CKR_RANDOM_SEED_NOT_SUPPORTED;
+}
+
+CK_RV wait_for_slot_event(CK_FLAGS flags, CK_SLOT_ID_PTR slot, CK_VOID_PTR reserved) {
+    library::get().current();
+    require(slot != nullptr && reserved == nullptr, CKR_ARGUMENTS_BAD);
+    return (flags & CKF_DONT_BLOCK) ? CKR_NO_EVENT : CKR_FUNCTION_NOT_SUPPORTED;
+}
+
 } // namespace hsm::p11

@@ -33,5 +33,11 @@ CK_RV get_mechanism_info(CK_SLOT_ID id, CK_MECHANISM_TYPE type, CK_MECHANISM_INF
 
 /// Random bytes of the nodes, for a logged-in user.
 CK_RV generate_random(session& s, CK_BYTE_PTR out, CK_ULONG len);
+/// CKR_RANDOM_SEED_NOT_SUPPORTED: the nodes' generator takes no seed.
+CK_RV seed_random(session& s, CK_BYTE_PTR seed, CK_ULONG len);
+/// No slot event ever happens (clusters are configured, not inserted):
+/// CKR_NO_EVENT with CKF_DONT_BLOCK; a wait that would never end is refused
+/// (CKR_FUNCTION_NOT_SUPPORTED) rather than hang its thread.
+CK_RV wait_for_slot_event(CK_FLAGS flags, CK_SLOT_ID_PTR slot, CK_VOID_PTR reserved);
 
 } // namespace hsm::p11

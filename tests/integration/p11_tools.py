@@ -28,3 +28,36 @@ def tool_env(env):
 
 def have(tool):
     return shutil.which(tool) is not None
+
+
+# The PKCS#11 v2.40 function list, in its order (pkcs11.h's CK_FUNCTION_LIST).
+FUNCTIONS = (
+    "Initialize Finalize GetInfo GetFunctionList GetSlotList GetSlotInfo GetTokenInfo "
+    "GetMechanismList GetMechanismInfo InitToken InitPIN SetPIN OpenSession CloseSession "
+    "CloseAllSessions GetSessionInfo GetOperationState SetOperationState Login Logout "
+    "CreateObject CopyObject DestroyObject GetObjectSize GetAttributeValue SetAttributeValue "
+    "FindObjectsInit FindObjects FindObjectsFinal EncryptInit Encrypt EncryptUpdate EncryptFinal "
+    "DecryptInit Decrypt DecryptUpdate DecryptFinal DigestInit Digest DigestUpdate DigestKey "
+    "DigestFinal SignInit Sign SignUpdate SignFinal SignRecoverInit SignRecover VerifyInit Verify "
+    "VerifyUpdate VerifyFinal VerifyRecoverInit VerifyRecover DigestEncryptUpdate "
+    "DecryptDigestUpdate SignEncryptUpdate DecryptVerifyUpdate GenerateKey GenerateKeyPair "
+    "WrapKey UnwrapKey DeriveKey SeedRandom GenerateRandom GetFunctionStatus CancelFunction "
+    "WaitForSlotEvent").split()
+
+
+def raw_function(path, name, *argtypes):
+    """C_`name` of the module at `path` (already loaded by PyKCS11: dlopen
+    returns the same library), for the calls PyKCS11 does not wrap. Arguments
+    are ctypes values; it returns the CK_RV."""
+    import ctypes
+
+    class FunctionList(ctypes.Structure):
+        _fields_ = [("major", ctypes.c_ubyte), ("minor", ctypes.c_ubyte)] + [
+            (f, ctypes.c_void_p) for f in FUNCTIONS]
+
+    lib = ctypes.CDLL(path)
+    table = ctypes.POINTER(FunctionList)()
+    if lib.C_GetFunctionList(ctypes.byref(table)) != 0:
+        raise RuntimeError("C_GetFunctionList failed")
+    pointer = getattr(table.contents, name)
+    return ctypes.CFUNCTYPE(ctypes.c_ulong, *argtypes)(pointer)

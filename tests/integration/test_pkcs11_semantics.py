@@ -5,6 +5,7 @@ them the same: login states, session kinds, templates, per-attribute errors,
 mechanisms and their error codes. Then what only a cluster does: a node lost
 while an application signs or makes a key, a user deleted while logged in, a
 key unshared while in use."""
+import ctypes
 import hashlib
 import os
 import re
@@ -14,7 +15,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from p11_tools import MODULE, sanitizer_runtimes, tool_env  # noqa: E402
+from p11_tools import MODULE, raw_function, sanitizer_runtimes, tool_env  # noqa: E402
 
 # A sanitized module runs in this (unsanitized) interpreter with its runtime preloaded.
 if sanitizer_runtimes() and "LD_PRELOAD" not in os.environ:
@@ -26,8 +27,8 @@ try:
     from PyKCS11.LowLevel import (CKA_CLASS, CKA_DECRYPT, CKA_EC_PARAMS, CKA_ENCRYPT,
                                   CKA_EXTRACTABLE, CKA_ID, CKA_KEY_TYPE, CKA_LABEL, CKA_PRIVATE,
                                   CKA_SENSITIVE, CKA_SIGN, CKA_TOKEN, CKA_VALUE, CKA_VALUE_LEN,
-                                  CKA_VERIFY, CKF_LOGIN_REQUIRED, CKF_RNG, CKF_RW_SESSION,
-                                  CKF_SERIAL_SESSION, CKF_TOKEN_INITIALIZED,
+                                  CKA_VERIFY, CKF_DONT_BLOCK, CKF_LOGIN_REQUIRED, CKF_RNG,
+                                  CKF_RW_SESSION, CKF_SERIAL_SESSION, CKF_TOKEN_INITIALIZED,
                                   CKF_USER_PIN_INITIALIZED, CKK_AES, CKK_EC, CKM_ECDSA, CKM_ECDSA_SHA256,
                                   CKM_VENDOR_DEFINED, CKM_SHA256, CKM_SHA384, CKO_PRIVATE_KEY,
                                   CKO_PUBLIC_KEY, CKO_SECRET_KEY, CKS_RO_PUBLIC_SESSION,
@@ -172,6 +173,42 @@ class Semantics:
         s = self.session(login=True)
         self.assertEqual(len(s.generateRandom(100)), 100)
 
+    # Where a token may decline, the specification names the answer; SoftHSM
+    # 2.6 declines differently (see its subclass).
+    seed_answer = "CKR_RANDOM_SEED_NOT_SUPPORTED"  # the nodes' generator serves every user
+    no_event_answer = "CKR_NO_EVENT"
+    unsaveable_answer = "CKR_STATE_UNSAVEABLE"
+    no_operation_answer = "CKR_OPERATION_NOT_INITIALIZED"
+
+    def raw(self, name, *argtypes):
+        return raw_function(self.path, name, *argtypes)
+
+    def answer(self, rv):
+        return PyKCS11.CKR.get(rv, hex(rv))
+
+    def test_the_answers_for_what_a_token_need_not_do(self):
+        s = self.session(login=True)
+        handle = ctypes.c_ulong(s.session.value())
+        for name in ("GetFunctionStatus", "CancelFunction"):
+            self.assertEqual(self.answer(self.raw(name, ctypes.c_ulong)(handle)),
+                             "CKR_FUNCTION_NOT_PARALLEL", name)
+        seed = (ctypes.c_ubyte * 8)()
+        seed_random = self.raw("SeedRandom", ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong)
+        self.assertEqual(self.answer(seed_random(handle, seed, 8)), self.seed_answer)
+        self.assertEqual(self.answer(seed_random(ctypes.c_ulong(0xdead), seed, 8)),
+                         "CKR_SESSION_HANDLE_INVALID")
+        event = ctypes.c_ulong()
+        wait = self.raw("WaitForSlotEvent", ctypes.c_ulong, ctypes.c_void_p, ctypes.c_void_p)
+        self.assertEqual(self.answer(wait(CKF_DONT_BLOCK, ctypes.byref(event), None)),
+                         self.no_event_answer)
+        get_state = self.raw("GetOperationState", ctypes.c_ulong, ctypes.c_void_p, ctypes.c_void_p)
+        size = ctypes.c_ulong()
+        self.assertEqual(self.answer(get_state(handle, None, ctypes.byref(size))),
+                         self.no_operation_answer)
+        s.digestSession(PyKCS11.Mechanism(CKM_SHA256, None)).update(DATA)
+        self.assertEqual(self.answer(get_state(handle, None, ctypes.byref(size))),
+                         self.unsaveable_answer)
+
 
 @unittest.skipIf(PyKCS11 is None, "python3-pykcs11 is not installed")
 class HsmshModule(Semantics, ClusterTestCase):
@@ -188,6 +225,8 @@ class HsmshModule(Semantics, ClusterTestCase):
         cls.lib.load(MODULE)
         cls.slot = cls.lib.getSlotList(tokenPresent=True)[0]
         cls.pin = "carol:carol-pw-1"
+
+    path = MODULE
 
     @classmethod
     def tearDownClass(cls):
@@ -225,7 +264,11 @@ class SoftHsm2(Semantics, unittest.TestCase):
         cls.slot = cls.lib.getSlotList(tokenPresent=True)[0]
         cls.pin = "user-pin-1"
 
+    path = "/usr/lib/softhsm/libsofthsm2.so"
     logout_twice_refused = False
+    # SoftHSM 2.6 mixes a seed in and does not implement operation states.
+    seed_answer = "CKR_OK"
+    unsaveable_answer = no_operation_answer = "CKR_FUNCTION_NOT_SUPPORTED"
 
     @classmethod
     def tearDownClass(cls):

@@ -4,6 +4,7 @@
 
 #include "hsmsh/hex.hpp"
 #include "hsmsh/pki.hpp"
+#include "mechanism_table.hpp"
 #include "openssl_context.hpp"
 
 #include <algorithm>
@@ -95,6 +96,15 @@ CK_KEY_TYPE type_of(const key_summary& k) {
     return CKK_VENDOR_DEFINED;
 }
 
+// The mechanism that made a key on a node; CK_UNAVAILABLE_INFORMATION for
+// one that came from elsewhere (the specification's answer).
+CK_MECHANISM_TYPE generated_by(const key_summary& k) {
+    if (!k.flags.local) return CK_UNAVAILABLE_INFORMATION;
+    for (const auto& m : mechanisms())
+        if (m.generates && m.generates->type == k.type) return m.type;
+    return CK_UNAVAILABLE_INFORMATION;
+}
+
 attribute_value of(bytes b) {
     return {CKR_OK, std::move(b)};
 }
@@ -115,8 +125,6 @@ std::optional<attribute_value> storage_attribute(const key_summary& k, CK_ATTRIB
         return of(boolean(true));
     case CKA_PRIVATE:
         return of(boolean(f.private_));
-    case CKA_MODIFIABLE:
-        return of(boolean(false)); // setAttribute changes keys, as CloudHSM's library
     case CKA_LABEL:
         return of(bytes(k.label.begin(), k.label.end()));
     case CKA_ID:
@@ -150,9 +158,6 @@ std::optional<attribute_value> usage_attribute(const key_summary& k, CK_ATTRIBUT
         return of(boolean(f.derive));
     case CKA_TRUSTED:
         return of(boolean(f.trusted));
-    case CKA_ALWAYS_AUTHENTICATE:
-        if (k.cls != key_class::private_key) return invalid();
-        return of(boolean(false));
     case CKA_SENSITIVE:
     case CKA_EXTRACTABLE:
     case CKA_NEVER_EXTRACTABLE:
@@ -199,6 +204,8 @@ attribute_value value_attribute(const key_summary& k, CK_ATTRIBUTE_TYPE type) {
     case CKA_MODULUS_BITS:
         if (k.type != key_type::rsa) return invalid();
         return of(scalar<CK_ULONG>(static_cast<CK_ULONG>(k.bits)));
+    case CKA_KEY_GEN_MECHANISM:
+        return of(scalar<CK_MECHANISM_TYPE>(generated_by(k)));
     default:
         return invalid();
     }
@@ -206,7 +213,36 @@ attribute_value value_attribute(const key_summary& k, CK_ATTRIBUTE_TYPE type) {
 
 } // namespace
 
+std::optional<bytes> fixed_attribute(key_class cls, CK_ATTRIBUTE_TYPE type) {
+    bool asymmetric = cls != key_class::secret_key;
+    switch (type) {
+    case CKA_MODIFIABLE: // C_SetAttributeValue changes a label and the flags that may change
+        return boolean(true);
+    case CKA_COPYABLE: // no C_CopyObject
+        return boolean(false);
+    case CKA_START_DATE:
+    case CKA_END_DATE:
+        return bytes{};
+    case CKA_SUBJECT:
+        if (!asymmetric) return std::nullopt;
+        return bytes{};
+    case CKA_SIGN_RECOVER:
+    case CKA_ALWAYS_AUTHENTICATE:
+        if (cls != key_class::private_key) return std::nullopt;
+        return boolean(false);
+    case CKA_VERIFY_RECOVER:
+        if (cls != key_class::public_key) return std::nullopt;
+        return boolean(false);
+    case CKA_WRAP_WITH_TRUSTED:
+        if (cls == key_class::public_key) return std::nullopt;
+        return boolean(false);
+    default:
+        return std::nullopt;
+    }
+}
+
 attribute_value attribute_of(const key_summary& k, CK_ATTRIBUTE_TYPE type) {
+    if (auto v = fixed_attribute(k.cls, type)) return of(std::move(*v));
     if (auto v = storage_attribute(k, type)) return std::move(*v);
     if (auto v = usage_attribute(k, type)) return std::move(*v);
     return value_attribute(k, type);

@@ -26,6 +26,12 @@ struct attribute_value {
 
 attribute_value attribute_of(const key_summary& k, CK_ATTRIBUTE_TYPE type);
 
+/// What every key of class `cls` answers alike for `type` (CKA_MODIFIABLE
+/// true, CKA_COPYABLE and CKA_ALWAYS_AUTHENTICATE false, empty dates and
+/// subject, no recovery): the value, or nullopt when `type` is not one of
+/// them for the class. A template may state them, with these values.
+std::optional<bytes> fixed_attribute(key_class cls, CK_ATTRIBUTE_TYPE type);
+
 /// C_GetAttributeValue over one object: fills what fits, sets
 /// CK_UNAVAILABLE_INFORMATION where it cannot, and returns the first error
 /// of the specification's order (sensitive, type invalid, buffer too small).

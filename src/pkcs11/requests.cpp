@@ -120,6 +120,21 @@ bool read_size(const CK_ATTRIBUTE& a, template_reading& r) {
     }
 }
 
+// What every key of class `cls` answers alike (key_object's fixed_attribute),
+// which a template may state when it agrees; false when `a` is none of them.
+bool read_fixed(const CK_ATTRIBUTE& a, template_reading& r, key_class cls) {
+    if (a.type == CKA_KEY_GEN_MECHANISM) {
+        r.fail(CKR_ATTRIBUTE_READ_ONLY); // the node's to say
+        return true;
+    }
+    auto fixed = fixed_attribute(cls, a.type);
+    if (!fixed) return false;
+    bool agrees = fixed->size() == sizeof(CK_BBOOL) ? bool_of(a) == ((*fixed)[0] != CK_FALSE)
+                                                    : equals(a, *fixed);
+    if (!agrees) r.fail(CKR_TEMPLATE_INCONSISTENT);
+    return true;
+}
+
 // A boolean flag of a key of class `cls` and type `type`.
 void read_flag(const CK_ATTRIBUTE& a, template_reading& r, key_class cls, key_type type) {
     // A public key never derives; tools ask for it on both halves of
@@ -154,7 +169,8 @@ template_reading read_template(const CK_ATTRIBUTE* tmpl, CK_ULONG count, key_cla
         return r;
     }
     for (CK_ULONG i = 0; i < count; ++i)
-        if (!read_identity(tmpl[i], r, ck_class, ck_type) && !read_size(tmpl[i], r))
+        if (!read_identity(tmpl[i], r, ck_class, ck_type) && !read_size(tmpl[i], r) &&
+            !read_fixed(tmpl[i], r, cls))
             read_flag(tmpl[i], r, cls, type);
     if (r.error == CKR_OK && !flags_fit(r.flags, cls, type)) r.fail(CKR_TEMPLATE_INCONSISTENT);
     return r;

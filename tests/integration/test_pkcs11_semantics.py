@@ -24,16 +24,18 @@ if sanitizer_runtimes() and "LD_PRELOAD" not in os.environ:
 try:
     import PyKCS11
     from PyKCS11 import PyKCS11Error
-    from PyKCS11.LowLevel import (CKA_CLASS, CKA_DECRYPT, CKA_EC_PARAMS, CKA_ENCRYPT,
-                                  CKA_EXTRACTABLE, CKA_ID, CKA_KEY_TYPE, CKA_LABEL, CKA_PRIVATE,
-                                  CKA_SENSITIVE, CKA_SIGN, CKA_TOKEN, CKA_VALUE, CKA_VALUE_LEN,
-                                  CKA_VERIFY, CKF_DONT_BLOCK, CKF_LOGIN_REQUIRED, CKF_RNG,
-                                  CKF_RW_SESSION, CKF_SERIAL_SESSION, CKF_TOKEN_INITIALIZED,
-                                  CKF_USER_PIN_INITIALIZED, CKK_AES, CKK_EC, CKM_ECDSA, CKM_ECDSA_SHA256,
-                                  CKM_VENDOR_DEFINED, CKM_SHA256, CKM_SHA384, CKO_PRIVATE_KEY,
-                                  CKO_PUBLIC_KEY, CKO_SECRET_KEY, CKS_RO_PUBLIC_SESSION,
-                                  CKS_RO_USER_FUNCTIONS, CKS_RW_PUBLIC_SESSION,
-                                  CKS_RW_USER_FUNCTIONS)
+    from PyKCS11.LowLevel import (CKA_ALWAYS_AUTHENTICATE, CKA_CLASS, CKA_DECRYPT, CKA_EC_PARAMS,
+                                  CKA_ENCRYPT, CKA_END_DATE, CKA_EXTRACTABLE, CKA_ID,
+                                  CKA_KEY_GEN_MECHANISM, CKA_KEY_TYPE, CKA_LABEL, CKA_MODIFIABLE,
+                                  CKA_PRIVATE, CKA_SENSITIVE, CKA_SIGN, CKA_SIGN_RECOVER,
+                                  CKA_START_DATE, CKA_TOKEN, CKA_VALUE, CKA_VALUE_LEN, CKA_VERIFY,
+                                  CKA_VERIFY_RECOVER, CKA_WRAP_WITH_TRUSTED, CKF_DONT_BLOCK,
+                                  CKF_LOGIN_REQUIRED, CKF_RNG, CKF_RW_SESSION, CKF_SERIAL_SESSION,
+                                  CKF_TOKEN_INITIALIZED, CKF_USER_PIN_INITIALIZED, CKK_AES, CKK_EC,
+                                  CKM_ECDSA, CKM_ECDSA_SHA256, CKM_EC_KEY_PAIR_GEN, CKM_SHA256,
+                                  CKM_SHA384, CKM_VENDOR_DEFINED, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY,
+                                  CKO_SECRET_KEY, CKS_RO_PUBLIC_SESSION, CKS_RO_USER_FUNCTIONS,
+                                  CKS_RW_PUBLIC_SESSION, CKS_RW_USER_FUNCTIONS)
 except ImportError:
     PyKCS11 = None
 
@@ -131,6 +133,28 @@ class Semantics:
         s.destroyObject(private)
         s.destroyObject(public)
         self.assertEqual(s.findObjects([(CKA_LABEL, "templates")]), [])
+
+    def test_a_template_may_state_what_every_key_answers(self):
+        # pkcs11-tool, Java and OpenSSL's provider state attributes whose
+        # value no key can change (recovery, dates, always-authenticate):
+        # stated as the key answers them, they are accepted.
+        s = self.session(rw=True, login=True)
+        public = [(CKA_CLASS, CKO_PUBLIC_KEY), (CKA_KEY_TYPE, CKK_EC), (CKA_TOKEN, True),
+                  (CKA_EC_PARAMS, P256), (CKA_VERIFY, True), (CKA_VERIFY_RECOVER, False),
+                  (CKA_START_DATE, b""), (CKA_MODIFIABLE, True), (CKA_LABEL, "stated")]
+        private = [(CKA_CLASS, CKO_PRIVATE_KEY), (CKA_KEY_TYPE, CKK_EC), (CKA_TOKEN, True),
+                   (CKA_SIGN, True), (CKA_SIGN_RECOVER, False), (CKA_ALWAYS_AUTHENTICATE, False),
+                   (CKA_WRAP_WITH_TRUSTED, False), (CKA_END_DATE, b""), (CKA_LABEL, "stated")]
+        made = s.generateKeyPair(public, private, mecha=PyKCS11.MechanismECGENERATEKEYPAIR)
+        for key in made:
+            self.addCleanup(s.destroyObject, key)
+        modifiable, mechanism, always = s.getAttributeValue(
+            made[1], [CKA_MODIFIABLE, CKA_KEY_GEN_MECHANISM, CKA_ALWAYS_AUTHENTICATE])
+        self.assertEqual((modifiable, mechanism, always), (True, CKM_EC_KEY_PAIR_GEN, False))
+        # What the token decides is read-only.
+        self.refused("CKR_ATTRIBUTE_READ_ONLY", s.generateKeyPair, public,
+                     private + [(CKA_KEY_GEN_MECHANISM, CKM_EC_KEY_PAIR_GEN)],
+                     PyKCS11.MechanismECGENERATEKEYPAIR)
 
     def test_signatures_verify_and_a_tampered_one_does_not(self):
         s = self.session(rw=True, login=True)

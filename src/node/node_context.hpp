@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -41,6 +42,13 @@ struct node_identity {
     bool node_certificates_only = false;
 };
 
+/// A session key (PKCS#11 CKA_TOKEN false): its description and its parsed
+/// material, in this node's memory only (ops/session_keys.hpp).
+struct session_key {
+    key_record record;
+    loaded_key key;
+};
+
 /// One client connection's login state. A logged-in session acts for one
 /// user record: its id (never reused) and its generation (bumped by every
 /// change of credentials or type). The node re-checks both on every request
@@ -58,6 +66,8 @@ struct session {
     // The 2FA challenge this session was given last (a login's second step,
     // or an enrollment); taken by the first answer, right or wrong.
     std::optional<two_factor_challenge> challenge;
+    // The login's session keys, by handle: gone when the login ends.
+    std::map<std::int64_t, session_key> keys;
 
     std::optional<user_type> actor() const { return user_id ? std::optional(type) : std::nullopt; }
 };

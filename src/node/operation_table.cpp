@@ -5,6 +5,7 @@
 #include "ops/keys.hpp"
 #include "ops/peers.hpp"
 #include "ops/quorum.hpp"
+#include "ops/session_keys.hpp"
 #include "ops/sessions.hpp"
 #include "ops/transactions.hpp"
 #include "ops/users.hpp"
@@ -140,6 +141,7 @@ const std::array<operation_entry, operation_count> node_service::operations_ = {
     row<login_2fa>(operation::login_2fa, anyone, no_login, in_handler, nullptr),
     row<get_2fa_challenge>(operation::get_2fa_challenge, policy, needs_login, none, nullptr),
     row<change_user>(operation::set_key_quota, planned, needs_login, in_handler, nullptr),
+    row<destroy_session_key>(operation::destroy_session_key, policy, needs_login, none, nullptr),
 }};
 
 void node_service::check_operations() {

@@ -117,9 +117,26 @@ bool cluster_slot::logged_in() const {
     return false;
 }
 
-cluster_answer cluster_slot::call(operation op, const json& fields) {
+cluster_answer cluster_slot::call(operation op, const json& fields, std::size_t* answered) {
     std::shared_lock lock(link_mutex_);
-    return call_locked(op, fields);
+    return call_locked(op, fields, answered);
+}
+
+cluster_answer cluster_slot::call_on(std::size_t node, operation op, const json& fields) {
+    std::shared_lock lock(link_mutex_);
+    if (!link_ || node >= link_->size() || !logged_in_[node]) return {};
+    std::lock_guard one(*node_mutex_[node]);
+    if (!link_->connected(node)) {
+        logged_in_[node] = false;
+        return {};
+    }
+    auto o = link_->call({node}, op, fields, nullptr).front();
+    if (o.what != server_outcome::kind::replied || o.code == status::not_logged_in) {
+        logged_in_[node] = false; // the login, and what it held, is gone
+        return {};
+    }
+    return {o.ok() ? cluster_answer::kind::ok : cluster_answer::kind::refused, o.code,
+            std::move(o.fields)};
 }
 
 std::optional<std::pair<std::size_t, std::unique_lock<std::mutex>>>
@@ -140,7 +157,7 @@ cluster_slot::pick(std::size_t start, const std::vector<bool>& tried) {
 }
 
 // Under the slot's lock, shared or exclusive.
-cluster_answer cluster_slot::call_locked(operation op, const json& fields) {
+cluster_answer cluster_slot::call_locked(operation op, const json& fields, std::size_t* answered) {
     if (!link_) return {};
     auto n = link_->size();
     std::vector<bool> tried(n, false);
@@ -163,6 +180,7 @@ cluster_answer cluster_slot::call_locked(operation op, const json& fields) {
             logged_out = true;
             continue;
         }
+        if (answered) *answered = i;
         return {o.ok() ? cluster_answer::kind::ok : cluster_answer::kind::refused, o.code,
                 std::move(o.fields)};
     }

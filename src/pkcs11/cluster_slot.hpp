@@ -62,8 +62,12 @@ public:
     std::optional<std::vector<key_summary>> keys(cluster_answer& failure);
 
     /// Sends `op` to one node holding the login, failing over to the next
-    /// when one does not answer.
-    cluster_answer call(operation op, const json& fields);
+    /// when one does not answer; the node that answered in `answered`.
+    cluster_answer call(operation op, const json& fields, std::size_t* answered = nullptr);
+
+    /// Sends `op` to node `node` alone (what only it holds: a session key);
+    /// unreachable when it is not connected or holds no login.
+    cluster_answer call_on(std::size_t node, operation op, const json& fields);
 
     /// A cluster-wide change, prepared on every server and committed only
     /// if all prepared: an application cannot be asked whether to leave a
@@ -88,7 +92,7 @@ private:
     /// server committed, else the first refusal, or unreachable; a server
     /// that did not answer loses its login (and lacks a new key until syncKey).
     cluster_answer settle(const std::vector<phase_report>& reports);
-    cluster_answer call_locked(operation op, const json& fields);
+    cluster_answer call_locked(operation op, const json& fields, std::size_t* answered = nullptr);
     void open_locked();
 
     cluster_config config_;

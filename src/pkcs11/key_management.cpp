@@ -18,26 +18,58 @@ slot& writable(session& s) {
     return *s.slot;
 }
 
+// Where a generation's keys go: the pair's public half to `public_key`.
+void hand_out(key_class cls, std::int64_t handle, CK_OBJECT_HANDLE_PTR public_key,
+              CK_OBJECT_HANDLE_PTR main_key) {
+    auto h = static_cast<CK_OBJECT_HANDLE>(handle);
+    *(cls == key_class::public_key && public_key ? public_key : main_key) = h;
+}
+
+// A session key: made on one node, which keeps it for this login; the
+// module remembers the node and the session that made it. Read-only
+// sessions make them too (the standard's rule).
+CK_RV generate_in_session(session& s, const json& request, CK_OBJECT_HANDLE_PTR public_key,
+                          CK_OBJECT_HANDLE_PTR main_key) {
+    auto& here = *s.slot;
+    require(here.cluster.logged_in(), CKR_USER_NOT_LOGGED_IN);
+    std::size_t node = 0;
+    auto answer = here.cluster.call(operation::generate_key, request, &node);
+    require(answer.what == cluster_answer::kind::ok, ck_rv(answer));
+    auto page = key_page_from(answer.fields);
+    require(page && !page->keys.empty(), CKR_DEVICE_ERROR);
+    bool kept = true;
+    for (const auto& k : page->keys)
+        kept = here.session_keys.add({k, node, s.handle}) && kept;
+    if (!kept) {
+        // A handle another node drew for this login already (one in 2^31):
+        // the new keys go, and the application may try again.
+        for (const auto& k : page->keys) {
+            here.cluster.call_on(node, operation::destroy_session_key, json{{"handle", k.handle}});
+            here.session_keys.remove(static_cast<CK_OBJECT_HANDLE>(k.handle));
+        }
+        return CKR_FUNCTION_FAILED;
+    }
+    for (const auto& k : page->keys)
+        hand_out(k.cls, k.handle, public_key, main_key);
+    return CKR_OK;
+}
+
 CK_RV generate(session& s, CK_MECHANISM_PTR m, const CK_ATTRIBUTE* public_tmpl,
                CK_ULONG public_count, const CK_ATTRIBUTE* private_tmpl, CK_ULONG private_count,
                CK_OBJECT_HANDLE_PTR public_key, CK_OBJECT_HANDLE_PTR main_key) {
-    require((s.flags & CKF_RW_SESSION) != 0, CKR_SESSION_READ_ONLY);
     require(m && main_key, CKR_ARGUMENTS_BAD);
     require(!m->pParameter && !m->ulParameterLen, CKR_MECHANISM_PARAM_INVALID);
-    auto& here = writable(s);
     auto request =
         generation_request(m->mechanism, public_tmpl, public_count, private_tmpl, private_count);
     if (auto* error = std::get_if<CK_RV>(&request)) return *error;
+    const auto& fields = std::get<json>(request);
+    if (fields.contains("session")) return generate_in_session(s, fields, public_key, main_key);
+    auto& here = writable(s);
     std::vector<sealed_key> made;
-    auto answer = here.cluster.generate(std::get<json>(request), made);
+    auto answer = here.cluster.generate(fields, made);
     require(answer.what == cluster_answer::kind::ok, ck_rv(answer));
-    for (const auto& k : made) {
-        auto handle = static_cast<CK_OBJECT_HANDLE>(k.handle);
-        if (k.cls == key_class::public_key)
-            *(public_key ? public_key : main_key) = handle;
-        else
-            *main_key = handle;
-    }
+    for (const auto& k : made)
+        hand_out(k.cls, k.handle, public_key, main_key);
     return CKR_OK;
 }
 
@@ -72,6 +104,40 @@ std::vector<change_request> attribute_changes(CK_OBJECT_HANDLE o, const CK_ATTRI
     return changes;
 }
 
+// A session object, destroyed on its node at once; a read-only session may
+// (the standard's rule). A node lost took it with it.
+CK_RV destroy_session_object(session& s, CK_OBJECT_HANDLE o) {
+    auto& here = *s.slot;
+    require(here.cluster.logged_in(), CKR_USER_NOT_LOGGED_IN);
+    auto known = here.session_keys.find(o);
+    require(known.has_value(), CKR_OBJECT_HANDLE_INVALID);
+    here.cluster.call_on(known->node, operation::destroy_session_key, json{{"handle", o}});
+    here.session_keys.remove(o);
+    return CKR_OK;
+}
+
+// A session object's label, which the module keeps (the node's copy is
+// seen by nobody else); its flags are as it was made (CKR_ATTRIBUTE_READ_ONLY).
+CK_RV relabel_session_object(session& s, CK_OBJECT_HANDLE o, const CK_ATTRIBUTE* tmpl,
+                             CK_ULONG count) {
+    auto& here = *s.slot;
+    require(here.cluster.logged_in(), CKR_USER_NOT_LOGGED_IN);
+    require(tmpl || !count, CKR_ARGUMENTS_BAD);
+    require(here.session_keys.find(o).has_value(), CKR_OBJECT_HANDLE_INVALID);
+    std::optional<std::string> label;
+    for (CK_ULONG i = 0; i < count; ++i) {
+        const auto& a = tmpl[i];
+        require(find_key_attribute(static_cast<std::uint32_t>(a.type)) != nullptr,
+                CKR_ATTRIBUTE_TYPE_INVALID);
+        require(a.type == CKA_LABEL, CKR_ATTRIBUTE_READ_ONLY);
+        require(a.pValue || !a.ulValueLen, CKR_ARGUMENTS_BAD);
+        label.emplace(static_cast<const char*>(a.pValue), a.ulValueLen);
+        require(valid_key_label(*label), CKR_ATTRIBUTE_VALUE_INVALID);
+    }
+    if (label) require(here.session_keys.relabel(o, *label), CKR_OBJECT_HANDLE_INVALID);
+    return CKR_OK;
+}
+
 } // namespace
 
 CK_RV generate_key(session& s, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
@@ -93,6 +159,7 @@ CK_RV generate_key_pair(session& s, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR public_
 }
 
 CK_RV destroy_object(session& s, CK_OBJECT_HANDLE o) {
+    if (is_session_object(o)) return destroy_session_object(s, o);
     auto& here = writable(s);
     auto answer = here.cluster.change(key_destruction{static_cast<std::int64_t>(o)});
     if (answer.what == cluster_answer::kind::ok) here.objects.forget(o);
@@ -100,6 +167,7 @@ CK_RV destroy_object(session& s, CK_OBJECT_HANDLE o) {
 }
 
 CK_RV set_attribute_value(session& s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count) {
+    if (is_session_object(o)) return relabel_session_object(s, o, tmpl, count);
     auto& here = writable(s);
     require(tmpl || !count, CKR_ARGUMENTS_BAD);
     for (auto& c : attribute_changes(o, tmpl, count)) {

@@ -122,7 +122,7 @@ std::optional<attribute_value> storage_attribute(const key_summary& k, CK_ATTRIB
     case CKA_KEY_TYPE:
         return of(scalar<CK_KEY_TYPE>(type_of(k)));
     case CKA_TOKEN:
-        return of(boolean(true));
+        return of(boolean(k.token));
     case CKA_PRIVATE:
         return of(boolean(f.private_));
     case CKA_LABEL:

@@ -6,6 +6,9 @@
 #include "sessions.hpp"
 #include "tokens.hpp"
 
+#include <algorithm>
+#include <iterator>
+
 namespace hsm::p11 {
 
 std::uint64_t login_objects::epoch() const {
@@ -43,6 +46,11 @@ key_summary object_of(session& s, CK_OBJECT_HANDLE o) {
     auto& here = *s.slot;
     // Without a login nothing is described, not even what the last one found.
     require(here.cluster.logged_in(), CKR_OBJECT_HANDLE_INVALID);
+    if (is_session_object(o)) {
+        auto known = here.session_keys.find(o);
+        require(known.has_value(), CKR_OBJECT_HANDLE_INVALID);
+        return known->key;
+    }
     if (auto known = here.objects.find(o)) return *known;
     auto answer = here.cluster.call(operation::get_key, json{{"handle", o}});
     if (answer.what == cluster_answer::kind::ok)
@@ -71,6 +79,7 @@ CK_RV find_objects_init(session& s, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count) {
         auto fetched = here.cluster.keys(failure);
         require(fetched.has_value(), ck_rv(failure));
         keys = std::move(*fetched);
+        std::ranges::move(here.session_keys.all(), std::back_inserter(keys));
     }
     here.objects.keep(epoch, keys);
     std::lock_guard lock(s.mutex);

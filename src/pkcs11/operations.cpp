@@ -122,6 +122,20 @@ CK_RV deliver(const active_operation& active, bytes& result, CK_BYTE_PTR out,
     return CKR_OK;
 }
 
+// A token key's operation goes to any node; a session key's to its node
+// alone: a node lost took the key with it (CKR_KEY_HANDLE_INVALID, as
+// CloudHSM answers for a session key after a failover).
+cluster_answer call_for(slot& here, const key_summary& k, operation op, const json& fields) {
+    if (k.token) return here.cluster.call(op, fields);
+    cluster_answer gone{cluster_answer::kind::refused, status::key_not_found, json::object()};
+    auto known = here.session_keys.find(static_cast<CK_OBJECT_HANDLE>(k.handle));
+    if (!known) return gone;
+    auto answer = here.cluster.call_on(known->node, op, fields);
+    if (answer.what != cluster_answer::kind::unreachable) return answer;
+    here.session_keys.drop_node(known->node);
+    return gone;
+}
+
 // Ends an operation with `input` (all its data).
 CK_RV operation_finish(session& s, key_operation op, const bytes& input, const bytes* signature,
                        CK_BYTE_PTR out, CK_ULONG_PTR out_len) {
@@ -130,7 +144,7 @@ CK_RV operation_finish(session& s, key_operation op, const bytes& input, const b
     if (!active) return rv;
     wipe_pending pending_guard{&*active};
     auto fields = request_for(*active, op, input, signature);
-    auto answer = s.slot->cluster.call(node_operation(op), fields);
+    auto answer = call_for(*s.slot, active->key, node_operation(op), fields);
     // The data may be a plaintext: no copy of it outlives the call.
     if (auto* data = fields["data"].get_ptr<std::string*>()) wipe(*data);
     require(answer.what == cluster_answer::kind::ok, ck_rv(answer));

@@ -50,6 +50,7 @@ struct template_reading {
     std::optional<int> curve_bits;
     key_flags flags;
     bool any_flag = false;
+    std::optional<bool> token; // CKA_TOKEN as stated
 
     void fail(CK_RV rv) {
         if (error == CKR_OK) error = rv;
@@ -68,8 +69,8 @@ bool read_identity(const CK_ATTRIBUTE& a, template_reading& r, CK_OBJECT_CLASS c
         if (ulong_of(a) != ck_type) r.fail(CKR_TEMPLATE_INCONSISTENT);
         return true;
     case CKA_TOKEN:
-        // Every key lives on the nodes: there are no session objects.
-        if (bool_of(a) != true) r.fail(CKR_TEMPLATE_INCONSISTENT);
+        r.token = bool_of(a);
+        if (!r.token) r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
         return true;
     case CKA_LABEL: {
         auto v = value_of(a);
@@ -232,6 +233,12 @@ std::variant<CK_RV, json> generation_request(CK_MECHANISM_TYPE mechanism,
     auto id = priv.id ? priv.id : pub.id;
     if (label) request["label"] = *label;
     if (id) request["id"] = to_hex(*id);
+    // A session key unless the template says CKA_TOKEN true (the standard's
+    // default); a pair is kept as its private half says, and a public half
+    // that says otherwise is inconsistent (both live on one node or none).
+    bool token = priv.token.value_or(false);
+    if (pair && pub.token && *pub.token != token) return CKR_TEMPLATE_INCONSISTENT;
+    if (!token) request["session"] = true;
     if (priv.any_flag) request["attributes"] = flags_to_json(priv.flags);
     return request;
 }

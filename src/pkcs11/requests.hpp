@@ -13,13 +13,15 @@
 
 namespace hsm::p11 {
 
-/// A generate_key request ({"spec", "label", "id", "attributes"}) for
+/// A generate_key request ({"spec", "label", "id", "attributes", "session"}) for
 /// C_GenerateKey (`public_tmpl` empty) or C_GenerateKeyPair. The error is
 /// the specification's: CKR_MECHANISM_INVALID, CKR_TEMPLATE_INCOMPLETE
 /// (no curve, no modulus size), CKR_ATTRIBUTE_VALUE_INVALID (a curve, size,
 /// exponent or label the nodes do not make), CKR_TEMPLATE_INCONSISTENT
-/// (a session object, an extractable private key, a class or type that is
-/// not the mechanism's), CKR_ATTRIBUTE_TYPE_INVALID (an attribute no key has).
+/// (the halves of a pair asking for a token and a session object, an
+/// extractable private key, a class or type that is not the mechanism's),
+/// CKR_ATTRIBUTE_TYPE_INVALID (an attribute no key has). A session key
+/// ("session": true) unless the template says CKA_TOKEN true.
 std::variant<CK_RV, json> generation_request(CK_MECHANISM_TYPE mechanism,
                                              const CK_ATTRIBUTE* public_tmpl, CK_ULONG public_count,
                                              const CK_ATTRIBUTE* private_tmpl,

@@ -20,8 +20,17 @@ void logout_if_last(instance& now, const std::shared_ptr<slot>& s,
         std::ranges::any_of(now.sessions, [&](const auto& e) { return e.second->slot == s; });
     lock.unlock();
     if (any || !s->cluster.logged_in()) return;
-    s->cluster.logout();
+    s->cluster.logout(); // the nodes drop the login's session keys
     s->objects.clear();
+    s->session_keys.clear();
+}
+
+// The session objects `closed` made, destroyed on their nodes (the
+// standard: a session object ends with its session). Without the lock.
+void destroy_made_by(slot& here, CK_SESSION_HANDLE closed) {
+    for (const auto& o : here.session_keys.take_made_by(closed))
+        here.cluster.call_on(o.node, operation::destroy_session_key,
+                             json{{"handle", o.key.handle}});
 }
 
 } // namespace
@@ -51,6 +60,7 @@ CK_RV close_session(CK_SESSION_HANDLE h) {
     auto closed = std::move(it->second);
     now->sessions.erase(it);
     logout_if_last(*now, closed->slot, lock);
+    destroy_made_by(*closed->slot, h);
     return CKR_OK;
 }
 
@@ -67,6 +77,8 @@ CK_RV close_all_sessions(CK_SLOT_ID id) {
         return true;
     });
     logout_if_last(*now, s, lock);
+    for (const auto& c : closed)
+        destroy_made_by(*s, c->handle);
     return CKR_OK;
 }
 
@@ -109,6 +121,7 @@ CK_RV login(session& s, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len
     require(!here.cluster.logged_in(), CKR_USER_ALREADY_LOGGED_IN);
     // What an earlier login fetched is not this one's.
     here.objects.clear();
+    here.session_keys.clear();
     auto answer = here.cluster.login(name, secret(std::string(text.view().substr(colon + 1))));
     here.objects.clear();
     constexpr std::string_view outcome[]{"logged in", "refused", "no node answered"};
@@ -121,8 +134,9 @@ CK_RV login(session& s, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len
 CK_RV logout(session& s) {
     auto& here = *s.slot;
     require(here.cluster.logged_in(), CKR_USER_NOT_LOGGED_IN);
-    here.cluster.logout();
+    here.cluster.logout(); // the nodes drop the login's session keys
     here.objects.clear();
+    here.session_keys.clear();
     return CKR_OK;
 }
 

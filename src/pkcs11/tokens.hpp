@@ -6,6 +6,7 @@
 #include "cluster_slot.hpp"
 #include "module_config.hpp"
 #include "objects.hpp"
+#include "session_objects.hpp"
 
 namespace hsm::p11 {
 
@@ -22,6 +23,7 @@ struct slot {
     const CK_SLOT_ID id;
     cluster_slot cluster;
     login_objects objects;
+    session_objects session_keys; // the login's, each on one node
 };
 
 CK_RV get_info(CK_INFO_PTR info);

@@ -354,18 +354,20 @@ std::optional<std::vector<std::uint8_t>> reply_data(const json& fields) {
 }
 
 json to_json(const key_summary& k) {
-    return {{"handle", k.handle},
-            {"class", key_class_name(k.cls)},
-            {"type", key_type_name(k.type)},
-            {"bits", k.bits},
-            {"label", k.label},
-            {"id", k.id},
-            {"flags", flags_to_json(k.flags)},
-            {"owner", k.owner},
-            {"owner_name", k.owner_name},
-            {"shared", k.shared},
-            {"digest", k.digest},
-            {"public", k.public_key}};
+    json j{{"handle", k.handle},
+           {"class", key_class_name(k.cls)},
+           {"type", key_type_name(k.type)},
+           {"bits", k.bits},
+           {"label", k.label},
+           {"id", k.id},
+           {"flags", flags_to_json(k.flags)},
+           {"owner", k.owner},
+           {"owner_name", k.owner_name},
+           {"shared", k.shared},
+           {"digest", k.digest},
+           {"public", k.public_key}};
+    if (!k.token) j["token"] = false; // a token key's description is as it was
+    return j;
 }
 
 json to_json(const key_page& page) {
@@ -419,6 +421,7 @@ std::optional<key_summary> key_summary_from(const json& j) {
         k.shared = j.at("shared").get<std::vector<std::int64_t>>();
         k.digest = j.at("digest").get<std::string>();
         k.public_key = j.at("public").get<std::string>();
+        k.token = j.value("token", true);
         return k;
     } catch (const json::exception&) {
         return std::nullopt;

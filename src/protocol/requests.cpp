@@ -177,6 +177,7 @@ void decode_fields(const json& f, generate_key_request& out) {
     out.label = string_field(f, "label").value_or("");
     out.id = string_field(f, "id").value_or("");
     if (auto attributes = f.find("attributes"); attributes != f.end()) out.attributes = *attributes;
+    if (f.contains("session")) out.session = boolean(f, "session");
 }
 
 void decode_fields(const json& f, find_keys_request& out) {

@@ -11,7 +11,7 @@
 namespace hsm {
 namespace {
 
-constexpr std::array<std::pair<operation, std::string_view>, 36> operation_names{{
+constexpr std::array<std::pair<operation, std::string_view>, 37> operation_names{{
     {operation::hello, "hello"},
     {operation::login, "login"},
     {operation::logout, "logout"},
@@ -38,6 +38,7 @@ constexpr std::array<std::pair<operation, std::string_view>, 36> operation_names
     {operation::random, "random"},
     {operation::get_sealed_key, "get_sealed_key"},
     {operation::list_keys, "list_keys"},
+    {operation::destroy_session_key, "destroy_session_key"},
     {operation::register_quorum_key, "register_quorum_key"},
     {operation::get_m_value, "get_m_value"},
     {operation::set_m_value, "set_m_value"},

@@ -86,9 +86,9 @@ class Semantics:
                    (CKA_LABEL, label), (CKA_ID, b"\x42")]
         return s.generateKeyPair(public, private, mecha=PyKCS11.MechanismECGENERATEKEYPAIR)
 
-    def aes_key(self, s, label):
+    def aes_key(self, s, label, token=True):
         return s.generateKey([(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_AES),
-                              (CKA_TOKEN, True), (CKA_SENSITIVE, True), (CKA_ENCRYPT, True),
+                              (CKA_TOKEN, token), (CKA_SENSITIVE, True), (CKA_ENCRYPT, True),
                               (CKA_DECRYPT, True), (CKA_VALUE_LEN, 32), (CKA_LABEL, label)],
                              mecha=PyKCS11.MechanismAESGENERATEKEY)
 
@@ -155,6 +155,41 @@ class Semantics:
         self.refused("CKR_ATTRIBUTE_READ_ONLY", s.generateKeyPair, public,
                      private + [(CKA_KEY_GEN_MECHANISM, CKM_EC_KEY_PAIR_GEN)],
                      PyKCS11.MechanismECGENERATEKEYPAIR)
+
+    def session_aes(self, s, label):
+        return self.aes_key(s, label, token=False)
+
+    def test_session_objects_live_with_the_session_that_made_them(self):
+        maker = self.session(login=True)  # read-only: session objects need no more
+        other = self.session()
+        key = self.session_aes(maker, "ephemeral")
+        self.assertEqual(maker.getAttributeValue(key, [CKA_TOKEN])[0], False)
+        # The login's other sessions see it, and use it.
+        found = other.findObjects([(CKA_LABEL, "ephemeral")])
+        self.assertEqual([o.value() for o in found], [key.value()])
+        # (The module writes the IV the node chose into the mechanism.)
+        mechanism = PyKCS11.AES_GCM_Mechanism(bytes(12), b"", 128)
+        ciphertext = bytes(other.encrypt(key, DATA, mechanism))
+        self.assertEqual(bytes(maker.decrypt(key, ciphertext, mechanism)), DATA)
+        # It ends with the session that made it.
+        maker.closeSession()
+        self.assertEqual(other.findObjects([(CKA_LABEL, "ephemeral")]), [])
+        self.refused("CKR_OBJECT_HANDLE_INVALID", other.getAttributeValue, key, [CKA_LABEL])
+
+    def test_session_objects_end_with_the_login_and_a_token_key_stays(self):
+        s = self.session(rw=True, login=True)
+        ephemeral = self.session_aes(s, "until-logout")
+        kept = self.aes_key(s, "kept")
+        self.assertEqual(s.getAttributeValue(kept, [CKA_TOKEN])[0], True)
+        s.destroyObject(self.session_aes(s, "destroyed"))
+        self.assertEqual(s.findObjects([(CKA_LABEL, "destroyed")]), [])
+        s.logout()
+        s.login(self.pin)
+        self.assertEqual(s.findObjects([(CKA_LABEL, "until-logout")]), [])
+        self.refused("CKR_OBJECT_HANDLE_INVALID", s.getAttributeValue, ephemeral, [CKA_LABEL])
+        kept = s.findObjects([(CKA_LABEL, "kept")])  # SoftHSM's handles change at login
+        self.assertEqual(len(kept), 1)
+        s.destroyObject(kept[0])
 
     def test_signatures_verify_and_a_tampered_one_does_not(self):
         s = self.session(rw=True, login=True)
@@ -355,6 +390,30 @@ class ClusterCases(ClusterTestCase):
         self.ec_pair("after")
         for i in (0, 2):
             self.assertEqual(self.labels_on(i), ["after", "after", "before", "before"])
+
+    def test_a_session_key_lives_on_one_node_and_goes_with_it(self):
+        key = Semantics.aes_key(self, self.s, "ephemeral", token=False)
+        for i in range(3):
+            self.assertNotIn("ephemeral", self.labels_on(i))  # not a token key anywhere
+        # The nodes stop one by one; when the key's own stops, the key is gone
+        # (no other node has it to fail over to).
+        for node in self.c.nodes:
+            node.kill()
+            node.wait()
+            mechanism = PyKCS11.AES_GCM_Mechanism(bytes(12), b"", 128)
+            try:
+                self.s.encrypt(key, DATA, mechanism)
+            except PyKCS11Error as e:
+                self.assertEqual(code(e), "CKR_KEY_HANDLE_INVALID")
+                break
+        else:
+            self.fail("the session key outlived every node")
+        self.refused_here("CKR_OBJECT_HANDLE_INVALID", self.s.getAttributeValue, key, [CKA_LABEL])
+
+    def refused_here(self, expected, f, *args):
+        with self.assertRaises(PyKCS11Error) as caught:
+            f(*args)
+        self.assertEqual(code(caught.exception), expected)
 
     def test_a_user_logged_in_is_not_deleted_under_its_application(self):
         self.assertEqual(len(self.s.generateRandom(16)), 16)

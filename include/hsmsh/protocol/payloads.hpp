@@ -134,6 +134,7 @@ struct key_summary {
     std::vector<std::int64_t> shared; // user ids on that node
     std::string digest;               // keyed, equal on nodes holding the same key
     std::string public_key;           // SubjectPublicKeyInfo DER as hex; empty for secret keys
+    bool token = true; // false: a session key, on one node for one login (PKCS#11 CKA_TOKEN)
 };
 
 json to_json(const key_summary& k);

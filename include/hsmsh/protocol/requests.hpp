@@ -146,6 +146,9 @@ struct generate_key_request {
     std::string label;
     std::string id;                 // hex
     std::optional<json> attributes; // flags, read by flags_from_json (keys.hpp)
+    // A session key (PKCS#11 CKA_TOKEN false): absent is false; nullopt
+    // when the field is there and not a boolean.
+    std::optional<bool> session = false;
 };
 
 struct find_keys_request {

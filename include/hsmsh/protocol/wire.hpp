@@ -62,6 +62,7 @@ enum class operation {
     login_2fa,           // a login's second step: the signature over the node's challenge
     get_2fa_challenge,   // a challenge whose signature proves a new 2FA key (enrollment)
     set_key_quota,       // how many keys a crypto user may own (an officer's, quorum-protected)
+    destroy_session_key, // one of the session's own keys (PKCS#11 CKA_TOKEN false), at once
 };
 
 std::string_view operation_name(operation op) noexcept;

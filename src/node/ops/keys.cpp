@@ -8,9 +8,11 @@
 #include "hsmsh/hex.hpp"
 #include "hsmsh/log.hpp"
 #include "hsmsh/protocol/policy.hpp"
+#include "ops/session_keys.hpp"
 #include "ops/sessions.hpp"
 
 #include <algorithm>
+#include <functional>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -52,18 +54,17 @@ crypto_result used(key_use use, mechanism m, const loaded_key& key, const key_us
     return status::internal_error;
 }
 
-// New keys (a pair's main half `flags`, its other half the defaults)
-// under fresh handles, owned by the session's user, sealed for the cluster.
-std::vector<sealed_key> sealed_for_cluster(const node_context& n, const session& s,
-                                           const generate_key_request& r, const key_flags& flags,
-                                           std::vector<generated_key>& generated) {
+// A generation's keys described (a pair's main half `flags`, its other half
+// the defaults) under handles `next_handle` draws (given the first's, or 0).
+std::vector<key_record> described(const generate_key_request& r, const key_flags& flags,
+                                  const std::vector<generated_key>& generated,
+                                  const std::function<std::int64_t(std::int64_t)>& next_handle) {
     const auto& spec = *r.spec;
     auto main = main_class(spec);
-    std::vector<sealed_key> keys;
-    for (auto& g : generated) {
-        key_contents k;
-        auto& d = k.description;
-        d.handle = next_key_handle(n, keys.empty() ? 0 : keys.front().handle);
+    std::vector<key_record> records;
+    for (const auto& g : generated) {
+        key_record d;
+        d.handle = next_handle(records.empty() ? 0 : records.front().handle);
         d.cls = g.cls;
         d.type = spec.type;
         d.bits = spec.bits;
@@ -71,13 +72,35 @@ std::vector<sealed_key> sealed_for_cluster(const node_context& n, const session&
         d.id_hex = r.id;
         d.flags = g.cls == main ? flags : default_flags(g.cls, spec.type);
         d.public_der = g.public_der;
+        records.push_back(std::move(d));
+    }
+    return records;
+}
+
+// New keys under fresh handles, owned by the session's user, sealed for the cluster.
+std::vector<sealed_key> sealed_for_cluster(const node_context& n, const session& s,
+                                           const generate_key_request& r, const key_flags& flags,
+                                           std::vector<generated_key>& generated) {
+    auto records = described(r, flags, generated,
+                             [&](std::int64_t first) { return next_key_handle(n, first); });
+    std::vector<sealed_key> keys;
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        key_contents k;
+        k.description = std::move(records[i]);
         k.owner_name = s.user_name;
-        k.material = std::move(g.material);
+        k.material = std::move(generated[i].material);
         k.sealed_at = unix_ms();
-        keys.push_back(
-            {d.handle, d.cls, to_hex(seal_key(n.keys.sealing(), n.identity.cluster_id, k))});
+        keys.push_back({k.description.handle, k.description.cls,
+                        to_hex(seal_key(n.keys.sealing(), n.identity.cluster_id, k))});
     }
     return keys;
+}
+
+// Whether the node (or, for session keys, the session and its user) may
+// hold `objects` more keys.
+bool room_for(const node_context& n, const session& s, bool in_session, std::size_t objects) {
+    if (in_session) return session_keys_fit(n, s, objects);
+    return n.store.count_keys() + n.store.count_reserved_keys() + objects <= max_keys_per_node;
 }
 
 // A page of list_keys.
@@ -119,15 +142,20 @@ awaitable<status> generate_keys(node_context& n, session& s, generate_key_reques
     if (!valid_key_label(label) || !valid_key_id_hex(id) || !flags ||
         !flags_fit(*flags, main, spec->type))
         co_return status::attribute_invalid;
+    if (!r.session) co_return status::bad_request;
     std::size_t objects = main == key_class::private_key ? 2 : 1; // a pair, or one key
-    if (n.store.count_keys() + n.store.count_reserved_keys() + objects > max_keys_per_node)
-        co_return status::key_limit_exceeded;
+    if (!room_for(n, s, *r.session, objects)) co_return status::key_limit_exceeded;
     // One generation at a time on the node, users taking turns: an RSA-4096
     // loop of one user never holds more than one thread.
     auto ticket = co_await n.generations.acquire(fmt::format("user {}", *s.user_id));
     if (!ticket) co_return status::busy;
     auto generated = co_await off_thread(n, [spec = *spec] { return generate_key_material(spec); });
     if (!current(n, s)) co_return status::not_logged_in;
+    if (*r.session) {
+        auto records = described(r, *flags, generated,
+                                 [&](std::int64_t first) { return next_session_handle(s, first); });
+        co_return keep_session_keys(n, s, std::move(records), generated, out);
+    }
     out = to_json(sealed_for_cluster(n, s, r, *flags, generated));
     co_return status::ok;
 }
@@ -176,12 +204,13 @@ key_summary summary_of(const node_context& n, const key_record& k) {
             .owner_name = owner ? owner->name : "",
             .shared = k.shared,
             .digest = key_digest(n, k),
-            .public_key = to_hex(k.public_der)};
+            .public_key = to_hex(k.public_der),
+            .token = !is_session_handle(k.handle)};
 }
 
 status get_key(node_context& n, session& s, const key_handle_request& r, json& out) {
     auto handle = r.handle;
-    auto k = handle ? n.store.find_key(*handle) : std::nullopt;
+    auto k = handle ? key_for(n, s, *handle) : std::nullopt;
     if (!k) return status::key_not_found;
     if (auto a = may_read_key(key_actor_for(s, *k), k->cls); a != status::ok) return a;
     out = to_json(summary_of(n, *k));
@@ -207,7 +236,7 @@ status list_keys(node_context& n, session& s, const list_keys_request& r, json& 
 awaitable<status> use_key(node_context& n, session& s, key_use_request r, json& out) {
     auto use = use_of(r.op);
     auto handle = r.handle;
-    auto k = handle ? n.store.find_key(*handle) : std::nullopt;
+    auto k = handle ? key_for(n, s, *handle) : std::nullopt;
     if (!k) co_return s.user_id ? status::key_not_found : status::not_logged_in;
     if (auto a = may_use_key(key_actor_for(s, *k), k->cls); a != status::ok) co_return a;
     auto m = r.mech;
@@ -221,7 +250,7 @@ awaitable<status> use_key(node_context& n, session& s, key_use_request r, json& 
     if (r.iv) co_return status::bad_request;
     const auto& aad = r.aad;
     if (!data || !aad || (use == key_use::verify && !signature)) co_return status::bad_request;
-    auto key = loaded(n, *k);
+    auto key = loaded_for(n, s, *k);
     if (!key) co_return status::internal_error; // the store holds what it sealed
     // Each user's uses share the threads but one, users taking turns.
     auto ticket = co_await n.key_uses.acquire(fmt::format("user {}", *s.user_id));

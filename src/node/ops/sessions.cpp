@@ -38,6 +38,7 @@ void bind(node_context& n, session& s, const user_record& u) {
 void end_login(node_context& n, session& s) noexcept {
     n.tokens.drop(&s); // a token lives no longer than its session's login
     s.challenge.reset();
+    s.keys.clear(); // a session key lives no longer than its login
     if (!s.user_id) return;
     auto [first, last] = n.sessions.equal_range(*s.user_id);
     for (auto it = first; it != last; ++it)

@@ -35,6 +35,27 @@ token_summary token_summary_from(const json& token) {
     return t;
 }
 
+json to_json(const token_summary& t) {
+    json approvers = json::array();
+    for (const auto& a : t.approvers)
+        approvers.push_back(a ? json(*a) : json());
+    json j{{"id", t.id},
+           {"service", t.service},
+           {"user", t.user},
+           {"validity", t.validity},
+           {"approvers", std::move(approvers)}};
+    if (t.required) j["required"] = *t.required;
+    if (t.approvals) j["approvals"] = *t.approvals;
+    return j;
+}
+
+json to_json(const std::vector<token_summary>& tokens) {
+    json list = json::array();
+    for (const auto& t : tokens)
+        list.push_back(to_json(t));
+    return list;
+}
+
 std::vector<token_summary> token_list_from(const json& fields) {
     std::vector<token_summary> tokens;
     if (const auto& list = member(fields, "tokens"); list.is_array())

@@ -39,6 +39,18 @@ TEST_CASE("a token reads as the node sends it") {
     CHECK_FALSE(t.approvers[1]); // not a string: kept in place, as nothing
 }
 
+TEST_CASE("a token renders as the node sent it, and nothing else") {
+    auto sent = a_token();
+    sent["approvers"] = json::array({"officer1", "officer2"});
+    auto smuggled = sent;
+    smuggled["smuggled"] = "x";
+    CHECK(to_json(token_summary_from(smuggled)) == sent);
+    CHECK(to_json(token_list_from(json{{"tokens", json::array({smuggled})}})) ==
+          json::array({sent}));
+    auto odd = to_json(token_summary_from(a_token())); // an approver that is not a string
+    CHECK(odd["approvers"] == json::array({"officer1", nullptr}));
+}
+
 TEST_CASE("replies read their fields") {
     CHECK(m_value_from(json{{"m", 2}}) == 2);
     auto list = token_list_from(json{{"tokens", json::array({a_token(), a_token()})}});

@@ -34,6 +34,10 @@ struct token_summary {
 
 /// Never throws: anything but an object is a token with nothing in it.
 token_summary token_summary_from(const json& token);
+/// The token as --json shows it: the fields a node sends, and no other
+/// (an absent count is left out, an approver that is not a string is null).
+json to_json(const token_summary& t);
+json to_json(const std::vector<token_summary>& tokens);
 /// The "tokens" array of a list_tokens reply; empty when there is none.
 std::vector<token_summary> token_list_from(const json& fields);
 

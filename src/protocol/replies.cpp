@@ -19,6 +19,10 @@ std::optional<std::int64_t> m_value_from(const json& fields) {
     return integer_field(fields, "m");
 }
 
+std::optional<std::int64_t> owned_keys_from(const json& fields) {
+    return integer_field(fields, "keys");
+}
+
 token_summary token_summary_from(const json& token) {
     token_summary t;
     if (!token.is_object()) return t;

@@ -37,6 +37,15 @@ const attribute_info& attribute_argument(const std::string& text) {
     return *a;
 }
 
+// getAttribute's values of key `k` in JSON: `a`'s, or every one's.
+json attribute_values(const key_summary& k, const attribute_info& asked) {
+    json values = json::object();
+    for (const auto& a : key_attributes())
+        if (asked.id == key_attribute::all || a.id == asked.id)
+            if (auto v = attribute_value(k, a.id)) values[std::string(a.name)] = *v;
+    return values;
+}
+
 } // namespace
 
 line_result run_find_keys(shell_context& ctx, parsed_command& cmd) {
@@ -118,18 +127,11 @@ line_result run_get_attribute(shell_context& ctx, parsed_command& cmd) {
     bool all_ok = std::ranges::all_of(reports, [](const auto& r) { return r.outcome.ok(); });
     auto result = all_ok ? line_result::ok : line_result::failed;
     if (ctx.options.json) {
-        auto doc = result_json(cmd.spec->name, reports);
-        for (std::size_t i = 0; i < reports.size(); ++i) {
-            auto k = reports[i].outcome.ok() ? key_summary_from(reports[i].outcome.fields)
-                                             : std::nullopt;
-            if (!k) continue;
-            json values = json::object();
-            for (const auto& a : key_attributes())
-                if (attribute->id == key_attribute::all || a.id == attribute->id)
-                    if (auto v = attribute_value(*k, a.id)) values[std::string(a.name)] = *v;
-            doc["servers"][i]["attributes"] = std::move(values);
-        }
-        ctx.output.emit(std::move(doc));
+        ctx.output.emit(
+            result_json(cmd.spec->name, reports, [&](json& entry, const server_report& r) {
+                if (auto k = key_summary_from(r.outcome.fields))
+                    entry["attributes"] = attribute_values(*k, *attribute);
+            }));
         return result;
     }
     std::ostringstream text;

@@ -138,13 +138,9 @@ line_result run_set_m_value(shell_context& ctx, parsed_command& cmd) {
     if (text.size() != 1 || text[0] < '1' || text[0] > '8')
         throw usage_error(fmt::format("m is 1 (no quorum) or 2 to 8, not '{}'", text));
     int m = text[0] - '0';
-    auto service = static_cast<int>(svc);
-    // The subject names the change in listPrepared's terms, as the node does.
-    auto fields = to_fields(m_value_change{svc, m});
-    fields["subject"] = fmt::format("mvalue {}", service);
     auto result = ctx.changes.run_confirmed_change(
-        cmd, std::move(fields),
-        fmt::format("Setting M Value({}) for {} on {{}} nodes", m, service));
+        cmd, to_fields(m_value_change{svc, m}),
+        fmt::format("Setting M Value({}) for {} on {{}} nodes", m, static_cast<int>(svc)));
     // The next change may need a token.
     if (result == line_result::ok) ctx.changes.note_quorum(ctx.session.logged_in());
     return result;

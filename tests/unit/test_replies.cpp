@@ -53,6 +53,7 @@ TEST_CASE("a token renders as the node sent it, and nothing else") {
 
 TEST_CASE("replies read their fields") {
     CHECK(m_value_from(json{{"m", 2}}) == 2);
+    CHECK(owned_keys_from(json{{"keys", 3}}) == 3);
     auto list = token_list_from(json{{"tokens", json::array({a_token(), a_token()})}});
     CHECK(list.size() == 2);
     auto grant = token_grant_from(json{{"token", a_token()}, {"record", "ab"}});
@@ -79,6 +80,7 @@ TEST_CASE("any other shape reads as absent fields, never an exception") {
     for (const auto& odd : odd_shapes) {
         CAPTURE(odd.dump());
         CHECK_FALSE(m_value_from(odd));
+        CHECK_FALSE(owned_keys_from(odd));
         CHECK(token_list_from(odd).empty());
         CHECK(token_summary_from(odd).approvers.empty());
         CHECK(token_grant_from(odd).record.empty());

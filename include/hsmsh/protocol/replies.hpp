@@ -17,6 +17,10 @@ namespace hsm {
 /// `fields` has an integer "m".
 std::optional<std::int64_t> m_value_from(const json& fields);
 
+/// A refusal RET_USER_OWNS_KEYS: how many keys the user owns on that node.
+/// Nullopt unless `fields` has an integer "keys".
+std::optional<std::int64_t> owned_keys_from(const json& fields);
+
 /// One quorum token as a node shows it (list_tokens, get_token,
 /// approve_token). Shown, and checked for approval before a banner; the
 /// node decides. Fields missing or of another type read as absent: 0,

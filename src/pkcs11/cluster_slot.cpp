@@ -3,6 +3,7 @@
 #include "cluster_slot.hpp"
 
 #include "diagnostics.hpp"
+#include "hsmsh/client/key_generation.hpp"
 #include "hsmsh/client/two_phase.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/protocol/changes.hpp"
@@ -21,6 +22,17 @@ std::vector<std::size_t> all(std::size_t n) {
     for (std::size_t i = 0; i < n; ++i)
         v[i] = i;
     return v;
+}
+
+// What the application hears when no node made the key: a refusal, else
+// that the login is gone if a node said so, else no answer.
+cluster_answer answer_of(const key_generation_failure& failure, bool logged_out) {
+    using enum key_generation_failure::kind;
+    if (failure.what == refused)
+        return {cluster_answer::kind::refused, failure.maker.outcome.code, json::object()};
+    if (failure.what != unreadable && logged_out)
+        return {cluster_answer::kind::refused, status::not_logged_in, json::object()};
+    return {};
 }
 
 } // namespace
@@ -246,13 +258,46 @@ cluster_answer cluster_slot::settle(const std::vector<phase_report>& reports) {
 
 cluster_answer cluster_slot::generate(const json& request, std::vector<sealed_key>& made) {
     std::unique_lock lock(link_mutex_);
-    auto answer = call_locked(operation::generate_key, request);
-    if (answer.what != cluster_answer::kind::ok) return answer;
-    auto keys = sealed_keys_from(answer.fields);
-    if (!keys) return {};
-    auto done = change_locked(key_insertion{*keys});
-    if (done.what == cluster_answer::kind::ok) made = std::move(*keys);
+    if (!link_) return {};
+    bool logged_out = false; // a node said the login is gone (the user deleted, say)
+    auto generated = generate_on_one(
+        *link_, in_turn_locked(), request,
+        [this](std::size_t i, const json& r) {
+            return server_report{i, link_->server(i).name,
+                                 link_->call({i}, operation::generate_key, r, nullptr).front()};
+        },
+        [&](const server_report& failed) { return fail_over_locked(failed, logged_out); });
+    if (auto* failure = std::get_if<key_generation_failure>(&generated))
+        return answer_of(*failure, logged_out);
+    auto& keys = std::get<made_keys>(generated).keys;
+    auto done = change_locked(key_insertion{keys});
+    if (done.what == cluster_answer::kind::ok) made = std::move(keys);
     return done;
+}
+
+// As call_locked: the servers holding the login, from the next in turn; one
+// whose connection is gone loses its login.
+std::vector<std::size_t> cluster_slot::in_turn_locked() {
+    auto n = link_->size();
+    auto start = next_.fetch_add(1) % n;
+    std::vector<std::size_t> servers;
+    for (std::size_t k = 0; k < n; ++k) {
+        auto i = (start + k) % n;
+        if (logged_in_[i] && !link_->connected(i)) logged_in_[i] = false;
+        if (logged_in_[i]) servers.push_back(i);
+    }
+    return servers;
+}
+
+// As call_locked: a silent node, or one that says the login is gone, loses
+// the login, and the next is asked; a refusal is the answer.
+bool cluster_slot::fail_over_locked(const server_report& failed, bool& logged_out) {
+    if (failed.outcome.what == server_outcome::kind::replied &&
+        failed.outcome.code != status::not_logged_in)
+        return false;
+    logged_in_[failed.index] = false;
+    logged_out = logged_out || failed.outcome.what == server_outcome::kind::replied;
+    return true;
 }
 
 std::optional<std::vector<key_summary>> cluster_slot::keys(cluster_answer& failure) {

@@ -94,6 +94,9 @@ private:
     cluster_answer settle(const std::vector<phase_report>& reports);
     cluster_answer call_locked(operation op, const json& fields, std::size_t* answered = nullptr);
     void open_locked();
+    // generate's parts: who may make the key, and whether to ask the next one.
+    std::vector<std::size_t> in_turn_locked();
+    bool fail_over_locked(const server_report& failed, bool& logged_out);
 
     cluster_config config_;
     duration connect_timeout_;

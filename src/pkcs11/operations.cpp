@@ -146,7 +146,7 @@ CK_RV operation_finish(session& s, key_operation op, const bytes& input, const b
     auto fields = request_for(*active, op, input, signature);
     auto answer = call_for(*s.slot, active->key, node_operation(op), fields);
     // The data may be a plaintext: no copy of it outlives the call.
-    if (auto* data = fields["data"].get_ptr<std::string*>()) wipe(*data);
+    wipe_data(fields);
     require(answer.what == cluster_answer::kind::ok, ck_rv(answer));
     if (op == key_operation::verify) return CKR_OK;
     auto result = result_of(*active, op, answer.fields);

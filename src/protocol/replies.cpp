@@ -19,6 +19,10 @@ std::optional<std::int64_t> m_value_from(const json& fields) {
     return integer_field(fields, "m");
 }
 
+std::optional<std::int64_t> owned_keys_from(const json& fields) {
+    return integer_field(fields, "keys");
+}
+
 token_summary token_summary_from(const json& token) {
     token_summary t;
     if (!token.is_object()) return t;
@@ -33,6 +37,27 @@ token_summary token_summary_from(const json& token) {
             t.approvers.push_back(a.is_string() ? std::optional(a.get<std::string>())
                                                 : std::nullopt);
     return t;
+}
+
+json to_json(const token_summary& t) {
+    json approvers = json::array();
+    for (const auto& a : t.approvers)
+        approvers.push_back(a ? json(*a) : json());
+    json j{{"id", t.id},
+           {"service", t.service},
+           {"user", t.user},
+           {"validity", t.validity},
+           {"approvers", std::move(approvers)}};
+    if (t.required) j["required"] = *t.required;
+    if (t.approvals) j["approvals"] = *t.approvals;
+    return j;
+}
+
+json to_json(const std::vector<token_summary>& tokens) {
+    json list = json::array();
+    for (const auto& t : tokens)
+        list.push_back(to_json(t));
+    return list;
 }
 
 std::vector<token_summary> token_list_from(const json& fields) {

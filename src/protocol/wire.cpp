@@ -262,10 +262,22 @@ bool valid_txid(std::string_view txid) noexcept {
            txid.find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
 
-void wipe_password(json& fields) noexcept {
+namespace {
+
+void wipe_string(json& fields, const char* key) noexcept {
     if (!fields.is_object()) return;
-    auto it = fields.find("password");
+    auto it = fields.find(key);
     if (it != fields.end() && it->is_string()) wipe(it->get_ref<std::string&>());
+}
+
+} // namespace
+
+void wipe_password(json& fields) noexcept {
+    wipe_string(fields, "password");
+}
+
+void wipe_data(json& fields) noexcept {
+    wipe_string(fields, "data");
 }
 
 std::optional<std::string> string_field(const json& fields, std::string_view key) {

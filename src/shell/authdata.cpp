@@ -2,10 +2,10 @@
 // The authdata exchange of two-factor login, and base64 through OpenSSL.
 #include "authdata.hpp"
 
+#include "authdata_file.hpp"
 #include "command_line.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/log.hpp"
-#include "json_fields.hpp"
 
 #include <openssl/evp.h>
 
@@ -53,6 +53,38 @@ std::string authdata_request(std::span<const authdata_challenge> asked) {
     return json{{"Version", "1.0"}, {"Data", data}}.dump(2) + "\n";
 }
 
+namespace {
+
+// The entry of HSM `hsm_id` (the last, if it is there twice).
+const authdata_entry& entry_of(const authdata_file& file, const std::string& hsm_id) {
+    const authdata_entry* entry = nullptr;
+    for (const auto& e : file.data)
+        if (e.hsm_id == hsm_id) entry = &e;
+    if (!entry)
+        throw usage_error(fmt::format("authdata: no entry for HSM {}", escape_control(hsm_id)));
+    return *entry;
+}
+
+// The signature of challenge `c` in hex, checked against what was asked.
+std::string signature_of(const authdata_file& file, const authdata_challenge& c) {
+    const auto& entry = entry_of(file, c.hsm_id);
+    if (base64_decode(entry.digest) != c.digest)
+        throw usage_error(fmt::format("authdata: the Digest of HSM {} is not the one asked",
+                                      escape_control(c.hsm_id)));
+    auto signature = base64_decode(entry.signature);
+    if (!signature || signature->empty())
+        throw usage_error(
+            fmt::format("authdata: no base64 \"Signature\" for HSM {}", escape_control(c.hsm_id)));
+    if (signature->size() > max_signature)
+        throw usage_error(fmt::format("authdata: the Signature for HSM {} is {} bytes, not "
+                                      "an RSA-2048 signature",
+                                      escape_control(c.hsm_id), signature->size()));
+    return to_hex(
+        std::span(reinterpret_cast<const std::uint8_t*>(signature->data()), signature->size()));
+}
+
+} // namespace
+
 authdata_answer read_authdata(std::string_view text, std::span<const authdata_challenge> asked,
                               bool wants_key) {
     if (text.size() > max_authdata_file || json_depth_exceeds(text, max_json_depth))
@@ -60,33 +92,13 @@ authdata_answer read_authdata(std::string_view text, std::span<const authdata_ch
     auto doc = json::parse(text, nullptr, false);
     if (doc.is_discarded() || !doc.is_object())
         throw usage_error("authdata: not JSON (add each \"Signature\" inside the file's quotes)");
-    auto data = doc.find("Data");
-    if (data == doc.end() || !data->is_array())
-        throw usage_error("authdata: no \"Data\" list: not the file hsmsh wrote");
+    auto file = authdata_file_from(doc);
+    if (!file) throw usage_error("authdata: no \"Data\" list: not the file hsmsh wrote");
     authdata_answer answer;
-    for (const auto& c : asked) {
-        const json* entry = nullptr;
-        for (const auto& e : *data)
-            if (e.is_object() && text_in(e, "HsmId") == c.hsm_id) entry = &e;
-        if (!entry)
-            throw usage_error(
-                fmt::format("authdata: no entry for HSM {}", escape_control(c.hsm_id)));
-        if (base64_decode(text_in(*entry, "Digest")) != c.digest)
-            throw usage_error(fmt::format("authdata: the Digest of HSM {} is not the one asked",
-                                          escape_control(c.hsm_id)));
-        auto signature = base64_decode(text_in(*entry, "Signature"));
-        if (!signature || signature->empty())
-            throw usage_error(fmt::format("authdata: no base64 \"Signature\" for HSM {}",
-                                          escape_control(c.hsm_id)));
-        if (signature->size() > max_signature)
-            throw usage_error(fmt::format("authdata: the Signature for HSM {} is {} bytes, not "
-                                          "an RSA-2048 signature",
-                                          escape_control(c.hsm_id), signature->size()));
-        answer.signatures[c.hsm_id] = to_hex(
-            std::span(reinterpret_cast<const std::uint8_t*>(signature->data()), signature->size()));
-    }
+    for (const auto& c : asked)
+        answer.signatures[c.hsm_id] = signature_of(*file, c);
     if (wants_key) {
-        answer.public_key_pem = text_in(doc, "PublicKey");
+        answer.public_key_pem = file->public_key;
         if (answer.public_key_pem.empty())
             throw usage_error("authdata: no \"PublicKey\" (the PEM of openssl rsa -pubout)");
     }

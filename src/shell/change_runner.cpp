@@ -6,18 +6,48 @@
 
 #include "hsmsh/client/cluster_link.hpp"
 #include "hsmsh/log.hpp"
+#include "hsmsh/protocol/changes.hpp"
 #include "hsmsh/protocol/policy.hpp"
+#include "hsmsh/protocol/requests.hpp"
 #include "render.hpp"
 #include "terminal_input.hpp"
 
 #include <algorithm>
 #include <cctype>
+#include <type_traits>
+#include <variant>
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 #include <fmt/ranges.h>
 
 namespace hsm {
+namespace {
+
+// What a pending change holds, as listPrepared names it: a user, a key
+// ("key 7"), a service's m ("mvalue 3"). A key insertion names none: its
+// new handles are nobody's pending change.
+std::string change_subject(const json& fields) {
+    auto change = change_request_from(fields);
+    if (!change) return decoded<user_named>(fields).name.value_or("");
+    return std::visit(
+        [](const auto& c) -> std::string {
+            using kind = std::decay_t<decltype(c)>;
+            if constexpr (std::is_same_v<kind, m_value_change>)
+                return fmt::format("mvalue {}", static_cast<int>(c.svc));
+            else if constexpr (std::is_same_v<kind, user_sync>)
+                return c.record.name;
+            else if constexpr (std::is_same_v<kind, key_copy>)
+                return fmt::format("key {}", c.keys.front().handle);
+            else if constexpr (requires { c.handle; })
+                return fmt::format("key {}", c.handle);
+            else
+                return "";
+        },
+        *change);
+}
+
+} // namespace
 
 change_runner::change_runner(cluster_io& cluster, session_state& session, shell_output& output,
                              line_input& input, const shell_options& options)
@@ -228,10 +258,7 @@ line_result change_runner::run_confirmed_change(const parsed_command& cmd, json 
 line_result change_runner::run_prepared(std::string_view command,
                                         const std::vector<std::size_t>& where, json fields,
                                         std::vector<phase_report>* out, json extra) {
-    // What a pending change holds, as listPrepared names it: a user, or a key.
-    auto user = fields.value("name", std::string());
-    if (auto handle = integer_field(fields, "handle")) user = fmt::format("key {}", *handle);
-    if (auto subject = string_field(fields, "subject")) user = *subject;
+    auto user = change_subject(fields);
     // Ctrl-C may cut the prepare off; once the change is decided, its commit
     // or abort runs to its end (each within the request timeout).
     two_phase_change change(

@@ -9,6 +9,7 @@
 
 #include "divergence.hpp"
 #include "hsmsh/client/cluster_link.hpp"
+#include "hsmsh/client/key_generation.hpp"
 #include "hsmsh/files.hpp"
 #include "hsmsh/log.hpp"
 #include "hsmsh/protocol/changes.hpp"
@@ -34,6 +35,15 @@ const attribute_info& attribute_argument(const std::string& text) {
     const auto* a = id ? find_key_attribute(static_cast<std::uint32_t>(*id)) : nullptr;
     if (!a) throw usage_error(fmt::format("no attribute {} (listAttributes shows them)", text));
     return *a;
+}
+
+// getAttribute's values of key `k` in JSON: `a`'s, or every one's.
+json attribute_values(const key_summary& k, const attribute_info& asked) {
+    json values = json::object();
+    for (const auto& a : key_attributes())
+        if (asked.id == key_attribute::all || a.id == asked.id)
+            if (auto v = attribute_value(k, a.id)) values[std::string(a.name)] = *v;
+    return values;
 }
 
 } // namespace
@@ -117,18 +127,11 @@ line_result run_get_attribute(shell_context& ctx, parsed_command& cmd) {
     bool all_ok = std::ranges::all_of(reports, [](const auto& r) { return r.outcome.ok(); });
     auto result = all_ok ? line_result::ok : line_result::failed;
     if (ctx.options.json) {
-        auto doc = result_json(cmd.spec->name, reports);
-        for (std::size_t i = 0; i < reports.size(); ++i) {
-            auto k = reports[i].outcome.ok() ? key_summary_from(reports[i].outcome.fields)
-                                             : std::nullopt;
-            if (!k) continue;
-            json values = json::object();
-            for (const auto& a : key_attributes())
-                if (attribute->id == key_attribute::all || a.id == attribute->id)
-                    if (auto v = attribute_value(*k, a.id)) values[std::string(a.name)] = *v;
-            doc["servers"][i]["attributes"] = std::move(values);
-        }
-        ctx.output.emit(std::move(doc));
+        ctx.output.emit(
+            result_json(cmd.spec->name, reports, [&](json& entry, const server_report& r) {
+                if (auto k = key_summary_from(r.outcome.fields))
+                    entry["attributes"] = attribute_values(*k, *attribute);
+            }));
         return result;
     }
     std::ostringstream text;
@@ -231,6 +234,42 @@ json generate_request(const parsed_command& cmd) {
     return request;
 }
 
+// Why no key was made, as the shell tells it: the maker's own line when it
+// refused or did not answer.
+line_result report_unmade(shell_context& ctx, const parsed_command& cmd,
+                          const key_generation_failure& failure) {
+    using enum key_generation_failure::kind;
+    if (failure.what == refused || failure.what == unanswered)
+        return ctx.output.finish(cmd.spec->name, {failure.maker});
+    if (failure.what == no_server)
+        fmt::print(ctx.output.err(), "{}: no server is connected; nothing was changed\n",
+                   cmd.spec->name);
+    else
+        fmt::print(ctx.output.err(), "{}: {} sent no readable keys; nothing was changed\n",
+                   cmd.spec->name, server_label(failure.maker.index, failure.maker.name));
+    return line_result::failed;
+}
+
+// Inserts the keys made on one node on every server of `where` (one
+// two-phase change, confirmed and reported as the others), then names them.
+line_result insert_made(shell_context& ctx, const parsed_command& cmd,
+                        const std::vector<std::size_t>& where, std::vector<sealed_key> keys) {
+    std::vector<std::string> handles;
+    json shown = json::array();
+    for (const auto& k : keys) {
+        handles.push_back(fmt::format("{} key handle {}", key_class_name(k.cls), k.handle));
+        shown.push_back({{"handle", k.handle}, {"class", key_class_name(k.cls)}});
+        ctx.session.known_handles.insert(k.handle);
+    }
+    auto result =
+        ctx.changes.run_prepared(cmd.spec->name, where, to_fields(key_insertion{std::move(keys)}),
+                                 nullptr, json{{"keys", shown}});
+    if (result == line_result::ok && !ctx.options.json)
+        fmt::print(ctx.output.out(), "{}: {}\n", cmd.spec->name,
+                   escape_terminal(fmt::format("{}", fmt::join(handles, ", "))));
+    return result;
+}
+
 } // namespace
 
 // A key is made on one node (its generator and the owner's session there),
@@ -239,35 +278,13 @@ json generate_request(const parsed_command& cmd) {
 line_result run_generate_key(shell_context& ctx, parsed_command& cmd) {
     auto request = generate_request(cmd);
     auto where = ctx.cluster.targets();
-    auto maker =
-        std::ranges::find_if(where, [&](auto i) { return ctx.cluster.link().connected(i); });
-    if (maker == where.end()) {
-        fmt::print(ctx.output.err(), "{}: no server is connected; nothing was changed\n",
-                   cmd.spec->name);
-        return line_result::failed;
-    }
-    auto made = ctx.cluster.fan_out({*maker}, operation::generate_key, request);
-    if (!made[0].outcome.ok()) return ctx.output.finish(cmd.spec->name, made);
-    auto keys = sealed_keys_from(made[0].outcome.fields);
-    if (!keys) {
-        fmt::print(ctx.output.err(), "{}: {} sent no readable keys; nothing was changed\n",
-                   cmd.spec->name, server_label(*maker, ctx.cluster.link().server(*maker).name));
-        return line_result::failed;
-    }
-    std::vector<std::string> handles;
-    json shown = json::array();
-    for (const auto& k : *keys) {
-        handles.push_back(fmt::format("{} key handle {}", key_class_name(k.cls), k.handle));
-        shown.push_back({{"handle", k.handle}, {"class", key_class_name(k.cls)}});
-        ctx.session.known_handles.insert(k.handle);
-    }
-    auto handle_list = fmt::format("{}", fmt::join(handles, ", "));
-    auto result =
-        ctx.changes.run_prepared(cmd.spec->name, where, to_fields(key_insertion{std::move(*keys)}),
-                                 nullptr, json{{"keys", shown}});
-    if (result == line_result::ok && !ctx.options.json)
-        fmt::print(ctx.output.out(), "{}: {}\n", cmd.spec->name, escape_terminal(handle_list));
-    return result;
+    auto made =
+        generate_on_one(ctx.cluster.link(), where, request, [&](std::size_t i, const json& r) {
+            return ctx.cluster.fan_out({i}, operation::generate_key, r)[0];
+        });
+    if (auto* failure = std::get_if<key_generation_failure>(&made))
+        return report_unmade(ctx, cmd, *failure);
+    return insert_made(ctx, cmd, where, std::move(std::get<made_keys>(made).keys));
 }
 
 } // namespace hsm

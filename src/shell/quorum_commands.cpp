@@ -9,7 +9,6 @@
 #include "hsmsh/protocol/changes.hpp"
 #include "hsmsh/protocol/quorum.hpp"
 #include "hsmsh/protocol/replies.hpp"
-#include "json_fields.hpp"
 #include "render.hpp"
 #include "shell_context.hpp"
 #include "token_view.hpp"
@@ -139,13 +138,9 @@ line_result run_set_m_value(shell_context& ctx, parsed_command& cmd) {
     if (text.size() != 1 || text[0] < '1' || text[0] > '8')
         throw usage_error(fmt::format("m is 1 (no quorum) or 2 to 8, not '{}'", text));
     int m = text[0] - '0';
-    auto service = static_cast<int>(svc);
-    // The subject names the change in listPrepared's terms, as the node does.
-    auto fields = to_fields(m_value_change{svc, m});
-    fields["subject"] = fmt::format("mvalue {}", service);
     auto result = ctx.changes.run_confirmed_change(
-        cmd, std::move(fields),
-        fmt::format("Setting M Value({}) for {} on {{}} nodes", m, service));
+        cmd, to_fields(m_value_change{svc, m}),
+        fmt::format("Setting M Value({}) for {} on {{}} nodes", m, static_cast<int>(svc)));
     // The next change may need a token.
     if (result == line_result::ok) ctx.changes.note_quorum(ctx.session.logged_in());
     return result;
@@ -360,7 +355,7 @@ struct server_quorum {
     int misc_co_m = 0;
     std::size_t officers = 0;
     std::size_t officers_with_keys = 0;
-    json tokens = json::array();
+    std::vector<token_summary> tokens;
 
     json to_json() const {
         json s{{"index", index}, {"name", name}};
@@ -373,7 +368,7 @@ struct server_quorum {
         s["m"] = {{"3", user_mgmt_m}, {"4", misc_co_m}};
         s["officers"] = officers;
         s["officers_with_keys"] = officers_with_keys;
-        s["tokens"] = tokens;
+        s["tokens"] = hsm::to_json(tokens);
         return s;
     }
 };
@@ -395,8 +390,7 @@ server_quorum quorum_of(const server_report& m3, const server_report& m4,
             ++q.officers;
             q.officers_with_keys += u.mofn ? 1 : 0;
         }
-    // The --json document shows the tokens as the node sent them.
-    if (tokens.outcome.ok()) q.tokens = list_in(tokens.outcome.fields, "tokens");
+    if (tokens.outcome.ok()) q.tokens = token_list_from(tokens.outcome.fields);
     return q;
 }
 
@@ -420,7 +414,7 @@ void print_server_quorum(std::ostream& out, const server_quorum& q) {
     fmt::print(out, "{}: USER_MGMT m={}, MISC_CO m={}; {} officers, {} with keys\n", label,
                q.user_mgmt_m, q.misc_co_m, q.officers, q.officers_with_keys);
     for (const auto& t : q.tokens)
-        print_status_token(out, token_summary_from(t));
+        print_status_token(out, t);
 }
 
 } // namespace

@@ -4,6 +4,9 @@
 
 #include "hsmsh/duration.hpp"
 #include "hsmsh/log.hpp"
+#include "hsmsh/protocol/replies.hpp"
+
+#include <algorithm>
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
@@ -53,7 +56,7 @@ std::string outcome_message(const server_outcome& o) {
     switch (o.what) {
     case replied:
         // A refusal that says how many keys stand in the way.
-        if (auto keys = integer_field(o.fields, "keys"); keys && o.code == status::user_owns_keys)
+        if (auto keys = owned_keys_from(o.fields); keys && o.code == status::user_owns_keys)
             return fmt::format("{}: {} key(s) (findAllKeys lists them)", status_description(o.code),
                                *keys);
         return std::string(status_description(o.code));
@@ -222,10 +225,7 @@ void add_reply(json& s, const server_outcome& o, std::optional<operation> op) {
         s["info"] = info ? to_json(*info) : json();
     }
     if (op == operation::find_keys)
-        if (auto found = found_keys_from(o.fields)) {
-            s["keys"] = to_json(*found)["keys"];
-            s["hash"] = found->hash;
-        }
+        if (auto found = found_keys_from(o.fields)) s.update(to_json(*found)); // keys, hash
     if (op == operation::get_key)
         if (auto k = key_summary_from(o.fields)) s["key"] = to_json(*k);
     // Quorum replies carry their node's m value or tokens as they are.
@@ -236,10 +236,11 @@ void add_reply(json& s, const server_outcome& o, std::optional<operation> op) {
         s["result"] = std::move(result);
     }
     if (op == operation::list_prepared)
-        s["prepared"] = to_json(prepared_entries_from(o.fields))["prepared"];
+        s.update(to_json(prepared_entries_from(o.fields))); // prepared
 }
 
-json server_document(const server_report& r, std::optional<operation> op) {
+json server_document(const server_report& r, std::optional<operation> op,
+                     const server_detail& detail) {
     json s{{"index", r.index}, {"name", r.name}};
     if (!r.outcome.ok()) {
         s["status"] = "error";
@@ -249,20 +250,35 @@ json server_document(const server_report& r, std::optional<operation> op) {
     }
     s["status"] = "success";
     add_reply(s, r.outcome, op);
+    if (detail) detail(s, r);
     return s;
+}
+
+json servers_json(const std::vector<server_report>& reports, std::optional<operation> op,
+                  const server_detail& detail) {
+    json servers = json::array();
+    for (const auto& r : reports)
+        servers.push_back(server_document(r, op, detail));
+    return servers;
+}
+
+bool all_ok(const std::vector<server_report>& reports) {
+    return std::ranges::all_of(reports, [](const auto& r) { return r.outcome.ok(); });
 }
 
 } // namespace
 
 json result_json(std::string_view command, const std::vector<server_report>& reports,
+                 const server_detail& detail) {
+    return json{{"command", command},
+                {"ok", all_ok(reports)},
+                {"servers", servers_json(reports, std::nullopt, detail)}};
+}
+
+json result_json(std::string_view command, const std::vector<server_report>& reports,
                  std::optional<operation> op, json summary, json covered) {
-    json servers = json::array();
-    bool ok = true;
-    for (const auto& r : reports) {
-        ok = ok && r.outcome.ok();
-        servers.push_back(server_document(r, op));
-    }
-    json doc{{"command", command}, {"ok", ok}, {"servers", std::move(servers)}};
+    json doc{
+        {"command", command}, {"ok", all_ok(reports)}, {"servers", servers_json(reports, op, {})}};
     if (!summary.is_null()) doc["summary"] = std::move(summary);
     if (!covered.is_null()) doc["covered"] = std::move(covered);
     return doc;

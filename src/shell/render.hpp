@@ -5,6 +5,7 @@
 #include "hsmsh/client/two_phase.hpp"
 #include "hsmsh/outcome.hpp"
 
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -42,6 +43,14 @@ void print_prepared(std::ostream& out, std::string_view command, const server_re
 json result_json(std::string_view command, const std::vector<server_report>& reports,
                  std::optional<operation> op = std::nullopt, json summary = json(),
                  json covered = json());
+
+/// What a command adds to the entry of a server that succeeded.
+using server_detail = std::function<void(json& entry, const server_report& report)>;
+
+/// result_json without an operation's additions, each successful server's
+/// entry completed by `detail`.
+json result_json(std::string_view command, const std::vector<server_report>& reports,
+                 const server_detail& detail);
 
 /// A two-phase change's per-server lines and, when not every server
 /// committed, a summary saying what was and was not changed.

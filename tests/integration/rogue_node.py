@@ -41,6 +41,13 @@ def accept_loop(sock, stopped, handle):
 
 
 class RogueNode:
+    # "extra": well-formed quorum replies, each with a field no node sends.
+    TOKEN = {"id": 9, "service": 3, "user": "admin", "validity": 60, "required": 2,
+             "approvals": 1, "approvers": ["officer2"]}
+    EXTRA = {"get_m_value": {"m": 2, "smuggled": 1},
+             "list_users": {"users": []},
+             "list_tokens": {"tokens": [dict(TOKEN, smuggled="x")], "smuggled": 1}}
+
     def __init__(self, cert, key, client_ca, cluster_id, behaviour):
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.minimum_version = ssl.TLSVersion.TLSv1_3
@@ -48,7 +55,7 @@ class RogueNode:
         self.ctx.load_verify_locations(client_ca)
         self.ctx.verify_mode = ssl.CERT_REQUIRED
         self.cluster_id = cluster_id
-        self.behaviour = behaviour  # "garbage", "drop", "deep" or "escapes"
+        self.behaviour = behaviour  # "garbage", "drop", "deep", "escapes" or "extra"
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -89,6 +96,9 @@ class RogueNode:
                                    "users": [{"id": 1, "type": evil, "name": evil,
                                               "version": 1, "digest": evil}]}}
                     self._send(conn, json.dumps(reply).encode())
+                elif self.behaviour == "extra":
+                    self._send(conn, json.dumps({"id": req["id"], "status": "RET_OK",
+                                                 "f": self.EXTRA.get(req["op"], {})}).encode())
                 elif self.behaviour == "garbage":
                     self._send(conn, b"\x00\xffthis is not a reply")
                 else:  # announce 100 bytes, send 5, hang up

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Faults: a node killed at random moments loses nothing it acknowledged; a
 full disk refuses the change that does not fit and nothing else."""
+import json
 import os
 import random
 import re
@@ -185,6 +186,26 @@ class MisbehavingNodeTests(unittest.TestCase):
         finally:
             for rogue in rogues:
                 rogue.stop()
+            c.stop()
+
+
+    def test_quorum_status_shows_the_typed_reply(self):
+        """Issue 29: quorum status --json renders the tokens it read, not
+        what a node sent: a field no node sends is not echoed."""
+        from rogue_node import RogueNode
+        c = Cluster(nodes=1)
+        rogue = RogueNode(c.path("node0", "cluster.crt"), c.path("node0", "cluster.key"),
+                          c.path("customerCA.crt"), c.cluster_id, "extra")
+        try:
+            cfg = c.write_config([{"name": "extra", "hostname": "127.0.0.1", "port": rogue.port}],
+                                 "extra.json")
+            r = c.shell("--json", input="quorum status\n", env=c.env(HSMSH_CONFIG=cfg))
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            server = json.loads(r.stdout.splitlines()[-1])["servers"][0]
+            self.assertEqual(server["m"], {"3": 2, "4": 2})
+            self.assertEqual(server["tokens"], [RogueNode.TOKEN])
+        finally:
+            rogue.stop()
             c.stop()
 
 

@@ -22,7 +22,7 @@ token_record officer1_token() {
     return t;
 }
 
-std::string error_of(std::string_view text) {
+std::string file_error(std::string_view text) {
     try {
         parse_approval_file(text);
     } catch (const std::invalid_argument& e) {
@@ -164,7 +164,7 @@ TEST_CASE("a wrong approval file is refused with the line that is wrong") {
     auto replaced = [&](std::string_view from, std::string_view to) {
         auto t = text;
         t.replace(t.find(from), from.size(), to);
-        return error_of(t);
+        return file_error(t);
     };
     CHECK(replaced("Number of Approvals = 2", "Number of Approvals = 3") ==
           "'Approver Type' missing at the end of the file");
@@ -187,7 +187,7 @@ TEST_CASE("a wrong approval file is refused with the line that is wrong") {
           "no token file: 'Multi Token File Path' is empty");
     CHECK(replaced("Approval File = officer1.token.sig2;", "Approval File officer1.sig2") ==
           "line 9: expected 'Key = value;'");
-    CHECK(error_of("Number of Approvals = 1;\nNumber of Approvals = 1;\n") == "line 2: repeated");
-    CHECK(error_of("") == "the header needs 'Multi Token File Path', 'Token File Path' and "
-                          "'Number of Approvals'");
+    CHECK(file_error("Number of Approvals = 1;\nNumber of Approvals = 1;\n") == "line 2: repeated");
+    CHECK(file_error("") == "the header needs 'Multi Token File Path', 'Token File Path' and "
+                            "'Number of Approvals'");
 }

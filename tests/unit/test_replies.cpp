@@ -39,8 +39,21 @@ TEST_CASE("a token reads as the node sends it") {
     CHECK_FALSE(t.approvers[1]); // not a string: kept in place, as nothing
 }
 
+TEST_CASE("a token renders as the node sent it, and nothing else") {
+    auto sent = a_token();
+    sent["approvers"] = json::array({"officer1", "officer2"});
+    auto smuggled = sent;
+    smuggled["smuggled"] = "x";
+    CHECK(to_json(token_summary_from(smuggled)) == sent);
+    CHECK(to_json(token_list_from(json{{"tokens", json::array({smuggled})}})) ==
+          json::array({sent}));
+    auto odd = to_json(token_summary_from(a_token())); // an approver that is not a string
+    CHECK(odd["approvers"] == json::array({"officer1", nullptr}));
+}
+
 TEST_CASE("replies read their fields") {
     CHECK(m_value_from(json{{"m", 2}}) == 2);
+    CHECK(owned_keys_from(json{{"keys", 3}}) == 3);
     auto list = token_list_from(json{{"tokens", json::array({a_token(), a_token()})}});
     CHECK(list.size() == 2);
     auto grant = token_grant_from(json{{"token", a_token()}, {"record", "ab"}});
@@ -67,6 +80,7 @@ TEST_CASE("any other shape reads as absent fields, never an exception") {
     for (const auto& odd : odd_shapes) {
         CAPTURE(odd.dump());
         CHECK_FALSE(m_value_from(odd));
+        CHECK_FALSE(owned_keys_from(odd));
         CHECK(token_list_from(odd).empty());
         CHECK(token_summary_from(odd).approvers.empty());
         CHECK(token_grant_from(odd).record.empty());

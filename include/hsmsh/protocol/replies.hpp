@@ -17,6 +17,10 @@ namespace hsm {
 /// `fields` has an integer "m".
 std::optional<std::int64_t> m_value_from(const json& fields);
 
+/// A refusal RET_USER_OWNS_KEYS: how many keys the user owns on that node.
+/// Nullopt unless `fields` has an integer "keys".
+std::optional<std::int64_t> owned_keys_from(const json& fields);
+
 /// One quorum token as a node shows it (list_tokens, get_token,
 /// approve_token). Shown, and checked for approval before a banner; the
 /// node decides. Fields missing or of another type read as absent: 0,
@@ -34,6 +38,10 @@ struct token_summary {
 
 /// Never throws: anything but an object is a token with nothing in it.
 token_summary token_summary_from(const json& token);
+/// The token as --json shows it: the fields a node sends, and no other
+/// (an absent count is left out, an approver that is not a string is null).
+json to_json(const token_summary& t);
+json to_json(const std::vector<token_summary>& tokens);
 /// The "tokens" array of a list_tokens reply; empty when there is none.
 std::vector<token_summary> token_list_from(const json& fields);
 

@@ -128,6 +128,9 @@ bool valid_txid(std::string_view txid) noexcept;
 
 /// Wipes the "password" field of `fields` in place, if there is one.
 void wipe_password(json& fields) noexcept;
+/// Wipes the "data" field of a key operation's request in place (a
+/// plaintext, say), if there is one.
+void wipe_data(json& fields) noexcept;
 
 /// Typed access to request fields; nullopt when absent or of another type.
 std::optional<std::string> string_field(const json& fields, std::string_view key);

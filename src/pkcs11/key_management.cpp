@@ -62,8 +62,8 @@ CK_RV generate(session& s, CK_MECHANISM_PTR m, const CK_ATTRIBUTE* public_tmpl,
     auto request =
         generation_request(m->mechanism, public_tmpl, public_count, private_tmpl, private_count);
     if (auto* error = std::get_if<CK_RV>(&request)) return *error;
-    const auto& fields = std::get<json>(request);
-    if (fields.contains("session")) return generate_in_session(s, fields, public_key, main_key);
+    const auto& [fields, token] = std::get<generation>(request);
+    if (!token) return generate_in_session(s, fields, public_key, main_key);
     auto& here = writable(s);
     std::vector<sealed_key> made;
     auto answer = here.cluster.generate(fields, made);

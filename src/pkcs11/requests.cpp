@@ -203,10 +203,11 @@ std::variant<CK_RV, std::string> key_spec_of(key_type type, const template_readi
 
 } // namespace
 
-std::variant<CK_RV, json> generation_request(CK_MECHANISM_TYPE mechanism,
-                                             const CK_ATTRIBUTE* public_tmpl, CK_ULONG public_count,
-                                             const CK_ATTRIBUTE* private_tmpl,
-                                             CK_ULONG private_count) {
+std::variant<CK_RV, generation> generation_request(CK_MECHANISM_TYPE mechanism,
+                                                   const CK_ATTRIBUTE* public_tmpl,
+                                                   CK_ULONG public_count,
+                                                   const CK_ATTRIBUTE* private_tmpl,
+                                                   CK_ULONG private_count) {
     const auto* entry = find_mechanism(mechanism);
     if (!entry || !entry->generates) return CKR_MECHANISM_INVALID;
     auto [type, main, ck_type] = *entry->generates;
@@ -240,7 +241,7 @@ std::variant<CK_RV, json> generation_request(CK_MECHANISM_TYPE mechanism,
     if (pair && pub.token && *pub.token != token) return CKR_TEMPLATE_INCONSISTENT;
     if (!token) request["session"] = true;
     if (priv.any_flag) request["attributes"] = flags_to_json(priv.flags);
-    return request;
+    return generation{std::move(request), token};
 }
 
 std::variant<CK_RV, node_mechanism> node_mechanism_for(const CK_MECHANISM& m, const key_summary& k,

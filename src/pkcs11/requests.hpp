@@ -22,10 +22,13 @@ namespace hsm::p11 {
 /// extractable private key, a class or type that is not the mechanism's),
 /// CKR_ATTRIBUTE_TYPE_INVALID (an attribute no key has). A session key
 /// ("session": true) unless the template says CKA_TOKEN true.
-std::variant<CK_RV, json> generation_request(CK_MECHANISM_TYPE mechanism,
-                                             const CK_ATTRIBUTE* public_tmpl, CK_ULONG public_count,
-                                             const CK_ATTRIBUTE* private_tmpl,
-                                             CK_ULONG private_count);
+struct generation {
+    json request;      // generate_key's fields
+    bool token = true; // false: a session key
+};
+std::variant<CK_RV, generation>
+generation_request(CK_MECHANISM_TYPE mechanism, const CK_ATTRIBUTE* public_tmpl,
+                   CK_ULONG public_count, const CK_ATTRIBUTE* private_tmpl, CK_ULONG private_count);
 
 /// The node mechanism for `m` used with `k` for `op`, its parameters
 /// checked: CKR_MECHANISM_INVALID (not ours, or not for this key or use),

@@ -21,7 +21,7 @@ peer_answer answer_from(const std::string& outcome) {
 
 } // namespace
 
-prepared_resolver::prepared_resolver(asio::io_context& io, node_service& service, user_store& store,
+prepared_resolver::prepared_resolver(asio::io_context& io, node_service& service, node_store& store,
                                      const tls_identity& peer_identity, std::string cluster_id,
                                      std::chrono::milliseconds give_up_after)
     : io_(io), service_(service), store_(store), tls_(make_client_context(peer_identity)),
@@ -51,7 +51,7 @@ awaitable<void> prepared_resolver::loop() {
 
 awaitable<void> prepared_resolver::resolve_due() {
     auto now = unix_ms();
-    for (const auto& row : store_.prepared_past(now)) {
+    for (const auto& row : store_.changes().past(now)) {
         std::vector<peer_answer> answers;
         // A copy: announcements may add peers while we wait for answers.
         auto peers = service_.peers();
@@ -63,7 +63,7 @@ awaitable<void> prepared_resolver::resolve_due() {
         bool give_up = now > row.deadline_ms + give_up_after_.count();
         auto decision = resolve_prepared(answers, give_up);
         if (decision == resolution::wait || stopped_) continue;
-        if (!store_.prepared(row.txid)) continue; // the shell finished it meanwhile
+        if (!store_.changes().find(row.txid)) continue; // the shell finished it meanwhile
         session resolver;
         resolver.peer = "resolver";
         resolver.peer_node = true;

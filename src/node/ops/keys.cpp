@@ -96,10 +96,10 @@ key_actor key_actor_for(const session& s, const key_record& k) {
 std::string key_digest(const node_context& n, const key_record& k) {
     std::vector<std::string> shared;
     for (auto id : k.shared) {
-        auto u = n.store.find_id(id);
+        auto u = n.store.users().find_id(id);
         shared.push_back(u ? u->name : "?");
     }
-    auto owner = n.store.find_id(k.owner);
+    auto owner = n.store.users().find_id(k.owner);
     auto text = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", k.handle, key_class_name(k.cls),
                             key_type_name(k.type), k.bits, k.label, k.id_hex,
                             flags_to_json(k.flags).dump(), owner ? owner->name : "?",
@@ -108,7 +108,7 @@ std::string key_digest(const node_context& n, const key_record& k) {
 }
 
 awaitable<status> generate_keys(node_context& n, session& s, generate_key_request r, json& out) {
-    if (n.store.state() != cluster_state::active) co_return status::cluster_not_active;
+    if (n.store.meta().state() != cluster_state::active) co_return status::cluster_not_active;
     const auto& spec = r.spec;
     if (!spec) co_return status::mechanism_invalid;
     const auto& label = r.label;
@@ -120,7 +120,7 @@ awaitable<status> generate_keys(node_context& n, session& s, generate_key_reques
         !flags_fit(*flags, main, spec->type))
         co_return status::attribute_invalid;
     std::size_t objects = main == key_class::private_key ? 2 : 1; // a pair, or one key
-    if (n.store.count_keys() + n.store.count_reserved_keys() + objects > max_keys_per_node)
+    if (n.store.keys().count() + n.store.keys().count_reserved() + objects > max_keys_per_node)
         co_return status::key_limit_exceeded;
     // One generation at a time on the node, users taking turns: an RSA-4096
     // loop of one user never holds more than one thread.
@@ -143,7 +143,8 @@ std::int64_t next_key_handle(const node_context& n, std::int64_t besides) {
         auto r = random_bytes(4);
         std::int64_t h = (std::int64_t{r[0] & 0x7fU} << 24) | (std::int64_t{r[1]} << 16) |
                          (std::int64_t{r[2]} << 8) | r[3];
-        if (h > 0 && h != besides && !n.store.key_handle_taken(h) && !n.store.key_destroyed(h))
+        if (h > 0 && h != besides && !n.store.keys().handle_taken(h) &&
+            !n.store.keys().destroyed(h))
             return h;
     }
     throw std::runtime_error("no free key handle in 64 draws");
@@ -151,10 +152,10 @@ std::int64_t next_key_handle(const node_context& n, std::int64_t besides) {
 
 status find_keys(node_context& n, session&, const find_keys_request& r, json& out) {
     auto user = r.user;
-    if (!user || !n.store.find_id(*user)) return status::user_not_found;
+    if (!user || !n.store.users().find_id(*user)) return status::user_not_found;
     found_keys found;
     std::string digests;
-    for (const auto& k : n.store.keys_of(*user)) {
+    for (const auto& k : n.store.keys().keys_of(*user)) {
         found.keys.push_back({k.handle, k.owner == *user});
         digests += key_digest(n, k);
     }
@@ -164,7 +165,7 @@ status find_keys(node_context& n, session&, const find_keys_request& r, json& ou
 }
 
 key_summary summary_of(const node_context& n, const key_record& k) {
-    auto owner = n.store.find_id(k.owner);
+    auto owner = n.store.users().find_id(k.owner);
     return {.handle = k.handle,
             .cls = k.cls,
             .type = k.type,
@@ -181,7 +182,7 @@ key_summary summary_of(const node_context& n, const key_record& k) {
 
 status get_key(node_context& n, session& s, const key_handle_request& r, json& out) {
     auto handle = r.handle;
-    auto k = handle ? n.store.find_key(*handle) : std::nullopt;
+    auto k = handle ? n.store.keys().find(*handle) : std::nullopt;
     if (!k) return status::key_not_found;
     if (auto a = may_read_key(key_actor_for(s, *k), k->cls); a != status::ok) return a;
     out = to_json(summary_of(n, *k));
@@ -192,7 +193,7 @@ status get_key(node_context& n, session& s, const key_handle_request& r, json& o
 // time after handle `after` (what a PKCS#11 token shows as its objects).
 status list_keys(node_context& n, session& s, const list_keys_request& r, json& out) {
     key_page page;
-    for (const auto& k : n.store.keys_of(*s.user_id)) {
+    for (const auto& k : n.store.keys().keys_of(*s.user_id)) {
         if (k.handle <= r.after) continue;
         if (page.keys.size() == keys_per_page) {
             page.more = true;
@@ -207,7 +208,7 @@ status list_keys(node_context& n, session& s, const list_keys_request& r, json& 
 awaitable<status> use_key(node_context& n, session& s, key_use_request r, json& out) {
     auto use = use_of(r.op);
     auto handle = r.handle;
-    auto k = handle ? n.store.find_key(*handle) : std::nullopt;
+    auto k = handle ? n.store.keys().find(*handle) : std::nullopt;
     if (!k) co_return s.user_id ? status::key_not_found : status::not_logged_in;
     if (auto a = may_use_key(key_actor_for(s, *k), k->cls); a != status::ok) co_return a;
     auto m = r.mech;
@@ -238,13 +239,13 @@ awaitable<status> use_key(node_context& n, session& s, key_use_request r, json& 
 // for an officer, or for its owner.
 status get_sealed_key(node_context& n, session& s, const key_handle_request& r, json& out) {
     auto handle = r.handle;
-    auto k = handle ? n.store.find_key(*handle) : std::nullopt;
+    auto k = handle ? n.store.keys().find(*handle) : std::nullopt;
     if (!k) return s.user_id ? status::key_not_found : status::not_logged_in;
     auto who = key_actor_for(s, *k);
     if (!(who.type && is_officer(*who.type)))
         if (auto a = may_change_key(who, k->cls); a != status::ok) return a;
     auto contents = open_key(n.keys.sealing(), n.identity.cluster_id, k->handle, k->sealed);
-    auto owner = n.store.find_id(k->owner);
+    auto owner = n.store.users().find_id(k->owner);
     if (!contents || !owner) return status::internal_error;
     contents->description.label = k->label;
     contents->description.flags = k->flags;
@@ -254,7 +255,7 @@ status get_sealed_key(node_context& n, session& s, const key_handle_request& r, 
     contents->sealed_at = unix_ms();
     contents->shared_names.clear();
     for (auto id : k->shared)
-        if (auto u = n.store.find_id(id)) contents->shared_names.push_back(u->name);
+        if (auto u = n.store.users().find_id(id)) contents->shared_names.push_back(u->name);
     out = to_json(std::vector<sealed_key>{
         {k->handle, k->cls, to_hex(seal_key(n.keys.sealing(), n.identity.cluster_id, *contents))}});
     out["digest"] = key_digest(n, *k);

@@ -34,7 +34,7 @@ status shares_of(const node_context& n, const key_change_request& r, key_change&
     return status::ok;
 }
 
-// The applying steps of key changes whose rules held (key_rules_hold).
+// The applying steps of key changes whose rules held (rules_hold).
 void insert_new_keys(node_context& n, const key_change& c) {
     for (std::size_t i = 0; i < c.handles.size(); ++i) {
         auto sealed = from_hex(c.sealed[i]);
@@ -114,7 +114,7 @@ std::pair<status, key_change> plan_key_change(node_context& n, session& s, key_c
         if (n.store.keys().handle_reserved(h)) return {status::conflict, c};
     if (kind == key_change::kind::insert_keys && n.store.changes().reserved(s.user_name))
         return {status::conflict, c};
-    return {key_rules_hold(n, c), std::move(c)};
+    return {rules_hold(n, c), std::move(c)};
 }
 
 std::string material_digest(const node_context& n, const key_material& m) {
@@ -125,7 +125,7 @@ std::string material_digest(const node_context& n, const key_material& m) {
 }
 
 // Every rule a key change depends on, against the state as it is now.
-status key_rules_hold(const node_context& n, const key_change& c) {
+status rules_hold(const node_context& n, const key_change& c) {
     auto actor = n.store.users().find_id(c.actor_id);
     if (!actor || actor->generation != c.actor_generation || actor->type != c.actor_type)
         return status::not_logged_in;

@@ -155,13 +155,13 @@ std::pair<status, m_change> plan_m_change(node_context& n, session& s, const m_v
     c.approvals = approvals_for(n, s, quorum::service::misc_co);
     if (n.store.changes().reserved(c.subject()))
         return {status::conflict, c}; // a prepared one waits
-    return {m_rules_hold(n, c), c};
+    return {rules_hold(n, c), c};
 }
 
 // Every rule of an m value, at prepare and again at commit. Service 3's m
 // never exceeds service 4's: otherwise fewer officers could lower service
 // 3's quorum than it takes to use it.
-status m_rules_hold(const node_context& n, const m_change& c) {
+status rules_hold(const node_context& n, const m_change& c) {
     auto actor = n.store.users().find_id(c.actor_id);
     if (!actor || actor->generation != c.actor_generation || actor->type != c.actor_type)
         return status::not_logged_in;

@@ -47,8 +47,8 @@ awaitable<status> prepare(node_context& n, session& s, prepare_request r, json&)
     auto& change = planned.second;
     // No co_await from here on: the check and the reservation are one step.
     auto target = change.name.empty() ? r.name.value_or("") : change.name;
-    auto verdict = record_prepared(n, s, txid, change.name, change.to_json(), "prepare " + op_name,
-                                   target, planned.first);
+    auto verdict = record_prepared(n, s, txid, change.subject(), change.to_json(),
+                                   "prepare " + op_name, target, planned.first);
     // The token is spent by the prepare: an abort does not give it back.
     if (verdict == status::ok)
         if (auto svc = guarding(change)) spend_token(n, s, *svc);
@@ -115,37 +115,37 @@ status tx_status(node_context& n, session& s, const transaction_request& r, json
 }
 
 std::optional<stored_change> read_change(std::string_view text) {
-    if (auto c = planned_change::from_stored(text)) return stored_change(std::move(*c));
-    if (auto c = key_change::from_stored(text)) return stored_change(std::move(*c));
-    if (auto c = m_change::from_stored(text)) return stored_change(*c);
-    return std::nullopt;
+    return read_stored_change(text);
 }
 
 status change_rules_hold(const node_context& n, const stored_change& c) {
-    if (const auto* user = std::get_if<planned_change>(&c)) return rules_hold(n, *user);
-    if (const auto* m = std::get_if<m_change>(&c)) return m_rules_hold(n, *m);
-    return key_rules_hold(n, std::get<key_change>(c));
+    return std::visit([&](const auto& x) { return rules_hold(n, x); }, c);
 }
 
 void apply_change(node_context& n, const stored_change& c, session& s) {
-    if (const auto* user = std::get_if<planned_change>(&c)) {
-        apply_user_change(n, *user);
-        settle_sessions(n, user->target_id, &s);
-        return;
-    }
-    if (const auto* m = std::get_if<m_change>(&c)) {
-        n.store.meta().set_m_value(m->svc, m->m);
-        return;
-    }
-    apply_key_change(n, std::get<key_change>(c));
+    std::visit([&](const auto& x) { apply_committed(n, x, s); }, c);
+}
+
+void apply_committed(node_context& n, const planned_change& c, session& s) {
+    apply_user_change(n, c);
+    settle_sessions(n, c.target_id, &s);
+}
+
+void apply_committed(node_context& n, const key_change& c, session&) {
+    apply_key_change(n, c);
+}
+
+void apply_committed(node_context& n, const m_change& c, session&) {
+    n.store.meta().set_m_value(c.svc, c.m);
 }
 
 // setMValue's phase 1: the rules, the row, the service-4 token spent.
 status prepare_m_change(node_context& n, session& s, const m_value_request& r,
                         const std::string& txid) {
     auto [verdict, change] = plan_m_change(n, s, r);
-    verdict = record_prepared(n, s, txid, change.subject(), change.to_json(), "prepare set_m_value",
-                              change.subject(), verdict);
+    verdict =
+        record_prepared(n, s, txid, change.subject(), change.to_json(),
+                        fmt::format("prepare {}", change.kind_name()), change.subject(), verdict);
     if (verdict == status::ok) spend_token(n, s, quorum::service::misc_co);
     return verdict;
 }
@@ -274,18 +274,8 @@ status list_prepared(node_context& n, session&, const no_fields&, json& out) {
         std::string kind = "unreadable";
         std::optional<user_record> actor;
         if (c) {
-            kind = std::visit(
-                [](const auto& x) {
-                    if constexpr (std::is_same_v<std::decay_t<decltype(x)>, key_change>)
-                        return std::string(key_change_name(x.what));
-                    else if constexpr (std::is_same_v<std::decay_t<decltype(x)>, m_change>)
-                        return std::string("set_m_value");
-                    else
-                        return std::string(change_kind_name(x.what));
-                },
-                *c);
-            actor =
-                n.store.users().find_id(std::visit([](const auto& x) { return x.actor_id; }, *c));
+            kind = kind_name_of(*c);
+            actor = n.store.users().find_id(actor_of(*c));
         }
         entries.push_back(
             {row.txid, row.user_name, kind, actor ? actor->name : "-", row.deadline_ms});

@@ -104,7 +104,7 @@ status tx_status(node_context& n, session& s, const transaction_request& r, json
     const auto& txid = r.txid;
     auto row = n.store.changes().find(txid);
     std::optional<stored_change> c;
-    if (row) c = read_change(row->change);
+    if (row) c = read_stored_change(row->change);
     if (auto a = may_finish(n, s, operation::tx_status, c); a != status::ok) return a;
     out = {{"outcome", outcome_of(n, txid)}};
     if (c && std::holds_alternative<key_change>(*c))
@@ -112,10 +112,6 @@ status tx_status(node_context& n, session& s, const transaction_request& r, json
     else if (r.handles)
         if (auto id = committed_identity(n, *r.handles)) out["change"] = *id;
     return status::ok;
-}
-
-std::optional<stored_change> read_change(std::string_view text) {
-    return read_stored_change(text);
 }
 
 status change_rules_hold(const node_context& n, const stored_change& c) {
@@ -191,7 +187,7 @@ std::optional<std::string> committed_identity(const node_context& n,
 
 awaitable<status> commit_asked(node_context& n, session& s, const std::string& txid, bool commit) {
     auto row = n.store.changes().find(txid);
-    auto change = row ? read_change(row->change) : std::nullopt;
+    auto change = row ? read_stored_change(row->change) : std::nullopt;
     const auto* k = change ? std::get_if<key_change>(&*change) : nullptr;
     if (!k || k->what != key_change::kind::insert_keys ||
         may_finish(n, s, operation::commit, change) != status::ok || !n.count_peer_holders)
@@ -228,7 +224,7 @@ status finish_change(node_context& n, session& s, const std::string& txid, bool 
                      std::optional<std::int64_t> holders) {
     auto row = n.store.changes().find(txid);
     std::optional<stored_change> change;
-    if (row) change = read_change(row->change);
+    if (row) change = read_stored_change(row->change);
     if (auto a = may_finish(n, s, commit ? operation::commit : operation::abort, change);
         a != status::ok)
         return a;
@@ -270,7 +266,7 @@ std::string outcome_of(const node_context& n, const std::string& txid) {
 status list_prepared(node_context& n, session&, const no_fields&, json& out) {
     std::vector<prepared_entry> entries;
     for (const auto& row : n.store.changes().list()) {
-        auto c = read_change(row.change);
+        auto c = read_stored_change(row.change);
         std::string kind = "unreadable";
         std::optional<user_record> actor;
         if (c) {

@@ -32,7 +32,6 @@ status may_finish(node_context& n, session& s, operation op, const std::optional
 /// commit or abort (by r.op).
 awaitable<status> finish_from(node_context& n, session& s, transaction_request r, json& out);
 status tx_status(node_context& n, session& s, const transaction_request& r, json& out);
-std::optional<stored_change> read_change(std::string_view text);
 status change_rules_hold(const node_context& n, const stored_change& c);
 void apply_change(node_context& n, const stored_change& c, session& s);
 /// Each kind's commit, once its rules held (`s` asked for it).

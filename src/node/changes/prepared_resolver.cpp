@@ -4,6 +4,7 @@
 
 #include "hsmsh/duration.hpp"
 #include "hsmsh/log.hpp"
+#include "hsmsh/protocol/replies.hpp"
 #include "peers/peer_call.hpp"
 
 namespace hsm {
@@ -101,8 +102,9 @@ awaitable<peer_answer> prepared_resolver::ask(const std::string& peer, const std
     auto r = co_await call_peer(tls_, cluster_id_, peer, operation::tx_status, std::move(fields),
                                 peer_timeout);
     if (!r || r->code != status::ok) co_return peer_answer::unreachable;
-    if (identity) *identity = string_field(r->fields, "change").value_or("");
-    co_return answer_from(string_field(r->fields, "outcome").value_or(""));
+    auto reply = tx_status_from(r->fields);
+    if (identity) *identity = std::move(reply.change);
+    co_return answer_from(reply.outcome);
 }
 
 } // namespace hsm

@@ -114,14 +114,14 @@ int run_remove_client(const options& o) {
 int run_audit_verify(const options& o) {
     auto store = open_store({o.data});
     std::size_t rows = 0;
-    if (auto bad = store.verify_audit(rows)) {
+    if (auto bad = store.audit().verify(rows)) {
         fmt::print("audit trail broken at row {} ({} rows before it are intact): it was altered "
                    "there or before\n",
                    *bad, rows);
         return 1;
     }
-    auto head = store.head();
-    if (!o.expected_head.empty() && !store.holds_audit_row(*parse_audit_head(o.expected_head))) {
+    auto head = store.audit().head();
+    if (!o.expected_head.empty() && !store.audit().holds_row(*parse_audit_head(o.expected_head))) {
         fmt::print("audit trail cut or rewritten: it no longer holds row {} as recorded (now {} "
                    "rows, head {}:{})\n",
                    parse_audit_head(o.expected_head)->rows, head.rows, head.rows, head.hash);

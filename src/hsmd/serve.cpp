@@ -67,7 +67,7 @@ tls_identity peer_client_identity(const node_paths& paths) {
 // The node's TLS identity with the client credentials registered in its
 // store: anchors that may issue client certificates, and pinned leaves; and
 // the revocation lists the operator put in the data directory (crl.pem).
-tls_identity server_identity(const node_paths& paths, user_store& store) {
+tls_identity server_identity(const node_paths& paths, node_store& store) {
     auto files = node_identity_files(paths);
     if (fs::exists(paths.revocation_list()))
         files.revocations.push_back(read_file(paths.revocation_list(), max_crl_file));
@@ -100,7 +100,7 @@ void notify_systemd(const std::string& state) noexcept {
 }
 
 // SIGHUP: the client credentials registered now, without a restart.
-void reload_client_credentials(node_server& server, const node_paths& paths, user_store& store) {
+void reload_client_credentials(node_server& server, const node_paths& paths, node_store& store) {
     try {
         server.reload(
             std::make_shared<ssl::context>(make_server_context(server_identity(paths, store))));
@@ -130,24 +130,24 @@ sigset_t prepare_process(const serve_options& options) {
 
 // --peer says who the peers are; without it, the node remembers whom it
 // knew (and learns the rest from announcements).
-json known_peers(const serve_options& options, user_store& store) {
+json known_peers(const serve_options& options, node_store& store) {
     json peers = json(options.peers);
     if (options.peers.empty())
-        peers = json::parse(store.meta(meta_key::peers).value_or("[]"), nullptr, false);
+        peers = json::parse(store.meta().get(meta_key::peers).value_or("[]"), nullptr, false);
     else
-        store.transact([&] { store.set_meta(meta_key::peers, peers.dump()); });
+        store.transact([&] { store.meta().set(meta_key::peers, peers.dump()); });
     return peers;
 }
 
-node_identity identity_of(const node_paths& paths, const user_store& store,
+node_identity identity_of(const node_paths& paths, const node_store& store,
                           const tls_identity& files, const json& peers) {
     auto cert = cert_from_pem(files.certificate);
     if (!names_server_use(cert.get()) || !names_client_use(cert.get()))
         log_warning("cluster.crt does not name serverAuth and clientAuth in its extended key "
                     "usage: shells, PKCS#11 applications and peers refuse this node (unsuitable "
                     "certificate purpose); sign cluster.csr again with both and replace it");
-    return {store.meta(meta_key::cluster_id).value_or(""),
-            store.meta(meta_key::hsm_id).value_or(""),
+    return {store.meta().get(meta_key::cluster_id).value_or(""),
+            store.meta().get(meta_key::hsm_id).value_or(""),
             fingerprint(cert.get()),
             peers,
             read_file(paths.trust_anchor(), max_pem_file),
@@ -176,10 +176,10 @@ std::string advertised(const serve_options& options, const tcp::endpoint& bound)
 
 // The node serves: the log, the bound address on stdout, systemd told.
 void announce_ready(const serve_options& options, const node_identity& identity,
-                    const user_store& store, const tcp::endpoint& bound) {
+                    const node_store& store, const tcp::endpoint& bound) {
     log_event("serving cluster {} as {} ({}) on {}:{}, kdf iterations {}", identity.cluster_id,
-              identity.hsm_id, cluster_state_name(store.state()), bound.address().to_string(),
-              bound.port(), options.kdf_iterations);
+              identity.hsm_id, cluster_state_name(store.meta().state()),
+              bound.address().to_string(), bound.port(), options.kdf_iterations);
     // The bound address on one line: scripts and tests read the port from it.
     auto where = host_port{bound.address().to_string(), bound.port()}.text();
     fmt::print("{}\n", where);
@@ -195,9 +195,9 @@ int serve(const serve_options& options) {
     const auto& paths = options.paths;
     if (!fs::exists(paths.database())) throw lifecycle_error("no node in " + paths.dir.string());
     auto keys = load_cluster_keys(paths);
-    user_store store(paths.database().string(), keys.audit());
+    node_store store(paths.database().string(), keys.audit());
     store.check_integrity();
-    if (store.state() == cluster_state::uninitialized)
+    if (store.meta().state() == cluster_state::uninitialized)
         throw lifecycle_error("the node is UNINITIALIZED: run initialize-cluster first");
     ensure_node_request(paths); // a node made before node certificates existed
 

@@ -13,7 +13,7 @@
 #include "hsmsh/protocol/wire.hpp"
 #include "peers/peer_list.hpp"
 #include "quorum/quorum_tokens.hpp"
-#include "store/user_store.hpp"
+#include "store/node_store.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -86,7 +86,7 @@ using peer_holders = std::function<awaitable<std::size_t>(change_probe probe, st
 /// The node's state, shared by its operations. Runs on one executor (the
 /// store and the session registry are not shared across threads).
 struct node_context {
-    node_context(user_store& store, node_identity identity, cluster_keys keys,
+    node_context(node_store& store, node_identity identity, cluster_keys keys,
                  std::uint32_t kdf_iterations, asio::any_io_executor kdf_executor,
                  derivation_budget::limits budget);
 
@@ -95,7 +95,7 @@ struct node_context {
         return u.key_quota ? static_cast<std::size_t>(*u.key_quota) : key_quota;
     }
 
-    user_store& store;
+    node_store& store;
     node_identity identity;
     cluster_keys keys;
     std::uint32_t kdf_iterations;
@@ -117,7 +117,7 @@ struct node_context {
     quorum_tokens tokens; // each bound to the session that asked for it
 };
 
-inline node_context::node_context(user_store& store, node_identity identity, cluster_keys keys,
+inline node_context::node_context(node_store& store, node_identity identity, cluster_keys keys,
                                   std::uint32_t kdf_iterations, asio::any_io_executor kdf_executor,
                                   derivation_budget::limits budget)
     : store(store), identity(std::move(identity)), keys(std::move(keys)),

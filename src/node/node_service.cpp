@@ -20,7 +20,7 @@
 namespace hsm {
 namespace {} // namespace
 
-node_service::node_service(user_store& store, node_identity identity, cluster_keys keys,
+node_service::node_service(node_store& store, node_identity identity, cluster_keys keys,
                            std::uint32_t kdf_iterations, asio::any_io_executor kdf_executor,
                            derivation_budget::limits budget)
     : n_(store, std::move(identity), std::move(keys), kdf_iterations, std::move(kdf_executor),
@@ -45,7 +45,7 @@ std::string node_service::node_named_by(X509* cert) const {
 }
 
 cluster_state node_service::state() const {
-    return n_.store.state();
+    return n_.store.meta().state();
 }
 
 void node_service::end_session(session& s) noexcept {
@@ -69,7 +69,7 @@ std::string node_service::tx_outcome(const std::string& txid) const {
 void node_service::audit_violation(const std::string& peer, std::string_view reason) noexcept {
     try {
         audit_entry e{"-", "-", peer, "protocol_violation", std::string(reason), "disconnected"};
-        n_.store.transact([&] { n_.store.append_audit(n_.identity.hsm_id, e); });
+        n_.store.transact([&] { n_.store.audit().append(n_.identity.hsm_id, e); });
     } catch (const std::exception& ex) {
         log_error("audit write failed: {}", escape_control(ex.what()));
     }
@@ -111,8 +111,8 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
     // An officer refused a deletion learns how many keys stand in the way.
     if (out.code == status::user_owns_keys)
         if (auto name = decoded<user_named>(r.fields).name; name && valid_user_name(*name))
-            if (auto u = n_.store.find(canonical_user_name(*name)))
-                out.fields = {{"keys", n_.store.count_owned_keys(u->id)}};
+            if (auto u = n_.store.users().find(canonical_user_name(*name)))
+                out.fields = {{"keys", n_.store.keys().count_owned(u->id)}};
     co_return out;
 }
 #pragma GCC diagnostic pop

@@ -20,7 +20,7 @@
 #include "operation_table.hpp"
 #include "peers/peer_list.hpp"
 #include "quorum/quorum_tokens.hpp"
-#include "store/user_store.hpp"
+#include "store/node_store.hpp"
 
 #include <array>
 #include <chrono>
@@ -38,7 +38,7 @@ namespace hsm {
 /// run on `kdf_executor` so that one slow login never stalls other clients.
 class node_service {
 public:
-    node_service(user_store& store, node_identity identity, cluster_keys keys,
+    node_service(node_store& store, node_identity identity, cluster_keys keys,
                  std::uint32_t kdf_iterations, asio::any_io_executor kdf_executor,
                  derivation_budget::limits budget = {});
 

@@ -93,4 +93,9 @@ user_record_reply user_record_from(const json& fields) {
     return r;
 }
 
+tx_status_reply tx_status_from(const json& fields) {
+    return {string_field(fields, "outcome").value_or(""),
+            string_field(fields, "change").value_or("")};
+}
+
 } // namespace hsm

@@ -9,7 +9,7 @@
 // the same status, and the store stays sound. The process counts the
 // prepared changes it committed and prints the count when it exits.
 #include "node_service.hpp"
-#include "store/user_store.hpp"
+#include "store/node_store.hpp"
 
 #include <cstdint>
 #include <cstdio>
@@ -77,10 +77,10 @@ extern "C" bool hsmsh_fuzz_corpus_reached() {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     static hsm::asio::io_context io;
-    hsm::user_store store(":memory:");
+    hsm::node_store store(":memory:");
     store.transact([&] {
-        store.set_state(hsm::cluster_state::initialized);
-        store.insert_user("admin", hsm::user_type::preco, hsm::hash_password("password", cheap));
+        store.meta().set_state(hsm::cluster_state::initialized);
+        store.users().insert("admin", hsm::user_type::preco, hsm::hash_password("password", cheap));
     });
     hsm::node_service service(
         store, {"cluster-f", "hsm-fuzz", "SHA256:00", hsm::json::array(), {}, false},
@@ -120,8 +120,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (auto& s : sessions)
         service.end_session(s);
     check(service.peers().size() <= hsm::peer_list::max_peers);
-    check(store.count_users() <= hsm::max_users_per_node);
+    check(store.users().count() <= hsm::max_users_per_node);
     std::size_t rows = 0;
-    check(!store.verify_audit(rows)); // no broken link in the audit chain
+    check(!store.audit().verify(rows)); // no broken link in the audit chain
     return 0;
 }

@@ -20,7 +20,7 @@ inline constexpr std::string_view node_fingerprint = "SHA256:node";
 
 struct memory_node {
     asio::io_context io;
-    user_store store{":memory:"};
+    node_store store{":memory:"};
     node_service service{
         store,
         {"cluster-t", "hsm-test", std::string(node_fingerprint), json::array(), {}, false},
@@ -30,8 +30,8 @@ struct memory_node {
 
     memory_node() {
         store.transact([&] {
-            store.set_state(cluster_state::initialized);
-            store.insert_user("admin", user_type::preco, hash_password("password", cheap_kdf));
+            store.meta().set_state(cluster_state::initialized);
+            store.users().insert("admin", user_type::preco, hash_password("password", cheap_kdf));
         });
     }
 };

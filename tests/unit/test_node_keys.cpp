@@ -38,7 +38,7 @@ struct key_fixture : node_fixture {
                             {"users", std::move(users)},
                             {"share", on}});
     }
-    std::int64_t id_of(std::string_view name) { return store.find(name)->id; }
+    std::int64_t id_of(std::string_view name) { return store.users().find(name)->id; }
 };
 
 const std::string message = "746865206461746120746f207369676e";
@@ -197,7 +197,7 @@ TEST_CASE("an inserted key is the one the cluster sealed, for its owner, under a
     CHECK(n.prepared(n.alice, {{"change", "insert_keys"}, {"keys", keys}}) == status::conflict);
     // The database alone reveals nothing: the material is sealed.
     auto handle = keys[0]["handle"].get<std::int64_t>();
-    auto row = n.store.find_key(handle);
+    auto row = n.store.keys().find(handle);
     REQUIRE(row);
     cluster_keys same(bytes(sealing_key_size, 7));
     auto opened = open_key(same.sealing(), "cluster-t", handle, row->sealed);
@@ -214,22 +214,22 @@ TEST_CASE("a node holds at most 3300 keys, counting prepared ones") {
     n.service.set_key_quota(max_keys_per_node);
     auto g = n.call(n.alice, operation::generate_key, {{"spec", "aes:128"}});
     REQUIRE(g.code == status::ok);
-    auto row = n.store.find_key(n.new_keys(n.alice, "aes:128").at(0));
+    auto row = n.store.keys().find(n.new_keys(n.alice, "aes:128").at(0));
     n.store.transact([&] {
-        for (auto i = n.store.count_keys(); i < max_keys_per_node - 1; ++i) {
+        for (auto i = n.store.keys().count(); i < max_keys_per_node - 1; ++i) {
             auto copy = *row;
             copy.handle = 100000 + static_cast<std::int64_t>(i);
-            n.store.insert_key(copy);
+            n.store.keys().insert(copy);
         }
     });
-    REQUIRE(n.store.count_keys() == max_keys_per_node - 1);
+    REQUIRE(n.store.keys().count() == max_keys_per_node - 1);
     // One left: a prepared insertion takes it, so the next one is refused.
     json fields{{"txid", random_hex(16)}, {"change", "insert_keys"}, {"keys", g.fields.at("keys")}};
     REQUIRE(n.call(n.alice, operation::prepare, fields).code == status::ok);
     CHECK(n.call(n.alice, operation::generate_key, {{"spec", "aes:128"}}).code ==
           status::key_limit_exceeded);
     CHECK(n.call(n.alice, operation::commit, {{"txid", fields["txid"]}}).code == status::ok);
-    CHECK(n.store.count_keys() == max_keys_per_node);
+    CHECK(n.store.keys().count() == max_keys_per_node);
 }
 
 TEST_CASE("a user with a pending key insertion cannot be deleted") {
@@ -281,7 +281,7 @@ TEST_CASE("syncKey puts back a key as it is now, from an officer or its owner") 
     REQUIRE(sealed.code == status::ok);
     CHECK(sealed.fields.at("digest") == before);
     // Lost on this node, as damage would lose it; the copy repairs it.
-    n.store.transact([&] { n.store.delete_key(aes); });
+    n.store.transact([&] { n.store.keys().remove(aes); });
     CHECK(n.use(n.bob, operation::encrypt, aes, "aes-gcm", message).code == status::key_not_found);
     auto keys = sealed.fields.at("keys");
     auto altered = keys;
@@ -359,7 +359,7 @@ std::string sealed_hex(const key_contents& k) {
 TEST_CASE("a sync never puts another key or another owner under a handle") {
     key_fixture n;
     auto aes = n.new_keys(n.alice, "aes:256").at(0);
-    auto row = n.store.find_key(aes);
+    auto row = n.store.keys().find(aes);
     REQUIRE(row);
     // The attack of issue 26: a blob for alice's handle that holds other
     // material (mallory's generation under a colliding handle), newer.
@@ -386,7 +386,7 @@ TEST_CASE("a sync never puts another key or another owner under a handle") {
           status::key_mismatch);
     CHECK(n.prepared(n.admin, {{"change", "sync_key"}, {"keys", keys(*own)}}) ==
           status::key_mismatch);
-    CHECK(n.store.find_key(aes)->owner == n.id_of("alice"));
+    CHECK(n.store.keys().find(aes)->owner == n.id_of("alice"));
     CHECK(n.use(n.alice, operation::encrypt, aes, "aes-gcm", message).code == status::ok);
 }
 
@@ -395,7 +395,7 @@ TEST_CASE("only a fresh generation is inserted, once, by its owner") {
     auto aes = n.new_keys(n.alice, "aes:256").at(0);
     // A copy of a key some node holds is not a new key.
     auto copy = n.call(n.alice, operation::get_sealed_key, {{"handle", aes}}).fields.at("keys");
-    n.store.transact([&] { n.store.delete_key(aes); });
+    n.store.transact([&] { n.store.keys().remove(aes); });
     CHECK(n.prepared(n.alice, {{"change", "insert_keys"}, {"keys", copy}}) == status::bad_request);
     // A generation left waiting holds nothing and soon inserts nothing.
     auto g = n.call(n.alice, operation::generate_key, {{"spec", "aes:128"}});
@@ -452,7 +452,7 @@ TEST_CASE("an officer sets one crypto user's key quota; the others keep the node
             .code;
     };
     REQUIRE(set(n.admin, "CU", "alice", 1) == status::ok);
-    CHECK(n.store.find("alice")->key_quota == 1);
+    CHECK(n.store.users().find("alice")->key_quota == 1);
     CHECK(n.new_keys(n.alice, "aes:128").size() == 1);
     CHECK(n.new_keys(n.alice, "aes:128").empty()); // RET_KEY_QUOTA_EXCEEDED at 1
     CHECK(n.new_keys(n.bob, "aes:128").size() == 1);
@@ -478,17 +478,17 @@ TEST_CASE("an officer sets one crypto user's key quota; the others keep the node
     CHECK(n.call(n.admin, operation::set_key_quota, {{"type", "CU"}, {"name", "alice"}}).code ==
           status::bad_request);
     // Not a credential: alice stays logged in; her record's version moves.
-    auto before = n.store.find("alice")->version;
+    auto before = n.store.users().find("alice")->version;
     REQUIRE(set(n.admin, "CU", "alice", nullptr) == status::ok); // back to the node's 4
-    CHECK_FALSE(n.store.find("alice")->key_quota);
-    CHECK(n.store.find("alice")->version == before + 1);
+    CHECK_FALSE(n.store.users().find("alice")->key_quota);
+    CHECK(n.store.users().find("alice")->version == before + 1);
     CHECK(n.new_keys(n.alice, "aes:128").size() == 1);
     // Prepared like every user change: the commit applies it.
     CHECK(n.prepared(
               n.admin,
               {{"change", "set_key_quota"}, {"type", "CU"}, {"name", "alice"}, {"key_quota", 2}}) ==
           status::ok);
-    CHECK(n.store.find("alice")->key_quota == 2);
+    CHECK(n.store.users().find("alice")->key_quota == 2);
     CHECK(n.new_keys(n.alice, "aes:128").empty());
 }
 
@@ -500,14 +500,14 @@ TEST_CASE("syncUser carries an officer-set key quota to a node that lacks it") {
     auto got = n.call(n.admin, operation::get_user, {{"name", "bob"}});
     REQUIRE(got.code == status::ok);
     // Lost here (as on a node that missed it), then synced back.
-    n.store.transact([&] { n.store.set_key_quota(n.id_of("bob"), std::nullopt); });
+    n.store.transact([&] { n.store.users().set_key_quota(n.id_of("bob"), std::nullopt); });
     n.store.transact([&] {
-        auto u = *n.store.find("bob");
-        n.store.put_user("bob", u.type, u.hash, u.version - 1, 0, {}, false, std::nullopt);
+        auto u = *n.store.users().find("bob");
+        n.store.users().put("bob", u.type, u.hash, u.version - 1, 0, {}, false, std::nullopt);
     });
     CHECK(n.prepared(n.admin, {{"change", "sync_user"}, {"record", got.fields.at("record")}}) ==
           status::ok);
-    CHECK(n.store.find("bob")->key_quota == 7);
+    CHECK(n.store.users().find("bob")->key_quota == 7);
 }
 
 TEST_CASE("a synced record never makes a user a key is shared with an officer") {
@@ -524,13 +524,13 @@ TEST_CASE("a synced record never makes a user a key is shared with an officer") 
     CHECK(n.prepared(n.admin, {{"change", "sync_user"},
                                {"record", record.fields.at("record")},
                                {"force", true}}) == status::user_owns_keys);
-    CHECK(n.store.find("bob")->type == user_type::cu);
+    CHECK(n.store.users().find("bob")->type == user_type::cu);
     // Unshared, bob may become what the cluster says he is.
     REQUIRE(n.share(n.alice, key, json::array({n.id_of("bob")}), false) == status::ok);
     CHECK(n.prepared(n.admin, {{"change", "sync_user"},
                                {"record", record.fields.at("record")},
                                {"force", true}}) == status::ok);
-    CHECK(n.store.find("bob")->type == user_type::co);
+    CHECK(n.store.users().find("bob")->type == user_type::co);
 }
 
 TEST_CASE("the node chooses every encryption IV") {
@@ -555,11 +555,11 @@ TEST_CASE("a key synced in whole counts against its owner's quota") {
     auto other = n.new_keys(n.alice, "aes:128").at(0);
     auto copy = n.call(n.admin, operation::get_sealed_key, {{"handle", other}}).fields.at("keys");
     // Lost on this node (as on a node that never got it), with alice back at her quota.
-    n.store.transact([&] { n.store.delete_key(other); });
+    n.store.transact([&] { n.store.keys().remove(other); });
     REQUIRE(n.new_keys(n.alice, "aes:128").size() == 1);
     CHECK(n.prepared(n.admin, {{"change", "sync_key"}, {"keys", copy}}) ==
           status::key_quota_exceeded);
-    CHECK(n.store.find_key(kept));
+    CHECK(n.store.keys().find(kept));
 }
 
 TEST_CASE("before login a client writes no audit row and learns nothing of keys") {
@@ -568,7 +568,7 @@ TEST_CASE("before login a client writes no audit row and learns nothing of keys"
     REQUIRE(handles.size() == 1);
     session anonymous;
     n.service.authenticate(anonymous, "SHA256:cc");
-    auto before = n.store.count_audit();
+    auto before = n.store.audit().count();
     for (auto handle : {handles[0], std::int64_t{424242}}) {
         // The same answer whether the handle exists or not.
         CHECK(n.call(anonymous, operation::get_key, {{"handle", handle}}).code ==
@@ -585,9 +585,9 @@ TEST_CASE("before login a client writes no audit row and learns nothing of keys"
           status::not_logged_in);
     CHECK(n.call(anonymous, operation::announce_peers, json::object()).code ==
           status::permission_denied);
-    CHECK(n.store.count_audit() == before);
+    CHECK(n.store.audit().count() == before);
     // A logged-in user's refusal is still audited.
     CHECK(n.use(n.alice, operation::sign, 424242, "ecdsa-sha256", "00").code ==
           status::key_not_found);
-    CHECK(n.store.count_audit() == before + 1);
+    CHECK(n.store.audit().count() == before + 1);
 }

@@ -165,7 +165,7 @@ struct world : test::memory_node {
 
     // Mostly a change that is still prepared, else any id seen, else garbage.
     std::string pending_txid() {
-        auto rows = store.list_prepared();
+        auto rows = store.changes().list();
         if (!rows.empty() && below(4) != 0) return rows[below(rows.size())].txid;
         return txids.empty() ? std::string("0") : pick(txids);
     }
@@ -411,7 +411,7 @@ struct world : test::memory_node {
             // Mostly officers whose registered key is one of ours.
             std::vector<std::size_t> holders;
             for (std::size_t k = 0; k < names.size(); ++k)
-                if (auto u = store.find(names[k]);
+                if (auto u = store.users().find(names[k]);
                     u && is_officer(u->type) && to_hex(u->quorum_key) == quorum[k].key_hex)
                     holders.push_back(k);
             for (auto n = 1 + below(2); n > 0; --n) {
@@ -466,7 +466,7 @@ struct world : test::memory_node {
     // The officers and their quorum keys now.
     std::map<std::string, std::string> officer_keys() const {
         std::map<std::string, std::string> out;
-        for (const auto& u : store.list())
+        for (const auto& u : store.users().list())
             if (is_officer(u.type)) out[u.name] = to_hex(u.quorum_key);
         return out;
     }
@@ -490,7 +490,7 @@ struct world : test::memory_node {
         if (change == "set_m_value") return 4;
         if (change == "sync_user") {
             // Unless the record was there already (nothing to write).
-            auto row = store.prepared(string_field(r.fields, "txid").value_or(""));
+            auto row = store.changes().find(string_field(r.fields, "txid").value_or(""));
             auto c = row ? planned_change::from_stored(row->change) : std::nullopt;
             return c && c->what == planned_change::kind::nothing ? std::nullopt : std::optional(3);
         }
@@ -501,9 +501,9 @@ struct world : test::memory_node {
 
     // A handle: mostly one the session's user may use, else any key's, else none.
     std::int64_t some_handle(const session& s) {
-        auto mine = s.user_id ? store.keys_of(*s.user_id) : std::vector<key_record>{};
+        auto mine = s.user_id ? store.keys().keys_of(*s.user_id) : std::vector<key_record>{};
         if (!mine.empty() && below(4) != 0) return mine[below(mine.size())].handle;
-        auto all = store.list_keys();
+        auto all = store.keys().list();
         if (!all.empty() && below(2) != 0) return all[below(all.size())].handle;
         return static_cast<std::int64_t>(below(50));
     }
@@ -568,7 +568,8 @@ struct world : test::memory_node {
     }
 
     std::array<int, 2> m_values() const {
-        return {store.m_value(quorum::service::user_mgmt), store.m_value(quorum::service::misc_co)};
+        return {store.meta().m_value(quorum::service::user_mgmt),
+                store.meta().m_value(quorum::service::misc_co)};
     }
 
     reply run(session& s, request r) {
@@ -615,13 +616,13 @@ struct world : test::memory_node {
     // The service guarding the prepared change a commit names, and how many
     // of the approvers it kept count now.
     std::optional<std::pair<int, int>> kept_approvals(const request& r) const {
-        auto row = store.prepared(string_field(r.fields, "txid").value_or(""));
+        auto row = store.changes().find(string_field(r.fields, "txid").value_or(""));
         auto g = row ? guarded(row->change) : std::nullopt;
         if (!g) return std::nullopt;
         const auto& a = g->second;
         return std::pair{g->first,
                          static_cast<int>(std::count_if(a.begin(), a.end(), [&](const auto& e) {
-                             auto u = store.find_id(e.first);
+                             auto u = store.users().find_id(e.first);
                              return u && is_officer(u->type) && u->quorum_key == e.second;
                          }))};
     }
@@ -643,9 +644,10 @@ struct world : test::memory_node {
         std::optional<user_record> u;
         const json* answers = nullptr;
         if (r.op == operation::login) {
-            u = store.find(canonical_user_name(string_field(r.fields, "name").value_or("")));
+            u = store.users().find(
+                canonical_user_name(string_field(r.fields, "name").value_or("")));
         } else if (r.op == operation::login_2fa) {
-            if (s.challenge) u = store.find_id(s.challenge->user_id);
+            if (s.challenge) u = store.users().find_id(s.challenge->user_id);
             answers = &r.fields;
         } else if (auto t = r.fields.find("two_fa"); t != r.fields.end() && t->is_object()) {
             answers = &*t;
@@ -681,7 +683,7 @@ struct world : test::memory_node {
             ++successes["wrong password refused"];
         }
         if (g->locked) {
-            auto now = store.find_id(g->locked->id);
+            auto now = store.users().find_id(g->locked->id);
             if (now && now->generation == g->locked->generation) {
                 REQUIRE_FALSE(passed);
                 ++successes["locked account refused"];
@@ -817,7 +819,7 @@ struct world : test::memory_node {
     }
     // The quorum key (index into `quorum`) user `name` holds now, if one of ours.
     std::optional<std::size_t> key_of(const std::string& name) const {
-        auto u = store.find(name);
+        auto u = store.users().find(name);
         for (std::size_t k = 0; u && k < quorum.size(); ++k)
             if (to_hex(u->quorum_key) == quorum[k].key_hex) return k;
         return std::nullopt;
@@ -832,7 +834,7 @@ struct world : test::memory_node {
     // committed.
     void steward_step() {
         if (!steward.user_id && !steward_login()) return;
-        if (store.m_value(quorum::service::user_mgmt) > 1) steward_token();
+        if (store.meta().m_value(quorum::service::user_mgmt) > 1) steward_token();
         auto i = below(names.size());
         json f = {
             {"type", types[i]}, {"name", names[i]}, {"password", fmt::format("pw-{}-1", names[i])}};
@@ -845,10 +847,11 @@ struct world : test::memory_node {
             // users are logged in, own keys, or are guarded by a quorum).
             std::vector<std::size_t> there;
             for (std::size_t j = 1; j < names.size(); ++j)
-                if (auto u = store.find(names[j])) there.push_back(j);
+                if (auto u = store.users().find(names[j])) there.push_back(j);
             if (!there.empty() && below(4) != 0) i = pick(there);
             op = operation::delete_user;
-            f = {{"type", user_type_name(store.find(names[i]) ? store.find(names[i])->type
+            f = {{"type",
+                  user_type_name(store.users().find(names[i]) ? store.users().find(names[i])->type
                                                               : user_type::cu)},
                  {"name", names[i]}};
             f["revoke"] = below(2) == 0; // revoked: even while logged in
@@ -919,7 +922,7 @@ struct world : test::memory_node {
         auto file = from_hex(record).value();
         json approvals = json::array();
         for (const auto* name : names)
-            if (auto u = store.find(name); u && is_officer(u->type))
+            if (auto u = store.users().find(name); u && is_officer(u->type))
                 if (auto k = key_of(name))
                     approvals.push_back(
                         {{"name", name}, {"signature", to_hex(approval(*k, file))}});
@@ -955,7 +958,7 @@ struct world : test::memory_node {
     // The kind of the prepared change a commit or abort names, before it runs.
     std::optional<std::string> finishing_kind(const request& r) const {
         if (r.op != operation::commit && r.op != operation::abort) return std::nullopt;
-        auto row = store.prepared(string_field(r.fields, "txid").value_or(""));
+        auto row = store.changes().find(string_field(r.fields, "txid").value_or(""));
         if (!row) return std::nullopt;
         if (auto c = planned_change::from_stored(row->change))
             return std::string(change_kind_name(c->what));
@@ -986,9 +989,10 @@ struct world : test::memory_node {
         // only signed by the user's own key over this session's challenge.
         // Both are checked while the session holds the login: a change of the
         // user made beside it (run_pair) ends it, and may remove the key.
-        if (r.op == operation::login && s.user_id) REQUIRE_FALSE(store.find_id(*s.user_id)->two_fa);
+        if (r.op == operation::login && s.user_id)
+            REQUIRE_FALSE(store.users().find_id(*s.user_id)->two_fa);
         if (r.op == operation::login_2fa && s.user_id)
-            REQUIRE(login_answer[&s] == to_hex(store.find_id(*s.user_id)->quorum_key));
+            REQUIRE(login_answer[&s] == to_hex(store.users().find_id(*s.user_id)->quorum_key));
         if (r.op == operation::get_2fa_challenge)
             challenges[&s] = {second_factor_purpose::enroll,
                               answer.fields["hsm_id"].get<std::string>(), s.user_name,
@@ -1047,7 +1051,7 @@ struct world : test::memory_node {
             for (auto& t : tokens[&s])
                 if (holds_record(string_field(r.fields, "tokens").value_or(""), t.record_hex))
                     for (const auto& a : r.fields["approvals"]) {
-                        auto u = store.find(a["name"].get<std::string>());
+                        auto u = store.users().find(a["name"].get<std::string>());
                         REQUIRE(u);
                         t.approvers[u->name] = to_hex(u->quorum_key);
                     }
@@ -1121,19 +1125,19 @@ struct world : test::memory_node {
     }
 
     void check_invariants(bool audit) {
-        if (store.state() == cluster_state::active) activated = true;
+        if (store.meta().state() == cluster_state::active) activated = true;
         // A session's tokens end with its login.
         for (auto* s : everyone())
             if (!s->user_id) tokens.erase(s);
         // At least one officer once the cluster is active.
-        if (activated) REQUIRE(store.count_officers() >= 1);
-        auto users = store.list();
+        if (activated) REQUIRE(store.users().count_officers() >= 1);
+        auto users = store.users().list();
         REQUIRE(users.size() <= max_users_per_node);
         std::map<std::int64_t, std::size_t> sessions_by_user;
         for (const auto* s : everyone()) {
             if (!s->user_id) continue;
             // No session acts for a deleted or changed record.
-            auto u = store.find_id(*s->user_id);
+            auto u = store.users().find_id(*s->user_id);
             REQUIRE(u);
             REQUIRE(u->generation == s->generation);
             REQUIRE(u->type == s->type);
@@ -1158,7 +1162,7 @@ struct world : test::memory_node {
             REQUIRE(it->second == u.name);
         }
         // A user whose deletion is prepared has no session.
-        for (const auto& row : store.list_prepared()) {
+        for (const auto& row : store.changes().list()) {
             auto c = planned_change::from_stored(row.change);
             REQUIRE(
                 (c || key_change::from_stored(row.change) || m_change::from_stored(row.change)));
@@ -1167,8 +1171,8 @@ struct world : test::memory_node {
         }
         // Keys: an existing crypto user owns each, shares go to other
         // existing crypto users only, and the node stays within its limit.
-        auto keys = store.list_keys();
-        REQUIRE(keys.size() + store.count_reserved_keys() <= max_keys_per_node);
+        auto keys = store.keys().list();
+        REQUIRE(keys.size() + store.keys().count_reserved() <= max_keys_per_node);
         for (const auto& k : keys) {
             // A handle names one key and one owner for its whole life: no
             // sync, insertion or replay puts other material or another owner
@@ -1178,13 +1182,13 @@ struct world : test::memory_node {
             CAPTURE(k.handle);
             REQUIRE(first->second.first == k.material_digest);
             REQUIRE(first->second.second == k.owner);
-            REQUIRE_FALSE(store.key_destroyed(k.handle));
-            auto owner = store.find_id(k.owner);
+            REQUIRE_FALSE(store.keys().destroyed(k.handle));
+            auto owner = store.users().find_id(k.owner);
             REQUIRE(owner);
             REQUIRE(owner->type == user_type::cu);
             REQUIRE(k.shared.size() <= max_key_shares);
             for (auto id : k.shared) {
-                auto u = store.find_id(id);
+                auto u = store.users().find_id(id);
                 REQUIRE(u);
                 REQUIRE(u->type == user_type::cu);
                 REQUIRE(id != k.owner);
@@ -1196,9 +1200,9 @@ struct world : test::memory_node {
         REQUIRE(m3 >= 1);
         REQUIRE(m4 <= quorum::max_m);
         REQUIRE(m3 <= m4);
-        if (m4 > 1) REQUIRE(store.count_officers() >= static_cast<std::size_t>(m4));
+        if (m4 > 1) REQUIRE(store.users().count_officers() >= static_cast<std::size_t>(m4));
         std::size_t rows = 0;
-        if (audit) REQUIRE_FALSE(store.verify_audit(rows));
+        if (audit) REQUIRE_FALSE(store.audit().verify(rows));
     }
 };
 
@@ -1258,7 +1262,7 @@ void turn_quorum_on(world& w) {
         call(0, operation::approve_token, {{"tokens", record}, {"approvals", approvals}}).code ==
         status::ok);
     REQUIRE(call(0, operation::set_m_value, {{"service", 3}, {"m", 2}}).code == status::ok);
-    REQUIRE(w.store.m_value(quorum::service::user_mgmt) == 2);
+    REQUIRE(w.store.meta().m_value(quorum::service::user_mgmt) == 2);
 }
 
 // Two-factor login turned on as officers would: a second officer, and
@@ -1289,7 +1293,7 @@ void turn_two_factor_on(world& w) {
                       {"password", fmt::format("pw-{}-1", name)},
                       {"two_fa", {{"key", w.quorum[k].key_hex}, {"signatures", signatures}}}})
                     .code == status::ok);
-        REQUIRE(w.store.find(name)->two_fa);
+        REQUIRE(w.store.users().find(name)->two_fa);
     }
 }
 
@@ -1319,7 +1323,7 @@ void walk(world& w, std::uint64_t steps, std::initializer_list<std::string> reac
         // With quorum on, a change prepared with approvals is mostly
         // committed soon, alone on the node, after whatever came between.
         if (w.quorum_focus && w.below(2) == 0)
-            for (const auto& row : w.store.list_prepared())
+            for (const auto& row : w.store.changes().list())
                 if (auto g = world::guarded(row.change); g && !g->second.empty()) {
                     request commit;
                     commit.op = operation::commit;

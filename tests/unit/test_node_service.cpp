@@ -20,28 +20,29 @@ TEST_CASE("PRECO may only change its own password, which activates the cluster")
     CHECK(n.service.state() == cluster_state::initialized);
     CHECK(n.change(s, "PRECO", "admin", "officer-pw1") == status::ok);
     CHECK(n.service.state() == cluster_state::active);
-    CHECK(n.store.find("admin")->type == user_type::co);
+    CHECK(n.store.users().find("admin")->type == user_type::co);
     CHECK(n.create(s, "CU", "bob") == status::ok);
 }
 
 TEST_CASE("user creation checks type, name, password, existence and quota") {
     node_fixture n;
     auto s = n.activated();
-    auto before = n.store.count_users();
+    auto before = n.store.users().count();
     CHECK(n.create(s, "PRECO", "x1") == status::invalid_user_type);
     CHECK(n.create(s, "XX", "x1") == status::invalid_user_type);
     CHECK(n.create(s, "CU", "bad-name") == status::invalid_user_name);
     CHECK(n.create(s, "CU", "x1", "short") == status::password_policy);
-    CHECK(n.store.count_users() == before);
+    CHECK(n.store.users().count() == before);
     CHECK(n.create(s, "CU", "Alice") == status::ok);
-    CHECK(n.store.find("alice"));
+    CHECK(n.store.users().find("alice"));
     CHECK(n.create(s, "CO", "ALICE") == status::user_exists);
     n.store.transact([&] {
-        for (auto i = n.store.count_users(); i < max_users_per_node; ++i)
-            n.store.insert_user("u" + std::to_string(i), user_type::cu, password_hash{{1}, {1}, 1});
+        for (auto i = n.store.users().count(); i < max_users_per_node; ++i)
+            n.store.users().insert("u" + std::to_string(i), user_type::cu,
+                                   password_hash{{1}, {1}, 1});
     });
     CHECK(n.create(s, "CU", "one_too_many") == status::quota_exceeded);
-    CHECK_FALSE(n.store.find("one_too_many"));
+    CHECK_FALSE(n.store.users().find("one_too_many"));
 }
 
 TEST_CASE("deletion refuses logged-in users, key owners and the last CO") {
@@ -84,12 +85,12 @@ TEST_CASE("five failed logins lock the account; a CO reset unlocks it") {
     session guess;
     for (int i = 0; i < 5; ++i)
         CHECK(n.login(guess, "CU", "carol", "wrong-pw1") == status::user_login_failure);
-    CHECK(n.store.find("carol")->failures == 5);
+    CHECK(n.store.users().find("carol")->failures == 5);
     CHECK(n.login(guess, "CU", "carol", "carol-pw1") == status::user_login_failure);
-    CHECK(n.store.find("carol")->failures == 5);
+    CHECK(n.store.users().find("carol")->failures == 5);
     CHECK(n.login(guess, "CU", "nobody", "carol-pw1") == status::user_login_failure);
     CHECK(n.change(admin, "CU", "carol", "carol-pw2") == status::ok);
-    CHECK(n.store.find("carol")->failures == 0);
+    CHECK(n.store.users().find("carol")->failures == 0);
     CHECK(n.login(guess, "CU", "carol", "carol-pw2") == status::ok);
 }
 
@@ -110,31 +111,31 @@ TEST_CASE("passwords of others: CO only; a logged-in user's rotates, ending its 
     session olga;
     REQUIRE(n.login(olga, "CO", "olga", "olga-pw01") == status::ok);
     CHECK(n.change(admin, "CO", "olga", "olga-pw02") == status::user_logged_in);
-    auto version = n.store.find("erin")->version;
+    auto version = n.store.users().find("erin")->version;
     CHECK(n.change(admin, "CU", "erin", "erin-pw03") == status::ok);
-    CHECK(n.store.find("erin")->version == version + 1);
+    CHECK(n.store.users().find("erin")->version == version + 1);
 }
 
 TEST_CASE("every change and login attempt is audited, never with a secret") {
     node_fixture n;
-    auto before = n.store.count_audit();
+    auto before = n.store.audit().count();
     auto admin = n.activated();
     session s;
     n.login(s, "CU", "ghost", "not-the-pw");
-    CHECK(n.store.count_audit() == before + 3);
+    CHECK(n.store.audit().count() == before + 3);
 }
 
 TEST_CASE("user ids are never given again, and old sessions act for nobody") {
     node_fixture n;
     auto admin = n.activated();
     REQUIRE(n.create(admin, "CU", "carol") == status::ok);
-    auto carol_id = n.store.find("carol")->id;
+    auto carol_id = n.store.users().find("carol")->id;
     session carol;
     REQUIRE(n.login(carol, "CU", "carol", "password1") == status::ok);
     REQUIRE(n.call(carol, operation::logout).code == status::ok);
     REQUIRE(n.remove(admin, "CU", "carol") == status::ok);
     REQUIRE(n.create(admin, "CO", "dave") == status::ok);
-    CHECK(n.store.find("dave")->id > carol_id);
+    CHECK(n.store.users().find("dave")->id > carol_id);
     // A copy of a logged-in session is nobody.
     session copy = admin;
     CHECK(n.create(copy, "CU", "x_copy") == status::not_logged_in);
@@ -192,14 +193,14 @@ TEST_CASE("aborts of unknown changes are remembered within a bound") {
     session anonymous;
     CHECK(n.call(anonymous, operation::abort, {{"txid", std::string(32, 'c')}}).code ==
           status::not_logged_in);
-    CHECK(n.store.count_outcomes() == 0);
-    for (std::size_t i = 0; i < user_store::max_outcomes + 100; ++i)
+    CHECK(n.store.changes().count_outcomes() == 0);
+    for (std::size_t i = 0; i < prepared_changes::max_outcomes + 100; ++i)
         REQUIRE(n.call(admin, operation::abort, {{"txid", fmt::format("{:032x}", i)}}).code ==
                 status::ok);
-    CHECK(n.store.count_outcomes() == user_store::max_outcomes);
+    CHECK(n.store.changes().count_outcomes() == prepared_changes::max_outcomes);
     // The newest are kept: a late commit of one of them is still refused.
     CHECK(n.call(admin, operation::commit,
-                 {{"txid", fmt::format("{:032x}", user_store::max_outcomes + 99)}})
+                 {{"txid", fmt::format("{:032x}", prepared_changes::max_outcomes + 99)}})
               .code == status::tx_aborted);
 }
 
@@ -311,18 +312,18 @@ TEST_CASE("a prepared protected change commits only while its approvers still co
     std::string first(32, 'a'), second(32, 'b');
     REQUIRE(prepare("cu1", first) == status::ok);
     CHECK(n.call(admin, operation::commit, {{"txid", first}}).code == status::ok);
-    CHECK(n.store.find("cu1"));
+    CHECK(n.store.users().find("cu1"));
     // An approver registers another key between prepare and commit: her
     // approval no longer counts, and the commit is refused.
     REQUIRE(prepare("cu2", second) == status::ok);
     eve_key = register_key(n, eve, "eve");
     CHECK(n.call(admin, operation::commit, {{"txid", second}}).code == status::mxn_auth_failed);
-    CHECK_FALSE(n.store.find("cu2"));
+    CHECK_FALSE(n.store.users().find("cu2"));
     // A key quota is user management too: no approved token, no change.
     json quota{{"type", "CU"}, {"name", "cu1"}, {"key_quota", 3}};
     CHECK(n.call(admin, operation::set_key_quota, quota).code == status::mxn_auth_failed);
-    CHECK_FALSE(n.store.find("cu1")->key_quota);
+    CHECK_FALSE(n.store.users().find("cu1")->key_quota);
     approved_token(n, admin, 3, {{"admin", &admin_key}, {"eve", &eve_key}});
     CHECK(n.call(admin, operation::set_key_quota, quota).code == status::ok);
-    CHECK(n.store.find("cu1")->key_quota == 3);
+    CHECK(n.store.users().find("cu1")->key_quota == 3);
 }

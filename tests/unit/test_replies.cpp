@@ -87,5 +87,17 @@ TEST_CASE("any other shape reads as absent fields, never an exception") {
         CHECK_FALSE(user_record_from(odd).record);
         CHECK(challenge_from(odd).hsm_id.empty());
         CHECK_NOTHROW(approve_token_reply_from(odd));
+        CHECK(tx_status_from(odd).outcome.empty());
+        CHECK(tx_status_from(odd).change.empty());
     }
+}
+
+TEST_CASE("a tx_status reply: the outcome, and a key change's identity when there is one") {
+    auto key = tx_status_from(json{{"outcome", "prepared"}, {"change", "ab12"}});
+    CHECK(key.outcome == "prepared");
+    CHECK(key.change == "ab12");
+    auto user = tx_status_from(json{{"outcome", "committed"}});
+    CHECK(user.outcome == "committed");
+    CHECK(user.change.empty());
+    CHECK(tx_status_from(json{{"outcome", 1}, {"change", true}}).outcome.empty());
 }

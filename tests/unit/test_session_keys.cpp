@@ -61,7 +61,7 @@ TEST_CASE("a session key signs for its login alone and is never sealed or listed
     // Never sealed for the cluster, never a token key, never counted.
     CHECK(n.call(n.alice, operation::get_sealed_key, {{"handle", priv.handle}}).code ==
           status::key_not_found);
-    CHECK(n.store.count_keys() == 0);
+    CHECK(n.store.keys().count() == 0);
     auto listed = n.call(n.alice, operation::list_keys, {{"after", 0}});
     REQUIRE(listed.code == status::ok);
     CHECK(key_page_from(listed.fields)->keys.empty());

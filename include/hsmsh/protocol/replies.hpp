@@ -77,4 +77,13 @@ struct user_record_reply {
 };
 user_record_reply user_record_from(const json& fields);
 
+/// A tx_status reply, as a peer resolving a prepared change reads it: the
+/// change's outcome ("committed", "aborted", "prepared", "unknown") and,
+/// for a key change, its identity; each empty when absent or not a string.
+struct tx_status_reply {
+    std::string outcome;
+    std::string change;
+};
+tx_status_reply tx_status_from(const json& fields);
+
 } // namespace hsm

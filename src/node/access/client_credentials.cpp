@@ -9,7 +9,7 @@
 
 namespace hsm {
 
-client_credential register_client_credential(user_store& store, const std::string& pem,
+client_credential register_client_credential(node_store& store, const std::string& pem,
                                              bool as_anchor) {
     x509_ptr cert;
     try {
@@ -31,27 +31,27 @@ client_credential register_client_credential(user_store& store, const std::strin
         throw lifecycle_error(
             fmt::format("at most {} client trust anchors: remove one first", max_client_anchors));
     store.transact([&] {
-        store.add_client_credential(c.fingerprint, c.kind, c.subject, c.pem);
-        store.append_audit(store.meta(meta_key::hsm_id).value_or(""),
-                           {"-", "-", "-", "register_client_" + c.kind, c.fingerprint, "RET_OK"});
+        store.meta().add_client_credential(c.fingerprint, c.kind, c.subject, c.pem);
+        store.audit().append(store.meta().get(meta_key::hsm_id).value_or(""),
+                             {"-", "-", "-", "register_client_" + c.kind, c.fingerprint, "RET_OK"});
     });
     return c;
 }
 
-std::vector<client_credential> list_client_credentials(user_store& store) {
+std::vector<client_credential> list_client_credentials(node_store& store) {
     std::vector<client_credential> out;
-    for (auto& row : store.client_credentials())
+    for (auto& row : store.meta().client_credentials())
         out.push_back({row[0], row[1], row[2], row[3]});
     return out;
 }
 
-bool remove_client_credential(user_store& store, const std::string& fp) {
+bool remove_client_credential(node_store& store, const std::string& fp) {
     bool removed = false;
     store.transact([&] {
-        removed = store.remove_client_credential(fp);
+        removed = store.meta().remove_client_credential(fp);
         if (removed)
-            store.append_audit(store.meta(meta_key::hsm_id).value_or(""),
-                               {"-", "-", "-", "remove_client_credential", fp, "RET_OK"});
+            store.audit().append(store.meta().get(meta_key::hsm_id).value_or(""),
+                                 {"-", "-", "-", "remove_client_credential", fp, "RET_OK"});
     });
     return removed;
 }

@@ -3,7 +3,7 @@
 // certificates and at most two extra client CAs, as CloudHSM's mTLS allows.
 #pragma once
 
-#include "store/user_store.hpp"
+#include "store/node_store.hpp"
 
 #include <string>
 #include <vector>
@@ -21,12 +21,12 @@ struct client_credential {
 
 /// Registers a certificate (PEM, one certificate) as pinned, or as a client
 /// CA when `as_anchor` (which must be self-signed CA). Throws lifecycle_error.
-client_credential register_client_credential(user_store& store, const std::string& pem,
+client_credential register_client_credential(node_store& store, const std::string& pem,
                                              bool as_anchor);
 
-std::vector<client_credential> list_client_credentials(user_store& store);
+std::vector<client_credential> list_client_credentials(node_store& store);
 
 /// Removes by fingerprint; false when there was none.
-bool remove_client_credential(user_store& store, const std::string& fingerprint);
+bool remove_client_credential(node_store& store, const std::string& fingerprint);
 
 } // namespace hsm

@@ -60,6 +60,10 @@ bool key_change::well_formed() const noexcept {
     });
 }
 
+std::string_view key_change::kind_name() const noexcept {
+    return key_change_name(what);
+}
+
 std::string key_change::subject() const {
     return fmt::format("key {}", handles.empty() ? 0 : handles.front());
 }

@@ -33,6 +33,7 @@ struct key_change {
 
     /// What the prepared row holds: "key <first handle>" (never a user name).
     std::string subject() const;
+    std::string_view kind_name() const noexcept;
 
     json to_json() const;
     /// Nullopt for anything that is not a well-formed key change.

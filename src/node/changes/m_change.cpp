@@ -11,7 +11,7 @@ std::string m_change::subject() const {
 }
 
 json m_change::to_json() const {
-    return {{"kind", "set_m_value"},
+    return {{"kind", kind_tag},
             {"service", static_cast<int>(svc)},
             {"m", m},
             {"approvers", approvers_to_json(approvals)},
@@ -23,7 +23,7 @@ json m_change::to_json() const {
 
 std::optional<m_change> m_change::from_json(const json& j) {
     try {
-        if (j.at("kind").get<std::string>() != "set_m_value") return std::nullopt;
+        if (j.at("kind").get<std::string>() != kind_tag) return std::nullopt;
         auto svc = quorum::service_from_number(j.at("service").get<long>());
         auto type = user_type_from_name(j.at("actor").at("type").get<std::string>());
         if (!svc || !type) return std::nullopt;

@@ -24,6 +24,9 @@ struct m_change {
 
     /// The prepared row's subject: "mvalue 3" (no user name has a space).
     std::string subject() const;
+    /// The "kind" of its stored form.
+    static constexpr std::string_view kind_tag = "set_m_value";
+    std::string_view kind_name() const noexcept { return kind_tag; }
     json to_json() const;
     /// Nullopt for anything but a well-formed set_m_value change.
     static std::optional<m_change> from_json(const json& j);

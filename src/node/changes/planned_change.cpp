@@ -32,6 +32,10 @@ std::string_view change_kind_name(planned_change::kind k) noexcept {
     return "nothing";
 }
 
+std::string_view planned_change::kind_name() const noexcept {
+    return change_kind_name(what);
+}
+
 bool planned_change::well_formed() const noexcept {
     if (!valid_user_name(name) || canonical_user_name(name) != name) return false;
     if (failures < 0 || failures > max_login_failures || version < 0) return false;
@@ -66,63 +70,105 @@ json planned_change::to_json() const {
     return j;
 }
 
+namespace {
+
+// The named steps of from_json: each reads one part of the stored form into
+// `c` and says whether it is well formed; a missing required field or a
+// field of the wrong type throws json::exception, which from_json catches.
+bool read_kind_and_type(const json& j, planned_change& c) {
+    auto kind = j.at("kind").get<std::string>();
+    bool known = false;
+    for (const auto& [value, name] : kind_names)
+        if (name == kind) c.what = value, known = true;
+    auto type = user_type_from_name(j.at("type").get<std::string>());
+    if (!known || !type) return false;
+    c.type = *type;
+    return true;
+}
+
+void read_record(const json& j, planned_change& c) {
+    c.name = j.at("name").get<std::string>();
+    c.version = j.at("version").get<std::int64_t>();
+    c.failures = j.at("failures").get<int>();
+    c.activation = j.at("activation").get<bool>();
+}
+
+// Rows prepared before approvers were kept have none: under a quorum they
+// no longer commit, which is the safe side.
+bool read_approvals(const json& j, planned_change& c) {
+    if (!j.contains("approvers")) return true;
+    auto a = approvers_from_json(j.at("approvers"));
+    if (!a) return false;
+    c.approvals = std::move(*a);
+    return true;
+}
+
+bool read_hash(const json& j, planned_change& c) {
+    if (!j.contains("hash")) return true;
+    const auto& h = j.at("hash");
+    auto salt = from_hex(h.at("salt").get<std::string>());
+    auto key = from_hex(h.at("key").get<std::string>());
+    auto iterations = h.at("iterations").get<std::int64_t>();
+    if (!salt || !key || iterations < 0 || iterations > max_kdf_iterations) return false;
+    c.hash = password_hash{*salt, *key, static_cast<std::uint32_t>(iterations)};
+    return true;
+}
+
+// The quorum key, and two-factor login, which needs one to be on.
+bool read_second_factor(const json& j, planned_change& c) {
+    using second_factor = planned_change::second_factor;
+    if (j.contains("quorum_key")) {
+        auto key = from_hex(j.at("quorum_key").get<std::string>());
+        if (!key || key->empty()) return false;
+        c.quorum_key = std::move(*key);
+    }
+    if (j.contains("two_fa"))
+        c.two_fa = j.at("two_fa").get<bool>() ? second_factor::on : second_factor::off;
+    return c.two_fa != second_factor::on || !c.quorum_key.empty();
+}
+
+void read_options(const json& j, planned_change& c) {
+    c.revoke = j.value("revoke", false);
+    if (j.contains("key_quota")) c.key_quota = j.at("key_quota").get<std::int64_t>();
+}
+
+// Who asked and whom it changes, as they were at prepare.
+bool read_actor_and_target(const json& j, planned_change& c) {
+    if (j.contains("actor")) {
+        const auto& a = j.at("actor");
+        auto actor_type = user_type_from_name(a.at("type").get<std::string>());
+        if (!actor_type) return false;
+        c.actor_id = a.at("id").get<std::int64_t>();
+        c.actor_generation = a.at("generation").get<std::int64_t>();
+        c.actor_type = *actor_type;
+    }
+    if (j.contains("target")) {
+        c.target_id = j.at("target").at("id").get<std::int64_t>();
+        c.target_generation = j.at("target").at("generation").get<std::int64_t>();
+    }
+    return true;
+}
+
+} // namespace
+
 std::optional<planned_change> planned_change::from_json(const json& j) {
     try {
         planned_change c;
-        auto kind = j.at("kind").get<std::string>();
-        bool known = false;
-        for (const auto& [value, name] : kind_names)
-            if (name == kind) c.what = value, known = true;
-        auto type = user_type_from_name(j.at("type").get<std::string>());
-        if (!known || !type) return std::nullopt;
-        c.type = *type;
-        c.name = j.at("name").get<std::string>();
-        c.version = j.at("version").get<std::int64_t>();
-        c.failures = j.at("failures").get<int>();
-        c.activation = j.at("activation").get<bool>();
-        // Rows prepared before approvers were kept have none: under a
-        // quorum they no longer commit, which is the safe side.
-        if (j.contains("approvers")) {
-            auto a = approvers_from_json(j.at("approvers"));
-            if (!a) return std::nullopt;
-            c.approvals = std::move(*a);
-        }
-        if (j.contains("hash")) {
-            const auto& h = j.at("hash");
-            auto salt = from_hex(h.at("salt").get<std::string>());
-            auto key = from_hex(h.at("key").get<std::string>());
-            auto iterations = h.at("iterations").get<std::int64_t>();
-            if (!salt || !key || iterations < 0 || iterations > max_kdf_iterations)
-                return std::nullopt;
-            c.hash = password_hash{*salt, *key, static_cast<std::uint32_t>(iterations)};
-        }
-        if (j.contains("quorum_key")) {
-            auto key = from_hex(j.at("quorum_key").get<std::string>());
-            if (!key || key->empty()) return std::nullopt;
-            c.quorum_key = std::move(*key);
-        }
-        if (j.contains("two_fa"))
-            c.two_fa = j.at("two_fa").get<bool>() ? second_factor::on : second_factor::off;
-        if (c.two_fa == second_factor::on && c.quorum_key.empty()) return std::nullopt;
-        c.revoke = j.value("revoke", false);
-        if (j.contains("key_quota")) c.key_quota = j.at("key_quota").get<std::int64_t>();
-        if (j.contains("actor")) {
-            const auto& a = j.at("actor");
-            auto actor_type = user_type_from_name(a.at("type").get<std::string>());
-            if (!actor_type) return std::nullopt;
-            c.actor_id = a.at("id").get<std::int64_t>();
-            c.actor_generation = a.at("generation").get<std::int64_t>();
-            c.actor_type = *actor_type;
-        }
-        if (j.contains("target")) {
-            c.target_id = j.at("target").at("id").get<std::int64_t>();
-            c.target_generation = j.at("target").at("generation").get<std::int64_t>();
-        }
-        if (!c.well_formed()) return std::nullopt;
+        if (!read_kind_and_type(j, c)) return std::nullopt;
+        read_record(j, c);
+        if (!read_approvals(j, c) || !read_hash(j, c) || !read_second_factor(j, c))
+            return std::nullopt;
+        read_options(j, c);
+        if (!read_actor_and_target(j, c) || !c.well_formed()) return std::nullopt;
         return c;
     } catch (const json::exception&) {
         return std::nullopt;
     }
+}
+
+std::optional<std::string> stored_kind(const json& j) {
+    if (!j.is_object() || !j.contains("kind") || !j.at("kind").is_string()) return std::nullopt;
+    return j.at("kind").get<std::string>();
 }
 
 std::optional<planned_change> planned_change::from_stored(std::string_view text) {

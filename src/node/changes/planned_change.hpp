@@ -60,6 +60,9 @@ struct planned_change {
     /// a key quota in [0, max_keys_per_node].
     bool well_formed() const noexcept;
 
+    /// The prepared row's subject: the user's name.
+    std::string subject() const { return name; }
+    std::string_view kind_name() const noexcept;
     json to_json() const;
     /// Nullopt for anything that is not a well-formed change.
     static std::optional<planned_change> from_json(const json& j);
@@ -68,6 +71,9 @@ struct planned_change {
 };
 
 std::string_view change_kind_name(planned_change::kind k) noexcept;
+
+/// The "kind" a stored change of any kind names; nullopt when it names none.
+std::optional<std::string> stored_kind(const json& j);
 
 /// What a peer said of a prepared change.
 enum class peer_answer { committed, aborted, prepared, unknown, unreachable };

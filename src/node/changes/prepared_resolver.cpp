@@ -4,6 +4,7 @@
 
 #include "hsmsh/duration.hpp"
 #include "hsmsh/log.hpp"
+#include "hsmsh/protocol/replies.hpp"
 #include "peers/peer_call.hpp"
 
 namespace hsm {
@@ -21,7 +22,7 @@ peer_answer answer_from(const std::string& outcome) {
 
 } // namespace
 
-prepared_resolver::prepared_resolver(asio::io_context& io, node_service& service, user_store& store,
+prepared_resolver::prepared_resolver(asio::io_context& io, node_service& service, node_store& store,
                                      const tls_identity& peer_identity, std::string cluster_id,
                                      std::chrono::milliseconds give_up_after)
     : io_(io), service_(service), store_(store), tls_(make_client_context(peer_identity)),
@@ -51,7 +52,7 @@ awaitable<void> prepared_resolver::loop() {
 
 awaitable<void> prepared_resolver::resolve_due() {
     auto now = unix_ms();
-    for (const auto& row : store_.prepared_past(now)) {
+    for (const auto& row : store_.changes().past(now)) {
         std::vector<peer_answer> answers;
         // A copy: announcements may add peers while we wait for answers.
         auto peers = service_.peers();
@@ -63,7 +64,7 @@ awaitable<void> prepared_resolver::resolve_due() {
         bool give_up = now > row.deadline_ms + give_up_after_.count();
         auto decision = resolve_prepared(answers, give_up);
         if (decision == resolution::wait || stopped_) continue;
-        if (!store_.prepared(row.txid)) continue; // the shell finished it meanwhile
+        if (!store_.changes().find(row.txid)) continue; // the shell finished it meanwhile
         session resolver;
         resolver.peer = "resolver";
         resolver.peer_node = true;
@@ -101,8 +102,9 @@ awaitable<peer_answer> prepared_resolver::ask(const std::string& peer, const std
     auto r = co_await call_peer(tls_, cluster_id_, peer, operation::tx_status, std::move(fields),
                                 peer_timeout);
     if (!r || r->code != status::ok) co_return peer_answer::unreachable;
-    if (identity) *identity = string_field(r->fields, "change").value_or("");
-    co_return answer_from(string_field(r->fields, "outcome").value_or(""));
+    auto reply = tx_status_from(r->fields);
+    if (identity) *identity = std::move(reply.change);
+    co_return answer_from(reply.outcome);
 }
 
 } // namespace hsm

@@ -16,7 +16,7 @@ class prepared_resolver {
 public:
     /// `peer_identity` is the node's own certificate and key, trusted by its
     /// peers because the cluster's trust anchor issued it. Throws pki_error.
-    prepared_resolver(asio::io_context& io, node_service& service, user_store& store,
+    prepared_resolver(asio::io_context& io, node_service& service, node_store& store,
                       const tls_identity& peer_identity, std::string cluster_id,
                       std::chrono::milliseconds give_up_after);
 
@@ -38,7 +38,7 @@ private:
 
     asio::io_context& io_;
     node_service& service_;
-    user_store& store_;
+    node_store& store_;
     ssl::context tls_;
     std::string cluster_id_;
     std::chrono::milliseconds give_up_after_;

@@ -15,10 +15,10 @@ namespace {
 
 // The user a share_key names, by this node's id or by its name.
 std::optional<user_record> referenced_user(const node_context& n, const user_reference& u) {
-    if (const auto* id = std::get_if<std::int64_t>(&u)) return n.store.find_id(*id);
+    if (const auto* id = std::get_if<std::int64_t>(&u)) return n.store.users().find_id(*id);
     const auto* name = std::get_if<std::string>(&u);
     if (!name || !valid_user_name(*name)) return std::nullopt;
-    return n.store.find(canonical_user_name(*name));
+    return n.store.users().find(canonical_user_name(*name));
 }
 
 // share_key's users, by name. CMU names users by id, each HSM by its own:
@@ -34,17 +34,17 @@ status shares_of(const node_context& n, const key_change_request& r, key_change&
     return status::ok;
 }
 
-// The applying steps of key changes whose rules held (key_rules_hold).
+// The applying steps of key changes whose rules held (rules_hold).
 void insert_new_keys(node_context& n, const key_change& c) {
     for (std::size_t i = 0; i < c.handles.size(); ++i) {
         auto sealed = from_hex(c.sealed[i]);
         auto k = open_key(n.keys.sealing(), n.identity.cluster_id, c.handles[i], *sealed);
-        auto owner = n.store.find(k->owner_name);
+        auto owner = n.store.users().find(k->owner_name);
         auto row = std::move(k->description);
         row.owner = owner->id;
         row.sealed = std::move(*sealed);
         row.material_digest = material_digest(n, k->material);
-        n.store.insert_key(row);
+        n.store.keys().insert(row);
     }
 }
 
@@ -52,28 +52,28 @@ void replace_key(node_context& n, const key_change& c) {
     auto sealed = from_hex(c.sealed.front());
     auto k = open_key(n.keys.sealing(), n.identity.cluster_id, c.handles.front(), *sealed);
     auto row = std::move(k->description);
-    row.owner = n.store.find(k->owner_name)->id;
+    row.owner = n.store.users().find(k->owner_name)->id;
     for (const auto& name : k->shared_names)
-        row.shared.push_back(n.store.find(name)->id);
+        row.shared.push_back(n.store.users().find(name)->id);
     std::ranges::sort(row.shared);
     row.sealed = std::move(*sealed);
     row.material_digest = material_digest(n, k->material);
-    n.store.delete_key(row.handle);
+    n.store.keys().remove(row.handle);
     n.loaded_keys.erase(row.handle);
-    n.store.insert_key(row);
+    n.store.keys().insert(row);
 }
 
 void change_shares(node_context& n, const key_change& c) {
-    auto k = n.store.find_key(c.handles.front());
+    auto k = n.store.keys().find(c.handles.front());
     std::set<std::int64_t> shared(k->shared.begin(), k->shared.end());
     for (const auto& name : c.users) {
-        auto id = n.store.find(name)->id;
+        auto id = n.store.users().find(name)->id;
         if (c.share)
             shared.insert(id);
         else
             shared.erase(id);
     }
-    n.store.set_key_shares(k->handle, {shared.begin(), shared.end()});
+    n.store.keys().set_shares(k->handle, {shared.begin(), shared.end()});
 }
 
 } // namespace
@@ -111,10 +111,10 @@ std::pair<status, key_change> plan_key_change(node_context& n, session& s, key_c
     if (!c.well_formed()) return {status::bad_request, c};
     // One pending change per key; a user with a pending change gets no key.
     for (auto h : c.handles)
-        if (n.store.key_handle_reserved(h)) return {status::conflict, c};
-    if (kind == key_change::kind::insert_keys && n.store.reserved(s.user_name))
+        if (n.store.keys().handle_reserved(h)) return {status::conflict, c};
+    if (kind == key_change::kind::insert_keys && n.store.changes().reserved(s.user_name))
         return {status::conflict, c};
-    return {key_rules_hold(n, c), std::move(c)};
+    return {rules_hold(n, c), std::move(c)};
 }
 
 std::string material_digest(const node_context& n, const key_material& m) {
@@ -125,14 +125,14 @@ std::string material_digest(const node_context& n, const key_material& m) {
 }
 
 // Every rule a key change depends on, against the state as it is now.
-status key_rules_hold(const node_context& n, const key_change& c) {
-    auto actor = n.store.find_id(c.actor_id);
+status rules_hold(const node_context& n, const key_change& c) {
+    auto actor = n.store.users().find_id(c.actor_id);
     if (!actor || actor->generation != c.actor_generation || actor->type != c.actor_type)
         return status::not_logged_in;
-    if (n.store.state() != cluster_state::active) return status::cluster_not_active;
+    if (n.store.meta().state() != cluster_state::active) return status::cluster_not_active;
     if (c.what == key_change::kind::insert_keys) return insert_rules(n, c, *actor);
     if (c.what == key_change::kind::sync_key) return sync_rules(n, c, *actor);
-    auto k = n.store.find_key(c.handles.front());
+    auto k = n.store.keys().find(c.handles.front());
     if (!k) return status::key_not_found;
     key_actor who{actor->type, k->owner == actor->id,
                   std::ranges::find(k->shared, actor->id) != k->shared.end()};
@@ -147,7 +147,7 @@ status key_rules_hold(const node_context& n, const key_change& c) {
     if (auto a = may_share_key(who, k->cls); a != status::ok) return a;
     std::set<std::int64_t> shared(k->shared.begin(), k->shared.end());
     for (const auto& name : c.users) {
-        auto u = n.store.find(name);
+        auto u = n.store.users().find(name);
         if (!u) return status::user_not_found;
         if (u->type != user_type::cu || u->id == k->owner) return status::invalid_user_type;
         if (c.share)
@@ -174,12 +174,13 @@ status insert_rules(const node_context& n, const key_change& c, const user_recor
             k->sealed_at > now + sealing_clock_skew_ms)
             return status::key_generation_expired;
         if (k->owner_name != actor.name) return status::permission_denied;
-        if (n.store.key_destroyed(c.handles[i])) return status::key_destroyed;
-        if (n.store.key_handle_taken(c.handles[i])) return status::conflict;
+        if (n.store.keys().destroyed(c.handles[i])) return status::key_destroyed;
+        if (n.store.keys().handle_taken(c.handles[i])) return status::conflict;
     }
-    if (n.store.count_keys() + n.store.count_reserved_keys() + c.handles.size() > max_keys_per_node)
+    if (n.store.keys().count() + n.store.keys().count_reserved() + c.handles.size() >
+        max_keys_per_node)
         return status::key_limit_exceeded;
-    if (n.store.count_owned_keys(actor.id) + c.handles.size() > n.key_quota_of(actor))
+    if (n.store.keys().count_owned(actor.id) + c.handles.size() > n.key_quota_of(actor))
         return status::key_quota_exceeded;
     return status::ok;
 }
@@ -198,13 +199,13 @@ status sync_rules(const node_context& n, const key_change& c, const user_record&
     bool owner = actor.type == user_type::cu && k->owner_name == actor.name;
     if (!is_officer(actor.type) && !owner) return status::permission_denied;
     for (const auto& name : k->shared_names) {
-        auto u = n.store.find(name);
+        auto u = n.store.users().find(name);
         if (!u || u->type != user_type::cu) return status::user_not_found;
     }
-    auto o = n.store.find(k->owner_name);
+    auto o = n.store.users().find(k->owner_name);
     if (!o || o->type != user_type::cu) return status::user_not_found;
-    if (n.store.key_destroyed(c.handles.front())) return status::key_destroyed;
-    auto existing = n.store.find_key(c.handles.front());
+    if (n.store.keys().destroyed(c.handles.front())) return status::key_destroyed;
+    auto existing = n.store.keys().find(c.handles.front());
     if (existing) {
         if (existing->owner != o->id ||
             existing->material_digest != material_digest(n, k->material))
@@ -216,10 +217,11 @@ status sync_rules(const node_context& n, const key_change& c, const user_record&
             return status::version_newer;
         return status::ok;
     }
-    if (n.store.count_keys() + n.store.count_reserved_keys() + 1 > max_keys_per_node)
+    if (n.store.keys().count() + n.store.keys().count_reserved() + 1 > max_keys_per_node)
         return status::key_limit_exceeded;
     // A key that comes in whole counts against its owner's quota here too.
-    if (n.store.count_owned_keys(o->id) + 1 > n.key_quota_of(*o)) return status::key_quota_exceeded;
+    if (n.store.keys().count_owned(o->id) + 1 > n.key_quota_of(*o))
+        return status::key_quota_exceeded;
     return status::ok;
 }
 
@@ -229,7 +231,7 @@ bool same_description(const node_context& n, const key_record& held, const key_c
     const auto& d = copy.description;
     std::set<std::string> shared;
     for (auto id : held.shared)
-        if (auto u = n.store.find_id(id)) shared.insert(u->name);
+        if (auto u = n.store.users().find_id(id)) shared.insert(u->name);
     return held.label == d.label && held.id_hex == d.id_hex &&
            flags_to_json(held.flags) == flags_to_json(d.flags) &&
            shared == std::set<std::string>(copy.shared_names.begin(), copy.shared_names.end());
@@ -262,13 +264,13 @@ void apply_key_change(node_context& n, const key_change& c) {
         replace_key(n, c);
         break;
     case key_change::kind::set_attribute: {
-        auto k = n.store.find_key(c.handles.front());
+        auto k = n.store.keys().find(c.handles.front());
         auto changed = changed_attributes(*k, c.attribute, c.value).second;
-        n.store.update_key(changed.handle, changed.flags, changed.label);
+        n.store.keys().update(changed.handle, changed.flags, changed.label);
         break;
     }
     case key_change::kind::destroy_key:
-        n.store.destroy_key(c.handles.front());
+        n.store.keys().destroy(c.handles.front());
         n.loaded_keys.erase(c.handles.front()); // no copy of it stays in memory
         break;
     case key_change::kind::share_key:

@@ -100,7 +100,7 @@ std::vector<sealed_key> sealed_for_cluster(const node_context& n, const session&
 // hold `objects` more keys.
 bool room_for(const node_context& n, const session& s, bool in_session, std::size_t objects) {
     if (in_session) return session_keys_fit(n, s, objects);
-    return n.store.count_keys() + n.store.count_reserved_keys() + objects <= max_keys_per_node;
+    return n.store.keys().count() + n.store.keys().count_reserved() + objects <= max_keys_per_node;
 }
 
 // A page of list_keys.
@@ -119,10 +119,10 @@ key_actor key_actor_for(const session& s, const key_record& k) {
 std::string key_digest(const node_context& n, const key_record& k) {
     std::vector<std::string> shared;
     for (auto id : k.shared) {
-        auto u = n.store.find_id(id);
+        auto u = n.store.users().find_id(id);
         shared.push_back(u ? u->name : "?");
     }
-    auto owner = n.store.find_id(k.owner);
+    auto owner = n.store.users().find_id(k.owner);
     auto text = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", k.handle, key_class_name(k.cls),
                             key_type_name(k.type), k.bits, k.label, k.id_hex,
                             flags_to_json(k.flags).dump(), owner ? owner->name : "?",
@@ -131,7 +131,7 @@ std::string key_digest(const node_context& n, const key_record& k) {
 }
 
 awaitable<status> generate_keys(node_context& n, session& s, generate_key_request r, json& out) {
-    if (n.store.state() != cluster_state::active) co_return status::cluster_not_active;
+    if (n.store.meta().state() != cluster_state::active) co_return status::cluster_not_active;
     const auto& spec = r.spec;
     if (!spec) co_return status::mechanism_invalid;
     const auto& label = r.label;
@@ -171,7 +171,8 @@ std::int64_t next_key_handle(const node_context& n, std::int64_t besides) {
         auto r = random_bytes(4);
         std::int64_t h = (std::int64_t{r[0] & 0x7fU} << 24) | (std::int64_t{r[1]} << 16) |
                          (std::int64_t{r[2]} << 8) | r[3];
-        if (h > 0 && h != besides && !n.store.key_handle_taken(h) && !n.store.key_destroyed(h))
+        if (h > 0 && h != besides && !n.store.keys().handle_taken(h) &&
+            !n.store.keys().destroyed(h))
             return h;
     }
     throw std::runtime_error("no free key handle in 64 draws");
@@ -179,10 +180,10 @@ std::int64_t next_key_handle(const node_context& n, std::int64_t besides) {
 
 status find_keys(node_context& n, session&, const find_keys_request& r, json& out) {
     auto user = r.user;
-    if (!user || !n.store.find_id(*user)) return status::user_not_found;
+    if (!user || !n.store.users().find_id(*user)) return status::user_not_found;
     found_keys found;
     std::string digests;
-    for (const auto& k : n.store.keys_of(*user)) {
+    for (const auto& k : n.store.keys().keys_of(*user)) {
         found.keys.push_back({k.handle, k.owner == *user});
         digests += key_digest(n, k);
     }
@@ -192,7 +193,7 @@ status find_keys(node_context& n, session&, const find_keys_request& r, json& ou
 }
 
 key_summary summary_of(const node_context& n, const key_record& k) {
-    auto owner = n.store.find_id(k.owner);
+    auto owner = n.store.users().find_id(k.owner);
     return {.handle = k.handle,
             .cls = k.cls,
             .type = k.type,
@@ -221,7 +222,7 @@ status get_key(node_context& n, session& s, const key_handle_request& r, json& o
 // time after handle `after` (what a PKCS#11 token shows as its objects).
 status list_keys(node_context& n, session& s, const list_keys_request& r, json& out) {
     key_page page;
-    for (const auto& k : n.store.keys_of(*s.user_id)) {
+    for (const auto& k : n.store.keys().keys_of(*s.user_id)) {
         if (k.handle <= r.after) continue;
         if (page.keys.size() == keys_per_page) {
             page.more = true;
@@ -267,13 +268,13 @@ awaitable<status> use_key(node_context& n, session& s, key_use_request r, json& 
 // for an officer, or for its owner.
 status get_sealed_key(node_context& n, session& s, const key_handle_request& r, json& out) {
     auto handle = r.handle;
-    auto k = handle ? n.store.find_key(*handle) : std::nullopt;
+    auto k = handle ? n.store.keys().find(*handle) : std::nullopt;
     if (!k) return s.user_id ? status::key_not_found : status::not_logged_in;
     auto who = key_actor_for(s, *k);
     if (!(who.type && is_officer(*who.type)))
         if (auto a = may_change_key(who, k->cls); a != status::ok) return a;
     auto contents = open_key(n.keys.sealing(), n.identity.cluster_id, k->handle, k->sealed);
-    auto owner = n.store.find_id(k->owner);
+    auto owner = n.store.users().find_id(k->owner);
     if (!contents || !owner) return status::internal_error;
     contents->description.label = k->label;
     contents->description.flags = k->flags;
@@ -283,7 +284,7 @@ status get_sealed_key(node_context& n, session& s, const key_handle_request& r, 
     contents->sealed_at = unix_ms();
     contents->shared_names.clear();
     for (auto id : k->shared)
-        if (auto u = n.store.find_id(id)) contents->shared_names.push_back(u->name);
+        if (auto u = n.store.users().find_id(id)) contents->shared_names.push_back(u->name);
     out = to_json(std::vector<sealed_key>{
         {k->handle, k->cls, to_hex(seal_key(n.keys.sealing(), n.identity.cluster_id, *contents))}});
     out["digest"] = key_digest(n, *k);

@@ -39,8 +39,8 @@ status approvers_of(const node_context& n, const std::vector<token_approval_entr
     for (const auto& [name, signature] : approvals) {
         if (!name || !signature || signature->size() != quorum::signature_size)
             return status::bad_request;
-        auto user =
-            valid_user_name(*name) ? n.store.find(canonical_user_name(*name)) : std::nullopt;
+        auto user = valid_user_name(*name) ? n.store.users().find(canonical_user_name(*name))
+                                           : std::nullopt;
         auto key =
             user && is_officer(user->type) ? quorum_key::from_der(user->quorum_key) : std::nullopt;
         if (!key || !key->approves(file, *signature)) {
@@ -69,7 +69,7 @@ std::optional<quorum::service> guarding(const planned_change& c) {
 // holds the key it signed with (a deleted officer, or one whose key changed
 // since, no longer counts).
 bool still_approves(const node_context& n, std::int64_t officer, const bytes& key) {
-    auto u = n.store.find_id(officer);
+    auto u = n.store.users().find_id(officer);
     return u && is_officer(u->type) && u->quorum_key == key;
 }
 
@@ -110,13 +110,13 @@ approver_keys approvals_for(const node_context& n, const session& s, quorum::ser
 
 // Counted when the rules run: at prepare, and again at commit.
 status quorum_holds(const node_context& n, quorum::service svc, const approver_keys& approvals) {
-    auto m = n.store.m_value(svc);
+    auto m = n.store.meta().m_value(svc);
     return m <= 1 || valid_approvals(n, approvals) >= m ? status::ok : status::mxn_auth_failed;
 }
 
 // A token allows one change: the one that just passed with it is spent.
 void spend_token(node_context& n, const session& s, quorum::service svc) {
-    if (n.store.m_value(svc) <= 1) return;
+    if (n.store.meta().m_value(svc) <= 1) return;
     if (const auto* t = best_token(n, s, svc)) n.tokens.remove(&s, t->record.id);
 }
 
@@ -124,17 +124,17 @@ void spend_token(node_context& n, const session& s, quorum::service svc) {
 // type): never the last, and never below what a quorum asks (that would
 // lock the quorum out).
 status officer_may_leave(const node_context& n) {
-    auto officers = static_cast<int>(n.store.count_officers());
+    auto officers = static_cast<int>(n.store.users().count_officers());
     if (officers <= 1) return status::last_co;
-    auto needed = std::max(n.store.m_value(quorum::service::user_mgmt),
-                           n.store.m_value(quorum::service::misc_co));
+    auto needed = std::max(n.store.meta().m_value(quorum::service::user_mgmt),
+                           n.store.meta().m_value(quorum::service::misc_co));
     return officers - 1 < needed ? status::m_value_invalid : status::ok;
 }
 
 status get_m_value(node_context& n, session&, const service_request& r, json& out) {
     auto svc = r.svc;
     if (!svc) return status::bad_request;
-    out = {{"service", static_cast<int>(*svc)}, {"m", n.store.m_value(*svc)}};
+    out = {{"service", static_cast<int>(*svc)}, {"m", n.store.meta().m_value(*svc)}};
     return status::ok;
 }
 
@@ -153,24 +153,25 @@ std::pair<status, m_change> plan_m_change(node_context& n, session& s, const m_v
     c.actor_generation = s.generation;
     c.actor_type = s.type;
     c.approvals = approvals_for(n, s, quorum::service::misc_co);
-    if (n.store.reserved(c.subject())) return {status::conflict, c}; // a prepared one waits
-    return {m_rules_hold(n, c), c};
+    if (n.store.changes().reserved(c.subject()))
+        return {status::conflict, c}; // a prepared one waits
+    return {rules_hold(n, c), c};
 }
 
 // Every rule of an m value, at prepare and again at commit. Service 3's m
 // never exceeds service 4's: otherwise fewer officers could lower service
 // 3's quorum than it takes to use it.
-status m_rules_hold(const node_context& n, const m_change& c) {
-    auto actor = n.store.find_id(c.actor_id);
+status rules_hold(const node_context& n, const m_change& c) {
+    auto actor = n.store.users().find_id(c.actor_id);
     if (!actor || actor->generation != c.actor_generation || actor->type != c.actor_type)
         return status::not_logged_in;
     if (auto a = authorize(c.actor_type, operation::set_m_value, false); a != status::ok) return a;
-    if (n.store.state() != cluster_state::active) return status::cluster_not_active;
+    if (n.store.meta().state() != cluster_state::active) return status::cluster_not_active;
     if (auto q = quorum_holds(n, quorum::service::misc_co, c.approvals); q != status::ok) return q;
-    if (!quorum::valid_m(c.m, n.store.count_officers())) return status::m_value_invalid;
+    if (!quorum::valid_m(c.m, n.store.users().count_officers())) return status::m_value_invalid;
     bool ordered = c.svc == quorum::service::user_mgmt
-                       ? c.m <= n.store.m_value(quorum::service::misc_co)
-                       : c.m >= n.store.m_value(quorum::service::user_mgmt);
+                       ? c.m <= n.store.meta().m_value(quorum::service::misc_co)
+                       : c.m >= n.store.meta().m_value(quorum::service::user_mgmt);
     return ordered ? status::ok : status::m_value_invalid;
 }
 
@@ -180,9 +181,9 @@ status change_m_value(node_context& n, session& s, const m_value_request& r, jso
     auto& verdict = planned.first;
     auto& change = planned.second;
     n.store.transact([&] {
-        if (verdict == status::ok) n.store.set_m_value(change.svc, change.m);
-        n.store.append_audit(n.identity.hsm_id,
-                             entry_for(s, "set_m_value", change.subject(), verdict));
+        if (verdict == status::ok) n.store.meta().set_m_value(change.svc, change.m);
+        n.store.audit().append(n.identity.hsm_id,
+                               entry_for(s, "set_m_value", change.subject(), verdict));
     });
     if (verdict == status::ok) spend_token(n, s, quorum::service::misc_co);
     return verdict;
@@ -196,7 +197,7 @@ status get_token(node_context& n, session& s, const service_request& r, json& ou
     auto verdict = t ? status::ok : status::token_limit_exceeded;
     if (t)
         out = {{"record", to_hex(quorum::encode(t->record))},
-               {"token", token_json(*t, unix_ms(), 0, n.store.m_value(*svc))}};
+               {"token", token_json(*t, unix_ms(), 0, n.store.meta().m_value(*svc))}};
     return verdict;
 }
 
@@ -236,7 +237,7 @@ status approve_token(node_context& n, session& s, const approve_token_request& r
             if (auto* t = n.tokens.find(&s, id, now)) {
                 t->approvals.insert(approved.begin(), approved.end());
                 out = {{"token", token_json(*t, now, valid_approvals(n, *t),
-                                            n.store.m_value(t->record.svc))}};
+                                            n.store.meta().m_value(t->record.svc))}};
             }
     }
     audit(n, s, "approve_token", fmt::format("{} signature(s)", approvals->size()), verdict);
@@ -248,7 +249,7 @@ status list_tokens(node_context& n, session& s, const no_fields&, json& out) {
     json tokens = json::array();
     for (const auto* t : n.tokens.of(&s, now))
         tokens.push_back(
-            token_json(*t, now, valid_approvals(n, *t), n.store.m_value(t->record.svc)));
+            token_json(*t, now, valid_approvals(n, *t), n.store.meta().m_value(t->record.svc)));
     out = {{"tokens", tokens}};
     return status::ok;
 }

@@ -25,7 +25,7 @@ void spend_token(node_context& n, const session& s, quorum::service svc);
 status officer_may_leave(const node_context& n);
 status get_m_value(node_context& n, session& s, const service_request& r, json& out);
 std::pair<status, m_change> plan_m_change(node_context& n, session& s, const m_value_request& r);
-status m_rules_hold(const node_context& n, const m_change& c);
+status rules_hold(const node_context& n, const m_change& c);
 /// set_m_value, applied at once.
 status change_m_value(node_context& n, session& s, const m_value_request& r, json& out);
 status get_token(node_context& n, session& s, const service_request& r, json& out);

@@ -51,7 +51,7 @@ status keep_session_keys(node_context& n, session& s, std::vector<key_record> re
 }
 
 std::optional<key_record> key_for(const node_context& n, const session& s, std::int64_t handle) {
-    if (!is_session_handle(handle)) return n.store.find_key(handle);
+    if (!is_session_handle(handle)) return n.store.keys().find(handle);
     auto it = s.keys.find(handle);
     if (it == s.keys.end()) return std::nullopt;
     return it->second.record;

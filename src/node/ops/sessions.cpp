@@ -24,7 +24,7 @@ audit_entry entry_for(const session& s, std::string_view what, std::string_view 
 void audit(node_context& n, const session& s, std::string_view what, std::string_view target,
            status result) {
     n.store.transact(
-        [&] { n.store.append_audit(n.identity.hsm_id, entry_for(s, what, target, result)); });
+        [&] { n.store.audit().append(n.identity.hsm_id, entry_for(s, what, target, result)); });
 }
 
 void bind(node_context& n, session& s, const user_record& u) {
@@ -55,7 +55,7 @@ bool current(node_context& n, session& s) {
     if (!s.user_id) return false;
     auto [first, last] = n.sessions.equal_range(*s.user_id);
     bool registered = std::any_of(first, last, [&](const auto& e) { return e.second == &s; });
-    auto u = registered ? n.store.find_id(*s.user_id) : std::nullopt;
+    auto u = registered ? n.store.users().find_id(*s.user_id) : std::nullopt;
     if (u && u->generation == s.generation && u->type == s.type) return true;
     end_login(n, s);
     return false;
@@ -67,7 +67,7 @@ bool current(node_context& n, session& s) {
 // deleted) ends, in the same step as the change. A change that leaves them
 // (a quorum key) ends none.
 void settle_sessions(node_context& n, std::int64_t user_id, session* actor) {
-    auto u = n.store.find_id(user_id);
+    auto u = n.store.users().find_id(user_id);
     std::vector<session*> of_user;
     auto [first, last] = n.sessions.equal_range(user_id);
     for (auto it = first; it != last; ++it)
@@ -83,8 +83,8 @@ void settle_sessions(node_context& n, std::int64_t user_id, session* actor) {
 // What every login costs, found or not: the node's own count or the highest
 // a stored record asks for, so that timing tells nothing of which user exists.
 std::uint32_t login_cost(const node_context& n) {
-    return std::clamp(std::max(n.kdf_iterations, n.store.max_iterations()), min_kdf_iterations,
-                      max_kdf_iterations);
+    return std::clamp(std::max(n.kdf_iterations, n.store.users().max_iterations()),
+                      min_kdf_iterations, max_kdf_iterations);
 }
 
 namespace {
@@ -96,19 +96,19 @@ status verified(node_context& n, session& s, const std::string& name, const user
                 bool good, json& out) {
     // Accept only the very record that was verified: a change made meanwhile
     // (a reset, a deletion, a sync) wins over a login that read the old one.
-    auto now = n.store.find_id(user.id);
+    auto now = n.store.users().find_id(user.id);
     bool unchanged = now && now->generation == user.generation;
     if (!unchanged || now->locked() || !good) {
         n.store.transact([&] {
-            if (now && !now->locked() && !good) n.store.record_login_failure(now->id);
-            n.store.append_audit(n.identity.hsm_id,
-                                 entry_for(s, "login", name, status::user_login_failure));
+            if (now && !now->locked() && !good) n.store.users().record_login_failure(now->id);
+            n.store.audit().append(n.identity.hsm_id,
+                                   entry_for(s, "login", name, status::user_login_failure));
         });
         return status::user_login_failure;
     }
     // The password is right, so saying why is safe: a prepared change of
     // this user (a deletion, a reset) is waiting for its commit.
-    if (n.store.reserved(name)) {
+    if (n.store.changes().reserved(name)) {
         audit(n, s, "login", name, status::user_change_pending);
         return status::user_change_pending;
     }
@@ -136,7 +136,7 @@ awaitable<status> login(node_context& n, session& s, login_request r, json& out)
     auto ticket = co_await n.budget.acquire(s.peer);
     if (!ticket) co_return status::busy;
     std::string name = target.name;
-    auto user = n.store.find(name);
+    auto user = n.store.users().find(name);
     auto cost = login_cost(n);
     bool plausible = valid_password(password.view());
     if (!user || !same_type(user->type, target.type) || !plausible) {
@@ -159,8 +159,8 @@ void logged_in(node_context& n, session& s, const user_record& u, std::string_vi
     entry.actor = u.name;
     entry.role = user_type_name(u.type);
     n.store.transact([&] {
-        n.store.record_login_success(u.id);
-        n.store.append_audit(n.identity.hsm_id, entry);
+        n.store.users().record_login_success(u.id);
+        n.store.audit().append(n.identity.hsm_id, entry);
     });
     bind(n, s, u);
 }
@@ -175,7 +175,7 @@ status login_2fa(node_context& n, session& s, const second_factor_request& r, js
     auto challenge = std::exchange(s.challenge, std::nullopt);
     if (!challenge || challenge->what != two_factor_challenge::purpose::login)
         return status::user_login_failure;
-    auto user = n.store.find_id(challenge->user_id);
+    auto user = n.store.users().find_id(challenge->user_id);
     if (!user) return status::user_login_failure;
     auto signature = two_factor_challenge::signature_for(r.signatures, n.identity.hsm_id);
     auto key = user->two_fa ? quorum_key::from_der(user->quorum_key) : std::nullopt;
@@ -185,13 +185,13 @@ status login_2fa(node_context& n, session& s, const second_factor_request& r, js
     if (!good) {
         bool same_record = user->generation == challenge->generation;
         n.store.transact([&] {
-            if (same_record && !user->locked()) n.store.record_login_failure(user->id);
-            n.store.append_audit(n.identity.hsm_id,
-                                 entry_for(s, "login_2fa", user->name, status::user_login_failure));
+            if (same_record && !user->locked()) n.store.users().record_login_failure(user->id);
+            n.store.audit().append(n.identity.hsm_id, entry_for(s, "login_2fa", user->name,
+                                                                status::user_login_failure));
         });
         return status::user_login_failure;
     }
-    if (n.store.reserved(user->name)) {
+    if (n.store.changes().reserved(user->name)) {
         audit(n, s, "login_2fa", user->name, status::user_change_pending);
         return status::user_change_pending;
     }
@@ -214,7 +214,7 @@ status logout(node_context& n, session& s, const no_fields&, json&) {
     // be written (a full disk answers RET_STORAGE_FAILURE, and the session is gone).
     auto entry = entry_for(s, "logout", s.user_name, status::ok);
     end_login(n, s);
-    n.store.transact([&] { n.store.append_audit(n.identity.hsm_id, entry); });
+    n.store.transact([&] { n.store.audit().append(n.identity.hsm_id, entry); });
     return status::ok;
 }
 } // namespace hsm

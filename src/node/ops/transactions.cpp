@@ -47,8 +47,8 @@ awaitable<status> prepare(node_context& n, session& s, prepare_request r, json&)
     auto& change = planned.second;
     // No co_await from here on: the check and the reservation are one step.
     auto target = change.name.empty() ? r.name.value_or("") : change.name;
-    auto verdict = record_prepared(n, s, txid, change.name, change.to_json(), "prepare " + op_name,
-                                   target, planned.first);
+    auto verdict = record_prepared(n, s, txid, change.subject(), change.to_json(),
+                                   "prepare " + op_name, target, planned.first);
     // The token is spent by the prepare: an abort does not give it back.
     if (verdict == status::ok)
         if (auto svc = guarding(change)) spend_token(n, s, *svc);
@@ -63,16 +63,16 @@ awaitable<status> prepare(node_context& n, session& s, prepare_request r, json&)
 status record_prepared(node_context& n, session& s, const std::string& txid,
                        const std::string& subject, const json& change, std::string_view what,
                        std::string_view target, status verdict, const std::function<void()>& also) {
-    if (verdict == status::ok &&
-        (n.store.reserved(subject) || n.store.prepared(txid) || n.store.outcome(txid)))
+    if (verdict == status::ok && (n.store.changes().reserved(subject) ||
+                                  n.store.changes().find(txid) || n.store.changes().outcome(txid)))
         verdict = status::conflict;
     n.store.transact([&] {
         if (verdict == status::ok) {
-            n.store.insert_prepared(
+            n.store.changes().insert(
                 {txid, subject, change.dump(), unix_ms() + n.prepare_timeout.count()});
             if (also) also();
         }
-        n.store.append_audit(n.identity.hsm_id, entry_for(s, what, target, verdict));
+        n.store.audit().append(n.identity.hsm_id, entry_for(s, what, target, verdict));
     });
     return verdict;
 }
@@ -102,9 +102,9 @@ awaitable<status> finish_from(node_context& n, session& s, transaction_request r
 // counts only the same one.
 status tx_status(node_context& n, session& s, const transaction_request& r, json& out) {
     const auto& txid = r.txid;
-    auto row = n.store.prepared(txid);
+    auto row = n.store.changes().find(txid);
     std::optional<stored_change> c;
-    if (row) c = read_change(row->change);
+    if (row) c = read_stored_change(row->change);
     if (auto a = may_finish(n, s, operation::tx_status, c); a != status::ok) return a;
     out = {{"outcome", outcome_of(n, txid)}};
     if (c && std::holds_alternative<key_change>(*c))
@@ -114,38 +114,34 @@ status tx_status(node_context& n, session& s, const transaction_request& r, json
     return status::ok;
 }
 
-std::optional<stored_change> read_change(std::string_view text) {
-    if (auto c = planned_change::from_stored(text)) return stored_change(std::move(*c));
-    if (auto c = key_change::from_stored(text)) return stored_change(std::move(*c));
-    if (auto c = m_change::from_stored(text)) return stored_change(*c);
-    return std::nullopt;
-}
-
 status change_rules_hold(const node_context& n, const stored_change& c) {
-    if (const auto* user = std::get_if<planned_change>(&c)) return rules_hold(n, *user);
-    if (const auto* m = std::get_if<m_change>(&c)) return m_rules_hold(n, *m);
-    return key_rules_hold(n, std::get<key_change>(c));
+    return std::visit([&](const auto& x) { return rules_hold(n, x); }, c);
 }
 
 void apply_change(node_context& n, const stored_change& c, session& s) {
-    if (const auto* user = std::get_if<planned_change>(&c)) {
-        apply_user_change(n, *user);
-        settle_sessions(n, user->target_id, &s);
-        return;
-    }
-    if (const auto* m = std::get_if<m_change>(&c)) {
-        n.store.set_m_value(m->svc, m->m);
-        return;
-    }
-    apply_key_change(n, std::get<key_change>(c));
+    std::visit([&](const auto& x) { apply_committed(n, x, s); }, c);
+}
+
+void apply_committed(node_context& n, const planned_change& c, session& s) {
+    apply_user_change(n, c);
+    settle_sessions(n, c.target_id, &s);
+}
+
+void apply_committed(node_context& n, const key_change& c, session&) {
+    apply_key_change(n, c);
+}
+
+void apply_committed(node_context& n, const m_change& c, session&) {
+    n.store.meta().set_m_value(c.svc, c.m);
 }
 
 // setMValue's phase 1: the rules, the row, the service-4 token spent.
 status prepare_m_change(node_context& n, session& s, const m_value_request& r,
                         const std::string& txid) {
     auto [verdict, change] = plan_m_change(n, s, r);
-    verdict = record_prepared(n, s, txid, change.subject(), change.to_json(), "prepare set_m_value",
-                              change.subject(), verdict);
+    verdict =
+        record_prepared(n, s, txid, change.subject(), change.to_json(),
+                        fmt::format("prepare {}", change.kind_name()), change.subject(), verdict);
     if (verdict == status::ok) spend_token(n, s, quorum::service::misc_co);
     return verdict;
 }
@@ -157,7 +153,7 @@ status prepare_key_change(node_context& n, session& s, key_change::kind kind,
     const auto& handles = change.handles;
     return record_prepared(n, s, txid, change.subject(), change.to_json(),
                            fmt::format("prepare {}", key_change_name(kind)), change.subject(),
-                           verdict, [&] { n.store.reserve_key_handles(txid, handles, owner); });
+                           verdict, [&] { n.store.keys().reserve_handles(txid, handles, owner); });
 }
 
 // The nodes needed for a new key: CloudHSM's availability (at least two HSMs
@@ -181,7 +177,7 @@ std::optional<std::string> committed_identity(const node_context& n,
                                               const std::vector<std::int64_t>& handles) {
     key_change c;
     for (auto h : handles) {
-        auto k = n.store.find_key(h);
+        auto k = n.store.keys().find(h);
         if (!k) return std::nullopt;
         c.handles.push_back(k->handle);
         c.sealed.push_back(to_hex(k->sealed));
@@ -190,8 +186,8 @@ std::optional<std::string> committed_identity(const node_context& n,
 }
 
 awaitable<status> commit_asked(node_context& n, session& s, const std::string& txid, bool commit) {
-    auto row = n.store.prepared(txid);
-    auto change = row ? read_change(row->change) : std::nullopt;
+    auto row = n.store.changes().find(txid);
+    auto change = row ? read_stored_change(row->change) : std::nullopt;
     const auto* k = change ? std::get_if<key_change>(&*change) : nullptr;
     if (!k || k->what != key_change::kind::insert_keys ||
         may_finish(n, s, operation::commit, change) != status::ok || !n.count_peer_holders)
@@ -226,14 +222,14 @@ status available_enough(const node_context& n, const stored_change& c,
 
 status finish_change(node_context& n, session& s, const std::string& txid, bool commit,
                      std::optional<std::int64_t> holders) {
-    auto row = n.store.prepared(txid);
+    auto row = n.store.changes().find(txid);
     std::optional<stored_change> change;
-    if (row) change = read_change(row->change);
+    if (row) change = read_stored_change(row->change);
     if (auto a = may_finish(n, s, commit ? operation::commit : operation::abort, change);
         a != status::ok)
         return a;
     if (!row) {
-        auto outcome = n.store.outcome(txid);
+        auto outcome = n.store.changes().outcome(txid);
         if (commit)
             return outcome == "committed" ? status::ok
                    : outcome == "aborted" ? status::tx_aborted
@@ -241,21 +237,21 @@ status finish_change(node_context& n, session& s, const std::string& txid, bool 
         if (outcome == "committed") return status::tx_committed;
         // Remember the abort, so that a commit arriving late is refused.
         if (valid_txid(txid) && !outcome)
-            n.store.transact([&] { n.store.record_outcome(txid, "aborted"); });
+            n.store.transact([&] { n.store.changes().record_outcome(txid, "aborted"); });
         return status::ok;
     }
     // The rules are checked again against the state of now, in the same
     // transaction that applies the change: what held at prepare may not.
     status verdict = status::ok;
     n.store.transact([&] {
-        n.store.delete_prepared(txid);
+        n.store.changes().remove(txid);
         if (commit) verdict = change ? change_rules_hold(n, *change) : status::bad_request;
         if (commit && verdict == status::ok) verdict = available_enough(n, *change, holders);
         bool applied = commit && verdict == status::ok;
         if (applied) apply_change(n, *change, s);
-        n.store.record_outcome(txid, applied ? "committed" : "aborted");
-        n.store.append_audit(n.identity.hsm_id, entry_for(s, commit ? "commit" : "abort",
-                                                          row->user_name + " " + txid, verdict));
+        n.store.changes().record_outcome(txid, applied ? "committed" : "aborted");
+        n.store.audit().append(n.identity.hsm_id, entry_for(s, commit ? "commit" : "abort",
+                                                            row->user_name + " " + txid, verdict));
     });
     if (commit && verdict != status::ok)
         log_warning("commit of {} refused: {}", txid, status_name(verdict));
@@ -263,28 +259,19 @@ status finish_change(node_context& n, session& s, const std::string& txid, bool 
 }
 
 std::string outcome_of(const node_context& n, const std::string& txid) {
-    if (n.store.prepared(txid)) return "prepared";
-    return n.store.outcome(txid).value_or("unknown");
+    if (n.store.changes().find(txid)) return "prepared";
+    return n.store.changes().outcome(txid).value_or("unknown");
 }
 
 status list_prepared(node_context& n, session&, const no_fields&, json& out) {
     std::vector<prepared_entry> entries;
-    for (const auto& row : n.store.list_prepared()) {
-        auto c = read_change(row.change);
+    for (const auto& row : n.store.changes().list()) {
+        auto c = read_stored_change(row.change);
         std::string kind = "unreadable";
         std::optional<user_record> actor;
         if (c) {
-            kind = std::visit(
-                [](const auto& x) {
-                    if constexpr (std::is_same_v<std::decay_t<decltype(x)>, key_change>)
-                        return std::string(key_change_name(x.what));
-                    else if constexpr (std::is_same_v<std::decay_t<decltype(x)>, m_change>)
-                        return std::string("set_m_value");
-                    else
-                        return std::string(change_kind_name(x.what));
-                },
-                *c);
-            actor = n.store.find_id(std::visit([](const auto& x) { return x.actor_id; }, *c));
+            kind = kind_name_of(*c);
+            actor = n.store.users().find_id(actor_of(*c));
         }
         entries.push_back(
             {row.txid, row.user_name, kind, actor ? actor->name : "-", row.deadline_ms});

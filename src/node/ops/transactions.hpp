@@ -4,9 +4,7 @@
 // about by peers resolving it (docs/design.md, "Two-phase changes").
 #pragma once
 
-#include "changes/key_change.hpp"
-#include "changes/m_change.hpp"
-#include "changes/planned_change.hpp"
+#include "changes/stored_change.hpp"
 #include "hsmsh/secret.hpp"
 #include "node_context.hpp"
 
@@ -14,12 +12,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
 
 namespace hsm {
-
-/// A prepared row's change, user or key or m value.
-using stored_change = std::variant<planned_change, key_change, m_change>;
 
 /// Commits (or aborts) a prepared change; see node_service::finish_tx.
 status finish_change(node_context& n, session& s, const std::string& txid, bool commit,
@@ -38,9 +32,12 @@ status may_finish(node_context& n, session& s, operation op, const std::optional
 /// commit or abort (by r.op).
 awaitable<status> finish_from(node_context& n, session& s, transaction_request r, json& out);
 status tx_status(node_context& n, session& s, const transaction_request& r, json& out);
-std::optional<stored_change> read_change(std::string_view text);
 status change_rules_hold(const node_context& n, const stored_change& c);
 void apply_change(node_context& n, const stored_change& c, session& s);
+/// Each kind's commit, once its rules held (`s` asked for it).
+void apply_committed(node_context& n, const planned_change& c, session& s);
+void apply_committed(node_context& n, const key_change& c, session& s);
+void apply_committed(node_context& n, const m_change& c, session& s);
 status prepare_m_change(node_context& n, session& s, const m_value_request& r,
                         const std::string& txid);
 status prepare_key_change(node_context& n, session& s, key_change::kind kind,

@@ -32,7 +32,7 @@ status new_user_rules(const node_context& n, const planned_change& c,
                       const std::optional<user_record>& user) {
     if (c.type == user_type::preco) return status::invalid_user_type;
     if (user) return status::user_exists;
-    if (n.store.count_users() + n.store.count_reserved_new_users() >= max_users_per_node)
+    if (n.store.users().count() + n.store.users().count_reserved_new() >= max_users_per_node)
         return status::quota_exceeded;
     return status::ok;
 }
@@ -47,7 +47,7 @@ status kind_rules(const node_context& n, const planned_change& c,
     case delete_user:
         if (!user) return status::user_not_found;
         if (n.sessions.count(user->id) > 0 && !c.revoke) return status::user_logged_in;
-        if (n.store.owns_keys(user->id)) return status::user_owns_keys;
+        if (n.store.keys().owns_any(user->id)) return status::user_owns_keys;
         return is_officer(user->type) ? officer_may_leave(n) : status::ok;
     case change_password:
         if (!user) return status::user_not_found;
@@ -84,16 +84,16 @@ status kind_rules(const node_context& n, const planned_change& c,
 // the change is planned and again when a prepared change commits.
 status rules_hold(const node_context& n, const planned_change& c) {
     using enum planned_change::kind;
-    auto actor = n.store.find_id(c.actor_id);
+    auto actor = n.store.users().find_id(c.actor_id);
     if (!actor || actor->generation != c.actor_generation || actor->type != c.actor_type)
         return status::not_logged_in; // the user who asked is gone or changed
-    auto user = n.store.find(c.name);
+    auto user = n.store.users().find(c.name);
     bool self = user && user->id == c.actor_id;
     if (auto a = authorize(c.actor_type, permission_of(c.what), self); a != status::ok) return a;
     if (c.what == nothing) return status::ok;
     if (auto svc = guarding(c))
         if (auto q = quorum_holds(n, *svc, c.approvals); q != status::ok) return q;
-    if (c.what != change_password && n.store.state() != cluster_state::active)
+    if (c.what != change_password && n.store.meta().state() != cluster_state::active)
         return status::cluster_not_active;
     if (c.target_id != 0 &&
         (!user || user->id != c.target_id || user->generation != c.target_generation))
@@ -111,7 +111,7 @@ status rules_hold(const node_context& n, const planned_change& c) {
 // signature count twice. A registration token is any data, so a signed one
 // can be replayed by whoever saw it; only this rule stops the replay.
 status quorum_key_free(const node_context& n, const planned_change& c, std::int64_t user_id) {
-    auto holder = n.store.quorum_key_holder(c.quorum_key);
+    auto holder = n.store.users().quorum_key_holder(c.quorum_key);
     return holder && *holder != user_id ? status::quorum_key_in_use : status::ok;
 }
 
@@ -123,7 +123,7 @@ status record_rules(const node_context& n, const planned_change& c, const user_r
         return free;
     if (!existing) {
         if (c.target_id != 0) return status::conflict;
-        if (n.store.count_users() + n.store.count_reserved_new_users() >= max_users_per_node)
+        if (n.store.users().count() + n.store.users().count_reserved_new() >= max_users_per_node)
             return status::quota_exceeded;
         return status::ok;
     }
@@ -141,7 +141,7 @@ status record_rules(const node_context& n, const planned_change& c, const user_r
             if (auto leave = officer_may_leave(n); leave != status::ok) return leave;
         // Keys are owned by and shared with crypto users only: an officer
         // in a key's shares could use it (the property test's invariant).
-        if (!n.store.keys_of(existing->id).empty()) return status::user_owns_keys;
+        if (!n.store.keys().keys_of(existing->id).empty()) return status::user_owns_keys;
     }
     return status::ok;
 }

@@ -98,10 +98,10 @@ public:
     status check() {
         if (!current(n_, s_)) return status::not_logged_in;
         if (target_.error != status::ok) return target_.error;
-        auto user = n_.store.find(target_.name);
+        auto user = n_.store.users().find(target_.name);
         if (auto a = asker_may(user); a != status::ok) return a;
         if (auto p = proven(); p != status::ok) return p;
-        if (n_.store.reserved(target_.name)) return status::conflict;
+        if (n_.store.changes().reserved(target_.name)) return status::conflict;
         if (r_.op == operation::create_user) {
             change_.what = planned_change::kind::create_user;
             return rules_hold(n_, change_);
@@ -132,7 +132,7 @@ private:
         if (change_.revoke && (self || !is_officer(s_.type) ||
                                (op != operation::delete_user && op != operation::change_password)))
             return status::bad_request;
-        if (op != operation::change_password && n_.store.state() != cluster_state::active)
+        if (op != operation::change_password && n_.store.meta().state() != cluster_state::active)
             return status::cluster_not_active;
         if (sets_password(op) && !valid_password(r_.password.view()))
             return status::password_policy;
@@ -248,8 +248,8 @@ std::pair<status, planned_change> plan_sync(node_context& n, session& s,
     c->actor_generation = s.generation;
     c->actor_type = s.type;
     c->approvals = approvals_for(n, s, quorum::service::user_mgmt);
-    if (n.store.reserved(c->name)) return {status::conflict, {}};
-    auto existing = n.store.find(c->name);
+    if (n.store.changes().reserved(c->name)) return {status::conflict, {}};
+    auto existing = n.store.users().find(c->name);
     if (existing) {
         c->target_id = existing->id;
         c->target_generation = existing->generation;

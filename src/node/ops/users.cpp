@@ -20,30 +20,30 @@ void apply_user_change(node_context& n, const planned_change& c) {
     using enum planned_change::kind;
     switch (c.what) {
     case create_user: {
-        auto id = n.store.insert_user(c.name, c.type, *c.hash);
+        auto id = n.store.users().insert(c.name, c.type, *c.hash);
         if (c.two_fa == planned_change::second_factor::on)
-            n.store.set_second_factor(id, true, c.quorum_key);
+            n.store.users().set_second_factor(id, true, c.quorum_key);
         break;
     }
     case delete_user:
-        n.store.delete_user(c.target_id);
+        n.store.users().remove(c.target_id);
         break;
     case change_password:
-        n.store.set_password(c.target_id, c.type, *c.hash);
+        n.store.users().set_password(c.target_id, c.type, *c.hash);
         if (c.two_fa != planned_change::second_factor::unchanged)
-            n.store.set_second_factor(c.target_id, c.two_fa == planned_change::second_factor::on,
-                                      c.quorum_key);
-        if (c.activation) n.store.set_state(cluster_state::active);
+            n.store.users().set_second_factor(
+                c.target_id, c.two_fa == planned_change::second_factor::on, c.quorum_key);
+        if (c.activation) n.store.meta().set_state(cluster_state::active);
         break;
     case sync_user:
-        n.store.put_user(c.name, c.type, *c.hash, c.version, c.failures, c.quorum_key,
-                         c.two_fa == planned_change::second_factor::on, c.key_quota);
+        n.store.users().put(c.name, c.type, *c.hash, c.version, c.failures, c.quorum_key,
+                            c.two_fa == planned_change::second_factor::on, c.key_quota);
         break;
     case register_quorum_key:
-        n.store.set_quorum_key(c.target_id, c.quorum_key);
+        n.store.users().set_quorum_key(c.target_id, c.quorum_key);
         break;
     case set_key_quota:
-        n.store.set_key_quota(c.target_id, c.key_quota);
+        n.store.users().set_key_quota(c.target_id, c.key_quota);
         break;
     case nothing:
         break;
@@ -59,7 +59,8 @@ awaitable<status> change_user(node_context& n, session& s, user_change_request r
     auto target = change.name.empty() ? r.user.name.value_or("") : change.name;
     n.store.transact([&] {
         if (verdict == status::ok) apply_user_change(n, change);
-        n.store.append_audit(n.identity.hsm_id, entry_for(s, operation_name(op), target, verdict));
+        n.store.audit().append(n.identity.hsm_id,
+                               entry_for(s, operation_name(op), target, verdict));
     });
     if (verdict == status::ok) {
         if (auto svc = guarding(change)) spend_token(n, s, *svc);
@@ -72,7 +73,7 @@ awaitable<status> change_user(node_context& n, session& s, user_change_request r
 status get_user(node_context& n, session&, const user_named& r, json& out) {
     const auto& name = r.name;
     if (!name || !valid_user_name(*name)) return status::user_not_found;
-    auto user = n.store.find(canonical_user_name(*name));
+    auto user = n.store.users().find(canonical_user_name(*name));
     if (!user) return status::user_not_found;
     planned_change record;
     record.what = planned_change::kind::sync_user;
@@ -101,7 +102,7 @@ std::string digest_of(const node_context& n, const user_record& u) {
 
 status list_users(node_context& n, session&, const no_fields&, json& out) {
     std::vector<user_summary> users;
-    for (const auto& u : n.store.list())
+    for (const auto& u : n.store.users().list())
         users.push_back({.id = u.id,
                          .type = std::string(user_type_name(u.type)),
                          .name = u.name,

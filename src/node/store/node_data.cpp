@@ -5,7 +5,7 @@
 #include "hsmsh/files.hpp"
 #include "hsmsh/kdf.hpp"
 #include "hsmsh/pki.hpp"
-#include "store/user_store.hpp"
+#include "store/node_store.hpp"
 
 #include <algorithm>
 
@@ -45,8 +45,8 @@ x509_ptr parse_pem(const std::string& pem, std::string_view what) {
     }
 }
 
-void require_state(user_store& store, cluster_state expected) {
-    auto state = store.state();
+void require_state(node_store& store, cluster_state expected) {
+    auto state = store.meta().state();
     if (state != expected)
         throw lifecycle_error(fmt::format("the node is {}, not {}", cluster_state_name(state),
                                           cluster_state_name(expected)));
@@ -82,14 +82,14 @@ cluster_keys load_cluster_keys(const node_paths& paths) {
     return cluster_keys::read(paths.masking_key());
 }
 
-user_store open_store(const node_paths& paths) {
+node_store open_store(const node_paths& paths) {
     auto keys = load_cluster_keys(paths);
-    return user_store(existing_database(paths), keys.audit());
+    return node_store(existing_database(paths), keys.audit());
 }
 
 cluster_state node_state(const node_paths& paths) {
     auto store = open_store(paths);
-    return store.state();
+    return store.meta().state();
 }
 
 void create_cluster(const node_paths& paths, const std::string& cluster_id) {
@@ -105,11 +105,11 @@ void create_cluster(const node_paths& paths, const std::string& cluster_id) {
     write_file_atomic(paths.csr(), csr_to_pem(csr.get()), 0644);
     auto keys = cluster_keys::generate();
     keys.write(paths.masking_key());
-    user_store store(paths.database().string(), keys.audit());
+    node_store store(paths.database().string(), keys.audit());
     store.transact([&] {
-        store.set_meta(meta_key::cluster_id, cluster_id);
-        store.set_meta(meta_key::hsm_id, new_hsm_id());
-        store.set_state(cluster_state::uninitialized);
+        store.meta().set(meta_key::cluster_id, cluster_id);
+        store.meta().set(meta_key::hsm_id, new_hsm_id());
+        store.meta().set_state(cluster_state::uninitialized);
     });
     ensure_node_request(paths);
 }
@@ -118,23 +118,23 @@ void ensure_node_request(const node_paths& paths) {
     if (fs::exists(paths.node_key()) && fs::exists(paths.node_csr())) return;
     auto store = open_store(paths);
     auto key = generate_key();
-    auto csr = make_csr(key.get(), store.meta(meta_key::cluster_id).value_or(""),
-                        store.meta(meta_key::hsm_id).value_or(""));
+    auto csr = make_csr(key.get(), store.meta().get(meta_key::cluster_id).value_or(""),
+                        store.meta().get(meta_key::hsm_id).value_or(""));
     write_file_atomic(paths.node_key(), key_to_pem(key.get()), 0600);
     write_file_atomic(paths.node_csr(), csr_to_pem(csr.get()), 0644);
 }
 
 void install_node_certificate(const node_paths& paths, const fs::path& signed_cert) {
     auto store = open_store(paths);
-    if (store.state() == cluster_state::uninitialized)
+    if (store.meta().state() == cluster_state::uninitialized)
         throw lifecycle_error("the node is UNINITIALIZED: initialize the cluster first");
     ensure_node_request(paths);
     auto pem = read_pem(signed_cert, "the node certificate");
     auto cert = parse_pem(pem, "the node certificate");
     auto anchor = parse_pem(read_file(paths.trust_anchor(), max_key_file), "the trust anchor");
     auto csr = csr_from_pem(read_file(paths.node_csr(), max_key_file));
-    auto cluster_id = store.meta(meta_key::cluster_id).value_or("");
-    auto hsm_id = store.meta(meta_key::hsm_id).value_or("");
+    auto cluster_id = store.meta().get(meta_key::cluster_id).value_or("");
+    auto hsm_id = store.meta().get(meta_key::hsm_id).value_or("");
     if (!issued_by(cert.get(), anchor.get()))
         throw lifecycle_error("the node certificate was not issued by the trust anchor");
     if (!same_public_key(cert.get(), csr.get()))
@@ -149,7 +149,7 @@ void install_node_certificate(const node_paths& paths, const fs::path& signed_ce
                               "its extended key usage");
     write_file_atomic(paths.node_certificate(), pem, 0644);
     store.transact([&] {
-        store.append_audit(
+        store.audit().append(
             hsm_id, {"-", "-", "-", "install_node_certificate", fingerprint(cert.get()), "RET_OK"});
     });
 }
@@ -162,9 +162,9 @@ void initialize_cluster(const node_paths& paths, const std::string& cluster_id,
             fmt::format("no node in {}: run create-cluster first", paths.dir.string()));
     auto store = open_store(paths);
     require_state(store, cluster_state::uninitialized);
-    if (store.meta(meta_key::cluster_id) != cluster_id)
+    if (store.meta().get(meta_key::cluster_id) != cluster_id)
         throw lifecycle_error(fmt::format("this node belongs to cluster '{}', not '{}'",
-                                          store.meta(meta_key::cluster_id).value_or(""),
+                                          store.meta().get(meta_key::cluster_id).value_or(""),
                                           cluster_id));
     auto cert_pem = read_pem(signed_cert, "the signed certificate");
     auto anchor_pem = read_pem(trust_anchor, "the trust anchor");
@@ -176,20 +176,21 @@ void initialize_cluster(const node_paths& paths, const std::string& cluster_id,
     write_file_atomic(paths.certificate(), cert_pem, 0644);
     write_file_atomic(paths.trust_anchor(), anchor_pem, 0644);
     store.transact([&] {
-        store.insert_user("admin", user_type::preco, admin);
-        store.set_state(cluster_state::initialized);
-        store.append_audit(store.meta(meta_key::hsm_id).value_or(""),
-                           {"-", "-", "-", "initialize_cluster", cluster_id, "RET_OK"});
+        store.users().insert("admin", user_type::preco, admin);
+        store.meta().set_state(cluster_state::initialized);
+        store.audit().append(store.meta().get(meta_key::hsm_id).value_or(""),
+                             {"-", "-", "-", "initialize_cluster", cluster_id, "RET_OK"});
     });
 }
 
 json describe_node(const node_paths& paths) {
     auto store = open_store(paths);
-    json out{{"ClusterId", store.meta(meta_key::cluster_id).value_or("")},
-             {"HsmId", store.meta(meta_key::hsm_id).value_or("")},
-             {"State", cluster_state_name(store.state())},
-             {"Csr", read_file(paths.csr(), max_key_file)},
-             {"Peers", json::parse(store.meta(meta_key::peers).value_or("[]"), nullptr, false)}};
+    json out{
+        {"ClusterId", store.meta().get(meta_key::cluster_id).value_or("")},
+        {"HsmId", store.meta().get(meta_key::hsm_id).value_or("")},
+        {"State", cluster_state_name(store.meta().state())},
+        {"Csr", read_file(paths.csr(), max_key_file)},
+        {"Peers", json::parse(store.meta().get(meta_key::peers).value_or("[]"), nullptr, false)}};
     if (fs::exists(paths.certificate())) {
         auto cert = cert_from_pem(read_file(paths.certificate(), max_key_file));
         out["CertificateFingerprint"] = fingerprint(cert.get());
@@ -202,7 +203,7 @@ json describe_node(const node_paths& paths) {
         out["NodeCertificateFingerprint"] = fingerprint(cert.get());
     }
     json clients = json::array();
-    for (const auto& row : store.client_credentials())
+    for (const auto& row : store.meta().client_credentials())
         clients.push_back({{"Fingerprint", row[0]}, {"Kind", row[1]}, {"Subject", row[2]}});
     out["ClientCredentials"] = std::move(clients);
     return out;
@@ -213,7 +214,7 @@ void clone_node(const node_paths& from, const node_paths& to) {
     if (fs::exists(to.database()))
         throw lifecycle_error(fmt::format("{} already holds a node", to.dir.string()));
     auto source = open_store(from);
-    if (source.state() == cluster_state::uninitialized)
+    if (source.meta().state() == cluster_state::uninitialized)
         throw lifecycle_error("only an initialized node can be cloned");
     fs::create_directories(to.dir);
     fs::permissions(to.dir, fs::perms::owner_all, fs::perm_options::replace);
@@ -226,10 +227,10 @@ void clone_node(const node_paths& from, const node_paths& to) {
     source.backup_to(to.database().string());
     auto copy = open_store(to);
     copy.transact([&] {
-        copy.set_meta(meta_key::hsm_id, new_hsm_id());
-        copy.append_audit(
-            copy.meta(meta_key::hsm_id).value_or(""),
-            {"-", "-", "-", "clone", source.meta(meta_key::hsm_id).value_or(""), "RET_OK"});
+        copy.meta().set(meta_key::hsm_id, new_hsm_id());
+        copy.audit().append(
+            copy.meta().get(meta_key::hsm_id).value_or(""),
+            {"-", "-", "-", "clone", source.meta().get(meta_key::hsm_id).value_or(""), "RET_OK"});
     });
     ensure_node_request(to);
 }

@@ -4,7 +4,7 @@
 
 #include "crypto/cluster_keys.hpp"
 #include "hsmsh/protocol/wire.hpp"
-#include "store/user_store.hpp"
+#include "store/node_store.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -44,7 +44,7 @@ cluster_keys load_cluster_keys(const node_paths& paths);
 
 /// The node's store, its audit chain keyed by the cluster keys. Throws
 /// lifecycle_error when there is no node.
-user_store open_store(const node_paths& paths);
+node_store open_store(const node_paths& paths);
 
 inline constexpr std::size_t max_pem_characters = 5000;
 

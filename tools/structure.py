@@ -27,7 +27,7 @@ READ = re.compile(r'(?:\b(?:string_field|integer_field|bool_field|field<[^>]*>)\
                   r'|\.(?:find|contains|at|value)\s*\(\s*"'
                   r'|\[\s*"[a-z_0-9]+"\s*\](?!\s*=[^=]))')
 DECODERS = re.compile(r"(payloads|wire|request_fields|planned_change|key_change|m_change|"
-                      r"key_record|peer_list|config|authdata_file|protocol/)")
+                      r"key_record|peer_list|approvers|config|authdata_file|protocol/)")
 
 
 def tags():

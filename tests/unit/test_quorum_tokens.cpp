@@ -2,6 +2,7 @@
 // A node's quorum tokens: bound to one session, bounded, expiring; and
 // setMValue's prepared form.
 #include "changes/m_change.hpp"
+#include "quorum/approvers.hpp"
 #include "quorum/quorum_tokens.hpp"
 
 #include <array>
@@ -91,4 +92,13 @@ TEST_CASE("setMValue's prepared change reads back, and nothing else does") {
         R"({"kind":"set_m_value","service":3,"m":2,"approvals":2,"actor":{"id":1,"generation":1,"type":"CO"}})");
     REQUIRE(old);
     CHECK(old->approvals.empty());
+}
+
+TEST_CASE("a prepared change's approvers read back as they were stored, and nothing else") {
+    approver_keys approvers{{3, {0xab, 0xcd}}, {7, {0x01}}};
+    CHECK(approvers_from_json(approvers_to_json(approvers)) == approvers);
+    for (const auto* text : {R"([{"id":3,"key":"ab"},{"id":3,"key":"cd"}])", // one officer twice
+                             R"([{"id":"3","key":"ab"}])", R"([{"id":3,"key":"zz"}])",
+                             R"([{"id":3,"key":""}])", R"([{"id":3}])", R"([3])", R"({"id":3})"})
+        CHECK_FALSE(approvers_from_json(json::parse(text)));
 }

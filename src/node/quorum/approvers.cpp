@@ -17,12 +17,11 @@ std::optional<approver_keys> approvers_from_json(const json& j) {
     if (!j.is_array() || j.size() > max_approvers) return std::nullopt;
     approver_keys out;
     for (const auto& e : j) {
-        if (!e.is_object() || !e.contains("id") || !e["id"].is_number_integer() ||
-            !e.contains("key") || !e["key"].is_string())
-            return std::nullopt;
-        auto key = from_hex(e["key"].get<std::string>());
-        if (!key || key->empty() || key->size() > 1024) return std::nullopt;
-        if (!out.emplace(e["id"].get<std::int64_t>(), std::move(*key)).second) return std::nullopt;
+        auto id = integer_field(e, "id");
+        auto hex = string_field(e, "key");
+        auto key = hex ? from_hex(*hex) : std::nullopt;
+        if (!id || !key || key->empty() || key->size() > 1024) return std::nullopt;
+        if (!out.emplace(*id, std::move(*key)).second) return std::nullopt;
     }
     return out;
 }

@@ -20,8 +20,7 @@ struct session;
 
 /// How many operations the protocol has (the table has one row for each;
 /// node_service checks at construction that no operation lies beyond it).
-inline constexpr std::size_t operation_count =
-    static_cast<std::size_t>(operation::destroy_session_key) + 1;
+inline constexpr std::size_t operation_count = operation_names.size();
 
 /// One request as the table hands it on: who asks, the operation, its
 /// fields (its password already taken out of them), the password, and the

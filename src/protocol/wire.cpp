@@ -11,46 +11,6 @@
 namespace hsm {
 namespace {
 
-constexpr std::array<std::pair<operation, std::string_view>, 37> operation_names{{
-    {operation::hello, "hello"},
-    {operation::login, "login"},
-    {operation::logout, "logout"},
-    {operation::list_users, "list_users"},
-    {operation::create_user, "create_user"},
-    {operation::delete_user, "delete_user"},
-    {operation::change_password, "change_password"},
-    {operation::hsm_info, "hsm_info"},
-    {operation::describe_cluster, "describe_cluster"},
-    {operation::prepare, "prepare"},
-    {operation::commit, "commit"},
-    {operation::abort, "abort"},
-    {operation::tx_status, "tx_status"},
-    {operation::get_user, "get_user"},
-    {operation::list_prepared, "list_prepared"},
-    {operation::announce_peers, "announce_peers"},
-    {operation::generate_key, "generate_key"},
-    {operation::find_keys, "find_keys"},
-    {operation::get_key, "get_key"},
-    {operation::sign, "sign"},
-    {operation::verify, "verify"},
-    {operation::encrypt, "encrypt"},
-    {operation::decrypt, "decrypt"},
-    {operation::random, "random"},
-    {operation::get_sealed_key, "get_sealed_key"},
-    {operation::list_keys, "list_keys"},
-    {operation::destroy_session_key, "destroy_session_key"},
-    {operation::register_quorum_key, "register_quorum_key"},
-    {operation::get_m_value, "get_m_value"},
-    {operation::set_m_value, "set_m_value"},
-    {operation::get_token, "get_token"},
-    {operation::approve_token, "approve_token"},
-    {operation::list_tokens, "list_tokens"},
-    {operation::delete_token, "delete_token"},
-    {operation::login_2fa, "login_2fa"},
-    {operation::get_2fa_challenge, "get_2fa_challenge"},
-    {operation::set_key_quota, "set_key_quota"},
-}};
-
 // Parses a body into a JSON object, or says why it is not one. The nesting
 // is bounded before any tree is built: copying or destroying a deep tree
 // recurses once per level, and a 140 KB frame can hold 70,000 of them.

@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 
 #include <nlohmann/json.hpp>
@@ -64,6 +65,49 @@ enum class operation {
     set_key_quota,       // how many keys a crypto user may own (an officer's, quorum-protected)
     destroy_session_key, // one of the session's own keys (PKCS#11 CKA_TOKEN false), at once
 };
+
+/// Each operation and its name on the wire, in the enum's order: a new
+/// operation is a value of the enum and a row here (the node's operation
+/// table counts its rows from this one).
+inline constexpr auto operation_names = std::to_array<std::pair<operation, std::string_view>>({
+    {operation::hello, "hello"},
+    {operation::login, "login"},
+    {operation::logout, "logout"},
+    {operation::list_users, "list_users"},
+    {operation::create_user, "create_user"},
+    {operation::delete_user, "delete_user"},
+    {operation::change_password, "change_password"},
+    {operation::hsm_info, "hsm_info"},
+    {operation::describe_cluster, "describe_cluster"},
+    {operation::prepare, "prepare"},
+    {operation::commit, "commit"},
+    {operation::abort, "abort"},
+    {operation::tx_status, "tx_status"},
+    {operation::get_user, "get_user"},
+    {operation::list_prepared, "list_prepared"},
+    {operation::announce_peers, "announce_peers"},
+    {operation::generate_key, "generate_key"},
+    {operation::find_keys, "find_keys"},
+    {operation::get_key, "get_key"},
+    {operation::sign, "sign"},
+    {operation::verify, "verify"},
+    {operation::encrypt, "encrypt"},
+    {operation::decrypt, "decrypt"},
+    {operation::random, "random"},
+    {operation::get_sealed_key, "get_sealed_key"},
+    {operation::list_keys, "list_keys"},
+    {operation::destroy_session_key, "destroy_session_key"},
+    {operation::register_quorum_key, "register_quorum_key"},
+    {operation::get_m_value, "get_m_value"},
+    {operation::set_m_value, "set_m_value"},
+    {operation::get_token, "get_token"},
+    {operation::approve_token, "approve_token"},
+    {operation::list_tokens, "list_tokens"},
+    {operation::delete_token, "delete_token"},
+    {operation::login_2fa, "login_2fa"},
+    {operation::get_2fa_challenge, "get_2fa_challenge"},
+    {operation::set_key_quota, "set_key_quota"},
+});
 
 std::string_view operation_name(operation op) noexcept;
 std::optional<operation> operation_from_name(std::string_view name) noexcept;

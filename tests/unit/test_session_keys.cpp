@@ -120,3 +120,97 @@ TEST_CASE("session keys are bounded per session and per user; token keys are not
         n.call(n.alice, operation::generate_key, {{"spec", "aes:128"}, {"session", "yes"}}).code ==
         status::bad_request);
 }
+
+// Red team (R1): the bound is checked before the generation queue and not
+// again once the keys are made, so a user's sessions generating at once all
+// pass it. The generations run on a thread pool, as a node's do (the
+// memory_node fixture runs them inline, which hides the race). FAILS at
+// 4074dba (262 held).
+namespace {
+
+struct pooled_node {
+    asio::thread_pool pool{1};
+    asio::io_context io;
+    user_store store{":memory:"};
+    node_service service{
+        store,
+        {"cluster-t", "hsm-test", std::string(test::node_fingerprint), json::array(), {}, false},
+        cluster_keys(bytes(sealing_key_size, 7)),
+        test::cheap_kdf,
+        pool.get_executor()};
+
+    pooled_node() {
+        store.transact([&] {
+            store.set_state(cluster_state::initialized);
+            store.insert_user("admin", user_type::preco,
+                              hash_password("password", test::cheap_kdf));
+        });
+    }
+    ~pooled_node() { pool.join(); }
+    // Runs `requests` (one per session) at once; their replies.
+    std::vector<reply> at_once(std::vector<std::pair<session*, request>>& requests) {
+        std::vector<std::future<reply>> futures;
+        for (auto& [s, r] : requests)
+            futures.push_back(asio::co_spawn(io, service.handle(*s, r), asio::use_future));
+        io.restart();
+        io.run();
+        std::vector<reply> replies;
+        for (auto& f : futures)
+            replies.push_back(f.get());
+        return replies;
+    }
+    reply call(session& s, operation op, json fields) {
+        std::vector<std::pair<session*, request>> one(1);
+        one[0].first = &s;
+        one[0].second.op = op;
+        one[0].second.fields = std::move(fields);
+        return at_once(one).at(0);
+    }
+    status login(session& s, std::string_view type, std::string_view name,
+                 std::string_view password) {
+        return call(s, operation::login, {{"type", type}, {"name", name}, {"password", password}})
+            .code;
+    }
+};
+
+} // namespace
+
+TEST_CASE("session keys generated at once by one user's sessions stay within the user's bound") {
+    pooled_node n;
+    session admin;
+    REQUIRE(n.login(admin, "PRECO", "admin", "password") == status::ok);
+    REQUIRE(n.call(admin, operation::change_password,
+                   {{"type", "PRECO"}, {"name", "admin"}, {"password", "officer-pw1"}})
+                .code == status::ok);
+    REQUIRE(n.call(admin, operation::create_user,
+                   {{"type", "CU"}, {"name", "alice"}, {"password", "password1"}})
+                .code == status::ok);
+    std::vector<session> full(4);
+    for (std::size_t i = 0; i < full.size(); ++i) {
+        REQUIRE(n.login(full[i], "CU", "alice", "password1") == status::ok);
+        auto target = i + 1 < full.size() ? max_session_keys : max_session_keys - 2;
+        while (full[i].keys.size() < target)
+            REQUIRE(n.call(full[i], operation::generate_key,
+                           {{"spec", "aes:128"}, {"session", true}})
+                        .code == status::ok);
+    }
+    std::vector<session> racers(4);
+    std::vector<std::pair<session*, request>> requests(racers.size());
+    for (std::size_t i = 0; i < racers.size(); ++i) {
+        REQUIRE(n.login(racers[i], "CU", "alice", "password1") == status::ok);
+        requests[i].first = &racers[i];
+        requests[i].second.op = operation::generate_key;
+        requests[i].second.fields = {{"spec", "ec:p256"}, {"session", true}};
+    }
+    auto replies = n.at_once(requests);
+    std::size_t held = 0;
+    for (const auto& s : full)
+        held += s.keys.size();
+    for (std::size_t i = 0; i < racers.size(); ++i) {
+        INFO(status_name(replies[i].code));
+        CHECK((replies[i].code == status::ok || replies[i].code == status::key_limit_exceeded));
+        held += racers[i].keys.size();
+    }
+    INFO("held ", held);
+    CHECK(held <= max_session_keys_of_user);
+}

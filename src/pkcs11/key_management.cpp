@@ -25,6 +25,17 @@ void hand_out(key_class cls, std::int64_t handle, CK_OBJECT_HANDLE_PTR public_ke
     *(cls == key_class::public_key && public_key ? public_key : main_key) = h;
 }
 
+// Whether `s` is still in the instance's table: C_CloseSession takes it out
+// before it destroys the objects the session made.
+bool still_open(const session& s) {
+    try {
+        library::get().session_of(s.handle);
+        return true;
+    } catch (const ck_error&) {
+        return false;
+    }
+}
+
 // A session key: made on one node, which keeps it for this login; the
 // module remembers the node and the session that made it. Read-only
 // sessions make them too (the standard's rule).
@@ -37,17 +48,23 @@ CK_RV generate_in_session(session& s, const json& request, CK_OBJECT_HANDLE_PTR 
     require(answer.what == cluster_answer::kind::ok, ck_rv(answer));
     auto page = key_page_from(answer.fields);
     require(page && !page->keys.empty(), CKR_DEVICE_ERROR);
+    // A node's answer is checked, not trusted: session keys under session handles.
+    for (const auto& k : page->keys)
+        require(!k.token && is_session_object(static_cast<CK_OBJECT_HANDLE>(k.handle)),
+                CKR_DEVICE_ERROR);
     bool kept = true;
     for (const auto& k : page->keys)
         kept = here.session_keys.add({k, node, s.handle}) && kept;
-    if (!kept) {
-        // A handle another node drew for this login already (one in 2^31):
-        // the new keys go, and the application may try again.
+    // A handle another node drew for this login already (one in 2^31), or
+    // the session closed while its key was made (its objects are already
+    // gone): the new keys go too.
+    CK_RV rv = !kept ? CKR_FUNCTION_FAILED : !still_open(s) ? CKR_SESSION_CLOSED : CKR_OK;
+    if (rv != CKR_OK) {
         for (const auto& k : page->keys) {
             here.cluster.call_on(node, operation::destroy_session_key, json{{"handle", k.handle}});
             here.session_keys.remove(static_cast<CK_OBJECT_HANDLE>(k.handle));
         }
-        return CKR_FUNCTION_FAILED;
+        return rv;
     }
     for (const auto& k : page->keys)
         hand_out(k.cls, k.handle, public_key, main_key);

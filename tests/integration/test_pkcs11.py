@@ -154,7 +154,7 @@ class Pkcs11ToolTests(ClusterTestCase):
                 r = self.bob("--verify", "--id", key_id, "-m", mechanism, "-i", self.data,
                              "--signature-file", signature)
                 self.assertIn("Signature is valid", r.stdout)
-        # A session object cannot be made: every key lives on the nodes.
+        # pkcs11-tool makes token keys (CKA_TOKEN true), which are sensitive here.
         r = self.bob("--keygen", "--key-type", "AES:32", "--label", "bob-aes", check=False)
         self.assertIn("CKR_TEMPLATE_INCONSISTENT", r.stderr)  # pkcs11-tool asks non-sensitive
         self.bob("--keygen", "--key-type", "AES:32", "--sensitive", "--label", "bob-aes")

@@ -151,6 +151,9 @@ awaitable<status> generate_keys(node_context& n, session& s, generate_key_reques
     if (!ticket) co_return status::busy;
     auto generated = co_await off_thread(n, [spec = *spec] { return generate_key_material(spec); });
     if (!current(n, s)) co_return status::not_logged_in;
+    // Again now: the user's other sessions made theirs while this one
+    // waited for its turn (the material goes unused, and is wiped).
+    if (*r.session && !session_keys_fit(n, s, objects)) co_return status::key_limit_exceeded;
     if (*r.session) {
         auto records = described(r, *flags, generated,
                                  [&](std::int64_t first) { return next_session_handle(s, first); });

@@ -2,6 +2,7 @@
 // C_GenerateKey(Pair), C_DestroyObject and C_SetAttributeValue.
 #include "key_management.hpp"
 
+#include "hsmsh/hex.hpp"
 #include "hsmsh/protocol/changes.hpp"
 #include "library.hpp"
 #include "requests.hpp"
@@ -97,6 +98,18 @@ CK_RV change_rv(const cluster_answer& a) {
     return ck_rv(a);
 }
 
+// A settable attribute's value as setAttribute carries it: a label as it is,
+// an id in hex, a flag "1" or "0".
+std::string attribute_text(const attribute_info& info, const CK_ATTRIBUTE& a) {
+    require(a.pValue || !a.ulValueLen, CKR_ARGUMENTS_BAD);
+    require(a.ulValueLen <= 4 * max_key_label, CKR_ATTRIBUTE_VALUE_INVALID);
+    const auto* p = static_cast<const std::uint8_t*>(a.pValue);
+    if (info.id == key_attribute::label) return std::string(p, p + a.ulValueLen);
+    if (info.id == key_attribute::id) return to_hex(std::span(p, a.ulValueLen));
+    require(a.ulValueLen == sizeof(CK_BBOOL), CKR_ATTRIBUTE_VALUE_INVALID);
+    return *p ? "1" : "0";
+}
+
 // One set_attribute change per attribute of the template, all checked first.
 std::vector<change_request> attribute_changes(CK_OBJECT_HANDLE o, const CK_ATTRIBUTE* tmpl,
                                               CK_ULONG count) {
@@ -106,15 +119,8 @@ std::vector<change_request> attribute_changes(CK_OBJECT_HANDLE o, const CK_ATTRI
         const auto* info = find_key_attribute(static_cast<std::uint32_t>(a.type));
         require(info != nullptr, CKR_ATTRIBUTE_TYPE_INVALID);
         require(info->settable, CKR_ATTRIBUTE_READ_ONLY);
-        std::string value;
-        if (info->id == key_attribute::label) {
-            require(a.pValue || !a.ulValueLen, CKR_ARGUMENTS_BAD);
-            value.assign(static_cast<const char*>(a.pValue), a.ulValueLen);
-            require(valid_key_label(value), CKR_ATTRIBUTE_VALUE_INVALID);
-        } else {
-            require(a.pValue && a.ulValueLen == sizeof(CK_BBOOL), CKR_ATTRIBUTE_VALUE_INVALID);
-            value = *static_cast<const CK_BBOOL*>(a.pValue) ? "1" : "0";
-        }
+        auto value = attribute_text(*info, a);
+        require(valid_attribute_value(*info, value), CKR_ATTRIBUTE_VALUE_INVALID);
         changes.push_back(key_attribute_change{static_cast<std::int64_t>(o),
                                                static_cast<std::uint32_t>(info->id), value});
     }
@@ -133,25 +139,26 @@ CK_RV destroy_session_object(session& s, CK_OBJECT_HANDLE o) {
     return CKR_OK;
 }
 
-// A session object's label, which the module keeps (the node's copy is
-// seen by nobody else); its flags are as it was made (CKR_ATTRIBUTE_READ_ONLY).
+// A session object's label and id, which the module keeps (the node's copy
+// is seen by nobody else); its flags are as it was made (CKR_ATTRIBUTE_READ_ONLY).
 CK_RV relabel_session_object(session& s, CK_OBJECT_HANDLE o, const CK_ATTRIBUTE* tmpl,
                              CK_ULONG count) {
     auto& here = *s.slot;
     require(here.cluster.logged_in(), CKR_USER_NOT_LOGGED_IN);
     require(tmpl || !count, CKR_ARGUMENTS_BAD);
-    require(here.session_keys.find(o).has_value(), CKR_OBJECT_HANDLE_INVALID);
-    std::optional<std::string> label;
+    auto known = here.session_keys.find(o);
+    require(known.has_value(), CKR_OBJECT_HANDLE_INVALID);
+    auto key = known->key;
     for (CK_ULONG i = 0; i < count; ++i) {
-        const auto& a = tmpl[i];
-        require(find_key_attribute(static_cast<std::uint32_t>(a.type)) != nullptr,
-                CKR_ATTRIBUTE_TYPE_INVALID);
-        require(a.type == CKA_LABEL, CKR_ATTRIBUTE_READ_ONLY);
-        require(a.pValue || !a.ulValueLen, CKR_ARGUMENTS_BAD);
-        label.emplace(static_cast<const char*>(a.pValue), a.ulValueLen);
-        require(valid_key_label(*label), CKR_ATTRIBUTE_VALUE_INVALID);
+        const auto* info = find_key_attribute(static_cast<std::uint32_t>(tmpl[i].type));
+        require(info != nullptr, CKR_ATTRIBUTE_TYPE_INVALID);
+        bool named = info->id == key_attribute::label || info->id == key_attribute::id;
+        require(named, CKR_ATTRIBUTE_READ_ONLY);
+        auto value = attribute_text(*info, tmpl[i]);
+        require(valid_attribute_value(*info, value), CKR_ATTRIBUTE_VALUE_INVALID);
+        (info->id == key_attribute::label ? key.label : key.id) = value;
     }
-    if (label) require(here.session_keys.relabel(o, *label), CKR_OBJECT_HANDLE_INVALID);
+    require(here.session_keys.describe(o, key.label, key.id), CKR_OBJECT_HANDLE_INVALID);
     return CKR_OK;
 }
 

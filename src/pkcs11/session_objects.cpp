@@ -51,11 +51,12 @@ std::vector<key_summary> session_objects::all() const {
     return out;
 }
 
-bool session_objects::relabel(CK_OBJECT_HANDLE h, std::string label) {
+bool session_objects::describe(CK_OBJECT_HANDLE h, std::string label, std::string id_hex) {
     std::lock_guard lock(mutex_);
     auto it = objects_.find(h);
     if (it == objects_.end()) return false;
     it->second.key.label = std::move(label);
+    it->second.key.id = std::move(id_hex);
     return true;
 }
 

@@ -46,8 +46,8 @@ public:
     /// Forgets all (the login ended: the nodes dropped them).
     void clear();
     std::vector<key_summary> all() const;
-    /// Changes the label the module shows (C_SetAttributeValue of CKA_LABEL).
-    bool relabel(CK_OBJECT_HANDLE h, std::string label);
+    /// Changes the label and id the module shows (C_SetAttributeValue).
+    bool describe(CK_OBJECT_HANDLE h, std::string label, std::string id_hex);
 
 private:
     mutable std::mutex mutex_;

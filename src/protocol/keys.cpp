@@ -69,7 +69,7 @@ constexpr std::array<attribute_info, 29> attribute_table{{
     {ka::label, "OBJ_ATTR_LABEL", nullptr, true},
     {ka::trusted, "OBJ_ATTR_TRUSTED", &key_flags::trusted, true},
     {ka::key_type, "OBJ_ATTR_KEY_TYPE", nullptr, false},
-    {ka::id, "OBJ_ATTR_ID", nullptr, false},
+    {ka::id, "OBJ_ATTR_ID", nullptr, true},
     {ka::sensitive, "OBJ_ATTR_SENSITIVE", &key_flags::sensitive, false},
     {ka::encrypt, "OBJ_ATTR_ENCRYPT", &key_flags::encrypt, true},
     {ka::decrypt, "OBJ_ATTR_DECRYPT", &key_flags::decrypt, true},
@@ -252,6 +252,12 @@ bool valid_key_id_hex(std::string_view id) noexcept {
     if (id.size() > 2 * max_key_id || id.size() % 2 != 0) return false;
     return std::ranges::all_of(
         id, [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+bool valid_attribute_value(const attribute_info& a, std::string_view value) noexcept {
+    if (a.id == key_attribute::label) return valid_key_label(value);
+    if (a.id == key_attribute::id) return valid_key_id_hex(value);
+    return value == "0" || value == "1";
 }
 
 bool mechanism_fits(mechanism m, key_use use, key_type t, key_class c) noexcept {

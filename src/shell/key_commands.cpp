@@ -171,10 +171,13 @@ line_result run_set_attribute(shell_context& ctx, parsed_command& cmd) {
             fmt::format("{} cannot be changed; these can: {}", a->name, fmt::join(settable, ", ")));
     }
     const auto& value = cmd.args[2];
-    if (a->id == key_attribute::label ? !valid_key_label(value) : value != "0" && value != "1")
-        throw usage_error(a->id == key_attribute::label
-                              ? fmt::format("a label is at most {} printable bytes", max_key_label)
-                              : fmt::format("{} takes 0 or 1", a->name));
+    if (!valid_attribute_value(*a, value))
+        throw usage_error(
+            a->id == key_attribute::label
+                ? fmt::format("a label is at most {} printable bytes", max_key_label)
+            : a->id == key_attribute::id
+                ? fmt::format("an id is at most {} bytes in lower-case hex", max_key_id)
+                : fmt::format("{} takes 0 or 1", a->name));
     return ctx.changes.run_confirmed_change(
         cmd, to_fields(key_attribute_change{handle, static_cast<std::uint32_t>(a->id), value}));
 }

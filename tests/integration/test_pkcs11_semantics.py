@@ -191,6 +191,15 @@ class Semantics:
         self.assertEqual(len(kept), 1)
         s.destroyObject(kept[0])
 
+    def test_a_keys_label_and_id_change_token_or_session(self):
+        s = self.session(rw=True, login=True)
+        for token in (True, False):
+            key = self.aes_key(s, "before", token=token)
+            self.addCleanup(s.destroyObject, key)
+            s.setAttributeValue(key, [(CKA_LABEL, "after"), (CKA_ID, b"\x0a\x0b")])
+            label, key_id = s.getAttributeValue(key, [CKA_LABEL, CKA_ID])
+            self.assertEqual((label, bytes(key_id)), ("after", b"\x0a\x0b"), token)
+
     def test_signatures_verify_and_a_tampered_one_does_not(self):
         s = self.session(rw=True, login=True)
         public, private = self.ec_pair(s, "signing")

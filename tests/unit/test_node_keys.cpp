@@ -265,6 +265,19 @@ TEST_CASE("the owner changes settable attributes; the rest are read-only") {
     CHECK(set(n.alice, 264, "yes") == status::attribute_invalid);
     CHECK(set(n.alice, 9999, "1") == status::attribute_invalid);
     CHECK(set(n.alice, 3, "a\nb") == status::attribute_invalid);
+    // CKA_ID (258), in lower-case hex: a syncKey copy carries the new one.
+    REQUIRE(set(n.alice, 258, "0a0b") == status::ok);
+    CHECK(key_summary_from(n.call(n.alice, operation::get_key, {{"handle", mac}}).fields)->id ==
+          "0a0b");
+    auto sealed = n.call(n.alice, operation::get_sealed_key, {{"handle", mac}});
+    REQUIRE(sealed.code == status::ok);
+    cluster_keys same(bytes(sealing_key_size, 7));
+    auto copy = open_key(same.sealing(), "cluster-t", mac,
+                         *from_hex(sealed_keys_from(sealed.fields)->front().sealed));
+    REQUIRE(copy);
+    CHECK(copy->description.id_hex == "0a0b");
+    CHECK(set(n.alice, 258, "0A") == status::attribute_invalid);
+    CHECK(set(n.alice, 258, std::string(2 * max_key_id + 2, 'a')) == status::attribute_invalid);
     REQUIRE(n.share(n.alice, mac, {"bob"}, true) == status::ok);
     CHECK(set(n.bob, 3, "mine") == status::permission_denied);
     CHECK(set(n.admin, 3, "mine") == status::permission_denied);

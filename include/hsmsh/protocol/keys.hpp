@@ -139,6 +139,9 @@ std::optional<key_flags> flags_from_json(const json& j, key_flags base);
 bool valid_key_label(std::string_view label) noexcept;
 /// CKA_ID as hex: at most 64 bytes, even length.
 bool valid_key_id_hex(std::string_view id) noexcept;
+/// Whether setAttribute may set settable attribute `a` to `value`: a label,
+/// an id in lower-case hex, or else "0" or "1".
+bool valid_attribute_value(const attribute_info& a, std::string_view value) noexcept;
 
 /// Mechanisms by name ("ecdsa-sha256", "rsa-pss-sha384", "aes-gcm", ...).
 enum class mechanism {

@@ -244,12 +244,11 @@ std::pair<status, key_record> changed_attributes(const key_record& k, std::uint3
     const auto* a = find_key_attribute(id);
     if (!a) return {status::attribute_invalid, changed};
     if (!a->settable) return {status::attribute_read_only, changed};
-    if (a->id == key_attribute::label) {
-        if (!valid_key_label(value)) return {status::attribute_invalid, changed};
-        changed.label = value;
+    if (!valid_attribute_value(*a, value)) return {status::attribute_invalid, changed};
+    if (a->id == key_attribute::label || a->id == key_attribute::id) {
+        (a->id == key_attribute::label ? changed.label : changed.id_hex) = value;
         return {status::ok, changed};
     }
-    if (value != "0" && value != "1") return {status::attribute_invalid, changed};
     changed.flags.*(a->flag) = value == "1";
     return {flags_fit(changed.flags, k.cls, k.type) ? status::ok : status::attribute_invalid,
             changed};
@@ -266,7 +265,7 @@ void apply_key_change(node_context& n, const key_change& c) {
     case key_change::kind::set_attribute: {
         auto k = n.store.keys().find(c.handles.front());
         auto changed = changed_attributes(*k, c.attribute, c.value).second;
-        n.store.keys().update(changed.handle, changed.flags, changed.label);
+        n.store.keys().update(changed.handle, changed.flags, changed.label, changed.id_hex);
         break;
     }
     case key_change::kind::destroy_key:

@@ -280,6 +280,7 @@ status get_sealed_key(node_context& n, session& s, const key_handle_request& r, 
     auto owner = n.store.users().find_id(k->owner);
     if (!contents || !owner) return status::internal_error;
     contents->description.label = k->label;
+    contents->description.id_hex = k->id_hex;
     contents->description.flags = k->flags;
     contents->description.version = k->version;
     contents->owner_name = owner->name;

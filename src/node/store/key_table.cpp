@@ -135,11 +135,14 @@ bool key_table::destroyed(std::int64_t handle) const {
     return s.step();
 }
 
-void key_table::update(std::int64_t handle, const key_flags& flags, std::string_view label) {
-    db_.query("UPDATE keys SET flags = ?, label = ?, version = version + 1 WHERE handle = ?")
+void key_table::update(std::int64_t handle, const key_flags& flags, std::string_view label,
+                       std::string_view id_hex) {
+    db_.query("UPDATE keys SET flags = ?, label = ?, key_id = ?, version = version + 1 "
+              "WHERE handle = ?")
         .bind(1, flags_to_json(flags).dump())
         .bind(2, label)
-        .bind(3, handle)
+        .bind(3, id_hex)
+        .bind(4, handle)
         .run();
 }
 

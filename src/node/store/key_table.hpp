@@ -44,7 +44,8 @@ public:
     void destroy(std::int64_t handle);
     bool destroyed(std::int64_t handle) const;
     /// New flags and label (setAttribute); bumps the key's version.
-    void update(std::int64_t handle, const key_flags& flags, std::string_view label);
+    void update(std::int64_t handle, const key_flags& flags, std::string_view label,
+                std::string_view id_hex);
     /// The key's shares become exactly `users`; bumps its version (insert
     /// sets the shares of a new key first, then its version as given).
     void set_shares(std::int64_t handle, const std::vector<std::int64_t>& users);

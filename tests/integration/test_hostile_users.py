@@ -193,7 +193,11 @@ class HostileUserTests(ClusterTestCase):
         stop = threading.Event()
         seen = []
 
-        loops = [self.wire(0, "mallory") for _ in range(8)]
+        # Each waits its turn behind the others' RSA-4096 generations: a
+        # client's 5 s default would give up (a timeout, no answer) on a
+        # loaded machine, and then the test would see none.
+        loops = [self.login(0, name="mallory", password=PASSWORDS["mallory"], type="CU",
+                            timeout=120) for _ in range(8)]
 
         def generate(w):
             for _ in range(20):  # bounded; stopped sooner

@@ -61,10 +61,8 @@ CK_RV generate_in_session(session& s, const json& request, CK_OBJECT_HANDLE_PTR 
     // gone): the new keys go too.
     CK_RV rv = !kept ? CKR_FUNCTION_FAILED : !still_open(s) ? CKR_SESSION_CLOSED : CKR_OK;
     if (rv != CKR_OK) {
-        for (const auto& k : page->keys) {
-            here.cluster.call_on(node, operation::destroy_session_key, json{{"handle", k.handle}});
-            here.session_keys.remove(static_cast<CK_OBJECT_HANDLE>(k.handle));
-        }
+        for (const auto& k : page->keys)
+            destroy_session_key(here, node, k.handle);
         return rv;
     }
     for (const auto& k : page->keys)
@@ -134,8 +132,7 @@ CK_RV destroy_session_object(session& s, CK_OBJECT_HANDLE o) {
     require(here.cluster.logged_in(), CKR_USER_NOT_LOGGED_IN);
     auto known = here.session_keys.find(o);
     require(known.has_value(), CKR_OBJECT_HANDLE_INVALID);
-    here.cluster.call_on(known->node, operation::destroy_session_key, json{{"handle", o}});
-    here.session_keys.remove(o);
+    destroy_session_key(here, known->node, known->key.handle);
     return CKR_OK;
 }
 

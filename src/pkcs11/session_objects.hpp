@@ -4,6 +4,7 @@
 // the module remembers which node holds it and which session made it.
 #pragma once
 
+#include "hsmsh/protocol/keys.hpp"
 #include "hsmsh/protocol/payloads.hpp"
 
 #include <cstddef>
@@ -16,12 +17,9 @@
 
 namespace hsm::p11 {
 
-/// A session key's handles have this bit (the nodes' session_key_bit); a
-/// token key's never has.
-inline constexpr CK_OBJECT_HANDLE session_object_bit = CK_OBJECT_HANDLE{1} << 31;
-
+/// A session key's object (hsmsh/protocol/keys.hpp's session_key_bit).
 inline bool is_session_object(CK_OBJECT_HANDLE h) noexcept {
-    return (h & session_object_bit) != 0;
+    return is_session_handle(static_cast<std::int64_t>(h));
 }
 
 /// One session object: its description, the node that holds it, the

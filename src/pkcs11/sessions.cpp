@@ -29,8 +29,7 @@ void logout_if_last(instance& now, const std::shared_ptr<slot>& s,
 // standard: a session object ends with its session). Without the lock.
 void destroy_made_by(slot& here, CK_SESSION_HANDLE closed) {
     for (const auto& o : here.session_keys.take_made_by(closed))
-        here.cluster.call_on(o.node, operation::destroy_session_key,
-                             json{{"handle", o.key.handle}});
+        destroy_session_key(here, o.node, o.key.handle);
 }
 
 } // namespace

@@ -122,6 +122,11 @@ CK_RV generate_random(session& s, CK_BYTE_PTR out, CK_ULONG len) {
     return CKR_OK;
 }
 
+void destroy_session_key(slot& here, std::size_t node, std::int64_t handle) {
+    here.session_keys.remove(static_cast<CK_OBJECT_HANDLE>(handle));
+    here.cluster.call_on(node, operation::destroy_session_key, json{{"handle", handle}});
+}
+
 CK_RV seed_random(session&, CK_BYTE_PTR seed, CK_ULONG len) {
     require(seed || !len, CKR_ARGUMENTS_BAD);
     // The nodes draw from OpenSSL's generator, which the system seeds; an

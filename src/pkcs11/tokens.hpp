@@ -26,6 +26,10 @@ struct slot {
     session_objects session_keys; // the login's, each on one node
 };
 
+/// Forgets session object `handle` of `here` and destroys it on `node`, its
+/// node (a node already lost took it with it).
+void destroy_session_key(slot& here, std::size_t node, std::int64_t handle);
+
 CK_RV get_info(CK_INFO_PTR info);
 CK_RV get_slot_list(CK_BBOOL token_present, CK_SLOT_ID_PTR list, CK_ULONG_PTR count);
 CK_RV get_slot_info(CK_SLOT_ID id, CK_SLOT_INFO_PTR info);

@@ -22,7 +22,13 @@ inline constexpr std::size_t max_keys_per_node = 3300;
 /// The keys (objects: a pair is two) one crypto user may own by default:
 /// one user alone never takes a node's places (hsmd --key-quota).
 inline constexpr std::size_t default_key_quota = 256;
-inline constexpr std::size_t max_key_label = 127;         // bytes
+inline constexpr std::size_t max_key_label = 127; // bytes
+/// A session key's handle has this bit (PKCS#11 CKA_TOKEN false, kept by one
+/// node for one login); a token key's handle, 31 bits, never has it.
+inline constexpr std::int64_t session_key_bit = std::int64_t{1} << 31;
+inline constexpr bool is_session_handle(std::int64_t handle) noexcept {
+    return (handle & session_key_bit) != 0;
+}
 inline constexpr std::size_t max_key_id = 64;             // bytes (CKA_ID), hex on the wire
 inline constexpr std::size_t max_key_shares = 32;         // users one key is shared with
 inline constexpr std::size_t max_crypto_data = 64 * 1024; // bytes one operation takes

@@ -163,6 +163,12 @@ awaitable<status> generate_keys(node_context& n, session& s, generate_key_reques
     co_return status::ok;
 }
 
+std::int64_t random_handle() {
+    auto r = random_bytes(4);
+    return (std::int64_t{r[0] & 0x7fU} << 24) | (std::int64_t{r[1]} << 16) |
+           (std::int64_t{r[2]} << 8) | r[3];
+}
+
 // A handle drawn at random from 31 bits (CK_OBJECT_HANDLE and CMU's handles
 // fit it), never one this node holds, reserves or has destroyed, nor
 // `besides` (a pair's other half). Nobody can predict or steer another
@@ -171,9 +177,7 @@ awaitable<status> generate_keys(node_context& n, session& s, generate_key_reques
 // is inserted anywhere.
 std::int64_t next_key_handle(const node_context& n, std::int64_t besides) {
     for (int attempt = 0; attempt < 64; ++attempt) {
-        auto r = random_bytes(4);
-        std::int64_t h = (std::int64_t{r[0] & 0x7fU} << 24) | (std::int64_t{r[1]} << 16) |
-                         (std::int64_t{r[2]} << 8) | r[3];
+        auto h = random_handle();
         if (h > 0 && h != besides && !n.store.keys().handle_taken(h) &&
             !n.store.keys().destroyed(h))
             return h;

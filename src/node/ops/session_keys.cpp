@@ -7,10 +7,6 @@
 
 namespace hsm {
 
-bool is_session_handle(std::int64_t handle) noexcept {
-    return (handle & session_key_bit) != 0;
-}
-
 bool session_keys_fit(const node_context& n, const session& s, std::size_t count) {
     if (!s.user_id || s.keys.size() + count > max_session_keys) return false;
     std::size_t of_user = 0;
@@ -22,9 +18,7 @@ bool session_keys_fit(const node_context& n, const session& s, std::size_t count
 
 std::int64_t next_session_handle(const session& s, std::int64_t besides) {
     for (int attempt = 0; attempt < 64; ++attempt) {
-        auto r = random_bytes(4);
-        std::int64_t h = session_key_bit | (std::int64_t{r[0] & 0x7fU} << 24) |
-                         (std::int64_t{r[1]} << 16) | (std::int64_t{r[2]} << 8) | r[3];
+        auto h = session_key_bit | random_handle();
         if (h != besides && !s.keys.contains(h)) return h;
     }
     throw std::runtime_error("no free session key handle in 64 draws");

@@ -15,11 +15,6 @@ namespace hsm {
 
 inline constexpr std::size_t max_session_keys = 64;          // of one session
 inline constexpr std::size_t max_session_keys_of_user = 256; // of one user's sessions on a node
-/// A session key's handle has this bit; a token key's (31 bits) never has.
-inline constexpr std::int64_t session_key_bit = std::int64_t{1} << 31;
-
-bool is_session_handle(std::int64_t handle) noexcept;
-
 /// Whether `s` may hold `count` more session keys: its own bound, and its
 /// user's across the sessions logged in here.
 bool session_keys_fit(const node_context& n, const session& s, std::size_t count);

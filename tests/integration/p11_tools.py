@@ -61,3 +61,15 @@ def raw_function(path, name, *argtypes):
         raise RuntimeError("C_GetFunctionList failed")
     pointer = getattr(table.contents, name)
     return ctypes.CFUNCTYPE(ctypes.c_ulong, *argtypes)(pointer)
+
+
+def aes_key(session, label, token=True):
+    """A sensitive AES-256 key for encryption made through PyKCS11's
+    `session`: a token object, or a session object (token=False)."""
+    import PyKCS11
+    from PyKCS11.LowLevel import (CKA_CLASS, CKA_DECRYPT, CKA_ENCRYPT, CKA_KEY_TYPE, CKA_LABEL,
+                                  CKA_SENSITIVE, CKA_TOKEN, CKA_VALUE_LEN, CKK_AES, CKO_SECRET_KEY)
+    return session.generateKey([(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_AES),
+                                (CKA_TOKEN, token), (CKA_SENSITIVE, True), (CKA_ENCRYPT, True),
+                                (CKA_DECRYPT, True), (CKA_VALUE_LEN, 32), (CKA_LABEL, label)],
+                               mecha=PyKCS11.MechanismAESGENERATEKEY)

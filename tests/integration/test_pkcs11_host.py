@@ -12,7 +12,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from p11_tools import MODULE, sanitizer_runtimes, tool_env  # noqa: E402
+from p11_tools import MODULE, aes_key, sanitizer_runtimes, tool_env  # noqa: E402
 
 if sanitizer_runtimes() and "LD_PRELOAD" not in os.environ:
     os.execve(sys.executable, [sys.executable, *sys.argv], tool_env(dict(os.environ)))
@@ -20,9 +20,7 @@ if sanitizer_runtimes() and "LD_PRELOAD" not in os.environ:
 try:
     import PyKCS11
     from PyKCS11 import PyKCS11Error
-    from PyKCS11.LowLevel import (CKA_CLASS, CKA_DECRYPT, CKA_ENCRYPT, CKA_KEY_TYPE, CKA_LABEL,
-                                  CKA_SENSITIVE, CKA_TOKEN, CKA_VALUE_LEN, CKF_RW_SESSION,
-                                  CKF_SERIAL_SESSION, CKK_AES, CKO_SECRET_KEY)
+    from PyKCS11.LowLevel import (CKA_LABEL, CKF_RW_SESSION, CKF_SERIAL_SESSION)
 except ImportError:
     PyKCS11 = None
 
@@ -176,11 +174,7 @@ class DescriptionsBelongToTheirLogin(ClusterTestCase):
 
     def test_no_label_after_logout_nor_for_the_next_user(self):
         self.s.login("alice:alice-pw-1")
-        key = self.s.generateKey([(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_AES),
-                                  (CKA_TOKEN, True), (CKA_SENSITIVE, True), (CKA_ENCRYPT, True),
-                                  (CKA_DECRYPT, True), (CKA_VALUE_LEN, 32),
-                                  (CKA_LABEL, "alice-payroll")],
-                                 mecha=PyKCS11.MechanismAESGENERATEKEY)
+        key = aes_key(self.s, "alice-payroll")
         # A search fetches (and the module keeps) the descriptions of alice's keys.
         self.assertEqual([o.value() for o in self.s.findObjects([(CKA_LABEL, "alice-payroll")])],
                          [key.value()])

@@ -15,7 +15,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from p11_tools import MODULE, raw_function, sanitizer_runtimes, tool_env  # noqa: E402
+from p11_tools import MODULE, aes_key, raw_function, sanitizer_runtimes, tool_env  # noqa: E402
 
 # A sanitized module runs in this (unsanitized) interpreter with its runtime preloaded.
 if sanitizer_runtimes() and "LD_PRELOAD" not in os.environ:
@@ -24,18 +24,18 @@ if sanitizer_runtimes() and "LD_PRELOAD" not in os.environ:
 try:
     import PyKCS11
     from PyKCS11 import PyKCS11Error
-    from PyKCS11.LowLevel import (CKA_ALWAYS_AUTHENTICATE, CKA_CLASS, CKA_DECRYPT, CKA_EC_PARAMS,
-                                  CKA_ENCRYPT, CKA_END_DATE, CKA_EXTRACTABLE, CKA_ID,
-                                  CKA_KEY_GEN_MECHANISM, CKA_KEY_TYPE, CKA_LABEL, CKA_MODIFIABLE,
-                                  CKA_PRIVATE, CKA_SENSITIVE, CKA_SIGN, CKA_SIGN_RECOVER,
-                                  CKA_START_DATE, CKA_TOKEN, CKA_VALUE, CKA_VALUE_LEN, CKA_VERIFY,
-                                  CKA_VERIFY_RECOVER, CKA_WRAP_WITH_TRUSTED, CKF_DONT_BLOCK,
-                                  CKF_LOGIN_REQUIRED, CKF_RNG, CKF_RW_SESSION, CKF_SERIAL_SESSION,
-                                  CKF_TOKEN_INITIALIZED, CKF_USER_PIN_INITIALIZED, CKK_AES, CKK_EC,
-                                  CKM_ECDSA, CKM_ECDSA_SHA256, CKM_EC_KEY_PAIR_GEN, CKM_SHA256,
-                                  CKM_SHA384, CKM_VENDOR_DEFINED, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY,
-                                  CKO_SECRET_KEY, CKS_RO_PUBLIC_SESSION, CKS_RO_USER_FUNCTIONS,
-                                  CKS_RW_PUBLIC_SESSION, CKS_RW_USER_FUNCTIONS)
+    from PyKCS11.LowLevel import (CKA_ALWAYS_AUTHENTICATE, CKA_CLASS, CKA_EC_PARAMS, CKA_END_DATE,
+                                  CKA_EXTRACTABLE, CKA_ID, CKA_KEY_GEN_MECHANISM, CKA_KEY_TYPE,
+                                  CKA_LABEL, CKA_MODIFIABLE, CKA_PRIVATE, CKA_SENSITIVE, CKA_SIGN,
+                                  CKA_SIGN_RECOVER, CKA_START_DATE, CKA_TOKEN, CKA_VALUE,
+                                  CKA_VERIFY, CKA_VERIFY_RECOVER, CKA_WRAP_WITH_TRUSTED,
+                                  CKF_DONT_BLOCK, CKF_LOGIN_REQUIRED, CKF_RNG, CKF_RW_SESSION,
+                                  CKF_SERIAL_SESSION, CKF_TOKEN_INITIALIZED,
+                                  CKF_USER_PIN_INITIALIZED, CKK_EC, CKM_ECDSA, CKM_ECDSA_SHA256,
+                                  CKM_EC_KEY_PAIR_GEN, CKM_SHA256, CKM_SHA384, CKM_VENDOR_DEFINED,
+                                  CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKS_RO_PUBLIC_SESSION,
+                                  CKS_RO_USER_FUNCTIONS, CKS_RW_PUBLIC_SESSION,
+                                  CKS_RW_USER_FUNCTIONS)
 except ImportError:
     PyKCS11 = None
 
@@ -87,10 +87,7 @@ class Semantics:
         return s.generateKeyPair(public, private, mecha=PyKCS11.MechanismECGENERATEKEYPAIR)
 
     def aes_key(self, s, label, token=True):
-        return s.generateKey([(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_AES),
-                              (CKA_TOKEN, token), (CKA_SENSITIVE, True), (CKA_ENCRYPT, True),
-                              (CKA_DECRYPT, True), (CKA_VALUE_LEN, 32), (CKA_LABEL, label)],
-                             mecha=PyKCS11.MechanismAESGENERATEKEY)
+        return aes_key(s, label, token)
 
     def test_the_token_says_it_needs_a_login(self):
         flags = self.lib.getTokenInfo(self.slot).flags
@@ -417,12 +414,8 @@ class ClusterCases(ClusterTestCase):
                 break
         else:
             self.fail("the session key outlived every node")
-        self.refused_here("CKR_OBJECT_HANDLE_INVALID", self.s.getAttributeValue, key, [CKA_LABEL])
-
-    def refused_here(self, expected, f, *args):
-        with self.assertRaises(PyKCS11Error) as caught:
-            f(*args)
-        self.assertEqual(code(caught.exception), expected)
+        Semantics.refused(self, "CKR_OBJECT_HANDLE_INVALID", self.s.getAttributeValue, key,
+                          [CKA_LABEL])
 
     def test_a_user_logged_in_is_not_deleted_under_its_application(self):
         self.assertEqual(len(self.s.generateRandom(16)), 16)

@@ -12,7 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from p11_tools import MODULE, raw_function, sanitizer_runtimes, tool_env  # noqa: E402
+from p11_tools import MODULE, aes_key, raw_function, sanitizer_runtimes, tool_env  # noqa: E402
 
 if sanitizer_runtimes() and "LD_PRELOAD" not in os.environ:
     os.execve(sys.executable, [sys.executable, *sys.argv], tool_env(dict(os.environ)))
@@ -20,9 +20,7 @@ if sanitizer_runtimes() and "LD_PRELOAD" not in os.environ:
 try:
     import PyKCS11
     from PyKCS11 import PyKCS11Error
-    from PyKCS11.LowLevel import (CKA_CLASS, CKA_DECRYPT, CKA_ENCRYPT, CKA_KEY_TYPE, CKA_LABEL,
-                                  CKA_SENSITIVE, CKA_TOKEN, CKA_VALUE_LEN, CKF_RW_SESSION,
-                                  CKF_SERIAL_SESSION, CKK_AES, CKO_SECRET_KEY)
+    from PyKCS11.LowLevel import (CKA_LABEL, CKA_TOKEN, CKF_RW_SESSION, CKF_SERIAL_SESSION)
 except ImportError:
     PyKCS11 = None
 
@@ -84,10 +82,7 @@ class SessionObjects(ClusterTestCase):
         return self.lib.openSession(self.slot, CKF_SERIAL_SESSION | (CKF_RW_SESSION if rw else 0))
 
     def session_aes(self, s, label):
-        return s.generateKey([(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_AES),
-                              (CKA_TOKEN, False), (CKA_SENSITIVE, True), (CKA_ENCRYPT, True),
-                              (CKA_DECRYPT, True), (CKA_VALUE_LEN, 32), (CKA_LABEL, label)],
-                             mecha=PyKCS11.MechanismAESGENERATEKEY)
+        return aes_key(s, label, token=False)
 
     def encrypt(self, s, key):
         return bytes(s.encrypt(key, DATA, PyKCS11.AES_GCM_Mechanism(bytes(12), b"", 128)))

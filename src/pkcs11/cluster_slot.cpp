@@ -138,15 +138,25 @@ cluster_answer cluster_slot::call_on(std::size_t node, operation op, const json&
     std::shared_lock lock(link_mutex_);
     if (!link_ || node >= link_->size() || !logged_in_[node]) return {};
     std::lock_guard one(*node_mutex_[node]);
-    if (!link_->connected(node)) {
-        logged_in_[node] = false;
+    auto answer = ask_locked(node, op, fields);
+    // A login gone took what it held with it: nothing of it is left to answer.
+    if (answer.code == status::not_logged_in) return {};
+    return answer;
+}
+
+// Under the slot's lock and node `i`'s: a node that does not answer, or
+// says the login is gone, loses its login here.
+cluster_answer cluster_slot::ask_locked(std::size_t i, operation op, const json& fields) {
+    if (!link_->connected(i)) {
+        logged_in_[i] = false;
         return {};
     }
-    auto o = link_->call({node}, op, fields, nullptr).front();
-    if (o.what != server_outcome::kind::replied || o.code == status::not_logged_in) {
-        logged_in_[node] = false; // the login, and what it held, is gone
+    auto o = link_->call({i}, op, fields, nullptr).front();
+    if (o.what != server_outcome::kind::replied) {
+        logged_in_[i] = false; // the connection, and the login with it, is gone
         return {};
     }
+    if (o.code == status::not_logged_in) logged_in_[i] = false;
     return {o.ok() ? cluster_answer::kind::ok : cluster_answer::kind::refused, o.code,
             std::move(o.fields)};
 }
@@ -178,23 +188,14 @@ cluster_answer cluster_slot::call_locked(operation op, const json& fields, std::
     while (auto picked = pick(start, tried)) {
         auto i = picked->first;
         tried[i] = true;
-        if (!link_->connected(i)) {
-            logged_in_[i] = false;
-            continue;
-        }
-        auto o = link_->call({i}, op, fields, nullptr).front();
-        if (o.what != server_outcome::kind::replied) {
-            logged_in_[i] = false; // the connection, and the login with it, is gone
-            continue;
-        }
-        if (o.code == status::not_logged_in) {
-            logged_in_[i] = false;
+        auto answer = ask_locked(i, op, fields);
+        if (answer.what == cluster_answer::kind::unreachable) continue;
+        if (answer.code == status::not_logged_in) {
             logged_out = true;
             continue;
         }
         if (answered) *answered = i;
-        return {o.ok() ? cluster_answer::kind::ok : cluster_answer::kind::refused, o.code,
-                std::move(o.fields)};
+        return answer;
     }
     if (logged_out) return {cluster_answer::kind::refused, status::not_logged_in, json::object()};
     return {};

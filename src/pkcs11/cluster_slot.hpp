@@ -93,6 +93,7 @@ private:
     /// that did not answer loses its login (and lacks a new key until syncKey).
     cluster_answer settle(const std::vector<phase_report>& reports);
     cluster_answer call_locked(operation op, const json& fields, std::size_t* answered = nullptr);
+    cluster_answer ask_locked(std::size_t i, operation op, const json& fields);
     void open_locked();
     // generate's parts: who may make the key, and whether to ask the next one.
     std::vector<std::size_t> in_turn_locked();

@@ -127,6 +127,7 @@ request node_client::next_request(operation op, json fields) {
 awaitable<std::string> node_client::exchange(request req) {
     std::string out = encode(req);
     wipe_password(req.fields);
+    wipe_data(req.fields); // a plaintext, or a key's material
     try {
         co_await write_frame(*stream_, out);
     } catch (...) {

@@ -108,6 +108,7 @@ awaitable<reply> node_service::dispatch(session& s, request& r) {
     bool let_in = out.code == status::ok;
     if (let_in) out.code = entry.run ? entry.run(n_, call) : co_await entry.run_async(n_, call);
     audit_by_rule(entry, s, r.fields, known, let_in, out.code);
+    wipe_data(r.fields); // a plaintext, or an imported key's material
     // An officer refused a deletion learns how many keys stand in the way.
     if (out.code == status::user_owns_keys)
         if (auto name = decoded<user_named>(r.fields).name; name && valid_user_name(*name))

@@ -13,6 +13,8 @@
 
 #include <stdexcept>
 
+#include <fmt/format.h>
+
 namespace hsm {
 namespace {
 
@@ -68,6 +70,12 @@ std::optional<std::string> key_handle(const json& f) {
 
 std::optional<std::string> spec_asked(const json& f) {
     return decoded<generate_key_request>(f).spec_name.value_or("-");
+}
+
+std::optional<std::string> class_imported(const json& f) {
+    auto r = decoded<import_key_request>(f);
+    if (!r.cls || !r.type) return "-";
+    return fmt::format("{}:{}", key_class_name(*r.cls), key_type_name(*r.type));
 }
 
 std::optional<std::string> user_id(const json& f) {
@@ -142,6 +150,7 @@ const std::array<operation_entry, operation_count> node_service::operations_ = {
     row<get_2fa_challenge>(operation::get_2fa_challenge, policy, needs_login, none, nullptr),
     row<change_user>(operation::set_key_quota, planned, needs_login, in_handler, nullptr),
     row<destroy_session_key>(operation::destroy_session_key, policy, needs_login, none, nullptr),
+    row<import_keys>(operation::import_key, policy, needs_login, always, class_imported),
 }};
 
 void node_service::check_operations() {

@@ -257,15 +257,16 @@ cluster_answer cluster_slot::settle(const std::vector<phase_report>& reports) {
     return answer;
 }
 
-cluster_answer cluster_slot::generate(const json& request, std::vector<sealed_key>& made) {
+cluster_answer cluster_slot::generate(operation op, const json& request,
+                                      std::vector<sealed_key>& made) {
     std::unique_lock lock(link_mutex_);
     if (!link_) return {};
     bool logged_out = false; // a node said the login is gone (the user deleted, say)
     auto generated = generate_on_one(
         *link_, in_turn_locked(), request,
-        [this](std::size_t i, const json& r) {
+        [this, op](std::size_t i, const json& r) {
             return server_report{i, link_->server(i).name,
-                                 link_->call({i}, operation::generate_key, r, nullptr).front()};
+                                 link_->call({i}, op, r, nullptr).front()};
         },
         [&](const server_report& failed) { return fail_over_locked(failed, logged_out); });
     if (auto* failure = std::get_if<key_generation_failure>(&generated))

@@ -77,10 +77,11 @@ public:
     /// unreachable when a server did not answer.
     cluster_answer change(change_request c);
 
-    /// Makes a key (or key pair) as `request` says on one node, then
-    /// inserts it on every server by one change: everywhere or nowhere.
-    /// When it is in, `made` holds the new keys (handle and class).
-    cluster_answer generate(const json& request, std::vector<sealed_key>& made);
+    /// Makes a key (or key pair) as `request` says on one node (`op`:
+    /// generate_key, or import_key), then inserts it on every server by one
+    /// change: everywhere or nowhere. When it is in, `made` holds the new
+    /// keys (handle and class).
+    cluster_answer generate(operation op, const json& request, std::vector<sealed_key>& made);
 
 private:
     /// A logged-in node not tried yet, with its lock held: a free one if

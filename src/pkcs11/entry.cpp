@@ -131,7 +131,7 @@ constinit CK_FUNCTION_LIST function_list = {
     on_session<set_operation_state>::call,
     on_session<login>::call,
     on_session<logout>::call,
-    not_supported, // C_CreateObject
+    on_session<create_object>::call,
     not_supported, // C_CopyObject
     on_session<destroy_object>::call,
     not_supported, // C_GetObjectSize

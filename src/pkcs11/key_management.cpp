@@ -37,16 +37,26 @@ bool still_open(const session& s) {
     }
 }
 
-// A session key: made on one node, which keeps it for this login; the
-// module remembers the node and the session that made it. Read-only
-// sessions make them too (the standard's rule).
-CK_RV generate_in_session(session& s, const json& request, CK_OBJECT_HANDLE_PTR public_key,
-                          CK_OBJECT_HANDLE_PTR main_key) {
+// Why a key was not made: a node refusing a key brought in, whose
+// template the module checked already, refuses its value (the parts make
+// no key it could have made).
+CK_RV made_rv(operation op, const cluster_answer& a) {
+    if (op == operation::import_key && a.what == cluster_answer::kind::refused &&
+        a.code == status::attribute_invalid)
+        return CKR_ATTRIBUTE_VALUE_INVALID;
+    return ck_rv(a);
+}
+
+// A session key: made (`op`: generate_key, import_key) on one node, which
+// keeps it for this login; the module remembers the node and the session
+// that made it. Read-only sessions make them too (the standard's rule).
+CK_RV make_in_session(session& s, operation op, const json& request,
+                      CK_OBJECT_HANDLE_PTR public_key, CK_OBJECT_HANDLE_PTR main_key) {
     auto& here = *s.slot;
     require(here.cluster.logged_in(), CKR_USER_NOT_LOGGED_IN);
     std::size_t node = 0;
-    auto answer = here.cluster.call(operation::generate_key, request, &node);
-    require(answer.what == cluster_answer::kind::ok, ck_rv(answer));
+    auto answer = here.cluster.call(op, request, &node);
+    require(answer.what == cluster_answer::kind::ok, made_rv(op, answer));
     auto page = key_page_from(answer.fields);
     require(page && !page->keys.empty(), CKR_DEVICE_ERROR);
     // A node's answer is checked, not trusted: session keys under session handles.
@@ -70,6 +80,20 @@ CK_RV generate_in_session(session& s, const json& request, CK_OBJECT_HANDLE_PTR 
     return CKR_OK;
 }
 
+// A key made (`op`: generate_key, import_key) as `request` says: a session
+// key, or a token key made on one node and inserted on all.
+CK_RV make(session& s, operation op, const json& request, bool token,
+           CK_OBJECT_HANDLE_PTR public_key, CK_OBJECT_HANDLE_PTR main_key) {
+    if (!token) return make_in_session(s, op, request, public_key, main_key);
+    auto& here = writable(s);
+    std::vector<sealed_key> made;
+    auto answer = here.cluster.generate(op, request, made);
+    require(answer.what == cluster_answer::kind::ok, made_rv(op, answer));
+    for (const auto& k : made)
+        hand_out(k.cls, k.handle, public_key, main_key);
+    return CKR_OK;
+}
+
 CK_RV generate(session& s, CK_MECHANISM_PTR m, const CK_ATTRIBUTE* public_tmpl,
                CK_ULONG public_count, const CK_ATTRIBUTE* private_tmpl, CK_ULONG private_count,
                CK_OBJECT_HANDLE_PTR public_key, CK_OBJECT_HANDLE_PTR main_key) {
@@ -79,14 +103,7 @@ CK_RV generate(session& s, CK_MECHANISM_PTR m, const CK_ATTRIBUTE* public_tmpl,
         generation_request(m->mechanism, public_tmpl, public_count, private_tmpl, private_count);
     if (auto* error = std::get_if<CK_RV>(&request)) return *error;
     const auto& [fields, token] = std::get<generation>(request);
-    if (!token) return generate_in_session(s, fields, public_key, main_key);
-    auto& here = writable(s);
-    std::vector<sealed_key> made;
-    auto answer = here.cluster.generate(fields, made);
-    require(answer.what == cluster_answer::kind::ok, ck_rv(answer));
-    for (const auto& k : made)
-        hand_out(k.cls, k.handle, public_key, main_key);
-    return CKR_OK;
+    return make(s, operation::generate_key, fields, token, public_key, main_key);
 }
 
 // A change refused for a handle names no object of this user's.
@@ -177,6 +194,20 @@ CK_RV generate_key_pair(session& s, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR public_
         return CKR_MECHANISM_INVALID;
     return generate(s, m, public_tmpl, public_count, private_tmpl, private_count, public_key,
                     private_key);
+}
+
+CK_RV create_object(session& s, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
+                    CK_OBJECT_HANDLE_PTR object) {
+    require(object != nullptr, CKR_ARGUMENTS_BAD);
+    auto request = import_request(tmpl, count);
+    if (auto* error = std::get_if<CK_RV>(&request)) return *error;
+    auto& [fields, token] = std::get<generation>(request);
+    // The key's material leaves with the request, and nowhere else.
+    struct wiped {
+        json& fields;
+        ~wiped() { wipe_data(fields); }
+    } material_wiped{fields};
+    return make(s, operation::import_key, fields, token, nullptr, object);
 }
 
 CK_RV destroy_object(session& s, CK_OBJECT_HANDLE o) {

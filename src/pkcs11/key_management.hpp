@@ -15,6 +15,8 @@ CK_RV generate_key_pair(session& s, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR public_
                         CK_ULONG public_count, CK_ATTRIBUTE_PTR private_tmpl,
                         CK_ULONG private_count, CK_OBJECT_HANDLE_PTR public_key,
                         CK_OBJECT_HANDLE_PTR private_key);
+/// C_CreateObject: a key imported (requests.hpp's import_request).
+CK_RV create_object(session& s, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count, CK_OBJECT_HANDLE_PTR object);
 CK_RV destroy_object(session& s, CK_OBJECT_HANDLE o);
 CK_RV set_attribute_value(session& s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count);
 

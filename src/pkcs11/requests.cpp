@@ -4,6 +4,7 @@
 
 #include "hsmsh/hex.hpp"
 #include "hsmsh/protocol/keys.hpp"
+#include "key_import.hpp"
 
 #include <cstring>
 #include <memory>
@@ -160,19 +161,27 @@ void read_flag(const CK_ATTRIBUTE& a, template_reading& r, key_class cls, key_ty
     r.any_flag = true;
 }
 
-// Reads a template for an object of class `cls` and type `type`.
+// Reads a template for an object of class `cls` and type `type` whose
+// flags are `base` unless it says otherwise; an imported key's parts go to
+// `parts` (and a template that makes a key gives none).
 template_reading read_template(const CK_ATTRIBUTE* tmpl, CK_ULONG count, key_class cls,
-                               key_type type, CK_OBJECT_CLASS ck_class, CK_KEY_TYPE ck_type) {
+                               key_type type, CK_OBJECT_CLASS ck_class, CK_KEY_TYPE ck_type,
+                               const key_flags& base, key_parts* parts = nullptr) {
     template_reading r;
-    r.flags = default_flags(cls, type);
+    r.flags = base;
     if (count && !tmpl) {
         r.fail(CKR_ARGUMENTS_BAD);
         return r;
     }
-    for (CK_ULONG i = 0; i < count; ++i)
+    for (CK_ULONG i = 0; i < count; ++i) {
+        if (parts && is_key_part(cls, type, tmpl[i].type)) {
+            if (!parts->add(tmpl[i].type, value_of(tmpl[i]))) r.fail(CKR_TEMPLATE_INCONSISTENT);
+            continue;
+        }
         if (!read_identity(tmpl[i], r, ck_class, ck_type) && !read_size(tmpl[i], r) &&
             !read_fixed(tmpl[i], r, cls))
             read_flag(tmpl[i], r, cls, type);
+    }
     if (r.error == CKR_OK && !flags_fit(r.flags, cls, type)) r.fail(CKR_TEMPLATE_INCONSISTENT);
     return r;
 }
@@ -201,6 +210,40 @@ std::variant<CK_RV, std::string> key_spec_of(key_type type, const template_readi
     return CKR_TEMPLATE_INCOMPLETE;
 }
 
+// What C_CreateObject is asked to make: a key's class and type, in the
+// node's terms and the standard's.
+struct object_kind {
+    key_class cls;
+    key_type type;
+    CK_OBJECT_CLASS ck_class;
+    CK_KEY_TYPE ck_type;
+};
+
+// The class and type a template names: CKR_TEMPLATE_INCOMPLETE without
+// them, CKR_ATTRIBUTE_VALUE_INVALID for what the nodes do not keep,
+// CKR_TEMPLATE_INCONSISTENT for a type of another class.
+std::variant<CK_RV, object_kind> imported_kind(const CK_ATTRIBUTE* tmpl, CK_ULONG count) {
+    std::optional<CK_ULONG> ck_class, ck_type;
+    for (CK_ULONG i = 0; i < count; ++i) {
+        if (tmpl[i].type == CKA_CLASS) ck_class = ulong_of(tmpl[i]);
+        if (tmpl[i].type == CKA_KEY_TYPE) ck_type = ulong_of(tmpl[i]);
+    }
+    if (!ck_class || !ck_type) return CKR_TEMPLATE_INCOMPLETE;
+    std::optional<key_class> cls;
+    if (*ck_class == CKO_SECRET_KEY) cls = key_class::secret_key;
+    if (*ck_class == CKO_PUBLIC_KEY) cls = key_class::public_key;
+    if (*ck_class == CKO_PRIVATE_KEY) cls = key_class::private_key;
+    std::optional<key_type> type;
+    if (*ck_type == CKK_AES) type = key_type::aes;
+    if (*ck_type == CKK_GENERIC_SECRET) type = key_type::generic_secret;
+    if (*ck_type == CKK_RSA) type = key_type::rsa;
+    if (*ck_type == CKK_EC) type = key_type::ec;
+    if (!cls || !type) return CKR_ATTRIBUTE_VALUE_INVALID;
+    bool secret_type = *type == key_type::aes || *type == key_type::generic_secret;
+    if (secret_type != (*cls == key_class::secret_key)) return CKR_TEMPLATE_INCONSISTENT;
+    return object_kind{*cls, *type, *ck_class, *ck_type};
+}
+
 } // namespace
 
 std::variant<CK_RV, generation> generation_request(CK_MECHANISM_TYPE mechanism,
@@ -212,13 +255,14 @@ std::variant<CK_RV, generation> generation_request(CK_MECHANISM_TYPE mechanism,
     if (!entry || !entry->generates) return CKR_MECHANISM_INVALID;
     auto [type, main, ck_type] = *entry->generates;
     bool pair = main == key_class::private_key;
-    auto priv = read_template(private_tmpl, private_count, main, type,
-                              pair ? CKO_PRIVATE_KEY : CKO_SECRET_KEY, ck_type);
+    auto priv =
+        read_template(private_tmpl, private_count, main, type,
+                      pair ? CKO_PRIVATE_KEY : CKO_SECRET_KEY, ck_type, default_flags(main, type));
     if (priv.error != CKR_OK) return priv.error;
     template_reading pub;
     if (pair) {
         pub = read_template(public_tmpl, public_count, key_class::public_key, type, CKO_PUBLIC_KEY,
-                            ck_type);
+                            ck_type, default_flags(key_class::public_key, type));
         if (pub.error != CKR_OK) return pub.error;
         // The public key's flags are the node's defaults: a template may
         // ask for them, never for others.
@@ -241,6 +285,35 @@ std::variant<CK_RV, generation> generation_request(CK_MECHANISM_TYPE mechanism,
     if (pair && pub.token && *pub.token != token) return CKR_TEMPLATE_INCONSISTENT;
     if (!token) request["session"] = true;
     if (priv.any_flag) request["attributes"] = flags_to_json(priv.flags);
+    return generation{std::move(request), token};
+}
+
+std::variant<CK_RV, generation> import_request(const CK_ATTRIBUTE* tmpl, CK_ULONG count) {
+    if (count && !tmpl) return CKR_ARGUMENTS_BAD;
+    auto kind = imported_kind(tmpl, count);
+    if (auto* error = std::get_if<CK_RV>(&kind)) return *error;
+    auto [cls, type, ck_class, ck_type] = std::get<object_kind>(kind);
+    // Never made here: CKA_LOCAL, CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE false.
+    auto base = default_flags(cls, type);
+    base.local = base.always_sensitive = base.never_extractable = false;
+    key_parts parts;
+    auto r = read_template(tmpl, count, cls, type, ck_class, ck_type, base, &parts);
+    if (r.error != CKR_OK) return r.error;
+    auto material = key_material_of(cls, type, r.curve_bits.value_or(0), parts);
+    if (auto* error = std::get_if<CK_RV>(&material)) return *error;
+    const auto& hex = std::get<secret>(material);
+    // Sizes stated must be the key's: CKA_VALUE_LEN of a secret key.
+    if (r.value_len && (cls != key_class::secret_key || *r.value_len * 2 != hex.size()))
+        return CKR_TEMPLATE_INCONSISTENT;
+    if (r.modulus_bits) return CKR_ATTRIBUTE_READ_ONLY; // the modulus says it
+    json request{{"class", key_class_name(cls)},
+                 {"type", key_type_name(type)},
+                 {"material", std::string(hex.view())}};
+    if (r.label) request["label"] = *r.label;
+    if (r.id) request["id"] = to_hex(*r.id);
+    bool token = r.token.value_or(false);
+    if (!token) request["session"] = true;
+    if (r.any_flag) request["attributes"] = flags_to_json(r.flags);
     return generation{std::move(request), token};
 }
 

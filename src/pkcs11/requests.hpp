@@ -30,6 +30,16 @@ std::variant<CK_RV, generation>
 generation_request(CK_MECHANISM_TYPE mechanism, const CK_ATTRIBUTE* public_tmpl,
                    CK_ULONG public_count, const CK_ATTRIBUTE* private_tmpl, CK_ULONG private_count);
 
+/// An import_key request ({"class", "type", "material", "label", "id",
+/// "attributes", "session"}) for C_CreateObject of a secret key (AES,
+/// generic secret: CKA_VALUE), a public key (RSA: CKA_MODULUS and
+/// CKA_PUBLIC_EXPONENT; EC: CKA_EC_PARAMS and CKA_EC_POINT) or a private
+/// key (RSA: all eight parts; EC: CKA_EC_PARAMS and CKA_VALUE): the
+/// specification's errors as generation_request's, and CKR_TEMPLATE_INCOMPLETE
+/// for a missing class, type or part. The material, in hex, is a secret:
+/// the caller wipes the request (wipe_data) when it is sent.
+std::variant<CK_RV, generation> import_request(const CK_ATTRIBUTE* tmpl, CK_ULONG count);
+
 /// The node mechanism for `m` used with `k` for `op`, its parameters
 /// checked: CKR_MECHANISM_INVALID (not ours, or not for this key or use),
 /// CKR_MECHANISM_PARAM_INVALID (a PSS salt other than the digest's length,

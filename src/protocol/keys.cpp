@@ -212,11 +212,13 @@ bool flags_fit(const key_flags& f, key_class c, key_type t) noexcept {
                      a.flag != &key_flags::destroyable && a.flag != &key_flags::wrap_with_trusted;
         if (usage && f.*(a.flag) && !(may.*(a.flag))) return false;
     }
+    if (c == key_class::public_key) return true;
     // No key leaves a node in the clear: secret and private keys stay
-    // sensitive and never extractable (there is no export operation).
-    if (c != key_class::public_key && (!f.sensitive || f.extractable || !f.never_extractable))
-        return false;
-    return true;
+    // sensitive and not extractable (there is no export operation).
+    if (!f.sensitive || f.extractable) return false;
+    // One made here was never anything else; one brought in (CKA_LOCAL
+    // false) was in the clear before, and says so.
+    return f.never_extractable == f.local && f.always_sensitive == f.local;
 }
 
 json flags_to_json(const key_flags& f) {

@@ -40,6 +40,7 @@ status authorize(std::optional<user_type> actor, operation op, bool on_self) noe
     // Officers manage keys and never use them: a key is generated and used
     // by crypto users; which key a user may touch, the key rules decide.
     case operation::generate_key:
+    case operation::import_key:
     case operation::list_keys:
     case operation::destroy_session_key:
         if (!actor) return status::not_logged_in;

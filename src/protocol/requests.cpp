@@ -180,6 +180,17 @@ void decode_fields(const json& f, generate_key_request& out) {
     if (f.contains("session")) out.session = boolean(f, "session");
 }
 
+void decode_fields(const json& f, import_key_request& out) {
+    out.cls = key_class_from_name(string_field(f, "class").value_or(""));
+    out.type = key_type_from_name(string_field(f, "type").value_or(""));
+    if (auto it = f.find("material"); it != f.end() && it->is_string())
+        out.material_hex = secret(it->get<std::string>());
+    out.label = string_field(f, "label").value_or("");
+    out.id = string_field(f, "id").value_or("");
+    if (auto attributes = f.find("attributes"); attributes != f.end()) out.attributes = *attributes;
+    if (f.contains("session")) out.session = boolean(f, "session");
+}
+
 void decode_fields(const json& f, find_keys_request& out) {
     out.user = integer_field(f, "user");
     out.hash = boolean(f, "hash").value_or(false);

@@ -238,6 +238,7 @@ void wipe_password(json& fields) noexcept {
 
 void wipe_data(json& fields) noexcept {
     wipe_string(fields, "data");
+    wipe_string(fields, "material");
 }
 
 std::optional<std::string> string_field(const json& fields, std::string_view key) {

@@ -7,6 +7,7 @@ while an application signs or makes a key, a user deleted while logged in, a
 key unshared while in use."""
 import ctypes
 import hashlib
+import hmac
 import os
 import re
 import subprocess
@@ -24,18 +25,20 @@ if sanitizer_runtimes() and "LD_PRELOAD" not in os.environ:
 try:
     import PyKCS11
     from PyKCS11 import PyKCS11Error
-    from PyKCS11.LowLevel import (CKA_ALWAYS_AUTHENTICATE, CKA_CLASS, CKA_EC_PARAMS, CKA_END_DATE,
-                                  CKA_EXTRACTABLE, CKA_ID, CKA_KEY_GEN_MECHANISM, CKA_KEY_TYPE,
-                                  CKA_LABEL, CKA_MODIFIABLE, CKA_PRIVATE, CKA_SENSITIVE, CKA_SIGN,
-                                  CKA_SIGN_RECOVER, CKA_START_DATE, CKA_TOKEN, CKA_VALUE,
-                                  CKA_VERIFY, CKA_VERIFY_RECOVER, CKA_WRAP_WITH_TRUSTED,
-                                  CKF_DONT_BLOCK, CKF_LOGIN_REQUIRED, CKF_RNG, CKF_RW_SESSION,
-                                  CKF_SERIAL_SESSION, CKF_TOKEN_INITIALIZED,
-                                  CKF_USER_PIN_INITIALIZED, CKK_EC, CKM_ECDSA, CKM_ECDSA_SHA256,
-                                  CKM_EC_KEY_PAIR_GEN, CKM_SHA256, CKM_SHA384, CKM_VENDOR_DEFINED,
-                                  CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKS_RO_PUBLIC_SESSION,
-                                  CKS_RO_USER_FUNCTIONS, CKS_RW_PUBLIC_SESSION,
-                                  CKS_RW_USER_FUNCTIONS)
+    from PyKCS11.LowLevel import (CKA_ALWAYS_AUTHENTICATE, CKA_ALWAYS_SENSITIVE, CKA_CLASS,
+                                  CKA_EC_PARAMS, CKA_END_DATE, CKA_EXTRACTABLE, CKA_ID,
+                                  CKA_KEY_GEN_MECHANISM, CKA_KEY_TYPE, CKA_LABEL, CKA_LOCAL,
+                                  CKA_MODIFIABLE, CKA_NEVER_EXTRACTABLE, CKA_PRIVATE,
+                                  CKA_SENSITIVE, CKA_SIGN, CKA_SIGN_RECOVER, CKA_START_DATE,
+                                  CKA_TOKEN, CKA_VALUE, CKA_VERIFY, CKA_VERIFY_RECOVER,
+                                  CKA_WRAP_WITH_TRUSTED, CKF_DONT_BLOCK, CKF_LOGIN_REQUIRED,
+                                  CKF_RNG, CKF_RW_SESSION, CKF_SERIAL_SESSION,
+                                  CKF_TOKEN_INITIALIZED, CKF_USER_PIN_INITIALIZED, CKK_EC,
+                                  CKK_GENERIC_SECRET, CKM_ECDSA, CKM_ECDSA_SHA256,
+                                  CKM_EC_KEY_PAIR_GEN, CKM_SHA256, CKM_SHA256_HMAC, CKM_SHA384,
+                                  CKM_VENDOR_DEFINED, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY,
+                                  CKO_SECRET_KEY, CKS_RO_PUBLIC_SESSION, CKS_RO_USER_FUNCTIONS,
+                                  CKS_RW_PUBLIC_SESSION, CKS_RW_USER_FUNCTIONS)
 except ImportError:
     PyKCS11 = None
 
@@ -196,6 +199,32 @@ class Semantics:
             s.setAttributeValue(key, [(CKA_LABEL, "after"), (CKA_ID, b"\x0a\x0b")])
             label, key_id = s.getAttributeValue(key, [CKA_LABEL, CKA_ID])
             self.assertEqual((label, bytes(key_id)), ("after", b"\x0a\x0b"), token)
+
+    def imported_hmac_key(self, s, value, token):
+        return s.createObject([(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_GENERIC_SECRET),
+                               (CKA_TOKEN, token), (CKA_SENSITIVE, True),
+                               (CKA_EXTRACTABLE, False), (CKA_SIGN, True), (CKA_VERIFY, True),
+                               (CKA_LABEL, "imported"), (CKA_VALUE, value)])
+
+    def test_an_imported_secret_key_macs_as_the_standard_says(self):
+        value = bytes(range(32))
+        expected = hmac.new(value, DATA, hashlib.sha256).digest()
+        rw = self.session(rw=True, login=True)
+        ro = self.session()  # the login's: session objects need no more
+        for s, token in ((rw, True), (ro, False)):
+            key = self.imported_hmac_key(s, value, token)
+            self.addCleanup(s.destroyObject, key)
+            mac = bytes(s.sign(key, DATA, PyKCS11.Mechanism(CKM_SHA256_HMAC, None)))
+            self.assertEqual(mac, expected, token)
+            # Brought in, so never "always sensitive" nor "never extractable";
+            # and sensitive from now on.
+            local, always, never, value_read = s.getAttributeValue(
+                key, [CKA_LOCAL, CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE, CKA_VALUE])
+            self.assertEqual((local, always, never, value_read), (False, False, False, None))
+        self.refused("CKR_SESSION_READ_ONLY", self.imported_hmac_key, ro, value, True)
+        self.refused("CKR_TEMPLATE_INCOMPLETE", rw.createObject,
+                     [(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_GENERIC_SECRET),
+                      (CKA_TOKEN, True), (CKA_SIGN, True)])
 
     def test_signatures_verify_and_a_tampered_one_does_not(self):
         s = self.session(rw=True, login=True)

@@ -132,7 +132,9 @@ key_flags default_flags(key_class c, key_type t) noexcept;
 
 /// Whether `f` only allows what such a key can do (a public key never
 /// signs, a private key never verifies, an AES key never signs, an HMAC key
-/// never encrypts) and no secret or private key is extractable.
+/// never encrypts), no secret or private key is extractable, and such a
+/// key is always sensitive and never extractable exactly when it is local
+/// (generated on the node; an imported key was in the clear before).
 bool flags_fit(const key_flags& f, key_class c, key_type t) noexcept;
 
 /// Flags as an object of names to booleans ({"sign": true, ...}) and back.

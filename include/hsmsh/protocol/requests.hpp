@@ -151,6 +151,23 @@ struct generate_key_request {
     std::optional<bool> session = false;
 };
 
+/// import_key: key material from outside, as a node generates it: a
+/// secret key's raw bytes, a private key's DER (PKCS#8, or PKCS#1 and
+/// SEC 1's own forms), a public key's SubjectPublicKeyInfo DER.
+struct import_key_request {
+    std::optional<key_class> cls;
+    std::optional<key_type> type;
+    secret material_hex; // empty when absent or not a string
+    std::string label;
+    std::string id;                 // hex
+    std::optional<json> attributes; // flags, read by flags_from_json (keys.hpp)
+    std::optional<bool> session = false;
+};
+
+/// The most material an import carries: an RSA-4096 private key's DER is
+/// about 2.4 KB.
+inline constexpr std::size_t max_key_material = 8 * 1024;
+
 struct find_keys_request {
     std::optional<std::int64_t> user;
     bool hash = false; // only a boolean true asks for it
@@ -210,6 +227,7 @@ void decode_fields(const json& fields, prepare_request& out);
 void decode_fields(const json& fields, transaction_request& out);
 void decode_fields(const json& fields, peer_announcement_request& out);
 void decode_fields(const json& fields, generate_key_request& out);
+void decode_fields(const json& fields, import_key_request& out);
 void decode_fields(const json& fields, find_keys_request& out);
 void decode_fields(const json& fields, key_handle_request& out);
 void decode_fields(const json& fields, list_keys_request& out);

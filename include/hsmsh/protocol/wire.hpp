@@ -64,6 +64,7 @@ enum class operation {
     get_2fa_challenge,   // a challenge whose signature proves a new 2FA key (enrollment)
     set_key_quota,       // how many keys a crypto user may own (an officer's, quorum-protected)
     destroy_session_key, // one of the session's own keys (PKCS#11 CKA_TOKEN false), at once
+    import_key,          // key material brought in, checked and sealed as generate_key's
 };
 
 /// Each operation and its name on the wire, in the enum's order: a new
@@ -97,6 +98,7 @@ inline constexpr auto operation_names = std::to_array<std::pair<operation, std::
     {operation::get_sealed_key, "get_sealed_key"},
     {operation::list_keys, "list_keys"},
     {operation::destroy_session_key, "destroy_session_key"},
+    {operation::import_key, "import_key"},
     {operation::register_quorum_key, "register_quorum_key"},
     {operation::get_m_value, "get_m_value"},
     {operation::set_m_value, "set_m_value"},
@@ -173,7 +175,7 @@ bool valid_txid(std::string_view txid) noexcept;
 /// Wipes the "password" field of `fields` in place, if there is one.
 void wipe_password(json& fields) noexcept;
 /// Wipes the "data" field of a key operation's request in place (a
-/// plaintext, say), if there is one.
+/// plaintext, say) and the "material" of an import_key, if there are.
 void wipe_data(json& fields) noexcept;
 
 /// Typed access to request fields; nullopt when absent or of another type.

@@ -5,8 +5,10 @@
 #include "hsmsh/pki.hpp"
 #include "hsmsh/secret.hpp"
 
+#include <array>
 #include <memory>
 #include <stdexcept>
+#include <string_view>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -206,7 +208,59 @@ crypto_result oaep(EVP_PKEY* pkey, std::span<const std::uint8_t> in, bool encryp
     return out;
 }
 
+// Whether `key` is one the node could have made: its type's algorithm, a
+// size the node generates, and for EC a named curve the node uses.
+std::optional<int> generable_bits(EVP_PKEY* key, key_type t) {
+    if (EVP_PKEY_get_base_id(key) != (t == key_type::ec ? EVP_PKEY_EC : EVP_PKEY_RSA))
+        return std::nullopt;
+    key_spec spec{t, EVP_PKEY_get_bits(key)};
+    if (t == key_type::ec) {
+        std::array<char, 64> curve{};
+        std::size_t length = 0;
+        if (EVP_PKEY_get_group_name(key, curve.data(), curve.size(), &length) != 1)
+            return std::nullopt;
+        std::string_view name(curve.data(), length);
+        if (name != (spec.bits == 384 ? "secp384r1" : "prime256v1")) return std::nullopt;
+    }
+    if (parse_key_spec(key_spec_name(spec)) != spec) return std::nullopt;
+    return spec.bits;
+}
+
+std::optional<imported_key> import_secret(key_type t, std::span<const std::uint8_t> in) {
+    if (t != key_type::aes && t != key_type::generic_secret) return std::nullopt;
+    key_spec spec{t, static_cast<int>(in.size() * 8)};
+    if (in.size() > 64 || parse_key_spec(key_spec_name(spec)) != spec) return std::nullopt;
+    return imported_key{spec.bits,
+                        {key_class::secret_key, key_material(bytes(in.begin(), in.end())), {}}};
+}
+
 } // namespace
+
+std::optional<imported_key> import_key_material(key_class c, key_type t,
+                                                std::span<const std::uint8_t> in) {
+    if (c == key_class::secret_key) return import_secret(t, in);
+    if (t != key_type::ec && t != key_type::rsa) return std::nullopt;
+    const auto* p = in.data();
+    auto size = static_cast<long>(in.size());
+    pkey_ptr key(c == key_class::public_key ? d2i_PUBKEY(nullptr, &p, size)
+                                            : d2i_AutoPrivateKey(nullptr, &p, size));
+    // Wholly a key: nothing after it.
+    if (!key || p != in.data() + in.size()) return std::nullopt;
+    auto bits = generable_bits(key.get(), t);
+    if (!bits) return std::nullopt;
+    pkey_ctx_ptr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
+    if (!ctx) throw std::runtime_error("key check failed");
+    // A public key: on its curve, a sound modulus; a private key, all of
+    // that and its halves a pair.
+    int checked =
+        c == key_class::public_key ? EVP_PKEY_public_check(ctx.get()) : EVP_PKEY_check(ctx.get());
+    if (checked != 1) return std::nullopt;
+    auto pub = der_of(key.get(), [](EVP_PKEY* k, unsigned char** q) { return i2d_PUBKEY(k, q); });
+    if (c == key_class::public_key) return imported_key{*bits, {c, key_material(bytes(pub)), pub}};
+    auto priv =
+        der_of(key.get(), [](EVP_PKEY* k, unsigned char** q) { return i2d_PrivateKey(k, q); });
+    return imported_key{*bits, {c, key_material(std::move(priv)), pub}};
+}
 
 key_material& key_material::operator=(key_material&& o) noexcept {
     if (this != &o) {

@@ -44,6 +44,23 @@ struct generated_key {
 /// New key material for `spec`. Throws std::runtime_error when OpenSSL fails.
 std::vector<generated_key> generate_key_material(const key_spec& spec);
 
+/// Key material brought in from outside (import_key), put in the form
+/// generate_key_material gives it, with its size in bits (EC: the curve's).
+struct imported_key {
+    int bits = 0;
+    generated_key key;
+};
+
+/// Reads `in` as a key of class `c` and type `t`: a secret key's raw bytes,
+/// a private key's DER (PKCS#8, PKCS#1 or SEC 1), a public key's
+/// SubjectPublicKeyInfo DER. Nullopt unless it is a key the node could have
+/// generated (AES-128/192/256, HMAC of 128 to 512 bits, RSA-2048/3072/4096,
+/// P-256, P-384), wholly, and passes OpenSSL's checks (a private key's
+/// parts agree, a public point is on its curve). Throws std::runtime_error
+/// when OpenSSL fails otherwise.
+std::optional<imported_key> import_key_material(key_class c, key_type t,
+                                                std::span<const std::uint8_t> in);
+
 /// A key ready for use: parsed once (parsing a private key costs several
 /// times a signature), then shared by the operations that use it, on any
 /// thread. OpenSSL clears the private parts when the last user lets go.

@@ -54,23 +54,30 @@ crypto_result used(key_use use, mechanism m, const loaded_key& key, const key_us
     return status::internal_error;
 }
 
-// A generation's keys described (a pair's main half `flags`, its other half
-// the defaults) under handles `next_handle` draws (given the first's, or 0).
-std::vector<key_record> described(const generate_key_request& r, const key_flags& flags,
-                                  const std::vector<generated_key>& generated,
+// What a generation or an import makes: its keys' type and size, names,
+// and the flags of its main key (a pair's private half, or the one key).
+struct new_keys {
+    key_spec spec;
+    key_class main = key_class::secret_key;
+    const std::string& label;
+    const std::string& id; // hex
+    key_flags flags;
+};
+
+// The keys made described (a pair's other half with its class's defaults)
+// under handles `next_handle` draws (given the first's, or 0).
+std::vector<key_record> described(const new_keys& what, const std::vector<generated_key>& made,
                                   const std::function<std::int64_t(std::int64_t)>& next_handle) {
-    const auto& spec = *r.spec;
-    auto main = main_class(spec);
     std::vector<key_record> records;
-    for (const auto& g : generated) {
+    for (const auto& g : made) {
         key_record d;
         d.handle = next_handle(records.empty() ? 0 : records.front().handle);
         d.cls = g.cls;
-        d.type = spec.type;
-        d.bits = spec.bits;
-        d.label = r.label;
-        d.id_hex = r.id;
-        d.flags = g.cls == main ? flags : default_flags(g.cls, spec.type);
+        d.type = what.spec.type;
+        d.bits = what.spec.bits;
+        d.label = what.label;
+        d.id_hex = what.id;
+        d.flags = g.cls == what.main ? what.flags : default_flags(g.cls, what.spec.type);
         d.public_der = g.public_der;
         records.push_back(std::move(d));
     }
@@ -79,21 +86,45 @@ std::vector<key_record> described(const generate_key_request& r, const key_flags
 
 // New keys under fresh handles, owned by the session's user, sealed for the cluster.
 std::vector<sealed_key> sealed_for_cluster(const node_context& n, const session& s,
-                                           const generate_key_request& r, const key_flags& flags,
-                                           std::vector<generated_key>& generated) {
-    auto records = described(r, flags, generated,
-                             [&](std::int64_t first) { return next_key_handle(n, first); });
+                                           const new_keys& what, std::vector<generated_key>& made) {
+    auto records =
+        described(what, made, [&](std::int64_t first) { return next_key_handle(n, first); });
     std::vector<sealed_key> keys;
     for (std::size_t i = 0; i < records.size(); ++i) {
         key_contents k;
         k.description = std::move(records[i]);
         k.owner_name = s.user_name;
-        k.material = std::move(generated[i].material);
+        k.material = std::move(made[i].material);
         k.sealed_at = unix_ms();
         keys.push_back({k.description.handle, k.description.cls,
                         to_hex(seal_key(n.keys.sealing(), n.identity.cluster_id, k))});
     }
     return keys;
+}
+
+// The keys made, handed over: kept as the session's (a key_page of them),
+// or sealed for the cluster for a prepare to insert (their sealed forms).
+status hand_over(node_context& n, session& s, bool in_session, const new_keys& what,
+                 std::vector<generated_key>& made, json& out) {
+    if (in_session) {
+        auto records = described(what, made,
+                                 [&](std::int64_t first) { return next_session_handle(s, first); });
+        return keep_session_keys(n, s, std::move(records), made, out);
+    }
+    out = to_json(sealed_for_cluster(n, s, what, made));
+    return status::ok;
+}
+
+// An imported key's flags: its class's defaults as a key never generated
+// here (CKA_LOCAL, CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE false), then
+// the request's, which may not claim otherwise.
+std::optional<key_flags> imported_flags(const import_key_request& r) {
+    auto base = default_flags(*r.cls, *r.type);
+    base.local = base.always_sensitive = base.never_extractable = false;
+    auto flags = r.attributes ? flags_from_json(*r.attributes, base) : base;
+    if (!flags || flags->local || flags->always_sensitive || flags->never_extractable)
+        return std::nullopt;
+    return flags;
 }
 
 // Whether the node (or, for session keys, the session and its user) may
@@ -139,7 +170,8 @@ awaitable<status> generate_keys(node_context& n, session& s, generate_key_reques
     auto main = main_class(*spec);
     auto flags = r.attributes ? flags_from_json(*r.attributes, default_flags(main, spec->type))
                               : default_flags(main, spec->type);
-    if (!valid_key_label(label) || !valid_key_id_hex(id) || !flags ||
+    // A generated key says so (CKA_LOCAL): it never claims to be imported.
+    if (!valid_key_label(label) || !valid_key_id_hex(id) || !flags || !flags->local ||
         !flags_fit(*flags, main, spec->type))
         co_return status::attribute_invalid;
     if (!r.session) co_return status::bad_request;
@@ -154,13 +186,35 @@ awaitable<status> generate_keys(node_context& n, session& s, generate_key_reques
     // Again now: the user's other sessions made theirs while this one
     // waited for its turn (the material goes unused, and is wiped).
     if (*r.session && !session_keys_fit(n, s, objects)) co_return status::key_limit_exceeded;
-    if (*r.session) {
-        auto records = described(r, *flags, generated,
-                                 [&](std::int64_t first) { return next_session_handle(s, first); });
-        co_return keep_session_keys(n, s, std::move(records), generated, out);
-    }
-    out = to_json(sealed_for_cluster(n, s, r, *flags, generated));
-    co_return status::ok;
+    co_return hand_over(n, s, *r.session, {*spec, main, r.label, r.id, *flags}, generated, out);
+}
+
+awaitable<status> import_keys(node_context& n, session& s, import_key_request r, json& out) {
+    if (n.store.meta().state() != cluster_state::active) co_return status::cluster_not_active;
+    if (!r.cls || !r.type || !r.session) co_return status::bad_request;
+    auto flags = imported_flags(r);
+    if (!valid_key_label(r.label) || !valid_key_id_hex(r.id) || !flags ||
+        !flags_fit(*flags, *r.cls, *r.type) || r.material_hex.size() > 2 * max_key_material)
+        co_return status::attribute_invalid;
+    auto der = from_hex(r.material_hex.view());
+    if (!der) co_return status::attribute_invalid;
+    key_material given(std::move(*der));
+    if (!room_for(n, s, *r.session, 1)) co_return status::key_limit_exceeded;
+    // Checking an RSA-4096 private key costs a generation's share of a
+    // thread: imports take their turn with generations.
+    auto ticket = co_await n.generations.acquire(fmt::format("user {}", *s.user_id));
+    if (!ticket) co_return status::busy;
+    // The material stays in this frame, named (g++ 12 mishandles a
+    // non-trivial temporary that lives across a co_await): the lambda sees it.
+    auto imported = co_await off_thread(
+        n, [c = *r.cls, t = *r.type, m = given.view()] { return import_key_material(c, t, m); });
+    if (!imported) co_return status::attribute_invalid;
+    if (!current(n, s)) co_return status::not_logged_in;
+    if (*r.session && !session_keys_fit(n, s, 1)) co_return status::key_limit_exceeded;
+    std::vector<generated_key> made;
+    made.push_back(std::move(imported->key));
+    co_return hand_over(n, s, *r.session,
+                        {{*r.type, imported->bits}, *r.cls, r.label, r.id, *flags}, made, out);
 }
 
 std::int64_t random_handle() {

@@ -20,6 +20,9 @@ namespace hsm {
 key_actor key_actor_for(const session& s, const key_record& k);
 std::string key_digest(const node_context& n, const key_record& k);
 awaitable<status> generate_keys(node_context& n, session& s, generate_key_request r, json& out);
+/// import_key: a key from outside, checked, then as generate_keys: kept for
+/// the session, or sealed for a prepare to insert. CKA_LOCAL false.
+awaitable<status> import_keys(node_context& n, session& s, import_key_request r, json& out);
 /// 31 bits from OpenSSL's CSPRNG: a key handle's draw (0 possible).
 std::int64_t random_handle();
 std::int64_t next_key_handle(const node_context& n, std::int64_t besides);

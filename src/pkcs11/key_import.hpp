@@ -19,6 +19,10 @@
 
 namespace hsm::p11 {
 
+/// The longest part of a key the nodes take (an RSA-4096 modulus or
+/// private exponent is 512 bytes).
+inline constexpr std::size_t max_key_part = 1024;
+
 /// The parts of one key, wiped when they go.
 class key_parts {
 public:

@@ -2,6 +2,7 @@
 // Templates to generation requests, mechanisms to node mechanisms.
 #include "requests.hpp"
 
+#include "certificate_object.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/protocol/keys.hpp"
 #include "key_import.hpp"
@@ -151,6 +152,8 @@ void read_flag(const CK_ATTRIBUTE& a, template_reading& r, key_class cls, key_ty
     auto value = bool_of(a);
     if (!info || !info->flag || a.type > CKA_DESTROYABLE) return r.fail(CKR_ATTRIBUTE_TYPE_INVALID);
     if (!value) return r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
+    // An officer alone trusts a key (CKA_TRUSTED), and officers make none.
+    if (info->flag == &key_flags::trusted && *value) return r.fail(CKR_ATTRIBUTE_READ_ONLY);
     // Flags the node sets by itself are accepted when they agree.
     if (info->flag == &key_flags::local || info->flag == &key_flags::never_extractable ||
         info->flag == &key_flags::always_sensitive) {
@@ -175,7 +178,12 @@ template_reading read_template(const CK_ATTRIBUTE* tmpl, CK_ULONG count, key_cla
     }
     for (CK_ULONG i = 0; i < count; ++i) {
         if (parts && is_key_part(cls, type, tmpl[i].type)) {
-            if (!parts->add(tmpl[i].type, value_of(tmpl[i]))) r.fail(CKR_TEMPLATE_INCONSISTENT);
+            // Bounded before it is read: no part of a key the nodes take
+            // is longer (an RSA-4096 modulus is 512 bytes).
+            if (tmpl[i].ulValueLen > max_key_part)
+                r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
+            else if (!parts->add(tmpl[i].type, value_of(tmpl[i])))
+                r.fail(CKR_TEMPLATE_INCONSISTENT);
             continue;
         }
         if (!read_identity(tmpl[i], r, ck_class, ck_type) && !read_size(tmpl[i], r) &&
@@ -206,6 +214,8 @@ std::variant<CK_RV, std::string> key_spec_of(key_type type, const template_readi
             return fmt::format("{}:{}", type == key_type::aes ? "aes" : "hmac",
                                *priv.value_len * 8);
         break;
+    case key_type::x509: // no mechanism makes a certificate
+        break;
     }
     return CKR_TEMPLATE_INCOMPLETE;
 }
@@ -228,11 +238,13 @@ std::variant<CK_RV, object_kind> imported_kind(const CK_ATTRIBUTE* tmpl, CK_ULON
         if (tmpl[i].type == CKA_CLASS) ck_class = ulong_of(tmpl[i]);
         if (tmpl[i].type == CKA_KEY_TYPE) ck_type = ulong_of(tmpl[i]);
     }
-    if (!ck_class || !ck_type) return CKR_TEMPLATE_INCOMPLETE;
+    if (!ck_class) return CKR_TEMPLATE_INCOMPLETE;
     std::optional<key_class> cls;
     if (*ck_class == CKO_SECRET_KEY) cls = key_class::secret_key;
     if (*ck_class == CKO_PUBLIC_KEY) cls = key_class::public_key;
     if (*ck_class == CKO_PRIVATE_KEY) cls = key_class::private_key;
+    if (!cls) return CKR_ATTRIBUTE_VALUE_INVALID; // a class the nodes do not keep (CKO_DATA)
+    if (!ck_type) return CKR_TEMPLATE_INCOMPLETE;
     std::optional<key_type> type;
     if (*ck_type == CKK_AES) type = key_type::aes;
     if (*ck_type == CKK_GENERIC_SECRET) type = key_type::generic_secret;
@@ -242,6 +254,108 @@ std::variant<CK_RV, object_kind> imported_kind(const CK_ATTRIBUTE* tmpl, CK_ULON
     bool secret_type = *type == key_type::aes || *type == key_type::generic_secret;
     if (secret_type != (*cls == key_class::secret_key)) return CKR_TEMPLATE_INCONSISTENT;
     return object_kind{*cls, *type, *ck_class, *ck_type};
+}
+
+// What a certificate's template gives besides its name and storage: its
+// value and the names it states (each checked against the value).
+struct certificate_reading {
+    std::optional<CK_ULONG> certificate_type;
+    std::optional<bytes> value;
+    std::optional<bytes> subject, issuer, serial_number;
+};
+
+// One attribute of a certificate's template; false when it is none a
+// certificate has (CKR_ATTRIBUTE_TYPE_INVALID).
+bool read_certificate_attribute(const CK_ATTRIBUTE& a, template_reading& r,
+                                certificate_reading& c) {
+    auto keep = [&](std::optional<bytes>& into) {
+        if (into) r.fail(CKR_TEMPLATE_INCONSISTENT);
+        // Bounded before it is read: a length no certificate has is refused unread.
+        if (a.ulValueLen > max_certificate) return r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
+        auto v = value_of(a);
+        into = bytes(v.begin(), v.end());
+    };
+    switch (a.type) {
+    case CKA_CERTIFICATE_TYPE:
+        c.certificate_type = ulong_of(a);
+        if (!c.certificate_type) r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
+        return true;
+    case CKA_VALUE:
+        keep(c.value);
+        return true;
+    case CKA_SUBJECT:
+        keep(c.subject);
+        return true;
+    case CKA_ISSUER:
+        keep(c.issuer);
+        return true;
+    case CKA_SERIAL_NUMBER:
+        keep(c.serial_number);
+        return true;
+    case CKA_PRIVATE:
+        if (auto v = bool_of(a)) {
+            r.flags.private_ = *v;
+            r.any_flag = true;
+        } else {
+            r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
+        }
+        return true;
+    // An officer alone trusts a certificate; a crypto user states false or nothing.
+    case CKA_TRUSTED:
+        if (bool_of(a) != false) r.fail(CKR_ATTRIBUTE_READ_ONLY);
+        return true;
+    // What every certificate here answers alike, stated alike.
+    case CKA_CERTIFICATE_CATEGORY:
+    case CKA_JAVA_MIDP_SECURITY_DOMAIN:
+        if (ulong_of(a) != CK_ULONG{0}) r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
+        return true;
+    case CKA_MODIFIABLE:
+    case CKA_DESTROYABLE:
+        if (bool_of(a) != true) r.fail(CKR_TEMPLATE_INCONSISTENT);
+        return true;
+    case CKA_COPYABLE:
+        if (bool_of(a) != false) r.fail(CKR_TEMPLATE_INCONSISTENT);
+        return true;
+    case CKA_START_DATE:
+    case CKA_END_DATE:
+    case CKA_URL:
+    case CKA_HASH_OF_SUBJECT_PUBLIC_KEY:
+    case CKA_HASH_OF_ISSUER_PUBLIC_KEY:
+        if (!value_of(a).empty()) r.fail(CKR_TEMPLATE_INCONSISTENT);
+        return true;
+    default:
+        return false;
+    }
+}
+
+// C_CreateObject of an X.509 certificate: an import_key request of class
+// "certificate"; the names a template states must be the value's.
+std::variant<CK_RV, generation> certificate_request(const CK_ATTRIBUTE* tmpl, CK_ULONG count) {
+    template_reading r;
+    r.flags = default_flags(key_class::certificate, key_type::x509);
+    certificate_reading c;
+    for (CK_ULONG i = 0; i < count; ++i)
+        if (!read_identity(tmpl[i], r, CKO_CERTIFICATE, CK_UNAVAILABLE_INFORMATION) &&
+            !read_certificate_attribute(tmpl[i], r, c))
+            r.fail(CKR_ATTRIBUTE_TYPE_INVALID);
+    if (r.error != CKR_OK) return r.error;
+    if (!c.certificate_type || !c.value) return CKR_TEMPLATE_INCOMPLETE;
+    if (*c.certificate_type != CKC_X_509 || c.value->size() > max_certificate)
+        return CKR_ATTRIBUTE_VALUE_INVALID;
+    auto names = names_of_certificate(*c.value);
+    if (!names) return CKR_ATTRIBUTE_VALUE_INVALID;
+    if ((c.subject && *c.subject != names->subject) || (c.issuer && *c.issuer != names->issuer) ||
+        (c.serial_number && *c.serial_number != names->serial_number))
+        return CKR_TEMPLATE_INCONSISTENT;
+    json request{{"class", key_class_name(key_class::certificate)},
+                 {"type", key_type_name(key_type::x509)},
+                 {"material", to_hex(*c.value)}};
+    if (r.label) request["label"] = *r.label;
+    if (r.id) request["id"] = to_hex(*r.id);
+    bool token = r.token.value_or(false);
+    if (!token) request["session"] = true;
+    if (r.any_flag) request["attributes"] = flags_to_json(r.flags);
+    return generation{std::move(request), token};
 }
 
 } // namespace
@@ -290,6 +404,9 @@ std::variant<CK_RV, generation> generation_request(CK_MECHANISM_TYPE mechanism,
 
 std::variant<CK_RV, generation> import_request(const CK_ATTRIBUTE* tmpl, CK_ULONG count) {
     if (count && !tmpl) return CKR_ARGUMENTS_BAD;
+    for (CK_ULONG i = 0; i < count; ++i)
+        if (tmpl[i].type == CKA_CLASS && ulong_of(tmpl[i]) == CK_ULONG{CKO_CERTIFICATE})
+            return certificate_request(tmpl, count);
     auto kind = imported_kind(tmpl, count);
     if (auto* error = std::get_if<CK_RV>(&kind)) return *error;
     auto [cls, type, ck_class, ck_type] = std::get<object_kind>(kind);
@@ -348,6 +465,8 @@ std::size_t output_bound(const key_summary& k, const node_mechanism& m, key_oper
     case key_type::aes:
         if (m.name != "aes-gcm") return 0;
         return op == key_operation::encrypt ? input + tag : (input < tag ? 0 : input - tag);
+    case key_type::x509: // a certificate computes nothing
+        return 0;
     }
     return 0;
 }

@@ -32,17 +32,19 @@ std::optional<E> value_in(const std::array<named<E>, N>& table, std::string_view
     return std::nullopt;
 }
 
-constexpr std::array<named<key_class>, 3> class_names{{
+constexpr std::array<named<key_class>, 4> class_names{{
     {key_class::public_key, "public"},
     {key_class::private_key, "private"},
     {key_class::secret_key, "secret"},
+    {key_class::certificate, "certificate"},
 }};
 
-constexpr std::array<named<key_type>, 4> type_names{{
+constexpr std::array<named<key_type>, 5> type_names{{
     {key_type::ec, "ec"},
     {key_type::rsa, "rsa"},
     {key_type::aes, "aes"},
     {key_type::generic_secret, "generic_secret"},
+    {key_type::x509, "x509"},
 }};
 
 constexpr std::array<named<mechanism>, 13> mechanism_names{{
@@ -106,7 +108,8 @@ std::string flag_name(const attribute_info& a) {
 // What each kind of key may ever do.
 key_flags usable_by(key_class c, key_type t) noexcept {
     key_flags f;
-    bool ciphers = t == key_type::aes || t == key_type::rsa; // no EC encryption here
+    if (c == key_class::certificate || t == key_type::x509) return f; // used by nobody
+    bool ciphers = t == key_type::aes || t == key_type::rsa;          // no EC encryption here
     bool signs = t != key_type::aes;
     f.encrypt = ciphers && c != key_class::private_key;
     f.wrap = ciphers && c != key_class::private_key;
@@ -178,6 +181,8 @@ std::string key_spec_name(const key_spec& spec) {
         return fmt::format("aes:{}", spec.bits);
     case key_type::generic_secret:
         return fmt::format("hmac:{}", spec.bits);
+    case key_type::x509:
+        return "x509";
     }
     return "unknown";
 }
@@ -194,6 +199,12 @@ const attribute_info* find_key_attribute(std::uint32_t id) noexcept {
 
 key_flags default_flags(key_class c, key_type t) noexcept {
     auto f = usable_by(c, t);
+    // Certificates are no secret, and never made here.
+    if (c == key_class::certificate) {
+        f.private_ = f.sensitive = f.always_sensitive = f.never_extractable = false;
+        f.local = f.extractable = false;
+        return f;
+    }
     // Public keys are no secret: readable by every crypto user, and exportable.
     if (c == key_class::public_key) {
         f.private_ = false;
@@ -213,6 +224,10 @@ bool flags_fit(const key_flags& f, key_class c, key_type t) noexcept {
         if (usage && f.*(a.flag) && !(may.*(a.flag))) return false;
     }
     if (c == key_class::public_key) return true;
+    // A certificate is an X.509 one, brought in, and no secret.
+    if (c == key_class::certificate)
+        return t == key_type::x509 && !f.local && !f.sensitive && !f.extractable &&
+               !f.always_sensitive && !f.never_extractable;
     // No key leaves a node in the clear: secret and private keys stay
     // sensitive and not extractable (there is no export operation).
     if (!f.sensitive || f.extractable) return false;

@@ -24,6 +24,8 @@ std::uint32_t pkcs11_class(key_class c) {
         return 3;
     case key_class::secret_key:
         return 4;
+    case key_class::certificate:
+        return 1;
     }
     return 0;
 }
@@ -38,6 +40,8 @@ std::uint32_t pkcs11_key_type(key_type t) {
         return 0x10;
     case key_type::aes:
         return 0x1f;
+    case key_type::x509: // a certificate's, which has no key type
+        return 0;
     }
     return 0;
 }
@@ -121,6 +125,7 @@ std::optional<std::string> attribute_value(const key_summary& k, key_attribute a
     case key_attribute::class_:
         return word(pkcs11_class(k.cls));
     case key_attribute::key_type:
+        if (k.cls == key_class::certificate) return std::nullopt;
         return word(pkcs11_key_type(k.type));
     case key_attribute::label:
         return escape_terminal(k.label);

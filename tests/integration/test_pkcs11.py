@@ -202,6 +202,42 @@ class Pkcs11ToolTests(ClusterTestCase):
         self.assertIn("CKR_ATTRIBUTE_VALUE_INVALID", r.stderr)
         self.assertNotIn(("outside-small", "private"), self.keys_on(0, "bob", "bob-pw-123"))
 
+    def test_a_certificate_lives_beside_its_key(self):
+        # openssl makes a key and its self-signed certificate; pkcs11-tool
+        # writes both (sending the subject, issuer and serial it reads from
+        # the certificate, which the module checks against the DER).
+        key, _ = self.outside_key("certified", "EC", "ec_paramgen_curve:P-256")
+        cert = self.c.path("certified.crt.der")
+        subprocess.run(["openssl", "req", "-new", "-x509", "-key", key, "-keyform", "DER",
+                        "-subj", "/CN=hsmsh certificate test", "-days", "30", "-outform", "DER",
+                        "-out", cert], check=True, capture_output=True)
+        self.bob("--write-object", key, "--type", "privkey", "--id", "e1", "--label",
+                 "certified", "--usage-sign")
+        self.bob("--write-object", cert, "--type", "cert", "--id", "e1", "--label", "certified")
+        # On every node alike, and read back as written.
+        held = [self.keys_on(i, "bob", "bob-pw-123") for i in range(3)]
+        self.assertEqual(len({h[("certified", "certificate")]["digest"] for h in held}), 1)
+        read = self.c.path("certified-read.der")
+        self.bob("--read-object", "--type", "cert", "--id", "e1", "-o", read)
+        with open(read, "rb") as a, open(cert, "rb") as b:
+            self.assertEqual(a.read(), b.read())
+        r = self.bob("--list-objects", "--type", "cert")
+        self.assertIn("Certificate Object; type = X.509 cert", r.stdout)
+        self.assertIn("subject:    DN: CN=hsmsh certificate test", r.stdout)
+        # GnuTLS finds it as a certificate of the token.
+        if have("p11tool"):
+            r = subprocess.run(["p11tool", "--provider", MODULE, "--login", "--list-all-certs",
+                                f"pkcs11:token={self.c.cluster_id}"], capture_output=True,
+                               text=True, env=tool_env(self.c.env(GNUTLS_PIN="bob:bob-pw-123")),
+                               timeout=120)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("Label: certified", r.stdout)
+            self.assertIn("Type: X.509 Certificate", r.stdout)
+        # Destroyed like a key, on every node.
+        self.bob("--delete-object", "--type", "cert", "--id", "e1")
+        for i in range(3):
+            self.assertNotIn(("certified", "certificate"), self.keys_on(i, "bob", "bob-pw-123"))
+
     def outside_key(self, label, algorithm, option):
         """A private key openssl makes, and its public key, as DER files."""
         key, pub = self.c.path(f"{label}.der"), self.c.path(f"{label}.pub.der")

@@ -25,19 +25,21 @@ if sanitizer_runtimes() and "LD_PRELOAD" not in os.environ:
 try:
     import PyKCS11
     from PyKCS11 import PyKCS11Error
-    from PyKCS11.LowLevel import (CKA_ALWAYS_AUTHENTICATE, CKA_ALWAYS_SENSITIVE, CKA_CLASS,
-                                  CKA_EC_PARAMS, CKA_END_DATE, CKA_EXTRACTABLE, CKA_ID,
-                                  CKA_KEY_GEN_MECHANISM, CKA_KEY_TYPE, CKA_LABEL, CKA_LOCAL,
-                                  CKA_MODIFIABLE, CKA_NEVER_EXTRACTABLE, CKA_PRIVATE,
-                                  CKA_SENSITIVE, CKA_SIGN, CKA_SIGN_RECOVER, CKA_START_DATE,
-                                  CKA_TOKEN, CKA_VALUE, CKA_VERIFY, CKA_VERIFY_RECOVER,
-                                  CKA_WRAP_WITH_TRUSTED, CKF_DONT_BLOCK, CKF_LOGIN_REQUIRED,
-                                  CKF_RNG, CKF_RW_SESSION, CKF_SERIAL_SESSION,
-                                  CKF_TOKEN_INITIALIZED, CKF_USER_PIN_INITIALIZED, CKK_EC,
-                                  CKK_GENERIC_SECRET, CKM_ECDSA, CKM_ECDSA_SHA256,
-                                  CKM_EC_KEY_PAIR_GEN, CKM_SHA256, CKM_SHA256_HMAC, CKM_SHA384,
-                                  CKM_VENDOR_DEFINED, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY,
-                                  CKO_SECRET_KEY, CKS_RO_PUBLIC_SESSION, CKS_RO_USER_FUNCTIONS,
+    from PyKCS11.LowLevel import (CKA_ALWAYS_AUTHENTICATE, CKA_ALWAYS_SENSITIVE,
+                                  CKA_CERTIFICATE_TYPE, CKA_CLASS, CKA_EC_PARAMS, CKA_END_DATE,
+                                  CKA_EXTRACTABLE, CKA_ID, CKA_ISSUER, CKA_KEY_GEN_MECHANISM,
+                                  CKA_KEY_TYPE, CKA_LABEL, CKA_LOCAL, CKA_MODIFIABLE,
+                                  CKA_NEVER_EXTRACTABLE, CKA_PRIVATE, CKA_SENSITIVE,
+                                  CKA_SERIAL_NUMBER, CKA_SIGN, CKA_SIGN_RECOVER, CKA_START_DATE,
+                                  CKA_SUBJECT, CKA_TOKEN, CKA_TRUSTED, CKA_VALUE, CKA_VERIFY,
+                                  CKA_VERIFY_RECOVER, CKA_WRAP_WITH_TRUSTED, CKC_X_509,
+                                  CKF_DONT_BLOCK, CKF_LOGIN_REQUIRED, CKF_RNG, CKF_RW_SESSION,
+                                  CKF_SERIAL_SESSION, CKF_TOKEN_INITIALIZED,
+                                  CKF_USER_PIN_INITIALIZED, CKK_EC, CKK_GENERIC_SECRET, CKM_ECDSA,
+                                  CKM_ECDSA_SHA256, CKM_EC_KEY_PAIR_GEN, CKM_SHA256,
+                                  CKM_SHA256_HMAC, CKM_SHA384, CKM_VENDOR_DEFINED, CKO_CERTIFICATE,
+                                  CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_SECRET_KEY,
+                                  CKS_RO_PUBLIC_SESSION, CKS_RO_USER_FUNCTIONS,
                                   CKS_RW_PUBLIC_SESSION, CKS_RW_USER_FUNCTIONS)
 except ImportError:
     PyKCS11 = None
@@ -50,6 +52,35 @@ DATA = b"the same data, two implementations"
 
 def code(error):
     return PyKCS11.CKR[error.value]
+
+
+def tlvs(der):
+    """The DER elements of a SEQUENCE's contents, each whole (tag, length, value)."""
+    out, i = [], 0
+    while i < len(der):
+        start, length = i, der[i + 1]
+        i += 2
+        if length & 0x80:
+            count = length & 0x7F
+            length = int.from_bytes(der[i:i + count], "big")
+            i += count
+        i += length
+        out.append(der[start:i])
+    return out
+
+
+def contents(element):
+    """A DER element's contents."""
+    length = element[1]
+    skip = 2 + (length & 0x7F if length & 0x80 else 0)
+    return element[skip:]
+
+
+def tbs_fields(certificate):
+    """An X.509 certificate's TBSCertificate fields: version, serial,
+    signature, issuer, validity, subject, subject public key info, ..."""
+    tbs = tlvs(contents(tlvs(certificate)[0]))[0]
+    return tlvs(contents(tbs))
 
 
 class Semantics:
@@ -226,6 +257,43 @@ class Semantics:
                      [(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_GENERIC_SECRET),
                       (CKA_TOKEN, True), (CKA_SIGN, True)])
 
+    def certificate(self):
+        """A self-signed certificate openssl makes: its DER, and its subject's."""
+        with tempfile.TemporaryDirectory() as tmp:
+            key, cert = os.path.join(tmp, "key.pem"), os.path.join(tmp, "cert.der")
+            subprocess.run(["openssl", "req", "-new", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-subj",
+                            "/CN=semantics", "-days", "30", "-outform", "DER", "-out", cert],
+                           check=True, capture_output=True)
+            with open(cert, "rb") as f:
+                der = f.read()
+        return der, tbs_fields(der)[5]
+
+    def test_a_certificate_is_kept_with_its_names(self):
+        der, subject = self.certificate()
+        s = self.session(rw=True, login=True)
+        template = [(CKA_CLASS, CKO_CERTIFICATE), (CKA_CERTIFICATE_TYPE, CKC_X_509),
+                    (CKA_TOKEN, True), (CKA_LABEL, "cert"), (CKA_ID, b"\x0c"),
+                    (CKA_SUBJECT, subject), (CKA_VALUE, der)]
+        cert = s.createObject(template)
+        self.addCleanup(s.destroyObject, cert)
+        found = s.findObjects([(CKA_CLASS, CKO_CERTIFICATE), (CKA_LABEL, "cert")])
+        self.assertEqual([o.value() for o in found], [cert.value()])
+        value, cert_type, trusted = s.getAttributeValue(cert, [CKA_VALUE, CKA_CERTIFICATE_TYPE,
+                                                                CKA_TRUSTED])
+        self.assertEqual((bytes(value), cert_type, trusted), (der, CKC_X_509, False))
+        # A certificate is no key: it has no key type, and signs nothing.
+        self.assertEqual(s.getAttributeValue(cert, [CKA_KEY_TYPE, CKA_LABEL]), [None, "cert"])
+        # A crypto user does not mark a certificate trusted (the officer's).
+        self.refused("CKR_ATTRIBUTE_READ_ONLY", s.createObject, template + [(CKA_TRUSTED, True)])
+        # A session object, too, in a read-only session.
+        ro = self.session()
+        kept = ro.createObject([(CKA_CLASS, CKO_CERTIFICATE), (CKA_CERTIFICATE_TYPE, CKC_X_509),
+                                (CKA_LABEL, "session-cert"), (CKA_SUBJECT, subject),
+                                (CKA_VALUE, der)])
+        self.assertEqual(bytes(ro.getAttributeValue(kept, [CKA_SUBJECT])[0]), subject)
+        self.assertEqual(ro.getAttributeValue(kept, [CKA_TOKEN])[0], False)
+
     def test_signatures_verify_and_a_tampered_one_does_not(self):
         s = self.session(rw=True, login=True)
         public, private = self.ec_pair(s, "signing")
@@ -326,6 +394,23 @@ class HsmshModule(Semantics, ClusterTestCase):
     def tearDownClass(cls):
         cls.lib.closeAllSessions(cls.slot)
         cls.lib.lib.Unload()  # C_Finalize: the next load reads the configuration anew
+
+    def test_a_certificates_stated_names_are_its_own(self):
+        # The standard has CKA_SUBJECT, CKA_ISSUER and CKA_SERIAL_NUMBER
+        # stated by the application; here they must be the certificate's
+        # (SoftHSM2 keeps what it is told), and are filled from it otherwise.
+        der, subject = self.certificate()
+        s = self.session(rw=True, login=True)
+        template = [(CKA_CLASS, CKO_CERTIFICATE), (CKA_CERTIFICATE_TYPE, CKC_X_509),
+                    (CKA_VALUE, der)]
+        self.refused("CKR_TEMPLATE_INCONSISTENT", s.createObject,
+                     template + [(CKA_SUBJECT, subject[:-1] + b"x")])
+        cert = s.createObject(template)
+        fields = tbs_fields(der)
+        issuer, serial = s.getAttributeValue(cert, [CKA_ISSUER, CKA_SERIAL_NUMBER])
+        self.assertEqual((bytes(issuer), bytes(serial)), (fields[3], fields[1]))
+        self.refused("CKR_ATTRIBUTE_VALUE_INVALID", s.createObject,
+                     template[:2] + [(CKA_VALUE, der + b"\x00")])
 
     def test_before_login_the_token_shows_nothing(self):
         # SoftHSM shows public objects before login; here every key is a user's.

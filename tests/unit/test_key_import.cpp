@@ -6,7 +6,10 @@
 #include "hsmsh/pki.hpp"
 #include "memory_node.hpp"
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include <doctest/doctest.h>
@@ -15,7 +18,7 @@
 namespace hsm::test::key_import {
 namespace {
 
-template <typename Encode> bytes der(EVP_PKEY* key, Encode encode) {
+template <typename T, typename Encode> bytes der(T* key, Encode encode) {
     bytes out(static_cast<std::size_t>(encode(key, nullptr)));
     auto* p = out.data();
     REQUIRE(encode(key, &p) == static_cast<int>(out.size()));
@@ -45,6 +48,28 @@ pkey_ptr rsa(std::size_t bits) {
 
 pkey_ptr ec(const char* curve) {
     return pkey_ptr(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve));
+}
+
+// An RSA-2048 key with exponent `e` and `primes` primes.
+pkey_ptr rsa_with(unsigned long e, int primes) {
+    std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(
+        EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr), EVP_PKEY_CTX_free);
+    std::unique_ptr<BIGNUM, decltype(&BN_free)> exponent(BN_new(), BN_free);
+    EVP_PKEY* key = nullptr;
+    REQUIRE(ctx);
+    REQUIRE(BN_set_word(exponent.get(), e) == 1);
+    REQUIRE(EVP_PKEY_keygen_init(ctx.get()) == 1);
+    REQUIRE(EVP_PKEY_CTX_set_rsa_keygen_bits(ctx.get(), 2048) == 1);
+    REQUIRE(EVP_PKEY_CTX_set1_rsa_keygen_pubexp(ctx.get(), exponent.get()) == 1);
+    REQUIRE(EVP_PKEY_CTX_set_rsa_keygen_primes(ctx.get(), primes) == 1);
+    REQUIRE(EVP_PKEY_keygen(ctx.get(), &key) == 1);
+    return pkey_ptr(key);
+}
+
+// `key` as it encodes with a string parameter set (a point format, say).
+pkey_ptr with_param(EVP_PKEY* key, const char* name, const char* value) {
+    REQUIRE(EVP_PKEY_set_utf8_string_param(key, name, value) == 1);
+    return pkey_ptr(EVP_PKEY_dup(key));
 }
 
 bool verifies(EVP_PKEY* key, const EVP_MD* md, const bytes& data, const bytes& signature) {
@@ -160,6 +185,38 @@ TEST_CASE("a key brought in is sealed like a generated one, works, and says it w
                          {"signature", to_hex(theirs)}});
         CHECK(r.code == status::ok);
     }
+    SUBCASE("a certificate is kept as it is, owned, and used by nobody") {
+        auto key = ec("P-256");
+        auto cert = make_ca_certificate(key.get(), "hsmsh import test", 30);
+        auto encoded = der(cert.get(), [](X509* c, unsigned char** p) { return i2d_X509(c, p); });
+        auto handle = n.imported("certificate", "x509", encoded, {{"label", "ca"}, {"id", "0a"}});
+        auto k = n.described(handle);
+        CHECK(k.cls == key_class::certificate);
+        CHECK(k.type == key_type::x509);
+        CHECK(k.public_key == to_hex(encoded));
+        CHECK(k.owner_name == "alice");
+        CHECK_FALSE(k.flags.local);
+        CHECK_FALSE(k.flags.private_);
+        CHECK_FALSE(k.flags.sign);
+        auto r = n.call(n.alice, operation::sign,
+                        {{"handle", handle}, {"mechanism", "ecdsa-sha256"}, {"data", "00"}});
+        CHECK(r.code == status::mechanism_invalid);
+        encoded.push_back(0);
+        CHECK(n.refusal("certificate", "x509", encoded) == status::attribute_invalid);
+        CHECK(n.refusal("certificate", "x509", spki(key.get())) == status::attribute_invalid);
+        CHECK(n.refusal("certificate", "x509", bytes(max_certificate + 1, 0x30)) ==
+              status::attribute_invalid);
+    }
+    SUBCASE("a compressed point is kept uncompressed, as the node writes its own") {
+        auto original = ec("P-256");
+        auto compressed = with_param(original.get(), OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+                                     OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_COMPRESSED);
+        auto pub = n.imported("public", "ec", spki(compressed.get()));
+        auto uncompressed = with_param(original.get(), OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+                                       OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_UNCOMPRESSED);
+        CHECK(n.described(pub).public_key == to_hex(spki(uncompressed.get())));
+        CHECK(spki(compressed.get()).size() < spki(uncompressed.get()).size());
+    }
     SUBCASE("a session key, too: kept by the node for the login, never sealed") {
         auto r = n.import(n.alice, "secret", "generic_secret", bytes(32, 1), {{"session", true}});
         REQUIRE(r.code == status::ok);
@@ -187,6 +244,22 @@ TEST_CASE("what a node would not have made is refused, and so is a claim to have
     CHECK(n.refusal("private", "rsa", pkcs8(good.get())) == status::attribute_invalid);
     CHECK(n.refusal("public", "ec", pkcs8(good.get())) == status::attribute_invalid);
     CHECK(n.refusal("secret", "rsa", bytes(32, 1)) == status::attribute_invalid);
+    // Only what the node makes: exponent 65537, two primes, named curves.
+    auto small_exponent = rsa_with(3, 2);
+    auto three_primes = rsa_with(65537, 3);
+    CHECK(n.refusal("private", "rsa", pkcs8(small_exponent.get())) == status::attribute_invalid);
+    CHECK(n.refusal("public", "rsa", spki(small_exponent.get())) == status::attribute_invalid);
+    CHECK(n.refusal("private", "rsa", pkcs8(three_primes.get())) == status::attribute_invalid);
+    auto explicit_curve =
+        with_param(ec("P-256").get(), OSSL_PKEY_PARAM_EC_ENCODING, OSSL_PKEY_EC_ENCODING_EXPLICIT);
+    CHECK(n.refusal("private", "ec", pkcs8(explicit_curve.get())) == status::attribute_invalid);
+    CHECK(n.refusal("public", "ec", spki(explicit_curve.get())) == status::attribute_invalid);
+    // Only an officer trusts a key, and officers bring none in nor make any.
+    CHECK(n.refusal("secret", "aes", bytes(16, 1), {{"attributes", {{"trusted", true}}}}) ==
+          status::attribute_invalid);
+    CHECK(n.call(n.alice, operation::generate_key,
+                 {{"spec", "aes:256"}, {"attributes", {{"trusted", true}}}})
+              .code == status::attribute_invalid);
     // A key brought in never claims the node made it, nor becomes extractable.
     auto key = pkcs8(good.get());
     CHECK(n.refusal("private", "ec", key, {{"attributes", {{"local", true}}}}) ==

@@ -33,10 +33,16 @@ inline constexpr std::size_t max_key_id = 64;             // bytes (CKA_ID), hex
 inline constexpr std::size_t max_key_shares = 32;         // users one key is shared with
 inline constexpr std::size_t max_crypto_data = 64 * 1024; // bytes one operation takes
 
-enum class key_class { public_key, private_key, secret_key };
-enum class key_type { ec, rsa, aes, generic_secret };
+/// A certificate (PKCS#11 CKO_CERTIFICATE, of type x509) is kept, sealed,
+/// replicated and owned as a key is, and used by nobody.
+enum class key_class { public_key, private_key, secret_key, certificate };
+enum class key_type { ec, rsa, aes, generic_secret, x509 };
 
-/// "public", "private", "secret"; "ec", "rsa", "aes", "generic_secret".
+/// The largest certificate a node keeps (DER).
+inline constexpr std::size_t max_certificate = 16 * 1024;
+
+/// "public", "private", "secret", "certificate"; "ec", "rsa", "aes",
+/// "generic_secret", "x509".
 std::string_view key_class_name(key_class c) noexcept;
 std::optional<key_class> key_class_from_name(std::string_view name) noexcept;
 std::string_view key_type_name(key_type t) noexcept;

@@ -164,9 +164,9 @@ struct import_key_request {
     std::optional<bool> session = false;
 };
 
-/// The most material an import carries: an RSA-4096 private key's DER is
-/// about 2.4 KB.
-inline constexpr std::size_t max_key_material = 8 * 1024;
+/// The most material an import carries: a certificate's (an RSA-4096
+/// private key's DER is about 2.4 KB).
+inline constexpr std::size_t max_key_material = max_certificate;
 
 struct find_keys_request {
     std::optional<std::int64_t> user;

@@ -5,11 +5,14 @@
 #include "hsmsh/pki.hpp"
 #include "hsmsh/secret.hpp"
 
+#include <algorithm>
 #include <array>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -208,20 +211,39 @@ crypto_result oaep(EVP_PKEY* pkey, std::span<const std::uint8_t> in, bool encryp
     return out;
 }
 
+// A string parameter of `key` ("" when it has none).
+std::string text_param(EVP_PKEY* key, const char* name) {
+    std::array<char, 64> value{};
+    std::size_t length = 0;
+    if (EVP_PKEY_get_utf8_string_param(key, name, value.data(), value.size(), &length) != 1)
+        return {};
+    return std::string(value.data(), length);
+}
+
+// Whether an RSA key is one the node makes: exponent 65537, two primes.
+bool generable_rsa(EVP_PKEY* key) {
+    BIGNUM* raw = nullptr;
+    if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &raw) != 1) return false;
+    std::unique_ptr<BIGNUM, decltype(&BN_free)> e(raw, BN_free);
+    BIGNUM* third = nullptr;
+    bool more_primes = EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_FACTOR3, &third) == 1;
+    BN_clear_free(third);
+    return BN_is_word(e.get(), 65537) && !more_primes;
+}
+
 // Whether `key` is one the node could have made: its type's algorithm, a
-// size the node generates, and for EC a named curve the node uses.
+// size the node generates; RSA as generable_rsa says, EC on a curve the
+// node uses, named (never explicit parameters). Its size, or nullopt.
 std::optional<int> generable_bits(EVP_PKEY* key, key_type t) {
     if (EVP_PKEY_get_base_id(key) != (t == key_type::ec ? EVP_PKEY_EC : EVP_PKEY_RSA))
         return std::nullopt;
     key_spec spec{t, EVP_PKEY_get_bits(key)};
-    if (t == key_type::ec) {
-        std::array<char, 64> curve{};
-        std::size_t length = 0;
-        if (EVP_PKEY_get_group_name(key, curve.data(), curve.size(), &length) != 1)
-            return std::nullopt;
-        std::string_view name(curve.data(), length);
-        if (name != (spec.bits == 384 ? "secp384r1" : "prime256v1")) return std::nullopt;
-    }
+    if (t == key_type::rsa && !generable_rsa(key)) return std::nullopt;
+    if (t == key_type::ec &&
+        (text_param(key, OSSL_PKEY_PARAM_EC_ENCODING) != OSSL_PKEY_EC_ENCODING_GROUP ||
+         text_param(key, OSSL_PKEY_PARAM_GROUP_NAME) !=
+             (spec.bits == 384 ? "secp384r1" : "prime256v1")))
+        return std::nullopt;
     if (parse_key_spec(key_spec_name(spec)) != spec) return std::nullopt;
     return spec.bits;
 }
@@ -234,11 +256,30 @@ std::optional<imported_key> import_secret(key_type t, std::span<const std::uint8
                         {key_class::secret_key, key_material(bytes(in.begin(), in.end())), {}}};
 }
 
+// An X.509 certificate, wholly, at most max_certificate bytes, in its DER
+// as OpenSSL writes it back; its size is its public key's.
+std::optional<imported_key> import_certificate(key_type t, std::span<const std::uint8_t> in) {
+    if (t != key_type::x509 || in.empty() || in.size() > max_certificate) return std::nullopt;
+    const auto* p = in.data();
+    std::unique_ptr<X509, decltype(&X509_free)> cert(
+        d2i_X509(nullptr, &p, static_cast<long>(in.size())), X509_free);
+    if (!cert || p != in.data() + in.size()) return std::nullopt;
+    int size = i2d_X509(cert.get(), nullptr);
+    if (size <= 0 || static_cast<std::size_t>(size) > max_certificate) return std::nullopt;
+    bytes der(static_cast<std::size_t>(size));
+    auto* q = der.data();
+    if (i2d_X509(cert.get(), &q) != size) return std::nullopt;
+    const auto* key = X509_get0_pubkey(cert.get());
+    int bits = key ? EVP_PKEY_get_bits(key) : 0;
+    return imported_key{std::max(bits, 0), {key_class::certificate, key_material(bytes(der)), der}};
+}
+
 } // namespace
 
 std::optional<imported_key> import_key_material(key_class c, key_type t,
                                                 std::span<const std::uint8_t> in) {
     if (c == key_class::secret_key) return import_secret(t, in);
+    if (c == key_class::certificate) return import_certificate(t, in);
     if (t != key_type::ec && t != key_type::rsa) return std::nullopt;
     const auto* p = in.data();
     auto size = static_cast<long>(in.size());
@@ -255,6 +296,11 @@ std::optional<imported_key> import_key_material(key_class c, key_type t,
     int checked =
         c == key_class::public_key ? EVP_PKEY_public_check(ctx.get()) : EVP_PKEY_check(ctx.get());
     if (checked != 1) return std::nullopt;
+    // Points as the node writes them, uncompressed (CKA_EC_POINT's form).
+    if (t == key_type::ec &&
+        EVP_PKEY_set_utf8_string_param(key.get(), OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+                                       OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_UNCOMPRESSED) != 1)
+        throw std::runtime_error("key encoding failed");
     auto pub = der_of(key.get(), [](EVP_PKEY* k, unsigned char** q) { return i2d_PUBKEY(k, q); });
     if (c == key_class::public_key) return imported_key{*bits, {c, key_material(bytes(pub)), pub}};
     auto priv =
@@ -305,7 +351,8 @@ std::vector<generated_key> generate_key_material(const key_spec& spec) {
 std::optional<loaded_key> loaded_key::load(key_class c, key_type t, key_material material) {
     loaded_key k;
     k.type_ = t;
-    if (c == key_class::secret_key) {
+    // A certificate is kept as it is: no mechanism takes one.
+    if (c == key_class::secret_key || c == key_class::certificate) {
         k.secret_ = std::make_shared<const key_material>(std::move(material));
         return k;
     }

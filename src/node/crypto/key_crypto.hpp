@@ -53,11 +53,13 @@ struct imported_key {
 
 /// Reads `in` as a key of class `c` and type `t`: a secret key's raw bytes,
 /// a private key's DER (PKCS#8, PKCS#1 or SEC 1), a public key's
-/// SubjectPublicKeyInfo DER. Nullopt unless it is a key the node could have
-/// generated (AES-128/192/256, HMAC of 128 to 512 bits, RSA-2048/3072/4096,
-/// P-256, P-384), wholly, and passes OpenSSL's checks (a private key's
-/// parts agree, a public point is on its curve). Throws std::runtime_error
-/// when OpenSSL fails otherwise.
+/// SubjectPublicKeyInfo DER, an X.509 certificate's DER (at most
+/// max_certificate bytes; its size is its key's). Nullopt unless it is a
+/// key the node could have generated (AES-128/192/256, HMAC of 128 to 512
+/// bits, RSA-2048/3072/4096 with two primes and exponent 65537, P-256 and
+/// P-384 on named curves), wholly, and passes OpenSSL's checks (a private
+/// key's parts agree, a public point is on its curve); points are written
+/// back uncompressed. Throws std::runtime_error when OpenSSL fails otherwise.
 std::optional<imported_key> import_key_material(key_class c, key_type t,
                                                 std::span<const std::uint8_t> in);
 

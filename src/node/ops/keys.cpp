@@ -122,7 +122,9 @@ std::optional<key_flags> imported_flags(const import_key_request& r) {
     auto base = default_flags(*r.cls, *r.type);
     base.local = base.always_sensitive = base.never_extractable = false;
     auto flags = r.attributes ? flags_from_json(*r.attributes, base) : base;
-    if (!flags || flags->local || flags->always_sensitive || flags->never_extractable)
+    // Only an officer trusts (CKA_TRUSTED), and officers bring no keys in.
+    if (!flags || flags->local || flags->always_sensitive || flags->never_extractable ||
+        flags->trusted)
         return std::nullopt;
     return flags;
 }
@@ -134,8 +136,10 @@ bool room_for(const node_context& n, const session& s, bool in_session, std::siz
     return n.store.keys().count() + n.store.keys().count_reserved() + objects <= max_keys_per_node;
 }
 
-// A page of list_keys.
+// A page of list_keys: at most 32 keys, and public parts (a certificate's
+// 32 KiB of hex at most) of 96 KiB, so a page fits a frame.
 constexpr std::size_t keys_per_page = 32;
+constexpr std::size_t public_bytes_per_page = 96 * 1024;
 
 } // namespace
 
@@ -171,8 +175,9 @@ awaitable<status> generate_keys(node_context& n, session& s, generate_key_reques
     auto flags = r.attributes ? flags_from_json(*r.attributes, default_flags(main, spec->type))
                               : default_flags(main, spec->type);
     // A generated key says so (CKA_LOCAL): it never claims to be imported.
+    // Only an officer trusts (CKA_TRUSTED), and officers make no keys.
     if (!valid_key_label(label) || !valid_key_id_hex(id) || !flags || !flags->local ||
-        !flags_fit(*flags, main, spec->type))
+        flags->trusted || !flags_fit(*flags, main, spec->type))
         co_return status::attribute_invalid;
     if (!r.session) co_return status::bad_request;
     std::size_t objects = main == key_class::private_key ? 2 : 1; // a pair, or one key
@@ -283,9 +288,12 @@ status get_key(node_context& n, session& s, const key_handle_request& r, json& o
 // time after handle `after` (what a PKCS#11 token shows as its objects).
 status list_keys(node_context& n, session& s, const list_keys_request& r, json& out) {
     key_page page;
+    std::size_t public_bytes = 0;
     for (const auto& k : n.store.keys().keys_of(*s.user_id)) {
         if (k.handle <= r.after) continue;
-        if (page.keys.size() == keys_per_page) {
+        public_bytes += 2 * k.public_der.size();
+        if (page.keys.size() == keys_per_page ||
+            (!page.keys.empty() && public_bytes > public_bytes_per_page)) {
             page.more = true;
             break;
         }

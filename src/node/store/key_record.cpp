@@ -28,6 +28,12 @@ bool size_fits(key_type t, int bits) {
 
 bool well_formed(const key_record& k) noexcept {
     try {
+        bool named = k.handle > 0 && k.version > 0 && valid_key_label(k.label) &&
+                     valid_key_id_hex(k.id_hex) && flags_fit(k.flags, k.cls, k.type);
+        // A certificate's DER is its public part.
+        if (k.cls == key_class::certificate || k.type == key_type::x509)
+            return named && k.cls == key_class::certificate && k.type == key_type::x509 &&
+                   !k.public_der.empty() && k.public_der.size() <= max_certificate && k.bits >= 0;
         bool asymmetric = k.type == key_type::ec || k.type == key_type::rsa;
         if (asymmetric == (k.cls == key_class::secret_key)) return false;
         return k.handle > 0 && k.version > 0 && size_fits(k.type, k.bits) &&

@@ -28,6 +28,7 @@ enum class command_id {
     generate_key,
     get_attribute,
     get_key_info,
+    import_pem,
     list_attributes,
     set_attribute,
     share_key,

@@ -7,15 +7,22 @@
 #include "render.hpp"
 #include "shell_context.hpp"
 
+#include "command_line.hpp"
 #include "divergence.hpp"
 #include "hsmsh/client/cluster_link.hpp"
 #include "hsmsh/client/key_generation.hpp"
 #include "hsmsh/files.hpp"
+#include "hsmsh/hex.hpp"
 #include "hsmsh/log.hpp"
+#include "hsmsh/pki.hpp"
 #include "hsmsh/protocol/changes.hpp"
+#include "hsmsh/secret.hpp"
 #include "key_view.hpp"
 
 #include <sstream>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
@@ -213,15 +220,8 @@ line_result run_destroy_key(shell_context& ctx, parsed_command& cmd) {
 
 namespace {
 
-// generateKey's request to the node that makes the key: its type, and its
-// label and id when given.
-json generate_request(const parsed_command& cmd) {
-    auto spec = parse_key_spec(cmd.args[0]);
-    if (!spec)
-        throw usage_error(fmt::format("no key type '{}': ec:p256, ec:p384, rsa:2048, rsa:3072, "
-                                      "rsa:4096, aes:128, aes:192, aes:256 or hmac:<bits>",
-                                      cmd.args[0]));
-    json request{{"spec", key_spec_name(*spec)}};
+// The label and id a command gives after its first argument, checked, in `request`.
+void name_request(const parsed_command& cmd, json& request) {
     if (cmd.args.size() > 1) {
         if (!valid_key_label(cmd.args[1]))
             throw usage_error(fmt::format("a label is at most {} printable bytes", max_key_label));
@@ -234,6 +234,78 @@ json generate_request(const parsed_command& cmd) {
                 fmt::format("an id is at most {} bytes in lower-case hex", max_key_id));
         request["id"] = cmd.args[2];
     }
+}
+
+// generateKey's request to the node that makes the key: its type, and its
+// label and id when given.
+json generate_request(const parsed_command& cmd) {
+    auto spec = parse_key_spec(cmd.args[0]);
+    if (!spec)
+        throw usage_error(fmt::format("no key type '{}': ec:p256, ec:p384, rsa:2048, rsa:3072, "
+                                      "rsa:4096, aes:128, aes:192, aes:256 or hmac:<bits>",
+                                      cmd.args[0]));
+    json request{{"spec", key_spec_name(*spec)}};
+    name_request(cmd, request);
+    return request;
+}
+
+std::vector<std::uint8_t> certificate_der(X509* cert) {
+    int size = i2d_X509(cert, nullptr);
+    if (size <= 0) throw usage_error("PEM file: the certificate does not encode");
+    std::vector<std::uint8_t> der(static_cast<std::size_t>(size));
+    auto* p = der.data();
+    i2d_X509(cert, &p);
+    return der;
+}
+
+// The type of a public key (SubjectPublicKeyInfo DER), if the nodes keep its kind.
+std::optional<key_type> public_key_type(const std::string& der) {
+    const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+    pkey_ptr key(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
+    if (!key) return std::nullopt;
+    switch (EVP_PKEY_get_base_id(key.get())) {
+    case EVP_PKEY_EC:
+        return key_type::ec;
+    case EVP_PKEY_RSA:
+        return key_type::rsa;
+    default:
+        return std::nullopt;
+    }
+}
+
+// importPem's request: the file's certificate or public key, as DER. A
+// private key is refused here: none crosses a terminal in the clear.
+json import_request(const parsed_command& cmd) {
+    auto pem = read_argument_file(cmd.args[0], 64 * 1024, "PEM file");
+    json request;
+    try {
+        if (pem.find("-----BEGIN CERTIFICATE-----") != std::string::npos) {
+            auto cert = cert_from_pem(pem);
+            request = {{"class", key_class_name(key_class::certificate)},
+                       {"type", key_type_name(key_type::x509)},
+                       {"material", to_hex(certificate_der(cert.get()))}};
+        } else if (pem.find("-----BEGIN PUBLIC KEY-----") != std::string::npos) {
+            auto der = public_key_der_from_pem(pem);
+            auto type = public_key_type(der);
+            if (!type)
+                throw usage_error("PEM file: an EC or RSA public key is brought in, no other");
+            request = {
+                {"class", key_class_name(key_class::public_key)},
+                {"type", key_type_name(*type)},
+                {"material",
+                 to_hex(std::span(reinterpret_cast<const std::uint8_t*>(der.data()), der.size()))}};
+        } else if (pem.find("PRIVATE KEY-----") != std::string::npos) {
+            wipe(pem);
+            throw usage_error("PEM file: a private key is never brought in from the shell (a "
+                              "PKCS#11 application's C_CreateObject can)");
+        } else {
+            throw usage_error("PEM file: no certificate ('BEGIN CERTIFICATE') or public key "
+                              "('BEGIN PUBLIC KEY')");
+        }
+    } catch (const pki_error& e) {
+        throw usage_error(fmt::format("PEM file: {}", e.what()));
+    }
+    name_request(cmd, request);
     return request;
 }
 
@@ -273,21 +345,33 @@ line_result insert_made(shell_context& ctx, const parsed_command& cmd,
     return result;
 }
 
+// The keys `op` (generate_key, import_key) makes on one node, inserted on
+// every server of the cluster's targets.
+line_result make_and_insert(shell_context& ctx, const parsed_command& cmd, operation op,
+                            const json& request) {
+    auto where = ctx.cluster.targets();
+    auto made =
+        generate_on_one(ctx.cluster.link(), where, request, [&](std::size_t i, const json& r) {
+            return ctx.cluster.fan_out({i}, op, r)[0];
+        });
+    if (auto* failure = std::get_if<key_generation_failure>(&made))
+        return report_unmade(ctx, cmd, *failure);
+    return insert_made(ctx, cmd, where, std::move(std::get<made_keys>(made).keys));
+}
+
 } // namespace
 
 // A key is made on one node (its generator and the owner's session there),
 // sealed for the cluster, then inserted everywhere by one two-phase change:
 // on every server or none.
 line_result run_generate_key(shell_context& ctx, parsed_command& cmd) {
-    auto request = generate_request(cmd);
-    auto where = ctx.cluster.targets();
-    auto made =
-        generate_on_one(ctx.cluster.link(), where, request, [&](std::size_t i, const json& r) {
-            return ctx.cluster.fan_out({i}, operation::generate_key, r)[0];
-        });
-    if (auto* failure = std::get_if<key_generation_failure>(&made))
-        return report_unmade(ctx, cmd, *failure);
-    return insert_made(ctx, cmd, where, std::move(std::get<made_keys>(made).keys));
+    return make_and_insert(ctx, cmd, operation::generate_key, generate_request(cmd));
+}
+
+// A certificate or public key is brought in as a key is made: checked and
+// sealed by one node, then inserted everywhere by one two-phase change.
+line_result run_import_pem(shell_context& ctx, parsed_command& cmd) {
+    return make_and_insert(ctx, cmd, operation::import_key, import_request(cmd));
 }
 
 } // namespace hsm

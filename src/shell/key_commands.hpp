@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The key commands: findAllKeys, getKeyInfo, listAttributes, getAttribute, shareKey, setAttribute,
-// generateKey, destroyKey, syncKey. Handlers of the command table (command_table.cpp).
+// generateKey, importPem, destroyKey, syncKey. Handlers of the command table (command_table.cpp).
 #pragma once
 
 namespace hsm {
@@ -16,6 +16,7 @@ line_result run_get_attribute(shell_context& ctx, parsed_command& cmd);
 line_result run_share_key(shell_context& ctx, parsed_command& cmd);
 line_result run_set_attribute(shell_context& ctx, parsed_command& cmd);
 line_result run_generate_key(shell_context& ctx, parsed_command& cmd);
+line_result run_import_pem(shell_context& ctx, parsed_command& cmd);
 line_result run_destroy_key(shell_context& ctx, parsed_command& cmd);
 line_result run_sync_key(shell_context& ctx, parsed_command& cmd);
 

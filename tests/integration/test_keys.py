@@ -147,6 +147,42 @@ class KeyTests(ClusterTestCase):
         r = self.c.shell(input=LOGIN + "listUsers\n")
         self.assertIn("carol", r.stdout)
 
+    def test_a_pem_certificate_and_public_key_come_in_from_the_shell(self):
+        key, cert, pub = (self.c.path(n) for n in ("pem.key", "pem.crt", "pem.pub"))
+        subprocess.run(["openssl", "req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes",
+                        "-keyout", key, "-subj", "/CN=pem import", "-days", "30", "-out", cert],
+                       check=True, capture_output=True)
+        subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-out", pub], check=True,
+                       capture_output=True)
+        r = self.as_user("alice", f"importPem {cert} pem-cert 0b\nimportPem {pub} pem-pub 0b\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        cert_handle, pub_handle = (int(h) for h in
+                                   re.findall(r"importPem: \w+ key handle (\d+)", r.stdout))
+        self.assertIn(f"importPem: certificate key handle {cert_handle}", r.stdout)
+        # On every node alike, kept as openssl wrote them, and marked as brought in.
+        w = [self.wire(i, "alice") for i in range(3)]
+        for handle, der_of in ((cert_handle, ["x509", "-in", cert]),
+                               (pub_handle, ["pkey", "-pubin", "-in", pub])):
+            der = subprocess.run(["openssl", *der_of, "-outform", "DER"], check=True,
+                                 capture_output=True).stdout
+            found = [w[i].call("get_key", handle=handle) for i in range(3)]
+            self.assertEqual({f["digest"] for _, f in found}, {found[0][1]["digest"]})
+            self.assertEqual(bytes.fromhex(found[0][1]["public"]), der)
+            self.assertFalse(found[0][1]["flags"]["local"])
+        r = self.c.shell("--json", input=LOGIN + f"getAttribute {cert_handle} 512\n")
+        attributes = json.loads(r.stdout.splitlines()[-1])["servers"][0]["attributes"]
+        self.assertEqual(attributes["OBJ_ATTR_CLASS"], "0x00000001")
+        self.assertEqual(attributes["OBJ_ATTR_LOCAL"], "0x00000000")
+        self.assertNotIn("OBJ_ATTR_KEY_TYPE", attributes)
+        # A private key never comes in from a terminal; nothing was sent.
+        r = self.as_user("alice", f"importPem {key}\n")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("a private key is never brought in from the shell", r.stderr)
+        # An officer brings nothing in.
+        r = self.c.shell(input=LOGIN + f"importPem {cert}\n")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("RET_PERMISSION_DENIED", r.stdout + r.stderr)
+
     def test_a_node_stopped_during_a_key_creation_leaves_the_key_nowhere(self):
         before = [self.wire(i, "bob").call("find_keys", user=self.ids["bob"])
                   for i in range(1)]

@@ -105,8 +105,8 @@ attribute_value certificate_attribute(const key_summary& k, CK_ATTRIBUTE_TYPE ty
         return found(bool_bytes(k.flags.private_));
     case CKA_MODIFIABLE: // its label and id change
         return found(bool_bytes(true));
-    case CKA_COPYABLE:
-        return found(bool_bytes(false));
+    case CKA_COPYABLE: // C_CopyObject brings it in again
+        return found(bool_bytes(true));
     case CKA_DESTROYABLE:
         return found(bool_bytes(k.flags.destroyable));
     case CKA_TRUSTED:

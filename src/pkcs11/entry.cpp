@@ -132,7 +132,7 @@ constinit CK_FUNCTION_LIST function_list = {
     on_session<login>::call,
     on_session<logout>::call,
     on_session<create_object>::call,
-    not_supported, // C_CopyObject
+    on_session<copy_object>::call,
     on_session<destroy_object>::call,
     not_supported, // C_GetObjectSize
     on_session<get_attribute_value>::call,

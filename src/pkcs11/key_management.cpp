@@ -110,6 +110,9 @@ CK_RV generate(session& s, CK_MECHANISM_PTR m, const CK_ATTRIBUTE* public_tmpl,
 CK_RV change_rv(const cluster_answer& a) {
     if (a.what == cluster_answer::kind::refused && a.code == status::key_not_found)
         return CKR_OBJECT_HANDLE_INVALID;
+    // A key shared with the user, which only its owner changes.
+    if (a.what == cluster_answer::kind::refused && a.code == status::permission_denied)
+        return CKR_ACTION_PROHIBITED;
     return ck_rv(a);
 }
 
@@ -208,6 +211,16 @@ CK_RV create_object(session& s, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
         ~wiped() { wipe_data(fields); }
     } material_wiped{fields};
     return make(s, operation::import_key, fields, token, nullptr, object);
+}
+
+CK_RV copy_object(session& s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
+                  CK_OBJECT_HANDLE_PTR copy) {
+    require(copy != nullptr, CKR_ARGUMENTS_BAD);
+    require(s.slot->cluster.logged_in(), CKR_USER_NOT_LOGGED_IN);
+    auto request = copy_request(object_of(s, o), tmpl, count);
+    if (auto* error = std::get_if<CK_RV>(&request)) return *error;
+    const auto& [fields, token] = std::get<generation>(request);
+    return make(s, operation::import_key, fields, token, nullptr, copy);
 }
 
 CK_RV destroy_object(session& s, CK_OBJECT_HANDLE o) {

@@ -17,6 +17,9 @@ CK_RV generate_key_pair(session& s, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR public_
                         CK_OBJECT_HANDLE_PTR private_key);
 /// C_CreateObject: a key imported (requests.hpp's import_request).
 CK_RV create_object(session& s, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count, CK_OBJECT_HANDLE_PTR object);
+/// C_CopyObject: a public key or certificate brought in again (requests.hpp's copy_request).
+CK_RV copy_object(session& s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
+                  CK_OBJECT_HANDLE_PTR copy);
 CK_RV destroy_object(session& s, CK_OBJECT_HANDLE o);
 CK_RV set_attribute_value(session& s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count);
 

@@ -223,8 +223,8 @@ std::optional<bytes> fixed_attribute(key_class cls, CK_ATTRIBUTE_TYPE type) {
     switch (type) {
     case CKA_MODIFIABLE: // C_SetAttributeValue changes a label and the flags that may change
         return boolean(true);
-    case CKA_COPYABLE: // no C_CopyObject
-        return boolean(false);
+    case CKA_COPYABLE: // a public key is copied; a secret or private key is not
+        return boolean(cls == key_class::public_key);
     case CKA_START_DATE:
     case CKA_END_DATE:
         return bytes{};

@@ -75,12 +75,21 @@ bool read_identity(const CK_ATTRIBUTE& a, template_reading& r, CK_OBJECT_CLASS c
         if (!r.token) r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
         return true;
     case CKA_LABEL: {
+        // Bounded before it is read, and a length without a value is none.
+        if (a.ulValueLen > max_key_label || (!a.pValue && a.ulValueLen)) {
+            r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
+            return true;
+        }
         auto v = value_of(a);
         r.label = std::string(v.begin(), v.end());
         if (!valid_key_label(*r.label)) r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
         return true;
     }
     case CKA_ID: {
+        if (a.ulValueLen > max_key_id || (!a.pValue && a.ulValueLen)) {
+            r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
+            return true;
+        }
         auto v = value_of(a);
         r.id = bytes(v.begin(), v.end());
         if (r.id->size() > max_key_id) r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
@@ -431,6 +440,65 @@ std::variant<CK_RV, generation> import_request(const CK_ATTRIBUTE* tmpl, CK_ULON
     bool token = r.token.value_or(false);
     if (!token) request["session"] = true;
     if (r.any_flag) request["attributes"] = flags_to_json(r.flags);
+    return generation{std::move(request), token};
+}
+
+std::variant<CK_RV, generation> copy_request(const key_summary& original, const CK_ATTRIBUTE* tmpl,
+                                             CK_ULONG count) {
+    if (original.cls != key_class::public_key && original.cls != key_class::certificate)
+        return CKR_ACTION_PROHIBITED;
+    if (count && !tmpl) return CKR_ARGUMENTS_BAD;
+    auto label = original.label;
+    auto id = from_hex(original.id).value_or(bytes{});
+    bool token = original.token;
+    auto flags = original.flags;
+    for (CK_ULONG i = 0; i < count; ++i) {
+        const auto& a = tmpl[i];
+        // Bounded before it is read (no attribute copied is longer than a
+        // certificate), and a length without a value is none.
+        if (a.ulValueLen > max_certificate || (!a.pValue && a.ulValueLen))
+            return CKR_ATTRIBUTE_VALUE_INVALID;
+        auto v = value_of(a);
+        if (a.type == CKA_LABEL) {
+            label.assign(v.begin(), v.end());
+            if (!valid_key_label(label)) return CKR_ATTRIBUTE_VALUE_INVALID;
+            continue;
+        }
+        if (a.type == CKA_ID) {
+            if (v.size() > max_key_id) return CKR_ATTRIBUTE_VALUE_INVALID;
+            id.assign(v.begin(), v.end());
+            continue;
+        }
+        auto value = bool_of(a);
+        const auto* info = find_key_attribute(static_cast<std::uint32_t>(a.type));
+        bool changeable = a.type == CKA_TOKEN || a.type == CKA_PRIVATE ||
+                          (info && info->flag && info->settable && a.type <= CKA_DESTROYABLE &&
+                           a.type != CKA_TRUSTED && a.type != CKA_DESTROYABLE);
+        // What may not change may be stated as it is (SoftHSM2 says the same).
+        auto now = attribute_of(original, a.type);
+        if (!changeable) {
+            if (now.error != CKR_OK || v.size() != now.value.size() ||
+                !std::equal(v.begin(), v.end(), now.value.begin()))
+                return CKR_ATTRIBUTE_READ_ONLY;
+            continue;
+        }
+        if (!value || now.error != CKR_OK) return CKR_ATTRIBUTE_VALUE_INVALID;
+        if (a.type == CKA_TOKEN)
+            token = *value;
+        else if (a.type == CKA_PRIVATE)
+            flags.private_ = *value;
+        else
+            flags.*(info->flag) = *value;
+    }
+    if (!flags_fit(flags, original.cls, original.type)) return CKR_TEMPLATE_INCONSISTENT;
+    flags.local = false; // a copy is brought in again
+    json request{{"class", key_class_name(original.cls)},
+                 {"type", key_type_name(original.type)},
+                 {"material", original.public_key},
+                 {"label", label},
+                 {"id", to_hex(id)},
+                 {"attributes", flags_to_json(flags)}};
+    if (!token) request["session"] = true;
     return generation{std::move(request), token};
 }
 

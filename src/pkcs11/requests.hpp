@@ -40,6 +40,15 @@ generation_request(CK_MECHANISM_TYPE mechanism, const CK_ATTRIBUTE* public_tmpl,
 /// the caller wipes the request (wipe_data) when it is sent.
 std::variant<CK_RV, generation> import_request(const CK_ATTRIBUTE* tmpl, CK_ULONG count);
 
+/// C_CopyObject of `original`, a public key or a certificate (a secret or
+/// private key is not copyable: CKR_ACTION_PROHIBITED): an import_key
+/// request of its public DER with its attributes, changed where `tmpl` says
+/// (CKA_LABEL, CKA_ID, CKA_TOKEN, CKA_PRIVATE, the usage flags
+/// C_SetAttributeValue changes; another attribute stating another value is
+/// CKR_ATTRIBUTE_READ_ONLY). The copy is brought in (CKA_LOCAL false).
+std::variant<CK_RV, generation> copy_request(const key_summary& original, const CK_ATTRIBUTE* tmpl,
+                                             CK_ULONG count);
+
 /// The node mechanism for `m` used with `k` for `op`, its parameters
 /// checked: CKR_MECHANISM_INVALID (not ours, or not for this key or use),
 /// CKR_MECHANISM_PARAM_INVALID (a PSS salt other than the digest's length,

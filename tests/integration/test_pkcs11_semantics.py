@@ -26,13 +26,13 @@ try:
     import PyKCS11
     from PyKCS11 import PyKCS11Error
     from PyKCS11.LowLevel import (CKA_ALWAYS_AUTHENTICATE, CKA_ALWAYS_SENSITIVE,
-                                  CKA_CERTIFICATE_TYPE, CKA_CLASS, CKA_EC_PARAMS, CKA_END_DATE,
-                                  CKA_EXTRACTABLE, CKA_ID, CKA_ISSUER, CKA_KEY_GEN_MECHANISM,
-                                  CKA_KEY_TYPE, CKA_LABEL, CKA_LOCAL, CKA_MODIFIABLE,
-                                  CKA_NEVER_EXTRACTABLE, CKA_PRIVATE, CKA_SENSITIVE,
-                                  CKA_SERIAL_NUMBER, CKA_SIGN, CKA_SIGN_RECOVER, CKA_START_DATE,
-                                  CKA_SUBJECT, CKA_TOKEN, CKA_TRUSTED, CKA_VALUE, CKA_VERIFY,
-                                  CKA_VERIFY_RECOVER, CKA_WRAP_WITH_TRUSTED, CKC_X_509,
+                                  CKA_CERTIFICATE_TYPE, CKA_CLASS, CKA_COPYABLE, CKA_EC_PARAMS,
+                                  CKA_EC_POINT, CKA_END_DATE, CKA_EXTRACTABLE, CKA_ID, CKA_ISSUER,
+                                  CKA_KEY_GEN_MECHANISM, CKA_KEY_TYPE, CKA_LABEL, CKA_LOCAL,
+                                  CKA_MODIFIABLE, CKA_NEVER_EXTRACTABLE, CKA_PRIVATE,
+                                  CKA_SENSITIVE, CKA_SERIAL_NUMBER, CKA_SIGN, CKA_SIGN_RECOVER,
+                                  CKA_START_DATE, CKA_SUBJECT, CKA_TOKEN, CKA_TRUSTED, CKA_VALUE,
+                                  CKA_VERIFY, CKA_VERIFY_RECOVER, CKA_WRAP_WITH_TRUSTED, CKC_X_509,
                                   CKF_DONT_BLOCK, CKF_LOGIN_REQUIRED, CKF_RNG, CKF_RW_SESSION,
                                   CKF_SERIAL_SESSION, CKF_TOKEN_INITIALIZED,
                                   CKF_USER_PIN_INITIALIZED, CKK_EC, CKK_GENERIC_SECRET, CKM_ECDSA,
@@ -52,6 +52,10 @@ DATA = b"the same data, two implementations"
 
 def code(error):
     return PyKCS11.CKR[error.value]
+
+
+class CkAttribute(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_ulong), ("value", ctypes.c_void_p), ("len", ctypes.c_ulong)]
 
 
 def tlvs(der):
@@ -294,6 +298,38 @@ class Semantics:
         self.assertEqual(bytes(ro.getAttributeValue(kept, [CKA_SUBJECT])[0]), subject)
         self.assertEqual(ro.getAttributeValue(kept, [CKA_TOKEN])[0], False)
 
+    def copy(self, s, original, label, token):
+        """C_CopyObject (PyKCS11 does not wrap it): the new handle, or the CK_RV refused."""
+        value = ctypes.create_string_buffer(label.encode())
+        flag = ctypes.c_ubyte(1 if token else 0)
+        template = (CkAttribute * 2)(
+            CkAttribute(CKA_LABEL, ctypes.cast(value, ctypes.c_void_p), len(label)),
+            CkAttribute(CKA_TOKEN, ctypes.cast(ctypes.byref(flag), ctypes.c_void_p), 1))
+        made = ctypes.c_ulong(0)
+        copy = self.raw("CopyObject", ctypes.c_ulong, ctypes.c_ulong, ctypes.c_void_p,
+                        ctypes.c_ulong, ctypes.c_void_p)
+        rv = copy(ctypes.c_ulong(s.session.value()), ctypes.c_ulong(original.value()), template,
+                  2, ctypes.byref(made))
+        return made.value if rv == 0 else self.answer(rv)
+
+    def test_a_certificate_copies_and_no_one_trusts_it_but_an_officer(self):
+        der, subject = self.certificate()
+        s = self.session(rw=True, login=True)
+        cert = s.createObject([(CKA_CLASS, CKO_CERTIFICATE), (CKA_CERTIFICATE_TYPE, CKC_X_509),
+                               (CKA_TOKEN, True), (CKA_LABEL, "original"),
+                               (CKA_SUBJECT, subject), (CKA_VALUE, der)])
+        self.addCleanup(s.destroyObject, cert)
+        self.assertEqual(bytes(s.getAttributeValue(cert, [CKA_COPYABLE])[0]), b"\x01")
+        copied = self.copy(s, cert, "copied", token=False)
+        self.assertIsInstance(copied, int, copied)
+        found = s.findObjects([(CKA_LABEL, "copied")])
+        self.assertEqual([o.value() for o in found], [copied])
+        value, token = s.getAttributeValue(found[0], [CKA_VALUE, CKA_TOKEN])
+        self.assertEqual((bytes(value), token), (der, False))
+        # A crypto user does not mark it trusted after the fact either.
+        self.refused("CKR_ATTRIBUTE_READ_ONLY", s.setAttributeValue, cert, [(CKA_TRUSTED, True)])
+        self.assertEqual(s.getAttributeValue(cert, [CKA_TRUSTED])[0], False)
+
     def test_signatures_verify_and_a_tampered_one_does_not(self):
         s = self.session(rw=True, login=True)
         public, private = self.ec_pair(s, "signing")
@@ -411,6 +447,22 @@ class HsmshModule(Semantics, ClusterTestCase):
         self.assertEqual((bytes(issuer), bytes(serial)), (fields[3], fields[1]))
         self.refused("CKR_ATTRIBUTE_VALUE_INVALID", s.createObject,
                      template[:2] + [(CKA_VALUE, der + b"\x00")])
+
+    def test_a_secret_or_private_key_is_not_copied(self):
+        # SoftHSM2 copies anything CKA_COPYABLE (true by default there); here
+        # a sensitive key lives where it was made and nowhere else.
+        s = self.session(rw=True, login=True)
+        public, private = self.ec_pair(s, "not-copied")
+        self.addCleanup(s.destroyObject, private)
+        self.addCleanup(s.destroyObject, public)
+        self.assertEqual(bytes(s.getAttributeValue(private, [CKA_COPYABLE])[0]), b"\x00")
+        # CKR_ACTION_PROHIBITED (0x1b), which PyKCS11's table does not name.
+        self.assertEqual(self.copy(s, private, "copy", token=True), "0x1b")
+        copied = self.copy(s, public, "public-copy", token=False)
+        self.assertIsInstance(copied, int, copied)
+        self.assertEqual(s.getAttributeValue(s.findObjects([(CKA_LABEL, "public-copy")])[0],
+                                             [CKA_EC_POINT, CKA_LOCAL]),
+                         [s.getAttributeValue(public, [CKA_EC_POINT])[0], False])
 
     def test_before_login_the_token_shows_nothing(self):
         # SoftHSM shows public objects before login; here every key is a user's.

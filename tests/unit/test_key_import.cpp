@@ -272,6 +272,19 @@ TEST_CASE("what a node would not have made is refused, and so is a claim to have
     CHECK(n.call(n.alice, operation::generate_key,
                  {{"spec", "aes:256"}, {"attributes", {{"local", false}}}})
               .code == status::attribute_invalid);
+    // Nor marks one trusted after the fact; and a key wrapped with trusted
+    // keys only stays so.
+    auto aes = n.imported("secret", "aes", bytes(16, 2));
+    auto set = [&](key_attribute a, std::string_view value) {
+        return n.prepared(n.alice, {{"change", "set_attribute"},
+                                    {"handle", aes},
+                                    {"attribute", static_cast<std::uint32_t>(a)},
+                                    {"value", value}});
+    };
+    CHECK(set(key_attribute::trusted, "1") == status::attribute_read_only);
+    CHECK(set(key_attribute::wrap_with_trusted, "1") == status::ok);
+    CHECK(set(key_attribute::wrap_with_trusted, "0") == status::attribute_read_only);
+    CHECK_FALSE(n.described(aes).flags.trusted);
     // Officers manage keys and bring none in; nothing before a login.
     CHECK(n.import(n.admin, "secret", "aes", bytes(16, 1)).code == status::permission_denied);
     session nobody;

@@ -269,6 +269,9 @@ std::optional<imported_key> import_certificate(key_type t, std::span<const std::
     bytes der(static_cast<std::size_t>(size));
     auto* q = der.data();
     if (i2d_X509(cert.get(), &q) != size) return std::nullopt;
+    // DER as it is written, never BER read into something else: what an
+    // application reads back (CKA_VALUE) is what it brought.
+    if (!std::ranges::equal(der, in)) return std::nullopt;
     const auto* key = X509_get0_pubkey(cert.get());
     int bits = key ? EVP_PKEY_get_bits(key) : 0;
     return imported_key{std::max(bits, 0), {key_class::certificate, key_material(bytes(der)), der}};

@@ -249,6 +249,11 @@ std::pair<status, key_record> changed_attributes(const key_record& k, std::uint3
         (a->id == key_attribute::label ? changed.label : changed.id_hex) = value;
         return {status::ok, changed};
     }
+    // Only an officer trusts a key (CKA_TRUSTED), and officers change no
+    // keys; a key wrapped with trusted keys only stays so.
+    if ((a->id == key_attribute::trusted && value == "1") ||
+        (a->id == key_attribute::wrap_with_trusted && k.flags.wrap_with_trusted && value == "0"))
+        return {status::attribute_read_only, changed};
     changed.flags.*(a->flag) = value == "1";
     return {flags_fit(changed.flags, k.cls, k.type) ? status::ok : status::attribute_invalid,
             changed};

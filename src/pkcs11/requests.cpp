@@ -367,6 +367,54 @@ std::variant<CK_RV, generation> certificate_request(const CK_ATTRIBUTE* tmpl, CK
     return generation{std::move(request), token};
 }
 
+// What C_CopyObject's copy will be, as its template changes it.
+struct copy_state {
+    std::string label;
+    bytes id;
+    bool token = true;
+    key_flags flags;
+};
+
+// Whether attribute `type` of an object may differ in its copy: its name,
+// where it is kept, and the usage flags C_SetAttributeValue changes.
+bool changes_in_copy(CK_ATTRIBUTE_TYPE type) {
+    const auto* info = find_key_attribute(static_cast<std::uint32_t>(type));
+    return type == CKA_TOKEN || type == CKA_PRIVATE ||
+           (info && info->flag && info->settable && type <= CKA_DESTROYABLE &&
+            type != CKA_TRUSTED && type != CKA_DESTROYABLE);
+}
+
+// One attribute of C_CopyObject's template applied to `copy`.
+CK_RV change_copy(const key_summary& original, const CK_ATTRIBUTE& a, copy_state& copy) {
+    // Bounded before it is read (no attribute copied is longer than a
+    // certificate), and a length without a value is none.
+    if (a.ulValueLen > max_certificate || (!a.pValue && a.ulValueLen))
+        return CKR_ATTRIBUTE_VALUE_INVALID;
+    auto v = value_of(a);
+    if (a.type == CKA_LABEL) {
+        copy.label.assign(v.begin(), v.end());
+        return valid_key_label(copy.label) ? CKR_OK : CKR_ATTRIBUTE_VALUE_INVALID;
+    }
+    if (a.type == CKA_ID) {
+        copy.id.assign(v.begin(), v.end());
+        return copy.id.size() <= max_key_id ? CKR_OK : CKR_ATTRIBUTE_VALUE_INVALID;
+    }
+    // What may not change may be stated as it is (SoftHSM2 says the same).
+    auto now = attribute_of(original, a.type);
+    if (!changes_in_copy(a.type))
+        return now.error == CKR_OK && std::ranges::equal(v, now.value) ? CKR_OK
+                                                                       : CKR_ATTRIBUTE_READ_ONLY;
+    auto value = bool_of(a);
+    if (!value || now.error != CKR_OK) return CKR_ATTRIBUTE_VALUE_INVALID;
+    if (a.type == CKA_TOKEN)
+        copy.token = *value;
+    else if (a.type == CKA_PRIVATE)
+        copy.flags.private_ = *value;
+    else
+        copy.flags.*(find_key_attribute(static_cast<std::uint32_t>(a.type))->flag) = *value;
+    return CKR_OK;
+}
+
 } // namespace
 
 std::variant<CK_RV, generation> generation_request(CK_MECHANISM_TYPE mechanism,
@@ -448,58 +496,20 @@ std::variant<CK_RV, generation> copy_request(const key_summary& original, const 
     if (original.cls != key_class::public_key && original.cls != key_class::certificate)
         return CKR_ACTION_PROHIBITED;
     if (count && !tmpl) return CKR_ARGUMENTS_BAD;
-    auto label = original.label;
-    auto id = from_hex(original.id).value_or(bytes{});
-    bool token = original.token;
-    auto flags = original.flags;
-    for (CK_ULONG i = 0; i < count; ++i) {
-        const auto& a = tmpl[i];
-        // Bounded before it is read (no attribute copied is longer than a
-        // certificate), and a length without a value is none.
-        if (a.ulValueLen > max_certificate || (!a.pValue && a.ulValueLen))
-            return CKR_ATTRIBUTE_VALUE_INVALID;
-        auto v = value_of(a);
-        if (a.type == CKA_LABEL) {
-            label.assign(v.begin(), v.end());
-            if (!valid_key_label(label)) return CKR_ATTRIBUTE_VALUE_INVALID;
-            continue;
-        }
-        if (a.type == CKA_ID) {
-            if (v.size() > max_key_id) return CKR_ATTRIBUTE_VALUE_INVALID;
-            id.assign(v.begin(), v.end());
-            continue;
-        }
-        auto value = bool_of(a);
-        const auto* info = find_key_attribute(static_cast<std::uint32_t>(a.type));
-        bool changeable = a.type == CKA_TOKEN || a.type == CKA_PRIVATE ||
-                          (info && info->flag && info->settable && a.type <= CKA_DESTROYABLE &&
-                           a.type != CKA_TRUSTED && a.type != CKA_DESTROYABLE);
-        // What may not change may be stated as it is (SoftHSM2 says the same).
-        auto now = attribute_of(original, a.type);
-        if (!changeable) {
-            if (now.error != CKR_OK || v.size() != now.value.size() ||
-                !std::equal(v.begin(), v.end(), now.value.begin()))
-                return CKR_ATTRIBUTE_READ_ONLY;
-            continue;
-        }
-        if (!value || now.error != CKR_OK) return CKR_ATTRIBUTE_VALUE_INVALID;
-        if (a.type == CKA_TOKEN)
-            token = *value;
-        else if (a.type == CKA_PRIVATE)
-            flags.private_ = *value;
-        else
-            flags.*(info->flag) = *value;
-    }
-    if (!flags_fit(flags, original.cls, original.type)) return CKR_TEMPLATE_INCONSISTENT;
-    flags.local = false; // a copy is brought in again
+    copy_state copy{original.label, from_hex(original.id).value_or(bytes{}), original.token,
+                    original.flags};
+    for (CK_ULONG i = 0; i < count; ++i)
+        if (auto rv = change_copy(original, tmpl[i], copy); rv != CKR_OK) return rv;
+    if (!flags_fit(copy.flags, original.cls, original.type)) return CKR_TEMPLATE_INCONSISTENT;
+    copy.flags.local = false; // a copy is brought in again
     json request{{"class", key_class_name(original.cls)},
                  {"type", key_type_name(original.type)},
                  {"material", original.public_key},
-                 {"label", label},
-                 {"id", to_hex(id)},
-                 {"attributes", flags_to_json(flags)}};
-    if (!token) request["session"] = true;
-    return generation{std::move(request), token};
+                 {"label", copy.label},
+                 {"id", to_hex(copy.id)},
+                 {"attributes", flags_to_json(copy.flags)}};
+    if (!copy.token) request["session"] = true;
+    return generation{std::move(request), copy.token};
 }
 
 std::variant<CK_RV, node_mechanism> node_mechanism_for(const CK_MECHANISM& m, const key_summary& k,

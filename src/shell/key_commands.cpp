@@ -273,18 +273,27 @@ std::optional<key_type> public_key_type(const std::string& der) {
     }
 }
 
+// The PEM blocks importPem tells apart (a private key's, of any form, to refuse it).
+constexpr std::string_view certificate_marker = "-----BEGIN CERTIFICATE-----";
+constexpr std::string_view public_key_marker = "-----BEGIN PUBLIC KEY-----";
+constexpr std::string_view private_key_marker = "PRIVATE KEY-----";
+
+bool holds(std::string_view pem, std::string_view marker) {
+    return pem.find(marker) != std::string_view::npos;
+}
+
 // importPem's request: the file's certificate or public key, as DER. A
 // private key is refused here: none crosses a terminal in the clear.
 json import_request(const parsed_command& cmd) {
     auto pem = read_argument_file(cmd.args[0], 64 * 1024, "PEM file");
     json request;
     try {
-        if (pem.find("-----BEGIN CERTIFICATE-----") != std::string::npos) {
+        if (holds(pem, certificate_marker)) {
             auto cert = cert_from_pem(pem);
             request = {{"class", key_class_name(key_class::certificate)},
                        {"type", key_type_name(key_type::x509)},
                        {"material", to_hex(certificate_der(cert.get()))}};
-        } else if (pem.find("-----BEGIN PUBLIC KEY-----") != std::string::npos) {
+        } else if (holds(pem, public_key_marker)) {
             auto der = public_key_der_from_pem(pem);
             auto type = public_key_type(der);
             if (!type)
@@ -294,7 +303,7 @@ json import_request(const parsed_command& cmd) {
                 {"type", key_type_name(*type)},
                 {"material",
                  to_hex(std::span(reinterpret_cast<const std::uint8_t*>(der.data()), der.size()))}};
-        } else if (pem.find("PRIVATE KEY-----") != std::string::npos) {
+        } else if (holds(pem, private_key_marker)) {
             wipe(pem);
             throw usage_error("PEM file: a private key is never brought in from the shell (a "
                               "PKCS#11 application's C_CreateObject can)");

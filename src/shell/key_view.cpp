@@ -117,9 +117,18 @@ void print_attribute_list(std::ostream& out) {
         fmt::print(out, "      {:<32}= {}\n", a.name, static_cast<std::uint32_t>(a.id));
 }
 
+// Whether a certificate has flag `f` (it is kept, and marked, but it is no
+// key: no usage and no sensitivity).
+bool certificate_flag(bool key_flags::*f) {
+    return f == &key_flags::token || f == &key_flags::private_ || f == &key_flags::trusted ||
+           f == &key_flags::destroyable || f == &key_flags::local;
+}
+
 std::optional<std::string> attribute_value(const key_summary& k, key_attribute a) {
-    if (const auto* info = find_key_attribute(static_cast<std::uint32_t>(a)); info && info->flag)
+    if (const auto* info = find_key_attribute(static_cast<std::uint32_t>(a)); info && info->flag) {
+        if (k.cls == key_class::certificate && !certificate_flag(info->flag)) return std::nullopt;
         return word(k.flags.*(info->flag) ? 1 : 0);
+    }
     bool secret = k.cls == key_class::secret_key;
     switch (a) {
     case key_attribute::class_:

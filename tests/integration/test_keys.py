@@ -174,6 +174,7 @@ class KeyTests(ClusterTestCase):
         self.assertEqual(attributes["OBJ_ATTR_CLASS"], "0x00000001")
         self.assertEqual(attributes["OBJ_ATTR_LOCAL"], "0x00000000")
         self.assertNotIn("OBJ_ATTR_KEY_TYPE", attributes)
+        self.assertNotIn("OBJ_ATTR_SIGN", attributes)  # a certificate is no key
         # A private key never comes in from a terminal; nothing was sent.
         r = self.as_user("alice", f"importPem {key}\n")
         self.assertNotEqual(r.returncode, 0)

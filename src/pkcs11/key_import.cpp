@@ -193,7 +193,8 @@ bool is_key_part(key_class c, key_type t, CK_ATTRIBUTE_TYPE type) noexcept {
         auto index = static_cast<std::size_t>(it - rsa_parts.begin());
         return index < (c == key_class::private_key ? rsa_parts.size() : rsa_public_parts);
     }
-    case key_type::x509: // a certificate is read by certificate_request
+    case key_type::x509: // certificates and data objects have their own readers
+    case key_type::opaque:
         return false;
     }
     return false;
@@ -215,6 +216,7 @@ std::variant<CK_RV, secret> key_material_of(key_class c, key_type t, int curve_b
     case key_type::ec:
         return ec_key(with_private, curve_bits, parts);
     case key_type::x509:
+    case key_type::opaque:
         break;
     }
     return CKR_ATTRIBUTE_VALUE_INVALID;

@@ -3,6 +3,7 @@
 #include "key_object.hpp"
 
 #include "certificate_object.hpp"
+#include "data_object.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/pki.hpp"
 #include "mechanism_table.hpp"
@@ -81,6 +82,8 @@ CK_OBJECT_CLASS class_of(const key_summary& k) {
         return CKO_SECRET_KEY;
     case key_class::certificate:
         return CKO_CERTIFICATE;
+    case key_class::data:
+        return CKO_DATA;
     }
     return CKO_DATA;
 }
@@ -95,7 +98,8 @@ CK_KEY_TYPE type_of(const key_summary& k) {
         return CKK_AES;
     case key_type::generic_secret:
         return CKK_GENERIC_SECRET;
-    case key_type::x509: // a certificate's, which has no CKA_KEY_TYPE
+    case key_type::x509: // a certificate's or a data object's, which have no CKA_KEY_TYPE
+    case key_type::opaque:
         break;
     }
     return CKK_VENDOR_DEFINED;
@@ -248,6 +252,7 @@ std::optional<bytes> fixed_attribute(key_class cls, CK_ATTRIBUTE_TYPE type) {
 
 attribute_value attribute_of(const key_summary& k, CK_ATTRIBUTE_TYPE type) {
     if (k.cls == key_class::certificate) return certificate_attribute(k, type);
+    if (k.cls == key_class::data) return data_attribute(k, type);
     if (auto v = fixed_attribute(k.cls, type)) return of(std::move(*v));
     if (auto v = storage_attribute(k, type)) return std::move(*v);
     if (auto v = usage_attribute(k, type)) return std::move(*v);

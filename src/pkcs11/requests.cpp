@@ -3,6 +3,7 @@
 #include "requests.hpp"
 
 #include "certificate_object.hpp"
+#include "data_object.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/protocol/keys.hpp"
 #include "key_import.hpp"
@@ -223,7 +224,8 @@ std::variant<CK_RV, std::string> key_spec_of(key_type type, const template_readi
             return fmt::format("{}:{}", type == key_type::aes ? "aes" : "hmac",
                                *priv.value_len * 8);
         break;
-    case key_type::x509: // no mechanism makes a certificate
+    case key_type::x509: // no mechanism makes a certificate or data object
+    case key_type::opaque:
         break;
     }
     return CKR_TEMPLATE_INCOMPLETE;
@@ -252,7 +254,7 @@ std::variant<CK_RV, object_kind> imported_kind(const CK_ATTRIBUTE* tmpl, CK_ULON
     if (*ck_class == CKO_SECRET_KEY) cls = key_class::secret_key;
     if (*ck_class == CKO_PUBLIC_KEY) cls = key_class::public_key;
     if (*ck_class == CKO_PRIVATE_KEY) cls = key_class::private_key;
-    if (!cls) return CKR_ATTRIBUTE_VALUE_INVALID; // a class the nodes do not keep (CKO_DATA)
+    if (!cls) return CKR_ATTRIBUTE_VALUE_INVALID; // a class the nodes do not keep
     if (!ck_type) return CKR_TEMPLATE_INCOMPLETE;
     std::optional<key_type> type;
     if (*ck_type == CKK_AES) type = key_type::aes;
@@ -263,6 +265,31 @@ std::variant<CK_RV, object_kind> imported_kind(const CK_ATTRIBUTE* tmpl, CK_ULON
     bool secret_type = *type == key_type::aes || *type == key_type::generic_secret;
     if (secret_type != (*cls == key_class::secret_key)) return CKR_TEMPLATE_INCONSISTENT;
     return object_kind{*cls, *type, *ck_class, *ck_type};
+}
+
+// The import_key request of an object of class `cls` and type `type` whose
+// template `r` read: its name, where it is kept, and its flags when stated.
+generation import_of(key_class cls, key_type type, std::string material_hex,
+                     const template_reading& r) {
+    json request{{"class", key_class_name(cls)},
+                 {"type", key_type_name(type)},
+                 {"material", std::move(material_hex)}};
+    if (r.label) request["label"] = *r.label;
+    if (r.id) request["id"] = to_hex(*r.id);
+    bool token = r.token.value_or(false);
+    if (!token) request["session"] = true;
+    if (r.any_flag) request["attributes"] = flags_to_json(r.flags);
+    return generation{std::move(request), token};
+}
+
+// CKA_PRIVATE of an object that is no key (a certificate, a data object).
+void read_private(const CK_ATTRIBUTE& a, template_reading& r) {
+    if (auto v = bool_of(a)) {
+        r.flags.private_ = *v;
+        r.any_flag = true;
+    } else {
+        r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
+    }
 }
 
 // What a certificate's template gives besides its name and storage: its
@@ -302,12 +329,7 @@ bool read_certificate_attribute(const CK_ATTRIBUTE& a, template_reading& r,
         keep(c.serial_number);
         return true;
     case CKA_PRIVATE:
-        if (auto v = bool_of(a)) {
-            r.flags.private_ = *v;
-            r.any_flag = true;
-        } else {
-            r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
-        }
+        read_private(a, r);
         return true;
     // An officer alone trusts a certificate; a crypto user states false or nothing.
     case CKA_TRUSTED:
@@ -356,15 +378,60 @@ std::variant<CK_RV, generation> certificate_request(const CK_ATTRIBUTE* tmpl, CK
     if ((c.subject && *c.subject != names->subject) || (c.issuer && *c.issuer != names->issuer) ||
         (c.serial_number && *c.serial_number != names->serial_number))
         return CKR_TEMPLATE_INCONSISTENT;
-    json request{{"class", key_class_name(key_class::certificate)},
-                 {"type", key_type_name(key_type::x509)},
-                 {"material", to_hex(*c.value)}};
-    if (r.label) request["label"] = *r.label;
-    if (r.id) request["id"] = to_hex(*r.id);
-    bool token = r.token.value_or(false);
-    if (!token) request["session"] = true;
-    if (r.any_flag) request["attributes"] = flags_to_json(r.flags);
-    return generation{std::move(request), token};
+    return import_of(key_class::certificate, key_type::x509, to_hex(*c.value), r);
+}
+
+// One attribute of a data object's template; false when it is none a data
+// object has (CKR_ATTRIBUTE_TYPE_INVALID). Each is bounded before it is read.
+bool read_data_attribute(const CK_ATTRIBUTE& a, template_reading& r, data_contents& d,
+                         bool& has_value) {
+    auto keep = [&](std::size_t limit) -> std::optional<bytes> {
+        if (a.ulValueLen > limit || (!a.pValue && a.ulValueLen)) {
+            r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
+            return std::nullopt;
+        }
+        auto v = value_of(a);
+        return bytes(v.begin(), v.end());
+    };
+    switch (a.type) {
+    case CKA_APPLICATION:
+        if (auto v = keep(max_data_application)) d.application.assign(v->begin(), v->end());
+        return true;
+    case CKA_OBJECT_ID:
+        if (auto v = keep(max_data_object_id)) d.object_id = std::move(*v);
+        return true;
+    case CKA_VALUE:
+        if (has_value) r.fail(CKR_TEMPLATE_INCONSISTENT);
+        has_value = true;
+        if (auto v = keep(max_data_value)) d.value = std::move(*v);
+        return true;
+    case CKA_PRIVATE:
+        read_private(a, r);
+        return true;
+    case CKA_MODIFIABLE:
+    case CKA_COPYABLE:
+    case CKA_DESTROYABLE:
+        if (bool_of(a) != true) r.fail(CKR_TEMPLATE_INCONSISTENT);
+        return true;
+    default:
+        return false;
+    }
+}
+
+// C_CreateObject of a data object: an import_key request of class "data",
+// its value packed with its names (data_object.hpp).
+std::variant<CK_RV, generation> data_request(const CK_ATTRIBUTE* tmpl, CK_ULONG count) {
+    template_reading r;
+    r.flags = default_flags(key_class::data, key_type::opaque);
+    data_contents d;
+    bool has_value = false;
+    for (CK_ULONG i = 0; i < count; ++i)
+        if (tmpl[i].type == CKA_ID || tmpl[i].type == CKA_KEY_TYPE ||
+            (!read_identity(tmpl[i], r, CKO_DATA, CK_UNAVAILABLE_INFORMATION) &&
+             !read_data_attribute(tmpl[i], r, d, has_value)))
+            r.fail(CKR_ATTRIBUTE_TYPE_INVALID);
+    if (r.error != CKR_OK) return r.error;
+    return import_of(key_class::data, key_type::opaque, to_hex(pack_data(d)), r);
 }
 
 // What C_CopyObject's copy will be, as its template changes it.
@@ -464,6 +531,8 @@ std::variant<CK_RV, generation> import_request(const CK_ATTRIBUTE* tmpl, CK_ULON
     for (CK_ULONG i = 0; i < count; ++i)
         if (tmpl[i].type == CKA_CLASS && ulong_of(tmpl[i]) == CK_ULONG{CKO_CERTIFICATE})
             return certificate_request(tmpl, count);
+        else if (tmpl[i].type == CKA_CLASS && ulong_of(tmpl[i]) == CK_ULONG{CKO_DATA})
+            return data_request(tmpl, count);
     auto kind = imported_kind(tmpl, count);
     if (auto* error = std::get_if<CK_RV>(&kind)) return *error;
     auto [cls, type, ck_class, ck_type] = std::get<object_kind>(kind);
@@ -480,21 +549,15 @@ std::variant<CK_RV, generation> import_request(const CK_ATTRIBUTE* tmpl, CK_ULON
     if (r.value_len && (cls != key_class::secret_key || *r.value_len * 2 != hex.size()))
         return CKR_TEMPLATE_INCONSISTENT;
     if (r.modulus_bits) return CKR_ATTRIBUTE_READ_ONLY; // the modulus says it
-    json request{{"class", key_class_name(cls)},
-                 {"type", key_type_name(type)},
-                 {"material", std::string(hex.view())}};
-    if (r.label) request["label"] = *r.label;
-    if (r.id) request["id"] = to_hex(*r.id);
-    bool token = r.token.value_or(false);
-    if (!token) request["session"] = true;
-    if (r.any_flag) request["attributes"] = flags_to_json(r.flags);
-    return generation{std::move(request), token};
+    return import_of(cls, type, std::string(hex.view()), r);
 }
 
 std::variant<CK_RV, generation> copy_request(const key_summary& original, const CK_ATTRIBUTE* tmpl,
                                              CK_ULONG count) {
-    if (original.cls != key_class::public_key && original.cls != key_class::certificate)
+    if (original.cls == key_class::secret_key || original.cls == key_class::private_key)
         return CKR_ACTION_PROHIBITED;
+    // A data object's bytes: its owner's and its sharers' alone.
+    if (original.public_key.empty()) return CKR_ACTION_PROHIBITED;
     if (count && !tmpl) return CKR_ARGUMENTS_BAD;
     copy_state copy{original.label, from_hex(original.id).value_or(bytes{}), original.token,
                     original.flags};
@@ -543,7 +606,8 @@ std::size_t output_bound(const key_summary& k, const node_mechanism& m, key_oper
     case key_type::aes:
         if (m.name != "aes-gcm") return 0;
         return op == key_operation::encrypt ? input + tag : (input < tag ? 0 : input - tag);
-    case key_type::x509: // a certificate computes nothing
+    case key_type::x509: // a certificate or data object computes nothing
+    case key_type::opaque:
         return 0;
     }
     return 0;

@@ -32,19 +32,21 @@ std::optional<E> value_in(const std::array<named<E>, N>& table, std::string_view
     return std::nullopt;
 }
 
-constexpr std::array<named<key_class>, 4> class_names{{
+constexpr std::array<named<key_class>, 5> class_names{{
     {key_class::public_key, "public"},
     {key_class::private_key, "private"},
     {key_class::secret_key, "secret"},
     {key_class::certificate, "certificate"},
+    {key_class::data, "data"},
 }};
 
-constexpr std::array<named<key_type>, 5> type_names{{
+constexpr std::array<named<key_type>, 6> type_names{{
     {key_type::ec, "ec"},
     {key_type::rsa, "rsa"},
     {key_type::aes, "aes"},
     {key_type::generic_secret, "generic_secret"},
     {key_type::x509, "x509"},
+    {key_type::opaque, "opaque"},
 }};
 
 constexpr std::array<named<mechanism>, 13> mechanism_names{{
@@ -108,8 +110,8 @@ std::string flag_name(const attribute_info& a) {
 // What each kind of key may ever do.
 key_flags usable_by(key_class c, key_type t) noexcept {
     key_flags f;
-    if (c == key_class::certificate || t == key_type::x509) return f; // used by nobody
-    bool ciphers = t == key_type::aes || t == key_type::rsa;          // no EC encryption here
+    if (!is_key(c) || t == key_type::x509 || t == key_type::opaque) return f; // used by nobody
+    bool ciphers = t == key_type::aes || t == key_type::rsa; // no EC encryption here
     bool signs = t != key_type::aes;
     f.encrypt = ciphers && c != key_class::private_key;
     f.wrap = ciphers && c != key_class::private_key;
@@ -129,6 +131,10 @@ std::optional<int> parse_bits(std::string_view text) {
 }
 
 } // namespace
+
+bool is_key(key_class c) noexcept {
+    return c == key_class::public_key || c == key_class::private_key || c == key_class::secret_key;
+}
 
 std::string_view key_class_name(key_class c) noexcept {
     return name_in(class_names, c);
@@ -183,6 +189,8 @@ std::string key_spec_name(const key_spec& spec) {
         return fmt::format("hmac:{}", spec.bits);
     case key_type::x509:
         return "x509";
+    case key_type::opaque:
+        return "opaque";
     }
     return "unknown";
 }
@@ -199,9 +207,11 @@ const attribute_info* find_key_attribute(std::uint32_t id) noexcept {
 
 key_flags default_flags(key_class c, key_type t) noexcept {
     auto f = usable_by(c, t);
-    // Certificates are no secret, and never made here.
-    if (c == key_class::certificate) {
-        f.private_ = f.sensitive = f.always_sensitive = f.never_extractable = false;
+    // Certificates are no secret, and never made here; nor are data
+    // objects, private to their owner (PKCS#11 leaves the default to the token).
+    if (!is_key(c)) {
+        f.private_ = c == key_class::data;
+        f.sensitive = f.always_sensitive = f.never_extractable = false;
         f.local = f.extractable = false;
         return f;
     }
@@ -224,10 +234,11 @@ bool flags_fit(const key_flags& f, key_class c, key_type t) noexcept {
         if (usage && f.*(a.flag) && !(may.*(a.flag))) return false;
     }
     if (c == key_class::public_key) return true;
-    // A certificate is an X.509 one, brought in, and no secret.
-    if (c == key_class::certificate)
-        return t == key_type::x509 && !f.local && !f.sensitive && !f.extractable &&
-               !f.always_sensitive && !f.never_extractable;
+    // A certificate is an X.509 one, a data object opaque; both brought
+    // in, and neither sensitive.
+    if (!is_key(c))
+        return t == (c == key_class::certificate ? key_type::x509 : key_type::opaque) && !f.local &&
+               !f.sensitive && !f.extractable && !f.always_sensitive && !f.never_extractable;
     // No key leaves a node in the clear: secret and private keys stay
     // sensitive and not extractable (there is no export operation).
     if (!f.sensitive || f.extractable) return false;

@@ -26,6 +26,8 @@ std::uint32_t pkcs11_class(key_class c) {
         return 4;
     case key_class::certificate:
         return 1;
+    case key_class::data:
+        return 0;
     }
     return 0;
 }
@@ -40,7 +42,8 @@ std::uint32_t pkcs11_key_type(key_type t) {
         return 0x10;
     case key_type::aes:
         return 0x1f;
-    case key_type::x509: // a certificate's, which has no key type
+    case key_type::x509: // a certificate's or a data object's, which have no key type
+    case key_type::opaque:
         return 0;
     }
     return 0;
@@ -117,8 +120,8 @@ void print_attribute_list(std::ostream& out) {
         fmt::print(out, "      {:<32}= {}\n", a.name, static_cast<std::uint32_t>(a.id));
 }
 
-// Whether a certificate has flag `f` (it is kept, and marked, but it is no
-// key: no usage and no sensitivity).
+// Whether a certificate or data object has flag `f` (it is kept, and
+// marked, but it is no key: no usage and no sensitivity).
 bool certificate_flag(bool key_flags::*f) {
     return f == &key_flags::token || f == &key_flags::private_ || f == &key_flags::trusted ||
            f == &key_flags::destroyable || f == &key_flags::local;
@@ -126,7 +129,7 @@ bool certificate_flag(bool key_flags::*f) {
 
 std::optional<std::string> attribute_value(const key_summary& k, key_attribute a) {
     if (const auto* info = find_key_attribute(static_cast<std::uint32_t>(a)); info && info->flag) {
-        if (k.cls == key_class::certificate && !certificate_flag(info->flag)) return std::nullopt;
+        if (!is_key(k.cls) && !certificate_flag(info->flag)) return std::nullopt;
         return word(k.flags.*(info->flag) ? 1 : 0);
     }
     bool secret = k.cls == key_class::secret_key;
@@ -134,7 +137,7 @@ std::optional<std::string> attribute_value(const key_summary& k, key_attribute a
     case key_attribute::class_:
         return word(pkcs11_class(k.cls));
     case key_attribute::key_type:
-        if (k.cls == key_class::certificate) return std::nullopt;
+        if (!is_key(k.cls)) return std::nullopt;
         return word(pkcs11_key_type(k.type));
     case key_attribute::label:
         return escape_terminal(k.label);

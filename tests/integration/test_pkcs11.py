@@ -238,6 +238,21 @@ class Pkcs11ToolTests(ClusterTestCase):
         for i in range(3):
             self.assertNotIn(("certified", "certificate"), self.keys_on(i, "bob", "bob-pw-123"))
 
+    def test_a_data_object_is_written_and_read_back(self):
+        data = self.c.path("app.bin")
+        with open(data, "wb") as f:
+            f.write(os.urandom(3000))
+        self.bob("--write-object", data, "--type", "data", "--label", "app-data",
+                 "--application-label", "hsmsh-test")
+        read = self.c.path("app-read.bin")
+        self.bob("--read-object", "--type", "data", "--label", "app-data", "-o", read)
+        with open(read, "rb") as a, open(data, "rb") as b:
+            self.assertEqual(a.read(), b.read())
+        held = [self.keys_on(i, "bob", "bob-pw-123") for i in range(3)]
+        self.assertEqual(len({h[("app-data", "data")]["digest"] for h in held}), 1)
+        self.bob("--delete-object", "--type", "data", "--label", "app-data")
+        self.assertNotIn(("app-data", "data"), self.keys_on(0, "bob", "bob-pw-123"))
+
     def outside_key(self, label, algorithm, option):
         """A private key openssl makes, and its public key, as DER files."""
         key, pub = self.c.path(f"{label}.der"), self.c.path(f"{label}.pub.der")

@@ -25,7 +25,7 @@ if sanitizer_runtimes() and "LD_PRELOAD" not in os.environ:
 try:
     import PyKCS11
     from PyKCS11 import PyKCS11Error
-    from PyKCS11.LowLevel import (CKA_ALWAYS_AUTHENTICATE, CKA_ALWAYS_SENSITIVE,
+    from PyKCS11.LowLevel import (CKA_ALWAYS_AUTHENTICATE, CKA_ALWAYS_SENSITIVE, CKA_APPLICATION,
                                   CKA_CERTIFICATE_TYPE, CKA_CLASS, CKA_COPYABLE, CKA_EC_PARAMS,
                                   CKA_EC_POINT, CKA_END_DATE, CKA_EXTRACTABLE, CKA_ID, CKA_ISSUER,
                                   CKA_KEY_GEN_MECHANISM, CKA_KEY_TYPE, CKA_LABEL, CKA_LOCAL,
@@ -38,7 +38,7 @@ try:
                                   CKF_USER_PIN_INITIALIZED, CKK_EC, CKK_GENERIC_SECRET, CKM_ECDSA,
                                   CKM_ECDSA_SHA256, CKM_EC_KEY_PAIR_GEN, CKM_SHA256,
                                   CKM_SHA256_HMAC, CKM_SHA384, CKM_VENDOR_DEFINED, CKO_CERTIFICATE,
-                                  CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_SECRET_KEY,
+                                  CKO_DATA, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_SECRET_KEY,
                                   CKS_RO_PUBLIC_SESSION, CKS_RO_USER_FUNCTIONS,
                                   CKS_RW_PUBLIC_SESSION, CKS_RW_USER_FUNCTIONS)
 except ImportError:
@@ -329,6 +329,27 @@ class Semantics:
         # A crypto user does not mark it trusted after the fact either.
         self.refused("CKR_ATTRIBUTE_READ_ONLY", s.setAttributeValue, cert, [(CKA_TRUSTED, True)])
         self.assertEqual(s.getAttributeValue(cert, [CKA_TRUSTED])[0], False)
+
+    def test_a_data_object_keeps_an_applications_bytes(self):
+        s = self.session(rw=True, login=True)
+        value = bytes(range(256)) * 4
+        data = s.createObject([(CKA_CLASS, CKO_DATA), (CKA_TOKEN, True), (CKA_PRIVATE, True),
+                               (CKA_LABEL, "settings"), (CKA_APPLICATION, "semantics"),
+                               (CKA_VALUE, value)])
+        self.addCleanup(s.destroyObject, data)
+        found = s.findObjects([(CKA_CLASS, CKO_DATA), (CKA_LABEL, "settings")])
+        self.assertEqual([o.value() for o in found], [data.value()])
+        read, application, private = s.getAttributeValue(data, [CKA_VALUE, CKA_APPLICATION,
+                                                                 CKA_PRIVATE])
+        as_bytes = application.encode() if isinstance(application, str) else bytes(application)
+        self.assertEqual((bytes(read), as_bytes, private), (value, b"semantics", True))
+        # A data object has no key type, and is gone once destroyed.
+        self.assertEqual(s.getAttributeValue(data, [CKA_KEY_TYPE, CKA_LABEL]),
+                         [None, "settings"])
+        kept = s.createObject([(CKA_CLASS, CKO_DATA), (CKA_LABEL, "session-data"),
+                               (CKA_VALUE, b"for now")])
+        s.destroyObject(kept)
+        self.assertEqual(s.findObjects([(CKA_LABEL, "session-data")]), [])
 
     def test_signatures_verify_and_a_tampered_one_does_not(self):
         s = self.session(rw=True, login=True)

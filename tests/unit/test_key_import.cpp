@@ -207,6 +207,24 @@ TEST_CASE("a key brought in is sealed like a generated one, works, and says it w
         CHECK(n.refusal("certificate", "x509", bytes(max_certificate + 1, 0x30)) ==
               status::attribute_invalid);
     }
+    SUBCASE("a data object's bytes are its owner's: an officer describes it without them") {
+        bytes value{'a', 'p', 'p', ' ', 'd', 'a', 't', 'a'};
+        auto handle = n.imported("data", "opaque", value, {{"label", "config"}});
+        auto k = n.described(handle);
+        CHECK(k.cls == key_class::data);
+        CHECK(k.public_key == to_hex(value));
+        CHECK(k.flags.private_);
+        CHECK_FALSE(k.flags.local);
+        auto seen = n.call(n.admin, operation::get_key, {{"handle", handle}});
+        REQUIRE(seen.code == status::ok);
+        auto described = key_summary_from(seen.fields);
+        REQUIRE(described);
+        CHECK(described->public_key.empty());
+        CHECK(described->label == "config");
+        CHECK(n.refusal("data", "opaque", bytes(max_data_object + 1, 1)) ==
+              status::attribute_invalid);
+        CHECK(n.refusal("data", "x509", value) == status::attribute_invalid);
+    }
     SUBCASE("a compressed point is kept uncompressed, as the node writes its own") {
         auto original = ec("P-256");
         auto compressed = with_param(original.get(), OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,

@@ -193,7 +193,7 @@ TEST_CASE("sealed keys read back as written, and nothing else reads as them") {
                                                    {"handle", -3},
                                                    {"handle", "7"},
                                                    {"handle", 1.5},
-                                                   {"class", "data"},
+                                                   {"class", "session"},
                                                    {"class", 1},
                                                    {"sealed", "0g"},
                                                    {"sealed", "abc"},

@@ -33,17 +33,24 @@ inline constexpr std::size_t max_key_id = 64;             // bytes (CKA_ID), hex
 inline constexpr std::size_t max_key_shares = 32;         // users one key is shared with
 inline constexpr std::size_t max_crypto_data = 64 * 1024; // bytes one operation takes
 
-/// A certificate (PKCS#11 CKO_CERTIFICATE, of type x509) is kept, sealed,
-/// replicated and owned as a key is, and used by nobody.
-enum class key_class { public_key, private_key, secret_key, certificate };
-enum class key_type { ec, rsa, aes, generic_secret, x509 };
+/// A certificate (PKCS#11 CKO_CERTIFICATE, of type x509) and a data object
+/// (CKO_DATA, of type opaque: an application's bytes, which the node never
+/// reads) are kept, sealed, replicated and owned as a key is, and used by
+/// nobody.
+enum class key_class { public_key, private_key, secret_key, certificate, data };
+enum class key_type { ec, rsa, aes, generic_secret, x509, opaque };
 
 /// The largest certificate a node keeps (DER).
 inline constexpr std::size_t max_certificate = 16 * 1024;
+/// The largest data object a node keeps (its value and the names the
+/// module packs with it).
+inline constexpr std::size_t max_data_object = 16 * 1024 + 512;
 
-/// "public", "private", "secret", "certificate"; "ec", "rsa", "aes",
-/// "generic_secret", "x509".
+/// "public", "private", "secret", "certificate", "data"; "ec", "rsa",
+/// "aes", "generic_secret", "x509", "opaque".
 std::string_view key_class_name(key_class c) noexcept;
+/// Whether objects of class `c` are keys (a certificate or data object is not).
+bool is_key(key_class c) noexcept;
 std::optional<key_class> key_class_from_name(std::string_view name) noexcept;
 std::string_view key_type_name(key_type t) noexcept;
 std::optional<key_type> key_type_from_name(std::string_view name) noexcept;

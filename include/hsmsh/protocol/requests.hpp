@@ -164,9 +164,9 @@ struct import_key_request {
     std::optional<bool> session = false;
 };
 
-/// The most material an import carries: a certificate's (an RSA-4096
-/// private key's DER is about 2.4 KB).
-inline constexpr std::size_t max_key_material = max_certificate;
+/// The most material an import carries: a data object's (a certificate
+/// is at most 16 KiB, an RSA-4096 private key's DER about 2.4 KB).
+inline constexpr std::size_t max_key_material = max_data_object;
 
 struct find_keys_request {
     std::optional<std::int64_t> user;

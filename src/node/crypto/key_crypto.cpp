@@ -283,6 +283,12 @@ std::optional<imported_key> import_key_material(key_class c, key_type t,
                                                 std::span<const std::uint8_t> in) {
     if (c == key_class::secret_key) return import_secret(t, in);
     if (c == key_class::certificate) return import_certificate(t, in);
+    // A data object: an application's bytes, kept as they are.
+    if (c == key_class::data) {
+        if (t != key_type::opaque || in.empty() || in.size() > max_data_object) return std::nullopt;
+        bytes value(in.begin(), in.end());
+        return imported_key{0, {key_class::data, key_material(bytes(value)), value}};
+    }
     if (t != key_type::ec && t != key_type::rsa) return std::nullopt;
     const auto* p = in.data();
     auto size = static_cast<long>(in.size());
@@ -354,8 +360,8 @@ std::vector<generated_key> generate_key_material(const key_spec& spec) {
 std::optional<loaded_key> loaded_key::load(key_class c, key_type t, key_material material) {
     loaded_key k;
     k.type_ = t;
-    // A certificate is kept as it is: no mechanism takes one.
-    if (c == key_class::secret_key || c == key_class::certificate) {
+    // A certificate or data object is kept as it is: no mechanism takes one.
+    if (c == key_class::secret_key || !is_key(c)) {
         k.secret_ = std::make_shared<const key_material>(std::move(material));
         return k;
     }

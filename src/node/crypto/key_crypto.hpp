@@ -54,7 +54,8 @@ struct imported_key {
 /// Reads `in` as a key of class `c` and type `t`: a secret key's raw bytes,
 /// a private key's DER (PKCS#8, PKCS#1 or SEC 1), a public key's
 /// SubjectPublicKeyInfo DER, an X.509 certificate's DER (at most
-/// max_certificate bytes; its size is its key's). Nullopt unless it is a
+/// max_certificate bytes; its size is its key's), a data object's bytes (1
+/// to max_data_object, never read). Nullopt unless it is a
 /// key the node could have generated (AES-128/192/256, HMAC of 128 to 512
 /// bits, RSA-2048/3072/4096 with two primes and exponent 65537, P-256 and
 /// P-384 on named curves), wholly, and passes OpenSSL's checks (a private

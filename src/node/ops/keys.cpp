@@ -279,8 +279,13 @@ status get_key(node_context& n, session& s, const key_handle_request& r, json& o
     auto handle = r.handle;
     auto k = handle ? key_for(n, s, *handle) : std::nullopt;
     if (!k) return status::key_not_found;
-    if (auto a = may_read_key(key_actor_for(s, *k), k->cls); a != status::ok) return a;
-    out = to_json(summary_of(n, *k));
+    auto who = key_actor_for(s, *k);
+    if (auto a = may_read_key(who, k->cls); a != status::ok) return a;
+    auto summary = summary_of(n, *k);
+    // A data object's bytes are its owner's and its sharers': an officer
+    // describes it without them.
+    if (k->cls == key_class::data && !who.owner && !who.shared) summary.public_key.clear();
+    out = to_json(summary);
     return status::ok;
 }
 

@@ -458,6 +458,9 @@ CK_RV change_copy(const key_summary& original, const CK_ATTRIBUTE& a, copy_state
     if (a.ulValueLen > max_certificate || (!a.pValue && a.ulValueLen))
         return CKR_ATTRIBUTE_VALUE_INVALID;
     auto v = value_of(a);
+    // An attribute the object does not have is no change (CKA_ID of a data object).
+    auto now = attribute_of(original, a.type);
+    if (now.error == CKR_ATTRIBUTE_TYPE_INVALID) return CKR_ATTRIBUTE_TYPE_INVALID;
     if (a.type == CKA_LABEL) {
         copy.label.assign(v.begin(), v.end());
         return valid_key_label(copy.label) ? CKR_OK : CKR_ATTRIBUTE_VALUE_INVALID;
@@ -467,7 +470,6 @@ CK_RV change_copy(const key_summary& original, const CK_ATTRIBUTE& a, copy_state
         return copy.id.size() <= max_key_id ? CKR_OK : CKR_ATTRIBUTE_VALUE_INVALID;
     }
     // What may not change may be stated as it is (SoftHSM2 says the same).
-    auto now = attribute_of(original, a.type);
     if (!changes_in_copy(a.type))
         return now.error == CKR_OK && std::ranges::equal(v, now.value) ? CKR_OK
                                                                        : CKR_ATTRIBUTE_READ_ONLY;

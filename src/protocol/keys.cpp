@@ -238,7 +238,8 @@ bool flags_fit(const key_flags& f, key_class c, key_type t) noexcept {
     // in, and neither sensitive.
     if (!is_key(c))
         return t == (c == key_class::certificate ? key_type::x509 : key_type::opaque) && !f.local &&
-               !f.sensitive && !f.extractable && !f.always_sensitive && !f.never_extractable;
+               !f.sensitive && !f.extractable && !f.always_sensitive && !f.never_extractable &&
+               !f.trusted && !f.wrap_with_trusted;
     // No key leaves a node in the clear: secret and private keys stay
     // sensitive and not extractable (there is no export operation).
     if (!f.sensitive || f.extractable) return false;

@@ -221,6 +221,20 @@ TEST_CASE("a key brought in is sealed like a generated one, works, and says it w
         REQUIRE(described);
         CHECK(described->public_key.empty());
         CHECK(described->label == "config");
+        // Sealed alone: the store holds no copy of its bytes in the clear.
+        CHECK(n.store.keys().find(handle)->public_der.empty());
+        // Its label changes; it has no id and no flag to change.
+        auto set = [&](key_attribute a, std::string_view v) {
+            return n.prepared(n.alice, {{"change", "set_attribute"},
+                                        {"handle", handle},
+                                        {"attribute", static_cast<std::uint32_t>(a)},
+                                        {"value", v}});
+        };
+        CHECK(set(key_attribute::label, "renamed") == status::ok);
+        CHECK(set(key_attribute::id, "01") == status::attribute_read_only);
+        CHECK(set(key_attribute::wrap_with_trusted, "1") == status::attribute_read_only);
+        CHECK(n.refusal("data", "opaque", value, {{"attributes", {{"wrap_with_trusted", true}}}}) ==
+              status::attribute_invalid);
         CHECK(n.refusal("data", "opaque", bytes(max_data_object + 1, 1)) ==
               status::attribute_invalid);
         CHECK(n.refusal("data", "x509", value) == status::attribute_invalid);

@@ -286,8 +286,9 @@ std::optional<imported_key> import_key_material(key_class c, key_type t,
     // A data object: an application's bytes, kept as they are.
     if (c == key_class::data) {
         if (t != key_type::opaque || in.empty() || in.size() > max_data_object) return std::nullopt;
-        bytes value(in.begin(), in.end());
-        return imported_key{0, {key_class::data, key_material(bytes(value)), value}};
+        // Sealed alone: its bytes are no public part (get_key gives them to
+        // its owner and sharers from the sealed material).
+        return imported_key{0, {key_class::data, key_material(bytes(in.begin(), in.end())), {}}};
     }
     if (t != key_type::ec && t != key_type::rsa) return std::nullopt;
     const auto* p = in.data();

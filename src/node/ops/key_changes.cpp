@@ -245,10 +245,14 @@ std::pair<status, key_record> changed_attributes(const key_record& k, std::uint3
     if (!a) return {status::attribute_invalid, changed};
     if (!a->settable) return {status::attribute_read_only, changed};
     if (!valid_attribute_value(*a, value)) return {status::attribute_invalid, changed};
+    // A data object has no CKA_ID, and no object that is not a key any flag.
+    if (k.cls == key_class::data && a->id == key_attribute::id)
+        return {status::attribute_read_only, changed};
     if (a->id == key_attribute::label || a->id == key_attribute::id) {
         (a->id == key_attribute::label ? changed.label : changed.id_hex) = value;
         return {status::ok, changed};
     }
+    if (!is_key(k.cls)) return {status::attribute_read_only, changed};
     // Only an officer trusts a key (CKA_TRUSTED), and officers change no
     // keys; a key wrapped with trusted keys only stays so.
     if ((a->id == key_attribute::trusted && value == "1") ||

@@ -258,6 +258,11 @@ status find_keys(node_context& n, session&, const find_keys_request& r, json& ou
     return status::ok;
 }
 
+void with_data_bytes(node_context& n, const session& s, const key_record& k, key_summary& out) {
+    if (k.cls != key_class::data) return;
+    if (auto key = loaded_for(n, s, k)) out.public_key = to_hex(key->secret().view());
+}
+
 key_summary summary_of(const node_context& n, const key_record& k) {
     auto owner = n.store.users().find_id(k.owner);
     return {.handle = k.handle,
@@ -284,7 +289,7 @@ status get_key(node_context& n, session& s, const key_handle_request& r, json& o
     auto summary = summary_of(n, *k);
     // A data object's bytes are its owner's and its sharers': an officer
     // describes it without them.
-    if (k->cls == key_class::data && !who.owner && !who.shared) summary.public_key.clear();
+    if (who.owner || who.shared) with_data_bytes(n, s, *k, summary);
     out = to_json(summary);
     return status::ok;
 }
@@ -296,13 +301,15 @@ status list_keys(node_context& n, session& s, const list_keys_request& r, json& 
     std::size_t public_bytes = 0;
     for (const auto& k : n.store.keys().keys_of(*s.user_id)) {
         if (k.handle <= r.after) continue;
-        public_bytes += 2 * k.public_der.size();
+        // A data object's bytes come from its sealed material: counted at their most.
+        public_bytes += 2 * (k.cls == key_class::data ? max_data_object : k.public_der.size());
         if (page.keys.size() == keys_per_page ||
             (!page.keys.empty() && public_bytes > public_bytes_per_page)) {
             page.more = true;
             break;
         }
         page.keys.push_back(summary_of(n, k));
+        with_data_bytes(n, s, k, page.keys.back()); // the user's own, or shared with it
     }
     out = to_json(page);
     return status::ok;

@@ -28,6 +28,9 @@ std::int64_t random_handle();
 std::int64_t next_key_handle(const node_context& n, std::int64_t besides);
 status find_keys(node_context& n, session& s, const find_keys_request& r, json& out);
 key_summary summary_of(const node_context& n, const key_record& k);
+/// A data object's bytes in `out` (its "public" part), unsealed: for its
+/// owner and the users it is shared with alone. Other objects: nothing.
+void with_data_bytes(node_context& n, const session& s, const key_record& k, key_summary& out);
 status get_key(node_context& n, session& s, const key_handle_request& r, json& out);
 status list_keys(node_context& n, session& s, const list_keys_request& r, json& out);
 awaitable<status> use_key(node_context& n, session& s, key_use_request r, json& out);

@@ -34,11 +34,11 @@ bool well_formed(const key_record& k) noexcept {
         if (k.cls == key_class::certificate || k.type == key_type::x509)
             return named && k.cls == key_class::certificate && k.type == key_type::x509 &&
                    !k.public_der.empty() && k.public_der.size() <= max_certificate && k.bits >= 0;
-        // A data object's bytes are its public part too (get_key shows them
-        // to its owner and sharers alone).
+        // A data object's bytes are sealed alone, never a public part (on
+        // disk in the clear): get_key gives them to its owner and sharers.
         if (k.cls == key_class::data || k.type == key_type::opaque)
             return named && k.cls == key_class::data && k.type == key_type::opaque &&
-                   !k.public_der.empty() && k.public_der.size() <= max_data_object && k.bits == 0;
+                   k.public_der.empty() && k.bits == 0;
         bool asymmetric = k.type == key_type::ec || k.type == key_type::rsa;
         if (asymmetric == (k.cls == key_class::secret_key)) return false;
         return k.handle > 0 && k.version > 0 && size_fits(k.type, k.bits) &&

@@ -145,6 +145,17 @@ std::vector<change_request> attribute_changes(CK_OBJECT_HANDLE o, const CK_ATTRI
     return changes;
 }
 
+// CKR_ATTRIBUTE_READ_ONLY when the template names an attribute `k` has that
+// no change reaches (a certificate's subject, read from its DER), rather
+// than calling it unknown; else CKR_OK.
+CK_RV unreachable_attribute(const key_summary& k, const CK_ATTRIBUTE* tmpl, CK_ULONG count) {
+    for (CK_ULONG i = 0; i < count; ++i)
+        if (!find_key_attribute(static_cast<std::uint32_t>(tmpl[i].type)) &&
+            attribute_of(k, tmpl[i].type).error != CKR_ATTRIBUTE_TYPE_INVALID)
+            return CKR_ATTRIBUTE_READ_ONLY;
+    return CKR_OK;
+}
+
 // A session object, destroyed on its node at once; a read-only session may
 // (the standard's rule). A node lost took it with it.
 CK_RV destroy_session_object(session& s, CK_OBJECT_HANDLE o) {
@@ -166,6 +177,7 @@ CK_RV relabel_session_object(session& s, CK_OBJECT_HANDLE o, const CK_ATTRIBUTE*
     auto known = here.session_keys.find(o);
     require(known.has_value(), CKR_OBJECT_HANDLE_INVALID);
     auto key = known->key;
+    if (auto rv = unreachable_attribute(key, tmpl, count); rv != CKR_OK) return rv;
     for (CK_ULONG i = 0; i < count; ++i) {
         const auto* info = find_key_attribute(static_cast<std::uint32_t>(tmpl[i].type));
         require(info != nullptr, CKR_ATTRIBUTE_TYPE_INVALID);
@@ -235,6 +247,7 @@ CK_RV set_attribute_value(session& s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR tmpl,
     if (is_session_object(o)) return relabel_session_object(s, o, tmpl, count);
     auto& here = writable(s);
     require(tmpl || !count, CKR_ARGUMENTS_BAD);
+    if (auto rv = unreachable_attribute(object_of(s, o), tmpl, count); rv != CKR_OK) return rv;
     for (auto& c : attribute_changes(o, tmpl, count)) {
         auto answer = here.cluster.change(std::move(c));
         if (answer.what != cluster_answer::kind::ok) {

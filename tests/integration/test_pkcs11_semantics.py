@@ -468,6 +468,11 @@ class HsmshModule(Semantics, ClusterTestCase):
         self.assertEqual((bytes(issuer), bytes(serial)), (fields[3], fields[1]))
         self.refused("CKR_ATTRIBUTE_VALUE_INVALID", s.createObject,
                      template[:2] + [(CKA_VALUE, der + b"\x00")])
+        # Nor do they change afterwards; its label does.
+        self.refused("CKR_ATTRIBUTE_READ_ONLY", s.setAttributeValue, cert,
+                     [(CKA_SUBJECT, subject)])
+        s.setAttributeValue(cert, [(CKA_LABEL, "renamed")])
+        self.assertEqual(s.getAttributeValue(cert, [CKA_LABEL])[0], "renamed")
 
     def test_a_secret_or_private_key_is_not_copied(self):
         # SoftHSM2 copies anything CKA_COPYABLE (true by default there); here

@@ -3,6 +3,7 @@
 // library context.
 #include "certificate_object.hpp"
 
+#include "hsmsh/der.hpp"
 #include "hsmsh/hex.hpp"
 #include "openssl_context.hpp"
 
@@ -14,16 +15,6 @@
 
 namespace hsm::p11 {
 namespace {
-
-// An i2d encoding of `object`, or nothing.
-template <typename T, typename Encode> bytes i2d_bytes(T* object, Encode encode) {
-    int size = object ? encode(object, nullptr) : 0;
-    if (size <= 0) return {};
-    bytes out(static_cast<std::size_t>(size));
-    auto* p = out.data();
-    if (encode(object, &p) != size) return {};
-    return out;
-}
 
 bytes ulong_bytes(CK_ULONG v) {
     bytes b(sizeof v);
@@ -82,10 +73,10 @@ std::optional<certificate_names> names_of_certificate(std::span<const std::uint8
         d2i_X509(nullptr, &p, static_cast<long>(der.size())), X509_free);
     if (!cert || p != der.data() + der.size()) return std::nullopt;
     certificate_names out;
-    out.subject = i2d_bytes(X509_get_subject_name(cert.get()), i2d_X509_NAME);
-    out.issuer = i2d_bytes(X509_get_issuer_name(cert.get()), i2d_X509_NAME);
-    out.serial_number = i2d_bytes(X509_get0_serialNumber(cert.get()), i2d_ASN1_INTEGER);
-    out.public_key_info = i2d_bytes(X509_get_X509_PUBKEY(cert.get()), i2d_X509_PUBKEY);
+    out.subject = der_encoding(X509_get_subject_name(cert.get()), i2d_X509_NAME);
+    out.issuer = der_encoding(X509_get_issuer_name(cert.get()), i2d_X509_NAME);
+    out.serial_number = der_encoding(X509_get0_serialNumber(cert.get()), i2d_ASN1_INTEGER);
+    out.public_key_info = der_encoding(X509_get_X509_PUBKEY(cert.get()), i2d_X509_PUBKEY);
     if (out.subject.empty() || out.issuer.empty() || out.serial_number.empty()) return std::nullopt;
     return out;
 }

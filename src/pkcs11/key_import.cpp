@@ -2,6 +2,7 @@
 // Template parts to a node's import form, through OpenSSL 3's EVP_PKEY_fromdata.
 #include "key_import.hpp"
 
+#include "hsmsh/der.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/pki.hpp"
 #include "openssl_context.hpp"
@@ -57,14 +58,10 @@ constexpr std::size_t rsa_public_parts = 2;
 
 // A DER encoding by an i2d function, as hex in a wiped string.
 template <typename Encode> std::variant<CK_RV, secret> hex_der(EVP_PKEY* key, Encode encode) {
-    int size = encode(key, nullptr);
-    if (size <= 0) return CKR_ATTRIBUTE_VALUE_INVALID;
-    bytes der(static_cast<std::size_t>(size));
-    auto* p = der.data();
-    bool ok = encode(key, &p) == size;
-    secret out(ok ? to_hex(der) : std::string());
+    auto der = der_encoding(key, encode);
+    if (der.empty()) return CKR_ATTRIBUTE_VALUE_INVALID;
+    secret out(to_hex(der));
     wipe(der.data(), der.size());
-    if (!ok) return CKR_ATTRIBUTE_VALUE_INVALID;
     return out;
 }
 

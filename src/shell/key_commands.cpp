@@ -11,6 +11,7 @@
 #include "divergence.hpp"
 #include "hsmsh/client/cluster_link.hpp"
 #include "hsmsh/client/key_generation.hpp"
+#include "hsmsh/der.hpp"
 #include "hsmsh/files.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/log.hpp"
@@ -249,15 +250,6 @@ json generate_request(const parsed_command& cmd) {
     return request;
 }
 
-std::vector<std::uint8_t> certificate_der(X509* cert) {
-    int size = i2d_X509(cert, nullptr);
-    if (size <= 0) throw usage_error("PEM file: the certificate does not encode");
-    std::vector<std::uint8_t> der(static_cast<std::size_t>(size));
-    auto* p = der.data();
-    i2d_X509(cert, &p);
-    return der;
-}
-
 // The type of a public key (SubjectPublicKeyInfo DER), if the nodes keep its kind.
 std::optional<key_type> public_key_type(const std::string& der) {
     const auto* p = reinterpret_cast<const unsigned char*>(der.data());
@@ -289,10 +281,11 @@ json import_request(const parsed_command& cmd) {
     json request;
     try {
         if (holds(pem, certificate_marker)) {
-            auto cert = cert_from_pem(pem);
+            auto der = der_encoding(cert_from_pem(pem).get(), i2d_X509);
+            if (der.empty()) throw usage_error("PEM file: the certificate does not encode");
             request = {{"class", key_class_name(key_class::certificate)},
                        {"type", key_type_name(key_type::x509)},
-                       {"material", to_hex(certificate_der(cert.get()))}};
+                       {"material", to_hex(der)}};
         } else if (holds(pem, public_key_marker)) {
             auto der = public_key_der_from_pem(pem);
             auto type = public_key_type(der);

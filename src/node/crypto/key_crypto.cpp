@@ -2,6 +2,7 @@
 // Key generation and use through OpenSSL 3's EVP interfaces.
 #include "crypto/key_crypto.hpp"
 
+#include "hsmsh/der.hpp"
 #include "hsmsh/pki.hpp"
 #include "hsmsh/secret.hpp"
 
@@ -39,13 +40,10 @@ using cipher_ctx_ptr = std::unique_ptr<EVP_CIPHER_CTX, cipher_ctx_free>;
 constexpr std::size_t gcm_iv_size = 12;
 constexpr std::size_t gcm_tag_size = 16;
 
-// A DER encoding written by an i2d function into a buffer of ours.
+// A key's DER encoding by an i2d function; a key that does not encode is OpenSSL failing.
 template <typename Encode> bytes der_of(EVP_PKEY* key, Encode encode) {
-    int size = encode(key, nullptr);
-    if (size <= 0) throw std::runtime_error("key encoding failed");
-    bytes out(static_cast<std::size_t>(size));
-    auto* p = out.data();
-    if (encode(key, &p) != size) throw std::runtime_error("key encoding failed");
+    auto out = der_encoding(key, encode);
+    if (out.empty()) throw std::runtime_error("key encoding failed");
     return out;
 }
 
@@ -264,11 +262,7 @@ std::optional<imported_key> import_certificate(key_type t, std::span<const std::
     std::unique_ptr<X509, decltype(&X509_free)> cert(
         d2i_X509(nullptr, &p, static_cast<long>(in.size())), X509_free);
     if (!cert || p != in.data() + in.size()) return std::nullopt;
-    int size = i2d_X509(cert.get(), nullptr);
-    if (size <= 0 || static_cast<std::size_t>(size) > max_certificate) return std::nullopt;
-    bytes der(static_cast<std::size_t>(size));
-    auto* q = der.data();
-    if (i2d_X509(cert.get(), &q) != size) return std::nullopt;
+    auto der = der_encoding(cert.get(), i2d_X509);
     // DER as it is written, never BER read into something else: what an
     // application reads back (CKA_VALUE) is what it brought.
     if (!std::ranges::equal(der, in)) return std::nullopt;

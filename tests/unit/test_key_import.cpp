@@ -235,6 +235,12 @@ TEST_CASE("a key brought in is sealed like a generated one, works, and says it w
         CHECK(set(key_attribute::wrap_with_trusted, "1") == status::attribute_read_only);
         CHECK(n.refusal("data", "opaque", value, {{"attributes", {{"wrap_with_trusted", true}}}}) ==
               status::attribute_invalid);
+        // A session data object's bytes come back to the session that made it.
+        auto in_session = n.import(n.alice, "data", "opaque", value, {{"session", true}});
+        REQUIRE(in_session.code == status::ok);
+        auto page = key_page_from(in_session.fields);
+        REQUIRE(page);
+        CHECK(page->keys.at(0).public_key == to_hex(value));
         CHECK(n.refusal("data", "opaque", bytes(max_data_object + 1, 1)) ==
               status::attribute_invalid);
         CHECK(n.refusal("data", "x509", value) == status::attribute_invalid);

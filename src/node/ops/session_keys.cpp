@@ -2,7 +2,6 @@
 // Session keys: made for one login, held in memory, gone with it.
 #include "ops/session_keys.hpp"
 
-#include "hsmsh/hex.hpp"
 #include "hsmsh/protocol/payloads.hpp"
 #include "ops/keys.hpp"
 
@@ -37,11 +36,10 @@ status keep_session_keys(node_context& n, session& s, std::vector<key_record> re
     }
     key_page page;
     for (auto& k : made) {
-        page.keys.push_back(summary_of(n, k.record));
-        if (k.record.cls == key_class::data)
-            page.keys.back().public_key = to_hex(k.key.secret().view());
-        auto handle = k.record.handle;
-        s.keys.insert_or_assign(handle, std::move(k));
+        auto record = k.record;
+        s.keys.insert_or_assign(record.handle, std::move(k));
+        page.keys.push_back(summary_of(n, record));
+        with_data_bytes(n, s, record, page.keys.back()); // the session's own
     }
     out = to_json(page);
     return status::ok;

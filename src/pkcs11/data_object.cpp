@@ -9,6 +9,8 @@
 namespace hsm::p11 {
 namespace {
 
+constexpr std::uint8_t packed_format = 1;
+
 void put_part(bytes& out, std::span<const std::uint8_t> part) {
     out.push_back(static_cast<std::uint8_t>(part.size() >> 8));
     out.push_back(static_cast<std::uint8_t>(part.size() & 0xff));
@@ -38,20 +40,27 @@ attribute_value kept(bytes b) {
 } // namespace
 
 bytes pack_data(const data_contents& d) {
-    bytes out;
+    bytes out{packed_format};
     put_part(out, std::span(reinterpret_cast<const std::uint8_t*>(d.application.data()),
                             d.application.size()));
     put_part(out, d.object_id);
-    put_part(out, d.value);
+    out.insert(out.end(), d.value.begin(), d.value.end());
     return out;
 }
 
 std::optional<data_contents> unpack_data(std::span<const std::uint8_t> packed) {
-    std::size_t at = 0;
+    if (packed.empty() || packed[0] > packed_format) return std::nullopt;
+    bool first_form = packed[0] == 0; // an application's length is at most 255
+    std::size_t at = first_form ? 0 : 1;
     auto application = take_part(packed, at);
     auto object_id = application ? take_part(packed, at) : std::nullopt;
-    auto value = object_id ? take_part(packed, at) : std::nullopt;
-    if (!value || at != packed.size()) return std::nullopt;
+    if (!object_id) return std::nullopt;
+    std::optional<bytes> value;
+    if (first_form)
+        value = take_part(packed, at);
+    else
+        value = bytes(packed.begin() + static_cast<std::ptrdiff_t>(at), packed.end());
+    if (!value || (first_form && at != packed.size())) return std::nullopt;
     return data_contents{std::string(application->begin(), application->end()),
                          std::move(*object_id), std::move(*value)};
 }

@@ -17,7 +17,7 @@ namespace hsm::p11 {
 
 inline constexpr std::size_t max_data_application = 255; // bytes of CKA_APPLICATION
 inline constexpr std::size_t max_data_object_id = 128;   // bytes of CKA_OBJECT_ID (DER)
-inline constexpr std::size_t max_data_value = 16 * 1024; // bytes of CKA_VALUE
+inline constexpr std::size_t max_data_value = 64 * 1024; // bytes of CKA_VALUE
 
 /// What a data object holds.
 struct data_contents {
@@ -26,9 +26,13 @@ struct data_contents {
     bytes value;
 };
 
-/// The node's value for `d`: each part with its two-byte length, in order.
+/// The node's value for `d`: a format byte (1), the application and the
+/// object id each with its two-byte length, then the value to the end.
 bytes pack_data(const data_contents& d);
 /// The parts of a node's value; nullopt when it is not one pack_data made.
+/// A value packed before the format byte (each of the three parts with its
+/// two-byte length, so its first byte, the application's length's high
+/// byte, is 0) is read too.
 std::optional<data_contents> unpack_data(std::span<const std::uint8_t> packed);
 
 /// An attribute of data object `k` (key_object.hpp's attribute_of for the

@@ -187,9 +187,10 @@ class Pkcs11ToolTests(ClusterTestCase):
             self.bob("--sign", "--id", key_id, "-m", mechanism, "-i", self.data, "-o", signature,
                      *fmt)
             self.assertTrue(self.verify(pub, signature, *options), mechanism)
-            # The public key reads back as openssl wrote it (pkcs11-tool 0.23
-            # rebuilds an EC one through OpenSSL and fails there, for
-            # generated keys too: RSA only).
+            # The public key reads back as openssl wrote it. RSA only:
+            # pkcs11-tool 0.23 rebuilds an EC one from parameters it has
+            # already freed (valgrind shows the reads, with SoftHSM2 too),
+            # and the freed bytes here are often overwritten.
             if name == "rsa":
                 read = self.c.path(f"read-{label}.der")
                 self.bob("--read-object", "--type", "pubkey", "--id", key_id, "-o", read)
@@ -239,9 +240,11 @@ class Pkcs11ToolTests(ClusterTestCase):
             self.assertNotIn(("certified", "certificate"), self.keys_on(i, "bob", "bob-pw-123"))
 
     def test_a_data_object_is_written_and_read_back(self):
+        # pkcs11-tool 0.23 writes at most 5000 bytes of a file (and says
+        # nothing of the rest): test_pkcs11_semantics writes the largest.
         data = self.c.path("app.bin")
         with open(data, "wb") as f:
-            f.write(os.urandom(3000))
+            f.write(os.urandom(5000))
         self.bob("--write-object", data, "--type", "data", "--label", "app-data",
                  "--application-label", "hsmsh-test")
         read = self.c.path("app-read.bin")

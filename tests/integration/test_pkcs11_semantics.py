@@ -474,6 +474,33 @@ class HsmshModule(Semantics, ClusterTestCase):
         s.setAttributeValue(cert, [(CKA_LABEL, "renamed")])
         self.assertEqual(s.getAttributeValue(cert, [CKA_LABEL])[0], "renamed")
 
+    def test_a_data_object_holds_at_most_64_kib(self):
+        # The standard sets no size; SoftHSM2 keeps what fits its store. Here
+        # 64 KiB, as a token object on every node or a session object in one
+        # node's memory: 16 of the largest per login on a node, so this
+        # login's on three nodes hold 48 at most.
+        s = self.session(rw=True, login=True)
+        largest = os.urandom(64 * 1024)
+        template = [(CKA_CLASS, CKO_DATA), (CKA_LABEL, "largest"), (CKA_VALUE, largest)]
+        token = s.createObject(template + [(CKA_TOKEN, True)])
+        self.addCleanup(s.destroyObject, token)
+        self.assertEqual(bytes(s.getAttributeValue(token, [CKA_VALUE])[0]), largest)
+        self.refused("CKR_ATTRIBUTE_VALUE_INVALID", s.createObject,
+                     template[:2] + [(CKA_VALUE, largest + b"!")])
+        kept, refusal = [], None
+        for _ in range(49):
+            try:
+                kept.append(s.createObject(template))
+            except PyKCS11Error as e:
+                refusal = str(e)
+                break
+        self.assertIn("CKR_DEVICE_MEMORY", refusal or "")
+        self.assertGreaterEqual(len(kept), 16)
+        self.assertEqual(bytes(s.getAttributeValue(kept[-1], [CKA_VALUE])[0]), largest)
+        for o in kept:
+            s.destroyObject(o)
+        s.destroyObject(s.createObject(template))
+
     def test_a_secret_or_private_key_is_not_copied(self):
         # SoftHSM2 copies anything CKA_COPYABLE (true by default there); here
         # a sensitive key lives where it was made and nowhere else.

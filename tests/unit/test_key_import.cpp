@@ -241,8 +241,20 @@ TEST_CASE("a key brought in is sealed like a generated one, works, and says it w
         auto page = key_page_from(in_session.fields);
         REQUIRE(page);
         CHECK(page->keys.at(0).public_key == to_hex(value));
+        // The largest one is kept whole, and listed alone on its page.
+        bytes largest(max_data_object, 0x5a);
+        largest.front() = 1;
+        auto big = n.imported("data", "opaque", largest, {{"label", "largest"}});
+        CHECK(n.described(big).public_key == to_hex(largest));
         CHECK(n.refusal("data", "opaque", bytes(max_data_object + 1, 1)) ==
               status::attribute_invalid);
+        // A session holds 16 of the largest in memory, and no more.
+        for (int i = 1; i < 16; ++i)
+            REQUIRE(n.import(n.alice, "data", "opaque", largest, {{"session", true}}).code ==
+                    status::ok);
+        CHECK(n.import(n.alice, "data", "opaque", largest, {{"session", true}}).code ==
+              status::key_limit_exceeded);
+        CHECK(n.import(n.alice, "data", "opaque", value, {{"session", true}}).code == status::ok);
         CHECK(n.refusal("data", "x509", value) == status::attribute_invalid);
     }
     SUBCASE("a compressed point is kept uncompressed, as the node writes its own") {

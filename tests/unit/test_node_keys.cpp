@@ -3,11 +3,13 @@
 // sharing, destruction and the user rules that depend on keys.
 #include "hsmsh/duration.hpp"
 #include "hsmsh/hex.hpp"
+#include "hsmsh/sealing.hpp"
 #include "memory_node.hpp"
 
 #include <algorithm>
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 using namespace hsm;
 using test::node_fixture;
@@ -207,6 +209,34 @@ TEST_CASE("an inserted key is the one the cluster sealed, for its owner, under a
     cluster_keys other(bytes(sealing_key_size, 8));
     CHECK_FALSE(open_key(other.sealing(), "cluster-t", handle, row->sealed));
     CHECK_FALSE(open_key(same.sealing(), "cluster-u", handle, row->sealed));
+    // A key sealed in the first form (its material as hex inside the JSON)
+    // still opens, to the same key; a first-form blob under the second
+    // form's name does not.
+    auto first_form = [&](int version) {
+        auto plain = json{{"handle", handle},
+                          {"class", "secret"},
+                          {"type", "aes"},
+                          {"bits", 128},
+                          {"label", ""},
+                          {"id", ""},
+                          {"flags", flags_to_json(opened->description.flags)},
+                          {"version", 1},
+                          {"owner", "alice"},
+                          {"shared", json::array()},
+                          {"public", ""},
+                          {"material", to_hex(material)}}
+                         .dump();
+        return seal(same.sealing(),
+                    fmt::format("hsmsh sealed key v{}\x1f"
+                                "cluster-t\x1f{}",
+                                version, handle),
+                    plain);
+    };
+    auto old = open_key(same.sealing(), "cluster-t", handle, first_form(1));
+    REQUIRE(old);
+    CHECK(std::ranges::equal(old->material.view(), material));
+    CHECK(old->owner_name == "alice");
+    CHECK_FALSE(open_key(same.sealing(), "cluster-t", handle, first_form(2)));
 }
 
 TEST_CASE("a node holds at most 3300 keys, counting prepared ones") {

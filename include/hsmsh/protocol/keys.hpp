@@ -42,9 +42,10 @@ enum class key_type { ec, rsa, aes, generic_secret, x509, opaque };
 
 /// The largest certificate a node keeps (DER).
 inline constexpr std::size_t max_certificate = 16 * 1024;
-/// The largest data object a node keeps (its value and the names the
-/// module packs with it).
-inline constexpr std::size_t max_data_object = 16 * 1024 + 512;
+/// The largest data object a node keeps (a 64 KiB value and the names the
+/// module packs with it). Sealed, its material is its own bytes (not hex), so
+/// the largest one travels in a frame as hex of about 130 KiB.
+inline constexpr std::size_t max_data_object = 64 * 1024 + 512;
 
 /// "public", "private", "secret", "certificate", "data"; "ec", "rsa",
 /// "aes", "generic_secret", "x509", "opaque".

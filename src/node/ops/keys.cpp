@@ -130,14 +130,16 @@ std::optional<key_flags> imported_flags(const import_key_request& r) {
 }
 
 // Whether the node (or, for session keys, the session and its user) may
-// hold `objects` more keys.
-bool room_for(const node_context& n, const session& s, bool in_session, std::size_t objects) {
-    if (in_session) return session_keys_fit(n, s, objects);
+// hold `objects` more keys, bringing `size` bytes of certificates or data.
+bool room_for(const node_context& n, const session& s, bool in_session, std::size_t objects,
+              std::size_t size = 0) {
+    if (in_session) return session_keys_fit(n, s, objects, size);
     return n.store.keys().count() + n.store.keys().count_reserved() + objects <= max_keys_per_node;
 }
 
-// A page of list_keys: at most 32 keys, and public parts (a certificate's
-// 32 KiB of hex at most) of 96 KiB, so a page fits a frame.
+// A page of list_keys: at most 32 keys, and public parts (hex: a
+// certificate's 32 KiB at most, a data object's bytes 129 KiB) of 96 KiB or
+// one object alone, so a page fits a frame.
 constexpr std::size_t keys_per_page = 32;
 constexpr std::size_t public_bytes_per_page = 96 * 1024;
 
@@ -204,7 +206,9 @@ awaitable<status> import_keys(node_context& n, session& s, import_key_request r,
     auto der = from_hex(r.material_hex.view());
     if (!der) co_return status::attribute_invalid;
     key_material given(std::move(*der));
-    if (!room_for(n, s, *r.session, 1)) co_return status::key_limit_exceeded;
+    // A certificate's or data object's bytes count against its session's bound.
+    auto size = is_key(*r.cls) ? 0 : given.view().size();
+    if (!room_for(n, s, *r.session, 1, size)) co_return status::key_limit_exceeded;
     // Checking an RSA-4096 private key costs a generation's share of a
     // thread: imports take their turn with generations.
     auto ticket = co_await n.generations.acquire(fmt::format("user {}", *s.user_id));
@@ -215,7 +219,7 @@ awaitable<status> import_keys(node_context& n, session& s, import_key_request r,
         n, [c = *r.cls, t = *r.type, m = given.view()] { return import_key_material(c, t, m); });
     if (!imported) co_return status::attribute_invalid;
     if (!current(n, s)) co_return status::not_logged_in;
-    if (*r.session && !session_keys_fit(n, s, 1)) co_return status::key_limit_exceeded;
+    if (*r.session && !session_keys_fit(n, s, 1, size)) co_return status::key_limit_exceeded;
     std::vector<generated_key> made;
     made.push_back(std::move(imported->key));
     co_return hand_over(n, s, *r.session,
@@ -301,15 +305,15 @@ status list_keys(node_context& n, session& s, const list_keys_request& r, json& 
     std::size_t public_bytes = 0;
     for (const auto& k : n.store.keys().keys_of(*s.user_id)) {
         if (k.handle <= r.after) continue;
-        // A data object's bytes come from its sealed material: counted at their most.
-        public_bytes += 2 * (k.cls == key_class::data ? max_data_object : k.public_der.size());
+        auto summary = summary_of(n, k);
+        with_data_bytes(n, s, k, summary); // the user's own, or shared with it
+        public_bytes += summary.public_key.size();
         if (page.keys.size() == keys_per_page ||
             (!page.keys.empty() && public_bytes > public_bytes_per_page)) {
             page.more = true;
             break;
         }
-        page.keys.push_back(summary_of(n, k));
-        with_data_bytes(n, s, k, page.keys.back()); // the user's own, or shared with it
+        page.keys.push_back(std::move(summary));
     }
     out = to_json(page);
     return status::ok;

@@ -7,8 +7,23 @@
 
 namespace hsm {
 
-bool session_keys_fit(const node_context& n, const session& s, std::size_t count) {
+namespace {
+
+// What a session key holds as it was given: a certificate's DER, a data
+// object's bytes (keys are a few hundred bytes, bounded by their count).
+std::size_t object_bytes(const session_key& k) {
+    return k.record.public_der.size() +
+           (k.record.cls == key_class::data ? k.key.secret().view().size() : 0);
+}
+
+} // namespace
+
+bool session_keys_fit(const node_context& n, const session& s, std::size_t count,
+                      std::size_t size) {
     if (!s.user_id || s.keys.size() + count > max_session_keys) return false;
+    for (const auto& [handle, k] : s.keys)
+        size += object_bytes(k);
+    if (size > max_session_object_bytes) return false;
     std::size_t of_user = 0;
     auto [first, last] = n.sessions.equal_range(*s.user_id);
     for (auto it = first; it != last; ++it)

@@ -15,9 +15,15 @@ namespace hsm {
 
 inline constexpr std::size_t max_session_keys = 64;          // of one session
 inline constexpr std::size_t max_session_keys_of_user = 256; // of one user's sessions on a node
-/// Whether `s` may hold `count` more session keys: its own bound, and its
-/// user's across the sessions logged in here.
-bool session_keys_fit(const node_context& n, const session& s, std::size_t count);
+/// The bytes one session's certificates and data objects may hold (16 of
+/// the largest data objects): with --max-connections' 32 logins, a node's
+/// memory for them stays near 32 MiB.
+inline constexpr std::size_t max_session_object_bytes = 16 * max_data_object;
+/// Whether `s` may hold `count` more session keys, bringing `size` bytes of
+/// certificates or data: its own bounds, and its user's count across the
+/// sessions logged in here.
+bool session_keys_fit(const node_context& n, const session& s, std::size_t count,
+                      std::size_t size = 0);
 
 /// A fresh session key handle of `s`, not `besides` (a pair's other half).
 std::int64_t next_session_handle(const session& s, std::int64_t besides);

@@ -6,14 +6,40 @@
 #include "hsmsh/secret.hpp"
 
 #include <algorithm>
+#include <optional>
+#include <utility>
 
 #include <fmt/format.h>
 
 namespace hsm {
 namespace {
 
-std::string context(std::string_view cluster_id, std::int64_t handle) {
-    return fmt::format("hsmsh sealed key v1\x1f{}\x1f{}", cluster_id, handle);
+// Version 2 seals the description as one line of JSON, then a newline, then
+// the material's own bytes; version 1 (still opened) put the material in the
+// JSON as hex, which made a data object's sealed form four times its size.
+std::string context(std::string_view cluster_id, std::int64_t handle, int version) {
+    return fmt::format("hsmsh sealed key v{}\x1f{}\x1f{}", version, cluster_id, handle);
+}
+
+// The material a sealed plaintext carries, and its description with the
+// material taken out; nullopt when it is not of that version's form.
+std::optional<std::pair<json, key_material>> read_plain(std::string& plain, int version) {
+    if (version == 1) {
+        auto j = json::parse(plain, nullptr, false);
+        if (!j.is_object() || !j.contains("material") || !j["material"].is_string())
+            return std::nullopt;
+        auto& hex = j["material"].get_ref<std::string&>();
+        auto material = from_hex(hex);
+        wipe(hex);
+        if (!material) return std::nullopt;
+        return std::pair{std::move(j), key_material(std::move(*material))};
+    }
+    auto line_end = plain.find('\n');
+    if (line_end == std::string::npos) return std::nullopt;
+    auto j = json::parse(std::string_view(plain).substr(0, line_end), nullptr, false);
+    if (!j.is_object()) return std::nullopt;
+    auto rest = std::string_view(plain).substr(line_end + 1);
+    return std::pair{std::move(j), key_material(bytes(rest.begin(), rest.end()))};
 }
 
 bool size_fits(key_type t, int bits) {
@@ -52,7 +78,6 @@ bool well_formed(const key_record& k) noexcept {
 bytes seal_key(std::span<const std::uint8_t> sealing_key, std::string_view cluster_id,
                const key_contents& k) {
     const auto& d = k.description;
-    auto material = to_hex(k.material.view());
     json j{{"handle", d.handle},
            {"class", key_class_name(d.cls)},
            {"type", key_type_name(d.type)},
@@ -65,12 +90,15 @@ bytes seal_key(std::span<const std::uint8_t> sealing_key, std::string_view clust
            {"shared", k.shared_names},
            {"public", to_hex(d.public_der)},
            {"copy", k.copy},
-           {"sealed_at", k.sealed_at},
-           {"material", material}};
-    auto plain = j.dump();
-    wipe(material);
-    wipe(j["material"].get_ref<std::string&>());
-    auto sealed = seal(sealing_key, context(cluster_id, d.handle), plain);
+           {"sealed_at", k.sealed_at}};
+    // dump() escapes every newline inside a string: the first one ends the JSON.
+    // Reserved first, so that no reallocation leaves a copy of the material behind.
+    auto description = j.dump();
+    auto material = k.material.view();
+    std::string plain;
+    plain.reserve(description.size() + 1 + material.size());
+    plain.append(description).append(1, '\n').append(material.begin(), material.end());
+    auto sealed = seal(sealing_key, context(cluster_id, d.handle, 2), plain);
     wipe(plain);
     return sealed;
 }
@@ -78,10 +106,14 @@ bytes seal_key(std::span<const std::uint8_t> sealing_key, std::string_view clust
 std::optional<key_contents> open_key(std::span<const std::uint8_t> sealing_key,
                                      std::string_view cluster_id, std::int64_t handle,
                                      std::span<const std::uint8_t> sealed) {
-    auto plain = unseal(sealing_key, context(cluster_id, handle), sealed);
+    int version = 2;
+    auto plain = unseal(sealing_key, context(cluster_id, handle, version), sealed);
+    if (!plain) plain = unseal(sealing_key, context(cluster_id, handle, version = 1), sealed);
     if (!plain) return std::nullopt;
-    auto j = json::parse(*plain, nullptr, false);
+    auto read = read_plain(*plain, version);
     wipe(*plain);
+    if (!read) return std::nullopt;
+    auto& [j, material] = *read;
     key_contents k;
     try {
         auto& d = k.description;
@@ -90,11 +122,7 @@ std::optional<key_contents> open_key(std::span<const std::uint8_t> sealing_key,
         auto type = key_type_from_name(j.at("type").get<std::string>());
         auto flags = flags_from_json(j.at("flags"), key_flags{});
         auto pub = from_hex(j.at("public").get<std::string>());
-        auto material_hex = j.at("material").get<std::string>();
-        auto material = from_hex(material_hex);
-        wipe(material_hex);
-        wipe(j["material"].get_ref<std::string&>());
-        if (!cls || !type || !flags || !pub || !material) return std::nullopt;
+        if (!cls || !type || !flags || !pub) return std::nullopt;
         d.cls = *cls;
         d.type = *type;
         d.flags = *flags;
@@ -105,7 +133,7 @@ std::optional<key_contents> open_key(std::span<const std::uint8_t> sealing_key,
         d.id_hex = j.at("id").get<std::string>();
         k.owner_name = j.at("owner").get<std::string>();
         k.shared_names = j.at("shared").get<std::vector<std::string>>();
-        k.material = key_material(std::move(*material));
+        k.material = std::move(material);
         // Blobs sealed before these fields were generations whose time is unknown.
         k.copy = j.value("copy", false);
         k.sealed_at = j.value("sealed_at", std::int64_t{0});

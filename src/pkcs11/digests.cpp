@@ -15,6 +15,10 @@ struct md_free {
 
 const char* digest_name(CK_MECHANISM_TYPE m) {
     switch (m) {
+    case CKM_SHA_1:
+        return "SHA1";
+    case CKM_SHA224:
+        return "SHA2-224";
     case CKM_SHA256:
         return "SHA2-256";
     case CKM_SHA384:

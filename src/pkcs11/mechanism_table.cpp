@@ -37,6 +37,16 @@ CK_RV oaep_parameters(const CK_MECHANISM& m, key_operation, node_mechanism&) {
     return CKR_OK;
 }
 
+// An HMAC's _GENERAL form: the MAC cut to the length asked, from
+// min_mac_length bytes to the whole (Size).
+template <std::size_t Size>
+CK_RV mac_general_parameters(const CK_MECHANISM& m, key_operation, node_mechanism& out) {
+    auto length = parameters<CK_ULONG>(m); // CK_MAC_GENERAL_PARAMS, which p11-kit does not name
+    if (!length || *length < min_mac_length || *length > Size) return CKR_MECHANISM_PARAM_INVALID;
+    out.fields["mac_length"] = *length;
+    return CKR_OK;
+}
+
 // AES-GCM: a 12-byte IV buffer, 128-bit tags, bounded additional data.
 CK_RV gcm_parameters(const CK_MECHANISM& m, key_operation op, node_mechanism& out) {
     auto p = parameters<CK_GCM_PARAMS>(m);
@@ -55,6 +65,7 @@ constexpr CK_FLAGS ec = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
 constexpr CK_FLAGS ec_sign = CKF_HW | CKF_SIGN | CKF_VERIFY | ec;
 constexpr CK_FLAGS rsa_sign = CKF_HW | CKF_SIGN | CKF_VERIFY;
 constexpr CK_FLAGS crypt = CKF_HW | CKF_ENCRYPT | CKF_DECRYPT;
+constexpr CK_FLAGS mac = CKF_HW | CKF_SIGN | CKF_VERIFY;
 
 constexpr key_generation ec_pair{key_type::ec, key_class::private_key, CKK_EC};
 constexpr key_generation rsa_pair{key_type::rsa, key_class::private_key, CKK_RSA};
@@ -67,8 +78,11 @@ constexpr key_generation generic_key{key_type::generic_secret, key_class::secret
 constexpr mechanism_entry table[]{
     {CKM_EC_KEY_PAIR_GEN, 256, 384, CKF_HW | CKF_GENERATE_KEY_PAIR | ec, {}, nullptr, ec_pair},
     {CKM_ECDSA, 256, 384, ec_sign, "ecdsa", nullptr, {}},
+    {CKM_ECDSA_SHA1, 256, 384, ec_sign, "ecdsa-sha1", nullptr, {}},
+    {CKM_ECDSA_SHA224, 256, 384, ec_sign, "ecdsa-sha224", nullptr, {}},
     {CKM_ECDSA_SHA256, 256, 384, ec_sign, "ecdsa-sha256", nullptr, {}},
     {CKM_ECDSA_SHA384, 256, 384, ec_sign, "ecdsa-sha384", nullptr, {}},
+    {CKM_ECDSA_SHA512, 256, 384, ec_sign, "ecdsa-sha512", nullptr, {}},
     {CKM_RSA_PKCS_KEY_PAIR_GEN, 2048, 4096, CKF_HW | CKF_GENERATE_KEY_PAIR, {}, nullptr, rsa_pair},
     {CKM_RSA_PKCS, 2048, 4096, rsa_sign, "rsa-pkcs1", nullptr, {}},
     {CKM_SHA256_RSA_PKCS, 2048, 4096, rsa_sign, "rsa-pkcs1-sha256", nullptr, {}},
@@ -99,7 +113,18 @@ constexpr mechanism_entry table[]{
     {CKM_AES_KEY_GEN, 16, 32, CKF_HW | CKF_GENERATE, {}, nullptr, aes_key},
     {CKM_AES_GCM, 16, 32, crypt, "aes-gcm", gcm_parameters, {}},
     {CKM_GENERIC_SECRET_KEY_GEN, 16, 64, CKF_HW | CKF_GENERATE, {}, nullptr, generic_key},
-    {CKM_SHA256_HMAC, 16, 64, CKF_HW | CKF_SIGN | CKF_VERIFY, "hmac-sha256", nullptr, {}},
+    {CKM_SHA_1_HMAC, 16, 64, mac, "hmac-sha1", nullptr, {}},
+    {CKM_SHA_1_HMAC_GENERAL, 16, 64, mac, "hmac-sha1", mac_general_parameters<20>, {}},
+    {CKM_SHA224_HMAC, 16, 64, mac, "hmac-sha224", nullptr, {}},
+    {CKM_SHA224_HMAC_GENERAL, 16, 64, mac, "hmac-sha224", mac_general_parameters<28>, {}},
+    {CKM_SHA256_HMAC, 16, 64, mac, "hmac-sha256", nullptr, {}},
+    {CKM_SHA256_HMAC_GENERAL, 16, 64, mac, "hmac-sha256", mac_general_parameters<32>, {}},
+    {CKM_SHA384_HMAC, 16, 64, mac, "hmac-sha384", nullptr, {}},
+    {CKM_SHA384_HMAC_GENERAL, 16, 64, mac, "hmac-sha384", mac_general_parameters<48>, {}},
+    {CKM_SHA512_HMAC, 16, 64, mac, "hmac-sha512", nullptr, {}},
+    {CKM_SHA512_HMAC_GENERAL, 16, 64, mac, "hmac-sha512", mac_general_parameters<64>, {}},
+    {CKM_SHA_1, 0, 0, CKF_DIGEST, {}, nullptr, {}},
+    {CKM_SHA224, 0, 0, CKF_DIGEST, {}, nullptr, {}},
     {CKM_SHA256, 0, 0, CKF_DIGEST, {}, nullptr, {}},
     {CKM_SHA384, 0, 0, CKF_DIGEST, {}, nullptr, {}},
     {CKM_SHA512, 0, 0, CKF_DIGEST, {}, nullptr, {}},

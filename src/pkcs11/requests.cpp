@@ -603,8 +603,12 @@ std::size_t output_bound(const key_summary& k, const node_mechanism& m, key_oper
         return 2 * static_cast<std::size_t>(k.bits / 8);
     case key_type::rsa:
         return static_cast<std::size_t>(k.bits / 8);
-    case key_type::generic_secret:
-        return 32; // HMAC-SHA-256
+    case key_type::generic_secret: { // an HMAC, whole or cut (_GENERAL)
+        auto cut = m.fields.find("mac_length");
+        if (cut != m.fields.end() && cut->is_number_unsigned()) return cut->get<std::size_t>();
+        auto name = mechanism_from_name(m.name);
+        return name ? hmac_size(*name) : 0;
+    }
     case key_type::aes:
         if (m.name != "aes-gcm") return 0;
         return op == key_operation::encrypt ? input + tag : (input < tag ? 0 : input - tag);

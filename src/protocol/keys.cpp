@@ -49,10 +49,13 @@ constexpr std::array<named<key_type>, 6> type_names{{
     {key_type::opaque, "opaque"},
 }};
 
-constexpr std::array<named<mechanism>, 13> mechanism_names{{
+constexpr std::array<named<mechanism>, 20> mechanism_names{{
     {mechanism::ecdsa, "ecdsa"},
+    {mechanism::ecdsa_sha1, "ecdsa-sha1"},
+    {mechanism::ecdsa_sha224, "ecdsa-sha224"},
     {mechanism::ecdsa_sha256, "ecdsa-sha256"},
     {mechanism::ecdsa_sha384, "ecdsa-sha384"},
+    {mechanism::ecdsa_sha512, "ecdsa-sha512"},
     {mechanism::rsa_pkcs1, "rsa-pkcs1"},
     {mechanism::rsa_pkcs1_sha256, "rsa-pkcs1-sha256"},
     {mechanism::rsa_pkcs1_sha384, "rsa-pkcs1-sha384"},
@@ -60,7 +63,11 @@ constexpr std::array<named<mechanism>, 13> mechanism_names{{
     {mechanism::rsa_pss_sha256, "rsa-pss-sha256"},
     {mechanism::rsa_pss_sha384, "rsa-pss-sha384"},
     {mechanism::rsa_pss_sha512, "rsa-pss-sha512"},
+    {mechanism::hmac_sha1, "hmac-sha1"},
+    {mechanism::hmac_sha224, "hmac-sha224"},
     {mechanism::hmac_sha256, "hmac-sha256"},
+    {mechanism::hmac_sha384, "hmac-sha384"},
+    {mechanism::hmac_sha512, "hmac-sha512"},
     {mechanism::aes_gcm, "aes-gcm"},
     {mechanism::rsa_oaep_sha256, "rsa-oaep-sha256"},
 }};
@@ -153,6 +160,27 @@ std::string_view mechanism_name(mechanism m) noexcept {
 }
 std::optional<mechanism> mechanism_from_name(std::string_view n) noexcept {
     return value_in(mechanism_names, n);
+}
+
+bool is_hmac(mechanism m) noexcept {
+    return hmac_size(m) != 0;
+}
+
+std::size_t hmac_size(mechanism m) noexcept {
+    switch (m) {
+    case mechanism::hmac_sha1:
+        return 20;
+    case mechanism::hmac_sha224:
+        return 28;
+    case mechanism::hmac_sha256:
+        return 32;
+    case mechanism::hmac_sha384:
+        return 48;
+    case mechanism::hmac_sha512:
+        return 64;
+    default:
+        return 0;
+    }
 }
 
 std::optional<key_spec> parse_key_spec(std::string_view text) {
@@ -297,8 +325,11 @@ bool mechanism_fits(mechanism m, key_use use, key_type t, key_class c) noexcept 
     if (!by_class) return false;
     switch (m) {
     case ecdsa:
+    case ecdsa_sha1:
+    case ecdsa_sha224:
     case ecdsa_sha256:
     case ecdsa_sha384:
+    case ecdsa_sha512:
         return signing && t == key_type::ec;
     case rsa_pkcs1:
     case rsa_pkcs1_sha256:
@@ -308,7 +339,11 @@ bool mechanism_fits(mechanism m, key_use use, key_type t, key_class c) noexcept 
     case rsa_pss_sha384:
     case rsa_pss_sha512:
         return signing && t == key_type::rsa;
+    case hmac_sha1:
+    case hmac_sha224:
     case hmac_sha256:
+    case hmac_sha384:
+    case hmac_sha512:
         return signing && t == key_type::generic_secret;
     case aes_gcm:
         return !signing && t == key_type::aes;

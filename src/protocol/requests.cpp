@@ -211,6 +211,8 @@ void decode_fields(const json& f, key_use_request& out) {
     out.signature = bounded_hex(f, "signature", max_crypto_data);
     out.iv = f.contains("iv");
     out.aad = f.contains("aad") ? bounded_hex(f, "aad", max_crypto_data) : std::optional(bytes{});
+    out.mac_length =
+        f.contains("mac_length") ? integer_field(f, "mac_length") : std::optional<std::int64_t>(0);
 }
 
 void decode_fields(const json& f, random_request& out) {

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import os
 import re
+import struct
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,8 @@ except ImportError:
 from cluster import LOGIN, ClusterTestCase  # noqa: E402
 
 P256 = bytes.fromhex("06082a8648ce3d030107")
+# A P-256 SubjectPublicKeyInfo up to its uncompressed point.
+P256_PUBLIC_KEY_INFO = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
 DATA = b"the same data, two implementations"
 
 
@@ -56,6 +59,18 @@ def code(error):
 
 class CkAttribute(ctypes.Structure):
     _fields_ = [("type", ctypes.c_ulong), ("value", ctypes.c_void_p), ("len", ctypes.c_ulong)]
+
+
+def ecdsa_der(signature):
+    """A PKCS#11 ECDSA signature (r || s) as the DER sequence openssl reads."""
+    def integer(b):
+        b = b.lstrip(b"\x00") or b"\x00"
+        if b[0] & 0x80:
+            b = b"\x00" + b
+        return bytes([0x02, len(b)]) + b
+    half = len(signature) // 2
+    body = integer(signature[:half]) + integer(signature[half:])
+    return bytes([0x30, len(body)]) + body
 
 
 def tlvs(der):
@@ -379,8 +394,28 @@ class Semantics:
         with self.assertRaises(PyKCS11Error):
             s.decrypt(key, tampered, mechanism)
 
+    def test_the_hmac_family_macs_as_the_standard_says(self):
+        # A key as long as SHA-512's output: SoftHSM2 takes no shorter one
+        # for it. Python's hmac computes what both must give.
+        value = bytes(range(100, 164))
+        s = self.session(rw=True, login=True)
+        key = self.imported_hmac_key(s, value, False)
+        self.addCleanup(s.destroyObject, key)
+        for name, digest in (("SHA_1", hashlib.sha1), ("SHA224", hashlib.sha224),
+                             ("SHA256", hashlib.sha256), ("SHA384", hashlib.sha384),
+                             ("SHA512", hashlib.sha512)):
+            mechanism = PyKCS11.Mechanism(PyKCS11.CKM[f"CKM_{name}_HMAC"], None)
+            expected = hmac.new(value, DATA, digest).digest()
+            self.assertEqual(bytes(s.sign(key, DATA, mechanism)), expected, name)
+            self.assertTrue(s.verify(key, DATA, expected, mechanism), name)
+            self.assertFalse(s.verify(key, DATA, bytes([expected[0] ^ 1]) + expected[1:],
+                                      mechanism), name)
+
     def test_digests_are_the_standard_ones(self):
         s = self.session()
+        for name, digest in (("SHA_1", hashlib.sha1), ("SHA224", hashlib.sha224)):
+            mechanism = PyKCS11.Mechanism(PyKCS11.CKM[f"CKM_{name}"], None)
+            self.assertEqual(bytes(s.digest(DATA, mechanism)), digest(DATA).digest(), name)
         self.assertEqual(bytes(s.digest(DATA, PyKCS11.Mechanism(CKM_SHA256, None))),
                          hashlib.sha256(DATA).digest())
         d = s.digestSession(PyKCS11.Mechanism(CKM_SHA384, None))
@@ -500,6 +535,49 @@ class HsmshModule(Semantics, ClusterTestCase):
         for o in kept:
             s.destroyObject(o)
         s.destroyObject(s.createObject(template))
+
+    def test_truncated_hmacs_are_at_least_96_bits(self):
+        # CKM_*_HMAC_GENERAL (SoftHSM2 2.6 has none): the MAC's first bytes,
+        # 12 at least, so that verifying ever longer guesses finds nothing.
+        value = bytes(range(32))
+        s = self.session(rw=True, login=True)
+        key = self.imported_hmac_key(s, value, False)
+        self.addCleanup(s.destroyObject, key)
+        general = PyKCS11.CKM["CKM_SHA256_HMAC_GENERAL"]
+        whole = hmac.new(value, DATA, hashlib.sha256).digest()
+        for length in (12, 20, 32):
+            mechanism = PyKCS11.Mechanism(general, struct.pack("L", length))
+            self.assertEqual(bytes(s.sign(key, DATA, mechanism)), whole[:length])
+            self.assertTrue(s.verify(key, DATA, whole[:length], mechanism))
+        twelve = PyKCS11.Mechanism(general, struct.pack("L", 12))
+        self.assertFalse(s.verify(key, DATA, bytes([whole[0] ^ 1]) + whole[1:12], twelve))
+        self.refused("CKR_SIGNATURE_LEN_RANGE", s.verify, key, DATA, whole[:13], twelve)
+        for length in (11, 1, 33):
+            self.refused("CKR_MECHANISM_PARAM_INVALID", s.sign, key, DATA,
+                         PyKCS11.Mechanism(general, struct.pack("L", length)))
+
+    def test_ecdsa_over_sha1_sha224_and_sha512_verifies_in_openssl(self):
+        # SoftHSM2 2.6 hashes for ECDSA nowhere; openssl verifies ours.
+        s = self.session(rw=True, login=True)
+        public, private = self.ec_pair(s, "hashing")
+        self.addCleanup(s.destroyObject, private)
+        self.addCleanup(s.destroyObject, public)
+        point = bytes(s.getAttributeValue(public, [CKA_EC_POINT])[0])[2:]
+        with tempfile.TemporaryDirectory() as tmp:
+            key, data = os.path.join(tmp, "public.der"), os.path.join(tmp, "data")
+            with open(key, "wb") as f:
+                f.write(P256_PUBLIC_KEY_INFO + point)
+            with open(data, "wb") as f:
+                f.write(DATA)
+            for name, option in (("SHA1", "-sha1"), ("SHA224", "-sha224"),
+                                 ("SHA512", "-sha512")):
+                mechanism = PyKCS11.Mechanism(PyKCS11.CKM[f"CKM_ECDSA_{name}"], None)
+                signature = os.path.join(tmp, name)
+                with open(signature, "wb") as f:
+                    f.write(ecdsa_der(bytes(s.sign(private, DATA, mechanism))))
+                r = subprocess.run(["openssl", "dgst", option, "-verify", key, "-keyform", "DER",
+                                    "-signature", signature, data], capture_output=True, text=True)
+                self.assertIn("Verified OK", r.stdout, name + r.stderr)
 
     def test_a_secret_or_private_key_is_not_copied(self):
         # SoftHSM2 copies anything CKA_COPYABLE (true by default there); here

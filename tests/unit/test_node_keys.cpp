@@ -79,6 +79,19 @@ TEST_CASE(
           status::mechanism_invalid);
     CHECK(n.use(n.alice, operation::sign, handles[0], "ecdsa-sha256", "zz").code ==
           status::bad_request);
+    // ECDSA over SHA-1, SHA-224 and SHA-512 too, each verifying only its own
+    // digest's signatures; a MAC's length means nothing to a signature.
+    for (auto name : {"ecdsa-sha1", "ecdsa-sha224", "ecdsa-sha512"}) {
+        auto s = n.use(n.alice, operation::sign, handles[0], name, message);
+        REQUIRE(s.code == status::ok);
+        json with{{"signature", s.fields.at("data")}};
+        CHECK(n.use(n.alice, operation::verify, handles[1], name, message, with).code ==
+              status::ok);
+        CHECK(n.use(n.alice, operation::verify, handles[1], "ecdsa-sha256", message, with).code ==
+              status::signature_invalid);
+    }
+    CHECK(n.use(n.alice, operation::sign, handles[0], "ecdsa-sha256", message, {{"mac_length", 12}})
+              .code == status::mechanism_invalid);
 }
 
 TEST_CASE("officers manage keys and never use them; other users do not see them") {
@@ -168,6 +181,35 @@ TEST_CASE("secret keys: AES-GCM and HMAC, and attributes that forbid a use") {
     CHECK(n.use(n.alice, operation::verify, mac[0], "hmac-sha256", message,
                 {{"signature", tag.fields.at("data")}})
               .code == status::ok);
+    // Each HMAC has its digest's length; a truncated one (PKCS#11's _GENERAL)
+    // is the whole one's first bytes, at least 12 of them, and verifies only
+    // at the length asked.
+    for (auto [name, size] : {std::pair{"hmac-sha1", 20},
+                              {"hmac-sha224", 28},
+                              {"hmac-sha384", 48},
+                              {"hmac-sha512", 64}}) {
+        auto whole = n.use(n.alice, operation::sign, mac[0], name, message);
+        REQUIRE(whole.code == status::ok);
+        CHECK(whole.fields.at("data").get<std::string>().size() == 2 * std::size_t(size));
+    }
+    auto full = tag.fields.at("data").get<std::string>();
+    auto cut =
+        n.use(n.alice, operation::sign, mac[0], "hmac-sha256", message, {{"mac_length", 12}});
+    REQUIRE(cut.code == status::ok);
+    CHECK(cut.fields.at("data") == full.substr(0, 24));
+    auto verify_cut = [&](const std::string& signature, json length) {
+        return n
+            .use(n.alice, operation::verify, mac[0], "hmac-sha256", message,
+                 {{"signature", signature}, {"mac_length", std::move(length)}})
+            .code;
+    };
+    CHECK(verify_cut(full.substr(0, 24), 12) == status::ok);
+    CHECK(verify_cut(full.substr(0, 26), 12) == status::signature_invalid);
+    CHECK(verify_cut(full.substr(0, 22), 11) == status::mechanism_invalid);
+    CHECK(verify_cut(full, 33) == status::mechanism_invalid);
+    CHECK(verify_cut(full.substr(0, 24), "12") == status::mechanism_invalid);
+    CHECK(n.use(n.alice, operation::sign, mac[0], "hmac-sha256", message, {{"mac_length", 11}})
+              .code == status::mechanism_invalid);
     CHECK(n.call(n.alice, operation::generate_key,
                  {{"spec", "aes:256"}, {"attributes", {{"sign", true}}}})
               .code == status::attribute_invalid);

@@ -168,8 +168,11 @@ bool valid_attribute_value(const attribute_info& a, std::string_view value) noex
 /// Mechanisms by name ("ecdsa-sha256", "rsa-pss-sha384", "aes-gcm", ...).
 enum class mechanism {
     ecdsa, // the data is a digest already (PKCS#11 CKM_ECDSA)
+    ecdsa_sha1,
+    ecdsa_sha224,
     ecdsa_sha256,
     ecdsa_sha384,
+    ecdsa_sha512,
     rsa_pkcs1, // the data is a DigestInfo already (CKM_RSA_PKCS)
     rsa_pkcs1_sha256,
     rsa_pkcs1_sha384,
@@ -177,12 +180,24 @@ enum class mechanism {
     rsa_pss_sha256,
     rsa_pss_sha384,
     rsa_pss_sha512,
+    hmac_sha1,
+    hmac_sha224,
     hmac_sha256,
+    hmac_sha384,
+    hmac_sha512,
     aes_gcm,
     rsa_oaep_sha256,
 };
 
 std::string_view mechanism_name(mechanism m) noexcept;
+/// Whether `m` is an HMAC (sign and verify with a generic secret).
+bool is_hmac(mechanism m) noexcept;
+/// The bytes of an HMAC of mechanism `m` (0 for the others).
+std::size_t hmac_size(mechanism m) noexcept;
+/// The shortest MAC a truncated HMAC may have (PKCS#11's _GENERAL forms):
+/// 96 bits, so that verifying truncated MACs one byte longer each time
+/// never finds a MAC byte by byte (a key that may verify but not sign).
+inline constexpr std::size_t min_mac_length = 12;
 std::optional<mechanism> mechanism_from_name(std::string_view name) noexcept;
 
 /// What a mechanism does with a key.

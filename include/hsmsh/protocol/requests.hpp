@@ -191,6 +191,9 @@ struct key_use_request {
     std::optional<bytes> signature; // idem
     bool iv = false;                // an IV was given (the node chooses every IV)
     std::optional<bytes> aad;       // empty when absent; nullopt: not hex, or too long
+    /// An HMAC's length in bytes ("mac_length", PKCS#11's _GENERAL forms):
+    /// 0 when absent (the whole MAC); nullopt when given but not an integer.
+    std::optional<std::int64_t> mac_length = 0;
 };
 
 struct random_request {

@@ -50,6 +50,12 @@ template <typename Encode> bytes der_of(EVP_PKEY* key, Encode encode) {
 const EVP_MD* digest_of(mechanism m) noexcept {
     using enum mechanism;
     switch (m) {
+    case ecdsa_sha1:
+    case hmac_sha1:
+        return EVP_sha1();
+    case ecdsa_sha224:
+    case hmac_sha224:
+        return EVP_sha224();
     case ecdsa_sha256:
     case rsa_pkcs1_sha256:
     case rsa_pss_sha256:
@@ -59,9 +65,12 @@ const EVP_MD* digest_of(mechanism m) noexcept {
     case ecdsa_sha384:
     case rsa_pkcs1_sha384:
     case rsa_pss_sha384:
+    case hmac_sha384:
         return EVP_sha384();
+    case ecdsa_sha512:
     case rsa_pkcs1_sha512:
     case rsa_pss_sha512:
+    case hmac_sha512:
         return EVP_sha512();
     default:
         return nullptr;
@@ -88,11 +97,12 @@ bool set_padding(EVP_PKEY_CTX* ctx, mechanism m) {
     return EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1;
 }
 
-bytes hmac(const key_material& key, std::span<const std::uint8_t> data) {
+bytes hmac(mechanism m, const key_material& key, std::span<const std::uint8_t> data) {
     bytes out(EVP_MAX_MD_SIZE);
     std::size_t size = 0;
-    if (!EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key.view().data(),
-                   key.view().size(), data.data(), data.size(), out.data(), out.size(), &size))
+    if (!EVP_Q_mac(nullptr, "HMAC", nullptr, EVP_MD_get0_name(digest_of(m)), nullptr,
+                   key.view().data(), key.view().size(), data.data(), data.size(), out.data(),
+                   out.size(), &size))
         throw std::runtime_error("HMAC failed");
     out.resize(size);
     return out;
@@ -372,16 +382,22 @@ std::optional<loaded_key> loaded_key::load(key_class c, key_type t, key_material
     return k;
 }
 
-crypto_result sign_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> data) {
-    if (key.type() == key_type::generic_secret) return hmac(key.secret(), data);
+crypto_result sign_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> data,
+                        std::size_t mac_length) {
+    if (key.type() == key_type::generic_secret) {
+        auto mac = hmac(m, key.secret(), data);
+        if (mac_length) mac.resize(std::min(mac_length, mac.size()));
+        return mac;
+    }
     if (!key.pkey()) return status::mechanism_invalid;
     return sign_asymmetric(m, key.pkey(), data);
 }
 
 status verify_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> data,
-                   std::span<const std::uint8_t> signature) {
+                   std::span<const std::uint8_t> signature, std::size_t mac_length) {
     if (key.type() == key_type::generic_secret) {
-        auto expected = hmac(key.secret(), data);
+        auto expected = hmac(m, key.secret(), data);
+        if (mac_length) expected.resize(std::min(mac_length, expected.size()));
         return expected.size() == signature.size() &&
                        CRYPTO_memcmp(expected.data(), signature.data(), expected.size()) == 0
                    ? status::ok

@@ -86,10 +86,14 @@ private:
 using crypto_result = std::variant<bytes, status>;
 
 /// Signs `data` (mechanism_fits already checked). ECDSA signatures are DER.
-crypto_result sign_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> data);
-/// ok, signature_invalid, or mechanism_invalid.
+/// An HMAC is cut to `mac_length` bytes when that is not 0 (checked against
+/// min_mac_length by the caller).
+crypto_result sign_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> data,
+                        std::size_t mac_length = 0);
+/// ok, signature_invalid, or mechanism_invalid. An HMAC is compared, in
+/// constant time, cut to `mac_length` bytes when that is not 0.
 status verify_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> data,
-                   std::span<const std::uint8_t> signature);
+                   std::span<const std::uint8_t> signature, std::size_t mac_length = 0);
 
 /// AES-GCM encrypts under a fresh random 12-byte IV of its own (never a
 /// caller's) and returns IV || ciphertext || 16-byte tag; decrypt takes the

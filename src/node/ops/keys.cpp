@@ -43,9 +43,9 @@ key_class main_class(const key_spec& spec) {
 crypto_result used(key_use use, mechanism m, const loaded_key& key, const key_use_request& r) {
     switch (use) {
     case key_use::sign:
-        return sign_data(m, key, *r.data);
+        return sign_data(m, key, *r.data, static_cast<std::size_t>(*r.mac_length));
     case key_use::verify:
-        return verify_data(m, key, *r.data, *r.signature);
+        return verify_data(m, key, *r.data, *r.signature, static_cast<std::size_t>(*r.mac_length));
     case key_use::encrypt:
         return encrypt_data(m, key, *r.aad, *r.data);
     case key_use::decrypt:
@@ -336,6 +336,11 @@ awaitable<status> use_key(node_context& n, session& s, key_use_request r, json& 
     if (r.iv) co_return status::bad_request;
     const auto& aad = r.aad;
     if (!data || !aad || (use == key_use::verify && !signature)) co_return status::bad_request;
+    // A truncated MAC: an HMAC's, at least min_mac_length bytes, at most its whole.
+    const auto& cut = r.mac_length;
+    if (!cut || (*cut != 0 && (!is_hmac(*m) || *cut < std::int64_t{min_mac_length} ||
+                               *cut > static_cast<std::int64_t>(hmac_size(*m)))))
+        co_return status::mechanism_invalid;
     auto key = loaded_for(n, s, *k);
     if (!key) co_return status::internal_error; // the store holds what it sealed
     // Each user's uses share the threads but one, users taking turns.

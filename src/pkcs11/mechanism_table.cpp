@@ -47,6 +47,24 @@ CK_RV mac_general_parameters(const CK_MECHANISM& m, key_operation, node_mechanis
     return CKR_OK;
 }
 
+// AES-CBC, padded or not: the caller's 16-byte IV, in front of the data
+// either way.
+CK_RV cbc_parameters(const CK_MECHANISM& m, key_operation, node_mechanism& out) {
+    if (!m.pParameter || m.ulParameterLen != aes_block_size) return CKR_MECHANISM_PARAM_INVALID;
+    const auto* iv = static_cast<const CK_BYTE*>(m.pParameter);
+    out.iv.assign(iv, iv + aes_block_size);
+    return CKR_OK;
+}
+
+// AES-CTR: the counter block, counted whole (128 bits, as OpenSSL and the
+// nodes count it); a counter of fewer bits is CKR_MECHANISM_PARAM_INVALID.
+CK_RV ctr_parameters(const CK_MECHANISM& m, key_operation, node_mechanism& out) {
+    auto p = parameters<CK_AES_CTR_PARAMS>(m);
+    if (!p || p->counter_bits != 128) return CKR_MECHANISM_PARAM_INVALID;
+    out.iv.assign(std::begin(p->cb), std::end(p->cb));
+    return CKR_OK;
+}
+
 // AES-GCM: a 12-byte IV buffer, 128-bit tags, bounded additional data.
 CK_RV gcm_parameters(const CK_MECHANISM& m, key_operation op, node_mechanism& out) {
     auto p = parameters<CK_GCM_PARAMS>(m);
@@ -112,6 +130,10 @@ constexpr mechanism_entry table[]{
     {CKM_RSA_PKCS_OAEP, 2048, 4096, crypt, "rsa-oaep-sha256", oaep_parameters, {}},
     {CKM_AES_KEY_GEN, 16, 32, CKF_HW | CKF_GENERATE, {}, nullptr, aes_key},
     {CKM_AES_GCM, 16, 32, crypt, "aes-gcm", gcm_parameters, {}},
+    {CKM_AES_ECB, 16, 32, crypt, "aes-ecb", nullptr, {}},
+    {CKM_AES_CBC, 16, 32, crypt, "aes-cbc", cbc_parameters, {}},
+    {CKM_AES_CBC_PAD, 16, 32, crypt, "aes-cbc-pad", cbc_parameters, {}},
+    {CKM_AES_CTR, 16, 32, crypt, "aes-ctr", ctr_parameters, {}},
     {CKM_GENERIC_SECRET_KEY_GEN, 16, 64, CKF_HW | CKF_GENERATE, {}, nullptr, generic_key},
     {CKM_SHA_1_HMAC, 16, 64, mac, "hmac-sha1", nullptr, {}},
     {CKM_SHA_1_HMAC_GENERAL, 16, 64, mac, "hmac-sha1", mac_general_parameters<20>, {}},

@@ -26,7 +26,8 @@ enum class key_operation { sign, verify, encrypt, decrypt };
 key_use use_of(key_operation op) noexcept;
 
 /// A node mechanism and the fields it takes beside the data ("aad" for
-/// AES-GCM). The nodes choose every GCM IV: a decryption gives the caller's
+/// AES-GCM). CBC and CTR give the caller's IV or counter block in front of
+/// the data (`iv`), either way. The nodes choose every GCM IV: a decryption gives the caller's
 /// in front of the ciphertext (`iv`); an encryption's comes back in front of
 /// its result and is written where the caller's CK_GCM_PARAMS.pIv points
 /// (`iv_out`, 12 bytes), as CloudHSM's library does.
@@ -39,6 +40,8 @@ struct node_mechanism {
 
 /// The length of every AES-GCM IV: the nodes make 12-byte ones.
 constexpr std::size_t gcm_iv_size = 12;
+/// AES's block, and the IV or counter block of CBC and CTR.
+constexpr std::size_t aes_block_size = 16;
 
 /// Checks a mechanism's parameters for `op` and writes what the nodes take
 /// of them into the node mechanism: CKR_OK or CKR_MECHANISM_PARAM_INVALID.

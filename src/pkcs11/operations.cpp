@@ -143,6 +143,7 @@ CK_RV operation_finish(session& s, key_operation op, const bytes& input, const b
     auto active = take(s, op, input.size(), out, out_len, rv);
     if (!active) return rv;
     wipe_pending pending_guard{&*active};
+    if (auto fits = input_fits(active->mechanism, op, input.size()); fits != CKR_OK) return fits;
     auto fields = request_for(*active, op, input, signature);
     auto answer = call_for(*s.slot, active->key, node_operation(op), fields);
     // The data may be a plaintext: no copy of it outlives the call.

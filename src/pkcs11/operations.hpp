@@ -40,7 +40,8 @@ template <key_operation Op>
 CK_RV operation_update_entry(session& s, CK_BYTE_PTR data, CK_ULONG len) {
     return operation_update(s, Op, data, len);
 }
-/// GCM and OAEP give nothing before the end: an update keeps the data.
+/// Ciphers give nothing before the end (the node does the whole text at
+/// once): an update keeps the data.
 template <key_operation Op>
 CK_RV cipher_update_entry(session& s, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR,
                           CK_ULONG_PTR out_len) {

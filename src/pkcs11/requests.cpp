@@ -595,6 +595,15 @@ std::variant<CK_RV, node_mechanism> node_mechanism_for(const CK_MECHANISM& m, co
     return out;
 }
 
+CK_RV input_fits(const node_mechanism& m, key_operation op, std::size_t input) {
+    bool whole_blocks = m.name == "aes-ecb" || m.name == "aes-cbc" ||
+                        (m.name == "aes-cbc-pad" && op == key_operation::decrypt);
+    bool empty_padded = m.name == "aes-cbc-pad" && op == key_operation::decrypt && input == 0;
+    if ((whole_blocks && input % aes_block_size != 0) || empty_padded)
+        return op == key_operation::decrypt ? CKR_ENCRYPTED_DATA_LEN_RANGE : CKR_DATA_LEN_RANGE;
+    return CKR_OK;
+}
+
 std::size_t output_bound(const key_summary& k, const node_mechanism& m, key_operation op,
                          std::size_t input) {
     constexpr std::size_t tag = 16;
@@ -610,8 +619,11 @@ std::size_t output_bound(const key_summary& k, const node_mechanism& m, key_oper
         return name ? hmac_size(*name) : 0;
     }
     case key_type::aes:
-        if (m.name != "aes-gcm") return 0;
-        return op == key_operation::encrypt ? input + tag : (input < tag ? 0 : input - tag);
+        if (m.name == "aes-gcm")
+            return op == key_operation::encrypt ? input + tag : (input < tag ? 0 : input - tag);
+        if (m.name == "aes-cbc-pad" && op == key_operation::encrypt)
+            return (input / aes_block_size + 1) * aes_block_size;
+        return input;    // ECB, CBC, CTR; a padded decryption's at most
     case key_type::x509: // a certificate or data object computes nothing
     case key_type::opaque:
         return 0;

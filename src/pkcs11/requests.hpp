@@ -57,6 +57,11 @@ std::variant<CK_RV, generation> copy_request(const key_summary& original, const 
 std::variant<CK_RV, node_mechanism> node_mechanism_for(const CK_MECHANISM& m, const key_summary& k,
                                                        key_operation op);
 
+/// Whether `input` bytes suit the mechanism: ECB and unpadded CBC take
+/// whole blocks, a padded decryption at least one
+/// (CKR_DATA_LEN_RANGE, CKR_ENCRYPTED_DATA_LEN_RANGE).
+CK_RV input_fits(const node_mechanism& m, key_operation op, std::size_t input);
+
 /// The largest output of `op` on `input` bytes with this key and mechanism
 /// (decryption's is a bound; the exact size comes with the result).
 std::size_t output_bound(const key_summary& k, const node_mechanism& m, key_operation op,

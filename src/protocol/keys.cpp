@@ -49,7 +49,7 @@ constexpr std::array<named<key_type>, 6> type_names{{
     {key_type::opaque, "opaque"},
 }};
 
-constexpr std::array<named<mechanism>, 20> mechanism_names{{
+constexpr std::array<named<mechanism>, 24> mechanism_names{{
     {mechanism::ecdsa, "ecdsa"},
     {mechanism::ecdsa_sha1, "ecdsa-sha1"},
     {mechanism::ecdsa_sha224, "ecdsa-sha224"},
@@ -69,6 +69,10 @@ constexpr std::array<named<mechanism>, 20> mechanism_names{{
     {mechanism::hmac_sha384, "hmac-sha384"},
     {mechanism::hmac_sha512, "hmac-sha512"},
     {mechanism::aes_gcm, "aes-gcm"},
+    {mechanism::aes_ecb, "aes-ecb"},
+    {mechanism::aes_cbc, "aes-cbc"},
+    {mechanism::aes_cbc_pad, "aes-cbc-pad"},
+    {mechanism::aes_ctr, "aes-ctr"},
     {mechanism::rsa_oaep_sha256, "rsa-oaep-sha256"},
 }};
 
@@ -160,6 +164,15 @@ std::string_view mechanism_name(mechanism m) noexcept {
 }
 std::optional<mechanism> mechanism_from_name(std::string_view n) noexcept {
     return value_in(mechanism_names, n);
+}
+
+bool gives_the_cipher(mechanism m) noexcept {
+    return m == mechanism::aes_ecb || caller_iv_size(m) != 0;
+}
+
+std::size_t caller_iv_size(mechanism m) noexcept {
+    return m == mechanism::aes_cbc || m == mechanism::aes_cbc_pad || m == mechanism::aes_ctr ? 16
+                                                                                             : 0;
 }
 
 bool is_hmac(mechanism m) noexcept {
@@ -346,6 +359,10 @@ bool mechanism_fits(mechanism m, key_use use, key_type t, key_class c) noexcept 
     case hmac_sha512:
         return signing && t == key_type::generic_secret;
     case aes_gcm:
+    case aes_ecb:
+    case aes_cbc:
+    case aes_cbc_pad:
+    case aes_ctr:
         return !signing && t == key_type::aes;
     case rsa_oaep_sha256:
         return !signing && t == key_type::rsa;

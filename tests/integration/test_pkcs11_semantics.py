@@ -27,7 +27,8 @@ try:
     import PyKCS11
     from PyKCS11 import PyKCS11Error
     from PyKCS11.LowLevel import (CKA_ALWAYS_AUTHENTICATE, CKA_ALWAYS_SENSITIVE, CKA_APPLICATION,
-                                  CKA_CERTIFICATE_TYPE, CKA_CLASS, CKA_COPYABLE, CKA_EC_PARAMS,
+                                  CKA_CERTIFICATE_TYPE, CKA_CLASS, CKA_COPYABLE, CKA_DECRYPT,
+                                  CKA_EC_PARAMS, CKA_ENCRYPT, CKK_AES,
                                   CKA_EC_POINT, CKA_END_DATE, CKA_EXTRACTABLE, CKA_ID, CKA_ISSUER,
                                   CKA_KEY_GEN_MECHANISM, CKA_KEY_TYPE, CKA_LABEL, CKA_LOCAL,
                                   CKA_MODIFIABLE, CKA_NEVER_EXTRACTABLE, CKA_PRIVATE,
@@ -411,6 +412,39 @@ class Semantics:
             self.assertFalse(s.verify(key, DATA, bytes([expected[0] ^ 1]) + expected[1:],
                                       mechanism), name)
 
+    def imported_aes_key(self, s, value, encrypt=True, decrypt=True):
+        return s.createObject([(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_AES),
+                               (CKA_TOKEN, False), (CKA_SENSITIVE, True),
+                               (CKA_ENCRYPT, encrypt), (CKA_DECRYPT, decrypt),
+                               (CKA_LABEL, "modes"), (CKA_VALUE, value)])
+
+    def test_aes_modes_encrypt_as_openssl_does(self):
+        # ECB, CBC, CBC with padding and CTR under a key both modules are
+        # given: the same ciphertexts as `openssl enc`, and back.
+        value, iv = bytes(range(32)), bytes(range(16, 32))
+        s = self.session(login=True)
+        key = self.imported_aes_key(s, value)
+        self.addCleanup(s.destroyObject, key)
+        blocks = DATA[:32]
+        cases = (("CKM_AES_ECB", None, "aes-256-ecb", blocks, True),
+                 ("CKM_AES_CBC", iv, "aes-256-cbc", blocks, True),
+                 ("CKM_AES_CBC_PAD", iv, "aes-256-cbc", DATA, False),
+                 ("CKM_AES_CTR", struct.pack("L16s", 128, iv), "aes-256-ctr", DATA, True))
+        for name, parameter, cipher, plain, nopad in cases:
+            mechanism = PyKCS11.Mechanism(PyKCS11.CKM[name], parameter)
+            expected = subprocess.run(
+                ["openssl", "enc", f"-{cipher}", "-K", value.hex(),
+                 *(["-iv", iv.hex()] if parameter else []), *(["-nopad"] if nopad else [])],
+                input=plain, capture_output=True, check=True).stdout
+            sealed = bytes(s.encrypt(key, plain, mechanism))
+            self.assertEqual(sealed, expected, name)
+            self.assertEqual(bytes(s.decrypt(key, sealed, mechanism)), plain, name)
+        # Unpadded modes take whole blocks.
+        self.refused("CKR_DATA_LEN_RANGE", s.encrypt, key, DATA[:15],
+                     PyKCS11.Mechanism(PyKCS11.CKM["CKM_AES_ECB"], None))
+        self.refused("CKR_ENCRYPTED_DATA_LEN_RANGE", s.decrypt, key, DATA[:17],
+                     PyKCS11.Mechanism(PyKCS11.CKM["CKM_AES_CBC"], iv))
+
     def test_digests_are_the_standard_ones(self):
         s = self.session()
         for name, digest in (("SHA_1", hashlib.sha1), ("SHA224", hashlib.sha224)):
@@ -535,6 +569,28 @@ class HsmshModule(Semantics, ClusterTestCase):
         for o in kept:
             s.destroyObject(o)
         s.destroyObject(s.createObject(template))
+
+    def test_a_mode_that_gives_the_cipher_needs_a_key_that_decrypts(self):
+        # With ECB, or CBC and CTR under the caller's IV, encrypting chosen
+        # blocks is the cipher itself: the key stream of every GCM message
+        # under that key. A key that may encrypt but not decrypt keeps GCM
+        # (whose IV the nodes choose) and refuses those (SoftHSM2 allows them).
+        s = self.session(login=True)
+        key = self.imported_aes_key(s, bytes(range(32)), decrypt=False)
+        self.addCleanup(s.destroyObject, key)
+        iv = bytes(16)
+        for name, parameter in (("CKM_AES_ECB", None), ("CKM_AES_CBC", iv),
+                                ("CKM_AES_CBC_PAD", iv),
+                                ("CKM_AES_CTR", struct.pack("L16s", 128, iv))):
+            self.refused("CKR_KEY_FUNCTION_NOT_PERMITTED", s.encrypt, key, bytes(16),
+                         PyKCS11.Mechanism(PyKCS11.CKM[name], parameter))
+        gcm = PyKCS11.AES_GCM_Mechanism(bytes(12), b"", 128)
+        self.assertEqual(len(s.encrypt(key, DATA, gcm)), len(DATA) + 16)
+        # A counter of fewer than 128 bits is not the nodes' (nor OpenSSL's).
+        both = self.imported_aes_key(s, bytes(range(32)))
+        self.addCleanup(s.destroyObject, both)
+        self.refused("CKR_MECHANISM_PARAM_INVALID", s.encrypt, both, DATA,
+                     PyKCS11.Mechanism(PyKCS11.CKM["CKM_AES_CTR"], struct.pack("L16s", 64, iv)))
 
     def test_truncated_hmacs_are_at_least_96_bits(self):
         # CKM_*_HMAC_GENERAL (SoftHSM2 2.6 has none): the MAC's first bytes,

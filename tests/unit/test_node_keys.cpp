@@ -175,6 +175,29 @@ TEST_CASE("secret keys: AES-GCM and HMAC, and attributes that forbid a use") {
     text.back() = text.back() == '0' ? '1' : '0';
     CHECK(n.use(n.alice, operation::decrypt, both[0], "aes-gcm", text, {{"aad", "01"}}).code ==
           status::encrypted_data_invalid);
+    // ECB, and CBC and CTR under the caller's IV, give the cipher itself:
+    // only with a key that may decrypt as well as encrypt.
+    const std::string iv(32, '0');
+    const std::string block(32, 'a');
+    for (auto mode : {"aes-ecb", "aes-cbc", "aes-cbc-pad", "aes-ctr"}) {
+        std::string in = std::string_view(mode) == "aes-ecb" ? block : iv + block;
+        CHECK(n.use(n.alice, operation::encrypt, aes[0], mode, in).code ==
+              status::key_function_not_permitted);
+        auto e = n.use(n.alice, operation::encrypt, both[0], mode, in);
+        REQUIRE(e.code == status::ok);
+        auto back = n.use(n.alice, operation::decrypt, both[0], mode,
+                          (std::string_view(mode) == "aes-ecb" ? "" : iv) +
+                              e.fields.at("data").get<std::string>());
+        REQUIRE(back.code == status::ok);
+        CHECK(back.fields.at("data") == block);
+    }
+    CHECK(n.use(n.alice, operation::encrypt, both[0], "aes-ecb", "00").code == status::bad_request);
+    // A block of 0xaa unpadded, read as padded: its last byte pads nothing.
+    auto unpadded = n.use(n.alice, operation::encrypt, both[0], "aes-cbc", iv + block);
+    REQUIRE(unpadded.code == status::ok);
+    CHECK(n.use(n.alice, operation::decrypt, both[0], "aes-cbc-pad",
+                iv + unpadded.fields.at("data").get<std::string>())
+              .code == status::encrypted_data_invalid);
     auto mac = n.new_keys(n.alice, "hmac:256");
     auto tag = n.use(n.alice, operation::sign, mac[0], "hmac-sha256", message);
     REQUIRE(tag.code == status::ok);

@@ -186,10 +186,24 @@ enum class mechanism {
     hmac_sha384,
     hmac_sha512,
     aes_gcm,
+    aes_ecb,     // the data: whole blocks
+    aes_cbc,     // the data: the caller's 16-byte IV, then whole blocks
+    aes_cbc_pad, // the data: the IV, then any bytes (PKCS#7 padding)
+    aes_ctr,     // the data: the 16-byte counter block, then any bytes
     rsa_oaep_sha256,
 };
 
 std::string_view mechanism_name(mechanism m) noexcept;
+/// Whether `m` gives the block cipher itself to whoever may use it: ECB,
+/// and CBC and CTR under the caller's IV or counter (one block of CBC
+/// encryption with a chosen IV is the cipher on a chosen block, and the
+/// cipher on counter blocks is the key stream of every CTR and GCM
+/// message under that key). Such a mechanism takes a key that may both
+/// encrypt and decrypt, either way: with it, encrypting is decrypting.
+bool gives_the_cipher(mechanism m) noexcept;
+/// The IV (or counter block) in front of the data of `m`: 16 for CBC and
+/// CTR, 0 for the others (a GCM decryption's 12 are its own rule).
+std::size_t caller_iv_size(mechanism m) noexcept;
 /// Whether `m` is an HMAC (sign and verify with a generic secret).
 bool is_hmac(mechanism m) noexcept;
 /// The bytes of an HMAC of mechanism `m` (0 for the others).

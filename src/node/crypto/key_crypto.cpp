@@ -200,6 +200,60 @@ crypto_result gcm(const key_material& key, std::span<const std::uint8_t> iv,
     return out;
 }
 
+const EVP_CIPHER* block_cipher(mechanism m, std::size_t key_size) noexcept {
+    using enum mechanism;
+    auto by_size = [&](const EVP_CIPHER* c128, const EVP_CIPHER* c192, const EVP_CIPHER* c256) {
+        return key_size == 16 ? c128 : key_size == 24 ? c192 : key_size == 32 ? c256 : nullptr;
+    };
+    switch (m) {
+    case aes_ecb:
+        return by_size(EVP_aes_128_ecb(), EVP_aes_192_ecb(), EVP_aes_256_ecb());
+    case aes_cbc:
+    case aes_cbc_pad:
+        return by_size(EVP_aes_128_cbc(), EVP_aes_192_cbc(), EVP_aes_256_cbc());
+    case aes_ctr:
+        return by_size(EVP_aes_128_ctr(), EVP_aes_192_ctr(), EVP_aes_256_ctr());
+    default:
+        return nullptr;
+    }
+}
+
+// ECB, CBC (padded or not) and CTR: `data` is the caller's IV (none for
+// ECB), then the text. ECB and CBC unpadded take whole blocks; a padded
+// decryption whose padding is wrong is encrypted_data_invalid (whoever
+// asks may decrypt: it is no oracle for anyone else).
+crypto_result aes_block(mechanism m, const key_material& key, std::span<const std::uint8_t> data,
+                        bool encrypt) {
+    constexpr std::size_t block = 16;
+    const auto* cipher = block_cipher(m, key.view().size());
+    auto iv_size = caller_iv_size(m);
+    if (!cipher || data.size() < iv_size) return status::mechanism_invalid;
+    auto iv = data.first(iv_size);
+    auto in = data.subspan(iv_size);
+    bool whole_blocks = m == mechanism::aes_ecb || m == mechanism::aes_cbc ||
+                        (m == mechanism::aes_cbc_pad && !encrypt);
+    if (whole_blocks && in.size() % block != 0)
+        return encrypt ? status::bad_request : status::encrypted_data_invalid;
+    cipher_ctx_ptr ctx(EVP_CIPHER_CTX_new());
+    bytes out(in.size() + block);
+    int len = 0;
+    int last = 0;
+    if (!ctx ||
+        EVP_CipherInit_ex(ctx.get(), cipher, nullptr, key.view().data(),
+                          iv_size ? iv.data() : nullptr, encrypt) != 1 ||
+        EVP_CIPHER_CTX_set_padding(ctx.get(), m == mechanism::aes_cbc_pad) != 1 ||
+        EVP_CipherUpdate(ctx.get(), out.data(), &len, in.data(), static_cast<int>(in.size())) != 1)
+        throw std::runtime_error("AES failed");
+    if (EVP_CipherFinal_ex(ctx.get(), out.data() + len, &last) != 1) {
+        wipe(out.data(), out.size());
+        return status::encrypted_data_invalid; // a padded decryption's padding
+    }
+    std::size_t size = static_cast<std::size_t>(len + last);
+    wipe(out.data() + size, out.size() - size);
+    out.resize(size);
+    return out;
+}
+
 crypto_result oaep(EVP_PKEY* pkey, std::span<const std::uint8_t> in, bool encrypt) {
     if (!pkey) return status::mechanism_invalid;
     pkey_ctx_ptr ctx(EVP_PKEY_CTX_new(pkey, nullptr));
@@ -410,6 +464,7 @@ status verify_data(mechanism m, const loaded_key& key, std::span<const std::uint
 crypto_result encrypt_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> aad,
                            std::span<const std::uint8_t> data) {
     if (m == mechanism::rsa_oaep_sha256) return oaep(key.pkey(), data, true);
+    if (m != mechanism::aes_gcm) return aes_block(m, key.secret(), data, true);
     auto fresh = random_bytes(gcm_iv_size);
     return gcm(key.secret(), fresh, aad, data, true);
 }
@@ -417,6 +472,7 @@ crypto_result encrypt_data(mechanism m, const loaded_key& key, std::span<const s
 crypto_result decrypt_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> aad,
                            std::span<const std::uint8_t> data) {
     if (m == mechanism::rsa_oaep_sha256) return oaep(key.pkey(), data, false);
+    if (m != mechanism::aes_gcm) return aes_block(m, key.secret(), data, false);
     if (data.size() < gcm_iv_size) return status::encrypted_data_invalid;
     return gcm(key.secret(), data.first(gcm_iv_size), aad, data.subspan(gcm_iv_size), false);
 }

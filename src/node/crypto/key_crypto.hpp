@@ -97,7 +97,9 @@ status verify_data(mechanism m, const loaded_key& key, std::span<const std::uint
 
 /// AES-GCM encrypts under a fresh random 12-byte IV of its own (never a
 /// caller's) and returns IV || ciphertext || 16-byte tag; decrypt takes the
-/// same layout. RSA-OAEP: SHA-256, MGF1-SHA-256.
+/// same layout. RSA-OAEP: SHA-256, MGF1-SHA-256. ECB, CBC, CBC with
+/// padding and CTR take the caller's IV or counter block (16 bytes, none for
+/// ECB) in front of the data and return the text alone.
 crypto_result encrypt_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> aad,
                            std::span<const std::uint8_t> data);
 crypto_result decrypt_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> aad,

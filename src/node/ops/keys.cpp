@@ -328,6 +328,9 @@ awaitable<status> use_key(node_context& n, session& s, key_use_request r, json& 
     auto m = r.mech;
     if (!m || !mechanism_fits(*m, use, k->type, k->cls)) co_return status::mechanism_invalid;
     if (!flags_allow(k->flags, use)) co_return status::key_function_not_permitted;
+    // A mode that gives the cipher itself decrypts as well as it encrypts.
+    if (gives_the_cipher(*m) && !(k->flags.encrypt && k->flags.decrypt))
+        co_return status::key_function_not_permitted;
     const auto& data = r.data;
     const auto& signature = r.signature;
     // The node chooses every IV (a caller's would let one who may encrypt

@@ -306,8 +306,9 @@ std::optional<std::vector<key_summary>> cluster_slot::keys(cluster_answer& failu
     std::shared_lock lock(link_mutex_);
     std::vector<key_summary> out;
     std::int64_t after = 0;
-    // Bounded: 3300 keys a node, 32 a page.
-    for (int round = 0; round < 200; ++round) {
+    // Bounded: a node holds 3300 keys, and a page one object at least. A
+    // listing never ends short: one that has not ended by then fails.
+    for (std::size_t round = 0; round <= max_keys_per_node; ++round) {
         auto answer = call_locked(operation::list_keys, json{{"after", after}});
         if (answer.what != cluster_answer::kind::ok) {
             failure = std::move(answer);
@@ -324,9 +325,10 @@ std::optional<std::vector<key_summary>> cluster_slot::keys(cluster_answer& failu
                 after = k.handle;
                 out.push_back(std::move(k));
             }
-        if (!page->more || empty) break;
+        if (!page->more || empty) return out;
     }
-    return out;
+    failure = {};
+    return std::nullopt;
 }
 
 } // namespace hsm::p11

@@ -76,7 +76,7 @@ constexpr std::array status_table{
     status_info{status::key_destroyed, "RET_KEY_DESTROYED",
                 "that key was destroyed on this node and is never inserted again"},
     status_info{status::key_not_shareable, "RET_KEY_NOT_SHAREABLE",
-                "public keys are not shared: every crypto user may use them"},
+                "public keys (every crypto user may use them) and data objects are not shared"},
     status_info{status::quorum_key_invalid, "RET_QUORUM_KEY_INVALID",
                 "a quorum key is an RSA-2048 public key"},
     status_info{status::quorum_key_in_use, "RET_QUORUM_KEY_IN_USE",

@@ -223,6 +223,12 @@ TEST_CASE("a key brought in is sealed like a generated one, works, and says it w
         CHECK(described->label == "config");
         // Sealed alone: the store holds no copy of its bytes in the clear.
         CHECK(n.store.keys().find(handle)->public_der.empty());
+        // It is its owner's alone: not shared with another crypto user.
+        REQUIRE(n.create(n.admin, "CU", "bob") == status::ok);
+        CHECK(n.prepared(n.alice, {{"change", "share_key"},
+                                   {"handle", handle},
+                                   {"users", json::array({n.store.users().find("bob")->id})},
+                                   {"share", true}}) == status::key_not_shareable);
         // Its label changes; it has no id and no flag to change.
         auto set = [&](key_attribute a, std::string_view v) {
             return n.prepared(n.alice, {{"change", "set_attribute"},

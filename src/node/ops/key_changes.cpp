@@ -145,6 +145,10 @@ status rules_hold(const node_context& n, const key_change& c) {
         return changed_attributes(*k, c.attribute, c.value).first;
     }
     if (auto a = may_share_key(who, k->cls); a != status::ok) return a;
+    // An application's bytes stay its owner's: a data object shared would
+    // put them in another user's listing (and its application's memory)
+    // unasked. Shares made before are still taken back.
+    if (c.share && k->cls == key_class::data) return status::key_not_shareable;
     std::set<std::int64_t> shared(k->shared.begin(), k->shared.end());
     for (const auto& name : c.users) {
         auto u = n.store.users().find(name);

@@ -303,16 +303,16 @@ status get_key(node_context& n, session& s, const key_handle_request& r, json& o
 status list_keys(node_context& n, session& s, const list_keys_request& r, json& out) {
     key_page page;
     std::size_t public_bytes = 0;
-    for (const auto& k : n.store.keys().keys_of(*s.user_id)) {
-        if (k.handle <= r.after) continue;
+    // One more than a page holds, to tell whether there are more: each page
+    // reads its own rows alone, not the user's every key.
+    for (const auto& k : n.store.keys().keys_of(*s.user_id, r.after, keys_per_page + 1)) {
+        page.more = page.keys.size() == keys_per_page;
+        if (page.more) break;
         auto summary = summary_of(n, k);
         with_data_bytes(n, s, k, summary); // the user's own, or shared with it
         public_bytes += summary.public_key.size();
-        if (page.keys.size() == keys_per_page ||
-            (!page.keys.empty() && public_bytes > public_bytes_per_page)) {
-            page.more = true;
-            break;
-        }
+        page.more = !page.keys.empty() && public_bytes > public_bytes_per_page;
+        if (page.more) break;
         page.keys.push_back(std::move(summary));
     }
     out = to_json(page);
@@ -387,7 +387,9 @@ status get_sealed_key(node_context& n, session& s, const key_handle_request& r, 
 
 // Keys in use stay parsed, up to a bound; an entry is for the material the
 // row holds now (its digest), so that a key replaced under its handle is
-// parsed anew.
+// parsed anew. A certificate or data object is opened each time, never
+// kept: its bytes are read to be listed, not used (512 of the largest data
+// objects would be 33 MiB of cache).
 std::optional<loaded_key> loaded(node_context& n, const key_record& k) {
     auto it = n.loaded_keys.find(k.handle);
     if (it != n.loaded_keys.end() && it->second.first == k.material_digest)
@@ -395,7 +397,7 @@ std::optional<loaded_key> loaded(node_context& n, const key_record& k) {
     auto contents = open_key(n.keys.sealing(), n.identity.cluster_id, k.handle, k.sealed);
     if (!contents) return std::nullopt;
     auto key = loaded_key::load(k.cls, k.type, std::move(contents->material));
-    if (!key) return std::nullopt;
+    if (!key || !is_key(k.cls)) return key;
     if (n.loaded_keys.size() >= node_context::max_loaded_keys)
         n.loaded_keys.erase(n.loaded_keys.begin());
     n.loaded_keys.insert_or_assign(k.handle, std::pair(k.material_digest, *key));

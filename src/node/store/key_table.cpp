@@ -79,6 +79,18 @@ std::vector<key_record> key_table::keys_of(std::int64_t user_id) const {
     return read_keys(s);
 }
 
+std::vector<key_record> key_table::keys_of(std::int64_t user_id, std::int64_t after,
+                                           std::size_t limit) const {
+    auto s = db_.query(
+        fmt::format("{} WHERE (owner = ?1 OR handle IN (SELECT handle FROM key_shares WHERE "
+                    "user = ?1)) AND handle > ?2 ORDER BY handle LIMIT ?3",
+                    key_columns));
+    s.bind(1, user_id);
+    s.bind(2, after);
+    s.bind(3, static_cast<std::int64_t>(limit));
+    return read_keys(s);
+}
+
 std::size_t key_table::count() const {
     return static_cast<std::size_t>(db_.scalar("SELECT count(*) FROM keys"));
 }

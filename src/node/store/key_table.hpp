@@ -26,6 +26,10 @@ public:
     std::vector<key_record> list() const;
     /// Keys owned by or shared with `user_id`, by handle.
     std::vector<key_record> keys_of(std::int64_t user_id) const;
+    /// The first `limit` of those whose handle is above `after` (a page:
+    /// the rows beyond it are not read).
+    std::vector<key_record> keys_of(std::int64_t user_id, std::int64_t after,
+                                    std::size_t limit) const;
     std::size_t count() const;
     /// Keys prepared changes would add.
     std::size_t count_reserved() const;

@@ -18,6 +18,10 @@ std::string escape_control(std::string_view text);
 /// as \xNN; everything else, printable UTF-8 and backslashes included, as it is.
 std::string escape_terminal(std::string_view text);
 
+/// Whether escape_terminal would leave `text` as it is: well-formed UTF-8
+/// with no control character, raw or encoded, and no DEL.
+bool printable_text(std::string_view text) noexcept;
+
 /// How bad an event is: syslog's levels, as journald reads them.
 enum class severity { error = 3, warning = 4, info = 6 };
 

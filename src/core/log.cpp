@@ -42,17 +42,31 @@ std::size_t printable_utf8(std::string_view text) noexcept {
     return valid && (cp < 0x80 || cp > 0x9f) ? n : 0;
 }
 
+// The length of the printable character at the start of `text`, or 0: C0
+// controls and DEL; above ASCII, anything but printable UTF-8: C1 controls
+// (raw or encoded) and stray bytes, which some terminals read as CSI and the like.
+std::size_t printable_prefix(std::string_view text) noexcept {
+    auto b = static_cast<unsigned char>(text[0]);
+    return b < 0x20 || b == 0x7f ? 0 : b < 0x80 ? 1 : printable_utf8(text);
+}
+
 } // namespace
+
+bool printable_text(std::string_view text) noexcept {
+    while (!text.empty()) {
+        auto n = printable_prefix(text);
+        if (n == 0) return false;
+        text.remove_prefix(n);
+    }
+    return true;
+}
 
 std::string escape_terminal(std::string_view text) {
     std::string out;
     out.reserve(text.size());
     while (!text.empty()) {
         auto b = static_cast<unsigned char>(text[0]);
-        // C0 controls and DEL; above ASCII, anything but printable UTF-8:
-        // C1 controls (raw or encoded) and stray bytes, which some
-        // terminals read as CSI and the like.
-        std::size_t n = b < 0x20 || b == 0x7f ? 0 : b < 0x80 ? 1 : printable_utf8(text);
+        std::size_t n = printable_prefix(text);
         if (n == 0) {
             out += fmt::format("\\x{:02x}", b);
             n = 1;

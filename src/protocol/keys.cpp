@@ -3,6 +3,7 @@
 #include "hsmsh/protocol/keys.hpp"
 
 #include "hsmsh/hex.hpp"
+#include "hsmsh/log.hpp"
 
 #include <algorithm>
 #include <array>
@@ -311,11 +312,9 @@ std::optional<key_flags> flags_from_json(const json& j, key_flags base) {
 }
 
 bool valid_key_label(std::string_view label) noexcept {
-    if (label.size() > max_key_label) return false;
-    return std::ranges::none_of(label, [](char c) {
-        auto u = static_cast<unsigned char>(c);
-        return u < 0x20 || u == 0x7f;
-    });
+    // Well-formed UTF-8 as well: the wire is JSON, whose encoder would
+    // otherwise put U+FFFD for a stray byte and store another label.
+    return label.size() <= max_key_label && printable_text(label);
 }
 
 bool valid_key_id_hex(std::string_view id) noexcept {

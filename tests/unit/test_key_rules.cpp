@@ -63,6 +63,11 @@ TEST_CASE("labels and ids are bounded") {
     CHECK_FALSE(valid_key_label(std::string(max_key_label + 1, 'x')));
     CHECK_FALSE(valid_key_label("a\nb"));
     CHECK_FALSE(valid_key_label("\x1b[2J"));
+    // UTF-8 as it is written, or nothing: JSON would change a stray byte.
+    CHECK(valid_key_label("cl\xc3\xa9 \xe2\x82\xac"));
+    CHECK_FALSE(valid_key_label("\xff\xfe"));
+    CHECK_FALSE(valid_key_label("\xc3"));
+    CHECK_FALSE(valid_key_label("\xc2\x9b")); // C1 CSI, encoded
     CHECK(valid_key_id_hex("00ff"));
     CHECK_FALSE(valid_key_id_hex("0"));
     CHECK_FALSE(valid_key_id_hex("00FF"));

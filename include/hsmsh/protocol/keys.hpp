@@ -157,7 +157,8 @@ bool flags_fit(const key_flags& f, key_class c, key_type t) noexcept;
 json flags_to_json(const key_flags& f);
 std::optional<key_flags> flags_from_json(const json& j, key_flags base);
 
-/// Labels: at most 127 bytes, printable, no control characters.
+/// Labels: at most 127 bytes of well-formed UTF-8, no control characters
+/// (C0, DEL or C1).
 bool valid_key_label(std::string_view label) noexcept;
 /// CKA_ID as hex: at most 64 bytes, even length.
 bool valid_key_id_hex(std::string_view id) noexcept;

@@ -27,13 +27,30 @@ CK_RV pss_parameters(const CK_MECHANISM& m, key_operation, node_mechanism&) {
     return CKR_OK;
 }
 
-// RSA-OAEP: SHA-256 and MGF1-SHA-256, no label.
-CK_RV oaep_parameters(const CK_MECHANISM& m, key_operation, node_mechanism&) {
+// RSA-OAEP: SHA-1 or SHA-2 with MGF1 of the same hash, and a label (the
+// node's "aad") of at most 64 KiB.
+CK_RV oaep_parameters(const CK_MECHANISM& m, key_operation, node_mechanism& out) {
+    struct oaep_hash {
+        CK_MECHANISM_TYPE hash;
+        CK_RSA_PKCS_MGF_TYPE mgf;
+        std::string_view name;
+    };
+    static constexpr oaep_hash hashes[]{{CKM_SHA_1, CKG_MGF1_SHA1, "rsa-oaep-sha1"},
+                                        {CKM_SHA224, CKG_MGF1_SHA224, "rsa-oaep-sha224"},
+                                        {CKM_SHA256, CKG_MGF1_SHA256, "rsa-oaep-sha256"},
+                                        {CKM_SHA384, CKG_MGF1_SHA384, "rsa-oaep-sha384"},
+                                        {CKM_SHA512, CKG_MGF1_SHA512, "rsa-oaep-sha512"}};
     auto p = parameters<CK_RSA_PKCS_OAEP_PARAMS>(m);
-    if (!p || p->hashAlg != CKM_SHA256 || p->mgf != CKG_MGF1_SHA256 ||
-        (p->source != 0 && p->source != CKZ_DATA_SPECIFIED) ||
-        (p->pSourceData && p->ulSourceDataLen != 0))
+    if (!p || (p->source != 0 && p->source != CKZ_DATA_SPECIFIED) ||
+        p->ulSourceDataLen > max_crypto_data || (p->ulSourceDataLen && !p->pSourceData))
         return CKR_MECHANISM_PARAM_INVALID;
+    const auto* h = std::find_if(std::begin(hashes), std::end(hashes), [&](const oaep_hash& e) {
+        return e.hash == p->hashAlg && e.mgf == p->mgf;
+    });
+    if (h == std::end(hashes)) return CKR_MECHANISM_PARAM_INVALID;
+    out.name = h->name;
+    const auto* label = static_cast<const CK_BYTE*>(p->pSourceData);
+    if (p->ulSourceDataLen) out.fields["aad"] = to_hex(bytes(label, label + p->ulSourceDataLen));
     return CKR_OK;
 }
 
@@ -102,7 +119,7 @@ constexpr mechanism_entry table[]{
     {CKM_ECDSA_SHA384, 256, 384, ec_sign, "ecdsa-sha384", nullptr, {}},
     {CKM_ECDSA_SHA512, 256, 384, ec_sign, "ecdsa-sha512", nullptr, {}},
     {CKM_RSA_PKCS_KEY_PAIR_GEN, 2048, 4096, CKF_HW | CKF_GENERATE_KEY_PAIR, {}, nullptr, rsa_pair},
-    {CKM_RSA_PKCS, 2048, 4096, rsa_sign, "rsa-pkcs1", nullptr, {}},
+    {CKM_RSA_PKCS, 2048, 4096, rsa_sign | crypt, "rsa-pkcs1", nullptr, {}},
     {CKM_SHA256_RSA_PKCS, 2048, 4096, rsa_sign, "rsa-pkcs1-sha256", nullptr, {}},
     {CKM_SHA384_RSA_PKCS, 2048, 4096, rsa_sign, "rsa-pkcs1-sha384", nullptr, {}},
     {CKM_SHA512_RSA_PKCS, 2048, 4096, rsa_sign, "rsa-pkcs1-sha512", nullptr, {}},

@@ -183,7 +183,8 @@ CK_RV operation_init(session& s, key_operation op, CK_MECHANISM_PTR mechanism, C
     }
     auto m = node_mechanism_for(*mechanism, *k, op);
     if (auto* error = std::get_if<CK_RV>(&m)) return *error;
-    require(flags_allow(k->flags, use_of(op)), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    auto named = mechanism_from_name(std::get<node_mechanism>(m).name);
+    require(named && flags_allow(k->flags, *named, use_of(op)), CKR_KEY_FUNCTION_NOT_PERMITTED);
     std::lock_guard lock(s.mutex);
     auto& current = s.operations[index(op)];
     require(!current, CKR_OPERATION_ACTIVE);
@@ -191,27 +192,47 @@ CK_RV operation_init(session& s, key_operation op, CK_MECHANISM_PTR mechanism, C
     return CKR_OK;
 }
 
+namespace {
+
+// The most data an operation takes: 64 KiB, and a decryption the
+// ciphertext of 64 KiB (its padding block or GCM tag beside it).
+std::size_t input_limit(key_operation op) {
+    return op == key_operation::decrypt ? max_crypto_data + 16 : max_crypto_data;
+}
+
+// An error other than a short buffer ends the operation (PKCS#11 5.2):
+// `rv`, or CKR_OPERATION_NOT_INITIALIZED when none was begun. Caller holds s.mutex.
+CK_RV end_with(session& s, key_operation op, CK_RV rv) {
+    auto& active = s.operations[index(op)];
+    if (!active) return CKR_OPERATION_NOT_INITIALIZED;
+    wipe(active->pending.data(), active->pending.size());
+    active.reset();
+    return rv;
+}
+
+} // namespace
+
 CK_RV operation_update(session& s, key_operation op, CK_BYTE_PTR data, CK_ULONG len) {
     std::lock_guard lock(s.mutex);
     auto& active = s.operations[index(op)];
     require(active.has_value(), CKR_OPERATION_NOT_INITIALIZED);
-    // An error other than a short buffer ends the operation.
     CK_RV rv = !data && len                                     ? CKR_ARGUMENTS_BAD
-               : active->pending.size() + len > max_crypto_data ? CKR_DATA_LEN_RANGE
+               : active->pending.size() + len > input_limit(op) ? CKR_DATA_LEN_RANGE
                                                                 : CKR_OK;
-    if (rv != CKR_OK) {
-        wipe(active->pending.data(), active->pending.size());
-        active.reset();
-        return rv;
-    }
+    if (rv != CKR_OK) return end_with(s, op, rv);
     active->pending.insert(active->pending.end(), data, data + len);
     return CKR_OK;
 }
 
 CK_RV operation_once(session& s, key_operation op, CK_BYTE_PTR data, CK_ULONG len,
                      const bytes* signature, CK_BYTE_PTR out, CK_ULONG_PTR out_len) {
-    require(data || !len, CKR_ARGUMENTS_BAD);
-    require(len <= max_crypto_data, CKR_DATA_LEN_RANGE);
+    CK_RV rv = !data && len            ? CKR_ARGUMENTS_BAD
+               : len > input_limit(op) ? CKR_DATA_LEN_RANGE
+                                       : CKR_OK;
+    if (rv != CKR_OK) {
+        std::lock_guard lock(s.mutex);
+        return end_with(s, op, rv);
+    }
     bytes input(data, data + len);
     wiped_on_exit guard{input};
     return operation_finish(s, op, input, signature, out, out_len);

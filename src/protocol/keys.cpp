@@ -50,7 +50,7 @@ constexpr std::array<named<key_type>, 6> type_names{{
     {key_type::opaque, "opaque"},
 }};
 
-constexpr std::array<named<mechanism>, 24> mechanism_names{{
+constexpr std::array<named<mechanism>, 28> mechanism_names{{
     {mechanism::ecdsa, "ecdsa"},
     {mechanism::ecdsa_sha1, "ecdsa-sha1"},
     {mechanism::ecdsa_sha224, "ecdsa-sha224"},
@@ -74,7 +74,11 @@ constexpr std::array<named<mechanism>, 24> mechanism_names{{
     {mechanism::aes_cbc, "aes-cbc"},
     {mechanism::aes_cbc_pad, "aes-cbc-pad"},
     {mechanism::aes_ctr, "aes-ctr"},
+    {mechanism::rsa_oaep_sha1, "rsa-oaep-sha1"},
+    {mechanism::rsa_oaep_sha224, "rsa-oaep-sha224"},
     {mechanism::rsa_oaep_sha256, "rsa-oaep-sha256"},
+    {mechanism::rsa_oaep_sha384, "rsa-oaep-sha384"},
+    {mechanism::rsa_oaep_sha512, "rsa-oaep-sha512"},
 }};
 
 using ka = key_attribute;
@@ -343,7 +347,8 @@ bool mechanism_fits(mechanism m, key_use use, key_type t, key_class c) noexcept 
     case ecdsa_sha384:
     case ecdsa_sha512:
         return signing && t == key_type::ec;
-    case rsa_pkcs1:
+    case rsa_pkcs1: // a DigestInfo's signature, or PKCS#1 v1.5 encryption
+        return t == key_type::rsa;
     case rsa_pkcs1_sha256:
     case rsa_pkcs1_sha384:
     case rsa_pkcs1_sha512:
@@ -363,10 +368,27 @@ bool mechanism_fits(mechanism m, key_use use, key_type t, key_class c) noexcept 
     case aes_cbc_pad:
     case aes_ctr:
         return !signing && t == key_type::aes;
+    case rsa_oaep_sha1:
+    case rsa_oaep_sha224:
     case rsa_oaep_sha256:
+    case rsa_oaep_sha384:
+    case rsa_oaep_sha512:
         return !signing && t == key_type::rsa;
     }
     return false;
+}
+
+bool is_oaep(mechanism m) noexcept {
+    using enum mechanism;
+    return m == rsa_oaep_sha1 || m == rsa_oaep_sha224 || m == rsa_oaep_sha256 ||
+           m == rsa_oaep_sha384 || m == rsa_oaep_sha512;
+}
+
+bool flags_allow(const key_flags& f, mechanism m, key_use use) noexcept {
+    if (!flags_allow(f, use)) return false;
+    if (gives_the_cipher(m)) return f.encrypt && f.decrypt;
+    if (m == mechanism::rsa_pkcs1 && use == key_use::decrypt) return f.sign;
+    return true;
 }
 
 bool flags_allow(const key_flags& f, key_use use) noexcept {

@@ -207,7 +207,7 @@ void decode_fields(const json& f, list_keys_request& out) {
 void decode_fields(const json& f, key_use_request& out) {
     out.handle = integer_field(f, "handle");
     out.mech = mechanism_from_name(string_field(f, "mechanism").value_or(""));
-    out.data = bounded_hex(f, "data", max_crypto_data);
+    out.data = bounded_hex(f, "data", max_operation_data);
     out.signature = bounded_hex(f, "signature", max_crypto_data);
     out.iv = f.contains("iv");
     out.aad = f.contains("aad") ? bounded_hex(f, "aad", max_crypto_data) : std::optional(bytes{});

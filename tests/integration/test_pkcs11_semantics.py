@@ -28,7 +28,8 @@ try:
     from PyKCS11 import PyKCS11Error
     from PyKCS11.LowLevel import (CKA_ALWAYS_AUTHENTICATE, CKA_ALWAYS_SENSITIVE, CKA_APPLICATION,
                                   CKA_CERTIFICATE_TYPE, CKA_CLASS, CKA_COPYABLE, CKA_DECRYPT,
-                                  CKA_EC_PARAMS, CKA_ENCRYPT, CKK_AES,
+                                  CKA_EC_PARAMS, CKA_ENCRYPT, CKK_AES, CKK_RSA, CKA_MODULUS,
+                                  CKA_MODULUS_BITS, CKA_PUBLIC_EXPONENT,
                                   CKA_EC_POINT, CKA_END_DATE, CKA_EXTRACTABLE, CKA_ID, CKA_ISSUER,
                                   CKA_KEY_GEN_MECHANISM, CKA_KEY_TYPE, CKA_LABEL, CKA_LOCAL,
                                   CKA_MODIFIABLE, CKA_NEVER_EXTRACTABLE, CKA_PRIVATE,
@@ -72,6 +73,24 @@ def ecdsa_der(signature):
     half = len(signature) // 2
     body = integer(signature[:half]) + integer(signature[half:])
     return bytes([0x30, len(body)]) + body
+
+
+def der(tag, body):
+    """One DER element: its tag, its length, its body."""
+    n = len(body)
+    length = bytes([n]) if n < 0x80 else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + \
+        n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag]) + length + body
+
+
+def rsa_public_key_info(modulus, exponent):
+    """The SubjectPublicKeyInfo of an RSA public key, as openssl reads it."""
+    def integer(b):
+        b = b.lstrip(b"\x00")
+        return der(0x02, (b"\x00" if b[0] & 0x80 else b"") + b)
+    algorithm = der(0x30, der(0x06, bytes.fromhex("2a864886f70d010101")) + der(0x05, b""))
+    key = der(0x30, integer(modulus) + integer(exponent))
+    return der(0x30, algorithm + der(0x03, b"\x00" + key))
 
 
 def tlvs(der):
@@ -142,6 +161,30 @@ class Semantics:
 
     def aes_key(self, s, label, token=True):
         return aes_key(s, label, token)
+
+    def rsa_pair(self, s, label, sign=True):
+        """An RSA-2048 session pair that encrypts and decrypts (and signs, unless not)."""
+        public = [(CKA_CLASS, CKO_PUBLIC_KEY), (CKA_KEY_TYPE, CKK_RSA), (CKA_TOKEN, False),
+                  (CKA_ENCRYPT, True), (CKA_VERIFY, True), (CKA_MODULUS_BITS, 2048),
+                  (CKA_PUBLIC_EXPONENT, b"\x01\x00\x01"), (CKA_LABEL, label)]
+        private = [(CKA_CLASS, CKO_PRIVATE_KEY), (CKA_KEY_TYPE, CKK_RSA), (CKA_TOKEN, False),
+                   (CKA_PRIVATE, True), (CKA_SENSITIVE, True), (CKA_DECRYPT, True),
+                   (CKA_SIGN, sign), (CKA_LABEL, label)]
+        pair = s.generateKeyPair(public, private, mecha=PyKCS11.MechanismRSAGENERATEKEYPAIR)
+        for key in pair:
+            self.addCleanup(s.destroyObject, key)
+        return pair
+
+    def test_rsa_encryption_round_trips(self):
+        # PKCS#1 v1.5 and OAEP with SHA-1 (the only hash SoftHSM2 2.6 takes).
+        s = self.session(login=True)
+        public, private = self.rsa_pair(s, "encrypting")
+        for mechanism in (PyKCS11.MechanismRSAPKCS1,
+                          PyKCS11.RSAOAEPMechanism(PyKCS11.CKM["CKM_SHA_1"],
+                                                   PyKCS11.CKG_MGF1_SHA1)):
+            sealed = bytes(s.encrypt(public, DATA, mechanism))
+            self.assertEqual(len(sealed), 256)
+            self.assertEqual(bytes(s.decrypt(private, sealed, mechanism)), DATA)
 
     def test_the_token_says_it_needs_a_login(self):
         flags = self.lib.getTokenInfo(self.slot).flags
@@ -591,6 +634,56 @@ class HsmshModule(Semantics, ClusterTestCase):
         self.addCleanup(s.destroyObject, both)
         self.refused("CKR_MECHANISM_PARAM_INVALID", s.encrypt, both, DATA,
                      PyKCS11.Mechanism(PyKCS11.CKM["CKM_AES_CTR"], struct.pack("L16s", 64, iv)))
+
+    def test_oaep_with_sha2_and_a_label_reads_what_openssl_sealed(self):
+        s = self.session(login=True)
+        public, private = self.rsa_pair(s, "oaep")
+        modulus, exponent = s.getAttributeValue(public, [CKA_MODULUS, CKA_PUBLIC_EXPONENT])
+        label = b"context label"
+        with tempfile.TemporaryDirectory() as tmp:
+            key = os.path.join(tmp, "public.der")
+            with open(key, "wb") as f:
+                f.write(rsa_public_key_info(bytes(modulus), bytes(exponent)))
+            for name, md, mgf in (("SHA256", "sha256", PyKCS11.CKG_MGF1_SHA256),
+                                  ("SHA384", "sha384", PyKCS11.CKG_MGF1_SHA384),
+                                  ("SHA512", "sha512", PyKCS11.CKG_MGF1_SHA512)):
+                sealed = subprocess.run(
+                    ["openssl", "pkeyutl", "-encrypt", "-pubin", "-keyform", "DER", "-inkey", key,
+                     "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", f"rsa_oaep_md:{md}",
+                     "-pkeyopt", f"rsa_mgf1_md:{md}", "-pkeyopt",
+                     f"rsa_oaep_label:{label.hex()}"],
+                    input=DATA, capture_output=True, check=True).stdout
+                mechanism = PyKCS11.RSAOAEPMechanism(PyKCS11.CKM[f"CKM_{name}"], mgf, label)
+                self.assertEqual(bytes(s.decrypt(private, sealed, mechanism)), DATA, name)
+                unlabelled = PyKCS11.RSAOAEPMechanism(PyKCS11.CKM[f"CKM_{name}"], mgf)
+                self.refused("CKR_ENCRYPTED_DATA_INVALID", s.decrypt, private, sealed,
+                             unlabelled)
+
+    def test_pkcs1_decryption_needs_a_key_that_may_sign(self):
+        # PKCS#1 v1.5 padding errors are Bleichenbacher's oracle: their
+        # answers compute the private operation on any value, a signature
+        # among them. A key that may decrypt but not sign keeps OAEP.
+        s = self.session(login=True)
+        public, private = self.rsa_pair(s, "no-signing", sign=False)
+        sealed = bytes(s.encrypt(public, DATA, PyKCS11.MechanismRSAPKCS1))
+        self.refused("CKR_KEY_FUNCTION_NOT_PERMITTED", s.decrypt, private, sealed,
+                     PyKCS11.MechanismRSAPKCS1)
+        oaep = PyKCS11.RSAOAEPMechanism(PyKCS11.CKM["CKM_SHA256"], PyKCS11.CKG_MGF1_SHA256)
+        self.assertEqual(bytes(s.decrypt(private, s.encrypt(public, DATA, oaep), oaep)), DATA)
+
+    def test_64_kib_with_an_iv_and_an_error_ends_the_operation(self):
+        s = self.session(login=True)
+        key = self.imported_aes_key(s, bytes(range(32)))
+        self.addCleanup(s.destroyObject, key)
+        largest = os.urandom(64 * 1024)
+        padded = PyKCS11.Mechanism(PyKCS11.CKM["CKM_AES_CBC_PAD"], bytes(16))
+        sealed = bytes(s.encrypt(key, largest, padded))
+        self.assertEqual(len(sealed), 64 * 1024 + 16)
+        self.assertEqual(bytes(s.decrypt(key, sealed, padded)), largest)
+        # A byte more is refused, and the refusal ends the operation: the
+        # next one begins (CKR_OPERATION_ACTIVE before).
+        self.refused("CKR_DATA_LEN_RANGE", s.encrypt, key, largest + b"!", padded)
+        self.assertEqual(len(s.encrypt(key, DATA, padded)), 48)
 
     def test_truncated_hmacs_are_at_least_96_bits(self):
         # CKM_*_HMAC_GENERAL (SoftHSM2 2.6 has none): the MAC's first bytes,

@@ -90,8 +90,25 @@ TEST_CASE("mechanisms fit key types, classes and uses") {
     CHECK_FALSE(mechanism_fits(mechanism::aes_gcm, sign, key_type::aes, key_class::secret_key));
     CHECK(mechanism_fits(mechanism::hmac_sha256, verify, key_type::generic_secret,
                          key_class::secret_key));
-    for (auto name : {"ecdsa", "rsa-pkcs1-sha512", "aes-gcm", "hmac-sha256"})
+    for (auto name : {"ecdsa", "rsa-pkcs1-sha512", "aes-gcm", "hmac-sha256", "aes-ctr",
+                      "rsa-oaep-sha1", "hmac-sha512"})
         CHECK(mechanism_name(*mechanism_from_name(name)) == name);
+    // What a mechanism gives beyond its use takes the flags of that too: the
+    // cipher itself (ECB, CBC, CTR) both ways; a PKCS#1 v1.5 decryption
+    // (Bleichenbacher's oracle) a key that may sign.
+    key_flags one_way;
+    one_way.encrypt = true;
+    one_way.decrypt = false;
+    CHECK(flags_allow(one_way, mechanism::aes_gcm, encrypt));
+    CHECK_FALSE(flags_allow(one_way, mechanism::aes_ctr, encrypt));
+    CHECK_FALSE(flags_allow(one_way, mechanism::aes_ecb, encrypt));
+    key_flags decrypting;
+    decrypting.decrypt = true;
+    decrypting.sign = false;
+    CHECK(flags_allow(decrypting, mechanism::rsa_oaep_sha1, decrypt));
+    CHECK_FALSE(flags_allow(decrypting, mechanism::rsa_pkcs1, decrypt));
+    decrypting.sign = true;
+    CHECK(flags_allow(decrypting, mechanism::rsa_pkcs1, decrypt));
     CHECK_FALSE(mechanism_from_name("rsa-x509"));
 }
 

@@ -32,6 +32,9 @@ inline constexpr bool is_session_handle(std::int64_t handle) noexcept {
 inline constexpr std::size_t max_key_id = 64;             // bytes (CKA_ID), hex on the wire
 inline constexpr std::size_t max_key_shares = 32;         // users one key is shared with
 inline constexpr std::size_t max_crypto_data = 64 * 1024; // bytes one operation takes
+/// A request's data: the caller's, with what travels in front of or behind
+/// it (a CBC IV or CTR counter block of 16 bytes; a GCM IV of 12 and tag of 16).
+inline constexpr std::size_t max_operation_data = max_crypto_data + 32;
 
 /// A certificate (PKCS#11 CKO_CERTIFICATE, of type x509) and a data object
 /// (CKO_DATA, of type opaque: an application's bytes, which the node never
@@ -174,7 +177,7 @@ enum class mechanism {
     ecdsa_sha256,
     ecdsa_sha384,
     ecdsa_sha512,
-    rsa_pkcs1, // the data is a DigestInfo already (CKM_RSA_PKCS)
+    rsa_pkcs1, // a DigestInfo's signature, or PKCS#1 v1.5 encryption (CKM_RSA_PKCS)
     rsa_pkcs1_sha256,
     rsa_pkcs1_sha384,
     rsa_pkcs1_sha512,
@@ -187,11 +190,15 @@ enum class mechanism {
     hmac_sha384,
     hmac_sha512,
     aes_gcm,
-    aes_ecb,     // the data: whole blocks
-    aes_cbc,     // the data: the caller's 16-byte IV, then whole blocks
-    aes_cbc_pad, // the data: the IV, then any bytes (PKCS#7 padding)
-    aes_ctr,     // the data: the 16-byte counter block, then any bytes
+    aes_ecb,       // the data: whole blocks
+    aes_cbc,       // the data: the caller's 16-byte IV, then whole blocks
+    aes_cbc_pad,   // the data: the IV, then any bytes (PKCS#7 padding)
+    aes_ctr,       // the data: the 16-byte counter block, then any bytes
+    rsa_oaep_sha1, // OAEP with MGF1 of the same hash; the label is the request's "aad"
+    rsa_oaep_sha224,
     rsa_oaep_sha256,
+    rsa_oaep_sha384,
+    rsa_oaep_sha512,
 };
 
 std::string_view mechanism_name(mechanism m) noexcept;
@@ -223,6 +230,15 @@ bool mechanism_fits(mechanism m, key_use use, key_type t, key_class c) noexcept;
 
 /// Whether `f` allows `use` (CKA_SIGN for sign, ...).
 bool flags_allow(const key_flags& f, key_use use) noexcept;
+/// Whether `f` allows `use` with mechanism `m`: flags_allow, and what the
+/// mechanism gives beyond its use. A mode that gives the cipher
+/// (gives_the_cipher) takes a key that may encrypt and decrypt; a PKCS#1
+/// v1.5 decryption, whose padding errors are Bleichenbacher's oracle (its
+/// answers compute the key's private operation on any value, a signature
+/// included), takes a key that may also sign.
+bool flags_allow(const key_flags& f, mechanism m, key_use use) noexcept;
+/// Whether `m` is RSA-OAEP (of any hash).
+bool is_oaep(mechanism m) noexcept;
 
 /// Who asks about a key, as the node knows the session.
 struct key_actor {

@@ -62,6 +62,14 @@ const EVP_MD* digest_of(mechanism m) noexcept {
     case hmac_sha256:
     case rsa_oaep_sha256:
         return EVP_sha256();
+    case rsa_oaep_sha1:
+        return EVP_sha1();
+    case rsa_oaep_sha224:
+        return EVP_sha224();
+    case rsa_oaep_sha384:
+        return EVP_sha384();
+    case rsa_oaep_sha512:
+        return EVP_sha512();
     case ecdsa_sha384:
     case rsa_pkcs1_sha384:
     case rsa_pss_sha384:
@@ -254,16 +262,28 @@ crypto_result aes_block(mechanism m, const key_material& key, std::span<const st
     return out;
 }
 
-crypto_result oaep(EVP_PKEY* pkey, std::span<const std::uint8_t> in, bool encrypt) {
-    if (!pkey) return status::mechanism_invalid;
+// RSA encryption: OAEP with MGF1 of the mechanism's hash and `label` (the
+// request's "aad"), or PKCS#1 v1.5 (rsa_pkcs1, no label).
+crypto_result rsa_crypt(mechanism m, EVP_PKEY* pkey, std::span<const std::uint8_t> label,
+                        std::span<const std::uint8_t> in, bool encrypt) {
+    if (!pkey || (!is_oaep(m) && !label.empty())) return status::mechanism_invalid;
     pkey_ctx_ptr ctx(EVP_PKEY_CTX_new(pkey, nullptr));
     auto init = encrypt ? EVP_PKEY_encrypt_init : EVP_PKEY_decrypt_init;
     auto run = encrypt ? EVP_PKEY_encrypt : EVP_PKEY_decrypt;
+    auto padded = [&](EVP_PKEY_CTX* c) {
+        if (!is_oaep(m)) return EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) == 1;
+        // set0_rsa_oaep_label takes ownership of an OPENSSL_malloc'ed copy.
+        void* copy = label.empty() ? nullptr : OPENSSL_memdup(label.data(), label.size());
+        bool labelled =
+            label.empty() || (copy && EVP_PKEY_CTX_set0_rsa_oaep_label(
+                                          c, copy, static_cast<int>(label.size())) == 1);
+        if (!labelled) OPENSSL_free(copy);
+        return EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_OAEP_PADDING) == 1 &&
+               EVP_PKEY_CTX_set_rsa_oaep_md(c, digest_of(m)) == 1 &&
+               EVP_PKEY_CTX_set_rsa_mgf1_md(c, digest_of(m)) == 1 && labelled;
+    };
     std::size_t size = 0;
-    if (!ctx || init(ctx.get()) != 1 ||
-        EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_OAEP_PADDING) != 1 ||
-        EVP_PKEY_CTX_set_rsa_oaep_md(ctx.get(), EVP_sha256()) != 1 ||
-        EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.get(), EVP_sha256()) != 1 ||
+    if (!ctx || init(ctx.get()) != 1 || !padded(ctx.get()) ||
         run(ctx.get(), nullptr, &size, in.data(), in.size()) != 1)
         return status::mechanism_invalid;
     bytes out(size);
@@ -463,7 +483,7 @@ status verify_data(mechanism m, const loaded_key& key, std::span<const std::uint
 
 crypto_result encrypt_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> aad,
                            std::span<const std::uint8_t> data) {
-    if (m == mechanism::rsa_oaep_sha256) return oaep(key.pkey(), data, true);
+    if (is_oaep(m) || m == mechanism::rsa_pkcs1) return rsa_crypt(m, key.pkey(), aad, data, true);
     if (m != mechanism::aes_gcm) return aes_block(m, key.secret(), data, true);
     auto fresh = random_bytes(gcm_iv_size);
     return gcm(key.secret(), fresh, aad, data, true);
@@ -471,7 +491,7 @@ crypto_result encrypt_data(mechanism m, const loaded_key& key, std::span<const s
 
 crypto_result decrypt_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> aad,
                            std::span<const std::uint8_t> data) {
-    if (m == mechanism::rsa_oaep_sha256) return oaep(key.pkey(), data, false);
+    if (is_oaep(m) || m == mechanism::rsa_pkcs1) return rsa_crypt(m, key.pkey(), aad, data, false);
     if (m != mechanism::aes_gcm) return aes_block(m, key.secret(), data, false);
     if (data.size() < gcm_iv_size) return status::encrypted_data_invalid;
     return gcm(key.secret(), data.first(gcm_iv_size), aad, data.subspan(gcm_iv_size), false);

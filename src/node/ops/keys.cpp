@@ -327,10 +327,7 @@ awaitable<status> use_key(node_context& n, session& s, key_use_request r, json& 
     if (auto a = may_use_key(key_actor_for(s, *k), k->cls); a != status::ok) co_return a;
     auto m = r.mech;
     if (!m || !mechanism_fits(*m, use, k->type, k->cls)) co_return status::mechanism_invalid;
-    if (!flags_allow(k->flags, use)) co_return status::key_function_not_permitted;
-    // A mode that gives the cipher itself decrypts as well as it encrypts.
-    if (gives_the_cipher(*m) && !(k->flags.encrypt && k->flags.decrypt))
-        co_return status::key_function_not_permitted;
+    if (!flags_allow(k->flags, *m, use)) co_return status::key_function_not_permitted;
     const auto& data = r.data;
     const auto& signature = r.signature;
     // The node chooses every IV (a caller's would let one who may encrypt

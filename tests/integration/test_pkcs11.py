@@ -268,6 +268,11 @@ class Pkcs11ToolTests(ClusterTestCase):
     def test_pkcs11_tool_self_tests_pass(self):
         r = self.bob("--test")
         self.assertIn("No errors", r.stdout + r.stderr)
+        # An EC pair made, renamed, used and deleted (in a read-write
+        # session: a token key is refused in a read-only one, as SoftHSM2
+        # refuses it; a public key's CKA_SUBJECT is not kept, a warning).
+        r = self.bob("--session-rw", "--test-ec", "--id", "ec01", "--key-type", "EC:prime256v1")
+        self.assertIn("==> OK", r.stdout + r.stderr)
         r = self.tool("--test-fork")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("Calling C_Initialize in forked child", r.stdout + r.stderr)
@@ -295,6 +300,17 @@ class Pkcs11ToolTests(ClusterTestCase):
         r = p11tool("--login", "--test-sign", f"{token};object=gnutls-ec")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("Verifying against public key in the token... ok", r.stdout + r.stderr)
+        # GnuTLS writes a certificate (PEM, which it puts in DER) and finds it.
+        key, cert = self.c.path("gnutls.key"), self.c.path("gnutls.crt")
+        subprocess.run(["openssl", "req", "-new", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-subj",
+                        "/CN=written by p11tool", "-days", "3", "-out", cert],
+                       check=True, capture_output=True)
+        r = p11tool("--login", "--write", "--load-certificate", cert, "--label", "gnutls-cert",
+                    token)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        r = p11tool("--login", "--list-all-certs", token)
+        self.assertIn("Label: gnutls-cert", r.stdout)
 
     @unittest.skipUnless(os.path.exists("/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so") or
                          have("dpkg") and subprocess.run(["dpkg", "-s", "libengine-pkcs11-openssl"],

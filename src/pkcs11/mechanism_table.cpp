@@ -147,6 +147,8 @@ constexpr mechanism_entry table[]{
     {CKM_RSA_PKCS_OAEP, 2048, 4096, crypt, "rsa-oaep-sha256", oaep_parameters, {}},
     {CKM_AES_KEY_GEN, 16, 32, CKF_HW | CKF_GENERATE, {}, nullptr, aes_key},
     {CKM_AES_GCM, 16, 32, crypt, "aes-gcm", gcm_parameters, {}},
+    {CKM_AES_CMAC, 16, 32, mac, "aes-cmac", nullptr, {}},
+    {CKM_AES_CMAC_GENERAL, 16, 32, mac, "aes-cmac", mac_general_parameters<16>, {}},
     {CKM_AES_ECB, 16, 32, crypt, "aes-ecb", nullptr, {}},
     {CKM_AES_CBC, 16, 32, crypt, "aes-cbc", cbc_parameters, {}},
     {CKM_AES_CBC_PAD, 16, 32, crypt, "aes-cbc-pad", cbc_parameters, {}},

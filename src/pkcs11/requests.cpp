@@ -52,6 +52,7 @@ struct template_reading {
     std::optional<CK_ULONG> value_len;
     std::optional<int> curve_bits;
     key_flags flags;
+    key_flags stated; // the flags the template names
     bool any_flag = false;
     std::optional<bool> token; // CKA_TOKEN as stated
 
@@ -171,6 +172,7 @@ void read_flag(const CK_ATTRIBUTE& a, template_reading& r, key_class cls, key_ty
         return;
     }
     r.flags.*(info->flag) = *value;
+    r.stated.*(info->flag) = true;
     r.any_flag = true;
 }
 
@@ -200,6 +202,12 @@ template_reading read_template(const CK_ATTRIBUTE* tmpl, CK_ULONG count, key_cla
             !read_fixed(tmpl[i], r, cls))
             read_flag(tmpl[i], r, cls, type);
     }
+    // An AES key asked to MAC (CMAC) does nothing else: the cipher uses
+    // the template does not name are off, not on by default.
+    if (type == key_type::aes && (r.flags.sign || r.flags.verify))
+        for (auto flag :
+             {&key_flags::encrypt, &key_flags::decrypt, &key_flags::wrap, &key_flags::unwrap})
+            if (!(r.stated.*flag)) r.flags.*flag = false;
     if (r.error == CKR_OK && !flags_fit(r.flags, cls, type)) r.fail(CKR_TEMPLATE_INCONSISTENT);
     return r;
 }
@@ -616,9 +624,14 @@ std::size_t output_bound(const key_summary& k, const node_mechanism& m, key_oper
         auto cut = m.fields.find("mac_length");
         if (cut != m.fields.end() && cut->is_number_unsigned()) return cut->get<std::size_t>();
         auto name = mechanism_from_name(m.name);
-        return name ? hmac_size(*name) : 0;
+        return name ? mac_size(*name) : 0;
     }
     case key_type::aes:
+        if (m.name == "aes-cmac") {
+            auto cut = m.fields.find("mac_length");
+            return cut != m.fields.end() && cut->is_number_unsigned() ? cut->get<std::size_t>()
+                                                                      : 16;
+        }
         if (m.name == "aes-gcm")
             return op == key_operation::encrypt ? input + tag : (input < tag ? 0 : input - tag);
         if (m.name == "aes-cbc-pad" && op == key_operation::encrypt)

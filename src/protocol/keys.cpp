@@ -50,7 +50,7 @@ constexpr std::array<named<key_type>, 6> type_names{{
     {key_type::opaque, "opaque"},
 }};
 
-constexpr std::array<named<mechanism>, 28> mechanism_names{{
+constexpr std::array<named<mechanism>, 29> mechanism_names{{
     {mechanism::ecdsa, "ecdsa"},
     {mechanism::ecdsa_sha1, "ecdsa-sha1"},
     {mechanism::ecdsa_sha224, "ecdsa-sha224"},
@@ -69,6 +69,7 @@ constexpr std::array<named<mechanism>, 28> mechanism_names{{
     {mechanism::hmac_sha256, "hmac-sha256"},
     {mechanism::hmac_sha384, "hmac-sha384"},
     {mechanism::hmac_sha512, "hmac-sha512"},
+    {mechanism::aes_cmac, "aes-cmac"},
     {mechanism::aes_gcm, "aes-gcm"},
     {mechanism::aes_ecb, "aes-ecb"},
     {mechanism::aes_cbc, "aes-cbc"},
@@ -128,7 +129,7 @@ key_flags usable_by(key_class c, key_type t) noexcept {
     key_flags f;
     if (!is_key(c) || t == key_type::x509 || t == key_type::opaque) return f; // used by nobody
     bool ciphers = t == key_type::aes || t == key_type::rsa; // no EC encryption here
-    bool signs = t != key_type::aes;
+    bool signs = true; // AES: CMAC, with a key that does nothing else (flags_fit)
     f.encrypt = ciphers && c != key_class::private_key;
     f.wrap = ciphers && c != key_class::private_key;
     f.decrypt = ciphers && c != key_class::public_key;
@@ -180,12 +181,14 @@ std::size_t caller_iv_size(mechanism m) noexcept {
                                                                                              : 0;
 }
 
-bool is_hmac(mechanism m) noexcept {
-    return hmac_size(m) != 0;
+bool is_mac(mechanism m) noexcept {
+    return mac_size(m) != 0;
 }
 
-std::size_t hmac_size(mechanism m) noexcept {
+std::size_t mac_size(mechanism m) noexcept {
     switch (m) {
+    case mechanism::aes_cmac:
+        return 16;
     case mechanism::hmac_sha1:
         return 20;
     case mechanism::hmac_sha224:
@@ -253,6 +256,8 @@ const attribute_info* find_key_attribute(std::uint32_t id) noexcept {
 
 key_flags default_flags(key_class c, key_type t) noexcept {
     auto f = usable_by(c, t);
+    // An AES key encrypts unless asked to MAC instead.
+    if (t == key_type::aes) f.sign = f.verify = false;
     // Certificates are no secret, and never made here; nor are data
     // objects, private to their owner (PKCS#11 leaves the default to the token).
     if (!is_key(c)) {
@@ -286,6 +291,12 @@ bool flags_fit(const key_flags& f, key_class c, key_type t) noexcept {
         return t == (c == key_class::certificate ? key_type::x509 : key_type::opaque) && !f.local &&
                !f.sensitive && !f.extractable && !f.always_sensitive && !f.never_extractable &&
                !f.trusted && !f.wrap_with_trusted;
+    // An AES key that MACs does nothing else: CMAC's subkeys come from the
+    // cipher on the zero block (GCM's hash key), and a CBC-MAC under an
+    // encryption key is a known forgery.
+    if (t == key_type::aes && (f.sign || f.verify) &&
+        (f.encrypt || f.decrypt || f.wrap || f.unwrap))
+        return false;
     // No key leaves a node in the clear: secret and private keys stay
     // sensitive and not extractable (there is no export operation).
     if (!f.sensitive || f.extractable) return false;
@@ -362,6 +373,8 @@ bool mechanism_fits(mechanism m, key_use use, key_type t, key_class c) noexcept 
     case hmac_sha384:
     case hmac_sha512:
         return signing && t == key_type::generic_secret;
+    case aes_cmac:
+        return signing && t == key_type::aes;
     case aes_gcm:
     case aes_ecb:
     case aes_cbc:

@@ -29,7 +29,7 @@ try:
     from PyKCS11.LowLevel import (CKA_ALWAYS_AUTHENTICATE, CKA_ALWAYS_SENSITIVE, CKA_APPLICATION,
                                   CKA_CERTIFICATE_TYPE, CKA_CLASS, CKA_COPYABLE, CKA_DECRYPT,
                                   CKA_EC_PARAMS, CKA_ENCRYPT, CKK_AES, CKK_RSA, CKA_MODULUS,
-                                  CKA_MODULUS_BITS, CKA_PUBLIC_EXPONENT,
+                                  CKA_MODULUS_BITS, CKA_PUBLIC_EXPONENT, CKA_VALUE_LEN,
                                   CKA_EC_POINT, CKA_END_DATE, CKA_EXTRACTABLE, CKA_ID, CKA_ISSUER,
                                   CKA_KEY_GEN_MECHANISM, CKA_KEY_TYPE, CKA_LABEL, CKA_LOCAL,
                                   CKA_MODIFIABLE, CKA_NEVER_EXTRACTABLE, CKA_PRIVATE,
@@ -488,6 +488,25 @@ class Semantics:
         self.refused("CKR_ENCRYPTED_DATA_LEN_RANGE", s.decrypt, key, DATA[:17],
                      PyKCS11.Mechanism(PyKCS11.CKM["CKM_AES_CBC"], iv))
 
+    def test_aes_cmac_is_openssls(self):
+        # A key that MACs and does nothing else (the module refuses one that
+        # would also encrypt; SoftHSM2 takes both).
+        value = bytes(range(50, 82))
+        s = self.session(login=True)
+        key = s.createObject([(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_AES),
+                              (CKA_TOKEN, False), (CKA_SENSITIVE, True), (CKA_SIGN, True),
+                              (CKA_VERIFY, True), (CKA_ENCRYPT, False), (CKA_DECRYPT, False),
+                              (CKA_LABEL, "cmac"), (CKA_VALUE, value)])
+        self.addCleanup(s.destroyObject, key)
+        expected = bytes.fromhex(subprocess.run(
+            ["openssl", "mac", "-cipher", "AES-256-CBC", "-macopt", f"hexkey:{value.hex()}",
+             "CMAC"], input=DATA, capture_output=True, check=True, text=False).stdout.decode()
+            .strip())
+        mechanism = PyKCS11.Mechanism(PyKCS11.CKM["CKM_AES_CMAC"], None)
+        self.assertEqual(bytes(s.sign(key, DATA, mechanism)), expected)
+        self.assertTrue(s.verify(key, DATA, expected, mechanism))
+        self.assertFalse(s.verify(key, DATA, bytes([expected[0] ^ 1]) + expected[1:], mechanism))
+
     def test_digests_are_the_standard_ones(self):
         s = self.session()
         for name, digest in (("SHA_1", hashlib.sha1), ("SHA224", hashlib.sha224)):
@@ -684,6 +703,30 @@ class HsmshModule(Semantics, ClusterTestCase):
         # next one begins (CKR_OPERATION_ACTIVE before).
         self.refused("CKR_DATA_LEN_RANGE", s.encrypt, key, largest + b"!", padded)
         self.assertEqual(len(s.encrypt(key, DATA, padded)), 48)
+
+    def test_an_aes_key_that_macs_does_nothing_else(self):
+        # CMAC's subkeys come from the cipher on the zero block (GCM's hash
+        # key), and a CBC-MAC under an encryption key is a known forgery.
+        s = self.session(login=True)
+        template = [(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_AES), (CKA_TOKEN, False),
+                    (CKA_SENSITIVE, True), (CKA_SIGN, True), (CKA_VALUE_LEN, 32)]
+        generate = PyKCS11.MechanismAESGENERATEKEY
+        self.refused("CKR_TEMPLATE_INCONSISTENT", s.generateKey,
+                     template + [(CKA_ENCRYPT, True)], generate)
+        # Asked to MAC, it does not encrypt unless the template says so.
+        key = s.generateKey(template, mecha=generate)
+        self.addCleanup(s.destroyObject, key)
+        self.assertEqual(s.getAttributeValue(key, [CKA_ENCRYPT, CKA_DECRYPT, CKA_SIGN]),
+                         [False, False, True])
+        general = PyKCS11.CKM["CKM_AES_CMAC_GENERAL"]
+        whole = bytes(s.sign(key, DATA, PyKCS11.Mechanism(PyKCS11.CKM["CKM_AES_CMAC"], None)))
+        self.assertEqual(bytes(s.sign(key, DATA, PyKCS11.Mechanism(general,
+                                                                   struct.pack("L", 12)))),
+                         whole[:12])
+        self.refused("CKR_MECHANISM_PARAM_INVALID", s.sign, key, DATA,
+                     PyKCS11.Mechanism(general, struct.pack("L", 8)))
+        self.refused("CKR_KEY_FUNCTION_NOT_PERMITTED", s.encrypt, key, DATA,
+                     PyKCS11.AES_GCM_Mechanism(bytes(12), b"", 128))
 
     def test_truncated_hmacs_are_at_least_96_bits(self):
         # CKM_*_HMAC_GENERAL (SoftHSM2 2.6 has none): the MAC's first bytes,

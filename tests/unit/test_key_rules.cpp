@@ -41,6 +41,14 @@ TEST_CASE("attributes: CMU's ids, the settable ones, and flags that fit the clas
     CHECK_FALSE(
         flags_fit(secret, key_class::secret_key, key_type::aes)); // no key leaves in the clear
     CHECK_FALSE(default_flags(key_class::secret_key, key_type::aes).sign);
+    // An AES key may MAC (CMAC) when it does nothing else.
+    auto mac_key = default_flags(key_class::secret_key, key_type::aes);
+    mac_key.sign = true;
+    CHECK_FALSE(flags_fit(mac_key, key_class::secret_key, key_type::aes));
+    mac_key.encrypt = mac_key.decrypt = mac_key.wrap = mac_key.unwrap = false;
+    CHECK(flags_fit(mac_key, key_class::secret_key, key_type::aes));
+    mac_key.wrap = true;
+    CHECK_FALSE(flags_fit(mac_key, key_class::secret_key, key_type::aes));
     CHECK_FALSE(default_flags(key_class::secret_key, key_type::generic_secret).encrypt);
     CHECK(default_flags(key_class::secret_key, key_type::generic_secret).sign);
     // EC keys sign and derive; nothing here encrypts with them.

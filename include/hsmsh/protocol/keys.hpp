@@ -189,6 +189,7 @@ enum class mechanism {
     hmac_sha256,
     hmac_sha384,
     hmac_sha512,
+    aes_cmac, // sign and verify with an AES key that neither encrypts nor decrypts
     aes_gcm,
     aes_ecb,       // the data: whole blocks
     aes_cbc,       // the data: the caller's 16-byte IV, then whole blocks
@@ -212,10 +213,10 @@ bool gives_the_cipher(mechanism m) noexcept;
 /// The IV (or counter block) in front of the data of `m`: 16 for CBC and
 /// CTR, 0 for the others (a GCM decryption's 12 are its own rule).
 std::size_t caller_iv_size(mechanism m) noexcept;
-/// Whether `m` is an HMAC (sign and verify with a generic secret).
-bool is_hmac(mechanism m) noexcept;
-/// The bytes of an HMAC of mechanism `m` (0 for the others).
-std::size_t hmac_size(mechanism m) noexcept;
+/// Whether `m` is a MAC (an HMAC with a generic secret, or AES-CMAC).
+bool is_mac(mechanism m) noexcept;
+/// The bytes of a MAC of mechanism `m` (0 for the others).
+std::size_t mac_size(mechanism m) noexcept;
 /// The shortest MAC a truncated HMAC may have (PKCS#11's _GENERAL forms):
 /// 96 bits, so that verifying truncated MACs one byte longer each time
 /// never finds a MAC byte by byte (a key that may verify but not sign).

@@ -21,6 +21,8 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include <fmt/format.h>
+
 namespace hsm {
 namespace {
 
@@ -105,13 +107,18 @@ bool set_padding(EVP_PKEY_CTX* ctx, mechanism m) {
     return EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1;
 }
 
-bytes hmac(mechanism m, const key_material& key, std::span<const std::uint8_t> data) {
+// An HMAC over the mechanism's digest, or AES-CMAC (the cipher of the
+// key's size).
+bytes secret_mac(mechanism m, const key_material& key, std::span<const std::uint8_t> data) {
     bytes out(EVP_MAX_MD_SIZE);
     std::size_t size = 0;
-    if (!EVP_Q_mac(nullptr, "HMAC", nullptr, EVP_MD_get0_name(digest_of(m)), nullptr,
+    bool cmac = m == mechanism::aes_cmac;
+    auto cipher = fmt::format("AES-{}-CBC", key.view().size() * 8);
+    if (!EVP_Q_mac(nullptr, cmac ? "CMAC" : "HMAC", nullptr,
+                   cmac ? cipher.c_str() : EVP_MD_get0_name(digest_of(m)), nullptr,
                    key.view().data(), key.view().size(), data.data(), data.size(), out.data(),
                    out.size(), &size))
-        throw std::runtime_error("HMAC failed");
+        throw std::runtime_error("MAC failed");
     out.resize(size);
     return out;
 }
@@ -458,8 +465,8 @@ std::optional<loaded_key> loaded_key::load(key_class c, key_type t, key_material
 
 crypto_result sign_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> data,
                         std::size_t mac_length) {
-    if (key.type() == key_type::generic_secret) {
-        auto mac = hmac(m, key.secret(), data);
+    if (is_mac(m)) {
+        auto mac = secret_mac(m, key.secret(), data);
         if (mac_length) mac.resize(std::min(mac_length, mac.size()));
         return mac;
     }
@@ -469,8 +476,8 @@ crypto_result sign_data(mechanism m, const loaded_key& key, std::span<const std:
 
 status verify_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> data,
                    std::span<const std::uint8_t> signature, std::size_t mac_length) {
-    if (key.type() == key_type::generic_secret) {
-        auto expected = hmac(m, key.secret(), data);
+    if (is_mac(m)) {
+        auto expected = secret_mac(m, key.secret(), data);
         if (mac_length) expected.resize(std::min(mac_length, expected.size()));
         return expected.size() == signature.size() &&
                        CRYPTO_memcmp(expected.data(), signature.data(), expected.size()) == 0

@@ -338,8 +338,8 @@ awaitable<status> use_key(node_context& n, session& s, key_use_request r, json& 
     if (!data || !aad || (use == key_use::verify && !signature)) co_return status::bad_request;
     // A truncated MAC: an HMAC's, at least min_mac_length bytes, at most its whole.
     const auto& cut = r.mac_length;
-    if (!cut || (*cut != 0 && (!is_hmac(*m) || *cut < std::int64_t{min_mac_length} ||
-                               *cut > static_cast<std::int64_t>(hmac_size(*m)))))
+    if (!cut || (*cut != 0 && (!is_mac(*m) || *cut < std::int64_t{min_mac_length} ||
+                               *cut > static_cast<std::int64_t>(mac_size(*m)))))
         co_return status::mechanism_invalid;
     auto key = loaded_for(n, s, *k);
     if (!key) co_return status::internal_error; // the store holds what it sealed

@@ -28,7 +28,7 @@ CK_RV pss_parameters(const CK_MECHANISM& m, key_operation, node_mechanism&) {
 }
 
 // RSA-OAEP: SHA-1 or SHA-2 with MGF1 of the same hash, and a label (the
-// node's "aad") of at most 64 KiB.
+// node's "aad") of at most 16 KiB.
 CK_RV oaep_parameters(const CK_MECHANISM& m, key_operation, node_mechanism& out) {
     struct oaep_hash {
         CK_MECHANISM_TYPE hash;
@@ -42,7 +42,7 @@ CK_RV oaep_parameters(const CK_MECHANISM& m, key_operation, node_mechanism& out)
                                         {CKM_SHA512, CKG_MGF1_SHA512, "rsa-oaep-sha512"}};
     auto p = parameters<CK_RSA_PKCS_OAEP_PARAMS>(m);
     if (!p || (p->source != 0 && p->source != CKZ_DATA_SPECIFIED) ||
-        p->ulSourceDataLen > max_crypto_data || (p->ulSourceDataLen && !p->pSourceData))
+        p->ulSourceDataLen > max_associated_data || (p->ulSourceDataLen && !p->pSourceData))
         return CKR_MECHANISM_PARAM_INVALID;
     const auto* h = std::find_if(std::begin(hashes), std::end(hashes), [&](const oaep_hash& e) {
         return e.hash == p->hashAlg && e.mgf == p->mgf;
@@ -86,7 +86,7 @@ CK_RV ctr_parameters(const CK_MECHANISM& m, key_operation, node_mechanism& out) 
 CK_RV gcm_parameters(const CK_MECHANISM& m, key_operation op, node_mechanism& out) {
     auto p = parameters<CK_GCM_PARAMS>(m);
     if (!p || !p->pIv || p->ulIvLen != gcm_iv_size || p->ulTagBits != 128 ||
-        p->ulAADLen > max_crypto_data || (p->ulAADLen && !p->pAAD))
+        p->ulAADLen > max_associated_data || (p->ulAADLen && !p->pAAD))
         return CKR_MECHANISM_PARAM_INVALID;
     out.fields["aad"] = to_hex(bytes(p->pAAD, p->pAAD + p->ulAADLen));
     if (op == key_operation::encrypt)

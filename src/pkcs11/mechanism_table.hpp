@@ -42,6 +42,10 @@ struct node_mechanism {
 constexpr std::size_t gcm_iv_size = 12;
 /// AES's block, and the IV or counter block of CBC and CTR.
 constexpr std::size_t aes_block_size = 16;
+/// The most GCM additional data or OAEP label an operation takes: with
+/// 64 KiB of data, both as hex, the request still fits one frame (a larger
+/// one closed the connection and lost the application's login).
+constexpr std::size_t max_associated_data = 16 * 1024;
 
 /// Checks a mechanism's parameters for `op` and writes what the nodes take
 /// of them into the node mechanism: CKR_OK or CKR_MECHANISM_PARAM_INVALID.

@@ -677,6 +677,12 @@ class HsmshModule(Semantics, ClusterTestCase):
                 unlabelled = PyKCS11.RSAOAEPMechanism(PyKCS11.CKM[f"CKM_{name}"], mgf)
                 self.refused("CKR_ENCRYPTED_DATA_INVALID", s.decrypt, private, sealed,
                              unlabelled)
+        # A label (or GCM's additional data) of at most 16 KiB: with 64 KiB
+        # of data the request fits one frame (a larger one lost the login).
+        too_long = PyKCS11.RSAOAEPMechanism(PyKCS11.CKM["CKM_SHA256"], PyKCS11.CKG_MGF1_SHA256,
+                                            bytes(16 * 1024 + 1))
+        self.refused("CKR_MECHANISM_PARAM_INVALID", s.decrypt, private, sealed, too_long)
+        self.assertEqual(s.getSessionInfo().state, CKS_RO_USER_FUNCTIONS)
 
     def test_pkcs1_decryption_needs_a_key_that_may_sign(self):
         # PKCS#1 v1.5 padding errors are Bleichenbacher's oracle: their

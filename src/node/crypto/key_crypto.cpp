@@ -54,9 +54,11 @@ const EVP_MD* digest_of(mechanism m) noexcept {
     switch (m) {
     case ecdsa_sha1:
     case hmac_sha1:
+    case rsa_oaep_sha1:
         return EVP_sha1();
     case ecdsa_sha224:
     case hmac_sha224:
+    case rsa_oaep_sha224:
         return EVP_sha224();
     case ecdsa_sha256:
     case rsa_pkcs1_sha256:
@@ -64,23 +66,17 @@ const EVP_MD* digest_of(mechanism m) noexcept {
     case hmac_sha256:
     case rsa_oaep_sha256:
         return EVP_sha256();
-    case rsa_oaep_sha1:
-        return EVP_sha1();
-    case rsa_oaep_sha224:
-        return EVP_sha224();
-    case rsa_oaep_sha384:
-        return EVP_sha384();
-    case rsa_oaep_sha512:
-        return EVP_sha512();
     case ecdsa_sha384:
     case rsa_pkcs1_sha384:
     case rsa_pss_sha384:
     case hmac_sha384:
+    case rsa_oaep_sha384:
         return EVP_sha384();
     case ecdsa_sha512:
     case rsa_pkcs1_sha512:
     case rsa_pss_sha512:
     case hmac_sha512:
+    case rsa_oaep_sha512:
         return EVP_sha512();
     default:
         return nullptr;
@@ -108,8 +104,9 @@ bool set_padding(EVP_PKEY_CTX* ctx, mechanism m) {
 }
 
 // An HMAC over the mechanism's digest, or AES-CMAC (the cipher of the
-// key's size).
-bytes secret_mac(mechanism m, const key_material& key, std::span<const std::uint8_t> data) {
+// key's size), cut to `mac_length` bytes when that is not 0.
+bytes secret_mac(mechanism m, const key_material& key, std::span<const std::uint8_t> data,
+                 std::size_t mac_length) {
     bytes out(EVP_MAX_MD_SIZE);
     std::size_t size = 0;
     bool cmac = m == mechanism::aes_cmac;
@@ -119,7 +116,7 @@ bytes secret_mac(mechanism m, const key_material& key, std::span<const std::uint
                    key.view().data(), key.view().size(), data.data(), data.size(), out.data(),
                    out.size(), &size))
         throw std::runtime_error("MAC failed");
-    out.resize(size);
+    out.resize(mac_length ? std::min(mac_length, size) : size);
     return out;
 }
 
@@ -465,11 +462,7 @@ std::optional<loaded_key> loaded_key::load(key_class c, key_type t, key_material
 
 crypto_result sign_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> data,
                         std::size_t mac_length) {
-    if (is_mac(m)) {
-        auto mac = secret_mac(m, key.secret(), data);
-        if (mac_length) mac.resize(std::min(mac_length, mac.size()));
-        return mac;
-    }
+    if (is_mac(m)) return secret_mac(m, key.secret(), data, mac_length);
     if (!key.pkey()) return status::mechanism_invalid;
     return sign_asymmetric(m, key.pkey(), data);
 }
@@ -477,8 +470,7 @@ crypto_result sign_data(mechanism m, const loaded_key& key, std::span<const std:
 status verify_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> data,
                    std::span<const std::uint8_t> signature, std::size_t mac_length) {
     if (is_mac(m)) {
-        auto expected = secret_mac(m, key.secret(), data);
-        if (mac_length) expected.resize(std::min(mac_length, expected.size()));
+        auto expected = secret_mac(m, key.secret(), data, mac_length);
         return expected.size() == signature.size() &&
                        CRYPTO_memcmp(expected.data(), signature.data(), expected.size()) == 0
                    ? status::ok

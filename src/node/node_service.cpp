@@ -66,6 +66,14 @@ std::string node_service::tx_outcome(const std::string& txid) const {
     return outcome_of(n_, txid);
 }
 
+std::optional<change_probe> node_service::probe_of(const std::string& txid) const {
+    auto row = n_.store.changes().find(txid);
+    auto change = row ? read_stored_change(row->change) : std::nullopt;
+    const auto* k = change ? std::get_if<key_change>(&*change) : nullptr;
+    if (!k) return std::nullopt;
+    return change_probe{txid, change_identity(n_, *k), k->handles};
+}
+
 void node_service::audit_violation(const std::string& peer, std::string_view reason) noexcept {
     try {
         audit_entry e{"-", "-", peer, "protocol_violation", std::string(reason), "disconnected"};

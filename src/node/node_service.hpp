@@ -85,6 +85,8 @@ public:
 
     /// "committed", "aborted", "prepared" or "unknown".
     std::string tx_outcome(const std::string& txid) const;
+    /// What names a prepared key change across nodes; nullopt for any other.
+    std::optional<change_probe> probe_of(const std::string& txid) const;
 
     /// How long a prepared change waits for its commit before the node
     /// resolves it with its peers.

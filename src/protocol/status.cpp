@@ -102,6 +102,9 @@ constexpr std::array status_table{
                 "the user owns as many keys as the node allows one user"},
     status_info{status::token_file_invalid, "RET_TOKEN_FILE_INVALID",
                 "a token file holds one token per server, all of one service and one officer"},
+    status_info{status::not_on_every_node, "RET_NOT_ON_EVERY_NODE",
+                "a key's attributes change on every node of the cluster or on none: "
+                "a node did not prepare this change"},
 };
 
 const status_info* find(status s) noexcept {

@@ -13,12 +13,14 @@ import subprocess
 import sys
 import time
 import unittest
+import uuid
 
 sys.path.insert(0, os.path.dirname(__file__))
 from cluster import HSMSH, LOGIN, ClusterTestCase, wait_for  # noqa: E402
 
 DATA = b"the data a crypto user signs"
-PASSWORDS = {"alice": "alice-pw-1", "bob": "bob-pw-01", "carol": "carol-pw-1"}
+PASSWORDS = {"alice": "alice-pw-1", "bob": "bob-pw-01", "carol": "carol-pw-1",
+             "dave": "dave-pw-01"}
 
 
 class KeyTests(ClusterTestCase):
@@ -268,6 +270,48 @@ class KeyTests(ClusterTestCase):
         r = self.as_user("carol", f"setAttribute {private} 354 1\n")
         self.assertEqual(r.returncode, 2)
         self.assertIn("OBJ_ATTR_EXTRACTABLE cannot be changed", r.stderr)
+
+    def test_a_keys_attributes_change_on_every_node_or_none(self):
+        """Red team (session 19): committed node by node, a key's flags
+        could differ between nodes, so that it MACs on one and encrypts on
+        another, each node's flags fitting alone. A node commits an
+        attribute change only where every node holds it; it follows a
+        peer's commit of the very change, not of another under its txid."""
+        handle = self.generate("dave", "aes:256")[0]
+        dave = [self.wire(i, "dave") for i in range(3)]
+
+        def described(what):
+            keys = [w.call("get_key", handle=handle) for w in dave]
+            return [f["flags"][what] if what != "label" else f["label"] for _, f in keys]
+
+        def prepare(nodes, txid, **change):
+            for w in nodes:
+                self.assertEqual(w.call("prepare", txid=txid, **change)[0], "RET_OK")
+        no_decrypt = {"change": "set_attribute", "handle": handle, "attribute": 261, "value": "0"}
+        txid = uuid.uuid4().hex
+        prepare(dave[:2], txid, **no_decrypt)
+        for w in dave[:2]:
+            self.assertEqual(w.call("commit", txid=txid)[0], "RET_NOT_ON_EVERY_NODE")
+        self.assertEqual(described("decrypt"), [True, True, True])
+        # Prepared everywhere, committed on node 0: the others' aborts commit.
+        txid = uuid.uuid4().hex
+        prepare(dave, txid, **no_decrypt)
+        self.assertEqual(dave[0].call("commit", txid=txid)[0], "RET_OK")
+        for w in dave[1:]:
+            self.assertEqual(w.call("abort", txid=txid)[0], "RET_TX_COMMITTED")
+        self.assertEqual(described("decrypt"), [False, False, False])
+        # An unsharing committed on node 0 alone under txid X, a relabelling
+        # prepared under X on node 1 alone and left to its resolver, which
+        # asks node 0: committed, but not this change, so it is aborted.
+        txid = uuid.uuid4().hex
+        prepare(dave[:1], txid, change="share_key", handle=handle, share=False,
+                users=[self.ids["carol"]])
+        self.assertEqual(dave[0].call("commit", txid=txid)[0], "RET_OK")
+        prepare(dave[1:2], txid, change="set_attribute", handle=handle, attribute=3,
+                value="lonely")
+        officer = self.login(1)
+        self.assertTrue(wait_for(lambda: officer.call("list_prepared")[1]["prepared"] == [], 60))
+        self.assertEqual(described("label"), ["", "", ""])
 
 
 if __name__ == "__main__":

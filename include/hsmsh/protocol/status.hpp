@@ -59,6 +59,7 @@ enum class status {
     key_generation_expired, // a generated key waited too long for its insertion
     key_quota_exceeded,     // the user owns as many keys as a user may
     token_file_invalid,     // a token file asking for more than one token of one service here
+    not_on_every_node,      // a key's attributes change on every node or on none: one lacks it
 };
 
 /// The wire and display name, e.g. "RET_USER_EXISTS".

@@ -54,10 +54,17 @@ awaitable<void> prepared_resolver::resolve_due() {
     auto now = unix_ms();
     for (const auto& row : store_.changes().past(now)) {
         std::vector<peer_answer> answers;
+        // A key change follows only the very change a peer committed: a
+        // crypto user who committed another change under this txid there
+        // would have this one commit on this node alone.
+        auto probe = service_.probe_of(row.txid);
         // A copy: announcements may add peers while we wait for answers.
         auto peers = service_.peers();
         for (const auto& peer : peers) {
-            auto answer = co_await ask(peer, row.txid);
+            std::string theirs;
+            auto answer = co_await ask(peer, row.txid, probe ? &*probe : nullptr, &theirs);
+            if (probe && answer == peer_answer::committed && theirs != probe->identity)
+                answer = peer_answer::aborted;
             answers.push_back(answer);
             if (answer == peer_answer::committed) break;
         }

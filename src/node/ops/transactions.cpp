@@ -109,8 +109,10 @@ status tx_status(node_context& n, session& s, const transaction_request& r, json
     out = {{"outcome", outcome_of(n, txid)}};
     if (c && std::holds_alternative<key_change>(*c))
         out["change"] = change_identity(n, std::get<key_change>(*c));
+    else if (auto id = n.store.changes().committed_identity(txid))
+        out["change"] = *id;
     else if (r.handles)
-        if (auto id = committed_identity(n, *r.handles)) out["change"] = *id;
+        if (auto held = committed_identity(n, *r.handles)) out["change"] = *held;
     return status::ok;
 }
 
@@ -156,17 +158,29 @@ status prepare_key_change(node_context& n, session& s, key_change::kind kind,
                            verdict, [&] { n.store.keys().reserve_handles(txid, handles, owner); });
 }
 
-// The nodes needed for a new key: CloudHSM's availability (at least two HSMs
-// hold it, where the cluster has two or more).
-std::size_t holders_needed(const node_context& n) {
-    return std::min<std::size_t>(2, n.peers.addresses().size() + 1);
+// Whether a key change commits only where enough nodes hold it, and how
+// many: a new key on at least two (CloudHSM's availability, where the
+// cluster has two or more); a key's attributes on every node, or a key
+// could MAC on one node and encrypt on another, each node's flags fitting
+// alone (threat-model row "A key's attributes are the cluster's").
+bool counted_across_nodes(const key_change& c) noexcept {
+    return c.what == key_change::kind::insert_keys || c.what == key_change::kind::set_attribute;
+}
+
+std::size_t holders_needed(const node_context& n, const key_change& c) {
+    auto nodes = n.peers.addresses().size() + 1;
+    return c.what == key_change::kind::set_attribute ? nodes : std::min<std::size_t>(2, nodes);
 }
 
 // What identifies a key change across nodes (user ids are each node's own):
-// its kind, handles and sealed keys.
+// its kind, handles and sealed keys, and the attribute set with its value.
 std::string change_identity(const node_context& n, const key_change& c) {
     auto text = fmt::format("{}|{}|{}", key_change_name(c.what), fmt::join(c.handles, ","),
                             fmt::join(c.sealed, ","));
+    if (c.what == key_change::kind::set_attribute)
+        text += fmt::format(
+            "|{}|{}", c.attribute,
+            to_hex({reinterpret_cast<const std::uint8_t*>(c.value.data()), c.value.size()}));
     // Hex in either case names the same bytes (a stored key's is lower case).
     std::ranges::transform(text, text.begin(),
                            [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
@@ -189,12 +203,12 @@ awaitable<status> commit_asked(node_context& n, session& s, const std::string& t
     auto row = n.store.changes().find(txid);
     auto change = row ? read_stored_change(row->change) : std::nullopt;
     const auto* k = change ? std::get_if<key_change>(&*change) : nullptr;
-    if (!k || k->what != key_change::kind::insert_keys ||
+    if (!k || !counted_across_nodes(*k) ||
         may_finish(n, s, operation::commit, change) != status::ok || !n.count_peer_holders)
         co_return finish_change(n, s, txid, commit, 1);
     change_probe probe{txid, change_identity(n, *k), k->handles};
     if (!commit) {
-        // Once a peer committed this very insertion (counting this node's
+        // Once a peer committed this very change (counting this node's
         // prepared copy), it is committed here too, whoever asks to abort.
         if (co_await n.count_peer_holders(probe, 1, true) == 0)
             co_return finish_change(n, s, txid, false, 1);
@@ -203,7 +217,7 @@ awaitable<status> commit_asked(node_context& n, session& s, const std::string& t
     }
     // This node holds it prepared; the others are asked, until enough say
     // they hold the same change.
-    std::size_t needed = holders_needed(n);
+    std::size_t needed = holders_needed(n, *k);
     std::size_t others =
         needed > 1 ? co_await n.count_peer_holders(std::move(probe), needed - 1, false) : 0;
     co_return finish_change(n, s, txid, true, static_cast<std::int64_t>(1 + others));
@@ -211,13 +225,15 @@ awaitable<status> commit_asked(node_context& n, session& s, const std::string& t
 
 // CloudHSM's key availability: a new key is usable only once at least two
 // HSMs hold it (where the cluster has two or more). Here a key insertion is
-// not committed on fewer nodes than that: it is on enough nodes, or none.
+// not committed on fewer nodes than that: it is on enough nodes, or none;
+// an attribute change on every node, or none.
 status available_enough(const node_context& n, const stored_change& c,
                         std::optional<std::int64_t> holders) {
     const auto* k = std::get_if<key_change>(&c);
-    if (!k || k->what != key_change::kind::insert_keys || !holders) return status::ok;
-    return *holders >= static_cast<std::int64_t>(holders_needed(n)) ? status::ok
-                                                                    : status::key_unavailable;
+    if (!k || !counted_across_nodes(*k) || !holders) return status::ok;
+    if (*holders >= static_cast<std::int64_t>(holders_needed(n, *k))) return status::ok;
+    return k->what == key_change::kind::insert_keys ? status::key_unavailable
+                                                    : status::not_on_every_node;
 }
 
 status finish_change(node_context& n, session& s, const std::string& txid, bool commit,
@@ -249,7 +265,11 @@ status finish_change(node_context& n, session& s, const std::string& txid, bool 
         if (commit && verdict == status::ok) verdict = available_enough(n, *change, holders);
         bool applied = commit && verdict == status::ok;
         if (applied) apply_change(n, *change, s);
-        n.store.changes().record_outcome(txid, applied ? "committed" : "aborted");
+        // A committed key change keeps its identity: a peer still asking
+        // counts this node only for the very change (tx_status).
+        const auto* k = change ? std::get_if<key_change>(&*change) : nullptr;
+        n.store.changes().record_outcome(txid, applied ? "committed" : "aborted",
+                                         applied && k ? change_identity(n, *k) : "");
         n.store.audit().append(n.identity.hsm_id, entry_for(s, commit ? "commit" : "abort",
                                                             row->user_name + " " + txid, verdict));
     });

@@ -42,7 +42,8 @@ status prepare_m_change(node_context& n, session& s, const m_value_request& r,
                         const std::string& txid);
 status prepare_key_change(node_context& n, session& s, key_change::kind kind,
                           const key_change_request& r, const std::string& txid);
-std::size_t holders_needed(const node_context& n);
+bool counted_across_nodes(const key_change& c) noexcept;
+std::size_t holders_needed(const node_context& n, const key_change& c);
 std::string change_identity(const node_context& n, const key_change& c);
 /// A committed insertion's identity, from the keys it left (`handles`).
 std::optional<std::string> committed_identity(const node_context& n,

@@ -57,11 +57,13 @@ void prepared_changes::remove(std::string_view txid) {
     db_.query("DELETE FROM prepared WHERE txid = ?").bind(1, txid).run();
 }
 
-void prepared_changes::record_outcome(std::string_view txid, std::string_view outcome) {
-    db_.query("INSERT OR REPLACE INTO outcomes(txid, outcome, time) VALUES(?, ?, ?)")
+void prepared_changes::record_outcome(std::string_view txid, std::string_view outcome,
+                                      std::string_view identity) {
+    db_.query("INSERT OR REPLACE INTO outcomes(txid, outcome, time, identity) VALUES(?, ?, ?, ?)")
         .bind(1, txid)
         .bind(2, outcome)
         .bind(3, store_time_now())
+        .bind(4, identity)
         .run();
     // Bounded: only the newest outcomes are kept, enough for any commit or
     // abort that can still arrive late (a prepared change lives minutes).
@@ -72,6 +74,14 @@ void prepared_changes::record_outcome(std::string_view txid, std::string_view ou
 
 std::optional<std::string> prepared_changes::outcome(std::string_view txid) const {
     auto s = db_.query("SELECT outcome FROM outcomes WHERE txid = ?");
+    s.bind(1, txid);
+    if (!s.step()) return std::nullopt;
+    return s.text(0);
+}
+
+std::optional<std::string> prepared_changes::committed_identity(std::string_view txid) const {
+    auto s = db_.query(
+        "SELECT identity FROM outcomes WHERE txid = ? AND outcome = 'committed' AND identity != ''");
     s.bind(1, txid);
     if (!s.step()) return std::nullopt;
     return s.text(0);

@@ -36,8 +36,12 @@ public:
     std::vector<prepared_row> list() const;
     void remove(std::string_view txid);
 
-    void record_outcome(std::string_view txid, std::string_view outcome);
+    /// `identity`: what names a committed key change across nodes (transactions.cpp).
+    void record_outcome(std::string_view txid, std::string_view outcome,
+                        std::string_view identity = {});
     std::optional<std::string> outcome(std::string_view txid) const;
+    /// The identity recorded with a committed change, if any was.
+    std::optional<std::string> committed_identity(std::string_view txid) const;
     std::size_t count_outcomes() const;
     /// Outcomes kept: older ones are pruned as new ones are recorded.
     static constexpr std::size_t max_outcomes = 4096;

@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS prepared(
 CREATE TABLE IF NOT EXISTS outcomes(
   txid TEXT PRIMARY KEY,
   outcome TEXT NOT NULL CHECK(outcome IN ('committed', 'aborted')),
-  time TEXT NOT NULL);
+  time TEXT NOT NULL,
+  identity TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS client_credentials(
   fingerprint TEXT PRIMARY KEY,
   kind TEXT NOT NULL CHECK(kind IN ('pin', 'anchor')),
@@ -98,6 +99,8 @@ void create_store_schema(sqlite_db& db) {
     if (!has_column(db, "audit", "hash"))
         db.execute("ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT ''");
     create_key_tables(db);
+    if (!has_column(db, "outcomes", "identity"))
+        db.execute("ALTER TABLE outcomes ADD COLUMN identity TEXT NOT NULL DEFAULT ''");
     if (!has_column(db, "users", "generation"))
         db.execute("ALTER TABLE users ADD COLUMN generation INTEGER NOT NULL DEFAULT 1");
     if (!has_column(db, "users", "quorum_key"))

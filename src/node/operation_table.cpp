@@ -2,6 +2,7 @@
 // The node's operation table, and how dispatch admits and audits by it.
 #include "hsmsh/protocol/policy.hpp"
 #include "node_service.hpp"
+#include "ops/key_transport.hpp"
 #include "ops/keys.hpp"
 #include "ops/peers.hpp"
 #include "ops/quorum.hpp"
@@ -151,6 +152,8 @@ const std::array<operation_entry, operation_count> node_service::operations_ = {
     row<change_user>(operation::set_key_quota, planned, needs_login, in_handler, nullptr),
     row<destroy_session_key>(operation::destroy_session_key, policy, needs_login, none, nullptr),
     row<import_keys>(operation::import_key, policy, needs_login, always, class_imported),
+    row<wrap_key>(operation::wrap_key, policy, needs_login, always, key_handle),
+    row<unwrap_key>(operation::unwrap_key, policy, needs_login, always, key_handle),
 }};
 
 void node_service::check_operations() {

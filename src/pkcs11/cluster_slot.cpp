@@ -69,6 +69,12 @@ CK_RV ck_rv(const cluster_answer& a) noexcept {
         return CKR_TEMPLATE_INCONSISTENT;
     case status::key_limit_exceeded:
         return CKR_DEVICE_MEMORY;
+    case status::key_unextractable:
+        return CKR_KEY_UNEXTRACTABLE;
+    case status::key_not_wrappable:
+        return CKR_KEY_NOT_WRAPPABLE;
+    case status::wrapped_key_invalid:
+        return CKR_WRAPPED_KEY_INVALID;
     default:
         return CKR_FUNCTION_FAILED;
     }
@@ -258,12 +264,15 @@ cluster_answer cluster_slot::settle(const std::vector<phase_report>& reports) {
 }
 
 cluster_answer cluster_slot::generate(operation op, const json& request,
-                                      std::vector<sealed_key>& made) {
+                                      std::vector<sealed_key>& made,
+                                      std::optional<std::size_t> on) {
     std::unique_lock lock(link_mutex_);
     if (!link_) return {};
     bool logged_out = false; // a node said the login is gone (the user deleted, say)
+    auto candidates = in_turn_locked();
+    if (on) std::erase_if(candidates, [&](std::size_t i) { return i != *on; });
     auto generated = generate_on_one(
-        *link_, in_turn_locked(), request,
+        *link_, candidates, request,
         [this, op](std::size_t i, const json& r) {
             return server_report{i, link_->server(i).name,
                                  link_->call({i}, op, r, nullptr).front()};

@@ -81,7 +81,9 @@ public:
     /// generate_key, or import_key), then inserts it on every server by one
     /// change: everywhere or nowhere. When it is in, `made` holds the new
     /// keys (handle and class).
-    cluster_answer generate(operation op, const json& request, std::vector<sealed_key>& made);
+    /// With `on`, that node alone makes it (what it alone holds is used).
+    cluster_answer generate(operation op, const json& request, std::vector<sealed_key>& made,
+                            std::optional<std::size_t> on = std::nullopt);
 
 private:
     /// A logged-in node not tried yet, with its lock held: a free one if

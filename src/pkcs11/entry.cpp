@@ -9,6 +9,7 @@
 #include "hsmsh/files.hpp"
 #include "hsmsh/pki.hpp"
 #include "key_management.hpp"
+#include "key_transport.hpp"
 #include "library.hpp"
 #include "objects.hpp"
 #include "openssl_context.hpp"
@@ -171,8 +172,8 @@ constinit CK_FUNCTION_LIST function_list = {
     not_supported, // C_DecryptVerifyUpdate
     on_session<generate_key>::call,
     on_session<generate_key_pair>::call,
-    not_supported, // C_WrapKey
-    not_supported, // C_UnwrapKey
+    on_session<wrap_key>::call,
+    on_session<unwrap_key>::call,
     not_supported, // C_DeriveKey
     on_session<seed_random>::call,
     on_session<generate_random>::call,

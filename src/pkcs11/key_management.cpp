@@ -51,11 +51,20 @@ CK_RV made_rv(operation op, const cluster_answer& a) {
 // keeps it for this login; the module remembers the node and the session
 // that made it. Read-only sessions make them too (the standard's rule).
 CK_RV make_in_session(session& s, operation op, const json& request,
-                      CK_OBJECT_HANDLE_PTR public_key, CK_OBJECT_HANDLE_PTR main_key) {
+                      CK_OBJECT_HANDLE_PTR public_key, CK_OBJECT_HANDLE_PTR main_key,
+                      std::optional<std::size_t> on) {
     auto& here = *s.slot;
     require(here.cluster.logged_in(), CKR_USER_NOT_LOGGED_IN);
-    std::size_t node = 0;
-    auto answer = here.cluster.call(op, request, &node);
+    // On the node asked for, else where the login's session objects live
+    // (any two may then be used together), else any.
+    auto home = on ? on : here.session_keys.home();
+    std::size_t node = home.value_or(0);
+    cluster_answer answer;
+    if (home) answer = here.cluster.call_on(node, op, request);
+    if (!home || (!on && answer.what == cluster_answer::kind::unreachable)) {
+        if (home) here.session_keys.drop_node(*home); // that node took them with it
+        answer = here.cluster.call(op, request, &node);
+    }
     require(answer.what == cluster_answer::kind::ok, made_rv(op, answer));
     auto page = key_page_from(answer.fields);
     require(page && !page->keys.empty(), CKR_DEVICE_ERROR);
@@ -80,14 +89,16 @@ CK_RV make_in_session(session& s, operation op, const json& request,
     return CKR_OK;
 }
 
-// A key made (`op`: generate_key, import_key) as `request` says: a session
-// key, or a token key made on one node and inserted on all.
+// A key made (`op`: generate_key, import_key, unwrap_key) as `request`
+// says, by node `on` if given (what it alone holds is used): a session key,
+// or a token key made on one node and inserted on all.
 CK_RV make(session& s, operation op, const json& request, bool token,
-           CK_OBJECT_HANDLE_PTR public_key, CK_OBJECT_HANDLE_PTR main_key) {
-    if (!token) return make_in_session(s, op, request, public_key, main_key);
+           CK_OBJECT_HANDLE_PTR public_key, CK_OBJECT_HANDLE_PTR main_key,
+           std::optional<std::size_t> on = std::nullopt) {
+    if (!token) return make_in_session(s, op, request, public_key, main_key, on);
     auto& here = writable(s);
     std::vector<sealed_key> made;
-    auto answer = here.cluster.generate(op, request, made);
+    auto answer = here.cluster.generate(op, request, made, on);
     require(answer.what == cluster_answer::kind::ok, made_rv(op, answer));
     for (const auto& k : made)
         hand_out(k.cls, k.handle, public_key, main_key);
@@ -241,6 +252,12 @@ CK_RV destroy_object(session& s, CK_OBJECT_HANDLE o) {
     auto answer = here.cluster.change(key_destruction{static_cast<std::int64_t>(o)});
     if (answer.what == cluster_answer::kind::ok) here.objects.forget(o);
     return change_rv(answer);
+}
+
+CK_RV make_key(session& s, operation op, const json& request, bool token, CK_OBJECT_HANDLE_PTR key,
+               std::optional<std::size_t> on) {
+    require(key != nullptr, CKR_ARGUMENTS_BAD);
+    return make(s, op, request, token, nullptr, key, on);
 }
 
 CK_RV set_attribute_value(session& s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count) {

@@ -101,6 +101,10 @@ constexpr CK_FLAGS ec_sign = CKF_HW | CKF_SIGN | CKF_VERIFY | ec;
 constexpr CK_FLAGS rsa_sign = CKF_HW | CKF_SIGN | CKF_VERIFY;
 constexpr CK_FLAGS crypt = CKF_HW | CKF_ENCRYPT | CKF_DECRYPT;
 constexpr CK_FLAGS mac = CKF_HW | CKF_SIGN | CKF_VERIFY;
+constexpr CK_FLAGS wraps = CKF_HW | CKF_WRAP | CKF_UNWRAP;
+// RFC 5649's number in PKCS#11 3.0, which p11-kit's header lacks (SoftHSM2
+// 2.6 gives RFC 5649 0x210A, the standard's AES key wrap with PKCS#7 padding).
+constexpr CK_MECHANISM_TYPE ckm_aes_key_wrap_kwp = 0x210BUL;
 
 constexpr key_generation ec_pair{key_type::ec, key_class::private_key, CKK_EC};
 constexpr key_generation rsa_pair{key_type::rsa, key_class::private_key, CKK_RSA};
@@ -146,7 +150,9 @@ constexpr mechanism_entry table[]{
      {}},
     {CKM_RSA_PKCS_OAEP, 2048, 4096, crypt, "rsa-oaep-sha256", oaep_parameters, {}},
     {CKM_AES_KEY_GEN, 16, 32, CKF_HW | CKF_GENERATE, {}, nullptr, aes_key},
-    {CKM_AES_GCM, 16, 32, crypt, "aes-gcm", gcm_parameters, {}},
+    {CKM_AES_GCM, 16, 32, crypt | wraps, "aes-gcm", gcm_parameters, {}},
+    {CKM_AES_KEY_WRAP, 16, 32, wraps, "aes-key-wrap", nullptr, {}},
+    {ckm_aes_key_wrap_kwp, 16, 32, wraps, "aes-key-wrap-pad", nullptr, {}},
     {CKM_AES_CMAC, 16, 32, mac, "aes-cmac", nullptr, {}},
     {CKM_AES_CMAC_GENERAL, 16, 32, mac, "aes-cmac", mac_general_parameters<16>, {}},
     {CKM_AES_ECB, 16, 32, crypt, "aes-ecb", nullptr, {}},
@@ -185,6 +191,20 @@ key_use use_of(key_operation op) noexcept {
         break;
     }
     return key_use::decrypt;
+}
+
+CK_FLAGS flag_of(key_operation op) noexcept {
+    switch (op) {
+    case key_operation::sign:
+        return CKF_SIGN;
+    case key_operation::verify:
+        return CKF_VERIFY;
+    case key_operation::encrypt:
+        return CKF_ENCRYPT;
+    case key_operation::decrypt:
+        break;
+    }
+    return CKF_DECRYPT;
 }
 
 std::span<const mechanism_entry> mechanisms() noexcept {

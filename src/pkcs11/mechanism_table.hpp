@@ -24,6 +24,8 @@ enum class key_operation { sign, verify, encrypt, decrypt };
 
 /// The nodes' name of the same use.
 key_use use_of(key_operation op) noexcept;
+/// The mechanism flag that offers `op` (CKF_SIGN, ...).
+CK_FLAGS flag_of(key_operation op) noexcept;
 
 /// A node mechanism and the fields it takes beside the data ("aad" for
 /// AES-GCM). CBC and CTR give the caller's IV or counter block in front of

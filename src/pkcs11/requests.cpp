@@ -154,11 +154,13 @@ void read_flag(const CK_ATTRIBUTE& a, template_reading& r, key_class cls, key_ty
     // A public key never derives; tools ask for it on both halves of
     // an EC pair out of habit (pkcs11-tool does): the private half derives.
     if (a.type == CKA_DERIVE && cls == key_class::public_key) return;
-    // No mechanism wraps with an EC key, here or on the nodes: CKA_WRAP
-    // and CKA_UNWRAP do not apply to one (pkcs11-provider asks both, true,
-    // on every EC pair). Ignored, as PKCS#11 lets a token ignore what does
+    // No mechanism wraps with an EC or RSA key, here or on the nodes:
+    // CKA_WRAP and CKA_UNWRAP do not apply to one (pkcs11-provider asks
+    // both, true, on every pair). Ignored, as PKCS#11 lets a token ignore what does
     // not apply: the key is made without them and never wraps.
-    if ((a.type == CKA_WRAP || a.type == CKA_UNWRAP) && type == key_type::ec) return;
+    if ((a.type == CKA_WRAP || a.type == CKA_UNWRAP) &&
+        (type == key_type::ec || type == key_type::rsa))
+        return;
     const auto* info = find_key_attribute(static_cast<std::uint32_t>(a.type));
     auto value = bool_of(a);
     if (!info || !info->flag || a.type > CKA_DESTROYABLE) return r.fail(CKR_ATTRIBUTE_TYPE_INVALID);
@@ -208,6 +210,13 @@ template_reading read_template(const CK_ATTRIBUTE* tmpl, CK_ULONG count, key_cla
         for (auto flag :
              {&key_flags::encrypt, &key_flags::decrypt, &key_flags::wrap, &key_flags::unwrap})
             if (!(r.stated.*flag)) r.flags.*flag = false;
+    // A key asked to wrap or unwrap neither encrypts nor decrypts, unless
+    // the template says so (and then flags_fit refuses it).
+    if (r.flags.wrap || r.flags.unwrap)
+        for (auto flag : {&key_flags::encrypt, &key_flags::decrypt})
+            if (!(r.stated.*flag)) r.flags.*flag = false;
+    // A key made here is never extractable exactly when it is not.
+    if (r.flags.local) r.flags.never_extractable = !r.flags.extractable;
     if (r.error == CKR_OK && !flags_fit(r.flags, cls, type)) r.fail(CKR_TEMPLATE_INCONSISTENT);
     return r;
 }
@@ -276,12 +285,12 @@ std::variant<CK_RV, object_kind> imported_kind(const CK_ATTRIBUTE* tmpl, CK_ULON
 }
 
 // The import_key request of an object of class `cls` and type `type` whose
-// template `r` read: its name, where it is kept, and its flags when stated.
+// template `r` read: its name, where it is kept, and its flags when stated
+// (and its material, but for an unwrap_key request, which has none).
 generation import_of(key_class cls, key_type type, std::string material_hex,
                      const template_reading& r) {
-    json request{{"class", key_class_name(cls)},
-                 {"type", key_type_name(type)},
-                 {"material", std::move(material_hex)}};
+    json request{{"class", key_class_name(cls)}, {"type", key_type_name(type)}};
+    if (!material_hex.empty()) request["material"] = std::move(material_hex);
     if (r.label) request["label"] = *r.label;
     if (r.id) request["id"] = to_hex(*r.id);
     bool token = r.token.value_or(false);
@@ -562,6 +571,22 @@ std::variant<CK_RV, generation> import_request(const CK_ATTRIBUTE* tmpl, CK_ULON
     return import_of(cls, type, std::string(hex.view()), r);
 }
 
+std::variant<CK_RV, generation> unwrap_request(const CK_ATTRIBUTE* tmpl, CK_ULONG count) {
+    if (count && !tmpl) return CKR_ARGUMENTS_BAD;
+    auto kind = imported_kind(tmpl, count);
+    if (auto* error = std::get_if<CK_RV>(&kind)) return *error;
+    auto [cls, type, ck_class, ck_type] = std::get<object_kind>(kind);
+    // A public key is no secret: it is imported, never unwrapped.
+    if (cls == key_class::public_key) return CKR_TEMPLATE_INCONSISTENT;
+    auto base = default_flags(cls, type);
+    base.local = base.always_sensitive = base.never_extractable = false;
+    auto r = read_template(tmpl, count, cls, type, ck_class, ck_type, base);
+    if (r.error != CKR_OK) return r.error;
+    // Its size is the wrapped key's, which the node reads.
+    if (r.modulus_bits || r.curve_bits) return CKR_ATTRIBUTE_READ_ONLY;
+    return import_of(cls, type, {}, r); // the material: what the node unwraps
+}
+
 std::variant<CK_RV, generation> copy_request(const key_summary& original, const CK_ATTRIBUTE* tmpl,
                                              CK_ULONG count) {
     if (original.cls == key_class::secret_key || original.cls == key_class::private_key)
@@ -589,7 +614,7 @@ std::variant<CK_RV, node_mechanism> node_mechanism_for(const CK_MECHANISM& m, co
                                                        key_operation op) {
     const auto* entry = find_mechanism(m.mechanism);
     auto parsed = entry ? mechanism_from_name(entry->node_name) : std::nullopt;
-    if (!parsed) return CKR_MECHANISM_INVALID;
+    if (!parsed || (entry->flags & flag_of(op)) == 0) return CKR_MECHANISM_INVALID;
     // A key of another type, or of the other half of a pair (a public key
     // to sign with), is inconsistent with the mechanism (as SoftHSM says).
     if (!mechanism_fits(*parsed, use_of(op), k.type, k.cls)) return CKR_KEY_TYPE_INCONSISTENT;

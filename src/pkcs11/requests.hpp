@@ -40,6 +40,14 @@ generation_request(CK_MECHANISM_TYPE mechanism, const CK_ATTRIBUTE* public_tmpl,
 /// the caller wipes the request (wipe_data) when it is sent.
 std::variant<CK_RV, generation> import_request(const CK_ATTRIBUTE* tmpl, CK_ULONG count);
 
+/// A C_UnwrapKey template's unwrap_key request ({"class", "type", "label",
+/// "id", "attributes", "session"}; the caller adds the unwrapping key, the
+/// mechanism and the data): a secret or private key (a public key is
+/// CKR_TEMPLATE_INCONSISTENT), whose size the wrapped key gives
+/// (CKA_MODULUS_BITS or CKA_EC_PARAMS: CKR_ATTRIBUTE_READ_ONLY), never
+/// local; the specification's errors as import_request's.
+std::variant<CK_RV, generation> unwrap_request(const CK_ATTRIBUTE* tmpl, CK_ULONG count);
+
 /// C_CopyObject of `original`, a public key or a certificate (a secret or
 /// private key is not copyable: CKR_ACTION_PROHIBITED): an import_key
 /// request of its public DER with its attributes, changed where `tmpl` says

@@ -60,4 +60,10 @@ bool session_objects::describe(CK_OBJECT_HANDLE h, std::string label, std::strin
     return true;
 }
 
+std::optional<std::size_t> session_objects::home() const {
+    std::lock_guard lock(mutex_);
+    if (objects_.empty()) return std::nullopt;
+    return objects_.begin()->second.node;
+}
+
 } // namespace hsm::p11

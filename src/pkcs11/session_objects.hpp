@@ -44,6 +44,9 @@ public:
     /// Forgets all (the login ended: the nodes dropped them).
     void clear();
     std::vector<key_summary> all() const;
+    /// The node holding the objects, if any: a login's live on one node,
+    /// so that any two of them may be used together (C_WrapKey).
+    std::optional<std::size_t> home() const;
     /// Changes the label and id the module shows (C_SetAttributeValue).
     bool describe(CK_OBJECT_HANDLE h, std::string label, std::string id_hex);
 

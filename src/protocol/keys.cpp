@@ -50,7 +50,7 @@ constexpr std::array<named<key_type>, 6> type_names{{
     {key_type::opaque, "opaque"},
 }};
 
-constexpr std::array<named<mechanism>, 29> mechanism_names{{
+constexpr std::array<named<mechanism>, 31> mechanism_names{{
     {mechanism::ecdsa, "ecdsa"},
     {mechanism::ecdsa_sha1, "ecdsa-sha1"},
     {mechanism::ecdsa_sha224, "ecdsa-sha224"},
@@ -80,6 +80,8 @@ constexpr std::array<named<mechanism>, 29> mechanism_names{{
     {mechanism::rsa_oaep_sha256, "rsa-oaep-sha256"},
     {mechanism::rsa_oaep_sha384, "rsa-oaep-sha384"},
     {mechanism::rsa_oaep_sha512, "rsa-oaep-sha512"},
+    {mechanism::aes_key_wrap, "aes-key-wrap"},
+    {mechanism::aes_key_wrap_pad, "aes-key-wrap-pad"},
 }};
 
 using ka = key_attribute;
@@ -104,7 +106,7 @@ constexpr std::array<attribute_info, 29> attribute_table{{
     {ka::modulus_bits, "OBJ_ATTR_MODULUS_BITS", nullptr, false},
     {ka::public_exponent, "OBJ_ATTR_PUBLIC_EXPONENT", nullptr, false},
     {ka::value_len, "OBJ_ATTR_VALUE_LEN", nullptr, false},
-    {ka::extractable, "OBJ_ATTR_EXTRACTABLE", &key_flags::extractable, false},
+    {ka::extractable, "OBJ_ATTR_EXTRACTABLE", &key_flags::extractable, true},
     {ka::never_extractable, "OBJ_ATTR_NEVER_EXTRACTABLE", &key_flags::never_extractable, false},
     {ka::always_sensitive, "OBJ_ATTR_ALWAYS_SENSITIVE", &key_flags::always_sensitive, false},
     {ka::destroyable, "OBJ_ATTR_DESTROYABLE", &key_flags::destroyable, true},
@@ -131,9 +133,9 @@ key_flags usable_by(key_class c, key_type t) noexcept {
     bool ciphers = t == key_type::aes || t == key_type::rsa; // no EC encryption here
     bool signs = true; // AES: CMAC, with a key that does nothing else (flags_fit)
     f.encrypt = ciphers && c != key_class::private_key;
-    f.wrap = ciphers && c != key_class::private_key;
     f.decrypt = ciphers && c != key_class::public_key;
-    f.unwrap = ciphers && c != key_class::public_key;
+    // AES keys wrap (key wraps, GCM); no mechanism wraps with an RSA key here.
+    f.wrap = f.unwrap = t == key_type::aes;
     f.verify = signs && c != key_class::private_key;
     f.sign = signs && c != key_class::public_key;
     f.derive = t == key_type::ec && c == key_class::private_key;
@@ -256,8 +258,10 @@ const attribute_info* find_key_attribute(std::uint32_t id) noexcept {
 
 key_flags default_flags(key_class c, key_type t) noexcept {
     auto f = usable_by(c, t);
-    // An AES key encrypts unless asked to MAC instead.
+    // An AES key encrypts unless asked to MAC instead; a key wraps or
+    // unwraps only when asked to (and then neither encrypts nor decrypts).
     if (t == key_type::aes) f.sign = f.verify = false;
+    f.wrap = f.unwrap = false;
     // Certificates are no secret, and never made here; nor are data
     // objects, private to their owner (PKCS#11 leaves the default to the token).
     if (!is_key(c)) {
@@ -281,7 +285,8 @@ bool flags_fit(const key_flags& f, key_class c, key_type t) noexcept {
     auto may = usable_by(c, t);
     for (const auto& a : attribute_table) {
         bool usage = a.flag && a.settable && a.flag != &key_flags::trusted &&
-                     a.flag != &key_flags::destroyable && a.flag != &key_flags::wrap_with_trusted;
+                     a.flag != &key_flags::destroyable && a.flag != &key_flags::wrap_with_trusted &&
+                     a.flag != &key_flags::extractable;
         if (usage && f.*(a.flag) && !(may.*(a.flag))) return false;
     }
     if (c == key_class::public_key) return true;
@@ -297,12 +302,18 @@ bool flags_fit(const key_flags& f, key_class c, key_type t) noexcept {
     if (t == key_type::aes && (f.sign || f.verify) &&
         (f.encrypt || f.decrypt || f.wrap || f.unwrap))
         return false;
+    // A key that wraps or unwraps neither encrypts nor decrypts: what it
+    // wraps, a decryption under it would read (the Tookan attacks), and what
+    // it unwraps, an encryption under it would have chosen.
+    if ((f.wrap || f.unwrap) && (f.encrypt || f.decrypt)) return false;
     // No key leaves a node in the clear: secret and private keys stay
-    // sensitive and not extractable (there is no export operation).
-    if (!f.sensitive || f.extractable) return false;
+    // sensitive; an extractable one leaves wrapped alone (wrap_key).
+    if (!f.sensitive) return false;
     // One made here was never anything else; one brought in (CKA_LOCAL
-    // false) was in the clear before, and says so.
-    return f.never_extractable == f.local && f.always_sensitive == f.local;
+    // false) was in the clear before, and says so; never extractable is
+    // a local key that never was.
+    if (f.never_extractable && (f.extractable || !f.local)) return false;
+    return f.always_sensitive == f.local;
 }
 
 json flags_to_json(const key_flags& f) {
@@ -347,8 +358,9 @@ bool valid_attribute_value(const attribute_info& a, std::string_view value) noex
 bool mechanism_fits(mechanism m, key_use use, key_type t, key_class c) noexcept {
     using enum mechanism;
     bool signing = use == key_use::sign || use == key_use::verify;
-    bool by_class = use == key_use::sign || use == key_use::decrypt ? c != key_class::public_key
-                                                                    : c != key_class::private_key;
+    bool transport = use == key_use::wrap || use == key_use::unwrap;
+    bool secret_side = use == key_use::sign || use == key_use::decrypt || use == key_use::unwrap;
+    bool by_class = secret_side ? c != key_class::public_key : c != key_class::private_key;
     if (!by_class) return false;
     switch (m) {
     case ecdsa:
@@ -359,7 +371,7 @@ bool mechanism_fits(mechanism m, key_use use, key_type t, key_class c) noexcept 
     case ecdsa_sha512:
         return signing && t == key_type::ec;
     case rsa_pkcs1: // a DigestInfo's signature, or PKCS#1 v1.5 encryption
-        return t == key_type::rsa;
+        return !transport && t == key_type::rsa;
     case rsa_pkcs1_sha256:
     case rsa_pkcs1_sha384:
     case rsa_pkcs1_sha512:
@@ -375,18 +387,22 @@ bool mechanism_fits(mechanism m, key_use use, key_type t, key_class c) noexcept 
         return signing && t == key_type::generic_secret;
     case aes_cmac:
         return signing && t == key_type::aes;
-    case aes_gcm:
+    case aes_gcm: // encrypts, and wraps
+        return !signing && t == key_type::aes;
     case aes_ecb:
     case aes_cbc:
     case aes_cbc_pad:
     case aes_ctr:
-        return !signing && t == key_type::aes;
+        return !signing && !transport && t == key_type::aes;
     case rsa_oaep_sha1:
     case rsa_oaep_sha224:
     case rsa_oaep_sha256:
     case rsa_oaep_sha384:
     case rsa_oaep_sha512:
-        return !signing && t == key_type::rsa;
+        return !signing && !transport && t == key_type::rsa;
+    case aes_key_wrap:
+    case aes_key_wrap_pad:
+        return transport && t == key_type::aes;
     }
     return false;
 }
@@ -397,8 +413,14 @@ bool is_oaep(mechanism m) noexcept {
            m == rsa_oaep_sha384 || m == rsa_oaep_sha512;
 }
 
+bool is_key_wrap(mechanism m) noexcept {
+    return m == mechanism::aes_key_wrap || m == mechanism::aes_key_wrap_pad;
+}
+
 bool flags_allow(const key_flags& f, mechanism m, key_use use) noexcept {
     if (!flags_allow(f, use)) return false;
+    // Checked at every use too: a key made before the rule may hold both.
+    if (use == key_use::wrap || use == key_use::unwrap) return !f.encrypt && !f.decrypt;
     if (gives_the_cipher(m)) return f.encrypt && f.decrypt;
     if (m == mechanism::rsa_pkcs1 && use == key_use::decrypt) return f.sign;
     return true;
@@ -414,8 +436,36 @@ bool flags_allow(const key_flags& f, key_use use) noexcept {
         return f.encrypt;
     case key_use::decrypt:
         return f.decrypt;
+    case key_use::wrap:
+        return f.wrap;
+    case key_use::unwrap:
+        return f.unwrap;
     }
     return false;
+}
+
+status may_wrap(key_class c, const key_flags& key, const key_flags& wrapping) noexcept {
+    if (c != key_class::secret_key && c != key_class::private_key) return status::key_not_wrappable;
+    if (!key.extractable) return status::key_unextractable;
+    if (key.wrap_with_trusted && !wrapping.trusted) return status::key_not_wrappable;
+    return status::ok;
+}
+
+bool may_turn(const attribute_info& a, key_type t, bool on) noexcept {
+    if (!on || !a.flag) return true;
+    bool narrows_only = a.flag == &key_flags::encrypt || a.flag == &key_flags::decrypt ||
+                        a.flag == &key_flags::wrap || a.flag == &key_flags::unwrap ||
+                        a.flag == &key_flags::extractable;
+    bool aes_mac =
+        t == key_type::aes && (a.flag == &key_flags::sign || a.flag == &key_flags::verify);
+    return !narrows_only && !aes_mac;
+}
+
+bool only_narrows(const attribute_info& a, bool on) noexcept {
+    if (!a.flag || !a.settable) return false;
+    if (a.flag == &key_flags::wrap_with_trusted) return on;
+    bool use = a.flag != &key_flags::trusted && a.flag != &key_flags::destroyable;
+    return use && !on;
 }
 
 status may_use_key(const key_actor& who, key_class c) noexcept {

@@ -41,6 +41,8 @@ status authorize(std::optional<user_type> actor, operation op, bool on_self) noe
     // by crypto users; which key a user may touch, the key rules decide.
     case operation::generate_key:
     case operation::import_key:
+    case operation::wrap_key:
+    case operation::unwrap_key:
     case operation::list_keys:
     case operation::destroy_session_key:
         if (!actor) return status::not_logged_in;

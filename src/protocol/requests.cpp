@@ -191,6 +191,26 @@ void decode_fields(const json& f, import_key_request& out) {
     if (f.contains("session")) out.session = boolean(f, "session");
 }
 
+void decode_fields(const json& f, wrap_key_request& out) {
+    out.handle = integer_field(f, "handle");
+    out.key = integer_field(f, "key");
+    out.mech = mechanism_from_name(string_field(f, "mechanism").value_or(""));
+    out.aad = f.contains("aad") ? bounded_hex(f, "aad", max_crypto_data) : std::optional(bytes{});
+}
+
+void decode_fields(const json& f, unwrap_key_request& out) {
+    out.handle = integer_field(f, "handle");
+    out.mech = mechanism_from_name(string_field(f, "mechanism").value_or(""));
+    out.data = bounded_hex(f, "data", max_wrapped_key);
+    out.aad = f.contains("aad") ? bounded_hex(f, "aad", max_crypto_data) : std::optional(bytes{});
+    out.cls = key_class_from_name(string_field(f, "class").value_or(""));
+    out.type = key_type_from_name(string_field(f, "type").value_or(""));
+    out.label = string_field(f, "label").value_or("");
+    out.id = string_field(f, "id").value_or("");
+    if (auto attributes = f.find("attributes"); attributes != f.end()) out.attributes = *attributes;
+    if (f.contains("session")) out.session = boolean(f, "session");
+}
+
 void decode_fields(const json& f, find_keys_request& out) {
     out.user = integer_field(f, "user");
     out.hash = boolean(f, "hash").value_or(false);

@@ -105,6 +105,13 @@ constexpr std::array status_table{
     status_info{status::not_on_every_node, "RET_NOT_ON_EVERY_NODE",
                 "a key's attributes change on every node of the cluster or on none: "
                 "a node did not prepare this change"},
+    status_info{status::key_unextractable, "RET_KEY_UNEXTRACTABLE",
+                "the key is not extractable: it never leaves the cluster"},
+    status_info{status::key_not_wrappable, "RET_KEY_NOT_WRAPPABLE",
+                "only the key's owner wraps it, and a key asking for trusted wrapping keys "
+                "only under one"},
+    status_info{status::wrapped_key_invalid, "RET_WRAPPED_KEY_INVALID",
+                "the wrapped key does not unwrap into a key of that class and type"},
 };
 
 const status_info* find(status s) noexcept {

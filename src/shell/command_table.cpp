@@ -431,6 +431,21 @@ const std::array commands{
                  .min_args = 2,
                  .max_args = 3,
                  .completes = {completion::user_names}},
+    command_spec{.id = command_id::unwrap_key,
+                 .name = "unwrapKey",
+                 .synopsis =
+                     "unwrapKey <wrapping-key-handle> <aes-key-wrap-pad|aes-key-wrap|aes-gcm> "
+                     "<file> <aes|hmac|ec|rsa> [<label> [<id-hex>]]",
+                 .summary = "Bring in a wrapped key (a secret key's bytes, a private key's PKCS#8) "
+                            "as a new key you own, on every server or none (our extension)",
+                 .who = "CU",
+                 .handler = &run_unwrap_key,
+                 .op = operation::prepare,
+                 .min_args = 4,
+                 .max_args = 6,
+                 .completes = {completion::key_handles},
+                 .changes = "keys",
+                 .example = "unwrapKey 8388609 aes-key-wrap-pad backup.kwp aes restored"},
     command_spec{.id = command_id::use_cluster,
                  .name = "useCluster",
                  .synopsis = "useCluster <cluster-id>",
@@ -440,7 +455,20 @@ const std::array commands{
                  .min_args = 1,
                  .max_args = 1,
                  .scope = global_only,
-                 .completes = {completion::cluster_ids}}};
+                 .completes = {completion::cluster_ids}},
+    command_spec{.id = command_id::wrap_key,
+                 .name = "wrapKey",
+                 .synopsis = "wrapKey <key-handle> <wrapping-key-handle> "
+                             "<aes-key-wrap-pad|aes-key-wrap|aes-gcm> <file>",
+                 .summary = "Write a key you own, if extractable, wrapped under a key-encryption "
+                            "key, to a file (our extension)",
+                 .who = "CU",
+                 .handler = &run_wrap_key,
+                 .op = operation::wrap_key,
+                 .min_args = 4,
+                 .max_args = 4,
+                 .completes = {completion::key_handles, completion::key_handles},
+                 .example = "wrapKey 8388610 8388609 aes-key-wrap-pad backup.kwp"}};
 
 constexpr std::array<std::string_view, 6> user_types{"PRECO", "CO", "PCO", "CU", "AU", "preCO"};
 

@@ -53,6 +53,8 @@ enum class command_id {
     set_m_value,
     sync_user,
     use_cluster,
+    unwrap_key,
+    wrap_key,
 };
 
 /// Where a command may run.

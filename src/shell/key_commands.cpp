@@ -17,6 +17,7 @@
 #include "hsmsh/log.hpp"
 #include "hsmsh/pki.hpp"
 #include "hsmsh/protocol/changes.hpp"
+#include "hsmsh/protocol/requests.hpp"
 #include "hsmsh/secret.hpp"
 #include "key_view.hpp"
 
@@ -186,6 +187,10 @@ line_result run_set_attribute(shell_context& ctx, parsed_command& cmd) {
             : a->id == key_attribute::id
                 ? fmt::format("an id is at most {} bytes in lower-case hex", max_key_id)
                 : fmt::format("{} takes 0 or 1", a->name));
+    // Cipher and wrapping uses and extractability only narrow (the nodes'
+    // rule, whatever the key): refused before anything is sent.
+    if (!may_turn(*a, key_type::generic_secret, value == "1"))
+        throw usage_error(fmt::format("{} is only turned off (0) once a key is made", a->name));
     return ctx.changes.run_confirmed_change(
         cmd, to_fields(key_attribute_change{handle, static_cast<std::uint32_t>(a->id), value}));
 }
@@ -374,6 +379,94 @@ line_result run_generate_key(shell_context& ctx, parsed_command& cmd) {
 // sealed by one node, then inserted everywhere by one two-phase change.
 line_result run_import_pem(shell_context& ctx, parsed_command& cmd) {
     return make_and_insert(ctx, cmd, operation::import_key, import_request(cmd));
+}
+
+namespace {
+
+// The mechanisms that wrap from the shell, by the nodes' names.
+std::string transport_mechanism_argument(const std::string& text) {
+    auto m = mechanism_from_name(text);
+    if (!m || !(is_key_wrap(*m) || *m == mechanism::aes_gcm))
+        throw usage_error(
+            fmt::format("no key wrap '{}': aes-key-wrap-pad (RFC 5649), aes-key-wrap (RFC 3394) "
+                        "or aes-gcm",
+                        text));
+    return std::string(mechanism_name(*m));
+}
+
+// unwrapKey's key kinds: a secret key's type, or a private key's.
+std::pair<key_class, key_type> unwrapped_kind(const std::string& text) {
+    if (text == "aes") return {key_class::secret_key, key_type::aes};
+    if (text == "hmac") return {key_class::secret_key, key_type::generic_secret};
+    if (text == "ec") return {key_class::private_key, key_type::ec};
+    if (text == "rsa") return {key_class::private_key, key_type::rsa};
+    throw usage_error(
+        fmt::format("no key kind '{}': aes, hmac, ec (a PKCS#8 private key) or rsa", text));
+}
+
+} // namespace
+
+// A key its owner takes away: wrapped by one server (the first that
+// answers), written to a file (mode 0600) as the mechanism gives it. The
+// nodes hold the policy: an extractable key, a wrapping key that wraps and
+// neither encrypts nor decrypts.
+line_result run_wrap_key(shell_context& ctx, parsed_command& cmd) {
+    json request{{"key", handle_argument(cmd.args[0])},
+                 {"handle", handle_argument(cmd.args[1])},
+                 {"mechanism", transport_mechanism_argument(cmd.args[2])}};
+    std::optional<server_report> wrapped;
+    for (auto i : ctx.cluster.targets()) {
+        auto r = ctx.cluster.fan_out({i}, operation::wrap_key, request)[0];
+        if (r.outcome.what == server_outcome::kind::replied) {
+            wrapped = std::move(r);
+            break;
+        }
+    }
+    if (!wrapped) {
+        fmt::print(ctx.output.err(), "{}: no server answered; nothing was written\n",
+                   cmd.spec->name);
+        return line_result::failed;
+    }
+    auto data =
+        wrapped->outcome.ok() ? string_field(wrapped->outcome.fields, "data") : std::nullopt;
+    auto blob = data ? from_hex(*data) : std::nullopt;
+    if (!blob) return ctx.output.finish(cmd.spec->name, {*wrapped});
+    try {
+        write_file_atomic(
+            cmd.args[3],
+            std::string_view(reinterpret_cast<const char*>(blob->data()), blob->size()), 0600);
+    } catch (const std::exception& e) {
+        fmt::print(ctx.output.err(), "{}: {}\n", cmd.spec->name, e.what());
+        return line_result::failed;
+    }
+    if (ctx.options.json) {
+        ctx.output.emit(json{{"command", cmd.spec->name},
+                             {"server", wrapped->index},
+                             {"file", cmd.args[3]},
+                             {"bytes", blob->size()}});
+    } else {
+        fmt::print(ctx.output.out(), "{}: key handle {} wrapped by {} into {} ({} bytes)\n",
+                   cmd.spec->name, cmd.args[0], server_label(wrapped->index, wrapped->name),
+                   escape_terminal(cmd.args[3]), blob->size());
+    }
+    return line_result::ok;
+}
+
+// A wrapped key brought in: unwrapped and sealed by one server, then
+// inserted everywhere by one two-phase change, as a generated key is.
+line_result run_unwrap_key(shell_context& ctx, parsed_command& cmd) {
+    auto [cls, type] = unwrapped_kind(cmd.args[3]);
+    auto blob = read_argument_file(cmd.args[2], max_wrapped_key, "wrapped key file");
+    json request{{"handle", handle_argument(cmd.args[0])},
+                 {"mechanism", transport_mechanism_argument(cmd.args[1])},
+                 {"class", key_class_name(cls)},
+                 {"type", key_type_name(type)},
+                 {"data", to_hex(std::span(reinterpret_cast<const std::uint8_t*>(blob.data()),
+                                           blob.size()))}};
+    parsed_command names = cmd;
+    names.args.erase(names.args.begin(), names.args.begin() + 3); // label and id from args[1]
+    name_request(names, request);
+    return make_and_insert(ctx, cmd, operation::unwrap_key, request);
 }
 
 } // namespace hsm

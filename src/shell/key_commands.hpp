@@ -17,6 +17,8 @@ line_result run_share_key(shell_context& ctx, parsed_command& cmd);
 line_result run_set_attribute(shell_context& ctx, parsed_command& cmd);
 line_result run_generate_key(shell_context& ctx, parsed_command& cmd);
 line_result run_import_pem(shell_context& ctx, parsed_command& cmd);
+line_result run_wrap_key(shell_context& ctx, parsed_command& cmd);
+line_result run_unwrap_key(shell_context& ctx, parsed_command& cmd);
 line_result run_destroy_key(shell_context& ctx, parsed_command& cmd);
 line_result run_sync_key(shell_context& ctx, parsed_command& cmd);
 

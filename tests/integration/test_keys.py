@@ -266,10 +266,18 @@ class KeyTests(ClusterTestCase):
         carol = self.wire(2, "carol")
         self.assertEqual(carol.call("sign", handle=private, mechanism="ecdsa-sha256",
                                     data=DATA.hex())[0], "RET_KEY_FUNCTION_NOT_PERMITTED")
-        # Read-only attributes are refused before anything is sent.
+        # In server mode one server would change: it finds its peers without it.
+        r = self.as_user("carol", f"server 1\nsetAttribute {private} 3 alone\ny\nexit\n")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("RET_NOT_ON_EVERY_NODE", r.stdout)
+        # Read-only attributes, and uses that only narrow turned on, are
+        # refused before anything is sent.
+        r = self.as_user("carol", f"setAttribute {private} 259 0\n")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("OBJ_ATTR_SENSITIVE cannot be changed", r.stderr)
         r = self.as_user("carol", f"setAttribute {private} 354 1\n")
         self.assertEqual(r.returncode, 2)
-        self.assertIn("OBJ_ATTR_EXTRACTABLE cannot be changed", r.stderr)
+        self.assertIn("OBJ_ATTR_EXTRACTABLE is only turned off (0)", r.stderr)
 
     def test_a_keys_attributes_change_on_every_node_or_none(self):
         """Red team (session 19): committed node by node, a key's flags

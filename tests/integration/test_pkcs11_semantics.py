@@ -36,6 +36,7 @@ try:
                                   CKA_SENSITIVE, CKA_SERIAL_NUMBER, CKA_SIGN, CKA_SIGN_RECOVER,
                                   CKA_START_DATE, CKA_SUBJECT, CKA_TOKEN, CKA_TRUSTED, CKA_VALUE,
                                   CKA_VERIFY, CKA_VERIFY_RECOVER, CKA_WRAP_WITH_TRUSTED, CKC_X_509,
+                                  CKA_WRAP, CKA_UNWRAP,
                                   CKF_DONT_BLOCK, CKF_LOGIN_REQUIRED, CKF_RNG, CKF_RW_SESSION,
                                   CKF_SERIAL_SESSION, CKF_TOKEN_INITIALIZED,
                                   CKF_USER_PIN_INITIALIZED, CKK_EC, CKK_GENERIC_SECRET, CKM_ECDSA,
@@ -53,6 +54,15 @@ P256 = bytes.fromhex("06082a8648ce3d030107")
 # A P-256 SubjectPublicKeyInfo up to its uncompressed point.
 P256_PUBLIC_KEY_INFO = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
 DATA = b"the same data, two implementations"
+
+
+def openssl_wrap(cipher, kek, data, decrypt=False):
+    """openssl enc's key wrap (RFC 3394, -id-aesN-wrap; RFC 5649, -wrap-pad)
+    of `data` under `kek`, with the standard initial value; or its unwrap."""
+    iv = "A65959A6" if cipher.endswith("-pad") else "A6A6A6A6A6A6A6A6"
+    return subprocess.run(["openssl", "enc", f"-{cipher}", "-K", kek.hex(), "-iv", iv,
+                           *(["-d"] if decrypt else [])], input=data, check=True,
+                          capture_output=True).stdout
 
 
 def code(error):
@@ -174,6 +184,37 @@ class Semantics:
         for key in pair:
             self.addCleanup(s.destroyObject, key)
         return pair
+
+    def secret_key(self, s, value, key_type, *flags, token=False):
+        """A secret key brought in with a known value (CKA_VALUE)."""
+        key = s.createObject([(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, key_type),
+                              (CKA_TOKEN, token), (CKA_SENSITIVE, True), (CKA_VALUE, value),
+                              *flags])
+        self.addCleanup(s.destroyObject, key)
+        return key
+
+    def test_an_aes_key_wrap_is_rfc_3394_and_unwraps_into_the_same_key(self):
+        s = self.session(rw=True, login=True)
+        kek_value, value = bytes(range(32)), bytes(range(100, 132))
+        kek = self.secret_key(s, kek_value, CKK_AES, (CKA_WRAP, True), (CKA_UNWRAP, True))
+        key = self.secret_key(s, value, CKK_GENERIC_SECRET, (CKA_SIGN, True),
+                              (CKA_EXTRACTABLE, True))
+        wrap = PyKCS11.Mechanism(PyKCS11.CKM["CKM_AES_KEY_WRAP"], None)
+        blob = bytes(s.wrapKey(kek, key, wrap))
+        # RFC 3394 is deterministic: openssl's wrap of the same bytes.
+        self.assertEqual(blob, openssl_wrap("id-aes256-wrap", kek_value, value))
+        copy = s.unwrapKey(kek, blob, [(CKA_CLASS, CKO_SECRET_KEY),
+                                       (CKA_KEY_TYPE, CKK_GENERIC_SECRET), (CKA_TOKEN, False),
+                                       (CKA_SIGN, True)], wrap)
+        self.addCleanup(s.destroyObject, copy)
+        mechanism = PyKCS11.Mechanism(CKM_SHA256_HMAC, None)
+        self.assertEqual(bytes(s.sign(copy, DATA, mechanism)),
+                         hmac.new(value, DATA, hashlib.sha256).digest())
+        self.assertEqual(s.getAttributeValue(copy, [CKA_LOCAL, CKA_NEVER_EXTRACTABLE]),
+                         [False, False])
+        self.refused("CKR_KEY_UNEXTRACTABLE", s.wrapKey, kek,
+                     self.secret_key(s, value, CKK_GENERIC_SECRET, (CKA_SIGN, True),
+                                     (CKA_EXTRACTABLE, False)), wrap)
 
     def test_rsa_encryption_round_trips(self):
         # PKCS#1 v1.5 and OAEP with SHA-1 (the only hash SoftHSM2 2.6 takes).
@@ -733,6 +774,76 @@ class HsmshModule(Semantics, ClusterTestCase):
                      PyKCS11.Mechanism(general, struct.pack("L", 8)))
         self.refused("CKR_KEY_FUNCTION_NOT_PERMITTED", s.encrypt, key, DATA,
                      PyKCS11.AES_GCM_Mechanism(bytes(12), b"", 128))
+
+    def test_keys_wrap_as_rfc_5649_and_private_keys_as_pkcs8(self):
+        # CKM_AES_KEY_WRAP_KWP (0x210B; SoftHSM2 2.6 has RFC 5649 under 0x210A).
+        s = self.session(rw=True, login=True)
+        kek_value, value = bytes(range(16)), bytes(range(40))
+        kek = self.secret_key(s, kek_value, CKK_AES, (CKA_WRAP, True), (CKA_UNWRAP, True))
+        key = self.secret_key(s, value, CKK_GENERIC_SECRET, (CKA_SIGN, True),
+                              (CKA_EXTRACTABLE, True))
+        kwp = PyKCS11.Mechanism(0x210B, None)
+        blob = bytes(s.wrapKey(kek, key, kwp))
+        self.assertEqual(openssl_wrap("id-aes128-wrap-pad", kek_value, blob, decrypt=True), value)
+        # A spoiled blob (SoftHSM2 2.6 answers CKR_GENERAL_ERROR).
+        spoiled = blob[:-1] + bytes([blob[-1] ^ 1])
+        self.refused("CKR_WRAPPED_KEY_INVALID", s.unwrapKey, kek, spoiled,
+                     [(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_GENERIC_SECRET),
+                      (CKA_TOKEN, False)], kwp)
+        # A PKCS#8 private key, made here extractable, opens with openssl.
+        public = [(CKA_CLASS, CKO_PUBLIC_KEY), (CKA_KEY_TYPE, CKK_EC), (CKA_TOKEN, False),
+                  (CKA_VERIFY, True), (CKA_EC_PARAMS, P256)]
+        private = [(CKA_CLASS, CKO_PRIVATE_KEY), (CKA_KEY_TYPE, CKK_EC), (CKA_TOKEN, False),
+                   (CKA_SIGN, True), (CKA_EXTRACTABLE, True)]
+        pub, priv = s.generateKeyPair(public, private,
+                                      mecha=PyKCS11.MechanismECGENERATEKEYPAIR)
+        self.addCleanup(s.destroyObject, pub)
+        self.addCleanup(s.destroyObject, priv)
+        self.assertEqual(s.getAttributeValue(priv, [CKA_EXTRACTABLE, CKA_NEVER_EXTRACTABLE]),
+                         [True, False])
+        pkcs8 = openssl_wrap("id-aes128-wrap-pad", kek_value, bytes(s.wrapKey(kek, priv, kwp)),
+                             decrypt=True)
+        read = subprocess.run(["openssl", "pkey", "-inform", "DER", "-pubout", "-outform", "DER"],
+                              input=pkcs8, check=True, capture_output=True).stdout
+        point = bytes(s.getAttributeValue(pub, [CKA_EC_POINT])[0])
+        self.assertEqual(read[-65:], point[-65:])
+        # And back, as a new key that signs what openssl verifies.
+        copy = s.unwrapKey(kek, openssl_wrap("id-aes128-wrap-pad", kek_value, pkcs8),
+                           [(CKA_CLASS, CKO_PRIVATE_KEY), (CKA_KEY_TYPE, CKK_EC),
+                            (CKA_TOKEN, False), (CKA_SIGN, True)], kwp)
+        self.addCleanup(s.destroyObject, copy)
+        self.assertEqual(s.getAttributeValue(copy, [CKA_LOCAL, CKA_EXTRACTABLE]), [False, False])
+
+    def test_the_tookan_attacks_are_refused(self):
+        # SoftHSM2 2.6 falls to the first: wrap under a key that also decrypts.
+        s = self.session(rw=True, login=True)
+        value = bytes(range(32))
+        for flags in (((CKA_WRAP, True), (CKA_DECRYPT, True)),
+                      ((CKA_UNWRAP, True), (CKA_ENCRYPT, True))):
+            self.refused("CKR_TEMPLATE_INCONSISTENT", self.secret_key, s, value, CKK_AES, *flags)
+        kek = self.secret_key(s, value, CKK_AES, (CKA_WRAP, True), (CKA_UNWRAP, True),
+                              token=True)
+        # Asked to wrap, it neither encrypts nor decrypts, and never will.
+        self.assertEqual(s.getAttributeValue(kek, [CKA_ENCRYPT, CKA_DECRYPT]), [False, False])
+        for attribute in (CKA_DECRYPT, CKA_ENCRYPT):
+            self.refused("CKR_ATTRIBUTE_READ_ONLY", s.setAttributeValue, kek, [(attribute, True)])
+        s.setAttributeValue(kek, [(CKA_WRAP, False)])
+        self.refused("CKR_ATTRIBUTE_READ_ONLY", s.setAttributeValue, kek, [(CKA_DECRYPT, True)])
+        self.refused("CKR_ATTRIBUTE_READ_ONLY", s.setAttributeValue, kek, [(CKA_WRAP, True)])
+        # Extractable only narrows; a cipher key wraps nothing.
+        key = self.secret_key(s, value, CKK_GENERIC_SECRET, (CKA_SIGN, True),
+                              (CKA_EXTRACTABLE, True), token=True)
+        s.setAttributeValue(key, [(CKA_EXTRACTABLE, False)])
+        self.refused("CKR_ATTRIBUTE_READ_ONLY", s.setAttributeValue, key,
+                     [(CKA_EXTRACTABLE, True)])
+        cipher = self.aes_key(s, "cipher", token=False)
+        self.addCleanup(s.destroyObject, cipher)
+        self.refused("CKR_KEY_FUNCTION_NOT_PERMITTED", s.wrapKey, cipher, key,
+                     PyKCS11.Mechanism(0x210B, None))
+        # What is unwrapped never claims to have been made here.
+        self.refused("CKR_TEMPLATE_INCONSISTENT", s.unwrapKey, kek, bytes(40),
+                     [(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_AES), (CKA_TOKEN, False),
+                      (CKA_LOCAL, True)], PyKCS11.Mechanism(0x210B, None))
 
     def test_truncated_hmacs_are_at_least_96_bits(self):
         # CKM_*_HMAC_GENERAL (SoftHSM2 2.6 has none): the MAC's first bytes,

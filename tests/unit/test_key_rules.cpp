@@ -23,7 +23,7 @@ TEST_CASE("attributes: CMU's ids, the settable ones, and flags that fit the clas
     CHECK(find_key_attribute(354)->name == "OBJ_ATTR_EXTRACTABLE");
     CHECK(find_key_attribute(3)->settable);
     CHECK_FALSE(find_key_attribute(0)->settable);
-    CHECK_FALSE(find_key_attribute(354)->settable);
+    CHECK(find_key_attribute(354)->settable); // CKA_EXTRACTABLE, turned off only (may_turn)
     CHECK_FALSE(find_key_attribute(9999));
     auto priv = default_flags(key_class::private_key, key_type::ec);
     CHECK(priv.sign);
@@ -38,8 +38,11 @@ TEST_CASE("attributes: CMU's ids, the settable ones, and flags that fit the clas
     CHECK_FALSE(flags_fit(priv, key_class::private_key, key_type::ec));
     auto secret = default_flags(key_class::secret_key, key_type::aes);
     secret.extractable = true;
-    CHECK_FALSE(
-        flags_fit(secret, key_class::secret_key, key_type::aes)); // no key leaves in the clear
+    CHECK_FALSE(flags_fit(secret, key_class::secret_key, key_type::aes)); // never extractable?
+    secret.never_extractable = false;
+    CHECK(flags_fit(secret, key_class::secret_key, key_type::aes)); // it leaves wrapped
+    secret.sensitive = false;
+    CHECK_FALSE(flags_fit(secret, key_class::secret_key, key_type::aes)); // never in the clear
     CHECK_FALSE(default_flags(key_class::secret_key, key_type::aes).sign);
     // An AES key may MAC (CMAC) when it does nothing else.
     auto mac_key = default_flags(key_class::secret_key, key_type::aes);
@@ -140,4 +143,66 @@ TEST_CASE("who may use, read, share and change a key") {
     CHECK(may_change_key(cu(false, true), priv) == status::permission_denied);
     CHECK(may_change_key(cu(true, false), key_class::secret_key) == status::ok);
     CHECK(may_change_key({user_type::co, false, false}, priv) == status::permission_denied);
+}
+
+TEST_CASE("the wrap policy: key-encryption keys apart, extractable keys of their owners alone") {
+    auto aes = default_flags(key_class::secret_key, key_type::aes);
+    CHECK_FALSE(aes.wrap); // a key wraps only when asked to
+    CHECK_FALSE(aes.unwrap);
+    CHECK_FALSE(default_flags(key_class::public_key, key_type::rsa).wrap);
+    auto kek = aes;
+    kek.wrap = kek.unwrap = true;
+    CHECK_FALSE(flags_fit(kek, key_class::secret_key, key_type::aes)); // and encrypts
+    kek.encrypt = kek.decrypt = false;
+    CHECK(flags_fit(kek, key_class::secret_key, key_type::aes));
+    for (auto cipher : {&key_flags::encrypt, &key_flags::decrypt}) {
+        auto both = kek;
+        both.*cipher = true;
+        CHECK_FALSE(flags_fit(both, key_class::secret_key, key_type::aes));
+        // A key made before the rule holds both: refused at every use too.
+        CHECK_FALSE(flags_allow(both, mechanism::aes_key_wrap_pad, key_use::wrap));
+        CHECK_FALSE(flags_allow(both, mechanism::aes_key_wrap_pad, key_use::unwrap));
+    }
+    CHECK(flags_allow(kek, mechanism::aes_key_wrap, key_use::wrap));
+    CHECK(mechanism_fits(mechanism::aes_key_wrap_pad, key_use::unwrap, key_type::aes,
+                         key_class::secret_key));
+    CHECK(mechanism_fits(mechanism::aes_gcm, key_use::wrap, key_type::aes, key_class::secret_key));
+    // Key wraps wrap and unwrap, nothing else; the cipher modes never wrap.
+    CHECK_FALSE(mechanism_fits(mechanism::aes_key_wrap, key_use::encrypt, key_type::aes,
+                               key_class::secret_key));
+    CHECK_FALSE(
+        mechanism_fits(mechanism::aes_ecb, key_use::wrap, key_type::aes, key_class::secret_key));
+    CHECK_FALSE(mechanism_fits(mechanism::rsa_oaep_sha256, key_use::wrap, key_type::rsa,
+                               key_class::public_key));
+    // What is wrapped: an extractable secret or private key, under a
+    // trusted key when it asks for one.
+    auto key = default_flags(key_class::secret_key, key_type::generic_secret);
+    CHECK(may_wrap(key_class::secret_key, key, kek) == status::key_unextractable);
+    key.extractable = true;
+    CHECK(may_wrap(key_class::secret_key, key, kek) == status::ok);
+    CHECK(may_wrap(key_class::public_key, key, kek) == status::key_not_wrappable);
+    key.wrap_with_trusted = true;
+    CHECK(may_wrap(key_class::secret_key, key, kek) == status::key_not_wrappable);
+    kek.trusted = true;
+    CHECK(may_wrap(key_class::private_key, key, kek) == status::ok);
+}
+
+TEST_CASE("cipher and wrap uses and extractability only narrow after a key is made") {
+    const auto& encrypt = *find_key_attribute(260);
+    const auto& wrap = *find_key_attribute(262);
+    const auto& sign = *find_key_attribute(264);
+    const auto& extractable = *find_key_attribute(354);
+    const auto& trusted_only = *find_key_attribute(528);
+    CHECK(may_turn(encrypt, key_type::aes, false));
+    CHECK_FALSE(may_turn(encrypt, key_type::aes, true));
+    CHECK_FALSE(may_turn(wrap, key_type::aes, true));
+    CHECK_FALSE(may_turn(extractable, key_type::generic_secret, true));
+    CHECK_FALSE(may_turn(sign, key_type::aes, true)); // a cipher key becomes no MAC key
+    CHECK(may_turn(sign, key_type::generic_secret, true));
+    CHECK(only_narrows(encrypt, false));
+    CHECK(only_narrows(extractable, false));
+    CHECK(only_narrows(trusted_only, true));
+    CHECK_FALSE(only_narrows(trusted_only, false));
+    CHECK_FALSE(only_narrows(sign, true));
+    CHECK_FALSE(only_narrows(*find_key_attribute(3), false)); // a label is no use
 }

@@ -236,9 +236,14 @@ TEST_CASE("secret keys: AES-GCM and HMAC, and attributes that forbid a use") {
     CHECK(n.call(n.alice, operation::generate_key,
                  {{"spec", "aes:256"}, {"attributes", {{"sign", true}}}})
               .code == status::attribute_invalid);
-    CHECK(n.call(n.alice, operation::generate_key,
-                 {{"spec", "aes:256"}, {"attributes", {{"extractable", true}}}})
-              .code == status::attribute_invalid);
+    // An extractable key is made so, and says it was never anything else.
+    auto extractable =
+        n.new_keys(n.alice, "aes:128", {{"attributes", {{"extractable", true}}}}).at(0);
+    auto made =
+        key_summary_from(n.call(n.alice, operation::get_key, {{"handle", extractable}}).fields);
+    REQUIRE(made);
+    CHECK(made->flags.extractable);
+    CHECK_FALSE(made->flags.never_extractable);
     auto kept = n.new_keys(n.alice, "aes:128", {{"attributes", {{"destroyable", false}}}});
     CHECK(n.prepared(n.alice, {{"change", "destroy_key"}, {"handle", kept[0]}}) ==
           status::key_function_not_permitted);
@@ -356,7 +361,7 @@ TEST_CASE("the owner changes settable attributes; the rest are read-only") {
     REQUIRE(set(n.alice, 264, "1") == status::ok);
     CHECK(n.use(n.alice, operation::sign, mac, "hmac-sha256", message).code == status::ok);
     CHECK(set(n.alice, 354, "1") == status::attribute_read_only); // extractable
-    CHECK(set(n.alice, 260, "1") == status::attribute_invalid);   // an HMAC key never encrypts
+    CHECK(set(n.alice, 260, "1") == status::attribute_read_only); // cipher uses only narrow
     CHECK(set(n.alice, 264, "yes") == status::attribute_invalid);
     CHECK(set(n.alice, 9999, "1") == status::attribute_invalid);
     CHECK(set(n.alice, 3, "a\nb") == status::attribute_invalid);

@@ -102,10 +102,21 @@ struct world : test::memory_node {
     std::map<std::int64_t, std::string> ever;     // every user id seen, and its name
     std::map<std::string, std::size_t> successes; // by operation: the run reached real states
     std::vector<std::pair<std::string, json>> generated; // sealed keys, by who generated them
-    std::vector<json> copies;  // get_sealed_key's answers: copies a sync may bring
+    std::vector<json> copies; // get_sealed_key's answers: copies a sync may bring
+    // wrap_key's answers, blobs an unwrap may bring in: the request that
+    // made each (its wrapping key and mechanism), and the class and type
+    // of the key it wraps.
+    struct wrapped_key {
+        json request;
+        std::string blob;
+        std::string cls;
+        std::string type;
+    };
+    std::vector<wrapped_key> wrapped;
     std::vector<json> records; // get_user's sealed records: a sync may bring an old one
     // Each handle's key as first seen in the store: its material and owner.
     std::map<std::int64_t, std::pair<std::string, std::int64_t>> key_identity;
+    std::set<std::int64_t> once_unextractable; // keys seen not extractable
     std::array<quorum_credential, names.size()> quorum = make_quorum_credentials();
     // The quorum keys each user proved it holds, asking for itself: the only
     // keys its record may carry.
@@ -122,6 +133,7 @@ struct world : test::memory_node {
     std::map<const session*, std::vector<model_token>> tokens;
     bool quorum_focus = false;     // twice the quorum requests
     bool two_factor_focus = false; // 2FA requests, and logins' second steps
+    bool transport_focus = false;  // keys made to move, wrapped, unwrapped, narrowed
     // The last 2FA challenge each session was given, as the node answered
     // (a login's or an enrollment's), and, for a login_2fa sent, the key
     // that signed that login challenge (empty: anything else was signed).
@@ -223,6 +235,7 @@ struct world : test::memory_node {
             name == "admin" && !activated ? std::string("password") : fmt::format("pw-{}-1", name);
         auto password = name != "admin" && below(5) == 0 ? std::string("wrong-pw-1") : own;
         // A login waiting for its second step mostly gets it next.
+        if (transport_focus && s.user_id && below(2) == 0) return key_request(s, name);
         if (two_factor_focus && !s.user_id && below(3) != 0)
             if (auto c = challenges.find(&s); c != challenges.end() && c->second.login())
                 return two_factor_request(s, name, type, password, 1);
@@ -499,9 +512,12 @@ struct world : test::memory_node {
         return std::nullopt;
     }
 
-    // A handle: mostly one the session's user may use, else any key's, else none.
-    std::int64_t some_handle(const session& s) {
+    // A handle: mostly one the session's user may use (one with `flag`, if
+    // given and there is one), else any key's, else none.
+    std::int64_t some_handle(const session& s, bool key_flags::*flag = nullptr) {
         auto mine = s.user_id ? store.keys().keys_of(*s.user_id) : std::vector<key_record>{};
+        if (flag && below(4) != 0)
+            std::erase_if(mine, [&](const key_record& k) { return !(k.flags.*flag); });
         if (!mine.empty() && below(4) != 0) return mine[below(mine.size())].handle;
         auto all = store.keys().list();
         if (!all.empty() && below(2) != 0) return all[below(all.size())].handle;
@@ -513,7 +529,39 @@ struct world : test::memory_node {
     request key_request(const session& s, const std::string& name) {
         request r;
         auto tx = fmt::format("{:032x}", rng());
-        switch (below(7)) {
+        // Keys that move (7 to 9) in their own walk: the others keep theirs.
+        static constexpr std::array<std::size_t, 5> moving{7, 7, 8, 1, 9};
+        auto pick = !transport_focus ? below(7)
+                    : below(2) == 0  ? moving[below(moving.size())]
+                                     : below(10);
+        switch (pick) {
+        case 7:
+            return transport_request(s, tx);
+        case 8: {
+            // Keys that may move, keys that wrap, and keys that would do both.
+            static constexpr std::array asked{
+                R"({"wrap": true, "unwrap": true, "encrypt": false, "decrypt": false})",
+                R"({"extractable": true})", R"({"extractable": true, "wrap_with_trusted": true})",
+                R"({"wrap": true})", R"({"unwrap": true, "encrypt": false, "decrypt": false})"};
+            static constexpr std::array specs{"aes:128", "aes:256", "hmac:256", "ec:p256"};
+            r.op = operation::generate_key;
+            r.fields = {{"spec", specs[below(specs.size())]},
+                        {"attributes", json::parse(asked[below(asked.size())])}};
+            break;
+        }
+        case 9: {
+            // Attribute changes that would loosen what a key may do, or narrow it.
+            static constexpr std::array<std::uint32_t, 7> attributes{260, 261, 262, 263,
+                                                                     264, 354, 528};
+            r.op = operation::prepare;
+            r.fields = {{"txid", tx},
+                        {"change", "set_attribute"},
+                        {"handle", some_handle(s)},
+                        {"attribute", attributes[below(attributes.size())]},
+                        {"value", below(2) ? "1" : "0"}};
+            txids.push_back(tx);
+            break;
+        }
         case 6:
             // A sync of whatever blob this user has seen (a copy of any key,
             // or anyone's fresh generation), under its handle or another.
@@ -564,6 +612,38 @@ struct world : test::memory_node {
             break;
         }
         }
+        return r;
+    }
+
+    // A key wrapped (any two handles, any wrapping mechanism), or a blob
+    // unwrapped (one wrapped before, or one spoiled) as any kind of key.
+    request transport_request(const session& s, const std::string& tx) {
+        static constexpr std::array mechanisms{"aes-key-wrap", "aes-key-wrap-pad", "aes-gcm"};
+        request r;
+        auto m = mechanisms[below(mechanisms.size())];
+        if (wrapped.empty() || below(2) == 0) {
+            r.op = operation::wrap_key;
+            r.fields = {{"handle", some_handle(s, &key_flags::wrap)},
+                        {"key", some_handle(s, &key_flags::extractable)},
+                        {"mechanism", m}};
+            return r;
+        }
+        // Mostly as it was wrapped (the key, mechanism and kind); else not.
+        static constexpr std::array<std::pair<const char*, const char*>, 3> kinds{
+            {{"secret", "aes"}, {"secret", "generic_secret"}, {"private", "ec"}}};
+        auto w = wrapped[below(wrapped.size())];
+        bool as_wrapped = below(4) != 0;
+        auto [cls, type] = kinds[below(kinds.size())];
+        if (below(4) == 0) w.blob[below(w.blob.size())] = w.blob.back() == '0' ? '1' : '0';
+        r.op = operation::unwrap_key;
+        r.fields = {{"handle", as_wrapped ? w.request["handle"] : json(some_handle(s))},
+                    {"mechanism", as_wrapped ? w.request["mechanism"] : json(m)},
+                    {"data", w.blob},
+                    {"class", as_wrapped ? w.cls : cls},
+                    {"type", as_wrapped ? w.type : type},
+                    {"label", tx.substr(0, 8)},
+                    {"attributes", json::object()}};
+        if (below(3) == 0) r.fields["attributes"] = {{"extractable", true}};
         return r;
     }
 
@@ -1061,6 +1141,26 @@ struct world : test::memory_node {
             generated.emplace_back(s.user_name, answer.fields["keys"]);
             if (generated.size() > 16) generated.erase(generated.begin());
         }
+        if (r.op == operation::unwrap_key)
+            generated.emplace_back(s.user_name, answer.fields["keys"]);
+        if (r.op == operation::wrap_key) {
+            // The wrap policy, against the store as it stands (an attribute
+            // change beside it may have narrowed the key since): a key that
+            // was never extractable never leaves, and only its owner takes it.
+            // Both may be gone since (destroyed beside it); uses only narrow.
+            wrapped_key w{r.fields, answer.fields["data"].get<std::string>(), "", ""};
+            if (auto k = store.keys().find(integer_field(r.fields, "key").value_or(0))) {
+                REQUIRE_FALSE(k->flags.never_extractable);
+                REQUIRE(k->owner == *s.user_id);
+                REQUIRE((k->cls == key_class::secret_key || k->cls == key_class::private_key));
+                w.cls = key_class_name(k->cls);
+                w.type = key_type_name(k->type);
+            }
+            if (auto kek = store.keys().find(integer_field(r.fields, "handle").value_or(0)))
+                REQUIRE_FALSE((kek->flags.encrypt || kek->flags.decrypt));
+            wrapped.push_back(std::move(w));
+            if (wrapped.size() > 16) wrapped.erase(wrapped.begin());
+        }
         if (r.op == operation::get_sealed_key) {
             copies.push_back(answer.fields["keys"].at(0));
             if (copies.size() > 16) copies.erase(copies.begin());
@@ -1187,6 +1287,15 @@ struct world : test::memory_node {
             REQUIRE(owner);
             REQUIRE(owner->type == user_type::cu);
             REQUIRE(k.shared.size() <= max_key_shares);
+            // A secret or private key is sensitive; never extractable only
+            // when made here and not extractable; and one seen not
+            // extractable never becomes so (CKA_EXTRACTABLE only narrows).
+            if (k.cls == key_class::secret_key || k.cls == key_class::private_key) {
+                REQUIRE(k.flags.sensitive);
+                if (k.flags.never_extractable) REQUIRE((k.flags.local && !k.flags.extractable));
+                if (!k.flags.extractable) once_unextractable.insert(k.handle);
+                REQUIRE_FALSE((k.flags.extractable && once_unextractable.count(k.handle)));
+            }
             for (auto id : k.shared) {
                 auto u = store.users().find_id(id);
                 REQUIRE(u);
@@ -1397,6 +1506,43 @@ TEST_CASE("node invariants hold with quorum on") {
          {"login", "get_token", "approve_token", "quorum-approved change", "quorum-checked commit",
           "generate_key", "sign", "delete_user|committed delete_user",
           "change_password|committed change_password", "aborted", "wrong password refused"});
+}
+
+// Keys made to move (key-encryption keys, extractable keys), wrapped,
+// unwrapped and their attributes changed, among everything else: a key
+// that was never extractable never leaves, a key leaves only by its owner,
+// a wrapping key neither encrypts nor decrypts, and CKA_EXTRACTABLE only
+// narrows (checked in `count` and `check_invariants`).
+TEST_CASE("node invariants hold while keys move") {
+    auto seed = env_number("HSMSH_PROPERTY_SEED", 20261207);
+    CAPTURE(seed);
+    world w(seed);
+    w.transport_focus = true;
+    activate(w);
+    enlist_application(w);
+    // The application starts with a key-encryption key and a key that may leave.
+    for (const auto* attributes :
+         {R"({"wrap": true, "unwrap": true, "encrypt": false, "decrypt": false})",
+          R"({"extractable": true})"}) {
+        auto made = w.call_on(w.app, operation::generate_key,
+                              {{"spec", "aes:256"}, {"attributes", json::parse(attributes)}});
+        REQUIRE(made.code == status::ok);
+        request insert;
+        insert.op = operation::prepare;
+        insert.fields = {{"txid", fmt::format("{:032x}", w.rng())},
+                         {"change", "insert_keys"},
+                         {"keys", made.fields["keys"]}};
+        REQUIRE(w.run(w.app, insert).code == status::ok);
+        request commit;
+        commit.op = operation::commit;
+        commit.fields = {{"txid", insert.fields["txid"]}};
+        REQUIRE(w.run(w.app, commit).code == status::ok);
+    }
+    walk(w, env_number("HSMSH_PROPERTY_STEPS", 4000),
+         // An unwrap needs a blob, its key-encryption key still able to
+         // unwrap and its caller that key's owner: 7 runs of 8 reach one.
+         {"login", "generate_key", "insert_keys", "wrap_key", "committed set_attribute",
+          "sign|encrypt"});
 }
 
 // Two officers with two-factor login from the start, and 2FA requests in

@@ -148,10 +148,12 @@ const attribute_info* find_key_attribute(std::uint32_t id) noexcept;
 key_flags default_flags(key_class c, key_type t) noexcept;
 
 /// Whether `f` only allows what such a key can do (a public key never
-/// signs, a private key never verifies, an AES key never signs, an HMAC key
-/// never encrypts), no secret or private key is extractable, and such a
-/// key is always sensitive and never extractable exactly when it is local
-/// (generated on the node; an imported key was in the clear before).
+/// signs, a private key never verifies, an HMAC key never encrypts), an AES
+/// key that MACs does nothing else, a key that wraps or unwraps neither
+/// encrypts nor decrypts, every secret and private key is sensitive, is
+/// always sensitive exactly when it is local (generated on the node; an
+/// imported or unwrapped key was in the clear before), and is never
+/// extractable only when it is local and not extractable.
 bool flags_fit(const key_flags& f, key_class c, key_type t) noexcept;
 
 /// Flags as an object of names to booleans ({"sign": true, ...}) and back.
@@ -200,6 +202,8 @@ enum class mechanism {
     rsa_oaep_sha256,
     rsa_oaep_sha384,
     rsa_oaep_sha512,
+    aes_key_wrap,     // RFC 3394 (wrap_key and unwrap_key only): whole 8-byte blocks, 16 or more
+    aes_key_wrap_pad, // RFC 5649, with padding: any length
 };
 
 std::string_view mechanism_name(mechanism m) noexcept;
@@ -224,7 +228,7 @@ inline constexpr std::size_t min_mac_length = 12;
 std::optional<mechanism> mechanism_from_name(std::string_view name) noexcept;
 
 /// What a mechanism does with a key.
-enum class key_use { sign, verify, encrypt, decrypt };
+enum class key_use { sign, verify, encrypt, decrypt, wrap, unwrap };
 
 /// Whether `m` can do `use` with a key of this type and class at all.
 bool mechanism_fits(mechanism m, key_use use, key_type t, key_class c) noexcept;
@@ -240,6 +244,24 @@ bool flags_allow(const key_flags& f, key_use use) noexcept;
 bool flags_allow(const key_flags& f, mechanism m, key_use use) noexcept;
 /// Whether `m` is RSA-OAEP (of any hash).
 bool is_oaep(mechanism m) noexcept;
+/// Whether `m` is an AES key wrap (RFC 3394 or RFC 5649).
+bool is_key_wrap(mechanism m) noexcept;
+
+/// The wrap policy for a key of class `c` with flags `key`, wrapped under a
+/// key with flags `wrapping` (which flags_allow lets wrap): secret and
+/// private keys alone, extractable ones (key_unextractable), and one that
+/// asks CKA_WRAP_WITH_TRUSTED under a trusted key alone (key_not_wrappable).
+status may_wrap(key_class c, const key_flags& key, const key_flags& wrapping) noexcept;
+/// Whether setting flag `a` of a key of type `t` to `on` may happen at all:
+/// cipher and wrapping uses (and an AES key's MAC uses) and CKA_EXTRACTABLE
+/// are turned off, never on, once a key is made. Turned on between two
+/// operations they would let a key wrap a key, then decrypt its blob (the
+/// Tookan attacks); a key changes from cipher to MAC only by a new key.
+bool may_turn(const attribute_info& a, key_type t, bool on) noexcept;
+/// Whether setting flag `a` to `on` only takes away (a use turned off, or
+/// CKA_WRAP_WITH_TRUSTED turned on): such a change stands on any key, one
+/// made before a rule included.
+bool only_narrows(const attribute_info& a, bool on) noexcept;
 
 /// Who asks about a key, as the node knows the session.
 struct key_actor {

@@ -168,6 +168,34 @@ struct import_key_request {
 /// is at most 16 KiB, an RSA-4096 private key's DER about 2.4 KB).
 inline constexpr std::size_t max_key_material = max_data_object;
 
+/// wrap_key: key `key` encrypted under the wrapping key `handle`.
+struct wrap_key_request {
+    std::optional<std::int64_t> handle; // the wrapping key
+    std::optional<std::int64_t> key;    // the key wrapped
+    std::optional<mechanism> mech;
+    std::optional<bytes> aad; // GCM's; empty when absent, nullopt: not hex, or too long
+};
+
+/// unwrap_key: the key `data` holds, unwrapped by key `handle`, then as an
+/// import_key of that class and type (a secret key's bytes, a private key's
+/// PKCS#8 DER).
+struct unwrap_key_request {
+    std::optional<std::int64_t> handle; // the unwrapping key
+    std::optional<mechanism> mech;
+    std::optional<bytes> data; // the wrapped key; nullopt: absent, not hex, or too long
+    std::optional<bytes> aad;
+    std::optional<key_class> cls;
+    std::optional<key_type> type;
+    std::string label;
+    std::string id;                 // hex
+    std::optional<json> attributes; // flags, read by flags_from_json (keys.hpp)
+    std::optional<bool> session = false;
+};
+
+/// The largest wrapped key: an RSA-4096 private key's PKCS#8 DER (about
+/// 2.4 KB), wrapped, with room to spare.
+inline constexpr std::size_t max_wrapped_key = 8 * 1024;
+
 struct find_keys_request {
     std::optional<std::int64_t> user;
     bool hash = false; // only a boolean true asks for it
@@ -231,6 +259,8 @@ void decode_fields(const json& fields, transaction_request& out);
 void decode_fields(const json& fields, peer_announcement_request& out);
 void decode_fields(const json& fields, generate_key_request& out);
 void decode_fields(const json& fields, import_key_request& out);
+void decode_fields(const json& fields, wrap_key_request& out);
+void decode_fields(const json& fields, unwrap_key_request& out);
 void decode_fields(const json& fields, find_keys_request& out);
 void decode_fields(const json& fields, key_handle_request& out);
 void decode_fields(const json& fields, list_keys_request& out);

@@ -60,6 +60,9 @@ enum class status {
     key_quota_exceeded,     // the user owns as many keys as a user may
     token_file_invalid,     // a token file asking for more than one token of one service here
     not_on_every_node,      // a key's attributes change on every node or on none: one lacks it
+    key_unextractable,      // wrap_key: the key is not extractable
+    key_not_wrappable,      // wrap_key: not the caller's to take, or not under that key
+    wrapped_key_invalid,    // unwrap_key: what the blob holds is no key of that class and type
 };
 
 /// The wire and display name, e.g. "RET_USER_EXISTS".

@@ -65,6 +65,8 @@ enum class operation {
     set_key_quota,       // how many keys a crypto user may own (an officer's, quorum-protected)
     destroy_session_key, // one of the session's own keys (PKCS#11 CKA_TOKEN false), at once
     import_key,          // key material brought in, checked and sealed as generate_key's
+    wrap_key,            // a key its owner may take away, encrypted under another key
+    unwrap_key,          // a wrapped key brought in, checked and sealed as import_key's
 };
 
 /// Each operation and its name on the wire, in the enum's order: a new
@@ -99,6 +101,8 @@ inline constexpr auto operation_names = std::to_array<std::pair<operation, std::
     {operation::list_keys, "list_keys"},
     {operation::destroy_session_key, "destroy_session_key"},
     {operation::import_key, "import_key"},
+    {operation::wrap_key, "wrap_key"},
+    {operation::unwrap_key, "unwrap_key"},
     {operation::register_quorum_key, "register_quorum_key"},
     {operation::get_m_value, "get_m_value"},
     {operation::set_m_value, "set_m_value"},

@@ -230,6 +230,25 @@ const EVP_CIPHER* block_cipher(mechanism m, std::size_t key_size) noexcept {
     }
 }
 
+// The output of an initialised cipher over `in` (at most `extra` bytes
+// longer), or nullopt when the cipher refuses it (a padding, an integrity
+// check), nothing of it left in memory.
+std::optional<bytes> cipher_through(EVP_CIPHER_CTX* ctx, std::span<const std::uint8_t> in,
+                                    std::size_t extra) {
+    bytes out(in.size() + extra);
+    int len = 0;
+    int last = 0;
+    if (EVP_CipherUpdate(ctx, out.data(), &len, in.data(), static_cast<int>(in.size())) != 1 ||
+        EVP_CipherFinal_ex(ctx, out.data() + len, &last) != 1) {
+        wipe(out.data(), out.size());
+        return std::nullopt;
+    }
+    std::size_t size = static_cast<std::size_t>(len + last);
+    wipe(out.data() + size, out.size() - size);
+    out.resize(size);
+    return out;
+}
+
 // ECB, CBC (padded or not) and CTR: `data` is the caller's IV (none for
 // ECB), then the text. ECB and CBC unpadded take whole blocks; a padded
 // decryption whose padding is wrong is encrypted_data_invalid (whoever
@@ -247,22 +266,62 @@ crypto_result aes_block(mechanism m, const key_material& key, std::span<const st
     if (whole_blocks && in.size() % block != 0)
         return encrypt ? status::bad_request : status::encrypted_data_invalid;
     cipher_ctx_ptr ctx(EVP_CIPHER_CTX_new());
-    bytes out(in.size() + block);
-    int len = 0;
-    int last = 0;
     if (!ctx ||
         EVP_CipherInit_ex(ctx.get(), cipher, nullptr, key.view().data(),
                           iv_size ? iv.data() : nullptr, encrypt) != 1 ||
-        EVP_CIPHER_CTX_set_padding(ctx.get(), m == mechanism::aes_cbc_pad) != 1 ||
-        EVP_CipherUpdate(ctx.get(), out.data(), &len, in.data(), static_cast<int>(in.size())) != 1)
+        EVP_CIPHER_CTX_set_padding(ctx.get(), m == mechanism::aes_cbc_pad) != 1)
         throw std::runtime_error("AES failed");
-    if (EVP_CipherFinal_ex(ctx.get(), out.data() + len, &last) != 1) {
-        wipe(out.data(), out.size());
-        return status::encrypted_data_invalid; // a padded decryption's padding
+    auto out = cipher_through(ctx.get(), in, block);
+    if (!out) return status::encrypted_data_invalid; // a padded decryption's padding
+    return std::move(*out);
+}
+
+const EVP_CIPHER* wrap_cipher(mechanism m, std::size_t key_size) noexcept {
+    bool pad = m == mechanism::aes_key_wrap_pad;
+    switch (key_size) {
+    case 16:
+        return pad ? EVP_aes_128_wrap_pad() : EVP_aes_128_wrap();
+    case 24:
+        return pad ? EVP_aes_192_wrap_pad() : EVP_aes_192_wrap();
+    case 32:
+        return pad ? EVP_aes_256_wrap_pad() : EVP_aes_256_wrap();
+    default:
+        return nullptr;
     }
-    std::size_t size = static_cast<std::size_t>(len + last);
-    wipe(out.data() + size, out.size() - size);
-    out.resize(size);
+}
+
+// RFC 3394 (whole 8-byte blocks, at least two) and RFC 5649 (any length)
+// under their standard initial values. An unwrap whose integrity check
+// fails is encrypted_data_invalid.
+crypto_result aes_key_wrap(mechanism m, const key_material& key, std::span<const std::uint8_t> in,
+                           bool wrap) {
+    constexpr std::size_t semiblock = 8;
+    const auto* cipher = wrap_cipher(m, key.view().size());
+    if (!cipher) return status::mechanism_invalid;
+    bool whole = in.size() % semiblock == 0 && in.size() >= 2 * semiblock;
+    if (!whole && (!wrap || m == mechanism::aes_key_wrap))
+        return wrap ? status::key_not_wrappable : status::encrypted_data_invalid;
+    cipher_ctx_ptr ctx(EVP_CIPHER_CTX_new());
+    if (!ctx) throw std::runtime_error("AES key wrap failed");
+    EVP_CIPHER_CTX_set_flags(ctx.get(), EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
+    if (EVP_CipherInit_ex(ctx.get(), cipher, nullptr, key.view().data(), nullptr, wrap) != 1)
+        throw std::runtime_error("AES key wrap failed");
+    auto out = cipher_through(ctx.get(), in, 2 * semiblock);
+    if (!out) return wrap ? status::mechanism_invalid : status::encrypted_data_invalid;
+    return std::move(*out);
+}
+
+// A private key as PKCS#8 PrivateKeyInfo DER, what other HSMs and openssl
+// unwrap.
+bytes pkcs8_of(EVP_PKEY* key) {
+    std::unique_ptr<PKCS8_PRIV_KEY_INFO, decltype(&PKCS8_PRIV_KEY_INFO_free)> info(
+        EVP_PKEY2PKCS8(key), PKCS8_PRIV_KEY_INFO_free);
+    if (!info) throw std::runtime_error("PKCS#8 encoding failed");
+    unsigned char* der = nullptr;
+    int size = i2d_PKCS8_PRIV_KEY_INFO(info.get(), &der);
+    if (size <= 0) throw std::runtime_error("PKCS#8 encoding failed");
+    bytes out(der, der + size);
+    OPENSSL_clear_free(der, static_cast<std::size_t>(size));
     return out;
 }
 
@@ -483,6 +542,7 @@ status verify_data(mechanism m, const loaded_key& key, std::span<const std::uint
 crypto_result encrypt_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> aad,
                            std::span<const std::uint8_t> data) {
     if (is_oaep(m) || m == mechanism::rsa_pkcs1) return rsa_crypt(m, key.pkey(), aad, data, true);
+    if (is_key_wrap(m)) return aes_key_wrap(m, key.secret(), data, true);
     if (m != mechanism::aes_gcm) return aes_block(m, key.secret(), data, true);
     auto fresh = random_bytes(gcm_iv_size);
     return gcm(key.secret(), fresh, aad, data, true);
@@ -491,9 +551,20 @@ crypto_result encrypt_data(mechanism m, const loaded_key& key, std::span<const s
 crypto_result decrypt_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> aad,
                            std::span<const std::uint8_t> data) {
     if (is_oaep(m) || m == mechanism::rsa_pkcs1) return rsa_crypt(m, key.pkey(), aad, data, false);
+    if (is_key_wrap(m)) return aes_key_wrap(m, key.secret(), data, false);
     if (m != mechanism::aes_gcm) return aes_block(m, key.secret(), data, false);
     if (data.size() < gcm_iv_size) return status::encrypted_data_invalid;
     return gcm(key.secret(), data.first(gcm_iv_size), aad, data.subspan(gcm_iv_size), false);
+}
+
+crypto_result wrap_material(mechanism m, const loaded_key& wrapping,
+                            std::span<const std::uint8_t> aad, const loaded_key& key, key_class c) {
+    bytes material = c == key_class::secret_key
+                         ? bytes(key.secret().view().begin(), key.secret().view().end())
+                         : pkcs8_of(key.pkey());
+    auto out = encrypt_data(m, wrapping, aad, material);
+    wipe(material.data(), material.size());
+    return out;
 }
 
 } // namespace hsm

@@ -105,6 +105,13 @@ crypto_result encrypt_data(mechanism m, const loaded_key& key, std::span<const s
 crypto_result decrypt_data(mechanism m, const loaded_key& key, std::span<const std::uint8_t> aad,
                            std::span<const std::uint8_t> data);
 
+/// Key `key` (of class `c`: a secret key's bytes, a private key's PKCS#8
+/// DER) encrypted under `wrapping` by `m`: an AES key wrap, or AES-GCM (IV
+/// || ciphertext || tag, as encrypt_data). key_not_wrappable when RFC 3394
+/// cannot take its length (not whole 8-byte blocks).
+crypto_result wrap_material(mechanism m, const loaded_key& wrapping,
+                            std::span<const std::uint8_t> aad, const loaded_key& key, key_class c);
+
 /// Random bytes from the node's CSPRNG. Throws std::runtime_error.
 bytes random_bytes(std::size_t n);
 

@@ -262,9 +262,13 @@ std::pair<status, key_record> changed_attributes(const key_record& k, std::uint3
     if ((a->id == key_attribute::trusted && value == "1") ||
         (a->id == key_attribute::wrap_with_trusted && k.flags.wrap_with_trusted && value == "0"))
         return {status::attribute_read_only, changed};
-    changed.flags.*(a->flag) = value == "1";
-    return {flags_fit(changed.flags, k.cls, k.type) ? status::ok : status::attribute_invalid,
-            changed};
+    bool on = value == "1";
+    if (!may_turn(*a, k.type, on) && !(k.flags.*(a->flag)))
+        return {status::attribute_read_only, changed};
+    changed.flags.*(a->flag) = on;
+    // Taking a use away stands even on a key made before a rule.
+    bool fits = only_narrows(*a, on) || flags_fit(changed.flags, k.cls, k.type);
+    return {fits ? status::ok : status::attribute_invalid, changed};
 }
 
 void apply_key_change(node_context& n, const key_change& c) {

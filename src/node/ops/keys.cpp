@@ -50,6 +50,9 @@ crypto_result used(key_use use, mechanism m, const loaded_key& key, const key_us
         return encrypt_data(m, key, *r.aad, *r.data);
     case key_use::decrypt:
         return decrypt_data(m, key, *r.aad, *r.data);
+    case key_use::wrap: // wrap_key and unwrap_key's (key_transport.cpp)
+    case key_use::unwrap:
+        break;
     }
     return status::internal_error;
 }
@@ -115,20 +118,6 @@ status hand_over(node_context& n, session& s, bool in_session, const new_keys& w
     return status::ok;
 }
 
-// An imported key's flags: its class's defaults as a key never generated
-// here (CKA_LOCAL, CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE false), then
-// the request's, which may not claim otherwise.
-std::optional<key_flags> imported_flags(const import_key_request& r) {
-    auto base = default_flags(*r.cls, *r.type);
-    base.local = base.always_sensitive = base.never_extractable = false;
-    auto flags = r.attributes ? flags_from_json(*r.attributes, base) : base;
-    // Only an officer trusts (CKA_TRUSTED), and officers bring no keys in.
-    if (!flags || flags->local || flags->always_sensitive || flags->never_extractable ||
-        flags->trusted)
-        return std::nullopt;
-    return flags;
-}
-
 // Whether the node (or, for session keys, the session and its user) may
 // hold `objects` more keys, bringing `size` bytes of certificates or data.
 bool room_for(const node_context& n, const session& s, bool in_session, std::size_t objects,
@@ -179,8 +168,11 @@ awaitable<status> generate_keys(node_context& n, session& s, generate_key_reques
     // A generated key says so (CKA_LOCAL): it never claims to be imported.
     // Only an officer trusts (CKA_TRUSTED), and officers make no keys.
     if (!valid_key_label(label) || !valid_key_id_hex(id) || !flags || !flags->local ||
-        flags->trusted || !flags_fit(*flags, main, spec->type))
+        flags->trusted)
         co_return status::attribute_invalid;
+    // Never extractable is what the node says of a key it made so.
+    flags->never_extractable = !flags->extractable;
+    if (!flags_fit(*flags, main, spec->type)) co_return status::attribute_invalid;
     if (!r.session) co_return status::bad_request;
     std::size_t objects = main == key_class::private_key ? 2 : 1; // a pair, or one key
     if (!room_for(n, s, *r.session, objects)) co_return status::key_limit_exceeded;
@@ -199,31 +191,51 @@ awaitable<status> generate_keys(node_context& n, session& s, generate_key_reques
 awaitable<status> import_keys(node_context& n, session& s, import_key_request r, json& out) {
     if (n.store.meta().state() != cluster_state::active) co_return status::cluster_not_active;
     if (!r.cls || !r.type || !r.session) co_return status::bad_request;
-    auto flags = imported_flags(r);
+    auto flags = brought_in_flags(*r.cls, *r.type, r.attributes);
     if (!valid_key_label(r.label) || !valid_key_id_hex(r.id) || !flags ||
         !flags_fit(*flags, *r.cls, *r.type) || r.material_hex.size() > 2 * max_key_material)
         co_return status::attribute_invalid;
     auto der = from_hex(r.material_hex.view());
     if (!der) co_return status::attribute_invalid;
     key_material given(std::move(*der));
+    incoming_key what{*r.cls, *r.type, r.label, r.id, *flags, *r.session};
+    co_return co_await bring_in(n, s, what, given, out);
+}
+
+std::optional<key_flags> brought_in_flags(key_class c, key_type t,
+                                          const std::optional<json>& attributes) {
+    auto base = default_flags(c, t);
+    base.local = base.always_sensitive = base.never_extractable = false;
+    auto flags = attributes ? flags_from_json(*attributes, base) : base;
+    // Only an officer trusts (CKA_TRUSTED), and officers bring no keys in.
+    if (!flags || flags->local || flags->always_sensitive || flags->never_extractable ||
+        flags->trusted)
+        return std::nullopt;
+    return flags;
+}
+
+awaitable<status> bring_in(node_context& n, session& s, incoming_key what, key_material& given,
+                           json& out) {
     // A certificate's or data object's bytes count against its session's bound.
-    auto size = is_key(*r.cls) ? 0 : given.view().size();
-    if (!room_for(n, s, *r.session, 1, size)) co_return status::key_limit_exceeded;
+    auto size = is_key(what.cls) ? 0 : given.view().size();
+    if (!room_for(n, s, what.in_session, 1, size)) co_return status::key_limit_exceeded;
     // Checking an RSA-4096 private key costs a generation's share of a
     // thread: imports take their turn with generations.
     auto ticket = co_await n.generations.acquire(fmt::format("user {}", *s.user_id));
     if (!ticket) co_return status::busy;
-    // The material stays in this frame, named (g++ 12 mishandles a
+    // The material stays in the caller's frame, named (g++ 12 mishandles a
     // non-trivial temporary that lives across a co_await): the lambda sees it.
-    auto imported = co_await off_thread(
-        n, [c = *r.cls, t = *r.type, m = given.view()] { return import_key_material(c, t, m); });
+    auto imported = co_await off_thread(n, [c = what.cls, t = what.type, m = given.view()] {
+        return import_key_material(c, t, m);
+    });
     if (!imported) co_return status::attribute_invalid;
     if (!current(n, s)) co_return status::not_logged_in;
-    if (*r.session && !session_keys_fit(n, s, 1, size)) co_return status::key_limit_exceeded;
+    if (what.in_session && !session_keys_fit(n, s, 1, size)) co_return status::key_limit_exceeded;
     std::vector<generated_key> made;
     made.push_back(std::move(imported->key));
-    co_return hand_over(n, s, *r.session,
-                        {{*r.type, imported->bits}, *r.cls, r.label, r.id, *flags}, made, out);
+    co_return hand_over(n, s, what.in_session,
+                        {{what.type, imported->bits}, what.cls, what.label, what.id, what.flags},
+                        made, out);
 }
 
 std::int64_t random_handle() {

@@ -23,6 +23,28 @@ awaitable<status> generate_keys(node_context& n, session& s, generate_key_reques
 /// import_key: a key from outside, checked, then as generate_keys: kept for
 /// the session, or sealed for a prepare to insert. CKA_LOCAL false.
 awaitable<status> import_keys(node_context& n, session& s, import_key_request r, json& out);
+/// What comes in from outside (import_key, unwrap_key): its class and type,
+/// names and flags (checked by the caller), and whether the session keeps it.
+struct incoming_key {
+    key_class cls = key_class::secret_key;
+    key_type type = key_type::aes;
+    const std::string& label;
+    const std::string& id; // hex
+    key_flags flags;
+    bool in_session = false;
+};
+/// A key brought in's flags (import_key, unwrap_key): its class's defaults
+/// as a key never generated here (CKA_LOCAL, CKA_ALWAYS_SENSITIVE,
+/// CKA_NEVER_EXTRACTABLE false), then `attributes`, which may not claim
+/// otherwise nor trust it; nullopt when they do, or are no flags.
+std::optional<key_flags> brought_in_flags(key_class c, key_type t,
+                                          const std::optional<json>& attributes);
+/// Checks `given` as a key of that class and type (import_key_material on
+/// the key-work pool, taking its turn with generations), then hands it over
+/// as generate_keys does: kept for the session, or sealed for a prepare to
+/// insert. attribute_invalid when it is no such key.
+awaitable<status> bring_in(node_context& n, session& s, incoming_key what, key_material& given,
+                           json& out);
 /// 31 bits from OpenSSL's CSPRNG: a key handle's draw (0 possible).
 std::int64_t random_handle();
 std::int64_t next_key_handle(const node_context& n, std::int64_t besides);

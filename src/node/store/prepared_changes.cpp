@@ -80,8 +80,8 @@ std::optional<std::string> prepared_changes::outcome(std::string_view txid) cons
 }
 
 std::optional<std::string> prepared_changes::committed_identity(std::string_view txid) const {
-    auto s = db_.query(
-        "SELECT identity FROM outcomes WHERE txid = ? AND outcome = 'committed' AND identity != ''");
+    auto s = db_.query("SELECT identity FROM outcomes WHERE txid = ? AND outcome = 'committed' AND "
+                       "identity != ''");
     s.bind(1, txid);
     if (!s.step()) return std::nullopt;
     return s.text(0);

@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: Apache-2.0
+// Keys that move: a key wrapped (encrypted under another key) for its owner
+// to carry away, and a wrapped key unwrapped into a new key, under the wrap
+// policy (docs/design.md, "Key transport"; hsmd(8) SECURITY).
+#include "ops/key_transport.hpp"
+#include "hsmsh/hex.hpp"
+#include "ops/session_keys.hpp"
+#include "ops/sessions.hpp"
+
+#include <fmt/format.h>
+
+namespace hsm {
+namespace {
+
+// An unwrapped key's flags: a key brought in's (it was in the clear
+// somewhere once). A key a trusted key unwraps is wrapped again only under
+// trusted keys: what came in under trust does not leave without it.
+std::optional<key_flags> unwrapped_flags(const unwrap_key_request& r, const key_record& by) {
+    auto flags = brought_in_flags(*r.cls, *r.type, r.attributes);
+    if (flags && by.flags.trusted) flags->wrap_with_trusted = true;
+    return flags;
+}
+
+// The wrapping key and the key wrapped, with every rule that joins them.
+status wrap_rules(const session& s, const key_record& wrapping, const key_record& target,
+                  std::optional<mechanism> m) {
+    if (auto a = may_use_key(key_actor_for(s, wrapping), wrapping.cls); a != status::ok) return a;
+    auto owner = key_actor_for(s, target);
+    if (auto a = may_use_key(owner, target.cls); a != status::ok) return a;
+    // A user a key is shared with may use it, not carry it away.
+    if (!owner.owner) return status::key_not_wrappable;
+    if (!m || !mechanism_fits(*m, key_use::wrap, wrapping.type, wrapping.cls))
+        return status::mechanism_invalid;
+    if (!flags_allow(wrapping.flags, *m, key_use::wrap)) return status::key_function_not_permitted;
+    return may_wrap(target.cls, target.flags, wrapping.flags);
+}
+
+} // namespace
+
+awaitable<status> wrap_key(node_context& n, session& s, wrap_key_request r, json& out) {
+    auto wrapping = r.handle ? key_for(n, s, *r.handle) : std::nullopt;
+    auto target = r.key ? key_for(n, s, *r.key) : std::nullopt;
+    if (!wrapping || !target) co_return s.user_id ? status::key_not_found : status::not_logged_in;
+    if (auto rule = wrap_rules(s, *wrapping, *target, r.mech); rule != status::ok) co_return rule;
+    if (!r.aad) co_return status::bad_request;
+    auto kek = loaded_for(n, s, *wrapping);
+    auto key = loaded_for(n, s, *target);
+    if (!kek || !key) co_return status::internal_error; // the store holds what it sealed
+    auto ticket = co_await n.key_uses.acquire(fmt::format("user {}", *s.user_id));
+    if (!ticket) co_return status::busy;
+    auto m = *r.mech;
+    auto cls = target->cls;
+    auto result = co_await off_thread(n, [&] { return wrap_material(m, *kek, *r.aad, *key, cls); });
+    if (auto* code = std::get_if<status>(&result)) co_return *code;
+    out = {{"data", to_hex(std::get<bytes>(result))}};
+    co_return status::ok;
+}
+
+awaitable<status> unwrap_key(node_context& n, session& s, unwrap_key_request r, json& out) {
+    if (n.store.meta().state() != cluster_state::active) co_return status::cluster_not_active;
+    auto unwrapping = r.handle ? key_for(n, s, *r.handle) : std::nullopt;
+    if (!unwrapping) co_return status::key_not_found;
+    if (auto a = may_use_key(key_actor_for(s, *unwrapping), unwrapping->cls); a != status::ok)
+        co_return a;
+    auto m = r.mech;
+    if (!m || !mechanism_fits(*m, key_use::unwrap, unwrapping->type, unwrapping->cls))
+        co_return status::mechanism_invalid;
+    if (!flags_allow(unwrapping->flags, *m, key_use::unwrap))
+        co_return status::key_function_not_permitted;
+    if (!r.cls || !r.type || !r.session || !r.data || !r.aad) co_return status::bad_request;
+    // Keys alone come in wrapped: a certificate or data object is imported.
+    if (*r.cls != key_class::secret_key && *r.cls != key_class::private_key)
+        co_return status::attribute_invalid;
+    auto flags = unwrapped_flags(r, *unwrapping);
+    if (!valid_key_label(r.label) || !valid_key_id_hex(r.id) || !flags ||
+        !flags_fit(*flags, *r.cls, *r.type))
+        co_return status::attribute_invalid;
+    auto kek = loaded_for(n, s, *unwrapping);
+    if (!kek) co_return status::internal_error;
+    auto opened = co_await off_thread(n, [&] { return decrypt_data(*m, *kek, *r.aad, *r.data); });
+    if (auto* code = std::get_if<status>(&opened))
+        co_return *code == status::encrypted_data_invalid ? status::wrapped_key_invalid : *code;
+    key_material given(std::move(std::get<bytes>(opened)));
+    incoming_key what{*r.cls, *r.type, r.label, r.id, *flags, *r.session};
+    auto brought = co_await bring_in(n, s, what, given, out);
+    // What decrypted but is no key of that class and type is no key wrapped.
+    co_return brought == status::attribute_invalid ? status::wrapped_key_invalid : brought;
+}
+
+} // namespace hsm

@@ -265,6 +265,42 @@ class Pkcs11ToolTests(ClusterTestCase):
                         "DER", "-out", pub], check=True, capture_output=True)
         return key, pub
 
+    def test_pkcs11_tool_wraps_and_unwraps_a_key(self):
+        # OpenSC's own --wrap and --unwrap, with RFC 3394: the key unwrapped
+        # encrypts as the one wrapped; the wrapping key encrypts nothing and
+        # a key not extractable does not leave.
+        # --sensitive: pkcs11-tool asks CKA_SENSITIVE false unless told, and
+        # no secret key is readable here.
+        self.bob("--keygen", "--key-type", "AES:32", "--id", "0a", "--label", "kek",
+                 "--usage-wrap", "--sensitive")
+        self.bob("--keygen", "--key-type", "AES:16", "--id", "0b", "--label", "leaving",
+                 "--extractable", "--sensitive")
+        wrapped = self.c.path("wrapped.bin")
+        self.bob("--wrap", "-m", "AES-KEY-WRAP", "--id", "0a", "--application-id", "0b",
+                 "-o", wrapped)
+        self.assertEqual(os.path.getsize(wrapped), 24)  # 16 bytes and the 8 of RFC 3394
+        self.bob("--unwrap", "-m", "AES-KEY-WRAP", "--id", "0a", "-i", wrapped,
+                 "--key-type", "AES:", "--application-id", "0c", "--application-label", "arrived",
+                 "--sensitive")
+        block = self.c.path("block.bin")
+        with open(block, "wb") as f:
+            f.write(bytes(range(16)))
+        ciphertexts = []
+        for key in ("0b", "0c"):
+            out = self.c.path(f"block-{key}.bin")
+            self.bob("--encrypt", "--id", key, "-m", "AES-CBC", "--iv", "00" * 16, "-i", block,
+                     "-o", out)
+            with open(out, "rb") as f:
+                ciphertexts.append(f.read())
+        self.assertEqual(len(ciphertexts[0]), 16)
+        self.assertEqual(ciphertexts[0], ciphertexts[1])
+        r = self.bob("--encrypt", "--id", "0a", "-m", "AES-CBC", "--iv", "00" * 16, "-i", block,
+                     "-o", self.c.path("refused.bin"), check=False)
+        self.assertNotEqual(r.returncode, 0)
+        r = self.bob("--wrap", "-m", "AES-KEY-WRAP", "--id", "0a", "--application-id", "0a",
+                     "-o", wrapped, check=False)
+        self.assertIn("CKR_KEY_UNEXTRACTABLE", r.stdout + r.stderr)
+
     def test_pkcs11_tool_self_tests_pass(self):
         r = self.bob("--test")
         self.assertIn("No errors", r.stdout + r.stderr)

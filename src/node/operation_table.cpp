@@ -154,6 +154,7 @@ const std::array<operation_entry, operation_count> node_service::operations_ = {
     row<import_keys>(operation::import_key, policy, needs_login, always, class_imported),
     row<wrap_key>(operation::wrap_key, policy, needs_login, always, key_handle),
     row<unwrap_key>(operation::unwrap_key, policy, needs_login, always, key_handle),
+    row<derive_key>(operation::derive_key, policy, needs_login, always, key_handle),
 }};
 
 void node_service::check_operations() {

@@ -174,7 +174,7 @@ constinit CK_FUNCTION_LIST function_list = {
     on_session<generate_key_pair>::call,
     on_session<wrap_key>::call,
     on_session<unwrap_key>::call,
-    not_supported, // C_DeriveKey
+    on_session<derive_key>::call,
     on_session<seed_random>::call,
     on_session<generate_random>::call,
     entry<not_parallel>::call,

@@ -13,7 +13,9 @@
 #include "sessions.hpp"
 #include "tokens.hpp"
 
+#include <algorithm>
 #include <cstring>
+#include <span>
 
 namespace hsm::p11 {
 namespace {
@@ -46,6 +48,33 @@ std::optional<std::size_t> node_of(slot& here, const key_summary& k) {
     auto known = here.session_keys.find(static_cast<CK_OBJECT_HANDLE>(k.handle));
     require(known.has_value(), CKR_KEY_HANDLE_INVALID);
     return known->node;
+}
+
+// CK_ECDH1_DERIVE_PARAMS as derive_key's fields: a KDF the nodes have,
+// shared data (none with CKD_NULL), and the peer's uncompressed point,
+// raw (65 or 97 bytes) or inside a DER OCTET STRING (67 or 99).
+json ecdh_fields(const CK_MECHANISM& m) {
+    CK_ECDH1_DERIVE_PARAMS p;
+    require(m.pParameter && m.ulParameterLen == sizeof p, CKR_MECHANISM_PARAM_INVALID);
+    std::memcpy(&p, m.pParameter, sizeof p);
+    static constexpr std::pair<CK_ULONG, std::string_view> kdfs[]{
+        {CKD_NULL, "null"},         {CKD_SHA1_KDF, "sha1"},     {CKD_SHA224_KDF, "sha224"},
+        {CKD_SHA256_KDF, "sha256"}, {CKD_SHA384_KDF, "sha384"}, {CKD_SHA512_KDF, "sha512"}};
+    const auto* kdf = std::find_if(std::begin(kdfs), std::end(kdfs),
+                                   [&](const auto& k) { return k.first == p.kdf; });
+    require(kdf != std::end(kdfs), CKR_MECHANISM_PARAM_INVALID);
+    require(p.ulSharedDataLen <= max_shared_data && (p.pSharedData || !p.ulSharedDataLen) &&
+                (p.kdf != CKD_NULL || !p.ulSharedDataLen),
+            CKR_MECHANISM_PARAM_INVALID);
+    require(p.pPublicData && p.ulPublicDataLen >= 2 && p.ulPublicDataLen <= max_public_point + 2,
+            CKR_MECHANISM_PARAM_INVALID);
+    std::span<const CK_BYTE> point(p.pPublicData, p.ulPublicDataLen);
+    bool der = (point.size() == 67 || point.size() == 99) && point[0] == 0x04 &&
+               point[1] == point.size() - 2;
+    if (der) point = point.subspan(2);
+    json fields{{"kdf", kdf->second}, {"point", to_hex(point)}};
+    if (p.ulSharedDataLen) fields["shared"] = to_hex(std::span(p.pSharedData, p.ulSharedDataLen));
+    return fields;
 }
 
 // Why a node did not wrap.
@@ -116,6 +145,8 @@ CK_RV unwrap_key(session& s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE unwrapping, CK
     auto mechanism = transport_mechanism(*m, kek, false);
     if (auto* error = std::get_if<CK_RV>(&mechanism)) return *error;
     const auto& mech = std::get<node_mechanism>(mechanism);
+    // A GCM unwrapping's IV travels in front of the blob, within the bound.
+    require(wrapped_len + mech.iv.size() <= max_wrapped_key, CKR_WRAPPED_KEY_LEN_RANGE);
     auto request = unwrap_request(tmpl, count);
     if (auto* error = std::get_if<CK_RV>(&request)) return *error;
     auto& [fields, token] = std::get<generation>(request);
@@ -127,6 +158,24 @@ CK_RV unwrap_key(session& s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE unwrapping, CK
     fields["mechanism"] = mech.name;
     fields["data"] = to_hex(data);
     return make_key(s, operation::unwrap_key, fields, token, key, node_of(here, kek));
+}
+
+CK_RV derive_key(session& s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE base, CK_ATTRIBUTE_PTR tmpl,
+                 CK_ULONG count, CK_OBJECT_HANDLE_PTR key) {
+    require(m && key, CKR_ARGUMENTS_BAD);
+    require(m->mechanism == CKM_ECDH1_DERIVE, CKR_MECHANISM_INVALID);
+    auto& here = *s.slot;
+    require(here.cluster.logged_in(), CKR_USER_NOT_LOGGED_IN);
+    auto k = object_of(s, base);
+    require(k.type == key_type::ec && k.cls == key_class::private_key, CKR_KEY_TYPE_INCONSISTENT);
+    require(k.flags.derive, CKR_KEY_FUNCTION_NOT_PERMITTED);
+    auto parameters = ecdh_fields(*m);
+    auto request = derivation_request(tmpl, count);
+    if (auto* error = std::get_if<CK_RV>(&request)) return *error;
+    auto& [fields, token] = std::get<generation>(request);
+    fields.update(parameters);
+    fields["handle"] = k.handle;
+    return make_key(s, operation::derive_key, fields, token, key, node_of(here, k));
 }
 
 } // namespace hsm::p11

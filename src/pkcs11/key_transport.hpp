@@ -15,6 +15,10 @@ struct session;
 /// its CK_GCM_PARAMS.pIv points.
 CK_RV wrap_key(session& s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE wrapping, CK_OBJECT_HANDLE key,
                CK_BYTE_PTR out, CK_ULONG_PTR out_len);
+/// C_DeriveKey with CKM_ECDH1_DERIVE: a secret key (CKA_VALUE_LEN bytes)
+/// from an EC private key that may derive, never local.
+CK_RV derive_key(session& s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE base, CK_ATTRIBUTE_PTR tmpl,
+                 CK_ULONG count, CK_OBJECT_HANDLE_PTR key);
 /// C_UnwrapKey: a secret or private key (PKCS#8) as `tmpl` says, never local.
 CK_RV unwrap_key(session& s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE unwrapping, CK_BYTE_PTR wrapped,
                  CK_ULONG wrapped_len, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,

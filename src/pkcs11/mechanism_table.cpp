@@ -117,6 +117,7 @@ constexpr key_generation generic_key{key_type::generic_secret, key_class::secret
 constexpr mechanism_entry table[]{
     {CKM_EC_KEY_PAIR_GEN, 256, 384, CKF_HW | CKF_GENERATE_KEY_PAIR | ec, {}, nullptr, ec_pair},
     {CKM_ECDSA, 256, 384, ec_sign, "ecdsa", nullptr, {}},
+    {CKM_ECDH1_DERIVE, 256, 384, CKF_HW | CKF_DERIVE | ec, {}, nullptr, {}},
     {CKM_ECDSA_SHA1, 256, 384, ec_sign, "ecdsa-sha1", nullptr, {}},
     {CKM_ECDSA_SHA224, 256, 384, ec_sign, "ecdsa-sha224", nullptr, {}},
     {CKM_ECDSA_SHA256, 256, 384, ec_sign, "ecdsa-sha256", nullptr, {}},

@@ -284,6 +284,13 @@ std::variant<CK_RV, object_kind> imported_kind(const CK_ATTRIBUTE* tmpl, CK_ULON
     return object_kind{*cls, *type, *ck_class, *ck_type};
 }
 
+// CKA_VALUE_LEN as a template states it.
+std::optional<CK_ULONG> template_value_len(const CK_ATTRIBUTE* tmpl, CK_ULONG count) {
+    for (CK_ULONG i = 0; i < count; ++i)
+        if (tmpl[i].type == CKA_VALUE_LEN) return ulong_of(tmpl[i]);
+    return std::nullopt;
+}
+
 // The import_key request of an object of class `cls` and type `type` whose
 // template `r` read: its name, where it is kept, and its flags when stated
 // (and its material, but for an unwrap_key request, which has none).
@@ -585,6 +592,20 @@ std::variant<CK_RV, generation> unwrap_request(const CK_ATTRIBUTE* tmpl, CK_ULON
     // Its size is the wrapped key's, which the node reads.
     if (r.modulus_bits || r.curve_bits) return CKR_ATTRIBUTE_READ_ONLY;
     return import_of(cls, type, {}, r); // the material: what the node unwraps
+}
+
+std::variant<CK_RV, generation> derivation_request(const CK_ATTRIBUTE* tmpl, CK_ULONG count) {
+    auto kind = imported_kind(tmpl, count);
+    if (auto* error = std::get_if<CK_RV>(&kind)) return *error;
+    if (std::get<object_kind>(kind).cls != key_class::secret_key) return CKR_TEMPLATE_INCONSISTENT;
+    auto request = unwrap_request(tmpl, count);
+    if (auto* error = std::get_if<CK_RV>(&request)) return *error;
+    // Its length is the template's to say (the secret has none of its own).
+    auto length = template_value_len(tmpl, count);
+    if (!length) return CKR_TEMPLATE_INCOMPLETE;
+    if (*length < 1 || *length > 64) return CKR_ATTRIBUTE_VALUE_INVALID;
+    std::get<generation>(request).request["value_len"] = *length;
+    return request;
 }
 
 std::variant<CK_RV, generation> copy_request(const key_summary& original, const CK_ATTRIBUTE* tmpl,

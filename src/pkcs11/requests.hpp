@@ -48,6 +48,11 @@ std::variant<CK_RV, generation> import_request(const CK_ATTRIBUTE* tmpl, CK_ULON
 /// local; the specification's errors as import_request's.
 std::variant<CK_RV, generation> unwrap_request(const CK_ATTRIBUTE* tmpl, CK_ULONG count);
 
+/// A C_DeriveKey template's derive_key request: unwrap_request's of a
+/// secret key, with its CKA_VALUE_LEN (1 to 64 bytes: CKR_TEMPLATE_INCOMPLETE
+/// without it, CKR_ATTRIBUTE_VALUE_INVALID beyond).
+std::variant<CK_RV, generation> derivation_request(const CK_ATTRIBUTE* tmpl, CK_ULONG count);
+
 /// C_CopyObject of `original`, a public key or a certificate (a secret or
 /// private key is not copyable: CKR_ACTION_PROHIBITED): an import_key
 /// request of its public DER with its attributes, changed where `tmpl` says

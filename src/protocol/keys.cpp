@@ -461,6 +461,16 @@ bool may_turn(const attribute_info& a, key_type t, bool on) noexcept {
     return !narrows_only && !aes_mac;
 }
 
+bool flags_no_looser(const key_flags& copy, const key_flags& held) noexcept {
+    constexpr std::array loosening{
+        &key_flags::encrypt, &key_flags::decrypt,     &key_flags::wrap,
+        &key_flags::unwrap,  &key_flags::sign,        &key_flags::verify,
+        &key_flags::derive,  &key_flags::extractable, &key_flags::trusted};
+    bool looser = std::ranges::any_of(loosening, [&](auto f) { return copy.*f && !(held.*f); });
+    return !looser && (copy.sensitive || !held.sensitive) &&
+           (copy.wrap_with_trusted || !held.wrap_with_trusted);
+}
+
 bool only_narrows(const attribute_info& a, bool on) noexcept {
     if (!a.flag || !a.settable) return false;
     if (a.flag == &key_flags::wrap_with_trusted) return on;

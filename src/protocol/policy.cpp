@@ -43,6 +43,7 @@ status authorize(std::optional<user_type> actor, operation op, bool on_self) noe
     case operation::import_key:
     case operation::wrap_key:
     case operation::unwrap_key:
+    case operation::derive_key:
     case operation::list_keys:
     case operation::destroy_session_key:
         if (!actor) return status::not_logged_in;

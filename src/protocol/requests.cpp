@@ -211,6 +211,21 @@ void decode_fields(const json& f, unwrap_key_request& out) {
     if (f.contains("session")) out.session = boolean(f, "session");
 }
 
+void decode_fields(const json& f, derive_key_request& out) {
+    out.handle = integer_field(f, "handle");
+    out.point = bounded_hex(f, "point", max_public_point);
+    out.kdf = string_field(f, "kdf").value_or("");
+    out.shared =
+        f.contains("shared") ? bounded_hex(f, "shared", max_shared_data) : std::optional(bytes{});
+    out.cls = key_class_from_name(string_field(f, "class").value_or(""));
+    out.type = key_type_from_name(string_field(f, "type").value_or(""));
+    out.value_len = integer_field(f, "value_len");
+    out.label = string_field(f, "label").value_or("");
+    out.id = string_field(f, "id").value_or("");
+    if (auto attributes = f.find("attributes"); attributes != f.end()) out.attributes = *attributes;
+    if (f.contains("session")) out.session = boolean(f, "session");
+}
+
 void decode_fields(const json& f, find_keys_request& out) {
     out.user = integer_field(f, "user");
     out.hash = boolean(f, "hash").value_or(false);

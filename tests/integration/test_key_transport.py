@@ -188,6 +188,49 @@ class KeyTransportTests(ClusterTestCase):
             status, _ = self.unwrap("alice", kek, f["data"], attributes=claim)
             self.assertEqual(status, "RET_ATTRIBUTE_INVALID", claim)
 
+    def test_an_old_copy_never_undoes_a_narrowing(self):
+        """Red team (session 20): a share on one node alone put that node's
+        version ahead; its copy, taken before extractable was turned off,
+        synced onto another node made the key extractable there again."""
+        alice = self.nodes["alice"]
+        key = self.make("alice", "aes:256", extractable=True)
+        bob = [next(u["id"] for u in w.call("list_users")[1]["users"] if u["name"] == "bob")
+               for w in alice]
+        for share in (True, False):
+            txid = uuid.uuid4().hex
+            self.assertEqual(alice[0].call("prepare", txid=txid, change="share_key", handle=key,
+                                           share=share, users=[bob[0]])[0], "RET_OK")
+            self.assertEqual(alice[0].call("commit", txid=txid)[0], "RET_OK")
+        status, copy = alice[0].call("get_sealed_key", handle=key)
+        self.assertEqual(status, "RET_OK")
+        self.assertEqual(self.set_attribute("alice", key, "extractable", "0"), "RET_OK")
+        txid = uuid.uuid4().hex
+        self.assertEqual(alice[1].call("prepare", txid=txid, change="sync_key",
+                                       keys=copy["keys"])[0], "RET_ATTRIBUTE_READ_ONLY")
+        flags = [w.call("get_key", handle=key)[1]["flags"]["extractable"] for w in alice]
+        self.assertEqual(flags, [False, False, False])
+
+    def test_a_key_encryption_key_is_its_owners_alone(self):
+        """Red team (session 20): bob, with alice's key-encryption key shared,
+        unwrapped her blobs into extractable keys of his own."""
+        kek = self.make("alice", "aes:256", **KEK)
+        key = self.make("alice", "hmac:256", extractable=True)
+        status, f = self.wrap("alice", kek, key)
+        self.assertEqual(status, "RET_OK")
+        alice = self.nodes["alice"]
+        bob = [next(u["id"] for u in w.call("list_users")[1]["users"] if u["name"] == "bob")
+               for w in alice]
+        txid = uuid.uuid4().hex
+        for w, bob_id in zip(alice, bob):
+            self.assertEqual(w.call("prepare", txid=txid, change="share_key", handle=kek,
+                                    share=True, users=[bob_id])[0], "RET_OK")
+        for w in alice:
+            self.assertEqual(w.call("commit", txid=txid)[0], "RET_OK")
+        self.assertEqual(self.unwrap("bob", kek, f["data"], attributes={"extractable": True})[0],
+                         "RET_KEY_FUNCTION_NOT_PERMITTED")
+        bobs = self.make("bob", "hmac:256", extractable=True)
+        self.assertEqual(self.wrap("bob", kek, bobs)[0], "RET_KEY_FUNCTION_NOT_PERMITTED")
+
     def openssl_wrap(self, kek, data, decrypt=False):
         return subprocess.run(["openssl", "enc", "-id-aes256-wrap-pad", "-K", kek.hex(),
                                "-iv", "A65959A6", *(["-d"] if decrypt else [])], input=data,

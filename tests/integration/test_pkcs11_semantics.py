@@ -36,7 +36,7 @@ try:
                                   CKA_SENSITIVE, CKA_SERIAL_NUMBER, CKA_SIGN, CKA_SIGN_RECOVER,
                                   CKA_START_DATE, CKA_SUBJECT, CKA_TOKEN, CKA_TRUSTED, CKA_VALUE,
                                   CKA_VERIFY, CKA_VERIFY_RECOVER, CKA_WRAP_WITH_TRUSTED, CKC_X_509,
-                                  CKA_WRAP, CKA_UNWRAP,
+                                  CKA_WRAP, CKA_UNWRAP, CKA_DERIVE,
                                   CKF_DONT_BLOCK, CKF_LOGIN_REQUIRED, CKF_RNG, CKF_RW_SESSION,
                                   CKF_SERIAL_SESSION, CKF_TOKEN_INITIALIZED,
                                   CKF_USER_PIN_INITIALIZED, CKK_EC, CKK_GENERIC_SECRET, CKM_ECDSA,
@@ -54,6 +54,13 @@ P256 = bytes.fromhex("06082a8648ce3d030107")
 # A P-256 SubjectPublicKeyInfo up to its uncompressed point.
 P256_PUBLIC_KEY_INFO = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
 DATA = b"the same data, two implementations"
+ECB = PyKCS11.Mechanism(PyKCS11.CKM["CKM_AES_ECB"], None) if PyKCS11 else None
+
+
+def openssl_ecb(key, block):
+    """AES-128-ECB of one block under `key`, by openssl enc."""
+    return subprocess.run(["openssl", "enc", "-aes-128-ecb", "-nopad", "-K", key.hex()],
+                          input=block, check=True, capture_output=True).stdout
 
 
 def openssl_wrap(cipher, kek, data, decrypt=False):
@@ -215,6 +222,53 @@ class Semantics:
         self.refused("CKR_KEY_UNEXTRACTABLE", s.wrapKey, kek,
                      self.secret_key(s, value, CKK_GENERIC_SECRET, (CKA_SIGN, True),
                                      (CKA_EXTRACTABLE, False)), wrap)
+
+    def ecdh_peer(self, s):
+        """A P-256 pair made here (it may derive), a peer's made by openssl:
+        our private key, the peer's uncompressed point, and Z as openssl's
+        pkeyutl -derive computes it."""
+        public = [(CKA_CLASS, CKO_PUBLIC_KEY), (CKA_KEY_TYPE, CKK_EC), (CKA_TOKEN, False),
+                  (CKA_EC_PARAMS, P256)]
+        private = [(CKA_CLASS, CKO_PRIVATE_KEY), (CKA_KEY_TYPE, CKK_EC), (CKA_TOKEN, False),
+                   (CKA_DERIVE, True)]
+        pub, priv = s.generateKeyPair(public, private, mecha=PyKCS11.MechanismECGENERATEKEYPAIR)
+        self.addCleanup(s.destroyObject, pub)
+        self.addCleanup(s.destroyObject, priv)
+        ours = bytes(s.getAttributeValue(pub, [CKA_EC_POINT])[0])[-65:]
+        with tempfile.TemporaryDirectory() as tmp:
+            peer, ours_der = os.path.join(tmp, "peer.pem"), os.path.join(tmp, "ours.der")
+            subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                            "ec_paramgen_curve:P-256", "-out", peer], check=True,
+                           capture_output=True)
+            with open(ours_der, "wb") as f:
+                f.write(P256_PUBLIC_KEY_INFO + ours)
+            point = subprocess.run(["openssl", "pkey", "-in", peer, "-pubout", "-outform", "DER"],
+                                   check=True, capture_output=True).stdout[-65:]
+            z = subprocess.run(["openssl", "pkeyutl", "-derive", "-inkey", peer, "-peerkey",
+                                ours_der, "-peerform", "DER"], check=True,
+                               capture_output=True).stdout
+        return priv, point, z
+
+    def derived(self, s, priv, mechanism, key_type=CKK_GENERIC_SECRET, length=32, **more):
+        template = [(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, key_type), (CKA_TOKEN, False),
+                    (CKA_SENSITIVE, True), (CKA_VALUE_LEN, length)]
+        template += [(CKA_SIGN, True)] if key_type == CKK_GENERIC_SECRET else [
+            (CKA_ENCRYPT, True), (CKA_DECRYPT, True)]
+        key = s.deriveKey(priv, template, mechanism)
+        self.addCleanup(s.destroyObject, key)
+        return key
+
+    def test_ecdh_derives_the_secret_openssl_computes(self):
+        # CKD_NULL: the shared secret itself, as a generic secret that MACs.
+        s = self.session(login=True)
+        priv, point, z = self.ecdh_peer(s)
+        key = self.derived(s, priv, PyKCS11.ECDH1_DERIVE_Mechanism(point))
+        self.assertEqual(bytes(s.sign(key, DATA, PyKCS11.Mechanism(CKM_SHA256_HMAC, None))),
+                         hmac.new(z, DATA, hashlib.sha256).digest())
+        self.assertEqual(s.getAttributeValue(key, [CKA_LOCAL]), [False])
+        # A shorter key: "the truncation removes bytes from the leading end".
+        short = self.derived(s, priv, PyKCS11.ECDH1_DERIVE_Mechanism(point), CKK_AES, 16)
+        self.assertEqual(bytes(s.encrypt(short, bytes(16), ECB)), openssl_ecb(z[-16:], bytes(16)))
 
     def test_rsa_encryption_round_trips(self):
         # PKCS#1 v1.5 and OAEP with SHA-1 (the only hash SoftHSM2 2.6 takes).
@@ -844,6 +898,26 @@ class HsmshModule(Semantics, ClusterTestCase):
         self.refused("CKR_TEMPLATE_INCONSISTENT", s.unwrapKey, kek, bytes(40),
                      [(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_AES), (CKA_TOKEN, False),
                       (CKA_LOCAL, True)], PyKCS11.Mechanism(0x210B, None))
+
+    def test_ecdh_with_the_x963_kdf_and_a_der_point(self):
+        # SoftHSM2 2.6 derives with CKD_NULL alone. X9.63 with SHA-256 over
+        # shared data, as Python's cryptography computes it; the point given
+        # as a DER OCTET STRING; a point off the curve refused.
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
+        s = self.session(login=True)
+        priv, point, z = self.ecdh_peer(s)
+        shared = b"hsmsh ecdh test"
+        mechanism = PyKCS11.ECDH1_DERIVE_Mechanism(b"\x04\x41" + point,
+                                                   PyKCS11.LowLevel.CKD_SHA256_KDF, shared)
+        key = self.derived(s, priv, mechanism, CKK_AES, 16)
+        expected = X963KDF(algorithm=hashes.SHA256(), length=16, sharedinfo=shared).derive(z)
+        self.assertEqual(bytes(s.encrypt(key, bytes(16), ECB)), openssl_ecb(expected, bytes(16)))
+        off = point[:-1] + bytes([point[-1] ^ 1])
+        self.refused("CKR_ARGUMENTS_BAD", self.derived, s, priv,
+                     PyKCS11.ECDH1_DERIVE_Mechanism(off))
+        self.refused("CKR_MECHANISM_PARAM_INVALID", self.derived, s, priv,
+                     PyKCS11.ECDH1_DERIVE_Mechanism(point, PyKCS11.LowLevel.CKD_NULL, shared))
 
     def test_truncated_hmacs_are_at_least_96_bits(self):
         # CKM_*_HMAC_GENERAL (SoftHSM2 2.6 has none): the MAC's first bytes,

@@ -258,6 +258,10 @@ status may_wrap(key_class c, const key_flags& key, const key_flags& wrapping) no
 /// operations they would let a key wrap a key, then decrypt its blob (the
 /// Tookan attacks); a key changes from cipher to MAC only by a new key.
 bool may_turn(const attribute_info& a, key_type t, bool on) noexcept;
+/// Whether a key with flags `copy` may do nothing a key with flags `held`
+/// may not: no use, extractability or trust `held` lacks, and sensitivity
+/// and CKA_WRAP_WITH_TRUSTED wherever `held` has them.
+bool flags_no_looser(const key_flags& copy, const key_flags& held) noexcept;
 /// Whether setting flag `a` to `on` only takes away (a use turned off, or
 /// CKA_WRAP_WITH_TRUSTED turned on): such a change stands on any key, one
 /// made before a rule included.

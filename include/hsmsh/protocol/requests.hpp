@@ -196,6 +196,28 @@ struct unwrap_key_request {
 /// 2.4 KB), wrapped, with room to spare.
 inline constexpr std::size_t max_wrapped_key = 8 * 1024;
 
+/// derive_key: a secret key from ECDH of EC private key `handle` with the
+/// peer's public point (uncompressed), through a key derivation function:
+/// "null" (the shared secret's last `value_len` bytes) or ANSI X9.63's with
+/// "sha1", "sha224", "sha256", "sha384" or "sha512" over `shared` data.
+struct derive_key_request {
+    std::optional<std::int64_t> handle; // the EC private key
+    std::optional<bytes> point;         // nullopt: absent, not hex, or too long
+    std::string kdf;
+    std::optional<bytes> shared; // empty when absent
+    std::optional<key_class> cls;
+    std::optional<key_type> type;
+    std::optional<std::int64_t> value_len; // bytes
+    std::string label;
+    std::string id;                 // hex
+    std::optional<json> attributes; // flags, read by flags_from_json (keys.hpp)
+    std::optional<bool> session = false;
+};
+
+/// The longest ECDH public point (P-384 uncompressed: 97 bytes) and shared data.
+inline constexpr std::size_t max_public_point = 97;
+inline constexpr std::size_t max_shared_data = 1024;
+
 struct find_keys_request {
     std::optional<std::int64_t> user;
     bool hash = false; // only a boolean true asks for it
@@ -261,6 +283,7 @@ void decode_fields(const json& fields, generate_key_request& out);
 void decode_fields(const json& fields, import_key_request& out);
 void decode_fields(const json& fields, wrap_key_request& out);
 void decode_fields(const json& fields, unwrap_key_request& out);
+void decode_fields(const json& fields, derive_key_request& out);
 void decode_fields(const json& fields, find_keys_request& out);
 void decode_fields(const json& fields, key_handle_request& out);
 void decode_fields(const json& fields, list_keys_request& out);

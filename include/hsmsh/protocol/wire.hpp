@@ -67,6 +67,7 @@ enum class operation {
     import_key,          // key material brought in, checked and sealed as generate_key's
     wrap_key,            // a key its owner may take away, encrypted under another key
     unwrap_key,          // a wrapped key brought in, checked and sealed as import_key's
+    derive_key,          // a secret key from ECDH with a private key, sealed as import_key's
 };
 
 /// Each operation and its name on the wire, in the enum's order: a new
@@ -103,6 +104,7 @@ inline constexpr auto operation_names = std::to_array<std::pair<operation, std::
     {operation::import_key, "import_key"},
     {operation::wrap_key, "wrap_key"},
     {operation::unwrap_key, "unwrap_key"},
+    {operation::derive_key, "derive_key"},
     {operation::register_quorum_key, "register_quorum_key"},
     {operation::get_m_value, "get_m_value"},
     {operation::set_m_value, "set_m_value"},

@@ -17,6 +17,7 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
@@ -564,6 +565,93 @@ crypto_result wrap_material(mechanism m, const loaded_key& wrapping,
                          : pkcs8_of(key.pkey());
     auto out = encrypt_data(m, wrapping, aad, material);
     wipe(material.data(), material.size());
+    return out;
+}
+
+namespace {
+
+// The peer's public key: `point` (uncompressed) on the curve of `ours`,
+// checked to lie on it (a point elsewhere would give away bits of the
+// private key, one ECDH at a time).
+pkey_ptr peer_key(EVP_PKEY* ours, std::span<const std::uint8_t> point) {
+    std::array<char, 64> group{};
+    std::size_t length = 0;
+    if (point.empty() || point.front() != 0x04 ||
+        EVP_PKEY_get_utf8_string_param(ours, OSSL_PKEY_PARAM_GROUP_NAME, group.data(), group.size(),
+                                       &length) != 1)
+        return nullptr;
+    std::array params{
+        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group.data(), length),
+        OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
+                                          const_cast<std::uint8_t*>(point.data()), point.size()),
+        OSSL_PARAM_construct_end()};
+    pkey_ctx_ptr make(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+    EVP_PKEY* peer = nullptr;
+    if (!make || EVP_PKEY_fromdata_init(make.get()) != 1 ||
+        EVP_PKEY_fromdata(make.get(), &peer, EVP_PKEY_PUBLIC_KEY, params.data()) != 1)
+        return nullptr;
+    pkey_ptr out(peer);
+    pkey_ctx_ptr check(EVP_PKEY_CTX_new(peer, nullptr));
+    if (!check || EVP_PKEY_public_check(check.get()) != 1) return nullptr;
+    return out;
+}
+
+// ANSI X9.63's KDF over `z` and `shared`, `length` bytes, with `digest`.
+bytes x963_kdf(const char* digest, std::span<const std::uint8_t> z,
+               std::span<const std::uint8_t> shared, std::size_t length) {
+    std::unique_ptr<EVP_KDF, decltype(&EVP_KDF_free)> kdf(
+        EVP_KDF_fetch(nullptr, "X963KDF", nullptr), EVP_KDF_free);
+    std::unique_ptr<EVP_KDF_CTX, decltype(&EVP_KDF_CTX_free)> ctx(
+        kdf ? EVP_KDF_CTX_new(kdf.get()) : nullptr, EVP_KDF_CTX_free);
+    std::array params{
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(digest), 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<std::uint8_t*>(z.data()),
+                                          z.size()),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
+                                          const_cast<std::uint8_t*>(shared.data()), shared.size()),
+        OSSL_PARAM_construct_end()};
+    bytes out(length);
+    if (!ctx || EVP_KDF_derive(ctx.get(), out.data(), out.size(), params.data()) != 1)
+        throw std::runtime_error("X9.63 KDF failed");
+    return out;
+}
+
+} // namespace
+
+crypto_result ecdh_derive(const loaded_key& key, std::span<const std::uint8_t> point,
+                          std::string_view kdf, std::span<const std::uint8_t> shared,
+                          std::size_t length) {
+    static constexpr std::array<std::pair<std::string_view, const char*>, 5> digests{
+        {{"sha1", "SHA1"},
+         {"sha224", "SHA224"},
+         {"sha256", "SHA256"},
+         {"sha384", "SHA384"},
+         {"sha512", "SHA512"}}};
+    const auto* digest =
+        std::ranges::find(digests, kdf, &std::pair<std::string_view, const char*>::first);
+    bool raw = kdf == "null";
+    if ((!raw && digest == digests.end()) || (raw && !shared.empty()) || length == 0)
+        return status::mechanism_invalid;
+    if (!key.pkey()) return status::mechanism_invalid;
+    auto peer = peer_key(key.pkey(), point);
+    if (!peer) return status::bad_request;
+    pkey_ctx_ptr ctx(EVP_PKEY_CTX_new(key.pkey(), nullptr));
+    std::size_t size = 0;
+    if (!ctx || EVP_PKEY_derive_init(ctx.get()) != 1 ||
+        EVP_PKEY_derive_set_peer(ctx.get(), peer.get()) != 1 ||
+        EVP_PKEY_derive(ctx.get(), nullptr, &size) != 1)
+        throw std::runtime_error("ECDH failed");
+    bytes z(size);
+    if (EVP_PKEY_derive(ctx.get(), z.data(), &size) != 1) throw std::runtime_error("ECDH failed");
+    z.resize(size);
+    // CKD_NULL's truncation "removes bytes from the leading end of the
+    // secret value" (PKCS#11 2.40, 2.3.9): its last bytes, as SoftHSM2 takes them.
+    crypto_result out = status::mechanism_invalid; // a raw secret shorter than the key asked
+    if (!raw)
+        out = x963_kdf(digest->second, z, shared, length);
+    else if (length <= z.size())
+        out = bytes(z.end() - static_cast<std::ptrdiff_t>(length), z.end());
+    wipe(z.data(), z.size());
     return out;
 }
 

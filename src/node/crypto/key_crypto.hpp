@@ -112,6 +112,15 @@ crypto_result decrypt_data(mechanism m, const loaded_key& key, std::span<const s
 crypto_result wrap_material(mechanism m, const loaded_key& wrapping,
                             std::span<const std::uint8_t> aad, const loaded_key& key, key_class c);
 
+/// ECDH of EC private key `key` with the peer's uncompressed `point` on the
+/// same curve (checked: a point off the curve is bad_request), then `kdf`:
+/// "null" (the shared secret's last `length` bytes, at most all of it) or
+/// X9.63's over `shared` with "sha1", "sha224", "sha256", "sha384", "sha512".
+/// mechanism_invalid for another kdf, or shared data with "null".
+crypto_result ecdh_derive(const loaded_key& key, std::span<const std::uint8_t> point,
+                          std::string_view kdf, std::span<const std::uint8_t> shared,
+                          std::size_t length);
+
 /// Random bytes from the node's CSPRNG. Throws std::runtime_error.
 bytes random_bytes(std::size_t n);
 

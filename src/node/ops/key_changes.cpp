@@ -200,6 +200,12 @@ status sync_rules(const node_context& n, const key_change& c, const user_record&
     auto k = sealed ? open_key(n.keys.sealing(), n.identity.cluster_id, c.handles.front(), *sealed)
                     : std::nullopt;
     if (!k || !k->copy) return status::bad_request;
+    // A copy is taken to be synced at once: an old one would bring back a
+    // key as it was before a change that narrowed it (red team, session 20).
+    auto now = unix_ms();
+    if (k->sealed_at + generated_key_lifetime_ms < now ||
+        k->sealed_at > now + sealing_clock_skew_ms)
+        return status::key_generation_expired;
     bool owner = actor.type == user_type::cu && k->owner_name == actor.name;
     if (!is_officer(actor.type) && !owner) return status::permission_denied;
     for (const auto& name : k->shared_names) {
@@ -219,6 +225,10 @@ status sync_rules(const node_context& n, const key_change& c, const user_record&
         if (existing->version > k->description.version ||
             (existing->version == k->description.version && !same_description(n, *existing, *k)))
             return status::version_newer;
+        // Versions count changes per node (a share is one node's): a newer
+        // copy still never allows what this node's key no longer does.
+        if (!flags_no_looser(k->description.flags, existing->flags))
+            return status::attribute_read_only;
         return status::ok;
     }
     if (n.store.keys().count() + n.store.keys().count_reserved() + 1 > max_keys_per_node)

@@ -24,7 +24,11 @@ std::optional<key_flags> unwrapped_flags(const unwrap_key_request& r, const key_
 // The wrapping key and the key wrapped, with every rule that joins them.
 status wrap_rules(const session& s, const key_record& wrapping, const key_record& target,
                   std::optional<mechanism> m) {
-    if (auto a = may_use_key(key_actor_for(s, wrapping), wrapping.cls); a != status::ok) return a;
+    auto kek_owner = key_actor_for(s, wrapping);
+    if (auto a = may_use_key(kek_owner, wrapping.cls); a != status::ok) return a;
+    // A key-encryption key is its owner's alone: a user it is shared with
+    // would unwrap the owner's blobs into keys of his own (red team, session 20).
+    if (!kek_owner.owner) return status::key_function_not_permitted;
     auto owner = key_actor_for(s, target);
     if (auto a = may_use_key(owner, target.cls); a != status::ok) return a;
     // A user a key is shared with may use it, not carry it away.
@@ -60,8 +64,9 @@ awaitable<status> unwrap_key(node_context& n, session& s, unwrap_key_request r, 
     if (n.store.meta().state() != cluster_state::active) co_return status::cluster_not_active;
     auto unwrapping = r.handle ? key_for(n, s, *r.handle) : std::nullopt;
     if (!unwrapping) co_return status::key_not_found;
-    if (auto a = may_use_key(key_actor_for(s, *unwrapping), unwrapping->cls); a != status::ok)
-        co_return a;
+    auto kek_owner = key_actor_for(s, *unwrapping);
+    if (auto a = may_use_key(kek_owner, unwrapping->cls); a != status::ok) co_return a;
+    if (!kek_owner.owner) co_return status::key_function_not_permitted;
     auto m = r.mech;
     if (!m || !mechanism_fits(*m, key_use::unwrap, unwrapping->type, unwrapping->cls))
         co_return status::mechanism_invalid;
@@ -77,7 +82,13 @@ awaitable<status> unwrap_key(node_context& n, session& s, unwrap_key_request r, 
         co_return status::attribute_invalid;
     auto kek = loaded_for(n, s, *unwrapping);
     if (!kek) co_return status::internal_error;
-    auto opened = co_await off_thread(n, [&] { return decrypt_data(*m, *kek, *r.aad, *r.data); });
+    std::optional<crypto_result> decrypted;
+    {
+        auto ticket = co_await n.key_uses.acquire(fmt::format("user {}", *s.user_id));
+        if (!ticket) co_return status::busy;
+        decrypted = co_await off_thread(n, [&] { return decrypt_data(*m, *kek, *r.aad, *r.data); });
+    }
+    auto& opened = *decrypted;
     if (auto* code = std::get_if<status>(&opened))
         co_return *code == status::encrypted_data_invalid ? status::wrapped_key_invalid : *code;
     key_material given(std::move(std::get<bytes>(opened)));
@@ -85,6 +96,39 @@ awaitable<status> unwrap_key(node_context& n, session& s, unwrap_key_request r, 
     auto brought = co_await bring_in(n, s, what, given, out);
     // What decrypted but is no key of that class and type is no key wrapped.
     co_return brought == status::attribute_invalid ? status::wrapped_key_invalid : brought;
+}
+
+awaitable<status> derive_key(node_context& n, session& s, derive_key_request r, json& out) {
+    if (n.store.meta().state() != cluster_state::active) co_return status::cluster_not_active;
+    auto base = r.handle ? key_for(n, s, *r.handle) : std::nullopt;
+    if (!base) co_return status::key_not_found;
+    if (auto a = may_use_key(key_actor_for(s, *base), base->cls); a != status::ok) co_return a;
+    if (base->type != key_type::ec || base->cls != key_class::private_key)
+        co_return status::mechanism_invalid;
+    if (!base->flags.derive) co_return status::key_function_not_permitted;
+    if (!r.point || !r.shared || !r.cls || !r.type || !r.session || !r.value_len)
+        co_return status::bad_request;
+    // A secret key comes of it, of the length asked.
+    if (*r.cls != key_class::secret_key || *r.value_len < 1 || *r.value_len > 64)
+        co_return status::attribute_invalid;
+    auto flags = brought_in_flags(*r.cls, *r.type, r.attributes);
+    if (!valid_key_label(r.label) || !valid_key_id_hex(r.id) || !flags ||
+        !flags_fit(*flags, *r.cls, *r.type))
+        co_return status::attribute_invalid;
+    auto key = loaded_for(n, s, *base);
+    if (!key) co_return status::internal_error;
+    auto length = static_cast<std::size_t>(*r.value_len);
+    std::optional<crypto_result> derived;
+    {
+        auto ticket = co_await n.key_uses.acquire(fmt::format("user {}", *s.user_id));
+        if (!ticket) co_return status::busy;
+        derived = co_await off_thread(
+            n, [&] { return ecdh_derive(*key, *r.point, r.kdf, *r.shared, length); });
+    }
+    if (auto* code = std::get_if<status>(&*derived)) co_return *code;
+    key_material given(std::move(std::get<bytes>(*derived)));
+    incoming_key what{*r.cls, *r.type, r.label, r.id, *flags, *r.session};
+    co_return co_await bring_in(n, s, what, given, out);
 }
 
 } // namespace hsm

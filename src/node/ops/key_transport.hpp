@@ -12,5 +12,8 @@ namespace hsm {
 
 awaitable<status> wrap_key(node_context& n, session& s, wrap_key_request r, json& out);
 awaitable<status> unwrap_key(node_context& n, session& s, unwrap_key_request r, json& out);
+/// derive_key: ECDH with a private key that may derive, then the KDF asked;
+/// the secret key brought in as an unwrapped one (never local).
+awaitable<status> derive_key(node_context& n, session& s, derive_key_request r, json& out);
 
 } // namespace hsm

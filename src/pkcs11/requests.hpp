@@ -19,7 +19,7 @@ namespace hsm::p11 {
 /// (no curve, no modulus size), CKR_ATTRIBUTE_VALUE_INVALID (a curve, size,
 /// exponent or label the nodes do not make), CKR_TEMPLATE_INCONSISTENT
 /// (the halves of a pair asking for a token and a session object, an
-/// extractable private key, a class or type that is not the mechanism's),
+/// key that is not sensitive, a class or type that is not the mechanism's),
 /// CKR_ATTRIBUTE_TYPE_INVALID (an attribute no key has). A session key
 /// ("session": true) unless the template says CKA_TOKEN true.
 struct generation {

@@ -20,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -112,6 +113,9 @@ struct node_context {
     peer_list peers;
     std::function<void()> peers_changed;
     peer_holders count_peer_holders;
+    /// Key changes this node told a committing peer it holds prepared: it
+    /// aborts none of them while a peer may still commit it (in memory).
+    std::set<std::string> vouched;
     static constexpr std::size_t max_loaded_keys = 512;
     std::unordered_map<std::int64_t, std::pair<std::string, loaded_key>> loaded_keys;
     quorum_tokens tokens; // each bound to the session that asked for it

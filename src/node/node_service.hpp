@@ -85,6 +85,8 @@ public:
 
     /// "committed", "aborted", "prepared" or "unknown".
     std::string tx_outcome(const std::string& txid) const;
+    /// Whether this node told a committing peer it holds `txid` prepared.
+    bool vouched(const std::string& txid) const { return n_.vouched.contains(txid); }
     /// What names a prepared key change across nodes; nullopt for any other.
     std::optional<change_probe> probe_of(const std::string& txid) const;
 

@@ -156,6 +156,7 @@ void decode_fields(const json& f, prepare_request& out) {
 
 void decode_fields(const json& f, transaction_request& out) {
     out.txid = string_field(f, "txid").value_or("");
+    out.vouch = boolean(f, "vouch").value_or(false);
     auto handles = f.find("handles");
     if (handles == f.end() || !handles->is_array() || handles->empty() || handles->size() > 2)
         return;

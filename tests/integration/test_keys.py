@@ -321,6 +321,42 @@ class KeyTests(ClusterTestCase):
         self.assertTrue(wait_for(lambda: officer.call("list_prepared")[1]["prepared"] == [], 60))
         self.assertEqual(described("label"), ["", "", ""])
 
+    def test_a_commit_and_an_abort_at_once_leave_the_nodes_agreed(self):
+        """Red team (session 20): commit sent to node 0 and abort to node 1 at
+        the same instant, each node asking the other while both held the
+        change prepared: node 0 committed, node 1 aborted. A node that told
+        a committing peer it holds the change no longer aborts it."""
+        import threading
+        handle = self.generate("dave", "aes:128")[0]
+        dave = [self.wire(i, "dave") for i in range(3)]
+        racers = [self.wire(i, "dave") for i in range(2)]
+        officer = [self.login(i) for i in range(3)]
+        for attempt in range(3):
+            txid = uuid.uuid4().hex
+            for w in dave:
+                self.assertEqual(w.call("prepare", txid=txid, change="set_attribute",
+                                        handle=handle, attribute=3, value=f"race{attempt}")[0],
+                                 "RET_OK")
+            go = threading.Barrier(2)
+
+            def send(w, op):
+                go.wait()
+                w.call(op, txid=txid)
+            threads = [threading.Thread(target=send, args=(racers[0], "commit")),
+                       threading.Thread(target=send, args=(racers[1], "abort"))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=60)
+            dave[2].call("commit", txid=txid)
+
+            def settled():
+                pending = [w.call("list_prepared")[1]["prepared"] for w in officer]
+                return pending == [[], [], []]
+            self.assertTrue(wait_for(settled, 60))
+            labels = [w.call("get_key", handle=handle)[1]["label"] for w in dave]
+            self.assertEqual(len(set(labels)), 1, labels)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -133,6 +133,9 @@ struct transaction_request {
     std::string txid;
     // tx_status: the keys a committed insertion left, 1 or 2 handles; else nullopt.
     std::optional<std::vector<std::int64_t>> handles;
+    // tx_status from a peer about to commit: answering "prepared" binds the
+    // answering node not to abort the change while a peer may commit it.
+    bool vouch = false;
 };
 
 /// announce_peers: the announcement, read by peer_list.

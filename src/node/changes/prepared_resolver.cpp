@@ -7,6 +7,8 @@
 #include "hsmsh/protocol/replies.hpp"
 #include "peers/peer_call.hpp"
 
+#include <algorithm>
+
 namespace hsm {
 namespace {
 
@@ -70,6 +72,11 @@ awaitable<void> prepared_resolver::resolve_due() {
         }
         bool give_up = now > row.deadline_ms + give_up_after_.count();
         auto decision = resolve_prepared(answers, give_up);
+        // Told a committing peer it holds the change: no abort while a peer
+        // still holds it prepared (it may be the one committing).
+        if (decision == resolution::abort && !give_up && service_.vouched(row.txid) &&
+            std::ranges::count(answers, peer_answer::prepared) > 0)
+            decision = resolution::wait;
         if (decision == resolution::wait || stopped_) continue;
         if (!store_.changes().find(row.txid)) continue; // the shell finished it meanwhile
         session resolver;
@@ -88,7 +95,7 @@ awaitable<std::size_t> prepared_resolver::peers_holding(node_service::change_pro
     for (const auto& peer : service_.peers()) {
         if (holding >= enough) break;
         std::string theirs;
-        auto answer = co_await ask(peer, probe.txid, &probe, &theirs);
+        auto answer = co_await ask(peer, probe.txid, &probe, &theirs, !committed_only);
         bool holds = answer == peer_answer::committed ||
                      (!committed_only && answer == peer_answer::prepared);
         // The very change: the same keys, sealed the same, not another
@@ -100,12 +107,13 @@ awaitable<std::size_t> prepared_resolver::peers_holding(node_service::change_pro
 
 awaitable<peer_answer> prepared_resolver::ask(const std::string& peer, const std::string& txid,
                                               const node_service::change_probe* probe,
-                                              std::string* identity) {
+                                              std::string* identity, bool vouch) {
     // Named, not a temporary in the co_await expression: g++ 12 cannot build
     // a coroutine frame around a braced JSON initializer there.
     json fields;
     fields["txid"] = txid;
     if (probe) fields["handles"] = probe->handles;
+    if (vouch) fields["vouch"] = true;
     auto r = co_await call_peer(tls_, cluster_id_, peer, operation::tx_status, std::move(fields),
                                 peer_timeout);
     if (!r || r->code != status::ok) co_return peer_answer::unreachable;

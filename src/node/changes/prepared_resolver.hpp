@@ -32,9 +32,10 @@ public:
 private:
     awaitable<void> loop();
     awaitable<void> resolve_due();
+    /// `vouch`: this node is about to commit on the answer (transaction_request).
     awaitable<peer_answer> ask(const std::string& peer, const std::string& txid,
                                const node_service::change_probe* probe = nullptr,
-                               std::string* identity = nullptr);
+                               std::string* identity = nullptr, bool vouch = false);
 
     asio::io_context& io_;
     node_service& service_;

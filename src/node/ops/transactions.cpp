@@ -107,9 +107,11 @@ status tx_status(node_context& n, session& s, const transaction_request& r, json
     if (row) c = read_stored_change(row->change);
     if (auto a = may_finish(n, s, operation::tx_status, c); a != status::ok) return a;
     out = {{"outcome", outcome_of(n, txid)}};
-    if (c && std::holds_alternative<key_change>(*c))
+    if (c && std::holds_alternative<key_change>(*c)) {
         out["change"] = change_identity(n, std::get<key_change>(*c));
-    else if (auto id = n.store.changes().committed_identity(txid))
+        // A peer about to commit counts this answer: the change stays.
+        if (s.peer_node && r.vouch) n.vouched.insert(txid);
+    } else if (auto id = n.store.changes().committed_identity(txid))
         out["change"] = *id;
     else if (r.handles)
         if (auto held = committed_identity(n, *r.handles)) out["change"] = *held;
@@ -210,8 +212,12 @@ awaitable<status> commit_asked(node_context& n, session& s, const std::string& t
     if (!commit) {
         // Once a peer committed this very change (counting this node's
         // prepared copy), it is committed here too, whoever asks to abort.
-        if (co_await n.count_peer_holders(probe, 1, true) == 0)
+        if (co_await n.count_peer_holders(probe, 1, true) == 0) {
+            // Checked after the peers answered, with no co_await before the
+            // abort: a peer committing meanwhile counted this node's word.
+            if (n.vouched.contains(txid)) co_return status::conflict;
             co_return finish_change(n, s, txid, false, 1);
+        }
         auto verdict = finish_change(n, s, txid, true, std::nullopt);
         co_return verdict == status::ok ? status::tx_committed : verdict;
     }
@@ -270,6 +276,7 @@ status finish_change(node_context& n, session& s, const std::string& txid, bool 
         const auto* k = change ? std::get_if<key_change>(&*change) : nullptr;
         n.store.changes().record_outcome(txid, applied ? "committed" : "aborted",
                                          applied && k ? change_identity(n, *k) : "");
+        n.vouched.erase(txid);
         n.store.audit().append(n.identity.hsm_id, entry_for(s, commit ? "commit" : "abort",
                                                             row->user_name + " " + txid, verdict));
     });

@@ -82,6 +82,24 @@ bool key_change_named(std::string_view name) {
            name == "share_key" || name == "set_attribute";
 }
 
+// What a request for a key brought in names besides its material (import,
+// unwrap, derive): class and type, label, id, flags, and whether the session
+// keeps it.
+template <typename R> void decode_new_key(const json& f, R& out) {
+    out.cls = key_class_from_name(string_field(f, "class").value_or(""));
+    out.type = key_type_from_name(string_field(f, "type").value_or(""));
+    out.label = string_field(f, "label").value_or("");
+    out.id = string_field(f, "id").value_or("");
+    if (auto attributes = f.find("attributes"); attributes != f.end()) out.attributes = *attributes;
+    if (f.contains("session")) out.session = boolean(f, "session");
+}
+
+// Hex of at most `limit` bytes that may be left out: empty when absent,
+// nullopt when not hex or too long.
+std::optional<bytes> optional_hex(const json& f, std::string_view key, std::size_t limit) {
+    return f.contains(key) ? bounded_hex(f, key, limit) : std::optional(bytes{});
+}
+
 } // namespace
 
 void decode_fields(const json&, no_fields&) {}
@@ -182,49 +200,33 @@ void decode_fields(const json& f, generate_key_request& out) {
 }
 
 void decode_fields(const json& f, import_key_request& out) {
-    out.cls = key_class_from_name(string_field(f, "class").value_or(""));
-    out.type = key_type_from_name(string_field(f, "type").value_or(""));
+    decode_new_key(f, out);
     if (auto it = f.find("material"); it != f.end() && it->is_string())
         out.material_hex = secret(it->get<std::string>());
-    out.label = string_field(f, "label").value_or("");
-    out.id = string_field(f, "id").value_or("");
-    if (auto attributes = f.find("attributes"); attributes != f.end()) out.attributes = *attributes;
-    if (f.contains("session")) out.session = boolean(f, "session");
 }
 
 void decode_fields(const json& f, wrap_key_request& out) {
     out.handle = integer_field(f, "handle");
     out.key = integer_field(f, "key");
     out.mech = mechanism_from_name(string_field(f, "mechanism").value_or(""));
-    out.aad = f.contains("aad") ? bounded_hex(f, "aad", max_crypto_data) : std::optional(bytes{});
+    out.aad = optional_hex(f, "aad", max_crypto_data);
 }
 
 void decode_fields(const json& f, unwrap_key_request& out) {
     out.handle = integer_field(f, "handle");
     out.mech = mechanism_from_name(string_field(f, "mechanism").value_or(""));
     out.data = bounded_hex(f, "data", max_wrapped_key);
-    out.aad = f.contains("aad") ? bounded_hex(f, "aad", max_crypto_data) : std::optional(bytes{});
-    out.cls = key_class_from_name(string_field(f, "class").value_or(""));
-    out.type = key_type_from_name(string_field(f, "type").value_or(""));
-    out.label = string_field(f, "label").value_or("");
-    out.id = string_field(f, "id").value_or("");
-    if (auto attributes = f.find("attributes"); attributes != f.end()) out.attributes = *attributes;
-    if (f.contains("session")) out.session = boolean(f, "session");
+    out.aad = optional_hex(f, "aad", max_crypto_data);
+    decode_new_key(f, out);
 }
 
 void decode_fields(const json& f, derive_key_request& out) {
     out.handle = integer_field(f, "handle");
     out.point = bounded_hex(f, "point", max_public_point);
     out.kdf = string_field(f, "kdf").value_or("");
-    out.shared =
-        f.contains("shared") ? bounded_hex(f, "shared", max_shared_data) : std::optional(bytes{});
-    out.cls = key_class_from_name(string_field(f, "class").value_or(""));
-    out.type = key_type_from_name(string_field(f, "type").value_or(""));
+    out.shared = optional_hex(f, "shared", max_shared_data);
     out.value_len = integer_field(f, "value_len");
-    out.label = string_field(f, "label").value_or("");
-    out.id = string_field(f, "id").value_or("");
-    if (auto attributes = f.find("attributes"); attributes != f.end()) out.attributes = *attributes;
-    if (f.contains("session")) out.session = boolean(f, "session");
+    decode_new_key(f, out);
 }
 
 void decode_fields(const json& f, find_keys_request& out) {
@@ -246,7 +248,7 @@ void decode_fields(const json& f, key_use_request& out) {
     out.data = bounded_hex(f, "data", max_operation_data);
     out.signature = bounded_hex(f, "signature", max_crypto_data);
     out.iv = f.contains("iv");
-    out.aad = f.contains("aad") ? bounded_hex(f, "aad", max_crypto_data) : std::optional(bytes{});
+    out.aad = optional_hex(f, "aad", max_crypto_data);
     out.mac_length =
         f.contains("mac_length") ? integer_field(f, "mac_length") : std::optional<std::int64_t>(0);
 }

@@ -4,6 +4,7 @@
 
 #include "diagnostics.hpp"
 #include "hsmsh/client/key_generation.hpp"
+#include "hsmsh/client/key_listing.hpp"
 #include "hsmsh/client/two_phase.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/protocol/changes.hpp"
@@ -190,6 +191,9 @@ cluster_answer cluster_slot::call_locked(operation op, const json& fields, std::
     auto n = link_->size();
     std::vector<bool> tried(n, false);
     bool logged_out = false; // a node said the login is gone (the user deleted, say)
+    // A key made while a node was down is on the others only, until an
+    // officer's syncKey: a node without it does not answer for the cluster.
+    std::optional<std::pair<std::size_t, cluster_answer>> not_found;
     auto start = next_.fetch_add(1) % n;
     while (auto picked = pick(start, tried)) {
         auto i = picked->first;
@@ -200,8 +204,16 @@ cluster_answer cluster_slot::call_locked(operation op, const json& fields, std::
             logged_out = true;
             continue;
         }
+        if (answer.code == status::key_not_found) {
+            if (!not_found) not_found.emplace(i, std::move(answer));
+            continue;
+        }
         if (answered) *answered = i;
         return answer;
+    }
+    if (not_found) {
+        if (answered) *answered = not_found->first;
+        return std::move(not_found->second);
     }
     if (logged_out) return {cluster_answer::kind::refused, status::not_logged_in, json::object()};
     return {};
@@ -311,30 +323,83 @@ bool cluster_slot::fail_over_locked(const server_report& failed, bool& logged_ou
     return true;
 }
 
+// Under the slot's lock, shared: `op` to every node holding the login at
+// once, each under its own lock (taken in order, and no other caller holds
+// two: no deadlock); a silent node, or one that says the login is gone,
+// loses the login.
+std::vector<std::pair<std::size_t, cluster_answer>>
+cluster_slot::ask_all_locked(operation op, const json& fields) {
+    std::vector<std::size_t> servers;
+    std::vector<std::unique_lock<std::mutex>> held;
+    for (std::size_t i = 0; i < link_->size(); ++i) {
+        if (!logged_in_[i]) continue;
+        std::unique_lock node(*node_mutex_[i]);
+        if (!link_->connected(i)) {
+            logged_in_[i] = false;
+            continue;
+        }
+        held.push_back(std::move(node));
+        servers.push_back(i);
+    }
+    std::vector<std::pair<std::size_t, cluster_answer>> answers;
+    if (servers.empty()) return answers;
+    auto outcomes = link_->call(servers, op, fields, nullptr);
+    for (std::size_t k = 0; k < servers.size(); ++k) {
+        auto i = servers[k];
+        auto& o = outcomes[k];
+        if (o.what != server_outcome::kind::replied) {
+            logged_in_[i] = false;
+            answers.emplace_back(i, cluster_answer{});
+            continue;
+        }
+        if (o.code == status::not_logged_in) logged_in_[i] = false;
+        answers.emplace_back(
+            i, cluster_answer{o.ok() ? cluster_answer::kind::ok : cluster_answer::kind::refused,
+                              o.code, std::move(o.fields)});
+    }
+    return answers;
+}
+
+// Every node's listing at once, merged: a key made while a node was down
+// is on the others only, and an application finds it whichever node it
+// would have asked (pkcs11:...;object=... found by one search and not the next).
 std::optional<std::vector<key_summary>> cluster_slot::keys(cluster_answer& failure) {
     std::shared_lock lock(link_mutex_);
+    if (!link_) {
+        failure = {};
+        return std::nullopt;
+    }
     std::vector<key_summary> out;
     std::int64_t after = 0;
     // Bounded: a node holds 3300 keys, and a page one object at least. A
     // listing never ends short: one that has not ended by then fails.
     for (std::size_t round = 0; round <= max_keys_per_node; ++round) {
-        auto answer = call_locked(operation::list_keys, json{{"after", after}});
-        if (answer.what != cluster_answer::kind::ok) {
-            failure = std::move(answer);
-            return std::nullopt;
-        }
-        auto page = key_page_from(answer.fields);
-        if (!page) {
-            failure = {};
-            return std::nullopt;
-        }
-        bool empty = page->keys.empty();
-        for (auto& k : page->keys)
-            if (k.handle > after) {
-                after = k.handle;
-                out.push_back(std::move(k));
+        std::vector<key_page> pages;
+        cluster_answer refusal;
+        bool logged_out = false;
+        for (auto& [i, answer] : ask_all_locked(operation::list_keys, json{{"after", after}})) {
+            if (answer.what == cluster_answer::kind::ok) {
+                if (auto page = key_page_from(answer.fields)) pages.push_back(std::move(*page));
+            } else if (answer.code == status::not_logged_in) {
+                logged_out = true;
+            } else if (answer.what == cluster_answer::kind::refused &&
+                       refusal.what != cluster_answer::kind::refused) {
+                refusal = std::move(answer);
             }
-        if (!page->more || empty) return out;
+        }
+        if (pages.empty()) {
+            if (refusal.what == cluster_answer::kind::refused)
+                failure = std::move(refusal);
+            else if (logged_out)
+                failure = {cluster_answer::kind::refused, status::not_logged_in, json::object()};
+            else
+                failure = {};
+            return std::nullopt;
+        }
+        auto merged = merge_key_pages(std::move(pages), after);
+        std::ranges::move(merged.keys, std::back_inserter(out));
+        after = merged.after;
+        if (!merged.more) return out;
     }
     failure = {};
     return std::nullopt;

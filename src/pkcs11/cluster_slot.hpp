@@ -57,12 +57,14 @@ public:
     void logout();
     bool logged_in() const;
 
-    /// The keys the user may use (owned or shared), fetched anew; nothing,
-    /// and why in `failure`, when no node gave them.
+    /// The keys the user may use (owned or shared), fetched anew from every
+    /// node holding the login and merged (a key on some nodes only is
+    /// found); nothing, and why in `failure`, when no node gave them.
     std::optional<std::vector<key_summary>> keys(cluster_answer& failure);
 
     /// Sends `op` to one node holding the login, failing over to the next
-    /// when one does not answer; the node that answered in `answered`.
+    /// when one does not answer, or does not hold the key (one made while a
+    /// node was down); the node that answered in `answered`.
     cluster_answer call(operation op, const json& fields, std::size_t* answered = nullptr);
 
     /// Sends `op` to node `node` alone (what only it holds: a session key);
@@ -97,6 +99,9 @@ private:
     cluster_answer settle(const std::vector<phase_report>& reports);
     cluster_answer call_locked(operation op, const json& fields, std::size_t* answered = nullptr);
     cluster_answer ask_locked(std::size_t i, operation op, const json& fields);
+    /// `op` to every node holding the login at once: each one's answer.
+    std::vector<std::pair<std::size_t, cluster_answer>> ask_all_locked(operation op,
+                                                                       const json& fields);
     void open_locked();
     // generate's parts: who may make the key, and whether to ask the next one.
     std::vector<std::size_t> in_turn_locked();

@@ -6,6 +6,7 @@ owns every key involved would run them. Each test asserts what that user
 sees: the key material never reaches her in the clear."""
 import hashlib
 import hmac
+import json
 import os
 import re
 import subprocess
@@ -20,13 +21,16 @@ from p11_tools import MODULE, sanitizer_runtimes, tool_env  # noqa: E402
 if sanitizer_runtimes() and "LD_PRELOAD" not in os.environ:
     os.execve(sys.executable, [sys.executable, *sys.argv], tool_env(dict(os.environ)))
 
-from cluster import ClusterTestCase  # noqa: E402
+from cluster import LOGIN, Cluster, ClusterTestCase  # noqa: E402
 
 try:
     import PyKCS11
-    from PyKCS11.LowLevel import (CKA_CLASS, CKA_EXTRACTABLE, CKA_KEY_TYPE, CKA_LABEL, CKA_SIGN,
-                                  CKA_TOKEN, CKA_UNWRAP, CKA_VALUE, CKA_WRAP, CKF_RW_SESSION,
-                                  CKF_SERIAL_SESSION, CKK_AES, CKK_GENERIC_SECRET, CKM_SHA256_HMAC,
+    from PyKCS11.LowLevel import (CKA_CLASS, CKA_EXTRACTABLE, CKA_KEY_TYPE, CKA_LABEL, CKA_LOCAL,
+                                  CKA_MODULUS, CKA_MODULUS_BITS, CKA_PUBLIC_EXPONENT, CKA_SIGN,
+                                  CKA_TOKEN, CKA_UNWRAP, CKA_VALUE, CKA_VERIFY, CKA_WRAP,
+                                  CKF_RW_SESSION, CKF_SERIAL_SESSION, CKK_AES, CKK_GENERIC_SECRET,
+                                  CKK_RSA, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_SHA256_HMAC,
+                                  CKM_SHA256_RSA_PKCS, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY,
                                   CKO_SECRET_KEY)
 except ImportError:
     PyKCS11 = None
@@ -285,6 +289,84 @@ class KeyTransportTests(ClusterTestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("RET_WRAPPED_KEY_INVALID", r.stdout + r.stderr)
 
+
+@unittest.skipUnless(PyKCS11, "PyKCS11 (python3-pykcs11) is not installed")
+class TwoClusters(ClusterTestCase):
+    """Issue 31's backups and transport: a key wrapped in one cluster is
+    unwrapped in another, through the module (one slot per cluster), and
+    signs there byte for byte as it did at home."""
+
+    CLUSTER = {"peers": True}
+    ACTIVATE = True
+    USERS = (("CU", "alice", PASSWORDS["alice"]),)
+    SHARED = True
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        other = Cluster(nodes=1, cluster_id="cluster-two")
+        cls.addClassCleanup(other.stop)
+        other.activate()
+        r = other.shell(input=LOGIN + "createUser CU carol carol-pw-12\ny\n")
+        assert r.returncode == 0, r.stdout + r.stderr
+        config = cls.c.write_config()
+        with open(config) as f:
+            doc = json.load(f)
+        with open(other.write_config()) as f:
+            theirs = json.load(f)["clusters"][0]
+        for field in ("hsm_ca_cert", "client_cert", "client_key"):
+            theirs[field] = other.path(theirs[field])
+        doc["clusters"].append(theirs)
+        with open(config, "w") as f:
+            json.dump(doc, f)
+        cls.config = config
+
+    def session(self, lib, token, pin):
+        slot = next(s for s in lib.getSlotList(tokenPresent=True)
+                    if lib.getTokenInfo(s).label.strip() == token)
+        s = lib.openSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+        self.addCleanup(s.closeSession)
+        s.login(pin)
+        return s
+
+    def test_a_key_wrapped_in_one_cluster_signs_alike_in_another(self):
+        os.environ["HSMSH_CONFIG"] = self.config
+        lib = PyKCS11.PyKCS11Lib()
+        lib.load(MODULE)
+        self.addCleanup(lib.lib.Unload)
+        home = self.session(lib, self.c.cluster_id, f"alice:{PASSWORDS['alice']}")
+        away = self.session(lib, "cluster-two", "carol:carol-pw-12")
+        # The transport key: the same value brought into both clusters.
+        kek_value = os.urandom(32)
+        keks = [s.createObject([(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_AES),
+                                (CKA_TOKEN, True), (CKA_VALUE, kek_value), (CKA_WRAP, True),
+                                (CKA_UNWRAP, True), (CKA_LABEL, "transport")])
+                for s in (home, away)]
+        public, private = home.generateKeyPair(
+            [(CKA_CLASS, CKO_PUBLIC_KEY), (CKA_KEY_TYPE, CKK_RSA), (CKA_TOKEN, True),
+             (CKA_VERIFY, True), (CKA_MODULUS_BITS, 2048),
+             (CKA_PUBLIC_EXPONENT, (0x01, 0x00, 0x01)), (CKA_LABEL, "travels")],
+            [(CKA_CLASS, CKO_PRIVATE_KEY), (CKA_KEY_TYPE, CKK_RSA), (CKA_TOKEN, True),
+             (CKA_SIGN, True), (CKA_EXTRACTABLE, True), (CKA_LABEL, "travels")],
+            mecha=PyKCS11.Mechanism(CKM_RSA_PKCS_KEY_PAIR_GEN, None))
+        # RFC 5649: a PKCS#8 RSA key is no multiple of 8 bytes.
+        kwp = PyKCS11.Mechanism(0x210B, None)
+        blob = bytes(home.wrapKey(keks[0], private, kwp))
+        copy = away.unwrapKey(keks[1], blob, [(CKA_CLASS, CKO_PRIVATE_KEY),
+                                              (CKA_KEY_TYPE, CKK_RSA), (CKA_TOKEN, True),
+                                              (CKA_SIGN, True), (CKA_LABEL, "arrived")], kwp)
+        self.assertEqual(bytes(away.getAttributeValue(copy, [CKA_MODULUS])[0]),
+                         bytes(home.getAttributeValue(public, [CKA_MODULUS])[0]))
+        # PKCS#1 v1.5 signatures are deterministic: the same key signs the same bytes.
+        pkcs1 = PyKCS11.Mechanism(CKM_SHA256_RSA_PKCS, None)
+        data = b"signed in two clusters"
+        signature = bytes(away.sign(copy, data, pkcs1))
+        self.assertEqual(signature, bytes(home.sign(private, data, pkcs1)))
+        self.assertTrue(home.verify(public, data, signature, pkcs1))
+        # What arrived stays in its new cluster: not extractable, and not local.
+        self.assertEqual(list(away.getAttributeValue(copy, [CKA_EXTRACTABLE, CKA_LOCAL])),
+                         [False, False])
+        self.assertEqual(len(home.findObjects([(CKA_LABEL, "arrived")])), 0)
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

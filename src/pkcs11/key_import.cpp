@@ -160,6 +160,27 @@ std::variant<CK_RV, secret> ec_key(bool with_private, int curve_bits, const key_
     return hex_der(key.get(), [](EVP_PKEY* k, unsigned char** p) { return i2d_PUBKEY(k, p); });
 }
 
+// An Ed25519 key from its RFC 8032 bytes: the private key's 32 (CKA_VALUE),
+// or the public key's (CKA_EC_POINT, bare or DER-wrapped as a point is).
+std::variant<CK_RV, secret> edwards_key(bool with_private, const key_parts& parts) {
+    constexpr std::size_t size = 32;
+    const auto* given = parts.find(with_private ? CKA_VALUE : CKA_EC_POINT);
+    if (!given) return CKR_TEMPLATE_INCOMPLETE;
+    std::span<const std::uint8_t> raw(*given);
+    if (!with_private && raw.size() == size + 2 && raw[0] == 0x04 && raw[1] == size)
+        raw = raw.subspan(2);
+    if (raw.size() != size) return CKR_ATTRIBUTE_VALUE_INVALID;
+    pkey_ptr key(with_private ? EVP_PKEY_new_raw_private_key_ex(module_libctx(), "ED25519", nullptr,
+                                                                raw.data(), raw.size())
+                              : EVP_PKEY_new_raw_public_key_ex(module_libctx(), "ED25519", nullptr,
+                                                               raw.data(), raw.size()));
+    if (!key) return CKR_ATTRIBUTE_VALUE_INVALID;
+    if (with_private)
+        return hex_der(key.get(),
+                       [](EVP_PKEY* k, unsigned char** p) { return i2d_PrivateKey(k, p); });
+    return hex_der(key.get(), [](EVP_PKEY* k, unsigned char** p) { return i2d_PUBKEY(k, p); });
+}
+
 } // namespace
 
 key_parts::~key_parts() {
@@ -184,6 +205,7 @@ bool is_key_part(key_class c, key_type t, CK_ATTRIBUTE_TYPE type) noexcept {
     case key_type::generic_secret:
         return type == CKA_VALUE;
     case key_type::ec:
+    case key_type::ed25519:
         return type == (c == key_class::private_key ? CKA_VALUE : CKA_EC_POINT);
     case key_type::rsa: {
         auto it = std::ranges::find(rsa_parts, type, &decltype(rsa_parts)::value_type::first);
@@ -212,6 +234,8 @@ std::variant<CK_RV, secret> key_material_of(key_class c, key_type t, int curve_b
         return rsa_key(with_private, parts);
     case key_type::ec:
         return ec_key(with_private, curve_bits, parts);
+    case key_type::ed25519:
+        return edwards_key(with_private, parts);
     case key_type::x509:
     case key_type::opaque:
         break;

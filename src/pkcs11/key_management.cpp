@@ -5,6 +5,7 @@
 #include "hsmsh/hex.hpp"
 #include "hsmsh/protocol/changes.hpp"
 #include "library.hpp"
+#include "mechanism_table.hpp"
 #include "requests.hpp"
 #include "sessions.hpp"
 #include "tokens.hpp"
@@ -202,12 +203,17 @@ CK_RV relabel_session_object(session& s, CK_OBJECT_HANDLE o, const CK_ATTRIBUTE*
     return CKR_OK;
 }
 
+// Whether `m` makes a key pair (the mechanism table's CKF_GENERATE_KEY_PAIR).
+bool makes_pair(const CK_MECHANISM* m) noexcept {
+    const auto* entry = m ? find_mechanism(m->mechanism) : nullptr;
+    return entry && (entry->flags & CKF_GENERATE_KEY_PAIR) != 0;
+}
+
 } // namespace
 
 CK_RV generate_key(session& s, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
                    CK_OBJECT_HANDLE_PTR key) {
-    if (m && (m->mechanism == CKM_EC_KEY_PAIR_GEN || m->mechanism == CKM_RSA_PKCS_KEY_PAIR_GEN))
-        return CKR_MECHANISM_INVALID;
+    if (makes_pair(m)) return CKR_MECHANISM_INVALID;
     return generate(s, m, nullptr, 0, tmpl, count, nullptr, key);
 }
 
@@ -216,8 +222,7 @@ CK_RV generate_key_pair(session& s, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR public_
                         CK_ULONG private_count, CK_OBJECT_HANDLE_PTR public_key,
                         CK_OBJECT_HANDLE_PTR private_key) {
     require(public_key != nullptr, CKR_ARGUMENTS_BAD);
-    if (m && m->mechanism != CKM_EC_KEY_PAIR_GEN && m->mechanism != CKM_RSA_PKCS_KEY_PAIR_GEN)
-        return CKR_MECHANISM_INVALID;
+    if (m && !makes_pair(m)) return CKR_MECHANISM_INVALID;
     return generate(s, m, public_tmpl, public_count, private_tmpl, private_count, public_key,
                     private_key);
 }

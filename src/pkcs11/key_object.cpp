@@ -98,6 +98,8 @@ CK_KEY_TYPE type_of(const key_summary& k) {
         return CKK_AES;
     case key_type::generic_secret:
         return CKK_GENERIC_SECRET;
+    case key_type::ed25519:
+        return CKK_EC_EDWARDS;
     case key_type::x509: // a certificate's or a data object's, which have no CKA_KEY_TYPE
     case key_type::opaque:
         break;
@@ -196,11 +198,15 @@ attribute_value value_attribute(const key_summary& k, CK_ATTRIBUTE_TYPE type) {
         if (asymmetric) return invalid();
         return of(scalar<CK_ULONG>(static_cast<CK_ULONG>(k.bits / 8)));
     case CKA_EC_PARAMS:
+        if (k.type == key_type::ed25519) return of(bytes(ed25519_oid.begin(), ed25519_oid.end()));
         if (k.type != key_type::ec) return invalid();
         return of(k.bits == 384 ? bytes(p384_oid.begin(), p384_oid.end())
                                 : bytes(p256_oid.begin(), p256_oid.end()));
     case CKA_EC_POINT:
-        if (k.type != key_type::ec || k.cls != key_class::public_key) return invalid();
+        // An Edwards key's is its 32 bytes (RFC 8032), DER-wrapped as a point is.
+        if ((k.type != key_type::ec && k.type != key_type::ed25519) ||
+            k.cls != key_class::public_key)
+            return invalid();
         if (auto p = ec_point(k)) return of(std::move(*p));
         return {CKR_GENERAL_ERROR, {}};
     case CKA_MODULUS:

@@ -54,5 +54,7 @@ std::optional<bytes> der_signature(const key_summary& k, const bytes& pkcs11_sig
 inline constexpr std::array<std::uint8_t, 10> p256_oid{0x06, 0x08, 0x2a, 0x86, 0x48,
                                                        0xce, 0x3d, 0x03, 0x01, 0x07};
 inline constexpr std::array<std::uint8_t, 7> p384_oid{0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
+/// Ed25519 (RFC 8410's id-Ed25519, 1.3.101.112), a CKK_EC_EDWARDS key's CKA_EC_PARAMS.
+inline constexpr std::array<std::uint8_t, 5> ed25519_oid{0x06, 0x03, 0x2b, 0x65, 0x70};
 
 } // namespace hsm::p11

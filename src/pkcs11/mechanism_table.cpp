@@ -82,6 +82,21 @@ CK_RV ctr_parameters(const CK_MECHANISM& m, key_operation, node_mechanism& out) 
     return CKR_OK;
 }
 
+// EdDSA: pure Ed25519, no parameters or CK_EDDSA_PARAMS (PKCS#11 3.0,
+// which p11-kit's header lacks) saying no prehash and no context;
+// Ed25519ph and Ed25519ctx are not offered.
+CK_RV eddsa_parameters(const CK_MECHANISM& m, key_operation, node_mechanism&) {
+    struct eddsa_params {
+        CK_BBOOL prehash;
+        CK_ULONG context_length;
+        CK_BYTE_PTR context;
+    };
+    if (!m.pParameter && !m.ulParameterLen) return CKR_OK;
+    auto p = parameters<eddsa_params>(m);
+    if (!p || p->prehash || p->context_length) return CKR_MECHANISM_PARAM_INVALID;
+    return CKR_OK;
+}
+
 // AES-GCM: a 12-byte IV buffer, 128-bit tags, bounded additional data.
 CK_RV gcm_parameters(const CK_MECHANISM& m, key_operation op, node_mechanism& out) {
     auto p = parameters<CK_GCM_PARAMS>(m);
@@ -102,12 +117,14 @@ constexpr CK_FLAGS rsa_sign = CKF_HW | CKF_SIGN | CKF_VERIFY;
 constexpr CK_FLAGS crypt = CKF_HW | CKF_ENCRYPT | CKF_DECRYPT;
 constexpr CK_FLAGS mac = CKF_HW | CKF_SIGN | CKF_VERIFY;
 constexpr CK_FLAGS wraps = CKF_HW | CKF_WRAP | CKF_UNWRAP;
+constexpr CK_FLAGS pair_gen = CKF_HW | CKF_GENERATE_KEY_PAIR;
 // RFC 5649's number in PKCS#11 3.0, which p11-kit's header lacks (SoftHSM2
 // 2.6 gives RFC 5649 0x210A, the standard's AES key wrap with PKCS#7 padding).
 constexpr CK_MECHANISM_TYPE ckm_aes_key_wrap_kwp = 0x210BUL;
 
 constexpr key_generation ec_pair{key_type::ec, key_class::private_key, CKK_EC};
 constexpr key_generation rsa_pair{key_type::rsa, key_class::private_key, CKK_RSA};
+constexpr key_generation ed25519_pair{key_type::ed25519, key_class::private_key, CKK_EC_EDWARDS};
 constexpr key_generation aes_key{key_type::aes, key_class::secret_key, CKK_AES};
 constexpr key_generation generic_key{key_type::generic_secret, key_class::secret_key,
                                      CKK_GENERIC_SECRET};
@@ -123,7 +140,9 @@ constexpr mechanism_entry table[]{
     {CKM_ECDSA_SHA256, 256, 384, ec_sign, "ecdsa-sha256", nullptr, {}},
     {CKM_ECDSA_SHA384, 256, 384, ec_sign, "ecdsa-sha384", nullptr, {}},
     {CKM_ECDSA_SHA512, 256, 384, ec_sign, "ecdsa-sha512", nullptr, {}},
-    {CKM_RSA_PKCS_KEY_PAIR_GEN, 2048, 4096, CKF_HW | CKF_GENERATE_KEY_PAIR, {}, nullptr, rsa_pair},
+    {CKM_EC_EDWARDS_KEY_PAIR_GEN, 256, 256, pair_gen, {}, nullptr, ed25519_pair},
+    {CKM_EDDSA, 256, 256, CKF_HW | CKF_SIGN | CKF_VERIFY, "eddsa", eddsa_parameters, {}},
+    {CKM_RSA_PKCS_KEY_PAIR_GEN, 2048, 4096, pair_gen, {}, nullptr, rsa_pair},
     {CKM_RSA_PKCS, 2048, 4096, rsa_sign | crypt, "rsa-pkcs1", nullptr, {}},
     {CKM_SHA256_RSA_PKCS, 2048, 4096, rsa_sign, "rsa-pkcs1-sha256", nullptr, {}},
     {CKM_SHA384_RSA_PKCS, 2048, 4096, rsa_sign, "rsa-pkcs1-sha384", nullptr, {}},

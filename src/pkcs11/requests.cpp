@@ -20,6 +20,9 @@ namespace {
 // P-256 by name (PrintableString), which pkcs11-tool also sends.
 constexpr std::array<std::uint8_t, 12> p256_name{0x13, 0x0a, 'p', 'r', 'i', 'm',
                                                  'e',  '2',  '5', '6', 'v', '1'};
+// Ed25519 by name, as PKCS#11 3.0 allows for CKK_EC_EDWARDS.
+constexpr std::array<std::uint8_t, 14> ed25519_name{0x13, 0x0c, 'e', 'd', 'w', 'a', 'r',
+                                                    'd',  's',  '2', '5', '5', '1', '9'};
 
 std::span<const std::uint8_t> value_of(const CK_ATTRIBUTE& a) {
     if (!a.pValue || a.ulValueLen == CK_UNAVAILABLE_INFORMATION) return {};
@@ -51,6 +54,7 @@ struct template_reading {
     std::optional<CK_ULONG> modulus_bits;
     std::optional<CK_ULONG> value_len;
     std::optional<int> curve_bits;
+    bool edwards = false; // CKA_EC_PARAMS named Ed25519
     key_flags flags;
     key_flags stated; // the flags the template names
     bool any_flag = false;
@@ -126,6 +130,8 @@ bool read_size(const CK_ATTRIBUTE& a, template_reading& r) {
             r.curve_bits = 256;
         else if (equals(a, p384_oid))
             r.curve_bits = 384;
+        else if (equals(a, ed25519_oid) || equals(a, ed25519_name))
+            r.edwards = true;
         else
             r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
         return true;
@@ -151,16 +157,15 @@ bool read_fixed(const CK_ATTRIBUTE& a, template_reading& r, key_class cls) {
 
 // A boolean flag of a key of class `cls` and type `type`.
 void read_flag(const CK_ATTRIBUTE& a, template_reading& r, key_class cls, key_type type) {
-    // A public key never derives; tools ask for it on both halves of
-    // an EC pair out of habit (pkcs11-tool does): the private half derives.
-    if (a.type == CKA_DERIVE && cls == key_class::public_key) return;
-    // No mechanism wraps with an EC or RSA key, here or on the nodes:
+    // A public key never derives, nor an Edwards key; tools ask for it on
+    // both halves of a pair out of habit (pkcs11-tool does): an EC private
+    // half derives.
+    if (a.type == CKA_DERIVE && (cls == key_class::public_key || type == key_type::ed25519)) return;
+    // No mechanism wraps with an EC, Edwards or RSA key, here or on the nodes:
     // CKA_WRAP and CKA_UNWRAP do not apply to one (pkcs11-provider asks
     // both, true, on every pair). Ignored, as PKCS#11 lets a token ignore what does
     // not apply: the key is made without them and never wraps.
-    if ((a.type == CKA_WRAP || a.type == CKA_UNWRAP) &&
-        (type == key_type::ec || type == key_type::rsa))
-        return;
+    if ((a.type == CKA_WRAP || a.type == CKA_UNWRAP) && is_asymmetric(type)) return;
     const auto* info = find_key_attribute(static_cast<std::uint32_t>(a.type));
     auto value = bool_of(a);
     if (!info || !info->flag || a.type > CKA_DESTROYABLE) return r.fail(CKR_ATTRIBUTE_TYPE_INVALID);
@@ -228,8 +233,13 @@ std::variant<CK_RV, std::string> key_spec_of(key_type type, const template_readi
                                              const template_reading& pub) {
     switch (type) {
     case key_type::ec:
+        if (pub.edwards || priv.edwards) return CKR_TEMPLATE_INCONSISTENT;
         if (auto bits = pub.curve_bits ? pub.curve_bits : priv.curve_bits)
             return fmt::format("ec:p{}", *bits);
+        break;
+    case key_type::ed25519:
+        if (pub.curve_bits || priv.curve_bits) return CKR_TEMPLATE_INCONSISTENT;
+        if (pub.edwards || priv.edwards) return std::string("ed25519");
         break;
     case key_type::rsa:
         if (auto bits = pub.modulus_bits ? pub.modulus_bits : priv.modulus_bits)
@@ -278,6 +288,7 @@ std::variant<CK_RV, object_kind> imported_kind(const CK_ATTRIBUTE* tmpl, CK_ULON
     if (*ck_type == CKK_GENERIC_SECRET) type = key_type::generic_secret;
     if (*ck_type == CKK_RSA) type = key_type::rsa;
     if (*ck_type == CKK_EC) type = key_type::ec;
+    if (*ck_type == CKK_EC_EDWARDS) type = key_type::ed25519;
     if (!cls || !type) return CKR_ATTRIBUTE_VALUE_INVALID;
     bool secret_type = *type == key_type::aes || *type == key_type::generic_secret;
     if (secret_type != (*cls == key_class::secret_key)) return CKR_TEMPLATE_INCONSISTENT;
@@ -568,6 +579,9 @@ std::variant<CK_RV, generation> import_request(const CK_ATTRIBUTE* tmpl, CK_ULON
     key_parts parts;
     auto r = read_template(tmpl, count, cls, type, ck_class, ck_type, base, &parts);
     if (r.error != CKR_OK) return r.error;
+    // The curve a template names is the key type's.
+    if ((type == key_type::ed25519 && r.curve_bits) || (type == key_type::ec && r.edwards))
+        return CKR_TEMPLATE_INCONSISTENT;
     auto material = key_material_of(cls, type, r.curve_bits.value_or(0), parts);
     if (auto* error = std::get_if<CK_RV>(&material)) return *error;
     const auto& hex = std::get<secret>(material);
@@ -590,7 +604,7 @@ std::variant<CK_RV, generation> unwrap_request(const CK_ATTRIBUTE* tmpl, CK_ULON
     auto r = read_template(tmpl, count, cls, type, ck_class, ck_type, base);
     if (r.error != CKR_OK) return r.error;
     // Its size is the wrapped key's, which the node reads.
-    if (r.modulus_bits || r.curve_bits) return CKR_ATTRIBUTE_READ_ONLY;
+    if (r.modulus_bits || r.curve_bits || r.edwards) return CKR_ATTRIBUTE_READ_ONLY;
     return import_of(cls, type, {}, r); // the material: what the node unwraps
 }
 
@@ -664,6 +678,8 @@ std::size_t output_bound(const key_summary& k, const node_mechanism& m, key_oper
     switch (k.type) {
     case key_type::ec:
         return 2 * static_cast<std::size_t>(k.bits / 8);
+    case key_type::ed25519:
+        return 64; // RFC 8032: R and S, 32 bytes each
     case key_type::rsa:
         return static_cast<std::size_t>(k.bits / 8);
     case key_type::generic_secret: { // an HMAC, whole or cut (_GENERAL)

@@ -41,16 +41,17 @@ constexpr std::array<named<key_class>, 5> class_names{{
     {key_class::data, "data"},
 }};
 
-constexpr std::array<named<key_type>, 6> type_names{{
+constexpr std::array<named<key_type>, 7> type_names{{
     {key_type::ec, "ec"},
     {key_type::rsa, "rsa"},
     {key_type::aes, "aes"},
     {key_type::generic_secret, "generic_secret"},
     {key_type::x509, "x509"},
     {key_type::opaque, "opaque"},
+    {key_type::ed25519, "ed25519"},
 }};
 
-constexpr std::array<named<mechanism>, 31> mechanism_names{{
+constexpr std::array<named<mechanism>, 32> mechanism_names{{
     {mechanism::ecdsa, "ecdsa"},
     {mechanism::ecdsa_sha1, "ecdsa-sha1"},
     {mechanism::ecdsa_sha224, "ecdsa-sha224"},
@@ -82,6 +83,7 @@ constexpr std::array<named<mechanism>, 31> mechanism_names{{
     {mechanism::rsa_oaep_sha512, "rsa-oaep-sha512"},
     {mechanism::aes_key_wrap, "aes-key-wrap"},
     {mechanism::aes_key_wrap_pad, "aes-key-wrap-pad"},
+    {mechanism::eddsa, "eddsa"},
 }};
 
 using ka = key_attribute;
@@ -155,6 +157,10 @@ bool is_key(key_class c) noexcept {
     return c == key_class::public_key || c == key_class::private_key || c == key_class::secret_key;
 }
 
+bool is_asymmetric(key_type t) noexcept {
+    return t == key_type::ec || t == key_type::rsa || t == key_type::ed25519;
+}
+
 std::string_view key_class_name(key_class c) noexcept {
     return name_in(class_names, c);
 }
@@ -207,6 +213,8 @@ std::size_t mac_size(mechanism m) noexcept {
 }
 
 std::optional<key_spec> parse_key_spec(std::string_view text) {
+    if (text == "ed25519" || text == "ec:edwards25519" || text == "ec:ed25519")
+        return key_spec{key_type::ed25519, 256};
     auto colon = text.find(':');
     if (colon == std::string_view::npos) return std::nullopt;
     auto kind = text.substr(0, colon);
@@ -242,6 +250,8 @@ std::string key_spec_name(const key_spec& spec) {
         return "x509";
     case key_type::opaque:
         return "opaque";
+    case key_type::ed25519:
+        return "ed25519";
     }
     return "unknown";
 }
@@ -370,6 +380,8 @@ bool mechanism_fits(mechanism m, key_use use, key_type t, key_class c) noexcept 
     case ecdsa_sha384:
     case ecdsa_sha512:
         return signing && t == key_type::ec;
+    case eddsa:
+        return signing && t == key_type::ed25519;
     case rsa_pkcs1: // a DigestInfo's signature, or PKCS#1 v1.5 encryption
         return !transport && t == key_type::rsa;
     case rsa_pkcs1_sha256:

@@ -165,10 +165,10 @@ const std::array commands{
                  .max_args = 3},
     command_spec{.id = command_id::generate_key,
                  .name = "generateKey",
-                 .synopsis = "generateKey <ec:p256|ec:p384|rsa:BITS|aes:BITS|hmac:BITS> [<label> "
-                             "[<id-hex>]]",
-                 .summary = "Generate a key (a pair for EC and RSA) you own, on every server or "
-                            "none (our extension)",
+                 .synopsis = "generateKey <ec:p256|ec:p384|ed25519|rsa:BITS|aes:BITS|hmac:BITS> "
+                             "[<label> [<id-hex>]]",
+                 .summary = "Generate a key (a pair for EC, Ed25519 and RSA) you own, on every "
+                            "server or none (our extension)",
                  .who = "CU",
                  .handler = &run_generate_key,
                  .op = operation::prepare,

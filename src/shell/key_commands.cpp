@@ -247,8 +247,9 @@ void name_request(const parsed_command& cmd, json& request) {
 json generate_request(const parsed_command& cmd) {
     auto spec = parse_key_spec(cmd.args[0]);
     if (!spec)
-        throw usage_error(fmt::format("no key type '{}': ec:p256, ec:p384, rsa:2048, rsa:3072, "
-                                      "rsa:4096, aes:128, aes:192, aes:256 or hmac:<bits>",
+        throw usage_error(fmt::format("no key type '{}': ec:p256, ec:p384, ed25519, rsa:2048, "
+                                      "rsa:3072, rsa:4096, aes:128, aes:192, aes:256 or "
+                                      "hmac:<bits>",
                                       cmd.args[0]));
     json request{{"spec", key_spec_name(*spec)}};
     name_request(cmd, request);
@@ -265,6 +266,8 @@ std::optional<key_type> public_key_type(const std::string& der) {
         return key_type::ec;
     case EVP_PKEY_RSA:
         return key_type::rsa;
+    case EVP_PKEY_ED25519:
+        return key_type::ed25519;
     default:
         return std::nullopt;
     }
@@ -400,8 +403,9 @@ std::pair<key_class, key_type> unwrapped_kind(const std::string& text) {
     if (text == "hmac") return {key_class::secret_key, key_type::generic_secret};
     if (text == "ec") return {key_class::private_key, key_type::ec};
     if (text == "rsa") return {key_class::private_key, key_type::rsa};
-    throw usage_error(
-        fmt::format("no key kind '{}': aes, hmac, ec (a PKCS#8 private key) or rsa", text));
+    if (text == "ed25519") return {key_class::private_key, key_type::ed25519};
+    throw usage_error(fmt::format(
+        "no key kind '{}': aes, hmac, ec, rsa or ed25519 (a PKCS#8 private key)", text));
 }
 
 } // namespace

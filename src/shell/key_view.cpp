@@ -42,6 +42,8 @@ std::uint32_t pkcs11_key_type(key_type t) {
         return 0x10;
     case key_type::aes:
         return 0x1f;
+    case key_type::ed25519:
+        return 0x40;     // CKK_EC_EDWARDS
     case key_type::x509: // a certificate's or a data object's, which have no key type
     case key_type::opaque:
         return 0;

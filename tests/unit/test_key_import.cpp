@@ -369,4 +369,47 @@ TEST_CASE("a secret or private key is always sensitive and never extractable exa
     CHECK(flags_fit(pub, key_class::public_key, key_type::ec));
 }
 
+TEST_CASE("an Ed25519 key signs as RFC 8032 says, by EdDSA alone") {
+    import_fixture n;
+    // RFC 8032 section 7.1, test 2: the key, as PKCS#8, and its one-byte message.
+    auto pkcs8 = *from_hex("302e020100300506032b657004220420"
+                           "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb");
+    auto priv = n.imported("private", "ed25519", pkcs8);
+    auto k = n.described(priv);
+    CHECK(k.type == key_type::ed25519);
+    CHECK(k.bits == 256);
+    CHECK(k.public_key == "302a300506032b6570032100"
+                          "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c");
+    auto signature = n.used(operation::sign, priv, "eddsa", bytes{0x72});
+    CHECK(to_hex(signature) == "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
+                               "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00");
+    // No ECDSA with an Edwards key, no EdDSA with a Weierstrass one.
+    json ask{{"handle", priv}, {"mechanism", "ecdsa-sha256"}, {"data", "72"}};
+    CHECK(n.call(n.alice, operation::sign, ask).code == status::mechanism_invalid);
+    // A generated pair: the public half verifies the private half's
+    // signatures, and nothing else.
+    auto made = n.call(n.alice, operation::generate_key, {{"spec", "ed25519"}});
+    REQUIRE(made.code == status::ok);
+    auto keys = made.fields.at("keys");
+    REQUIRE(keys.size() == 2);
+    REQUIRE(n.prepared(n.alice, {{"change", "insert_keys"}, {"keys", keys}}) == status::ok);
+    auto mine = keys[0].at("handle").get<std::int64_t>();
+    auto theirs = keys[1].at("handle").get<std::int64_t>();
+    if (keys[0].at("class") == "public") std::swap(mine, theirs);
+    auto sig = n.used(operation::sign, mine, "eddsa", message);
+    json check{{"handle", theirs},
+               {"mechanism", "eddsa"},
+               {"data", to_hex(message)},
+               {"signature", to_hex(sig)}};
+    CHECK(n.call(n.alice, operation::verify, check).code == status::ok);
+    check["data"] = "00";
+    CHECK(n.call(n.alice, operation::verify, check).code == status::signature_invalid);
+    ask["handle"] = mine;
+    ask["mechanism"] = "eddsa";
+    ask["mac_length"] = 12;
+    CHECK(n.call(n.alice, operation::sign, ask).code == status::mechanism_invalid);
+    CHECK(parse_key_spec("ec:edwards25519") == key_spec{key_type::ed25519, 256});
+    CHECK(key_spec_name({key_type::ed25519, 256}) == "ed25519");
+}
+
 } // namespace hsm::test::key_import

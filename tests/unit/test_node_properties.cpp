@@ -543,7 +543,8 @@ struct world : test::memory_node {
                 R"({"wrap": true, "unwrap": true, "encrypt": false, "decrypt": false})",
                 R"({"extractable": true})", R"({"extractable": true, "wrap_with_trusted": true})",
                 R"({"wrap": true})", R"({"unwrap": true, "encrypt": false, "decrypt": false})"};
-            static constexpr std::array specs{"aes:128", "aes:256", "hmac:256", "ec:p256"};
+            static constexpr std::array specs{"aes:128", "aes:256", "hmac:256", "ec:p256",
+                                              "ed25519"};
             r.op = operation::generate_key;
             r.fields = {{"spec", specs[below(specs.size())]},
                         {"attributes", json::parse(asked[below(asked.size())])}};
@@ -579,7 +580,8 @@ struct world : test::memory_node {
             }
             break;
         case 0: {
-            static constexpr std::array specs{"aes:128", "hmac:256", "ec:p256", "ec:p384"};
+            static constexpr std::array specs{"aes:128", "hmac:256", "ec:p256", "ec:p384",
+                                              "ed25519"};
             r.op = operation::generate_key;
             r.fields = {{"spec", specs[below(specs.size())]}};
             break;
@@ -605,7 +607,8 @@ struct world : test::memory_node {
             txids.push_back(tx);
             break;
         default: {
-            static constexpr std::array mechanisms{"ecdsa-sha256", "hmac-sha256", "aes-gcm"};
+            static constexpr std::array mechanisms{"ecdsa-sha256", "hmac-sha256", "aes-gcm",
+                                                   "eddsa"};
             auto m = mechanisms[below(mechanisms.size())];
             r.op = std::string_view(m) == "aes-gcm" ? operation::encrypt : operation::sign;
             r.fields = {{"handle", some_handle(s)}, {"mechanism", m}, {"data", "00ff"}};

@@ -41,7 +41,9 @@ inline constexpr std::size_t max_operation_data = max_crypto_data + 32;
 /// reads) are kept, sealed, replicated and owned as a key is, and used by
 /// nobody.
 enum class key_class { public_key, private_key, secret_key, certificate, data };
-enum class key_type { ec, rsa, aes, generic_secret, x509, opaque };
+/// `ed25519`: an Edwards-curve key (PKCS#11 3.0's CKK_EC_EDWARDS, RFC 8032),
+/// which signs by EdDSA alone.
+enum class key_type { ec, rsa, aes, generic_secret, x509, opaque, ed25519 };
 
 /// The largest certificate a node keeps (DER).
 inline constexpr std::size_t max_certificate = 16 * 1024;
@@ -51,15 +53,19 @@ inline constexpr std::size_t max_certificate = 16 * 1024;
 inline constexpr std::size_t max_data_object = 64 * 1024 + 512;
 
 /// "public", "private", "secret", "certificate", "data"; "ec", "rsa",
-/// "aes", "generic_secret", "x509", "opaque".
+/// "aes", "generic_secret", "x509", "opaque", "ed25519".
 std::string_view key_class_name(key_class c) noexcept;
 /// Whether objects of class `c` are keys (a certificate or data object is not).
 bool is_key(key_class c) noexcept;
+/// Whether keys of type `t` come in pairs, a private and a public half
+/// (EC, RSA, Ed25519).
+bool is_asymmetric(key_type t) noexcept;
 std::optional<key_class> key_class_from_name(std::string_view name) noexcept;
 std::string_view key_type_name(key_type t) noexcept;
 std::optional<key_type> key_type_from_name(std::string_view name) noexcept;
 
-/// What to generate: a type and its size in bits (EC: 256 is P-256, 384 is P-384).
+/// What to generate: a type and its size in bits (EC: 256 is P-256, 384 is
+/// P-384; Ed25519: 256, its keys' size).
 struct key_spec {
     key_type type = key_type::ec;
     int bits = 256;
@@ -69,9 +75,11 @@ struct key_spec {
 
 /// Parses "ec:p256", "ec:prime256v1", "ec:p384", "ec:secp384r1", "rsa:2048"
 /// (3072, 4096), "aes:128" (192, 256), "hmac:256" (generic secret, 128 to
-/// 512 bits in whole bytes). Nullopt for anything else.
+/// 512 bits in whole bytes), "ed25519" (or "ec:edwards25519"). Nullopt for
+/// anything else.
 std::optional<key_spec> parse_key_spec(std::string_view text);
-/// The canonical text of a spec ("ec:p256", "rsa:2048", "aes:256", "hmac:256").
+/// The canonical text of a spec ("ec:p256", "rsa:2048", "aes:256", "hmac:256",
+/// "ed25519").
 std::string key_spec_name(const key_spec& spec);
 
 /// The boolean attributes of a key (PKCS#11's CKA_* of the same names).
@@ -204,6 +212,7 @@ enum class mechanism {
     rsa_oaep_sha512,
     aes_key_wrap,     // RFC 3394 (wrap_key and unwrap_key only): whole 8-byte blocks, 16 or more
     aes_key_wrap_pad, // RFC 5649, with padding: any length
+    eddsa,            // Ed25519 of the data itself (RFC 8032, pure: no prehash, no context)
 };
 
 std::string_view mechanism_name(mechanism m) noexcept;

@@ -126,7 +126,8 @@ bytes secret_mac(mechanism m, const key_material& key, std::span<const std::uint
 crypto_result sign_asymmetric(mechanism m, EVP_PKEY* key, std::span<const std::uint8_t> data) {
     std::size_t size = 0;
     bytes out;
-    if (const auto* md = digest_of(m)) {
+    // EdDSA hashes inside the signature, in one pass: no digest named.
+    if (const auto* md = digest_of(m); md || m == mechanism::eddsa) {
         md_ctx_ptr ctx(EVP_MD_CTX_new());
         EVP_PKEY_CTX* pctx = nullptr;
         if (!ctx || EVP_DigestSignInit(ctx.get(), &pctx, md, nullptr, key) != 1 ||
@@ -152,7 +153,7 @@ crypto_result sign_asymmetric(mechanism m, EVP_PKEY* key, std::span<const std::u
 status verify_asymmetric(mechanism m, EVP_PKEY* key, std::span<const std::uint8_t> data,
                          std::span<const std::uint8_t> signature) {
     int verdict = 0;
-    if (const auto* md = digest_of(m)) {
+    if (const auto* md = digest_of(m); md || m == mechanism::eddsa) {
         md_ctx_ptr ctx(EVP_MD_CTX_new());
         EVP_PKEY_CTX* pctx = nullptr;
         if (!ctx || EVP_DigestVerifyInit(ctx.get(), &pctx, md, nullptr, key) != 1 ||
@@ -367,6 +368,20 @@ std::string text_param(EVP_PKEY* key, const char* name) {
 }
 
 // Whether an RSA key is one the node makes: exponent 65537, two primes.
+// OpenSSL's algorithm for an asymmetric key type; 0 for the others.
+int pkey_id_of(key_type t) noexcept {
+    switch (t) {
+    case key_type::ec:
+        return EVP_PKEY_EC;
+    case key_type::rsa:
+        return EVP_PKEY_RSA;
+    case key_type::ed25519:
+        return EVP_PKEY_ED25519;
+    default:
+        return 0;
+    }
+}
+
 bool generable_rsa(EVP_PKEY* key) {
     BIGNUM* raw = nullptr;
     if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &raw) != 1) return false;
@@ -381,9 +396,9 @@ bool generable_rsa(EVP_PKEY* key) {
 // size the node generates; RSA as generable_rsa says, EC on a curve the
 // node uses, named (never explicit parameters). Its size, or nullopt.
 std::optional<int> generable_bits(EVP_PKEY* key, key_type t) {
-    if (EVP_PKEY_get_base_id(key) != (t == key_type::ec ? EVP_PKEY_EC : EVP_PKEY_RSA))
-        return std::nullopt;
-    key_spec spec{t, EVP_PKEY_get_bits(key)};
+    if (EVP_PKEY_get_base_id(key) != pkey_id_of(t)) return std::nullopt;
+    // Ed25519's 253 bits are a 256-bit key's.
+    key_spec spec{t, t == key_type::ed25519 ? 256 : EVP_PKEY_get_bits(key)};
     if (t == key_type::rsa && !generable_rsa(key)) return std::nullopt;
     if (t == key_type::ec &&
         (text_param(key, OSSL_PKEY_PARAM_EC_ENCODING) != OSSL_PKEY_EC_ENCODING_GROUP ||
@@ -432,7 +447,7 @@ std::optional<imported_key> import_key_material(key_class c, key_type t,
         // its owner and sharers from the sealed material).
         return imported_key{0, {key_class::data, key_material(bytes(in.begin(), in.end())), {}}};
     }
-    if (t != key_type::ec && t != key_type::rsa) return std::nullopt;
+    if (!pkey_id_of(t)) return std::nullopt;
     const auto* p = in.data();
     auto size = static_cast<long>(in.size());
     pkey_ptr key(c == key_class::public_key ? d2i_PUBKEY(nullptr, &p, size)
@@ -490,6 +505,8 @@ std::vector<generated_key> generate_key_material(const key_spec& spec) {
     pkey_ptr key(
         spec.type == key_type::ec
             ? EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", spec.bits == 384 ? "P-384" : "P-256")
+        : spec.type == key_type::ed25519
+            ? EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519")
             : EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<std::size_t>(spec.bits)));
     if (!key) throw std::runtime_error("key generation failed");
     auto pub = der_of(key.get(), [](EVP_PKEY* k, unsigned char** p) { return i2d_PUBKEY(k, p); });
@@ -511,10 +528,8 @@ std::optional<loaded_key> loaded_key::load(key_class c, key_type t, key_material
     const auto* p = material.view().data();
     auto size = static_cast<long>(material.view().size());
     // The type is known: naming it spares OpenSSL trying every decoder.
-    EVP_PKEY* pkey =
-        c == key_class::public_key
-            ? d2i_PUBKEY(nullptr, &p, size)
-            : d2i_PrivateKey(t == key_type::ec ? EVP_PKEY_EC : EVP_PKEY_RSA, nullptr, &p, size);
+    EVP_PKEY* pkey = c == key_class::public_key ? d2i_PUBKEY(nullptr, &p, size)
+                                                : d2i_PrivateKey(pkey_id_of(t), nullptr, &p, size);
     if (!pkey) return std::nullopt;
     k.pkey_.reset(pkey, EVP_PKEY_free);
     return k;

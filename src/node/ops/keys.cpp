@@ -35,8 +35,7 @@ key_use use_of(operation op) {
 
 // The class of a generation's main key: a pair's private half, or a secret key.
 key_class main_class(const key_spec& spec) {
-    bool pair = spec.type == key_type::ec || spec.type == key_type::rsa;
-    return pair ? key_class::private_key : key_class::secret_key;
+    return is_asymmetric(spec.type) ? key_class::private_key : key_class::secret_key;
 }
 
 // A key's use, with a request whose inputs were checked (use_key).

@@ -43,11 +43,8 @@ std::optional<std::pair<json, key_material>> read_plain(std::string& plain, int 
 }
 
 bool size_fits(key_type t, int bits) {
-    auto spec = parse_key_spec(
-        t == key_type::generic_secret
-            ? fmt::format("hmac:{}", bits)
-            : fmt::format("{}:{}{}", key_type_name(t), t == key_type::ec ? "p" : "", bits));
-    return spec && spec->type == t && spec->bits == bits;
+    key_spec asked{t, bits};
+    return parse_key_spec(key_spec_name(asked)) == asked;
 }
 
 } // namespace
@@ -65,7 +62,7 @@ bool well_formed(const key_record& k) noexcept {
         if (k.cls == key_class::data || k.type == key_type::opaque)
             return named && k.cls == key_class::data && k.type == key_type::opaque &&
                    k.public_der.empty() && k.bits == 0;
-        bool asymmetric = k.type == key_type::ec || k.type == key_type::rsa;
+        bool asymmetric = is_asymmetric(k.type);
         if (asymmetric == (k.cls == key_class::secret_key)) return false;
         return k.handle > 0 && k.version > 0 && size_fits(k.type, k.bits) &&
                valid_key_label(k.label) && valid_key_id_hex(k.id_hex) &&

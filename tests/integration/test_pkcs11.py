@@ -4,6 +4,7 @@ wrote: one slot per configured cluster, a crypto user's login, its keys as
 objects, signatures that plain openssl verifies."""
 import json
 import os
+import re
 import subprocess
 import sys
 import unittest
@@ -264,6 +265,27 @@ class Pkcs11ToolTests(ClusterTestCase):
         subprocess.run(["openssl", "pkey", "-inform", "DER", "-in", key, "-pubout", "-outform",
                         "DER", "-out", pub], check=True, capture_output=True)
         return key, pub
+
+    def test_pkcs11_tool_makes_ed25519_pairs_whose_signatures_openssl_verifies(self):
+        # OpenSC's own EC:edwards25519 and -m EDDSA (PKCS#11 3.0 numbers).
+        r = self.bob("--keypairgen", "--key-type", "EC:edwards25519", "--label", "bob-ed",
+                     "--id", "ed01")
+        self.assertIn("EC_EDWARDS", r.stdout)
+        self.assertIn("06032b6570 (OID 1.3.101.112)", r.stdout)
+        point = re.search(r"EC_POINT:\s+0420([0-9a-f]{64})", r.stdout).group(1)
+        signature = self.c.path("ed.sig")
+        self.bob("--sign", "-m", "EDDSA", "--id", "ed01", "-i", self.data, "-o", signature)
+        r = self.bob("--verify", "-m", "EDDSA", "--id", "ed01", "-i", self.data,
+                     "--signature-file", signature)
+        self.assertIn("Signature is valid", r.stdout)
+        # openssl, from the public key's 32 bytes (RFC 8410's SubjectPublicKeyInfo).
+        public = self.c.path("ed.pub.der")
+        with open(public, "wb") as f:
+            f.write(bytes.fromhex("302a300506032b6570032100" + point))
+        r = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-keyform", "DER",
+                            "-inkey", public, "-rawin", "-in", self.data, "-sigfile", signature],
+                           capture_output=True, text=True)
+        self.assertIn("Signature Verified Successfully", r.stdout, r.stderr)
 
     def test_pkcs11_tool_wraps_and_unwraps_a_key(self):
         # OpenSC's own --wrap and --unwrap, with RFC 3394: the key unwrapped

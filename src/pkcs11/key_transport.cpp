@@ -36,7 +36,7 @@ std::variant<CK_RV, node_mechanism> transport_mechanism(const CK_MECHANISM& m, c
     if (is_key_wrap(*parsed)) {
         require(!m.pParameter && !m.ulParameterLen, CKR_MECHANISM_PARAM_INVALID);
         node_mechanism plain;
-        plain.name = entry->node_name;
+        plain.which = *parsed;
         return plain;
     }
     return node_mechanism_for(m, k, wrap ? key_operation::encrypt : key_operation::decrypt);
@@ -106,7 +106,7 @@ CK_RV wrap_key(session& s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE wrapping, CK_OBJ
     auto fields = mech.fields;
     fields["handle"] = kek.handle;
     fields["key"] = target.handle;
-    fields["mechanism"] = mech.name;
+    fields["mechanism"] = std::string(mechanism_name(mech.which));
     auto node = kek_node ? kek_node : key_node;
     auto answer = node ? here.cluster.call_on(*node, operation::wrap_key, fields)
                        : here.cluster.call(operation::wrap_key, fields);
@@ -155,7 +155,7 @@ CK_RV unwrap_key(session& s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE unwrapping, CK
     bytes data(mech.iv); // a GCM unwrapping's IV, in front
     data.insert(data.end(), wrapped, wrapped + wrapped_len);
     fields["handle"] = kek.handle;
-    fields["mechanism"] = mech.name;
+    fields["mechanism"] = std::string(mechanism_name(mech.which));
     fields["data"] = to_hex(data);
     return make_key(s, operation::unwrap_key, fields, token, key, node_of(here, kek));
 }

@@ -33,13 +33,13 @@ CK_RV oaep_parameters(const CK_MECHANISM& m, key_operation, node_mechanism& out)
     struct oaep_hash {
         CK_MECHANISM_TYPE hash;
         CK_RSA_PKCS_MGF_TYPE mgf;
-        std::string_view name;
+        mechanism which;
     };
-    static constexpr oaep_hash hashes[]{{CKM_SHA_1, CKG_MGF1_SHA1, "rsa-oaep-sha1"},
-                                        {CKM_SHA224, CKG_MGF1_SHA224, "rsa-oaep-sha224"},
-                                        {CKM_SHA256, CKG_MGF1_SHA256, "rsa-oaep-sha256"},
-                                        {CKM_SHA384, CKG_MGF1_SHA384, "rsa-oaep-sha384"},
-                                        {CKM_SHA512, CKG_MGF1_SHA512, "rsa-oaep-sha512"}};
+    static constexpr oaep_hash hashes[]{{CKM_SHA_1, CKG_MGF1_SHA1, mechanism::rsa_oaep_sha1},
+                                        {CKM_SHA224, CKG_MGF1_SHA224, mechanism::rsa_oaep_sha224},
+                                        {CKM_SHA256, CKG_MGF1_SHA256, mechanism::rsa_oaep_sha256},
+                                        {CKM_SHA384, CKG_MGF1_SHA384, mechanism::rsa_oaep_sha384},
+                                        {CKM_SHA512, CKG_MGF1_SHA512, mechanism::rsa_oaep_sha512}};
     auto p = parameters<CK_RSA_PKCS_OAEP_PARAMS>(m);
     if (!p || (p->source != 0 && p->source != CKZ_DATA_SPECIFIED) ||
         p->ulSourceDataLen > max_associated_data || (p->ulSourceDataLen && !p->pSourceData))
@@ -48,7 +48,7 @@ CK_RV oaep_parameters(const CK_MECHANISM& m, key_operation, node_mechanism& out)
         return e.hash == p->hashAlg && e.mgf == p->mgf;
     });
     if (h == std::end(hashes)) return CKR_MECHANISM_PARAM_INVALID;
-    out.name = h->name;
+    out.which = h->which;
     const auto* label = static_cast<const CK_BYTE*>(p->pSourceData);
     if (p->ulSourceDataLen) out.fields["aad"] = to_hex(bytes(label, label + p->ulSourceDataLen));
     return CKR_OK;

@@ -34,7 +34,7 @@ CK_FLAGS flag_of(key_operation op) noexcept;
 /// its result and is written where the caller's CK_GCM_PARAMS.pIv points
 /// (`iv_out`, 12 bytes), as CloudHSM's library does.
 struct node_mechanism {
-    std::string name;
+    mechanism which = mechanism::ecdsa; // on the wire by mechanism_name
     json fields = json::object();
     bytes iv;                     // decryption: the caller's IV
     CK_BYTE_PTR iv_out = nullptr; // encryption: where the node's IV goes

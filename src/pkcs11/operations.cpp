@@ -76,7 +76,7 @@ json request_for(const active_operation& active, key_operation op, const bytes& 
                  const bytes* signature) {
     auto fields = active.mechanism.fields;
     fields["handle"] = active.key.handle;
-    fields["mechanism"] = active.mechanism.name;
+    fields["mechanism"] = std::string(mechanism_name(active.mechanism.which));
     bytes data = active.mechanism.iv;
     data.insert(data.end(), input.begin(), input.end());
     fields["data"] = to_hex(data);
@@ -183,8 +183,8 @@ CK_RV operation_init(session& s, key_operation op, CK_MECHANISM_PTR mechanism, C
     }
     auto m = node_mechanism_for(*mechanism, *k, op);
     if (auto* error = std::get_if<CK_RV>(&m)) return *error;
-    auto named = mechanism_from_name(std::get<node_mechanism>(m).name);
-    require(named && flags_allow(k->flags, *named, use_of(op)), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    require(flags_allow(k->flags, std::get<node_mechanism>(m).which, use_of(op)),
+            CKR_KEY_FUNCTION_NOT_PERMITTED);
     std::lock_guard lock(s.mutex);
     auto& current = s.operations[index(op)];
     require(!current, CKR_OPERATION_ACTIVE);

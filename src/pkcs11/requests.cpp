@@ -654,7 +654,7 @@ std::variant<CK_RV, node_mechanism> node_mechanism_for(const CK_MECHANISM& m, co
     // to sign with), is inconsistent with the mechanism (as SoftHSM says).
     if (!mechanism_fits(*parsed, use_of(op), k.type, k.cls)) return CKR_KEY_TYPE_INCONSISTENT;
     node_mechanism out;
-    out.name = std::string(entry->node_name);
+    out.which = *parsed;
     if (entry->read_parameters) {
         if (auto rv = entry->read_parameters(m, op, out); rv != CKR_OK) return rv;
     } else if (m.pParameter || m.ulParameterLen) {
@@ -664,9 +664,10 @@ std::variant<CK_RV, node_mechanism> node_mechanism_for(const CK_MECHANISM& m, co
 }
 
 CK_RV input_fits(const node_mechanism& m, key_operation op, std::size_t input) {
-    bool whole_blocks = m.name == "aes-ecb" || m.name == "aes-cbc" ||
-                        (m.name == "aes-cbc-pad" && op == key_operation::decrypt);
-    bool empty_padded = m.name == "aes-cbc-pad" && op == key_operation::decrypt && input == 0;
+    bool padded_decryption = m.which == mechanism::aes_cbc_pad && op == key_operation::decrypt;
+    bool whole_blocks =
+        m.which == mechanism::aes_ecb || m.which == mechanism::aes_cbc || padded_decryption;
+    bool empty_padded = padded_decryption && input == 0;
     if ((whole_blocks && input % aes_block_size != 0) || empty_padded)
         return op == key_operation::decrypt ? CKR_ENCRYPTED_DATA_LEN_RANGE : CKR_DATA_LEN_RANGE;
     return CKR_OK;
@@ -685,18 +686,17 @@ std::size_t output_bound(const key_summary& k, const node_mechanism& m, key_oper
     case key_type::generic_secret: { // an HMAC, whole or cut (_GENERAL)
         auto cut = m.fields.find("mac_length");
         if (cut != m.fields.end() && cut->is_number_unsigned()) return cut->get<std::size_t>();
-        auto name = mechanism_from_name(m.name);
-        return name ? mac_size(*name) : 0;
+        return mac_size(m.which);
     }
     case key_type::aes:
-        if (m.name == "aes-cmac") {
+        if (m.which == mechanism::aes_cmac) {
             auto cut = m.fields.find("mac_length");
             return cut != m.fields.end() && cut->is_number_unsigned() ? cut->get<std::size_t>()
                                                                       : 16;
         }
-        if (m.name == "aes-gcm")
+        if (m.which == mechanism::aes_gcm)
             return op == key_operation::encrypt ? input + tag : (input < tag ? 0 : input - tag);
-        if (m.name == "aes-cbc-pad" && op == key_operation::encrypt)
+        if (m.which == mechanism::aes_cbc_pad && op == key_operation::encrypt)
             return (input / aes_block_size + 1) * aes_block_size;
         return input;    // ECB, CBC, CTR; a padded decryption's at most
     case key_type::x509: // a certificate or data object computes nothing

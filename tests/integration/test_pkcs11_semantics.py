@@ -62,6 +62,42 @@ DATA = b"the same data, two implementations"
 ECB = PyKCS11.Mechanism(PyKCS11.CKM["CKM_AES_ECB"], None) if PyKCS11 else None
 
 
+def edwards25519_torsion():
+    """The encodings of Ed25519's eight points of small order, computed
+    here (each a random point times the prime group order), and the
+    non-canonical encodings of y = p and p + 1, which name two of them."""
+    p = 2**255 - 19
+    d = -121665 * pow(121666, -1, p) % p
+    order = 2**252 + 27742317777372353535851937790883648493
+
+    def add(a, b):
+        t = d * a[0] * b[0] * a[1] * b[1] % p
+        return ((a[0] * b[1] + b[0] * a[1]) * pow(1 + t, -1, p) % p,
+                (a[1] * b[1] + a[0] * b[0]) * pow(1 - t, -1, p) % p)
+
+    def times(k, point):
+        out = (0, 1)
+        while k:
+            if k & 1:
+                out = add(out, point)
+            point, k = add(point, point), k >> 1
+        return out
+
+    found, y = set(), 2
+    while len(found) < 8 and y < 1000:  # bounded: about 16 tries are needed
+        y += 1
+        xx = (y * y - 1) * pow(d * y * y + 1, -1, p) % p
+        x = pow(xx, (p + 3) // 8, p)
+        if (x * x - xx) % p:
+            x = x * pow(2, (p - 1) // 4, p) % p
+        if (x * x - xx) % p:
+            continue  # no point with this y
+        for sign in (x, p - x):
+            tx, ty = times(order, (sign, y))
+            found.add((ty | (tx & 1) << 255).to_bytes(32, "little"))
+    return sorted(found) + [(p + k).to_bytes(32, "little") for k in (0, 1)]
+
+
 def openssl_ecb(key, block):
     """AES-128-ECB of one block under `key`, by openssl enc."""
     return subprocess.run(["openssl", "enc", "-aes-128-ecb", "-nopad", "-K", key.hex()],
@@ -730,6 +766,29 @@ class HsmshModule(Semantics, ClusterTestCase):
     def tearDownClass(cls):
         cls.lib.closeAllSessions(cls.slot)
         cls.lib.lib.Unload()  # C_Finalize: the next load reads the configuration anew
+
+    def test_an_ed25519_public_key_of_small_order_is_refused(self):
+        # Under one, R the identity and S zero verify any message; SoftHSM2
+        # 2.6 takes them, as OpenSSL 3.0 does (libsodium refuses them).
+        s = self.session(rw=True, login=True)
+        points = edwards25519_torsion()
+        self.assertEqual(len(points), 10)
+        for point in points:
+            self.refused("CKR_ATTRIBUTE_VALUE_INVALID", s.createObject,
+                         [(CKA_CLASS, CKO_PUBLIC_KEY), (CKA_KEY_TYPE, CKK_EC_EDWARDS),
+                          (CKA_TOKEN, False), (CKA_VERIFY, True), (CKA_EC_PARAMS, ED25519),
+                          (CKA_EC_POINT, b"\x04\x20" + point)])
+        # RFC 8032's test 2 public key comes in, and verifies its signature.
+        key = s.createObject([(CKA_CLASS, CKO_PUBLIC_KEY), (CKA_KEY_TYPE, CKK_EC_EDWARDS),
+                              (CKA_TOKEN, False), (CKA_VERIFY, True), (CKA_EC_PARAMS, ED25519),
+                              (CKA_EC_POINT, bytes.fromhex(
+                                  "04203d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12a"
+                                  "f4660c"))])
+        self.addCleanup(s.destroyObject, key)
+        self.assertTrue(s.verify(key, b"\x72", bytes.fromhex(
+            "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
+            "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"),
+            PyKCS11.Mechanism(CKM_EDDSA, None)))
 
     def test_a_certificates_stated_names_are_its_own(self):
         # The standard has CKA_SUBJECT, CKA_ISSUER and CKA_SERIAL_NUMBER

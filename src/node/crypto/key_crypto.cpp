@@ -409,6 +409,39 @@ std::optional<int> generable_bits(EVP_PKEY* key, key_type t) {
     return spec.bits;
 }
 
+// An Ed25519 public key that is not canonical (its y at least p) or has
+// small order (a point of the 8-torsion, either sign): under one, R the
+// identity and S zero verify any message. OpenSSL 3.0 checks the length
+// alone; libsodium refuses the same points. A private key's public half,
+// a clamped scalar times the base point, never is one.
+bool weak_edwards_key(EVP_PKEY* key) {
+    std::array<std::uint8_t, 32> a{};
+    std::size_t size = a.size();
+    if (EVP_PKEY_get_raw_public_key(key, a.data(), &size) != 1 || size != a.size()) return true;
+    a[31] &= 0x7f; // the sign of x
+    // y >= p = 2^255 - 19: 0x7f, thirty 0xff, then at least 0xed (little-endian).
+    if (a[31] == 0x7f &&
+        std::all_of(a.begin() + 1, a.begin() + 31, [](auto b) { return b == 0xff; }) &&
+        a[0] >= 0xed)
+        return true;
+    // The y of the eight points of small order: 0 (order 4), 1 (the
+    // identity), p - 1 (order 2) and the two of order 8.
+    static constexpr std::array<std::array<std::uint8_t, 32>, 5> small_order{{
+        {},
+        {0x01},
+        {0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+         0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+         0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+        {0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4,
+         0x89, 0xf2, 0xef, 0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6,
+         0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05},
+        {0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b,
+         0x76, 0x0d, 0x10, 0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39,
+         0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a},
+    }};
+    return std::ranges::find(small_order, a) != small_order.end();
+}
+
 std::optional<imported_key> import_secret(key_type t, std::span<const std::uint8_t> in) {
     if (t != key_type::aes && t != key_type::generic_secret) return std::nullopt;
     key_spec spec{t, static_cast<int>(in.size() * 8)};
@@ -456,6 +489,8 @@ std::optional<imported_key> import_key_material(key_class c, key_type t,
     if (!key || p != in.data() + in.size()) return std::nullopt;
     auto bits = generable_bits(key.get(), t);
     if (!bits) return std::nullopt;
+    if (t == key_type::ed25519 && c == key_class::public_key && weak_edwards_key(key.get()))
+        return std::nullopt;
     pkey_ctx_ptr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
     if (!ctx) throw std::runtime_error("key check failed");
     // A public key: on its curve, a sound modulus; a private key, all of

@@ -17,6 +17,8 @@
 
 #include <chrono>
 #include <cstdint>
+
+#include <fmt/format.h>
 #include <functional>
 #include <map>
 #include <optional>
@@ -134,6 +136,19 @@ template <typename F> awaitable<std::invoke_result_t<F>> off_thread(node_context
         n.kdf_executor,
         [f = std::move(f)]() mutable -> awaitable<std::invoke_result_t<F>> { co_return f(); },
         use_awaitable);
+}
+
+/// A crypto user's work with a key (a signature, a wrap, an ECDH) run as
+/// off_thread does, each user's uses sharing the threads but one, users
+/// taking turns (key_uses); nullopt when the user's share is taken
+/// (status::busy).
+template <typename F>
+awaitable<std::optional<std::invoke_result_t<F>>> key_work(node_context& n, std::int64_t user,
+                                                           F f) {
+    auto ticket = co_await n.key_uses.acquire(fmt::format("user {}", user));
+    if (!ticket) co_return std::nullopt;
+    auto result = co_await off_thread(n, std::move(f));
+    co_return result;
 }
 
 } // namespace hsm

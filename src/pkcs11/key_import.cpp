@@ -99,16 +99,6 @@ std::variant<CK_RV, secret> rsa_key(bool with_private, const key_parts& parts) {
     return hex_der(key.get(), [](EVP_PKEY* k, unsigned char** p) { return i2d_PUBKEY(k, p); });
 }
 
-// CKA_EC_POINT as the standard has it (a DER OCTET STRING) or as some
-// applications give it (the bare point): the bare uncompressed point.
-std::optional<bytes> bare_point(const bytes& given, int curve_bits) {
-    auto size = 1 + 2 * static_cast<std::size_t>(curve_bits / 8);
-    if (given.size() == size && given[0] == 0x04) return given;
-    if (given.size() == size + 2 && given[0] == 0x04 && given[1] == size && given[2] == 0x04)
-        return bytes(given.begin() + 2, given.end());
-    return std::nullopt;
-}
-
 // The public point of private scalar `d` on the curve.
 std::optional<bytes> public_point(int nid, const BIGNUM* d) {
     std::unique_ptr<EC_GROUP, group_free> group(
@@ -182,6 +172,14 @@ std::variant<CK_RV, secret> edwards_key(bool with_private, const key_parts& part
 }
 
 } // namespace
+
+std::optional<bytes> bare_point(const bytes& given, int curve_bits) {
+    auto size = 1 + 2 * static_cast<std::size_t>(curve_bits / 8);
+    if (given.size() == size && given[0] == 0x04) return given;
+    if (given.size() == size + 2 && given[0] == 0x04 && given[1] == size && given[2] == 0x04)
+        return bytes(given.begin() + 2, given.end());
+    return std::nullopt;
+}
 
 key_parts::~key_parts() {
     for (auto& [type, value] : parts_)

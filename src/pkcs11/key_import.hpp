@@ -10,6 +10,7 @@
 #include "hsmsh/secret.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <utility>
 #include <variant>
@@ -44,6 +45,11 @@ private:
 /// CKA_VALUE of a secret or EC private key, CKA_EC_POINT of an EC public
 /// key, an RSA key's modulus, public exponent and (private) the rest.
 bool is_key_part(key_class c, key_type t, CK_ATTRIBUTE_TYPE type) noexcept;
+
+/// An EC point on a curve of `curve_bits` as the standard has it (a DER
+/// OCTET STRING, CKA_EC_POINT) or as some applications give it (bare): the
+/// bare uncompressed point; nullopt for anything else.
+std::optional<bytes> bare_point(const bytes& given, int curve_bits);
 
 /// The key as a node imports it, in hex: CKR_TEMPLATE_INCOMPLETE when a
 /// part is missing, CKR_ATTRIBUTE_VALUE_INVALID when the parts make no key

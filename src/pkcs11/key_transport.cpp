@@ -6,6 +6,7 @@
 
 #include "hsmsh/hex.hpp"
 #include "hsmsh/protocol/requests.hpp"
+#include "key_import.hpp"
 #include "key_management.hpp"
 #include "library.hpp"
 #include "objects.hpp"
@@ -51,9 +52,10 @@ std::optional<std::size_t> node_of(slot& here, const key_summary& k) {
 }
 
 // CK_ECDH1_DERIVE_PARAMS as derive_key's fields: a KDF the nodes have,
-// shared data (none with CKD_NULL), and the peer's uncompressed point,
-// raw (65 or 97 bytes) or inside a DER OCTET STRING (67 or 99).
-json ecdh_fields(const CK_MECHANISM& m) {
+// shared data (none with CKD_NULL), and the peer's point on the base key's
+// curve, bare or DER-wrapped (bare_point; anything else goes as it is, for
+// the node to refuse).
+json ecdh_fields(const CK_MECHANISM& m, int curve_bits) {
     CK_ECDH1_DERIVE_PARAMS p;
     require(m.pParameter && m.ulParameterLen == sizeof p, CKR_MECHANISM_PARAM_INVALID);
     std::memcpy(&p, m.pParameter, sizeof p);
@@ -68,10 +70,8 @@ json ecdh_fields(const CK_MECHANISM& m) {
             CKR_MECHANISM_PARAM_INVALID);
     require(p.pPublicData && p.ulPublicDataLen >= 2 && p.ulPublicDataLen <= max_public_point + 2,
             CKR_MECHANISM_PARAM_INVALID);
-    std::span<const CK_BYTE> point(p.pPublicData, p.ulPublicDataLen);
-    bool der = (point.size() == 67 || point.size() == 99) && point[0] == 0x04 &&
-               point[1] == point.size() - 2;
-    if (der) point = point.subspan(2);
+    bytes given(p.pPublicData, p.pPublicData + p.ulPublicDataLen);
+    auto point = bare_point(given, curve_bits).value_or(given);
     json fields{{"kdf", kdf->second}, {"point", to_hex(point)}};
     if (p.ulSharedDataLen) fields["shared"] = to_hex(std::span(p.pSharedData, p.ulSharedDataLen));
     return fields;
@@ -169,7 +169,7 @@ CK_RV derive_key(session& s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE base, CK_ATTRI
     auto k = object_of(s, base);
     require(k.type == key_type::ec && k.cls == key_class::private_key, CKR_KEY_TYPE_INCONSISTENT);
     require(k.flags.derive, CKR_KEY_FUNCTION_NOT_PERMITTED);
-    auto parameters = ecdh_fields(*m);
+    auto parameters = ecdh_fields(*m, k.bits);
     auto request = derivation_request(tmpl, count);
     if (auto* error = std::get_if<CK_RV>(&request)) return *error;
     auto& [fields, token] = std::get<generation>(request);

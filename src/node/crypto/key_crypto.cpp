@@ -367,7 +367,6 @@ std::string text_param(EVP_PKEY* key, const char* name) {
     return std::string(value.data(), length);
 }
 
-// Whether an RSA key is one the node makes: exponent 65537, two primes.
 // OpenSSL's algorithm for an asymmetric key type; 0 for the others.
 int pkey_id_of(key_type t) noexcept {
     switch (t) {
@@ -382,6 +381,7 @@ int pkey_id_of(key_type t) noexcept {
     }
 }
 
+// Whether an RSA key is one the node makes: exponent 65537, two primes.
 bool generable_rsa(EVP_PKEY* key) {
     BIGNUM* raw = nullptr;
     if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &raw) != 1) return false;

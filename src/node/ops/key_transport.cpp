@@ -21,14 +21,18 @@ std::optional<key_flags> unwrapped_flags(const unwrap_key_request& r, const key_
     return flags;
 }
 
+// A key-encryption key is its owner's alone: a user it is shared with
+// would unwrap the owner's blobs into keys of his own (red team, session 20).
+status may_use_kek(const session& s, const key_record& kek) {
+    auto actor = key_actor_for(s, kek);
+    if (auto a = may_use_key(actor, kek.cls); a != status::ok) return a;
+    return actor.owner ? status::ok : status::key_function_not_permitted;
+}
+
 // The wrapping key and the key wrapped, with every rule that joins them.
 status wrap_rules(const session& s, const key_record& wrapping, const key_record& target,
                   std::optional<mechanism> m) {
-    auto kek_owner = key_actor_for(s, wrapping);
-    if (auto a = may_use_key(kek_owner, wrapping.cls); a != status::ok) return a;
-    // A key-encryption key is its owner's alone: a user it is shared with
-    // would unwrap the owner's blobs into keys of his own (red team, session 20).
-    if (!kek_owner.owner) return status::key_function_not_permitted;
+    if (auto a = may_use_kek(s, wrapping); a != status::ok) return a;
     auto owner = key_actor_for(s, target);
     if (auto a = may_use_key(owner, target.cls); a != status::ok) return a;
     // A user a key is shared with may use it, not carry it away.
@@ -50,13 +54,13 @@ awaitable<status> wrap_key(node_context& n, session& s, wrap_key_request r, json
     auto kek = loaded_for(n, s, *wrapping);
     auto key = loaded_for(n, s, *target);
     if (!kek || !key) co_return status::internal_error; // the store holds what it sealed
-    auto ticket = co_await n.key_uses.acquire(fmt::format("user {}", *s.user_id));
-    if (!ticket) co_return status::busy;
     auto m = *r.mech;
     auto cls = target->cls;
-    auto result = co_await off_thread(n, [&] { return wrap_material(m, *kek, *r.aad, *key, cls); });
-    if (auto* code = std::get_if<status>(&result)) co_return *code;
-    out = {{"data", to_hex(std::get<bytes>(result))}};
+    auto result =
+        co_await key_work(n, *s.user_id, [&] { return wrap_material(m, *kek, *r.aad, *key, cls); });
+    if (!result) co_return status::busy;
+    if (auto* code = std::get_if<status>(&*result)) co_return *code;
+    out = {{"data", to_hex(std::get<bytes>(*result))}};
     co_return status::ok;
 }
 
@@ -64,9 +68,7 @@ awaitable<status> unwrap_key(node_context& n, session& s, unwrap_key_request r, 
     if (n.store.meta().state() != cluster_state::active) co_return status::cluster_not_active;
     auto unwrapping = r.handle ? key_for(n, s, *r.handle) : std::nullopt;
     if (!unwrapping) co_return status::key_not_found;
-    auto kek_owner = key_actor_for(s, *unwrapping);
-    if (auto a = may_use_key(kek_owner, unwrapping->cls); a != status::ok) co_return a;
-    if (!kek_owner.owner) co_return status::key_function_not_permitted;
+    if (auto a = may_use_kek(s, *unwrapping); a != status::ok) co_return a;
     auto m = r.mech;
     if (!m || !mechanism_fits(*m, key_use::unwrap, unwrapping->type, unwrapping->cls))
         co_return status::mechanism_invalid;
@@ -82,12 +84,9 @@ awaitable<status> unwrap_key(node_context& n, session& s, unwrap_key_request r, 
         co_return status::attribute_invalid;
     auto kek = loaded_for(n, s, *unwrapping);
     if (!kek) co_return status::internal_error;
-    std::optional<crypto_result> decrypted;
-    {
-        auto ticket = co_await n.key_uses.acquire(fmt::format("user {}", *s.user_id));
-        if (!ticket) co_return status::busy;
-        decrypted = co_await off_thread(n, [&] { return decrypt_data(*m, *kek, *r.aad, *r.data); });
-    }
+    auto decrypted =
+        co_await key_work(n, *s.user_id, [&] { return decrypt_data(*m, *kek, *r.aad, *r.data); });
+    if (!decrypted) co_return status::busy;
     auto& opened = *decrypted;
     if (auto* code = std::get_if<status>(&opened))
         co_return *code == status::encrypted_data_invalid ? status::wrapped_key_invalid : *code;
@@ -118,13 +117,9 @@ awaitable<status> derive_key(node_context& n, session& s, derive_key_request r, 
     auto key = loaded_for(n, s, *base);
     if (!key) co_return status::internal_error;
     auto length = static_cast<std::size_t>(*r.value_len);
-    std::optional<crypto_result> derived;
-    {
-        auto ticket = co_await n.key_uses.acquire(fmt::format("user {}", *s.user_id));
-        if (!ticket) co_return status::busy;
-        derived = co_await off_thread(
-            n, [&] { return ecdh_derive(*key, *r.point, r.kdf, *r.shared, length); });
-    }
+    auto derived = co_await key_work(
+        n, *s.user_id, [&] { return ecdh_derive(*key, *r.point, r.kdf, *r.shared, length); });
+    if (!derived) co_return status::busy;
     if (auto* code = std::get_if<status>(&*derived)) co_return *code;
     key_material given(std::move(std::get<bytes>(*derived)));
     incoming_key what{*r.cls, *r.type, r.label, r.id, *flags, *r.session};

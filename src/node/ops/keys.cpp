@@ -354,12 +354,10 @@ awaitable<status> use_key(node_context& n, session& s, key_use_request r, json& 
         co_return status::mechanism_invalid;
     auto key = loaded_for(n, s, *k);
     if (!key) co_return status::internal_error; // the store holds what it sealed
-    // Each user's uses share the threads but one, users taking turns.
-    auto ticket = co_await n.key_uses.acquire(fmt::format("user {}", *s.user_id));
-    if (!ticket) co_return status::busy;
-    auto result = co_await off_thread(n, [&] { return used(use, *m, *key, r); });
-    if (auto* code = std::get_if<status>(&result)) co_return *code;
-    auto& output = std::get<bytes>(result);
+    auto result = co_await key_work(n, *s.user_id, [&] { return used(use, *m, *key, r); });
+    if (!result) co_return status::busy;
+    if (auto* code = std::get_if<status>(&*result)) co_return *code;
+    auto& output = std::get<bytes>(*result);
     if (use != key_use::verify) out = {{"data", to_hex(output)}};
     wipe(output.data(), output.size());
     co_return status::ok;

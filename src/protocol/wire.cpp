@@ -182,19 +182,20 @@ std::string encode(const request& r) {
     for (auto it = r.fields.begin(); it != r.fields.end(); ++it)
         if (it != password) fields[it.key()] = it.value();
     // The password goes in last, by hand, into a buffer sized for it: the
-    // JSON tree and the serializer's growing buffer never hold a copy.
-    fields["password"] = "\x01password\x01";
-    // As dump() writes it; a string value cannot hold this (its quotes are escaped).
-    constexpr std::string_view hole = R"("password":"\u0001password\u0001")";
+    // JSON tree and the serializer's growing buffer never hold a copy. It
+    // is appended after the other fields rather than put in a placeholder's
+    // place, since a key of the caller's could spell the placeholder too.
     auto text = dump(fields);
+    text.pop_back(); // the closing brace
     const auto& value = password->get_ref<const std::string&>();
-    auto at = text.find(hole);
     std::string out;
-    out.reserve(header.size() + text.size() + 6 * value.size() + 3);
+    out.reserve(header.size() + text.size() + 6 * value.size() + 16);
     out.append(header);
-    out.append(text, 0, at + 11); // "password":
+    out.append(text);
+    if (text.size() > 1) out.push_back(',');
+    out.append(R"("password":)");
     append_json_string(out, value);
-    out.append(text, at + hole.size(), std::string::npos);
+    out.append("}");
     out.push_back('}');
     return out;
 }

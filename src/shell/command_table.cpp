@@ -356,7 +356,7 @@ const std::array commands{
                  .name = "setAttribute",
                  .synopsis = "setAttribute <key-handle> <attribute-id> <value>",
                  .summary = "Change a key's label (3) or a usage flag (0 or 1) on every server",
-                 .who = "CU (owner)",
+                 .who = "CU (owner); CO for OBJ_ATTR_TRUSTED (134) alone",
                  .handler = &run_set_attribute,
                  .op = operation::prepare,
                  .critical = true,

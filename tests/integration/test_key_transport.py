@@ -38,7 +38,7 @@ except ImportError:
 PASSWORDS = {"alice": "alice-pw-1", "bob": "bob-pass-1"}
 DATA = b"the data a crypto user signs".hex()
 KEK = {"wrap": True, "unwrap": True, "encrypt": False, "decrypt": False}
-SET = {"label": 3, "encrypt": 260, "decrypt": 261, "wrap": 262, "unwrap": 263,
+SET = {"label": 3, "trusted": 134, "encrypt": 260, "decrypt": 261, "wrap": 262, "unwrap": 263,
        "extractable": 354}
 
 
@@ -153,6 +153,25 @@ class KeyTransportTests(ClusterTestCase):
         self.assertEqual(self.wrap("bob", bobs_kek, shared)[0], "RET_KEY_NOT_WRAPPABLE")
         # Wrapped with trusted keys only: no key is trusted but by an officer.
         guarded = self.make("alice", "hmac:256", extractable=True, wrap_with_trusted=True)
+        self.assertEqual(self.wrap("alice", kek, guarded)[0], "RET_KEY_NOT_WRAPPABLE")
+        self.assertEqual(self.set_attribute("alice", kek, "trusted", "1"),
+                         "RET_ATTRIBUTE_READ_ONLY")
+        # The officer trusts the key-encryption key from the shell (CKA_TRUSTED,
+        # 134) and changes nothing else of it.
+        r = self.c.shell(input=LOGIN + f"setAttribute {kek} 134 1\ny\n"
+                                       f"setAttribute {kek} 3 officers\ny\n")
+        self.assertEqual(r.stdout.count("setAttribute success on"), 3, r.stdout)
+        self.assertEqual(len(re.findall(r"setAttribute failed on .*: RET_PERMISSION_DENIED",
+                                        r.stdout)), 3, r.stdout)
+        self.assertEqual(r.returncode, 1)
+        for node in range(3):
+            self.assertEqual(self.wrap("alice", kek, guarded, node=node)[0], "RET_OK")
+        # Nor does the officer's trust reach a key that does not wrap.
+        r = self.c.shell(input=LOGIN + f"setAttribute {guarded} 134 1\ny\n")
+        self.assertEqual(len(re.findall(r"failed on .*: RET_KEY_FUNCTION_NOT_PERMITTED",
+                                        r.stdout)), 3, r.stdout)
+        # Its owner may stop trusting it.
+        self.assertEqual(self.set_attribute("alice", kek, "trusted", "0"), "RET_OK")
         self.assertEqual(self.wrap("alice", kek, guarded)[0], "RET_KEY_NOT_WRAPPABLE")
 
     def test_the_tookan_attacks_are_refused(self):

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "hsmsh/hex.hpp"
+#include "hsmsh/protocol/payloads.hpp"
 #include "node_service.hpp"
 
 #include <string>
@@ -88,6 +89,14 @@ struct node_fixture : memory_node {
         auto keys = g.fields.at("keys");
         if (prepared(s, {{"change", "insert_keys"}, {"keys", keys}}) != status::ok) return {};
         return handles;
+    }
+    // A key as `get_key` describes it to `s`.
+    key_summary described(session& s, std::int64_t handle) {
+        auto r = call(s, operation::get_key, {{"handle", handle}});
+        REQUIRE(r.code == status::ok);
+        auto k = key_summary_from(r.fields);
+        REQUIRE(k);
+        return *k;
     }
     // Logs in as admin and activates the cluster.
     session activated() {

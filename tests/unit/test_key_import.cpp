@@ -122,13 +122,7 @@ struct import_fixture : node_fixture {
         REQUIRE(prepared(alice, {{"change", "insert_keys"}, {"keys", keys}}) == status::ok);
         return keys[0].at("handle").get<std::int64_t>();
     }
-    key_summary described(std::int64_t handle) {
-        auto r = call(alice, operation::get_key, {{"handle", handle}});
-        REQUIRE(r.code == status::ok);
-        auto k = key_summary_from(r.fields);
-        REQUIRE(k);
-        return *k;
-    }
+    key_summary described(std::int64_t handle) { return node_fixture::described(alice, handle); }
     bytes used(operation op, std::int64_t handle, std::string_view mechanism, const bytes& data,
                json more = json::object()) {
         more["handle"] = handle;

@@ -343,6 +343,53 @@ TEST_CASE("a user with a pending key insertion cannot be deleted") {
     CHECK(n.remove(n.admin, "CU", "alice") == status::ok);
 }
 
+TEST_CASE("an officer trusts a key that wraps (CKA_TRUSTED), and changes nothing else") {
+    key_fixture n;
+    auto kek =
+        n.new_keys(n.alice, "aes:256",
+                   {{"attributes",
+                     {{"wrap", true}, {"unwrap", true}, {"encrypt", false}, {"decrypt", false}}}})
+            .at(0);
+    auto guarded =
+        n.new_keys(n.alice, "hmac:256",
+                   {{"attributes", {{"extractable", true}, {"wrap_with_trusted", true}}}})
+            .at(0);
+    auto mac = n.new_keys(n.alice, "hmac:256").at(0);
+    auto set = [&](session& s, std::int64_t handle, std::uint32_t id, std::string value) {
+        return n.prepared(s, {{"change", "set_attribute"},
+                              {"handle", handle},
+                              {"attribute", id},
+                              {"value", std::move(value)}});
+    };
+    auto wrap = [&] {
+        return n
+            .call(n.alice, operation::wrap_key,
+                  {{"handle", kek}, {"key", guarded}, {"mechanism", "aes-key-wrap-pad"}})
+            .code;
+    };
+    CHECK(wrap() == status::key_not_wrappable);
+    // Not the owner, nor another crypto user.
+    CHECK(set(n.alice, kek, 134, "1") == status::attribute_read_only);
+    CHECK(set(n.bob, kek, 134, "1") == status::key_not_found);
+    // The officer: trust alone, on a key that may wrap.
+    CHECK(set(n.admin, kek, 264, "1") == status::permission_denied);
+    CHECK(set(n.admin, kek, 3, "officer's") == status::permission_denied);
+    CHECK(set(n.admin, kek, 354, "1") == status::permission_denied);
+    CHECK(set(n.admin, mac, 134, "1") == status::key_function_not_permitted);
+    CHECK(set(n.admin, kek, 134, "yes") == status::attribute_invalid);
+    REQUIRE(set(n.admin, kek, 134, "1") == status::ok);
+    CHECK(n.described(n.alice, kek).flags.trusted);
+    CHECK(n.described(n.alice, kek).label.empty());
+    CHECK(wrap() == status::ok);
+    // The owner may stop trusting it; then it wraps no such key again.
+    REQUIRE(set(n.alice, kek, 134, "0") == status::ok);
+    CHECK(wrap() == status::key_not_wrappable);
+    // An officer who trusted may also take it back.
+    REQUIRE(set(n.admin, kek, 134, "1") == status::ok);
+    REQUIRE(set(n.admin, kek, 134, "0") == status::ok);
+    CHECK_FALSE(n.described(n.alice, kek).flags.trusted);
+}
+
 TEST_CASE("the owner changes settable attributes; the rest are read-only") {
     key_fixture n;
     auto mac = n.new_keys(n.alice, "hmac:256").at(0);

@@ -140,10 +140,8 @@ status rules_hold(const node_context& n, const key_change& c) {
         if (auto a = may_change_key(who, k->cls); a != status::ok) return a;
         return k->flags.destroyable ? status::ok : status::key_function_not_permitted;
     }
-    if (c.what == key_change::kind::set_attribute) {
-        if (auto a = may_change_key(who, k->cls); a != status::ok) return a;
-        return changed_attributes(*k, c.attribute, c.value).first;
-    }
+    if (c.what == key_change::kind::set_attribute)
+        return changed_attributes(*k, who, c.attribute, c.value).first;
     if (auto a = may_share_key(who, k->cls); a != status::ok) return a;
     // An application's bytes stay its owner's: a data object shared would
     // put them in another user's listing (and its application's memory)
@@ -251,12 +249,37 @@ bool same_description(const node_context& n, const key_record& held, const key_c
            shared == std::set<std::string>(copy.shared_names.begin(), copy.shared_names.end());
 }
 
-// What setting one attribute makes of a key's flags and label, or why not.
-std::pair<status, key_record> changed_attributes(const key_record& k, std::uint32_t id,
+namespace {
+
+// An officer's one change to a key or certificate: whether it is trusted
+// (CKA_TRUSTED). A trusted key may wrap keys that ask for trusted wrapping
+// keys alone (CKA_WRAP_WITH_TRUSTED), so only a key that may wrap is
+// trusted (wrapping is never turned on later); a trusted certificate is
+// what applications take as a trust anchor.
+std::pair<status, key_record> trusted_by_officer(const key_record& k, const attribute_info& a,
                                                  const std::string& value) {
+    auto changed = k;
+    if (a.id != key_attribute::trusted) return {status::permission_denied, changed};
+    if (!valid_attribute_value(a, value)) return {status::attribute_invalid, changed};
+    bool on = value == "1";
+    if (on && is_key(k.cls) && !k.flags.wrap) return {status::key_function_not_permitted, changed};
+    changed.flags.trusted = on;
+    return {status::ok, changed};
+}
+
+} // namespace
+
+// What setting one attribute makes of a key's flags and label, or why not:
+// its owner changes its label, id and flags; an officer trusts it or stops
+// trusting it, and changes nothing else.
+std::pair<status, key_record> changed_attributes(const key_record& k, const key_actor& who,
+                                                 std::uint32_t id, const std::string& value) {
     auto changed = k;
     const auto* a = find_key_attribute(id);
     if (!a) return {status::attribute_invalid, changed};
+    if (who.type && is_officer(*who.type) && (is_key(k.cls) || k.cls == key_class::certificate))
+        return trusted_by_officer(k, *a, value);
+    if (auto may = may_change_key(who, k.cls); may != status::ok) return {may, changed};
     if (!a->settable) return {status::attribute_read_only, changed};
     if (!valid_attribute_value(*a, value)) return {status::attribute_invalid, changed};
     // A data object has no CKA_ID, and no object that is not a key any flag.
@@ -267,8 +290,8 @@ std::pair<status, key_record> changed_attributes(const key_record& k, std::uint3
         return {status::ok, changed};
     }
     if (!is_key(k.cls)) return {status::attribute_read_only, changed};
-    // Only an officer trusts a key (CKA_TRUSTED), and officers change no
-    // keys; a key wrapped with trusted keys only stays so.
+    // Only an officer trusts a key (CKA_TRUSTED); its owner may stop
+    // trusting it. A key wrapped with trusted keys only stays so.
     if ((a->id == key_attribute::trusted && value == "1") ||
         (a->id == key_attribute::wrap_with_trusted && k.flags.wrap_with_trusted && value == "0"))
         return {status::attribute_read_only, changed};
@@ -291,7 +314,8 @@ void apply_key_change(node_context& n, const key_change& c) {
         break;
     case key_change::kind::set_attribute: {
         auto k = n.store.keys().find(c.handles.front());
-        auto changed = changed_attributes(*k, c.attribute, c.value).second;
+        key_actor who{c.actor_type, k->owner == c.actor_id};
+        auto changed = changed_attributes(*k, who, c.attribute, c.value).second;
         n.store.keys().update(changed.handle, changed.flags, changed.label, changed.id_hex);
         break;
     }

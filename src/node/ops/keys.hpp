@@ -67,8 +67,8 @@ status rules_hold(const node_context& n, const key_change& c);
 status insert_rules(const node_context& n, const key_change& c, const user_record& actor);
 status sync_rules(const node_context& n, const key_change& c, const user_record& actor);
 bool same_description(const node_context& n, const key_record& held, const key_contents& copy);
-std::pair<status, key_record> changed_attributes(const key_record& k, std::uint32_t id,
-                                                 const std::string& value);
+std::pair<status, key_record> changed_attributes(const key_record& k, const key_actor& who,
+                                                 std::uint32_t id, const std::string& value);
 void apply_key_change(node_context& n, const key_change& c);
 
 } // namespace hsm

@@ -6,6 +6,7 @@
 #include "data_object.hpp"
 #include "hsmsh/hex.hpp"
 #include "hsmsh/pki.hpp"
+#include "key_templates.hpp"
 #include "mechanism_table.hpp"
 #include "openssl_context.hpp"
 
@@ -72,41 +73,6 @@ std::optional<bytes> ec_point(const key_summary& k) {
     return out;
 }
 
-CK_OBJECT_CLASS class_of(const key_summary& k) {
-    switch (k.cls) {
-    case key_class::public_key:
-        return CKO_PUBLIC_KEY;
-    case key_class::private_key:
-        return CKO_PRIVATE_KEY;
-    case key_class::secret_key:
-        return CKO_SECRET_KEY;
-    case key_class::certificate:
-        return CKO_CERTIFICATE;
-    case key_class::data:
-        return CKO_DATA;
-    }
-    return CKO_DATA;
-}
-
-CK_KEY_TYPE type_of(const key_summary& k) {
-    switch (k.type) {
-    case key_type::ec:
-        return CKK_EC;
-    case key_type::rsa:
-        return CKK_RSA;
-    case key_type::aes:
-        return CKK_AES;
-    case key_type::generic_secret:
-        return CKK_GENERIC_SECRET;
-    case key_type::ed25519:
-        return CKK_EC_EDWARDS;
-    case key_type::x509: // a certificate's or a data object's, which have no CKA_KEY_TYPE
-    case key_type::opaque:
-        break;
-    }
-    return CKK_VENDOR_DEFINED;
-}
-
 // The mechanism that made a key on a node; CK_UNAVAILABLE_INFORMATION for
 // one that came from elsewhere (the specification's answer).
 CK_MECHANISM_TYPE generated_by(const key_summary& k) {
@@ -124,14 +90,28 @@ attribute_value invalid() {
     return {CKR_ATTRIBUTE_TYPE_INVALID, {}};
 }
 
+// The template a key holds for `type` (CKA_WRAP_TEMPLATE: secret and public
+// keys; CKA_UNWRAP_TEMPLATE: secret and private keys), none when it holds
+// none; nullopt when `type` is no template attribute of this key.
+std::optional<std::optional<key_template>> template_of(const key_summary& k,
+                                                       CK_ATTRIBUTE_TYPE type) {
+    if (type == CKA_WRAP_TEMPLATE &&
+        (k.cls == key_class::secret_key || k.cls == key_class::public_key))
+        return k.flags.wrap_template;
+    if (type == CKA_UNWRAP_TEMPLATE &&
+        (k.cls == key_class::secret_key || k.cls == key_class::private_key))
+        return k.flags.unwrap_template;
+    return std::nullopt;
+}
+
 // What the object is and how it is named and kept; nullopt for other attributes.
 std::optional<attribute_value> storage_attribute(const key_summary& k, CK_ATTRIBUTE_TYPE type) {
     const auto& f = k.flags;
     switch (type) {
     case CKA_CLASS:
-        return of(scalar<CK_OBJECT_CLASS>(class_of(k)));
+        return of(scalar<CK_OBJECT_CLASS>(ck_class_of(k.cls)));
     case CKA_KEY_TYPE:
-        return of(scalar<CK_KEY_TYPE>(type_of(k)));
+        return of(scalar<CK_KEY_TYPE>(ck_key_type_of(k.type)));
     case CKA_TOKEN:
         return of(boolean(k.token));
     case CKA_PRIVATE:
@@ -169,6 +149,9 @@ std::optional<attribute_value> usage_attribute(const key_summary& k, CK_ATTRIBUT
         return of(boolean(f.derive));
     case CKA_TRUSTED:
         return of(boolean(f.trusted));
+    case CKA_WRAP_WITH_TRUSTED:
+        if (k.cls == key_class::public_key) return invalid();
+        return of(boolean(f.wrap_with_trusted));
     case CKA_SENSITIVE:
     case CKA_EXTRACTABLE:
     case CKA_NEVER_EXTRACTABLE:
@@ -248,9 +231,6 @@ std::optional<bytes> fixed_attribute(key_class cls, CK_ATTRIBUTE_TYPE type) {
     case CKA_VERIFY_RECOVER:
         if (cls != key_class::public_key) return std::nullopt;
         return boolean(false);
-    case CKA_WRAP_WITH_TRUSTED:
-        if (cls == key_class::public_key) return std::nullopt;
-        return boolean(false);
     default:
         return std::nullopt;
     }
@@ -269,6 +249,12 @@ CK_RV fill_attributes(const key_summary& k, CK_ATTRIBUTE* tmpl, CK_ULONG count) 
     CK_RV result = CKR_OK;
     for (CK_ULONG i = 0; i < count; ++i) {
         auto& a = tmpl[i];
+        if (auto held = template_of(k, a.type)) {
+            auto error = fill_key_template(*held, a);
+            if (error != CKR_OK && (result == CKR_OK || result == CKR_BUFFER_TOO_SMALL))
+                result = error;
+            continue;
+        }
         auto v = attribute_of(k, a.type);
         CK_RV error = v.error;
         if (error == CKR_OK && a.pValue && a.ulValueLen < v.value.size())

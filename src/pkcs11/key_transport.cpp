@@ -147,7 +147,7 @@ CK_RV unwrap_key(session& s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE unwrapping, CK
     const auto& mech = std::get<node_mechanism>(mechanism);
     // A GCM unwrapping's IV travels in front of the blob, within the bound.
     require(wrapped_len + mech.iv.size() <= max_wrapped_key, CKR_WRAPPED_KEY_LEN_RANGE);
-    auto request = unwrap_request(tmpl, count);
+    auto request = unwrap_request(tmpl, count, kek.flags.unwrap_template);
     if (auto* error = std::get_if<CK_RV>(&request)) return *error;
     auto& [fields, token] = std::get<generation>(request);
     for (const auto& [name, value] : mech.fields.items())

@@ -7,6 +7,7 @@
 #include "hsmsh/hex.hpp"
 #include "hsmsh/protocol/keys.hpp"
 #include "key_import.hpp"
+#include "key_templates.hpp"
 
 #include <cstring>
 #include <memory>
@@ -32,13 +33,6 @@ std::span<const std::uint8_t> value_of(const CK_ATTRIBUTE& a) {
 bool equals(const CK_ATTRIBUTE& a, std::span<const std::uint8_t> b) {
     auto v = value_of(a);
     return v.size() == b.size() && std::equal(v.begin(), v.end(), b.begin());
-}
-
-std::optional<CK_ULONG> ulong_of(const CK_ATTRIBUTE& a) {
-    if (!a.pValue || a.ulValueLen != sizeof(CK_ULONG)) return std::nullopt;
-    CK_ULONG v = 0;
-    std::memcpy(&v, a.pValue, sizeof v);
-    return v;
 }
 
 std::optional<bool> bool_of(const CK_ATTRIBUTE& a) {
@@ -155,6 +149,25 @@ bool read_fixed(const CK_ATTRIBUTE& a, template_reading& r, key_class cls) {
     return true;
 }
 
+// CKA_WRAP_TEMPLATE (of a secret or public key) and CKA_UNWRAP_TEMPLATE
+// (of a secret or private key); false when `a` is neither.
+bool read_key_templates(const CK_ATTRIBUTE& a, template_reading& r, key_class cls) {
+    if (!is_template_attribute(a.type)) return false;
+    bool wrap = a.type == CKA_WRAP_TEMPLATE;
+    if (cls == (wrap ? key_class::private_key : key_class::public_key) || !is_key(cls)) {
+        r.fail(CKR_ATTRIBUTE_TYPE_INVALID);
+        return true;
+    }
+    auto read = read_key_template(a);
+    if (auto* error = std::get_if<CK_RV>(&read)) {
+        r.fail(*error);
+        return true;
+    }
+    (wrap ? r.flags.wrap_template : r.flags.unwrap_template) = std::get<key_template>(read);
+    r.any_flag = true;
+    return true;
+}
+
 // A boolean flag of a key of class `cls` and type `type`.
 void read_flag(const CK_ATTRIBUTE& a, template_reading& r, key_class cls, key_type type) {
     // A public key never derives, nor an Edwards key; tools ask for it on
@@ -168,7 +181,10 @@ void read_flag(const CK_ATTRIBUTE& a, template_reading& r, key_class cls, key_ty
     if ((a.type == CKA_WRAP || a.type == CKA_UNWRAP) && is_asymmetric(type)) return;
     const auto* info = find_key_attribute(static_cast<std::uint32_t>(a.type));
     auto value = bool_of(a);
-    if (!info || !info->flag || a.type > CKA_DESTROYABLE) return r.fail(CKR_ATTRIBUTE_TYPE_INVALID);
+    // A public key is never wrapped, so has no CKA_WRAP_WITH_TRUSTED.
+    bool known = a.type <= CKA_DESTROYABLE ||
+                 (a.type == CKA_WRAP_WITH_TRUSTED && cls != key_class::public_key);
+    if (!info || !info->flag || !known) return r.fail(CKR_ATTRIBUTE_TYPE_INVALID);
     if (!value) return r.fail(CKR_ATTRIBUTE_VALUE_INVALID);
     // An officer alone trusts a key (CKA_TRUSTED), and officers make none.
     if (info->flag == &key_flags::trusted && *value) return r.fail(CKR_ATTRIBUTE_READ_ONLY);
@@ -181,6 +197,22 @@ void read_flag(const CK_ATTRIBUTE& a, template_reading& r, key_class cls, key_ty
     r.flags.*(info->flag) = *value;
     r.stated.*(info->flag) = true;
     r.any_flag = true;
+}
+
+// The unwrapping key's template (CKA_UNWRAP_TEMPLATE) applied to what the
+// application's template read, as if the key had been made from it first:
+// false where the two disagree (the nodes refuse the same).
+bool apply_unwrap_template(const key_template& t, key_class cls, key_type type,
+                           template_reading& r) {
+    if ((t.cls && *t.cls != cls) || (t.type && *t.type != type)) return false;
+    for (const auto& [name, value] : t.flags) {
+        auto flag = flag_named(name);
+        if (r.stated.*flag && r.flags.*flag != value) return false;
+        r.flags.*flag = value;
+        r.stated.*flag = true;
+        r.any_flag = true;
+    }
+    return flags_fit(r.flags, cls, type);
 }
 
 // Reads a template for an object of class `cls` and type `type` whose
@@ -206,7 +238,7 @@ template_reading read_template(const CK_ATTRIBUTE* tmpl, CK_ULONG count, key_cla
             continue;
         }
         if (!read_identity(tmpl[i], r, ck_class, ck_type) && !read_size(tmpl[i], r) &&
-            !read_fixed(tmpl[i], r, cls))
+            !read_fixed(tmpl[i], r, cls) && !read_key_templates(tmpl[i], r, cls))
             read_flag(tmpl[i], r, cls, type);
     }
     // An AES key asked to MAC (CMAC) does nothing else: the cipher uses
@@ -277,19 +309,11 @@ std::variant<CK_RV, object_kind> imported_kind(const CK_ATTRIBUTE* tmpl, CK_ULON
         if (tmpl[i].type == CKA_KEY_TYPE) ck_type = ulong_of(tmpl[i]);
     }
     if (!ck_class) return CKR_TEMPLATE_INCOMPLETE;
-    std::optional<key_class> cls;
-    if (*ck_class == CKO_SECRET_KEY) cls = key_class::secret_key;
-    if (*ck_class == CKO_PUBLIC_KEY) cls = key_class::public_key;
-    if (*ck_class == CKO_PRIVATE_KEY) cls = key_class::private_key;
+    auto cls = key_class_of(*ck_class);
     if (!cls) return CKR_ATTRIBUTE_VALUE_INVALID; // a class the nodes do not keep
     if (!ck_type) return CKR_TEMPLATE_INCOMPLETE;
-    std::optional<key_type> type;
-    if (*ck_type == CKK_AES) type = key_type::aes;
-    if (*ck_type == CKK_GENERIC_SECRET) type = key_type::generic_secret;
-    if (*ck_type == CKK_RSA) type = key_type::rsa;
-    if (*ck_type == CKK_EC) type = key_type::ec;
-    if (*ck_type == CKK_EC_EDWARDS) type = key_type::ed25519;
-    if (!cls || !type) return CKR_ATTRIBUTE_VALUE_INVALID;
+    auto type = key_type_of(*ck_type);
+    if (!type) return CKR_ATTRIBUTE_VALUE_INVALID;
     bool secret_type = *type == key_type::aes || *type == key_type::generic_secret;
     if (secret_type != (*cls == key_class::secret_key)) return CKR_TEMPLATE_INCONSISTENT;
     return object_kind{*cls, *type, *ck_class, *ck_type};
@@ -592,7 +616,8 @@ std::variant<CK_RV, generation> import_request(const CK_ATTRIBUTE* tmpl, CK_ULON
     return import_of(cls, type, std::string(hex.view()), r);
 }
 
-std::variant<CK_RV, generation> unwrap_request(const CK_ATTRIBUTE* tmpl, CK_ULONG count) {
+std::variant<CK_RV, generation> unwrap_request(const CK_ATTRIBUTE* tmpl, CK_ULONG count,
+                                               const std::optional<key_template>& made_so) {
     if (count && !tmpl) return CKR_ARGUMENTS_BAD;
     auto kind = imported_kind(tmpl, count);
     if (auto* error = std::get_if<CK_RV>(&kind)) return *error;
@@ -603,6 +628,7 @@ std::variant<CK_RV, generation> unwrap_request(const CK_ATTRIBUTE* tmpl, CK_ULON
     base.local = base.always_sensitive = base.never_extractable = false;
     auto r = read_template(tmpl, count, cls, type, ck_class, ck_type, base);
     if (r.error != CKR_OK) return r.error;
+    if (made_so && !apply_unwrap_template(*made_so, cls, type, r)) return CKR_TEMPLATE_INCONSISTENT;
     // Its size is the wrapped key's, which the node reads.
     if (r.modulus_bits || r.curve_bits || r.edwards) return CKR_ATTRIBUTE_READ_ONLY;
     return import_of(cls, type, {}, r); // the material: what the node unwraps
@@ -612,7 +638,7 @@ std::variant<CK_RV, generation> derivation_request(const CK_ATTRIBUTE* tmpl, CK_
     auto kind = imported_kind(tmpl, count);
     if (auto* error = std::get_if<CK_RV>(&kind)) return *error;
     if (std::get<object_kind>(kind).cls != key_class::secret_key) return CKR_TEMPLATE_INCONSISTENT;
-    auto request = unwrap_request(tmpl, count);
+    auto request = unwrap_request(tmpl, count, std::nullopt);
     if (auto* error = std::get_if<CK_RV>(&request)) return *error;
     // Its length is the template's to say (the secret has none of its own).
     auto length = template_value_len(tmpl, count);

@@ -45,8 +45,11 @@ std::variant<CK_RV, generation> import_request(const CK_ATTRIBUTE* tmpl, CK_ULON
 /// mechanism and the data): a secret or private key (a public key is
 /// CKR_TEMPLATE_INCONSISTENT), whose size the wrapped key gives
 /// (CKA_MODULUS_BITS or CKA_EC_PARAMS: CKR_ATTRIBUTE_READ_ONLY), never
-/// local; the specification's errors as import_request's.
-std::variant<CK_RV, generation> unwrap_request(const CK_ATTRIBUTE* tmpl, CK_ULONG count);
+/// local; the specification's errors as import_request's. The unwrapping
+/// key's template (`made_so`, its CKA_UNWRAP_TEMPLATE) applies first: what
+/// the application's template says against it is CKR_TEMPLATE_INCONSISTENT.
+std::variant<CK_RV, generation> unwrap_request(const CK_ATTRIBUTE* tmpl, CK_ULONG count,
+                                               const std::optional<key_template>& made_so);
 
 /// A C_DeriveKey template's derive_key request: unwrap_request's of a
 /// secret key, with its CKA_VALUE_LEN (1 to 64 bytes: CKR_TEMPLATE_INCOMPLETE

@@ -119,15 +119,6 @@ constexpr std::array<attribute_info, 29> attribute_table{{
     {ka::all, "OBJ_ATTR_ALL", nullptr, false},
 }};
 
-// The JSON names of the flags: the attribute name without its prefix, lower case.
-std::string flag_name(const attribute_info& a) {
-    std::string name(a.name.substr(9));
-    std::ranges::transform(name, name.begin(), [](char c) {
-        return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    });
-    return name;
-}
-
 // What each kind of key may ever do.
 key_flags usable_by(key_class c, key_type t) noexcept {
     key_flags f;
@@ -292,6 +283,8 @@ key_flags default_flags(key_class c, key_type t) noexcept {
 }
 
 bool flags_fit(const key_flags& f, key_class c, key_type t) noexcept {
+    // A template belongs to a key that wraps (or unwraps) with it.
+    if ((f.wrap_template && !f.wrap) || (f.unwrap_template && !f.unwrap)) return false;
     auto may = usable_by(c, t);
     for (const auto& a : attribute_table) {
         bool usage = a.flag && a.settable && a.flag != &key_flags::trusted &&
@@ -326,10 +319,57 @@ bool flags_fit(const key_flags& f, key_class c, key_type t) noexcept {
     return f.always_sensitive == f.local;
 }
 
+namespace {
+
+json template_to_json(const key_template& t) {
+    json j = json::object();
+    if (t.cls) j["class"] = key_class_name(*t.cls);
+    if (t.type) j["type"] = key_type_name(*t.type);
+    for (const auto& [name, value] : t.flags)
+        j[name] = value;
+    return j;
+}
+
+std::optional<key_template> template_from_json(const json& j) {
+    if (!j.is_object()) return std::nullopt;
+    key_template t;
+    for (const auto& item : j.items()) {
+        const auto& name = item.key();
+        const auto& value = item.value();
+        if (name == "class" || name == "type") {
+            if (!value.is_string()) return std::nullopt;
+            const auto& text = value.get_ref<const std::string&>();
+            if (name == "class" ? !(t.cls = key_class_from_name(text))
+                                : !(t.type = key_type_from_name(text)))
+                return std::nullopt;
+        } else if (flag_named(name) && value.is_boolean()) {
+            t.flags.emplace(name, value.get<bool>());
+        } else {
+            return std::nullopt;
+        }
+    }
+    return t;
+}
+
+} // namespace
+
+// The JSON name of a flag: the attribute name without its prefix, lower case.
+std::string flag_name(const attribute_info& a) {
+    std::string name(a.name.substr(9));
+    std::ranges::transform(name, name.begin(), [](char c) {
+        return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    });
+    return name;
+}
+
 json flags_to_json(const key_flags& f) {
     json j = json::object();
     for (const auto& a : attribute_table)
         if (a.flag) j[flag_name(a)] = f.*(a.flag);
+    // Only where held: a key without templates reads as it always did (its
+    // stored row, its sealed description, its digest).
+    if (f.wrap_template) j["wrap_template"] = template_to_json(*f.wrap_template);
+    if (f.unwrap_template) j["unwrap_template"] = template_to_json(*f.unwrap_template);
     return j;
 }
 
@@ -338,13 +378,35 @@ std::optional<key_flags> flags_from_json(const json& j, key_flags base) {
     for (const auto& item : j.items()) {
         const auto& name = item.key();
         const auto& value = item.value();
-        auto it = std::ranges::find_if(attribute_table, [&](const attribute_info& a) {
-            return a.flag && flag_name(a) == name;
-        });
-        if (it == attribute_table.end() || !value.is_boolean()) return std::nullopt;
-        base.*(it->flag) = value.get<bool>();
+        if (name == "wrap_template" || name == "unwrap_template") {
+            auto t = template_from_json(value);
+            if (!t) return std::nullopt;
+            (name == "wrap_template" ? base.wrap_template : base.unwrap_template) = std::move(*t);
+            continue;
+        }
+        auto flag = flag_named(name);
+        if (!flag || !value.is_boolean()) return std::nullopt;
+        base.*flag = value.get<bool>();
     }
     return base;
+}
+
+bool key_flags::*flag_named(std::string_view name) noexcept {
+    auto lower = [](char c) {
+        return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    };
+    for (const auto& a : attribute_table)
+        if (a.flag && std::ranges::equal(a.name.substr(9), name, {}, lower)) return a.flag;
+    return nullptr;
+}
+
+bool template_matches(const key_template& tmpl, key_class c, key_type t,
+                      const key_flags& f) noexcept {
+    if ((tmpl.cls && *tmpl.cls != c) || (tmpl.type && *tmpl.type != t)) return false;
+    return std::ranges::all_of(tmpl.flags, [&](const auto& stated) {
+        auto flag = flag_named(stated.first);
+        return flag && f.*flag == stated.second;
+    });
 }
 
 bool valid_key_label(std::string_view label) noexcept {
@@ -479,8 +541,10 @@ bool flags_no_looser(const key_flags& copy, const key_flags& held) noexcept {
         &key_flags::unwrap,  &key_flags::sign,        &key_flags::verify,
         &key_flags::derive,  &key_flags::extractable, &key_flags::trusted};
     bool looser = std::ranges::any_of(loosening, [&](auto f) { return copy.*f && !(held.*f); });
+    // Templates are fixed when a key is made: a copy holds the same.
     return !looser && (copy.sensitive || !held.sensitive) &&
-           (copy.wrap_with_trusted || !held.wrap_with_trusted);
+           (copy.wrap_with_trusted || !held.wrap_with_trusted) &&
+           copy.wrap_template == held.wrap_template && copy.unwrap_template == held.unwrap_template;
 }
 
 bool only_narrows(const attribute_info& a, bool on) noexcept {

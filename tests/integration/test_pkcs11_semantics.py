@@ -36,6 +36,7 @@ try:
                                   CKA_SENSITIVE, CKA_SERIAL_NUMBER, CKA_SIGN, CKA_SIGN_RECOVER,
                                   CKA_START_DATE, CKA_SUBJECT, CKA_TOKEN, CKA_TRUSTED, CKA_VALUE,
                                   CKA_VERIFY, CKA_VERIFY_RECOVER, CKA_WRAP_WITH_TRUSTED, CKC_X_509,
+                                  CKA_WRAP_TEMPLATE, CKA_UNWRAP_TEMPLATE,
                                   CKA_WRAP, CKA_UNWRAP, CKA_DERIVE,
                                   CKF_DONT_BLOCK, CKF_LOGIN_REQUIRED, CKF_RNG, CKF_RW_SESSION,
                                   CKF_SERIAL_SESSION, CKF_TOKEN_INITIALIZED,
@@ -187,6 +188,10 @@ class Semantics:
     # The specification's CKR_USER_NOT_LOGGED_IN for a second C_Logout;
     # SoftHSM 2.6 answers CKR_OK.
     logout_twice_refused = True
+    # An unwrapping key's CKA_UNWRAP_TEMPLATE applies to what C_UnwrapKey's
+    # template leaves unsaid ("as if the object has already been created");
+    # SoftHSM 2.6 asks the template to state it (CKR_TEMPLATE_INCONSISTENT).
+    unwrap_template_applies = True
 
     def session(self, rw=False, login=False):
         flags = CKF_SERIAL_SESSION | (CKF_RW_SESSION if rw else 0)
@@ -263,6 +268,44 @@ class Semantics:
         self.refused("CKR_KEY_UNEXTRACTABLE", s.wrapKey, kek,
                      self.secret_key(s, value, CKK_GENERIC_SECRET, (CKA_SIGN, True),
                                      (CKA_EXTRACTABLE, False)), wrap)
+
+    def test_a_kek_wraps_what_its_wrap_template_says_and_unwraps_as_its_unwrap_template_says(self):
+        s = self.session(rw=True, login=True)
+        wrap = PyKCS11.Mechanism(PyKCS11.CKM["CKM_AES_KEY_WRAP"], None)
+        kek = self.secret_key(
+            s, bytes(range(32)), CKK_AES, (CKA_WRAP, True), (CKA_UNWRAP, True),
+            (CKA_WRAP_TEMPLATE, [(CKA_KEY_TYPE, CKK_GENERIC_SECRET), (CKA_EXTRACTABLE, True)]),
+            (CKA_UNWRAP_TEMPLATE, [(CKA_SIGN, True), (CKA_VERIFY, False)]))
+        mac = self.secret_key(s, bytes(range(32)), CKK_GENERIC_SECRET, (CKA_SIGN, True),
+                              (CKA_EXTRACTABLE, True))
+        aes = self.secret_key(s, bytes(range(16)), CKK_AES, (CKA_ENCRYPT, True),
+                              (CKA_EXTRACTABLE, True))
+        self.refused("CKR_KEY_NOT_WRAPPABLE", s.wrapKey, kek, aes, wrap)
+        blob = bytes(s.wrapKey(kek, mac, wrap))
+        secret = [(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_GENERIC_SECRET),
+                  (CKA_TOKEN, False)]
+        # Stated as the unwrapping key's template says; never against it.
+        copy = s.unwrapKey(kek, blob, secret + [(CKA_SIGN, True), (CKA_VERIFY, False)], wrap)
+        self.addCleanup(s.destroyObject, copy)
+        self.assertEqual(s.getAttributeValue(copy, [CKA_SIGN, CKA_VERIFY]), [True, False])
+        self.refused("CKR_TEMPLATE_INCONSISTENT", s.unwrapKey, kek, blob,
+                     secret + [(CKA_SIGN, True), (CKA_VERIFY, True)], wrap)
+        if self.unwrap_template_applies:
+            copy = s.unwrapKey(kek, blob, secret, wrap)
+            self.addCleanup(s.destroyObject, copy)
+            self.assertEqual(s.getAttributeValue(copy, [CKA_SIGN, CKA_VERIFY]), [True, False])
+        # Each template reads back as an array of what it states.
+        get = self.raw("GetAttributeValue", ctypes.c_ulong, ctypes.c_ulong, ctypes.c_void_p,
+                       ctypes.c_ulong)
+        for attribute, expected in ((CKA_WRAP_TEMPLATE, {CKA_KEY_TYPE: 8, CKA_EXTRACTABLE: 1}),
+                                    (CKA_UNWRAP_TEMPLATE, {CKA_SIGN: 1, CKA_VERIFY: 1})):
+            query = CkAttribute(attribute, None, 0)
+            self.assertEqual(get(s.session.value(), kek.value(), ctypes.byref(query), 1), 0)
+            self.assertEqual(query.len, 2 * ctypes.sizeof(CkAttribute))
+            elements = (CkAttribute * 2)()
+            query = CkAttribute(attribute, ctypes.cast(elements, ctypes.c_void_p), query.len)
+            self.assertEqual(get(s.session.value(), kek.value(), ctypes.byref(query), 1), 0)
+            self.assertEqual({e.type: e.len for e in elements}, expected)
 
     def ecdh_peer(self, s):
         """A P-256 pair made here (it may derive), a peer's made by openssl:
@@ -1123,6 +1166,7 @@ class SoftHsm2(Semantics, unittest.TestCase):
 
     path = "/usr/lib/softhsm/libsofthsm2.so"
     logout_twice_refused = False
+    unwrap_template_applies = False
     # SoftHSM 2.6 mixes a seed in and does not implement operation states.
     seed_answer = "CKR_OK"
     unsaveable_answer = no_operation_answer = "CKR_FUNCTION_NOT_SUPPORTED"

@@ -390,6 +390,78 @@ TEST_CASE("an officer trusts a key that wraps (CKA_TRUSTED), and changes nothing
     CHECK_FALSE(n.described(n.alice, kek).flags.trusted);
 }
 
+TEST_CASE("a key-encryption key wraps what its wrap template describes and unwraps into what "
+          "its unwrap template says") {
+    key_fixture n;
+    json kek_attributes{
+        {"wrap", true},
+        {"unwrap", true},
+        {"encrypt", false},
+        {"decrypt", false},
+        {"wrap_template", {{"class", "secret"}, {"type", "generic_secret"}}},
+        {"unwrap_template", {{"type", "generic_secret"}, {"sign", true}, {"verify", false}}}};
+    auto kek = n.new_keys(n.alice, "aes:256", {{"attributes", kek_attributes}}).at(0);
+    auto held = n.described(n.alice, kek).flags;
+    REQUIRE(held.wrap_template);
+    CHECK(held.wrap_template->type == key_type::generic_secret);
+    CHECK(held.unwrap_template->flags ==
+          std::map<std::string, bool, std::less<>>{{"sign", true}, {"verify", false}});
+    auto mac = n.new_keys(n.alice, "hmac:256", {{"attributes", {{"extractable", true}}}}).at(0);
+    auto aes = n.new_keys(n.alice, "aes:128", {{"attributes", {{"extractable", true}}}}).at(0);
+    auto wrap = [&](std::int64_t key) {
+        return n.call(n.alice, operation::wrap_key,
+                      {{"handle", kek}, {"key", key}, {"mechanism", "aes-key-wrap-pad"}});
+    };
+    CHECK(wrap(aes).code == status::key_not_wrappable);
+    auto wrapped = wrap(mac);
+    REQUIRE(wrapped.code == status::ok);
+    auto unwrap = [&](std::string_view type, json attributes) {
+        json fields{{"handle", kek},
+                    {"mechanism", "aes-key-wrap-pad"},
+                    {"data", wrapped.fields.at("data")},
+                    {"class", "secret"},
+                    {"type", type}};
+        if (!attributes.is_null()) fields["attributes"] = std::move(attributes);
+        return n.call(n.alice, operation::unwrap_key, fields);
+    };
+    // Made as the template says, whatever the request leaves unsaid...
+    auto made = unwrap("generic_secret", json());
+    REQUIRE(made.code == status::ok);
+    auto copy = made.fields.at("keys").at(0).at("handle").get<std::int64_t>();
+    REQUIRE(n.prepared(n.alice, {{"change", "insert_keys"}, {"keys", made.fields.at("keys")}}) ==
+            status::ok);
+    auto f = n.described(n.alice, copy).flags;
+    CHECK((f.sign && !f.verify && !f.extractable && !f.local));
+    CHECK(unwrap("generic_secret", {{"sign", true}, {"label_ignored", 1}}).code ==
+          status::attribute_invalid);
+    CHECK(unwrap("generic_secret", {{"sign", true}}).code == status::ok);
+    // ...and never against it: another value, or another type.
+    CHECK(unwrap("generic_secret", {{"verify", true}}).code == status::attribute_invalid);
+    CHECK(unwrap("aes", json()).code == status::attribute_invalid);
+    // A template is a key-encryption key's, fixed when it is made, and well formed.
+    auto refused = [&](std::string_view spec, json attributes) {
+        return n
+            .call(n.alice, operation::generate_key,
+                  {{"spec", spec}, {"attributes", std::move(attributes)}})
+            .code;
+    };
+    CHECK(refused("hmac:256", {{"wrap_template", json::object()}}) == status::attribute_invalid);
+    auto with = [&](json tmpl) {
+        auto a = kek_attributes;
+        a["wrap_template"] = std::move(tmpl);
+        return a;
+    };
+    CHECK(refused("aes:256", with({{"sign", "yes"}})) == status::attribute_invalid);
+    CHECK(refused("aes:256", with({{"colour", true}})) == status::attribute_invalid);
+    CHECK(refused("aes:256", with({{"class", "secrets"}})) == status::attribute_invalid);
+    CHECK(refused("aes:256", with({{"wrap_template", json::object()}})) ==
+          status::attribute_invalid);
+    CHECK(n.prepared(n.alice, {{"change", "set_attribute"},
+                               {"handle", kek},
+                               {"attribute", 1073742353u},
+                               {"value", "1"}}) == status::attribute_read_only);
+}
+
 TEST_CASE("the owner changes settable attributes; the rest are read-only") {
     key_fixture n;
     auto mac = n.new_keys(n.alice, "hmac:256").at(0);

@@ -9,6 +9,7 @@
 #include "hsmsh/protocol/wire.hpp"
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -82,7 +83,20 @@ std::optional<key_spec> parse_key_spec(std::string_view text);
 /// "ed25519").
 std::string key_spec_name(const key_spec& spec);
 
-/// The boolean attributes of a key (PKCS#11's CKA_* of the same names).
+/// A template of key attributes that a key-encryption key holds (PKCS#11's
+/// CKA_WRAP_TEMPLATE: what it wraps matches it; CKA_UNWRAP_TEMPLATE: what
+/// it unwraps is made so): a class, a type and flags by their JSON names
+/// ("extractable", ...), each stated once; what it does not state is free.
+struct key_template {
+    std::optional<key_class> cls;
+    std::optional<key_type> type;
+    std::map<std::string, bool, std::less<>> flags;
+
+    friend bool operator==(const key_template&, const key_template&) = default;
+};
+
+/// The boolean attributes of a key (PKCS#11's CKA_* of the same names), and
+/// the templates a key-encryption key holds, fixed when it is made.
 struct key_flags {
     bool token = true;
     bool private_ = true;
@@ -101,6 +115,8 @@ struct key_flags {
     bool verify = false;
     bool derive = false;
     bool destroyable = true;
+    std::optional<key_template> wrap_template;   // a key that wraps: what it may wrap
+    std::optional<key_template> unwrap_template; // a key that unwraps: what it makes
 
     friend bool operator==(const key_flags&, const key_flags&) = default;
 };
@@ -164,11 +180,22 @@ key_flags default_flags(key_class c, key_type t) noexcept;
 /// extractable only when it is local and not extractable.
 bool flags_fit(const key_flags& f, key_class c, key_type t) noexcept;
 
-/// Flags as an object of names to booleans ({"sign": true, ...}) and back.
-/// from_json takes the defaults of `c` and applies the names given; unknown
-/// names or non-boolean values give nullopt.
+/// Flags as an object of names to booleans ({"sign": true, ...}) and back,
+/// with a template as an object under "wrap_template" or "unwrap_template"
+/// ({"class": "secret", "type": "aes", "extractable": true}) when the key
+/// holds one. from_json takes the defaults of `c` and applies the names
+/// given; unknown names, non-boolean values or a malformed template give
+/// nullopt.
 json flags_to_json(const key_flags& f);
 std::optional<key_flags> flags_from_json(const json& j, key_flags base);
+
+/// The JSON name of a flag's attribute (OBJ_ATTR_SIGN: "sign").
+std::string flag_name(const attribute_info& a);
+/// The flag of JSON name `name` ("sign"), or nullptr.
+bool key_flags::*flag_named(std::string_view name) noexcept;
+/// Whether a key of class `c`, type `t` and flags `f` is what `t` states.
+bool template_matches(const key_template& tmpl, key_class c, key_type t,
+                      const key_flags& f) noexcept;
 
 /// Labels: at most 127 bytes of well-formed UTF-8, no control characters
 /// (C0, DEL or C1).

@@ -13,10 +13,23 @@ namespace hsm {
 namespace {
 
 // An unwrapped key's flags: a key brought in's (it was in the clear
-// somewhere once). A key a trusted key unwraps is wrapped again only under
-// trusted keys: what came in under trust does not leave without it.
+// somewhere once), made as the unwrapping key's template says
+// (CKA_UNWRAP_TEMPLATE: its class and type are the ones asked, and a flag
+// it states is set, unless the request asks the other value: nullopt). A
+// key a trusted key unwraps is wrapped again only under trusted keys: what
+// came in under trust does not leave without it.
 std::optional<key_flags> unwrapped_flags(const unwrap_key_request& r, const key_record& by) {
-    auto flags = brought_in_flags(*r.cls, *r.type, r.attributes);
+    json asked = r.attributes.value_or(json::object());
+    if (!asked.is_object()) return std::nullopt;
+    if (const auto& t = by.flags.unwrap_template) {
+        if ((t->cls && *t->cls != *r.cls) || (t->type && *t->type != *r.type)) return std::nullopt;
+        for (const auto& [name, value] : t->flags) {
+            if (asked.contains(name) && asked.at(name) != value) return std::nullopt;
+            asked[name] = value;
+        }
+    }
+    // Then every rule of a key brought in holds of what the template made.
+    auto flags = brought_in_flags(*r.cls, *r.type, asked);
     if (flags && by.flags.trusted) flags->wrap_with_trusted = true;
     return flags;
 }
@@ -40,6 +53,10 @@ status wrap_rules(const session& s, const key_record& wrapping, const key_record
     if (!m || !mechanism_fits(*m, key_use::wrap, wrapping.type, wrapping.cls))
         return status::mechanism_invalid;
     if (!flags_allow(wrapping.flags, *m, key_use::wrap)) return status::key_function_not_permitted;
+    // What the wrapping key's template (CKA_WRAP_TEMPLATE) does not describe, it does not wrap.
+    if (const auto& t = wrapping.flags.wrap_template;
+        t && !template_matches(*t, target.cls, target.type, target.flags))
+        return status::key_not_wrappable;
     return may_wrap(target.cls, target.flags, wrapping.flags);
 }
 

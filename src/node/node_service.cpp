@@ -53,8 +53,8 @@ void node_service::end_session(session& s) noexcept {
 }
 
 status node_service::finish_tx(session& s, const std::string& txid, bool commit,
-                               std::optional<std::int64_t> holders) {
-    return finish_change(n_, s, txid, commit, holders);
+                               std::optional<std::int64_t> holders, bool decided) {
+    return finish_change(n_, s, txid, commit, holders, decided);
 }
 
 awaitable<status> node_service::commit_from_client(session& s, const std::string& txid,

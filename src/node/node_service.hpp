@@ -72,7 +72,7 @@ public:
     /// new key is committed only where it is on enough of them (nullopt: a
     /// peer node resolving, which commits only what another node committed).
     status finish_tx(session& s, const std::string& txid, bool commit,
-                     std::optional<std::int64_t> holders = std::nullopt);
+                     std::optional<std::int64_t> holders = std::nullopt, bool decided = false);
 
     /// A client's commit or abort. For a key insertion this node asks its
     /// peers whether they hold the change (never what the client says) and

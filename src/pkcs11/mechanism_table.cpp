@@ -168,7 +168,7 @@ constexpr mechanism_entry table[]{
      "rsa-pss-sha512",
      pss_parameters<CKM_SHA512, CKG_MGF1_SHA512, 64>,
      {}},
-    {CKM_RSA_PKCS_OAEP, 2048, 4096, crypt, "rsa-oaep-sha256", oaep_parameters, {}},
+    {CKM_RSA_PKCS_OAEP, 2048, 4096, crypt | wraps, "rsa-oaep-sha256", oaep_parameters, {}},
     {CKM_AES_KEY_GEN, 16, 32, CKF_HW | CKF_GENERATE, {}, nullptr, aes_key},
     {CKM_AES_GCM, 16, 32, crypt | wraps, "aes-gcm", gcm_parameters, {}},
     {CKM_AES_KEY_WRAP, 16, 32, wraps, "aes-key-wrap", nullptr, {}},

@@ -174,11 +174,14 @@ void read_flag(const CK_ATTRIBUTE& a, template_reading& r, key_class cls, key_ty
     // both halves of a pair out of habit (pkcs11-tool does): an EC private
     // half derives.
     if (a.type == CKA_DERIVE && (cls == key_class::public_key || type == key_type::ed25519)) return;
-    // No mechanism wraps with an EC, Edwards or RSA key, here or on the nodes:
-    // CKA_WRAP and CKA_UNWRAP do not apply to one (pkcs11-provider asks
-    // both, true, on every pair). Ignored, as PKCS#11 lets a token ignore what does
-    // not apply: the key is made without them and never wraps.
-    if ((a.type == CKA_WRAP || a.type == CKA_UNWRAP) && is_asymmetric(type)) return;
+    // No mechanism wraps with an EC or Edwards key, nor with an RSA private
+    // key, nor unwraps with a public one: CKA_WRAP and CKA_UNWRAP do not
+    // apply there (pkcs11-provider asks both, true, on every pair). Ignored,
+    // as PKCS#11 lets a token ignore what does not apply.
+    if ((a.type == CKA_WRAP || a.type == CKA_UNWRAP) && is_asymmetric(type) &&
+        !(type == key_type::rsa &&
+          cls == (a.type == CKA_WRAP ? key_class::public_key : key_class::private_key)))
+        return;
     const auto* info = find_key_attribute(static_cast<std::uint32_t>(a.type));
     auto value = bool_of(a);
     // A public key is never wrapped, so has no CKA_WRAP_WITH_TRUSTED.
@@ -247,6 +250,11 @@ template_reading read_template(const CK_ATTRIBUTE* tmpl, CK_ULONG count, key_cla
         for (auto flag :
              {&key_flags::encrypt, &key_flags::decrypt, &key_flags::wrap, &key_flags::unwrap})
             if (!(r.stated.*flag)) r.flags.*flag = false;
+    // An RSA half asked to wrap (or unwrap) and also, in so many words, to
+    // encrypt (or decrypt), as tools ask every use of a pair, gets the
+    // cipher use alone, as before RSA wrapped.
+    if (type == key_type::rsa && r.stated.encrypt && r.flags.encrypt) r.flags.wrap = false;
+    if (type == key_type::rsa && r.stated.decrypt && r.flags.decrypt) r.flags.unwrap = false;
     // A key asked to wrap or unwrap neither encrypts nor decrypts, unless
     // the template says so (and then flags_fit refuses it).
     if (r.flags.wrap || r.flags.unwrap)
@@ -254,7 +262,8 @@ template_reading read_template(const CK_ATTRIBUTE* tmpl, CK_ULONG count, key_cla
             if (!(r.stated.*flag)) r.flags.*flag = false;
     // A key made here is never extractable exactly when it is not.
     if (r.flags.local) r.flags.never_extractable = !r.flags.extractable;
-    if (r.error == CKR_OK && !flags_fit(r.flags, cls, type)) r.fail(CKR_TEMPLATE_INCONSISTENT);
+    if (r.error == CKR_OK && (!flags_fit(r.flags, cls, type) || !templates_belong(r.flags)))
+        r.fail(CKR_TEMPLATE_INCONSISTENT);
     return r;
 }
 
@@ -563,10 +572,10 @@ std::variant<CK_RV, generation> generation_request(CK_MECHANISM_TYPE mechanism,
         pub = read_template(public_tmpl, public_count, key_class::public_key, type, CKO_PUBLIC_KEY,
                             ck_type, default_flags(key_class::public_key, type));
         if (pub.error != CKR_OK) return pub.error;
-        // The public key's flags are the node's defaults: a template may
-        // ask for them, never for others.
-        if (pub.flags != default_flags(key_class::public_key, type))
-            return CKR_TEMPLATE_INCONSISTENT;
+        // The public key's flags are the node's (its class's defaults, or a
+        // wrapping half when the private half unwraps): a template may ask
+        // for them, never for others.
+        if (pub.flags != public_half_flags(type, priv.flags)) return CKR_TEMPLATE_INCONSISTENT;
     }
     auto spec = key_spec_of(type, priv, pub);
     if (auto* error = std::get_if<CK_RV>(&spec)) return *error;

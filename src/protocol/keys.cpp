@@ -127,8 +127,12 @@ key_flags usable_by(key_class c, key_type t) noexcept {
     bool signs = true; // AES: CMAC, with a key that does nothing else (flags_fit)
     f.encrypt = ciphers && c != key_class::private_key;
     f.decrypt = ciphers && c != key_class::public_key;
-    // AES keys wrap (key wraps, GCM); no mechanism wraps with an RSA key here.
-    f.wrap = f.unwrap = t == key_type::aes;
+    // AES keys wrap (key wraps, GCM); an RSA public key wraps and its
+    // private half unwraps (OAEP), under the rule that joins the two halves
+    // (rsa_wrapping_pair_holds, on the node).
+    bool rsa = t == key_type::rsa;
+    f.wrap = t == key_type::aes || (rsa && c == key_class::public_key);
+    f.unwrap = t == key_type::aes || (rsa && c == key_class::private_key);
     f.verify = signs && c != key_class::private_key;
     f.sign = signs && c != key_class::public_key;
     f.derive = t == key_type::ec && c == key_class::private_key;
@@ -282,9 +286,20 @@ key_flags default_flags(key_class c, key_type t) noexcept {
     return f;
 }
 
+bool templates_belong(const key_flags& f) noexcept {
+    return (!f.wrap_template || f.wrap) && (!f.unwrap_template || f.unwrap);
+}
+
+key_flags public_half_flags(key_type t, const key_flags& private_half) noexcept {
+    auto f = default_flags(key_class::public_key, t);
+    if (t == key_type::rsa && private_half.unwrap) {
+        f.wrap = true;
+        f.encrypt = false;
+    }
+    return f;
+}
+
 bool flags_fit(const key_flags& f, key_class c, key_type t) noexcept {
-    // A template belongs to a key that wraps (or unwraps) with it.
-    if ((f.wrap_template && !f.wrap) || (f.unwrap_template && !f.unwrap)) return false;
     auto may = usable_by(c, t);
     for (const auto& a : attribute_table) {
         bool usage = a.flag && a.settable && a.flag != &key_flags::trusted &&
@@ -468,12 +483,12 @@ bool mechanism_fits(mechanism m, key_use use, key_type t, key_class c) noexcept 
     case aes_cbc_pad:
     case aes_ctr:
         return !signing && !transport && t == key_type::aes;
-    case rsa_oaep_sha1:
+    case rsa_oaep_sha1: // encrypts, and wraps
     case rsa_oaep_sha224:
     case rsa_oaep_sha256:
     case rsa_oaep_sha384:
     case rsa_oaep_sha512:
-        return !signing && !transport && t == key_type::rsa;
+        return !signing && t == key_type::rsa;
     case aes_key_wrap:
     case aes_key_wrap_pad:
         return transport && t == key_type::aes;

@@ -321,6 +321,37 @@ class KeyTests(ClusterTestCase):
         self.assertTrue(wait_for(lambda: officer.call("list_prepared")[1]["prepared"] == [], 60))
         self.assertEqual(described("label"), ["", "", ""])
 
+    def test_a_change_committed_on_one_node_is_not_undone_by_its_actors_new_password(self):
+        """Red team (session 22): a change committed on node 0 alone, then
+        its actor's password changed before the other nodes' resolvers ran:
+        they found the actor changed since the prepare and aborted, and the
+        key stayed extractable on two nodes of three. A change a peer
+        committed is decided: the actor's own change since does not undo it."""
+        r = self.c.shell(input=LOGIN + "createUser CU erin erin-pw-01\ny\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        erin = [self.login(i, name="erin", password="erin-pw-01", type="CU") for i in range(3)]
+        status, f = erin[0].call("generate_key", spec="aes:256", attributes={"extractable": True})
+        self.assertEqual(status, "RET_OK", f)
+        txid = uuid.uuid4().hex
+        for w in erin:
+            self.assertEqual(w.call("prepare", txid=txid, change="insert_keys",
+                                    keys=f["keys"])[0], "RET_OK")
+        for w in erin:
+            self.assertEqual(w.call("commit", txid=txid)[0], "RET_OK")
+        handle = f["keys"][0]["handle"]
+        txid = uuid.uuid4().hex
+        for w in erin:
+            self.assertEqual(w.call("prepare", txid=txid, change="set_attribute", handle=handle,
+                                    attribute=354, value="0")[0], "RET_OK")
+        self.assertEqual(erin[0].call("commit", txid=txid)[0], "RET_OK")
+        r = self.c.shell(input="loginHSM CU erin erin-pw-01\nchangePswd CU erin erin-pw-02\ny\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        officer = self.login(1)
+        self.assertTrue(wait_for(lambda: officer.call("list_prepared")[1]["prepared"] == [], 60))
+        erin = [self.login(i, name="erin", password="erin-pw-02", type="CU") for i in range(3)]
+        self.assertEqual([w.call("get_key", handle=handle)[1]["flags"]["extractable"]
+                          for w in erin], [False, False, False])
+
     def test_a_commit_and_an_abort_at_once_leave_the_nodes_agreed(self):
         """Red team (session 20): commit sent to node 0 and abort to node 1 at
         the same instant, each node asking the other while both held the

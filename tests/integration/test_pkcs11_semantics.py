@@ -307,6 +307,31 @@ class Semantics:
             self.assertEqual(get(s.session.value(), kek.value(), ctypes.byref(query), 1), 0)
             self.assertEqual({e.type: e.len for e in elements}, expected)
 
+    def test_an_rsa_pair_made_to_carry_keys_wraps_by_oaep(self):
+        s = self.session(rw=True, login=True)
+        public = [(CKA_CLASS, CKO_PUBLIC_KEY), (CKA_KEY_TYPE, CKK_RSA), (CKA_TOKEN, False),
+                  (CKA_WRAP, True), (CKA_ENCRYPT, False), (CKA_MODULUS_BITS, 2048),
+                  (CKA_PUBLIC_EXPONENT, b"\x01\x00\x01")]
+        private = [(CKA_CLASS, CKO_PRIVATE_KEY), (CKA_KEY_TYPE, CKK_RSA), (CKA_TOKEN, False),
+                   (CKA_UNWRAP, True), (CKA_DECRYPT, False), (CKA_SENSITIVE, True)]
+        pub, priv = s.generateKeyPair(public, private, mecha=PyKCS11.MechanismRSAGENERATEKEYPAIR)
+        self.addCleanup(s.destroyObject, pub)
+        self.addCleanup(s.destroyObject, priv)
+        value = bytes(range(32))
+        mac = self.secret_key(s, value, CKK_GENERIC_SECRET, (CKA_SIGN, True),
+                              (CKA_EXTRACTABLE, True))
+        # OAEP with SHA-1, the only hash SoftHSM2 2.6 takes.
+        oaep = PyKCS11.RSAOAEPMechanism(PyKCS11.CKM["CKM_SHA_1"], PyKCS11.CKG_MGF1_SHA1)
+        blob = bytes(s.wrapKey(pub, mac, oaep))
+        self.assertEqual(len(blob), 256)
+        copy = s.unwrapKey(priv, blob, [(CKA_CLASS, CKO_SECRET_KEY),
+                                        (CKA_KEY_TYPE, CKK_GENERIC_SECRET), (CKA_TOKEN, False),
+                                        (CKA_SIGN, True)], oaep)
+        self.addCleanup(s.destroyObject, copy)
+        self.assertEqual(bytes(s.sign(copy, DATA, PyKCS11.Mechanism(CKM_SHA256_HMAC, None))),
+                         hmac.new(value, DATA, hashlib.sha256).digest())
+        self.assertEqual(s.getAttributeValue(copy, [CKA_LOCAL]), [False])
+
     def ecdh_peer(self, s):
         """A P-256 pair made here (it may derive), a peer's made by openssl:
         our private key, the peer's uncompressed point, and Z as openssl's
@@ -1053,6 +1078,28 @@ class HsmshModule(Semantics, ClusterTestCase):
         self.refused("CKR_TEMPLATE_INCONSISTENT", s.unwrapKey, kek, bytes(40),
                      [(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_AES), (CKA_TOKEN, False),
                       (CKA_LOCAL, True)], PyKCS11.Mechanism(0x210B, None))
+
+    def test_only_a_pair_whose_private_half_cannot_decrypt_wraps(self):
+        # Tookan's first attack across the halves of a pair: wrap under the
+        # public key, decrypt the blob with the private one. SoftHSM2 2.6
+        # wraps under any public key that may wrap.
+        s = self.session(rw=True, login=True)
+        mac = self.secret_key(s, bytes(range(32)), CKK_GENERIC_SECRET, (CKA_SIGN, True),
+                              (CKA_EXTRACTABLE, True))
+        oaep = PyKCS11.RSAOAEPMechanism(PyKCS11.CKM["CKM_SHA256"], PyKCS11.CKG_MGF1_SHA256)
+        pub, _ = self.rsa_pair(s, "decrypts")
+        self.refused("CKR_KEY_FUNCTION_NOT_PERMITTED", s.wrapKey, pub, mac, oaep)
+        # A half asked to wrap and, in so many words, to encrypt gets the
+        # cipher use alone (tools ask every use of a pair).
+        self.assertEqual(s.getAttributeValue(pub, [CKA_WRAP, CKA_ENCRYPT]), [False, True])
+        # The public key brought in again, wrapping: its private half still decrypts.
+        modulus = bytes(s.getAttributeValue(pub, [CKA_MODULUS])[0])
+        copy = s.createObject([(CKA_CLASS, CKO_PUBLIC_KEY), (CKA_KEY_TYPE, CKK_RSA),
+                               (CKA_TOKEN, False), (CKA_MODULUS, modulus),
+                               (CKA_PUBLIC_EXPONENT, b"\x01\x00\x01"), (CKA_WRAP, True),
+                               (CKA_ENCRYPT, False)])
+        self.addCleanup(s.destroyObject, copy)
+        self.refused("CKR_KEY_FUNCTION_NOT_PERMITTED", s.wrapKey, copy, mac, oaep)
 
     def test_ecdh_with_the_x963_kdf_and_a_der_point(self):
         # SoftHSM2 2.6 derives with CKD_NULL alone. X9.63 with SHA-256 over

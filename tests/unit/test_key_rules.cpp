@@ -172,7 +172,17 @@ TEST_CASE("the wrap policy: key-encryption keys apart, extractable keys of their
                                key_class::secret_key));
     CHECK_FALSE(
         mechanism_fits(mechanism::aes_ecb, key_use::wrap, key_type::aes, key_class::secret_key));
+    // OAEP wraps under a public key and unwraps with a private one, never
+    // the other way round (rsa_wrapping_pair_holds joins the halves on the node).
+    CHECK(mechanism_fits(mechanism::rsa_oaep_sha256, key_use::wrap, key_type::rsa,
+                         key_class::public_key));
+    CHECK(mechanism_fits(mechanism::rsa_oaep_sha1, key_use::unwrap, key_type::rsa,
+                         key_class::private_key));
     CHECK_FALSE(mechanism_fits(mechanism::rsa_oaep_sha256, key_use::wrap, key_type::rsa,
+                               key_class::private_key));
+    CHECK_FALSE(mechanism_fits(mechanism::rsa_oaep_sha256, key_use::unwrap, key_type::rsa,
+                               key_class::public_key));
+    CHECK_FALSE(mechanism_fits(mechanism::rsa_oaep_sha256, key_use::wrap, key_type::ec,
                                key_class::public_key));
     // What is wrapped: an extractable secret or private key, under a
     // trusted key when it asks for one.

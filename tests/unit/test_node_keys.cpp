@@ -460,6 +460,80 @@ TEST_CASE("a key-encryption key wraps what its wrap template describes and unwra
                                {"handle", kek},
                                {"attribute", 1073742353u},
                                {"value", "1"}}) == status::attribute_read_only);
+    // Wrapping turned off leaves the template, unused, and the key still
+    // travels whole (red team, session 22: its sealed copy was refused).
+    REQUIRE(n.prepared(n.alice, {{"change", "set_attribute"},
+                                 {"handle", kek},
+                                 {"attribute", 262},
+                                 {"value", "0"}}) == status::ok);
+    auto sealed = n.call(n.alice, operation::get_sealed_key, {{"handle", kek}});
+    REQUIRE(sealed.code == status::ok);
+    cluster_keys same(bytes(sealing_key_size, 7));
+    auto copy_of_kek = open_key(same.sealing(), "cluster-t", kek,
+                                *from_hex(sealed_keys_from(sealed.fields)->front().sealed));
+    REQUIRE(copy_of_kek);
+    CHECK(copy_of_kek->description.flags.wrap_template);
+    CHECK_FALSE(copy_of_kek->description.flags.wrap);
+}
+
+TEST_CASE("an RSA pair made to carry keys wraps by OAEP and unwraps, and no other pair does") {
+    key_fixture n;
+    auto pair =
+        n.new_keys(n.alice, "rsa:2048", {{"attributes", {{"unwrap", true}, {"decrypt", false}}}});
+    REQUIRE(pair.size() == 2);
+    auto priv = pair[0], pub = pair[1];
+    if (n.described(n.alice, priv).cls != key_class::private_key) std::swap(priv, pub);
+    auto pub_flags = n.described(n.alice, pub).flags;
+    CHECK((pub_flags.wrap && !pub_flags.encrypt && pub_flags.verify));
+    auto mac = n.new_keys(n.alice, "hmac:256", {{"attributes", {{"extractable", true}}}}).at(0);
+    auto wrap = [&](std::int64_t kek, std::string_view mechanism = "rsa-oaep-sha256") {
+        return n.call(n.alice, operation::wrap_key,
+                      {{"handle", kek}, {"key", mac}, {"mechanism", mechanism}});
+    };
+    auto blob = wrap(pub);
+    REQUIRE(blob.code == status::ok);
+    CHECK(wrap(pub, "rsa-oaep-sha1").code == status::ok);
+    CHECK(wrap(priv).code == status::mechanism_invalid); // the private half unwraps
+    auto made = n.call(n.alice, operation::unwrap_key,
+                       {{"handle", priv},
+                        {"mechanism", "rsa-oaep-sha256"},
+                        {"data", blob.fields.at("data")},
+                        {"class", "secret"},
+                        {"type", "generic_secret"},
+                        {"attributes", {{"sign", true}}}});
+    REQUIRE(made.code == status::ok);
+    REQUIRE(n.prepared(n.alice, {{"change", "insert_keys"}, {"keys", made.fields.at("keys")}}) ==
+            status::ok);
+    auto copy = made.fields.at("keys").at(0).at("handle").get<std::int64_t>();
+    CHECK(n.use(n.alice, operation::sign, copy, "hmac-sha256", message).fields ==
+          n.use(n.alice, operation::sign, mac, "hmac-sha256", message).fields);
+    // The private half of a wrapping pair never decrypts, nor is it ever
+    // extractable (a copy of it could come back in, and decrypt)...
+    CHECK(n.call(n.alice, operation::generate_key,
+                 {{"spec", "rsa:2048"}, {"attributes", {{"unwrap", true}, {"decrypt", true}}}})
+              .code == status::attribute_invalid);
+    auto loose =
+        n.new_keys(n.alice, "rsa:2048",
+                   {{"attributes", {{"unwrap", true}, {"decrypt", false}, {"extractable", true}}}});
+    auto loose_pub =
+        n.described(n.alice, loose[1]).cls == key_class::public_key ? loose[1] : loose[0];
+    CHECK(wrap(loose_pub).code == status::key_function_not_permitted);
+    // ...and a public key that wraps with no such half here (its private key
+    // decrypts, or is elsewhere) wraps nothing: the blob would decrypt.
+    auto plain = n.new_keys(n.alice, "rsa:2048");
+    auto plain_pub =
+        n.described(n.alice, plain[1]).cls == key_class::public_key ? plain[1] : plain[0];
+    CHECK(wrap(plain_pub).code == status::key_function_not_permitted);
+    auto imported = n.call(n.alice, operation::import_key,
+                           {{"class", "public"},
+                            {"type", "rsa"},
+                            {"material", n.described(n.alice, plain_pub).public_key},
+                            {"attributes", {{"wrap", true}, {"encrypt", false}}}});
+    REQUIRE(imported.code == status::ok);
+    REQUIRE(n.prepared(n.alice, {{"change", "insert_keys"},
+                                 {"keys", imported.fields.at("keys")}}) == status::ok);
+    auto imported_pub = imported.fields.at("keys").at(0).at("handle").get<std::int64_t>();
+    CHECK(wrap(imported_pub).code == status::key_function_not_permitted);
 }
 
 TEST_CASE("the owner changes settable attributes; the rest are read-only") {

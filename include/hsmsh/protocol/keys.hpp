@@ -171,6 +171,17 @@ const attribute_info* find_key_attribute(std::uint32_t id) noexcept;
 /// have, sensitive and never extractable (public keys: neither).
 key_flags default_flags(key_class c, key_type t) noexcept;
 
+/// Whether a new key's templates belong to it: a wrap template to a key
+/// that wraps, an unwrap template to one that unwraps. Checked when a key
+/// is made alone: wrapping turned off later leaves the template, unused.
+bool templates_belong(const key_flags& f) noexcept;
+
+/// The flags of the public half of a pair of type `t` made with a private
+/// half of flags `private_half`: its class's defaults, but for an RSA pair
+/// made to carry keys (its private half unwraps), whose public half wraps
+/// and does not encrypt.
+key_flags public_half_flags(key_type t, const key_flags& private_half) noexcept;
+
 /// Whether `f` only allows what such a key can do (a public key never
 /// signs, a private key never verifies, an HMAC key never encrypts), an AES
 /// key that MACs does nothing else, a key that wraps or unwraps neither

@@ -82,8 +82,9 @@ awaitable<void> prepared_resolver::resolve_due() {
         session resolver;
         resolver.peer = "resolver";
         resolver.peer_node = true;
+        // A commit here follows a peer's (resolve_prepared): decided.
         bool commit = decision == resolution::commit;
-        service_.finish_tx(resolver, row.txid, commit);
+        service_.finish_tx(resolver, row.txid, commit, std::nullopt, commit);
         log_event("prepared change {} on {} resolved: {} (asked {} peers)", row.txid,
                   escape_control(row.user_name), commit ? "committed" : "aborted", answers.size());
     }

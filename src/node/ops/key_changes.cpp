@@ -124,10 +124,15 @@ std::string material_digest(const node_context& n, const key_material& m) {
     return digest;
 }
 
-// Every rule a key change depends on, against the state as it is now.
-status rules_hold(const node_context& n, const key_change& c) {
+// Every rule a key change depends on, against the state as it is now. The
+// actor is as it was at prepare (a stale session does not act), unless the
+// change is decided (a peer committed it): then the actor's own change
+// since (a new password, a new generation) does not undo it here, or the
+// nodes would differ (red team, session 22).
+status rules_hold(const node_context& n, const key_change& c, bool decided) {
     auto actor = n.store.users().find_id(c.actor_id);
-    if (!actor || actor->generation != c.actor_generation || actor->type != c.actor_type)
+    if (!actor || actor->type != c.actor_type ||
+        (!decided && actor->generation != c.actor_generation))
         return status::not_logged_in;
     if (n.store.meta().state() != cluster_state::active) return status::cluster_not_active;
     if (c.what == key_change::kind::insert_keys) return insert_rules(n, c, *actor);

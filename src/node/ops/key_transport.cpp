@@ -60,6 +60,27 @@ status wrap_rules(const session& s, const key_record& wrapping, const key_record
     return may_wrap(target.cls, target.flags, wrapping.flags);
 }
 
+// An RSA public key wraps (OAEP) only for a pair made here whose private
+// half is its caller's, never leaves and never decrypts: the blob then opens
+// through unwrap_key alone. A public key brought in (its private key known
+// somewhere), a private half that decrypts, or one that was ever extractable
+// (a copy of it could come back in, and decrypt) would let its owner decrypt
+// the blob and read the key it wrapped: Tookan's first attack across the
+// two halves of a pair.
+bool rsa_wrapping_pair_holds(const node_context& n, const session& s, const key_record& wrapping) {
+    if (wrapping.cls != key_class::public_key) return true;
+    auto halves = n.store.keys().keys_of(wrapping.owner);
+    for (const auto& [handle, kept] : s.keys)
+        halves.push_back(kept.record);
+    bool held = false;
+    for (const auto& k : halves) {
+        if (k.cls != key_class::private_key || k.public_der != wrapping.public_der) continue;
+        if (k.flags.decrypt || !k.flags.never_extractable || !k.flags.local) return false;
+        held = true;
+    }
+    return held;
+}
+
 } // namespace
 
 awaitable<status> wrap_key(node_context& n, session& s, wrap_key_request r, json& out) {
@@ -67,6 +88,7 @@ awaitable<status> wrap_key(node_context& n, session& s, wrap_key_request r, json
     auto target = r.key ? key_for(n, s, *r.key) : std::nullopt;
     if (!wrapping || !target) co_return s.user_id ? status::key_not_found : status::not_logged_in;
     if (auto rule = wrap_rules(s, *wrapping, *target, r.mech); rule != status::ok) co_return rule;
+    if (!rsa_wrapping_pair_holds(n, s, *wrapping)) co_return status::key_function_not_permitted;
     if (!r.aad) co_return status::bad_request;
     auto kek = loaded_for(n, s, *wrapping);
     auto key = loaded_for(n, s, *target);

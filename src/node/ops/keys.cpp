@@ -66,7 +66,7 @@ struct new_keys {
     key_flags flags;
 };
 
-// The keys made described (a pair's other half with its class's defaults)
+// The keys made described (a pair's public half as public_half_flags says)
 // under handles `next_handle` draws (given the first's, or 0).
 std::vector<key_record> described(const new_keys& what, const std::vector<generated_key>& made,
                                   const std::function<std::int64_t(std::int64_t)>& next_handle) {
@@ -79,7 +79,7 @@ std::vector<key_record> described(const new_keys& what, const std::vector<genera
         d.bits = what.spec.bits;
         d.label = what.label;
         d.id_hex = what.id;
-        d.flags = g.cls == what.main ? what.flags : default_flags(g.cls, what.spec.type);
+        d.flags = g.cls == what.main ? what.flags : public_half_flags(what.spec.type, what.flags);
         d.public_der = g.public_der;
         records.push_back(std::move(d));
     }
@@ -167,7 +167,7 @@ awaitable<status> generate_keys(node_context& n, session& s, generate_key_reques
     // A generated key says so (CKA_LOCAL): it never claims to be imported.
     // Only an officer trusts (CKA_TRUSTED), and officers make no keys.
     if (!valid_key_label(label) || !valid_key_id_hex(id) || !flags || !flags->local ||
-        flags->trusted)
+        flags->trusted || !templates_belong(*flags))
         co_return status::attribute_invalid;
     // Never extractable is what the node says of a key it made so.
     flags->never_extractable = !flags->extractable;
@@ -208,7 +208,7 @@ std::optional<key_flags> brought_in_flags(key_class c, key_type t,
     auto flags = attributes ? flags_from_json(*attributes, base) : base;
     // Only an officer trusts (CKA_TRUSTED), and officers bring no keys in.
     if (!flags || flags->local || flags->always_sensitive || flags->never_extractable ||
-        flags->trusted)
+        flags->trusted || !templates_belong(*flags))
         return std::nullopt;
     return flags;
 }

@@ -63,7 +63,7 @@ status random(node_context& n, session& s, const random_request& r, json& out);
 std::pair<status, key_change> plan_key_change(node_context& n, session& s, key_change::kind kind,
                                               const key_change_request& r);
 std::string material_digest(const node_context& n, const key_material& m);
-status rules_hold(const node_context& n, const key_change& c);
+status rules_hold(const node_context& n, const key_change& c, bool decided = false);
 status insert_rules(const node_context& n, const key_change& c, const user_record& actor);
 status sync_rules(const node_context& n, const key_change& c, const user_record& actor);
 bool same_description(const node_context& n, const key_record& held, const key_contents& copy);

@@ -118,7 +118,8 @@ status tx_status(node_context& n, session& s, const transaction_request& r, json
     return status::ok;
 }
 
-status change_rules_hold(const node_context& n, const stored_change& c) {
+status change_rules_hold(const node_context& n, const stored_change& c, bool decided) {
+    if (const auto* k = std::get_if<key_change>(&c)) return rules_hold(n, *k, decided);
     return std::visit([&](const auto& x) { return rules_hold(n, x); }, c);
 }
 
@@ -218,7 +219,7 @@ awaitable<status> commit_asked(node_context& n, session& s, const std::string& t
             if (n.vouched.contains(txid)) co_return status::conflict;
             co_return finish_change(n, s, txid, false, 1);
         }
-        auto verdict = finish_change(n, s, txid, true, std::nullopt);
+        auto verdict = finish_change(n, s, txid, true, std::nullopt, true);
         co_return verdict == status::ok ? status::tx_committed : verdict;
     }
     // This node holds it prepared; the others are asked, until enough say
@@ -243,7 +244,7 @@ status available_enough(const node_context& n, const stored_change& c,
 }
 
 status finish_change(node_context& n, session& s, const std::string& txid, bool commit,
-                     std::optional<std::int64_t> holders) {
+                     std::optional<std::int64_t> holders, bool decided) {
     auto row = n.store.changes().find(txid);
     std::optional<stored_change> change;
     if (row) change = read_stored_change(row->change);
@@ -267,7 +268,7 @@ status finish_change(node_context& n, session& s, const std::string& txid, bool 
     status verdict = status::ok;
     n.store.transact([&] {
         n.store.changes().remove(txid);
-        if (commit) verdict = change ? change_rules_hold(n, *change) : status::bad_request;
+        if (commit) verdict = change ? change_rules_hold(n, *change, decided) : status::bad_request;
         if (commit && verdict == status::ok) verdict = available_enough(n, *change, holders);
         bool applied = commit && verdict == status::ok;
         if (applied) apply_change(n, *change, s);

@@ -16,8 +16,10 @@
 namespace hsm {
 
 /// Commits (or aborts) a prepared change; see node_service::finish_tx.
+/// `decided`: a peer committed this very change, so its actor's own change
+/// since (a new password) does not undo it here.
 status finish_change(node_context& n, session& s, const std::string& txid, bool commit,
-                     std::optional<std::int64_t> holders = std::nullopt);
+                     std::optional<std::int64_t> holders = std::nullopt, bool decided = false);
 /// A client's commit or abort; see node_service::commit_from_client.
 awaitable<status> commit_asked(node_context& n, session& s, const std::string& txid, bool commit);
 /// "committed", "aborted", "prepared" or "unknown".
@@ -32,7 +34,7 @@ status may_finish(node_context& n, session& s, operation op, const std::optional
 /// commit or abort (by r.op).
 awaitable<status> finish_from(node_context& n, session& s, transaction_request r, json& out);
 status tx_status(node_context& n, session& s, const transaction_request& r, json& out);
-status change_rules_hold(const node_context& n, const stored_change& c);
+status change_rules_hold(const node_context& n, const stored_change& c, bool decided = false);
 void apply_change(node_context& n, const stored_change& c, session& s);
 /// Each kind's commit, once its rules held (`s` asked for it).
 void apply_committed(node_context& n, const planned_change& c, session& s);

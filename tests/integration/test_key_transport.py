@@ -170,8 +170,12 @@ class KeyTransportTests(ClusterTestCase):
         r = self.c.shell(input=LOGIN + f"setAttribute {guarded} 134 1\ny\n")
         self.assertEqual(len(re.findall(r"failed on .*: RET_KEY_FUNCTION_NOT_PERMITTED",
                                         r.stdout)), 3, r.stdout)
-        # Its owner may stop trusting it.
-        self.assertEqual(self.set_attribute("alice", kek, "trusted", "0"), "RET_OK")
+        # Its owner may not take the trust back (she could then unwrap what
+        # left under trust into a key that no longer asks for it); the officer may.
+        self.assertEqual(self.set_attribute("alice", kek, "trusted", "0"),
+                         "RET_ATTRIBUTE_READ_ONLY")
+        r = self.c.shell(input=LOGIN + f"setAttribute {kek} 134 0\ny\n")
+        self.assertEqual(r.stdout.count("setAttribute success on"), 3, r.stdout)
         self.assertEqual(self.wrap("alice", kek, guarded)[0], "RET_KEY_NOT_WRAPPABLE")
 
     def test_the_tookan_attacks_are_refused(self):

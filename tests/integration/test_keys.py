@@ -317,9 +317,15 @@ class KeyTests(ClusterTestCase):
         self.assertEqual(dave[0].call("commit", txid=txid)[0], "RET_OK")
         prepare(dave[1:2], txid, change="set_attribute", handle=handle, attribute=3,
                 value="lonely")
+        # Nor a sharing under X on node 2 (red team, session 22: a share's
+        # users and direction were not part of what identifies it).
+        prepare(dave[2:], txid, change="share_key", handle=handle, share=True,
+                users=[self.ids["bob"]])
         officer = self.login(1)
         self.assertTrue(wait_for(lambda: officer.call("list_prepared")[1]["prepared"] == [], 60))
         self.assertEqual(described("label"), ["", "", ""])
+        self.assertEqual([w.call("get_key", handle=handle)[1]["shared"] for w in dave],
+                         [[], [], []])
 
     def test_a_change_committed_on_one_node_is_not_undone_by_its_actors_new_password(self):
         """Red team (session 22): a change committed on node 0 alone, then

@@ -381,13 +381,12 @@ TEST_CASE("an officer trusts a key that wraps (CKA_TRUSTED), and changes nothing
     CHECK(n.described(n.alice, kek).flags.trusted);
     CHECK(n.described(n.alice, kek).label.empty());
     CHECK(wrap() == status::ok);
-    // The owner may stop trusting it; then it wraps no such key again.
-    REQUIRE(set(n.alice, kek, 134, "0") == status::ok);
-    CHECK(wrap() == status::key_not_wrappable);
-    // An officer who trusted may also take it back.
-    REQUIRE(set(n.admin, kek, 134, "1") == status::ok);
+    // Nor may the owner take the trust back (it could then unwrap what left
+    // under trust into a key that no longer asks for it); an officer may.
+    CHECK(set(n.alice, kek, 134, "0") == status::attribute_read_only);
     REQUIRE(set(n.admin, kek, 134, "0") == status::ok);
     CHECK_FALSE(n.described(n.alice, kek).flags.trusted);
+    CHECK(wrap() == status::key_not_wrappable);
 }
 
 TEST_CASE("a key-encryption key wraps what its wrap template describes and unwraps into what "
@@ -534,6 +533,34 @@ TEST_CASE("an RSA pair made to carry keys wraps by OAEP and unwraps, and no othe
                                  {"keys", imported.fields.at("keys")}}) == status::ok);
     auto imported_pub = imported.fields.at("keys").at(0).at("handle").get<std::int64_t>();
     CHECK(wrap(imported_pub).code == status::key_function_not_permitted);
+    // What left under a trusted public key comes back asking for trust
+    // again, though the private half that unwraps it is not trusted (red
+    // team, session 22: it came back without, and left under a key of the
+    // user's own).
+    REQUIRE(n.prepared(n.admin, {{"change", "set_attribute"},
+                                 {"handle", pub},
+                                 {"attribute", 134},
+                                 {"value", "1"}}) == status::ok);
+    auto guarded =
+        n.new_keys(n.alice, "hmac:256",
+                   {{"attributes", {{"extractable", true}, {"wrap_with_trusted", true}}}})
+            .at(0);
+    auto left = n.call(n.alice, operation::wrap_key,
+                       {{"handle", pub}, {"key", guarded}, {"mechanism", "rsa-oaep-sha256"}});
+    REQUIRE(left.code == status::ok);
+    auto back = n.call(
+        n.alice, operation::unwrap_key,
+        {{"handle", priv},
+         {"mechanism", "rsa-oaep-sha256"},
+         {"data", left.fields.at("data")},
+         {"class", "secret"},
+         {"type", "generic_secret"},
+         {"attributes", {{"sign", true}, {"extractable", true}, {"wrap_with_trusted", false}}}});
+    REQUIRE(back.code == status::ok);
+    REQUIRE(n.prepared(n.alice, {{"change", "insert_keys"}, {"keys", back.fields.at("keys")}}) ==
+            status::ok);
+    auto returned = back.fields.at("keys").at(0).at("handle").get<std::int64_t>();
+    CHECK(n.described(n.alice, returned).flags.wrap_with_trusted);
 }
 
 TEST_CASE("the owner changes settable attributes; the rest are read-only") {

@@ -295,9 +295,11 @@ std::pair<status, key_record> changed_attributes(const key_record& k, const key_
         return {status::ok, changed};
     }
     if (!is_key(k.cls)) return {status::attribute_read_only, changed};
-    // Only an officer trusts a key (CKA_TRUSTED); its owner may stop
-    // trusting it. A key wrapped with trusted keys only stays so.
-    if ((a->id == key_attribute::trusted && value == "1") ||
+    // Only an officer trusts a key (CKA_TRUSTED) or stops trusting it: an
+    // owner who cleared it could unwrap what left under trust into a key
+    // that no longer asks for it (red team, session 22). A key wrapped with
+    // trusted keys only stays so.
+    if (a->id == key_attribute::trusted ||
         (a->id == key_attribute::wrap_with_trusted && k.flags.wrap_with_trusted && value == "0"))
         return {status::attribute_read_only, changed};
     bool on = value == "1";

@@ -184,6 +184,14 @@ std::string change_identity(const node_context& n, const key_change& c) {
         text += fmt::format(
             "|{}|{}", c.attribute,
             to_hex({reinterpret_cast<const std::uint8_t*>(c.value.data()), c.value.size()}));
+    // A share names its users and its direction (user names, which every
+    // node spells alike): an unsharing committed on one node under a txid
+    // is not a sharing prepared on another under it (red team, session 22).
+    if (c.what == key_change::kind::share_key) {
+        std::vector<std::string> users(c.users.begin(), c.users.end());
+        std::ranges::sort(users);
+        text += fmt::format("|{}|{}", c.share ? "share" : "unshare", fmt::join(users, ","));
+    }
     // Hex in either case names the same bytes (a stored key's is lower case).
     std::ranges::transform(text, text.begin(),
                            [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });

@@ -70,6 +70,15 @@ std::vector<key_record> key_table::list() const {
     return read_keys(s);
 }
 
+std::vector<key_record> key_table::halves(key_class cls,
+                                          std::span<const std::uint8_t> public_der) const {
+    auto s =
+        db_.query(fmt::format("{} WHERE class = ?1 AND public = ?2 ORDER BY handle", key_columns));
+    s.bind(1, key_class_name(cls));
+    s.bind(2, bytes(public_der.begin(), public_der.end()));
+    return read_keys(s);
+}
+
 std::vector<key_record> key_table::keys_of(std::int64_t user_id) const {
     auto s =
         db_.query(fmt::format("{} WHERE owner = ?1 OR handle IN "

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -24,6 +25,9 @@ public:
     std::optional<key_record> find(std::int64_t handle) const;
     /// Every key, by handle.
     std::vector<key_record> list() const;
+    /// The keys of class `cls` whose public part is `public_der` (the halves
+    /// of one pair, and copies of its public key), whoever owns them.
+    std::vector<key_record> halves(key_class cls, std::span<const std::uint8_t> public_der) const;
     /// Keys owned by or shared with `user_id`, by handle.
     std::vector<key_record> keys_of(std::int64_t user_id) const;
     /// The first `limit` of those whose handle is above `after` (a page:

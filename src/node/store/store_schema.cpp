@@ -68,6 +68,7 @@ CREATE TABLE IF NOT EXISTS key_shares(
   user INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
   PRIMARY KEY(handle, user));
 CREATE TABLE IF NOT EXISTS destroyed_keys(handle INTEGER PRIMARY KEY);
+CREATE INDEX IF NOT EXISTS keys_by_public ON keys(class, public);
 CREATE TABLE IF NOT EXISTS key_reservations(
   handle INTEGER PRIMARY KEY,
   txid TEXT NOT NULL REFERENCES prepared(txid) ON DELETE CASCADE,

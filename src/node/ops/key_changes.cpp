@@ -124,6 +124,17 @@ std::string material_digest(const node_context& n, const key_material& m) {
     return digest;
 }
 
+namespace {
+
+// The change's actor as key `k` sees it (its owner, a user it is shared
+// with, or neither), as at prepare: rules_hold checked the record since.
+key_actor actor_in(const key_change& c, const key_record& k) {
+    return {c.actor_type, k.owner == c.actor_id,
+            std::ranges::find(k.shared, c.actor_id) != k.shared.end()};
+}
+
+} // namespace
+
 // Every rule a key change depends on, against the state as it is now. The
 // actor is as it was at prepare (a stale session does not act), unless the
 // change is decided (a peer committed it): then the actor's own change
@@ -139,8 +150,7 @@ status rules_hold(const node_context& n, const key_change& c, bool decided) {
     if (c.what == key_change::kind::sync_key) return sync_rules(n, c, *actor);
     auto k = n.store.keys().find(c.handles.front());
     if (!k) return status::key_not_found;
-    key_actor who{actor->type, k->owner == actor->id,
-                  std::ranges::find(k->shared, actor->id) != k->shared.end()};
+    auto who = actor_in(c, *k);
     if (c.what == key_change::kind::destroy_key) {
         if (auto a = may_change_key(who, k->cls); a != status::ok) return a;
         return k->flags.destroyable ? status::ok : status::key_function_not_permitted;
@@ -321,8 +331,7 @@ void apply_key_change(node_context& n, const key_change& c) {
         break;
     case key_change::kind::set_attribute: {
         auto k = n.store.keys().find(c.handles.front());
-        key_actor who{c.actor_type, k->owner == c.actor_id};
-        auto changed = changed_attributes(*k, who, c.attribute, c.value).second;
+        auto changed = changed_attributes(*k, actor_in(c, *k), c.attribute, c.value).second;
         n.store.keys().update(changed.handle, changed.flags, changed.label, changed.id_hex);
         break;
     }

@@ -116,6 +116,12 @@ struct world : test::memory_node {
     std::vector<json> records; // get_user's sealed records: a sync may bring an old one
     // Each handle's key as first seen in the store: its material and owner.
     std::map<std::int64_t, std::pair<std::string, std::int64_t>> key_identity;
+    // Each handle's place in the order keys were first seen. The node draws
+    // handles at random: the walk picks keys in this order, never the
+    // handles', so that a seed replays the same walk.
+    std::map<std::int64_t, std::size_t> key_order;
+    // Every request the walk made and what it heard, in order.
+    std::vector<std::pair<operation, status>> trace;
     std::set<std::int64_t> once_unextractable; // keys seen not extractable
     std::array<quorum_credential, names.size()> quorum = make_quorum_credentials();
     // The quorum keys each user proved it holds, asking for itself: the only
@@ -512,14 +518,33 @@ struct world : test::memory_node {
         return std::nullopt;
     }
 
+    // Keys in the order the walk first saw them (after each request); keys
+    // first seen together (a pair, an insertion) by what they are, then by
+    // handle.
+    std::vector<key_record> in_walk_order(std::vector<key_record> keys) const {
+        auto place = [&](const key_record& k) {
+            auto it = key_order.find(k.handle);
+            return std::tuple(it == key_order.end() ? key_order.size() : it->second, k.cls, k.type,
+                              k.owner, k.label, k.handle);
+        };
+        std::ranges::sort(keys, {}, place);
+        return keys;
+    }
+
+    void see_keys() {
+        for (const auto& k : in_walk_order(store.keys().list()))
+            key_order.emplace(k.handle, key_order.size());
+    }
+
     // A handle: mostly one the session's user may use (one with `flag`, if
     // given and there is one), else any key's, else none.
     std::int64_t some_handle(const session& s, bool key_flags::*flag = nullptr) {
-        auto mine = s.user_id ? store.keys().keys_of(*s.user_id) : std::vector<key_record>{};
+        auto mine =
+            in_walk_order(s.user_id ? store.keys().keys_of(*s.user_id) : std::vector<key_record>{});
         if (flag && below(4) != 0)
             std::erase_if(mine, [&](const key_record& k) { return !(k.flags.*flag); });
         if (!mine.empty() && below(4) != 0) return mine[below(mine.size())].handle;
-        auto all = store.keys().list();
+        auto all = in_walk_order(store.keys().list());
         if (!all.empty() && below(2) != 0) return all[below(all.size())].handle;
         return static_cast<std::int64_t>(below(50));
     }
@@ -637,7 +662,10 @@ struct world : test::memory_node {
         auto w = wrapped[below(wrapped.size())];
         bool as_wrapped = below(4) != 0;
         auto [cls, type] = kinds[below(kinds.size())];
-        if (below(4) == 0) w.blob[below(w.blob.size())] = w.blob.back() == '0' ? '1' : '0';
+        if (below(4) == 0) { // one hex digit changed: whatever it was, never kept
+            auto& digit = w.blob[below(w.blob.size())];
+            digit = digit == '0' ? '1' : '0';
+        }
         r.op = operation::unwrap_key;
         r.fields = {{"handle", as_wrapped ? w.request["handle"] : json(some_handle(s))},
                     {"mechanism", as_wrapped ? w.request["mechanism"] : json(m)},
@@ -666,6 +694,8 @@ struct world : test::memory_node {
         io.restart();
         io.run();
         auto answer = count(s, r, f.get(), before);
+        trace.emplace_back(r.op, answer.code);
+        see_keys();
         check_login(guard, answer);
         count_finished(r, finishing);
         if (r.op == operation::approve_token) check_approval_scope(s, r, answer.code, approvers);
@@ -1453,7 +1483,11 @@ void walk(world& w, std::uint64_t steps, std::initializer_list<std::string> reac
     // Each of `reached` is reached: "a|b" by a or b. A walk shorter than the
     // suite's 4,000 steps (the sanitizers' 1,000 in CI) checks the
     // invariants alone: whether it came that far is the long walk's question.
+    // A fresh seed hunts for broken invariants (CI's long walks): with
+    // HSMSH_PROPERTY_REACH=warn what it did not reach is said, not failed.
     if (steps < 4000) return;
+    const char* reach = std::getenv("HSMSH_PROPERTY_REACH");
+    bool warn = reach && std::string_view(reach) == "warn";
     for (const auto& what : reached) {
         CAPTURE(what);
         std::size_t n = 0;
@@ -1462,7 +1496,10 @@ void walk(world& w, std::uint64_t steps, std::initializer_list<std::string> reac
             n += w.successes[what.substr(at, end - at)];
             at = end + 1;
         }
-        CHECK(n > 0);
+        if (warn && n == 0)
+            MESSAGE("not reached: " << what);
+        else
+            CHECK(n > 0);
     }
 }
 
@@ -1567,6 +1604,29 @@ TEST_CASE("node invariants hold while keys move") {
     // these keys (narrowed, destroyed): most runs do, some do not.
     walk(w, env_number("HSMSH_PROPERTY_STEPS", 4000),
          {"login", "generate_key", "insert_keys", "committed set_attribute", "sign|encrypt"});
+}
+
+// A failing seed is a bug report only if it fails again: the same seed
+// makes the same requests and hears the same answers, whatever the node
+// drew at random (handles, key material, signatures).
+TEST_CASE("a seed replays its walk") {
+    auto seed = env_number("HSMSH_PROPERTY_SEED", 20261208);
+    CAPTURE(seed);
+    std::vector<std::pair<operation, status>> traces[2];
+    for (auto& trace : traces) {
+        world w(seed);
+        w.transport_focus = true;
+        activate(w);
+        enlist_application(w);
+        walk(w, 1500, {});
+        trace = std::move(w.trace);
+    }
+    REQUIRE(traces[0].size() == traces[1].size());
+    for (std::size_t i = 0; i < traces[0].size(); ++i) {
+        CAPTURE(i);
+        CAPTURE(operation_name(traces[0][i].first));
+        REQUIRE(traces[0][i] == traces[1][i]);
+    }
 }
 
 // Two officers with two-factor login from the start, and 2FA requests in

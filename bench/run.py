@@ -344,10 +344,12 @@ def key_sign(count):
         return out
 
 
-def pkcs11_sign(build, per_thread):
-    """The same C loop through our module (3 nodes) and through SoftHSM2."""
+def pkcs11_sign(build, per_thread, baseline_hsmd=None):
+    """The same C loop through our module (3 nodes) and through SoftHSM2; with
+    `baseline_hsmd`, through our module on nodes of that hsmd too (module
+    "baseline": another commit's node, measured in the same run)."""
     import tempfile
-    from cluster import Cluster
+    import cluster
     driver = tool(build, "pkcs11_sign")
     module = os.path.join(build, "src", "pkcs11", "libhsmsh-pkcs11.so")
     softhsm = "/usr/lib/softhsm/libsofthsm2.so"
@@ -368,17 +370,25 @@ def pkcs11_sign(build, per_thread):
                                                before) / row["signatures"]
         return row
 
-    with Cluster(nodes=3, peers=True) as c:
-        c.activate()
-        timed_shell(c, LOGIN + "createUser CU bench bench-pw-1\n", "-y")
-        env = dict(os.environ, HSMSH_CONFIG=c.write_config())
-        pids = [p.pid for p in c.nodes]
-        for algorithm in ("ec", "rsa"):
-            run(module, "bench:bench-pw-1", algorithm, 1, env, pids)  # makes the key, warms up
-            for threads in (1, 16):
-                out["runs"].append({"module": "hsmsh", "algorithm": algorithm, "threads": threads,
-                                    **run(module, "bench:bench-pw-1", algorithm, threads, env,
-                                          pids)})
+    ours = cluster.HSMD
+    for name, hsmd in [("hsmsh", ours)] + ([("baseline", baseline_hsmd)] if baseline_hsmd else []):
+        cluster.HSMD = hsmd
+        try:
+            with cluster.Cluster(nodes=3, peers=True) as c:
+                c.activate()
+                timed_shell(c, LOGIN + "createUser CU bench bench-pw-1\n", "-y")
+                env = dict(os.environ, HSMSH_CONFIG=c.write_config())
+                pids = [p.pid for p in c.nodes]
+                for algorithm in ("ec", "rsa"):
+                    # The first run makes the key and warms up.
+                    run(module, "bench:bench-pw-1", algorithm, 1, env, pids)
+                    for threads in per_thread:
+                        out["runs"].append({"module": name, "algorithm": algorithm,
+                                            "threads": threads,
+                                            **run(module, "bench:bench-pw-1", algorithm,
+                                                  threads, env, pids)})
+        finally:
+            cluster.HSMD = ours
     if os.path.exists(softhsm) and shutil.which("softhsm2-util"):
         with tempfile.TemporaryDirectory() as tmp:
             os.mkdir(os.path.join(tmp, "tokens"))
@@ -391,7 +401,7 @@ def pkcs11_sign(build, per_thread):
                            capture_output=True)
             for algorithm in ("ec", "rsa"):
                 run(softhsm, "bench-pin", algorithm, 1, env)
-                for threads in (1, 16):
+                for threads in per_thread:
                     out["runs"].append({"module": "softhsm2", "algorithm": algorithm,
                                         "threads": threads,
                                         **run(softhsm, "bench-pin", algorithm, threads, env)})
@@ -428,6 +438,34 @@ plot "{data}" using 1:2 with linespoints lw 2 title "hsmsh listUsers (parallel f
     return path
 
 
+def report_pkcs11_sign(ps):
+    """pkcs11_sign's rows, and the ratios of this run's rows."""
+    print("PKCS#11 signatures (the same C loop; ECDSA P-256 over a digest, RSA-2048 with "
+          "SHA-256):")
+    print(f"  {'module':<9} {'alg':<4} {'threads':>7} {'sig/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'app CPU ms/sig':>15} {'node CPU ms/sig':>16}")
+    for r in ps["runs"]:
+        node = r.get("node_cpu_per_signature_s")
+        print(f"  {r['module']:<9} {r['algorithm']:<4} {r['threads']:>7} {r['per_s']:>8.0f} "
+              f"{r['p50_s'] * 1e3:>8.3f} {r['p99_s'] * 1e3:>8.3f} "
+              f"{r['cpu_per_signature_s'] * 1e3:>15.3f} "
+              f"{(node * 1e3 if node is not None else float('nan')):>16.3f}")
+    # Ratios of this run's rows: ours over SoftHSM2's at the same thread
+    # count, and ours over `openssl speed` (one core signing in a loop).
+    for algorithm in ("ec", "rsa"):
+        speed = ps["openssl_speed_per_s"][algorithm]
+        for r in ps["runs"]:
+            if r["module"] == "softhsm2" or r["algorithm"] != algorithm:
+                continue
+            soft = [x for x in ps["runs"] if x["module"] == "softhsm2" and
+                    x["algorithm"] == algorithm and x["threads"] == r["threads"]]
+            against = f"hsmsh/softhsm2 = {r['per_s'] / soft[0]['per_s']:.2f}, " if soft else ""
+            print(f"  {algorithm}: {r['module']:<8} {r['threads']:>2} threads, "
+                  f"{against.replace('hsmsh', r['module'])}"
+                  f"{r['module']}/openssl speed = {r['per_s'] / speed:.2f} "
+                  f"({speed:.0f}/s on one core)")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
@@ -437,12 +475,21 @@ def main():
     ap.add_argument("--baseline-shell", default=None,
                     help="an hsmsh of another commit: its CPU per extra server is measured "
                          "too, alternating with ours, twice each (docs/performance.md)")
+    ap.add_argument("--baseline-hsmd", default=None,
+                    help="an hsmd of another commit: the PKCS#11 rows are measured on its "
+                         "nodes too, in the same run (docs/performance.md, signing)")
+    ap.add_argument("--pkcs11-only", action="store_true",
+                    help="the PKCS#11 signature rows alone (docs/performance.md, signing)")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     # `meson test` builds only what the tests need: build the benchmark's tools too.
     subprocess.run(["meson", "compile", "-C", build], check=True, stdout=subprocess.DEVNULL)
     setup_env(build)
     smoke = args.smoke
+    per_thread = {1: 10, 16: 2, 64: 1} if smoke else {1: 5000, 16: 1000, 64: 250}
+    if args.pkcs11_only:
+        report_pkcs11_sign(pkcs11_sign(build, per_thread, args.baseline_hsmd))
+        return
     began, (busy0, steal0) = time.monotonic(), machine_cpu()
     sizes = [1, 2] if smoke else [1, 4, 16, 28]
     results = {
@@ -457,7 +504,7 @@ def main():
                                    1 if smoke else 5),
         "key_sign": key_sign(20 if smoke else 2000),
         "per_server_cpu_against_baseline": against_baseline(args.baseline_shell, smoke),
-        "pkcs11_sign": pkcs11_sign(build, {1: 10, 16: 2} if smoke else {1: 1000, 16: 200}),
+        "pkcs11_sign": pkcs11_sign(build, per_thread, args.baseline_hsmd),
         "delay_ms": DELAY_MS, "kernel": os.uname().release, "cores": os.cpu_count(),
         "smoke": smoke,
     }
@@ -509,24 +556,7 @@ def main():
         print(f"  {mechanism}: sign on a node p50 {k['p50_s'] * 1e3:.3f} ms, p99 "
               f"{k['p99_s'] * 1e3:.3f} ms; openssl speed {k['openssl_speed_s'] * 1e3:.3f} ms "
               f"(ratio {k['p50_s'] / k['openssl_speed_s']:.1f}); {k['signatures_ok']} RET_OK")
-    ps = results["pkcs11_sign"]
-    print("PKCS#11 signatures (the same C loop; ECDSA P-256 over a digest, RSA-2048 with "
-          "SHA-256):")
-    print(f"  {'module':<9} {'alg':<4} {'threads':>7} {'sig/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'app CPU ms/sig':>15} {'node CPU ms/sig':>16}")
-    for r in ps["runs"]:
-        node = r.get("node_cpu_per_signature_s")
-        print(f"  {r['module']:<9} {r['algorithm']:<4} {r['threads']:>7} {r['per_s']:>8.0f} "
-              f"{r['p50_s'] * 1e3:>8.3f} {r['p99_s'] * 1e3:>8.3f} "
-              f"{r['cpu_per_signature_s'] * 1e3:>15.3f} "
-              f"{(node * 1e3 if node is not None else float('nan')):>16.3f}")
-    for algorithm in ("ec", "rsa"):
-        ours = [r for r in ps["runs"] if r["module"] == "hsmsh" and r["algorithm"] == algorithm]
-        soft = [r for r in ps["runs"] if r["module"] == "softhsm2" and r["algorithm"] == algorithm]
-        if ours and soft:
-            print(f"  {algorithm}: 16 threads, hsmsh/softhsm2 = "
-                  f"{ours[-1]['per_s'] / soft[-1]['per_s']:.2f}; openssl speed "
-                  f"{ps['openssl_speed_per_s'][algorithm]:.0f}/s on one core")
+    report_pkcs11_sign(results["pkcs11_sign"])
     m = results["machine"]
     print(f"machine: {m['wall_s']:.0f} s of wall time, {m['busy_cpu_s']:.0f} CPU-s busy, "
           f"{m['steal_cpu_s']:.1f} CPU-s stolen by the hypervisor")

@@ -138,15 +138,24 @@ template <typename F> awaitable<std::invoke_result_t<F>> off_thread(node_context
         use_awaitable);
 }
 
-/// A crypto user's work with a key (a signature, a wrap, an ECDH) run as
-/// off_thread does, each user's uses sharing the threads but one, users
-/// taking turns (key_uses); nullopt when the user's share is taken
-/// (status::busy).
+/// How long a key's use holds a core. `quick` work (tens of microseconds: a
+/// P-256 or Ed25519 signature, a MAC or cipher over a few KiB, an RSA public
+/// operation) costs less than handing it to another thread and back (two
+/// thread switches, about as long again on this kind of machine) and runs on
+/// the network thread; `heavy` work (RSA private operations, larger curves,
+/// derivations, long data) on the key-work threads.
+enum class work_cost { quick, heavy };
+
+/// A crypto user's work with a key (a signature, a wrap, an ECDH), each
+/// user's uses sharing the threads but one, users taking turns (key_uses),
+/// run as off_thread does unless it is quick; nullopt when the user's share
+/// is taken (status::busy). Quick work takes its turn as heavy work does.
 template <typename F>
-awaitable<std::optional<std::invoke_result_t<F>>> key_work(node_context& n, std::int64_t user,
-                                                           F f) {
+awaitable<std::optional<std::invoke_result_t<F>>> key_work(node_context& n, std::int64_t user, F f,
+                                                           work_cost cost = work_cost::heavy) {
     auto ticket = co_await n.key_uses.acquire(fmt::format("user {}", user));
     if (!ticket) co_return std::nullopt;
+    if (cost == work_cost::quick) co_return f();
     auto result = co_await off_thread(n, std::move(f));
     co_return result;
 }

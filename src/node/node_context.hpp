@@ -146,16 +146,17 @@ template <typename F> awaitable<std::invoke_result_t<F>> off_thread(node_context
 /// derivations, long data) on the key-work threads.
 enum class work_cost { quick, heavy };
 
-/// A crypto user's work with a key (a signature, a wrap, an ECDH), each
-/// user's uses sharing the threads but one, users taking turns (key_uses),
-/// run as off_thread does unless it is quick; nullopt when the user's share
-/// is taken (status::busy). Quick work takes its turn as heavy work does.
+/// A crypto user's work with a key (a signature, a wrap, an ECDH). Quick
+/// work runs here and now, as any request's own work does; heavy work runs
+/// as off_thread does, each user's uses sharing the threads but one, users
+/// taking turns (key_uses): nullopt when the user's share is taken
+/// (status::busy).
 template <typename F>
 awaitable<std::optional<std::invoke_result_t<F>>> key_work(node_context& n, std::int64_t user, F f,
                                                            work_cost cost = work_cost::heavy) {
+    if (cost == work_cost::quick) co_return f();
     auto ticket = co_await n.key_uses.acquire(fmt::format("user {}", user));
     if (!ticket) co_return std::nullopt;
-    if (cost == work_cost::quick) co_return f();
     auto result = co_await off_thread(n, std::move(f));
     co_return result;
 }

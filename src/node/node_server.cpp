@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The node's network side.
 #include "node_server.hpp"
+#include "operation_table.hpp"
 
 #include "hsmsh/log.hpp"
 #include "hsmsh/protocol/frame_io.hpp"
@@ -281,6 +282,21 @@ awaitable<void> node_server::serve(tcp::socket socket, std::string address) {
 }
 
 awaitable<void> node_server::converse(tls_stream& stream, connection& conn, session& s) {
+    request_pipeline pipeline(stream, limits_.frame_timeout);
+    std::exception_ptr failure;
+    try {
+        co_await read_and_answer(stream, conn, s, pipeline);
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    // The requests in flight refer to the session and the stream: they end
+    // (their writes bounded by the frame timeout) before either does.
+    co_await pipeline.drained();
+    if (failure) std::rethrow_exception(failure);
+}
+
+awaitable<void> node_server::read_and_answer(tls_stream& stream, connection& conn, session& s,
+                                             request_pipeline& pipeline) {
     // Until the node stops, a reload of the credentials ends the connections
     // made before it, or the connection gives way to another.
     auto current = [&] { return !stopping_ && conn.generation == generation_ && !conn.evicted; };
@@ -298,12 +314,30 @@ awaitable<void> node_server::converse(tls_stream& stream, connection& conn, sess
             throw;
         }
         conn.busy = true;
+        auto size = body.size();
         auto decoded = decode_request(body);
         wipe(body);
         if (auto* e = std::get_if<decode_error>(&decoded))
             throw frame_error(std::string(decode_error_name(*e)));
-        auto op = std::get<request>(decoded).op;
-        auto answer = co_await service_.handle(s, std::get<request>(decoded));
+        auto& r = std::get<request>(decoded);
+        if (s.user_id && side_by_side(r.op)) {
+            // A key use runs beside the others in flight; the next request is read meanwhile.
+            co_await pipeline.room_for(size);
+            pipeline.started(size);
+            asio::co_spawn(stream.get_executor(), answer_beside(conn, s, std::move(r), pipeline),
+                           [&conn, &pipeline, size](std::exception_ptr e) {
+                               pipeline.finished(size);
+                               conn.busy = !pipeline.idle();
+                               // A reply that could not be written: the connection is gone.
+                               boost::system::error_code ignored;
+                               if (e) conn.stream->lowest_layer().close(ignored);
+                           });
+            continue;
+        }
+        // Anything else runs alone: after what is in flight, before what follows.
+        co_await pipeline.drained();
+        auto op = r.op;
+        auto answer = co_await service_.handle(s, r);
         bool login = op == operation::login || op == operation::login_2fa;
         if (login)
             conn.failed_login = !conn.logged_in() && answer.code == status::user_login_failure;
@@ -312,12 +346,21 @@ awaitable<void> node_server::converse(tls_stream& stream, connection& conn, sess
         // the write waits on a slow reader; with 32 such readers it was most
         // of the node's memory.
         answer.fields = json();
-        co_await write_frame(stream, encoded, limits_.frame_timeout);
+        co_await pipeline.send(std::move(encoded));
         conn.busy = false;
         // Before a login, only a login attempt counts as activity: hellos
         // without one do not keep a place (issue 26 red team, S1 and S2).
         if (login || conn.logged_in()) conn.last_active = std::chrono::steady_clock::now();
     }
+}
+
+awaitable<void> node_server::answer_beside(connection& conn, session& s, request r,
+                                           request_pipeline& pipeline) {
+    auto answer = co_await service_.handle(s, r);
+    std::string encoded = encode(answer);
+    answer.fields = json();
+    co_await pipeline.send(std::move(encoded));
+    if (conn.logged_in()) conn.last_active = std::chrono::steady_clock::now();
 }
 
 } // namespace hsm

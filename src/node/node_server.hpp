@@ -4,6 +4,7 @@
 
 #include "hsmsh/deadline.hpp"
 #include "node_service.hpp"
+#include "request_pipeline.hpp"
 
 #include <chrono>
 #include <list>
@@ -96,6 +97,11 @@ private:
     awaitable<void> serve(tcp::socket socket, std::string address);
     awaitable<void> handshake(tls_stream& stream, pending& p);
     awaitable<void> converse(tls_stream& stream, connection& conn, session& s);
+    awaitable<void> read_and_answer(tls_stream& stream, connection& conn, session& s,
+                                    request_pipeline& pipeline);
+    /// A side_by_side request, answered through the pipeline.
+    awaitable<void> answer_beside(connection& conn, session& s, request r,
+                                  request_pipeline& pipeline);
     void refused(std::string_view why);
 
     asio::io_context& io_;

@@ -157,6 +157,11 @@ const std::array<operation_entry, operation_count> node_service::operations_ = {
     row<derive_key>(operation::derive_key, policy, needs_login, always, key_handle),
 }};
 
+bool side_by_side(operation op) noexcept {
+    return op == operation::sign || op == operation::verify || op == operation::encrypt ||
+           op == operation::decrypt;
+}
+
 void node_service::check_operations() {
     for (std::size_t i = 0; i < operation_count; ++i)
         if (static_cast<std::size_t>(operations_[i].op) != i)

@@ -98,6 +98,70 @@ class KeyTests(ClusterTestCase):
                                       data=sealed["data"])
         self.assertEqual((status, bytes.fromhex(plain["data"])), ("RET_OK", DATA))
 
+    def test_key_uses_sent_back_to_back_are_each_answered_once(self):
+        # Signatures and verifications sent without waiting, as a pipelining
+        # client does: every one answered once, under its own id, and each
+        # signature good (the node reads ahead and answers each as it is
+        # done; what it reads next may not wait for what it started).
+        ec = self.generate("alice", "ec:p256")
+        rsa = self.generate("alice", "rsa:2048")
+        node = self.wire(0, "alice")
+        sent = {}
+        for k in range(40):
+            private, public = ec if k % 2 == 0 else rsa
+            mechanism = "ecdsa-sha256" if k % 2 == 0 else "rsa-pkcs1-sha256"
+            data = bytes([k]) * (k + 1)
+            sent[node.send("sign", handle=private, mechanism=mechanism, data=data.hex())] = (
+                public, mechanism, data)
+        replies = {}
+        for _ in sent:
+            rid, status, fields = node.receive()
+            self.assertNotIn(rid, replies)
+            replies[rid] = (status, fields)
+        self.assertEqual(set(replies), set(sent))
+        self.assertEqual({s for s, _ in replies.values()}, {"RET_OK"})
+        checks = {node.send("verify", handle=public, mechanism=mechanism, data=data.hex(),
+                            signature=replies[rid][1]["data"]): rid
+                  for rid, (public, mechanism, data) in sent.items()}
+        verdicts = dict((rid, status) for rid, status, _ in (node.receive() for _ in checks))
+        self.assertEqual(set(verdicts), set(checks))
+        self.assertEqual(set(verdicts.values()), {"RET_OK"})
+        # Anything but a key use runs alone and in order: a logout sent
+        # after two signatures is answered after them, and the signatures
+        # sent after it are refused.
+        order = [node.send("sign", handle=ec[0], mechanism="ecdsa-sha256", data="00"),
+                 node.send("sign", handle=rsa[0], mechanism="rsa-pkcs1-sha256", data="00"),
+                 node.send("logout"),
+                 node.send("sign", handle=ec[0], mechanism="ecdsa-sha256", data="00"),
+                 node.send("sign", handle=rsa[0], mechanism="rsa-pkcs1-sha256", data="00")]
+        heard = [node.receive() for _ in order]
+        statuses = dict((rid, status) for rid, status, _ in heard)
+        self.assertEqual([statuses[rid] for rid in order],
+                         ["RET_OK", "RET_OK", "RET_OK", "RET_NOT_LOGGED_IN", "RET_NOT_LOGGED_IN"])
+        self.assertEqual(sorted(rid for rid, _, _ in heard[:2]), order[:2])
+        self.assertEqual(heard[2][0], order[2])
+
+    def test_a_quick_key_use_is_not_held_behind_a_slow_one(self):
+        # Three RSA-4096 signatures (about 4 ms each here, on the key-work
+        # threads, one at a time for one user) and then eight P-256 ones
+        # (tens of microseconds, on the network thread), sent back to back:
+        # a node that reads ahead answers a P-256 one before the last RSA
+        # one. A node answering one request at a time answers the RSA ones
+        # first; here the margin is the whole 12 ms of RSA work.
+        rsa = self.generate("alice", "rsa:4096")
+        ec = self.generate("alice", "ec:p256")
+        node = self.wire(0, "alice")
+        slow = [node.send("sign", handle=rsa[0], mechanism="rsa-pkcs1-sha256", data="00")
+                for _ in range(3)]
+        quick = [node.send("sign", handle=ec[0], mechanism="ecdsa-sha256", data="00")
+                 for _ in range(8)]
+        heard = [node.receive() for _ in slow + quick]
+        self.assertEqual({status for _, status, _ in heard}, {"RET_OK"})
+        arrived = [rid for rid, _, _ in heard]
+        self.assertEqual(sorted(arrived), slow + quick)
+        self.assertLess(min(arrived.index(rid) for rid in quick), arrived.index(slow[-1]),
+                        arrived)
+
     def test_sharing_lets_another_user_sign_until_unshared(self):
         private, _ = self.generate("alice", "ec:p384")
         bob = self.wire(1, "bob")

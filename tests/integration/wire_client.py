@@ -28,12 +28,22 @@ class WireClient:
         return data
 
     def call(self, op, **fields):
+        self.send(op, **fields)
+        _, status, fields = self.receive()
+        return status, fields
+
+    def send(self, op, **fields):
+        """Sends a request without waiting for its reply; returns its id."""
         self.next_id += 1
         body = json.dumps({"v": 1, "id": self.next_id, "op": op, "f": fields}).encode()
         self.sock.sendall(struct.pack(">I", len(body)) + body)
+        return self.next_id
+
+    def receive(self):
+        """The next reply to arrive: (id, status, fields)."""
         size = struct.unpack(">I", self._recv(4))[0]
         reply = json.loads(self._recv(size))
-        return reply["status"], reply.get("f", {})
+        return reply["id"], reply["status"], reply.get("f", {})
 
     def close(self):
         # shutdown first: it wakes a call of another thread blocked in recv.

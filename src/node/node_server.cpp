@@ -227,6 +227,10 @@ awaitable<void> node_server::handshake(tls_stream& stream, pending& p) {
 
 awaitable<void> node_server::serve(tcp::socket socket, std::string address) {
     std::string remote = remote_name(socket);
+    // Replies written one after another (a connection carries several key
+    // uses at once) leave at once, not held until the last one is acknowledged.
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
     // The connection keeps the context it was accepted under alive, should a
     // reload replace it meanwhile.
     auto tls = tls_;

@@ -15,6 +15,8 @@ class WireClient:
         ctx.load_verify_locations(ca)
         ctx.load_cert_chain(cert, key)
         raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        # As the project's own client: requests sent back to back leave at once.
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = ctx.wrap_socket(raw)
         self.next_id = 0
 

@@ -332,9 +332,12 @@ awaitable<void> node_server::read_and_answer(tls_stream& stream, connection& con
                            [&conn, &pipeline, size](std::exception_ptr e) {
                                pipeline.finished(size);
                                conn.busy = !pipeline.idle();
-                               // A reply that could not be written: the connection is gone.
+                               // A reply that could not be written: the connection is
+                               // gone, and the reader hears so (as the end of the stream).
                                boost::system::error_code ignored;
-                               if (e) conn.stream->lowest_layer().close(ignored);
+                               if (e)
+                                   conn.stream->lowest_layer().shutdown(tcp::socket::shutdown_both,
+                                                                        ignored);
                            });
             continue;
         }

@@ -11,11 +11,11 @@ request_pipeline::request_pipeline(tls_stream& stream, duration write_timeout)
     : stream_(stream), write_timeout_(write_timeout),
       changed_(stream.get_executor(), asio::steady_timer::time_point::max()) {}
 
+// Every waiter waits on the one timer, which never expires: a change
+// cancels their waits, and each looks again.
 awaitable<void> request_pipeline::until(std::function<bool()> ready) {
-    while (!ready()) {
-        changed_.expires_at(asio::steady_timer::time_point::max());
+    while (!ready())
         co_await changed_.async_wait(asio::as_tuple(use_awaitable));
-    }
 }
 
 awaitable<void> request_pipeline::room_for(std::size_t size) {
@@ -47,11 +47,22 @@ awaitable<void> request_pipeline::send(std::string body) {
         throw frame_error("frame too large");
     }
     outbox_.push_back(std::move(body));
-    if (writing_) co_return;
+    auto mine = ++queued_;
+    if (writing_) {
+        // Written by the write on its way, or the next it makes: this
+        // request counts as in flight until then, so a client that does not
+        // read holds at most max_requests replies here.
+        std::function<bool()> written = [this, mine] { return written_ >= mine || failed_; };
+        co_await until(std::move(written));
+        if (written_ < mine)
+            throw frame_error("the connection failed before the reply was written");
+        co_return;
+    }
     writing_ = true;
     std::string batch;
     try {
         while (!outbox_.empty()) {
+            auto last = queued_;
             for (auto& b : outbox_) {
                 auto header = encode_frame_header(b.size());
                 batch.append(reinterpret_cast<const char*>(header.data()), header.size());
@@ -63,8 +74,11 @@ awaitable<void> request_pipeline::send(std::string body) {
                                    write_timeout_);
             wipe(batch);
             batch.clear();
+            written_ = last;
+            changed_.cancel();
         }
     } catch (...) {
+        failed_ = true;
         wipe(batch);
         for (auto& b : outbox_)
             wipe(b);

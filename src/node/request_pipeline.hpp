@@ -37,9 +37,10 @@ public:
     void started(std::size_t size) noexcept;
     void finished(std::size_t size) noexcept;
 
-    /// Queues an encoded reply (wiped once written). The caller that finds
-    /// no write on its way writes until no reply waits; the others return
-    /// at once. Throws what the write throws (the connection is then gone).
+    /// Queues an encoded reply (wiped once written) and returns once it is
+    /// written. The caller that finds no write on its way writes until no
+    /// reply waits; the others wait for it. Throws if the write fails (the
+    /// connection is then gone).
     awaitable<void> send(std::string body);
 
 private:
@@ -51,7 +52,10 @@ private:
     std::deque<std::string> outbox_;
     std::size_t running_ = 0;
     std::size_t bytes_ = 0;
+    std::uint64_t queued_ = 0;  // replies queued so far
+    std::uint64_t written_ = 0; // of those, the first written_ are written
     bool writing_ = false;
+    bool failed_ = false;
 };
 
 } // namespace hsm

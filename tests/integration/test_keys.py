@@ -162,6 +162,37 @@ class KeyTests(ClusterTestCase):
         self.assertLess(min(arrived.index(rid) for rid in quick), arrived.index(slow[-1]),
                         arrived)
 
+    def test_a_client_that_does_not_read_holds_little_of_the_nodes_memory(self):
+        # Encryptions of 16 KiB sent without ever reading a reply: the node
+        # reads ahead only while fewer than 16 requests are unanswered, so
+        # the client soon blocks on its own send. (A node that counted a
+        # request done when its reply was queued rather than written grew
+        # by 120 MiB in a red team's run of 4,000 of them.)
+        aes = self.generate("alice", "aes:256")
+        node = self.c.login(0, name="alice", password=PASSWORDS["alice"], type="CU", timeout=3)
+
+        def peak():
+            with open(f"/proc/{self.c.nodes[0].pid}/status") as f:
+                return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+        before = peak()
+        data = os.urandom(16 * 1024).hex()
+        sent = 0
+        try:
+            for _ in range(4000):
+                node.send("encrypt", handle=aes[0], mechanism="aes-gcm", data=data)
+                sent += 1
+        except (TimeoutError, OSError):
+            pass  # the send blocked: the node stopped reading, as it should
+        grown_kib = peak() - before
+        node.close()
+        self.assertLess(sent, 4000)
+        self.assertLess(grown_kib, 32 * 1024, f"{sent} sent")
+        # The node serves the next client.
+        status, _ = self.wire(0, "alice").call("encrypt", handle=aes[0], mechanism="aes-gcm",
+                                               data="00")
+        self.assertEqual(status, "RET_OK")
+
     def test_sharing_lets_another_user_sign_until_unshared(self):
         private, _ = self.generate("alice", "ec:p384")
         bob = self.wire(1, "bob")

@@ -187,7 +187,13 @@ class KeyTests(ClusterTestCase):
         grown_kib = peak() - before
         node.close()
         self.assertLess(sent, 4000)
-        self.assertLess(grown_kib, 32 * 1024, f"{sent} sent")
+        # Under ASan (freed memory held in quarantine) or TSan (shadow
+        # memory) the peak says nothing of what the node holds: 101 MiB
+        # with 223 sent under ASan. That the sender blocked is the test there.
+        with open(f"/proc/{self.c.nodes[0].pid}/maps") as f:
+            sanitized = any(lib in f.read() for lib in ("libasan", "libtsan"))
+        if not sanitized:
+            self.assertLess(grown_kib, 32 * 1024, f"{sent} sent")
         # The node serves the next client.
         status, _ = self.wire(0, "alice").call("encrypt", handle=aes[0], mechanism="aes-gcm",
                                                data="00")

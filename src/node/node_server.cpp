@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The node's network side.
 #include "node_server.hpp"
-#include "operation_table.hpp"
 
 #include "hsmsh/log.hpp"
 #include "hsmsh/protocol/frame_io.hpp"
@@ -49,7 +48,7 @@ void node_server::stop() {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
     for (auto& c : connections_)
-        if (!c.busy) c.stream->next_layer().cancel(ignored);
+        if (!c.busy()) c.stream->next_layer().cancel(ignored);
     for (auto& p : pending_)
         p.stream->next_layer().cancel(ignored);
 }
@@ -59,7 +58,7 @@ void node_server::reload(std::shared_ptr<ssl::context> tls) {
     ++generation_;
     boost::system::error_code ignored;
     for (auto& c : connections_)
-        if (!c.busy) c.stream->next_layer().cancel(ignored);
+        if (!c.busy()) c.stream->next_layer().cancel(ignored);
     // Handshakes under the old credentials are cut too: the client retries.
     for (auto& p : pending_)
         p.stream->next_layer().cancel(ignored);
@@ -155,7 +154,7 @@ bool node_server::failing_login(const connection& c) const {
 bool node_server::evict_oldest(const std::function<bool(const connection&)>& which,
                                bool even_busy) {
     for (auto& c : connections_) {
-        if (c.evicted || (c.busy && !even_busy) || !which(c)) continue;
+        if (c.evicted || (c.busy() && !even_busy) || !which(c)) continue;
         c.evicted = true;
         boost::system::error_code ignored;
         c.stream->next_layer().cancel(ignored);
@@ -190,7 +189,7 @@ bool node_server::evict_from_greediest(const std::function<bool(const connection
                                        std::size_t beyond, bool even_busy) {
     std::map<std::string, std::size_t> held;
     for (const auto& c : connections_)
-        if (!c.evicted && (!c.busy || even_busy) && eligible(c)) ++held[owner(c)];
+        if (!c.evicted && (!c.busy() || even_busy) && eligible(c)) ++held[owner(c)];
     auto greediest = std::ranges::max_element(
         held, [](const auto& a, const auto& b) { return a.second < b.second; });
     if (greediest == held.end() || greediest->second <= beyond) return false;
@@ -287,6 +286,7 @@ awaitable<void> node_server::serve(tcp::socket socket, std::string address) {
 
 awaitable<void> node_server::converse(tls_stream& stream, connection& conn, session& s) {
     request_pipeline pipeline(stream, limits_.frame_timeout);
+    conn.pipeline = &pipeline;
     std::exception_ptr failure;
     try {
         co_await read_and_answer(stream, conn, s, pipeline);
@@ -296,6 +296,7 @@ awaitable<void> node_server::converse(tls_stream& stream, connection& conn, sess
     // The requests in flight refer to the session and the stream: they end
     // (their writes bounded by the frame timeout) before either does.
     co_await pipeline.drained();
+    conn.pipeline = nullptr;
     if (failure) std::rethrow_exception(failure);
 }
 
@@ -317,57 +318,58 @@ awaitable<void> node_server::read_and_answer(tls_stream& stream, connection& con
             if (e.code() == asio::error::operation_aborted && !current()) co_return;
             throw;
         }
-        conn.busy = true;
         auto size = body.size();
         auto decoded = decode_request(body);
         wipe(body);
         if (auto* e = std::get_if<decode_error>(&decoded))
             throw frame_error(std::string(decode_error_name(*e)));
         auto& r = std::get<request>(decoded);
-        if (s.user_id && side_by_side(r.op)) {
+        if (s.user_id && node_service::side_by_side(r.op)) {
             // A key use runs beside the others in flight; the next request is read meanwhile.
             co_await pipeline.room_for(size);
             pipeline.started(size);
-            asio::co_spawn(stream.get_executor(), answer_beside(conn, s, std::move(r), pipeline),
-                           [&conn, &pipeline, size](std::exception_ptr e) {
-                               pipeline.finished(size);
-                               conn.busy = !pipeline.idle();
+            asio::co_spawn(stream.get_executor(), answer(s, std::move(r), pipeline, size),
+                           [&conn](std::exception_ptr e, status) {
                                // A reply that could not be written: the connection is
                                // gone, and the reader hears so (as the end of the stream).
                                boost::system::error_code ignored;
                                if (e)
                                    conn.stream->lowest_layer().shutdown(tcp::socket::shutdown_both,
                                                                         ignored);
+                               else if (conn.logged_in())
+                                   conn.last_active = std::chrono::steady_clock::now();
                            });
             continue;
         }
         // Anything else runs alone: after what is in flight, before what follows.
         co_await pipeline.drained();
-        auto op = r.op;
-        auto answer = co_await service_.handle(s, r);
-        bool login = op == operation::login || op == operation::login_2fa;
-        if (login)
-            conn.failed_login = !conn.logged_in() && answer.code == status::user_login_failure;
-        std::string encoded = encode(answer);
-        // The reply's tree (1,024 users: about a megabyte) is not needed while
-        // the write waits on a slow reader; with 32 such readers it was most
-        // of the node's memory.
-        answer.fields = json();
-        co_await pipeline.send(std::move(encoded));
-        conn.busy = false;
+        pipeline.started(size);
+        bool login = r.op == operation::login || r.op == operation::login_2fa;
+        auto code = co_await answer(s, std::move(r), pipeline, size);
+        if (login) conn.failed_login = !conn.logged_in() && code == status::user_login_failure;
         // Before a login, only a login attempt counts as activity: hellos
         // without one do not keep a place (issue 26 red team, S1 and S2).
         if (login || conn.logged_in()) conn.last_active = std::chrono::steady_clock::now();
     }
 }
 
-awaitable<void> node_server::answer_beside(connection& conn, session& s, request r,
-                                           request_pipeline& pipeline) {
-    auto answer = co_await service_.handle(s, r);
-    std::string encoded = encode(answer);
-    answer.fields = json();
-    co_await pipeline.send(std::move(encoded));
-    if (conn.logged_in()) conn.last_active = std::chrono::steady_clock::now();
+awaitable<status> node_server::answer(session& s, request r, request_pipeline& pipeline,
+                                      std::size_t size) {
+    try {
+        auto answer = co_await service_.handle(s, r);
+        auto code = answer.code;
+        std::string encoded = encode(answer);
+        // The reply's tree (1,024 users: about a megabyte) is not needed while
+        // the write waits on a slow reader; with 32 such readers it was most
+        // of the node's memory.
+        answer.fields = json();
+        co_await pipeline.send(std::move(encoded));
+        pipeline.finished(size);
+        co_return code;
+    } catch (...) {
+        pipeline.finished(size);
+        throw;
+    }
 }
 
 } // namespace hsm

@@ -64,13 +64,15 @@ public:
 private:
     struct connection {
         tls_stream* stream = nullptr;
-        bool busy = false;
-        std::uint64_t generation = 0; // of the credentials it was accepted under
+        const request_pipeline* pipeline = nullptr; // while requests are read
+        std::uint64_t generation = 0;               // of the credentials it was accepted under
         const session* s = nullptr;
         bool evicted = false;
         bool failed_login = false; // refused a login, and not logged in since
         std::chrono::steady_clock::time_point last_active; // accepted, or last replied to
         bool logged_in() const { return s->user_id.has_value(); }
+        // A request in flight, or its reply not written yet.
+        bool busy() const { return pipeline && !pipeline->idle(); }
         // A client's connection that has not logged in (yet).
         bool before_login() const { return !s->peer_node && !logged_in(); }
     };
@@ -99,9 +101,9 @@ private:
     awaitable<void> converse(tls_stream& stream, connection& conn, session& s);
     awaitable<void> read_and_answer(tls_stream& stream, connection& conn, session& s,
                                     request_pipeline& pipeline);
-    /// A side_by_side request, answered through the pipeline.
-    awaitable<void> answer_beside(connection& conn, session& s, request r,
-                                  request_pipeline& pipeline);
+    /// Answers `r` (of `size` bytes, started on the pipeline), and writes
+    /// the reply through it; the request counts as in flight until then.
+    awaitable<status> answer(session& s, request r, request_pipeline& pipeline, std::size_t size);
     void refused(std::string_view why);
 
     asio::io_context& io_;

@@ -56,6 +56,14 @@ public:
     /// Handles one request; never throws. Passwords in `r` are wiped.
     awaitable<reply> handle(session& s, request& r);
 
+    /// Whether a connection may carry requests of `op` side by side, read
+    /// ahead and answered as each is done: the operations the table runs
+    /// with use_key (sign, verify, encrypt, decrypt), which change neither
+    /// the session nor what the node holds but for a refusal's audit row.
+    /// Every other request runs alone, after those before it and before
+    /// those after it (node_server.cpp).
+    static bool side_by_side(operation op) noexcept;
+
     /// Forgets the session's login (connection closed, or its record changed).
     void end_session(session& s) noexcept;
 

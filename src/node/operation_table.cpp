@@ -157,9 +157,9 @@ const std::array<operation_entry, operation_count> node_service::operations_ = {
     row<derive_key>(operation::derive_key, policy, needs_login, always, key_handle),
 }};
 
-bool side_by_side(operation op) noexcept {
-    return op == operation::sign || op == operation::verify || op == operation::encrypt ||
-           op == operation::decrypt;
+bool node_service::side_by_side(operation op) noexcept {
+    auto i = static_cast<std::size_t>(op);
+    return i < operation_count && operations_[i].run_async == run_async<use_key>;
 }
 
 void node_service::check_operations() {

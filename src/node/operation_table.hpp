@@ -66,13 +66,6 @@ using audit_target = std::optional<std::string> (*)(const json& fields);
 using sync_handler = status (*)(node_context&, node_call&);
 using async_handler = awaitable<status> (*)(node_context&, node_call&);
 
-/// Whether a connection may carry requests of `op` side by side, read
-/// ahead and answered as each is done: the uses of a key (sign, verify,
-/// encrypt, decrypt), which change neither the session nor what the node
-/// holds but for a refusal's audit row. Every other request runs alone,
-/// after those before it and before those after it (node_server.cpp).
-bool side_by_side(operation op) noexcept;
-
 /// One row of the table. Exactly one of `run` and `run_async` is set.
 struct operation_entry {
     operation op;

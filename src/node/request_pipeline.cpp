@@ -42,10 +42,6 @@ void request_pipeline::finished(std::size_t size) noexcept {
 }
 
 awaitable<void> request_pipeline::send(std::string body) {
-    if (body.empty() || body.size() > max_frame_size) {
-        wipe(body);
-        throw frame_error("frame too large");
-    }
     outbox_.push_back(std::move(body));
     auto mine = ++queued_;
     if (writing_) {
@@ -64,7 +60,7 @@ awaitable<void> request_pipeline::send(std::string body) {
         while (!outbox_.empty()) {
             auto last = queued_;
             for (auto& b : outbox_) {
-                auto header = encode_frame_header(b.size());
+                auto header = frame_header_for(b); // a reply too large ends the connection
                 batch.append(reinterpret_cast<const char*>(header.data()), header.size());
                 batch.append(b);
                 wipe(b);

@@ -11,8 +11,8 @@
 
 namespace hsm {
 
-/// A connection's requests that run side by side (side_by_side in
-/// operation_table.hpp), and its replies. Replies leave in the order they
+/// A connection's requests that run side by side
+/// (node_service::side_by_side), and its replies. Replies leave in the order they
 /// are ready; those that became ready while a write was on its way leave
 /// together, in one write (and so mostly one TLS record). Single-threaded:
 /// everything runs on the connection's executor.

@@ -8,7 +8,6 @@
 #include "crypto/key_crypto.hpp"
 #include "hsmsh/hex.hpp"
 #include "memory_node.hpp"
-#include "operation_table.hpp"
 #include "quorum/quorum_key.hpp"
 
 #include <openssl/evp.h>
@@ -1219,9 +1218,9 @@ struct world : test::memory_node {
     // runs those a pipelining client sends (node_server.cpp).
     void key_step() {
         auto r = key_request(app, names[below(names.size())]);
-        if (below(3) == 0 && side_by_side(r.op)) {
+        if (below(3) == 0 && node_service::side_by_side(r.op)) {
             auto next = key_request(app, names[below(names.size())]);
-            if (side_by_side(next.op)) {
+            if (node_service::side_by_side(next.op)) {
                 ++successes["key uses side by side"];
                 run_pair(app, std::move(r), app, std::move(next));
                 return;

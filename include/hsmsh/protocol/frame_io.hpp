@@ -49,11 +49,17 @@ awaitable<std::string> read_frame(Stream& stream, duration header_timeout, durat
     co_return body;
 }
 
+/// The header of a frame carrying `body`. Throws frame_error for an empty
+/// body or one larger than a frame may be.
+inline std::array<std::uint8_t, frame_header_size> frame_header_for(std::string_view body) {
+    if (body.empty() || body.size() > max_frame_size) throw frame_error("frame too large");
+    return encode_frame_header(body.size());
+}
+
 /// Writes one frame (header and body in one gathered write) with no
 /// deadline of its own.
 template <typename Stream> awaitable<void> write_frame(Stream& stream, std::string_view body) {
-    if (body.empty() || body.size() > max_frame_size) throw frame_error("frame too large");
-    auto header = encode_frame_header(body.size());
+    auto header = frame_header_for(body);
     std::array<asio::const_buffer, 2> buffers{asio::buffer(header), asio::buffer(body)};
     co_await asio::async_write(stream, buffers, use_awaitable);
 }

@@ -347,7 +347,7 @@ def key_sign(count):
                 for _ in range(batch):
                     w.send("sign", handle=handle, mechanism=mechanism, data=data)
                 for _ in range(batch):
-                    rid, status, fields = w.receive()
+                    _, status, fields = w.receive()
                     ok((status, fields), f"pipelined sign ({mechanism})")
                 done += batch
             pipelined = count / (time.perf_counter() - began)

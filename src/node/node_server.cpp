@@ -302,10 +302,7 @@ awaitable<void> node_server::converse(tls_stream& stream, connection& conn, sess
 
 awaitable<void> node_server::read_and_answer(tls_stream& stream, connection& conn, session& s,
                                              request_pipeline& pipeline) {
-    // Until the node stops, a reload of the credentials ends the connections
-    // made before it, or the connection gives way to another.
-    auto current = [&] { return !stopping_ && conn.generation == generation_ && !conn.evicted; };
-    while (current()) {
+    while (current(conn)) {
         std::string body;
         // A login waiting for its second factor has the challenge's time;
         // a peer's connection carries one call at a time and closes.
@@ -315,7 +312,7 @@ awaitable<void> node_server::read_and_answer(tls_stream& stream, connection& con
         try {
             body = co_await read_frame(stream, idle, limits_.frame_timeout);
         } catch (const boost::system::system_error& e) {
-            if (e.code() == asio::error::operation_aborted && !current()) co_return;
+            if (e.code() == asio::error::operation_aborted && !current(conn)) co_return;
             throw;
         }
         auto size = body.size();
@@ -329,15 +326,21 @@ awaitable<void> node_server::read_and_answer(tls_stream& stream, connection& con
             co_await pipeline.room_for(size);
             pipeline.started(size);
             asio::co_spawn(stream.get_executor(), answer(s, std::move(r), pipeline, size),
-                           [&conn](std::exception_ptr e, status) {
-                               // A reply that could not be written: the connection is
-                               // gone, and the reader hears so (as the end of the stream).
+                           [this, &conn](std::exception_ptr e, status) {
                                boost::system::error_code ignored;
-                               if (e)
+                               if (e) {
+                                   // A reply that could not be written: the connection is
+                                   // gone, and the reader hears so (as the end of the stream).
                                    conn.stream->lowest_layer().shutdown(tcp::socket::shutdown_both,
                                                                         ignored);
-                               else if (conn.logged_in())
+                                   return;
+                               }
+                               if (conn.logged_in())
                                    conn.last_active = std::chrono::steady_clock::now();
+                               // A stop, a reload or an eviction spared the connection
+                               // while it was busy: now idle, its read ahead ends here.
+                               if (!current(conn) && !conn.busy())
+                                   conn.stream->next_layer().cancel(ignored);
                            });
             continue;
         }
@@ -351,6 +354,12 @@ awaitable<void> node_server::read_and_answer(tls_stream& stream, connection& con
         // without one do not keep a place (issue 26 red team, S1 and S2).
         if (login || conn.logged_in()) conn.last_active = std::chrono::steady_clock::now();
     }
+}
+
+// Until the node stops, a reload of the credentials ends the connections
+// made before it, or the connection gives way to another.
+bool node_server::current(const connection& c) const {
+    return !stopping_ && c.generation == generation_ && !c.evicted;
 }
 
 awaitable<status> node_server::answer(session& s, request r, request_pipeline& pipeline,

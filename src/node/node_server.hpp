@@ -101,6 +101,9 @@ private:
     awaitable<void> converse(tls_stream& stream, connection& conn, session& s);
     awaitable<void> read_and_answer(tls_stream& stream, connection& conn, session& s,
                                     request_pipeline& pipeline);
+    /// Whether the connection may read on: the node has not stopped, no
+    /// reload came after it was accepted, and it was not evicted.
+    bool current(const connection& c) const;
     /// Answers `r` (of `size` bytes, started on the pipeline), and writes
     /// the reply through it; the request counts as in flight until then.
     awaitable<status> answer(session& s, request r, request_pipeline& pipeline, std::size_t size);

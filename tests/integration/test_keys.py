@@ -162,6 +162,28 @@ class KeyTests(ClusterTestCase):
         self.assertLess(min(arrived.index(rid) for rid in quick), arrived.index(slow[-1]),
                         arrived)
 
+    def test_a_reload_ends_a_connection_once_its_uses_in_flight_are_answered(self):
+        # Sixteen RSA-4096 signatures in flight (tens of milliseconds) when
+        # the node reloads its client credentials (SIGHUP): they are
+        # answered, and then the connection ends, as an idle one does at
+        # once, without waiting for the client's next request (the node
+        # used to keep reading ahead until then, or the idle timeout).
+        rsa = self.generate("alice", "rsa:4096")
+        node = self.wire(0, "alice")
+        for _ in range(16):
+            node.send("sign", handle=rsa[0], mechanism="rsa-pkcs1-sha256", data="00")
+        heard = [node.receive()[1]]  # the node is at work: the reload comes now
+        os.kill(self.c.nodes[0].pid, signal.SIGHUP)
+        # The uses the node had read are answered (it reads ahead; one it
+        # had not read yet is not), then the stream ends.
+        try:
+            for _ in range(16):
+                heard.append(node.receive()[1])
+            ended = "a reply more"
+        except OSError as e:  # the end of the stream, or the client's 5 s time-out
+            ended = "a time-out" if isinstance(e, TimeoutError) else "closed"
+        self.assertEqual((set(heard), ended), ({"RET_OK"}, "closed"), len(heard))
+
     def test_a_client_that_does_not_read_holds_little_of_the_nodes_memory(self):
         # Encryptions of 16 KiB sent without ever reading a reply: the node
         # reads ahead only while fewer than 16 requests are unanswered, so
